@@ -1,0 +1,72 @@
+"""The `lmkit` command: a click group whose subcommands live in lmkit/commands/.
+
+Subcommands are imported only when run, so `lmkit --help` answers at once
+and a command that needs no torch does not load it. Every LmkitError becomes
+one line on stderr and exit code 1, never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from lmkit.errors import LmkitError
+
+# name -> (module under lmkit.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "corpus": ("corpus", "List, fetch and inspect corpora."),
+    "vocab": ("vocab", "Build and show tokenizers and vocabularies."),
+    "tokenize": ("tokenize", "Show how text is cut into tokens and ids."),
+    "train": ("train", "Train a recurrent (or N-gram) language model."),
+    "ngram": ("ngram", "Build an N-gram model (add-k, Kneser-Ney) and write ARPA."),
+    "generate": ("generate", "Sample text from a model directory."),
+    "fill": ("fill", "Fill a blank using a forward and a backward model."),
+    "eval": ("evaluate", "Perplexity, bits/token and bits/char of a model."),
+    "report": ("report", "Compare models on one test set: tables and plots."),
+    "gradcheck": ("gradcheck", "Check the hand-written BPTT against numerical gradients."),
+}
+
+
+class LmkitFailure(click.ClickException):
+    """An LmkitError on its way out: one line, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class LazyGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LmkitError as exc:
+            raise LmkitFailure(str(exc)) from exc
+        except OSError as exc:  # a disk or permission problem outside our own checks
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"lmkit.commands.{COMMANDS[name][0]}")
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lmkit")
+def app():
+    """lmkit: train, sample and compare recurrent and N-gram language models."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
+    app.main(args=argv, prog_name="lmkit")

@@ -1,0 +1,120 @@
+"""Safe file writing and strict text reading.
+
+Every file lmkit writes goes to a temporary name in the same folder, is
+fsynced and then renamed over the target, so a crash or a full disk leaves
+either the old file or the new one, never half of either.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from lmkit.errors import CorpusError, LmkitError
+
+BINARY_SNIFF_BYTES = 8192
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """Open a temporary sibling of `path` for writing; on success fsync and rename it into place.
+
+    On any exception the temporary file is removed and `path` is untouched.
+    OSError (disk full, permissions) becomes an LmkitError naming the file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LmkitError(f"could not write {path}: {exc.strerror or exc}; the previous file, if any, is intact") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+
+
+def looks_binary(head: bytes) -> bool:
+    """A NUL byte in the first few KB marks a file as binary (as git and grep do)."""
+    return b"\x00" in head
+
+
+def read_text(path: str | os.PathLike, errors: str = "strict") -> str:
+    """Read a UTF-8 text file; binary or undecodable input raises CorpusError naming file and offset.
+
+    `errors="replace"` substitutes U+FFFD for bad bytes instead of refusing.
+    Line endings are normalised to "\\n".
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory, expected a text file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    if looks_binary(data[:BINARY_SNIFF_BYTES]):
+        raise CorpusError(f"{path}: looks like a binary file (NUL byte in the first {BINARY_SNIFF_BYTES} bytes), expected UTF-8 text")
+    try:
+        text = data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
+            "fix the file or pass --encoding-errors replace"
+        ) from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> dict:
+    """Load a JSON object; a missing or malformed file is an LmkitError naming it."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LmkitError(f"{path}: {what} is missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LmkitError(f"{path}: {what} is not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise LmkitError(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
+    return obj

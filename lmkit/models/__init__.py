@@ -1,0 +1,31 @@
+"""Model registry: one place maps a `kind` name (as written in config.json) to its class.
+
+Classes are imported on first use, so loading an N-gram directory does not
+import the RNN code and vice versa. Every registered class provides
+
+    config() -> dict                              # JSON hyperparameters, "kind" included
+    save(directory: Path) -> None                 # its weight files, written atomically
+    load(directory: Path, config: dict, vocab)    # classmethod, the inverse
+"""
+from __future__ import annotations
+
+import importlib
+
+from lmkit.errors import ConfigError
+
+MODEL_KINDS: dict[str, str] = {
+    "rnn_tanh": "lmkit.models.rnn:RNNLM",
+    "rnn_relu": "lmkit.models.rnn:RNNLM",
+    "gru": "lmkit.models.rnn:RNNLM",
+    "lstm": "lmkit.models.rnn:RNNLM",
+    "scratch-rnn": "lmkit.models.scratch:ScratchRNN",
+    "ngram": "lmkit.models.ngram:NGramLM",
+}
+
+
+def model_class(kind: str):
+    """The class registered for `kind`; ConfigError listing the known kinds otherwise."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    module_name, class_name = MODEL_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,65 @@
+"""The LanguageModel protocol every model implements, and shared helpers.
+
+Sampling, beam search, fill-in-the-blank, evaluation, interpolation and
+reports are written once against this protocol:
+
+    init_state(batch)                  -> state after seeing nothing
+    step(ids (B,), state)              -> (log-probs (B, V), next state)
+    score(ids (B, T))                  -> (B, T-1) log p(ids[:, t+1] | ids[:, :t+1])
+    score_targets(inputs, targets, st) -> ((B, T) log p(targets | inputs so far), state)
+
+All log-probabilities are natural logs. A sentence starts by feeding `<s>`;
+`</s>` ends it. `score_targets` is `score` with a state carried in and out,
+so a long stream can be scored window by window (evaluation, TBPTT).
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from lmkit.vocab import Vocab
+
+State = Any
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    vocab: Vocab
+    kind: str
+
+    def init_state(self, batch_size: int) -> State: ...
+
+    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
+
+    def score(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+    def score_targets(self, inputs: torch.Tensor, targets: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
+
+
+class StepScoring:
+    """Mixin: `score` and `score_targets` by stepping one token at a time.
+
+    Correct for any model with `init_state` and `step`; models with a faster
+    whole-sequence path override `score_targets`.
+    """
+
+    def score_targets(self, inputs: torch.Tensor, targets: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        # inputs, targets: (B, T) -> (B, T) log-probs
+        columns = []
+        for t in range(inputs.shape[1]):
+            logp, state = self.step(inputs[:, t], state)  # (B, V)
+            columns.append(logp.gather(1, targets[:, t : t + 1]))
+        if not columns:
+            return torch.zeros(inputs.shape[0], 0), state
+        return torch.cat(columns, dim=1), state
+
+    def score(self, ids: torch.Tensor) -> torch.Tensor:
+        # ids: (B, T) -> (B, T-1)
+        logp, _ = self.score_targets(ids[:, :-1], ids[:, 1:], self.init_state(ids.shape[0]))
+        return logp
+
+
+def sentence_ids(vocab: Vocab, ids: list[int]) -> torch.Tensor:
+    """`<s> ids </s>` as a (1, T) tensor, ready for `score`."""
+    return torch.tensor([[vocab.bos_id, *ids, vocab.eos_id]], dtype=torch.long)
