@@ -39,12 +39,13 @@ def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def encode_lines(tokenizer: Tokenizer, lines: Iterable[str]) -> np.ndarray:
-    """(N,) int32 stream: each line's ids then `</s>`."""
+def encode_lines(tokenizer: Tokenizer, lines: Iterable[str], reverse: bool = False) -> np.ndarray:
+    """(N,) int32 stream: each line's ids (reversed for a backward model) then `</s>`."""
     chunks: list[np.ndarray] = []
     buffer: list[int] = []
     for line in lines:
-        buffer.extend(tokenizer.encode_line(line))
+        ids = tokenizer.encode_line(line)
+        buffer.extend(reversed(ids) if reverse else ids)
         buffer.append(EOS_ID)
         if len(buffer) >= 1 << 20:  # keep Python lists small: flush to numpy every ~1M ids
             chunks.append(np.asarray(buffer, dtype=np.int32))
@@ -53,11 +54,15 @@ def encode_lines(tokenizer: Tokenizer, lines: Iterable[str]) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def encoded_split(corpus, tokenizer: Tokenizer, split: str) -> np.ndarray:
-    """The split's id stream, read from the cache or encoded once and cached (memory-mapped)."""
-    cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / f"{split}.npy"
+def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False) -> np.ndarray:
+    """The split's id stream, read from the cache or encoded once and cached (memory-mapped).
+
+    `reverse=True` gives the backward model's stream: each line's tokens reversed, `</s>` still last.
+    """
+    name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
+    cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
     if not cache.exists():
-        stream = encode_lines(tokenizer, corpus.lines(split))
+        stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
         with atomic_write(cache, "wb") as handle:
             np.save(handle, stream, allow_pickle=False)
     return np.load(cache, mmap_mode="r", allow_pickle=False)
