@@ -1,0 +1,114 @@
+"""World: the trainer's view of torch.distributed (one process, or DDP ranks).
+
+Each rank trains on its own contiguous slice of the B parallel BPTT rows and
+keeps its hidden state local; DistributedDataParallel all-reduces gradients;
+validation NLL and token counts are summed across ranks (never averaged
+perplexities); only rank 0 writes files. Launch with
+`torchrun --nproc-per-node N -m lmkit train ...` or `lmkit train --nproc N`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from lmkit.errors import ConfigError
+from lmkit.evaluate import NLL, row_cuts
+
+
+@dataclass
+class World:
+    rank: int = 0
+    size: int = 1
+
+    @classmethod
+    def single(cls) -> "World":
+        return cls()
+
+    @classmethod
+    def from_env(cls, device_type: str = "cpu") -> "World":
+        """Join the process group torchrun describes in the environment (or stay single)."""
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        if size <= 1:
+            return cls.single()
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        return cls(rank=dist.get_rank(), size=dist.get_world_size())
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def local_device(self, device: torch.device) -> torch.device:
+        if device.type == "cuda" and self.distributed:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return device
+
+    # --- data ---------------------------------------------------------------------
+    def rows(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of the (B, ...) rows."""
+        if not self.distributed:
+            return batch
+        if batch.shape[0] % self.size:
+            raise ConfigError(f"--batch-size {batch.shape[0]} must be divisible by the {self.size} processes")
+        share = batch.shape[0] // self.size
+        return batch[self.rank * share : (self.rank + 1) * share]
+
+    def gather_rows(self, local: torch.Tensor) -> torch.Tensor:
+        """All ranks' row slices, concatenated in rank order (inverse of `rows`)."""
+        if not self.distributed:
+            return local
+        parts = [torch.empty_like(local) for _ in range(self.size)]
+        dist.all_gather(parts, local.contiguous())
+        return torch.cat(parts, dim=0)
+
+    def split_stream(self, stream: np.ndarray) -> np.ndarray:
+        """This rank's share of an evaluation stream, cut at line ends so every token is scored once overall."""
+        if not self.distributed:
+            return stream
+        cuts = row_cuts(np.concatenate([[0], stream]), self.size) + [len(stream)]
+        cuts += [len(stream)] * (self.size + 1 - len(cuts))
+        return stream[cuts[self.rank] : cuts[self.rank + 1]]
+
+    def layout(self, batch_size: int) -> dict:
+        return {"ranks": self.size, "batch_size": batch_size}
+
+    # --- reductions -----------------------------------------------------------------
+    def wrap(self, model: torch.nn.Module):
+        if not self.distributed or getattr(model, "manual_gradients", False):
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = next(model.parameters()).device
+        device_ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    def mean(self, value: float) -> float:
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor) / self.size
+
+    def all_reduce_grads(self, model: torch.nn.Module) -> None:
+        """Average hand-written gradients (models DDP cannot wrap)."""
+        if not self.distributed:
+            return
+        for param in model.parameters():
+            if param.grad is not None:
+                dist.all_reduce(param.grad)
+                param.grad /= self.size
+
+    def sum_nll(self, result: NLL) -> NLL:
+        if not self.distributed:
+            return result
+        tensor = torch.tensor([result.nll, float(result.tokens)], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return NLL(float(tensor[0]), int(tensor[1]))
