@@ -1,0 +1,115 @@
+"""Click options shared by every command that reads a corpus or needs a tokenizer.
+
+    @click.command()
+    @corpus_options                       # --corpus --train --valid --test --encoding-errors
+    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
+    def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, ...):
+        corpus = corpus_spec.open()               # fetches a named corpus on first use
+        tokenizer = tokenizer_spec.load(corpus)   # built from train only, cached under corpora/<name>/tokenizers/
+
+The decorators gather their options into one object each, so commands take
+two arguments instead of twelve and every command spells the options alike.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from lmkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What the user chose: a corpus name or local files, and how to treat undecodable bytes."""
+
+    name: str | None = None
+    train: tuple[Path, ...] = ()
+    valid: tuple[Path, ...] = ()
+    test: tuple[Path, ...] = ()
+    encoding_errors: str = "strict"
+    default: str | None = "shakespeare"
+
+    def open(self, fetch: bool = True):
+        from lmkit.corpus import get_corpus
+
+        if self.train:
+            if self.name is not None:
+                raise ConfigError("give either --corpus or --train, not both")
+            return get_corpus(train=list(self.train), valid=list(self.valid) or None, test=list(self.test) or None,
+                              fetch=fetch, encoding_errors=self.encoding_errors)
+        if self.valid or self.test:
+            raise ConfigError("--valid and --test need --train")
+        name = self.name or self.default
+        if name is None:
+            raise ConfigError("no corpus given: pass --corpus NAME or --train PATH")
+        return get_corpus(name, fetch=fetch, encoding_errors=self.encoding_errors)
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A tokenizer kind and the options the user set explicitly (the rest keep each tokenizer's defaults)."""
+
+    kind: str = "char"
+    options: dict = field(default_factory=dict)
+
+    def load(self, corpus, rebuild: bool = False):
+        from lmkit.tokenizer_store import get_tokenizer
+
+        return get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
+
+
+def corpus_options(function=None, *, default: str | None = "shakespeare"):
+    """Add --corpus/--train/--valid/--test/--encoding-errors and pass them as `corpus_spec: CorpusSpec`."""
+    if function is None:
+        return functools.partial(corpus_options, default=default)
+    shown = f" (default: {default})" if default else ""
+
+    @functools.wraps(function)
+    def wrapper(*args, corpus, train, valid, test, encoding_errors, **kwargs):
+        spec = CorpusSpec(corpus, tuple(train), tuple(valid), tuple(test), encoding_errors, default)
+        return function(*args, corpus_spec=spec, **kwargs)
+
+    path = click.Path(path_type=Path)
+    options = [
+        click.option("--corpus", metavar="NAME", default=None,
+                     help=f"Named corpus (see `lmkit corpus list`) or hf:NAME[:CONFIG]{shown}."),
+        click.option("--train", "train", multiple=True, type=path, metavar="PATH",
+                     help="Local UTF-8 text file or folder for training (repeatable); split 90/5/5 unless --valid/--test."),
+        click.option("--valid", "valid", multiple=True, type=path, metavar="PATH", help="Validation text (with --train)."),
+        click.option("--test", "test", multiple=True, type=path, metavar="PATH", help="Test text (with --train)."),
+        click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+                     help="On bytes that are not UTF-8: stop with an error, or replace them with U+FFFD."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def tokenizer_options(function=None, *, default: str = "char"):
+    """Add --tokenizer and its options and pass them as `tokenizer_spec: TokenizerSpec`."""
+    if function is None:
+        return functools.partial(tokenizer_options, default=default)
+
+    @functools.wraps(function)
+    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, **kwargs):
+        chosen = {"vocab_size": vocab_size, "model_type": spm_type, "min_freq": min_freq, "max_size": max_size,
+                  "lowercase": lowercase or None, "segment": segment}
+        spec = TokenizerSpec(tokenizer, {k: v for k, v in chosen.items() if v is not None})
+        return function(*args, tokenizer_spec=spec, **kwargs)
+
+    options = [
+        click.option("--tokenizer", type=click.Choice(["char", "word", "spm"]), default=default, show_default=True,
+                     help="Characters, whitespace words (jieba for Chinese with --segment), or sentencepiece."),
+        click.option("--vocab-size", type=int, default=None, help="spm: vocabulary size (default 8000)."),
+        click.option("--spm-type", type=click.Choice(["bpe", "unigram"]), default=None, help="spm: model type (default bpe)."),
+        click.option("--min-freq", type=int, default=None, help="char/word: keep tokens seen at least this often (default 1)."),
+        click.option("--max-size", type=int, default=None, help="char/word: keep at most this many tokens, specials included."),
+        click.option("--lowercase", is_flag=True, default=False, help="word: lowercase before counting."),
+        click.option("--segment", type=click.Choice(["jieba"]), default=None, help="word: cut Chinese into words with jieba."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper

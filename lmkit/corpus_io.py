@@ -1,0 +1,163 @@
+"""Reading user text safely, whatever its size.
+
+Every input file is first scanned as raw bytes in fixed-size chunks: the scan
+hashes it, refuses binary files (a NUL byte), names the byte offset of the
+first invalid UTF-8 sequence, and stops at the first line longer than
+`max_line_bytes`, so a 100 MB single line fails after a few MB and never
+fills memory. Small files are then read as Python strings; large ones go
+through `datasets` (Arrow, memory-mapped, batched), so a multi-GB corpus is
+streamed line by line and never held in a Python list.
+"""
+from __future__ import annotations
+
+import codecs
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from lmkit.errors import CorpusError
+from lmkit.fileio import read_text
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 4 << 20          # a longer line is refused (the "100 MB single line")
+LARGE_FILE_BYTES = 64 << 20       # above this, lines are streamed through `datasets`
+ENCODING_ERRORS = ("strict", "replace")
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """A scanned input: its path, size in bytes and sha256 of its bytes."""
+
+    path: Path
+    size: int
+    sha256: str
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "bytes": self.size, "sha256": self.sha256}
+
+
+def check_encoding_errors(errors: str) -> str:
+    if errors not in ENCODING_ERRORS:
+        raise CorpusError(f"--encoding-errors must be one of {', '.join(ENCODING_ERRORS)}, got {errors!r}")
+    return errors
+
+
+def scan_text_file(path: Path, errors: str = "strict", max_line_bytes: int = MAX_LINE_BYTES) -> TextFile:
+    """Hash and validate `path` chunk by chunk; CorpusError names the file and what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file")
+    if not path.is_file():
+        raise CorpusError(f"{path}: not a regular file")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors)
+    digest = hashlib.sha256()
+    offset = line_bytes = 0
+    line_number = 1
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                _check_not_binary(path, chunk, offset)
+                _check_decodes(path, decoder, chunk, offset)
+                line_bytes, line_number = _check_line_lengths(path, chunk, line_bytes, line_number, max_line_bytes)
+                digest.update(chunk)
+                offset += len(chunk)
+            _check_decodes(path, decoder, b"", offset, final=True)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return TextFile(path, offset, digest.hexdigest())
+
+
+def _check_not_binary(path: Path, chunk: bytes, offset: int) -> None:
+    nul = chunk.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), expected UTF-8 text")
+
+
+def _check_decodes(path: Path, decoder, chunk: bytes, offset: int, final: bool = False) -> None:
+    pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
+    try:
+        decoder.decode(chunk, final)
+    except UnicodeDecodeError as exc:
+        where = offset - pending + exc.start
+        raise CorpusError(
+            f"{path}: not valid UTF-8 at byte offset {where}; fix the file or pass --encoding-errors replace"
+        ) from exc
+
+
+def _check_line_lengths(path: Path, chunk: bytes, carried: int, line_number: int, limit: int) -> tuple[int, int]:
+    """Length of the unfinished last line after `chunk`, and its line number; raise on an overlong line."""
+    pieces = chunk.replace(b"\r", b"\n").split(b"\n")
+    lengths = [carried + len(pieces[0])] + [len(p) for p in pieces[1:]]
+    for i, length in enumerate(lengths):
+        if length > limit:
+            raise CorpusError(
+                f"{path}: line {line_number + i} is longer than {limit:,} bytes; "
+                "lmkit reads text line by line, so break the text into lines"
+            )
+    return lengths[-1], line_number + len(pieces) - 1
+
+
+def list_text_files(path: str | Path) -> list[Path]:
+    """The files behind one --train/--valid/--test PATH: a file, or every visible file under a folder (sorted)."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or directory")
+    if path.is_file():
+        return [path]
+    files = sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
+    if not texts:
+        raise CorpusError(f"{path}: the directory holds no text files")
+    return texts
+
+
+def _starts_binary(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return b"\x00" in handle.read(8192)
+
+
+def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = LARGE_FILE_BYTES,
+               cache_dir: Path | None = None) -> Iterator[str]:
+    """Lines of a scanned file without their "\\n" (line endings normalised, BOM dropped)."""
+    if text_file.size > large_bytes:
+        yield from _iter_lines_datasets(text_file.path, errors, cache_dir)
+        return
+    text = read_text(text_file.path, errors=errors)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    yield from lines
+
+
+def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_size: int = 10_000) -> Iterator[str]:
+    """Stream a large file: `datasets` builds a memory-mapped Arrow table, a batched map normalises it."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+    from datasets.utils import tqdm as ds_tqdm
+
+    bars_were_on = ds_tqdm.are_progress_bars_disabled() is False
+    ds_tqdm.disable_progress_bars()
+    ds_logging.set_verbosity_error()
+    try:
+        table = datasets.load_dataset(
+            "text", data_files=str(path), split="train", encoding_errors=errors,
+            cache_dir=str(cache_dir) if cache_dir else None,
+        )
+        table = table.map(_normalise_batch, batched=True, batch_size=batch_size, with_indices=True)
+    finally:
+        if bars_were_on:
+            ds_tqdm.enable_progress_bars()
+    for batch in table.iter(batch_size=batch_size):
+        yield from batch["text"]
+
+
+def _normalise_batch(batch: dict, indices: list[int]) -> dict:
+    """Drop a byte-order mark from the file's first line and any stray carriage returns."""
+    lines = [line.replace("\r", "") for line in batch["text"]]
+    if indices and indices[0] == 0 and lines and lines[0].startswith("\ufeff"):
+        lines[0] = lines[0][1:]
+    return {"text": lines}

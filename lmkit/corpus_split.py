@@ -1,0 +1,115 @@
+"""Deterministic train/valid/test splits by whole units (documents, poems or line blocks).
+
+Units are dealt out online, in order, to the split that is furthest behind
+its share of the characters seen so far (a largest-deficit rule, ties go to
+train, then valid, then test). The same input therefore always gives the
+same split, valid and test are spread evenly through the corpus, and no unit
+is ever cut in two. The rule needs no second pass, so it streams.
+"""
+from __future__ import annotations
+
+import hashlib
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from lmkit.errors import CorpusError
+
+SPLITS = ("train", "valid", "test")
+FRACTIONS = {"train": 0.90, "valid": 0.05, "test": 0.05}
+MAX_BLOCK_CHARS = 50_000
+BLOCKS_WANTED = 400
+
+
+class SplitAssigner:
+    """Online largest-deficit assignment of unit sizes to splits."""
+
+    def __init__(self, fractions: dict[str, float] = FRACTIONS):
+        self.fractions = fractions
+        self.filled = {split: 0 for split in fractions}
+        self.total = 0
+
+    def assign(self, size: int) -> str:
+        self.total += size
+        split = max(self.fractions, key=lambda s: self.fractions[s] * self.total - self.filled[s])
+        self.filled[split] += size
+        return split
+
+
+def block_chars_for(total_bytes: int) -> int:
+    """Unit size for line blocks: about BLOCKS_WANTED blocks, never above MAX_BLOCK_CHARS characters."""
+    return max(1, min(MAX_BLOCK_CHARS, total_bytes // BLOCKS_WANTED))
+
+
+def line_blocks(lines: Iterable[str], block_chars: int) -> Iterator[list[str]]:
+    """Cut lines into blocks that end at a blank line or once they reach `block_chars` characters."""
+    block: list[str] = []
+    size = 0
+    for line in lines:
+        block.append(line)
+        size += len(line) + 1
+        if size >= block_chars or not line.strip():
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
+
+
+class SplitFiles:
+    """Writes train/valid/test .txt files into a folder and keeps their statistics for the manifest."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.stats = {s: {"lines": 0, "chars": 0, "bytes": 0, "units": 0} for s in SPLITS}
+        self._digests = {s: hashlib.sha256() for s in SPLITS}
+        self._stack = ExitStack()
+        self._handles = {}
+
+    def __enter__(self) -> "SplitFiles":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for split in SPLITS:
+            path = self.directory / f"{split}.txt"
+            self._handles[split] = self._stack.enter_context(open(path, "wb"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def write_unit(self, split: str, lines: list[str]) -> None:
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        self._handles[split].write(data)
+        self._digests[split].update(data)
+        stats = self.stats[split]
+        stats["lines"] += len(lines)
+        stats["chars"] += sum(len(line) + 1 for line in lines)
+        stats["bytes"] += len(data)
+        stats["units"] += 1
+
+    def finish(self, what: str) -> dict:
+        """Split statistics with sha256; CorpusError if any split holds no text."""
+        for split in SPLITS:
+            if self.stats[split]["chars"] - self.stats[split]["lines"] <= 0:
+                raise CorpusError(
+                    f"{what}: too small to split into train/valid/test (the {split} split would be empty); "
+                    "give more text, or pass --valid and --test"
+                )
+        return {s: {**self.stats[s], "sha256": self._digests[s].hexdigest()} for s in SPLITS}
+
+
+def write_split_units(units: Iterable[list[str]], directory: Path, what: str,
+                      fractions: dict[str, float] = FRACTIONS) -> dict:
+    """Deal `units` out to train/valid/test files in `directory`; returns the split statistics."""
+    assigner = SplitAssigner(fractions)
+    with SplitFiles(directory) as files:
+        for unit in units:
+            files.write_unit(assigner.assign(sum(len(line) + 1 for line in unit)), unit)
+        return files.finish(what)
+
+
+def write_given_splits(sources: dict[str, Iterable[list[str]]], directory: Path, what: str) -> dict:
+    """Copy units that already belong to a split (--train/--valid/--test given) into `directory`."""
+    with SplitFiles(directory) as files:
+        for split in SPLITS:
+            for unit in sources[split]:
+                files.write_unit(split, unit)
+        return files.finish(what)
