@@ -179,6 +179,8 @@ class Trainer:
         p.column = 0
         self.hidden = None
         self.callbacks.on_epoch_end(p.epoch)
+        if p.history and p.history[-1]["step"] == p.step:  # --eval-every just validated this very step
+            return "done"
         return "early_stop" if self._evaluate() else "done"
 
     def _should_stop(self) -> str | None:

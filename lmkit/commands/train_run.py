@@ -1,0 +1,138 @@
+"""The body of `lmkit train`: resolve the run, train under a directory lock, print the summary."""
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from lmkit.commands.train_models import build_model
+from lmkit.commands.train_output import ProgressPrinter
+from lmkit.commands.train_summary import print_summary
+from lmkit.data import encoded_split
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.train import Trainer
+from lmkit.train_config import TrainConfig
+from lmkit.train_state import DirectoryLock, load_resume
+
+EXIT_CODES = {"SIGTERM": 143}
+DEFAULT_MAX_TIME = 420.0
+
+
+def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
+    if opts["model"] == "ngram":
+        from lmkit.commands.train_ngram import train_ngram
+
+        return train_ngram(corpus_spec, tokenizer_spec, opts)
+    from lmkit.distributed import World
+    from lmkit.train_config import select_device
+
+    world = World.from_env(select_device(opts["device"]).type)
+    if opts["resume"]:
+        directory, corpus, tokenizer, model, state, extra = resume_run(ctx, corpus_spec, tokenizer_spec, opts)
+    else:
+        corpus = corpus_spec.open()
+        tokenizer = tokenizer_spec.load(corpus)
+        model = build_model(tokenizer.vocab, opts)
+        directory = output_directory(opts, corpus.name, tokenizer.kind)
+        state = None
+        extra = {"corpus": corpus.name, "direction": opts["direction"], "train": {}}
+    reverse = extra.get("direction") == "backward"
+    train_stream = encoded_split(corpus, tokenizer, "train", reverse)
+    valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
+    config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train)
+    extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
+                      "tokenizer": tokenizer.describe(), "config": config.to_dict(),
+                      "parameters": count_parameters(model)}
+    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
+    with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
+        trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
+                          callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
+        if state is not None:
+            trainer.restore(state)
+        if world.is_main:
+            click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
+                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+        try:
+            result = trainer.run()
+        finally:
+            printer.close()
+    if not world.is_main:
+        return 0
+    if result.stopped.startswith("SIG"):
+        click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
+                   f"continue with: lmkit train --resume {directory}", err=True)
+        return EXIT_CODES.get(result.stopped, 0)
+    click.echo(f"stopped: {result.stopped} after {result.progress.step} steps, {result.progress.tokens:,} tokens, "
+               f"{result.progress.elapsed:.0f}s")
+    print_summary(directory, corpus, opts["sample_tokens"], opts["seed"])
+    return 0
+
+
+def train_config(ctx: click.Context, opts: dict, default_run: bool) -> TrainConfig:
+    lr = opts["lr"] if opts["lr"] is not None else (20.0 if opts["optimizer"] == "sgd" else 3e-3)
+    max_time = opts["max_time"]
+    if max_time is None and default_run and opts["max_steps"] is None:
+        max_time = DEFAULT_MAX_TIME
+    return TrainConfig(
+        epochs=opts["epochs"], max_steps=opts["max_steps"], max_time=max_time, batch_size=opts["batch_size"],
+        bptt=opts["bptt"], optimizer=opts["optimizer"], lr=lr, weight_decay=opts["weight_decay"],
+        lr_decay=opts["lr_decay"], clip=opts["clip"] or None, patience=opts["patience"], eval_every=opts["eval_every"],
+        save_every=opts["save_every"], device=opts["device"], precision=opts["precision"], seed=opts["seed"],
+        compile=opts["compile_"], on_nan=opts["on_nan"],
+    )
+
+
+def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
+    """--out as given (refusing to replace a model unless --overwrite), else a fresh checkpoints/<name>[-N]."""
+    if opts["out"] is not None:
+        out = Path(opts["out"])
+        if (out / "config.json").exists() and not opts["overwrite"]:
+            raise ConfigError(f"--out {out} already holds a model; pass --resume {out} to continue it, "
+                              "--overwrite to replace it, or another --out")
+        return out
+    suffix = "-backward" if opts["direction"] == "backward" else ""
+    base = Path("checkpoints") / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+    directory = Path(opts["resume"])
+    if directory.name in ("last", "last.old"):
+        directory = directory.parent
+    model, tokenizer, config, state = load_resume(directory)
+    if tokenizer_spec.kind != tokenizer.kind and _given(ctx, "tokenizer"):
+        raise CheckpointError(f"--resume {directory}: it was trained with the {tokenizer.kind!r} tokenizer, "
+                              f"not --tokenizer {tokenizer_spec.kind}")
+    if corpus_spec.name or corpus_spec.train:
+        corpus = corpus_spec.open()
+    else:
+        corpus = reopen_corpus(config.get("corpus") or "shakespeare")
+    extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
+    return directory, corpus, tokenizer, model, state, extra
+
+
+def reopen_corpus(name: str):
+    """The corpus a model was trained on: its cached folder, or a named corpus fetched again."""
+    from lmkit.corpus import Corpus, corpora_root, get_corpus
+
+    cached = corpora_root() / name
+    if (cached / "manifest.json").exists():
+        return Corpus.open(cached)
+    return get_corpus(name, fetch=True)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+

@@ -1,0 +1,72 @@
+"""The end of `lmkit train`: best model's valid/test figures, a baseline beside them, a sample."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lmkit.checkpoint import load_model, read_config
+from lmkit.commands.train_output import summary_lines
+from lmkit.data import encoded_split
+from lmkit.errors import LmkitError
+from lmkit.evaluate import NLL, stream_nll
+
+
+def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test")) -> dict[str, NLL]:
+    device = next(iter(model.parameters()), None)
+    device = device.device if device is not None else "cpu"
+    return {split: stream_nll(model, encoded_split(corpus, tokenizer, split, reverse), device=device)
+            for split in splits}
+
+
+def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path = Path("checkpoints")) -> Path | None:
+    """A character 5-gram built on the same corpus and tokenizer, if `lmkit ngram` made one."""
+    if not root.is_dir():
+        return None
+    for config_path in sorted(root.glob("*/config.json")):
+        try:
+            config = read_config(config_path.parent)
+        except LmkitError:
+            continue
+        if (config.get("kind") == "ngram" and config.get("corpus") == corpus_name and config.get("order") == 5
+                and config.get("direction", "forward") == "forward"
+                and (config.get("tokenizer") or {}).get("kind", tokenizer_kind) == tokenizer_kind):
+            return config_path.parent
+    return None
+
+
+def baseline_figure(corpus, tokenizer) -> tuple[str, float] | None:
+    where = find_baseline(corpus.name, tokenizer.kind)
+    if where is None:
+        return None
+    model, base_tokenizer, _ = load_model(where)
+    if base_tokenizer.vocab != tokenizer.vocab:
+        return None
+    result = stream_nll(model, encoded_split(corpus, base_tokenizer, "valid"))
+    return str(where), result.bits_per_char(corpus.num_chars("valid"))
+
+
+def print_summary(directory: Path, corpus, sample_tokens: int, seed: int) -> None:
+    model, tokenizer, config = load_model(directory)
+    reverse = config.get("direction") == "backward"
+    results = evaluate_splits(model.eval(), tokenizer, corpus, reverse)
+    chars = {split: corpus.num_chars(split) for split in results}
+    baseline = baseline_figure(corpus, tokenizer) if tokenizer.kind == "char" and not reverse else None
+    for line in summary_lines(str(directory), results, chars, baseline):
+        click.echo(line)
+    if baseline is None and tokenizer.kind == "char" and not reverse:
+        click.echo(f"  (no character 5-gram baseline yet: `lmkit ngram --corpus {corpus.name} --tokenizer char --order 5`)")
+    if sample_tokens > 0:
+        click.echo("sample:")
+        click.echo(sample_text(model, tokenizer, sample_tokens, seed, reverse))
+
+
+def sample_text(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
+    from lmkit.sampling import SamplingConfig, sample
+
+    config = SamplingConfig(max_tokens=tokens, sentences=0, temperature=0.8, seed=seed)
+    ids = sample(model, [], config)[0].ids
+    text = tokenizer.decode(ids)
+    if reverse:  # a backward model writes each line back to front
+        text = "\n".join(tokenizer.decode(list(reversed(tokenizer.encode(line)))) for line in text.split("\n"))
+    return text
