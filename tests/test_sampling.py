@@ -1,0 +1,211 @@
+"""Sampling and beam search on a bigram table whose probabilities we know exactly, then on real models."""
+import math
+
+import pytest
+import torch
+
+from lmkit.errors import ConfigError
+from lmkit.models.base import StepScoring
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.sampling import (SamplingConfig, beam_search, keep_top_k, keep_top_p, sample,
+                            state_selector)
+from lmkit.vocab import Vocab
+
+TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d"]
+# previous token -> distribution of the next one (rows sum to 1; a missing entry has probability 0)
+TABLE = {
+    "<pad>": {"a": 1.0},
+    "<unk>": {"a": 1.0},
+    "<s>": {"<unk>": 0.4, "a": 0.3, "b": 0.2, "c": 0.1},
+    "</s>": {"a": 0.6, "b": 0.4},
+    "a": {"b": 0.5, "c": 0.3, "</s>": 0.2},
+    "b": {"c": 0.6, "a": 0.3, "</s>": 0.1},
+    "c": {"</s>": 0.7, "d": 0.2, "a": 0.1},
+    "d": {"a": 0.5, "</s>": 0.5},
+}
+
+
+class TableLM(StepScoring):
+    """p(next | previous) read from a fixed table; the state is the previous id."""
+
+    kind = "table"
+
+    def __init__(self, vocab: Vocab, table: dict[str, dict[str, float]]):
+        self.vocab = vocab
+        probs = torch.zeros(len(vocab), len(vocab))
+        for prev, row in table.items():
+            for token, p in row.items():
+                probs[vocab.id(prev), vocab.id(token)] = p
+        self.logp = probs.log()  # (V, V)
+        self.steps: list[int] = []  # batch size of each step call, to count the work done
+
+    def init_state(self, batch_size):
+        return torch.full((batch_size,), -1)
+
+    def step(self, ids, state):
+        self.steps.append(len(ids))
+        return self.logp[ids], ids.clone()
+
+
+@pytest.fixture
+def table():
+    return TableLM(Vocab(TOKENS), TABLE)
+
+
+def words(model, ids):
+    return " ".join(model.vocab.decode(ids))
+
+
+def score_of(model, prompt, ids):
+    """Per-token log-probs of `ids` after `<s> prompt`, from model.score."""
+    full = torch.tensor([[model.vocab.bos_id, *prompt, *ids]])
+    return model.score(full)[0, len(prompt):].tolist()
+
+
+def test_greedy_follows_the_most_likely_allowed_token(table):
+    (out,) = sample(table, [], SamplingConfig(greedy=True))
+    assert words(table, out.ids) == "a b c </s>"  # <unk> (0.4) is the likeliest first token but never generated
+    assert out.total == pytest.approx(math.log(0.3 * 0.5 * 0.6 * 0.7))
+    assert out.finished
+
+
+def test_allow_unk_lets_unk_through(table):
+    (out,) = sample(table, [], SamplingConfig(greedy=True, allow_unk=True, max_tokens=2))
+    assert words(table, out.ids) == "<unk> a"
+    assert not out.finished
+
+
+def test_sentences_and_max_tokens_stop_a_stream(table):
+    (two,) = sample(table, [], SamplingConfig(greedy=True, sentences=2))
+    assert words(table, two.ids) == "a b c </s> a b c </s>"
+    (endless,) = sample(table, [], SamplingConfig(greedy=True, sentences=0, max_tokens=10))
+    assert len(endless.ids) == 10
+
+
+def test_seeded_samples_are_identical(table):
+    config = SamplingConfig(num_samples=8, sentences=0, max_tokens=30, seed=7)
+    first, second = sample(table, [], config), sample(table, [], config)
+    assert [s.ids for s in first] == [s.ids for s in second]
+    other = sample(table, [], SamplingConfig(num_samples=8, sentences=0, max_tokens=30, seed=8))
+    assert [s.ids for s in other] != [s.ids for s in first]
+
+
+def test_top_k_1_equals_greedy(table):
+    greedy = sample(table, [4], SamplingConfig(greedy=True, sentences=3))
+    top1 = sample(table, [4], SamplingConfig(top_k=1, temperature=2.0, sentences=3, num_samples=5, seed=1))
+    assert all(s.ids == greedy[0].ids for s in top1)
+
+
+def test_keep_top_p_keeps_the_smallest_set_reaching_p():
+    scores = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).log()
+    kept = lambda p: torch.isfinite(keep_top_p(scores, p))[0].tolist()
+    assert kept(0.4) == [False, True, False, False]
+    assert kept(0.79) == [False, True, False, True]
+    assert kept(0.81) == [False, True, True, True]
+    assert kept(1.0) == [True, True, True, True]
+    assert torch.isfinite(keep_top_k(scores, 2))[0].tolist() == [False, True, False, True]
+
+
+def test_top_p_samples_only_from_the_nucleus(table):
+    # after <s> without <unk>: a 0.5, b 0.33, c 0.17 -> the nucleus for p=0.6 is {a, b}
+    outs = sample(table, [], SamplingConfig(top_p=0.6, num_samples=300, max_tokens=1, seed=3))
+    assert {words(table, s.ids) for s in outs} == {"a", "b"}
+
+
+@pytest.mark.parametrize("temperature", [0.2, 1.0, 10.0])
+def test_temperature_reshapes_the_distribution(table, temperature):
+    # after <s> without <unk>: a, b, c in proportion 0.3 : 0.2 : 0.1, raised to 1 / temperature
+    weights = [p ** (1 / temperature) for p in (0.3, 0.2, 0.1)]
+    outs = sample(table, [], SamplingConfig(temperature=temperature, num_samples=4000, max_tokens=1, seed=5))
+    share_of_a = sum(s.ids == [4] for s in outs) / len(outs)
+    assert share_of_a == pytest.approx(weights[0] / sum(weights), abs=0.03)  # about 4 standard deviations
+
+
+def test_sample_log_probs_match_score_and_each_token_costs_one_step(table):
+    prompt = [4, 5]  # "a b"
+    outs = sample(table, prompt, SamplingConfig(num_samples=3, sentences=0, max_tokens=12, seed=11))
+    # prompt: <s> a through score_targets (2 steps for this model), b through step; then one step per token
+    assert table.steps == [3] * (2 + 1 + 11)
+    for out in outs:
+        assert out.logprobs == pytest.approx(score_of(table, prompt, out.ids), abs=1e-6)
+
+
+def test_beam_1_equals_greedy(table):
+    (greedy,) = sample(table, [], SamplingConfig(greedy=True, sentences=2))
+    (beam,) = beam_search(table, [], SamplingConfig(beam=1, sentences=2))
+    assert beam.ids == greedy.ids and beam.logprobs == pytest.approx(greedy.logprobs)
+
+
+def test_beam_returns_best_first_with_exact_log_probs(table):
+    # worked by hand: `b c </s>` (0.084) beats greedy's `a b c </s>` (0.063) on total log-prob,
+    # and loses once scores are divided by length (alpha = 1)
+    raw = beam_search(table, [], SamplingConfig(beam=2, length_penalty=0.0))
+    assert [words(table, s.ids) for s in raw] == ["b c </s>", "a b c </s>"]
+    assert [s.total for s in raw] == pytest.approx([math.log(0.084), math.log(0.063)])
+    normalised = beam_search(table, [], SamplingConfig(beam=2, length_penalty=1.0))
+    assert [words(table, s.ids) for s in normalised] == ["a b c </s>", "b c </s>"]
+    assert normalised[0].score == pytest.approx(math.log(0.063) / 4)
+    for out in raw + normalised:
+        assert out.logprobs == pytest.approx(score_of(table, [], out.ids), abs=1e-6)
+
+
+def test_beam_scores_are_sorted_and_cut_at_max_tokens(table):
+    outs = beam_search(table, [5], SamplingConfig(beam=5, sentences=0, max_tokens=6))
+    assert len(outs) == 5 and all(len(s.ids) == 6 and not s.finished for s in outs)
+    scores = [s.score for s in outs]
+    assert scores == sorted(scores, reverse=True)
+    assert len({tuple(s.ids) for s in outs}) == 5
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"top_p": 1.5}, "--top-p must be in (0, 1], got 1.5"),
+    ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
+    ({"top_k": 0}, "--top-k must be at least 1, got 0"),
+    ({"temperature": 0.0}, "use --greedy"),
+    ({"temperature": -1.0}, "--temperature must be positive"),
+    ({"beam": 6}, "--beam must be between 1 and the 5 tokens"),
+    ({"beam": 2, "top_k": 3}, "--beam does not sample"),
+    ({"greedy": True, "num_samples": 2}, "--greedy is deterministic"),
+    ({"max_tokens": 0}, "--max-tokens must be at least 1"),
+])
+def test_bad_options_name_the_option(table, options, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        sample(table, [], SamplingConfig(**options))
+
+
+@pytest.fixture(params=["lstm", "gru", "rnn_tanh"])
+def rnn(request):
+    torch.manual_seed(0)
+    model = RNNLM(Vocab(TOKENS), RNNConfig(cell=request.param, emb_size=8, hidden_size=16, layers=2))
+    model.decoder.weight.data.mul_(30)  # a peaked distribution, so greedy and beam differ from uniform noise
+    return model.eval()
+
+
+def test_same_code_runs_on_rnn_models(rnn):
+    prompt = [4, 6]
+    outs = sample(rnn, prompt, SamplingConfig(num_samples=4, sentences=0, max_tokens=15, seed=2))
+    assert [s.ids for s in outs] == [s.ids for s in sample(rnn, prompt, SamplingConfig(num_samples=4, sentences=0, max_tokens=15, seed=2))]
+    for out in outs:
+        assert out.logprobs == pytest.approx(score_of(rnn, prompt, out.ids), abs=1e-4)
+    (greedy,) = sample(rnn, prompt, SamplingConfig(greedy=True, sentences=0, max_tokens=15))
+    (beam,) = beam_search(rnn, prompt, SamplingConfig(beam=1, sentences=0, max_tokens=15))
+    assert beam.ids == greedy.ids
+    for hyp in beam_search(rnn, prompt, SamplingConfig(beam=4, sentences=2, max_tokens=15)):
+        assert hyp.logprobs == pytest.approx(score_of(rnn, prompt, hyp.ids), abs=1e-4)
+
+
+def test_sampling_leaves_a_training_model_in_training_mode(rnn):
+    rnn.train()
+    sample(rnn, [], SamplingConfig(max_tokens=3, seed=0))
+    assert rnn.training
+
+
+def test_state_selector_reorders_rows_of_any_state(rnn, table):
+    for model in (rnn, table):
+        select = state_selector(model)
+        ids = torch.tensor([4, 5, 6])
+        _, state = model.step(ids, model.init_state(3))
+        picked = select(state, torch.tensor([2, 0]))
+        logp_picked, _ = model.step(torch.tensor([7, 7]), picked)
+        logp_all, _ = model.step(torch.tensor([7, 7, 7]), state)
+        assert torch.allclose(logp_picked, logp_all[[2, 0]])
