@@ -110,6 +110,7 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corp
     try:
         manifest = {"format": FORMAT, "name": name, **build(work)}
         write_json_atomic(work / MANIFEST, manifest)
+        os.chmod(work, 0o755)  # mkdtemp made it private; a corpus folder is as readable as any other
         if (target / MANIFEST).exists():  # another process finished the same corpus first
             return Corpus.open(target)
         if target.exists():  # an incomplete folder left by hand or by an older lmkit

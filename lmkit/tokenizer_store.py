@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections import Counter
 from pathlib import Path
 
 from lmkit.corpus_split import SPLITS
 from lmkit.errors import ConfigError, LmkitError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
-from lmkit.vocab import UNK_ID
+from lmkit.vocab import EOS_ID, UNK_ID
+
+TOP_TOKENS = 50
 
 FLAGS = {"vocab_size": "--vocab-size", "model_type": "--spm-type", "min_freq": "--min-freq",
          "max_size": "--max-size", "lowercase": "--lowercase", "segment": "--segment"}
@@ -67,18 +70,34 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     return tokenizer
 
 
+def cached_tokenizer(corpus, kind: str, **options) -> tuple[Tokenizer, Path]:
+    """The tokenizer `lmkit vocab build` saved for (corpus, kind, options); TokenizerError if there is none."""
+    path = tokenizer_path(corpus, kind, options)
+    if not path.exists():
+        flags = " ".join(f"{FLAGS.get(k, k)} {v}" if not isinstance(v, bool) else FLAGS.get(k, k) for k, v in options.items())
+        raise TokenizerError(f"no {kind} tokenizer is built for corpus {corpus.name!r} yet; run "
+                             f"`lmkit vocab build --corpus {corpus.name} --tokenizer {kind}{' ' + flags if flags else ''}`")
+    return get_tokenizer(corpus, kind, **options), path
+
+
 def stats_path(tokenizer_file: Path) -> Path:
     return tokenizer_file.with_name(tokenizer_file.name[: -len(".json")] + ".stats.json")
 
 
-def split_coverage(tokenizer: Tokenizer, lines) -> dict:
-    """Tokens (with one </s> per line), how many map to <unk>, and the OOV rate."""
-    tokens = unknown = 0
+def split_coverage(tokenizer: Tokenizer, lines, top: int = 0) -> dict:
+    """Tokens (with one </s> per line), how many map to <unk>, the OOV rate, and the `top` most frequent tokens."""
+    counts: Counter = Counter()
+    lines_seen = 0
     for line in lines:
-        ids = tokenizer.encode_line(line)
-        tokens += len(ids) + 1
-        unknown += sum(1 for i in ids if i == UNK_ID)
-    return {"tokens": tokens, "unk": unknown, "oov_rate": unknown / tokens if tokens else 0.0}
+        counts.update(tokenizer.encode_line(line))
+        lines_seen += 1
+    counts[EOS_ID] += lines_seen
+    tokens, unknown = sum(counts.values()), counts[UNK_ID]
+    stats = {"tokens": tokens, "unk": unknown, "oov_rate": unknown / tokens if tokens else 0.0}
+    if top:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        stats["top"] = [[tokenizer.vocab.token(i), n] for i, n in ranked]
+    return stats
 
 
 def coverage(corpus, tokenizer: Tokenizer, tokenizer_file: Path | None = None) -> dict:
@@ -91,7 +110,8 @@ def coverage(corpus, tokenizer: Tokenizer, tokenizer_file: Path | None = None) -
                 return stats
         except LmkitError:
             pass
-    stats = {split: split_coverage(tokenizer, corpus.lines(split)) for split in SPLITS}
+    stats = {split: split_coverage(tokenizer, corpus.lines(split), TOP_TOKENS if split == "train" else 0)
+             for split in SPLITS}
     if cache is not None:
         write_json_atomic(cache, stats)
     return stats

