@@ -1,0 +1,132 @@
+"""Evaluation: one definition of perplexity, stream vs per-line scoring, OOVs and per-line scores."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmkit.eval_text import EvalText, score_text
+from lmkit.evaluate import (
+    line_logprobs, line_scores, stream_logprobs, stream_nll, summarize, token_logprobs,
+)
+from lmkit.models.base import StepScoring
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
+
+LINES = ["the cat sat", "a dog ran far", "the dog sat", "cat", "a cat ran to the dog"]
+
+
+class UniformLM(StepScoring):
+    kind = "uniform"
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def init_state(self, batch_size):
+        return None
+
+    def step(self, ids, state):
+        size = len(self.vocab)
+        return torch.full((ids.shape[0], size), -math.log(size)), state
+
+
+def small_rnn(vocab, cell="lstm", seed=0):
+    torch.manual_seed(seed)
+    return RNNLM(vocab, RNNConfig(cell=cell, emb_size=8, hidden_size=12, layers=2)).eval()
+
+
+@pytest.fixture
+def words():
+    return WordTokenizer.fit(LINES)
+
+
+def stream_of(tokenizer, lines):
+    from lmkit.data import encode_lines
+
+    return encode_lines(tokenizer, lines)
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_uniform_model_has_perplexity_equal_to_vocabulary_size(words, reset):
+    stream = stream_of(words, LINES)
+    logp = token_logprobs(UniformLM(words.vocab), stream, reset_per_line=reset, rows=3, window=4)
+    result = summarize(stream, logp)
+    assert result.total.tokens == sum(len(line.split()) + 1 for line in LINES)
+    assert result.total.perplexity == pytest.approx(len(words.vocab))
+    assert result.total.bits_per_token == pytest.approx(math.log2(len(words.vocab)))
+    assert result.lines == len(LINES)
+
+
+def test_stream_scoring_carries_the_state_through_the_whole_split(words):
+    model = small_rnn(words.vocab)
+    stream = stream_of(words, LINES)
+    state, expected = model.init_state(1), []
+    previous = BOS_ID
+    for token in stream:  # one token at a time from <s>, never resetting
+        with torch.no_grad():
+            logp, state = model.step(torch.tensor([previous]), state)
+        expected.append(float(logp[0, token]))
+        previous = int(token)
+    got = stream_logprobs(model, stream, rows=1, window=5)
+    assert np.allclose(got, expected, atol=1e-5)
+    assert -got.sum() == pytest.approx(stream_nll(model, stream, rows=1, window=5).nll, rel=1e-9)
+
+
+def test_rows_change_where_the_state_starts_but_count_every_token_once(words):
+    model = small_rnn(words.vocab, cell="gru")
+    stream = stream_of(words, LINES)
+    for rows in (1, 2, 3, 7):
+        logp = stream_logprobs(model, stream, rows=rows, window=3)
+        assert logp.shape == stream.shape
+        assert np.isfinite(logp).all()
+
+
+def test_reset_per_line_scores_each_line_alone(words):
+    model = small_rnn(words.vocab)
+    stream = stream_of(words, LINES)
+    got = line_logprobs(model, stream, batch_lines=2, window=3)
+    expected = []
+    for line in LINES:
+        ids = torch.tensor([[BOS_ID, *words.encode_line(line), EOS_ID]])
+        expected.extend(model.score(ids)[0].tolist())
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_oov_predictions_are_counted_and_left_out_of_the_kenlm_style_perplexity(words):
+    stream = stream_of(words, ["the zebra sat", "a yak"])
+    assert (stream == UNK_ID).sum() == 2
+    logp = np.log(np.linspace(0.1, 0.9, len(stream)))
+    result = summarize(stream, logp)
+    known = stream != UNK_ID
+    assert result.oov == 2 and result.oov_rate == pytest.approx(2 / len(stream))
+    assert result.known.tokens == len(stream) - 2
+    assert result.known.perplexity == pytest.approx(math.exp(-logp[known].mean()))
+    assert result.total.perplexity == pytest.approx(math.exp(-logp.mean()))
+
+
+def test_line_scores_add_up_to_the_total(words):
+    stream = stream_of(words, LINES)
+    logp = -np.arange(1, len(stream) + 1) / 10.0
+    scores = line_scores(stream, logp)
+    assert list(scores.tokens) == [len(line.split()) + 1 for line in LINES]
+    assert scores.logprob.sum() == pytest.approx(logp.sum())
+    assert scores.logprob[0] == pytest.approx(logp[:4].sum())
+
+
+def test_bits_per_char_of_a_char_model_equals_bits_per_token(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("床前明月光\n疑是地上霜\nhello, world\n", encoding="utf-8")
+    text = EvalText.from_file(path)
+    tokenizer = CharTokenizer.fit(text.lines())
+    scores = score_text(small_rnn(tokenizer.vocab), tokenizer, {}, text)
+    result = scores.evaluation
+    assert result.chars == result.total.tokens == len(path.read_text(encoding="utf-8"))
+    assert result.bits_per_char == pytest.approx(result.total.bits_per_token)
+
+
+def test_a_file_without_a_final_newline_counts_the_line_end_it_predicts(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("ab\ncd", encoding="utf-8")
+    text = EvalText.from_file(path)
+    assert text.chars == 6 and list(text.lines()) == ["ab", "cd"]

@@ -1,0 +1,97 @@
+"""Interpolation: mixes probabilities, weight 1.0 is the model itself, EM finds the better weights."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmkit.data import encode_lines
+from lmkit.errors import ConfigError, VocabError
+from lmkit.evaluate import stream_logprobs
+from lmkit.models.mix import Interpolated, mix_logprobs, tune_weights
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.tokenizers import CharTokenizer, WordTokenizer
+
+LINES = ["the cat sat", "a dog ran far", "the dog sat"]
+
+
+def rnn(vocab, cell, seed):
+    torch.manual_seed(seed)
+    return RNNLM(vocab, RNNConfig(cell=cell, emb_size=8, hidden_size=10, layers=1)).eval()
+
+
+@pytest.fixture
+def pair():
+    vocab = WordTokenizer.fit(LINES).vocab
+    return rnn(vocab, "lstm", 0), rnn(vocab, "gru", 1)
+
+
+def test_weight_one_gives_the_single_model(pair):
+    a, b = pair
+    ids = torch.tensor([[2, 4, 5, 6, 3, 7, 8]])
+    with torch.no_grad():
+        assert torch.allclose(Interpolated([a, b], [1.0, 0.0]).score(ids), a.score(ids), atol=1e-6)
+        assert torch.allclose(Interpolated([a, b], [0.0, 1.0]).score(ids), b.score(ids), atol=1e-6)
+
+
+def test_step_mixes_probabilities_and_sums_to_one(pair):
+    a, b = pair
+    mix = Interpolated([a, b], [0.3, 0.7])
+    ids = torch.tensor([2, 5])
+    with torch.no_grad():
+        logp, _ = mix.step(ids, mix.init_state(2))
+        pa, _ = a.step(ids, a.init_state(2))
+        pb, _ = b.step(ids, b.init_state(2))
+    assert torch.allclose(logp.exp(), 0.3 * pa.exp() + 0.7 * pb.exp(), atol=1e-6)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(2), atol=1e-5)
+
+
+def test_step_and_score_agree(pair):
+    mix = Interpolated(list(pair), [0.5, 0.5])
+    ids = torch.tensor([[2, 4, 5, 6, 3, 7]])
+    with torch.no_grad():
+        scored = mix.score(ids)[0]
+        state, stepped = mix.init_state(1), []
+        for t in range(ids.shape[1] - 1):
+            logp, state = mix.step(ids[:, t], state)
+            stepped.append(float(logp[0, ids[0, t + 1]]))
+    assert np.allclose(scored.numpy(), stepped, atol=1e-5)
+
+
+def test_mixing_streams_equals_mixing_per_token_scores(pair):
+    a, b = pair
+    stream = encode_lines(WordTokenizer.fit(LINES), LINES)
+    mixed = stream_logprobs(Interpolated([a, b], [0.25, 0.75]), stream, rows=2, window=3)
+    parts = [stream_logprobs(m, stream, rows=2, window=3) for m in (a, b)]
+    assert np.allclose(mixed, mix_logprobs(parts, [0.25, 0.75]), atol=1e-6)
+
+
+def test_mismatched_vocabularies_are_refused(pair):
+    other = rnn(CharTokenizer.fit(LINES).vocab, "lstm", 2)
+    with pytest.raises(VocabError, match="different vocabulary"):
+        Interpolated([pair[0], other], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("weights", [[0.5], [0.7, 0.7], [-0.5, 1.5]])
+def test_bad_weights_are_refused(pair, weights):
+    with pytest.raises(ConfigError, match="--weights"):
+        Interpolated(list(pair), weights)
+
+
+def test_em_recovers_the_mixture_that_generated_the_data():
+    rng = np.random.default_rng(0)
+    # two "models" of a 2-symbol source; the data really is a 0.3/0.7 mixture of them
+    p1, p2 = np.array([0.9, 0.1]), np.array([0.2, 0.8])
+    truth = 0.3 * p1 + 0.7 * p2
+    symbols = rng.choice(2, size=20000, p=truth)
+    weights = tune_weights([np.log(p1[symbols]), np.log(p2[symbols])])
+    assert weights == pytest.approx([0.3, 0.7], abs=0.02)
+
+
+def test_em_never_does_worse_than_either_model_alone():
+    rng = np.random.default_rng(1)
+    a, b = np.log(rng.uniform(0.05, 1, 500)), np.log(rng.uniform(0.05, 1, 500))
+    weights = tune_weights([a, b])
+    best = mix_logprobs([a, b], weights).sum()
+    assert best >= max(a.sum(), b.sum()) - 1e-9
+    assert math.isclose(weights.sum(), 1.0)
