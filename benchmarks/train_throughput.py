@@ -1,0 +1,131 @@
+"""Training throughput: lmkit's Trainer against a textbook TBPTT loop on the same token stream.
+
+Model (the classic medium-small word LM): 2-layer LSTM, 200 embedding / 200 hidden, vocabulary 10,000,
+bptt 35, batch 20, dropout 0.2, SGD lr 20, gradient clipping 0.25.
+
+    python benchmarks/train_throughput.py [--steps 400] [--corpus shakespeare]
+
+Prints tokens/s for (a) lmkit fp32, (b) the reference loop fp32, (c) lmkit bf16, their ratios, the
+validation perplexity of each after the same tokens, and the machine's fp32/bf16 matmul GFLOP/s.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lmkit.corpus import get_corpus
+from lmkit.data import encoded_split
+from lmkit.evaluate import stream_nll
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.tokenizers import fit_tokenizer
+from lmkit.train import TrainCallbacks, Trainer
+from lmkit.train_config import TrainConfig
+
+VOCAB, EMB, HIDDEN, LAYERS, BPTT, BATCH, DROPOUT, LR, CLIP = 10_000, 200, 200, 2, 35, 20, 0.2, 20.0, 0.25
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 1024, repeat: int = 30) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * n**3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+class Reference(nn.Module):
+    """The textbook model: embedding -> nn.LSTM -> linear, written out with nothing of lmkit's."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(DROPOUT)
+        self.encoder = nn.Embedding(VOCAB, EMB)
+        self.rnn = nn.LSTM(EMB, HIDDEN, LAYERS, dropout=DROPOUT, batch_first=True)
+        self.decoder = nn.Linear(HIDDEN, VOCAB)
+
+    def forward(self, x, hidden):
+        out, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+        return self.decoder(self.drop(out)), hidden
+
+
+def reference_run(stream: np.ndarray, steps: int) -> tuple[float, nn.Module]:
+    torch.manual_seed(0)
+    model = Reference()
+    columns = len(stream) // BATCH
+    data = torch.from_numpy(np.asarray(stream[: columns * BATCH], dtype=np.int64)).view(BATCH, columns)
+    hidden = None
+    done, start = 0, None
+    for i in range(0, columns - 1, BPTT):
+        if done == 5:
+            start = time.perf_counter()  # skip warm-up steps, as for lmkit
+        x, y = data[:, i : i + BPTT], data[:, i + 1 : i + 1 + BPTT]
+        x = x[:, : y.shape[1]]
+        if hidden is not None:
+            hidden = tuple(h.detach() for h in hidden)  # repackage_hidden
+        model.zero_grad()
+        logits, hidden = model(x, hidden)
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-LR)
+        done += 1
+        if done == steps:
+            break
+    return (done - 5) * BATCH * BPTT / (time.perf_counter() - start), model
+
+
+class StepClock(TrainCallbacks):
+    def __init__(self):
+        self.times: list[float] = []
+
+    def on_step(self, info: dict) -> None:
+        self.times.append(time.perf_counter())
+
+
+def lmkit_run(tokenizer, stream, valid, steps: int, precision: str):
+    torch.manual_seed(0)
+    model = RNNLM(tokenizer.vocab, RNNConfig(cell="lstm", emb_size=EMB, hidden_size=HIDDEN, layers=LAYERS,
+                                             dropout=DROPOUT, out_dropout=DROPOUT))
+    config = TrainConfig(epochs=1, max_steps=steps, batch_size=BATCH, bptt=BPTT, optimizer="sgd", lr=LR, clip=CLIP,
+                         precision=precision, device="cpu", seed=0)
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as out:
+        Trainer(model, tokenizer, stream, valid, config, out, callbacks=clock).run()
+    rate = (len(clock.times) - 6) * BATCH * BPTT / (clock.times[-1] - clock.times[5])
+    return rate, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--corpus", default="shakespeare")
+    args = parser.parse_args()
+    corpus = get_corpus(args.corpus)
+    tokenizer = fit_tokenizer("word", corpus.lines("train"), max_size=VOCAB)
+    stream = encoded_split(corpus, tokenizer, "train")
+    valid = np.asarray(encoded_split(corpus, tokenizer, "valid"))[:100_000]
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"matmul 1024^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s")
+    print(f"stream: {args.corpus} words, vocabulary {len(tokenizer.vocab)}, {len(stream):,} tokens; {args.steps} steps each")
+
+    ref_rate, ref_model = reference_run(stream, args.steps)
+    fp32_rate, fp32_model = lmkit_run(tokenizer, stream, valid, args.steps, "fp32")
+    bf16_rate, bf16_model = lmkit_run(tokenizer, stream, valid, args.steps, "bf16")
+    ppl = {name: stream_nll(m.eval(), valid).perplexity for name, m in (("fp32", fp32_model), ("bf16", bf16_model))}
+    print(f"reference fp32 : {ref_rate:9,.0f} tokens/s")
+    print(f"lmkit fp32     : {fp32_rate:9,.0f} tokens/s   ratio to reference {fp32_rate / ref_rate:.2f}x   valid ppl {ppl['fp32']:.2f}")
+    print(f"lmkit bf16     : {bf16_rate:9,.0f} tokens/s   ratio to reference {bf16_rate / ref_rate:.2f}x   valid ppl {ppl['bf16']:.2f}"
+          f"  ({100 * (ppl['bf16'] / ppl['fp32'] - 1):+.2f}% vs fp32)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""RNNLM: the protocol (step == score), weight tying, save/load, and that each cell learns."""
+import pytest
+import torch
+
+from lmkit.checkpoint import load_model, save_model
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.rnn import CELLS, RNNConfig, RNNLM
+from lmkit.tokenizers import fit_tokenizer
+
+LINES = ["我的手机坏了", "我打算买一部新手机", "the cat sat on the mat", "a dog ran"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return fit_tokenizer("char", LINES)
+
+
+def small(vocab, cell, **kw):
+    torch.manual_seed(0)
+    return RNNLM(vocab, RNNConfig(cell=cell, emb_size=12, hidden_size=12, layers=2, dropout=0.0, out_dropout=0.0, **kw))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_step_by_step_equals_score(tokenizer, cell):
+    model = small(tokenizer.vocab, cell).eval()
+    ids = torch.tensor([[2] + tokenizer.encode(LINES[0]) + [3], [2] + tokenizer.encode(LINES[2][:6]) + [3]])
+    scored = model.score(ids)  # (B, T-1)
+    state, columns = model.init_state(2), []
+    for t in range(ids.shape[1] - 1):
+        logp, state = model.step(ids[:, t], state)
+        assert torch.allclose(logp.exp().sum(-1), torch.ones(2), atol=1e-5)
+        columns.append(logp.gather(1, ids[:, t + 1 : t + 2]))
+    assert torch.allclose(torch.cat(columns, 1), scored, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_each_cell_learns(tokenizer, cell):
+    model = small(tokenizer.vocab, cell)
+    stream = torch.tensor([[2] + tokenizer.encode("\n".join(LINES)) + [3]])
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    losses = []
+    for _ in range(80):
+        logp, _ = model(stream[:, :-1], stream[:, 1:], model.init_state(1))
+        loss = -logp.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_tied_weights_share_one_matrix_and_sizes_must_match(tokenizer):
+    model = RNNLM(tokenizer.vocab, RNNConfig(emb_size=16, hidden_size=16, tie_weights=True))
+    assert model.decoder.weight is model.embedding.weight
+    with pytest.raises(ConfigError, match="--tie-weights needs --emb-size equal to --hidden-size"):
+        RNNLM(tokenizer.vocab, RNNConfig(emb_size=8, hidden_size=16, tie_weights=True))
+
+
+def test_unknown_cell_is_refused(tokenizer):
+    with pytest.raises(ConfigError, match="unknown cell 'lstmm'"):
+        RNNLM(tokenizer.vocab, RNNConfig(cell="lstmm"))
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_save_load_gives_identical_logits(tmp_path, tokenizer, tie):
+    model = small(tokenizer.vocab, "gru", tie_weights=tie).eval()
+    save_model(tmp_path, model, tokenizer)
+    loaded, loaded_tok, config = load_model(tmp_path)
+    assert config["kind"] == "gru" and loaded_tok.vocab == tokenizer.vocab
+    ids = torch.tensor([[2] + tokenizer.encode(LINES[1]) + [3]])
+    assert torch.equal(model.score(ids), loaded.eval().score(ids))
+    if tie:
+        assert loaded.decoder.weight is loaded.embedding.weight
+
+
+def test_weights_of_another_shape_are_refused(tmp_path, tokenizer):
+    save_model(tmp_path, small(tokenizer.vocab, "lstm"), tokenizer)
+    config = (tmp_path / "config.json").read_text().replace('"hidden_size": 12', '"hidden_size": 14')
+    (tmp_path / "config.json").write_text(config)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_model(tmp_path)
+
+
+def test_malicious_weights_file_is_refused(tmp_path, tokenizer):
+    save_model(tmp_path, small(tokenizer.vocab, "lstm"), tokenizer)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        load_model(tmp_path)
+    assert not marker.exists()

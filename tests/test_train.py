@@ -1,0 +1,151 @@
+"""Trainer: learning, exact resume, seeds, NaN handling, locks and unsafe trainer state."""
+import math
+import pickle
+
+import pytest
+import torch
+
+from lmkit.data import encode_lines
+from lmkit.errors import CheckpointError, ConfigError, TrainingError
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.tokenizers import fit_tokenizer
+from lmkit.train import Trainer
+from lmkit.train_config import TrainConfig
+from lmkit.train_state import DirectoryLock, load_resume
+
+LINES = [f"the cat {i % 7} sat on the mat {i % 5}" if i % 4 else "春眠不觉晓，处处闻啼鸟。" for i in range(200)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    tok = fit_tokenizer("char", LINES)
+    return tok, encode_lines(tok, LINES[:170]), encode_lines(tok, LINES[170:])
+
+
+def make_trainer(data, directory, **overrides):
+    tok, train, valid = data
+    torch.manual_seed(0)
+    model = RNNLM(tok.vocab, RNNConfig(cell="lstm", emb_size=16, hidden_size=24, layers=1, out_dropout=0.2))
+    settings = dict(epochs=2, batch_size=4, bptt=16, lr=5e-3, seed=7)
+    settings.update(overrides)
+    return Trainer(model, tok, train, valid, TrainConfig(**settings), directory)
+
+
+def test_validation_perplexity_falls_and_best_and_last_are_kept(tmp_path, data):
+    result = make_trainer(data, tmp_path, eval_every=20).run()
+    ppl = [r["valid_ppl"] for r in result.progress.history]
+    assert ppl[-1] < 0.6 * ppl[0]
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "last" / "trainer_state.pt").exists()
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == len(ppl)
+
+
+def test_two_epochs_equal_one_plus_one_with_resume(tmp_path, data):
+    straight = make_trainer(data, tmp_path / "a").run()
+    make_trainer(data, tmp_path / "b", epochs=1).run()
+    resumed = make_trainer(data, tmp_path / "b")
+    model, _, _, state = load_resume(tmp_path / "b")
+    resumed.model.load_state_dict(model.state_dict())
+    resumed.restore(state)
+    result = resumed.run()
+    assert result.progress.step == straight.progress.step
+    assert result.progress.last_loss == straight.progress.last_loss
+
+
+def test_resume_mid_epoch_carries_hidden_state_and_position(tmp_path, data):
+    straight = make_trainer(data, tmp_path / "a", epochs=1).run()
+    make_trainer(data, tmp_path / "b", epochs=1, max_steps=7).run()
+    resumed = make_trainer(data, tmp_path / "b", epochs=1)
+    model, _, _, state = load_resume(tmp_path / "b")
+    resumed.model.load_state_dict(model.state_dict())
+    resumed.restore(state)
+    assert resumed.hidden is not None and resumed.progress.column == 7 * 16
+    assert resumed.run().progress.last_loss == pytest.approx(straight.progress.last_loss, abs=1e-6)
+
+
+def test_same_seed_same_losses(tmp_path, data):
+    runs = [make_trainer(data, tmp_path / str(i), epochs=1).run().progress for i in range(2)]
+    curves = [[(r["train_loss"], r["valid_nll"]) for r in run.history] for run in runs]
+    assert runs[0].last_loss == runs[1].last_loss and curves[0] == curves[1]
+
+
+class Exploding(RNNLM):
+    """An RNNLM whose loss turns NaN from its 6th training window on."""
+
+    calls = 0
+
+    def forward(self, inputs, targets, state):
+        logp, state = super().forward(inputs, targets, state)
+        if self.training:
+            Exploding.calls += 1
+            if Exploding.calls >= 6:
+                logp = logp * float("nan")
+        return logp, state
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data):
+    tok, train, valid = data
+    Exploding.calls = 0
+    model = Exploding(tok.vocab, RNNConfig(emb_size=8, hidden_size=8, layers=1))
+    trainer = Trainer(model, tok, train, valid, TrainConfig(batch_size=4, bptt=16, save_every=2), tmp_path)
+    with pytest.raises(TrainingError, match=r"step 6: training loss is nan; stopped, the last good checkpoint .* lower --lr"):
+        trainer.run()
+    _, _, _, state = load_resume(tmp_path)
+    assert state["step"] == 4
+    assert all(math.isfinite(v.float().sum()) for v in torch.load(tmp_path / "last" / "trainer_state.pt", weights_only=True)["hidden"])
+
+
+def test_nan_loss_rolls_back_when_asked(tmp_path, data):
+    tok, train, valid = data
+    Exploding.calls = 0
+    model = Exploding(tok.vocab, RNNConfig(emb_size=8, hidden_size=8, layers=1))
+    messages = []
+    trainer = Trainer(model, tok, train, valid, TrainConfig(batch_size=4, bptt=16, save_every=2, on_nan="rollback", lr=1e-3),
+                      tmp_path)
+    trainer.callbacks.on_message = messages.append
+    with pytest.raises(TrainingError, match="training loss is nan"):
+        trainer.run()  # the fault persists, so after 3 rollbacks it stops
+    assert len(messages) == 3 and "rolled back to the last checkpoint (step 4)" in messages[0]
+
+
+def test_pickled_code_in_trainer_state_is_refused(tmp_path, data):
+    make_trainer(data, tmp_path, epochs=1, max_steps=2).run()
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"step": 1, "payload": Evil()}, tmp_path / "last" / "trainer_state.pt", pickle_protocol=2)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_resume(tmp_path)
+    assert not marker.exists()
+
+
+def test_resume_from_directory_without_state(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no resumable state"):
+        load_resume(tmp_path / "empty")
+
+
+def test_second_lock_on_the_same_directory_is_refused(tmp_path):
+    with DirectoryLock(tmp_path):
+        with pytest.raises(ConfigError, match="another lmkit process is training into this directory"):
+            with DirectoryLock(tmp_path):
+                pass
+    with DirectoryLock(tmp_path):  # released: free again
+        pass
+
+
+def test_batch_too_large_for_the_data(tmp_path, data):
+    with pytest.raises(ConfigError, match="too few for --batch-size 100000"):
+        make_trainer(data, tmp_path, batch_size=100_000)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("bptt", 0, "--bptt must be at least 1"), ("lr", -1.0, "--lr must be positive"),
+    ("optimizer", "adam", "--optimizer must be one of sgd, adamw"), ("precision", "fp8", "--precision must be one of"),
+])
+def test_bad_train_config(tmp_path, data, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        make_trainer(data, tmp_path, **{field: value})
