@@ -120,6 +120,11 @@ class WordTokenizer(Tokenizer):
             return line.split()
         return [w for w in self._cut(line) if not w.isspace()]
 
+    def encode_line(self, line: str) -> list[int]:
+        """A word spelled like a special ("<s>" in the text) is an ordinary unknown word, never a boundary."""
+        get = self.vocab.stoi.get
+        return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
+
     def join(self, pieces: list[str]) -> str:
         if self.segment is None:
             return " ".join(pieces)
@@ -201,9 +206,13 @@ class SentencePieceTokenizer(Tokenizer):
                     pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
                     pad_piece="<pad>", unk_piece="<unk>", bos_piece="<s>", eos_piece="</s>",
                     hard_vocab_limit=False, minloglevel=2, num_threads=2,
+                    # keep the text exactly as written, so decode(encode(s)) == s: no NFKC, no space collapsing
+                    normalization_rule_name="identity", remove_extra_whitespaces=False,
+                    input_sentence_size=2_000_000, shuffle_input_sentence=True,
                 )
             except RuntimeError as exc:
-                raise TokenizerError(f"sentencepiece could not train with vocab size {vocab_size}: {exc}") from exc
+                reason = str(exc).strip().splitlines()[0].rsplit("] ", 1)[-1]
+                raise TokenizerError(f"sentencepiece could not train with --vocab-size {vocab_size}: {reason}") from exc
             return cls(Path(prefix + ".model").read_bytes(), model_type)
 
 
