@@ -51,7 +51,7 @@ def test_each_cell_learns(tokenizer, cell):
 
 def test_tied_weights_share_one_matrix_and_sizes_must_match(tokenizer):
     model = RNNLM(tokenizer.vocab, RNNConfig(emb_size=16, hidden_size=16, tie_weights=True))
-    assert model.decoder.weight is model.embedding.weight
+    assert model.head.linear.weight is model.embedding.weight
     with pytest.raises(ConfigError, match="--tie-weights needs --emb-size equal to --hidden-size"):
         RNNLM(tokenizer.vocab, RNNConfig(emb_size=8, hidden_size=16, tie_weights=True))
 
@@ -70,7 +70,7 @@ def test_save_load_gives_identical_logits(tmp_path, tokenizer, tie):
     ids = torch.tensor([[2] + tokenizer.encode(LINES[1]) + [3]])
     assert torch.equal(model.score(ids), loaded.eval().score(ids))
     if tie:
-        assert loaded.decoder.weight is loaded.embedding.weight
+        assert loaded.head.linear.weight is loaded.embedding.weight
 
 
 def test_weights_of_another_shape_are_refused(tmp_path, tokenizer):
@@ -95,3 +95,23 @@ def test_malicious_weights_file_is_refused(tmp_path, tokenizer):
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
         load_model(tmp_path)
     assert not marker.exists()
+
+
+def test_adaptive_softmax_is_a_proper_distribution_and_step_equals_score():
+    from lmkit.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(1200)])
+    torch.manual_seed(0)
+    model = RNNLM(vocab, RNNConfig(cell="gru", emb_size=8, hidden_size=16, layers=1, softmax="adaptive")).eval()
+    ids = torch.randint(4, len(vocab), (2, 6))
+    state, columns = model.init_state(2), []
+    for t in range(5):
+        logp, state = model.step(ids[:, t], state)  # (B, V)
+        assert torch.allclose(logp.exp().sum(-1), torch.ones(2), atol=1e-4)
+        columns.append(logp.gather(1, ids[:, t + 1 : t + 2]))
+    assert torch.allclose(torch.cat(columns, 1), model.score(ids), atol=1e-5)
+
+
+def test_adaptive_softmax_needs_a_large_vocabulary(tokenizer):
+    with pytest.raises(ConfigError, match="--softmax adaptive needs a vocabulary of at least 1000 types"):
+        RNNLM(tokenizer.vocab, RNNConfig(softmax="adaptive"))

@@ -28,6 +28,8 @@ def model_options(f):
         click.option("--dropout", type=float, default=0.1, show_default=True, help="Dropout between stacked layers."),
         click.option("--emb-dropout", type=float, default=0.0, show_default=True, help="Dropout on the embeddings."),
         click.option("--out-dropout", type=float, default=0.1, show_default=True, help="Dropout before the softmax."),
+        click.option("--softmax", type=click.Choice(["full", "adaptive"]), default="full", show_default=True,
+                     help="adaptive: frequency-clustered softmax for large word vocabularies (1000+ types)."),
         click.option("--tie-weights", is_flag=True, help="Share the embedding matrix with the softmax weights (needs emb = hidden size)."),
         click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]), default="tanh", show_default=True, help="scratch-rnn only."),
         click.option("--bptt-truncate", type=int, default=None, help="scratch-rnn only: propagate errors at most this many steps back inside a window."),

@@ -11,7 +11,7 @@ def build_rnn(vocab: Vocab, opts: dict):
     return RNNLM(vocab, RNNConfig(
         cell=opts["model"], emb_size=opts["emb_size"], hidden_size=opts["hidden_size"], layers=opts["layers"],
         dropout=opts["dropout"], emb_dropout=opts["emb_dropout"], out_dropout=opts["out_dropout"],
-        tie_weights=opts["tie_weights"],
+        tie_weights=opts["tie_weights"], softmax=opts["softmax"],
     ))
 
 

@@ -15,14 +15,15 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
+from lmkit.models.heads import HEADS
 from lmkit.vocab import Vocab
 
 WEIGHTS_FILE = "model.safetensors"
+TIED = "head.linear.weight"  # not stored when tied: it is embedding.weight
 
 # cell name -> (torch module, extra constructor arguments)
 CELLS: dict[str, tuple[type[nn.RNNBase], dict]] = {
@@ -43,6 +44,7 @@ class RNNConfig:
     emb_dropout: float = 0.0    # on the embeddings
     out_dropout: float = 0.1    # on the top layer's outputs, before the softmax
     tie_weights: bool = False   # share the embedding matrix with the softmax weights
+    softmax: str = "full"       # "full" or "adaptive" (large word vocabularies)
 
     def validate(self) -> None:
         if self.cell not in CELLS:
@@ -53,6 +55,10 @@ class RNNConfig:
         for name in ("dropout", "emb_dropout", "out_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        if self.softmax not in HEADS:
+            raise ConfigError(f"--softmax must be one of {', '.join(HEADS)}, got {self.softmax!r}")
+        if self.tie_weights and self.softmax != "full":
+            raise ConfigError("--tie-weights needs --softmax full: the adaptive softmax has no single output matrix")
         if self.tie_weights and self.emb_size != self.hidden_size:
             raise ConfigError(
                 f"--tie-weights needs --emb-size equal to --hidden-size (got {self.emb_size} and {self.hidden_size}): "
@@ -80,43 +86,35 @@ class RNNLM(nn.Module):
         self.rnn = module(config.emb_size, config.hidden_size, config.layers, batch_first=True,
                           dropout=config.dropout if config.layers > 1 else 0.0, **extra)
         self.out_drop = nn.Dropout(config.out_dropout)
-        self.decoder = nn.Linear(config.hidden_size, len(vocab))
-        if config.tie_weights:
-            self.decoder.weight = self.embedding.weight
-        self._init_weights()
-
-    def _init_weights(self) -> None:
+        self.head = HEADS[config.softmax](config.hidden_size, len(vocab))  # o_t = softmax(V s_t + c)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        nn.init.zeros_(self.decoder.bias)
-        if not self.cfg.tie_weights:
-            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        if config.tie_weights:
+            self.head.linear.weight = self.embedding.weight
 
     # --- the protocol ---------------------------------------------------------
     def init_state(self, batch_size: int):
-        weight = self.decoder.bias
+        weight = self.embedding.weight
         shape = (self.cfg.layers, batch_size, self.cfg.hidden_size)
         h = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         return (h, torch.zeros_like(h)) if self.cfg.cell == "lstm" else h
 
-    def logits(self, inputs: torch.Tensor, state):
-        # inputs: (B, T) -> logits (B, T, V), state
+    def hidden_states(self, inputs: torch.Tensor, state):
+        # inputs: (B, T) -> top-layer outputs s_t (B, T, H), state
         x = self.emb_drop(self.embedding(inputs))  # (B, T, E)
         out, state = self.rnn(x, state)            # (B, T, H)
-        return self.decoder(self.out_drop(out)), state
+        return self.out_drop(out), state
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor, state):
         """(B, T) inputs and targets -> ((B, T) log p(target), state)."""
-        logits, state = self.logits(inputs, state)
-        batch, steps, size = logits.shape
-        nll = F.cross_entropy(logits.reshape(-1, size).float(), targets.reshape(-1), reduction="none")
-        return -nll.view(batch, steps), state
+        out, state = self.hidden_states(inputs, state)
+        return self.head.target_logprobs(out, targets), state
 
     score_targets = forward
 
     def step(self, ids: torch.Tensor, state):
         # ids: (B,) -> log-probs (B, V)
-        logits, state = self.logits(ids[:, None], state)
-        return F.log_softmax(logits[:, 0].float(), dim=-1), state
+        out, state = self.hidden_states(ids[:, None], state)
+        return self.head.log_probs(out[:, 0]), state
 
     def score(self, ids: torch.Tensor) -> torch.Tensor:
         # ids: (B, T) -> (B, T-1)
@@ -135,7 +133,7 @@ class RNNLM(nn.Module):
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         if self.cfg.tie_weights:
-            tensors.pop("decoder.weight")  # the same tensor as embedding.weight
+            tensors.pop(TIED)  # the same tensor as embedding.weight
         write_bytes_atomic(Path(directory) / WEIGHTS_FILE, save(tensors, metadata={"kind": self.kind}))
 
     @classmethod
@@ -150,9 +148,9 @@ class RNNLM(nn.Module):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         expected = dict(self.state_dict())
         if self.cfg.tie_weights:
-            expected.pop("decoder.weight")
+            expected.pop(TIED)
         missing = sorted(set(expected) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(expected) - {"decoder.weight"})
+        unexpected = sorted(set(state_dict) - set(expected) - {TIED})
         if missing or unexpected:
             raise CheckpointError(f"weights do not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
         for name, tensor in state_dict.items():
