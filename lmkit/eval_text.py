@@ -17,8 +17,8 @@ import torch
 
 from lmkit.data import encode_lines, encoded_split
 from lmkit.errors import ConfigError
-from lmkit.evaluate import Evaluation, summarize, token_logprobs
-from lmkit.fileio import read_text
+from lmkit.evaluate import Evaluation, line_scores, summarize, token_logprobs
+from lmkit.fileio import atomic_write, read_text
 
 
 @dataclass
@@ -91,3 +91,18 @@ def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: b
         model.to(device)
     logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device)
     return ModelScores(summarize(stream, logp, text.chars), stream, logp)
+
+
+PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"
+
+
+def write_line_scores(path: str | Path, scores: ModelScores) -> int:
+    """One TSV row per line of the text: 1-based line number, predicted tokens (`</s>` included), OOVs,
+    log-probability in nats and in log10 (KenLM's unit), and the line's own perplexity. Returns the rows."""
+    lines = line_scores(scores.stream, scores.logp)
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(PER_LINE_HEADER)
+        for number, (logprob, tokens, oov) in enumerate(zip(lines.logprob, lines.tokens, lines.oov), start=1):
+            perplexity = np.exp(min(-logprob / max(tokens, 1), 700.0))
+            handle.write(f"{number}\t{tokens}\t{oov}\t{logprob:.6f}\t{logprob / np.log(10):.6f}\t{perplexity:.4f}\n")
+    return len(lines.tokens)

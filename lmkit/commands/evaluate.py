@@ -1,0 +1,94 @@
+"""`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model directory (or a mix of several)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lmkit.commands.common import corpus_options
+from lmkit.errors import ConfigError
+
+
+def scoring_options(f):
+    options = [
+        click.option("--reset-per-line", is_flag=True,
+                     help="Score every line on its own from <s> and a fresh state (sentence-level scoring)."),
+        click.option("--rows", type=int, default=16, show_default=True,
+                     help="Pieces of the text scored in parallel (state carried within each)."),
+        click.option("--window", type=int, default=256, show_default=True, help="Tokens per forward call."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.command()
+@click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True,
+              help="Which split of the corpus to score.")
+@click.option("--file", "file", type=click.Path(path_type=Path), default=None, help="Score this UTF-8 text file instead.")
+@corpus_options(default=None)
+@click.option("--mix", default=None, metavar="A_DIR,B_DIR",
+              help="Interpolate these model directories (same vocabulary) instead of scoring MODEL_DIR.")
+@click.option("--weights", default="auto", show_default=True,
+              help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
+@scoring_options
+@click.option("--per-line", type=click.Path(path_type=Path), default=None, metavar="OUT.tsv",
+              help="Write each line's log-probability, token and OOV counts to this TSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):
+    """Evaluate MODEL_DIR on its corpus's test split (or --split, --corpus, --file).
+
+    Perplexity = exp(NLL / predicted tokens), each line's </s> predicted and <s> never;
+    bits/char divides the NLL in bits by the text's characters (newlines counted), so
+    char, word and subword models compare on the same text. Unknown tokens score as <unk>;
+    the perplexity without OOVs leaves them out, as KenLM does.
+    """
+    from lmkit.commands.evaluate_run import run_eval, run_mix
+
+    if (model_dir is None) == (mix is None):
+        raise ConfigError("give one MODEL_DIR, or --mix A_DIR,B_DIR (not both)")
+    if file is not None and (corpus_spec.name or corpus_spec.train):
+        raise ConfigError("give --file or a corpus (--corpus/--train), not both")
+    scoring = resolve_scoring(scoring)
+    if mix is not None:
+        result = run_mix(mix, weights, split, file, corpus_spec, per_line, scoring)
+    else:
+        result = run_eval(model_dir, split, file, corpus_spec, per_line, scoring)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
+
+
+def resolve_scoring(scoring: dict) -> dict:
+    from lmkit.train_config import select_device
+
+    for name in ("rows", "window"):
+        if scoring[name] < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {scoring[name]}")
+    return {**scoring, "device": select_device(scoring["device"])}
+
+
+def format_result(result: dict) -> str:
+    lines = []
+    for entry in result["models"]:
+        lines += [f"{entry['name']}  [{entry['kind']}]"] + metric_lines(entry["evaluation"])
+    if "mixture" in result:
+        weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
+        tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
+        lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
+    lines.append(f"text: {result['text']}  ({'each line alone' if result['reset_per_line'] else 'state carried'})")
+    if result.get("per_line"):
+        lines.append(f"per-line scores: {result['per_line']}")
+    return "\n".join(lines)
+
+
+def metric_lines(ev: dict) -> list[str]:
+    bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
+    return [
+        f"  perplexity          {ev['perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
+        f"  perplexity w/o OOV  {ev['perplexity_without_oov']:12.4f}   (OOV {ev['oov']:,} = {100 * ev['oov_rate']:.2f}%)",
+        f"  bits/token          {ev['bits_per_token']:12.4f}",
+        f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
+        f"  NLL (nats)          {ev['nll']:12.2f}",
+    ]
