@@ -130,3 +130,54 @@ def test_a_file_without_a_final_newline_counts_the_line_end_it_predicts(tmp_path
     path.write_text("ab\ncd", encoding="utf-8")
     text = EvalText.from_file(path)
     assert text.chars == 6 and list(text.lines()) == ["ab", "cd"]
+
+
+# --- N-gram models: numbers computed by hand and by KenLM -------------------------------------
+def test_perplexity_of_a_tiny_add_one_bigram_computed_by_hand():
+    from lmkit.models.ngram import build_ngram
+
+    tokenizer = WordTokenizer.fit(["a b", "a"])  # V = 6; predictable: <unk> </s> a b (4)
+    model = build_ngram(stream_of(tokenizer, ["a b", "a"]), tokenizer.vocab, order=2, smoothing="add-k", k=1.0)
+    # p(a|<s>) = 3/6, p(b|a) = 2/6, p(</s>|b) = 2/5   -> "a b" has probability 1/15
+    # p(b|<s>) = 1/6, p(</s>|b) = 2/5                 -> "b"   has probability 1/15
+    stream = stream_of(tokenizer, ["a b", "b"])
+    for reset in (False, True):
+        result = summarize(stream, token_logprobs(model, stream, reset_per_line=reset, rows=2, window=2))
+        assert result.total.tokens == 5
+        assert result.total.perplexity == pytest.approx(15 ** (2 / 5))
+        assert result.total.nll == pytest.approx(2 * math.log(15))
+
+
+KENLM = "/work/shared/reference/kenlm"
+
+
+@pytest.fixture(scope="module")
+def kenlm_reference():
+    import gzip
+    from pathlib import Path
+
+    if not Path(KENLM).exists():
+        pytest.skip("the KenLM reference files are not on this machine")
+    read = lambda name: gzip.open(f"{KENLM}/{name}", "rt", encoding="utf-8").read().splitlines()  # noqa: E731
+    return read("train.txt.gz"), read("test.txt.gz")
+
+
+def test_kneser_ney_trigram_perplexity_and_oovs_match_kenlm(kenlm_reference, tmp_path):
+    from lmkit.eval_text import ModelScores, write_line_scores
+    from lmkit.models.ngram import build_ngram
+
+    train, test = kenlm_reference
+    tokenizer = WordTokenizer.fit(train)
+    model = build_ngram(stream_of(tokenizer, train), tokenizer.vocab, order=3, smoothing="kn")
+    stream = stream_of(tokenizer, test)
+    logp = token_logprobs(model, stream, rows=16, window=256)
+    result = summarize(stream, logp)
+    assert result.total.tokens == 52454 and result.oov == 2150
+    assert result.total.perplexity == pytest.approx(373.2349, abs=1e-3)  # lmplz -o 3 + query
+    # KenLM's "excluding OOVs" (from kenlm.Model(order3.arpa.gz).full_scores, OOV words dropped)
+    assert result.known.perplexity == pytest.approx(283.6422, abs=1e-3) and result.known.tokens == 50304
+    write_line_scores(tmp_path / "lines.tsv", ModelScores(result, stream, logp))
+    ours = [row.split("\t") for row in (tmp_path / "lines.tsv").read_text().splitlines()[1:]]
+    theirs = [row.split("\t") for row in open(f"{KENLM}/order3.test-scores.tsv").read().splitlines()[1:]]
+    assert [(r[1], r[2]) for r in ours] == [(t[2], t[3]) for t in theirs]  # tokens and OOVs per line
+    assert np.allclose([float(r[4]) for r in ours], [float(t[1]) for t in theirs], atol=1e-3)  # log10 per line
