@@ -1,0 +1,74 @@
+"""`lmkit fill FWD_DIR BWD_DIR TEXT`: rank fillers for the blank in TEXT with a forward and a backward model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lmkit.commands.generate import warn_unknown
+from lmkit.errors import ConfigError
+from lmkit.fill import DEFAULT_MARKER
+
+
+@click.command("fill")
+@click.argument("forward_dir", type=click.Path(path_type=Path))
+@click.argument("backward_dir", type=click.Path(path_type=Path))
+@click.argument("text")
+@click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
+@click.option("--max-len", type=int, default=1, show_default=True,
+              help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
+@click.option("--beam", type=int, default=32, show_default=True, help="Width of the beams that propose longer fillers.")
+@click.option("--top", type=int, default=10, show_default=True, help="How many fillers to print.")
+@click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
+def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):
+    """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
+
+    Every candidate is scored by the whole sentence: log p under the forward
+    model plus log p of the reversed sentence under the backward model (one
+    trained with `lmkit train --direction backward`, or an N-gram built on
+    reversed lines). Both parts are printed.
+    """
+    from lmkit.checkpoint import load_model
+    from lmkit.fill import check_pair, fill_blank, split_blank
+
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    left, right = split_blank(text, blank)
+    forward, tokenizer, forward_config = load_model(forward_dir)
+    backward, _, backward_config = load_model(backward_dir)
+    check_pair(forward, backward)
+    warn_direction(forward_dir, forward_config, "forward")
+    warn_direction(backward_dir, backward_config, "backward")
+    warn_unknown(tokenizer, left + right, "context")
+    fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
+                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
+    for rank, filler in enumerate(fillers[:top], start=1):
+        word = tokenizer.decode(filler.ids)
+        if as_json:
+            record = {"rank": rank, "filler": word, "sentence": left + word + right, "total": round(filler.total, 6),
+                      "forward": round(filler.forward, 6), "backward": round(filler.backward, 6), "ids": filler.ids}
+            click.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        if rank == 1:
+            click.echo(f"{'rank':>4}  {'total':>10}  {'forward':>10}  {'backward':>10}  filler  sentence")
+        click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.forward:>10.3f}  {filler.backward:>10.3f}  "
+                   f"{word}  {left}[{word}]{right}")
+
+
+def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
+    """Ids of each comma-separated candidate, or None for the vocabulary."""
+    if candidates is None:
+        return None
+    words = [c.strip() for c in candidates.split(",")]
+    if not all(words):
+        raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
+    warn_unknown(tokenizer, "\n".join(words), "candidate")
+    return [tokenizer.encode_line(word) for word in words]
+
+
+def warn_direction(directory: Path, config: dict, expected: str) -> None:
+    direction = config.get("direction", "forward")
+    if direction != expected:
+        click.echo(f"warning: {directory} was trained {direction}, but is used here as the {expected} model", err=True)

@@ -1,0 +1,179 @@
+"""`lmkit generate MODEL_DIR`: options -> SamplingConfig -> lmkit.sampling -> text on stdout.
+
+One stream is printed token by token as it is made; several samples or beam
+hypotheses are printed each when complete; --json prints one object per
+sample with per-token log-probs. A backward model (trained on reversed
+lines) is primed with the prompt as the END of a line and its output is
+turned around for reading.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from lmkit.errors import ConfigError
+from lmkit.fileio import read_text
+
+
+@click.command("generate")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
+@click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
+@click.option("--max-tokens", type=int, default=200, show_default=True, help="Most tokens to generate per sample.")
+@click.option("--sentences", type=int, default=1, show_default=True,
+              help="Stop after this many sentence ends (</s>); 0 = keep going to --max-tokens.")
+@click.option("--num-samples", type=int, default=1, show_default=True, help="Samples drawn together in one batch.")
+@click.option("--greedy", is_flag=True, help="Always take the most likely token.")
+@click.option("--temperature", type=float, default=None, help="Divide log-probs by this before sampling [default: 1].")
+@click.option("--top-k", type=int, default=None, help="Sample only among the k most likely tokens.")
+@click.option("--top-p", type=float, default=None, help="Sample only from the smallest set of tokens whose probability reaches p.")
+@click.option("--beam", type=int, default=None, help="Beam search with N beams; prints the N best.")
+@click.option("--length-penalty", type=float, default=1.0, show_default=True,
+              help="Beam: rank by log-prob / length^this (0 = total log-prob, 1 = per token).")
+@click.option("--allow-unk", is_flag=True, help="Let <unk> be generated.")
+@click.option("--seed", type=int, default=None, help="Seed for identical output on the same machine [default: random].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
+def command(model_dir, prompt, prompt_file, as_json, **options):
+    """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
+    from lmkit.checkpoint import load_model
+    from lmkit.sampling import SamplingConfig, sample
+
+    text = read_prompt(prompt, prompt_file)
+    model, tokenizer, model_config = load_model(model_dir)
+    if options["seed"] is None:
+        options["seed"] = secrets.randbelow(2**31)
+    config = SamplingConfig(**options).validate(model.vocab)
+    backward = model_config.get("direction", "forward") == "backward"
+    warn_unknown(tokenizer, text or "", "prompt")
+    primed = prompt_ids(tokenizer, text or "", backward)
+    streaming = not (as_json or backward or config.beam or config.num_samples > 1)
+    writer = TextStream(tokenizer, primed, write=lambda piece: click.echo(piece, nl=False)) if streaming else None
+    if writer is not None:
+        writer.begin(text or "")
+    samples = sample(model, primed, config, on_token=writer.on_token if writer else None)
+    if writer is not None:
+        writer.end()
+        return
+    for index, out in enumerate(samples):
+        shown = display_text(tokenizer, text or "", primed, out.ids, backward)
+        if as_json:
+            click.echo(json.dumps(sample_record(tokenizer, text, shown, out, config.seed), ensure_ascii=False))
+        else:
+            echo_sample(shown, out, beam=config.beam is not None, gap=index > 0 and config.sentences != 1)
+
+
+def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
+    """The prompt text, or None to start a fresh sentence; empty prompts are refused rather than ignored."""
+    if prompt is not None and prompt_file is not None:
+        raise ConfigError("give either --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        prompt = read_text(prompt_file)
+        prompt = prompt[:-1] if prompt.endswith("\n") else prompt
+        if not prompt:
+            raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")
+    elif prompt is not None and not prompt:
+        raise ConfigError("--prompt is empty; give some text, or leave --prompt out to start a fresh sentence")
+    return prompt
+
+
+def warn_unknown(tokenizer, text: str, what: str) -> None:
+    """One line on stderr naming the tokens of `text` that are not in the vocabulary (they read as <unk>)."""
+    unknown: list[str] = []
+    for line in text.split("\n"):
+        pieces, ids = tokenizer.split(line), tokenizer.encode_line(line)
+        if len(pieces) != len(ids):
+            pieces = ["?"] * len(ids)
+        unknown += [piece for piece, i in zip(pieces, ids) if i == tokenizer.vocab.unk_id]
+    if unknown:
+        shown = ", ".join(repr(t) for t in dict.fromkeys(unknown))
+        click.echo(f"warning: {len(unknown)} {what} token(s) not in the vocabulary read as <unk>: {shown}", err=True)
+
+
+def prompt_ids(tokenizer, text: str, backward: bool) -> list[int]:
+    """Ids that prime the model; each line turned around for a backward model."""
+    if not backward:
+        return tokenizer.encode(text)
+    lines = [tokenizer.encode_line(line)[::-1] for line in text.split("\n")]
+    return [i for k, line in enumerate(lines) for i in ([tokenizer.vocab.eos_id] if k else []) + line]
+
+
+def display_text(tokenizer, text: str, primed: list[int], ids: list[int], backward: bool) -> str:
+    """What the reader sees: prompt then continuation, or for a backward model each line turned back around."""
+    if not backward:
+        return text + continuation_text(tokenizer, primed, ids)
+    eos = tokenizer.vocab.eos_id
+    lines, current = [], []
+    for i in [*primed, *ids]:
+        if i == eos:
+            lines.append(current)
+            current = []
+        else:
+            current.append(i)
+    lines.append(current)
+    return "\n".join(tokenizer.decode(line[::-1]) for line in lines)
+
+
+def continuation_text(tokenizer, primed: list[int], ids: list[int]) -> str:
+    pieces: list[str] = []
+    stream = TextStream(tokenizer, primed, pieces.append)
+    for i in ids:
+        stream.add(i)
+    return "".join(pieces)
+
+
+class TextStream:
+    """Writes generated tokens as text the moment they arrive.
+
+    The current line is decoded again at each token and only what it adds is
+    written, so tokenizers that put spaces between words (or join pieces)
+    come out exactly as `decode` of the whole text would.
+    """
+
+    def __init__(self, tokenizer, primed: list[int], write):
+        eos = tokenizer.vocab.eos_id
+        last_eos = max((k for k, i in enumerate(primed) if i == eos), default=-1)
+        self.tokenizer, self.write = tokenizer, write  # click.echo flushes each piece
+        self.line = list(primed[last_eos + 1 :])  # the prompt's unfinished line
+        self.shown = tokenizer.decode(self.line)
+
+    def begin(self, prompt: str) -> None:
+        self.write(prompt)
+
+    def on_token(self, ids, active) -> None:
+        if bool(active[0]):
+            self.add(int(ids[0]))
+
+    def add(self, token_id: int) -> None:
+        if token_id == self.tokenizer.vocab.eos_id:
+            self.line, self.shown = [], ""
+            self.write("\n")
+            return
+        self.line.append(token_id)
+        text = self.tokenizer.decode(self.line)
+        self.write(text[len(os.path.commonprefix([self.shown, text])) :])
+        self.shown = text
+
+    def end(self) -> None:
+        if self.line:
+            self.write("\n")
+
+
+def echo_sample(shown: str, out, beam: bool, gap: bool) -> None:
+    if gap:
+        click.echo()
+    if beam:
+        click.echo(f"# score {out.score:.4f}  log p {out.total:.4f}  tokens {len(out.ids)}")
+    click.echo(shown[:-1] if shown.endswith("\n") else shown)
+
+
+def sample_record(tokenizer, prompt: str | None, shown: str, out, seed: int) -> dict:
+    record = {"prompt": prompt or "", "text": shown, "tokens": tokenizer.vocab.decode(out.ids), "ids": out.ids,
+              "logprobs": [round(p, 6) for p in out.logprobs], "total": round(out.total, 6),
+              "finished": out.finished, "seed": seed}
+    if out.score is not None:
+        record["score"] = round(out.score, 6)
+    return record

@@ -1,0 +1,146 @@
+"""`lmkit generate` and `lmkit fill` end to end on small model directories."""
+import json
+
+import pytest
+import torch
+
+from conftest import assert_one_line_error
+from lmkit.checkpoint import save_model
+from lmkit.commands.generate import continuation_text
+from lmkit.models.rnn import RNNConfig, RNNLM
+from lmkit.tokenizers import CharTokenizer, WordTokenizer
+
+LINES = ["我打算买一部新手机", "他有一部新手机", "我打算去北京", "the cat sat on the mat"]
+
+
+def rnn_dir(path, tokenizer, direction="forward", seed=0):
+    torch.manual_seed(seed)
+    model = RNNLM(tokenizer.vocab, RNNConfig(cell="lstm", emb_size=8, hidden_size=16, layers=1))
+    output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    output_layer.weight.data.mul_(20)  # peaked, so beams and samples differ
+    return save_model(path, model, tokenizer, {"direction": direction})
+
+
+@pytest.fixture
+def chars():
+    return CharTokenizer.fit(LINES)
+
+
+@pytest.fixture
+def forward_dir(tmp_path, chars):
+    return rnn_dir(tmp_path / "fwd", chars)
+
+
+@pytest.fixture
+def backward_dir(tmp_path, chars):
+    return rnn_dir(tmp_path / "bwd", chars, direction="backward", seed=1)
+
+
+def records(result):
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_seeded_generation_repeats_and_starts_with_the_prompt(cli, forward_dir):
+    args = ("generate", forward_dir, "--prompt", "我打算", "--seed", "3", "--sentences", "0", "--max-tokens", "30")
+    first, second = cli(*args), cli(*args)
+    assert first.exit_code == 0, first.output
+    assert first.stdout == second.stdout
+    assert first.stdout.startswith("我打算")
+    assert cli(*args[:-4], "5", "--sentences", "0", "--max-tokens", "30").stdout != first.stdout
+
+
+def test_json_gives_per_token_log_probs(cli, forward_dir):
+    rows = records(cli("generate", forward_dir, "--json", "--num-samples", "3", "--max-tokens", "12", "--seed", "1"))
+    assert len(rows) == 3
+    for row in rows:
+        assert len(row["tokens"]) == len(row["ids"]) == len(row["logprobs"]) <= 12
+        assert row["total"] == pytest.approx(sum(row["logprobs"]), abs=1e-4)
+        assert "<s>" not in row["tokens"] and "<pad>" not in row["tokens"] and "<unk>" not in row["tokens"]
+
+
+def test_beam_1_equals_greedy_and_beams_come_best_first(cli, forward_dir):
+    greedy = records(cli("generate", forward_dir, "--greedy", "--json", "--prompt", "他"))
+    beam1 = records(cli("generate", forward_dir, "--beam", "1", "--json", "--prompt", "他"))
+    assert beam1[0]["ids"] == greedy[0]["ids"]
+    beams = records(cli("generate", forward_dir, "--beam", "4", "--json", "--max-tokens", "8", "--sentences", "0"))
+    assert len(beams) == 4
+    assert [b["score"] for b in beams] == sorted((b["score"] for b in beams), reverse=True)
+    text = cli("generate", forward_dir, "--beam", "2", "--max-tokens", "8", "--sentences", "0").stdout
+    assert text.count("# score") == 2
+
+
+def test_unknown_prompt_characters_warn_once_and_go_on(cli, forward_dir):
+    result = cli("generate", forward_dir, "--prompt", "我☃打算★", "--max-tokens", "5", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("\n") == 1 and "'☃', '★'" in result.stderr and "<unk>" in result.stderr
+    assert result.stdout.startswith("我☃打算★")
+
+
+def test_prompt_file(cli, forward_dir, tmp_path):
+    (tmp_path / "prompt.txt").write_text("他有\n", encoding="utf-8")
+    result = cli("generate", forward_dir, "--prompt-file", tmp_path / "prompt.txt", "--greedy", "--max-tokens", "3")
+    assert result.exit_code == 0 and result.stdout.startswith("他有")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    assert_one_line_error(cli("generate", forward_dir, "--prompt-file", tmp_path / "empty.txt"), "empty.txt is empty")
+
+
+def test_backward_model_writes_the_line_ending_in_the_prompt(cli, backward_dir):
+    args = ("--prompt", "新手机", "--json", "--greedy", "--sentences", "0", "--max-tokens", "6")
+    (row,) = records(cli("generate", backward_dir, *args))
+    assert row["text"].split("\n")[0].endswith("新手机")  # the model wrote what comes before the prompt
+    assert len(row["text"].replace("\n", "")) == len("新手机") + len([t for t in row["tokens"] if t != "</s>"])
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("--top-p", "1.5"), ("--top-p must be in (0, 1], got 1.5",)),
+    (("--top-k", "0"), ("--top-k must be at least 1",)),
+    (("--temperature", "0"), ("--temperature", "--greedy")),
+    (("--beam", "1000"), ("--beam", "1000")),
+    (("--prompt", ""), ("--prompt is empty",)),
+    (("--prompt", "a", "--prompt-file", "x.txt"), ("--prompt or --prompt-file",)),
+])
+def test_bad_generate_options(cli, forward_dir, args, fragments):
+    assert_one_line_error(cli("generate", forward_dir, *args), *fragments)
+
+
+def test_missing_model_directory(cli, tmp_path):
+    assert_one_line_error(cli("generate", tmp_path / "nope"), "no such model directory")
+
+
+def test_streamed_text_equals_decoding_the_whole_line():
+    words = WordTokenizer.fit(["the cat sat on the mat", "a dog"])
+    primed = words.encode("a dog\nthe cat")
+    ids = words.encode("sat on\nthe mat")
+    assert "the cat" + continuation_text(words, primed, ids) == "the cat sat on\nthe mat"
+
+
+def test_fill_prints_both_scores(cli, forward_dir, backward_dir):
+    rows = records(cli("fill", forward_dir, backward_dir, "我打算___一部新手机", "--candidates", "买,去,北京", "--json"))
+    assert sorted(r["filler"] for r in rows) == sorted(["北京", "去", "买"])
+    for row in rows:
+        assert row["total"] == pytest.approx(row["forward"] + row["backward"], abs=1e-5)
+        assert row["sentence"] == f"我打算{row['filler']}一部新手机"
+    table = cli("fill", forward_dir, backward_dir, "我打算_一部新手机", "--max-len", "2", "--top", "5")
+    assert table.exit_code == 0, table.output
+    assert len(table.stdout.splitlines()) == 6 and table.stdout.startswith("rank")
+
+
+def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir):
+    result = cli("fill", backward_dir, forward_dir, "我打算_一部新手机", "--candidates", "买")
+    assert result.exit_code == 0 and result.stderr.count("warning:") == 2
+
+
+@pytest.mark.parametrize("text, extra, fragments", [
+    ("我打算一部新手机", (), ("no blank",)),
+    ("我_算_一部", (), ("2 blanks",)),
+    ("我打算_一部", ("--candidates", "买,,去"), ("empty entry",)),
+    ("我打算_一部", ("--max-len", "0"), ("--max-len must be at least 1",)),
+])
+def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
+    assert_one_line_error(cli("fill", forward_dir, backward_dir, text, *extra), *fragments)
+
+
+def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):
+    other = rnn_dir(tmp_path / "other", CharTokenizer.fit(["完全不同的字"]), direction="backward")
+    assert_one_line_error(cli("fill", forward_dir, other, "我打算_一部"), "different vocabularies")
