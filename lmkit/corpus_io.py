@@ -137,10 +137,9 @@ def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_
     """Stream a large file: `datasets` builds a memory-mapped Arrow table, a batched map normalises it."""
     import datasets
     from datasets.utils import logging as ds_logging
-    from datasets.utils import tqdm as ds_tqdm
 
-    bars_were_on = ds_tqdm.are_progress_bars_disabled() is False
-    ds_tqdm.disable_progress_bars()
+    bars_were_on = not datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # library code prints nothing; restored below
     ds_logging.set_verbosity_error()
     try:
         table = datasets.load_dataset(
@@ -150,7 +149,7 @@ def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_
         table = table.map(_normalise_batch, batched=True, batch_size=batch_size, with_indices=True)
     finally:
         if bars_were_on:
-            ds_tqdm.enable_progress_bars()
+            datasets.utils.enable_progress_bars()
     for batch in table.iter(batch_size=batch_size):
         yield from batch["text"]
 

@@ -1,0 +1,68 @@
+"""Shared test fixtures: an empty corpora root per test, the text fixtures in corpora/fixtures/, and a CLI runner.
+
+    def test_x(tiny_en, cli):            # tiny_en: a Corpus built from corpora/fixtures/tiny-en
+        result = cli("vocab", "build", "--train", str(FIXTURES / "english.txt"))
+        assert result.exit_code == 0, result.output
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+FIXTURES = Path(__file__).resolve().parent.parent / "corpora" / "fixtures"
+ENGLISH = FIXTURES / "english.txt"      # ~450 lines, paragraphs split by blank lines
+CHINESE = FIXTURES / "chinese.txt"      # ~470 lines of simplified Chinese, same shape
+TINY = {lang: {s: FIXTURES / f"tiny-{lang}" / f"{s}.txt" for s in ("train", "valid", "test")} for lang in ("en", "zh")}
+
+
+@pytest.fixture
+def corpora_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty corpora root for this test ($LMKIT_CORPORA points at it)."""
+    root = tmp_path / "corpora"
+    monkeypatch.setenv("LMKIT_CORPORA", str(root))
+    return root
+
+
+def _tiny(lang: str, root: Path):
+    from lmkit.corpus import get_corpus
+
+    paths = TINY[lang]
+    return get_corpus(train=paths["train"], valid=paths["valid"], test=paths["test"], root=root)
+
+
+@pytest.fixture
+def tiny_en(corpora_root: Path):
+    """Corpus of corpora/fixtures/tiny-en (60/12/12 English lines, given splits)."""
+    return _tiny("en", corpora_root)
+
+
+@pytest.fixture
+def tiny_zh(corpora_root: Path):
+    """Corpus of corpora/fixtures/tiny-zh (60/12/12 Chinese lines, given splits)."""
+    return _tiny("zh", corpora_root)
+
+
+@pytest.fixture
+def cli(corpora_root: Path):
+    """cli("corpus", "list", input=None) -> click Result of `lmkit ...`, run in-process."""
+    from lmkit.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(app, [str(a) for a in args], input=input, prog_name="lmkit")
+
+    return run
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    """A user error: exit code 1, one `error: ...` line on stderr naming every fragment, no traceback."""
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

@@ -1,0 +1,178 @@
+"""Local corpora: deterministic block splits, stable names, manifests, streaming reads."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import CHINESE, ENGLISH, TINY
+
+from lmkit.corpus import MANIFEST, Corpus, cached_corpora, get_corpus, install_corpus
+from lmkit.corpus_split import SPLITS, SplitAssigner, block_chars_for, line_blocks
+from lmkit.errors import CorpusError
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def test_assigner_deals_equal_units_by_largest_deficit():
+    assigner = SplitAssigner()
+    picks = [assigner.assign(1) for _ in range(20)]
+    # 7th unit: valid and test owe 0.05 * 7 = 0.35 > train's 0.9 * 7 - 6 = 0.3, the tie goes to valid;
+    # 14th unit: test owes 0.7 > train's 0.9 * 14 - 12 = 0.6
+    assert picks.index("valid") == 6 and picks.index("test") == 13
+    assert Counter(picks) == {"train": 18, "valid": 1, "test": 1}
+
+
+def test_assigner_keeps_shares_on_many_units():
+    assigner = SplitAssigner()
+    counts = Counter(assigner.assign(10) for _ in range(1000))
+    assert counts == {"train": 900, "valid": 50, "test": 50}
+
+
+def test_line_blocks_end_at_blank_lines_and_size():
+    lines = ["aa", "bb", "", "cc", "dddd", "ee", "ff"]
+    assert list(line_blocks(lines, 100)) == [["aa", "bb", ""], ["cc", "dddd", "ee", "ff"]]
+    assert list(line_blocks(lines, 6)) == [["aa", "bb"], [""], ["cc", "dddd"], ["ee", "ff"]]
+
+
+def test_block_size_aims_for_hundreds_of_blocks():
+    assert block_chars_for(100) == 1
+    assert block_chars_for(400_000) == 1000
+    assert block_chars_for(10 ** 10) == 50_000
+
+
+def test_local_split_is_a_partition_of_whole_blocks(corpora_root):
+    corpus = get_corpus(train=ENGLISH)
+    source = read_lines(ENGLISH)
+    parts = {s: read_lines(corpus.path(s)) for s in SPLITS}
+    assert Counter(source) == sum((Counter(p) for p in parts.values()), Counter())
+    for split in SPLITS:  # every split is a subsequence of the source: blocks keep their order and are never cut
+        it = iter(source)
+        assert all(line in it for line in parts[split])
+    sizes = {s: corpus.num_chars(s) for s in SPLITS}
+    total = sum(sizes.values())
+    assert 0.03 < sizes["valid"] / total < 0.08 and 0.03 < sizes["test"] / total < 0.08
+
+
+def test_manifest_records_sizes_hashes_and_source(corpora_root):
+    import hashlib
+
+    corpus = get_corpus(train=CHINESE)
+    manifest = corpus.manifest
+    assert manifest["source"]["kind"] == "local"
+    assert manifest["source"]["inputs"]["train"][0]["sha256"] == hashlib.sha256(CHINESE.read_bytes()).hexdigest()
+    for split in SPLITS:
+        data = corpus.path(split).read_bytes()
+        stats = manifest["splits"][split]
+        assert stats["sha256"] == hashlib.sha256(data).hexdigest()
+        assert stats["bytes"] == len(data)
+        text = corpus.text(split)
+        assert stats["chars"] == len(text) == corpus.num_chars(split) == sum(len(x) + 1 for x in corpus.lines(split))
+        assert stats["lines"] == text.count("\n") == corpus.num_lines(split)
+
+
+def test_same_content_same_name_and_cache(corpora_root, tmp_path):
+    first = get_corpus(train=ENGLISH)
+    copy = tmp_path / "english.txt"
+    copy.write_bytes(ENGLISH.read_bytes())
+    again = get_corpus(train=copy)
+    assert again.name == first.name and again.name.startswith("english-")
+    assert again.manifest == first.manifest
+    copy.write_text("changed\n" + ENGLISH.read_text(encoding="utf-8"), encoding="utf-8")
+    assert get_corpus(train=copy).name != first.name
+
+
+def test_given_splits_are_used_as_is(tiny_zh):
+    for split in SPLITS:
+        assert tiny_zh.path(split).read_bytes() == TINY["zh"][split].read_bytes()
+    assert tiny_zh.manifest["split_method"].startswith("as given")
+
+
+def test_folder_input_reads_visible_text_files_in_order(corpora_root, tmp_path):
+    folder = tmp_path / "texts"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "b.txt").write_text("\n".join(f"b line {i}" for i in range(40)) + "\n", encoding="utf-8")
+    (folder / "sub" / "a.txt").write_text("\n".join(f"a line {i}" for i in range(40)) + "\n", encoding="utf-8")
+    (folder / ".hidden.txt").write_text("secret\n", encoding="utf-8")
+    (folder / "image.png").write_bytes(b"\x89PNG\x00\x00\x01")
+    corpus = get_corpus(train=folder)
+    lines = [line for s in SPLITS for line in corpus.lines(s)]
+    assert sorted(lines) == sorted([f"a line {i}" for i in range(40)] + [f"b line {i}" for i in range(40)])
+    inputs = [Path(f["path"]).name for f in corpus.manifest["source"]["inputs"]["train"]]
+    assert inputs == ["b.txt", "a.txt"]  # sorted by path: "b.txt" < "sub/a.txt"
+
+
+def test_line_endings_and_bom_are_normalised(corpora_root, tmp_path):
+    path = tmp_path / "crlf.txt"
+    body = "".join(f"line {i}\r\n" for i in range(30)) + "old mac\rend"
+    path.write_bytes("\ufeff".encode() + body.encode())
+    corpus = get_corpus(train=path)
+    lines = [line for s in SPLITS for line in corpus.lines(s)]
+    assert sorted(lines) == sorted([f"line {i}" for i in range(30)] + ["old mac", "end"])
+    assert all("\r" not in corpus.text(s) and "\ufeff" not in corpus.text(s) for s in SPLITS)
+
+
+def test_large_files_stream_through_datasets_with_identical_splits(corpora_root, tmp_path):
+    small = get_corpus(train=ENGLISH, root=tmp_path / "small")
+    large = get_corpus(train=ENGLISH, root=tmp_path / "large", large_file_bytes=0)
+    assert (tmp_path / "large" / ".hf-cache").is_dir()  # the Arrow cache was used
+    assert large.manifest["splits"] == small.manifest["splits"]
+
+
+def test_lines_keep_unicode_line_separators_inside_a_line(corpora_root, tmp_path):
+    path = tmp_path / "seps.txt"
+    lines = [f"a\u2028b\x0bc\x1cd\u0085 {i}" for i in range(30)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    corpus = get_corpus(train=path)
+    assert sorted(line for s in SPLITS for line in corpus.lines(s)) == sorted(lines)
+
+
+def test_install_failure_leaves_nothing_behind(corpora_root):
+    def failing_build(work: Path) -> dict:
+        (work / "train.txt").write_text("half\n", encoding="utf-8")
+        raise CorpusError("download failed")
+
+    with pytest.raises(CorpusError, match="download failed"):
+        install_corpus(corpora_root, "broken", failing_build)
+    assert list(corpora_root.iterdir()) == []
+
+
+def test_install_is_a_no_op_when_cached(corpora_root, tiny_en):
+    before = {p: p.read_bytes() for p in tiny_en.directory.iterdir() if p.is_file()}
+
+    def must_not_run(work: Path) -> dict:
+        raise AssertionError("a cached corpus was rebuilt")
+
+    again = install_corpus(corpora_root, tiny_en.name, must_not_run)
+    assert again.manifest == tiny_en.manifest
+    assert before == {p: p.read_bytes() for p in tiny_en.directory.iterdir() if p.is_file()}
+
+
+def test_cached_corpora_lists_complete_folders_only(corpora_root, tiny_en, tiny_zh):
+    (corpora_root / "incomplete").mkdir()
+    assert [c.name for c in cached_corpora()] == sorted([tiny_en.name, tiny_zh.name])
+
+
+def test_named_corpus_not_fetched_says_how(corpora_root):
+    with pytest.raises(CorpusError, match="lmkit corpus fetch shakespeare"):
+        get_corpus("shakespeare", fetch=False)
+
+
+def test_cached_local_corpus_opens_by_name(tiny_en):
+    assert get_corpus(tiny_en.name, fetch=False).manifest == tiny_en.manifest
+
+
+def test_unknown_split_is_an_error(tiny_en):
+    with pytest.raises(CorpusError, match="unknown split 'dev'"):
+        tiny_en.path("dev")
+
+
+def test_corpus_open_refuses_other_formats(tiny_en):
+    import json
+
+    manifest = dict(tiny_en.manifest, format=99)
+    (tiny_en.directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(CorpusError, match="format 99"):
+        Corpus.open(tiny_en.directory)

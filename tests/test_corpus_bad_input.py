@@ -1,0 +1,139 @@
+"""Bad input: each case is one CorpusError naming the file (and offset), and nothing cached is damaged."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ENGLISH
+
+from lmkit.corpus import get_corpus
+from lmkit.corpus_io import scan_text_file
+from lmkit.errors import CorpusError
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_missing_path(corpora_root, tmp_path):
+    with pytest.raises(CorpusError, match="nowhere.txt: no such file or directory"):
+        get_corpus(train=tmp_path / "nowhere.txt")
+
+
+def test_empty_file(corpora_root, tmp_path):
+    path = write(tmp_path / "empty.txt", b"")
+    with pytest.raises(CorpusError, match="empty.txt: file is empty"):
+        get_corpus(train=path)
+
+
+def test_directory_without_text(corpora_root, tmp_path):
+    folder = tmp_path / "pictures"
+    write(folder / "a.png", b"\x89PNG\r\n\x1a\n\x00\x00")
+    write(folder / "empty.txt", b"")
+    write(folder / ".notes.txt", b"hidden\n")
+    with pytest.raises(CorpusError, match="pictures: the directory holds no text files"):
+        get_corpus(train=folder)
+
+
+def test_non_utf8_names_file_and_byte_offset(corpora_root, tmp_path):
+    path = write(tmp_path / "latin1.txt", "naïve café\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1.txt: not valid UTF-8 at byte offset 2;.*--encoding-errors replace"):
+        get_corpus(train=path)
+
+
+def test_bad_byte_offset_across_chunk_boundary(tmp_path, monkeypatch):
+    import lmkit.corpus_io as corpus_io
+
+    monkeypatch.setattr(corpus_io, "CHUNK_BYTES", 7)
+    data = "abcde中文字".encode() + b"\xff" + b"tail\n"  # 5 + 9 bytes before the bad byte; chunks split "中"
+    path = write(tmp_path / "split.txt", data)
+    with pytest.raises(CorpusError, match="byte offset 14"):
+        scan_text_file(path)
+    truncated = write(tmp_path / "truncated.txt", "abc中".encode()[:-1])
+    with pytest.raises(CorpusError, match="byte offset 3"):
+        scan_text_file(truncated)
+
+
+def test_replace_is_opt_in(corpora_root, tmp_path):
+    lines = [f"line {i} caf\xe9".encode("latin-1") for i in range(40)]
+    path = write(tmp_path / "mixed.txt", b"\n".join(lines) + b"\n")
+    corpus = get_corpus(train=path, encoding_errors="replace")
+    text = "".join(corpus.text(s) for s in ("train", "valid", "test"))
+    assert text.count("\ufffd") == 40
+    assert corpus.manifest["encoding_errors"] == "replace"
+
+
+def test_unknown_encoding_errors_value(corpora_root):
+    with pytest.raises(CorpusError, match="--encoding-errors must be one of strict, replace, got 'ignore'"):
+        get_corpus(train=ENGLISH, encoding_errors="ignore")
+
+
+def test_binary_file(corpora_root, tmp_path):
+    path = write(tmp_path / "model.bin", b"text at first\n" + bytes(range(256)))
+    with pytest.raises(CorpusError, match=r"model.bin: looks like a binary file \(NUL byte at byte offset 14\)"):
+        get_corpus(train=path)
+
+
+def test_overlong_line_fails_without_reading_it_all(tmp_path):
+    path = write(tmp_path / "one_line.txt", b"short\n" + b"x" * 5000 + b"\nshort\n")
+    with pytest.raises(CorpusError, match="one_line.txt: line 2 is longer than 1,000 bytes"):
+        scan_text_file(path, max_line_bytes=1000)
+    assert scan_text_file(path, max_line_bytes=5000).size == 5013
+
+
+def test_100_mb_single_line(corpora_root, tmp_path):
+    path = tmp_path / "huge.txt"
+    with open(path, "wb") as handle:
+        handle.truncate(100 << 20)  # sparse, then overwrite the NULs: 100 MB of 'a' without a newline
+        handle.seek(0)
+        block = b"a" * (1 << 20)
+        for _ in range(100):
+            handle.write(block)
+    with pytest.raises(CorpusError, match=r"huge.txt: line 1 is longer than 4,194,304 bytes"):
+        get_corpus(train=path)
+    assert not any(corpora_root.glob("huge*"))
+
+
+def test_corpus_too_small_to_split(corpora_root, tmp_path):
+    path = write(tmp_path / "three.txt", b"one\ntwo\nthree\n")
+    with pytest.raises(CorpusError, match="three.txt: too small to split into train/valid/test"):
+        get_corpus(train=path)
+    assert not corpora_root.exists() or not any(p.name.startswith("three") for p in corpora_root.iterdir())
+
+
+def test_only_blank_lines_is_too_small(corpora_root, tmp_path):
+    path = write(tmp_path / "blank.txt", b"\n \n\t\n" * 50)
+    with pytest.raises(CorpusError, match="too small"):
+        get_corpus(train=path)
+
+
+def test_unknown_corpus_name(corpora_root):
+    with pytest.raises(CorpusError, match="unknown corpus 'shakespear'; choose one of shakespeare, tang300, song100"):
+        get_corpus("shakespear")
+
+
+def test_unsafe_corpus_name(corpora_root):
+    with pytest.raises(CorpusError, match="may use only letters"):
+        get_corpus("../etc")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"train": ENGLISH, "valid": ENGLISH}, "--valid and --test go together"),
+    ({"valid": ENGLISH, "test": ENGLISH}, "--valid and --test need --train"),
+    ({"name": "shakespeare", "train": ENGLISH}, "either --corpus or --train"),
+    ({}, "no corpus given"),
+])
+def test_inconsistent_options(corpora_root, kwargs, message):
+    with pytest.raises(CorpusError, match=message):
+        get_corpus(**kwargs)
+
+
+def test_bad_input_does_not_damage_cached_corpora(corpora_root, tiny_en, tmp_path):
+    before = {p: p.read_bytes() for p in sorted(corpora_root.rglob("*")) if p.is_file()}
+    for data in (b"", b"\xff\xfe", b"\x00\x01", b"a\nb\n"):
+        with pytest.raises(CorpusError):
+            get_corpus(train=write(tmp_path / "bad.txt", data))
+    after = {p: p.read_bytes() for p in sorted(corpora_root.rglob("*")) if p.is_file()}
+    assert after == before

