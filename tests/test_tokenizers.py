@@ -1,0 +1,160 @@
+"""Tokenizers: round trips, sentence ends, OOV, JSON, Chinese, and the cache beside a corpus."""
+from __future__ import annotations
+
+import pytest
+from conftest import CHINESE, ENGLISH
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmkit.errors import ConfigError, TokenizerError
+from lmkit.tokenizer_store import get_tokenizer, resolve_options, tokenizer_key, tokenizer_path
+from lmkit.tokenizers import CharTokenizer, WordTokenizer, fit_tokenizer, load_tokenizer, tokenizer_from_json
+from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
+
+
+def fixture_lines(path):
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_char_round_trip_any_text(text):
+    tokenizer = CharTokenizer.fit(text.split("\n") + ["x"])
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text
+    assert ids.count(EOS_ID) == text.count("\n") and BOS_ID not in ids and UNK_ID not in ids
+
+
+@pytest.mark.parametrize("text", [
+    "春眠不觉晓，处处闻啼鸟。",
+    "emoji 🙂👍🏽 and flags 🇫🇷",
+    "combining: e\u0301 a\u0308 \u0915\u094d\u0937",  # é ä क्ष as base + combining marks
+    "tabs\tand  double  spaces \n\nblank lines\n",
+])
+def test_char_code_points(text):
+    tokenizer = CharTokenizer.fit(text.split("\n"))
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+    assert len(tokenizer.encode_line(text.split("\n")[0])) == len(text.split("\n")[0])  # one id per code point
+
+
+def test_encode_marks_line_ends_and_unknowns():
+    tokenizer = CharTokenizer.fit(["ab"])
+    a, b = tokenizer.vocab.id("a"), tokenizer.vocab.id("b")
+    assert tokenizer.encode("ab\nba\n") == [a, b, EOS_ID, b, a, EOS_ID]
+    assert tokenizer.encode("abz") == [a, b, UNK_ID]
+    assert tokenizer.decode([BOS_ID, a, EOS_ID, b]) == "a\nb"  # <s> is context only, never text
+
+
+def test_word_whitespace_and_lowercase():
+    lines = ["The cat sat", "the  CAT\tran"]
+    plain = WordTokenizer.fit(lines)
+    assert plain.split("the  CAT\tran") == ["the", "CAT", "ran"]
+    assert "The" in plain.vocab and "CAT" in plain.vocab
+    lower = WordTokenizer.fit(lines, lowercase=True)
+    assert "The" not in lower.vocab and lower.vocab.counts["cat"] == 2
+    assert lower.decode(lower.encode("The cat ran\nthe dog")) == "the cat ran\nthe <unk>"
+
+
+def test_word_literal_specials_are_unknown_words():
+    tokenizer = WordTokenizer.fit(["a <s> b </s> c"])
+    assert tokenizer.encode_line("a <s> b </s> c") == [tokenizer.vocab.id("a"), UNK_ID, tokenizer.vocab.id("b"),
+                                                       UNK_ID, tokenizer.vocab.id("c")]
+
+
+def test_word_jieba_segments_chinese():
+    lines = fixture_lines(CHINESE)
+    tokenizer = WordTokenizer.fit(lines, segment="jieba")
+    words = tokenizer.split("小男孩在河边看见了一封信。")
+    assert len(words) > 3 and "".join(words) == "小男孩在河边看见了一封信。"
+    line = "老船夫在车站找到了一个苹果。"
+    assert tokenizer.decode(tokenizer.encode(line)) == line
+    assert tokenizer.join(["hello", "world", "你好"]) == "hello world你好"
+
+
+def test_unknown_segmenter():
+    with pytest.raises(TokenizerError, match="unknown word segmenter 'mecab'"):
+        WordTokenizer.fit(["a"], segment="mecab")
+
+
+@pytest.mark.parametrize("model_type", ["bpe", "unigram"])
+def test_spm_round_trip_and_specials(model_type):
+    lines = fixture_lines(ENGLISH)
+    tokenizer = fit_tokenizer("spm", lines, vocab_size=200, model_type=model_type)
+    assert 150 < len(tokenizer.vocab) <= 200  # a soft limit: unigram may stop a few pieces short
+    assert tokenizer.vocab.itos[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
+    text = "\n".join(lines[:20]) + "\n"
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text and ids.count(EOS_ID) == 20 and UNK_ID not in ids
+
+
+def test_spm_keeps_chinese_punctuation_and_spaces():
+    lines = fixture_lines(CHINESE)
+    tokenizer = fit_tokenizer("spm", lines, vocab_size=300)
+    for line in lines[:30] + ["  两个空格，全角标点。"]:
+        ids = tokenizer.encode_line(line)
+        if UNK_ID not in ids:
+            assert tokenizer.decode(ids) == line
+
+
+def test_spm_bad_options():
+    with pytest.raises(TokenizerError, match="--spm-type must be 'bpe' or 'unigram'"):
+        fit_tokenizer("spm", ["a b c"], model_type="char")
+    with pytest.raises(TokenizerError, match="--vocab-size must exceed the 4 specials"):
+        fit_tokenizer("spm", ["a b c"], vocab_size=4)
+    with pytest.raises(TokenizerError, match="could not train with --vocab-size 10: Vocabulary size is smaller") as info:
+        fit_tokenizer("spm", fixture_lines(CHINESE)[:5], vocab_size=10)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind, options", [("char", {}), ("word", {"lowercase": True}), ("spm", {"vocab_size": 120})])
+def test_json_round_trip(kind, options, tmp_path):
+    lines = fixture_lines(ENGLISH)
+    tokenizer = fit_tokenizer(kind, lines, **options)
+    tokenizer.save(tmp_path / "tokenizer.json")
+    again = load_tokenizer(tmp_path / "tokenizer.json")
+    assert type(again) is type(tokenizer) and again.vocab == tokenizer.vocab
+    text = "\n".join(lines[100:130])
+    assert again.encode(text) == tokenizer.encode(text)
+    assert tokenizer_from_json(tokenizer.to_json()).to_json() == tokenizer.to_json()
+
+
+def test_tokenizer_from_json_rejects_unknown_kind():
+    with pytest.raises(TokenizerError, match="unknown kind 'bytes'"):
+        tokenizer_from_json({"kind": "bytes"})
+
+
+def test_unknown_kind():
+    with pytest.raises(TokenizerError, match="unknown tokenizer 'bpe'; choose one of char, word, spm"):
+        fit_tokenizer("bpe", ["a"])
+
+
+def test_keys_name_only_changed_options():
+    assert tokenizer_key("char", {}) == "char"
+    assert tokenizer_key("char", {"min_freq": 1}) == "char"
+    assert tokenizer_key("word", {"lowercase": True, "segment": "jieba"}) == "word-lowercase=true-segment=jieba"
+    assert tokenizer_key("spm", {"vocab_size": 4000}) == "spm-vocab_size=4000"
+    assert resolve_options("char", {"max_size": 10}) == {"min_freq": 1, "max_size": 10}
+
+
+def test_option_for_another_kind():
+    with pytest.raises(ConfigError, match="--lowercase does not apply to --tokenizer char"):
+        resolve_options("char", {"lowercase": True})
+
+
+def test_get_tokenizer_builds_from_train_once(tiny_en):
+    first = get_tokenizer(tiny_en, "word")
+    path = tokenizer_path(tiny_en, "word", {})
+    stamp = path.stat().st_mtime_ns
+    again = get_tokenizer(tiny_en, "word")
+    assert again.vocab == first.vocab and path.stat().st_mtime_ns == stamp
+    assert get_tokenizer(tiny_en, "word", min_freq=2).vocab != first.vocab
+    train_words = {w for line in tiny_en.lines("train") for w in line.split()}
+    assert set(first.vocab.itos[4:]) == train_words
+
+
+def test_damaged_cache_is_reported(tiny_en):
+    get_tokenizer(tiny_en, "char")
+    tokenizer_path(tiny_en, "char", {}).write_text("{not json", encoding="utf-8")
+    with pytest.raises(TokenizerError, match="cached tokenizer is damaged"):
+        get_tokenizer(tiny_en, "char")
+    assert len(get_tokenizer(tiny_en, "char", rebuild=True).vocab) > 4
