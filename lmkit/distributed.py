@@ -16,7 +16,8 @@ import torch
 import torch.distributed as dist
 
 from lmkit.errors import ConfigError
-from lmkit.evaluate import NLL, row_cuts
+from lmkit.data import with_bos
+from lmkit.evaluate import NLL, score_padded, stream_rows
 
 
 @dataclass
@@ -69,13 +70,14 @@ class World:
         dist.all_gather(parts, local.contiguous())
         return torch.cat(parts, dim=0)
 
-    def split_stream(self, stream: np.ndarray) -> np.ndarray:
-        """This rank's share of an evaluation stream, cut at line ends so every token is scored once overall."""
-        if not self.distributed:
-            return stream
-        cuts = row_cuts(np.concatenate([[0], stream]), self.size) + [len(stream)]
-        cuts += [len(stream)] * (self.size + 1 - len(cuts))
-        return stream[cuts[self.rank] : cuts[self.rank + 1]]
+    def stream_nll(self, model, stream: np.ndarray, rows: int, window: int = 256, device="cpu") -> NLL:
+        """NLL of an evaluation stream: the same rows as one process would score, shared out among ranks
+        (each rank scores every size-th row), summed over ranks: identical to the single-process figure."""
+        inputs, targets, mask = stream_rows(with_bos(stream), rows)  # (R, L) each
+        mine = slice(self.rank, None, self.size)
+        inputs, targets, mask = (t[mine].to(device) for t in (inputs, targets, mask))
+        logp = score_padded(model, inputs, targets, mask, window) if len(inputs) else torch.zeros(0)
+        return self.sum_nll(NLL(-float(logp.sum()), int(mask.sum())))
 
     def layout(self, batch_size: int) -> dict:
         return {"ranks": self.size, "batch_size": batch_size}

@@ -22,7 +22,7 @@ import torch
 from lmkit.checkpoint import append_metrics, save_model
 from lmkit.data import batchify, count_windows, window
 from lmkit.errors import TrainingError
-from lmkit.evaluate import NLL, stream_nll
+from lmkit.evaluate import NLL
 from lmkit.train_config import TrainConfig, select_device
 from lmkit.train_state import load_resume, save_last
 
@@ -149,8 +149,14 @@ class Trainer:
                 except RolledBack:
                     started = time.monotonic() - self.progress.elapsed
         self.progress.elapsed = time.monotonic() - started
-        self._save_last()
+        if stopped in ("max_steps", "max_time") and not self._evaluated_now():
+            self._evaluate()  # keeps the best model and saves last/
+        else:
+            self._save_last()
         return TrainResult(self.directory, self.progress, stopped)
+
+    def _evaluated_now(self) -> bool:
+        return bool(self.progress.history) and self.progress.history[-1]["step"] == self.progress.step
 
     def _run_epoch(self, started: float) -> str:
         p, cfg = self.progress, self.cfg
@@ -179,7 +185,7 @@ class Trainer:
         p.column = 0
         self.hidden = None
         self.callbacks.on_epoch_end(p.epoch)
-        if p.history and p.history[-1]["step"] == p.step:  # --eval-every just validated this very step
+        if self._evaluated_now():  # --eval-every just validated this very step
             return "done"
         return "early_stop" if self._evaluate() else "done"
 
@@ -239,10 +245,10 @@ class Trainer:
     # --- evaluation and checkpoints ------------------------------------------------------
     def evaluate(self, stream: np.ndarray) -> NLL:
         self.model.eval()
-        with self._autocast():
-            result = stream_nll(self.model, self.world.split_stream(stream), self.cfg.eval_rows, device=self.device)
+        with torch.no_grad(), self._autocast():
+            result = self.world.stream_nll(self.model, stream, self.cfg.eval_rows, device=self.device)
         self.model.train()
-        return self.world.sum_nll(result)
+        return result
 
     def _evaluate(self) -> bool:
         """Validate, keep the best model, adjust the LR, save last/; True when patience ran out."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import torch
 from click.core import ParameterSource
 
 from lmkit.commands.train_models import build_model
@@ -36,6 +37,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     else:
         corpus = corpus_spec.open()
         tokenizer = tokenizer_spec.load(corpus)
+        torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
         model = build_model(tokenizer.vocab, opts)
         directory = output_directory(opts, corpus.name, tokenizer.kind)
         state = None
