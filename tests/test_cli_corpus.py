@@ -1,0 +1,133 @@
+"""`lmkit corpus`, `lmkit vocab`, `lmkit tokenize` through click's CliRunner, on our fixtures."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CHINESE, ENGLISH, TINY, assert_one_line_error
+
+import lmkit.corpus_fetch as corpus_fetch
+
+
+def test_corpus_list_names_the_recipes(cli):
+    result = cli("corpus", "list")
+    assert result.exit_code == 0, result.output
+    for name in ("shakespeare", "tang300", "song100"):
+        assert name in result.output
+    assert "not fetched" in result.output
+
+
+def test_corpus_info_of_local_text(cli):
+    result = cli("corpus", "info", "--train", ENGLISH)
+    assert result.exit_code == 0, result.output
+    assert "english-" in result.output and "train" in result.output and "sha256" in result.output
+    manifest = json.loads(cli("corpus", "info", "--train", ENGLISH, "--json").output)
+    assert manifest["splits"]["valid"]["lines"] > 0
+
+
+def test_corpus_info_of_unfetched_corpus(cli):
+    assert_one_line_error(cli("corpus", "info", "tang300"), "lmkit corpus fetch tang300")
+
+
+def test_fetch_unknown_corpus(cli):
+    assert_one_line_error(cli("corpus", "fetch", "shakespear"), "unknown corpus 'shakespear'")
+
+
+def test_fetch_without_apt(cli, monkeypatch, corpora_root):
+    monkeypatch.setattr(corpus_fetch.shutil, "which", lambda tool: None)
+    assert_one_line_error(cli("corpus", "fetch", "song100"), "apt-get is not available", "--train PATH")
+    assert not (corpora_root / "song100").exists()
+
+
+def test_vocab_build_and_show_char_chinese(cli):
+    built = cli("vocab", "build", "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"],
+                "--test", TINY["zh"]["test"], "--tokenizer", "char", "--top", "5")
+    assert built.exit_code == 0, built.output
+    shown = cli("vocab", "show", "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"],
+                "--test", TINY["zh"]["test"], "--tokenizer", "char", "--top", "5")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == built.output
+    for fragment in ("vocab size", "<pad>=0 <unk>=1 <s>=2 </s>=3", "most frequent", "valid", "test", "OOV rate"):
+        assert fragment in shown.output
+
+
+@pytest.mark.parametrize("options", [["--tokenizer", "word", "--lowercase", "--min-freq", "2"],
+                                     ["--tokenizer", "spm", "--vocab-size", "150"],
+                                     ["--tokenizer", "spm", "--vocab-size", "150", "--spm-type", "unigram"],
+                                     ["--tokenizer", "char", "--max-size", "30"]])
+def test_vocab_build_kinds(cli, options):
+    result = cli("vocab", "build", "--train", ENGLISH, *options)
+    assert result.exit_code == 0, result.output
+    assert "OOV rate" in result.output
+
+
+def test_vocab_build_word_jieba(cli):
+    result = cli("vocab", "build", "--train", CHINESE, "--tokenizer", "word", "--segment", "jieba")
+    assert result.exit_code == 0, result.output
+    assert "segment=jieba" in result.output
+
+
+def test_vocab_show_before_build(cli):
+    assert_one_line_error(cli("vocab", "show", "--train", ENGLISH, "--tokenizer", "word"),
+                          "no word tokenizer is built", "lmkit vocab build")
+
+
+def test_vocab_show_a_tokenizer_file(cli, tiny_en):
+    from lmkit.tokenizer_store import get_tokenizer, tokenizer_path
+
+    get_tokenizer(tiny_en, "word")
+    result = cli("vocab", "show", tokenizer_path(tiny_en, "word", {}))
+    assert result.exit_code == 0, result.output
+    assert "word(" in result.output and "most frequent" in result.output
+
+
+def test_option_for_wrong_tokenizer(cli):
+    assert_one_line_error(cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "char", "--vocab-size", "100"),
+                          "--vocab-size does not apply to --tokenizer char")
+
+
+def test_tokenize_text_and_stdin(cli):
+    args = ["tokenize", "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"], "--test", TINY["zh"]["test"]]
+    result = cli(*args, "老船夫问：“你要去哪里？”")
+    assert result.exit_code == 0, result.output
+    tokens, ids = result.output.splitlines()
+    assert tokens.split()[:3] == ["老", "船", "夫"] and tokens.split()[-1] == "</s>" and ids.split()[-1] == "3"
+    piped = cli(*args, "--format", "json", input="老船夫\n龙虎\n")
+    rows = [json.loads(line) for line in piped.output.splitlines()]
+    assert [row["text"] for row in rows] == ["老船夫", "龙虎"]
+    assert rows[1]["tokens"] == ["<unk>", "<unk>", "</s>"] and rows[1]["ids"] == [1, 1, 3]
+
+
+@pytest.mark.parametrize("make, fragments", [
+    (lambda d: d / "missing.txt", ["missing.txt: no such file"]),
+    (lambda d: write(d / "empty.txt", b""), ["empty.txt: file is empty"]),
+    (lambda d: write(d / "bin" / "x.png", b"\x00PNG").parent, ["bin: the directory holds no text files"]),
+    (lambda d: write(d / "latin.txt", "caf\xe9\n".encode("latin-1")), ["latin.txt", "byte offset 3"]),
+    (lambda d: write(d / "blob.txt", b"abc\x00def"), ["blob.txt: looks like a binary file"]),
+    (lambda d: write(d / "small.txt", b"one\ntwo\n"), ["small.txt: too small to split"]),
+])
+def test_bad_inputs_through_the_cli(cli, tmp_path, make, fragments):
+    path = make(tmp_path)
+    assert_one_line_error(cli("corpus", "info", "--train", path), *fragments)
+    assert_one_line_error(cli("vocab", "build", "--train", path), *fragments)
+
+
+def test_100_mb_line_through_the_cli(cli, tmp_path):
+    path = tmp_path / "one_line.txt"
+    with open(path, "wb") as handle:
+        for _ in range(100):
+            handle.write(b"z" * (1 << 20))
+    assert_one_line_error(cli("corpus", "info", "--train", path), "one_line.txt: line 1 is longer than")
+
+
+def test_encoding_errors_replace_through_the_cli(cli, tmp_path):
+    path = write(tmp_path / "latin.txt", b"".join(f"line {i} caf\xe9\n".encode("latin-1") for i in range(30)))
+    assert_one_line_error(cli("corpus", "info", "--train", path), "byte offset")
+    result = cli("corpus", "info", "--train", path, "--encoding-errors", "replace")
+    assert result.exit_code == 0, result.output
+
+
+def write(path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
