@@ -20,6 +20,7 @@ MODEL_KINDS: dict[str, str] = {
     "lstm": "lmkit.models.rnn:RNNLM",
     "scratch-rnn": "lmkit.models.scratch:ScratchRNN",
     "ngram": "lmkit.models.ngram:NGramLM",
+    "interpolated": "lmkit.models.mix:Interpolated",
 }
 
 
