@@ -1,0 +1,67 @@
+"""`lmkit gradcheck`: check ScratchRNN's hand-written BPTT, or (--norms) watch gradients vanish and explode."""
+from __future__ import annotations
+
+import click
+
+NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
+
+
+def print_checks(results, tolerance: float, title: str) -> int:
+    """One row per (case, parameter); returns how many errors exceed `tolerance`."""
+    click.echo(title)
+    click.echo(f"{'case':<20} {'param':<6} {'shape':<8} {'vs numeric':>11} {'vs autograd':>12}")
+    failures = 0
+    for r in results:
+        shape = "x".join(map(str, r.shape))
+        flag = "  FAIL" if r.worst > tolerance else ""
+        failures += r.worst > tolerance
+        click.echo(f"{r.case.label():<20} {r.name:<6} {shape:<8} {r.numeric_error:>11.1e} {r.autograd_error:>12.1e}{flag}")
+    return failures
+
+
+def print_norms(curves, title: str) -> None:
+    click.echo(title)
+    click.echo(f"{'d':>8} " + " ".join(f"{c.nonlinearity + ' ' + format(c.spectral_radius, 'g'):>10}" for c in curves))
+    distance = len(curves[0].norms) - 1
+    for d in (d for d in NORM_DISTANCES if d < distance):
+        click.echo(f"{d:>8} " + " ".join(f"{c.norms[d]:>10.2e}" for c in curves))
+    click.echo(f"{distance:>8} " + " ".join(f"{c.norms[-1]:>10.2e}" for c in curves))
+    click.echo(f"{'per step':>8} " + " ".join(f"{c.factor_per_step():>10.3f}" for c in curves))
+
+
+@click.command("gradcheck")
+@click.option("--norms", is_flag=True, help="Show how ||dL/ds_k|| shrinks or grows with distance instead of checking.")
+@click.option("--hidden-size", type=click.IntRange(min=1), default=None, help="Hidden units [check: 5, --norms: 32].")
+@click.option("--vocab-size", type=click.IntRange(min=5), default=None, help="Vocabulary size, specials included [check: 7, --norms: 20].")
+@click.option("--steps", type=click.IntRange(min=1), default=6, show_default=True, help="Time steps of the check.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=2, show_default=True, help="Sequences in the check.")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True, help="Finite-difference step.")
+@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+              help="Largest relative error that passes.")
+@click.option("--distance", type=click.IntRange(min=1), default=30, show_default=True, help="--norms: steps back from the loss.")
+@click.option("--radius", "radii", type=click.FloatRange(min=0, min_open=True), multiple=True,
+              default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random instance.")
+def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed):
+    """Compare hand-written BPTT with centred finite differences and with autograd (float64).
+
+    Runs tanh and relu, one-hot and embedding inputs, full and truncated BPTT, and
+    exits with status 1 if any parameter's max relative error exceeds --tolerance.
+    """
+    from lmkit import gradcheck
+
+    if norms:
+        sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}
+        curves = [gradcheck.gradient_norms(f, r, distance=distance, seed=seed, **sizes) for f in ("tanh", "relu") for r in radii]
+        print_norms(curves, f"||dL/ds_(T-1-d)||, L = loss of the last step; W random with spectral radius rho "
+                            f"(H={sizes['hidden_size']}, K={sizes['vocab_size']}); columns: f rho")
+        return
+    sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
+    results = [r for case in gradcheck.default_cases()
+               for r in gradcheck.check_case(case, steps=steps, batch_size=batch_size, eps=eps, seed=seed, **sizes)]
+    failures = print_checks(results, tolerance, f"max relative error of BPTT gradients, float64, eps={eps:g}, "
+                                                f"B={batch_size} T={steps} H={sizes['hidden_size']} K={sizes['vocab_size']}")
+    if failures:
+        click.echo(f"FAILED: {failures} of {len(results)} errors exceed {tolerance:g}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"ok: all {len(results)} errors are below {tolerance:g}")
