@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lmkit.corpus import MANIFEST, Corpus, install_corpus
-from lmkit.corpus_split import FRACTIONS, write_given_splits, write_split_units
+from lmkit.corpus_split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
 HF_CACHE = ".hf-cache"
@@ -82,7 +82,7 @@ def build_hf(dataset: str, config: str | None, cache_dir: Path, work: Path, name
         method = "the dataset's own train/validation/test splits"
     else:
         splits = write_split_units(row_units(found["train"], column), work, name)
-        method = f"rows dealt to the split furthest below its share {FRACTIONS}"
+        method = f"rows, {SHARES}"
     source = {"kind": "hf", "dataset": dataset, "config": config, "column": column,
               "rows": {s: (t.num_rows if t is not None else None) for s, t in found.items()}}
     return {"description": f"Hugging Face dataset {dataset}" + (f" ({config})" if config else ""),

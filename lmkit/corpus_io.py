@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.errors import CorpusError
-from lmkit.fileio import read_text
+from lmkit.errors import CorpusError, LmkitError
+from lmkit.fileio import read_json, read_text, write_json_atomic
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20          # a longer line is refused (the "100 MB single line")
 LARGE_FILE_BYTES = 64 << 20       # above this, lines are streamed through `datasets`
+REMEMBER_SCANS_BYTES = 16 << 20   # above this, a file's scan is remembered until it changes
 ENCODING_ERRORS = ("strict", "replace")
 
 
@@ -66,6 +67,27 @@ def scan_text_file(path: Path, errors: str = "strict", max_line_bytes: int = MAX
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     return TextFile(path, offset, digest.hexdigest())
+
+
+def scan_remembered(path: Path, errors: str, max_line_bytes: int, records: Path,
+                    min_bytes: int = REMEMBER_SCANS_BYTES) -> TextFile:
+    """scan_text_file, remembered by (path, size, mtime) so an unchanged multi-GB file is hashed only once."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return scan_text_file(path, errors, max_line_bytes)
+    if stat.st_size < min_bytes or not path.is_file():
+        return scan_text_file(path, errors, max_line_bytes)
+    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{errors}|{max_line_bytes}"
+    record = records / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
+    try:
+        known = read_json(record, "scan record")
+        return TextFile(path, int(known["bytes"]), str(known["sha256"]))
+    except (LmkitError, KeyError, ValueError, TypeError):
+        scanned = scan_text_file(path, errors, max_line_bytes)
+        write_json_atomic(record, scanned.describe())
+        return scanned
 
 
 def _check_not_binary(path: Path, chunk: bytes, offset: int) -> None:

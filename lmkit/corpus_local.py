@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Iterator
 
 from lmkit.corpus import Corpus, install_corpus
-from lmkit.corpus_io import TextFile, iter_lines, list_text_files, scan_text_file
-from lmkit.corpus_split import FRACTIONS, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
+from lmkit.corpus_io import TextFile, iter_lines, list_text_files, scan_remembered
+from lmkit.corpus_split import FRACTIONS, SHARES, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
 HF_CACHE = ".hf-cache"
+SCANS = ".scans"
 
 
 def as_paths(spec) -> list[Path]:
@@ -29,12 +30,12 @@ def as_paths(spec) -> list[Path]:
     return [Path(p) for p in spec]
 
 
-def scan_inputs(spec, errors: str, max_line_bytes: int) -> list[TextFile]:
+def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[TextFile]:
     """Every file behind one --train/--valid/--test option, scanned; an empty named file is an error."""
     scanned = []
     for path in as_paths(spec):
         for file in list_text_files(path):
-            text_file = scan_text_file(file, errors=errors, max_line_bytes=max_line_bytes)
+            text_file = scan_remembered(file, errors, max_line_bytes, records)
             if text_file.size == 0:
                 raise CorpusError(f"{file}: file is empty")
             scanned.append(text_file)
@@ -54,12 +55,13 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
                  max_line_bytes: int, large_file_bytes: int) -> Corpus:
     if (valid is None) != (test is None):
         raise CorpusError("--valid and --test go together: give both, or neither to split --train")
-    inputs = {"train": scan_inputs(train, encoding_errors, max_line_bytes)}
+    records = root / SCANS
+    inputs = {"train": scan_inputs(train, encoding_errors, max_line_bytes, records)}
     if not inputs["train"]:
         raise CorpusError("--train names no files")
     if valid is not None:
-        inputs["valid"] = scan_inputs(valid, encoding_errors, max_line_bytes)
-        inputs["test"] = scan_inputs(test, encoding_errors, max_line_bytes)
+        inputs["valid"] = scan_inputs(valid, encoding_errors, max_line_bytes, records)
+        inputs["test"] = scan_inputs(test, encoding_errors, max_line_bytes, records)
     name = corpus_name(inputs, encoding_errors)
     cache_dir = root / HF_CACHE
 
@@ -72,7 +74,7 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
         if valid is None:
             units = blocks(inputs["train"], block_chars_for(sum(f.size for f in inputs["train"])))
             splits = write_split_units(units, work, what)
-            method = f"line blocks dealt to the split furthest below its share {FRACTIONS}"
+            method = f"blocks of lines, {SHARES}"
         else:
             splits = write_given_splits({s: blocks(inputs[s], 1 << 16) for s in SPLITS}, work, what)
             method = "as given by --train/--valid/--test"

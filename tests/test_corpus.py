@@ -176,3 +176,22 @@ def test_corpus_open_refuses_other_formats(tiny_en):
     (tiny_en.directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(CorpusError, match="format 99"):
         Corpus.open(tiny_en.directory)
+
+
+def test_scans_of_big_files_are_remembered_until_they_change(tmp_path, monkeypatch):
+    import os
+
+    import lmkit.corpus_io as corpus_io
+
+    path = tmp_path / "big.txt"
+    path.write_text("some text\n" * 100, encoding="utf-8")
+    calls = []
+    real_scan = corpus_io.scan_text_file
+    monkeypatch.setattr(corpus_io, "scan_text_file", lambda *a: calls.append(a) or real_scan(*a))
+    records = tmp_path / "records"
+    first = corpus_io.scan_remembered(path, "strict", 1000, records, min_bytes=0)
+    assert corpus_io.scan_remembered(path, "strict", 1000, records, min_bytes=0) == first and len(calls) == 1
+    path.write_text("other text\n" * 100, encoding="utf-8")
+    os.utime(path, ns=(1, 1))
+    changed = corpus_io.scan_remembered(path, "strict", 1000, records, min_bytes=0)
+    assert changed.sha256 != first.sha256 and len(calls) == 2
