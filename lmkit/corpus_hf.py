@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus import MANIFEST, Corpus, install_corpus
+from lmkit.corpus_store import MANIFEST, Corpus, install_corpus
 from lmkit.corpus_split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 

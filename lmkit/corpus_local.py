@@ -12,7 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus import Corpus, install_corpus
+from lmkit.corpus_store import Corpus, install_corpus
 from lmkit.corpus_io import TextFile, iter_lines, list_text_files, scan_remembered
 from lmkit.corpus_split import FRACTIONS, SHARES, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
 from lmkit.errors import CorpusError

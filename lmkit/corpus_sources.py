@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from lmkit.corpus import MANIFEST, Corpus, check_name, install_corpus
+from lmkit.corpus_store import MANIFEST, Corpus, check_name, install_corpus
 from lmkit.corpus_fetch import apt_download_deb, deb_members, pip_download_sdist, sdist_members, sha256_file
 from lmkit.corpus_split import SHARES, write_split_units
 from lmkit.errors import CorpusError

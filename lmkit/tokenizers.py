@@ -97,7 +97,7 @@ class CharTokenizer(Tokenizer):
 
     @classmethod
     def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> "CharTokenizer":
-        return cls(Vocab.build(cls.count(cls(_EMPTY), lines), min_freq, max_size))
+        return cls(Vocab.build(cls(_EMPTY).count(lines), min_freq, max_size))
 
 
 class WordTokenizer(Tokenizer):
