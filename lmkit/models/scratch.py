@@ -141,7 +141,7 @@ def target_logprobs(trace: Trace, targets: Tensor) -> Tensor:
 
 
 def bptt(params: Params, trace: Trace, targets: Tensor, weights: Tensor, nonlinearity: str,
-             truncate: int | None = None) -> tuple[Params, Tensor]:
+         truncate: int | None = None) -> tuple[Params, Tensor]:
     """Gradients of L = -sum_{b,t} weights[b, t] log o_t[y_t] for every parameter, and dL/ds_t (B, T, H).
 
     `weights` (B, T) is 1/(B T) everywhere for the mean loss; the norms demonstration
@@ -197,7 +197,7 @@ def input_gradients(params: Params, trace: Trace, da: Tensor) -> Params:
 
 def clip_factor(grads: list[Tensor], max_norm: float) -> float:
     """Scale that brings the global gradient norm down to `max_norm` (1.0 when it is already below)."""
-    total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    total = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))
     return min(1.0, max_norm / (float(total) + 1e-6))
 
 
