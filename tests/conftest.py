@@ -58,11 +58,15 @@ def cli(corpora_root: Path):
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:
-    """A user error: exit code 1, one `error: ...` line on stderr naming every fragment, no traceback."""
+    """A user error: exit code 1, stderr ending in one `error: ...` line naming every fragment, no traceback.
+
+    Progress lines ("fetching ...") may come before the error line.
+    """
     assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
     assert isinstance(result.exception, SystemExit), result.exception
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    errors = [line for line in lines if line.startswith("error")]
+    assert errors == lines[-1:] and lines[-1].startswith("error: "), result.stderr
     assert "Traceback" not in result.output
     for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+        assert fragment in lines[-1], (fragment, lines[-1])

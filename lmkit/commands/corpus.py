@@ -42,6 +42,7 @@ def fetch(names):
         try:
             corpus, cached = get_corpus(name, fetch=False), True
         except CorpusError:
+            click.echo(f"{name}: fetching ...", err=True)
             corpus, cached = get_corpus(name, fetch=True), False
         state = "already cached" if cached else "fetched"
         click.echo(f"{corpus.name}: {state} in {corpus.directory} "

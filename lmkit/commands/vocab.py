@@ -21,7 +21,7 @@ def command():
 @corpus_options
 @tokenizer_options
 @click.option("--force", is_flag=True, help="Rebuild even if this tokenizer is already cached.")
-@click.option("--top", type=int, default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=click.IntRange(min=0), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def build(corpus_spec, tokenizer_spec, force, top):
     """Build (or reuse) the tokenizer for a corpus and print its summary."""
     from lmkit.tokenizer_store import tokenizer_path
@@ -36,7 +36,7 @@ def build(corpus_spec, tokenizer_spec, force, top):
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @corpus_options
 @tokenizer_options
-@click.option("--top", type=int, default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=click.IntRange(min=0), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def show(path, corpus_spec, tokenizer_spec, top):
     """Size, specials, most frequent tokens and valid/test OOV rate of a built tokenizer.
 
