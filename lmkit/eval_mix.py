@@ -68,10 +68,13 @@ def evaluate_mix(directories: Sequence[str | Path], weights: str | Sequence[floa
     else:
         chosen, tuned_on = check_weights(weights, len(members)), None
     scores = member_scores(members, text, **scoring)
-    stream = scores[0].stream
-    logp = mix_logprobs([s.logp for s in scores], chosen)
-    mixture = ModelScores(summarize(stream, logp, text.chars), stream, logp)
-    return MixResult([m.name for m in members], chosen, tuned_on, scores, mixture)
+    return MixResult([m.name for m in members], chosen, tuned_on, scores, mixed(scores, chosen, text))
+
+
+def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText) -> ModelScores:
+    """The mixture's scores on `text`, from its members' scores on the same text."""
+    logp = mix_logprobs([s.logp for s in scores], weights)
+    return ModelScores(summarize(scores[0].stream, logp, text.chars), scores[0].stream, logp)
 
 
 def parse_weights(value: str) -> str | list[float]:

@@ -33,12 +33,12 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     from lmkit.checkpoint import read_config
     from lmkit.eval_mix import evaluate_mix, parse_weights
 
-    directories = [Path(part) for part in mix.split(",") if part.strip()]
-    if not directories:
-        raise ConfigError("--mix needs model directories separated by commas")
+    directories = [Path(part.strip()) for part in mix.split(",") if part.strip()]
+    if len(directories) < 2:
+        raise ConfigError(f"--mix needs at least two model directories separated by commas, got {mix!r}")
+    chosen = parse_weights(weights)
     config = read_config(directories[0])
     text = choose_text(corpus_spec, config, directories[0], split, file)
-    chosen = parse_weights(weights)
     tune_text = choose_text(corpus_spec, config, directories[0], "valid", None) if chosen == "auto" else None
     result = evaluate_mix(directories, chosen, text, tune_text, **scoring)
     if per_line is not None:

@@ -1,0 +1,89 @@
+"""The body of `lmkit report`: corpus and tokenizer, the suite if asked, one row per model, the files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lmkit.errors import ConfigError
+
+
+def tokenizer_flags(tokenizer_spec) -> list[str]:
+    from lmkit.tokenizer_store import FLAGS
+
+    flags = ["--tokenizer", tokenizer_spec.kind]
+    for name, value in tokenizer_spec.options.items():
+        flags += [FLAGS.get(name, name)] if value is True else [FLAGS.get(name, name), str(value)]
+    return flags
+
+
+def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> Path:
+    if corpus is not None:
+        return Path("reports") / f"{corpus.name}-{tokenizer_kind or 'models'}"
+    from lmkit.checkpoint import read_config
+
+    name = read_config(model_dirs[0]).get("corpus") or "models"
+    return Path("reports") / f"{name}-models"
+
+
+def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list, object]:
+    from lmkit.commands.train_output import ProgressPrinter
+    from lmkit.suite import SuiteConfig, run_suite
+
+    tokenizer = tokenizer_spec.load(corpus)
+    config = SuiteConfig(budget_minutes=options["budget_minutes"], add_k=options["add_k"], seed=options["seed"],
+                         device=options["device"], reuse=options["reuse"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
+    say = (lambda _: None) if options["quiet"] else (lambda text: click.echo(text, err=True))
+    printer = ProgressPrinter(enabled=not options["quiet"])
+    try:
+        return run_suite(corpus, tokenizer, out, config, say, callbacks=lambda name: printer), tokenizer
+    finally:
+        printer.close()
+
+
+def best_mixture(rows: list, corpus, shared: dict) -> list:
+    """Mikolov's comparison in one row: the best neural model interpolated with the best N-gram (by validation)."""
+    from lmkit.report import describe_mixture
+
+    def best(candidates):
+        return min(candidates, key=lambda r: r.valid["nll"], default=None)
+
+    neural = best([r for r in rows if r.kind != "ngram" and r.valid])
+    ngram = best([r for r in rows if r.kind == "ngram" and r.valid and r.vocab_fingerprint == getattr(neural, "vocab_fingerprint", None)])
+    if neural is None or ngram is None:
+        return []
+    return [describe_mixture([Path(neural.directory), Path(ngram.directory)], [neural.name, ngram.name], corpus, **shared)]
+
+
+def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dict) -> tuple[dict, str]:
+    """Returns the files written and the table as Markdown (for the terminal)."""
+    from lmkit.report import build_report, describe_model, write_report
+    from lmkit.report_markdown import markdown_table
+    from lmkit.report_tables import model_table
+    from lmkit.train_config import select_device
+
+    corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
+    suite = options["suite"] is not None
+    out = options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs)
+    named: list[tuple[str | None, Path]] = []
+    commands = [options["command"]]
+    title = corpus.name if corpus is not None else "models on their own test splits"
+    if suite:
+        models, tokenizer = train_suite(corpus, tokenizer_spec, options, Path(out))
+        named += [(m.name, m.directory) for m in models]
+        commands += [m.command for m in models]
+        title = f"{corpus.name} ({tokenizer.describe()})"
+    named += [(None, Path(d)) for d in model_dirs]
+    if len({str(d) for _, d in named}) != len(named):
+        raise ConfigError("a model directory is listed twice")
+    shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
+    rows = [describe_model(d, corpus, name=name, **shared) for name, d in named]
+    if suite:
+        rows += best_mixture(rows, corpus, shared)
+    if corpus is None and len({r.test_text for r in rows}) == 1:
+        title = rows[0].test_text
+    commands += [r.command for r in rows if r.command and r.command not in commands]
+    report = build_report(rows, title, commands)
+    written = write_report(report, Path(out))
+    table = model_table(report.rows, with_perplexity=len(report.groups) == 1)
+    return written, "\n".join(markdown_table(table) + [""] + [f"- {n}" for n in report.notes])

@@ -1,0 +1,92 @@
+"""The report's PNG plots, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
+
+    bits_per_char.png    test bits per character of every model (comparable across vocabularies)
+    learning_curves.png  validation perplexity (bits/char when vocabularies differ) against tokens
+                         seen and against wall-clock time, one line per trained model; the best
+                         model without a curve (an N-gram) drawn as a dashed reference line
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+DPI = 120
+
+
+def draw_plots(report, directory: Path) -> dict[str, Path]:
+    written = {}
+    if any(r.test["bits_per_char"] is not None for r in report.rows):
+        written["bits_per_char"] = bits_per_char_chart(report.rows, directory / "bits_per_char.png")
+    curves = learning_curves(report, directory / "learning_curves.png")
+    if curves is not None:
+        written["curves"] = curves
+    return written
+
+
+def bits_per_char_chart(rows, path: Path) -> Path:
+    rows = [r for r in rows if r.test["bits_per_char"] is not None]
+    values = [r.test["bits_per_char"] for r in rows]
+    figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)), dpi=DPI)
+    axes = figure.add_subplot()
+    best = min(values)
+    colors = ["#2a7f62" if v == best else "#5b7db1" for v in values]
+    positions = range(len(rows))
+    axes.barh(list(positions), values, color=colors)
+    axes.set_yticks(list(positions), [r.name for r in rows])
+    axes.invert_yaxis()  # first model on top, as in the table
+    for y, value in zip(positions, values):
+        axes.text(value, y, f" {value:.3f}", va="center", fontsize=8)
+    axes.set_xlim(0, max(values) * 1.15)
+    axes.set_xlabel("test bits per character (lower is better)")
+    axes.set_title(f"{rows[0].test_text}: bits per character")
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+def curve_metric(report) -> tuple[str, str] | None:
+    """Which validation number to plot: perplexity when comparable, else bits/char (if every curve has it)."""
+    if len(report.groups) == 1:
+        return "valid_ppl", "validation perplexity"
+    trained = [r for r in report.rows if len(r.curve) >= 2]
+    if all("valid_bpc" in point for r in trained for point in r.curve):
+        return "valid_bpc", "validation bits per character"
+    return None
+
+
+def reference_value(rows, key: str) -> tuple[str, float] | None:
+    """The best model without a learning curve (an N-gram), as a horizontal reference line."""
+    field = {"valid_ppl": "perplexity", "valid_bpc": "bits_per_char"}[key]
+    flat = [(r.valid[field], r.name) for r in rows if len(r.curve) < 2 and r.valid and r.valid.get(field) is not None]
+    if not flat:
+        return None
+    value, name = min(flat)
+    return name, value
+
+
+def learning_curves(report, path: Path) -> Path | None:
+    trained = [r for r in report.rows if len(r.curve) >= 2]
+    metric = curve_metric(report)
+    if not trained or metric is None:
+        return None
+    key, label = metric
+    figure = Figure(figsize=(11, 4.2), dpi=DPI)
+    panels = figure.subplots(1, 2, sharey=True)
+    reference = reference_value(report.rows, key)
+    for axes, x_key, x_label in ((panels[0], "tokens", "training tokens seen"), (panels[1], "time", "wall-clock seconds")):
+        for row in trained:
+            points = [p for p in row.curve if x_key in p and key in p]
+            axes.plot([p[x_key] for p in points], [p[key] for p in points], marker="o", markersize=3, label=row.name)
+        if reference is not None:
+            axes.axhline(reference[1], color="gray", linestyle="--", linewidth=1, label=f"{reference[0]} (no training curve)")
+        axes.set_xlabel(x_label)
+        axes.grid(alpha=0.3)
+    if key == "valid_ppl":
+        panels[0].set_yscale("log")
+    panels[0].set_ylabel(label)
+    panels[1].legend(fontsize=8)
+    figure.suptitle(f"{report.title}: {label} during training")
+    figure.tight_layout()
+    figure.savefig(path)
+    return path

@@ -1,0 +1,82 @@
+"""The report's tables as plain strings, shared by the Markdown and HTML renderers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_CHARS = 48
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    best: list[int]          # per row index: which rows hold the lowest test bits/char (marked in bold)
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{suffix}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for size, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= size:
+            return f"{n / size:.3g} {suffix}"
+    return f"{n} B"
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return "<1s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if value >= 1e5:
+        return f"{value:.3g}"
+    return f"{value:.{digits}f}"
+
+
+def excerpt(text: str, limit: int = SAMPLE_CHARS) -> str:
+    """The sample on one line (line breaks shown as ⏎), cut to `limit` characters."""
+    flat = " ⏎ ".join(line.strip() for line in text.split("\n"))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def size_cell(row) -> str:
+    disk = human_bytes(row.disk_bytes)
+    return f"{human_count(row.parameters)} params, {disk}" if row.parameters else disk
+
+
+def model_table(rows, with_perplexity: bool) -> Table:
+    """One line per model; perplexity columns only when `with_perplexity` (rows already known comparable)."""
+    headers = ["model", "tokenizer (V)", "params / size", "train time"]
+    if with_perplexity:
+        headers += ["valid ppl", "test ppl", "test ppl w/o OOV"]
+    headers += ["test bits/char", "OOV rate", "sample"]
+    lines = []
+    for row in rows:
+        cells = [row.name, f"{row.tokenizer} ({row.vocab_size:,})", size_cell(row), human_seconds(row.train_seconds)]
+        if with_perplexity:
+            valid = row.valid["perplexity"] if row.valid else None
+            cells += [number(valid), number(row.test["perplexity"]), number(row.test["perplexity_without_oov"])]
+        cells += [number(row.test["bits_per_char"], 4), f"{100 * row.test['oov_rate']:.2f}%", excerpt(row.sample)]
+        lines.append(cells)
+    scored = [r.test["bits_per_char"] for r in rows if r.test["bits_per_char"] is not None]
+    best = [i for i, r in enumerate(rows) if scored and r.test["bits_per_char"] == min(scored)]
+    return Table(headers, lines, best)
+
+
+def group_title(group) -> str:
+    first = group[0]
+    return f"{first.tokenizer}, vocabulary of {first.vocab_size:,} tokens, tested on {first.test_text}"

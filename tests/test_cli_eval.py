@@ -1,0 +1,93 @@
+"""`lmkit eval` from the command line: numbers, per-line scores, files, mixes and one-line errors."""
+import json
+
+import pytest
+
+from conftest import TINY, assert_one_line_error
+from lm_fixtures import ngram_dir, rnn_dir
+from lmkit.eval_text import EvalText, score_text
+from lmkit.checkpoint import load_model
+from lmkit.tokenizer_store import get_tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
+
+
+@pytest.fixture
+def models(tiny_en, tmp_path):
+    chars = get_tokenizer(tiny_en, "char")
+    words = get_tokenizer(tiny_en, "word")
+    return {
+        "lstm": rnn_dir(tmp_path / "lstm", tiny_en, chars),
+        "kn": ngram_dir(tmp_path / "kn", tiny_en, chars),
+        "word": ngram_dir(tmp_path / "word", tiny_en, words, order=2),
+    }
+
+
+def run_json(cli, *args):
+    result = cli("eval", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_eval_prints_the_numbers_of_the_library(cli, models, tiny_en):
+    out = run_json(cli, models["lstm"])
+    model, tokenizer, config = load_model(models["lstm"])
+    expected = score_text(model, tokenizer, config, EvalText.from_split(tiny_en, "test")).evaluation
+    got = out["models"][0]["evaluation"]
+    assert got["perplexity"] == pytest.approx(expected.total.perplexity)
+    assert got["chars"] == tiny_en.num_chars("test") == got["tokens"]  # a char model predicts every character
+    assert got["bits_per_char"] == pytest.approx(got["bits_per_token"])
+    assert out["text"].endswith("test")
+
+
+def test_eval_text_output_names_every_measure(cli, models):
+    result = cli("eval", models["kn"], "--split", "valid")
+    assert result.exit_code == 0, result.output
+    for words in ("perplexity", "w/o OOV", "bits/token", "bits/char", "valid"):
+        assert words in result.stdout
+
+
+def test_per_line_scores_add_up_to_the_total(cli, models, tmp_path):
+    out = run_json(cli, models["kn"], "--per-line", tmp_path / "lines.tsv", "--reset-per-line")
+    rows = [r.split("\t") for r in (tmp_path / "lines.tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows[0][:4] == ["line", "tokens", "oov", "logprob"]
+    assert len(rows) - 1 == len(TINY["en"]["test"].read_text(encoding="utf-8").splitlines())
+    evaluation = out["models"][0]["evaluation"]
+    assert sum(int(r[1]) for r in rows[1:]) == evaluation["tokens"]
+    assert -sum(float(r[3]) for r in rows[1:]) == pytest.approx(evaluation["nll"], abs=1e-3)
+
+
+def test_file_evaluation_equals_the_same_text_as_a_split(cli, models):
+    by_file = run_json(cli, models["lstm"], "--file", TINY["en"]["test"])
+    by_split = run_json(cli, models["lstm"])
+    assert by_file["models"][0]["evaluation"]["nll"] == pytest.approx(by_split["models"][0]["evaluation"]["nll"])
+    assert by_file["text_sha256"] == by_split["text_sha256"]
+
+
+def test_mix_with_weight_one_is_the_single_model(cli, models):
+    alone = run_json(cli, models["kn"])["models"][0]["evaluation"]
+    out = run_json(cli, "--mix", f"{models['kn']},{models['lstm']}", "--weights", "1,0")
+    assert out["mixture"]["evaluation"]["perplexity"] == pytest.approx(alone["perplexity"])
+
+
+def test_mix_auto_tunes_weights_on_validation_and_beats_the_worse_model(cli, models):
+    out = run_json(cli, "--mix", f"{models['kn']},{models['lstm']}")
+    assert out["mixture"]["tuned_on"].endswith("valid")
+    assert sum(out["mixture"]["weights"]) == pytest.approx(1.0)
+    worst = max(m["evaluation"]["perplexity"] for m in out["models"])
+    assert out["mixture"]["evaluation"]["perplexity"] < worst
+
+
+def test_mixing_different_vocabularies_is_refused(cli, models):
+    result = cli("eval", "--mix", f"{models['kn']},{models['word']}")
+    assert_one_line_error(result, "different vocabulary")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ((), "MODEL_DIR"),
+    (("nowhere",), "nowhere"),
+    (("--mix", "a"), "at least two"),
+    (("--mix", "a,b", "--weights", "x"), "--weights"),
+])
+def test_bad_invocations_give_one_line_errors(cli, models, args, fragment):
+    assert_one_line_error(cli("eval", *args), fragment)

@@ -1,0 +1,111 @@
+"""Reports: fair comparisons only, every file written, the suite trains real model directories."""
+import json
+
+import pytest
+
+from lm_fixtures import ngram_dir, rnn_dir
+from lmkit.errors import VocabError
+from lmkit.report import build_report, check_perplexity_comparable, describe_mixture, describe_model, write_report
+from lmkit.tokenizer_store import get_tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
+
+
+@pytest.fixture
+def char_rows(tiny_en, tmp_path):
+    chars = get_tokenizer(tiny_en, "char")
+    lstm = rnn_dir(tmp_path / "lstm", tiny_en, chars)
+    kn = ngram_dir(tmp_path / "kn", tiny_en, chars)
+    return [describe_model(lstm, tiny_en, name="LSTM", sample_tokens=20),
+            describe_model(kn, tiny_en, name="KN 3-gram", sample_tokens=20)]
+
+
+@pytest.fixture
+def word_row(tiny_en, tmp_path):
+    return describe_model(ngram_dir(tmp_path / "word", tiny_en, get_tokenizer(tiny_en, "word"), order=2), tiny_en,
+                          name="word bigram", sample_tokens=5)
+
+
+def test_rows_hold_the_numbers_of_one_definition(char_rows, tiny_en):
+    lstm, kn = char_rows
+    assert lstm.test["chars"] == tiny_en.num_chars("test") == lstm.test["tokens"]
+    assert lstm.test["bits_per_char"] == pytest.approx(lstm.test["bits_per_token"])
+    assert lstm.parameters > 0 and kn.parameters is None and kn.disk_bytes > 0
+    assert [p["tokens"] for p in lstm.curve] == [1000, 2000, 3000] and lstm.train_seconds == 4.5
+    assert lstm.sample and lstm.command == "lmkit train --model lstm"
+
+
+def test_models_with_different_vocabularies_never_share_a_perplexity_column(char_rows, word_row, tmp_path):
+    check_perplexity_comparable(char_rows)  # same vocabulary, same text: fine
+    with pytest.raises(VocabError, match="different vocabularies"):
+        check_perplexity_comparable(char_rows + [word_row])
+    report = build_report(char_rows + [word_row], "mixed")
+    assert len(report.groups) == 2
+    assert any("bits per character" in note for note in report.notes)
+    write_report(report, tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    main_table = markdown.split("\n\n")[2]
+    assert "test bits/char" in main_table and "test ppl" not in main_table  # bits/char compares all three
+    assert markdown.count("### Perplexity:") == 2  # one perplexity table per vocabulary
+
+
+def test_different_test_texts_are_refused_too(char_rows):
+    other = type(char_rows[0])(**{**vars(char_rows[0]), "test_digest": "elsewhere", "test_text": "other test"})
+    with pytest.raises(VocabError, match="different texts"):
+        check_perplexity_comparable([char_rows[1], other])
+
+
+def test_report_files(char_rows, tmp_path):
+    written = write_report(build_report(char_rows, "tiny-en (char)", ["lmkit report ..."]), tmp_path / "out")
+    for name in ("report.md", "report.json", "report.html", "bits_per_char.png", "learning_curves.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    data = json.loads(written["json"].read_text(encoding="utf-8"))
+    assert [r["name"] for r in data["rows"]] == ["LSTM", "KN 3-gram"]
+    assert data["rows"][1]["test"]["perplexity"] == pytest.approx(char_rows[1].test["perplexity"])
+    assert data["commands"] == ["lmkit report ..."] and data["environment"]["torch"]
+    page = written["html"].read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 2 and "http" not in page  # opens without a server
+    assert (tmp_path / "out" / "bits_per_char.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = written["markdown"].read_text(encoding="utf-8")
+    assert "| **KN 3-gram** |" in markdown  # the lowest bits/char is marked
+
+
+def test_a_mixture_row_with_tuned_weights(char_rows, tiny_en):
+    lstm, kn = char_rows
+    row = describe_mixture([lstm.directory, kn.directory], ["LSTM", "KN"], tiny_en, sample_tokens=10)
+    assert row.kind == "interpolated" and row.vocab_fingerprint == kn.vocab_fingerprint
+    assert row.valid["nll"] <= min(lstm.valid["nll"], kn.valid["nll"]) + 1e-6  # EM never loses on its own data
+
+
+def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path):
+    from lmkit.checkpoint import read_config, read_metrics
+    from lmkit.suite import SuiteConfig, run_suite
+
+    config = SuiteConfig(budget_minutes=0.04, orders=(1, 2), cells=("gru",), hidden_size=16, emb_size=8,
+                         batch_size=4, bptt=16, tokenizer_flags=["--tokenizer", "char"])
+    models = run_suite(tiny_en, get_tokenizer(tiny_en, "char"), tmp_path, config)
+    assert [m.name for m in models] == ["1-gram add-k", "2-gram add-k", "1-gram Kneser-Ney", "2-gram Kneser-Ney", "GRU"]
+    for model in models:
+        saved = read_config(model.directory)
+        assert saved["train"]["command"] == model.command and "seconds" in saved["train"]
+        assert model.command.startswith(f"lmkit train --corpus {tiny_en.name} --tokenizer char --model ")
+    gru = models[-1]
+    assert "--max-time 2 " in gru.command  # 0.04 minutes for its one neural model
+    assert read_metrics(gru.directory), "the GRU validated at least once"
+    again = run_suite(tiny_en, get_tokenizer(tiny_en, "char"), tmp_path, SuiteConfig(**{**vars(config), "reuse": True}))
+    assert [m.command for m in again] == [m.command for m in models]  # reused, not retrained
+
+
+def test_report_command_runs_the_baseline_suite_end_to_end(cli, tmp_path):
+    from conftest import TINY
+
+    paths = TINY["zh"]
+    result = cli("report", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"],
+                 "--tokenizer", "char", "--suite", "baseline", "--budget-minutes", "0.1", "--out", tmp_path / "r",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    names = [r["name"] for r in data["rows"]]
+    assert names[:10] == [f"{n}-gram {s}" for s in ("add-k", "Kneser-Ney") for n in range(1, 6)]
+    assert names[10:13] == ["Elman RNN", "GRU", "LSTM"] and " + " in names[13]
+    assert len(data["groups"]) == 1 and "| test ppl |" in result.stdout  # one vocabulary: one perplexity column
