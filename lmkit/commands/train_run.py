@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,12 +46,15 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     reverse = extra.get("direction") == "backward"
     train_stream = encoded_split(corpus, tokenizer, "train", reverse)
     valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
-    config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train)
+    config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train,
+                          saved=state.get("train_config") if state else None)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
+        if opts["overwrite"] and state is None and world.is_main:
+            clear_previous_run(directory)
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
         if state is not None:
@@ -74,18 +78,28 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     return 0
 
 
-def train_config(ctx: click.Context, opts: dict, default_run: bool) -> TrainConfig:
-    lr = opts["lr"] if opts["lr"] is not None else (20.0 if opts["optimizer"] == "sgd" else 3e-3)
-    max_time = opts["max_time"]
-    if max_time is None and default_run and opts["max_steps"] is None:
-        max_time = DEFAULT_MAX_TIME
-    return TrainConfig(
-        epochs=opts["epochs"], max_steps=opts["max_steps"], max_time=max_time, batch_size=opts["batch_size"],
-        bptt=opts["bptt"], optimizer=opts["optimizer"], lr=lr, weight_decay=opts["weight_decay"],
-        lr_decay=opts["lr_decay"], clip=opts["clip"] or None, patience=opts["patience"], eval_every=opts["eval_every"],
-        save_every=opts["save_every"], device=opts["device"], precision=opts["precision"], seed=opts["seed"],
-        compile=opts["compile_"], on_nan=opts["on_nan"],
-    )
+# TrainConfig field -> the click parameter that sets it
+CONFIG_OPTIONS = {"epochs": "epochs", "max_steps": "max_steps", "max_time": "max_time", "batch_size": "batch_size",
+                  "bptt": "bptt", "optimizer": "optimizer", "lr": "lr", "weight_decay": "weight_decay",
+                  "lr_decay": "lr_decay", "clip": "clip", "patience": "patience", "eval_every": "eval_every",
+                  "save_every": "save_every", "device": "device", "precision": "precision", "seed": "seed",
+                  "compile": "compile_", "on_nan": "on_nan"}
+
+
+def train_config(ctx: click.Context, opts: dict, default_run: bool, saved: dict | None = None) -> TrainConfig:
+    """Options as given; on --resume, the saved run's settings for every option not given now."""
+    values = {field: opts[name] for field, name in CONFIG_OPTIONS.items()}
+    values["clip"] = values["clip"] or None
+    if values["lr"] is None:
+        values["lr"] = 20.0 if values["optimizer"] == "sgd" else 3e-3
+    if values["max_time"] is None and default_run and values["max_steps"] is None:
+        values["max_time"] = DEFAULT_MAX_TIME
+    if saved:
+        given = {field for field, name in CONFIG_OPTIONS.items() if _given(ctx, name)}
+        if "optimizer" in given and values["optimizer"] != saved.get("optimizer"):
+            raise ConfigError(f"--optimizer {values['optimizer']}: the run being resumed used {saved.get('optimizer')}")
+        values = {**values, **{k: v for k, v in saved.items() if k in CONFIG_OPTIONS and k not in given}}
+    return TrainConfig(**values)
 
 
 def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
@@ -103,6 +117,12 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
+
+def clear_previous_run(directory: Path) -> None:
+    """--overwrite: the old learning curve and resume state must not mix with the new run's."""
+    (directory / "metrics.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(directory / "last", ignore_errors=True)
 
 
 def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
