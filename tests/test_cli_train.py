@@ -1,0 +1,78 @@
+"""`lmkit train` end to end on the tiny fixtures, in-process through click."""
+import json
+
+import pytest
+import torch
+
+from conftest import TINY, assert_one_line_error
+
+TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
+              "--eval-every", "10", "--quiet"]
+
+
+def train(cli, out, *extra, lang="en"):
+    files = ["--train", TINY[lang]["train"], "--valid", TINY[lang]["valid"], "--test", TINY[lang]["test"]]
+    return cli("train", *files, *TINY_MODEL, "--out", out, *extra)
+
+
+def state(directory):
+    return torch.load(directory / "last" / "trainer_state.pt", weights_only=True)
+
+
+def test_train_writes_a_model_directory_and_prints_the_summary(cli, tmp_path):
+    result = train(cli, tmp_path / "m", "--max-steps", "30", "--sample-tokens", "40", lang="zh")
+    assert result.exit_code == 0, result.output
+    assert "valid  ppl" in result.output and "bits/char" in result.output and "sample:" in result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["kind"] == "lstm" and config["train"]["parameters"] > 0 and "valid_ppl" in config["valid"]
+    curve = [json.loads(line)["valid_ppl"] for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert len(curve) >= 3 and curve[-1] < curve[0]
+
+
+def test_resume_keeps_the_saved_settings(cli, tmp_path):
+    assert train(cli, tmp_path / "m", "--max-steps", "6", "--batch-size", "2", "--sample-tokens", "0").exit_code == 0
+    first = state(tmp_path / "m")["progress"]["tokens"]
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", "12", "--sample-tokens", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    progress = state(tmp_path / "m")["progress"]
+    assert progress["step"] == 12 and progress["tokens"] == 2 * first  # same batch and bptt as the first run
+
+
+def test_an_existing_model_is_not_overwritten(cli, tmp_path):
+    assert train(cli, tmp_path / "m", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2"), "already holds a model", "--resume")
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"]),
+    (["--bptt", "0"], ["--bptt must be at least 1"]),
+    (["--batch-size", "5000"], ["too few for --batch-size 5000"]),
+    (["--model", "scratch-rnn", "--layers", "2"], ["scratch-rnn has one layer"]),
+    (["--min-freq", "100000"], ["min_freq"]),
+])
+def test_bad_training_options(cli, tmp_path, args, fragments):
+    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments)
+    assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_unknown_cell_is_a_usage_error(cli, tmp_path):
+    result = train(cli, tmp_path / "m", "--model", "transformer")
+    assert result.exit_code == 2 and "'transformer' is not one of" in result.output
+
+
+def test_resume_refuses_a_directory_without_state_or_with_another_tokenizer(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("train", "--resume", tmp_path / "empty"), "no resumable state")
+    assert train(cli, tmp_path / "m", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    assert_one_line_error(cli("train", "--resume", tmp_path / "m", "--tokenizer", "word"),
+                          "trained with the 'char' tokenizer")
+
+
+def test_scratch_rnn_and_backward_direction_train_from_the_cli(cli, tmp_path):
+    result = train(cli, tmp_path / "s", "--model", "scratch-rnn", "--emb-size", "0", "--direction", "backward",
+                   "--max-steps", "20", "--sample-tokens", "20")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert config["kind"] == "scratch-rnn" and config["direction"] == "backward"
