@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -156,7 +157,21 @@ def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = L
 
 
 def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_size: int = 10_000) -> Iterator[str]:
-    """Stream a large file: `datasets` builds a memory-mapped Arrow table, a batched map normalises it."""
+    """Stream a large file: `datasets` builds a memory-mapped Arrow table, a batched map normalises it.
+
+    The Arrow files live in a temporary folder under `cache_dir`, removed once
+    the lines are read: the split .txt files are what the corpus keeps.
+    """
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix="arrow-", ignore_cleanup_errors=True) as tmp:
+        table = _text_table(path, errors, Path(tmp), batch_size)
+        for batch in table.iter(batch_size=batch_size):
+            yield from batch["text"]
+        del table
+
+
+def _text_table(path: Path, errors: str, cache_dir: Path, batch_size: int):
     import datasets
     from datasets.utils import logging as ds_logging
 
@@ -164,16 +179,12 @@ def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_
     datasets.utils.disable_progress_bars()  # library code prints nothing; restored below
     ds_logging.set_verbosity_error()
     try:
-        table = datasets.load_dataset(
-            "text", data_files=str(path), split="train", encoding_errors=errors,
-            cache_dir=str(cache_dir) if cache_dir else None,
-        )
-        table = table.map(_normalise_batch, batched=True, batch_size=batch_size, with_indices=True)
+        table = datasets.load_dataset("text", data_files=str(path), split="train", encoding_errors=errors,
+                                      cache_dir=str(cache_dir))
+        return table.map(_normalise_batch, batched=True, batch_size=batch_size, with_indices=True)
     finally:
         if bars_were_on:
             datasets.utils.enable_progress_bars()
-    for batch in table.iter(batch_size=batch_size):
-        yield from batch["text"]
 
 
 def _normalise_batch(batch: dict, indices: list[int]) -> dict:
