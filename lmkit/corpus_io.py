@@ -110,7 +110,7 @@ def _check_decodes(path: Path, decoder, chunk: bytes, offset: int, final: bool =
 
 def _check_line_lengths(path: Path, chunk: bytes, carried: int, line_number: int, limit: int) -> tuple[int, int]:
     """Length of the unfinished last line after `chunk`, and its line number; raise on an overlong line."""
-    pieces = chunk.replace(b"\r", b"\n").split(b"\n")
+    pieces = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     lengths = [carried + len(pieces[0])] + [len(p) for p in pieces[1:]]
     for i, length in enumerate(lengths):
         if length > limit:

@@ -81,6 +81,9 @@ def test_overlong_line_fails_without_reading_it_all(tmp_path):
     with pytest.raises(CorpusError, match="one_line.txt: line 2 is longer than 1,000 bytes"):
         scan_text_file(path, max_line_bytes=1000)
     assert scan_text_file(path, max_line_bytes=5000).size == 5013
+    crlf = write(tmp_path / "crlf.txt", b"a\r\nb\r\n" + b"x" * 50 + b"\r\n")
+    with pytest.raises(CorpusError, match="crlf.txt: line 3 is longer than 10 bytes"):
+        scan_text_file(crlf, max_line_bytes=10)
 
 
 def test_100_mb_single_line(corpora_root, tmp_path):
