@@ -76,3 +76,11 @@ def test_scratch_rnn_and_backward_direction_train_from_the_cli(cli, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert config["kind"] == "scratch-rnn" and config["direction"] == "backward"
+
+
+def test_train_model_ngram_builds_the_same_model_as_lmkit_ngram(cli, tmp_path):
+    files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
+    assert cli("train", "--model", "ngram", "--order", "3", *files, "--out", tmp_path / "a").exit_code == 0
+    assert cli("ngram", "--order", "3", *files, "--out", tmp_path / "b").exit_code == 0
+    a, b = (json.loads((tmp_path / d / "config.json").read_text()) for d in "ab")
+    assert a["kind"] == b["kind"] == "ngram" and a["valid"]["valid_ppl"] == b["valid"]["valid_ppl"]
