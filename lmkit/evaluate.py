@@ -173,7 +173,8 @@ def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch
     for start in range(0, inputs.shape[1], window):
         part = slice(start, start + window)
         logp, state = model.score_targets(inputs[:, part], targets[:, part], state)  # (R, W)
-        pieces.append(logp.double().masked_fill(~mask[:, part], 0.0))
+        # an N-gram computes on the CPU whatever device the ids came from
+        pieces.append(logp.to(mask.device, torch.float64).masked_fill(~mask[:, part], 0.0))
     return torch.cat(pieces, dim=1)
 
 

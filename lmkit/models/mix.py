@@ -99,7 +99,8 @@ class Interpolated:
     def _mix(self, logps: list[torch.Tensor]) -> torch.Tensor:
         # logps: M tensors of one shape -> log sum_i w_i p_i, same shape
         dtype = functools.reduce(torch.promote_types, [lp.dtype for lp in logps])
-        stacked = torch.stack([lp.to(dtype) for lp in logps])  # (M, ...)
+        device = logps[0].device  # members may differ: an N-gram always answers on the CPU
+        stacked = torch.stack([lp.to(device, dtype) for lp in logps])  # (M, ...)
         log_w = torch.log(torch.as_tensor(self.weights, dtype=dtype, device=stacked.device))
         return torch.logsumexp(stacked + log_w.view(-1, *[1] * (stacked.dim() - 1)), dim=0)
 
