@@ -1,0 +1,140 @@
+"""`lmkit ngram`: count and smooth an N-gram model, save it as a model directory, report perplexity.
+
+    lmkit ngram --corpus shakespeare --tokenizer word --order 3 --smoothing kn --arpa shakespeare.arpa
+    lmkit eval checkpoints/shakespeare-word-3gram-kn
+
+The model directory works with every command that takes one (eval, generate,
+fill with --direction backward, report).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.errors import ConfigError, LmkitError
+
+SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
+
+
+def parse_memory(text: str | None) -> int | None:
+    """'512MB', '2G', '1000000' -> bytes; None stays None (count in memory)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"--memory must be a size such as 512MB or 2GB, got {text!r}")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+
+
+def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothing: str, direction: str) -> Path:
+    suffix = "-backward" if direction == "backward" else ""
+    return Path("checkpoints") / f"{corpus_name}-{tokenizer_kind}-{order}gram-{smoothing}{suffix}"
+
+
+def check_directory(directory: Path) -> None:
+    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model may not."""
+    config = directory / "config.json"
+    if config.exists():
+        from lmkit.checkpoint import read_config
+
+        kind = read_config(directory).get("kind")
+        if kind != "ngram":
+            raise ConfigError(f"--out {directory} holds a {kind} model; choose another --out")
+
+
+def build_with_warnings(stream, vocab, opts: dict, memory: int | None):
+    """Build the model; warnings (discount fallback) come back as one-line messages."""
+    from lmkit.models.ngram import build_ngram
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        model = build_ngram(stream, vocab, order=opts["order"], smoothing=opts["smoothing"], k=opts["k"],
+                            direction=opts["direction"], memory=memory)
+        seconds = time.perf_counter() - started
+    return model, seconds, [str(w.message) for w in caught]
+
+
+def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple[dict | None, str]:
+    """(metrics or None, one line for the terminal)."""
+    from lmkit.data import encoded_split
+    from lmkit.evaluate import summarize
+    from lmkit.models.ngram import check_finite
+
+    stream = encoded_split(corpus, tokenizer, split, reverse)
+    if len(stream) == 0:
+        return None, f"{split}: empty"
+    logp = model.score_stream(stream)
+    try:
+        check_finite(model, stream, logp)
+    except LmkitError as exc:
+        return None, f"{split}: perplexity not defined: {exc}"
+    result = summarize(stream, logp, chars=corpus.num_chars(split))
+    metrics = {f"{split}_nll": result.total.mean, f"{split}_ppl": result.total.perplexity,
+               f"{split}_tokens": result.total.tokens, f"{split}_oov_rate": result.oov_rate}
+    line = f"{split}: perplexity {result.total.perplexity:.4f}"
+    if result.bits_per_char is not None:
+        metrics[f"{split}_bpc"] = result.bits_per_char
+        line += f"  bits/char {result.bits_per_char:.4f}"
+    return metrics, line + f"  ({result.total.tokens:,} tokens, OOV {100 * result.oov_rate:.2f}%)"
+
+
+@click.command(context_settings={"show_default": True})
+@corpus_options
+@tokenizer_options
+@click.option("--order", type=int, default=5, help="The N in N-gram.")
+@click.option("--smoothing", type=click.Choice(["kn", "add-k", "mle"]), default="kn",
+              help="Modified Kneser-Ney, add-k (Laplace/Lidstone) or unsmoothed maximum likelihood.")
+@click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
+@click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
+              help="backward models each line reversed (for `lmkit fill`).")
+@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+def command(corpus_spec, tokenizer_spec, **opts):
+    """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
+    from lmkit.checkpoint import append_metrics, save_model
+    from lmkit.data import encoded_split
+    from lmkit.models.ngram import check_options
+
+    check_options(opts["order"], opts["smoothing"], opts["k"], opts["direction"])
+    memory = parse_memory(opts["memory"])
+    corpus = corpus_spec.open()
+    tokenizer = tokenizer_spec.load(corpus)
+    reverse = opts["direction"] == "backward"
+    directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
+    check_directory(directory)
+    stream = encoded_split(corpus, tokenizer, "train", reverse)
+    model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, opts, memory)
+    for message in messages:
+        click.echo(f"warning: {message}", err=True)
+    sizes = model.fitted().sizes()
+    click.echo(f"built {opts['order']}-gram ({opts['smoothing']}) on {corpus.name} [{tokenizer.describe()}, vocab "
+               f"{len(tokenizer.vocab):,}] from {len(stream):,} tokens in {seconds:.2f}s: "
+               + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
+    extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
+             "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),
+                       "build_seconds": round(seconds, 3)}}
+    record = {"step": 0, "tokens": int(len(stream)), "time": round(seconds, 3)}
+    for split in ("valid", "test"):
+        metrics, line = evaluate_split(model, corpus, tokenizer, split, reverse)
+        click.echo(line)
+        record.update(metrics or {})
+    save_model(directory, model, tokenizer, {**extra, "valid": record})
+    append_metrics(directory, record)
+    weights = directory / "model.ngram.npz"
+    click.echo(f"saved {directory} ({weights.stat().st_size / 2**20:.1f} MiB)")
+    if opts["arpa"] is not None:
+        from lmkit.models.arpa import write_arpa
+
+        write_arpa(model, opts["arpa"])
+        click.echo(f"wrote {opts['arpa']} ({Path(opts['arpa']).stat().st_size / 2**20:.1f} MiB)")

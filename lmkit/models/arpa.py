@@ -1,0 +1,276 @@
+"""ARPA back-off files: write any NGramLM, read any valid ARPA file (KenLM's, SRILM's, ours) into one.
+
+    \\data\\
+    ngram 1=13779                   how many n-grams each section lists
+    ngram 2=96257
+
+    \\1-grams:
+    -4.936198\t<unk>\t0             log10 p, the n-gram, log10 backoff (orders below the top)
+    ...
+    \\end\\
+
+Reading is strict: a truncated file, counts that disagree with \\data\\,
+non-numeric fields, a missing `<s>`/`</s>`/`<unk>` or a duplicate n-gram is an
+ArpaError naming the file and line, never a silently different model. A
+log10 probability of -99 or less means "never" (SRILM's and KenLM's zero).
+`.gz` files are read and written compressed.
+"""
+from __future__ import annotations
+
+import gc
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+
+from lmkit.errors import ArpaError
+from lmkit.fileio import atomic_write
+from lmkit.models.ngram_import import tables_from_entries
+from lmkit.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
+
+LOG_ZERO = -99.0
+REQUIRED = (BOS, EOS, UNK)
+
+
+# --- writing -----------------------------------------------------------------------
+def write_arpa(model, path: str | Path) -> Path:
+    """Write `model` as an ARPA file (gzip-compressed when the name ends in .gz); returns the path."""
+    tables, path = model.fitted(), Path(path)
+    tokens = model.vocab.itos
+    spaced = [t for t in tokens[1:] if t != "" and any(c.isspace() for c in t)]
+    if spaced:
+        raise ArpaError(f"{path}: token {spaced[0]!r} contains whitespace, which ARPA uses to separate words "
+                        f"({len(spaced)} such tokens); write ARPA for word or subword models, or keep the native format")
+    sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
+    with atomic_write(path, "wb") as raw:
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
+        text.write("\\data\\\n" + "".join(f"ngram {n}={size}\n" for n, size in enumerate(sizes, 1)))
+        names = np.array(tokens, dtype=object)
+        for n in range(1, tables.order + 1):
+            text.write(f"\n\\{n}-grams:\n")
+            names = write_section(text, tables, n, names, tokens)
+        text.write("\n\\end\\\n")
+        text.flush()
+        text.detach()
+        if out is not raw:
+            out.close()
+    return path
+
+
+def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:
+    """Write order n's lines; returns the n-grams' names (for order n+1 to extend)."""
+    if n == 1:
+        names, keep = lower_names, np.arange(1, len(tokens))  # skip <pad>
+    else:
+        keys = tables.keys[n - 1]
+        prefix, last = (keys // tables.vocab_size).tolist(), (keys % tables.vocab_size).tolist()
+        names = np.array([lower_names[i] + " " + tokens[w] for i, w in zip(prefix, last)], dtype=object)
+        keep = np.arange(len(keys))
+    probs = number_strings(tables.logp[n - 1][keep])
+    if n == tables.order:
+        lines = [f"{p}\t{w}\n" for p, w in zip(probs, names[keep].tolist())]
+    else:
+        backoffs = number_strings(tables.logbo[n - 1][keep])
+        lines = [f"{p}\t{w}\t{b}\n" for p, w, b in zip(probs, names[keep].tolist(), backoffs)]
+    text.writelines(lines)
+    return names
+
+
+def number_strings(values: np.ndarray) -> list[str]:
+    """Shortest strings that read back as the same float32; log10 of zero becomes -99."""
+    return np.where(np.isneginf(values), "-99", values.astype(np.float32).astype(str)).tolist()
+
+
+# --- reading -----------------------------------------------------------------------
+class ArpaLines:
+    """Decoded lines of an ARPA file (plain or gzip), read in blocks; errors name file and line."""
+
+    BLOCK_BYTES = 1 << 24
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines: list[str] = []
+        self.pos = 0
+        self.first = 1       # line number of self.lines[0]
+        self.number = 0      # line number of the line most recently taken
+        self.pending: str | None = None  # a line read ahead: the one that ended the last part
+        try:
+            with path.open("rb") as probe:
+                head = probe.read(2)
+            self.handle = gzip.open(path, "rb") if head == b"\x1f\x8b" else path.open("rb")
+        except OSError as exc:
+            raise ArpaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+    def error(self, message: str, line: int | None = None) -> ArpaError:
+        return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
+
+    def fill(self) -> bool:
+        """Read the next block of lines; False at the end of the file."""
+        try:
+            raw = self.handle.readlines(self.BLOCK_BYTES)
+        except (OSError, EOFError) as exc:
+            raise self.error(f"file is damaged after this line ({exc})") from exc
+        if not raw:
+            return False
+        self.first += self.pos
+        self.lines = self.lines[self.pos :] + [self.decode(line, self.first + len(self.lines) - self.pos + i)
+                                               for i, line in enumerate(raw)]
+        self.pos = 0
+        return True
+
+    def decode(self, raw: bytes, number: int) -> str:
+        try:
+            return raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise self.error(f"not valid UTF-8 (byte {exc.start} of the line)", number) from exc
+
+    def next(self) -> str | None:
+        """The next line; None at the end of the file."""
+        if self.pos >= len(self.lines) and not self.fill():
+            return None
+        self.pos += 1
+        self.number = self.first + self.pos - 1
+        return self.lines[self.pos - 1]
+
+    def take(self, count: int) -> list[str]:
+        """Up to `count` next lines (fewer only at the end of the file)."""
+        while len(self.lines) - self.pos < count and self.fill():
+            pass
+        taken = self.lines[self.pos : self.pos + count]
+        self.pos += len(taken)
+        self.number = self.first + self.pos - 1
+        return taken
+
+    def next_nonblank(self) -> str | None:
+        line = self.next()
+        while line is not None and not line.strip():
+            line = self.next()
+        return line
+
+
+def read_header(lines: ArpaLines) -> list[int]:
+    line = lines.next()
+    while line is not None and line.strip() != "\\data\\":
+        line = lines.next()
+    if line is None:
+        raise lines.error("no \\data\\ header: not an ARPA file")
+    counts = []
+    line = lines.next_nonblank()
+    while line is not None and line.startswith("ngram "):
+        order, _, value = line[6:].partition("=")
+        if order.strip() != str(len(counts) + 1) or not value.strip().isdigit():
+            raise lines.error(f"expected 'ngram {len(counts) + 1}=<count>' in \\data\\, got {line!r}")
+        counts.append(int(value))
+        line = lines.next_nonblank()
+    if not counts:
+        raise lines.error("\\data\\ lists no 'ngram N=count' lines")
+    lines.pending = line
+    return counts
+
+
+def read_section(lines: ArpaLines, n: int, expected: int) -> tuple[list, list, list, list]:
+    """(words, log10 p, log10 backoff, line numbers) of the n-gram section."""
+    header = lines.pending
+    if header is None or header.strip() != f"\\{n}-grams:":
+        raise lines.error(f"expected the section header \\{n}-grams:, got {header!r}" if header is not None
+                          else f"file ends before the \\{n}-grams: section (truncated?)")
+    first = lines.number + 1
+    body = lines.take(expected)
+    ended = next((i for i, line in enumerate(body) if not line.strip() or line.startswith("\\")), None)
+    if ended is not None or len(body) < expected:
+        count = len(body) if ended is None else ended
+        where = f"line {first + count} ends the section" if ended is not None else "the file ends"
+        raise lines.error(f"\\{n}-grams: lists {count:,} entries but \\data\\ says {expected:,} ({where}; truncated?)",
+                          first + count)
+    after = lines.next()
+    if after is not None and after.strip() and not after.startswith("\\"):
+        raise lines.error(f"\\{n}-grams: lists more entries than the {expected:,} \\data\\ says")
+    lines.pending = after if after is None or after.strip() else lines.next_nonblank()
+    return parse_entries(lines, body, n, first)
+
+
+def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tuple[list, list, list, list]:
+    fields = [line.split() for line in body]
+    wrong = next((i for i, f in enumerate(fields) if len(f) != n + 1 and len(f) != n + 2), None)
+    if wrong is not None:
+        raise lines.error(f"a {n}-gram line needs log10 p, {n} words and an optional backoff; "
+                          f"got {len(fields[wrong])} fields", first + wrong)
+    probs = numbers(lines, [f[0] for f in fields], "probability", first)
+    backoffs = numbers(lines, [f[n + 1] if len(f) == n + 2 else "0" for f in fields], "backoff", first)
+    words = [f[1 : n + 1] for f in fields]
+    return words, probs, backoffs, list(range(first, first + len(body)))
+
+
+def numbers(lines: ArpaLines, texts: list[str], what: str, first: int) -> list[float]:
+    try:
+        values = np.array(list(map(float, texts)), dtype=np.float64)
+    except ValueError:
+        values = None
+    if values is None or not np.isfinite(values[values != -np.inf]).all() or (what == "probability" and (values > 0).any()):
+        for i, text in enumerate(texts):
+            lines.number = first + i
+            number(lines, text, what)
+    values[values <= LOG_ZERO] = -np.inf
+    return values.tolist()
+
+
+def number(lines: ArpaLines, field: str, what: str) -> float:
+    try:
+        value = float(field)
+    except ValueError:
+        raise lines.error(f"{what} {field!r} is not a number") from None
+    if value != value or value == float("inf"):
+        raise lines.error(f"{what} {field!r} is not a finite log10 value")
+    if what == "probability" and value > 0:
+        raise lines.error(f"log10 probability {field} is above 0 (a probability above 1)")
+    return -np.inf if value <= LOG_ZERO else value
+
+
+def read_arpa(path: str | Path, vocab: Vocab | None = None):
+    """An NGramLM scoring exactly as the ARPA file says; `vocab` (optional) must list the same words."""
+    from lmkit.models.ngram import NGramLM
+
+    path = Path(path)
+    lines = ArpaLines(path)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of small lists: the cycle collector would dominate the parse
+    try:
+        with lines.handle:
+            counts = read_header(lines)
+            sections = [read_section(lines, n, expected) for n, expected in enumerate(counts, 1)]
+            if lines.pending is None or lines.pending.strip() != "\\end\\":
+                raise lines.error("expected \\end\\ after the last section" if lines.pending is not None
+                                  else "file ends without \\end\\ (truncated?)")
+    finally:
+        if collecting:
+            gc.enable()
+    vocab = vocab_for(path, sections[0], vocab)
+    tables = tables_from_entries(path, sections, vocab)
+    return NGramLM.from_tables(vocab, tables, source=str(path))
+
+
+def vocab_for(path: Path, unigrams: tuple, vocab: Vocab | None) -> Vocab:
+    """The model's vocabulary: the given one (checked against the 1-grams) or one built from them."""
+    words, _, _, numbers = unigrams
+    seen: dict[str, int] = {}
+    for (word,), line in zip(words, numbers):
+        if word in seen:
+            raise ArpaError(f"{path}:{line}: duplicate 1-gram {word!r} (first at line {seen[word]})")
+        if word == PAD:
+            raise ArpaError(f"{path}:{line}: the word {PAD} is reserved by lmkit for padding")
+        seen[word] = line
+    missing = [w for w in REQUIRED if w not in seen]
+    if missing:
+        raise ArpaError(f"{path}:{numbers[0] - 1 if numbers else 1}: the 1-grams lack {', '.join(missing)} "
+                        "(every ARPA model needs <s>, </s> and <unk>)")
+    if vocab is None:
+        return Vocab(list(SPECIALS) + [w for w in seen if w not in SPECIALS])
+    foreign = [w for w in seen if w not in vocab.stoi]
+    absent = [w for w in vocab.itos if w != PAD and w not in seen]
+    if foreign or absent:
+        detail = f"{foreign[0]!r} (line {seen[foreign[0]]}) is not in the vocabulary" if foreign else \
+            f"the vocabulary's {absent[0]!r} is not a 1-gram"
+        raise ArpaError(f"{path}: the ARPA words and the vocabulary differ: {detail}")
+    return vocab
