@@ -2,7 +2,9 @@
 
 A split becomes one int32 stream: every line's ids followed by `</s>`.
 Streams are cached beside the corpus (keyed by the tokenizer's fingerprint),
-so training never re-tokenizes, and are memory-mapped when read back.
+so training never re-tokenizes, and are memory-mapped when read back. Split
+files above LARGE_SPLIT_BYTES are encoded by a multiprocess `datasets` map and
+streamed to disk (lmkit.encode_large), so memory does not grow with the corpus.
 
 batchify cuts a stream into B parallel rows (the word_language_model idea,
 batch-first here):
@@ -32,6 +34,7 @@ from lmkit.tokenizers import Tokenizer
 from lmkit.vocab import BOS_ID, EOS_ID
 
 SPLITS = ("train", "valid", "test")
+LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
 
 
 def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
@@ -54,17 +57,26 @@ def encode_lines(tokenizer: Tokenizer, lines: Iterable[str], reverse: bool = Fal
     return np.concatenate(chunks)
 
 
-def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False) -> np.ndarray:
+def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False,
+                  large_bytes: int = LARGE_SPLIT_BYTES, num_proc: int | None = None) -> np.ndarray:
     """The split's id stream, read from the cache or encoded once and cached (memory-mapped).
 
     `reverse=True` gives the backward model's stream: each line's tokens reversed, `</s>` still last.
+    A split file larger than `large_bytes` is encoded by `num_proc` processes in bounded memory
+    (lmkit.encode_large); a smaller one in memory. Both write the same array.
     """
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
     if not cache.exists():
-        stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
-        with atomic_write(cache, "wb") as handle:
-            np.save(handle, stream, allow_pickle=False)
+        source = Path(corpus.path(split))
+        if source.exists() and source.stat().st_size > large_bytes:
+            from lmkit.encode_large import encode_file
+
+            encode_file(source, tokenizer, cache, reverse=reverse, num_proc=num_proc)
+        else:
+            stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
+            with atomic_write(cache, "wb") as handle:
+                np.save(handle, stream, allow_pickle=False)
     return np.load(cache, mmap_mode="r", allow_pickle=False)
 
 

@@ -1,0 +1,99 @@
+"""The bounded-memory encoder (lmkit.encode_large) writes exactly what the in-memory path writes."""
+import io
+
+import numpy as np
+import pytest
+
+from lmkit.corpus import Corpus
+from lmkit.data import encode_lines, encoded_split, tokenizer_fingerprint
+from lmkit.encode_large import encode_file, line_ranges, read_lines
+from lmkit.errors import CorpusError
+from lmkit.tokenizers import CharTokenizer, WordTokenizer
+
+# Lines that a careless reader would cut differently: "\r", form feed, U+2028, NEL, a BOM,
+# blank lines, Chinese, an emoji, and no newline after the last line.
+AWKWARD = ["\ufeffThe first line keeps its BOM", "tab\there\rcarriage return inside", "", "form\x0cfeed",
+           "line\u2028separator and next\x85line", "春眠不觉晓，处处闻啼鸟。", "emoji 🙂 here", "", "  spaced  out  "]
+TEXT = "\n".join(AWKWARD * 40) + "\nlast line without newline"
+
+
+def make_corpus(folder, text=TEXT):
+    """A Corpus over a hand-written train split (bytes exactly as given; nothing normalised)."""
+    folder.mkdir(parents=True)
+    (folder / "train.txt").write_bytes(text.encode("utf-8"))
+    return Corpus(folder.name, folder, {"format": 1})
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return make_corpus(tmp_path / "awkward")
+
+
+@pytest.fixture(params=["char", "word"])
+def tokenizer(request, corpus):
+    lines = list(corpus.lines("train"))[:200]  # leave some tokens out of the vocabulary: <unk> too
+    if request.param == "char":
+        return CharTokenizer.fit(lines)
+    return WordTokenizer.fit(lines, lowercase=True)  # an option that must reach the worker processes
+
+
+def npy_bytes(stream):
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(stream), allow_pickle=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_several_workers_write_the_in_memory_array_byte_for_byte(corpus, tokenizer, tmp_path, reverse):
+    expected = encode_lines(tokenizer, corpus.lines("train"), reverse=reverse)
+    target = tmp_path / "out" / "train.npy"
+    encode_file(corpus.path("train"), tokenizer, target, reverse=reverse, num_proc=2, chunk_bytes=500)
+    assert len(line_ranges(corpus.path("train"), 500)) > 10  # many rows, two shards: order matters
+    assert target.read_bytes() == npy_bytes(expected)
+    assert [p.name for p in target.parent.iterdir()] == ["train.npy"]  # the work folder is gone
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_encoded_split_large_path_equals_small_path_and_is_memory_mapped(tmp_path, tokenizer, reverse):
+    small = encoded_split(make_corpus(tmp_path / "small"), tokenizer, "train", reverse)
+    large = encoded_split(make_corpus(tmp_path / "large"), tokenizer, "train", reverse, large_bytes=0, num_proc=2)
+    assert isinstance(large, np.memmap) and large.dtype == np.int32
+    np.testing.assert_array_equal(large, small)
+    name = "train.reversed.npy" if reverse else "train.npy"
+    folder = f"ids/{tokenizer_fingerprint(tokenizer)}/{name}"
+    assert (tmp_path / "large" / folder).read_bytes() == (tmp_path / "small" / folder).read_bytes()
+
+
+def test_reversed_stream_reverses_each_line_and_keeps_eos_last(tmp_path):
+    corpus = make_corpus(tmp_path / "c", "ab\ncab\n")
+    tokenizer = CharTokenizer.fit(["abc"])
+    forward = encoded_split(corpus, tokenizer, "train", large_bytes=0)
+    backward = encoded_split(corpus, tokenizer, "train", reverse=True, large_bytes=0)
+    a, b, c = (tokenizer.vocab.stoi[ch] for ch in "abc")
+    assert forward.tolist() == [a, b, 3, c, a, b, 3]
+    assert backward.tolist() == [b, a, 3, b, a, c, 3]
+
+
+def test_line_ranges_cover_the_file_and_end_at_line_ends(corpus):
+    data = corpus.path("train").read_bytes()
+    ranges = line_ranges(corpus.path("train"), 97)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(end == start for (_, end), (start, _) in zip(ranges, ranges[1:]))
+    assert all(data[end - 1 : end] == b"\n" for _, end in ranges[:-1])
+    lines = [line for start, end in ranges for line in read_lines(str(corpus.path("train")), start, end)]
+    assert lines == list(corpus.lines("train"))
+
+
+def test_an_empty_split_gives_an_empty_int32_array(tmp_path):
+    corpus = make_corpus(tmp_path / "empty", "")
+    stream = encoded_split(corpus, CharTokenizer.fit(["ab"]), "train", large_bytes=-1)
+    assert stream.shape == (0,) and stream.dtype == np.int32
+
+
+def test_invalid_utf8_is_a_corpus_error_naming_file_and_offset(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "train.txt").write_bytes(b"good line\nbad \xff byte\n")
+    with pytest.raises(CorpusError, match=r"train\.txt: not valid UTF-8 at byte offset 14"):
+        encode_file(folder / "train.txt", CharTokenizer.fit(["ab"]), tmp_path / "x.npy", num_proc=1)
+    assert not (tmp_path / "x.npy").exists()
