@@ -143,6 +143,8 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
 
         return hf_corpus(root, name, fetch=fetch)
     if name not in CORPORA:
+        if Path(name).exists() and not (root / name).exists():
+            raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
         if (root / check_name(name) / MANIFEST).exists():
             return Corpus.open(root / name)
         known = ", ".join(CORPORA)

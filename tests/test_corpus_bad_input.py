@@ -117,7 +117,15 @@ def test_unknown_corpus_name(corpora_root):
         get_corpus("shakespear")
 
 
-def test_unsafe_corpus_name(corpora_root):
+def test_a_path_given_as_corpus_name(corpora_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("text\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="for the text at notes.txt use --train notes.txt"):
+        get_corpus("notes.txt")
+
+
+def test_unsafe_corpus_name(corpora_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(CorpusError, match="may use only letters"):
         get_corpus("../etc")
 
