@@ -13,17 +13,21 @@ without pickles, and torch files are read with weights_only=True.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.errors import CheckpointError, LmkitError
-from lmkit.fileio import read_json, write_json_atomic
+from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic
 from lmkit.models import model_class
 from lmkit.tokenizers import Tokenizer, tokenizer_from_json
 
 FORMAT = 1
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
+STAGING_PREFIX = ".save."  # save_model's staging folders inside the model directory
 
 
 def lmkit_version() -> str:
@@ -33,17 +37,56 @@ def lmkit_version() -> str:
         return "0+checkout"
 
 
+class ModelWriteError(CheckpointError):
+    """The disk refused a model file (full, read-only, ...); what `directory` held before is intact."""
+
+    def __init__(self, directory: Path, reason: str):
+        super().__init__(f"could not save the model to {directory}: {reason}; the model saved there before, "
+                         "if any, is intact")
+        self.reason = reason
+
+
 def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict | None = None) -> Path:
-    """Write tokenizer, weights, then config.json (last, so its presence means 'complete')."""
+    """Write tokenizer, weights and config.json into a staging folder, then rename them into `directory`.
+
+    All the slow writing (and any disk-full error) happens while staging, so a
+    failure leaves the previous model whole; config.json is renamed in last,
+    so its presence means 'complete'. Other files in `directory` are kept.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     if tokenizer.vocab != model.vocab:
         raise CheckpointError(f"{directory}: the tokenizer's vocabulary differs from the model's")
-    tokenizer.save(directory / TOKENIZER_FILE)
-    model.save(directory)
-    config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {})}
-    write_json_atomic(directory / CONFIG_FILE, config)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
+    except OSError as exc:
+        raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
+    try:
+        tokenizer.save(staging / TOKENIZER_FILE)
+        model.save(staging)
+        config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {})}
+        write_json_atomic(staging / CONFIG_FILE, config)
+        move_into(staging, directory)
+        fsync_dir(directory)
+    except WriteError as exc:
+        raise ModelWriteError(directory, exc.reason) from exc
+    except OSError as exc:
+        raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def move_into(source: Path, target: Path) -> None:
+    """Rename every file of `source` into `target` (merging subfolders), the config.json of each level last."""
+    for entry in sorted(source.iterdir(), key=lambda e: (e.name == CONFIG_FILE, e.name)):
+        destination = target / entry.name
+        if entry.is_dir() and destination.is_dir() and not destination.is_symlink():
+            move_into(entry, destination)
+        else:
+            if destination.is_dir() and not destination.is_symlink():
+                shutil.rmtree(destination)
+            os.replace(entry, destination)
 
 
 def read_config(directory: str | Path) -> dict:
@@ -73,6 +116,7 @@ def load_model(directory: str | Path):
     """(model, tokenizer, config) from a model directory; CheckpointError on anything missing or unsafe."""
     directory = Path(directory)
     config = read_config(directory)
+    check_links_inside(directory)
     tokenizer = load_tokenizer_from(directory)
     cls = model_class(str(config.get("kind")))
     model = cls.load(directory, config, tokenizer.vocab)
@@ -85,6 +129,18 @@ def inside(directory: Path, name: str) -> Path:
     if directory.resolve() not in path.parents:
         raise CheckpointError(f"{directory}: file name {name!r} in config.json points outside the model directory")
     return path
+
+
+def check_links_inside(directory: Path) -> None:
+    """Refuse a model directory holding symbolic links that lead out of it (a shared folder must not make
+    lmkit read, say, ~/.ssh/id_rsa as weights)."""
+    root = directory.resolve()
+    for folder, subfolders, files in os.walk(directory):
+        for name in subfolders + files:
+            path = Path(folder) / name
+            if path.is_symlink() and root not in path.resolve().parents:
+                raise CheckpointError(f"{path}: a symbolic link to {os.readlink(path)!r}, outside the model directory; "
+                                      "refusing to load it")
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -16,6 +17,38 @@ from typing import IO, Iterator
 from lmkit.errors import CorpusError, LmkitError
 
 BINARY_SNIFF_BYTES = 8192
+TMP_SUFFIX = ".tmp"  # atomic_write's temporaries: .<name>.<random>.tmp beside the target
+
+
+class WriteError(LmkitError):
+    """A file could not be written (disk full, permissions); the file it was to replace is intact."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"could not write {path}: {reason}; the previous file, if any, is intact")
+        self.path, self.reason = path, reason
+
+
+def current_umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode `open()` would give a new file; temporary files start private and get this instead."""
+    return 0o666 & ~current_umask()
+
+
+def new_dir_mode() -> int:
+    """The mode `mkdir` would give a new folder (mkdtemp's are private)."""
+    return 0o777 & ~current_umask()
 
 
 def fsync_dir(path: Path) -> None:
@@ -37,14 +70,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     """Open a temporary sibling of `path` for writing; on success fsync and rename it into place.
 
     On any exception the temporary file is removed and `path` is untouched.
-    OSError (disk full, permissions) becomes an LmkitError naming the file.
+    OSError (disk full, permissions) becomes a WriteError naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, exc.strerror or str(exc)) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
+            # mkstemp made the file private; give it the mode of the file it replaces, or a new file's
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode) if path.exists() else new_file_mode())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -52,7 +90,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise LmkitError(f"could not write {path}: {exc.strerror or exc}; the previous file, if any, is intact") from exc
+        raise WriteError(path, exc.strerror or str(exc)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ which load_resume falls back to).
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import load_model, save_model
-from lmkit.errors import CheckpointError, ConfigError, LmkitError
-from lmkit.fileio import fsync_dir
+from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, load_model, save_model
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.fileio import TMP_SUFFIX, fsync_dir, new_dir_mode
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
@@ -29,31 +30,40 @@ STATE_FILE = "trainer_state.pt"
 def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dict) -> Path:
     """Write model + trainer state to DIR/last/ all-or-nothing."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".last.", dir=directory))
+    last, old = directory / LAST, directory / f"{LAST}.old"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{LAST}.", dir=directory))
+        os.chmod(staging, new_dir_mode())  # mkdtemp's folder is private; last/ is shared like the rest
+    except OSError as exc:
+        raise CheckpointError(f"could not save the resumable checkpoint {last}: {exc.strerror or exc}; "
+                              "the previous checkpoint is intact") from exc
     try:
         save_model(staging, model, tokenizer, extra)
-        buffer = io.BytesIO()
-        torch.save(trainer_state, buffer)
-        with open(staging / STATE_FILE, "wb") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_trainer_state(staging / STATE_FILE, trainer_state)
         fsync_dir(staging)
-        last, old = directory / LAST, directory / f"{LAST}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if last.exists():
+        if last.exists():  # only a complete last/ may push last.old/ out: it is the fallback while last/ is absent
+            shutil.rmtree(old, ignore_errors=True)
             os.replace(last, old)
         os.replace(staging, last)
         fsync_dir(directory)
         shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+    except (ModelWriteError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, ModelWriteError) else exc.strerror or str(exc)
+        raise CheckpointError(f"could not save the resumable checkpoint {last}: {reason}; "
+                              "the previous checkpoint is intact") from exc
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise LmkitError(f"could not save {directory / LAST}: {exc.strerror or exc}; the previous checkpoint is intact") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory / LAST
+    return last
+
+
+def write_trainer_state(path: Path, trainer_state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(trainer_state, buffer)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def resume_dir(directory: Path) -> Path:
@@ -89,27 +99,63 @@ def load_trainer_state(path: Path) -> dict:
 
 
 class DirectoryLock:
-    """An exclusive lock on DIR/.lock held while training writes into DIR (released even on kill -9)."""
+    """An exclusive lock on DIR/.lock held while training writes into DIR (released even on kill -9).
+
+    The lock is flock(2) on DIR/.lock. On release the file is removed, and DIR
+    too when this lock created it and nothing else was written, so a run that
+    fails before training leaves no trace; whoever locks a file that was
+    removed meanwhile notices (a different inode) and locks the new one.
+    While held, temporaries that a killed run left behind are removed.
+    """
 
     def __init__(self, directory: Path):
-        self.path = Path(directory) / ".lock"
+        self.directory = Path(directory)
+        self.path = self.directory / ".lock"
         self.handle = None
+        self.created_directory = False
 
     def __enter__(self) -> "DirectoryLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self.handle.close()
-            raise ConfigError(f"{self.path.parent}: another lmkit process is training into this directory "
-                              "(it holds .lock); choose another --out or wait for it") from exc
+        self.created_directory = not self.directory.exists()
+        while True:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "a+")
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self.handle.close()
+                raise ConfigError(f"{self.directory}: another lmkit process is training into this directory "
+                                  f"(it holds {self.path.name}); choose another --out or wait for it") from exc
+            if self._still_the_lock_file():
+                break
+            self.handle.close()  # the holder removed it between our open and flock: lock the new one
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(f"{os.getpid()}\n")
         self.handle.flush()
+        remove_stale_temporaries(self.directory)
         return self
 
+    def _still_the_lock_file(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self.handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
+
     def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)  # while still locked, so nobody holds the file being removed
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
+        if self.created_directory:
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()  # only if empty: the run failed before writing anything
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Staging folders and temporary files of a process killed while saving (only the lock holder may call this)."""
+    for entry in directory.iterdir():
+        name = entry.name
+        staging = name.startswith((f".{LAST}.", STAGING_PREFIX)) and entry.is_dir() and not entry.is_symlink()
+        if staging:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif name.startswith(".") and name.endswith(TMP_SUFFIX) and entry.is_file():
+            entry.unlink(missing_ok=True)

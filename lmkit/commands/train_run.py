@@ -53,10 +53,10 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
                       "parameters": count_parameters(model)}
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
-        if opts["overwrite"] and state is None and world.is_main:
-            clear_previous_run(directory)
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
+        if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
+            clear_previous_run(directory)
         if state is not None:
             trainer.restore(state)
         if world.is_main:
