@@ -8,6 +8,7 @@ perplexities); only rank 0 writes files. Launch with
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -51,6 +52,23 @@ class World:
         if device.type == "cuda" and self.distributed:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return device
+
+    @contextlib.contextmanager
+    def main_first(self):
+        """Rank 0 runs the block first (fetching, tokenizing, writing caches); the others then read its results."""
+        if self.distributed and not self.is_main:
+            dist.barrier()
+        yield
+        if self.distributed and self.is_main:
+            dist.barrier()
+
+    def broadcast(self, value):
+        """Rank 0's `value` on every rank (e.g. the output directory it chose)."""
+        if not self.distributed:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     # --- data ---------------------------------------------------------------------
     def rows(self, batch: torch.Tensor) -> torch.Tensor:
