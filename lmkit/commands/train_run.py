@@ -33,19 +33,12 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     from lmkit.train_config import select_device
 
     world = World.from_env(select_device(opts["device"]).type)
-    if opts["resume"]:
-        directory, corpus, tokenizer, model, state, extra = resume_run(ctx, corpus_spec, tokenizer_spec, opts)
-    else:
-        corpus = corpus_spec.open()
-        tokenizer = tokenizer_spec.load(corpus)
-        torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
-        model = build_model(tokenizer.vocab, opts)
-        directory = output_directory(opts, corpus.name, tokenizer.kind)
-        state = None
-        extra = {"corpus": corpus.name, "direction": opts["direction"], "train": {}}
-    reverse = extra.get("direction") == "backward"
-    train_stream = encoded_split(corpus, tokenizer, "train", reverse)
-    valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
+    with world.main_first():
+        directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
+        reverse = extra.get("direction") == "backward"
+        train_stream = encoded_split(corpus, tokenizer, "train", reverse)
+        valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
+    directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train,
                           saved=state.get("train_config") if state else None)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
@@ -84,6 +77,19 @@ CONFIG_OPTIONS = {"epochs": "epochs", "max_steps": "max_steps", "max_time": "max
                   "lr_decay": "lr_decay", "clip": "clip", "patience": "patience", "eval_every": "eval_every",
                   "save_every": "save_every", "device": "device", "precision": "precision", "seed": "seed",
                   "compile": "compile_", "on_nan": "on_nan"}
+
+
+def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+    """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run."""
+    if opts["resume"]:
+        return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
+    corpus = corpus_spec.open()
+    tokenizer = tokenizer_spec.load(corpus)
+    torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
+    model = build_model(tokenizer.vocab, opts)
+    directory = output_directory(opts, corpus.name, tokenizer.kind)
+    extra = {"corpus": corpus.name, "direction": opts["direction"], "train": {}}
+    return directory, corpus, tokenizer, model, None, extra
 
 
 def train_config(ctx: click.Context, opts: dict, default_run: bool, saved: dict | None = None) -> TrainConfig:
