@@ -92,9 +92,9 @@ class Sample:
 OnToken = Callable[[torch.Tensor, torch.Tensor], None]  # (ids (B,), active (B,) bool) per step
 
 
-def banned_ids(vocab: Vocab, allow_unk: bool = False) -> list[int]:
+def banned_ids(vocab: Vocab, allow_unk: bool = False, device=None) -> torch.Tensor:
     """Ids never generated: `<pad>`, `<s>` (never predicted) and, unless asked, `<unk>`."""
-    return [vocab.pad_id, vocab.bos_id] + ([] if allow_unk else [vocab.unk_id])
+    return torch.tensor([vocab.pad_id, vocab.bos_id] + ([] if allow_unk else [vocab.unk_id]), device=device)
 
 
 @contextlib.contextmanager
@@ -109,6 +109,25 @@ def evaluating(model) -> Iterator[None]:
     finally:
         if was_training:
             model.train()
+
+
+# Below this many streams, stepping an RNN on CPU is faster without oneDNN: its RNN kernels
+# cost ~0.5 ms of setup per call, several times a whole 2x256 LSTM step on the plain kernels
+# at batch 1 (benchmarks/RESULTS.md); from about 16 streams on, oneDNN wins.
+ONEDNN_MIN_BATCH = 16
+
+
+@contextlib.contextmanager
+def step_kernels(model, batch_size: int) -> Iterator[None]:
+    """Pick the faster CPU kernels for stepping `batch_size` streams (process-wide while it lasts)."""
+    plain = batch_size < ONEDNN_MIN_BATCH and model_device(model).type == "cpu"
+    before = torch.backends.mkldnn.enabled
+    if plain:
+        torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
 
 
 def model_device(model) -> torch.device:
@@ -150,10 +169,9 @@ def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
     return scores.masked_fill(drop, NEG_INF)
 
 
-def choose_next(logp: torch.Tensor, config: SamplingConfig, banned: list[int], generator: torch.Generator) -> torch.Tensor:
-    """(B, V) log-probs -> (B,) next ids by the configured strategy."""
-    scores = logp.clone()
-    scores[:, banned] = NEG_INF
+def choose_next(logp: torch.Tensor, config: SamplingConfig, banned: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, V) log-probs -> (B,) next ids by the configured strategy; `banned` ids are never chosen."""
+    scores = logp.index_fill(1, banned, NEG_INF)
     if config.greedy:
         return scores.argmax(dim=-1)
     if config.temperature is not None:
@@ -163,7 +181,10 @@ def choose_next(logp: torch.Tensor, config: SamplingConfig, banned: list[int], g
     if config.top_p is not None:
         scores = keep_top_p(scores, config.top_p)
     probs = scores.softmax(dim=-1)  # (B, V)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    # one categorical draw per row: argmax of p / E with E ~ Exp(1) is token i with probability p_i
+    # (the Gumbel-max trick; a third of torch.multinomial's time for one stream)
+    noise = torch.empty_like(probs).exponential_(generator=generator).clamp_(min=torch.finfo(probs.dtype).tiny)
+    return (probs / noise).argmax(dim=-1)
 
 
 def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
@@ -184,8 +205,8 @@ def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnTok
     if config.beam is not None:
         return beam_search(model, prompt_ids, config)
     count, eos = config.num_samples, model.vocab.eos_id
-    banned = banned_ids(model.vocab, config.allow_unk)
-    with evaluating(model):
+    banned = banned_ids(model.vocab, config.allow_unk, model_device(model))
+    with evaluating(model), step_kernels(model, count):
         logp, state = prime(model, prompt_ids, count)
         generator = make_generator(config.seed, logp.device)
         done = torch.zeros(count, dtype=torch.bool, device=logp.device)
@@ -195,16 +216,17 @@ def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnTok
             if position:
                 logp, state = model.step(ids, state)  # the one step each new token costs
             ids = choose_next(logp, config, banned, generator)  # (B,)
+            active = ~done
             columns.append(ids)
             logp_columns.append(logp.gather(1, ids[:, None])[:, 0])
-            active_columns.append(~done)
+            active_columns.append(active)
             if on_token is not None:
-                on_token(ids, ~done)
-            sentences += (ids == eos) & ~done
+                on_token(ids, active)
             if config.sentences:
-                done |= sentences >= config.sentences
-            if bool(done.all()):
-                break
+                sentences += (ids == eos) & active
+                done = sentences >= config.sentences
+                if bool(done.all()):
+                    break
     return collect_samples(columns, logp_columns, active_columns, done)
 
 
@@ -313,14 +335,14 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
     """
     config.validate(model.vocab)
     width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
-    banned = banned_ids(model.vocab, config.allow_unk)
+    banned = banned_ids(model.vocab, config.allow_unk, model_device(model))
     select_state = state_selector(model)
     finished: list[Sample] = []
-    with evaluating(model):
+    with evaluating(model), step_kernels(model, width):
         logp, state = prime(model, prompt_ids, width)
         beams = Beams.start(width, logp.device)
         for step in range(config.max_tokens):
-            totals = beams.scores[:, None] + logp.index_fill(1, torch.tensor(banned, device=logp.device), NEG_INF)
+            totals = beams.scores[:, None] + logp.index_fill(1, banned, NEG_INF)
             count = min(2 * width, int(torch.isfinite(totals).sum()))
             flat = totals.view(-1).topk(count).indices          # (2K,) best first
             candidates = beams.extend(flat // size, flat % size, logp, eos)
