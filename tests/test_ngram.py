@@ -59,9 +59,9 @@ def test_counts_follow_kenlm_conventions(tiny):
 
 
 def counts_rows(counts, k):
-    from lmkit.models.ngram_tables import BackoffTables
+    from lmkit.models.ngram_tables import word_rows
 
-    return BackoffTables(counts.vocab_size, [o.keys for o in counts.orders], [], []).word_rows(k).tolist()
+    return word_rows([o.keys for o in counts.orders], counts.vocab_size, k).tolist()
 
 
 def test_mle_and_laplace_give_the_textbook_numbers(tiny):
@@ -85,7 +85,7 @@ def test_mle_refuses_perplexity_of_an_unseen_continuation(tiny):
 
 def test_kn_falls_back_to_default_discounts_with_a_warning(tiny):
     tokenizer, stream = tiny
-    with pytest.warns(UserWarning, match="Kneser-Ney discounts for 1-grams are undefined"):
+    with pytest.warns(UserWarning, match="Kneser-Ney discounts for 1-grams cannot be estimated"):
         model = build_ngram(stream, tokenizer.vocab, 2, smoothing="kn")
     assert model.details["discounts"][0] == [0.5, 1.0, 1.5]
     assert math.isfinite(model.perplexity(encode_lines(tokenizer, ["b b zzz"])))
@@ -194,3 +194,17 @@ def test_bad_streams_are_refused(english):
         build_ngram(np.array([5, 999, EOS_ID], dtype=np.int32), tokenizer.vocab, 2)
     with pytest.raises(ConfigError, match="not been estimated"):
         NGramLM(tokenizer.vocab, 2).score(torch.tensor([[BOS_ID, EOS_ID]]))
+
+
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+def test_an_order_longer_than_every_sentence_is_empty_but_harmless(smoothing):
+    tokenizer = WordTokenizer.fit(["a b", "b", "a"])
+    stream = encode_lines(tokenizer, ["a b", "b", "a"])
+    model = quiet_build(stream, tokenizer.vocab, 5, smoothing=smoothing)
+    assert model.fitted().sizes()[3:] == [1, 0]  # "<s> a b </s>" is the longest n-gram
+    logp = model.score_stream(encode_lines(tokenizer, ["a b a b a"]))
+    assert logp.shape == (6,) and (np.isfinite(logp).all() or smoothing == "mle")
+    state = model.init_state(1)
+    for token in [BOS_ID, *tokenizer.encode_line("a b a b")]:
+        step_logp, state = model.step(torch.tensor([token]), state)
+    assert float(torch.logsumexp(step_logp.double(), 1)) == pytest.approx(0.0, abs=1e-6)

@@ -113,9 +113,9 @@ def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     starts_new[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts_new[1:])
     starts = np.flatnonzero(starts_new)
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.cumsum(starts_new) - 1
     sizes = np.diff(np.append(starts, n))
+    inverse = np.empty(n, dtype=np.int32)
+    inverse[order] = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)
     return ordered[starts], inverse, order[starts], sizes
 
 
@@ -138,17 +138,17 @@ def count_ngrams(stream: np.ndarray, vocab_size: int, order: int) -> NGramCounts
     unigram_raw = np.bincount(words[predicted], minlength=vocab_size).astype(np.int64)
     unigram_keys = np.arange(vocab_size, dtype=np.int64)
     orders = [OrderCounts(unigram_keys, unigram_raw, np.zeros(0, np.int64), unigram_keys == BOS_ID)]
-    ids = words.astype(np.int64)  # (P,) index of the (k-1)-gram ending at each position, -1 where none
+    ids = words.copy()  # (P,) index of the (k-1)-gram ending at each position (only read where one ends)
     positions = np.arange(len(words), dtype=np.int64)
     for k in range(2, order + 1):
         positions = positions[depth[positions] >= k - 1]  # where a k-gram ends
         check_key_range(len(orders[-1]), vocab_size, k)
-        keys = ids[positions - 1] * vocab_size + words[positions]
+        keys = ids[positions - 1].astype(np.int64) * vocab_size + words[positions]
         distinct, inverse, first, raw = group_keys(keys)
+        del keys
         ends = positions[first]
-        orders.append(OrderCounts(distinct, raw.astype(np.int64), ids[ends], depth[ends] == k - 1))
-        ids = np.full(len(words), -1, dtype=np.int64)
-        ids[positions] = inverse
+        orders.append(OrderCounts(distinct, raw.astype(np.int64), ids[ends].astype(np.int64), depth[ends] == k - 1))
+        ids[positions] = inverse  # positions that end no k-gram are never read again
     return NGramCounts(vocab_size, orders)
 
 

@@ -45,7 +45,7 @@ def discounts(adjusted: np.ndarray, k: int) -> tuple[float, float, float]:
         if not bad:
             return values
         problem = f"discount D{bad[0]} = {values[bad[0] - 1]:.4g} is outside [0, {bad[0]}]"
-    warnings.warn(f"Kneser-Ney discounts for {k}-grams are undefined ({problem}; counts-of-counts "
+    warnings.warn(f"Kneser-Ney discounts for {k}-grams cannot be estimated ({problem}; counts-of-counts "
                   f"t1..t4 = {t[1:].astype(int).tolist()}, small or artificial data?): using {FALLBACK_DISCOUNTS}",
                   stacklevel=3)
     return FALLBACK_DISCOUNTS
@@ -73,8 +73,8 @@ def kneser_ney(counts: NGramCounts, uniform_size: int) -> tuple[BackoffTables, l
             prob[list(NEVER)] = 0.0
         else:
             context = counts.contexts(k)
-            denominator = np.bincount(context, weights=a, minlength=len(prob))
-            gamma = np.divide(np.bincount(context, weights=cut, minlength=len(prob)), denominator,
+            denominator = np.bincount(context, weights=a, minlength=len(prob)).astype(np.float64)
+            gamma = np.divide(np.bincount(context, weights=cut, minlength=len(prob)).astype(np.float64), denominator,
                               out=np.ones_like(denominator), where=denominator > 0)
             logbo.append(np.log10(gamma).astype(np.float32))
             prob = (a - cut) / denominator[context] + gamma[context] * prob[counts.orders[k - 1].suffix]

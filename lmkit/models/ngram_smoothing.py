@@ -29,7 +29,8 @@ def predictable_size(vocab_size: int) -> int:
 
 def context_totals(counts: NGramCounts, k: int) -> np.ndarray:
     """(n_{k-1},) c(h .): how often each (k-1)-gram is followed by a word."""
-    return np.bincount(counts.contexts(k), weights=counts.orders[k - 1].raw, minlength=len(counts.orders[k - 2]))
+    totals = np.bincount(counts.contexts(k), weights=counts.orders[k - 1].raw, minlength=len(counts.orders[k - 2]))
+    return totals.astype(np.float64)
 
 
 def unigram_raw(counts: NGramCounts) -> np.ndarray:

@@ -117,17 +117,19 @@ class BackoffTables:
         return self.backoff_scores(found, contexts)
 
     def backoff_scores(self, found: list, contexts: list) -> tuple[np.ndarray, np.ndarray]:
-        """The ARPA rule from the longest order down, in float64 log10; also the order that matched."""
-        total = np.zeros(found[1].shape, dtype=np.float64)
-        matched = np.zeros(found[1].shape, dtype=np.int8)
-        for k in range(self.order, 0, -1):
-            hit = (matched == 0) & (found[k] >= 0)
-            total[hit] += self.logp[k - 1][found[k][hit]]
-            matched[hit] = k
-            if k > 1:
-                context = contexts[k - 1]
-                use = (matched == 0) & (context >= 0)
-                total[use] += self.logbo[k - 2][context[use]]
+        """The ARPA rule, in float64 log10: p of the longest listed n-gram plus the backoffs of the
+        longer contexts that failed; also the order that matched. Dense gathers, no boolean indexing."""
+        matched = np.ones(found[1].shape, dtype=np.int8)
+        for k in range(2, self.order + 1):
+            matched[found[k] >= 0] = k
+        total = self.logp[0][found[1]].astype(np.float64)
+        for k in range(2, self.order + 1):
+            if len(self.logp[k - 1]):  # an order can be empty: no sentence that long
+                total = np.where(matched == k, self.logp[k - 1][np.maximum(found[k], 0)], total)
+            context = contexts[k - 1]
+            if len(self.logbo[k - 2]):
+                backoff = self.logbo[k - 2][np.maximum(context, 0)]
+                total += np.where((matched < k) & (context >= 0), backoff, 0.0)
         total[np.isin(found[1], NEVER)] = -np.inf
         return total, matched
 
@@ -157,8 +159,13 @@ class BackoffTables:
     # --- n-grams as words ------------------------------------------------------
     def word_rows(self, k: int) -> np.ndarray:
         """(n_k, k) int32 word ids of every k-gram, in table order."""
-        rows = np.arange(self.vocab_size, dtype=np.int32)[:, None]
-        for j in range(2, k + 1):
-            keys = self.keys[j - 1]
-            rows = np.concatenate([rows[keys // self.vocab_size], (keys % self.vocab_size).astype(np.int32)[:, None]], axis=1)
-        return rows
+        return word_rows(self.keys, self.vocab_size, k)
+
+
+def word_rows(keys: list[np.ndarray], vocab_size: int, k: int) -> np.ndarray:
+    """(n_k, k) int32 word ids of the k-grams whose keys are keys[k-1], following prefixes down to order 1."""
+    rows = np.arange(vocab_size, dtype=np.int32)[:, None]
+    for j in range(2, k + 1):
+        prefix, last = np.divmod(keys[j - 1], vocab_size)
+        rows = np.concatenate([rows[prefix], last.astype(np.int32)[:, None]], axis=1)
+    return rows
