@@ -1,0 +1,91 @@
+"""Counting on disk in sorted runs gives exactly the in-memory counts and model."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmkit.data import encode_lines
+from lmkit.errors import ConfigError
+from lmkit.models.ngram import NGramLM
+from lmkit.models.ngram_count import count_ngrams
+from lmkit.models.ngram_external import chunk_bounds, count_ngrams_external, merge_runs, sum_equal_rows
+from lmkit.models.ngram_rows import row_bytes
+from lmkit.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.vocab import EOS_ID
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # a small fixture: default discounts
+
+FIXTURE = Path(__file__).resolve().parent.parent / "corpora" / "fixtures" / "english.txt"
+
+
+@pytest.fixture(scope="module")
+def text():
+    lines = [line for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    tokenizer = WordTokenizer.fit(lines[:300], min_freq=2)
+    return tokenizer, encode_lines(tokenizer, lines[:300]), encode_lines(tokenizer, lines[300:])
+
+
+def assert_same_counts(a, b):
+    assert a.sizes() == b.sizes()
+    for x, y in zip(a.orders, b.orders):
+        for field in ("keys", "raw", "suffix", "bos_initial"):
+            np.testing.assert_array_equal(getattr(x, field), getattr(y, field), err_msg=field)
+
+
+@pytest.mark.parametrize("chunk_tokens", [1, 37, 500, 10**9])
+def test_chunks_end_at_sentence_ends_and_cover_the_stream(text, chunk_tokens):
+    _, stream, _ = text
+    bounds = list(chunk_bounds(stream, chunk_tokens))
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(stream)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(stream[end - 1] == EOS_ID for _, end in bounds)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_on_disk_counts_equal_in_memory_counts(text, tmp_path, order):
+    tokenizer, stream, _ = text
+    in_memory = count_ngrams(stream, len(tokenizer.vocab), order)
+    on_disk = count_ngrams_external(stream, len(tokenizer.vocab), order, workdir=tmp_path, chunk_tokens=300)
+    assert_same_counts(in_memory, on_disk)
+    assert list(tmp_path.iterdir()) == []  # the runs are removed
+
+
+def test_merge_reads_runs_in_small_blocks(tmp_path):
+    rng = np.random.default_rng(0)
+    runs, expected = [], {}
+    for r in range(4):
+        rows = np.unique(rng.integers(0, 6, (40, 2)), axis=0)  # sorted, distinct within a run
+        counts = rng.integers(1, 9, len(rows))
+        for row, c in zip(map(tuple, rows), counts):
+            expected[row] = expected.get(row, 0) + int(c)
+        paths = tmp_path / f"r{r}.rows.npy", tmp_path / f"r{r}.counts.npy"
+        np.save(paths[0], row_bytes(rows))
+        np.save(paths[1], counts)
+        runs.append(paths)
+    merged, counts = merge_runs(runs, 2, block_rows=3)
+    keys = sorted(expected)
+    np.testing.assert_array_equal(merged, row_bytes(np.array(keys)))
+    np.testing.assert_array_equal(counts, [expected[k] for k in keys])
+
+
+def test_sum_equal_rows_keeps_rows_ending_in_zero_apart():
+    rows = row_bytes(np.array([[5, 0], [5, 0], [0, 5], [5, 1]]))
+    merged, counts = sum_equal_rows(rows, np.array([1, 2, 4, 8]))
+    assert len(merged) == 3 and counts.tolist() == [4, 3, 8]
+
+
+@pytest.mark.parametrize("smoothing", ["mle", "add-k", "kn"])
+def test_a_model_counted_on_disk_scores_identically(text, tmp_path, smoothing):
+    tokenizer, stream, test = text
+    chars = CharTokenizer.fit(tokenizer.decode(stream).splitlines())
+    char_stream = encode_lines(chars, tokenizer.decode(stream).splitlines())
+    for vocab, train, held_out in ((tokenizer.vocab, stream, test), (chars.vocab, char_stream, char_stream[:500])):
+        memory = NGramLM(vocab, 4, smoothing=smoothing).fit(train)
+        disk = NGramLM(vocab, 4, smoothing=smoothing).fit(train, memory=64 * 2000, workdir=tmp_path)
+        np.testing.assert_array_equal(memory.score_stream(held_out), disk.score_stream(held_out))
+
+
+def test_a_memory_budget_must_be_positive(text):
+    tokenizer, stream, _ = text
+    with pytest.raises(ConfigError, match="--memory"):
+        count_ngrams_external(stream, len(tokenizer.vocab), 3, memory=0)
