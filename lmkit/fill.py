@@ -29,7 +29,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate import line_logprobs
-from lmkit.sampling import NEG_INF, evaluating, model_device, prime, state_selector
+from lmkit.sampling import NEG_INF, best_first, evaluating, model_device, prime, state_selector
 
 DEFAULT_MARKER = "_"
 
@@ -116,7 +116,8 @@ def grow_fillers(model, context: list[int], max_len: int, width: int) -> list[li
         for length in range(1, max_len + 1):
             totals = scores[:, None] + logp.index_fill(1, banned.to(logp.device), NEG_INF)  # (K, V)
             count = min(width, int(torch.isfinite(totals).sum()))
-            scores, flat = totals.view(-1).topk(count)
+            flat = best_first(totals.view(-1), count)
+            scores = totals.view(-1)[flat]
             parents, ids = flat // len(vocab), flat % len(vocab)
             fillers = torch.cat([fillers[parents], ids[:, None]], dim=1)
             if length > 1:

@@ -326,6 +326,15 @@ class Beams:
         return out
 
 
+def best_first(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Indexes of the `count` highest of a 1-D tensor, best first; ties go to the lower index, as in argmax."""
+    if count == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    threshold = scores.topk(count).values[-1]
+    chosen = torch.cat([(scores > threshold).nonzero()[:, 0], (scores == threshold).nonzero()[:, 0]])[:count]
+    return chosen[scores[chosen].sort(descending=True, stable=True).indices]
+
+
 def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sample]:
     """The `config.beam` best continuations, best first, by total log-prob / length ** length_penalty.
 
@@ -344,7 +353,7 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
         for step in range(config.max_tokens):
             totals = beams.scores[:, None] + logp.index_fill(1, banned, NEG_INF)
             count = min(2 * width, int(torch.isfinite(totals).sum()))
-            flat = totals.view(-1).topk(count).indices          # (2K,) best first
+            flat = best_first(totals.view(-1), count)           # (2K,)
             candidates = beams.extend(flat // size, flat % size, logp, eos)
             ends = (flat % size == eos) & (candidates.sentences >= config.sentences) & (config.sentences > 0)
             complete = ends | (step == config.max_tokens - 1)

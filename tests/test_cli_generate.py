@@ -144,3 +144,25 @@ def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):
     other = rnn_dir(tmp_path / "other", CharTokenizer.fit(["完全不同的字"]), direction="backward")
     assert_one_line_error(cli("fill", forward_dir, other, "我打算_一部"), "different vocabularies")
+
+
+def ngram_dirs(tmp_path, lines):
+    from lmkit.data import encode_lines
+    from lmkit.models.ngram import build_ngram
+
+    tokenizer = CharTokenizer.fit(lines)
+    options = {"order": 3, "smoothing": "add-k", "k": 0.1}
+    forward = build_ngram(encode_lines(tokenizer, lines), tokenizer.vocab, **options)
+    backward = build_ngram(encode_lines(tokenizer, lines, reverse=True), tokenizer.vocab, direction="backward", **options)
+    return save_model(tmp_path / "ng-fwd", forward, tokenizer), save_model(tmp_path / "ng-bwd", backward, tokenizer)
+
+
+def test_fill_with_ngram_directories_ranks_the_planted_answer_first(cli, tmp_path):
+    lines = ["我打算去北京"] * 5 + ["他有一部新手机"] * 5 + ["我打算买一部新手机"] * 2 + ["我打算睡觉"] * 2
+    forward, backward = ngram_dirs(tmp_path, lines)
+    result = cli("fill", forward, backward, "我的手机坏了，我打算____一部新手机", "--json")
+    rows = records(result)
+    assert rows[0]["filler"] == "买" and len(rows) == 10
+    assert result.stderr.startswith("warning: 4 context token(s)")  # 的 坏 了 ， are not in this corpus
+    sampled = cli("generate", forward, "--prompt", "我打算", "--seed", "1", "--max-tokens", "20")
+    assert sampled.exit_code == 0 and sampled.stdout.startswith("我打算")

@@ -128,3 +128,16 @@ def test_models_with_different_vocabularies_are_refused():
     other = CountBigram(CharTokenizer(Vocab(["<pad>", "<unk>", "<s>", "</s>", "x"])), ["x"])
     with pytest.raises(ConfigError, match="different vocabularies"):
         fill_blank(forward, other, [4], [5])
+
+
+@pytest.mark.parametrize("lines, max_len, answer", [(ONE_TOKEN, 1, "买"), (TWO_TOKENS, 2, "购买")])
+def test_ngram_models_fill_the_blank(lines, max_len, answer):
+    from lmkit.data import encode_lines
+    from lmkit.models.ngram import build_ngram
+
+    tokenizer = CharTokenizer.fit(lines)
+    options = {"order": 3, "smoothing": "add-k", "k": 0.1}  # Kneser-Ney cannot estimate discounts on 14 lines
+    forward = build_ngram(encode_lines(tokenizer, lines), tokenizer.vocab, **options)
+    backward = build_ngram(encode_lines(tokenizer, lines, reverse=True), tokenizer.vocab, direction="backward", **options)
+    _, texts = fill_text(tokenizer, forward, backward, "我打算_一部新手机", max_len=max_len)
+    assert texts[0] == answer

@@ -7,7 +7,7 @@ import torch
 from lmkit.errors import ConfigError
 from lmkit.models.base import StepScoring
 from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.sampling import (SamplingConfig, beam_search, keep_top_k, keep_top_p, sample,
+from lmkit.sampling import (SamplingConfig, beam_search, best_first, keep_top_k, keep_top_p, sample,
                             state_selector)
 from lmkit.vocab import Vocab
 
@@ -130,6 +130,13 @@ def test_sample_log_probs_match_score_and_each_token_costs_one_step(table):
         assert out.logprobs == pytest.approx(score_of(table, prompt, out.ids), abs=1e-6)
 
 
+def test_best_first_breaks_ties_like_argmax():
+    scores = torch.tensor([1.0, 3.0, 3.0, 2.0, 3.0])
+    assert best_first(scores, 2).tolist() == [1, 2]
+    assert best_first(scores, 4).tolist() == [1, 2, 4, 3]
+    assert best_first(scores, 0).tolist() == []
+
+
 def test_beam_1_equals_greedy(table):
     (greedy,) = sample(table, [], SamplingConfig(greedy=True, sentences=2))
     (beam,) = beam_search(table, [], SamplingConfig(beam=1, sentences=2))
@@ -210,3 +217,21 @@ def test_state_selector_reorders_rows_of_any_state(rnn, table):
         logp_picked, _ = model.step(torch.tensor([7, 7]), picked)
         logp_all, _ = model.step(torch.tensor([7, 7, 7]), state)
         assert torch.allclose(logp_picked, logp_all[[2, 0]])
+
+
+def test_same_code_runs_on_an_ngram_model():
+    from lmkit.data import encode_lines
+    from lmkit.models.ngram import build_ngram
+    from lmkit.tokenizers import CharTokenizer
+
+    lines = ["abcab", "bca", "cabbac", "aab"]
+    tokenizer = CharTokenizer.fit(lines)
+    model = build_ngram(encode_lines(tokenizer, lines), tokenizer.vocab, order=3, smoothing="add-k", k=0.1)
+    config = SamplingConfig(num_samples=5, sentences=2, max_tokens=20, seed=4)
+    outs = sample(model, [4], config)
+    assert [s.ids for s in outs] == [s.ids for s in sample(model, [4], config)]
+    (greedy,) = sample(model, [4], SamplingConfig(greedy=True, sentences=0, max_tokens=12))
+    (beam,) = beam_search(model, [4], SamplingConfig(beam=1, sentences=0, max_tokens=12))
+    assert beam.ids == greedy.ids
+    for out in outs + beam_search(model, [4], SamplingConfig(beam=3, sentences=2, max_tokens=20)):
+        assert out.logprobs == pytest.approx(score_of(model, [4], out.ids), abs=1e-5)
