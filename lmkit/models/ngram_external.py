@@ -97,17 +97,11 @@ def sum_equal_rows(rows: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np
     return rows[starts], np.add.reduceat(counts, starts) if len(starts) else counts[:0]
 
 
-def counts_from_merged(unigrams: np.ndarray, merged: list, vocab_size: int) -> NGramCounts:
-    """NGramCounts from per-order merged (packed sorted rows, raw counts), as count_ngrams builds them."""
-    keys = np.arange(vocab_size, dtype=np.int64)
-    orders = [OrderCounts(keys, unigrams, np.zeros(0, np.int64), keys == BOS_ID)]
-    lower = row_bytes(keys[:, None])
-    for k, (packed, raw) in enumerate(merged, start=2):
-        rows = bytes_rows(packed, k)
-        suffix = find_sorted(lower, row_bytes(rows[:, 1:]))
-        orders.append(OrderCounts(keys_from_rows(rows, lower, vocab_size), raw.astype(np.int64), suffix, rows[:, 0] == BOS_ID))
-        lower = packed
-    return NGramCounts(vocab_size, orders)
+def order_counts(packed: np.ndarray, raw: np.ndarray, lower: np.ndarray, vocab_size: int) -> OrderCounts:
+    """One order's OrderCounts from its merged (packed sorted rows, raw counts), `lower` being order k-1's rows."""
+    rows = bytes_rows(packed, packed.dtype.itemsize // 4)
+    suffix = find_sorted(lower, row_bytes(rows[:, 1:]))
+    return OrderCounts(keys_from_rows(rows, lower, vocab_size), raw.astype(np.int64), suffix, rows[:, 0] == BOS_ID)
 
 
 def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memory: int | None = None,
@@ -122,5 +116,11 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
         raise ConfigError(f"chunk size must be at least 1 token, got {chunk_tokens}")
     with tempfile.TemporaryDirectory(prefix="lmkit-ngram-runs-", dir=workdir) as folder:
         unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, Path(folder))
-        merged = [merge_runs(runs[k], k, max(1, chunk_tokens // 4)) for k in range(2, order + 1)]
-    return counts_from_merged(unigrams, merged, vocab_size)
+        keys = np.arange(vocab_size, dtype=np.int64)
+        orders = [OrderCounts(keys, unigrams, np.zeros(0, np.int64), keys == BOS_ID)]
+        lower = row_bytes(keys[:, None])
+        for k in range(2, order + 1):  # merge and index one order at a time: only two orders' rows at once
+            packed, raw = merge_runs(runs[k], k, max(1, chunk_tokens // 4))
+            orders.append(order_counts(packed, raw, lower, vocab_size))
+            lower = packed
+    return NGramCounts(vocab_size, orders)

@@ -77,7 +77,12 @@ def kneser_ney(counts: NGramCounts, uniform_size: int) -> tuple[BackoffTables, l
             gamma = np.divide(np.bincount(context, weights=cut, minlength=len(prob)).astype(np.float64), denominator,
                               out=np.ones_like(denominator), where=denominator > 0)
             logbo.append(np.log10(gamma).astype(np.float32))
-            prob = (a - cut) / denominator[context] + gamma[context] * prob[counts.orders[k - 1].suffix]
+            interpolated = gamma[context]
+            interpolated *= prob[counts.orders[k - 1].suffix]
+            a -= cut  # in place from here on: these arrays are as long as the order has n-grams
+            a /= denominator[context]
+            a += interpolated
+            prob = a
         with np.errstate(divide="ignore"):
             logp.append(np.log10(prob).astype(np.float32))
     logbo.append(np.zeros(0, np.float32))
