@@ -1,0 +1,84 @@
+"""`lmkit ngram` from the command line: a model directory `lmkit eval` reads, ARPA output, one-line errors."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY, assert_one_line_error
+from lmkit.checkpoint import load_model, read_metrics
+from lmkit.models.arpa import read_arpa
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures
+
+
+def tiny_args(*extra):
+    paths = TINY["en"]
+    return ["ngram", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"], *extra]
+
+
+def test_ngram_builds_a_model_that_eval_scores_the_same(cli, tmp_path):
+    out = tmp_path / "word3"
+    result = cli(*tiny_args("--tokenizer", "word", "--order", "3", "--out", out, "--arpa", tmp_path / "m.arpa"))
+    assert result.exit_code == 0, result.output
+    assert "built 3-gram (kn)" in result.stdout and "test: perplexity" in result.stdout
+    model, tokenizer, config = load_model(out)
+    assert config["kind"] == "ngram" and config["order"] == 3 and config["corpus"]
+    printed = float(result.stdout.split("test: perplexity ")[1].split()[0])
+    evaluated = cli("eval", out, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["models"][0]["evaluation"]["perplexity"] == pytest.approx(printed, abs=6e-5)  # printed to 4 places
+    assert read_metrics(out)[0]["test_ppl"] == pytest.approx(printed, abs=6e-5)
+    assert read_arpa(tmp_path / "m.arpa", tokenizer.vocab).tables.sizes() == model.tables.sizes()
+
+
+def test_on_disk_counting_gives_the_same_model(cli, tmp_path):
+    for name, extra in (("memory", []), ("disk", ["--memory", "64KB"])):
+        result = cli(*tiny_args("--tokenizer", "char", "--order", "4", "--out", tmp_path / name, *extra))
+        assert result.exit_code == 0, result.output
+    a, b = (np.load(tmp_path / name / "model.ngram.npz") for name in ("memory", "disk"))
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_mle_reports_why_perplexity_is_undefined(cli, tmp_path):
+    result = cli(*tiny_args("--tokenizer", "word", "--order", "2", "--smoothing", "mle", "--out", tmp_path / "mle"))
+    assert result.exit_code == 0, result.output
+    assert "perplexity not defined" in result.stdout and "MLE gives probability 0" in result.stdout
+
+
+def test_backward_models_say_so(cli, tmp_path):
+    result = cli(*tiny_args("--order", "3", "--direction", "backward", "--out", tmp_path / "back"))
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "back")[2]["direction"] == "backward"
+
+
+def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
+    result = cli(*tiny_args("--tokenizer", "char", "--order", "5", "--out", tmp_path / "c5"))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings and all("Kneser-Ney discounts" in line for line in warnings)
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--order", "0"], ["--order", "got 0"]),
+    (["--order", "40"], ["--order", "got 40"]),
+    (["--smoothing", "add-k", "--k", "0"], ["--k", "positive"]),
+    (["--memory", "lots"], ["--memory", "'lots'"]),
+])
+def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments):
+    assert_one_line_error(cli(*tiny_args(*extra, "--out", tmp_path / "bad")), *fragments)
+
+
+def test_an_output_directory_holding_another_model_is_refused(cli, tmp_path):
+    (tmp_path / "rnn").mkdir()
+    (tmp_path / "rnn" / "config.json").write_text(json.dumps({"format": 1, "kind": "lstm"}), encoding="utf-8")
+    assert_one_line_error(cli(*tiny_args("--out", tmp_path / "rnn")), "holds a lstm model")
+
+
+def test_train_model_ngram_runs_the_same_build(cli, tmp_path):
+    paths = TINY["en"]
+    result = cli("train", "--model", "ngram", "--train", paths["train"], "--valid", paths["valid"],
+                 "--test", paths["test"], "--order", "2", "--smoothing", "add-k", "--out", tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "t")[2]["smoothing"] == "add-k"
