@@ -208,3 +208,16 @@ def test_an_order_longer_than_every_sentence_is_empty_but_harmless(smoothing):
     for token in [BOS_ID, *tokenizer.encode_line("a b a b")]:
         step_logp, state = model.step(torch.tensor([token]), state)
     assert float(torch.logsumexp(step_logp.double(), 1)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("key_limit", [2**30, 2**46, 2**62])  # one packed sort, several parts, argsort
+def test_grouping_keys_agrees_with_numpy_unique(key_limit):
+    from lmkit.models.ngram_count import group_keys
+
+    keys = np.random.default_rng(1).integers(0, min(key_limit, 5000), 600_000) * (key_limit // 5000 or 1)
+    distinct, inverse, first, sizes = group_keys(keys, key_limit)
+    expected, expected_inverse, expected_sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    np.testing.assert_array_equal(sizes, expected_sizes)
+    np.testing.assert_array_equal(keys[first], distinct)
