@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from lmkit.checkpoint import append_metrics, save_model
 from lmkit.data import batchify, count_windows, window
 from lmkit.errors import TrainingError
 from lmkit.evaluate import NLL
+from lmkit.stop_signals import StopSignals
 from lmkit.train_config import TrainConfig, select_device
 from lmkit.train_state import load_resume, save_last
 
@@ -106,7 +106,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.progress = Progress(lr=config.lr)
         self.hidden = None
-        self._signal: str | None = None
+        self.stop = StopSignals()
         self._rollbacks = 0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -116,11 +116,12 @@ class Trainer:
         return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     # --- resume -------------------------------------------------------------------
-    def restore(self, state: dict) -> None:
-        """Continue exactly where a saved trainer state stopped (same or different world size)."""
+    def restore(self, state: dict, lr: float | None = None) -> None:
+        """Continue exactly where a saved trainer state stopped (same or different world size), at `lr` if given."""
         self.optimizer.load_state_dict(state["optimizer"])
         known = Progress.__dataclass_fields__
         self.progress = Progress(**{k: v for k, v in state["progress"].items() if k in known})
+        self.progress.lr = self.progress.lr if lr is None else lr
         torch.set_rng_state(state["rng"])
         hidden = state.get("hidden")
         saved_batch = (state.get("world") or {}).get("batch_size")
@@ -142,7 +143,7 @@ class Trainer:
         started = time.monotonic() - self.progress.elapsed
         self._started_here = time.monotonic()
         stopped = "done"
-        with self._signals():
+        with self.stop:
             while self.progress.epoch < self.cfg.epochs and stopped == "done":
                 try:
                     stopped = self._run_epoch(started)
@@ -190,8 +191,8 @@ class Trainer:
         return "early_stop" if self._evaluate() else "done"
 
     def _should_stop(self) -> str | None:
-        if self._signal:
-            return self._signal
+        if self.stop.received:
+            return self.stop.received
         if self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
             return "max_steps"
         if self.cfg.max_time and time.monotonic() - self._started_here >= self.cfg.max_time:
@@ -238,8 +239,9 @@ class Trainer:
     def _rollback(self) -> None:
         model, _, _, state = load_resume(self.directory)
         self.model.load_state_dict(model.state_dict())
+        lr = self.progress.lr  # restore() brings back the saved LR: halve the one that just failed instead
         self.restore(state)
-        self.progress.lr /= 2
+        self.progress.lr = min(lr, self.progress.lr) / 2
         self._set_lr(self.progress.lr)
 
     # --- evaluation and checkpoints ------------------------------------------------------
@@ -283,22 +285,3 @@ class Trainer:
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-
-    @contextlib.contextmanager
-    def _signals(self):
-        """SIGINT/SIGTERM set a flag the loop checks after each step; a second SIGINT aborts at once."""
-        def handler(signum, frame):
-            if self._signal == "SIGINT" and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self._signal = signal.Signals(signum).name
-
-        try:
-            previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: no signal handling
-            yield
-            return
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)

@@ -1,0 +1,36 @@
+"""StopSignals: turn SIGINT / SIGTERM into a flag a loop checks at a safe point.
+
+A long-running loop (training) must not be cut in the middle of an optimizer
+step or a checkpoint write. Inside `with StopSignals() as stop:` the first
+SIGINT or SIGTERM only records its name in `stop.received`; the loop notices
+after the current step, saves and returns. A second Ctrl-C raises
+KeyboardInterrupt at once, for a user who really wants out.
+"""
+from __future__ import annotations
+
+import signal
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received == "SIGINT" and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> "StopSignals":
+        try:
+            self._previous = {s: signal.signal(s, self._handle) for s in HANDLED}
+        except ValueError:  # not the main thread: signals stay with their owner
+            self._previous = {}
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
