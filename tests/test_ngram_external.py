@@ -8,8 +8,7 @@ from lmkit.data import encode_lines
 from lmkit.errors import ConfigError
 from lmkit.models.ngram import NGramLM
 from lmkit.models.ngram_count import count_ngrams
-from lmkit.models.ngram_external import chunk_bounds, count_ngrams_external, merge_runs, sum_equal_rows
-from lmkit.models.ngram_rows import row_bytes
+from lmkit.models.ngram_external import chunk_bounds, count_ngrams_external, merge_order
 from lmkit.tokenizers import CharTokenizer, WordTokenizer
 from lmkit.vocab import EOS_ID
 
@@ -45,7 +44,8 @@ def test_chunks_end_at_sentence_ends_and_cover_the_stream(text, chunk_tokens):
 def test_on_disk_counts_equal_in_memory_counts(text, tmp_path, order):
     tokenizer, stream, _ = text
     in_memory = count_ngrams(stream, len(tokenizer.vocab), order)
-    on_disk = count_ngrams_external(stream, len(tokenizer.vocab), order, workdir=tmp_path, chunk_tokens=300)
+    on_disk = count_ngrams_external(stream, len(tokenizer.vocab), order, workdir=tmp_path, chunk_tokens=300,
+                                     block_rows=7)
     assert_same_counts(in_memory, on_disk)
     assert list(tmp_path.iterdir()) == []  # the runs are removed
 
@@ -54,24 +54,17 @@ def test_merge_reads_runs_in_small_blocks(tmp_path):
     rng = np.random.default_rng(0)
     runs, expected = [], {}
     for r in range(4):
-        rows = np.unique(rng.integers(0, 6, (40, 2)), axis=0)  # sorted, distinct within a run
+        rows = np.unique(rng.integers(0, 6, (40, 2)), axis=0).astype(np.int32)  # sorted, distinct within a run
         counts = rng.integers(1, 9, len(rows))
-        for row, c in zip(map(tuple, rows), counts):
-            expected[row] = expected.get(row, 0) + int(c)
+        for (a, b), c in zip(rows.tolist(), counts):
+            expected[a * 6 + b] = expected.get(a * 6 + b, 0) + int(c)
         paths = tmp_path / f"r{r}.rows.npy", tmp_path / f"r{r}.counts.npy"
-        np.save(paths[0], row_bytes(rows))
+        np.save(paths[0], rows)
         np.save(paths[1], counts)
         runs.append(paths)
-    merged, counts = merge_runs(runs, 2, block_rows=3)
-    keys = sorted(expected)
-    np.testing.assert_array_equal(merged, row_bytes(np.array(keys)))
-    np.testing.assert_array_equal(counts, [expected[k] for k in keys])
-
-
-def test_sum_equal_rows_keeps_rows_ending_in_zero_apart():
-    rows = row_bytes(np.array([[5, 0], [5, 0], [0, 5], [5, 1]]))
-    merged, counts = sum_equal_rows(rows, np.array([1, 2, 4, 8]))
-    assert len(merged) == 3 and counts.tolist() == [4, 3, 8]
+    keys, counts = merge_order(runs, [np.arange(6)], 6, block_rows=3)
+    assert keys.tolist() == sorted(expected)
+    assert counts.tolist() == [expected[k] for k in sorted(expected)]
 
 
 @pytest.mark.parametrize("smoothing", ["mle", "add-k", "kn"])

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmkit.errors import ConfigError
+from lmkit.models.ngram_tables import sorted_parts
 from lmkit.vocab import BOS_ID, EOS_ID, PAD_ID
 
 KEY_LIMIT = np.iinfo(np.int64).max
@@ -104,38 +105,23 @@ def sentence_layout(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return words, (positions - last_bos).astype(np.int32)
 
 
-def group_keys(keys: np.ndarray, key_limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct keys (sorted), each key's group (like np.unique's inverse), one position per group, group sizes.
 
-    Keys below `key_limit` are sorted together with their positions packed into the low bits of one
-    uint64 (a plain sort is several times faster than an argsort); when they do not fit, the positions
-    are cut into parts that do and the parts' groups are joined with a sorted search.
+    Sorted in one part (the usual case), groups follow from where runs of equal keys start; sorted in
+    several, the parts' distinct keys are merged and each part finds its groups by sorted search.
     """
     n = len(keys)
-    position_bits = 64 - max(1, int(key_limit - 1).bit_length())
-    if position_bits < 16 or n == 0:
-        return group_keys_argsort(keys)
-    part, shift = 1 << position_bits, np.uint64(position_bits)
-    pieces = []  # (sorted keys, their positions, where runs of equal keys start) per part
-    for start in range(0, n, part):
-        packed = keys[start : start + part].view(np.uint64) << shift  # keys are >= 0
-        packed |= np.arange(len(packed), dtype=np.uint64)
-        packed.sort()
-        positions = (packed & np.uint64(part - 1)).view(np.int64)
-        if start:
-            positions += start
-        packed >>= shift
-        pieces.append((packed.view(np.int64), positions, run_starts(packed)[0]))
+    pieces = list(sorted_parts(keys))
+    inverse = np.empty(n, dtype=np.int32)
     if len(pieces) == 1:
-        sorted_keys, positions, starts = pieces[0]
+        (sorted_keys, positions), starts = pieces[0], run_starts(pieces[0][0])[0]
         sizes = np.diff(np.append(starts, n))
-        inverse = np.empty(n, dtype=np.int32)
         inverse[positions] = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)
         return sorted_keys[starts], inverse, positions[starts], sizes
-    distinct = np.unique(np.concatenate([k[starts] for k, _, starts in pieces]))
-    inverse = np.empty(n, dtype=np.int32)
+    distinct = np.unique(np.concatenate([run_starts(sorted_keys)[1] for sorted_keys, _ in pieces]))
     first = np.empty(len(distinct), dtype=np.int64)
-    for sorted_keys, positions, _ in pieces:
+    for sorted_keys, positions in pieces:
         group = np.searchsorted(distinct, sorted_keys).astype(np.int32)
         inverse[positions] = group
         first[group] = positions
@@ -149,17 +135,6 @@ def run_starts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     starts = np.flatnonzero(new)
     return starts, ordered[starts]
-
-
-def group_keys_argsort(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """group_keys for keys too wide to share 64 bits with their positions."""
-    n = len(keys)
-    order = np.argsort(keys)
-    starts, distinct = run_starts(keys[order])
-    sizes = np.diff(np.append(starts, n))
-    inverse = np.empty(n, dtype=np.int32)
-    inverse[order] = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)
-    return distinct, inverse, order[starts], sizes
 
 
 def check_stream(stream: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -189,7 +164,7 @@ def count_ngrams(stream: np.ndarray, vocab_size: int, order: int) -> NGramCounts
         keys = ids[positions - 1].astype(np.int64)
         keys *= vocab_size
         keys += words[positions]
-        distinct, inverse, first, raw = group_keys(keys, len(orders[-1]) * vocab_size)
+        distinct, inverse, first, raw = group_keys(keys)
         del keys
         ends = positions[first]
         orders.append(OrderCounts(distinct, raw.astype(np.int64), ids[ends].astype(np.int64), depth[ends] == k - 1))

@@ -1,8 +1,9 @@
 """N-gram counting that never holds the whole corpus's positions in memory (KenLM's approach).
 
     stream --chunks at sentence ends--> count each chunk in memory (ngram_count)
-           --> per order, a sorted run on disk: packed n-gram rows + raw counts (ngram_rows)
-           --> k-way merge of the runs, block by block, summing the counts of equal rows
+           --> per order, a sorted run on disk: n-gram rows (word ids) + raw counts
+           --> orders merged from 1 up: a block of rows becomes int64 keys in the merged tables
+               below it, and a k-way merge of the runs sums the counts of equal keys
            --> NGramCounts, exactly as count_ngrams gives for the whole stream
 
 In-memory counting needs ~60 bytes per token for its position arrays; here
@@ -20,8 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from lmkit.errors import ConfigError
-from lmkit.models.ngram_count import NGramCounts, OrderCounts, count_ngrams
-from lmkit.models.ngram_rows import bytes_rows, keys_from_rows, row_bytes
+from lmkit.models.ngram_count import NGramCounts, OrderCounts, count_ngrams, group_keys
 from lmkit.models.ngram_tables import find_sorted, word_rows
 from lmkit.vocab import BOS_ID, EOS_ID
 
@@ -48,7 +48,10 @@ def chunk_bounds(stream: np.ndarray, chunk_tokens: int) -> Iterator[tuple[int, i
 
 
 def write_runs(stream: np.ndarray, vocab_size: int, order: int, chunk_tokens: int, folder: Path) -> tuple[np.ndarray, list]:
-    """Count chunk by chunk: dense unigram counts, and per order k >= 2 the list of run files."""
+    """Count chunk by chunk: dense unigram counts, and per order k >= 2 the run files (rows, counts) of every chunk.
+
+    A chunk's k-grams, as (n, k) word ids in its key order, are sorted lexicographically.
+    """
     unigrams = np.zeros(vocab_size, dtype=np.int64)
     runs: list[list[tuple[Path, Path]]] = [[] for _ in range(order + 1)]
     for c, (start, end) in enumerate(chunk_bounds(stream, chunk_tokens)):
@@ -56,71 +59,79 @@ def write_runs(stream: np.ndarray, vocab_size: int, order: int, chunk_tokens: in
         unigrams += counts.orders[0].raw
         keys = [o.keys for o in counts.orders]
         for k in range(2, order + 1):
-            rows_path, counts_path = folder / f"run{c}.order{k}.rows.npy", folder / f"run{c}.order{k}.counts.npy"
-            np.save(rows_path, row_bytes(word_rows(keys, vocab_size, k)), allow_pickle=False)  # sorted: key order
-            np.save(counts_path, counts.orders[k - 1].raw, allow_pickle=False)
-            runs[k].append((rows_path, counts_path))
+            paths = folder / f"run{c}.order{k}.rows.npy", folder / f"run{c}.order{k}.counts.npy"
+            np.save(paths[0], word_rows(keys, vocab_size, k), allow_pickle=False)
+            np.save(paths[1], counts.orders[k - 1].raw, allow_pickle=False)
+            runs[k].append(paths)
     return unigrams, runs
 
 
-def merge_runs(runs: list[tuple[Path, Path]], width: int, block_rows: int = MERGE_BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct packed rows of all runs in sorted order, with summed counts; reads each run block by block."""
+def global_keys(rows: np.ndarray, lower: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """Keys of lexicographically sorted (n, k) rows in the merged tables of orders 1..k-1 (`lower`).
+
+    Sorted rows have nondecreasing prefix indices, so each lookup's queries arrive sorted.
+    """
+    index = rows[:, 0].astype(np.int64)
+    for j in range(1, rows.shape[1]):
+        key = index * vocab_size + rows[:, j]
+        index = key if j == rows.shape[1] - 1 else np.searchsorted(lower[j], key)
+    return index
+
+
+def merge_order(runs: list[tuple[Path, Path]], lower: list[np.ndarray], vocab_size: int,
+                block_rows: int = MERGE_BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys of all runs of one order with summed counts; each run is read block by block."""
     sources = [(np.load(r, mmap_mode="r"), np.load(c, mmap_mode="r")) for r, c in runs]
     cursor = [0] * len(sources)
-    rows_out, counts_out = [], []
-    while True:
-        blocks = [(rows[i : i + block_rows], counts[i : i + block_rows], len(rows))
-                  for (rows, counts), i in zip(sources, cursor)]
-        live = [b for b in blocks if len(b[0])]
-        if not live:
-            break
-        # every row up to the smallest last row among blocks that do not reach their run's end is final
-        cut = min((b[0][-1] for (b, i) in zip(blocks, cursor) if len(b[0]) and i + len(b[0]) < b[2]), default=None)
-        taken_rows, taken_counts = [], []
-        for s, (rows, counts, _) in enumerate(blocks):
-            take = len(rows) if cut is None else int(np.searchsorted(rows, cut, side="right"))
-            taken_rows.append(np.asarray(rows[:take]))
+    keys_out, counts_out = [], []
+    while any(i < len(rows) for (rows, _), i in zip(sources, cursor)):
+        blocks = [(global_keys(np.asarray(rows[i : i + block_rows]), lower, vocab_size), counts[i : i + block_rows],
+                   i + block_rows >= len(rows)) for (rows, counts), i in zip(sources, cursor)]
+        # every key up to the smallest last key of a block that does not reach its run's end is final
+        cut = min((keys[-1] for keys, _, ends in blocks if len(keys) and not ends), default=None)
+        taken_keys, taken_counts = [], []
+        for s, (keys, counts, _) in enumerate(blocks):
+            take = len(keys) if cut is None else int(np.searchsorted(keys, cut, side="right"))
+            taken_keys.append(keys[:take])
             taken_counts.append(np.asarray(counts[:take]))
             cursor[s] += take
-        merged_rows, merged_counts = sum_equal_rows(np.concatenate(taken_rows), np.concatenate(taken_counts))
-        rows_out.append(merged_rows)
-        counts_out.append(merged_counts)
-    if not rows_out:
-        return np.zeros(0, dtype=f"S{4 * width}"), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows_out), np.concatenate(counts_out)
-
-
-def sum_equal_rows(rows: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(rows, kind="stable")
-    rows, counts = rows[order], counts[order]
-    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]])) if len(rows) else np.zeros(0, np.int64)
-    return rows[starts], np.add.reduceat(counts, starts) if len(starts) else counts[:0]
-
-
-def order_counts(packed: np.ndarray, raw: np.ndarray, lower: np.ndarray, vocab_size: int) -> OrderCounts:
-    """One order's OrderCounts from its merged (packed sorted rows, raw counts), `lower` being order k-1's rows."""
-    rows = bytes_rows(packed, packed.dtype.itemsize // 4)
-    suffix = find_sorted(lower, row_bytes(rows[:, 1:]))
-    return OrderCounts(keys_from_rows(rows, lower, vocab_size), raw.astype(np.int64), suffix, rows[:, 0] == BOS_ID)
+        keys = np.concatenate(taken_keys)
+        distinct, inverse, _, _ = group_keys(keys)
+        keys_out.append(distinct)
+        counts_out.append(np.bincount(inverse, weights=np.concatenate(taken_counts), minlength=len(distinct)))
+    if not keys_out:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(keys_out), np.concatenate(counts_out).astype(np.int64)
 
 
 def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memory: int | None = None,
-                          workdir: str | Path | None = None, chunk_tokens: int | None = None) -> NGramCounts:
+                          workdir: str | Path | None = None, chunk_tokens: int | None = None,
+                          block_rows: int | None = None) -> NGramCounts:
     """count_ngrams with a bounded working set: chunks of `chunk_tokens` (or `memory` bytes' worth) counted
-    separately, their sorted runs written under `workdir` (a temporary folder) and merged."""
+    separately, their sorted runs written under `workdir` (a temporary folder) and merged order by order."""
     if chunk_tokens is None:
         if memory is None or memory <= 0:
             raise ConfigError(f"--memory must be a positive size, got {memory!r}")
         chunk_tokens = max(MIN_CHUNK_TOKENS, int(memory) // BYTES_PER_TOKEN)
     if chunk_tokens < 1:
         raise ConfigError(f"chunk size must be at least 1 token, got {chunk_tokens}")
+    block_rows = block_rows or max(1, chunk_tokens // 4)
     with tempfile.TemporaryDirectory(prefix="lmkit-ngram-runs-", dir=workdir) as folder:
         unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, Path(folder))
         keys = np.arange(vocab_size, dtype=np.int64)
         orders = [OrderCounts(keys, unigrams, np.zeros(0, np.int64), keys == BOS_ID)]
-        lower = row_bytes(keys[:, None])
-        for k in range(2, order + 1):  # merge and index one order at a time: only two orders' rows at once
-            packed, raw = merge_runs(runs[k], k, max(1, chunk_tokens // 4))
-            orders.append(order_counts(packed, raw, lower, vocab_size))
-            lower = packed
+        for k in range(2, order + 1):
+            merged, raw = merge_order(runs[k], [o.keys for o in orders], vocab_size, block_rows)
+            orders.append(linked(merged, raw, orders, vocab_size))
     return NGramCounts(vocab_size, orders)
+
+
+def linked(keys: np.ndarray, raw: np.ndarray, lower: list[OrderCounts], vocab_size: int) -> OrderCounts:
+    """An order's OrderCounts: its suffixes found through its prefixes' suffixes, <s> inherited from the prefix."""
+    prefix, last = np.divmod(keys, vocab_size)
+    below = lower[-1]
+    if len(lower) == 1:
+        suffix = last
+    else:
+        suffix = find_sorted(below.keys, below.suffix[prefix] * vocab_size + last)
+    return OrderCounts(keys, raw, suffix, below.bos_initial[prefix])
