@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lmkit.checkpoint import CONFIG_FILE, append_metrics, read_config, save_model
+from lmkit.checkpoint import CONFIG_FILE, read_config, save_model
 from lmkit.data import batchify, encoded_split, window
 from lmkit.errors import ConfigError
 from lmkit.evaluate import stream_nll
@@ -130,8 +130,8 @@ def timed_step_seconds(model, batch: torch.Tensor, bptt: int, repeats: int = 3) 
 
 
 def eval_interval(model, train: np.ndarray, valid: np.ndarray, config: SuiteConfig, seconds: float, device) -> int:
-    """Steps between validations so that about `config.evaluations` fit in `seconds`,
-    spending at most a fifth of the time on validation."""
+    """Steps between validations so that about `config.evaluations` fit in `seconds` (for the learning
+    curve), spending at most a fifth of the time on validation."""
     batch = batchify(train, config.batch_size, "the training split").to(device)
     step = timed_step_seconds(model, batch, config.bptt)
     sample = valid[: min(len(valid), 20_000)]
@@ -173,13 +173,7 @@ def train_neural(corpus, tokenizer, cell: str, directory: Path, config: SuiteCon
                        "parameters": model.num_parameters()}}
     trainer = Trainer(model, tokenizer, train, valid, train_config, directory, extra=extra, callbacks=callbacks,
                       valid_chars=corpus.num_chars("valid"))
-    result = trainer.run()
-    if not (directory / CONFIG_FILE).exists():  # stopped before its first validation: keep what it learned
-        valid_nll = trainer.evaluate(valid)
-        record = {"step": result.progress.step, "tokens": result.progress.tokens, "time": result.progress.elapsed,
-                  "valid_ppl": valid_nll.perplexity, "valid_bpc": valid_nll.bits_per_char(corpus.num_chars("valid"))}
-        save_model(directory, model, tokenizer, {**extra, "valid": record})
-        append_metrics(directory, record)
+    result = trainer.run()  # validates once more when the time is up, so config.json holds the best model
     saved = read_config(directory)
     saved["train"] = {**saved.get("train", {}), "seconds": result.progress.elapsed, "stopped": result.stopped}
     write_json_atomic(directory / CONFIG_FILE, saved)

@@ -95,3 +95,16 @@ def test_em_never_does_worse_than_either_model_alone():
     best = mix_logprobs([a, b], weights).sum()
     assert best >= max(a.sum(), b.sum()) - 1e-9
     assert math.isclose(weights.sum(), 1.0)
+
+
+def test_an_interpolated_model_directory_reloads_with_the_same_scores(pair, tmp_path):
+    from lmkit.checkpoint import load_model, save_model
+
+    tokenizer = WordTokenizer.fit(LINES)
+    mix = Interpolated(list(pair), [0.4, 0.6])
+    save_model(tmp_path / "mix", mix, tokenizer)
+    loaded, _, config = load_model(tmp_path / "mix")
+    assert config["kind"] == "interpolated" and list(loaded.weights) == [0.4, 0.6]
+    ids = torch.tensor([[2, 4, 5, 6, 3, 7]])
+    with torch.no_grad():
+        assert torch.allclose(loaded.eval().score(ids), mix.score(ids))
