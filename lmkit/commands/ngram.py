@@ -75,7 +75,7 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
     try:
         check_finite(model, stream, logp)
     except LmkitError as exc:
-        return None, f"{split}: perplexity not defined: {exc}"
+        return None, f"{split}: {exc}"
     result = summarize(stream, logp, chars=corpus.num_chars(split))
     metrics = {f"{split}_nll": result.total.mean, f"{split}_ppl": result.total.perplexity,
                f"{split}_tokens": result.total.tokens, f"{split}_oov_rate": result.oov_rate}

@@ -1,4 +1,4 @@
-"""N-grams as rows of word ids, for what arrives from outside one counting pass (ARPA files, sorted runs on disk).
+"""N-grams as rows of word ids, for n-grams that arrive as lists of words (ARPA files).
 
 A k-gram row (w1 .. wk) is packed into 4k bytes, each id big-endian, so that
 numpy's byte-string order is the lexicographic order of the rows. In that
