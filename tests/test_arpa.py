@@ -104,6 +104,15 @@ def test_tokens_with_spaces_cannot_be_written(tmp_path):
     assert not (tmp_path / "char.arpa").exists()
 
 
+def test_words_may_hold_whitespace_other_than_spaces_and_tabs(tmp_path):
+    word = "a\u3000b"  # an ideographic space inside a word
+    text = PRUNED.replace("a a </s>", f"{word} {word} </s>").replace("\ta </s>", f"\t{word} </s>")
+    text = text.replace("-0.4\ta\t-0.2", f"-0.4\t{word}\t-0.2").replace("<s> a\t", f"<s> {word}\t")
+    model = read_arpa(write(tmp_path, text))
+    assert model.vocab.itos[-1] == "a\u3000b"
+    assert log10_sentence(model, ["a\u3000b"]) == pytest.approx(-0.3 - 0.1 - 0.2, abs=1e-6)
+
+
 def test_a_given_vocabulary_must_match_the_file(tmp_path):
     path = write(tmp_path, PRUNED)
     with pytest.raises(ArpaError, match="'b' is not a 1-gram"):

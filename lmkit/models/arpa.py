@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from lmkit.models.ngram_import import tables_from_entries
 from lmkit.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 LOG_ZERO = -99.0
+SEPARATORS = re.compile(r"[ \t]+")
 REQUIRED = (BOS, EOS, UNK)
 
 
@@ -192,7 +194,8 @@ def read_section(lines: ArpaLines, n: int, expected: int) -> tuple[list, list, l
 
 
 def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tuple[list, list, list, list]:
-    fields = [line.split() for line in body]
+    # ARPA separates fields with spaces and tabs only: a word may hold other whitespace (U+00A0, U+3000)
+    fields = [line.split() if line.isascii() else SEPARATORS.split(line.strip(" \t")) for line in body]
     wrong = next((i for i, f in enumerate(fields) if len(f) != n + 1 and len(f) != n + 2), None)
     if wrong is not None:
         raise lines.error(f"a {n}-gram line needs log10 p, {n} words and an optional backoff; "
