@@ -99,9 +99,19 @@ def test_minus_99_means_never_and_the_next_distribution_still_sums_to_one(tmp_pa
 def test_tokens_with_spaces_cannot_be_written(tmp_path):
     tokenizer = CharTokenizer.fit(["ab c", "ca b"])
     model = build_ngram(encode_lines(tokenizer, ["ab c", "ca b"]), tokenizer.vocab, 2, smoothing="add-k")
-    with pytest.raises(ArpaError, match="contains whitespace"):
+    with pytest.raises(ArpaError, match="token ' ' contains a space"):
         write_arpa(model, tmp_path / "char.arpa")
     assert not (tmp_path / "char.arpa").exists()
+
+
+def test_chinese_characters_and_ideographic_spaces_round_trip(tmp_path):
+    lines = ["春眠不觉晓", "处处闻啼鸟", "夜来风雨声\u3000花落知多少"]
+    tokenizer = CharTokenizer.fit(lines)
+    model = build_ngram(encode_lines(tokenizer, lines), tokenizer.vocab, 3, smoothing="add-k")
+    again = read_arpa(write_arpa(model, tmp_path / "tang.arpa"))
+    assert again.vocab == tokenizer.vocab
+    test = encode_lines(tokenizer, ["春风\u3000花落", "处处"])
+    np.testing.assert_array_equal(again.score_stream(test), model.score_stream(test))
 
 
 def test_words_may_hold_whitespace_other_than_spaces_and_tabs(tmp_path):

@@ -32,6 +32,8 @@ from lmkit.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 LOG_ZERO = -99.0
 SEPARATORS = re.compile(r"[ \t]+")
+OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
+SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
 REQUIRED = (BOS, EOS, UNK)
 
 
@@ -40,10 +42,10 @@ def write_arpa(model, path: str | Path) -> Path:
     """Write `model` as an ARPA file (gzip-compressed when the name ends in .gz); returns the path."""
     tables, path = model.fitted(), Path(path)
     tokens = model.vocab.itos
-    spaced = [t for t in tokens[1:] if t != "" and any(c.isspace() for c in t)]
+    spaced = [t for t in tokens[1:] if any(c in SEPARATOR_CHARS for c in t)]
     if spaced:
-        raise ArpaError(f"{path}: token {spaced[0]!r} contains whitespace, which ARPA uses to separate words "
-                        f"({len(spaced)} such tokens); write ARPA for word or subword models, or keep the native format")
+        raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
+                        f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
     sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
     with atomic_write(path, "wb") as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
@@ -194,8 +196,12 @@ def read_section(lines: ArpaLines, n: int, expected: int) -> tuple[list, list, l
 
 
 def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tuple[list, list, list, list]:
-    # ARPA separates fields with spaces and tabs only: a word may hold other whitespace (U+00A0, U+3000)
-    fields = [line.split() if line.isascii() else SEPARATORS.split(line.strip(" \t")) for line in body]
+    # ARPA separates fields with spaces and tabs only: a word may hold other whitespace (U+00A0, U+3000),
+    # which str.split() would cut at; one search over the section decides if the fast split is safe
+    if OTHER_WHITESPACE.search("".join(body)) is None:
+        fields = [line.split() for line in body]
+    else:
+        fields = [SEPARATORS.split(line.strip(" \t")) for line in body]
     wrong = next((i for i, f in enumerate(fields) if len(f) != n + 1 and len(f) != n + 2), None)
     if wrong is not None:
         raise lines.error(f"a {n}-gram line needs log10 p, {n} words and an optional backoff; "
