@@ -70,6 +70,12 @@ def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments):
     assert_one_line_error(cli(*tiny_args(*extra, "--out", tmp_path / "bad")), *fragments)
 
 
+def test_arpa_for_a_model_with_a_space_token_is_refused_before_building(cli, tmp_path):
+    result = cli(*tiny_args("--tokenizer", "char", "--out", tmp_path / "c", "--arpa", tmp_path / "c.arpa"))
+    assert_one_line_error(result, "token ' ' contains a space")
+    assert not (tmp_path / "c").exists()
+
+
 def test_an_output_directory_holding_another_model_is_refused(cli, tmp_path):
     (tmp_path / "rnn").mkdir()
     (tmp_path / "rnn" / "config.json").write_text(json.dumps({"format": 1, "kind": "lstm"}), encoding="utf-8")

@@ -113,6 +113,10 @@ def command(corpus_spec, tokenizer_spec, **opts):
     reverse = opts["direction"] == "backward"
     directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
     check_directory(directory)
+    if opts["arpa"] is not None:
+        from lmkit.models.arpa import check_writable
+
+        check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
     stream = encoded_split(corpus, tokenizer, "train", reverse)
     model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, opts, memory)
     for message in messages:

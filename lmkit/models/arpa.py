@@ -42,10 +42,7 @@ def write_arpa(model, path: str | Path) -> Path:
     """Write `model` as an ARPA file (gzip-compressed when the name ends in .gz); returns the path."""
     tables, path = model.fitted(), Path(path)
     tokens = model.vocab.itos
-    spaced = [t for t in tokens[1:] if any(c in SEPARATOR_CHARS for c in t)]
-    if spaced:
-        raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
-                        f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
+    check_writable(model.vocab, path)
     sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
     with atomic_write(path, "wb") as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
@@ -61,6 +58,14 @@ def write_arpa(model, path: str | Path) -> Path:
         if out is not raw:
             out.close()
     return path
+
+
+def check_writable(vocab: Vocab, path: Path) -> None:
+    """ArpaError unless every token can stand in an ARPA file (no ASCII separator inside a word)."""
+    spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
+    if spaced:
+        raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
+                        f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
 
 
 def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:
