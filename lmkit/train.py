@@ -241,7 +241,7 @@ class Trainer:
         self.model.load_state_dict(model.state_dict())
         lr = self.progress.lr  # restore() brings back the saved LR: halve the one that just failed instead
         self.restore(state)
-        self.progress.lr = min(lr, self.progress.lr) / 2
+        self.progress.lr = lr / 2
         self._set_lr(self.progress.lr)
 
     # --- evaluation and checkpoints ------------------------------------------------------

@@ -51,7 +51,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
             clear_previous_run(directory)
         if state is not None:
-            trainer.restore(state)
+            trainer.restore(state, lr=config.lr if _given(ctx, "lr") else None)  # --lr again replaces the decayed one
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
