@@ -42,7 +42,10 @@ def fetch_dictionary(cache: Path) -> Path:
         return plain
     cache.mkdir(parents=True, exist_ok=True)
     if not list(cache.glob("dict-gcide_*.deb")):
-        subprocess.run(["apt-get", "download", "dict-gcide"], cwd=cache, check=True)
+        download = ["apt-get", "download", "dict-gcide"]
+        if subprocess.run(download, cwd=cache).returncode != 0:  # no package lists yet: update them once
+            subprocess.run(["apt-get", "update"], check=True)
+            subprocess.run(download, cwd=cache, check=True)
     deb = sorted(cache.glob("dict-gcide_*.deb"))[-1]
     unpacked = cache / "unpacked"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
@@ -175,6 +178,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=None, help="Use only the first N dictionary lines.")
     parser.add_argument("--memory", default="256MB", help="Memory budget of the on-disk counting run.")
     parser.add_argument("--skip-external", action="store_true", help="Do not time on-disk counting.")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="Where the dictionary and derived files are kept.")
     parser.add_argument("--child", choices=["build", "score"], help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
@@ -191,9 +195,9 @@ def main() -> None:
 
 
 def report(args) -> None:
-    train, test = derive_text(CACHE, args.lines)
-    train_ids, test_ids, encoding = encode_files(train, test, CACHE)
-    tokenizer = CACHE / f"{train.stem}.tokenizer.json"
+    train, test = derive_text(args.cache, args.lines)
+    train_ids, test_ids, encoding = encode_files(train, test, args.cache)
+    tokenizer = args.cache / f"{train.stem}.tokenizer.json"
     with tempfile.TemporaryDirectory() as model_dir:
         built = run_child("build", ids=train_ids, tokenizer=tokenizer, order=args.order, save=model_dir, memory="none")
         scored = run_child("score", ids=test_ids, tokenizer=tokenizer, save=model_dir)
