@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from lmkit.errors import ConfigError
-from lmkit.models.ngram_count import NGramCounts, OrderCounts, count_ngrams, group_keys
+from lmkit.models.ngram_count import NGramCounts, OrderCounts, check_key_range, count_ngrams, group_keys
 from lmkit.models.ngram_tables import find_sorted, word_rows
 from lmkit.vocab import BOS_ID, EOS_ID
 
@@ -121,6 +121,7 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
         keys = np.arange(vocab_size, dtype=np.int64)
         orders = [OrderCounts(keys, unigrams, np.zeros(0, np.int64), keys == BOS_ID)]
         for k in range(2, order + 1):
+            check_key_range(len(orders[-1]), vocab_size, k)
             merged, raw = merge_order(runs[k], [o.keys for o in orders], vocab_size, block_rows)
             orders.append(linked(merged, raw, orders, vocab_size))
     return NGramCounts(vocab_size, orders)
