@@ -170,6 +170,10 @@ def test_damaged_weights_are_refused(english, tmp_path):
     tokenizer, stream = english
     model = build_ngram(stream, tokenizer.vocab, 2)
     model.save(tmp_path)
+    with pytest.raises(CheckpointError, match="config.json: --order"):
+        NGramLM.load(tmp_path, {**model.config(), "order": -1}, tokenizer.vocab)
+    with pytest.raises(CheckpointError, match="missing arrays"):
+        NGramLM.load(tmp_path, {**model.config(), "order": 3}, tokenizer.vocab)
     (tmp_path / "model.ngram.npz").write_bytes(b"not a zip file")
     with pytest.raises(CheckpointError, match="model.ngram.npz"):
         NGramLM.load(tmp_path, model.config(), tokenizer.vocab)

@@ -152,8 +152,11 @@ class NGramLM:
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "NGramLM":
         from lmkit.models.ngram_store import read_tables
 
-        model = cls(vocab, order=config.get("order", 0), smoothing=config.get("smoothing", "kn"),
-                    k=config.get("k", 1.0), direction=config.get("direction", "forward"))
+        try:
+            model = cls(vocab, order=config.get("order", 0), smoothing=config.get("smoothing", "kn"),
+                        k=config.get("k", 1.0), direction=config.get("direction", "forward"))
+        except ConfigError as exc:
+            raise CheckpointError(f"{Path(directory) / 'config.json'}: {exc}") from exc
         model.tables = read_tables(Path(directory) / WEIGHTS_FILE, model.order, len(vocab))
         model.details = {key: config[key] for key in ("discounts", "source") if key in config}
         return model
