@@ -30,13 +30,19 @@ mount -t tmpfs -o size=1m tmpfs "$MNT" || exit 90
 lmkit() {{ "$PYTHON" -m lmkit "$@"; }}
 lmkit {first} > "$OUT/first.out" 2> "$OUT/first.err" || exit 91
 cp -a "$MNT/run" "$OUT/before"
-avail=$(df --output=avail -B1 "$MNT" | tail -1)
-fallocate -l $((avail - {free})) "$MNT/ballast" || exit 92
-lmkit {resume} > "$OUT/full.out" 2> "$OUT/full.err"; echo $? > "$OUT/full.rc"
-cp -a "$MNT/run" "$OUT/after"
-rm "$MNT/ballast"
+for free in {frees}; do
+    avail=$(df --output=avail -B1 "$MNT" | tail -1)
+    fallocate -l $((avail - free)) "$MNT/ballast" || exit 92
+    lmkit {resume} > "$OUT/full-$free.out" 2> "$OUT/full-$free.err"; echo $? > "$OUT/full-$free.rc"
+    cp -a "$MNT/run" "$OUT/after-$free"
+    rm "$MNT/ballast"
+done
 lmkit {resume} > "$OUT/freed.out" 2> "$OUT/freed.err"; echo $? > "$OUT/freed.rc"
 """
+FREE = {  # bytes left free -> the part of the directory that must not change
+    8 << 10: ".",      # room for the lock only: the best model's save fails, nothing changes
+    40 << 10: "last",  # room for a new best model, which is saved whole, but not for the resume state
+}
 
 
 def can_mount_tmpfs(tmp_path) -> bool:
@@ -47,30 +53,28 @@ def can_mount_tmpfs(tmp_path) -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.parametrize("free,untouched", [
-    (8 << 10, "."),      # room for the lock only: the best model's save fails, nothing changes
-    (40 << 10, "last"),  # room for a new best model, which is saved whole, but not for the resume state
-])
-def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, shared_corpora, free, untouched):
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, shared_corpora):
     if not can_mount_tmpfs(tmp_path):
         pytest.skip("cannot mount a tmpfs here (unshare -rm refused: no user namespaces)")
     mnt, out = tmp_path / "mnt", tmp_path / "out"
     mnt.mkdir(), out.mkdir()
     first = shlex.join(train_args(mnt / "run", *FIRST))
     resume = shlex.join(train_args(mnt / "run", "--max-steps", "40", "--eval-every", "1", fresh=False))
-    script = SCRIPT.format(first=first, resume=resume, free=free)
+    script = SCRIPT.format(first=first, resume=resume, frees=" ".join(map(str, FREE)))
     env = {**process_env(shared_corpora), "MNT": str(mnt), "OUT": str(out), "PYTHON": sys.executable}
     done = subprocess.run(["unshare", "-rm", "bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, timeout=600)
-    assert done.returncode == 0, (done.returncode, done.stderr[-2000:], (out / "first.err").read_text()[-2000:]
-                                  if (out / "first.err").exists() else "")
-    stderr = (out / "full.err").read_text()
-    assert (out / "full.rc").read_text().strip() == "1" and "Traceback" not in stderr, stderr[-2000:]
-    assert re.search(SAVE_FAILED.format(reason="No space left on device"), stderr), stderr[-2000:]
-    assert snapshot(out / "after" / untouched) == snapshot(out / "before" / untouched)  # names, sizes, mtimes, bytes
-    assert temporaries(out / "after") == []
-    load_model(out / "after")
-    assert load_resume(out / "after")[3]["step"] == 20
-    assert (out / "freed.rc").read_text().strip() == "0", (out / "freed.err").read_text()[-2000:]  # space back: it goes on
+    first_err = (out / "first.err").read_text()[-2000:] if (out / "first.err").exists() else ""
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:], first_err)
+    for free, untouched in FREE.items():
+        stderr = (out / f"full-{free}.err").read_text()
+        assert (out / f"full-{free}.rc").read_text().strip() == "1" and "Traceback" not in stderr, stderr[-2000:]
+        assert re.search(SAVE_FAILED.format(reason="No space left on device"), stderr), stderr[-2000:]
+        after = out / f"after-{free}"
+        assert snapshot(after / untouched) == snapshot(out / "before" / untouched)  # names, sizes, mtimes, bytes
+        assert temporaries(after) == []
+        load_model(after)
+        assert load_resume(after)[3]["step"] == 20
+    assert (out / "freed.rc").read_text().strip() == "0", (out / "freed.err").read_text()[-2000:]  # space back: on it goes
 
 
 def limit_file_size(limit: int):

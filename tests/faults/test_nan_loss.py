@@ -6,6 +6,8 @@ which overflows the weights within a step or two on any machine.
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,12 +19,17 @@ STABLE = ["--model", "rnn_relu", "--optimizer", "sgd", "--lr", "1", "--clip", "0
           "--save-every", "5", "--eval-every", "1000", "--epochs", "5"]
 
 
-@pytest.fixture
-def good_run(tmp_path, shared_corpora):
-    out = tmp_path / "run"
-    code, _, stderr = run_lmkit(train_args(out, *STABLE), shared_corpora, tmp_path)
+@pytest.fixture(scope="module")
+def stable_run(tmp_path_factory, shared_corpora):
+    folder = tmp_path_factory.mktemp("stable")
+    code, _, stderr = run_lmkit(train_args(folder / "run", *STABLE), shared_corpora, folder)
     assert code == 0, stderr[-2000:]
-    return out
+    return folder / "run"
+
+
+@pytest.fixture
+def good_run(stable_run, tmp_path):
+    return Path(shutil.copytree(stable_run, tmp_path / "run"))
 
 
 def weights_are_finite(out) -> bool:

@@ -28,7 +28,7 @@ def test_signal_saves_the_current_step_and_exits_with_a_message(tmp_path, shared
     assert temporaries(out) == []
 
 
-def test_sigterm_during_a_checkpoint_write_still_ends_cleanly(tmp_path, shared_corpora):
+def test_sigterm_during_a_checkpoint_write_ends_cleanly_and_resumes(tmp_path, shared_corpora):
     out = tmp_path / "run"
     process = LmkitProcess(train_args(out, "--epochs", "30", "--eval-every", "1000", "--save-every", "1"),
                            shared_corpora, tmp_path)
@@ -37,9 +37,14 @@ def test_sigterm_during_a_checkpoint_write_still_ends_cleanly(tmp_path, shared_c
     process.signal(signal.SIGTERM)
     exit_code, _, stderr = process.finish()
     assert exit_code == 143, stderr[-2000:]
-    _, _, _, state = load_resume(out)
-    assert state["step"] >= process.last_step
+    saved = load_resume(out)[3]["step"]
+    assert saved >= process.last_step
     assert temporaries(out) == [] and not (out / "last.old").exists()
+    resumed = LmkitProcess(train_args(out, "--max-steps", str(saved + 5), fresh=False), shared_corpora, tmp_path)
+    exit_code, stdout, stderr = resumed.finish()
+    assert exit_code == 0, stderr[-2000:]
+    assert resumed.first_step == saved + 1 and resumed.last_step == saved + 5  # on from exactly where it stopped
+    assert f"stopped: max_steps after {saved + 5} steps" in stdout
 
 
 def test_second_sigint_aborts_at_once_and_leaves_a_loadable_directory(tmp_path, shared_corpora):
@@ -59,17 +64,3 @@ def test_second_sigint_aborts_at_once_and_leaves_a_loadable_directory(tmp_path, 
     if (out / "config.json").exists():
         load_model(out)
     assert temporaries(out) == []
-
-
-def test_resume_after_sigint_continues_from_the_saved_step(tmp_path, shared_corpora):
-    out = tmp_path / "run"
-    process = LmkitProcess(train_args(out, "--epochs", "30", "--eval-every", "40"), shared_corpora, tmp_path)
-    process.wait_for_step()
-    process.signal(signal.SIGINT)
-    assert process.finish()[0] == 0
-    saved = load_resume(out)[3]["step"]
-    resumed = LmkitProcess(train_args(out, "--max-steps", str(saved + 5), fresh=False), shared_corpora, tmp_path)
-    exit_code, stdout, stderr = resumed.finish()
-    assert exit_code == 0, stderr[-2000:]
-    assert resumed.first_step == saved + 1 and resumed.last_step == saved + 5
-    assert f"stopped: max_steps after {saved + 5} steps" in stdout
