@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, load_model, save_model
+from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, check_links_inside, load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TMP_SUFFIX, fsync_dir, new_dir_mode
 
@@ -80,6 +80,7 @@ def resume_dir(directory: Path) -> Path:
 def load_resume(directory: Path):
     """(model, tokenizer, config, trainer_state) from DIR's resumable checkpoint; never unpickles code."""
     where = resume_dir(directory)
+    check_links_inside(Path(directory))  # DIR/last itself may not be a link out of DIR
     model, tokenizer, config = load_model(where)
     state = load_trainer_state(where / STATE_FILE)
     return model, tokenizer, config, state
