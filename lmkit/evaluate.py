@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from lmkit.data import with_bos
+from lmkit.errors import LmkitError
 from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LN2 = math.log(2.0)
@@ -90,8 +91,18 @@ class Evaluation:
 
 
 def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None) -> Evaluation:
-    """Totals from a stream's ids (N,) and the log-probability of each (N,)."""
+    """Totals from a stream's ids (N,) and the log-probability of each (N,).
+
+    A token the model gives probability zero makes perplexity infinite: refused, naming where.
+    """
     stream = np.asarray(stream)
+    zero = np.flatnonzero(~np.isfinite(logp))
+    if len(zero):
+        where = int(zero[0])
+        line = int((stream[:where] == EOS_ID).sum()) + 1
+        raise LmkitError(f"token {where + 1} (line {line}) has probability zero under this model, so perplexity "
+                         f"is infinite ({len(zero)} such tokens); an unsmoothed (mle) N-gram cannot score unseen "
+                         "events: use --smoothing kn or add-k")
     known = stream != UNK_ID
     return Evaluation(
         total=NLL(-float(logp.sum()), len(stream)),

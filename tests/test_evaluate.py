@@ -181,3 +181,16 @@ def test_kneser_ney_trigram_perplexity_and_oovs_match_kenlm(kenlm_reference, tmp
     theirs = [row.split("\t") for row in open(f"{KENLM}/order3.test-scores.tsv").read().splitlines()[1:]]
     assert [(r[1], r[2]) for r in ours] == [(t[2], t[3]) for t in theirs]  # tokens and OOVs per line
     assert np.allclose([float(r[4]) for r in ours], [float(t[1]) for t in theirs], atol=1e-3)  # log10 per line
+
+
+def test_a_zero_probability_token_is_refused_not_reported_as_a_huge_perplexity():
+    import numpy as np
+    import pytest
+
+    from lmkit.errors import LmkitError
+    from lmkit.evaluate import summarize
+
+    stream = np.array([5, 6, 3, 7, 3])
+    logp = np.array([-1.0, -2.0, -0.5, -np.inf, -0.1])
+    with pytest.raises(LmkitError, match=r"token 4 \(line 2\) has probability zero"):
+        summarize(stream, logp)
