@@ -109,7 +109,8 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
     try:
         return tokenizer_from_json(read_json(path, "tokenizer file"))
     except LmkitError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+        message = str(exc)
+        raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
 
 
 def load_model(directory: str | Path):

@@ -137,7 +137,7 @@ def read_text(path: str | os.PathLike, errors: str = "strict") -> str:
     except UnicodeDecodeError as exc:
         raise CorpusError(
             f"{path}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
-            "fix the file or pass --encoding-errors replace"
+            "save the file as UTF-8"
         ) from exc
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -116,6 +116,8 @@ class DirectoryLock:
         self.created_directory = False
 
     def __enter__(self) -> "DirectoryLock":
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ConfigError(f"{self.directory}: is a file, not a folder for the model directory; choose another --out")
         self.created_directory = not self.directory.exists()
         while True:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,146 @@
+"""Every bad input in docs/errors.md, run through the CLI: exit code != 0, the documented message, no traceback,
+and not a byte changed in the case's folder (inputs, model directories, output directory).
+
+docs/errors.md is the single source: this test reads its table. A row's command uses placeholders
+(`{empty}`, `{model}`, `{out}`, ...) for the files that `case_folder` below makes; the message column
+is matched as a substring of the output after the same substitution.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CHINESE, ENGLISH, TINY
+
+REPO = Path(__file__).resolve().parent.parent
+TABLE = REPO / "docs" / "errors.md"
+ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`(lmkit [^`]+)`\s*\|\s*`([^`]+)`\s*\|\s*`?([^|`]*?)`?\s*\|\s*$")
+TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
+
+
+def table_rows() -> list:
+    """One pytest.param(command, message) per row of the table in docs/errors.md; pending rows are strict xfails."""
+    rows = [m.groups() for line in TABLE.read_text(encoding="utf-8").splitlines() if (m := ROW.match(line))]
+    assert [int(number) for number, *_ in rows] == list(range(1, len(rows) + 1)), "rows are numbered 1, 2, 3, ..."
+    return [pytest.param(command, message, id=f"row{number}",
+                         marks=[pytest.mark.xfail(strict=True, reason=f"pending a fix in {pending} (notes/requests.md)")]
+                         if pending else [])
+            for number, command, message, pending in rows]
+
+
+def invoke(*args: str):
+    from lmkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], prog_name="lmkit")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """Model directories made once: a resumable char LSTM on english.txt, a Chinese char bigram."""
+    folder = tmp_path_factory.mktemp("table-models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        result = invoke("train", "--train", ENGLISH, *TINY_TRAIN, "--max-steps", "4", "--eval-every", "2",
+                        "--sample-tokens", "0", "--quiet", "--out", folder / "model")
+        assert result.exit_code == 0, result.output
+        zh = TINY["zh"]
+        result = invoke("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
+                        "--out", folder / "other")
+        assert result.exit_code == 0, result.output
+    return folder
+
+
+def damaged(folder: Path, name: str, change) -> Path:
+    shutil.copytree(folder / "model", folder / name, ignore=shutil.ignore_patterns("last"))
+    change(folder / name)
+    return folder / name
+
+
+def edit_config(**fields):
+    def change(directory: Path) -> None:
+        config = json.loads((directory / "config.json").read_text())
+        for key, value in fields.items():
+            target = config
+            *parents, last = key.split("__")
+            for parent in parents:
+                target = target[parent]
+            target[last] = value
+        (directory / "config.json").write_text(json.dumps(config))
+    return change
+
+
+def write(name: str, data: bytes):
+    def change(directory: Path) -> None:
+        (directory / name).write_bytes(data)
+    return change
+
+
+def remove(name: str):
+    return lambda directory: (directory / name).unlink()
+
+
+def case_folder(root: Path, models: Path) -> dict[str, str]:
+    """The files a row may name, made under `root`; placeholder -> path."""
+    root.mkdir()
+    files = {"missing": root / "missing.txt", "out": root / "out", "emptydir": root / "emptydir"}
+    files["emptydir"].mkdir()
+    contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
+                "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
+                "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
+    for name, data in contents.items():
+        files[name] = root / f"{name}.txt"
+        files[name].write_bytes(data)
+    for name in ("model", "other"):
+        files[name] = Path(shutil.copytree(models / name, root / name))
+    weights = (files["model"] / "model.safetensors").read_bytes()
+    variants = {
+        "badconfig": write("config.json", b"{ not json"),
+        "format2": edit_config(format=2),
+        "unknownkind": edit_config(kind="transformer"),
+        "noweights": remove("model.safetensors"),
+        "cutweights": write("model.safetensors", weights[: len(weights) // 2]),
+        "wrongshape": edit_config(model__hidden_size=32),
+        "notokenizer": remove("tokenizer.json"),
+    }
+    for name, change in variants.items():
+        files[name] = damaged(root, name, change)
+    return {name: str(path) for name, path in files.items()}
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder`: relative name -> (size, mtime_ns, sha256) for files, 'dir' for folders."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.lstat()
+        found[str(path.relative_to(folder))] = "dir" if path.is_dir() else (
+            stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+ROWS = table_rows()
+
+
+def test_the_table_lists_at_least_30_cases():
+    assert len(ROWS) >= 30
+
+
+@pytest.mark.parametrize("command,message", ROWS)
+def test_bad_input(command, message, models, tmp_path, monkeypatch):
+    files = case_folder(tmp_path / "case", models)
+    monkeypatch.setenv("LMKIT_CORPORA", str(models / "corpora"))  # caches may be written: they are outside the case
+    monkeypatch.chdir(tmp_path / "case")  # a default output folder would land in the snapshot
+    before = snapshot(tmp_path / "case")
+    args = [arg.format(**files) for arg in shlex.split(command)[1:]]
+    result = invoke(*args)
+    output = result.output  # stdout and stderr together
+    assert result.exit_code not in (0, None), output
+    assert message.format(**files) in output, output
+    assert "Traceback" not in output and not isinstance(result.exception, (AssertionError, TypeError, KeyError))
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert snapshot(tmp_path / "case") == before
