@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ENGLISH = REPO / "corpora" / "fixtures" / "english.txt"
+CHINESE = REPO / "corpora" / "fixtures" / "chinese.txt"
 TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
 STEP_LINE = re.compile(r"epoch (\d+):.*?\|\s*(\d+)/(\d+) \[.*loss ")  # a tqdm line drawn after a finished step
 START_TIMEOUT = 120.0  # seconds to the first step (Python + torch start-up on a busy machine)
