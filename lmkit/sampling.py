@@ -111,23 +111,27 @@ def evaluating(model) -> Iterator[None]:
             model.train()
 
 
-# Below this many streams, stepping an RNN on CPU is faster without oneDNN: its RNN kernels
-# cost ~0.5 ms of setup per call, several times a whole 2x256 LSTM step on the plain kernels
-# at batch 1 (benchmarks/RESULTS.md); from about 16 streams on, oneDNN wins.
-ONEDNN_MIN_BATCH = 16
+# Below this many streams, stepping an RNN on CPU is faster without oneDNN and on one thread:
+# oneDNN's RNN kernels cost ~0.5 ms of setup per call, several times a whole 2x256 LSTM step on
+# the plain kernels at batch 1, and a second thread only adds waiting to such small products
+# (5-10x slower when the cores are busy). See "Generation speed" in benchmarks/RESULTS.md.
+SMALL_BATCH = 16
 
 
 @contextlib.contextmanager
 def step_kernels(model, batch_size: int) -> Iterator[None]:
-    """Pick the faster CPU kernels for stepping `batch_size` streams (process-wide while it lasts)."""
-    plain = batch_size < ONEDNN_MIN_BATCH and model_device(model).type == "cpu"
-    before = torch.backends.mkldnn.enabled
-    if plain:
+    """The faster CPU settings for stepping `batch_size` streams (process-wide while it lasts)."""
+    small = batch_size < SMALL_BATCH and model_device(model).type == "cpu"
+    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
+    if small:
         torch.backends.mkldnn.enabled = False
+        torch.set_num_threads(1)
     try:
         yield
     finally:
-        torch.backends.mkldnn.enabled = before
+        if small:
+            torch.backends.mkldnn.enabled = onednn
+            torch.set_num_threads(threads)
 
 
 def model_device(model) -> torch.device:
