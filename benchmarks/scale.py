@@ -20,7 +20,8 @@
 Each measured step that reports memory runs in its own child process: "max RSS" is the peak RSS (VmHWM)
 of the largest single process (the child or one of its workers, file pages it mapped included); "tree anon"
 is the peak of Pss_Anon summed over the child and its workers, sampled every 50 ms: the anonymous memory
-the process tree really owns, each page shared after fork counted once. Work files go under --workdir (default /tmp/lmkit-scale) and are removed at the end.
+the process tree really owns, each page shared after fork counted once. Work files go under --workdir
+(default /tmp/lmkit-scale; the 1 GB encode needs ~10 GB free there) and are removed at the end.
 """
 from __future__ import annotations
 
