@@ -178,7 +178,11 @@ class SentencePieceTokenizer(Tokenizer):
             proto = base64.b64decode(options["model"], validate=True)
         except (KeyError, ValueError, TypeError) as exc:
             raise TokenizerError("tokenizer.json: the spm model is missing or not base64") from exc
-        return cls(proto, options.get("model_type", "bpe"))
+        try:
+            return cls(proto, options.get("model_type", "bpe"))
+        except RuntimeError as exc:  # sentencepiece's parse failure
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+            raise TokenizerError(f"tokenizer.json: the spm model is not a valid sentencepiece model ({reason})") from exc
 
     def describe(self) -> str:
         return f"spm({self.model_type}, vocab_size={len(self.vocab)})"

@@ -136,7 +136,6 @@ def test_symlinks_that_stay_inside_are_fine(cli, model_dir):
     assert cli("generate", model_dir, "--max-tokens", "3", "--seed", "1").exit_code == 0
 
 
-@pytest.mark.xfail(strict=True, reason="tokenizers.py: a corrupt spm model escapes as RuntimeError; see notes/requests.md")
 def test_corrupt_sentencepiece_model_in_tokenizer_json_is_one_line(cli, model_dir):
     import base64
 
