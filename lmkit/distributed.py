@@ -62,6 +62,14 @@ class World:
         if self.distributed and self.is_main:
             dist.barrier()
 
+    def agree(self, choice, ranked: tuple):
+        """The highest-ranked of every rank's `choice` (an element of `ranked`), the same on all ranks."""
+        if not self.distributed:
+            return choice
+        tensor = torch.tensor([ranked.index(choice)], dtype=torch.int64)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return ranked[int(tensor)]
+
     def broadcast(self, value):
         """Rank 0's `value` on every rank (e.g. the output directory it chose)."""
         if not self.distributed:

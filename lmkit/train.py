@@ -64,6 +64,7 @@ class RolledBack(Exception):
     """Raised inside the loop after a non-finite loss restored the last checkpoint."""
 
 MAX_ROLLBACKS = 3
+STOP_REASONS = (None, "max_steps", "max_time", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
 
 
 def detach(state):
@@ -191,13 +192,15 @@ class Trainer:
         return "early_stop" if self._evaluate() else "done"
 
     def _should_stop(self) -> str | None:
+        """The reason to stop now, agreed by every rank (one rank alone leaving would hang the others)."""
+        reason = None
         if self.stop.received:
-            return self.stop.received
-        if self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
-            return "max_steps"
-        if self.cfg.max_time and time.monotonic() - self._started_here >= self.cfg.max_time:
-            return "max_time"
-        return None
+            reason = self.stop.received
+        elif self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
+            reason = "max_steps"
+        elif self.cfg.max_time and time.monotonic() - self._started_here >= self.cfg.max_time:
+            reason = "max_time"
+        return self.world.agree(reason, STOP_REASONS)
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
