@@ -178,8 +178,6 @@ def test_arpa_reader_on_generated_files(arpa_seed, tmp_path, data):
     check_arpa(data, tmp_path, arpa_seed[1])
 
 
-@pytest.mark.xfail(strict=True, reason="arpa.py keeps float64 values that overflow the float32 tables; "
-                                       "see notes/requests.md (issue 8)")
 def test_a_backoff_beyond_float32_is_refused_not_turned_into_infinity(tmp_path):
     """Found by the generated files: log10 backoff 1e300 became +inf, and log p(</s> | <s>) = +inf."""
     path = tmp_path / "huge.arpa"

@@ -31,6 +31,7 @@ from lmkit.models.ngram_import import tables_from_entries
 from lmkit.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 LOG_ZERO = -99.0
+LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a number: ~308 (sums stay finite in float32)
 SEPARATORS = re.compile(r"[ \t]+")
 OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
@@ -222,7 +223,8 @@ def numbers(lines: ArpaLines, texts: list[str], what: str, first: int) -> list[f
         values = np.array(list(map(float, texts)), dtype=np.float64)
     except ValueError:
         values = None
-    if values is None or not np.isfinite(values[values != -np.inf]).all() or (what == "probability" and (values > 0).any()):
+    top = 0.0 if what == "probability" else LOG_MAX  # the largest value that needs no closer look
+    if values is None or not (values[values != -np.inf] <= top).all():
         for i, text in enumerate(texts):
             lines.number = first + i
             number(lines, text, what)
@@ -239,6 +241,8 @@ def number(lines: ArpaLines, field: str, what: str) -> float:
         raise lines.error(f"{what} {field!r} is not a finite log10 value")
     if what == "probability" and value > 0:
         raise lines.error(f"log10 probability {field} is above 0 (a probability above 1)")
+    if value > LOG_MAX:
+        raise lines.error(f"{what} {field!r} is out of range for a log10 value")
     return -np.inf if value <= LOG_ZERO else value
 
 
