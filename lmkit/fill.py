@@ -29,7 +29,8 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate import line_logprobs
-from lmkit.sampling import NEG_INF, best_first, evaluating, model_device, prime, state_selector
+from lmkit.beam import best_first, state_selector
+from lmkit.sampling import NEG_INF, evaluating, model_device, prime
 
 DEFAULT_MARKER = "_"
 

@@ -7,8 +7,8 @@ import torch
 from lmkit.errors import ConfigError
 from lmkit.models.base import StepScoring
 from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.sampling import (SamplingConfig, beam_search, best_first, keep_top_k, keep_top_p, sample,
-                            state_selector)
+from lmkit.beam import beam_search, best_first, state_selector
+from lmkit.sampling import SamplingConfig, keep_top_k, keep_top_p, sample
 from lmkit.vocab import Vocab
 
 TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d"]
