@@ -186,8 +186,6 @@ def test_a_backoff_beyond_float32_is_refused_not_turned_into_infinity(tmp_path):
         read_arpa(path)
 
 
-@pytest.mark.xfail(strict=True, reason="arpa.py reads a whole section's line count before checking where it ends; "
-                                       "see notes/requests.md (issue 8)")
 def test_a_small_gzip_file_cannot_claim_unbounded_memory(tmp_path):
     """2 KB of gzip that inflates to a million blank lines under a header promising 10^8 1-grams."""
     data = gzip.compress(b"\\data\\\nngram 1=100000000\n\n\\1-grams:\n" + b"\n" * 1_000_000, 9)

@@ -21,6 +21,7 @@ import gc
 import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +96,9 @@ def number_strings(values: np.ndarray) -> list[str]:
 
 # --- reading -----------------------------------------------------------------------
 class ArpaLines:
-    """Decoded lines of an ARPA file (plain or gzip), read in blocks; errors name file and line."""
+    """Decoded lines of an ARPA file (plain or gzip), read in blocks of bytes; errors name file and line."""
 
-    BLOCK_BYTES = 1 << 24
+    BLOCK_BYTES = 1 << 18
 
     def __init__(self, path: Path):
         self.path = path
@@ -106,6 +107,7 @@ class ArpaLines:
         self.first = 1       # line number of self.lines[0]
         self.number = 0      # line number of the line most recently taken
         self.pending: str | None = None  # a line read ahead: the one that ended the last part
+        self.partial = bytearray()  # the start of a line whose end is not read yet
         try:
             with path.open("rb") as probe:
                 head = probe.read(2)
@@ -117,24 +119,42 @@ class ArpaLines:
         return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
 
     def fill(self) -> bool:
-        """Read the next block of lines; False at the end of the file."""
-        try:
-            raw = self.handle.readlines(self.BLOCK_BYTES)
-        except (OSError, EOFError) as exc:
-            raise self.error(f"file is damaged after this line ({exc})") from exc
-        if not raw:
+        """Read the next block of whole lines; False at the end of the file."""
+        block = self.read_block()
+        if block is None:
             return False
         self.first += self.pos
-        self.lines = self.lines[self.pos :] + [self.decode(line, self.first + len(self.lines) - self.pos + i)
-                                               for i, line in enumerate(raw)]
+        self.lines = self.lines[self.pos :] + self.decode(block, self.first + len(self.lines) - self.pos)
         self.pos = 0
         return True
 
-    def decode(self, raw: bytes, number: int) -> str:
+    def read_block(self) -> bytes | None:
+        """Bytes up to the last newline of the next block (the file's last line without one); None at the end."""
+        while True:
+            try:
+                data = self.handle.read(self.BLOCK_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise self.error(f"file is damaged after this line ({exc})") from exc
+            if not data:
+                block, self.partial = bytes(self.partial), bytearray()
+                return block or None
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                block = bytes(self.partial) + data[: cut - 1]
+                self.partial = bytearray(data[cut:])
+                return block
+            self.partial += data  # a line longer than a block: read on
+
+    def decode(self, block: bytes, number: int) -> list[str]:
+        """The lines of `block` (newline-separated bytes), the first being line `number`."""
         try:
-            return raw.decode("utf-8").rstrip("\r\n")
+            text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise self.error(f"not valid UTF-8 (byte {exc.start} of the line)", number) from exc
+            start = block.rfind(b"\n", 0, exc.start) + 1
+            raise self.error(f"not valid UTF-8 (byte {exc.start - start} of the line)",
+                             number + block.count(b"\n", 0, exc.start)) from exc
+        lines = text.split("\n")
+        return [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
     def next(self) -> str | None:
         """The next line; None at the end of the file."""
@@ -144,12 +164,17 @@ class ArpaLines:
         self.number = self.first + self.pos - 1
         return self.lines[self.pos - 1]
 
-    def take(self, count: int) -> list[str]:
-        """Up to `count` next lines (fewer only at the end of the file)."""
-        while len(self.lines) - self.pos < count and self.fill():
-            pass
-        taken = self.lines[self.pos : self.pos + count]
-        self.pos += len(taken)
+    def take_entries(self, count: int) -> list[str]:
+        """Up to `count` next lines, fewer where a blank or `\\` line (left unread) or the end of the file
+        comes first; each block is checked as it arrives, so memory follows the file, not `count`."""
+        taken: list[str] = []
+        while len(taken) < count and (self.pos < len(self.lines) or self.fill()):
+            chunk = self.lines[self.pos : self.pos + count - len(taken)]
+            entries = next((i for i, line in enumerate(chunk) if ends_section(line)), len(chunk))
+            taken += chunk[:entries]
+            self.pos += entries
+            if entries < len(chunk):
+                break
         self.number = self.first + self.pos - 1
         return taken
 
@@ -158,6 +183,10 @@ class ArpaLines:
         while line is not None and not line.strip():
             line = self.next()
         return line
+
+
+def ends_section(line: str) -> bool:
+    return not line.strip() or line.startswith("\\")
 
 
 def read_header(lines: ArpaLines) -> list[int]:
@@ -187,14 +216,13 @@ def read_section(lines: ArpaLines, n: int, expected: int) -> tuple[list, list, l
         raise lines.error(f"expected the section header \\{n}-grams:, got {header!r}" if header is not None
                           else f"file ends before the \\{n}-grams: section (truncated?)")
     first = lines.number + 1
-    body = lines.take(expected)
-    ended = next((i for i, line in enumerate(body) if not line.strip() or line.startswith("\\")), None)
-    if ended is not None or len(body) < expected:
-        count = len(body) if ended is None else ended
-        where = f"line {first + count} ends the section" if ended is not None else "the file ends"
+    body = lines.take_entries(expected)
+    after = lines.next()
+    if len(body) < expected:
+        count = len(body)
+        where = f"line {first + count} ends the section" if after is not None else "the file ends"
         raise lines.error(f"\\{n}-grams: lists {count:,} entries but \\data\\ says {expected:,} ({where}; truncated?)",
                           first + count)
-    after = lines.next()
     if after is not None and after.strip() and not after.startswith("\\"):
         raise lines.error(f"\\{n}-grams: lists more entries than the {expected:,} \\data\\ says")
     lines.pending = after if after is None or after.strip() else lines.next_nonblank()
