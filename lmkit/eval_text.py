@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lmkit.data import encode_lines, encoded_split
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, CorpusError
 from lmkit.evaluate import Evaluation, line_scores, summarize, token_logprobs
 from lmkit.fileio import atomic_write, read_text
 
@@ -41,6 +41,8 @@ class EvalText:
     @classmethod
     def from_file(cls, path: str | Path) -> "EvalText":
         text = read_text(path)
+        if not text:
+            raise CorpusError(f"{path}: file is empty")
         lines = text.split("\n")
         if text.endswith("\n"):
             lines.pop()  # the "line" after the final newline
