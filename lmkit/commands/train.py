@@ -89,7 +89,7 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
     Writes a model directory (config.json, tokenizer.json, model.safetensors, metrics.jsonl, last/ for
     --resume), prints progress, validation perplexity and bits/char, and a short sample at the end.
     """
-    if opts["nproc"]:
+    if opts["nproc"] is not None:
         sys.exit(launch_torchrun(opts["nproc"], sys.argv[1:] if ctx.parent else []))
     from lmkit.commands.train_run import run_training
 
