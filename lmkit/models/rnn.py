@@ -142,7 +142,12 @@ class RNNLM(nn.Module):
             model = cls(vocab, RNNConfig.from_dict(config.get("model") or {}))
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{directory}/config.json: invalid model settings: {exc}") from exc
-        model.load_state_dict(load_weights(Path(directory) / WEIGHTS_FILE), strict=False)
+        weights = Path(directory) / WEIGHTS_FILE
+        state = dict(sorted(load_weights(weights).items()))  # safetensors: any order; sorted, the same misfit is named
+        try:
+            model.load_state_dict(state, strict=False)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{weights}: {exc}") from exc
         return model
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
