@@ -43,9 +43,9 @@ def check_weights(weights: Sequence[float], count: int) -> np.ndarray:
     if len(weights) != count:
         raise ConfigError(f"--weights: {count} models need {count} weights, got {len(weights)}")
     if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:
-        raise ConfigError(f"--weights must be non-negative with a positive sum, got {list(weights)}")
+        raise ConfigError(f"--weights must be non-negative with a positive sum, got {weights.tolist()}")
     if abs(weights.sum() - 1.0) > 1e-6:
-        raise ConfigError(f"--weights must sum to 1, got {list(weights)} (sum {weights.sum():g})")
+        raise ConfigError(f"--weights must sum to 1, got {weights.tolist()} (sum {weights.sum():g})")
     return weights
 
 
