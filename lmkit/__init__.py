@@ -32,7 +32,7 @@ _EXPORTS = {
     "load_model": "lmkit.checkpoint",
     "SamplingConfig": "lmkit.sampling",
     "sample": "lmkit.sampling",
-    "beam_search": "lmkit.sampling",
+    "beam_search": "lmkit.beam",
     "stream_nll": "lmkit.evaluate",
 }
 

@@ -7,6 +7,7 @@ one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -42,6 +43,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
+        except BrokenPipeError:  # `lmkit generate ... | head`: the reader has gone, so stop quietly
+            sys.stderr.close()
+            raise SystemExit(0)
         except OSError as exc:  # a disk or permission problem outside our own checks
             where = f"{exc.filename}: " if exc.filename else ""
             raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc

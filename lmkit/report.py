@@ -96,7 +96,7 @@ def describe_model(directory: str | Path, corpus=None, name: str | None = None, 
 def model_sample(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
     if tokens <= 0:
         return ""
-    from lmkit.commands.train_summary import sample_text
+    from lmkit.sampling import sample_text
 
     return sample_text(model, tokenizer, tokens, seed, reverse).strip("\n")
 

@@ -247,3 +247,13 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
     from lmkit.beam import beam_search as search
 
     return search(model, prompt_ids, config)
+
+
+def sample_text(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
+    """`tokens` tokens sampled at temperature 0.8 from nothing, decoded; a backward model's lines turned around."""
+    config = SamplingConfig(max_tokens=tokens, sentences=0, temperature=0.8, seed=seed)
+    ids = sample(model, [], config)[0].ids
+    text = tokenizer.decode(ids)
+    if reverse:  # a backward model writes each line back to front
+        text = "\n".join(tokenizer.decode(list(reversed(tokenizer.encode(line)))) for line in text.split("\n"))
+    return text

@@ -10,6 +10,7 @@ from lmkit.commands.train_output import summary_lines
 from lmkit.data import encoded_split
 from lmkit.errors import LmkitError
 from lmkit.evaluate import NLL, stream_nll
+from lmkit.sampling import sample_text
 
 
 def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test")) -> dict[str, NLL]:
@@ -59,14 +60,3 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int) -> Non
     if sample_tokens > 0:
         click.echo("sample:")
         click.echo(sample_text(model, tokenizer, sample_tokens, seed, reverse))
-
-
-def sample_text(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
-    from lmkit.sampling import SamplingConfig, sample
-
-    config = SamplingConfig(max_tokens=tokens, sentences=0, temperature=0.8, seed=seed)
-    ids = sample(model, [], config)[0].ids
-    text = tokenizer.decode(ids)
-    if reverse:  # a backward model writes each line back to front
-        text = "\n".join(tokenizer.decode(list(reversed(tokenizer.encode(line)))) for line in text.split("\n"))
-    return text
