@@ -20,6 +20,7 @@ from torch import nn
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.heads import HEADS
+from lmkit.models.weights import load_weights
 from lmkit.vocab import Vocab
 
 WEIGHTS_FILE = "model.safetensors"
@@ -164,16 +165,3 @@ class RNNLM(nn.Module):
                     f"weight {name} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
                 )
         return super().load_state_dict(state_dict, strict=False, assign=assign)
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a safetensors file (which cannot hold code); CheckpointError when missing or malformed."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    if not path.exists():
-        raise CheckpointError(f"{path}: weights file is missing")
-    try:
-        return load(path.read_bytes())
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc

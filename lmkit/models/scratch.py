@@ -34,12 +34,12 @@ from typing import Callable, NamedTuple
 
 import safetensors.torch
 import torch
-from safetensors import SafetensorError
 from torch import Tensor, nn
 
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
+from lmkit.models.weights import load_weights
 from lmkit.vocab import Vocab
 
 WEIGHTS_FILE = "model.safetensors"
@@ -293,12 +293,7 @@ class ScratchRNN(StepScoring, nn.Module):
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{directory}/config.json: invalid scratch-rnn settings: {exc}") from exc
         path = Path(directory) / WEIGHTS_FILE
-        if not path.is_file():
-            raise CheckpointError(f"{path}: weights file is missing")
-        try:
-            tensors = safetensors.torch.load(path.read_bytes())
-        except SafetensorError as exc:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+        tensors = load_weights(path)
         expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
         found = {name: tuple(t.shape) for name, t in tensors.items()}
         if found != expected:
