@@ -95,10 +95,7 @@ def read_config(directory: str | Path) -> dict:
         raise CheckpointError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
         raise CheckpointError(f"{directory}: not a model directory (no {CONFIG_FILE}; was training interrupted before the first save?)")
-    try:
-        config = read_json(directory / CONFIG_FILE, "model config")
-    except LmkitError as exc:
-        raise CheckpointError(str(exc)) from exc
+    config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
     return config

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.corpus_split import SPLITS
-from lmkit.errors import CorpusError, LmkitError
+from lmkit.errors import CorpusError
 from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -38,10 +38,7 @@ class Corpus:
 
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
-        try:
-            manifest = read_json(directory / MANIFEST, "corpus manifest")
-        except LmkitError as exc:
-            raise CorpusError(str(exc)) from exc
+        manifest = read_json(directory / MANIFEST, "corpus manifest", CorpusError)
         if manifest.get("format") != FORMAT:
             raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; fetch again")
         return cls(directory.name, directory, manifest)

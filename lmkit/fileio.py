@@ -144,15 +144,15 @@ def read_text(path: str | os.PathLike, errors: str = "strict") -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> dict:
-    """Load a JSON object; a missing or malformed file is an LmkitError naming it."""
+def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitError] = LmkitError) -> dict:
+    """Load a JSON object; a missing or malformed file raises `error` (an LmkitError) naming it."""
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise LmkitError(f"{path}: {what} is missing") from exc
+        raise error(f"{path}: {what} is missing") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LmkitError(f"{path}: {what} is not valid JSON ({exc})") from exc
+        raise error(f"{path}: {what} is not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
-        raise LmkitError(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
+        raise error(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
     return obj
