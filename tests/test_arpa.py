@@ -8,7 +8,8 @@ import torch
 
 from lmkit.data import encode_lines
 from lmkit.errors import ArpaError
-from lmkit.models.arpa import read_arpa, write_arpa
+from lmkit.models.arpa import read_arpa
+from lmkit.models.arpa_write import write_arpa
 from lmkit.models.ngram import build_ngram
 from lmkit.tokenizers import CharTokenizer, WordTokenizer
 from lmkit.vocab import BOS_ID, Vocab

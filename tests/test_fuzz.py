@@ -31,7 +31,8 @@ from lmkit.corpus import get_corpus
 from lmkit.data import encode_lines
 from lmkit.errors import LmkitError
 from lmkit.fileio import read_text
-from lmkit.models.arpa import read_arpa, write_arpa
+from lmkit.models.arpa import read_arpa
+from lmkit.models.arpa_write import write_arpa
 from lmkit.tokenizers import fit_tokenizer
 
 FUZZ_SECONDS = float(os.environ.get("LMKIT_FUZZ_SECONDS", "5"))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from lmkit.data import encode_lines
-from lmkit.models.arpa import read_arpa, write_arpa
+from lmkit.models.arpa import read_arpa
+from lmkit.models.arpa_write import write_arpa
 from lmkit.models.ngram import build_ngram
 from lmkit.tokenizers import WordTokenizer
 from lmkit.vocab import EOS_ID

@@ -114,7 +114,7 @@ def command(corpus_spec, tokenizer_spec, **opts):
     directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
     check_directory(directory)
     if opts["arpa"] is not None:
-        from lmkit.models.arpa import check_writable
+        from lmkit.models.arpa_write import check_writable
 
         check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
     stream = encoded_split(corpus, tokenizer, "train", reverse)
@@ -138,7 +138,7 @@ def command(corpus_spec, tokenizer_spec, **opts):
     weights = directory / "model.ngram.npz"
     click.echo(f"saved {directory} ({weights.stat().st_size / 2**20:.1f} MiB)")
     if opts["arpa"] is not None:
-        from lmkit.models.arpa import write_arpa
+        from lmkit.models.arpa_write import write_arpa
 
         write_arpa(model, opts["arpa"])
         click.echo(f"wrote {opts['arpa']} ({Path(opts['arpa']).stat().st_size / 2**20:.1f} MiB)")
