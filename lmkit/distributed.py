@@ -40,6 +40,13 @@ class World:
             dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         return cls(rank=dist.get_rank(), size=dist.get_world_size())
 
+    def close(self) -> None:
+        """Leave the process group together. A rank that exits with it still up can abort in gloo's
+        teardown ("terminate called without an active exception") while the others finish."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0

@@ -59,6 +59,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             result = trainer.run()
         finally:
             printer.close()
+    world.close()
     if not world.is_main:
         return 0
     if result.stopped.startswith("SIG"):
