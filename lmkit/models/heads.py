@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmkit.errors import ConfigError
+from lmkit.models.softmax_loss import linear_target_logprobs
 
 MIN_ADAPTIVE_VOCAB = 1000
 
@@ -26,10 +27,9 @@ class FullSoftmax(nn.Module):
 
     def target_logprobs(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # out (B, T, H), targets (B, T) -> (B, T)
-        logits = self.linear(out)  # (B, T, V)
-        batch, steps, size = logits.shape
-        nll = F.cross_entropy(logits.reshape(-1, size).float(), targets.reshape(-1), reduction="none")
-        return -nll.view(batch, steps)
+        batch, steps, hidden = out.shape
+        logp = linear_target_logprobs(out.reshape(-1, hidden), self.linear, targets.reshape(-1))  # (B*T,)
+        return logp.view(batch, steps)
 
     def log_probs(self, out: torch.Tensor) -> torch.Tensor:
         # out (B, H) -> (B, V)
