@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lmkit.checkpoint import append_metrics, save_model
+from lmkit.cpu_memory import keep_freed_memory
 from lmkit.data import batchify, count_windows, window
 from lmkit.errors import TrainingError
 from lmkit.evaluate import NLL
@@ -89,6 +90,8 @@ class Trainer:
         self.world = world or World.single()
         self.device = self.world.local_device(select_device(config.device))
         self.model = model.to(self.device)
+        if config.keep_freed_memory and self.device.type == "cpu":
+            keep_freed_memory()
         self.tokenizer = tokenizer
         self.directory = Path(directory)
         self.extra = dict(extra or {})

@@ -33,6 +33,7 @@ class TrainConfig:
     seed: int = 1234
     compile: bool = False
     on_nan: str = "stop"
+    keep_freed_memory: bool = True      # on CPU, let glibc reuse freed memory (lmkit/cpu_memory.py): fewer page faults
 
     def validate(self) -> None:
         positive = ("epochs", "batch_size", "bptt", "eval_rows")
