@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from lmkit.data import encode_lines
 from lmkit.models.rnn import RNNConfig, RNNLM

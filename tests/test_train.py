@@ -1,6 +1,5 @@
 """Trainer: learning, exact resume, seeds, NaN handling, locks and unsafe trainer state."""
 import math
-import pickle
 
 import pytest
 import torch
@@ -37,6 +36,15 @@ def test_validation_perplexity_falls_and_best_and_last_are_kept(tmp_path, data):
     assert ppl[-1] < 0.6 * ppl[0]
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "last" / "trainer_state.pt").exists()
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == len(ppl)
+
+
+def test_bf16_training_tracks_fp32(tmp_path, data):
+    """bf16 autocast: matmuls in bf16, loss in fp32; after the same steps the validation NLL is close to fp32's."""
+    runs = {p: make_trainer(data, tmp_path / p, eval_every=20, precision=p).run().progress for p in ("fp32", "bf16")}
+    first, last = (runs["bf16"].history[i]["valid_nll"] for i in (0, -1))
+    assert last < 0.6 * first
+    assert runs["bf16"].last_loss != runs["fp32"].last_loss  # the matmuls did run in bf16
+    assert runs["bf16"].best_valid == pytest.approx(runs["fp32"].best_valid, rel=0.02)
 
 
 def test_two_epochs_equal_one_plus_one_with_resume(tmp_path, data):
