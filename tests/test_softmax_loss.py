@@ -96,3 +96,11 @@ def test_rnnlm_with_tied_weights_gets_autograds_gradients():
                                  list(model.parameters()))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_scoring_without_gradients_gives_the_same_log_probabilities():
+    hidden, linear, targets = layer(16, 300, rows=20)
+    with torch.no_grad():
+        scored = linear_target_logprobs(hidden, linear, targets)
+    assert scored.grad_fn is None
+    torch.testing.assert_close(scored, linear_target_logprobs(hidden, linear, targets).detach())

@@ -56,6 +56,8 @@ class LinearTargetLogProb(torch.autograd.Function):
             if underflow.any():
                 logp[underflow] = target_logprobs_exact(logits[underflow], targets[underflow])
             del logits
+            if not any(ctx.needs_input_grad[:3]):  # scoring only: no gradient to prepare
+                return logp
             grads = probs.scatter_(1, targets[:, None], torch.expm1(logp)[:, None]).to(dtype)  # P - onehot(y)
         ctx.save_for_backward(hidden, weight, grads)
         return logp
