@@ -88,3 +88,18 @@ def test_train_model_ngram_runs_the_same_build(cli, tmp_path):
                  "--test", paths["test"], "--order", "2", "--smoothing", "add-k", "--out", tmp_path / "t")
     assert result.exit_code == 0, result.output
     assert load_model(tmp_path / "t")[2]["smoothing"] == "add-k"
+
+
+def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cli, tmp_path):
+    from lmkit.train_state import DirectoryLock
+
+    out = tmp_path / "char3"
+    with DirectoryLock(out):  # another lmkit process writing there
+        busy = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
+    assert_one_line_error(busy, str(out), "another lmkit process")
+    (out / ".save.killed").mkdir(parents=True)  # what a build killed while saving leaves behind
+    (out / ".save.killed" / "model.ngram.npz").write_bytes(b"half")
+    (out / ".config.json.1234.tmp").write_text("{")
+    result = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.jsonl", "model.ngram.npz", "tokenizer.json"]

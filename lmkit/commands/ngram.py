@@ -86,37 +86,11 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
     return metrics, line + f"  ({result.total.tokens:,} tokens, OOV {100 * result.oov_rate:.2f}%)"
 
 
-@click.command(context_settings={"show_default": True})
-@corpus_options
-@tokenizer_options
-@click.option("--order", type=int, default=5, help="The N in N-gram.")
-@click.option("--smoothing", type=click.Choice(["kn", "add-k", "mle"]), default="kn",
-              help="Modified Kneser-Ney, add-k (Laplace/Lidstone) or unsmoothed maximum likelihood.")
-@click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
-@click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
-              help="backward models each line reversed (for `lmkit fill`).")
-@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
-@click.option("--memory", default=None, metavar="SIZE",
-              help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
-def command(corpus_spec, tokenizer_spec, **opts):
-    """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
+def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int | None, reverse: bool):
+    """Count and smooth the train split, score valid and test, and save the model directory."""
     from lmkit.checkpoint import append_metrics, save_model
     from lmkit.data import encoded_split
-    from lmkit.models.ngram import check_options
 
-    check_options(opts["order"], opts["smoothing"], opts["k"], opts["direction"])
-    memory = parse_memory(opts["memory"])
-    corpus = corpus_spec.open()
-    tokenizer = tokenizer_spec.load(corpus)
-    reverse = opts["direction"] == "backward"
-    directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
-    check_directory(directory)
-    if opts["arpa"] is not None:
-        from lmkit.models.arpa_write import check_writable
-
-        check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
     stream = encoded_split(corpus, tokenizer, "train", reverse)
     model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, opts, memory)
     for message in messages:
@@ -137,6 +111,41 @@ def command(corpus_spec, tokenizer_spec, **opts):
     append_metrics(directory, record)
     weights = directory / "model.ngram.npz"
     click.echo(f"saved {directory} ({weights.stat().st_size / 2**20:.1f} MiB)")
+    return model
+
+
+@click.command(context_settings={"show_default": True})
+@corpus_options
+@tokenizer_options
+@click.option("--order", type=int, default=5, help="The N in N-gram.")
+@click.option("--smoothing", type=click.Choice(["kn", "add-k", "mle"]), default="kn",
+              help="Modified Kneser-Ney, add-k (Laplace/Lidstone) or unsmoothed maximum likelihood.")
+@click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
+@click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
+              help="backward models each line reversed (for `lmkit fill`).")
+@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+def command(corpus_spec, tokenizer_spec, **opts):
+    """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
+    from lmkit.models.ngram import check_options
+    from lmkit.train_state import DirectoryLock
+
+    check_options(opts["order"], opts["smoothing"], opts["k"], opts["direction"])
+    memory = parse_memory(opts["memory"])
+    corpus = corpus_spec.open()
+    tokenizer = tokenizer_spec.load(corpus)
+    reverse = opts["direction"] == "backward"
+    directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
+    check_directory(directory)
+    if opts["arpa"] is not None:
+        from lmkit.models.arpa_write import check_writable
+
+        check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
+    with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
+        model = build_and_save(directory, corpus, tokenizer, opts, memory, reverse)
     if opts["arpa"] is not None:
         from lmkit.models.arpa_write import write_arpa
 
