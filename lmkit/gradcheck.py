@@ -22,14 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lmkit.models.scratch import (
-    Params,
-    ScratchConfig,
-    ScratchRNN,
-    bptt,
-    forward_pass,
-    target_logprobs,
-)
+from lmkit.models.elman_bptt import Params, bptt, forward_pass, target_logprobs
+from lmkit.models.scratch import ScratchConfig, ScratchRNN
 from lmkit.vocab import SPECIALS, Vocab
 
 ERROR_FLOOR = 1e-4  # entries below this in both gradients are compared absolutely (see relative_error)

@@ -8,7 +8,8 @@ from torch import nn
 
 from lmkit.data import window, window_starts
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.models.scratch import ScratchConfig, ScratchRNN, bptt, forward_pass
+from lmkit.models.elman_bptt import bptt, forward_pass
+from lmkit.models.scratch import ScratchConfig, ScratchRNN
 from lmkit.tokenizers import CharTokenizer
 
 TEXT = [
