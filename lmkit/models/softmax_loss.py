@@ -9,9 +9,9 @@ Autograd's route (linear -> log_softmax -> nll_loss) walks several (N, V)
 buffers in its backward: nll_loss's scattered zeros, log_softmax's gradient,
 and under bf16 autocast two dtype copies. With a 10k-word vocabulary on a CPU
 those passes cost as much as the matmuls. Here the forward keeps one (N, V)
-buffer, G = P - onehot(y), and the backward is two matmuls with it: the
-per-token weights of the loss (usually 1/N) scale the small (N, H) factors,
-never the big matrix.
+buffer, G = P - onehot(y), and the backward is two matmuls with it. The
+per-token weights of the loss (usually 1/N) scale whichever side is smaller:
+the (N, H) factors for a word vocabulary, G itself for a character one.
 
 Under bf16 autocast the matmuls and G are bf16; the softmax and the returned
 log-probabilities are computed in fp32, and the target entries of G (P - 1,
