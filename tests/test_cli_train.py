@@ -29,6 +29,17 @@ def test_train_writes_a_model_directory_and_prints_the_summary(cli, tmp_path):
     assert len(curve) >= 3 and curve[-1] < curve[0]
 
 
+def test_bf16_precision_trains_and_saves_an_fp32_model_from_the_cli(cli, tmp_path):
+    result = train(cli, tmp_path / "m", "--max-steps", "20", "--precision", "bf16", "--sample-tokens", "20", lang="zh")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["train"]["config"]["precision"] == "bf16"
+    from lmkit.checkpoint import load_model
+
+    model, _, _ = load_model(tmp_path / "m")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # autocast: the weights stay fp32
+
+
 def test_resume_keeps_the_saved_settings(cli, tmp_path):
     assert train(cli, tmp_path / "m", "--max-steps", "6", "--batch-size", "2", "--sample-tokens", "0").exit_code == 0
     first = state(tmp_path / "m")["progress"]["tokens"]
