@@ -35,10 +35,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
+
+from child_memory import Measured, child_report, measure_child
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1 << 20
@@ -47,71 +48,8 @@ DDP_ARGS = ["--corpus", "shakespeare", "--tokenizer", "char", "--model", "lstm",
             "--seed", "0"]  # no dropout: the DDP run must then match one process
 
 
-# --- measuring a child process ---------------------------------------------------------------
-@dataclass
-class Measured:
-    wall: float           # seconds, start to exit
-    max_rss_mb: float     # largest single process's peak RSS (VmHWM)
-    tree_anon_mb: float   # peak anonymous memory of the whole process tree
-    result: dict          # the child's last stdout line, as JSON
-
-
-def tree_pids(root: int) -> list[int]:
-    pids, i = [root], 0
-    while i < len(pids):
-        for children in Path(f"/proc/{pids[i]}/task").glob("*/children"):
-            try:
-                pids += [int(p) for p in children.read_text().split()]
-            except OSError:
-                pass
-        i += 1
-    return pids
-
-
-def status_kb(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
-    """Sizes in kB from /proc/PID/status or /proc/PID/smaps_rollup lines named in `fields` (0 once it is gone)."""
-    found = dict.fromkeys(fields, 0)
-    for name in ("status", "smaps_rollup"):
-        try:
-            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
-                key = line.split(":", 1)[0]
-                if key in found:
-                    found[key] = int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-    return found
-
-
 def measure(task: str, **kwargs) -> Measured:
-    """Run `scale.py --child TASK KWARGS` and measure its time and memory.
-
-    Peak RSS comes from each process's VmHWM (rusage's ru_maxrss would also count the pages of the
-    parent this child was forked from), the tree's anonymous memory from Pss_Anon (pages shared
-    after fork counted once), both sampled every 50 ms and, for the child itself, read at its exit.
-    """
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(kwargs)]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
-    peak = {"hwm": 0, "anon": 0}
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.05):
-            sizes = [status_kb(pid, ("VmHWM", "Pss_Anon")) for pid in tree_pids(process.pid)]
-            peak["hwm"] = max([peak["hwm"]] + [s["VmHWM"] for s in sizes])
-            peak["anon"] = max(peak["anon"], sum(s["Pss_Anon"] for s in sizes))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output = process.stdout.read()
-    process.wait()
-    done.set()
-    sampler.join()
-    if process.returncode != 0:
-        raise SystemExit(f"child {task} failed with exit code {process.returncode}")
-    result = json.loads(output.strip().splitlines()[-1])
-    hwm = max(peak["hwm"], result.pop("own_hwm_kb"))
-    return Measured(time.perf_counter() - started, hwm / 1024, peak["anon"] / 1024, result)
+    return measure_child(Path(__file__).resolve(), task, **kwargs)
 
 
 # --- child tasks (run in their own process) ------------------------------------------------
@@ -325,7 +263,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         result = CHILD_TASKS[sys.argv[2]](**json.loads(sys.argv[3]))
-        print(json.dumps({**result, "own_hwm_kb": status_kb(os.getpid(), ("VmHWM",))["VmHWM"]}))
+        print(child_report(result))
         return
     import torch
 
