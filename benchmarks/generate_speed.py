@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.sampling import SamplingConfig, banned_ids, choose_next, evaluating, make_generator, sample
-from lmkit.vocab import SPECIALS, Vocab
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.generate.sampling import SamplingConfig, banned_ids, choose_next, evaluating, make_generator, sample
+from lmkit.text.vocab import SPECIALS, Vocab
 
 
 def default_char_lstm() -> RNNLM:
@@ -34,7 +34,7 @@ def default_char_lstm() -> RNNLM:
 
 
 def incremental(model, streams: int, tokens: int) -> float:
-    """Seconds for `streams` samples of `tokens` tokens through lmkit.sampling."""
+    """Seconds for `streams` samples of `tokens` tokens through lmkit.generate.sampling."""
     config = SamplingConfig(max_tokens=tokens, sentences=0, num_samples=streams, seed=0)
     start = time.perf_counter()
     outs = sample(model, [], config)

@@ -73,8 +73,8 @@ def derive_text(cache: Path, max_lines: int | None) -> tuple[Path, Path]:
 
 def encode_files(train: Path, test: Path, cache: Path) -> tuple[Path, Path, dict]:
     """Word tokenizer from train, both files as id streams (.npy), and how long that took."""
-    from lmkit.data import encode_lines
-    from lmkit.tokenizers import WordTokenizer
+    from lmkit.text.encode import encode_lines
+    from lmkit.text.tokenizers import WordTokenizer
 
     started = time.perf_counter()
     train_lines = train.read_text(encoding="utf-8").splitlines()
@@ -93,8 +93,8 @@ def encode_files(train: Path, test: Path, cache: Path) -> tuple[Path, Path, dict
 # --- child processes ---------------------------------------------------------------------------------
 def child_build(args) -> dict:
     from lmkit.fileio import read_json
-    from lmkit.models.ngram import NGramLM
-    from lmkit.tokenizers import tokenizer_from_json
+    from lmkit.models.ngram.model import NGramLM
+    from lmkit.text.tokenizers import tokenizer_from_json
 
     vocab = tokenizer_from_json(read_json(args.tokenizer)).vocab
     stream = np.load(args.ids, allow_pickle=False)
@@ -113,10 +113,10 @@ def child_build(args) -> dict:
 
 
 def child_score(args) -> dict:
-    from lmkit.evaluate import stream_logprobs
+    from lmkit.evaluate.perplexity import stream_logprobs
     from lmkit.fileio import read_json
-    from lmkit.models.ngram import NGramLM
-    from lmkit.tokenizers import tokenizer_from_json
+    from lmkit.models.ngram.model import NGramLM
+    from lmkit.text.tokenizers import tokenizer_from_json
 
     config = read_json(Path(args.save) / "config.json")
     vocab = tokenizer_from_json(read_json(args.tokenizer)).vocab

@@ -54,7 +54,7 @@ def measure(task: str, **kwargs) -> Measured:
 
 # --- child tasks (run in their own process) ------------------------------------------------
 def child_ingest(text: str, root: str) -> dict:
-    from lmkit.corpus import get_corpus
+    from lmkit.corpus.catalog import get_corpus
 
     started = time.perf_counter()
     corpus = get_corpus(train=text, root=root)
@@ -62,9 +62,9 @@ def child_ingest(text: str, root: str) -> dict:
 
 
 def child_encode(directory: str, tokenizer: str, large: bool, num_proc: int) -> dict:
-    from lmkit.corpus import Corpus
-    from lmkit.data import encoded_split
-    from lmkit.tokenizers import load_tokenizer
+    from lmkit.corpus.catalog import Corpus
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizers import load_tokenizer
 
     corpus, tok = Corpus.open(Path(directory)), load_tokenizer(tokenizer)
     shutil.rmtree(corpus.directory / "ids", ignore_errors=True)
@@ -79,14 +79,14 @@ def child_encode(directory: str, tokenizer: str, large: bool, num_proc: int) -> 
 def child_count(stream: str, vocab_size: int, order: int, memory: int | None, workdir: str) -> dict:
     import numpy as np
 
-    from lmkit.models.ngram_count import count_ngrams
+    from lmkit.models.ngram.count import count_ngrams
 
     ids = np.load(stream, mmap_mode="r")
     started = time.perf_counter()
     if memory is None:
         counts = count_ngrams(np.asarray(ids), vocab_size, order)
     else:
-        from lmkit.models.ngram_external import count_ngrams_external
+        from lmkit.models.ngram.external_count import count_ngrams_external
 
         counts = count_ngrams_external(ids, vocab_size, order, memory, workdir)
     seconds = time.perf_counter() - started
@@ -136,8 +136,8 @@ def make_text(path: Path, size_mb: int) -> None:
 
 
 def encode_part(args, work: Path) -> None:
-    from lmkit.corpus import get_corpus
-    from lmkit.tokenizers import fit_tokenizer
+    from lmkit.corpus.catalog import get_corpus
+    from lmkit.text.tokenizers import fit_tokenizer
 
     tokenizer = work / "char-tokenizer.json"
     fit_tokenizer("char", get_corpus("shakespeare").lines("train")).save(tokenizer)  # the repeats add no new characters
@@ -172,12 +172,12 @@ def figures(m: Measured, size: int) -> list[str]:
 def softmax_part(args, work: Path) -> None:
     import torch
 
-    from lmkit.corpus import get_corpus
-    from lmkit.data import encoded_split
-    from lmkit.models.rnn import RNNConfig, RNNLM
-    from lmkit.tokenizers import fit_tokenizer
-    from lmkit.train import TrainCallbacks, Trainer
-    from lmkit.train_config import TrainConfig
+    from lmkit.corpus.catalog import get_corpus
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.models.neural.rnn import RNNConfig, RNNLM
+    from lmkit.text.tokenizers import fit_tokenizer
+    from lmkit.train.trainer import TrainCallbacks, Trainer
+    from lmkit.train.config import TrainConfig
 
     class StepClock(TrainCallbacks):
         def __init__(self):
@@ -208,9 +208,9 @@ def softmax_part(args, work: Path) -> None:
 def ngram_part(args, work: Path) -> None:
     import numpy as np
 
-    from lmkit.corpus import get_corpus
-    from lmkit.data import encoded_split
-    from lmkit.tokenizers import fit_tokenizer
+    from lmkit.corpus.catalog import get_corpus
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizers import fit_tokenizer
 
     corpus = get_corpus("shakespeare")
     tokenizer = fit_tokenizer("word", corpus.lines("train"))

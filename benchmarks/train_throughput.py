@@ -7,7 +7,7 @@ bptt 35, batch 20, dropout 0.2, SGD lr 20, gradient clipping 0.25.
 
 Prints tokens/s for (a) the reference loop fp32, (b) lmkit fp32, (c) lmkit bf16, their ratios, the
 validation perplexity of each after the same tokens, and the machine's fp32/bf16 matmul GFLOP/s.
-lmkit's trainer tells glibc to keep freed memory (lmkit/cpu_memory.py), which the textbook loop
+lmkit's trainer tells glibc to keep freed memory (lmkit/train/cpu_memory.py), which the textbook loop
 does not do. The reference runs first, in the process as Python starts it; at the end it runs
 again for --recheck steps in the process lmkit has tuned, so the share of the gain that comes from
 the allocator alone is printed too.
@@ -28,13 +28,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmkit.corpus import get_corpus
-from lmkit.data import encoded_split
-from lmkit.evaluate import stream_nll
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import fit_tokenizer
-from lmkit.train import TrainCallbacks, Trainer
-from lmkit.train_config import TrainConfig
+from lmkit.corpus.catalog import get_corpus
+from lmkit.text.id_cache import encoded_split
+from lmkit.evaluate.perplexity import stream_nll
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import fit_tokenizer
+from lmkit.train.trainer import TrainCallbacks, Trainer
+from lmkit.train.config import TrainConfig
 
 VOCAB, EMB, HIDDEN, LAYERS, BPTT, BATCH, DROPOUT, LR, CLIP = 10_000, 200, 200, 2, 35, 20, 0.2, 20.0, 0.25
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from lmkit.errors import CheckpointError, LmkitError
 from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic
 from lmkit.models import model_class
-from lmkit.tokenizers import Tokenizer, tokenizer_from_json
+from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
 
 FORMAT = 1
 CONFIG_FILE = "config.json"

@@ -26,7 +26,7 @@ def corpora_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _tiny(lang: str, root: Path):
-    from lmkit.corpus import get_corpus
+    from lmkit.corpus.catalog import get_corpus
 
     paths = TINY[lang]
     return get_corpus(train=paths["train"], valid=paths["valid"], test=paths["test"], root=root)

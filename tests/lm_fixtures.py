@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 
 from lmkit.checkpoint import append_metrics, save_model
-from lmkit.data import encoded_split
+from lmkit.text.id_cache import encoded_split
 
 
 def rnn_dir(path: Path, corpus, tokenizer, cell: str = "lstm", seed: int = 0, curve: int = 3) -> Path:
     """An untrained (seeded) recurrent model saved like a trained one, with a made-up learning curve."""
-    from lmkit.models.rnn import RNNConfig, RNNLM
+    from lmkit.models.neural.rnn import RNNConfig, RNNLM
 
     torch.manual_seed(seed)
     model = RNNLM(tokenizer.vocab, RNNConfig(cell=cell, emb_size=8, hidden_size=16, layers=1))
@@ -23,7 +23,7 @@ def rnn_dir(path: Path, corpus, tokenizer, cell: str = "lstm", seed: int = 0, cu
 
 
 def ngram_dir(path: Path, corpus, tokenizer, order: int = 3, smoothing: str = "kn") -> Path:
-    from lmkit.models.ngram import build_ngram
+    from lmkit.models.ngram.model import build_ngram
 
     model = build_ngram(encoded_split(corpus, tokenizer, "train"), tokenizer.vocab, order=order, smoothing=smoothing)
     return save_model(path, model, tokenizer, {"corpus": corpus.name})

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.data import encode_lines
+from lmkit.text.encode import encode_lines
 from lmkit.errors import ArpaError
-from lmkit.models.arpa import read_arpa
-from lmkit.models.arpa_write import write_arpa
-from lmkit.models.ngram import build_ngram
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
-from lmkit.vocab import BOS_ID, Vocab
+from lmkit.models.ngram.arpa import read_arpa
+from lmkit.models.ngram.arpa_write import write_arpa
+from lmkit.models.ngram.model import build_ngram
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.text.vocab import BOS_ID, Vocab
 
 LINES = ["the cat sat", "the dog sat", "a cat and a dog", "the end", "sat on a mat", "the cat ran"]
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import CHINESE, ENGLISH, TINY, assert_one_line_error
 
-import lmkit.corpus_fetch as corpus_fetch
+import lmkit.corpus.fetch as corpus_fetch
 
 
 def test_corpus_list_names_the_recipes(cli):
@@ -73,7 +73,7 @@ def test_vocab_show_before_build(cli):
 
 
 def test_vocab_show_a_tokenizer_file(cli, tiny_en):
-    from lmkit.tokenizer_store import get_tokenizer, tokenizer_path
+    from lmkit.text.tokenizer_cache import get_tokenizer, tokenizer_path
 
     get_tokenizer(tiny_en, "word")
     result = cli("vocab", "show", tokenizer_path(tiny_en, "word", {}))

@@ -5,9 +5,9 @@ import pytest
 
 from conftest import TINY, assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
-from lmkit.eval_text import EvalText, score_text
+from lmkit.evaluate.text import EvalText, score_text
 from lmkit.checkpoint import load_model
-from lmkit.tokenizer_store import get_tokenizer
+from lmkit.text.tokenizer_cache import get_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 

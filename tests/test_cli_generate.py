@@ -7,8 +7,8 @@ import torch
 from conftest import assert_one_line_error
 from lmkit.checkpoint import save_model
 from lmkit.commands.generate import continuation_text
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 LINES = ["我打算买一部新手机", "他有一部新手机", "我打算去北京", "the cat sat on the mat"]
 
@@ -147,8 +147,8 @@ def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_p
 
 
 def ngram_dirs(tmp_path, lines):
-    from lmkit.data import encode_lines
-    from lmkit.models.ngram import build_ngram
+    from lmkit.text.encode import encode_lines
+    from lmkit.models.ngram.model import build_ngram
 
     tokenizer = CharTokenizer.fit(lines)
     options = {"order": 3, "smoothing": "add-k", "k": 0.1}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import CHINESE, ENGLISH, TINY
 
-from lmkit.corpus import MANIFEST, Corpus, cached_corpora, get_corpus, install_corpus
-from lmkit.corpus_split import SPLITS, SplitAssigner, block_chars_for, line_blocks
+from lmkit.corpus.catalog import MANIFEST, Corpus, cached_corpora, get_corpus, install_corpus
+from lmkit.corpus.split import SPLITS, SplitAssigner, block_chars_for, line_blocks
 from lmkit.errors import CorpusError
 
 
@@ -181,7 +181,7 @@ def test_corpus_open_refuses_other_formats(tiny_en):
 def test_scans_of_big_files_are_remembered_until_they_change(tmp_path, monkeypatch):
     import os
 
-    import lmkit.corpus_io as corpus_io
+    import lmkit.corpus.text_files as corpus_io
 
     path = tmp_path / "big.txt"
     path.write_text("some text\n" * 100, encoding="utf-8")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import ENGLISH
 
-from lmkit.corpus import get_corpus
-from lmkit.corpus_io import scan_text_file
+from lmkit.corpus.catalog import get_corpus
+from lmkit.corpus.text_files import scan_text_file
 from lmkit.errors import CorpusError
 
 
@@ -44,7 +44,7 @@ def test_non_utf8_names_file_and_byte_offset(corpora_root, tmp_path):
 
 
 def test_bad_byte_offset_across_chunk_boundary(tmp_path, monkeypatch):
-    import lmkit.corpus_io as corpus_io
+    import lmkit.corpus.text_files as corpus_io
 
     monkeypatch.setattr(corpus_io, "CHUNK_BYTES", 7)
     data = "abcde中文字".encode() + b"\xff" + b"tail\n"  # 5 + 9 bytes before the bad byte; chunks split "中"

@@ -9,11 +9,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 from conftest import CHINESE, ENGLISH
 
-import lmkit.corpus_fetch as corpus_fetch
-import lmkit.corpus_sources as sources
-from lmkit.corpus import get_corpus
-from lmkit.corpus_sources import CORPORA, NamedCorpus, parse_fortunes, strip_gutenberg, tidy_lines
-from lmkit.corpus_split import SPLITS
+import lmkit.corpus.fetch as corpus_fetch
+import lmkit.corpus.sources as sources
+from lmkit.corpus.catalog import get_corpus
+from lmkit.corpus.sources import CORPORA, NamedCorpus, parse_fortunes, strip_gutenberg, tidy_lines
+from lmkit.corpus.split import SPLITS
 from lmkit.errors import CorpusError
 
 

@@ -6,18 +6,18 @@ import sys
 
 import pytest
 
-from lmkit.data import encode_lines
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import fit_tokenizer
-from lmkit.train import Trainer
-from lmkit.train_config import TrainConfig
+from lmkit.text.encode import encode_lines
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import fit_tokenizer
+from lmkit.train.trainer import Trainer
+from lmkit.train.config import TrainConfig
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 FAULTS_PROGRAM = """
 import resource, sys, torch
-from lmkit.cpu_memory import keep_freed_memory
+from lmkit.train.cpu_memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def faults(times):
@@ -45,7 +45,7 @@ def test_freed_blocks_are_reused_without_page_faults():
 
 def test_trainer_asks_for_it_on_cpu_unless_told_not_to(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr("lmkit.train.keep_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr("lmkit.train.trainer.keep_freed_memory", lambda: calls.append(1))
     tokenizer = fit_tokenizer("char", ["abcabc", "cab"] * 20)
     stream = encode_lines(tokenizer, ["abcabc", "cab"] * 20)
     for keep in (True, False):

@@ -1,14 +1,16 @@
-"""Token streams, their cache, and the TBPTT batches cut from them (lmkit.data)."""
+"""Token streams, their cache, and the TBPTT batches cut from them (lmkit.text.batches)."""
 import numpy as np
 import pytest
 import torch
 
-from lmkit import data
-from lmkit.corpus import Corpus
-from lmkit.data import batchify, count_windows, encode_lines, encoded_split, tokenizer_fingerprint, window, window_starts, with_bos
+from lmkit.text import id_cache
+from lmkit.corpus.catalog import Corpus
+from lmkit.text.batches import batchify, count_windows, window, window_starts, with_bos
+from lmkit.text.encode import encode_lines, tokenizer_fingerprint
+from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
-from lmkit.vocab import BOS_ID, EOS_ID
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.text.vocab import BOS_ID, EOS_ID
 
 
 def test_encode_lines_puts_eos_after_every_line_and_reverses_only_the_tokens():
@@ -58,6 +60,6 @@ def test_encoded_split_is_cached_per_tokenizer_and_memory_mapped(tmp_path, monke
     first = encoded_split(corpus, tokenizer, "train")
     assert isinstance(first, np.memmap)
     assert (folder / "ids" / tokenizer_fingerprint(tokenizer) / "train.npy").exists()
-    monkeypatch.setattr(data, "encode_lines", lambda *a, **k: pytest.fail("encoded twice"))
+    monkeypatch.setattr(id_cache, "encode_lines", lambda *a, **k: pytest.fail("encoded twice"))
     np.testing.assert_array_equal(encoded_split(corpus, tokenizer, "train"), first)
     assert tokenizer_fingerprint(CharTokenizer.fit(["abcd"])) != tokenizer_fingerprint(tokenizer)

@@ -1,14 +1,15 @@
-"""The bounded-memory encoder (lmkit.encode_large) writes exactly what the in-memory path writes."""
+"""The bounded-memory encoder (lmkit.text.encode_large) writes exactly what the in-memory path writes."""
 import io
 
 import numpy as np
 import pytest
 
-from lmkit.corpus import Corpus
-from lmkit.data import encode_lines, encoded_split, tokenizer_fingerprint
-from lmkit.encode_large import encode_file, line_ranges, read_lines
+from lmkit.corpus.catalog import Corpus
+from lmkit.text.encode import encode_lines, tokenizer_fingerprint
+from lmkit.text.id_cache import encoded_split
+from lmkit.text.encode_large import encode_file, line_ranges, read_lines
 from lmkit.errors import CorpusError
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 # Lines that a careless reader would cut differently: "\r", form feed, U+2028, NEL, a BOM,
 # blank lines, Chinese, an emoji, and no newline after the last line.

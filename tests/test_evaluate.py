@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.eval_text import EvalText, score_text
-from lmkit.evaluate import (
+from lmkit.evaluate.text import EvalText, score_text
+from lmkit.evaluate.perplexity import (
     line_logprobs, line_scores, stream_logprobs, stream_nll, summarize, token_logprobs,
 )
 from lmkit.models.base import StepScoring
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
-from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LINES = ["the cat sat", "a dog ran far", "the dog sat", "cat", "a cat ran to the dog"]
 
@@ -42,7 +42,7 @@ def words():
 
 
 def stream_of(tokenizer, lines):
-    from lmkit.data import encode_lines
+    from lmkit.text.encode import encode_lines
 
     return encode_lines(tokenizer, lines)
 
@@ -134,7 +134,7 @@ def test_a_file_without_a_final_newline_counts_the_line_end_it_predicts(tmp_path
 
 # --- N-gram models: numbers computed by hand and by KenLM -------------------------------------
 def test_perplexity_of_a_tiny_add_one_bigram_computed_by_hand():
-    from lmkit.models.ngram import build_ngram
+    from lmkit.models.ngram.model import build_ngram
 
     tokenizer = WordTokenizer.fit(["a b", "a"])  # V = 6; predictable: <unk> </s> a b (4)
     model = build_ngram(stream_of(tokenizer, ["a b", "a"]), tokenizer.vocab, order=2, smoothing="add-k", k=1.0)
@@ -163,8 +163,8 @@ def kenlm_reference():
 
 
 def test_kneser_ney_trigram_perplexity_and_oovs_match_kenlm(kenlm_reference, tmp_path):
-    from lmkit.eval_text import ModelScores, write_line_scores
-    from lmkit.models.ngram import build_ngram
+    from lmkit.evaluate.text import ModelScores, write_line_scores
+    from lmkit.models.ngram.model import build_ngram
 
     train, test = kenlm_reference
     tokenizer = WordTokenizer.fit(train)
@@ -188,7 +188,7 @@ def test_a_zero_probability_token_is_refused_not_reported_as_a_huge_perplexity()
     import pytest
 
     from lmkit.errors import LmkitError
-    from lmkit.evaluate import summarize
+    from lmkit.evaluate.perplexity import summarize
 
     stream = np.array([5, 6, 3, 7, 3])
     logp = np.array([-1.0, -2.0, -0.5, -np.inf, -0.1])

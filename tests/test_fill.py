@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.fill import fill_blank, sentence_logprobs, split_blank
+from lmkit.generate.fill import fill_blank, sentence_logprobs, split_blank
 from lmkit.models.base import StepScoring
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import CharTokenizer
-from lmkit.vocab import Vocab
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import CharTokenizer
+from lmkit.text.vocab import Vocab
 
 # after 打算 the corpus most often has 去; before 一部 it most often has 有; only 买 is seen on both sides
 ONE_TOKEN = ["我打算去北京"] * 5 + ["他有一部新手机"] * 5 + ["我打算买一部新手机"] * 2 + ["我打算睡觉"] * 2
@@ -132,8 +132,8 @@ def test_models_with_different_vocabularies_are_refused():
 
 @pytest.mark.parametrize("lines, max_len, answer", [(ONE_TOKEN, 1, "买"), (TWO_TOKENS, 2, "购买")])
 def test_ngram_models_fill_the_blank(lines, max_len, answer):
-    from lmkit.data import encode_lines
-    from lmkit.models.ngram import build_ngram
+    from lmkit.text.encode import encode_lines
+    from lmkit.models.ngram.model import build_ngram
 
     tokenizer = CharTokenizer.fit(lines)
     options = {"order": 3, "smoothing": "add-k", "k": 0.1}  # Kneser-Ney cannot estimate discounts on 14 lines

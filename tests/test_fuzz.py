@@ -27,13 +27,13 @@ from conftest import CHINESE, ENGLISH, TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmkit.corpus import get_corpus
-from lmkit.data import encode_lines
+from lmkit.corpus.catalog import get_corpus
+from lmkit.text.encode import encode_lines
 from lmkit.errors import LmkitError
 from lmkit.fileio import read_text
-from lmkit.models.arpa import read_arpa
-from lmkit.models.arpa_write import write_arpa
-from lmkit.tokenizers import fit_tokenizer
+from lmkit.models.ngram.arpa import read_arpa
+from lmkit.models.ngram.arpa_write import write_arpa
+from lmkit.text.tokenizers import fit_tokenizer
 
 FUZZ_SECONDS = float(os.environ.get("LMKIT_FUZZ_SECONDS", "5"))
 HANG_SECONDS = 10
@@ -111,7 +111,7 @@ def for_a_while(seconds: float):
 @pytest.fixture(scope="module")
 def arpa_seed(tmp_path_factory):
     """A valid word trigram ARPA file of tiny-en, and the tokenizer to score sentences with."""
-    from lmkit.models.ngram import build_ngram
+    from lmkit.models.ngram.model import build_ngram
 
     lines = TINY["en"]["train"].read_text(encoding="utf-8").splitlines()
     tokenizer = fit_tokenizer("word", lines)

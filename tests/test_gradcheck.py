@@ -6,7 +6,7 @@ import torch
 from click.testing import CliRunner
 
 from lmkit.commands.gradcheck import command
-from lmkit.gradcheck import (
+from lmkit.models.neural.gradcheck import (
     CheckCase,
     NormCurve,
     check_case,
@@ -17,7 +17,7 @@ from lmkit.gradcheck import (
     relative_error,
     small_vocab,
 )
-from lmkit.models.scratch import ScratchConfig, ScratchRNN
+from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 
 
 @pytest.mark.parametrize("case", default_cases(), ids=CheckCase.label)

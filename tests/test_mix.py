@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.data import encode_lines
+from lmkit.text.encode import encode_lines
 from lmkit.errors import ConfigError, VocabError
-from lmkit.evaluate import stream_logprobs
+from lmkit.evaluate.perplexity import stream_logprobs
 from lmkit.models.mix import Interpolated, mix_logprobs, tune_weights
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 LINES = ["the cat sat", "a dog ran far", "the dog sat"]
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.data import encode_lines
+from lmkit.text.encode import encode_lines
 from lmkit.errors import CheckpointError, ConfigError, LmkitError
 from lmkit.models import model_class
-from lmkit.models.ngram import NGramLM, build_ngram
-from lmkit.models.ngram_count import count_ngrams
-from lmkit.tokenizers import WordTokenizer
-from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
+from lmkit.models.ngram.model import NGramLM, build_ngram
+from lmkit.models.ngram.count import count_ngrams
+from lmkit.text.tokenizers import WordTokenizer
+from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LINES = ["a b", "a b", "b a"]
 SMOOTHINGS = ["mle", "add-k", "kn"]
@@ -59,7 +59,7 @@ def test_counts_follow_kenlm_conventions(tiny):
 
 
 def counts_rows(counts, k):
-    from lmkit.models.ngram_tables import word_rows
+    from lmkit.models.ngram.tables import word_rows
 
     return word_rows([o.keys for o in counts.orders], counts.vocab_size, k).tolist()
 
@@ -216,7 +216,7 @@ def test_an_order_longer_than_every_sentence_is_empty_but_harmless(smoothing):
 
 @pytest.mark.parametrize("key_limit", [2**30, 2**46, 2**62])  # one packed sort, several parts, argsort
 def test_grouping_keys_agrees_with_numpy_unique(key_limit):
-    from lmkit.models.ngram_count import group_keys
+    from lmkit.models.ngram.count import group_keys
 
     keys = np.random.default_rng(1).integers(0, 5000, 600_000) * (key_limit // 5000)
     distinct, inverse, first, sizes = group_keys(keys)

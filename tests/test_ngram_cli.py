@@ -6,7 +6,7 @@ import pytest
 
 from conftest import TINY, assert_one_line_error
 from lmkit.checkpoint import load_model, read_metrics
-from lmkit.models.arpa import read_arpa
+from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures
 
@@ -91,7 +91,7 @@ def test_train_model_ngram_runs_the_same_build(cli, tmp_path):
 
 
 def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cli, tmp_path):
-    from lmkit.train_state import DirectoryLock
+    from lmkit.train.resume_state import DirectoryLock
 
     out = tmp_path / "char3"
     with DirectoryLock(out):  # another lmkit process writing there

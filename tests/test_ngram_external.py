@@ -4,13 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmkit.data import encode_lines
+from lmkit.text.encode import encode_lines
 from lmkit.errors import ConfigError
-from lmkit.models.ngram import NGramLM
-from lmkit.models.ngram_count import count_ngrams
-from lmkit.models.ngram_external import chunk_bounds, count_ngrams_external, merge_order
-from lmkit.tokenizers import CharTokenizer, WordTokenizer
-from lmkit.vocab import EOS_ID
+from lmkit.models.ngram.model import NGramLM
+from lmkit.models.ngram.count import count_ngrams
+from lmkit.models.ngram.external_count import chunk_bounds, count_ngrams_external, merge_order
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
+from lmkit.text.vocab import EOS_ID
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # a small fixture: default discounts
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmkit.data import encode_lines
-from lmkit.models.arpa import read_arpa
-from lmkit.models.arpa_write import write_arpa
-from lmkit.models.ngram import build_ngram
-from lmkit.tokenizers import WordTokenizer
-from lmkit.vocab import EOS_ID
+from lmkit.text.encode import encode_lines
+from lmkit.models.ngram.arpa import read_arpa
+from lmkit.models.ngram.arpa_write import write_arpa
+from lmkit.models.ngram.model import build_ngram
+from lmkit.text.tokenizers import WordTokenizer
+from lmkit.text.vocab import EOS_ID
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kenlm"
 PERPLEXITY = {2: 394.7269, 3: 373.2349, 5: 368.4563}  # README.md of the references

@@ -53,10 +53,10 @@ def test_every_tour_command_parses(line):
 
 
 def test_python_api_example_runs(monkeypatch, tmp_path, tiny_zh):
-    import lmkit.corpus
+    import lmkit.corpus.catalog
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(lmkit.corpus, "get_corpus", lambda name: tiny_zh)
+    monkeypatch.setattr(lmkit.corpus.catalog, "get_corpus", lambda name: tiny_zh)
     code = code_blocks("python")[0].replace("max_steps=200", "max_steps=5")
     exec(compile(code, "README.md", "exec"), {"print": lambda *a: None})
     assert (tmp_path / "checkpoints" / "tang-gru" / "model.safetensors").exists()

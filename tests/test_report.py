@@ -5,8 +5,8 @@ import pytest
 
 from lm_fixtures import ngram_dir, rnn_dir
 from lmkit.errors import VocabError
-from lmkit.report import build_report, check_perplexity_comparable, describe_mixture, describe_model, write_report
-from lmkit.tokenizer_store import get_tokenizer
+from lmkit.report.compare import build_report, check_perplexity_comparable, describe_mixture, describe_model, write_report
+from lmkit.text.tokenizer_cache import get_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 
@@ -79,7 +79,7 @@ def test_a_mixture_row_with_tuned_weights(char_rows, tiny_en):
 
 def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path):
     from lmkit.checkpoint import read_config, read_metrics
-    from lmkit.suite import SuiteConfig, run_suite
+    from lmkit.report.suite import SuiteConfig, run_suite
 
     config = SuiteConfig(budget_minutes=0.04, orders=(1, 2), cells=("gru",), hidden_size=16, emb_size=8,
                          batch_size=4, bptt=16, tokenizer_flags=["--tokenizer", "char"])

@@ -4,8 +4,8 @@ import torch
 
 from lmkit.checkpoint import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.models.rnn import CELLS, RNNConfig, RNNLM
-from lmkit.tokenizers import fit_tokenizer
+from lmkit.models.neural.rnn import CELLS, RNNConfig, RNNLM
+from lmkit.text.tokenizers import fit_tokenizer
 
 LINES = ["我的手机坏了", "我打算买一部新手机", "the cat sat on the mat", "a dog ran"]
 
@@ -98,7 +98,7 @@ def test_malicious_weights_file_is_refused(tmp_path, tokenizer):
 
 
 def test_adaptive_softmax_is_a_proper_distribution_and_step_equals_score():
-    from lmkit.vocab import SPECIALS, Vocab
+    from lmkit.text.vocab import SPECIALS, Vocab
 
     vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(1200)])
     torch.manual_seed(0)

@@ -6,10 +6,10 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.models.base import StepScoring
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.beam import beam_search, best_first, state_selector
-from lmkit.sampling import SamplingConfig, keep_top_k, keep_top_p, sample
-from lmkit.vocab import Vocab
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.generate.beam import beam_search, best_first, state_selector
+from lmkit.generate.sampling import SamplingConfig, keep_top_k, keep_top_p, sample
+from lmkit.text.vocab import Vocab
 
 TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d"]
 # previous token -> distribution of the next one (rows sum to 1; a missing entry has probability 0)
@@ -220,9 +220,9 @@ def test_state_selector_reorders_rows_of_any_state(rnn, table):
 
 
 def test_same_code_runs_on_an_ngram_model():
-    from lmkit.data import encode_lines
-    from lmkit.models.ngram import build_ngram
-    from lmkit.tokenizers import CharTokenizer
+    from lmkit.text.encode import encode_lines
+    from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.tokenizers import CharTokenizer
 
     lines = ["abcab", "bca", "cabbac", "aab"]
     tokenizer = CharTokenizer.fit(lines)

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmkit.data import window, window_starts
+from lmkit.text.batches import window, window_starts
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.models.elman_bptt import bptt, forward_pass
-from lmkit.models.scratch import ScratchConfig, ScratchRNN
-from lmkit.tokenizers import CharTokenizer
+from lmkit.models.neural.elman_bptt import bptt, forward_pass
+from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
+from lmkit.text.tokenizers import CharTokenizer
 
 TEXT = [
     "the cat sat on the mat",

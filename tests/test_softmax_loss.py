@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.models.softmax_loss import LinearTargetLogProb, linear_target_logprobs
-from lmkit.vocab import Vocab
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.models.neural.softmax_loss import LinearTargetLogProb, linear_target_logprobs
+from lmkit.text.vocab import Vocab
 
 
 def layer(hidden_size: int, vocab_size: int, rows: int, dtype=torch.float32, seed: int = 0):

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmkit.errors import ConfigError, TokenizerError
-from lmkit.tokenizer_store import get_tokenizer, resolve_options, tokenizer_key, tokenizer_path
-from lmkit.tokenizers import CharTokenizer, WordTokenizer, fit_tokenizer, load_tokenizer, tokenizer_from_json
-from lmkit.vocab import BOS_ID, EOS_ID, UNK_ID
+from lmkit.text.tokenizer_cache import get_tokenizer, resolve_options, tokenizer_key, tokenizer_path
+from lmkit.text.tokenizers import CharTokenizer, WordTokenizer, fit_tokenizer, load_tokenizer, tokenizer_from_json
+from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 
 def fixture_lines(path):

@@ -4,13 +4,13 @@ import math
 import pytest
 import torch
 
-from lmkit.data import encode_lines
+from lmkit.text.encode import encode_lines
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
-from lmkit.models.rnn import RNNConfig, RNNLM
-from lmkit.tokenizers import fit_tokenizer
-from lmkit.train import Trainer
-from lmkit.train_config import TrainConfig
-from lmkit.train_state import DirectoryLock, load_resume
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.tokenizers import fit_tokenizer
+from lmkit.train.trainer import Trainer
+from lmkit.train.config import TrainConfig
+from lmkit.train.resume_state import DirectoryLock, load_resume
 
 LINES = [f"the cat {i % 7} sat on the mat {i % 5}" if i % 4 else "春眠不觉晓，处处闻啼鸟。" for i in range(200)]
 

@@ -19,7 +19,7 @@ from conftest import assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
 
 from lmkit.checkpoint import load_model
-from lmkit.train_state import save_last
+from lmkit.train.resume_state import save_last
 
 
 class Payload:
@@ -41,7 +41,7 @@ def marker(tmp_path):
 
 @pytest.fixture
 def model_dir(tmp_path, tiny_en):
-    from lmkit.corpus import get_tokenizer
+    from lmkit.text.tokenizer_cache import get_tokenizer
 
     return rnn_dir(tmp_path / "model", tiny_en, get_tokenizer(tiny_en, "char"))
 
@@ -84,7 +84,7 @@ def test_stray_torch_files_in_a_model_directory_are_never_opened(cli, model_dir,
 
 
 def test_object_arrays_in_ngram_weights_are_refused(cli, tmp_path, tiny_en, marker):
-    from lmkit.corpus import get_tokenizer
+    from lmkit.text.tokenizer_cache import get_tokenizer
 
     directory = ngram_dir(tmp_path / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=2)
     payload = np.array([Payload(marker)], dtype=object)
@@ -93,7 +93,7 @@ def test_object_arrays_in_ngram_weights_are_refused(cli, tmp_path, tiny_en, mark
     assert_one_line_error(cli("generate", directory, "--max-tokens", "3"), "model.ngram.npz: not a readable N-gram weights file")
 
 
-@pytest.mark.parametrize("kind", ["os:system", "builtins.eval", "../../lstm", "lmkit.models.rnn:RNNLM"])
+@pytest.mark.parametrize("kind", ["os:system", "builtins.eval", "../../lstm", "lmkit.models.neural.rnn:RNNLM"])
 def test_config_kind_cannot_name_arbitrary_code(cli, model_dir, kind):
     config = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**config, "kind": kind}))
@@ -103,7 +103,7 @@ def test_config_kind_cannot_name_arbitrary_code(cli, model_dir, kind):
 @pytest.mark.parametrize("where", ["../outside/model.ngram.npz", "/{outside}/model.ngram.npz"])
 def test_file_names_in_config_cannot_point_outside(tmp_path, tiny_en, where):
     """model.ngram.npz is named by config.json's "weights"; another model's weights outside are never read."""
-    from lmkit.corpus import get_tokenizer
+    from lmkit.text.tokenizer_cache import get_tokenizer
 
     tokenizer = get_tokenizer(tiny_en, "char")
     directory = ngram_dir(tmp_path / "ngram", tiny_en, tokenizer, order=2)

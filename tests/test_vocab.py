@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
-from lmkit.corpus import get_corpus
+from lmkit.corpus.catalog import get_corpus
 from lmkit.errors import VocabError
-from lmkit.tokenizer_store import coverage, get_tokenizer, split_coverage, tokenizer_path
-from lmkit.tokenizers import CharTokenizer
-from lmkit.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+from lmkit.text.tokenizer_cache import coverage, get_tokenizer, split_coverage, tokenizer_path
+from lmkit.text.tokenizers import CharTokenizer
+from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
 COUNTS = Counter({"b": 3, "a": 3, "c": 5, "d": 1, "e": 2})
 

@@ -33,7 +33,7 @@ class CorpusSpec:
     default: str | None = "shakespeare"
 
     def open(self, fetch: bool = True):
-        from lmkit.corpus import get_corpus
+        from lmkit.corpus.catalog import get_corpus
 
         if self.train:
             if self.name is not None:
@@ -56,7 +56,7 @@ class TokenizerSpec:
     options: dict = field(default_factory=dict)
 
     def load(self, corpus, rebuild: bool = False):
-        from lmkit.tokenizer_store import get_tokenizer
+        from lmkit.text.tokenizer_cache import get_tokenizer
 
         return get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
 
@@ -118,7 +118,7 @@ def tokenizer_options(function=None, *, default: str = "char"):
 def tokenizer_from_path(path: Path):
     """A tokenizer from a tokenizer.json file or a model directory holding one."""
     from lmkit.errors import TokenizerError
-    from lmkit.tokenizers import load_tokenizer
+    from lmkit.text.tokenizers import load_tokenizer
 
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path

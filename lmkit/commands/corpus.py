@@ -6,7 +6,7 @@ import json
 import click
 
 from lmkit.commands.common import corpus_options
-from lmkit.corpus_split import SPLITS
+from lmkit.corpus.split import SPLITS
 
 
 @click.group("corpus")
@@ -17,8 +17,8 @@ def command():
 @command.command("list")
 def list_corpora():
     """Named corpora lmkit can fetch, and every corpus already cached."""
-    from lmkit.corpus import cached_corpora, corpora_root
-    from lmkit.corpus_sources import CORPORA
+    from lmkit.corpus.catalog import cached_corpora, corpora_root
+    from lmkit.corpus.sources import CORPORA
 
     cached = {c.name: c for c in cached_corpora()}
     width = max(len(name) for name in [*CORPORA, *cached])
@@ -35,7 +35,7 @@ def list_corpora():
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 def fetch(names):
     """Download and split NAME (shakespeare, tang300, song100, hf:NAME[:CONFIG]); a cached corpus is left as is."""
-    from lmkit.corpus import get_corpus
+    from lmkit.corpus.catalog import get_corpus
     from lmkit.errors import CorpusError
 
     for name in names:

@@ -61,7 +61,7 @@ def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json
 
 
 def resolve_scoring(scoring: dict) -> dict:
-    from lmkit.train_config import select_device
+    from lmkit.train.config import select_device
 
     for name in ("rows", "window"):
         if scoring[name] < 1:

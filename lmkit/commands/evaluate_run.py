@@ -5,7 +5,7 @@ from pathlib import Path
 
 from lmkit.checkpoint import load_model
 from lmkit.errors import ConfigError
-from lmkit.eval_text import EvalText, default_text, score_text, write_line_scores
+from lmkit.evaluate.text import EvalText, default_text, score_text, write_line_scores
 
 
 def choose_text(corpus_spec, config: dict, directory: Path, split: str, file: Path | None) -> EvalText:
@@ -31,7 +31,7 @@ def run_eval(model_dir: Path, split: str, file: Path | None, corpus_spec, per_li
 def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, per_line: Path | None,
             scoring: dict) -> dict:
     from lmkit.checkpoint import read_config
-    from lmkit.eval_mix import evaluate_mix, parse_weights
+    from lmkit.evaluate.mix import evaluate_mix, parse_weights
 
     directories = [Path(part.strip()) for part in mix.split(",") if part.strip()]
     if len(directories) < 2:

@@ -8,7 +8,7 @@ import click
 
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
-from lmkit.fill import DEFAULT_MARKER
+from lmkit.generate.fill import DEFAULT_MARKER
 
 
 @click.command("fill")
@@ -31,7 +31,7 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
     reversed lines). Both parts are printed.
     """
     from lmkit.checkpoint import load_model
-    from lmkit.fill import check_pair, fill_blank, split_blank
+    from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")

@@ -1,4 +1,4 @@
-"""`lmkit generate MODEL_DIR`: options -> SamplingConfig -> lmkit.sampling -> text on stdout.
+"""`lmkit generate MODEL_DIR`: options -> SamplingConfig -> lmkit.generate.sampling -> text on stdout.
 
 One stream is printed token by token as it is made; several samples or beam
 hypotheses are printed each when complete; --json prints one object per
@@ -40,7 +40,8 @@ from lmkit.fileio import read_text
 def command(model_dir, prompt, prompt_file, as_json, **options):
     """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
     from lmkit.checkpoint import load_model
-    from lmkit.sampling import SamplingConfig, sample
+    from lmkit.generate.decode import decode
+    from lmkit.generate.sampling import SamplingConfig
 
     text = read_prompt(prompt, prompt_file)
     model, tokenizer, model_config = load_model(model_dir)
@@ -54,7 +55,7 @@ def command(model_dir, prompt, prompt_file, as_json, **options):
     writer = TextStream(tokenizer, primed, write=lambda piece: click.echo(piece, nl=False)) if streaming else None
     if writer is not None:
         writer.begin(text or "")
-    samples = sample(model, primed, config, on_token=writer.on_token if writer else None)
+    samples = decode(model, primed, config, on_token=writer.on_token if writer else None)
     if writer is not None:
         writer.end()
         return

@@ -48,7 +48,7 @@ def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, d
     Runs tanh and relu, one-hot and embedding inputs, full and truncated BPTT, and
     exits with status 1 if any parameter's max relative error exceeds --tolerance.
     """
-    from lmkit import gradcheck
+    from lmkit.models.neural import gradcheck
 
     if norms:
         sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}

@@ -51,7 +51,7 @@ def check_directory(directory: Path) -> None:
 
 def build_with_warnings(stream, vocab, opts: dict, memory: int | None):
     """Build the model; warnings (discount fallback) come back as one-line messages."""
-    from lmkit.models.ngram import build_ngram
+    from lmkit.models.ngram.model import build_ngram
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -64,9 +64,9 @@ def build_with_warnings(stream, vocab, opts: dict, memory: int | None):
 
 def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple[dict | None, str]:
     """(metrics or None, one line for the terminal)."""
-    from lmkit.data import encoded_split
-    from lmkit.evaluate import summarize
-    from lmkit.models.ngram import check_finite
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.evaluate.perplexity import summarize
+    from lmkit.models.ngram.model import check_finite
 
     stream = encoded_split(corpus, tokenizer, split, reverse)
     if len(stream) == 0:
@@ -89,7 +89,7 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
 def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int | None, reverse: bool):
     """Count and smooth the train split, score valid and test, and save the model directory."""
     from lmkit.checkpoint import append_metrics, save_model
-    from lmkit.data import encoded_split
+    from lmkit.text.id_cache import encoded_split
 
     stream = encoded_split(corpus, tokenizer, "train", reverse)
     model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, opts, memory)
@@ -130,8 +130,8 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
               help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
 def command(corpus_spec, tokenizer_spec, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
-    from lmkit.models.ngram import check_options
-    from lmkit.train_state import DirectoryLock
+    from lmkit.models.ngram.model import check_options
+    from lmkit.train.resume_state import DirectoryLock
 
     check_options(opts["order"], opts["smoothing"], opts["k"], opts["direction"])
     memory = parse_memory(opts["memory"])
@@ -141,13 +141,13 @@ def command(corpus_spec, tokenizer_spec, **opts):
     directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
     check_directory(directory)
     if opts["arpa"] is not None:
-        from lmkit.models.arpa_write import check_writable
+        from lmkit.models.ngram.arpa_write import check_writable
 
         check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
     with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
         model = build_and_save(directory, corpus, tokenizer, opts, memory, reverse)
     if opts["arpa"] is not None:
-        from lmkit.models.arpa_write import write_arpa
+        from lmkit.models.ngram.arpa_write import write_arpa
 
         write_arpa(model, opts["arpa"])
         click.echo(f"wrote {opts['arpa']} ({Path(opts['arpa']).stat().st_size / 2**20:.1f} MiB)")

@@ -9,7 +9,7 @@ from lmkit.errors import ConfigError
 
 
 def tokenizer_flags(tokenizer_spec) -> list[str]:
-    from lmkit.tokenizer_store import FLAGS
+    from lmkit.text.tokenizer_cache import FLAGS
 
     flags = ["--tokenizer", tokenizer_spec.kind]
     for name, value in tokenizer_spec.options.items():
@@ -28,7 +28,7 @@ def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> P
 
 def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list, object]:
     from lmkit.commands.train_output import ProgressPrinter
-    from lmkit.suite import SuiteConfig, run_suite
+    from lmkit.report.suite import SuiteConfig, run_suite
 
     tokenizer = tokenizer_spec.load(corpus)
     config = SuiteConfig(budget_minutes=options["budget_minutes"], add_k=options["add_k"], seed=options["seed"],
@@ -43,7 +43,7 @@ def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list,
 
 def best_mixture(rows: list, corpus, shared: dict) -> list:
     """Mikolov's comparison in one row: the best neural model interpolated with the best N-gram (by validation)."""
-    from lmkit.report import describe_mixture
+    from lmkit.report.compare import describe_mixture
 
     def best(candidates):
         return min(candidates, key=lambda r: r.valid["nll"], default=None)
@@ -57,10 +57,10 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
 
 def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
-    from lmkit.report import build_report, describe_model, write_report
-    from lmkit.report_markdown import markdown_table
-    from lmkit.report_tables import model_table
-    from lmkit.train_config import select_device
+    from lmkit.report.compare import build_report, describe_model, write_report
+    from lmkit.report.markdown import markdown_table
+    from lmkit.report.tables import model_table
+    from lmkit.train.config import select_device
 
     corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
     suite = options["suite"] is not None

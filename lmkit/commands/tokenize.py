@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
-from lmkit.vocab import EOS_ID
+from lmkit.text.vocab import EOS_ID
 
 
 @click.command("tokenize")

@@ -12,7 +12,7 @@ import click
 from lmkit.commands.common import corpus_options, tokenizer_options
 from lmkit.commands.train_models import MODEL_CHOICES
 from lmkit.errors import ConfigError
-from lmkit.train_config import OPTIMIZERS, PRECISIONS, TrainConfig
+from lmkit.train.config import OPTIMIZERS, PRECISIONS, TrainConfig
 
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores.
 DEFAULT_MAX_TIME = 420.0

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from lmkit.errors import ConfigError
-from lmkit.vocab import Vocab
+from lmkit.text.vocab import Vocab
 
 
 def build_rnn(vocab: Vocab, opts: dict):
-    from lmkit.models.rnn import RNNConfig, RNNLM
+    from lmkit.models.neural.rnn import RNNConfig, RNNLM
 
     return RNNLM(vocab, RNNConfig(
         cell=opts["model"], emb_size=opts["emb_size"], hidden_size=opts["hidden_size"], layers=opts["layers"],
@@ -16,7 +16,7 @@ def build_rnn(vocab: Vocab, opts: dict):
 
 
 def build_scratch(vocab: Vocab, opts: dict):
-    from lmkit.models.scratch import ScratchConfig, ScratchRNN
+    from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 
     if opts["layers"] != 1:
         raise ConfigError(f"--model scratch-rnn has one layer, got --layers {opts['layers']}")

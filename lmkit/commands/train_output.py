@@ -6,7 +6,7 @@ import math
 import click
 from tqdm import tqdm
 
-from lmkit.train import TrainCallbacks
+from lmkit.train.trainer import TrainCallbacks
 
 LN2 = math.log(2.0)
 

@@ -14,11 +14,11 @@ from click.core import ParameterSource
 from lmkit.commands.train_models import build_model
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
-from lmkit.data import encoded_split
+from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.train import Trainer
-from lmkit.train_config import TrainConfig
-from lmkit.train_state import DirectoryLock, load_resume
+from lmkit.train.trainer import Trainer
+from lmkit.train.config import TrainConfig
+from lmkit.train.resume_state import DirectoryLock, load_resume
 
 EXIT_CODES = {"SIGTERM": 143}
 DEFAULT_MAX_TIME = 420.0
@@ -29,8 +29,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         from lmkit.commands.train_ngram import train_ngram
 
         return train_ngram(corpus_spec, tokenizer_spec, opts)
-    from lmkit.distributed import World
-    from lmkit.train_config import select_device
+    from lmkit.train.distributed import World
+    from lmkit.train.config import select_device
 
     world = World.from_env(select_device(opts["device"]).type)
     with world.main_first():
@@ -150,7 +150,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
 
 def reopen_corpus(name: str):
     """The corpus a model was trained on: its cached folder, or a named corpus fetched again."""
-    from lmkit.corpus import Corpus, corpora_root, get_corpus
+    from lmkit.corpus.catalog import Corpus, corpora_root, get_corpus
 
     cached = corpora_root() / name
     if (cached / "manifest.json").exists():

@@ -7,10 +7,10 @@ import click
 
 from lmkit.checkpoint import load_model, read_config
 from lmkit.commands.train_output import summary_lines
-from lmkit.data import encoded_split
+from lmkit.text.id_cache import encoded_split
 from lmkit.errors import LmkitError
-from lmkit.evaluate import NLL, stream_nll
-from lmkit.sampling import sample_text
+from lmkit.evaluate.perplexity import NLL, stream_nll
+from lmkit.generate.sampling import sample_text
 
 
 def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test")) -> dict[str, NLL]:

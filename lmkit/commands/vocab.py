@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
-from lmkit.corpus_split import SPLITS
-from lmkit.vocab import SPECIALS
+from lmkit.corpus.split import SPLITS
+from lmkit.text.vocab import SPECIALS
 
 TOP_SHOWN = 20
 
@@ -24,7 +24,7 @@ def command():
 @click.option("--top", type=click.IntRange(min=0), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def build(corpus_spec, tokenizer_spec, force, top):
     """Build (or reuse) the tokenizer for a corpus and print its summary."""
-    from lmkit.tokenizer_store import tokenizer_path
+    from lmkit.text.tokenizer_cache import tokenizer_path
 
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus, rebuild=force)
@@ -43,7 +43,7 @@ def show(path, corpus_spec, tokenizer_spec, top):
     PATH (a tokenizer.json or a model directory) shows that tokenizer instead;
     its coverage is shown when --corpus or --train is given too.
     """
-    from lmkit.tokenizer_store import cached_tokenizer
+    from lmkit.text.tokenizer_cache import cached_tokenizer
 
     if path is not None:
         tokenizer = tokenizer_from_path(path)
@@ -56,7 +56,7 @@ def show(path, corpus_spec, tokenizer_spec, top):
 
 
 def summary_lines(tokenizer, file: Path | None, corpus, top: int) -> list[str]:
-    from lmkit.tokenizer_store import coverage
+    from lmkit.text.tokenizer_cache import coverage
 
     vocab = tokenizer.vocab
     specials = " ".join(f"{token}={vocab.id(token)}" for token in SPECIALS)

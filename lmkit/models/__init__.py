@@ -14,12 +14,12 @@ import importlib
 from lmkit.errors import ConfigError
 
 MODEL_KINDS: dict[str, str] = {
-    "rnn_tanh": "lmkit.models.rnn:RNNLM",
-    "rnn_relu": "lmkit.models.rnn:RNNLM",
-    "gru": "lmkit.models.rnn:RNNLM",
-    "lstm": "lmkit.models.rnn:RNNLM",
-    "scratch-rnn": "lmkit.models.scratch:ScratchRNN",
-    "ngram": "lmkit.models.ngram:NGramLM",
+    "rnn_tanh": "lmkit.models.neural.rnn:RNNLM",
+    "rnn_relu": "lmkit.models.neural.rnn:RNNLM",
+    "gru": "lmkit.models.neural.rnn:RNNLM",
+    "lstm": "lmkit.models.neural.rnn:RNNLM",
+    "scratch-rnn": "lmkit.models.neural.scratch:ScratchRNN",
+    "ngram": "lmkit.models.ngram.model:NGramLM",
     "interpolated": "lmkit.models.mix:Interpolated",
 }
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from lmkit.vocab import Vocab
+from lmkit.text.vocab import Vocab
 
 State = Any
 

@@ -18,7 +18,7 @@ import pytest
 
 from faults.fault_helpers import process_env, run_lmkit, snapshot, temporaries, train_args
 from lmkit.checkpoint import load_model
-from lmkit.train_state import load_resume
+from lmkit.train.resume_state import load_resume
 
 FIRST = ["--max-steps", "20", "--save-every", "5", "--eval-every", "10", "--epochs", "5"]
 SAVE_FAILED = (r"error: could not save (the model to|the resumable checkpoint) \S+: {reason}; "

@@ -16,7 +16,7 @@ import pytest
 from faults.fault_helpers import LmkitProcess, kill_9, run_lmkit, temporaries, train_args, wait_for_saving
 from lmkit.checkpoint import load_model
 from lmkit.errors import CheckpointError
-from lmkit.train_state import load_resume
+from lmkit.train.resume_state import load_resume
 
 KILLS_PER_CHAIN = 5
 CHAINS = [  # --save-every, --eval-every, where the kill is aimed

@@ -5,7 +5,7 @@ import json
 import signal
 
 from faults.fault_helpers import LmkitProcess, run_lmkit, train_args, wait_until
-from lmkit.train_state import load_resume
+from lmkit.train.resume_state import load_resume
 
 REFUSAL = "is training into this directory (it holds .lock); choose another --out or wait for it"
 

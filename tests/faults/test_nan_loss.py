@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from faults.fault_helpers import run_lmkit, snapshot, train_args
-from lmkit.train_state import load_resume
+from lmkit.train.resume_state import load_resume
 
 STABLE = ["--model", "rnn_relu", "--optimizer", "sgd", "--lr", "1", "--clip", "0", "--max-steps", "10",
           "--save-every", "5", "--eval-every", "1000", "--epochs", "5"]

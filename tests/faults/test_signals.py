@@ -8,7 +8,7 @@ import pytest
 
 from faults.fault_helpers import LmkitProcess, temporaries, train_args, wait_for_saving, wait_until
 from lmkit.checkpoint import load_model
-from lmkit.train_state import load_resume
+from lmkit.train.resume_state import load_resume
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 0), (signal.SIGTERM, 143)])

@@ -1,0 +1,11 @@
+"""Stage 1, corpora: named ones fetched through the package managers and cached, local text files,
+deterministic train/valid/test splits and their manifests.
+
+    catalog       get_corpus / cached_corpora: the way in
+    sources       the named corpora (where each comes from, how its text is cleaned) + fetch (pip/apt downloads)
+    hf            hf:NAME[:CONFIG] datasets
+    local         --train PATH [--valid --test]
+    text_files    reading user text safely, whatever its size
+    split         deterministic splits by whole units
+    store         the corpus folder, its manifest and atomic install
+"""

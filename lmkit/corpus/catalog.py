@@ -1,0 +1,67 @@
+"""Corpora: named ones fetched and cached, local text files, deterministic splits.
+
+A corpus lives in one folder under the corpora root ($LMKIT_CORPORA, else
+./corpora):
+
+    corpora/<name>/
+      manifest.json                 source, input hashes and sizes, split sizes (lines, chars, bytes, sha256)
+      train.txt valid.txt test.txt  UTF-8, "\\n" line ends, one sentence/line per line
+      tokenizers/<key>.json         tokenizers built from train.txt (lmkit vocab build)
+      ids/<fingerprint>/<split>.npy encoded splits (lmkit.text.id_cache)
+
+Where each part lives: store (the folder, atomic install), text_files
+(reading and checking input), split (deterministic splits), local
+(--train PATH), sources + fetch (named corpora via pip/apt), hf (hf:NAME
+datasets). Tokenizers cached in the folder belong to lmkit.text.tokenizer_cache.
+"""
+from __future__ import annotations
+
+from lmkit.corpus.text_files import LARGE_FILE_BYTES, MAX_LINE_BYTES, check_encoding_errors
+from lmkit.corpus.local import local_corpus
+from lmkit.corpus.sources import CORPORA, DEFAULT_CORPUS, named_corpus
+from lmkit.corpus.split import SPLITS
+from lmkit.corpus.store import MANIFEST, Corpus, corpora_root, install_corpus
+from lmkit.errors import CorpusError
+
+__all__ = ["CORPORA", "DEFAULT_CORPUS", "MANIFEST", "SPLITS", "Corpus", "cached_corpora", "corpora_root",
+           "get_corpus", "install_corpus"]
+
+
+def get_corpus(name: str | None = None, *, train=None, valid=None, test=None, root=None, fetch: bool = True,
+               encoding_errors: str = "strict", max_line_bytes: int = MAX_LINE_BYTES,
+               large_file_bytes: int = LARGE_FILE_BYTES) -> Corpus:
+    """A named corpus (fetched unless cached), an `hf:NAME[:CONFIG]` dataset, or local text files.
+
+    `train` (a path, list of paths or folder) makes a local corpus; with
+    `valid` and `test` too, those are used as given, otherwise train is split
+    deterministically. Local corpora are named after the input plus a short
+    content hash, so the same files reuse the same cache.
+    """
+    root = corpora_root(root)
+    check_encoding_errors(encoding_errors)
+    if train is not None:
+        if name is not None:
+            raise CorpusError("give either --corpus or --train, not both")
+        return local_corpus(root, train, valid, test, encoding_errors=encoding_errors,
+                           max_line_bytes=max_line_bytes, large_file_bytes=large_file_bytes)
+    if valid is not None or test is not None:
+        raise CorpusError("--valid and --test need --train")
+    if name is None:
+        raise CorpusError("no corpus given: pass --corpus NAME or --train PATH")
+    return named_corpus(root, name, fetch=fetch)
+
+
+def cached_corpora(root=None) -> list[Corpus]:
+    """Every complete corpus under the root, by name."""
+    root = corpora_root(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and not folder.name.startswith(".") and (folder / MANIFEST).exists():
+            try:
+                found.append(Corpus.open(folder))
+            except CorpusError:
+                continue
+    return found
+

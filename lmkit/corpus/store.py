@@ -1,0 +1,112 @@
+"""Corpus folders: the Corpus object over one cached folder, and the atomic install of a new one.
+
+A corpus folder is built under a temporary name and renamed into place when
+complete (manifest.json written last), so a failed fetch leaves nothing
+half-written and a second fetch of a cached corpus does nothing.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from lmkit.corpus.split import SPLITS
+from lmkit.errors import CorpusError
+from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def corpora_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else ./corpora."""
+    return Path(root or os.environ.get("LMKIT_CORPORA") or "corpora")
+
+
+@dataclass
+class Corpus:
+    """A cached corpus: its folder, manifest and the three split files."""
+
+    name: str
+    directory: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, directory: Path) -> "Corpus":
+        manifest = read_json(directory / MANIFEST, "corpus manifest", CorpusError)
+        if manifest.get("format") != FORMAT:
+            raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; fetch again")
+        return cls(directory.name, directory, manifest)
+
+    def path(self, split: str) -> Path:
+        if split not in SPLITS:
+            raise CorpusError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        return self.directory / f"{split}.txt"
+
+    def lines(self, split: str) -> Iterator[str]:
+        """Lines of a split without their "\\n", streamed from disk."""
+        path = self.path(split)
+        try:
+            with open(path, encoding="utf-8", newline="\n") as handle:
+                for line in handle:
+                    yield line[:-1] if line.endswith("\n") else line
+        except FileNotFoundError as exc:
+            raise CorpusError(f"{path}: split file is missing; run `lmkit corpus fetch {self.name}` again") from exc
+
+    def text(self, split: str) -> str:
+        return read_text(self.path(split))
+
+    def split_stats(self, split: str) -> dict:
+        self.path(split)
+        return self.manifest["splits"][split]
+
+    def num_chars(self, split: str) -> int:
+        """Characters in the split, newlines included."""
+        return int(self.split_stats(split)["chars"])
+
+    def num_lines(self, split: str) -> int:
+        return int(self.split_stats(split)["lines"])
+
+    @property
+    def description(self) -> str:
+        return str(self.manifest.get("description", ""))
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise CorpusError(f"corpus name {name!r} may use only letters, digits, '.', '_' and '-'")
+    return name
+
+
+def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corpus:
+    """Run `build(folder) -> manifest` in a temporary folder, then rename it to root/name in one step.
+
+    If root/name already holds a complete corpus, nothing is built. On any
+    failure the temporary folder is removed and root/name is untouched.
+    """
+    target = root / check_name(name)
+    if (target / MANIFEST).exists():
+        return Corpus.open(target)
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    try:
+        manifest = {"format": FORMAT, "name": name, **build(work)}
+        write_json_atomic(work / MANIFEST, manifest)
+        os.chmod(work, 0o755)  # mkdtemp made it private; a corpus folder is as readable as any other
+        if (target / MANIFEST).exists():  # another process finished the same corpus first
+            return Corpus.open(target)
+        if target.exists():  # an incomplete folder left by hand or by an older lmkit
+            shutil.rmtree(target)
+        os.replace(work, target)
+        fsync_dir(root)
+    except OSError as exc:
+        raise CorpusError(f"{target}: could not write the corpus ({exc.strerror or exc}); nothing was cached") from exc
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return Corpus.open(target)

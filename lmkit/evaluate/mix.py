@@ -1,0 +1,87 @@
+"""Evaluate an interpolation of model directories, tuning the weights on held-out text first.
+
+Each member scores the tuning text and the test text once; the mixture's
+per-token log-probabilities are then exact combinations of the members'
+(p = sum_i w_i p_i), the same numbers `Interpolated` gives token by token.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lmkit.checkpoint import load_model
+from lmkit.errors import ConfigError
+from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
+from lmkit.evaluate.perplexity import summarize
+from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
+
+
+@dataclass
+class MixResult:
+    names: list[str]
+    weights: np.ndarray
+    tuned_on: str | None            # label of the text the weights were tuned on (None: weights given)
+    members: list[ModelScores]      # each member alone on the test text
+    mixture: ModelScores
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: object
+    tokenizer: object
+    config: dict
+
+
+def load_members(directories: Sequence[str | Path]) -> list[LoadedModel]:
+    if len(directories) < 2:
+        raise ConfigError(f"--mix needs at least two model directories separated by commas, got {len(directories)}")
+    members = [LoadedModel(str(d), *load_model(d)) for d in directories]
+    check_same_vocab([m.model for m in members], [m.name for m in members])
+    if len({is_backward(m.config) for m in members}) > 1:
+        raise ConfigError("--mix: forward and backward models read the text in different orders and cannot be mixed")
+    return members
+
+
+def member_scores(members: list[LoadedModel], text: EvalText, **scoring) -> list[ModelScores]:
+    scores = [score_text(m.model, m.tokenizer, m.config, text, **scoring) for m in members]
+    for member, score in zip(members[1:], scores[1:]):
+        if not np.array_equal(score.stream, scores[0].stream):
+            raise ConfigError(f"--mix: {member.name} tokenizes {text.label} differently from {members[0].name} "
+                              "although the vocabularies match; their tokenizers' options differ")
+    return scores
+
+
+def evaluate_mix(directories: Sequence[str | Path], weights: str | Sequence[float], text: EvalText,
+                 tune_text: EvalText | None = None, **scoring) -> MixResult:
+    """Mix the models in `directories` with `weights` (or "auto": EM on `tune_text`) and score `text`."""
+    members = load_members(directories)
+    if weights == "auto":
+        if tune_text is None:
+            raise ConfigError("--weights auto needs validation text to tune on")
+        tuned = member_scores(members, tune_text, **scoring)
+        chosen = tune_weights([s.logp for s in tuned])
+        tuned_on = tune_text.label
+    else:
+        chosen, tuned_on = check_weights(weights, len(members)), None
+    scores = member_scores(members, text, **scoring)
+    return MixResult([m.name for m in members], chosen, tuned_on, scores, mixed(scores, chosen, text))
+
+
+def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText) -> ModelScores:
+    """The mixture's scores on `text`, from its members' scores on the same text."""
+    logp = mix_logprobs([s.logp for s in scores], weights)
+    return ModelScores(summarize(scores[0].stream, logp, text.chars), scores[0].stream, logp)
+
+
+def parse_weights(value: str) -> str | list[float]:
+    """'auto' or comma-separated numbers."""
+    if value.strip() == "auto":
+        return "auto"
+    try:
+        return [float(part) for part in value.split(",")]
+    except ValueError as exc:
+        raise ConfigError(f"--weights must be 'auto' or numbers separated by commas, got {value!r}") from exc

@@ -1,0 +1,252 @@
+"""One definition of perplexity for every model.
+
+Total negative log-likelihood in nats over the predicted tokens (every
+token of every line and each line's `</s>`; `<s>` is context, never
+predicted), then
+
+    perplexity      = exp(nll / tokens)
+    bits per token  = nll / (tokens * ln 2)
+    bits per char   = nll / (chars * ln 2)      chars of the original text, newlines counted
+
+An out-of-vocabulary token is scored as `<unk>`. Like KenLM, the perplexity
+"without OOVs" drops the predictions whose target is `<unk>` from both the
+sum and the count; the OOV rate is OOV predictions / all predictions.
+
+Two ways to run a split through a model, both batched:
+- stream (default): the whole split in order, the state carried from line to
+  line and window to window (`</s>` fed as input begins the next sentence);
+- reset per line: every line scored on its own, from `<s>` and a fresh state.
+Both give one log-probability per token of the id stream, in stream order,
+from which totals and per-line scores are summed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmkit.text.batches import with_bos
+from lmkit.errors import LmkitError
+from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class NLL:
+    """Summed negative log-likelihood (nats) over `tokens` predictions."""
+
+    nll: float
+    tokens: int
+
+    def __add__(self, other: "NLL") -> "NLL":
+        return NLL(self.nll + other.nll, self.tokens + other.tokens)
+
+    @property
+    def mean(self) -> float:
+        return self.nll / max(self.tokens, 1)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.mean, 700.0))
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.mean / LN2
+
+    def bits_per_char(self, chars: int) -> float:
+        return self.nll / (max(chars, 1) * LN2)
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation measures; `known` leaves out predictions of `<unk>`."""
+
+    total: NLL
+    known: NLL
+    chars: int | None = None
+    lines: int = 0
+
+    @property
+    def oov(self) -> int:
+        return self.total.tokens - self.known.tokens
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov / max(self.total.tokens, 1)
+
+    @property
+    def bits_per_char(self) -> float | None:
+        return None if not self.chars else self.total.bits_per_char(self.chars)
+
+    def to_dict(self) -> dict:
+        return {
+            "nll": self.total.nll, "tokens": self.total.tokens, "chars": self.chars, "lines": self.lines,
+            "perplexity": self.total.perplexity, "bits_per_token": self.total.bits_per_token,
+            "bits_per_char": self.bits_per_char, "oov": self.oov, "oov_rate": self.oov_rate,
+            "perplexity_without_oov": self.known.perplexity, "tokens_without_oov": self.known.tokens,
+        }
+
+
+def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None) -> Evaluation:
+    """Totals from a stream's ids (N,) and the log-probability of each (N,).
+
+    A token the model gives probability zero makes perplexity infinite: refused, naming where.
+    """
+    stream = np.asarray(stream)
+    zero = np.flatnonzero(~np.isfinite(logp))
+    if len(zero):
+        where = int(zero[0])
+        line = int((stream[:where] == EOS_ID).sum()) + 1
+        raise LmkitError(f"token {where + 1} (line {line}) has probability zero under this model, so perplexity "
+                         f"is infinite ({len(zero)} such tokens); an unsmoothed (mle) N-gram cannot score unseen "
+                         "events: use --smoothing kn or add-k")
+    known = stream != UNK_ID
+    return Evaluation(
+        total=NLL(-float(logp.sum()), len(stream)),
+        known=NLL(-float(logp[known].sum()), int(known.sum())),
+        chars=chars,
+        lines=int((stream == EOS_ID).sum()),
+    )
+
+
+@dataclass
+class LineScores:
+    """Per-line totals: log-probability (nats), predicted tokens (`</s>` included) and OOVs."""
+
+    logprob: np.ndarray
+    tokens: np.ndarray
+    oov: np.ndarray
+
+
+def line_bounds(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each line of a stream; a line ends with its `</s>`."""
+    stream = np.asarray(stream)
+    ends = np.flatnonzero(stream == EOS_ID) + 1
+    if len(stream) and (not len(ends) or ends[-1] != len(stream)):
+        ends = np.append(ends, len(stream))  # a last line without `</s>`
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return starts, ends
+
+
+def line_scores(stream: np.ndarray, logp: np.ndarray) -> LineScores:
+    starts, ends = line_bounds(stream)
+    if not len(starts):
+        empty = np.zeros(0)
+        return LineScores(empty, empty.astype(np.int64), empty.astype(np.int64))
+    oov = (np.asarray(stream) == UNK_ID).astype(np.int64)
+    return LineScores(np.add.reduceat(logp, starts), ends - starts, np.add.reduceat(oov, starts))
+
+
+# --- scoring ---------------------------------------------------------------------------
+def row_cuts(stream: np.ndarray, rows: int) -> list[int]:
+    """Start positions of up to `rows` pieces of a stream, each at a line start where possible.
+
+    A piece starting right after a `</s>` (or at the leading `<s>`) begins a sentence,
+    so an N-gram scores it exactly as in one long pass.
+    """
+    predictions = len(stream) - 1
+    wanted = [k * predictions // rows for k in range(1, rows)]
+    ends = np.flatnonzero(np.asarray(stream[:-1]) == EOS_ID)
+    if len(ends):
+        picks = ends[np.clip(np.searchsorted(ends, wanted), 0, len(ends) - 1)]
+        wanted = [int(p) for p in picks]
+    return sorted({0, *(w for w in wanted if 0 < w < predictions)})
+
+
+def stream_rows(stream: np.ndarray, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut a `<s>`-prefixed stream into contiguous pieces that together predict every token once.
+
+    Returns inputs (R, L), targets (R, L) and a mask (R, L) of real (non-padding) predictions.
+    """
+    predictions = len(stream) - 1
+    cuts = row_cuts(stream, max(1, rows)) + [predictions]
+    length = max(hi - lo for lo, hi in zip(cuts, cuts[1:]))
+    inputs = torch.zeros(len(cuts) - 1, length, dtype=torch.long)
+    targets = torch.zeros_like(inputs)
+    mask = torch.zeros(inputs.shape, dtype=torch.bool)
+    source = torch.from_numpy(np.asarray(stream, dtype=np.int64))
+    for r, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
+        inputs[r, : hi - lo] = source[lo:hi]
+        targets[r, : hi - lo] = source[lo + 1 : hi + 1]
+        mask[r, : hi - lo] = True
+    return inputs, targets, mask
+
+
+@torch.inference_mode()
+def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, window: int) -> torch.Tensor:
+    """(R, L) float64 log p(targets), zero where `mask` is False; each row starts from
+    `init_state` and carries its state from window to window."""
+    state = model.init_state(inputs.shape[0])
+    pieces = [torch.zeros(inputs.shape[0], 0, dtype=torch.float64, device=inputs.device)]
+    for start in range(0, inputs.shape[1], window):
+        part = slice(start, start + window)
+        logp, state = model.score_targets(inputs[:, part], targets[:, part], state)  # (R, W)
+        # an N-gram computes on the CPU whatever device the ids came from
+        pieces.append(logp.to(mask.device, torch.float64).masked_fill(~mask[:, part], 0.0))
+    return torch.cat(pieces, dim=1)
+
+
+def stream_nll(model, stream: np.ndarray, rows: int = 16, window: int = 256, device: str | torch.device = "cpu") -> NLL:
+    """NLL of a split's id stream, state carried from window to window along each of `rows` pieces."""
+    stream = with_bos(stream)
+    inputs, targets, mask = (t.to(device) for t in stream_rows(stream, rows))
+    logp = score_padded(model, inputs, targets, mask, window)
+    return NLL(-float(logp.sum()), int(mask.sum()))
+
+
+def stream_logprobs(model, stream: np.ndarray, rows: int = 16, window: int = 256,
+                    device: str | torch.device = "cpu") -> np.ndarray:
+    """(N,) log-probability of each token of the stream, scored in order with the state carried."""
+    if len(stream) == 0:
+        return np.zeros(0)
+    inputs, targets, mask = (t.to(device) for t in stream_rows(with_bos(stream), rows))
+    logp = score_padded(model, inputs, targets, mask, window)  # (R, L); rows are consecutive pieces
+    return logp[mask].cpu().numpy()
+
+
+def line_batches(stream: np.ndarray, batch_lines: int):
+    """Lines of a stream, shortest first, `batch_lines` at a time: (positions (B,), inputs, targets, mask).
+
+    Each line is `<s> w1 .. wn` predicting `w1 .. wn </s>`; padding is `</s>`, masked out.
+    """
+    starts, ends = line_bounds(stream)
+    order = np.argsort(ends - starts, kind="stable")
+    source = np.asarray(stream, dtype=np.int64)
+    for first in range(0, len(order), batch_lines):
+        chosen = order[first : first + batch_lines]
+        width = int((ends[chosen] - starts[chosen]).max())
+        inputs = torch.full((len(chosen), width), EOS_ID, dtype=torch.long)
+        targets = torch.full_like(inputs, EOS_ID)
+        mask = torch.zeros(inputs.shape, dtype=torch.bool)
+        for r, line in enumerate(chosen):
+            ids = torch.from_numpy(source[starts[line] : ends[line]])
+            inputs[r, 0] = BOS_ID
+            inputs[r, 1 : len(ids)] = ids[:-1]
+            targets[r, : len(ids)] = ids
+            mask[r, : len(ids)] = True
+        positions = np.concatenate([np.arange(starts[i], ends[i]) for i in chosen])
+        yield positions, inputs, targets, mask
+
+
+def line_logprobs(model, stream: np.ndarray, batch_lines: int = 64, window: int = 256,
+                  device: str | torch.device = "cpu") -> np.ndarray:
+    """(N,) log-probability of each token, every line scored on its own from `<s>` and a fresh state."""
+    out = np.zeros(len(stream))
+    for positions, inputs, targets, mask in line_batches(stream, batch_lines):
+        inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
+        logp = score_padded(model, inputs, targets, mask, window)  # (B, L)
+        out[positions] = logp[mask].cpu().numpy()
+    return out
+
+
+def token_logprobs(model, stream: np.ndarray, reset_per_line: bool = False, rows: int = 16, window: int = 256,
+                   device: str | torch.device = "cpu") -> np.ndarray:
+    """(N,) log-probabilities of a stream's tokens, in evaluation mode (no dropout)."""
+    if hasattr(model, "eval"):
+        model.eval()
+    if reset_per_line:
+        return line_logprobs(model, stream, batch_lines=max(rows, 64), window=window, device=device)
+    return stream_logprobs(model, stream, rows=rows, window=window, device=device)

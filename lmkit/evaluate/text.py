@@ -1,0 +1,112 @@
+"""What a model is evaluated on (a corpus split or a text file), and evaluating a model directory on it.
+
+Every model encodes the text with its own tokenizer (reversing each line
+for a backward model); the character count and the digest belong to the
+text itself, so bits/char compares models with different tokenizers and the
+digest tells whether two evaluations saw the same text.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from lmkit.text.encode import encode_lines
+
+from lmkit.text.id_cache import encoded_split
+from lmkit.errors import ConfigError, CorpusError
+from lmkit.evaluate.perplexity import Evaluation, line_scores, summarize, token_logprobs
+from lmkit.fileio import atomic_write, read_text
+
+
+@dataclass
+class EvalText:
+    """A text to score: `label` for people, `digest` for machines, `chars` newlines included."""
+
+    label: str
+    digest: str
+    chars: int
+    corpus: object | None = None
+    split: str | None = None
+    file_lines: list[str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_split(cls, corpus, split: str) -> "EvalText":
+        stats = corpus.split_stats(split)
+        digest = stats.get("sha256") or f"{corpus.name}:{split}"
+        return cls(f"{corpus.name} {split}", digest, int(stats["chars"]), corpus=corpus, split=split)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "EvalText":
+        text = read_text(path)
+        if not text:
+            raise CorpusError(f"{path}: file is empty")
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()  # the "line" after the final newline
+        chars = sum(len(line) + 1 for line in lines)  # a missing final newline still ends a line
+        digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
+        return cls(str(path), digest, chars, file_lines=lines)
+
+    def lines(self) -> Iterator[str]:
+        if self.corpus is not None:
+            return self.corpus.lines(self.split)
+        return iter(self.file_lines or [])
+
+    def stream(self, tokenizer, reverse: bool = False) -> np.ndarray:
+        """The text as the model sees it: ids of each line, then `</s>` (cached for corpus splits)."""
+        if self.corpus is not None:
+            return np.asarray(encoded_split(self.corpus, tokenizer, self.split, reverse))
+        return encode_lines(tokenizer, self.lines(), reverse=reverse)
+
+
+def is_backward(config: dict) -> bool:
+    return config.get("direction") == "backward"
+
+
+def default_text(config: dict, directory: Path, split: str) -> EvalText:
+    """The split of the corpus a model was trained on (config.json's "corpus")."""
+    from lmkit.corpus.catalog import get_corpus
+
+    name = config.get("corpus")
+    if not name:
+        raise ConfigError(f"{directory}/config.json names no corpus; pass --corpus NAME or --file PATH")
+    return EvalText.from_split(get_corpus(name), split)
+
+
+@dataclass
+class ModelScores:
+    """One model's evaluation on one text, with the per-token detail needed for per-line output and mixing."""
+
+    evaluation: Evaluation
+    stream: np.ndarray      # (N,) token ids, as the model's tokenizer encoded the text
+    logp: np.ndarray        # (N,) natural-log probability of each
+
+
+def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: bool = False,
+               rows: int = 16, window: int = 256, device: str | torch.device = "cpu") -> ModelScores:
+    """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line)."""
+    stream = text.stream(tokenizer, reverse=is_backward(config))
+    if isinstance(model, torch.nn.Module):
+        model.to(device)
+    logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device)
+    return ModelScores(summarize(stream, logp, text.chars), stream, logp)
+
+
+PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"
+
+
+def write_line_scores(path: str | Path, scores: ModelScores) -> int:
+    """One TSV row per line of the text: 1-based line number, predicted tokens (`</s>` included), OOVs,
+    log-probability in nats and in log10 (KenLM's unit), and the line's own perplexity. Returns the rows."""
+    lines = line_scores(scores.stream, scores.logp)
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(PER_LINE_HEADER)
+        for number, (logprob, tokens, oov) in enumerate(zip(lines.logprob, lines.tokens, lines.oov), start=1):
+            perplexity = np.exp(min(-logprob / max(tokens, 1), 700.0))
+            handle.write(f"{number}\t{tokens}\t{oov}\t{logprob:.6f}\t{logprob / np.log(10):.6f}\t{perplexity:.4f}\n")
+    return len(lines.tokens)

@@ -1,0 +1,7 @@
+"""Stage: text from models, written once against the LanguageModel protocol.
+
+    sampling  greedy, temperature, top-k, top-p; SamplingConfig
+    beam      beam search (and reordering any model's state rows)
+    decode    the one entry point choosing between them
+    fill      fill-in-the-blank with a forward and a backward model
+"""

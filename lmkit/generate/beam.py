@@ -1,0 +1,143 @@
+"""Beam search, and the two things it needs from any model: reordering an opaque state's
+batch rows, and a best-first ranking whose ties match argmax (so beam 1 is exactly greedy).
+
+Written against the LanguageModel protocol like lmkit.generate.sampling, whose SamplingConfig,
+Sample and priming it shares; `lmkit.generate.sampling.sample` hands configs with `beam` set here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from lmkit.generate.sampling import (NEG_INF, Sample, SamplingConfig, banned_ids, evaluating, model_device, prime,
+                            step_kernels)
+
+ROWS = "rows"  # a state part that is a plain list with one entry per stream
+
+
+def state_selector(model) -> Callable:
+    """A function (state, index (K,)) -> the state of streams `index`, for any model's opaque state.
+
+    A model may provide `select_state(state, index)`; otherwise the batch dimension of each
+    tensor in the state is found once, by comparing the state after one step of 1 and of 2 streams.
+    """
+    custom = getattr(model, "select_state", None)
+    if callable(custom):
+        return custom
+    with evaluating(model):
+        one, two = (prime(model, [], size)[1] for size in (1, 2))
+    dims = batch_dims(one, two)
+    return lambda state, index: select_rows(state, dims, index)
+
+
+def batch_dims(one, two):
+    """The batch dimension of each part of a state (None where a part does not depend on the batch)."""
+    if isinstance(one, torch.Tensor):
+        differ = [d for d, (a, b) in enumerate(zip(one.shape, two.shape)) if a != b]
+        return differ[0] if differ else None
+    if isinstance(one, dict):
+        return {key: batch_dims(one[key], two[key]) for key in one}
+    if isinstance(one, (tuple, list)):
+        return [batch_dims(a, b) for a, b in zip(one, two)] if len(one) == len(two) else ROWS
+    return None
+
+
+def select_rows(state, dims, index: torch.Tensor):
+    if dims is None:
+        return state
+    if isinstance(dims, str):  # ROWS
+        return type(state)(state[i] for i in index.tolist())
+    if isinstance(dims, int):
+        return state.index_select(dims, index.to(state.device))
+    if isinstance(dims, dict):
+        return {key: select_rows(state[key], dims[key], index) for key in state}
+    parts = [select_rows(part, dim, index) for part, dim in zip(state, dims)]
+    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+
+
+@dataclass
+class Beams:
+    """Hypotheses of a beam search, one row each (K rows)."""
+
+    scores: torch.Tensor     # (K,) total log-prob; -inf marks an empty row
+    ids: torch.Tensor        # (K, t) generated ids
+    logprobs: torch.Tensor   # (K, t) the model's log-prob of each
+    sentences: torch.Tensor  # (K,) `</s>` emitted so far
+    parents: torch.Tensor    # (K,) the row of the previous step each one extends
+
+    @classmethod
+    def start(cls, width: int, device) -> "Beams":
+        scores = torch.full((width,), NEG_INF, device=device)
+        scores[0] = 0.0  # all rows start identical: expand only the first
+        empty = torch.zeros(width, 0, device=device)
+        rows = torch.arange(width, device=device)
+        return cls(scores, empty.long(), empty, torch.zeros_like(rows), rows)
+
+    def extend(self, parents: torch.Tensor, ids: torch.Tensor, logp: torch.Tensor, eos: int) -> "Beams":
+        """Candidates: row parents[i] followed by ids[i]; logp (K, V) is the model's last output."""
+        step_logp = logp[parents, ids]
+        return Beams(self.scores[parents] + step_logp,
+                     torch.cat([self.ids[parents], ids[:, None]], dim=1),
+                     torch.cat([self.logprobs[parents], step_logp[:, None]], dim=1),
+                     self.sentences[parents] + (ids == eos), parents)
+
+    def take(self, rows: torch.Tensor, width: int) -> "Beams":
+        """Rows `rows`, padded to `width` with empty copies of the first."""
+        empty = width - len(rows)
+        rows = torch.cat([rows, rows[:1].expand(empty)])
+        scores = self.scores[rows].clone()
+        scores[width - empty :] = NEG_INF
+        return Beams(scores, self.ids[rows], self.logprobs[rows], self.sentences[rows], self.parents[rows])
+
+    def samples(self, rows: torch.Tensor, complete: torch.Tensor, alpha: float) -> list[Sample]:
+        out = []
+        for r in rows.tolist():
+            ids, logprobs = self.ids[r].tolist(), self.logprobs[r].tolist()
+            score = float(self.scores[r]) / max(len(ids), 1) ** alpha
+            out.append(Sample(ids, logprobs, score, finished=bool(complete[r])))
+        return out
+
+
+def best_first(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Indexes of the `count` highest of a 1-D tensor, best first; ties go to the lower index, as in argmax."""
+    if count == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    threshold = scores.topk(count).values[-1]
+    chosen = torch.cat([(scores > threshold).nonzero()[:, 0], (scores == threshold).nonzero()[:, 0]])[:count]
+    return chosen[scores[chosen].sort(descending=True, stable=True).indices]
+
+
+def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sample]:
+    """The `config.beam` best continuations, best first, by total log-prob / length ** length_penalty.
+
+    A hypothesis is complete when it emits its last `</s>` (config.sentences of them) or at
+    max_tokens. Of each step's 2K best candidates, those ranked within the top K may complete
+    and the best K others go on (so beam 1 is exactly greedy); the search stops once K are complete.
+    """
+    config.validate(model.vocab)
+    width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
+    banned = banned_ids(model.vocab, config.allow_unk, model_device(model))
+    select_state = state_selector(model)
+    finished: list[Sample] = []
+    with evaluating(model), step_kernels(model, width):
+        logp, state = prime(model, prompt_ids, width)
+        beams = Beams.start(width, logp.device)
+        for step in range(config.max_tokens):
+            totals = beams.scores[:, None] + logp.index_fill(1, banned, NEG_INF)
+            count = min(2 * width, int(torch.isfinite(totals).sum()))
+            flat = best_first(totals.view(-1), count)           # (2K,)
+            candidates = beams.extend(flat // size, flat % size, logp, eos)
+            ends = (flat % size == eos) & (candidates.sentences >= config.sentences) & (config.sentences > 0)
+            complete = ends | (step == config.max_tokens - 1)
+            rank = torch.arange(count, device=flat.device)
+            finished += candidates.samples(rank[(rank < width) & complete], ends, config.length_penalty)
+            going = rank[~complete][:width]
+            if len(finished) >= width or len(going) == 0:
+                break
+            beams = candidates.take(going, width)
+            state = select_state(state, beams.parents)
+            logp, state = model.step(beams.ids[:, -1], state)
+    finished.sort(key=lambda s: s.score, reverse=True)
+    return finished[:width]

@@ -1,0 +1,138 @@
+"""Fill in the blank with a forward and a backward model.
+
+A blank is decided by the words on both sides of it: in 「我打算____一部新手机」 the
+right side ("a new phone") matters as much as the left. Each candidate filler
+c is scored by the whole sentence under both directions,
+
+    forward   log p_fwd(<s> left c right </s>)
+    backward  log p_bwd(<s> reversed(left c right) </s>)
+    total     forward + backward
+
+A backward model is the same code trained on each line's tokens reversed, so
+an N-gram built on reversed text serves as well as a backward LSTM.
+
+Candidates come from the caller, or from the vocabulary: every single token
+(all scored, in batches), plus longer fillers up to max_len found by two beam
+searches over the blank, one with the forward model reading the left context
+and one with the backward model reading the right context; the union is then
+rescored with both models on the complete sentence. The beams only propose,
+so a filler that both directions like but neither beam reaches is missed;
+widening `beam` trades time for recall.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmkit.errors import ConfigError
+from lmkit.evaluate.perplexity import line_logprobs
+from lmkit.generate.beam import best_first, state_selector
+from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
+
+DEFAULT_MARKER = "_"
+
+
+@dataclass
+class Filler:
+    ids: list[int]
+    forward: float   # log p of the filled sentence under the forward model
+    backward: float  # ... and of its reversal under the backward model
+
+    @property
+    def total(self) -> float:
+        return self.forward + self.backward
+
+
+def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
+    """(left, right) of the one blank in `text`; a run of markers (`____`) counts as one blank."""
+    if not marker:
+        raise ConfigError("--blank must be a non-empty marker, such as _")
+    runs = list(re.finditer(f"(?:{re.escape(marker)})+", text))
+    if not runs:
+        raise ConfigError(f"no blank in {text!r}: mark the gap to fill with {marker!r}")
+    if len(runs) > 1:
+        raise ConfigError(f"{len(runs)} blanks {marker!r} in {text!r}: mark exactly one gap (or choose another marker with --blank)")
+    return text[: runs[0].start()], text[runs[0].end() :]
+
+
+def check_pair(forward, backward) -> None:
+    """Both directions must share one vocabulary, or their ids mean different tokens."""
+    if forward.vocab != backward.vocab:
+        raise ConfigError(
+            f"the forward and backward models have different vocabularies ({len(forward.vocab)} tokens, "
+            f"fingerprint {forward.vocab.fingerprint()} vs {len(backward.vocab)}, {backward.vocab.fingerprint()}): "
+            "train both with the same tokenizer"
+        )
+
+
+def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
+               max_len: int = 1, beam: int = 32, batch_size: int = 256) -> list[Filler]:
+    """Candidates (or the vocabulary's) for the blank between `left` and `right` ids, best total first."""
+    check_pair(forward, backward)
+    if max_len < 1:
+        raise ConfigError(f"--max-len must be at least 1, got {max_len}")
+    if beam < 1:
+        raise ConfigError(f"--beam must be at least 1, got {beam}")
+    if candidates is None:
+        candidates = vocabulary_fillers(forward, backward, left, right, max_len, beam)
+    candidates = list(dict.fromkeys(tuple(c) for c in candidates if c))  # unique, order kept
+    if not candidates:
+        raise ConfigError("no candidate fillers to score")
+    sentences = [[*left, *c, *right] for c in candidates]
+    ahead = sentence_logprobs(forward, sentences, batch_size)
+    behind = sentence_logprobs(backward, [s[::-1] for s in sentences], batch_size)
+    fillers = [Filler(list(c), f, b) for c, f, b in zip(candidates, ahead, behind)]
+    fillers.sort(key=lambda f: (f.total, f.forward), reverse=True)
+    return fillers
+
+
+def fillable_ids(vocab) -> list[int]:
+    """Every id but the four specials: a filler is made of ordinary tokens."""
+    specials = {vocab.pad_id, vocab.unk_id, vocab.bos_id, vocab.eos_id}
+    return [i for i in range(len(vocab)) if i not in specials]
+
+
+def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int) -> list[list[int]]:
+    """All single tokens, plus 2..max_len-token fillers proposed by a beam from each side."""
+    fillers = [[i] for i in fillable_ids(forward.vocab)]
+    if max_len > 1:
+        fillers += grow_fillers(forward, left, max_len, beam)
+        fillers += [f[::-1] for f in grow_fillers(backward, right[::-1], max_len, beam)]
+    return fillers
+
+
+def grow_fillers(model, context: list[int], max_len: int, width: int) -> list[list[int]]:
+    """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search)."""
+    vocab = model.vocab
+    banned = torch.tensor(sorted(set(range(len(vocab))) - set(fillable_ids(vocab))))
+    select_state = state_selector(model)
+    found: list[list[int]] = []
+    with evaluating(model):
+        logp, state = prime(model, context, 1)                          # (1, V)
+        scores = torch.zeros(1, device=logp.device)
+        fillers = torch.zeros(1, 0, dtype=torch.long, device=logp.device)
+        for length in range(1, max_len + 1):
+            totals = scores[:, None] + logp.index_fill(1, banned.to(logp.device), NEG_INF)  # (K, V)
+            count = min(width, int(torch.isfinite(totals).sum()))
+            flat = best_first(totals.view(-1), count)
+            scores = totals.view(-1)[flat]
+            parents, ids = flat // len(vocab), flat % len(vocab)
+            fillers = torch.cat([fillers[parents], ids[:, None]], dim=1)
+            if length > 1:
+                found += fillers.tolist()
+            if length < max_len and count:
+                logp, state = model.step(ids, select_state(state, parents))
+    return found
+
+
+def sentence_logprobs(model, sentences: list[list[int]], batch_size: int = 256) -> list[float]:
+    """log p(<s> s </s>) of each sentence: the lines of one stream, scored `batch_size` lines at a time."""
+    eos = model.vocab.eos_id
+    stream = np.asarray([t for s in sentences for t in (*s, eos)], dtype=np.int64)
+    starts = np.cumsum([0] + [len(s) + 1 for s in sentences[:-1]])
+    with evaluating(model):
+        logp = line_logprobs(model, stream, batch_lines=batch_size, device=model_device(model))  # (N,)
+    return np.add.reduceat(logp, starts).tolist()

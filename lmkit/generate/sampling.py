@@ -1,0 +1,253 @@
+"""Text generation written once against the LanguageModel protocol.
+
+Only `init_state`, `step` and `score_targets` (to read a prompt in one pass)
+are used, so the same code samples from an RNN, a GRU, an LSTM, the scratch
+RNN and an N-gram model. Each generated token costs exactly one `step` over
+the whole batch of streams; the prefix is never run again.
+
+Strategies, picked by SamplingConfig:
+    greedy           the most likely token each step
+    ancestral        draw from softmax(log p / temperature), optionally cut to
+                     the top-k tokens and/or the nucleus (smallest set whose
+                     probability reaches top-p), in that order
+    beam search      the `beam` best continuations by total log-prob divided by
+                     length ** length_penalty (1 = mean log-prob per token); in lmkit/generate/beam.py,
+                     reached through lmkit.generate.decode
+
+Reported log-probs are always the model's own (temperature 1, nothing cut
+away), so a sample's total equals what `model.score` gives the same tokens.
+`<pad>` and `<s>` are never generated, `<unk>` only with allow_unk.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from lmkit.errors import ConfigError
+from lmkit.text.vocab import Vocab
+
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_tokens: int = 200
+    sentences: int = 1              # stop a stream after this many `</s>`; 0 = only max_tokens stops it
+    num_samples: int = 1
+    greedy: bool = False
+    temperature: float | None = None  # None = 1
+    top_k: int | None = None
+    top_p: float | None = None
+    beam: int | None = None
+    length_penalty: float = 1.0
+    allow_unk: bool = False
+    seed: int | None = None
+
+    def validate(self, vocab: Vocab) -> "SamplingConfig":
+        """Check every option against its range and the vocabulary; ConfigError names the option."""
+        for name, least in (("max_tokens", 1), ("sentences", 0), ("num_samples", 1)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(self, name)}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise ConfigError(f"--temperature must be positive, got {self.temperature}; use --greedy for the most likely token")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.length_penalty < 0:
+            raise ConfigError(f"--length-penalty must be at least 0, got {self.length_penalty}")
+        self._validate_combination(vocab)
+        return self
+
+    def _validate_combination(self, vocab: Vocab) -> None:
+        sampling = [f"--{n.replace('_', '-')}" for n in ("temperature", "top_k", "top_p") if getattr(self, n) is not None]
+        deterministic = "--beam" if self.beam is not None else "--greedy" if self.greedy else None
+        if self.beam is not None and self.greedy:
+            raise ConfigError("--greedy and --beam are two strategies: pick one (--beam 1 is greedy)")
+        if deterministic and sampling:
+            raise ConfigError(f"{deterministic} does not sample, so {', '.join(sampling)} would be ignored: drop one")
+        if deterministic and self.num_samples > 1:
+            raise ConfigError(f"{deterministic} is deterministic: --num-samples {self.num_samples} would repeat one output")
+        allowed = len(vocab) - len(banned_ids(vocab, self.allow_unk))
+        if self.beam is not None and not 1 <= self.beam <= allowed:
+            raise ConfigError(f"--beam must be between 1 and the {allowed} tokens the vocabulary can generate, got {self.beam}")
+
+
+@dataclass
+class Sample:
+    """Generated ids (prompt excluded) with the model's log-prob of each; `score` ranks beam outputs."""
+
+    ids: list[int]
+    logprobs: list[float]
+    score: float | None = None
+    finished: bool = True          # False: max_tokens cut it before its last `</s>`
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.logprobs))
+
+
+OnToken = Callable[[torch.Tensor, torch.Tensor], None]  # (ids (B,), active (B,) bool) per step
+
+
+def banned_ids(vocab: Vocab, allow_unk: bool = False, device=None) -> torch.Tensor:
+    """Ids never generated: `<pad>`, `<s>` (never predicted) and, unless asked, `<unk>`."""
+    return torch.tensor([vocab.pad_id, vocab.bos_id] + ([] if allow_unk else [vocab.unk_id]), device=device)
+
+
+@contextlib.contextmanager
+def evaluating(model) -> Iterator[None]:
+    """Eval mode (no dropout) and no autograd for the duration; the training flag is restored."""
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+# Below this many streams, stepping an RNN on CPU is faster without oneDNN and on one thread:
+# oneDNN's RNN kernels cost ~0.5 ms of setup per call, several times a whole 2x256 LSTM step on
+# the plain kernels at batch 1, and a second thread only adds waiting to such small products
+# (5-10x slower when the cores are busy). See "Generation speed" in benchmarks/RESULTS.md.
+SMALL_BATCH = 16
+
+
+@contextlib.contextmanager
+def step_kernels(model, batch_size: int) -> Iterator[None]:
+    """The faster CPU settings for stepping `batch_size` streams (process-wide while it lasts)."""
+    small = batch_size < SMALL_BATCH and model_device(model).type == "cpu"
+    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
+    if small:
+        torch.backends.mkldnn.enabled = False
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.backends.mkldnn.enabled = onednn
+            torch.set_num_threads(threads)
+
+
+def model_device(model) -> torch.device:
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
+def prime(model, prompt_ids: list[int], batch_size: int):
+    """Feed `<s> prompt` to `batch_size` identical streams -> (log-probs (B, V) of the next token, state).
+
+    All but the last token go through `score_targets` in one pass; the last through `step`.
+    """
+    device = model_device(model)
+    ids = torch.tensor([model.vocab.bos_id, *prompt_ids], device=device).expand(batch_size, -1)  # (B, T)
+    state = model.init_state(batch_size)
+    if ids.shape[1] > 1:
+        _, state = model.score_targets(ids[:, :-1], ids[:, 1:], state)
+    return model.step(ids[:, -1].contiguous(), state)
+
+
+def keep_top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, V) scores with all but the k highest of each row set to -inf (ties with the k-th kept)."""
+    if k >= scores.shape[-1]:
+        return scores
+    kth = scores.topk(k, dim=-1).values[:, -1:]  # (B, 1)
+    return scores.masked_fill(scores < kth, NEG_INF)
+
+
+def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
+    """(B, V) scores cut to the nucleus: the smallest set of most likely tokens whose probability reaches p."""
+    if p >= 1.0:
+        return scores
+    ordered, order = scores.sort(dim=-1, descending=True)         # (B, V)
+    probs = ordered.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs                     # probability of the tokens ranked higher
+    drop_sorted = mass_before >= p                                 # the top token always stays (mass_before = 0)
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return scores.masked_fill(drop, NEG_INF)
+
+
+def choose_next(logp: torch.Tensor, config: SamplingConfig, banned: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, V) log-probs -> (B,) next ids by the configured strategy; `banned` ids are never chosen."""
+    scores = logp.index_fill(1, banned, NEG_INF)
+    if config.greedy:
+        return scores.argmax(dim=-1)
+    if config.temperature is not None:
+        scores = scores / config.temperature
+    if config.top_k is not None:
+        scores = keep_top_k(scores, config.top_k)
+    if config.top_p is not None:
+        scores = keep_top_p(scores, config.top_p)
+    probs = scores.softmax(dim=-1)  # (B, V)
+    # one categorical draw per row: argmax of p / E with E ~ Exp(1) is token i with probability p_i
+    # (the Gumbel-max trick; a third of torch.multinomial's time for one stream)
+    noise = torch.empty_like(probs).exponential_(generator=generator).clamp_(min=torch.finfo(probs.dtype).tiny)
+    return (probs / noise).argmax(dim=-1)
+
+
+def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnToken | None = None) -> list[Sample]:
+    """`config.num_samples` continuations of `<s> prompt`, drawn in one batch (greedy when config.greedy).
+
+    `on_token(ids, active)` is called after each step, so a caller can print text as it is made.
+    """
+    config.validate(model.vocab)
+    if config.beam is not None:
+        raise ConfigError("beam search is not sampling: call lmkit.generate.decode.decode (or beam_search) with --beam set")
+    count, eos = config.num_samples, model.vocab.eos_id
+    banned = banned_ids(model.vocab, config.allow_unk, model_device(model))
+    with evaluating(model), step_kernels(model, count):
+        logp, state = prime(model, prompt_ids, count)
+        generator = make_generator(config.seed, logp.device)
+        done = torch.zeros(count, dtype=torch.bool, device=logp.device)
+        sentences = torch.zeros(count, dtype=torch.long, device=logp.device)
+        columns, logp_columns, active_columns = [], [], []
+        for position in range(config.max_tokens):
+            if position:
+                logp, state = model.step(ids, state)  # the one step each new token costs
+            ids = choose_next(logp, config, banned, generator)  # (B,)
+            active = ~done
+            columns.append(ids)
+            logp_columns.append(logp.gather(1, ids[:, None])[:, 0])
+            active_columns.append(active)
+            if on_token is not None:
+                on_token(ids, active)
+            if config.sentences:
+                sentences += (ids == eos) & active
+                done = sentences >= config.sentences
+                if bool(done.all()):
+                    break
+    return collect_samples(columns, logp_columns, active_columns, done)
+
+
+def collect_samples(columns, logp_columns, active_columns, done) -> list[Sample]:
+    """Per-stream Samples from per-step (B,) columns, each stream cut where it stopped."""
+    ids = torch.stack(columns, dim=1).tolist()              # (B, T)
+    logps = torch.stack(logp_columns, dim=1).tolist()
+    lengths = torch.stack(active_columns, dim=1).sum(dim=1).tolist()
+    return [Sample(ids[b][:n], logps[b][:n], finished=bool(done[b])) for b, n in enumerate(lengths)]
+
+
+def sample_text(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
+    """`tokens` tokens sampled at temperature 0.8 from nothing, decoded; a backward model's lines turned around."""
+    config = SamplingConfig(max_tokens=tokens, sentences=0, temperature=0.8, seed=seed)
+    ids = sample(model, [], config)[0].ids
+    text = tokenizer.decode(ids)
+    if reverse:  # a backward model writes each line back to front
+        text = "\n".join(tokenizer.decode(list(reversed(tokenizer.encode(line)))) for line in text.split("\n"))
+    return text

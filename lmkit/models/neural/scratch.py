@@ -1,0 +1,169 @@
+"""ScratchRNN: the tutorials' Elman RNN language model, with its forward pass and BPTT written by hand.
+
+Notation follows the tutorials; every tensor is batch-first. B sequences of
+T steps, vocabulary size K, hidden size H, input size D (D = K for one-hot
+inputs, D = emb_size with an embedding E). Row-vector form, so that the
+weights have exactly the shapes of torch's nn.RNN (U = weight_ih_l0,
+W = weight_hh_l0, b = bias_ih_l0 + bias_hh_l0):
+
+    x_t = onehot(w_t) or E[w_t]          (B, D)
+    a_t = U x_t + W s_{t-1} + b          (B, H)   pre-activation
+    s_t = f(a_t)                         (B, H)   f = tanh or relu
+    z_t = V s_t + c                      (B, K)   logits
+    o_t = softmax(z_t)                   (B, K)
+    L   = -1/(B T) sum_t log o_t[y_t]             mean cross-entropy per token
+
+The forward pass and back-propagation through time are in lmkit/models/neural/elman_bptt.py.
+No autograd runs in `loss_and_grads`; lmkit/models/neural/gradcheck.py checks it against
+finite differences and against autograd, and docs/bptt.md walks through it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import Tensor, nn
+
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.fileio import write_bytes_atomic
+from lmkit.models.base import StepScoring
+from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_factor, final_state, forward_pass, target_logprobs
+from lmkit.models.neural.weights import load_weights
+from lmkit.text.vocab import Vocab
+
+WEIGHTS_FILE = "model.safetensors"
+EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set
+
+
+@dataclass
+class ScratchConfig:
+    hidden_size: int = 128
+    emb_size: int | None = None  # None: one-hot inputs, as the tutorials begin
+    nonlinearity: str = "tanh"
+    bptt_truncate: int | None = None  # k: the error of output t reaches a_t .. a_{t-k} only
+    init_scale: float | None = None  # None: U(-1/sqrt(fan_in), +) like the tutorials; else U(-scale, scale)
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("hidden_size", "emb_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.nonlinearity not in ACTIVATIONS:
+            raise ConfigError(f"--nonlinearity must be one of {', '.join(ACTIVATIONS)}, got {self.nonlinearity!r}")
+        if self.bptt_truncate is not None and (not isinstance(self.bptt_truncate, int) or self.bptt_truncate < 0):
+            raise ConfigError(f"--bptt-truncate must be a non-negative integer, got {self.bptt_truncate!r}")
+        if self.init_scale is not None and not self.init_scale > 0:
+            raise ConfigError(f"--init-scale must be positive, got {self.init_scale!r}")
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "ScratchConfig":
+        """The ScratchConfig from config.json's "model" object (unknown keys are ignored)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in config.items() if key in names})
+
+
+# --- the model ------------------------------------------------------------------
+
+
+def parameter_shapes(vocab_size: int, config: ScratchConfig) -> dict[str, tuple[int, ...]]:
+    H, K = config.hidden_size, vocab_size
+    D = config.emb_size or K
+    embedding = {"E": (K, D)} if config.emb_size else {}
+    return {**embedding, "U": (H, D), "W": (H, H), "b": (H,), "V": (K, H), "c": (K,)}
+
+
+def initial_value(name: str, shape: tuple[int, ...], config: ScratchConfig, generator: torch.Generator) -> Tensor:
+    """Biases start at 0; matrices ~ U(-r, r) with r = init_scale if given, else 1/sqrt(fan_in) (the
+    tutorials' rule) and 0.1 for E (as lmkit's RNNLM, so that scratch-rnn and rnn_tanh start alike)."""
+    if len(shape) == 1:
+        return torch.zeros(shape)
+    bound = config.init_scale or (EMBEDDING_INIT if name == "E" else shape[1] ** -0.5)
+    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+
+
+class ScratchRNN(StepScoring, nn.Module):
+    """Elman RNN language model trained by hand-written BPTT; implements the LanguageModel protocol."""
+
+    kind = "scratch-rnn"
+    manual_gradients = True  # the trainer calls loss_and_grads instead of loss.backward()
+
+    def __init__(self, vocab: Vocab, config: ScratchConfig | None = None):
+        super().__init__()
+        config = config or ScratchConfig()
+        config.validate()
+        self.vocab, self.cfg = vocab, config
+        generator = torch.Generator().manual_seed(config.seed)
+        for name, shape in parameter_shapes(len(vocab), config).items():
+            self.register_parameter(name, nn.Parameter(initial_value(name, shape, config, generator)))
+
+    def params(self) -> Params:
+        return dict(self.named_parameters())
+
+    # The state is s_{t-1} laid out as torch's nn.RNN lays out h: (layers = 1, B, H).
+    def init_state(self, batch_size: int) -> Tensor:
+        return self.W.new_zeros(1, batch_size, self.cfg.hidden_size)  # s_{-1} = 0   (1, B, H)
+
+    def forward(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """score_targets that autograd can follow (for checks; training uses loss_and_grads)."""
+        trace = forward_pass(self.params(), inputs, state[0], self.cfg.nonlinearity)
+        return target_logprobs(trace, targets), final_state(trace, state[0])[None]
+
+    @torch.no_grad()
+    def score_targets(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        return self.forward(inputs, targets, state)  # (B, T) log-probs, state
+
+    @torch.no_grad()
+    def step(self, ids: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        trace = forward_pass(self.params(), ids[:, None], state[0], self.cfg.nonlinearity)
+        return trace.logp[:, 0], trace.s[:, 0][None]  # (B, K), (1, B, H)
+
+    @torch.no_grad()
+    def loss_and_grads(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean loss per token of one window, with every `param.grad` overwritten by hand-written BPTT."""
+        params = self.params()
+        trace = forward_pass(params, inputs, state[0], self.cfg.nonlinearity)
+        weights = torch.full(targets.shape, 1.0 / max(1, targets.numel()), dtype=trace.s.dtype, device=trace.s.device)
+        loss = -(target_logprobs(trace, targets) * weights).sum()
+        grads, _ = bptt(params, trace, targets, weights, self.cfg.nonlinearity, self.cfg.bptt_truncate)
+        for name, param in params.items():
+            param.grad = grads[name]
+        return loss, final_state(trace, state[0])[None]
+
+    @torch.no_grad()
+    def sgd_step(self, inputs: Tensor, targets: Tensor, state: Tensor, lr: float,
+                 max_norm: float | None = None) -> tuple[Tensor, Tensor]:
+        """The tutorials' update, finished: U -= lr dL/dU (and W, b, V, c, E), after optional clipping."""
+        loss, state = self.loss_and_grads(inputs, targets, state)
+        scale = clip_factor([p.grad for p in self.parameters()], max_norm) if max_norm else 1.0
+        for param in self.parameters():
+            param -= lr * scale * param.grad
+        return loss, state
+
+    # --- persistence ------------------------------------------------------------
+    def config(self) -> dict:
+        return {"kind": self.kind, "model": dataclasses.asdict(self.cfg)}
+
+    def save(self, directory: str | Path) -> None:
+        tensors = {name: p.detach().cpu().contiguous() for name, p in self.named_parameters()}
+        write_bytes_atomic(Path(directory) / WEIGHTS_FILE, safetensors.torch.save(tensors))
+
+    @classmethod
+    def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "ScratchRNN":
+        try:
+            model = cls(vocab, ScratchConfig.from_dict(config.get("model") or {}))
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{directory}/config.json: invalid scratch-rnn settings: {exc}") from exc
+        path = Path(directory) / WEIGHTS_FILE
+        tensors = load_weights(path)
+        expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
+        found = {name: tuple(t.shape) for name, t in tensors.items()}
+        if found != expected:
+            raise CheckpointError(f"{path}: holds tensors {found}, but config.json and the vocabulary need {expected}")
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(tensors[name])
+        return model

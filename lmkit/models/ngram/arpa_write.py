@@ -1,0 +1,86 @@
+"""Writing ARPA files: any NGramLM as a standard back-off file that KenLM, SRILM and lmkit read back.
+
+Base-10 log probabilities and backoffs, the shortest strings that read back as the same float32,
+`-99` for "never"; written to a temporary name and renamed, gzip-compressed when the name ends in .gz.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lmkit.errors import ArpaError
+from lmkit.fileio import atomic_write
+from lmkit.text.vocab import Vocab
+
+SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
+
+
+def write_arpa(model, path: str | Path) -> Path:
+    """Write `model` as an ARPA file (gzip-compressed when the name ends in .gz); returns the path."""
+    tables, path = model.fitted(), Path(path)
+    tokens = model.vocab.itos
+    check_writable(model.vocab, path)
+    sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
+    with atomic_write(path, "wb") as raw:
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
+        text.write("\\data\\\n" + "".join(f"ngram {n}={size}\n" for n, size in enumerate(sizes, 1)))
+        names = np.array(tokens, dtype=object)
+        for n in range(1, tables.order + 1):
+            text.write(f"\n\\{n}-grams:\n")
+            names = write_section(text, tables, n, names, tokens)
+        text.write("\n\\end\\\n")
+        text.flush()
+        text.detach()
+        if out is not raw:
+            out.close()
+    return path
+
+
+def check_writable(vocab: Vocab, path: Path) -> None:
+    """ArpaError unless `path` can be written and every token can stand in an ARPA file (no ASCII separator
+    inside a word): checked before a long build, so a bad target fails before anything is written."""
+    check_target(Path(path))
+    spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
+    if spaced:
+        raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
+                        f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
+
+
+def check_target(path: Path) -> None:
+    """ArpaError unless `path` names a file in a folder that exists (or can be made) and can be written."""
+    if path.is_dir():
+        raise ArpaError(f"{path}: is a directory, not a file name for the ARPA file")
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise ArpaError(f"{path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ArpaError(f"{path}: cannot write in {folder} (permission denied)")
+
+
+def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:
+    """Write order n's lines; returns the n-grams' names (for order n+1 to extend)."""
+    if n == 1:
+        names, keep = lower_names, np.arange(1, len(tokens))  # skip <pad>
+    else:
+        keys = tables.keys[n - 1]
+        prefix, last = (keys // tables.vocab_size).tolist(), (keys % tables.vocab_size).tolist()
+        names = np.array([lower_names[i] + " " + tokens[w] for i, w in zip(prefix, last)], dtype=object)
+        keep = np.arange(len(keys))
+    probs = number_strings(tables.logp[n - 1][keep])
+    if n == tables.order:
+        lines = [f"{p}\t{w}\n" for p, w in zip(probs, names[keep].tolist())]
+    else:
+        backoffs = number_strings(tables.logbo[n - 1][keep])
+        lines = [f"{p}\t{w}\t{b}\n" for p, w, b in zip(probs, names[keep].tolist(), backoffs)]
+    text.writelines(lines)
+    return names
+
+
+def number_strings(values: np.ndarray) -> list[str]:
+    """Shortest strings that read back as the same float32; log10 of zero becomes -99."""
+    return np.where(np.isneginf(values), "-99", values.astype(np.float32).astype(str)).tolist()

@@ -1,0 +1,222 @@
+"""Reports: several models scored on one test text, compared only where the comparison is fair.
+
+    rows = [describe_model(d, corpus) for d in directories]
+    report = build_report(rows, title="tang300 (char)", commands=[...])
+    write_report(report, Path("reports/tang300-char"))   # report.md, report.json, report.html, *.png
+
+Perplexity is a per-token number: two models share a perplexity column only
+when they have the same vocabulary (hence the same tokens) and were tested on
+the same text. Otherwise the report gives one perplexity table per vocabulary
+and compares everything by bits per character of the test text, which does
+not depend on how the text was cut into tokens.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lmkit.checkpoint import load_model, read_metrics
+from lmkit.errors import VocabError
+from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
+
+CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
+
+
+@dataclass
+class ModelReport:
+    """One model's line in the report, with everything needed to redraw it."""
+
+    name: str
+    directory: str
+    kind: str
+    tokenizer: str
+    vocab_size: int
+    vocab_fingerprint: str
+    parameters: int | None
+    disk_bytes: int
+    train_seconds: float | None
+    valid: dict | None                      # Evaluation.to_dict() on the validation text
+    test: dict                              # ... on the test text
+    test_text: str
+    test_digest: str
+    curve: list[dict] = field(default_factory=list)   # one point per validation during training
+    sample: str = ""
+    command: str | None = None
+
+
+def directory_bytes(directory: Path) -> int:
+    """Size of the model's own files (not last/, kept only for --resume)."""
+    return sum(p.stat().st_size for p in Path(directory).iterdir() if p.is_file())
+
+
+def parameter_count(model) -> int | None:
+    parameters = getattr(model, "parameters", None)
+    if not callable(parameters):
+        return None
+    return sum(p.numel() for p in {id(p): p for p in parameters()}.values())
+
+
+def training_seconds(config: dict, curve: list[dict]) -> float | None:
+    seconds = (config.get("train") or {}).get("seconds")
+    if seconds is None and curve:
+        seconds = curve[-1].get("time")
+    return None if seconds is None else float(seconds)
+
+
+def model_texts(config: dict, directory: Path, corpus) -> tuple[EvalText, EvalText]:
+    if corpus is not None:
+        return EvalText.from_split(corpus, "valid"), EvalText.from_split(corpus, "test")
+    return default_text(config, directory, "valid"), default_text(config, directory, "test")
+
+
+def describe_model(directory: str | Path, corpus=None, name: str | None = None, sample_tokens: int = 80,
+                   seed: int = 1234, **scoring) -> ModelReport:
+    """Load, evaluate on valid and test (of `corpus`, else the model's own corpus), sample, read its history."""
+    directory = Path(directory)
+    model, tokenizer, config = load_model(directory)
+    valid_text, test_text = model_texts(config, directory, corpus)
+    valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
+    test = score_text(model, tokenizer, config, test_text, **scoring).evaluation
+    curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in read_metrics(directory)]
+    return ModelReport(
+        name=name or directory.name, directory=str(directory), kind=str(config.get("kind")),
+        tokenizer=tokenizer.describe(), vocab_size=len(tokenizer.vocab), vocab_fingerprint=tokenizer.vocab.fingerprint(),
+        parameters=parameter_count(model), disk_bytes=directory_bytes(directory),
+        train_seconds=training_seconds(config, curve), valid=valid.to_dict(), test=test.to_dict(),
+        test_text=test_text.label, test_digest=test_text.digest, curve=curve,
+        sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
+        command=(config.get("train") or {}).get("command"),
+    )
+
+
+def model_sample(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
+    if tokens <= 0:
+        return ""
+    from lmkit.generate.sampling import sample_text
+
+    return sample_text(model, tokenizer, tokens, seed, reverse).strip("\n")
+
+
+def describe_mixture(directories: list[Path], names: list[str], corpus=None, sample_tokens: int = 80,
+                     seed: int = 1234, **scoring) -> ModelReport:
+    """A row for the interpolation of `directories`, its weights tuned by EM on the validation text."""
+    from lmkit.evaluate.mix import load_members, member_scores, mixed
+    from lmkit.models.mix import Interpolated, tune_weights
+
+    members = load_members(directories)
+    valid_text, test_text = model_texts(members[0].config, Path(directories[0]), corpus)
+    valid_scores = member_scores(members, valid_text, **scoring)
+    weights = tune_weights([s.logp for s in valid_scores])
+    valid = mixed(valid_scores, weights, valid_text).evaluation
+    test = mixed(member_scores(members, test_text, **scoring), weights, test_text).evaluation
+    model = Interpolated([m.model for m in members], weights)
+    counts = [parameter_count(m.model) for m in members]
+    seconds = [training_seconds(m.config, read_metrics(d)) for m, d in zip(members, directories)]
+    vocab = members[0].tokenizer.vocab
+    return ModelReport(
+        name=" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names)), directory=",".join(map(str, directories)),
+        kind="interpolated", tokenizer=members[0].tokenizer.describe(), vocab_size=len(vocab),
+        vocab_fingerprint=vocab.fingerprint(), parameters=sum(c for c in counts if c) or None,
+        disk_bytes=sum(directory_bytes(d) for d in directories),
+        train_seconds=sum(s for s in seconds if s is not None) if any(s is not None for s in seconds) else None,
+        valid=valid.to_dict(), test=test.to_dict(), test_text=test_text.label, test_digest=test_text.digest,
+        sample=model_sample(model, members[0].tokenizer, sample_tokens, seed, is_backward(members[0].config)),
+        command=f"lmkit eval --mix {','.join(map(str, directories))} --weights auto",
+    )
+
+
+# --- fairness --------------------------------------------------------------------------------
+def comparable_groups(rows: list[ModelReport]) -> list[list[ModelReport]]:
+    """Rows that may share a perplexity column: same vocabulary and same test text, in first-seen order."""
+    groups: dict[tuple[str, str], list[ModelReport]] = {}
+    for row in rows:
+        groups.setdefault((row.vocab_fingerprint, row.test_digest), []).append(row)
+    return list(groups.values())
+
+
+def check_perplexity_comparable(rows: list[ModelReport]) -> None:
+    """VocabError explaining why these rows cannot share one perplexity column."""
+    if len({r.test_digest for r in rows}) > 1:
+        texts = ", ".join(sorted({r.test_text for r in rows}))
+        raise VocabError(f"the models were tested on different texts ({texts}): their perplexities are not comparable")
+    if len({r.vocab_fingerprint for r in rows}) > 1:
+        kinds = ", ".join(sorted({f"{r.tokenizer} V={r.vocab_size}" for r in rows}))
+        raise VocabError(
+            f"the models use different vocabularies ({kinds}): perplexity averages over tokens, and their tokens differ; "
+            "compare bits per character of the same test text instead")
+
+
+def fairness_notes(rows: list[ModelReport]) -> list[str]:
+    notes = []
+    try:
+        check_perplexity_comparable(rows)
+    except VocabError as exc:
+        notes.append(f"One perplexity column is refused: {exc}.")
+    if len({r.test_digest for r in rows}) > 1:
+        notes.append("Bits per character are not comparable either: each model saw a different test text.")
+    if any(r.test["oov"] for r in rows):
+        notes.append("OOV tokens are scored as <unk>, which pools every unknown token into one and flatters models "
+                     "with small vocabularies; the perplexity without OOVs leaves those predictions out (as KenLM does).")
+    return notes
+
+
+# --- the whole report ------------------------------------------------------------------------
+@dataclass
+class Report:
+    title: str
+    rows: list[ModelReport]
+    notes: list[str]
+    commands: list[str]
+    environment: dict
+    created: str
+
+    @property
+    def groups(self) -> list[list[ModelReport]]:
+        return comparable_groups(self.rows)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["groups"] = [[r.name for r in group] for group in self.groups]
+        return data
+
+
+def environment() -> dict:
+    import numpy
+    import torch
+
+    from lmkit.checkpoint import lmkit_version
+
+    return {
+        "lmkit": lmkit_version(), "python": sys.version.split()[0], "torch": torch.__version__,
+        "numpy": numpy.__version__, "platform": platform.platform(), "machine": platform.machine(),
+        "processor": platform.processor() or None, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def build_report(rows: list[ModelReport], title: str, commands: list[str] | None = None) -> Report:
+    if not rows:
+        raise VocabError("a report needs at least one model")
+    return Report(title=title, rows=rows, notes=fairness_notes(rows), commands=list(commands or []),
+                  environment=environment(), created=time.strftime("%Y-%m-%d %H:%M:%S %z"))
+
+
+def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
+    """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
+    from lmkit.fileio import write_json_atomic, write_text_atomic
+    from lmkit.report.html import render_html
+    from lmkit.report.markdown import render_markdown
+    from lmkit.report.plots import draw_plots
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = draw_plots(report, directory)
+    write_json_atomic(directory / "report.json", {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
+    write_text_atomic(directory / "report.md", render_markdown(report, written))
+    write_text_atomic(directory / "report.html", render_html(report, written))
+    return {**written, "json": directory / "report.json", "markdown": directory / "report.md",
+            "html": directory / "report.html"}

@@ -1,0 +1,60 @@
+"""report.html: one self-contained page (table, notes, plots as data: URIs, samples) that opens without a server."""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from lmkit.report.tables import Table, group_title, model_table
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f2f2f2; }
+tr.best td { font-weight: bold; background: #eef7f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f7f7f7; padding: 0.6em; white-space: pre-wrap; }
+img { max-width: 100%; }
+"""
+NUMERIC = {"train time", "valid ppl", "test ppl", "test ppl w/o OOV", "test bits/char", "OOV rate"}
+
+
+def html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    body = []
+    for i, cells in enumerate(table.rows):
+        tds = "".join(f'<td class="num">{html.escape(c)}</td>' if h in NUMERIC else f"<td>{html.escape(c)}</td>"
+                      for h, c in zip(table.headers, cells))
+        body.append(f'<tr class="best">{tds}</tr>' if i in table.best else f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def embedded_image(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def render_html(report, plots: dict[str, Path]) -> str:
+    groups = report.groups
+    parts = [f"<h1>lmkit report: {html.escape(report.title)}</h1>",
+             html_table(model_table(report.rows, with_perplexity=len(groups) == 1))]
+    if len(groups) > 1:
+        for group in groups:
+            parts += [f"<h3>Perplexity: {html.escape(group_title(group))}</h3>", html_table(model_table(group, True))]
+    if report.notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
+    for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
+        if key in plots:
+            parts.append(embedded_image(plots[key], caption))
+    samples = [r for r in report.rows if r.sample]
+    if samples:
+        parts.append("<h2>Samples</h2>")
+        parts += [f"<h4>{html.escape(r.name)}</h4><pre>{html.escape(r.sample)}</pre>" for r in samples]
+    if report.commands:
+        parts.append("<h2>Commands</h2><pre>" + html.escape("\n".join(report.commands)) + "</pre>")
+    env = report.environment
+    parts.append(f"<p><small>Made {html.escape(report.created)} with lmkit {html.escape(env['lmkit'])}, "
+                 f"torch {html.escape(env['torch'])} on {html.escape(env['platform'])} ({env['cpus']} CPUs).</small></p>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")

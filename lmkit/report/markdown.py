@@ -1,0 +1,51 @@
+"""report.md: the comparison table(s), the fairness notes, the plots and the samples."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmkit.report.tables import Table, group_title, model_table
+
+
+def markdown_table(table: Table) -> list[str]:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(table.headers) + " |", "|" + "|".join("---" for _ in table.headers) + "|"]
+    for i, cells in enumerate(table.rows):
+        cells = [cell(c) for c in cells]
+        if i in table.best:
+            cells[0] = f"**{cells[0]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(report, plots: dict[str, Path]) -> str:
+    groups = report.groups
+    first = report.rows[0]
+    out = [f"# lmkit report: {report.title}", ""]
+    if len({r.test_digest for r in report.rows}) == 1:
+        chars = first.test["chars"]
+        out += [f"Test text: {first.test_text} ({chars:,} characters, sha256 {first.test_digest[:12]}…). "
+                "Perplexity = exp(NLL / predicted tokens), each line's `</s>` predicted, `<s>` never; "
+                "bits/char = NLL in bits / characters of the test text (newlines counted). "
+                "**Bold**: lowest bits/char.", ""]
+    out += markdown_table(model_table(report.rows, with_perplexity=len(groups) == 1)) + [""]
+    if len(groups) > 1:
+        for group in groups:
+            out += [f"### Perplexity: {group_title(group)}", ""]
+            out += markdown_table(model_table(group, with_perplexity=True)) + [""]
+    out += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
+    for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
+        if key in plots:
+            out += [f"![{caption}]({plots[key].name})", ""]
+    samples = [r for r in report.rows if r.sample]
+    if samples:
+        out += ["## Samples", ""]
+        for row in samples:
+            out += [f"**{row.name}**", "", "```text", row.sample, "```", ""]
+    if report.commands:
+        out += ["## Commands", "", "```sh", *report.commands, "```", ""]
+    env = report.environment
+    out += [f"Made {report.created} with lmkit {env['lmkit']}, torch {env['torch']}, Python {env['python']} on "
+            f"{env['platform']} ({env['cpus']} CPUs). All numbers are in report.json.", ""]
+    return "\n".join(out)

@@ -1,0 +1,10 @@
+"""Stage 2, text to ids: tokenizers, the vocabulary, id streams and the batches cut from them.
+
+    tokenizers       char | word (+ jieba) | sentencepiece; the only place text is cut into tokens
+    vocab            <pad> <unk> <s> </s> and the token <-> id mapping every model shares
+    tokenizer_cache  tokenizers cached beside their corpus, and their coverage of valid/test
+    encode           lines -> one int32 stream (each line's ids, then </s>)
+    encode_large     the same for split files too large for memory (a datasets map, streamed)
+    id_cache         encoded splits cached beside the corpus
+    batches          batchify and truncated-BPTT windows
+"""

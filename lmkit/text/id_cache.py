@@ -1,0 +1,42 @@
+"""Encoded splits cached beside their corpus, keyed by the tokenizer's fingerprint.
+
+    corpora/<name>/ids/<fingerprint>/<split>.npy            (memory-mapped when read back)
+    corpora/<name>/ids/<fingerprint>/<split>.reversed.npy   (a backward model's stream)
+
+Training never re-tokenizes. Split files above LARGE_SPLIT_BYTES are encoded
+by a multiprocess `datasets` map and streamed to disk (lmkit.text.encode_large),
+so memory does not grow with the corpus.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lmkit.fileio import atomic_write
+from lmkit.text.encode import encode_lines, tokenizer_fingerprint
+from lmkit.text.encode_large import encode_file
+from lmkit.text.tokenizers import Tokenizer
+
+LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
+
+
+def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False,
+                  large_bytes: int = LARGE_SPLIT_BYTES, num_proc: int | None = None) -> np.ndarray:
+    """The split's id stream, read from the cache or encoded once and cached (memory-mapped).
+
+    `reverse=True` gives the backward model's stream: each line's tokens reversed, `</s>` still last.
+    A split file larger than `large_bytes` is encoded by `num_proc` processes in bounded memory
+    (lmkit.text.encode_large); a smaller one in memory. Both write the same array.
+    """
+    name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
+    cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
+    if not cache.exists():
+        source = Path(corpus.path(split))
+        if source.exists() and source.stat().st_size > large_bytes:
+            encode_file(source, tokenizer, cache, reverse=reverse, num_proc=num_proc)
+        else:
+            stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
+            with atomic_write(cache, "wb") as handle:
+                np.save(handle, stream, allow_pickle=False)
+    return np.load(cache, mmap_mode="r", allow_pickle=False)

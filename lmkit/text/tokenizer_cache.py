@@ -1,0 +1,117 @@
+"""Tokenizers cached beside their corpus, and how well they cover valid/test.
+
+    corpora/<name>/tokenizers/<key>.json        tokenizer.json built from train.txt only
+    corpora/<name>/tokenizers/<key>.stats.json  token and <unk> counts per split
+
+The key is the tokenizer kind plus every option that differs from its
+default ("char", "word-lowercase=true", "spm-vocab_size=4000"), so the same
+choice always finds the same file and `lmkit vocab build` and `lmkit train`
+share one tokenizer.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from collections import Counter
+from pathlib import Path
+
+from lmkit.corpus.split import SPLITS
+from lmkit.errors import ConfigError, LmkitError, TokenizerError
+from lmkit.fileio import read_json, write_json_atomic
+from lmkit.text.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
+from lmkit.text.vocab import EOS_ID, UNK_ID
+
+TOP_TOKENS = 50
+
+FLAGS = {"vocab_size": "--vocab-size", "model_type": "--spm-type", "min_freq": "--min-freq",
+         "max_size": "--max-size", "lowercase": "--lowercase", "segment": "--segment"}
+
+
+def option_defaults(kind: str) -> dict:
+    """The options `kind` takes when fitted, with their defaults (read from its `fit` signature)."""
+    if kind not in TOKENIZERS:
+        raise TokenizerError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
+    parameters = inspect.signature(TOKENIZERS[kind].fit).parameters
+    return {name: p.default for name, p in parameters.items() if name != "lines" and p.default is not p.empty}
+
+
+def resolve_options(kind: str, options: dict) -> dict:
+    """All of `kind`'s options, defaults filled in; ConfigError for an option the kind does not take."""
+    defaults = option_defaults(kind)
+    for name in options:
+        if name not in defaults:
+            takes = ", ".join(FLAGS.get(n, n) for n in defaults) or "no options"
+            raise ConfigError(f"{FLAGS.get(name, name)} does not apply to --tokenizer {kind} (it takes {takes})")
+    return {**defaults, **options}
+
+
+def tokenizer_key(kind: str, options: dict) -> str:
+    defaults = option_defaults(kind)
+    changed = {k: v for k, v in resolve_options(kind, options).items() if v != defaults[k]}
+    parts = [f"{k}={json.dumps(v).strip(chr(34)).lower()}" for k, v in sorted(changed.items())]
+    return "-".join([kind, *parts])
+
+
+def tokenizer_path(corpus, kind: str, options: dict) -> Path:
+    return Path(corpus.directory) / "tokenizers" / f"{tokenizer_key(kind, options)}.json"
+
+
+def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokenizer:
+    """The cached tokenizer for (corpus, kind, options), or one built from the train split and cached."""
+    path = tokenizer_path(corpus, kind, options)
+    if path.exists() and not rebuild:
+        try:
+            return load_tokenizer(path)
+        except LmkitError as exc:
+            raise TokenizerError(f"{path}: cached tokenizer is damaged ({exc}); rebuild it with `lmkit vocab build --force`") from exc
+    tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolve_options(kind, options))
+    tokenizer.save(path)
+    stats_path(path).unlink(missing_ok=True)
+    return tokenizer
+
+
+def cached_tokenizer(corpus, kind: str, **options) -> tuple[Tokenizer, Path]:
+    """The tokenizer `lmkit vocab build` saved for (corpus, kind, options); TokenizerError if there is none."""
+    path = tokenizer_path(corpus, kind, options)
+    if not path.exists():
+        flags = " ".join(f"{FLAGS.get(k, k)} {v}" if not isinstance(v, bool) else FLAGS.get(k, k) for k, v in options.items())
+        raise TokenizerError(f"no {kind} tokenizer is built for corpus {corpus.name!r} yet; run "
+                             f"`lmkit vocab build --corpus {corpus.name} --tokenizer {kind}{' ' + flags if flags else ''}`")
+    return get_tokenizer(corpus, kind, **options), path
+
+
+def stats_path(tokenizer_file: Path) -> Path:
+    return tokenizer_file.with_name(tokenizer_file.name[: -len(".json")] + ".stats.json")
+
+
+def split_coverage(tokenizer: Tokenizer, lines, top: int = 0) -> dict:
+    """Tokens (with one </s> per line), how many map to <unk>, the OOV rate, and the `top` most frequent tokens."""
+    counts: Counter = Counter()
+    lines_seen = 0
+    for line in lines:
+        counts.update(tokenizer.encode_line(line))
+        lines_seen += 1
+    counts[EOS_ID] += lines_seen
+    tokens, unknown = sum(counts.values()), counts[UNK_ID]
+    stats = {"tokens": tokens, "unk": unknown, "oov_rate": unknown / tokens if tokens else 0.0}
+    if top:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        stats["top"] = [[tokenizer.vocab.token(i), n] for i, n in ranked]
+    return stats
+
+
+def coverage(corpus, tokenizer: Tokenizer, tokenizer_file: Path | None = None) -> dict:
+    """split -> coverage stats, cached beside the tokenizer file when one is given."""
+    cache = stats_path(tokenizer_file) if tokenizer_file else None
+    if cache is not None and cache.exists():
+        try:
+            stats = read_json(cache, "coverage stats")
+            if set(stats) == set(SPLITS):
+                return stats
+        except LmkitError:
+            pass
+    stats = {split: split_coverage(tokenizer, corpus.lines(split), TOP_TOKENS if split == "train" else 0)
+             for split in SPLITS}
+    if cache is not None:
+        write_json_atomic(cache, stats)
+    return stats

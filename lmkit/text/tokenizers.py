@@ -1,0 +1,259 @@
+"""Tokenizers: text <-> ids, the only place text is cut into tokens.
+
+Every tokenizer owns its Vocab. A newline in the text is the end of a
+sentence: `encode` turns it into `</s>` and `decode` turns `</s>` back into
+"\\n", so `decode(encode(s)) == s` whenever every token of `s` is known.
+"""
+from __future__ import annotations
+
+import base64
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import ClassVar, Iterable
+
+from lmkit.errors import TokenizerError
+from lmkit.fileio import read_json, write_json_atomic
+from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+
+
+class Tokenizer:
+    """Base class: subclasses define `kind`, `split(line)` and `join(pieces)`."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, vocab: Vocab):
+        self.vocab = vocab
+
+    # --- per line -------------------------------------------------------
+    def split(self, line: str) -> list[str]:
+        raise NotImplementedError
+
+    def join(self, pieces: list[str]) -> str:
+        raise NotImplementedError
+
+    def encode_line(self, line: str) -> list[int]:
+        return self.vocab.encode(self.split(line))
+
+    # --- whole texts ----------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Ids for `text`; each "\\n" becomes `</s>` (no `</s>` is added after a final unterminated line)."""
+        ids: list[int] = []
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            ids.extend(self.encode_line(line))
+            if i < len(lines) - 1:
+                ids.append(EOS_ID)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        lines: list[list[str]] = [[]]
+        for i in ids:
+            i = int(i)
+            if i == EOS_ID:
+                lines.append([])
+            elif i in (PAD_ID, BOS_ID):
+                continue
+            else:
+                lines[-1].append(self.vocab.token(i))
+        return "\n".join(self.join(pieces) for pieces in lines)
+
+    def count(self, lines: Iterable[str]) -> Counter:
+        counts: Counter = Counter()
+        for line in lines:
+            counts.update(self.split(line))
+        return counts
+
+    # --- persistence ------------------------------------------------------
+    def options(self) -> dict:
+        return {}
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "options": self.options(), "vocab": self.vocab.to_json()}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "Tokenizer":
+        options = obj.get("options") or {}
+        return cls(Vocab.from_json(obj.get("vocab")), **options)
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(path, self.to_json())
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options().items() if k != "model")
+        return f"{self.kind}({opts})" if opts else self.kind
+
+
+class CharTokenizer(Tokenizer):
+    """One token per Unicode code point (Chinese characters, emoji, combining marks alike)."""
+
+    kind = "char"
+
+    def split(self, line: str) -> list[str]:
+        return list(line)
+
+    def join(self, pieces: list[str]) -> str:
+        return "".join(pieces)
+
+    @classmethod
+    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> "CharTokenizer":
+        return cls(Vocab.build(cls(_EMPTY).count(lines), min_freq, max_size))
+
+
+class WordTokenizer(Tokenizer):
+    """Whitespace tokens, optionally lowercased; `segment="jieba"` cuts Chinese into words first."""
+
+    kind = "word"
+
+    def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None):
+        super().__init__(vocab)
+        if segment not in (None, "jieba"):
+            raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba' or none")
+        self.lowercase = lowercase
+        self.segment = segment
+        self._cut = _jieba_cut() if segment == "jieba" else None
+
+    def split(self, line: str) -> list[str]:
+        if self.lowercase:
+            line = line.lower()
+        if self._cut is None:
+            return line.split()
+        return [w for w in self._cut(line) if not w.isspace()]
+
+    def encode_line(self, line: str) -> list[int]:
+        """A word spelled like a special ("<s>" in the text) is an ordinary unknown word, never a boundary."""
+        get = self.vocab.stoi.get
+        return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
+
+    def join(self, pieces: list[str]) -> str:
+        if self.segment is None:
+            return " ".join(pieces)
+        out = ""
+        for piece in pieces:  # Chinese joins without spaces; keep one between two Latin words
+            if out and out[-1].isascii() and out[-1].isalnum() and piece[0].isascii() and piece[0].isalnum():
+                out += " "
+            out += piece
+        return out
+
+    def options(self) -> dict:
+        return {"lowercase": self.lowercase, "segment": self.segment}
+
+    @classmethod
+    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None,
+            lowercase: bool = False, segment: str | None = None) -> "WordTokenizer":
+        probe = cls(_EMPTY, lowercase=lowercase, segment=segment)
+        return cls(Vocab.build(probe.count(lines), min_freq, max_size), lowercase, segment)
+
+
+class SentencePieceTokenizer(Tokenizer):
+    """SentencePiece BPE or unigram pieces; the trained model travels inside tokenizer.json."""
+
+    kind = "spm"
+
+    def __init__(self, model_proto: bytes, model_type: str = "bpe"):
+        import sentencepiece as spm
+
+        self.model_proto = model_proto
+        self.model_type = model_type
+        self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
+        super().__init__(Vocab(pieces))
+
+    def split(self, line: str) -> list[str]:
+        return self.sp.encode(line, out_type=str)
+
+    def encode_line(self, line: str) -> list[int]:
+        return self.sp.encode(line)
+
+    def join(self, pieces: list[str]) -> str:
+        return self.sp.decode_pieces(pieces)
+
+    def options(self) -> dict:
+        return {"model_type": self.model_type, "model": base64.b64encode(self.model_proto).decode("ascii")}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "SentencePieceTokenizer":
+        options = obj.get("options") or {}
+        try:
+            proto = base64.b64decode(options["model"], validate=True)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise TokenizerError("tokenizer.json: the spm model is missing or not base64") from exc
+        try:
+            return cls(proto, options.get("model_type", "bpe"))
+        except RuntimeError as exc:  # sentencepiece's parse failure
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+            raise TokenizerError(f"tokenizer.json: the spm model is not a valid sentencepiece model ({reason})") from exc
+
+    def describe(self) -> str:
+        return f"spm({self.model_type}, vocab_size={len(self.vocab)})"
+
+    @classmethod
+    def fit(cls, lines: Iterable[str], vocab_size: int = 8000, model_type: str = "bpe",
+            character_coverage: float = 0.9995) -> "SentencePieceTokenizer":
+        import sentencepiece as spm
+
+        if model_type not in ("bpe", "unigram"):
+            raise TokenizerError(f"--spm-type must be 'bpe' or 'unigram', got {model_type!r}")
+        if vocab_size <= len(SPECIALS):
+            raise TokenizerError(f"--vocab-size must exceed the {len(SPECIALS)} specials, got {vocab_size}")
+        with tempfile.TemporaryDirectory() as tmp:
+            text_path = Path(tmp) / "train.txt"
+            with open(text_path, "w", encoding="utf-8") as handle:
+                for line in lines:
+                    if line.strip():
+                        handle.write(line + "\n")
+            prefix = str(Path(tmp) / "spm")
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=str(text_path), model_prefix=prefix, vocab_size=vocab_size,
+                    model_type=model_type, character_coverage=character_coverage,
+                    pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+                    pad_piece="<pad>", unk_piece="<unk>", bos_piece="<s>", eos_piece="</s>",
+                    hard_vocab_limit=False, minloglevel=2, num_threads=2,
+                    # keep the text exactly as written, so decode(encode(s)) == s: no NFKC, no space collapsing
+                    normalization_rule_name="identity", remove_extra_whitespaces=False,
+                    input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                )
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[0].rsplit("] ", 1)[-1]
+                raise TokenizerError(f"sentencepiece could not train with --vocab-size {vocab_size}: {reason}") from exc
+            return cls(Path(prefix + ".model").read_bytes(), model_type)
+
+
+_EMPTY = Vocab(list(SPECIALS) + ["<placeholder>"])
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    CharTokenizer.kind: CharTokenizer,
+    WordTokenizer.kind: WordTokenizer,
+    SentencePieceTokenizer.kind: SentencePieceTokenizer,
+}
+
+
+def _jieba_cut():
+    try:
+        import jieba
+    except ImportError as exc:
+        raise TokenizerError("--segment jieba needs the 'zh' extra: pip install 'lmkit[zh]'") from exc
+    jieba.setLogLevel(60)
+    return jieba.lcut
+
+
+def fit_tokenizer(kind: str, lines: Iterable[str], **options) -> Tokenizer:
+    """Build tokenizer `kind` and its vocabulary from training lines only."""
+    if kind not in TOKENIZERS:
+        raise TokenizerError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
+    return TOKENIZERS[kind].fit(lines, **options)
+
+
+def tokenizer_from_json(obj: dict) -> Tokenizer:
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind not in TOKENIZERS:
+        raise TokenizerError(f"tokenizer.json names unknown kind {kind!r}")
+    try:
+        return TOKENIZERS[kind].from_json(obj)
+    except TypeError as exc:
+        raise TokenizerError(f"tokenizer.json has options that {kind!r} does not take: {exc}") from exc
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    return tokenizer_from_json(read_json(path, "tokenizer file"))
