@@ -37,10 +37,25 @@ class LmkitFailure(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error (bad option value, unknown option) as one line, exit code 2 like click's own."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message())
+        self.command_path = error.ctx.command_path if error.ctx is not None else "lmkit"
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message} (see '{self.command_path} --help')", err=True)
+
+
 class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from exc
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
         except BrokenPipeError:  # `lmkit generate ... | head`: the reader has gone, so stop quietly

@@ -57,12 +57,13 @@ def cli(corpora_root: Path):
     return run
 
 
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    """A user error: exit code 1, stderr ending in one `error: ...` line naming every fragment, no traceback.
+def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) -> None:
+    """A user error: exit code 1 (2 for a usage error: a bad option value, refused while the command line is
+    parsed), stderr ending in one `error: ...` line naming every fragment, no traceback.
 
     Progress lines ("fetching ...") may come before the error line.
     """
-    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert result.exit_code == (2 if usage else 1), (result.exit_code, result.output, result.exception)
     assert isinstance(result.exception, SystemExit), result.exception
     lines = result.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("error")]

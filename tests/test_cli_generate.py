@@ -92,16 +92,16 @@ def test_backward_model_writes_the_line_ending_in_the_prompt(cli, backward_dir):
     assert len(row["text"].replace("\n", "")) == len("新手机") + len([t for t in row["tokens"] if t != "</s>"])
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (("--top-p", "1.5"), ("--top-p must be in (0, 1], got 1.5",)),
-    (("--top-k", "0"), ("--top-k must be at least 1",)),
-    (("--temperature", "0"), ("--temperature", "--greedy")),
-    (("--beam", "1000"), ("--beam", "1000")),
-    (("--prompt", ""), ("--prompt is empty",)),
-    (("--prompt", "a", "--prompt-file", "x.txt"), ("--prompt or --prompt-file",)),
+@pytest.mark.parametrize("args, fragments, usage", [
+    (("--top-p", "1.5"), ("--top-p must be at most 1, got 1.5",), True),
+    (("--top-k", "0"), ("--top-k must be at least 1",), True),
+    (("--temperature", "0"), ("--temperature", "--greedy"), True),
+    (("--beam", "1000"), ("--beam", "1000"), False),
+    (("--prompt", ""), ("--prompt is empty",), False),
+    (("--prompt", "a", "--prompt-file", "x.txt"), ("--prompt or --prompt-file",), False),
 ])
-def test_bad_generate_options(cli, forward_dir, args, fragments):
-    assert_one_line_error(cli("generate", forward_dir, *args), *fragments)
+def test_bad_generate_options(cli, forward_dir, args, fragments, usage):
+    assert_one_line_error(cli("generate", forward_dir, *args), *fragments, usage=usage)
 
 
 def test_missing_model_directory(cli, tmp_path):
@@ -135,10 +135,14 @@ def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir)
     ("我打算一部新手机", (), ("no blank",)),
     ("我_算_一部", (), ("2 blanks",)),
     ("我打算_一部", ("--candidates", "买,,去"), ("empty entry",)),
-    ("我打算_一部", ("--max-len", "0"), ("--max-len must be at least 1",)),
 ])
 def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
     assert_one_line_error(cli("fill", forward_dir, backward_dir, text, *extra), *fragments)
+
+
+def test_bad_fill_numbers_are_refused_while_parsing(cli, forward_dir, backward_dir):
+    result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--max-len", "0")
+    assert_one_line_error(result, "--max-len must be at least 1", usage=True)
 
 
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):

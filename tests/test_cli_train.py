@@ -56,15 +56,16 @@ def test_an_existing_model_is_not_overwritten(cli, tmp_path):
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"]),
-    (["--bptt", "0"], ["--bptt must be at least 1"]),
-    (["--batch-size", "5000"], ["too few for --batch-size 5000"]),
-    (["--model", "scratch-rnn", "--layers", "2"], ["scratch-rnn has one layer"]),
-    (["--min-freq", "100000"], ["min_freq"]),
+@pytest.mark.parametrize("args,fragments,usage", [
+    (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
+    (["--bptt", "0"], ["--bptt must be at least 1"], True),
+    (["--batch-size", "5000"], ["too few for --batch-size 5000"], False),
+    (["--model", "scratch-rnn", "--layers", "2"], ["--layers must be at most 1", "one layer"], False),
+    (["--model", "lstm", "--nonlinearity", "relu"], ["--nonlinearity does not apply to --model lstm"], False),
+    (["--min-freq", "100000"], ["min_freq"], False),
 ])
-def test_bad_training_options(cli, tmp_path, args, fragments):
-    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments)
+def test_bad_training_options(cli, tmp_path, args, fragments, usage):
+    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments, usage=usage)
     assert not (tmp_path / "m" / "config.json").exists()
 
 
@@ -82,7 +83,7 @@ def test_resume_refuses_a_directory_without_state_or_with_another_tokenizer(cli,
 
 
 def test_scratch_rnn_and_backward_direction_train_from_the_cli(cli, tmp_path):
-    result = train(cli, tmp_path / "s", "--model", "scratch-rnn", "--emb-size", "0", "--direction", "backward",
+    result = train(cli, tmp_path / "s", "--model", "scratch-rnn", "--direction", "backward",
                    "--max-steps", "20", "--sample-tokens", "20")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "s" / "config.json").read_text())

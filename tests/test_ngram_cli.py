@@ -60,14 +60,14 @@ def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
     assert warnings and all("Kneser-Ney discounts" in line for line in warnings)
 
 
-@pytest.mark.parametrize("extra, fragments", [
-    (["--order", "0"], ["--order", "got 0"]),
-    (["--order", "40"], ["--order", "got 40"]),
-    (["--smoothing", "add-k", "--k", "0"], ["--k", "positive"]),
-    (["--memory", "lots"], ["--memory", "'lots'"]),
+@pytest.mark.parametrize("extra, fragments, usage", [
+    (["--order", "0"], ["--order", "got 0"], True),
+    (["--order", "40"], ["--order", "got 40"], True),
+    (["--smoothing", "add-k", "--k", "0"], ["--k must be > 0"], True),
+    (["--memory", "lots"], ["--memory", "'lots'"], False),
 ])
-def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments):
-    assert_one_line_error(cli(*tiny_args(*extra, "--out", tmp_path / "bad")), *fragments)
+def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments, usage):
+    assert_one_line_error(cli(*tiny_args(*extra, "--out", tmp_path / "bad")), *fragments, usage=usage)
 
 
 def test_arpa_for_a_model_with_a_space_token_is_refused_before_building(cli, tmp_path):

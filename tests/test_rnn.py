@@ -57,7 +57,7 @@ def test_tied_weights_share_one_matrix_and_sizes_must_match(tokenizer):
 
 
 def test_unknown_cell_is_refused(tokenizer):
-    with pytest.raises(ConfigError, match="unknown cell 'lstmm'"):
+    with pytest.raises(ConfigError, match="--cell must be one of rnn_tanh, rnn_relu, gru, lstm, got 'lstmm'"):
         RNNLM(tokenizer.vocab, RNNConfig(cell="lstmm"))
 
 

@@ -165,11 +165,14 @@ def test_beam_scores_are_sorted_and_cut_at_max_tokens(table):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"top_p": 1.5}, "--top-p must be in (0, 1], got 1.5"),
-    ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
+    ({"top_p": 1.5}, "--top-p must be at most 1, got 1.5"),
+    ({"top_p": 0.0}, "--top-p must be > 0"),
+    ({"top_p": float("nan")}, "--top-p must be a finite number, got nan"),
     ({"top_k": 0}, "--top-k must be at least 1, got 0"),
     ({"temperature": 0.0}, "use --greedy"),
-    ({"temperature": -1.0}, "--temperature must be positive"),
+    ({"temperature": -1.0}, "--temperature must be at least 0.001"),
+    ({"temperature": float("inf")}, "--temperature must be a finite number"),
+    ({"seed": 2**70}, "--seed must be at most"),
     ({"beam": 6}, "--beam must be between 1 and the 5 tokens"),
     ({"beam": 2, "top_k": 3}, "--beam does not sample"),
     ({"greedy": True, "num_samples": 2}, "--greedy is deterministic"),

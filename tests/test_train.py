@@ -151,7 +151,7 @@ def test_batch_too_large_for_the_data(tmp_path, data):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("bptt", 0, "--bptt must be at least 1"), ("lr", -1.0, "--lr must be positive"),
+    ("bptt", 0, "--bptt must be at least 1"), ("lr", -1.0, "--lr must be > 0"),
     ("optimizer", "adam", "--optimizer must be one of sgd, adamw"), ("precision", "fp8", "--precision must be one of"),
 ])
 def test_bad_train_config(tmp_path, data, field, value, message):

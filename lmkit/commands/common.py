@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import number
 from lmkit.errors import ConfigError
 
 
@@ -103,10 +104,10 @@ def tokenizer_options(function=None, *, default: str = "char"):
     options = [
         click.option("--tokenizer", type=click.Choice(["char", "word", "spm"]), default=default, show_default=True,
                      help="Characters, whitespace words (jieba for Chinese with --segment), or sentencepiece."),
-        click.option("--vocab-size", type=int, default=None, help="spm: vocabulary size (default 8000)."),
+        click.option("--vocab-size", type=number(int, low=1, high=2**24), default=None, help="spm: vocabulary size (default 8000)."),
         click.option("--spm-type", type=click.Choice(["bpe", "unigram"]), default=None, help="spm: model type (default bpe)."),
-        click.option("--min-freq", type=int, default=None, help="char/word: keep tokens seen at least this often (default 1)."),
-        click.option("--max-size", type=int, default=None, help="char/word: keep at most this many tokens, specials included."),
+        click.option("--min-freq", type=number(int, low=1, high=2**62), default=None, help="char/word: keep tokens seen at least this often (default 1)."),
+        click.option("--max-size", type=number(int, low=1, high=2**31), default=None, help="char/word: keep at most this many tokens, specials included."),
         click.option("--lowercase", is_flag=True, default=False, help="word: lowercase before counting."),
         click.option("--segment", type=click.Choice(["jieba"]), default=None, help="word: cut Chinese into words with jieba."),
     ]
@@ -130,3 +131,8 @@ def tokenizer_from_path(path: Path):
 def display_token(token: str) -> str:
     """A token as the terminal should show it: spaces and control characters made visible."""
     return token if token.isprintable() and not any(c.isspace() for c in token) else repr(token)
+
+
+direction_option = click.option(
+    "--direction", type=click.Choice(["forward", "backward"]), default="forward", show_default=True,
+    help="backward models each line reversed (for `lmkit fill`).")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import number
 from lmkit.commands.common import corpus_options
 from lmkit.errors import ConfigError
 
@@ -14,9 +15,9 @@ def scoring_options(f):
     options = [
         click.option("--reset-per-line", is_flag=True,
                      help="Score every line on its own from <s> and a fresh state (sentence-level scoring)."),
-        click.option("--rows", type=int, default=16, show_default=True,
+        click.option("--rows", type=number(int, low=1, high=2**20), default=16, show_default=True,
                      help="Pieces of the text scored in parallel (state carried within each)."),
-        click.option("--window", type=int, default=256, show_default=True, help="Tokens per forward call."),
+        click.option("--window", type=number(int, low=1, high=2**24), default=256, show_default=True, help="Tokens per forward call."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     ]
     for option in reversed(options):

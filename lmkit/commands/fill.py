@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
 from lmkit.generate.fill import DEFAULT_MARKER
@@ -16,10 +17,10 @@ from lmkit.generate.fill import DEFAULT_MARKER
 @click.argument("backward_dir", type=click.Path(path_type=Path))
 @click.argument("text")
 @click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
-@click.option("--max-len", type=int, default=1, show_default=True,
+@click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
               help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
-@click.option("--beam", type=int, default=32, show_default=True, help="Width of the beams that propose longer fillers.")
-@click.option("--top", type=int, default=10, show_default=True, help="How many fillers to print.")
+@click.option("--beam", type=number(int, low=1, high=4096), default=32, show_default=True, help="Width of the beams that propose longer fillers.")
+@click.option("--top", type=number(int, low=1, high=2**20), default=10, show_default=True, help="How many fillers to print.")
 @click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):

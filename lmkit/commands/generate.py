@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError
+from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_text
 
 
@@ -23,25 +25,12 @@ from lmkit.fileio import read_text
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
 @click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
-@click.option("--max-tokens", type=int, default=200, show_default=True, help="Most tokens to generate per sample.")
-@click.option("--sentences", type=int, default=1, show_default=True,
-              help="Stop after this many sentence ends (</s>); 0 = keep going to --max-tokens.")
-@click.option("--num-samples", type=int, default=1, show_default=True, help="Samples drawn together in one batch.")
-@click.option("--greedy", is_flag=True, help="Always take the most likely token.")
-@click.option("--temperature", type=float, default=None, help="Divide log-probs by this before sampling [default: 1].")
-@click.option("--top-k", type=int, default=None, help="Sample only among the k most likely tokens.")
-@click.option("--top-p", type=float, default=None, help="Sample only from the smallest set of tokens whose probability reaches p.")
-@click.option("--beam", type=int, default=None, help="Beam search with N beams; prints the N best.")
-@click.option("--length-penalty", type=float, default=1.0, show_default=True,
-              help="Beam: rank by log-prob / length^this (0 = total log-prob, 1 = per token).")
-@click.option("--allow-unk", is_flag=True, help="Let <unk> be generated.")
-@click.option("--seed", type=int, default=None, help="Seed for identical output on the same machine [default: random].")
+@options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
 def command(model_dir, prompt, prompt_file, as_json, **options):
     """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
     from lmkit.checkpoint import load_model
     from lmkit.generate.decode import decode
-    from lmkit.generate.sampling import SamplingConfig
 
     text = read_prompt(prompt, prompt_file)
     model, tokenizer, model_config = load_model(model_dir)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import click
 
+from lmkit.commands.options import number
+from lmkit.settings import LARGEST_SEED
+
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
 
 
@@ -31,17 +34,17 @@ def print_norms(curves, title: str) -> None:
 
 @click.command("gradcheck")
 @click.option("--norms", is_flag=True, help="Show how ||dL/ds_k|| shrinks or grows with distance instead of checking.")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=None, help="Hidden units [check: 5, --norms: 32].")
-@click.option("--vocab-size", type=click.IntRange(min=5), default=None, help="Vocabulary size, specials included [check: 7, --norms: 20].")
-@click.option("--steps", type=click.IntRange(min=1), default=6, show_default=True, help="Time steps of the check.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=2, show_default=True, help="Sequences in the check.")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True, help="Finite-difference step.")
-@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+@click.option("--hidden-size", type=number(int, low=1, high=4096), default=None, help="Hidden units [check: 5, --norms: 32].")
+@click.option("--vocab-size", type=number(int, low=5, high=4096), default=None, help="Vocabulary size, specials included [check: 7, --norms: 20].")
+@click.option("--steps", type=number(int, low=1, high=10_000), default=6, show_default=True, help="Time steps of the check.")
+@click.option("--batch-size", type=number(int, low=1, high=4096), default=2, show_default=True, help="Sequences in the check.")
+@click.option("--eps", type=number(float, low=0, low_open=True, high=1), default=1e-5, show_default=True, help="Finite-difference step.")
+@click.option("--tolerance", type=number(float, low=0, low_open=True, high=1), default=1e-5, show_default=True,
               help="Largest relative error that passes.")
-@click.option("--distance", type=click.IntRange(min=1), default=30, show_default=True, help="--norms: steps back from the loss.")
-@click.option("--radius", "radii", type=click.FloatRange(min=0, min_open=True), multiple=True,
+@click.option("--distance", type=number(int, low=1, high=10_000), default=30, show_default=True, help="--norms: steps back from the loss.")
+@click.option("--radius", "radii", type=number(float, low=0, low_open=True, high=1e6), multiple=True,
               default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random instance.")
+@click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=0, show_default=True, help="Seed of the random instance.")
 def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed):
     """Compare hand-written BPTT with centred finite differences and with autograd (float64).
 

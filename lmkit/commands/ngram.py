@@ -17,8 +17,10 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.common import corpus_options, direction_option, tokenizer_options
+from lmkit.commands.options import config_from, options_from
 from lmkit.errors import ConfigError, LmkitError
+from lmkit.models.ngram.model import NGramConfig
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
 
@@ -49,15 +51,15 @@ def check_directory(directory: Path) -> None:
             raise ConfigError(f"--out {directory} holds a {kind} model; choose another --out")
 
 
-def build_with_warnings(stream, vocab, opts: dict, memory: int | None):
+def build_with_warnings(stream, vocab, config: NGramConfig, direction: str, memory: int | None):
     """Build the model; warnings (discount fallback) come back as one-line messages."""
     from lmkit.models.ngram.model import build_ngram
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         started = time.perf_counter()
-        model = build_ngram(stream, vocab, order=opts["order"], smoothing=opts["smoothing"], k=opts["k"],
-                            direction=opts["direction"], memory=memory)
+        model = build_ngram(stream, vocab, order=config.order, smoothing=config.smoothing, k=config.k,
+                            direction=direction, memory=memory)
         seconds = time.perf_counter() - started
     return model, seconds, [str(w.message) for w in caught]
 
@@ -86,17 +88,18 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
     return metrics, line + f"  ({result.total.tokens:,} tokens, OOV {100 * result.oov_rate:.2f}%)"
 
 
-def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int | None, reverse: bool):
+def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, direction: str, memory: int | None):
     """Count and smooth the train split, score valid and test, and save the model directory."""
     from lmkit.checkpoint import append_metrics, save_model
     from lmkit.text.id_cache import encoded_split
 
+    reverse = direction == "backward"
     stream = encoded_split(corpus, tokenizer, "train", reverse)
-    model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, opts, memory)
+    model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, config, direction, memory)
     for message in messages:
         click.echo(f"warning: {message}", err=True)
     sizes = model.fitted().sizes()
-    click.echo(f"built {opts['order']}-gram ({opts['smoothing']}) on {corpus.name} [{tokenizer.describe()}, vocab "
+    click.echo(f"built {config.order}-gram ({config.smoothing}) on {corpus.name} [{tokenizer.describe()}, vocab "
                f"{len(tokenizer.vocab):,}] from {len(stream):,} tokens in {seconds:.2f}s: "
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
     extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
@@ -117,37 +120,35 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
 @click.command(context_settings={"show_default": True})
 @corpus_options
 @tokenizer_options
-@click.option("--order", type=int, default=5, help="The N in N-gram.")
-@click.option("--smoothing", type=click.Choice(["kn", "add-k", "mle"]), default="kn",
-              help="Modified Kneser-Ney, add-k (Laplace/Lidstone) or unsmoothed maximum likelihood.")
-@click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
-@click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
-              help="backward models each line reversed (for `lmkit fill`).")
+@options_from(NGramConfig)
+@direction_option
 @click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
-def command(corpus_spec, tokenizer_spec, **opts):
+def command(corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
-    from lmkit.models.ngram.model import check_options
+    run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory))
+
+
+def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, out: Path | None,
+              arpa: Path | None = None, memory: int | None = None) -> None:
+    """Build, score and save an N-gram model directory (`lmkit ngram`, `lmkit train --model ngram`)."""
     from lmkit.train.resume_state import DirectoryLock
 
-    check_options(opts["order"], opts["smoothing"], opts["k"], opts["direction"])
-    memory = parse_memory(opts["memory"])
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
-    reverse = opts["direction"] == "backward"
-    directory = opts["out"] or default_directory(corpus.name, tokenizer.kind, opts["order"], opts["smoothing"], opts["direction"])
+    directory = out or default_directory(corpus.name, tokenizer.kind, config.order, config.smoothing, direction)
     check_directory(directory)
-    if opts["arpa"] is not None:
+    if arpa is not None:
         from lmkit.models.ngram.arpa_write import check_writable
 
-        check_writable(tokenizer.vocab, opts["arpa"])  # before the build, not after it
+        check_writable(tokenizer.vocab, arpa)  # before the build, not after it
     with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
-        model = build_and_save(directory, corpus, tokenizer, opts, memory, reverse)
-    if opts["arpa"] is not None:
+        model = build_and_save(directory, corpus, tokenizer, config, direction, memory)
+    if arpa is not None:
         from lmkit.models.ngram.arpa_write import write_arpa
 
-        write_arpa(model, opts["arpa"])
-        click.echo(f"wrote {opts['arpa']} ({Path(opts['arpa']).stat().st_size / 2**20:.1f} MiB)")
+        write_arpa(model, arpa)
+        click.echo(f"wrote {arpa} ({Path(arpa).stat().st_size / 2**20:.1f} MiB)")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import number
+from lmkit.settings import LARGEST_SEED
 from lmkit.commands.common import corpus_options, tokenizer_options
 from lmkit.errors import ConfigError
 
@@ -18,14 +20,14 @@ from lmkit.errors import ConfigError
 @tokenizer_options
 @click.option("--suite", type=click.Choice(["baseline"]), default=None,
               help="Train the standard set first: 1- to 5-gram add-k and Kneser-Ney, Elman RNN, GRU and LSTM.")
-@click.option("--budget-minutes", type=float, default=20.0, show_default=True,
+@click.option("--budget-minutes", type=number(float, low=0, low_open=True, high=1e6), default=20.0, show_default=True,
               help="--suite: training time for the neural models together (split evenly); N-grams take seconds.")
-@click.option("--add-k", type=float, default=0.1, show_default=True, help="--suite: the k of the add-k N-grams.")
+@click.option("--add-k", type=number(float, low=0, low_open=True, high=1e6), default=0.1, show_default=True, help="--suite: the k of the add-k N-grams.")
 @click.option("--reuse", is_flag=True, help="--suite: keep models already trained in the output folder.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder [default: reports/<corpus>-<tokenizer>].")
-@click.option("--sample-tokens", type=int, default=80, show_default=True, help="Length of each model's sample (0: none).")
-@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=80, show_default=True, help="Length of each model's sample (0: none).")
+@click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=1234, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_k, reuse, out, sample_tokens, seed,

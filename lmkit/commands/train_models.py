@@ -1,44 +1,47 @@
-"""Model builders for `lmkit train --model NAME`: one registry, one function per family."""
+"""What `lmkit train --model NAME` builds: one registry from model name to its config class and builder.
+
+The config classes own every model option's default, help and check; `lmkit train` shows
+the union of their options (lmkit.commands.options) and refuses one the chosen model lacks.
+"""
 from __future__ import annotations
 
+from typing import Callable
+
+from lmkit.commands.options import config_from, options_for_other_models
 from lmkit.errors import ConfigError
+from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
+from lmkit.models.ngram.model import NGramConfig
 from lmkit.text.vocab import Vocab
 
-
-def build_rnn(vocab: Vocab, opts: dict):
-    from lmkit.models.neural.rnn import RNNConfig, RNNLM
-
-    return RNNLM(vocab, RNNConfig(
-        cell=opts["model"], emb_size=opts["emb_size"], hidden_size=opts["hidden_size"], layers=opts["layers"],
-        dropout=opts["dropout"], emb_dropout=opts["emb_dropout"], out_dropout=opts["out_dropout"],
-        tie_weights=opts["tie_weights"], softmax=opts["softmax"],
-    ))
-
-
-def build_scratch(vocab: Vocab, opts: dict):
-    from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
-
-    if opts["layers"] != 1:
-        raise ConfigError(f"--model scratch-rnn has one layer, got --layers {opts['layers']}")
-    return ScratchRNN(vocab, ScratchConfig(
-        hidden_size=opts["hidden_size"], emb_size=opts["emb_size"] or None, nonlinearity=opts["nonlinearity"],
-        bptt_truncate=opts["bptt_truncate"], seed=opts["seed"],
-    ))
-
-
-MODEL_BUILDERS = {
-    "lstm": build_rnn,
-    "gru": build_rnn,
-    "rnn_tanh": build_rnn,
-    "rnn_relu": build_rnn,
-    "scratch-rnn": build_scratch,
+MODEL_FAMILIES: dict[str, type] = {
+    "lstm": RNNConfig,
+    "gru": RNNConfig,
+    "rnn_tanh": RNNConfig,
+    "rnn_relu": RNNConfig,
+    "scratch-rnn": ScratchConfig,
+    "ngram": NGramConfig,
 }
-TRAINABLE = tuple(MODEL_BUILDERS)
-MODEL_CHOICES = TRAINABLE + ("ngram",)
 
 
-def build_model(vocab: Vocab, opts: dict):
+def build_rnn(name: str, vocab: Vocab, opts: dict, seed: int):
+    return RNNLM(vocab, config_from(RNNConfig, opts, cell=name))
+
+
+def build_scratch(name: str, vocab: Vocab, opts: dict, seed: int):
+    return ScratchRNN(vocab, config_from(ScratchConfig, opts, seed=seed))
+
+
+BUILDERS: dict[type, Callable] = {RNNConfig: build_rnn, ScratchConfig: build_scratch}
+
+
+def check_model_options(name: str, opts: dict, given: set[str]) -> None:
+    """Refuse options the chosen model does not take (--nonlinearity with lstm, --layers with scratch-rnn)."""
+    options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
+
+
+def build_model(name: str, vocab: Vocab, opts: dict, seed: int):
     if len(vocab) <= 4:
         raise ConfigError("the vocabulary holds only the special tokens: the training text is empty or every "
                           "token falls below --min-freq")
-    return MODEL_BUILDERS[opts["model"]](vocab, opts)
+    return BUILDERS[MODEL_FAMILIES[name]](name, vocab, opts, seed)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 import torch
-from click.core import ParameterSource
 
-from lmkit.commands.train_models import build_model
+from lmkit.commands.options import config_from, given_options
+from lmkit.commands.train_models import build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
@@ -21,14 +21,16 @@ from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import DirectoryLock, load_resume
 
 EXIT_CODES = {"SIGTERM": 143}
-DEFAULT_MAX_TIME = 420.0
 
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
+    check_model_options(opts["model"], opts, given_options(ctx))
     if opts["model"] == "ngram":
-        from lmkit.commands.train_ngram import train_ngram
+        from lmkit.commands.ngram import run_ngram
+        from lmkit.models.ngram.model import NGramConfig
 
-        return train_ngram(corpus_spec, tokenizer_spec, opts)
+        run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"])
+        return 0
     from lmkit.train.distributed import World
     from lmkit.train.config import select_device
 
@@ -39,8 +41,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
-    config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train,
-                          saved=state.get("train_config") if state else None)
+    config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
@@ -51,7 +52,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
             clear_previous_run(directory)
         if state is not None:
-            trainer.restore(state, lr=config.lr if _given(ctx, "lr") else None)  # --lr again replaces the decayed one
+            trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None)  # --lr again replaces the decayed one
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
@@ -72,14 +73,6 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     return 0
 
 
-# TrainConfig field -> the click parameter that sets it
-CONFIG_OPTIONS = {"epochs": "epochs", "max_steps": "max_steps", "max_time": "max_time", "batch_size": "batch_size",
-                  "bptt": "bptt", "optimizer": "optimizer", "lr": "lr", "weight_decay": "weight_decay",
-                  "lr_decay": "lr_decay", "clip": "clip", "patience": "patience", "eval_every": "eval_every",
-                  "save_every": "save_every", "device": "device", "precision": "precision", "seed": "seed",
-                  "compile": "compile_", "on_nan": "on_nan"}
-
-
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run."""
     if opts["resume"]:
@@ -87,26 +80,22 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
-    model = build_model(tokenizer.vocab, opts)
+    model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     directory = output_directory(opts, corpus.name, tokenizer.kind)
     extra = {"corpus": corpus.name, "direction": opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
 
 
-def train_config(ctx: click.Context, opts: dict, default_run: bool, saved: dict | None = None) -> TrainConfig:
+def train_config(ctx: click.Context, opts: dict, saved: dict | None = None) -> TrainConfig:
     """Options as given; on --resume, the saved run's settings for every option not given now."""
-    values = {field: opts[name] for field, name in CONFIG_OPTIONS.items()}
-    values["clip"] = values["clip"] or None
-    if values["lr"] is None:
-        values["lr"] = 20.0 if values["optimizer"] == "sgd" else 3e-3
-    if values["max_time"] is None and default_run and values["max_steps"] is None:
-        values["max_time"] = DEFAULT_MAX_TIME
-    if saved:
-        given = {field for field, name in CONFIG_OPTIONS.items() if _given(ctx, name)}
-        if "optimizer" in given and values["optimizer"] != saved.get("optimizer"):
-            raise ConfigError(f"--optimizer {values['optimizer']}: the run being resumed used {saved.get('optimizer')}")
-        values = {**values, **{k: v for k, v in saved.items() if k in CONFIG_OPTIONS and k not in given}}
-    return TrainConfig(**values)
+    config = config_from(TrainConfig, opts)
+    if not saved:
+        return config
+    given = given_options(ctx)
+    if "optimizer" in given and config.optimizer != saved.get("optimizer"):
+        raise ConfigError(f"--optimizer {config.optimizer}: the run being resumed used {saved.get('optimizer')}")
+    kept = {name: value for name, value in TrainConfig.from_dict(saved).to_dict().items() if name not in given}
+    return TrainConfig(**{**config.to_dict(), **kept})
 
 
 def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
@@ -137,7 +126,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     if directory.name in ("last", "last.old"):
         directory = directory.parent
     model, tokenizer, config, state = load_resume(directory)
-    if tokenizer_spec.kind != tokenizer.kind and _given(ctx, "tokenizer"):
+    if tokenizer_spec.kind != tokenizer.kind and "tokenizer" in given_options(ctx):
         raise CheckpointError(f"--resume {directory}: it was trained with the {tokenizer.kind!r} tokenizer, "
                               f"not --tokenizer {tokenizer_spec.kind}")
     if corpus_spec.name or corpus_spec.train:
@@ -156,10 +145,6 @@ def reopen_corpus(name: str):
     if (cached / "manifest.json").exists():
         return Corpus.open(cached)
     return get_corpus(name, fetch=True)
-
-
-def _given(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
 
 def count_parameters(model) -> int:

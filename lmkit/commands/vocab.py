@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.options import number
 from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
 from lmkit.corpus.split import SPLITS
 from lmkit.text.vocab import SPECIALS
@@ -21,7 +22,7 @@ def command():
 @corpus_options
 @tokenizer_options
 @click.option("--force", is_flag=True, help="Rebuild even if this tokenizer is already cached.")
-@click.option("--top", type=click.IntRange(min=0), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def build(corpus_spec, tokenizer_spec, force, top):
     """Build (or reuse) the tokenizer for a corpus and print its summary."""
     from lmkit.text.tokenizer_cache import tokenizer_path
@@ -36,7 +37,7 @@ def build(corpus_spec, tokenizer_spec, force, top):
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @corpus_options
 @tokenizer_options
-@click.option("--top", type=click.IntRange(min=0), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def show(path, corpus_spec, tokenizer_spec, top):
     """Size, specials, most frequent tokens and valid/test OOV rate of a built tokenizer.
 

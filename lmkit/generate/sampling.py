@@ -27,38 +27,38 @@ from typing import Callable, Iterator
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
 NEG_INF = float("-inf")
 
 
+LARGEST_LENGTH = 1_000_000   # tokens per sample: far beyond any use, small enough to refuse a typo early
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
-    max_tokens: int = 200
-    sentences: int = 1              # stop a stream after this many `</s>`; 0 = only max_tokens stops it
-    num_samples: int = 1
-    greedy: bool = False
-    temperature: float | None = None  # None = 1
-    top_k: int | None = None
-    top_p: float | None = None
-    beam: int | None = None
-    length_penalty: float = 1.0
-    allow_unk: bool = False
-    seed: int | None = None
+    max_tokens: int = setting(200, "Most tokens to generate per sample.", low=1, high=LARGEST_LENGTH)
+    sentences: int = setting(1, "Stop after this many sentence ends (</s>); 0 = keep going to --max-tokens.",
+                             low=0, high=LARGEST_LENGTH)
+    num_samples: int = setting(1, "Samples drawn together in one batch.", low=1, high=4096)
+    greedy: bool = setting(False, "Always take the most likely token.")
+    temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1]; "
+                                        "near 0 approaches --greedy.", low=1e-3, high=1e3,
+                                        hint="use --greedy for the most likely token")
+    top_k: int | None = setting(None, "Sample only among the k most likely tokens.", low=1, high=2**31)
+    top_p: float | None = setting(None, "Sample only from the smallest set of tokens whose probability reaches p.",
+                                  low=0, low_open=True, high=1)
+    beam: int | None = setting(None, "Beam search with N beams; prints the N best.", low=1, high=4096)
+    length_penalty: float = setting(1.0, "Beam: rank by log-prob / length^this (0 = total log-prob, 1 = per token).",
+                                    low=0, high=100)
+    allow_unk: bool = setting(False, "Let <unk> be generated.")
+    seed: int | None = setting(None, "Seed for identical output on the same machine [default: random].",
+                               low=0, high=LARGEST_SEED)
 
     def validate(self, vocab: Vocab) -> "SamplingConfig":
         """Check every option against its range and the vocabulary; ConfigError names the option."""
-        for name, least in (("max_tokens", 1), ("sentences", 0), ("num_samples", 1)):
-            if getattr(self, name) < least:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(self, name)}")
-        if self.temperature is not None and not self.temperature > 0:
-            raise ConfigError(f"--temperature must be positive, got {self.temperature}; use --greedy for the most likely token")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.length_penalty < 0:
-            raise ConfigError(f"--length-penalty must be at least 0, got {self.length_penalty}")
+        check_settings(self)
         self._validate_combination(vocab)
         return self
 
@@ -169,7 +169,8 @@ def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
     ordered, order = scores.sort(dim=-1, descending=True)         # (B, V)
     probs = ordered.softmax(dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs                     # probability of the tokens ranked higher
-    drop_sorted = mass_before >= p                                 # the top token always stays (mass_before = 0)
+    drop_sorted = mass_before >= p
+    drop_sorted[:, 0] = False                                      # the top token always stays, however small p is
     drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
     return scores.masked_fill(drop, NEG_INF)
 
@@ -179,8 +180,8 @@ def choose_next(logp: torch.Tensor, config: SamplingConfig, banned: torch.Tensor
     scores = logp.index_fill(1, banned, NEG_INF)
     if config.greedy:
         return scores.argmax(dim=-1)
-    if config.temperature is not None:
-        scores = scores / config.temperature
+    if config.temperature is not None:  # shifted so the best token is 0: a small temperature cannot overflow
+        scores = (scores - scores.max(dim=-1, keepdim=True).values) / config.temperature
     if config.top_k is not None:
         scores = keep_top_k(scores, config.top_k)
     if config.top_p is not None:

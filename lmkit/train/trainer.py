@@ -201,7 +201,7 @@ class Trainer:
             reason = self.stop.received
         elif self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
             reason = "max_steps"
-        elif self.cfg.max_time and time.monotonic() - self._started_here >= self.cfg.max_time:
+        elif self.cfg.time_limit and time.monotonic() - self._started_here >= self.cfg.time_limit:
             reason = "max_time"
         return self.world.agree(reason, STOP_REASONS)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.weights import load_weights
+from lmkit.settings import check_settings, setting
 from lmkit.text.vocab import Vocab
 
 WEIGHTS_FILE = "model.safetensors"
@@ -35,29 +37,27 @@ CELLS: dict[str, tuple[type[nn.RNNBase], dict]] = {
 }
 
 
+LARGEST_WIDTH = 65536   # embedding and hidden sizes: far beyond what a CPU or one GPU trains
+LARGEST_DEPTH = 64
+
+
 @dataclass
 class RNNConfig:
-    cell: str = "lstm"
-    emb_size: int = 64
-    hidden_size: int = 256
-    layers: int = 2
-    dropout: float = 0.1        # between stacked layers
-    emb_dropout: float = 0.0    # on the embeddings
-    out_dropout: float = 0.1    # on the top layer's outputs, before the softmax
-    tie_weights: bool = False   # share the embedding matrix with the softmax weights
-    softmax: str = "full"       # "full" or "adaptive" (large word vocabularies)
+    CLI_NAME: ClassVar[str] = "rnn_tanh/rnn_relu/gru/lstm"
+
+    cell: str = setting("lstm", "Recurrent cell.", choices=tuple(CELLS), cli=False)  # chosen by --model
+    emb_size: int = setting(64, "Embedding size.", low=1, high=LARGEST_WIDTH)
+    hidden_size: int = setting(256, "Hidden units per layer.", low=1, high=LARGEST_WIDTH)
+    layers: int = setting(2, "Stacked recurrent layers (a deep RNN).", low=1, high=LARGEST_DEPTH)
+    dropout: float = setting(0.1, "Dropout between stacked layers.", low=0, high=1, high_open=True)
+    emb_dropout: float = setting(0.0, "Dropout on the embeddings.", low=0, high=1, high_open=True)
+    out_dropout: float = setting(0.1, "Dropout before the softmax.", low=0, high=1, high_open=True)
+    tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
+    softmax: str = setting("full", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types).",
+                           choices=tuple(HEADS))
 
     def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise ConfigError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-        for name in ("emb_size", "hidden_size", "layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("dropout", "emb_dropout", "out_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
-        if self.softmax not in HEADS:
-            raise ConfigError(f"--softmax must be one of {', '.join(HEADS)}, got {self.softmax!r}")
+        check_settings(self)
         if self.tie_weights and self.softmax != "full":
             raise ConfigError("--tie-weights needs --softmax full: the adaptive softmax has no single output matrix")
         if self.tie_weights and self.emb_size != self.hidden_size:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import safetensors.torch
 import torch
@@ -31,7 +32,9 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
 from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_factor, final_state, forward_pass, target_logprobs
+from lmkit.models.neural.rnn import LARGEST_WIDTH
 from lmkit.models.neural.weights import load_weights
+from lmkit.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
 WEIGHTS_FILE = "model.safetensors"
@@ -40,24 +43,21 @@ EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set
 
 @dataclass
 class ScratchConfig:
-    hidden_size: int = 128
-    emb_size: int | None = None  # None: one-hot inputs, as the tutorials begin
-    nonlinearity: str = "tanh"
-    bptt_truncate: int | None = None  # k: the error of output t reaches a_t .. a_{t-k} only
-    init_scale: float | None = None  # None: U(-1/sqrt(fan_in), +) like the tutorials; else U(-scale, scale)
-    seed: int = 0
+    CLI_NAME: ClassVar[str] = "scratch-rnn"
+
+    hidden_size: int = setting(128, "Hidden units per layer.", low=1, high=LARGEST_WIDTH)
+    layers: int = setting(1, "Stacked recurrent layers.", low=1, high=1, hint="the scratch-rnn has one layer")
+    emb_size: int | None = setting(None, "Embedding size (scratch-rnn: none = one-hot inputs, as the tutorials "
+                                   "begin).", low=1, high=LARGEST_WIDTH)
+    nonlinearity: str = setting("tanh", "The Elman RNN's f.", choices=tuple(ACTIVATIONS))
+    bptt_truncate: int | None = setting(None, "Propagate errors at most this many steps back inside a window.",
+                                        low=0, high=2**20)
+    init_scale: float | None = setting(None, "None: U(-1/sqrt(fan_in), +) like the tutorials; else U(-scale, scale).",
+                                       low=0, low_open=True, high=1e3, cli=False)
+    seed: int = setting(0, "Seed of the initial weights.", low=0, high=LARGEST_SEED, cli=False)
 
     def validate(self) -> None:
-        for name in ("hidden_size", "emb_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.nonlinearity not in ACTIVATIONS:
-            raise ConfigError(f"--nonlinearity must be one of {', '.join(ACTIVATIONS)}, got {self.nonlinearity!r}")
-        if self.bptt_truncate is not None and (not isinstance(self.bptt_truncate, int) or self.bptt_truncate < 0):
-            raise ConfigError(f"--bptt-truncate must be a non-negative integer, got {self.bptt_truncate!r}")
-        if self.init_scale is not None and not self.init_scale > 0:
-            raise ConfigError(f"--init-scale must be positive, got {self.init_scale!r}")
+        check_settings(self)
 
     @classmethod
     def from_dict(cls, config: dict) -> "ScratchConfig":

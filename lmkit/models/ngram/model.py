@@ -5,15 +5,17 @@
     model.step(ids, state)      # (B,) -> (B, V) next-token log-probs, for sampling
     model.score_stream(stream)  # (N,) log-prob of every token of an id stream, as evaluation counts them
 
-Counting (ngram_count) and smoothing (ngram_smoothing) produce backoff tables
-(ngram_tables), which is also what an ARPA file holds (arpa.py), so a model
+Counting (count.py) and smoothing (smoothing.py) produce backoff tables
+(tables.py), which is also what an ARPA file holds (arpa.py), so a model
 read from KenLM's ARPA and one estimated here score the same way. Saved as
 model.ngram.npz (plain arrays, no pickles) beside config.json.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
 from lmkit.models.ngram.tables import LN10, BackoffTables
+from lmkit.settings import setting
 from lmkit.text.vocab import BOS_ID, Vocab
 
 MAX_ORDER = 10
@@ -31,12 +34,25 @@ DIRECTIONS = ("forward", "backward")
 IMPORTED = "arpa"  # the smoothing of a model read from an ARPA file: scored as the file says, never re-fitted
 
 
+@dataclass
+class NGramConfig:
+    """The estimation choices of an N-gram model (`lmkit ngram` and `lmkit train --model ngram` options)."""
+
+    CLI_NAME: ClassVar[str] = "ngram"
+
+    order: int = setting(5, "The N in N-gram.", low=1, high=MAX_ORDER)
+    smoothing: str = setting("kn", "Modified Kneser-Ney, add-k (Laplace/Lidstone) or unsmoothed maximum likelihood.",
+                             choices=tuple(SMOOTHINGS))
+    k: float = setting(1.0, "add-k: the k added to every count (1 = Laplace).", low=0, low_open=True, high=1e6)
+
+
 class NGramLM:
     """An order-N backoff language model implementing the LanguageModel protocol (natural-log outputs)."""
 
     kind = "ngram"
 
-    def __init__(self, vocab: Vocab, order: int = 3, smoothing: str = "kn", k: float = 1.0, direction: str = "forward"):
+    def __init__(self, vocab: Vocab, order: int = NGramConfig.order, smoothing: str = NGramConfig.smoothing,
+                 k: float = NGramConfig.k, direction: str = "forward"):
         check_options(order, smoothing, k, direction)
         self.vocab = vocab
         self.order = int(order)
@@ -162,8 +178,8 @@ class NGramLM:
         return model
 
 
-def build_ngram(stream: np.ndarray, vocab: Vocab, order: int = 5, smoothing: str = "kn", k: float = 1.0,
-                direction: str = "forward", memory: int | None = None) -> NGramLM:
+def build_ngram(stream: np.ndarray, vocab: Vocab, order: int = NGramConfig.order, smoothing: str = NGramConfig.smoothing,
+                k: float = NGramConfig.k, direction: str = "forward", memory: int | None = None) -> NGramLM:
     """An N-gram model estimated from an id stream (lmkit.text.encode.encode_lines; reversed lines for backward)."""
     return NGramLM(vocab, order=order, smoothing=smoothing, k=k, direction=direction).fit(stream, memory=memory)
 

@@ -1,0 +1,149 @@
+"""Settings: one default, help and check per knob, shared by the config classes and every command's options.
+
+The class tests walk every command of `lmkit` and every numeric option it has, so an option added
+later with a plain `type=float` (which accepts nan and inf) fails here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import click
+import pytest
+
+from lmkit.cli import COMMANDS, app
+from lmkit.commands.options import SettingType, number
+from lmkit.errors import ConfigError
+from lmkit.settings import check_settings, knobs, setting
+from conftest import assert_one_line_error
+
+
+def all_commands() -> dict[str, click.Command]:
+    """'train' -> its click command; group commands contribute their subcommands ('corpus fetch')."""
+    found = {}
+    for name in COMMANDS:
+        command = app.get_command(None, name)
+        if isinstance(command, click.Group):
+            found.update({f"{name} {sub}": command.get_command(None, sub) for sub in command.list_commands(None)})
+        else:
+            found[name] = command
+    return found
+
+
+def numeric_options() -> list:
+    cases = []
+    for path, command in all_commands().items():
+        for param in command.params:
+            if isinstance(param, click.Option) and isinstance(param.type, (click.types.IntParamType,
+                                                                           click.types.FloatParamType)):
+                cases.append(pytest.param(path, param, id=f"{path} {param.opts[0]}"))
+            elif isinstance(param, click.Option) and isinstance(param.type, SettingType) \
+                    and param.type.knob.kind in (int, float):
+                cases.append(pytest.param(path, param, id=f"{path} {param.opts[0]}"))
+    return cases
+
+
+def test_there_are_numeric_options_to_check():
+    assert len(numeric_options()) > 40
+
+
+@pytest.mark.parametrize("path, param", numeric_options())
+def test_every_numeric_option_is_checked_while_parsing(path, param):
+    assert isinstance(param.type, SettingType), f"{path} {param.opts[0]}: a plain int/float accepts nan, inf, 10**30"
+
+
+BAD_NUMBERS = ["nan", "inf", "-inf", "1e400", "99999999999999999999999999", "-99999999999999999999999999", "x", "1_0", "３"]
+
+
+@pytest.mark.parametrize("path, param", numeric_options())
+def test_every_numeric_option_refuses_absurd_values_in_one_line(cli, tmp_path, path, param):
+    arguments = [str(tmp_path / "arg")] * sum(isinstance(p, click.Argument) for p in all_commands()[path].params)
+    for bad in BAD_NUMBERS:
+        result = cli(*path.split(), *arguments, param.opts[0], bad)
+        assert_one_line_error(result, param.opts[0], usage=True)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+@pytest.mark.parametrize("path, param", [p for p in numeric_options() if p.values[1].type.knob.kind is float])
+def test_float_options_say_finite(cli, tmp_path, path, param):
+    arguments = [str(tmp_path / "arg")] * sum(isinstance(p, click.Argument) for p in all_commands()[path].params)
+    assert_one_line_error(cli(*path.split(), *arguments, param.opts[0], "nan"), "must be a finite number, got nan",
+                          usage=True)
+
+
+def config_classes():
+    from lmkit.generate.sampling import SamplingConfig
+    from lmkit.models.neural.rnn import RNNConfig
+    from lmkit.models.neural.scratch import ScratchConfig
+    from lmkit.models.ngram.model import NGramConfig
+    from lmkit.train.config import TrainConfig
+
+    return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig], "ngram": [NGramConfig],
+            "generate": [SamplingConfig]}
+
+
+@pytest.mark.parametrize("path", ["train", "ngram", "generate"])
+def test_cli_defaults_equal_the_config_classes_defaults(path):
+    params = {p.name: p for p in all_commands()[path].params}
+    classes = config_classes()[path]
+    shown = {c: {k.name: k for k in knobs(c) if k.rules.cli} for c in classes}  # class -> its CLI knobs
+    for cls in classes:
+        for name, knob in shown[cls].items():
+            option = params[name]
+            owners = [c for c in classes if name in shown[c]]
+            defaults = {repr(shown[c][name].default) for c in owners}
+            expected = knob.default if len(defaults) == 1 else None  # shared option: each model's own default
+            assert option.default == expected, (path, name, option.default, expected)
+
+
+def test_trainer_default_config_is_the_cli_default(cli):
+    from lmkit.train.config import TrainConfig
+
+    params = {p.name: p for p in all_commands()["train"].params}
+    config = TrainConfig()
+    for knob in knobs(TrainConfig):
+        if knob.rules.cli and knob.name != "lr":
+            assert getattr(config, knob.name) == params[knob.name].default, knob.name
+    assert config.lr == 3e-3 and TrainConfig(optimizer="sgd").lr == 20.0
+
+
+@dataclass
+class Example:
+    count: int = setting(3, "A count.", low=1, high=10)
+    rate: float | None = setting(None, "A rate.", low=0, low_open=True, high=1, hint="try 0.5")
+    name: str = setting("a", "A choice.", choices=("a", "b"))
+    flag: bool = setting(False, "A flag.")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("count", 0, "--count must be at least 1, got 0"),
+    ("count", 11, "--count must be at most 10, got 11"),
+    ("count", 2.0, "--count must be an integer, got 2.0"),
+    ("count", True, "--count must be an integer, got True"),
+    ("count", "3", "--count must be an integer, got '3'"),
+    ("rate", 0.0, "--rate must be > 0, got 0.0; try 0.5"),
+    ("rate", math.nan, "--rate must be a finite number, got nan"),
+    ("rate", -math.inf, "--rate must be a finite number, got -inf"),
+    ("name", "c", "--name must be one of a, b, got 'c'"),
+    ("flag", "yes", "--flag must be true or false, got 'yes'"),
+])
+def test_check_settings_names_the_option_and_the_value(field, value, message):
+    with pytest.raises(ConfigError) as caught:
+        check_settings(Example(**{field: value}))
+    assert str(caught.value) == message
+
+
+def test_check_settings_accepts_good_values_and_makes_ints_floats():
+    example = Example(count=10, rate=1, name="b", flag=True)
+    check_settings(example)
+    assert example.rate == 1.0 and isinstance(example.rate, float)
+
+
+def test_number_type_uses_the_options_own_name(cli):
+    @click.command()
+    @click.option("--top", type=number(int, low=1))
+    def command(top):
+        click.echo(top)
+
+    result = click.testing.CliRunner().invoke(command, ["--top", "0"])
+    assert result.exit_code == 2 and "--top must be at least 1, got 0" in result.output
