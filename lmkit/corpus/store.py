@@ -66,7 +66,7 @@ class Corpus:
         return self.manifest["splits"][split]
 
     def num_chars(self, split: str) -> int:
-        """Characters in the split, newlines included."""
+        """Characters of the split's text, newlines included (a segmented corpus's word spaces are not)."""
         return int(self.split_stats(split)["chars"])
 
     def num_lines(self, split: str) -> int:
@@ -75,6 +75,11 @@ class Corpus:
     @property
     def description(self) -> str:
         return str(self.manifest.get("description", ""))
+
+    @property
+    def segmented(self) -> bool:
+        """True when the text is word-segmented with spaces (lmkit.corpus.segmented)."""
+        return self.manifest.get("segmented") is True
 
 
 def check_name(name: str) -> str:

@@ -6,7 +6,9 @@
 The key is the tokenizer kind plus every option that differs from its
 default ("char", "word-lowercase=true", "spm-vocab_size=4000"), so the same
 choice always finds the same file and `lmkit vocab build` and `lmkit train`
-share one tokenizer.
+share one tokenizer. A word-segmented corpus (manifest `segmented: true`, such
+as pku98) gives the char tokenizer `segmented=True` unless the caller says
+otherwise, so its characters are those of the plain text ("char-segmented=true").
 """
 from __future__ import annotations
 
@@ -52,12 +54,21 @@ def tokenizer_key(kind: str, options: dict) -> str:
     return "-".join([kind, *parts])
 
 
+def corpus_options(corpus, kind: str, options: dict) -> dict:
+    """`options` with what the corpus implies: a segmented corpus gives the char tokenizer segmented=True."""
+    if kind == "char" and getattr(corpus, "segmented", False):
+        return {"segmented": True, **options}
+    return options
+
+
 def tokenizer_path(corpus, kind: str, options: dict) -> Path:
-    return Path(corpus.directory) / "tokenizers" / f"{tokenizer_key(kind, options)}.json"
+    key = tokenizer_key(kind, corpus_options(corpus, kind, options))
+    return Path(corpus.directory) / "tokenizers" / f"{key}.json"
 
 
 def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokenizer:
     """The cached tokenizer for (corpus, kind, options), or one built from the train split and cached."""
+    options = corpus_options(corpus, kind, options)
     path = tokenizer_path(corpus, kind, options)
     if path.exists() and not rebuild:
         try:

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar, Iterable
 
+from lmkit.corpus.segmented import plain_text
 from lmkit.errors import TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
@@ -85,19 +86,31 @@ class Tokenizer:
 
 
 class CharTokenizer(Tokenizer):
-    """One token per Unicode code point (Chinese characters, emoji, combining marks alike)."""
+    """One token per Unicode code point (Chinese characters, emoji, combining marks alike).
+
+    `segmented=True` reads word-segmented text as the plain text it segments (lmkit.corpus.segmented):
+    "我 昨天" is the three characters 我 昨 天, with no space among them. A segmented corpus gives it by default.
+    """
 
     kind = "char"
 
+    def __init__(self, vocab: Vocab, segmented: bool = False):
+        super().__init__(vocab)
+        self.segmented = segmented
+
     def split(self, line: str) -> list[str]:
-        return list(line)
+        return list(plain_text(line) if self.segmented else line)
 
     def join(self, pieces: list[str]) -> str:
         return "".join(pieces)
 
+    def options(self) -> dict:
+        return {"segmented": True} if self.segmented else {}
+
     @classmethod
-    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> "CharTokenizer":
-        return cls(Vocab.build(cls(_EMPTY).count(lines), min_freq, max_size))
+    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None,
+            segmented: bool = False) -> "CharTokenizer":
+        return cls(Vocab.build(cls(_EMPTY, segmented).count(lines), min_freq, max_size), segmented)
 
 
 class WordTokenizer(Tokenizer):
@@ -126,14 +139,8 @@ class WordTokenizer(Tokenizer):
         return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
 
     def join(self, pieces: list[str]) -> str:
-        if self.segment is None:
-            return " ".join(pieces)
-        out = ""
-        for piece in pieces:  # Chinese joins without spaces; keep one between two Latin words
-            if out and out[-1].isascii() and out[-1].isalnum() and piece[0].isascii() and piece[0].isalnum():
-                out += " "
-            out += piece
-        return out
+        text = " ".join(pieces)
+        return text if self.segment is None else plain_text(text)  # jieba's words join as Chinese is written
 
     def options(self) -> dict:
         return {"lowercase": self.lowercase, "segment": self.segment}
