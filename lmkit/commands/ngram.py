@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.output_paths import ModelDirectory, OutputFile
 from lmkit.errors import ConfigError, LmkitError
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
@@ -39,11 +40,12 @@ def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothi
 
 
 def check_directory(directory: Path) -> None:
-    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model may not."""
-    config = directory / "config.json"
-    if config.exists():
-        from lmkit.checkpoint import read_config
+    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model, or a folder
+    lmkit did not make, may not."""
+    from lmkit.checkpoint import check_model_directory, read_config
 
+    check_model_directory(directory, "--out")
+    if (directory / "config.json").exists():
         kind = read_config(directory).get("kind")
         if kind != "ngram":
             raise ConfigError(f"--out {directory} holds a {kind} model; choose another --out")
@@ -123,11 +125,12 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
 @click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
 @click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
               help="backward models each line reversed (for `lmkit fill`).")
-@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+@click.option("--out", type=ModelDirectory(), default=None,
+              help="Model directory: a new or empty folder, or one lmkit made "
+                   "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
 def command(corpus_spec, tokenizer_spec, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
     from lmkit.models.ngram import check_options

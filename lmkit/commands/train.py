@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.output_paths import ModelDirectory
 from lmkit.commands.train_models import MODEL_CHOICES
 from lmkit.errors import ConfigError
 from lmkit.train_config import OPTIMIZERS, PRECISIONS, TrainConfig
@@ -65,8 +66,9 @@ def trainer_options(f):
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the model."),
         click.option("--on-nan", type=click.Choice(["stop", "rollback"]), default="stop", show_default=True,
                      help="On a NaN/inf loss: stop keeping the last good checkpoint, or roll back to it with half the LR."),
-        click.option("--out", type=click.Path(path_type=Path), default=None, help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
-        click.option("--overwrite", is_flag=True, help="Replace a model already in --out."),
+        click.option("--out", type=ModelDirectory(), default=None,
+                     help="Model directory: a new or empty folder, or one lmkit made [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
+        click.option("--overwrite", is_flag=True, help="Replace a model lmkit saved in --out before (never a folder lmkit did not make)."),
         click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a run from its model directory."),
         click.option("--nproc", type=int, default=None, help="Launch this many processes with torchrun (DistributedDataParallel)."),
         click.option("--sample-tokens", type=int, default=300, show_default=True, help="Length of the sample printed at the end (0: none)."),
