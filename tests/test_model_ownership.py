@@ -97,6 +97,20 @@ def test_out_dot_in_a_users_folder_is_refused(cli, tmp_path, monkeypatch, run):
     assert snapshot(folder) == before
 
 
+@pytest.mark.parametrize("run", ["train", "ngram"])
+def test_a_link_to_a_users_folder_is_refused_and_a_link_to_a_model_directory_is_followed(cli, tmp_path, run):
+    folder = make_folder(tmp_path / "mine", USER_FOLDERS["notes"])
+    (tmp_path / "to-mine").symlink_to("mine")
+    before = snapshot(folder)
+    assert_one_line_error(cli(*RUNS[run](tmp_path / "to-mine")), REFUSED)
+    assert snapshot(folder) == before
+    (tmp_path / "model").mkdir()
+    (tmp_path / "to-model").symlink_to("model")
+    result = cli(*RUNS[run](tmp_path / "to-model"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "to-model").is_symlink() and is_model_directory(tmp_path / "model")
+
+
 def test_ngrams_default_directory_is_refused_when_a_user_made_it(cli, tmp_path, corpora_root, monkeypatch):
     from lmkit.corpus import get_corpus
 
