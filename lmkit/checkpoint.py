@@ -5,8 +5,12 @@
     DIR/<weights>        whatever the model's own `save` writes (model.safetensors, model.ngram.npz, ...)
     DIR/metrics.jsonl    one JSON line per evaluation (training only)
     DIR/last/            the latest state, with trainer_state.pt, for --resume (training only)
+    DIR/.lmkit-model     the marker: lmkit made this folder, so it may write, clean up and replace here
 
 config.json is written last: a directory with a config.json is complete.
+lmkit writes only into a folder it can prove is its own model directory: one
+with the marker, or one from before the marker existed (an lmkit config.json
+at its top or in last/); a new or empty folder becomes one when claimed.
 Nothing here unpickles code: weights come from safetensors or numpy files
 without pickles, and torch files are read with weights_only=True.
 """
@@ -20,14 +24,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.errors import CheckpointError, LmkitError
-from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic
+from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, new_file_mode, not_a_file, read_json, write_json_atomic
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
 
 FORMAT = 1
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
-STAGING_PREFIX = ".save."  # save_model's staging folders inside the model directory
+STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
+MARKER_FILE = ".lmkit-model"
+MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
+MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
 
 
 def lmkit_version() -> str:
@@ -51,13 +58,14 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
 
     All the slow writing (and any disk-full error) happens while staging, so a
     failure leaves the previous model whole; config.json is renamed in last,
-    so its presence means 'complete'. Other files in `directory` are kept.
+    so its presence means 'complete'. `directory` must be new, empty or an lmkit
+    model directory (CheckpointError otherwise); other files in it are kept.
     """
     directory = Path(directory)
     if tokenizer.vocab != model.vocab:
         raise CheckpointError(f"{directory}: the tokenizer's vocabulary differs from the model's")
+    claim_model_directory(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
     except OSError as exc:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
@@ -87,6 +95,98 @@ def move_into(source: Path, target: Path) -> None:
             if destination.is_dir() and not destination.is_symlink():
                 shutil.rmtree(destination)
             os.replace(entry, destination)
+
+
+def is_model_directory(directory: str | Path) -> bool:
+    """True when lmkit can prove it made `directory`: its marker, or (from before the marker) an lmkit config.json."""
+    directory = Path(directory)
+    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", "last", "last.old"))
+
+
+def has_marker(directory: Path) -> bool:
+    marker = directory / MARKER_FILE
+    if not_a_file(marker) is not None or not marker.exists():
+        return False  # absent, or a folder, link, device, ... that lmkit did not write
+    try:
+        with open(marker, "rb") as handle:
+            return handle.read(len(MARKER_TEXT) + 1) == MARKER_TEXT.encode()
+    except OSError:
+        return False
+
+
+def is_lmkit_config(path: Path) -> bool:
+    """A regular file holding a JSON object with lmkit's "format", "lmkit" (its version) and "kind" fields."""
+    try:
+        if not_a_file(path) is not None or not path.exists() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return False
+        config = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(config, dict) and isinstance(config.get("format"), int)
+            and isinstance(config.get("lmkit"), str) and isinstance(config.get("kind"), str))
+
+
+def check_model_directory(directory: str | Path, option: str = "") -> None:
+    """CheckpointError unless lmkit may write a model into `directory`: absent, empty, or an lmkit model
+    directory. A user's folder is refused whatever the options (--overwrite replaces only lmkit's own)."""
+    directory = Path(directory)
+    named = f"{option} {directory}" if option else str(directory)
+    if directory.is_symlink() and not directory.exists():
+        raise CheckpointError(f"{named}: is a symbolic link that leads nowhere; choose another {option or 'folder'}")
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{named}: is {not_a_file(directory.resolve()) or 'a file'}, not a folder for the model "
+                              f"directory; choose another {option or 'folder'}")
+    if directory.is_dir() and any(directory.iterdir()) and not is_model_directory(directory):
+        raise CheckpointError(f"{named}: holds files and is not an lmkit model directory (no {MARKER_FILE}, no lmkit "
+                              f"{CONFIG_FILE}); lmkit writes only into a new or empty folder or a model directory it "
+                              f"made: choose another {option or 'folder'}")
+
+
+def claim_model_directory(directory: str | Path, option: str = "") -> bool:
+    """Make `directory` an lmkit model directory (create it, write the marker) or refuse as check_model_directory
+    does; True when the marker was written now (the caller may then undo the claim with `release_claim`)."""
+    directory = Path(directory)
+    check_model_directory(directory, option)
+    if has_marker(directory):
+        return False
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return write_marker(directory / MARKER_FILE)
+    except OSError as exc:
+        raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
+
+
+def write_marker(path: Path) -> bool:
+    """Create the marker with one write(2) of a few bytes: a kill leaves it whole or absent, and no temporary
+    file (which would make an empty folder look like a user's). False when another process wrote it first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, new_file_mode())
+    except FileExistsError:
+        if has_marker(path.parent):
+            return False
+        raise
+    try:
+        if os.write(fd, MARKER_TEXT.encode()) != len(MARKER_TEXT):
+            raise OSError(28, "No space left on device")
+        os.fsync(fd)
+    except OSError:
+        path.unlink(missing_ok=True)  # a disk-full error must not leave a marker that is not lmkit's
+        raise
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+    return True
+
+
+def release_claim(directory: Path, remove_directory: bool) -> None:
+    """Undo a claim that nothing came of: remove the marker (and the folder, if asked) when nothing else is there."""
+    try:
+        if {entry.name for entry in directory.iterdir()} == {MARKER_FILE}:
+            (directory / MARKER_FILE).unlink()
+            if remove_directory:
+                directory.rmdir()
+    except OSError:
+        pass  # something appeared meanwhile: then it is in use, and stays
 
 
 def read_config(directory: str | Path) -> dict:
@@ -144,7 +244,7 @@ def check_links_inside(directory: Path) -> None:
 def append_metrics(directory: str | Path, record: dict) -> None:
     """Append one JSON line to metrics.jsonl (append-only, so a crash loses at most this line)."""
     path = Path(directory) / "metrics.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    claim_model_directory(directory)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

@@ -3,6 +3,11 @@
 Every file lmkit writes goes to a temporary name in the same folder, is
 fsynced and then renamed over the target, so a crash or a full disk leaves
 either the old file or the new one, never half of either.
+
+What may be replaced: a regular file, or (through a symbolic link) the regular
+file the link leads to. A directory, device, FIFO or socket is never replaced
+or written to. Every temporary name begins with TEMP_PREFIX, so lmkit can tell
+its own leftovers from a user's files.
 """
 from __future__ import annotations
 
@@ -17,7 +22,10 @@ from typing import IO, Iterator
 from lmkit.errors import CorpusError, LmkitError
 
 BINARY_SNIFF_BYTES = 8192
-TMP_SUFFIX = ".tmp"  # atomic_write's temporaries: .<name>.<random>.tmp beside the target
+TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<random>
+NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+               stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
 
 
 class WriteError(LmkitError):
@@ -26,6 +34,16 @@ class WriteError(LmkitError):
     def __init__(self, path: Path, reason: str):
         super().__init__(f"could not write {path}: {reason}; the previous file, if any, is intact")
         self.path, self.reason = path, reason
+
+
+class NotAFileError(WriteError):
+    """The output's place holds a directory, device, FIFO or socket, which lmkit never writes or replaces."""
+
+    def __init__(self, path: Path, target: Path, what: str):
+        where = f"leads to {target}, {what}" if os.path.islink(path) else f"is {what}"
+        LmkitError.__init__(self, f"{path}: {where}, not a regular file; lmkit writes output only to a regular file "
+                                  "(or through a symbolic link to one)")
+        self.path, self.reason = path, f"it {where}"
 
 
 def current_umask() -> int:
@@ -65,29 +83,69 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def not_a_file(path: str | os.PathLike) -> str | None:
+    """What `path` is when it is neither absent nor a regular file ("a directory", "a FIFO (named pipe)", ...),
+    without following a symbolic link at `path` itself; None when a file may be written there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None if stat.S_ISREG(mode) else NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """The regular file a write to `path` really replaces: `path`, or where its symbolic links lead.
+
+    NotAFileError when that is a directory, device, FIFO or socket (lmkit never replaces one)."""
+    target = Path(os.path.realpath(path))
+    check_regular(Path(path), target)
+    return target
+
+
+def check_regular(path: Path, target: Path) -> None:
+    what = not_a_file(target)
+    if what is not None:
+        raise NotAFileError(path, target, what)
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Before long work, WriteError unless a file can be written at the user-named `path`: not a directory,
+    device, FIFO or socket (nor a link to one), in a folder that exists or can be made, and may be written."""
+    target = write_target(path)
+    folder = next(parent for parent in target.parents if parent.exists())
+    if not folder.is_dir():
+        raise WriteError(Path(path), f"{folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WriteError(Path(path), f"cannot write in {folder} (permission denied)")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; on success fsync and rename it into place.
 
-    On any exception the temporary file is removed and `path` is untouched.
-    OSError (disk full, permissions) becomes a WriteError naming the file.
+    A symbolic link is written through: the file it leads to is replaced and the
+    link stays. On any exception the temporary file is removed and `path` is
+    untouched. OSError (disk full, permissions) becomes a WriteError naming the file.
     """
     path = Path(path)
+    target = write_target(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", dir=target.parent)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             # mkstemp made the file private; give it the mode of the file it replaces, or a new file's
-            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode) if path.exists() else new_file_mode())
+            os.fchmod(fd, stat.S_IMODE(target.stat().st_mode) if target.exists() else new_file_mode())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        check_regular(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise WriteError(path, exc.strerror or str(exc)) from exc

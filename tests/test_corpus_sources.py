@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -128,6 +129,54 @@ def test_failed_refetch_keeps_the_cached_corpus(corpora_root, fake_registry, mon
         get_corpus("other")
     assert corpus.path("train").read_bytes() == before
     assert sorted(p.name for p in corpora_root.iterdir() if not p.name.startswith(".")) == ["fixture"]
+
+
+def users_entry(path: Path, shape: str) -> None:
+    """Something of the user's at a corpus's place: a folder of notes, a half-made corpus, a file, a link."""
+    if shape == "file":
+        path.write_text("mine\n")
+    elif shape == "link":
+        (path.parent / "elsewhere").mkdir()
+        (path.parent / "elsewhere" / "notes.txt").write_text("mine\n")
+        path.symlink_to("elsewhere")
+    else:
+        path.mkdir()
+        (path / "notes.txt").write_text("x\n")
+        if shape == "half-corpus":
+            (path / "train.txt").write_text("my own split\n")
+
+
+def tree(folder: Path) -> dict[str, bytes | str]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() and not p.is_symlink() else str(p.lstat().st_mode))
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("shape", ["notes", "half-corpus", "file", "link"])
+def test_fetch_never_replaces_a_same_named_entry_without_a_manifest(cli, corpora_root, fake_registry, shape):
+    from conftest import assert_one_line_error
+
+    corpora_root.mkdir()
+    users_entry(corpora_root / "fixture", shape)
+    before = tree(corpora_root)
+    result = cli("corpus", "fetch", "fixture")
+    assert_one_line_error(result, str(corpora_root / "fixture"), "not a corpus lmkit fetched (no manifest.json)")
+    assert tree(corpora_root) == before and fake_registry == []  # refused before downloading anything
+    entry = corpora_root / "fixture"
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink()
+    entry.mkdir()  # moved away, leaving an empty folder: that gives way
+    assert cli("corpus", "fetch", "fixture").exit_code == 0 and (entry / "manifest.json").is_file()
+
+
+def test_a_local_corpus_never_replaces_a_same_named_folder(corpora_root, tmp_path):
+    name = get_corpus(train=ENGLISH, root=tmp_path / "elsewhere").name  # the cache name these files get
+    corpora_root.mkdir()
+    users_entry(corpora_root / name, "notes")
+    with pytest.raises(CorpusError, match="not a corpus lmkit fetched"):
+        get_corpus(train=ENGLISH)
+    assert (corpora_root / name / "notes.txt").read_text() == "x\n"
 
 
 def test_hf_dataset_path_offline(corpora_root, tmp_path):

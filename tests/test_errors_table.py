@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,8 @@ def models(tmp_path_factory) -> Path:
         result = invoke("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
                         "--out", folder / "other")
         assert result.exit_code == 0, result.output
+    (folder / "corpora" / "song100").mkdir()  # a folder of the user's where the song100 corpus would be cached
+    (folder / "corpora" / "song100" / "notes.txt").write_text("mine\n")
     return folder
 
 
@@ -88,8 +92,14 @@ def remove(name: str):
 def case_folder(root: Path, models: Path) -> dict[str, str]:
     """The files a row may name, made under `root`; placeholder -> path."""
     root.mkdir()
-    files = {"missing": root / "missing.txt", "out": root / "out", "emptydir": root / "emptydir"}
+    files = {"missing": root / "missing.txt", "out": root / "out", "emptydir": root / "emptydir",
+             "userdir": root / "userdir", "fifo": root / "fifo", "devlink": root / "devlink"}
     files["emptydir"].mkdir()
+    for name, data in {".draft.tmp": b"1\n", ".save.x/f": b"2\n", "last/mine.txt": b"3\n", "notes.txt": b"4\n"}.items():
+        (files["userdir"] / name).parent.mkdir(parents=True, exist_ok=True)
+        (files["userdir"] / name).write_bytes(data)
+    os.mkfifo(files["fifo"])
+    files["devlink"].symlink_to("/dev/null")  # refused before any write: no row writes to a device
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
                 "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
@@ -114,12 +124,16 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every entry under `folder`: relative name -> (size, mtime_ns, sha256) for files, 'dir' for folders."""
+    """Every entry under `folder`: relative name -> (size, mtime_ns, sha256) for files, 'dir' for folders,
+    the type and a link's target for anything else (a FIFO is never opened, a link never followed)."""
     found = {}
     for path in sorted(folder.rglob("*")):
-        stat = path.lstat()
-        found[str(path.relative_to(folder))] = "dir" if path.is_dir() else (
-            stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            found[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        else:
+            found[str(path.relative_to(folder))] = "dir" if stat.S_ISDIR(info.st_mode) else (
+                stat.S_IFMT(info.st_mode), os.readlink(path) if path.is_symlink() else None)
     return found
 
 

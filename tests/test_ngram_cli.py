@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY, assert_one_line_error
-from lmkit.checkpoint import load_model, read_metrics
+from lmkit.checkpoint import MARKER_FILE, claim_model_directory, load_model, read_metrics
+from lmkit.fileio import TEMP_PREFIX
 from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures
@@ -78,7 +79,7 @@ def test_arpa_for_a_model_with_a_space_token_is_refused_before_building(cli, tmp
 
 def test_an_output_directory_holding_another_model_is_refused(cli, tmp_path):
     (tmp_path / "rnn").mkdir()
-    (tmp_path / "rnn" / "config.json").write_text(json.dumps({"format": 1, "kind": "lstm"}), encoding="utf-8")
+    (tmp_path / "rnn" / "config.json").write_text(json.dumps({"format": 1, "lmkit": "0.1", "kind": "lstm"}), encoding="utf-8")
     assert_one_line_error(cli(*tiny_args("--out", tmp_path / "rnn")), "holds a lstm model")
 
 
@@ -97,9 +98,11 @@ def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cl
     with DirectoryLock(out):  # another lmkit process writing there
         busy = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert_one_line_error(busy, str(out), "another lmkit process")
-    (out / ".save.killed").mkdir(parents=True)  # what a build killed while saving leaves behind
-    (out / ".save.killed" / "model.ngram.npz").write_bytes(b"half")
-    (out / ".config.json.1234.tmp").write_text("{")
+    claim_model_directory(out)  # a build killed while saving leaves its claimed directory, with its temporaries
+    (out / f"{TEMP_PREFIX}save.killed").mkdir()
+    (out / f"{TEMP_PREFIX}save.killed" / "model.ngram.npz").write_bytes(b"half")
+    (out / f"{TEMP_PREFIX}config.json.1234").write_text("{")
     result = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.jsonl", "model.ngram.npz", "tokenizer.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.json", "metrics.jsonl", "model.ngram.npz",
+                                                     "tokenizer.json"]

@@ -8,6 +8,7 @@ import click
 
 from lmkit.commands.options import number
 from lmkit.commands.common import corpus_options
+from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
 
 
@@ -36,7 +37,7 @@ def scoring_options(f):
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
 @scoring_options
-@click.option("--per-line", type=click.Path(path_type=Path), default=None, metavar="OUT.tsv",
+@click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):

@@ -19,6 +19,7 @@ import click
 
 from lmkit.commands.common import corpus_options, direction_option, tokenizer_options
 from lmkit.commands.options import config_from, options_from
+from lmkit.commands.output_paths import ModelDirectory, OutputFile
 from lmkit.errors import ConfigError, LmkitError
 from lmkit.models.ngram.model import NGramConfig
 
@@ -41,11 +42,12 @@ def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothi
 
 
 def check_directory(directory: Path) -> None:
-    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model may not."""
-    config = directory / "config.json"
-    if config.exists():
-        from lmkit.checkpoint import read_config
+    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model, or a folder
+    lmkit did not make, may not."""
+    from lmkit.checkpoint import check_model_directory, read_config
 
+    check_model_directory(directory, "--out")
+    if (directory / "config.json").exists():
         kind = read_config(directory).get("kind")
         if kind != "ngram":
             raise ConfigError(f"--out {directory} holds a {kind} model; choose another --out")
@@ -122,11 +124,12 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
 @tokenizer_options
 @options_from(NGramConfig)
 @direction_option
-@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+@click.option("--out", type=ModelDirectory(), default=None,
+              help="Model directory: a new or empty folder, or one lmkit made "
+                   "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
 def command(corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
     run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory))

@@ -57,19 +57,20 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
 
 def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
-    from lmkit.report.compare import build_report, describe_model, write_report
+    from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
     from lmkit.report.markdown import markdown_table
     from lmkit.report.tables import model_table
     from lmkit.train.config import select_device
 
     corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
     suite = options["suite"] is not None
-    out = options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs)
+    out = Path(options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs))
+    check_report_folder(out)
     named: list[tuple[str | None, Path]] = []
     commands = [options["command"]]
     title = corpus.name if corpus is not None else "models on their own test splits"
     if suite:
-        models, tokenizer = train_suite(corpus, tokenizer_spec, options, Path(out))
+        models, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
         named += [(m.name, m.directory) for m in models]
         commands += [m.command for m in models]
         title = f"{corpus.name} ({tokenizer.describe()})"
@@ -84,6 +85,6 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dic
         title = rows[0].test_text
     commands += [r.command for r in rows if r.command and r.command not in commands]
     report = build_report(rows, title, commands)
-    written = write_report(report, Path(out))
+    written = write_report(report, out)
     table = model_table(report.rows, with_perplexity=len(report.groups) == 1)
     return written, "\n".join(markdown_table(table) + [""] + [f"- {n}" for n in report.notes])

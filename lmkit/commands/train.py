@@ -11,6 +11,7 @@ import click
 
 from lmkit.commands.common import corpus_options, direction_option, tokenizer_options
 from lmkit.commands.options import number, options_from
+from lmkit.commands.output_paths import ModelDirectory
 from lmkit.commands.train_models import MODEL_FAMILIES
 from lmkit.train.config import TrainConfig
 
@@ -25,9 +26,9 @@ def model_options(f):
 def run_options(f):
     options = [
         direction_option,
-        click.option("--out", type=click.Path(path_type=Path), default=None,
-                     help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
-        click.option("--overwrite", is_flag=True, help="Replace a model already in --out."),
+        click.option("--out", type=ModelDirectory(), default=None,
+                     help="Model directory: a new or empty folder, or one lmkit made [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
+        click.option("--overwrite", is_flag=True, help="Replace a model lmkit saved in --out before (never a folder lmkit did not make)."),
         click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a run from its model directory."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
                      help="Launch this many processes with torchrun (DistributedDataParallel)."),

@@ -2,7 +2,9 @@
 
 A corpus folder is built under a temporary name and renamed into place when
 complete (manifest.json written last), so a failed fetch leaves nothing
-half-written and a second fetch of a cached corpus does nothing.
+half-written and a second fetch of a cached corpus does nothing. A folder of
+the same name without a manifest is not lmkit's: it is refused, never replaced
+(an empty folder alone gives way).
 """
 from __future__ import annotations
 
@@ -88,6 +90,16 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_free(target: Path) -> None:
+    """CorpusError unless `target` is absent or an empty folder: what is there without a manifest is not lmkit's."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+        return
+    raise CorpusError(f"{target}: already exists and is not a corpus lmkit fetched (no {MANIFEST}); lmkit will not "
+                      "replace it: move it away, or set LMKIT_CORPORA to another folder")
+
+
 def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corpus:
     """Run `build(folder) -> manifest` in a temporary folder, then rename it to root/name in one step.
 
@@ -97,6 +109,7 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corp
     target = root / check_name(name)
     if (target / MANIFEST).exists():
         return Corpus.open(target)
+    check_free(target)
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     try:
@@ -105,9 +118,8 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corp
         os.chmod(work, 0o755)  # mkdtemp made it private; a corpus folder is as readable as any other
         if (target / MANIFEST).exists():  # another process finished the same corpus first
             return Corpus.open(target)
-        if target.exists():  # an incomplete folder left by hand or by an older lmkit
-            shutil.rmtree(target)
-        os.replace(work, target)
+        check_free(target)
+        os.replace(work, target)  # rename(2) replaces an empty folder in the same step
         fsync_dir(root)
     except OSError as exc:
         raise CorpusError(f"{target}: could not write the corpus ({exc.strerror or exc}); nothing was cached") from exc

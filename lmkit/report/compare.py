@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmkit.checkpoint import load_model, read_metrics
-from lmkit.errors import VocabError
+from lmkit.errors import ConfigError, VocabError
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
+REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
 
 
 @dataclass
@@ -205,6 +206,18 @@ def build_report(rows: list[ModelReport], title: str, commands: list[str] | None
                   environment=environment(), created=time.strftime("%Y-%m-%d %H:%M:%S %z"))
 
 
+def check_report_folder(directory: Path) -> None:
+    """Before any work: the report's folder and each file it will write there must be writable (regular files,
+    or links to them; WriteError naming the first that is not)."""
+    from lmkit.fileio import check_output_file
+    from lmkit.report.plots import PLOT_FILES
+
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: is not a folder; a report is a folder of files ({', '.join(REPORT_FILES)}, plots)")
+    for name in REPORT_FILES + PLOT_FILES:
+        check_output_file(directory / name)
+
+
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
     from lmkit.fileio import write_json_atomic, write_text_atomic
@@ -215,8 +228,8 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = draw_plots(report, directory)
-    write_json_atomic(directory / "report.json", {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
-    write_text_atomic(directory / "report.md", render_markdown(report, written))
-    write_text_atomic(directory / "report.html", render_html(report, written))
-    return {**written, "json": directory / "report.json", "markdown": directory / "report.md",
-            "html": directory / "report.html"}
+    files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
+    write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
+    write_text_atomic(files["markdown"], render_markdown(report, written))
+    write_text_atomic(files["html"], render_html(report, written))
+    return {**written, **files}

@@ -11,14 +11,19 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from lmkit.fileio import atomic_write
+
 DPI = 120
+BITS_PER_CHAR_FILE = "bits_per_char.png"
+CURVES_FILE = "learning_curves.png"
+PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE)
 
 
 def draw_plots(report, directory: Path) -> dict[str, Path]:
     written = {}
     if any(r.test["bits_per_char"] is not None for r in report.rows):
-        written["bits_per_char"] = bits_per_char_chart(report.rows, directory / "bits_per_char.png")
-    curves = learning_curves(report, directory / "learning_curves.png")
+        written["bits_per_char"] = bits_per_char_chart(report.rows, directory / BITS_PER_CHAR_FILE)
+    curves = learning_curves(report, directory / CURVES_FILE)
     if curves is not None:
         written["curves"] = curves
     return written
@@ -41,7 +46,7 @@ def bits_per_char_chart(rows, path: Path) -> Path:
     axes.set_xlabel("test bits per character (lower is better)")
     axes.set_title(f"{rows[0].test_text}: bits per character")
     figure.tight_layout()
-    figure.savefig(path)
+    save_png(figure, path)
     return path
 
 
@@ -88,5 +93,11 @@ def learning_curves(report, path: Path) -> Path | None:
     panels[1].legend(fontsize=8)
     figure.suptitle(f"{report.title}: {label} during training")
     figure.tight_layout()
-    figure.savefig(path)
+    save_png(figure, path)
     return path
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    """Like every report file: written whole under a temporary name, never into a FIFO, device or folder."""
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lmkit.checkpoint import CONFIG_FILE, read_config, save_model
+from lmkit.checkpoint import CONFIG_FILE, check_model_directory, read_config, save_model
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError
@@ -82,10 +82,10 @@ def train_command(corpus, config: SuiteConfig, directory: Path, model_flags: lis
 
 
 def fresh_directory(directory: Path) -> None:
-    """Clear a model folder left by an earlier suite run (metrics.jsonl appends, so it must start empty)."""
-    if directory.exists():
-        if not ((directory / CONFIG_FILE).exists() or (directory / "metrics.jsonl").exists() or not any(directory.iterdir())):
-            raise ConfigError(f"{directory} exists and is not a model directory; choose another --out")
+    """Clear a model directory left by an earlier suite run (metrics.jsonl appends, so it must start empty);
+    a folder lmkit did not make is refused, never removed."""
+    check_model_directory(directory)
+    if directory.is_dir() and not directory.is_symlink():
         shutil.rmtree(directory)
 
 

@@ -8,32 +8,34 @@ which load_resume falls back to).
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import io
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, check_links_inside, load_model, save_model
+from lmkit.checkpoint import (ModelWriteError, check_links_inside, claim_model_directory, load_model, release_claim,
+                              save_model)
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import TMP_SUFFIX, fsync_dir, new_dir_mode
+from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
+LAST_STAGING_PREFIX = f"{TEMP_PREFIX}{LAST}."  # save_last's staging folders inside the model directory
 
 
 def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dict) -> Path:
     """Write model + trainer state to DIR/last/ all-or-nothing."""
     directory = Path(directory)
     last, old = directory / LAST, directory / f"{LAST}.old"
+    claim_model_directory(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{LAST}.", dir=directory))
+        staging = Path(tempfile.mkdtemp(prefix=LAST_STAGING_PREFIX, dir=directory))
         os.chmod(staging, new_dir_mode())  # mkdtemp's folder is private; last/ is shared like the rest
     except OSError as exc:
         raise CheckpointError(f"could not save the resumable checkpoint {last}: {exc.strerror or exc}; "
@@ -102,11 +104,13 @@ def load_trainer_state(path: Path) -> dict:
 class DirectoryLock:
     """An exclusive lock on DIR/.lock held while training writes into DIR (released even on kill -9).
 
-    The lock is flock(2) on DIR/.lock. On release the file is removed, and DIR
-    too when this lock created it and nothing else was written, so a run that
-    fails before training leaves no trace; whoever locks a file that was
-    removed meanwhile notices (a different inode) and locks the new one.
-    While held, temporaries that a killed run left behind are removed.
+    DIR is first claimed as a model directory (a user's folder is refused
+    before anything is written). The lock is flock(2) on DIR/.lock. On release
+    the file is removed, and the claim too (marker, and DIR if this lock created
+    it) when nothing else was written, so a run that fails before training
+    leaves no trace; whoever locks a file that was removed meanwhile notices (a
+    different inode) and locks the new one. While held, temporaries that a
+    killed run left behind are removed.
     """
 
     def __init__(self, directory: Path):
@@ -114,14 +118,14 @@ class DirectoryLock:
         self.path = self.directory / ".lock"
         self.handle = None
         self.created_directory = False
+        self.claimed = False
 
     def __enter__(self) -> "DirectoryLock":
-        if self.directory.exists() and not self.directory.is_dir():
-            raise ConfigError(f"{self.directory}: is a file, not a folder for the model directory; choose another --out")
         self.created_directory = not self.directory.exists()
+        self.claimed = claim_model_directory(self.directory, "--out")
         while True:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.path, "a+")
+            self.handle = open_lock_file(self.path)
             try:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
@@ -148,17 +152,27 @@ class DirectoryLock:
         self.path.unlink(missing_ok=True)  # while still locked, so nobody holds the file being removed
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
-        if self.created_directory:
-            with contextlib.suppress(OSError):
-                self.directory.rmdir()  # only if empty: the run failed before writing anything
+        if self.claimed:
+            release_claim(self.directory, remove_directory=self.created_directory)
+
+
+def open_lock_file(path: Path):
+    """DIR/.lock for reading and writing, created if absent; a link or non-file planted there is refused, not
+    followed (truncating it would write through to whatever it names)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
+    return os.fdopen(fd, "r+")
 
 
 def remove_stale_temporaries(directory: Path) -> None:
-    """Staging folders and temporary files of a process killed while saving (only the lock holder may call this)."""
+    """Staging folders and temporary files of a process killed while saving, known by lmkit's TEMP_PREFIX
+    (only the lock holder of a claimed model directory may call this)."""
     for entry in directory.iterdir():
-        name = entry.name
-        staging = name.startswith((f".{LAST}.", STAGING_PREFIX)) and entry.is_dir() and not entry.is_symlink()
-        if staging:
+        if not entry.name.startswith(TEMP_PREFIX):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
-        elif name.startswith(".") and name.endswith(TMP_SUFFIX) and entry.is_file():
+        else:
             entry.unlink(missing_ok=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lmkit.errors import ArpaError
-from lmkit.fileio import atomic_write
+from lmkit.fileio import atomic_write, check_output_file
 from lmkit.text.vocab import Vocab
 
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
@@ -42,24 +41,13 @@ def write_arpa(model, path: str | Path) -> Path:
 
 
 def check_writable(vocab: Vocab, path: Path) -> None:
-    """ArpaError unless `path` can be written and every token can stand in an ARPA file (no ASCII separator
-    inside a word): checked before a long build, so a bad target fails before anything is written."""
-    check_target(Path(path))
+    """WriteError unless a file can be written at `path`, ArpaError unless every token can stand in an ARPA file
+    (no ASCII separator inside a word): checked before a long build, so a bad target fails before anything is written."""
+    check_output_file(path)
     spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
     if spaced:
         raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
                         f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
-
-
-def check_target(path: Path) -> None:
-    """ArpaError unless `path` names a file in a folder that exists (or can be made) and can be written."""
-    if path.is_dir():
-        raise ArpaError(f"{path}: is a directory, not a file name for the ARPA file")
-    folder = next(parent for parent in path.absolute().parents if parent.exists())
-    if not folder.is_dir():
-        raise ArpaError(f"{path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ArpaError(f"{path}: cannot write in {folder} (permission denied)")
 
 
 def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:

@@ -1,0 +1,227 @@
+"""lmkit writes into, cleans up in and replaces only a model directory it can prove it made.
+
+A folder of the user's (whatever it holds, whatever the options, whether the run then succeeds or
+fails) is refused with one line and left exactly as it was; a new or empty folder becomes a marked
+model directory; a model directory from before the marker (an lmkit config.json) is still resumed,
+overwritten and rebuilt; and inside its own directory lmkit removes only temporaries named as its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import ENGLISH, TINY, assert_one_line_error
+
+from lmkit.checkpoint import MARKER_FILE, MARKER_TEXT, is_model_directory, load_model, save_model
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.fileio import TEMP_PREFIX
+from lmkit.train.resume_state import load_resume
+
+TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
+              "--sample-tokens", "0", "--quiet"]
+REFUSED = "is not an lmkit model directory"
+
+# Folders of the user's, as {relative path: bytes}; a name ending in "/" is an empty folder.
+USER_FOLDERS = {
+    "issue-13": {".draft.tmp": b"1\n", ".save.x/f": b"2\n", "last/mine.txt": b"3\n"},
+    "notes": {"notes.txt": b"my notes\n"},
+    "foreign-config": {"config.json": b'{"name": "my web app", "format": 1}\n', "model.safetensors": b"mine"},
+    "learning-curve-only": {"metrics.jsonl": b'{"step": 1}\n', "last.old/": b""},
+    "wrong-marker": {MARKER_FILE: b"not lmkit's\n", "paper.tex": b"\\section{}\n"},
+    "marker-is-a-folder": {f"{MARKER_FILE}/": b"", "data.csv": b"a,b\n"},
+    "lmkit-look-alike-temporaries": {f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}draft": b"mine"},
+}
+
+
+def make_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        path = folder / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, object]:
+    """Every entry under `folder` (hidden ones too): kind, and size/mtime/hash of regular files."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root) / name
+            info = path.lstat()
+            found[str(path.relative_to(folder))] = ((info.st_size, info.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+                                                    if path.is_file() and not path.is_symlink() else info.st_mode)
+    return found
+
+
+def train_args(out, *extra) -> list:
+    return ["train", "--train", ENGLISH, *TINY_TRAIN, "--out", out, *extra]
+
+
+def ngram_args(out, *extra) -> list:
+    paths = TINY["en"]
+    return ["ngram", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"], "--order", "2",
+            "--out", out, *extra]
+
+
+RUNS = {  # each would write into --out: some succeed, one fails after the output folder is known
+    "train-fails": lambda out: train_args(out, "--batch-size", "100000"),  # too few tokens: fails in the Trainer
+    "train": lambda out: train_args(out, "--max-steps", "2"),
+    "train-overwrite": lambda out: train_args(out, "--max-steps", "2", "--overwrite"),
+    "ngram": lambda out: ngram_args(out),
+}
+
+
+@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("shape", USER_FOLDERS)
+def test_a_users_folder_is_refused_and_left_as_it_was(cli, tmp_path, shape, run):
+    folder = make_folder(tmp_path / "mine", USER_FOLDERS[shape])
+    before = snapshot(folder)
+    result = cli(*RUNS[run](folder))
+    assert_one_line_error(result, f"--out {folder}", REFUSED)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("run", ["train", "ngram"])
+def test_out_dot_in_a_users_folder_is_refused(cli, tmp_path, monkeypatch, run):
+    folder = make_folder(tmp_path / "home", USER_FOLDERS["issue-13"])
+    monkeypatch.chdir(folder)
+    before = snapshot(folder)
+    assert_one_line_error(cli(*RUNS[run](".")), "--out .", REFUSED)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("run", ["train", "ngram"])
+def test_a_link_to_a_users_folder_is_refused_and_a_link_to_a_model_directory_is_followed(cli, tmp_path, run):
+    folder = make_folder(tmp_path / "mine", USER_FOLDERS["notes"])
+    (tmp_path / "to-mine").symlink_to("mine")
+    before = snapshot(folder)
+    assert_one_line_error(cli(*RUNS[run](tmp_path / "to-mine")), REFUSED)
+    assert snapshot(folder) == before
+    (tmp_path / "model").mkdir()
+    (tmp_path / "to-model").symlink_to("model")
+    result = cli(*RUNS[run](tmp_path / "to-model"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "to-model").is_symlink() and is_model_directory(tmp_path / "model")
+
+
+def test_ngrams_default_directory_is_refused_when_a_user_made_it(cli, tmp_path, corpora_root, monkeypatch):
+    from lmkit.corpus.catalog import get_corpus
+
+    paths = TINY["en"]
+    name = get_corpus(train=paths["train"], valid=paths["valid"], test=paths["test"]).name
+    monkeypatch.chdir(tmp_path)
+    folder = make_folder(tmp_path / "checkpoints" / f"{name}-char-2gram-kn", USER_FOLDERS["notes"])
+    before = snapshot(folder)
+    result = cli(*ngram_args(tmp_path / "x")[:-2])  # without --out
+    assert_one_line_error(result, str(Path("checkpoints") / folder.name), REFUSED)
+    assert snapshot(folder) == before
+
+
+def test_a_new_or_empty_folder_becomes_a_marked_model_directory_and_a_failed_run_leaves_it_as_it_was(cli, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(*train_args(empty, "--batch-size", "100000")).exit_code == 1
+    assert list(empty.iterdir()) == []  # no marker left behind by a run that wrote nothing
+    assert cli(*train_args(tmp_path / "new", "--batch-size", "100000")).exit_code == 1
+    assert not (tmp_path / "new").exists()
+    for out, run in ((empty, train_args(empty, "--max-steps", "2")), (tmp_path / "n", ngram_args(tmp_path / "n"))):
+        result = cli(*run)
+        assert result.exit_code == 0, result.output
+        assert (out / MARKER_FILE).read_text() == MARKER_TEXT and is_model_directory(out)
+    assert (empty / "last" / MARKER_FILE).read_text() == MARKER_TEXT  # last/ is a model directory too
+
+
+def unmark(directory: Path) -> None:
+    """Make a model directory look as lmkit wrote it before the marker existed."""
+    for marker in directory.rglob(MARKER_FILE):
+        marker.unlink()
+
+
+def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_and_rebuilt(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2", "--save-every", "1")).exit_code == 0
+    unmark(run)
+    (run / "config.json").unlink()  # a run killed before its first best model: only last/ says it is lmkit's
+    assert is_model_directory(run)
+    result = cli("train", "--resume", run, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    assert load_resume(run)[3]["step"] == 4 and (run / MARKER_FILE).exists()
+    unmark(run)
+    result = cli(*train_args(run, "--max-steps", "1", "--overwrite"))
+    assert result.exit_code == 0, result.output
+    assert load_resume(run)[3]["step"] == 1
+    ngram = tmp_path / "ngram"
+    assert cli(*ngram_args(ngram)).exit_code == 0
+    unmark(ngram)
+    result = cli(*ngram_args(ngram, "--smoothing", "add-k"))
+    assert result.exit_code == 0, result.output
+    assert load_model(ngram)[2]["smoothing"] == "add-k"
+
+
+def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    own = make_folder(run, {f"{TEMP_PREFIX}save.killed/model.safetensors": b"half",
+                            f"{TEMP_PREFIX}last.killed/": b"", f"{TEMP_PREFIX}config.json.k1": b"{"})
+    theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{"}
+    make_folder(run, theirs)
+    result = cli("train", "--resume", run, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    assert not [p for p in own.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    assert all((run / name).exists() for name in theirs)
+
+
+def test_a_marker_must_be_a_regular_file_lmkit_wrote(tmp_path):
+    real = make_folder(tmp_path / "real", {MARKER_FILE: MARKER_TEXT.encode()})
+    linked = make_folder(tmp_path / "linked", {"notes.txt": b"x"})
+    (linked / MARKER_FILE).symlink_to(real / MARKER_FILE)
+    truncated = make_folder(tmp_path / "truncated", {MARKER_FILE: MARKER_TEXT.encode()[:-1]})
+    longer = make_folder(tmp_path / "longer", {MARKER_FILE: MARKER_TEXT.encode() + b"more"})
+    assert is_model_directory(real)
+    assert not any(is_model_directory(d) for d in (linked, truncated, longer))
+
+
+@pytest.mark.parametrize("shape", ["notes", "foreign-config", "learning-curve-only"])
+def test_save_model_refuses_a_users_folder(tmp_path, tiny_en, shape):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lm_fixtures import ngram_dir
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    folder = make_folder(tmp_path / "mine", USER_FOLDERS[shape])
+    before = snapshot(folder)
+    with pytest.raises(CheckpointError, match=REFUSED):
+        ngram_dir(folder, tiny_en, tokenizer, order=2, smoothing="add-k")
+    assert snapshot(folder) == before
+    saved = ngram_dir(tmp_path / "model", tiny_en, tokenizer, order=2, smoothing="add-k")
+    save_model(saved, *load_model(saved)[:2])  # its own directory: saved again in place
+    assert is_model_directory(saved)
+
+
+@pytest.mark.parametrize("shape", ["notes", "learning-curve-only", "foreign-config"])
+def test_the_suite_replaces_only_its_own_model_directories(tmp_path, tiny_en, shape):
+    from lmkit.report.suite import fresh_directory
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lm_fixtures import ngram_dir
+
+    folder = make_folder(tmp_path / "report" / "models" / "lstm", USER_FOLDERS[shape])
+    before = snapshot(folder)
+    with pytest.raises((CheckpointError, ConfigError), match=REFUSED):
+        fresh_directory(folder)
+    assert snapshot(folder) == before
+    own = ngram_dir(tmp_path / "report" / "models" / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=2, smoothing="add-k")
+    fresh_directory(own)
+    assert not own.exists()
+
+
+def test_the_refusal_names_what_marks_a_model_directory(cli, tmp_path):
+    folder = make_folder(tmp_path / "mine", USER_FOLDERS["foreign-config"])
+    result = cli(*train_args(folder, "--max-steps", "2"))
+    assert_one_line_error(result, MARKER_FILE, "config.json", "choose another --out")
+    assert json.loads((folder / "config.json").read_text())["name"] == "my web app"

@@ -1,0 +1,182 @@
+"""Files a user names for lmkit to write (--per-line, --arpa, a report's files): a regular file is replaced
+whole, a symbolic link is written through (the link stays), and a directory, FIFO, socket or device (or a
+link to one) is refused with one line and left as it was. No test here writes to a real device: the
+device cases are symbolic links in a temporary folder that lead to /dev/null, refused before any write.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import TINY, assert_one_line_error
+
+from lmkit.fileio import TEMP_PREFIX, NotAFileError, atomic_write, write_text_atomic
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
+
+
+def make_fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return "a FIFO (named pipe)"
+
+
+def make_directory(path: Path) -> str:
+    path.mkdir()
+    (path / "kept.txt").write_text("mine")
+    return "a directory"
+
+
+def make_socket(path: Path) -> str:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))  # the socket file stays after the socket is closed
+    server.close()
+    return "a socket"
+
+
+def link_to_device(path: Path) -> str:
+    path.symlink_to("/dev/null")
+    return "a character device"
+
+
+def link_to_fifo(path: Path) -> str:
+    make_fifo(path.with_name(path.name + ".fifo"))
+    path.symlink_to(path.name + ".fifo")
+    return "a FIFO (named pipe)"
+
+
+def link_to_directory(path: Path) -> str:
+    make_directory(path.with_name(path.name + ".dir"))
+    path.symlink_to(path.name + ".dir")
+    return "a directory"
+
+
+def link_loop(path: Path) -> str:
+    path.symlink_to(path.name)
+    return "a symbolic link that cannot be followed"
+
+
+NOT_FILES = {"fifo": make_fifo, "directory": make_directory, "socket": make_socket, "link-to-device": link_to_device,
+             "link-to-fifo": link_to_fifo, "link-to-directory": link_to_directory, "link-loop": link_loop}
+
+
+def state(folder: Path) -> dict[str, tuple]:
+    """Each entry of `folder` (not following links): its type, a link's target, a file's content."""
+    found = {}
+    for entry in sorted(folder.iterdir()):
+        info = entry.lstat()
+        detail = os.readlink(entry) if entry.is_symlink() else entry.read_bytes() if stat.S_ISREG(info.st_mode) else None
+        found[entry.name] = (stat.S_IFMT(info.st_mode), detail)
+    return found
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_atomic_write_never_replaces_what_is_not_a_regular_file(tmp_path, kind):
+    target = tmp_path / "out.txt"
+    what = NOT_FILES[kind](target)
+    before = state(tmp_path)
+    with pytest.raises(NotAFileError, match=re.escape(what)):
+        write_text_atomic(target, "new\n")
+    assert state(tmp_path) == before  # nothing replaced, no temporary left
+
+
+def test_atomic_write_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "scores.tsv").write_text("old\n")
+    os.chmod(tmp_path / "real" / "scores.tsv", 0o640)
+    link = tmp_path / "link.tsv"
+    link.symlink_to("real/scores.tsv")
+    write_text_atomic(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == "real/scores.tsv"
+    assert (tmp_path / "real" / "scores.tsv").read_text() == "new\n"
+    assert stat.S_IMODE((tmp_path / "real" / "scores.tsv").stat().st_mode) == 0o640
+    dangling = tmp_path / "new.tsv"
+    dangling.symlink_to("real/created.tsv")  # a link to a file not made yet: the file is made there
+    write_text_atomic(dangling, "made\n")
+    assert dangling.is_symlink() and (tmp_path / "real" / "created.tsv").read_text() == "made\n"
+    assert not [p for p in (tmp_path / "real").iterdir() if p.name.startswith(TEMP_PREFIX)]
+    with pytest.raises(RuntimeError):  # a write that fails half-way keeps the file the link leads to
+        with atomic_write(link, "w", encoding="utf-8") as handle:
+            handle.write("half")
+            raise RuntimeError("killed mid-write")
+    assert (tmp_path / "real" / "scores.tsv").read_text() == "new\n" and link.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["created.tsv", "scores.tsv"]
+
+
+@pytest.fixture
+def model(tiny_en, tmp_path):
+    from lm_fixtures import ngram_dir
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    return ngram_dir(tmp_path / "kn", tiny_en, get_tokenizer(tiny_en, "char"), order=2)
+
+
+def per_line(model, path: Path) -> list:
+    return ["eval", model, "--file", TINY["en"]["test"], "--per-line", path]
+
+
+def arpa(model, path: Path) -> list:
+    paths = TINY["en"]
+    return ["ngram", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"], "--order", "2",
+            "--tokenizer", "word", "--out", model.parent / "built", "--arpa", path]
+
+
+def report(model, path: Path) -> list:
+    return ["report", model, "--out", path.parent, "--sample-tokens", "0"]
+
+
+OUTPUTS = {  # option -> (the file it writes in a folder, its command line)
+    "--per-line": ("lines.tsv", per_line), "--arpa": ("model.arpa", arpa), "report": ("report.md", report)}
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize("option", OUTPUTS)
+def test_every_user_named_output_refuses_what_is_not_a_regular_file(cli, model, tmp_path, option, kind):
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    name, command = OUTPUTS[option]
+    what = NOT_FILES[kind](folder / name)
+    before = state(folder)
+    assert_one_line_error(cli(*command(model, folder / name)), what, "not a regular file")
+    assert state(folder) == before
+    assert not (model.parent / "built").exists()  # --arpa is refused before the model is built
+
+
+@pytest.mark.parametrize("option", OUTPUTS)
+def test_every_user_named_output_writes_through_a_symbolic_link(cli, model, tmp_path, option):
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    (folder / "real.txt").write_text("old\n")
+    name, command = OUTPUTS[option]
+    (folder / name).symlink_to("real.txt")
+    result = cli(*command(model, folder / name))
+    assert result.exit_code == 0, result.output
+    assert (folder / name).is_symlink() and os.readlink(folder / name) == "real.txt"
+    written = (folder / "real.txt").read_text(encoding="utf-8")
+    assert written.startswith({"--per-line": "line\t", "--arpa": "\\data\\", "report": "#"}[option]), written[:50]
+
+
+def test_the_error_names_the_option_and_a_links_destination(cli, model, tmp_path):
+    link = tmp_path / "scores.tsv"
+    link.symlink_to("/dev/null")
+    assert_one_line_error(cli(*per_line(model, link)), f"--per-line {link}: leads to /dev/null, a character device")
+    assert_one_line_error(cli(*arpa(model, tmp_path)), f"--arpa {tmp_path}: is a directory")
+
+
+def test_a_report_folder_that_is_a_file_is_refused(cli, model, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert_one_line_error(cli("report", model, "--out", tmp_path / "notes.txt"), "is not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_library_callers_get_the_same_refusal(model, tmp_path):
+    from lmkit.checkpoint import load_model
+    from lmkit.models.ngram.arpa_write import write_arpa
+
+    make_fifo(tmp_path / "model.arpa")
+    with pytest.raises(NotAFileError, match="a FIFO"):
+        write_arpa(load_model(model)[0], tmp_path / "model.arpa")
+    assert stat.S_ISFIFO((tmp_path / "model.arpa").lstat().st_mode)
