@@ -4,7 +4,7 @@
     lmkit eval checkpoints/shakespeare-word-3gram-kn
 
 The model directory works with every command that takes one (eval, generate,
-fill with --direction backward, report).
+fill with --direction backward, report), and so does the ARPA file.
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
 @click.option("--k", "k", type=float, default=1.0, help="add-k: the k added to every count (1 = Laplace).")
 @click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward",
               help="backward models each line reversed (for `lmkit fill`).")
-@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--arpa", type=click.Path(path_type=Path), default=None, help="Also write the model as an ARPA file (.gz, .bz2 or .xz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
