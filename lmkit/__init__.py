@@ -30,6 +30,7 @@ _EXPORTS = {
     "Trainer": "lmkit.train",
     "save_model": "lmkit.checkpoint",
     "load_model": "lmkit.checkpoint",
+    "open_model": "lmkit.model_source",
     "SamplingConfig": "lmkit.sampling",
     "sample": "lmkit.sampling",
     "beam_search": "lmkit.beam",
