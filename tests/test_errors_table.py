@@ -99,7 +99,8 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
                 "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
     arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
-                  "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4")}
+                  "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
+                  "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
     for name, data in arpa_files.items():
         files[name] = root / f"{name}.arpa{'.' + name[-2:] if name in ('arpagz', 'arpaxz') else ''}"
         files[name].write_bytes(data)

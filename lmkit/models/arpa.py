@@ -40,6 +40,7 @@ OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts a
 REQUIRED = (BOS, EOS, UNK)
 COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))  # magic bytes -> opener
 DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+KENLM_BINARY = b"mmap lm "  # how KenLM's build_binary output begins
 
 
 class VocabMismatch(ArpaError):
@@ -67,6 +68,9 @@ class ArpaLines:
             self.handle = opener(path, "rb") if opener else path.open("rb")
         except DECOMPRESS_ERRORS as exc:
             raise ArpaError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+        if head.startswith(KENLM_BINARY):
+            self.handle.close()
+            raise ArpaError(f"{path}: a KenLM binary model, which lmkit does not read; give the ARPA file it was built from")
 
     def error(self, message: str, line: int | None = None) -> ArpaError:
         return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
