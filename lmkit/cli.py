@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenize": ("tokenize", "Show how text is cut into tokens and ids."),
     "train": ("train", "Train a recurrent (or N-gram) language model."),
     "ngram": ("ngram", "Build an N-gram model (add-k, Kneser-Ney) and write ARPA."),
-    "generate": ("generate", "Sample text from a model directory."),
+    "generate": ("generate", "Sample text from a model (directory or ARPA file)."),
     "fill": ("fill", "Fill a blank using a forward and a backward model."),
     "eval": ("evaluate", "Perplexity, bits/token and bits/char of a model."),
     "report": ("report", "Compare models on one test set: tables and plots."),

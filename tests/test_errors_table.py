@@ -7,9 +7,11 @@ is matched as a substring of the output after the same substitution.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import lzma
 import re
 import shlex
 import shutil
@@ -24,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "docs" / "errors.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`(lmkit [^`]+)`\s*\|\s*`([^`]+)`\s*\|\s*`?([^|`]*?)`?\s*\|\s*$")
 TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
+ARPA = ("\\data\\\nngram 1=5\nngram 2=4\n\n\\1-grams:\n-1.0\t<unk>\t0\n-99\t<s>\t-0.3\n-0.7\t</s>\t0\n"
+        "-0.5\tthe\t-0.2\n-0.6\tcat\t-0.2\n\n\\2-grams:\n-0.3\t<s> the\n-0.2\tthe cat\n-0.1\tcat </s>\n"
+        "-0.4\tthe </s>\n\n\\end\\\n").encode()  # a word bigram: lines 13-16 are its 2-grams
 
 
 def table_rows() -> list:
@@ -103,6 +108,12 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
                 "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
+    arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
+                  "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
+                  "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
+    for name, data in arpa_files.items():
+        files[name] = root / f"{name}.arpa{'.' + name[-2:] if name in ('arpagz', 'arpaxz') else ''}"
+        files[name].write_bytes(data)
     for name, data in contents.items():
         files[name] = root / f"{name}.txt"
         files[name].write_bytes(data)

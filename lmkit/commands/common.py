@@ -1,11 +1,13 @@
-"""Click options shared by every command that reads a corpus or needs a tokenizer.
+"""Click options shared by every command that reads a corpus, needs a tokenizer or opens models.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
     @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
-    def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, ...):
+    @model_options                        # --tokenizer-from (for models given as ARPA files)
+    def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, opener: ModelOpener, ...):
         corpus = corpus_spec.open()               # fetches a named corpus on first use
         tokenizer = tokenizer_spec.load(corpus)   # built from train only, cached under corpora/<name>/tokenizers/
+        member = opener.open(path)                # a model directory or an ARPA file
 
 The decorators gather their options into one object each, so commands take
 two arguments instead of twelve and every command spells the options alike.
@@ -114,6 +116,52 @@ def tokenizer_options(function=None, *, default: str = "char"):
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+@dataclass(frozen=True)
+class ModelOpener:
+    """Opens the models a command is given, model directories or ARPA files (lmkit.model_source), with the
+    tokenizer of --tokenizer-from for the ARPA files."""
+
+    tokenizer_from: Path | None = None
+
+    def tokenizer(self):
+        return tokenizer_from_path(self.tokenizer_from) if self.tokenizer_from is not None else None
+
+    @property
+    def source(self) -> str:
+        return f"--tokenizer-from {self.tokenizer_from}"
+
+    def open(self, path: Path):
+        from lmkit.model_source import open_model
+
+        return open_model(path, self.tokenizer(), self.source)
+
+    def open_shared(self, paths: list[Path]):
+        """Models that must share one vocabulary (a fill pair): see lmkit.model_source.open_models."""
+        from lmkit.model_source import open_models
+
+        return open_models(paths, self.tokenizer(), self.source)
+
+    def open_each(self, paths: list[Path]):
+        """Models used each on its own, opened one at a time (a report)."""
+        from lmkit.model_source import open_each
+
+        return open_each(paths, self.tokenizer(), self.source)
+
+
+def model_options(function):
+    """Add --tokenizer-from and pass it as `opener: ModelOpener`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, tokenizer_from, **kwargs):
+        return function(*args, opener=ModelOpener(tokenizer_from), **kwargs)
+
+    return click.option(
+        "--tokenizer-from", "tokenizer_from", type=click.Path(path_type=Path), default=None, metavar="PATH",
+        help="For a model given as an ARPA file: a tokenizer.json or model directory whose tokenizer it uses "
+             "[default: whitespace words from the file's 1-grams, or beside a model directory (--mix, fill) "
+             "that directory's tokenizer]. Needed for a model of characters or subword pieces.")(wrapper)
 
 
 def tokenizer_from_path(path: Path):

@@ -1,4 +1,4 @@
-"""`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model directory (or a mix of several)."""
+"""`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model (directory or ARPA file), or a mix of several."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import corpus_options, model_options
 from lmkit.commands.options import number
-from lmkit.commands.common import corpus_options
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
 
@@ -27,21 +27,25 @@ def scoring_options(f):
 
 
 @click.command()
-@click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.argument("model_dir", metavar="[MODEL]", required=False, type=click.Path(path_type=Path))
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True,
               help="Which split of the corpus to score.")
 @click.option("--file", "file", type=click.Path(path_type=Path), default=None, help="Score this UTF-8 text file instead.")
 @corpus_options(default=None)
-@click.option("--mix", default=None, metavar="A_DIR,B_DIR",
-              help="Interpolate these model directories (same vocabulary) instead of scoring MODEL_DIR.")
+@click.option("--mix", default=None, metavar="A,B",
+              help="Interpolate these models (directories or ARPA files; same vocabulary) instead of scoring MODEL.")
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
 @scoring_options
+@model_options
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):
-    """Evaluate MODEL_DIR on its corpus's test split (or --split, --corpus, --file).
+def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
+    """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
+
+    MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
+    .gz, .bz2 or .xz), which names no corpus: give it --file or --corpus.
 
     Perplexity = exp(NLL / predicted tokens), each line's </s> predicted and <s> never;
     bits/char divides the NLL in bits by the text's characters (newlines counted), so
@@ -51,14 +55,14 @@ def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json
     from lmkit.commands.evaluate_run import run_eval, run_mix
 
     if (model_dir is None) == (mix is None):
-        raise ConfigError("give one MODEL_DIR, or --mix A_DIR,B_DIR (not both)")
+        raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     scoring = resolve_scoring(scoring)
     if mix is not None:
-        result = run_mix(mix, weights, split, file, corpus_spec, per_line, scoring)
+        result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
     else:
-        result = run_eval(model_dir, split, file, corpus_spec, per_line, scoring)
+        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
 
 

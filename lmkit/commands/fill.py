@@ -1,4 +1,4 @@
-"""`lmkit fill FWD_DIR BWD_DIR TEXT`: rank fillers for the blank in TEXT with a forward and a backward model."""
+"""`lmkit fill FORWARD BACKWARD TEXT`: rank fillers for the blank in TEXT with a forward and a backward model."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import model_options
 from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
@@ -13,8 +14,8 @@ from lmkit.generate.fill import DEFAULT_MARKER
 
 
 @click.command("fill")
-@click.argument("forward_dir", type=click.Path(path_type=Path))
-@click.argument("backward_dir", type=click.Path(path_type=Path))
+@click.argument("forward_dir", metavar="FORWARD", type=click.Path(path_type=Path))
+@click.argument("backward_dir", metavar="BACKWARD", type=click.Path(path_type=Path))
 @click.argument("text")
 @click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
 @click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
@@ -23,25 +24,26 @@ from lmkit.generate.fill import DEFAULT_MARKER
 @click.option("--top", type=number(int, low=1, high=2**20), default=10, show_default=True, help="How many fillers to print.")
 @click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
-def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):
+@model_options
+def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     Every candidate is scored by the whole sentence: log p under the forward
     model plus log p of the reversed sentence under the backward model (one
     trained with `lmkit train --direction backward`, or an N-gram built on
-    reversed lines). Both parts are printed.
+    reversed lines). Both parts are printed. FORWARD and BACKWARD are model directories or
+    ARPA files (an ARPA file beside a directory shares its tokenizer unless --tokenizer-from).
     """
-    from lmkit.checkpoint import load_model
     from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     left, right = split_blank(text, blank)
-    forward, tokenizer, forward_config = load_model(forward_dir)
-    backward, _, backward_config = load_model(backward_dir)
+    first, second = opener.open_shared([forward_dir, backward_dir])
+    forward, backward, tokenizer = first.model, second.model, first.tokenizer
     check_pair(forward, backward)
-    warn_direction(forward_dir, forward_config, "forward")
-    warn_direction(backward_dir, backward_config, "backward")
+    warn_direction(forward_dir, first.config, "forward")
+    warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, left + right, "context")
     fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
@@ -70,6 +72,7 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:
+    """A model trained the other way round is likely a mistake; an ARPA file does not say (direction None)."""
     direction = config.get("direction", "forward")
-    if direction != expected:
+    if direction not in (expected, None):
         click.echo(f"warning: {directory} was trained {direction}, but is used here as the {expected} model", err=True)

@@ -1,4 +1,4 @@
-"""`lmkit generate MODEL_DIR`: options -> SamplingConfig -> lmkit.generate.sampling -> text on stdout.
+"""`lmkit generate MODEL`: options -> SamplingConfig -> lmkit.generate.decode -> text on stdout.
 
 One stream is printed token by token as it is made; several samples or beam
 hypotheses are printed each when complete; --json prints one object per
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import model_options
 from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError
 from lmkit.generate.sampling import SamplingConfig
@@ -22,18 +23,20 @@ from lmkit.fileio import read_text
 
 
 @click.command("generate")
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("model_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
 @click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
-def command(model_dir, prompt, prompt_file, as_json, **options):
-    """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
-    from lmkit.checkpoint import load_model
+@model_options
+def command(model_dir, prompt, prompt_file, as_json, opener, **options):
+    """Generate text from MODEL, a model directory or an ARPA file (greedy, sampling with
+    temperature/top-k/top-p, or beam search)."""
     from lmkit.generate.decode import decode
 
     text = read_prompt(prompt, prompt_file)
-    model, tokenizer, model_config = load_model(model_dir)
+    member = opener.open(model_dir)
+    model, tokenizer, model_config = member.model, member.tokenizer, member.config
     if options["seed"] is None:
         options["seed"] = secrets.randbelow(2**31)
     config = SamplingConfig(**options).validate(model.vocab)

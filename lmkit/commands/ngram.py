@@ -4,7 +4,7 @@
     lmkit eval checkpoints/shakespeare-word-3gram-kn
 
 The model directory works with every command that takes one (eval, generate,
-fill with --direction backward, report).
+fill with --direction backward, report), and so does the ARPA file.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
 @tokenizer_options
 @options_from(NGramConfig)
 @direction_option
-@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz, .bz2 or .xz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
 @click.option("--out", type=ModelDirectory(), default=None,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import corpus_options, model_options, tokenizer_options
 from lmkit.commands.options import number
 from lmkit.settings import LARGEST_SEED
-from lmkit.commands.common import corpus_options, tokenizer_options
 from lmkit.errors import ConfigError
 
 
 @click.command()
-@click.argument("model_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("model_dirs", metavar="[MODEL]...", nargs=-1, type=click.Path(path_type=Path))
 @corpus_options(default=None)
 @tokenizer_options
 @click.option("--suite", type=click.Choice(["baseline"]), default=None,
@@ -30,9 +30,10 @@ from lmkit.errors import ConfigError
 @click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=1234, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@model_options
 def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_k, reuse, out, sample_tokens, seed,
-            device, quiet):
-    """Compare MODEL_DIRs (and/or the --suite baseline) on one test split.
+            device, quiet, opener):
+    """Compare MODELs (model directories or ARPA files) and/or the --suite baseline on one test split.
 
     With --corpus all models are scored on that corpus's valid and test splits, each with its
     own tokenizer; without it, each on the corpus it was trained on. Models with different
@@ -41,7 +42,7 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_
     from lmkit.commands.report_run import run_report
 
     if not model_dirs and suite is None:
-        raise ConfigError("nothing to report: give MODEL_DIRs, or --suite baseline with --corpus NAME")
+        raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
     if suite is not None and not (corpus_spec.name or corpus_spec.train):
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
     if sample_tokens < 0:
@@ -49,7 +50,7 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_
     options = {"suite": suite, "budget_minutes": budget_minutes, "add_k": add_k, "reuse": reuse, "out": out,
                "sample_tokens": sample_tokens, "seed": seed, "device": device, "quiet": quiet,
                "command": shlex.join(["lmkit", *sys.argv[1:]])}
-    written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, options)
+    written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, opener, options)
     click.echo(table)
     for what in ("markdown", "html", "json", "bits_per_char", "curves"):
         if what in written:

@@ -22,7 +22,8 @@ def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> P
         return Path("reports") / f"{corpus.name}-{tokenizer_kind or 'models'}"
     from lmkit.checkpoint import read_config
 
-    name = read_config(model_dirs[0]).get("corpus") or "models"
+    first = Path(model_dirs[0])
+    name = (read_config(first).get("corpus") if first.is_dir() else None) or "models"  # an ARPA file names no corpus
     return Path("reports") / f"{name}-models"
 
 
@@ -55,30 +56,31 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
     return [describe_mixture([Path(neural.directory), Path(ngram.directory)], [neural.name, ngram.name], corpus, **shared)]
 
 
-def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dict) -> tuple[dict, str]:
+def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
     from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
     from lmkit.report.markdown import markdown_table
     from lmkit.report.tables import model_table
     from lmkit.train.config import select_device
 
+    given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
     corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
     suite = options["suite"] is not None
     out = Path(options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs))
     check_report_folder(out)
-    named: list[tuple[str | None, Path]] = []
+    trained = []
     commands = [options["command"]]
     title = corpus.name if corpus is not None else "models on their own test splits"
     if suite:
-        models, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
-        named += [(m.name, m.directory) for m in models]
-        commands += [m.command for m in models]
+        trained, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
+        commands += [m.command for m in trained]
         title = f"{corpus.name} ({tokenizer.describe()})"
-    named += [(None, Path(d)) for d in model_dirs]
-    if len({str(d) for _, d in named}) != len(named):
-        raise ConfigError("a model directory is listed twice")
+    listed = [str(m.directory) for m in trained] + [str(Path(d)) for d in model_dirs]
+    if len(set(listed)) != len(listed):
+        raise ConfigError("a model is listed twice")
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
-    rows = [describe_model(d, corpus, name=name, **shared) for name, d in named]
+    rows = [describe_model(m.directory, corpus, name=m.name, **shared) for m in trained]
+    rows += [describe_model(member, corpus, **shared) for member in given]
     if suite:
         rows += best_mixture(rows, corpus, shared)
     if corpus is None and len({r.test_text for r in rows}) == 1:

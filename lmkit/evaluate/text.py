@@ -68,13 +68,14 @@ def is_backward(config: dict) -> bool:
     return config.get("direction") == "backward"
 
 
-def default_text(config: dict, directory: Path, split: str) -> EvalText:
-    """The split of the corpus a model was trained on (config.json's "corpus")."""
+def default_text(config: dict, source: Path, split: str) -> EvalText:
+    """The split of the corpus a model was trained on (config.json's "corpus"; an ARPA file names none)."""
     from lmkit.corpus.catalog import get_corpus
 
     name = config.get("corpus")
     if not name:
-        raise ConfigError(f"{directory}/config.json names no corpus; pass --corpus NAME or --file PATH")
+        what = f"{source}/config.json names" if Path(source).is_dir() else f"{source} is an ARPA file, which names"
+        raise ConfigError(f"{what} no corpus; pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
     return EvalText.from_split(get_corpus(name), split)
 
 

@@ -58,8 +58,3 @@ class StepScoring:
         # ids: (B, T) -> (B, T-1)
         logp, _ = self.score_targets(ids[:, :-1], ids[:, 1:], self.init_state(ids.shape[0]))
         return logp
-
-
-def sentence_ids(vocab: Vocab, ids: list[int]) -> torch.Tensor:
-    """`<s> ids </s>` as a (1, T) tensor, ready for `score`."""
-    return torch.tensor([[vocab.bos_id, *ids, vocab.eos_id]], dtype=torch.long)

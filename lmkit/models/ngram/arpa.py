@@ -14,12 +14,15 @@ non-numeric fields, a missing `<s>`/`</s>`/`<unk>` or a duplicate n-gram is an
 ArpaError naming the file and line, never a silently different model (writing:
 lmkit/models/ngram/arpa_write.py). A
 log10 probability of -99 or less means "never" (SRILM's and KenLM's zero).
-`.gz` files are read and written compressed.
+Files compressed with gzip, bzip2 or xz are read as such, told apart by their
+first bytes (not their names); writing compresses by the name's suffix.
 """
 from __future__ import annotations
 
+import bz2
 import gc
 import gzip
+import lzma
 import re
 import zlib
 from pathlib import Path
@@ -35,11 +38,18 @@ LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a numbe
 SEPARATORS = re.compile(r"[ \t]+")
 OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
 REQUIRED = (BOS, EOS, UNK)
+COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))  # magic bytes -> opener
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+KENLM_BINARY = b"mmap lm "  # how KenLM's build_binary output begins
+
+
+class VocabMismatch(ArpaError):
+    """The ARPA file's words are not those of the vocabulary it was given."""
 
 
 # --- reading -----------------------------------------------------------------------
 class ArpaLines:
-    """Decoded lines of an ARPA file (plain or gzip), read in blocks of bytes; errors name file and line."""
+    """Decoded lines of an ARPA file (plain, gzip, bzip2 or xz), read in blocks of bytes; errors name file and line."""
 
     BLOCK_BYTES = 1 << 18
 
@@ -53,10 +63,14 @@ class ArpaLines:
         self.partial = bytearray()  # the start of a line whose end is not read yet
         try:
             with path.open("rb") as probe:
-                head = probe.read(2)
-            self.handle = gzip.open(path, "rb") if head == b"\x1f\x8b" else path.open("rb")
-        except OSError as exc:
-            raise ArpaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+                head = probe.read(8)
+            opener = next((opener for magic, opener in COMPRESSED if head.startswith(magic)), None)
+            self.handle = opener(path, "rb") if opener else path.open("rb")
+        except DECOMPRESS_ERRORS as exc:
+            raise ArpaError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+        if head.startswith(KENLM_BINARY):
+            self.handle.close()
+            raise ArpaError(f"{path}: a KenLM binary model, which lmkit does not read; give the ARPA file it was built from")
 
     def error(self, message: str, line: int | None = None) -> ArpaError:
         return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
@@ -76,8 +90,9 @@ class ArpaLines:
         while True:
             try:
                 data = self.handle.read(self.BLOCK_BYTES)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise self.error(f"file is damaged after this line ({exc})") from exc
+            except DECOMPRESS_ERRORS as exc:
+                where = f" after line {self.first + len(self.lines) - 1}" if self.lines else ""
+                raise ArpaError(f"{self.path}: the compressed file is damaged{where} ({exc})") from exc
             if not data:
                 block, self.partial = bytes(self.partial), bytearray()
                 return block or None
@@ -137,7 +152,7 @@ def read_header(lines: ArpaLines) -> list[int]:
     while line is not None and line.strip() != "\\data\\":
         line = lines.next()
     if line is None:
-        raise lines.error("no \\data\\ header: not an ARPA file")
+        raise ArpaError(f"{lines.path}: no \\data\\ header: not an ARPA file")  # the last line's number would mislead
     counts = []
     line = lines.next_nonblank()
     while line is not None and line.startswith("ngram "):
@@ -261,5 +276,5 @@ def vocab_for(path: Path, unigrams: tuple, vocab: Vocab | None) -> Vocab:
     if foreign or absent:
         detail = f"{foreign[0]!r} (line {seen[foreign[0]]}) is not in the vocabulary" if foreign else \
             f"the vocabulary's {absent[0]!r} is not a 1-gram"
-        raise ArpaError(f"{path}: the ARPA words and the vocabulary differ: {detail}")
+        raise VocabMismatch(f"{path}: the ARPA words and the vocabulary differ: {detail}")
     return vocab
