@@ -20,6 +20,7 @@ import torch
 
 from lmkit.errors import CheckpointError, ConfigError, VocabError
 from lmkit.fileio import write_json_atomic
+from lmkit.models.base import ReordersStreams
 
 MEMBERS_DIR = "members"
 
@@ -107,6 +108,14 @@ class Interpolated:
     # --- the protocol ---------------------------------------------------------
     def init_state(self, batch_size: int) -> tuple:
         return tuple(m.init_state(batch_size) for m in self.members)
+
+    def select_state(self, state: tuple, index: torch.Tensor) -> tuple:
+        """Each member's state for streams `index` (K,); every member must reorder its own."""
+        for member in self.members:
+            if not isinstance(member, ReordersStreams):
+                raise ConfigError(f"a mixture member ({getattr(member, 'kind', type(member).__name__)}) cannot "
+                                  "reorder its streams (it has no select_state)")
+        return tuple(m.select_state(s, index) for m, s in zip(self.members, state))
 
     def step(self, ids: torch.Tensor, state: tuple):
         # ids: (B,) -> log-probs (B, V)

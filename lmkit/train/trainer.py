@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmkit.models.base import HandWrittenGradients
 from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
@@ -212,7 +213,7 @@ class Trainer:
 
     def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        if getattr(self.model, "manual_gradients", False):  # ScratchRNN: hand-written BPTT fills .grad
+        if isinstance(self.model, HandWrittenGradients):  # ScratchRNN: hand-written BPTT fills .grad
             loss, self.hidden = self.model.loss_and_grads(inputs, targets, self.hidden)
             self.world.all_reduce_grads(self.model)
         else:

@@ -99,6 +99,13 @@ class RNNLM(nn.Module):
         h = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         return (h, torch.zeros_like(h)) if self.cfg.cell == "lstm" else h
 
+    def select_state(self, state, index: torch.Tensor):
+        """h (L, B, H), or (h, c) for the LSTM -> the same for streams `index` (K,)."""
+        index = index.to(self.embedding.weight.device)
+        if isinstance(state, tuple):
+            return tuple(part.index_select(1, index) for part in state)
+        return state.index_select(1, index)
+
     def hidden_states(self, inputs: torch.Tensor, state):
         # inputs: (B, T) -> top-layer outputs s_t (B, T, H), state
         x = self.emb_drop(self.embedding(inputs))  # (B, T, E)

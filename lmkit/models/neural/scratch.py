@@ -89,7 +89,6 @@ class ScratchRNN(StepScoring, nn.Module):
     """Elman RNN language model trained by hand-written BPTT; implements the LanguageModel protocol."""
 
     kind = "scratch-rnn"
-    manual_gradients = True  # the trainer calls loss_and_grads instead of loss.backward()
 
     def __init__(self, vocab: Vocab, config: ScratchConfig | None = None):
         super().__init__()
@@ -106,6 +105,10 @@ class ScratchRNN(StepScoring, nn.Module):
     # The state is s_{t-1} laid out as torch's nn.RNN lays out h: (layers = 1, B, H).
     def init_state(self, batch_size: int) -> Tensor:
         return self.W.new_zeros(1, batch_size, self.cfg.hidden_size)  # s_{-1} = 0   (1, B, H)
+
+    def select_state(self, state: Tensor, index: Tensor) -> Tensor:
+        """(1, B, H) -> (1, K, H) for streams `index` (K,)."""
+        return state.index_select(1, index.to(state.device))
 
     def forward(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """score_targets that autograd can follow (for checks; training uses loss_and_grads)."""
