@@ -76,13 +76,14 @@ def config_classes():
     from lmkit.models.neural.rnn import RNNConfig
     from lmkit.models.neural.scratch import ScratchConfig
     from lmkit.models.ngram.model import NGramConfig
+    from lmkit.report.suite import SuiteConfig
     from lmkit.train.config import TrainConfig
 
     return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig], "ngram": [NGramConfig],
-            "generate": [SamplingConfig]}
+            "generate": [SamplingConfig], "report": [SuiteConfig]}
 
 
-@pytest.mark.parametrize("path", ["train", "ngram", "generate"])
+@pytest.mark.parametrize("path", ["train", "ngram", "generate", "report"])
 def test_cli_defaults_equal_the_config_classes_defaults(path):
     params = {p.name: p for p in all_commands()[path].params}
     classes = config_classes()[path]

@@ -1,6 +1,7 @@
 """The body of `lmkit report`: corpus and tokenizer, the suite if asked, one row per model, the files."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -29,11 +30,10 @@ def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> P
 
 def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list, object]:
     from lmkit.commands.train_output import ProgressPrinter
-    from lmkit.report.suite import SuiteConfig, run_suite
+    from lmkit.report.suite import run_suite
 
     tokenizer = tokenizer_spec.load(corpus)
-    config = SuiteConfig(budget_minutes=options["budget_minutes"], add_k=options["add_k"], seed=options["seed"],
-                         device=options["device"], reuse=options["reuse"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
+    config = dataclasses.replace(options["suite_config"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
     say = (lambda _: None) if options["quiet"] else (lambda text: click.echo(text, err=True))
     printer = ProgressPrinter(enabled=not options["quiet"])
     try:
