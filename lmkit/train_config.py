@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.runtime import DEFAULT_PRECISION
 
 OPTIMIZERS = ("sgd", "adamw")
-PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 
 
@@ -29,7 +29,7 @@ class TrainConfig:
     save_every: int | None = None       # steps between resumable checkpoints (besides each evaluation)
     eval_rows: int = 16
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION  # auto: bf16 where the device has bf16 units (lmkit/runtime.py)
     seed: int = 1234
     compile: bool = False
     on_nan: str = "stop"
@@ -52,7 +52,7 @@ class TrainConfig:
             raise ConfigError(f"--lr-decay must be at least 1 (1 = no decay), got {self.lr_decay}")
         if self.clip is not None and self.clip < 0:
             raise ConfigError(f"--clip must be positive (0 disables), got {self.clip}")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS), ("on_nan", ON_NAN)):
+        for name, allowed in (("optimizer", OPTIMIZERS), ("on_nan", ON_NAN)):  # precision: runtime.resolve_precision
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 

@@ -1,8 +1,9 @@
-"""Click options shared by every command that reads a corpus or needs a tokenizer.
+"""Click options shared by several commands: the corpus, the tokenizer, the CPU threads.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
     @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
+    @threads_option                       # --threads N, applied to torch before the command runs
     def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, ...):
         corpus = corpus_spec.open()               # fetches a named corpus on first use
         tokenizer = tokenizer_spec.load(corpus)   # built from train only, cached under corpora/<name>/tokenizers/
@@ -113,6 +114,28 @@ def tokenizer_options(function=None, *, default: str = "char"):
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def threads_option(function):
+    """Add --threads N (default: what this process may use) and set torch's threads before the command runs."""
+
+    @functools.wraps(function)
+    def wrapper(*args, threads, **kwargs):
+        from lmkit.runtime import apply_threads
+
+        apply_threads(threads)
+        return function(*args, **kwargs)
+
+    return click.option("--threads", type=int, default=None, callback=check_threads, metavar="N",
+                        help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
+                             "cgroup quota and OMP_NUM_THREADS].")(wrapper)
+
+
+def check_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Refuse a bad --threads at parse time, with one line (a ConfigError, not click's usage text)."""
+    from lmkit.runtime import check_threads as check
+
+    return value if value is None else check(value)
 
 
 def tokenizer_from_path(path: Path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import threads_option
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
 from lmkit.fill import DEFAULT_MARKER
@@ -22,6 +23,7 @@ from lmkit.fill import DEFAULT_MARKER
 @click.option("--top", type=int, default=10, show_default=True, help="How many fillers to print.")
 @click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
+@threads_option
 def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 

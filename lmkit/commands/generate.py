@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import threads_option
 from lmkit.errors import ConfigError
 from lmkit.fileio import read_text
 
@@ -37,6 +38,7 @@ from lmkit.fileio import read_text
 @click.option("--allow-unk", is_flag=True, help="Let <unk> be generated.")
 @click.option("--seed", type=int, default=None, help="Seed for identical output on the same machine [default: random].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
+@threads_option
 def command(model_dir, prompt, prompt_file, as_json, **options):
     """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
     from lmkit.checkpoint import load_model

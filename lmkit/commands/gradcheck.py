@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from lmkit.commands.common import threads_option
+
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
 
 
@@ -42,6 +44,7 @@ def print_norms(curves, title: str) -> None:
 @click.option("--radius", "radii", type=click.FloatRange(min=0, min_open=True), multiple=True,
               default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random instance.")
+@threads_option
 def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed):
     """Compare hand-written BPTT with centred finite differences and with autograd (float64).
 

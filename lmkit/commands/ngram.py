@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.common import corpus_options, threads_option, tokenizer_options
 from lmkit.errors import ConfigError, LmkitError
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
@@ -88,6 +88,8 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
 
 def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int | None, reverse: bool):
     """Count and smooth the train split, score valid and test, and save the model directory."""
+    import torch
+
     from lmkit.checkpoint import append_metrics, save_model
     from lmkit.data import encoded_split
 
@@ -101,7 +103,7 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
     extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
              "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),
-                       "build_seconds": round(seconds, 3)}}
+                       "build_seconds": round(seconds, 3)}, "runtime": {"threads": torch.get_num_threads()}}
     record = {"step": 0, "tokens": int(len(stream)), "time": round(seconds, 3)}
     for split in ("valid", "test"):
         metrics, line = evaluate_split(model, corpus, tokenizer, split, reverse)
@@ -128,6 +130,7 @@ def build_and_save(directory: Path, corpus, tokenizer, opts: dict, memory: int |
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Model directory [default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+@threads_option
 def command(corpus_spec, tokenizer_spec, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
     from lmkit.models.ngram import check_options

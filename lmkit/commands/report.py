@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.common import corpus_options, threads_option, tokenizer_options
 from lmkit.errors import ConfigError
 
 
@@ -28,6 +28,7 @@ from lmkit.errors import ConfigError
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@threads_option
 def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_k, reuse, out, sample_tokens, seed,
             device, quiet):
     """Compare MODEL_DIRs (and/or the --suite baseline) on one test split.

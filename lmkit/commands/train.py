@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, tokenizer_options
+from lmkit.commands.common import corpus_options, threads_option, tokenizer_options
 from lmkit.commands.train_models import MODEL_CHOICES
 from lmkit.errors import ConfigError
-from lmkit.train_config import OPTIMIZERS, PRECISIONS, TrainConfig
+from lmkit.runtime import DEFAULT_PRECISION, PRECISIONS
+from lmkit.train_config import OPTIMIZERS, TrainConfig
 
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores.
 DEFAULT_MAX_TIME = 420.0
@@ -60,7 +61,9 @@ def trainer_options(f):
         click.option("--eval-every", type=int, default=200, show_default=True, help="Steps between validations (and at each epoch end)."),
         click.option("--save-every", type=int, default=None, help="Steps between resumable checkpoints besides each validation."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="bf16 autocast (loss in fp32)."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION, show_default=True,
+                     help="bf16: matmuls in bf16 (softmax and loss in fp32); auto: bf16 where the device has bf16 units "
+                          "(AVX512_BF16, AMX, or a CUDA GPU with bf16), else fp32."),
         click.option("--seed", type=int, default=1234, show_default=True),
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the model."),
         click.option("--on-nan", type=click.Choice(["stop", "rollback"]), default="stop", show_default=True,
@@ -82,6 +85,7 @@ def trainer_options(f):
 @tokenizer_options
 @model_options
 @trainer_options
+@threads_option
 @click.pass_context
 def command(ctx, corpus_spec, tokenizer_spec, **opts):
     """Train a language model; with no options, a character LSTM on Shakespeare (under 10 minutes on 2 CPU cores).

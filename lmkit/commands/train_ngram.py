@@ -9,12 +9,15 @@ TOKENIZER_PARAMS = {"vocab_size": "vocab_size", "model_type": "spm_type", "min_f
 
 
 def train_ngram(corpus_spec, tokenizer_spec, opts: dict) -> int:
+    import torch
+
     from lmkit.commands.ngram import command as ngram_command
 
     params = {"corpus": corpus_spec.name, "train": corpus_spec.train, "valid": corpus_spec.valid,
               "test": corpus_spec.test, "encoding_errors": corpus_spec.encoding_errors,
               "tokenizer": tokenizer_spec.kind, "order": opts["order"], "smoothing": opts["smoothing"],
-              "k": opts["add_k"], "direction": opts["direction"], "out": opts["out"]}
+              "k": opts["add_k"], "direction": opts["direction"], "out": opts["out"],
+              "threads": torch.get_num_threads()}  # as train's --threads set them
     params.update({TOKENIZER_PARAMS[name]: value for name, value in tokenizer_spec.options.items()})
     if corpus_spec.name is None and not corpus_spec.train:
         params["corpus"] = corpus_spec.default

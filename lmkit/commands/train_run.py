@@ -30,9 +30,12 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
 
         return train_ngram(corpus_spec, tokenizer_spec, opts)
     from lmkit.distributed import World
+    from lmkit.runtime import resolve_precision
     from lmkit.train_config import select_device
 
-    world = World.from_env(select_device(opts["device"]).type)
+    device = select_device(opts["device"])
+    resolve_precision(opts["precision"], device)  # refuse bf16 without bf16 units before fetching or building anything
+    world = World.from_env(device.type)
     with world.main_first():
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
         reverse = extra.get("direction") == "backward"
@@ -41,6 +44,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, default_run=corpus_spec.name is None and not corpus_spec.train,
                           saved=state.get("train_config") if state else None)
+    if state and not _given(ctx, "precision"):  # a saved auto chooses again here; a saved bf16 needs bf16 here
+        resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
@@ -55,6 +60,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+            click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}")
         try:
             result = trainer.run()
         finally:
