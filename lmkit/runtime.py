@@ -2,8 +2,8 @@
 
 Both are resolved here and nowhere else, so every command and the Python API agree:
 
-    resolve_precision("auto", device)  -> "bf16" where the device has bf16 units, else "fp32"
-    resolve_precision("bf16", device)  -> "bf16", or a one-line ConfigError on hardware without it
+    resolve_precision("auto", device)  -> Precision bf16 where the device has bf16 units, else fp32
+    resolve_precision("bf16", device)  -> Precision bf16, or a one-line ConfigError on hardware without it
     default_threads()                  -> CPUs this process may really use (affinity, cgroup quota, OMP_NUM_THREADS)
     apply_threads(None or N)           -> sets torch's intra-op threads and returns the count
 
@@ -76,11 +76,21 @@ def cpu_bf16_support() -> Bf16Support:
     units = "+".join(label for key, label in BF16_CPU_FLAGS.items() if flags.get(key))
     if not units:
         return Bf16Support(False, f"{cpu} has no bf16 units (AVX512_BF16 or AMX)")
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not onednn_bf16():
         limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
         return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it"
                                   + (f" (ONEDNN_MAX_CPU_ISA={limit})" if limit else ""))
     return Bf16Support(True, f"{cpu} has {units}")
+
+
+def onednn_bf16() -> bool:
+    """Whether oneDNN will run bf16 here (ONEDNN_MAX_CPU_ISA can forbid it); True where torch has no oneDNN."""
+    import torch
+
+    query = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if not torch.backends.mkldnn.is_available() or query is None:
+        return True
+    return bool(query())
 
 
 def cpu_flags() -> Mapping:

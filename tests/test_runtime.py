@@ -70,10 +70,29 @@ def test_unknown_precisions_are_refused(name):
 ])
 def test_a_cpu_has_bf16_when_it_has_the_units_and_onednn_uses_them(monkeypatch, flags, onednn, native, words):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: {"cpu_name": "Test CPU", **flags})
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    monkeypatch.setattr(runtime, "onednn_bf16", lambda: onednn)
     support = runtime.bf16_support(CPU)
     assert support.native is native
     assert support.reason.startswith("this CPU (Test CPU, torch CPU capability ") and words in support.reason
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_cuda_device_has_bf16_when_torch_says_it_is_native(monkeypatch, native):
+    asked = {}
+
+    def is_bf16_supported(including_emulation=True):
+        asked["emulation"] = including_emulation
+        return native
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Test GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    support = runtime.bf16_support(torch.device("cuda"))
+    assert support.native is native and asked == {"emulation": False}  # emulated bf16 does not count
+    assert support.reason == f"CUDA device Test GPU has {'native' if native else 'no native'} bf16"
+
+
+def test_other_devices_stay_in_fp32_under_auto():
+    assert resolve_precision("auto", torch.device("mps")).name == "fp32"
 
 
 def test_the_real_cpu_query_answers_in_words():
