@@ -156,7 +156,7 @@ def test_the_table_lists_at_least_30_cases():
 
 
 @pytest.mark.parametrize("command,message", ROWS)
-def test_bad_input(command, message, models, tmp_path, monkeypatch):
+def test_bad_input(command, message, models, tmp_path, monkeypatch, cpu_without_bf16):
     files = case_folder(tmp_path / "case", models)
     monkeypatch.setenv("LMKIT_CORPORA", str(models / "corpora"))  # caches may be written: they are outside the case
     monkeypatch.chdir(tmp_path / "case")  # a default output folder would land in the snapshot

@@ -1,9 +1,11 @@
-"""Click options shared by every command that reads a corpus, needs a tokenizer or opens models.
+"""Click options shared by several commands: the corpus, the tokenizer, the models given (ARPA files too),
+the CPU threads.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
     @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
     @model_options                        # --tokenizer-from (for models given as ARPA files)
+    @threads_option                       # --threads N, applied to torch before the command runs
     def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, opener: ModelOpener, ...):
         corpus = corpus_spec.open()               # fetches a named corpus on first use
         tokenizer = tokenizer_spec.load(corpus)   # built from train only, cached under corpora/<name>/tokenizers/
@@ -164,6 +166,21 @@ def model_options(function):
              "that directory's tokenizer]. Needed for a model of characters or subword pieces.")(wrapper)
 
 
+def threads_option(function):
+    """Add --threads N (default: what this process may use) and set torch's threads before the command runs."""
+
+    @functools.wraps(function)
+    def wrapper(*args, threads, **kwargs):
+        from lmkit.runtime import apply_threads
+
+        apply_threads(threads)
+        return function(*args, **kwargs)
+
+    return click.option("--threads", type=number(int, low=1, high=4096), default=None, callback=check_threads, metavar="N",
+                        help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
+                             "cgroup quota and OMP_NUM_THREADS].")(wrapper)
+
+
 def tokenizer_from_path(path: Path):
     """A tokenizer from a tokenizer.json file or a model directory holding one."""
     from lmkit.errors import TokenizerError
@@ -184,3 +201,10 @@ def display_token(token: str) -> str:
 direction_option = click.option(
     "--direction", type=click.Choice(["forward", "backward"]), default="forward", show_default=True,
     help="backward models each line reversed (for `lmkit fill`).")
+
+
+def check_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Beyond the number's own check: at most this machine's logical CPUs (a ConfigError, one line)."""
+    from lmkit.runtime import check_threads as check
+
+    return value if value is None else check(value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, model_options
+from lmkit.commands.common import corpus_options, model_options, threads_option
 from lmkit.commands.options import number
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
@@ -41,6 +41,7 @@ def scoring_options(f):
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@threads_option
 def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
@@ -52,6 +53,8 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
     char, word and subword models compare on the same text. Unknown tokens score as <unk>;
     the perplexity without OOVs leaves them out, as KenLM does.
     """
+    import torch
+
     from lmkit.commands.evaluate_run import run_eval, run_mix
 
     if (model_dir is None) == (mix is None):
@@ -63,6 +66,7 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
         result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
     else:
         result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
+    result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
 
 
@@ -83,7 +87,8 @@ def format_result(result: dict) -> str:
         weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
         tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
-    lines.append(f"text: {result['text']}  ({'each line alone' if result['reset_per_line'] else 'state carried'})")
+    carried = "each line alone" if result["reset_per_line"] else "state carried"
+    lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options
+from lmkit.commands.common import model_options, threads_option
 from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
@@ -25,6 +25,7 @@ from lmkit.generate.fill import DEFAULT_MARKER
 @click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
+@threads_option
 def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 

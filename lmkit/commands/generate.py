@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options
+from lmkit.commands.common import model_options, threads_option
 from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError
 from lmkit.generate.sampling import SamplingConfig
@@ -29,6 +29,7 @@ from lmkit.fileio import read_text
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
 @model_options
+@threads_option
 def command(model_dir, prompt, prompt_file, as_json, opener, **options):
     """Generate text from MODEL, a model directory or an ARPA file (greedy, sampling with
     temperature/top-k/top-p, or beam search)."""

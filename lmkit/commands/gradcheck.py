@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from lmkit.commands.common import threads_option
 from lmkit.commands.options import number
 from lmkit.settings import LARGEST_SEED
 
@@ -45,6 +46,7 @@ def print_norms(curves, title: str) -> None:
 @click.option("--radius", "radii", type=number(float, low=0, low_open=True, high=1e6), multiple=True,
               default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
 @click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=0, show_default=True, help="Seed of the random instance.")
+@threads_option
 def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed):
     """Compare hand-written BPTT with centred finite differences and with autograd (float64).
 

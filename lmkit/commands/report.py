@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, model_options, tokenizer_options
+from lmkit.commands.common import corpus_options, model_options, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SuiteConfig
@@ -26,6 +26,7 @@ from lmkit.report.suite import SuiteConfig
 @click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=80, show_default=True, help="Length of each model's sample (0: none).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @model_options
+@threads_option
 def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, quiet, opener, **suite_options):
     """Compare MODELs (model directories or ARPA files) and/or the --suite baseline on one test split.
 

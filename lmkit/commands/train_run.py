@@ -31,10 +31,13 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
 
         run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"])
         return 0
-    from lmkit.train.distributed import World
+    from lmkit.runtime import resolve_precision
     from lmkit.train.config import select_device
+    from lmkit.train.distributed import World
 
-    world = World.from_env(select_device(opts["device"]).type)
+    device = select_device(opts["device"])
+    resolve_precision(opts["precision"], device)  # refuse bf16 without bf16 units before fetching or building anything
+    world = World.from_env(device.type)
     with world.main_first():
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
         reverse = extra.get("direction") == "backward"
@@ -42,6 +45,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
+    if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
+        resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
@@ -56,6 +61,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+            click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}")
         try:
             result = trainer.run()
         finally:

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.runtime import DEFAULT_PRECISION, PRECISIONS
 from lmkit.settings import LARGEST_SEED, check_settings, setting
 
 OPTIMIZERS = ("sgd", "adamw")
-PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 DEFAULT_LR = {"adamw": 3e-3, "sgd": 20.0}
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores.
@@ -44,7 +44,9 @@ class TrainConfig:
                                      low=1, high=LARGEST_COUNT)
     eval_rows: int = setting(16, "Parallel rows when validating.", low=1, high=2**20, cli=False)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
-    precision: str = setting("fp32", "bf16: autocast matmuls in bfloat16 (softmax and loss in fp32).", choices=PRECISIONS)
+    precision: str = setting(DEFAULT_PRECISION, "bf16: matmuls in bf16 (softmax and loss in fp32); auto: bf16 where the "
+                             "device has bf16 units (AVX512_BF16, AMX, or a CUDA GPU with bf16), else fp32.",
+                             choices=PRECISIONS)
     seed: int = setting(1234, "Seed of the initial weights, dropout and batch order.", low=0, high=LARGEST_SEED)
     compile: bool = setting(False, "torch.compile the model.")
     on_nan: str = setting("stop", "On a NaN/inf loss: stop keeping the last good checkpoint, or roll back to it "

@@ -24,9 +24,10 @@ from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
 from lmkit.errors import TrainingError
 from lmkit.evaluate.perplexity import NLL
-from lmkit.train.stop_signals import StopSignals
+from lmkit.runtime import resolve_precision
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.resume_state import load_resume, save_last
+from lmkit.train.stop_signals import StopSignals
 
 
 class TrainCallbacks:
@@ -90,12 +91,13 @@ class Trainer:
 
         self.world = world or World.single()
         self.device = self.world.local_device(select_device(config.device))
+        self.precision = resolve_precision(config.precision, self.device)  # before anything is moved or written
         self.model = model.to(self.device)
         if config.keep_freed_memory and self.device.type == "cpu":
             keep_freed_memory()
         self.tokenizer = tokenizer
         self.directory = Path(directory)
-        self.extra = dict(extra or {})
+        self.extra = {**(extra or {}), "runtime": self.runtime()}
         self.callbacks = callbacks or TrainCallbacks()
         self.valid_stream = valid_stream
         self.valid_chars = valid_chars
@@ -131,7 +133,9 @@ class Trainer:
         hidden = state.get("hidden")
         saved_batch = (state.get("world") or {}).get("batch_size")
         if hidden and saved_batch == self.cfg.batch_size:  # the rows line up: carry the state on
-            parts = [self.world.rows(h.transpose(0, 1)).transpose(0, 1).to(self.device) for h in hidden]
+            # in the weights' dtype: a state saved under bf16 autocast must not send an fp32 resume to bf16 kernels
+            dtype = next(self.model.parameters()).dtype
+            parts = [self.world.rows(h.transpose(0, 1)).transpose(0, 1).to(self.device, dtype) for h in hidden]
             self.hidden = parts[0] if len(parts) == 1 else tuple(parts)
         self._set_lr(self.progress.lr)
 
@@ -206,8 +210,12 @@ class Trainer:
             reason = "max_time"
         return self.world.agree(reason, STOP_REASONS)
 
+    def runtime(self) -> dict:
+        """What this machine gave the run (config.json and each metrics line record it; a resume may differ)."""
+        return {"precision": self.precision.name, "threads": torch.get_num_threads(), "device": str(self.device)}
+
     def _autocast(self):
-        if self.cfg.precision == "bf16":
+        if self.precision.name == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -265,7 +273,7 @@ class Trainer:
         result = self.evaluate(self.valid_stream)
         record = {"step": p.step, "epoch": p.epoch, "tokens": p.tokens, "time": round(p.elapsed, 3),
                   "train_loss": p.last_loss, "valid_nll": result.mean, "valid_ppl": result.perplexity,
-                  "valid_tokens": result.tokens, "lr": p.lr}
+                  "valid_tokens": result.tokens, "lr": p.lr, **self.runtime()}
         if self.valid_chars:
             record["valid_bpc"] = result.bits_per_char(self.valid_chars)
         improved = result.mean < p.best_valid
