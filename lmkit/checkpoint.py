@@ -20,7 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.errors import CheckpointError, LmkitError
-from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic
+from lmkit.fileio import JSON_MAX_BYTES, WriteError, fsync_dir, json_text, read_json, write_json_atomic
+from lmkit.input_files import read_bounded
 from lmkit.models import model_class
 from lmkit.tokenizers import Tokenizer, tokenizer_from_json
 
@@ -146,17 +147,20 @@ def append_metrics(directory: str | Path, record: dict) -> None:
     path = Path(directory) / "metrics.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.write(json_text(record) + "\n")
 
 
 def read_metrics(directory: str | Path) -> list[dict]:
+    """The records of metrics.jsonl; a line that is not a JSON object (cut short by a crash, damaged) is skipped."""
     path = Path(directory) / "metrics.jsonl"
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_bounded(path, JSON_MAX_BYTES, CheckpointError).decode("utf-8", "replace").splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records

@@ -22,6 +22,7 @@ import torch
 from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, check_links_inside, load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TMP_SUFFIX, fsync_dir, new_dir_mode
+from lmkit.input_files import open_regular
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
@@ -88,7 +89,8 @@ def load_resume(directory: Path):
 
 def load_trainer_state(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, CheckpointError) as handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                               "(possibly code); only weights_only files are accepted") from exc

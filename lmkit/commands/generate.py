@@ -18,6 +18,8 @@ import click
 from lmkit.errors import ConfigError
 from lmkit.fileio import read_text
 
+PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
+
 
 @click.command("generate")
 @click.argument("model_dir", type=click.Path(path_type=Path))
@@ -71,7 +73,7 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     if prompt is not None and prompt_file is not None:
         raise ConfigError("give either --prompt or --prompt-file, not both")
     if prompt_file is not None:
-        prompt = read_text(prompt_file)
+        prompt = read_text(prompt_file, max_bytes=PROMPT_MAX_BYTES, purpose="as a prompt")
         prompt = prompt[:-1] if prompt.endswith("\n") else prompt
         if not prompt:
             raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")

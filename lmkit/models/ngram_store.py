@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import CheckpointError
+from lmkit.input_files import open_regular
 from lmkit.models.ngram_tables import BackoffTables
 
 
@@ -18,7 +19,7 @@ def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
     if not path.exists():
         raise CheckpointError(f"{path}: N-gram weights are missing")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_regular(path, CheckpointError) as handle, np.load(handle, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"{path}: not a readable N-gram weights file ({exc})") from exc
