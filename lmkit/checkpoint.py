@@ -65,7 +65,8 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
     try:
         tokenizer.save(staging / TOKENIZER_FILE)
         model.save(staging)
-        config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {})}
+        config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
+                  "vocab": vocab_record(model.vocab)}
         write_json_atomic(staging / CONFIG_FILE, config)
         move_into(staging, directory)
         fsync_dir(directory)
@@ -111,12 +112,33 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
         raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
 
 
+def vocab_record(vocab) -> dict:
+    """What config.json keeps of the vocabulary the weights were trained with: its size and fingerprint."""
+    return {"size": len(vocab), "fingerprint": vocab.fingerprint()}
+
+
+def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
+    """A tokenizer.json from another model (of the same vocabulary size, say) would make the weights read
+    every id as a different token: refuse it. Directories saved before the record was kept pass unchecked."""
+    saved = config.get("vocab")
+    if saved is None:
+        return
+    found = vocab_record(tokenizer.vocab)
+    if saved != found:
+        size, fingerprint = (saved.get("size"), saved.get("fingerprint")) if isinstance(saved, dict) else ("?", "?")
+        raise CheckpointError(
+            f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: its vocabulary "
+            f"({found['size']} tokens, fingerprint {found['fingerprint']}) differs from the one {CONFIG_FILE} "
+            f"records ({size} tokens, fingerprint {fingerprint}); put back the tokenizer.json saved with the model")
+
+
 def load_model(directory: str | Path):
     """(model, tokenizer, config) from a model directory; CheckpointError on anything missing or unsafe."""
     directory = Path(directory)
     config = read_config(directory)
     check_links_inside(directory)
     tokenizer = load_tokenizer_from(directory)
+    check_tokenizer_matches(directory, config, tokenizer)
     cls = model_class(str(config.get("kind")))
     model = cls.load(directory, config, tokenizer.vocab)
     return model, tokenizer, config

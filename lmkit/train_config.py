@@ -1,10 +1,11 @@
 """TrainConfig: every knob of the training loop, with its default and its check."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
+from lmkit.config_json import from_json
 from lmkit.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -60,9 +61,9 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, obj: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+    def from_dict(cls, obj: dict, where: str = "train config") -> "TrainConfig":
+        """From saved JSON-like settings: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        return from_json(cls, obj, where)
 
 
 def select_device(name: str) -> torch.device:

@@ -23,6 +23,7 @@ from lmkit.checkpoint import STAGING_PREFIX, ModelWriteError, check_links_inside
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TMP_SUFFIX, fsync_dir, new_dir_mode
 from lmkit.input_files import open_regular
+from lmkit.train_state_check import check_trainer_state
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
@@ -84,6 +85,7 @@ def load_resume(directory: Path):
     check_links_inside(Path(directory))  # DIR/last itself may not be a link out of DIR
     model, tokenizer, config = load_model(where)
     state = load_trainer_state(where / STATE_FILE)
+    check_trainer_state(where / STATE_FILE, state, model)
     return model, tokenizer, config, state
 
 

@@ -107,4 +107,4 @@ class Vocab:
         """Short stable hash of the token list: two models are comparable only if these match."""
         import hashlib
 
-        return hashlib.sha256("\n".join(self.itos).encode("utf-8")).hexdigest()[:16]
+        return hashlib.sha256("\n".join(self.itos).encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
+from lmkit.input_files import open_regular
 from lmkit.models.ngram_import import tables_from_entries
 from lmkit.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
@@ -35,6 +36,11 @@ LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a numbe
 SEPARATORS = re.compile(r"[ \t]+")
 OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
 REQUIRED = (BOS, EOS, UNK)
+# ARPA numbers are ASCII: Python's int() and float() also take "1_000", "٣" and "５", which no ARPA writer makes
+ASCII_COUNT = re.compile(r"[0-9]+")
+ARPA_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+NOT_NUMERIC = re.compile(r"[^0-9.eE+-]")
+MAX_LINE_BYTES = 1 << 20  # an ARPA line is a number, n words and a number: a longer one means another kind of file
 
 
 # --- reading -----------------------------------------------------------------------
@@ -51,12 +57,15 @@ class ArpaLines:
         self.number = 0      # line number of the line most recently taken
         self.pending: str | None = None  # a line read ahead: the one that ended the last part
         self.partial = bytearray()  # the start of a line whose end is not read yet
+        raw = open_regular(path, ArpaError)  # a FIFO or a device could block or never end
         try:
-            with path.open("rb") as probe:
-                head = probe.read(2)
-            self.handle = gzip.open(path, "rb") if head == b"\x1f\x8b" else path.open("rb")
+            head = raw.read(2)
+            raw.seek(0)
         except OSError as exc:
+            raw.close()
             raise ArpaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        self.handle = gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b" else raw
+        self.raw = raw
 
     def error(self, message: str, line: int | None = None) -> ArpaError:
         return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
@@ -87,6 +96,9 @@ class ArpaLines:
                 self.partial = bytearray(data[cut:])
                 return block
             self.partial += data  # a line longer than a block: read on
+            if len(self.partial) > MAX_LINE_BYTES:  # lines first .. first + len(lines) - 1 are read: this is the next
+                raise self.error(f"line longer than {MAX_LINE_BYTES:,} bytes: not an ARPA file",
+                                 self.first + len(self.lines))
 
     def decode(self, block: bytes, number: int) -> list[str]:
         """The lines of `block` (newline-separated bytes), the first being line `number`."""
@@ -142,7 +154,7 @@ def read_header(lines: ArpaLines) -> list[int]:
     line = lines.next_nonblank()
     while line is not None and line.startswith("ngram "):
         order, _, value = line[6:].partition("=")
-        if order.strip() != str(len(counts) + 1) or not value.strip().isdigit():
+        if order.strip() != str(len(counts) + 1) or not ASCII_COUNT.fullmatch(value.strip()):
             raise lines.error(f"expected 'ngram {len(counts) + 1}=<count>' in \\data\\, got {line!r}")
         counts.append(int(value))
         line = lines.next_nonblank()
@@ -190,24 +202,28 @@ def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tupl
 
 
 def numbers(lines: ArpaLines, texts: list[str], what: str, first: int) -> list[float]:
-    try:
-        values = np.array(list(map(float, texts)), dtype=np.float64)
-    except ValueError:
-        values = None
+    """The fields as floats; one pass with float() where every character is an ASCII number's, else field by field."""
+    values = None
+    if NOT_NUMERIC.search("".join(texts)) is None:  # float() alone would take "1_0" and non-ASCII digits
+        try:
+            values = np.array(list(map(float, texts)), dtype=np.float64)
+        except ValueError:
+            values = None
     top = 0.0 if what == "probability" else LOG_MAX  # the largest value that needs no closer look
     if values is None or not (values[values != -np.inf] <= top).all():
+        checked = []
         for i, text in enumerate(texts):
             lines.number = first + i
-            number(lines, text, what)
+            checked.append(number(lines, text, what))
+        values = np.array(checked, dtype=np.float64)
     values[values <= LOG_ZERO] = -np.inf
     return values.tolist()
 
 
 def number(lines: ArpaLines, field: str, what: str) -> float:
-    try:
-        value = float(field)
-    except ValueError:
-        raise lines.error(f"{what} {field!r} is not a number") from None
+    if not ARPA_NUMBER.fullmatch(field):
+        raise lines.error(f"{what} {field!r} is not a number")
+    value = float(field)
     if value != value or value == float("inf"):
         raise lines.error(f"{what} {field!r} is not a finite log10 value")
     if what == "probability" and value > 0:
@@ -226,7 +242,7 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None):
     collecting = gc.isenabled()
     gc.disable()  # millions of small lists: the cycle collector would dominate the parse
     try:
-        with lines.handle:
+        with lines.raw, lines.handle:
             counts = read_header(lines)
             sections = [read_section(lines, n, expected) for n, expected in enumerate(counts, 1)]
             if lines.pending is None or lines.pending.strip() != "\\end\\":

@@ -1,0 +1,210 @@
+"""Crafted or damaged files that loading accepts as the right format but whose contents are wrong, through the CLI.
+
+config.json fields of the wrong type or asking for huge sizes, weights that are not finite, a
+tokenizer.json from another model, a trainer_state.pt whose fields are wrong, a corpus cache whose
+manifest or split is damaged: each is one line naming the file and the key, and nothing is allocated,
+trained or scored from it. (ARPA numbers: tests/test_arpa_strict.py.)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import ENGLISH, assert_one_line_error
+from safetensors.torch import load_file, save_file
+
+TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
+              "--max-steps", "2", "--eval-every", "2", "--sample-tokens", "0", "--quiet"]
+
+
+def invoke(*args):
+    from lmkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], prog_name="lmkit")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A resumable char LSTM and a char scratch-rnn trained for 2 steps each (made once for the module)."""
+    folder = tmp_path_factory.mktemp("crafted")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        for name, extra in (("lstm", []), ("scratch", ["--model", "scratch-rnn"])):
+            result = invoke("train", "--train", ENGLISH, *TINY_TRAIN, *extra, "--out", folder / name)
+            assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture
+def copy(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMKIT_CORPORA", str(trained / "corpora"))
+    return lambda name: Path(shutil.copytree(trained / name, tmp_path / name))
+
+
+def edit_json(path: Path, change) -> None:
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    change(obj)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+def set_model_field(key, value):
+    return lambda config: config["model"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("hidden_size", "32", 'model.hidden_size must be an integer, got "32"'),
+    ("emb_size", True, "model.emb_size must be an integer, got true"),
+    ("layers", None, "model.layers must be an integer, got null"),
+    ("dropout", "0.1", 'model.dropout must be a number, got "0.1"'),
+    ("tie_weights", 1, "model.tie_weights must be true or false, got 1"),
+    ("softmax", ["full"], 'model.softmax must be a string, got ["full"]'),
+])
+def test_config_fields_of_the_wrong_type_are_named(cli, copy, key, value, words):
+    model = copy("lstm")
+    edit_json(model / "config.json", set_model_field(key, value))
+    assert_one_line_error(cli("generate", model, "--max-tokens", "3"), f"{model}/config.json: invalid model settings: {words}")
+
+
+def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__("model", [16]))
+    assert_one_line_error(cli("generate", model), "config.json: invalid model settings: model must be a JSON object")
+
+
+@pytest.mark.parametrize("name,key,value,words", [
+    ("lstm", "hidden_size", 10**12, "no model of this size can be built"),
+    ("lstm", "hidden_size", 10**24, "no model of this size can be built"),
+    ("lstm", "emb_size", 10**12, "weight embedding.weight has shape (45, 8), the model expects (45, 1000000000000)"),
+    ("lstm", "hidden_size", 10**5, "model.safetensors: weight head.linear.weight has shape (45, 16), the model expects (45, 100000)"),
+    ("scratch", "hidden_size", 10**12, "model.safetensors: weight U has shape (16, 8), the model expects (1000000000000, 8)"),
+    ("scratch", "emb_size", 10**12, "model.safetensors: weight E has shape (45, 8), the model expects (45, 1000000000000)"),
+])
+def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, name, key, value, words):
+    model = copy(name)
+    edit_json(model / "config.json", set_model_field(key, value))
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), words)
+
+
+@pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_that_are_not_finite_are_refused_naming_the_weight(cli, copy, name, weight, bad):
+    model = copy(name)
+    tensors = load_file(model / "model.safetensors")
+    tensors[weight].view(-1)[3] = bad
+    save_file(tensors, model / "model.safetensors")
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"model.safetensors: weight {weight} holds 1 NaN or infinite values")
+
+
+def swap_two_tokens(config):
+    tokens = config["vocab"]["tokens"]
+    tokens[10], tokens[11] = tokens[11], tokens[10]
+
+
+def test_a_tokenizer_json_from_another_model_of_the_same_size_is_refused(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "tokenizer.json", swap_two_tokens)
+    edit_json(model / "last" / "tokenizer.json", swap_two_tokens)
+    result = cli("eval", model, "--file", ENGLISH)
+    assert_one_line_error(result, f"{model}/tokenizer.json: not the tokenizer these weights were trained with",
+                          "45 tokens, fingerprint")
+    for command in (["generate", model], ["fill", model, model, "a _ b"], ["train", "--resume", model]):
+        assert_one_line_error(cli(*command), "not the tokenizer these weights were trained with")
+
+
+def test_a_model_saved_before_the_vocabulary_was_recorded_still_loads(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.pop("vocab"))
+    result = cli("eval", model, "--file", ENGLISH)
+    assert result.exit_code == 0, result.output
+
+
+def state_change(change):
+    def apply(model: Path) -> None:
+        path = model / "last" / "trainer_state.pt"
+        state = torch.load(path, weights_only=True)
+        change(state)
+        torch.save(state, path)
+    return apply
+
+
+TRAINER_STATES = {
+    "no optimizer": (lambda s: s.pop("optimizer"), "optimizer is missing"),
+    "no progress column": (lambda s: s["progress"].pop("column"), "progress.column is missing"),
+    "lr fast": (lambda s: s["progress"].__setitem__("lr", "fast"), 'progress.lr must be a number, got "fast"'),
+    "negative lr": (lambda s: s["progress"].__setitem__("lr", -1.0), "progress.lr must be a positive number, got -1.0"),
+    "config lr fast": (lambda s: s["train_config"].__setitem__("lr", "fast"), 'train_config.lr must be a number, got "fast"'),
+    "group lr fast": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("lr", "fast"),
+                      'optimizer.param_groups[0].lr must be like 1.0, got "fast"'),
+    "short rng": (lambda s: s.__setitem__("rng", torch.zeros(10, dtype=torch.uint8)), "rng must be a (5056,) torch.uint8"),
+    "float rng": (lambda s: s.__setitem__("rng", torch.zeros(5056)), "rng must be a (5056,) torch.uint8"),
+    "moments": (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", torch.zeros(3)),
+                "optimizer.state[0].exp_avg has shape (3,), the weight has (45, 8)"),
+    "groups": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("params", [0]),
+               "optimizer.param_groups[0].params must number the model's 7 weights"),
+    "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensor(s) shaped"),
+    "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
+    "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
+}
+
+
+@pytest.mark.parametrize("case", TRAINER_STATES)
+def test_a_trainer_state_with_wrong_fields_is_refused_naming_the_key(cli, copy, case):
+    change, words = TRAINER_STATES[case]
+    model = copy("lstm")
+    state_change(change)(model)
+    before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{model}/last/trainer_state.pt: damaged trainer state: {words}")
+    assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+
+
+def test_the_untouched_trainer_state_resumes(cli, copy):
+    model = copy("lstm")
+    result = cli("train", "--resume", model, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+
+
+def corpus_of(model: Path, root: Path) -> Path:
+    return root / json.loads((model / "config.json").read_text())["corpus"]
+
+
+MANIFESTS = {
+    "no chars": (lambda m: m["splits"]["valid"].pop("chars"), "splits.valid.chars is missing"),
+    "no test": (lambda m: m["splits"].pop("test"), "splits.test must be a JSON object, got null"),
+    "text lines": (lambda m: m["splits"]["train"].__setitem__("lines", "many"), 'splits.train.lines must be an integer, got "many"'),
+    "no splits": (lambda m: m.pop("splits"), "splits must be an object, got null"),
+    "list description": (lambda m: m.__setitem__("description", ["x"]), 'description must be a string, got ["x"]'),
+}
+
+
+@pytest.mark.parametrize("case", MANIFESTS)
+def test_a_damaged_corpus_manifest_is_named_by_corpus_info(copy, trained, case):
+    change, words = MANIFESTS[case]
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
+    edit_json(corpus / "manifest.json", change)
+    from lmkit.cli import app
+
+    result = CliRunner(env={"LMKIT_CORPORA": str(corpus.parent)}).invoke(app, ["corpus", "info", "c"])
+    assert_one_line_error(result, f"{corpus}/manifest.json: damaged corpus manifest: {words}",
+                          f"remove the folder {corpus} and run again")
+
+
+@pytest.mark.parametrize("damage,words", [
+    (lambda data: data[:100] + b"\xff" + data[101:], "is not valid UTF-8: the corpus cache is damaged"),
+    (lambda data: data[:-10], "bytes, but the manifest records"),
+    (lambda data: data + b"more text\n", "bytes, but the manifest records"),
+])
+def test_a_damaged_split_file_is_refused_when_read(copy, trained, damage, words):
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c",
+                                  ignore=shutil.ignore_patterns("ids", "tokenizers")))
+    split = corpus / "train.txt"
+    split.write_bytes(damage(split.read_bytes()))
+    from lmkit.cli import app
+
+    result = CliRunner(env={"LMKIT_CORPORA": str(corpus.parent)}).invoke(app, ["vocab", "build", "--corpus", "c"])
+    assert_one_line_error(result, f"{split}: ", words)
