@@ -13,29 +13,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
-from conftest import ENGLISH, assert_one_line_error
+from conftest import ENGLISH, assert_one_line_error, run_cli, train_tiny
 from safetensors.torch import load_file, save_file
-
-TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
-              "--max-steps", "2", "--eval-every", "2", "--sample-tokens", "0", "--quiet"]
-
-
-def invoke(*args):
-    from lmkit.cli import app
-
-    return CliRunner().invoke(app, [str(a) for a in args], prog_name="lmkit")
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A resumable char LSTM and a char scratch-rnn trained for 2 steps each (made once for the module)."""
     folder = tmp_path_factory.mktemp("crafted")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
-        for name, extra in (("lstm", []), ("scratch", ["--model", "scratch-rnn"])):
-            result = invoke("train", "--train", ENGLISH, *TINY_TRAIN, *extra, "--out", folder / name)
-            assert result.exit_code == 0, result.output
+    train_tiny(folder, "lstm")
+    train_tiny(folder, "scratch", "--model", "scratch-rnn")
     return folder
 
 
@@ -183,13 +169,12 @@ MANIFESTS = {
 
 
 @pytest.mark.parametrize("case", MANIFESTS)
-def test_a_damaged_corpus_manifest_is_named_by_corpus_info(copy, trained, case):
+def test_a_damaged_corpus_manifest_is_named_by_corpus_info(copy, trained, monkeypatch, case):
     change, words = MANIFESTS[case]
     corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
     edit_json(corpus / "manifest.json", change)
-    from lmkit.cli import app
-
-    result = CliRunner(env={"LMKIT_CORPORA": str(corpus.parent)}).invoke(app, ["corpus", "info", "c"])
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    result = run_cli("corpus", "info", "c")
     assert_one_line_error(result, f"{corpus}/manifest.json: damaged corpus manifest: {words}",
                           f"remove the folder {corpus} and run again")
 
@@ -199,12 +184,11 @@ def test_a_damaged_corpus_manifest_is_named_by_corpus_info(copy, trained, case):
     (lambda data: data[:-10], "bytes, but the manifest records"),
     (lambda data: data + b"more text\n", "bytes, but the manifest records"),
 ])
-def test_a_damaged_split_file_is_refused_when_read(copy, trained, damage, words):
+def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, damage, words):
     corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c",
                                   ignore=shutil.ignore_patterns("ids", "tokenizers")))
     split = corpus / "train.txt"
     split.write_bytes(damage(split.read_bytes()))
-    from lmkit.cli import app
-
-    result = CliRunner(env={"LMKIT_CORPORA": str(corpus.parent)}).invoke(app, ["vocab", "build", "--corpus", "c"])
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    result = run_cli("vocab", "build", "--corpus", "c")
     assert_one_line_error(result, f"{split}: ", words)
