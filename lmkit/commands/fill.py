@@ -58,14 +58,27 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
 
 
 def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
-    """Ids of each comma-separated candidate, or None for the vocabulary."""
+    """Ids of each comma-separated candidate, or None for the vocabulary.
+
+    A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
+    words would become one row (and <unk>, standing for every unknown word, often ranks first).
+    """
     if candidates is None:
         return None
     words = [c.strip() for c in candidates.split(",")]
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
-    warn_unknown(tokenizer, "\n".join(words), "candidate")
-    return [tokenizer.encode_line(word) for word in words]
+    ids = [tokenizer.encode_line(word) for word in words]
+    unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
+    if unknown:
+        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary of these models "
+                          "(each would be scored as <unk>, alike); drop them, or use models trained on text that has them")
+    first = {}
+    for word, word_ids in zip(words, ids):
+        twin = first.setdefault(tuple(word_ids), word)
+        if twin != word:
+            raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens to these models; give one of them")
+    return ids
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:
