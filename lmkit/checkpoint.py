@@ -19,7 +19,7 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lmkit.errors import CheckpointError, LmkitError
+from lmkit.errors import CheckpointError, LmkitError, MissingPackageError
 from lmkit.fileio import JSON_MAX_BYTES, WriteError, fsync_dir, json_text, read_json, write_json_atomic
 from lmkit.input_files import read_bounded
 from lmkit.models import model_class
@@ -107,6 +107,8 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
     path = Path(directory) / TOKENIZER_FILE
     try:
         return tokenizer_from_json(read_json(path, "tokenizer file"))
+    except MissingPackageError:
+        raise  # the file is fine; what it needs is not installed
     except LmkitError as exc:
         message = str(exc)
         raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from exc

@@ -54,3 +54,7 @@ class ArpaError(LmkitError):
 
 class TrainingError(LmkitError):
     """Training cannot continue (NaN loss, data too small, ...)."""
+
+
+class MissingPackageError(LmkitError):
+    """An optional package that a feature needs is not installed; the message says how to install it."""

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from lmkit.corpus_split import SPLITS
-from lmkit.errors import ConfigError, LmkitError, TokenizerError
+from lmkit.errors import ConfigError, LmkitError, MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.vocab import EOS_ID, UNK_ID
@@ -62,6 +62,8 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     if path.exists() and not rebuild:
         try:
             return load_tokenizer(path)
+        except MissingPackageError:
+            raise  # the file is fine; what it needs is not installed
         except LmkitError as exc:
             raise TokenizerError(f"{path}: cached tokenizer is damaged ({exc}); rebuild it with `lmkit vocab build --force`") from exc
     tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolve_options(kind, options))

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar, Iterable
 
-from lmkit.errors import TokenizerError
+from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -233,7 +233,8 @@ def _jieba_cut():
     try:
         import jieba
     except ImportError as exc:
-        raise TokenizerError("--segment jieba needs the 'zh' extra: pip install 'lmkit[zh]'") from exc
+        raise MissingPackageError("the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
+                                  'or pip install -e ".[zh]" from a checkout of lmkit') from exc
     jieba.setLogLevel(60)
     return jieba.lcut
 
