@@ -16,10 +16,12 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lmkit.errors import CheckpointError, LmkitError, MissingPackageError
+from lmkit.config_json import from_json
+from lmkit.errors import CheckpointError, ConfigError, LmkitError, MissingPackageError
 from lmkit.fileio import JSON_MAX_BYTES, WriteError, fsync_dir, json_text, read_json, write_json_atomic
 from lmkit.input_files import read_bounded
 from lmkit.models import model_class
@@ -91,8 +93,26 @@ def move_into(source: Path, target: Path) -> None:
             os.replace(entry, destination)
 
 
+@dataclass
+class SavedFields:
+    """The keys of config.json that commands read besides the model's own settings, with their types."""
+
+    format: int
+    kind: str | None = None
+    corpus: str | None = None
+    direction: str = "forward"
+    model: dict | None = None
+    members: list | None = None
+    train: dict | None = None
+    tokenizer: dict | None = None
+    vocab: dict | None = None
+
+
 def read_config(directory: str | Path) -> dict:
+    """config.json of a model directory, its format and the types of SavedFields checked."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory}: is a file, not a model directory")
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
@@ -100,6 +120,15 @@ def read_config(directory: str | Path) -> dict:
     config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
+    try:
+        fields = from_json(SavedFields, config, "")
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
+    from lmkit.models.ngram import DIRECTIONS
+
+    if fields.direction not in DIRECTIONS:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(DIRECTIONS)}, "
+                              f"got {fields.direction!r}")
     return config
 
 

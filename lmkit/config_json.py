@@ -43,19 +43,24 @@ def fits(value, kinds: tuple) -> bool:
 def from_json(cls, obj, where: str):
     """An instance of dataclass `cls` from JSON object `obj`; ConfigError naming `where` and the key otherwise."""
     if not isinstance(obj, dict):
-        raise ConfigError(f"{where} must be a JSON object, got {json_repr(obj)}")
+        raise ConfigError(f"{where or 'the file'} must be a JSON object, got {json_repr(obj)}")
     hints = typing.get_type_hints(cls)
     values = {}
     for field in dataclasses.fields(cls):
         if field.name not in obj:
             if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where}.{field.name} is missing")
+                raise ConfigError(f"{key(where, field.name)} is missing")
             continue
         kinds, words = expected_type(hints[field.name])
         if not fits(obj[field.name], kinds):
-            raise ConfigError(f"{where}.{field.name} must be {words}, got {json_repr(obj[field.name])}")
+            raise ConfigError(f"{key(where, field.name)} must be {words}, got {json_repr(obj[field.name])}")
         values[field.name] = obj[field.name]
     return cls(**values)
+
+
+def key(where: str, name: str) -> str:
+    """`name` inside `where` ("model.hidden_size"), or `name` alone at the top level (where = "")."""
+    return f"{where}.{name}" if where else name
 
 
 def json_repr(value, limit: int = 60) -> str:

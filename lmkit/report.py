@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmkit.checkpoint import load_model, read_metrics
-from lmkit.errors import VocabError
+from lmkit.errors import VocabError, printable
 from lmkit.eval_text import EvalText, default_text, is_backward, score_text
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
@@ -83,7 +83,7 @@ def describe_model(directory: str | Path, corpus=None, name: str | None = None, 
     test = score_text(model, tokenizer, config, test_text, **scoring).evaluation
     curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in read_metrics(directory)]
     return ModelReport(
-        name=name or directory.name, directory=str(directory), kind=str(config.get("kind")),
+        name=printable(name or directory.name), directory=str(directory), kind=str(config.get("kind")),
         tokenizer=tokenizer.describe(), vocab_size=len(tokenizer.vocab), vocab_fingerprint=tokenizer.vocab.fingerprint(),
         parameters=parameter_count(model), disk_bytes=directory_bytes(directory),
         train_seconds=training_seconds(config, curve), valid=valid.to_dict(), test=test.to_dict(),
@@ -118,7 +118,8 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
     seconds = [training_seconds(m.config, read_metrics(d)) for m, d in zip(members, directories)]
     vocab = members[0].tokenizer.vocab
     return ModelReport(
-        name=" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names)), directory=",".join(map(str, directories)),
+        name=printable(" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names))),
+        directory=",".join(map(str, directories)),
         kind="interpolated", tokenizer=members[0].tokenizer.describe(), vocab_size=len(vocab),
         vocab_fingerprint=vocab.fingerprint(), parameters=sum(c for c in counts if c) or None,
         disk_bytes=sum(directory_bytes(d) for d in directories),

@@ -250,6 +250,8 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind not in TOKENIZERS:
         raise TokenizerError(f"tokenizer.json names unknown kind {kind!r}")
+    if not isinstance(obj.get("options") or {}, dict):
+        raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
     try:
         return TOKENIZERS[kind].from_json(obj)
     except TypeError as exc:

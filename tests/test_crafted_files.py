@@ -7,10 +7,14 @@ trained or scored from it. (ARPA numbers: tests/test_arpa_strict.py.)
 """
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import ENGLISH, assert_one_line_error, run_cli, train_tiny
@@ -58,7 +62,7 @@ def test_config_fields_of_the_wrong_type_are_named(cli, copy, key, value, words)
 def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy):
     model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.__setitem__("model", [16]))
-    assert_one_line_error(cli("generate", model), "config.json: invalid model settings: model must be a JSON object")
+    assert_one_line_error(cli("generate", model), "config.json: model must be an object or null, got [16]")
 
 
 @pytest.mark.parametrize("name,key,value,words", [
@@ -192,3 +196,71 @@ def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, d
     monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
     result = run_cli("vocab", "build", "--corpus", "c")
     assert_one_line_error(result, f"{split}: ", words)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("corpus", 123, "config.json: corpus must be a string or null, got 123"),
+    ("direction", "sideways", "config.json: direction must be one of forward, backward, got 'sideways'"),
+    ("train", "fast", 'config.json: train must be an object or null, got "fast"'),
+    ("vocab", 45, "config.json: vocab must be an object or null, got 45"),
+])
+def test_config_fields_every_command_reads_are_checked(cli, copy, key, value, words):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__(key, value))
+    assert_one_line_error(cli("eval", model), f"{model}/{words}")
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda t: t["vocab"].__setitem__("counts", ["many"] * len(t["vocab"]["tokens"])), "'counts' must list a count"),
+    (lambda t: t["vocab"].__setitem__("counts", 5), "'counts' must list a count"),
+    (lambda t: t["vocab"].__setitem__("counts", [1, 2]), "for each of the 45 tokens"),
+    (lambda t: t.__setitem__("options", [1]), "tokenizer options must be an object, got [1]"),
+])
+def test_tokenizer_json_fields_of_the_wrong_type_are_named(cli, copy, change, words):
+    model = copy("lstm")
+    edit_json(model / "tokenizer.json", change)
+    assert_one_line_error(cli("generate", model), f"{model}/tokenizer.json: ", words)
+
+
+def test_interpolated_members_that_are_not_settings_are_named(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.update(kind="interpolated", members=[1], weights=[1.0]))
+    assert_one_line_error(cli("generate", model), "config.json: members[0] must be a model's settings (an object), got 1")
+
+
+def test_a_model_directory_that_is_a_file_is_named_as_one(cli, tmp_path):
+    assert_one_line_error(cli("generate", ENGLISH), f"{ENGLISH}: is a file, not a model directory")
+
+
+def test_a_weights_file_longer_than_its_header_says_is_refused_before_it_is_read(cli, copy):
+    model = copy("lstm")
+    weights = model / "model.safetensors"
+    size = weights.stat().st_size
+    os.truncate(weights, 64 << 20)  # sparse: a regression would read 64 MiB before safetensors objected
+    assert_one_line_error(cli("generate", model), f"{weights}: not a valid safetensors file (the header describes "
+                                                  f"{size:,} bytes, the file has {64 << 20:,})")
+
+
+def npy(shape, dtype="<i8", data=b"") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + data
+
+
+@pytest.mark.parametrize("member,compression,words", [
+    pytest.param(npy((10**15,), data=b"\0" * 64), zipfile.ZIP_STORED,
+                 "keys1.npy declares 8,000,000,000,000,000 bytes of data in", id="huge shape"),
+    pytest.param(npy((4,), data=b"\0" * 32), zipfile.ZIP_DEFLATED,
+                 "keys1.npy is compressed; lmkit writes its tables uncompressed", id="compressed"),
+])
+def test_ngram_tables_that_declare_more_than_they_hold_are_refused(cli, tmp_path, tiny_en, member, compression, words):
+    from lm_fixtures import ngram_dir
+
+    from lmkit.corpus import get_tokenizer
+
+    model = ngram_dir(tmp_path / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=1)
+    with zipfile.ZipFile(model / "model.ngram.npz", "w") as archive:
+        archive.writestr(zipfile.ZipInfo("keys1.npy"), member, compress_type=compression)
+        for name in ("logp1", "logbo1"):
+            archive.writestr(f"{name}.npy", npy((0,), "<f4"))
+    assert_one_line_error(cli("generate", model), "model.ngram.npz: not a readable N-gram weights file", words)

@@ -41,12 +41,13 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
     if not path.exists():
         raise CheckpointError(f"{path}: weights file is missing")
     with open_regular(path, CheckpointError) as handle:
+        found = header_shapes(handle, path)  # the whole file is read only once the header accounts for all of it
         if expected is not None:
             try:
-                check_shapes(header_shapes(handle, path), expected, optional)
+                check_shapes(found, expected, optional)
             except CheckpointError as exc:
                 raise CheckpointError(f"{path}: {exc}") from exc
-            handle.seek(0)
+        handle.seek(0)
         data = handle.read()
     try:
         tensors = load(data)
@@ -58,16 +59,21 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
 
 
 def header_shapes(handle, path: Path) -> Shapes:
-    """Tensor names and shapes from a safetensors header: an 8-byte little-endian length, then that much JSON."""
+    """Tensor names and shapes from a safetensors header (an 8-byte little-endian length, then that much JSON),
+    which must account for every byte of the file: a file padded to any size is refused before it is read."""
     size = os.fstat(handle.fileno()).st_size
     length = int.from_bytes(handle.read(8), "little")
     try:
         if not 2 <= length <= min(HEADER_MAX_BYTES, size - 8):
             raise ValueError(f"header length {length} does not fit a file of {size} bytes")
         header = json.loads(handle.read(length))
-        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in header.items() if name != "__metadata__"}
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        raise CheckpointError(f"not a valid safetensors file ({exc})") from exc
+        entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
+        end = max((int(entry["data_offsets"][1]) for entry in entries.values()), default=0)
+        if 8 + length + end != size:
+            raise ValueError(f"the header describes {8 + length + end:,} bytes, the file has {size:,}")
+        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in entries.items()}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
 
 
 def check_finite(path: Path, name: str, tensor: torch.Tensor) -> None:
