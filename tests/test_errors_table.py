@@ -108,6 +108,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "wrongshape": edit_config(model__hidden_size=32),
         "notokenizer": remove("tokenizer.json"),
         "badtype": edit_config(model__hidden_size="32"),
+        "badcorpus": edit_config(corpus=123),
         "huge": edit_config(model__hidden_size=10**12),
         "nanweight": nan_weight,
         "othertokenizer": swap_two_tokens,

@@ -21,6 +21,7 @@ from lm_fixtures import ngram_dir, rnn_dir
 
 from lmkit.checkpoint import load_model
 from lmkit.commands.generate import PROMPT_MAX_BYTES
+from lmkit.corpus_io import MAX_LINE_BYTES
 from lmkit.train_state import save_last
 
 KINDS = {"fifo": "is a named pipe (FIFO), not a regular file", "device": "is a character device, not a regular file",
@@ -152,3 +153,33 @@ def test_a_train_folder_skips_fifos_inside_it(cli, tmp_path):
     with unblocked(folder / "pipe.txt"):
         result = cli("vocab", "build", "--train", folder)
     assert result.exit_code == 0, result.output
+
+
+LATIN1 = os.fsdecode("café".encode("latin-1"))  # as Python hands over argv bytes that are not UTF-8
+
+
+@pytest.mark.parametrize("command,where", [
+    pytest.param(lambda m: ["generate", m, "--prompt", LATIN1], "--prompt", id="prompt"),
+    pytest.param(lambda m: ["fill", m, m, f"{LATIN1} _"], "TEXT", id="fill text"),
+    pytest.param(lambda m: ["fill", m, m, "a _", "--candidates", LATIN1], "--candidates", id="candidates"),
+    pytest.param(lambda m: ["tokenize", "--from", m, LATIN1], "[TEXTS]...", id="tokenize text"),
+])
+def test_text_arguments_that_are_not_utf8_are_refused(cli, model_dir, command, where):
+    result = cli(*command(model_dir))
+    assert result.exit_code == 2, result.output  # a usage error, like any invalid option value
+    assert f"Invalid value for '{where}': not valid UTF-8 (byte 0xe9 at character 3)" in result.output
+
+
+@pytest.mark.parametrize("data,words", [
+    pytest.param(b"fine\ncaf\xe9\n", "standard input: line 2 is not valid UTF-8 (byte 0xe9 at byte offset 3)",
+                 id="latin-1"),
+    pytest.param(b"a" * (MAX_LINE_BYTES + 1), f"standard input: line 1 is longer than {MAX_LINE_BYTES:,} bytes",
+                 id="endless line"),
+])
+def test_tokenize_reads_standard_input_line_by_line_within_a_bound(model_dir, data, words):
+    from click.testing import CliRunner
+
+    from lmkit.cli import app
+
+    result = CliRunner().invoke(app, ["tokenize", "--from", str(model_dir)], input=data)
+    assert_one_line_error(result, words)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from lmkit.commands.common import corpus_options
 from lmkit.errors import ConfigError
@@ -38,7 +39,8 @@ def scoring_options(f):
 @click.option("--per-line", type=click.Path(path_type=Path), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):
+@click.pass_context
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):
     """Evaluate MODEL_DIR on its corpus's test split (or --split, --corpus, --file).
 
     Perplexity = exp(NLL / predicted tokens), each line's </s> predicted and <s> never;
@@ -52,6 +54,8 @@ def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json
         raise ConfigError("give one MODEL_DIR, or --mix A_DIR,B_DIR (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
+    if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
+        raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     scoring = resolve_scoring(scoring)
     if mix is not None:
         result = run_mix(mix, weights, split, file, corpus_spec, per_line, scoring)

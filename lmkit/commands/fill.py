@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import TEXT
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
 from lmkit.fill import DEFAULT_MARKER
@@ -14,13 +15,13 @@ from lmkit.fill import DEFAULT_MARKER
 @click.command("fill")
 @click.argument("forward_dir", type=click.Path(path_type=Path))
 @click.argument("backward_dir", type=click.Path(path_type=Path))
-@click.argument("text")
-@click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
+@click.argument("text", type=TEXT)
+@click.option("--candidates", type=TEXT, default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
 @click.option("--max-len", type=int, default=1, show_default=True,
               help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
 @click.option("--beam", type=int, default=32, show_default=True, help="Width of the beams that propose longer fillers.")
 @click.option("--top", type=int, default=10, show_default=True, help="How many fillers to print.")
-@click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
+@click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".

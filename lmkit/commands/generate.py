@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import TEXT
 from lmkit.errors import ConfigError
 from lmkit.fileio import read_text
 
@@ -23,7 +24,7 @@ PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the mo
 
 @click.command("generate")
 @click.argument("model_dir", type=click.Path(path_type=Path))
-@click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
+@click.option("--prompt", type=TEXT, default=None, help="Text the continuation follows (newlines end sentences).")
 @click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
 @click.option("--max-tokens", type=int, default=200, show_default=True, help="Most tokens to generate per sample.")
 @click.option("--sentences", type=int, default=1, show_default=True,

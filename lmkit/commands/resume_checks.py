@@ -14,24 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
+from lmkit.commands.common import CORPUS_PARAMS, TOKENIZER_OPTION_PARAMS, flag, given
+from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError
 
-# click parameters that describe the model; their saved values are in config.json's "model" object
-MODEL_PARAMS = ("emb_size", "hidden_size", "layers", "dropout", "emb_dropout", "out_dropout", "softmax", "tie_weights",
-                "nonlinearity", "bptt_truncate", "order", "smoothing", "add_k")
-TOKENIZER_PARAMS = ("vocab_size", "spm_type", "min_freq", "max_size", "lowercase", "segment")
-CORPUS_PARAMS = ("corpus", "train", "valid", "test", "encoding_errors")
 ABSENT = object()
-
-
-def given(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
-
-
-def flag(ctx: click.Context, name: str) -> str:
-    return next(p.opts[0] for p in ctx.command.params if p.name == name)
 
 
 def saved_value(config: dict, name: str):
@@ -89,11 +77,11 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
 def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:
     """Tokenizer options given now must rebuild the saved tokenizer (`rebuilt`: what they give on the corpus)."""
     if rebuilt.vocab != tokenizer.vocab or rebuilt.options() != tokenizer.options():
-        options = " ".join(flag(ctx, name) for name in TOKENIZER_PARAMS if given(ctx, name))
+        options = " ".join(flag(ctx, name) for name in TOKENIZER_OPTION_PARAMS if given(ctx, name))
         raise ConfigError(f"--resume {directory}: the saved tokenizer is {tokenizer.describe()} with "
                           f"{len(tokenizer.vocab)} tokens, not {rebuilt.describe()} with {len(rebuilt.vocab)} "
                           f"({options}); leave {options} out to continue with the saved one")
 
 
 def tokenizer_options_given(ctx: click.Context) -> bool:
-    return any(given(ctx, name) for name in TOKENIZER_PARAMS)
+    return any(given(ctx, name) for name in TOKENIZER_OPTION_PARAMS)

@@ -36,6 +36,19 @@ MODEL_BUILDERS = {
 TRAINABLE = tuple(MODEL_BUILDERS)
 MODEL_CHOICES = TRAINABLE + ("ngram",)
 
+# the click parameters that describe a model, and those each --model reads (the others would be ignored)
+MODEL_PARAMS = ("emb_size", "hidden_size", "layers", "dropout", "emb_dropout", "out_dropout", "softmax", "tie_weights",
+                "nonlinearity", "bptt_truncate", "order", "smoothing", "add_k")
+RNN_PARAMS = ("emb_size", "hidden_size", "layers", "dropout", "emb_dropout", "out_dropout", "softmax", "tie_weights")
+PARAMS_USED = {**{cell: RNN_PARAMS for cell in ("lstm", "gru", "rnn_tanh", "rnn_relu")},
+               "scratch-rnn": ("emb_size", "hidden_size", "layers", "nonlinearity", "bptt_truncate"),
+               "ngram": ("order", "smoothing", "add_k")}
+
+
+def unused_params(model: str) -> list[str]:
+    """The model parameters that --model `model` does not read."""
+    return [name for name in MODEL_PARAMS if name not in PARAMS_USED[model]]
+
 
 def build_model(vocab: Vocab, opts: dict):
     if len(vocab) <= 4:

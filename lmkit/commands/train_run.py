@@ -14,7 +14,8 @@ from click.core import ParameterSource
 from lmkit.checkpoint import check_links_inside, read_config
 from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
-from lmkit.commands.train_models import build_model
+from lmkit.commands.common import refuse_ignored
+from lmkit.commands.train_models import build_model, unused_params
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.data import encoded_split
@@ -30,6 +31,8 @@ DEFAULT_MAX_TIME = 420.0
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
         check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
+    else:
+        refuse_ignored(ctx, unused_params(opts["model"]), f"--model {opts['model']} has no such settings")
     if opts["model"] == "ngram":
         from lmkit.commands.train_ngram import train_ngram
 
