@@ -20,7 +20,10 @@ from lmkit.errors import CheckpointError, ConfigError
 
 
 REQUIRED_PROGRESS = ("step", "epoch", "column", "tokens", "lr")  # the position a resumed run continues from
-REQUIRED_GROUP_KEYS = ("params", "lr")  # other hyperparameters torch fills in when a state predates them
+REQUIRED_GROUP_KEYS = ("params", "lr")
+# optimizer -> slot of a weight's state -> (required, shaped like the weight; else a scalar)
+OPTIMIZER_SLOTS = {"adamw": {"step": (True, False), "exp_avg": (True, True), "exp_avg_sq": (True, True)},
+                   "sgd": {"momentum_buffer": (False, True)}}  # other hyperparameters torch fills in when a state predates them
 
 
 class StateProblem(Exception):
@@ -48,7 +51,7 @@ def entry(container: dict, key: str, kind: type, where: str = ""):
     value = container[key]
     wrong_bool = isinstance(value, bool) and kind not in (bool, object)  # JSON-like data: true is not a number
     if not isinstance(value, kind) or wrong_bool:
-        raise StateProblem(f"{where}{key} must be {kind.__name__}, got {json_repr(value)}")
+        raise StateProblem(f"{where}{key} must be {kind.__name__}, got {described(value)}")
     return value
 
 
@@ -116,10 +119,32 @@ def check_optimizer(saved: dict, model, optimizer: str) -> None:
     for index, slots in moments.items():
         if not isinstance(index, int) or not 0 <= index < len(parameters) or not isinstance(slots, dict):
             raise StateProblem(f"optimizer.state has an entry {json_repr(index)} that is not a weight's")
-        for name, value in slots.items():
-            if isinstance(value, torch.Tensor) and value.dim() and value.shape != parameters[index].shape:
-                raise StateProblem(f"optimizer.state[{index}].{name} has shape {tuple(value.shape)}, "
-                                   f"the weight has {tuple(parameters[index].shape)}")
+        check_slots(index, slots, parameters[index], optimizer)
+
+
+def check_slots(index: int, slots: dict, weight: torch.Tensor, optimizer: str) -> None:
+    """The per-weight state the optimizer reads: float tensors shaped like the weight (AdamW's step a scalar)."""
+    for name, (required, shaped) in OPTIMIZER_SLOTS[optimizer].items():
+        where = f"optimizer.state[{index}].{name}"
+        if name not in slots:
+            if required:
+                raise StateProblem(f"{where} is missing")
+            continue
+        value = slots[name]
+        if value is None and not required:
+            continue
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise StateProblem(f"{where} must be a floating-point tensor, got {described(value)}")
+        shape = tuple(weight.shape) if shaped else ()
+        if tuple(value.shape) != shape:
+            raise StateProblem(f"{where} has shape {tuple(value.shape)}, the weight's {'is' if shaped else 'step is'} {shape}")
+
+
+def described(value) -> str:
+    """A value as a message shows it: a tensor by its shape and type, anything else as JSON."""
+    if isinstance(value, torch.Tensor):
+        return f"a {tuple(value.shape)} {value.dtype} tensor"
+    return json_repr(value)
 
 
 def same_kind(found, expected) -> bool:
