@@ -44,17 +44,31 @@ def tiny_zh(corpora_root: Path):
     return _tiny("zh", corpora_root)
 
 
+def run_cli(*args, input: str | None = None) -> Result:
+    """The click Result of `lmkit ARGS...`, run in-process in the environment as it is."""
+    from lmkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, prog_name="lmkit")
+
+
 @pytest.fixture
 def cli(corpora_root: Path):
     """cli("corpus", "list", input=None) -> click Result of `lmkit ...`, run in-process."""
-    from lmkit.cli import app
+    return run_cli
 
-    runner = CliRunner()
 
-    def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, [str(a) for a in args], input=input, prog_name="lmkit")
+TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
+              "--max-steps", "2", "--eval-every", "2", "--sample-tokens", "0", "--quiet"]
 
-    return run
+
+def train_tiny(folder: Path, name: str, *extra: str) -> Path:
+    """folder/name: a resumable char model (LSTM unless `extra` says otherwise) trained for 2 steps on english.txt,
+    its corpus cached under folder/corpora; for module-scoped fixtures, so it is made once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        result = run_cli("train", "--train", ENGLISH, *TINY_TRAIN, *extra, "--out", folder / name)
+    assert result.exit_code == 0, result.output
+    return folder / name
 
 
 def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) -> None:

@@ -107,7 +107,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     files["devlink"].symlink_to("/dev/null")  # refused before any write: no row writes to a device
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
-                "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
+                "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3, "oneline": b"word " * 2000}
     arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
                   "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
                   "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
@@ -128,10 +128,40 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "cutweights": write("model.safetensors", weights[: len(weights) // 2]),
         "wrongshape": edit_config(model__hidden_size=32),
         "notokenizer": remove("tokenizer.json"),
+        "badtype": edit_config(model__hidden_size="32"),
+        "badcorpus": edit_config(corpus=123),
+        "huge": edit_config(model__hidden_size=10**12),
+        "nanweight": nan_weight,
+        "othertokenizer": swap_two_tokens,
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)
+    files["badstate"] = Path(shutil.copytree(files["model"], root / "badstate"))
+    bad_state(files["badstate"] / "last" / "trainer_state.pt")
     return {name: str(path) for name, path in files.items()}
+
+
+def nan_weight(directory: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(directory / "model.safetensors")
+    tensors["rnn.weight_hh_l0"][0, 0] = float("nan")
+    save_file(tensors, directory / "model.safetensors")
+
+
+def swap_two_tokens(directory: Path) -> None:
+    tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+    tokens = tokenizer["vocab"]["tokens"]
+    tokens[10], tokens[11] = tokens[11], tokens[10]
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+
+
+def bad_state(path: Path) -> None:
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    state["progress"]["lr"] = "fast"
+    torch.save(state, path)
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:

@@ -17,13 +17,38 @@ two arguments instead of twelve and every command spells the options alike.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from lmkit.commands.options import number
 from lmkit.errors import ConfigError
+
+UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of argv and stdin that are not UTF-8
+
+
+def undecodable(text: str) -> str | None:
+    """Why `text` (from argv or stdin) is not UTF-8, or None: "byte 0xe9 at character 3"."""
+    bad = UNDECODABLE.search(text)
+    return None if bad is None else f"byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()}"
+
+
+class Utf8Text(click.ParamType):
+    """Text given on the command line. Bytes that are not UTF-8 (a Latin-1 terminal, a pasted file) are
+    refused, as they are in files, rather than read as tokens that match nothing."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and (why := undecodable(value)):
+            self.fail(f"not valid UTF-8 ({why}); lmkit reads UTF-8 text", param, ctx)
+        return value
+
+
+TEXT = Utf8Text()
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,25 @@ def threads_option(function):
     return click.option("--threads", type=number(int, low=1, high=4096), default=None, callback=check_threads, metavar="N",
                         help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
                              "cgroup quota and OMP_NUM_THREADS].")(wrapper)
+CORPUS_PARAMS = ("corpus", "train", "valid", "test", "encoding_errors")  # the click parameters of corpus_options
+TOKENIZER_OPTION_PARAMS = ("vocab_size", "spm_type", "min_freq", "max_size", "lowercase", "segment")  # and the kind's
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option `name` was given (command line or environment), not left at its default."""
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
+def flag(ctx: click.Context, name: str) -> str:
+    """The option's spelling on the command line: "hidden_size" -> "--hidden-size"."""
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
+def refuse_ignored(ctx: click.Context, names, reason: str) -> None:
+    """ConfigError naming the options among `names` that were given, where `reason` makes them meaningless."""
+    ignored = [flag(ctx, name) for name in names if given(ctx, name)]
+    if ignored:
+        raise ConfigError(f"{reason}: {' '.join(ignored)} would be ignored; drop {'it' if len(ignored) == 1 else 'them'}")
 
 
 def tokenizer_from_path(path: Path):

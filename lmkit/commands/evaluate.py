@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from lmkit.commands.common import corpus_options, model_options, threads_option
 from lmkit.commands.options import number
@@ -42,7 +43,8 @@ def scoring_options(f):
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @threads_option
-def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
+@click.pass_context
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -61,6 +63,8 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
+    if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
+        raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     scoring = resolve_scoring(scoring)
     if mix is not None:
         result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)

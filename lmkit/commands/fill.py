@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options, threads_option
+from lmkit.commands.common import TEXT, model_options, threads_option
 from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
@@ -16,13 +16,13 @@ from lmkit.generate.fill import DEFAULT_MARKER
 @click.command("fill")
 @click.argument("forward_dir", metavar="FORWARD", type=click.Path(path_type=Path))
 @click.argument("backward_dir", metavar="BACKWARD", type=click.Path(path_type=Path))
-@click.argument("text")
-@click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
+@click.argument("text", type=TEXT)
+@click.option("--candidates", type=TEXT, default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
 @click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
               help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
 @click.option("--beam", type=number(int, low=1, high=4096), default=32, show_default=True, help="Width of the beams that propose longer fillers.")
 @click.option("--top", type=number(int, low=1, high=2**20), default=10, show_default=True, help="How many fillers to print.")
-@click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
+@click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
 @threads_option
@@ -62,14 +62,27 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
 
 
 def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
-    """Ids of each comma-separated candidate, or None for the vocabulary."""
+    """Ids of each comma-separated candidate, or None for the vocabulary.
+
+    A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
+    words would become one row (and <unk>, standing for every unknown word, often ranks first).
+    """
     if candidates is None:
         return None
     words = [c.strip() for c in candidates.split(",")]
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
-    warn_unknown(tokenizer, "\n".join(words), "candidate")
-    return [tokenizer.encode_line(word) for word in words]
+    ids = [tokenizer.encode_line(word) for word in words]
+    unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
+    if unknown:
+        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary of these models "
+                          "(each would be scored as <unk>, alike); drop them, or use models trained on text that has them")
+    first = {}
+    for word, word_ids in zip(words, ids):
+        twin = first.setdefault(tuple(word_ids), word)
+        if twin != word:
+            raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens to these models; give one of them")
+    return ids
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:

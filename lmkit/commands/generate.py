@@ -15,16 +15,18 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options, threads_option
+from lmkit.commands.common import TEXT, model_options, threads_option
 from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError
 from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_text
 
+PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
+
 
 @click.command("generate")
 @click.argument("model_dir", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
+@click.option("--prompt", type=TEXT, default=None, help="Text the continuation follows (newlines end sentences).")
 @click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
@@ -65,7 +67,7 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     if prompt is not None and prompt_file is not None:
         raise ConfigError("give either --prompt or --prompt-file, not both")
     if prompt_file is not None:
-        prompt = read_text(prompt_file)
+        prompt = read_text(prompt_file, max_bytes=PROMPT_MAX_BYTES, purpose="as a prompt")
         prompt = prompt[:-1] if prompt.endswith("\n") else prompt
         if not prompt:
             raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")

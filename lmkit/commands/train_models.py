@@ -12,6 +12,7 @@ from lmkit.errors import ConfigError
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig
+from lmkit.settings import knobs
 from lmkit.text.vocab import Vocab
 
 MODEL_FAMILIES: dict[str, type] = {
@@ -22,6 +23,9 @@ MODEL_FAMILIES: dict[str, type] = {
     "scratch-rnn": ScratchConfig,
     "ngram": NGramConfig,
 }
+
+# the options that describe a model (their saved values are in config.json's "model" object)
+MODEL_PARAMS = tuple(dict.fromkeys(knob.name for cls in MODEL_FAMILIES.values() for knob in knobs(cls) if knob.rules.cli))
 
 
 def build_rnn(name: str, vocab: Vocab, opts: dict, seed: int):

@@ -10,21 +10,27 @@ from pathlib import Path
 import click
 import torch
 
+from lmkit.checkpoint import check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
+from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
+                                          tokenizer_options_given)
 from lmkit.commands.train_models import build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.train.trainer import Trainer
 from lmkit.train.config import TrainConfig
-from lmkit.train.resume_state import DirectoryLock, load_resume
+from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
+from lmkit.train.trainer import Trainer
 
 EXIT_CODES = {"SIGTERM": 143}
 
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
-    check_model_options(opts["model"], opts, given_options(ctx))
+    if opts["resume"]:
+        check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
+    else:
+        check_model_options(opts["model"], opts, given_options(ctx))
     if opts["model"] == "ngram":
         from lmkit.commands.ngram import run_ngram
         from lmkit.models.ngram.model import NGramConfig
@@ -127,18 +133,31 @@ def clear_previous_run(directory: Path) -> None:
     shutil.rmtree(directory / "last", ignore_errors=True)
 
 
-def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+def saved_config(directory: Path) -> dict:
+    """config.json of the run --resume continues (links out of the directory refused before reading it)."""
+    where = resume_dir(directory)
+    check_links_inside(directory)
+    return read_config(where)
+
+
+def resumed_directory(opts: dict) -> Path:
+    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old)."""
     directory = Path(opts["resume"])
-    if directory.name in ("last", "last.old"):
-        directory = directory.parent
+    return directory.parent if directory.name in ("last", "last.old") else directory
+
+
+def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+    directory = resumed_directory(opts)
     model, tokenizer, config, state = load_resume(directory)
     if tokenizer_spec.kind != tokenizer.kind and "tokenizer" in given_options(ctx):
         raise CheckpointError(f"--resume {directory}: it was trained with the {tokenizer.kind!r} tokenizer, "
                               f"not --tokenizer {tokenizer_spec.kind}")
     if corpus_spec.name or corpus_spec.train:
-        corpus = corpus_spec.open()
+        corpus = check_resume_corpus(ctx, directory, config, corpus_spec.open)
     else:
         corpus = reopen_corpus(config.get("corpus") or "shakespeare")
+    if tokenizer_options_given(ctx):
+        check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
     extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
     return directory, corpus, tokenizer, model, state, extra
 

@@ -165,6 +165,9 @@ class Interpolated:
             raise CheckpointError(f"{directory}/config.json: an interpolated model needs a 'members' list")
         members = []
         for i, member_config in enumerate(configs):
+            if not isinstance(member_config, dict):
+                raise CheckpointError(f"{directory}/config.json: members[{i}] must be a model's settings (an object), "
+                                      f"got {member_config!r}")
             folder = Path(directory) / MEMBERS_DIR / str(i)
             members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
         try:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmkit.checkpoint import read_metrics
-from lmkit.errors import ConfigError, VocabError
+from lmkit.errors import ConfigError, VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.model_source import LoadedModel, open_model
 
@@ -86,7 +86,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
     test = score_text(model, tokenizer, config, test_text, **scoring).evaluation
     curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in history(member)]
     return ModelReport(
-        name=name or directory.name, directory=str(directory), kind=str(config.get("kind")),
+        name=printable(name or directory.name), directory=str(directory), kind=str(config.get("kind")),
         tokenizer=tokenizer.describe(), vocab_size=len(tokenizer.vocab), vocab_fingerprint=tokenizer.vocab.fingerprint(),
         parameters=parameter_count(model), disk_bytes=member.disk_bytes(),
         train_seconds=training_seconds(config, curve), valid=valid.to_dict(), test=test.to_dict(),
@@ -121,7 +121,8 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
     seconds = [training_seconds(m.config, history(m)) for m in members]
     vocab = members[0].tokenizer.vocab
     return ModelReport(
-        name=" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names)), directory=",".join(map(str, directories)),
+        name=printable(" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names))),
+        directory=",".join(map(str, directories)),
         kind="interpolated", tokenizer=members[0].tokenizer.describe(), vocab_size=len(vocab),
         vocab_fingerprint=vocab.fingerprint(), parameters=sum(c for c in counts if c) or None,
         disk_bytes=sum(m.disk_bytes() for m in members),

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import ConfigError, LmkitError, TokenizerError
+from lmkit.errors import ConfigError, LmkitError, MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID
@@ -73,6 +73,8 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     if path.exists() and not rebuild:
         try:
             return load_tokenizer(path)
+        except MissingPackageError:
+            raise  # the file is fine; what it needs is not installed
         except LmkitError as exc:
             raise TokenizerError(f"{path}: cached tokenizer is damaged ({exc}); rebuild it with `lmkit vocab build --force`") from exc
     tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolve_options(kind, options))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import TokenizerError
+from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -240,7 +240,8 @@ def _jieba_cut():
     try:
         import jieba
     except ImportError as exc:
-        raise TokenizerError("--segment jieba needs the 'zh' extra: pip install 'lmkit[zh]'") from exc
+        raise MissingPackageError("the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
+                                  'or pip install -e ".[zh]" from a checkout of lmkit') from exc
     jieba.setLogLevel(60)
     return jieba.lcut
 
@@ -256,6 +257,8 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind not in TOKENIZERS:
         raise TokenizerError(f"tokenizer.json names unknown kind {kind!r}")
+    if not isinstance(obj.get("options") or {}, dict):
+        raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
     try:
         return TOKENIZERS[kind].from_json(obj)
     except TypeError as exc:

@@ -6,10 +6,11 @@ trains, and --resume, the baseline suite and config.json read the same fields.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
+from lmkit.config_json import from_json
 from lmkit.errors import ConfigError
 from lmkit.runtime import DEFAULT_PRECISION, PRECISIONS
 from lmkit.settings import LARGEST_SEED, check_settings, setting
@@ -69,9 +70,9 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, obj: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+    def from_dict(cls, obj: dict, where: str = "train config") -> "TrainConfig":
+        """From saved JSON-like settings: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        return from_json(cls, obj, where)
 
 
 def select_device(name: str) -> torch.device:

@@ -25,6 +25,7 @@ from lmkit.text.batches import batchify, count_windows, window
 from lmkit.errors import TrainingError
 from lmkit.evaluate.perplexity import NLL
 from lmkit.runtime import resolve_precision
+from lmkit.train.progress import Progress
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.stop_signals import StopSignals
@@ -38,22 +39,6 @@ class TrainCallbacks:
     def on_eval(self, record: dict) -> None: ...
     def on_epoch_end(self, epoch: int) -> None: ...
     def on_message(self, text: str) -> None: ...
-
-
-@dataclass
-class Progress:
-    """Everything about the run's position that --resume must restore."""
-
-    step: int = 0
-    epoch: int = 0
-    column: int = 0                 # next window's first column within the epoch
-    tokens: int = 0
-    elapsed: float = 0.0
-    best_valid: float = math.inf
-    bad_evals: int = 0
-    lr: float = 0.0
-    last_loss: float = math.nan
-    history: list = field(default_factory=list)
 
 
 @dataclass

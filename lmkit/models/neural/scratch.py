@@ -28,6 +28,7 @@ import safetensors.torch
 import torch
 from torch import Tensor, nn
 
+from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
@@ -60,10 +61,9 @@ class ScratchConfig:
         check_settings(self)
 
     @classmethod
-    def from_dict(cls, config: dict) -> "ScratchConfig":
-        """The ScratchConfig from config.json's "model" object (unknown keys are ignored)."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in config.items() if key in names})
+    def from_dict(cls, config: dict, where: str = "model") -> "ScratchConfig":
+        """The ScratchConfig from config.json's "model" object: types checked, unknown keys ignored."""
+        return from_json(cls, config, where)
 
 
 # --- the model ------------------------------------------------------------------
@@ -156,16 +156,14 @@ class ScratchRNN(StepScoring, nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "ScratchRNN":
+        where = Path(directory) / "config.json"
         try:
-            model = cls(vocab, ScratchConfig.from_dict(config.get("model") or {}))
-        except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json: invalid scratch-rnn settings: {exc}") from exc
-        path = Path(directory) / WEIGHTS_FILE
-        tensors = load_weights(path)
-        expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
-        found = {name: tuple(t.shape) for name, t in tensors.items()}
-        if found != expected:
-            raise CheckpointError(f"{path}: holds tensors {found}, but config.json and the vocabulary need {expected}")
+            settings = ScratchConfig.from_dict(config.get("model") or {})
+            settings.validate()
+        except ConfigError as exc:
+            raise CheckpointError(f"{where}: invalid scratch-rnn settings: {exc}") from exc
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, parameter_shapes(len(vocab), settings))
+        model = cls(vocab, settings)
         with torch.no_grad():
             for name, param in model.named_parameters():
                 param.copy_(tensors[name])

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
+from lmkit.input_files import open_regular
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
@@ -41,6 +42,13 @@ REQUIRED = (BOS, EOS, UNK)
 COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))  # magic bytes -> opener
 DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 KENLM_BINARY = b"mmap lm "  # how KenLM's build_binary output begins
+
+
+# ARPA numbers are ASCII: Python's int() and float() also take "1_000", "٣" and "５", which no ARPA writer makes
+ASCII_COUNT = re.compile(r"[0-9]+")
+ARPA_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+NOT_NUMERIC = re.compile(r"[^0-9.eE+-]")
+MAX_LINE_BYTES = 1 << 20  # an ARPA line is a number, n words and a number: a longer one means another kind of file
 
 
 class VocabMismatch(ArpaError):
@@ -61,15 +69,18 @@ class ArpaLines:
         self.number = 0      # line number of the line most recently taken
         self.pending: str | None = None  # a line read ahead: the one that ended the last part
         self.partial = bytearray()  # the start of a line whose end is not read yet
+        raw = open_regular(path, ArpaError)  # a FIFO or a device could block or never end
         try:
-            with path.open("rb") as probe:
-                head = probe.read(8)
+            head = raw.read(8)
+            raw.seek(0)
             opener = next((opener for magic, opener in COMPRESSED if head.startswith(magic)), None)
-            self.handle = opener(path, "rb") if opener else path.open("rb")
-        except DECOMPRESS_ERRORS as exc:
+            self.handle = opener(raw, "rb") if opener else raw
+        except (*DECOMPRESS_ERRORS, OSError) as exc:
+            raw.close()
             raise ArpaError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+        self.raw = raw
         if head.startswith(KENLM_BINARY):
-            self.handle.close()
+            raw.close()
             raise ArpaError(f"{path}: a KenLM binary model, which lmkit does not read; give the ARPA file it was built from")
 
     def error(self, message: str, line: int | None = None) -> ArpaError:
@@ -102,6 +113,9 @@ class ArpaLines:
                 self.partial = bytearray(data[cut:])
                 return block
             self.partial += data  # a line longer than a block: read on
+            if len(self.partial) > MAX_LINE_BYTES:  # lines first .. first + len(lines) - 1 are read: this is the next
+                raise self.error(f"line longer than {MAX_LINE_BYTES:,} bytes: not an ARPA file",
+                                 self.first + len(self.lines))
 
     def decode(self, block: bytes, number: int) -> list[str]:
         """The lines of `block` (newline-separated bytes), the first being line `number`."""
@@ -157,7 +171,7 @@ def read_header(lines: ArpaLines) -> list[int]:
     line = lines.next_nonblank()
     while line is not None and line.startswith("ngram "):
         order, _, value = line[6:].partition("=")
-        if order.strip() != str(len(counts) + 1) or not value.strip().isdigit():
+        if order.strip() != str(len(counts) + 1) or not ASCII_COUNT.fullmatch(value.strip()):
             raise lines.error(f"expected 'ngram {len(counts) + 1}=<count>' in \\data\\, got {line!r}")
         counts.append(int(value))
         line = lines.next_nonblank()
@@ -205,24 +219,28 @@ def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tupl
 
 
 def numbers(lines: ArpaLines, texts: list[str], what: str, first: int) -> list[float]:
-    try:
-        values = np.array(list(map(float, texts)), dtype=np.float64)
-    except ValueError:
-        values = None
+    """The fields as floats; one pass with float() where every character is an ASCII number's, else field by field."""
+    values = None
+    if NOT_NUMERIC.search("".join(texts)) is None:  # float() alone would take "1_0" and non-ASCII digits
+        try:
+            values = np.array(list(map(float, texts)), dtype=np.float64)
+        except ValueError:
+            values = None
     top = 0.0 if what == "probability" else LOG_MAX  # the largest value that needs no closer look
     if values is None or not (values[values != -np.inf] <= top).all():
+        checked = []
         for i, text in enumerate(texts):
             lines.number = first + i
-            number(lines, text, what)
+            checked.append(number(lines, text, what))
+        values = np.array(checked, dtype=np.float64)
     values[values <= LOG_ZERO] = -np.inf
     return values.tolist()
 
 
 def number(lines: ArpaLines, field: str, what: str) -> float:
-    try:
-        value = float(field)
-    except ValueError:
-        raise lines.error(f"{what} {field!r} is not a number") from None
+    if not ARPA_NUMBER.fullmatch(field):
+        raise lines.error(f"{what} {field!r} is not a number")
+    value = float(field)
     if value != value or value == float("inf"):
         raise lines.error(f"{what} {field!r} is not a finite log10 value")
     if what == "probability" and value > 0:
@@ -241,7 +259,7 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None):
     collecting = gc.isenabled()
     gc.disable()  # millions of small lists: the cycle collector would dominate the parse
     try:
-        with lines.handle:
+        with lines.raw, lines.handle:
             counts = read_header(lines)
             sections = [read_section(lines, n, expected) for n, expected in enumerate(counts, 1)]
             if lines.pending is None or lines.pending.strip() != "\\end\\":
