@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, model_options
-from lmkit.commands.options import number
+from lmkit.commands.options import config_from, number, options_from
+from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
 
@@ -37,11 +38,12 @@ def scoring_options(f):
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
 @scoring_options
+@options_from(AdaptiveConfig)
 @model_options
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
+def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **opts):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -51,6 +53,10 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
     bits/char divides the NLL in bits by the text's characters (newlines counted), so
     char, word and subword models compare on the same text. Unknown tokens score as <unk>;
     the perplexity without OOVs leaves them out, as KenLM does.
+
+    --cache N and --dynamic add evaluations in a separate regime that adapts to the
+    test text it has already read (never to text ahead): the neural cache and
+    dynamic evaluation, tuned on the valid split, reported apart from the above.
     """
     from lmkit.commands.evaluate_run import run_eval, run_mix
 
@@ -58,12 +64,27 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
-    scoring = resolve_scoring(scoring)
+    adaptive = config_from(AdaptiveConfig, opts)
+    scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
+    check_adaptive(adaptive, mix, scoring)
     if mix is not None:
         result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
     else:
-        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
+        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
+
+
+def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
+    """The adaptive regimes read one model's text in order: refused with --mix and --reset-per-line."""
+    if not adaptive.any:
+        return
+    wanted = " and ".join(flag for flag, on in (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic))
+                          if on)
+    if mix is not None:
+        raise ConfigError(f"{wanted} evaluates one MODEL, not a --mix")
+    if scoring["reset_per_line"]:
+        raise ConfigError(f"{wanted} reads the text in order, adapting as it goes; it cannot be combined "
+                          "with --reset-per-line")
 
 
 def resolve_scoring(scoring: dict) -> dict:
@@ -83,10 +104,25 @@ def format_result(result: dict) -> str:
         weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
         tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
+    for regime in result.get("adaptive", {}).values():
+        lines += adaptive_lines(regime)
     lines.append(f"text: {result['text']}  ({'each line alone' if result['reset_per_line'] else 'state carried'})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")
     return "\n".join(lines)
+
+
+def adaptive_lines(regime: dict) -> list[str]:
+    """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
+    keys = ("size", "theta", "lambda", "lr", "decay", "segment")
+    chosen = ", ".join(f"{k} {regime[k]:g}" for k in keys if k in regime)
+    tuned = f" (tuned on {regime['tuned_on']})" if regime.get("tuned_on") else ""
+    ev = regime["evaluation"]
+    bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
+    return [f"{regime['label']}: {chosen}{tuned}",
+            f"  perplexity          {ev['perplexity']:12.4f}",
+            f"  bits/token          {ev['bits_per_token']:12.4f}",
+            f"  bits/char           {bpc:>12}"]
 
 
 def metric_lines(ev: dict) -> list[str]:
