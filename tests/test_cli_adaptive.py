@@ -91,3 +91,29 @@ def test_a_mix_is_refused(cli, models):
                                            ("--dynamic-lr", "-1"), ("--dynamic-segment", "0"), ("--cache", "nan")])
 def test_bad_values_are_refused_while_parsing(cli, models, option, value):
     assert_one_line_error(cli("eval", models["lstm"], option, value), option, usage=True)
+
+
+def test_report_gives_the_regimes_a_table_of_their_own(cli, models, tmp_path):
+    out = tmp_path / "report"
+    result = cli("report", models["lstm"], models["kn"], "--cache", "20", "--dynamic", "--tune-tokens", "300",
+                 "--sample-tokens", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text(encoding="utf-8"))["rows"]}
+    assert set(rows["lstm"]["adaptive"]) == {"cache", "dynamic"} and rows["kn"]["adaptive"] == {}
+    static = eval_json(cli, models["lstm"], "--cache", "20", "--dynamic", "--tune-tokens", "300")
+    assert rows["lstm"]["test"] == static["models"][0]["evaluation"]  # the true perplexity columns stay static
+    for regime in ("cache", "dynamic"):
+        assert rows["lstm"]["adaptive"][regime]["evaluation"]["bits_per_char"] == pytest.approx(
+            static["adaptive"][regime]["evaluation"]["bits_per_char"])
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    main, adaptive = markdown.split("### Adaptive evaluation (a separate regime", 1)
+    assert "neural cache" not in main and "dynamic eval" not in main
+    assert "neural cache test bits/char" in adaptive and "not supported by this model" in adaptive
+    assert "Adaptive evaluation" in (out / "report.html").read_text(encoding="utf-8")
+    assert "Adaptive evaluation" in result.stdout
+
+
+def test_report_without_the_options_has_no_adaptive_table(cli, models, tmp_path):
+    result = cli("report", models["lstm"], "--sample-tokens", "0", "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    assert "Adaptive" not in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

@@ -114,8 +114,9 @@ def format_result(result: dict) -> str:
 
 def adaptive_lines(regime: dict) -> list[str]:
     """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
-    keys = ("size", "theta", "lambda", "lr", "decay", "segment")
-    chosen = ", ".join(f"{k} {regime[k]:g}" for k in keys if k in regime)
+    from lmkit.evaluate.adaptive import chosen_settings
+
+    chosen = chosen_settings(regime)
     tuned = f" (tuned on {regime['tuned_on']})" if regime.get("tuned_on") else ""
     ev = regime["evaluation"]
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, model_options, tokenizer_options
-from lmkit.commands.options import number
+from lmkit.commands.options import config_from, number, options_from
+from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.settings import LARGEST_SEED
 from lmkit.errors import ConfigError
 
@@ -30,14 +31,18 @@ from lmkit.errors import ConfigError
 @click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=1234, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@options_from(AdaptiveConfig)
 @model_options
 def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_k, reuse, out, sample_tokens, seed,
-            device, quiet, opener):
+            device, quiet, opener, **adaptive_opts):
     """Compare MODELs (model directories or ARPA files) and/or the --suite baseline on one test split.
 
     With --corpus all models are scored on that corpus's valid and test splits, each with its
     own tokenizer; without it, each on the corpus it was trained on. Models with different
     vocabularies never share a perplexity column: bits per character compares them.
+
+    --cache N and --dynamic add a table apart from these: each model (that can) evaluated
+    with the neural cache and dynamic evaluation, which adapt to the test text already read.
     """
     from lmkit.commands.report_run import run_report
 
@@ -49,6 +54,7 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, budget_minutes, add_
         raise ConfigError(f"--sample-tokens must be at least 0, got {sample_tokens}")
     options = {"suite": suite, "budget_minutes": budget_minutes, "add_k": add_k, "reuse": reuse, "out": out,
                "sample_tokens": sample_tokens, "seed": seed, "device": device, "quiet": quiet,
+               "adaptive": config_from(AdaptiveConfig, adaptive_opts),
                "command": shlex.join(["lmkit", *sys.argv[1:]])}
     written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, opener, options)
     click.echo(table)

@@ -5,6 +5,8 @@ and travel under their own key, apart from the static evaluation.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from lmkit.evaluate import cache as neural_cache
@@ -17,11 +19,25 @@ CACHE_LABEL = "neural cache (adapts to the test text it has read)"
 DYNAMIC_LABEL = "dynamic evaluation (adapts to the test text it has read)"
 
 
+SETTING_KEYS = ("size", "theta", "lambda", "lr", "decay", "segment")
+
+
+def chosen_settings(figures: dict) -> str:
+    """What a regime used, for people: "size 100, theta 0.3, lambda 0.1"."""
+    return ", ".join(f"{k} {figures[k]:g}" for k in SETTING_KEYS if k in figures)
+
+
 def check_support(model, kind: str | None, options: AdaptiveConfig) -> None:
     if options.cache is not None:
         neural_cache.require_cache_support(model, kind)
     if options.dynamic:
         dynamic_eval.require_dynamic_support(model, kind)
+
+
+def supported(model, options: AdaptiveConfig) -> AdaptiveConfig:
+    """`options` without the regimes `model` cannot run (a report shows those cells empty instead of refusing)."""
+    cache = options.cache if neural_cache.supports_cache(model) else None
+    return replace(options, cache=cache, dynamic=options.dynamic and dynamic_eval.supports_dynamic(model))
 
 
 def run_cache(model, streams: dict, text: EvalText, tune_label: str | None, options: AdaptiveConfig,
