@@ -96,3 +96,25 @@ def test_cache_keys_and_a_stale_cache_is_rebuilt(tiny_en):
     path.write_text(json.dumps(old), encoding="utf-8")  # a cache file from before punctuation splitting
     assert get_tokenizer(tiny_en, "word").split_punct is True
     assert load_tokenizer(path).split_punct is True
+
+
+def test_cli_tokenize_splits_punctuation_unless_told_not_to(cli, tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("Hello, world. Don't go!\n我的手机坏了，他说。\n" * 30, encoding="utf-8")
+    split = cli("tokenize", "--tokenizer", "word", "--train", train, "--format", "tokens", "Hello, world.", "「我的手机坏了，」")
+    assert split.exit_code == 0, split.output
+    assert split.stdout.splitlines() == ["Hello , world . </s>", "<unk> 我的手机坏了 ， <unk> </s>"]
+    whole = cli("tokenize", "--tokenizer", "word", "--no-split-punct", "--train", train, "--format", "tokens",
+                "Hello, world.")
+    assert whole.exit_code == 0, whole.output
+    assert whole.stdout.splitlines() == ["Hello, world. </s>"]
+
+
+def test_cli_option_is_refused_for_other_tokenizers(cli, tmp_path):
+    from conftest import assert_one_line_error
+
+    train = tmp_path / "train.txt"
+    train.write_text("a b\n" * 60, encoding="utf-8")
+    for kind in ("char", "spm"):
+        result = cli("vocab", "build", "--tokenizer", kind, "--split-punct", "--train", train)
+        assert_one_line_error(result, f"--split-punct does not apply to --tokenizer {kind}")
