@@ -3,7 +3,7 @@ the CPU threads.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
-    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
+    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment --split-punct
     @model_options                        # --tokenizer-from (for models given as ARPA files)
     @threads_option                       # --threads N, applied to torch before the command runs
     def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, opener: ModelOpener, ...):
@@ -124,9 +124,9 @@ def tokenizer_options(function=None, *, default: str = "char"):
         return functools.partial(tokenizer_options, default=default)
 
     @functools.wraps(function)
-    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, **kwargs):
+    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, split_punct, **kwargs):
         chosen = {"vocab_size": vocab_size, "model_type": spm_type, "min_freq": min_freq, "max_size": max_size,
-                  "lowercase": lowercase or None, "segment": segment}
+                  "lowercase": lowercase or None, "segment": segment, "split_punct": split_punct}
         spec = TokenizerSpec(tokenizer, {k: v for k, v in chosen.items() if v is not None})
         return function(*args, tokenizer_spec=spec, **kwargs)
 
@@ -139,6 +139,9 @@ def tokenizer_options(function=None, *, default: str = "char"):
         click.option("--max-size", type=number(int, low=1, high=2**31), default=None, help="char/word: keep at most this many tokens, specials included."),
         click.option("--lowercase", is_flag=True, default=False, help="word: lowercase before counting."),
         click.option("--segment", type=click.Choice(["jieba"]), default=None, help="word: cut Chinese into words with jieba."),
+        click.option("--split-punct/--no-split-punct", "split_punct", default=None,
+                     help="word: cut punctuation off words (\"Hello,\" -> Hello ,) [default: on]; "
+                          "--no-split-punct keeps whitespace words."),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)

@@ -8,7 +8,8 @@ import click
 from click.core import ParameterSource
 
 from lmkit.commands.common import corpus_options, model_options, threads_option
-from lmkit.commands.options import number
+from lmkit.commands.options import config_from, number, options_from
+from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
 
@@ -38,13 +39,14 @@ def scoring_options(f):
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
 @scoring_options
+@options_from(AdaptiveConfig)
 @model_options
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @threads_option
 @click.pass_context
-def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **opts):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -54,6 +56,10 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     bits/char divides the NLL in bits by the text's characters (newlines counted), so
     char, word and subword models compare on the same text. Unknown tokens score as <unk>;
     the perplexity without OOVs leaves them out, as KenLM does.
+
+    --cache N and --dynamic add evaluations in a separate regime that adapts to the
+    test text it has already read (never to text ahead): the neural cache and
+    dynamic evaluation, tuned on the valid split, reported apart from the above.
     """
     import torch
 
@@ -65,13 +71,28 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
-    scoring = resolve_scoring(scoring)
+    adaptive = config_from(AdaptiveConfig, opts)
+    scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
+    check_adaptive(adaptive, mix, scoring)
     if mix is not None:
         result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
     else:
-        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
+        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
     result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
+
+
+def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
+    """The adaptive regimes read one model's text in order: refused with --mix and --reset-per-line."""
+    if not adaptive.any:
+        return
+    wanted = " and ".join(flag for flag, on in (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic))
+                          if on)
+    if mix is not None:
+        raise ConfigError(f"{wanted} evaluates one MODEL, not a --mix")
+    if scoring["reset_per_line"]:
+        raise ConfigError(f"{wanted} reads the text in order, adapting as it goes; it cannot be combined "
+                          "with --reset-per-line")
 
 
 def resolve_scoring(scoring: dict) -> dict:
@@ -91,11 +112,27 @@ def format_result(result: dict) -> str:
         weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
         tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
+    for regime in result.get("adaptive", {}).values():
+        lines += adaptive_lines(regime)
     carried = "each line alone" if result["reset_per_line"] else "state carried"
     lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")
     return "\n".join(lines)
+
+
+def adaptive_lines(regime: dict) -> list[str]:
+    """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
+    from lmkit.evaluate.adaptive import chosen_settings
+
+    chosen = chosen_settings(regime)
+    tuned = f" (tuned on {regime['tuned_on']})" if regime.get("tuned_on") else ""
+    ev = regime["evaluation"]
+    bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
+    return [f"{regime['label']}: {chosen}{tuned}",
+            f"  perplexity          {ev['perplexity']:12.4f}",
+            f"  bits/token          {ev['bits_per_token']:12.4f}",
+            f"  bits/char           {bpc:>12}"]
 
 
 def metric_lines(ev: dict) -> list[str]:

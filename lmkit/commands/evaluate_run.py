@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmkit.errors import ConfigError
+from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.evaluate.text import EvalText, default_text, score_text, write_line_scores
 
 
@@ -17,15 +18,22 @@ def choose_text(corpus_spec, member, split: str, file: Path | None) -> EvalText:
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
-             scoring: dict) -> dict:
+             scoring: dict, adaptive=None) -> dict:
     member = opener.open(model)
+    if adaptive is not None and adaptive.any:
+        check_support(member.model, member.config.get("kind"), adaptive)
     text = choose_text(corpus_spec, member, split, file)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     if per_line is not None:
         write_line_scores(per_line, scores)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
-    return {"models": [entry], "text": text.label, "text_sha256": text.digest,
-            "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
+    result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
+              "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
+    if adaptive is not None and adaptive.any:
+        tune_text = choose_text(corpus_spec, member, "valid", None) if adaptive.needs_tuning() else None
+        result["adaptive"] = evaluate_adaptive(member, text, tune_text, adaptive, scoring["rows"], scoring["window"],
+                                               scoring["device"])
+    return result
 
 
 def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,

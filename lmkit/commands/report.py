@@ -10,6 +10,7 @@ import click
 
 from lmkit.commands.common import corpus_options, model_options, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, number, options_from
+from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SuiteConfig
 
@@ -25,14 +26,18 @@ from lmkit.report.suite import SuiteConfig
               help="Output folder [default: reports/<corpus>-<tokenizer>].")
 @click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=80, show_default=True, help="Length of each model's sample (0: none).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@options_from(AdaptiveConfig)
 @model_options
 @threads_option
-def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, quiet, opener, **suite_options):
+def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, quiet, opener, **setting_options):
     """Compare MODELs (model directories or ARPA files) and/or the --suite baseline on one test split.
 
     With --corpus all models are scored on that corpus's valid and test splits, each with its
     own tokenizer; without it, each on the corpus it was trained on. Models with different
     vocabularies never share a perplexity column: bits per character compares them.
+
+    --cache N and --dynamic add a table apart from these: each model (that can) evaluated
+    with the neural cache and dynamic evaluation, which adapt to the test text already read.
     """
     from lmkit.commands.report_run import run_report
 
@@ -40,9 +45,11 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, 
         raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
     if suite is not None and not (corpus_spec.name or corpus_spec.train):
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
-    options = {"suite": suite, "suite_config": config_from(SuiteConfig, suite_options), "out": out,
-               "sample_tokens": sample_tokens, "seed": suite_options["seed"], "device": suite_options["device"],
-               "quiet": quiet, "command": shlex.join(["lmkit", *sys.argv[1:]])}
+    suite_config = config_from(SuiteConfig, setting_options)
+    options = {"suite": suite, "suite_config": suite_config, "out": out, "sample_tokens": sample_tokens,
+               "seed": suite_config.seed, "device": suite_config.device, "quiet": quiet,
+               "adaptive": config_from(AdaptiveConfig, setting_options),
+               "command": shlex.join(["lmkit", *sys.argv[1:]])}
     written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, opener, options)
     click.echo(table)
     for what in ("markdown", "html", "json", "bits_per_char", "curves"):

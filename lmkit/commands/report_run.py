@@ -60,7 +60,7 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     """Returns the files written and the table as Markdown (for the terminal)."""
     from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
     from lmkit.report.markdown import markdown_table
-    from lmkit.report.tables import model_table
+    from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
     from lmkit.train.config import select_device
 
     given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
@@ -79,8 +79,9 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     if len(set(listed)) != len(listed):
         raise ConfigError("a model is listed twice")
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
-    rows = [describe_model(m.directory, corpus, name=m.name, **shared) for m in trained]
-    rows += [describe_model(member, corpus, **shared) for member in given]
+    adaptive = options.get("adaptive")
+    rows = [describe_model(m.directory, corpus, name=m.name, adaptive=adaptive, **shared) for m in trained]
+    rows += [describe_model(member, corpus, adaptive=adaptive, **shared) for member in given]
     if suite:
         rows += best_mixture(rows, corpus, shared)
     if corpus is None and len({r.test_text for r in rows}) == 1:
@@ -89,4 +90,9 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     report = build_report(rows, title, commands)
     written = write_report(report, out)
     table = model_table(report.rows, with_perplexity=len(report.groups) == 1)
-    return written, "\n".join(markdown_table(table) + [""] + [f"- {n}" for n in report.notes])
+    lines = markdown_table(table) + [""]
+    regimes = adaptive_regimes(report.rows)
+    if regimes:
+        adaptive_rows = adaptive_table(report.rows, regimes, with_perplexity=len(report.groups) == 1)
+        lines += [ADAPTIVE_HEADING, ""] + markdown_table(adaptive_rows) + [""]
+    return written, "\n".join(lines + [f"- {n}" for n in report.notes])

@@ -48,6 +48,7 @@ class ModelReport:
     curve: list[dict] = field(default_factory=list)   # one point per validation during training
     sample: str = ""
     command: str | None = None
+    adaptive: dict = field(default_factory=dict)      # regime -> its test figures (lmkit.evaluate.adaptive)
 
 
 def parameter_count(model) -> int | None:
@@ -75,10 +76,21 @@ def history(member: LoadedModel) -> list[dict]:
     return read_metrics(member.path) if member.path.is_dir() else []
 
 
+def adaptive_figures(member: LoadedModel, valid_text: EvalText, test_text: EvalText, adaptive, scoring: dict) -> dict:
+    """The adaptive regimes asked for that this model can run, tuned on valid and scored on test ({} if none)."""
+    from lmkit.evaluate.adaptive import evaluate_adaptive, supported
+
+    options = supported(member.model, adaptive) if adaptive is not None else None
+    if options is None or not options.any:
+        return {}
+    return evaluate_adaptive(member, test_text, valid_text, options, device=scoring.get("device", "cpu"))
+
+
 def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | None = None, sample_tokens: int = 80,
-                   seed: int = 1234, **scoring) -> ModelReport:
+                   seed: int = 1234, adaptive=None, **scoring) -> ModelReport:
     """Load (a model directory or an ARPA file, unless already loaded), evaluate on valid and test (of `corpus`,
-    else the model's own corpus), sample, read its history."""
+    else the model's own corpus), sample, read its history; with `adaptive` (an AdaptiveConfig) also the
+    neural cache and dynamic evaluation where the model supports them."""
     member = source if isinstance(source, LoadedModel) else open_model(source)
     model, tokenizer, config, directory = member.model, member.tokenizer, member.config, member.path
     valid_text, test_text = model_texts(config, directory, corpus)
@@ -93,6 +105,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         test_text=test_text.label, test_digest=test_text.digest, curve=curve,
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
         command=(config.get("train") or {}).get("command"),
+        adaptive=adaptive_figures(member, valid_text, test_text, adaptive, scoring),
     )
 
 

@@ -5,7 +5,7 @@ import base64
 import html
 from pathlib import Path
 
-from lmkit.report.tables import Table, group_title, model_table
+from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -42,6 +42,10 @@ def render_html(report, plots: dict[str, Path]) -> str:
     if len(groups) > 1:
         for group in groups:
             parts += [f"<h3>Perplexity: {html.escape(group_title(group))}</h3>", html_table(model_table(group, True))]
+    regimes = adaptive_regimes(report.rows)
+    if regimes:
+        parts += [f"<h3>{html.escape(ADAPTIVE_HEADING)}</h3>",
+                  html_table(adaptive_table(report.rows, regimes, with_perplexity=len(groups) == 1))]
     if report.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
     for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
