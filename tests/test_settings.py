@@ -72,6 +72,7 @@ def test_float_options_say_finite(cli, tmp_path, path, param):
 
 
 def config_classes():
+    from lmkit.generate.rescore import RescoreConfig
     from lmkit.generate.sampling import SamplingConfig
     from lmkit.models.neural.rnn import RNNConfig
     from lmkit.models.neural.scratch import ScratchConfig
@@ -79,10 +80,10 @@ def config_classes():
     from lmkit.train.config import TrainConfig
 
     return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig], "ngram": [NGramConfig],
-            "generate": [SamplingConfig]}
+            "generate": [SamplingConfig], "rescore": [RescoreConfig]}
 
 
-@pytest.mark.parametrize("path", ["train", "ngram", "generate"])
+@pytest.mark.parametrize("path", ["train", "ngram", "generate", "rescore"])
 def test_cli_defaults_equal_the_config_classes_defaults(path):
     params = {p.name: p for p in all_commands()[path].params}
     classes = config_classes()[path]
