@@ -208,3 +208,16 @@ def test_rescore_refuses_inconsistent_options(cli, tmp_path, arguments, message)
     arpa, nbest, refs = word_lists(tmp_path)
     paths = {"arpa": arpa, "nbest": nbest, "refs": refs}
     assert_one_line_error(cli("rescore", *[a.format(**paths) for a in arguments]), message)
+
+
+def test_mix_weights_are_tuned_only_on_references_that_are_not_measured():
+    from lmkit.commands.rescore_run import tuning_sentences
+
+    lists = {f"u{i}": [] for i in range(50)}
+    refs = {u: f"ref of {u}" for u in lists}
+    config = RescoreConfig(dev_fraction=0.4)
+    tunes = dev_rows(list(lists), 0.4)
+    assert tuning_sentences(lists, refs, None, config) == [refs[u] for u, t in zip(lists, tunes) if t]
+    assert 0 < len(tuning_sentences(lists, refs, None, config)) < 50
+    assert tuning_sentences(lists, refs, {"d": "dev"}, config) == ["dev"]
+    assert tuning_sentences(lists, refs, None, RescoreConfig(tune=False)) == []

@@ -43,6 +43,16 @@ def mix_weights(members: list, weights: str, refs: list[str], scoring: dict) -> 
     return list(tune_weights([s.logp for s in member_scores(members, text, reset_per_line=True, **scoring)]))
 
 
+def tuning_sentences(lists: dict, refs: dict | None, dev_refs: dict | None, config: RescoreConfig) -> list[str]:
+    """The references a mix's weights may be tuned on: the dev set's, never those the error rate is measured on."""
+    if dev_refs is not None:
+        return list(dev_refs.values())
+    if refs is None or not config.tune:
+        return []
+    chosen = dev_rows(list(lists), config.dev_fraction)
+    return [refs[u] for u, tunes in zip(lists, chosen) if tunes]
+
+
 def scored(lists: dict, members: list, weights: list[float], scoring: dict) -> Candidates:
     lm, tokens = lm_scores(members, weights, all_texts(lists), **scoring)
     return Candidates.build(lists, lm, tokens)
@@ -97,8 +107,7 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
     dev_refs = read_refs(files["dev_refs"], dev_lists) if dev_lists is not None else None
     members = open_members(model, mix, opener)
     scoring = {"device": select_device(flags["device"])}
-    tuning_refs = dev_refs or ({u: refs[u] for u in lists} if refs else {})
-    weights = mix_weights(members, flags["weights"], list(tuning_refs.values()), scoring)
+    weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)
     table = scored(lists, members, weights, scoring)
     dev = (scored(dev_lists, members, weights, scoring), dev_refs, str(files["dev_nbest"])) if dev_lists else None
     count = partial(errors, cer=flags["cer"])
