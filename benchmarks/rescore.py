@@ -104,8 +104,8 @@ def build_models(args, work: Path) -> dict[str, list[str]]:
     if not (work / "ngram").exists():
         lmkit("ngram", *corpus, "--order", "3", "--out", work / "ngram")
     if not (work / "lstm").exists():
-        lmkit("train", *corpus, "--model", "lstm", "--hidden-size", "256", "--emb-size", "128", "--layers", "1",
-              "--batch-size", "32", "--bptt", "64", "--max-time", args.train_seconds, "--sample-tokens", "0",
+        lmkit("train", *corpus, "--model", "lstm", "--hidden-size", args.hidden_size, "--emb-size", args.hidden_size // 2,
+              "--layers", "1", "--batch-size", "32", "--bptt", "32", "--max-time", args.train_seconds, "--sample-tokens", "0",
               "--quiet", "--out", work / "lstm")
     return {"3-gram KN": [work / "ngram"], "LSTM": [work / "lstm"],
             "LSTM + 3-gram": ["--mix", f"{work / 'lstm'},{work / 'ngram'}"]}
@@ -133,9 +133,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="shakespeare")
     parser.add_argument("--tokenizer", default="word", choices=["word", "char"])
-    parser.add_argument("--max-size", type=int, default=10000, help="word vocabulary size")
+    parser.add_argument("--max-size", type=int, default=5000, help="word vocabulary size")
     parser.add_argument("--cer", action="store_true", help="corrupt and measure characters (for Chinese)")
     parser.add_argument("--train-seconds", type=float, default=120)
+    parser.add_argument("--hidden-size", type=int, default=128, help="LSTM hidden units (embeddings half as many)")
     parser.add_argument("--utterances", type=int, default=400)
     parser.add_argument("--nbest", type=int, default=10)
     parser.add_argument("--noise", type=float, default=1.0, help="first-pass score noise (standard deviation)")
