@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "Sample text from a model (directory or ARPA file)."),
     "fill": ("fill", "Fill a blank using a forward and a backward model."),
     "eval": ("evaluate", "Perplexity, bits/token and bits/char of a model."),
+    "rescore": ("rescore", "Rerank n-best lists (speech, OCR) with a model; tune its weight for WER/CER."),
     "report": ("report", "Compare models on one test set: tables and plots."),
     "gradcheck": ("gradcheck", "Check the hand-written BPTT against numerical gradients."),
 }

@@ -52,6 +52,6 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, 
                "command": shlex.join(["lmkit", *sys.argv[1:]])}
     written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, opener, options)
     click.echo(table)
-    for what in ("markdown", "html", "json", "bits_per_char", "curves"):
+    for what in ("markdown", "html", "json", "bits_per_char", "curves", "tokens"):
         if what in written:
             click.echo(f"wrote {written[what]}")

@@ -8,7 +8,7 @@ digest tells whether two evaluations saw the same text.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +34,7 @@ class EvalText:
     corpus: object | None = None
     split: str | None = None
     file_path: Path | None = None
+    file_lines: list[str] | None = field(default=None, repr=False)  # a text made in memory (n-best hypotheses)
 
     @classmethod
     def from_split(cls, corpus, split: str) -> "EvalText":
@@ -58,6 +59,8 @@ class EvalText:
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
             return self.corpus.lines(self.split)
+        if self.file_lines is not None:
+            return iter(self.file_lines)
         return stream_lines(self.file_path) if self.file_path is not None else iter(())
 
     def stream(self, tokenizer, reverse: bool = False) -> np.ndarray:

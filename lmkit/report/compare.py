@@ -23,6 +23,7 @@ from lmkit.checkpoint import read_metrics
 from lmkit.errors import ConfigError, VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.model_source import LoadedModel, open_model
+from lmkit.report.tokens import passage_surprisal
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
@@ -49,6 +50,7 @@ class ModelReport:
     sample: str = ""
     command: str | None = None
     adaptive: dict = field(default_factory=dict)      # regime -> its test figures (lmkit.evaluate.adaptive)
+    passage: list = field(default_factory=list)       # the test text's first lines as [[piece, bits], ...] per line
 
 
 def parameter_count(model) -> int | None:
@@ -95,7 +97,8 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
     model, tokenizer, config, directory = member.model, member.tokenizer, member.config, member.path
     valid_text, test_text = model_texts(config, directory, corpus)
     valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
-    test = score_text(model, tokenizer, config, test_text, **scoring).evaluation
+    test_scores = score_text(model, tokenizer, config, test_text, **scoring)
+    test = test_scores.evaluation
     curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in history(member)]
     return ModelReport(
         name=printable(name or directory.name), directory=str(directory), kind=str(config.get("kind")),
@@ -106,6 +109,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
         command=(config.get("train") or {}).get("command"),
         adaptive=adaptive_figures(member, valid_text, test_text, adaptive, scoring),
+        passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
     )
 
 
@@ -128,7 +132,8 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
     valid_scores = member_scores(members, valid_text, **scoring)
     weights = tune_weights([s.logp for s in valid_scores])
     valid = mixed(valid_scores, weights, valid_text).evaluation
-    test = mixed(member_scores(members, test_text, **scoring), weights, test_text).evaluation
+    test_scores = mixed(member_scores(members, test_text, **scoring), weights, test_text)
+    test = test_scores.evaluation
     model = Interpolated([m.model for m in members], weights)
     counts = [parameter_count(m.model) for m in members]
     seconds = [training_seconds(m.config, history(m)) for m in members]
@@ -143,6 +148,7 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
         valid=valid.to_dict(), test=test.to_dict(), test_text=test_text.label, test_digest=test_text.digest,
         sample=model_sample(model, members[0].tokenizer, sample_tokens, seed, is_backward(members[0].config)),
         command=f"lmkit eval --mix {','.join(map(str, directories))} --weights auto",
+        passage=passage_surprisal(members[0].tokenizer, test_text, test_scores, is_backward(members[0].config)),
     )
 
 

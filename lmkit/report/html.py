@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tokens import TOKENS_STYLE, contrast_pair, tokens_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -51,6 +52,7 @@ def render_html(report, plots: dict[str, Path]) -> str:
     for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
         if key in plots:
             parts.append(embedded_image(plots[key], caption))
+    parts.append(tokens_html(report.rows, contrast_pair(report.rows)))
     samples = [r for r in report.rows if r.sample]
     if samples:
         parts.append("<h2>Samples</h2>")
@@ -61,4 +63,4 @@ def render_html(report, plots: dict[str, Path]) -> str:
     parts.append(f"<p><small>Made {html.escape(report.created)} with lmkit {html.escape(env['lmkit'])}, "
                  f"torch {html.escape(env['torch'])} on {html.escape(env['platform'])} ({env['cpus']} CPUs).</small></p>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{STYLE}{TOKENS_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tokens import contrast_pair, difference_summary
 
 
 def markdown_table(table: Table) -> list[str]:
@@ -42,6 +43,11 @@ def render_markdown(report, plots: dict[str, Path]) -> str:
     for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
         if key in plots:
             out += [f"![{caption}]({plots[key].name})", ""]
+    if "tokens" in plots:
+        pair = contrast_pair(report.rows)
+        out += ["## Where the models differ", "", "The start of the test text, each token coloured by each model's "
+                "surprisal (-log2 p); report.html has the numbers on hover."
+                + (f" {difference_summary(pair)}" if pair else ""), "", f"![Token surprisal]({plots['tokens'].name})", ""]
     samples = [r for r in report.rows if r.sample]
     if samples:
         out += ["## Samples", ""]
