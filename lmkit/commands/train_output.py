@@ -41,9 +41,11 @@ class ProgressPrinter(TrainCallbacks):
     def on_eval(self, record: dict) -> None:
         if not self.enabled:
             return
-        bpc = f"  bpc {record['valid_bpc']:.3f}" if "valid_bpc" in record else ""
+        pseudo = "valid_pseudo_ppl" in record  # a bidirectional model: pseudo-measures only
+        prefix, name = ("valid_pseudo_", "pseudo-ppl") if pseudo else ("valid_", "ppl")
+        bpc = f"  {name[:-3]}bpc {record[prefix + 'bpc']:.3f}" if prefix + "bpc" in record else ""
         star = "  (best)" if record.get("best") else ""
-        self.write(f"step {record['step']:>6}  valid ppl {record['valid_ppl']:.3f}{bpc}  lr {record['lr']:.3g}"
+        self.write(f"step {record['step']:>6}  valid {name} {record[prefix + 'ppl']:.3f}{bpc}  lr {record['lr']:.3g}"
                    f"  {record['tokens']:,} tokens  {record['time']:.0f}s{star}")
 
     def on_message(self, text: str) -> None:
