@@ -37,7 +37,7 @@ def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
 
     if per_line is not None:
         raise ConfigError(f"--per-line writes log-probabilities, which {member.name}, a bidirectional cloze model, "
-                          "does not give (only pseudo ones: p(token | the rest of its line))")
+                          "does not give (only pseudo ones, each token given the rest of its line)")
     evaluation = cloze_evaluation(member.model, text.stream(member.tokenizer), text.chars, scoring["device"])
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": evaluation}
     return {"models": [entry], "text": text.label, "text_sha256": text.digest, "reset_per_line": True,
