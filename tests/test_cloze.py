@@ -200,3 +200,15 @@ def test_fill_takes_one_bidirectional_model(cli, bimodel):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [r["rank"] for r in rows] == [1, 2] and rows[0]["pseudo_loglik"] >= rows[1]["pseudo_loglik"]
+
+
+def test_training_warns_when_most_lines_do_not_fit_a_window(cli, tmp_path):
+    from conftest import ENGLISH
+
+    args = ["train", "--model", "birnn", "--train", ENGLISH, "--hidden-size", "8", "--emb-size", "4", "--layers", "1",
+            "--batch-size", "4", "--max-steps", "1", "--sample-tokens", "0", "--quiet"]
+    short = cli(*args, "--bptt", "32", "--out", tmp_path / "short")
+    assert short.exit_code == 0, short.output
+    assert "trains only on lines lying whole inside a --bptt window; with --bptt 32" in short.stderr
+    long = cli(*args, "--bptt", "512", "--out", tmp_path / "long")
+    assert long.exit_code == 0 and "warning" not in long.stderr
