@@ -16,7 +16,7 @@ from lmkit.generate.fill import DEFAULT_MARKER
 
 @click.command("fill")
 @click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=click.Path(path_type=Path))
-@click.argument("backward_dir", metavar="[BACKWARD]")
+@click.argument("backward_dir", metavar="BACKWARD|TEXT")
 @click.argument("text", required=False)
 @click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
 @click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
