@@ -42,6 +42,13 @@ class LoadedModel:
     def path(self) -> Path:
         return Path(self.name)
 
+    def require_left_to_right(self, use: str) -> None:
+        """ConfigError when this is a bidirectional cloze model, which has no left-to-right probabilities."""
+        from lmkit.models.base import is_cloze
+
+        if is_cloze(self.model):
+            raise ConfigError(f"{self.name} is a bidirectional cloze model ({self.config.get('kind')}); it {use}")
+
     def disk_bytes(self) -> int:
         """The model's own files: the ARPA file, or a directory's files (not last/, kept only for --resume)."""
         if self.path.is_file():

@@ -47,6 +47,12 @@ def setting(default: Any, help: str, **rules: Any) -> Any:
     return field(default=default, metadata={SETTING: Setting(help, **rules)})
 
 
+def same_setting(owner: type, name: str) -> Any:
+    """A field declared like `owner`'s field `name` (its default, help and bounds), for a config that shares it."""
+    source = owner.__dataclass_fields__[name]
+    return field(default=source.default, metadata=dict(source.metadata))
+
+
 @dataclass(frozen=True)
 class Knob:
     """One setting of one config class, with its Python type resolved."""

@@ -49,12 +49,15 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    """Model directories made once: a resumable char LSTM on english.txt, a Chinese char bigram."""
+    """Model directories made once: a resumable char LSTM and a char BiLSTM on english.txt, a Chinese char bigram."""
     folder = tmp_path_factory.mktemp("table-models")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
         result = invoke("train", "--train", ENGLISH, *TINY_TRAIN, "--max-steps", "4", "--eval-every", "2",
                         "--sample-tokens", "0", "--quiet", "--out", folder / "model")
+        assert result.exit_code == 0, result.output
+        result = invoke("train", "--model", "bilstm", "--train", ENGLISH, *TINY_TRAIN, "--max-steps", "2",
+                        "--sample-tokens", "0", "--quiet", "--out", folder / "bimodel")
         assert result.exit_code == 0, result.output
         zh = TINY["zh"]
         result = invoke("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
@@ -120,7 +123,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     for name, data in contents.items():
         files[name] = root / f"{name}.txt"
         files[name].write_bytes(data)
-    for name in ("model", "other"):
+    for name in ("model", "other", "bimodel"):
         files[name] = Path(shutil.copytree(models / name, root / name))
     weights = (files["model"] / "model.safetensors").read_bytes()
     variants = {

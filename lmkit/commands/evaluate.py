@@ -136,6 +136,8 @@ def adaptive_lines(regime: dict) -> list[str]:
 
 
 def metric_lines(ev: dict) -> list[str]:
+    if ev.get("measure") == "pseudo-perplexity":
+        return pseudo_metric_lines(ev)
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [
         f"  perplexity          {ev['perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
@@ -143,4 +145,15 @@ def metric_lines(ev: dict) -> list[str]:
         f"  bits/token          {ev['bits_per_token']:12.4f}",
         f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
         f"  NLL (nats)          {ev['nll']:12.2f}",
+    ]
+
+
+def pseudo_metric_lines(ev: dict) -> list[str]:
+    """A cloze model's figures, named so that nobody reads them as a perplexity."""
+    return [
+        f"  pseudo-perplexity   {ev['pseudo_perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
+        "    (bidirectional model: exp of the mean -log p(token | every other token of its line);",
+        "     not comparable with the perplexity of a left-to-right model)",
+        f"  pseudo bits/token   {ev['pseudo_bits_per_token']:12.4f}",
+        f"  pseudo NLL (nats)   {ev['pseudo_nll']:12.2f}",
     ]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
+from lmkit.models.base import is_cloze
 from lmkit.evaluate.text import EvalText, default_text, score_text, write_line_scores
 
 
@@ -23,6 +24,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     if adaptive is not None and adaptive.any:
         check_support(member.model, member.config.get("kind"), adaptive)
     text = choose_text(corpus_spec, member, split, file)
+    if is_cloze(member.model):
+        return run_cloze_eval(member, text, per_line, scoring)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     if per_line is not None:
         write_line_scores(per_line, scores)
@@ -36,6 +39,19 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     return result
 
 
+def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
+    """A bidirectional model's pseudo-perplexity: every line read whole, so the state is never carried."""
+    from lmkit.evaluate.cloze import cloze_evaluation
+
+    if per_line is not None:
+        raise ConfigError(f"--per-line writes log-probabilities, which {member.name}, a bidirectional cloze model, "
+                          "does not give (only pseudo ones, each token given the rest of its line)")
+    evaluation = cloze_evaluation(member.model, text.stream(member.tokenizer), text.chars, scoring["device"])
+    entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": evaluation}
+    return {"models": [entry], "text": text.label, "text_sha256": text.digest, "reset_per_line": True,
+            "per_line": None}
+
+
 def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
             scoring: dict) -> dict:
     from lmkit.evaluate.mix import evaluate_mix, load_members, parse_weights
@@ -45,6 +61,8 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
         raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}")
     chosen = parse_weights(weights)
     members = load_members(paths, opener.tokenizer(), opener.source)
+    for member in members:
+        member.require_left_to_right("cannot be interpolated: its pseudo-probabilities do not form a language model")
     text = choose_text(corpus_spec, members[0], split, file)
     tune_text = choose_text(corpus_spec, members[0], "valid", None) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)

@@ -39,6 +39,7 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
 
     text = read_prompt(prompt, prompt_file)
     member = opener.open(model_dir)
+    member.require_left_to_right("cannot generate left to right (lmkit fill MODEL TEXT fills blanks with it)")
     model, tokenizer, model_config = member.model, member.tokenizer, member.config
     if options["seed"] is None:
         options["seed"] = secrets.randbelow(2**31)

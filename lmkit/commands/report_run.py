@@ -56,6 +56,18 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
     return [describe_mixture([Path(neural.directory), Path(ngram.directory)], [neural.name, ngram.name], corpus, **shared)]
 
 
+def refuse_cloze_models(model_dirs: list[Path]) -> None:
+    """A bidirectional model has no perplexity to put in the report's columns: refused before any work."""
+    from lmkit.checkpoint import read_config
+    from lmkit.models.neural.cloze import CLOZE_CELLS
+
+    for directory in map(Path, model_dirs):
+        kind = read_config(directory).get("kind") if (directory / "config.json").is_file() else None
+        if kind in CLOZE_CELLS:
+            raise ConfigError(f"{directory} is a bidirectional cloze model ({kind}); it has no perplexity to "
+                              "compare in a report: lmkit eval gives its pseudo-perplexity")
+
+
 def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
     from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
@@ -63,6 +75,7 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
     from lmkit.train.config import select_device
 
+    refuse_cloze_models(model_dirs)
     given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
     corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
     suite = options["suite"] is not None

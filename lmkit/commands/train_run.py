@@ -19,6 +19,7 @@ from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.base import is_cloze
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
@@ -56,7 +57,9 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
-    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
+    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model))
+    if is_cloze(model) and world.is_main:
+        warn_long_lines(train_stream, config.bptt)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
@@ -83,6 +86,23 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
                f"{result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"])
     return 0
+
+
+def warn_long_lines(stream, bptt: int) -> None:
+    """A cloze model trains only on lines lying whole inside a window: warn when that leaves out most of the text.
+
+    A line of n tokens (its `</s>` counted) lies whole in a window of bptt + 1 columns, the `</s>` before
+    it included, for about bptt - n + 1 of the bptt offsets the window grid can have against it."""
+    import numpy as np
+
+    from lmkit.text.vocab import EOS_ID
+
+    lengths = np.diff(np.concatenate([[-1], np.flatnonzero(np.asarray(stream) == EOS_ID)]))  # tokens + </s>
+    used = float((lengths * np.clip(bptt - lengths + 1, 0, None) / bptt).sum()) / max(len(stream), 1)
+    if used < 0.5:
+        click.echo(f"warning: a bidirectional model trains only on lines lying whole inside a --bptt window; "
+                   f"with --bptt {bptt} that is about {100 * used:.0f}% of the training tokens (the longest line "
+                   f"has {int(lengths.max())}): raise --bptt", err=True)
 
 
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):

@@ -80,3 +80,24 @@ class StepScoring:
         # ids: (B, T) -> (B, T-1)
         logp, _ = self.score_targets(ids[:, :-1], ids[:, 1:], self.init_state(ids.shape[0]))
         return logp
+
+
+@runtime_checkable
+class ClozeModel(Protocol):
+    """A bidirectional (cloze) model: each token predicted from every other token of its line.
+
+    Not a LanguageModel (no left-to-right `step`): it cannot generate, and its
+    evaluation is a pseudo-perplexity, exp of the mean -log p(x_t | x_{!=t}).
+    `ids` are framed lines `<s> x_1 .. x_n </s>` padded on the right (lmkit.text.lines).
+    """
+
+    vocab: Vocab
+    kind: str
+    cloze: bool  # True
+
+    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def is_cloze(model) -> bool:
+    """True for a bidirectional cloze model (the ClozeModel capability)."""
+    return bool(getattr(model, "cloze", False))

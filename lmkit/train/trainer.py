@@ -23,7 +23,9 @@ from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
 from lmkit.errors import TrainingError
+from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
+from lmkit.models.base import is_cloze
 from lmkit.runtime import resolve_precision
 from lmkit.train.progress import Progress
 from lmkit.train.config import TrainConfig, select_device
@@ -248,7 +250,10 @@ class Trainer:
     def evaluate(self, stream: np.ndarray) -> NLL:
         self.model.eval()
         with torch.no_grad(), self._autocast():
-            result = self.world.stream_nll(self.model, stream, self.cfg.eval_rows, device=self.device)
+            if is_cloze(self.model):  # a bidirectional model: pseudo-NLL, every line read whole
+                result = pseudo_nll(self.model, stream, device=self.device)
+            else:
+                result = self.world.stream_nll(self.model, stream, self.cfg.eval_rows, device=self.device)
         self.model.train()
         return result
 
@@ -261,6 +266,8 @@ class Trainer:
                   "valid_tokens": result.tokens, "lr": p.lr, **self.runtime()}
         if self.valid_chars:
             record["valid_bpc"] = result.bits_per_char(self.valid_chars)
+        if is_cloze(self.model):
+            record = pseudo_record(record)
         improved = result.mean < p.best_valid
         if improved:
             p.best_valid, p.bad_evals = result.mean, 0
