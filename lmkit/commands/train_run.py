@@ -16,6 +16,7 @@ from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.paths import checkpoints_root, folders_line
 from lmkit.train.trainer import Trainer
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import DirectoryLock, load_resume
@@ -56,6 +57,9 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+            click.echo(folders_line())
+            if state is not None:
+                click.echo(resume_line(directory, trainer))
         try:
             result = trainer.run()
         finally:
@@ -107,7 +111,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
                               "--overwrite to replace it, or another --out")
         return out
     suffix = "-backward" if opts["direction"] == "backward" else ""
-    base = Path("checkpoints") / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
+    base = checkpoints_root() / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
     candidate, n = base, 1
     while candidate.exists() and any(candidate.iterdir()):
         n += 1
@@ -145,6 +149,13 @@ def reopen_corpus(name: str):
     if (cached / "manifest.json").exists():
         return Corpus.open(cached)
     return get_corpus(name, fetch=True)
+
+
+def resume_line(directory: Path, trainer) -> str:
+    """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
+    p = trainer.progress
+    return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {p.column // trainer.cfg.bptt:,} "
+            f"of {trainer.windows:,}, {p.tokens:,} tokens and {p.elapsed:.0f}s trained so far")
 
 
 def count_parameters(model) -> int:

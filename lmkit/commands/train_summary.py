@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from lmkit.checkpoint import load_model, read_config
+from lmkit.paths import checkpoints_root
 from lmkit.commands.train_output import summary_lines
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import LmkitError
@@ -20,8 +21,9 @@ def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "t
             for split in splits}
 
 
-def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path = Path("checkpoints")) -> Path | None:
+def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path | None = None) -> Path | None:
     """A character 5-gram built on the same corpus and tokenizer, if `lmkit ngram` made one."""
+    root = checkpoints_root() if root is None else root
     if not root.is_dir():
         return None
     for config_path in sorted(root.glob("*/config.json")):

@@ -19,15 +19,11 @@ from typing import Callable, Iterator
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import CorpusError
 from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
+from lmkit.paths import corpora_root
 
 MANIFEST = "manifest.json"
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def corpora_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else ./corpora."""
-    return Path(root or os.environ.get("LMKIT_CORPORA") or "corpora")
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""Issue 17's first hour of a new user, through the CLI: where files go, where a resumed run starts,
+and a run that survives its stdout reader going away."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
+
+
+def tiny_files(lang="en"):
+    return ["--train", TINY[lang]["train"], "--valid", TINY[lang]["valid"], "--test", TINY[lang]["test"]]
+
+
+def lmkit_process(args, tmp_path, **popen):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LMKIT_CORPORA": str(tmp_path / "corpora")}
+    return subprocess.Popen([sys.executable, "-m", "lmkit", *map(str, args)], cwd=tmp_path, env=env, **popen)
+
+
+def evaluations(directory: Path) -> int:
+    metrics = directory / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
+
+
+def test_ctrl_c_after_the_stdout_reader_has_gone_still_saves_the_checkpoint(tmp_path):
+    """`lmkit train ... | tee log` and Ctrl-C: tee dies first; lmkit must still save and say so."""
+    out = tmp_path / "m"
+    args = ["train", *tiny_files(), *TINY_MODEL, "--eval-every", "1", "--max-time", "300", "--out", out]
+    process = lmkit_process(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()  # the header: training has begun
+    process.stdout.close()     # the reader goes away, as tee does on Ctrl-C
+    seen = evaluations(out)
+    while process.poll() is None and evaluations(out) < seen + 3:  # lines printed into the broken pipe
+        time.sleep(0.2)
+    assert process.poll() is None, process.stderr.read().decode()  # before the fix: gone on EPIPE, nothing saved
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1].decode()
+    assert "SIGINT: saved a resumable checkpoint" in stderr, stderr
+    assert (out / "last" / "trainer_state.pt").exists()
+
+
+def test_resume_says_where_it_picks_up(cli, tmp_path):
+    args = [*tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m"]
+    assert cli("train", *args, "--max-steps", "6").exit_code == 0
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", "8", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    tokens = 6 * 4 * 16
+    assert f"resuming {tmp_path / 'm'} at step 6: epoch 1, window 6 of " in result.output
+    assert f"{tokens:,} tokens" in result.output
+
+
+@pytest.mark.parametrize("corpora_variable", [False, True])
+def test_lmkit_home_holds_corpora_and_checkpoints_and_every_header_names_them(cli, tmp_path, monkeypatch,
+                                                                              corpora_variable):
+    """Started from another folder, lmkit uses $LMKIT_HOME, not a new ./corpora and ./checkpoints there;
+    $LMKIT_CORPORA still wins for corpora."""
+    home, elsewhere, corpora = tmp_path / "home", tmp_path / "elsewhere", tmp_path / "own-corpora"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("LMKIT_HOME", str(home))
+    if corpora_variable:
+        monkeypatch.setenv("LMKIT_CORPORA", str(corpora))
+    else:
+        monkeypatch.delenv("LMKIT_CORPORA")
+    expected_corpora = corpora if corpora_variable else home / "corpora"
+    result = cli("ngram", *tiny_files(), "--order", "2")
+    assert result.exit_code == 0, result.output
+    assert f"folders: corpora {expected_corpora}  checkpoints {home / 'checkpoints'}" in result.output
+    assert [p.name for p in (home / "checkpoints").iterdir()] and any(expected_corpora.iterdir())
+    assert list(elsewhere.iterdir()) == []
+    listing = cli("corpus", "list")
+    assert f"folders: corpora {expected_corpora}  checkpoints {home / 'checkpoints'}" in listing.output
+
+
+def test_the_train_header_names_the_folders(cli, tmp_path):
+    result = cli("train", *tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--max-steps", "1",
+                 "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "folders: corpora " in result.output and "checkpoints " in result.output
