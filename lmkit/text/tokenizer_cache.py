@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import ConfigError, LmkitError, TokenizerError
+from lmkit.errors import ConfigError, LmkitError, MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID
@@ -73,22 +73,14 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     if path.exists() and not rebuild:
         try:
             return load_tokenizer(path)
+        except MissingPackageError:  # jieba uninstalled: the cache is fine, the environment is not
+            raise
         except LmkitError as exc:
             raise TokenizerError(f"{path}: cached tokenizer is damaged ({exc}); rebuild it with `lmkit vocab build --force`") from exc
     tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolve_options(kind, options))
     tokenizer.save(path)
     stats_path(path).unlink(missing_ok=True)
     return tokenizer
-
-
-def cached_tokenizer(corpus, kind: str, **options) -> tuple[Tokenizer, Path]:
-    """The tokenizer `lmkit vocab build` saved for (corpus, kind, options); TokenizerError if there is none."""
-    path = tokenizer_path(corpus, kind, options)
-    if not path.exists():
-        flags = " ".join(f"{FLAGS.get(k, k)} {v}" if not isinstance(v, bool) else FLAGS.get(k, k) for k, v in options.items())
-        raise TokenizerError(f"no {kind} tokenizer is built for corpus {corpus.name!r} yet; run "
-                             f"`lmkit vocab build --corpus {corpus.name} --tokenizer {kind}{' ' + flags if flags else ''}`")
-    return get_tokenizer(corpus, kind, **options), path
 
 
 def stats_path(tokenizer_file: Path) -> Path:

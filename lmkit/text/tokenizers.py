@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import TokenizerError
+from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -240,7 +240,9 @@ def _jieba_cut():
     try:
         import jieba
     except ImportError as exc:
-        raise TokenizerError("--segment jieba needs the 'zh' extra: pip install 'lmkit[zh]'") from exc
+        raise MissingPackageError("--segment jieba needs the jieba package, which is not installed: pip install jieba "
+                                  "(or the 'zh' extra: pip install 'lmkit[zh]', in a checkout pip install -e '.[zh]')"
+                                  ) from exc
     jieba.setLogLevel(60)
     return jieba.lcut
 
