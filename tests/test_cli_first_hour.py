@@ -20,9 +20,13 @@ def tiny_files(lang="en"):
     return ["--train", TINY[lang]["train"], "--valid", TINY[lang]["valid"], "--test", TINY[lang]["test"]]
 
 
-def lmkit_process(args, tmp_path, **popen):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LMKIT_CORPORA": str(tmp_path / "corpora")}
-    return subprocess.Popen([sys.executable, "-m", "lmkit", *map(str, args)], cwd=tmp_path, env=env, **popen)
+def lmkit_env(tmp_path, **extra) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "LMKIT_CORPORA": str(tmp_path / "corpora"), **extra}
+
+
+def lmkit_process(args, tmp_path, env=None, **popen):
+    return subprocess.Popen([sys.executable, "-m", "lmkit", *map(str, args)], cwd=tmp_path,
+                            env=env or lmkit_env(tmp_path), **popen)
 
 
 def evaluations(directory: Path) -> int:
@@ -85,3 +89,76 @@ def test_the_train_header_names_the_folders(cli, tmp_path):
                  "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
     assert "folders: corpora " in result.output and "checkpoints " in result.output
+
+
+def run_with_terminal_stderr(args, tmp_path, **env) -> tuple[int, str, str]:
+    """Run lmkit with stderr on a pseudo-terminal (as a person watching sees it): (code, stdout, terminal text)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a new pty is 0 columns wide
+    process = lmkit_process(args, tmp_path, lmkit_env(tmp_path, **env), stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    stdout = process.stdout.read().decode()
+    return process.wait(timeout=300), stdout, seen.decode(errors="replace")
+
+
+@pytest.fixture
+def ngram_model(tmp_path):
+    out = tmp_path / "kn"
+    done = subprocess.run([sys.executable, "-m", "lmkit", "ngram", *map(str, tiny_files()), "--order", "3",
+                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, env=lmkit_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.parametrize("mix", [False, True])
+def test_eval_shows_a_bar_on_a_terminal_and_none_with_quiet(tmp_path, ngram_model, mix):
+    model = ["--mix", f"{ngram_model},{ngram_model}", "--weights", "0.5,0.5"] if mix else [ngram_model]
+    args = ["eval", *model, "--file", TINY["en"]["test"]]
+    code, stdout, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "perplexity" in stdout, terminal
+    assert "scoring:" in terminal and "tok" in terminal
+    code, stdout, terminal = run_with_terminal_stderr([*args, "--quiet"], tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "scoring" not in terminal
+
+
+def test_library_passes_report_progress_through_a_callback(tiny_en):
+    """Library code prints nothing: it reports (done, total) per pass, ending at the tokens it scored."""
+    from lmkit.evaluate.perplexity import token_logprobs
+    from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "word")
+    stream = encoded_split(tiny_en, tokenizer, "test")
+    model = build_ngram(encoded_split(tiny_en, tokenizer, "train"), tokenizer.vocab, 2)
+    for reset in (False, True):
+        heard = []
+        token_logprobs(model, stream, reset_per_line=reset, rows=3, window=7, progress=lambda d, t: heard.append((d, t)))
+        assert heard[0] == (0, len(stream)) and heard[-1] == (len(stream), len(stream))
+        assert [d for d, _ in heard] == sorted(d for d, _ in heard) and len(heard) > 2
+
+
+@pytest.mark.parametrize("budget,shown", [(["--max-time", "600"], "s of --max-time"),
+                                          (["--max-time", "0", "--max-steps", "7"], "/7")])
+def test_the_training_bar_runs_to_the_budget(tmp_path, budget, shown):
+    """The bar's time left is the budget's (not the end of the epoch)."""
+    args = ["train", *tiny_files(), *TINY_MODEL, "--max-steps", "7", "--sample-tokens", "0", *budget,
+            "--out", tmp_path / "m"]
+    code, _, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0, terminal
+    assert shown in terminal, terminal

@@ -41,7 +41,8 @@ def scoring_options(f):
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **scoring):
+@click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
+def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, quiet, **scoring):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -53,16 +54,19 @@ def command(model_dir, split, file, corpus_spec, mix, weights, opener, per_line,
     the perplexity without OOVs leaves them out, as KenLM does.
     """
     from lmkit.commands.evaluate_run import run_eval, run_mix
+    from lmkit.commands.progress import pass_bars
 
     if (model_dir is None) == (mix is None):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     scoring = resolve_scoring(scoring)
-    if mix is not None:
-        result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
-    else:
-        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
+    with pass_bars("scoring", quiet) as bars:
+        scoring["progress"] = bars
+        if mix is not None:
+            result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
+        else:
+            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
 
 

@@ -12,6 +12,7 @@ import torch
 
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.train_models import build_model, check_model_options
+from lmkit.commands.progress import bars_wanted
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
@@ -46,7 +47,9 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
-    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
+    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main,
+                              bars=bars_wanted(opts["quiet"]) and world.is_main,
+                              max_time=config.time_limit, max_steps=config.max_steps)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
@@ -73,7 +76,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         return EXIT_CODES.get(result.stopped, 0)
     click.echo(f"stopped: {result.stopped} after {result.progress.step} steps, {result.progress.tokens:,} tokens, "
                f"{result.progress.elapsed:.0f}s")
-    print_summary(directory, corpus, opts["sample_tokens"], opts["seed"])
+    print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])
     return 0
 
 
