@@ -162,3 +162,49 @@ def test_the_training_bar_runs_to_the_budget(tmp_path, budget, shown):
     code, _, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
     assert code == 0, terminal
     assert shown in terminal, terminal
+
+
+SMALL = ["--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"], "--hidden-size", "8", "--emb-size", "8",
+         "--max-steps", "2", "--quiet", "--sample-tokens", "0"]
+
+
+@pytest.fixture
+def ten_lines(tmp_path):
+    path = tmp_path / "ten.txt"
+    path.write_text("".join(f"line {n} of a very short text that a new user tries first\n" for n in range(10)))
+    return path
+
+
+def saved_shape(directory):
+    config = json.loads((directory / "config.json").read_text())["train"]["config"]
+    return config["batch_size"], config["bptt"]
+
+
+def test_a_short_file_gets_a_batch_and_window_that_fit_and_says_so(cli, tmp_path, ten_lines):
+    result = cli("train", "--train", ten_lines, *SMALL, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "makes 1 step(s) per epoch; using --batch-size" in result.stderr  # 64 x 128 on 600 characters
+    batch, bptt = saved_shape(tmp_path / "m")
+    assert (batch, bptt) != (64, 128)
+    from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, steps_per_epoch
+
+    assert steps_per_epoch(len(ten_lines.read_text()), batch, bptt) >= MIN_STEPS_PER_EPOCH
+
+
+def test_a_short_file_with_a_chosen_batch_gets_a_suggestion_not_a_change(cli, tmp_path, ten_lines):
+    result = cli("train", "--train", ten_lines, "--batch-size", "4", *SMALL, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "warning: the training text has" in result.stderr and "try --batch-size" in result.stderr
+    assert saved_shape(tmp_path / "m")[0] == 4
+
+
+@pytest.mark.parametrize("valid", ["same path", "same content", "other text"])
+def test_valid_equal_to_train_is_warned_about(cli, tmp_path, valid):
+    train = TINY["en"]["train"]
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes(train.read_bytes())
+    given = {"same path": train, "same content": copy, "other text": TINY["en"]["valid"]}[valid]
+    result = cli("train", "--train", train, "--valid", given, "--test", TINY["en"]["test"], *TINY_MODEL,
+                 "--max-steps", "1", "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert ("validation text is the same as the training text" in result.stderr) == (valid != "other text")

@@ -13,6 +13,7 @@ import torch
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.train_models import build_model, check_model_options
 from lmkit.commands.progress import bars_wanted
+from lmkit.commands.train_fit import fit_shape_to_text, warn_if_valid_is_train
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
@@ -44,6 +45,10 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
+    if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
+        say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
+        config = fit_shape_to_text(config, len(train_stream), given_options(ctx), say)
+        warn_if_valid_is_train(corpus, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
