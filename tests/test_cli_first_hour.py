@@ -208,3 +208,19 @@ def test_valid_equal_to_train_is_warned_about(cli, tmp_path, valid):
                  "--max-steps", "1", "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
     assert ("validation text is the same as the training text" in result.stderr) == (valid != "other text")
+
+
+@pytest.mark.parametrize("text,warned", [
+    ("床前明月光，疑是地上霜。举头望明月，低头思故乡。\n", True),        # Chinese without spaces
+    ("今天 天气 很 好 ， 我们 去 公园 散步 吧 。\n", False),               # segmented with spaces
+    ("The quick brown fox jumps over the lazy dog.\n", False),              # English
+])
+def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text, warned):
+    path = tmp_path / "text.txt"
+    path.write_text(text * 40)
+    result = cli("vocab", "build", "--train", path, "--tokenizer", "word")
+    assert result.exit_code == 0, result.output
+    assert ("--segment jieba" in result.stderr) == warned, result.stderr
+    if warned:
+        with_jieba = cli("vocab", "build", "--train", path, "--tokenizer", "word", "--segment", "jieba")
+        assert with_jieba.exit_code == 0 and "--segment jieba" not in with_jieba.stderr

@@ -78,7 +78,19 @@ class TokenizerSpec:
     def load(self, corpus, rebuild: bool = False):
         from lmkit.text.tokenizer_cache import get_tokenizer
 
+        if self.kind == "word" and not self.options.get("segment"):
+            warn_if_unsegmented(corpus)
         return get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
+
+
+def warn_if_unsegmented(corpus) -> None:
+    """Whitespace words on Chinese written without spaces are whole lines: say so, and what to use."""
+    from lmkit.text.unsegmented import looks_unsegmented
+
+    if not getattr(corpus, "segmented", False) and looks_unsegmented(corpus.lines("train")):
+        click.echo(f"warning: most lines of {corpus.name}'s train split are long runs of Chinese (or Japanese) "
+                   "text with no spaces, so --tokenizer word makes each whole line one token; "
+                   "add --segment jieba to cut it into words, or use --tokenizer char", err=True)
 
 
 def corpus_options(function=None, *, default: str | None = "shakespeare"):
