@@ -4,7 +4,8 @@ Library code reports through callbacks (lmkit.evaluate.perplexity.Progress:
 `progress(done, total)` per pass; the trainer's TrainCallbacks); only the CLI
 draws. A bar appears only for a pass that lasts more than DELAY_SECONDS, only
 when stderr is a terminal, and never with --quiet, so pipes, logs and tests
-stay clean. $LMKIT_PROGRESS_DELAY changes that delay (0: a bar for every pass).
+stay clean. $LMKIT_PROGRESS_DELAY changes that delay (0: a bar for every pass);
+$LMKIT_PROGRESS=always draws bars to a pipe too.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 DELAY_SECONDS = 2.0
 DELAY_VARIABLE = "LMKIT_PROGRESS_DELAY"
+ALWAYS_VARIABLE = "LMKIT_PROGRESS"
 
 
 def bar_delay() -> float:
@@ -26,8 +28,9 @@ def bar_delay() -> float:
 
 
 def bars_wanted(quiet: bool) -> bool:
-    """Bars are for a person watching: not with --quiet, not when stderr goes to a file or pipe."""
-    return not quiet and sys.stderr.isatty()
+    """Bars are for a person watching: not with --quiet, not when stderr goes to a file or pipe
+    (unless $LMKIT_PROGRESS is `always`, for a program that reads them)."""
+    return not quiet and (sys.stderr.isatty() or os.environ.get(ALWAYS_VARIABLE) == "always")
 
 
 def make_bar(total: float | None, desc: str, unit: str, initial: int = 0, delay: float | None = None) -> tqdm:
