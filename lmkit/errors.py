@@ -36,6 +36,10 @@ class TokenizerError(LmkitError):
     """A tokenizer cannot be built, loaded or applied."""
 
 
+class MissingPackageError(TokenizerError):
+    """An optional package this input needs (jieba for --segment jieba) is not installed."""
+
+
 class VocabError(LmkitError):
     """A vocabulary is invalid or cannot be built with the given cutoffs."""
 

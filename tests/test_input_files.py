@@ -160,7 +160,7 @@ LATIN1 = os.fsdecode("café".encode("latin-1"))  # as Python hands over argv byt
 
 @pytest.mark.parametrize("command,where", [
     pytest.param(lambda m: ["generate", m, "--prompt", LATIN1], "--prompt", id="prompt"),
-    pytest.param(lambda m: ["fill", m, m, f"{LATIN1} _"], "TEXT", id="fill text"),
+    pytest.param(lambda m: ["fill", m, m, f"{LATIN1} _"], "[TEXT]", id="fill text"),
     pytest.param(lambda m: ["fill", m, m, "a _", "--candidates", LATIN1], "--candidates", id="candidates"),
     pytest.param(lambda m: ["tokenize", "--from", m, LATIN1], "[TEXTS]...", id="tokenize text"),
 ])

@@ -62,6 +62,6 @@ JIEBA_COMMANDS = {
 def test_a_cached_jieba_tokenizer_without_jieba_says_jieba_is_missing(cli, jieba_tokenizer, monkeypatch, tmp_path, command):
     monkeypatch.setitem(sys.modules, "jieba", None)  # `import jieba` now raises ImportError
     result = cli(*JIEBA_COMMANDS[command](jieba_tokenizer, tmp_path / "out"))
-    assert_one_line_error(result, "the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
-                                  'or pip install -e ".[zh]" from a checkout of lmkit')
+    assert_one_line_error(result, "--segment jieba needs the jieba package, which is not installed: pip install jieba",
+                          "pip install -e '.[zh]'")
     assert "damaged" not in result.output

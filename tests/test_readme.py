@@ -58,5 +58,7 @@ def test_python_api_example_runs(monkeypatch, tmp_path, tiny_zh):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(lmkit.corpus.catalog, "get_corpus", lambda name: tiny_zh)
     code = code_blocks("python")[0].replace("max_steps=200", "max_steps=5")
-    exec(compile(code, "README.md", "exec"), {"print": lambda *a: None})
+    printed = []
+    exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
     assert (tmp_path / "checkpoints" / "tang-gru" / "model.safetensors").exists()
+    assert len(printed) == 1 and printed[0].startswith("春") and len(printed[0]) > 1  # the prompt, then its sample

@@ -260,3 +260,13 @@ def test_same_code_runs_on_an_ngram_model():
     assert beam.ids == greedy.ids
     for out in outs + beam_search(model, [4], SamplingConfig(beam=3, sentences=2, max_tokens=20)):
         assert out.logprobs == pytest.approx(score_of(model, [4], out.ids), abs=1e-5)
+
+
+def test_a_line_end_right_after_the_prompt_or_an_empty_line_is_not_a_sentence(table):
+    """Prompt `ROMEO.` on a play whose speaker lines end there: the first line end closes the prompt's
+    line, so one sentence means one line the model wrote, not the prompt alone."""
+    eos = table.vocab.eos_id
+    (out,) = sample(table, [table.vocab.id("c")], SamplingConfig(greedy=True, sentences=1))  # after c comes </s>
+    assert words(table, out.ids) == "</s> a b c </s>" and out.finished
+    (two,) = sample(table, [], SamplingConfig(greedy=True, sentences=2))
+    assert two.ids.count(eos) == 2  # lines with text count as before

@@ -75,7 +75,24 @@ class CorpusSpec:
         name = self.name or self.default
         if name is None:
             raise ConfigError("no corpus given: pass --corpus NAME or --train PATH")
-        return get_corpus(name, fetch=fetch, encoding_errors=self.encoding_errors)
+        return open_named(name, fetch, self.encoding_errors)
+
+
+def open_named(name: str, fetch: bool = True, encoding_errors: str = "strict"):
+    """A named corpus; a fetch says on stderr what it fetches and where to, before it starts."""
+    from lmkit.corpus.catalog import get_corpus
+    from lmkit.corpus.sources import CORPORA
+    from lmkit.errors import CorpusError
+    from lmkit.paths import corpora_root
+
+    try:
+        return get_corpus(name, fetch=False, encoding_errors=encoding_errors)
+    except CorpusError:
+        if not fetch or not (name in CORPORA or name.startswith("hf:")):
+            raise
+    what = CORPORA[name].description if name in CORPORA else "a Hugging Face dataset"
+    click.echo(f"fetching {name} ({what}) into {corpora_root().absolute()} ...", err=True)
+    return get_corpus(name, fetch=True, encoding_errors=encoding_errors)
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,19 @@ class TokenizerSpec:
     def load(self, corpus, rebuild: bool = False):
         from lmkit.text.tokenizer_cache import get_tokenizer
 
+        if self.kind == "word" and not self.options.get("segment"):
+            warn_if_unsegmented(corpus)
         return get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
+
+
+def warn_if_unsegmented(corpus) -> None:
+    """Whitespace words on Chinese written without spaces are whole lines: say so, and what to use."""
+    from lmkit.text.unsegmented import looks_unsegmented
+
+    if not getattr(corpus, "segmented", False) and looks_unsegmented(corpus.lines("train")):
+        click.echo(f"warning: most lines of {corpus.name}'s train split are long runs of Chinese (or Japanese) "
+                   "text with no spaces, so --tokenizer word makes each whole line one token; "
+                   "add --segment jieba to cut it into words, or use --tokenizer char", err=True)
 
 
 def corpus_options(function=None, *, default: str | None = "shakespeare"):

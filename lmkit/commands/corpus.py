@@ -11,14 +11,15 @@ from lmkit.corpus.split import SPLITS
 
 @click.group("corpus")
 def command():
-    """List, fetch and inspect corpora (cached under $LMKIT_CORPORA or ./corpora)."""
+    """List, fetch and inspect corpora (cached under $LMKIT_CORPORA, else $LMKIT_HOME/corpora, else ./corpora)."""
 
 
 @command.command("list")
 def list_corpora():
     """Named corpora lmkit can fetch, and every corpus already cached."""
-    from lmkit.corpus.catalog import cached_corpora, corpora_root
+    from lmkit.corpus.catalog import cached_corpora
     from lmkit.corpus.sources import CORPORA
+    from lmkit.paths import folders_line
 
     cached = {c.name: c for c in cached_corpora()}
     width = max(len(name) for name in [*CORPORA, *cached])
@@ -28,22 +29,19 @@ def list_corpora():
     for name, corpus in cached.items():
         if name not in CORPORA:
             click.echo(f"{name:<{width}}  {corpus.description} [cached]")
-    click.echo(f"(corpora folder: {corpora_root()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
+    click.echo(f"({folders_line()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
 
 
 @command.command("fetch")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 def fetch(names):
     """Download and split NAME (see `lmkit corpus list`, or hf:NAME[:CONFIG]); a cached corpus is left as is."""
-    from lmkit.corpus.catalog import get_corpus
-    from lmkit.errors import CorpusError
+    from lmkit.commands.common import open_named
+    from lmkit.corpus.catalog import corpora_root
 
     for name in names:
-        try:
-            corpus, cached = get_corpus(name, fetch=False), True
-        except CorpusError:
-            click.echo(f"{name}: fetching ...", err=True)
-            corpus, cached = get_corpus(name, fetch=True), False
+        cached = (corpora_root() / name / "manifest.json").exists()
+        corpus = open_named(name)
         state = "already cached" if cached else "fetched"
         click.echo(f"{corpus.name}: {state} in {corpus.directory} "
                    f"({', '.join(f'{s} {corpus.num_chars(s):,} chars' for s in SPLITS)})")

@@ -44,9 +44,10 @@ def scoring_options(f):
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @threads_option
 @click.pass_context
-def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **opts):
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, quiet, **opts):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -64,6 +65,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     import torch
 
     from lmkit.commands.evaluate_run import run_eval, run_mix
+    from lmkit.commands.progress import pass_bars
 
     if (model_dir is None) == (mix is None):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
@@ -74,10 +76,12 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     adaptive = config_from(AdaptiveConfig, opts)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
     check_adaptive(adaptive, mix, scoring)
-    if mix is not None:
-        result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
-    else:
-        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
+    with pass_bars("scoring", quiet) as bars:
+        scoring["progress"] = bars
+        if mix is not None:
+            result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
+        else:
+            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
     result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
 

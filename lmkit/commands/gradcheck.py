@@ -34,6 +34,14 @@ def print_norms(curves, title: str) -> None:
     click.echo(f"{'per step':>8} " + " ".join(f"{c.factor_per_step():>10.3f}" for c in curves))
 
 
+def norms_title(sizes: dict) -> str:
+    return (f"How the gradient of the last step's loss L reaches back d steps: ||dL/ds_(T-1-d)|| for a random "
+            f"Elman RNN (H={sizes['hidden_size']}, K={sizes['vocab_size']}).\n"
+            "Each column is one network: its nonlinearity f (tanh or relu) and the spectral radius rho of its "
+            "recurrent matrix W\n(rho < 1: gradients vanish with distance; rho > 1: they may explode). "
+            "Rows: distance d; last row: the mean factor per step.")
+
+
 @click.command("gradcheck")
 @click.option("--norms", is_flag=True, help="Show how ||dL/ds_k|| shrinks or grows with distance instead of checking.")
 @click.option("--hidden-size", type=number(int, low=1, high=4096), default=None, help="Hidden units [check: 5, --norms: 32].")
@@ -65,8 +73,7 @@ def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, d
     if norms:
         sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}
         curves = [gradcheck.gradient_norms(f, r, distance=distance, seed=seed, **sizes) for f in ("tanh", "relu") for r in radii]
-        print_norms(curves, f"||dL/ds_(T-1-d)||, L = loss of the last step; W random with spectral radius rho "
-                            f"(H={sizes['hidden_size']}, K={sizes['vocab_size']}); columns: f rho")
+        print_norms(curves, norms_title(sizes))
         return
     sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
     cases, check = gradcheck.default_cases(), gradcheck.check_case

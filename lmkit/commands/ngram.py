@@ -22,6 +22,7 @@ from lmkit.commands.options import config_from, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile
 from lmkit.errors import ConfigError, LmkitError
 from lmkit.models.ngram.model import NGramConfig
+from lmkit.paths import checkpoints_root, folders_line
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
 
@@ -38,7 +39,7 @@ def parse_memory(text: str | None) -> int | None:
 
 def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothing: str, direction: str) -> Path:
     suffix = "-backward" if direction == "backward" else ""
-    return Path("checkpoints") / f"{corpus_name}-{tokenizer_kind}-{order}gram-{smoothing}{suffix}"
+    return checkpoints_root() / f"{corpus_name}-{tokenizer_kind}-{order}gram-{smoothing}{suffix}"
 
 
 def check_directory(directory: Path) -> None:
@@ -103,6 +104,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     for message in messages:
         click.echo(f"warning: {message}", err=True)
     sizes = model.fitted().sizes()
+    click.echo(folders_line())
     click.echo(f"built {config.order}-gram ({config.smoothing}) on {corpus.name} [{tokenizer.describe()}, vocab "
                f"{len(tokenizer.vocab):,}] from {len(stream):,} tokens in {seconds:.2f}s: "
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")

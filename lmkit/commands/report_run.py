@@ -29,13 +29,14 @@ def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> P
 
 
 def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list, object]:
+    from lmkit.commands.progress import bars_wanted
     from lmkit.commands.train_output import ProgressPrinter
     from lmkit.report.suite import run_suite
 
     tokenizer = tokenizer_spec.load(corpus)
     config = dataclasses.replace(options["suite_config"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
     say = (lambda _: None) if options["quiet"] else (lambda text: click.echo(text, err=True))
-    printer = ProgressPrinter(enabled=not options["quiet"])
+    printer = ProgressPrinter(enabled=not options["quiet"], bars=bars_wanted(options["quiet"]))
     try:
         return run_suite(corpus, tokenizer, out, config, say, callbacks=lambda name: printer), tokenizer
     finally:

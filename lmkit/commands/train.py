@@ -57,9 +57,12 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
     """
     if opts["nproc"] is not None:
         sys.exit(launch_torchrun(opts["nproc"], sys.argv[1:] if ctx.parent else []))
+    from lmkit.commands.stdout_guard import surviving_stdout
     from lmkit.commands.train_run import run_training
 
-    sys.exit(run_training(ctx, corpus_spec, tokenizer_spec, opts))
+    with surviving_stdout():  # `| tee log` and Ctrl-C: a reader gone must not cost the checkpoint
+        code = run_training(ctx, corpus_spec, tokenizer_spec, opts)
+    sys.exit(code)
 
 
 def launch_torchrun(nproc: int, argv: list[str]) -> int:

@@ -15,11 +15,14 @@ from lmkit.commands.options import config_from, given_options
 from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
 from lmkit.commands.train_models import build_model, check_model_options
+from lmkit.commands.progress import bars_wanted
+from lmkit.commands.train_fit import fit_shape_to_text, warn_if_valid_is_train
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.base import is_cloze
+from lmkit.paths import checkpoints_root, folders_line
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
@@ -54,10 +57,16 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
+    if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
+        say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
+        config = fit_shape_to_text(config, len(train_stream), given_options(ctx), say)
+        warn_if_valid_is_train(corpus, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
-    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model))
+    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model),
+                              bars=bars_wanted(opts["quiet"]) and world.is_main,
+                              max_time=config.time_limit, max_steps=config.max_steps)
     if is_cloze(model) and world.is_main:
         warn_long_lines(train_stream, config.bptt)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
@@ -71,6 +80,9 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
             click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}")
+            click.echo(folders_line())
+            if state is not None:
+                click.echo(resume_line(directory, trainer))
         try:
             result = trainer.run()
         finally:
@@ -84,7 +96,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         return EXIT_CODES.get(result.stopped, 0)
     click.echo(f"stopped: {result.stopped} after {result.progress.step} steps, {result.progress.tokens:,} tokens, "
                f"{result.progress.elapsed:.0f}s")
-    print_summary(directory, corpus, opts["sample_tokens"], opts["seed"])
+    print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])
     return 0
 
 
@@ -139,7 +151,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
                               "--overwrite to replace it, or another --out")
         return out
     suffix = "-backward" if opts["direction"] == "backward" else ""
-    base = Path("checkpoints") / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
+    base = checkpoints_root() / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
     candidate, n = base, 1
     while candidate.exists() and any(candidate.iterdir()):
         n += 1
@@ -190,6 +202,13 @@ def reopen_corpus(name: str):
     if (cached / "manifest.json").exists():
         return Corpus.open(cached)
     return get_corpus(name, fetch=True)
+
+
+def resume_line(directory: Path, trainer) -> str:
+    """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
+    p = trainer.progress
+    return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {p.column // trainer.cfg.bptt:,} "
+            f"of {trainer.windows:,}, {p.tokens:,} tokens and {p.elapsed:.0f}s trained so far")
 
 
 def count_parameters(model) -> int:

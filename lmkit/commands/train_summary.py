@@ -6,6 +6,8 @@ from pathlib import Path
 import click
 
 from lmkit.checkpoint import load_model, read_config
+from lmkit.paths import checkpoints_root
+from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import LmkitError
@@ -14,15 +16,21 @@ from lmkit.generate.sampling import sample_text
 from lmkit.models.base import is_cloze
 
 
-def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test")) -> dict[str, NLL]:
+def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test"),
+                    quiet: bool = False) -> dict[str, NLL]:
     device = next(iter(model.parameters()), None)
     device = device.device if device is not None else "cpu"
-    return {split: stream_nll(model, encoded_split(corpus, tokenizer, split, reverse), device=device)
-            for split in splits}
+    results = {}
+    for split in splits:
+        with pass_bars(f"final {split} pass", quiet) as bars:
+            results[split] = stream_nll(model, encoded_split(corpus, tokenizer, split, reverse), device=device,
+                                        progress=bars)
+    return results
 
 
-def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path = Path("checkpoints")) -> Path | None:
+def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path | None = None) -> Path | None:
     """A character 5-gram built on the same corpus and tokenizer, if `lmkit ngram` made one."""
+    root = checkpoints_root() if root is None else root
     if not root.is_dir():
         return None
     for config_path in sorted(root.glob("*/config.json")):
@@ -48,12 +56,12 @@ def baseline_figure(corpus, tokenizer) -> tuple[str, float] | None:
     return str(where), result.bits_per_char(corpus.num_chars("valid"))
 
 
-def print_summary(directory: Path, corpus, sample_tokens: int, seed: int) -> None:
+def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet: bool = False) -> None:
     model, tokenizer, config = load_model(directory)
     if is_cloze(model):
         return print_cloze_summary(directory, model.eval(), tokenizer, corpus)
     reverse = config.get("direction") == "backward"
-    results = evaluate_splits(model.eval(), tokenizer, corpus, reverse)
+    results = evaluate_splits(model.eval(), tokenizer, corpus, reverse, quiet=quiet)
     chars = {split: corpus.num_chars(split) for split in results}
     baseline = baseline_figure(corpus, tokenizer) if tokenizer.kind == "char" and not reverse else None
     for line in summary_lines(str(directory), results, chars, baseline):

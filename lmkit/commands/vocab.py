@@ -26,11 +26,8 @@ def command():
 @click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 def build(corpus_spec, tokenizer_spec, force, top):
     """Build (or reuse) the tokenizer for a corpus and print its summary."""
-    from lmkit.text.tokenizer_cache import tokenizer_path
-
     corpus = corpus_spec.open()
-    tokenizer = tokenizer_spec.load(corpus, rebuild=force)
-    path = tokenizer_path(corpus, tokenizer_spec.kind, tokenizer_spec.options)
+    tokenizer, path = load_or_build(corpus, tokenizer_spec, rebuild=force)
     click.echo("\n".join(summary_lines(tokenizer, path, corpus, top)))
 
 
@@ -41,13 +38,12 @@ def build(corpus_spec, tokenizer_spec, force, top):
 @click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
 @click.pass_context
 def show(ctx, path, corpus_spec, tokenizer_spec, top):
-    """Size, specials, most frequent tokens and valid/test OOV rate of a built tokenizer.
+    """Size, specials, most frequent tokens and valid/test OOV rate of a corpus's tokenizer (built from the
+    train split first if it is not built yet, as `lmkit vocab build` would).
 
     PATH (a tokenizer.json or a model directory) shows that tokenizer instead;
     its coverage is shown when --corpus or --train is given too.
     """
-    from lmkit.text.tokenizer_cache import cached_tokenizer
-
     if path is not None:
         refuse_ignored(ctx, ("tokenizer", *TOKENIZER_OPTION_PARAMS), f"{path} gives the tokenizer")
         tokenizer = tokenizer_from_path(path)
@@ -55,8 +51,18 @@ def show(ctx, path, corpus_spec, tokenizer_spec, top):
         click.echo("\n".join(summary_lines(tokenizer, None, corpus, top)))
         return
     corpus = corpus_spec.open(fetch=False)
-    tokenizer, file = cached_tokenizer(corpus, tokenizer_spec.kind, **tokenizer_spec.options)
+    tokenizer, file = load_or_build(corpus, tokenizer_spec)
     click.echo("\n".join(summary_lines(tokenizer, file, corpus, top)))
+
+
+def load_or_build(corpus, tokenizer_spec, rebuild: bool = False):
+    """(tokenizer, its cache file): the cached one, or built from the train split now, saying so on stderr."""
+    from lmkit.text.tokenizer_cache import tokenizer_path
+
+    file = tokenizer_path(corpus, tokenizer_spec.kind, tokenizer_spec.options)
+    if rebuild or not file.exists():
+        click.echo(f"building the {tokenizer_spec.kind} tokenizer of {corpus.name} from its train split ...", err=True)
+    return tokenizer_spec.load(corpus, rebuild=rebuild), file
 
 
 def summary_lines(tokenizer, file: Path | None, corpus, top: int) -> list[str]:

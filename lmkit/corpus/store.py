@@ -21,16 +21,12 @@ from lmkit.corpus.split import SPLITS
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
 from lmkit.input_files import open_regular
+from lmkit.paths import corpora_root
 
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def corpora_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else ./corpora."""
-    return Path(root or os.environ.get("LMKIT_CORPORA") or "corpora")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,6 +33,25 @@ from lmkit.errors import LmkitError
 from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LN2 = math.log(2.0)
+
+# progress(done, total): tokens scored so far in this pass, of total; each pass starts again from 0.
+# Library code only reports; the CLI draws (lmkit.commands.progress).
+Progress = Callable[[int, int], None]
+
+
+def tally(progress: Progress | None, total: int) -> Callable[[int], None]:
+    """An `add(tokens)` that reports the running count of one pass to `progress` (nothing when it is None)."""
+    done = 0
+
+    def add(tokens: int) -> None:
+        nonlocal done
+        done += tokens
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    return add
 
 
 @dataclass
@@ -182,9 +202,10 @@ def stream_rows(stream: np.ndarray, rows: int) -> tuple[torch.Tensor, torch.Tens
 
 
 @torch.inference_mode()
-def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, window: int) -> torch.Tensor:
+def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, window: int,
+                 scored: Callable[[int], None] | None = None) -> torch.Tensor:
     """(R, L) float64 log p(targets), zero where `mask` is False; each row starts from
-    `init_state` and carries its state from window to window."""
+    `init_state` and carries its state from window to window. `scored(n)` hears of each window's tokens."""
     state = model.init_state(inputs.shape[0])
     pieces = [torch.zeros(inputs.shape[0], 0, dtype=torch.float64, device=inputs.device)]
     for start in range(0, inputs.shape[1], window):
@@ -192,24 +213,27 @@ def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch
         logp, state = model.score_targets(inputs[:, part], targets[:, part], state)  # (R, W)
         # an N-gram computes on the CPU whatever device the ids came from
         pieces.append(logp.to(mask.device, torch.float64).masked_fill(~mask[:, part], 0.0))
+        if scored is not None:
+            scored(int(mask[:, part].sum()))
     return torch.cat(pieces, dim=1)
 
 
-def stream_nll(model, stream: np.ndarray, rows: int = 16, window: int = 256, device: str | torch.device = "cpu") -> NLL:
+def stream_nll(model, stream: np.ndarray, rows: int = 16, window: int = 256, device: str | torch.device = "cpu",
+               progress: Progress | None = None) -> NLL:
     """NLL of a split's id stream, state carried from window to window along each of `rows` pieces."""
     stream = with_bos(stream)
     inputs, targets, mask = (t.to(device) for t in stream_rows(stream, rows))
-    logp = score_padded(model, inputs, targets, mask, window)
+    logp = score_padded(model, inputs, targets, mask, window, tally(progress, int(mask.sum())))
     return NLL(-float(logp.sum()), int(mask.sum()))
 
 
 def stream_logprobs(model, stream: np.ndarray, rows: int = 16, window: int = 256,
-                    device: str | torch.device = "cpu") -> np.ndarray:
+                    device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probability of each token of the stream, scored in order with the state carried."""
     if len(stream) == 0:
         return np.zeros(0)
     inputs, targets, mask = (t.to(device) for t in stream_rows(with_bos(stream), rows))
-    logp = score_padded(model, inputs, targets, mask, window)  # (R, L); rows are consecutive pieces
+    logp = score_padded(model, inputs, targets, mask, window, tally(progress, int(mask.sum())))  # (R, L) in order
     return logp[mask].cpu().numpy()
 
 
@@ -238,21 +262,22 @@ def line_batches(stream: np.ndarray, batch_lines: int):
 
 
 def line_logprobs(model, stream: np.ndarray, batch_lines: int = 64, window: int = 256,
-                  device: str | torch.device = "cpu") -> np.ndarray:
+                  device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probability of each token, every line scored on its own from `<s>` and a fresh state."""
     out = np.zeros(len(stream))
+    scored = tally(progress, len(stream))
     for positions, inputs, targets, mask in line_batches(stream, batch_lines):
         inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
-        logp = score_padded(model, inputs, targets, mask, window)  # (B, L)
+        logp = score_padded(model, inputs, targets, mask, window, scored)  # (B, L)
         out[positions] = logp[mask].cpu().numpy()
     return out
 
 
 def token_logprobs(model, stream: np.ndarray, reset_per_line: bool = False, rows: int = 16, window: int = 256,
-                   device: str | torch.device = "cpu") -> np.ndarray:
+                   device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probabilities of a stream's tokens, in evaluation mode (no dropout)."""
     if hasattr(model, "eval"):
         model.eval()
     if reset_per_line:
-        return line_logprobs(model, stream, batch_lines=max(rows, 64), window=window, device=device)
-    return stream_logprobs(model, stream, rows=rows, window=window, device=device)
+        return line_logprobs(model, stream, batch_lines=max(rows, 64), window=window, device=device, progress=progress)
+    return stream_logprobs(model, stream, rows=rows, window=window, device=device, progress=progress)

@@ -20,7 +20,7 @@ from lmkit.text.encode import encode_lines
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.corpus.text_files import scan_text_file, stream_lines
-from lmkit.evaluate.perplexity import Evaluation, line_scores, summarize, token_logprobs
+from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, summarize, token_logprobs
 from lmkit.fileio import atomic_write
 
 
@@ -95,12 +95,14 @@ class ModelScores:
 
 
 def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: bool = False,
-               rows: int = 16, window: int = 256, device: str | torch.device = "cpu") -> ModelScores:
+               rows: int = 16, window: int = 256, device: str | torch.device = "cpu",
+               progress: Progress | None = None) -> ModelScores:
     """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line)."""
     stream = text.stream(tokenizer, reverse=is_backward(config))
     if isinstance(model, torch.nn.Module):
         model.to(device)
-    logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device)
+    logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device,
+                          progress=progress)
     return ModelScores(summarize(stream, logp, text.chars), stream, logp)
 
 

@@ -39,7 +39,9 @@ LARGEST_LENGTH = 1_000_000   # tokens per sample: far beyond any use, small enou
 @dataclass(frozen=True)
 class SamplingConfig:
     max_tokens: int = setting(200, "Most tokens to generate per sample.", low=1, high=LARGEST_LENGTH)
-    sentences: int = setting(1, "Stop after this many sentence ends (</s>); 0 = keep going to --max-tokens.",
+    sentences: int = setting(1, "Stop after this many sentences the sample writes (a line end closing a line with "
+                             "generated text; the end of the prompt's own line or an empty line does not count); "
+                             "0 = keep going to --max-tokens.",
                              low=0, high=LARGEST_LENGTH)
     num_samples: int = setting(1, "Samples drawn together in one batch.", low=1, high=4096)
     greedy: bool = setting(False, "Always take the most likely token.")
@@ -217,6 +219,7 @@ def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnTok
         generator = make_generator(config.seed, logp.device)
         done = torch.zeros(count, dtype=torch.bool, device=logp.device)
         sentences = torch.zeros(count, dtype=torch.long, device=logp.device)
+        wrote = torch.zeros(count, dtype=torch.bool, device=logp.device)  # generated text on the current line
         columns, logp_columns, active_columns = [], [], []
         for position in range(config.max_tokens):
             if position:
@@ -228,8 +231,10 @@ def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnTok
             active_columns.append(active)
             if on_token is not None:
                 on_token(ids, active)
-            if config.sentences:
-                sentences += (ids == eos) & active
+            if config.sentences:  # `ROMEO.` + line end is the prompt's line, not a sentence the model wrote
+                ends = ids == eos
+                sentences += ends & wrote & active
+                wrote = ~ends
                 done = sentences >= config.sentences
                 if bool(done.all()):
                     break

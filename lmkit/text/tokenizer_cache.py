@@ -94,24 +94,6 @@ def is_current(tokenizer: Tokenizer, resolved: dict) -> bool:
     return all(recorded[name] == value for name, value in resolved.items() if name in recorded)
 
 
-def cached_tokenizer(corpus, kind: str, **options) -> tuple[Tokenizer, Path]:
-    """The tokenizer `lmkit vocab build` saved for (corpus, kind, options); TokenizerError if there is none."""
-    path = tokenizer_path(corpus, kind, options)
-    if not path.exists():
-        flags = " ".join(flag_text(k, v) for k, v in options.items())
-        raise TokenizerError(f"no {kind} tokenizer is built for corpus {corpus.name!r} yet; run "
-                             f"`lmkit vocab build --corpus {corpus.name} --tokenizer {kind}{' ' + flags if flags else ''}`")
-    return get_tokenizer(corpus, kind, **options), path
-
-
-def flag_text(name: str, value) -> str:
-    """The command-line spelling of one option: "--min-freq 2", "--lowercase", "--no-split-punct"."""
-    flag = FLAGS.get(name, name)
-    if isinstance(value, bool):
-        return flag if value else flag.replace("--", "--no-", 1)
-    return f"{flag} {value}"
-
-
 def stats_path(tokenizer_file: Path) -> Path:
     return tokenizer_file.with_name(tokenizer_file.name[: -len(".json")] + ".stats.json")
 

@@ -252,8 +252,9 @@ def _jieba_cut():
     try:
         import jieba
     except ImportError as exc:
-        raise MissingPackageError("the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
-                                  'or pip install -e ".[zh]" from a checkout of lmkit') from exc
+        raise MissingPackageError("--segment jieba needs the jieba package, which is not installed: pip install jieba "
+                                  "(or the 'zh' extra: pip install 'lmkit[zh]', in a checkout pip install -e '.[zh]')"
+                                  ) from exc
     jieba.setLogLevel(60)
     return jieba.lcut
 

@@ -35,7 +35,8 @@ def train_args(out: Path, *extra: str, fresh: bool = True) -> list[str]:
 
 def process_env(corpora: Path) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "LMKIT_CORPORA": str(corpora), "PYTHONUNBUFFERED": "1",
-            "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1", "COLUMNS": "200"}
+            "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1", "COLUMNS": "200",
+            "LMKIT_PROGRESS": "always"}  # the bars are read here although stderr is a pipe
 
 
 class LmkitProcess:

@@ -45,10 +45,18 @@ def discounts(adjusted: np.ndarray, k: int) -> tuple[float, float, float]:
         if not bad:
             return values
         problem = f"discount D{bad[0]} = {values[bad[0] - 1]:.4g} is outside [0, {bad[0]}]"
-    warnings.warn(f"Kneser-Ney discounts for {k}-grams cannot be estimated ({problem}; counts-of-counts "
-                  f"t1..t4 = {t[1:].astype(int).tolist()}, small or artificial data?): using {FALLBACK_DISCOUNTS}",
-                  stacklevel=3)
+    warnings.warn(fallback_message(k, problem, t[1:].astype(int).tolist()), stacklevel=3)
     return FALLBACK_DISCOUNTS
+
+
+def fallback_message(k: int, problem: str, counts: list[int]) -> str:
+    """What went wrong, what was used instead, and whether to worry (for 1-grams of a small alphabet: no)."""
+    used = "D1 = {:g}, D2 = {:g}, D3+ = {:g}".format(*FALLBACK_DISCOUNTS)
+    why = ("normal for characters or any small alphabet where every symbol is common; "
+           "it only sets how much probability goes to unseen tokens, and the model is fine" if k == 1
+           else "small or artificial data?")
+    return (f"Kneser-Ney discounts for {k}-grams cannot be estimated ({problem}; counts-of-counts t1..t4 = {counts}): "
+            f"used KenLM's fallback {used} instead ({why})")
 
 
 def discount_of(adjusted: np.ndarray, d: tuple[float, float, float]) -> np.ndarray:

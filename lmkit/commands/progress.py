@@ -1,0 +1,71 @@
+"""The one way lmkit's commands show progress: tqdm bars on stderr.
+
+Library code reports through callbacks (lmkit.evaluate.perplexity.Progress:
+`progress(done, total)` per pass; the trainer's TrainCallbacks); only the CLI
+draws. A bar appears only for a pass that lasts more than DELAY_SECONDS, only
+when stderr is a terminal, and never with --quiet, so pipes, logs and tests
+stay clean. $LMKIT_PROGRESS_DELAY changes that delay (0: a bar for every pass);
+$LMKIT_PROGRESS=always draws bars to a pipe too.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from tqdm import tqdm
+
+DELAY_SECONDS = 2.0
+DELAY_VARIABLE = "LMKIT_PROGRESS_DELAY"
+ALWAYS_VARIABLE = "LMKIT_PROGRESS"
+
+
+def bar_delay() -> float:
+    """Seconds a pass runs before its bar shows: $LMKIT_PROGRESS_DELAY, else DELAY_SECONDS."""
+    try:
+        return max(0.0, float(os.environ.get(DELAY_VARIABLE, DELAY_SECONDS)))
+    except ValueError:
+        return DELAY_SECONDS
+
+
+def bars_wanted(quiet: bool) -> bool:
+    """Bars are for a person watching: not with --quiet, not when stderr goes to a file or pipe
+    (unless $LMKIT_PROGRESS is `always`, for a program that reads them)."""
+    return not quiet and (sys.stderr.isatty() or os.environ.get(ALWAYS_VARIABLE) == "always")
+
+
+def make_bar(total: float | None, desc: str, unit: str, initial: int = 0, delay: float | None = None) -> tqdm:
+    """A bar on stderr that clears itself when done (and shows only after `delay`, default bar_delay())."""
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit == "tok", file=sys.stderr,
+                dynamic_ncols=True, leave=False, delay=bar_delay() if delay is None else delay)
+
+
+class PassBars:
+    """A `progress(done, total)` callback drawing one bar per pass (a pass begins when `done` drops back to 0)."""
+
+    def __init__(self, desc: str, enabled: bool):
+        self.desc, self.enabled = desc, enabled
+        self.bar: tqdm | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None or done < self.bar.n or done == 0:
+            self.close()
+            self.bar = make_bar(total, self.desc, "tok")
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "PassBars":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def pass_bars(desc: str, quiet: bool = False) -> PassBars:
+    """The progress callback a command hands to the library for its passes over data."""
+    return PassBars(desc, bars_wanted(quiet))

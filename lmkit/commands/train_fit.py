@@ -1,0 +1,42 @@
+"""Checks of the training text against the run's shape, said before training starts.
+
+- a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
+  when the user left both at their defaults, otherwise a smaller one is suggested;
+- --valid with the same text as --train: validation cannot show overfitting.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from lmkit.corpus.fetch import sha256_file
+from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
+
+
+def fit_shape_to_text(config, tokens: int, given: set[str], say: Callable[[str], None]):
+    """`config` with a batch and window that fit `tokens` training tokens (and `say` which), or as it is."""
+    steps = steps_per_epoch(tokens, config.batch_size, config.bptt)
+    if steps >= MIN_STEPS_PER_EPOCH:
+        return config
+    batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt)
+    if (batch_size, bptt) == (config.batch_size, config.bptt):
+        return config
+    what = (f"the training text has {tokens:,} tokens: --batch-size {config.batch_size} x --bptt {config.bptt} "
+            f"makes {steps} step(s) per epoch")
+    if given & {"batch_size", "bptt"}:
+        say(f"warning: {what}; try --batch-size {batch_size} --bptt {bptt} "
+            f"({steps_per_epoch(tokens, batch_size, bptt)} steps per epoch)")
+        return config
+    say(f"note: {what}; using --batch-size {batch_size} --bptt {bptt} instead "
+        f"({steps_per_epoch(tokens, batch_size, bptt)} steps per epoch; give either option to choose yourself)")
+    return dataclasses.replace(config, batch_size=batch_size, bptt=bptt)
+
+
+def warn_if_valid_is_train(corpus, say: Callable[[str], None]) -> None:
+    """The validation split with the same content as the training split (same path or same bytes) deserves a word."""
+    train, valid = corpus.path("train"), corpus.path("valid")
+    if train.stat().st_size != valid.stat().st_size or sha256_file(train) != sha256_file(valid):
+        return
+    say("warning: the validation text is the same as the training text: validation perplexity will not "
+        "show overfitting, and early stopping cannot work; give --valid other text (or leave it out to "
+        "split --train)")

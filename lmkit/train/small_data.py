@@ -1,0 +1,30 @@
+"""A batch and window that fit the training text.
+
+The defaults (64 streams x 128 tokens) suit a corpus of megabytes. On a short
+file they leave one step per epoch: early stopping ends the run in seconds
+with gibberish. `fitted_shape` halves the window and the streams until an
+epoch has MIN_STEPS_PER_EPOCH steps (or nothing smaller is sensible).
+"""
+from __future__ import annotations
+
+MIN_STEPS_PER_EPOCH = 20
+SMALLEST_BPTT = 16
+SMALLEST_BATCH = 1
+
+
+def steps_per_epoch(tokens: int, batch_size: int, bptt: int) -> int:
+    """Truncated-BPTT windows in one pass over `tokens` tokens cut into `batch_size` streams."""
+    columns = tokens // max(batch_size, 1)
+    return max(0, -(-(columns - 1) // bptt))
+
+
+def fitted_shape(tokens: int, batch_size: int, bptt: int) -> tuple[int, int]:
+    """(batch_size, bptt), made smaller (window first, then streams) until an epoch has enough steps."""
+    while steps_per_epoch(tokens, batch_size, bptt) < MIN_STEPS_PER_EPOCH:
+        if bptt > SMALLEST_BPTT:
+            bptt = max(SMALLEST_BPTT, bptt // 2)
+        elif batch_size > SMALLEST_BATCH:
+            batch_size = max(SMALLEST_BATCH, batch_size // 2)
+        else:
+            break
+    return batch_size, bptt

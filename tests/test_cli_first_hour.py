@@ -1,0 +1,226 @@
+"""Issue 17's first hour of a new user, through the CLI: where files go, where a resumed run starts,
+and a run that survives its stdout reader going away."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
+
+
+def tiny_files(lang="en"):
+    return ["--train", TINY[lang]["train"], "--valid", TINY[lang]["valid"], "--test", TINY[lang]["test"]]
+
+
+def lmkit_env(tmp_path, **extra) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "LMKIT_CORPORA": str(tmp_path / "corpora"), **extra}
+
+
+def lmkit_process(args, tmp_path, env=None, **popen):
+    return subprocess.Popen([sys.executable, "-m", "lmkit", *map(str, args)], cwd=tmp_path,
+                            env=env or lmkit_env(tmp_path), **popen)
+
+
+def evaluations(directory: Path) -> int:
+    metrics = directory / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
+
+
+def test_ctrl_c_after_the_stdout_reader_has_gone_still_saves_the_checkpoint(tmp_path):
+    """`lmkit train ... | tee log` and Ctrl-C: tee dies first; lmkit must still save and say so."""
+    out = tmp_path / "m"
+    args = ["train", *tiny_files(), *TINY_MODEL, "--eval-every", "1", "--max-time", "300", "--out", out]
+    process = lmkit_process(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()  # the header: training has begun
+    process.stdout.close()     # the reader goes away, as tee does on Ctrl-C
+    seen = evaluations(out)
+    while process.poll() is None and evaluations(out) < seen + 3:  # lines printed into the broken pipe
+        time.sleep(0.2)
+    assert process.poll() is None, process.stderr.read().decode()  # before the fix: gone on EPIPE, nothing saved
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1].decode()
+    assert "SIGINT: saved a resumable checkpoint" in stderr, stderr
+    assert (out / "last" / "trainer_state.pt").exists()
+
+
+def test_resume_says_where_it_picks_up(cli, tmp_path):
+    args = [*tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m"]
+    assert cli("train", *args, "--max-steps", "6").exit_code == 0
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", "8", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    tokens = 6 * 4 * 16
+    assert f"resuming {tmp_path / 'm'} at step 6: epoch 1, window 6 of " in result.output
+    assert f"{tokens:,} tokens" in result.output
+
+
+@pytest.mark.parametrize("corpora_variable", [False, True])
+def test_lmkit_home_holds_corpora_and_checkpoints_and_every_header_names_them(cli, tmp_path, monkeypatch,
+                                                                              corpora_variable):
+    """Started from another folder, lmkit uses $LMKIT_HOME, not a new ./corpora and ./checkpoints there;
+    $LMKIT_CORPORA still wins for corpora."""
+    home, elsewhere, corpora = tmp_path / "home", tmp_path / "elsewhere", tmp_path / "own-corpora"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("LMKIT_HOME", str(home))
+    if corpora_variable:
+        monkeypatch.setenv("LMKIT_CORPORA", str(corpora))
+    else:
+        monkeypatch.delenv("LMKIT_CORPORA")
+    expected_corpora = corpora if corpora_variable else home / "corpora"
+    result = cli("ngram", *tiny_files(), "--order", "2")
+    assert result.exit_code == 0, result.output
+    assert f"folders: corpora {expected_corpora}  checkpoints {home / 'checkpoints'}" in result.output
+    assert [p.name for p in (home / "checkpoints").iterdir()] and any(expected_corpora.iterdir())
+    assert list(elsewhere.iterdir()) == []
+    listing = cli("corpus", "list")
+    assert f"folders: corpora {expected_corpora}  checkpoints {home / 'checkpoints'}" in listing.output
+
+
+def test_the_train_header_names_the_folders(cli, tmp_path):
+    result = cli("train", *tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--max-steps", "1",
+                 "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "folders: corpora " in result.output and "checkpoints " in result.output
+
+
+def run_with_terminal_stderr(args, tmp_path, **env) -> tuple[int, str, str]:
+    """Run lmkit with stderr on a pseudo-terminal (as a person watching sees it): (code, stdout, terminal text)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a new pty is 0 columns wide
+    process = lmkit_process(args, tmp_path, lmkit_env(tmp_path, **env), stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    stdout = process.stdout.read().decode()
+    return process.wait(timeout=300), stdout, seen.decode(errors="replace")
+
+
+@pytest.fixture
+def ngram_model(tmp_path):
+    out = tmp_path / "kn"
+    done = subprocess.run([sys.executable, "-m", "lmkit", "ngram", *map(str, tiny_files()), "--order", "3",
+                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, env=lmkit_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.parametrize("mix", [False, True])
+def test_eval_shows_a_bar_on_a_terminal_and_none_with_quiet(tmp_path, ngram_model, mix):
+    model = ["--mix", f"{ngram_model},{ngram_model}", "--weights", "0.5,0.5"] if mix else [ngram_model]
+    args = ["eval", *model, "--file", TINY["en"]["test"]]
+    code, stdout, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "perplexity" in stdout, terminal
+    assert "scoring:" in terminal and "tok" in terminal
+    code, stdout, terminal = run_with_terminal_stderr([*args, "--quiet"], tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "scoring" not in terminal
+
+
+def test_library_passes_report_progress_through_a_callback(tiny_en):
+    """Library code prints nothing: it reports (done, total) per pass, ending at the tokens it scored."""
+    from lmkit.evaluate.perplexity import token_logprobs
+    from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "word")
+    stream = encoded_split(tiny_en, tokenizer, "test")
+    model = build_ngram(encoded_split(tiny_en, tokenizer, "train"), tokenizer.vocab, 2)
+    for reset in (False, True):
+        heard = []
+        token_logprobs(model, stream, reset_per_line=reset, rows=3, window=7, progress=lambda d, t: heard.append((d, t)))
+        assert heard[0] == (0, len(stream)) and heard[-1] == (len(stream), len(stream))
+        assert [d for d, _ in heard] == sorted(d for d, _ in heard) and len(heard) > 2
+
+
+@pytest.mark.parametrize("budget,shown", [(["--max-time", "600", "--epochs", "1"], "budget left 09:"),
+                                          (["--max-time", "0", "--max-steps", "7"], "budget left 00:")])
+def test_the_training_bar_runs_to_the_budget(tmp_path, budget, shown):
+    """The bar's time left is the budget's (not the end of the epoch)."""
+    args = ["train", *tiny_files(), *TINY_MODEL, "--sample-tokens", "0", *budget,
+            "--out", tmp_path / "m"]
+    code, _, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0, terminal
+    assert shown in terminal, terminal
+
+
+SMALL = ["--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"], "--hidden-size", "8", "--emb-size", "8",
+         "--max-steps", "2", "--quiet", "--sample-tokens", "0"]
+
+
+@pytest.fixture
+def ten_lines(tmp_path):
+    path = tmp_path / "ten.txt"
+    path.write_text("".join(f"line {n} of a very short text that a new user tries first\n" for n in range(10)))
+    return path
+
+
+def saved_shape(directory):
+    config = json.loads((directory / "config.json").read_text())["train"]["config"]
+    return config["batch_size"], config["bptt"]
+
+
+def test_a_short_file_gets_a_batch_and_window_that_fit_and_says_so(cli, tmp_path, ten_lines):
+    result = cli("train", "--train", ten_lines, *SMALL, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "makes 1 step(s) per epoch; using --batch-size" in result.stderr  # 64 x 128 on 600 characters
+    batch, bptt = saved_shape(tmp_path / "m")
+    assert (batch, bptt) != (64, 128)
+    from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, steps_per_epoch
+
+    assert steps_per_epoch(len(ten_lines.read_text()), batch, bptt) >= MIN_STEPS_PER_EPOCH
+
+
+def test_a_short_file_with_a_chosen_batch_gets_a_suggestion_not_a_change(cli, tmp_path, ten_lines):
+    result = cli("train", "--train", ten_lines, "--batch-size", "4", *SMALL, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "warning: the training text has" in result.stderr and "try --batch-size" in result.stderr
+    assert saved_shape(tmp_path / "m")[0] == 4
+
+
+@pytest.mark.parametrize("valid", ["same path", "same content", "other text"])
+def test_valid_equal_to_train_is_warned_about(cli, tmp_path, valid):
+    train = TINY["en"]["train"]
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes(train.read_bytes())
+    given = {"same path": train, "same content": copy, "other text": TINY["en"]["valid"]}[valid]
+    result = cli("train", "--train", train, "--valid", given, "--test", TINY["en"]["test"], *TINY_MODEL,
+                 "--max-steps", "1", "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert ("validation text is the same as the training text" in result.stderr) == (valid != "other text")
+
+
+@pytest.mark.parametrize("text,warned", [
+    ("床前明月光，疑是地上霜。举头望明月，低头思故乡。\n", True),        # Chinese without spaces
+    ("今天 天气 很 好 ， 我们 去 公园 散步 吧 。\n", False),               # segmented with spaces
+    ("The quick brown fox jumps over the lazy dog.\n", False),              # English
+])
+def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text, warned):
+    path = tmp_path / "text.txt"
+    path.write_text(text * 40)
+    result = cli("vocab", "build", "--train", path, "--tokenizer", "word")
+    assert result.exit_code == 0, result.output
+    assert ("--segment jieba" in result.stderr) == warned, result.stderr
+    if warned:
+        with_jieba = cli("vocab", "build", "--train", path, "--tokenizer", "word", "--segment", "jieba")
+        assert with_jieba.exit_code == 0 and "--segment jieba" not in with_jieba.stderr
