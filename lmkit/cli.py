@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "Train a recurrent (or N-gram) language model."),
     "ngram": ("ngram", "Build an N-gram model (add-k, Kneser-Ney) and write ARPA."),
     "generate": ("generate", "Sample text from a model (directory or ARPA file)."),
-    "fill": ("fill", "Fill a blank using a forward and a backward model."),
+    "fill": ("fill", "Fill a blank with a bidirectional model, or a forward and a backward one."),
     "eval": ("evaluate", "Perplexity, bits/token and bits/char of a model."),
     "rescore": ("rescore", "Rerank n-best lists (speech, OCR) with a model; tune its weight for WER/CER."),
     "report": ("report", "Compare models on one test set: tables and plots."),
