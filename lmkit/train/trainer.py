@@ -372,7 +372,7 @@ class Trainer:
         self.average = WeightAverage(self.model)
         self.average.update(self.model)
         p.averaging_since, p.bad_evals = p.step, 0  # patience starts again for the averaged weights
-        evaluations = "evaluation" if self.cfg.nonmono == 1 else f"{self.cfg.nonmono} evaluations"
+        evaluations = f"{self.cfg.nonmono} evaluation{'' if self.cfg.nonmono == 1 else 's'}"
         self.callbacks.on_message(f"step {p.step}: validation has not improved for {evaluations}; "
                                   "averaging the weights from here on (NT-ASGD)")
 
