@@ -1,7 +1,7 @@
 """N-gram build and scoring speed on real, distinct text: a 5-gram modified Kneser-Ney model on the
 GNU Collaborative International Dictionary of English (Debian's dict-gcide, ~40 MB, ~8.9M tokens).
 
-    python benchmarks/ngram_speed.py [--order 5] [--lines N] [--memory 256MB] [--skip-external]
+    python benchmarks/ngram_speed.py [--order 5] [--lines N] [--memory 256MB] [--skip-external] [--threads N]
 
 The dictionary is fetched with `apt-get download dict-gcide` into corpora/gcide-bench/ (cached) and
 turned into plain text: one dictionary line per line, source tags such as "[1913 Webster]" dropped,
@@ -179,11 +179,16 @@ def main() -> None:
     parser.add_argument("--memory", default="256MB", help="Memory budget of the on-disk counting run.")
     parser.add_argument("--skip-external", action="store_true", help="Do not time on-disk counting.")
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where the dictionary and derived files are kept.")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of every child [default: what this process may use, as lmkit's commands choose]")
     parser.add_argument("--child", choices=["build", "score"], help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from lmkit.runtime import apply_threads
+
+    args.threads = apply_threads(args.threads)  # the children get the count chosen here
     if args.child:
         if args.child == "build":
             from lmkit.commands.ngram import parse_memory
@@ -199,12 +204,14 @@ def report(args) -> None:
     train_ids, test_ids, encoding = encode_files(train, test, args.cache)
     tokenizer = args.cache / f"{train.stem}.tokenizer.json"
     with tempfile.TemporaryDirectory() as model_dir:
-        built = run_child("build", ids=train_ids, tokenizer=tokenizer, order=args.order, save=model_dir, memory="none")
-        scored = run_child("score", ids=test_ids, tokenizer=tokenizer, save=model_dir)
+        built = run_child("build", ids=train_ids, tokenizer=tokenizer, order=args.order, save=model_dir, memory="none",
+                          threads=args.threads)
+        scored = run_child("score", ids=test_ids, tokenizer=tokenizer, save=model_dir, threads=args.threads)
     external = None if args.skip_external else run_child("build", ids=train_ids, tokenizer=tokenizer, order=args.order,
-                                                          memory=args.memory)
+                                                          memory=args.memory, threads=args.threads)
     kenlm = run_lmplz(train, test, args.order)
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, numpy {np.__version__}")
+    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, {args.threads} torch threads, "
+          f"Python {platform.python_version()}, numpy {np.__version__}")
     print(f"text: {train.name} {built['tokens']:,} train ids ({encoding['vocab']:,} word types), "
           f"{scored['tokens']:,} held-out ids")
     print(f"tokenize (Python, not part of build): fit vocab {encoding['fit_vocab_s']:.1f} s, encode {encoding['encode_s']:.1f} s")

@@ -4,7 +4,7 @@
     python benchmarks/scale.py --encode   [--sizes-mb 64,256,1024] [--in-memory-max-mb 256] [--workdir DIR]
     python benchmarks/scale.py --softmax  [--softmax-steps 200]
     python benchmarks/scale.py --ngram    [--ngram-order 5] [--ngram-memory-mb 32] [--ngram-repeat 8]
-    (no part named: all four)
+    (no part named: all four; --threads N sets torch's threads here, default what this process may use)
 
 --ddp     `lmkit train` (character LSTM 2x256, batch 64, bptt 128, Shakespeare) as 1 process with 1 and
           2 threads and as 2 DDP processes (`--nproc 2`, gloo, 1 thread each): tokens/s and valid ppl.
@@ -257,6 +257,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ngram-memory-mb", type=int, default=32, help="memory budget of on-disk counting")
     parser.add_argument("--ngram-repeat", type=int, default=8, help="copies of the training words to count")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lmkit-scale")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the in-process parts [default: what this process may use]; "
+                             "the --ddp rows set their own")
     return parser.parse_args()
 
 
@@ -267,11 +270,15 @@ def main() -> None:
         return
     import torch
 
+    from lmkit.runtime import apply_threads
+
     args = parse_args()
+    threads = apply_threads(args.threads)
     parts = [p for p in PARTS if getattr(args, p)] or list(PARTS)
     print(f"command: {shlex.join(['python', 'benchmarks/scale.py', *sys.argv[1:]])}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load average before: {load_average()}")
+          f"{threads} torch threads, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+          f"load average before: {load_average()}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     os.chdir(REPO)  # `lmkit train` and the corpora root are relative to the checkout

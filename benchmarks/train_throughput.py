@@ -3,10 +3,11 @@
 Model (the classic medium-small word LM): 2-layer LSTM, 200 embedding / 200 hidden, vocabulary 10,000,
 bptt 35, batch 20, dropout 0.2, SGD lr 20, gradient clipping 0.25.
 
-    python benchmarks/train_throughput.py [--steps 1400] [--corpus shakespeare]
+    python benchmarks/train_throughput.py [--steps 1400] [--corpus shakespeare] [--threads N]
 
-Prints tokens/s for (a) the reference loop fp32, (b) lmkit fp32, (c) lmkit bf16, their ratios, the
-validation perplexity of each after the same tokens, and the machine's fp32/bf16 matmul GFLOP/s.
+Prints the threads used, tokens/s for (a) the reference loop fp32, (b) lmkit fp32, (c) lmkit bf16 (only
+where the CPU has bf16 units), their ratios, the validation perplexity of each after the same tokens,
+and the machine's fp32/bf16 matmul GFLOP/s.
 lmkit's trainer tells glibc to keep freed memory (lmkit/train/cpu_memory.py), which the textbook loop
 does not do. The reference runs first, in the process as Python starts it; at the end it runs
 again for --recheck steps in the process lmkit has tuned, so the share of the gain that comes from
@@ -29,12 +30,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmkit.corpus.catalog import get_corpus
-from lmkit.text.id_cache import encoded_split
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.runtime import DEFAULT_THREADS, apply_threads, bf16_support
+from lmkit.text.id_cache import encoded_split
 from lmkit.text.tokenizers import fit_tokenizer
-from lmkit.train.trainer import TrainCallbacks, Trainer
 from lmkit.train.config import TrainConfig
+from lmkit.train.trainer import TrainCallbacks, Trainer
 
 VOCAB, EMB, HIDDEN, LAYERS, BPTT, BATCH, DROPOUT, LR, CLIP = 10_000, 200, 200, 2, 35, 20, 0.2, 20.0, 0.25
 
@@ -124,33 +126,49 @@ def lmkit_run(tokenizer, stream, valid, steps: int, precision: str):
     return rate, model
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1400)
     parser.add_argument("--corpus", default="shakespeare")
     parser.add_argument("--recheck", type=int, default=400, help="steps of the reference re-run after lmkit's runs")
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="torch threads [default: what this process may use, as lmkit's commands choose]")
+    return parser.parse_args()
+
+
+def print_machine(threads: int, bf16) -> None:
+    """The machine's context: threads, bf16 units, matmul rates (bf16 briefly where it is emulated: ~100x slower)."""
+    print(f"machine: {platform.processor() or platform.machine()}, {threads} threads, torch {torch.__version__}")
+    print(f"bf16: {bf16.reason}")
+    bf16_rate = matmul_gflops(torch.bfloat16, repeat=30 if bf16.native else 2)
+    print(f"matmul 1024^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {bf16_rate:.1f} GFLOP/s")
+
+
+def main() -> None:
+    args = parse_args()
+    threads = apply_threads(args.threads)
+    bf16 = bf16_support(torch.device("cpu"))
     corpus = get_corpus(args.corpus)
     tokenizer = fit_tokenizer("word", corpus.lines("train"), max_size=VOCAB)
     stream = encoded_split(corpus, tokenizer, "train")
     valid = np.asarray(encoded_split(corpus, tokenizer, "valid"))[:100_000]
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"matmul 1024^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s")
+    print_machine(threads, bf16)
     print(f"stream: {args.corpus} words, vocabulary {len(tokenizer.vocab)}, {len(stream):,} tokens; {args.steps} steps each")
 
     ref_rate, ref_model = reference_run(stream, args.steps)
-    fp32_rate, fp32_model = lmkit_run(tokenizer, stream, valid, args.steps, "fp32")
-    bf16_rate, bf16_model = lmkit_run(tokenizer, stream, valid, args.steps, "bf16")
+    runs = {p: lmkit_run(tokenizer, stream, valid, args.steps, p) for p in ("fp32", "bf16") if p == "fp32" or bf16.native}
     tuned_rate, _ = reference_run(stream, min(args.recheck, args.steps))
-    models = {"reference": as_rnnlm(ref_model, tokenizer.vocab), "fp32": fp32_model, "bf16": bf16_model}
+    models = {"reference": as_rnnlm(ref_model, tokenizer.vocab), **{p: model for p, (_, model) in runs.items()}}
     with torch.no_grad():
         ppl = {name: stream_nll(m.eval(), valid).perplexity for name, m in models.items()}
     print(f"reference fp32 : {ref_rate:9,.0f} tokens/s                              valid ppl {ppl['reference']:.2f}")
-    print(f"lmkit fp32     : {fp32_rate:9,.0f} tokens/s   ratio to reference {fp32_rate / ref_rate:.2f}x   valid ppl {ppl['fp32']:.2f}")
-    print(f"lmkit bf16     : {bf16_rate:9,.0f} tokens/s   ratio to reference {bf16_rate / ref_rate:.2f}x   valid ppl {ppl['bf16']:.2f}"
-          f"  ({100 * (ppl['bf16'] / ppl['fp32'] - 1):+.2f}% vs fp32)")
+    for p, (rate, _) in runs.items():
+        versus = f"  ({100 * (ppl[p] / ppl['fp32'] - 1):+.2f}% vs fp32)" if p != "fp32" else ""
+        print(f"lmkit {p}     : {rate:9,.0f} tokens/s   ratio to reference {rate / ref_rate:.2f}x   valid ppl {ppl[p]:.2f}{versus}")
+    if not bf16.native:
+        print("lmkit bf16     : not run: bf16 is not native here (see the bf16 line above)")
     print(f"reference fp32, re-run after lmkit set the allocator ({min(args.recheck, args.steps)} steps): {tuned_rate:,.0f} tokens/s;"
-          f" lmkit fp32 {fp32_rate / tuned_rate:.2f}x, bf16 {bf16_rate / tuned_rate:.2f}x of it")
+          + ",".join(f" lmkit {p} {rate / tuned_rate:.2f}x" for p, (rate, _) in runs.items()) + " of it")
 
 
 if __name__ == "__main__":

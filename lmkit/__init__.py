@@ -30,6 +30,7 @@ _EXPORTS = {
     "Trainer": "lmkit.train.trainer",
     "save_model": "lmkit.checkpoint",
     "load_model": "lmkit.checkpoint",
+    "open_model": "lmkit.model_source",
     "SamplingConfig": "lmkit.generate.sampling",
     "sample": "lmkit.generate.sampling",
     "decode": "lmkit.generate.decode",

@@ -20,11 +20,15 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lmkit.errors import CheckpointError, LmkitError
-from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, new_file_mode, not_a_file, read_json, write_json_atomic
+from lmkit.config_json import from_json
+from lmkit.errors import CheckpointError, ConfigError, LmkitError, MissingPackageError
+from lmkit.fileio import (JSON_MAX_BYTES, TEMP_PREFIX, WriteError, fsync_dir, json_text, new_file_mode, not_a_file,
+                          read_json, write_json_atomic)
+from lmkit.input_files import read_bounded
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
 
@@ -72,7 +76,8 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
     try:
         tokenizer.save(staging / TOKENIZER_FILE)
         model.save(staging)
-        config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {})}
+        config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
+                  "vocab": vocab_record(model.vocab)}
         write_json_atomic(staging / CONFIG_FILE, config)
         move_into(staging, directory)
         fsync_dir(directory)
@@ -187,10 +192,26 @@ def release_claim(directory: Path, remove_directory: bool) -> None:
                 directory.rmdir()
     except OSError:
         pass  # something appeared meanwhile: then it is in use, and stays
+@dataclass
+class SavedFields:
+    """The keys of config.json that commands read besides the model's own settings, with their types."""
+
+    format: int
+    kind: str | None = None
+    corpus: str | None = None
+    direction: str = "forward"
+    model: dict | None = None
+    members: list | None = None
+    train: dict | None = None
+    tokenizer: dict | None = None
+    vocab: dict | None = None
 
 
 def read_config(directory: str | Path) -> dict:
+    """config.json of a model directory, its format and the types of SavedFields checked."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory}: is a file, not a model directory")
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
@@ -198,6 +219,15 @@ def read_config(directory: str | Path) -> dict:
     config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
+    try:
+        fields = from_json(SavedFields, config, "")
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
+    from lmkit.models.ngram.model import DIRECTIONS
+
+    if fields.direction not in DIRECTIONS:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(DIRECTIONS)}, "
+                              f"got {fields.direction!r}")
     return config
 
 
@@ -205,9 +235,31 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
     path = Path(directory) / TOKENIZER_FILE
     try:
         return tokenizer_from_json(read_json(path, "tokenizer file"))
+    except MissingPackageError:
+        raise  # the file is fine; what it needs is not installed
     except LmkitError as exc:
         message = str(exc)
         raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
+
+
+def vocab_record(vocab) -> dict:
+    """What config.json keeps of the vocabulary the weights were trained with: its size and fingerprint."""
+    return {"size": len(vocab), "fingerprint": vocab.fingerprint()}
+
+
+def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
+    """A tokenizer.json from another model (of the same vocabulary size, say) would make the weights read
+    every id as a different token: refuse it. Directories saved before the record was kept pass unchecked."""
+    saved = config.get("vocab")
+    if saved is None:
+        return
+    found = vocab_record(tokenizer.vocab)
+    if saved != found:
+        size, fingerprint = (saved.get("size"), saved.get("fingerprint")) if isinstance(saved, dict) else ("?", "?")
+        raise CheckpointError(
+            f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: its vocabulary "
+            f"({found['size']} tokens, fingerprint {found['fingerprint']}) differs from the one {CONFIG_FILE} "
+            f"records ({size} tokens, fingerprint {fingerprint}); put back the tokenizer.json saved with the model")
 
 
 def load_model(directory: str | Path):
@@ -216,6 +268,7 @@ def load_model(directory: str | Path):
     config = read_config(directory)
     check_links_inside(directory)
     tokenizer = load_tokenizer_from(directory)
+    check_tokenizer_matches(directory, config, tokenizer)
     cls = model_class(str(config.get("kind")))
     model = cls.load(directory, config, tokenizer.vocab)
     return model, tokenizer, config
@@ -246,17 +299,20 @@ def append_metrics(directory: str | Path, record: dict) -> None:
     path = Path(directory) / "metrics.jsonl"
     claim_model_directory(directory)
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.write(json_text(record) + "\n")
 
 
 def read_metrics(directory: str | Path) -> list[dict]:
+    """The records of metrics.jsonl; a line that is not a JSON object (cut short by a crash, damaged) is skipped."""
     path = Path(directory) / "metrics.jsonl"
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_bounded(path, JSON_MAX_BYTES, CheckpointError).decode("utf-8", "replace").splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records

@@ -6,12 +6,14 @@ one line on stderr and exit code 1, never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 
 import click
 
-from lmkit.errors import LmkitError
+from lmkit.errors import LmkitError, printable
 
 # name -> (module under lmkit.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,9 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenize": ("tokenize", "Show how text is cut into tokens and ids."),
     "train": ("train", "Train a recurrent (or N-gram) language model."),
     "ngram": ("ngram", "Build an N-gram model (add-k, Kneser-Ney) and write ARPA."),
-    "generate": ("generate", "Sample text from a model directory."),
+    "generate": ("generate", "Sample text from a model (directory or ARPA file)."),
     "fill": ("fill", "Fill a blank using a forward and a backward model."),
     "eval": ("evaluate", "Perplexity, bits/token and bits/char of a model."),
+    "rescore": ("rescore", "Rerank n-best lists (speech, OCR) with a model; tune its weight for WER/CER."),
     "report": ("report", "Compare models on one test set: tables and plots."),
     "gradcheck": ("gradcheck", "Check the hand-written BPTT against numerical gradients."),
 }
@@ -34,7 +37,22 @@ class LmkitFailure(click.ClickException):
     exit_code = 1
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {printable(self.message)}", err=True)
+
+
+@contextlib.contextmanager
+def unencodable_escaped():
+    """While a command runs, text that stdout or stderr cannot encode (the undecodable bytes of a file name
+    echoed with its path, as os.fsdecode's lone surrogates) is written backslash-escaped, never an error."""
+    streams = [s for s in (sys.stdout, sys.stderr) if isinstance(s, io.TextIOWrapper) and s.errors == "strict"]
+    for stream in streams:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream in streams:
+            if not stream.closed:
+                stream.reconfigure(errors="strict")
 
 
 class OneLineUsageError(click.ClickException):
@@ -53,7 +71,8 @@ class OneLineUsageError(click.ClickException):
 class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with unencodable_escaped():
+                return super().invoke(ctx)
         except click.UsageError as exc:
             raise OneLineUsageError(exc) from exc
         except LmkitError as exc:

@@ -1,5 +1,27 @@
 """Typed errors. Every failure a user can cause is an LmkitError whose message
-is one line naming the bad file, option or value; the CLI prints it and exits 1."""
+is one line naming the bad file, option or value; the CLI prints it (through
+`printable`) and exits 1."""
+import re
+
+# A file name's bytes that are not UTF-8 reach Python as lone surrogates U+DC80..U+DCFF (os.fsdecode's
+# surrogateescape); no other lone surrogate is valid text either. Control characters (a newline in a
+# file name) would break the one line a message is.
+UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
+NAMED_CONTROLS = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printable(text: str) -> str:
+    """`text` as one printable line: each undecodable byte of a file name as \\xNN (the byte itself), other
+    lone surrogates as \\uXXXX and control characters as \\n, \\t, \\r or \\xNN; the CLI shows every
+    error message through this, so a message naming such a path prints instead of raising UnicodeEncodeError."""
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"\\x{code - 0xDC00:02x}"
+        return NAMED_CONTROLS.get(char) or (f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}")
+
+    return UNPRINTABLE.sub(escape, text)
 
 
 class LmkitError(Exception):
@@ -32,3 +54,7 @@ class ArpaError(LmkitError):
 
 class TrainingError(LmkitError):
     """Training cannot continue (NaN loss, data too small, ...)."""
+
+
+class MissingPackageError(LmkitError):
+    """An optional package that a feature needs is not installed; the message says how to install it."""

@@ -14,18 +14,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
+from lmkit.input_files import read_bounded
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BINARY_SNIFF_BYTES = 8192
 TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<random>
 NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
+TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
+JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
+TMP_SUFFIX = ".tmp"  # atomic_write's temporaries: .<name>.<random>.tmp beside the target
 
 
 class WriteError(LmkitError):
@@ -155,12 +161,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text; a lone surrogate (a file name's undecodable byte) is written backslash-escaped."""
     with atomic_write(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        handle.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def json_text(obj, **options) -> str:
+    """json.dumps keeping non-ASCII text readable, except lone surrogates (a file name's undecodable bytes,
+    as os.fsdecode gives them), which UTF-8 cannot hold: those become \\udcNN escapes, which read back as
+    the same string, so a path recorded in JSON names the same file."""
+    text = json.dumps(obj, ensure_ascii=False, **options)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    write_text_atomic(path, json_text(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -173,21 +188,15 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-def read_text(path: str | os.PathLike, errors: str = "strict") -> str:
-    """Read a UTF-8 text file; binary or undecodable input raises CorpusError naming file and offset.
+def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,
+              purpose: str = "into memory at once") -> str:
+    """Read a UTF-8 text file whole; binary, undecodable or larger than `max_bytes` raises CorpusError naming it.
 
-    `errors="replace"` substitutes U+FFFD for bad bytes instead of refusing.
-    Line endings are normalised to "\\n".
+    Only regular files are read (lmkit.input_files). `errors="replace"` substitutes
+    U+FFFD for bad bytes instead of refusing. Line endings are normalised to "\\n".
+    `purpose` ends the message of a file that is too large ("... the most lmkit reads as a prompt").
     """
-    path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a directory, expected a text file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_bounded(path, max_bytes, CorpusError, purpose)
     if looks_binary(data[:BINARY_SNIFF_BYTES]):
         raise CorpusError(f"{path}: looks like a binary file (NUL byte in the first {BINARY_SNIFF_BYTES} bytes), expected UTF-8 text")
     try:
@@ -205,11 +214,11 @@ def read_text(path: str | os.PathLike, errors: str = "strict") -> str:
 def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitError] = LmkitError) -> dict:
     """Load a JSON object; a missing or malformed file raises `error` (an LmkitError) naming it."""
     path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: {what} is missing")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise error(f"{path}: {what} is missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = json.loads(read_bounded(path, JSON_MAX_BYTES, error).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise error(f"{path}: {what} is not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
         raise error(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")

@@ -47,6 +47,12 @@ def setting(default: Any, help: str, **rules: Any) -> Any:
     return field(default=default, metadata={SETTING: Setting(help, **rules)})
 
 
+def same_setting(owner: type, name: str) -> Any:
+    """A field declared like `owner`'s field `name` (its default, help and bounds), for a config that shares it."""
+    source = owner.__dataclass_fields__[name]
+    return field(default=source.default, metadata=dict(source.metadata))
+
+
 @dataclass(frozen=True)
 class Knob:
     """One setting of one config class, with its Python type resolved."""
@@ -151,3 +157,16 @@ def settings_dict(cls: type, values: dict) -> dict:
     """The entries of `values` that are settings of `cls` (unknown keys, e.g. from an older config.json, dropped)."""
     names = {knob.name for knob in knobs(cls)}
     return {k: v for k, v in values.items() if k in names}
+
+
+def changed_flags(classes: tuple[type, ...], values: dict) -> list[str]:
+    """Command-line flags that set `values` (field -> value) of these config classes: ['--layers', '1', ...]."""
+    options = {knob.name: knob for cls in classes for knob in knobs(cls) if knob.rules.cli}
+    flags: list[str] = []
+    for name, value in values.items():
+        knob = options[name]
+        if knob.kind is bool:
+            flags += [knob.option] if value else [f"--no-{knob.option[2:]}"]
+        else:
+            flags += [knob.option, f"{value:g}" if isinstance(value, float) else str(value)]
+    return flags

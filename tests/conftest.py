@@ -44,17 +44,31 @@ def tiny_zh(corpora_root: Path):
     return _tiny("zh", corpora_root)
 
 
+def run_cli(*args, input: str | None = None) -> Result:
+    """The click Result of `lmkit ARGS...`, run in-process in the environment as it is."""
+    from lmkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, prog_name="lmkit")
+
+
 @pytest.fixture
 def cli(corpora_root: Path):
     """cli("corpus", "list", input=None) -> click Result of `lmkit ...`, run in-process."""
-    from lmkit.cli import app
+    return run_cli
 
-    runner = CliRunner()
 
-    def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, [str(a) for a in args], input=input, prog_name="lmkit")
+TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
+              "--max-steps", "2", "--eval-every", "2", "--sample-tokens", "0", "--quiet"]
 
-    return run
+
+def train_tiny(folder: Path, name: str, *extra: str) -> Path:
+    """folder/name: a resumable char model (LSTM unless `extra` says otherwise) trained for 2 steps on english.txt,
+    its corpus cached under folder/corpora; for module-scoped fixtures, so it is made once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        result = run_cli("train", "--train", ENGLISH, *TINY_TRAIN, *extra, "--out", folder / name)
+    assert result.exit_code == 0, result.output
+    return folder / name
 
 
 def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) -> None:
@@ -71,3 +85,42 @@ def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) 
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in lines[-1], (fragment, lines[-1])
+
+
+NO_BF16_CPU = {"cpu_name": "test CPU with AVX2 only", "avx2": True}  # what torch.cpu.get_capabilities says on one
+
+
+@pytest.fixture
+def cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test runs as on a CPU without bf16 units (AVX2 only), whatever the machine has."""
+    pretend_cpu_without_bf16(monkeypatch)
+
+
+def pretend_cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on torch's answers about the CPU are those of one with AVX2 and no bf16 units."""
+    import torch
+
+    import lmkit.runtime
+
+    monkeypatch.setattr(lmkit.runtime, "cpu_flags", lambda: NO_BF16_CPU)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+
+
+def requires_bf16():
+    """Skip a test of bf16 training where this CPU has no bf16 units, saying what it has instead."""
+    import torch
+
+    from lmkit.runtime import bf16_support
+
+    support = bf16_support(torch.device("cpu"))
+    return pytest.mark.skipif(not support.native, reason=f"bf16 needs bf16 units: {support.reason}")
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """Commands run in-process set torch's thread count (--threads); put it back for the next test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -29,7 +29,8 @@ def make_trainer(data, directory, callbacks=None, model_settings=None, **setting
     tok, train, valid = data
     torch.manual_seed(0)
     model = RNNLM(tok.vocab, RNNConfig(emb_size=8, hidden_size=12, layers=2, **(model_settings or {})))
-    config = TrainConfig(**{"batch_size": 4, "bptt": 12, "lr": 5e-3, "max_time": 0, "epochs": 50, "seed": 3, **settings})
+    config = TrainConfig(**{"batch_size": 4, "bptt": 12, "lr": 5e-3, "max_time": 0, "epochs": 50, "seed": 3,
+                            "precision": "fp32", **settings})  # fp32: the same figures on every CPU
     return Trainer(model, tok, train, valid, config, directory, callbacks=callbacks)
 
 

@@ -84,7 +84,7 @@ def test_mixing_different_vocabularies_is_refused(cli, models):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    ((), "MODEL_DIR"),
+    ((), "give one MODEL"),
     (("nowhere",), "nowhere"),
     (("--mix", "a"), "at least two"),
     (("--mix", "a,b", "--weights", "x"), "--weights"),

@@ -143,6 +143,22 @@ def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
 def test_bad_fill_numbers_are_refused_while_parsing(cli, forward_dir, backward_dir):
     result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--max-len", "0")
     assert_one_line_error(result, "--max-len must be at least 1", usage=True)
+@pytest.mark.parametrize("candidates, unknown", [
+    ("猫,狗", "'猫', '狗'"),        # two unknown words would have been one <unk> row, ranked first
+    ("买,猫", "'猫'"),
+    ("买猫,去", "'买猫'"),          # one unknown character makes the candidate unknown
+    ("去,<unk>", "'<unk>'"),
+])
+def test_fill_refuses_candidates_outside_the_vocabulary_naming_them(cli, forward_dir, backward_dir, candidates, unknown):
+    result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--candidates", candidates)
+    assert_one_line_error(result, f"--candidates {unknown}: not in the vocabulary of these models")
+
+
+def test_fill_refuses_two_candidates_that_are_the_same_tokens(cli, tmp_path):
+    words = WordTokenizer.fit(["the cat sat", "a dog sat"], lowercase=True)
+    forward, backward = rnn_dir(tmp_path / "f", words), rnn_dir(tmp_path / "b", words, direction="backward")
+    result = cli("fill", forward, backward, "the _ sat", "--candidates", "Cat,cat,dog")
+    assert_one_line_error(result, "--candidates 'Cat' and 'cat' are the same tokens to these models")
 
 
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):

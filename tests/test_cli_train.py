@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY, assert_one_line_error
+from conftest import TINY, assert_one_line_error, requires_bf16
 
 TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
               "--eval-every", "10", "--quiet"]
@@ -29,11 +29,13 @@ def test_train_writes_a_model_directory_and_prints_the_summary(cli, tmp_path):
     assert len(curve) >= 3 and curve[-1] < curve[0]
 
 
+@requires_bf16()
 def test_bf16_precision_trains_and_saves_an_fp32_model_from_the_cli(cli, tmp_path):
     result = train(cli, tmp_path / "m", "--max-steps", "20", "--precision", "bf16", "--sample-tokens", "20", lang="zh")
     assert result.exit_code == 0, result.output
+    assert "precision bf16;" in result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["train"]["config"]["precision"] == "bf16"
+    assert config["train"]["config"]["precision"] == "bf16" and config["runtime"]["precision"] == "bf16"
     from lmkit.checkpoint import load_model
 
     model, _, _ = load_model(tmp_path / "m")

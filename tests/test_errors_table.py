@@ -7,9 +7,11 @@ is matched as a substring of the output after the same substitution.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import lzma
 import re
 import shlex
 import shutil
@@ -24,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "docs" / "errors.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*`(lmkit [^`]+)`\s*\|\s*`([^`]+)`\s*\|\s*`?([^|`]*?)`?\s*\|\s*$")
 TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
+ARPA = ("\\data\\\nngram 1=5\nngram 2=4\n\n\\1-grams:\n-1.0\t<unk>\t0\n-99\t<s>\t-0.3\n-0.7\t</s>\t0\n"
+        "-0.5\tthe\t-0.2\n-0.6\tcat\t-0.2\n\n\\2-grams:\n-0.3\t<s> the\n-0.2\tthe cat\n-0.1\tcat </s>\n"
+        "-0.4\tthe </s>\n\n\\end\\\n").encode()  # a word bigram: lines 13-16 are its 2-grams
 
 
 def table_rows() -> list:
@@ -44,12 +49,15 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    """Model directories made once: a resumable char LSTM on english.txt, a Chinese char bigram."""
+    """Model directories made once: a resumable char LSTM and a char BiLSTM on english.txt, a Chinese char bigram."""
     folder = tmp_path_factory.mktemp("table-models")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
         result = invoke("train", "--train", ENGLISH, *TINY_TRAIN, "--max-steps", "4", "--eval-every", "2",
                         "--sample-tokens", "0", "--quiet", "--out", folder / "model")
+        assert result.exit_code == 0, result.output
+        result = invoke("train", "--model", "bilstm", "--train", ENGLISH, *TINY_TRAIN, "--max-steps", "2",
+                        "--sample-tokens", "0", "--quiet", "--out", folder / "bimodel")
         assert result.exit_code == 0, result.output
         zh = TINY["zh"]
         result = invoke("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
@@ -102,11 +110,20 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     files["devlink"].symlink_to("/dev/null")  # refused before any write: no row writes to a device
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
-                "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3}
+                "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3, "oneline": b"word " * 2000,
+                "nbest": b"u1\tthe cat\t-2.0\nu1\tcat the\t-1.0\n", "badnbest": b"u1\tthe cat\t-2.0\nu1\tthe cat\n",
+                "infnbest": b"u1\tthe cat\tinf\n", "kaldi": b"u1-1 the cat\nu1-2 cat the\n", "kaldiscores": b"u1-1 -2\n",
+                "refs": b"u2 the cat\n"}
+    arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
+                  "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
+                  "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
+    for name, data in arpa_files.items():
+        files[name] = root / f"{name}.arpa{'.' + name[-2:] if name in ('arpagz', 'arpaxz') else ''}"
+        files[name].write_bytes(data)
     for name, data in contents.items():
         files[name] = root / f"{name}.txt"
         files[name].write_bytes(data)
-    for name in ("model", "other"):
+    for name in ("model", "other", "bimodel"):
         files[name] = Path(shutil.copytree(models / name, root / name))
     weights = (files["model"] / "model.safetensors").read_bytes()
     variants = {
@@ -117,10 +134,40 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "cutweights": write("model.safetensors", weights[: len(weights) // 2]),
         "wrongshape": edit_config(model__hidden_size=32),
         "notokenizer": remove("tokenizer.json"),
+        "badtype": edit_config(model__hidden_size="32"),
+        "badcorpus": edit_config(corpus=123),
+        "huge": edit_config(model__hidden_size=10**12),
+        "nanweight": nan_weight,
+        "othertokenizer": swap_two_tokens,
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)
+    files["badstate"] = Path(shutil.copytree(files["model"], root / "badstate"))
+    bad_state(files["badstate"] / "last" / "trainer_state.pt")
     return {name: str(path) for name, path in files.items()}
+
+
+def nan_weight(directory: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(directory / "model.safetensors")
+    tensors["rnn.weight_hh_l0"][0, 0] = float("nan")
+    save_file(tensors, directory / "model.safetensors")
+
+
+def swap_two_tokens(directory: Path) -> None:
+    tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+    tokens = tokenizer["vocab"]["tokens"]
+    tokens[10], tokens[11] = tokens[11], tokens[10]
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+
+
+def bad_state(path: Path) -> None:
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    state["progress"]["lr"] = "fast"
+    torch.save(state, path)
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -145,7 +192,7 @@ def test_the_table_lists_at_least_30_cases():
 
 
 @pytest.mark.parametrize("command,message", ROWS)
-def test_bad_input(command, message, models, tmp_path, monkeypatch):
+def test_bad_input(command, message, models, tmp_path, monkeypatch, cpu_without_bf16):
     files = case_folder(tmp_path / "case", models)
     monkeypatch.setenv("LMKIT_CORPORA", str(models / "corpora"))  # caches may be written: they are outside the case
     monkeypatch.chdir(tmp_path / "case")  # a default output folder would land in the snapshot

@@ -37,6 +37,9 @@ class CountBigram(StepScoring):
     def step(self, ids, state):
         return self.logp[ids], ids
 
+    def select_state(self, state, index):
+        return state[index]
+
 
 def pair(lines):
     tokenizer = CharTokenizer.fit(lines)

@@ -81,8 +81,9 @@ def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path)
     from lmkit.checkpoint import read_config, read_metrics
     from lmkit.report.suite import SuiteConfig, run_suite
 
-    config = SuiteConfig(budget_minutes=0.04, orders=(1, 2), cells=("gru",), hidden_size=16, emb_size=8,
-                         batch_size=4, bptt=16, tokenizer_flags=["--tokenizer", "char"])
+    config = SuiteConfig(budget_minutes=0.04, orders=(1, 2), cells=("gru",), tokenizer_flags=["--tokenizer", "char"],
+                         model_changes={"layers": 1, "hidden_size": 16, "emb_size": 8},
+                         train_changes={"batch_size": 4, "bptt": 16, "epochs": 1000})
     models = run_suite(tiny_en, get_tokenizer(tiny_en, "char"), tmp_path, config)
     assert [m.name for m in models] == ["1-gram add-k", "2-gram add-k", "1-gram Kneser-Ney", "2-gram Kneser-Ney", "GRU"]
     for model in models:
@@ -91,6 +92,8 @@ def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path)
         assert model.command.startswith(f"lmkit train --corpus {tiny_en.name} --tokenizer char --model ")
     gru = models[-1]
     assert "--max-time 2 " in gru.command  # 0.04 minutes for its one neural model
+    assert "--hidden-size 16 " in gru.command and "--bptt 16 " in gru.command  # what differs from the defaults
+    assert "--lr " not in gru.command  # a default is not repeated
     assert read_metrics(gru.directory), "the GRU validated at least once"
     again = run_suite(tiny_en, get_tokenizer(tiny_en, "char"), tmp_path, SuiteConfig(**{**vars(config), "reuse": True}))
     assert [m.command for m in again] == [m.command for m in models]  # reused, not retrained

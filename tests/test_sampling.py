@@ -46,6 +46,9 @@ class TableLM(StepScoring):
         self.steps.append(len(ids))
         return self.logp[ids], ids.clone()
 
+    def select_state(self, state, index):
+        return state[index]
+
 
 @pytest.fixture
 def table():
@@ -212,7 +215,9 @@ def test_sampling_leaves_a_training_model_in_training_mode(rnn):
 
 
 def test_state_selector_reorders_rows_of_any_state(rnn, table):
-    for model in (rnn, table):
+    from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
+
+    for model in (rnn, table, ScratchRNN(rnn.vocab, ScratchConfig(hidden_size=4))):
         select = state_selector(model)
         ids = torch.tensor([4, 5, 6])
         _, state = model.step(ids, model.init_state(3))
@@ -220,6 +225,23 @@ def test_state_selector_reorders_rows_of_any_state(rnn, table):
         logp_picked, _ = model.step(torch.tensor([7, 7]), picked)
         logp_all, _ = model.step(torch.tensor([7, 7, 7]), state)
         assert torch.allclose(logp_picked, logp_all[[2, 0]])
+
+
+def test_beam_search_refuses_a_model_that_cannot_reorder_its_streams(table):
+    class NoReorder(StepScoring):  # the LanguageModel protocol without select_state
+        kind = "plain"
+        vocab, init_state, step = table.vocab, table.init_state, table.step
+
+    with pytest.raises(ConfigError, match="a plain model cannot reorder its streams"):
+        beam_search(NoReorder(), [], SamplingConfig(beam=2))
+
+
+def test_every_model_kind_declares_how_to_reorder_streams(rnn, table):
+    from lmkit.models.base import ReordersStreams
+    from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
+
+    assert isinstance(rnn, ReordersStreams) and isinstance(ScratchRNN(rnn.vocab, ScratchConfig(hidden_size=4)),
+                                                           ReordersStreams)
 
 
 def test_same_code_runs_on_an_ngram_model():

@@ -43,7 +43,7 @@ def trainer(data, directory, callbacks, **settings):
     torch.manual_seed(0)
     model = RNNLM(tok.vocab, RNNConfig(emb_size=8, hidden_size=8, layers=1))
     config = TrainConfig(**{"batch_size": 2, "bptt": 8, "lr": LR, "warmup": 0.0, "max_time": 0, "epochs": 1000,
-                            "eval_every": 1000, **settings})
+                            "eval_every": 1000, "precision": "fp32", **settings})
     t = Trainer(model, tok, train, valid, config, directory, callbacks=callbacks)
     callbacks.trainer = t
     return t

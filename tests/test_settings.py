@@ -72,17 +72,19 @@ def test_float_options_say_finite(cli, tmp_path, path, param):
 
 
 def config_classes():
+    from lmkit.generate.rescore import RescoreConfig
     from lmkit.generate.sampling import SamplingConfig
     from lmkit.models.neural.rnn import RNNConfig
     from lmkit.models.neural.scratch import ScratchConfig
     from lmkit.models.ngram.model import NGramConfig
+    from lmkit.report.suite import SuiteConfig
     from lmkit.train.config import TrainConfig
 
     return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig], "ngram": [NGramConfig],
-            "generate": [SamplingConfig]}
+            "generate": [SamplingConfig], "report": [SuiteConfig], "rescore": [RescoreConfig]}
 
 
-@pytest.mark.parametrize("path", ["train", "ngram", "generate"])
+@pytest.mark.parametrize("path", ["train", "ngram", "generate", "report", "rescore"])
 def test_cli_defaults_equal_the_config_classes_defaults(path):
     params = {p.name: p for p in all_commands()[path].params}
     classes = config_classes()[path]

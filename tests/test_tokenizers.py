@@ -56,9 +56,11 @@ def test_word_whitespace_and_lowercase():
 
 
 def test_word_literal_specials_are_unknown_words():
-    tokenizer = WordTokenizer.fit(["a <s> b </s> c"])
+    tokenizer = WordTokenizer.fit(["a <s> b </s> c"], split_punct=False)
     assert tokenizer.encode_line("a <s> b </s> c") == [tokenizer.vocab.id("a"), UNK_ID, tokenizer.vocab.id("b"),
                                                        UNK_ID, tokenizer.vocab.id("c")]
+    split = WordTokenizer.fit(["a <s> b </s> c"])  # punctuation split: "<s>" is the three tokens < s >
+    assert not {BOS_ID, EOS_ID} & set(split.encode_line("a <s> b </s> c"))
 
 
 def test_word_jieba_segments_chinese():
@@ -149,7 +151,7 @@ def test_get_tokenizer_builds_from_train_once(tiny_en):
     again = get_tokenizer(tiny_en, "word")
     assert again.vocab == first.vocab and path.stat().st_mtime_ns == stamp
     assert get_tokenizer(tiny_en, "word", min_freq=2).vocab != first.vocab
-    train_words = {w for line in tiny_en.lines("train") for w in line.split()}
+    train_words = {w for line in tiny_en.lines("train") for w in first.split(line)}
     assert set(first.vocab.itos[4:]) == train_words
 
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from conftest import requires_bf16
 
 from lmkit.text.encode import encode_lines
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
@@ -39,6 +40,7 @@ def test_validation_perplexity_falls_and_best_and_last_are_kept(tmp_path, data):
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == len(ppl)
 
 
+@requires_bf16()
 def test_bf16_training_tracks_fp32(tmp_path, data):
     """bf16 autocast: matmuls in bf16, loss in fp32; after the same steps the validation NLL is close to fp32's."""
     runs = {p: make_trainer(data, tmp_path / p, eval_every=20, precision=p).run().progress for p in ("fp32", "bf16")}
@@ -158,3 +160,26 @@ def test_batch_too_large_for_the_data(tmp_path, data):
 def test_bad_train_config(tmp_path, data, field, value, message):
     with pytest.raises(ConfigError, match=message):
         make_trainer(data, tmp_path, **{field: value})
+
+
+def test_the_run_records_the_precision_and_threads_it_used(tmp_path, data, cpu_without_bf16):
+    from lmkit.checkpoint import read_config, read_metrics
+
+    torch.set_num_threads(1)
+    trainer = make_trainer(data, tmp_path, max_steps=4, eval_every=2)  # precision auto: fp32 on this CPU
+    assert trainer.precision.describe().startswith("fp32 (auto: this CPU (test CPU with AVX2 only")
+    trainer.run()
+    assert read_config(tmp_path)["runtime"] == {"precision": "fp32", "threads": 1, "device": "cpu"}
+    assert [(r["precision"], r["threads"]) for r in read_metrics(tmp_path)] == [("fp32", 1), ("fp32", 1)]
+
+
+def test_a_state_saved_under_bf16_resumes_in_the_weights_dtype(tmp_path, data):
+    """Under bf16 autocast the carried hidden state is bf16; resumed in fp32 (on a CPU without bf16) it must be
+    fp32 again, or the LSTM asks oneDNN for bf16 kernels that CPU refuses."""
+    trainer = make_trainer(data, tmp_path, precision="fp32", max_steps=3)
+    trainer.run()
+    state = trainer.trainer_state()
+    state["hidden"] = [h.to(torch.bfloat16) for h in state["hidden"]]
+    resumed = make_trainer(data, tmp_path, precision="fp32")
+    resumed.restore(state)
+    assert [h.dtype for h in resumed.hidden] == [torch.float32, torch.float32]

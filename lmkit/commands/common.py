@@ -1,11 +1,15 @@
-"""Click options shared by every command that reads a corpus or needs a tokenizer.
+"""Click options shared by several commands: the corpus, the tokenizer, the models given (ARPA files too),
+the CPU threads.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
-    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment
-    def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, ...):
+    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment --split-punct
+    @model_options                        # --tokenizer-from (for models given as ARPA files)
+    @threads_option                       # --threads N, applied to torch before the command runs
+    def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, opener: ModelOpener, ...):
         corpus = corpus_spec.open()               # fetches a named corpus on first use
         tokenizer = tokenizer_spec.load(corpus)   # built from train only, cached under corpora/<name>/tokenizers/
+        member = opener.open(path)                # a model directory or an ARPA file
 
 The decorators gather their options into one object each, so commands take
 two arguments instead of twelve and every command spells the options alike.
@@ -13,13 +17,38 @@ two arguments instead of twelve and every command spells the options alike.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from lmkit.commands.options import number
 from lmkit.errors import ConfigError
+
+UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of argv and stdin that are not UTF-8
+
+
+def undecodable(text: str) -> str | None:
+    """Why `text` (from argv or stdin) is not UTF-8, or None: "byte 0xe9 at character 3"."""
+    bad = UNDECODABLE.search(text)
+    return None if bad is None else f"byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()}"
+
+
+class Utf8Text(click.ParamType):
+    """Text given on the command line. Bytes that are not UTF-8 (a Latin-1 terminal, a pasted file) are
+    refused, as they are in files, rather than read as tokens that match nothing."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and (why := undecodable(value)):
+            self.fail(f"not valid UTF-8 ({why}); lmkit reads UTF-8 text", param, ctx)
+        return value
+
+
+TEXT = Utf8Text()
 
 
 @dataclass(frozen=True)
@@ -95,9 +124,9 @@ def tokenizer_options(function=None, *, default: str = "char"):
         return functools.partial(tokenizer_options, default=default)
 
     @functools.wraps(function)
-    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, **kwargs):
+    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, split_punct, **kwargs):
         chosen = {"vocab_size": vocab_size, "model_type": spm_type, "min_freq": min_freq, "max_size": max_size,
-                  "lowercase": lowercase or None, "segment": segment}
+                  "lowercase": lowercase or None, "segment": segment, "split_punct": split_punct}
         spec = TokenizerSpec(tokenizer, {k: v for k, v in chosen.items() if v is not None})
         return function(*args, tokenizer_spec=spec, **kwargs)
 
@@ -110,10 +139,93 @@ def tokenizer_options(function=None, *, default: str = "char"):
         click.option("--max-size", type=number(int, low=1, high=2**31), default=None, help="char/word: keep at most this many tokens, specials included."),
         click.option("--lowercase", is_flag=True, default=False, help="word: lowercase before counting."),
         click.option("--segment", type=click.Choice(["jieba"]), default=None, help="word: cut Chinese into words with jieba."),
+        click.option("--split-punct/--no-split-punct", "split_punct", default=None,
+                     help="word: cut punctuation off words (\"Hello,\" -> Hello ,) [default: on]; "
+                          "--no-split-punct keeps whitespace words."),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+@dataclass(frozen=True)
+class ModelOpener:
+    """Opens the models a command is given, model directories or ARPA files (lmkit.model_source), with the
+    tokenizer of --tokenizer-from for the ARPA files."""
+
+    tokenizer_from: Path | None = None
+
+    def tokenizer(self):
+        return tokenizer_from_path(self.tokenizer_from) if self.tokenizer_from is not None else None
+
+    @property
+    def source(self) -> str:
+        return f"--tokenizer-from {self.tokenizer_from}"
+
+    def open(self, path: Path):
+        from lmkit.model_source import open_model
+
+        return open_model(path, self.tokenizer(), self.source)
+
+    def open_shared(self, paths: list[Path]):
+        """Models that must share one vocabulary (a fill pair): see lmkit.model_source.open_models."""
+        from lmkit.model_source import open_models
+
+        return open_models(paths, self.tokenizer(), self.source)
+
+    def open_each(self, paths: list[Path]):
+        """Models used each on its own, opened one at a time (a report)."""
+        from lmkit.model_source import open_each
+
+        return open_each(paths, self.tokenizer(), self.source)
+
+
+def model_options(function):
+    """Add --tokenizer-from and pass it as `opener: ModelOpener`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, tokenizer_from, **kwargs):
+        return function(*args, opener=ModelOpener(tokenizer_from), **kwargs)
+
+    return click.option(
+        "--tokenizer-from", "tokenizer_from", type=click.Path(path_type=Path), default=None, metavar="PATH",
+        help="For a model given as an ARPA file: a tokenizer.json or model directory whose tokenizer it uses "
+             "[default: whitespace words from the file's 1-grams, or beside a model directory (--mix, fill) "
+             "that directory's tokenizer]. Needed for a model of characters or subword pieces.")(wrapper)
+
+
+def threads_option(function):
+    """Add --threads N (default: what this process may use) and set torch's threads before the command runs."""
+
+    @functools.wraps(function)
+    def wrapper(*args, threads, **kwargs):
+        from lmkit.runtime import apply_threads
+
+        apply_threads(threads)
+        return function(*args, **kwargs)
+
+    return click.option("--threads", type=number(int, low=1, high=4096), default=None, callback=check_threads, metavar="N",
+                        help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
+                             "cgroup quota and OMP_NUM_THREADS].")(wrapper)
+CORPUS_PARAMS = ("corpus", "train", "valid", "test", "encoding_errors")  # the click parameters of corpus_options
+TOKENIZER_OPTION_PARAMS = ("vocab_size", "spm_type", "min_freq", "max_size", "lowercase", "segment")  # and the kind's
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option `name` was given (command line or environment), not left at its default."""
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
+def flag(ctx: click.Context, name: str) -> str:
+    """The option's spelling on the command line: "hidden_size" -> "--hidden-size"."""
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
+def refuse_ignored(ctx: click.Context, names, reason: str) -> None:
+    """ConfigError naming the options among `names` that were given, where `reason` makes them meaningless."""
+    ignored = [flag(ctx, name) for name in names if given(ctx, name)]
+    if ignored:
+        raise ConfigError(f"{reason}: {' '.join(ignored)} would be ignored; drop {'it' if len(ignored) == 1 else 'them'}")
 
 
 def tokenizer_from_path(path: Path):
@@ -136,3 +248,10 @@ def display_token(token: str) -> str:
 direction_option = click.option(
     "--direction", type=click.Choice(["forward", "backward"]), default="forward", show_default=True,
     help="backward models each line reversed (for `lmkit fill`).")
+
+
+def check_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Beyond the number's own check: at most this machine's logical CPUs (a ConfigError, one line)."""
+    from lmkit.runtime import check_threads as check
+
+    return value if value is None else check(value)

@@ -96,8 +96,12 @@ def count_files(members: list) -> str:
 
 
 def describe_source(source: dict) -> str:
+    """One line about where the corpus came from; the manifest's own JSON where its fields are not as expected."""
     describe = SOURCE_FORMATS.get(source.get("kind"))
-    return describe(source) if describe else json.dumps(source, ensure_ascii=False)
+    try:
+        return describe(source) if describe else json.dumps(source, ensure_ascii=False)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a damaged or hand-edited manifest: show it as it is
+        return json.dumps(source, ensure_ascii=False)
 
 
 def describe_local(inputs: dict) -> str:

@@ -1,13 +1,15 @@
-"""`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model directory (or a mix of several)."""
+"""`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model (directory or ARPA file), or a mix of several."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from lmkit.commands.options import number
-from lmkit.commands.common import corpus_options
+from lmkit.commands.common import corpus_options, model_options, threads_option
+from lmkit.commands.options import config_from, number, options_from
+from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
 
@@ -27,39 +29,70 @@ def scoring_options(f):
 
 
 @click.command()
-@click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.argument("model_dir", metavar="[MODEL]", required=False, type=click.Path(path_type=Path))
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True,
               help="Which split of the corpus to score.")
 @click.option("--file", "file", type=click.Path(path_type=Path), default=None, help="Score this UTF-8 text file instead.")
 @corpus_options(default=None)
-@click.option("--mix", default=None, metavar="A_DIR,B_DIR",
-              help="Interpolate these model directories (same vocabulary) instead of scoring MODEL_DIR.")
+@click.option("--mix", default=None, metavar="A,B",
+              help="Interpolate these models (directories or ARPA files; same vocabulary) instead of scoring MODEL.")
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: 'auto' tunes them by EM on the validation split, or numbers like 0.3,0.7.")
 @scoring_options
+@options_from(AdaptiveConfig)
+@model_options
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def command(model_dir, split, file, corpus_spec, mix, weights, per_line, as_json, **scoring):
-    """Evaluate MODEL_DIR on its corpus's test split (or --split, --corpus, --file).
+@threads_option
+@click.pass_context
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, **opts):
+    """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
+
+    MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
+    .gz, .bz2 or .xz), which names no corpus: give it --file or --corpus.
 
     Perplexity = exp(NLL / predicted tokens), each line's </s> predicted and <s> never;
     bits/char divides the NLL in bits by the text's characters (newlines counted), so
     char, word and subword models compare on the same text. Unknown tokens score as <unk>;
     the perplexity without OOVs leaves them out, as KenLM does.
+
+    --cache N and --dynamic add evaluations in a separate regime that adapts to the
+    test text it has already read (never to text ahead): the neural cache and
+    dynamic evaluation, tuned on the valid split, reported apart from the above.
     """
+    import torch
+
     from lmkit.commands.evaluate_run import run_eval, run_mix
 
     if (model_dir is None) == (mix is None):
-        raise ConfigError("give one MODEL_DIR, or --mix A_DIR,B_DIR (not both)")
+        raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and (corpus_spec.name or corpus_spec.train):
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
-    scoring = resolve_scoring(scoring)
+    if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
+        raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
+    adaptive = config_from(AdaptiveConfig, opts)
+    scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
+    check_adaptive(adaptive, mix, scoring)
     if mix is not None:
-        result = run_mix(mix, weights, split, file, corpus_spec, per_line, scoring)
+        result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
     else:
-        result = run_eval(model_dir, split, file, corpus_spec, per_line, scoring)
+        result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
+    result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
+
+
+def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
+    """The adaptive regimes read one model's text in order: refused with --mix and --reset-per-line."""
+    if not adaptive.any:
+        return
+    wanted = " and ".join(flag for flag, on in (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic))
+                          if on)
+    if mix is not None:
+        raise ConfigError(f"{wanted} evaluates one MODEL, not a --mix")
+    if scoring["reset_per_line"]:
+        raise ConfigError(f"{wanted} reads the text in order, adapting as it goes; it cannot be combined "
+                          "with --reset-per-line")
 
 
 def resolve_scoring(scoring: dict) -> dict:
@@ -79,13 +112,32 @@ def format_result(result: dict) -> str:
         weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
         tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
-    lines.append(f"text: {result['text']}  ({'each line alone' if result['reset_per_line'] else 'state carried'})")
+    for regime in result.get("adaptive", {}).values():
+        lines += adaptive_lines(regime)
+    carried = "each line alone" if result["reset_per_line"] else "state carried"
+    lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")
     return "\n".join(lines)
 
 
+def adaptive_lines(regime: dict) -> list[str]:
+    """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
+    from lmkit.evaluate.adaptive import chosen_settings
+
+    chosen = chosen_settings(regime)
+    tuned = f" (tuned on {regime['tuned_on']})" if regime.get("tuned_on") else ""
+    ev = regime["evaluation"]
+    bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
+    return [f"{regime['label']}: {chosen}{tuned}",
+            f"  perplexity          {ev['perplexity']:12.4f}",
+            f"  bits/token          {ev['bits_per_token']:12.4f}",
+            f"  bits/char           {bpc:>12}"]
+
+
 def metric_lines(ev: dict) -> list[str]:
+    if ev.get("measure") == "pseudo-perplexity":
+        return pseudo_metric_lines(ev)
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [
         f"  perplexity          {ev['perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
@@ -93,4 +145,15 @@ def metric_lines(ev: dict) -> list[str]:
         f"  bits/token          {ev['bits_per_token']:12.4f}",
         f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
         f"  NLL (nats)          {ev['nll']:12.2f}",
+    ]
+
+
+def pseudo_metric_lines(ev: dict) -> list[str]:
+    """A cloze model's figures, named so that nobody reads them as a perplexity."""
+    return [
+        f"  pseudo-perplexity   {ev['pseudo_perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
+        "    (bidirectional model: exp of the mean -log p(token | every other token of its line);",
+        "     not comparable with the perplexity of a left-to-right model)",
+        f"  pseudo bits/token   {ev['pseudo_bits_per_token']:12.4f}",
+        f"  pseudo NLL (nats)   {ev['pseudo_nll']:12.2f}",
     ]

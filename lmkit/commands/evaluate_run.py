@@ -3,49 +3,74 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmkit.checkpoint import load_model
 from lmkit.errors import ConfigError
+from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
+from lmkit.models.base import is_cloze
 from lmkit.evaluate.text import EvalText, default_text, score_text, write_line_scores
 
 
-def choose_text(corpus_spec, config: dict, directory: Path, split: str, file: Path | None) -> EvalText:
+def choose_text(corpus_spec, member, split: str, file: Path | None) -> EvalText:
     """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
     if file is not None:
         return EvalText.from_file(file)
     if corpus_spec.name or corpus_spec.train:
         return EvalText.from_split(corpus_spec.open(), split)
-    return default_text(config, directory, split)
+    return default_text(member.config, member.path, split)
 
 
-def run_eval(model_dir: Path, split: str, file: Path | None, corpus_spec, per_line: Path | None, scoring: dict) -> dict:
-    model, tokenizer, config = load_model(model_dir)
-    text = choose_text(corpus_spec, config, model_dir, split, file)
-    scores = score_text(model, tokenizer, config, text, **scoring)
+def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
+             scoring: dict, adaptive=None) -> dict:
+    member = opener.open(model)
+    if adaptive is not None and adaptive.any:
+        check_support(member.model, member.config.get("kind"), adaptive)
+    text = choose_text(corpus_spec, member, split, file)
+    if is_cloze(member.model):
+        return run_cloze_eval(member, text, per_line, scoring)
+    scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     if per_line is not None:
         write_line_scores(per_line, scores)
-    entry = {"name": str(model_dir), "kind": config.get("kind"), "evaluation": scores.evaluation.to_dict()}
-    return {"models": [entry], "text": text.label, "text_sha256": text.digest,
-            "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
+    entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
+    result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
+              "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
+    if adaptive is not None and adaptive.any:
+        tune_text = choose_text(corpus_spec, member, "valid", None) if adaptive.needs_tuning() else None
+        result["adaptive"] = evaluate_adaptive(member, text, tune_text, adaptive, scoring["rows"], scoring["window"],
+                                               scoring["device"])
+    return result
 
 
-def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, per_line: Path | None,
+def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
+    """A bidirectional model's pseudo-perplexity: every line read whole, so the state is never carried."""
+    from lmkit.evaluate.cloze import cloze_evaluation
+
+    if per_line is not None:
+        raise ConfigError(f"--per-line writes log-probabilities, which {member.name}, a bidirectional cloze model, "
+                          "does not give (only pseudo ones, each token given the rest of its line)")
+    evaluation = cloze_evaluation(member.model, text.stream(member.tokenizer), text.chars, scoring["device"])
+    entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": evaluation}
+    return {"models": [entry], "text": text.label, "text_sha256": text.digest, "reset_per_line": True,
+            "per_line": None}
+
+
+def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
             scoring: dict) -> dict:
-    from lmkit.checkpoint import read_config
-    from lmkit.evaluate.mix import evaluate_mix, parse_weights
+    from lmkit.evaluate.mix import evaluate_mix, load_members, parse_weights
 
-    directories = [Path(part.strip()) for part in mix.split(",") if part.strip()]
-    if len(directories) < 2:
-        raise ConfigError(f"--mix needs at least two model directories separated by commas, got {mix!r}")
+    paths = [Path(part.strip()) for part in mix.split(",") if part.strip()]
+    if len(paths) < 2:
+        raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}")
     chosen = parse_weights(weights)
-    config = read_config(directories[0])
-    text = choose_text(corpus_spec, config, directories[0], split, file)
-    tune_text = choose_text(corpus_spec, config, directories[0], "valid", None) if chosen == "auto" else None
-    result = evaluate_mix(directories, chosen, text, tune_text, **scoring)
+    members = load_members(paths, opener.tokenizer(), opener.source)
+    for member in members:
+        member.require_left_to_right("cannot be interpolated: its pseudo-probabilities do not form a language model")
+    text = choose_text(corpus_spec, members[0], split, file)
+    tune_text = choose_text(corpus_spec, members[0], "valid", None) if chosen == "auto" else None
+    result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     if per_line is not None:
         write_line_scores(per_line, result.mixture)
-    models = [{"name": name, "kind": read_config(name).get("kind"), "evaluation": s.evaluation.to_dict()}
-              for name, s in zip(result.names, result.members)]
+    entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}
+               for m, s in zip(members, result.members)]
     mixture = {"weights": [float(w) for w in result.weights], "tuned_on": result.tuned_on,
                "evaluation": result.mixture.evaluation.to_dict()}
-    return {"models": models, "mixture": mixture, "text": text.label, "text_sha256": text.digest,
+    return {"models": entries, "mixture": mixture, "text": text.label, "text_sha256": text.digest,
             "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}

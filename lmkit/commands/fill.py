@@ -1,4 +1,5 @@
-"""`lmkit fill FWD_DIR BWD_DIR TEXT`: rank fillers for the blank in TEXT with a forward and a backward model."""
+"""`lmkit fill FORWARD BACKWARD TEXT` or `lmkit fill BIMODEL TEXT`: rank fillers for the blank in TEXT
+with a forward and a backward model, or with one bidirectional (cloze) model."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import TEXT, model_options, threads_option
 from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
@@ -13,35 +15,48 @@ from lmkit.generate.fill import DEFAULT_MARKER
 
 
 @click.command("fill")
-@click.argument("forward_dir", type=click.Path(path_type=Path))
-@click.argument("backward_dir", type=click.Path(path_type=Path))
-@click.argument("text")
-@click.option("--candidates", default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
+@click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=click.Path(path_type=Path))
+@click.argument("backward_dir", metavar="BACKWARD|TEXT", type=TEXT)
+@click.argument("text", type=TEXT, required=False)
+@click.option("--candidates", type=TEXT, default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
 @click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
               help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
 @click.option("--beam", type=number(int, low=1, high=4096), default=32, show_default=True, help="Width of the beams that propose longer fillers.")
 @click.option("--top", type=number(int, low=1, high=2**20), default=10, show_default=True, help="How many fillers to print.")
-@click.option("--blank", default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
+@click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
-def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json):
+@model_options
+@threads_option
+def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
-    Every candidate is scored by the whole sentence: log p under the forward
+    With two models, every candidate is scored by the whole sentence: log p under the forward
     model plus log p of the reversed sentence under the backward model (one
     trained with `lmkit train --direction backward`, or an N-gram built on
-    reversed lines). Both parts are printed.
+    reversed lines). Both parts are printed. FORWARD and BACKWARD are model directories or
+    ARPA files (an ARPA file beside a directory shares its tokenizer unless --tokenizer-from).
+
+    With one bidirectional model (`lmkit train --model bilstm`, bigru or birnn),
+    each filler is scored by its pseudo-log-likelihood: the sum over its tokens of
+    log p(token | every other token of the filled sentence). A single token is read
+    off one cloze prediction at the blank; a blank of up to --max-len tokens is
+    filled by iterating the cloze prediction left to right (unfilled places hold
+    <unk>, the --beam best partial fillers are kept at each place), then rescored.
     """
-    from lmkit.checkpoint import load_model
     from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
+    if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
+        return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, as_json, opener)
     left, right = split_blank(text, blank)
-    forward, tokenizer, forward_config = load_model(forward_dir)
-    backward, _, backward_config = load_model(backward_dir)
+    first, second = opener.open_shared([forward_dir, backward_dir])
+    for member in (first, second):
+        member.require_left_to_right("cannot be one of a FORWARD BACKWARD pair: give it alone, lmkit fill MODEL TEXT")
+    forward, backward, tokenizer = first.model, second.model, first.tokenizer
     check_pair(forward, backward)
-    warn_direction(forward_dir, forward_config, "forward")
-    warn_direction(backward_dir, backward_config, "backward")
+    warn_direction(forward_dir, first.config, "forward")
+    warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, left + right, "context")
     fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
@@ -58,18 +73,58 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
                    f"{word}  {left}[{word}]{right}")
 
 
+def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
+                    as_json: bool, opener) -> None:
+    from lmkit.generate.cloze_fill import cloze_fill
+    from lmkit.generate.fill import split_blank
+    from lmkit.models.base import is_cloze
+
+    left, right = split_blank(text, blank)
+    member = opener.open(model_dir)
+    if not is_cloze(member.model):
+        raise ConfigError(f"{model_dir} is a left-to-right model ({member.config.get('kind')}); fill with one model "
+                          "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
+    tokenizer = member.tokenizer
+    warn_unknown(tokenizer, left + right, "context")
+    fillers = cloze_fill(member.model, tokenizer.encode_line(left), tokenizer.encode_line(right),
+                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
+    for rank, filler in enumerate(fillers[:top], start=1):
+        word = tokenizer.decode(filler.ids)
+        if as_json:
+            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + word + right,
+                                   "pseudo_loglik": round(filler.total, 6), "ids": filler.ids}, ensure_ascii=False))
+            continue
+        if rank == 1:
+            click.echo(f"{'rank':>4}  {'pseudo-log-lik':>14}  filler  sentence")
+        click.echo(f"{rank:>4}  {filler.total:>14.3f}  {word}  {left}[{word}]{right}")
+
+
 def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
-    """Ids of each comma-separated candidate, or None for the vocabulary."""
+    """Ids of each comma-separated candidate, or None for the vocabulary.
+
+    A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
+    words would become one row (and <unk>, standing for every unknown word, often ranks first).
+    """
     if candidates is None:
         return None
     words = [c.strip() for c in candidates.split(",")]
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
-    warn_unknown(tokenizer, "\n".join(words), "candidate")
-    return [tokenizer.encode_line(word) for word in words]
+    ids = [tokenizer.encode_line(word) for word in words]
+    unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
+    if unknown:
+        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary of these models "
+                          "(each would be scored as <unk>, alike); drop them, or use models trained on text that has them")
+    first = {}
+    for word, word_ids in zip(words, ids):
+        twin = first.setdefault(tuple(word_ids), word)
+        if twin != word:
+            raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens to these models; give one of them")
+    return ids
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:
+    """A model trained the other way round is likely a mistake; an ARPA file does not say (direction None)."""
     direction = config.get("direction", "forward")
-    if direction != expected:
+    if direction not in (expected, None):
         click.echo(f"warning: {directory} was trained {direction}, but is used here as the {expected} model", err=True)

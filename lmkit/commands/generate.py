@@ -1,4 +1,4 @@
-"""`lmkit generate MODEL_DIR`: options -> SamplingConfig -> lmkit.generate.sampling -> text on stdout.
+"""`lmkit generate MODEL`: options -> SamplingConfig -> lmkit.generate.decode -> text on stdout.
 
 One stream is printed token by token as it is made; several samples or beam
 hypotheses are printed each when complete; --json prints one object per
@@ -15,25 +15,32 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import TEXT, model_options, threads_option
 from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError
 from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_text
 
+PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
+
 
 @click.command("generate")
-@click.argument("model_dir", type=click.Path(path_type=Path))
-@click.option("--prompt", default=None, help="Text the continuation follows (newlines end sentences).")
+@click.argument("model_dir", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--prompt", type=TEXT, default=None, help="Text the continuation follows (newlines end sentences).")
 @click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
-def command(model_dir, prompt, prompt_file, as_json, **options):
-    """Generate text from the model in MODEL_DIR (greedy, sampling with temperature/top-k/top-p, or beam search)."""
-    from lmkit.checkpoint import load_model
+@model_options
+@threads_option
+def command(model_dir, prompt, prompt_file, as_json, opener, **options):
+    """Generate text from MODEL, a model directory or an ARPA file (greedy, sampling with
+    temperature/top-k/top-p, or beam search)."""
     from lmkit.generate.decode import decode
 
     text = read_prompt(prompt, prompt_file)
-    model, tokenizer, model_config = load_model(model_dir)
+    member = opener.open(model_dir)
+    member.require_left_to_right("cannot generate left to right (lmkit fill MODEL TEXT fills blanks with it)")
+    model, tokenizer, model_config = member.model, member.tokenizer, member.config
     if options["seed"] is None:
         options["seed"] = secrets.randbelow(2**31)
     config = SamplingConfig(**options).validate(model.vocab)
@@ -61,7 +68,7 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     if prompt is not None and prompt_file is not None:
         raise ConfigError("give either --prompt or --prompt-file, not both")
     if prompt_file is not None:
-        prompt = read_text(prompt_file)
+        prompt = read_text(prompt_file, max_bytes=PROMPT_MAX_BYTES, purpose="as a prompt")
         prompt = prompt[:-1] if prompt.endswith("\n") else prompt
         if not prompt:
             raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")

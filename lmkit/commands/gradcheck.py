@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
+from lmkit.commands.common import threads_option
 from lmkit.commands.options import number
+from lmkit.errors import ConfigError
 from lmkit.settings import LARGEST_SEED
 
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
@@ -45,14 +47,21 @@ def print_norms(curves, title: str) -> None:
 @click.option("--radius", "radii", type=number(float, low=0, low_open=True, high=1e6), multiple=True,
               default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
 @click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=0, show_default=True, help="Seed of the random instance.")
-def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed):
+@click.option("--bidirectional", is_flag=True,
+              help="Check the bidirectional Elman RNN's BPTT (both directions, the primed weights U' W' b' V').")
+@threads_option
+def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed, bidirectional):
     """Compare hand-written BPTT with centred finite differences and with autograd (float64).
 
     Runs tanh and relu, one-hot and embedding inputs, full and truncated BPTT, and
     exits with status 1 if any parameter's max relative error exceeds --tolerance.
+    --bidirectional checks the bidirectional (cloze) Elman RNN instead: a forward and a
+    backward reader with their own weights, each token predicted from both sides.
     """
     from lmkit.models.neural import gradcheck
 
+    if norms and bidirectional:
+        raise ConfigError("--norms and --bidirectional do not go together: --norms watches the one-directional RNN")
     if norms:
         sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}
         curves = [gradcheck.gradient_norms(f, r, distance=distance, seed=seed, **sizes) for f in ("tanh", "relu") for r in radii]
@@ -60,9 +69,13 @@ def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, d
                             f"(H={sizes['hidden_size']}, K={sizes['vocab_size']}); columns: f rho")
         return
     sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
-    results = [r for case in gradcheck.default_cases()
-               for r in gradcheck.check_case(case, steps=steps, batch_size=batch_size, eps=eps, seed=seed, **sizes)]
-    failures = print_checks(results, tolerance, f"max relative error of BPTT gradients, float64, eps={eps:g}, "
+    cases, check = gradcheck.default_cases(), gradcheck.check_case
+    if bidirectional:
+        cases, check = gradcheck.bidirectional_cases(), gradcheck.check_bidirectional
+    results = [r for case in cases
+               for r in check(case, steps=steps, batch_size=batch_size, eps=eps, seed=seed, **sizes)]
+    which = "bidirectional BPTT" if bidirectional else "BPTT"
+    failures = print_checks(results, tolerance, f"max relative error of {which} gradients, float64, eps={eps:g}, "
                                                 f"B={batch_size} T={steps} H={sizes['hidden_size']} K={sizes['vocab_size']}")
     if failures:
         click.echo(f"FAILED: {failures} of {len(results)} errors exceed {tolerance:g}", err=True)

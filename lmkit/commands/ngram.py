@@ -4,7 +4,7 @@
     lmkit eval checkpoints/shakespeare-word-3gram-kn
 
 The model directory works with every command that takes one (eval, generate,
-fill with --direction backward, report).
+fill with --direction backward, report), and so does the ARPA file.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, direction_option, tokenizer_options
+from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile
 from lmkit.errors import ConfigError, LmkitError
@@ -92,6 +92,8 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
 
 def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, direction: str, memory: int | None):
     """Count and smooth the train split, score valid and test, and save the model directory."""
+    import torch
+
     from lmkit.checkpoint import append_metrics, save_model
     from lmkit.text.id_cache import encoded_split
 
@@ -106,7 +108,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
     extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
              "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),
-                       "build_seconds": round(seconds, 3)}}
+                       "build_seconds": round(seconds, 3)}, "runtime": {"threads": torch.get_num_threads()}}
     record = {"step": 0, "tokens": int(len(stream)), "time": round(seconds, 3)}
     for split in ("valid", "test"):
         metrics, line = evaluate_split(model, corpus, tokenizer, split, reverse)
@@ -124,12 +126,13 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
 @tokenizer_options
 @options_from(NGramConfig)
 @direction_option
-@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz to compress).")
+@click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz, .bz2 or .xz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
 @click.option("--out", type=ModelDirectory(), default=None,
               help="Model directory: a new or empty folder, or one lmkit made "
                    "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+@threads_option
 def command(corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
     run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory))

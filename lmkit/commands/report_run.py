@@ -1,6 +1,7 @@
 """The body of `lmkit report`: corpus and tokenizer, the suite if asked, one row per model, the files."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -22,17 +23,17 @@ def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> P
         return Path("reports") / f"{corpus.name}-{tokenizer_kind or 'models'}"
     from lmkit.checkpoint import read_config
 
-    name = read_config(model_dirs[0]).get("corpus") or "models"
+    first = Path(model_dirs[0])
+    name = (read_config(first).get("corpus") if first.is_dir() else None) or "models"  # an ARPA file names no corpus
     return Path("reports") / f"{name}-models"
 
 
 def train_suite(corpus, tokenizer_spec, options: dict, out: Path) -> tuple[list, object]:
     from lmkit.commands.train_output import ProgressPrinter
-    from lmkit.report.suite import SuiteConfig, run_suite
+    from lmkit.report.suite import run_suite
 
     tokenizer = tokenizer_spec.load(corpus)
-    config = SuiteConfig(budget_minutes=options["budget_minutes"], add_k=options["add_k"], seed=options["seed"],
-                         device=options["device"], reuse=options["reuse"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
+    config = dataclasses.replace(options["suite_config"], tokenizer_flags=tokenizer_flags(tokenizer_spec))
     say = (lambda _: None) if options["quiet"] else (lambda text: click.echo(text, err=True))
     printer = ProgressPrinter(enabled=not options["quiet"])
     try:
@@ -55,30 +56,45 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
     return [describe_mixture([Path(neural.directory), Path(ngram.directory)], [neural.name, ngram.name], corpus, **shared)]
 
 
-def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dict) -> tuple[dict, str]:
+def refuse_cloze_models(model_dirs: list[Path]) -> None:
+    """A bidirectional model has no perplexity to put in the report's columns: refused before any work."""
+    from lmkit.checkpoint import read_config
+    from lmkit.models.neural.cloze import CLOZE_CELLS
+
+    for directory in map(Path, model_dirs):
+        kind = read_config(directory).get("kind") if (directory / "config.json").is_file() else None
+        if kind in CLOZE_CELLS:
+            raise ConfigError(f"{directory} is a bidirectional cloze model ({kind}); it has no perplexity to "
+                              "compare in a report: lmkit eval gives its pseudo-perplexity")
+
+
+def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
     from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
     from lmkit.report.markdown import markdown_table
-    from lmkit.report.tables import model_table
+    from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
     from lmkit.train.config import select_device
 
+    refuse_cloze_models(model_dirs)
+    given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
     corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
     suite = options["suite"] is not None
     out = Path(options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs))
     check_report_folder(out)
-    named: list[tuple[str | None, Path]] = []
+    trained = []
     commands = [options["command"]]
     title = corpus.name if corpus is not None else "models on their own test splits"
     if suite:
-        models, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
-        named += [(m.name, m.directory) for m in models]
-        commands += [m.command for m in models]
+        trained, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
+        commands += [m.command for m in trained]
         title = f"{corpus.name} ({tokenizer.describe()})"
-    named += [(None, Path(d)) for d in model_dirs]
-    if len({str(d) for _, d in named}) != len(named):
-        raise ConfigError("a model directory is listed twice")
+    listed = [str(m.directory) for m in trained] + [str(Path(d)) for d in model_dirs]
+    if len(set(listed)) != len(listed):
+        raise ConfigError("a model is listed twice")
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
-    rows = [describe_model(d, corpus, name=name, **shared) for name, d in named]
+    adaptive = options.get("adaptive")
+    rows = [describe_model(m.directory, corpus, name=m.name, adaptive=adaptive, **shared) for m in trained]
+    rows += [describe_model(member, corpus, adaptive=adaptive, **shared) for member in given]
     if suite:
         rows += best_mixture(rows, corpus, shared)
     if corpus is None and len({r.test_text for r in rows}) == 1:
@@ -87,4 +103,9 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, options: dic
     report = build_report(rows, title, commands)
     written = write_report(report, out)
     table = model_table(report.rows, with_perplexity=len(report.groups) == 1)
-    return written, "\n".join(markdown_table(table) + [""] + [f"- {n}" for n in report.notes])
+    lines = markdown_table(table) + [""]
+    regimes = adaptive_regimes(report.rows)
+    if regimes:
+        adaptive_rows = adaptive_table(report.rows, regimes, with_perplexity=len(report.groups) == 1)
+        lines += [ADAPTIVE_HEADING, ""] + markdown_table(adaptive_rows) + [""]
+    return written, "\n".join(lines + [f"- {n}" for n in report.notes])

@@ -7,22 +7,28 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
+from lmkit.commands.common import (CORPUS_PARAMS, TEXT, TOKENIZER_OPTION_PARAMS, corpus_options, display_token,
+                                   refuse_ignored, tokenizer_from_path, tokenizer_options)
+from lmkit.corpus.text_files import MAX_LINE_BYTES
+from lmkit.errors import CorpusError
 from lmkit.text.vocab import EOS_ID
 
 
 @click.command("tokenize")
-@click.argument("texts", nargs=-1)
+@click.argument("texts", nargs=-1, type=TEXT)
 @click.option("--from", "source", type=click.Path(path_type=Path), default=None,
               help="Use the tokenizer of this model directory or tokenizer.json instead of building one.")
 @corpus_options
 @tokenizer_options
 @click.option("--format", "fmt", type=click.Choice(["both", "tokens", "ids", "json"]), default="both", show_default=True)
-def command(texts, source, corpus_spec, tokenizer_spec, fmt):
+@click.pass_context
+def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
     """Print the tokens and ids of each line of TEXT (or of standard input); each line ends in </s>.
 
     Tokens shown as <unk> are not in the vocabulary.
     """
+    if source:
+        refuse_ignored(ctx, (*CORPUS_PARAMS, "tokenizer", *TOKENIZER_OPTION_PARAMS), f"--from {source} gives the tokenizer")
     tokenizer = tokenizer_from_path(source) if source else tokenizer_spec.load(corpus_spec.open())
     lines = [line for text in texts for line in text.split("\n")] if texts else _stdin_lines()
     for line in lines:
@@ -37,6 +43,19 @@ def command(texts, source, corpus_spec, tokenizer_spec, fmt):
             click.echo(" ".join(str(i) for i in ids))
 
 
-def _stdin_lines():
-    for line in sys.stdin:
-        yield line.rstrip("\r\n")
+def _stdin_lines(limit: int = MAX_LINE_BYTES):
+    """Lines of standard input, read as bytes up to `limit` at a time and decoded as UTF-8 here (whatever the
+    stream's own error handler): input without newlines (`< /dev/zero`) is refused at the bound instead of
+    filling memory, and bytes that are not UTF-8 are refused as they are in files."""
+    stdin = sys.stdin.buffer
+    number = 0
+    while data := stdin.readline(limit + 1):
+        number += 1
+        if len(data) > limit:
+            raise CorpusError(f"standard input: line {number} is longer than {limit:,} bytes; "
+                              "lmkit reads text line by line, so break the text into lines")
+        try:
+            yield data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"standard input: line {number} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at "
+                              f"byte offset {exc.start})") from exc

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, direction_option, tokenizer_options
+from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import number, options_from
 from lmkit.commands.output_paths import ModelDirectory
 from lmkit.commands.train_models import MODEL_FAMILIES
@@ -51,6 +51,7 @@ def run_options(f):
 @model_options
 @options_from(TrainConfig)
 @run_options
+@threads_option
 @click.pass_context
 def command(ctx, corpus_spec, tokenizer_spec, **opts):
     """Train a language model; with no options, a character LSTM on Shakespeare (under 10 minutes on 2 CPU cores).

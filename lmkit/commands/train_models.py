@@ -9,9 +9,11 @@ from typing import Callable
 
 from lmkit.commands.options import config_from, options_for_other_models
 from lmkit.errors import ConfigError
+from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig
+from lmkit.settings import knobs
 from lmkit.text.vocab import Vocab
 
 MODEL_FAMILIES: dict[str, type] = {
@@ -20,8 +22,14 @@ MODEL_FAMILIES: dict[str, type] = {
     "rnn_tanh": RNNConfig,
     "rnn_relu": RNNConfig,
     "scratch-rnn": ScratchConfig,
+    "bilstm": ClozeConfig,
+    "bigru": ClozeConfig,
+    "birnn": ClozeConfig,
     "ngram": NGramConfig,
 }
+
+# the options that describe a model (their saved values are in config.json's "model" object)
+MODEL_PARAMS = tuple(dict.fromkeys(knob.name for cls in MODEL_FAMILIES.values() for knob in knobs(cls) if knob.rules.cli))
 
 
 def build_rnn(name: str, vocab: Vocab, opts: dict, seed: int):
@@ -32,12 +40,19 @@ def build_scratch(name: str, vocab: Vocab, opts: dict, seed: int):
     return ScratchRNN(vocab, config_from(ScratchConfig, opts, seed=seed))
 
 
-BUILDERS: dict[type, Callable] = {RNNConfig: build_rnn, ScratchConfig: build_scratch}
+def build_cloze(name: str, vocab: Vocab, opts: dict, seed: int):
+    return ClozeRNN(vocab, config_from(ClozeConfig, opts, kind=name))
+
+
+BUILDERS: dict[type, Callable] = {RNNConfig: build_rnn, ScratchConfig: build_scratch, ClozeConfig: build_cloze}
 
 
 def check_model_options(name: str, opts: dict, given: set[str]) -> None:
     """Refuse options the chosen model does not take (--nonlinearity with lstm, --layers with scratch-rnn)."""
     options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
+    if MODEL_FAMILIES[name] is ClozeConfig and opts.get("direction", "forward") != "forward":
+        raise ConfigError(f"--direction {opts['direction']} does not apply to --model {name}: "
+                          "a bidirectional model reads every line both ways")
 
 
 def build_model(name: str, vocab: Vocab, opts: dict, seed: int):

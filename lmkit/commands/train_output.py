@@ -14,8 +14,9 @@ LN2 = math.log(2.0)
 class ProgressPrinter(TrainCallbacks):
     """One tqdm bar per epoch (loss, perplexity, tokens/s, ETA) and a line per validation."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, pseudo: bool = False):
         self.enabled = enabled
+        self.ppl_name = "pseudo-ppl" if pseudo else "ppl"  # a bidirectional model's loss is a pseudo one
         self.bar: tqdm | None = None
         self._last_elapsed = None
 
@@ -35,15 +36,17 @@ class ProgressPrinter(TrainCallbacks):
             rate = f"{info['window_tokens'] / (elapsed - self._last_elapsed):,.0f}"
         self._last_elapsed = elapsed
         loss = info["loss"]
-        self.bar.set_postfix_str(f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.2f} tok/s {rate}", refresh=False)
+        self.bar.set_postfix_str(f"loss {loss:.3f} {self.ppl_name} {math.exp(min(loss, 50)):.2f} tok/s {rate}", refresh=False)
         self.bar.update(1)
 
     def on_eval(self, record: dict) -> None:
         if not self.enabled:
             return
-        bpc = f"  bpc {record['valid_bpc']:.3f}" if "valid_bpc" in record else ""
+        pseudo = "valid_pseudo_ppl" in record  # a bidirectional model: pseudo-measures only
+        prefix, name = ("valid_pseudo_", "pseudo-ppl") if pseudo else ("valid_", "ppl")
+        bpc = f"  {name[:-3]}bpc {record[prefix + 'bpc']:.3f}" if prefix + "bpc" in record else ""
         star = "  (best)" if record.get("best") else ""
-        self.write(f"step {record['step']:>6}  valid ppl {record['valid_ppl']:.3f}{bpc}  lr {record['lr']:.3g}"
+        self.write(f"step {record['step']:>6}  valid {name} {record[prefix + 'ppl']:.3f}{bpc}  lr {record['lr']:.3g}"
                    f"  {record['tokens']:,} tokens  {record['time']:.0f}s{star}")
 
     def on_message(self, text: str) -> None:

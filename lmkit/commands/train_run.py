@@ -10,23 +10,30 @@ from pathlib import Path
 import click
 import torch
 
+from lmkit.checkpoint import check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
+from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
+                                          tokenizer_options_given)
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.train.trainer import Trainer
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
-from lmkit.train.resume_state import DirectoryLock, load_resume
+from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
+from lmkit.train.trainer import Trainer
 
 EXIT_CODES = {"SIGTERM": 143}
 
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
-    check_model_options(opts["model"], opts, given_options(ctx))
+    if opts["resume"]:
+        check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
+    else:
+        check_model_options(opts["model"], opts, given_options(ctx))
     preset = apply_preset(opts, given_options(ctx))
     if opts["model"] == "ngram":
         from lmkit.commands.ngram import run_ngram
@@ -34,10 +41,13 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
 
         run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"])
         return 0
-    from lmkit.train.distributed import World
+    from lmkit.runtime import resolve_precision
     from lmkit.train.config import select_device
+    from lmkit.train.distributed import World
 
-    world = World.from_env(select_device(opts["device"]).type)
+    device = select_device(opts["device"])
+    resolve_precision(opts["precision"], device)  # refuse bf16 without bf16 units before fetching or building anything
+    world = World.from_env(device.type)
     with world.main_first():
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
         reverse = extra.get("direction") == "backward"
@@ -45,12 +55,16 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
+    if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
+        resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
     if preset is not None:
         extra["train"]["preset"] = preset
-    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main)
+    printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model))
+    if is_cloze(model) and world.is_main:
+        warn_long_lines(train_stream, config.bptt)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
@@ -63,6 +77,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+            click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}")
         try:
             result = trainer.run()
         finally:
@@ -93,6 +108,23 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
     values = preset_values(name, given)
     opts.update(values)
     return {"name": name, "settings": values}
+
+
+def warn_long_lines(stream, bptt: int) -> None:
+    """A cloze model trains only on lines lying whole inside a window: warn when that leaves out most of the text.
+
+    A line of n tokens (its `</s>` counted) lies whole in a window of bptt + 1 columns, the `</s>` before
+    it included, for about bptt - n + 1 of the bptt offsets the window grid can have against it."""
+    import numpy as np
+
+    from lmkit.text.vocab import EOS_ID
+
+    lengths = np.diff(np.concatenate([[-1], np.flatnonzero(np.asarray(stream) == EOS_ID)]))  # tokens + </s>
+    used = float((lengths * np.clip(bptt - lengths + 1, 0, None) / bptt).sum()) / max(len(stream), 1)
+    if used < 0.5:
+        click.echo(f"warning: a bidirectional model trains only on lines lying whole inside a --bptt window; "
+                   f"with --bptt {bptt} that is about {100 * used:.0f}% of the training tokens (the longest line "
+                   f"has {int(lengths.max())}): raise --bptt", err=True)
 
 
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
@@ -143,18 +175,31 @@ def clear_previous_run(directory: Path) -> None:
     shutil.rmtree(directory / "last", ignore_errors=True)
 
 
-def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+def saved_config(directory: Path) -> dict:
+    """config.json of the run --resume continues (links out of the directory refused before reading it)."""
+    where = resume_dir(directory)
+    check_links_inside(directory)
+    return read_config(where)
+
+
+def resumed_directory(opts: dict) -> Path:
+    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old)."""
     directory = Path(opts["resume"])
-    if directory.name in ("last", "last.old"):
-        directory = directory.parent
+    return directory.parent if directory.name in ("last", "last.old") else directory
+
+
+def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
+    directory = resumed_directory(opts)
     model, tokenizer, config, state = load_resume(directory)
     if tokenizer_spec.kind != tokenizer.kind and "tokenizer" in given_options(ctx):
         raise CheckpointError(f"--resume {directory}: it was trained with the {tokenizer.kind!r} tokenizer, "
                               f"not --tokenizer {tokenizer_spec.kind}")
     if corpus_spec.name or corpus_spec.train:
-        corpus = corpus_spec.open()
+        corpus = check_resume_corpus(ctx, directory, config, corpus_spec.open)
     else:
         corpus = reopen_corpus(config.get("corpus") or "shakespeare")
+    if tokenizer_options_given(ctx):
+        check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
     extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
     return directory, corpus, tokenizer, model, state, extra
 

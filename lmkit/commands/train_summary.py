@@ -11,6 +11,7 @@ from lmkit.text.id_cache import encoded_split
 from lmkit.errors import LmkitError
 from lmkit.evaluate.perplexity import NLL, stream_nll
 from lmkit.generate.sampling import sample_text
+from lmkit.models.base import is_cloze
 
 
 def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test")) -> dict[str, NLL]:
@@ -49,6 +50,8 @@ def baseline_figure(corpus, tokenizer) -> tuple[str, float] | None:
 
 def print_summary(directory: Path, corpus, sample_tokens: int, seed: int) -> None:
     model, tokenizer, config = load_model(directory)
+    if is_cloze(model):
+        return print_cloze_summary(directory, model.eval(), tokenizer, corpus)
     reverse = config.get("direction") == "backward"
     results = evaluate_splits(model.eval(), tokenizer, corpus, reverse)
     chars = {split: corpus.num_chars(split) for split in results}
@@ -60,3 +63,13 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int) -> Non
     if sample_tokens > 0:
         click.echo("sample:")
         click.echo(sample_text(model, tokenizer, sample_tokens, seed, reverse))
+
+
+def print_cloze_summary(directory: Path, model, tokenizer, corpus) -> None:
+    """A bidirectional model's valid/test pseudo-perplexity (no sample: it cannot generate left to right)."""
+    from lmkit.evaluate.cloze import pseudo_nll
+
+    click.echo(f"model: {directory}  (bidirectional: pseudo-perplexity, exp of mean -log p(token | the rest of its line))")
+    for split in ("valid", "test"):
+        result = pseudo_nll(model, encoded_split(corpus, tokenizer, split), device=next(model.parameters()).device)
+        click.echo(f"  {split:<5}  pseudo-ppl {result.perplexity:10.3f}  pseudo bits/token {result.bits_per_token:.4f}")

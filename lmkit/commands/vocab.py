@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.common import (TOKENIZER_OPTION_PARAMS, corpus_options, display_token, refuse_ignored,
+                                   tokenizer_from_path, tokenizer_options)
 from lmkit.commands.options import number
-from lmkit.commands.common import corpus_options, display_token, tokenizer_from_path, tokenizer_options
 from lmkit.corpus.split import SPLITS
 from lmkit.text.vocab import SPECIALS
 
@@ -38,7 +39,8 @@ def build(corpus_spec, tokenizer_spec, force, top):
 @corpus_options
 @tokenizer_options
 @click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
-def show(path, corpus_spec, tokenizer_spec, top):
+@click.pass_context
+def show(ctx, path, corpus_spec, tokenizer_spec, top):
     """Size, specials, most frequent tokens and valid/test OOV rate of a built tokenizer.
 
     PATH (a tokenizer.json or a model directory) shows that tokenizer instead;
@@ -47,6 +49,7 @@ def show(path, corpus_spec, tokenizer_spec, top):
     from lmkit.text.tokenizer_cache import cached_tokenizer
 
     if path is not None:
+        refuse_ignored(ctx, ("tokenizer", *TOKENIZER_OPTION_PARAMS), f"{path} gives the tokenizer")
         tokenizer = tokenizer_from_path(path)
         corpus = corpus_spec.open(fetch=False) if corpus_spec.name or corpus_spec.train else None
         click.echo("\n".join(summary_lines(tokenizer, None, corpus, top)))

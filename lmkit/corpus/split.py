@@ -97,11 +97,19 @@ class SplitFiles:
         """Split statistics with sha256; CorpusError if any split holds no text."""
         for split in SPLITS:
             if self.stats[split]["chars"] - self.stats[split]["lines"] <= 0:
-                raise CorpusError(
-                    f"{what}: too small to split into train/valid/test (the {split} split would be empty); "
-                    "give more text, or pass --valid and --test"
-                )
+                raise CorpusError(self.cannot_split(what, split))
         return {s: {**self.stats[s], "sha256": self._digests[s].hexdigest()} for s in SPLITS}
+
+    def cannot_split(self, what: str, split: str) -> str:
+        """Why `split` came out empty: one line (which is never cut), or too few lines for three splits."""
+        lines = sum(stats["lines"] for stats in self.stats.values())
+        chars = sum(stats["chars"] for stats in self.stats.values()) - lines  # newlines not counted
+        if lines == 1:
+            return (f"{what}: a single line ({chars:,} characters) cannot be split into train/valid/test: lmkit "
+                    "splits between lines, never inside one; break the text into lines, or pass --valid and --test")
+        return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
+                f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "
+                "and --test")
 
 
 def write_split_units(units: Iterable[list[str]], directory: Path, what: str,

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from lmkit.config_json import from_json, json_repr
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import CorpusError
+from lmkit.errors import ConfigError, CorpusError
 from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
+from lmkit.input_files import open_regular
 
 MANIFEST = "manifest.json"
+REBUILD = "remove the folder {} and run again to rebuild it"
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -28,6 +31,34 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 def corpora_root(root: str | os.PathLike | None = None) -> Path:
     """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else ./corpora."""
     return Path(root or os.environ.get("LMKIT_CORPORA") or "corpora")
+
+
+@dataclass
+class SplitStats:
+    """What manifest.json records of each split file (every field required)."""
+
+    lines: int
+    chars: int
+    bytes: int
+    units: int
+    sha256: str
+
+
+def check_manifest(directory: Path, manifest: dict) -> None:
+    """CorpusError naming the key when a manifest lacks a field or holds one of the wrong type."""
+    try:
+        splits = manifest.get("splits")
+        if not isinstance(splits, dict):
+            raise ConfigError(f"splits must be an object, got {json_repr(splits)}")
+        for split in SPLITS:
+            from_json(SplitStats, splits.get(split), f"splits.{split}")
+        for key in ("description", "name", "split_method"):
+            if not isinstance(manifest.get(key, ""), str):
+                raise ConfigError(f"{key} must be a string, got {json_repr(manifest[key])}")
+        if not isinstance(manifest.get("source", {}), dict):
+            raise ConfigError(f"source must be an object, got {json_repr(manifest['source'])}")
+    except ConfigError as exc:
+        raise CorpusError(f"{directory / MANIFEST}: damaged corpus manifest: {exc}; {REBUILD.format(directory)}") from exc
 
 
 @dataclass
@@ -43,6 +74,7 @@ class Corpus:
         manifest = read_json(directory / MANIFEST, "corpus manifest", CorpusError)
         if manifest.get("format") != FORMAT:
             raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; fetch again")
+        check_manifest(directory, manifest)
         return cls(directory.name, directory, manifest)
 
     def path(self, split: str) -> Path:
@@ -51,14 +83,24 @@ class Corpus:
         return self.directory / f"{split}.txt"
 
     def lines(self, split: str) -> Iterator[str]:
-        """Lines of a split without their "\\n", streamed from disk."""
+        """Lines of a split without their "\\n", streamed from disk; CorpusError if the file is not what the
+        manifest says (another size, not UTF-8): a damaged cache must not train or score silently."""
         path = self.path(split)
-        try:
-            with open(path, encoding="utf-8", newline="\n") as handle:
-                for line in handle:
-                    yield line[:-1] if line.endswith("\n") else line
-        except FileNotFoundError as exc:
-            raise CorpusError(f"{path}: split file is missing; run `lmkit corpus fetch {self.name}` again") from exc
+        if not path.exists():
+            raise CorpusError(f"{path}: split file is missing; run `lmkit corpus fetch {self.name}` again")
+        with open_regular(path, CorpusError) as raw:
+            size = os.fstat(raw.fileno()).st_size
+            recorded = self.manifest.get("splits", {}).get(split, {}).get("bytes", size)  # Corpus.open checked its type
+            if size != recorded:
+                raise CorpusError(f"{path}: {size:,} bytes, but the manifest records {recorded:,}: the corpus cache "
+                                  f"is damaged; {REBUILD.format(self.directory)}")
+            for number, data in enumerate(raw, start=1):
+                try:
+                    line = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(f"{path}: line {number} is not valid UTF-8: the corpus cache is damaged; "
+                                      f"{REBUILD.format(self.directory)}") from exc
+                yield line[:-1] if line.endswith("\n") else line
 
     def text(self, split: str) -> str:
         return read_text(self.path(split))

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
+import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import read_json, read_text, write_json_atomic
+from lmkit.fileio import read_json, write_json_atomic
+from lmkit.input_files import not_regular, open_regular
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20          # a longer line is refused (the "100 MB single line")
@@ -48,16 +52,12 @@ def check_encoding_errors(errors: str) -> str:
 def scan_text_file(path: Path, errors: str = "strict", max_line_bytes: int = MAX_LINE_BYTES) -> TextFile:
     """Hash and validate `path` chunk by chunk; CorpusError names the file and what is wrong with it."""
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if not path.is_file():
-        raise CorpusError(f"{path}: not a regular file")
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
     digest = hashlib.sha256()
     offset = line_bytes = 0
     line_number = 1
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, CorpusError) as handle:
             while chunk := handle.read(CHUNK_BYTES):
                 _check_not_binary(path, chunk, offset)
                 _check_decodes(path, decoder, chunk, offset)
@@ -75,13 +75,13 @@ def scan_remembered(path: Path, errors: str, max_line_bytes: int, records: Path,
     """scan_text_file, remembered by (path, size, mtime) so an unchanged multi-GB file is hashed only once."""
     path = Path(path)
     try:
-        stat = path.stat()
+        status = path.stat()
     except OSError:
         return scan_text_file(path, errors, max_line_bytes)
-    if stat.st_size < min_bytes or not path.is_file():
+    if status.st_size < min_bytes or not path.is_file():
         return scan_text_file(path, errors, max_line_bytes)
-    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{errors}|{max_line_bytes}"
-    record = records / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
+    identity = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}|{errors}|{max_line_bytes}"
+    record = records / f"{hashlib.sha256(os.fsencode(identity)).hexdigest()[:24]}.json"
     try:
         known = read_json(record, "scan record")
         return TextFile(path, int(known["bytes"]), str(known["sha256"]))
@@ -124,10 +124,16 @@ def _check_line_lengths(path: Path, chunk: bytes, carried: int, line_number: int
 def list_text_files(path: str | Path) -> list[Path]:
     """The files behind one --train/--valid/--test PATH: a file, or every visible file under a folder (sorted)."""
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file or directory")
-    if path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise CorpusError(f"{path}: no such file or directory") from exc
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if stat.S_ISREG(mode):
         return [path]
+    if not stat.S_ISDIR(mode):
+        raise not_regular(path, mode, CorpusError)
     files = sorted(
         p for p in path.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
@@ -149,11 +155,17 @@ def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = L
     if text_file.size > large_bytes:
         yield from _iter_lines_datasets(text_file.path, errors, cache_dir)
         return
-    text = read_text(text_file.path, errors=errors)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    yield from lines
+    yield from stream_lines(text_file.path, errors)
+
+
+def stream_lines(path: Path, errors: str = "strict") -> Iterator[str]:
+    """Lines of a regular UTF-8 file read one at a time, without their "\\n" ("\\r\\n" and "\\r" end lines
+    too; a BOM is dropped). Check the file with scan_text_file first: it bounds the length of a line."""
+    with open_regular(path, CorpusError) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors=errors) as text:
+        for number, line in enumerate(text):
+            if number == 0 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield line[:-1] if line.endswith("\n") else line
 
 
 def _iter_lines_datasets(path: Path, errors: str, cache_dir: Path | None, batch_size: int = 10_000) -> Iterator[str]:

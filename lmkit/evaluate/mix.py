@@ -1,4 +1,4 @@
-"""Evaluate an interpolation of model directories, tuning the weights on held-out text first.
+"""Evaluate an interpolation of models (directories or ARPA files), tuning the weights on held-out text first.
 
 Each member scores the tuning text and the test text once; the mixture's
 per-token log-probabilities are then exact combinations of the members'
@@ -12,10 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from lmkit.checkpoint import load_model
 from lmkit.errors import ConfigError
 from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.evaluate.perplexity import summarize
+from lmkit.model_source import GIVEN, LoadedModel, open_models
 from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
 
 
@@ -28,18 +28,11 @@ class MixResult:
     mixture: ModelScores
 
 
-@dataclass
-class LoadedModel:
-    name: str
-    model: object
-    tokenizer: object
-    config: dict
-
-
-def load_members(directories: Sequence[str | Path]) -> list[LoadedModel]:
-    if len(directories) < 2:
-        raise ConfigError(f"--mix needs at least two model directories separated by commas, got {len(directories)}")
-    members = [LoadedModel(str(d), *load_model(d)) for d in directories]
+def load_members(paths: Sequence[str | Path], tokenizer=None, tokenizer_source: str = GIVEN) -> list[LoadedModel]:
+    """The models to mix (directories or ARPA files; `tokenizer` for the ARPA files), checked to fit together."""
+    if len(paths) < 2:
+        raise ConfigError(f"--mix needs at least two models separated by commas, got {len(paths)}")
+    members = open_models(paths, tokenizer, tokenizer_source)
     check_same_vocab([m.model for m in members], [m.name for m in members])
     if len({is_backward(m.config) for m in members}) > 1:
         raise ConfigError("--mix: forward and backward models read the text in different orders and cannot be mixed")
@@ -55,10 +48,9 @@ def member_scores(members: list[LoadedModel], text: EvalText, **scoring) -> list
     return scores
 
 
-def evaluate_mix(directories: Sequence[str | Path], weights: str | Sequence[float], text: EvalText,
+def evaluate_mix(members: Sequence[LoadedModel], weights: str | Sequence[float], text: EvalText,
                  tune_text: EvalText | None = None, **scoring) -> MixResult:
-    """Mix the models in `directories` with `weights` (or "auto": EM on `tune_text`) and score `text`."""
-    members = load_members(directories)
+    """Mix `members` (from load_members) with `weights` (or "auto": EM on `tune_text`) and score `text`."""
     if weights == "auto":
         if tune_text is None:
             raise ConfigError("--weights auto needs validation text to tune on")

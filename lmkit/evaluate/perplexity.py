@@ -96,6 +96,12 @@ def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None) ->
     A token the model gives probability zero makes perplexity infinite: refused, naming where.
     """
     stream = np.asarray(stream)
+    undefined = np.flatnonzero(np.isnan(logp))
+    if len(undefined):
+        where = int(undefined[0])
+        line = int((stream[:where] == EOS_ID).sum()) + 1
+        raise LmkitError(f"token {where + 1} (line {line}) gets no probability from this model: it computes NaN "
+                         f"({len(undefined)} such tokens), so its numbers overflow; the model cannot be evaluated")
     zero = np.flatnonzero(~np.isfinite(logp))
     if len(zero):
         where = int(zero[0])

@@ -19,8 +19,9 @@ from lmkit.text.encode import encode_lines
 
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError, CorpusError
+from lmkit.corpus.text_files import scan_text_file, stream_lines
 from lmkit.evaluate.perplexity import Evaluation, line_scores, summarize, token_logprobs
-from lmkit.fileio import atomic_write, read_text
+from lmkit.fileio import atomic_write
 
 
 @dataclass
@@ -32,7 +33,8 @@ class EvalText:
     chars: int
     corpus: object | None = None
     split: str | None = None
-    file_lines: list[str] | None = field(default=None, repr=False)
+    file_path: Path | None = None
+    file_lines: list[str] | None = field(default=None, repr=False)  # a text made in memory (n-best hypotheses)
 
     @classmethod
     def from_split(cls, corpus, split: str) -> "EvalText":
@@ -42,20 +44,24 @@ class EvalText:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "EvalText":
-        text = read_text(path)
-        if not text:
+        """A text file, checked and then read line by line (never whole), so its size is not bounded by memory."""
+        path = Path(path)
+        scan_text_file(path)  # a regular file of UTF-8 text, without a NUL byte or an endless line
+        digest, chars, count = hashlib.sha256(), 0, 0
+        for line in stream_lines(path):
+            digest.update((line + "\n").encode("utf-8"))
+            chars += len(line) + 1  # a missing final newline still ends a line
+            count += 1
+        if not count:
             raise CorpusError(f"{path}: file is empty")
-        lines = text.split("\n")
-        if text.endswith("\n"):
-            lines.pop()  # the "line" after the final newline
-        chars = sum(len(line) + 1 for line in lines)  # a missing final newline still ends a line
-        digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
-        return cls(str(path), digest, chars, file_lines=lines)
+        return cls(str(path), digest.hexdigest(), chars, file_path=path)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
             return self.corpus.lines(self.split)
-        return iter(self.file_lines or [])
+        if self.file_lines is not None:
+            return iter(self.file_lines)
+        return stream_lines(self.file_path) if self.file_path is not None else iter(())
 
     def stream(self, tokenizer, reverse: bool = False) -> np.ndarray:
         """The text as the model sees it: ids of each line, then `</s>` (cached for corpus splits)."""
@@ -68,13 +74,14 @@ def is_backward(config: dict) -> bool:
     return config.get("direction") == "backward"
 
 
-def default_text(config: dict, directory: Path, split: str) -> EvalText:
-    """The split of the corpus a model was trained on (config.json's "corpus")."""
+def default_text(config: dict, source: Path, split: str) -> EvalText:
+    """The split of the corpus a model was trained on (config.json's "corpus"; an ARPA file names none)."""
     from lmkit.corpus.catalog import get_corpus
 
     name = config.get("corpus")
     if not name:
-        raise ConfigError(f"{directory}/config.json names no corpus; pass --corpus NAME or --file PATH")
+        what = f"{source}/config.json names" if Path(source).is_dir() else f"{source} is an ARPA file, which names"
+        raise ConfigError(f"{what} no corpus; pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
     return EvalText.from_split(get_corpus(name), split)
 
 

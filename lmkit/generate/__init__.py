@@ -4,4 +4,5 @@
     beam      beam search (and reordering any model's state rows)
     decode    the one entry point choosing between them
     fill      fill-in-the-blank with a forward and a backward model
+    nbest, error_rate, rescore   n-best lists read strictly, WER/CER, reranking with a tuned LM weight
 """

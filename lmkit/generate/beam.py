@@ -1,8 +1,9 @@
-"""Beam search, and the two things it needs from any model: reordering an opaque state's
-batch rows, and a best-first ranking whose ties match argmax (so beam 1 is exactly greedy).
+"""Beam search, and the two things it needs: a model that reorders its state's streams
+(lmkit.models.base.ReordersStreams), and a best-first ranking whose ties match argmax (so
+beam 1 is exactly greedy).
 
 Written against the LanguageModel protocol like lmkit.generate.sampling, whose SamplingConfig,
-Sample and priming it shares; `lmkit.generate.sampling.sample` hands configs with `beam` set here.
+Sample and priming it shares; lmkit.generate.decode hands configs with `beam` set here.
 """
 from __future__ import annotations
 
@@ -11,50 +12,19 @@ from typing import Callable
 
 import torch
 
+from lmkit.errors import ConfigError
 from lmkit.generate.sampling import (NEG_INF, Sample, SamplingConfig, banned_ids, evaluating, model_device, prime,
-                            step_kernels)
-
-ROWS = "rows"  # a state part that is a plain list with one entry per stream
+                                     step_kernels)
+from lmkit.models.base import ReordersStreams
 
 
 def state_selector(model) -> Callable:
-    """A function (state, index (K,)) -> the state of streams `index`, for any model's opaque state.
-
-    A model may provide `select_state(state, index)`; otherwise the batch dimension of each
-    tensor in the state is found once, by comparing the state after one step of 1 and of 2 streams.
-    """
-    custom = getattr(model, "select_state", None)
-    if callable(custom):
-        return custom
-    with evaluating(model):
-        one, two = (prime(model, [], size)[1] for size in (1, 2))
-    dims = batch_dims(one, two)
-    return lambda state, index: select_rows(state, dims, index)
-
-
-def batch_dims(one, two):
-    """The batch dimension of each part of a state (None where a part does not depend on the batch)."""
-    if isinstance(one, torch.Tensor):
-        differ = [d for d, (a, b) in enumerate(zip(one.shape, two.shape)) if a != b]
-        return differ[0] if differ else None
-    if isinstance(one, dict):
-        return {key: batch_dims(one[key], two[key]) for key in one}
-    if isinstance(one, (tuple, list)):
-        return [batch_dims(a, b) for a, b in zip(one, two)] if len(one) == len(two) else ROWS
-    return None
-
-
-def select_rows(state, dims, index: torch.Tensor):
-    if dims is None:
-        return state
-    if isinstance(dims, str):  # ROWS
-        return type(state)(state[i] for i in index.tolist())
-    if isinstance(dims, int):
-        return state.index_select(dims, index.to(state.device))
-    if isinstance(dims, dict):
-        return {key: select_rows(state[key], dims[key], index) for key in state}
-    parts = [select_rows(part, dim, index) for part, dim in zip(state, dims)]
-    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+    """`model.select_state`: every model that beam search runs on declares how its state's streams are
+    reordered (lmkit.models.base.ReordersStreams); guessing the batch dimension from shapes is not safe."""
+    if not isinstance(model, ReordersStreams):
+        raise ConfigError(f"a {getattr(model, 'kind', type(model).__name__)} model cannot reorder its streams "
+                          "(it has no select_state), so beam search cannot run on it")
+    return model.select_state
 
 
 @dataclass

@@ -19,6 +19,9 @@ MODEL_KINDS: dict[str, str] = {
     "gru": "lmkit.models.neural.rnn:RNNLM",
     "lstm": "lmkit.models.neural.rnn:RNNLM",
     "scratch-rnn": "lmkit.models.neural.scratch:ScratchRNN",
+    "birnn": "lmkit.models.neural.cloze:ClozeRNN",
+    "bigru": "lmkit.models.neural.cloze:ClozeRNN",
+    "bilstm": "lmkit.models.neural.cloze:ClozeRNN",
     "ngram": "lmkit.models.ngram.model:NGramLM",
     "interpolated": "lmkit.models.mix:Interpolated",
 }

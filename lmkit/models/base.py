@@ -11,6 +11,14 @@ reports are written once against this protocol:
 All log-probabilities are natural logs. A sentence starts by feeding `<s>`;
 `</s>` ends it. `score_targets` is `score` with a state carried in and out,
 so a long stream can be scored window by window (evaluation, TBPTT).
+
+Optional capabilities are declared here too, as protocols a model either has or not
+(`isinstance(model, ReordersStreams)`), so no caller probes a model with getattr:
+
+    ReordersStreams   select_state(state, index (K,)) -> the state of streams `index`
+                      (beam search and fill's beams keep, drop and copy streams)
+    HandWrittenGradients  loss_and_grads(inputs, targets, state) -> (loss, state), filling
+                      every parameter's .grad itself (the trainer then skips backward())
 """
 from __future__ import annotations
 
@@ -37,6 +45,20 @@ class LanguageModel(Protocol):
     def score_targets(self, inputs: torch.Tensor, targets: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
 
 
+@runtime_checkable
+class ReordersStreams(Protocol):
+    def select_state(self, state: State, index: torch.Tensor) -> State:
+        """The state of the streams `index` (K,), in that order (a stream may be repeated)."""
+        ...
+
+
+@runtime_checkable
+class HandWrittenGradients(Protocol):
+    def loss_and_grads(self, inputs: torch.Tensor, targets: torch.Tensor, state: State) -> tuple[float, State]:
+        """Mean cross-entropy of targets given inputs, with every parameter's .grad filled by the model."""
+        ...
+
+
 class StepScoring:
     """Mixin: `score` and `score_targets` by stepping one token at a time.
 
@@ -60,6 +82,22 @@ class StepScoring:
         return logp
 
 
-def sentence_ids(vocab: Vocab, ids: list[int]) -> torch.Tensor:
-    """`<s> ids </s>` as a (1, T) tensor, ready for `score`."""
-    return torch.tensor([[vocab.bos_id, *ids, vocab.eos_id]], dtype=torch.long)
+@runtime_checkable
+class ClozeModel(Protocol):
+    """A bidirectional (cloze) model: each token predicted from every other token of its line.
+
+    Not a LanguageModel (no left-to-right `step`): it cannot generate, and its
+    evaluation is a pseudo-perplexity, exp of the mean -log p(x_t | x_{!=t}).
+    `ids` are framed lines `<s> x_1 .. x_n </s>` padded on the right (lmkit.text.lines).
+    """
+
+    vocab: Vocab
+    kind: str
+    cloze: bool  # True
+
+    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def is_cloze(model) -> bool:
+    """True for a bidirectional cloze model (the ClozeModel capability)."""
+    return bool(getattr(model, "cloze", False))

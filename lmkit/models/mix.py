@@ -20,6 +20,7 @@ import torch
 
 from lmkit.errors import CheckpointError, ConfigError, VocabError
 from lmkit.fileio import write_json_atomic
+from lmkit.models.base import ReordersStreams
 
 MEMBERS_DIR = "members"
 
@@ -108,6 +109,14 @@ class Interpolated:
     def init_state(self, batch_size: int) -> tuple:
         return tuple(m.init_state(batch_size) for m in self.members)
 
+    def select_state(self, state: tuple, index: torch.Tensor) -> tuple:
+        """Each member's state for streams `index` (K,); every member must reorder its own."""
+        for member in self.members:
+            if not isinstance(member, ReordersStreams):
+                raise ConfigError(f"a mixture member ({getattr(member, 'kind', type(member).__name__)}) cannot "
+                                  "reorder its streams (it has no select_state)")
+        return tuple(m.select_state(s, index) for m, s in zip(self.members, state))
+
     def step(self, ids: torch.Tensor, state: tuple):
         # ids: (B,) -> log-probs (B, V)
         outputs = [m.step(ids, s) for m, s in zip(self.members, state)]
@@ -156,6 +165,9 @@ class Interpolated:
             raise CheckpointError(f"{directory}/config.json: an interpolated model needs a 'members' list")
         members = []
         for i, member_config in enumerate(configs):
+            if not isinstance(member_config, dict):
+                raise CheckpointError(f"{directory}/config.json: members[{i}] must be a model's settings (an object), "
+                                      f"got {member_config!r}")
             folder = Path(directory) / MEMBERS_DIR / str(i)
             members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
         try:

@@ -19,9 +19,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lmkit.checkpoint import load_model, read_metrics
-from lmkit.errors import ConfigError, VocabError
+from lmkit.checkpoint import read_metrics
+from lmkit.errors import ConfigError, VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
+from lmkit.model_source import LoadedModel, open_model
+from lmkit.report.tokens import passage_surprisal
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
@@ -47,11 +49,8 @@ class ModelReport:
     curve: list[dict] = field(default_factory=list)   # one point per validation during training
     sample: str = ""
     command: str | None = None
-
-
-def directory_bytes(directory: Path) -> int:
-    """Size of the model's own files (not last/, kept only for --resume)."""
-    return sum(p.stat().st_size for p in Path(directory).iterdir() if p.is_file())
+    adaptive: dict = field(default_factory=dict)      # regime -> its test figures (lmkit.evaluate.adaptive)
+    passage: list = field(default_factory=list)       # the test text's first lines as [[piece, bits], ...] per line
 
 
 def parameter_count(model) -> int | None:
@@ -74,23 +73,43 @@ def model_texts(config: dict, directory: Path, corpus) -> tuple[EvalText, EvalTe
     return default_text(config, directory, "valid"), default_text(config, directory, "test")
 
 
-def describe_model(directory: str | Path, corpus=None, name: str | None = None, sample_tokens: int = 80,
-                   seed: int = 1234, **scoring) -> ModelReport:
-    """Load, evaluate on valid and test (of `corpus`, else the model's own corpus), sample, read its history."""
-    directory = Path(directory)
-    model, tokenizer, config = load_model(directory)
+def history(member: LoadedModel) -> list[dict]:
+    """The validation curve a model directory's training left (an ARPA file has none)."""
+    return read_metrics(member.path) if member.path.is_dir() else []
+
+
+def adaptive_figures(member: LoadedModel, valid_text: EvalText, test_text: EvalText, adaptive, scoring: dict) -> dict:
+    """The adaptive regimes asked for that this model can run, tuned on valid and scored on test ({} if none)."""
+    from lmkit.evaluate.adaptive import evaluate_adaptive, supported
+
+    options = supported(member.model, adaptive) if adaptive is not None else None
+    if options is None or not options.any:
+        return {}
+    return evaluate_adaptive(member, test_text, valid_text, options, device=scoring.get("device", "cpu"))
+
+
+def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | None = None, sample_tokens: int = 80,
+                   seed: int = 1234, adaptive=None, **scoring) -> ModelReport:
+    """Load (a model directory or an ARPA file, unless already loaded), evaluate on valid and test (of `corpus`,
+    else the model's own corpus), sample, read its history; with `adaptive` (an AdaptiveConfig) also the
+    neural cache and dynamic evaluation where the model supports them."""
+    member = source if isinstance(source, LoadedModel) else open_model(source)
+    model, tokenizer, config, directory = member.model, member.tokenizer, member.config, member.path
     valid_text, test_text = model_texts(config, directory, corpus)
     valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
-    test = score_text(model, tokenizer, config, test_text, **scoring).evaluation
-    curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in read_metrics(directory)]
+    test_scores = score_text(model, tokenizer, config, test_text, **scoring)
+    test = test_scores.evaluation
+    curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in history(member)]
     return ModelReport(
-        name=name or directory.name, directory=str(directory), kind=str(config.get("kind")),
+        name=printable(name or directory.name), directory=str(directory), kind=str(config.get("kind")),
         tokenizer=tokenizer.describe(), vocab_size=len(tokenizer.vocab), vocab_fingerprint=tokenizer.vocab.fingerprint(),
-        parameters=parameter_count(model), disk_bytes=directory_bytes(directory),
+        parameters=parameter_count(model), disk_bytes=member.disk_bytes(),
         train_seconds=training_seconds(config, curve), valid=valid.to_dict(), test=test.to_dict(),
         test_text=test_text.label, test_digest=test_text.digest, curve=curve,
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
         command=(config.get("train") or {}).get("command"),
+        adaptive=adaptive_figures(member, valid_text, test_text, adaptive, scoring),
+        passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
     )
 
 
@@ -104,7 +123,7 @@ def model_sample(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str
 
 def describe_mixture(directories: list[Path], names: list[str], corpus=None, sample_tokens: int = 80,
                      seed: int = 1234, **scoring) -> ModelReport:
-    """A row for the interpolation of `directories`, its weights tuned by EM on the validation text."""
+    """A row for the interpolation of `directories` (or ARPA files), its weights tuned by EM on the validation text."""
     from lmkit.evaluate.mix import load_members, member_scores, mixed
     from lmkit.models.mix import Interpolated, tune_weights
 
@@ -113,20 +132,23 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
     valid_scores = member_scores(members, valid_text, **scoring)
     weights = tune_weights([s.logp for s in valid_scores])
     valid = mixed(valid_scores, weights, valid_text).evaluation
-    test = mixed(member_scores(members, test_text, **scoring), weights, test_text).evaluation
+    test_scores = mixed(member_scores(members, test_text, **scoring), weights, test_text)
+    test = test_scores.evaluation
     model = Interpolated([m.model for m in members], weights)
     counts = [parameter_count(m.model) for m in members]
-    seconds = [training_seconds(m.config, read_metrics(d)) for m, d in zip(members, directories)]
+    seconds = [training_seconds(m.config, history(m)) for m in members]
     vocab = members[0].tokenizer.vocab
     return ModelReport(
-        name=" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names)), directory=",".join(map(str, directories)),
+        name=printable(" + ".join(f"{w:.2f} {n}" for w, n in zip(weights, names))),
+        directory=",".join(map(str, directories)),
         kind="interpolated", tokenizer=members[0].tokenizer.describe(), vocab_size=len(vocab),
         vocab_fingerprint=vocab.fingerprint(), parameters=sum(c for c in counts if c) or None,
-        disk_bytes=sum(directory_bytes(d) for d in directories),
+        disk_bytes=sum(m.disk_bytes() for m in members),
         train_seconds=sum(s for s in seconds if s is not None) if any(s is not None for s in seconds) else None,
         valid=valid.to_dict(), test=test.to_dict(), test_text=test_text.label, test_digest=test_text.digest,
         sample=model_sample(model, members[0].tokenizer, sample_tokens, seed, is_backward(members[0].config)),
         command=f"lmkit eval --mix {','.join(map(str, directories))} --weights auto",
+        passage=passage_surprisal(members[0].tokenizer, test_text, test_scores, is_backward(members[0].config)),
     )
 
 

@@ -5,7 +5,8 @@ import base64
 import html
 from pathlib import Path
 
-from lmkit.report.tables import Table, group_title, model_table
+from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tokens import TOKENS_STYLE, contrast_pair, tokens_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -42,11 +43,16 @@ def render_html(report, plots: dict[str, Path]) -> str:
     if len(groups) > 1:
         for group in groups:
             parts += [f"<h3>Perplexity: {html.escape(group_title(group))}</h3>", html_table(model_table(group, True))]
+    regimes = adaptive_regimes(report.rows)
+    if regimes:
+        parts += [f"<h3>{html.escape(ADAPTIVE_HEADING)}</h3>",
+                  html_table(adaptive_table(report.rows, regimes, with_perplexity=len(groups) == 1))]
     if report.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
     for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
         if key in plots:
             parts.append(embedded_image(plots[key], caption))
+    parts.append(tokens_html(report.rows, contrast_pair(report.rows)))
     samples = [r for r in report.rows if r.sample]
     if samples:
         parts.append("<h2>Samples</h2>")
@@ -57,4 +63,4 @@ def render_html(report, plots: dict[str, Path]) -> str:
     parts.append(f"<p><small>Made {html.escape(report.created)} with lmkit {html.escape(env['lmkit'])}, "
                  f"torch {html.escape(env['torch'])} on {html.escape(env['platform'])} ({env['cpus']} CPUs).</small></p>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{STYLE}{TOKENS_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmkit.report.tables import Table, group_title, model_table
+from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tokens import contrast_pair, difference_summary
 
 
 def markdown_table(table: Table) -> list[str]:
@@ -34,10 +35,19 @@ def render_markdown(report, plots: dict[str, Path]) -> str:
         for group in groups:
             out += [f"### Perplexity: {group_title(group)}", ""]
             out += markdown_table(model_table(group, with_perplexity=True)) + [""]
+    regimes = adaptive_regimes(report.rows)
+    if regimes:
+        out += [f"### {ADAPTIVE_HEADING}", ""]
+        out += markdown_table(adaptive_table(report.rows, regimes, with_perplexity=len(groups) == 1)) + [""]
     out += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
     for key, caption in (("bits_per_char", "Test bits per character"), ("curves", "Learning curves")):
         if key in plots:
             out += [f"![{caption}]({plots[key].name})", ""]
+    if "tokens" in plots:
+        pair = contrast_pair(report.rows)
+        out += ["## Where the models differ", "", "The start of the test text, each token coloured by each model's "
+                "surprisal (-log2 p); report.html has the numbers on hover."
+                + (f" {difference_summary(pair)}" if pair else ""), "", f"![Token surprisal]({plots['tokens'].name})", ""]
     samples = [r for r in report.rows if r.sample]
     if samples:
         out += ["## Samples", ""]

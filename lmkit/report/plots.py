@@ -12,11 +12,13 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lmkit.fileio import atomic_write
+from lmkit.report.tokens import contrast_pair
+from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png
 
 DPI = 120
 BITS_PER_CHAR_FILE = "bits_per_char.png"
 CURVES_FILE = "learning_curves.png"
-PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE)
+PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE, TOKENS_FILE)
 
 
 def draw_plots(report, directory: Path) -> dict[str, Path]:
@@ -26,6 +28,9 @@ def draw_plots(report, directory: Path) -> dict[str, Path]:
     curves = learning_curves(report, directory / CURVES_FILE)
     if curves is not None:
         written["curves"] = curves
+    tokens = draw_tokens_png(report.rows, contrast_pair(report.rows), directory / TOKENS_FILE)
+    if tokens is not None:
+        written["tokens"] = tokens
     return written
 
 

@@ -26,40 +26,50 @@ import torch
 from lmkit.checkpoint import CONFIG_FILE, check_model_directory, read_config, save_model
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
-from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.fileio import write_json_atomic
 from lmkit.train.trainer import TrainCallbacks, Trainer, detach
+from lmkit.models.neural.rnn import RNNConfig
+from lmkit.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.train.config import TrainConfig
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}
 
 
+# What the suite changes from RNNConfig's and TrainConfig's defaults, so that three cells share one
+# budget fairly on small corpora: one layer, no dropout between layers, a smaller batch and window,
+# and epochs left to the time budget and early stopping. Everything else is the defaults.
+SUITE_MODEL_CHANGES = {"layers": 1, "dropout": 0.0, "out_dropout": 0.2}
+SUITE_TRAIN_CHANGES = {"batch_size": 32, "bptt": 64, "epochs": 1000}
+
+
 @dataclass
 class SuiteConfig:
-    budget_minutes: float = 20.0            # for all neural models together
+    budget_minutes: float = setting(20.0, "--suite: training time for the neural models together (split evenly); "
+                                    "N-grams take seconds.", low=0, low_open=True, high=1e6)
+    add_k: float = setting(0.1, "--suite: the k of the add-k N-grams.", low=0, low_open=True, high=1e6)
+    evaluations: int = setting(12, "Validations wanted per neural model (for its learning curve).", low=2,
+                               high=10_000, cli=False)
+    seed: int = setting(1234, "Seed of the suite's models and of each model's sample.", low=0, high=LARGEST_SEED)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
+    reuse: bool = setting(False, "--suite: keep models already trained in the output folder.")
     orders: tuple[int, ...] = (1, 2, 3, 4, 5)
     smoothings: tuple[str, ...] = ("add-k", "kn")
-    add_k: float = 0.1
     cells: tuple[str, ...] = ("rnn_tanh", "gru", "lstm")
-    emb_size: int = 64
-    hidden_size: int = 256
-    layers: int = 1
-    out_dropout: float = 0.2
-    batch_size: int = 32
-    bptt: int = 64
-    lr: float = 3e-3
-    patience: int = 3
-    evaluations: int = 12                   # validations wanted per neural model (for its learning curve)
-    seed: int = 1234
-    device: str = "auto"
-    reuse: bool = False                     # keep models already trained in the output folder
+    model_changes: dict = field(default_factory=lambda: dict(SUITE_MODEL_CHANGES))
+    train_changes: dict = field(default_factory=lambda: dict(SUITE_TRAIN_CHANGES))
     tokenizer_flags: list[str] = field(default_factory=list)   # e.g. ["--tokenizer", "char"], for the recorded commands
 
     def validate(self) -> None:
-        if not self.budget_minutes > 0:
-            raise ConfigError(f"--budget-minutes must be positive, got {self.budget_minutes}")
+        check_settings(self)
+
+    def model_config(self, cell: str) -> RNNConfig:
+        return RNNConfig(cell=cell, **self.model_changes)
+
+    def train_config(self, seconds: float, eval_every: int) -> TrainConfig:
+        return TrainConfig(**self.train_changes, max_time=seconds, eval_every=eval_every, seed=self.seed,
+                           device=self.device)
 
     def neural_seconds(self) -> float:
         return 60.0 * self.budget_minutes / max(len(self.cells), 1)
@@ -133,8 +143,9 @@ def timed_step_seconds(model, batch: torch.Tensor, bptt: int, repeats: int = 3) 
 def eval_interval(model, train: np.ndarray, valid: np.ndarray, config: SuiteConfig, seconds: float, device) -> int:
     """Steps between validations so that about `config.evaluations` fit in `seconds` (for the learning
     curve), spending at most a fifth of the time on validation."""
-    batch = batchify(train, config.batch_size, "the training split").to(device)
-    step = timed_step_seconds(model, batch, config.bptt)
+    defaults = config.train_config(1.0, 1)
+    batch = batchify(train, defaults.batch_size, "the training split").to(device)
+    step = timed_step_seconds(model, batch, defaults.bptt)
     sample = valid[: min(len(valid), 20_000)]
     started = time.perf_counter()
     stream_nll(copy.deepcopy(model).eval(), sample, device=device)
@@ -144,31 +155,26 @@ def eval_interval(model, train: np.ndarray, valid: np.ndarray, config: SuiteConf
 
 
 def neural_flags(cell: str, config: SuiteConfig, eval_every: int, seconds: float) -> list[str]:
-    return ["--model", cell, "--emb-size", str(config.emb_size), "--hidden-size", str(config.hidden_size),
-            "--layers", str(config.layers), "--dropout", "0", "--out-dropout", f"{config.out_dropout:g}",
-            "--batch-size", str(config.batch_size), "--bptt", str(config.bptt), "--lr", f"{config.lr:g}",
-            "--epochs", "1000", "--patience", str(config.patience), "--eval-every", str(eval_every),
-            "--max-time", f"{seconds:.0f}"]
+    """The `lmkit train` options that train what the suite trains (only what differs from the defaults)."""
+    changes = {**config.model_changes, **config.train_changes, "max_time": round(seconds), "eval_every": eval_every}
+    return ["--model", cell, *changed_flags((RNNConfig, TrainConfig), changes)]
 
 
 def train_neural(corpus, tokenizer, cell: str, directory: Path, config: SuiteConfig,
                  callbacks: TrainCallbacks | None) -> str:
     """Train one recurrent model within its share of the budget; returns the equivalent command line."""
-    from lmkit.models.neural.rnn import RNNConfig, RNNLM
+    from lmkit.models.neural.rnn import RNNLM
     from lmkit.train.config import select_device
 
     torch.manual_seed(config.seed)
-    model = RNNLM(tokenizer.vocab, RNNConfig(cell=cell, emb_size=config.emb_size, hidden_size=config.hidden_size,
-                                             layers=config.layers, dropout=0.0, out_dropout=config.out_dropout))
+    model = RNNLM(tokenizer.vocab, config.model_config(cell))
     train = np.asarray(encoded_split(corpus, tokenizer, "train"))
     valid = np.asarray(encoded_split(corpus, tokenizer, "valid"))
     device = select_device(config.device)
     seconds = config.neural_seconds()
     every = eval_interval(model.to(device), train, valid, config, seconds, device)
     command = train_command(corpus, config, directory, neural_flags(cell, config, every, seconds))
-    train_config = TrainConfig(epochs=1000, max_time=seconds, batch_size=config.batch_size, bptt=config.bptt,
-                               lr=config.lr, patience=config.patience, eval_every=every, seed=config.seed,
-                               device=config.device)
+    train_config = config.train_config(seconds, every)
     extra = {"corpus": corpus.name, "direction": "forward",
              "train": {"command": command, "tokenizer": tokenizer.describe(), "config": train_config.to_dict(),
                        "parameters": model.num_parameters()}}

@@ -80,3 +80,37 @@ def model_table(rows, with_perplexity: bool) -> Table:
 def group_title(group) -> str:
     first = group[0]
     return f"{first.tokenizer}, vocabulary of {first.vocab_size:,} tokens, tested on {first.test_text}"
+
+
+ADAPTIVE_NAMES = {"cache": "neural cache", "dynamic": "dynamic eval"}
+ADAPTIVE_HEADING = ("Adaptive evaluation (a separate regime: each model adapts to the test text it has already "
+                    "read, never to text ahead; settings tuned on the valid split)")
+
+
+def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
+    """The adaptive regimes' figures, a table apart from the static ones: they adapt to the test text they read."""
+    headers = ["model", "static test bits/char"]
+    for regime in regimes:
+        name = ADAPTIVE_NAMES[regime]
+        headers += ([f"{name} test ppl"] if with_perplexity else []) + [f"{name} test bits/char", f"{name} settings"]
+    lines = []
+    for row in rows:
+        cells = [row.name, number(row.test["bits_per_char"], 4)]
+        for regime in regimes:
+            figures = row.adaptive.get(regime)
+            ev = figures["evaluation"] if figures else None
+            cells += ([number(ev["perplexity"]) if ev else "n/a"] if with_perplexity else [])
+            cells += [number(ev["bits_per_char"], 4) if ev else "n/a", regime_settings(figures)]
+        lines.append(cells)
+    return Table(headers, lines, [])
+
+
+def regime_settings(figures: dict | None) -> str:
+    from lmkit.evaluate.adaptive import chosen_settings
+
+    return chosen_settings(figures) if figures else "not supported by this model"
+
+
+def adaptive_regimes(rows) -> list[str]:
+    """The regimes some row was evaluated in, in a fixed order."""
+    return [regime for regime in ADAPTIVE_NAMES if any(regime in row.adaptive for row in rows)]

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import ConfigError, LmkitError, TokenizerError
+from lmkit.errors import ConfigError, LmkitError, MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID
@@ -26,7 +26,8 @@ from lmkit.text.vocab import EOS_ID, UNK_ID
 TOP_TOKENS = 50
 
 FLAGS = {"vocab_size": "--vocab-size", "model_type": "--spm-type", "min_freq": "--min-freq",
-         "max_size": "--max-size", "lowercase": "--lowercase", "segment": "--segment"}
+         "max_size": "--max-size", "lowercase": "--lowercase", "segment": "--segment",
+         "split_punct": "--split-punct"}
 
 
 def option_defaults(kind: str) -> dict:
@@ -70,25 +71,45 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     """The cached tokenizer for (corpus, kind, options), or one built from the train split and cached."""
     options = corpus_options(corpus, kind, options)
     path = tokenizer_path(corpus, kind, options)
+    resolved = resolve_options(kind, options)
     if path.exists() and not rebuild:
         try:
-            return load_tokenizer(path)
+            cached = load_tokenizer(path)
+        except MissingPackageError:
+            raise  # the file is fine; what it needs is not installed
         except LmkitError as exc:
             raise TokenizerError(f"{path}: cached tokenizer is damaged ({exc}); rebuild it with `lmkit vocab build --force`") from exc
-    tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolve_options(kind, options))
+        if is_current(cached, resolved):
+            return cached
+    tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolved)
     tokenizer.save(path)
     stats_path(path).unlink(missing_ok=True)
     return tokenizer
+
+
+def is_current(tokenizer: Tokenizer, resolved: dict) -> bool:
+    """False for a cache file an older lmkit wrote under the same key with other behaviour (a word tokenizer
+    from before punctuation splitting): its recorded options disagree with what was asked, so it is rebuilt."""
+    recorded = tokenizer.options()
+    return all(recorded[name] == value for name, value in resolved.items() if name in recorded)
 
 
 def cached_tokenizer(corpus, kind: str, **options) -> tuple[Tokenizer, Path]:
     """The tokenizer `lmkit vocab build` saved for (corpus, kind, options); TokenizerError if there is none."""
     path = tokenizer_path(corpus, kind, options)
     if not path.exists():
-        flags = " ".join(f"{FLAGS.get(k, k)} {v}" if not isinstance(v, bool) else FLAGS.get(k, k) for k, v in options.items())
+        flags = " ".join(flag_text(k, v) for k, v in options.items())
         raise TokenizerError(f"no {kind} tokenizer is built for corpus {corpus.name!r} yet; run "
                              f"`lmkit vocab build --corpus {corpus.name} --tokenizer {kind}{' ' + flags if flags else ''}`")
     return get_tokenizer(corpus, kind, **options), path
+
+
+def flag_text(name: str, value) -> str:
+    """The command-line spelling of one option: "--min-freq 2", "--lowercase", "--no-split-punct"."""
+    flag = FLAGS.get(name, name)
+    if isinstance(value, bool):
+        return flag if value else flag.replace("--", "--no-", 1)
+    return f"{flag} {value}"
 
 
 def stats_path(tokenizer_file: Path) -> Path:

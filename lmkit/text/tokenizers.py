@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import TokenizerError
+from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
+from lmkit.text.punctuation import join_marks, split_marks
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
 
@@ -114,24 +115,34 @@ class CharTokenizer(Tokenizer):
 
 
 class WordTokenizer(Tokenizer):
-    """Whitespace tokens, optionally lowercased; `segment="jieba"` cuts Chinese into words first."""
+    """Words, optionally lowercased; `segment="jieba"` cuts Chinese into words first.
+
+    `split_punct=True` (the default when fitting) cuts punctuation off words
+    (lmkit.text.punctuation: "Hello," is `Hello ,`) and joins tokens back by that
+    module's detokenization rule. `split_punct=False` keeps whitespace words; a
+    tokenizer.json saved before the option existed loads that way, as it was built.
+    """
 
     kind = "word"
 
-    def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None):
+    def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None, split_punct: bool = False):
         super().__init__(vocab)
         if segment not in (None, "jieba"):
             raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba' or none")
+        if not isinstance(split_punct, bool):
+            raise TokenizerError(f"split_punct must be true or false, got {split_punct!r}")
         self.lowercase = lowercase
         self.segment = segment
+        self.split_punct = split_punct
         self._cut = _jieba_cut() if segment == "jieba" else None
 
     def split(self, line: str) -> list[str]:
         if self.lowercase:
             line = line.lower()
-        if self._cut is None:
-            return line.split()
-        return [w for w in self._cut(line) if not w.isspace()]
+        words = line.split() if self._cut is None else [w for w in self._cut(line) if not w.isspace()]
+        if not self.split_punct:
+            return words
+        return [piece for word in words for piece in split_marks(word.strip())]
 
     def encode_line(self, line: str) -> list[int]:
         """A word spelled like a special ("<s>" in the text) is an ordinary unknown word, never a boundary."""
@@ -139,17 +150,18 @@ class WordTokenizer(Tokenizer):
         return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
 
     def join(self, pieces: list[str]) -> str:
-        text = " ".join(pieces)
-        return text if self.segment is None else plain_text(text)  # jieba's words join as Chinese is written
+        if self.segment is not None:
+            return plain_text(" ".join(pieces))  # jieba's words join as Chinese is written
+        return join_marks(pieces) if self.split_punct else " ".join(pieces)
 
     def options(self) -> dict:
-        return {"lowercase": self.lowercase, "segment": self.segment}
+        return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct}
 
     @classmethod
     def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None,
-            lowercase: bool = False, segment: str | None = None) -> "WordTokenizer":
-        probe = cls(_EMPTY, lowercase=lowercase, segment=segment)
-        return cls(Vocab.build(probe.count(lines), min_freq, max_size), lowercase, segment)
+            lowercase: bool = False, segment: str | None = None, split_punct: bool = True) -> "WordTokenizer":
+        probe = cls(_EMPTY, lowercase=lowercase, segment=segment, split_punct=split_punct)
+        return cls(Vocab.build(probe.count(lines), min_freq, max_size), lowercase, segment, split_punct)
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -240,7 +252,8 @@ def _jieba_cut():
     try:
         import jieba
     except ImportError as exc:
-        raise TokenizerError("--segment jieba needs the 'zh' extra: pip install 'lmkit[zh]'") from exc
+        raise MissingPackageError("the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
+                                  'or pip install -e ".[zh]" from a checkout of lmkit') from exc
     jieba.setLogLevel(60)
     return jieba.lcut
 
@@ -256,6 +269,8 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind not in TOKENIZERS:
         raise TokenizerError(f"tokenizer.json names unknown kind {kind!r}")
+    if not isinstance(obj.get("options") or {}, dict):
+        raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
     try:
         return TOKENIZERS[kind].from_json(obj)
     except TypeError as exc:

@@ -101,10 +101,14 @@ class Vocab:
             raise VocabError("vocabulary JSON must be an object with a 'tokens' list")
         tokens = obj["tokens"]
         counts = obj.get("counts") or [0] * len(tokens)
-        return cls(tokens, {t: int(c) for t, c in zip(tokens, counts) if c})
+        if not isinstance(counts, list) or len(counts) != len(tokens) or \
+                not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            raise VocabError(f"vocabulary 'counts' must list a count (an integer, at least 0) for each of the "
+                             f"{len(tokens)} tokens")
+        return cls(tokens, {t: c for t, c in zip(tokens, counts) if c})
 
     def fingerprint(self) -> str:
         """Short stable hash of the token list: two models are comparable only if these match."""
         import hashlib
 
-        return hashlib.sha256("\n".join(self.itos).encode("utf-8")).hexdigest()[:16]
+        return hashlib.sha256("\n".join(self.itos).encode("utf-8", "surrogatepass")).hexdigest()[:16]

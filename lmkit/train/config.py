@@ -6,15 +6,16 @@ trains, and --resume, the baseline suite and config.json read the same fields.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
+from lmkit.config_json import from_json
 from lmkit.errors import ConfigError
+from lmkit.runtime import DEFAULT_PRECISION, PRECISIONS
 from lmkit.settings import LARGEST_SEED, check_settings, setting
 
 OPTIMIZERS = ("sgd", "adamw")
-PRECISIONS = ("fp32", "bf16")
 ON_NAN = ("stop", "rollback")
 SCHEDULES = ("cosine", "linear", "plateau")  # lmkit.train.schedule
 DEFAULT_LR = {"adamw": 3e-3, "sgd": 20.0}
@@ -62,7 +63,9 @@ class TrainConfig:
                                      low=1, high=LARGEST_COUNT)
     eval_rows: int = setting(16, "Parallel rows when validating.", low=1, high=2**20, cli=False)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
-    precision: str = setting("fp32", "bf16: autocast matmuls in bfloat16 (softmax and loss in fp32).", choices=PRECISIONS)
+    precision: str = setting(DEFAULT_PRECISION, "bf16: matmuls in bf16 (softmax and loss in fp32); auto: bf16 where the "
+                             "device has bf16 units (AVX512_BF16, AMX, or a CUDA GPU with bf16), else fp32.",
+                             choices=PRECISIONS)
     seed: int = setting(1234, "Seed of the initial weights, dropout and batch order.", low=0, high=LARGEST_SEED)
     compile: bool = setting(False, "torch.compile the model.")
     on_nan: str = setting("stop", "On a NaN/inf loss: stop keeping the last good checkpoint, or roll back to it "
@@ -85,11 +88,11 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, obj: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        if "lr_decay" in obj and "schedule" not in obj:  # saved before schedules: the run used the plateau rule
-            obj = {**obj, "schedule": "plateau"}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+    def from_dict(cls, obj: dict, where: str = "train config") -> "TrainConfig":
+        """From saved JSON-like settings: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        if isinstance(obj, dict) and "lr_decay" in obj and "schedule" not in obj:  # saved before schedules existed:
+            obj = {**obj, "schedule": "plateau"}                                    # the run used the plateau rule
+        return from_json(cls, obj, where)
 
 
 def select_device(name: str) -> torch.device:

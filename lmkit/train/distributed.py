@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from lmkit.models.base import HandWrittenGradients
 from lmkit.errors import ConfigError
 from lmkit.text.batches import with_bos
 from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
@@ -117,7 +118,7 @@ class World:
 
     # --- reductions -----------------------------------------------------------------
     def wrap(self, model: torch.nn.Module):
-        if not self.distributed or getattr(model, "manual_gradients", False):
+        if not self.distributed or isinstance(model, HandWrittenGradients):
             return model
         from torch.nn.parallel import DistributedDataParallel
 

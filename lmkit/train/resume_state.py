@@ -23,6 +23,8 @@ from lmkit.checkpoint import (ModelWriteError, check_links_inside, claim_model_d
                               save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode
+from lmkit.input_files import open_regular
+from lmkit.train.state_check import check_trainer_state
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
@@ -85,12 +87,14 @@ def load_resume(directory: Path):
     check_links_inside(Path(directory))  # DIR/last itself may not be a link out of DIR
     model, tokenizer, config = load_model(where)
     state = load_trainer_state(where / STATE_FILE)
+    check_trainer_state(where / STATE_FILE, state, model)
     return model, tokenizer, config, state
 
 
 def load_trainer_state(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, CheckpointError) as handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                               "(possibly code); only weights_only files are accepted") from exc

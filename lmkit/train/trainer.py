@@ -14,23 +14,28 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lmkit.models.base import HandWrittenGradients
 from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
 from lmkit.errors import ConfigError, TrainingError
+from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
+from lmkit.models.base import is_cloze
+from lmkit.runtime import resolve_precision
 from lmkit.train.penalties import activation_penalty
+from lmkit.train.progress import Progress
 from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
-from lmkit.train.stop_signals import StopSignals
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.resume_state import load_resume, save_last
+from lmkit.train.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
 
 
@@ -42,24 +47,6 @@ class TrainCallbacks:
     def on_eval(self, record: dict) -> None: ...
     def on_epoch_end(self, epoch: int) -> None: ...
     def on_message(self, text: str) -> None: ...
-
-
-@dataclass
-class Progress:
-    """Everything about the run's position that --resume must restore."""
-
-    step: int = 0
-    epoch: int = 0
-    column: int = 0                 # next window's first column within the epoch
-    tokens: int = 0
-    elapsed: float = 0.0
-    best_valid: float = math.inf
-    bad_evals: int = 0
-    lr: float = 0.0                 # the scheduled LR of the latest window (before the variable-BPTT scaling)
-    lr_scale: float = 1.0           # plateau decays and NaN rollbacks, times the configured LR
-    averaging_since: int | None = None  # --asgd: the step averaging started at
-    last_loss: float = math.nan
-    history: list = field(default_factory=list)
 
 
 @dataclass
@@ -97,13 +84,14 @@ class Trainer:
 
         self.world = world or World.single()
         self.device = self.world.local_device(select_device(config.device))
+        self.precision = resolve_precision(config.precision, self.device)  # before anything is moved or written
         self.model = model.to(self.device)
         check_model_takes(model, config)
         if config.keep_freed_memory and self.device.type == "cpu":
             keep_freed_memory()
         self.tokenizer = tokenizer
         self.directory = Path(directory)
-        self.extra = dict(extra or {})
+        self.extra = {**(extra or {}), "runtime": self.runtime()}
         self.callbacks = callbacks or TrainCallbacks()
         self.valid_stream = valid_stream
         self.valid_chars = valid_chars
@@ -160,7 +148,9 @@ class Trainer:
         hidden = state.get("hidden")
         saved_batch = (state.get("world") or {}).get("batch_size")
         if hidden and saved_batch == self.cfg.batch_size:  # the rows line up: carry the state on
-            parts = [self.world.rows(h.transpose(0, 1)).transpose(0, 1).to(self.device) for h in hidden]
+            # in the weights' dtype: a state saved under bf16 autocast must not send an fp32 resume to bf16 kernels
+            dtype = next(self.model.parameters()).dtype
+            parts = [self.world.rows(h.transpose(0, 1)).transpose(0, 1).to(self.device, dtype) for h in hidden]
             self.hidden = parts[0] if len(parts) == 1 else tuple(parts)
 
     def trainer_state(self) -> dict:
@@ -240,6 +230,10 @@ class Trainer:
             reason = "max_time"
         return self.world.agree(reason, STOP_REASONS)
 
+    def runtime(self) -> dict:
+        """What this machine gave the run (config.json and each metrics line record it; a resume may differ)."""
+        return {"precision": self.precision.name, "threads": torch.get_num_threads(), "device": str(self.device)}
+
     # --- the learning rate ----------------------------------------------------------
     def _apply_lr(self, length: int) -> None:
         """Set the LR of the next window: the schedule's, times length / bptt (variable BPTT)."""
@@ -266,13 +260,13 @@ class Trainer:
 
     # --- one step -------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.precision == "bf16":
+        if self.precision.name == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        if getattr(self.model, "manual_gradients", False):  # ScratchRNN: hand-written BPTT fills .grad
+        if isinstance(self.model, HandWrittenGradients):  # ScratchRNN: hand-written BPTT fills .grad
             loss, self.hidden = self.model.loss_and_grads(inputs, targets, self.hidden)
             objective = loss
             self.world.all_reduce_grads(self.model)
@@ -333,7 +327,10 @@ class Trainer:
         model = self.scored_model
         model.eval()
         with torch.no_grad(), self._autocast():
-            result = self.world.stream_nll(model, stream, self.cfg.eval_rows, device=self.device)
+            if is_cloze(model):  # a bidirectional model: pseudo-NLL, every line read whole
+                result = pseudo_nll(model, stream, device=self.device)
+            else:
+                result = self.world.stream_nll(model, stream, self.cfg.eval_rows, device=self.device)
         self.model.train()
         return result
 
@@ -344,9 +341,11 @@ class Trainer:
         result = self.evaluate(self.valid_stream)
         record = {"step": p.step, "epoch": p.epoch, "tokens": p.tokens, "time": round(p.elapsed, 3),
                   "train_loss": p.last_loss, "valid_nll": result.mean, "valid_ppl": result.perplexity,
-                  "valid_tokens": result.tokens, "lr": p.lr}
+                  "valid_tokens": result.tokens, "lr": p.lr, **self.runtime()}
         if self.valid_chars:
             record["valid_bpc"] = result.bits_per_char(self.valid_chars)
+        if is_cloze(self.model):
+            record = pseudo_record(record)
         if self.average is not None:
             record["averaged"] = self.average.count
         improved = result.mean < p.best_valid

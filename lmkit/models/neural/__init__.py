@@ -3,7 +3,9 @@
     rnn           RNNLM: embedding -> stacked rnn_tanh | rnn_relu | gru | lstm -> softmax
     heads         output layers (full, adaptive softmax)
     softmax_loss  log p(target) of a linear softmax with a hand-written gradient
+    cloze         ClozeRNN: the bidirectional birnn | bigru | bilstm, each token predicted from both sides
     scratch       ScratchRNN: the Elman RNN with its forward pass and BPTT by hand (elman_bptt)
+    elman_bibptt  the bidirectional Elman RNN's forward pass and BPTT in both directions, by hand
     gradcheck     BPTT against finite differences and autograd; vanishing/exploding norms
-    weights       safetensors reading
+    weights       safetensors reading; weight_files: a module's weights saved and loaded, checked
 """

@@ -52,7 +52,7 @@ class Trace(NamedTuple):
     a: Tensor  # (B, T, H) pre-activations a_t
     s: Tensor  # (B, T, H) states s_t
     s_prev: Tensor  # (B, T, H) states s_{t-1}; s_prev[:, 0] is the state carried in
-    logp: Tensor  # (B, T, K) log o_t
+    logp: Tensor | None  # (B, T, K) log o_t (None: the states alone)
 
 
 def input_term(params: Params, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -63,8 +63,8 @@ def input_term(params: Params, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
     return params["U"].T[inputs], None  # U onehot(w_t) is column w_t of U  (B, T, H)
 
 
-def forward_pass(params: Params, inputs: Tensor, state: Tensor, nonlinearity: str) -> Trace:
-    """Run the recurrence over inputs (B, T) from state s_{-1} (B, H). Plain tensor ops, so autograd can follow it too."""
+def recurrence(params: Params, inputs: Tensor, state: Tensor, nonlinearity: str) -> Trace:
+    """The states alone: s_t = f(U x_t + W s_{t-1} + b) over inputs (B, T) from s_{-1} (B, H); logp left None."""
     f = ACTIVATIONS[nonlinearity].f
     ux, x = input_term(params, inputs)  # (B, T, H)
     pre, states = [], []
@@ -76,11 +76,17 @@ def forward_pass(params: Params, inputs: Tensor, state: Tensor, nonlinearity: st
         states.append(s)
     if not states:  # T = 0: nothing to run
         empty = ux.new_zeros(inputs.shape[0], 0, state.shape[-1])
-        return Trace(inputs, x, empty, empty, empty, ux.new_zeros(*inputs.shape, params["V"].shape[0]))
+        return Trace(inputs, x, empty, empty, empty, None)
     s_all = torch.stack(states, dim=1)  # (B, T, H)
     s_prev = torch.cat([state[:, None], s_all[:, :-1]], dim=1)  # s_{t-1}   (B, T, H)
-    z = s_all @ params["V"].T + params["c"]  # z_t = V s_t + c            (B, T, K)
-    return Trace(inputs, x, torch.stack(pre, dim=1), s_all, s_prev, torch.log_softmax(z, dim=-1))
+    return Trace(inputs, x, torch.stack(pre, dim=1), s_all, s_prev, None)
+
+
+def forward_pass(params: Params, inputs: Tensor, state: Tensor, nonlinearity: str) -> Trace:
+    """Run the recurrence over inputs (B, T) from state s_{-1} (B, H). Plain tensor ops, so autograd can follow it too."""
+    trace = recurrence(params, inputs, state, nonlinearity)
+    z = trace.s @ params["V"].T + params["c"]  # z_t = V s_t + c            (B, T, K)
+    return trace._replace(logp=torch.log_softmax(z, dim=-1))
 
 
 def final_state(trace: Trace, state: Tensor) -> Tensor:

@@ -175,3 +175,31 @@ def gradient_norms(nonlinearity: str, spectral_radius: float, *, distance: int =
     _, ds = bptt(params, trace, targets, weights, nonlinearity)  # dL/ds_t   (B, T, H)
     norms = ds.norm(dim=-1).mean(dim=0).flip(0)  # norms[d] = ||dL/ds_{T-1-d}||
     return NormCurve(nonlinearity, spectral_radius, [float(n) for n in norms])
+
+
+# --- the bidirectional Elman RNN (lmkit/models/neural/elman_bibptt.py) ----------------
+def bidirectional_cases() -> list[CheckCase]:
+    """tanh and relu, one-hot and embedding inputs; full BPTT in both directions."""
+    return [CheckCase(f, emb) for f, emb in itertools.product(("tanh", "relu"), (None, 3))]
+
+
+def check_bidirectional(case: CheckCase, *, vocab_size: int = 7, hidden_size: int = 5, batch_size: int = 2,
+                        steps: int = 6, eps: float = 1e-5, seed: int = 0) -> list[ParamCheck]:
+    """bi_bptt against finite differences and autograd on random float64 weights and lines of `steps` tokens."""
+    from lmkit.models.neural.elman_bibptt import bi_bptt, bi_forward, bi_loss, parameter_shapes
+
+    generator = torch.Generator().manual_seed(seed)
+    params = {name: (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * 0.8
+              for name, shape in parameter_shapes(vocab_size, hidden_size, case.emb_size).items()}
+    ids = torch.randint(0, vocab_size, (batch_size, max(steps, 2)), generator=generator)
+    weights = torch.full((batch_size, ids.shape[1] - 1), 1.0 / ids[:, 1:].numel(), dtype=torch.float64)
+    by_hand = bi_bptt(params, bi_forward(params, ids, case.nonlinearity), ids, weights, case.nonlinearity)
+
+    def loss_of(p: Params) -> Tensor:
+        return bi_loss(bi_forward(p, ids, case.nonlinearity), ids, weights)
+
+    with torch.no_grad():
+        numeric = numerical_gradients(lambda: loss_of(params), params, eps)
+    automatic = autograd_gradients(params, loss_of)
+    return [ParamCheck(case, name, tuple(p.shape), relative_error(by_hand[name], numeric[name]),
+                       relative_error(by_hand[name], automatic[name])) for name, p in params.items()]

@@ -18,19 +18,20 @@ and weight tying. All act in training mode only: eval mode runs the raw weights.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
-from lmkit.models.neural.weights import load_weights
+from lmkit.models.neural.weights import check_shapes, load_weights
 from lmkit.settings import check_settings, setting
 from lmkit.text.vocab import Vocab
 
@@ -82,9 +83,9 @@ class RNNConfig:
             )
 
     @classmethod
-    def from_dict(cls, obj: dict) -> "RNNConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+    def from_dict(cls, obj: dict, where: str = "model") -> "RNNConfig":
+        """From config.json's "model" object: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        return from_json(cls, obj, where)
 
 
 class RNNLM(nn.Module):
@@ -116,6 +117,13 @@ class RNNLM(nn.Module):
         shape = (self.cfg.layers, batch_size, self.cfg.hidden_size)
         h = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         return (h, torch.zeros_like(h)) if self.cfg.cell == "lstm" else h
+
+    def select_state(self, state, index: torch.Tensor):
+        """h (L, B, H), or (h, c) for the LSTM -> the same for streams `index` (K,)."""
+        index = index.to(self.embedding.weight.device)
+        if isinstance(state, tuple):
+            return tuple(part.index_select(1, index) for part in state)
+        return state.index_select(1, index)
 
     def top_outputs(self, inputs: torch.Tensor, state):
         # inputs: (B, T) -> top-layer outputs s_t (B, T, H), the same after output dropout, state
@@ -169,29 +177,26 @@ class RNNLM(nn.Module):
 
     @classmethod
     def load(cls, directory: Path, config: dict, vocab: Vocab) -> "RNNLM":
+        where = Path(directory) / "config.json"
         try:
-            model = cls(vocab, RNNConfig.from_dict(config.get("model") or {}))
-        except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json: invalid model settings: {exc}") from exc
-        weights = Path(directory) / WEIGHTS_FILE
-        state = dict(sorted(load_weights(weights).items()))  # safetensors: any order; sorted, the same misfit is named
-        try:
-            model.load_state_dict(state, strict=False)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{weights}: {exc}") from exc
+            settings = RNNConfig.from_dict(config.get("model") or {})
+            with torch.device("meta"):  # the shapes config.json asks for, without allocating them
+                expected = {name: tuple(t.shape) for name, t in cls(vocab, settings).state_dict().items()}
+        except ConfigError as exc:
+            raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
+        except (RuntimeError, OverflowError, ValueError, TypeError) as exc:  # sizes no tensor can have
+            raise CheckpointError(f"{where}: invalid model settings: no model of this size can be built "
+                                  f"({str(exc).splitlines()[0]})") from exc
+        if settings.tie_weights:
+            expected.pop(TIED)
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}))
+        model = cls(vocab, settings)
+        model.load_state_dict(dict(sorted(tensors.items())), strict=False)
         return model
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        expected = dict(self.state_dict())
+        expected = {name: tuple(t.shape) for name, t in self.state_dict().items()}
         if self.cfg.tie_weights:
             expected.pop(TIED)
-        missing = sorted(set(expected) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(expected) - {TIED})
-        if missing or unexpected:
-            raise CheckpointError(f"weights do not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        for name, tensor in state_dict.items():
-            if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
-                raise CheckpointError(
-                    f"weight {name} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
-                )
+        check_shapes({name: tuple(t.shape) for name, t in state_dict.items()}, expected, optional=frozenset({TIED}))
         return super().load_state_dict(state_dict, strict=False, assign=assign)

@@ -28,6 +28,7 @@ import safetensors.torch
 import torch
 from torch import Tensor, nn
 
+from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
@@ -60,10 +61,9 @@ class ScratchConfig:
         check_settings(self)
 
     @classmethod
-    def from_dict(cls, config: dict) -> "ScratchConfig":
-        """The ScratchConfig from config.json's "model" object (unknown keys are ignored)."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in config.items() if key in names})
+    def from_dict(cls, config: dict, where: str = "model") -> "ScratchConfig":
+        """The ScratchConfig from config.json's "model" object: types checked, unknown keys ignored."""
+        return from_json(cls, config, where)
 
 
 # --- the model ------------------------------------------------------------------
@@ -89,7 +89,6 @@ class ScratchRNN(StepScoring, nn.Module):
     """Elman RNN language model trained by hand-written BPTT; implements the LanguageModel protocol."""
 
     kind = "scratch-rnn"
-    manual_gradients = True  # the trainer calls loss_and_grads instead of loss.backward()
 
     def __init__(self, vocab: Vocab, config: ScratchConfig | None = None):
         super().__init__()
@@ -106,6 +105,10 @@ class ScratchRNN(StepScoring, nn.Module):
     # The state is s_{t-1} laid out as torch's nn.RNN lays out h: (layers = 1, B, H).
     def init_state(self, batch_size: int) -> Tensor:
         return self.W.new_zeros(1, batch_size, self.cfg.hidden_size)  # s_{-1} = 0   (1, B, H)
+
+    def select_state(self, state: Tensor, index: Tensor) -> Tensor:
+        """(1, B, H) -> (1, K, H) for streams `index` (K,)."""
+        return state.index_select(1, index.to(state.device))
 
     def forward(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """score_targets that autograd can follow (for checks; training uses loss_and_grads)."""
@@ -153,16 +156,14 @@ class ScratchRNN(StepScoring, nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "ScratchRNN":
+        where = Path(directory) / "config.json"
         try:
-            model = cls(vocab, ScratchConfig.from_dict(config.get("model") or {}))
-        except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json: invalid scratch-rnn settings: {exc}") from exc
-        path = Path(directory) / WEIGHTS_FILE
-        tensors = load_weights(path)
-        expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
-        found = {name: tuple(t.shape) for name, t in tensors.items()}
-        if found != expected:
-            raise CheckpointError(f"{path}: holds tensors {found}, but config.json and the vocabulary need {expected}")
+            settings = ScratchConfig.from_dict(config.get("model") or {})
+            settings.validate()
+        except ConfigError as exc:
+            raise CheckpointError(f"{where}: invalid scratch-rnn settings: {exc}") from exc
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, parameter_shapes(len(vocab), settings))
+        model = cls(vocab, settings)
         with torch.no_grad():
             for name, param in model.named_parameters():
                 param.copy_(tensors[name])

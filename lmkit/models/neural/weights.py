@@ -1,21 +1,83 @@
-"""Reading weight files: safetensors only, which holds tensors and never code."""
+"""Reading weight files: safetensors only, which holds tensors and never code.
+
+The tensors' names and shapes are read from the file's header and checked
+against what config.json describes before any tensor is read, so a config
+that asks for a huge model (or a file that does not fit it) is refused
+without allocating it; every tensor read must hold finite numbers only.
+"""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import torch
 
 from lmkit.errors import CheckpointError
+from lmkit.input_files import open_regular
+
+Shapes = dict[str, tuple[int, ...]]
+HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header
 
 
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a safetensors file (which cannot hold code); CheckpointError when missing or malformed."""
+def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = frozenset()) -> None:
+    """CheckpointError naming the first misfit (names in sorted order); `optional` names may be present or not."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected) - optional)
+    if missing or unexpected:
+        raise CheckpointError(f"weights do not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for name in sorted(set(found) & set(expected)):
+        if tuple(found[name]) != tuple(expected[name]):
+            raise CheckpointError(f"weight {name} has shape {tuple(found[name])}, the model expects {tuple(expected[name])}")
+
+
+def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file; CheckpointError when missing, malformed, not finite, or (given
+    `expected` names and shapes) not the model's, which is checked from the header before reading a tensor."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
+    path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: weights file is missing")
+    with open_regular(path, CheckpointError) as handle:
+        found = header_shapes(handle, path)  # the whole file is read only once the header accounts for all of it
+        if expected is not None:
+            try:
+                check_shapes(found, expected, optional)
+            except CheckpointError as exc:
+                raise CheckpointError(f"{path}: {exc}") from exc
+        handle.seek(0)
+        data = handle.read()
     try:
-        return load(path.read_bytes())
-    except (SafetensorError, ValueError, OSError) as exc:
+        tensors = load(data)
+    except (SafetensorError, ValueError, OSError, TypeError) as exc:
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
+    for name, tensor in sorted(tensors.items()):
+        check_finite(path, name, tensor)
+    return tensors
+
+
+def header_shapes(handle, path: Path) -> Shapes:
+    """Tensor names and shapes from a safetensors header (an 8-byte little-endian length, then that much JSON),
+    which must account for every byte of the file: a file padded to any size is refused before it is read."""
+    size = os.fstat(handle.fileno()).st_size
+    length = int.from_bytes(handle.read(8), "little")
+    try:
+        if not 2 <= length <= min(HEADER_MAX_BYTES, size - 8):
+            raise ValueError(f"header length {length} does not fit a file of {size} bytes")
+        header = json.loads(handle.read(length))
+        entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
+        end = max((int(entry["data_offsets"][1]) for entry in entries.values()), default=0)
+        if 8 + length + end != size:
+            raise ValueError(f"the header describes {8 + length + end:,} bytes, the file has {size:,}")
+        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in entries.items()}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
+
+
+def check_finite(path: Path, name: str, tensor: torch.Tensor) -> None:
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise CheckpointError(f"{path}: weight {name} holds {bad:,} NaN or infinite values: the file is damaged, "
+                              "or was saved by a run that diverged")

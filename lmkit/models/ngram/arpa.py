@@ -14,12 +14,15 @@ non-numeric fields, a missing `<s>`/`</s>`/`<unk>` or a duplicate n-gram is an
 ArpaError naming the file and line, never a silently different model (writing:
 lmkit/models/ngram/arpa_write.py). A
 log10 probability of -99 or less means "never" (SRILM's and KenLM's zero).
-`.gz` files are read and written compressed.
+Files compressed with gzip, bzip2 or xz are read as such, told apart by their
+first bytes (not their names); writing compresses by the name's suffix.
 """
 from __future__ import annotations
 
+import bz2
 import gc
 import gzip
+import lzma
 import re
 import zlib
 from pathlib import Path
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
+from lmkit.input_files import open_regular
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
@@ -35,11 +39,25 @@ LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a numbe
 SEPARATORS = re.compile(r"[ \t]+")
 OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
 REQUIRED = (BOS, EOS, UNK)
+COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))  # magic bytes -> opener
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+KENLM_BINARY = b"mmap lm "  # how KenLM's build_binary output begins
+
+
+# ARPA numbers are ASCII: Python's int() and float() also take "1_000", "٣" and "５", which no ARPA writer makes
+ASCII_COUNT = re.compile(r"[0-9]+")
+ARPA_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+NOT_NUMERIC = re.compile(r"[^0-9.eE+-]")
+MAX_LINE_BYTES = 1 << 20  # an ARPA line is a number, n words and a number: a longer one means another kind of file
+
+
+class VocabMismatch(ArpaError):
+    """The ARPA file's words are not those of the vocabulary it was given."""
 
 
 # --- reading -----------------------------------------------------------------------
 class ArpaLines:
-    """Decoded lines of an ARPA file (plain or gzip), read in blocks of bytes; errors name file and line."""
+    """Decoded lines of an ARPA file (plain, gzip, bzip2 or xz), read in blocks of bytes; errors name file and line."""
 
     BLOCK_BYTES = 1 << 18
 
@@ -51,12 +69,19 @@ class ArpaLines:
         self.number = 0      # line number of the line most recently taken
         self.pending: str | None = None  # a line read ahead: the one that ended the last part
         self.partial = bytearray()  # the start of a line whose end is not read yet
+        raw = open_regular(path, ArpaError)  # a FIFO or a device could block or never end
         try:
-            with path.open("rb") as probe:
-                head = probe.read(2)
-            self.handle = gzip.open(path, "rb") if head == b"\x1f\x8b" else path.open("rb")
-        except OSError as exc:
-            raise ArpaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            head = raw.read(8)
+            raw.seek(0)
+            opener = next((opener for magic, opener in COMPRESSED if head.startswith(magic)), None)
+            self.handle = opener(raw, "rb") if opener else raw
+        except (*DECOMPRESS_ERRORS, OSError) as exc:
+            raw.close()
+            raise ArpaError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+        self.raw = raw
+        if head.startswith(KENLM_BINARY):
+            raw.close()
+            raise ArpaError(f"{path}: a KenLM binary model, which lmkit does not read; give the ARPA file it was built from")
 
     def error(self, message: str, line: int | None = None) -> ArpaError:
         return ArpaError(f"{self.path}:{self.number if line is None else line}: {message}")
@@ -76,8 +101,9 @@ class ArpaLines:
         while True:
             try:
                 data = self.handle.read(self.BLOCK_BYTES)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise self.error(f"file is damaged after this line ({exc})") from exc
+            except DECOMPRESS_ERRORS as exc:
+                where = f" after line {self.first + len(self.lines) - 1}" if self.lines else ""
+                raise ArpaError(f"{self.path}: the compressed file is damaged{where} ({exc})") from exc
             if not data:
                 block, self.partial = bytes(self.partial), bytearray()
                 return block or None
@@ -87,6 +113,9 @@ class ArpaLines:
                 self.partial = bytearray(data[cut:])
                 return block
             self.partial += data  # a line longer than a block: read on
+            if len(self.partial) > MAX_LINE_BYTES:  # lines first .. first + len(lines) - 1 are read: this is the next
+                raise self.error(f"line longer than {MAX_LINE_BYTES:,} bytes: not an ARPA file",
+                                 self.first + len(self.lines))
 
     def decode(self, block: bytes, number: int) -> list[str]:
         """The lines of `block` (newline-separated bytes), the first being line `number`."""
@@ -137,12 +166,12 @@ def read_header(lines: ArpaLines) -> list[int]:
     while line is not None and line.strip() != "\\data\\":
         line = lines.next()
     if line is None:
-        raise lines.error("no \\data\\ header: not an ARPA file")
+        raise ArpaError(f"{lines.path}: no \\data\\ header: not an ARPA file")  # the last line's number would mislead
     counts = []
     line = lines.next_nonblank()
     while line is not None and line.startswith("ngram "):
         order, _, value = line[6:].partition("=")
-        if order.strip() != str(len(counts) + 1) or not value.strip().isdigit():
+        if order.strip() != str(len(counts) + 1) or not ASCII_COUNT.fullmatch(value.strip()):
             raise lines.error(f"expected 'ngram {len(counts) + 1}=<count>' in \\data\\, got {line!r}")
         counts.append(int(value))
         line = lines.next_nonblank()
@@ -190,24 +219,28 @@ def parse_entries(lines: ArpaLines, body: list[str], n: int, first: int) -> tupl
 
 
 def numbers(lines: ArpaLines, texts: list[str], what: str, first: int) -> list[float]:
-    try:
-        values = np.array(list(map(float, texts)), dtype=np.float64)
-    except ValueError:
-        values = None
+    """The fields as floats; one pass with float() where every character is an ASCII number's, else field by field."""
+    values = None
+    if NOT_NUMERIC.search("".join(texts)) is None:  # float() alone would take "1_0" and non-ASCII digits
+        try:
+            values = np.array(list(map(float, texts)), dtype=np.float64)
+        except ValueError:
+            values = None
     top = 0.0 if what == "probability" else LOG_MAX  # the largest value that needs no closer look
     if values is None or not (values[values != -np.inf] <= top).all():
+        checked = []
         for i, text in enumerate(texts):
             lines.number = first + i
-            number(lines, text, what)
+            checked.append(number(lines, text, what))
+        values = np.array(checked, dtype=np.float64)
     values[values <= LOG_ZERO] = -np.inf
     return values.tolist()
 
 
 def number(lines: ArpaLines, field: str, what: str) -> float:
-    try:
-        value = float(field)
-    except ValueError:
-        raise lines.error(f"{what} {field!r} is not a number") from None
+    if not ARPA_NUMBER.fullmatch(field):
+        raise lines.error(f"{what} {field!r} is not a number")
+    value = float(field)
     if value != value or value == float("inf"):
         raise lines.error(f"{what} {field!r} is not a finite log10 value")
     if what == "probability" and value > 0:
@@ -226,7 +259,7 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None):
     collecting = gc.isenabled()
     gc.disable()  # millions of small lists: the cycle collector would dominate the parse
     try:
-        with lines.handle:
+        with lines.raw, lines.handle:
             counts = read_header(lines)
             sections = [read_section(lines, n, expected) for n, expected in enumerate(counts, 1)]
             if lines.pending is None or lines.pending.strip() != "\\end\\":
@@ -261,5 +294,5 @@ def vocab_for(path: Path, unigrams: tuple, vocab: Vocab | None) -> Vocab:
     if foreign or absent:
         detail = f"{foreign[0]!r} (line {seen[foreign[0]]}) is not in the vocabulary" if foreign else \
             f"the vocabulary's {absent[0]!r} is not a 1-gram"
-        raise ArpaError(f"{path}: the ARPA words and the vocabulary differ: {detail}")
+        raise VocabMismatch(f"{path}: the ARPA words and the vocabulary differ: {detail}")
     return vocab

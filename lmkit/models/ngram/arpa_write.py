@@ -1,12 +1,15 @@
 """Writing ARPA files: any NGramLM as a standard back-off file that KenLM, SRILM and lmkit read back.
 
 Base-10 log probabilities and backoffs, the shortest strings that read back as the same float32,
-`-99` for "never"; written to a temporary name and renamed, gzip-compressed when the name ends in .gz.
+`-99` for "never"; written to a temporary name and renamed, compressed when the name ends in .gz, .bz2 or .xz.
 """
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +19,21 @@ from lmkit.fileio import atomic_write, check_output_file
 from lmkit.text.vocab import Vocab
 
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
+COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzip without a timestamp: same bytes each time)
+    ".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="wb", mtime=0),
+    ".bz2": lambda raw: bz2.BZ2File(raw, "wb"),
+    ".xz": lambda raw: lzma.LZMAFile(raw, "wb"),
+}
 
 
 def write_arpa(model, path: str | Path) -> Path:
-    """Write `model` as an ARPA file (gzip-compressed when the name ends in .gz); returns the path."""
+    """Write `model` as an ARPA file (compressed when the name ends in .gz, .bz2 or .xz); returns the path."""
     tables, path = model.fitted(), Path(path)
     tokens = model.vocab.itos
     check_writable(model.vocab, path)
     sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
     with atomic_write(path, "wb") as raw:
-        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+        out = COMPRESSORS[path.suffix](raw) if path.suffix in COMPRESSORS else raw
         text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
         text.write("\\data\\\n" + "".join(f"ngram {n}={size}\n" for n, size in enumerate(sizes, 1)))
         names = np.array(tokens, dtype=object)

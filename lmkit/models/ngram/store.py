@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import CheckpointError
+from lmkit.input_files import open_regular
 from lmkit.models.ngram.tables import BackoffTables
 
 
@@ -18,8 +19,11 @@ def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
     if not path.exists():
         raise CheckpointError(f"{path}: N-gram weights are missing")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        with open_regular(path, CheckpointError) as handle:
+            check_sizes(handle)
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"{path}: not a readable N-gram weights file ({exc})") from exc
     keys, logp, logbo = [], [], []
@@ -32,6 +36,27 @@ def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
         logbo.append(arrays[f"logbo{n}"])
         check_order(path, n, order, vocab_size, keys, logp[-1], logbo[-1])
     return BackoffTables(vocab_size, keys, logp, logbo)
+
+
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def check_sizes(handle) -> None:
+    """ValueError unless every array is stored uncompressed (as NGramLM.save writes it) and holds the bytes its
+    header declares: numpy allocates an array from its header's shape before reading it, and a compressed member
+    could expand without bound."""
+    with zipfile.ZipFile(handle) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{info.filename} is compressed; lmkit writes its tables uncompressed")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in HEADER_READERS:
+                    raise ValueError(f"{info.filename} is a .npy file of version {version}, not one lmkit writes")
+                shape, _, dtype = HEADER_READERS[version](member)
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared > info.file_size:
+                    raise ValueError(f"{info.filename} declares {declared:,} bytes of data in {info.file_size:,}")
 
 
 def check_order(path: Path, n: int, order: int, vocab_size: int, keys: list, logp: np.ndarray, logbo: np.ndarray) -> None:

@@ -1,0 +1,123 @@
+"""The body of `lmkit rescore`: read the lists, score them, tune, rerank, write, say the error rates."""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from lmkit.errors import ConfigError
+from lmkit.generate.error_rate import errors, units
+from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
+from lmkit.generate.rescore import Candidates, RescoreConfig, all_texts, dev_rows, error_table, lm_scores, tune
+
+
+def read_lists(nbest: Path, scores: Path | None, costs: bool) -> dict:
+    return read_kaldi(nbest, scores, costs) if scores is not None else read_tsv(nbest, costs)
+
+
+def open_members(model, mix: str | None, opener) -> list:
+    if mix is None:
+        return [opener.open(model)]
+    from lmkit.evaluate.mix import load_members
+
+    return load_members([Path(p.strip()) for p in mix.split(",") if p.strip()], opener.tokenizer(), opener.source)
+
+
+def mix_weights(members: list, weights: str, refs: list[str], scoring: dict) -> list[float]:
+    """Given numbers, or EM on the reference sentences (equal weights without references)."""
+    from lmkit.evaluate.mix import parse_weights
+    from lmkit.models.mix import check_weights, tune_weights
+
+    chosen = parse_weights(weights)
+    if len(members) == 1:
+        return [1.0]
+    if chosen != "auto":
+        return list(check_weights(chosen, len(members)))
+    if not refs:
+        return [1.0 / len(members)] * len(members)
+    from lmkit.evaluate.mix import member_scores
+    from lmkit.evaluate.text import EvalText
+
+    text = EvalText("references", "", sum(len(r) + 1 for r in refs), file_lines=refs)
+    return list(tune_weights([s.logp for s in member_scores(members, text, reset_per_line=True, **scoring)]))
+
+
+def tuning_sentences(lists: dict, refs: dict | None, dev_refs: dict | None, config: RescoreConfig) -> list[str]:
+    """The references a mix's weights may be tuned on: the dev set's, never those the error rate is measured on."""
+    if dev_refs is not None:
+        return list(dev_refs.values())
+    if refs is None or not config.tune:
+        return []
+    chosen = dev_rows(list(lists), config.dev_fraction)
+    return [refs[u] for u, tunes in zip(lists, chosen) if tunes]
+
+
+def scored(lists: dict, members: list, weights: list[float], scoring: dict) -> Candidates:
+    lm, tokens = lm_scores(members, weights, all_texts(lists), **scoring)
+    return Candidates.build(lists, lm, tokens)
+
+
+def tune_and_measure(table, refs, dev, count, config: RescoreConfig):
+    """(weight, bonus, the table to measure on, what tuned): the dev set's own table, or a held-out part."""
+    if refs is None and dev is None or not config.tune:
+        return config.lm_weight, config.length_bonus, table if refs is not None else None, None
+    if dev is not None:
+        dev_table, dev_refs, label = dev
+        return (*tune(dev_table, error_table(dev_table, dev_refs, count), config), table if refs else None, label)
+    chosen = dev_rows(table.utterances, config.dev_fraction)
+    if chosen.all() or not chosen.any():
+        raise ConfigError(f"--dev-fraction {config.dev_fraction} leaves no utterance to "
+                          f"{'measure on' if chosen.all() else 'tune on'} among {len(chosen)}; "
+                          "give another fraction or --dev-nbest/--dev-refs")
+    tune_table = table.subset(np.flatnonzero(chosen))
+    weight, bonus = tune(tune_table, error_table(tune_table, refs, count), config)
+    return weight, bonus, table.subset(np.flatnonzero(~chosen)), f"{int(chosen.sum())} held-out utterances"
+
+
+def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bonus: float) -> str:
+    errs = error_table(table, refs, count)
+    rows = np.arange(len(table.utterances))
+    before, after = errs[rows, np.argmax(np.where(table.valid, table.first, -np.inf), axis=1)].sum(), \
+        errs[rows, table.best(weight, bonus)].sum()
+    total = max(sum(len(units(refs[u], cer)) for u in table.utterances), 1)
+    what, unit = ("CER", "characters") if cer else ("WER", "words")
+    return (f"{what} on {len(rows)} utterances: first pass {100 * before / total:.2f}% -> rescored "
+            f"{100 * after / total:.2f}%  ({int(before)} -> {int(after)} errors in {total} {unit})")
+
+
+def write_reranked(path: Path, table: Candidates, weight: float, bonus: float) -> None:
+    """Every utterance's hypotheses, best first: utt-id, hypothesis, combined score (TSV that NBEST reads)."""
+    from lmkit.fileio import atomic_write
+
+    totals = table.totals(weight, bonus)
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        for u, (utterance, hypotheses) in enumerate(zip(table.utterances, table.hypotheses)):
+            for k in sorted(range(len(hypotheses)), key=lambda k: -totals[u, k]):
+                handle.write(f"{utterance}\t{hypotheses[k].text}\t{totals[u, k]:.6f}\n")
+
+
+def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: RescoreConfig, opener) -> list[str]:
+    """Lines for the terminal; writes --out."""
+    from lmkit.train.config import select_device
+
+    lists = read_lists(nbest, files["scores"], files["costs"])
+    refs = read_refs(files["refs"], lists) if files["refs"] is not None else None
+    dev_lists = read_lists(files["dev_nbest"], files["dev_scores"], files["costs"]) if files["dev_nbest"] else None
+    dev_refs = read_refs(files["dev_refs"], dev_lists) if dev_lists is not None else None
+    members = open_members(model, mix, opener)
+    scoring = {"device": select_device(flags["device"])}
+    weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)
+    table = scored(lists, members, weights, scoring)
+    dev = (scored(dev_lists, members, weights, scoring), dev_refs, str(files["dev_nbest"])) if dev_lists else None
+    count = partial(errors, cer=flags["cer"])
+    weight, bonus, measure, tuned_on = tune_and_measure(table, refs, dev, count, config)
+    names = ", ".join(f"{m.name} x {w:.3f}" for m, w in zip(members, weights)) if mix else members[0].name
+    lines = [f"model: {names}", f"n-best: {sum(len(h) for h in lists.values())} hypotheses of {len(lists)} utterances",
+             f"LM weight {weight:.4g}, length bonus {bonus:.4g}" + (f" (tuned on {tuned_on})" if tuned_on else "")]
+    if measure is not None:
+        lines.append(rate_line(measure, refs, count, flags["cer"], weight, bonus))
+    if flags["out"] is not None:
+        write_reranked(flags["out"], table, weight, bonus)
+        lines.append(f"wrote {flags['out']}")
+    return lines

@@ -1,0 +1,87 @@
+"""`lmkit train --resume DIR` continues the saved model: options that contradict it are refused.
+
+A resumed run keeps the saved model's architecture and direction, its
+tokenizer and its corpus, and writes into DIR. An option given on the
+command line that says otherwise (`--model gru` for a saved LSTM, another
+`--hidden-size`, another `--train`) would be ignored without a word, or
+would train the saved weights on other text; each is refused with the
+saved value named. Options left at their defaults are not compared
+(click says which were given), and a given option equal to the saved value
+is fine, so repeating the original command with --resume works.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lmkit.commands.common import CORPUS_PARAMS, TOKENIZER_OPTION_PARAMS, flag, given
+from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
+from lmkit.errors import ConfigError
+
+ABSENT = object()
+
+
+def saved_value(config: dict, name: str):
+    if name == "model":
+        return config.get("kind", ABSENT)
+    if name == "direction":
+        return config.get("direction", "forward")
+    model = config.get("model")
+    return model.get(name, ABSENT) if isinstance(model, dict) else ABSENT
+
+
+def same(value, saved) -> bool:
+    """Equal, counting 0 and None alike (scratch-rnn keeps --emb-size 0, one-hot inputs, as null)."""
+    return value == saved or (value in (0, None) and saved in (0, None))
+
+
+def check_resume_options(ctx: click.Context, directory: Path, config: dict) -> None:
+    """ConfigError for an option given now that contradicts the model saved in `directory`."""
+    for name in ("model", "direction", *MODEL_PARAMS):
+        if not given(ctx, name):
+            continue
+        value, saved = ctx.params[name], saved_value(config, name)
+        option = flag(ctx, name)
+        if saved is ABSENT:
+            raise ConfigError(f"--resume {directory}: {option} does not apply to the saved {config.get('kind')} "
+                              f"model; leave it out")
+        if not same(value, saved):
+            raise ConfigError(f"--resume {directory}: the saved model has {option} {shown(saved)}, not {shown(value)}; "
+                              f"leave {option} out to continue it, or train a new model into another --out")
+    out = ctx.params.get("out")
+    if given(ctx, "out") and Path(out).resolve() != Path(directory).resolve():
+        raise ConfigError(f"--resume {directory} continues the run in {directory}: leave --out {out} out")
+    if given(ctx, "overwrite"):
+        raise ConfigError("--overwrite starts a new run and --resume continues one: give one of them")
+
+
+def shown(value) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
+def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_corpus):
+    """The corpus given now (`open_corpus()`), which must be the one the model was trained on; a named corpus
+    is compared by name before it is fetched, local files by the content hash in their corpus's name."""
+    saved = config.get("corpus")
+    name = ctx.params.get("corpus")
+    corpus = None if name is not None and name != saved and not ctx.params.get("train") else open_corpus()
+    if saved is not None and (corpus is None or corpus.name != saved):
+        options = " ".join(flag(ctx, name) for name in CORPUS_PARAMS if given(ctx, name))
+        raise ConfigError(f"--resume {directory}: the saved model was trained on corpus {saved!r}, not "
+                          f"{name if corpus is None else corpus.name!r} ({options}); leave {options} out to continue "
+                          "on its own corpus")
+    return corpus
+
+
+def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:
+    """Tokenizer options given now must rebuild the saved tokenizer (`rebuilt`: what they give on the corpus)."""
+    if rebuilt.vocab != tokenizer.vocab or rebuilt.options() != tokenizer.options():
+        options = " ".join(flag(ctx, name) for name in TOKENIZER_OPTION_PARAMS if given(ctx, name))
+        raise ConfigError(f"--resume {directory}: the saved tokenizer is {tokenizer.describe()} with "
+                          f"{len(tokenizer.vocab)} tokens, not {rebuilt.describe()} with {len(rebuilt.vocab)} "
+                          f"({options}); leave {options} out to continue with the saved one")
+
+
+def tokenizer_options_given(ctx: click.Context) -> bool:
+    return any(given(ctx, name) for name in TOKENIZER_OPTION_PARAMS)

@@ -1,0 +1,86 @@
+"""Running the adaptive regimes on a loaded model: tune on the valid text, then score the test text.
+
+Each regime's figures carry a label that says it adapts to the text it has read,
+and travel under their own key, apart from the static evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lmkit.evaluate import cache as neural_cache
+from lmkit.evaluate import dynamic as dynamic_eval
+from lmkit.evaluate.adaptive_config import DYNAMIC_LR_GRID, LAMBDA_GRID, THETA_GRID, AdaptiveConfig
+from lmkit.evaluate.perplexity import summarize
+from lmkit.evaluate.text import EvalText, is_backward
+
+CACHE_LABEL = "neural cache (adapts to the test text it has read)"
+DYNAMIC_LABEL = "dynamic evaluation (adapts to the test text it has read)"
+
+
+SETTING_KEYS = ("size", "theta", "lambda", "lr", "decay", "segment")
+
+
+def chosen_settings(figures: dict) -> str:
+    """What a regime used, for people: "size 100, theta 0.3, lambda 0.1"."""
+    return ", ".join(f"{k} {figures[k]:g}" for k in SETTING_KEYS if k in figures)
+
+
+def check_support(model, kind: str | None, options: AdaptiveConfig) -> None:
+    if options.cache is not None:
+        neural_cache.require_cache_support(model, kind)
+    if options.dynamic:
+        dynamic_eval.require_dynamic_support(model, kind)
+
+
+def supported(model, options: AdaptiveConfig) -> AdaptiveConfig:
+    """`options` without the regimes `model` cannot run (a report shows those cells empty instead of refusing)."""
+    cache = options.cache if neural_cache.supports_cache(model) else None
+    return replace(options, cache=cache, dynamic=options.dynamic and dynamic_eval.supports_dynamic(model))
+
+
+def run_cache(model, streams: dict, text: EvalText, tune_label: str | None, options: AdaptiveConfig,
+              rows: int, window: int, device) -> dict:
+    theta, lam = options.cache_theta, options.cache_lambda
+    tuned = theta is None or lam is None
+    if tuned:
+        tune = neural_cache.read_pointers(model, streams["tune"], 1, window, device)
+        theta, lam = neural_cache.tune_cache(tune, options.cache, [theta] if theta else THETA_GRID,
+                                             [lam] if lam is not None else LAMBDA_GRID)
+    test = neural_cache.read_pointers(model, streams["test"], 1, window, device)
+    logp = neural_cache.mix_logp(test.model_logp, neural_cache.cache_probs(test, theta, options.cache), lam)
+    return {"label": CACHE_LABEL, "size": options.cache, "theta": theta, "lambda": lam,
+            "tuned_on": tune_label if tuned else None,
+            "evaluation": summarize(streams["test"], logp, text.chars).to_dict()}
+
+
+def run_dynamic(model, streams: dict, text: EvalText, tune_label: str | None, options: AdaptiveConfig,
+                device) -> dict:
+    segment, decay = options.dynamic_segment, options.dynamic_decay
+    ms = dynamic_eval.mean_squares(model, streams["tune"], segment, device)
+    lr = options.dynamic_lr
+    if lr is None:
+        lr = dynamic_eval.tune_dynamic_lr(model, streams["tune"], ms, decay, segment, DYNAMIC_LR_GRID, device)
+    logp = dynamic_eval.dynamic_logprobs(model, streams["test"], ms, lr, decay, segment, device)
+    return {"label": DYNAMIC_LABEL, "lr": lr, "decay": decay, "segment": segment, "mean_squares_from": tune_label,
+            "tuned_on": tune_label if options.dynamic_lr is None else None,
+            "evaluation": summarize(streams["test"], logp, text.chars).to_dict()}
+
+
+def evaluate_adaptive(member, text: EvalText, tune_text: EvalText | None, options: AdaptiveConfig,
+                      rows: int = 16, window: int = 256, device="cpu") -> dict:
+    """{"cache": {...}, "dynamic": {...}} for the regimes `options` asks for (refused first where unsupported)."""
+    check_support(member.model, member.config.get("kind"), options)
+    member.model.to(device)
+    reverse = is_backward(member.config)
+    streams = {"test": text.stream(member.tokenizer, reverse=reverse), "tune": None}
+    if tune_text is not None:
+        streams["tune"] = np.asarray(tune_text.stream(member.tokenizer, reverse=reverse))[: options.tune_tokens]
+    label = tune_text.label if tune_text is not None else None
+    result = {}
+    if options.cache is not None:
+        result["cache"] = run_cache(member.model, streams, text, label, options, rows, window, device)
+    if options.dynamic:
+        result["dynamic"] = run_dynamic(member.model, streams, text, label, options, device)
+    return result

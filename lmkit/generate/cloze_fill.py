@@ -1,0 +1,90 @@
+"""Fill in the blank with one bidirectional (cloze) model.
+
+A cloze model gives p(x_t | every other token of the line) directly, so one
+pass over `<s> left _ right </s>` ranks every single-token filler: the token
+at the blank is never read for its own prediction (any id can stand there).
+
+A blank of k > 1 tokens is filled by iterating the cloze prediction left to
+right: the unfilled positions hold `<unk>` ("some token"), the first is
+predicted, the `beam` best are kept, each is written in and the next position
+is predicted with it as context, and so on. Every filler found (and every
+candidate given) is then scored by its pseudo-log-likelihood in the filled
+sentence, sum over its positions i of log p(c_i | the sentence without c_i),
+and ranked by it. Like a sentence's log-probability, a longer filler pays for
+each of its tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmkit.errors import ConfigError
+from lmkit.generate.fill import fillable_ids
+from lmkit.generate.sampling import NEG_INF, evaluating, model_device
+from lmkit.generate.beam import best_first
+from lmkit.text.lines import frame_lines
+
+
+@dataclass
+class ClozeFiller:
+    ids: list[int]
+    total: float   # pseudo-log-likelihood of the filler's tokens in the filled sentence
+
+
+def framed(model, sentences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    eos = model.vocab.eos_id
+    return frame_lines([np.asarray([*s, eos], dtype=np.int64) for s in sentences], model_device(model))
+
+
+def blank_logprobs(model, sentences: list[list[int]], position: int) -> torch.Tensor:
+    """(N, V) log p(token at `position` of each sentence | the rest of it)."""
+    ids, lengths = framed(model, sentences)
+    with evaluating(model):
+        return model.cloze_logprobs(ids, lengths)[:, position + 1].float()  # +1: `<s>` comes first
+
+
+def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
+                  batch_size: int = 256) -> list[float]:
+    """Sum over each filler's positions of log p(c_i | the filled sentence without c_i)."""
+    totals: list[float] = []
+    for first in range(0, len(fillers), batch_size):
+        chunk = fillers[first : first + batch_size]
+        ids, lengths = framed(model, [[*left, *c, *right] for c in chunk])
+        with evaluating(model):
+            logp = model.cloze_targets(ids, lengths).double()                    # (N, L-1): position t at t-1
+        totals += [float(logp[r, len(left) : len(left) + len(c)].sum()) for r, c in enumerate(chunk)]
+    return totals
+
+
+def grow_span(model, left: list[int], right: list[int], length: int, width: int) -> list[list[int]]:
+    """The `width` best fillers of exactly `length` tokens, chosen position by position left to right."""
+    banned = torch.tensor(sorted(set(range(len(model.vocab))) - set(fillable_ids(model.vocab))))
+    unknown = model.vocab.unk_id
+    hyps, scores = [[]], torch.zeros(1)
+    for i in range(length):
+        sentences = [[*left, *h, *[unknown] * (length - i), *right] for h in hyps]
+        logp = blank_logprobs(model, sentences, len(left) + i).cpu()             # (K, V)
+        totals = scores[:, None] + logp.index_fill(1, banned, NEG_INF)
+        flat = best_first(totals.view(-1), min(width, int(torch.isfinite(totals).sum())))
+        scores = totals.view(-1)[flat]
+        hyps = [[*hyps[int(k)], int(v)] for k, v in zip(flat // len(model.vocab), flat % len(model.vocab))]
+    return hyps
+
+
+def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
+               max_len: int = 1, beam: int = 32) -> list[ClozeFiller]:
+    """Candidates (or the vocabulary's, and spans up to max_len) for the blank, best pseudo-log-likelihood first."""
+    if max_len < 1 or beam < 1:
+        raise ConfigError(f"--max-len and --beam must be at least 1, got {max_len} and {beam}")
+    if candidates is None:
+        candidates = [[i] for i in fillable_ids(model.vocab)]
+        for length in range(2, max_len + 1):
+            candidates += grow_span(model, left, right, length, beam)
+    unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
+    if not unique:
+        raise ConfigError("no candidate fillers to score")
+    fillers = [ClozeFiller(list(c), t) for c, t in zip(unique, pseudo_loglik(model, left, right, unique))]
+    fillers.sort(key=lambda f: f.total, reverse=True)
+    return fillers

@@ -1,0 +1,116 @@
+"""A model as a user names it: a model directory, or an ARPA file made by KenLM, SRILM or lmkit.
+
+    member = open_model("checkpoints/shakespeare-word-lstm")       # config.json, tokenizer.json, weights
+    member = open_model("kenlm.arpa.gz")                            # whitespace words from the file's 1-grams
+    member = open_model("kenlm.arpa.gz", tokenizer)                 # the file's words must be the tokenizer's
+    members = open_models(["checkpoints/a", "kenlm.arpa"])          # one vocabulary for a mix or a fill pair
+    for member in open_each(paths): ...                            # one at a time, each on its own (a report)
+    member.model, member.tokenizer, member.config
+
+Every command that takes a model opens it here, so each takes both kinds
+alike. An ARPA file (plain, gzip, bzip2 or xz) holds no tokenizer: one given
+must list exactly the file's words (and fixes their ids); without one, the
+file's 1-grams become a whitespace-word tokenizer, its `<s>`, `</s>` and
+`<unk>` being lmkit's own. A file of characters or subword pieces needs its
+tokenizer given. Nor does an ARPA file say which way its lines ran: its
+config's direction is None, and the file is used as the command uses it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from lmkit.checkpoint import load_model
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.text.tokenizers import Tokenizer, WordTokenizer
+
+TOKENIZER_OPTION = "--tokenizer-from"  # how a user gives an ARPA file its tokenizer, named in messages
+GIVEN = "the tokenizer given"  # where a tokenizer came from, when the caller does not say
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to score text: the model, the tokenizer that makes its ids, and its config."""
+
+    name: str           # the path as given
+    model: object
+    tokenizer: Tokenizer
+    config: dict        # config.json, or for an ARPA file what it would say (no corpus, direction None)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
+
+    def require_left_to_right(self, use: str) -> None:
+        """ConfigError when this is a bidirectional cloze model, which has no left-to-right probabilities."""
+        from lmkit.models.base import is_cloze
+
+        if is_cloze(self.model):
+            raise ConfigError(f"{self.name} is a bidirectional cloze model ({self.config.get('kind')}); it {use}")
+
+    def disk_bytes(self) -> int:
+        """The model's own files: the ARPA file, or a directory's files (not last/, kept only for --resume)."""
+        if self.path.is_file():
+            return self.path.stat().st_size
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+def open_model(path: str | Path, tokenizer: Tokenizer | None = None,
+               tokenizer_source: str = GIVEN) -> LoadedModel:
+    """The model at `path`, a model directory or an ARPA file; `tokenizer` (from `tokenizer_source`) is for an
+    ARPA file only."""
+    path = Path(path)
+    check_tokenizer_use([path], tokenizer)
+    if path.is_dir():
+        return LoadedModel(str(path), *load_model(path))
+    return open_arpa(path, tokenizer, tokenizer_source)
+
+
+def open_models(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,
+                tokenizer_source: str = GIVEN) -> list[LoadedModel]:
+    """Models that must share one vocabulary (a mix, a fill pair). Without a tokenizer given, the ARPA files
+    among them take the first model directory's, so that their ids mean the same tokens."""
+    paths = [Path(p) for p in paths]
+    check_tokenizer_use(paths, tokenizer)
+    directories = {p: open_model(p) for p in paths if p.is_dir()}
+    first = next(iter(directories.values()), None)
+    if tokenizer is None and first is not None:
+        tokenizer = first.tokenizer
+        tokenizer_source = f"the tokenizer of {first.name}, which ARPA files beside it share; " \
+                           f"{TOKENIZER_OPTION} chooses another"
+    return [directories.get(p) or open_arpa(p, tokenizer, tokenizer_source) for p in paths]
+
+
+def open_each(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,
+              tokenizer_source: str = GIVEN) -> Iterator[LoadedModel]:
+    """Models used each on its own (a report): checked at once, each opened when the caller reaches it (so
+    one is held at a time); `tokenizer` is for the ARPA files among them."""
+    paths = [Path(p) for p in paths]
+    check_tokenizer_use(paths, tokenizer)
+    return (open_model(path, None if path.is_dir() else tokenizer, tokenizer_source) for path in paths)
+
+
+def open_arpa(path: Path, tokenizer: Tokenizer | None, tokenizer_source: str) -> LoadedModel:
+    from lmkit.models.ngram.arpa import VocabMismatch, read_arpa
+
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such model directory or ARPA file")
+    try:
+        model = read_arpa(path, tokenizer.vocab if tokenizer is not None else None)
+    except VocabMismatch as exc:
+        raise VocabMismatch(f"{exc} (the vocabulary of {tokenizer_source})") from exc
+    return LoadedModel(str(path), model, tokenizer or WordTokenizer(model.vocab), arpa_config(model, path))
+
+
+def arpa_config(model, path: Path) -> dict:
+    """What a model directory's config.json would say of an ARPA file's model."""
+    return {"kind": model.kind, "order": model.order, "smoothing": model.smoothing, "ngrams": model.tables.sizes(),
+            "arpa": str(path), "direction": None}
+
+
+def check_tokenizer_use(paths: list[Path], tokenizer: Tokenizer | None) -> None:
+    """A tokenizer is given for ARPA files; a model directory has its own, which it must not silently replace."""
+    if tokenizer is not None and all(p.is_dir() for p in paths):
+        why = f"{paths[0]} is a model directory with its own" if paths else "no model is given as one"
+        raise ConfigError(f"{TOKENIZER_OPTION} is for ARPA files, which hold no tokenizer; {why}")

@@ -1,0 +1,160 @@
+"""ClozeRNN: the tutorials' bidirectional RNN, predicting each token of a line from both sides of it.
+
+Two recurrent stacks with no weight shared between them, one reading the line
+left to right, one right to left (`<s> x_1 .. x_n </s>` = x_0 .. x_{L-1}):
+
+    A_t  = f(U  x_t + W  A_{t-1})          # forward state: has read x_0 .. x_t       (B, L, H)
+    A'_t = f(U' x_t + W' A'_{t+1})         # backward state: has read x_t .. x_{L-1}  (B, L, H)
+    y_t  = softmax(V A_{t-1} + V' A'_{t+1} + c)       for t = 1 .. L-1, A'_L = 0
+
+so the prediction at t sees every token but x_t itself (a cloze, or fill-in-the-blank,
+distribution p(x_t | x_{!=t})). `--layers` stacks each direction on its own: torch's
+bidirectional=True would feed both directions of layer 1 to layer 2, and the forward
+state at t-1 would then have seen x_t through the backward half.
+
+It is not a left-to-right language model (no `step`): it implements the cloze
+protocol (lmkit.models.base.ClozeModel). Training reads the lines lying whole
+inside each window of the stream (lmkit.text.lines.whole_lines): raise --bptt
+above the longest line length, or long lines are never trained on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.neural.heads import HEADS
+from lmkit.models.neural.rnn import CELLS, RNNConfig
+from lmkit.models.neural.weight_files import load_checked, save_tensors
+from lmkit.settings import check_settings, same_setting, setting
+from lmkit.text.lines import frame_lines, whole_lines
+from lmkit.text.vocab import Vocab
+
+# model name (config.json "kind") -> the recurrent cell of each direction
+CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
+
+
+@dataclass
+class ClozeConfig:
+    CLI_NAME: ClassVar[str] = "birnn/bigru/bilstm"
+
+    kind: str = setting("bilstm", "Bidirectional model.", choices=tuple(CLOZE_CELLS), cli=False)  # chosen by --model
+    # the network's knobs mean what they mean for RNNLM: declared there once
+    emb_size: int = same_setting(RNNConfig, "emb_size")
+    hidden_size: int = same_setting(RNNConfig, "hidden_size")
+    layers: int = same_setting(RNNConfig, "layers")
+    dropout: float = same_setting(RNNConfig, "dropout")
+    emb_dropout: float = same_setting(RNNConfig, "emb_dropout")
+    out_dropout: float = same_setting(RNNConfig, "out_dropout")
+    softmax: str = same_setting(RNNConfig, "softmax")
+
+    def validate(self) -> None:
+        check_settings(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict) -> "ClozeConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in known})
+
+
+def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """(N, L) index reversing each row within its length (padding stays put); its own inverse."""
+    t = torch.arange(width, device=lengths.device)[None, :]           # (1, L)
+    flipped = lengths[:, None] - 1 - t                                # (N, L)
+    return torch.where(t < lengths[:, None], flipped, t)
+
+
+class ClozeRNN(nn.Module):
+    """Bidirectional recurrent cloze model (see the module docstring)."""
+
+    cloze = True  # the ClozeModel capability: no left-to-right `step`
+
+    def __init__(self, vocab: Vocab, config: ClozeConfig):
+        super().__init__()
+        config.validate()
+        self.vocab, self.cfg, self.kind = vocab, config, config.kind
+        self.forward_reader = self._direction()   # U, W
+        self.backward_reader = self._direction()  # U', W'
+        self.emb_drop = nn.Dropout(config.emb_dropout)
+        self.out_drop = nn.Dropout(config.out_dropout)
+        self.head = HEADS[config.softmax](2 * config.hidden_size, len(vocab))  # [V V'] [A; A'] + c
+
+    def _direction(self) -> nn.ModuleDict:
+        cfg = self.cfg
+        module, extra = CELLS[CLOZE_CELLS[cfg.kind]]
+        embedding = nn.Embedding(len(self.vocab), cfg.emb_size)
+        nn.init.uniform_(embedding.weight, -0.1, 0.1)
+        rnn = module(cfg.emb_size, cfg.hidden_size, cfg.layers, batch_first=True,
+                     dropout=cfg.dropout if cfg.layers > 1 else 0.0, **extra)
+        return nn.ModuleDict({"embedding": embedding, "rnn": rnn})
+
+    def _read(self, reader: nn.ModuleDict, ids: torch.Tensor) -> torch.Tensor:
+        out, _ = reader["rnn"](self.emb_drop(reader["embedding"](ids)))  # (N, L, H)
+        return out
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N, L) framed lines -> (N, L-1, 2H) [A_{t-1}; A'_{t+1}] for the predicted positions t = 1 .. L-1."""
+        forward_states = self._read(self.forward_reader, ids)                      # A_t
+        order = reversal_index(lengths, ids.shape[1])                                # (N, L)
+        backward = self._read(self.backward_reader, ids.gather(1, order))            # reversed in time
+        index = order[:, :, None].expand_as(backward)
+        backward_states = backward.gather(1, index)                                  # A'_t, back in place
+        inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
+        backward_states = backward_states * inside[:, :, None].to(backward_states.dtype)  # A'_t = 0 past the line
+        after = torch.cat([backward_states[:, 2:], torch.zeros_like(backward_states[:, :1])], dim=1)  # A'_{t+1}
+        return self.out_drop(torch.cat([forward_states[:, :-1], after], dim=2))
+
+    # --- the cloze protocol -----------------------------------------------------------
+    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, L) framed lines `<s> .. </s>` -> (N, L, V) log p(x_t | every other token of its line).
+
+        Position 0 (`<s>`) and the padding past each length are not predictions: they hold zeros.
+        """
+        if lengths is None:
+            lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
+        feats = self.features(ids, lengths)                                           # (N, L-1, 2H)
+        logp = self.head.log_probs(feats.reshape(-1, feats.shape[-1])).view(*feats.shape[:2], -1)
+        logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)               # (N, L, V)
+        inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
+        return logp * inside[:, :, None].to(logp.dtype)
+
+    def cloze_targets(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N, L) framed lines -> (N, L-1) log p(x_t | the others) of the tokens there, t = 1 .. L-1."""
+        return self.head.target_logprobs(self.features(ids, lengths), ids[:, 1:])
+
+    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, state=()):
+        """The trainer's view: a (B, T) window of the stream -> ((n,) log-probs of every token of the
+        lines lying whole inside it, state `()`). Nothing is carried between windows."""
+        lines = whole_lines(torch.cat([inputs[:, :1], targets], dim=1))
+        if not lines:  # no whole line in this window: a zero loss that still reaches every weight
+            return sum(p.sum() for p in self.parameters())[None] * 0.0, ()
+        ids, lengths = frame_lines(lines, inputs.device)
+        logp = self.cloze_targets(ids, lengths)                                      # (N, L-1)
+        predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
+        return logp[predicted], ()
+
+    def init_state(self, batch_size: int):
+        return ()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # --- persistence -------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"kind": self.kind, "model": asdict(self.cfg)}
+
+    def save(self, directory: Path) -> None:
+        save_tensors(self, Path(directory), self.kind)
+
+    @classmethod
+    def load(cls, directory: Path, config: dict, vocab: Vocab) -> "ClozeRNN":
+        try:
+            model = cls(vocab, ClozeConfig.from_dict({**(config.get("model") or {}), "kind": config.get("kind")}))
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{directory}/config.json: invalid model settings: {exc}") from exc
+        load_checked(model, Path(directory))
+        return model

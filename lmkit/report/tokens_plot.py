@@ -1,0 +1,84 @@
+"""tokens.png: the report's token view as a picture for report.md (matplotlib Agg, no display).
+
+One panel per model (tokens on a surprisal heat scale) and, when there is a pair to contrast, a panel of
+their difference; characters laid out on a fixed grid (CJK characters two cells wide), wrapped at COLUMNS.
+"""
+from __future__ import annotations
+
+import unicodedata
+import warnings
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from lmkit.fileio import atomic_write
+from lmkit.report.tokens import END_MARK, differences, diverging, heat, shown_piece, surprisal_scale
+
+TOKENS_FILE = "tokens.png"
+COLUMNS = 100
+DPI = 120
+INCHES_PER_COLUMN = 0.1
+INCHES_PER_ROW = 0.26
+
+
+def cells(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def layout(tokens: list[tuple[str, str]]) -> list[tuple[int, int, str, str]]:
+    """(row, column, text, colour) for each (text, colour) token, wrapped at COLUMNS; ⏎ ends a row."""
+    placed, row, column = [], 0, 0
+    for text, colour in tokens:
+        width = cells(text)
+        if column + width > COLUMNS and column > 0:
+            row, column = row + 1, 0
+        placed.append((row, column, text, colour))
+        column += width
+        if text == END_MARK:
+            row, column = row + 1, 0
+    return placed
+
+
+def panels(rows: list, pair) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(title, [(text, colour), ...]) for each model and the pair's difference."""
+    shown = [r for r in rows if r.passage]
+    scale = surprisal_scale(shown)
+    out = [(f"{r.name}: surprisal, white 0 to red {scale:.1f}+ bits",
+            [(shown_piece(p, r.tokenizer), heat(b, scale)) for line in r.passage for p, b in line]) for r in shown]
+    if pair is not None:
+        first, second = pair
+        out.append((f"{first.name} vs {second.name}: green {first.name} better, purple {second.name} better",
+                    [(shown_piece(p, first.tokenizer), diverging(d, scale / 2))
+                     for line in differences(pair) for p, _, _, d in line]))
+    return out
+
+
+def rgb(colour: str) -> tuple[float, float, float]:
+    r, g, b = (int(v) / 255 for v in colour[4:-1].split(","))
+    return r, g, b
+
+
+def draw_tokens_png(rows: list, pair, path: Path) -> Path | None:
+    drawn = [(title, layout(tokens)) for title, tokens in panels(rows, pair)]
+    if not drawn:
+        return None
+    heights = [1.6 + max(r for r, *_ in placed) + 1 for _, placed in drawn]
+    figure = Figure(figsize=(COLUMNS * INCHES_PER_COLUMN + 0.4, INCHES_PER_ROW * sum(heights)), dpi=DPI)
+    top = 0.0
+    for (title, placed), height in zip(drawn, heights):
+        axes = figure.add_axes((0.02, 1 - (top + height) / sum(heights), 0.96, height / sum(heights)))
+        axes.set_xlim(0, COLUMNS)
+        axes.set_ylim(height - 0.6, -1.0)
+        axes.axis("off")
+        axes.text(0, -0.6, title, fontsize=10, fontweight="bold", va="center")
+        for row, column, text, colour in placed:
+            axes.add_patch(Rectangle((column, row + 0.1), cells(text), 0.8, facecolor=rgb(colour), linewidth=0))
+            axes.text(column, row + 0.5, text, fontsize=9.5, family="monospace", va="center",
+                      color="#999999" if text == END_MARK else "#222222")
+        top += height
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a glyph the font lacks (CJK without a CJK font) is drawn as a box
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png")
+    return path

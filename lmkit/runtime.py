@@ -1,0 +1,222 @@
+"""What this machine gives a run: the precision of its matmuls and the CPU threads it may use.
+
+Both are resolved here and nowhere else, so every command and the Python API agree:
+
+    resolve_precision("auto", device)  -> Precision bf16 where the device has bf16 units, else fp32
+    resolve_precision("bf16", device)  -> Precision bf16, or a one-line ConfigError on hardware without it
+    default_threads()                  -> CPUs this process may really use (affinity, cgroup quota, OMP_NUM_THREADS)
+    apply_threads(None or N)           -> sets torch's intra-op threads and returns the count
+
+bf16 without bf16 units is emulated: on an AVX2 CPU its matmuls ran at 0.7 GFLOP/s against 100 for fp32,
+and oneDNN's LSTM refused bf16 outright. `bf16_support` is the one hardware query (tests monkeypatch it).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from lmkit.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_PRECISION = "auto"
+DEFAULT_THREADS = None          # None: what the machine gives this process (default_threads)
+BF16_CPU_FLAGS = {"avx512_bf16": "AVX512_BF16", "amx_bf16": "AMX", "bf16": "BF16"}  # x86, x86, arm64
+CGROUP_ROOT = Path("/")
+
+
+@dataclass(frozen=True)
+class Bf16Support:
+    """Whether a device computes bf16 natively, and a clause that says why ("... has AVX512_BF16")."""
+
+    native: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a run computes in, as it was asked for and why."""
+
+    name: str           # "fp32" or "bf16": what runs
+    requested: str      # "auto", "fp32" or "bf16"
+    reason: str = ""
+
+    def describe(self) -> str:
+        """'bf16', or 'bf16 (auto: this CPU ... has AVX512_BF16)' when auto chose it."""
+        return self.name if self.requested == self.name else f"{self.name} ({self.requested}: {self.reason})"
+
+
+def bf16_support(device) -> Bf16Support:
+    """The one hardware query behind --precision: CUDA's own answer, a CPU's bf16 units, else none."""
+    import torch
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.5 did not count emulation
+            native = torch.cuda.is_bf16_supported()
+        return Bf16Support(native, f"CUDA device {name} has {'native' if native else 'no native'} bf16")
+    if device.type == "cpu":
+        return cpu_bf16_support()
+    return Bf16Support(False, f"lmkit uses bf16 only on CPUs and CUDA devices, not {device.type}")
+
+
+def cpu_bf16_support() -> Bf16Support:
+    """Native bf16 on this CPU: a bf16 unit (AVX512_BF16, AMX, arm64 BF16) that oneDNN will use."""
+    import platform
+
+    import torch
+
+    flags = cpu_flags()
+    name = flags.get("cpu_name") or platform.processor() or platform.machine()
+    cpu = f"this CPU ({name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
+    units = "+".join(label for key, label in BF16_CPU_FLAGS.items() if flags.get(key))
+    if not units:
+        return Bf16Support(False, f"{cpu} has no bf16 units (AVX512_BF16 or AMX)")
+    if not onednn_bf16():
+        limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+        return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it"
+                                  + (f" (ONEDNN_MAX_CPU_ISA={limit})" if limit else ""))
+    return Bf16Support(True, f"{cpu} has {units}")
+
+
+def onednn_bf16() -> bool:
+    """Whether oneDNN will run bf16 here (ONEDNN_MAX_CPU_ISA can forbid it); True where torch has no oneDNN."""
+    import torch
+
+    query = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if not torch.backends.mkldnn.is_available() or query is None:
+        return True
+    return bool(query())
+
+
+def cpu_flags() -> Mapping:
+    """The CPU's feature flags as torch reads them (torch.cpu.get_capabilities, or older torch's probes)."""
+    import torch
+
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is not None:
+        return get_capabilities()
+    probes = {"avx512_bf16": "_is_avx512_bf16_supported", "amx_bf16": "_is_amx_tile_supported"}
+    return {key: bool(getattr(torch.cpu, probe, lambda: False)()) for key, probe in probes.items()}
+
+
+def resolve_precision(requested: str, device, asked_by: str = "--precision bf16") -> Precision:
+    """'auto' -> bf16 where `device` has native bf16, else fp32; an explicit bf16 must have it.
+
+    `asked_by` names where an explicit bf16 came from in the refusal (a resumed run's saved setting, say).
+    """
+    if requested not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == "fp32":
+        return Precision("fp32", requested)
+    support = bf16_support(device)
+    if requested == "bf16" and not support.native:
+        raise ConfigError(f"{asked_by}: {support.reason}, so bf16 would be emulated (about 100x slower, "
+                          "or refused by oneDNN); use --precision auto or fp32")
+    return Precision("bf16" if support.native else "fp32", requested, support.reason)
+
+
+def apply_threads(requested: int | None = DEFAULT_THREADS) -> int:
+    """Set torch's intra-op threads to `requested`, or to default_threads(); returns the count set."""
+    import torch
+
+    threads = default_threads() if requested is None else check_threads(requested)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def check_threads(threads: int) -> int:
+    """A thread count must be from 1 to the machine's logical CPUs (more only makes threads wait on each other)."""
+    cpus = os.cpu_count() or 1
+    if not 1 <= threads <= cpus:
+        raise ConfigError(f"--threads {threads}: must be from 1 to the {cpus} logical CPUs of this machine")
+    return threads
+
+
+def default_threads(environ: Mapping[str, str] | None = None, root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may really use: its CPU affinity, capped by the cgroup's CPU quota and OMP_NUM_THREADS."""
+    environ = os.environ if environ is None else environ
+    limits = [affinity_cpus()]
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        limits.append(max(1, math.floor(quota)))  # 1.5 CPUs of time: a second thread would wait half the time
+    omp = omp_threads(environ)
+    if omp is not None:
+        limits.append(omp)
+    return min(limits)
+
+
+def affinity_cpus() -> int:
+    """CPUs the scheduler lets this process run on (all of them where affinity is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def omp_threads(environ: Mapping[str, str]) -> int | None:
+    """OMP_NUM_THREADS's thread count (its first level), None when unset; a bad value is refused."""
+    value = environ.get("OMP_NUM_THREADS")
+    if value is None or not value.strip():
+        return None
+    first = value.split(",")[0].strip()
+    if not (first.isascii() and first.isdigit() and int(first) >= 1):
+        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a positive whole number; "
+                          "set it to one, unset it, or pass --threads N")
+    return int(first)
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs' worth of time the process's cgroups allow (the smallest quota on the way up), None when unlimited."""
+    quotas = [q for folder in cgroup_cpu_folders(root) if (q := folder_cpu_quota(folder)) is not None]
+    return min(quotas, default=None)
+
+
+def cgroup_cpu_folders(root: Path) -> list[Path]:
+    """The cpu controller's folders of this process's cgroup and of its ancestors, for cgroup v2 and v1."""
+    try:
+        lines = (root / "proc" / "self" / "cgroup").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    base = root / "sys" / "fs" / "cgroup"
+    folders: list[Path] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            mounts = [base]  # v2: one unified hierarchy
+        elif "cpu" in controllers.split(","):
+            mounts = [base / controllers, base / "cpu"]  # v1: cpu,cpuacct (often linked as cpu)
+        else:
+            continue
+        parts = [p for p in path.split("/") if p not in ("", ".", "..")]
+        for mount in mounts:
+            folders += [mount.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
+    return list(dict.fromkeys(folders))
+
+
+def folder_cpu_quota(folder: Path) -> float | None:
+    """One cgroup folder's CPU quota in CPUs: v2 cpu.max ("max 100000", "150000 100000"), or v1 cfs_quota/period."""
+    v2 = read_words(folder / "cpu.max")
+    if v2 is not None:
+        return quota_ratio(*v2[:2]) if len(v2) >= 2 else None
+    quota, period = read_words(folder / "cpu.cfs_quota_us"), read_words(folder / "cpu.cfs_period_us")
+    if quota and period:
+        return quota_ratio(quota[0], period[0])
+    return None
+
+
+def quota_ratio(quota: str, period: str) -> float | None:
+    """quota / period, or None for no limit ("max", -1) or a value that is not a count of microseconds."""
+    if not (quota.isascii() and quota.isdigit() and period.isascii() and period.isdigit()) or int(period) == 0:
+        return None
+    return int(quota) / int(period) if int(quota) > 0 else None
+
+
+def read_words(path: Path) -> list[str] | None:
+    try:
+        return path.read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        return None

@@ -1,0 +1,119 @@
+"""`lmkit eval --cache N / --dynamic`: a separate, labelled regime, tuned on valid, the model's files untouched."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_one_line_error
+from lm_fixtures import ngram_dir, rnn_dir
+from lmkit.text.tokenizer_cache import get_tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")
+
+
+@pytest.fixture
+def models(tiny_en, tmp_path):
+    chars = get_tokenizer(tiny_en, "char")
+    return {"lstm": rnn_dir(tmp_path / "lstm", tiny_en, chars), "kn": ngram_dir(tmp_path / "kn", tiny_en, chars)}
+
+
+def eval_json(cli, *args):
+    result = cli("eval", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def files_state(folder):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_cache_is_tuned_on_valid_and_reported_apart_from_the_static_figures(cli, models):
+    static = eval_json(cli, models["lstm"])
+    out = eval_json(cli, models["lstm"], "--cache", "50")
+    assert out["models"] == static["models"]  # the static perplexity is not touched by the regime
+    cache = out["adaptive"]["cache"]
+    assert cache["label"] == "neural cache (adapts to the test text it has read)"
+    assert cache["tuned_on"].endswith(" valid") and cache["size"] == 50
+    assert cache["theta"] > 0 and 0 <= cache["lambda"] < 1
+    assert cache["evaluation"]["tokens"] == static["models"][0]["evaluation"]["tokens"]
+
+
+def test_given_cache_settings_are_used_as_given(cli, models):
+    out = eval_json(cli, models["lstm"], "--cache", "20", "--cache-theta", "0.5", "--cache-lambda", "0")
+    cache = out["adaptive"]["cache"]
+    assert (cache["theta"], cache["lambda"], cache["tuned_on"]) == (0.5, 0.0, None)
+    # λ = 0 is the static model, scored in one row instead of 16
+    assert cache["evaluation"]["perplexity"] == pytest.approx(out["models"][0]["evaluation"]["perplexity"], rel=0.02)
+
+
+def test_text_output_labels_each_regime_and_prints_what_it_chose(cli, models):
+    result = cli("eval", models["lstm"], "--cache", "30", "--dynamic", "--tune-tokens", "300")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "neural cache (adapts to the test text it has read): size 30, theta" in out
+    assert "dynamic evaluation (adapts to the test text it has read): lr" in out
+    assert " valid)" in out and "(tuned on " in out
+    assert out.index("perplexity") < out.index("neural cache")  # the static block comes first, on its own
+
+
+def test_dynamic_and_cache_leave_the_model_files_untouched(cli, models):
+    before = files_state(models["lstm"])
+    out = eval_json(cli, models["lstm"], "--dynamic", "--dynamic-lr", "0.01", "--cache", "10", "--tune-tokens", "300")
+    assert out["adaptive"]["dynamic"]["lr"] == 0.01 and out["adaptive"]["dynamic"]["tuned_on"] is None
+    assert files_state(models["lstm"]) == before
+    again = eval_json(cli, models["lstm"])
+    assert again["models"] == out["models"]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--cache", "10"], ["--cache needs a model with hidden states", "this is a ngram model"]),
+    (["--dynamic"], ["--dynamic needs a model trained by gradients", "this is a ngram model"]),
+])
+def test_models_without_the_capability_are_refused_naming_their_kind(cli, models, args, fragments):
+    assert_one_line_error(cli("eval", models["kn"], *args), *fragments)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--cache", "10", "--reset-per-line"], ["--cache reads the text in order", "--reset-per-line"]),
+    (["--dynamic", "--cache", "5", "--reset-per-line"], ["--cache and --dynamic reads the text in order"]),
+])
+def test_regimes_that_cannot_combine_are_refused(cli, models, args, fragments):
+    assert_one_line_error(cli("eval", models["lstm"], *args), *fragments)
+
+
+def test_a_mix_is_refused(cli, models):
+    result = cli("eval", "--mix", f"{models['lstm']},{models['kn']}", "--dynamic")
+    assert_one_line_error(result, "--dynamic evaluates one MODEL, not a --mix")
+
+
+@pytest.mark.parametrize("option, value", [("--cache", "0"), ("--cache-lambda", "1"), ("--cache-theta", "0"),
+                                           ("--dynamic-lr", "-1"), ("--dynamic-segment", "0"), ("--cache", "nan")])
+def test_bad_values_are_refused_while_parsing(cli, models, option, value):
+    assert_one_line_error(cli("eval", models["lstm"], option, value), option, usage=True)
+
+
+def test_report_gives_the_regimes_a_table_of_their_own(cli, models, tmp_path):
+    out = tmp_path / "report"
+    result = cli("report", models["lstm"], models["kn"], "--cache", "20", "--dynamic", "--tune-tokens", "300",
+                 "--sample-tokens", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text(encoding="utf-8"))["rows"]}
+    assert set(rows["lstm"]["adaptive"]) == {"cache", "dynamic"} and rows["kn"]["adaptive"] == {}
+    static = eval_json(cli, models["lstm"], "--cache", "20", "--dynamic", "--tune-tokens", "300")
+    assert rows["lstm"]["test"] == static["models"][0]["evaluation"]  # the true perplexity columns stay static
+    for regime in ("cache", "dynamic"):
+        assert rows["lstm"]["adaptive"][regime]["evaluation"]["bits_per_char"] == pytest.approx(
+            static["adaptive"][regime]["evaluation"]["bits_per_char"])
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    main, adaptive = markdown.split("### Adaptive evaluation (a separate regime", 1)
+    assert "neural cache" not in main and "dynamic eval" not in main
+    assert "neural cache test bits/char" in adaptive and "not supported by this model" in adaptive
+    assert "Adaptive evaluation" in (out / "report.html").read_text(encoding="utf-8")
+    assert "Adaptive evaluation" in result.stdout
+
+
+def test_report_without_the_options_has_no_adaptive_table(cli, models, tmp_path):
+    result = cli("report", models["lstm"], "--sample-tokens", "0", "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    assert "Adaptive" not in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

@@ -1,0 +1,178 @@
+"""ARPA files wherever a command takes a model: KenLM's own models score through `lmkit eval` exactly as
+KenLM's `query` did, and an ARPA file lmkit wrote works like the model directory it came from."""
+import bz2
+import gzip
+import json
+import lzma
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY
+
+from lmkit.text.tokenizers import WordTokenizer
+
+KENLM = Path(__file__).resolve().parent / "data" / "kenlm"  # tests/data/README.md
+PERPLEXITY = {2: 394.7269, 3: 373.2349}  # KenLM's query over the whole test text, OOVs included
+WITHOUT_OOV = {3: 283.6422}  # kenlm.Model(order3.arpa.gz).full_scores with the OOV words left out
+
+
+@pytest.fixture(scope="module")
+def test_text(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("kenlm") / "test.txt"
+    path.write_bytes(gzip.decompress((KENLM / "test.txt.gz").read_bytes()))
+    return path
+
+
+def evaluate(cli, *args) -> dict:
+    result = cli("eval", *map(str, args), "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    return [row.split("\t") for row in path.read_text(encoding="utf-8").splitlines()[1:]]
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_eval_of_kenlm_arpa_gives_kenlm_query_scores(cli, test_text, tmp_path, order):
+    lines = tmp_path / "lines.tsv"
+    result = evaluate(cli, KENLM / f"order{order}.arpa.gz", "--file", test_text, "--per-line", lines)
+    ours = result["models"][0]["evaluation"]
+    assert ours["perplexity"] == pytest.approx(PERPLEXITY[order], abs=1e-3)
+    assert ours["tokens"] == 52454 and ours["oov"] == 2150
+    if order in WITHOUT_OOV:
+        assert ours["perplexity_without_oov"] == pytest.approx(WITHOUT_OOV[order], abs=1e-3)
+    rows, query = read_tsv(lines), read_tsv(KENLM / f"order{order}.test-scores.tsv")
+    assert [(r[1], r[2]) for r in rows] == [(q[2], q[3]) for q in query]  # tokens and OOVs of every line
+    np.testing.assert_allclose([float(r[4]) for r in rows], [float(q[1]) for q in query], rtol=0, atol=1e-3)
+
+
+def test_eval_of_kenlm_arpa_agrees_with_the_kenlm_module(cli, test_text, tmp_path):
+    kenlm = pytest.importorskip("kenlm", reason="the kenlm Python module (the test extra) is not installed")
+    lines = tmp_path / "lines.tsv"
+    evaluate(cli, KENLM / "order2.arpa.gz", "--file", test_text, "--per-line", lines)
+    theirs = kenlm.Model(str(KENLM / "order2.arpa.gz"))
+    expected = [theirs.score(line, bos=True, eos=True) for line in test_text.read_text(encoding="utf-8").splitlines()]
+    np.testing.assert_allclose([float(r[4]) for r in read_tsv(lines)], expected, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("name,compress", [("plain.arpa", lambda b: b), ("model.arpa.bz2", bz2.compress),
+                                           ("model.arpa.xz", lzma.compress), ("named-plain.gz", lambda b: b)])
+def test_every_compression_reads_as_the_same_model(cli, test_text, tmp_path, name, compress):
+    """Compression is told by the file's first bytes, not its name."""
+    path = tmp_path / name
+    path.write_bytes(compress(gzip.decompress((KENLM / "order2.arpa.gz").read_bytes())))
+    ours = evaluate(cli, path, "--file", test_text)["models"][0]["evaluation"]
+    assert ours["perplexity"] == pytest.approx(PERPLEXITY[2], abs=1e-3) and ours["oov"] == 2150
+
+
+def test_a_given_tokenizer_fixes_the_ids_and_keeps_the_scores(cli, test_text, tmp_path):
+    train = gzip.decompress((KENLM / "train.txt.gz").read_bytes()).decode("utf-8").splitlines()
+    tokenizer = WordTokenizer.fit(train, split_punct=False)  # the same words as KenLM's vocabulary, in another order
+    tokenizer.save(tmp_path / "tokenizer.json")
+    lines = tmp_path / "lines.tsv"
+    given = evaluate(cli, KENLM / "order2.arpa.gz", "--file", test_text, "--tokenizer-from", tmp_path / "tokenizer.json",
+                     "--per-line", lines)
+    assert given["models"][0]["evaluation"]["perplexity"] == pytest.approx(PERPLEXITY[2], abs=1e-3)
+    query = read_tsv(KENLM / "order2.test-scores.tsv")
+    np.testing.assert_allclose([float(r[4]) for r in read_tsv(lines)], [float(q[1]) for q in query], rtol=0, atol=1e-3)
+
+
+def test_generated_tokens_and_log_probs_come_from_the_arpa_file(cli, tmp_path):
+    from lmkit.models.ngram.arpa import read_arpa
+
+    path = KENLM / "order2.arpa.gz"
+    result = cli("generate", path, "--seed", "5", "--max-tokens", "30", "--json")
+    assert result.exit_code == 0, result.output
+    sample = json.loads(result.stdout)
+    model = read_arpa(path)
+    ids = [model.vocab.bos_id] + sample["ids"]
+    import torch
+
+    logp = model.score(torch.tensor([ids]))[0]  # (T,) natural-log p of each generated token
+    np.testing.assert_allclose(logp.numpy(), sample["logprobs"], rtol=0, atol=1e-5)
+    assert sample["tokens"] == [model.vocab.itos[i] for i in sample["ids"]]
+    again = cli("generate", path, "--seed", "5", "--max-tokens", "30", "--json")
+    assert json.loads(again.stdout) == sample
+
+
+# --- an ARPA file lmkit wrote works like its model directory ----------------------------------------------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Word N-grams of tiny-en as model directories and as ARPA files, forward and backward; a Chinese char bigram."""
+    from click.testing import CliRunner
+
+    from lmkit.cli import app
+
+    folder = tmp_path_factory.mktemp("arpa-models")
+    en, zh = TINY["en"], TINY["zh"]
+    corpus = ["--train", en["train"], "--valid", en["valid"], "--test", en["test"], "--tokenizer", "word",
+              "--no-split-punct"]  # an ARPA file given alone is read as whitespace words
+    runs = {
+        "kn3": [*corpus, "--order", "3", "--arpa", folder / "kn3.arpa"],
+        "addk2": [*corpus, "--order", "2", "--smoothing", "add-k", "--k", "0.1", "--arpa", folder / "addk2.arpa.gz"],
+        "back3": [*corpus, "--order", "3", "--direction", "backward", "--arpa", folder / "back3.arpa.xz"],
+        "zh2": ["--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
+                "--arpa", folder / "zh2.arpa.bz2"],
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        for name, args in runs.items():
+            result = CliRunner().invoke(app, ["ngram", *map(str, args), "--out", str(folder / name)])
+            assert result.exit_code == 0, result.output
+    return folder
+
+
+def same_numbers(a: dict, b: dict) -> None:
+    for key in ("perplexity", "perplexity_without_oov", "nll", "tokens", "oov", "bits_per_char"):
+        assert a[key] == pytest.approx(b[key], rel=1e-6), key
+
+
+def test_eval_of_an_arpa_file_equals_eval_of_its_directory(cli, built):
+    test = TINY["en"]["test"]
+    directory = evaluate(cli, built / "kn3", "--file", test)["models"][0]["evaluation"]
+    arpa = evaluate(cli, built / "kn3.arpa", "--file", test)["models"][0]["evaluation"]
+    same_numbers(arpa, directory)
+
+
+def test_a_char_arpa_file_scores_with_the_tokenizer_given(cli, built):
+    test = TINY["zh"]["test"]
+    directory = evaluate(cli, built / "zh2", "--file", test)["models"][0]["evaluation"]
+    arpa = evaluate(cli, built / "zh2.arpa.bz2", "--file", test, "--tokenizer-from", built / "zh2")
+    same_numbers(arpa["models"][0]["evaluation"], directory)
+
+
+def test_mix_with_an_arpa_file_equals_the_mix_of_directories(cli, built):
+    test = TINY["en"]["test"]
+    directories = evaluate(cli, "--mix", f"{built / 'kn3'},{built / 'addk2'}", "--file", test, "--weights", "0.7,0.3")
+    with_arpa = evaluate(cli, "--mix", f"{built / 'kn3'},{built / 'addk2.arpa.gz'}", "--file", test,
+                         "--weights", "0.7,0.3")
+    same_numbers(with_arpa["mixture"]["evaluation"], directories["mixture"]["evaluation"])
+    assert math.isfinite(with_arpa["mixture"]["evaluation"]["perplexity"])
+
+
+def test_fill_with_arpa_files_ranks_as_with_directories(cli, built):
+    text = "The village _ watched a paper kite"
+    from_dirs = cli("fill", built / "kn3", built / "back3", text, "--json", "--top", "5")
+    from_arpa = cli("fill", built / "kn3.arpa", built / "back3.arpa.xz", text, "--json", "--top", "5")
+    mixed = cli("fill", built / "kn3.arpa", built / "back3", text, "--json", "--top", "5")
+    assert from_dirs.exit_code == 0 and from_arpa.exit_code == 0 and mixed.exit_code == 0, from_arpa.output
+    rows = [[json.loads(line) for line in r.stdout.splitlines()] for r in (from_dirs, from_arpa, mixed)]
+    assert len(rows[0]) == 5
+    for other in rows[1:]:
+        assert [r["filler"] for r in other] == [r["filler"] for r in rows[0]]
+        np.testing.assert_allclose([r["total"] for r in other], [r["total"] for r in rows[0]], rtol=0, atol=1e-4)
+    assert from_arpa.stderr == ""  # an ARPA file does not say its direction: no warning that guesses one
+
+
+def test_report_row_of_an_arpa_file_equals_its_directory_row(cli, built, tmp_path):
+    en = TINY["en"]
+    result = cli("report", built / "kn3", built / "kn3.arpa", "--train", en["train"], "--valid", en["valid"],
+                 "--test", en["test"], "--out", tmp_path / "report", "--sample-tokens", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "report" / "report.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["kn3", "kn3.arpa"]
+    same_numbers(rows[1]["test"], rows[0]["test"])
+    assert rows[1]["disk_bytes"] == (built / "kn3.arpa").stat().st_size

@@ -1,0 +1,214 @@
+"""The bidirectional cloze models: no leak of x_t into its own prediction, both sides read, padding and
+save/load change nothing, training per whole line, and fill with one model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lmkit.checkpoint import load_model, save_model
+from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
+from lmkit.generate.cloze_fill import cloze_fill
+from lmkit.models.neural.cloze import CLOZE_CELLS, ClozeConfig, ClozeRNN
+from lmkit.text.encode import encode_lines
+from lmkit.text.lines import frame_lines, stream_lines, whole_lines
+from lmkit.text.tokenizers import CharTokenizer
+from lmkit.text.vocab import EOS_ID
+from test_fill import ONE_TOKEN
+
+
+def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int = 0) -> ClozeRNN:
+    torch.manual_seed(seed)
+    tokenizer = CharTokenizer.fit(["abcdefgh"[: vocab_size - 4]])
+    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=layers, dropout=0.0, out_dropout=0.0)
+    return ClozeRNN(tokenizer.vocab, config).eval()
+
+
+def predictions(model, ids: list[int]) -> torch.Tensor:
+    """(L, V) cloze log-probs of the framed line `<s> ids </s>`."""
+    framed, lengths = frame_lines([np.asarray([*ids, EOS_ID])])
+    with torch.no_grad():
+        return model.cloze_logprobs(framed, lengths)[0]
+
+
+@pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
+@pytest.mark.parametrize("layers", [1, 3])
+def test_changing_a_token_never_changes_its_own_prediction(kind, layers):
+    model = tiny(kind, layers=layers)
+    line = [4, 5, 6, 7, 8, 9, 10]
+    before = predictions(model, line)
+    for t in range(len(line)):
+        for other in (4, 11, 1):
+            changed = line.copy()
+            changed[t] = other
+            after = predictions(model, changed)
+            torch.testing.assert_close(after[t + 1], before[t + 1], rtol=0, atol=1e-6)  # +1: `<s>` is position 0
+
+
+@pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
+@pytest.mark.parametrize("distance", [1, 2, 4])
+def test_the_prediction_reads_both_sides(kind, distance):
+    model = tiny(kind)
+    line = [4, 5, 6, 7, 8, 9, 10, 11]
+    before = predictions(model, line)
+    t = 3
+    for neighbour in (t + distance, t - distance):
+        if 0 <= neighbour < len(line):
+            changed = line.copy()
+            changed[neighbour] = 4 if line[neighbour] != 4 else 5
+            after = predictions(model, changed)
+            assert (after[t + 1] - before[t + 1]).abs().max() > 1e-4, (neighbour, t)
+
+
+def test_a_line_scores_the_same_alone_and_padded_beside_a_longer_one():
+    model = tiny()
+    short, long = np.asarray([4, 5, 6, EOS_ID]), np.asarray([7, 8, 9, 10, 11, 4, 5, EOS_ID])
+    alone = model.cloze_logprobs(*frame_lines([short]))[0]
+    ids, lengths = frame_lines([long, short])
+    padded = model.cloze_logprobs(ids, lengths)[1]
+    torch.testing.assert_close(padded[: len(short) + 1], alone, rtol=0, atol=1e-6)
+    assert padded[len(short) + 1 :].abs().sum() == 0  # padding holds no prediction
+
+
+def test_each_prediction_is_a_distribution():
+    probs = predictions(tiny(), [4, 5, 6]).exp()
+    torch.testing.assert_close(probs[1:].sum(dim=1), torch.ones(4), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
+def test_save_and_load_give_identical_predictions(tmp_path, kind):
+    tokenizer = CharTokenizer.fit(["abcdefgh"])
+    torch.manual_seed(3)
+    model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=2)).eval()
+    save_model(tmp_path / "m", model, tokenizer, {})
+    loaded, _, config = load_model(tmp_path / "m")
+    assert config["kind"] == kind and isinstance(loaded, ClozeRNN)
+    line = [4, 5, 6, 7]
+    torch.testing.assert_close(predictions(loaded.eval(), line), predictions(model, line), rtol=0, atol=0)
+
+
+def test_training_reads_only_the_lines_lying_whole_in_a_window():
+    window = torch.tensor([[5, 6, EOS_ID, 7, 8, EOS_ID, 9, EOS_ID, 10], [EOS_ID, 4, 4, 4, 4, 4, 4, 4, 4]])
+    assert [line.tolist() for line in whole_lines(window)] == [[7, 8, EOS_ID], [9, EOS_ID]]
+    model = tiny()
+    logp, state = model(window[:, :-1], window[:, 1:], ())
+    assert logp.shape == (5,) and state == ()  # 7 8 </s> 9 </s>
+
+
+def test_a_window_without_a_whole_line_gives_a_zero_loss_with_gradients():
+    model = tiny()
+    window = torch.tensor([[4, 5, 6, 7]])
+    logp, _ = model(window[:, :-1], window[:, 1:], ())
+    (-logp.mean()).backward()
+    assert float(logp.detach().sum()) == 0.0 and all(p.grad is not None for p in model.parameters())
+
+
+def test_pseudo_nll_matches_the_cloze_predictions_line_by_line():
+    model = tiny()
+    stream = np.asarray([4, 5, EOS_ID, 6, 7, 8, 9, EOS_ID, 10, EOS_ID])
+    logp = cloze_token_logprobs(model, stream, batch_lines=2)
+    expected = []
+    for line in stream_lines(stream):
+        framed = predictions(model, line[:-1].tolist())
+        expected += [float(framed[t + 1, tok]) for t, tok in enumerate(line)]
+    np.testing.assert_allclose(logp, expected, atol=1e-5)
+    assert pseudo_nll(model, stream).tokens == len(stream)
+
+
+@pytest.fixture(scope="module")
+def memorised():
+    """A BiLSTM that has learnt ONE_TOKEN by heart: only 买 fits both 我打算_ and _一部新手机."""
+    tokenizer = CharTokenizer.fit(ONE_TOKEN)
+    torch.manual_seed(0)
+    model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=32, layers=1,
+                                                   dropout=0.0, out_dropout=0.0))
+    stream = torch.from_numpy(encode_lines(tokenizer, ONE_TOKEN * 4).astype(np.int64))
+    rows = stream[: len(stream) // 4 * 4].view(4, -1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(25):
+        logp, _ = model(rows[:, :-1], rows[:, 1:], ())
+        optimizer.zero_grad()
+        (-logp.mean()).backward()
+        optimizer.step()
+    return model.eval(), tokenizer
+
+
+def test_fill_with_one_model_ranks_the_token_that_fits_both_sides_first(memorised):
+    model, tokenizer = memorised
+    fillers = cloze_fill(model, tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机"))
+    assert tokenizer.decode(fillers[0].ids) == "买"
+    left_only = cloze_fill(model, tokenizer.encode_line("我打算"), tokenizer.encode_line("北京"))
+    assert tokenizer.decode(left_only[0].ids) == "去"  # the right side decides
+
+
+def test_fill_with_one_model_grows_longer_fillers_and_ranks_candidates(memorised):
+    model, tokenizer = memorised
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("部新手机")
+    fillers = cloze_fill(model, left, right, max_len=2, beam=4)
+    assert "买一" in [tokenizer.decode(f.ids) for f in fillers[:3]]
+    ranked = cloze_fill(model, left, right, candidates=[tokenizer.encode_line(w) for w in ("去北", "买一", "有一")])
+    assert tokenizer.decode(ranked[0].ids) == "买一"
+
+
+# --- through the CLI ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bimodel(tmp_path_factory):
+    from conftest import TINY
+    from click.testing import CliRunner
+    from lmkit.cli import app
+
+    folder = tmp_path_factory.mktemp("bi")
+    zh = TINY["zh"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
+        result = CliRunner().invoke(app, ["train", "--model", "bigru", "--train", str(zh["train"]), "--valid",
+                                          str(zh["valid"]), "--test", str(zh["test"]), "--hidden-size", "16",
+                                          "--emb-size", "8", "--layers", "2", "--batch-size", "4", "--bptt", "64",
+                                          "--max-steps", "4", "--eval-every", "2", "--sample-tokens", "0",
+                                          "--out", str(folder / "bi")])
+    assert result.exit_code == 0, result.output
+    assert "valid pseudo-ppl" in result.output and "valid ppl" not in result.output
+    return folder / "bi"
+
+
+def test_training_records_pseudo_measures_under_their_own_names(bimodel):
+    records = [json.loads(line) for line in (bimodel / "metrics.jsonl").read_text().splitlines()]
+    assert records and all("valid_pseudo_ppl" in r and "valid_ppl" not in r for r in records)
+    assert json.loads((bimodel / "config.json").read_text())["kind"] == "bigru"
+
+
+def test_eval_reports_pseudo_perplexity_and_no_perplexity(cli, bimodel):
+    from conftest import TINY
+
+    result = cli("eval", bimodel, "--file", TINY["zh"]["test"], "--json")
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.output)["models"][0]["evaluation"]
+    assert evaluation["pseudo_perplexity"] > 1 and "perplexity" not in evaluation
+    text = cli("eval", bimodel, "--file", TINY["zh"]["test"]).output
+    assert "pseudo-perplexity" in text and "\n  perplexity" not in text
+
+
+def test_generate_refuses_a_bidirectional_model(cli, bimodel):
+    from conftest import assert_one_line_error
+
+    result = cli("generate", bimodel, "--max-tokens", "3")
+    assert_one_line_error(result, "is a bidirectional cloze model (bigru); it cannot generate left to right")
+
+
+def test_fill_takes_one_bidirectional_model(cli, bimodel):
+    result = cli("fill", bimodel, "我_", "--top", "2", "--json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2] and rows[0]["pseudo_loglik"] >= rows[1]["pseudo_loglik"]
+
+
+def test_training_warns_when_most_lines_do_not_fit_a_window(cli, tmp_path):
+    from conftest import ENGLISH
+
+    args = ["train", "--model", "birnn", "--train", ENGLISH, "--hidden-size", "8", "--emb-size", "4", "--layers", "1",
+            "--batch-size", "4", "--max-steps", "1", "--sample-tokens", "0", "--quiet"]
+    short = cli(*args, "--bptt", "32", "--out", tmp_path / "short")
+    assert short.exit_code == 0, short.output
+    assert "trains only on lines lying whole inside a --bptt window; with --bptt 32" in short.stderr
+    long = cli(*args, "--bptt", "512", "--out", tmp_path / "long")
+    assert long.exit_code == 0 and "warning" not in long.stderr

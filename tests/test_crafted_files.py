@@ -1,0 +1,277 @@
+"""Crafted or damaged files that loading accepts as the right format but whose contents are wrong, through the CLI.
+
+config.json fields of the wrong type or asking for huge sizes, weights that are not finite, a
+tokenizer.json from another model, a trainer_state.pt whose fields are wrong, a corpus cache whose
+manifest or split is damaged: each is one line naming the file and the key, and nothing is allocated,
+trained or scored from it. (ARPA numbers: tests/test_arpa_strict.py.)
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ENGLISH, assert_one_line_error, run_cli, train_tiny
+from safetensors.torch import load_file, save_file
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A resumable char LSTM and a char scratch-rnn trained for 2 steps each (made once for the module)."""
+    folder = tmp_path_factory.mktemp("crafted")
+    train_tiny(folder, "lstm")
+    train_tiny(folder, "scratch", "--model", "scratch-rnn")
+    return folder
+
+
+@pytest.fixture
+def copy(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMKIT_CORPORA", str(trained / "corpora"))
+    return lambda name: Path(shutil.copytree(trained / name, tmp_path / name))
+
+
+def edit_json(path: Path, change) -> None:
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    change(obj)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+def set_model_field(key, value):
+    return lambda config: config["model"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("hidden_size", "32", 'model.hidden_size must be an integer, got "32"'),
+    ("emb_size", True, "model.emb_size must be an integer, got true"),
+    ("layers", None, "model.layers must be an integer, got null"),
+    ("dropout", "0.1", 'model.dropout must be a number, got "0.1"'),
+    ("tie_weights", 1, "model.tie_weights must be true or false, got 1"),
+    ("softmax", ["full"], 'model.softmax must be a string, got ["full"]'),
+])
+def test_config_fields_of_the_wrong_type_are_named(cli, copy, key, value, words):
+    model = copy("lstm")
+    edit_json(model / "config.json", set_model_field(key, value))
+    assert_one_line_error(cli("generate", model, "--max-tokens", "3"), f"{model}/config.json: invalid model settings: {words}")
+
+
+def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__("model", [16]))
+    assert_one_line_error(cli("generate", model), "config.json: model must be an object or null, got [16]")
+
+
+@pytest.mark.parametrize("name,key,value,words", [
+    ("lstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
+    ("lstm", "hidden_size", 10**24, "invalid model settings: --hidden-size must be at most 65536"),
+    ("lstm", "emb_size", 10**12, "invalid model settings: --emb-size must be at most 65536"),
+    ("lstm", "hidden_size", 60_000, "model.safetensors: weight head.linear.weight has shape (45, 16), the model expects (45, 60000)"),
+    ("scratch", "hidden_size", 10**12, "--hidden-size must be at most 65536"),
+    ("scratch", "hidden_size", 60_000, "model.safetensors: weight U has shape (16, 8), the model expects (60000, 8)"),
+    ("scratch", "emb_size", 60_000, "model.safetensors: weight E has shape (45, 8), the model expects (45, 60000)"),
+])
+def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, name, key, value, words):
+    model = copy(name)
+    edit_json(model / "config.json", set_model_field(key, value))
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), words)
+
+
+@pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_that_are_not_finite_are_refused_naming_the_weight(cli, copy, name, weight, bad):
+    model = copy(name)
+    tensors = load_file(model / "model.safetensors")
+    tensors[weight].view(-1)[3] = bad
+    save_file(tensors, model / "model.safetensors")
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"model.safetensors: weight {weight} holds 1 NaN or infinite values")
+
+
+def swap_two_tokens(config):
+    tokens = config["vocab"]["tokens"]
+    tokens[10], tokens[11] = tokens[11], tokens[10]
+
+
+def test_a_tokenizer_json_from_another_model_of_the_same_size_is_refused(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "tokenizer.json", swap_two_tokens)
+    edit_json(model / "last" / "tokenizer.json", swap_two_tokens)
+    result = cli("eval", model, "--file", ENGLISH)
+    assert_one_line_error(result, f"{model}/tokenizer.json: not the tokenizer these weights were trained with",
+                          "45 tokens, fingerprint")
+    for command in (["generate", model], ["fill", model, model, "a _ b"], ["train", "--resume", model]):
+        assert_one_line_error(cli(*command), "not the tokenizer these weights were trained with")
+
+
+def test_a_model_saved_before_the_vocabulary_was_recorded_still_loads(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.pop("vocab"))
+    result = cli("eval", model, "--file", ENGLISH)
+    assert result.exit_code == 0, result.output
+
+
+def state_change(change):
+    def apply(model: Path) -> None:
+        path = model / "last" / "trainer_state.pt"
+        state = torch.load(path, weights_only=True)
+        change(state)
+        torch.save(state, path)
+    return apply
+
+
+TRAINER_STATES = {
+    "no optimizer": (lambda s: s.pop("optimizer"), "optimizer is missing"),
+    "no progress column": (lambda s: s["progress"].pop("column"), "progress.column is missing"),
+    "lr fast": (lambda s: s["progress"].__setitem__("lr", "fast"), 'progress.lr must be a number, got "fast"'),
+    "negative lr": (lambda s: s["progress"].__setitem__("lr", -1.0), "progress.lr must be a number at least 0, got -1.0"),
+    "zero lr scale": (lambda s: s["progress"].__setitem__("lr_scale", 0.0),
+                      "progress.lr_scale must be a positive number, got 0.0"),
+    "window rng": (lambda s: s.__setitem__("window_rng", torch.zeros(3)), "window_rng must be a (5056,) torch.uint8"),
+    "average": (lambda s: s.__setitem__("average", {"n_averaged": torch.tensor(3)}),
+                "average.module.embedding.weight must be a tensor of shape (45, 8), got null"),
+    "config lr fast": (lambda s: s["train_config"].__setitem__("lr", "fast"), 'train_config.lr must be a number or null, got "fast"'),
+    "group lr fast": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("lr", "fast"),
+                      'optimizer.param_groups[0].lr must be like 1.0, got "fast"'),
+    "short rng": (lambda s: s.__setitem__("rng", torch.zeros(10, dtype=torch.uint8)), "rng must be a (5056,) torch.uint8"),
+    "float rng": (lambda s: s.__setitem__("rng", torch.zeros(5056)), "rng must be a (5056,) torch.uint8"),
+    "moments": (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", torch.zeros(3)),
+                "optimizer.state[0].exp_avg has shape (3,), the weight's is (45, 8)"),
+    "step text": (lambda s: s["optimizer"]["state"][0].__setitem__("step", "x"),
+                  'optimizer.state[0].step must be a floating-point tensor, got "x"'),
+    "bool moments": (lambda s: s["optimizer"]["state"][2].__setitem__("exp_avg", torch.zeros(64, 16, dtype=torch.bool)),
+                     "optimizer.state[2].exp_avg must be a floating-point tensor, got a (64, 16) torch.bool tensor"),
+    "no second moment": (lambda s: s["optimizer"]["state"][1].pop("exp_avg_sq"), "optimizer.state[1].exp_avg_sq is missing"),
+    "groups": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("params", [0]),
+               "optimizer.param_groups[0].params must number the model's 7 weights"),
+    "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensor(s) shaped"),
+    "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
+    "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
+}
+
+
+@pytest.mark.parametrize("case", TRAINER_STATES)
+def test_a_trainer_state_with_wrong_fields_is_refused_naming_the_key(cli, copy, case):
+    change, words = TRAINER_STATES[case]
+    model = copy("lstm")
+    state_change(change)(model)
+    before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{model}/last/trainer_state.pt: damaged trainer state: {words}")
+    assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+
+
+def test_the_untouched_trainer_state_resumes(cli, copy):
+    model = copy("lstm")
+    result = cli("train", "--resume", model, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+
+
+def corpus_of(model: Path, root: Path) -> Path:
+    return root / json.loads((model / "config.json").read_text())["corpus"]
+
+
+MANIFESTS = {
+    "no chars": (lambda m: m["splits"]["valid"].pop("chars"), "splits.valid.chars is missing"),
+    "no test": (lambda m: m["splits"].pop("test"), "splits.test must be a JSON object, got null"),
+    "text lines": (lambda m: m["splits"]["train"].__setitem__("lines", "many"), 'splits.train.lines must be an integer, got "many"'),
+    "no splits": (lambda m: m.pop("splits"), "splits must be an object, got null"),
+    "list description": (lambda m: m.__setitem__("description", ["x"]), 'description must be a string, got ["x"]'),
+}
+
+
+@pytest.mark.parametrize("case", MANIFESTS)
+def test_a_damaged_corpus_manifest_is_named_by_corpus_info(copy, trained, monkeypatch, case):
+    change, words = MANIFESTS[case]
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
+    edit_json(corpus / "manifest.json", change)
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    result = run_cli("corpus", "info", "c")
+    assert_one_line_error(result, f"{corpus}/manifest.json: damaged corpus manifest: {words}",
+                          f"remove the folder {corpus} and run again")
+
+
+@pytest.mark.parametrize("damage,words", [
+    (lambda data: data[:100] + b"\xff" + data[101:], "is not valid UTF-8: the corpus cache is damaged"),
+    (lambda data: data[:-10], "bytes, but the manifest records"),
+    (lambda data: data + b"more text\n", "bytes, but the manifest records"),
+])
+def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, damage, words):
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c",
+                                  ignore=shutil.ignore_patterns("ids", "tokenizers")))
+    split = corpus / "train.txt"
+    split.write_bytes(damage(split.read_bytes()))
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    result = run_cli("vocab", "build", "--corpus", "c")
+    assert_one_line_error(result, f"{split}: ", words)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("corpus", 123, "config.json: corpus must be a string or null, got 123"),
+    ("direction", "sideways", "config.json: direction must be one of forward, backward, got 'sideways'"),
+    ("train", "fast", 'config.json: train must be an object or null, got "fast"'),
+    ("vocab", 45, "config.json: vocab must be an object or null, got 45"),
+])
+def test_config_fields_every_command_reads_are_checked(cli, copy, key, value, words):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__(key, value))
+    assert_one_line_error(cli("eval", model), f"{model}/{words}")
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda t: t["vocab"].__setitem__("counts", ["many"] * len(t["vocab"]["tokens"])), "'counts' must list a count"),
+    (lambda t: t["vocab"].__setitem__("counts", 5), "'counts' must list a count"),
+    (lambda t: t["vocab"].__setitem__("counts", [1, 2]), "for each of the 45 tokens"),
+    (lambda t: t.__setitem__("options", [1]), "tokenizer options must be an object, got [1]"),
+])
+def test_tokenizer_json_fields_of_the_wrong_type_are_named(cli, copy, change, words):
+    model = copy("lstm")
+    edit_json(model / "tokenizer.json", change)
+    assert_one_line_error(cli("generate", model), f"{model}/tokenizer.json: ", words)
+
+
+def test_interpolated_members_that_are_not_settings_are_named(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.update(kind="interpolated", members=[1], weights=[1.0]))
+    assert_one_line_error(cli("generate", model), "config.json: members[0] must be a model's settings (an object), got 1")
+
+
+def test_a_model_directory_that_is_a_file_is_named_as_one(cli, tmp_path):
+    assert_one_line_error(cli("generate", ENGLISH), f"{ENGLISH}: no \\data\\ header: not an ARPA file")
+
+
+def test_a_weights_file_longer_than_its_header_says_is_refused_before_it_is_read(cli, copy):
+    model = copy("lstm")
+    weights = model / "model.safetensors"
+    size = weights.stat().st_size
+    os.truncate(weights, 64 << 20)  # sparse: a regression would read 64 MiB before safetensors objected
+    assert_one_line_error(cli("generate", model), f"{weights}: not a valid safetensors file (the header describes "
+                                                  f"{size:,} bytes, the file has {64 << 20:,})")
+
+
+def npy(shape, dtype="<i8", data=b"") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + data
+
+
+@pytest.mark.parametrize("member,compression,words", [
+    pytest.param(npy((10**15,), data=b"\0" * 64), zipfile.ZIP_STORED,
+                 "keys1.npy declares 8,000,000,000,000,000 bytes of data in", id="huge shape"),
+    pytest.param(npy((4,), data=b"\0" * 32), zipfile.ZIP_DEFLATED,
+                 "keys1.npy is compressed; lmkit writes its tables uncompressed", id="compressed"),
+])
+def test_ngram_tables_that_declare_more_than_they_hold_are_refused(cli, tmp_path, tiny_en, member, compression, words):
+    from lm_fixtures import ngram_dir
+
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    model = ngram_dir(tmp_path / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=1)
+    with zipfile.ZipFile(model / "model.ngram.npz", "w") as archive:
+        archive.writestr(zipfile.ZipInfo("keys1.npy"), member, compress_type=compression)
+        for name in ("logp1", "logbo1"):
+            archive.writestr(f"{name}.npy", npy((0,), "<f4"))
+    assert_one_line_error(cli("generate", model), "model.ngram.npz: not a readable N-gram weights file", words)

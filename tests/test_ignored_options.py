@@ -1,0 +1,50 @@
+"""Options that the rest of the command line makes meaningless are refused, not ignored without a word."""
+from __future__ import annotations
+
+import pytest
+from conftest import ENGLISH, assert_one_line_error
+from lm_fixtures import rnn_dir
+
+
+@pytest.fixture
+def model(tmp_path, tiny_en):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    return rnn_dir(tmp_path / "model", tiny_en, get_tokenizer(tiny_en, "char"))
+
+
+@pytest.mark.parametrize("model_kind,args,ignored", [
+    ("ngram", ["--hidden-size", "32"], "--hidden-size"),
+    ("ngram", ["--layers", "3", "--tie-weights"], "--layers --tie-weights"),
+    ("lstm", ["--order", "3"], "--order"),
+    ("gru", ["--nonlinearity", "relu", "--bptt-truncate", "4"], "--nonlinearity --bptt-truncate"),
+    ("scratch-rnn", ["--dropout", "0.2", "--softmax", "adaptive"], "--dropout --softmax"),
+    ("scratch-rnn", ["--smoothing", "mle"], "--smoothing"),
+])
+def test_train_refuses_options_the_chosen_model_does_not_read(cli, tmp_path, model_kind, args, ignored):
+    result = cli("train", "--train", ENGLISH, "--model", model_kind, *args, "--out", tmp_path / "out")
+    first = sorted(ignored.split(), key=lambda option: option.lstrip("-").replace("-", "_"))[0]
+    assert_one_line_error(result, f"{first} does not apply to --model {model_kind} (it is for ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args,ignored", [
+    (["--tokenizer", "word"], "--tokenizer"),
+    (["--min-freq", "2", "--lowercase"], "--min-freq --lowercase"),
+    (["--train", ENGLISH], "--train"),
+    (["--corpus", "shakespeare"], "--corpus"),
+])
+def test_tokenize_from_a_model_refuses_options_that_would_build_another_tokenizer(cli, model, args, ignored):
+    result = cli("tokenize", "--from", model, *args, "hello")
+    assert_one_line_error(result, f"--from {model} gives the tokenizer: {ignored} would be ignored")
+
+
+def test_vocab_show_of_a_model_refuses_tokenizer_options(cli, model):
+    assert_one_line_error(cli("vocab", "show", model, "--tokenizer", "word", "--vocab-size", "100"),
+                          f"{model} gives the tokenizer: --tokenizer --vocab-size would be ignored; drop them")
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_eval_file_refuses_a_split(cli, model, split):
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH, "--split", split),
+                          f"--split {split} chooses a split of a corpus; --file {ENGLISH} is scored whole")

@@ -1,0 +1,185 @@
+"""Input files that block, never end or are too big for memory, through the CLI: one line, before a byte is read.
+
+Every option that names a file to read (and every file a model directory holds) goes through
+lmkit.input_files: a FIFO, a device or a folder where a file is expected is refused by what it is.
+The device here is /dev/null (a character device like /dev/zero and /dev/urandom, but harmless if
+a regression read it). A FIFO gets a writer that closes at once, so a regression that opens the FIFO
+reads an empty file and fails the test instead of hanging it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import pytest
+from conftest import ENGLISH, TINY, assert_one_line_error
+from lm_fixtures import ngram_dir, rnn_dir
+
+from lmkit.checkpoint import load_model
+from lmkit.commands.generate import PROMPT_MAX_BYTES
+from lmkit.corpus.text_files import MAX_LINE_BYTES
+from lmkit.train.resume_state import save_last
+
+KINDS = {"fifo": "is a named pipe (FIFO), not a regular file", "device": "is a character device, not a regular file",
+         "folder": "is a directory, not a regular file"}
+
+
+@contextmanager
+def unblocked(fifo: Path):
+    """While inside, any reader that opens `fifo` gets end-of-file at once instead of waiting for a writer."""
+    done = threading.Event()
+
+    def write_nothing():
+        while not done.wait(0.05):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # fails (ENXIO) until a reader has it open
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=write_nothing, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def special(kind: str, path: Path) -> Path:
+    """A file system entry of `kind` at `path` (the device is /dev/null itself)."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        return Path("/dev/null")
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path, tiny_en):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    return rnn_dir(tmp_path / "model", tiny_en, get_tokenizer(tiny_en, "char"))
+
+
+INPUT_OPTIONS = {
+    "--prompt-file": lambda p, m, out: ["generate", m, "--prompt-file", p],
+    "eval --file": lambda p, m, out: ["eval", m, "--file", p],
+    "--train": lambda p, m, out: ["train", "--train", p, "--out", out],
+    "--valid": lambda p, m, out: ["ngram", "--train", ENGLISH, "--valid", p, "--test", ENGLISH, "--out", out],
+    "tokenize --from": lambda p, m, out: ["tokenize", "--from", p, "hello"],
+    "vocab show": lambda p, m, out: ["vocab", "show", p],
+}
+FOLDERS_ALLOWED = {"--train", "--valid", "tokenize --from", "vocab show"}  # a folder means something there
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("option", INPUT_OPTIONS)
+def test_an_input_that_is_not_a_regular_file_is_refused(cli, model_dir, tmp_path, option, kind):
+    if kind == "folder" and option in FOLDERS_ALLOWED:
+        pytest.skip(f"{option} reads the files in a folder")
+    path = special(kind, tmp_path / "input")
+    with unblocked(path) if kind == "fifo" else nullcontext():
+        result = cli(*INPUT_OPTIONS[option](path, model_dir, tmp_path / "out"))
+    assert_one_line_error(result, f"{path}: {KINDS[kind]}")
+    assert not (tmp_path / "out").exists()
+
+
+MODEL_FILES = ["config.json", "tokenizer.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("name", MODEL_FILES)
+def test_a_model_directory_file_that_is_not_a_regular_file_is_refused(cli, model_dir, name, kind):
+    target = model_dir / name
+    target.unlink()
+    special(kind, target)
+    with unblocked(target) if kind == "fifo" else nullcontext():
+        result = cli("generate", model_dir, "--max-tokens", "3")
+    assert_one_line_error(result, f"{target}: {KINDS[kind]}")
+
+
+def test_fifos_for_ngram_weights_trainer_state_and_metrics_are_refused(cli, tmp_path, tiny_en):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    ngram = ngram_dir(tmp_path / "ngram", tiny_en, tokenizer, order=2)
+    resumable = rnn_dir(tmp_path / "rnn", tiny_en, tokenizer)
+    model, tokenizer, config = load_model(resumable)
+    save_last(resumable, model, tokenizer, {"step": 1}, {"corpus": config["corpus"]})
+    cases = [(ngram / "model.ngram.npz", ["generate", ngram, "--max-tokens", "3"]),
+             (resumable / "last" / "trainer_state.pt", ["train", "--resume", resumable, "--quiet"]),
+             (resumable / "metrics.jsonl", ["report", resumable, "--out", tmp_path / "report"])]
+    for target, command in cases:
+        target.unlink()
+        os.mkfifo(target)
+        with unblocked(target):
+            result = cli(*command)
+        assert_one_line_error(result, f"{target}: {KINDS['fifo']}")
+
+
+def test_a_prompt_file_larger_than_the_bound_is_refused_and_one_at_the_bound_is_read(cli, model_dir, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * (PROMPT_MAX_BYTES + 1))
+    assert_one_line_error(cli("generate", model_dir, "--prompt-file", big),
+                          f"{big}: holds more than {PROMPT_MAX_BYTES:,} bytes, the most lmkit reads as a prompt")
+    fits = tmp_path / "fits.txt"
+    fits.write_bytes(b"ab\n" * 1000)
+    result = cli("generate", model_dir, "--prompt-file", fits, "--max-tokens", "2", "--seed", "1")
+    assert result.exit_code == 0, result.output
+
+
+def test_eval_file_is_streamed_and_scores_like_the_same_text_read_whole(cli, model_dir, tmp_path):
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(b"\xef\xbb\xbf" + TINY["en"]["test"].read_bytes().replace(b"\n", b"\r\n"))
+    plain = cli("eval", model_dir, "--file", TINY["en"]["test"], "--json")
+    windows = cli("eval", model_dir, "--file", crlf, "--json")
+    assert plain.exit_code == 0 and windows.exit_code == 0, windows.output
+    plain, windows = json.loads(plain.stdout), json.loads(windows.stdout)
+    assert plain["models"][0]["evaluation"] == windows["models"][0]["evaluation"]
+    assert plain["text_sha256"] == windows["text_sha256"]
+
+
+def test_a_train_folder_skips_fifos_inside_it(cli, tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    shutil.copy(ENGLISH, folder / "a.txt")
+    os.mkfifo(folder / "pipe.txt")
+    with unblocked(folder / "pipe.txt"):
+        result = cli("vocab", "build", "--train", folder)
+    assert result.exit_code == 0, result.output
+
+
+LATIN1 = os.fsdecode("café".encode("latin-1"))  # as Python hands over argv bytes that are not UTF-8
+
+
+@pytest.mark.parametrize("command,where", [
+    pytest.param(lambda m: ["generate", m, "--prompt", LATIN1], "--prompt", id="prompt"),
+    pytest.param(lambda m: ["fill", m, m, f"{LATIN1} _"], "TEXT", id="fill text"),
+    pytest.param(lambda m: ["fill", m, m, "a _", "--candidates", LATIN1], "--candidates", id="candidates"),
+    pytest.param(lambda m: ["tokenize", "--from", m, LATIN1], "[TEXTS]...", id="tokenize text"),
+])
+def test_text_arguments_that_are_not_utf8_are_refused(cli, model_dir, command, where):
+    result = cli(*command(model_dir))
+    assert result.exit_code == 2, result.output  # a usage error, like any invalid option value
+    assert f"Invalid value for '{where}': not valid UTF-8 (byte 0xe9 at character 3)" in result.output
+
+
+@pytest.mark.parametrize("data,words", [
+    pytest.param(b"fine\ncaf\xe9\n", "standard input: line 2 is not valid UTF-8 (byte 0xe9 at byte offset 3)",
+                 id="latin-1"),
+    pytest.param(b"a" * (MAX_LINE_BYTES + 1), f"standard input: line 1 is longer than {MAX_LINE_BYTES:,} bytes",
+                 id="endless line"),
+])
+def test_tokenize_reads_standard_input_line_by_line_within_a_bound(model_dir, data, words):
+    from click.testing import CliRunner
+
+    from lmkit.cli import app
+
+    result = CliRunner().invoke(app, ["tokenize", "--from", str(model_dir)], input=data)
+    assert_one_line_error(result, words)

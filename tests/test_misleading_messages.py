@@ -1,0 +1,67 @@
+"""Errors that used to name the wrong cause, through the CLI: each now says what is really wrong."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import TINY, assert_one_line_error
+
+from lmkit.errors import LmkitError
+from lmkit.evaluate.perplexity import summarize
+
+
+TOO_FEW_LINES = {
+    "3 MB line": (b"a" * 3_000_000 + b"\n", "a single line (3,000,000 characters) cannot be split into "
+                  "train/valid/test: lmkit splits between lines, never inside one; break the text into lines, or pass --valid"),
+    "no final newline": (b"word " * 100_000, "a single line (500,000 characters) cannot be split"),
+    "two long lines": (b"x" * 100_000 + b"\n" + b"y" * 100_000 + b"\n", "too small to split into train/valid/test "
+                       "(the valid split would be empty: 2 lines, 200,000 characters"),
+}
+
+
+@pytest.mark.parametrize("case", TOO_FEW_LINES)
+def test_text_with_too_few_lines_says_so_instead_of_too_small(cli, tmp_path, case):
+    text, words = TOO_FEW_LINES[case]
+    path = tmp_path / "long-lines.txt"
+    path.write_bytes(text)
+    assert_one_line_error(cli("train", "--train", path, "--out", tmp_path / "out"), f"{path}: {words}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_nan_score_is_not_blamed_on_unsmoothed_ngrams():
+    stream = np.array([5, 6, 3, 7, 3])
+    logp = np.array([-1.0, -2.0, np.nan, -1.0, -0.5])
+    with pytest.raises(LmkitError, match=r"token 3 \(line 1\) gets no probability from this model: it computes NaN") as info:
+        summarize(stream, logp)
+    assert "mle" not in str(info.value)
+    with pytest.raises(LmkitError, match="has probability zero under this model.*mle"):
+        summarize(stream, np.array([-1.0, -np.inf, -1.0, -1.0, -1.0]))
+
+
+@pytest.fixture
+def jieba_tokenizer(cli, tmp_path):
+    """A word tokenizer cut by jieba, cached for tiny-zh; then jieba 'uninstalled' (its import fails)."""
+    pytest.importorskip("jieba")
+    zh = TINY["zh"]
+    corpus = ["--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"]]
+    built = cli("vocab", "build", *corpus, *JIEBA)
+    assert built.exit_code == 0, built.output
+    return corpus
+
+
+JIEBA = ["--tokenizer", "word", "--segment", "jieba"]
+JIEBA_COMMANDS = {
+    "vocab show": lambda corpus, out: ["vocab", "show", *corpus, *JIEBA],
+    "tokenize": lambda corpus, out: ["tokenize", *corpus, *JIEBA, "我打算"],
+    "ngram": lambda corpus, out: ["ngram", *corpus, *JIEBA, "--order", "2", "--out", out],
+}
+
+
+@pytest.mark.parametrize("command", JIEBA_COMMANDS)
+def test_a_cached_jieba_tokenizer_without_jieba_says_jieba_is_missing(cli, jieba_tokenizer, monkeypatch, tmp_path, command):
+    monkeypatch.setitem(sys.modules, "jieba", None)  # `import jieba` now raises ImportError
+    result = cli(*JIEBA_COMMANDS[command](jieba_tokenizer, tmp_path / "out"))
+    assert_one_line_error(result, "the jieba word segmenter (--segment jieba) is not installed: pip install jieba, "
+                                  'or pip install -e ".[zh]" from a checkout of lmkit')
+    assert "damaged" not in result.output

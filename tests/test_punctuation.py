@@ -1,0 +1,120 @@
+"""The word tokenizer's punctuation splitting (lmkit.text.punctuation): splits, the joining rule, round trips,
+and the old whitespace behaviour kept for --no-split-punct and for tokenizers saved before the option."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CHINESE, ENGLISH
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmkit.text.punctuation import join_marks, split_marks
+from lmkit.text.tokenizer_cache import get_tokenizer, tokenizer_key, tokenizer_path
+from lmkit.text.tokenizers import WordTokenizer, load_tokenizer, tokenizer_from_json
+
+
+@pytest.mark.parametrize("word, pieces", [
+    ("Hello,", ["Hello", ","]),
+    ("(so)", ["(", "so", ")"]),
+    ("don't", ["don't"]),
+    ("o'er", ["o'er"]),
+    ("l’homme", ["l’homme"]),
+    ("'tis", ["'", "tis"]),
+    ("kings'", ["kings", "'"]),
+    ("「我的手机坏了，」", ["「", "我的手机坏了", "，", "」"]),
+    ("ＡＢ！", ["ＡＢ", "！"]),
+    ("$5", ["$", "5"]),
+    ("...", [".", ".", "."]),
+    ("plain", ["plain"]),
+])
+def test_split_marks(word, pieces):
+    assert split_marks(word) == pieces
+
+
+@pytest.mark.parametrize("text", [
+    'Hello, world! Don\'t (go) o\'er "there" now.',
+    "KING: O, what a rogue; and [exeunt] — ¿qué? ¡sí!",
+    "我的手机坏了，他说。",
+    "「我的手机坏了，」",
+    "他问：“你好吗？”",
+])
+def test_usual_spacing_comes_back_as_written(text):
+    tokenizer = WordTokenizer.fit([text])
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "don't", "我的", ",", ".", "(", ")", '"', "'", "，", "「", "」", "-", "$", "¿"]),
+                max_size=12))
+def test_joined_tokens_split_back_into_the_same_tokens(tokens):
+    text = " ".join(tokens)
+    pieces = [p for word in text.split() for p in split_marks(word)]
+    assert [p for word in join_marks(pieces).split() for p in split_marks(word)] == pieces
+
+
+@pytest.mark.parametrize("path", [ENGLISH, CHINESE])
+def test_round_trip_on_fixture_text(path):
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+    tokenizer = WordTokenizer.fit(lines)
+    text = "\n".join(lines[:200])
+    ids = tokenizer.encode(text)
+    assert tokenizer.encode(tokenizer.decode(ids)) == ids
+
+
+def test_punctuation_shrinks_the_vocabulary_and_no_split_keeps_whitespace_words():
+    lines = ["Hello, world.", "Hello world!", "world, hello."]
+    split = WordTokenizer.fit(lines)
+    whole = WordTokenizer.fit(lines, split_punct=False)
+    assert set(split.vocab.itos[4:]) == {"Hello", "world", "hello", ",", ".", "!"}
+    assert "Hello," in whole.vocab and whole.split("Hello, world.") == ["Hello,", "world."]
+    assert whole.decode(whole.encode("Hello, world.")) == "Hello, world."
+
+
+def test_min_freq_and_max_size_still_apply():
+    lines = ["a, b, c.", "a, b.", "a."]
+    assert set(WordTokenizer.fit(lines, min_freq=2).vocab.itos[4:]) == {"a", "b", ",", "."}
+    assert len(WordTokenizer.fit(lines, max_size=6).vocab) == 6
+
+
+def test_saved_tokenizer_records_the_choice_and_old_files_keep_whitespace_words(tmp_path):
+    tokenizer = WordTokenizer.fit(["Hello, world."])
+    tokenizer.save(tmp_path / "tokenizer.json")
+    saved = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    assert saved["options"]["split_punct"] is True
+    assert load_tokenizer(tmp_path / "tokenizer.json").split("Hi, you.") == ["Hi", ",", "you", "."]
+    del saved["options"]["split_punct"]  # as lmkit wrote it before the option existed
+    assert tokenizer_from_json(saved).split("Hi, you.") == ["Hi,", "you."]
+
+
+def test_cache_keys_and_a_stale_cache_is_rebuilt(tiny_en):
+    assert tokenizer_key("word", {}) == "word"
+    assert tokenizer_key("word", {"split_punct": False}) == "word-split_punct=false"
+    path = tokenizer_path(tiny_en, "word", {})
+    old = get_tokenizer(tiny_en, "word", split_punct=False).to_json()
+    del old["options"]["split_punct"]
+    path.write_text(json.dumps(old), encoding="utf-8")  # a cache file from before punctuation splitting
+    assert get_tokenizer(tiny_en, "word").split_punct is True
+    assert load_tokenizer(path).split_punct is True
+
+
+def test_cli_tokenize_splits_punctuation_unless_told_not_to(cli, tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("Hello, world. Don't go!\n我的手机坏了，他说。\n" * 30, encoding="utf-8")
+    split = cli("tokenize", "--tokenizer", "word", "--train", train, "--format", "tokens", "Hello, world.", "「我的手机坏了，」")
+    assert split.exit_code == 0, split.output
+    assert split.stdout.splitlines() == ["Hello , world . </s>", "<unk> 我的手机坏了 ， <unk> </s>"]
+    whole = cli("tokenize", "--tokenizer", "word", "--no-split-punct", "--train", train, "--format", "tokens",
+                "Hello, world.")
+    assert whole.exit_code == 0, whole.output
+    assert whole.stdout.splitlines() == ["Hello, world. </s>"]
+
+
+def test_cli_option_is_refused_for_other_tokenizers(cli, tmp_path):
+    from conftest import assert_one_line_error
+
+    train = tmp_path / "train.txt"
+    train.write_text("a b\n" * 60, encoding="utf-8")
+    for kind in ("char", "spm"):
+        result = cli("vocab", "build", "--tokenizer", kind, "--split-punct", "--train", train)
+        assert_one_line_error(result, f"--split-punct does not apply to --tokenizer {kind}")

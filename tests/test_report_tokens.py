@@ -1,0 +1,75 @@
+"""The report's token view: per-token surprisal of a test passage, the difference of two models, in HTML and PNG."""
+import math
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lm_fixtures import ngram_dir
+from lmkit.evaluate.text import EvalText, score_text
+from lmkit.report.compare import build_report, describe_model, write_report
+from lmkit.report.tokens import (END_MARK, PASSAGE_TOKENS, contrast_pair, differences, passage_surprisal,
+                                 tokens_html)
+from lmkit.text.tokenizer_cache import get_tokenizer
+from test_report import char_rows  # noqa: F401  (the fixture: a char LSTM and a KN 3-gram of tiny-en)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")
+
+
+def test_the_passage_holds_each_tokens_bits_in_reading_order(tiny_en, tmp_path):
+    chars = get_tokenizer(tiny_en, "char")
+    member = describe_model(ngram_dir(tmp_path / "kn", tiny_en, chars), tiny_en)
+    text = EvalText.from_split(tiny_en, "test")
+    lines = list(text.lines())
+    assert ["".join(p for p, _ in line[:-1]) for line in member.passage] == lines[: len(member.passage)]
+    assert all(line[-1][0] == END_MARK for line in member.passage)
+    shown = sum(len(line) for line in member.passage)
+    assert shown >= PASSAGE_TOKENS and shown - len(member.passage[-1]) < PASSAGE_TOKENS  # whole lines, no more
+    from lmkit.model_source import open_model
+
+    loaded = open_model(tmp_path / "kn")
+    scores = score_text(loaded.model, loaded.tokenizer, loaded.config, text)
+    bits = [b for line in member.passage for _, b in line]
+    assert bits == pytest.approx(-scores.logp[: len(bits)] / math.log(2))
+
+
+def test_a_backward_models_bits_are_turned_around_to_their_tokens():
+    tokenizer = SimpleNamespace(split=list, encode_line=list)
+    text = SimpleNamespace(lines=lambda: iter(["abc"]))
+    logp = -np.log(2) * np.asarray([3.0, 2.0, 1.0, 9.0])     # the reversed line c b a, then </s>
+    passage = passage_surprisal(tokenizer, text, SimpleNamespace(logp=logp), backward=True)
+    assert passage == [[("a", pytest.approx(1.0)), ("b", pytest.approx(2.0)), ("c", pytest.approx(3.0)),
+                        (END_MARK, pytest.approx(9.0))]]
+
+
+def test_the_contrast_is_neural_against_ngram_of_one_vocabulary(char_rows, tiny_en, tmp_path):  # noqa: F811
+    lstm, kn = char_rows
+    assert contrast_pair([kn, lstm]) == (lstm, kn)
+    word = describe_model(ngram_dir(tmp_path / "w", tiny_en, get_tokenizer(tiny_en, "word"), order=2), tiny_en)
+    assert contrast_pair([lstm, word]) is None and contrast_pair([kn]) is None
+    diffs = [d for line in differences((lstm, kn)) for d in line]
+    assert all(delta == pytest.approx(b - a) for _, a, b, delta in diffs)
+
+
+def test_html_has_a_tooltip_per_token_and_escapes_the_text(char_rows):  # noqa: F811
+    lstm, kn = char_rows
+    page = tokens_html(char_rows, (lstm, kn))
+    tokens = sum(len(line) for line in lstm.passage)
+    assert page.count("<span") == 3 * tokens                         # two models and their difference
+    first_piece, first_bits = lstm.passage[0][0]
+    assert f'title="{first_piece}: {first_bits:.2f} bits"' in page
+    odd = SimpleNamespace(**{**vars(kn), "passage": [[("<b>&", 1.0), (END_MARK, 2.0)]], "name": "x<y"})
+    page = tokens_html([odd], None)
+    assert "<b>&" not in page and "&lt;b&gt;&amp;" in page and "x&lt;y" in page
+    assert tokens_html([SimpleNamespace(**{**vars(kn), "passage": []})], None) == ""
+
+
+def test_report_writes_the_token_view_in_html_and_png(char_rows, tmp_path):  # noqa: F811
+    written = write_report(build_report(char_rows, "tiny-en (char)"), tmp_path / "out")
+    assert written["tokens"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = written["html"].read_text(encoding="utf-8")
+    assert "Where the models differ" in page and "LSTM against KN 3-gram" in page
+    assert not re.search(r"https?://|<script", page)                 # self-contained, no JS
+    markdown = written["markdown"].read_text(encoding="utf-8")
+    assert "![Token surprisal](tokens.png)" in markdown and "LSTM gives" in markdown

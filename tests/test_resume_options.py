@@ -1,0 +1,64 @@
+"""`lmkit train --resume DIR` with options that contradict the saved model: refused, naming the saved value.
+
+Without the check such options were ignored without a word (--model gru on a saved LSTM), or trained the
+saved weights on another text (--train); the same options repeated as first given still resume.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CHINESE, ENGLISH, TINY_TRAIN, assert_one_line_error, train_tiny
+
+RESUME = ["--max-steps", "3", "--quiet", "--sample-tokens", "0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    return train_tiny(tmp_path_factory.mktemp("resume"), "lstm")
+
+
+@pytest.fixture
+def model(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMKIT_CORPORA", str(trained.parent / "corpora"))
+    return Path(shutil.copytree(trained, tmp_path / "lstm"))
+
+
+def files(directory: Path) -> dict:
+    return {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+CONTRADICTIONS = {
+    "cell": (["--model", "gru"], "the saved model has --model lstm, not gru; leave --model out"),
+    "ngram": (["--model", "ngram"], "the saved model has --model lstm, not ngram"),
+    "hidden": (["--hidden-size", "32"], "the saved model has --hidden-size 16, not 32"),
+    "emb": (["--emb-size", "4"], "the saved model has --emb-size 8, not 4"),
+    "layers": (["--layers", "2"], "the saved model has --layers 1, not 2"),
+    "direction": (["--direction", "backward"], "the saved model has --direction forward, not backward"),
+    "tied": (["--tie-weights"], "the saved model has --tie-weights false, not true"),
+    "dropout": (["--dropout", "0.5"], "the saved model has --dropout 0.1, not 0.5"),
+    "softmax": (["--softmax", "adaptive"], "the saved model has --softmax full, not adaptive"),
+    "order": (["--order", "3"], "--order does not apply to the saved lstm model"),
+    "nonlinearity": (["--nonlinearity", "relu"], "--nonlinearity does not apply to the saved lstm model"),
+    "train": (["--train", CHINESE], "the saved model was trained on corpus 'english-"),
+    "corpus": (["--corpus", "tang300"], "trained on corpus 'english-"),
+    "max-size": (["--max-size", "10"], "the saved tokenizer is char with 45 tokens, not char with 10 (--max-size)"),
+    "out": (["--out", "elsewhere"], "continues the run in"),
+    "overwrite": (["--overwrite"], "--overwrite starts a new run and --resume continues one"),
+}
+
+
+@pytest.mark.parametrize("case", CONTRADICTIONS)
+def test_an_option_contradicting_the_saved_model_is_refused(cli, model, case):
+    args, words = CONTRADICTIONS[case]
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *args, *RESUME), f"--resume {model}" if case != "overwrite"
+                          else "--overwrite", words)
+    assert files(model) == before
+
+
+def test_the_options_first_given_may_be_repeated_with_resume(cli, model):
+    result = cli("train", "--resume", model, "--train", ENGLISH, *TINY_TRAIN[:8], "--model", "lstm",
+                 "--direction", "forward", "--min-freq", "1", *RESUME)
+    assert result.exit_code == 0, result.output

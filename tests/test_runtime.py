@@ -1,0 +1,167 @@
+"""lmkit.runtime: the precision a device computes in, and the CPU threads a process may use."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmkit import runtime
+from lmkit.errors import ConfigError
+from lmkit.runtime import Bf16Support, default_threads, resolve_precision
+
+CPU = torch.device("cpu")
+
+
+def fake_hardware(monkeypatch, native: bool, reason: str = "the fake CPU") -> list:
+    """Make bf16_support answer `native`; returns the list of devices it was asked about."""
+    asked = []
+
+    def support(device):
+        asked.append(device)
+        return Bf16Support(native, reason)
+
+    monkeypatch.setattr(runtime, "bf16_support", support)
+    return asked
+
+
+@pytest.mark.parametrize("native,chosen", [(True, "bf16"), (False, "fp32")])
+def test_auto_follows_the_hardware_and_says_why(monkeypatch, native, chosen):
+    fake_hardware(monkeypatch, native, "this CPU (x) has a reason")
+    precision = resolve_precision("auto", CPU)
+    assert precision.name == chosen
+    assert precision.describe() == f"{chosen} (auto: this CPU (x) has a reason)"
+
+
+def test_fp32_never_asks_the_hardware(monkeypatch):
+    asked = fake_hardware(monkeypatch, False)
+    assert resolve_precision("fp32", CPU).describe() == "fp32" and asked == []
+
+
+def test_explicit_bf16_runs_where_the_hardware_has_it(monkeypatch):
+    fake_hardware(monkeypatch, True)
+    assert resolve_precision("bf16", CPU).describe() == "bf16"
+
+
+@pytest.mark.parametrize("asked_by", ["--precision bf16", "--resume m (saved with --precision bf16)"])
+def test_explicit_bf16_without_the_hardware_is_refused_naming_it(monkeypatch, asked_by):
+    fake_hardware(monkeypatch, False, "this CPU (EPYC, torch CPU capability AVX2) has no bf16 units")
+    with pytest.raises(ConfigError) as caught:
+        resolve_precision("bf16", CPU, asked_by=asked_by)
+    message = str(caught.value)
+    assert message.startswith(f"{asked_by}: this CPU (EPYC, torch CPU capability AVX2) has no bf16 units")
+    assert "--precision auto or fp32" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["fp16", "BF16", "", "auto "])
+def test_unknown_precisions_are_refused(name):
+    with pytest.raises(ConfigError, match="--precision must be one of auto, fp32, bf16"):
+        resolve_precision(name, CPU)
+
+
+@pytest.mark.parametrize("flags,onednn,native,words", [
+    ({"avx2": True}, True, False, "has no bf16 units (AVX512_BF16 or AMX)"),
+    ({"avx512_f": True, "avx512_bw": True}, True, False, "has no bf16 units"),  # AVX-512 without its bf16 part
+    ({"avx512_bf16": True}, True, True, "has AVX512_BF16"),
+    ({"amx_bf16": True, "amx_tile": True}, True, True, "has AMX"),
+    ({"avx512_bf16": True, "amx_bf16": True}, True, True, "has AVX512_BF16+AMX"),
+    ({"avx512_bf16": True}, False, False, "has AVX512_BF16 but oneDNN will not use it"),
+])
+def test_a_cpu_has_bf16_when_it_has_the_units_and_onednn_uses_them(monkeypatch, flags, onednn, native, words):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"cpu_name": "Test CPU", **flags})
+    monkeypatch.setattr(runtime, "onednn_bf16", lambda: onednn)
+    support = runtime.bf16_support(CPU)
+    assert support.native is native
+    assert support.reason.startswith("this CPU (Test CPU, torch CPU capability ") and words in support.reason
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_cuda_device_has_bf16_when_torch_says_it_is_native(monkeypatch, native):
+    asked = {}
+
+    def is_bf16_supported(including_emulation=True):
+        asked["emulation"] = including_emulation
+        return native
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Test GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    support = runtime.bf16_support(torch.device("cuda"))
+    assert support.native is native and asked == {"emulation": False}  # emulated bf16 does not count
+    assert support.reason == f"CUDA device Test GPU has {'native' if native else 'no native'} bf16"
+
+
+def test_other_devices_stay_in_fp32_under_auto():
+    assert resolve_precision("auto", torch.device("mps")).name == "fp32"
+
+
+def test_the_real_cpu_query_answers_in_words():
+    support = runtime.bf16_support(CPU)
+    assert support.reason.startswith("this CPU (") and torch.backends.cpu.get_cpu_capability() in support.reason
+
+
+# --- threads ---------------------------------------------------------------------------------
+
+def fake_cgroup(root: Path, proc_line: str, files: dict[str, str]) -> Path:
+    """A fake filesystem root: /proc/self/cgroup holding `proc_line`, and `files` under /sys/fs/cgroup."""
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "self" / "cgroup").write_text(proc_line + "\n")
+    for name, text in files.items():
+        path = root / "sys" / "fs" / "cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return root
+
+
+@pytest.fixture
+def eight_cpus(monkeypatch):
+    """The scheduler lets this process run on 8 CPUs."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+
+
+@pytest.mark.parametrize("proc_line,files,expected", [
+    ("0::/", {}, 8),                                                          # no cgroup limit
+    ("0::/", {"cpu.max": "max 100000"}, 8),                                   # v2, unlimited
+    ("0::/", {"cpu.max": "200000 100000"}, 2),                                # v2, 2 CPUs of time
+    ("0::/", {"cpu.max": "150000 100000"}, 1),                                # 1.5 CPUs: one thread
+    ("0::/", {"cpu.max": "50000 100000"}, 1),                                 # half a CPU: still one thread
+    ("0::/job/step", {"job/cpu.max": "300000 100000", "job/step/cpu.max": "max 100000"}, 3),  # a parent's quota
+    ("0::/job", {"cpu.max": "400000 100000", "job/cpu.max": "600000 100000"}, 4),             # the smallest wins
+    ("0::/gone", {"cpu.max": "200000 100000"}, 2),                            # path not mounted here: the mount root
+    ("4:cpu,cpuacct:/", {"cpu,cpuacct/cpu.cfs_quota_us": "300000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 3),
+    ("4:cpu,cpuacct:/", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, 8),  # v1, unlimited
+    ("4:memory:/x", {"memory/cpu.cfs_quota_us": "100000", "memory/cpu.cfs_period_us": "100000"}, 8),  # not cpu
+    ("0::/", {"cpu.max": "garbage"}, 8),                                      # unreadable: no limit assumed
+])
+def test_default_threads_follow_affinity_and_cgroup_quota(tmp_path, eight_cpus, proc_line, files, expected):
+    assert default_threads(environ={}, root=fake_cgroup(tmp_path, proc_line, files)) == expected
+
+
+@pytest.mark.parametrize("omp,expected", [("1", 1), ("3", 3), ("16", 4), ("2,1", 2), (" 2 ", 2), ("", 4)])
+def test_omp_num_threads_caps_the_default(tmp_path, eight_cpus, omp, expected):
+    root = fake_cgroup(tmp_path, "0::/", {"cpu.max": "400000 100000"})
+    assert default_threads(environ={"OMP_NUM_THREADS": omp}, root=root) == expected
+
+
+def test_affinity_alone_sets_the_default_without_cgroups(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 5}, raising=False)
+    assert default_threads(environ={}, root=tmp_path) == 2  # no /proc here: no cgroup limit read
+
+
+@pytest.mark.parametrize("omp", ["0", "-1", "abc", "1.5", "٣", "two,1"])
+def test_a_bad_omp_num_threads_is_refused_in_one_line(tmp_path, omp):
+    with pytest.raises(ConfigError, match="OMP_NUM_THREADS=.* is not a positive whole number"):
+        default_threads(environ={"OMP_NUM_THREADS": omp}, root=tmp_path)
+
+
+@pytest.mark.parametrize("threads", [0, -3, (os.cpu_count() or 1) + 1, 10**6])
+def test_thread_counts_outside_the_machine_are_refused(threads):
+    with pytest.raises(ConfigError, match=rf"^--threads {threads}: must be from 1 to the \d+ logical CPUs"):
+        runtime.apply_threads(threads)
+
+
+def test_apply_threads_sets_torch(monkeypatch):
+    assert runtime.apply_threads(1) == 1 and torch.get_num_threads() == 1
+    monkeypatch.setattr(runtime, "default_threads", lambda: 1)
+    torch.set_num_threads(os.cpu_count() or 1)
+    assert runtime.apply_threads() == 1 and torch.get_num_threads() == 1
