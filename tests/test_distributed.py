@@ -8,7 +8,8 @@ import torch
 
 TEXT = "\n".join(f"line {i} says {'abcdefg'[i % 7] * (i % 5 + 1)} to {i % 3}" for i in range(400)) + "\n"
 COMMON = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--dropout", "0", "--out-dropout", "0",
-          "--batch-size", "8", "--bptt", "16", "--eval-every", "1000", "--sample-tokens", "0", "--quiet"]
+          "--batch-size", "8", "--bptt", "16", "--eval-every", "1000", "--sample-tokens", "0", "--quiet",
+          "--schedule", "plateau"]  # a constant LR: runs of different --max-steps budgets compare step for step
 
 
 def lmkit_train(cwd, *args):
@@ -47,3 +48,15 @@ def test_resume_with_a_different_number_of_processes(workdir):
     lmkit_train(workdir, "--max-steps", "6", "--out", "split")
     lmkit_train(workdir, "--max-steps", "12", "--resume", "split", "--nproc", "2")
     assert abs(progress(workdir / "split")["last_loss"] - progress(workdir / "straight")["last_loss"]) < 1e-5
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_with_the_awd_training_options(workdir):
+    """Weight-drop masks, window lengths and AR/TAR are the same on every rank as in one process."""
+    awd = ["--layers", "2", "--weight-drop", "0.3", "--variable-bptt", "--ar", "1", "--tar", "1",
+           "--schedule", "cosine", "--max-steps", "12"]
+    lmkit_train(workdir, *awd, "--out", "single")
+    lmkit_train(workdir, *awd, "--out", "ddp", "--nproc", "2")
+    one, two = progress(workdir / "single"), progress(workdir / "ddp")
+    assert two["tokens"] == one["tokens"] != 12 * 8 * 16  # the same lengths, not all --bptt
+    assert abs(two["last_loss"] - one["last_loss"]) < 1e-5 and abs(two["best_valid"] - one["best_valid"]) < 1e-5

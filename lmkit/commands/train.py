@@ -14,6 +14,7 @@ from lmkit.commands.options import number, options_from
 from lmkit.commands.output_paths import ModelDirectory
 from lmkit.commands.train_models import MODEL_FAMILIES
 from lmkit.train.config import TrainConfig
+from lmkit.train.presets import PRESETS
 
 
 def model_options(f):
@@ -30,6 +31,9 @@ def run_options(f):
                      help="Model directory: a new or empty folder, or one lmkit made [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
         click.option("--overwrite", is_flag=True, help="Replace a model lmkit saved in --out before (never a folder lmkit did not make)."),
         click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a run from its model directory."),
+        click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
+                     help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM; awd-char: their "
+                          "character-level regularisers); options given override its values."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
                      help="Launch this many processes with torchrun (DistributedDataParallel)."),
         click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=300,

@@ -14,16 +14,18 @@ from lmkit.checkpoint import check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
-from lmkit.commands.train_models import build_model, check_model_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.train_fit import fit_shape_to_text, warn_if_valid_is_train
+from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.base import is_cloze
+from lmkit.models.neural.rnn import RNNConfig
 from lmkit.paths import checkpoints_root, folders_line
 from lmkit.train.config import TrainConfig
+from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
 
@@ -35,6 +37,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
     else:
         check_model_options(opts["model"], opts, given_options(ctx))
+    preset = apply_preset(opts, given_options(ctx))
     if opts["model"] == "ngram":
         from lmkit.commands.ngram import run_ngram
         from lmkit.models.ngram.model import NGramConfig
@@ -64,6 +67,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
+    if preset is not None:
+        extra["train"]["preset"] = preset
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model),
                               bars=bars_wanted(opts["quiet"]) and world.is_main,
                               max_time=config.time_limit, max_steps=config.max_steps)
@@ -76,6 +81,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             clear_previous_run(directory)
         if state is not None:
             trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None)  # --lr again replaces the decayed one
+        if world.is_main and preset is not None:
+            click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
@@ -98,6 +105,21 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
                f"{result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])
     return 0
+
+
+def apply_preset(opts: dict, given: set[str]) -> dict | None:
+    """Put --preset's values into `opts` where the user gave no option; {"name", "settings"} applied, or None."""
+    name = opts.get("preset")
+    if name is None:
+        return None
+    if opts["resume"]:
+        raise ConfigError(f"--preset {name}: --resume continues with the settings the run was started with; "
+                          "give --preset only to a new run")
+    if MODEL_FAMILIES[opts["model"]] is not RNNConfig:
+        raise ConfigError(f"--preset {name} is for the lstm, gru, rnn_tanh and rnn_relu models, not --model {opts['model']}")
+    values = preset_values(name, given)
+    opts.update(values)
+    return {"name": name, "settings": values}
 
 
 def warn_long_lines(stream, bptt: int) -> None:

@@ -17,6 +17,7 @@ from lmkit.settings import LARGEST_SEED, check_settings, setting
 
 OPTIMIZERS = ("sgd", "adamw")
 ON_NAN = ("stop", "rollback")
+SCHEDULES = ("cosine", "linear", "plateau")  # lmkit.train.schedule
 DEFAULT_LR = {"adamw": 3e-3, "sgd": 20.0}
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores.
 DEFAULT_MAX_TIME = 420.0
@@ -28,18 +29,35 @@ class TrainConfig:
     epochs: int = setting(20, "Passes over the training split.", low=1, high=LARGEST_COUNT)
     max_steps: int | None = setting(None, "Stop after this many optimizer steps (the whole run, resumes included).",
                                     low=1, high=LARGEST_COUNT)
-    max_time: float | None = setting(DEFAULT_MAX_TIME, "Stop after this many seconds of training in this process "
-                                     "(0: no time limit).", low=0, high=1e9)
+    max_time: float | None = setting(DEFAULT_MAX_TIME, "Stop after this many seconds of training (the whole run, "
+                                     "resumes included; 0: no time limit).", low=0, high=1e9)
     batch_size: int = setting(64, "Parallel streams B.", low=1, high=2**20)
     bptt: int = setting(128, "Tokens per truncated-BPTT window.", low=1, high=2**20)
+    variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
+                                  "in 20) and scale its LR by length/bptt (AWD-LSTM).")
     optimizer: str = setting("adamw", "Optimizer.", choices=OPTIMIZERS)
     lr: float | None = setting(None, "Learning rate [default: "
                                + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + "].",
                                low=0, low_open=True, high=1e6)
     weight_decay: float = setting(0.0, "Weight decay (decoupled for adamw).", low=0, high=1e3)
-    lr_decay: float = setting(4.0, "Divide the LR by this when validation stops improving (1: never).", low=1, high=1e6)
+    schedule: str = setting("cosine", "LR schedule: warm-up, then cosine or linear decay to 0 at the end of the budget "
+                            "(--max-time, --max-steps or --epochs, whichever ends first); plateau: divide the LR by "
+                            "--lr-decay when validation stops improving.", choices=SCHEDULES)
+    warmup: float = setting(0.02, "Fraction of the budget over which the LR rises from 0 (cosine and linear).",
+                            low=0, high=1, high_open=True)
+    lr_decay: float = setting(4.0, "With --schedule plateau: divide the LR by this when validation stops improving "
+                              "(1: never).", low=1, high=1e6)
+    ar: float = setting(0.0, "Activation regularisation: add AR * mean(h^2) of the top layer's outputs (after "
+                        "--out-dropout) to the loss.", low=0, high=1e3)
+    tar: float = setting(0.0, "Temporal activation regularisation: add TAR * mean((h_t - h_{t-1})^2) of the top "
+                         "layer's outputs to the loss.", low=0, high=1e3)
+    asgd: bool = setting(False, "Averaged weights (NT-ASGD): once validation has not improved for --nonmono "
+                         "evaluations, validate and save the running mean of the weights from then on.")
+    nonmono: int = setting(5, "With --asgd: evaluations without improvement before averaging starts.",
+                           low=1, high=LARGEST_COUNT)
     clip: float | None = setting(1.0, "Max gradient norm (0 disables).", low=0, high=1e9)
-    patience: int = setting(3, "Evaluations without improvement before stopping.", low=1, high=LARGEST_COUNT)
+    patience: int = setting(3, "Evaluations without improvement before stopping (with --asgd: once averaging has "
+                            "started).", low=1, high=LARGEST_COUNT)
     eval_every: int | None = setting(200, "Steps between validations (and at each epoch end).", low=1, high=LARGEST_COUNT)
     save_every: int | None = setting(None, "Steps between resumable checkpoints besides each validation.",
                                      low=1, high=LARGEST_COUNT)
@@ -72,6 +90,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, obj: dict, where: str = "train config") -> "TrainConfig":
         """From saved JSON-like settings: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        if isinstance(obj, dict) and "lr_decay" in obj and "schedule" not in obj:  # saved before schedules existed:
+            obj = {**obj, "schedule": "plateau"}                                    # the run used the plateau rule
         return from_json(cls, obj, where)
 
 

@@ -21,6 +21,8 @@ class Progress:
     elapsed: float = 0.0
     best_valid: float = math.inf
     bad_evals: int = 0
-    lr: float = 0.0
+    lr: float = 0.0                 # the scheduled LR of the latest window (before the variable-BPTT scaling)
+    lr_scale: float = 1.0           # plateau decays and NaN rollbacks, times the configured LR
+    averaging_since: int | None = None  # --asgd: the step averaging started at
     last_loss: float = math.nan
     history: list = field(default_factory=list)

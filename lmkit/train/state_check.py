@@ -40,6 +40,8 @@ def check_trainer_state(path: Path, state, model) -> None:
         check_rng(entry(state, "rng", torch.Tensor))
         check_optimizer(entry(state, "optimizer", dict), model, settings.optimizer)
         check_hidden(state, model)
+        check_window_rng(state.get("window_rng"))
+        check_average(state.get("average"), model)
     except StateProblem as exc:
         raise CheckpointError(f"{path}: damaged trainer state: {exc}; resume from another copy, "
                               "or start a new run") from exc
@@ -82,8 +84,12 @@ def check_progress(progress: dict) -> None:
     for name in ("step", "epoch", "column", "tokens", "bad_evals"):
         if getattr(saved, name) < 0:
             raise StateProblem(f"progress.{name} must be at least 0, got {getattr(saved, name)}")
-    if not (math.isfinite(saved.lr) and saved.lr > 0):
-        raise StateProblem(f"progress.lr must be a positive number, got {saved.lr}")
+    if not (math.isfinite(saved.lr) and saved.lr >= 0):  # 0: a budget schedule's warm-up start or end
+        raise StateProblem(f"progress.lr must be a number at least 0, got {saved.lr}")
+    if not (math.isfinite(saved.lr_scale) and saved.lr_scale > 0):
+        raise StateProblem(f"progress.lr_scale must be a positive number, got {saved.lr_scale}")
+    if saved.averaging_since is not None and saved.averaging_since < 0:
+        raise StateProblem(f"progress.averaging_since must be at least 0, got {saved.averaging_since}")
     if not all(isinstance(record, dict) and isinstance(record.get("step"), int) for record in saved.history):
         raise StateProblem("progress.history must list evaluation records, each with its step")
 
@@ -170,3 +176,29 @@ def check_hidden(state: dict, model) -> None:
     if not isinstance(hidden, list) or len(hidden) != len(shapes) or \
             any(not isinstance(h, torch.Tensor) or tuple(h.shape) != s for h, s in zip(hidden, shapes)):
         raise StateProblem(f"hidden must hold {len(shapes)} tensor(s) shaped {shapes} for batch size {batch}")
+
+
+def check_window_rng(saved) -> None:
+    """--variable-bptt's generator state, when saved: a torch.Generator's byte state."""
+    if saved is None:
+        return
+    expected = torch.Generator().get_state()
+    if not isinstance(saved, torch.Tensor) or saved.dtype != expected.dtype or saved.shape != expected.shape:
+        raise StateProblem(f"window_rng must be a {tuple(expected.shape)} {expected.dtype} tensor (a generator's "
+                           f"state), got {described(saved)}")
+
+
+def check_average(saved, model) -> None:
+    """--asgd's running mean, when saved: the model's weights (as AveragedModel names them) and their count."""
+    if saved is None:
+        return
+    if not isinstance(saved, dict):
+        raise StateProblem(f"average must be a dictionary of tensors, got {described(saved)}")
+    expected = {"n_averaged": ()} | {f"module.{name}": tuple(t.shape) for name, t in model.state_dict().items()}
+    for name, shape in expected.items():
+        tensor = saved.get(name)
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            raise StateProblem(f"average.{name} must be a tensor of shape {shape}, got {described(tensor)}")
+    unknown = sorted(set(saved) - set(expected))
+    if unknown:
+        raise StateProblem(f"average has an entry {unknown[0]!r} that is not one of the model's weights")

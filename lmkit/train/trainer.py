@@ -1,18 +1,20 @@
 """Trainer: truncated BPTT over a continuous token stream.
 
 The training stream is batchified into B parallel rows; each optimizer step
-takes one window of `bptt` columns, carries the hidden state in from the
-previous window (detached: gradients stop at the window edge) and minimises
-the mean per-token cross-entropy. Validation runs over the whole valid split
-with the state carried. The trainer prints nothing: it reports through
-TrainCallbacks, and the CLI draws the progress bar.
+takes one window of `bptt` columns (or a length drawn around it, --variable-bptt),
+carries the hidden state in from the previous window (detached: gradients stop
+at the window edge) and minimises the mean per-token cross-entropy (plus AR/TAR
+when asked). The LR follows lmkit.train.schedule; with --asgd the validated and
+saved model is the running mean of the weights (lmkit.train.averaging).
+Validation runs over the whole valid split with the state carried. The trainer
+prints nothing: it reports through TrainCallbacks, and the CLI draws the progress bar.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +22,21 @@ import torch
 
 from lmkit.models.base import HandWrittenGradients
 from lmkit.checkpoint import append_metrics, save_model
+from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
-from lmkit.errors import TrainingError
+from lmkit.errors import ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
 from lmkit.models.base import is_cloze
 from lmkit.runtime import resolve_precision
+from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
+from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.stop_signals import StopSignals
+from lmkit.train.window_lengths import WindowLengths
 
 
 class TrainCallbacks:
@@ -80,6 +86,7 @@ class Trainer:
         self.device = self.world.local_device(select_device(config.device))
         self.precision = resolve_precision(config.precision, self.device)  # before anything is moved or written
         self.model = model.to(self.device)
+        check_model_takes(model, config)
         if config.keep_freed_memory and self.device.type == "cpu":
             keep_freed_memory()
         self.tokenizer = tokenizer
@@ -94,10 +101,12 @@ class Trainer:
             raise TrainingError("the training split is too small for one window")
         self.windows = count_windows(self.batch.shape[1], config.bptt)
         torch.manual_seed(config.seed)
+        self.lengths = WindowLengths(config.bptt, config.seed + 1) if config.variable_bptt else None
         self.step_model = self.world.wrap(self.model)
         if config.compile:
             self.step_model = torch.compile(self.step_model)
         self.optimizer = self._make_optimizer()
+        self.average: WeightAverage | None = None
         self.progress = Progress(lr=config.lr)
         self.hidden = None
         self.stop = StopSignals()
@@ -109,14 +118,33 @@ class Trainer:
             return torch.optim.SGD(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
+    @property
+    def scored_model(self):
+        """The model validated and saved: the running mean under --asgd once averaging started, else the model."""
+        return self.average.model if self.average is not None else self.model
+
     # --- resume -------------------------------------------------------------------
     def restore(self, state: dict, lr: float | None = None) -> None:
-        """Continue exactly where a saved trainer state stopped (same or different world size), at `lr` if given."""
+        """Continue exactly where a saved trainer state stopped (same or different world size); `lr` given
+        replaces the configured LR and forgets the decays and halvings so far."""
         self.optimizer.load_state_dict(state["optimizer"])
         known = Progress.__dataclass_fields__
-        self.progress = Progress(**{k: v for k, v in state["progress"].items() if k in known})
-        self.progress.lr = self.progress.lr if lr is None else lr
+        saved = state["progress"]
+        self.progress = Progress(**{k: v for k, v in saved.items() if k in known})
+        if "lr_scale" not in saved and self.cfg.lr:  # saved before lr_scale: the plateau rule's LR was kept whole
+            self.progress.lr_scale = saved.get("lr", self.cfg.lr) / self.cfg.lr
+        if lr is not None:
+            self.cfg.lr, self.progress.lr_scale = lr, 1.0
         torch.set_rng_state(state["rng"])
+        if self.lengths is not None and state.get("window_rng") is not None:
+            self.lengths.set_state(state["window_rng"])
+        self.average = None
+        if state.get("average") is not None:
+            self.average = WeightAverage(self.model)
+            self.average.load_state_dict(state["average"])
+        self._restore_hidden(state)
+
+    def _restore_hidden(self, state: dict) -> None:
         hidden = state.get("hidden")
         saved_batch = (state.get("world") or {}).get("batch_size")
         if hidden and saved_batch == self.cfg.batch_size:  # the rows line up: carry the state on
@@ -124,7 +152,6 @@ class Trainer:
             dtype = next(self.model.parameters()).dtype
             parts = [self.world.rows(h.transpose(0, 1)).transpose(0, 1).to(self.device, dtype) for h in hidden]
             self.hidden = parts[0] if len(parts) == 1 else tuple(parts)
-        self._set_lr(self.progress.lr)
 
     def trainer_state(self) -> dict:
         hidden = None
@@ -132,43 +159,49 @@ class Trainer:
             hidden = [self.world.gather_rows(h.transpose(0, 1)).transpose(0, 1).cpu() for h in state_to_list(self.hidden)]
         return {"step": self.progress.step, "progress": vars(self.progress).copy(),
                 "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
+                "window_rng": self.lengths.state() if self.lengths is not None else None,
+                "average": self.average.state_dict() if self.average is not None else None,
                 "hidden": hidden, "world": self.world.layout(self.cfg.batch_size), "train_config": self.cfg.to_dict()}
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> TrainResult:
-        started = time.monotonic() - self.progress.elapsed
-        self._started_here = time.monotonic()
+        self._clock_start = time.monotonic() - self.progress.elapsed  # the budget counts the whole run's time
         stopped = "done"
         with self.stop:
             while self.progress.epoch < self.cfg.epochs and stopped == "done":
                 try:
-                    stopped = self._run_epoch(started)
+                    stopped = self._run_epoch()
                 except RolledBack:
-                    started = time.monotonic() - self.progress.elapsed
-        self.progress.elapsed = time.monotonic() - started
+                    self._clock_start = time.monotonic() - self.progress.elapsed
+        self.progress.elapsed = self._elapsed()
         if stopped in ("max_steps", "max_time") and not self._evaluated_now():
             self._evaluate()  # keeps the best model and saves last/
         else:
             self._save_last()
         return TrainResult(self.directory, self.progress, stopped)
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._clock_start
+
     def _evaluated_now(self) -> bool:
         return bool(self.progress.history) and self.progress.history[-1]["step"] == self.progress.step
 
-    def _run_epoch(self, started: float) -> str:
+    def _run_epoch(self) -> str:
         p, cfg = self.progress, self.cfg
         self.callbacks.on_epoch_start(p.epoch, self.windows, p.column // cfg.bptt)
         self.model.train()
         if p.column == 0 or self.hidden is None:
             self.hidden = self.model.init_state(self.batch.shape[0])
-        for start in range(p.column, self.batch.shape[1] - 1, cfg.bptt):
-            inputs, targets = window(self.batch, start, cfg.bptt)
+        while p.column < self.batch.shape[1] - 1:
+            length = self.lengths.next() if self.lengths is not None else cfg.bptt
+            inputs, targets = window(self.batch, p.column, length)
+            self._apply_lr(length)
             loss = self._train_step(inputs, targets)
             p.step += 1
             p.tokens += inputs.numel() * self.world.size
-            p.column = start + cfg.bptt
+            p.column += length
             p.last_loss = loss
-            p.elapsed = time.monotonic() - started
+            p.elapsed = self._elapsed()
             self.callbacks.on_step({"step": p.step, "epoch": p.epoch, "loss": loss, "tokens": p.tokens,
                                     "elapsed": p.elapsed, "lr": p.lr, "window_tokens": inputs.numel() * self.world.size})
             if cfg.eval_every and p.step % cfg.eval_every == 0 and self._evaluate():
@@ -193,7 +226,7 @@ class Trainer:
             reason = self.stop.received
         elif self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
             reason = "max_steps"
-        elif self.cfg.time_limit and time.monotonic() - self._started_here >= self.cfg.time_limit:
+        elif self.cfg.time_limit and self._elapsed() >= self.cfg.time_limit:
             reason = "max_time"
         return self.world.agree(reason, STOP_REASONS)
 
@@ -201,6 +234,31 @@ class Trainer:
         """What this machine gave the run (config.json and each metrics line record it; a resume may differ)."""
         return {"precision": self.precision.name, "threads": torch.get_num_threads(), "device": str(self.device)}
 
+    # --- the learning rate ----------------------------------------------------------
+    def _apply_lr(self, length: int) -> None:
+        """Set the LR of the next window: the schedule's, times length / bptt (variable BPTT)."""
+        self.progress.lr = self.scheduled_lr()
+        self._set_lr(self.progress.lr * length / self.cfg.bptt)
+
+    def scheduled_lr(self) -> float:
+        p, cfg = self.progress, self.cfg
+        lr = cfg.lr * p.lr_scale
+        if not is_budget_schedule(cfg.schedule):
+            return lr
+        return budget_lr(lr, self.budget_used(), cfg.schedule, cfg.warmup)
+
+    def budget_used(self) -> float:
+        """The fraction of the budget used before the next window (lmkit.train.schedule), the same on every rank."""
+        p, cfg = self.progress, self.cfg
+        epochs_done = p.epoch + p.column / max(1, self.batch.shape[1] - 1)
+        fraction = budget_fraction(p.step, self._elapsed(), epochs_done, cfg.max_steps, cfg.time_limit, cfg.epochs)
+        return self.world.mean(fraction) if cfg.time_limit else fraction  # each rank's clock differs a little
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # --- one step -------------------------------------------------------------------
     def _autocast(self):
         if self.precision.name == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -210,20 +268,35 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if isinstance(self.model, HandWrittenGradients):  # ScratchRNN: hand-written BPTT fills .grad
             loss, self.hidden = self.model.loss_and_grads(inputs, targets, self.hidden)
+            objective = loss
             self.world.all_reduce_grads(self.model)
         else:
-            with self._autocast():
-                logp, hidden = self.step_model(inputs, targets, self.hidden)  # (B, T)
-            loss = -logp.float().mean()
-            loss.backward()
-            self.hidden = detach(hidden)
+            loss, objective = self._losses(inputs, targets)
+            objective.backward()
         loss_value = self.world.mean(float(loss.detach()))
-        if not math.isfinite(loss_value):
-            return self._non_finite(loss_value)
+        objective_value = loss_value if objective is loss else self.world.mean(float(objective.detach()))
+        if not math.isfinite(objective_value):  # a NaN loss makes a NaN objective
+            return self._non_finite(loss_value if not math.isfinite(loss_value) else objective_value)
         if self.cfg.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         return loss_value
+
+    def _losses(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean cross-entropy, what the optimizer minimises: it plus AR/TAR) of one window; carries the state."""
+        penalized = bool(self.cfg.ar or self.cfg.tar)
+        with self._autocast():
+            if penalized:
+                logp, hidden, (raw, dropped) = self.step_model(inputs, targets, self.hidden, outputs=True)
+            else:
+                logp, hidden = self.step_model(inputs, targets, self.hidden)  # (B, T)
+        self.hidden = detach(hidden)
+        loss = -logp.float().mean()
+        if not penalized:
+            return loss, loss
+        return loss, loss + activation_penalty(raw, dropped, self.cfg.ar, self.cfg.tar)
 
     def _non_finite(self, loss_value: float) -> float:
         step = self.progress.step + 1
@@ -231,8 +304,10 @@ class Trainer:
         if self.cfg.on_nan == "rollback" and where.exists() and self._rollbacks < MAX_ROLLBACKS:
             self._rollbacks += 1
             self._rollback()
+            peak = " (the schedule's peak)" if is_budget_schedule(self.cfg.schedule) else ""
             self.callbacks.on_message(f"step {step}: loss is {loss_value}; rolled back to the last checkpoint "
-                                      f"(step {self.progress.step}) and halved the learning rate to {self.progress.lr:g}")
+                                      f"(step {self.progress.step}) and halved the learning rate to "
+                                      f"{self.cfg.lr * self.progress.lr_scale:g}{peak}")
             raise RolledBack
         kept = f"the last good checkpoint in {where} is kept" if where.exists() else "no checkpoint had been saved yet"
         raise TrainingError(f"step {step}: training loss is {loss_value}; stopped, {kept}. "
@@ -241,24 +316,27 @@ class Trainer:
     def _rollback(self) -> None:
         model, _, _, state = load_resume(self.directory)
         self.model.load_state_dict(model.state_dict())
-        lr = self.progress.lr  # restore() brings back the saved LR: halve the one that just failed instead
+        scale, elapsed = self.progress.lr_scale, self._elapsed()  # restore() brings back the saved ones
         self.restore(state)
-        self.progress.lr = lr / 2
-        self._set_lr(self.progress.lr)
+        self.progress.lr_scale = scale / 2  # halve the LR that just failed
+        self.progress.elapsed = elapsed     # the time spent still counts against --max-time
 
     # --- evaluation and checkpoints ------------------------------------------------------
     def evaluate(self, stream: np.ndarray) -> NLL:
-        self.model.eval()
+        """NLL of a split under the model that is validated and saved (see scored_model)."""
+        model = self.scored_model
+        model.eval()
         with torch.no_grad(), self._autocast():
-            if is_cloze(self.model):  # a bidirectional model: pseudo-NLL, every line read whole
-                result = pseudo_nll(self.model, stream, device=self.device)
+            if is_cloze(model):  # a bidirectional model: pseudo-NLL, every line read whole
+                result = pseudo_nll(model, stream, device=self.device)
             else:
-                result = self.world.stream_nll(self.model, stream, self.cfg.eval_rows, device=self.device)
+                result = self.world.stream_nll(model, stream, self.cfg.eval_rows, device=self.device)
         self.model.train()
         return result
 
     def _evaluate(self) -> bool:
-        """Validate, keep the best model, adjust the LR, save last/; True when patience ran out."""
+        """Validate, keep the best model, apply the plateau rule and the averaging trigger, save last/;
+        True when patience ran out."""
         p = self.progress
         result = self.evaluate(self.valid_stream)
         record = {"step": p.step, "epoch": p.epoch, "tokens": p.tokens, "time": round(p.elapsed, 3),
@@ -268,27 +346,43 @@ class Trainer:
             record["valid_bpc"] = result.bits_per_char(self.valid_chars)
         if is_cloze(self.model):
             record = pseudo_record(record)
+        if self.average is not None:
+            record["averaged"] = self.average.count
         improved = result.mean < p.best_valid
         if improved:
             p.best_valid, p.bad_evals = result.mean, 0
             if self.world.is_main:
-                save_model(self.directory, self.model, self.tokenizer, {**self.extra, "valid": record})
+                save_model(self.directory, self.scored_model, self.tokenizer, {**self.extra, "valid": record})
         else:
             p.bad_evals += 1
-            p.lr /= self.cfg.lr_decay
-            self._set_lr(p.lr)
+            if self.cfg.schedule == "plateau":
+                p.lr_scale /= self.cfg.lr_decay
         p.history.append(record)
         if self.world.is_main:
             append_metrics(self.directory, record)
         self.callbacks.on_eval({**record, "best": improved})
+        if should_start_averaging(self.cfg.asgd, self.average is not None, p.bad_evals, self.cfg.nonmono):
+            self._start_averaging()
         self._save_last()
-        return p.bad_evals >= self.cfg.patience
+        return p.bad_evals >= self.cfg.patience and (not self.cfg.asgd or self.average is not None)
+
+    def _start_averaging(self) -> None:
+        p = self.progress
+        self.average = WeightAverage(self.model)
+        self.average.update(self.model)
+        p.averaging_since, p.bad_evals = p.step, 0  # patience starts again for the averaged weights
+        evaluations = f"{self.cfg.nonmono} evaluation{'' if self.cfg.nonmono == 1 else 's'}"
+        self.callbacks.on_message(f"step {p.step}: validation has not improved for {evaluations}; "
+                                  "averaging the weights from here on (NT-ASGD)")
 
     def _save_last(self) -> None:
         state = self.trainer_state()
         if self.world.is_main:
             save_last(self.directory, self.model, self.tokenizer, state, self.extra)
 
-    def _set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+
+def check_model_takes(model, config: TrainConfig) -> None:
+    """--ar/--tar need the top layer's outputs, which only models with `forward(..., outputs=True)` give."""
+    if (config.ar or config.tar) and not getattr(model, "exposes_outputs", False):
+        raise ConfigError(f"--ar and --tar need a model that exposes its top-layer outputs (lstm, gru, rnn_tanh, "
+                          f"rnn_relu), not {getattr(model, 'kind', type(model).__name__)}")

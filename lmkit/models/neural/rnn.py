@@ -8,6 +8,13 @@ Cells: rnn_tanh and rnn_relu (Elman), gru, lstm. The state is h (L, B, H),
 or (h, c) for the LSTM. forward(inputs, targets, state) returns per-token
 log-probabilities of the targets, which is both the training loss (negated)
 and the protocol's score_targets.
+
+Regularisers of the AWD-LSTM family (Merity et al. 2017), each off by default:
+whole-word dropout on the embedding matrix (--word-dropout), dropout on the
+inputs, between layers and before the softmax (--emb-dropout, --dropout,
+--out-dropout; --locked-dropout makes them variational: one mask per sequence),
+weight drop on the hidden-to-hidden matrices (--weight-drop, lmkit.models.neural.recurrence)
+and weight tying. All act in training mode only: eval mode runs the raw weights.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ from torch import nn
 from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
+from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
 from lmkit.models.neural.heads import HEADS
+from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
 from lmkit.models.neural.weights import check_shapes, load_weights
 from lmkit.settings import check_settings, setting
 from lmkit.text.vocab import Vocab
@@ -51,8 +60,14 @@ class RNNConfig:
     hidden_size: int = setting(256, "Hidden units per layer.", low=1, high=LARGEST_WIDTH)
     layers: int = setting(2, "Stacked recurrent layers (a deep RNN).", low=1, high=LARGEST_DEPTH)
     dropout: float = setting(0.1, "Dropout between stacked layers.", low=0, high=1, high_open=True)
-    emb_dropout: float = setting(0.0, "Dropout on the embeddings.", low=0, high=1, high_open=True)
+    emb_dropout: float = setting(0.0, "Dropout on the embedded inputs.", low=0, high=1, high_open=True)
     out_dropout: float = setting(0.1, "Dropout before the softmax.", low=0, high=1, high_open=True)
+    locked_dropout: bool = setting(False, "Variational dropout: --emb-dropout, --dropout and --out-dropout draw one "
+                                   "mask per sequence, the same at every time step.")
+    word_dropout: float = setting(0.0, "Drop whole words: rows of the embedding matrix, for a whole window.",
+                                  low=0, high=1, high_open=True)
+    weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, once per window (weight drop).",
+                                 low=0, high=1, high_open=True)
     tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
     softmax: str = setting("full", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types).",
                            choices=tuple(HEADS))
@@ -76,6 +91,8 @@ class RNNConfig:
 class RNNLM(nn.Module):
     """Recurrent language model implementing the LanguageModel protocol."""
 
+    exposes_outputs = True  # forward(..., outputs=True) gives the top layer's outputs (for AR/TAR)
+
     def __init__(self, vocab: Vocab, config: RNNConfig):
         super().__init__()
         config.validate()
@@ -84,10 +101,11 @@ class RNNLM(nn.Module):
         self.kind = config.cell
         module, extra = CELLS[config.cell]
         self.embedding = nn.Embedding(len(vocab), config.emb_size)
-        self.emb_drop = nn.Dropout(config.emb_dropout)
+        inner_dropout = config.dropout if config.layers > 1 and not config.locked_dropout else 0.0
         self.rnn = module(config.emb_size, config.hidden_size, config.layers, batch_first=True,
-                          dropout=config.dropout if config.layers > 1 else 0.0, **extra)
-        self.out_drop = nn.Dropout(config.out_dropout)
+                          dropout=inner_dropout, **extra)
+        self.drops = RecurrentDrops(weight=config.weight_drop, between=config.dropout if config.locked_dropout else 0.0)
+        self.shells = layer_shells(self.rnn) if self.drops.between and config.layers > 1 else ()  # not weights
         self.head = HEADS[config.softmax](config.hidden_size, len(vocab))  # o_t = softmax(V s_t + c)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         if config.tie_weights:
@@ -107,16 +125,28 @@ class RNNLM(nn.Module):
             return tuple(part.index_select(1, index) for part in state)
         return state.index_select(1, index)
 
-    def hidden_states(self, inputs: torch.Tensor, state):
-        # inputs: (B, T) -> top-layer outputs s_t (B, T, H), state
-        x = self.emb_drop(self.embedding(inputs))  # (B, T, E)
-        out, state = self.rnn(x, state)            # (B, T, H)
-        return self.out_drop(out), state
+    def top_outputs(self, inputs: torch.Tensor, state):
+        # inputs: (B, T) -> top-layer outputs s_t (B, T, H), the same after output dropout, state
+        x = word_dropout(self.embedding, inputs, self.cfg.word_dropout, self.training)  # (B, T, E)
+        x = self._dropout(x, self.cfg.emb_dropout)
+        out, state = run_layers(self.rnn, self.shells, x, state, self.drops, self.training)  # (B, T, H)
+        return out, self._dropout(out, self.cfg.out_dropout), state
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, state):
-        """(B, T) inputs and targets -> ((B, T) log p(target), state)."""
-        out, state = self.hidden_states(inputs, state)
-        return self.head.target_logprobs(out, targets), state
+    def hidden_states(self, inputs: torch.Tensor, state):
+        # inputs: (B, T) -> top-layer outputs s_t (B, T, H) as the softmax sees them, state
+        _, out, state = self.top_outputs(inputs, state)
+        return out, state
+
+    def _dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        return (locked_dropout if self.cfg.locked_dropout else element_dropout)(x, p, self.training)
+
+    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, state, outputs: bool = False):
+        """(B, T) inputs and targets -> ((B, T) log p(target), state); with outputs=True also
+        (raw, dropped): the top layer's outputs before and after output dropout, (B, T, H) each,
+        for activation regularisation (lmkit.train.penalties)."""
+        raw, dropped, state = self.top_outputs(inputs, state)
+        logp = self.head.target_logprobs(dropped, targets)
+        return (logp, state, (raw, dropped)) if outputs else (logp, state)
 
     score_targets = forward
 

@@ -1,0 +1,59 @@
+"""Named bundles of settings: `lmkit train --preset awd`. The one table of them.
+
+A preset names values for fields of TrainConfig and RNNConfig (keys are the field names; the
+CLI option is --field-name). An option the user gives on the command line overrides the
+preset's value; --optimizer given without --lr drops the preset's LR too (it was chosen for the
+preset's optimizer). The preset in effect is printed at the start and saved in config.json.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lmkit.errors import ConfigError
+from lmkit.models.neural.rnn import RNNConfig
+from lmkit.settings import knobs
+from lmkit.train.config import TrainConfig
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Merity et al. 2017's word-level AWD-LSTM with their Penn Treebank regularisers (dropouti 0.4, dropouth 0.25,
+    # dropout 0.4, dropoute 0.1, wdrop 0.5, alpha 2, beta 1, SGD at 30 with NT-ASGD), 3 tied layers of 400:
+    # their embedding size, and a hidden size a CPU trains in under an hour.
+    "awd": {
+        "layers": 3, "emb_size": 400, "hidden_size": 400, "tie_weights": True,
+        "locked_dropout": True, "emb_dropout": 0.4, "dropout": 0.25, "out_dropout": 0.4,
+        "word_dropout": 0.1, "weight_drop": 0.5,
+        "ar": 2.0, "tar": 1.0, "variable_bptt": True, "bptt": 70, "batch_size": 20,
+        "optimizer": "sgd", "lr": 30.0, "clip": 0.25, "weight_decay": 1.2e-6, "asgd": True, "nonmono": 5,
+    },
+    # The character-level settings of Merity et al. 2018 (Penn Treebank characters: dropouti 0.1, dropouth 0.25,
+    # dropout 0.1, wdrop 0.5, no AR/TAR, Adam at 2e-3, bptt 150, batch 128) on the default model's size.
+    "awd-char": {
+        "locked_dropout": True, "emb_dropout": 0.1, "dropout": 0.25, "out_dropout": 0.1, "weight_drop": 0.5,
+        "variable_bptt": True, "bptt": 150, "batch_size": 128,
+        "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1.2e-6, "asgd": True, "nonmono": 5,
+    },
+}
+
+PRESET_CLASSES = (TrainConfig, RNNConfig)
+
+
+def preset_values(name: str, given: set[str]) -> dict[str, Any]:
+    """The preset's settings that apply when the user gave the options `given` (field names)."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    values = {key: value for key, value in PRESETS[name].items() if key not in given}
+    if "optimizer" in given and "lr" not in given:
+        values.pop("lr", None)  # the preset's LR belongs to the preset's optimizer
+    return values
+
+
+def option_names(values: dict[str, Any]) -> str:
+    """'--layers 3 --tie-weights --lr 30' for printing."""
+    options = {knob.name: knob.option for cls in PRESET_CLASSES for knob in knobs(cls)}
+    words = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            words.append(options[key] if value else "--no-" + options[key][2:])
+        else:
+            words.append(f"{options[key]} {value:g}" if isinstance(value, float) else f"{options[key]} {value}")
+    return " ".join(words)

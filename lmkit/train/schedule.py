@@ -1,0 +1,42 @@
+"""Learning-rate schedules: one that knows the run's budget, and the plateau rule.
+
+A budget schedule (cosine or linear) keys the LR to the fraction f of the budget used so far:
+
+    f = max(step / max_steps, elapsed / max_time, epochs done / epochs)   (the budgets that are set; epochs always)
+    lr(f) = lr * min(1, f / warmup) * decay(f)      decay = (1 + cos(pi f)) / 2   or   1 - f
+
+so the LR rises over the first `warmup` of the budget and reaches 0 where the first budget to
+run out ends: by time under --max-time, by steps under --max-steps, by passes over the data
+otherwise. f is computed from the run's progress (steps, seconds and data position, all saved
+for --resume), so a resumed run continues the same curve. The plateau rule instead divides the
+LR by --lr-decay each time validation fails to improve (lmkit.train.trainer applies it).
+"""
+from __future__ import annotations
+
+import math
+
+BUDGET_SHAPES = {
+    "cosine": lambda f: 0.5 * (1.0 + math.cos(math.pi * f)),
+    "linear": lambda f: 1.0 - f,
+}
+
+
+def budget_fraction(step: int, elapsed: float, epochs_done: float, max_steps: int | None, max_time: float | None,
+                    epochs: int) -> float:
+    """How much of the budget is used, in [0, 1]: the largest share among the budgets that are set."""
+    shares = [epochs_done / epochs]
+    if max_steps:
+        shares.append(step / max_steps)
+    if max_time:
+        shares.append(elapsed / max_time)
+    return min(1.0, max(0.0, *shares))
+
+
+def budget_lr(lr: float, fraction: float, shape: str, warmup: float) -> float:
+    """The LR at `fraction` of the budget: linear warm-up over `warmup`, then the decay `shape` to 0."""
+    rise = min(1.0, fraction / warmup) if warmup > 0 else 1.0
+    return lr * rise * BUDGET_SHAPES[shape](fraction)
+
+
+def is_budget_schedule(name: str) -> bool:
+    return name in BUDGET_SHAPES

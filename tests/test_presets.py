@@ -1,0 +1,71 @@
+"""`lmkit train --preset NAME`: one table of named settings, printed, saved, and overridden by options given."""
+import json
+
+import pytest
+
+from conftest import TINY, assert_one_line_error
+from lmkit.models.neural.rnn import RNNConfig
+from lmkit.settings import knobs
+from lmkit.train.config import TrainConfig
+from lmkit.train.presets import PRESETS, preset_values
+
+SMALL = ["--hidden-size", "16", "--emb-size", "16", "--layers", "2", "--batch-size", "4", "--bptt", "16",
+         "--max-steps", "3", "--sample-tokens", "0", "--quiet"]
+
+
+def train(cli, out, *extra):
+    files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
+    return cli("train", *files, "--out", out, *extra)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_names_real_options_with_values_they_accept(name):
+    cli_fields = {cls: {k.name for k in knobs(cls) if k.rules.cli} for cls in (TrainConfig, RNNConfig)}
+    values = PRESETS[name]
+    assert set(values) <= cli_fields[TrainConfig] | cli_fields[RNNConfig]
+    TrainConfig(**{k: v for k, v in values.items() if k in cli_fields[TrainConfig]}).validate()
+    RNNConfig(**{k: v for k, v in values.items() if k in cli_fields[RNNConfig]}).validate()
+
+
+def test_options_given_override_the_preset_and_the_optimizer_takes_its_own_lr():
+    values = preset_values("awd", {"dropout", "asgd"})
+    assert "dropout" not in values and "asgd" not in values and values["lr"] == 30.0
+    assert "lr" not in preset_values("awd", {"optimizer"})
+    assert preset_values("awd", {"optimizer", "lr"})["weight_drop"] == 0.5
+
+
+def test_preset_is_printed_saved_and_overridden_on_the_command_line(cli, tmp_path):
+    result = train(cli, tmp_path / "m", "--preset", "awd", *SMALL, "--dropout", "0.1", "--no-asgd")
+    assert result.exit_code == 0, result.output
+    printed = next(line for line in result.output.splitlines() if line.startswith("preset awd:"))
+    assert "--weight-drop 0.5" in printed and "--locked-dropout" in printed and "--dropout " not in printed
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["train"]["preset"]["name"] == "awd"
+    assert "hidden_size" not in config["train"]["preset"]["settings"]  # given on the command line
+    model, train_config = config["model"], config["train"]["config"]
+    assert model["locked_dropout"] and model["weight_drop"] == 0.5 and model["tie_weights"]
+    assert model["dropout"] == 0.1 and model["hidden_size"] == 16 and model["layers"] == 2
+    assert train_config["asgd"] is False and train_config["optimizer"] == "sgd" and train_config["lr"] == 30.0
+    assert train_config["ar"] == 2.0 and train_config["variable_bptt"] and train_config["bptt"] == 16
+
+
+def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
+    result = train(cli, tmp_path / "m", "--preset", "awd", *SMALL, "--optimizer", "adamw")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
+    assert config["optimizer"] == "adamw" and config["lr"] == 3e-3
+
+
+@pytest.mark.parametrize("model", ["scratch-rnn", "ngram"])
+def test_preset_is_refused_for_models_it_does_not_fit(cli, tmp_path, model):
+    result = train(cli, tmp_path / "m", "--preset", "awd", "--model", model, "--max-steps", "2")
+    assert_one_line_error(result, "--preset awd is for the lstm, gru, rnn_tanh and rnn_relu models", f"--model {model}")
+    assert not (tmp_path / "m").exists()
+
+
+def test_preset_is_refused_on_resume(cli, tmp_path):
+    assert train(cli, tmp_path / "m", *SMALL).exit_code == 0
+    before = (tmp_path / "m" / "last" / "trainer_state.pt").read_bytes()
+    result = cli("train", "--resume", tmp_path / "m", "--preset", "awd-char", "--quiet")
+    assert_one_line_error(result, "--preset awd-char: --resume continues with the settings the run was started with")
+    assert (tmp_path / "m" / "last" / "trainer_state.pt").read_bytes() == before
