@@ -2,6 +2,7 @@
 and a run that survives its stdout reader going away."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -153,15 +154,17 @@ def test_library_passes_report_progress_through_a_callback(tiny_en):
         assert [d for d, _ in heard] == sorted(d for d, _ in heard) and len(heard) > 2
 
 
-@pytest.mark.parametrize("budget,shown", [(["--max-time", "600", "--epochs", "1"], "budget left 09:"),
-                                          (["--max-time", "0", "--max-steps", "7"], "budget left 00:")])
+@pytest.mark.parametrize("budget,shown", [(["--max-time", "600", "--epochs", "1"], r"budget left (10:00|09:\d\d)"),
+                                          (["--max-time", "0", "--max-steps", "7"], r"budget left 00:\d\d")])
 def test_the_training_bar_runs_to_the_budget(tmp_path, budget, shown):
-    """The bar's time left is the budget's (not the end of the epoch)."""
+    """The bar's time left is the budget's (not the end of the epoch).
+
+    A fast machine finishes the tiny run within a second, so a 600 s budget may still read 10:00."""
     args = ["train", *tiny_files(), *TINY_MODEL, "--sample-tokens", "0", *budget,
             "--out", tmp_path / "m"]
     code, _, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
     assert code == 0, terminal
-    assert shown in terminal, terminal
+    assert re.search(shown, terminal), terminal
 
 
 SMALL = ["--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"], "--hidden-size", "8", "--emb-size", "8",
