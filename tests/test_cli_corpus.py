@@ -18,6 +18,18 @@ def test_corpus_list_names_the_recipes(cli):
     assert "not fetched" in result.output
 
 
+def test_corpus_list_shows_a_damaged_corpus_and_why(cli, corpora_root, tiny_en):
+    """A corpus whose manifest no longer opens is listed as damaged, not left out or called not fetched."""
+    (tiny_en.directory / "manifest.json").write_text("{broken")
+    (corpora_root / "tang300").mkdir()
+    (corpora_root / "tang300" / "manifest.json").write_text('{"format": 1}')
+    result = cli("corpus", "list")
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "damaged, will not open" in lines[tiny_en.name] and "not valid JSON" in lines[tiny_en.name]
+    assert "damaged, will not open" in lines["tang300"] and "not fetched" not in lines["tang300"]
+
+
 def test_corpus_info_of_local_text(cli):
     result = cli("corpus", "info", "--train", ENGLISH)
     assert result.exit_code == 0, result.output

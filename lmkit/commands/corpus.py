@@ -17,19 +17,28 @@ def command():
 @command.command("list")
 def list_corpora():
     """Named corpora lmkit can fetch, and every corpus already cached."""
-    from lmkit.corpus.catalog import cached_corpora
+    from lmkit.corpus.catalog import scan_corpora
     from lmkit.corpus.sources import CORPORA
     from lmkit.paths import folders_line
 
-    cached = {c.name: c for c in cached_corpora()}
-    width = max(len(name) for name in [*CORPORA, *cached])
+    found, damaged = scan_corpora()
+    cached = {c.name: c for c in found}
+    width = max(len(name) for name in [*CORPORA, *cached, *damaged])
     for name, source in CORPORA.items():
         state = f"cached, {cached[name].num_chars('train'):,} train chars" if name in cached else "not fetched"
-        click.echo(f"{name:<{width}}  {source.description} [{state}]")
+        click.echo(f"{name:<{width}}  {source.description} [{damaged_state(damaged[name]) if name in damaged else state}]")
     for name, corpus in cached.items():
         if name not in CORPORA:
             click.echo(f"{name:<{width}}  {corpus.description} [cached]")
+    for name, why in damaged.items():
+        if name not in CORPORA:
+            click.echo(f"{name:<{width}}  [{damaged_state(why)}]")
     click.echo(f"({folders_line()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
+
+
+def damaged_state(why: str) -> str:
+    """A damaged corpus's line says so, rather than leaving it out or calling it not fetched."""
+    return f"damaged, will not open: {why.removeprefix('error: ')}"
 
 
 @command.command("fetch")

@@ -23,7 +23,7 @@ from lmkit.corpus.split import SPLITS
 from lmkit.corpus.store import MANIFEST, Corpus, corpora_root, install_corpus
 from lmkit.errors import CorpusError
 
-__all__ = ["CORPORA", "DEFAULT_CORPUS", "MANIFEST", "SPLITS", "Corpus", "cached_corpora", "corpora_root",
+__all__ = ["CORPORA", "DEFAULT_CORPUS", "MANIFEST", "SPLITS", "Corpus", "cached_corpora", "corpora_root", "scan_corpora",
            "get_corpus", "install_corpus"]
 
 
@@ -53,15 +53,20 @@ def get_corpus(name: str | None = None, *, train=None, valid=None, test=None, ro
 
 def cached_corpora(root=None) -> list[Corpus]:
     """Every complete corpus under the root, by name."""
+    return scan_corpora(root)[0]
+
+
+def scan_corpora(root=None) -> tuple[list[Corpus], dict[str, str]]:
+    """The corpora under the root that open, by name, and the folders with a manifest that do not: name -> why."""
     root = corpora_root(root)
     if not root.is_dir():
-        return []
-    found = []
+        return [], {}
+    found, damaged = [], {}
     for folder in sorted(root.iterdir()):
         if folder.is_dir() and not folder.name.startswith(".") and (folder / MANIFEST).exists():
             try:
                 found.append(Corpus.open(folder))
-            except CorpusError:
-                continue
-    return found
+            except CorpusError as error:
+                damaged[folder.name] = str(error)
+    return found, damaged
 

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.generate.sampling import (NEG_INF, Sample, SamplingConfig, banned_ids, evaluating, model_device, prime,
+from lmkit.generate.sampling import (NEG_INF, PER_TOKEN, Sample, SamplingConfig, banned_ids, evaluating, model_device, prime,
                                      step_kernels)
 from lmkit.models.base import ReordersStreams
 
@@ -88,6 +88,7 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
     """
     config.validate(model.vocab)
     width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
+    penalty = PER_TOKEN if config.length_penalty is None else config.length_penalty
     banned = banned_ids(model.vocab, config.allow_unk, model_device(model))
     select_state = state_selector(model)
     finished: list[Sample] = []
@@ -102,7 +103,7 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
             ends = (flat % size == eos) & (candidates.sentences >= config.sentences) & (config.sentences > 0)
             complete = ends | (step == config.max_tokens - 1)
             rank = torch.arange(count, device=flat.device)
-            finished += candidates.samples(rank[(rank < width) & complete], ends, config.length_penalty)
+            finished += candidates.samples(rank[(rank < width) & complete], ends, penalty)
             going = rank[~complete][:width]
             if len(finished) >= width or len(going) == 0:
                 break

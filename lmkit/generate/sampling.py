@@ -31,6 +31,7 @@ from lmkit.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
 NEG_INF = float("-inf")
+PER_TOKEN = 1.0  # the length penalty when none is given: beam hypotheses ranked by mean log-prob per token
 
 
 LARGEST_LENGTH = 1_000_000   # tokens per sample: far beyond any use, small enough to refuse a typo early
@@ -52,8 +53,8 @@ class SamplingConfig:
     top_p: float | None = setting(None, "Sample only from the smallest set of tokens whose probability reaches p.",
                                   low=0, low_open=True, high=1)
     beam: int | None = setting(None, "Beam search with N beams; prints the N best.", low=1, high=4096)
-    length_penalty: float = setting(1.0, "Beam: rank by log-prob / length^this (0 = total log-prob, 1 = per token).",
-                                    low=0, high=100)
+    length_penalty: float | None = setting(None, "Beam: rank by log-prob / length^this (0 = total log-prob, "
+                                           "1 = per token) [default: 1].", low=0, high=100)
     allow_unk: bool = setting(False, "Let <unk> be generated.")
     seed: int | None = setting(None, "Seed for identical output on the same machine [default: random].",
                                low=0, high=LARGEST_SEED)
@@ -71,6 +72,9 @@ class SamplingConfig:
             raise ConfigError("--greedy and --beam are two strategies: pick one (--beam 1 is greedy)")
         if deterministic and sampling:
             raise ConfigError(f"{deterministic} does not sample, so {', '.join(sampling)} would be ignored: drop one")
+        if self.length_penalty is not None and self.beam is None:
+            raise ConfigError(f"--length-penalty {self.length_penalty:g} ranks beam search's hypotheses, and there is no "
+                              f"--beam: add --beam N, or drop --length-penalty")
         if deterministic and self.num_samples > 1:
             raise ConfigError(f"{deterministic} is deterministic: --num-samples {self.num_samples} would repeat one output")
         allowed = len(vocab) - len(banned_ids(vocab, self.allow_unk))
