@@ -150,6 +150,10 @@ TRAINER_STATES = {
     "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensor(s) shaped"),
     "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
     "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
+    "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
+                             "progress.column 1000000000000 is past the"),
+    "averaging before it began": (lambda s: s["progress"].__setitem__("averaging_since", 10**9),
+                                  "progress.averaging_since 1000000000 is after progress.step"),
 }
 
 

@@ -26,7 +26,7 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.paths import checkpoints_root, folders_line
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
-from lmkit.train.resume_state import DirectoryLock, load_resume, resume_dir
+from lmkit.train.resume_state import STATE_FILE, DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
 
 EXIT_CODES = {"SIGTERM": 143}
@@ -80,7 +80,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
             clear_previous_run(directory)
         if state is not None:
-            trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None)  # --lr again replaces the decayed one
+            trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None,  # --lr again replaces the decayed one
+                            source=str(resume_dir(directory) / STATE_FILE))
         if world.is_main and preset is not None:
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:

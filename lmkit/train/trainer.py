@@ -25,7 +25,7 @@ from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
-from lmkit.errors import ConfigError, TrainingError
+from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
 from lmkit.models.base import is_cloze
@@ -124,13 +124,15 @@ class Trainer:
         return self.average.model if self.average is not None else self.model
 
     # --- resume -------------------------------------------------------------------
-    def restore(self, state: dict, lr: float | None = None) -> None:
+    def restore(self, state: dict, lr: float | None = None, source: str = "the trainer state") -> None:
         """Continue exactly where a saved trainer state stopped (same or different world size); `lr` given
-        replaces the configured LR and forgets the decays and halvings so far."""
-        self.optimizer.load_state_dict(state["optimizer"])
+        replaces the configured LR and forgets the decays and halvings so far. `source` names the state in errors."""
         known = Progress.__dataclass_fields__
         saved = state["progress"]
-        self.progress = Progress(**{k: v for k, v in saved.items() if k in known})
+        progress = Progress(**{k: v for k, v in saved.items() if k in known})
+        self._check_position(progress, source)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.progress = progress
         if "lr_scale" not in saved and self.cfg.lr:  # saved before lr_scale: the plateau rule's LR was kept whole
             self.progress.lr_scale = saved.get("lr", self.cfg.lr) / self.cfg.lr
         if lr is not None:
@@ -143,6 +145,18 @@ class Trainer:
             self.average = WeightAverage(self.model)
             self.average.load_state_dict(state["average"])
         self._restore_hidden(state)
+
+    def _check_position(self, progress: Progress, source: str) -> None:
+        """A saved position must lie inside this run's data: past the end it was saved on other data (or edited)."""
+        last = self.batch.shape[1] - 1
+        if progress.column > last:
+            raise CheckpointError(f"{source}: damaged trainer state: progress.column {progress.column} is past the "
+                                  f"{last} columns of an epoch of this training split at --batch-size "
+                                  f"{self.cfg.batch_size}; resume from another copy, or start a new run")
+        if progress.averaging_since is not None and progress.averaging_since > progress.step:
+            raise CheckpointError(f"{source}: damaged trainer state: progress.averaging_since "
+                                  f"{progress.averaging_since} is after progress.step {progress.step}; resume from "
+                                  "another copy, or start a new run")
 
     def _restore_hidden(self, state: dict) -> None:
         hidden = state.get("hidden")
