@@ -40,6 +40,7 @@ from pathlib import Path
 
 from lmkit.train.presets import option_names
 from lmkit.train.trainer import TrainCallbacks
+from machine import describe_machine, isa_env
 
 REFERENCE = "cosine-2x256"
 BASE = dict(hidden_size=256, layers=2, emb_size=64, batch_size=64, bptt=128, dropout=0.1, out_dropout=0.1)
@@ -55,6 +56,9 @@ CANDIDATES: dict[str, dict] = {
     "lr2e-2-warmup0.1": {**BASE, "lr": 2e-2, "schedule": "cosine", "warmup": 0.1},
     "lr1e-2-no-dropout": {**BASE, "lr": 1e-2, "schedule": "cosine", "dropout": 0.0, "out_dropout": 0.0},
     "lr1e-2-batch32": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 32},
+    "lr2e-2-batch32": {**BASE, "lr": 2e-2, "schedule": "cosine", "batch_size": 32},
+    "lr5e-3-batch32": {**BASE, "lr": 5e-3, "schedule": "cosine", "batch_size": 32},
+    "lr1e-2-batch16": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 16},
     "lr1e-2-bptt64": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 128, "bptt": 64},
     "lr1e-2-bptt32": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 256, "bptt": 32},
     "lr1e-2-2x384-bptt64": {**BASE, "lr": 1e-2, "schedule": "cosine", "hidden_size": 384, "batch_size": 128, "bptt": 64},
@@ -68,35 +72,8 @@ CANDIDATES: dict[str, dict] = {
     "lr1e-2-plateau": {**BASE, "lr": 1e-2, "schedule": "plateau"},
 }
 MODEL_OF = {"lr1e-2-gru": "gru"}
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 SUMMARY = re.compile(r"^\s+(valid|test)\s+ppl\s+\S+\s+bits/token\s+\S+\s+bits/char\s+(\S+)", re.M)
 STOPPED = re.compile(r"stopped: \S+ after (\d+) steps")
-
-
-def machine(env: dict) -> dict:
-    info = {"python": sys.version.split()[0], "load_average": os.getloadavg(),
-            "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS"), **{key: env.get(key) for key in isa_env("AVX2")},
-            "cores": os.cpu_count()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = re.search(r"model name\s*:\s*(.*)", cpuinfo).group(1)
-        flags = set(re.search(r"flags\s*:\s*(.*)", cpuinfo).group(1).split())
-        info["flags"] = {flag: flag in flags for flag in CPU_FLAGS}
-    except (OSError, AttributeError):
-        info["cpu"] = "unknown"
-    probe = ("import torch; print(torch.__version__, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability(),"
-             " torch.backends.mkldnn.is_available())")
-    version, threads, capability, _ = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                                                     text=True, check=True).stdout.split()
-    info.update(torch=version, torch_threads=int(threads), torch_cpu_capability=capability)
-    return info
-
-
-def isa_env(isa: str) -> dict[str, str]:
-    """Environment that keeps torch's three kernel sources to `isa`: oneDNN (LSTM, matmuls), ATen's own
-    vectorised kernels, and MKL's BLAS. Clock and caches stay this CPU's, so it emulates the instruction
-    set, not another machine."""
-    return {"ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": isa.lower(), "MKL_ENABLE_INSTRUCTIONS": isa}
 
 
 def options(name: str, precision: str, threads: int | None) -> list[str]:
@@ -229,7 +206,7 @@ def main() -> None:
     env = {**os.environ, **isa_env(args.isa)} if args.isa else dict(os.environ)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)  # the timing runs (in-process Trainer) follow it too
-    info = machine(env)
+    info = describe_machine(env)
     print(json.dumps(info), flush=True)
     if args.costs_only:
         for name in args.only or list(CANDIDATES):

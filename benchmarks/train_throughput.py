@@ -3,7 +3,7 @@
 Model (the classic medium-small word LM): 2-layer LSTM, 200 embedding / 200 hidden, vocabulary 10,000,
 bptt 35, batch 20, dropout 0.2, SGD lr 20, gradient clipping 0.25.
 
-    python benchmarks/train_throughput.py [--steps 1400] [--corpus shakespeare] [--threads N]
+    python benchmarks/train_throughput.py [--steps 1400] [--corpus shakespeare] [--threads N] [--awd]
 
 Prints the threads used, tokens/s for (a) the reference loop fp32, (b) lmkit fp32, (c) lmkit bf16 (only
 where the CPU has bf16 units), their ratios, the validation perplexity of each after the same tokens,
@@ -109,16 +109,23 @@ class StepClock(TrainCallbacks):
         self.times.append(time.perf_counter())
 
 
-def lmkit_config() -> RNNConfig:
+# The AWD-LSTM regularisers whose cost --awd measures (Merity et al. 2017's word-level values). Variable-length
+# BPTT and NT-ASGD are left out: the first changes the tokens per step, the second only starts when validation
+# stalls; both cost next to nothing per token.
+AWD_MODEL = dict(locked_dropout=True, weight_drop=0.5, word_dropout=0.1)
+AWD_TRAIN = dict(ar=2.0, tar=1.0)
+
+
+def lmkit_config(awd: bool = False) -> RNNConfig:
     return RNNConfig(cell="lstm", emb_size=EMB, hidden_size=HIDDEN, layers=LAYERS,
-                     dropout=DROPOUT, emb_dropout=DROPOUT, out_dropout=DROPOUT)
+                     dropout=DROPOUT, emb_dropout=DROPOUT, out_dropout=DROPOUT, **(AWD_MODEL if awd else {}))
 
 
-def lmkit_run(tokenizer, stream, valid, steps: int, precision: str):
+def lmkit_run(tokenizer, stream, valid, steps: int, precision: str, awd: bool = False):
     torch.manual_seed(0)
-    model = RNNLM(tokenizer.vocab, lmkit_config())
+    model = RNNLM(tokenizer.vocab, lmkit_config(awd))
     config = TrainConfig(epochs=1, max_steps=steps, batch_size=BATCH, bptt=BPTT, optimizer="sgd", lr=LR, clip=CLIP,
-                         precision=precision, device="cpu", seed=0)
+                         precision=precision, device="cpu", seed=0, **(AWD_TRAIN if awd else {}))
     clock = StepClock()
     with tempfile.TemporaryDirectory() as out:
         Trainer(model, tokenizer, stream, valid, config, out, callbacks=clock).run()
@@ -131,6 +138,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=1400)
     parser.add_argument("--corpus", default="shakespeare")
     parser.add_argument("--recheck", type=int, default=400, help="steps of the reference re-run after lmkit's runs")
+    parser.add_argument("--awd", action="store_true",
+                        help="also train with the AWD-LSTM regularisers (weight drop, locked and word dropout, AR/TAR) "
+                             "and print what they cost in throughput")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="torch threads [default: what this process may use, as lmkit's commands choose]")
     return parser.parse_args()
@@ -157,6 +167,7 @@ def main() -> None:
 
     ref_rate, ref_model = reference_run(stream, args.steps)
     runs = {p: lmkit_run(tokenizer, stream, valid, args.steps, p) for p in ("fp32", "bf16") if p == "fp32" or bf16.native}
+    awd_runs = {p: lmkit_run(tokenizer, stream, valid, args.steps, p, awd=True)[0] for p in runs if args.awd}
     tuned_rate, _ = reference_run(stream, min(args.recheck, args.steps))
     models = {"reference": as_rnnlm(ref_model, tokenizer.vocab), **{p: model for p, (_, model) in runs.items()}}
     with torch.no_grad():
@@ -167,6 +178,9 @@ def main() -> None:
         print(f"lmkit {p}     : {rate:9,.0f} tokens/s   ratio to reference {rate / ref_rate:.2f}x   valid ppl {ppl[p]:.2f}{versus}")
     if not bf16.native:
         print("lmkit bf16     : not run: bf16 is not native here (see the bf16 line above)")
+    for p, rate in awd_runs.items():
+        print(f"lmkit {p} + AWD regularisers ({', '.join(f'{k}={v}' for k, v in {**AWD_MODEL, **AWD_TRAIN}.items())}): "
+              f"{rate:,.0f} tokens/s, {rate / runs[p][0]:.2f}x of lmkit {p} (cost {100 * (1 - rate / runs[p][0]):.1f}%)")
     print(f"reference fp32, re-run after lmkit set the allocator ({min(args.recheck, args.steps)} steps): {tuned_rate:,.0f} tokens/s;"
           + ",".join(f" lmkit {p} {rate / tuned_rate:.2f}x" for p, (rate, _) in runs.items()) + " of it")
 

@@ -1,0 +1,40 @@
+"""What every benchmark records about the machine it ran on, and the AVX2 emulation some of them offer.
+
+    from machine import describe_machine, isa_env     # benchmarks run as scripts: benchmarks/ is on sys.path
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones that decide lmkit's kernels and precision
+
+
+def isa_env(isa: str) -> dict[str, str]:
+    """Environment that keeps torch's three kernel sources to `isa`: oneDNN (LSTM, matmuls), ATen's own
+    vectorised kernels, and MKL's BLAS. Clock and caches stay this CPU's, so it emulates the instruction
+    set, not another machine."""
+    return {"ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": isa.lower(), "MKL_ENABLE_INSTRUCTIONS": isa}
+
+
+def describe_machine(env: dict) -> dict:
+    """CPU model and flags, cores, Python, torch's version, threads and CPU capability as a child process with
+    `env` sees them, the instruction-set limits in `env`, and the 1/5/15-minute load averages."""
+    info = {"python": sys.version.split()[0], "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cores": os.cpu_count(), "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS"),
+            **{key: env.get(key) for key in isa_env("AVX2")}}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = re.search(r"model name\s*:\s*(.*)", cpuinfo).group(1)
+        flags = set(re.search(r"flags\s*:\s*(.*)", cpuinfo).group(1).split())
+        info["flags"] = {flag: flag in flags for flag in CPU_FLAGS}
+    except (OSError, AttributeError):
+        info["cpu"] = "unknown"
+    probe = "import torch; print(torch.__version__, torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())"
+    version, threads, capability = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                                                  text=True, check=True).stdout.split()
+    info.update(torch=version, torch_threads=int(threads), torch_cpu_capability=capability)
+    return info
