@@ -13,7 +13,8 @@ differ from a user's run, and nothing else:
 
 Each line must exit 0 with no traceback; a few outputs are checked for what the README says they show.
 The one-machine `--nproc` lines run too (torchrun with Gloo on the CPU); the `torchrun` lines beside them
-do not (NOT_LMKIT says why). Marked slow: about four minutes on a shared 2-core machine.
+do not (NOT_LMKIT says why). The run is marked slow (about four minutes on a shared 2-core machine); the
+checks of the rewriting and of which lines run are quick and run by default.
 """
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ from pathlib import Path
 import pytest
 from conftest import CHINESE, ENGLISH, FIXTURES, TINY
 from readme_blocks import ROOT, lmkit_lines, parse, sectioned_blocks
-
-pytestmark = pytest.mark.slow
 
 SKIPPED_SECTIONS = {
     "Two commands": "installs torch and lmkit with pip from the network, and its test command is the run this "
@@ -259,6 +258,7 @@ def test_small_budget_keeps_every_option_and_argument():
     assert "--tune-tokens" not in small_budget("lmkit eval m")
 
 
+@pytest.mark.slow
 def test_the_readme_tour_runs_top_to_bottom(tmp_path):
     home = tmp_path / "tour"
     home.mkdir()
