@@ -97,16 +97,20 @@ def make_lists(lines: list[str], confusions: Confusions, args, rng: random.Rando
     return rows, refs
 
 
+def threads(args) -> list[str]:
+    return ["--threads", str(args.threads)] if args.threads else []
+
+
 def build_models(args, work: Path) -> dict[str, list[str]]:
     corpus = ["--corpus", args.corpus, "--tokenizer", args.tokenizer]
     if args.tokenizer == "word":
         corpus += ["--max-size", str(args.max_size)]
     if not (work / "ngram").exists():
-        lmkit("ngram", *corpus, "--order", "3", "--out", work / "ngram")
+        lmkit("ngram", *corpus, "--order", "3", *threads(args), "--out", work / "ngram")
     if not (work / "lstm").exists():
         lmkit("train", *corpus, "--model", "lstm", "--hidden-size", args.hidden_size, "--emb-size", args.hidden_size // 2,
               "--layers", "1", "--batch-size", "32", "--bptt", "32", "--max-time", args.train_seconds, "--sample-tokens", "0",
-              "--quiet", "--out", work / "lstm")
+              "--quiet", *threads(args), "--out", work / "lstm")
     return {"3-gram KN": [work / "ngram"], "LSTM": [work / "lstm"],
             "LSTM + 3-gram": ["--mix", f"{work / 'lstm'},{work / 'ngram'}"]}
 
@@ -120,7 +124,8 @@ def restored(lists: dict, refs: dict[str, str], measured: set[str], chars: bool)
 
 def measure(name: str, model: list, nbest: Path, refs_file: Path, refs: dict, measured: set, args, work: Path) -> str:
     out = work / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.tsv"
-    said = lmkit("rescore", *model, nbest, "--refs", refs_file, "--out", out, *(["--cer"] if args.cer else []))
+    said = lmkit("rescore", *model, nbest, "--refs", refs_file, "--out", out, *(["--cer"] if args.cer else []),
+                 *threads(args))
     rate = re.search(r"first pass ([\d.]+)% -> rescored ([\d.]+)%", said)
     tuned = re.search(r"LM weight (\S+), length bonus (\S+)", said)
     first = restored(read_tsv(nbest), refs, measured, args.cer)
@@ -141,6 +146,8 @@ def main() -> None:
     parser.add_argument("--nbest", type=int, default=10)
     parser.add_argument("--noise", type=float, default=1.0, help="first-pass score noise (standard deviation)")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of every lmkit command (default: lmkit's, which honours OMP_NUM_THREADS)")
     parser.add_argument("--work", type=Path, default=None, help="folder for models and lists (kept; reused)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="lmkit-rescore-bench-"))

@@ -116,7 +116,8 @@ def test_a_bad_omp_num_threads_is_one_line(cli, monkeypatch, value):
 
 
 @pytest.mark.parametrize("command", [["train", *FILES], ["ngram", *FILES], ["eval", "m"], ["generate", "m"],
-                                     ["fill", "a", "b", "x_y"], ["report", "m"], ["gradcheck"]])
+                                     ["fill", "a", "b", "x_y"], ["report", "m"], ["rescore", "m", "n"],
+                                     ["gradcheck"]])
 @pytest.mark.parametrize("threads, usage, message", [
     ("0", True, "--threads must be at least 1, got 0"),
     ("-1", True, "--threads must be at least 1, got -1"),

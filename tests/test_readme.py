@@ -1,30 +1,6 @@
 """The README is the front door: its commands must stay true."""
-import re
-import shlex
-import warnings
-from pathlib import Path
-
-import click
 import pytest
-
-from lmkit.cli import app
-
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-
-
-def code_blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
-
-
-def lmkit_lines() -> list[str]:
-    lines = []
-    for block in code_blocks("bash"):
-        for line in block.splitlines():
-            line = line.split("  #")[0].strip()
-            if line.startswith("lmkit "):
-                lines.append(line)
-    return lines
+from readme_blocks import ROOT, code_blocks, lmkit_lines, parse
 
 
 def test_ci_runs_the_readme_test_command():
@@ -41,15 +17,7 @@ def test_the_main_job_command_is_lmkit_train_with_no_options():
 @pytest.mark.parametrize("line", lmkit_lines())
 def test_every_tour_command_parses(line):
     """Each `lmkit ...` example names a real command whose options and arguments parse."""
-    args = shlex.split(line)[1:]
-    command, ctx = app, app.make_context("lmkit", list(args), resilient_parsing=False)
-    while isinstance(command, click.Group):
-        with warnings.catch_warnings():  # click 8.2 keeps the subcommand in protected_args until 9.0
-            warnings.simplefilter("ignore", DeprecationWarning)
-            remaining = ctx.protected_args + ctx.args
-        name, command, rest = command.resolve_command(ctx, remaining)
-        assert command is not None, f"unknown command in {line!r}"
-        ctx = command.make_context(name, rest, parent=ctx)
+    parse(line)
 
 
 def test_python_api_example_runs(monkeypatch, tmp_path, tiny_zh):

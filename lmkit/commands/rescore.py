@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options
+from lmkit.commands.common import model_options, threads_option
 from lmkit.commands.options import config_from, options_from
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
@@ -33,6 +33,7 @@ path = click.Path(path_type=Path)
 @options_from(RescoreConfig)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @model_options
+@threads_option
 def command(model, nbest, mix, device, opener, **options):
     """Rerank the hypotheses of NBEST with MODEL (a model directory, an ARPA file) or a --mix.
 
