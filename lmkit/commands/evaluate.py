@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from lmkit.commands.common import corpus_options, model_options, threads_option
+from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
@@ -74,6 +74,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     adaptive = config_from(AdaptiveConfig, opts)
+    refuse_unused_adaptive(ctx, adaptive)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
     check_adaptive(adaptive, mix, scoring)
     with pass_bars("scoring", quiet) as bars:
@@ -97,6 +98,16 @@ def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
     if scoring["reset_per_line"]:
         raise ConfigError(f"{wanted} reads the text in order, adapting as it goes; it cannot be combined "
                           "with --reset-per-line")
+
+
+def refuse_unused_adaptive(ctx: click.Context, adaptive: AdaptiveConfig) -> None:
+    """A tuning option of a regime that is not asked for would be ignored: refused, naming it (eval and report)."""
+    if adaptive.cache is None:
+        refuse_ignored(ctx, ("cache_theta", "cache_lambda"), "there is no --cache N")
+    if not adaptive.dynamic:
+        refuse_ignored(ctx, ("dynamic_lr", "dynamic_decay", "dynamic_segment"), "there is no --dynamic")
+    if not adaptive.any:
+        refuse_ignored(ctx, ("tune_tokens",), "there is no --cache N or --dynamic to tune")
 
 
 def resolve_scoring(scoring: dict) -> dict:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import corpus_options, model_options, threads_option, tokenizer_options
+from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option, tokenizer_options
+from lmkit.commands.evaluate import refuse_unused_adaptive
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SuiteConfig
+
+SUITE_ONLY = ("budget_minutes", "add_k", "reuse")  # SuiteConfig's settings that only --suite uses (seed and device: all)
 
 
 @click.command()
@@ -29,7 +32,8 @@ from lmkit.report.suite import SuiteConfig
 @options_from(AdaptiveConfig)
 @model_options
 @threads_option
-def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, quiet, opener, **setting_options):
+@click.pass_context
+def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, quiet, opener, **setting_options):
     """Compare MODELs (model directories or ARPA files) and/or the --suite baseline on one test split.
 
     With --corpus all models are scored on that corpus's valid and test splits, each with its
@@ -45,10 +49,14 @@ def command(model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tokens, 
         raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
     if suite is not None and not (corpus_spec.name or corpus_spec.train):
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
+    if suite is None:
+        refuse_ignored(ctx, SUITE_ONLY, "there is no --suite baseline to train")
     suite_config = config_from(SuiteConfig, setting_options)
+    adaptive = config_from(AdaptiveConfig, setting_options)
+    refuse_unused_adaptive(ctx, adaptive)
     options = {"suite": suite, "suite_config": suite_config, "out": out, "sample_tokens": sample_tokens,
                "seed": suite_config.seed, "device": suite_config.device, "quiet": quiet,
-               "adaptive": config_from(AdaptiveConfig, setting_options),
+               "adaptive": adaptive,
                "command": shlex.join(["lmkit", *sys.argv[1:]])}
     written, table = run_report(list(model_dirs), corpus_spec, tokenizer_spec, opener, options)
     click.echo(table)
