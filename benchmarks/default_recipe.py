@@ -57,6 +57,8 @@ CANDIDATES: dict[str, dict] = {
     "lr1e-2-no-dropout": {**BASE, "lr": 1e-2, "schedule": "cosine", "dropout": 0.0, "out_dropout": 0.0},
     "lr1e-2-batch32": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 32},
     "lr2e-2-batch32": {**BASE, "lr": 2e-2, "schedule": "cosine", "batch_size": 32},
+    "lr2e-2-batch32-no-dropout": {**BASE, "lr": 2e-2, "schedule": "cosine", "batch_size": 32, "dropout": 0.0,
+                                  "out_dropout": 0.0},
     "lr5e-3-batch32": {**BASE, "lr": 5e-3, "schedule": "cosine", "batch_size": 32},
     "lr1e-2-batch16": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 16},
     "lr1e-2-bptt64": {**BASE, "lr": 1e-2, "schedule": "cosine", "batch_size": 128, "bptt": 64},

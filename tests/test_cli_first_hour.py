@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
+from lmkit.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
@@ -186,9 +187,9 @@ def saved_shape(directory):
 def test_a_short_file_gets_a_batch_and_window_that_fit_and_says_so(cli, tmp_path, ten_lines):
     result = cli("train", "--train", ten_lines, *SMALL, "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
-    assert "makes 1 step(s) per epoch; using --batch-size" in result.stderr  # 64 x 128 on 600 characters
+    assert "makes 1 step(s) per epoch; using --batch-size" in result.stderr  # the default 32 x 128 on 600 characters
     batch, bptt = saved_shape(tmp_path / "m")
-    assert (batch, bptt) != (64, 128)
+    assert (batch, bptt) != (TrainConfig().batch_size, TrainConfig().bptt)
     from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, steps_per_epoch
 
     assert steps_per_epoch(len(ten_lines.read_text()), batch, bptt) >= MIN_STEPS_PER_EPOCH

@@ -6,7 +6,7 @@ import pytest
 from conftest import TINY, assert_one_line_error
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.settings import knobs
-from lmkit.train.config import TrainConfig
+from lmkit.train.config import DEFAULT_LR, TrainConfig
 from lmkit.train.presets import PRESETS, preset_values
 
 SMALL = ["--hidden-size", "16", "--emb-size", "16", "--layers", "2", "--batch-size", "4", "--bptt", "16",
@@ -53,7 +53,7 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
     result = train(cli, tmp_path / "m", "--preset", "awd", *SMALL, "--optimizer", "adamw")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
-    assert config["optimizer"] == "adamw" and config["lr"] == 3e-3
+    assert config["optimizer"] == "adamw" and config["lr"] == DEFAULT_LR["adamw"]
 
 
 @pytest.mark.parametrize("model", ["scratch-rnn", "ngram"])

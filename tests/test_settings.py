@@ -99,14 +99,14 @@ def test_cli_defaults_equal_the_config_classes_defaults(path):
 
 
 def test_trainer_default_config_is_the_cli_default(cli):
-    from lmkit.train.config import TrainConfig
+    from lmkit.train.config import DEFAULT_LR, TrainConfig
 
     params = {p.name: p for p in all_commands()["train"].params}
     config = TrainConfig()
     for knob in knobs(TrainConfig):
         if knob.rules.cli and knob.name != "lr":
             assert getattr(config, knob.name) == params[knob.name].default, knob.name
-    assert config.lr == 3e-3 and TrainConfig(optimizer="sgd").lr == 20.0
+    assert config.lr == DEFAULT_LR["adamw"] and TrainConfig(optimizer="sgd").lr == DEFAULT_LR["sgd"]
 
 
 @dataclass
