@@ -37,7 +37,7 @@ CONTRADICTIONS = {
     "layers": (["--layers", "2"], "the saved model has --layers 1, not 2"),
     "direction": (["--direction", "backward"], "the saved model has --direction forward, not backward"),
     "tied": (["--tie-weights"], "the saved model has --tie-weights false, not true"),
-    "dropout": (["--dropout", "0.5"], "the saved model has --dropout 0.1, not 0.5"),
+    "dropout": (["--dropout", "0.5"], "the saved model has --dropout 0.0, not 0.5"),
     "softmax": (["--softmax", "adaptive"], "the saved model has --softmax full, not adaptive"),
     "order": (["--order", "3"], "--order does not apply to the saved lstm model"),
     "nonlinearity": (["--nonlinearity", "relu"], "--nonlinearity does not apply to the saved lstm model"),
