@@ -161,6 +161,20 @@ def test_option_for_another_kind_names_the_command_line_options_the_kind_takes()
         WordTokenizer.fit(["a b"], max_size=0)
 
 
+@pytest.mark.parametrize("args, key", [
+    ([], "word"),
+    (["--split-punct", "--no-lowercase", "--min-freq", "1"], "word"),  # given, but each the default
+    (["--lowercase", "--no-split-punct"], "word-lowercase=true-split_punct=false"),
+    (["--max-size", "20"], "word-max_size=20"),
+])
+def test_cli_options_find_the_cache_file_the_python_api_names(cli, tmp_path, args, key):
+    train = tmp_path / "train.txt"
+    train.write_text("A b, c.\n" * 60, encoding="utf-8")
+    result = cli("vocab", "build", "--train", train, "--tokenizer", "word", *args)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.glob("**/tokenizers/*.json") if not p.name.endswith(".stats.json")] == [f"{key}.json"]
+
+
 def test_get_tokenizer_builds_from_train_once(tiny_en):
     first = get_tokenizer(tiny_en, "word")
     path = tokenizer_path(tiny_en, "word", {})
