@@ -112,3 +112,12 @@ def test_report_command_runs_the_baseline_suite_end_to_end(cli, tmp_path):
     assert names[:10] == [f"{n}-gram {s}" for s in ("add-k", "Kneser-Ney") for n in range(1, 6)]
     assert names[10:13] == ["Elman RNN", "GRU", "LSTM"] and " + " in names[13]
     assert len(data["groups"]) == 1 and "| test ppl |" in result.stdout  # one vocabulary: one perplexity column
+
+
+def test_report_records_the_tokenizer_options_as_flags():
+    from lmkit.commands.common import TokenizerSpec
+    from lmkit.commands.report_run import tokenizer_flags
+
+    spec = TokenizerSpec("word", {"min_freq": 2, "split_punct": False, "lowercase": True})
+    assert tokenizer_flags(spec) == ["--tokenizer", "word", "--min-freq", "2", "--no-split-punct", "--lowercase"]
+    assert tokenizer_flags(TokenizerSpec("spm", {"model_type": "unigram"})) == ["--tokenizer", "spm", "--spm-type", "unigram"]

@@ -62,3 +62,10 @@ def test_the_options_first_given_may_be_repeated_with_resume(cli, model):
     result = cli("train", "--resume", model, "--train", ENGLISH, *TINY_TRAIN[:8], "--model", "lstm",
                  "--direction", "forward", "--min-freq", "1", *RESUME)
     assert result.exit_code == 0, result.output
+
+
+def test_a_tokenizer_option_the_saved_tokenizer_does_not_take_is_refused(cli, model):
+    before = files(model)  # --no-split-punct was once left out of the options compared, and silently ignored
+    assert_one_line_error(cli("train", "--resume", model, "--no-split-punct", *RESUME),
+                          "--split-punct does not apply to --tokenizer char")
+    assert files(model) == before

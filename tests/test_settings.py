@@ -78,13 +78,16 @@ def config_classes():
     from lmkit.models.neural.scratch import ScratchConfig
     from lmkit.models.ngram.model import NGramConfig
     from lmkit.report.suite import SuiteConfig
+    from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS
     from lmkit.train.config import TrainConfig
 
-    return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig], "ngram": [NGramConfig],
-            "generate": [SamplingConfig], "report": [SuiteConfig], "rescore": [RescoreConfig]}
+    tokenizers = list(TOKENIZER_OPTIONS.values())
+    return {"train": [TrainConfig, RNNConfig, ScratchConfig, NGramConfig, *tokenizers], "ngram": [NGramConfig, *tokenizers],
+            "generate": [SamplingConfig], "report": [SuiteConfig, *tokenizers], "rescore": [RescoreConfig],
+            "vocab build": tokenizers, "vocab show": tokenizers, "tokenize": tokenizers}
 
 
-@pytest.mark.parametrize("path", ["train", "ngram", "generate", "report", "rescore"])
+@pytest.mark.parametrize("path", ["train", "ngram", "generate", "report", "rescore", "vocab build", "vocab show", "tokenize"])
 def test_cli_defaults_equal_the_config_classes_defaults(path):
     params = {p.name: p for p in all_commands()[path].params}
     classes = config_classes()[path]
@@ -96,6 +99,26 @@ def test_cli_defaults_equal_the_config_classes_defaults(path):
             defaults = {repr(shown[c][name].default) for c in owners}
             expected = knob.default if len(defaults) == 1 else None  # shared option: each model's own default
             assert option.default == expected, (path, name, option.default, expected)
+
+
+def tokenizer_numbers() -> list:
+    from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS
+
+    return [pytest.param(kind, knob, id=f"{kind} {knob.name}")
+            for kind, cls in TOKENIZER_OPTIONS.items() for knob in knobs(cls) if knob.kind in (int, float)]
+
+
+@pytest.mark.parametrize("kind, knob", tokenizer_numbers())
+def test_tokenizer_options_check_numbers_in_python_as_on_the_command_line(kind, knob):
+    from lmkit.text.tokenizers import fit_tokenizer
+
+    for bad in [math.nan, math.inf, -math.inf, 10**30, -10**30, 0, "3", True]:
+        with pytest.raises(ConfigError) as caught:
+            fit_tokenizer(kind, ["a b c"], **{knob.name: bad})
+        assert str(caught.value).startswith(f"{knob.option} must be "), (bad, str(caught.value))
+    for path in ["train", "ngram", "report", "vocab build", "vocab show", "tokenize"]:  # the same bounds there
+        option = next(p for p in all_commands()[path].params if p.name == knob.name) if knob.rules.cli else None
+        assert option is None or (option.type.knob.rules == knob.rules and option.opts[0] == knob.option), path
 
 
 def test_trainer_default_config_is_the_cli_default(cli):

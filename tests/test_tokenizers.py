@@ -74,8 +74,10 @@ def test_word_jieba_segments_chinese():
 
 
 def test_unknown_segmenter():
-    with pytest.raises(TokenizerError, match="unknown word segmenter 'mecab'"):
+    with pytest.raises(ConfigError, match="--segment must be one of jieba, got 'mecab'"):
         WordTokenizer.fit(["a"], segment="mecab")
+    with pytest.raises(TokenizerError, match="unknown word segmenter 'mecab'"):  # as a tokenizer.json might say
+        tokenizer_from_json({**WordTokenizer.fit(["a"]).to_json(), "options": {"segment": "mecab"}})
 
 
 @pytest.mark.parametrize("model_type", ["bpe", "unigram"])
@@ -99,7 +101,7 @@ def test_spm_keeps_chinese_punctuation_and_spaces():
 
 
 def test_spm_bad_options():
-    with pytest.raises(TokenizerError, match="--spm-type must be 'bpe' or 'unigram'"):
+    with pytest.raises(ConfigError, match="--spm-type must be one of bpe, unigram, got 'char'"):
         fit_tokenizer("spm", ["a b c"], model_type="char")
     with pytest.raises(TokenizerError, match="--vocab-size must exceed the 4 specials"):
         fit_tokenizer("spm", ["a b c"], vocab_size=4)
@@ -142,6 +144,35 @@ def test_keys_name_only_changed_options():
 def test_option_for_another_kind():
     with pytest.raises(ConfigError, match="--lowercase does not apply to --tokenizer char"):
         resolve_options("char", {"lowercase": True})
+
+
+def test_every_tokenizer_kind_has_its_options_class():
+    from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS
+    from lmkit.text.tokenizers import TOKENIZERS
+
+    assert list(TOKENIZER_OPTIONS) == list(TOKENIZERS)
+
+
+def test_option_for_another_kind_names_the_command_line_options_the_kind_takes():
+    with pytest.raises(ConfigError) as caught:
+        resolve_options("char", {"vocab_size": 100})
+    assert str(caught.value) == "--vocab-size does not apply to --tokenizer char (it takes --min-freq, --max-size)"
+    with pytest.raises(ConfigError, match="^--max-size must be at least 1, got 0$"):
+        WordTokenizer.fit(["a b"], max_size=0)
+
+
+@pytest.mark.parametrize("args, key", [
+    ([], "word"),
+    (["--split-punct", "--no-lowercase", "--min-freq", "1"], "word"),  # given, but each the default
+    (["--lowercase", "--no-split-punct"], "word-lowercase=true-split_punct=false"),
+    (["--max-size", "20"], "word-max_size=20"),
+])
+def test_cli_options_find_the_cache_file_the_python_api_names(cli, tmp_path, args, key):
+    train = tmp_path / "train.txt"
+    train.write_text("A b, c.\n" * 60, encoding="utf-8")
+    result = cli("vocab", "build", "--train", train, "--tokenizer", "word", *args)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.glob("**/tokenizers/*.json") if not p.name.endswith(".stats.json")] == [f"{key}.json"]
 
 
 def test_get_tokenizer_builds_from_train_once(tiny_en):

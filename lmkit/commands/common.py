@@ -3,7 +3,7 @@ the CPU threads.
 
     @click.command()
     @corpus_options                       # --corpus --train --valid --test --encoding-errors
-    @tokenizer_options                    # --tokenizer --vocab-size --spm-type --min-freq --max-size --lowercase --segment --split-punct
+    @tokenizer_options                    # --tokenizer and the options of lmkit.text.tokenizer_options: --min-freq ... --spm-type
     @model_options                        # --tokenizer-from (for models given as ARPA files)
     @threads_option                       # --threads N, applied to torch before the command runs
     def command(corpus_spec: CorpusSpec, tokenizer_spec: TokenizerSpec, opener: ModelOpener, ...):
@@ -24,8 +24,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from lmkit.commands.options import number
+from lmkit.commands.options import given_options, number, options_from
 from lmkit.errors import ConfigError
+from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS, tokenizer_knobs
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of argv and stdin that are not UTF-8
 
@@ -148,33 +149,21 @@ def corpus_options(function=None, *, default: str | None = "shakespeare"):
 
 
 def tokenizer_options(function=None, *, default: str = "char"):
-    """Add --tokenizer and its options and pass them as `tokenizer_spec: TokenizerSpec`."""
+    """Add --tokenizer and its options and pass them as `tokenizer_spec: TokenizerSpec`, holding the options
+    the user gave (an option the chosen kind does not take is refused when the tokenizer is loaded)."""
     if function is None:
         return functools.partial(tokenizer_options, default=default)
 
     @functools.wraps(function)
-    def wrapper(*args, tokenizer, vocab_size, spm_type, min_freq, max_size, lowercase, segment, split_punct, **kwargs):
-        chosen = {"vocab_size": vocab_size, "model_type": spm_type, "min_freq": min_freq, "max_size": max_size,
-                  "lowercase": lowercase or None, "segment": segment, "split_punct": split_punct}
-        spec = TokenizerSpec(tokenizer, {k: v for k, v in chosen.items() if v is not None})
+    def wrapper(*args, tokenizer, **kwargs):
+        given = given_options(click.get_current_context())
+        values = {name: kwargs.pop(name) for name in tokenizer_knobs()}
+        spec = TokenizerSpec(tokenizer, {name: value for name, value in values.items() if name in given})
         return function(*args, tokenizer_spec=spec, **kwargs)
 
-    options = [
-        click.option("--tokenizer", type=click.Choice(["char", "word", "spm"]), default=default, show_default=True,
-                     help="Characters, whitespace words (jieba for Chinese with --segment), or sentencepiece."),
-        click.option("--vocab-size", type=number(int, low=1, high=2**24), default=None, help="spm: vocabulary size (default 8000)."),
-        click.option("--spm-type", type=click.Choice(["bpe", "unigram"]), default=None, help="spm: model type (default bpe)."),
-        click.option("--min-freq", type=number(int, low=1, high=2**62), default=None, help="char/word: keep tokens seen at least this often (default 1)."),
-        click.option("--max-size", type=number(int, low=1, high=2**31), default=None, help="char/word: keep at most this many tokens, specials included."),
-        click.option("--lowercase", is_flag=True, default=False, help="word: lowercase before counting."),
-        click.option("--segment", type=click.Choice(["jieba"]), default=None, help="word: cut Chinese into words with jieba."),
-        click.option("--split-punct/--no-split-punct", "split_punct", default=None,
-                     help="word: cut punctuation off words (\"Hello,\" -> Hello ,) [default: on]; "
-                          "--no-split-punct keeps whitespace words."),
-    ]
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
+    wrapper = options_from(*TOKENIZER_OPTIONS.values(), union=True)(wrapper)
+    return click.option("--tokenizer", type=click.Choice(list(TOKENIZER_OPTIONS)), default=default, show_default=True,
+                        help="Characters, whitespace words (jieba for Chinese with --segment), or sentencepiece.")(wrapper)
 
 
 @dataclass(frozen=True)
@@ -237,7 +226,6 @@ def threads_option(function):
                         help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
                              "cgroup quota and OMP_NUM_THREADS].")(wrapper)
 CORPUS_PARAMS = ("corpus", "train", "valid", "test", "encoding_errors")  # the click parameters of corpus_options
-TOKENIZER_OPTION_PARAMS = ("vocab_size", "spm_type", "min_freq", "max_size", "lowercase", "segment")  # and the kind's
 
 
 def given(ctx: click.Context, name: str) -> bool:

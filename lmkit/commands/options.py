@@ -75,7 +75,8 @@ def click_option(knob: Knob, default: Any, help_text: str) -> Callable:
     """One click option for a knob: a flag for booleans, a choice for choices, a checked value otherwise."""
     if knob.kind is bool:  # --x/--no-x: either side can override a value that came from elsewhere (a preset)
         decl = f"{knob.option}/--no-{knob.option[2:]}"
-        return click.option(decl, knob.name, is_flag=True, default=bool(default), help=help_text)
+        return click.option(decl, knob.name, is_flag=True, default=bool(default), help=help_text,
+                            show_default=bool(default))  # "[default: split-punct]"; off needs no saying
     kind = click.Choice(knob.rules.choices) if knob.rules.choices else SettingType(knob)
     return click.option(knob.option, knob.name, type=kind, default=default, help=help_text,
                         show_default=default is not None)

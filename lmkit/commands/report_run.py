@@ -10,12 +10,11 @@ from lmkit.errors import ConfigError
 
 
 def tokenizer_flags(tokenizer_spec) -> list[str]:
-    from lmkit.text.tokenizer_cache import FLAGS
+    """The command-line flags that choose this tokenizer again: ['--tokenizer', 'word', '--no-split-punct']."""
+    from lmkit.settings import changed_flags
+    from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS
 
-    flags = ["--tokenizer", tokenizer_spec.kind]
-    for name, value in tokenizer_spec.options.items():
-        flags += [FLAGS.get(name, name)] if value is True else [FLAGS.get(name, name), str(value)]
-    return flags
+    return ["--tokenizer", tokenizer_spec.kind, *changed_flags(tuple(TOKENIZER_OPTIONS.values()), tokenizer_spec.options)]
 
 
 def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> Path:

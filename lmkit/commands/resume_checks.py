@@ -15,9 +15,10 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import CORPUS_PARAMS, TOKENIZER_OPTION_PARAMS, flag, given
+from lmkit.commands.common import CORPUS_PARAMS, flag, given
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError
+from lmkit.text.tokenizer_options import tokenizer_knobs
 
 ABSENT = object()
 
@@ -77,11 +78,11 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
 def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:
     """Tokenizer options given now must rebuild the saved tokenizer (`rebuilt`: what they give on the corpus)."""
     if rebuilt.vocab != tokenizer.vocab or rebuilt.options() != tokenizer.options():
-        options = " ".join(flag(ctx, name) for name in TOKENIZER_OPTION_PARAMS if given(ctx, name))
+        options = " ".join(flag(ctx, name) for name in tokenizer_knobs() if given(ctx, name))
         raise ConfigError(f"--resume {directory}: the saved tokenizer is {tokenizer.describe()} with "
                           f"{len(tokenizer.vocab)} tokens, not {rebuilt.describe()} with {len(rebuilt.vocab)} "
                           f"({options}); leave {options} out to continue with the saved one")
 
 
 def tokenizer_options_given(ctx: click.Context) -> bool:
-    return any(given(ctx, name) for name in TOKENIZER_OPTION_PARAMS)
+    return any(given(ctx, name) for name in tokenizer_knobs())

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import (CORPUS_PARAMS, TEXT, TOKENIZER_OPTION_PARAMS, corpus_options, display_token,
-                                   refuse_ignored, tokenizer_from_path, tokenizer_options)
+from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_token, refuse_ignored,
+                                   tokenizer_from_path, tokenizer_options)
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
+from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import EOS_ID
 
 
@@ -28,7 +29,7 @@ def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
     Tokens shown as <unk> are not in the vocabulary.
     """
     if source:
-        refuse_ignored(ctx, (*CORPUS_PARAMS, "tokenizer", *TOKENIZER_OPTION_PARAMS), f"--from {source} gives the tokenizer")
+        refuse_ignored(ctx, (*CORPUS_PARAMS, "tokenizer", *tokenizer_knobs()), f"--from {source} gives the tokenizer")
     tokenizer = tokenizer_from_path(source) if source else tokenizer_spec.load(corpus_spec.open())
     lines = [line for text in texts for line in text.split("\n")] if texts else _stdin_lines()
     for line in lines:

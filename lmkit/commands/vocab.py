@@ -5,10 +5,10 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import (TOKENIZER_OPTION_PARAMS, corpus_options, display_token, refuse_ignored,
-                                   tokenizer_from_path, tokenizer_options)
+from lmkit.commands.common import corpus_options, display_token, refuse_ignored, tokenizer_from_path, tokenizer_options
 from lmkit.commands.options import number
 from lmkit.corpus.split import SPLITS
+from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import SPECIALS
 
 TOP_SHOWN = 20
@@ -45,7 +45,7 @@ def show(ctx, path, corpus_spec, tokenizer_spec, top):
     its coverage is shown when --corpus or --train is given too.
     """
     if path is not None:
-        refuse_ignored(ctx, ("tokenizer", *TOKENIZER_OPTION_PARAMS), f"{path} gives the tokenizer")
+        refuse_ignored(ctx, ("tokenizer", *tokenizer_knobs()), f"{path} gives the tokenizer")
         tokenizer = tokenizer_from_path(path)
         corpus = corpus_spec.open(fetch=False) if corpus_spec.name or corpus_spec.train else None
         click.echo("\n".join(summary_lines(tokenizer, None, corpus, top)))

@@ -4,48 +4,38 @@
     corpora/<name>/tokenizers/<key>.stats.json  token and <unk> counts per split
 
 The key is the tokenizer kind plus every option that differs from its
-default ("char", "word-lowercase=true", "spm-vocab_size=4000"), so the same
-choice always finds the same file and `lmkit vocab build` and `lmkit train`
-share one tokenizer. A word-segmented corpus (manifest `segmented: true`, such
-as pku98) gives the char tokenizer `segmented=True` unless the caller says
-otherwise, so its characters are those of the plain text ("char-segmented=true").
+default in lmkit.text.tokenizer_options ("char", "word-lowercase=true",
+"spm-vocab_size=4000"), so the same choice always finds the same file and
+`lmkit vocab build` and `lmkit train` share one tokenizer. A word-segmented
+corpus (manifest `segmented: true`, such as pku98) gives the char tokenizer
+`segmented=True` unless the caller says otherwise, so its characters are those
+of the plain text ("char-segmented=true").
 """
 from __future__ import annotations
 
-import inspect
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import ConfigError, LmkitError, MissingPackageError, TokenizerError
+from lmkit.errors import LmkitError, MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
-from lmkit.text.tokenizers import TOKENIZERS, Tokenizer, fit_tokenizer, load_tokenizer
+from lmkit.text.tokenizer_options import checked_options, options_class
+from lmkit.text.tokenizers import Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID
 
 TOP_TOKENS = 50
 
-FLAGS = {"vocab_size": "--vocab-size", "model_type": "--spm-type", "min_freq": "--min-freq",
-         "max_size": "--max-size", "lowercase": "--lowercase", "segment": "--segment",
-         "split_punct": "--split-punct"}
-
 
 def option_defaults(kind: str) -> dict:
-    """The options `kind` takes when fitted, with their defaults (read from its `fit` signature)."""
-    if kind not in TOKENIZERS:
-        raise TokenizerError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
-    parameters = inspect.signature(TOKENIZERS[kind].fit).parameters
-    return {name: p.default for name, p in parameters.items() if name != "lines" and p.default is not p.empty}
+    """The options `kind` takes when fitted, with their defaults (its class in lmkit.text.tokenizer_options)."""
+    return asdict(options_class(kind)())
 
 
 def resolve_options(kind: str, options: dict) -> dict:
-    """All of `kind`'s options, defaults filled in; ConfigError for an option the kind does not take."""
-    defaults = option_defaults(kind)
-    for name in options:
-        if name not in defaults:
-            takes = ", ".join(FLAGS.get(n, n) for n in defaults) or "no options"
-            raise ConfigError(f"{FLAGS.get(name, name)} does not apply to --tokenizer {kind} (it takes {takes})")
-    return {**defaults, **options}
+    """All of `kind`'s options, defaults filled in; ConfigError for an option the kind does not take or a bad value."""
+    return asdict(checked_options(kind, options))
 
 
 def tokenizer_key(kind: str, options: dict) -> str:

@@ -10,12 +10,13 @@ import base64
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
 from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text.punctuation import join_marks, split_marks
+from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
 
@@ -109,9 +110,11 @@ class CharTokenizer(Tokenizer):
         return {"segmented": True} if self.segmented else {}
 
     @classmethod
-    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None,
-            segmented: bool = False) -> "CharTokenizer":
-        return cls(Vocab.build(cls(_EMPTY, segmented).count(lines), min_freq, max_size), segmented)
+    def fit(cls, lines: Iterable[str], **options: Any) -> "CharTokenizer":
+        """Characters of `lines`; `options` are fields of CharOptions (lmkit.text.tokenizer_options), checked."""
+        chosen = checked_options(cls.kind, options)
+        counts = cls(_EMPTY, chosen.segmented).count(lines)
+        return cls(Vocab.build(counts, chosen.min_freq, chosen.max_size), chosen.segmented)
 
 
 class WordTokenizer(Tokenizer):
@@ -158,10 +161,12 @@ class WordTokenizer(Tokenizer):
         return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct}
 
     @classmethod
-    def fit(cls, lines: Iterable[str], min_freq: int = 1, max_size: int | None = None,
-            lowercase: bool = False, segment: str | None = None, split_punct: bool = True) -> "WordTokenizer":
-        probe = cls(_EMPTY, lowercase=lowercase, segment=segment, split_punct=split_punct)
-        return cls(Vocab.build(probe.count(lines), min_freq, max_size), lowercase, segment, split_punct)
+    def fit(cls, lines: Iterable[str], **options: Any) -> "WordTokenizer":
+        """Words of `lines`; `options` are fields of WordOptions (lmkit.text.tokenizer_options), checked."""
+        chosen = checked_options(cls.kind, options)
+        probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct)
+        return cls(Vocab.build(probe.count(lines), chosen.min_freq, chosen.max_size), chosen.lowercase, chosen.segment,
+                   chosen.split_punct)
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -207,12 +212,12 @@ class SentencePieceTokenizer(Tokenizer):
         return f"spm({self.model_type}, vocab_size={len(self.vocab)})"
 
     @classmethod
-    def fit(cls, lines: Iterable[str], vocab_size: int = 8000, model_type: str = "bpe",
-            character_coverage: float = 0.9995) -> "SentencePieceTokenizer":
+    def fit(cls, lines: Iterable[str], **options: Any) -> "SentencePieceTokenizer":
+        """Pieces trained on `lines`; `options` are fields of SpmOptions (lmkit.text.tokenizer_options), checked."""
         import sentencepiece as spm
 
-        if model_type not in ("bpe", "unigram"):
-            raise TokenizerError(f"--spm-type must be 'bpe' or 'unigram', got {model_type!r}")
+        chosen = checked_options(cls.kind, options)
+        vocab_size, model_type = chosen.vocab_size, chosen.model_type
         if vocab_size <= len(SPECIALS):
             raise TokenizerError(f"--vocab-size must exceed the {len(SPECIALS)} specials, got {vocab_size}")
         with tempfile.TemporaryDirectory() as tmp:
@@ -225,7 +230,7 @@ class SentencePieceTokenizer(Tokenizer):
             try:
                 spm.SentencePieceTrainer.train(
                     input=str(text_path), model_prefix=prefix, vocab_size=vocab_size,
-                    model_type=model_type, character_coverage=character_coverage,
+                    model_type=model_type, character_coverage=chosen.character_coverage,
                     pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
                     pad_piece="<pad>", unk_piece="<unk>", bos_piece="<s>", eos_piece="</s>",
                     hard_vocab_limit=False, minloglevel=2, num_threads=2,
@@ -260,9 +265,9 @@ def _jieba_cut():
 
 
 def fit_tokenizer(kind: str, lines: Iterable[str], **options) -> Tokenizer:
-    """Build tokenizer `kind` and its vocabulary from training lines only."""
-    if kind not in TOKENIZERS:
-        raise TokenizerError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
+    """Build tokenizer `kind` and its vocabulary from training lines only; `options` as its fit takes them
+    (fit_tokenizer("word", lines, max_size=10000))."""
+    options_class(kind)  # an unknown kind is refused, naming the known ones
     return TOKENIZERS[kind].fit(lines, **options)
 
 
