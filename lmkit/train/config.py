@@ -33,7 +33,7 @@ class TrainConfig:
                                     low=1, high=LARGEST_COUNT)
     max_time: float | None = setting(DEFAULT_MAX_TIME, "Stop after this many seconds of training (the whole run, "
                                      "resumes included; 0: no time limit).", low=0, high=1e9)
-    batch_size: int = setting(32, "Parallel streams B.", low=1, high=2**20)
+    batch_size: int = setting(16, "Parallel streams B.", low=1, high=2**20)
     bptt: int = setting(128, "Tokens per truncated-BPTT window.", low=1, high=2**20)
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")
@@ -60,7 +60,7 @@ class TrainConfig:
     clip: float | None = setting(1.0, "Max gradient norm (0 disables).", low=0, high=1e9)
     patience: int = setting(3, "Evaluations without improvement before stopping (with --asgd: once averaging has "
                             "started).", low=1, high=LARGEST_COUNT)
-    eval_every: int | None = setting(400, "Steps between validations (and at each epoch end).", low=1, high=LARGEST_COUNT)
+    eval_every: int | None = setting(800, "Steps between validations (and at each epoch end).", low=1, high=LARGEST_COUNT)
     save_every: int | None = setting(None, "Steps between resumable checkpoints besides each validation.",
                                      low=1, high=LARGEST_COUNT)
     eval_rows: int = setting(16, "Parallel rows when validating.", low=1, high=2**20, cli=False)
