@@ -1,7 +1,10 @@
 """Fill-in-the-blank accuracy: two one-directional models against one bidirectional model.
 
-    python benchmarks/fill_accuracy.py --corpus pku98 --tokenizer word --max-size 20000 --minutes 4
+    python benchmarks/fill_accuracy.py --corpus pku98 --tokenizer word --max-size 20000 --minutes 2.5 --bptt 128
+    python benchmarks/fill_accuracy.py --corpus shakespeare --tokenizer word --max-size 10000 --minutes 2.5 --bptt 64
     python benchmarks/fill_accuracy.py --corpus tang300 --tokenizer char --minutes 10 --blanks 500
+
+(figures: benchmarks/RESULTS.md, "Fill in the blank").
 
 Trains (through the `lmkit` CLI, into --work, each command with --threads) a
 forward and a backward 5-gram Kneser-Ney model, a forward and a backward LSTM,
