@@ -150,6 +150,18 @@ def test_fill_with_one_model_grows_longer_fillers_and_ranks_candidates(memorised
     assert tokenizer.decode(ranked[0].ids) == "买一"
 
 
+def test_single_token_fillers_score_as_whole_filled_sentences_would(memorised):
+    """The vocabulary's one-token fillers are read off one cloze row; each equals its own sentence's score."""
+    from lmkit.generate.cloze_fill import pseudo_loglik
+
+    model, tokenizer = memorised
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机")
+    fillers = cloze_fill(model, left, right)
+    assert len(fillers) == len(tokenizer.vocab) - 4
+    one_by_one = pseudo_loglik(model, left, right, [tuple(f.ids) for f in fillers])
+    np.testing.assert_allclose([f.total for f in fillers], one_by_one, atol=1e-5)
+
+
 # --- through the CLI ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bimodel(tmp_path_factory):

@@ -85,6 +85,21 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")
-    fillers = [ClozeFiller(list(c), t) for c, t in zip(unique, pseudo_loglik(model, left, right, unique))]
+    fillers = [ClozeFiller(list(c), t) for c, t in zip(unique, filler_scores(model, left, right, unique))]
     fillers.sort(key=lambda f: f.total, reverse=True)
     return fillers
+
+
+def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]]) -> list[float]:
+    """pseudo_loglik of each filler; the single-token ones all read off one cloze prediction at the blank.
+
+    A one-token filler's pseudo-log-likelihood is log p(c | left, right): its own token is never read for its
+    own prediction, so the whole vocabulary costs one pass, not one sentence per token."""
+    singles = [c for c in fillers if len(c) == 1]
+    scores = {}
+    if singles:
+        row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left))[0].double().cpu()
+        scores = {c: float(row[c[0]]) for c in singles}
+    longer = [c for c in fillers if len(c) > 1]
+    scores.update(zip(longer, pseudo_loglik(model, left, right, longer)))
+    return [scores[c] for c in fillers]
