@@ -7,7 +7,8 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate.cache import cache_probs, mix_logp, read_pointers, require_cache_support, tune_cache
-from lmkit.evaluate.dynamic import dynamic_logprobs, mean_squares, require_dynamic_support, tune_dynamic_lr
+from lmkit.evaluate.dynamic import (RMSStep, dynamic_logprobs, mean_squares, require_dynamic_support,
+                                    tune_dynamic_lr)
 from lmkit.evaluate.perplexity import stream_logprobs
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
@@ -108,6 +109,23 @@ def test_dynamic_leaves_the_model_untouched_and_learns_repeated_text():
     adapted = dynamic_logprobs(model, stream, ms, lr, 0.0, 20)
     assert adapted.sum() > stream_logprobs(model, stream, rows=1).sum()
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_dynamic_leaves_weights_without_a_measured_gradient_where_they_were():
+    """A symbol missing from the text MS_i was measured on has MS_i = 0 for its embedding row: meeting it in
+    the scored text must not move that row by lr * g / epsilon (it threw the row, and every later state, off)."""
+    model = make_rnn()
+    unseen = VOCAB.id("h")
+    tuning = random_stream(200, 5)
+    tuning[tuning == unseen] = VOCAB.id("a")
+    ms = mean_squares(model, tuning, 16)
+    assert torch.count_nonzero(ms[0][unseen]) == 0 and torch.count_nonzero(ms[0][VOCAB.id("a")]) > 0
+    params = [p.detach().clone() for p in model.parameters()]  # RNNLM's first weight: the embedding
+    saved = [p.clone() for p in params]
+    grads = [torch.full_like(p, 1e-3) for p in params]
+    RMSStep(ms, 1e-3, 0.0)(params, saved, grads)
+    assert torch.equal(params[0][unseen], saved[0][unseen])
+    assert not torch.equal(params[0][VOCAB.id("a")], saved[0][VOCAB.id("a")])
 
 
 @pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")

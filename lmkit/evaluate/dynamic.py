@@ -8,7 +8,10 @@ every weight θ_i takes Krause et al.'s RMS-normalised step
 
 MS_i is the mean squared gradient of θ_i over segments of held-out text (measured
 with the saved weights θ0, see `mean_squares`), and λ pulls the weights back toward
-θ0. A segment is always scored before the step that learns from it, so no token is
+θ0. A weight whose gradient was zero on every one of those segments (the embedding
+row of a symbol the held-out text lacks) has MS_i = 0, and its step would divide
+by ε alone: a symbol first met in the test text would throw its row, and every
+state after it, far off. Such weights stay as saved. A segment is always scored before the step that learns from it, so no token is
 seen before it is scored; the first segment scores as the static model does. The
 work is done on a copy of the model: the loaded model, and the files it came from,
 are never changed.
@@ -77,20 +80,32 @@ def dynamic_logprobs(model, stream: np.ndarray, ms: list[torch.Tensor], lr: floa
     work = copy.deepcopy(model).to(device).eval()
     params = list(work.parameters())
     saved = [p.detach().clone() for p in params]
-    rms = [m.to(device).sqrt() + RMS_EPSILON for m in ms]
-    mean_rms = torch.cat([r.flatten() for r in rms]).mean()
-    pulls = [torch.clamp(decay * r / mean_rms, max=1.0) for r in rms]
+    step = RMSStep([m.to(device) for m in ms], lr, decay)
     out = np.zeros(len(stream))
     state = work.init_state(1)
     for inputs, targets, lo in segments(stream, segment, device):
         logp, grads, state = segment_grads(work, inputs, targets, state)
         out[lo:lo + len(logp)] = logp.double().cpu().numpy()
-        with torch.no_grad():
-            for p, p0, g, r, pull in zip(params, saved, grads, rms, pulls):
-                if g is not None:
-                    p -= lr * g / r
-                p += pull * (p0 - p)
+        step(params, saved, grads)
     return out
+
+
+class RMSStep:
+    """Krause et al.'s update (see the module docstring) for weights whose mean squared gradients are `ms`."""
+
+    def __init__(self, ms: list[torch.Tensor], lr: float, decay: float):
+        self.lr = lr
+        self.rms = [m.sqrt() + RMS_EPSILON for m in ms]
+        mean_rms = torch.cat([r.flatten() for r in self.rms]).mean()
+        self.pulls = [torch.clamp(decay * r / mean_rms, max=1.0) for r in self.rms]
+        self.measured = [(m > 0).to(m.dtype) for m in ms]  # 0: never had a gradient, never moves
+
+    @torch.no_grad()
+    def __call__(self, params: list[torch.Tensor], saved: list[torch.Tensor], grads) -> None:
+        for p, p0, g, r, pull, moves in zip(params, saved, grads, self.rms, self.pulls, self.measured):
+            if g is not None:
+                p -= self.lr * moves * g / r
+            p += pull * (p0 - p)
 
 
 def tune_dynamic_lr(model, stream: np.ndarray, ms, decay: float, segment: int, lrs, device="cpu") -> float:
