@@ -125,6 +125,7 @@ def lmkit_run(tokenizer, stream, valid, steps: int, precision: str, awd: bool = 
     torch.manual_seed(0)
     model = RNNLM(tokenizer.vocab, lmkit_config(awd))
     config = TrainConfig(epochs=1, max_steps=steps, batch_size=BATCH, bptt=BPTT, optimizer="sgd", lr=LR, clip=CLIP,
+                         schedule="plateau",  # a constant LR, as the textbook loop's (the cosine would decay it)
                          precision=precision, device="cpu", seed=0, **(AWD_TRAIN if awd else {}))
     clock = StepClock()
     with tempfile.TemporaryDirectory() as out:
