@@ -153,7 +153,7 @@ TRAINER_STATES = {
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
                              "progress.column 1000000000000 is past the"),
     "averaging before it began": (lambda s: s["progress"].__setitem__("averaging_since", 10**9),
-                                  "progress.averaging_since 1000000000 is after progress.step"),
+                                  "progress.averaging_since must be between 0 and progress.step"),
 }
 
 

@@ -13,9 +13,7 @@ from lmkit.commands.evaluate import refuse_unused_adaptive
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
-from lmkit.report.suite import SuiteConfig
-
-SUITE_ONLY = ("budget_minutes", "add_k", "reuse")  # SuiteConfig's settings that only --suite uses (seed and device: all)
+from lmkit.report.suite import SUITE_ONLY, SuiteConfig
 
 
 @click.command()

@@ -11,7 +11,9 @@ with the saved weights θ0, see `mean_squares`), and λ pulls the weights back t
 θ0. A weight whose gradient was zero on every one of those segments (the embedding
 row of a symbol the held-out text lacks) has MS_i = 0, and its step would divide
 by ε alone: a symbol first met in the test text would throw its row, and every
-state after it, far off. Such weights stay as saved. A segment is always scored before the step that learns from it, so no token is
+state after it, far off. Such weights stay as saved.
+
+A segment is always scored before the step that learns from it, so no token is
 seen before it is scored; the first segment scores as the static model does. The
 work is done on a copy of the model: the loaded model, and the files it came from,
 are never changed.

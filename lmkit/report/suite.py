@@ -42,6 +42,7 @@ SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}
 # left to the time budget and early stopping. Everything else is the defaults.
 SUITE_MODEL_CHANGES = {"layers": 1, "out_dropout": 0.2}
 SUITE_TRAIN_CHANGES = {"bptt": 64, "epochs": 1000}
+SUITE_ONLY = ("budget_minutes", "add_k", "reuse")  # SuiteConfig's fields only --suite uses (a report uses seed, device)
 
 
 @dataclass

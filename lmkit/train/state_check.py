@@ -88,8 +88,9 @@ def check_progress(progress: dict) -> None:
         raise StateProblem(f"progress.lr must be a number at least 0, got {saved.lr}")
     if not (math.isfinite(saved.lr_scale) and saved.lr_scale > 0):
         raise StateProblem(f"progress.lr_scale must be a positive number, got {saved.lr_scale}")
-    if saved.averaging_since is not None and saved.averaging_since < 0:
-        raise StateProblem(f"progress.averaging_since must be at least 0, got {saved.averaging_since}")
+    if saved.averaging_since is not None and not 0 <= saved.averaging_since <= saved.step:
+        raise StateProblem(f"progress.averaging_since must be between 0 and progress.step {saved.step}, "
+                           f"got {saved.averaging_since}")
     if not all(isinstance(record, dict) and isinstance(record.get("step"), int) for record in saved.history):
         raise StateProblem("progress.history must list evaluation records, each with its step")
 

@@ -147,16 +147,13 @@ class Trainer:
         self._restore_hidden(state)
 
     def _check_position(self, progress: Progress, source: str) -> None:
-        """A saved position must lie inside this run's data: past the end it was saved on other data (or edited)."""
+        """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
+        (What a state can be checked for without the data, lmkit.train.state_check checks when it is loaded.)"""
         last = self.batch.shape[1] - 1
         if progress.column > last:
             raise CheckpointError(f"{source}: damaged trainer state: progress.column {progress.column} is past the "
                                   f"{last} columns of an epoch of this training split at --batch-size "
                                   f"{self.cfg.batch_size}; resume from another copy, or start a new run")
-        if progress.averaging_since is not None and progress.averaging_since > progress.step:
-            raise CheckpointError(f"{source}: damaged trainer state: progress.averaging_since "
-                                  f"{progress.averaging_since} is after progress.step {progress.step}; resume from "
-                                  "another copy, or start a new run")
 
     def _restore_hidden(self, state: dict) -> None:
         hidden = state.get("hidden")
