@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.evaluate.adaptive_config import RMS_FLOOR
 from lmkit.evaluate.cache import cache_probs, mix_logp, read_pointers, require_cache_support, tune_cache
 from lmkit.evaluate.dynamic import (RMSStep, dynamic_logprobs, mean_squares, require_dynamic_support,
                                     tune_dynamic_lr)
@@ -104,8 +105,8 @@ def test_dynamic_leaves_the_model_untouched_and_learns_repeated_text():
     model, stream = make_rnn(), repeated_stream()
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     ms = mean_squares(model, stream[:100], 20)
-    lr = tune_dynamic_lr(model, stream, ms, 0.0, 20, (1e-5, 1e-3, 1e-2))
-    assert lr == 1e-3  # too large a step diverges, too small learns little
+    lr = tune_dynamic_lr(model, stream, ms, 0.0, 20, (1e-5, 1e-2, 1e-1))
+    assert lr == 1e-2  # too large a step diverges, too small learns little
     adapted = dynamic_logprobs(model, stream, ms, lr, 0.0, 20)
     assert adapted.sum() > stream_logprobs(model, stream, rows=1).sum()
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
@@ -126,6 +127,17 @@ def test_dynamic_leaves_weights_without_a_measured_gradient_where_they_were():
     RMSStep(ms, 1e-3, 0.0)(params, saved, grads)
     assert torch.equal(params[0][unseen], saved[0][unseen])
     assert not torch.equal(params[0][VOCAB.id("a")], saved[0][VOCAB.id("a")])
+
+
+def test_dynamic_step_of_a_weight_measured_as_nearly_still_is_bounded_by_the_floor():
+    """RMS spans orders of magnitude across a trained model's weights; one measured as almost never moving
+    must not take a step of lr * g / 1e-10 when the scored text does move it (that made models diverge)."""
+    ms = [torch.tensor([1.0, 1.0, 1.0, 1e-20])]  # RMS 1, 1, 1, 1e-10: mean 0.75
+    params, saved = [torch.zeros(4)], [torch.zeros(4)]
+    RMSStep(ms, 1e-3, 0.0)(params, saved, [torch.ones(4)])
+    floor = RMS_FLOOR * 0.75
+    assert params[0][0].item() == pytest.approx(-1e-3 / (1.0 + floor))
+    assert params[0][3].item() == pytest.approx(-1e-3 / (1e-10 + floor))
 
 
 @pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")
