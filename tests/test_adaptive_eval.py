@@ -7,6 +7,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive_config import RMS_FLOOR
+from lmkit.evaluate.adaptive import spread_sample
 from lmkit.evaluate.cache import cache_probs, mix_logp, read_pointers, require_cache_support, tune_cache
 from lmkit.evaluate.dynamic import (RMSStep, dynamic_logprobs, mean_squares, require_dynamic_support,
                                     tune_dynamic_lr)
@@ -138,6 +139,14 @@ def test_dynamic_step_of_a_weight_measured_as_nearly_still_is_bounded_by_the_flo
     floor = RMS_FLOOR * 0.75
     assert params[0][0].item() == pytest.approx(-1e-3 / (1.0 + floor))
     assert params[0][3].item() == pytest.approx(-1e-3 / (1e-10 + floor))
+
+
+def test_spread_sample_takes_evenly_spaced_runs_or_everything():
+    stream = np.arange(1000)
+    sample = spread_sample(stream, 100, pieces=4)
+    assert list(sample[:25]) == list(range(25)) and list(sample[-25:]) == list(range(975, 1000))
+    assert len(sample) == 100 and len(set(sample)) == 100
+    assert list(spread_sample(stream[:50], 100)) == list(range(50))
 
 
 @pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")

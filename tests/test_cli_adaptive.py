@@ -53,14 +53,16 @@ def test_text_output_labels_each_regime_and_prints_what_it_chose(cli, models):
     out = result.stdout
     assert "neural cache (adapts to the test text it has read): size 30, theta" in out
     assert "dynamic evaluation (adapts to the test text it has read): lr" in out
-    assert " valid)" in out and "(tuned on " in out
+    assert "(tuned on " in out and " valid; gradient RMS from " in out and " train)" in out
     assert out.index("perplexity") < out.index("neural cache")  # the static block comes first, on its own
 
 
 def test_dynamic_and_cache_leave_the_model_files_untouched(cli, models):
     before = files_state(models["lstm"])
     out = eval_json(cli, models["lstm"], "--dynamic", "--dynamic-lr", "0.01", "--cache", "10", "--tune-tokens", "300")
-    assert out["adaptive"]["dynamic"]["lr"] == 0.01 and out["adaptive"]["dynamic"]["tuned_on"] is None
+    dynamic = out["adaptive"]["dynamic"]
+    assert dynamic["lr"] == 0.01 and dynamic["tuned_on"] is None
+    assert dynamic["mean_squares_from"].endswith(" train")  # as Krause et al.: not the text the LR is tuned on
     assert files_state(models["lstm"]) == before
     again = eval_json(cli, models["lstm"])
     assert again["models"] == out["models"]

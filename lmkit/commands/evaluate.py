@@ -141,7 +141,10 @@ def adaptive_lines(regime: dict) -> list[str]:
     from lmkit.evaluate.adaptive import chosen_settings
 
     chosen = chosen_settings(regime)
-    tuned = f" (tuned on {regime['tuned_on']})" if regime.get("tuned_on") else ""
+    sources = [f"tuned on {regime['tuned_on']}"] if regime.get("tuned_on") else []
+    if regime.get("mean_squares_from"):
+        sources.append(f"gradient RMS from {regime['mean_squares_from']}")
+    tuned = f" ({'; '.join(sources)})" if sources else ""
     ev = regime["evaluation"]
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [f"{regime['label']}: {chosen}{tuned}",

@@ -33,9 +33,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
               "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
     if adaptive is not None and adaptive.any:
-        tune_text = choose_text(corpus_spec, member, "valid", None) if adaptive.needs_tuning() else None
-        result["adaptive"] = evaluate_adaptive(member, text, tune_text, adaptive, scoring["rows"], scoring["window"],
-                                               scoring["device"])
+        result["adaptive"] = evaluate_adaptive(member, text, lambda split: choose_text(corpus_spec, member, split, None),
+                                               adaptive, scoring["rows"], scoring["window"], scoring["device"])
     return result
 
 

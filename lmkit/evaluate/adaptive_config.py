@@ -31,8 +31,9 @@ class AdaptiveConfig:
                                        low=0, low_open=True, high=10)
     dynamic_decay: float = setting(0.01, "Dynamic evaluation: pull toward the saved weights per step.", low=0, high=1)
     dynamic_segment: int = setting(32, "Dynamic evaluation: tokens scored before each update.", low=1, high=2**16)
-    tune_tokens: int = setting(20_000, "Tokens of the valid split used to tune the regimes (and, for dynamic "
-                               "evaluation, to measure the mean squared gradients).", low=2, high=2**40)
+    tune_tokens: int = setting(20_000, "Tokens of the valid split used to tune the regimes (dynamic evaluation "
+                               "also measures its mean squared gradients on as many train tokens).", low=2,
+                               high=2**40)
 
     def validate(self) -> None:
         check_settings(self)
@@ -43,4 +44,4 @@ class AdaptiveConfig:
 
     def needs_tuning(self) -> bool:
         cache_tuning = self.cache is not None and (self.cache_theta is None or self.cache_lambda is None)
-        return cache_tuning or self.dynamic
+        return cache_tuning or (self.dynamic and self.dynamic_lr is None)

@@ -67,10 +67,13 @@ def training_seconds(config: dict, curve: list[dict]) -> float | None:
     return None if seconds is None else float(seconds)
 
 
+def split_text(config: dict, directory: Path, corpus, split: str) -> EvalText:
+    """A split of `corpus`, else of the corpus the model was trained on."""
+    return EvalText.from_split(corpus, split) if corpus is not None else default_text(config, directory, split)
+
+
 def model_texts(config: dict, directory: Path, corpus) -> tuple[EvalText, EvalText]:
-    if corpus is not None:
-        return EvalText.from_split(corpus, "valid"), EvalText.from_split(corpus, "test")
-    return default_text(config, directory, "valid"), default_text(config, directory, "test")
+    return split_text(config, directory, corpus, "valid"), split_text(config, directory, corpus, "test")
 
 
 def history(member: LoadedModel) -> list[dict]:
@@ -78,14 +81,15 @@ def history(member: LoadedModel) -> list[dict]:
     return read_metrics(member.path) if member.path.is_dir() else []
 
 
-def adaptive_figures(member: LoadedModel, valid_text: EvalText, test_text: EvalText, adaptive, scoring: dict) -> dict:
+def adaptive_figures(member: LoadedModel, corpus, test_text: EvalText, adaptive, scoring: dict) -> dict:
     """The adaptive regimes asked for that this model can run, tuned on valid and scored on test ({} if none)."""
     from lmkit.evaluate.adaptive import evaluate_adaptive, supported
 
     options = supported(member.model, adaptive) if adaptive is not None else None
     if options is None or not options.any:
         return {}
-    return evaluate_adaptive(member, test_text, valid_text, options, device=scoring.get("device", "cpu"))
+    return evaluate_adaptive(member, test_text, lambda split: split_text(member.config, member.path, corpus, split),
+                             options, device=scoring.get("device", "cpu"))
 
 
 def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | None = None, sample_tokens: int = 80,
@@ -108,7 +112,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         test_text=test_text.label, test_digest=test_text.digest, curve=curve,
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
         command=(config.get("train") or {}).get("command"),
-        adaptive=adaptive_figures(member, valid_text, test_text, adaptive, scoring),
+        adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
         passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
     )
 
