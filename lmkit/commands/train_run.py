@@ -57,7 +57,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
-    config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
+    config = train_config(ctx, opts, saved=state.get("train_config") if state else None).with_default_lr(tokenizer.kind)
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)

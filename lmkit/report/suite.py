@@ -68,9 +68,9 @@ class SuiteConfig:
     def model_config(self, cell: str) -> RNNConfig:
         return RNNConfig(cell=cell, **self.model_changes)
 
-    def train_config(self, seconds: float, eval_every: int) -> TrainConfig:
+    def train_config(self, seconds: float, eval_every: int, tokenizer_kind: str) -> TrainConfig:
         return TrainConfig(**self.train_changes, max_time=seconds, eval_every=eval_every, seed=self.seed,
-                           device=self.device)
+                           device=self.device).with_default_lr(tokenizer_kind)
 
     def neural_seconds(self) -> float:
         return 60.0 * self.budget_minutes / max(len(self.cells), 1)
@@ -144,9 +144,9 @@ def timed_step_seconds(model, batch: torch.Tensor, bptt: int, repeats: int = 3) 
 def eval_interval(model, train: np.ndarray, valid: np.ndarray, config: SuiteConfig, seconds: float, device) -> int:
     """Steps between validations so that about `config.evaluations` fit in `seconds` (for the learning
     curve), spending at most a fifth of the time on validation."""
-    defaults = config.train_config(1.0, 1)
-    batch = batchify(train, defaults.batch_size, "the training split").to(device)
-    step = timed_step_seconds(model, batch, defaults.bptt)
+    shape = TrainConfig(**config.train_changes)  # the batch and window the suite trains with
+    batch = batchify(train, shape.batch_size, "the training split").to(device)
+    step = timed_step_seconds(model, batch, shape.bptt)
     sample = valid[: min(len(valid), 20_000)]
     started = time.perf_counter()
     stream_nll(copy.deepcopy(model).eval(), sample, device=device)
@@ -175,7 +175,7 @@ def train_neural(corpus, tokenizer, cell: str, directory: Path, config: SuiteCon
     seconds = config.neural_seconds()
     every = eval_interval(model.to(device), train, valid, config, seconds, device)
     command = train_command(corpus, config, directory, neural_flags(cell, config, every, seconds))
-    train_config = config.train_config(seconds, every)
+    train_config = config.train_config(seconds, every, tokenizer.kind)
     extra = {"corpus": corpus.name, "direction": "forward",
              "train": {"command": command, "tokenizer": tokenizer.describe(), "config": train_config.to_dict(),
                        "parameters": model.num_parameters()}}

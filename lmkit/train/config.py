@@ -6,7 +6,7 @@ trains, and --resume, the baseline suite and config.json read the same fields.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -18,7 +18,19 @@ from lmkit.settings import LARGEST_SEED, check_settings, setting
 OPTIMIZERS = ("sgd", "adamw")
 ON_NAN = ("stop", "rollback")
 SCHEDULES = ("cosine", "linear", "plateau")  # lmkit.train.schedule
-DEFAULT_LR = {"adamw": 1e-2, "sgd": 20.0}  # adamw: chosen with the main job (benchmarks/default_recipe.py)
+DEFAULT_LR = {"adamw": 1e-2, "sgd": 20.0}  # adamw on characters: chosen with the main job (benchmarks/default_recipe.py)
+# AdamW at 1e-2 trains word and subword vocabularies worse than at 3e-3 (valid perplexity, benchmarks/RESULTS.md:
+# pku98 words 1,967 at step 948 against 472 at step 800; Shakespeare words 716 against 639 after 480 s)
+WORD_LEVEL_LR = {"adamw": 3e-3}
+
+
+def default_lr(optimizer: str, tokenizer_kind: str) -> float:
+    """--lr's default: each optimizer's own, AdamW's smaller on word and subword vocabularies."""
+    if tokenizer_kind != "char" and optimizer in WORD_LEVEL_LR:
+        return WORD_LEVEL_LR[optimizer]
+    return DEFAULT_LR[optimizer]
+
+
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores
 # (fetch, encoding and the final validation and test passes included); the recipe (batch, LR, schedule) was chosen
 # for this budget by measurement: benchmarks/default_recipe.py, benchmarks/RESULTS.md.
@@ -38,9 +50,9 @@ class TrainConfig:
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")
     optimizer: str = setting("adamw", "Optimizer.", choices=OPTIMIZERS)
-    lr: float | None = setting(None, "Learning rate [default: "
-                               + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + "].",
-                               low=0, low_open=True, high=1e6)
+    lr: float | None = setting(None, "Learning rate [default: " + ", ".join(
+        f"{DEFAULT_LR[k]:g} for {k}" + (f" ({WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
+        for k in DEFAULT_LR) + "].", low=0, low_open=True, high=1e6)
     weight_decay: float = setting(0.0, "Weight decay (decoupled for adamw).", low=0, high=1e3)
     schedule: str = setting("cosine", "LR schedule: warm-up, then cosine or linear decay to 0 at the end of the budget "
                             "(--max-time, --max-steps or --epochs, whichever ends first); plateau: divide the LR by "
@@ -74,9 +86,12 @@ class TrainConfig:
                           "with half the LR.", choices=ON_NAN)
     keep_freed_memory: bool = setting(True, "On CPU, let glibc reuse freed memory (fewer page faults).", cli=False)
 
-    def __post_init__(self) -> None:
-        if self.lr is None:  # each optimizer's own default, resolved once so config.json records the number used
-            self.lr = DEFAULT_LR.get(self.optimizer)
+    def with_default_lr(self, tokenizer_kind: str) -> "TrainConfig":
+        """This config with the LR resolved, if none was given, for its optimizer and the tokenizer's kind (char,
+        word, spm): resolved once, before training, so config.json records the number used."""
+        if self.lr is not None:
+            return self
+        return replace(self, lr=default_lr(self.optimizer, tokenizer_kind))
 
     def validate(self) -> None:
         check_settings(self)
