@@ -115,14 +115,13 @@ def test_pseudo_nll_matches_the_cloze_predictions_line_by_line():
     assert pseudo_nll(model, stream).tokens == len(stream)
 
 
-@pytest.fixture(scope="module")
-def memorised():
-    """A BiLSTM that has learnt ONE_TOKEN by heart: only 买 fits both 我打算_ and _一部新手机."""
-    tokenizer = CharTokenizer.fit(ONE_TOKEN)
+def memorise(lines: list[str]) -> tuple[ClozeRNN, CharTokenizer]:
+    """A small character BiLSTM (eval mode) that has learnt `lines` by heart, and its tokenizer."""
+    tokenizer = CharTokenizer.fit(lines)
     torch.manual_seed(0)
     model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=32, layers=1,
                                                    dropout=0.0, out_dropout=0.0))
-    stream = torch.from_numpy(encode_lines(tokenizer, ONE_TOKEN * 4).astype(np.int64))
+    stream = torch.from_numpy(encode_lines(tokenizer, lines * 4).astype(np.int64))
     rows = stream[: len(stream) // 4 * 4].view(4, -1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(25):
@@ -131,6 +130,12 @@ def memorised():
         (-logp.mean()).backward()
         optimizer.step()
     return model.eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def memorised():
+    """A BiLSTM that has learnt ONE_TOKEN by heart: only 买 fits both 我打算_ and _一部新手机."""
+    return memorise(ONE_TOKEN)
 
 
 def test_fill_with_one_model_ranks_the_token_that_fits_both_sides_first(memorised):
