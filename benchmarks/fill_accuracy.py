@@ -2,22 +2,36 @@
 
     python benchmarks/fill_accuracy.py --corpus pku98 --tokenizer word --max-size 20000 --minutes 2.5 --bptt 128
     python benchmarks/fill_accuracy.py --corpus shakespeare --tokenizer word --max-size 10000 --minutes 2.5 --bptt 64
+    python benchmarks/fill_accuracy.py --corpus shakespeare --tokenizer word --max-size 10000 --minutes 2.5 --bptt 64 --span-lengths 1,2,3,4
     python benchmarks/fill_accuracy.py --corpus tang300 --tokenizer char --minutes 10 --blanks 500
 
 (figures: benchmarks/RESULTS.md, "Fill in the blank").
 
 Trains (through the `lmkit` CLI, into --work, each command with --threads) a
 forward and a backward 5-gram Kneser-Ney model, a forward and a backward LSTM,
-and one BiLSTM. Then blanks out random single tokens of random test lines
-(seeded; never a token the vocabulary maps to <unk>) and ranks fillers for each:
+and one BiLSTM. Then blanks out random runs of L consecutive tokens of random
+test lines, for each L of --span-lengths (default 1: single tokens), and ranks
+fillers of L tokens for each blank:
 
     (a) ngram     log p_fwd(sentence) + log p_bwd(reversed sentence), 5-grams
     (b) lstm      the same with the two LSTMs
-    (c) bilstm    the BiLSTM's cloze prediction at the blank
+    (c) bilstm    the BiLSTM's cloze prediction at the blank (for L > 1, the
+                  pseudo-log-likelihood of the span's tokens)
 
-and prints top-1 and top-5 accuracy (a markdown table) with the CPU, torch,
-threads, the load average before training and after scoring, and every
-model's parameter count.
+A filler is right at top-k when the whole span, all L tokens in order, is
+among its k best. The script prints top-1 and top-5 accuracy, one row per
+span length and filler (a markdown table, with the share of blanks whose span
+was among the filler's candidates at all, "proposed", and its scoring seconds
+per blank), with the CPU, torch, threads, the load average before training
+and after scoring, and every model's parameter count.
+
+The blanks of each length are drawn with their own generator seeded --seed, so
+they do not depend on the other lengths asked for: the single-token rows of
+--span-lengths 1,2,3,4 are those of a plain run. A blank is a run of L
+tokens of a test line of at least L + 2 tokens, so at least two tokens of
+context remain (on one side of it or split between both); no token of the run
+is one the vocabulary maps to <unk> (the context may hold <unk>s).
+--score-minutes bounds the scoring of each length's blanks.
 
 What is held equal, so that the comparison is fair:
 
@@ -42,25 +56,50 @@ This can only cost the two-model fillers accuracy, never the BiLSTM (which
 ranks its whole vocabulary in one pass). --shortlist 0 ranks the whole
 vocabulary for them too.
 
+A span of L > 1 tokens is ranked among candidates of exactly L tokens, those
+that `lmkit fill --max-len L --beam B` proposes, the shorter ones dropped:
+
+    (a), (b)  a beam search of width --beam with the forward model from the
+              left side and one with the backward model from the reversed
+              right side (`vocabulary_fillers`, `grow_fillers`), each reading
+              one side only; the union of their L-token spans, at most
+              2 x --beam, is rescored by whole sentences in both directions
+              (`fill_blank`).
+    (c)       the BiLSTM fills the L places left to right, each prediction
+              reading both sides (unfilled places hold <unk>), keeping the
+              --beam best partial spans at each place (`grow_span`); those
+              --beam spans are ranked by pseudo-log-likelihood (`cloze_fill`).
+
+A true span the beams do not propose is a miss, for all three fillers, so at
+L > 1 top-k measures proposing and ranking together (the "proposed" column
+says how often the span was among the candidates at all); a wider --beam
+trades time for recall. The two-model fillers get two beams' candidates (one
+per model, as they have two models), the BiLSTM one beam; but its beam reads
+both sides of the blank at every place, where each of theirs reads one side
+only.
+
 Models already in --work are reused, so a second run only scores.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from lmkit.checkpoint import load_model
 from lmkit.corpus.catalog import get_corpus
-from lmkit.generate.cloze_fill import cloze_fill
-from lmkit.generate.fill import fill_blank, fillable_ids
+from lmkit.generate.cloze_fill import cloze_fill, grow_span
+from lmkit.generate.fill import fill_blank, fillable_ids, vocabulary_fillers
 from lmkit.generate.sampling import evaluating, prime
 
 SIZES = ["--layers", "2", "--hidden-size", "256", "--emb-size", "128"]
@@ -90,25 +129,27 @@ def train_all(work: Path, args) -> dict[str, Path]:
     return paths
 
 
-def blanks(corpus: str, tokenizer, count: int, seed: int) -> list[tuple[list[int], int, list[int]]]:
-    """(left ids, answer id, right ids) for `count` random tokens of random test lines (known tokens only)."""
-    rng = random.Random(seed)
-    lines = [tokenizer.encode_line(line) for line in get_corpus(corpus).lines("test")]
-    lines = [ids for ids in lines if len(ids) >= 3]
+Blank = tuple[list[int], list[int], list[int]]  # (left ids, the span's ids, right ids)
+
+
+def encoded_test_split(corpus: str, tokenizer) -> list[list[int]]:
+    return [tokenizer.encode_line(line) for line in get_corpus(corpus).lines("test")]
+
+
+def blanks(lines: list[list[int]], unk_id: int, length: int, count: int, seed: int) -> list[Blank]:
+    """`count` random runs of `length` known tokens, each of a random line of at least length + 2 tokens."""
+    rng = random.Random(seed)  # one generator per length: its blanks do not depend on the other lengths
+    lines = [ids for ids in lines if len(ids) >= length + 2]
+    if not any(unk_id not in ids[at : at + length] for ids in lines for at in range(len(ids) - length + 1)):
+        raise SystemExit(f"--span-lengths {length}: no test line has {length} known tokens in a row and 2 more "
+                         "beside them")
     chosen = []
     while len(chosen) < count:
         ids = rng.choice(lines)
-        at = rng.randrange(len(ids))
-        if ids[at] != tokenizer.vocab.unk_id:
-            chosen.append((ids[:at], ids[at], ids[at + 1 :]))
+        at = rng.randrange(len(ids) - length + 1)
+        if unk_id not in ids[at : at + length]:
+            chosen.append((ids[:at], ids[at : at + length], ids[at + length :]))
     return chosen
-
-
-def rank_of(answer: int, ranked: list[list[int]]) -> int:
-    for rank, ids in enumerate(ranked):
-        if ids == [answer]:
-            return rank
-    return len(ranked)
 
 
 def shortlist(forward, backward, left: list[int], right: list[int], size: int) -> list[list[int]] | None:
@@ -124,20 +165,49 @@ def shortlist(forward, backward, left: list[int], right: list[int], size: int) -
     return [[i] for i in sorted(found)]
 
 
-def score(paths: dict[str, Path], cases, deadline: float, size: int) -> dict[str, list[int]]:
-    models = {name: load_model(path)[0] for name, path in paths.items()}  # fill and cloze_fill switch to eval mode
-    ranks: dict[str, list[int]] = {"ngram": [], "lstm": [], "bilstm": []}
-    for left, answer, right in cases:
+def pair_fillers(forward, backward, left: list[int], right: list[int], length: int, size: int,
+                 beam: int) -> list[list[int]]:
+    """A two-model filler's `length`-token fillers, best first: the single-token shortlist, or both beams' spans."""
+    if length == 1:
+        candidates = shortlist(forward, backward, left, right, size)
+    else:  # the beams also propose the shorter spans and the vocabulary's single tokens: not this blank's length
+        candidates = [c for c in vocabulary_fillers(forward, backward, left, right, length, beam) if len(c) == length]
+    return [f.ids for f in fill_blank(forward, backward, left, right, candidates)]
+
+
+def cloze_fillers(model, left: list[int], right: list[int], length: int, beam: int) -> list[list[int]]:
+    """The BiLSTM's `length`-token fillers, best first: its whole vocabulary, or its beam's spans."""
+    candidates = None if length == 1 else grow_span(model, left, right, length, beam)
+    return [f.ids for f in cloze_fill(model, left, right, candidates)]
+
+
+@dataclass
+class Tally:
+    """One filler's rank of the true span of each blank of one length (inf: not among its candidates), and its time."""
+    ranks: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def share(self, k: float) -> str:
+        """Of the blanks, the share whose span ranked in the top k (k = inf: among the candidates at all)."""
+        return f"{100 * sum(r < k for r in self.ranks) / max(len(self.ranks), 1):.1f}%"
+
+
+def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: int) -> dict[str, Tally]:
+    """Each filler's Tally over `cases` (all of one length), blank by blank until `deadline`."""
+    rankers = {"ngram": partial(pair_fillers, models["ngram-fwd"], models["ngram-bwd"], size=size, beam=beam),
+               "lstm": partial(pair_fillers, models["lstm-fwd"], models["lstm-bwd"], size=size, beam=beam),
+               "bilstm": partial(cloze_fillers, models["bilstm"], beam=beam)}
+    tallies = {name: Tally() for name in rankers}
+    for left, span, right in cases:
         if time.monotonic() > deadline:
             break
-        with torch.inference_mode():
-            for name in ("ngram", "lstm"):
-                forward, backward = models[f"{name}-fwd"], models[f"{name}-bwd"]
-                fillers = fill_blank(forward, backward, left, right, shortlist(forward, backward, left, right, size))
-                ranks[name].append(rank_of(answer, [f.ids for f in fillers]))
-            fillers = cloze_fill(models["bilstm"], left, right)
-            ranks["bilstm"].append(rank_of(answer, [f.ids for f in fillers]))
-    return ranks
+        for name, ranker in rankers.items():
+            start = time.perf_counter()
+            with torch.inference_mode():
+                ranked = ranker(left, right, len(span))
+            tallies[name].seconds += time.perf_counter() - start
+            tallies[name].ranks.append(ranked.index(span) if span in ranked else math.inf)
+    return tallies
 
 
 def cpu_line() -> str:
@@ -155,9 +225,25 @@ def cpu_line() -> str:
     return f"{model} ({' '.join(shown) or 'flags unknown'}), {os.cpu_count()} CPUs"
 
 
-def parameters(path: Path) -> str:
-    model = load_model(path)[0]
+def parameters(model) -> str:
     return f"{sum(p.numel() for p in model.parameters()):,}" if isinstance(model, torch.nn.Module) else "-"
+
+
+def span_lengths(text: str) -> list[int]:
+    """--span-lengths: comma-separated blank lengths, each at least 1 (sorted, repeats dropped)."""
+    try:
+        lengths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers (1,2,3,4), got {text!r}") from None
+    if min(lengths) < 1:
+        raise argparse.ArgumentTypeError(f"each span length must be at least 1, got {text!r}")
+    return sorted(set(lengths))
+
+
+def at_least_one(text: str) -> int:
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return int(text)
 
 
 def main() -> None:
@@ -169,10 +255,15 @@ def main() -> None:
     parser.add_argument("--softmax", default="adaptive", choices=("full", "adaptive"))
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="Training time of each LSTM; the BiLSTM gets twice this (the two LSTMs' sum).")
-    parser.add_argument("--score-minutes", type=float, default=10.0, help="Most time spent scoring blanks.")
+    parser.add_argument("--score-minutes", type=float, default=10.0,
+                        help="Most time spent scoring the blanks of each span length.")
     parser.add_argument("--blanks", type=int, default=300)
     parser.add_argument("--shortlist", type=int, default=200,
                         help="Two-model fillers rescore each direction's this many likeliest tokens (0: all).")
+    parser.add_argument("--span-lengths", type=span_lengths, default=[1],
+                        help="Comma-separated blank lengths in tokens, each scored apart (e.g. 1,2,3,4).")
+    parser.add_argument("--beam", type=at_least_one, default=32,
+                        help="Width of the beams that propose the fillers of blanks of 2 or more tokens.")
     parser.add_argument("--batch-size", type=int, default=32, help="Rows of every neural model's batches.")
     parser.add_argument("--lstm-bptt", type=int, default=35, help="The LSTMs' truncated-BPTT window.")
     parser.add_argument("--bptt", type=int, default=128,
@@ -185,20 +276,26 @@ def main() -> None:
     load_before = os.getloadavg()
     work = args.work / f"{args.corpus}-{args.tokenizer}"
     paths = train_all(work, args)
-    tokenizer = load_model(paths["bilstm"])[1]
-    cases = blanks(args.corpus, tokenizer, args.blanks, args.seed)
-    ranks = score(paths, cases, time.monotonic() + args.score_minutes * 60, args.shortlist)
+    loaded = {name: load_model(path) for name, path in paths.items()}  # the fillers switch to eval mode themselves
+    models, tokenizer = {name: model for name, (model, _, _) in loaded.items()}, loaded["bilstm"][1]
+    lines = encoded_test_split(args.corpus, tokenizer)
+    tallies = {}
+    for length in args.span_lengths:
+        cases = blanks(lines, tokenizer.vocab.unk_id, length, args.blanks, args.seed)
+        tallies[length] = score(models, cases, time.monotonic() + args.score_minutes * 60, args.shortlist, args.beam)
     load_after = os.getloadavg()
-    print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): {len(ranks['bilstm'])} single-token "
-          f"blanks, seed {args.seed}, shortlist {args.shortlist or 'none'}; LSTMs {args.minutes:g} min each, "
-          f"BiLSTM {2 * args.minutes:g} min")
+    print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
+          f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
+          f"(spans); LSTMs {args.minutes:g} min each, BiLSTM {2 * args.minutes:g} min")
     print(f"{cpu_line()}; torch {torch.__version__}; threads {args.threads}; load average (1/5/15 min) before "
           f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
-    print("parameters: " + ", ".join(f"{name} {parameters(path)}" for name, path in paths.items() if "ngram" not in name))
-    print("| filler | top-1 | top-5 |\n|---|---|---|")
-    for name, found in ranks.items():
-        n = max(len(found), 1)
-        print(f"| {name} | {100 * sum(r < 1 for r in found) / n:.1f}% | {100 * sum(r < 5 for r in found) / n:.1f}% |")
+    print("parameters: " + ", ".join(f"{name} {parameters(model)}" for name, model in models.items() if "ngram" not in name))
+    print("| span | filler | blanks | proposed | top-1 | top-5 | s / blank |\n|---|---|---|---|---|---|---|")
+    for length, by_filler in tallies.items():
+        for name, tally in by_filler.items():
+            shares = " | ".join(tally.share(k) for k in (math.inf, 1, 5))
+            per_blank = tally.seconds / max(len(tally.ranks), 1)
+            print(f"| {length} | {name} | {len(tally.ranks)} | {shares} | {per_blank:.2f} |")
 
 
 if __name__ == "__main__":
