@@ -1,0 +1,113 @@
+"""benchmarks/fill_accuracy.py: how it draws span blanks, and that its fillers rank a span they know by heart first."""
+import argparse
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+from lmkit.models.ngram.model import build_ngram
+from lmkit.text.encode import encode_lines
+from lmkit.text.tokenizers import WordTokenizer
+from test_cloze import memorise
+from test_fill import TWO_TOKENS, pair
+
+
+def load_benchmark():
+    """The script as a module (benchmarks/ is no package)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "fill_accuracy.py"
+    spec = importlib.util.spec_from_file_location("fill_accuracy", path)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def tiny_test_ids():
+    """tiny-en's test lines as ids of a 60-token vocabulary fitted on its train lines (each has <unk>s), and <unk>."""
+    train, test = (TINY["en"][split].read_text(encoding="utf-8").splitlines() for split in ("train", "test"))
+    tokenizer = WordTokenizer.fit(train, max_size=60)
+    return [tokenizer.encode_line(line) for line in test], tokenizer.vocab.unk_id
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4])
+def test_a_span_blank_is_a_run_of_known_tokens_of_one_test_line(tiny_test_ids, length):
+    lines, unk = tiny_test_ids
+    assert all(unk in ids for ids in lines)  # the <unk> rule has spans to refuse
+    drawn = bench.blanks(lines, unk, length, 50, seed=1)
+    assert len(drawn) == 50
+    for left, span, right in drawn:
+        assert len(span) == length and unk not in span
+        assert [*left, *span, *right] in lines  # one unbroken run of one line, its context the rest of it
+        assert len(left) + len(right) >= 2
+    assert len({tuple(span) for _, span, _ in drawn}) > 10  # random places, not one span over and over
+
+
+def test_a_span_blank_leaves_at_least_two_tokens_of_context():
+    short, long = [5, 6, 7], [5, 6, 7, 8]  # a 2-token span leaves one token of the first, two of the second
+    drawn = bench.blanks([short, long], unk_id=1, length=2, count=20, seed=0)
+    assert {(*left, *span, *right) for left, span, right in drawn} == {tuple(long)}
+    assert {len(left) for left, _, _ in drawn} == {0, 1, 2}  # the span anywhere in it, context on one side or both
+
+
+def test_span_blanks_repeat_with_their_seed_and_change_with_it(tiny_test_ids):
+    lines, unk = tiny_test_ids
+    assert bench.blanks(lines, unk, 3, 20, seed=5) == bench.blanks(lines, unk, 3, 20, seed=5)
+    assert bench.blanks(lines, unk, 3, 20, seed=5) != bench.blanks(lines, unk, 3, 20, seed=6)
+
+
+def test_a_span_no_test_line_can_hold_is_refused(tiny_test_ids):
+    lines, unk = tiny_test_ids
+    with pytest.raises(SystemExit, match="--span-lengths 40: no test line has 40 known tokens in a row"):
+        bench.blanks(lines, unk, 40, 5, seed=0)
+    with pytest.raises(SystemExit, match="--span-lengths 2: no test line has 2 known tokens in a row"):
+        bench.blanks([[5, unk, 6, unk, 7]], unk, 2, 5, seed=0)  # long enough, but an <unk> in every run of two
+
+
+def test_span_lengths_are_sorted_without_repeats():
+    assert bench.span_lengths("4,2,2") == [2, 4]
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--span-lengths", "2,0"], "argument --span-lengths: each span length must be at least 1, got '2,0'"),
+    (["--span-lengths", "2,three"], "argument --span-lengths: expected comma-separated whole numbers"),
+    (["--beam", "0"], "argument --beam: must be at least 1, got 0"),
+])
+def test_bad_span_options_stop_before_training_in_one_line(monkeypatch, capsys, option, message):
+    monkeypatch.setattr(sys, "argv", ["fill_accuracy.py", *option])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def memorised_models():
+    """The benchmark's five models as small stand-ins that know TWO_TOKENS by heart, and their tokenizer:
+    an add-k 3-gram pair, a count-bigram pair, a BiLSTM (all of one character vocabulary)."""
+    bilstm, tokenizer = memorise(TWO_TOKENS)
+    _, forward, backward = pair(TWO_TOKENS)
+    options = {"order": 3, "smoothing": "add-k", "k": 0.1}  # Kneser-Ney cannot estimate discounts on 13 lines
+    ngram_fwd = build_ngram(encode_lines(tokenizer, TWO_TOKENS), tokenizer.vocab, **options)
+    ngram_bwd = build_ngram(encode_lines(tokenizer, TWO_TOKENS, reverse=True), tokenizer.vocab, direction="backward",
+                            **options)
+    models = {"ngram-fwd": ngram_fwd, "ngram-bwd": ngram_bwd, "lstm-fwd": forward, "lstm-bwd": backward,
+              "bilstm": bilstm}
+    return models, tokenizer
+
+
+@pytest.mark.parametrize("left, span, right", [("我打算", "购买", "一部新手机"), ("我打算", "购买一", "部新手机"),
+                                               ("他", "有一部新", "手机")])
+def test_every_filler_ranks_a_memorised_span_first_and_misses_one_it_never_proposes(memorised_models, left, span,
+                                                                                     right):
+    models, tokenizer = memorised_models
+    ids = tokenizer.encode_line
+    never = ids("京" * len(span))  # no line has it: no beam proposes it
+    cases = [(ids(left), ids(span), ids(right)), (ids(left), never, ids(right))]
+    tallies = bench.score(models, cases, math.inf, size=200, beam=4)
+    assert {name: tally.ranks for name, tally in tallies.items()} == {name: [0, math.inf] for name in tallies}
+    assert [tallies["bilstm"].share(k) for k in (math.inf, 1, 5)] == ["50.0%"] * 3
