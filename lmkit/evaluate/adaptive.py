@@ -82,13 +82,16 @@ def evaluate_adaptive(member, text: EvalText, split_text: Callable[[str], EvalTe
     member.model.to(device)
     reverse = is_backward(member.config)
     streams, labels = {"test": text.stream(member.tokenizer, reverse=reverse)}, {"tune": None, "grads": None}
-    needs = {"tune": options.needs_tuning(), "grads": options.dynamic}
-    for role, split in (("tune", "valid"), ("grads", "train")):
-        if needs[role]:
-            source = split_text(split)
-            stream = np.asarray(source.stream(member.tokenizer, reverse=reverse))
-            streams[role] = stream[: options.tune_tokens] if role == "tune" else spread_sample(stream, options.tune_tokens)
-            labels[role] = source.label
+
+    def ids(source: EvalText) -> np.ndarray:
+        return np.asarray(source.stream(member.tokenizer, reverse=reverse))
+
+    if options.needs_tuning():
+        tune = split_text("valid")
+        streams["tune"], labels["tune"] = ids(tune)[: options.tune_tokens], tune.label
+    if options.dynamic:
+        train = split_text("train")
+        streams["grads"], labels["grads"] = spread_sample(ids(train), options.tune_tokens), train.label
     result = {}
     if options.cache is not None:
         result["cache"] = run_cache(member.model, streams, text, labels["tune"], options, rows, window, device)
