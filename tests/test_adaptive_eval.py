@@ -113,6 +113,18 @@ def test_dynamic_leaves_the_model_untouched_and_learns_repeated_text():
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
 
 
+def test_dynamic_tuning_never_picks_a_rate_that_diverged(monkeypatch):
+    """np.argmin returns the first NaN: an LR whose updates blew up (NaN NLL) once won the tuning."""
+    import lmkit.evaluate.dynamic as dynamic
+
+    nll = {1e-5: 3.0, 1e-4: 2.0, 1e-3: np.nan, 1e-2: np.inf}
+    monkeypatch.setattr(dynamic, "dynamic_logprobs", lambda model, stream, ms, lr, *rest: np.full(4, -nll[lr]))
+    assert dynamic.tune_dynamic_lr(None, np.zeros(4), [], 0.0, 2, (1e-3, 1e-5, 1e-4, 1e-2)) == 1e-4
+    nll.update({1e-5: np.nan, 1e-4: np.nan})
+    with pytest.raises(ConfigError, match="diverged at every learning rate tried .* smaller --dynamic-lr"):
+        dynamic.tune_dynamic_lr(None, np.zeros(4), [], 0.0, 2, (1e-3, 1e-5, 1e-4, 1e-2))
+
+
 def test_dynamic_leaves_weights_without_a_measured_gradient_where_they_were():
     """A symbol missing from the text MS_i was measured on has MS_i = 0 for its embedding row: meeting it in
     the scored text must not move that row by lr * g / epsilon (it threw the row, and every later state, off)."""

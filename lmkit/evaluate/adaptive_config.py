@@ -13,7 +13,7 @@ from lmkit.settings import check_settings, setting
 
 THETA_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)              # cache flatness θ, tried on valid
 LAMBDA_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)   # cache weight λ, tried on valid
-DYNAMIC_LR_GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3)           # dynamic-evaluation learning rates, tried on valid
+DYNAMIC_LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)     # dynamic-evaluation learning rates, tried on valid
 RMS_FLOOR = 0.2   # dynamic evaluation's ε as a fraction of the mean RMS gradient (lmkit.evaluate.dynamic)
 
 
