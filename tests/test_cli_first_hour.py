@@ -202,6 +202,16 @@ def test_a_short_file_with_a_chosen_batch_gets_a_suggestion_not_a_change(cli, tm
     assert saved_shape(tmp_path / "m")[0] == 4
 
 
+def test_a_short_file_keeps_the_shape_a_preset_chose_and_gets_a_suggestion(cli, tmp_path, ten_lines):
+    from lmkit.train.presets import PRESETS
+
+    result = cli("train", "--train", ten_lines, "--preset", "small-corpus", *SMALL, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "warning: the training text has" in result.stderr and "try --batch-size" in result.stderr
+    chosen = PRESETS["small-corpus"]
+    assert saved_shape(tmp_path / "m") == (chosen["batch_size"], chosen["bptt"])
+
+
 @pytest.mark.parametrize("valid", ["same path", "same content", "other text"])
 def test_valid_equal_to_train_is_warned_about(cli, tmp_path, valid):
     train = TINY["en"]["train"]

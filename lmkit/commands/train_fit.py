@@ -1,7 +1,7 @@
 """Checks of the training text against the run's shape, said before training starts.
 
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
-  when the user left both at their defaults, otherwise a smaller one is suggested;
+  when neither the user nor a --preset set either, otherwise a smaller one is suggested;
 - --valid with the same text as --train: validation cannot show overfitting.
 """
 from __future__ import annotations
@@ -13,8 +13,10 @@ from lmkit.corpus.fetch import sha256_file
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
 
 
-def fit_shape_to_text(config, tokens: int, given: set[str], say: Callable[[str], None]):
-    """`config` with a batch and window that fit `tokens` training tokens (and `say` which), or as it is."""
+def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None]):
+    """`config` with a batch and window that fit `tokens` training tokens (and `say` which), or as it is.
+
+    `chosen`: the fields the user or the preset set; a shape set there is only warned about."""
     steps = steps_per_epoch(tokens, config.batch_size, config.bptt)
     if steps >= MIN_STEPS_PER_EPOCH:
         return config
@@ -23,7 +25,7 @@ def fit_shape_to_text(config, tokens: int, given: set[str], say: Callable[[str],
         return config
     what = (f"the training text has {tokens:,} tokens: --batch-size {config.batch_size} x --bptt {config.bptt} "
             f"makes {steps} step(s) per epoch")
-    if given & {"batch_size", "bptt"}:
+    if chosen & {"batch_size", "bptt"}:
         say(f"warning: {what}; try --batch-size {batch_size} --bptt {bptt} "
             f"({steps_per_epoch(tokens, batch_size, bptt)} steps per epoch)")
         return config

@@ -62,7 +62,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
         say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
-        config = fit_shape_to_text(config, len(train_stream), given_options(ctx), say)
+        chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
+        config = fit_shape_to_text(config, len(train_stream), chosen, say)
         warn_if_valid_is_train(corpus, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),

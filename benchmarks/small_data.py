@@ -1,0 +1,115 @@
+"""Small data, character level: the best recurrent model against the best Kneser-Ney model (issue 14, figure 4).
+
+    python benchmarks/small_data.py [--corpora tang300 song100] [--held-out pku98 zh-reviews shakespeare]
+                                    [--slice-chars 26000] [--threads 1]
+
+For each text: Kneser-Ney of orders 2-5 (`lmkit ngram --tokenizer char --order N`, the best by valid
+bits/char is the baseline), then two LSTMs, each a real `lmkit train` in a subprocess, one after the other:
+the plain recipe (the default LSTM with the preset's budget: --epochs 80 --eval-every 50 --patience 6) and
+`--preset small-corpus`. The preset was chosen on the valid splits of tang300 and song100; --held-out
+corpora are the check that it is not tuned to them: the first --slice-chars characters of their train,
+and a tenth as many of their valid and test splits, written to files (pku98 as plain text, its
+segmentation undone, as its character tokenizer sees it).
+
+Printed: the machine (CPU flags, load average), each run's command, valid and test bits/char, and per
+text whether the preset's LSTM beats the best N-gram on valid and on test. Budgets are in passes, so load
+changes only the wall time. Corpora come from $LMKIT_CORPORA (fetched there on first use).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from lmkit.corpus.catalog import get_corpus
+from lmkit.corpus.segmented import plain_text
+from machine import describe_machine
+
+ORDERS = (2, 3, 4, 5)
+PASSES = ["--epochs", "80", "--eval-every", "50", "--patience", "6"]  # the preset's budget, given to the plain run too
+LSTMS = {"plain lstm": PASSES, "preset small-corpus": ["--preset", "small-corpus"]}
+FIGURES = re.compile(r"^\s*(valid|test)\b.*?bits/char\s+(\S+)", re.M)
+
+
+def run(command: list[str]) -> dict[str, float]:
+    """Run `python -m lmkit ...`; {"valid": bits/char, "test": bits/char} from what it printed."""
+    done = subprocess.run([sys.executable, "-m", "lmkit", *command], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"lmkit {shlex.join(command)} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+    return {split: float(value) for split, value in FIGURES.findall(done.stdout)}
+
+
+def slice_files(name: str, chars: int, folder: Path) -> list[str]:
+    """--train/--valid/--test files: the first `chars` characters of the train split, chars/10 of the others."""
+    corpus = get_corpus(name)
+    plain = plain_text if corpus.segmented else (lambda line: line)
+    options = []
+    for split, budget in (("train", chars), ("valid", chars // 10), ("test", chars // 10)):
+        lines, total = [], 0
+        for line in corpus.lines(split):
+            lines.append(plain(line))
+            total += len(lines[-1]) + 1
+            if total >= budget:
+                break
+        path = folder / f"{name}-{split}.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        options += [f"--{split}", str(path)]
+    return options
+
+
+def compare(label: str, text: list[str], threads: int, folder: Path) -> dict:
+    rows = []
+    for order in ORDERS:
+        command = ["ngram", *text, "--tokenizer", "char", "--order", str(order), "--out", str(folder / f"kn{order}")]
+        rows.append({"model": f"kn {order}-gram", "command": command, **run(command)})
+    best_ngram = min(rows, key=lambda row: row["valid"])
+    for name, options in LSTMS.items():
+        out = folder / name.replace(" ", "-")
+        command = ["train", *text, "--tokenizer", "char", *options, "--threads", str(threads), "--out", str(out),
+                   "--quiet", "--sample-tokens", "0"]
+        rows.append({"model": name, "command": command, **run(command)})
+    preset = rows[-1]
+    verdict = {split: preset[split] < best_ngram[split] for split in ("valid", "test")}
+    return {"text": label, "rows": rows, "best_ngram": best_ngram["model"], "preset_beats_best_ngram": verdict}
+
+
+def print_table(result: dict) -> None:
+    print(f"\n## {result['text']}  (best N-gram by valid: {result['best_ngram']})")
+    print("| model | valid bits/char | test bits/char | command |\n|---|---|---|---|")
+    for row in result["rows"]:
+        print(f"| {row['model']} | {row['valid']:.4f} | {row['test']:.4f} | `lmkit {shlex.join(row['command'])}` |")
+    print(f"preset beats the best N-gram: {result['preset_beats_best_ngram']}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpora", nargs="*", default=["tang300", "song100"])
+    parser.add_argument("--held-out", nargs="*", default=["pku98", "zh-reviews", "shakespeare"])
+    parser.add_argument("--slice-chars", type=int, default=26_000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    args = parser.parse_args()
+    print(json.dumps(describe_machine(dict(os.environ)), indent=1))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="lmkit-small-data-") as scratch:
+        for name in args.corpora + args.held_out:
+            folder = Path(scratch) / name
+            folder.mkdir()
+            held_out = name in args.held_out
+            text = slice_files(name, args.slice_chars, folder) if held_out else ["--corpus", name]
+            label = f"{name}, first {args.slice_chars:,} train characters (held out)" if held_out else name
+            results.append(compare(label, text, args.threads, folder))
+            print_table(results[-1])
+    print(f"\nload average after: {[round(x, 2) for x in os.getloadavg()]}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
