@@ -31,19 +31,20 @@ def test_options_given_override_the_preset_and_the_optimizer_takes_its_own_lr():
     values = preset_values("awd", {"dropout", "asgd"})
     assert "dropout" not in values and "asgd" not in values and values["lr"] == 30.0
     assert "lr" not in preset_values("awd", {"optimizer"})
-    assert preset_values("awd", {"optimizer", "lr"})["weight_drop"] == 0.5
+    assert preset_values("awd", {"optimizer", "lr"})["weight_drop"] == PRESETS["awd"]["weight_drop"] > 0
 
 
 def test_preset_is_printed_saved_and_overridden_on_the_command_line(cli, tmp_path):
     result = train(cli, tmp_path / "m", "--preset", "awd", *SMALL, "--dropout", "0.1", "--no-asgd")
     assert result.exit_code == 0, result.output
     printed = next(line for line in result.output.splitlines() if line.startswith("preset awd:"))
-    assert "--weight-drop 0.5" in printed and "--locked-dropout" in printed and "--dropout " not in printed
+    assert f"--weight-drop {PRESETS['awd']['weight_drop']:g}" in printed and "--locked-dropout" in printed
+    assert "--dropout " not in printed
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["train"]["preset"]["name"] == "awd"
     assert "hidden_size" not in config["train"]["preset"]["settings"]  # given on the command line
     model, train_config = config["model"], config["train"]["config"]
-    assert model["locked_dropout"] and model["weight_drop"] == 0.5 and model["tie_weights"]
+    assert model["locked_dropout"] and model["weight_drop"] == PRESETS["awd"]["weight_drop"] and model["tie_weights"]
     assert model["dropout"] == 0.1 and model["hidden_size"] == 16 and model["layers"] == 2
     assert train_config["asgd"] is False and train_config["optimizer"] == "sgd" and train_config["lr"] == 30.0
     assert train_config["ar"] == 2.0 and train_config["variable_bptt"] and train_config["bptt"] == 16

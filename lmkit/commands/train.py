@@ -32,8 +32,9 @@ def run_options(f):
         click.option("--overwrite", is_flag=True, help="Replace a model lmkit saved in --out before (never a folder lmkit did not make)."),
         click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a run from its model directory."),
         click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
-                     help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM; awd-char: their "
-                          "character-level regularisers; small-corpus: a small tied LSTM with strong dropout "
+                     help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM with dropouts for a "
+                          "CPU's few passes; awd-paper: with their own; awd-char: their character-level "
+                          "regularisers; small-corpus: a small tied LSTM with strong dropout "
                           "and AR/TAR for corpora of tens of thousands of tokens); options given override its values."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
                      help="Launch this many processes with torchrun (DistributedDataParallel)."),
