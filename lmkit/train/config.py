@@ -65,6 +65,8 @@ class TrainConfig:
                         "--out-dropout) to the loss.", low=0, high=1e3)
     tar: float = setting(0.0, "Temporal activation regularisation: add TAR * mean((h_t - h_{t-1})^2) of the top "
                          "layer's outputs to the loss.", low=0, high=1e3)
+    rare_unk: float = setting(0.0, "Replace each occurrence of a token seen once in the training text by <unk> with "
+                              "this probability, so the model learns how often unknown tokens come.", low=0, high=1)
     asgd: bool = setting(False, "Averaged weights (NT-ASGD): once validation has not improved for --nonmono "
                          "evaluations, validate and save the running mean of the weights from then on.")
     nonmono: int = setting(5, "With --asgd: evaluations without improvement before averaging starts.",

@@ -25,6 +25,7 @@ from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window
+from lmkit.train.rare_tokens import once_seen, rare_to_unk
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
@@ -61,6 +62,11 @@ class RolledBack(Exception):
 
 MAX_ROLLBACKS = 3
 STOP_REASONS = (None, "max_steps", "max_time", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
+
+
+def pair_from(columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # (B, T+1) -> inputs (B, T), targets (B, T)
+    return columns[:, :-1], columns[:, 1:]
 
 
 def detach(state):
@@ -102,6 +108,7 @@ class Trainer:
             raise TrainingError("the training split is too small for one window")
         self.windows = count_windows(self.batch.shape[1], config.bptt)
         torch.manual_seed(config.seed)
+        self.rare = once_seen(tokenizer.vocab).to(self.device) if config.rare_unk else None
         self.lengths = WindowLengths(config.bptt, config.seed + 1) if config.variable_bptt else None
         self.step_model = self.world.wrap(self.model)
         if config.compile:
@@ -207,6 +214,8 @@ class Trainer:
         while p.column < self.batch.shape[1] - 1:
             length = self.lengths.next() if self.lengths is not None else cfg.bptt
             inputs, targets = window(self.batch, p.column, length)
+            if self.rare is not None:  # one draw for the window's columns, so a target and its next input agree
+                inputs, targets = pair_from(rare_to_unk(torch.cat([inputs, targets[:, -1:]], 1), self.rare, cfg.rare_unk))
             self._apply_lr(length)
             loss = self._train_step(inputs, targets)
             p.step += 1
