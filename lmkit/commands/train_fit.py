@@ -2,7 +2,8 @@
 
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
-- --valid with the same text as --train: validation cannot show overfitting.
+- --valid with the same text as --train: validation cannot show overfitting;
+- --rare-unk with no token seen once in the vocabulary (--min-freq 2 and up): it has nothing to replace.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import dataclasses
 from typing import Callable
 
 from lmkit.corpus.fetch import sha256_file
+from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
 
 
@@ -42,3 +44,9 @@ def warn_if_valid_is_train(corpus, say: Callable[[str], None]) -> None:
     say("warning: the validation text is the same as the training text: validation perplexity will not "
         "show overfitting, and early stopping cannot work; give --valid other text (or leave it out to "
         "split --train)")
+
+
+def warn_if_nothing_is_rare(config, vocab, say: Callable[[str], None]) -> None:
+    if config.rare_unk and not once_seen(vocab).any():
+        say(f"warning: --rare-unk {config.rare_unk:g} has nothing to replace: no token of the vocabulary was seen "
+            "exactly once in the training text (--min-freq above 1 already trains the rarest as <unk>)")

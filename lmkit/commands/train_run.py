@@ -15,7 +15,7 @@ from lmkit.commands.options import config_from, given_options
 from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
 from lmkit.commands.progress import bars_wanted
-from lmkit.commands.train_fit import fit_shape_to_text, warn_if_valid_is_train
+from lmkit.commands.train_fit import fit_shape_to_text, warn_if_nothing_is_rare, warn_if_valid_is_train
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
@@ -65,6 +65,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
         config = fit_shape_to_text(config, len(train_stream), chosen, say)
         warn_if_valid_is_train(corpus, say)
+        warn_if_nothing_is_rare(config, tokenizer.vocab, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
