@@ -16,6 +16,9 @@ def model(tmp_path, tiny_en):
 @pytest.mark.parametrize("model_kind,args,ignored", [
     ("ngram", ["--hidden-size", "32"], "--hidden-size"),
     ("ngram", ["--layers", "3", "--tie-weights"], "--layers --tie-weights"),
+    ("ngram", ["--max-time", "5", "--lr", "0.1"], "--lr --max-time"),
+    ("ngram", ["--seed", "3"], "--seed"),
+    ("ngram", ["--rare-unk", "0.5", "--precision", "fp32"], "--precision --rare-unk"),
     ("lstm", ["--order", "3"], "--order"),
     ("gru", ["--nonlinearity", "relu", "--bptt-truncate", "4"], "--nonlinearity --bptt-truncate"),
     ("scratch-rnn", ["--dropout", "0.2", "--softmax", "adaptive"], "--dropout --softmax"),

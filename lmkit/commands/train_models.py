@@ -15,6 +15,7 @@ from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig
 from lmkit.settings import knobs
 from lmkit.text.vocab import Vocab
+from lmkit.train.config import TrainConfig
 
 MODEL_FAMILIES: dict[str, type] = {
     "lstm": RNNConfig,
@@ -48,8 +49,14 @@ BUILDERS: dict[type, Callable] = {RNNConfig: build_rnn, ScratchConfig: build_scr
 
 
 def check_model_options(name: str, opts: dict, given: set[str]) -> None:
-    """Refuse options the chosen model does not take (--nonlinearity with lstm, --layers with scratch-rnn)."""
+    """Refuse options the chosen model does not take (--nonlinearity with lstm, --layers with scratch-rnn,
+    a training option such as --lr or --max-time with ngram, which counts instead of training)."""
     options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
+    if MODEL_FAMILIES[name] is NGramConfig:
+        training = sorted((knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given), key=lambda k: k.name)
+        if training:
+            raise ConfigError(f"{training[0].option} does not apply to --model ngram (it is for the models "
+                              "trained by gradient steps; an N-gram model is counted)")
     if MODEL_FAMILIES[name] is ClozeConfig and opts.get("direction", "forward") != "forward":
         raise ConfigError(f"--direction {opts['direction']} does not apply to --model {name}: "
                           "a bidirectional model reads every line both ways")

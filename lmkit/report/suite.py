@@ -87,9 +87,11 @@ def ngram_name(order: int, smoothing: str) -> str:
     return f"{order}-gram {SMOOTHING_NAMES[smoothing]}"
 
 
-def train_command(corpus, config: SuiteConfig, directory: Path, model_flags: list[str]) -> str:
-    return shlex.join(["lmkit", "train", "--corpus", corpus.name, *config.tokenizer_flags, *model_flags,
-                       "--seed", str(config.seed), "--out", str(directory)])
+def train_command(corpus, config: SuiteConfig, directory: Path, model_flags: list[str], seeded: bool = True) -> str:
+    """The `lmkit train` command that makes the same model (`seeded`: it has weights to seed, a count has not)."""
+    seed = ["--seed", str(config.seed)] if seeded else []
+    return shlex.join(["lmkit", "train", "--corpus", corpus.name, *config.tokenizer_flags, *model_flags, *seed,
+                       "--out", str(directory)])
 
 
 def fresh_directory(directory: Path) -> None:
@@ -110,7 +112,7 @@ def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: 
             directory = models_dir / f"ngram-{smoothing}-{order}"
             flags = ["--model", "ngram", "--order", str(order), "--smoothing", smoothing]
             flags += ["--k", f"{config.add_k:g}"] if smoothing == "add-k" else []
-            command = train_command(corpus, config, directory, flags)
+            command = train_command(corpus, config, directory, flags, seeded=False)
             built.append(SuiteModel(ngram_name(order, smoothing), directory, command))
             if config.reuse and (directory / CONFIG_FILE).exists():
                 continue
