@@ -34,8 +34,8 @@ def run_options(f):
         click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
                      help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM with dropouts for a "
                           "CPU's few passes; awd-paper: with their own; awd-char: their character-level "
-                          "regularisers; small-corpus: a small tied LSTM with strong dropout "
-                          "and AR/TAR for corpora of tens of thousands of tokens); options given override its values."),
+                          "regularisers; small-corpus: a small tied LSTM with strong dropout, "
+                          "AR/TAR and --rare-unk, for corpora of tens of thousands of tokens); options given override its values."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
                      help="Launch this many processes with torchrun (DistributedDataParallel)."),
         click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=300,
