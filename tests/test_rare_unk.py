@@ -72,9 +72,11 @@ def test_rare_unk_outside_zero_to_one_is_one_line(cli, tmp_path, value):
     assert not (tmp_path / "m").exists()
 
 
-def test_rare_unk_with_nothing_seen_once_says_so(cli, tmp_path):
+@pytest.mark.parametrize("vocabulary, why", [(["--min-freq", "2"], "--min-freq above 1"),
+                                             (["--tokenizer", "spm", "--vocab-size", "250"], "records no counts")])
+def test_rare_unk_with_nothing_seen_once_says_so(cli, tmp_path, vocabulary, why):
     result = cli("train", "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"], "--test", TINY["zh"]["test"],
-                 "--rare-unk", "0.5", "--min-freq", "2", "--hidden-size", "8", "--emb-size", "8", "--max-steps", "2",
+                 "--rare-unk", "0.5", *vocabulary, "--hidden-size", "8", "--emb-size", "8", "--max-steps", "2",
                  "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
-    assert "warning: --rare-unk 0.5 has nothing to replace" in result.stderr
+    assert "warning: --rare-unk 0.5 has nothing to replace" in result.stderr and why in result.stderr

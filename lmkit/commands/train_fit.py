@@ -3,7 +3,8 @@
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
 - --valid with the same text as --train: validation cannot show overfitting;
-- --rare-unk with no token seen once in the vocabulary (--min-freq 2 and up): it has nothing to replace.
+- --rare-unk with no token seen once in the vocabulary (--min-freq 2 and up, or sentencepiece): it has
+  nothing to replace.
 """
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def warn_if_valid_is_train(corpus, say: Callable[[str], None]) -> None:
         "split --train)")
 
 
-def warn_if_nothing_is_rare(config, vocab, say: Callable[[str], None]) -> None:
-    if config.rare_unk and not once_seen(vocab).any():
+def warn_if_nothing_is_rare(config, tokenizer, say: Callable[[str], None]) -> None:
+    if config.rare_unk and not once_seen(tokenizer.vocab).any():
+        why = ("a sentencepiece vocabulary records no counts" if tokenizer.kind == "spm"
+               else "--min-freq above 1 already trains the rarest as <unk>")
         say(f"warning: --rare-unk {config.rare_unk:g} has nothing to replace: no token of the vocabulary was seen "
-            "exactly once in the training text (--min-freq above 1 already trains the rarest as <unk>)")
+            f"exactly once in the training text ({why})")

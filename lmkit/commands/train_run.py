@@ -65,7 +65,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
         config = fit_shape_to_text(config, len(train_stream), chosen, say)
         warn_if_valid_is_train(corpus, say)
-        warn_if_nothing_is_rare(config, tokenizer.vocab, say)
+        warn_if_nothing_is_rare(config, tokenizer, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model)}
