@@ -148,6 +148,24 @@ def test_second_lock_on_the_same_directory_is_refused(tmp_path):
         pass
 
 
+def test_resume_into_a_busy_directory_names_the_busy_run_not_the_files_it_is_rewriting(cli, tmp_path):
+    """A resume used to read last/ first: caught while the running process replaced it, it blamed the files."""
+    from conftest import TINY
+
+    out = tmp_path / "run"
+    args = ["--train", TINY["en"]["train"], "--hidden-size", "8", "--emb-size", "8", "--max-steps", "2",
+            "--save-every", "1", "--quiet", "--sample-tokens", "0", "--out", out]
+    assert cli("train", *args).exit_code == 0
+    (out / "last" / "config.json").unlink()  # as seen halfway through the other process's save
+    with DirectoryLock(out):
+        result = cli("train", "--resume", out)
+    assert result.exit_code == 1 and "another lmkit process is training into this directory" in result.output
+    assert DirectoryLock.refuse_if_held(out) is None  # released: free again, and nothing was created
+    assert not (tmp_path / "elsewhere" / ".lock").exists()
+    DirectoryLock.refuse_if_held(tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_batch_too_large_for_the_data(tmp_path, data):
     with pytest.raises(ConfigError, match="too few for --batch-size 100000"):
         make_trainer(data, tmp_path, batch_size=100_000)

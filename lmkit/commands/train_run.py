@@ -34,6 +34,7 @@ EXIT_CODES = {"SIGTERM": 143}
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
+        DirectoryLock.refuse_if_held(resumed_directory(opts))
         check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
     else:
         check_model_options(opts["model"], opts, given_options(ctx))

@@ -105,6 +105,11 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
+def busy(directory: Path) -> ConfigError:
+    return ConfigError(f"{directory}: another lmkit process is training into this directory (it holds .lock); "
+                       "choose another --out or wait for it")
+
+
 class DirectoryLock:
     """An exclusive lock on DIR/.lock held while training writes into DIR (released even on kill -9).
 
@@ -134,8 +139,7 @@ class DirectoryLock:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 self.handle.close()
-                raise ConfigError(f"{self.directory}: another lmkit process is training into this directory "
-                                  f"(it holds {self.path.name}); choose another --out or wait for it") from exc
+                raise busy(self.directory) from exc
             if self._still_the_lock_file():
                 break
             self.handle.close()  # the holder removed it between our open and flock: lock the new one
@@ -145,6 +149,22 @@ class DirectoryLock:
         self.handle.flush()
         remove_stale_temporaries(self.directory)
         return self
+
+    @staticmethod
+    def refuse_if_held(directory: Path) -> None:
+        """The busy-directory error now, if a process holds DIR/.lock: before a resume reads the files that
+        process is rewriting (it saw a checkpoint half-replaced and blamed the files). Creates nothing."""
+        path = Path(directory) / ".lock"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # no lock file (or not one lmkit can read): nothing holds the directory
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise busy(directory) from exc
+        finally:
+            os.close(fd)
 
     def _still_the_lock_file(self) -> bool:
         try:
