@@ -53,9 +53,10 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
     a training option such as --lr or --max-time with ngram, which counts instead of training)."""
     options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
     if MODEL_FAMILIES[name] is NGramConfig:
-        training = sorted((knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given), key=lambda k: k.name)
+        training = [knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given]
         if training:
-            raise ConfigError(f"{training[0].option} does not apply to --model ngram (it is for the models "
+            first = min(training, key=lambda knob: knob.name)
+            raise ConfigError(f"{first.option} does not apply to --model ngram (it is for the models "
                               "trained by gradient steps; an N-gram model is counted)")
     if MODEL_FAMILIES[name] is ClozeConfig and opts.get("direction", "forward") != "forward":
         raise ConfigError(f"--direction {opts['direction']} does not apply to --model {name}: "

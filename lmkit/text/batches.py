@@ -47,10 +47,16 @@ def window_starts(columns: int, bptt: int, start: int = 0) -> Iterator[int]:
     return iter(range(start, columns - 1, bptt))
 
 
+def window_columns(batch: torch.Tensor, start: int, bptt: int) -> torch.Tensor:
+    """The (B, T+1) columns a window starting at column `start` reads: its inputs, then its last target."""
+    length = min(bptt, batch.shape[1] - 1 - start)
+    return batch[:, start : start + length + 1]
+
+
 def window(batch: torch.Tensor, start: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor]:
     """inputs (B, T) and targets (B, T) for the window starting at column `start`."""
-    length = min(bptt, batch.shape[1] - 1 - start)
-    return batch[:, start : start + length], batch[:, start + 1 : start + 1 + length]
+    columns = window_columns(batch, start, bptt)
+    return columns[:, :-1], columns[:, 1:]
 
 
 def count_windows(columns: int, bptt: int) -> int:

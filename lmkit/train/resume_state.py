@@ -105,8 +105,11 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
+LOCK_FILE = ".lock"
+
+
 def busy(directory: Path) -> ConfigError:
-    return ConfigError(f"{directory}: another lmkit process is training into this directory (it holds .lock); "
+    return ConfigError(f"{directory}: another lmkit process is training into this directory (it holds {LOCK_FILE}); "
                        "choose another --out or wait for it")
 
 
@@ -124,7 +127,7 @@ class DirectoryLock:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        self.path = self.directory / ".lock"
+        self.path = self.directory / LOCK_FILE
         self.handle = None
         self.created_directory = False
         self.claimed = False
@@ -154,7 +157,7 @@ class DirectoryLock:
     def refuse_if_held(directory: Path) -> None:
         """The busy-directory error now, if a process holds DIR/.lock: before a resume reads the files that
         process is rewriting (it saw a checkpoint half-replaced and blamed the files). Creates nothing."""
-        path = Path(directory) / ".lock"
+        path = Path(directory) / LOCK_FILE
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:

@@ -24,7 +24,7 @@ from lmkit.models.base import HandWrittenGradients
 from lmkit.checkpoint import append_metrics, save_model
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
-from lmkit.text.batches import batchify, count_windows, window
+from lmkit.text.batches import batchify, count_windows, window_columns
 from lmkit.train.rare_tokens import once_seen, rare_to_unk
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
@@ -62,11 +62,6 @@ class RolledBack(Exception):
 
 MAX_ROLLBACKS = 3
 STOP_REASONS = (None, "max_steps", "max_time", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
-
-
-def pair_from(columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # (B, T+1) -> inputs (B, T), targets (B, T)
-    return columns[:, :-1], columns[:, 1:]
 
 
 def detach(state):
@@ -213,9 +208,10 @@ class Trainer:
             self.hidden = self.model.init_state(self.batch.shape[0])
         while p.column < self.batch.shape[1] - 1:
             length = self.lengths.next() if self.lengths is not None else cfg.bptt
-            inputs, targets = window(self.batch, p.column, length)
-            if self.rare is not None:  # one draw for the window's columns, so a target and its next input agree
-                inputs, targets = pair_from(rare_to_unk(torch.cat([inputs, targets[:, -1:]], 1), self.rare, cfg.rare_unk))
+            columns = window_columns(self.batch, p.column, length)  # (B, T+1)
+            if self.rare is not None:  # one draw per column, so a target and the input it becomes agree
+                columns = rare_to_unk(columns, self.rare, cfg.rare_unk)
+            inputs, targets = columns[:, :-1], columns[:, 1:]
             self._apply_lr(length)
             loss = self._train_step(inputs, targets)
             p.step += 1
