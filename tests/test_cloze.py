@@ -11,7 +11,7 @@ from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
 from lmkit.generate.cloze_fill import cloze_fill
 from lmkit.models.neural.cloze import CLOZE_CELLS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
-from lmkit.text.lines import frame_lines, stream_lines, whole_lines
+from lmkit.text.lines import frame_lines, length_groups, stream_lines, whole_lines
 from lmkit.text.tokenizers import CharTokenizer
 from lmkit.text.vocab import EOS_ID
 from test_fill import ONE_TOKEN
@@ -93,6 +93,33 @@ def test_training_reads_only_the_lines_lying_whole_in_a_window():
     model = tiny()
     logp, state = model(window[:, :-1], window[:, 1:], ())
     assert logp.shape == (5,) and state == ()  # 7 8 </s> 9 </s>
+
+
+def test_length_groups_keep_every_line_once_and_pad_little():
+    rng = np.random.default_rng(0)
+    lines = [np.full(int(n), i) for i, n in enumerate(rng.integers(1, 120, size=200))]
+    groups = length_groups(lines, slack=1.5, min_lines=8)
+    assert sorted(int(line[0]) for group in groups for line in group) == list(range(200))
+    for group in groups:
+        lengths = [len(line) for line in group]
+        assert lengths == sorted(lengths, reverse=True)
+        beyond_the_minimum = lengths[8:]
+        assert all(lengths[0] <= 1.5 * n for n in beyond_the_minimum)
+    framed = sum(len(group) * len(group[0]) for group in groups)
+    real = sum(len(line) for line in lines)
+    assert framed < 1.5 * real and len(lines) * max(len(line) for line in lines) > 1.8 * real  # all framed as one: ~1.9x
+
+
+def test_training_scores_each_line_as_it_scores_alone():
+    """Lines of very different lengths, grouped for training, get the log-probs each gets framed alone."""
+    model = tiny()
+    lines = [[4, 5], [6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6], [7], [5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4]]
+    window = torch.tensor([[EOS_ID] + [t for line in lines for t in (*line, EOS_ID)]])
+    with torch.no_grad():
+        logp, _ = model(window[:, :-1], window[:, 1:], ())
+        alone = [float(predictions(model, line)[range(1, len(line) + 2), [*line, EOS_ID]].sum()) for line in lines]
+    assert logp.shape == (sum(len(line) + 1 for line in lines),)
+    assert float(logp.sum()) == pytest.approx(sum(alone), abs=1e-4)
 
 
 def test_a_window_without_a_whole_line_gives_a_zero_loss_with_gradients():

@@ -42,6 +42,22 @@ def whole_lines(window: torch.Tensor) -> list[np.ndarray]:
     return lines
 
 
+def length_groups(lines: list[np.ndarray], slack: float = 1.5, min_lines: int = 8) -> list[list[np.ndarray]]:
+    """Lines sorted longest first and cut into groups of similar length, so framing pads little.
+
+    A group takes lines while its longest is at most `slack` times the line's length, or while it holds
+    fewer than `min_lines` (a batch too small to keep the matrix products busy). Framed together, lines
+    of 3 and 120 tokens would cost 120 recurrent steps each; grouped, each group costs its own longest.
+    """
+    groups: list[list[np.ndarray]] = []
+    for line in sorted(lines, key=len, reverse=True):
+        if groups and (len(groups[-1]) < min_lines or len(groups[-1][0]) <= slack * len(line)):
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return groups
+
+
 def frame_lines(lines: list[np.ndarray], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Lines (each ending with `</s>`) -> ids (N, L) `<s> line <pad>..` and lengths (N,) counting `<s>`."""
     lengths = torch.tensor([len(line) + 1 for line in lines], dtype=torch.long)

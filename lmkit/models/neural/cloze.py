@@ -31,7 +31,7 @@ from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import load_checked, save_tensors
 from lmkit.settings import check_settings, same_setting, setting
-from lmkit.text.lines import frame_lines, whole_lines
+from lmkit.text.lines import frame_lines, length_groups, whole_lines
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction
@@ -132,10 +132,13 @@ class ClozeRNN(nn.Module):
         lines = whole_lines(torch.cat([inputs[:, :1], targets], dim=1))
         if not lines:  # no whole line in this window: a zero loss that still reaches every weight
             return sum(p.sum() for p in self.parameters())[None] * 0.0, ()
-        ids, lengths = frame_lines(lines, inputs.device)
-        logp = self.cloze_targets(ids, lengths)                                      # (N, L-1)
-        predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
-        return logp[predicted], ()
+        logps = []
+        for group in length_groups(lines):  # similar lengths framed together: little padding to run over
+            ids, lengths = frame_lines(group, inputs.device)                         # (N, L), (N,)
+            predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (N, L-1)
+            feats = self.features(ids, lengths)[predicted]                           # (n, 2H): no padding
+            logps.append(self.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0])  # (n,)
+        return torch.cat(logps), ()
 
     def init_state(self, batch_size: int):
         return ()
