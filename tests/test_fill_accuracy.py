@@ -69,6 +69,13 @@ def test_a_span_no_test_line_can_hold_is_refused(tiny_test_ids):
         bench.blanks([[5, unk, 6, unk, 7]], unk, 2, 5, seed=0)  # long enough, but an <unk> in every run of two
 
 
+@pytest.mark.parametrize("rows, lstm_bptt, bptt, chosen, expected", [
+    (32, 35, 128, 0, 9), (32, 35, 64, 0, 18), (32, 35, 35, 0, 32), (1, 35, 4000, 0, 1), (32, 35, 128, 5, 5)])
+def test_the_bilstm_reads_the_lstms_tokens_per_step_unless_told_its_rows(rows, lstm_bptt, bptt, chosen, expected):
+    args = argparse.Namespace(batch_size=rows, lstm_bptt=lstm_bptt, bptt=bptt, cloze_batch_size=chosen)
+    assert bench.cloze_rows(args) == expected
+
+
 def test_span_lengths_are_sorted_without_repeats():
     assert bench.span_lengths("4,2,2") == [2, 4]
 
