@@ -34,8 +34,9 @@ EXIT_CODES = {"SIGTERM": 143}
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
-        DirectoryLock.refuse_if_held(resumed_directory(opts))
-        check_resume_options(ctx, resumed_directory(opts), saved_config(resumed_directory(opts)))
+        directory = resumed_directory(opts)
+        DirectoryLock.refuse_if_held(directory)
+        check_resume_options(ctx, directory, saved_config(directory))
     else:
         check_model_options(opts["model"], opts, given_options(ctx))
     preset = apply_preset(opts, given_options(ctx))
