@@ -44,11 +44,9 @@ What is held equal, so that the comparison is fair:
               their input; the counts are printed).
   time        --minutes is each LSTM's training time; the BiLSTM, one model
               doing the work of both, gets their sum (2 x --minutes).
-  batches     the same tokens per optimizer step: the LSTMs read --batch-size rows
-              of --lstm-bptt tokens, the BiLSTM rows of --bptt tokens (whole lines
-              only), as many rows as make the same window size (--cloze-batch-size
-              overrides). With rows equal instead, a BiLSTM window of 128 tokens took
-              3.7x the LSTMs' tokens a step and made that many fewer updates.
+  batches     the same tokens per optimizer step, --batch-size x --bptt: the LSTMs
+              read windows of --batch-size rows of --bptt tokens, the BiLSTM batches
+              of whole lines of about as many tokens (lmkit.train.line_batches).
   dropout     the same --dropout between layers and before the softmax, for all three.
 
 The two-model fillers score whole sentences, one per candidate, which over
@@ -115,30 +113,28 @@ def lmkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "lmkit", *args], check=True)
 
 
-def train_all(work: Path, args) -> dict[str, Path]:
+def training_commands(work: Path, args) -> dict[str, list[str]]:
+    """The lmkit command line that trains each of the five models into work/NAME."""
     seconds = int(args.minutes * 60)
     tokens = ["--corpus", args.corpus, "--tokenizer", args.tokenizer, "--min-freq", str(args.min_freq),
               *(["--max-size", str(args.max_size)] if args.max_size else []), "--threads", str(args.threads)]
     neural = [*tokens, "--softmax", args.softmax, "--quiet", "--sample-tokens", "0",
-              "--dropout", str(args.dropout), "--out-dropout", str(args.dropout)]
-    paths = {name: work / name for name in ("ngram-fwd", "ngram-bwd", "lstm-fwd", "lstm-bwd", "bilstm")}
+              "--dropout", str(args.dropout), "--out-dropout", str(args.dropout),
+              "--batch-size", str(args.batch_size), "--bptt", str(args.bptt)]
+    commands = {}
     for direction, short in (("forward", "fwd"), ("backward", "bwd")):
-        if not (paths[f"ngram-{short}"] / "config.json").exists():
-            lmkit("ngram", *tokens, "--order", "5", "--direction", direction, "--out", str(paths[f"ngram-{short}"]))
-        if not (paths[f"lstm-{short}"] / "config.json").exists():
-            lmkit("train", *neural, *LSTM, "--direction", direction, "--batch-size", str(args.batch_size),
-                  "--bptt", str(args.lstm_bptt), "--max-time", str(seconds),
-                  "--out", str(paths[f"lstm-{short}"]))
-    if not (paths["bilstm"] / "config.json").exists():  # the two LSTMs' time together
-        lmkit("train", *neural, *BILSTM, "--batch-size", str(cloze_rows(args)), "--bptt", str(args.bptt),
-              "--max-time", str(2 * seconds),
-              "--out", str(paths["bilstm"]))
-    return paths
+        commands[f"ngram-{short}"] = ["ngram", *tokens, "--order", "5", "--direction", direction]
+        commands[f"lstm-{short}"] = ["train", *neural, *LSTM, "--direction", direction, "--max-time", str(seconds)]
+    commands["bilstm"] = ["train", *neural, *BILSTM, "--max-time", str(2 * seconds)]  # the two LSTMs' time together
+    return {name: [*command, "--out", str(work / name)] for name, command in commands.items()}
 
 
-def cloze_rows(args) -> int:
-    """The BiLSTM's rows: --cloze-batch-size, or as many as make its windows the LSTMs' tokens per step."""
-    return args.cloze_batch_size or max(1, round(args.batch_size * args.lstm_bptt / args.bptt))
+def train_all(work: Path, args) -> dict[str, Path]:
+    """Train the models not trained yet (a rerun with the same --work reuses them); name -> directory."""
+    for name, command in training_commands(work, args).items():
+        if not (work / name / "config.json").exists():
+            lmkit(*command)
+    return {name: work / name for name in ("ngram-fwd", "ngram-bwd", "lstm-fwd", "lstm-bwd", "bilstm")}
 
 
 Blank = tuple[list[int], list[int], list[int]]  # (left ids, the span's ids, right ids)
@@ -276,12 +272,9 @@ def main() -> None:
                         help="Comma-separated blank lengths in tokens, each scored apart (e.g. 1,2,3,4).")
     parser.add_argument("--beam", type=at_least_one, default=32,
                         help="Width of the beams that propose the fillers of blanks of 2 or more tokens.")
-    parser.add_argument("--batch-size", type=int, default=32, help="Rows of the LSTMs' batches.")
-    parser.add_argument("--cloze-batch-size", type=int, default=0,
-                        help="Rows of the BiLSTM's batches (0: the LSTMs' tokens per step, --batch-size x --lstm-bptt / --bptt).")
-    parser.add_argument("--lstm-bptt", type=int, default=35, help="The LSTMs' truncated-BPTT window.")
-    parser.add_argument("--bptt", type=int, default=128,
-                        help="BiLSTM window: it trains only on lines lying whole inside one, so longer than most lines.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Rows of the LSTMs' windows.")
+    parser.add_argument("--bptt", type=int, default=35,
+                        help="The LSTMs' truncated-BPTT window; every model's step holds --batch-size x --bptt tokens.")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="Every neural model's dropout between layers and before the softmax (--dropout, --out-dropout).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every lmkit command and the scoring.")
@@ -302,8 +295,8 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
           f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
-          f"(spans); LSTMs {args.minutes:g} min each ({args.batch_size} x {args.lstm_bptt} a step), BiLSTM "
-          f"{2 * args.minutes:g} min ({cloze_rows(args)} x {args.bptt}); dropout {args.dropout:g}")
+          f"(spans); LSTMs {args.minutes:g} min each, BiLSTM {2 * args.minutes:g} min ({args.batch_size} x "
+          f"{args.bptt} tokens a step); dropout {args.dropout:g}")
     print(f"{cpu_line()}; torch {torch.__version__}; threads {args.threads}; load average (1/5/15 min) before "
           f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
     print("parameters: " + ", ".join(f"{name} {parameters(model)}" for name, model in models.items() if "ngram" not in name))

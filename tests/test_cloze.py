@@ -11,7 +11,8 @@ from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
 from lmkit.generate.cloze_fill import cloze_fill
 from lmkit.models.neural.cloze import CLOZE_CELLS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
-from lmkit.text.lines import frame_lines, length_groups, stream_lines, whole_lines
+from lmkit.text.lines import cut_long_lines, frame_lines, line_batches, stream_lines
+from lmkit.train.line_batches import LineBatches
 from lmkit.text.tokenizers import CharTokenizer
 from lmkit.text.vocab import EOS_ID
 from test_fill import ONE_TOKEN
@@ -87,45 +88,82 @@ def test_save_and_load_give_identical_predictions(tmp_path, kind):
     torch.testing.assert_close(predictions(loaded.eval(), line), predictions(model, line), rtol=0, atol=0)
 
 
-def test_training_reads_only_the_lines_lying_whole_in_a_window():
-    window = torch.tensor([[5, 6, EOS_ID, 7, 8, EOS_ID, 9, EOS_ID, 10], [EOS_ID, 4, 4, 4, 4, 4, 4, 4, 4]])
-    assert [line.tolist() for line in whole_lines(window)] == [[7, 8, EOS_ID], [9, EOS_ID]]
-    model = tiny()
-    logp, state = model(window[:, :-1], window[:, 1:], ())
-    assert logp.shape == (5,) and state == ()  # 7 8 </s> 9 </s>
-
-
-def test_length_groups_keep_every_line_once_and_pad_little():
+def test_line_batches_hold_every_line_once_within_the_token_budget():
     rng = np.random.default_rng(0)
-    lines = [np.full(int(n), i) for i, n in enumerate(rng.integers(1, 120, size=200))]
-    groups = length_groups(lines, slack=1.5, min_lines=8)
-    assert sorted(int(line[0]) for group in groups for line in group) == list(range(200))
-    for group in groups:
-        lengths = [len(line) for line in group]
+    lines = [np.full(int(n), i) for i, n in enumerate(rng.integers(1, 120, size=300))]
+    batches = line_batches(lines, tokens=512)
+    assert sorted(i for batch in batches for i in batch) == list(range(300))
+    for batch in batches:
+        lengths = [len(lines[i]) for i in batch]
         assert lengths == sorted(lengths, reverse=True)
-        beyond_the_minimum = lengths[8:]
-        assert all(lengths[0] <= 1.5 * n for n in beyond_the_minimum)
-    framed = sum(len(group) * len(group[0]) for group in groups)
-    real = sum(len(line) for line in lines)
-    assert framed < 1.5 * real and len(lines) * max(len(line) for line in lines) > 1.8 * real  # all framed as one: ~1.9x
+        assert len(batch) * (lengths[0] + 1) <= 512  # framed (N, L): N x L ids at most
+    framed = sum(len(batch) * (len(lines[batch[0]]) + 1) for batch in batches)
+    real = sum(len(line) + 1 for line in lines)
+    assert framed < 1.1 * real  # neighbours in length share a batch: little padding
+    assert len(batches) < 0.6 * len(lines)  # and batches are not single lines
+
+
+def test_a_line_longer_than_a_step_gets_a_batch_of_its_own():
+    assert line_batches([np.arange(10), np.arange(3), np.arange(2)], tokens=8) == [[0], [1, 2]]
+
+
+def test_long_lines_are_cut_into_pieces_that_keep_every_token():
+    line = np.arange(10)
+    pieces = cut_long_lines([line, np.arange(3)], longest=4)
+    assert [p.tolist() for p in pieces] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0, 1, 2]]
+
+
+def stream_of(lines: list[list[int]]) -> np.ndarray:
+    return np.asarray([t for line in lines for t in (*line, EOS_ID)])
+
+
+def test_an_epoch_of_line_batches_trains_every_line_whole_once():
+    lines = [[4 + i % 7] * (1 + (i * 37) % 50) for i in range(120)]
+    batches = LineBatches(stream_of(lines), tokens=256, seed=1)
+    seen = []
+    for index in range(len(batches)):
+        ids, lengths, tokens = batches.take(0, index)
+        assert ids.shape[0] * ids.shape[1] <= 256 and tokens == int((lengths - 1).sum())
+        seen.extend(ids[r, 1 : lengths[r]].tolist() for r in range(ids.shape[0]))
+    assert sorted(seen) == sorted([*line, EOS_ID] for line in lines)
+    assert batches.cut == 0
+
+
+def test_line_batches_are_shuffled_per_epoch_and_the_same_for_the_same_seed():
+    stream = stream_of([[4] * (1 + i % 30) for i in range(200)])
+    one, again, other = (LineBatches(stream, 128, seed) for seed in (1, 1, 2))
+    assert one.order(0).tolist() == again.order(0).tolist()
+    assert one.order(0).tolist() != one.order(1).tolist() and one.order(0).tolist() != other.order(0).tolist()
+    assert sorted(one.order(3).tolist()) == list(range(len(one)))
+
+
+def test_ranks_share_each_batch_without_overlap():
+    stream = stream_of([[4 + i % 5] * (1 + i % 9) for i in range(100)])
+    ranks = [LineBatches(stream, 64, seed=0, rank=r, ranks=2) for r in range(2)]
+    whole = LineBatches(stream, 64, seed=0)
+    for index in range(len(whole)):
+        ids, lengths, tokens = whole.take(2, index)
+        shares = [batches.take(2, index) for batches in ranks]
+        assert sum(share[0].shape[0] for share in shares) == ids.shape[0]
+        assert all(share[2] == tokens for share in shares)  # each rank counts the whole batch's tokens
 
 
 def test_training_scores_each_line_as_it_scores_alone():
-    """Lines of very different lengths, grouped for training, get the log-probs each gets framed alone."""
+    """Lines of very different lengths, framed together for training, get the log-probs each gets framed alone."""
     model = tiny()
     lines = [[4, 5], [6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6], [7], [5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4]]
-    window = torch.tensor([[EOS_ID] + [t for line in lines for t in (*line, EOS_ID)]])
+    ids, lengths = frame_lines([np.asarray([*line, EOS_ID]) for line in lines])
     with torch.no_grad():
-        logp, _ = model(window[:, :-1], window[:, 1:], ())
+        logp, state = model(ids, lengths, ())
         alone = [float(predictions(model, line)[range(1, len(line) + 2), [*line, EOS_ID]].sum()) for line in lines]
-    assert logp.shape == (sum(len(line) + 1 for line in lines),)
+    assert logp.shape == (sum(len(line) + 1 for line in lines),) and state == ()
     assert float(logp.sum()) == pytest.approx(sum(alone), abs=1e-4)
 
 
-def test_a_window_without_a_whole_line_gives_a_zero_loss_with_gradients():
+def test_an_empty_share_of_a_batch_gives_a_zero_loss_with_gradients():
     model = tiny()
-    window = torch.tensor([[4, 5, 6, 7]])
-    logp, _ = model(window[:, :-1], window[:, 1:], ())
+    ids, lengths = frame_lines([])
+    logp, _ = model(ids, lengths, ())
     (-logp.mean()).backward()
     assert float(logp.detach().sum()) == 0.0 and all(p.grad is not None for p in model.parameters())
 
@@ -148,11 +186,10 @@ def memorise(lines: list[str]) -> tuple[ClozeRNN, CharTokenizer]:
     torch.manual_seed(0)
     model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=32, layers=1,
                                                    dropout=0.0, out_dropout=0.0))
-    stream = torch.from_numpy(encode_lines(tokenizer, lines * 4).astype(np.int64))
-    rows = stream[: len(stream) // 4 * 4].view(4, -1)
+    ids, lengths = frame_lines(stream_lines(encode_lines(tokenizer, lines)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(25):
-        logp, _ = model(rows[:, :-1], rows[:, 1:], ())
+        logp, _ = model(ids, lengths, ())
         optimizer.zero_grad()
         (-logp.mean()).backward()
         optimizer.step()
@@ -246,13 +283,13 @@ def test_fill_takes_one_bidirectional_model(cli, bimodel):
     assert [r["rank"] for r in rows] == [1, 2] and rows[0]["pseudo_loglik"] >= rows[1]["pseudo_loglik"]
 
 
-def test_training_warns_when_most_lines_do_not_fit_a_window(cli, tmp_path):
+def test_training_warns_when_lines_are_longer_than_a_step(cli, tmp_path):
     from conftest import ENGLISH
 
     args = ["train", "--model", "birnn", "--train", ENGLISH, "--hidden-size", "8", "--emb-size", "4", "--layers", "1",
-            "--batch-size", "4", "--max-steps", "1", "--sample-tokens", "0", "--quiet"]
-    short = cli(*args, "--bptt", "32", "--out", tmp_path / "short")
+            "--batch-size", "1", "--max-steps", "1", "--sample-tokens", "0", "--quiet"]
+    short = cli(*args, "--bptt", "16", "--out", tmp_path / "short")
     assert short.exit_code == 0, short.output
-    assert "trains only on lines lying whole inside a --bptt window; with --bptt 32" in short.stderr
-    long = cli(*args, "--bptt", "512", "--out", tmp_path / "long")
-    assert long.exit_code == 0 and "lying whole inside a --bptt window" not in long.stderr
+    assert "longer than --batch-size 1 x --bptt 16 tokens and are trained in pieces of 15" in short.stderr
+    long = cli(*args, "--bptt", "4096", "--out", tmp_path / "long")
+    assert long.exit_code == 0 and "trained in pieces" not in long.stderr

@@ -69,11 +69,19 @@ def test_a_span_no_test_line_can_hold_is_refused(tiny_test_ids):
         bench.blanks([[5, unk, 6, unk, 7]], unk, 2, 5, seed=0)  # long enough, but an <unk> in every run of two
 
 
-@pytest.mark.parametrize("rows, lstm_bptt, bptt, chosen, expected", [
-    (32, 35, 128, 0, 9), (32, 35, 64, 0, 18), (32, 35, 35, 0, 32), (1, 35, 4000, 0, 1), (32, 35, 128, 5, 5)])
-def test_the_bilstm_reads_the_lstms_tokens_per_step_unless_told_its_rows(rows, lstm_bptt, bptt, chosen, expected):
-    args = argparse.Namespace(batch_size=rows, lstm_bptt=lstm_bptt, bptt=bptt, cloze_batch_size=chosen)
-    assert bench.cloze_rows(args) == expected
+def test_every_neural_model_trains_with_the_same_tokens_per_step_and_dropout(tmp_path):
+    args = argparse.Namespace(minutes=2.0, corpus="pku98", tokenizer="word", min_freq=1, max_size=5000, threads=1,
+                              softmax="adaptive", dropout=0.25, batch_size=24, bptt=40)
+    commands = bench.training_commands(tmp_path, args)
+
+    def option(name, flag):
+        return commands[name][commands[name].index(flag) + 1]
+
+    for name in ("lstm-fwd", "lstm-bwd", "bilstm"):
+        assert (option(name, "--batch-size"), option(name, "--bptt"), option(name, "--dropout")) == ("24", "40", "0.25")
+    assert option("bilstm", "--max-time") == "240" and option("lstm-fwd", "--max-time") == "120"
+    assert option("bilstm", "--model") == "bilstm" and option("ngram-bwd", "--direction") == "backward"
+    assert {option(name, "--out") for name in commands} == {str(tmp_path / name) for name in commands}
 
 
 def test_span_lengths_are_sorted_without_repeats():

@@ -76,11 +76,11 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model),
                               bars=bars_wanted(opts["quiet"]) and world.is_main,
                               max_time=config.time_limit, max_steps=config.max_steps)
-    if is_cloze(model) and world.is_main:
-        warn_long_lines(train_stream, config.bptt)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
+        if trainer.lines is not None and trainer.lines.cut and world.is_main:
+            warn_cut_lines(trainer.lines.cut, trainer.lines.longest, config)
         if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
             clear_previous_run(directory)
         if state is not None:
@@ -127,21 +127,12 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
     return {"name": name, "settings": values}
 
 
-def warn_long_lines(stream, bptt: int) -> None:
-    """A cloze model trains only on lines lying whole inside a window: warn when that leaves out most of the text.
-
-    A line of n tokens (its `</s>` counted) lies whole in a window of bptt + 1 columns, the `</s>` before
-    it included, for about bptt - n + 1 of the bptt offsets the window grid can have against it."""
-    import numpy as np
-
-    from lmkit.text.vocab import EOS_ID
-
-    lengths = np.diff(np.concatenate([[-1], np.flatnonzero(np.asarray(stream) == EOS_ID)]))  # tokens + </s>
-    used = float((lengths * np.clip(bptt - lengths + 1, 0, None) / bptt).sum()) / max(len(stream), 1)
-    if used < 0.5:
-        click.echo(f"warning: a bidirectional model trains only on lines lying whole inside a --bptt window; "
-                   f"with --bptt {bptt} that is about {100 * used:.0f}% of the training tokens (the longest line "
-                   f"has {int(lengths.max())}): raise --bptt", err=True)
+def warn_cut_lines(cut: int, longest: int, config) -> None:
+    """A bidirectional model's step holds at most --batch-size x --bptt tokens: longer lines are cut into pieces."""
+    click.echo(f"warning: {cut:,} line{'s' if cut != 1 else ''} of the training text {'are' if cut != 1 else 'is'} "
+               f"longer than --batch-size {config.batch_size} x --bptt {config.bptt} tokens and "
+               f"{'are' if cut != 1 else 'is'} trained in pieces of {longest:,}: raise either to read them whole",
+               err=True)
 
 
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
@@ -234,7 +225,7 @@ def reopen_corpus(name: str):
 def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
-    return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {p.column // trainer.cfg.bptt:,} "
+    return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {trainer.windows_done():,} "
             f"of {trainer.windows:,}, {p.tokens:,} tokens and {p.elapsed:.0f}s trained so far")
 
 

@@ -8,7 +8,8 @@ A cloze model reads a line in both directions, so it needs the line whole:
              <s> c d e </s>
 
 Position 0 (`<s>`) is context only; positions 1 .. length-1 (the tokens and
-`</s>`) are each predicted from all the others.
+`</s>`) are each predicted from all the others. A cloze model trains on batches
+of whole lines of similar length (line_batches; lmkit.train.line_batches walks them).
 """
 from __future__ import annotations
 
@@ -30,32 +31,36 @@ def stream_lines(stream: np.ndarray) -> list[np.ndarray]:
     return lines
 
 
-def whole_lines(window: torch.Tensor) -> list[np.ndarray]:
-    """Lines lying whole inside the rows of a (B, W) window of a stream: after one `</s>`, up to the next.
+def cut_long_lines(lines: list[np.ndarray], longest: int) -> list[np.ndarray]:
+    """Lines of at most `longest` tokens: a longer line is cut into consecutive pieces, each then read as a line.
 
-    The pieces before a row's first `</s>` and after its last are cut lines and are left out.
+    A piece's edges are false line ends (the model reads `<s>` and nothing after its last token there),
+    the price of bounding the memory one training step takes, as a window bounds it for a stream.
     """
-    lines = []
-    for row in window.cpu().numpy():
-        ends = np.flatnonzero(row == EOS_ID)
-        lines.extend(row[lo + 1 : hi + 1] for lo, hi in zip(ends, ends[1:]) if hi > lo + 1)
-    return lines
+    pieces = []
+    for line in lines:
+        pieces.extend(line[i : i + longest] for i in range(0, len(line), longest))
+    return pieces
 
 
-def length_groups(lines: list[np.ndarray], slack: float = 1.5, min_lines: int = 8) -> list[list[np.ndarray]]:
-    """Lines sorted longest first and cut into groups of similar length, so framing pads little.
+def line_batches(lines: list[np.ndarray], tokens: int) -> list[list[int]]:
+    """Indices of lines grouped into batches of similar length, each framing into at most `tokens` ids.
 
-    A group takes lines while its longest is at most `slack` times the line's length, or while it holds
-    fewer than `min_lines` (a batch too small to keep the matrix products busy). Framed together, lines
-    of 3 and 120 tokens would cost 120 recurrent steps each; grouped, each group costs its own longest.
+    Lines are taken longest first; a batch framed as (N, L) costs N x L ids (L = its longest line plus
+    `<s>`), so it takes lines while that stays within `tokens`. Neighbours in length share a batch and
+    little padding is run over; a batch of short lines holds many, one of long lines few. A line framing
+    into more than `tokens` ids gets a batch of its own (cut_long_lines keeps them from growing without bound).
     """
-    groups: list[list[np.ndarray]] = []
-    for line in sorted(lines, key=len, reverse=True):
-        if groups and (len(groups[-1]) < min_lines or len(groups[-1][0]) <= slack * len(line)):
-            groups[-1].append(line)
+    order = sorted(range(len(lines)), key=lambda i: len(lines[i]), reverse=True)
+    batches: list[list[int]] = []
+    width = 0
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * width <= tokens:
+            batches[-1].append(i)
         else:
-            groups.append([line])
-    return groups
+            batches.append([i])
+            width = len(lines[i]) + 1
+    return batches
 
 
 def frame_lines(lines: list[np.ndarray], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

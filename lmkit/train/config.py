@@ -45,7 +45,8 @@ class TrainConfig:
                                     low=1, high=LARGEST_COUNT)
     max_time: float | None = setting(DEFAULT_MAX_TIME, "Stop after this many seconds of training (the whole run, "
                                      "resumes included; 0: no time limit).", low=0, high=1e9)
-    batch_size: int = setting(16, "Parallel streams B.", low=1, high=2**20)
+    batch_size: int = setting(16, "Parallel streams B (a bidirectional model: B x --bptt tokens of whole lines a "
+                                  "step).", low=1, high=2**20)
     bptt: int = setting(128, "Tokens per truncated-BPTT window.", low=1, high=2**20)
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")

@@ -4,8 +4,10 @@ The training stream is batchified into B parallel rows; each optimizer step
 takes one window of `bptt` columns (or a length drawn around it, --variable-bptt),
 carries the hidden state in from the previous window (detached: gradients stop
 at the window edge) and minimises the mean per-token cross-entropy (plus AR/TAR
-when asked). The LR follows lmkit.train.schedule; with --asgd the validated and
-saved model is the running mean of the weights (lmkit.train.averaging).
+when asked). A cloze (bidirectional) model needs its lines whole: its steps take
+batches of about B x bptt tokens of whole lines instead (lmkit.train.line_batches).
+The LR follows lmkit.train.schedule; with --asgd the validated and saved model is
+the running mean of the weights (lmkit.train.averaging).
 Validation runs over the whole valid split with the state carried. The trainer
 prints nothing: it reports through TrainCallbacks, and the CLI draws the progress bar.
 """
@@ -35,6 +37,7 @@ from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
 from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
 from lmkit.train.config import TrainConfig, select_device
+from lmkit.train.line_batches import LineBatches
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
@@ -61,6 +64,7 @@ class RolledBack(Exception):
     """Raised inside the loop after a non-finite loss restored the last checkpoint."""
 
 MAX_ROLLBACKS = 3
+POSITION_COLUMNS, POSITION_LINES = "columns", "line batches"  # what progress.column counts (trainer state "position")
 STOP_REASONS = (None, "max_steps", "max_time", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
 
 
@@ -97,11 +101,18 @@ class Trainer:
         self.callbacks = callbacks or TrainCallbacks()
         self.valid_stream = valid_stream
         self.valid_chars = valid_chars
-        rows = batchify(train_stream, config.batch_size, "the training split")
-        self.batch = self.world.rows(rows).to(self.device)  # (B / ranks, N / B)
-        if self.batch.shape[1] <= 1:
-            raise TrainingError("the training split is too small for one window")
-        self.windows = count_windows(self.batch.shape[1], config.bptt)
+        self.batch, self.lines = None, None
+        if is_cloze(model):  # every line whole, in batches of about B x bptt tokens
+            self.lines = LineBatches(train_stream, config.batch_size * config.bptt, config.seed,
+                                     self.world.rank, self.world.size)
+            self.epoch_end = self.windows = len(self.lines)  # the position in an epoch counts batches
+        else:  # TBPTT windows over B parallel rows; the position in an epoch counts columns
+            rows = batchify(train_stream, config.batch_size, "the training split")
+            self.batch = self.world.rows(rows).to(self.device)  # (B / ranks, N / B)
+            if self.batch.shape[1] <= 1:
+                raise TrainingError("the training split is too small for one window")
+            self.epoch_end = self.batch.shape[1] - 1
+            self.windows = count_windows(self.batch.shape[1], config.bptt)
         torch.manual_seed(config.seed)
         self.rare = once_seen(tokenizer.vocab).to(self.device) if config.rare_unk else None
         self.lengths = WindowLengths(config.bptt, config.seed + 1) if config.variable_bptt else None
@@ -133,6 +144,8 @@ class Trainer:
         known = Progress.__dataclass_fields__
         saved = state["progress"]
         progress = Progress(**{k: v for k, v in saved.items() if k in known})
+        if self.lines is not None and state.get("position") != POSITION_LINES:
+            progress.column = 0  # saved when a cloze model walked stream windows: its epoch starts again
         self._check_position(progress, source)
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = progress
@@ -152,10 +165,10 @@ class Trainer:
     def _check_position(self, progress: Progress, source: str) -> None:
         """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
         (What a state can be checked for without the data, lmkit.train.state_check checks when it is loaded.)"""
-        last = self.batch.shape[1] - 1
-        if progress.column > last:
+        if progress.column > self.epoch_end:
+            unit = POSITION_LINES if self.lines is not None else POSITION_COLUMNS
             raise CheckpointError(f"{source}: damaged trainer state: progress.column {progress.column} is past the "
-                                  f"{last} columns of an epoch of this training split at --batch-size "
+                                  f"{self.epoch_end} {unit} of an epoch of this training split at --batch-size "
                                   f"{self.cfg.batch_size}; resume from another copy, or start a new run")
 
     def _restore_hidden(self, state: dict) -> None:
@@ -175,7 +188,8 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
                 "window_rng": self.lengths.state() if self.lengths is not None else None,
                 "average": self.average.state_dict() if self.average is not None else None,
-                "hidden": hidden, "world": self.world.layout(self.cfg.batch_size), "train_config": self.cfg.to_dict()}
+                "hidden": hidden, "world": self.world.layout(self.cfg.batch_size), "train_config": self.cfg.to_dict(),
+                "position": POSITION_LINES if self.lines is not None else POSITION_COLUMNS}
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -202,25 +216,21 @@ class Trainer:
 
     def _run_epoch(self) -> str:
         p, cfg = self.progress, self.cfg
-        self.callbacks.on_epoch_start(p.epoch, self.windows, p.column // cfg.bptt)
+        self.callbacks.on_epoch_start(p.epoch, self.windows, self.windows_done())
         self.model.train()
         if p.column == 0 or self.hidden is None:
-            self.hidden = self.model.init_state(self.batch.shape[0])
-        while p.column < self.batch.shape[1] - 1:
-            length = self.lengths.next() if self.lengths is not None else cfg.bptt
-            columns = window_columns(self.batch, p.column, length)  # (B, T+1)
-            if self.rare is not None:  # one draw per column, so a target and the input it becomes agree
-                columns = rare_to_unk(columns, self.rare, cfg.rare_unk)
-            inputs, targets = columns[:, :-1], columns[:, 1:]
+            self.hidden = self.model.init_state(self.batch.shape[0] if self.batch is not None else 0)
+        while p.column < self.epoch_end:
+            inputs, targets, length, tokens = self._next_window()
             self._apply_lr(length)
             loss = self._train_step(inputs, targets)
             p.step += 1
-            p.tokens += inputs.numel() * self.world.size
-            p.column += length
+            p.tokens += tokens
+            p.column += length if self.lines is None else 1
             p.last_loss = loss
             p.elapsed = self._elapsed()
             self.callbacks.on_step({"step": p.step, "epoch": p.epoch, "loss": loss, "tokens": p.tokens,
-                                    "elapsed": p.elapsed, "lr": p.lr, "window_tokens": inputs.numel() * self.world.size})
+                                    "elapsed": p.elapsed, "lr": p.lr, "window_tokens": tokens})
             if cfg.eval_every and p.step % cfg.eval_every == 0 and self._evaluate():
                 return "early_stop"
             elif cfg.save_every and p.step % cfg.save_every == 0:
@@ -235,6 +245,25 @@ class Trainer:
         if self._evaluated_now():  # --eval-every just validated this very step
             return "done"
         return "early_stop" if self._evaluate() else "done"
+
+    def _next_window(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(inputs, targets, length, tokens) of the next step: a stream window's (B, T) inputs and targets and
+        its T, or a cloze model's framed lines (N, L) and their lengths (N,) and --bptt; `tokens` over all ranks."""
+        p, cfg = self.progress, self.cfg
+        if self.lines is not None:
+            ids, lengths, tokens = self.lines.take(p.epoch, p.column, self.device)
+            if self.rare is not None:
+                ids = rare_to_unk(ids, self.rare, cfg.rare_unk)
+            return ids, lengths, cfg.bptt, tokens
+        length = self.lengths.next() if self.lengths is not None else cfg.bptt
+        columns = window_columns(self.batch, p.column, length)  # (B, T+1)
+        if self.rare is not None:  # one draw per column, so a target and the input it becomes agree
+            columns = rare_to_unk(columns, self.rare, cfg.rare_unk)
+        return columns[:, :-1], columns[:, 1:], length, columns[:, 1:].numel() * self.world.size
+
+    def windows_done(self) -> int:
+        """Steps taken so far in this epoch (windows, or line batches)."""
+        return self.progress.column if self.lines is not None else self.progress.column // self.cfg.bptt
 
     def _should_stop(self) -> str | None:
         """The reason to stop now, agreed by every rank (one rank alone leaving would hang the others)."""
@@ -267,7 +296,7 @@ class Trainer:
     def budget_used(self) -> float:
         """The fraction of the budget used before the next window (lmkit.train.schedule), the same on every rank."""
         p, cfg = self.progress, self.cfg
-        epochs_done = p.epoch + p.column / max(1, self.batch.shape[1] - 1)
+        epochs_done = p.epoch + p.column / max(1, self.epoch_end)
         fraction = budget_fraction(p.step, self._elapsed(), epochs_done, cfg.max_steps, cfg.time_limit, cfg.epochs)
         return self.world.mean(fraction) if cfg.time_limit else fraction  # each rank's clock differs a little
 

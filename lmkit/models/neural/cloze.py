@@ -13,9 +13,8 @@ bidirectional=True would feed both directions of layer 1 to layer 2, and the for
 state at t-1 would then have seen x_t through the backward half.
 
 It is not a left-to-right language model (no `step`): it implements the cloze
-protocol (lmkit.models.base.ClozeModel). Training reads the lines lying whole
-inside each window of the stream (lmkit.text.lines.whole_lines): raise --bptt
-above the longest line length, or long lines are never trained on.
+protocol (lmkit.models.base.ClozeModel). Training gives it batches of whole lines
+of similar length (lmkit.train.line_batches), every line of the training text once an epoch.
 """
 from __future__ import annotations
 
@@ -31,7 +30,6 @@ from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import load_checked, save_tensors
 from lmkit.settings import check_settings, same_setting, setting
-from lmkit.text.lines import frame_lines, length_groups, whole_lines
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction
@@ -126,19 +124,14 @@ class ClozeRNN(nn.Module):
         """(N, L) framed lines -> (N, L-1) log p(x_t | the others) of the tokens there, t = 1 .. L-1."""
         return self.head.target_logprobs(self.features(ids, lengths), ids[:, 1:])
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, state=()):
-        """The trainer's view: a (B, T) window of the stream -> ((n,) log-probs of every token of the
-        lines lying whole inside it, state `()`). Nothing is carried between windows."""
-        lines = whole_lines(torch.cat([inputs[:, :1], targets], dim=1))
-        if not lines:  # no whole line in this window: a zero loss that still reaches every weight
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=()):
+        """The trainer's view: a batch of framed lines, ids (N, L) and lengths (N,) (lmkit.train.line_batches)
+        -> ((n,) log-probs of the n predicted tokens, padding left out; state `()`: nothing is carried)."""
+        if ids.shape[0] == 0:  # a DDP rank's empty share of a batch: a zero loss that still reaches every weight
             return sum(p.sum() for p in self.parameters())[None] * 0.0, ()
-        logps = []
-        for group in length_groups(lines):  # similar lengths framed together: little padding to run over
-            ids, lengths = frame_lines(group, inputs.device)                         # (N, L), (N,)
-            predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (N, L-1)
-            feats = self.features(ids, lengths)[predicted]                           # (n, 2H): no padding
-            logps.append(self.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0])  # (n,)
-        return torch.cat(logps), ()
+        predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (N, L-1)
+        feats = self.features(ids, lengths)[predicted]                                # (n, 2H): no padding
+        return self.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0], ()
 
     def init_state(self, batch_size: int):
         return ()

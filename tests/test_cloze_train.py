@@ -1,0 +1,62 @@
+"""Training a bidirectional (cloze) model on batches of whole lines: learning, exact resume mid-epoch,
+and a trainer state saved when cloze models walked stream windows."""
+import pytest
+import torch
+
+from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+from lmkit.text.encode import encode_lines
+from lmkit.text.tokenizers import fit_tokenizer
+from lmkit.train.config import TrainConfig
+from lmkit.train.resume_state import load_resume
+from lmkit.train.trainer import POSITION_LINES, Trainer
+
+# lines of very different lengths: a window grid would cut most of the long ones
+LINES = [("我的手机坏了，我打算买一部新手机。" * (1 + i % 6)) if i % 3 else f"the cat {i % 7} sat" for i in range(120)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    tok = fit_tokenizer("char", LINES)
+    return tok, encode_lines(tok, LINES[:100]), encode_lines(tok, LINES[100:])
+
+
+def make_trainer(data, directory, **overrides):
+    tok, train, valid = data
+    torch.manual_seed(0)
+    model = ClozeRNN(tok.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=24, layers=1))
+    settings = dict(epochs=2, batch_size=4, bptt=32, lr=1e-2, seed=7, schedule="plateau")
+    settings.update(overrides)
+    return Trainer(model, tok, train, valid, TrainConfig(**settings), directory)
+
+
+def test_an_epoch_takes_every_line_once_and_pseudo_perplexity_falls(tmp_path, data):
+    trainer = make_trainer(data, tmp_path, epochs=3)
+    _, train, valid = data
+    untrained = trainer.evaluate(valid).perplexity
+    result = trainer.run()
+    assert result.progress.tokens == 3 * len(train)  # every token of every line predicted once an epoch
+    assert result.progress.step == 3 * len(trainer.lines)
+    ppl = [r["valid_pseudo_ppl"] for r in result.progress.history]
+    assert ppl[-1] < ppl[0] < 0.2 * untrained
+
+
+def test_resume_mid_epoch_continues_with_the_same_batches(tmp_path, data):
+    straight = make_trainer(data, tmp_path / "a", epochs=1).run()
+    make_trainer(data, tmp_path / "b", epochs=1, max_steps=5).run()
+    resumed = make_trainer(data, tmp_path / "b", epochs=1)
+    model, _, _, state = load_resume(tmp_path / "b")
+    assert state["position"] == POSITION_LINES
+    resumed.model.load_state_dict(model.state_dict())
+    resumed.restore(state)
+    assert resumed.progress.column == 5 and resumed.windows_done() == 5
+    assert resumed.run().progress.last_loss == pytest.approx(straight.progress.last_loss, abs=1e-6)
+
+
+def test_a_state_from_stream_windows_starts_its_epoch_again(tmp_path, data):
+    make_trainer(data, tmp_path, epochs=1, max_steps=3).run()
+    _, _, _, state = load_resume(tmp_path)
+    del state["position"]                        # saved before line batches: a column of the stream
+    state["progress"]["column"] = 10_000
+    resumed = make_trainer(data, tmp_path, epochs=1)
+    resumed.restore(state)
+    assert resumed.progress.column == 0 and resumed.progress.step == 3
