@@ -62,3 +62,14 @@ def test_two_processes_match_one_with_the_awd_training_options(workdir):
     one, two = progress(workdir / "single"), progress(workdir / "ddp")
     assert two["tokens"] == one["tokens"] != 12 * 8 * 16  # the same lengths, not all --bptt
     assert abs(two["last_loss"] - one["last_loss"]) < 1e-5 and abs(two["best_valid"] - one["best_valid"]) < 1e-5
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_bidirectional_model_as_one_does(workdir):
+    """Each rank takes every other line of a line batch, and the loss is the whole batch's per-token mean."""
+    lmkit_train(workdir, "--model", "bilstm", "--max-steps", "10", "--out", "single")
+    lmkit_train(workdir, "--model", "bilstm", "--max-steps", "10", "--out", "ddp", "--nproc", "2")
+    one, two = progress(workdir / "single"), progress(workdir / "ddp")
+    assert two["step"] == one["step"] == 10 and two["tokens"] == one["tokens"]
+    assert abs(two["last_loss"] - one["last_loss"]) < 1e-5
+    assert abs(two["best_valid"] - one["best_valid"]) < 1e-5

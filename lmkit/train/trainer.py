@@ -223,7 +223,7 @@ class Trainer:
         while p.column < self.epoch_end:
             inputs, targets, length, tokens = self._next_window()
             self._apply_lr(length)
-            loss = self._train_step(inputs, targets)
+            loss = self._train_step(inputs, targets, tokens)
             p.step += 1
             p.tokens += tokens
             p.column += length if self.lines is None else 1
@@ -310,14 +310,14 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, tokens: int) -> float:
         self.optimizer.zero_grad(set_to_none=True)
         if isinstance(self.model, HandWrittenGradients):  # ScratchRNN: hand-written BPTT fills .grad
             loss, self.hidden = self.model.loss_and_grads(inputs, targets, self.hidden)
             objective = loss
             self.world.all_reduce_grads(self.model)
         else:
-            loss, objective = self._losses(inputs, targets)
+            loss, objective = self._losses(inputs, targets, tokens)
             objective.backward()
         loss_value = self.world.mean(float(loss.detach()))
         objective_value = loss_value if objective is loss else self.world.mean(float(objective.detach()))
@@ -330,8 +330,9 @@ class Trainer:
             self.average.update(self.model)
         return loss_value
 
-    def _losses(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean cross-entropy, what the optimizer minimises: it plus AR/TAR) of one window; carries the state."""
+    def _losses(self, inputs: torch.Tensor, targets: torch.Tensor, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean cross-entropy, what the optimizer minimises: it plus AR/TAR) of one window; carries the state.
+        `tokens`: those the step predicts over all ranks."""
         penalized = bool(self.cfg.ar or self.cfg.tar)
         with self._autocast():
             if penalized:
@@ -339,7 +340,10 @@ class Trainer:
             else:
                 logp, hidden = self.step_model(inputs, targets, self.hidden)  # (B, T)
         self.hidden = detach(hidden)
-        loss = -logp.float().mean()
+        if self.lines is None:
+            loss = -logp.float().mean()
+        else:  # ranks' shares of a line batch differ in size: each scales its sum so that DDP's mean of the
+            loss = -logp.float().sum() * (self.world.size / tokens)  # ranks' gradients is the batch's per-token mean
         if not penalized:
             return loss, loss
         return loss, loss + activation_penalty(raw, dropped, self.cfg.ar, self.cfg.tar)
