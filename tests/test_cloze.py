@@ -290,6 +290,7 @@ def test_training_warns_when_lines_are_longer_than_a_step(cli, tmp_path):
             "--batch-size", "1", "--max-steps", "1", "--sample-tokens", "0", "--quiet"]
     short = cli(*args, "--bptt", "16", "--out", tmp_path / "short")
     assert short.exit_code == 0, short.output
-    assert "longer than --batch-size 1 x --bptt 16 tokens and are trained in pieces of 15" in short.stderr
+    assert ("lines of the training text are longer than 15 tokens, the most a step of --batch-size 1 x --bptt 16 "
+            "holds, and trained in pieces of that length") in short.stderr
     long = cli(*args, "--bptt", "4096", "--out", tmp_path / "long")
     assert long.exit_code == 0 and "trained in pieces" not in long.stderr

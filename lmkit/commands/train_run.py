@@ -128,10 +128,10 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
 
 
 def warn_cut_lines(cut: int, longest: int, config) -> None:
-    """A bidirectional model's step holds at most --batch-size x --bptt tokens: longer lines are cut into pieces."""
-    click.echo(f"warning: {cut:,} line{'s' if cut != 1 else ''} of the training text {'are' if cut != 1 else 'is'} "
-               f"longer than --batch-size {config.batch_size} x --bptt {config.bptt} tokens and "
-               f"{'are' if cut != 1 else 'is'} trained in pieces of {longest:,}: raise either to read them whole",
+    """A bidirectional model's step holds at most --batch-size x --bptt ids, `<s>` included: longer lines are cut."""
+    lines = f"{cut:,} line of the training text is" if cut == 1 else f"{cut:,} lines of the training text are"
+    click.echo(f"warning: {lines} longer than {longest:,} tokens, the most a step of --batch-size {config.batch_size} "
+               f"x --bptt {config.bptt} holds, and trained in pieces of that length; raise either to read them whole",
                err=True)
 
 
