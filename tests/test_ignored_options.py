@@ -51,3 +51,14 @@ def test_vocab_show_of_a_model_refuses_tokenizer_options(cli, model):
 def test_eval_file_refuses_a_split(cli, model, split):
     assert_one_line_error(cli("eval", model, "--file", ENGLISH, "--split", split),
                           f"--split {split} chooses a split of a corpus; --file {ENGLISH} is scored whole")
+
+
+@pytest.mark.parametrize("model_kind", ["lstm", "bilstm"])
+def test_dropout_between_layers_is_refused_for_a_single_layer(cli, tmp_path, model_kind):
+    args = ["train", "--train", ENGLISH, "--model", model_kind, "--layers", "1", "--out", tmp_path / "out"]
+    result = cli(*args, "--dropout", "0.25")
+    assert_one_line_error(result, "--dropout 0.25 would be ignored: it drops between stacked layers and --layers is 1")
+    assert not (tmp_path / "out").exists()
+    kept = cli(*args, "--dropout", "0", "--out-dropout", "0.25", "--max-steps", "1", "--sample-tokens", "0",
+               "--hidden-size", "8", "--emb-size", "4", "--quiet")
+    assert kept.exit_code == 0, kept.output
