@@ -74,7 +74,7 @@ def test_activation_penalty_by_hand():
 def test_the_trainer_adds_ar_and_tar_to_what_it_minimises_and_reports_the_cross_entropy(tmp_path, data):
     t = make_trainer(data, tmp_path, ar=50.0, tar=20.0, model_settings=dict(dropout=0.0, out_dropout=0.0))
     inputs, targets = t.batch[:, :12], t.batch[:, 1:13]
-    loss, objective = (float(x.detach()) for x in t._losses(inputs, targets))
+    loss, objective = (float(x.detach()) for x in t._losses(inputs, targets, targets.numel()))
     with torch.no_grad():
         logp, _, (raw, dropped) = t.model(inputs, targets, None, outputs=True)
     ar, tar = float(dropped.pow(2).mean()), float((raw[:, 1:] - raw[:, :-1]).pow(2).mean())
@@ -105,9 +105,9 @@ def test_variable_bptt_scales_each_windows_lr_by_its_length(tmp_path, data):
     seen = []
     original = t._train_step
 
-    def spy(inputs, targets):
+    def spy(inputs, targets, tokens):
         seen.append((inputs.shape[1], t.optimizer.param_groups[0]["lr"]))
-        return original(inputs, targets)
+        return original(inputs, targets, tokens)
 
     t._train_step = spy
     t.run()
