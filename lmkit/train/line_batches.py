@@ -23,6 +23,8 @@ from lmkit.text.lines import cut_long_lines, frame_lines, line_batches, stream_l
 
 
 class LineBatches:
+    """The line batches of one training split for `ranks` processes, as seen by process `rank`."""
+
     def __init__(self, stream: np.ndarray, tokens: int, seed: int, rank: int = 0, ranks: int = 1):
         whole, self.longest = stream_lines(stream), max(1, tokens - 1)
         self.cut = sum(len(line) > self.longest for line in whole)  # lines cut into pieces
