@@ -99,6 +99,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             result = trainer.run()
         finally:
             printer.close()
+    trainer = None  # its DDP wrapper is released while the process group it uses is still up
     world.close()
     if not world.is_main:
         return 0
