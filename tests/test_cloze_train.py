@@ -60,3 +60,20 @@ def test_a_state_from_stream_windows_starts_its_epoch_again(tmp_path, data):
     resumed = make_trainer(data, tmp_path, epochs=1)
     resumed.restore(state)
     assert resumed.progress.column == 0 and resumed.progress.step == 3
+
+
+def test_a_resume_with_other_line_batches_starts_its_epoch_again(tmp_path, data):
+    make_trainer(data, tmp_path, epochs=1, max_steps=3).run()
+    _, _, _, state = load_resume(tmp_path)
+    messages = []
+    resumed = make_trainer(data, tmp_path, epochs=1, batch_size=2)  # other batches: index 3 means other lines
+    resumed.callbacks.on_message = messages.append
+    resumed.restore(state)
+    assert resumed.progress.column == 0 and "epoch 1 starts again" in messages[0]
+
+
+def test_variable_bptt_is_refused_for_a_bidirectional_model_new_or_resumed(tmp_path, data):
+    from lmkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--variable-bptt does not apply to --model bilstm"):
+        make_trainer(data, tmp_path, variable_bptt=True)

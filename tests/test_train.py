@@ -201,3 +201,15 @@ def test_a_state_saved_under_bf16_resumes_in_the_weights_dtype(tmp_path, data):
     resumed = make_trainer(data, tmp_path, precision="fp32")
     resumed.restore(state)
     assert [h.dtype for h in resumed.hidden] == [torch.float32, torch.float32]
+
+
+def test_a_resume_already_at_its_max_steps_trains_no_further(tmp_path, data):
+    make_trainer(data, tmp_path, epochs=1, max_steps=5).run()
+    for limit in (5, 3):  # at the limit, or past it
+        resumed = make_trainer(data, tmp_path, epochs=1, max_steps=limit)
+        model, _, _, state = load_resume(tmp_path)
+        resumed.model.load_state_dict(model.state_dict())
+        resumed.restore(state)
+        result = resumed.run()
+        assert result.stopped == "max_steps" and result.progress.step == 5
+    assert [r["step"] for r in result.progress.history][-1] == 5

@@ -64,9 +64,6 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
     if "dropout" in given and opts.get("dropout") and opts.get("layers") == 1:
         raise ConfigError(f"--dropout {opts['dropout']:g} would be ignored: it drops between stacked layers and "
                           "--layers is 1; drop it, or use --emb-dropout / --out-dropout")
-    if MODEL_FAMILIES[name] is ClozeConfig and opts.get("variable_bptt"):
-        raise ConfigError(f"--variable-bptt does not apply to --model {name}: a bidirectional model trains on "
-                          "whole lines, not on windows of the stream")
 
 
 def build_model(name: str, vocab: Vocab, opts: dict, seed: int):

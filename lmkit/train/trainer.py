@@ -102,6 +102,9 @@ class Trainer:
         self.valid_stream = valid_stream
         self.valid_chars = valid_chars
         self.batch, self.lines = None, None
+        if is_cloze(model) and config.variable_bptt:  # here, the root: a new run and a resumed one alike
+            raise ConfigError(f"--variable-bptt does not apply to --model {model.kind}: a bidirectional model trains "
+                              "on whole lines, not on windows of the stream")
         if is_cloze(model):  # every line whole, in batches of about B x bptt tokens
             self.lines = LineBatches(train_stream, config.batch_size * config.bptt, config.seed,
                                      self.world.rank, self.world.size)
@@ -144,8 +147,10 @@ class Trainer:
         known = Progress.__dataclass_fields__
         saved = state["progress"]
         progress = Progress(**{k: v for k, v in saved.items() if k in known})
-        if self.lines is not None and state.get("position") != POSITION_LINES:
-            progress.column = 0  # saved when a cloze model walked stream windows: its epoch starts again
+        if self.lines is not None and progress.column and not self._same_line_batches(state):
+            progress.column = 0  # its batch index would point into other batches: the epoch starts again
+            self.callbacks.on_message(f"the line batches differ from the saved run's (--batch-size x --bptt, or "
+                                      f"an older lmkit): epoch {progress.epoch + 1} starts again")
         self._check_position(progress, source)
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = progress
@@ -161,6 +166,12 @@ class Trainer:
             self.average = WeightAverage(self.model)
             self.average.load_state_dict(state["average"])
         self._restore_hidden(state)
+
+    def _same_line_batches(self, state: dict) -> bool:
+        """Whether a saved cloze run's batch index points into the batches this run builds."""
+        saved = state.get("train_config") or {}
+        return (state.get("position") == POSITION_LINES and saved.get("batch_size") == self.cfg.batch_size
+                and saved.get("bptt") == self.cfg.bptt)
 
     def _check_position(self, progress: Progress, source: str) -> None:
         """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
@@ -196,6 +207,7 @@ class Trainer:
         self._clock_start = time.monotonic() - self.progress.elapsed  # the budget counts the whole run's time
         stopped = "done"
         with self.stop:
+            stopped = self._should_stop() or stopped  # a resumed run may be at its --max-steps or --max-time already
             while self.progress.epoch < self.cfg.epochs and stopped == "done":
                 try:
                     stopped = self._run_epoch()
