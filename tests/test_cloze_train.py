@@ -77,3 +77,12 @@ def test_variable_bptt_is_refused_for_a_bidirectional_model_new_or_resumed(tmp_p
 
     with pytest.raises(ConfigError, match="--variable-bptt does not apply to --model bilstm"):
         make_trainer(data, tmp_path, variable_bptt=True)
+
+
+def test_a_short_text_shrinks_a_bidirectional_models_streams_before_its_lines():
+    from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
+
+    windows = fitted_shape(5_000, 16, 128)
+    lines = fitted_shape(5_000, 16, 128, whole_lines=True)
+    assert windows == (16, 16) and lines == (2, 128)  # 256 tokens a step either way, but lines up to 255 tokens stay whole
+    assert steps_per_epoch(5_000, *lines) >= MIN_STEPS_PER_EPOCH
