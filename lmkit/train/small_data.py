@@ -24,9 +24,8 @@ def fitted_shape(tokens: int, batch_size: int, bptt: int, whole_lines: bool = Fa
     `whole_lines`: a bidirectional model, whose step holds batch_size x bptt tokens of whole lines (the
     count of steps is about the same), shrinks the streams first: a short --bptt would cut its lines."""
     while steps_per_epoch(tokens, batch_size, bptt) < MIN_STEPS_PER_EPOCH:
-        if whole_lines and batch_size > SMALLEST_BATCH:
-            batch_size = max(SMALLEST_BATCH, batch_size // 2)
-        elif bptt > SMALLEST_BPTT:
+        streams_first = whole_lines and batch_size > SMALLEST_BATCH
+        if bptt > SMALLEST_BPTT and not streams_first:
             bptt = max(SMALLEST_BPTT, bptt // 2)
         elif batch_size > SMALLEST_BATCH:
             batch_size = max(SMALLEST_BATCH, batch_size // 2)

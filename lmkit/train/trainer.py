@@ -102,10 +102,10 @@ class Trainer:
         self.valid_stream = valid_stream
         self.valid_chars = valid_chars
         self.batch, self.lines = None, None
-        if is_cloze(model) and config.variable_bptt:  # here, the root: a new run and a resumed one alike
-            raise ConfigError(f"--variable-bptt does not apply to --model {model.kind}: a bidirectional model trains "
-                              "on whole lines, not on windows of the stream")
         if is_cloze(model):  # every line whole, in batches of about B x bptt tokens
+            if config.variable_bptt:  # refused here, the root: a new run and a resumed one alike
+                raise ConfigError(f"--variable-bptt does not apply to --model {model.kind}: a bidirectional model "
+                                  "trains on whole lines, not on windows of the stream")
             self.lines = LineBatches(train_stream, config.batch_size * config.bptt, config.seed,
                                      self.world.rank, self.world.size)
             self.epoch_end = self.windows = len(self.lines)  # the position in an epoch counts batches
@@ -233,12 +233,12 @@ class Trainer:
         if p.column == 0 or self.hidden is None:
             self.hidden = self.model.init_state(self.batch.shape[0] if self.batch is not None else 0)
         while p.column < self.epoch_end:
-            inputs, targets, length, tokens = self._next_window()
+            inputs, targets, length, advance, tokens = self._next_window()
             self._apply_lr(length)
             loss = self._train_step(inputs, targets, tokens)
             p.step += 1
             p.tokens += tokens
-            p.column += length if self.lines is None else 1
+            p.column += advance
             p.last_loss = loss
             p.elapsed = self._elapsed()
             self.callbacks.on_step({"step": p.step, "epoch": p.epoch, "loss": loss, "tokens": p.tokens,
@@ -258,20 +258,21 @@ class Trainer:
             return "done"
         return "early_stop" if self._evaluate() else "done"
 
-    def _next_window(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """(inputs, targets, length, tokens) of the next step: a stream window's (B, T) inputs and targets and
-        its T, or a cloze model's framed lines (N, L) and their lengths (N,) and --bptt; `tokens` over all ranks."""
+    def _next_window(self) -> tuple[torch.Tensor, torch.Tensor, int, int, int]:
+        """(inputs, targets, length, advance, tokens) of the next step: a stream window's (B, T) inputs and
+        targets, T for the LR and T columns to advance; or a cloze model's framed lines (N, L), their lengths
+        (N,), --bptt (LR unscaled) and one batch. `tokens`: those predicted, over all ranks."""
         p, cfg = self.progress, self.cfg
         if self.lines is not None:
             ids, lengths, tokens = self.lines.take(p.epoch, p.column, self.device)
             if self.rare is not None:
                 ids = rare_to_unk(ids, self.rare, cfg.rare_unk)
-            return ids, lengths, cfg.bptt, tokens
+            return ids, lengths, cfg.bptt, 1, tokens
         length = self.lengths.next() if self.lengths is not None else cfg.bptt
         columns = window_columns(self.batch, p.column, length)  # (B, T+1)
         if self.rare is not None:  # one draw per column, so a target and the input it becomes agree
             columns = rare_to_unk(columns, self.rare, cfg.rare_unk)
-        return columns[:, :-1], columns[:, 1:], length, columns[:, 1:].numel() * self.world.size
+        return columns[:, :-1], columns[:, 1:], length, length, columns[:, 1:].numel() * self.world.size
 
     def windows_done(self) -> int:
         """Steps taken so far in this epoch (windows, or line batches)."""
