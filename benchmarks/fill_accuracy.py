@@ -41,7 +41,9 @@ What is held equal, so that the comparison is fair:
               embedding each, and its softmax reads both (2H inputs where each
               LSTM's reads H): the same weights up to the softmax's one bias
               vector (with --softmax adaptive, the tail projections grow with
-              their input; the counts are printed).
+              their input), plus the join layer of the default --join layer
+              (2 x 2H x H + H weights, 262,400 at H = 256: 3% of the pku98
+              model). The counts are printed.
   time        --minutes is each LSTM's training time; the BiLSTM, one model
               doing the work of both, gets their sum (2 x --minutes).
   batches     the same tokens per optimizer step, --batch-size x --bptt: the LSTMs

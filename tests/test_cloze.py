@@ -9,7 +9,7 @@ import torch
 from lmkit.checkpoint import load_model, save_model
 from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
 from lmkit.generate.cloze_fill import cloze_fill
-from lmkit.models.neural.cloze import CLOZE_CELLS, ClozeConfig, ClozeRNN
+from lmkit.models.neural.cloze import CLOZE_CELLS, JOINS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
 from lmkit.text.lines import cut_long_lines, frame_lines, line_batches, stream_lines
 from lmkit.train.line_batches import LineBatches
@@ -18,11 +18,14 @@ from lmkit.text.vocab import EOS_ID
 from test_fill import ONE_TOKEN
 
 
-def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int = 0) -> ClozeRNN:
+def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int = 0, join: str = "layer") -> ClozeRNN:
     torch.manual_seed(seed)
     tokenizer = CharTokenizer.fit(["abcdefgh"[: vocab_size - 4]])
-    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=layers, dropout=0.0, out_dropout=0.0)
-    return ClozeRNN(tokenizer.vocab, config).eval()
+    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=layers, dropout=0.0, out_dropout=0.0, join=join)
+    model = ClozeRNN(tokenizer.vocab, config).eval()
+    if join == "layer":  # a new join layer adds nothing yet (see below): give it weights, as training would
+        torch.nn.init.normal_(model.join.write.weight, std=0.5)
+    return model
 
 
 def predictions(model, ids: list[int]) -> torch.Tensor:
@@ -34,8 +37,9 @@ def predictions(model, ids: list[int]) -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
-def test_changing_a_token_never_changes_its_own_prediction(kind, layers):
-    model = tiny(kind, layers=layers)
+@pytest.mark.parametrize("join", JOINS)
+def test_changing_a_token_never_changes_its_own_prediction(kind, layers, join):
+    model = tiny(kind, layers=layers, join=join)
     line = [4, 5, 6, 7, 8, 9, 10]
     before = predictions(model, line)
     for t in range(len(line)):
@@ -48,8 +52,9 @@ def test_changing_a_token_never_changes_its_own_prediction(kind, layers):
 
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
 @pytest.mark.parametrize("distance", [1, 2, 4])
-def test_the_prediction_reads_both_sides(kind, distance):
-    model = tiny(kind)
+@pytest.mark.parametrize("join", JOINS)
+def test_the_prediction_reads_both_sides(kind, distance, join):
+    model = tiny(kind, join=join)
     line = [4, 5, 6, 7, 8, 9, 10, 11]
     before = predictions(model, line)
     t = 3
@@ -59,6 +64,43 @@ def test_the_prediction_reads_both_sides(kind, distance):
             changed[neighbour] = 4 if line[neighbour] != 4 else 5
             after = predictions(model, changed)
             assert (after[t + 1] - before[t + 1]).abs().max() > 1e-4, (neighbour, t)
+
+
+def test_the_join_layer_lets_the_two_sides_interact_where_the_sum_cannot():
+    """Under --join sum the log-probs are f(left state) + g(right state) - log Z, so the change a new right side
+    makes is the same whatever the left side is; the join layer's is not (its tanh reads both sides together)."""
+    torch.manual_seed(0)
+    lefts, rights = torch.randn(2, 12), torch.randn(2, 12)  # two forward states A_{t-1}, two backward A'_{t+1}
+
+    def effect_of_the_right_side(model, left: torch.Tensor) -> torch.Tensor:  # (V,) change of the log-probs
+        logp = [model.head.log_probs(model.join(torch.cat([left, right])[None]))[0] for right in rights]
+        return logp[1] - logp[0]
+
+    for join, interacts in (("sum", False), ("layer", True)):
+        model = tiny(join=join)
+        with torch.no_grad():
+            change = effect_of_the_right_side(model, lefts[0]) - effect_of_the_right_side(model, lefts[1])
+        change = change - change.mean()  # the normaliser's change is one constant across the vocabulary
+        assert bool(change.abs().max() > 1e-2) is interacts, (join, change)
+
+
+def test_a_new_join_layer_passes_the_states_through_unchanged():
+    """Its output matrix starts at zero: training starts from the sum form and learns what to add."""
+    model = ClozeRNN(tiny().vocab, ClozeConfig(emb_size=8, hidden_size=12, layers=1))
+    states = torch.randn(3, 5, 24)
+    torch.testing.assert_close(model.join(states), states, rtol=0, atol=0)
+
+
+def test_a_model_saved_before_the_join_option_loads_as_the_sum_form(tmp_path):
+    model = tiny(join="sum")
+    save_model(tmp_path / "m", model, CharTokenizer.fit(["abcdefgh"]), {})
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["model"]["join"]  # as written before --join existed
+    config_path.write_text(json.dumps(config))
+    loaded = load_model(tmp_path / "m")[0].eval()
+    assert loaded.cfg.join == "sum"
+    torch.testing.assert_close(predictions(loaded, [4, 5, 6]), predictions(model, [4, 5, 6]), rtol=0, atol=0)
 
 
 def test_a_line_scores_the_same_alone_and_padded_beside_a_longer_one():
@@ -180,19 +222,24 @@ def test_pseudo_nll_matches_the_cloze_predictions_line_by_line():
     assert pseudo_nll(model, stream).tokens == len(stream)
 
 
-def memorise(lines: list[str]) -> tuple[ClozeRNN, CharTokenizer]:
+STEPS = 150
+
+
+def memorise(lines: list[str], seed: int = 0, join: str = "layer") -> tuple[ClozeRNN, CharTokenizer]:
     """A small character BiLSTM (eval mode) that has learnt `lines` by heart, and its tokenizer."""
     tokenizer = CharTokenizer.fit(lines)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=32, layers=1,
-                                                   dropout=0.0, out_dropout=0.0))
+                                                   dropout=0.0, out_dropout=0.0, join=join))
     ids, lengths = frame_lines(stream_lines(encode_lines(tokenizer, lines)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(25):
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)  # settles instead of circling the minimum
+    for _ in range(STEPS):
         logp, _ = model(ids, lengths, ())
         optimizer.zero_grad()
         (-logp.mean()).backward()
         optimizer.step()
+        schedule.step()
     return model.eval(), tokenizer
 
 
@@ -294,3 +341,4 @@ def test_training_warns_when_lines_are_longer_than_a_step(cli, tmp_path):
             "holds, and trained in pieces of that length") in short.stderr
     long = cli(*args, "--bptt", "4096", "--out", tmp_path / "long")
     assert long.exit_code == 0 and "trained in pieces" not in long.stderr
+

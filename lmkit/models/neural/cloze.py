@@ -5,10 +5,18 @@ left to right, one right to left (`<s> x_1 .. x_n </s>` = x_0 .. x_{L-1}):
 
     A_t  = f(U  x_t + W  A_{t-1})          # forward state: has read x_0 .. x_t       (B, L, H)
     A'_t = f(U' x_t + W' A'_{t+1})         # backward state: has read x_t .. x_{L-1}  (B, L, H)
-    y_t  = softmax(V A_{t-1} + V' A'_{t+1} + c)       for t = 1 .. L-1, A'_L = 0
+    y_t  = softmax(V A_{t-1} + V' A'_{t+1} + c)       for t = 1 .. L-1, A'_L = 0    (--join sum)
 
 so the prediction at t sees every token but x_t itself (a cloze, or fill-in-the-blank,
-distribution p(x_t | x_{!=t})). `--layers` stacks each direction on its own: torch's
+distribution p(x_t | x_{!=t})). In that form each side adds its own term to the
+logits: the left context can favour 买 and the right context 一部新手机 can favour
+it too, but no unit sees both at once. `--join layer` (the default) puts one hidden
+layer between the states and the softmax, so the two sides meet before the output:
+
+    J_t  = tanh(M [A_{t-1}; A'_{t+1}] + m)            # (B, L-1, H)
+    y_t  = softmax(V J_t + c)
+
+(context2vec, Melamud et al. 2016, joins the two sides of a BiLSTM with such a layer). `--layers` stacks each direction on its own: torch's
 bidirectional=True would feed both directions of layer 1 to layer 2, and the forward
 state at t-1 would then have seen x_t through the backward half.
 
@@ -34,6 +42,8 @@ from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction
 CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
+JOINS = ("sum", "layer")
+JOIN_BEFORE_OPTION = "sum"  # what a config.json saved before --join existed was built with
 
 
 @dataclass
@@ -49,6 +59,9 @@ class ClozeConfig:
     emb_dropout: float = same_setting(RNNConfig, "emb_dropout")
     out_dropout: float = same_setting(RNNConfig, "out_dropout")
     softmax: str = same_setting(RNNConfig, "softmax")
+    join: str = setting("layer", "How the two directions meet before the softmax: sum (the tutorials' "
+                        "softmax(V A + V' A' + c)) or layer (a tanh layer over both states first).",
+                        choices=JOINS)
 
     def validate(self) -> None:
         check_settings(self)
@@ -56,7 +69,7 @@ class ClozeConfig:
     @classmethod
     def from_dict(cls, obj: dict) -> "ClozeConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+        return cls(**{"join": JOIN_BEFORE_OPTION, **{k: v for k, v in obj.items() if k in known}})
 
 
 def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
@@ -64,6 +77,21 @@ def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
     t = torch.arange(width, device=lengths.device)[None, :]           # (1, L)
     flipped = lengths[:, None] - 1 - t                                # (N, L)
     return torch.where(t < lengths[:, None], flipped, t)
+
+
+class JoinLayer(nn.Module):
+    """S = [A; A'] -> S + N tanh(M S + m): the states plus what one hidden layer reading both sides adds.
+
+    N starts at zero, so a new model starts as the sum form and learns the interaction on top of it."""
+
+    def __init__(self, size: int, hidden: int):
+        super().__init__()
+        self.read = nn.Linear(size, hidden)               # M, m
+        self.write = nn.Linear(hidden, size, bias=False)  # N
+        nn.init.zeros_(self.write.weight)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:  # (..., 2H) -> (..., 2H)
+        return states + self.write(torch.tanh(self.read(states)))
 
 
 class ClozeRNN(nn.Module):
@@ -79,7 +107,9 @@ class ClozeRNN(nn.Module):
         self.backward_reader = self._direction()  # U', W'
         self.emb_drop = nn.Dropout(config.emb_dropout)
         self.out_drop = nn.Dropout(config.out_dropout)
-        self.head = HEADS[config.softmax](2 * config.hidden_size, len(vocab))  # [V V'] [A; A'] + c
+        both = 2 * config.hidden_size
+        self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
+        self.head = HEADS[config.softmax](both, len(vocab))                          # [V V'] J + c
 
     def _direction(self) -> nn.ModuleDict:
         cfg = self.cfg
@@ -95,7 +125,8 @@ class ClozeRNN(nn.Module):
         return out
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(N, L) framed lines -> (N, L-1, 2H) [A_{t-1}; A'_{t+1}] for the predicted positions t = 1 .. L-1."""
+        """(N, L) framed lines -> what the softmax reads at the predicted positions t = 1 .. L-1:
+        (N, L-1, 2H) [A_{t-1}; A'_{t+1}] (--join sum) or (N, L-1, H) J_t (--join layer)."""
         forward_states = self._read(self.forward_reader, ids)                      # A_t
         order = reversal_index(lengths, ids.shape[1])                                # (N, L)
         backward = self._read(self.backward_reader, ids.gather(1, order))            # reversed in time
@@ -104,7 +135,7 @@ class ClozeRNN(nn.Module):
         inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
         backward_states = backward_states * inside[:, :, None].to(backward_states.dtype)  # A'_t = 0 past the line
         after = torch.cat([backward_states[:, 2:], torch.zeros_like(backward_states[:, :1])], dim=1)  # A'_{t+1}
-        return self.out_drop(torch.cat([forward_states[:, :-1], after], dim=2))
+        return self.join(self.out_drop(torch.cat([forward_states[:, :-1], after], dim=2)))
 
     # --- the cloze protocol -----------------------------------------------------------
     def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -114,7 +145,7 @@ class ClozeRNN(nn.Module):
         """
         if lengths is None:
             lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
-        feats = self.features(ids, lengths)                                           # (N, L-1, 2H)
+        feats = self.features(ids, lengths)                                           # (N, L-1, 2H or H)
         logp = self.head.log_probs(feats.reshape(-1, feats.shape[-1])).view(*feats.shape[:2], -1)
         logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)               # (N, L, V)
         inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
@@ -130,7 +161,7 @@ class ClozeRNN(nn.Module):
         if ids.shape[0] == 0:  # a DDP rank's empty share of a batch: a zero loss that still reaches every weight
             return sum(p.sum() for p in self.parameters())[None] * 0.0, ()
         predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (N, L-1)
-        feats = self.features(ids, lengths)[predicted]                                # (n, 2H): no padding
+        feats = self.features(ids, lengths)[predicted]                                # (n, 2H or H): no padding
         return self.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0], ()
 
     def init_state(self, batch_size: int):
