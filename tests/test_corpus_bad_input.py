@@ -106,10 +106,21 @@ def test_corpus_too_small_to_split(corpora_root, tmp_path):
     assert not corpora_root.exists() or not any(p.name.startswith("three") for p in corpora_root.iterdir())
 
 
-def test_only_blank_lines_is_too_small(corpora_root, tmp_path):
+def test_only_blank_lines_is_no_text(corpora_root, tmp_path):
     path = write(tmp_path / "blank.txt", b"\n \n\t\n" * 50)
-    with pytest.raises(CorpusError, match="too small"):
+    with pytest.raises(CorpusError, match="blank.txt: no text, only blank or whitespace-only lines$"):
         get_corpus(train=path)
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_a_given_split_of_whitespace_names_its_option_and_file(corpora_root, tmp_path, split):
+    """Spaces are characters (the char tokenizer would train on them), but not text: each given split needs some."""
+    files = {s: write(tmp_path / f"{s}.txt", b"one two\nthree\n") for s in ("train", "valid", "test")}
+    files[split] = write(tmp_path / "spaces.txt", b"  \n\t\n\n" * 10)
+    with pytest.raises(CorpusError, match=f"^--{split} {files[split]}: no text, only blank or whitespace-only lines "
+                                          f"\\(the {split} split needs some\\)$"):
+        get_corpus(**files)
+    assert not corpora_root.exists() or not any(corpora_root.iterdir())
 
 
 def test_unknown_corpus_name(corpora_root):

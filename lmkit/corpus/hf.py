@@ -78,7 +78,8 @@ def build_hf(dataset: str, config: str | None, cache_dir: Path, work: Path, name
         raise CorpusError(f"{name}: the dataset has no 'train' split (it has {', '.join(tables)})")
     column = text_column(found["train"], name)
     if found["valid"] is not None and found["test"] is not None:
-        splits = write_given_splits({s: row_units(t, column) for s, t in found.items()}, work, name)
+        names = {s: f"{name}: its {s} split" for s in found}
+        splits = write_given_splits({s: row_units(t, column) for s, t in found.items()}, work, names)
         method = "the dataset's own train/validation/test splits"
     else:
         splits = write_split_units(row_units(found["train"], column), work, name)

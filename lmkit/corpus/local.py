@@ -76,7 +76,9 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
             splits = write_split_units(units, work, what)
             method = f"blocks of lines, {SHARES}"
         else:
-            splits = write_given_splits({s: blocks(inputs[s], 1 << 16) for s in SPLITS}, work, what)
+            given = {"train": train, "valid": valid, "test": test}
+            names = {s: f"--{s} " + ", ".join(str(p) for p in as_paths(given[s])) for s in SPLITS}
+            splits = write_given_splits({s: blocks(inputs[s], 1 << 16) for s in SPLITS}, work, names)
             method = "as given by --train/--valid/--test"
         return {
             "description": f"local text: {what}",

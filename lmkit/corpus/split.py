@@ -62,6 +62,9 @@ def unit_chars(lines: list[str], segmented: bool = False) -> int:
     return sum(len(plain_text(line) if segmented else line) + 1 for line in lines)
 
 
+NO_TEXT = "no text, only blank or whitespace-only lines"
+
+
 class SplitFiles:
     """Writes train/valid/test .txt files into a folder and keeps their statistics for the manifest."""
 
@@ -70,6 +73,7 @@ class SplitFiles:
         self.segmented = segmented
         self.stats = {s: {"lines": 0, "chars": 0, "bytes": 0, "units": 0} for s in SPLITS}
         self._digests = {s: hashlib.sha256() for s in SPLITS}
+        self._printed = {s: False for s in SPLITS}  # holds a character other than whitespace
         self._stack = ExitStack()
         self._handles = {}
 
@@ -92,12 +96,28 @@ class SplitFiles:
         stats["chars"] += unit_chars(lines, self.segmented)
         stats["bytes"] += len(data)
         stats["units"] += 1
+        self._printed[split] = self._printed[split] or any(line.strip() for line in lines)
 
     def finish(self, what: str) -> dict:
         """Split statistics with sha256; CorpusError if any split holds no text."""
+        if not any(self._printed.values()):
+            raise CorpusError(f"{what}: {NO_TEXT}")
         for split in SPLITS:
-            if self.stats[split]["chars"] - self.stats[split]["lines"] <= 0:
+            if self.empty(split):
                 raise CorpusError(self.cannot_split(what, split))
+        return self.statistics()
+
+    def finish_given(self, sources: dict[str, str]) -> dict:
+        """finish() for splits given as they are: an empty one is its source's fault, not the split's."""
+        for split in SPLITS:
+            if self.empty(split):
+                raise CorpusError(f"{sources[split]}: {NO_TEXT} (the {split} split needs some)")
+        return self.statistics()
+
+    def empty(self, split: str) -> bool:
+        return not self._printed[split]
+
+    def statistics(self) -> dict:
         return {s: {**self.stats[s], "sha256": self._digests[s].hexdigest()} for s in SPLITS}
 
     def cannot_split(self, what: str, split: str) -> str:
@@ -125,10 +145,11 @@ def write_split_units(units: Iterable[list[str]], directory: Path, what: str,
         return files.finish(what)
 
 
-def write_given_splits(sources: dict[str, Iterable[list[str]]], directory: Path, what: str) -> dict:
-    """Copy units that already belong to a split (--train/--valid/--test given) into `directory`."""
+def write_given_splits(sources: dict[str, Iterable[list[str]]], directory: Path, names: dict[str, str]) -> dict:
+    """Copy units that already belong to a split (--train/--valid/--test given) into `directory`;
+    `names` says where each split came from, for the error when one holds no text."""
     with SplitFiles(directory) as files:
         for split in SPLITS:
             for unit in sources[split]:
                 files.write_unit(split, unit)
-        return files.finish(what)
+        return files.finish_given(names)
