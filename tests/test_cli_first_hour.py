@@ -51,6 +51,7 @@ def test_ctrl_c_after_the_stdout_reader_has_gone_still_saves_the_checkpoint(tmp_
     stderr = process.communicate(timeout=120)[1].decode()
     assert "SIGINT: saved a resumable checkpoint" in stderr, stderr
     assert (out / "last" / "trainer_state.pt").exists()
+    assert process.returncode == 130  # stopped, not finished: `lmkit train ... && lmkit eval ...` stops too
 
 
 def test_resume_says_where_it_picks_up(cli, tmp_path):

@@ -29,7 +29,7 @@ from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import STATE_FILE, DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
 
-EXIT_CODES = {"SIGTERM": 143}
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports a command it stopped
 
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
@@ -106,7 +106,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     if result.stopped.startswith("SIG"):
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
                    f"continue with: lmkit train --resume {directory}", err=True)
-        return EXIT_CODES.get(result.stopped, 0)
+        return EXIT_CODES[result.stopped]
     click.echo(f"stopped: {result.stopped} after {result.progress.step} steps, {result.progress.tokens:,} tokens, "
                f"{result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM to a real `lmkit train`: a clean resumable checkpoint, exit code 0 / 143, one message."""
+"""SIGINT and SIGTERM to a real `lmkit train`: a clean resumable checkpoint, exit code 130 / 143, one message."""
 from __future__ import annotations
 
 import signal
@@ -11,7 +11,7 @@ from lmkit.checkpoint import load_model
 from lmkit.train.resume_state import load_resume
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 0), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_the_current_step_and_exits_with_a_message(tmp_path, shared_corpora, signum, code):
     out = tmp_path / "run"
     process = LmkitProcess(train_args(out, "--epochs", "30", "--eval-every", "40", "--save-every", "1000"),
@@ -59,9 +59,9 @@ def test_second_sigint_aborts_at_once_and_leaves_a_loadable_directory(tmp_path, 
     process.signal(signal.SIGINT)
     exit_code, _, stderr = process.finish()
     assert "Traceback" not in stderr, stderr[-2000:]
-    # 0: the first SIGINT's save finished and the run ended before the second arrived; 1: click's "Aborted!";
+    # 130: the first SIGINT's save finished and the run ended before the second arrived; 1: click's "Aborted!";
     # -SIGINT: the second one landed while the interpreter was already exiting after a clean save.
-    assert exit_code in (0, -signal.SIGINT) or (exit_code == 1 and "Aborted!" in stderr), (exit_code, stderr[-2000:])
+    assert exit_code in (130, -signal.SIGINT) or (exit_code == 1 and "Aborted!" in stderr), (exit_code, stderr[-2000:])
     load_resume(out)
     if (out / "config.json").exists():
         load_model(out)
