@@ -342,3 +342,14 @@ def test_training_warns_when_lines_are_longer_than_a_step(cli, tmp_path):
     long = cli(*args, "--bptt", "4096", "--out", tmp_path / "long")
     assert long.exit_code == 0 and "trained in pieces" not in long.stderr
 
+
+def test_the_cut_lines_warning_counts_in_words_that_agree(capsys):
+    from types import SimpleNamespace
+
+    from lmkit.commands.train_run import warn_cut_lines
+
+    warn_cut_lines(1, 1, SimpleNamespace(batch_size=1, bptt=2))
+    warn_cut_lines(3, 1_023, SimpleNamespace(batch_size=32, bptt=32))
+    first, second = capsys.readouterr().err.splitlines()
+    assert first.startswith("warning: 1 line of the training text is longer than 1 token, the most")
+    assert second.startswith("warning: 3 lines of the training text are longer than 1,023 tokens, the most")

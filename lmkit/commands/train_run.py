@@ -131,7 +131,8 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
 def warn_cut_lines(cut: int, longest: int, config) -> None:
     """A bidirectional model's step holds at most --batch-size x --bptt ids, `<s>` included: longer lines are cut."""
     lines = f"{cut:,} line of the training text is" if cut == 1 else f"{cut:,} lines of the training text are"
-    click.echo(f"warning: {lines} longer than {longest:,} tokens, the most a step of --batch-size {config.batch_size} "
+    tokens = "1 token" if longest == 1 else f"{longest:,} tokens"
+    click.echo(f"warning: {lines} longer than {tokens}, the most a step of --batch-size {config.batch_size} "
                f"x --bptt {config.bptt} holds, and trained in pieces of that length; raise either to read them whole",
                err=True)
 
