@@ -12,7 +12,7 @@ differ from a user's run, and nothing else:
   options, and checks that every option the README shows is still there.
 
 Each line must exit 0 with no traceback; a few outputs are checked for what the README says they show.
-The one-machine `--nproc` lines run too (torchrun with Gloo on the CPU); the `torchrun` lines beside them
+The one-machine `--nproc` lines run too (Gloo on the CPU); the `torchrun` lines beside them
 do not (NOT_LMKIT says why). The run is marked slow (about four minutes on a shared 2-core machine); the
 checks of the rewriting and of which lines run are quick and run by default.
 """

@@ -1,9 +1,6 @@
 """`lmkit train`: options -> corpus, tokenizer, model, TrainConfig -> Trainer -> summary."""
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,7 +34,7 @@ def run_options(f):
                           "regularisers; small-corpus: a small tied LSTM with strong dropout, "
                           "AR/TAR and --rare-unk, for corpora of tens of thousands of tokens); options given override its values."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
-                     help="Launch this many processes with torchrun (DistributedDataParallel)."),
+                     help="Start this many processes on this machine, as torchrun --standalone would (DistributedDataParallel)."),
         click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=300,
                      show_default=True, help="Length of the sample printed at the end (0: none)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
@@ -62,21 +59,15 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
     --resume), prints progress, validation perplexity and bits/char, and a short sample at the end.
     """
     if opts["nproc"] is not None:
-        sys.exit(launch_torchrun(opts["nproc"], sys.argv[1:] if ctx.parent else []))
+        from lmkit.commands.train_launch import launch
+
+        sys.exit(launch(opts["nproc"], strip_option(sys.argv[1:] if ctx.parent else [], "--nproc")))
     from lmkit.commands.stdout_guard import surviving_stdout
     from lmkit.commands.train_run import run_training
 
     with surviving_stdout():  # `| tee log` and Ctrl-C: a reader gone must not cost the checkpoint
         code = run_training(ctx, corpus_spec, tokenizer_spec, opts)
     sys.exit(code)
-
-
-def launch_torchrun(nproc: int, argv: list[str]) -> int:
-    """Re-run this command under torchrun with `nproc` processes on this machine."""
-    args = strip_option(argv, "--nproc")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "lmkit", *args]
-    click.echo(f"launching: {shlex.join(cmd)}", err=True)
-    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
 def strip_option(argv: list[str], name: str) -> list[str]:

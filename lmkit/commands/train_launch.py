@@ -1,0 +1,114 @@
+"""`lmkit train --nproc N`: start N training processes on this machine, as `torchrun --standalone` would.
+
+Each process runs the same command without --nproc, in the environment torch.distributed reads
+(RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; rank 0 hosts the
+rendezvous on a free local port). Launching them here rather than through torchrun's elastic agent
+keeps what the user sees lmkit's own:
+
+  errors    a refused option or file is the processes' one-line error and exit code, said once
+            (by rank 0), not the agent's traceback about a failed child. A rank that fails alone
+            (rank 0 did not) has its stderr shown, since its error is the cause.
+  signals   the processes sit in a process group of their own, so Ctrl-C (which the terminal
+            sends to the launcher's group) and SIGTERM reach each of them exactly once, from the
+            launcher: each saves its checkpoint at the next step, as a single process does. A
+            second signal to a process means "out now" (lmkit.train.stop_signals), so two
+            deliveries, the terminal's and a forwarded one, must not happen.
+  failure   when one process fails on its own, the others would wait for it in their next
+            collective: unless they fail too within a few seconds (every rank refuses a bad option),
+            they are stopped (SIGTERM, then SIGKILL after a grace period).
+
+The exit code is rank 0's when it failed on its own, else the first failing rank's, else 0.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+SETTLE_SECONDS = 5.0   # after one process fails, time for the others to fail on their own (a refused option)
+GRACE_SECONDS = 60.0   # after SIGTERM, time for a process to save and leave before SIGKILL
+POLL_SECONDS = 0.1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run `lmkit ARGS` as `nproc` processes of one DistributedDataParallel job; their exit code."""
+    command = [sys.executable, "-m", "lmkit", *args]
+    shared = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MASTER_ADDR": "127.0.0.1",
+              "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
+    click.echo(f"launching {nproc} processes: {shlex.join(command)}", err=True)
+    with tempfile.TemporaryDirectory(prefix="lmkit-ranks-") as logs:
+        processes, stderr_files = [], {}
+        received: list[int] = []
+        previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for rank in range(nproc):
+                errors = None
+                if rank > 0:  # said again by every rank for a refused option: kept, shown if this rank alone failed
+                    stderr_files[rank] = errors = open(Path(logs) / f"rank{rank}.err", "wb")
+                processes.append(subprocess.Popen(
+                    command, env={**shared, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                    stdout=None if rank == 0 else subprocess.DEVNULL, stderr=errors, preexec_fn=os.setpgrp))
+            failed = wait(processes, received)
+        finally:
+            for handle in stderr_files.values():
+                handle.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if 0 in failed:
+            return failed[0]
+        for rank in failed:  # rank 0 did not fail: the cause is in the failed ranks' own words
+            sys.stderr.write((Path(logs) / f"rank{rank}.err").read_text(errors="replace"))
+        return next(iter(failed.values()), 0)
+
+
+def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, int]:
+    """Wait for every process, forwarding the signals the launcher gets; {rank: exit code} of those that
+    failed on their own (not stopped by the launcher), in the order they failed."""
+    failures: dict[int, int] = {}
+    forwarded, first_failure, stopping = 0, None, None
+    while any(p.poll() is None for p in processes):
+        while forwarded < len(received):  # Ctrl-C / SIGTERM: each process saves and stops
+            for p in processes:
+                if p.poll() is None:
+                    p.send_signal(received[forwarded])
+            forwarded += 1
+        if not received and stopping is None:
+            failures.update(own_failures(processes, failures))
+        now = time.monotonic()
+        if failures and first_failure is None:
+            first_failure = now
+        if first_failure is not None and stopping is None and now - first_failure > SETTLE_SECONDS:
+            stopping = now  # the rest would wait for the failed one in their next collective
+            for p in processes:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+        if stopping is not None and now - stopping > GRACE_SECONDS:
+            for p in processes:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(POLL_SECONDS)
+    if received:  # stopped by a signal: every process saved and said so; rank 0's code names the signal
+        return {0: processes[0].returncode} if processes[0].returncode else {}
+    if stopping is None:  # failures seen only after the last poll
+        failures.update(own_failures(processes, failures))
+    return failures
+
+
+def own_failures(processes: list[subprocess.Popen], known: dict[int, int]) -> dict[int, int]:
+    return {rank: p.returncode for rank, p in enumerate(processes)
+            if rank not in known and p.poll() is not None and p.returncode != 0}

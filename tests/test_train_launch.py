@@ -1,0 +1,95 @@
+"""`lmkit train --nproc N` starts its processes itself: errors said once in one line, signals passed on once,
+a rank that fails alone stops the others and is the one heard."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lmkit.commands import train_launch
+from lmkit.commands.train_launch import wait
+
+PYTHON = [sys.executable, "-c"]
+
+
+def start(code: str) -> subprocess.Popen:
+    return subprocess.Popen([*PYTHON, code], preexec_fn=os.setpgrp)
+
+
+SAVES_ON_SIGNAL = ("import signal, sys, time\n"
+                   "signal.signal(signal.SIGINT, lambda *a: sys.exit(130))\n"
+                   "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))\n"
+                   "time.sleep(60)\n")
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    monkeypatch.setattr(train_launch, "SETTLE_SECONDS", 0.5)
+    monkeypatch.setattr(train_launch, "GRACE_SECONDS", 5.0)
+
+
+def test_a_rank_failing_alone_stops_the_others_and_is_reported(quick):
+    processes = [start(SAVES_ON_SIGNAL), start("import sys; sys.exit(3)")]
+    began = time.monotonic()
+    assert wait(processes, []) == {1: 3}  # rank 0 was stopped by the launcher: not a failure of its own
+    assert processes[0].returncode == 143 and time.monotonic() - began < 30
+
+
+def test_ranks_refusing_the_same_option_are_all_failures_of_their_own(quick):
+    processes = [start("import sys, time; time.sleep(0.2); sys.exit(1)"), start("import sys; sys.exit(1)")]
+    assert wait(processes, []) == {1: 1, 0: 1}
+
+
+def test_a_rank_that_will_not_stop_is_killed_after_the_grace_period(quick, monkeypatch):
+    monkeypatch.setattr(train_launch, "GRACE_SECONDS", 0.5)
+    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n"
+    processes = [start(stubborn), start("import sys; sys.exit(2)")]
+    assert wait(processes, []) == {1: 2} and processes[0].returncode == -signal.SIGKILL
+
+
+def test_a_signal_to_the_launcher_reaches_each_rank_once():
+    counting = ("import signal, sys, time\n"
+                "seen = []\n"
+                "def handler(signum, frame):\n"
+                "    seen.append(signum)\n"
+                "signal.signal(signal.SIGINT, handler)\n"
+                "time.sleep(1.5)\n"
+                "sys.exit(100 + len(seen))\n")
+    processes = [start(counting), start(counting)]
+    time.sleep(0.5)  # both have their handler
+    assert wait(processes, [signal.SIGINT]) == {0: 101}  # stopped by a signal: rank 0's code, no failure of its own
+    assert [p.returncode for p in processes] == [101, 101]
+
+
+def lmkit_launch(tmp_path, *args, **popen):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LMKIT_CORPORA": str(tmp_path / "corpora")}
+    return subprocess.Popen([sys.executable, "-m", "lmkit", "train", *args, "--nproc", "2"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_a_refused_option_under_nproc_is_one_line_said_once(tmp_path):
+    (tmp_path / "t.txt").write_text("one two three\n" * 50, encoding="utf-8")
+    process = lmkit_launch(tmp_path, "--train", "t.txt", "--valid", "t.txt", "--out", "m")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    lines = [line for line in stderr.splitlines() if not line.startswith("launching")]
+    assert lines == ["error: --valid and --test go together: give both, or neither to split --train"], stderr
+    assert "Traceback" not in stderr + stdout and not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_nproc_saves_once_and_exits_130(tmp_path):
+    (tmp_path / "t.txt").write_text("".join(f"line {i} of {i % 7} words\n" for i in range(3000)), encoding="utf-8")
+    process = lmkit_launch(tmp_path, "--train", "t.txt", "--hidden-size", "16", "--emb-size", "8", "--layers", "1",
+                           "--eval-every", "1", "--max-time", "300", "--epochs", "1000", "--patience", "1000",
+                           "--out", "m")
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "m" / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)  # to the launcher alone, as `kill -INT` would; a terminal's Ctrl-C too
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.count("SIGINT: saved a resumable checkpoint") == 1, stderr
+    assert "Traceback" not in stderr and (tmp_path / "m" / "last" / "trainer_state.pt").exists()
