@@ -225,12 +225,12 @@ def test_pseudo_nll_matches_the_cloze_predictions_line_by_line():
 STEPS = 150
 
 
-def memorise(lines: list[str], seed: int = 0, join: str = "layer") -> tuple[ClozeRNN, CharTokenizer]:
+def memorise(lines: list[str], seed: int = 0, mask_rate: float = 0.0) -> tuple[ClozeRNN, CharTokenizer]:
     """A small character BiLSTM (eval mode) that has learnt `lines` by heart, and its tokenizer."""
     tokenizer = CharTokenizer.fit(lines)
     torch.manual_seed(seed)
     model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind="bilstm", emb_size=16, hidden_size=32, layers=1,
-                                                   dropout=0.0, out_dropout=0.0, join=join))
+                                                   dropout=0.0, out_dropout=0.0, mask_rate=mask_rate))
     ids, lengths = frame_lines(stream_lines(encode_lines(tokenizer, lines)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)  # settles instead of circling the minimum
@@ -353,3 +353,22 @@ def test_the_cut_lines_warning_counts_in_words_that_agree(capsys):
     first, second = capsys.readouterr().err.splitlines()
     assert first.startswith("warning: 1 line of the training text is longer than 1 token, the most")
     assert second.startswith("warning: 3 lines of the training text are longer than 1,023 tokens, the most")
+
+
+def test_mask_rate_reads_tokens_as_unk_in_training_only_and_still_targets_them():
+    torch.manual_seed(0)
+    vocab = tiny().vocab
+    model = ClozeRNN(vocab, ClozeConfig(emb_size=8, hidden_size=12, layers=1, mask_rate=0.5)).train()
+    ids, lengths = frame_lines([np.asarray([4, 5, 6, 7, 8, 9, 10, 11] * 4 + [EOS_ID]), np.asarray([4, 5, EOS_ID])])
+    masked = model.masked(ids, lengths)
+    changed = masked != ids
+    assert (masked[changed] == vocab.unk_id).all() and 0.3 < changed[0].float().mean() < 0.7
+    assert not changed[:, 0].any() and masked[0, 33] == EOS_ID and (masked[1, 3:] == ids[1, 3:]).all()  # <s>, </s>, pad
+    torch.manual_seed(1)
+    expected_inputs = model.masked(ids, lengths)
+    torch.manual_seed(1)
+    logp, _ = model(ids, lengths)  # the same draw: read masked, scored against the true tokens
+    predicted = torch.arange(1, ids.shape[1])[None, :] < lengths[:, None]
+    feats = model.features(expected_inputs, lengths)[predicted]
+    torch.testing.assert_close(logp, model.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0])
+    assert torch.equal(model.eval().masked(ids, lengths), ids)

@@ -62,6 +62,9 @@ class ClozeConfig:
     join: str = setting("layer", "How the two directions meet before the softmax: sum (the tutorials' "
                         "softmax(V A + V' A' + c)) or layer (a tanh layer over both states first).",
                         choices=JOINS)
+    mask_rate: float = setting(0.0, "Training only: read this share of each line's tokens as <unk>, as the unfilled "
+                               "places of a blank of several tokens are read when it is filled (their "
+                               "predictions still target the true tokens).", low=0, high=1, high_open=True)
 
     def validate(self) -> None:
         check_settings(self)
@@ -126,7 +129,7 @@ class ClozeRNN(nn.Module):
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, L) framed lines -> what the softmax reads at the predicted positions t = 1 .. L-1:
-        (N, L-1, 2H) [A_{t-1}; A'_{t+1}] (--join sum) or (N, L-1, H) J_t (--join layer)."""
+        (N, L-1, 2H): [A_{t-1}; A'_{t+1}] (--join sum) or J_t (--join layer)."""
         forward_states = self._read(self.forward_reader, ids)                      # A_t
         order = reversal_index(lengths, ids.shape[1])                                # (N, L)
         backward = self._read(self.backward_reader, ids.gather(1, order))            # reversed in time
@@ -145,7 +148,7 @@ class ClozeRNN(nn.Module):
         """
         if lengths is None:
             lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
-        feats = self.features(ids, lengths)                                           # (N, L-1, 2H or H)
+        feats = self.features(ids, lengths)                                           # (N, L-1, 2H)
         logp = self.head.log_probs(feats.reshape(-1, feats.shape[-1])).view(*feats.shape[:2], -1)
         logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)               # (N, L, V)
         inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
@@ -161,8 +164,18 @@ class ClozeRNN(nn.Module):
         if ids.shape[0] == 0:  # a DDP rank's empty share of a batch: a zero loss that still reaches every weight
             return sum(p.sum() for p in self.parameters())[None] * 0.0, ()
         predicted = torch.arange(1, ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (N, L-1)
-        feats = self.features(ids, lengths)[predicted]                                # (n, 2H or H): no padding
+        feats = self.features(self.masked(ids, lengths), lengths)[predicted]          # (n, 2H): no padding
         return self.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0], ()
+
+    def masked(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N, L) framed lines with --mask-rate of their tokens (never `<s>`, `</s>` or padding) read as <unk>
+        while training; unchanged in eval mode."""
+        if not self.training or self.cfg.mask_rate == 0:
+            return ids
+        t = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        tokens = (t > 0) & (t < lengths[:, None] - 1)                                 # (N, L): not <s>, </s>, padding
+        drawn = torch.rand(ids.shape, device=ids.device) < self.cfg.mask_rate
+        return ids.masked_fill(tokens & drawn, self.vocab.unk_id)
 
     def init_state(self, batch_size: int):
         return ()
