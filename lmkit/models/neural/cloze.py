@@ -10,13 +10,15 @@ left to right, one right to left (`<s> x_1 .. x_n </s>` = x_0 .. x_{L-1}):
 so the prediction at t sees every token but x_t itself (a cloze, or fill-in-the-blank,
 distribution p(x_t | x_{!=t})). In that form each side adds its own term to the
 logits: the left context can favour 买 and the right context 一部新手机 can favour
-it too, but no unit sees both at once. `--join layer` (the default) puts one hidden
-layer between the states and the softmax, so the two sides meet before the output:
+it too, but no unit sees both at once. `--join layer` (the default) adds one hidden
+layer reading both states, so the two sides meet before the output:
 
-    J_t  = tanh(M [A_{t-1}; A'_{t+1}] + m)            # (B, L-1, H)
-    y_t  = softmax(V J_t + c)
+    S_t  = [A_{t-1}; A'_{t+1}]                        # (B, L-1, 2H)
+    J_t  = S_t + N tanh(M S_t + m)                    # (B, L-1, 2H), N = 0 at the start
+    y_t  = softmax([V V'] J_t + c)
 
-(context2vec, Melamud et al. 2016, joins the two sides of a BiLSTM with such a layer). `--layers` stacks each direction on its own: torch's
+(context2vec, Melamud et al. 2016, also joins the two sides of a BiLSTM with a hidden
+layer). `--layers` stacks each direction on its own: torch's
 bidirectional=True would feed both directions of layer 1 to layer 2, and the forward
 state at t-1 would then have seen x_t through the backward half.
 
