@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,14 @@ def test_a_rank_failing_alone_stops_the_others_and_is_reported(quick):
     assert processes[0].returncode == 143 and time.monotonic() - began < 30
 
 
+def test_a_rank_killed_stops_the_others_at_once(monkeypatch):
+    monkeypatch.setattr(train_launch, "SETTLE_SECONDS", 60.0)  # a refusal's settling time is not waited for
+    processes = [start(SAVES_ON_SIGNAL), start("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")]
+    began = time.monotonic()
+    assert wait(processes, []) == {1: -signal.SIGKILL} and time.monotonic() - began < 30
+    assert processes[0].returncode == 143
+
+
 def test_ranks_refusing_the_same_option_are_all_failures_of_their_own(quick):
     processes = [start("import sys, time; time.sleep(0.2); sys.exit(1)"), start("import sys; sys.exit(1)")]
     assert wait(processes, []) == {1: 1, 0: 1}
@@ -63,6 +72,18 @@ def test_a_signal_to_the_launcher_reaches_each_rank_once():
     assert [p.returncode for p in processes] == [101, 101]
 
 
+def processes_working_in(folder) -> list[int]:
+    """The pids whose current directory is `folder` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == Path(folder):
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            pass
+    return found
+
+
 def lmkit_launch(tmp_path, *args, **popen):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LMKIT_CORPORA": str(tmp_path / "corpora")}
     return subprocess.Popen([sys.executable, "-m", "lmkit", "train", *args, "--nproc", "2"], cwd=tmp_path, env=env,
@@ -80,7 +101,9 @@ def test_a_refused_option_under_nproc_is_one_line_said_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_under_nproc_saves_once_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGHUP, 143)])
+def test_a_signal_under_nproc_saves_once_and_exits_with_its_code(tmp_path, signum, code):
+    """Ctrl-C, or a hangup (the terminal closed): passed on once; every rank saves; nothing trains on orphaned."""
     (tmp_path / "t.txt").write_text("".join(f"line {i} of {i % 7} words\n" for i in range(3000)), encoding="utf-8")
     process = lmkit_launch(tmp_path, "--train", "t.txt", "--hidden-size", "16", "--emb-size", "8", "--layers", "1",
                            "--eval-every", "1", "--max-time", "300", "--epochs", "1000", "--patience", "1000",
@@ -88,8 +111,11 @@ def test_ctrl_c_under_nproc_saves_once_and_exits_130(tmp_path):
     deadline = time.monotonic() + 120
     while not (tmp_path / "m" / "metrics.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)  # to the launcher alone, as `kill -INT` would; a terminal's Ctrl-C too
+    process.send_signal(signum)  # to the launcher alone, as `kill` would; a terminal's Ctrl-C too
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert stderr.count("SIGINT: saved a resumable checkpoint") == 1, stderr
+    assert process.returncode == code, stderr
+    name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"  # a hangup reaches the ranks as SIGTERM
+    assert stderr.count(f"{name}: saved a resumable checkpoint") == 1, stderr
     assert "Traceback" not in stderr and (tmp_path / "m" / "last" / "trainer_state.pt").exists()
+    assert processes_working_in(tmp_path) == []  # no rank left training
+

@@ -10,6 +10,7 @@ from lmkit.commands.common import corpus_options, direction_option, threads_opti
 from lmkit.commands.options import number, options_from
 from lmkit.commands.output_paths import ModelDirectory
 from lmkit.commands.train_models import MODEL_FAMILIES
+from lmkit.errors import ConfigError
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import PRESETS
 
@@ -60,6 +61,10 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
     """
     if opts["nproc"] is not None:
         from lmkit.commands.train_launch import launch
+
+        if opts["model"] == "ngram":
+            raise ConfigError(f"--nproc {opts['nproc']} does not apply to --model ngram: an N-gram model is counted "
+                              "in one process")
 
         sys.exit(launch(opts["nproc"], strip_option(sys.argv[1:] if ctx.parent else [], "--nproc")))
     from lmkit.commands.stdout_guard import surviving_stdout

@@ -12,15 +12,19 @@ keeps what the user sees lmkit's own:
             sends to the launcher's group) and SIGTERM reach each of them exactly once, from the
             launcher: each saves its checkpoint at the next step, as a single process does. A
             second signal to a process means "out now" (lmkit.train.stop_signals), so two
-            deliveries, the terminal's and a forwarded one, must not happen.
+            deliveries, the terminal's and a forwarded one, must not happen. A hangup (the
+            terminal closed) or SIGQUIT is passed on as SIGTERM, and on Linux a launcher killed
+            outright takes its processes with it (PR_SET_PDEATHSIG), so none trains on orphaned.
   failure   when one process fails on its own, the others would wait for it in their next
             collective: unless they fail too within a few seconds (every rank refuses a bad option),
             they are stopped (SIGTERM, then SIGKILL after a grace period).
 
-The exit code is rank 0's when it failed on its own, else the first failing rank's, else 0.
+The exit code is rank 0's when it failed on its own, else the first failing rank's, else 0; a
+process ended by signal N counts as 128 + N, as a shell reports it, and is named in one line.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
 import signal
@@ -32,6 +36,10 @@ import time
 from pathlib import Path
 
 import click
+
+FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM,  # signal received -> signal passed on
+             signal.SIGHUP: signal.SIGTERM, signal.SIGQUIT: signal.SIGTERM}
+PR_SET_PDEATHSIG = 1
 
 SETTLE_SECONDS = 5.0   # after one process fails, time for the others to fail on their own (a refused option)
 GRACE_SECONDS = 60.0   # after SIGTERM, time for a process to save and leave before SIGKILL
@@ -53,8 +61,7 @@ def launch(nproc: int, args: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="lmkit-ranks-") as logs:
         processes, stderr_files = [], {}
         received: list[int] = []
-        previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
-                    for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, lambda signum, frame: received.append(FORWARDED[signum])) for s in FORWARDED}
         try:
             for rank in range(nproc):
                 errors = None
@@ -62,18 +69,33 @@ def launch(nproc: int, args: list[str]) -> int:
                     stderr_files[rank] = errors = open(Path(logs) / f"rank{rank}.err", "wb")
                 processes.append(subprocess.Popen(
                     command, env={**shared, "RANK": str(rank), "LOCAL_RANK": str(rank)},
-                    stdout=None if rank == 0 else subprocess.DEVNULL, stderr=errors, preexec_fn=os.setpgrp))
+                    stdout=None if rank == 0 else subprocess.DEVNULL, stderr=errors, preexec_fn=own_group))
             failed = wait(processes, received)
         finally:
             for handle in stderr_files.values():
                 handle.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        if 0 in failed:
-            return failed[0]
-        for rank in failed:  # rank 0 did not fail: the cause is in the failed ranks' own words
-            sys.stderr.write((Path(logs) / f"rank{rank}.err").read_text(errors="replace"))
-        return next(iter(failed.values()), 0)
+        for rank, code in failed.items():
+            if rank > 0 and code > 0 and 0 not in failed:  # the cause, in the failed rank's own words
+                sys.stderr.write((Path(logs) / f"rank{rank}.err").read_text(errors="replace"))
+        for rank, code in failed.items():
+            if code < 0 and not received:  # a process killed (not one stopped by the signal the user sent)
+                cause = " (SIGKILL: out of memory?)" if -code == signal.SIGKILL else ""
+                click.echo(f"error: process {rank} of {nproc} was ended by {signal.Signals(-code).name}{cause}; "
+                           "the others were stopped", err=True)
+        code = failed[0] if 0 in failed else next(iter(failed.values()), 0)
+        return 128 - code if code < 0 else code
+
+
+def own_group() -> None:
+    """In each new process before it starts: a process group of its own, and (Linux) SIGTERM when the
+    launcher dies, however it dies."""
+    os.setpgrp()
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no such call
+        pass
 
 
 def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, int]:
@@ -92,7 +114,9 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
         now = time.monotonic()
         if failures and first_failure is None:
             first_failure = now
-        if first_failure is not None and stopping is None and now - first_failure > SETTLE_SECONDS:
+        settled = first_failure is not None and (now - first_failure > SETTLE_SECONDS
+                                                 or any(code < 0 for code in failures.values()))  # killed: no refusal
+        if settled and stopping is None:
             stopping = now  # the rest would wait for the failed one in their next collective
             for p in processes:
                 if p.poll() is None:
