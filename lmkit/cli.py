@@ -68,6 +68,12 @@ class OneLineUsageError(click.ClickException):
         click.echo(f"error: {self.message} (see '{self.command_path} --help')", err=True)
 
 
+class Interrupted(LmkitFailure):
+    """Ctrl-C: one line and exit code 130 (128 + SIGINT), as a shell reports a command it stopped."""
+
+    exit_code = 130
+
+
 class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
@@ -75,6 +81,8 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except click.UsageError as exc:
             raise OneLineUsageError(exc) from exc
+        except KeyboardInterrupt as exc:  # Ctrl-C where no command saves first (`lmkit train` does, and exits 130)
+            raise Interrupted("interrupted (Ctrl-C)") from exc
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
         except BrokenPipeError:  # `lmkit generate ... | head`: the reader has gone, so stop quietly

@@ -119,3 +119,13 @@ def test_a_signal_under_nproc_saves_once_and_exits_with_its_code(tmp_path, signu
     assert "Traceback" not in stderr and (tmp_path / "m" / "last" / "trainer_state.pt").exists()
     assert processes_working_in(tmp_path) == []  # no rank left training
 
+
+def test_ctrl_c_before_a_command_saves_anything_is_one_line_and_130(cli, monkeypatch):
+    import lmkit.commands.train_run as train_run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_run, "run_training", interrupted)
+    result = cli("train", "--max-steps", "1")
+    assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted (Ctrl-C)", result.output
