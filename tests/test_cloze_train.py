@@ -8,6 +8,7 @@ from lmkit.text.encode import encode_lines
 from lmkit.text.tokenizers import fit_tokenizer
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import load_resume
+from lmkit.train.small_data import fitted_shape
 from lmkit.train.trainer import POSITION_LINES, Trainer
 
 # lines of very different lengths: a window grid would cut most of the long ones
@@ -86,3 +87,12 @@ def test_a_short_text_shrinks_a_bidirectional_models_streams_before_its_lines():
     lines = fitted_shape(5_000, 16, 128, whole_lines=True)
     assert windows == (16, 16) and lines == (2, 128)  # 256 tokens a step either way, but lines up to 255 tokens stay whole
     assert steps_per_epoch(5_000, *lines) >= MIN_STEPS_PER_EPOCH
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+@pytest.mark.parametrize("whole_lines", [False, True])
+def test_a_fitted_batch_stays_a_multiple_of_the_processes_sharing_it(processes, whole_lines):
+    """Under --nproc the batch is split among the processes: fitting it to a short text must not pick 1 or 5."""
+    for tokens in (300, 2_000, 5_000, 40_000):
+        batch_size, bptt = fitted_shape(tokens, 16 if processes == 2 else 24, 128, whole_lines, processes)
+        assert batch_size % processes == 0 and batch_size >= processes, (tokens, batch_size)

@@ -16,15 +16,17 @@ from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
 
 
-def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False):
+def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False,
+                      processes: int = 1):
     """`config` with a batch and window that fit `tokens` training tokens (and `say` which), or as it is.
 
     `chosen`: the fields the user or the preset set; a shape set there is only warned about. `whole_lines`:
-    the model trains on whole lines (lmkit.train.small_data.fitted_shape)."""
+    the model trains on whole lines; `processes`: DistributedDataParallel processes sharing each batch
+    (lmkit.train.small_data.fitted_shape)."""
     steps = steps_per_epoch(tokens, config.batch_size, config.bptt)
     if steps >= MIN_STEPS_PER_EPOCH:
         return config
-    batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt, whole_lines)
+    batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt, whole_lines, processes)
     if (batch_size, bptt) == (config.batch_size, config.bptt):
         return config
     what = (f"the training text has {tokens:,} tokens: --batch-size {config.batch_size} x --bptt {config.bptt} "

@@ -65,7 +65,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
         say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
-        config = fit_shape_to_text(config, len(train_stream), chosen, say, whole_lines=is_cloze(model))
+        config = fit_shape_to_text(config, len(train_stream), chosen, say, whole_lines=is_cloze(model),
+                                   processes=world.size)
         warn_if_valid_is_train(corpus, say)
         warn_if_nothing_is_rare(config, tokenizer, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),

@@ -18,17 +18,20 @@ def steps_per_epoch(tokens: int, batch_size: int, bptt: int) -> int:
     return max(0, -(-(columns - 1) // bptt))
 
 
-def fitted_shape(tokens: int, batch_size: int, bptt: int, whole_lines: bool = False) -> tuple[int, int]:
+def fitted_shape(tokens: int, batch_size: int, bptt: int, whole_lines: bool = False,
+                 processes: int = 1) -> tuple[int, int]:
     """(batch_size, bptt), made smaller (window first, then streams) until an epoch has enough steps.
 
     `whole_lines`: a bidirectional model, whose step holds batch_size x bptt tokens of whole lines (the
-    count of steps is about the same), shrinks the streams first: a short --bptt would cut its lines."""
+    count of steps is about the same), shrinks the streams first: a short --bptt would cut its lines.
+    `processes`: DistributedDataParallel processes, which share each batch: it stays a multiple of them."""
+    smallest = max(SMALLEST_BATCH, processes)
     while steps_per_epoch(tokens, batch_size, bptt) < MIN_STEPS_PER_EPOCH:
-        streams_first = whole_lines and batch_size > SMALLEST_BATCH
+        streams_first = whole_lines and batch_size > smallest
         if bptt > SMALLEST_BPTT and not streams_first:
             bptt = max(SMALLEST_BPTT, bptt // 2)
-        elif batch_size > SMALLEST_BATCH:
-            batch_size = max(SMALLEST_BATCH, batch_size // 2)
+        elif batch_size > smallest:
+            batch_size = max(smallest, batch_size // 2 // processes * processes)
         else:
             break
     return batch_size, bptt
