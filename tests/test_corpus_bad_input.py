@@ -106,8 +106,11 @@ def test_corpus_too_small_to_split(corpora_root, tmp_path):
     assert not corpora_root.exists() or not any(p.name.startswith("three") for p in corpora_root.iterdir())
 
 
-def test_only_blank_lines_is_no_text(corpora_root, tmp_path):
-    path = write(tmp_path / "blank.txt", b"\n \n\t\n" * 50)
+@pytest.mark.parametrize("blank", [b"\n \n\t\n" * 50, "\u3000\u00a0\n".encode() * 50,
+                                   "\u200b\n\u200d\ufeff\n".encode() * 50],  # zero-width: shows nothing either
+                         ids=["spaces", "wide-spaces", "zero-width"])
+def test_only_blank_lines_is_no_text(corpora_root, tmp_path, blank):
+    path = write(tmp_path / "blank.txt", blank)
     with pytest.raises(CorpusError, match="blank.txt: no text, only blank or whitespace-only lines$"):
         get_corpus(train=path)
 

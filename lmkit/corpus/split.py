@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmkit.corpus.segmented import plain_text
+from lmkit.corpus.text_files import NO_TEXT, printed
 from lmkit.errors import CorpusError
 
 SPLITS = ("train", "valid", "test")
@@ -62,9 +63,6 @@ def unit_chars(lines: list[str], segmented: bool = False) -> int:
     return sum(len(plain_text(line) if segmented else line) + 1 for line in lines)
 
 
-NO_TEXT = "no text, only blank or whitespace-only lines"
-
-
 class SplitFiles:
     """Writes train/valid/test .txt files into a folder and keeps their statistics for the manifest."""
 
@@ -96,7 +94,7 @@ class SplitFiles:
         stats["chars"] += unit_chars(lines, self.segmented)
         stats["bytes"] += len(data)
         stats["units"] += 1
-        self._printed[split] = self._printed[split] or any(line.strip() for line in lines)
+        self._printed[split] = self._printed[split] or any(map(printed, lines))
 
     def finish(self, what: str) -> dict:
         """Split statistics with sha256; CorpusError if any split holds no text."""
@@ -125,7 +123,7 @@ class SplitFiles:
         lines = sum(stats["lines"] for stats in self.stats.values())
         chars = sum(stats["chars"] for stats in self.stats.values()) - lines  # newlines not counted
         if lines == 1:
-            return (f"{what}: a single line ({chars:,} characters) cannot be split into train/valid/test: lmkit "
+            return (f"{what}: a single line ({chars:,} character{'' if chars == 1 else 's'}) cannot be split into train/valid/test: lmkit "
                     "splits between lines, never inside one; break the text into lines, or pass --valid and --test")
         return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
                 f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "

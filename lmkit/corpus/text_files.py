@@ -16,6 +16,7 @@ import io
 import os
 import stat
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -24,11 +25,21 @@ from lmkit.errors import CorpusError, LmkitError
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.input_files import not_regular, open_regular
 
+
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20          # a longer line is refused (the "100 MB single line")
 LARGE_FILE_BYTES = 64 << 20       # above this, lines are streamed through `datasets`
 REMEMBER_SCANS_BYTES = 16 << 20   # above this, a file's scan is remembered until it changes
 ENCODING_ERRORS = ("strict", "replace")
+
+
+NO_TEXT = "no text, only blank or whitespace-only lines"
+
+
+def printed(line: str) -> bool:
+    """Whether a line shows anything: a character that is neither whitespace nor an invisible format
+    character (the zero-width space U+200B, joiners, a byte-order mark: Unicode category Cf)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in line)
 
 
 @dataclass(frozen=True)

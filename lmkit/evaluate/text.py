@@ -19,7 +19,7 @@ from lmkit.text.encode import encode_lines
 
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError, CorpusError
-from lmkit.corpus.text_files import scan_text_file, stream_lines
+from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
 from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, summarize, token_logprobs
 from lmkit.fileio import atomic_write
 
@@ -47,13 +47,16 @@ class EvalText:
         """A text file, checked and then read line by line (never whole), so its size is not bounded by memory."""
         path = Path(path)
         scan_text_file(path)  # a regular file of UTF-8 text, without a NUL byte or an endless line
-        digest, chars, count = hashlib.sha256(), 0, 0
+        digest, chars, count, shows = hashlib.sha256(), 0, 0, False
         for line in stream_lines(path):
             digest.update((line + "\n").encode("utf-8"))
             chars += len(line) + 1  # a missing final newline still ends a line
             count += 1
+            shows = shows or printed(line)
         if not count:
             raise CorpusError(f"{path}: file is empty")
+        if not shows:  # as `lmkit train` refuses it: a perplexity of line ends alone measures nothing
+            raise CorpusError(f"{path}: {NO_TEXT}")
         return cls(str(path), digest.hexdigest(), chars, file_path=path)
 
     def lines(self) -> Iterator[str]:
