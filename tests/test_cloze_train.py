@@ -94,5 +94,5 @@ def test_a_short_text_shrinks_a_bidirectional_models_streams_before_its_lines():
 def test_a_fitted_batch_stays_a_multiple_of_the_processes_sharing_it(processes, whole_lines):
     """Under --nproc the batch is split among the processes: fitting it to a short text must not pick 1 or 5."""
     for tokens in (300, 2_000, 5_000, 40_000):
-        batch_size, bptt = fitted_shape(tokens, 16 if processes == 2 else 24, 128, whole_lines, processes)
+        batch_size, bptt = fitted_shape(tokens, 16, 128, whole_lines, processes)
         assert batch_size % processes == 0 and batch_size >= processes, (tokens, batch_size)

@@ -92,7 +92,10 @@ class World:
         if not self.distributed:
             return batch
         if batch.shape[0] % self.size:
-            raise ConfigError(f"--batch-size {batch.shape[0]} must be divisible by the {self.size} processes")
+            size, lower = batch.shape[0], batch.shape[0] // self.size * self.size
+            choices = f"{lower} or {lower + self.size}" if lower else f"{self.size}"
+            raise ConfigError(f"--batch-size {size} must be divisible by the {self.size} processes: give "
+                              f"--batch-size {choices}")
         share = batch.shape[0] // self.size
         return batch[self.rank * share : (self.rank + 1) * share]
 

@@ -26,6 +26,7 @@ def fitted_shape(tokens: int, batch_size: int, bptt: int, whole_lines: bool = Fa
     count of steps is about the same), shrinks the streams first: a short --bptt would cut its lines.
     `processes`: DistributedDataParallel processes, which share each batch: it stays a multiple of them."""
     smallest = max(SMALLEST_BATCH, processes)
+    batch_size = max(smallest, batch_size // processes * processes)  # the default 16 is no multiple of 3
     while steps_per_epoch(tokens, batch_size, bptt) < MIN_STEPS_PER_EPOCH:
         streams_first = whole_lines and batch_size > smallest
         if bptt > SMALLEST_BPTT and not streams_first:
