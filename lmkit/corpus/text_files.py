@@ -36,10 +36,13 @@ ENCODING_ERRORS = ("strict", "replace")
 NO_TEXT = "no text, only blank or whitespace-only lines"
 
 
+SHOW_NOTHING = {"Cc", "Cf", "Mn", "Me"}  # control and format characters (U+200B, a BOM), combining marks alone
+
+
 def printed(line: str) -> bool:
-    """Whether a line shows anything: a character that is neither whitespace nor an invisible format
-    character (the zero-width space U+200B, joiners, a byte-order mark: Unicode category Cf)."""
-    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in line)
+    """Whether a line shows anything: a character that is neither whitespace, nor a control or invisible
+    format character, nor a combining mark (which shows only on a character before it)."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in SHOW_NOTHING for ch in line)
 
 
 @dataclass(frozen=True)
