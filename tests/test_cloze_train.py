@@ -96,3 +96,17 @@ def test_a_fitted_batch_stays_a_multiple_of_the_processes_sharing_it(processes, 
     for tokens in (300, 2_000, 5_000, 40_000):
         batch_size, bptt = fitted_shape(tokens, 16, 128, whole_lines, processes)
         assert batch_size % processes == 0 and batch_size >= processes, (tokens, batch_size)
+
+
+def test_a_default_batch_the_processes_cannot_share_becomes_the_multiple_below_it():
+    import dataclasses
+
+    from lmkit.commands.train_fit import fit_shape_to_text
+
+    said = []
+    config = TrainConfig()  # --batch-size 16
+    fitted = fit_shape_to_text(config, 10_000_000, set(), said.append, processes=3)
+    assert fitted.batch_size == 15 and fitted.bptt == config.bptt and "using --batch-size 15 instead of 16" in said[0]
+    chosen = fit_shape_to_text(dataclasses.replace(config, batch_size=16), 10_000_000, {"batch_size"}, said.append,
+                               processes=3)
+    assert chosen.batch_size == 16 and len(said) == 1  # a batch the user gave is theirs: the processes refuse it

@@ -60,11 +60,10 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
     --resume), prints progress, validation perplexity and bits/char, and a short sample at the end.
     """
     if opts["nproc"] is not None:
-        from lmkit.commands.train_launch import launch
-
         if opts["model"] == "ngram":
             raise ConfigError(f"--nproc {opts['nproc']} does not apply to --model ngram: an N-gram model is counted "
                               "in one process")
+        from lmkit.commands.train_launch import launch
 
         sys.exit(launch(opts["nproc"], strip_option(sys.argv[1:] if ctx.parent else [], "--nproc")))
     from lmkit.commands.stdout_guard import surviving_stdout

@@ -2,6 +2,7 @@
 
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
+- a default --batch-size the --nproc processes cannot share evenly: the nearest multiple below is used;
 - --valid with the same text as --train: validation cannot show overfitting;
 - --rare-unk with no token seen once in the vocabulary (--min-freq 2 and up, or sentencepiece): it has
   nothing to replace.
@@ -23,6 +24,11 @@ def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str]
     `chosen`: the fields the user or the preset set; a shape set there is only warned about. `whole_lines`:
     the model trains on whole lines; `processes`: DistributedDataParallel processes sharing each batch
     (lmkit.train.small_data.fitted_shape)."""
+    if config.batch_size % processes and "batch_size" not in chosen:  # the processes split each batch evenly
+        batch_size = max(processes, config.batch_size // processes * processes)
+        say(f"note: the {processes} processes share each batch evenly: using --batch-size {batch_size} instead of "
+            f"{config.batch_size} (give it to choose yourself)")
+        config = dataclasses.replace(config, batch_size=batch_size)
     steps = steps_per_epoch(tokens, config.batch_size, config.bptt)
     if steps >= MIN_STEPS_PER_EPOCH:
         return config

@@ -71,7 +71,7 @@ class SplitFiles:
         self.segmented = segmented
         self.stats = {s: {"lines": 0, "chars": 0, "bytes": 0, "units": 0} for s in SPLITS}
         self._digests = {s: hashlib.sha256() for s in SPLITS}
-        self._printed = {s: False for s in SPLITS}  # holds a character other than whitespace
+        self._printed = {s: False for s in SPLITS}  # holds a line that shows something (text_files.printed)
         self._stack = ExitStack()
         self._handles = {}
 
@@ -123,8 +123,9 @@ class SplitFiles:
         lines = sum(stats["lines"] for stats in self.stats.values())
         chars = sum(stats["chars"] for stats in self.stats.values()) - lines  # newlines not counted
         if lines == 1:
-            return (f"{what}: a single line ({chars:,} character{'' if chars == 1 else 's'}) cannot be split into train/valid/test: lmkit "
-                    "splits between lines, never inside one; break the text into lines, or pass --valid and --test")
+            characters = "1 character" if chars == 1 else f"{chars:,} characters"
+            return (f"{what}: a single line ({characters}) cannot be split into train/valid/test: lmkit splits "
+                    "between lines, never inside one; break the text into lines, or pass --valid and --test")
         return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
                 f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "
                 "and --test")
