@@ -37,12 +37,15 @@ NO_TEXT = "no text, only blank or whitespace-only lines"
 
 
 SHOW_NOTHING = {"Cc", "Cf", "Mn", "Me"}  # control and format characters (U+200B, a BOM), combining marks alone
+# letters and symbols drawn as blank space: the Hangul fillers and the braille pattern with no dots
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def printed(line: str) -> bool:
     """Whether a line shows anything: a character that is neither whitespace, nor a control or invisible
-    format character, nor a combining mark (which shows only on a character before it)."""
-    return any(not ch.isspace() and unicodedata.category(ch) not in SHOW_NOTHING for ch in line)
+    format character, nor a combining mark (which shows only on a character before it), nor a blank glyph."""
+    return any(not ch.isspace() and ch not in BLANK_GLYPHS and unicodedata.category(ch) not in SHOW_NOTHING
+               for ch in line)
 
 
 @dataclass(frozen=True)
