@@ -72,6 +72,33 @@ def test_a_signal_to_the_launcher_reaches_each_rank_once():
     assert [p.returncode for p in processes] == [101, 101]
 
 
+def test_a_hangup_is_passed_on_as_sigterm_and_the_launcher_says_so(capsys):
+    processes = [start(SAVES_ON_SIGNAL), start(SAVES_ON_SIGNAL)]
+    time.sleep(0.5)  # both have their handlers
+    assert wait(processes, [signal.SIGHUP]) == {0: 143}
+    assert [p.returncode for p in processes] == [143, 143]
+    assert capsys.readouterr().err == "SIGHUP received: passed on to the processes as SIGTERM\n"
+
+
+def test_sigint_ignored_when_the_launcher_starts_stays_ignored_there_and_in_the_processes(tmp_path):
+    """`lmkit train --nproc 2 ... &` in a script: the shell starts it ignoring SIGINT, and so it stays."""
+    rank = tmp_path / "rank"  # stands in for `python -m lmkit ...`: says whether it was started ignoring SIGINT
+    rank.write_text(f"#!{sys.executable}\nimport signal, sys\n"
+                    "sys.exit(7 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else 8)\n")
+    rank.chmod(0o755)
+    probe = ("import signal, sys\n"
+             "from lmkit.commands import train_launch\n"
+             "from lmkit.train.stop_signals import StopSignals\n"
+             "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+             "with StopSignals():\n"
+             "    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN\n"
+             "    assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)\n"
+             f"sys.executable = {str(rank)!r}\n"
+             "sys.exit(train_launch.launch(1, []))\n")
+    result = subprocess.run([*PYTHON, probe], capture_output=True, text=True)
+    assert result.returncode == 7, result.stderr
+
+
 def processes_working_in(folder) -> list[int]:
     """The pids whose current directory is `folder` (Linux /proc)."""
     found = []

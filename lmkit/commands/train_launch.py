@@ -37,6 +37,8 @@ from pathlib import Path
 
 import click
 
+from lmkit.train.stop_signals import ignored
+
 FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM,  # signal received -> signal passed on
              signal.SIGHUP: signal.SIGTERM, signal.SIGQUIT: signal.SIGTERM}
 PR_SET_PDEATHSIG = 1
@@ -61,7 +63,8 @@ def launch(nproc: int, args: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="lmkit-ranks-") as logs:
         processes, stderr_files = [], {}
         received: list[int] = []
-        previous = {s: signal.signal(s, lambda signum, frame: received.append(FORWARDED[signum])) for s in FORWARDED}
+        previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                    for s in FORWARDED if not ignored(s)}  # one started ignored stays so here and in the processes
         try:
             for rank in range(nproc):
                 errors = None
@@ -105,9 +108,13 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
     forwarded, first_failure, stopping = 0, None, None
     while any(p.poll() is None for p in processes):
         while forwarded < len(received):  # Ctrl-C / SIGTERM: each process saves and stops
+            got = received[forwarded]
+            if FORWARDED[got] != got:  # the processes will say SIGTERM: say what the launcher got
+                say_quietly(f"{signal.Signals(got).name} received: passed on to the processes as "
+                            f"{signal.Signals(FORWARDED[got]).name}")
             for p in processes:
                 if p.poll() is None:
-                    p.send_signal(received[forwarded])
+                    p.send_signal(FORWARDED[got])
             forwarded += 1
         if not received and stopping is None:
             failures.update(own_failures(processes, failures))
@@ -131,6 +138,14 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
     if stopping is None:  # failures seen only after the last poll
         failures.update(own_failures(processes, failures))
     return failures
+
+
+def say_quietly(line: str) -> None:
+    """One line on stderr, unless the terminal that would show it has gone (the hangup that closed it)."""
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass
 
 
 def own_failures(processes: list[subprocess.Popen], known: dict[int, int]) -> dict[int, int]:

@@ -4,13 +4,19 @@ A long-running loop (training) must not be cut in the middle of an optimizer
 step or a checkpoint write. Inside `with StopSignals() as stop:` the first
 SIGINT or SIGTERM only records its name in `stop.received`; the loop notices
 after the current step, saves and returns. A second Ctrl-C raises
-KeyboardInterrupt at once, for a user who really wants out.
+KeyboardInterrupt at once, for a user who really wants out. A signal the process was
+started ignoring (SIGINT for `lmkit train ... &` in a script) stays ignored.
 """
 from __future__ import annotations
 
 import signal
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignored(signum: signal.Signals) -> bool:
+    """Whether the process ignores `signum`, as a shell starts a background job with SIGINT."""
+    return signal.getsignal(signum) == signal.SIG_IGN
 
 
 class StopSignals:
@@ -25,7 +31,7 @@ class StopSignals:
 
     def __enter__(self) -> "StopSignals":
         try:
-            self._previous = {s: signal.signal(s, self._handle) for s in HANDLED}
+            self._previous = {s: signal.signal(s, self._handle) for s in HANDLED if not ignored(s)}
         except ValueError:  # not the main thread: signals stay with their owner
             self._previous = {}
         return self
