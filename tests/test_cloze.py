@@ -372,3 +372,29 @@ def test_mask_rate_reads_tokens_as_unk_in_training_only_and_still_targets_them()
     feats = model.features(expected_inputs, lengths)[predicted]
     torch.testing.assert_close(logp, model.head.target_logprobs(feats[None], ids[:, 1:][predicted][None])[0])
     assert torch.equal(model.eval().masked(ids, lengths), ids)
+
+
+def test_weight_drop_and_word_dropout_draw_in_training_only_and_never_leak_the_token():
+    eval_model = tiny(layers=2)
+    config = ClozeConfig(emb_size=8, hidden_size=12, layers=2, dropout=0.0, out_dropout=0.0, weight_drop=0.5,
+                         word_dropout=0.3)
+    model = ClozeRNN(eval_model.vocab, config)
+    model.load_state_dict(eval_model.state_dict())
+    line = [4, 5, 6, 7, 8, 9, 10]
+    torch.testing.assert_close(predictions(model.eval(), line), predictions(eval_model, line), rtol=0, atol=0)
+
+    def drawn(ids: list[int], seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return predictions(model.train(), ids)
+
+    assert (drawn(line, 0) - drawn(line, 1)).abs().max() > 1e-3      # the masks do something, per draw
+    before = drawn(line, 0)
+    for t in range(len(line)):
+        changed = line.copy()
+        changed[t] = 11
+        torch.testing.assert_close(drawn(changed, 0)[t + 1], before[t + 1], rtol=0, atol=1e-6)
+    ids, lengths = frame_lines([np.asarray([*line, EOS_ID])])
+    logp, _ = model.train()(ids, lengths)
+    logp.sum().backward()
+    recurrent = [w.grad for name, w in model.named_parameters() if "weight_hh" in name]
+    assert len(recurrent) == 4 and all(g is not None and g.abs().sum() > 0 for g in recurrent)  # 2 directions x 2 layers

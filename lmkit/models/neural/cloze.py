@@ -36,7 +36,9 @@ import torch
 from torch import nn
 
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.neural.dropouts import word_dropout
 from lmkit.models.neural.heads import HEADS
+from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import load_checked, save_tensors
 from lmkit.settings import check_settings, same_setting, setting
@@ -60,6 +62,8 @@ class ClozeConfig:
     dropout: float = same_setting(RNNConfig, "dropout")
     emb_dropout: float = same_setting(RNNConfig, "emb_dropout")
     out_dropout: float = same_setting(RNNConfig, "out_dropout")
+    word_dropout: float = same_setting(RNNConfig, "word_dropout")
+    weight_drop: float = same_setting(RNNConfig, "weight_drop")
     softmax: str = same_setting(RNNConfig, "softmax")
     join: str = setting("layer", "How the two directions meet before the softmax: sum (the tutorials' "
                         "softmax(V A + V' A' + c)) or layer (a tanh layer over both states first).",
@@ -111,6 +115,7 @@ class ClozeRNN(nn.Module):
         self.forward_reader = self._direction()   # U, W
         self.backward_reader = self._direction()  # U', W'
         self.emb_drop = nn.Dropout(config.emb_dropout)
+        self.drops = RecurrentDrops(weight=config.weight_drop)  # DropConnect on each direction's W (W')
         self.out_drop = nn.Dropout(config.out_dropout)
         both = 2 * config.hidden_size
         self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
@@ -126,7 +131,9 @@ class ClozeRNN(nn.Module):
         return nn.ModuleDict({"embedding": embedding, "rnn": rnn})
 
     def _read(self, reader: nn.ModuleDict, ids: torch.Tensor) -> torch.Tensor:
-        out, _ = reader["rnn"](self.emb_drop(reader["embedding"](ids)))  # (N, L, H)
+        # ids (N, L) -> (N, L, H); each direction draws its own word and weight masks
+        x = self.emb_drop(word_dropout(reader["embedding"], ids, self.cfg.word_dropout, self.training))
+        out, _ = run_layers(reader["rnn"], (), x, None, self.drops, self.training)
         return out
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -64,9 +64,9 @@ class RNNConfig:
     out_dropout: float = setting(0.0, "Dropout before the softmax.", low=0, high=1, high_open=True)
     locked_dropout: bool = setting(False, "Variational dropout: --emb-dropout, --dropout and --out-dropout draw one "
                                    "mask per sequence, the same at every time step.")
-    word_dropout: float = setting(0.0, "Drop whole words: rows of the embedding matrix, for a whole window.",
+    word_dropout: float = setting(0.0, "Drop whole words: rows of the embedding matrix, drawn once per training step.",
                                   low=0, high=1, high_open=True)
-    weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, once per window (weight drop).",
+    weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, drawn once per training step (weight drop).",
                                  low=0, high=1, high_open=True)
     tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
     softmax: str = setting("full", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types).",
