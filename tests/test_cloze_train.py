@@ -110,3 +110,12 @@ def test_a_default_batch_the_processes_cannot_share_becomes_the_multiple_below_i
     chosen = fit_shape_to_text(dataclasses.replace(config, batch_size=16), 10_000_000, {"batch_size"}, said.append,
                                processes=3)
     assert chosen.batch_size == 16 and len(said) == 1  # a batch the user gave is theirs: the processes refuse it
+
+
+def test_a_text_too_short_for_any_shape_gets_no_fitting_note_before_its_error():
+    """Two processes on a 3-token text: no shape makes a step, so no note promising '0 steps per epoch'."""
+    from lmkit.commands.train_fit import fit_shape_to_text
+
+    said = []
+    fitted = fit_shape_to_text(TrainConfig(), 3, set(), said.append, processes=2)
+    assert said == [] and fitted.batch_size == 2  # the smallest the processes share: the error names it

@@ -35,6 +35,8 @@ def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str]
     batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt, whole_lines, processes)
     if (batch_size, bptt) == (config.batch_size, config.bptt):
         return config
+    if steps_per_epoch(tokens, batch_size, bptt) == 0:  # too short for any shape: the error that follows says so
+        return dataclasses.replace(config, batch_size=batch_size, bptt=bptt)
     what = (f"the training text has {tokens:,} tokens: --batch-size {config.batch_size} x --bptt {config.bptt} "
             f"makes {steps} step(s) per epoch")
     if chosen & {"batch_size", "bptt"}:

@@ -35,7 +35,7 @@ def batchify(stream: np.ndarray, batch_size: int, what: str = "data") -> torch.T
     columns = len(stream) // batch_size
     if columns < 2:
         raise ConfigError(
-            f"{what} has {len(stream)} tokens: too few for --batch-size {batch_size} "
+            f"{what} has {len(stream)} token{'' if len(stream) == 1 else 's'}: too few for --batch-size {batch_size} "
             f"(each of the {batch_size} rows needs at least 2 tokens)"
         )
     rows = np.asarray(stream[: columns * batch_size], dtype=np.int64).reshape(batch_size, columns)
