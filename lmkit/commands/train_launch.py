@@ -84,7 +84,7 @@ def launch(nproc: int, args: list[str]) -> int:
                 sys.stderr.write((Path(logs) / f"rank{rank}.err").read_text(errors="replace"))
         for rank, code in failed.items():
             if code < 0 and not received:  # a process killed (not one stopped by the signal the user sent)
-                cause = " (SIGKILL: out of memory?)" if -code == signal.SIGKILL else ""
+                cause = " (out of memory?)" if -code == signal.SIGKILL else ""
                 click.echo(f"error: process {rank} of {nproc} was ended by {signal.Signals(-code).name}{cause}; "
                            "the others were stopped", err=True)
         code = failed[0] if 0 in failed else next(iter(failed.values()), 0)

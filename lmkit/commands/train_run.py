@@ -97,7 +97,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             if state is not None:
                 click.echo(resume_line(directory, trainer))
         try:
-            result = trainer.run()
+            with world.peers_watched():
+                result = trainer.run()
         finally:
             printer.close()
     trainer = None  # its DDP wrapper is released while the process group it uses is still up

@@ -17,9 +17,16 @@ import torch
 import torch.distributed as dist
 
 from lmkit.models.base import HandWrittenGradients
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, TrainingError
 from lmkit.text.batches import with_bos
 from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
+
+
+def lost_peer(exc: RuntimeError) -> bool:
+    """Whether a collective failed because a peer is gone: torch's DistError, or gloo/NCCL's RuntimeError
+    (raised as a plain one from a gradient hook inside backward)."""
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or "gloo" in text or "NCCL" in text or "closed by peer" in text
 
 
 @dataclass
@@ -47,6 +54,19 @@ class World:
         if self.distributed and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+    @contextlib.contextmanager
+    def peers_watched(self):
+        """A collective that fails because another process is gone (killed, out of memory) raises
+        TrainingError in one line: that process's end, not this one's traceback, is the cause."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not self.distributed or not lost_peer(exc):
+                raise
+            said = str(exc).split(". ")[0].split("] ")[-1]  # "Connection closed by peer [127.0.0.1]:1419"
+            raise TrainingError(f"process {self.rank} of {self.size}: another process of the job is gone "
+                                f"({said})") from exc
 
     @property
     def is_main(self) -> bool:
