@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import signal
 import sys
 
 import click
 
 from lmkit.errors import LmkitError, printable
+from lmkit.train.stop_signals import ignored
 
 # name -> (module under lmkit.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,9 +71,23 @@ class OneLineUsageError(click.ClickException):
 
 
 class Interrupted(LmkitFailure):
-    """Ctrl-C: one line and exit code 130 (128 + SIGINT), as a shell reports a command it stopped."""
+    """Ctrl-C or SIGTERM: one line and exit code 130 or 143 (128 + the signal), as a shell reports a command
+    it stopped."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(BaseException):
+    """SIGTERM outside training's safe points, raised like Ctrl-C's KeyboardInterrupt so that the `finally`
+    blocks on the way out (temporary files, locks) run; BaseException, so no `except Exception` keeps it."""
+
+
+def raise_terminated(signum, frame) -> None:
+    raise Terminated
 
 
 class LazyGroup(click.Group):
@@ -83,6 +99,8 @@ class LazyGroup(click.Group):
             raise OneLineUsageError(exc) from exc
         except KeyboardInterrupt as exc:  # Ctrl-C where no command saves first (`lmkit train` does, and exits 130)
             raise Interrupted("interrupted (Ctrl-C)") from exc
+        except Terminated as exc:  # the same for SIGTERM: 128 + 15
+            raise Interrupted("terminated (SIGTERM)", exit_code=143) from exc
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
         except BrokenPipeError:  # `lmkit generate ... | head`: the reader has gone, so stop quietly
@@ -115,4 +133,6 @@ def app():
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
+    if not ignored(signal.SIGTERM):
+        signal.signal(signal.SIGTERM, raise_terminated)
     app.main(args=argv, prog_name="lmkit")

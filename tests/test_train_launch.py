@@ -156,3 +156,39 @@ def test_ctrl_c_before_a_command_saves_anything_is_one_line_and_130(cli, monkeyp
     monkeypatch.setattr(train_run, "run_training", interrupted)
     result = cli("train", "--max-steps", "1")
     assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted (Ctrl-C)", result.output
+
+
+def test_sigterm_before_a_command_saves_anything_is_one_line_143_and_its_cleanup_runs(tmp_path):
+    """Outside training's safe points SIGTERM is raised like Ctrl-C, so `finally` blocks run on the way out."""
+    cleaned = tmp_path / "cleaned"
+    probe = ("import os, signal, sys, time\n"
+             "import lmkit.commands.train_run as train_run\n"
+             "from lmkit.cli import main\n"
+             "def terminated(*args, **kwargs):\n"
+             "    try:\n"
+             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+             "        time.sleep(30)\n"
+             "    finally:\n"
+             f"        open({str(cleaned)!r}, 'w').close()\n"
+             "train_run.run_training = terminated\n"
+             "main(['train', '--max-steps', '1'])\n")
+    result = subprocess.run([*PYTHON, probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 143 and result.stderr == "error: terminated (SIGTERM)\n", result.stderr
+    assert cleaned.exists()
+
+
+def test_a_collective_failing_for_a_gone_process_is_one_line_naming_the_cause():
+    from lmkit.errors import TrainingError
+    from lmkit.train.distributed import World
+
+    gloo = RuntimeError("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed "
+                        "by peer [127.0.0.1]:1419. This is typically caused by a remote worker crashing.")
+    with pytest.raises(TrainingError, match=r"^process 0 of 2: another process of the job is gone "
+                                            r"\(Connection closed by peer \[127.0.0.1\]:1419\)$"):
+        with World(rank=0, size=2).peers_watched():
+            raise gloo
+    for world, error in ((World(rank=0, size=1), gloo), (World(rank=0, size=2), RuntimeError("a bug of ours"))):
+        with pytest.raises(RuntimeError) as caught:  # alone, or not about a peer: the error as it was
+            with world.peers_watched():
+                raise error
+        assert caught.value is error
