@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -59,7 +58,6 @@ def launch(nproc: int, args: list[str]) -> int:
     command = [sys.executable, "-m", "lmkit", *args]
     shared = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MASTER_ADDR": "127.0.0.1",
               "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
-    click.echo(f"launching {nproc} processes: {shlex.join(command)}", err=True)
     with tempfile.TemporaryDirectory(prefix="lmkit-ranks-") as logs:
         processes, stderr_files = [], {}
         received: list[int] = []

@@ -92,7 +92,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
                        f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
-            click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}")
+            processes = f"; {world.size} processes (--nproc or torchrun)" if world.distributed else ""
+            click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}{processes}")
             click.echo(folders_line())
             if state is not None:
                 click.echo(resume_line(directory, trainer))
