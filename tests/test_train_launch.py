@@ -191,3 +191,22 @@ def test_a_collective_failing_for_a_gone_process_is_one_line_naming_the_cause():
             with world.peers_watched():
                 raise error
         assert caught.value is error
+
+
+def test_sigterm_ends_a_process_still_waiting_for_the_others_to_join():
+    """The rendezvous blocks in C++, where a Python handler would wait for the process that failed to come:
+    there SIGTERM ends the process at once, so the launcher need not wait out its grace period."""
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(train_launch.free_port()),
+           "WORLD_SIZE": "2", "RANK": "0"}
+    probe = ("import signal\n"
+             "from lmkit.cli import raise_terminated\n"
+             "from lmkit.train.distributed import World\n"
+             "signal.signal(signal.SIGTERM, raise_terminated)\n"
+             "World.from_env()\n")
+    process = subprocess.Popen([*PYTHON, probe], env=env)
+    time.sleep(3)  # imported torch, waiting for rank 1
+    process.terminate()
+    try:
+        assert process.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        process.kill()

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from lmkit.models.base import HandWrittenGradients
 from lmkit.errors import ConfigError, TrainingError
 from lmkit.text.batches import with_bos
+from lmkit.train.stop_signals import killed_by_sigterm
 from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
 
 
@@ -45,7 +46,8 @@ class World:
         if size <= 1:
             return cls.single()
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+            with killed_by_sigterm():  # the launcher stops a rank still waiting here for one that failed
+                dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         return cls(rank=dist.get_rank(), size=dist.get_world_size())
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ started ignoring (SIGINT for `lmkit train ... &` in a script) stays ignored.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -17,6 +18,21 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 def ignored(signum: signal.Signals) -> bool:
     """Whether the process ignores `signum`, as a shell starts a background job with SIGINT."""
     return signal.getsignal(signum) == signal.SIG_IGN
+
+
+@contextlib.contextmanager
+def killed_by_sigterm():
+    """SIGTERM ends the process at once inside the block: for a call that blocks in C++ without returning to
+    Python (the DDP rendezvous waiting for a process that will never come), where a Python handler would
+    wait for it."""
+    if ignored(signal.SIGTERM):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class StopSignals:
