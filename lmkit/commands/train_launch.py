@@ -15,6 +15,9 @@ keeps what the user sees lmkit's own:
             deliveries, the terminal's and a forwarded one, must not happen. A hangup (the
             terminal closed) or SIGQUIT is passed on as SIGTERM, and on Linux a launcher killed
             outright takes its processes with it (PR_SET_PDEATHSIG), so none trains on orphaned.
+            After a signal, a process still running 5 s after rank 0 (which saves) has ended, or 60 s
+            after the signal (stuck in a collective with a stopped peer), is killed: one still joining
+            the group when rank 0 left would otherwise wait for it in C++ for ever.
   failure   when one process fails on its own, the others would wait for it in their next
             collective: unless they fail too within a few seconds (every rank refuses a bad option),
             they are stopped (SIGTERM, then SIGKILL after a grace period).
@@ -83,8 +86,9 @@ def launch(nproc: int, args: list[str]) -> int:
         for rank, code in failed.items():
             if code < 0 and not received:  # a process killed (not one stopped by the signal the user sent)
                 cause = " (out of memory?)" if -code == signal.SIGKILL else ""
-                click.echo(f"error: process {rank} of {nproc} was ended by {signal.Signals(-code).name}{cause}; "
-                           "the others were stopped", err=True)
+                finished = all(p.returncode == 0 for other, p in enumerate(processes) if other != rank)
+                click.echo(f"error: process {rank} of {nproc} was ended by {signal.Signals(-code).name}{cause}"
+                           + ("" if finished else "; the others were stopped"), err=True)
         code = failed[0] if 0 in failed else next(iter(failed.values()), 0)
         return 128 - code if code < 0 else code
 
@@ -104,8 +108,10 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
     failed on their own (not stopped by the launcher), in the order they failed."""
     failures: dict[int, int] = {}
     forwarded, first_failure, stopping = 0, None, None
+    signalled = main_gone = None  # when a signal was first passed on; when rank 0 then ended
     while any(p.poll() is None for p in processes):
         while forwarded < len(received):  # Ctrl-C / SIGTERM: each process saves and stops
+            signalled = signalled or time.monotonic()
             got = received[forwarded]
             if FORWARDED[got] != got:  # the processes will say SIGTERM: say what the launcher got
                 say_quietly(f"{signal.Signals(got).name} received: passed on to the processes as "
@@ -126,7 +132,13 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
             for p in processes:
                 if p.poll() is None:
                     p.send_signal(signal.SIGTERM)
-        if stopping is not None and now - stopping > GRACE_SECONDS:
+        if signalled is not None and main_gone is None and processes[0].poll() is not None:
+            main_gone = now
+        # after a signal: rank 0, which saves, is done (the rest have nothing to save, and one may be stuck
+        # joining a group that is gone), or the grace period is over (a process is stuck in a collective)
+        signal_overdue = signalled is not None and (now - signalled > GRACE_SECONDS or
+                                                    (main_gone is not None and now - main_gone > SETTLE_SECONDS))
+        if signal_overdue or (stopping is not None and now - stopping > GRACE_SECONDS):
             for p in processes:
                 if p.poll() is None:
                     p.kill()
