@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import os
 import signal
 import sys
 
@@ -87,7 +88,16 @@ class Terminated(BaseException):
 
 
 def raise_terminated(signum, frame) -> None:
+    if importing():  # C code importing a module (torch importing numpy) can swallow the exception and leave
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the module half-loaded: end as SIGTERM always did
+        os.kill(os.getpid(), signal.SIGTERM)
     raise Terminated
+
+
+def importing() -> bool:
+    """Whether a module is being imported right now (its spec marked as initialising)."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for module in list(sys.modules.values()))
 
 
 class LazyGroup(click.Group):
@@ -133,6 +143,10 @@ def app():
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
-    if not ignored(signal.SIGTERM):
-        signal.signal(signal.SIGTERM, raise_terminated)
-    app.main(args=argv, prog_name="lmkit")
+    if ignored(signal.SIGTERM):
+        return app.main(args=argv, prog_name="lmkit")
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        app.main(args=argv, prog_name="lmkit")
+    finally:  # the command is over: at exit (atexit callbacks, shutdown) nothing is left to report
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
