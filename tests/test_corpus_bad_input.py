@@ -109,7 +109,7 @@ def test_corpus_too_small_to_split(corpora_root, tmp_path):
 @pytest.mark.parametrize("blank", [b"\n \n\t\n" * 50, "\u3000\u00a0\n".encode() * 50,
                                    "\u200b\n\u200d\ufeff\n".encode() * 50,  # zero-width: shows nothing either
                                    "\u0301\u0301\n\x01\x1b\x7f\n".encode() * 50,  # marks alone, controls
-                                   "\u3164\uffa0\n\u115f\u1160\u2800\n".encode() * 50],  # drawn blank
+                                   "\u3164\uffa0\n\u115f\u1160\u2800\U0001d159\n".encode() * 50],  # drawn blank
                          ids=["spaces", "wide-spaces", "zero-width", "marks-and-controls", "blank-glyphs"])
 def test_only_blank_lines_is_no_text(corpora_root, tmp_path, blank):
     path = write(tmp_path / "blank.txt", blank)

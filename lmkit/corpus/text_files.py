@@ -37,8 +37,8 @@ NO_TEXT = "no text, only blank or whitespace-only lines"
 
 
 SHOW_NOTHING = {"Cc", "Cf", "Mn", "Me"}  # control and format characters (U+200B, a BOM), combining marks alone
-# letters and symbols drawn as blank space: the Hangul fillers and the braille pattern with no dots
-BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# letters and symbols drawn as blank space: the Hangul fillers, the braille pattern with no dots, the null notehead
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\U0001d159")
 
 
 def printed(line: str) -> bool:
