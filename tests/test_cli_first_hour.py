@@ -188,7 +188,7 @@ def saved_shape(directory):
 def test_a_short_file_gets_a_batch_and_window_that_fit_and_says_so(cli, tmp_path, ten_lines):
     result = cli("train", "--train", ten_lines, *SMALL, "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
-    assert "makes 1 step(s) per epoch; using --batch-size" in result.stderr  # the default 16 x 128 on 600 characters
+    assert "makes 1 step per epoch; using --batch-size" in result.stderr  # the default 16 x 128 on 600 characters
     batch, bptt = saved_shape(tmp_path / "m")
     assert (batch, bptt) != (TrainConfig().batch_size, TrainConfig().bptt)
     from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, steps_per_epoch

@@ -72,6 +72,25 @@ def test_a_signal_to_the_launcher_reaches_each_rank_once():
     assert [p.returncode for p in processes] == [101, 101]
 
 
+def test_after_a_signal_a_rank_left_running_when_rank_0_has_ended_is_killed(quick):
+    """Rank 1 still joining the group when rank 0 saved and left (it blocks in C++, deaf to SIGTERM)."""
+    deaf = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n"
+    processes = [start(SAVES_ON_SIGNAL), start(deaf)]
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert wait(processes, [signal.SIGTERM]) == {0: 143}
+    assert processes[1].returncode == -signal.SIGKILL and time.monotonic() - began < 4  # SETTLE_SECONDS 0.5
+
+
+def test_after_a_signal_ranks_stuck_past_the_grace_period_are_killed(quick, monkeypatch):
+    monkeypatch.setattr(train_launch, "GRACE_SECONDS", 0.5)
+    deaf = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(60)\n"
+    processes = [start(deaf), start(deaf)]
+    time.sleep(0.5)
+    wait(processes, [signal.SIGINT])
+    assert [p.returncode for p in processes] == [-signal.SIGKILL, -signal.SIGKILL]
+
+
 def test_a_hangup_is_passed_on_as_sigterm_and_the_launcher_says_so(capsys):
     processes = [start(SAVES_ON_SIGNAL), start(SAVES_ON_SIGNAL)]
     time.sleep(0.5)  # both have their handlers
@@ -210,3 +229,31 @@ def test_sigterm_ends_a_process_still_waiting_for_the_others_to_join():
         assert process.wait(timeout=20) == -signal.SIGTERM
     finally:
         process.kill()
+
+
+def test_sigterm_while_a_module_is_imported_ends_the_process_as_sigterm_does(tmp_path):
+    """C code importing a module (torch importing numpy) may swallow the exception the handler raises and leave
+    the module half-loaded for the command to trip over: during an import SIGTERM ends the process at once."""
+    (tmp_path / "slow_module.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                                             "time.sleep(5)\n")
+    probe = ("import signal, sys\n"
+             f"sys.path.insert(0, {str(tmp_path)!r})\n"
+             "from lmkit.cli import Terminated, raise_terminated\n"
+             "signal.signal(signal.SIGTERM, raise_terminated)\n"
+             "try:\n"
+             "    import slow_module\n"
+             "except Terminated:\n"
+             "    sys.exit(5)\n")
+    assert subprocess.run([*PYTHON, probe], timeout=60).returncode == -signal.SIGTERM
+
+
+def test_after_the_command_sigterm_is_left_to_its_default():
+    """At exit (atexit callbacks, interpreter shutdown) there is nothing to report: no traceback, no exit 0."""
+    probe = ("import signal\n"
+             "from lmkit.cli import main\n"
+             "try:\n"
+             "    main(['--version'])\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n")
+    assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 0

@@ -12,6 +12,7 @@ from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
 from lmkit.errors import ConfigError
+from lmkit.wording import counted
 
 
 def scoring_options(f):
@@ -158,7 +159,8 @@ def metric_lines(ev: dict) -> list[str]:
         return pseudo_metric_lines(ev)
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [
-        f"  perplexity          {ev['perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
+        f"  perplexity          {ev['perplexity']:12.4f}   ({counted(ev['tokens'], 'token')}, "
+        f"{counted(ev['lines'], 'line')})",
         f"  perplexity w/o OOV  {ev['perplexity_without_oov']:12.4f}   (OOV {ev['oov']:,} = {100 * ev['oov_rate']:.2f}%)",
         f"  bits/token          {ev['bits_per_token']:12.4f}",
         f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
@@ -169,7 +171,8 @@ def metric_lines(ev: dict) -> list[str]:
 def pseudo_metric_lines(ev: dict) -> list[str]:
     """A cloze model's figures, named so that nobody reads them as a perplexity."""
     return [
-        f"  pseudo-perplexity   {ev['pseudo_perplexity']:12.4f}   ({ev['tokens']:,} tokens, {ev['lines']:,} lines)",
+        f"  pseudo-perplexity   {ev['pseudo_perplexity']:12.4f}   ({counted(ev['tokens'], 'token')}, "
+        f"{counted(ev['lines'], 'line')})",
         "    (bidirectional model: exp of the mean -log p(token | every other token of its line);",
         "     not comparable with the perplexity of a left-to-right model)",
         f"  pseudo bits/token   {ev['pseudo_bits_per_token']:12.4f}",

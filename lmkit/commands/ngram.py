@@ -23,6 +23,7 @@ from lmkit.commands.output_paths import ModelDirectory, OutputFile
 from lmkit.errors import ConfigError, LmkitError
 from lmkit.models.ngram.model import NGramConfig
 from lmkit.paths import checkpoints_root, folders_line
+from lmkit.wording import counted
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
 
@@ -88,7 +89,7 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
     if result.bits_per_char is not None:
         metrics[f"{split}_bpc"] = result.bits_per_char
         line += f"  bits/char {result.bits_per_char:.4f}"
-    return metrics, line + f"  ({result.total.tokens:,} tokens, OOV {100 * result.oov_rate:.2f}%)"
+    return metrics, line + f"  ({counted(result.total.tokens, 'token')}, OOV {100 * result.oov_rate:.2f}%)"
 
 
 def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, direction: str, memory: int | None):
@@ -106,7 +107,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     sizes = model.fitted().sizes()
     click.echo(folders_line())
     click.echo(f"built {config.order}-gram ({config.smoothing}) on {corpus.name} [{tokenizer.describe()}, vocab "
-               f"{len(tokenizer.vocab):,}] from {len(stream):,} tokens in {seconds:.2f}s: "
+               f"{len(tokenizer.vocab):,}] from {counted(len(stream), 'token')} in {seconds:.2f}s: "
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
     extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
              "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),

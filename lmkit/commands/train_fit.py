@@ -15,6 +15,7 @@ from typing import Callable
 from lmkit.corpus.fetch import sha256_file
 from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
+from lmkit.wording import counted
 
 
 def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False,
@@ -30,21 +31,23 @@ def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str]
             f"{config.batch_size} (give it to choose yourself)")
         config = dataclasses.replace(config, batch_size=batch_size)
     steps = steps_per_epoch(tokens, config.batch_size, config.bptt)
-    if steps >= MIN_STEPS_PER_EPOCH:
+    if steps >= MIN_STEPS_PER_EPOCH or config.batch_size % processes:  # the processes refuse that batch next
         return config
     batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt, whole_lines, processes)
     if (batch_size, bptt) == (config.batch_size, config.bptt):
         return config
     if steps_per_epoch(tokens, batch_size, bptt) == 0:  # too short for any shape: the error that follows says so
-        return dataclasses.replace(config, batch_size=batch_size, bptt=bptt)
-    what = (f"the training text has {tokens:,} tokens: --batch-size {config.batch_size} x --bptt {config.bptt} "
-            f"makes {steps} step(s) per epoch")
+        return config if chosen & {"batch_size", "bptt"} else dataclasses.replace(config, batch_size=batch_size,
+                                                                                 bptt=bptt)
+    what = (f"the training text has {counted(tokens, 'token')}: --batch-size {config.batch_size} x --bptt "
+            f"{config.bptt} makes {counted(steps, 'step')} per epoch")
     if chosen & {"batch_size", "bptt"}:
         say(f"warning: {what}; try --batch-size {batch_size} --bptt {bptt} "
-            f"({steps_per_epoch(tokens, batch_size, bptt)} steps per epoch)")
+            f"({counted(steps_per_epoch(tokens, batch_size, bptt), 'step')} per epoch)")
         return config
     say(f"note: {what}; using --batch-size {batch_size} --bptt {bptt} instead "
-        f"({steps_per_epoch(tokens, batch_size, bptt)} steps per epoch; give either option to choose yourself)")
+        f"({counted(steps_per_epoch(tokens, batch_size, bptt), 'step')} per epoch; give either option to choose "
+        "yourself)")
     return dataclasses.replace(config, batch_size=batch_size, bptt=bptt)
 
 

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from lmkit.commands.progress import make_bar
 from lmkit.train.trainer import TrainCallbacks
+from lmkit.wording import counted
 
 LN2 = math.log(2.0)
 # with a budget, tqdm's own estimate (the end of the epoch) gives way to the budget's time left, in the postfix
@@ -77,7 +78,7 @@ class ProgressPrinter(TrainCallbacks):
         bpc = f"  {name[:-3]}bpc {record[prefix + 'bpc']:.3f}" if prefix + "bpc" in record else ""
         star = "  (best)" if record.get("best") else ""
         self.write(f"step {record['step']:>6}  valid {name} {record[prefix + 'ppl']:.3f}{bpc}  lr {record['lr']:.3g}"
-                   f"  {record['tokens']:,} tokens  {record['time']:.0f}s{star}")
+                   f"  {counted(record['tokens'], 'token')}  {record['time']:.0f}s{star}")
 
     def on_message(self, text: str) -> None:
         self.write(text)

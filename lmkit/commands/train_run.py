@@ -28,6 +28,7 @@ from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import STATE_FILE, DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
+from lmkit.wording import counted
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports a command it stopped
 
@@ -110,8 +111,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
                    f"continue with: lmkit train --resume {directory}", err=True)
         return EXIT_CODES[result.stopped]
-    click.echo(f"stopped: {result.stopped} after {result.progress.step} steps, {result.progress.tokens:,} tokens, "
-               f"{result.progress.elapsed:.0f}s")
+    click.echo(f"stopped: {result.stopped} after {counted(result.progress.step, 'step')}, "
+               f"{counted(result.progress.tokens, 'token')}, {result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])
     return 0
 
@@ -134,9 +135,9 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
 def warn_cut_lines(cut: int, longest: int, config) -> None:
     """A bidirectional model's step holds at most --batch-size x --bptt ids, `<s>` included: longer lines are cut."""
     lines = f"{cut:,} line of the training text is" if cut == 1 else f"{cut:,} lines of the training text are"
-    tokens = "1 token" if longest == 1 else f"{longest:,} tokens"
-    click.echo(f"warning: {lines} longer than {tokens}, the most a step of --batch-size {config.batch_size} "
-               f"x --bptt {config.bptt} holds, and trained in pieces of that length; raise either to read them whole",
+    click.echo(f"warning: {lines} longer than {counted(longest, 'token')}, the most a step of --batch-size "
+               f"{config.batch_size} x --bptt {config.bptt} holds, and trained in pieces of that length; raise either "
+               "to read them whole",
                err=True)
 
 
@@ -231,7 +232,7 @@ def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
     return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {trainer.windows_done():,} "
-            f"of {trainer.windows:,}, {p.tokens:,} tokens and {p.elapsed:.0f}s trained so far")
+            f"of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s trained so far")
 
 
 def count_parameters(model) -> int:

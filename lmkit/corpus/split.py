@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 from lmkit.corpus.segmented import plain_text
 from lmkit.corpus.text_files import NO_TEXT, printed
 from lmkit.errors import CorpusError
+from lmkit.wording import counted
 
 SPLITS = ("train", "valid", "test")
 FRACTIONS = {"train": 0.90, "valid": 0.05, "test": 0.05}
@@ -123,8 +124,8 @@ class SplitFiles:
         lines = sum(stats["lines"] for stats in self.stats.values())
         chars = sum(stats["chars"] for stats in self.stats.values()) - lines  # newlines not counted
         if lines == 1:
-            characters = "1 character" if chars == 1 else f"{chars:,} characters"
-            return (f"{what}: a single line ({characters}) cannot be split into train/valid/test: lmkit splits "
+            return (f"{what}: a single line ({counted(chars, 'character')}) cannot be split into train/valid/test: "
+                    "lmkit splits "
                     "between lines, never inside one; break the text into lines, or pass --valid and --test")
         return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
                 f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "

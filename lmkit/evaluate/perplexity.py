@@ -31,6 +31,7 @@ import torch
 from lmkit.text.batches import with_bos
 from lmkit.errors import LmkitError
 from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
+from lmkit.wording import counted
 
 LN2 = math.log(2.0)
 
@@ -121,14 +122,15 @@ def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None) ->
         where = int(undefined[0])
         line = int((stream[:where] == EOS_ID).sum()) + 1
         raise LmkitError(f"token {where + 1} (line {line}) gets no probability from this model: it computes NaN "
-                         f"({len(undefined)} such tokens), so its numbers overflow; the model cannot be evaluated")
+                         f"({counted(len(undefined), 'such token')}), so its numbers overflow; the model cannot be "
+                         "evaluated")
     zero = np.flatnonzero(~np.isfinite(logp))
     if len(zero):
         where = int(zero[0])
         line = int((stream[:where] == EOS_ID).sum()) + 1
         raise LmkitError(f"token {where + 1} (line {line}) has probability zero under this model, so perplexity "
-                         f"is infinite ({len(zero)} such tokens); an unsmoothed (mle) N-gram cannot score unseen "
-                         "events: use --smoothing kn or add-k")
+                         f"is infinite ({counted(len(zero), 'such token')}); an unsmoothed (mle) N-gram cannot "
+                         "score unseen events: use --smoothing kn or add-k")
     known = stream != UNK_ID
     return Evaluation(
         total=NLL(-float(logp.sum()), len(stream)),

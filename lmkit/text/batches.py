@@ -21,6 +21,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.text.vocab import BOS_ID
+from lmkit.wording import counted
 
 
 def with_bos(stream: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def batchify(stream: np.ndarray, batch_size: int, what: str = "data") -> torch.T
     columns = len(stream) // batch_size
     if columns < 2:
         raise ConfigError(
-            f"{what} has {len(stream)} token{'' if len(stream) == 1 else 's'}: too few for --batch-size {batch_size} "
+            f"{what} has {counted(len(stream), 'token')}: too few for --batch-size {batch_size} "
             f"(each of the {batch_size} rows needs at least 2 tokens)"
         )
     rows = np.asarray(stream[: columns * batch_size], dtype=np.int64).reshape(batch_size, columns)

@@ -17,6 +17,7 @@ import numpy as np
 from lmkit.errors import ArpaError
 from lmkit.fileio import atomic_write, check_output_file
 from lmkit.text.vocab import Vocab
+from lmkit.wording import counted
 
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
 COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzip without a timestamp: same bytes each time)
@@ -55,7 +56,8 @@ def check_writable(vocab: Vocab, path: Path) -> None:
     spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
     if spaced:
         raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
-                        f"take for a separator ({len(spaced)} such tokens); keep the native format for this model")
+                        f"take for a separator ({counted(len(spaced), 'such token')}); keep the native format for "
+                        "this model")
 
 
 def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:

@@ -27,6 +27,7 @@ from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing
 from lmkit.models.ngram.tables import LN10, BackoffTables
 from lmkit.settings import setting
 from lmkit.text.vocab import BOS_ID, Vocab
+from lmkit.wording import counted
 
 MAX_ORDER = 10
 WEIGHTS_FILE = "model.ngram.npz"
@@ -205,8 +206,8 @@ def check_finite(model: NGramLM, stream: np.ndarray, logp: np.ndarray) -> None:
     line = int((np.asarray(stream[:where]) == model.vocab.eos_id).sum()) + 1
     why = ("MLE gives probability 0 to anything not seen after its context"
            if model.smoothing == "mle" else "the model gives it probability 0")
-    raise LmkitError(f"perplexity is infinite: token {token!r} (line {line}, {len(bad)} such tokens in all) "
-                     f"has probability 0 ({why}); use --smoothing kn or add-k")
+    raise LmkitError(f"perplexity is infinite: token {token!r} (line {line}, {counted(len(bad), 'such token')} in "
+                     f"all) has probability 0 ({why}); use --smoothing kn or add-k")
 
 
 def as_numpy(tensor) -> np.ndarray:

@@ -1,0 +1,15 @@
+"""Counts in messages agree with their nouns."""
+from lmkit.commands.train_fit import fit_shape_to_text
+from lmkit.train.config import TrainConfig
+from lmkit.wording import counted
+
+
+def test_one_is_singular_and_others_plural_with_thousands_separated():
+    assert [counted(n, "token") for n in (0, 1, 2, 2048)] == ["0 tokens", "1 token", "2 tokens", "2,048 tokens"]
+    assert counted(1, "such token") == "1 such token" and counted(3, "child", "children") == "3 children"
+
+
+def test_the_fitting_note_counts_steps_in_words_that_agree():
+    said = []
+    fit_shape_to_text(TrainConfig(batch_size=2, bptt=16), 34, {"batch_size"}, said.append)
+    assert said and "makes 1 step per epoch" in said[0] and "(1 step per epoch)" not in said[0], said
