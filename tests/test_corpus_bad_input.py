@@ -164,3 +164,15 @@ def test_bad_input_does_not_damage_cached_corpora(corpora_root, tiny_en, tmp_pat
             get_corpus(train=write(tmp_path / "bad.txt", data))
     after = {p: p.read_bytes() for p in sorted(corpora_root.rglob("*")) if p.is_file()}
     assert after == before
+
+
+def test_a_split_dealt_only_blank_lines_says_so_rather_than_too_small(tmp_path):
+    from lmkit.corpus.split import SplitFiles
+
+    with SplitFiles(tmp_path / "splits") as files:
+        files.write_unit("train", ["one two three"] * 50)
+        files.write_unit("valid", ["\u3164", " "])  # blank-looking: no text
+        files.write_unit("test", ["four five"])
+        with pytest.raises(CorpusError, match=r"^t.txt: the lines the valid split would get \(2 of 53\) are all "
+                                              r"blank or whitespace-only; give more text, or pass --valid and --test$"):
+            files.finish("t.txt")

@@ -120,13 +120,17 @@ class SplitFiles:
         return {s: {**self.stats[s], "sha256": self._digests[s].hexdigest()} for s in SPLITS}
 
     def cannot_split(self, what: str, split: str) -> str:
-        """Why `split` came out empty: one line (which is never cut), or too few lines for three splits."""
+        """Why `split` came out empty: one line (which is never cut), too few lines for three splits, or only
+        blank lines dealt to it."""
         lines = sum(stats["lines"] for stats in self.stats.values())
         chars = sum(stats["chars"] for stats in self.stats.values()) - lines  # newlines not counted
         if lines == 1:
             return (f"{what}: a single line ({counted(chars, 'character')}) cannot be split into train/valid/test: "
-                    "lmkit splits "
-                    "between lines, never inside one; break the text into lines, or pass --valid and --test")
+                    "lmkit splits between lines, never inside one; break the text into lines, or pass --valid and "
+                    "--test")
+        if self.stats[split]["lines"]:  # lines enough, but those dealt to this split show nothing
+            return (f"{what}: the lines the {split} split would get ({self.stats[split]['lines']:,} of {lines:,}) "
+                    "are all blank or whitespace-only; give more text, or pass --valid and --test")
         return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
                 f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "
                 "and --test")
