@@ -51,6 +51,29 @@ def test_resume_keeps_the_saved_settings(cli, tmp_path):
     assert progress["step"] == 12 and progress["tokens"] == 2 * first  # same batch and bptt as the first run
 
 
+def test_a_run_stopped_on_the_last_window_of_an_epoch_resumes(cli, tmp_path):
+    """The last window of an epoch is shorter than --bptt: the saved position is the epoch's end, not past it."""
+    assert train(cli, tmp_path / "one", "--epochs", "1", "--sample-tokens", "0").exit_code == 0
+    windows = state(tmp_path / "one")["progress"]["step"]  # the windows of one epoch
+    assert train(cli, tmp_path / "m", "--max-steps", str(windows), "--sample-tokens", "0").exit_code == 0
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", str(windows + 3), "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    assert state(tmp_path / "m")["progress"]["step"] == windows + 3
+
+
+def test_a_state_saved_with_the_last_window_past_the_epoch_end_still_resumes(cli, tmp_path):
+    """Before the position was capped, the last window advanced a whole --bptt (16) past the epoch's end."""
+    assert train(cli, tmp_path / "one", "--epochs", "1", "--sample-tokens", "0").exit_code == 0
+    windows = state(tmp_path / "one")["progress"]["step"]
+    assert train(cli, tmp_path / "m", "--max-steps", str(windows), "--sample-tokens", "0").exit_code == 0
+    path = tmp_path / "m" / "last" / "trainer_state.pt"
+    saved = torch.load(path, weights_only=True)
+    saved["progress"]["column"] += 5  # as the old trainer saved it
+    torch.save(saved, path)
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", str(windows + 3), "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+
+
 def test_an_existing_model_is_not_overwritten(cli, tmp_path):
     assert train(cli, tmp_path / "m", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
     before = (tmp_path / "m" / "model.safetensors").read_bytes()

@@ -176,6 +176,8 @@ class Trainer:
     def _check_position(self, progress: Progress, source: str) -> None:
         """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
         (What a state can be checked for without the data, lmkit.train.state_check checks when it is loaded.)"""
+        if self.lines is None and self.epoch_end < progress.column < self.epoch_end + self.cfg.bptt:
+            progress.column = self.epoch_end  # saved before lmkit capped the last, shorter window at the end
         if progress.column > self.epoch_end:
             unit = POSITION_LINES if self.lines is not None else POSITION_COLUMNS
             raise CheckpointError(f"{source}: damaged trainer state: progress.column {progress.column} is past the "
@@ -238,7 +240,7 @@ class Trainer:
             loss = self._train_step(inputs, targets, tokens)
             p.step += 1
             p.tokens += tokens
-            p.column += advance
+            p.column = min(p.column + advance, self.epoch_end)  # a last, shorter window ends the epoch exactly
             p.last_loss = loss
             p.elapsed = self._elapsed()
             self.callbacks.on_step({"step": p.step, "epoch": p.epoch, "loss": loss, "tokens": p.tokens,
