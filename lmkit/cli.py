@@ -87,17 +87,21 @@ class Terminated(BaseException):
     blocks on the way out (temporary files, locks) run; BaseException, so no `except Exception` keeps it."""
 
 
+# modules whose import runs C code that can swallow the exception a handler raises (torch's C start-up imports
+# numpy) and leave a module half-loaded for the command to trip over later
+SWALLOWING_IMPORTS = ("torch", "numpy")
+
+
 def raise_terminated(signum, frame) -> None:
-    if importing():  # C code importing a module (torch importing numpy) can swallow the exception and leave
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the module half-loaded: end as SIGTERM always did
+    if importing(SWALLOWING_IMPORTS):  # there, end as SIGTERM always did: at once, silently
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
     raise Terminated
 
 
-def importing() -> bool:
-    """Whether a module is being imported right now (its spec marked as initialising)."""
-    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
-               for module in list(sys.modules.values()))
+def importing(names: tuple[str, ...]) -> bool:
+    """Whether one of the modules `names` is being imported right now (its spec marked as initialising)."""
+    return any(getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False) for name in names)
 
 
 class LazyGroup(click.Group):
