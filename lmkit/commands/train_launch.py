@@ -89,8 +89,23 @@ def launch(nproc: int, args: list[str]) -> int:
                 finished = all(p.returncode == 0 for other, p in enumerate(processes) if other != rank)
                 click.echo(f"error: process {rank} of {nproc} was ended by {signal.Signals(-code).name}{cause}"
                            + ("" if finished else "; the others were stopped"), err=True)
+        if received:
+            return stopped_by_signal(processes, FORWARDED[received[0]])
         code = failed[0] if 0 in failed else next(iter(failed.values()), 0)
         return 128 - code if code < 0 else code
+
+
+def stopped_by_signal(processes: list[subprocess.Popen], signum: int) -> int:
+    """The exit code of a job the user stopped with `signum`: rank 0's (it saved and said so), or 128 + signum
+    with one line when the launcher had to kill a process that did not stop."""
+    killed = [rank for rank, p in enumerate(processes) if p.returncode == -signal.SIGKILL]
+    if not killed:
+        code = processes[0].returncode
+        return 128 - code if code < 0 else code
+    ranks = ", ".join(map(str, killed))
+    say_quietly(f"error: {signal.Signals(signum).name}: process{'es' if len(killed) > 1 else ''} {ranks} of "
+                f"{len(processes)} did not stop and {'were' if len(killed) > 1 else 'was'} killed")
+    return 128 + signum
 
 
 def own_group() -> None:
@@ -143,8 +158,8 @@ def wait(processes: list[subprocess.Popen], received: list[int]) -> dict[int, in
                 if p.poll() is None:
                     p.kill()
         time.sleep(POLL_SECONDS)
-    if received:  # stopped by a signal: every process saved and said so; rank 0's code names the signal
-        return {0: processes[0].returncode} if processes[0].returncode else {}
+    if received:  # stopped by a signal: the exit code is the signal's (stopped_by_signal)
+        return {}
     if stopping is None:  # failures seen only after the last poll
         failures.update(own_failures(processes, failures))
     return failures
