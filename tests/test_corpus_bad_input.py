@@ -173,6 +173,6 @@ def test_a_split_dealt_only_blank_lines_says_so_rather_than_too_small(tmp_path):
         files.write_unit("train", ["one two three"] * 50)
         files.write_unit("valid", ["\u3164", " "])  # blank-looking: no text
         files.write_unit("test", ["four five"])
-        with pytest.raises(CorpusError, match=r"^t.txt: the lines the valid split would get \(2 of 53\) are all "
-                                              r"blank or whitespace-only; give more text, or pass --valid and --test$"):
+        with pytest.raises(CorpusError, match=r"^t.txt: the valid split would get only blank or whitespace-only lines "
+                                              r"\(2 of 53\); give more text, or pass --valid and --test$"):
             files.finish("t.txt")

@@ -10,6 +10,7 @@ from lmkit.errors import ConfigError
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
 from lmkit.generate.rescore import Candidates, RescoreConfig, all_texts, dev_rows, error_table, lm_scores, tune
+from lmkit.wording import counted
 
 
 def read_lists(nbest: Path, scores: Path | None, costs: bool) -> dict:
@@ -72,7 +73,7 @@ def tune_and_measure(table, refs, dev, count, config: RescoreConfig):
                           "give another fraction or --dev-nbest/--dev-refs")
     tune_table = table.subset(np.flatnonzero(chosen))
     weight, bonus = tune(tune_table, error_table(tune_table, refs, count), config)
-    return weight, bonus, table.subset(np.flatnonzero(~chosen)), f"{int(chosen.sum())} held-out utterances"
+    return weight, bonus, table.subset(np.flatnonzero(~chosen)), counted(int(chosen.sum()), "held-out utterance")
 
 
 def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bonus: float) -> str:
@@ -81,9 +82,9 @@ def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bo
     before, after = errs[rows, np.argmax(np.where(table.valid, table.first, -np.inf), axis=1)].sum(), \
         errs[rows, table.best(weight, bonus)].sum()
     total = max(sum(len(units(refs[u], cer)) for u in table.utterances), 1)
-    what, unit = ("CER", "characters") if cer else ("WER", "words")
-    return (f"{what} on {len(rows)} utterances: first pass {100 * before / total:.2f}% -> rescored "
-            f"{100 * after / total:.2f}%  ({int(before)} -> {int(after)} errors in {total} {unit})")
+    what, unit = ("CER", "character") if cer else ("WER", "word")
+    return (f"{what} on {counted(len(rows), 'utterance')}: first pass {100 * before / total:.2f}% -> rescored "
+            f"{100 * after / total:.2f}%  ({int(before)} -> {int(after)} errors in {counted(total, unit)})")
 
 
 def write_reranked(path: Path, table: Candidates, weight: float, bonus: float) -> None:
@@ -113,7 +114,8 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
     count = partial(errors, cer=flags["cer"])
     weight, bonus, measure, tuned_on = tune_and_measure(table, refs, dev, count, config)
     names = ", ".join(f"{m.name} x {w:.3f}" for m, w in zip(members, weights)) if mix else members[0].name
-    lines = [f"model: {names}", f"n-best: {sum(len(h) for h in lists.values())} hypotheses of {len(lists)} utterances",
+    lines = [f"model: {names}", f"n-best: {counted(sum(len(h) for h in lists.values()), 'hypothesis', 'hypotheses')} of "
+             f"{counted(len(lists), 'utterance')}",
              f"LM weight {weight:.4g}, length bonus {bonus:.4g}" + (f" (tuned on {tuned_on})" if tuned_on else "")]
     if measure is not None:
         lines.append(rate_line(measure, refs, count, flags["cer"], weight, bonus))

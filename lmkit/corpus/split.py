@@ -129,8 +129,8 @@ class SplitFiles:
                     "lmkit splits between lines, never inside one; break the text into lines, or pass --valid and "
                     "--test")
         if self.stats[split]["lines"]:  # lines enough, but those dealt to this split show nothing
-            return (f"{what}: the lines the {split} split would get ({self.stats[split]['lines']:,} of {lines:,}) "
-                    "are all blank or whitespace-only; give more text, or pass --valid and --test")
+            return (f"{what}: the {split} split would get only blank or whitespace-only lines "
+                    f"({self.stats[split]['lines']:,} of {lines:,}); give more text, or pass --valid and --test")
         return (f"{what}: too small to split into train/valid/test (the {split} split would be empty: {lines:,} "
                 f"lines, {chars:,} characters, and lmkit splits between lines); give more text, or pass --valid "
                 "and --test")
