@@ -1,6 +1,7 @@
 """Typed errors. Every failure a user can cause is an LmkitError whose message
 is one line naming the bad file, option or value; the CLI prints it (through
-`printable`) and exits 1."""
+`printable`) and exits 1. `counted` words every count a message states, so that
+none says '1 tokens'."""
 import re
 
 # A file name's bytes that are not UTF-8 reach Python as lone surrogates U+DC80..U+DCFF (os.fsdecode's
@@ -8,6 +9,12 @@ import re
 # file name) would break the one line a message is.
 UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
 NAMED_CONTROLS = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`counted(1, "token")` is '1 token', `counted(2048, "token")` '2,048 tokens'; `plural` where adding an s
+    is wrong."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def printable(text: str) -> str:

@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lmkit"
 
 STAGE_RANK = {
-    "errors": 0, "fileio": 0, "settings": 0, "runtime": 0, "config_json": 0, "input_files": 0, "paths": 0, "wording": 0,
+    "errors": 0, "fileio": 0, "settings": 0, "runtime": 0, "config_json": 0, "input_files": 0, "paths": 0,
     "corpus": 1,
     "text": 2,
     "models": 3,

@@ -11,8 +11,7 @@ from lmkit.commands.common import corpus_options, model_options, refuse_ignored,
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile
-from lmkit.errors import ConfigError
-from lmkit.wording import counted
+from lmkit.errors import ConfigError, counted
 
 
 def scoring_options(f):

@@ -20,10 +20,9 @@ import click
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile
-from lmkit.errors import ConfigError, LmkitError
+from lmkit.errors import ConfigError, LmkitError, counted
 from lmkit.models.ngram.model import NGramConfig
 from lmkit.paths import checkpoints_root, folders_line
-from lmkit.wording import counted
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, counted
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
 from lmkit.generate.rescore import Candidates, RescoreConfig, all_texts, dev_rows, error_table, lm_scores, tune
-from lmkit.wording import counted
 
 
 def read_lists(nbest: Path, scores: Path | None, costs: bool) -> dict:

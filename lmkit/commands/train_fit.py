@@ -15,7 +15,7 @@ from typing import Callable
 from lmkit.corpus.fetch import sha256_file
 from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
-from lmkit.wording import counted
+from lmkit.errors import counted
 
 
 def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False,

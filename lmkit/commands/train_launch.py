@@ -91,8 +91,12 @@ def launch(nproc: int, args: list[str]) -> int:
                            + ("" if finished else "; the others were stopped"), err=True)
         if received:
             return stopped_by_signal(processes, FORWARDED[received[0]])
-        code = failed[0] if 0 in failed else next(iter(failed.values()), 0)
-        return 128 - code if code < 0 else code
+        return shell_code(failed[0] if 0 in failed else next(iter(failed.values()), 0))
+
+
+def shell_code(returncode: int) -> int:
+    """A process's exit code as a shell reports it: 128 + N for one ended by signal N (Popen's -N)."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def stopped_by_signal(processes: list[subprocess.Popen], signum: int) -> int:
@@ -100,8 +104,7 @@ def stopped_by_signal(processes: list[subprocess.Popen], signum: int) -> int:
     with one line when the launcher had to kill a process that did not stop."""
     killed = [rank for rank, p in enumerate(processes) if p.returncode == -signal.SIGKILL]
     if not killed:
-        code = processes[0].returncode
-        return 128 - code if code < 0 else code
+        return shell_code(processes[0].returncode)
     ranks = ", ".join(map(str, killed))
     say_quietly(f"error: {signal.Signals(signum).name}: process{'es' if len(killed) > 1 else ''} {ranks} of "
                 f"{len(processes)} did not stop and {'were' if len(killed) > 1 else 'was'} killed")

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from lmkit.commands.progress import make_bar
 from lmkit.train.trainer import TrainCallbacks
-from lmkit.wording import counted
+from lmkit.errors import counted
 
 LN2 = math.log(2.0)
 # with a budget, tqdm's own estimate (the end of the epoch) gives way to the budget's time left, in the postfix

@@ -20,7 +20,7 @@ from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
-from lmkit.errors import CheckpointError, ConfigError
+from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.paths import checkpoints_root, folders_line
@@ -28,7 +28,6 @@ from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import STATE_FILE, DirectoryLock, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
-from lmkit.wording import counted
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports a command it stopped
 

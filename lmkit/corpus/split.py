@@ -15,8 +15,7 @@ from typing import Iterable, Iterator
 
 from lmkit.corpus.segmented import plain_text
 from lmkit.corpus.text_files import NO_TEXT, printed
-from lmkit.errors import CorpusError
-from lmkit.wording import counted
+from lmkit.errors import CorpusError, counted
 
 SPLITS = ("train", "valid", "test")
 FRACTIONS = {"train": 0.90, "valid": 0.05, "test": 0.05}

@@ -29,9 +29,8 @@ import numpy as np
 import torch
 
 from lmkit.text.batches import with_bos
-from lmkit.errors import LmkitError
+from lmkit.errors import LmkitError, counted
 from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
-from lmkit.wording import counted
 
 LN2 = math.log(2.0)
 

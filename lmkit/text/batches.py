@@ -19,9 +19,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, counted
 from lmkit.text.vocab import BOS_ID
-from lmkit.wording import counted
 
 
 def with_bos(stream: np.ndarray) -> np.ndarray:

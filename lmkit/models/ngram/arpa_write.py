@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lmkit.errors import ArpaError
+from lmkit.errors import ArpaError, counted
 from lmkit.fileio import atomic_write, check_output_file
 from lmkit.text.vocab import Vocab
-from lmkit.wording import counted
 
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold
 COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzip without a timestamp: same bytes each time)

@@ -20,14 +20,13 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from lmkit.errors import CheckpointError, ConfigError, LmkitError
+from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
 from lmkit.models.ngram.tables import LN10, BackoffTables
 from lmkit.settings import setting
 from lmkit.text.vocab import BOS_ID, Vocab
-from lmkit.wording import counted
 
 MAX_ORDER = 10
 WEIGHTS_FILE = "model.ngram.npz"

@@ -1,7 +1,7 @@
-"""Counts in messages agree with their nouns."""
+"""Counts in messages agree with their nouns (lmkit.errors.counted)."""
 from lmkit.commands.train_fit import fit_shape_to_text
 from lmkit.train.config import TrainConfig
-from lmkit.wording import counted
+from lmkit.errors import counted
 
 
 def test_one_is_singular_and_others_plural_with_thousands_separated():
