@@ -32,6 +32,7 @@ from lmkit.train.trainer import TrainCallbacks, Trainer, detach
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.train.config import TrainConfig
+from lmkit.train.optimizers import make_optimizer
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}
@@ -129,7 +130,7 @@ def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: 
 def timed_step_seconds(model, batch: torch.Tensor, bptt: int, repeats: int = 3) -> float:
     """Median seconds of one training step (forward, backward, AdamW) on a throwaway copy of `model`."""
     probe = copy.deepcopy(model).train()
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-3)
+    optimizer = make_optimizer(probe.parameters(), "adamw", lr=1e-3)
     state, times = probe.init_state(batch.shape[0]), []
     for i in range(repeats + 1):
         inputs, targets = window(batch, (i * bptt) % max(batch.shape[1] - 1, 1), bptt)

@@ -38,6 +38,7 @@ from lmkit.train.progress import Progress
 from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.line_batches import LineBatches
+from lmkit.train.optimizers import make_optimizer
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
@@ -122,18 +123,12 @@ class Trainer:
         self.step_model = self.world.wrap(self.model)
         if config.compile:
             self.step_model = torch.compile(self.step_model)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(self.model.parameters(), config.optimizer, config.lr, config.weight_decay)
         self.average: WeightAverage | None = None
         self.progress = Progress(lr=config.lr)
         self.hidden = None
         self.stop = StopSignals()
         self._rollbacks = 0
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters()]
-        if self.cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     @property
     def scored_model(self):
