@@ -223,10 +223,14 @@ def read_config(directory: str | Path) -> dict:
         fields = from_json(SavedFields, config, "")
     except ConfigError as exc:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
+    from lmkit.models import BOTH_WAYS, CLOZE_KINDS
     from lmkit.models.ngram.model import DIRECTIONS
 
-    if fields.direction not in DIRECTIONS:
-        raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(DIRECTIONS)}, "
+    cloze = config.get("kind") in CLOZE_KINDS
+    directions = (BOTH_WAYS, "forward") if cloze else DIRECTIONS  # a cloze model's "forward": saved before "both"
+    if fields.direction not in directions:
+        kind = f" for a {config['kind']} model" if cloze else ""
+        raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(directions)}{kind}, "
                               f"got {fields.direction!r}")
     return config
 

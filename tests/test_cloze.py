@@ -305,6 +305,25 @@ def test_training_records_pseudo_measures_under_their_own_names(bimodel):
     assert json.loads((bimodel / "config.json").read_text())["kind"] == "bigru"
 
 
+def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(cli, bimodel, tmp_path, monkeypatch):
+    import shutil
+    from conftest import assert_one_line_error
+
+    monkeypatch.setenv("LMKIT_CORPORA", str(bimodel.parent / "corpora"))  # where the fixture's text was cached
+    assert json.loads((bimodel / "config.json").read_text())["direction"] == "both"
+    older = tmp_path / "older"
+    shutil.copytree(bimodel, older)
+    config = json.loads((older / "config.json").read_text())
+    (older / "config.json").write_text(json.dumps({**config, "direction": "forward"}))  # as saved before the fix
+    refused = cli("train", "--resume", older, "--max-steps", "5", "--direction", "backward")
+    assert_one_line_error(refused, f"--resume {older}: --direction backward does not apply to the saved bigru model")
+    resumed = cli("train", "--resume", older, "--max-steps", "5", "--direction", "forward", "--sample-tokens", "0")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((older / "config.json").read_text())["direction"] == "both"
+    (older / "config.json").write_text(json.dumps({**config, "direction": "backward"}))
+    assert_one_line_error(cli("eval", older), "direction must be one of both, forward for a bigru model, got 'backward'")
+
+
 def test_eval_reports_pseudo_perplexity_and_no_perplexity(cli, bimodel):
     from conftest import TINY
 

@@ -21,6 +21,7 @@ from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import CheckpointError, ConfigError, counted
+from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.paths import checkpoints_root, folders_line
@@ -149,7 +150,7 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     directory = output_directory(opts, corpus.name, tokenizer.kind)
-    extra = {"corpus": corpus.name, "direction": opts["direction"], "train": {}}
+    extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
 
 
@@ -214,6 +215,8 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     if tokenizer_options_given(ctx):
         check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
     extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
+    if is_cloze(model):
+        extra["direction"] = BOTH_WAYS  # saved as "forward" before bidirectional models said so
     return directory, corpus, tokenizer, model, state, extra
 
 

@@ -26,6 +26,10 @@ MODEL_KINDS: dict[str, str] = {
     "interpolated": "lmkit.models.mix:Interpolated",
 }
 
+# the bidirectional (cloze) kinds: their config.json says "direction": "both" (before that fix, "forward")
+CLOZE_KINDS = tuple(kind for kind, where in MODEL_KINDS.items() if where.endswith(":ClozeRNN"))
+BOTH_WAYS = "both"
+
 
 def model_class(kind: str):
     """The class registered for `kind`; ConfigError listing the known kinds otherwise."""
