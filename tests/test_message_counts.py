@@ -13,3 +13,11 @@ def test_the_fitting_note_counts_steps_in_words_that_agree():
     said = []
     fit_shape_to_text(TrainConfig(batch_size=2, bptt=16), 34, {"batch_size"}, said.append)
     assert said and "makes 1 step per epoch" in said[0] and "(1 step per epoch)" not in said[0], said
+
+
+def test_no_shape_is_suggested_or_taken_that_makes_no_more_steps():
+    # 40 tokens, 2 processes: --bptt 17 and its fitted 16 both make 2 steps an epoch
+    said = []
+    chosen = fit_shape_to_text(TrainConfig(batch_size=2, bptt=17), 40, {"bptt"}, said.append, processes=2)
+    fitted = fit_shape_to_text(TrainConfig(batch_size=2, bptt=17), 40, set(), said.append, processes=2)
+    assert said == [] and (chosen.bptt, fitted.bptt) == (17, 17)

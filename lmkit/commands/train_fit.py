@@ -36,18 +36,19 @@ def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str]
     batch_size, bptt = fitted_shape(tokens, config.batch_size, config.bptt, whole_lines, processes)
     if (batch_size, bptt) == (config.batch_size, config.bptt):
         return config
-    if steps_per_epoch(tokens, batch_size, bptt) == 0:  # too short for any shape: the error that follows says so
+    fitted_steps = steps_per_epoch(tokens, batch_size, bptt)
+    if fitted_steps == 0:  # too short for any shape: the error that follows says so
         return config if chosen & {"batch_size", "bptt"} else dataclasses.replace(config, batch_size=batch_size,
                                                                                  bptt=bptt)
+    if fitted_steps <= steps:  # nothing smaller makes more steps: no shape to suggest
+        return config
     what = (f"the training text has {counted(tokens, 'token')}: --batch-size {config.batch_size} x --bptt "
             f"{config.bptt} makes {counted(steps, 'step')} per epoch")
     if chosen & {"batch_size", "bptt"}:
-        say(f"warning: {what}; try --batch-size {batch_size} --bptt {bptt} "
-            f"({counted(steps_per_epoch(tokens, batch_size, bptt), 'step')} per epoch)")
+        say(f"warning: {what}; try --batch-size {batch_size} --bptt {bptt} ({counted(fitted_steps, 'step')} per epoch)")
         return config
     say(f"note: {what}; using --batch-size {batch_size} --bptt {bptt} instead "
-        f"({counted(steps_per_epoch(tokens, batch_size, bptt), 'step')} per epoch; give either option to choose "
-        "yourself)")
+        f"({counted(fitted_steps, 'step')} per epoch; give either option to choose yourself)")
     return dataclasses.replace(config, batch_size=batch_size, bptt=bptt)
 
 
