@@ -26,8 +26,8 @@ from pathlib import Path
 
 from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, LmkitError, MissingPackageError
-from lmkit.fileio import (JSON_MAX_BYTES, TEMP_PREFIX, WriteError, fsync_dir, json_text, new_file_mode, not_a_file,
-                          read_json, write_json_atomic)
+from lmkit.fileio import (JSON_MAX_BYTES, TEMP_PREFIX, FolderMarker, WriteError, fsync_dir, json_text,
+                          not_a_file, read_json, write_json_atomic)
 from lmkit.input_files import read_bounded
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
@@ -38,6 +38,7 @@ TOKENIZER_FILE = "tokenizer.json"
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = ".lmkit-model"
 MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
+MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
 
 
@@ -109,14 +110,7 @@ def is_model_directory(directory: str | Path) -> bool:
 
 
 def has_marker(directory: Path) -> bool:
-    marker = directory / MARKER_FILE
-    if not_a_file(marker) is not None or not marker.exists():
-        return False  # absent, or a folder, link, device, ... that lmkit did not write
-    try:
-        with open(marker, "rb") as handle:
-            return handle.read(len(MARKER_TEXT) + 1) == MARKER_TEXT.encode()
-    except OSError:
-        return False
+    return MODEL_MARKER.present(directory)
 
 
 def is_lmkit_config(path: Path) -> bool:
@@ -156,31 +150,9 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
         return False
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        return write_marker(directory / MARKER_FILE)
+        return MODEL_MARKER.write(directory)
     except OSError as exc:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
-
-
-def write_marker(path: Path) -> bool:
-    """Create the marker with one write(2) of a few bytes: a kill leaves it whole or absent, and no temporary
-    file (which would make an empty folder look like a user's). False when another process wrote it first."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, new_file_mode())
-    except FileExistsError:
-        if has_marker(path.parent):
-            return False
-        raise
-    try:
-        if os.write(fd, MARKER_TEXT.encode()) != len(MARKER_TEXT):
-            raise OSError(28, "No space left on device")
-        os.fsync(fd)
-    except OSError:
-        path.unlink(missing_ok=True)  # a disk-full error must not leave a marker that is not lmkit's
-        raise
-    finally:
-        os.close(fd)
-    fsync_dir(path.parent)
-    return True
 
 
 def release_claim(directory: Path, remove_directory: bool) -> None:

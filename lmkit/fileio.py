@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -223,3 +224,44 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitErro
     if not isinstance(obj, dict):
         raise error(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
     return obj
+
+
+@dataclass(frozen=True)
+class FolderMarker:
+    """A small file by which lmkit proves it made a folder (a model directory, a report folder): its name and
+    exact content. A file of any other content, or a link, folder or device by that name, is not lmkit's."""
+
+    name: str
+    text: str
+
+    def present(self, directory: Path) -> bool:
+        marker = Path(directory) / self.name
+        if not_a_file(marker) is not None or not marker.exists():
+            return False  # absent, or a folder, link, device, ... that lmkit did not write
+        try:
+            with open(marker, "rb") as handle:
+                return handle.read(len(self.text) + 1) == self.text.encode()
+        except OSError:
+            return False
+
+    def write(self, directory: Path) -> bool:
+        """Create the marker with one write(2) of a few bytes: a kill leaves it whole or absent, and no temporary
+        file (which would make an empty folder look like a user's). False when another process wrote it first."""
+        path = Path(directory) / self.name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, new_file_mode())
+        except FileExistsError:
+            if self.present(directory):
+                return False
+            raise
+        try:
+            if os.write(fd, self.text.encode()) != len(self.text):
+                raise OSError(28, "No space left on device")
+            os.fsync(fd)
+        except OSError:
+            path.unlink(missing_ok=True)  # a disk-full error must not leave a marker that is not lmkit's
+            raise
+        finally:
+            os.close(fd)
+        fsync_dir(path.parent)
+        return True

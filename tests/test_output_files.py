@@ -1,7 +1,10 @@
-"""Files a user names for lmkit to write (--per-line, --arpa, a report's files): a regular file is replaced
+"""Files a user names for lmkit to write (--per-line, --arpa, rescore's --out): a regular file is replaced
 whole, a symbolic link is written through (the link stays), and a directory, FIFO, socket or device (or a
-link to one) is refused with one line and left as it was. No test here writes to a real device: the
-device cases are symbolic links in a temporary folder that lead to /dev/null, refused before any write.
+link to one) is refused with one line and left as it was; so is a file the same command reads, or one inside
+an lmkit model directory or cached corpus. A report's folder is lmkit's: new, empty or one it made, never a
+user's, and a link planted where a report file goes is refused, not followed. No test here writes to a real
+device: the device cases are symbolic links in a temporary folder that lead to /dev/null, refused before any
+write.
 """
 from __future__ import annotations
 
@@ -129,7 +132,7 @@ def report(model, path: Path) -> list:
 
 
 OUTPUTS = {  # option -> (the file it writes in a folder, its command line)
-    "--per-line": ("lines.tsv", per_line), "--arpa": ("model.arpa", arpa), "report": ("report.md", report)}
+    "--per-line": ("lines.tsv", per_line), "--arpa": ("model.arpa", arpa)}
 
 
 @pytest.mark.parametrize("kind", NOT_FILES)
@@ -180,3 +183,60 @@ def test_library_callers_get_the_same_refusal(model, tmp_path):
     with pytest.raises(NotAFileError, match="a FIFO"):
         write_arpa(load_model(model)[0], tmp_path / "model.arpa")
     assert stat.S_ISFIFO((tmp_path / "model.arpa").lstat().st_mode)
+
+
+def test_an_output_file_is_never_one_the_command_reads(cli, model, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(TINY["en"]["test"].read_text())
+    link = tmp_path / "link.tsv"
+    link.symlink_to(text.name)
+    for out in (text, link):
+        assert_one_line_error(cli("eval", model, "--file", text, "--per-line", out),
+                              f"--per-line {out}: is {text}, which this command reads")
+    nbest = tmp_path / "nbest.tsv"
+    nbest.write_text("u1\tthe cat\t-1.0\nu1\tthe hat\t-1.5\n")
+    assert_one_line_error(cli("rescore", model, nbest, "--out", nbest), f"--out {nbest}: is {nbest}, which this command reads")
+    paths = TINY["en"]
+    train = tmp_path / "train.txt"
+    train.write_text(paths["train"].read_text())
+    assert_one_line_error(cli("ngram", "--train", train, "--valid", paths["valid"], "--test", paths["test"], "--order", "2",
+                              "--out", tmp_path / "built", "--arpa", train), f"--arpa {train}: is {train}, which this command reads")
+    assert text.read_text() == TINY["en"]["test"].read_text() and train.read_text() == paths["train"].read_text()
+    assert nbest.read_text().startswith("u1\tthe cat") and not (tmp_path / "built").exists()
+
+
+def test_an_output_file_never_lands_in_an_lmkit_model_directory_or_corpus(cli, model, tmp_path, corpora_root):
+    before = state(model)
+    for name in ("config.json", "model.ngram.npz", "new.tsv"):
+        assert_one_line_error(cli(*per_line(model, model / name)), f"--per-line {model / name}: is inside the model "
+                              f"directory {model.resolve()}, whose files are lmkit's")
+    assert state(model) == before
+    built = tmp_path / "built"
+    assert_one_line_error(cli(*arpa(model, built / "config.json")),
+                          f"--arpa {built / 'config.json'}: is inside {built}, the model directory this command writes")
+    assert not built.exists()
+    cached = next(p for p in corpora_root.iterdir() if (p / "manifest.json").is_file())  # the fixture's corpus
+    assert_one_line_error(cli(*per_line(model, cached / "test.txt")), f"is inside the corpus folder {cached.resolve()}")
+
+
+def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    assert_one_line_error(cli(*report(model, mine / "report.md")), f"--out {mine}: holds files and is not an lmkit "
+                          "report folder")
+    assert (mine / "report.md").read_text() == "my notes"
+    made = tmp_path / "made"
+    assert cli(*report(model, made / "report.md")).exit_code == 0
+    assert (made / ".lmkit-report").is_file() and cli(*report(model, made / "report.md")).exit_code == 0  # again
+    (tmp_path / "other.txt").write_text("other")
+    (made / "report.json").unlink()
+    (made / "report.json").symlink_to(tmp_path / "other.txt")
+    assert_one_line_error(cli(*report(model, made / "report.md")), "report.json there is a symbolic link")
+    assert (tmp_path / "other.txt").read_text() == "other"
+    (made / "report.json").unlink()
+    (made / ".lmkit-report").unlink()  # a report folder from before the marker: its report.json is lmkit's
+    assert cli(*report(model, made / "report.md")).exit_code != 0  # no marker and no report.json: not provably lmkit's
+    assert cli(*report(model, tmp_path / "again" / "report.md")).exit_code == 0
+    (tmp_path / "again" / ".lmkit-report").unlink()
+    assert cli(*report(model, tmp_path / "again" / "report.md")).exit_code == 0

@@ -10,7 +10,7 @@ from click.core import ParameterSource
 from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
-from lmkit.commands.output_paths import OutputFile
+from lmkit.commands.output_paths import OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, counted
 
 
@@ -73,6 +73,8 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
+    refuse_overlap("--per-line", per_line,
+                   [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec)])
     adaptive = config_from(AdaptiveConfig, opts)
     refuse_unused_adaptive(ctx, adaptive)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})

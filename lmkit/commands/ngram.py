@@ -19,7 +19,7 @@ import click
 
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, options_from
-from lmkit.commands.output_paths import ModelDirectory, OutputFile
+from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, LmkitError, counted
 from lmkit.models.ngram.model import NGramConfig
 from lmkit.paths import checkpoints_root, folders_line
@@ -149,6 +149,7 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
     tokenizer = tokenizer_spec.load(corpus)
     directory = out or default_directory(corpus.name, tokenizer.kind, config.order, config.smoothing, direction)
     check_directory(directory)
+    refuse_overlap("--arpa", arpa, corpus_files(corpus_spec), writes_into=directory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import check_writable
 

@@ -2,11 +2,16 @@
 
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
                                    with or without --overwrite)
-    --per-line FILE, --arpa FILE   OutputFile: a regular file or a symbolic link to one, in a folder that can be
-                                   written (never a directory, device, FIFO or socket)
+    --per-line FILE, --arpa FILE,  OutputFile: a regular file or a symbolic link to one, in a folder that can be
+    rescore's --out FILE           written (never a directory, device, FIFO or socket), and not inside an lmkit
+                                   model directory or a cached corpus's folder, whose files are lmkit's own (a
+                                   model or corpus the file would break)
 
-The same rules hold again where the writing happens (lmkit.checkpoint.claim_model_directory,
-lmkit.fileio.atomic_write); these types only make a bad path fail before the work, naming its option.
+and, once every option is read, `refuse_overlap`: an output file is never one of the files the same
+command reads (the same file, however it is reached), nor inside the model directory it writes.
+
+The rules on what a path is hold again where the writing happens (lmkit.checkpoint.claim_model_directory,
+lmkit.fileio.atomic_write); these checks make a bad path fail before the work, naming its option.
 """
 from __future__ import annotations
 
@@ -25,10 +30,14 @@ class OutputFile(click.ParamType):
 
         path = Path(value)
         try:
-            check_output_file(path)
+            target = check_output_file(path)
         except WriteError as exc:
             message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc.reason}"
             raise ConfigError(f"{option_name(param)} {message}") from exc
+        owner = lmkit_folder_holding(target)
+        if owner is not None:
+            raise ConfigError(f"{option_name(param)} {path}: is inside {owner}, whose files are lmkit's; "
+                              "write it somewhere else")
         return path
 
 
@@ -45,3 +54,40 @@ class ModelDirectory(click.ParamType):
 
 def option_name(param) -> str:
     return param.opts[0] if param is not None and param.opts else "path"
+
+
+def lmkit_folder_holding(target: Path) -> str | None:
+    """'the model directory D' or 'the corpus folder C' when `target` (a file to write) lies inside one (at any
+    depth), else None."""
+    from lmkit.checkpoint import is_model_directory
+    from lmkit.corpus.store import MANIFEST
+    from lmkit.paths import corpora_root
+
+    cache = corpora_root().resolve()
+    for folder in target.resolve().parents:
+        if folder.parent == cache and (folder / MANIFEST).is_file():
+            return f"the corpus folder {folder}"
+        if is_model_directory(folder):
+            return f"the model directory {folder}"
+    return None
+
+
+def corpus_files(corpus_spec) -> list[Path]:
+    """The local files a CorpusSpec names (--train, --valid, --test)."""
+    return [*corpus_spec.train, *corpus_spec.valid, *corpus_spec.test]
+
+
+def refuse_overlap(option: str, output: Path | None, reads, writes_into: Path | None = None) -> None:
+    """ConfigError when the file `option` names is one the command reads (`reads`: paths, None skipped;
+    links followed), or lies inside `writes_into`, the model directory the command is writing."""
+    if output is None:
+        return
+    from lmkit.fileio import write_target
+
+    target = write_target(output).resolve()
+    for read in reads:
+        if read is not None and Path(read).exists() and Path(read).resolve() == target:
+            raise ConfigError(f"{option} {output}: is {read}, which this command reads; write it somewhere else")
+    if writes_into is not None and Path(writes_into).resolve() in target.parents:
+        raise ConfigError(f"{option} {output}: is inside {writes_into}, the model directory this command writes; "
+                          "write it somewhere else")

@@ -70,7 +70,8 @@ def refuse_cloze_models(model_dirs: list[Path]) -> None:
 
 def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
-    from lmkit.report.compare import build_report, check_report_folder, describe_model, write_report
+    from lmkit.report.compare import (build_report, check_report_folder, claim_report_folder, describe_model,
+                                      write_report)
     from lmkit.report.markdown import markdown_table
     from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
     from lmkit.train.config import select_device
@@ -85,6 +86,7 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     commands = [options["command"]]
     title = corpus.name if corpus is not None else "models on their own test splits"
     if suite:
+        claim_report_folder(out)  # the suite's models are trained into it
         trained, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
         commands += [m.command for m in trained]
         title = f"{corpus.name} ({tokenizer.describe()})"

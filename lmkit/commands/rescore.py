@@ -7,7 +7,7 @@ import click
 
 from lmkit.commands.common import model_options, threads_option
 from lmkit.commands.options import config_from, options_from
-from lmkit.commands.output_paths import OutputFile
+from lmkit.commands.output_paths import OutputFile, refuse_overlap
 from lmkit.errors import ConfigError
 from lmkit.generate.rescore import RescoreConfig
 
@@ -54,6 +54,8 @@ def command(model, nbest, mix, device, opener, **options):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     files = {name: options.pop(name) for name in ("scores", "costs", "refs", "dev_nbest", "dev_scores", "dev_refs")}
     check_dev_files(files)
+    refuse_overlap("--out", options["out"], [model, nbest, *(mix.split(",") if mix else ()),
+                                             *(path for name, path in files.items() if name != "costs")])
     flags = {"cer": options.pop("cer"), "out": options.pop("out"), "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)
     for line in run_rescore(model, mix, nbest, files, flags, config, opener):
