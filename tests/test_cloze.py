@@ -335,6 +335,14 @@ def test_eval_reports_pseudo_perplexity_and_no_perplexity(cli, bimodel):
     assert "pseudo-perplexity" in text and "\n  perplexity" not in text
 
 
+def test_eval_refuses_the_adaptive_regimes_for_a_bidirectional_model(cli, bimodel):
+    from conftest import TINY, assert_one_line_error
+
+    for option, words in ((["--dynamic"], "--dynamic needs a left-to-right model"), (["--cache", "5"], "--cache needs")):
+        assert_one_line_error(cli("eval", bimodel, "--file", TINY["zh"]["test"], *option), words,
+                              "this model's kind is bigru")
+
+
 def test_generate_refuses_a_bidirectional_model(cli, bimodel):
     from conftest import assert_one_line_error
 

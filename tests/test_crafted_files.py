@@ -145,6 +145,14 @@ TRAINER_STATES = {
     "bool moments": (lambda s: s["optimizer"]["state"][2].__setitem__("exp_avg", torch.zeros(64, 16, dtype=torch.bool)),
                      "optimizer.state[2].exp_avg must be a floating-point tensor, got a (64, 16) torch.bool tensor"),
     "no second moment": (lambda s: s["optimizer"]["state"][1].pop("exp_avg_sq"), "optimizer.state[1].exp_avg_sq is missing"),
+    "negative second moment": (lambda s: s["optimizer"]["state"][1]["exp_avg_sq"].fill_(-1.0),
+                               "optimizer.state[1].exp_avg_sq holds negative values (a running mean of squares)"),
+    "nan moment": (lambda s: s["optimizer"]["state"][0]["exp_avg"].fill_(float("nan")),
+                   "optimizer.state[0].exp_avg holds NaN or infinite values"),
+    "negative step": (lambda s: s["optimizer"]["state"][0]["step"].fill_(-5.0),
+                      "optimizer.state[0].step holds negative values (a count of steps)"),
+    "kernel yes": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("fused", "yes"),
+                   'optimizer.param_groups[0].fused must be true, false or null, got "yes"'),
     "groups": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("params", [0]),
                "optimizer.param_groups[0].params must number the model's 7 weights"),
     "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensor(s) shaped"),
@@ -172,6 +180,15 @@ def test_the_untouched_trainer_state_resumes(cli, copy):
     model = copy("lstm")
     result = cli("train", "--resume", model, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output
+
+
+def test_a_state_saved_by_the_multi_tensor_adamw_resumes_on_the_fused_kernel(cli, copy):
+    model = copy("lstm")
+    state_change(lambda s: s["optimizer"]["param_groups"][0].update(fused=None, foreach=None))(model)  # before it
+    result = cli("train", "--resume", model, "--max-steps", "5", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    saved = torch.load(model / "last" / "trainer_state.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    assert saved["fused"] is True
 
 
 def corpus_of(model: Path, root: Path) -> Path:

@@ -42,7 +42,7 @@ def supports_cache(model) -> bool:
 def require_cache_support(model, kind: str | None) -> None:
     if not supports_cache(model):
         raise ConfigError(f"--cache needs a model with hidden states (lstm, gru, rnn_tanh, rnn_relu); "
-                          f"this is a {kind or type(model).__name__} model")
+                          f"this model's kind is {kind or type(model).__name__}")
 
 
 @torch.inference_mode()

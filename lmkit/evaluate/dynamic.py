@@ -34,17 +34,20 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive_config import RMS_FLOOR
+from lmkit.models.base import is_cloze
 from lmkit.text.batches import with_bos
 
 
 def supports_dynamic(model) -> bool:
-    return isinstance(model, torch.nn.Module) and any(True for _ in model.parameters())
+    """A left-to-right model trained by gradients (a bidirectional cloze model reads no text "so far" to adapt to)."""
+    return (isinstance(model, torch.nn.Module) and not is_cloze(model)
+            and any(True for _ in model.parameters()))
 
 
 def require_dynamic_support(model, kind: str | None) -> None:
     if not supports_dynamic(model):
-        raise ConfigError(f"--dynamic needs a model trained by gradients (lstm, gru, rnn_tanh, rnn_relu, "
-                          f"scratch-rnn); this is a {kind or type(model).__name__} model")
+        raise ConfigError(f"--dynamic needs a left-to-right model trained by gradients (lstm, gru, rnn_tanh, rnn_relu, "
+                          f"scratch-rnn); this model's kind is {kind or type(model).__name__}")
 
 
 def detach_state(state):

@@ -17,6 +17,7 @@ import torch
 
 from lmkit.config_json import from_json, json_repr
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 
 
 REQUIRED_PROGRESS = ("step", "epoch", "column", "tokens", "lr")  # the position a resumed run continues from
@@ -24,6 +25,7 @@ REQUIRED_GROUP_KEYS = ("params", "lr")
 # optimizer -> slot of a weight's state -> (required, shaped like the weight; else a scalar)
 OPTIMIZER_SLOTS = {"adamw": {"step": (True, False), "exp_avg": (True, True), "exp_avg_sq": (True, True)},
                    "sgd": {"momentum_buffer": (False, True)}}  # other hyperparameters torch fills in when a state predates them
+NON_NEGATIVE_SLOTS = {"step": "a count of steps", "exp_avg_sq": "a running mean of squares"}  # slot -> why
 
 
 class StateProblem(Exception):
@@ -109,8 +111,7 @@ def unique_parameters(model) -> list[torch.nn.Parameter]:
 def check_optimizer(saved: dict, model, optimizer: str) -> None:
     """Groups with the hyperparameters a fresh optimizer has, each of the same type; moments shaped as the weights."""
     parameters = unique_parameters(model)
-    fresh_class = torch.optim.SGD if optimizer == "sgd" else torch.optim.AdamW
-    template = fresh_class(parameters, lr=1.0).state_dict()["param_groups"][0]
+    template = make_optimizer(parameters, optimizer, lr=1.0).state_dict()["param_groups"][0]
     groups = entry(saved, "param_groups", list, "optimizer.")
     moments = entry(saved, "state", dict, "optimizer.")
     if len(groups) != 1 or not isinstance(groups[0], dict):
@@ -119,6 +120,10 @@ def check_optimizer(saved: dict, model, optimizer: str) -> None:
         if key not in groups[0] and key not in REQUIRED_GROUP_KEYS:
             continue
         found = entry(groups[0], key, object, "optimizer.param_groups[0].")
+        if key in KERNEL_KEYS:  # which kernel the saved run used: replaced by this run's (load_optimizer_state)
+            if found is not None and not isinstance(found, bool):
+                raise StateProblem(f"optimizer.param_groups[0].{key} must be true, false or null, got {json_repr(found)}")
+            continue
         if key != "params" and not same_kind(found, value):
             raise StateProblem(f"optimizer.param_groups[0].{key} must be like {json_repr(value)}, got {json_repr(found)}")
     if groups[0]["params"] != list(range(len(parameters))):
@@ -145,6 +150,10 @@ def check_slots(index: int, slots: dict, weight: torch.Tensor, optimizer: str) -
         shape = tuple(weight.shape) if shaped else ()
         if tuple(value.shape) != shape:
             raise StateProblem(f"{where} has shape {tuple(value.shape)}, the weight's {'is' if shaped else 'step is'} {shape}")
+        if not bool(torch.isfinite(value).all()):
+            raise StateProblem(f"{where} holds NaN or infinite values")
+        if name in NON_NEGATIVE_SLOTS and bool((value < 0).any()):
+            raise StateProblem(f"{where} holds negative values ({NON_NEGATIVE_SLOTS[name]})")
 
 
 def described(value) -> str:

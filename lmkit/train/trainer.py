@@ -38,7 +38,7 @@ from lmkit.train.progress import Progress
 from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.line_batches import LineBatches
-from lmkit.train.optimizers import make_optimizer
+from lmkit.train.optimizers import load_optimizer_state, make_optimizer
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
@@ -147,7 +147,7 @@ class Trainer:
             self.callbacks.on_message(f"the line batches differ from the saved run's (--batch-size x --bptt, or "
                                       f"an older lmkit): epoch {progress.epoch + 1} starts again")
         self._check_position(progress, source)
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.progress = progress
         if "lr_scale" not in saved and self.cfg.lr:  # saved before lr_scale: the plateau rule's LR was kept whole
             self.progress.lr_scale = saved.get("lr", self.cfg.lr) / self.cfg.lr
