@@ -245,7 +245,12 @@ def load_model(directory: str | Path):
     check_links_inside(directory)
     tokenizer = load_tokenizer_from(directory)
     check_tokenizer_matches(directory, config, tokenizer)
-    cls = model_class(str(config.get("kind")))
+    if config.get("kind") is None:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: it does not say which model it holds (no \"kind\")")
+    try:
+        cls = model_class(config["kind"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
     model = cls.load(directory, config, tokenizer.vocab)
     return model, tokenizer, config
 

@@ -151,14 +151,16 @@ def test_bad_fill_numbers_are_refused_while_parsing(cli, forward_dir, backward_d
 ])
 def test_fill_refuses_candidates_outside_the_vocabulary_naming_them(cli, forward_dir, backward_dir, candidates, unknown):
     result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--candidates", candidates)
-    assert_one_line_error(result, f"--candidates {unknown}: not in the vocabulary of these models")
+    one = "," not in unknown
+    assert_one_line_error(result, f"--candidates {unknown}: not in the vocabulary "
+                          + ("(it would be scored as <unk>); drop it" if one else "(each would be scored as <unk>, alike)"))
 
 
 def test_fill_refuses_two_candidates_that_are_the_same_tokens(cli, tmp_path):
     words = WordTokenizer.fit(["the cat sat", "a dog sat"], lowercase=True)
     forward, backward = rnn_dir(tmp_path / "f", words), rnn_dir(tmp_path / "b", words, direction="backward")
     result = cli("fill", forward, backward, "the _ sat", "--candidates", "Cat,cat,dog")
-    assert_one_line_error(result, "--candidates 'Cat' and 'cat' are the same tokens to these models")
+    assert_one_line_error(result, "--candidates 'Cat' and 'cat' are the same tokens in this vocabulary")
 
 
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):
@@ -183,6 +185,6 @@ def test_fill_with_ngram_directories_ranks_the_planted_answer_first(cli, tmp_pat
     result = cli("fill", forward, backward, "我的手机坏了，我打算____一部新手机", "--json")
     rows = records(result)
     assert rows[0]["filler"] == "买" and len(rows) == 10
-    assert result.stderr.startswith("warning: 4 context token(s)")  # 的 坏 了 ， are not in this corpus
+    assert result.stderr.startswith("warning: 4 context tokens")  # 的 坏 了 ， are not in this corpus
     sampled = cli("generate", forward, "--prompt", "我打算", "--seed", "1", "--max-tokens", "20")
     assert sampled.exit_code == 0 and sampled.stdout.startswith("我打算")

@@ -155,7 +155,7 @@ TRAINER_STATES = {
                    'optimizer.param_groups[0].fused must be true, false or null, got "yes"'),
     "groups": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("params", [0]),
                "optimizer.param_groups[0].params must number the model's 7 weights"),
-    "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensor(s) shaped"),
+    "hidden": (lambda s: s.__setitem__("hidden", [torch.zeros(2)]), "hidden must hold 2 tensors shaped"),
     "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
     "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),

@@ -7,6 +7,7 @@ import click
 
 from lmkit.commands.common import corpus_options
 from lmkit.corpus.split import SPLITS
+from lmkit.errors import counted
 
 
 @click.group("corpus")
@@ -114,4 +115,4 @@ def describe_source(source: dict) -> str:
 def describe_local(inputs: dict) -> str:
     files = [f for split_files in inputs.values() for f in split_files]
     names = ", ".join(f["path"] for f in files[:3]) + (" ..." if len(files) > 3 else "")
-    return f"{len(files)} local file(s), {sum(f['bytes'] for f in files):,} bytes: {names}"
+    return f"{counted(len(files), 'local file')}, {sum(f['bytes'] for f in files):,} bytes: {names}"

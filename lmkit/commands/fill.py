@@ -113,13 +113,15 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
     ids = [tokenizer.encode_line(word) for word in words]
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:
-        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary of these models "
-                          "(each would be scored as <unk>, alike); drop them, or use models trained on text that has them")
+        one = len(unknown) == 1
+        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary ("
+                          f"{'it' if one else 'each'} would be scored as <unk>{'' if one else ', alike'}); drop "
+                          f"{'it' if one else 'them'}, or use a model trained on text that has {'it' if one else 'them'}")
     first = {}
     for word, word_ids in zip(words, ids):
         twin = first.setdefault(tuple(word_ids), word)
         if twin != word:
-            raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens to these models; give one of them")
+            raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens in this vocabulary; give one of them")
     return ids
 
 

@@ -17,7 +17,7 @@ import click
 
 from lmkit.commands.common import TEXT, model_options, threads_option
 from lmkit.commands.options import options_from
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_text
 
@@ -87,7 +87,7 @@ def warn_unknown(tokenizer, text: str, what: str) -> None:
         unknown += [piece for piece, i in zip(pieces, ids) if i == tokenizer.vocab.unk_id]
     if unknown:
         shown = ", ".join(repr(t) for t in dict.fromkeys(unknown))
-        click.echo(f"warning: {len(unknown)} {what} token(s) not in the vocabulary read as <unk>: {shown}", err=True)
+        click.echo(f"warning: {counted(len(unknown), what + ' token')} not in the vocabulary read as <unk>: {shown}", err=True)
 
 
 def prompt_ids(tokenizer, text: str, backward: bool) -> list[int]:

@@ -18,10 +18,10 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
-from lmkit.commands.options import config_from, options_from
+from lmkit.commands.options import config_from, given_options, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, LmkitError, counted
-from lmkit.models.ngram.model import NGramConfig
+from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 from lmkit.paths import checkpoints_root, folders_line
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
@@ -135,8 +135,10 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
               help="Model directory: a new or empty folder, or one lmkit made "
                    "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
 @threads_option
-def command(corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
+@click.pass_context
+def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
+    refuse_unused_k(given_options(ctx), opts["smoothing"], opts["k"])
     run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory))
 
 

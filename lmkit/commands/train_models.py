@@ -12,7 +12,7 @@ from lmkit.errors import ConfigError
 from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
-from lmkit.models.ngram.model import NGramConfig
+from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 from lmkit.settings import knobs
 from lmkit.text.vocab import Vocab
 from lmkit.train.config import TrainConfig
@@ -53,6 +53,7 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
     a training option such as --lr or --max-time with ngram, which counts instead of training)."""
     options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
     if MODEL_FAMILIES[name] is NGramConfig:
+        refuse_unused_k(given, opts["smoothing"], opts["k"])
         training = [knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given]
         if training:
             first = min(training, key=lambda knob: knob.name)

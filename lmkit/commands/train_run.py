@@ -129,6 +129,10 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
         raise ConfigError(f"--preset {name} is for the lstm, gru, rnn_tanh and rnn_relu models, not --model {opts['model']}")
     values = preset_values(name, given)
     opts.update(values)
+    if values.get("tie_weights") and opts["emb_size"] != opts["hidden_size"]:  # the preset's, not an option typed
+        raise ConfigError(f"--preset {name} ties the embedding to the softmax (--tie-weights), which needs --emb-size "
+                          f"equal to --hidden-size (got {opts['emb_size']} and {opts['hidden_size']}); give equal sizes, "
+                          "or --no-tie-weights")
     return {"name": name, "settings": values}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from lmkit.config_json import from_json, json_repr
-from lmkit.errors import CheckpointError, ConfigError
+from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 
 
@@ -185,7 +185,7 @@ def check_hidden(state: dict, model) -> None:
     shapes = [(e.shape[0], batch, *e.shape[2:]) for e in ([one] if isinstance(one, torch.Tensor) else one)]
     if not isinstance(hidden, list) or len(hidden) != len(shapes) or \
             any(not isinstance(h, torch.Tensor) or tuple(h.shape) != s for h, s in zip(hidden, shapes)):
-        raise StateProblem(f"hidden must hold {len(shapes)} tensor(s) shaped {shapes} for batch size {batch}")
+        raise StateProblem(f"hidden must hold {counted(len(shapes), 'tensor')} shaped {shapes} for batch size {batch}")
 
 
 def check_window_rng(saved) -> None:

@@ -370,8 +370,8 @@ class Trainer:
                                       f"{self.cfg.lr * self.progress.lr_scale:g}{peak}")
             raise RolledBack
         kept = f"the last good checkpoint in {where} is kept" if where.exists() else "no checkpoint had been saved yet"
-        raise TrainingError(f"step {step}: training loss is {loss_value}; stopped, {kept}. "
-                            "Try a lower --lr or a smaller --clip")
+        clip = "a smaller --clip" if self.cfg.clip else "--clip 1 (gradient clipping is off)"
+        raise TrainingError(f"step {step}: training loss is {loss_value}; stopped, {kept}. Try a lower --lr or {clip}")
 
     def _rollback(self) -> None:
         model, _, _, state = load_resume(self.directory)

@@ -46,6 +46,13 @@ class NGramConfig:
     k: float = setting(1.0, "add-k: the k added to every count (1 = Laplace).", low=0, low_open=True, high=1e6)
 
 
+def refuse_unused_k(given: set[str], smoothing: str, k: float) -> None:
+    """--k given with a smoothing that has no k would be ignored without a word: refused (the CLI's rule)."""
+    if "k" in given and smoothing != "add-k":
+        raise ConfigError(f"--k {k:g} does not apply to --smoothing {smoothing} (it is add-k's constant); drop it, "
+                          "or use --smoothing add-k")
+
+
 class NGramLM:
     """An order-N backoff language model implementing the LanguageModel protocol (natural-log outputs)."""
 
