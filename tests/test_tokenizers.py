@@ -108,6 +108,16 @@ def test_spm_bad_options():
     with pytest.raises(TokenizerError, match="could not train with --vocab-size 10: Vocabulary size is smaller") as info:
         fit_tokenizer("spm", fixture_lines(CHINESE)[:5], vocab_size=10)
     assert "\n" not in str(info.value)
+    assert "Increase --vocab-size or decrease --character-coverage." in str(info.value)  # lmkit's names for its advice
+    assert "character_coverage" not in str(info.value)
+
+
+def test_a_vocab_size_the_text_cannot_fill_is_said(cli, tmp_path):
+    from conftest import CHINESE
+
+    result = cli("vocab", "build", "--train", CHINESE, "--tokenizer", "spm", "--vocab-size", "90000")
+    assert result.exit_code == 0, result.output
+    assert "warning: --vocab-size 90,000: the train split of" in result.stderr and "that is the vocabulary used" in result.stderr
 
 
 @pytest.mark.parametrize("kind, options", [("char", {}), ("word", {"lowercase": True}), ("spm", {"vocab_size": 120})])

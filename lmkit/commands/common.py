@@ -25,7 +25,7 @@ import click
 from click.core import ParameterSource
 
 from lmkit.commands.options import given_options, number, options_from
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, counted
 from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS, tokenizer_knobs
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of argv and stdin that are not UTF-8
@@ -108,7 +108,13 @@ class TokenizerSpec:
 
         if self.kind == "word" and not self.options.get("segment"):
             warn_if_unsegmented(corpus)
-        return get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
+        tokenizer = get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
+        asked = self.options.get("vocab_size")
+        if asked is not None and len(tokenizer.vocab) < asked:  # sentencepiece stops where the text has no more pieces
+            click.echo(f"warning: --vocab-size {asked:,}: the train split of {corpus.name} gave only "
+                       f"{counted(len(tokenizer.vocab), 'piece')} (specials included); that is the vocabulary used",
+                       err=True)
+        return tokenizer
 
 
 def warn_if_unsegmented(corpus) -> None:

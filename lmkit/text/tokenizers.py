@@ -240,9 +240,14 @@ class SentencePieceTokenizer(Tokenizer):
                 )
             except RuntimeError as exc:
                 reason = str(exc).strip().splitlines()[0].rsplit("] ", 1)[-1]
+                for theirs, ours in SPM_OPTION_NAMES:  # its advice in the names of lmkit's options
+                    reason = reason.replace(theirs, ours)
                 raise TokenizerError(f"sentencepiece could not train with --vocab-size {vocab_size}: {reason}") from exc
             return cls(Path(prefix + ".model").read_bytes(), model_type)
 
+
+SPM_OPTION_NAMES = ((" with --character_coverage option", ""), ("character_coverage", "--character-coverage"),
+                    ("vocab_size", "--vocab-size"))
 
 _EMPTY = Vocab(list(SPECIALS) + ["<placeholder>"])
 
