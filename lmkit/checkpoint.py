@@ -232,6 +232,10 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
     found = vocab_record(tokenizer.vocab)
     if saved != found:
         size, fingerprint = (saved.get("size"), saved.get("fingerprint")) if isinstance(saved, dict) else ("?", "?")
+        if fingerprint == found["fingerprint"]:  # the tokens are the recorded ones: the record's size was changed
+            raise CheckpointError(
+                f"{directory / CONFIG_FILE}: vocab.size is {json_text(size).strip()}, but the tokenizer.json whose "
+                f"vocabulary it fingerprints holds {found['size']} tokens; put back the {CONFIG_FILE} saved with the model")
         raise CheckpointError(
             f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: its vocabulary "
             f"({found['size']} tokens, fingerprint {found['fingerprint']}) differs from the one {CONFIG_FILE} "

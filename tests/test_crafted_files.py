@@ -107,6 +107,13 @@ def test_a_tokenizer_json_from_another_model_of_the_same_size_is_refused(cli, co
         assert_one_line_error(cli(*command), "not the tokenizer these weights were trained with")
 
 
+def test_an_edited_vocabulary_size_in_config_json_blames_config_json(cli, copy):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config["vocab"].__setitem__("size", 0))
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: vocab.size is 0, but the "
+                          "tokenizer.json whose vocabulary it fingerprints holds 45 tokens")
+
+
 def test_a_model_saved_before_the_vocabulary_was_recorded_still_loads(cli, copy):
     model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.pop("vocab"))

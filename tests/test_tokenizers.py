@@ -1,6 +1,8 @@
 """Tokenizers: round trips, sentence ends, OOV, JSON, Chinese, and the cache beside a corpus."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import CHINESE, ENGLISH
 from hypothesis import given, settings
@@ -202,3 +204,16 @@ def test_damaged_cache_is_reported(tiny_en):
     with pytest.raises(TokenizerError, match="cached tokenizer is damaged"):
         get_tokenizer(tiny_en, "char")
     assert len(get_tokenizer(tiny_en, "char", rebuild=True).vocab) > 4
+
+
+def test_tokenize_follows_a_link_to_a_tokenizer_file_and_names_a_loop(cli, tmp_path):
+    from conftest import ENGLISH, assert_one_line_error
+
+    built = cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "char")
+    assert built.exit_code == 0, built.output
+    saved = next(Path(line.split("(")[-1].rstrip(")")) for line in built.output.splitlines() if line.startswith("tokenizer"))
+    (tmp_path / "link.json").symlink_to(saved)
+    assert cli("tokenize", "--from", tmp_path / "link.json", "abc").output.startswith("a b c </s>")
+    (tmp_path / "loop.json").symlink_to("loop.json")
+    assert_one_line_error(cli("tokenize", "--from", tmp_path / "loop.json", "abc"),
+                          f"{tmp_path / 'loop.json'}: is a symbolic link that cannot be followed (a loop), not a tokenizer file")

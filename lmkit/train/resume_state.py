@@ -99,7 +99,7 @@ def load_trainer_state(path: Path) -> dict:
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                               "(possibly code); only weights_only files are accepted") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable trainer state ({str(exc).splitlines()[0]})") from exc
+        raise CheckpointError(f"{path}: unreadable trainer state, cut short or damaged ({str(exc).splitlines()[0]})") from exc
     if not isinstance(state, dict) or "step" not in state:
         raise CheckpointError(f"{path}: not an lmkit trainer state")
     return state
