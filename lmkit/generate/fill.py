@@ -50,6 +50,9 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
     """(left, right) of the one blank in `text`; a run of markers (`____`) counts as one blank."""
     if not marker:
         raise ConfigError("--blank must be a non-empty marker, such as _")
+    if "\n" in text or "\r" in text:
+        raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
+                          "sentence of its own)")
     runs = list(re.finditer(f"(?:{re.escape(marker)})+", text))
     if not runs:
         raise ConfigError(f"no blank in {text!r}: mark the gap to fill with {marker!r}")
