@@ -66,6 +66,8 @@ def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
     (["--order", "40"], ["--order", "got 40"], True),
     (["--smoothing", "add-k", "--k", "0"], ["--k must be > 0"], True),
     (["--memory", "lots"], ["--memory", "'lots'"], False),
+    (["--memory", "1"], ["--memory 1: at least 64KB is needed to count a run of 1,000 tokens"], False),
+    (["--k", "0.5"], ["--k 0.5 does not apply to --smoothing kn"], False),
 ])
 def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments, usage):
     assert_one_line_error(cli(*tiny_args(*extra, "--out", tmp_path / "bad")), *fragments, usage=usage)

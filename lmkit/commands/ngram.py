@@ -21,6 +21,7 @@ from lmkit.commands.common import corpus_options, direction_option, threads_opti
 from lmkit.commands.options import config_from, given_options, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, LmkitError, counted
+from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 from lmkit.paths import checkpoints_root, folders_line
 
@@ -34,7 +35,12 @@ def parse_memory(text: str | None) -> int | None:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"--memory must be a size such as 512MB or 2GB, got {text!r}")
-    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+    size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+    smallest = MIN_CHUNK_TOKENS * BYTES_PER_TOKEN  # the counter's smallest sorted run
+    if size < smallest:
+        raise ConfigError(f"--memory {text}: at least {smallest // 1000}KB is needed to count a run of "
+                          f"{MIN_CHUNK_TOKENS:,} tokens; give more (512MB is typical)")
+    return size
 
 
 def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothing: str, direction: str) -> Path:
