@@ -7,6 +7,7 @@ one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import io
 import os
@@ -121,7 +122,9 @@ class LazyGroup(click.Group):
             sys.stderr.close()
             raise SystemExit(0)
         except OSError as exc:  # a disk or permission problem outside our own checks
-            where = f"{exc.filename}: " if exc.filename else ""
+            # lmkit's own file writes name their file (WriteError): a full disk with no file named is the output's
+            unnamed = "standard output: " if exc.errno == errno.ENOSPC else ""
+            where = f"{exc.filename}: " if exc.filename else unnamed
             raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc
 
     def list_commands(self, ctx):

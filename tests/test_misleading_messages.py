@@ -1,7 +1,9 @@
 """Errors that used to name the wrong cause, through the CLI: each now says what is really wrong."""
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +67,13 @@ def test_a_cached_jieba_tokenizer_without_jieba_says_jieba_is_missing(cli, jieba
     assert_one_line_error(result, "--segment jieba needs the jieba package, which is not installed: pip install jieba",
                           "pip install -e '.[zh]'")
     assert "damaged" not in result.output
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_under_standard_output_is_named_as_such(tmp_path):
+    import subprocess
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "lmkit", "corpus", "list"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)})
+    assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n"
