@@ -217,3 +217,11 @@ def test_tokenize_follows_a_link_to_a_tokenizer_file_and_names_a_loop(cli, tmp_p
     (tmp_path / "loop.json").symlink_to("loop.json")
     assert_one_line_error(cli("tokenize", "--from", tmp_path / "loop.json", "abc"),
                           f"{tmp_path / 'loop.json'}: is a symbolic link that cannot be followed (a loop), not a tokenizer file")
+
+
+def test_tokens_are_shown_so_that_marks_and_spaces_stay_visible():
+    from lmkit.commands.common import display_token
+
+    assert [display_token(t) for t in ("中", "e\u0301", "\u0301", "a b", "\u200b")] == \
+        ["中", "e\u0301", "'\\u0301'", "'a b'", "'\\u200b'"]
+    assert display_token("中", quoted=True) == "'中'" and display_token("\u0301x", quoted=True) == "'\\u0301x'"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,9 +270,13 @@ def tokenizer_from_path(path: Path):
     return load_tokenizer(file)
 
 
-def display_token(token: str) -> str:
-    """A token as the terminal should show it: spaces and control characters made visible."""
-    return token if token.isprintable() and not any(c.isspace() for c in token) else repr(token)
+def display_token(token: str, quoted: bool = False) -> str:
+    """A token as the terminal should show it: spaces and control characters made visible (repr), a leading
+    combining mark as \\uXXXX (alone it would sit on the character before it); quoted always when `quoted`."""
+    if token[:1] and unicodedata.category(token[0]).startswith("M"):
+        return "'" + "".join(f"\\u{ord(c):04x}" if unicodedata.category(c).startswith("M") else c for c in token) + "'"
+    plain = token.isprintable() and not any(c.isspace() for c in token)
+    return repr(token) if quoted or not plain else token
 
 
 direction_option = click.option(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import TEXT, model_options, threads_option
+from lmkit.commands.common import TEXT, display_token, model_options, threads_option
 from lmkit.commands.options import options_from
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
@@ -86,7 +86,7 @@ def warn_unknown(tokenizer, text: str, what: str) -> None:
             pieces = ["?"] * len(ids)
         unknown += [piece for piece, i in zip(pieces, ids) if i == tokenizer.vocab.unk_id]
     if unknown:
-        shown = ", ".join(repr(t) for t in dict.fromkeys(unknown))
+        shown = ", ".join(display_token(t, quoted=True) for t in dict.fromkeys(unknown))
         click.echo(f"warning: {counted(len(unknown), what + ' token')} not in the vocabulary read as <unk>: {shown}", err=True)
 
 
