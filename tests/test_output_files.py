@@ -190,7 +190,9 @@ def test_an_output_file_is_never_one_the_command_reads(cli, model, tmp_path):
     text.write_text(TINY["en"]["test"].read_text())
     link = tmp_path / "link.tsv"
     link.symlink_to(text.name)
-    for out in (text, link):
+    hard = tmp_path / "hard.tsv"
+    os.link(text, hard)
+    for out in (text, link, hard):
         assert_one_line_error(cli("eval", model, "--file", text, "--per-line", out),
                               f"--per-line {out}: is {text}, which this command reads")
     nbest = tmp_path / "nbest.tsv"

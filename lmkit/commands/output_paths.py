@@ -15,6 +15,7 @@ lmkit.fileio.atomic_write); these checks make a bad path fail before the work, n
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -78,15 +79,16 @@ def corpus_files(corpus_spec) -> list[Path]:
 
 
 def refuse_overlap(option: str, output: Path | None, reads, writes_into: Path | None = None) -> None:
-    """ConfigError when the file `option` names is one the command reads (`reads`: paths, None skipped;
-    links followed), or lies inside `writes_into`, the model directory the command is writing."""
+    """ConfigError when the file `option` names is one the command reads (`reads`: paths, None skipped; the
+    same file however reached: links, hard links), or lies inside `writes_into`, the model directory the
+    command is writing."""
     if output is None:
         return
     from lmkit.fileio import write_target
 
     target = write_target(output).resolve()
     for read in reads:
-        if read is not None and Path(read).exists() and Path(read).resolve() == target:
+        if read is not None and target.exists() and Path(read).exists() and os.path.samefile(read, target):
             raise ConfigError(f"{option} {output}: is {read}, which this command reads; write it somewhere else")
     if writes_into is not None and Path(writes_into).resolve() in target.parents:
         raise ConfigError(f"{option} {output}: is inside {writes_into}, the model directory this command writes; "
