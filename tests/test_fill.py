@@ -117,6 +117,8 @@ def test_same_code_runs_on_rnn_models():
     ("a [] b", "", "--blank must be a non-empty marker"),
     ("我打算\n_一部", "_", "holds a line break: give one sentence on one line"),
     ("a _ b\r\nc", "_", "holds a line break"),
+    ("a _ b\u2028c", "_", "holds a line break"),
+    ("a _ b\x85", "_", "holds a line break"),
 ])
 def test_bad_blanks(text, marker, message):
     with pytest.raises(ConfigError, match=message):
