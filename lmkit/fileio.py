@@ -12,6 +12,7 @@ its own leftovers from a user's files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -216,7 +217,7 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitErro
     """Load a JSON object; a missing or malformed file raises `error` (an LmkitError) naming it."""
     path = Path(path)
     if not path.exists():
-        raise error(f"{path}: {what} is missing")
+        raise error(f"{path}: {what} is {broken_link(path) if path.is_symlink() else 'missing'}")
     try:
         obj = json.loads(read_bounded(path, JSON_MAX_BYTES, error).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -224,6 +225,16 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitErro
     if not isinstance(obj, dict):
         raise error(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def broken_link(path: Path) -> str:
+    """What a symbolic link that cannot be read through is: one that loops, or one whose target is gone."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return NOT_REGULAR[stat.S_IFLNK]
+    return "a symbolic link that leads nowhere"
 
 
 @dataclass(frozen=True)

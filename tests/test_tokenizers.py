@@ -216,7 +216,10 @@ def test_tokenize_follows_a_link_to_a_tokenizer_file_and_names_a_loop(cli, tmp_p
     assert cli("tokenize", "--from", tmp_path / "link.json", "abc").output.startswith("a b c </s>")
     (tmp_path / "loop.json").symlink_to("loop.json")
     assert_one_line_error(cli("tokenize", "--from", tmp_path / "loop.json", "abc"),
-                          f"{tmp_path / 'loop.json'}: is a symbolic link that cannot be followed (a loop), not a tokenizer file")
+                          f"{tmp_path / 'loop.json'}: tokenizer file is a symbolic link that cannot be followed (a loop)")
+    (tmp_path / "gone.json").symlink_to("nowhere.json")
+    assert_one_line_error(cli("tokenize", "--from", tmp_path / "gone.json", "abc"),
+                          f"{tmp_path / 'gone.json'}: tokenizer file is a symbolic link that leads nowhere")
 
 
 def test_tokens_are_shown_so_that_marks_and_spaces_stay_visible():
