@@ -276,3 +276,28 @@ def test_after_the_command_sigterm_is_left_to_its_default():
              "    pass\n"
              "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n")
     assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 0
+
+
+def test_rank_logs_a_killed_launcher_left_are_removed_and_nothing_else(tmp_path):
+    import subprocess
+
+    from lmkit.commands.train_launch import RANK_LOGS, remove_stale_rank_logs
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no launcher holds any more
+
+    def folder(name: str, files: dict) -> Path:
+        (tmp_path / name).mkdir()
+        for file, text in files.items():
+            (tmp_path / name / file).write_text(text)
+        return tmp_path / name
+
+    stale = folder(f"{RANK_LOGS}{gone.pid}-ab12", {"rank1.err": "", "rank2.err": "error: x\n"})
+    empty = folder(f"{RANK_LOGS}{gone.pid}-cd34", {})
+    kept = [folder(f"{RANK_LOGS}{os.getpid()}-ef56", {"rank1.err": ""}),      # its launcher is running
+            folder(f"{RANK_LOGS}{gone.pid}-gh78", {"rank1.err": "", "notes.txt": "mine"}),  # not only rank logs
+            folder(f"{RANK_LOGS}q1w2e3", {"rank1.err": ""})]                 # no pid in the name
+    (tmp_path / f"{RANK_LOGS}{gone.pid}-link").symlink_to(kept[0])
+    remove_stale_rank_logs(tmp_path)
+    assert not stale.exists() and not empty.exists()
+    assert all(k.exists() and any(k.iterdir()) for k in kept) and (tmp_path / f"{RANK_LOGS}{gone.pid}-link").is_symlink()

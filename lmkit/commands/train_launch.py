@@ -14,7 +14,8 @@ keeps what the user sees lmkit's own:
             second signal to a process means "out now" (lmkit.train.stop_signals), so two
             deliveries, the terminal's and a forwarded one, must not happen. A hangup (the
             terminal closed) or SIGQUIT is passed on as SIGTERM, and on Linux a launcher killed
-            outright takes its processes with it (PR_SET_PDEATHSIG), so none trains on orphaned.
+            outright takes its processes with it (PR_SET_PDEATHSIG), so none trains on orphaned;
+            the next launch removes the folder of ranks' stderr such a launcher left behind.
             After a signal, a process still running 5 s after rank 0 (which saves) has ended, or 60 s
             after the signal (stuck in a collective with a stopped peer), is killed: one still joining
             the group when rank 0 left would otherwise wait for it in C++ for ever.
@@ -27,8 +28,10 @@ process ended by signal N counts as 128 + N, as a shell reports it, and is named
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +47,7 @@ from lmkit.train.stop_signals import ignored
 FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM,  # signal received -> signal passed on
              signal.SIGHUP: signal.SIGTERM, signal.SIGQUIT: signal.SIGTERM}
 PR_SET_PDEATHSIG = 1
+RANK_LOGS = "lmkit-ranks-"  # + the launcher's pid + "-": its temporary folder of the ranks' stderr
 
 SETTLE_SECONDS = 5.0   # after one process fails, time for the others to fail on their own (a refused option)
 GRACE_SECONDS = 60.0   # after SIGTERM, time for a process to save and leave before SIGKILL
@@ -61,7 +65,8 @@ def launch(nproc: int, args: list[str]) -> int:
     command = [sys.executable, "-m", "lmkit", *args]
     shared = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MASTER_ADDR": "127.0.0.1",
               "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
-    with tempfile.TemporaryDirectory(prefix="lmkit-ranks-") as logs:
+    remove_stale_rank_logs(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"{RANK_LOGS}{os.getpid()}-") as logs:
         processes, stderr_files = [], {}
         received: list[int] = []
         previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
@@ -92,6 +97,31 @@ def launch(nproc: int, args: list[str]) -> int:
         if received:
             return stopped_by_signal(processes, FORWARDED[received[0]])
         return shell_code(failed[0] if 0 in failed else next(iter(failed.values()), 0))
+
+
+def remove_stale_rank_logs(folder: Path) -> None:
+    """Remove the rank-log folders of launchers that were killed outright (SIGKILL: no `finally` ran): those
+    named RANK_LOGS<pid>-... whose launcher process is gone, holding nothing but rankN.err files."""
+    for stale in folder.glob(f"{RANK_LOGS}*-*"):
+        pid = stale.name[len(RANK_LOGS):].split("-", 1)[0]
+        if not pid.isdigit() or stale.is_symlink() or not stale.is_dir() or process_alive(int(pid)):
+            continue
+        files = list(stale.iterdir())
+        if all(re.fullmatch(r"rank\d+\.err", f.name) and f.is_file() and not f.is_symlink() for f in files):
+            for f in files:
+                f.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                stale.rmdir()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def shell_code(returncode: int) -> int:
