@@ -343,6 +343,15 @@ def test_eval_refuses_the_adaptive_regimes_for_a_bidirectional_model(cli, bimode
                               "this model's kind is bigru")
 
 
+def test_rescore_refuses_a_bidirectional_model_alone_or_in_a_mix(cli, bimodel, tmp_path):
+    from conftest import assert_one_line_error
+
+    nbest = tmp_path / "nbest.tsv"
+    nbest.write_text("u1\t我的\t-1.0\nu1\t我们\t-1.5\n", encoding="utf-8")
+    for args in ([bimodel, nbest], ["--mix", f"{bimodel},{bimodel}", nbest]):
+        assert_one_line_error(cli("rescore", *args), f"{bimodel} is a bidirectional cloze model (bigru); it cannot rescore")
+
+
 def test_generate_refuses_a_bidirectional_model(cli, bimodel):
     from conftest import assert_one_line_error
 

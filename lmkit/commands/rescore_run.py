@@ -17,11 +17,16 @@ def read_lists(nbest: Path, scores: Path | None, costs: bool) -> dict:
 
 
 def open_members(model, mix: str | None, opener) -> list:
+    """MODEL, or --mix's members: left-to-right models (a bidirectional one gives no sentence probability)."""
     if mix is None:
-        return [opener.open(model)]
-    from lmkit.evaluate.mix import load_members
+        members = [opener.open(model)]
+    else:
+        from lmkit.evaluate.mix import load_members
 
-    return load_members([Path(p.strip()) for p in mix.split(",") if p.strip()], opener.tokenizer(), opener.source)
+        members = load_members([Path(p.strip()) for p in mix.split(",") if p.strip()], opener.tokenizer(), opener.source)
+    for member in members:
+        member.require_left_to_right("cannot rescore: its pseudo-probabilities are not a sentence's probability")
+    return members
 
 
 def mix_weights(members: list, weights: str, refs: list[str], scoring: dict) -> list[float]:

@@ -246,7 +246,7 @@ class SentencePieceTokenizer(Tokenizer):
             return cls(Path(prefix + ".model").read_bytes(), model_type)
 
 
-SPM_OPTION_NAMES = ((" with --character_coverage option", ""), ("character_coverage", "--character-coverage"),
+SPM_OPTION_NAMES = ((" or decrease character_coverage with --character_coverage option", ""),  # not an lmkit option
                     ("vocab_size", "--vocab-size"))
 
 _EMPTY = Vocab(list(SPECIALS) + ["<placeholder>"])
