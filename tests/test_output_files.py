@@ -242,3 +242,36 @@ def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
     assert cli(*report(model, tmp_path / "again" / "report.md")).exit_code == 0
     (tmp_path / "again" / ".lmkit-report").unlink()
     assert cli(*report(model, tmp_path / "again" / "report.md")).exit_code == 0
+
+
+def test_no_output_goes_into_a_folder_the_command_reads_or_over_its_own_out(cli, model, tmp_path):
+    paths = TINY["en"]
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "a.txt").write_text(paths["train"].read_text())
+    before = state(folder)
+    assert_one_line_error(cli("ngram", "--train", folder, "--valid", paths["valid"], "--test", paths["test"],
+                              "--order", "2", "--out", tmp_path / "built", "--arpa", folder / "a.txt"),
+                          f"--arpa {folder / 'a.txt'}: is inside {folder}, which this command reads")
+    assert_one_line_error(cli(*arpa(model, tmp_path / "built")),
+                          f"--arpa {tmp_path / 'built'}: is {tmp_path / 'built'}, the model directory this command writes")
+    tokenizer = tmp_path / "tokenizer.json"
+    tokenizer.write_text((model / "tokenizer.json").read_text())
+    assert_one_line_error(cli("eval", model, "--file", paths["test"], "--tokenizer-from", tokenizer, "--per-line", tokenizer),
+                          f"--per-line {tokenizer}: is {tokenizer}, which this command reads")
+    assert state(folder) == before and tokenizer.read_text() == (model / "tokenizer.json").read_text()
+    assert not (tmp_path / "built").exists()
+
+
+def test_no_model_or_report_folder_goes_inside_a_model_directory_or_corpus(cli, model, tmp_path, corpora_root):
+    paths = TINY["en"]
+    corpus = ["--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"]]
+    before = state(model)
+    for command in (["train", *corpus, "--max-steps", "1", "--out", model / "sub"],
+                    ["ngram", *corpus, "--order", "2", "--out", model / "sub"],
+                    ["report", model, "--sample-tokens", "0", "--out", model / "sub"]):
+        assert_one_line_error(cli(*command), f"--out {model / 'sub'}: is inside the model directory {model.resolve()}")
+    assert state(model) == before
+    cached = next(p for p in corpora_root.iterdir() if (p / "manifest.json").is_file())
+    assert_one_line_error(cli("ngram", *corpus, "--order", "2", "--out", cached / "kn"),
+                          f"is inside the corpus folder {cached.resolve()}")

@@ -74,7 +74,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     refuse_overlap("--per-line", per_line,
-                   [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec)])
+                   [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from])
     adaptive = config_from(AdaptiveConfig, opts)
     refuse_unused_adaptive(ctx, adaptive)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})

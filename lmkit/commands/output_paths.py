@@ -1,7 +1,7 @@
 """Click types for the paths a user names for lmkit to write, checked as the command line is read.
 
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
-                                   with or without --overwrite)
+                                   with or without --overwrite), and not inside another one or a cached corpus
     --per-line FILE, --arpa FILE,  OutputFile: a regular file or a symbolic link to one, in a folder that can be
     rescore's --out FILE           written (never a directory, device, FIFO or socket), and not inside an lmkit
                                    model directory or a cached corpus's folder, whose files are lmkit's own (a
@@ -35,10 +35,7 @@ class OutputFile(click.ParamType):
         except WriteError as exc:
             message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc.reason}"
             raise ConfigError(f"{option_name(param)} {message}") from exc
-        owner = lmkit_folder_holding(target)
-        if owner is not None:
-            raise ConfigError(f"{option_name(param)} {path}: is inside {owner}, whose files are lmkit's; "
-                              "write it somewhere else")
+        refuse_inside_lmkit_folder(option_name(param), path, target)
         return path
 
 
@@ -50,11 +47,20 @@ class ModelDirectory(click.ParamType):
 
         path = Path(value)
         check_model_directory(path, option_name(param))
+        refuse_inside_lmkit_folder(option_name(param), path)
         return path
 
 
 def option_name(param) -> str:
     return param.opts[0] if param is not None and param.opts else "path"
+
+
+def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:
+    """ConfigError when `path` (a file or folder to write; `target`, where its links lead) lies inside an lmkit
+    model directory or cached corpus: lmkit would later replace or remove what it put there as its own."""
+    owner = lmkit_folder_holding(target or path)
+    if owner is not None:
+        raise ConfigError(f"{option} {path}: is inside {owner}, whose files are lmkit's; write it somewhere else")
 
 
 def lmkit_folder_holding(target: Path) -> str | None:
@@ -87,9 +93,11 @@ def refuse_overlap(option: str, output: Path | None, reads, writes_into: Path | 
     from lmkit.fileio import write_target
 
     target = write_target(output).resolve()
-    for read in reads:
-        if read is not None and target.exists() and Path(read).exists() and os.path.samefile(read, target):
+    for read in (Path(r) for r in reads if r is not None):
+        if read.is_dir() and read.resolve() in target.parents:  # --train FOLDER reads every file in it
+            raise ConfigError(f"{option} {output}: is inside {read}, which this command reads; write it somewhere else")
+        if target.exists() and read.exists() and os.path.samefile(read, target):
             raise ConfigError(f"{option} {output}: is {read}, which this command reads; write it somewhere else")
-    if writes_into is not None and Path(writes_into).resolve() in target.parents:
-        raise ConfigError(f"{option} {output}: is inside {writes_into}, the model directory this command writes; "
-                          "write it somewhere else")
+    if writes_into is not None and Path(writes_into).resolve() in (target, *target.parents):
+        raise ConfigError(f"{option} {output}: is {'inside ' if Path(writes_into).resolve() != target else ''}"
+                          f"{writes_into}, the model directory this command writes; write it somewhere else")

@@ -54,7 +54,7 @@ def command(model, nbest, mix, device, opener, **options):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     files = {name: options.pop(name) for name in ("scores", "costs", "refs", "dev_nbest", "dev_scores", "dev_refs")}
     check_dev_files(files)
-    refuse_overlap("--out", options["out"], [model, nbest, *(mix.split(",") if mix else ()),
+    refuse_overlap("--out", options["out"], [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
                                              *(path for name, path in files.items() if name != "costs")])
     flags = {"cer": options.pop("cer"), "out": options.pop("out"), "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)

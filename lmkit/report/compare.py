@@ -239,11 +239,13 @@ def check_report_folder(directory: Path) -> None:
     marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
     WriteError naming the first that is not). A user's folder is never written into, nor a link planted
     where a report file goes followed out of it."""
+    from lmkit.commands.output_paths import refuse_inside_lmkit_folder
     from lmkit.fileio import check_output_file
     from lmkit.report.plots import PLOT_FILES
 
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: is not a folder; a report is a folder of files ({', '.join(REPORT_FILES)}, plots)")
+    refuse_inside_lmkit_folder("--out", directory)
     if directory.is_dir() and any(directory.iterdir()) and not is_report_folder(directory):
         raise ConfigError(f"--out {directory}: holds files and is not an lmkit report folder (no {REPORT_MARKER.name}, "
                           f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
