@@ -99,6 +99,22 @@ def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path)
     assert [m.command for m in again] == [m.command for m in models]  # reused, not retrained
 
 
+def test_a_link_planted_among_the_suites_models_is_refused_before_any_work(tiny_en, tmp_path):
+    from lmkit.errors import ConfigError
+    from lmkit.report.suite import SuiteConfig, run_suite
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "kept.txt").write_text("mine")
+    (tmp_path / "out" / "models").mkdir(parents=True)
+    (tmp_path / "out" / "models" / "gru").symlink_to(elsewhere)
+    config = SuiteConfig(budget_minutes=0.04, orders=(1,), cells=("gru",), tokenizer_flags=["--tokenizer", "char"])
+    with pytest.raises(ConfigError, match="models/gru: is a symbolic link, which lmkit does not make in a report folder"):
+        run_suite(tiny_en, get_tokenizer(tiny_en, "char"), tmp_path / "out", config)
+    assert sorted(p.name for p in (tmp_path / "out" / "models").iterdir()) == ["gru"]  # nothing built first
+    assert [p.name for p in elsewhere.iterdir()] == ["kept.txt"]
+
+
 def test_report_command_runs_the_baseline_suite_end_to_end(cli, tmp_path):
     from conftest import TINY
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lmkit.checkpoint import CONFIG_FILE, check_model_directory, read_config, save_model
+from lmkit.errors import ConfigError
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
 from lmkit.evaluate.perplexity import stream_nll
@@ -93,6 +94,17 @@ def train_command(corpus, config: SuiteConfig, directory: Path, model_flags: lis
     seed = ["--seed", str(config.seed)] if seeded else []
     return shlex.join(["lmkit", "train", "--corpus", corpus.name, *config.tokenizer_flags, *model_flags, *seed,
                        "--out", str(directory)])
+
+
+def refuse_planted_links(models_dir: Path) -> None:
+    """Before any work: the suite's folder and the model directories in it are lmkit's, never links (a link
+    there would have the suite train into, and replace, a model somewhere else)."""
+    linked = [models_dir] if models_dir.is_symlink() else []
+    if models_dir.is_dir() and not linked:
+        linked = sorted(entry for entry in models_dir.iterdir() if entry.is_symlink())
+    if linked:
+        raise ConfigError(f"{linked[0]}: is a symbolic link, which lmkit does not make in a report folder; "
+                          "remove it or choose another --out")
 
 
 def fresh_directory(directory: Path) -> None:
@@ -196,6 +208,7 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     """Train the baseline suite into out/models/; returns the models in report order."""
     config.validate()
     models_dir = Path(out) / "models"
+    refuse_planted_links(models_dir)
     models = build_ngrams(corpus, tokenizer, models_dir, config, say)
     for cell in config.cells:
         directory = models_dir / cell
