@@ -115,6 +115,7 @@ def test_same_code_runs_on_rnn_models():
     ("我打算一部新手机", "_", "no blank"),
     ("我_算_一部", "_", "2 blanks"),
     ("a [] b", "", "--blank must be a non-empty marker"),
+    ("a _ b", "\n", "--blank must be a non-empty marker on one line"),
     ("我打算\n_一部", "_", "holds a line break: give one sentence on one line"),
     ("a _ b\r\nc", "_", "holds a line break"),
     ("a _ b\u2028c", "_", "holds a line break"),

@@ -67,6 +67,7 @@ def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
     (["--smoothing", "add-k", "--k", "0"], ["--k must be > 0"], True),
     (["--memory", "lots"], ["--memory", "'lots'"], False),
     (["--memory", "1"], ["--memory 1: at least 64KB is needed to count a run of 1,000 tokens"], False),
+    (["--memory", "2XB"], ["--memory must be a size such as 512MB or 2GB, got '2XB'"], False),
     (["--k", "0.5"], ["--k 0.5 does not apply to --smoothing kn"], False),
 ])
 def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments, usage):
@@ -82,7 +83,7 @@ def test_arpa_for_a_model_with_a_space_token_is_refused_before_building(cli, tmp
 def test_an_output_directory_holding_another_model_is_refused(cli, tmp_path):
     (tmp_path / "rnn").mkdir()
     (tmp_path / "rnn" / "config.json").write_text(json.dumps({"format": 1, "lmkit": "0.1", "kind": "lstm"}), encoding="utf-8")
-    assert_one_line_error(cli(*tiny_args("--out", tmp_path / "rnn")), "holds a lstm model")
+    assert_one_line_error(cli(*tiny_args("--out", tmp_path / "rnn")), "holds a model of kind lstm, not an N-gram")
 
 
 def test_train_model_ngram_runs_the_same_build(cli, tmp_path):

@@ -25,14 +25,15 @@ from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 from lmkit.paths import checkpoints_root, folders_line
 
-SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30}
+SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
+              "T": 1 << 40, "TB": 1 << 40}
 
 
 def parse_memory(text: str | None) -> int | None:
     """'512MB', '2G', '1000000' -> bytes; None stays None (count in memory)."""
     if text is None:
         return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", text.upper())
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"--memory must be a size such as 512MB or 2GB, got {text!r}")
     size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
@@ -57,7 +58,7 @@ def check_directory(directory: Path) -> None:
     if (directory / "config.json").exists():
         kind = read_config(directory).get("kind")
         if kind != "ngram":
-            raise ConfigError(f"--out {directory} holds a {kind} model; choose another --out")
+            raise ConfigError(f"--out {directory} holds a model of kind {kind}, not an N-gram; choose another --out")
 
 
 def build_with_warnings(stream, vocab, config: NGramConfig, direction: str, memory: int | None):

@@ -48,8 +48,8 @@ class Filler:
 
 def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
     """(left, right) of the one blank in `text`; a run of markers (`____`) counts as one blank."""
-    if not marker:
-        raise ConfigError("--blank must be a non-empty marker, such as _")
+    if not marker or "".join(marker.splitlines()) != marker:
+        raise ConfigError(f"--blank must be a non-empty marker on one line, such as _, got {marker!r}")
     if "".join(text.splitlines()) != text:  # \n, \r and Unicode's other line breaks (U+2028, U+0085, ...)
         raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
                           "sentence of its own)")
