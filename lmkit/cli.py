@@ -151,9 +151,21 @@ def app():
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
     if ignored(signal.SIGTERM):
-        return app.main(args=argv, prog_name="lmkit")
+        return run_app(argv)
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        app.main(args=argv, prog_name="lmkit")
+        run_app(argv)
     finally:  # the command is over: at exit (atexit callbacks, shutdown) nothing is left to report
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run_app(argv: list[str] | None) -> None:
+    """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
+    try:
+        app.main(args=argv, prog_name="lmkit")
+    except BrokenPipeError:  # `lmkit --help | head`: the reader has gone
+        sys.stderr.close()
+        raise SystemExit(0)
+    except OSError as exc:
+        click.echo(f"error: standard output: {exc.strerror or exc}", err=True)
+        raise SystemExit(1)

@@ -73,7 +73,8 @@ def test_a_cached_jieba_tokenizer_without_jieba_says_jieba_is_missing(cli, jieba
 def test_a_full_disk_under_standard_output_is_named_as_such(tmp_path):
     import subprocess
 
-    with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "lmkit", "corpus", "list"], stdout=full, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)})
-    assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n"
+    for args in (["corpus", "list"], ["--help"], ["--version"]):  # in a command, and outside any
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "lmkit", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)})
+        assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n", args
