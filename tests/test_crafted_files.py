@@ -158,6 +158,15 @@ TRAINER_STATES = {
                    "optimizer.state[0].exp_avg holds NaN or infinite values"),
     "negative step": (lambda s: s["optimizer"]["state"][0]["step"].fill_(-5.0),
                       "optimizer.state[0].step holds negative values (a count of steps)"),
+    "elapsed inf": (lambda s: s["progress"].__setitem__("elapsed", float("inf")),
+                    "progress.elapsed must be seconds at least 0, got inf"),
+    "best valid nan": (lambda s: s["progress"].__setitem__("best_valid", float("nan")),
+                       "progress.best_valid must be a loss or inf, got nan"),
+    "negative eps": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("eps", -1.0),
+                     "optimizer.param_groups[0].eps must be positive, got -1.0"),
+    "beta past 1": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("betas", (1.5, 0.999)),
+                    "optimizer.param_groups[0].betas must be two numbers from 0 up to (not) 1, got [1.5, 0.999]"),
+    "hidden nan": (lambda s: s["hidden"][0].fill_(float("nan")), "hidden holds NaN or infinite values"),
     "kernel yes": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("fused", "yes"),
                    'optimizer.param_groups[0].fused must be true, false or null, got "yes"'),
     "groups": (lambda s: s["optimizer"]["param_groups"][0].__setitem__("params", [0]),
@@ -181,6 +190,23 @@ def test_a_trainer_state_with_wrong_fields_is_refused_naming_the_key(cli, copy, 
     result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
     assert_one_line_error(result, f"{model}/last/trainer_state.pt: damaged trainer state: {words}")
     assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda average: average.__setitem__("n_averaged", torch.tensor(0)), "average.n_averaged must count at least 1"),
+    (lambda average: average["module.embedding.weight"].fill_(float("nan")),
+     "average.module.embedding.weight holds NaN or infinite values"),
+])
+def test_a_damaged_running_average_is_refused(cli, copy, damage, words):
+    from lmkit.checkpoint import load_model
+
+    model = copy("lstm")
+    weights = load_model(model / "last")[0].state_dict()
+    average = {"n_averaged": torch.tensor(3), **{f"module.{k}": v.clone() for k, v in weights.items()}}
+    damage(average)
+    state_change(lambda s: s.__setitem__("average", average))(model)
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{model}/last/trainer_state.pt: damaged trainer state: {words}")
 
 
 def test_the_untouched_trainer_state_resumes(cli, copy):

@@ -25,6 +25,10 @@ REQUIRED_GROUP_KEYS = ("params", "lr")
 # optimizer -> slot of a weight's state -> (required, shaped like the weight; else a scalar)
 OPTIMIZER_SLOTS = {"adamw": {"step": (True, False), "exp_avg": (True, True), "exp_avg_sq": (True, True)},
                    "sgd": {"momentum_buffer": (False, True)}}  # other hyperparameters torch fills in when a state predates them
+GROUP_RANGES = {  # hyperparameter -> (test of each value, what it must be); the type is checked first
+    "lr": (lambda v: v >= 0, "at least 0"), "weight_decay": (lambda v: v >= 0, "at least 0"),
+    "eps": (lambda v: v > 0, "positive"), "betas": (lambda v: 0 <= v < 1, "two numbers from 0 up to (not) 1"),
+    "momentum": (lambda v: v >= 0, "at least 0"), "dampening": (lambda v: v >= 0, "at least 0")}
 NON_NEGATIVE_SLOTS = {"step": "a count of steps", "exp_avg_sq": "a running mean of squares"}  # slot -> why
 
 
@@ -90,6 +94,10 @@ def check_progress(progress: dict) -> None:
         raise StateProblem(f"progress.lr must be a number at least 0, got {saved.lr}")
     if not (math.isfinite(saved.lr_scale) and saved.lr_scale > 0):
         raise StateProblem(f"progress.lr_scale must be a positive number, got {saved.lr_scale}")
+    if not (math.isfinite(saved.elapsed) and saved.elapsed >= 0):
+        raise StateProblem(f"progress.elapsed must be seconds at least 0, got {saved.elapsed}")
+    if math.isnan(saved.best_valid) or saved.best_valid == -math.inf:  # +inf: nothing validated yet
+        raise StateProblem(f"progress.best_valid must be a loss or inf, got {saved.best_valid}")
     if saved.averaging_since is not None and not 0 <= saved.averaging_since <= saved.step:
         raise StateProblem(f"progress.averaging_since must be between 0 and progress.step {saved.step}, "
                            f"got {saved.averaging_since}")
@@ -126,6 +134,9 @@ def check_optimizer(saved: dict, model, optimizer: str) -> None:
             continue
         if key != "params" and not same_kind(found, value):
             raise StateProblem(f"optimizer.param_groups[0].{key} must be like {json_repr(value)}, got {json_repr(found)}")
+        if key in GROUP_RANGES and not all(GROUP_RANGES[key][0](v) for v in (found if isinstance(found, (list, tuple))
+                                                                             else [found])):
+            raise StateProblem(f"optimizer.param_groups[0].{key} must be {GROUP_RANGES[key][1]}, got {json_repr(found)}")
     if groups[0]["params"] != list(range(len(parameters))):
         raise StateProblem(f"optimizer.param_groups[0].params must number the model's {len(parameters)} weights")
     for index, slots in moments.items():
@@ -186,6 +197,8 @@ def check_hidden(state: dict, model) -> None:
     if not isinstance(hidden, list) or len(hidden) != len(shapes) or \
             any(not isinstance(h, torch.Tensor) or tuple(h.shape) != s for h, s in zip(hidden, shapes)):
         raise StateProblem(f"hidden must hold {counted(len(shapes), 'tensor')} shaped {shapes} for batch size {batch}")
+    if not all(bool(torch.isfinite(h).all()) for h in hidden):
+        raise StateProblem("hidden holds NaN or infinite values")
 
 
 def check_window_rng(saved) -> None:
@@ -212,3 +225,9 @@ def check_average(saved, model) -> None:
     unknown = sorted(set(saved) - set(expected))
     if unknown:
         raise StateProblem(f"average has an entry {unknown[0]!r} that is not one of the model's weights")
+    if not int(saved["n_averaged"]) >= 1:
+        raise StateProblem(f"average.n_averaged must count at least 1 model, got {int(saved['n_averaged'])}")
+    broken = next((name for name in expected if saved[name].is_floating_point()
+                   and not bool(torch.isfinite(saved[name]).all())), None)
+    if broken is not None:
+        raise StateProblem(f"average.{broken} holds NaN or infinite values")
