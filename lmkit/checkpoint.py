@@ -109,6 +109,29 @@ def is_model_directory(directory: str | Path) -> bool:
     return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", "last", "last.old"))
 
 
+def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:
+    """ConfigError when `path` (a file or folder to write; `target`, where its links lead) lies inside an lmkit
+    model directory or cached corpus: lmkit would later replace or remove what it put there as its own."""
+    owner = lmkit_folder_holding(target or path)
+    if owner is not None:
+        raise ConfigError(f"{option} {path}: is inside {owner}, whose files are lmkit's; write it somewhere else")
+
+
+def lmkit_folder_holding(target: Path) -> str | None:
+    """'the model directory D' or 'the corpus folder C' when `target` (a file to write) lies inside one (at any
+    depth), else None."""
+    from lmkit.corpus.store import MANIFEST
+    from lmkit.paths import corpora_root
+
+    cache = corpora_root().resolve()
+    for folder in target.resolve().parents:
+        if folder.parent == cache and (folder / MANIFEST).is_file():
+            return f"the corpus folder {folder}"
+        if is_model_directory(folder):
+            return f"the model directory {folder}"
+    return None
+
+
 def has_marker(directory: Path) -> bool:
     return MODEL_MARKER.present(directory)
 

@@ -27,6 +27,7 @@ class OutputFile(click.ParamType):
     name = "file"
 
     def convert(self, value, param, ctx) -> Path:
+        from lmkit.checkpoint import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
 
         path = Path(value)
@@ -43,7 +44,7 @@ class ModelDirectory(click.ParamType):
     name = "directory"
 
     def convert(self, value, param, ctx) -> Path:
-        from lmkit.checkpoint import check_model_directory
+        from lmkit.checkpoint import check_model_directory, refuse_inside_lmkit_folder
 
         path = Path(value)
         check_model_directory(path, option_name(param))
@@ -53,30 +54,6 @@ class ModelDirectory(click.ParamType):
 
 def option_name(param) -> str:
     return param.opts[0] if param is not None and param.opts else "path"
-
-
-def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:
-    """ConfigError when `path` (a file or folder to write; `target`, where its links lead) lies inside an lmkit
-    model directory or cached corpus: lmkit would later replace or remove what it put there as its own."""
-    owner = lmkit_folder_holding(target or path)
-    if owner is not None:
-        raise ConfigError(f"{option} {path}: is inside {owner}, whose files are lmkit's; write it somewhere else")
-
-
-def lmkit_folder_holding(target: Path) -> str | None:
-    """'the model directory D' or 'the corpus folder C' when `target` (a file to write) lies inside one (at any
-    depth), else None."""
-    from lmkit.checkpoint import is_model_directory
-    from lmkit.corpus.store import MANIFEST
-    from lmkit.paths import corpora_root
-
-    cache = corpora_root().resolve()
-    for folder in target.resolve().parents:
-        if folder.parent == cache and (folder / MANIFEST).is_file():
-            return f"the corpus folder {folder}"
-        if is_model_directory(folder):
-            return f"the model directory {folder}"
-    return None
 
 
 def corpus_files(corpus_spec) -> list[Path]:

@@ -239,7 +239,7 @@ def check_report_folder(directory: Path) -> None:
     marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
     WriteError naming the first that is not). A user's folder is never written into, nor a link planted
     where a report file goes followed out of it."""
-    from lmkit.commands.output_paths import refuse_inside_lmkit_folder
+    from lmkit.checkpoint import refuse_inside_lmkit_folder
     from lmkit.fileio import check_output_file
     from lmkit.report.plots import PLOT_FILES
 
