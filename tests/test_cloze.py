@@ -307,7 +307,7 @@ def test_training_records_pseudo_measures_under_their_own_names(bimodel):
 
 def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(cli, bimodel, tmp_path, monkeypatch):
     import shutil
-    from conftest import assert_one_line_error
+    from conftest import TINY, assert_one_line_error
 
     monkeypatch.setenv("LMKIT_CORPORA", str(bimodel.parent / "corpora"))  # where the fixture's text was cached
     assert json.loads((bimodel / "config.json").read_text())["direction"] == "both"
@@ -317,7 +317,11 @@ def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(
     (older / "config.json").write_text(json.dumps({**config, "direction": "forward"}))  # as saved before the fix
     refused = cli("train", "--resume", older, "--max-steps", "5", "--direction", "backward")
     assert_one_line_error(refused, f"--resume {older}: --direction backward does not apply to the saved bigru model")
-    resumed = cli("train", "--resume", older, "--max-steps", "5", "--direction", "forward", "--sample-tokens", "0")
+    refused = cli("train", "--resume", older, "--max-steps", "5", "--direction", "forward")
+    assert_one_line_error(refused, f"--resume {older}: --direction forward does not apply to the saved bigru model")
+    fresh = cli("train", "--model", "bigru", "--train", TINY["zh"]["train"], "--direction", "forward", "--out", tmp_path / "new")
+    assert_one_line_error(fresh, "--direction forward does not apply to --model bigru: a bidirectional model reads")
+    resumed = cli("train", "--resume", older, "--max-steps", "5", "--sample-tokens", "0")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((older / "config.json").read_text())["direction"] == "both"
     (older / "config.json").write_text(json.dumps({**config, "direction": "backward"}))

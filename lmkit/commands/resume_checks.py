@@ -18,7 +18,7 @@ import click
 from lmkit.commands.common import CORPUS_PARAMS, flag, given
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError
-from lmkit.models import BOTH_WAYS, CLOZE_KINDS
+from lmkit.models import CLOZE_KINDS
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
 ABSENT = object()
@@ -27,9 +27,8 @@ ABSENT = object()
 def saved_value(config: dict, name: str):
     if name == "model":
         return config.get("kind", ABSENT)
-    if name == "direction":  # --direction forward, its default, is the one value a bidirectional model takes
-        direction = config.get("direction", "forward")
-        return "forward" if direction == BOTH_WAYS else direction
+    if name == "direction":
+        return config.get("direction", "forward")
     model = config.get("model")
     return model.get(name, ABSENT) if isinstance(model, dict) else ABSENT
 
@@ -46,7 +45,7 @@ def check_resume_options(ctx: click.Context, directory: Path, config: dict) -> N
             continue
         value, saved = ctx.params[name], saved_value(config, name)
         option = flag(ctx, name)
-        if name == "direction" and value != "forward" and config.get("kind") in CLOZE_KINDS:
+        if name == "direction" and config.get("kind") in CLOZE_KINDS:  # forward too: it is not what it trains
             raise ConfigError(f"--resume {directory}: {option} {value} does not apply to the saved "
                               f"{config.get('kind')} model: a bidirectional model reads every line both ways")
         if saved is ABSENT:

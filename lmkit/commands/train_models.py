@@ -59,7 +59,7 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
             first = min(training, key=lambda knob: knob.name)
             raise ConfigError(f"{first.option} does not apply to --model ngram (it is for the models "
                               "trained by gradient steps; an N-gram model is counted)")
-    if MODEL_FAMILIES[name] is ClozeConfig and opts.get("direction", "forward") != "forward":
+    if MODEL_FAMILIES[name] is ClozeConfig and "direction" in given:  # forward too: it is not what it trains
         raise ConfigError(f"--direction {opts['direction']} does not apply to --model {name}: "
                           "a bidirectional model reads every line both ways")
     if "dropout" in given and opts.get("dropout") and opts.get("layers") == 1:
