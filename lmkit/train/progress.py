@@ -20,7 +20,8 @@ class Progress:
     tokens: int = 0
     elapsed: float = 0.0
     best_valid: float = math.inf
-    bad_evals: int = 0
+    bad_evals: int = 0              # evaluations since the last new best (--asgd's --nonmono counts these)
+    stale_evals: int = 0            # those of them that count toward --patience (lmkit.train.schedule.counts_for_patience)
     lr: float = 0.0                 # the scheduled LR of the latest window (before the variable-BPTT scaling)
     lr_scale: float = 1.0           # plateau decays and NaN rollbacks, times the configured LR
     averaging_since: int | None = None  # --asgd: the step averaging started at

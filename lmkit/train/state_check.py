@@ -87,7 +87,7 @@ def check_progress(progress: dict) -> None:
         saved = from_json(Progress, progress, "progress")
     except ConfigError as exc:
         raise StateProblem(str(exc)) from exc
-    for name in ("step", "epoch", "column", "tokens", "bad_evals"):
+    for name in ("step", "epoch", "column", "tokens", "bad_evals", "stale_evals"):
         if getattr(saved, name) < 0:
             raise StateProblem(f"progress.{name} must be at least 0, got {getattr(saved, name)}")
     if not (math.isfinite(saved.lr) and saved.lr >= 0):  # 0: a budget schedule's warm-up start or end

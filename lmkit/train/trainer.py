@@ -35,7 +35,7 @@ from lmkit.models.base import is_cloze
 from lmkit.runtime import resolve_precision
 from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
-from lmkit.train.schedule import budget_fraction, budget_lr, is_budget_schedule
+from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.line_batches import LineBatches
 from lmkit.train.optimizers import load_optimizer_state, make_optimizer
@@ -408,13 +408,15 @@ class Trainer:
             record = pseudo_record(record)
         if self.average is not None:
             record["averaged"] = self.average.count
+        fraction = self.budget_used()  # on every rank alike: under --max-time it is a collective
         improved = result.mean < p.best_valid
         if improved:
-            p.best_valid, p.bad_evals = result.mean, 0
+            p.best_valid, p.bad_evals, p.stale_evals = result.mean, 0, 0
             if self.world.is_main:
                 save_model(self.directory, self.scored_model, self.tokenizer, {**self.extra, "valid": record})
         else:
             p.bad_evals += 1
+            p.stale_evals += counts_for_patience(self.cfg.schedule, fraction)
             if self.cfg.schedule == "plateau":
                 p.lr_scale /= self.cfg.lr_decay
         p.history.append(record)
@@ -424,13 +426,13 @@ class Trainer:
         if should_start_averaging(self.cfg.asgd, self.average is not None, p.bad_evals, self.cfg.nonmono):
             self._start_averaging()
         self._save_last()
-        return p.bad_evals >= self.cfg.patience and (not self.cfg.asgd or self.average is not None)
+        return p.stale_evals >= self.cfg.patience and (not self.cfg.asgd or self.average is not None)
 
     def _start_averaging(self) -> None:
         p = self.progress
         self.average = WeightAverage(self.model)
         self.average.update(self.model)
-        p.averaging_since, p.bad_evals = p.step, 0  # patience starts again for the averaged weights
+        p.averaging_since, p.bad_evals, p.stale_evals = p.step, 0, 0  # patience starts again for the averaged weights
         evaluations = f"{self.cfg.nonmono} evaluation{'' if self.cfg.nonmono == 1 else 's'}"
         self.callbacks.on_message(f"step {p.step}: validation has not improved for {evaluations}; "
                                   "averaging the weights from here on (NT-ASGD)")
