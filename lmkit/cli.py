@@ -13,11 +13,15 @@ import io
 import os
 import signal
 import sys
+import warnings
+from pathlib import Path
 
 import click
 
 from lmkit.errors import LmkitError, printable
 from lmkit.train.stop_signals import ignored
+
+PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's
 
 # name -> (module under lmkit.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -159,8 +163,19 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def show_lmkit_warnings(message, category, filename, lineno, file=None, line=None,
+                        library_show=warnings.showwarning) -> None:
+    """lmkit's own warnings (warnings.warn anywhere in lmkit, deep in a report or a suite) as one line
+    `warning: ...` on stderr, as the commands print theirs; a library's keep Python's form."""
+    if Path(filename).resolve().is_relative_to(PACKAGE):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        library_show(message, category, filename, lineno, file, line)
+
+
 def run_app(argv: list[str] | None) -> None:
     """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
+    warnings.showwarning = show_lmkit_warnings
     try:
         app.main(args=argv, prog_name="lmkit")
     except BrokenPipeError:  # `lmkit --help | head`: the reader has gone

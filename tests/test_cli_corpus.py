@@ -107,6 +107,11 @@ def test_vocab_show_a_tokenizer_file(cli, tiny_en):
     result = cli("vocab", "show", tokenizer_path(tiny_en, "word", {}))
     assert result.exit_code == 0, result.output
     assert "word(" in result.output and "most frequent" in result.output
+    path = tokenizer_path(tiny_en, "word", {})
+    other = cli("vocab", "show", path, "--train", TINY["zh"]["train"], "--valid", TINY["zh"]["valid"],
+                "--test", TINY["zh"]["test"])
+    assert other.exit_code == 0, other.output
+    assert f"(coverage only: the tokenizer is {path}'s)" in other.output and "built from train only" not in other.output
 
 
 def test_option_for_wrong_tokenizer(cli):

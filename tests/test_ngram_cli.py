@@ -52,6 +52,12 @@ def test_backward_models_say_so(cli, tmp_path):
     result = cli(*tiny_args("--order", "3", "--direction", "backward", "--out", tmp_path / "back"))
     assert result.exit_code == 0, result.output
     assert load_model(tmp_path / "back")[2]["direction"] == "backward"
+    with_arpa = cli(*tiny_args("--tokenizer", "word", "--order", "3", "--direction", "backward", "--out", tmp_path / "b2",
+                               "--arpa", tmp_path / "b2.arpa"))
+    assert with_arpa.exit_code == 0, with_arpa.output
+    assert f"warning: {tmp_path / 'b2.arpa'} holds a backward model" in with_arpa.stderr
+    forward = cli(*tiny_args("--tokenizer", "word", "--order", "3", "--out", tmp_path / "f2", "--arpa", tmp_path / "f2.arpa"))
+    assert forward.exit_code == 0 and "backward" not in forward.stderr
 
 
 def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):

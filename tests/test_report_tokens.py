@@ -36,7 +36,7 @@ def test_the_passage_holds_each_tokens_bits_in_reading_order(tiny_en, tmp_path):
 
 def test_a_backward_models_bits_are_turned_around_to_their_tokens():
     tokenizer = SimpleNamespace(split=list, encode_line=list)
-    text = SimpleNamespace(lines=lambda: iter(["abc"]))
+    text = SimpleNamespace(lines=lambda: iter(["abc"]), reader=lambda tokenizer: tokenizer)
     logp = -np.log(2) * np.asarray([3.0, 2.0, 1.0, 9.0])     # the reversed line c b a, then </s>
     passage = passage_surprisal(tokenizer, text, SimpleNamespace(logp=logp), backward=True)
     assert passage == [[("a", pytest.approx(1.0)), ("b", pytest.approx(2.0)), ("c", pytest.approx(3.0)),
@@ -73,3 +73,32 @@ def test_report_writes_the_token_view_in_html_and_png(char_rows, tmp_path):  # n
     assert not re.search(r"https?://|<script", page)                 # self-contained, no JS
     markdown = written["markdown"].read_text(encoding="utf-8")
     assert "![Token surprisal](tokens.png)" in markdown and "LSTM gives" in markdown
+
+
+def test_the_picture_falls_back_to_fonts_that_have_the_characters_and_warns_for_the_rest(char_rows, tmp_path,  # noqa: F811
+                                                                                      monkeypatch):
+    import warnings
+
+    import lmkit.report.tokens_plot as tokens_plot
+
+    families, missing = tokens_plot.font_families(["abc", "中文"])
+    assert families[0] == "monospace" and set(missing) <= {"中", "文"}  # Latin letters are always drawn
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tokens_plot.draw_tokens_png(char_rows, None, tmp_path / "a.png")
+    assert not caught  # the tiny English text: every character has a glyph
+    monkeypatch.setattr(tokens_plot, "font_families", lambda texts: (["monospace"], ["中", "文"]))
+    with pytest.warns(UserWarning, match=r"b.png: no installed font has 2 of the text's characters \(中文\)"):
+        tokens_plot.draw_tokens_png(char_rows, None, tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_report_rewritten_without_a_plot_removes_the_one_it_wrote_before(char_rows, tmp_path):  # noqa: F811
+    lstm, kn = char_rows
+    out = tmp_path / "out"
+    first = write_report(build_report(char_rows, "tiny-en (char)"), out)
+    assert first["curves"].exists()
+    (out / "notes.png").write_bytes(b"the user's")  # not a name lmkit writes: kept
+    second = write_report(build_report([kn], "tiny-en (char)"), out)
+    assert "curves" not in second and not first["curves"].exists()
+    assert (out / "notes.png").read_bytes() == b"the user's" and second["bits_per_char"].exists()

@@ -64,6 +64,15 @@ class CorpusSpec:
     encoding_errors: str = "strict"
     default: str | None = "shakespeare"
 
+    def __post_init__(self):  # every command that takes --valid/--test refuses them alone, before any work
+        if (self.valid or self.test) and not self.train:
+            raise ConfigError("--valid and --test need --train")
+
+    @property
+    def given(self) -> bool:
+        """Whether the user named a corpus (--corpus or --train), rather than leaving the model's own."""
+        return bool(self.name or self.train)
+
     def open(self, fetch: bool = True):
         from lmkit.corpus.catalog import get_corpus
 
@@ -72,8 +81,6 @@ class CorpusSpec:
                 raise ConfigError("give either --corpus or --train, not both")
             return get_corpus(train=list(self.train), valid=list(self.valid) or None, test=list(self.test) or None,
                               fetch=fetch, encoding_errors=self.encoding_errors)
-        if self.valid or self.test:
-            raise ConfigError("--valid and --test need --train")
         name = self.name or self.default
         if name is None:
             raise ConfigError("no corpus given: pass --corpus NAME or --train PATH")

@@ -69,7 +69,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
 
     if (model_dir is None) == (mix is None):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
-    if file is not None and (corpus_spec.name or corpus_spec.train):
+    if file is not None and corpus_spec.given:
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
@@ -141,6 +141,7 @@ def format_result(result: dict) -> str:
 def adaptive_lines(regime: dict) -> list[str]:
     """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
     from lmkit.evaluate.adaptive import chosen_settings
+    from lmkit.evaluate.perplexity import shown
 
     chosen = chosen_settings(regime)
     sources = [f"tuned on {regime['tuned_on']}"] if regime.get("tuned_on") else []
@@ -150,19 +151,21 @@ def adaptive_lines(regime: dict) -> list[str]:
     ev = regime["evaluation"]
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [f"{regime['label']}: {chosen}{tuned}",
-            f"  perplexity          {ev['perplexity']:12.4f}",
+            f"  perplexity          {shown(ev['perplexity'])}",
             f"  bits/token          {ev['bits_per_token']:12.4f}",
             f"  bits/char           {bpc:>12}"]
 
 
 def metric_lines(ev: dict) -> list[str]:
+    from lmkit.evaluate.perplexity import shown
+
     if ev.get("measure") == "pseudo-perplexity":
         return pseudo_metric_lines(ev)
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
     return [
-        f"  perplexity          {ev['perplexity']:12.4f}   ({counted(ev['tokens'], 'token')}, "
+        f"  perplexity          {shown(ev['perplexity'])}   ({counted(ev['tokens'], 'token')}, "
         f"{counted(ev['lines'], 'line')})",
-        f"  perplexity w/o OOV  {ev['perplexity_without_oov']:12.4f}   (OOV {ev['oov']:,} = {100 * ev['oov_rate']:.2f}%)",
+        f"  perplexity w/o OOV  {shown(ev['perplexity_without_oov'])}   (OOV {ev['oov']:,} = {100 * ev['oov_rate']:.2f}%)",
         f"  bits/token          {ev['bits_per_token']:12.4f}",
         f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
         f"  NLL (nats)          {ev['nll']:12.2f}",
@@ -171,8 +174,10 @@ def metric_lines(ev: dict) -> list[str]:
 
 def pseudo_metric_lines(ev: dict) -> list[str]:
     """A cloze model's figures, named so that nobody reads them as a perplexity."""
+    from lmkit.evaluate.perplexity import shown
+
     return [
-        f"  pseudo-perplexity   {ev['pseudo_perplexity']:12.4f}   ({counted(ev['tokens'], 'token')}, "
+        f"  pseudo-perplexity   {shown(ev['pseudo_perplexity'])}   ({counted(ev['tokens'], 'token')}, "
         f"{counted(ev['lines'], 'line')})",
         "    (bidirectional model: exp of the mean -log p(token | every other token of its line);",
         "     not comparable with the perplexity of a left-to-right model)",

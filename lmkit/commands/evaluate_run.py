@@ -13,7 +13,7 @@ def choose_text(corpus_spec, member, split: str, file: Path | None) -> EvalText:
     """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
     if file is not None:
         return EvalText.from_file(file)
-    if corpus_spec.name or corpus_spec.train:
+    if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
     return default_text(member.config, member.path, split)
 

@@ -45,7 +45,7 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
 
     if not model_dirs and suite is None:
         raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
-    if suite is not None and not (corpus_spec.name or corpus_spec.train):
+    if suite is not None and not corpus_spec.given:
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
     if suite is None:
         refuse_ignored(ctx, SUITE_ONLY, "there is no --suite baseline to train")

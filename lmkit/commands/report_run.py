@@ -78,7 +78,7 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
 
     refuse_cloze_models(model_dirs)
     given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
-    corpus = corpus_spec.open() if (corpus_spec.name or corpus_spec.train) else None
+    corpus = corpus_spec.open() if corpus_spec.given else None
     suite = options["suite"] is not None
     out = Path(options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs))
     check_report_folder(out)

@@ -212,7 +212,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     if tokenizer_spec.kind != tokenizer.kind and "tokenizer" in given_options(ctx):
         raise CheckpointError(f"--resume {directory}: it was trained with the {tokenizer.kind!r} tokenizer, "
                               f"not --tokenizer {tokenizer_spec.kind}")
-    if corpus_spec.name or corpus_spec.train:
+    if corpus_spec.given:
         corpus = check_resume_corpus(ctx, directory, config, corpus_spec.open)
     else:
         corpus = reopen_corpus(config.get("corpus") or "shakespeare")

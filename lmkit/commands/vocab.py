@@ -47,8 +47,8 @@ def show(ctx, path, corpus_spec, tokenizer_spec, top):
     if path is not None:
         refuse_ignored(ctx, ("tokenizer", *tokenizer_knobs()), f"{path} gives the tokenizer")
         tokenizer = tokenizer_from_path(path)
-        corpus = corpus_spec.open(fetch=False) if corpus_spec.name or corpus_spec.train else None
-        click.echo("\n".join(summary_lines(tokenizer, None, corpus, top)))
+        corpus = corpus_spec.open(fetch=False) if corpus_spec.given else None
+        click.echo("\n".join(summary_lines(tokenizer, None, corpus, top, built_from=str(path))))
         return
     corpus = corpus_spec.open(fetch=False)
     tokenizer, file = load_or_build(corpus, tokenizer_spec)
@@ -65,7 +65,9 @@ def load_or_build(corpus, tokenizer_spec, rebuild: bool = False):
     return tokenizer_spec.load(corpus, rebuild=rebuild), file
 
 
-def summary_lines(tokenizer, file: Path | None, corpus, top: int) -> list[str]:
+def summary_lines(tokenizer, file: Path | None, corpus, top: int, built_from: str | None = None) -> list[str]:
+    """What `vocab show` prints; `built_from` names where a tokenizer given as PATH came from (its counts are not
+    this corpus's)."""
     from lmkit.text.tokenizer_cache import coverage
 
     vocab = tokenizer.vocab
@@ -79,7 +81,8 @@ def summary_lines(tokenizer, file: Path | None, corpus, top: int) -> list[str]:
         return lines
     stats = coverage(corpus, tokenizer, file)
     frequent = stats["train"].get("top", [])[:top]
-    lines.append(f"corpus      {corpus.name} (built from train only)")
+    origin = f"coverage only: the tokenizer is {built_from}'s" if built_from else "built from train only"
+    lines.append(f"corpus      {corpus.name} ({origin})")
     lines.append("most frequent in train  " + "  ".join(f"{display_token(t)} {n:,}" for t, n in frequent))
     lines.append(f"{'split':<6} {'tokens':>12} {'<unk>':>10} {'OOV rate':>9}")
     for split in SPLITS:

@@ -22,6 +22,7 @@ from which totals and per-line scores are summed.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -54,6 +55,19 @@ def tally(progress: Progress | None, total: int) -> Callable[[int], None]:
     return add
 
 
+LARGEST_EXPONENT = math.log(sys.float_info.max)  # exp of a larger mean NLL overflows a float
+
+
+def perplexity_of(mean_nll: float) -> float:
+    """exp(mean NLL), inf where a float cannot hold it (a diverged model): never a capped, untrue figure."""
+    return math.exp(mean_nll) if mean_nll < LARGEST_EXPONENT else math.inf
+
+
+def shown(figure: float, width: int = 12) -> str:
+    """A perplexity for people: 4 decimals, or 4 significant digits with an exponent once it is huge."""
+    return f"{figure:{width}.4f}" if figure < 1e9 else f"{figure:{width}.4e}"
+
+
 @dataclass
 class NLL:
     """Summed negative log-likelihood (nats) over `tokens` predictions."""
@@ -70,7 +84,7 @@ class NLL:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(min(self.mean, 700.0))
+        return perplexity_of(self.mean)
 
     @property
     def bits_per_token(self) -> float:

@@ -20,7 +20,7 @@ from lmkit.text.encode import encode_lines
 from lmkit.text.id_cache import encoded_split
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
-from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, summarize, token_logprobs
+from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, perplexity_of, shown, summarize, token_logprobs
 from lmkit.fileio import atomic_write
 
 
@@ -65,6 +65,10 @@ class EvalText:
         if self.file_lines is not None:
             return iter(self.file_lines)
         return stream_lines(self.file_path) if self.file_path is not None else iter(())
+
+    def reader(self, tokenizer):
+        """`tokenizer` as it reads this text (a segmented corpus is plain text to a character tokenizer)."""
+        return tokenizer.reading(self.corpus) if self.corpus is not None else tokenizer
 
     def stream(self, tokenizer, reverse: bool = False) -> np.ndarray:
         """The text as the model sees it: ids of each line, then `</s>` (cached for corpus splits)."""
@@ -119,6 +123,6 @@ def write_line_scores(path: str | Path, scores: ModelScores) -> int:
     with atomic_write(path, "w", encoding="utf-8") as handle:
         handle.write(PER_LINE_HEADER)
         for number, (logprob, tokens, oov) in enumerate(zip(lines.logprob, lines.tokens, lines.oov), start=1):
-            perplexity = np.exp(min(-logprob / max(tokens, 1), 700.0))
-            handle.write(f"{number}\t{tokens}\t{oov}\t{logprob:.6f}\t{logprob / np.log(10):.6f}\t{perplexity:.4f}\n")
+            perplexity = perplexity_of(-logprob / max(tokens, 1))
+            handle.write(f"{number}\t{tokens}\t{oov}\t{logprob:.6f}\t{logprob / np.log(10):.6f}\t{shown(perplexity, 0)}\n")
     return len(lines.tokens)

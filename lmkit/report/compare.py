@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lmkit.checkpoint import read_metrics
 from lmkit.errors import ConfigError, LmkitError, VocabError, printable
-from lmkit.fileio import FolderMarker
+from lmkit.fileio import FolderMarker, read_json
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.model_source import LoadedModel, open_model
 from lmkit.report.tokens import passage_surprisal
@@ -260,8 +260,6 @@ def check_report_folder(directory: Path) -> None:
 def is_report_folder(directory: Path) -> bool:
     """True when lmkit can prove it made `directory`: its marker, or (reports from before it) a report.json
     that lmkit wrote (a JSON object whose environment names lmkit's version)."""
-    from lmkit.fileio import read_json
-
     if REPORT_MARKER.present(directory):
         return True
     report = directory / REPORT_FILES[0]
@@ -290,9 +288,25 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
 
     directory = Path(directory)
     claim_report_folder(directory)
+    earlier = plots_written_before(directory)
     written = draw_plots(report, directory)
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
     write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
     write_text_atomic(files["markdown"], render_markdown(report, written))
     write_text_atomic(files["html"], render_html(report, written))
+    for name in earlier - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
+        stale = directory / name
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
     return {**written, **files}
+
+
+def plots_written_before(directory: Path) -> set[str]:
+    """The plot files the report.json already in `directory` says lmkit wrote there (only lmkit's plot names)."""
+    from lmkit.report.plots import PLOT_FILES
+
+    try:
+        plots = read_json(directory / REPORT_FILES[0], "report").get("plots")
+    except LmkitError:
+        return set()
+    return {name for name in plots.values() if name in PLOT_FILES} if isinstance(plots, dict) else set()

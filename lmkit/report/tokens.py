@@ -25,7 +25,7 @@ LN2 = math.log(2.0)
 def passage_surprisal(tokenizer, text, scores, backward: bool = False) -> list[list[tuple[str, float]]]:
     """Each of the first lines of `text` as (piece, bits) pairs, its `</s>` last; from `scores` (ModelScores of
     the whole text, stream order)."""
-    lines, at, shown = [], 0, 0
+    lines, at, shown, tokenizer = [], 0, 0, text.reader(tokenizer)
     for line in text.lines():
         pieces = tokenizer.split(line)
         count = len(tokenizer.encode_line(line)) + 1            # the line's ids and its </s>

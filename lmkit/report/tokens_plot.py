@@ -20,6 +20,7 @@ COLUMNS = 100
 DPI = 120
 INCHES_PER_COLUMN = 0.1
 INCHES_PER_ROW = 0.26
+MISSING_SHOWN = 10  # characters named in the warning when no font has them
 
 
 def cells(text: str) -> int:
@@ -54,6 +55,30 @@ def panels(rows: list, pair) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
+def font_families(texts) -> tuple[list[str], list[str]]:
+    """(families for the token text, the characters none of them has). Monospace first; where it lacks a
+    character (Chinese with DejaVu), the installed fonts that have it are added as matplotlib's fallbacks."""
+    from matplotlib import font_manager, ft2font
+
+    def charmap(path: str) -> set[int]:
+        try:
+            return set(ft2font.FT2Font(path).get_charmap())
+        except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read
+            return set()
+
+    wanted = {ord(c) for text in texts for c in text if c.isprintable() and not c.isspace()}
+    missing = wanted - charmap(font_manager.findfont("monospace"))
+    families = ["monospace"]
+    for entry in font_manager.fontManager.ttflist if missing else ():
+        has = missing & charmap(entry.fname)
+        if has and entry.name not in families:
+            families.append(entry.name)
+            missing -= has
+        if not missing:
+            break
+    return families, sorted(chr(c) for c in missing)
+
+
 def rgb(colour: str) -> tuple[float, float, float]:
     r, g, b = (int(v) / 255 for v in colour[4:-1].split(","))
     return r, g, b
@@ -63,6 +88,12 @@ def draw_tokens_png(rows: list, pair, path: Path) -> Path | None:
     drawn = [(title, layout(tokens)) for title, tokens in panels(rows, pair)]
     if not drawn:
         return None
+    families, missing = font_families(text for _, placed in drawn for _, _, text, _ in placed)
+    if missing:
+        shown = "".join(missing[:MISSING_SHOWN]) + ("..." if len(missing) > MISSING_SHOWN else "")
+        warnings.warn(f"{path.name}: no installed font has {len(missing):,} of the text's characters ({shown}); "
+                      "they are drawn as boxes (report.html shows them; installing a CJK font such as "
+                      "Noto Sans CJK fixes the picture)", stacklevel=2)
     heights = [1.6 + max(r for r, *_ in placed) + 1 for _, placed in drawn]
     figure = Figure(figsize=(COLUMNS * INCHES_PER_COLUMN + 0.4, INCHES_PER_ROW * sum(heights)), dpi=DPI)
     top = 0.0
@@ -74,7 +105,7 @@ def draw_tokens_png(rows: list, pair, path: Path) -> Path | None:
         axes.text(0, -0.6, title, fontsize=10, fontweight="bold", va="center")
         for row, column, text, colour in placed:
             axes.add_patch(Rectangle((column, row + 0.1), cells(text), 0.8, facecolor=rgb(colour), linewidth=0))
-            axes.text(column, row + 0.5, text, fontsize=9.5, family="monospace", va="center",
+            axes.text(column, row + 0.5, text, fontsize=9.5, family=families, va="center",
                       color="#999999" if text == END_MARK else "#222222")
         top += height
     with warnings.catch_warnings():

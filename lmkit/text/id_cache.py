@@ -29,6 +29,7 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
     A split file larger than `large_bytes` is encoded by `num_proc` processes in bounded memory
     (lmkit.text.encode_large); a smaller one in memory. Both write the same array.
     """
+    tokenizer = tokenizer.reading(corpus)  # a segmented corpus is plain text to a character tokenizer built elsewhere
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
     if not cache.exists():

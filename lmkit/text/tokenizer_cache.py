@@ -114,6 +114,7 @@ def coverage(corpus, tokenizer: Tokenizer, tokenizer_file: Path | None = None) -
                 return stats
         except LmkitError:
             pass
+    tokenizer = tokenizer.reading(corpus)
     stats = {split: split_coverage(tokenizer, corpus.lines(split), TOP_TOKENS if split == "train" else 0)
              for split in SPLITS}
     if cache is not None:

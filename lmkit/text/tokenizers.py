@@ -38,6 +38,10 @@ class Tokenizer:
     def encode_line(self, line: str) -> list[int]:
         return self.vocab.encode(self.split(line))
 
+    def reading(self, corpus) -> "Tokenizer":
+        """This tokenizer as it reads the lines of `corpus` (a corpus split, not typed text)."""
+        return self
+
     # --- whole texts ----------------------------------------------------
     def encode(self, text: str) -> list[int]:
         """Ids for `text`; each "\\n" becomes `</s>` (no `</s>` is added after a final unterminated line)."""
@@ -108,6 +112,14 @@ class CharTokenizer(Tokenizer):
 
     def options(self) -> dict:
         return {"segmented": True} if self.segmented else {}
+
+    def reading(self, corpus) -> "CharTokenizer":
+        """This tokenizer as it reads `corpus`: one built on other text reads a word-segmented corpus (pku98) as
+        its plain text, as the corpus's own character tokenizer does (its spaces are markup, not characters);
+        the vocabulary and ids are this one's."""
+        if self.segmented or not getattr(corpus, "segmented", False):
+            return self
+        return CharTokenizer(self.vocab, segmented=True)
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "CharTokenizer":
