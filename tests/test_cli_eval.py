@@ -103,3 +103,19 @@ def test_valid_or_test_without_train_is_refused_not_replaced_by_the_models_corpu
     extra = ("--out", tmp_path / "report") if command == "report" else ()
     assert_one_line_error(cli(command, models["kn"], option, other, *extra), "--valid and --test need --train")
     assert not (tmp_path / "report").exists()
+
+
+def test_a_model_whose_local_corpus_is_not_in_the_corpora_folder_is_told_so(cli, models, tmp_path):
+    """The name in config.json is lmkit's, never typed by the user: 'unknown corpus ...; choose one of' misled."""
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(models["lstm"], moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "corpus": "notes-0123abcd"}))
+    assert_one_line_error(cli("eval", moved), f"{moved} was trained on the corpus 'notes-0123abcd', which is not in",
+                          "pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n", encoding="utf-8")
+    assert_one_line_error(cli("eval", moved, "--file", text, "--cache", "8"),
+                          "the cache and dynamic evaluation tune on its valid split")

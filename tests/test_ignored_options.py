@@ -62,3 +62,11 @@ def test_dropout_between_layers_is_refused_for_a_single_layer(cli, tmp_path, mod
     kept = cli(*args, "--dropout", "0", "--out-dropout", "0.25", "--max-steps", "1", "--sample-tokens", "0",
                "--hidden-size", "8", "--emb-size", "4", "--quiet")
     assert kept.exit_code == 0, kept.output
+
+
+def test_an_on_off_flag_given_off_is_named_as_typed(cli, model):
+    assert_one_line_error(cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "char", "--no-lowercase"),
+                          "--no-lowercase does not apply to --tokenizer char")
+    assert_one_line_error(cli("tokenize", "--from", model, "--no-lowercase", "abc"),
+                          "--no-lowercase would be ignored")
+    assert_one_line_error(cli("tokenize", "--from", model, "--lowercase", "abc"), "--lowercase would be ignored")

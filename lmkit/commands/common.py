@@ -248,8 +248,12 @@ def given(ctx: click.Context, name: str) -> bool:
 
 
 def flag(ctx: click.Context, name: str) -> str:
-    """The option's spelling on the command line: "hidden_size" -> "--hidden-size"."""
-    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+    """The option's spelling on the command line: "hidden_size" -> "--hidden-size"; an on/off flag given off
+    reads as the user typed it ("--no-lowercase")."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    if getattr(param, "secondary_opts", None) and ctx.params.get(name) is False:
+        return param.secondary_opts[0]
+    return param.opts[0]
 
 
 def refuse_ignored(ctx: click.Context, names, reason: str) -> None:

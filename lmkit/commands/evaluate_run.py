@@ -6,16 +6,21 @@ from pathlib import Path
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.models.base import is_cloze
-from lmkit.evaluate.text import EvalText, default_text, score_text, write_line_scores
+from lmkit.evaluate.text import SPLIT_ADVICE, EvalText, default_text, score_text, write_line_scores
 
 
-def choose_text(corpus_spec, member, split: str, file: Path | None) -> EvalText:
+def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str = SPLIT_ADVICE) -> EvalText:
     """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
     if file is not None:
         return EvalText.from_file(file)
     if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
-    return default_text(member.config, member.path, split)
+    return default_text(member.config, member.path, split, advice)
+
+
+TUNING_ADVICE = ("the cache and dynamic evaluation tune on its valid split, and dynamic evaluation measures gradients "
+                 "on its train split: pass --corpus NAME or --train PATH (the cache alone: or give --cache-theta and "
+                 "--cache-lambda)")
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
@@ -33,7 +38,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
               "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
     if adaptive is not None and adaptive.any:
-        result["adaptive"] = evaluate_adaptive(member, text, lambda split: choose_text(corpus_spec, member, split, None),
+        result["adaptive"] = evaluate_adaptive(member, text, lambda split: choose_text(corpus_spec, member, split, None, TUNING_ADVICE),
                                                adaptive, scoring["rows"], scoring["window"], scoring["device"])
     return result
 

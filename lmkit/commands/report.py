@@ -14,6 +14,7 @@ from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SUITE_ONLY, SuiteConfig
+from lmkit.text.tokenizer_options import tokenizer_knobs
 
 
 @click.command()
@@ -48,7 +49,10 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
     if suite is not None and not corpus_spec.given:
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
     if suite is None:
-        refuse_ignored(ctx, SUITE_ONLY, "there is no --suite baseline to train")
+        refuse_ignored(ctx, (*SUITE_ONLY, "tokenizer", *tokenizer_knobs()),
+                       "there is no --suite baseline to train (each MODEL reads text with its own tokenizer)")
+        if sample_tokens == 0:
+            refuse_ignored(ctx, ("seed",), "--sample-tokens 0 draws no sample")
     suite_config = config_from(SuiteConfig, setting_options)
     adaptive = config_from(AdaptiveConfig, setting_options)
     refuse_unused_adaptive(ctx, adaptive)

@@ -81,15 +81,28 @@ def is_backward(config: dict) -> bool:
     return config.get("direction") == "backward"
 
 
-def default_text(config: dict, source: Path, split: str) -> EvalText:
-    """The split of the corpus a model was trained on (config.json's "corpus"; an ARPA file names none)."""
+SPLIT_ADVICE = "pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)"
+
+
+def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADVICE) -> EvalText:
+    """The split of the corpus a model was trained on (config.json's "corpus"; an ARPA file names none);
+    `advice` ends the error when that corpus is not there."""
     from lmkit.corpus.catalog import get_corpus
 
     name = config.get("corpus")
     if not name:
         what = f"{source}/config.json names" if Path(source).is_dir() else f"{source} is an ARPA file, which names"
         raise ConfigError(f"{what} no corpus; pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
-    return EvalText.from_split(get_corpus(name), split)
+    try:
+        return EvalText.from_split(get_corpus(name), split)
+    except CorpusError as exc:
+        from lmkit.corpus.sources import CORPORA
+        from lmkit.paths import corpora_root
+
+        if name in CORPORA or name.startswith("hf:") or (corpora_root() / name).exists():
+            raise  # fetchable, or there and damaged: the corpus's own error says what is wrong
+        raise CorpusError(f"{source} was trained on the corpus {name!r}, which is not in {corpora_root().absolute()} (a corpus "
+                          f"made by --train lives in the corpora folder it was trained with); {advice}") from exc
 
 
 @dataclass

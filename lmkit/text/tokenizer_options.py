@@ -78,7 +78,10 @@ def checked_options(kind: str, values: dict[str, Any]):
         if name not in own:
             other = tokenizer_knobs().get(name)
             takes = ", ".join(knob.option for knob in tokenizer_knobs(cls).values())
-            raise ConfigError(f"{other.option if other else name} does not apply to --tokenizer {kind} (it takes {takes})")
+            typed = other.option if other else name
+            if other and values[name] is False and typed.startswith("--"):  # an on/off flag given off
+                typed = "--no-" + typed[2:]
+            raise ConfigError(f"{typed} does not apply to --tokenizer {kind} (it takes {takes})")
     options = cls(**values)
     check_settings(options)
     return options
