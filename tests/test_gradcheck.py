@@ -5,6 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import assert_one_line_error
 from lmkit.commands.gradcheck import command
 from lmkit.models.neural.gradcheck import (
     CheckCase,
@@ -113,3 +114,14 @@ def test_command_norms_table():
     assert "nonlinearity f (tanh or relu)" in title and "spectral radius rho" in title and "vanish" in title
     assert [line.split()[0] for line in lines[header + 1:-1]] == ["0", "1", "2", "3", "5", "10", "12"]
     assert lines[-1].startswith("per step")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--distance", "4"], "there is no --norms: --distance would be ignored; drop it"),
+    (["--radius", "2", "--bidirectional"], "there is no --norms: --radius would be ignored; drop it"),
+    (["--norms", "--steps", "3", "--eps", "1e-4"],
+     "--norms measures gradient norms and checks nothing: --steps --eps would be ignored; drop them"),
+    (["--norms", "--tolerance", "1e-3", "--batch-size", "3"], "--batch-size --tolerance would be ignored"),
+])
+def test_command_refuses_the_other_modes_options(cli, arguments, message):
+    assert_one_line_error(cli("gradcheck", *arguments), message)

@@ -203,11 +203,45 @@ def test_rescore_a_model_directory_by_character_error_rate(cli, tmp_path):
     (["{arpa}", "{nbest}", "--dev-scores", "{nbest}"], "--dev-scores is for a Kaldi --dev-nbest"),
     (["{arpa}", "{nbest}", "--refs", "{refs}", "--dev-fraction", "0.0001"], "leaves no utterance to tune on"),
     (["--mix", "{arpa},{arpa}", "{nbest}", "--weights", "0.2,0.2"], "--weights must sum to 1"),
+    # an option this combination never reads is refused, not ignored
+    (["{arpa}", "{nbest}", "--refs", "{refs}", "--lm-weight", "3"],
+     "tuned on --refs (add --no-tune to use given values): --lm-weight would be ignored; drop it"),
+    (["{arpa}", "{nbest}", "--dev-nbest", "{nbest}", "--dev-refs", "{refs}", "--length-bonus", "1"],
+     "tuned on --dev-nbest (add --no-tune to use given values): --length-bonus would be ignored"),
+    (["{arpa}", "{nbest}", "--refs", "{refs}", "--no-tune", "--max-weight", "5", "--bonus-steps", "3"],
+     "--no-tune keeps --lm-weight and --length-bonus as given: --max-weight --bonus-steps would be ignored; drop them"),
+    (["{arpa}", "{nbest}", "--refs", "{refs}", "--no-tune", "--dev-fraction", "0.3"], "--dev-fraction would be ignored"),
+    (["{arpa}", "{nbest}", "--max-weight", "5"], "there are no references (--refs, or --dev-nbest with --dev-refs) "
+                                                 "to tune on or measure against: --max-weight would be ignored"),
+    (["{arpa}", "{nbest}", "--cer"], "to tune on or measure against: --cer would be ignored"),
+    (["{arpa}", "{nbest}", "--dev-fraction", "0.3"], "to tune on or measure against: --dev-fraction would be ignored"),
+    (["{arpa}", "{nbest}", "--no-tune"], "to tune on or measure against: --no-tune would be ignored"),  # as typed
+    (["{arpa}", "{nbest}", "--weights", "0.3,0.7"], "there is no --mix to weigh: --weights would be ignored; drop it"),
+    (["{arpa}", "{nbest}", "--refs", "{refs}", "--dev-nbest", "{nbest}", "--dev-refs", "{refs}", "--dev-fraction", "0.3"],
+     "--dev-nbest is the tuning set: --dev-fraction would be ignored"),
+    (["{arpa}", "{nbest}", "--refs", "{refs}", "--dev-nbest", "{nbest}", "--dev-refs", "{refs}", "--no-tune"],
+     "--no-tune tunes nothing on a dev set: --dev-nbest --dev-refs would be ignored; drop them"),
 ])
 def test_rescore_refuses_inconsistent_options(cli, tmp_path, arguments, message):
     arpa, nbest, refs = word_lists(tmp_path)
     paths = {"arpa": arpa, "nbest": nbest, "refs": refs}
     assert_one_line_error(cli("rescore", *[a.format(**paths) for a in arguments]), message)
+
+
+def test_rescore_without_refs_or_out_prints_the_reranked_lists_and_out_dash_is_stdout(cli, tmp_path, monkeypatch):
+    arpa, nbest, refs = word_lists(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for arguments in ([], ["--out", "-"], ["--refs", refs, "--no-tune", "--out", "-"]):
+        result = cli("rescore", arpa, nbest, "--lm-weight", "1", *arguments)
+        assert result.exit_code == 0, result.output
+        rows = [line.split("\t") for line in result.stdout.splitlines()]     # only the reranked lists
+        assert [(u, text) for u, text, _ in rows] == [("u1", "the cat"), ("u1", "the the"), ("u2", "the cat"),
+                                                       ("u2", "cat cat"), ("u2", "cat")]
+        assert "LM weight 1, length bonus 0" in result.stderr and "wrote" not in result.stderr
+    assert "rescored 0.00%" in result.stderr
+    assert not (tmp_path / "-").exists()
+    result = cli("rescore", arpa, nbest, "--refs", refs, "--no-tune")             # measuring: no list unless --out
+    assert "rescored 0.00%" in result.stdout and "\t" not in result.output
 
 
 def test_mix_weights_are_tuned_only_on_references_that_are_not_measured():

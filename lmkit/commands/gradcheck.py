@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import click
 
-from lmkit.commands.common import threads_option
+from lmkit.commands.common import refuse_ignored, threads_option
 from lmkit.commands.options import number
 from lmkit.errors import ConfigError
 from lmkit.settings import LARGEST_SEED
 
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
+CHECK_ONLY = ("steps", "batch_size", "eps", "tolerance")  # the check's settings, which --norms never reads
+NORMS_ONLY = ("distance", "radii")
 
 
 def print_checks(results, tolerance: float, title: str) -> int:
@@ -58,7 +60,8 @@ def norms_title(sizes: dict) -> str:
 @click.option("--bidirectional", is_flag=True,
               help="Check the bidirectional Elman RNN's BPTT (both directions, the primed weights U' W' b' V').")
 @threads_option
-def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed, bidirectional):
+@click.pass_context
+def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, distance, radii, seed, bidirectional):
     """Compare hand-written BPTT with centred finite differences and with autograd (float64).
 
     Runs tanh and relu, one-hot and embedding inputs, full and truncated BPTT, and
@@ -71,10 +74,12 @@ def command(norms, hidden_size, vocab_size, steps, batch_size, eps, tolerance, d
     if norms and bidirectional:
         raise ConfigError("--norms and --bidirectional do not go together: --norms watches the one-directional RNN")
     if norms:
+        refuse_ignored(ctx, CHECK_ONLY, "--norms measures gradient norms and checks nothing")
         sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}
         curves = [gradcheck.gradient_norms(f, r, distance=distance, seed=seed, **sizes) for f in ("tanh", "relu") for r in radii]
         print_norms(curves, norms_title(sizes))
         return
+    refuse_ignored(ctx, NORMS_ONLY, "there is no --norms")
     sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
     cases, check = gradcheck.default_cases(), gradcheck.check_case
     if bidirectional:

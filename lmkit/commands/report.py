@@ -49,7 +49,8 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
     if suite is not None and not corpus_spec.given:
         raise ConfigError("--suite baseline needs a corpus: --corpus NAME or --train PATH")
     if suite is None:
-        refuse_ignored(ctx, (*SUITE_ONLY, "tokenizer", *tokenizer_knobs()),
+        refuse_ignored(ctx, SUITE_ONLY, "there is no --suite baseline to train")
+        refuse_ignored(ctx, ("tokenizer", *tokenizer_knobs()),
                        "there is no --suite baseline to train (each MODEL reads text with its own tokenizer)")
         if sample_tokens == 0:
             refuse_ignored(ctx, ("seed",), "--sample-tokens 0 draws no sample")

@@ -5,13 +5,22 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import model_options, threads_option
+from lmkit.commands.common import model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, options_from
 from lmkit.commands.output_paths import OutputFile, refuse_overlap
 from lmkit.errors import ConfigError
 from lmkit.generate.rescore import RescoreConfig
 
 path = click.Path(path_type=Path)
+STDOUT = "-"  # --out -: the reranked lists go to standard output (a str: no Path, not even Path("./-"), equals it)
+TUNING = ("max_weight", "weight_steps", "max_bonus", "bonus_steps")  # the grid search's settings
+
+
+class OutputOrStdout(OutputFile):
+    """--out FILE, or `-` for standard output."""
+
+    def convert(self, value, param, ctx):
+        return STDOUT if value == STDOUT else super().convert(value, param, ctx)
 
 
 @click.command("rescore")
@@ -25,8 +34,9 @@ path = click.Path(path_type=Path)
 @click.option("--dev-scores", type=path, default=None, metavar="FILE", help="First-pass scores of a Kaldi --dev-nbest.")
 @click.option("--dev-refs", type=path, default=None, metavar="FILE", help="References of --dev-nbest.")
 @click.option("--cer", is_flag=True, help="Character error rate (spaces ignored; the measure for Chinese) instead of WER.")
-@click.option("--out", type=OutputFile(), default=None, metavar="FILE",
-              help="Write the reranked lists here (utt-id, hypothesis, combined score; best first).")
+@click.option("--out", type=OutputOrStdout(), default=None, metavar="FILE",
+              help="Write the reranked lists here (utt-id, hypothesis, combined score; best first); '-': "
+                   "standard output [default: standard output without --refs, else not written].")
 @click.option("--mix", default=None, metavar="A,B", help="Rescore with the interpolation of these models instead of MODEL.")
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: numbers like 0.3,0.7, or 'auto': EM on the dev references (equal without them).")
@@ -34,7 +44,8 @@ path = click.Path(path_type=Path)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @model_options
 @threads_option
-def command(model, nbest, mix, device, opener, **options):
+@click.pass_context
+def command(ctx, model, nbest, mix, device, opener, **options):
     """Rerank the hypotheses of NBEST with MODEL (a model directory, an ARPA file) or a --mix.
 
     NBEST is a TSV file (utterance id, hypothesis, first-pass log-score) or, with --scores,
@@ -42,7 +53,8 @@ def command(model, nbest, mix, device, opener, **options):
     (nats, scored as a sentence) + bonus x its LM tokens. With --refs the weight and bonus
     are tuned for the lowest error rate: on --dev-nbest/--dev-refs when given, else on a
     --dev-fraction of the utterances (by a hash of their ids), the error rate before/after
-    being reported on the others.
+    being reported on the others. The reranked lists go to --out, or to standard output
+    when there is no --refs (the summary lines then go to stderr).
     """
     from lmkit.commands.rescore_run import run_rescore
 
@@ -54,12 +66,19 @@ def command(model, nbest, mix, device, opener, **options):
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     files = {name: options.pop(name) for name in ("scores", "costs", "refs", "dev_nbest", "dev_scores", "dev_refs")}
     check_dev_files(files)
-    refuse_overlap("--out", options["out"], [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
-                                             *(path for name, path in files.items() if name != "costs")])
-    flags = {"cer": options.pop("cer"), "out": options.pop("out"), "weights": options.pop("weights"), "device": device}
+    refuse_unused(ctx, files, mix, options["weights"], options["tune"])
+    out = options.pop("out")
+    if out is None and files["refs"] is None:  # nothing to measure: the reranked lists are the result
+        out = STDOUT
+    to_stdout = out == STDOUT
+    refuse_overlap("--out", None if to_stdout else out,
+                   [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
+                    *(path for name, path in files.items() if name != "costs")])
+    flags = {"cer": options.pop("cer"), "out": click.get_text_stream("stdout") if to_stdout else out,
+             "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)
     for line in run_rescore(model, mix, nbest, files, flags, config, opener):
-        click.echo(line)
+        click.echo(line, err=to_stdout)  # stdout then carries only the reranked lists
 
 
 def check_dev_files(files: dict) -> None:
@@ -67,3 +86,24 @@ def check_dev_files(files: dict) -> None:
         raise ConfigError("--dev-nbest and --dev-refs go together: give both, or neither")
     if files["dev_scores"] is not None and files["dev_nbest"] is None:
         raise ConfigError("--dev-scores is for a Kaldi --dev-nbest; give --dev-nbest too")
+
+
+def refuse_unused(ctx: click.Context, files: dict, mix: str | None, weights: str, tune: bool) -> None:
+    """An option that this combination never reads would be ignored: refused, naming it, before any work."""
+    dev = files["dev_nbest"] is not None
+    if mix is None:
+        refuse_ignored(ctx, ("weights",), "there is no --mix to weigh")
+    if files["refs"] is None and not dev:
+        reason = "there are no references (--refs, or --dev-nbest with --dev-refs) to tune on or measure against"
+        refuse_ignored(ctx, ("cer", *TUNING, "dev_fraction", "tune"), reason)
+        return
+    if not tune:
+        refuse_ignored(ctx, (*TUNING, "dev_fraction"), "--no-tune keeps --lm-weight and --length-bonus as given")
+        if mix is None or weights != "auto":  # a mix's weights are still tuned by EM on --dev-refs
+            refuse_ignored(ctx, ("dev_nbest", "dev_scores", "dev_refs"), "--no-tune tunes nothing on a dev set")
+        return
+    refuse_ignored(ctx, ("lm_weight", "length_bonus"),
+                   f"the LM weight and length bonus are tuned on {'--dev-nbest' if dev else '--refs'} "
+                   "(add --no-tune to use given values)")
+    if dev:
+        refuse_ignored(ctx, ("dev_fraction",), "--dev-nbest is the tuning set")

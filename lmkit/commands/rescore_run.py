@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -91,19 +92,27 @@ def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bo
             f"{100 * after / total:.2f}%  ({int(before)} -> {int(after)} errors in {counted(total, unit)})")
 
 
-def write_reranked(path: Path, table: Candidates, weight: float, bonus: float) -> None:
+def reranked_rows(table: Candidates, weight: float, bonus: float):
     """Every utterance's hypotheses, best first: utt-id, hypothesis, combined score (TSV that NBEST reads)."""
+    totals = table.totals(weight, bonus)
+    for u, (utterance, hypotheses) in enumerate(zip(table.utterances, table.hypotheses)):
+        for k in sorted(range(len(hypotheses)), key=lambda k: -totals[u, k]):
+            yield f"{utterance}\t{hypotheses[k].text}\t{totals[u, k]:.6f}\n"
+
+
+def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: float) -> None:
+    """To the file --out names (whole or not at all), or to a stream (standard output)."""
     from lmkit.fileio import atomic_write
 
-    totals = table.totals(weight, bonus)
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        for u, (utterance, hypotheses) in enumerate(zip(table.utterances, table.hypotheses)):
-            for k in sorted(range(len(hypotheses)), key=lambda k: -totals[u, k]):
-                handle.write(f"{utterance}\t{hypotheses[k].text}\t{totals[u, k]:.6f}\n")
+    if not isinstance(out, Path):
+        out.writelines(reranked_rows(table, weight, bonus))
+        return
+    with atomic_write(out, "w", encoding="utf-8") as handle:
+        handle.writelines(reranked_rows(table, weight, bonus))
 
 
 def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: RescoreConfig, opener) -> list[str]:
-    """Lines for the terminal; writes --out."""
+    """Lines for the terminal; writes the reranked lists to flags["out"] (a file, a stream, or None: nowhere)."""
     from lmkit.train.config import select_device
 
     lists = read_lists(nbest, files["scores"], files["costs"])
@@ -125,5 +134,6 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
         lines.append(rate_line(measure, refs, count, flags["cer"], weight, bonus))
     if flags["out"] is not None:
         write_reranked(flags["out"], table, weight, bonus)
-        lines.append(f"wrote {flags['out']}")
+        if isinstance(flags["out"], Path):
+            lines.append(f"wrote {flags['out']}")
     return lines
