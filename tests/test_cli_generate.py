@@ -6,7 +6,8 @@ import torch
 
 from conftest import assert_one_line_error
 from lmkit.checkpoint import save_model
-from lmkit.commands.generate import continuation_text
+from lmkit.commands.generate import continuation_text, echo_sample
+from lmkit.generate.sampling import Sample
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
@@ -188,3 +189,72 @@ def test_fill_with_ngram_directories_ranks_the_planted_answer_first(cli, tmp_pat
     assert result.stderr.startswith("warning: 4 context tokens")  # 的 坏 了 ， are not in this corpus
     sampled = cli("generate", forward, "--prompt", "我打算", "--seed", "1", "--max-tokens", "20")
     assert sampled.exit_code == 0 and sampled.stdout.startswith("我打算")
+
+
+
+@pytest.mark.parametrize("strategy", [("--greedy",), ("--beam", "2")])
+def test_seed_is_refused_where_nothing_is_drawn_and_json_reports_none(cli, forward_dir, strategy):
+    assert_one_line_error(cli("generate", forward_dir, *strategy, "--seed", "3"),
+                          f"{strategy[0]} does not sample, so --seed would be ignored: drop one")
+    rows = records(cli("generate", forward_dir, *strategy, "--json", "--max-tokens", "4"))
+    assert rows and all("seed" not in row for row in rows)
+    (drawn,) = records(cli("generate", forward_dir, "--json", "--max-tokens", "4"))
+    assert isinstance(drawn["seed"], int)  # a sample reports the seed that repeats it
+
+
+def test_high_temperature_is_not_told_to_use_greedy(cli, forward_dir):
+    assert_one_line_error(cli("generate", forward_dir, "--temperature", "1001"),
+                          "--temperature must be at most 1000, got 1001.0; near 0, use --greedy for the most likely "
+                          "token; at 1000 the draw is already almost uniform", usage=True)
+
+
+def test_a_hypothesis_of_line_ends_alone_says_so(capsys):
+    echo_sample("", Sample([3], [-2.5], score=-2.5, finished=False), beam=True, gap=False, textless=True)
+    echo_sample("ab", Sample([4, 5], [-1.0, -1.0], score=-1.0), beam=True, gap=False, textless=False)
+    assert capsys.readouterr().out.splitlines() == [
+        "# score -2.5000  log p -2.5000  tokens 1  (no text: 1 line end only)", "",
+        "# score -1.0000  log p -2.0000  tokens 2", "ab"]
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (("--candidates", "买,去", "--max-len", "3"), ("--candidates are ranked as given", "--max-len would be ignored")),
+    (("--candidates", "买,去", "--beam", "4"), ("--candidates are ranked as given", "--beam would be ignored")),
+    (("--candidates", "买", "--max-len", "2", "--beam", "4"), ("--max-len --beam would be ignored; drop them",)),
+    (("--beam", "4"), ("--beam 4 proposes fillers longer than one token, and --max-len is 1",
+                       "add --max-len N, or drop --beam")),
+])
+def test_fill_refuses_search_options_that_search_nothing(cli, forward_dir, backward_dir, extra, fragments):
+    assert_one_line_error(cli("fill", forward_dir, backward_dir, "我打算_一部", *extra), *fragments)
+
+
+def test_fill_beam_with_longer_fillers_is_kept(cli, forward_dir, backward_dir):
+    result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--beam", "4", "--max-len", "2", "--top", "2")
+    assert result.exit_code == 0, result.output
+
+
+def test_fill_warns_about_exactly_the_context_tokens_scored_as_unk(cli, tmp_path):
+    words = WordTokenizer.fit(["the cat sat", "a dog sat"])
+    forward, backward = rnn_dir(tmp_path / "f", words), rnn_dir(tmp_path / "b", words, direction="backward")
+    # each side is encoded alone: `ca` and `t` are scored as <unk>; joined they would read as `cat`
+    result = cli("fill", forward, backward, "the ca_t sat", "--candidates", "dog")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "warning: 2 context tokens not in the vocabulary read as <unk>: 'ca', 't'\n"
+
+
+def test_fill_reads_full_width_commas_and_blanks(cli, forward_dir, backward_dir):
+    rows = records(cli("fill", forward_dir, backward_dir, "我打算＿一部新手机", "--candidates", "买，去,北京", "--json"))
+    assert sorted(r["filler"] for r in rows) == sorted(["买", "去", "北京"])
+    assert all(r["sentence"] == f"我打算{r['filler']}一部新手机" for r in rows)
+
+
+def test_fill_refuses_a_model_directory_given_as_the_text(cli, forward_dir, chars, tmp_path, monkeypatch):
+    rnn_dir(tmp_path / "m_zh", chars)
+    monkeypatch.chdir(tmp_path)  # `m_zh` holds the blank marker: it used to be filled as `m[...]zh`
+    for args in (("fill", forward_dir, "m_zh"), ("fill", forward_dir, forward_dir, "m_zh")):
+        assert_one_line_error(cli(*args), "TEXT 'm_zh' names an existing directory, not a sentence with a blank",
+                              "lmkit fill BIMODEL TEXT", "lmkit fill FORWARD BACKWARD TEXT")
+
+
+def test_fill_text_too_long_for_a_path_is_still_a_sentence(cli, forward_dir, backward_dir):
+    result = cli("fill", forward_dir, backward_dir, "我打算_一部" + "新手机" * 200, "--candidates", "买")
+    assert result.exit_code == 0, result.output

@@ -149,3 +149,20 @@ def test_ngram_models_fill_the_blank(lines, max_len, answer):
     backward = build_ngram(encode_lines(tokenizer, lines, reverse=True), tokenizer.vocab, direction="backward", **options)
     _, texts = fill_text(tokenizer, forward, backward, "我打算_一部新手机", max_len=max_len)
     assert texts[0] == answer
+
+
+@pytest.mark.parametrize("text, marker, message", [
+    ("中午___师", "__", "--blank '__' in '中午___师': the blank would be '__' and leave '_' behind as text"),
+    ("ababa", "aba", "the blank would be 'aba' and leave 'ba' behind as text"),
+    ("中午＿＿师", "__", "no blank in '中午＿＿师': mark the gap to fill with '__'$"),
+])
+def test_a_blank_that_would_leave_part_of_its_marker_is_refused(text, marker, message):
+    with pytest.raises(ConfigError, match=message):
+        split_blank(text, marker)
+
+
+def test_the_default_marker_also_matches_the_full_width_blank():
+    assert split_blank("中午＿师") == split_blank("中午_＿_师") == ("中午", "师")
+    assert split_blank("中午____师", "__") == ("中午", "师")  # whole markers, however they overlap inside the run
+    with pytest.raises(ConfigError, match=r"no blank in '中午师': mark the gap to fill with '_' \(or '＿'\)"):
+        split_blank("中午师")

@@ -270,3 +270,39 @@ def test_a_line_end_right_after_the_prompt_or_an_empty_line_is_not_a_sentence(ta
     assert words(table, out.ids) == "</s> a b c </s>" and out.finished
     (two,) = sample(table, [], SamplingConfig(greedy=True, sentences=2))
     assert two.ids.count(eos) == 2  # lines with text count as before
+
+
+# after a line end another line end (an empty line) is likely; `a` always ends its line
+EMPTY_LINES = {"<s>": {"a": 1.0}, "a": {"</s>": 1.0}, "</s>": {"</s>": 0.9, "a": 0.1}}
+
+
+def lines_with_text(model, ids):
+    eos = model.vocab.eos_id
+    return sum(1 for previous, i in zip([eos, *ids], ids) if i == eos and previous != eos)
+
+
+def test_beam_search_counts_sentences_as_sampling_does_an_empty_line_is_none():
+    model = TableLM(Vocab(TOKENS), EMPTY_LINES)
+    hyps = beam_search(model, [], SamplingConfig(beam=2, sentences=2, max_tokens=10, length_penalty=0.0))
+    assert [words(model, h.ids) for h in hyps] == ["a </s> a </s>", "a </s> </s> a </s>"]
+    assert all(h.finished and lines_with_text(model, h.ids) == 2 for h in hyps)
+    (greedy,) = sample(model, [], SamplingConfig(greedy=True, sentences=2, max_tokens=6))
+    (beam,) = beam_search(model, [], SamplingConfig(beam=1, sentences=2, max_tokens=6))
+    assert beam.ids == greedy.ids and not beam.finished  # both run on through empty lines to --max-tokens
+
+
+def test_beam_search_does_not_count_the_line_end_closing_the_prompt(table):
+    (greedy,) = sample(table, [table.vocab.id("c")], SamplingConfig(greedy=True, sentences=1))
+    (beam,) = beam_search(table, [table.vocab.id("c")], SamplingConfig(beam=1, sentences=1))
+    assert words(table, beam.ids) == words(table, greedy.ids) == "</s> a b c </s>"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"greedy": True, "seed": 1}, "--greedy does not sample, so --seed would be ignored: drop one"),
+    ({"beam": 2, "seed": 1}, "--beam does not sample, so --seed would be ignored: drop one"),
+    ({"temperature": 1001.0}, "--temperature must be at most 1000, got 1001.0; near 0, use --greedy for the most "
+                              "likely token; at 1000 the draw is already almost uniform"),
+])
+def test_options_that_would_do_nothing_or_mislead_are_refused(table, options, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SamplingConfig(**options).validate(table.vocab)

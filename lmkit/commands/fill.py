@@ -3,31 +3,39 @@ with a forward and a backward model, or with one bidirectional (cloze) model."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 
-from lmkit.commands.common import TEXT, model_options, threads_option
+from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import number
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
-from lmkit.generate.fill import DEFAULT_MARKER
+from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
+
+CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 
 
 @click.command("fill")
 @click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=click.Path(path_type=Path))
 @click.argument("backward_dir", metavar="BACKWARD|TEXT", type=TEXT)
 @click.argument("text", type=TEXT, required=False)
-@click.option("--candidates", type=TEXT, default=None, help="Comma-separated fillers to rank [default: the vocabulary].")
+@click.option("--candidates", type=TEXT, default=None,
+              help="Fillers to rank, separated by commas (, or the full-width ，) [default: the vocabulary, "
+                   "searched for fillers up to --max-len].")
 @click.option("--max-len", type=number(int, low=1, high=64), default=1, show_default=True,
               help="Vocabulary fillers of up to this many tokens (longer ones proposed by beam search, then rescored).")
 @click.option("--beam", type=number(int, low=1, high=4096), default=32, show_default=True, help="Width of the beams that propose longer fillers.")
 @click.option("--top", type=number(int, low=1, high=2**20), default=10, show_default=True, help="How many fillers to print.")
-@click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True, help="The blank marker; a run of it is one blank.")
+@click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True,
+              help=f"The blank marker; a run of it is one blank. The default {DEFAULT_MARKER} also matches the "
+                   f"full-width {FULL_WIDTH_MARKER}.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
 @threads_option
-def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
+@click.pass_context
+def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -47,6 +55,8 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
+    refuse_unused_search(ctx, candidates, max_len, beam)
+    refuse_path_as_text(backward_dir if text is None else text)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, as_json, opener)
     left, right = split_blank(text, blank)
@@ -57,7 +67,7 @@ def command(forward_dir, backward_dir, text, candidates, max_len, beam, top, bla
     check_pair(forward, backward)
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(backward_dir, second.config, "backward")
-    warn_unknown(tokenizer, left + right, "context")
+    warn_unknown(tokenizer, [left, right], "context")
     fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
     for rank, filler in enumerate(fillers[:top], start=1):
@@ -85,7 +95,7 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
         raise ConfigError(f"{model_dir} is a left-to-right model ({member.config.get('kind')}); fill with one model "
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
     tokenizer = member.tokenizer
-    warn_unknown(tokenizer, left + right, "context")
+    warn_unknown(tokenizer, [left, right], "context")
     fillers = cloze_fill(member.model, tokenizer.encode_line(left), tokenizer.encode_line(right),
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
     for rank, filler in enumerate(fillers[:top], start=1):
@@ -99,15 +109,37 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
         click.echo(f"{rank:>4}  {filler.total:>14.3f}  {word}  {left}[{word}]{right}")
 
 
+def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:
+    """--max-len and --beam shape the search for fillers in the vocabulary: refused where nothing is searched."""
+    if candidates is not None:
+        refuse_ignored(ctx, ("max_len", "beam"), "--candidates are ranked as given, nothing is searched")
+    elif max_len == 1 and given(ctx, "beam"):
+        raise ConfigError(f"--beam {beam} proposes fillers longer than one token, and --max-len is 1 (every one-token "
+                          "filler is scored, no search): add --max-len N, or drop --beam")
+
+
+def refuse_path_as_text(text: str) -> None:
+    """TEXT that names a file or directory here is a model given where the sentence goes (`lmkit fill BIMODEL FWD`
+    would fill `FWD`'s name), not a sentence to fill."""
+    try:
+        kind = "directory" if Path(text).is_dir() else "file" if Path(text).exists() else None
+    except (OSError, ValueError):  # a name too long for a path, a NUL: a sentence, not a path
+        kind = None
+    if text and kind is not None:  # Path("") is the current directory
+        raise ConfigError(f"TEXT {text!r} names an existing {kind}, not a sentence with a blank: a bidirectional model "
+                          "fills alone (lmkit fill BIMODEL TEXT), two left-to-right models need the sentence after "
+                          "them (lmkit fill FORWARD BACKWARD TEXT)")
+
+
 def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
-    """Ids of each comma-separated candidate, or None for the vocabulary.
+    """Ids of each candidate (separated by `,` or `，`), or None for the vocabulary.
 
     A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
     words would become one row (and <unk>, standing for every unknown word, often ranks first).
     """
     if candidates is None:
         return None
-    words = [c.strip() for c in candidates.split(",")]
+    words = [c.strip() for c in re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)]
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
     ids = [tokenizer.encode_line(word) for word in words]

@@ -8,6 +8,7 @@ turned around for reading.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -41,11 +42,11 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
     member = opener.open(model_dir)
     member.require_left_to_right("cannot generate left to right (lmkit fill MODEL TEXT fills blanks with it)")
     model, tokenizer, model_config = member.model, member.tokenizer, member.config
-    if options["seed"] is None:
-        options["seed"] = secrets.randbelow(2**31)
     config = SamplingConfig(**options).validate(model.vocab)
+    if config.draws and config.seed is None:  # drawn here, so --json can report the seed that repeats the samples
+        config = dataclasses.replace(config, seed=secrets.randbelow(2**31))
     backward = model_config.get("direction", "forward") == "backward"
-    warn_unknown(tokenizer, text or "", "prompt")
+    warn_unknown(tokenizer, [text or ""], "prompt")
     primed = prompt_ids(tokenizer, text or "", backward)
     streaming = not (as_json or backward or config.beam or config.num_samples > 1)
     writer = TextStream(tokenizer, primed, write=lambda piece: click.echo(piece, nl=False)) if streaming else None
@@ -60,7 +61,8 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
         if as_json:
             click.echo(json.dumps(sample_record(tokenizer, text, shown, out, config.seed), ensure_ascii=False))
         else:
-            echo_sample(shown, out, beam=config.beam is not None, gap=index > 0 and config.sentences != 1)
+            echo_sample(shown, out, beam=config.beam is not None, gap=index > 0 and config.sentences != 1,
+                        textless=all(i == tokenizer.vocab.eos_id for i in out.ids))
 
 
 def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
@@ -77,10 +79,13 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     return prompt
 
 
-def warn_unknown(tokenizer, text: str, what: str) -> None:
-    """One line on stderr naming the tokens of `text` that are not in the vocabulary (they read as <unk>)."""
+def warn_unknown(tokenizer, texts: list[str], what: str) -> None:
+    """One line on stderr naming the tokens of `texts` that are not in the vocabulary (they read as <unk>).
+
+    Each text, and each line of it, is tokenized on its own, as it is encoded for the model: fill's two sides
+    of the blank are two texts (joined, `ba_ker` would read as one word that is never scored)."""
     unknown: list[str] = []
-    for line in text.split("\n"):
+    for line in (line for text in texts for line in text.split("\n")):
         pieces, ids = tokenizer.split(line), tokenizer.encode_line(line)
         if len(pieces) != len(ids):
             pieces = ["?"] * len(ids)
@@ -159,18 +164,23 @@ class TextStream:
             self.write("\n")
 
 
-def echo_sample(shown: str, out, beam: bool, gap: bool) -> None:
+def echo_sample(shown: str, out, beam: bool, gap: bool, textless: bool) -> None:
+    """One sample or hypothesis; a hypothesis of line ends alone says so, or it would read as a stray blank line."""
     if gap:
         click.echo()
     if beam:
-        click.echo(f"# score {out.score:.4f}  log p {out.total:.4f}  tokens {len(out.ids)}")
+        note = f"  (no text: {counted(len(out.ids), 'line end')} only)" if textless else ""
+        click.echo(f"# score {out.score:.4f}  log p {out.total:.4f}  tokens {len(out.ids)}{note}")
     click.echo(shown[:-1] if shown.endswith("\n") else shown)
 
 
-def sample_record(tokenizer, prompt: str | None, shown: str, out, seed: int) -> dict:
+def sample_record(tokenizer, prompt: str | None, shown: str, out, seed: int | None) -> dict:
+    """The --json object of one sample; "seed" only where tokens were drawn (greedy and beam search draw none)."""
     record = {"prompt": prompt or "", "text": shown, "tokens": tokenizer.vocab.decode(out.ids), "ids": out.ids,
               "logprobs": [round(p, 6) for p in out.logprobs], "total": round(out.total, 6),
-              "finished": out.finished, "seed": seed}
+              "finished": out.finished}
+    if seed is not None:
+        record["seed"] = seed
     if out.score is not None:
         record["score"] = round(out.score, 6)
     return record

@@ -34,7 +34,7 @@ class Beams:
     scores: torch.Tensor     # (K,) total log-prob; -inf marks an empty row
     ids: torch.Tensor        # (K, t) generated ids
     logprobs: torch.Tensor   # (K, t) the model's log-prob of each
-    sentences: torch.Tensor  # (K,) `</s>` emitted so far
+    sentences: torch.Tensor  # (K,) sentences written so far: `</s>` closing a line with generated text
     parents: torch.Tensor    # (K,) the row of the previous step each one extends
 
     @classmethod
@@ -46,12 +46,16 @@ class Beams:
         return cls(scores, empty.long(), empty, torch.zeros_like(rows), rows)
 
     def extend(self, parents: torch.Tensor, ids: torch.Tensor, logp: torch.Tensor, eos: int) -> "Beams":
-        """Candidates: row parents[i] followed by ids[i]; logp (K, V) is the model's last output."""
+        """Candidates: row parents[i] followed by ids[i]; logp (K, V) is the model's last output.
+
+        A `</s>` counts as a sentence only after generated text, as in sampling: the first one may
+        close the prompt's own line, and one after another `</s>` is an empty line."""
         step_logp = logp[parents, ids]
+        previous = self.ids[parents, -1] if self.ids.shape[1] else torch.full_like(ids, eos)
         return Beams(self.scores[parents] + step_logp,
                      torch.cat([self.ids[parents], ids[:, None]], dim=1),
                      torch.cat([self.logprobs[parents], step_logp[:, None]], dim=1),
-                     self.sentences[parents] + (ids == eos), parents)
+                     self.sentences[parents] + ((ids == eos) & (previous != eos)), parents)
 
     def take(self, rows: torch.Tensor, width: int) -> "Beams":
         """Rows `rows`, padded to `width` with empty copies of the first."""
@@ -82,9 +86,10 @@ def best_first(scores: torch.Tensor, count: int) -> torch.Tensor:
 def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sample]:
     """The `config.beam` best continuations, best first, by total log-prob / length ** length_penalty.
 
-    A hypothesis is complete when it emits its last `</s>` (config.sentences of them) or at
-    max_tokens. Of each step's 2K best candidates, those ranked within the top K may complete
-    and the best K others go on (so beam 1 is exactly greedy); the search stops once K are complete.
+    A hypothesis is complete when it emits the `</s>` ending its config.sentences-th sentence (a
+    line of generated text, as in sampling) or at max_tokens. Of each step's 2K best candidates,
+    those ranked within the top K may complete and the best K others go on (so beam 1 is exactly
+    greedy); the search stops once K are complete.
     """
     config.validate(model.vocab)
     width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
@@ -100,7 +105,7 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
             count = min(2 * width, int(torch.isfinite(totals).sum()))
             flat = best_first(totals.view(-1), count)           # (2K,)
             candidates = beams.extend(flat // size, flat % size, logp, eos)
-            ends = (flat % size == eos) & (candidates.sentences >= config.sentences) & (config.sentences > 0)
+            ends = (candidates.sentences >= config.sentences) & (config.sentences > 0)  # reached just now
             complete = ends | (step == config.max_tokens - 1)
             rank = torch.arange(count, device=flat.device)
             finished += candidates.samples(rank[(rank < width) & complete], ends, penalty)

@@ -33,6 +33,7 @@ from lmkit.generate.beam import best_first, state_selector
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
 
 DEFAULT_MARKER = "_"
+FULL_WIDTH_MARKER = "＿"  # what a Chinese input method types for _: the default marker stands for either
 
 
 @dataclass
@@ -47,18 +48,32 @@ class Filler:
 
 
 def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
-    """(left, right) of the one blank in `text`; a run of markers (`____`) counts as one blank."""
+    """(left, right) of the one blank in `text`; a run of markers (`____`) counts as one blank.
+
+    The default marker `_` also matches the full-width `＿`. A marker whose occurrences overlap in the text
+    (`--blank __` in `a___b`) is refused: the blank would leave part of a marker behind as text."""
     if not marker or "".join(marker.splitlines()) != marker:
         raise ConfigError(f"--blank must be a non-empty marker on one line, such as _, got {marker!r}")
     if "".join(text.splitlines()) != text:  # \n, \r and Unicode's other line breaks (U+2028, U+0085, ...)
         raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
                           "sentence of its own)")
-    runs = list(re.finditer(f"(?:{re.escape(marker)})+", text))
+    markers = (DEFAULT_MARKER, FULL_WIDTH_MARKER) if marker == DEFAULT_MARKER else (marker,)
+    one = "|".join(map(re.escape, markers))
+    runs = list(re.finditer(f"(?:{one})+", text))
     if not runs:
-        raise ConfigError(f"no blank in {text!r}: mark the gap to fill with {marker!r}")
+        named = f"{marker!r} (or {FULL_WIDTH_MARKER!r})" if marker == DEFAULT_MARKER else repr(marker)
+        raise ConfigError(f"no blank in {text!r}: mark the gap to fill with {named}")
     if len(runs) > 1:
         raise ConfigError(f"{len(runs)} blanks {marker!r} in {text!r}: mark exactly one gap (or choose another marker with --blank)")
-    return text[: runs[0].start()], text[runs[0].end() :]
+    run = runs[0]
+    # the run ends inside another occurrence of the marker (`__` in `___`): that occurrence's tail would stay as text
+    crossing = [m.start() for m in re.finditer(f"(?={re.escape(marker)})", text)
+                if m.start() < run.end() < m.start() + len(marker)]
+    if crossing:
+        left_over = text[run.end() : crossing[0] + len(marker)]
+        raise ConfigError(f"--blank {marker!r} in {text!r}: the blank would be {run.group()!r} and leave {left_over!r} "
+                          "behind as text; mark the gap with whole markers, or choose another marker with --blank")
+    return text[: run.start()], text[run.end() :]
 
 
 def check_pair(forward, backward) -> None:

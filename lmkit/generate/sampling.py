@@ -48,7 +48,8 @@ class SamplingConfig:
     greedy: bool = setting(False, "Always take the most likely token.")
     temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1]; "
                                         "near 0 approaches --greedy.", low=1e-3, high=1e3,
-                                        hint="use --greedy for the most likely token")
+                                        hint="near 0, use --greedy for the most likely token; at 1000 the draw is "
+                                             "already almost uniform")
     top_k: int | None = setting(None, "Sample only among the k most likely tokens.", low=1, high=2**31)
     top_p: float | None = setting(None, "Sample only from the smallest set of tokens whose probability reaches p.",
                                   low=0, low_open=True, high=1)
@@ -56,8 +57,13 @@ class SamplingConfig:
     length_penalty: float | None = setting(None, "Beam: rank by log-prob / length^this (0 = total log-prob, "
                                            "1 = per token) [default: 1].", low=0, high=100)
     allow_unk: bool = setting(False, "Let <unk> be generated.")
-    seed: int | None = setting(None, "Seed for identical output on the same machine [default: random].",
-                               low=0, high=LARGEST_SEED)
+    seed: int | None = setting(None, "Seed for identical samples on the same machine [default: random]; "
+                               "--greedy and --beam draw nothing.", low=0, high=LARGEST_SEED)
+
+    @property
+    def draws(self) -> bool:
+        """Whether tokens are drawn at random (so a seed matters): not greedy, not beam search."""
+        return self.beam is None and not self.greedy
 
     def validate(self, vocab: Vocab) -> "SamplingConfig":
         """Check every option against its range and the vocabulary; ConfigError names the option."""
@@ -66,7 +72,8 @@ class SamplingConfig:
         return self
 
     def _validate_combination(self, vocab: Vocab) -> None:
-        sampling = [f"--{n.replace('_', '-')}" for n in ("temperature", "top_k", "top_p") if getattr(self, n) is not None]
+        sampling = [f"--{n.replace('_', '-')}" for n in ("temperature", "top_k", "top_p", "seed")
+                    if getattr(self, n) is not None]
         deterministic = "--beam" if self.beam is not None else "--greedy" if self.greedy else None
         if self.beam is not None and self.greedy:
             raise ConfigError("--greedy and --beam are two strategies: pick one (--beam 1 is greedy)")
