@@ -164,7 +164,7 @@ def test_spread_sample_takes_evenly_spaced_runs_or_everything():
 @pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")
 def test_models_without_hidden_states_or_gradients_are_refused_by_kind():
     ngram = build_ngram(random_stream(200, 0), VOCAB, order=2, smoothing="kn")
-    with pytest.raises(ConfigError, match="--cache needs a model with hidden states .*this model's kind is ngram"):
+    with pytest.raises(ConfigError, match="--cache needs a torch recurrent model .*this model's kind is ngram"):
         require_cache_support(ngram, "ngram")
     with pytest.raises(ConfigError, match="this model's kind is scratch-rnn"):
         require_cache_support(make_scratch(), "scratch-rnn")

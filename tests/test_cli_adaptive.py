@@ -69,7 +69,7 @@ def test_dynamic_and_cache_leave_the_model_files_untouched(cli, models):
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--cache", "10"], ["--cache needs a model with hidden states", "this model's kind is ngram"]),
+    (["--cache", "10"], ["--cache needs a torch recurrent model", "this model's kind is ngram"]),
     (["--dynamic"], ["--dynamic needs a left-to-right model trained by gradients", "this model's kind is ngram"]),
 ])
 def test_models_without_the_capability_are_refused_naming_their_kind(cli, models, args, fragments):

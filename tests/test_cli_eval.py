@@ -88,6 +88,7 @@ def test_mixing_different_vocabularies_is_refused(cli, models):
     (("nowhere",), "nowhere"),
     (("--mix", "a"), "at least two"),
     (("--mix", "a,b", "--weights", "x"), "--weights"),
+    (("a", "--weights", "0.3,0.7"), "there is no --mix to weigh: --weights would be ignored"),
 ])
 def test_bad_invocations_give_one_line_errors(cli, models, args, fragment):
     assert_one_line_error(cli("eval", *args), fragment)
@@ -119,3 +120,8 @@ def test_a_model_whose_local_corpus_is_not_in_the_corpora_folder_is_told_so(cli,
     text.write_text("the cat sat on the mat\n", encoding="utf-8")
     assert_one_line_error(cli("eval", moved, "--file", text, "--cache", "8"),
                           "the cache and dynamic evaluation tune on its valid split")
+
+
+def test_report_names_the_model_listed_twice(cli, models, tmp_path):
+    assert_one_line_error(cli("report", models["kn"], models["lstm"], models["kn"], "--out", tmp_path / "r"),
+                          f"{models['kn']} is listed twice; give each model once")

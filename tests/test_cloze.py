@@ -345,6 +345,9 @@ def test_eval_refuses_the_adaptive_regimes_for_a_bidirectional_model(cli, bimode
     for option, words in ((["--dynamic"], "--dynamic needs a left-to-right model"), (["--cache", "5"], "--cache needs")):
         assert_one_line_error(cli("eval", bimodel, "--file", TINY["zh"]["test"], *option), words,
                               "this model's kind is bigru")
+    assert_one_line_error(cli("eval", bimodel, "--file", TINY["zh"]["test"], "--rows", "4", "--reset-per-line"),
+                          "is a bidirectional model (bigru), which reads every line whole: --reset-per-line --rows "
+                          "would be ignored; drop them")
 
 
 def test_rescore_refuses_a_bidirectional_model_alone_or_in_a_mix(cli, bimodel, tmp_path):

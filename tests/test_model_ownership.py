@@ -225,3 +225,11 @@ def test_the_refusal_names_what_marks_a_model_directory(cli, tmp_path):
     result = cli(*train_args(folder, "--max-steps", "2"))
     assert_one_line_error(result, MARKER_FILE, "config.json", "choose another --out")
     assert json.loads((folder / "config.json").read_text())["name"] == "my web app"
+
+
+@pytest.mark.parametrize("run", ["train", "ngram"])
+def test_an_out_below_a_file_names_the_file(cli, tmp_path, run):
+    (tmp_path / "checkpoints").write_text("a user's notes\n")
+    result = cli(*RUNS[run](tmp_path / "checkpoints" / "sub"))
+    assert_one_line_error(result, f"{tmp_path / 'checkpoints'} is a file, not a folder")
+    assert (tmp_path / "checkpoints").read_text() == "a user's notes\n"

@@ -7,11 +7,14 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option
+from lmkit.commands.common import corpus_options, flag, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, counted
+
+
+STREAM_OPTIONS = ("reset_per_line", "rows", "window")  # how a left-to-right model reads the text as one stream
 
 
 def scoring_options(f):
@@ -42,7 +45,8 @@ def scoring_options(f):
 @options_from(AdaptiveConfig)
 @model_options
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
-              help="Write each line's log-probability, token and OOV counts to this TSV file.")
+              help="Write each line's log-probability, token and OOV counts to this TSV file (the static scores, "
+                   "also under --cache or --dynamic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @threads_option
@@ -75,6 +79,8 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     refuse_overlap("--per-line", per_line,
                    [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from])
+    if mix is None:
+        refuse_ignored(ctx, ("weights",), "there is no --mix to weigh")
     adaptive = config_from(AdaptiveConfig, opts)
     refuse_unused_adaptive(ctx, adaptive)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})
@@ -84,7 +90,8 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         if mix is not None:
             result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
         else:
-            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive)
+            stream_options = [flag(ctx, name) for name in STREAM_OPTIONS if given(ctx, name)]
+            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive, stream_options)
     result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
 

@@ -24,10 +24,15 @@ TUNING_ADVICE = ("the cache and dynamic evaluation tune on its valid split, and 
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
-             scoring: dict, adaptive=None) -> dict:
+             scoring: dict, adaptive=None, stream_options: list[str] = ()) -> dict:
+    """`stream_options`: the options given (as typed) that shape how a left-to-right model reads its stream."""
     member = opener.open(model)
     if adaptive is not None and adaptive.any:
         check_support(member.model, member.config.get("kind"), adaptive)
+    if is_cloze(member.model) and stream_options:
+        raise ConfigError(f"{model} is a bidirectional model ({member.config.get('kind')}), which reads every line "
+                          f"whole: {' '.join(stream_options)} would be ignored; drop "
+                          f"{'it' if len(stream_options) == 1 else 'them'}")
     text = choose_text(corpus_spec, member, split, file)
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)

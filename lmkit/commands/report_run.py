@@ -91,8 +91,9 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
         commands += [m.command for m in trained]
         title = f"{corpus.name} ({tokenizer.describe()})"
     listed = [str(m.directory) for m in trained] + [str(Path(d)) for d in model_dirs]
-    if len(set(listed)) != len(listed):
-        raise ConfigError("a model is listed twice")
+    twice = next((name for i, name in enumerate(listed) if name in listed[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"{twice} is listed twice; give each model once")
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
     adaptive = options.get("adaptive")
     rows = [describe_model(m.directory, corpus, name=m.name, adaptive=adaptive, **shared) for m in trained]

@@ -41,8 +41,8 @@ def supports_cache(model) -> bool:
 
 def require_cache_support(model, kind: str | None) -> None:
     if not supports_cache(model):
-        raise ConfigError(f"--cache needs a model with hidden states (lstm, gru, rnn_tanh, rnn_relu); "
-                          f"this model's kind is {kind or type(model).__name__}")
+        raise ConfigError(f"--cache needs a torch recurrent model (lstm, gru, rnn_tanh, rnn_relu), whose hidden "
+                          f"states it points over; this model's kind is {kind or type(model).__name__}")
 
 
 @torch.inference_mode()
