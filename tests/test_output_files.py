@@ -275,3 +275,12 @@ def test_no_model_or_report_folder_goes_inside_a_model_directory_or_corpus(cli, 
     cached = next(p for p in corpora_root.iterdir() if (p / "manifest.json").is_file())
     assert_one_line_error(cli("ngram", *corpus, "--order", "2", "--out", cached / "kn"),
                           f"is inside the corpus folder {cached.resolve()}")
+
+
+@pytest.mark.parametrize("option", OUTPUTS)
+def test_dash_is_not_quietly_a_file_named_dash(cli, model, tmp_path, monkeypatch, option):
+    """`-` reads standard input elsewhere; an option that writes a file refuses it instead of making ./-."""
+    monkeypatch.chdir(tmp_path)
+    _, command = OUTPUTS[option]
+    assert_one_line_error(cli(*command(model, Path("-"))), f"{option} -: this option writes a file, not standard output")
+    assert not (tmp_path / "-").exists() and not (model.parent / "built").exists()

@@ -30,6 +30,9 @@ class OutputFile(click.ParamType):
         from lmkit.checkpoint import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
 
+        if value == "-":  # elsewhere the standard stream; here it would quietly be a file named '-'
+            raise ConfigError(f"{option_name(param)} -: this option writes a file, not standard output; name the "
+                              "file (./- for a file called '-')")
         path = Path(value)
         try:
             target = check_output_file(path)
