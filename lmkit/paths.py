@@ -4,6 +4,11 @@
     $LMKIT_HOME         a home folder: corpora/ and checkpoints/ under it
     neither             ./corpora and ./checkpoints in the current folder
 
+A leading `~` in either variable is the user's home, as a shell expands it (a
+quoted '~/lmk' would otherwise make a folder named `~`). A variable naming a
+file, or a path through one, is refused naming the variable: the folders are
+made on first use, and mkdir's "File exists" would not say which setting is wrong.
+
 Every command prints the folders it resolved (`folders_line`), so a run started
 from another folder does not silently begin a second cache there.
 """
@@ -12,23 +17,54 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lmkit.errors import ConfigError
+
 HOME_VARIABLE = "LMKIT_HOME"
 CORPORA_VARIABLE = "LMKIT_CORPORA"
 
 
+def checked_folder(path: Path, setting: str | None = None, named: Path | None = None) -> Path:
+    """`path` unless it, or a folder above it, exists and is not a folder: then ConfigError naming `setting`
+    ("LMKIT_CORPORA=/x/file"), the setting it came from, which names the folder `named` (default `path`)."""
+    wanted, named = path.absolute(), (named or path).absolute()
+    for existing in (wanted, *wanted.parents):
+        if existing.exists():
+            if existing.is_dir():
+                return path
+            if setting is None:
+                raise ConfigError(f"{existing} is not a folder")
+            raise ConfigError(f"{setting} is not a folder" if existing == named
+                              else f"{setting}: {existing} is not a folder")
+    return path
+
+
+def setting_folder(variable: str) -> Path | None:
+    """The folder environment variable `variable` names, `~` expanded, or None when it is unset or empty."""
+    value = os.environ.get(variable)
+    return checked_folder(Path(os.path.expanduser(value)), f"{variable}={value}") if value else None
+
+
 def lmkit_home() -> Path:
     """$LMKIT_HOME, else the current folder."""
-    return Path(os.environ.get(HOME_VARIABLE) or ".")
+    return setting_folder(HOME_VARIABLE) or Path(".")
+
+
+def home_folder(name: str) -> Path:
+    """<home>/name, refused naming $LMKIT_HOME (when set) if it is not a folder."""
+    home, value = lmkit_home(), os.environ.get(HOME_VARIABLE)
+    return checked_folder(home / name, f"{HOME_VARIABLE}={value}" if value else None, home)
 
 
 def corpora_root(root: str | os.PathLike | None = None) -> Path:
     """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else <home>/corpora."""
-    return Path(root or os.environ.get(CORPORA_VARIABLE) or lmkit_home() / "corpora")
+    if root:
+        return checked_folder(Path(root), f"root={root}")
+    return setting_folder(CORPORA_VARIABLE) or home_folder("corpora")
 
 
 def checkpoints_root() -> Path:
     """The folder new model directories go into by default: <home>/checkpoints."""
-    return lmkit_home() / "checkpoints"
+    return home_folder("checkpoints")
 
 
 def folders_line() -> str:

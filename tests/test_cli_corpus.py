@@ -164,3 +164,142 @@ def write(path, data: bytes):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def test_corpus_info_refuses_options_its_name_makes_meaningless(cli):
+    """NAME names the corpus: --corpus, --train or --encoding-errors beside it would be dropped silently."""
+    assert_one_line_error(cli("corpus", "info", "pku98", "--corpus", "shakespeare"), "NAME pku98", "--corpus")
+    assert_one_line_error(cli("corpus", "info", "pku98", "--encoding-errors", "replace"), "--encoding-errors")
+    assert_one_line_error(cli("corpus", "info", "pku98", "--train", ENGLISH), "--train")
+    assert_one_line_error(cli("corpus", "info", "--corpus", "pku98", "--encoding-errors", "replace"),
+                          "not read from --train", "--encoding-errors")
+
+
+def test_corpus_info_with_train_still_takes_encoding_errors(cli):
+    result = cli("corpus", "info", "--train", ENGLISH, "--encoding-errors", "replace")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name", [".hidden", ".", "中文", "_x"])
+def test_corpus_name_rule_is_stated_as_enforced(cli, name, corpora_root):
+    """The message said 'only letters, digits, '.', '_' and '-'', true of '.hidden' and of '中文' (letters) too."""
+    corpora_root.mkdir()
+    assert_one_line_error(cli("corpus", "info", name), repr(name), "ASCII letters", "starting with a letter or digit")
+
+
+@pytest.mark.parametrize("name", ["hf:a:b:c", "hf:x:", "hf:", "hf::c"])
+def test_malformed_hf_name_is_refused(cli, name, corpora_root):
+    assert_one_line_error(cli("corpus", "fetch", name), repr(name), "expected hf:NAME or hf:NAME:CONFIG")
+    assert not corpora_root.exists()
+
+
+def test_fetch_checks_every_name_before_fetching_any(cli, monkeypatch, corpora_root):
+    import lmkit.corpus.sources as sources
+
+    fetched = []
+    monkeypatch.setattr(sources, "build_named", lambda corpus, downloads, work: fetched.append(corpus.name))
+    assert_one_line_error(cli("corpus", "fetch", "shakespeare", "nosuch"), "unknown corpus 'nosuch'")
+    assert_one_line_error(cli("corpus", "fetch", "shakespeare", "hf:a:b:c"), "'hf:a:b:c'")
+    assert fetched == [] and not corpora_root.exists()
+
+
+def hf_folder_of(tmp_path, relative: str, lines: list[str]):
+    folder = tmp_path / "ds" / relative
+    folder.mkdir(parents=True)
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.txt").write_text("".join(f"{line} {split}\n" for line in lines), encoding="utf-8")
+    return folder
+
+
+def test_hf_datasets_whose_names_read_alike_get_their_own_folders(cli, tmp_path, monkeypatch):
+    """hf:.../x/y and hf:.../x-y made the same folder name: the second fetch said 'fetched' and was the first."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    english = hf_folder_of(tmp_path, "x/y", ["the cat sat", "on the mat"])
+    chinese = hf_folder_of(tmp_path, "x-y", ["床前明月光", "疑是地上霜"])
+    first = cli("corpus", "fetch", f"hf:{english}")
+    second = cli("corpus", "fetch", f"hf:{chinese}")
+    assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
+    assert "fetched" in second.stdout
+    info = cli("corpus", "info", f"hf:{chinese}")
+    assert f"Hugging Face dataset {chinese}" in info.output
+    assert f"Hugging Face dataset {english}" not in info.output
+
+
+def test_hf_fetch_shows_no_datasets_progress_and_knows_what_is_cached(cli, tmp_path, monkeypatch):
+    """datasets' 'Generating train split' bars were printed, and every hf: fetch said 'fetched'."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dataset = hf_folder_of(tmp_path, "plain", ["the cat sat", "on the mat"])
+    first = cli("corpus", "fetch", f"hf:{dataset}")
+    assert first.exit_code == 0 and "fetched" in first.stdout, first.output
+    assert "Generating" not in first.stderr and "examples/s" not in first.stderr, first.stderr
+    again = cli("corpus", "fetch", f"hf:{dataset}")
+    assert "already cached" in again.stdout and "fetched" not in again.stdout, again.output
+
+
+def test_hf_folder_holding_another_dataset_is_refused(cli, tmp_path, monkeypatch, corpora_root):
+    """A cached manifest whose source is another dataset does not stand in for the one asked for."""
+    from lmkit.corpus.hf import hf_folder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    first = hf_folder_of(tmp_path, "first", ["one line", "another"])
+    second = hf_folder_of(tmp_path, "second", ["third line", "fourth"])
+    assert cli("corpus", "fetch", f"hf:{first}").exit_code == 0
+    hf_folder(corpora_root, f"hf:{first}").rename(hf_folder(corpora_root, f"hf:{second}"))
+    assert_one_line_error(cli("corpus", "info", f"hf:{second}"), f"dataset {str(first)!r}, not dataset {str(second)!r}")
+
+
+def test_hf_corpus_cached_under_its_old_folder_name_still_opens(cli, tmp_path, monkeypatch, corpora_root):
+    """Fetched before folder names had a hash: the old folder is used when its manifest is this dataset."""
+    from lmkit.corpus.hf import hf_folder, legacy_folder_name
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dataset = hf_folder_of(tmp_path, "old", ["one line", "another"])
+    assert cli("corpus", "fetch", f"hf:{dataset}").exit_code == 0
+    legacy = corpora_root / legacy_folder_name(str(dataset), None)
+    hf_folder(corpora_root, f"hf:{dataset}").rename(legacy)
+    again = cli("corpus", "fetch", f"hf:{dataset}")
+    assert "already cached" in again.stdout and str(legacy) in again.stdout, again.output
+    assert [p.name for p in corpora_root.iterdir() if p.name.startswith("hf-")] == [legacy.name]
+
+
+@pytest.mark.parametrize("variable", ["LMKIT_CORPORA", "LMKIT_HOME"])
+@pytest.mark.parametrize("command", [("corpus", "list"), ("vocab", "build", "--train", ENGLISH)])
+def test_a_folder_variable_naming_a_file_is_refused_by_name(cli, tmp_path, monkeypatch, variable, command):
+    """It was 'File exists', 'Not a directory', or a listing of nothing fetched, none naming the variable."""
+    a_file = tmp_path / "cfile"
+    a_file.write_text("x\n")
+    monkeypatch.delenv("LMKIT_CORPORA")
+    monkeypatch.setenv(variable, str(a_file))
+    assert_one_line_error(cli(*command), f"{variable}={a_file} is not a folder")
+    monkeypatch.setenv(variable, str(a_file / "below"))
+    assert_one_line_error(cli(*command), f"{variable}={a_file / 'below'}: {a_file} is not a folder")
+
+
+def test_corpora_folder_under_home_that_is_a_file_names_home(cli, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "corpora").write_text("x\n")
+    monkeypatch.delenv("LMKIT_CORPORA")
+    monkeypatch.setenv("LMKIT_HOME", str(home))
+    assert_one_line_error(cli("corpus", "list"), f"LMKIT_HOME={home}: {home / 'corpora'} is not a folder")
+
+
+def test_dev_null_is_not_a_corpora_folder(cli, monkeypatch):
+    monkeypatch.setenv("LMKIT_CORPORA", "/dev/null")
+    assert_one_line_error(cli("corpus", "list"), "LMKIT_CORPORA=/dev/null is not a folder")
+
+
+@pytest.mark.parametrize("variable", ["LMKIT_CORPORA", "LMKIT_HOME"])
+def test_a_quoted_tilde_is_the_home_folder(cli, tmp_path, monkeypatch, variable):
+    """LMKIT_HOME='~/lmk' made a folder named '~' in the current folder; it means $HOME/lmk, as a shell reads it."""
+    from lmkit.paths import corpora_root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LMKIT_CORPORA")
+    monkeypatch.setenv(variable, "~/lmk")
+    lmk = tmp_path / "user" / "lmk"
+    assert corpora_root() == (lmk / "corpora" if variable == "LMKIT_HOME" else lmk)
+    result = cli("vocab", "build", "--train", ENGLISH)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "~").exists() and any(corpora_root().iterdir())

@@ -142,7 +142,7 @@ def test_a_path_given_as_corpus_name(corpora_root, tmp_path, monkeypatch):
 
 def test_unsafe_corpus_name(corpora_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(CorpusError, match="may use only letters"):
+    with pytest.raises(CorpusError, match="1 to 100 ASCII letters, digits"):
         get_corpus("../etc")
 
 

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from lmkit.commands.common import corpus_options
+from lmkit.commands.common import CORPUS_PARAMS, corpus_options, refuse_ignored
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import counted
 
@@ -47,10 +47,14 @@ def damaged_state(why: str) -> str:
 def fetch(names):
     """Download and split NAME (see `lmkit corpus list`, or hf:NAME[:CONFIG]); a cached corpus is left as is."""
     from lmkit.commands.common import open_named
-    from lmkit.corpus.catalog import corpora_root
+    from lmkit.corpus.catalog import MANIFEST, corpora_root
+    from lmkit.corpus.sources import check_fetchable, corpus_folder
 
+    root = corpora_root()
+    for name in names:  # a misspelt second name stops the command before the first is fetched
+        check_fetchable(root, name)
     for name in names:
-        cached = (corpora_root() / name / "manifest.json").exists()
+        cached = (corpus_folder(root, name) / MANIFEST).exists()
         corpus = open_named(name)
         state = "already cached" if cached else "fetched"
         click.echo(f"{corpus.name}: {state} in {corpus.directory} "
@@ -61,12 +65,16 @@ def fetch(names):
 @click.argument("name", required=False)
 @corpus_options(default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
-def info(name, corpus_spec, as_json):
+@click.pass_context
+def info(ctx, name, corpus_spec, as_json):
     """Source, hashes and split sizes of a cached corpus (NAME, --corpus NAME or --train PATH)."""
     if name is not None:
         from dataclasses import replace
 
+        refuse_ignored(ctx, CORPUS_PARAMS, f"NAME {name} names the corpus")
         corpus_spec = replace(corpus_spec, name=name)
+    elif not corpus_spec.train:  # --encoding-errors is how --train text is read; a named corpus is text already
+        refuse_ignored(ctx, ("encoding_errors",), "the corpus is not read from --train")
     corpus = corpus_spec.open(fetch=False)
     if as_json:
         click.echo(json.dumps(corpus.manifest, indent=2, ensure_ascii=False, sort_keys=True))

@@ -9,6 +9,8 @@ like any other corpus. NAME may also be a local folder of .txt files, which
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Iterator
@@ -23,36 +25,78 @@ BATCH_ROWS = 10_000
 
 
 def parse_hf_name(name: str) -> tuple[str, str | None]:
+    """hf:NAME or hf:NAME:CONFIG -> (NAME, CONFIG or None); a NAME starting with '/' is a folder and takes no
+    CONFIG. Anything else (an empty part, a second ':') is refused, not cut short."""
     spec = name[len("hf:"):]
-    dataset, _, config = spec.partition(":") if not spec.startswith("/") else (spec, "", "")
-    if not dataset:
-        raise CorpusError(f"--corpus {name!r}: expected hf:NAME or hf:NAME:CONFIG")
-    return dataset, config or None
+    parts = [spec] if spec.startswith("/") else spec.split(":")
+    if len(parts) > 2 or not all(parts):
+        raise CorpusError(f"{name!r}: expected hf:NAME or hf:NAME:CONFIG, neither part empty nor holding ':' "
+                          "(a NAME starting with '/' is a folder and takes no CONFIG)")
+    return parts[0], (parts[1] if len(parts) == 2 else None)
+
+
+def readable_part(dataset: str, config: str | None) -> str:
+    """The dataset and config as folder-name characters: every other run of characters becomes '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{dataset}-{config}" if config else dataset).strip("-._")
 
 
 def hf_folder_name(dataset: str, config: str | None) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{dataset}-{config}" if config else dataset).strip("-._")
-    return f"hf-{slug[-80:]}"
+    """hf-<readable part>-<hash>: the hash of the exact dataset and config keeps names that read alike
+    (hf:a/b, hf:a-b, hf:a:b) in folders of their own."""
+    digest = hashlib.sha256(json.dumps([dataset, config]).encode()).hexdigest()[:10]
+    return "-".join(part for part in ("hf", readable_part(dataset, config)[-60:].lstrip("-._"), digest) if part)
+
+
+def legacy_folder_name(dataset: str, config: str | None) -> str:
+    """The folder name before the hash was added, which several datasets could share."""
+    return f"hf-{readable_part(dataset, config)[-80:]}"
+
+
+def hf_source(dataset: str, config: str | None) -> dict:
+    """The fields of a cached manifest's source that say which dataset it holds."""
+    return {"kind": "hf", "dataset": dataset, "config": config}
+
+
+def hf_folder(root: Path, name: str) -> Path:
+    """Where hf:NAME[:CONFIG] is cached: its own folder, or the one named the old way when that holds this
+    very dataset (a corpus fetched before the hash was added keeps working, unfetched)."""
+    dataset, config = parse_hf_name(name)
+    folder = root / hf_folder_name(dataset, config)
+    legacy = root / legacy_folder_name(dataset, config)
+    if not (folder / MANIFEST).exists() and (legacy / MANIFEST).exists():
+        try:
+            recorded = Corpus.open(legacy).manifest.get("source", {})
+            if all(recorded.get(key) == value for key, value in hf_source(dataset, config).items()):
+                return legacy
+        except CorpusError:  # a damaged old folder is not this dataset's cache
+            pass
+    return folder
 
 
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
     dataset, config = parse_hf_name(name)
-    folder = hf_folder_name(dataset, config)
-    if not (root / folder / MANIFEST).exists() and not fetch:
+    folder = hf_folder(root, name)
+    if not (folder / MANIFEST).exists() and not fetch:
         raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")
-    return install_corpus(root, folder, lambda work: build_hf(dataset, config, root / HF_CACHE, work, name))
+    return install_corpus(root, folder.name, lambda work: build_hf(dataset, config, root / HF_CACHE, work, name),
+                          source=hf_source(dataset, config))
 
 
 def load_hf(dataset: str, config: str | None, cache_dir: Path):
     import datasets
     from datasets.utils import logging as ds_logging
 
+    bars_were_on = not datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # no "Generating train split" bars: `lmkit corpus fetch` says what it does
     ds_logging.set_verbosity_error()
     try:
         return datasets.load_dataset(dataset, config, cache_dir=str(cache_dir))
     except Exception as exc:  # network, missing dataset, bad config: datasets raises many types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorpusError(f"could not load Hugging Face dataset {dataset!r}: {first_line}") from exc
+    finally:
+        if bars_were_on:
+            datasets.utils.enable_progress_bars()
 
 
 def text_column(table, name: str) -> str:

@@ -160,15 +160,40 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
 
         return hf_corpus(root, name, fetch=fetch)
     if name not in CORPORA:
-        if Path(name).exists() and not (root / name).exists():
-            raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
-        if (root / check_name(name) / MANIFEST).exists():
-            return Corpus.open(root / name)
-        known = ", ".join(CORPORA)
-        raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")
+        return cached_corpus(root, name)
     if not (root / name / MANIFEST).exists() and not fetch:
         raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")
     return install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work))
+
+
+def cached_corpus(root: Path, name: str) -> Corpus:
+    """The corpus cached under root/name, for a name lmkit cannot fetch; CorpusError saying what names work."""
+    if Path(name).exists() and not (root / name).exists():
+        raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+    if (root / check_name(name) / MANIFEST).exists():
+        return Corpus.open(root / name)
+    known = ", ".join(CORPORA)
+    raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")
+
+
+def check_fetchable(root: Path, name: str) -> None:
+    """CorpusError unless `name` is a registered corpus, a well-formed hf: name or a corpus cached under root:
+    `lmkit corpus fetch` checks every name before it fetches any."""
+    if name.startswith("hf:"):
+        from lmkit.corpus.hf import parse_hf_name
+
+        parse_hf_name(name)
+    elif name not in CORPORA:
+        cached_corpus(root, name)
+
+
+def corpus_folder(root: Path, name: str) -> Path:
+    """The folder under root that corpus `name` is cached in, or will be once fetched."""
+    if name.startswith("hf:"):
+        from lmkit.corpus.hf import hf_folder
+
+        return hf_folder(root, name)
+    return root / check_name(name)
 
 
 def build_named(corpus: NamedCorpus, downloads: Path, work: Path) -> dict:

@@ -124,7 +124,8 @@ class Corpus:
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
-        raise CorpusError(f"corpus name {name!r} may use only letters, digits, '.', '_' and '-'")
+        raise CorpusError(f"corpus name {name!r}: a corpus name is 1 to 100 ASCII letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit")
     return name
 
 
@@ -138,15 +139,29 @@ def check_free(target: Path) -> None:
                       "replace it: move it away, or set LMKIT_CORPORA to another folder")
 
 
-def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corpus:
+def check_source(corpus: Corpus, source: dict | None) -> Corpus:
+    """`corpus`, unless its manifest's source differs from `source` in a field `source` gives: a folder holding
+    another corpus must not stand in for the one asked for."""
+    recorded = corpus.manifest.get("source", {})
+    differ = {key: recorded.get(key) for key, value in (source or {}).items() if recorded.get(key) != value}
+    if differ:
+        asked = ", ".join(f"{key} {source[key]!r}" for key in differ)
+        found = ", ".join(f"{key} {value!r}" for key, value in differ.items())
+        raise CorpusError(f"{corpus.directory}: holds the corpus of {found}, not {asked}; "
+                          f"{REBUILD.format(corpus.directory)}")
+    return corpus
+
+
+def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source: dict | None = None) -> Corpus:
     """Run `build(folder) -> manifest` in a temporary folder, then rename it to root/name in one step.
 
-    If root/name already holds a complete corpus, nothing is built. On any
-    failure the temporary folder is removed and root/name is untouched.
+    If root/name already holds a complete corpus, nothing is built; `source`, when given, holds fields its
+    manifest's source must have (check_source). On any failure the temporary folder is removed and root/name
+    is untouched.
     """
     target = root / check_name(name)
     if (target / MANIFEST).exists():
-        return Corpus.open(target)
+        return check_source(Corpus.open(target), source)
     check_free(target)
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
@@ -155,7 +170,7 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict]) -> Corp
         write_json_atomic(work / MANIFEST, manifest)
         os.chmod(work, 0o755)  # mkdtemp made it private; a corpus folder is as readable as any other
         if (target / MANIFEST).exists():  # another process finished the same corpus first
-            return Corpus.open(target)
+            return check_source(Corpus.open(target), source)
         check_free(target)
         os.replace(work, target)  # rename(2) replaces an empty folder in the same step
         fsync_dir(root)
