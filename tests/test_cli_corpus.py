@@ -171,8 +171,9 @@ def test_corpus_info_refuses_options_its_name_makes_meaningless(cli):
     assert_one_line_error(cli("corpus", "info", "pku98", "--corpus", "shakespeare"), "NAME pku98", "--corpus")
     assert_one_line_error(cli("corpus", "info", "pku98", "--encoding-errors", "replace"), "--encoding-errors")
     assert_one_line_error(cli("corpus", "info", "pku98", "--train", ENGLISH), "--train")
-    assert_one_line_error(cli("corpus", "info", "--corpus", "pku98", "--encoding-errors", "replace"),
-                          "not read from --train", "--encoding-errors")
+    for command in (("corpus", "info"), ("vocab", "show"), ("train",), ("eval", "model")):
+        assert_one_line_error(cli(*command, "--corpus", "pku98", "--encoding-errors", "replace"),
+                              "--encoding-errors replace applies to text read with --train")
 
 
 def test_corpus_info_with_train_still_takes_encoding_errors(cli):

@@ -64,9 +64,12 @@ class CorpusSpec:
     encoding_errors: str = "strict"
     default: str | None = "shakespeare"
 
-    def __post_init__(self):  # every command that takes --valid/--test refuses them alone, before any work
+    def __post_init__(self):  # every command that takes these options refuses them alone, before any work
         if (self.valid or self.test) and not self.train:
             raise ConfigError("--valid and --test need --train")
+        if self.encoding_errors != "strict" and not self.train:
+            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies to text read with --train (a named "
+                              "corpus is stored as UTF-8 by lmkit); drop it")
 
     @property
     def given(self) -> bool:

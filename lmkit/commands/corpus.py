@@ -73,8 +73,6 @@ def info(ctx, name, corpus_spec, as_json):
 
         refuse_ignored(ctx, CORPUS_PARAMS, f"NAME {name} names the corpus")
         corpus_spec = replace(corpus_spec, name=name)
-    elif not corpus_spec.train:  # --encoding-errors is how --train text is read; a named corpus is text already
-        refuse_ignored(ctx, ("encoding_errors",), "the corpus is not read from --train")
     corpus = corpus_spec.open(fetch=False)
     if as_json:
         click.echo(json.dumps(corpus.manifest, indent=2, ensure_ascii=False, sort_keys=True))
