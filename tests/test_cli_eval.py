@@ -125,3 +125,24 @@ def test_a_model_whose_local_corpus_is_not_in_the_corpora_folder_is_told_so(cli,
 def test_report_names_the_model_listed_twice(cli, models, tmp_path):
     assert_one_line_error(cli("report", models["kn"], models["lstm"], models["kn"], "--out", tmp_path / "r"),
                           f"{models['kn']} is listed twice; give each model once")
+
+
+def test_report_tells_apart_models_whose_folders_share_a_name(cli, models, tmp_path):
+    import shutil
+
+    for parent in ("run1", "run2"):
+        shutil.copytree(models["kn"], tmp_path / parent / "kn")
+    result = cli("report", tmp_path / "run1" / "kn", tmp_path / "run2" / "kn", "--out", tmp_path / "r",
+                 "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    assert "run1/kn" in result.stdout and "run2/kn" in result.stdout
+
+
+def test_distinct_labels_add_parent_folders_only_where_names_clash():
+    from pathlib import Path
+
+    from lmkit.commands.report_run import distinct_labels
+
+    assert distinct_labels([Path("d1/m"), Path("d2/m"), Path("x/kn")]) == ["d1/m", "d2/m", "kn"]
+    assert distinct_labels([Path("a/b/m"), Path("c/b/m")]) == ["a/b/m", "c/b/m"]
+    assert distinct_labels([Path("x/lstm")], taken={"lstm"}) == ["x/lstm"]

@@ -67,5 +67,5 @@ def test_the_options_first_given_may_be_repeated_with_resume(cli, model):
 def test_a_tokenizer_option_the_saved_tokenizer_does_not_take_is_refused(cli, model):
     before = files(model)  # --no-split-punct was once left out of the options compared, and silently ignored
     assert_one_line_error(cli("train", "--resume", model, "--no-split-punct", *RESUME),
-                          "--split-punct does not apply to --tokenizer char")
+                          "--no-split-punct does not apply to --tokenizer char")
     assert files(model) == before

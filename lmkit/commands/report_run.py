@@ -97,7 +97,9 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
     adaptive = options.get("adaptive")
     rows = [describe_model(m.directory, corpus, name=m.name, adaptive=adaptive, **shared) for m in trained]
-    rows += [describe_model(member, corpus, adaptive=adaptive, **shared) for member in given]
+    labels = distinct_labels([Path(d) for d in model_dirs], taken={m.name for m in trained})
+    rows += [describe_model(member, corpus, name=label, adaptive=adaptive, **shared)
+             for member, label in zip(given, labels)]
     if suite:
         rows += best_mixture(rows, corpus, shared)
     if corpus is None and len({r.test_text for r in rows}) == 1:
@@ -112,3 +114,19 @@ def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, opti
         adaptive_rows = adaptive_table(report.rows, regimes, with_perplexity=len(report.groups) == 1)
         lines += [ADAPTIVE_HEADING, ""] + markdown_table(adaptive_rows) + [""]
     return written, "\n".join(lines + [f"- {n}" for n in report.notes])
+
+
+def distinct_labels(paths: list[Path], taken: set[str] = frozenset()) -> list[str]:
+    """Each model's row label: its folder or file name, with as many parent folders as tell it apart from the
+    others' (d1/m and d2/m, not m twice)."""
+    parts = [p.absolute().parts for p in paths]
+    depth = [1] * len(paths)
+    while True:
+        labels = ["/".join(part[-n:]) for part, n in zip(parts, depth)]
+        clashes = {i for i, label in enumerate(labels)
+                   if label in taken or labels.count(label) > 1} - {i for i in range(len(paths)) if depth[i] >= len(parts[i])}
+        if not clashes:
+            return labels
+        for i in clashes:
+            depth[i] += 1
+

@@ -17,6 +17,7 @@ import os
 import stat
 import tempfile
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +28,7 @@ from lmkit.input_files import not_regular, open_regular
 
 
 CHUNK_BYTES = 1 << 20
+SKIPPED_SHOWN = 5                 # files a folder's "left out" warning names
 MAX_LINE_BYTES = 4 << 20          # a longer line is refused (the "100 MB single line")
 LARGE_FILE_BYTES = 64 << 20       # above this, lines are streamed through `datasets`
 REMEMBER_SCANS_BYTES = 16 << 20   # above this, a file's scan is remembered until it changes
@@ -151,13 +153,19 @@ def list_text_files(path: str | Path) -> list[Path]:
         return [path]
     if not stat.S_ISDIR(mode):
         raise not_regular(path, mode, CorpusError)
-    files = sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
+    visible = sorted(p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = [p for p in visible if p.is_file()]
     texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
     if not texts:
         raise CorpusError(f"{path}: the directory holds no text files")
+    kept = set(texts)
+    skipped = [p for p in visible if p not in kept and not p.is_dir()]
+    if skipped:  # an image or a link to a device beside the texts: left out, and said so
+        names = ", ".join(str(p.relative_to(path)) for p in skipped[:SKIPPED_SHOWN])
+        more = f" and {len(skipped) - SKIPPED_SHOWN:,} more" if len(skipped) > SKIPPED_SHOWN else ""
+        warnings.warn(f"{path}: left out {len(skipped):,} file{'' if len(skipped) == 1 else 's'} that "
+                      f"{'is' if len(skipped) == 1 else 'are'} not text (empty, binary or not a regular file): "
+                      f"{names}{more}", stacklevel=2)
     return texts
 
 
