@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import stat
@@ -168,11 +169,23 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         handle.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
+def finite(obj):
+    """`obj` with every infinite or NaN float replaced by None: JSON has no such numbers, and Python's
+    `Infinity` makes the file unreadable to other JSON readers (an infinite perplexity is written as null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(value) for value in obj]
+    return obj
+
+
 def json_text(obj, **options) -> str:
     """json.dumps keeping non-ASCII text readable, except lone surrogates (a file name's undecodable bytes,
     as os.fsdecode gives them), which UTF-8 cannot hold: those become \\udcNN escapes, which read back as
-    the same string, so a path recorded in JSON names the same file."""
-    text = json.dumps(obj, ensure_ascii=False, **options)
+    the same string, so a path recorded in JSON names the same file. Non-finite numbers become null."""
+    text = json.dumps(finite(obj), ensure_ascii=False, allow_nan=False, **options)
     return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

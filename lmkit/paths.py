@@ -28,6 +28,9 @@ def checked_folder(path: Path, setting: str | None = None, named: Path | None = 
     ("LMKIT_CORPORA=/x/file"), the setting it came from, which names the folder `named` (default `path`)."""
     wanted, named = path.absolute(), (named or path).absolute()
     for existing in (wanted, *wanted.parents):
+        if existing.is_symlink() and not existing.exists():  # mkdir would say "File exists"
+            where = f"{existing} is a link to nothing"
+            raise ConfigError(where if setting is None else f"{setting}: {where}")
         if existing.exists():
             if existing.is_dir():
                 return path

@@ -173,7 +173,7 @@ def test_corpus_info_refuses_options_its_name_makes_meaningless(cli):
     assert_one_line_error(cli("corpus", "info", "pku98", "--train", ENGLISH), "--train")
     for command in (("corpus", "info"), ("vocab", "show"), ("train",), ("eval", "model")):
         assert_one_line_error(cli(*command, "--corpus", "pku98", "--encoding-errors", "replace"),
-                              "--encoding-errors replace applies to text read with --train")
+                              "--encoding-errors replace applies to text read with --train or --file")
 
 
 def test_corpus_info_with_train_still_takes_encoding_errors(cli):
@@ -274,6 +274,11 @@ def test_a_folder_variable_naming_a_file_is_refused_by_name(cli, tmp_path, monke
     assert_one_line_error(cli(*command), f"{variable}={a_file} is not a folder")
     monkeypatch.setenv(variable, str(a_file / "below"))
     assert_one_line_error(cli(*command), f"{variable}={a_file / 'below'}: {a_file} is not a folder")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone")
+    monkeypatch.setenv(variable, str(dangling / "sub"))
+    assert_one_line_error(cli(*command), f"{variable}={dangling / 'sub'}: {dangling} is a link to nothing")
+    assert not (tmp_path / "gone").exists()
 
 
 def test_corpora_folder_under_home_that_is_a_file_names_home(cli, tmp_path, monkeypatch):
@@ -304,3 +309,23 @@ def test_a_quoted_tilde_is_the_home_folder(cli, tmp_path, monkeypatch, variable)
     result = cli("vocab", "build", "--train", ENGLISH)
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "~").exists() and any(corpora_root().iterdir())
+
+
+def test_hf_relative_folders_are_their_absolute_paths_and_a_missing_folder_is_refused_first(cli, tmp_path,
+                                                                                          monkeypatch):
+    """hf:hfd from two working folders was one cache (the second got the first's text); hf:/x and hf:/x/ two."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    english = hf_folder_of(tmp_path / "a", "hfd", ["the cat sat", "on the mat"])
+    chinese = hf_folder_of(tmp_path / "b", "hfd", ["床前明月光", "疑是地上霜"])
+    monkeypatch.chdir(english.parent)
+    assert cli("corpus", "fetch", "hf:hfd").exit_code == 0
+    again = cli("corpus", "fetch", f"hf:{english}/")  # the same folder, written another way: the same cache
+    assert "already cached" in again.stdout, again.output
+    monkeypatch.chdir(chinese.parent)
+    second = cli("corpus", "fetch", "hf:hfd")
+    assert second.exit_code == 0 and "fetched" in second.stdout and "already" not in second.stdout, second.output
+    assert f"Hugging Face dataset {chinese}" in cli("corpus", "info", "hf:hfd").output
+    third, missing = hf_folder_of(tmp_path / "c", "hfd", ["a b c", "d e f"]), tmp_path / "nowhere"
+    result = cli("corpus", "fetch", f"hf:{third}", f"hf:{missing}")
+    assert_one_line_error(result, f"'hf:{missing}': {missing} is not a folder")
+    assert "already cached" not in cli("corpus", "fetch", f"hf:{third}").stdout  # nothing was fetched before it

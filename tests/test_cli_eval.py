@@ -102,7 +102,8 @@ def test_valid_or_test_without_train_is_refused_not_replaced_by_the_models_corpu
     other = tmp_path / "other.txt"
     other.write_text("another text\n", encoding="utf-8")
     extra = ("--out", tmp_path / "report") if command == "report" else ()
-    assert_one_line_error(cli(command, models["kn"], option, other, *extra), "--valid and --test need --train")
+    assert_one_line_error(cli(command, models["kn"], option, other, *extra), f"{option} needs --train: --valid and "
+                          "--test are the held-out parts of a --train text")
     assert not (tmp_path / "report").exists()
 
 
@@ -146,3 +147,13 @@ def test_distinct_labels_add_parent_folders_only_where_names_clash():
     assert distinct_labels([Path("d1/m"), Path("d2/m"), Path("x/kn")]) == ["d1/m", "d2/m", "kn"]
     assert distinct_labels([Path("a/b/m"), Path("c/b/m")]) == ["a/b/m", "c/b/m"]
     assert distinct_labels([Path("x/lstm")], taken={"lstm"}) == ["x/lstm"]
+
+
+def test_eval_file_takes_encoding_errors_as_its_advice_says(cli, models, tmp_path):
+    text = tmp_path / "latin1.txt"
+    text.write_bytes("caf\xe9 au lait\nthe cat\n".encode("latin-1"))
+    refused = cli("eval", models["kn"], "--file", text)
+    assert_one_line_error(refused, "not valid UTF-8", "--encoding-errors replace")
+    replaced = cli("eval", models["kn"], "--file", text, "--encoding-errors", "replace", "--json")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(replaced.stdout)["models"][0]["evaluation"]["tokens"] > 0

@@ -239,6 +239,8 @@ def test_fill_warns_about_exactly_the_context_tokens_scored_as_unk(cli, tmp_path
     result = cli("fill", forward, backward, "the ca_t sat", "--candidates", "dog")
     assert result.exit_code == 0, result.output
     assert result.stderr == "warning: 2 context tokens not in the vocabulary read as <unk>: 'ca', 't'\n"
+    twice = cli("fill", forward, backward, "the ca_ca sat", "--candidates", "dog")  # one token, read twice
+    assert twice.stderr == "warning: 1 context token not in the vocabulary read as <unk> (2 times): 'ca'\n"
 
 
 def test_fill_reads_full_width_commas_and_blanks(cli, forward_dir, backward_dir):

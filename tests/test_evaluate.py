@@ -204,3 +204,15 @@ def test_a_huge_perplexity_is_true_or_inf_and_printed_with_an_exponent():
     assert NLL(800.0, 1).perplexity == math.inf
     assert shown(math.exp(706.0)).strip() == f"{math.exp(706.0):.4e}" and shown(4.5391).strip() == "4.5391"
     assert shown(math.inf).strip() == "inf"
+
+
+def test_json_outputs_write_an_infinite_perplexity_as_null():
+    """Python's json writes Infinity, which no other JSON reader accepts (jq even turns it into 1.8e308)."""
+    import json
+    import math
+
+    from lmkit.fileio import json_text
+
+    text = json_text({"perplexity": math.inf, "rows": [1.5, math.nan, {"x": -math.inf}], "n": 3})
+    assert json.loads(text) == {"perplexity": None, "rows": [1.5, None, {"x": None}], "n": 3}
+    assert "Infinity" not in text and "NaN" not in text

@@ -284,3 +284,11 @@ def test_dash_is_not_quietly_a_file_named_dash(cli, model, tmp_path, monkeypatch
     _, command = OUTPUTS[option]
     assert_one_line_error(cli(*command(model, Path("-"))), f"{option} -: this option writes a file, not standard output")
     assert not (tmp_path / "-").exists() and not (model.parent / "built").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--train", TINY["en"]["train"], "--max-steps", "1"], ["report"]])
+def test_dash_is_not_quietly_a_folder_named_dash(cli, model, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    args = [*command, model] if command == ["report"] else command
+    assert_one_line_error(cli(*args, "--out", "-"), "--out -: this option writes a folder, not standard output")
+    assert not (tmp_path / "-").exists()

@@ -81,8 +81,14 @@ def test_the_picture_falls_back_to_fonts_that_have_the_characters_and_warns_for_
 
     import lmkit.report.tokens_plot as tokens_plot
 
+    from matplotlib import font_manager
+
     families, missing = tokens_plot.font_families(["abc", "中文"])
     assert families[0] == "monospace" and set(missing) <= {"中", "文"}  # Latin letters are always drawn
+    assert not any(tokens_plot.PLACEHOLDER_FONT.search(family) for family in families)
+    if not any("CJK" in f.name or "WenQuanYi" in f.name or "Droid Sans Fallback" in f.name
+               for f in font_manager.fontManager.ttflist):
+        assert missing == ["中", "文"]  # this machine has no CJK font (matplotlib's Last Resort draws boxes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tokens_plot.draw_tokens_png(char_rows, None, tmp_path / "a.png")
@@ -102,3 +108,21 @@ def test_a_report_rewritten_without_a_plot_removes_the_one_it_wrote_before(char_
     second = write_report(build_report([kn], "tiny-en (char)"), out)
     assert "curves" not in second and not first["curves"].exists()
     assert (out / "notes.png").read_bytes() == b"the user's" and second["bits_per_char"].exists()
+
+
+def test_a_plot_named_file_is_kept_unless_lmkit_can_show_it_wrote_it(char_rows, tmp_path):  # noqa: F811
+    """A folder accepted for an older lmkit's report.json alone (no marker), or a file that is not a PNG under
+    a plot's name, is the user's: a rewritten report that lacks that plot leaves it."""
+    import shutil
+
+    lstm, kn = char_rows
+    first = write_report(build_report(char_rows, "tiny-en (char)"), tmp_path / "out")
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    shutil.copy(first["json"], legacy / "report.json")
+    (legacy / "learning_curves.png").write_text("my own chart\n")
+    write_report(build_report([kn], "tiny-en (char)"), legacy)
+    assert (legacy / "learning_curves.png").read_text() == "my own chart\n"
+    first["curves"].write_text("my own chart\n")  # in lmkit's marked folder, but not a PNG lmkit wrote
+    write_report(build_report([kn], "tiny-en (char)"), tmp_path / "out")
+    assert first["curves"].read_text() == "my own chart\n"

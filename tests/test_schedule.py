@@ -152,3 +152,14 @@ def test_early_stopping_under_a_budget_counts_only_the_second_half(tmp_path, dat
     result = t.run()
     assert result.stopped == "early_stop" and max(record.lrs) == stopped_at
     assert t.progress.bad_evals == stopped_at // 5 - 1  # --asgd's --nonmono still counts every evaluation
+
+
+def test_a_state_saved_before_the_rule_keeps_its_count_toward_patience(tmp_path, data):
+    first = LRs(stop_after=12)
+    assert trainer(data, tmp_path / "a", first, schedule="plateau", max_steps=40).run().stopped == "SIGINT"
+    model, _, _, state = load_resume(tmp_path / "a")
+    state["progress"] = {k: v for k, v in state["progress"].items() if k != "stale_evals"}  # an older lmkit's
+    state["progress"]["bad_evals"] = 2
+    resumed = trainer(data, tmp_path / "a", LRs(), schedule="plateau", max_steps=40)
+    resumed.restore(state)
+    assert resumed.progress.stale_evals == 2

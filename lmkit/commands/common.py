@@ -63,13 +63,16 @@ class CorpusSpec:
     test: tuple[Path, ...] = ()
     encoding_errors: str = "strict"
     default: str | None = "shakespeare"
+    file_given: bool = False  # lmkit eval --file: a text read as given, with --encoding-errors too
 
     def __post_init__(self):  # every command that takes these options refuses them alone, before any work
-        if (self.valid or self.test) and not self.train:
-            raise ConfigError("--valid and --test need --train")
-        if self.encoding_errors != "strict" and not self.train:
-            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies to text read with --train (a named "
-                              "corpus is stored as UTF-8 by lmkit); drop it")
+        alone = [option for option, paths in (("--valid", self.valid), ("--test", self.test)) if paths]
+        if alone and not self.train:
+            raise ConfigError(f"{' and '.join(alone)} need{'s' if len(alone) == 1 else ''} --train: --valid and "
+                              "--test are the held-out parts of a --train text")
+        if self.encoding_errors != "strict" and not (self.train or self.file_given):
+            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies to text read with --train or "
+                              "--file (a named corpus is stored as UTF-8 by lmkit); drop it")
 
     @property
     def given(self) -> bool:
@@ -146,7 +149,8 @@ def corpus_options(function=None, *, default: str | None = "shakespeare"):
 
     @functools.wraps(function)
     def wrapper(*args, corpus, train, valid, test, encoding_errors, **kwargs):
-        spec = CorpusSpec(corpus, tuple(train), tuple(valid), tuple(test), encoding_errors, default)
+        spec = CorpusSpec(corpus, tuple(train), tuple(valid), tuple(test), encoding_errors, default,
+                          file_given=kwargs.get("file") is not None)
         return function(*args, corpus_spec=spec, **kwargs)
 
     path = click.Path(path_type=Path)

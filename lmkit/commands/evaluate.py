@@ -1,7 +1,6 @@
 """`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model (directory or ARPA file), or a mix of several."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, counted
+from lmkit.fileio import json_text
 
 
 STREAM_OPTIONS = ("reset_per_line", "rows", "window")  # how a left-to-right model reads the text as one stream
@@ -93,7 +93,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
             stream_options = [flag(ctx, name) for name in STREAM_OPTIONS if given(ctx, name)]
             result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive, stream_options)
     result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else format_result(result))
+    click.echo(json_text(result, indent=2) if as_json else format_result(result))  # an infinite perplexity: null
 
 
 def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:

@@ -12,7 +12,7 @@ from lmkit.evaluate.text import SPLIT_ADVICE, EvalText, default_text, score_text
 def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str = SPLIT_ADVICE) -> EvalText:
     """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
     if file is not None:
-        return EvalText.from_file(file)
+        return EvalText.from_file(file, corpus_spec.encoding_errors)
     if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
     return default_text(member.config, member.path, split, advice)

@@ -91,8 +91,11 @@ def warn_unknown(tokenizer, texts: list[str], what: str) -> None:
             pieces = ["?"] * len(ids)
         unknown += [piece for piece, i in zip(pieces, ids) if i == tokenizer.vocab.unk_id]
     if unknown:
-        shown = ", ".join(display_token(t, quoted=True) for t in dict.fromkeys(unknown))
-        click.echo(f"warning: {counted(len(unknown), what + ' token')} not in the vocabulary read as <unk>: {shown}", err=True)
+        distinct = dict.fromkeys(unknown)
+        shown = ", ".join(display_token(t, quoted=True) for t in distinct)
+        times = f" ({len(unknown):,} times)" if len(unknown) > len(distinct) else ""
+        click.echo(f"warning: {counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
+                   f"{shown}", err=True)
 
 
 def prompt_ids(tokenizer, text: str, backward: bool) -> list[int]:

@@ -30,9 +30,7 @@ class OutputFile(click.ParamType):
         from lmkit.checkpoint import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
 
-        if value == "-":  # elsewhere the standard stream; here it would quietly be a file named '-'
-            raise ConfigError(f"{option_name(param)} -: this option writes a file, not standard output; name the "
-                              "file (./- for a file called '-')")
+        refuse_dash(option_name(param), value, "a file")
         path = Path(value)
         try:
             target = check_output_file(path)
@@ -49,10 +47,18 @@ class ModelDirectory(click.ParamType):
     def convert(self, value, param, ctx) -> Path:
         from lmkit.checkpoint import check_model_directory, refuse_inside_lmkit_folder
 
+        refuse_dash(option_name(param), value, "a folder")
         path = Path(value)
         check_model_directory(path, option_name(param))
         refuse_inside_lmkit_folder(option_name(param), path)
         return path
+
+
+def refuse_dash(option: str, value, writes: str) -> None:
+    """`-` is a standard stream elsewhere; as a path lmkit writes it would quietly be a file or folder named '-'."""
+    if str(value) == "-":
+        raise ConfigError(f"{option} -: this option writes {writes}, not standard output; name the {writes[2:]} "
+                          "(./- for one called '-')")
 
 
 def option_name(param) -> str:

@@ -11,6 +11,7 @@ import click
 from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option, tokenizer_options
 from lmkit.commands.evaluate import refuse_unused_adaptive
 from lmkit.commands.options import config_from, number, options_from
+from lmkit.commands.output_paths import refuse_dash
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SUITE_ONLY, SuiteConfig
@@ -44,6 +45,8 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
     """
     from lmkit.commands.report_run import run_report
 
+    if out is not None:
+        refuse_dash("--out", out, "a folder")
     if not model_dirs and suite is None:
         raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
     if suite is not None and not corpus_spec.given:

@@ -26,13 +26,17 @@ BATCH_ROWS = 10_000
 
 def parse_hf_name(name: str) -> tuple[str, str | None]:
     """hf:NAME or hf:NAME:CONFIG -> (NAME, CONFIG or None); a NAME starting with '/' is a folder and takes no
-    CONFIG. Anything else (an empty part, a second ':') is refused, not cut short."""
+    CONFIG, and a NAME that is a folder here becomes its absolute path. Anything else (an empty part, a second
+    ':') is refused, not cut short."""
     spec = name[len("hf:"):]
     parts = [spec] if spec.startswith("/") else spec.split(":")
     if len(parts) > 2 or not all(parts):
         raise CorpusError(f"{name!r}: expected hf:NAME or hf:NAME:CONFIG, neither part empty nor holding ':' "
                           "(a NAME starting with '/' is a folder and takes no CONFIG)")
-    return parts[0], (parts[1] if len(parts) == 2 else None)
+    dataset = parts[0]
+    if dataset.startswith("/") or Path(dataset).is_dir():  # a local folder, as `datasets` takes it: one cache
+        dataset = str(Path(dataset).resolve())             # per folder, however the path was written
+    return dataset, (parts[1] if len(parts) == 2 else None)
 
 
 def readable_part(dataset: str, config: str | None) -> str:

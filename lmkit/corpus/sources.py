@@ -182,7 +182,9 @@ def check_fetchable(root: Path, name: str) -> None:
     if name.startswith("hf:"):
         from lmkit.corpus.hf import parse_hf_name
 
-        parse_hf_name(name)
+        dataset, _ = parse_hf_name(name)
+        if dataset.startswith("/") and not Path(dataset).is_dir():
+            raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
     elif name not in CORPORA:
         cached_corpus(root, name)
 

@@ -35,6 +35,7 @@ class EvalText:
     split: str | None = None
     file_path: Path | None = None
     file_lines: list[str] | None = field(default=None, repr=False)  # a text made in memory (n-best hypotheses)
+    encoding_errors: str = "strict"  # how the bytes of file_path that are not UTF-8 are read
 
     @classmethod
     def from_split(cls, corpus, split: str) -> "EvalText":
@@ -43,12 +44,12 @@ class EvalText:
         return cls(f"{corpus.name} {split}", digest, int(stats["chars"]), corpus=corpus, split=split)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "EvalText":
+    def from_file(cls, path: str | Path, encoding_errors: str = "strict") -> "EvalText":
         """A text file, checked and then read line by line (never whole), so its size is not bounded by memory."""
         path = Path(path)
-        scan_text_file(path)  # a regular file of UTF-8 text, without a NUL byte or an endless line
+        scan_text_file(path, encoding_errors)  # a regular file of UTF-8 text, without a NUL byte or an endless line
         digest, chars, count, shows = hashlib.sha256(), 0, 0, False
-        for line in stream_lines(path):
+        for line in stream_lines(path, encoding_errors):
             digest.update((line + "\n").encode("utf-8"))
             chars += len(line) + 1  # a missing final newline still ends a line
             count += 1
@@ -57,14 +58,14 @@ class EvalText:
             raise CorpusError(f"{path}: file is empty")
         if not shows:  # as `lmkit train` refuses it: a perplexity of line ends alone measures nothing
             raise CorpusError(f"{path}: {NO_TEXT}")
-        return cls(str(path), digest.hexdigest(), chars, file_path=path)
+        return cls(str(path), digest.hexdigest(), chars, file_path=path, encoding_errors=encoding_errors)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
             return self.corpus.lines(self.split)
         if self.file_lines is not None:
             return iter(self.file_lines)
-        return stream_lines(self.file_path) if self.file_path is not None else iter(())
+        return stream_lines(self.file_path, self.encoding_errors) if self.file_path is not None else iter(())
 
     def reader(self, tokenizer):
         """`tokenizer` as it reads this text (a segmented corpus is plain text to a character tokenizer)."""

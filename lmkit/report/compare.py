@@ -287,8 +287,8 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     from lmkit.report.plots import draw_plots
 
     directory = Path(directory)
+    earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else set()  # marked: lmkit's own
     claim_report_folder(directory)
-    earlier = plots_written_before(directory)
     written = draw_plots(report, directory)
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
     write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
@@ -296,13 +296,18 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     write_text_atomic(files["html"], render_html(report, written))
     for name in earlier - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
         stale = directory / name
-        if stale.is_file() and not stale.is_symlink():
+        if stale.is_file() and not stale.is_symlink() and stale.read_bytes()[:len(PNG_MAGIC)] == PNG_MAGIC:
             stale.unlink()
     return {**written, **files}
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # every plot lmkit writes is a PNG
+
+
 def plots_written_before(directory: Path) -> set[str]:
-    """The plot files the report.json already in `directory` says lmkit wrote there (only lmkit's plot names)."""
+    """The plot files the report.json already in `directory` says lmkit wrote there (only lmkit's plot names).
+    Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json alone may
+    hold the user's own files under those names."""
     from lmkit.report.plots import PLOT_FILES
 
     try:

@@ -5,6 +5,7 @@ their difference; characters laid out on a fixed grid (CJK characters two cells 
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ DPI = 120
 INCHES_PER_COLUMN = 0.1
 INCHES_PER_ROW = 0.26
 MISSING_SHOWN = 10  # characters named in the warning when no font has them
+PLACEHOLDER_FONT = re.compile(r"last ?resort", re.IGNORECASE)  # matplotlib ships it: a box for every character
 
 
 def cells(text: str) -> int:
@@ -70,6 +72,8 @@ def font_families(texts) -> tuple[list[str], list[str]]:
     missing = wanted - charmap(font_manager.findfont("monospace"))
     families = ["monospace"]
     for entry in font_manager.fontManager.ttflist if missing else ():
+        if PLACEHOLDER_FONT.search(entry.name):  # maps every code point to a box: no fallback at all
+            continue
         has = missing & charmap(entry.fname)
         if has and entry.name not in families:
             families.append(entry.name)

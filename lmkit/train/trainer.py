@@ -142,6 +142,8 @@ class Trainer:
         known = Progress.__dataclass_fields__
         saved = state["progress"]
         progress = Progress(**{k: v for k, v in saved.items() if k in known})
+        if "stale_evals" not in saved:  # saved before patience knew the schedule: every evaluation counted
+            progress.stale_evals = progress.bad_evals
         if self.lines is not None and progress.column and not self._same_line_batches(state):
             progress.column = 0  # its batch index would point into other batches: the epoch starts again
             self.callbacks.on_message(f"the line batches differ from the saved run's (--batch-size x --bptt, or "
