@@ -123,6 +123,6 @@ def test_a_plot_named_file_is_kept_unless_lmkit_can_show_it_wrote_it(char_rows, 
     (legacy / "learning_curves.png").write_text("my own chart\n")
     write_report(build_report([kn], "tiny-en (char)"), legacy)
     assert (legacy / "learning_curves.png").read_text() == "my own chart\n"
-    first["curves"].write_text("my own chart\n")  # in lmkit's marked folder, but not a PNG lmkit wrote
-    write_report(build_report([kn], "tiny-en (char)"), tmp_path / "out")
-    assert first["curves"].read_text() == "my own chart\n"
+    first["curves"].write_bytes(first["bits_per_char"].read_bytes())  # a PNG in lmkit's folder, but not the one
+    write_report(build_report([kn], "tiny-en (char)"), tmp_path / "out")    # lmkit wrote under that name
+    assert first["curves"].read_bytes()[:4] == b"\x89PNG"

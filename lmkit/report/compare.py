@@ -12,6 +12,7 @@ not depend on how the text was cut into tokens.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
@@ -287,31 +288,35 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     from lmkit.report.plots import draw_plots
 
     directory = Path(directory)
-    earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else set()  # marked: lmkit's own
+    earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
     claim_report_folder(directory)
     written = draw_plots(report, directory)
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
-    write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()}})
+    write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()},
+                                      "plot_sha256": {p.name: file_sha256(p) for p in written.values()}})
     write_text_atomic(files["markdown"], render_markdown(report, written))
     write_text_atomic(files["html"], render_html(report, written))
-    for name in earlier - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
+    for name in set(earlier) - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
         stale = directory / name
-        if stale.is_file() and not stale.is_symlink() and stale.read_bytes()[:len(PNG_MAGIC)] == PNG_MAGIC:
-            stale.unlink()
+        if stale.is_file() and not stale.is_symlink() and file_sha256(stale) == earlier[name]:
+            stale.unlink()  # the very file lmkit wrote, by its hash; anything else under that name is the user's
     return {**written, **files}
 
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # every plot lmkit writes is a PNG
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def plots_written_before(directory: Path) -> set[str]:
-    """The plot files the report.json already in `directory` says lmkit wrote there (only lmkit's plot names).
-    Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json alone may
-    hold the user's own files under those names."""
+def plots_written_before(directory: Path) -> dict[str, str]:
+    """name -> sha256 of the plots the report.json already in `directory` says lmkit wrote there (only lmkit's
+    plot names). Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json
+    alone may hold the user's own files under those names."""
     from lmkit.report.plots import PLOT_FILES
 
     try:
-        plots = read_json(directory / REPORT_FILES[0], "report").get("plots")
+        hashes = read_json(directory / REPORT_FILES[0], "report").get("plot_sha256")
     except LmkitError:
-        return set()
-    return {name for name in plots.values() if name in PLOT_FILES} if isinstance(plots, dict) else set()
+        return {}
+    if not isinstance(hashes, dict):
+        return {}
+    return {name: digest for name, digest in hashes.items() if name in PLOT_FILES and isinstance(digest, str)}
