@@ -175,7 +175,9 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
         directory.mkdir(parents=True, exist_ok=True)
         return MODEL_MARKER.write(directory)
     except NotADirectoryError as exc:
-        blocking = next((p for p in directory.parents if p.exists() and not p.is_dir()), None)
+        from lmkit.paths import first_non_folder
+
+        blocking = first_non_folder(directory)
         raise ModelWriteError(directory, f"{blocking} is a file, not a folder" if blocking else exc.strerror) from exc
     except OSError as exc:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc

@@ -23,22 +23,30 @@ HOME_VARIABLE = "LMKIT_HOME"
 CORPORA_VARIABLE = "LMKIT_CORPORA"
 
 
+def first_non_folder(path: Path) -> Path | None:
+    """The nearest of `path` and the folders above it that exists, when it is not a folder (a file, a device,
+    a link to nothing: mkdir would fail there with "File exists" or "Not a directory"); else None."""
+    for existing in (path.absolute(), *path.absolute().parents):
+        if existing.is_symlink() and not existing.exists():
+            return existing
+        if existing.exists():
+            return None if existing.is_dir() else existing
+    return None
+
+
 def checked_folder(path: Path, setting: str | None = None, named: Path | None = None) -> Path:
     """`path` unless it, or a folder above it, exists and is not a folder: then ConfigError naming `setting`
     ("LMKIT_CORPORA=/x/file"), the setting it came from, which names the folder `named` (default `path`)."""
-    wanted, named = path.absolute(), (named or path).absolute()
-    for existing in (wanted, *wanted.parents):
-        if existing.is_symlink() and not existing.exists():  # mkdir would say "File exists"
-            where = f"{existing} is a link to nothing"
-            raise ConfigError(where if setting is None else f"{setting}: {where}")
-        if existing.exists():
-            if existing.is_dir():
-                return path
-            if setting is None:
-                raise ConfigError(f"{existing} is not a folder")
-            raise ConfigError(f"{setting} is not a folder" if existing == named
-                              else f"{setting}: {existing} is not a folder")
-    return path
+    blocking = first_non_folder(path)
+    if blocking is None:
+        return path
+    if blocking.is_symlink() and not blocking.exists():
+        where = f"{blocking} is a link to nothing"
+        raise ConfigError(where if setting is None else f"{setting}: {where}")
+    if setting is None:
+        raise ConfigError(f"{blocking} is not a folder")
+    raise ConfigError(f"{setting} is not a folder" if blocking == (named or path).absolute()
+                      else f"{setting}: {blocking} is not a folder")
 
 
 def setting_folder(variable: str) -> Path | None:

@@ -268,7 +268,12 @@ def refuse_ignored(ctx: click.Context, names, reason: str) -> None:
     """ConfigError naming the options among `names` that were given, where `reason` makes them meaningless."""
     ignored = [flag(ctx, name) for name in names if given(ctx, name)]
     if ignored:
-        raise ConfigError(f"{reason}: {' '.join(ignored)} would be ignored; drop {'it' if len(ignored) == 1 else 'them'}")
+        raise ignored_options(ignored, reason)
+
+
+def ignored_options(options: list[str], reason: str) -> ConfigError:
+    """The one-line error for `options` (as typed) that `reason` would make lmkit ignore."""
+    return ConfigError(f"{reason}: {' '.join(options)} would be ignored; drop {'it' if len(options) == 1 else 'them'}")
 
 
 def tokenizer_from_path(path: Path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lmkit.commands.common import ignored_options
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.models.base import is_cloze
@@ -30,9 +31,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     if adaptive is not None and adaptive.any:
         check_support(member.model, member.config.get("kind"), adaptive)
     if is_cloze(member.model) and stream_options:
-        raise ConfigError(f"{model} is a bidirectional model ({member.config.get('kind')}), which reads every line "
-                          f"whole: {' '.join(stream_options)} would be ignored; drop "
-                          f"{'it' if len(stream_options) == 1 else 'them'}")
+        raise ignored_options(stream_options, f"{model} is a bidirectional model ({member.config.get('kind')}), which "
+                                              "reads every line whole")
     text = choose_text(corpus_spec, member, split, file)
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)

@@ -123,8 +123,8 @@ def distinct_labels(paths: list[Path], taken: set[str] = frozenset()) -> list[st
     depth = [1] * len(paths)
     while True:
         labels = ["/".join(part[-n:]) for part, n in zip(parts, depth)]
-        clashes = {i for i, label in enumerate(labels)
-                   if label in taken or labels.count(label) > 1} - {i for i in range(len(paths)) if depth[i] >= len(parts[i])}
+        clashes = [i for i, label in enumerate(labels)
+                   if (label in taken or labels.count(label) > 1) and depth[i] < len(parts[i])]  # a longer one exists
         if not clashes:
             return labels
         for i in clashes:

@@ -1,7 +1,6 @@
 """`lmkit train`: options -> corpus, tokenizer, model, TrainConfig -> Trainer -> summary."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -72,7 +71,9 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
 
     with surviving_stdout():  # `| tee log` and Ctrl-C: a reader gone must not cost the checkpoint
         code = run_training(ctx, corpus_spec, tokenizer_spec, opts)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # process 0 of a job (the others left in run_training)
+    from lmkit.train.distributed import job_size
+
+    if job_size() > 1:  # process 0 of a job (the others left in run_training)
         from lmkit.commands.train_run import leave_without_teardown
 
         leave_without_teardown(code)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-import shlex
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, install_corpus
+from lmkit.corpus.store import MANIFEST, Corpus, check_source, install_corpus
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
@@ -69,10 +69,8 @@ def hf_folder(root: Path, name: str) -> Path:
     legacy = root / legacy_folder_name(dataset, config)
     if not (folder / MANIFEST).exists() and (legacy / MANIFEST).exists():
         try:
-            recorded = Corpus.open(legacy).manifest.get("source", {})
-            if all(recorded.get(key) == value for key, value in hf_source(dataset, config).items()):
-                return legacy
-        except CorpusError:  # a damaged old folder is not this dataset's cache
+            return check_source(Corpus.open(legacy), hf_source(dataset, config)).directory
+        except CorpusError:  # damaged, or another dataset's: not this dataset's cache
             pass
     return folder
 

@@ -12,7 +12,6 @@ not depend on how the text was cut into tokens.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmkit.checkpoint import read_metrics
+from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import ConfigError, LmkitError, VocabError, printable
 from lmkit.fileio import FolderMarker, read_json
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
@@ -293,18 +293,14 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     written = draw_plots(report, directory)
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
     write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()},
-                                      "plot_sha256": {p.name: file_sha256(p) for p in written.values()}})
+                                      "plot_sha256": {p.name: sha256_file(p) for p in written.values()}})
     write_text_atomic(files["markdown"], render_markdown(report, written))
     write_text_atomic(files["html"], render_html(report, written))
     for name in set(earlier) - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
         stale = directory / name
-        if stale.is_file() and not stale.is_symlink() and file_sha256(stale) == earlier[name]:
+        if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:
             stale.unlink()  # the very file lmkit wrote, by its hash; anything else under that name is the user's
     return {**written, **files}
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def plots_written_before(directory: Path) -> dict[str, str]:

@@ -30,6 +30,11 @@ def lost_peer(exc: RuntimeError) -> bool:
     return isinstance(exc, dist.DistError) or "gloo" in text or "NCCL" in text or "closed by peer" in text
 
 
+def job_size() -> int:
+    """Processes in the job torchrun (or `--nproc`) started this one in: WORLD_SIZE, 1 for a single process."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 @dataclass
 class World:
     rank: int = 0
@@ -42,7 +47,7 @@ class World:
     @classmethod
     def from_env(cls, device_type: str = "cpu") -> "World":
         """Join the process group torchrun describes in the environment (or stay single)."""
-        size = int(os.environ.get("WORLD_SIZE", "1"))
+        size = job_size()
         if size <= 1:
             return cls.single()
         if not dist.is_initialized():
