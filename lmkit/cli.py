@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from lmkit.errors import LmkitError, printable
+from lmkit.runtime import omp_threads
 from lmkit.train.stop_signals import ignored
 
 PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's
@@ -113,6 +114,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
             with unencodable_escaped():
+                # before any command imports torch, whose OpenMP library prints its own line about a bad value
+                omp_threads(os.environ)
                 return super().invoke(ctx)
         except click.UsageError as exc:
             raise OneLineUsageError(exc) from exc

@@ -164,8 +164,8 @@ def omp_threads(environ: Mapping[str, str]) -> int | None:
         return None
     first = value.split(",")[0].strip()
     if not (first.isascii() and first.isdigit() and int(first) >= 1):
-        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a positive whole number; "
-                          "set it to one, unset it, or pass --threads N")
+        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a positive whole number; set it to one or "
+                          "unset it (--threads N chooses lmkit's threads, but the OpenMP library reads it too)")
     return int(first)
 
 

@@ -115,6 +115,16 @@ def test_a_bad_omp_num_threads_is_one_line(cli, monkeypatch, value):
     assert_one_line_error(cli("gradcheck"), "OMP_NUM_THREADS=", "is not a positive whole number", "--threads N")
 
 
+def test_a_bad_omp_num_threads_is_refused_before_torch_loads_its_openmp_library(tmp_path):
+    # in a fresh process: libgomp, loaded with torch, would print its own line about the value first
+    env = {**os.environ, "OMP_NUM_THREADS": "abc"}
+    done = subprocess.run([sys.executable, "-m", "lmkit", "train", *FILES, "--out", str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: OMP_NUM_THREADS='abc'")
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("command", [["train", *FILES], ["ngram", *FILES], ["eval", "m"], ["generate", "m"],
                                      ["fill", "a", "b", "x_y"], ["report", "m"], ["rescore", "m", "n"],
                                      ["gradcheck"]])
