@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, assert_one_line_error
 
 from lmkit.text.tokenizers import WordTokenizer
 
@@ -176,3 +176,9 @@ def test_report_row_of_an_arpa_file_equals_its_directory_row(cli, built, tmp_pat
     assert [r["name"] for r in rows] == ["kn3", "kn3.arpa"]
     same_numbers(rows[1]["test"], rows[0]["test"])
     assert rows[1]["disk_bytes"] == (built / "kn3.arpa").stat().st_size
+
+
+
+def test_an_arpa_file_without_a_text_says_what_to_pass(cli):
+    result = cli("eval", KENLM / "order2.arpa.gz")
+    assert_one_line_error(result, "is an ARPA file, which names no corpus;", "--corpus NAME", "--file PATH")

@@ -93,7 +93,7 @@ def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADV
     name = config.get("corpus")
     if not name:
         what = f"{source}/config.json names" if Path(source).is_dir() else f"{source} is an ARPA file, which names"
-        raise ConfigError(f"{what} no corpus; pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
+        raise ConfigError(f"{what} no corpus; {advice}")
     try:
         return EvalText.from_split(get_corpus(name), split)
     except CorpusError as exc:
