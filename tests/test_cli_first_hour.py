@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
+from faults.fault_helpers import interruptible
 from lmkit.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def test_ctrl_c_after_the_stdout_reader_has_gone_still_saves_the_checkpoint(tmp_
     """`lmkit train ... | tee log` and Ctrl-C: tee dies first; lmkit must still save and say so."""
     out = tmp_path / "m"
     args = ["train", *tiny_files(), *TINY_MODEL, "--eval-every", "1", "--max-time", "300", "--out", out]
-    process = lmkit_process(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = lmkit_process(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible())
     process.stdout.readline()  # the header: training has begun
     process.stdout.close()     # the reader goes away, as tee does on Ctrl-C
     seen = evaluations(out)

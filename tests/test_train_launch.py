@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from faults.fault_helpers import interruptible
 from lmkit.commands import train_launch
 from lmkit.commands.train_launch import stopped_by_signal, wait
 
@@ -156,7 +157,7 @@ def test_a_signal_under_nproc_saves_once_and_exits_with_its_code(tmp_path, signu
     (tmp_path / "t.txt").write_text("".join(f"line {i} of {i % 7} words\n" for i in range(3000)), encoding="utf-8")
     process = lmkit_launch(tmp_path, "--train", "t.txt", "--hidden-size", "16", "--emb-size", "8", "--layers", "1",
                            "--eval-every", "1", "--max-time", "300", "--epochs", "1000", "--patience", "1000",
-                           "--out", "m")
+                           "--out", "m", preexec_fn=interruptible())
     deadline = time.monotonic() + 120
     while not (tmp_path / "m" / "metrics.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.2)

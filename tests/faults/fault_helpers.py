@@ -39,12 +39,26 @@ def process_env(corpora: Path) -> dict:
             "LMKIT_PROGRESS": "always"}  # the bars are read here although stderr is a pipe
 
 
+def interruptible(then=None):
+    """A Popen preexec_fn for a child that a test sends SIGINT or SIGHUP: both at their defaults, as a terminal
+    starts a command. A suite started by a script's `... &` inherits SIGINT ignored, and under nohup SIGHUP
+    ignored; lmkit keeps an ignored signal ignored, so the child would train on. `then` runs after (another
+    preexec_fn)."""
+    def prepare():
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return prepare
+
+
 class LmkitProcess:
     """`python -m lmkit ARGS` with stdout and stderr collected by threads, and the steps it reports."""
 
     def __init__(self, args: list[str], corpora: Path, cwd: Path, preexec_fn=None):
         self.popen = subprocess.Popen([sys.executable, "-m", "lmkit", *args], cwd=cwd, env=process_env(corpora),
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      preexec_fn=interruptible(preexec_fn))
         self.out: list[str] = []
         self.err: list[str] = []
         self.steps: list[int] = []
