@@ -80,6 +80,9 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
         config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
                   "vocab": vocab_record(model.vocab)}
         write_json_atomic(staging / CONFIG_FILE, config)
+        blocked = folder_in_the_way(staging, directory)
+        if blocked is not None:  # before anything moves: a half-moved model would pair new weights with an old config
+            raise ModelWriteError(directory, f"{blocked} is a folder where lmkit saves a file, and not lmkit's; move it")
         move_into(staging, directory)
         fsync_dir(directory)
     except WriteError as exc:
@@ -91,6 +94,17 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
     return directory
 
 
+def folder_in_the_way(source: Path, target: Path) -> Path | None:
+    """The first folder under `target` standing where move_into would rename a file of `source`."""
+    for entry in sorted(source.iterdir()):
+        destination = target / entry.name
+        if destination.is_dir() and not destination.is_symlink():
+            found = folder_in_the_way(entry, destination) if entry.is_dir() else destination
+            if found is not None:
+                return found
+    return None
+
+
 def move_into(source: Path, target: Path) -> None:
     """Rename every file of `source` into `target` (merging subfolders), the config.json of each level last."""
     for entry in sorted(source.iterdir(), key=lambda e: (e.name == CONFIG_FILE, e.name)):
@@ -98,8 +112,6 @@ def move_into(source: Path, target: Path) -> None:
         if entry.is_dir() and destination.is_dir() and not destination.is_symlink():
             move_into(entry, destination)
         else:
-            if destination.is_dir() and not destination.is_symlink():
-                shutil.rmtree(destination)
             os.replace(entry, destination)
 
 

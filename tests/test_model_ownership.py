@@ -233,3 +233,83 @@ def test_an_out_below_a_file_names_the_file(cli, tmp_path, run):
     result = cli(*RUNS[run](tmp_path / "checkpoints" / "sub"))
     assert_one_line_error(result, f"{tmp_path / 'checkpoints'} is a file, not a folder")
     assert (tmp_path / "checkpoints").read_text() == "a user's notes\n"
+
+
+# Entries of the user's inside a run's last/ or last.old/, which lmkit replaces whole when it saves.
+IN_LAST_FOLDERS = {
+    "a file in last/": lambda run, mine: (run / "last" / "mine.txt").write_bytes(b"3\n"),
+    "a file in last.old/": lambda run, mine: make_folder(run / "last.old", {"precious.txt": b"4\n"}),
+    "a folder in last/": lambda run, mine: (run / "last" / "drafts").mkdir(),
+    "a link under lmkit's name": lambda run, mine: ((run / "last" / "tokenizer.json").unlink(),
+                                                    (run / "last" / "tokenizer.json").symlink_to(mine)),
+    "last/ a link": lambda run, mine: ((run / "last.old").mkdir(), (run / "last").rename(run / "last.old" / "x"),
+                                       (run / "last").symlink_to(mine.parent)),
+}
+ACTIONS = {
+    "resume": lambda run: ["train", "--resume", run, "--max-steps", "4", "--quiet", "--sample-tokens", "0"],
+    "overwrite": lambda run: train_args(run, "--max-steps", "2", "--overwrite"),
+}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("entry", IN_LAST_FOLDERS)
+def test_a_users_entry_in_last_is_refused_by_name_before_training(cli, tmp_path, entry, action):
+    run, mine = tmp_path / "run", make_folder(tmp_path / "own", {"mine.txt": b"mine\n"}) / "mine.txt"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    IN_LAST_FOLDERS[entry](run, mine)
+    before = snapshot(tmp_path)
+    result = cli(*ACTIONS[action](run))
+    if "link" in entry and action == "resume":  # --resume refuses links (and a last/ without state) on its own terms
+        assert_one_line_error(result)
+    else:
+        assert_one_line_error(result, "is not lmkit's, and lmkit replaces", "move it out of there")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_users_file_put_into_last_during_the_run_stops_the_save_not_the_file(tmp_path, cli):
+    from lmkit.train.resume_state import save_last
+
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    model, tokenizer, config, state = load_resume(run)
+    (run / "last" / "mine.txt").write_bytes(b"3\n")
+    before = snapshot(run)
+    with pytest.raises(CheckpointError, match="mine.txt: is not lmkit's.*the previous checkpoint is intact"):
+        save_last(run, model, tokenizer, state, {})
+    assert snapshot(run) == before  # the staging folder gone, the old last/ and the file as they were
+
+
+def test_save_last_writes_only_the_names_it_proves_its_own(tmp_path, cli):
+    from lmkit.train.resume_state import LAST_FILES
+
+    for model in ("lstm", "scratch-rnn", "bilstm"):
+        run = tmp_path / model
+        assert cli(*train_args(run, "--max-steps", "2", "--model", model)).exit_code == 0
+        assert {entry.name for entry in (run / "last").iterdir()} <= LAST_FILES
+
+
+def test_a_lock_file_of_the_users_is_refused_and_a_stale_lock_of_lmkits_is_taken(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    (run / ".lock").write_bytes(b"my lock notes\n")
+    before = snapshot(run)
+    assert_one_line_error(cli(*ACTIONS["resume"](run)), f"{run / '.lock'}: is not lmkit's lock")
+    assert snapshot(run) == before
+    (run / ".lock").write_bytes(b"12345\n")  # what a killed run leaves
+    result = cli(*ACTIONS["resume"](run))
+    assert result.exit_code == 0, result.output
+    assert not (run / ".lock").exists()
+
+
+@pytest.mark.parametrize("run", ["train-overwrite", "ngram"])
+def test_a_users_folder_under_the_name_of_a_model_file_is_refused_not_removed(cli, tmp_path, run):
+    out = tmp_path / "m"
+    assert cli(*RUNS[run](out)).exit_code == 0
+    (out / "tokenizer.json").unlink()
+    make_folder(out, {"tokenizer.json/notes.txt": b"mine\n"})
+    before = snapshot(out)
+    result = cli(*RUNS[run](out))
+    assert_one_line_error(result, f"{out / 'tokenizer.json'} is a folder where lmkit saves a file, and not lmkit's")
+    assert (out / "tokenizer.json" / "notes.txt").read_bytes() == b"mine\n"
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith("last")} == \
+        {k: v for k, v in before.items() if not k.startswith("last")}

@@ -28,7 +28,7 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.paths import checkpoints_root, folders_line
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
-from lmkit.train.resume_state import STATE_FILE, DirectoryLock, load_resume, resume_dir
+from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports a command it stopped
@@ -80,6 +80,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
                               bars=bars_wanted(opts["quiet"]) and world.is_main,
                               max_time=config.time_limit, max_steps=config.max_steps)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
+        if world.is_main:  # before training, not at the first save: last/ and last.old/ are replaced whole
+            check_save_places(directory)
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
         if trainer.lines is not None and trainer.lines.cut and world.is_main:
@@ -189,9 +191,11 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
 
 
 def clear_previous_run(directory: Path) -> None:
-    """--overwrite: the old learning curve and resume state must not mix with the new run's."""
+    """--overwrite: the old learning curve and resume state must not mix with the new run's (last.old/ too, which
+    --resume would fall back to); check_save_places has proved both hold only lmkit's files."""
     (directory / "metrics.jsonl").unlink(missing_ok=True)
-    shutil.rmtree(directory / "last", ignore_errors=True)
+    for folder in (LAST, f"{LAST}.old"):
+        shutil.rmtree(directory / folder, ignore_errors=True)
 
 
 def saved_config(directory: Path) -> dict:
@@ -204,7 +208,7 @@ def saved_config(directory: Path) -> dict:
 def resumed_directory(opts: dict) -> Path:
     """The model directory --resume names (given as DIR, DIR/last or DIR/last.old)."""
     directory = Path(opts["resume"])
-    return directory.parent if directory.name in ("last", "last.old") else directory
+    return directory.parent if directory.name in (LAST, f"{LAST}.old") else directory
 
 
 def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):

@@ -5,6 +5,10 @@ schedule, RNG, data position, carried hidden state). It is written into a
 fresh temporary folder and swapped in with renames, so a crash leaves either
 the previous last/ or the new one (or, between the two renames, last.old/,
 which load_resume falls back to).
+
+Both folders are replaced whole, so lmkit first proves they hold only what
+save_last writes there (LAST_FILES, and its own temporaries): a file of the
+user's put inside is refused by name, never removed with the folder.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import fcntl
 import io
 import os
 import pickle
+import re
 import shutil
 import stat
 import tempfile
@@ -19,16 +24,18 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import (ModelWriteError, check_links_inside, claim_model_directory, load_model, release_claim,
-                              save_model)
+from lmkit.checkpoint import (CONFIG_FILE, MARKER_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
+                              claim_model_directory, load_model, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode
 from lmkit.input_files import open_regular
+from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.state_check import check_trainer_state
 
 LAST = "last"
 STATE_FILE = "trainer_state.pt"
 LAST_STAGING_PREFIX = f"{TEMP_PREFIX}{LAST}."  # save_last's staging folders inside the model directory
+LAST_FILES = frozenset({CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, STATE_FILE, MARKER_FILE})  # what save_last writes
 
 
 def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dict) -> Path:
@@ -46,6 +53,7 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
         save_model(staging, model, tokenizer, extra)
         write_trainer_state(staging / STATE_FILE, trainer_state)
         fsync_dir(staging)
+        check_last_folders(directory, saving=True)  # a file put there during the run is the user's too
         if last.exists():  # only a complete last/ may push last.old/ out: it is the fallback while last/ is absent
             shutil.rmtree(old, ignore_errors=True)
             os.replace(last, old)
@@ -59,6 +67,43 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return last
+
+
+def check_save_places(directory: Path) -> None:
+    """Before training into DIR: CheckpointError naming a folder of the user's where the best model's files go,
+    or anything of the user's in last/ or last.old/ (check_last_folders)."""
+    for name in sorted(LAST_FILES - {STATE_FILE}):
+        if (Path(directory) / name).is_dir() and not (Path(directory) / name).is_symlink():
+            raise CheckpointError(f"could not save the model to {directory}: {Path(directory) / name} is a folder "
+                                  "where lmkit saves a file, and not lmkit's; move it")
+    check_last_folders(directory)
+
+
+def check_last_folders(directory: Path, saving: bool = False) -> None:
+    """CheckpointError naming the first entry of DIR/last/ or DIR/last.old/ that lmkit did not write there: the
+    next save (or --overwrite) replaces both folders whole."""
+    for folder in (Path(directory) / LAST, Path(directory) / f"{LAST}.old"):
+        entry = not_lmkits(folder)
+        if entry is not None:
+            intact = "; the previous checkpoint is intact" if saving else ""
+            raise CheckpointError(f"{entry}: is not lmkit's, and lmkit replaces {folder} whole when it saves the "
+                                  f"resumable checkpoint; move it out of there{intact}")
+
+
+def not_lmkits(folder: Path) -> Path | None:
+    """The first entry of `folder` that save_last did not write (a name outside LAST_FILES that is not one of
+    lmkit's temporaries, or one of those names holding a folder, a link or a device), or `folder` itself when
+    it is a link or not a folder; None when lmkit may replace `folder` whole."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        return folder
+    if not folder.exists():
+        return None
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(TEMP_PREFIX):
+            continue  # a write_bytes_atomic temporary of a killed save
+        if entry.name not in LAST_FILES or entry.is_symlink() or not entry.is_file():
+            return entry
+    return None
 
 
 def write_trainer_state(path: Path, trainer_state: dict) -> None:
@@ -146,6 +191,7 @@ class DirectoryLock:
             if self._still_the_lock_file():
                 break
             self.handle.close()  # the holder removed it between our open and flock: lock the new one
+        self._refuse_a_file_not_a_lock()
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(f"{os.getpid()}\n")
@@ -168,6 +214,18 @@ class DirectoryLock:
             raise busy(directory) from exc
         finally:
             os.close(fd)
+
+    def _refuse_a_file_not_a_lock(self) -> None:
+        """A .lock holding anything but a process number (what lmkit writes there, and leaves when killed) is
+        the user's: refused, not truncated."""
+        held = os.pread(self.handle.fileno(), 64, 0)
+        if held and not re.fullmatch(rb"\d+\n?", held):
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            if self.claimed:
+                release_claim(self.directory, remove_directory=self.created_directory)
+            raise CheckpointError(f"{self.path}: is not lmkit's lock (it holds more than a process number); lmkit "
+                                  "keeps its lock under this name: move the file")
 
     def _still_the_lock_file(self) -> bool:
         try:
