@@ -37,6 +37,7 @@ CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = ".lmkit-model"
+METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
 MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
@@ -308,20 +309,33 @@ def inside(directory: Path, name: str) -> Path:
 
 
 def check_links_inside(directory: Path) -> None:
-    """Refuse a model directory holding symbolic links that lead out of it (a shared folder must not make
-    lmkit read, say, ~/.ssh/id_rsa as weights)."""
+    """Refuse a model directory where what lmkit reads (read_names, and everything in last/ and last.old/)
+    holds a symbolic link leading out of it: a shared folder must not make lmkit read, say, ~/.ssh/id_rsa as
+    weights. A link of the user's under another name is never read, and is left alone."""
     root = directory.resolve()
-    for folder, subfolders, files in os.walk(directory):
-        for name in subfolders + files:
-            path = Path(folder) / name
+    for entry in sorted(directory.iterdir()):
+        if entry.name not in read_names():
+            continue
+        inside = os.walk(entry) if entry.is_dir() and not entry.is_symlink() else ()
+        for path in [entry, *(Path(folder) / name for folder, subfolders, files in inside for name in subfolders + files)]:
             if path.is_symlink() and root not in path.resolve().parents:
                 raise CheckpointError(f"{path}: a symbolic link to {os.readlink(path)!r}, outside the model directory; "
                                       "refusing to load it")
 
 
+def read_names() -> frozenset[str]:
+    """The names of a model directory's entries that lmkit reads (the two resumable folders read whole)."""
+    from lmkit.models.neural.weight_files import WEIGHTS_FILE
+    from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
+    from lmkit.train.resume_state import LAST, STATE_FILE
+
+    return frozenset({CONFIG_FILE, TOKENIZER_FILE, MARKER_FILE, METRICS_FILE, WEIGHTS_FILE, NGRAM_WEIGHTS_FILE,
+                      STATE_FILE, LAST, f"{LAST}.old"})
+
+
 def append_metrics(directory: str | Path, record: dict) -> None:
     """Append one JSON line to metrics.jsonl (append-only, so a crash loses at most this line)."""
-    path = Path(directory) / "metrics.jsonl"
+    path = Path(directory) / METRICS_FILE
     claim_model_directory(directory)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json_text(record) + "\n")
@@ -329,7 +343,7 @@ def append_metrics(directory: str | Path, record: dict) -> None:
 
 def read_metrics(directory: str | Path) -> list[dict]:
     """The records of metrics.jsonl; a line that is not a JSON object (cut short by a crash, damaged) is skipped."""
-    path = Path(directory) / "metrics.jsonl"
+    path = Path(directory) / METRICS_FILE
     if not path.exists():
         return []
     records = []

@@ -228,3 +228,16 @@ def test_tokens_are_shown_so_that_marks_and_spaces_stay_visible():
     assert [display_token(t) for t in ("中", "e\u0301", "\u0301", "a b", "\u200b")] == \
         ["中", "e\u0301", "'\\u0301'", "'a b'", "'\\u200b'"]
     assert display_token("中", quoted=True) == "'中'" and display_token("\u0301x", quoted=True) == "'\\u0301x'"
+
+
+def test_tokenize_from_a_model_directory_refuses_a_tokenizer_linked_from_outside(cli, tmp_path):
+    """As loading the model would: a shared model folder must not make lmkit read a file from elsewhere."""
+    from conftest import ENGLISH, assert_one_line_error
+
+    built = cli("train", "--train", ENGLISH, "--hidden-size", "8", "--emb-size", "4", "--layers", "1", "--max-steps",
+                "1", "--sample-tokens", "0", "--quiet", "--out", tmp_path / "model")
+    assert built.exit_code == 0, built.output
+    (tmp_path / "model" / "tokenizer.json").rename(tmp_path / "elsewhere.json")
+    (tmp_path / "model" / "tokenizer.json").symlink_to(tmp_path / "elsewhere.json")
+    assert_one_line_error(cli("tokenize", "--from", tmp_path / "model", "abc"),
+                          "tokenizer.json: a symbolic link to", "outside the model directory")

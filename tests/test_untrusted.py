@@ -15,7 +15,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error
+from conftest import ENGLISH, assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
 
 from lmkit.checkpoint import load_model
@@ -197,3 +197,21 @@ def test_hostile_package_members_write_nothing_outside_the_cache(cli, corpora_ro
     assert not outside.exists() and not (tmp_path / "outside").exists()
     assert not (corpora_root / "tang300").exists()
     assert sorted(p.name for p in corpora_root.iterdir()) == [".downloads"]  # no half-built corpus either
+
+
+
+def test_a_link_of_the_users_under_another_name_is_not_read_and_blocks_nothing(cli, tmp_path):
+    """lmkit reads only its own names in a model directory: a user's link out of it (notes, data) stays, and
+    loading, resuming and --overwrite go on (before: refused at the end of a whole --overwrite run)."""
+    run = tmp_path / "run"
+    train = ["train", "--train", ENGLISH, "--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size",
+             "4", "--bptt", "16", "--sample-tokens", "0", "--quiet", "--out", run, "--max-steps", "2"]
+    assert cli(*train).exit_code == 0
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (run / "notes.txt").symlink_to(tmp_path / "notes.txt")
+    assert cli("generate", run, "--max-tokens", "3").exit_code == 0
+    result = cli("train", "--resume", run, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    result = cli(*train, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (run / "notes.txt").is_symlink() and (tmp_path / "notes.txt").read_text() == "mine\n"

@@ -281,8 +281,12 @@ def tokenizer_from_path(path: Path):
     from lmkit.errors import TokenizerError
     from lmkit.text.tokenizers import load_tokenizer
 
+    from lmkit.checkpoint import TOKENIZER_FILE, check_links_inside
+
     path = Path(path)
-    file = path / "tokenizer.json" if path.is_dir() else path
+    if path.is_dir():
+        check_links_inside(path)  # as loading the model would: its tokenizer.json may not lead out of it
+    file = path / TOKENIZER_FILE if path.is_dir() else path
     if not file.exists() and not file.is_symlink():  # a broken link is the JSON reader's to describe
         raise TokenizerError(f"{file}: no such tokenizer file")
     return load_tokenizer(file)

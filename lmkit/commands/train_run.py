@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import check_links_inside, read_config
+from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
@@ -193,7 +193,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
 def clear_previous_run(directory: Path) -> None:
     """--overwrite: the old learning curve and resume state must not mix with the new run's (last.old/ too, which
     --resume would fall back to); check_save_places has proved both hold only lmkit's files."""
-    (directory / "metrics.jsonl").unlink(missing_ok=True)
+    (directory / METRICS_FILE).unlink(missing_ok=True)
     for folder in (LAST, f"{LAST}.old"):
         shutil.rmtree(directory / folder, ignore_errors=True)
 
