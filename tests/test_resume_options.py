@@ -69,3 +69,27 @@ def test_a_tokenizer_option_the_saved_tokenizer_does_not_take_is_refused(cli, mo
     assert_one_line_error(cli("train", "--resume", model, "--no-split-punct", *RESUME),
                           "--no-split-punct does not apply to --tokenizer char")
     assert files(model) == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-steps", "1"], "--max-steps 1 counts the whole run, and it is at step 2; give more to train on"),
+    (["--max-time", "1e-6"], "--max-time 1e-06 counts the whole run, and it has trained"),
+    (["--seed", "3", "--max-steps", "3"], "continues the saved random state: --seed would be ignored; drop it"),
+])
+def test_a_budget_already_used_up_or_a_seed_is_refused_on_resume(cli, model, args, words):
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *args, "--quiet", "--sample-tokens", "0"),
+                          f"--resume {model}", words)
+    assert files(model) == before
+
+
+def test_resuming_a_run_at_its_saved_budget_says_nothing_is_left_to_train(cli, model):
+    result = cli("train", "--resume", model, "--quiet", "--sample-tokens", "0")  # saved: --max-steps 2, at step 2
+    assert result.exit_code == 0, result.output
+    assert (f"warning: --resume {model}: nothing left to train (it is at step 2, its --max-steps 2); "
+            "give a larger --max-steps to train on") in result.stderr
+
+
+def test_the_runs_own_seed_may_be_repeated_on_resume(cli, model):
+    result = cli("train", "--resume", model, "--seed", "1234", "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import CORPUS_PARAMS, flag, given
+from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError
 from lmkit.models import CLOZE_KINDS
@@ -54,11 +54,34 @@ def check_resume_options(ctx: click.Context, directory: Path, config: dict) -> N
         if not same(value, saved):
             raise ConfigError(f"--resume {directory}: the saved model has {option} {shown(saved)}, not {shown(value)}; "
                               f"leave {option} out to continue it, or train a new model into another --out")
+    saved_seed = ((config.get("train") or {}).get("config") or {}).get("seed")
+    if given(ctx, "seed") and ctx.params["seed"] != saved_seed:  # the first command's own seed may be repeated
+        raise ignored_options([flag(ctx, "seed")], f"--resume {directory} continues the saved random state")
     out = ctx.params.get("out")
     if given(ctx, "out") and Path(out).resolve() != Path(directory).resolve():
         raise ConfigError(f"--resume {directory} continues the run in {directory}: leave --out {out} out")
     if given(ctx, "overwrite"):
         raise ConfigError("--overwrite starts a new run and --resume continues one: give one of them")
+
+
+def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> str | None:
+    """ConfigError when a budget given now (--max-steps, --epochs, --max-time: each counts the whole run) is one
+    the resumed run has already used up; otherwise the warning to print when a saved one is (the run only
+    finishes its evaluation), or None."""
+    used = {"max_steps": (progress.get("step", 0), config.max_steps, f"it is at step {progress.get('step', 0):,}"),
+            "epochs": (progress.get("epoch", 0), config.epochs, f"it has done {progress.get('epoch', 0)} epochs"),
+            "max_time": (progress.get("elapsed", 0.0), config.time_limit,
+                         f"it has trained {progress.get('elapsed', 0.0):,.2f} s")}
+    spent = [(name, limit, where) for name, (done, limit, where) in used.items() if limit and done >= limit]
+    for name, limit, where in spent:
+        if given(ctx, name):
+            raise ConfigError(f"--resume {directory}: {flag(ctx, name)} {shown(ctx.params[name])} counts the whole "
+                              f"run, and {where}; give more to train on")
+    for name, limit, where in spent[:1]:
+        option = f"--{name.replace('_', '-')}"
+        return (f"warning: --resume {directory}: nothing left to train ({where}, its {option} {shown(limit)}); "
+                f"give a larger {option} to train on")
+    return None
 
 
 def shown(value) -> str:

@@ -13,7 +13,7 @@ import torch
 
 from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
-from lmkit.commands.resume_checks import (check_resume_corpus, check_resume_options, check_resume_tokenizer,
+from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.train_fit import fit_shape_to_text, warn_if_nothing_is_rare, warn_if_valid_is_train
@@ -62,6 +62,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, saved=state.get("train_config") if state else None).with_default_lr(tokenizer.kind)
+    nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
@@ -101,6 +102,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             click.echo(folders_line())
             if state is not None:
                 click.echo(resume_line(directory, trainer))
+            if nothing_left:
+                click.echo(nothing_left, err=True)
         try:
             with world.peers_watched():
                 result = trainer.run()
