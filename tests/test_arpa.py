@@ -55,7 +55,8 @@ def word_data():
     return tokenizer, encode_lines(tokenizer, LINES)
 
 
-MAGIC = {"model.arpa": b"\\data\\", "model.arpa.gz": b"\x1f\x8b", "model.arpa.bz2": b"BZh", "model.arpa.xz": b"\xfd7zXZ"}
+MAGIC = {"model.arpa": b"\\data\\", "model.arpa.gz": b"\x1f\x8b", "model.arpa.bz2": b"BZh", "model.arpa.xz": b"\xfd7zXZ",
+         "MODEL.ARPA.GZ": b"\x1f\x8b", "model.arpa.Xz": b"\xfd7zXZ"}  # the suffix in any case
 
 
 @pytest.mark.parametrize("smoothing", ["mle", "add-k", "kn"])
@@ -169,3 +170,12 @@ def test_a_damaged_file_is_one_error_naming_the_line(tmp_path, kind):
 def test_a_missing_file_is_an_arpa_error(tmp_path):
     with pytest.raises(ArpaError, match="nothing.arpa: no such file"):
         read_arpa(tmp_path / "nothing.arpa")
+
+
+@pytest.mark.parametrize("name", ["model.arpa.zst", "model.arpa.lz4", "model.ARPA.ZIP"])
+def test_a_name_promising_a_compression_lmkit_does_not_write_is_refused(word_data, tmp_path, name):
+    tokenizer, stream = word_data
+    model = build_ngram(stream, tokenizer.vocab, 2, smoothing="add-k", k=0.5)
+    with pytest.raises(ArpaError, match=f"{name}: lmkit compresses ARPA files as .gz, .bz2 or .xz, not "):
+        write_arpa(model, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []

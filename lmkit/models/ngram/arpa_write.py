@@ -1,7 +1,8 @@
 """Writing ARPA files: any NGramLM as a standard back-off file that KenLM, SRILM and lmkit read back.
 
 Base-10 log probabilities and backoffs, the shortest strings that read back as the same float32,
-`-99` for "never"; written to a temporary name and renamed, compressed when the name ends in .gz, .bz2 or .xz.
+`-99` for "never"; written to a temporary name and renamed, compressed when the name ends in .gz, .bz2 or .xz
+(in any case); a name promising another compression (.zst, .lz4, ...) is refused, not written as plain text.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzi
     ".bz2": lambda raw: bz2.BZ2File(raw, "wb"),
     ".xz": lambda raw: lzma.LZMAFile(raw, "wb"),
 }
+OTHER_COMPRESSIONS = {".zst", ".zstd", ".lz4", ".lz", ".lzma", ".lzo", ".z", ".zip", ".7z", ".br", ".sz", ".bz",
+                      ".gzip", ".tgz", ".tbz2", ".txz"}  # names promising a compression lmkit does not write
 
 
 def write_arpa(model, path: str | Path) -> Path:
@@ -33,7 +36,8 @@ def write_arpa(model, path: str | Path) -> Path:
     check_writable(model.vocab, path)
     sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
     with atomic_write(path, "wb") as raw:
-        out = COMPRESSORS[path.suffix](raw) if path.suffix in COMPRESSORS else raw
+        compress = COMPRESSORS.get(path.suffix.lower())
+        out = compress(raw) if compress else raw
         text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
         text.write("\\data\\\n" + "".join(f"ngram {n}={size}\n" for n, size in enumerate(sizes, 1)))
         names = np.array(tokens, dtype=object)
@@ -52,6 +56,9 @@ def check_writable(vocab: Vocab, path: Path) -> None:
     """WriteError unless a file can be written at `path`, ArpaError unless every token can stand in an ARPA file
     (no ASCII separator inside a word): checked before a long build, so a bad target fails before anything is written."""
     check_output_file(path)
+    if path.suffix.lower() in OTHER_COMPRESSIONS:
+        raise ArpaError(f"{path}: lmkit compresses ARPA files as .gz, .bz2 or .xz, not {path.suffix}; choose one of "
+                        "those, or a name without a compression suffix for plain text")
     spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
     if spaced:
         raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
