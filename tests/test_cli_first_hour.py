@@ -88,11 +88,14 @@ def test_lmkit_home_holds_corpora_and_checkpoints_and_every_header_names_them(cl
     assert f"folders: corpora {expected_corpora}  checkpoints {home / 'checkpoints'}" in listing.output
 
 
-def test_the_train_header_names_the_folders(cli, tmp_path):
+def test_the_train_header_names_the_folders(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMKIT_HOME", str(tmp_path / "home"))
     result = cli("train", *tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--max-steps", "1",
                  "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
     assert "folders: corpora " in result.output and "checkpoints " in result.output
+    # and where it looked for the 5-gram it would compare with (a model built elsewhere is not searched for)
+    assert f"(no character 5-gram baseline in {tmp_path / 'home' / 'checkpoints'} yet: `lmkit ngram" in result.output
 
 
 def run_with_terminal_stderr(args, tmp_path, **env) -> tuple[int, str, str]:

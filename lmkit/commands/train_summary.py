@@ -67,7 +67,8 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet:
     for line in summary_lines(str(directory), results, chars, baseline):
         click.echo(line)
     if baseline is None and tokenizer.kind == "char" and not reverse:
-        click.echo(f"  (no character 5-gram baseline yet: `lmkit ngram --corpus {corpus.name} --tokenizer char --order 5`)")
+        click.echo(f"  (no character 5-gram baseline in {checkpoints_root()} yet: `lmkit ngram --corpus {corpus.name} "
+                   "--tokenizer char --order 5`)")
     if sample_tokens > 0:
         click.echo("sample:")
         click.echo(sample_text(model, tokenizer, sample_tokens, seed, reverse))
