@@ -292,3 +292,27 @@ def test_dash_is_not_quietly_a_folder_named_dash(cli, model, tmp_path, monkeypat
     args = [*command, model] if command == ["report"] else command
     assert_one_line_error(cli(*args, "--out", "-"), "--out -: this option writes a folder, not standard output")
     assert not (tmp_path / "-").exists()
+
+
+EMPTY_PATHS = {  # Path("") is ".": each of these read or wrote the current folder (--train "" trained on its files)
+    "--train": lambda model: ["train", "--train", "", "--max-steps", "1"],
+    "--out": lambda model: ["train", "--train", TINY["en"]["train"], "--max-steps", "1", "--out", ""],
+    "--resume": lambda model: ["train", "--resume", ""],
+    "--file": lambda model: ["eval", model, "--file", ""],
+    "MODEL": lambda model: ["generate", ""],
+    "BACKWARD": lambda model: ["fill", model, "", "a_b"],
+    "--from": lambda model: ["tokenize", "--from", "", "abc"],
+    "--arpa": lambda model: ["ngram", "--train", TINY["en"]["train"], "--arpa", ""],
+    "--per-line": lambda model: ["eval", model, "--per-line", ""],
+    "NBEST": lambda model: ["rescore", model, ""],
+    "--corpus ''": lambda model: ["train", "--corpus", "", "--max-steps", "1"],
+}
+
+
+@pytest.mark.parametrize("option", EMPTY_PATHS)
+def test_an_empty_path_or_name_is_refused_not_read_as_the_current_folder(cli, model, tmp_path, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("a user's text, not a corpus\n")
+    before = sorted(tmp_path.iterdir())
+    assert_one_line_error(cli(*EMPTY_PATHS[option](model)), f"{option}:", "empty")
+    assert sorted(tmp_path.iterdir()) == before

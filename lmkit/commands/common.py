@@ -26,6 +26,7 @@ import click
 from click.core import ParameterSource
 
 from lmkit.commands.options import given_options, number, options_from
+from lmkit.commands.output_paths import PathGiven
 from lmkit.errors import ConfigError, counted
 from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS, tokenizer_knobs
 
@@ -66,6 +67,8 @@ class CorpusSpec:
     file_given: bool = False  # lmkit eval --file: a text read as given, with --encoding-errors too
 
     def __post_init__(self):  # every command that takes these options refuses them alone, before any work
+        if self.name is not None and not self.name.strip():  # else read as no --corpus: the default trained
+            raise ConfigError(f"--corpus {self.name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
         alone = [option for option, paths in (("--valid", self.valid), ("--test", self.test)) if paths]
         if alone and not self.train:
             raise ConfigError(f"{' and '.join(alone)} need{'s' if len(alone) == 1 else ''} --train: --valid and "
@@ -153,7 +156,7 @@ def corpus_options(function=None, *, default: str | None = "shakespeare"):
                           file_given=kwargs.get("file") is not None)
         return function(*args, corpus_spec=spec, **kwargs)
 
-    path = click.Path(path_type=Path)
+    path = PathGiven()
     options = [
         click.option("--corpus", metavar="NAME", default=None,
                      help=f"Named corpus (see `lmkit corpus list`) or hf:NAME[:CONFIG]{shown}."),
@@ -228,7 +231,7 @@ def model_options(function):
         return function(*args, opener=ModelOpener(tokenizer_from), **kwargs)
 
     return click.option(
-        "--tokenizer-from", "tokenizer_from", type=click.Path(path_type=Path), default=None, metavar="PATH",
+        "--tokenizer-from", "tokenizer_from", type=PathGiven(), default=None, metavar="PATH",
         help="For a model given as an ARPA file: a tokenizer.json or model directory whose tokenizer it uses "
              "[default: whitespace words from the file's 1-grams, or beside a model directory (--mix, fill) "
              "that directory's tokenizer]. Needed for a model of characters or subword pieces.")(wrapper)

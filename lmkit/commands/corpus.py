@@ -7,7 +7,7 @@ import click
 
 from lmkit.commands.common import CORPUS_PARAMS, corpus_options, refuse_ignored
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import counted
+from lmkit.errors import ConfigError, counted
 
 
 @click.group("corpus")
@@ -72,6 +72,8 @@ def info(ctx, name, corpus_spec, as_json):
         from dataclasses import replace
 
         refuse_ignored(ctx, CORPUS_PARAMS, f"NAME {name} names the corpus")
+        if not name.strip():
+            raise ConfigError(f"NAME {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
         corpus_spec = replace(corpus_spec, name=name)
     corpus = corpus_spec.open(fetch=False)
     if as_json:

@@ -9,7 +9,7 @@ from click.core import ParameterSource
 from lmkit.commands.common import corpus_options, flag, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
-from lmkit.commands.output_paths import OutputFile, corpus_files, refuse_overlap
+from lmkit.commands.output_paths import OutputFile, PathGiven, corpus_files, refuse_overlap
 from lmkit.errors import ConfigError, counted
 from lmkit.fileio import json_text
 
@@ -32,10 +32,10 @@ def scoring_options(f):
 
 
 @click.command()
-@click.argument("model_dir", metavar="[MODEL]", required=False, type=click.Path(path_type=Path))
+@click.argument("model_dir", metavar="[MODEL]", required=False, type=PathGiven())
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True,
               help="Which split of the corpus to score.")
-@click.option("--file", "file", type=click.Path(path_type=Path), default=None, help="Score this UTF-8 text file instead.")
+@click.option("--file", "file", type=PathGiven(), default=None, help="Score this UTF-8 text file instead.")
 @corpus_options(default=None)
 @click.option("--mix", default=None, metavar="A,B",
               help="Interpolate these models (directories or ARPA files; same vocabulary) instead of scoring MODEL.")

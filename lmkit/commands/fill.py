@@ -10,6 +10,7 @@ import click
 
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import number
+from lmkit.commands.output_paths import PathGiven, refuse_empty
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
@@ -18,7 +19,7 @@ CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input 
 
 
 @click.command("fill")
-@click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=click.Path(path_type=Path))
+@click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=PathGiven())
 @click.argument("backward_dir", metavar="BACKWARD|TEXT", type=TEXT)
 @click.argument("text", type=TEXT, required=False)
 @click.option("--candidates", type=TEXT, default=None,
@@ -59,6 +60,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     refuse_path_as_text(backward_dir if text is None else text)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, as_json, opener)
+    refuse_empty("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
     left, right = split_blank(text, blank)
     first, second = opener.open_shared([forward_dir, backward_dir])
     for member in (first, second):

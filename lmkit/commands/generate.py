@@ -18,6 +18,7 @@ import click
 
 from lmkit.commands.common import TEXT, display_token, model_options, threads_option
 from lmkit.commands.options import options_from
+from lmkit.commands.output_paths import PathGiven
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_text
@@ -26,9 +27,9 @@ PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the mo
 
 
 @click.command("generate")
-@click.argument("model_dir", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("model_dir", metavar="MODEL", type=PathGiven())
 @click.option("--prompt", type=TEXT, default=None, help="Text the continuation follows (newlines end sentences).")
-@click.option("--prompt-file", type=click.Path(path_type=Path), default=None, help="Read the prompt from a UTF-8 file.")
+@click.option("--prompt-file", type=PathGiven(), default=None, help="Read the prompt from a UTF-8 file.")
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
 @model_options

@@ -1,5 +1,7 @@
-"""Click types for the paths a user names for lmkit to write, checked as the command line is read.
+"""Click types for the paths a user names, checked as the command line is read.
 
+    any path                       PathGiven: click's Path, but never an empty string, which Path('') would
+                                   quietly make '.', the current folder (`--train ""` trained on its files)
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
                                    with or without --overwrite), and not inside another one or a cached corpus
     --per-line FILE, --arpa FILE,  OutputFile: a regular file or a symbolic link to one, in a folder that can be
@@ -23,6 +25,17 @@ import click
 from lmkit.errors import ConfigError
 
 
+class PathGiven(click.Path):
+    """A path to read, or a folder: see the module docstring."""
+
+    def __init__(self):
+        super().__init__(path_type=Path)
+
+    def convert(self, value, param, ctx) -> Path:
+        refuse_empty(option_name(param), value)
+        return super().convert(value, param, ctx)
+
+
 class OutputFile(click.ParamType):
     name = "file"
 
@@ -30,6 +43,7 @@ class OutputFile(click.ParamType):
         from lmkit.checkpoint import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
 
+        refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
         path = Path(value)
         try:
@@ -47,6 +61,7 @@ class ModelDirectory(click.ParamType):
     def convert(self, value, param, ctx) -> Path:
         from lmkit.checkpoint import check_model_directory, refuse_inside_lmkit_folder
 
+        refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a folder")
         path = Path(value)
         check_model_directory(path, option_name(param))
@@ -61,7 +76,15 @@ def refuse_dash(option: str, value, writes: str) -> None:
                           "(./- for one called '-')")
 
 
+def refuse_empty(option: str, value) -> None:
+    if isinstance(value, str) and not value:
+        raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
+
+
 def option_name(param) -> str:
+    """--option as typed first in its declaration, or an argument's name as the usage line shows it (MODEL)."""
+    if isinstance(param, click.Argument):
+        return param.human_readable_name
     return param.opts[0] if param is not None and param.opts else "path"
 
 

@@ -11,7 +11,7 @@ import click
 from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option, tokenizer_options
 from lmkit.commands.evaluate import refuse_unused_adaptive
 from lmkit.commands.options import config_from, number, options_from
-from lmkit.commands.output_paths import refuse_dash
+from lmkit.commands.output_paths import PathGiven, refuse_dash
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SUITE_ONLY, SuiteConfig
@@ -19,13 +19,13 @@ from lmkit.text.tokenizer_options import tokenizer_knobs
 
 
 @click.command()
-@click.argument("model_dirs", metavar="[MODEL]...", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("model_dirs", metavar="[MODEL]...", nargs=-1, type=PathGiven())
 @corpus_options(default=None)
 @tokenizer_options
 @click.option("--suite", type=click.Choice(["baseline"]), default=None,
               help="Train the standard set first: 1- to 5-gram add-k and Kneser-Ney, Elman RNN, GRU and LSTM.")
 @options_from(SuiteConfig)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=PathGiven(), default=None,
               help="Output folder [default: reports/<corpus>-<tokenizer>].")
 @click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=80, show_default=True, help="Length of each model's sample (0: none).")
 @click.option("--quiet", is_flag=True, help="No progress output.")

@@ -7,11 +7,11 @@ import click
 
 from lmkit.commands.common import model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, options_from
-from lmkit.commands.output_paths import OutputFile, refuse_overlap
+from lmkit.commands.output_paths import OutputFile, PathGiven, refuse_overlap
 from lmkit.errors import ConfigError
 from lmkit.generate.rescore import RescoreConfig
 
-path = click.Path(path_type=Path)
+path = PathGiven()
 STDOUT = "-"  # --out -: the reranked lists go to standard output (a str: no Path, not even Path("./-"), equals it)
 TUNING = ("max_weight", "weight_steps", "max_bonus", "bonus_steps")  # the grid search's settings
 

@@ -9,6 +9,7 @@ import click
 
 from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_token, refuse_ignored,
                                    tokenizer_from_path, tokenizer_options)
+from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
 from lmkit.text.tokenizer_options import tokenizer_knobs
@@ -17,7 +18,7 @@ from lmkit.text.vocab import EOS_ID
 
 @click.command("tokenize")
 @click.argument("texts", nargs=-1, type=TEXT)
-@click.option("--from", "source", type=click.Path(path_type=Path), default=None,
+@click.option("--from", "source", type=PathGiven(), default=None,
               help="Use the tokenizer of this model directory or tokenizer.json instead of building one.")
 @corpus_options
 @tokenizer_options

@@ -8,7 +8,7 @@ import click
 
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import number, options_from
-from lmkit.commands.output_paths import ModelDirectory
+from lmkit.commands.output_paths import ModelDirectory, PathGiven
 from lmkit.commands.train_models import MODEL_FAMILIES
 from lmkit.errors import ConfigError
 from lmkit.train.config import TrainConfig
@@ -28,7 +28,7 @@ def run_options(f):
         click.option("--out", type=ModelDirectory(), default=None,
                      help="Model directory: a new or empty folder, or one lmkit made [default: checkpoints/<corpus>-<tokenizer>-<model>]."),
         click.option("--overwrite", is_flag=True, help="Replace a model lmkit saved in --out before (never a folder lmkit did not make)."),
-        click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a run from its model directory."),
+        click.option("--resume", type=PathGiven(), default=None, help="Continue a run from its model directory."),
         click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
                      help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM with dropouts for a "
                           "CPU's few passes; awd-paper: with their own; awd-char: their character-level "

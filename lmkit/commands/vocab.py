@@ -7,6 +7,7 @@ import click
 
 from lmkit.commands.common import corpus_options, display_token, refuse_ignored, tokenizer_from_path, tokenizer_options
 from lmkit.commands.options import number
+from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.split import SPLITS
 from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import SPECIALS
@@ -32,7 +33,7 @@ def build(corpus_spec, tokenizer_spec, force, top):
 
 
 @command.command("show")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=PathGiven())
 @corpus_options
 @tokenizer_options
 @click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from lmkit.errors import ConfigError, TokenizerError
 from lmkit.settings import Knob, check_settings, knobs, same_setting, setting
+from lmkit.text.vocab import SPECIALS
 
 LARGEST_VOCAB = 2**24        # sentencepiece pieces
 LARGEST_MIN_FREQ = 2**62
@@ -26,8 +27,8 @@ class CharOptions:
     CLI_NAME: ClassVar[str] = "char"
 
     min_freq: int = setting(1, "Keep tokens seen at least this often.", low=1, high=LARGEST_MIN_FREQ)
-    max_size: int | None = setting(None, "Keep at most this many tokens, specials included.", low=1,
-                                   high=LARGEST_MAX_SIZE)
+    max_size: int | None = setting(None, f"Keep at most this many tokens, the {len(SPECIALS)} specials included.",
+                                   low=len(SPECIALS) + 1, high=LARGEST_MAX_SIZE)
     segmented: bool = setting(False, "Read word-segmented text as the plain text it segments (\"我 昨天\" is 我 昨 天).",
                               cli=False)  # a segmented corpus (lmkit.corpus.segmented) implies it
 
