@@ -38,6 +38,8 @@ TOKENIZER_FILE = "tokenizer.json"
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = ".lmkit-model"
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
+LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
+STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
 MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
@@ -119,7 +121,7 @@ def move_into(source: Path, target: Path) -> None:
 def is_model_directory(directory: str | Path) -> bool:
     """True when lmkit can prove it made `directory`: its marker, or (from before the marker) an lmkit config.json."""
     directory = Path(directory)
-    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", "last", "last.old"))
+    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", LAST, f"{LAST}.old"))
 
 
 def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:
@@ -327,7 +329,6 @@ def read_names() -> frozenset[str]:
     """The names of a model directory's entries that lmkit reads (the two resumable folders read whole)."""
     from lmkit.models.neural.weight_files import WEIGHTS_FILE
     from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
-    from lmkit.train.resume_state import LAST, STATE_FILE
 
     return frozenset({CONFIG_FILE, TOKENIZER_FILE, MARKER_FILE, METRICS_FILE, WEIGHTS_FILE, NGRAM_WEIGHTS_FILE,
                       STATE_FILE, LAST, f"{LAST}.old"})

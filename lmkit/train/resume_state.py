@@ -24,16 +24,14 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import (CONFIG_FILE, MARKER_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
-                              claim_model_directory, load_model, release_claim, save_model)
+from lmkit.checkpoint import (CONFIG_FILE, LAST, MARKER_FILE, STATE_FILE, TOKENIZER_FILE, ModelWriteError,
+                              check_links_inside, claim_model_directory, load_model, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode
 from lmkit.input_files import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.state_check import check_trainer_state
 
-LAST = "last"
-STATE_FILE = "trainer_state.pt"
 LAST_STAGING_PREFIX = f"{TEMP_PREFIX}{LAST}."  # save_last's staging folders inside the model directory
 LAST_FILES = frozenset({CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, STATE_FILE, MARKER_FILE})  # what save_last writes
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lmkit.models.base import HandWrittenGradients
-from lmkit.checkpoint import append_metrics, save_model
+from lmkit.checkpoint import LAST, append_metrics, save_model
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.text.batches import batchify, count_windows, window_columns
@@ -362,7 +362,7 @@ class Trainer:
 
     def _non_finite(self, loss_value: float) -> float:
         step = self.progress.step + 1
-        where = self.directory / "last"
+        where = self.directory / LAST
         if self.cfg.on_nan == "rollback" and where.exists() and self._rollbacks < MAX_ROLLBACKS:
             self._rollbacks += 1
             self._rollback()
