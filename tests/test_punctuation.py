@@ -27,6 +27,10 @@ from lmkit.text.tokenizers import WordTokenizer, load_tokenizer, tokenizer_from_
     ("$5", ["$", "5"]),
     ("...", [".", ".", "."]),
     ("plain", ["plain"]),
+    ("好👨\u200d👩\u200d👧！", ["好", "👨\u200d👩\u200d👧", "！"]),  # a family emoji: five code points, one symbol
+    ("👍🏽!", ["👍🏽", "!"]),           # a skin tone stays on its emoji
+    ("🇨🇳🇺🇸", ["🇨🇳", "🇺🇸"]),         # regional indicators pair into flags
+    ("❤\ufe0f,", ["❤\ufe0f", ","]),   # a variation selector stays on its symbol
 ])
 def test_split_marks(word, pieces):
     assert split_marks(word) == pieces
@@ -45,7 +49,8 @@ def test_usual_spacing_comes_back_as_written(text):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["a", "don't", "我的", ",", ".", "(", ")", '"', "'", "，", "「", "」", "-", "$", "¿"]),
+@given(st.lists(st.sampled_from(["a", "don't", "我的", ",", ".", "(", ")", '"', "'", "，", "「", "」", "-", "$", "¿",
+                                 "👨\u200d👧", "🇨🇳", "👍🏽", "🇨", "\u200d"]),
                 max_size=12))
 def test_joined_tokens_split_back_into_the_same_tokens(tokens):
     text = " ".join(tokens)

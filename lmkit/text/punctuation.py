@@ -5,7 +5,10 @@ is a token of its own; the runs of other characters between them are words. So
 "Hello," is `Hello ,`, "(so)" is `( so )`, and unsegmented Chinese
 "我的手机坏了，" is `我的手机坏了 ，` (full-width marks are punctuation too).
 An apostrophe between two letters stays inside its word: "don't", "o'er",
-"l’homme" are one token each.
+"l’homme" are one token each. A mark keeps what draws it as one symbol: its
+combining marks and variation selectors, an emoji's skin tone, a flag's second
+regional indicator, and a zero-width joiner with the character it joins
+("👨‍👩‍👧" and "🇨🇳" are one token each, not five and two).
 
 Joining (the detokenization rule). Tokens are joined with one space, except:
 - no space before a closing mark (categories Pe, Pf, and Po such as , . ! ? ; :)
@@ -24,6 +27,9 @@ from __future__ import annotations
 import unicodedata
 
 APOSTROPHES = frozenset("'’ʼ")
+ZERO_WIDTH_JOINER = "\u200d"
+SKIN_TONES = range(0x1F3FB, 0x1F400)           # emoji modifiers (category Sk), drawn on the emoji before them
+REGIONAL_INDICATORS = range(0x1F1E6, 0x1F200)  # two of them are one flag
 STRAIGHT_QUOTES = frozenset("\"'")
 OPENING_PO = frozenset("¿¡")
 
@@ -34,19 +40,36 @@ def is_mark(char: str) -> bool:
 
 
 def split_marks(word: str) -> list[str]:
-    """One whitespace-free word -> its word pieces and single-character marks, in order."""
+    """One whitespace-free word -> its word pieces and marks (one symbol each, see mark_end), in order."""
     pieces: list[str] = []
-    start = 0
-    for i, char in enumerate(word):
-        if not is_mark(char) or _inner_apostrophe(word, i):
+    start = i = 0
+    while i < len(word):
+        if not is_mark(word[i]) or _inner_apostrophe(word, i):
+            i += 1
             continue
+        end = mark_end(word, i)
         if start < i:
             pieces.append(word[start:i])
-        pieces.append(char)
-        start = i + 1
+        pieces.append(word[i:end])
+        start = i = end
     if start < len(word):
         pieces.append(word[start:])
     return pieces
+
+
+def mark_end(text: str, i: int) -> int:
+    """Where the mark starting at text[i] ends: after the characters that draw it as one symbol."""
+    end = i + 1
+    if ord(text[i]) in REGIONAL_INDICATORS and end < len(text) and ord(text[end]) in REGIONAL_INDICATORS:
+        end += 1
+    while end < len(text):
+        if text[end] == ZERO_WIDTH_JOINER and end + 1 < len(text):
+            end += 2
+        elif unicodedata.category(text[end])[0] == "M" or ord(text[end]) in SKIN_TONES:
+            end += 1
+        else:
+            break
+    return end
 
 
 def _inner_apostrophe(word: str, i: int) -> bool:
@@ -61,23 +84,30 @@ def join_marks(tokens: list[str]) -> str:
     glue_next = False
     for token in tokens:
         role = _role(token, quotes_seen)
-        if out and not glue_next and role not in ("close", "wide"):
+        if out and (not glue_next and role not in ("close", "wide") or _draws_on(token)):
             out.append(" ")
         out.append(token)
         glue_next = role in ("open", "wide")
     return "".join(out)
 
 
+def _draws_on(token: str) -> bool:
+    """Whether `token` starts with what mark_end would join to a mark written right before it (so it keeps its
+    space: `( \u200d` must not come back as one token)."""
+    return bool(token) and (token[0] == ZERO_WIDTH_JOINER or unicodedata.category(token[0])[0] == "M"
+                            or ord(token[0]) in SKIN_TONES)
+
+
 def _role(token: str, quotes_seen: dict[str, int]) -> str:
     """'word', 'open', 'close' or 'wide' (a mark written without spaces either side)."""
-    if len(token) != 1 or not is_mark(token):
+    if not token or not is_mark(token[0]) or mark_end(token, 0) != len(token):
         return "word"
-    if unicodedata.east_asian_width(token) in ("W", "F"):
+    if unicodedata.east_asian_width(token[0]) in ("W", "F"):
         return "wide"
     if token in STRAIGHT_QUOTES:
         quotes_seen[token] = quotes_seen.get(token, 0) + 1
         return "open" if quotes_seen[token] % 2 else "close"
-    category = unicodedata.category(token)
+    category = unicodedata.category(token[0])
     if category in ("Ps", "Pi") or token in OPENING_PO:
         return "open"
     if category in ("Pe", "Pf", "Po"):
