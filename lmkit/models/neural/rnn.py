@@ -31,11 +31,11 @@ from lmkit.fileio import write_bytes_atomic
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
+from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.neural.weights import check_shapes, load_weights
 from lmkit.settings import check_settings, setting
 from lmkit.text.vocab import Vocab
 
-WEIGHTS_FILE = "model.safetensors"
 TIED = "head.linear.weight"  # not stored when tied: it is embedding.weight
 
 # cell name -> (torch module, extra constructor arguments)

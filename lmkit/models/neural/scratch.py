@@ -34,11 +34,11 @@ from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
 from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_factor, final_state, forward_pass, target_logprobs
 from lmkit.models.neural.rnn import LARGEST_WIDTH
+from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.neural.weights import load_weights
 from lmkit.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
-WEIGHTS_FILE = "model.safetensors"
 EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set
 
 
