@@ -40,6 +40,7 @@ MARKER_FILE = ".lmkit-model"
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
+LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
 MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
 MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
@@ -85,7 +86,7 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
         write_json_atomic(staging / CONFIG_FILE, config)
         blocked = folder_in_the_way(staging, directory)
         if blocked is not None:  # before anything moves: a half-moved model would pair new weights with an old config
-            raise ModelWriteError(directory, f"{blocked} is a folder where lmkit saves a file, and not lmkit's; move it")
+            raise ModelWriteError(directory, f"{blocked} is a directory where lmkit saves a file, and not lmkit's; move it")
         move_into(staging, directory)
         fsync_dir(directory)
     except WriteError as exc:
@@ -326,19 +327,50 @@ def check_links_inside(directory: Path) -> None:
 
 
 def read_names() -> frozenset[str]:
-    """The names of a model directory's entries that lmkit reads (the two resumable folders read whole)."""
+    """The names of a model directory's entries that lmkit reads (the folders among them read whole: the two
+    resumable checkpoints and an interpolation's members)."""
+    return model_names() | {MARKER_FILE, METRICS_FILE, STATE_FILE, LAST, f"{LAST}.old"}
+
+
+def first_foreign_entry(directory: Path) -> Path | None:
+    """The first entry at the top of a model directory that lmkit does not make there (not one of read_names, its
+    lock or a temporary of its own): a file of the user's, which replacing the directory whole would lose."""
+    own = read_names() | {LOCK_FILE}
+    for entry in sorted(Path(directory).iterdir()):
+        if entry.name not in own and not entry.name.startswith(TEMP_PREFIX):
+            return entry
+    return None
+
+
+def model_names() -> frozenset[str]:
+    """The names of the entries that hold the model itself (what `report` counts as its size on disk)."""
+    from lmkit.models.mix import MEMBERS_DIR
     from lmkit.models.neural.weight_files import WEIGHTS_FILE
     from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
 
-    return frozenset({CONFIG_FILE, TOKENIZER_FILE, MARKER_FILE, METRICS_FILE, WEIGHTS_FILE, NGRAM_WEIGHTS_FILE,
-                      STATE_FILE, LAST, f"{LAST}.old"})
+    return frozenset({CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, NGRAM_WEIGHTS_FILE, MEMBERS_DIR})
+
+
+def model_bytes(directory: Path) -> int:
+    """Bytes of the model's own files in `directory` (model_names; not last/, kept only for --resume, nor a
+    file of the user's beside them, nor what a link out of the directory leads to)."""
+    root = Path(directory).resolve()
+    paths = [Path(directory) / name for name in model_names()]
+    paths += [Path(folder) / name for path in paths if path.is_dir() and not path.is_symlink()
+              for folder, _, files in os.walk(path) for name in files]
+    return sum(p.stat().st_size for p in paths
+               if p.is_file() and (not p.is_symlink() or root in p.resolve().parents))
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:
     """Append one JSON line to metrics.jsonl (append-only, so a crash loses at most this line)."""
     path = Path(directory) / METRICS_FILE
     claim_model_directory(directory)
-    with open(path, "a", encoding="utf-8") as handle:
+    try:  # never through a link: appending would write into the file it names
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: could not append to the learning curve: {exc.strerror or exc}") from exc
+    with open(fd, "a", encoding="utf-8") as handle:
         handle.write(json_text(record) + "\n")
 
 

@@ -50,10 +50,10 @@ class LoadedModel:
             raise ConfigError(f"{self.name} is a bidirectional cloze model ({self.config.get('kind')}); it {use}")
 
     def disk_bytes(self) -> int:
-        """The model's own files: the ARPA file, or a directory's files (not last/, kept only for --resume)."""
-        if self.path.is_file():
-            return self.path.stat().st_size
-        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        """The model's own files: the ARPA file, or lmkit.checkpoint.model_bytes of a directory."""
+        from lmkit.checkpoint import model_bytes
+
+        return self.path.stat().st_size if self.path.is_file() else model_bytes(self.path)
 
 
 def open_model(path: str | Path, tokenizer: Tokenizer | None = None,

@@ -129,6 +129,9 @@ def apply_threads(requested: int | None = DEFAULT_THREADS) -> int:
     return threads
 
 
+LARGEST_OMP_THREADS = 1 << 20  # far beyond any machine's CPUs; libgomp itself refuses 2**64
+
+
 def check_threads(threads: int) -> int:
     """A thread count must be from 1 to the machine's logical CPUs (more only makes threads wait on each other)."""
     cpus = os.cpu_count() or 1
@@ -158,15 +161,17 @@ def affinity_cpus() -> int:
 
 
 def omp_threads(environ: Mapping[str, str]) -> int | None:
-    """OMP_NUM_THREADS's thread count (its first level), None when unset; a bad value is refused."""
+    """OMP_NUM_THREADS's thread count (its first level), None when unset. A bad value is refused: every level of
+    the comma-separated list, as the OpenMP library reads them all (and prints its own line about any one)."""
     value = environ.get("OMP_NUM_THREADS")
     if value is None or not value.strip():
         return None
-    first = value.split(",")[0].strip()
-    if not (first.isascii() and first.isdigit() and int(first) >= 1):
-        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a positive whole number; set it to one or "
-                          "unset it (--threads N chooses lmkit's threads, but the OpenMP library reads it too)")
-    return int(first)
+    levels = [level.strip() for level in value.split(",")]
+    if not all(level.isascii() and level.isdigit() and 1 <= int(level) <= LARGEST_OMP_THREADS for level in levels):
+        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a positive whole number (or a comma-separated list of "
+                          f"them, each at most {LARGEST_OMP_THREADS:,}); set it to one or unset it (--threads N "
+                          "chooses lmkit's threads, but the OpenMP library reads it too)")
+    return int(levels[0])
 
 
 def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:

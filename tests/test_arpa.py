@@ -172,7 +172,7 @@ def test_a_missing_file_is_an_arpa_error(tmp_path):
         read_arpa(tmp_path / "nothing.arpa")
 
 
-@pytest.mark.parametrize("name", ["model.arpa.zst", "model.arpa.lz4", "model.ARPA.ZIP"])
+@pytest.mark.parametrize("name", ["model.arpa.zst", "model.arpa.lz4", "model.ARPA.ZIP", "model.arpa.bzip2", "model.arpa.tar.gz"])
 def test_a_name_promising_a_compression_lmkit_does_not_write_is_refused(word_data, tmp_path, name):
     tokenizer, stream = word_data
     model = build_ngram(stream, tokenizer.vocab, 2, smoothing="add-k", k=0.5)

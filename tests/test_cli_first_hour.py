@@ -3,6 +3,7 @@ and a run that survives its stdout reader going away."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,7 +96,23 @@ def test_the_train_header_names_the_folders(cli, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "folders: corpora " in result.output and "checkpoints " in result.output
     # and where it looked for the 5-gram it would compare with (a model built elsewhere is not searched for)
-    assert f"(no character 5-gram baseline in {tmp_path / 'home' / 'checkpoints'} yet: `lmkit ngram" in result.output
+    assert f"(no character 5-gram baseline with this vocabulary in {tmp_path / 'home' / 'checkpoints'} yet: `lmkit ngram" in result.output
+
+
+def test_the_baseline_is_the_first_5_gram_with_this_vocabulary_and_a_broken_one_is_passed_over(cli, tmp_path,
+                                                                                                  monkeypatch):
+    monkeypatch.setenv("LMKIT_HOME", str(tmp_path / "home"))
+    checkpoints = tmp_path / "home" / "checkpoints"
+    other = cli("ngram", *tiny_files(), "--tokenizer", "char", "--order", "5", "--smoothing", "add-k", "--max-size", "10")
+    assert other.exit_code == 0, other.output  # sorts before the kn model; another vocabulary
+    broken = shutil.copytree(next(checkpoints.iterdir()), checkpoints / "a-broken-5gram")
+    (broken / "model.ngram.npz").unlink()
+    assert cli("ngram", *tiny_files(), "--tokenizer", "char", "--order", "5").exit_code == 0
+    result = cli("train", *tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--max-steps", "1",
+                 "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    kn = next(p for p in checkpoints.iterdir() if p.name.endswith("-char-5gram-kn"))
+    assert f"  baseline {kn}: valid bits/char " in result.output
 
 
 def run_with_terminal_stderr(args, tmp_path, **env) -> tuple[int, str, str]:

@@ -109,7 +109,7 @@ def test_the_default_thread_count_comes_from_the_environment(cli, tmp_path, monk
     assert "; threads 1\n" in result.output and records(tmp_path / "m")[0]["runtime"]["threads"] == 1
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "1,x", "2,0", "1,", "99999999999999999999"])
 def test_a_bad_omp_num_threads_is_one_line(cli, monkeypatch, value):
     monkeypatch.setenv("OMP_NUM_THREADS", value)
     assert_one_line_error(cli("gradcheck"), "OMP_NUM_THREADS=", "is not a positive whole number", "--threads N")

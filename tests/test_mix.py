@@ -108,3 +108,17 @@ def test_an_interpolated_model_directory_reloads_with_the_same_scores(pair, tmp_
     ids = torch.tensor([[2, 4, 5, 6, 3, 7]])
     with torch.no_grad():
         assert torch.allclose(loaded.eval().score(ids), mix.score(ids))
+
+
+def test_a_members_weights_linked_from_outside_are_refused(pair, tmp_path):
+    """members/ is read whole, so a link out of it is refused as one at the top is."""
+    from lmkit.checkpoint import load_model, save_model
+    from lmkit.errors import CheckpointError
+
+    tokenizer = WordTokenizer.fit(LINES)
+    save_model(tmp_path / "mix", Interpolated(list(pair), [0.4, 0.6]), tokenizer)
+    weights = tmp_path / "mix" / "members" / "0" / "model.safetensors"
+    weights.rename(tmp_path / "elsewhere.safetensors")
+    weights.symlink_to(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(CheckpointError, match="members/0/model.safetensors: a symbolic link to .*outside the model"):
+        load_model(tmp_path / "mix")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,12 @@ def test_the_suite_replaces_only_its_own_model_directories(tmp_path, tiny_en, sh
         fresh_directory(folder)
     assert snapshot(folder) == before
     own = ngram_dir(tmp_path / "report" / "models" / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=2, smoothing="add-k")
+    for stray in ("notes.txt", "plots/p.csv"):  # the user's files in the suite's own folder: refused, kept
+        make_folder(own, {stray: b"mine\n"})
+        with pytest.raises(ConfigError, match=f"{own / stray.split('/')[0]}: is not lmkit's, and the suite replaces"):
+            fresh_directory(own)
+        assert (own / stray).read_bytes() == b"mine\n"
+        shutil.rmtree(own / stray.split("/")[0]) if "/" in stray else (own / stray).unlink()
     fresh_directory(own)
     assert not own.exists()
 
@@ -309,7 +316,55 @@ def test_a_users_folder_under_the_name_of_a_model_file_is_refused_not_removed(cl
     make_folder(out, {"tokenizer.json/notes.txt": b"mine\n"})
     before = snapshot(out)
     result = cli(*RUNS[run](out))
-    assert_one_line_error(result, f"{out / 'tokenizer.json'} is a folder where lmkit saves a file, and not lmkit's")
+    assert_one_line_error(result, f"{out / 'tokenizer.json'} is a directory where lmkit saves a file, and not lmkit's")
     assert (out / "tokenizer.json" / "notes.txt").read_bytes() == b"mine\n"
     assert {k: v for k, v in snapshot(out).items() if not k.startswith("last")} == \
         {k: v for k, v in before.items() if not k.startswith("last")}
+
+
+@pytest.mark.parametrize("lock", [
+    b"31415926535897932384626433832795028841971693993751058209749445923078164062862\nmy notes\n",  # digits first
+    "hard link",
+])
+def test_a_lock_file_lmkit_did_not_write_is_refused_however_it_starts(cli, tmp_path, lock):
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    mine = tmp_path / "mine.txt"
+    mine.write_bytes(b"" if lock == "hard link" else lock)
+    if lock == "hard link":
+        os.link(mine, run / ".lock")  # empty, as a lock lmkit just created is: but another name's too
+    else:
+        mine.rename(run / ".lock")
+    before = snapshot(tmp_path)
+    assert_one_line_error(cli(*ACTIONS["resume"](run)), f"{run / '.lock'}: is not lmkit's lock")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("entry", [f"last/{TEMP_PREFIX}mine/data.txt", f"last.old/{TEMP_PREFIX}mine/data.txt"])
+def test_a_folder_under_lmkits_temporary_prefix_inside_last_is_the_users(cli, tmp_path, entry):
+    """lmkit makes only temporary files in last/ (write_bytes_atomic), never folders."""
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    make_folder(run, {entry: b"precious\n"})
+    before = snapshot(run)
+    assert_one_line_error(cli(*ACTIONS["resume"](run)), "is not lmkit's, and lmkit replaces")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("plant", ["folder", "link"])
+def test_metrics_jsonl_must_be_lmkits_before_training(cli, tmp_path, plant):
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    mine = run / "notes.txt"  # a link inside the folder is read, but appending would write into the user's file
+    mine.write_text("MY NOTE\n")
+    (run / "metrics.jsonl").unlink()
+    if plant == "folder":
+        (run / "metrics.jsonl").mkdir()
+    else:
+        (run / "metrics.jsonl").symlink_to(mine)
+    before = snapshot(tmp_path)
+    result = cli(*ACTIONS["resume"](run))
+    assert_one_line_error(result, "metrics.jsonl", "is a directory where lmkit saves a file" if plant == "folder"
+                          else "is a symbolic link, and lmkit appends its learning curve there")
+    assert "resuming" not in result.output  # refused before training, not after it
+    assert snapshot(tmp_path) == before

@@ -316,3 +316,18 @@ def test_an_empty_path_or_name_is_refused_not_read_as_the_current_folder(cli, mo
     before = sorted(tmp_path.iterdir())
     assert_one_line_error(cli(*EMPTY_PATHS[option](model)), f"{option}:", "empty")
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_an_empty_item_in_a_mix_is_refused_not_skipped(cli, model, tmp_path):
+    assert_one_line_error(cli("eval", "--mix", f"{model},,{model}", "--file", TINY["en"]["test"]),
+                          f"--mix '{model},,{model}': an empty model path among its commas")
+
+
+def test_reports_size_counts_only_the_models_own_files(model, tmp_path):
+    from lmkit.model_source import open_model
+
+    before = open_model(model).disk_bytes()
+    (tmp_path / "big.bin").write_bytes(bytes(1 << 20))
+    (model / "notes.bin").symlink_to(tmp_path / "big.bin")  # a user's link beside the model: not its size
+    (model / "notes.txt").write_text("mine\n")
+    assert open_model(model).disk_bytes() == before < 1 << 20

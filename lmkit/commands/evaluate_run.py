@@ -65,7 +65,10 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
             scoring: dict) -> dict:
     from lmkit.evaluate.mix import evaluate_mix, load_members, parse_weights
 
-    paths = [Path(part.strip()) for part in mix.split(",") if part.strip()]
+    parts = [part.strip() for part in mix.split(",")]
+    paths = [Path(part) for part in parts if part]
+    if len(paths) >= 2 and "" in parts:  # `a,,b` was read as `a,b`: an item left out, or a typo
+        raise ConfigError(f"--mix {mix!r}: an empty model path among its commas; name every model")
     if len(paths) < 2:
         raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}")
     chosen = parse_weights(weights)

@@ -17,7 +17,7 @@ import click
 
 from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, counted
 from lmkit.models import CLOZE_KINDS
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
@@ -69,7 +69,8 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
     the resumed run has already used up; otherwise the warning to print when a saved one is (the run only
     finishes its evaluation), or None."""
     used = {"max_steps": (progress.get("step", 0), config.max_steps, f"it is at step {progress.get('step', 0):,}"),
-            "epochs": (progress.get("epoch", 0), config.epochs, f"it has done {progress.get('epoch', 0)} epochs"),
+            "epochs": (progress.get("epoch", 0), config.epochs,
+                       f"it has done {counted(progress.get('epoch', 0), 'epoch')}"),
             "max_time": (progress.get("elapsed", 0.0), config.time_limit,
                          f"it has trained {progress.get('elapsed', 0.0):,.2f} s")}
     spent = [(name, limit, where) for name, (done, limit, where) in used.items() if limit and done >= limit]

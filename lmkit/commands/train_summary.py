@@ -28,11 +28,12 @@ def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "t
     return results
 
 
-def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path | None = None) -> Path | None:
-    """A character 5-gram built on the same corpus and tokenizer, if `lmkit ngram` made one."""
+def find_baselines(corpus_name: str, tokenizer_kind: str, root: Path | None = None) -> list[Path]:
+    """The character 5-grams `lmkit ngram` built on the same corpus and tokenizer kind, in name order."""
     root = checkpoints_root() if root is None else root
     if not root.is_dir():
-        return None
+        return []
+    found = []
     for config_path in sorted(root.glob("*/config.json")):
         try:
             config = read_config(config_path.parent)
@@ -41,19 +42,22 @@ def find_baseline(corpus_name: str, tokenizer_kind: str, root: Path | None = Non
         if (config.get("kind") == "ngram" and config.get("corpus") == corpus_name and config.get("order") == 5
                 and config.get("direction", "forward") == "forward"
                 and (config.get("tokenizer") or {}).get("kind", tokenizer_kind) == tokenizer_kind):
-            return config_path.parent
-    return None
+            found.append(config_path.parent)
+    return found
 
 
 def baseline_figure(corpus, tokenizer) -> tuple[str, float] | None:
-    where = find_baseline(corpus.name, tokenizer.kind)
-    if where is None:
-        return None
-    model, base_tokenizer, _ = load_model(where)
-    if base_tokenizer.vocab != tokenizer.vocab:
-        return None
-    result = stream_nll(model, encoded_split(corpus, base_tokenizer, "valid"))
-    return str(where), result.bits_per_char(corpus.num_chars("valid"))
+    """(where, valid bits/char) of the first of find_baselines with this model's vocabulary that loads; one
+    that is damaged or has another vocabulary is passed over (it is not this run's to report on)."""
+    for where in find_baselines(corpus.name, tokenizer.kind):
+        try:
+            model, base_tokenizer, _ = load_model(where)
+        except LmkitError:
+            continue
+        if base_tokenizer.vocab == tokenizer.vocab:
+            result = stream_nll(model, encoded_split(corpus, base_tokenizer, "valid"))
+            return str(where), result.bits_per_char(corpus.num_chars("valid"))
+    return None
 
 
 def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet: bool = False) -> None:
@@ -67,8 +71,8 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet:
     for line in summary_lines(str(directory), results, chars, baseline):
         click.echo(line)
     if baseline is None and tokenizer.kind == "char" and not reverse:
-        click.echo(f"  (no character 5-gram baseline in {checkpoints_root()} yet: `lmkit ngram --corpus {corpus.name} "
-                   "--tokenizer char --order 5`)")
+        click.echo(f"  (no character 5-gram baseline with this vocabulary in {checkpoints_root()} yet: `lmkit ngram "
+                   f"--corpus {corpus.name} --tokenizer char --order 5`, with this run's tokenizer options, builds one)")
     if sample_tokens > 0:
         click.echo("sample:")
         click.echo(sample_text(model, tokenizer, sample_tokens, seed, reverse))

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lmkit.checkpoint import CONFIG_FILE, check_model_directory, read_config, save_model
+from lmkit.checkpoint import CONFIG_FILE, check_model_directory, first_foreign_entry, read_config, save_model
 from lmkit.errors import ConfigError
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
@@ -34,6 +34,7 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.train.config import TrainConfig
 from lmkit.train.optimizers import make_optimizer
+from lmkit.train.resume_state import check_last_folders
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}
@@ -112,6 +113,11 @@ def fresh_directory(directory: Path) -> None:
     a folder lmkit did not make is refused, never removed."""
     check_model_directory(directory)
     if directory.is_dir() and not directory.is_symlink():
+        stray = first_foreign_entry(directory)
+        if stray is not None:
+            raise ConfigError(f"{stray}: is not lmkit's, and the suite replaces {directory} whole when it trains "
+                              "again; move it out, or choose another --out")
+        check_last_folders(directory)
         shutil.rmtree(directory)
 
 

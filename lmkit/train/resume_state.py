@@ -24,10 +24,11 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import (CONFIG_FILE, LAST, MARKER_FILE, STATE_FILE, TOKENIZER_FILE, ModelWriteError,
-                              check_links_inside, claim_model_directory, load_model, release_claim, save_model)
+from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
+                              ModelWriteError, check_links_inside, claim_model_directory, load_model, release_claim,
+                              save_model)
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode
+from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
 from lmkit.input_files import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.state_check import check_trainer_state
@@ -70,10 +71,17 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
 def check_save_places(directory: Path) -> None:
     """Before training into DIR: CheckpointError naming a folder of the user's where the best model's files go,
     or anything of the user's in last/ or last.old/ (check_last_folders)."""
-    for name in sorted(LAST_FILES - {STATE_FILE}):
-        if (Path(directory) / name).is_dir() and not (Path(directory) / name).is_symlink():
-            raise CheckpointError(f"could not save the model to {directory}: {Path(directory) / name} is a folder "
-                                  "where lmkit saves a file, and not lmkit's; move it")
+    for name in sorted(LAST_FILES - {STATE_FILE} | {METRICS_FILE}):
+        path = Path(directory) / name
+        if path.is_symlink():  # replaced by a save, not written through; but metrics.jsonl is appended to
+            if name == METRICS_FILE:
+                raise CheckpointError(f"{path}: is a symbolic link, and lmkit appends its learning curve there "
+                                      "(it would write into the file the link names); move it")
+            continue
+        what = not_a_file(path)
+        if what is not None:  # a folder, FIFO or device of the user's
+            raise CheckpointError(f"could not save the model to {directory}: {path} is {what} where lmkit saves "
+                                  "a file, and not lmkit's; move it")
     check_last_folders(directory)
 
 
@@ -97,8 +105,8 @@ def not_lmkits(folder: Path) -> Path | None:
     if not folder.exists():
         return None
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(TEMP_PREFIX):
-            continue  # a write_bytes_atomic temporary of a killed save
+        if entry.name.startswith(TEMP_PREFIX) and entry.is_file() and not entry.is_symlink():
+            continue  # a write_bytes_atomic temporary of a killed save (lmkit makes no folder in last/)
         if entry.name not in LAST_FILES or entry.is_symlink() or not entry.is_file():
             return entry
     return None
@@ -148,7 +156,7 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
-LOCK_FILE = ".lock"
+LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
 
 
 def busy(directory: Path) -> ConfigError:
@@ -214,16 +222,17 @@ class DirectoryLock:
             os.close(fd)
 
     def _refuse_a_file_not_a_lock(self) -> None:
-        """A .lock holding anything but a process number (what lmkit writes there, and leaves when killed) is
-        the user's: refused, not truncated."""
-        held = os.pread(self.handle.fileno(), 64, 0)
-        if held and not re.fullmatch(rb"\d+\n?", held):
+        """A .lock holding anything but a process number (what lmkit writes there, and leaves when killed), or
+        one hard-linked elsewhere too, is the user's: refused, not truncated."""
+        fd = self.handle.fileno()
+        held = os.pread(fd, LOCK_BYTES + 1, 0)
+        if os.fstat(fd).st_nlink > 1 or (held and not re.fullmatch(rb"\d{1,%d}\n?" % (LOCK_BYTES - 1), held)):
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             if self.claimed:
                 release_claim(self.directory, remove_directory=self.created_directory)
-            raise CheckpointError(f"{self.path}: is not lmkit's lock (it holds more than a process number); lmkit "
-                                  "keeps its lock under this name: move the file")
+            raise CheckpointError(f"{self.path}: is not lmkit's lock (it holds more than a process number, or is "
+                                  "linked from elsewhere); lmkit keeps its lock under this name: move the file")
 
     def _still_the_lock_file(self) -> bool:
         try:

@@ -25,8 +25,8 @@ COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzi
     ".bz2": lambda raw: bz2.BZ2File(raw, "wb"),
     ".xz": lambda raw: lzma.LZMAFile(raw, "wb"),
 }
-OTHER_COMPRESSIONS = {".zst", ".zstd", ".lz4", ".lz", ".lzma", ".lzo", ".z", ".zip", ".7z", ".br", ".sz", ".bz",
-                      ".gzip", ".tgz", ".tbz2", ".txz"}  # names promising a compression lmkit does not write
+OTHER_COMPRESSIONS = {".zst", ".zstd", ".lz4", ".lz", ".lzip", ".lzma", ".lzo", ".lrz", ".z", ".zlib", ".zip",
+                      ".7z", ".rar", ".br", ".sz", ".bz", ".bzip2", ".gzip", ".tar", ".tgz", ".tbz2", ".txz"}
 
 
 def write_arpa(model, path: str | Path) -> Path:
@@ -56,14 +56,26 @@ def check_writable(vocab: Vocab, path: Path) -> None:
     """WriteError unless a file can be written at `path`, ArpaError unless every token can stand in an ARPA file
     (no ASCII separator inside a word): checked before a long build, so a bad target fails before anything is written."""
     check_output_file(path)
-    if path.suffix.lower() in OTHER_COMPRESSIONS:
-        raise ArpaError(f"{path}: lmkit compresses ARPA files as .gz, .bz2 or .xz, not {path.suffix}; choose one of "
+    named = other_compression(path)
+    if named:
+        raise ArpaError(f"{path}: lmkit compresses ARPA files as .gz, .bz2 or .xz, not {named}; choose one of "
                         "those, or a name without a compression suffix for plain text")
     spaced = [t for t in vocab.itos[1:] if any(c in SEPARATOR_CHARS for c in t)]
     if spaced:
         raise ArpaError(f"{path}: token {spaced[0]!r} contains a space, tab or control character, which ARPA readers "
                         f"take for a separator ({counted(len(spaced), 'such token')}); keep the native format for "
                         "this model")
+
+
+def other_compression(path: Path) -> str | None:
+    """The suffix of `path` promising a compression or archive lmkit does not write (`.zst`, or `.tar.gz`: gzip it
+    would be, a tar archive not), or None."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in OTHER_COMPRESSIONS:
+        return path.suffix
+    if suffixes[-2:-1] == [".tar"]:
+        return "".join(path.suffixes[-2:])
+    return None
 
 
 def write_section(text, tables, n: int, lower_names: np.ndarray, tokens: list[str]) -> np.ndarray:
