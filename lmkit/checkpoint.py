@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -41,6 +43,7 @@ METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
+LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
 MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
 MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
@@ -332,14 +335,31 @@ def read_names() -> frozenset[str]:
     return model_names() | {MARKER_FILE, METRICS_FILE, STATE_FILE, LAST, f"{LAST}.old"}
 
 
-def first_foreign_entry(directory: Path) -> Path | None:
-    """The first entry at the top of a model directory that lmkit does not make there (not one of read_names, its
-    lock or a temporary of its own): a file of the user's, which replacing the directory whole would lose."""
-    own = read_names() | {LOCK_FILE}
+def first_foreign_entry(directory: Path, names: frozenset[str]) -> Path | None:
+    """The first entry at the top of a model directory that lmkit cannot prove it made there: a name outside
+    `names` (its temporaries aside), a link, a folder where lmkit writes a file or the reverse, or a .lock that
+    is not lmkit's. Replacing the directory whole would lose it."""
+    from lmkit.models.mix import MEMBERS_DIR
+
     for entry in sorted(Path(directory).iterdir()):
-        if entry.name not in own and not entry.name.startswith(TEMP_PREFIX):
+        if entry.name.startswith(TEMP_PREFIX):
+            continue
+        folder = entry.name in (LAST, f"{LAST}.old", MEMBERS_DIR)
+        if (entry.name not in names or entry.is_symlink() or entry.is_dir() != folder
+                or (not folder and not entry.is_file())
+                or (entry.name == LOCK_FILE and not is_lock_file(entry))):
             return entry
     return None
+
+
+def is_lock_file(path: Path) -> bool:
+    """A lock lmkit wrote: empty (just created) or a process number, and no other name links to it."""
+    try:
+        info = os.lstat(path)
+        held = path.read_bytes()[:LOCK_BYTES + 1] if stat.S_ISREG(info.st_mode) else b"x"
+    except OSError:
+        return False
+    return info.st_nlink == 1 and (not held or re.fullmatch(rb"\d{1,%d}\n?" % (LOCK_BYTES - 1), held) is not None)
 
 
 def model_names() -> frozenset[str]:
@@ -366,10 +386,14 @@ def append_metrics(directory: str | Path, record: dict) -> None:
     """Append one JSON line to metrics.jsonl (append-only, so a crash loses at most this line)."""
     path = Path(directory) / METRICS_FILE
     claim_model_directory(directory)
-    try:  # never through a link: appending would write into the file it names
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:  # never through a link, nor waiting on a FIFO: appending would write into what they lead to
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as exc:
         raise CheckpointError(f"{path}: could not append to the learning curve: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:  # a hard link's other name is someone's file
+        os.close(fd)
+        raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
     with open(fd, "a", encoding="utf-8") as handle:
         handle.write(json_text(record) + "\n")
 

@@ -164,7 +164,7 @@ def omp_threads(environ: Mapping[str, str]) -> int | None:
     """OMP_NUM_THREADS's thread count (its first level), None when unset. A bad value is refused: every level of
     the comma-separated list, as the OpenMP library reads them all (and prints its own line about any one)."""
     value = environ.get("OMP_NUM_THREADS")
-    if value is None or not value.strip():
+    if value is None:
         return None
     levels = [level.strip() for level in value.split(",")]
     if not all(level.isascii() and level.isdigit() and 1 <= int(level) <= LARGEST_OMP_THREADS for level in levels):

@@ -217,7 +217,7 @@ def test_the_suite_replaces_only_its_own_model_directories(tmp_path, tiny_en, sh
         fresh_directory(folder)
     assert snapshot(folder) == before
     own = ngram_dir(tmp_path / "report" / "models" / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=2, smoothing="add-k")
-    for stray in ("notes.txt", "plots/p.csv"):  # the user's files in the suite's own folder: refused, kept
+    for stray in ("notes.txt", "plots/p.csv", "members/thesis.txt", "trainer_state.pt/x", ".lock"):  # refused, kept
         make_folder(own, {stray: b"mine\n"})
         with pytest.raises(ConfigError, match=f"{own / stray.split('/')[0]}: is not lmkit's, and the suite replaces"):
             fresh_directory(own)
@@ -351,20 +351,39 @@ def test_a_folder_under_lmkits_temporary_prefix_inside_last_is_the_users(cli, tm
     assert snapshot(run) == before
 
 
-@pytest.mark.parametrize("plant", ["folder", "link"])
+@pytest.mark.parametrize("plant", ["folder", "link", "hard link", "fifo"])
 def test_metrics_jsonl_must_be_lmkits_before_training(cli, tmp_path, plant):
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
     mine = run / "notes.txt"  # a link inside the folder is read, but appending would write into the user's file
     mine.write_text("MY NOTE\n")
     (run / "metrics.jsonl").unlink()
-    if plant == "folder":
-        (run / "metrics.jsonl").mkdir()
-    else:
-        (run / "metrics.jsonl").symlink_to(mine)
+    {"folder": lambda path: path.mkdir(), "link": lambda path: path.symlink_to(mine),
+     "hard link": lambda path: os.link(mine, path), "fifo": os.mkfifo}[plant](run / "metrics.jsonl")
     before = snapshot(tmp_path)
     result = cli(*ACTIONS["resume"](run))
-    assert_one_line_error(result, "metrics.jsonl", "is a directory where lmkit saves a file" if plant == "folder"
-                          else "is a symbolic link, and lmkit appends its learning curve there")
+    assert_one_line_error(result, "metrics.jsonl", {"folder": "is a directory where lmkit saves a file",
+                                                    "link": "is a symbolic link, and lmkit appends",
+                                                    "hard link": "is hard-linked to another name too",
+                                                    "fifo": "is a FIFO (named pipe) where lmkit saves a file"}[plant])
     assert "resuming" not in result.output  # refused before training, not after it
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("plant", ["fifo", "hard link"])
+def test_an_ngram_rebuild_checks_metrics_jsonl_before_it_builds(cli, tmp_path, plant):
+    out, mine = tmp_path / "n", tmp_path / "mine.txt"
+    assert cli(*ngram_args(out)).exit_code == 0
+    mine.write_text("my notes\n")
+    (out / "metrics.jsonl").unlink()
+    os.mkfifo(out / "metrics.jsonl") if plant == "fifo" else os.link(mine, out / "metrics.jsonl")
+    before = snapshot(tmp_path)
+    assert_one_line_error(cli(*ngram_args(out, "--smoothing", "add-k")), f"{out / 'metrics.jsonl'}")  # no hang
+    assert snapshot(tmp_path) == before  # the model not replaced, the file as it was
+
+
+def test_an_ngram_rebuild_starts_its_learning_curve_afresh(cli, tmp_path):
+    out = tmp_path / "n"
+    assert cli(*ngram_args(out)).exit_code == 0
+    assert cli(*ngram_args(out, "--smoothing", "add-k")).exit_code == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -31,6 +31,9 @@ from lmkit.text.tokenizers import WordTokenizer, load_tokenizer, tokenizer_from_
     ("👍🏽!", ["👍🏽", "!"]),           # a skin tone stays on its emoji
     ("🇨🇳🇺🇸", ["🇨🇳", "🇺🇸"]),         # regional indicators pair into flags
     ("❤\ufe0f,", ["❤\ufe0f", ","]),   # a variation selector stays on its symbol
+    ("🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f!",  # a subdivision flag: its tag characters
+     ["🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", "!"]),
+    ("👍\u200da", ["👍", "\u200da"]),    # a joiner before a letter is not an emoji's
 ])
 def test_split_marks(word, pieces):
     assert split_marks(word) == pieces
@@ -50,7 +53,7 @@ def test_usual_spacing_comes_back_as_written(text):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["a", "don't", "我的", ",", ".", "(", ")", '"', "'", "，", "「", "」", "-", "$", "¿",
-                                 "👨\u200d👧", "🇨🇳", "👍🏽", "🇨", "\u200d"]),
+                                 "👨\u200d👧", "🇨🇳", "👍🏽", "🇨", "\u200d", "\u200da", "👍", "c"]),
                 max_size=12))
 def test_joined_tokens_split_back_into_the_same_tokens(tokens):
     text = " ".join(tokens)
@@ -123,3 +126,10 @@ def test_cli_option_is_refused_for_other_tokenizers(cli, tmp_path):
     for kind in ("char", "spm"):
         result = cli("vocab", "build", "--tokenizer", kind, "--split-punct", "--train", train)
         assert_one_line_error(result, f"--split-punct does not apply to --tokenizer {kind}")
+
+
+def test_jieba_never_cuts_a_symbol_apart():
+    pytest.importorskip("jieba")
+    tokenizer = WordTokenizer.fit(["x"], segment="jieba", split_punct=True)
+    assert tokenizer.split("我们喜欢👨\u200d👩\u200d👧和🇨🇳，好👍🏽") == [
+        "我们", "喜欢", "👨\u200d👩\u200d👧", "和", "🇨🇳", "，", "好", "👍🏽"]

@@ -152,7 +152,8 @@ def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, **op
 def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, out: Path | None,
               arpa: Path | None = None, memory: int | None = None) -> None:
     """Build, score and save an N-gram model directory (`lmkit ngram`, `lmkit train --model ngram`)."""
-    from lmkit.train.resume_state import DirectoryLock
+    from lmkit.checkpoint import METRICS_FILE
+    from lmkit.train.resume_state import DirectoryLock, check_save_places
 
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
@@ -164,6 +165,8 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
 
         check_writable(tokenizer.vocab, arpa)  # before the build, not after it
     with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
+        check_save_places(directory)  # before the build: a user's folder, FIFO or link where a file of ours goes
+        (directory / METRICS_FILE).unlink(missing_ok=True)  # the model it held is rebuilt: its line goes with it
         model = build_and_save(directory, corpus, tokenizer, config, direction, memory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import write_arpa

@@ -84,7 +84,7 @@ def refuse_empty(option: str, value) -> None:
 def option_name(param) -> str:
     """--option as typed first in its declaration, or an argument's name as the usage line shows it (MODEL)."""
     if isinstance(param, click.Argument):
-        return param.human_readable_name
+        return param.human_readable_name.strip("[].")  # [MODEL]... -> MODEL
     return param.opts[0] if param is not None and param.opts else "path"
 
 

@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lmkit.checkpoint import CONFIG_FILE, check_model_directory, first_foreign_entry, read_config, save_model
+from lmkit.checkpoint import (CONFIG_FILE, LOCK_FILE, check_model_directory, first_foreign_entry, read_config, read_names,
+                              save_model)
 from lmkit.errors import ConfigError
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
@@ -108,12 +109,19 @@ def refuse_planted_links(models_dir: Path) -> None:
                           "remove it or choose another --out")
 
 
+def suite_names() -> frozenset[str]:
+    """What a suite's model folder may hold: a trained model's files (no interpolation's members/) and its lock."""
+    from lmkit.models.mix import MEMBERS_DIR
+
+    return read_names() - {MEMBERS_DIR} | {LOCK_FILE}
+
+
 def fresh_directory(directory: Path) -> None:
     """Clear a model directory left by an earlier suite run (metrics.jsonl appends, so it must start empty);
     a folder lmkit did not make is refused, never removed."""
     check_model_directory(directory)
     if directory.is_dir() and not directory.is_symlink():
-        stray = first_foreign_entry(directory)
+        stray = first_foreign_entry(directory, suite_names())
         if stray is not None:
             raise ConfigError(f"{stray}: is not lmkit's, and the suite replaces {directory} whole when it trains "
                               "again; move it out, or choose another --out")

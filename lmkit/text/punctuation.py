@@ -7,8 +7,8 @@ is a token of its own; the runs of other characters between them are words. So
 An apostrophe between two letters stays inside its word: "don't", "o'er",
 "l’homme" are one token each. A mark keeps what draws it as one symbol: its
 combining marks and variation selectors, an emoji's skin tone, a flag's second
-regional indicator, and a zero-width joiner with the character it joins
-("👨‍👩‍👧" and "🇨🇳" are one token each, not five and two).
+regional indicator or its tag characters, and a zero-width joiner with the emoji
+it joins ("👨‍👩‍👧" and "🇨🇳" are one token each, not five and two).
 
 Joining (the detokenization rule). Tokens are joined with one space, except:
 - no space before a closing mark (categories Pe, Pf, and Po such as , . ! ? ; :)
@@ -30,6 +30,7 @@ APOSTROPHES = frozenset("'’ʼ")
 ZERO_WIDTH_JOINER = "\u200d"
 SKIN_TONES = range(0x1F3FB, 0x1F400)           # emoji modifiers (category Sk), drawn on the emoji before them
 REGIONAL_INDICATORS = range(0x1F1E6, 0x1F200)  # two of them are one flag
+TAGS = range(0xE0020, 0xE0080)                 # tag characters spelling a subdivision flag after 🏴
 STRAIGHT_QUOTES = frozenset("\"'")
 OPENING_PO = frozenset("¿¡")
 
@@ -63,13 +64,31 @@ def mark_end(text: str, i: int) -> int:
     if ord(text[i]) in REGIONAL_INDICATORS and end < len(text) and ord(text[end]) in REGIONAL_INDICATORS:
         end += 1
     while end < len(text):
-        if text[end] == ZERO_WIDTH_JOINER and end + 1 < len(text):
-            end += 2
-        elif unicodedata.category(text[end])[0] == "M" or ord(text[end]) in SKIN_TONES:
+        if text[end] == ZERO_WIDTH_JOINER and end + 1 < len(text) and unicodedata.category(text[end + 1]) == "So":
+            end += 2  # joins two emoji; before a letter a joiner is the word's
+        elif unicodedata.category(text[end])[0] == "M" or ord(text[end]) in SKIN_TONES or ord(text[end]) in TAGS:
             end += 1
         else:
             break
     return end
+
+
+def symbol_runs(text: str) -> list[tuple[str, bool]]:
+    """`text` cut around its symbols of several code points (an emoji sequence, a flag): (piece, True) for each
+    such symbol, (piece, False) for the text between, so that a segmenter never sees a symbol's parts."""
+    runs: list[tuple[str, bool]] = []
+    start = i = 0
+    while i < len(text):
+        end = mark_end(text, i) if is_mark(text[i]) else i + 1
+        if end - i > 1:
+            if start < i:
+                runs.append((text[start:i], False))
+            runs.append((text[i:end], True))
+            start = end
+        i = end
+    if start < len(text):
+        runs.append((text[start:], False))
+    return runs
 
 
 def _inner_apostrophe(word: str, i: int) -> bool:
@@ -95,7 +114,7 @@ def _draws_on(token: str) -> bool:
     """Whether `token` starts with what mark_end would join to a mark written right before it (so it keeps its
     space: `( \u200d` must not come back as one token)."""
     return bool(token) and (token[0] == ZERO_WIDTH_JOINER or unicodedata.category(token[0])[0] == "M"
-                            or ord(token[0]) in SKIN_TONES)
+                            or ord(token[0]) in SKIN_TONES or ord(token[0]) in TAGS)
 
 
 def _role(token: str, quotes_seen: dict[str, int]) -> str:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterable
 from lmkit.corpus.segmented import plain_text
 from lmkit.errors import MissingPackageError, TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
-from lmkit.text.punctuation import join_marks, split_marks
+from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -154,7 +154,9 @@ class WordTokenizer(Tokenizer):
     def split(self, line: str) -> list[str]:
         if self.lowercase:
             line = line.lower()
-        words = line.split() if self._cut is None else [w for w in self._cut(line) if not w.isspace()]
+        words = line.split() if self._cut is None else [
+            word for piece, symbol in symbol_runs(line)  # jieba would cut an emoji sequence apart
+            for word in ([piece] if symbol else self._cut(piece)) if not word.isspace()]
         if not self.split_punct:
             return words
         return [piece for word in words for piece in split_marks(word.strip())]

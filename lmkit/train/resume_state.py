@@ -16,7 +16,6 @@ import fcntl
 import io
 import os
 import pickle
-import re
 import shutil
 import stat
 import tempfile
@@ -25,8 +24,8 @@ from pathlib import Path
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
-                              ModelWriteError, check_links_inside, claim_model_directory, load_model, release_claim,
-                              save_model)
+                              ModelWriteError, check_links_inside, claim_model_directory, is_lock_file, load_model,
+                              release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
 from lmkit.input_files import open_regular
@@ -78,6 +77,9 @@ def check_save_places(directory: Path) -> None:
                 raise CheckpointError(f"{path}: is a symbolic link, and lmkit appends its learning curve there "
                                       "(it would write into the file the link names); move it")
             continue
+        if name == METRICS_FILE and path.is_file() and path.stat().st_nlink > 1:
+            raise CheckpointError(f"{path}: is hard-linked to another name too, and lmkit appends its learning "
+                                  "curve there (it would write into that file as well); move it")
         what = not_a_file(path)
         if what is not None:  # a folder, FIFO or device of the user's
             raise CheckpointError(f"could not save the model to {directory}: {path} is {what} where lmkit saves "
@@ -156,7 +158,6 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
-LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
 
 
 def busy(directory: Path) -> ConfigError:
@@ -222,11 +223,9 @@ class DirectoryLock:
             os.close(fd)
 
     def _refuse_a_file_not_a_lock(self) -> None:
-        """A .lock holding anything but a process number (what lmkit writes there, and leaves when killed), or
-        one hard-linked elsewhere too, is the user's: refused, not truncated."""
-        fd = self.handle.fileno()
-        held = os.pread(fd, LOCK_BYTES + 1, 0)
-        if os.fstat(fd).st_nlink > 1 or (held and not re.fullmatch(rb"\d{1,%d}\n?" % (LOCK_BYTES - 1), held)):
+        """A .lock lmkit did not write (lmkit.checkpoint.is_lock_file: more than a process number, or another
+        name linked to it) is the user's: refused, not truncated."""
+        if not is_lock_file(self.path):
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             if self.claimed:

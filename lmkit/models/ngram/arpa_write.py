@@ -26,7 +26,8 @@ COMPRESSORS = {  # the file name's suffix -> a writer wrapping the raw file (gzi
     ".xz": lambda raw: lzma.LZMAFile(raw, "wb"),
 }
 OTHER_COMPRESSIONS = {".zst", ".zstd", ".lz4", ".lz", ".lzip", ".lzma", ".lzo", ".lrz", ".z", ".zlib", ".zip",
-                      ".7z", ".rar", ".br", ".sz", ".bz", ".bzip2", ".gzip", ".tar", ".tgz", ".tbz2", ".txz"}
+                      ".7z", ".rar", ".br", ".sz", ".bz", ".bzip2", ".gzip", ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".taz",
+                      ".tlz", ".tzst"}
 
 
 def write_arpa(model, path: str | Path) -> Path:
