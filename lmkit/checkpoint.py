@@ -335,6 +335,21 @@ def read_names() -> frozenset[str]:
     return model_names() | {MARKER_FILE, METRICS_FILE, STATE_FILE, LAST, f"{LAST}.old"}
 
 
+TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.[a-z0-9_]{8}")  # mkstemp's and mkdtemp's 8 characters
+
+
+def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
+    """Whether `entry` is a temporary lmkit makes in a model directory, by name and kind: a staging folder
+    (.lmkit-tmp.save.XXXXXXXX, .lmkit-tmp.last.XXXXXXXX) or the temporary file of one of `names` being written
+    (.lmkit-tmp.<name>.XXXXXXXX). Anything else under the prefix is not provably lmkit's, and is left alone."""
+    match = TEMPORARY_NAME.fullmatch(entry.name)
+    if match is None or entry.is_symlink():
+        return False
+    if match.group(1) in ("save", LAST):
+        return entry.is_dir()
+    return match.group(1) in names and entry.is_file()
+
+
 def first_foreign_entry(directory: Path, names: frozenset[str]) -> Path | None:
     """The first entry at the top of a model directory that lmkit cannot prove it made there: a name outside
     `names` (its temporaries aside), a link, a folder where lmkit writes a file or the reverse, or a .lock that
@@ -342,7 +357,7 @@ def first_foreign_entry(directory: Path, names: frozenset[str]) -> Path | None:
     from lmkit.models.mix import MEMBERS_DIR
 
     for entry in sorted(Path(directory).iterdir()):
-        if entry.name.startswith(TEMP_PREFIX):
+        if lmkit_temporary(entry, names):
             continue
         folder = entry.name in (LAST, f"{LAST}.old", MEMBERS_DIR)
         if (entry.name not in names or entry.is_symlink() or entry.is_dir() != folder

@@ -169,13 +169,16 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
 def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_path):
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
-    own = make_folder(run, {f"{TEMP_PREFIX}save.killed/model.safetensors": b"half",
-                            f"{TEMP_PREFIX}last.killed/": b"", f"{TEMP_PREFIX}config.json.k1": b"{"})
-    theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{"}
+    killed = [f"{TEMP_PREFIX}save.k1ll3d_a", f"{TEMP_PREFIX}last.k1ll3d_b", f"{TEMP_PREFIX}config.json.k1ll3d_c"]
+    make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",  # mkdtemp's, mkstemp's names
+                      killed[2]: b"{"})
+    theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{",
+              f"{TEMP_PREFIX}notes/a.txt": b"mine", f"{TEMP_PREFIX}mine.txt": b"mine",  # under the prefix, yet
+              f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine"}  # not lmkit's
     make_folder(run, theirs)
     result = cli("train", "--resume", run, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output
-    assert not [p for p in own.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    assert not any((run / name).exists() for name in killed)
     assert all((run / name).exists() for name in theirs)
 
 
@@ -387,3 +390,17 @@ def test_an_ngram_rebuild_starts_its_learning_curve_afresh(cli, tmp_path):
     assert cli(*ngram_args(out)).exit_code == 0
     assert cli(*ngram_args(out, "--smoothing", "add-k")).exit_code == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_suite_leaves_a_model_folder_a_process_is_training_in(tmp_path, tiny_en):
+    from lmkit.report.suite import fresh_directory
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lmkit.train.resume_state import DirectoryLock
+    from lm_fixtures import ngram_dir
+
+    own = ngram_dir(tmp_path / "models" / "ngram", tiny_en, get_tokenizer(tiny_en, "char"), order=2, smoothing="add-k")
+    with DirectoryLock(own):  # as another lmkit process holds it while it trains there
+        before = snapshot(own)
+        with pytest.raises(ConfigError, match="another lmkit process is training into this directory"):
+            fresh_directory(own)
+        assert snapshot(own) == before

@@ -331,3 +331,10 @@ def test_reports_size_counts_only_the_models_own_files(model, tmp_path):
     (model / "notes.bin").symlink_to(tmp_path / "big.bin")  # a user's link beside the model: not its size
     (model / "notes.txt").write_text("mine\n")
     assert open_model(model).disk_bytes() == before < 1 << 20
+
+
+def test_a_path_of_only_spaces_is_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", " "),
+                          "--out ' ': the path is only spaces")
+    assert list(tmp_path.iterdir()) == []

@@ -79,6 +79,8 @@ def refuse_dash(option: str, value, writes: str) -> None:
 def refuse_empty(option: str, value) -> None:
     if isinstance(value, str) and not value:
         raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
+    if isinstance(value, str) and not value.strip():  # a file or folder named ' ' is a slip, and prints as nothing
+        raise ConfigError(f"{option} {value!r}: the path is only spaces; name a file or folder")
 
 
 def option_name(param) -> str:

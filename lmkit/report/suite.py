@@ -35,7 +35,7 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.train.config import TrainConfig
 from lmkit.train.optimizers import make_optimizer
-from lmkit.train.resume_state import check_last_folders
+from lmkit.train.resume_state import DirectoryLock, check_last_folders
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}
@@ -121,6 +121,7 @@ def fresh_directory(directory: Path) -> None:
     a folder lmkit did not make is refused, never removed."""
     check_model_directory(directory)
     if directory.is_dir() and not directory.is_symlink():
+        DirectoryLock.refuse_if_held(directory)  # a process training there now: its folder is not ours to clear
         stray = first_foreign_entry(directory, suite_names())
         if stray is not None:
             raise ConfigError(f"{stray}: is not lmkit's, and the suite replaces {directory} whole when it trains "

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
-                              ModelWriteError, check_links_inside, claim_model_directory, is_lock_file, load_model,
-                              release_claim, save_model)
+                              ModelWriteError, check_links_inside, claim_model_directory, is_lock_file, lmkit_temporary,
+                              load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
 from lmkit.input_files import open_regular
@@ -107,7 +107,7 @@ def not_lmkits(folder: Path) -> Path | None:
     if not folder.exists():
         return None
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(TEMP_PREFIX) and entry.is_file() and not entry.is_symlink():
+        if lmkit_temporary(entry, LAST_FILES) and entry.is_file():
             continue  # a write_bytes_atomic temporary of a killed save (lmkit makes no folder in last/)
         if entry.name not in LAST_FILES or entry.is_symlink() or not entry.is_file():
             return entry
@@ -258,12 +258,12 @@ def open_lock_file(path: Path):
 
 
 def remove_stale_temporaries(directory: Path) -> None:
-    """Staging folders and temporary files of a process killed while saving, known by lmkit's TEMP_PREFIX
-    (only the lock holder of a claimed model directory may call this)."""
+    """Staging folders and temporary files of a process killed while saving, known by name and kind
+    (lmkit.checkpoint.lmkit_temporary; only the lock holder of a claimed model directory may call this)."""
     for entry in directory.iterdir():
-        if not entry.name.startswith(TEMP_PREFIX):
+        if not lmkit_temporary(entry, read_names()):
             continue
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
