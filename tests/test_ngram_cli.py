@@ -108,9 +108,9 @@ def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cl
         busy = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert_one_line_error(busy, str(out), "another lmkit process")
     claim_model_directory(out)  # a build killed while saving leaves its claimed directory, with its temporaries
-    (out / f"{TEMP_PREFIX}save.killed").mkdir()
-    (out / f"{TEMP_PREFIX}save.killed" / "model.ngram.npz").write_bytes(b"half")
-    (out / f"{TEMP_PREFIX}config.json.1234").write_text("{")
+    (out / f"{TEMP_PREFIX}save.k1ll3d_a").mkdir()  # mkdtemp's and mkstemp's names: 8 random characters
+    (out / f"{TEMP_PREFIX}save.k1ll3d_a" / "model.ngram.npz").write_bytes(b"half")
+    (out / f"{TEMP_PREFIX}config.json.k1ll3d_b").write_text("{")
     result = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.json", "metrics.jsonl", "model.ngram.npz",
