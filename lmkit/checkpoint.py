@@ -318,9 +318,9 @@ def check_links_inside(directory: Path) -> None:
     """Refuse a model directory where what lmkit reads (read_names, and everything in last/ and last.old/)
     holds a symbolic link leading out of it: a shared folder must not make lmkit read, say, ~/.ssh/id_rsa as
     weights. A link of the user's under another name is never read, and is left alone."""
-    root = directory.resolve()
+    root, names = directory.resolve(), read_names()
     for entry in sorted(directory.iterdir()):
-        if entry.name not in read_names():
+        if entry.name not in names:
             continue
         inside = os.walk(entry) if entry.is_dir() and not entry.is_symlink() else ()
         for path in [entry, *(Path(folder) / name for folder, subfolders, files in inside for name in subfolders + files)]:

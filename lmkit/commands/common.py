@@ -281,10 +281,9 @@ def ignored_options(options: list[str], reason: str) -> ConfigError:
 
 def tokenizer_from_path(path: Path):
     """A tokenizer from a tokenizer.json file or a model directory holding one."""
+    from lmkit.checkpoint import TOKENIZER_FILE, check_links_inside
     from lmkit.errors import TokenizerError
     from lmkit.text.tokenizers import load_tokenizer
-
-    from lmkit.checkpoint import TOKENIZER_FILE, check_links_inside
 
     path = Path(path)
     if path.is_dir():

@@ -1,7 +1,6 @@
 """`lmkit eval`: perplexity, bits/token, bits/char and OOVs of a model (directory or ARPA file), or a mix of several."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 from click.core import ParameterSource

@@ -1,7 +1,6 @@
 """`lmkit rescore MODEL NBEST`: rerank n-best lists with a language model, tuning its weight for error rate."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 

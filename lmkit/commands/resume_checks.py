@@ -78,11 +78,12 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
         if given(ctx, name):
             raise ConfigError(f"--resume {directory}: {flag(ctx, name)} {shown(ctx.params[name])} counts the whole "
                               f"run, and {where}; give more to train on")
-    for name, limit, where in spent[:1]:
-        option = f"--{name.replace('_', '-')}"
-        return (f"warning: --resume {directory}: nothing left to train ({where}, its {option} {shown(limit)}); "
-                f"give a larger {option} to train on")
-    return None
+    if not spent:
+        return None
+    name, limit, where = spent[0]
+    option = f"--{name.replace('_', '-')}"
+    return (f"warning: --resume {directory}: nothing left to train ({where}, its {option} {shown(limit)}); "
+            f"give a larger {option} to train on")
 
 
 def shown(value) -> str:

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
-                              ModelWriteError, check_links_inside, claim_model_directory, is_lock_file, lmkit_temporary,
-                              load_model, read_names, release_claim, save_model)
+                              ModelWriteError, check_links_inside, claim_model_directory, first_foreign_entry, is_lock_file,
+                              lmkit_temporary, load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
 from lmkit.input_files import open_regular
@@ -99,19 +99,12 @@ def check_last_folders(directory: Path, saving: bool = False) -> None:
 
 
 def not_lmkits(folder: Path) -> Path | None:
-    """The first entry of `folder` that save_last did not write (a name outside LAST_FILES that is not one of
-    lmkit's temporaries, or one of those names holding a folder, a link or a device), or `folder` itself when
-    it is a link or not a folder; None when lmkit may replace `folder` whole."""
+    """The first entry of `folder` that save_last did not write (lmkit.checkpoint.first_foreign_entry with
+    LAST_FILES: no folder and no other name), or `folder` itself when it is a link or not a folder; None when lmkit
+    may replace `folder` whole."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         return folder
-    if not folder.exists():
-        return None
-    for entry in sorted(folder.iterdir()):
-        if lmkit_temporary(entry, LAST_FILES) and entry.is_file():
-            continue  # a write_bytes_atomic temporary of a killed save (lmkit makes no folder in last/)
-        if entry.name not in LAST_FILES or entry.is_symlink() or not entry.is_file():
-            return entry
-    return None
+    return first_foreign_entry(folder, LAST_FILES) if folder.exists() else None
 
 
 def write_trainer_state(path: Path, trainer_state: dict) -> None:
@@ -260,8 +253,9 @@ def open_lock_file(path: Path):
 def remove_stale_temporaries(directory: Path) -> None:
     """Staging folders and temporary files of a process killed while saving, known by name and kind
     (lmkit.checkpoint.lmkit_temporary; only the lock holder of a claimed model directory may call this)."""
+    names = read_names()
     for entry in directory.iterdir():
-        if not lmkit_temporary(entry, read_names()):
+        if not lmkit_temporary(entry, names):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)

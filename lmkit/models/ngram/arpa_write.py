@@ -10,7 +10,6 @@ import bz2
 import gzip
 import io
 import lzma
-import os
 from pathlib import Path
 
 import numpy as np
