@@ -338,3 +338,32 @@ def test_a_path_of_only_spaces_is_refused(cli, tmp_path, monkeypatch):
     assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", " "),
                           "--out ' ': the path is only spaces")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_folder_is_written_by_one_report_at_a_time(cli, model, tmp_path):
+    from lmkit.report.folder import ReportLock
+
+    out = tmp_path / "reports" / "kn"
+    with ReportLock(out):  # as another `lmkit report --out` holds it while it trains its suite
+        before = state(out)
+        assert_one_line_error(cli(*report(model, out / "report.md")),
+                              f"--out {out}: another lmkit report is writing into this folder")
+        assert state(out) == before
+    assert not (tmp_path / "reports").exists()  # the folders the lock made, nothing written: removed on release
+    assert cli(*report(model, out / "report.md")).exit_code == 0
+    assert not (out / ".lock").exists() and (out / "report.md").is_file()
+
+
+def test_a_failed_report_leaves_no_folder_and_a_killed_ones_lock_is_no_obstacle(cli, model, tmp_path):
+    out = tmp_path / "new" / "report"
+    assert_one_line_error(cli("report", model, tmp_path / "missing", "--out", out), "missing")
+    assert not (tmp_path / "new").exists()
+    out.mkdir(parents=True)
+    (out / ".lock").write_text("4242\n")  # all a report killed before it wrote anything leaves
+    assert cli(*report(model, out / "report.md")).exit_code == 0
+    assert (out / "report.md").is_file() and not (out / ".lock").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / ".lock").write_text("my notes on locks\n")  # not a process number: the user's file
+    assert_one_line_error(cli(*report(model, mine / "report.md")), f"--out {mine}: holds files")
+    assert (mine / ".lock").read_text() == "my notes on locks\n"

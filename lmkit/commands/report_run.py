@@ -70,18 +70,29 @@ def refuse_cloze_models(model_dirs: list[Path]) -> None:
 
 def run_report(model_dirs: list[Path], corpus_spec, tokenizer_spec, opener, options: dict) -> tuple[dict, str]:
     """Returns the files written and the table as Markdown (for the terminal)."""
-    from lmkit.report.compare import (build_report, check_report_folder, claim_report_folder, describe_model,
-                                      write_report)
-    from lmkit.report.markdown import markdown_table
-    from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
-    from lmkit.train.config import select_device
+    from lmkit.report.folder import ReportLock, check_report_folder
 
     refuse_cloze_models(model_dirs)
     given = opener.open_each([Path(d) for d in model_dirs])  # checked now, each opened when its row is made
     corpus = corpus_spec.open() if corpus_spec.given else None
     suite = options["suite"] is not None
     out = Path(options["out"] or default_out(corpus, tokenizer_spec.kind if suite else None, model_dirs))
-    check_report_folder(out)
+    check_report_folder(out)  # a user's folder is refused before the lock puts a file into it
+    with ReportLock(out):
+        check_report_folder(out)  # again, now that no other report can be writing into it
+        return write_report_files(model_dirs, given, corpus, tokenizer_spec, out, options)
+
+
+def write_report_files(model_dirs: list[Path], given: list, corpus, tokenizer_spec, out: Path,
+                       options: dict) -> tuple[dict, str]:
+    """The suite if asked, one row per model, the files in `out` (held by this process)."""
+    from lmkit.report.compare import build_report, describe_model, write_report
+    from lmkit.report.folder import claim_report_folder
+    from lmkit.report.markdown import markdown_table
+    from lmkit.report.tables import ADAPTIVE_HEADING, adaptive_regimes, adaptive_table, model_table
+    from lmkit.train.config import select_device
+
+    suite = options["suite"] is not None
     trained = []
     commands = [options["command"]]
     title = corpus.name if corpus is not None else "models on their own test splits"

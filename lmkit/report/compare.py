@@ -21,15 +21,13 @@ from pathlib import Path
 
 from lmkit.checkpoint import read_metrics
 from lmkit.corpus.fetch import sha256_file
-from lmkit.errors import ConfigError, LmkitError, VocabError, printable
-from lmkit.fileio import FolderMarker, read_json
+from lmkit.errors import VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.model_source import LoadedModel, open_model
+from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
 from lmkit.report.tokens import passage_surprisal
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
-REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
-REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # how lmkit knows a report folder is its own
 
 
 @dataclass
@@ -235,51 +233,6 @@ def build_report(rows: list[ModelReport], title: str, commands: list[str] | None
                   environment=environment(), created=time.strftime("%Y-%m-%d %H:%M:%S %z"))
 
 
-def check_report_folder(directory: Path) -> None:
-    """Before any work: the report's folder is new, empty or one lmkit made (REPORT_MARKER, or from before the
-    marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
-    WriteError naming the first that is not). A user's folder is never written into, nor a link planted
-    where a report file goes followed out of it."""
-    from lmkit.checkpoint import refuse_inside_lmkit_folder
-    from lmkit.fileio import check_output_file
-    from lmkit.report.plots import PLOT_FILES
-
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"{directory}: is not a folder; a report is a folder of files ({', '.join(REPORT_FILES)}, plots)")
-    refuse_inside_lmkit_folder("--out", directory)
-    if directory.is_dir() and any(directory.iterdir()) and not is_report_folder(directory):
-        raise ConfigError(f"--out {directory}: holds files and is not an lmkit report folder (no {REPORT_MARKER.name}, "
-                          f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
-                          "made: choose another --out")
-    for name in REPORT_FILES + PLOT_FILES:
-        if (directory / name).is_symlink():
-            raise ConfigError(f"--out {directory}: {name} there is a symbolic link, which lmkit does not make and "
-                              "will not write through; remove it or choose another --out")
-        check_output_file(directory / name)
-
-
-def is_report_folder(directory: Path) -> bool:
-    """True when lmkit can prove it made `directory`: its marker, or (reports from before it) a report.json
-    that lmkit wrote (a JSON object whose environment names lmkit's version)."""
-    if REPORT_MARKER.present(directory):
-        return True
-    report = directory / REPORT_FILES[0]
-    if not report.is_file() or report.is_symlink():
-        return False
-    try:
-        data = read_json(report, "report")
-    except LmkitError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("environment"), dict) and "lmkit" in data["environment"]
-
-
-def claim_report_folder(directory: Path) -> None:
-    """Make `directory` (checked by check_report_folder) a report folder lmkit can later prove it made."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if not REPORT_MARKER.present(directory):
-        REPORT_MARKER.write(directory)
-
-
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
     from lmkit.fileio import write_json_atomic, write_text_atomic
@@ -301,18 +254,3 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
         if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:
             stale.unlink()  # the very file lmkit wrote, by its hash; anything else under that name is the user's
     return {**written, **files}
-
-
-def plots_written_before(directory: Path) -> dict[str, str]:
-    """name -> sha256 of the plots the report.json already in `directory` says lmkit wrote there (only lmkit's
-    plot names). Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json
-    alone may hold the user's own files under those names."""
-    from lmkit.report.plots import PLOT_FILES
-
-    try:
-        hashes = read_json(directory / REPORT_FILES[0], "report").get("plot_sha256")
-    except LmkitError:
-        return {}
-    if not isinstance(hashes, dict):
-        return {}
-    return {name: digest for name, digest in hashes.items() if name in PLOT_FILES and isinstance(digest, str)}

@@ -146,11 +146,12 @@ def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: 
                 continue
             fresh_directory(directory)
             say(f"counting {ngram_name(order, smoothing)}")
-            started = time.monotonic()
-            model = build_ngram(train, tokenizer.vocab, order=order, smoothing=smoothing, k=config.add_k)
-            seconds = time.monotonic() - started
-            save_model(directory, model, tokenizer, {"corpus": corpus.name, "direction": "forward",
-                                                     "train": {"command": command, "seconds": seconds}})
+            with DirectoryLock(directory):  # as `lmkit ngram` holds it: a concurrent `lmkit train --out` there is refused
+                started = time.monotonic()
+                model = build_ngram(train, tokenizer.vocab, order=order, smoothing=smoothing, k=config.add_k)
+                seconds = time.monotonic() - started
+                save_model(directory, model, tokenizer, {"corpus": corpus.name, "direction": "forward",
+                                                         "train": {"command": command, "seconds": seconds}})
     return built
 
 
@@ -233,6 +234,7 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
             continue
         fresh_directory(directory)
         say(f"training {name} for up to {config.neural_seconds() / 60:.1f} minutes")
-        command = train_neural(corpus, tokenizer, cell, directory, config, callbacks(name) if callbacks else None)
+        with DirectoryLock(directory):  # as `lmkit train` holds it
+            command = train_neural(corpus, tokenizer, cell, directory, config, callbacks(name) if callbacks else None)
         models.append(SuiteModel(name, directory, command))
     return models

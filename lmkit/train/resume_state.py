@@ -12,21 +12,20 @@ user's put inside is refused by name, never removed with the folder.
 """
 from __future__ import annotations
 
-import fcntl
 import io
 import os
 import pickle
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
-                              ModelWriteError, check_links_inside, claim_model_directory, first_foreign_entry, is_lock_file,
+                              ModelWriteError, check_links_inside, claim_model_directory, first_foreign_entry,
                               lmkit_temporary, load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.folder_lock import FolderLock, refuse_if_held
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
 from lmkit.input_files import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
@@ -158,44 +157,30 @@ def busy(directory: Path) -> ConfigError:
                        "choose another --out or wait for it")
 
 
-class DirectoryLock:
-    """An exclusive lock on DIR/.lock held while training writes into DIR (released even on kill -9).
+class DirectoryLock(FolderLock):
+    """The lock on DIR/.lock held while training writes into DIR (lmkit.folder_lock.FolderLock).
 
     DIR is first claimed as a model directory (a user's folder is refused
-    before anything is written). The lock is flock(2) on DIR/.lock. On release
-    the file is removed, and the claim too (marker, and DIR if this lock created
-    it) when nothing else was written, so a run that fails before training
-    leaves no trace; whoever locks a file that was removed meanwhile notices (a
-    different inode) and locks the new one. While held, temporaries that a
+    before anything is written). On release the claim is undone too (marker,
+    and DIR if this lock created it) when nothing else was written, so a run
+    that fails before training leaves no trace. While held, temporaries that a
     killed run left behind are removed.
     """
 
     def __init__(self, directory: Path):
+        super().__init__(directory, busy)
         self.directory = Path(directory)
-        self.path = self.directory / LOCK_FILE
-        self.handle = None
         self.created_directory = False
         self.claimed = False
 
     def __enter__(self) -> "DirectoryLock":
         self.created_directory = not self.directory.exists()
         self.claimed = claim_model_directory(self.directory, "--out")
-        while True:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.handle = open_lock_file(self.path)
-            try:
-                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                self.handle.close()
-                raise busy(self.directory) from exc
-            if self._still_the_lock_file():
-                break
-            self.handle.close()  # the holder removed it between our open and flock: lock the new one
-        self._refuse_a_file_not_a_lock()
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(f"{os.getpid()}\n")
-        self.handle.flush()
+        try:
+            super().__enter__()
+        except BaseException:
+            self._release_claim()
+            raise
         remove_stale_temporaries(self.directory)
         return self
 
@@ -203,51 +188,15 @@ class DirectoryLock:
     def refuse_if_held(directory: Path) -> None:
         """The busy-directory error now, if a process holds DIR/.lock: before a resume reads the files that
         process is rewriting (it saw a checkpoint half-replaced and blamed the files). Creates nothing."""
-        path = Path(directory) / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return  # no lock file (or not one lmkit can read): nothing holds the directory
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise busy(directory) from exc
-        finally:
-            os.close(fd)
-
-    def _refuse_a_file_not_a_lock(self) -> None:
-        """A .lock lmkit did not write (lmkit.checkpoint.is_lock_file: more than a process number, or another
-        name linked to it) is the user's: refused, not truncated."""
-        if not is_lock_file(self.path):
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-            if self.claimed:
-                release_claim(self.directory, remove_directory=self.created_directory)
-            raise CheckpointError(f"{self.path}: is not lmkit's lock (it holds more than a process number, or is "
-                                  "linked from elsewhere); lmkit keeps its lock under this name: move the file")
-
-    def _still_the_lock_file(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == os.fstat(self.handle.fileno()).st_ino
-        except FileNotFoundError:
-            return False
+        refuse_if_held(directory, busy)
 
     def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)  # while still locked, so nobody holds the file being removed
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        super().__exit__(*exc)
+        self._release_claim()
+
+    def _release_claim(self) -> None:
         if self.claimed:
             release_claim(self.directory, remove_directory=self.created_directory)
-
-
-def open_lock_file(path: Path):
-    """DIR/.lock for reading and writing, created if absent; a link or non-file planted there is refused, not
-    followed (truncating it would write through to whatever it names)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
-    return os.fdopen(fd, "r+")
 
 
 def remove_stale_temporaries(directory: Path) -> None:

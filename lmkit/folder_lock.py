@@ -1,0 +1,88 @@
+"""One writer per folder: flock(2) on FOLDER/.lock, held while a process writes into FOLDER.
+
+A model directory (lmkit.train.resume_state.DirectoryLock) and a report
+folder (lmkit.report.compare.ReportLock) are each written by one process at a
+time; a second gets a one-line error naming the folder instead of
+interleaving its files with the first's. The kernel drops the lock when the
+holder dies, even on kill -9, so a killed run never leaves a folder busy.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import Callable
+
+from lmkit.checkpoint import LOCK_FILE, is_lock_file
+from lmkit.errors import CheckpointError, LmkitError
+
+
+class FolderLock:
+    """Exclusive while held: FOLDER/.lock, created if absent and holding the holder's process number; removed
+    on release. `busy(folder)` is the error a second process gets."""
+
+    def __init__(self, folder: Path, busy: Callable[[Path], LmkitError]):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.busy = busy
+        self.handle = None
+
+    def __enter__(self) -> "FolderLock":
+        while True:
+            self.folder.mkdir(parents=True, exist_ok=True)  # the last holder may have removed a folder it made
+            self.handle = open_lock_file(self.path)
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self.handle.close()
+                raise self.busy(self.folder) from exc
+            if self._still_the_lock_file():
+                break
+            self.handle.close()  # the holder removed it between our open and flock: lock the new one
+        if not is_lock_file(self.path):  # more than a process number, or linked from elsewhere: the user's
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            raise CheckpointError(f"{self.path}: is not lmkit's lock (it holds more than a process number, or is "
+                                  "linked from elsewhere); lmkit keeps its lock under this name: move the file")
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"{os.getpid()}\n")
+        self.handle.flush()
+        return self
+
+    def _still_the_lock_file(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self.handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)  # while still locked, so nobody holds the file being removed
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
+    """Raise `busy(folder)` now if a process holds FOLDER/.lock (before reading files it may be rewriting).
+    Creates nothing."""
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (or not one lmkit can read): nothing holds the folder
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        raise busy(Path(folder)) from exc
+    finally:
+        os.close(fd)
+
+
+def open_lock_file(path: Path):
+    """FOLDER/.lock for reading and writing, created if absent; a link or non-file planted there is refused, not
+    followed (truncating it would write through to whatever it names)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
+    return os.fdopen(fd, "r+")

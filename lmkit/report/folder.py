@@ -1,0 +1,115 @@
+"""The report folder: which folders lmkit may write a report into, and one writer at a time.
+
+lmkit writes a report only into a new or empty folder or one it can prove it
+made (REPORT_MARKER, or a report.json an older lmkit wrote), and while it
+works there it holds the folder's lock (ReportLock): a second `lmkit report`
+into the same --out is refused by name instead of training the suite's models
+and writing the files interleaved with the first's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmkit.checkpoint import LOCK_FILE, is_lock_file
+from lmkit.errors import ConfigError, LmkitError
+from lmkit.fileio import FolderMarker, read_json
+from lmkit.folder_lock import FolderLock
+
+REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
+REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # how lmkit knows a report folder is its own
+
+
+def check_report_folder(directory: Path) -> None:
+    """Before any work: the report's folder is new, empty or one lmkit made (REPORT_MARKER, or from before the
+    marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
+    WriteError naming the first that is not). A user's folder is never written into, nor a link planted
+    where a report file goes followed out of it."""
+    from lmkit.checkpoint import refuse_inside_lmkit_folder
+    from lmkit.fileio import check_output_file
+    from lmkit.report.plots import PLOT_FILES
+
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: is not a folder; a report is a folder of files ({', '.join(REPORT_FILES)}, plots)")
+    refuse_inside_lmkit_folder("--out", directory)
+    if directory.is_dir() and any(not is_lock_entry(e) for e in directory.iterdir()) and not is_report_folder(directory):
+        raise ConfigError(f"--out {directory}: holds files and is not an lmkit report folder (no {REPORT_MARKER.name}, "
+                          f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
+                          "made: choose another --out")
+    for name in REPORT_FILES + PLOT_FILES:
+        if (directory / name).is_symlink():
+            raise ConfigError(f"--out {directory}: {name} there is a symbolic link, which lmkit does not make and "
+                              "will not write through; remove it or choose another --out")
+        check_output_file(directory / name)
+
+
+def is_lock_entry(entry: Path) -> bool:
+    """lmkit's lock file (a process number under .lock): held by a report at work, or left by one killed before
+    it wrote anything."""
+    return entry.name == LOCK_FILE and is_lock_file(entry)
+
+
+def is_report_folder(directory: Path) -> bool:
+    """True when lmkit can prove it made `directory`: its marker, or (reports from before it) a report.json
+    that lmkit wrote (a JSON object whose environment names lmkit's version)."""
+    if REPORT_MARKER.present(directory):
+        return True
+    report = directory / REPORT_FILES[0]
+    if not report.is_file() or report.is_symlink():
+        return False
+    try:
+        data = read_json(report, "report")
+    except LmkitError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("environment"), dict) and "lmkit" in data["environment"]
+
+
+def claim_report_folder(directory: Path) -> None:
+    """Make `directory` (checked by check_report_folder) a report folder lmkit can later prove it made."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not REPORT_MARKER.present(directory):
+        REPORT_MARKER.write(directory)
+
+
+
+
+def plots_written_before(directory: Path) -> dict[str, str]:
+    """name -> sha256 of the plots the report.json already in `directory` says lmkit wrote there (only lmkit's
+    plot names). Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json
+    alone may hold the user's own files under those names."""
+    from lmkit.report.plots import PLOT_FILES
+
+    try:
+        hashes = read_json(directory / REPORT_FILES[0], "report").get("plot_sha256")
+    except LmkitError:
+        return {}
+    if not isinstance(hashes, dict):
+        return {}
+    return {name: digest for name, digest in hashes.items() if name in PLOT_FILES and isinstance(digest, str)}
+
+
+def report_busy(directory: Path) -> ConfigError:
+    return ConfigError(f"--out {directory}: another lmkit report is writing into this folder (it holds {LOCK_FILE}); "
+                       "choose another --out or wait for it")
+
+
+class ReportLock(FolderLock):
+    """The report folder held by one process from its checks to its last file (OUT/.lock, lmkit.folder_lock).
+    Folders this lock made are removed on release if nothing was written into them, so a report that fails
+    leaves no trace."""
+
+    def __init__(self, directory: Path):
+        super().__init__(directory, report_busy)
+        self.made: list[Path] = []  # the folders that did not exist, deepest first
+
+    def __enter__(self) -> "ReportLock":
+        self.made = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        for folder in self.made:
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # something was written there: it stays, and so do the folders above it
