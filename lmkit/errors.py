@@ -43,10 +43,6 @@ class TokenizerError(LmkitError):
     """A tokenizer cannot be built, loaded or applied."""
 
 
-class MissingPackageError(TokenizerError):
-    """An optional package this input needs (jieba for --segment jieba) is not installed."""
-
-
 class VocabError(LmkitError):
     """A vocabulary is invalid or cannot be built with the given cutoffs."""
 
@@ -68,4 +64,5 @@ class TrainingError(LmkitError):
 
 
 class MissingPackageError(LmkitError):
-    """An optional package that a feature needs is not installed; the message says how to install it."""
+    """An optional package that a feature needs (jieba for --segment jieba) is not installed; the message says
+    how to install it."""
