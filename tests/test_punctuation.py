@@ -2,6 +2,7 @@
 and the old whitespace behaviour kept for --no-split-punct and for tokenizers saved before the option."""
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -133,3 +134,48 @@ def test_jieba_never_cuts_a_symbol_apart():
     tokenizer = WordTokenizer.fit(["x"], segment="jieba", split_punct=True)
     assert tokenizer.split("我们喜欢👨\u200d👩\u200d👧和🇨🇳，好👍🏽") == [
         "我们", "喜欢", "👨\u200d👩\u200d👧", "和", "🇨🇳", "，", "好", "👍🏽"]
+
+
+MIXED_SCRIPTS = {  # text -> the words jieba's cuts are mended into (it cut every letter outside ASCII apart)
+    "привет мир": ["привет", "мир"],
+    "naïve idea": ["naïve", "idea"],
+    "cafe\u0301很好": ["cafe\u0301", "很", "好"],            # a combining accent stays on its letter
+    "坏了1\ufe0f\u20e3号": ["坏", "了", "1\ufe0f\u20e3", "号"],  # a keycap is one symbol
+    "iPhone手机 Windows 98": ["iPhone", "手机", "Windows", "98"],
+    "東京タワー": ["東京", "タ", "ワ", "ー"],                   # wide characters: jieba's cuts stand
+}
+
+
+@pytest.mark.parametrize("text", sorted(MIXED_SCRIPTS))
+def test_jieba_cuts_inside_words_of_other_scripts_are_mended(text):
+    pytest.importorskip("jieba")
+    tokenizer = WordTokenizer.fit(["x"], segment="jieba", split_punct=False)
+    words = tokenizer.split(text)
+    assert words == MIXED_SCRIPTS[text]
+    assert tokenizer.split(tokenizer.join(words)) == words
+    assert tokenizer.join(words) == text.replace("手机 ", "手机")  # spaced where a space is needed, as Chinese elsewhere
+
+
+def test_a_jieba_tokenizer_saved_before_mending_loads_as_it_was_built():
+    pytest.importorskip("jieba")
+    saved = WordTokenizer.fit(["привет 你好"], segment="jieba").to_json()
+    assert saved["options"]["mend_segments"] is True
+    del saved["options"]["mend_segments"]  # as an lmkit from before wrote it
+    old = tokenizer_from_json(saved)
+    assert old.split("привет") == list("привет") and old.join(["a", "b"]) == "a b"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["привет", "naïve", "cafe\u0301", "1\ufe0f\u20e3", "\u0301", "我的", "手机", "iPhone",
+                                 "98", "，", ",", "東京", "タ", "👍🏽", "-", "a"]), max_size=10),
+       st.lists(st.sampled_from(["", " "]), min_size=10, max_size=10), st.booleans())
+def test_jieba_words_joined_split_back_into_the_same_words(parts, spaces, split_punct):
+    pytest.importorskip("jieba")
+    tokenizer = jieba_tokenizer(split_punct)
+    words = tokenizer.split("".join(part + space for part, space in zip(parts, spaces)))
+    assert tokenizer.split(tokenizer.join(words)) == words
+
+
+@functools.cache
+def jieba_tokenizer(split_punct: bool) -> WordTokenizer:
+    return WordTokenizer.fit(["x"], segment="jieba", split_punct=split_punct)

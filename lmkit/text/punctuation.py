@@ -103,14 +103,14 @@ def join_marks(tokens: list[str]) -> str:
     glue_next = False
     for token in tokens:
         role = _role(token, quotes_seen)
-        if out and (not glue_next and role not in ("close", "wide") or _draws_on(token)):
+        if out and (not glue_next and role not in ("close", "wide") or draws_on(token)):
             out.append(" ")
         out.append(token)
         glue_next = role in ("open", "wide")
     return "".join(out)
 
 
-def _draws_on(token: str) -> bool:
+def draws_on(token: str) -> bool:
     """Whether `token` starts with what mark_end would join to a mark written right before it (so it keeps its
     space: `( \u200d` must not come back as one token)."""
     return bool(token) and (token[0] == ZERO_WIDTH_JOINER or unicodedata.category(token[0])[0] == "M"

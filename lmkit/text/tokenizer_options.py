@@ -43,6 +43,8 @@ class WordOptions:
     segment: str | None = setting(None, "Cut Chinese into words with jieba.", choices=("jieba",))
     split_punct: bool = setting(True, "Cut punctuation off words (\"Hello,\" -> Hello ,); --no-split-punct keeps "
                                       "whitespace words.")
+    mend_segments: bool = setting(True, "Undo jieba's cuts inside words of other scripts (lmkit.text.jieba_words).",
+                                  cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
 
 
 @dataclass(frozen=True)

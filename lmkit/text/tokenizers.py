@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import MissingPackageError, TokenizerError
+from lmkit.errors import TokenizerError
 from lmkit.fileio import read_json, write_json_atomic
+from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
@@ -140,26 +141,33 @@ class WordTokenizer(Tokenizer):
 
     kind = "word"
 
-    def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None, split_punct: bool = False):
+    def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None, split_punct: bool = False,
+                 mend_segments: bool = False):
         super().__init__(vocab)
         if segment not in (None, "jieba"):
             raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba' or none")
-        if not isinstance(split_punct, bool):
-            raise TokenizerError(f"split_punct must be true or false, got {split_punct!r}")
+        for name, value in (("split_punct", split_punct), ("mend_segments", mend_segments)):
+            if not isinstance(value, bool):
+                raise TokenizerError(f"{name} must be true or false, got {value!r}")
         self.lowercase = lowercase
         self.segment = segment
         self.split_punct = split_punct
-        self._cut = _jieba_cut() if segment == "jieba" else None
+        self.mend_segments = mend_segments
+        self._cut = jieba_words.jieba_cut() if segment == "jieba" else None
 
     def split(self, line: str) -> list[str]:
         if self.lowercase:
             line = line.lower()
         words = line.split() if self._cut is None else [
             word for piece, symbol in symbol_runs(line)  # jieba would cut an emoji sequence apart
-            for word in ([piece] if symbol else self._cut(piece)) if not word.isspace()]
+            for word in ([piece] if symbol else self._segment(piece)) if not word.isspace()]
         if not self.split_punct:
             return words
         return [piece for word in words for piece in split_marks(word.strip())]
+
+    def _segment(self, text: str) -> list[str]:
+        pieces = self._cut(text)
+        return jieba_words.mend(pieces) if self.mend_segments else pieces
 
     def encode_line(self, line: str) -> list[int]:
         """A word spelled like a special ("<s>" in the text) is an ordinary unknown word, never a boundary."""
@@ -167,20 +175,22 @@ class WordTokenizer(Tokenizer):
         return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
 
     def join(self, pieces: list[str]) -> str:
-        if self.segment is not None:
-            return plain_text(" ".join(pieces))  # jieba's words join as Chinese is written
+        if self.segment is not None:  # jieba's words join as Chinese is written
+            return jieba_words.join(pieces) if self.mend_segments else plain_text(" ".join(pieces))
         return join_marks(pieces) if self.split_punct else " ".join(pieces)
 
     def options(self) -> dict:
-        return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct}
+        mended = {"mend_segments": self.mend_segments} if self.segment is not None else {}  # only jieba's are mended
+        return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct, **mended}
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "WordTokenizer":
         """Words of `lines`; `options` are fields of WordOptions (lmkit.text.tokenizer_options), checked."""
         chosen = checked_options(cls.kind, options)
-        probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct)
+        probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct,
+                    mend_segments=chosen.mend_segments)
         return cls(Vocab.build(probe.count(lines), chosen.min_freq, chosen.max_size), chosen.lowercase, chosen.segment,
-                   chosen.split_punct)
+                   chosen.split_punct, chosen.mend_segments)
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -270,17 +280,6 @@ TOKENIZERS: dict[str, type[Tokenizer]] = {
     WordTokenizer.kind: WordTokenizer,
     SentencePieceTokenizer.kind: SentencePieceTokenizer,
 }
-
-
-def _jieba_cut():
-    try:
-        import jieba
-    except ImportError as exc:
-        raise MissingPackageError("--segment jieba needs the jieba package, which is not installed: pip install jieba "
-                                  "(or the 'zh' extra: pip install 'lmkit[zh]', in a checkout pip install -e '.[zh]')"
-                                  ) from exc
-    jieba.setLogLevel(60)
-    return jieba.lcut
 
 
 def fit_tokenizer(kind: str, lines: Iterable[str], **options) -> Tokenizer:
