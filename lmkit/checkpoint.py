@@ -27,12 +27,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.config_json import from_json
-from lmkit.errors import CheckpointError, ConfigError, LmkitError, MissingPackageError
+from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import (JSON_MAX_BYTES, TEMP_PREFIX, FolderMarker, WriteError, fsync_dir, json_text,
                           not_a_file, read_json, write_json_atomic)
 from lmkit.input_files import read_bounded
 from lmkit.models import model_class
-from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
+from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
 FORMAT = 1
 CONFIG_FILE = "config.json"
@@ -255,14 +255,10 @@ def read_config(directory: str | Path) -> dict:
 
 
 def load_tokenizer_from(directory: str | Path) -> Tokenizer:
-    path = Path(directory) / TOKENIZER_FILE
     try:
-        return tokenizer_from_json(read_json(path, "tokenizer file"))
-    except MissingPackageError:
-        raise  # the file is fine; what it needs is not installed
-    except LmkitError as exc:
-        message = str(exc)
-        raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
+        return load_tokenizer(Path(directory) / TOKENIZER_FILE)
+    except TokenizerError as exc:  # named by its file; a missing package (not a TokenizerError) passes as it is
+        raise CheckpointError(str(exc)) from exc
 
 
 def vocab_record(vocab) -> dict:
@@ -339,15 +335,43 @@ TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.[a-z0-9_]{8}")  # m
 
 
 def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
-    """Whether `entry` is a temporary lmkit makes in a model directory, by name and kind: a staging folder
-    (.lmkit-tmp.save.XXXXXXXX, .lmkit-tmp.last.XXXXXXXX) or the temporary file of one of `names` being written
-    (.lmkit-tmp.<name>.XXXXXXXX). Anything else under the prefix is not provably lmkit's, and is left alone."""
+    """Whether `entry` is a temporary lmkit makes in a model directory, by name, kind and content: a staging
+    folder (.lmkit-tmp.save.XXXXXXXX, .lmkit-tmp.last.XXXXXXXX) holding only staged files, or the temporary file of
+    one of `names` being written whole (.lmkit-tmp.<name>.XXXXXXXX, written_whole). Anything else under the prefix
+    is not provably lmkit's, and is left alone."""
     match = TEMPORARY_NAME.fullmatch(entry.name)
     if match is None or entry.is_symlink():
         return False
     if match.group(1) in ("save", LAST):
-        return entry.is_dir()
-    return match.group(1) in names and entry.is_file()
+        return entry.is_dir() and only_staged_files(entry)
+    return match.group(1) in names and match.group(1) in written_whole() and entry.is_file()
+
+
+def written_whole() -> frozenset[str]:
+    """The files lmkit writes under a temporary name and renames into place (lmkit.fileio.atomic_write): the model's
+    own files, never metrics.jsonl (appended to), the marker (one write) or trainer_state.pt (inside staging)."""
+    from lmkit.models.mix import MEMBERS_DIR
+
+    return model_names() - {MEMBERS_DIR}
+
+
+def only_staged_files(folder: Path) -> bool:
+    """Whether `folder` holds nothing but what a save writes into its staging folder: a model directory's files
+    (and their temporaries), an interpolation's members/<i>/ holding the same, a trainer state. A folder of the
+    user's named like a staging folder (.lmkit-tmp.save.mybackup) holds something else, and is left alone."""
+    from lmkit.models.mix import MEMBERS_DIR
+
+    names = read_names()
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.name == MEMBERS_DIR and folder.name != MEMBERS_DIR and entry.is_dir():
+            if not all(member.name.isdigit() and member.is_dir() and not member.is_symlink()
+                       and only_staged_files(member) for member in entry.iterdir()):
+                return False
+        elif not (entry.is_file() and (entry.name in names or lmkit_temporary(entry, names))):
+            return False
+    return True
 
 
 def first_foreign_entry(directory: Path, names: frozenset[str]) -> Path | None:

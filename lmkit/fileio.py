@@ -45,6 +45,15 @@ class WriteError(LmkitError):
         self.path, self.reason = path, reason
 
 
+class OwnPathLinkError(WriteError):
+    """A symbolic link where lmkit keeps a file of its own: not lmkit's, so neither followed nor replaced."""
+
+    def __init__(self, path: Path):
+        LmkitError.__init__(self, f"{path}: is a symbolic link where lmkit keeps a file of its own, and lmkit does "
+                                  "not write through it (that would replace the file it leads to); remove the link")
+        self.path, self.reason = path, "it is a symbolic link"
+
+
 class NotAFileError(WriteError):
     """The output's place holds a directory, device, FIFO or socket, which lmkit never writes or replaces."""
 
@@ -102,6 +111,12 @@ def not_a_file(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
 
 
+def not_own_file(path: str | os.PathLike) -> str | None:
+    """What stands at `path`, where lmkit keeps a file of its own (a cache), when it is not a regular file or
+    nothing: "a symbolic link" (never followed there), "a directory", "a FIFO (named pipe)", ...; else None."""
+    return "a symbolic link" if os.path.islink(path) else not_a_file(path)
+
+
 def write_target(path: str | os.PathLike) -> Path:
     """The regular file a write to `path` really replaces: `path`, or where its symbolic links lead.
 
@@ -130,14 +145,20 @@ def check_output_file(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
+                 follow_link: bool = False) -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; on success fsync and rename it into place.
 
-    A symbolic link is written through: the file it leads to is replaced and the
-    link stays. On any exception the temporary file is removed and `path` is
+    A symbolic link at `path` is written through only with `follow_link`, for a file
+    the user named (--arpa, --per-line): the file it leads to is replaced and the
+    link stays. Where lmkit keeps its own file (a cache, a model's or a report's
+    file) a link is somebody else's, and is refused (OwnPathLinkError), never
+    followed. On any exception the temporary file is removed and `path` is
     untouched. OSError (disk full, permissions) becomes a WriteError naming the file.
     """
     path = Path(path)
+    if not follow_link and path.is_symlink():
+        raise OwnPathLinkError(path)
     target = write_target(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -163,9 +184,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         raise
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str, follow_link: bool = False) -> None:
     """Write UTF-8 text; a lone surrogate (a file name's undecodable byte) is written backslash-escaped."""
-    with atomic_write(path, "w", encoding="utf-8") as handle:
+    with atomic_write(path, "w", encoding="utf-8", follow_link=follow_link) as handle:
         handle.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 

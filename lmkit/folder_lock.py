@@ -66,11 +66,14 @@ class FolderLock:
 def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
     """Raise `busy(folder)` now if a process holds FOLDER/.lock (before reading files it may be rewriting).
     Creates nothing."""
-    try:
-        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    path = Path(folder) / LOCK_FILE
+    try:  # never waiting: opening a FIFO planted there would block until somebody wrote to it
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return  # no lock file (or not one lmkit can read): nothing holds the folder
+        return  # no lock file (or a link, which taking the lock refuses): nothing holds the folder
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         raise busy(Path(folder)) from exc
@@ -81,7 +84,7 @@ def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
 def open_lock_file(path: Path):
     """FOLDER/.lock for reading and writing, created if absent; a link or non-file planted there is refused, not
     followed (truncating it would write through to whatever it names)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")

@@ -169,12 +169,17 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
 def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_path):
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
-    killed = [f"{TEMP_PREFIX}save.k1ll3d_a", f"{TEMP_PREFIX}last.k1ll3d_b", f"{TEMP_PREFIX}config.json.k1ll3d_c"]
+    killed = [f"{TEMP_PREFIX}save.k1ll3d_a", f"{TEMP_PREFIX}last.k1ll3d_b", f"{TEMP_PREFIX}config.json.k1ll3d_c",
+              f"{TEMP_PREFIX}save.k1ll3d_d"]
     make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",  # mkdtemp's, mkstemp's names
-                      killed[2]: b"{"})
+                      killed[2]: b"{", f"{killed[3]}/members/0/{TEMP_PREFIX}config.json.k1ll3d_e": b"{",
+                      f"{killed[3]}/config.json": b"{}"})
     theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{",
               f"{TEMP_PREFIX}notes/a.txt": b"mine", f"{TEMP_PREFIX}mine.txt": b"mine",  # under the prefix, yet
-              f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine"}  # not lmkit's
+              f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",  # not lmkit's
+              f"{TEMP_PREFIX}save.mybackup/u.txt": b"mine",  # a staging folder's name holding what no save writes
+              f"{TEMP_PREFIX}save.snapshot/{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",
+              f"{TEMP_PREFIX}metrics.jsonl.abcdefgh": b"mine"}  # metrics.jsonl is appended to, never staged
     make_folder(run, theirs)
     result = cli("train", "--resume", run, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output
@@ -404,3 +409,21 @@ def test_the_suite_leaves_a_model_folder_a_process_is_training_in(tmp_path, tiny
         with pytest.raises(ConfigError, match="another lmkit process is training into this directory"):
             fresh_directory(own)
         assert snapshot(own) == before
+
+
+def test_the_suite_checks_every_model_folder_before_it_replaces_any(tmp_path, tiny_en):
+    """A user's file in the last folder the suite trains into is refused before the first is replaced (it had
+    retrained and replaced the N-grams and two recurrent models first, and then stopped with no report)."""
+    from lmkit.report.suite import SuiteConfig, run_suite
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lm_fixtures import ngram_dir
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    models = tmp_path / "out" / "models"
+    first = ngram_dir(models / "ngram-add-k-1", tiny_en, tokenizer, order=1, smoothing="add-k")
+    last = ngram_dir(models / "lstm", tiny_en, tokenizer, order=2)
+    (last / "notes.txt").write_text("mine")
+    before = snapshot(models)
+    with pytest.raises(ConfigError, match=f"{last / 'notes.txt'}: is not lmkit's"):
+        run_suite(tiny_en, tokenizer, tmp_path / "out", SuiteConfig(budget_minutes=0.01))
+    assert snapshot(models) == before and (first / "config.json").is_file()

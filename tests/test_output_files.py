@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY, assert_one_line_error
 
-from lmkit.fileio import TEMP_PREFIX, NotAFileError, atomic_write, write_text_atomic
+from lmkit.fileio import TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, write_text_atomic
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 
@@ -82,7 +82,7 @@ def test_atomic_write_never_replaces_what_is_not_a_regular_file(tmp_path, kind):
     what = NOT_FILES[kind](target)
     before = state(tmp_path)
     with pytest.raises(NotAFileError, match=re.escape(what)):
-        write_text_atomic(target, "new\n")
+        write_text_atomic(target, "new\n", follow_link=True)  # as for a file the user named
     assert state(tmp_path) == before  # nothing replaced, no temporary left
 
 
@@ -92,21 +92,32 @@ def test_atomic_write_writes_through_a_symbolic_link(tmp_path):
     os.chmod(tmp_path / "real" / "scores.tsv", 0o640)
     link = tmp_path / "link.tsv"
     link.symlink_to("real/scores.tsv")
-    write_text_atomic(link, "new\n")
+    write_text_atomic(link, "new\n", follow_link=True)  # a file the user named (--per-line, --arpa)
     assert link.is_symlink() and os.readlink(link) == "real/scores.tsv"
     assert (tmp_path / "real" / "scores.tsv").read_text() == "new\n"
     assert stat.S_IMODE((tmp_path / "real" / "scores.tsv").stat().st_mode) == 0o640
     dangling = tmp_path / "new.tsv"
     dangling.symlink_to("real/created.tsv")  # a link to a file not made yet: the file is made there
-    write_text_atomic(dangling, "made\n")
+    write_text_atomic(dangling, "made\n", follow_link=True)
     assert dangling.is_symlink() and (tmp_path / "real" / "created.tsv").read_text() == "made\n"
     assert not [p for p in (tmp_path / "real").iterdir() if p.name.startswith(TEMP_PREFIX)]
     with pytest.raises(RuntimeError):  # a write that fails half-way keeps the file the link leads to
-        with atomic_write(link, "w", encoding="utf-8") as handle:
+        with atomic_write(link, "w", encoding="utf-8", follow_link=True) as handle:
             handle.write("half")
             raise RuntimeError("killed mid-write")
     assert (tmp_path / "real" / "scores.tsv").read_text() == "new\n" and link.is_symlink()
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["created.tsv", "scores.tsv"]
+
+
+def test_a_link_where_lmkit_keeps_its_own_file_is_refused_not_followed(tmp_path):
+    (tmp_path / "keep.txt").write_text("precious\n")
+    (tmp_path / "cache.json").symlink_to(tmp_path / "keep.txt")
+    (tmp_path / "new.json").symlink_to(tmp_path / "made.txt")  # dangling: following it would create made.txt
+    before = state(tmp_path)
+    for path in (tmp_path / "cache.json", tmp_path / "new.json"):
+        with pytest.raises(OwnPathLinkError, match=f"{re.escape(str(path))}: is a symbolic link where lmkit keeps"):
+            write_text_atomic(path, "{}\n")
+    assert state(tmp_path) == before
 
 
 @pytest.fixture
@@ -333,11 +344,18 @@ def test_reports_size_counts_only_the_models_own_files(model, tmp_path):
     assert open_model(model).disk_bytes() == before < 1 << 20
 
 
-def test_a_path_of_only_spaces_is_refused(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path, says", [
+    (" ", "the path is only spaces"), ("\u3000", "the path is only spaces"),
+    ("\u200b", "the path has no visible character"), ("\u2800", "the path has no visible character"),
+    ("\u3164/\u200b", "the path has no visible character"), ("\u0301", "the path has no visible character"),
+    ("x\n", "the path holds a control character ('\\n')"), ("a\tb", "the path holds a control character")])
+def test_a_path_nobody_can_see_or_type_is_refused(cli, model, tmp_path, monkeypatch, path, says):
     monkeypatch.chdir(tmp_path)
-    assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", " "),
-                          "--out ' ': the path is only spaces")
-    assert list(tmp_path.iterdir()) == []
+    before = state(tmp_path)
+    assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", path),
+                          f"--out {path!r}: {says}")
+    assert_one_line_error(cli(*per_line(model, Path(path))), f"--per-line {path!r}: {says}")
+    assert state(tmp_path) == before
 
 
 def test_a_report_folder_is_written_by_one_report_at_a_time(cli, model, tmp_path):

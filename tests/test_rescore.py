@@ -42,6 +42,8 @@ def write(path, text: str):
     ("u1\tthe cat\t-1\t0\n", 1, "expected 3 tab-separated fields"),
     ("\n\nu1\tthe\tminus one\n", 3, "the score must be a number, got 'minus one'"),
     ("u1\tthe\tnan\n", 1, "the score must be a finite number, got 'nan'"),
+    ("u1\tthe\t1_000\n", 1, "the score must be a number, got '1_000'"),  # float() reads both; no recognizer writes them
+    ("u1\tthe\t\uff15\n", 1, "the score must be a number, got '\uff15'"),
     ("u1\tthe\t-1\n\tthe\t-inf\n", 2, "the score must be a finite number"),
     ("u1\tthe\t-1\n \tthe\t-2\n", 2, "the utterance id is empty"),
 ])
@@ -255,3 +257,9 @@ def test_mix_weights_are_tuned_only_on_references_that_are_not_measured():
     assert 0 < len(tuning_sentences(lists, refs, None, config)) < 50
     assert tuning_sentences(lists, refs, {"d": "dev"}, config) == ["dev"]
     assert tuning_sentences(lists, refs, None, RescoreConfig(tune=False)) == []
+
+
+def test_a_huge_first_pass_score_is_written_in_exponent_form():
+    from lmkit.commands.rescore_run import score_text
+
+    assert score_text(-12.25) == "-12.250000" and score_text(1e308) == "1.000000e+308"

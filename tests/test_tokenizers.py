@@ -135,7 +135,7 @@ def test_json_round_trip(kind, options, tmp_path):
 
 
 def test_tokenizer_from_json_rejects_unknown_kind():
-    with pytest.raises(TokenizerError, match="unknown kind 'bytes'"):
+    with pytest.raises(TokenizerError, match="not a tokenizer file: its kind is 'bytes'"):
         tokenizer_from_json({"kind": "bytes"})
 
 

@@ -18,6 +18,7 @@ lmkit.fileio.atomic_write); these checks make a bad path fail before the work, n
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import click
@@ -76,11 +77,30 @@ def refuse_dash(option: str, value, writes: str) -> None:
                           "(./- for one called '-')")
 
 
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers and the blank Braille cell: drawn as nothing
+
+
 def refuse_empty(option: str, value) -> None:
-    if isinstance(value, str) and not value:
+    """A path that is empty, draws as nothing, or holds a control character (a newline, a tab) is a slip: it
+    would make or read a file nobody can see or type (`--out ' '`, a pasted U+200B, `x` and a newline)."""
+    if not isinstance(value, str):
+        return
+    if not value:
         raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
-    if isinstance(value, str) and not value.strip():  # a file or folder named ' ' is a slip, and prints as nothing
+    if not value.strip():
         raise ConfigError(f"{option} {value!r}: the path is only spaces; name a file or folder")
+    named = value.replace("/", "")
+    if named and all(map(draws_nothing, named)):
+        raise ConfigError(f"{option} {value!r}: the path has no visible character; name a file or folder")
+    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "
+                          "folder without one")
+
+
+def draws_nothing(char: str) -> bool:
+    """A space, control or format character (U+200B), a mark with nothing to sit on, or a blank filler letter."""
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Mn", "Me") or char in BLANK_LETTERS
 
 
 def option_name(param) -> str:

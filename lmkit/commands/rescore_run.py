@@ -97,7 +97,13 @@ def reranked_rows(table: Candidates, weight: float, bonus: float):
     totals = table.totals(weight, bonus)
     for u, (utterance, hypotheses) in enumerate(zip(table.utterances, table.hypotheses)):
         for k in sorted(range(len(hypotheses)), key=lambda k: -totals[u, k]):
-            yield f"{utterance}\t{hypotheses[k].text}\t{totals[u, k]:.6f}\n"
+            yield f"{utterance}\t{hypotheses[k].text}\t{score_text(totals[u, k])}\n"
+
+
+def score_text(score: float) -> str:
+    """Six decimals, as KenLM and Kaldi print scores; in exponent form beyond 1e15, where the decimals would run
+    to hundreds of digits (a score of 1e308 read from a first pass)."""
+    return f"{score:.6f}" if abs(score) < 1e15 else f"{score:.6e}"
 
 
 def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: float) -> None:
@@ -107,7 +113,7 @@ def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: 
     if not isinstance(out, Path):
         out.writelines(reranked_rows(table, weight, bonus))
         return
-    with atomic_write(out, "w", encoding="utf-8") as handle:
+    with atomic_write(out, "w", encoding="utf-8", follow_link=True) as handle:
         handle.writelines(reranked_rows(table, weight, bonus))
 
 

@@ -47,7 +47,7 @@ def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
 def _stdin_lines(limit: int = MAX_LINE_BYTES):
     """Lines of standard input, read as bytes up to `limit` at a time and decoded as UTF-8 here (whatever the
     stream's own error handler): input without newlines (`< /dev/zero`) is refused at the bound instead of
-    filling memory, and bytes that are not UTF-8 are refused as they are in files."""
+    filling memory, and bytes that are not UTF-8 (or a NUL byte) are refused and a BOM dropped, as in files."""
     stdin = sys.stdin.buffer
     number = 0
     while data := stdin.readline(limit + 1):
@@ -55,8 +55,12 @@ def _stdin_lines(limit: int = MAX_LINE_BYTES):
         if len(data) > limit:
             raise CorpusError(f"standard input: line {number} is longer than {limit:,} bytes; "
                               "lmkit reads text line by line, so break the text into lines")
+        if b"\x00" in data:  # as a file with a NUL byte is refused
+            raise CorpusError(f"standard input: line {number} holds a NUL byte (byte offset {data.index(0)}): it "
+                              "looks like binary data, expected UTF-8 text")
         try:
-            yield data.decode("utf-8").rstrip("\r\n")
+            line = data.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             raise CorpusError(f"standard input: line {number} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at "
                               f"byte offset {exc.start})") from exc
+        yield line[1:] if number == 1 and line.startswith("\ufeff") else line  # a BOM is dropped, as from a file

@@ -134,7 +134,7 @@ def write_line_scores(path: str | Path, scores: ModelScores) -> int:
     """One TSV row per line of the text: 1-based line number, predicted tokens (`</s>` included), OOVs,
     log-probability in nats and in log10 (KenLM's unit), and the line's own perplexity. Returns the rows."""
     lines = line_scores(scores.stream, scores.logp)
-    with atomic_write(path, "w", encoding="utf-8") as handle:
+    with atomic_write(path, "w", encoding="utf-8", follow_link=True) as handle:
         handle.write(PER_LINE_HEADER)
         for number, (logprob, tokens, oov) in enumerate(zip(lines.logprob, lines.tokens, lines.oov), start=1):
             perplexity = perplexity_of(-logprob / max(tokens, 1))

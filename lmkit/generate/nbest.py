@@ -43,7 +43,11 @@ def numbered_lines(path: Path) -> list[tuple[int, str]]:
 
 
 def parse_score(text: str, where: str) -> float:
+    """A first-pass score: a plain ASCII number (Python's float() also reads '1_000' and full-width digits,
+    which no recognizer writes), finite."""
     try:
+        if not text.isascii() or "_" in text:
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise NBestError(f"{where}: the score must be a number, got {text.strip()!r}") from None

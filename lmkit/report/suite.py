@@ -116,9 +116,9 @@ def suite_names() -> frozenset[str]:
     return read_names() - {MEMBERS_DIR} | {LOCK_FILE}
 
 
-def fresh_directory(directory: Path) -> None:
-    """Clear a model directory left by an earlier suite run (metrics.jsonl appends, so it must start empty);
-    a folder lmkit did not make is refused, never removed."""
+def check_replaceable(directory: Path) -> None:
+    """ConfigError (or CheckpointError) unless the suite may replace `directory` whole: absent, or a model folder
+    lmkit made that holds only lmkit's files and that no process is training in."""
     check_model_directory(directory)
     if directory.is_dir() and not directory.is_symlink():
         DirectoryLock.refuse_if_held(directory)  # a process training there now: its folder is not ours to clear
@@ -127,7 +127,20 @@ def fresh_directory(directory: Path) -> None:
             raise ConfigError(f"{stray}: is not lmkit's, and the suite replaces {directory} whole when it trains "
                               "again; move it out, or choose another --out")
         check_last_folders(directory)
+
+
+def fresh_directory(directory: Path) -> None:
+    """Clear a model directory left by an earlier suite run (metrics.jsonl appends, so it must start empty);
+    a folder lmkit did not make is refused, never removed."""
+    check_replaceable(directory)
+    if directory.is_dir() and not directory.is_symlink():
         shutil.rmtree(directory)
+
+
+def planned_directories(models_dir: Path, config: SuiteConfig) -> list[Path]:
+    """The model folders the suite trains into, in order: the N-grams', then the recurrent models'."""
+    return ([models_dir / f"ngram-{smoothing}-{order}" for smoothing in config.smoothings for order in config.orders]
+            + [models_dir / cell for cell in config.cells])
 
 
 def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: Callable[[str], None]) -> list[SuiteModel]:
@@ -137,7 +150,7 @@ def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: 
     built = []
     for smoothing in config.smoothings:
         for order in config.orders:
-            directory = models_dir / f"ngram-{smoothing}-{order}"
+            directory = models_dir / f"ngram-{smoothing}-{order}"  # as planned_directories lists them
             flags = ["--model", "ngram", "--order", str(order), "--smoothing", smoothing]
             flags += ["--k", f"{config.add_k:g}"] if smoothing == "add-k" else []
             command = train_command(corpus, config, directory, flags, seeded=False)
@@ -225,6 +238,9 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     config.validate()
     models_dir = Path(out) / "models"
     refuse_planted_links(models_dir)
+    for directory in planned_directories(models_dir, config):  # every one before the first is replaced
+        if not (config.reuse and (directory / CONFIG_FILE).exists()):
+            check_replaceable(directory)
     models = build_ngrams(corpus, tokenizer, models_dir, config, say)
     for cell in config.cells:
         directory = models_dir / cell

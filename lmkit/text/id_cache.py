@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmkit.fileio import atomic_write
+from lmkit.errors import CorpusError
+from lmkit.fileio import atomic_write, not_own_file
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import encode_file
 from lmkit.text.tokenizers import Tokenizer
@@ -32,6 +33,10 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
     tokenizer = tokenizer.reading(corpus)  # a segmented corpus is plain text to a character tokenizer built elsewhere
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
+    stranger = not_own_file(cache)
+    if stranger is not None:
+        raise CorpusError(f"{cache}: is {stranger} where lmkit caches the encoded {split} split, and not lmkit's; "
+                          "move it away")
     if not cache.exists():
         source = Path(corpus.path(split))
         if source.exists() and source.stat().st_size > large_bytes:
@@ -40,4 +45,21 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
             stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
             with atomic_write(cache, "wb") as handle:
                 np.save(handle, stream, allow_pickle=False)
-    return np.load(cache, mmap_mode="r", allow_pickle=False)
+    return load_ids(cache, len(tokenizer.vocab), split)
+
+
+def load_ids(cache: Path, vocab_size: int, split: str) -> np.ndarray:
+    """The cached id stream, memory-mapped: one dimension of integer ids below `vocab_size`, or CorpusError
+    naming the file (cut short, overwritten, or written for another vocabulary)."""
+    damaged = f"{cache}: the cached ids of the {split} split are damaged"
+    advice = "delete the file, and lmkit encodes the split again"
+    try:
+        ids = np.load(cache, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).split(". ")[0] or type(exc).__name__  # numpy's first sentence, not its advice
+        raise CorpusError(f"{damaged} ({reason}); {advice}") from exc
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise CorpusError(f"{damaged} (not a list of whole numbers); {advice}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise CorpusError(f"{damaged} (ids outside the vocabulary of {vocab_size} tokens); {advice}")
+    return ids

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import TokenizerError
+from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, printable
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
@@ -292,7 +292,8 @@ def fit_tokenizer(kind: str, lines: Iterable[str], **options) -> Tokenizer:
 def tokenizer_from_json(obj: dict) -> Tokenizer:
     kind = obj.get("kind") if isinstance(obj, dict) else None
     if kind not in TOKENIZERS:
-        raise TokenizerError(f"tokenizer.json names unknown kind {kind!r}")
+        named = f"its kind is {printable(repr(kind))}" if kind is not None else "it names no kind"
+        raise TokenizerError(f"not a tokenizer file: {named} (a tokenizer's is one of {', '.join(TOKENIZERS)})")
     if not isinstance(obj.get("options") or {}, dict):
         raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
     try:
@@ -302,4 +303,11 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    return tokenizer_from_json(read_json(path, "tokenizer file"))
+    """The tokenizer saved in `path` (a tokenizer.json); TokenizerError naming the file when it is not one."""
+    try:
+        return tokenizer_from_json(read_json(path, "tokenizer file"))
+    except MissingPackageError:
+        raise  # the file is fine; what it needs is not installed
+    except LmkitError as exc:
+        message = str(exc)
+        raise TokenizerError(message if message.startswith(str(path)) else f"{path}: {message}") from exc

@@ -1,0 +1,144 @@
+"""lmkit's own caches (tokenizers and encoded splits beside a corpus) and locks: what stands there that lmkit did
+not write is refused by name, never written through, and a damaged cache is named with what to do, not a
+traceback. Standard input is read as a file is (a BOM dropped, a NUL byte refused)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from lm_fixtures import rnn_dir
+
+from lmkit.errors import CheckpointError, CorpusError, TokenizerError
+
+
+def plant(path, kind: str, outside):
+    """Put something lmkit did not write at `path`: a link to a file of the user's, a dangling link, a folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "link":
+        path.symlink_to(outside)
+    elif kind == "dangling":
+        path.symlink_to(outside.parent / "made-through-the-link.json")
+    else:
+        path.mkdir()
+    return {"link": "a symbolic link", "dangling": "a symbolic link", "folder": "a directory"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["link", "dangling", "folder"])
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_a_cached_tokenizers_place_holding_what_lmkit_did_not_write_is_refused(tiny_en, tmp_path, kind, rebuild):
+    from lmkit.text.tokenizer_cache import get_tokenizer, tokenizer_path
+
+    outside = tmp_path / "mine.txt"
+    outside.write_text("precious\n")
+    path = tokenizer_path(tiny_en, "char", {})
+    what = plant(path, kind, outside)
+    with pytest.raises(TokenizerError, match=f"{path}: is {what} where lmkit caches this tokenizer, and not lmkit's; "
+                                             "move it away"):
+        get_tokenizer(tiny_en, "char", rebuild=rebuild)  # rebuild: what `vocab build --force` asks
+    assert outside.read_text() == "precious\n" and not (tmp_path / "made-through-the-link.json").exists()
+
+
+def test_vocab_build_force_never_writes_through_a_link_in_the_cache(cli, tiny_en, tmp_path):
+    from conftest import TINY
+    from lmkit.text.tokenizer_cache import tokenizer_path
+
+    get_args = ["vocab", "build", "--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test",
+                TINY["en"]["test"]]
+    assert cli(*get_args).exit_code == 0
+    outside = tmp_path / "mine.txt"
+    outside.write_text("precious\n")
+    plant(tokenizer_path(tiny_en, "char", {}), "link", outside)
+    assert_one_line_error(cli(*get_args, "--force"), "is a symbolic link where lmkit caches this tokenizer")
+    assert outside.read_text() == "precious\n"
+
+
+def save_array(array):
+    return lambda path: np.save(path, array, allow_pickle=True)
+
+
+DAMAGED_IDS = {
+    "text": (lambda path: path.write_text("hello\n"), "This file contains pickled (object) data"),
+    "cut short": (lambda path: path.write_bytes(path.read_bytes()[:100]), "EOF: reading array header"),
+    "ids beyond the vocabulary": (save_array(np.full(100, 99_999, dtype=np.int32)), "ids outside the vocabulary"),
+    "negative ids": (save_array(np.full(100, -1, dtype=np.int64)), "ids outside the vocabulary"),
+    "floats": (save_array(np.array([[1.5, 2.5]])), "not a list of whole numbers"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_IDS))
+def test_a_damaged_id_cache_is_named_with_what_to_do(tiny_en, damage):
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    good = np.array(encoded_split(tiny_en, tokenizer, "valid"))  # a copy: the damage below rewrites the mapped file
+    cache = next(tiny_en.directory.glob("ids/*/valid.npy"))
+    make, says = DAMAGED_IDS[damage]
+    make(cache)
+    with pytest.raises(CorpusError) as caught:
+        encoded_split(tiny_en, tokenizer, "valid")
+    message = str(caught.value)
+    assert message.startswith(f"{cache}: the cached ids of the valid split are damaged (") and says in message
+    assert message.endswith("delete the file, and lmkit encodes the split again") and "\n" not in message
+    cache.unlink()
+    assert np.array_equal(encoded_split(tiny_en, tokenizer, "valid"), good)  # as the message says
+
+
+def test_an_id_cache_place_holding_a_link_is_refused_not_read(tiny_en, tmp_path):
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "valid")
+    cache = next(tiny_en.directory.glob("ids/*/valid.npy"))
+    outside = tmp_path / "mine.npy"
+    os.replace(cache, outside)
+    cache.symlink_to(outside)
+    with pytest.raises(CorpusError, match="is a symbolic link where lmkit caches the encoded valid split"):
+        encoded_split(tiny_en, tokenizer, "valid")
+
+
+def test_a_fifo_planted_as_a_lock_is_refused_without_waiting(tmp_path):
+    from lmkit.train.resume_state import DirectoryLock
+
+    os.mkfifo(tmp_path / ".lock")
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("opening the FIFO waited for a writer"))
+    signal.alarm(10)
+    try:
+        with pytest.raises(CheckpointError, match=r"\.lock: is not a regular file; lmkit keeps its lock there"):
+            DirectoryLock.refuse_if_held(tmp_path)  # what --resume and report --suite ask before anything else
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def model(tiny_en, tmp_path):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    return rnn_dir(tmp_path / "model", tiny_en, get_tokenizer(tiny_en, "char"))
+
+
+def test_standard_input_drops_a_bom_and_refuses_a_nul_byte_as_a_file_does(cli, model):
+    result = cli("tokenize", "--from", model, "--format", "json", input="\ufeffab\nab\n".encode())
+    assert result.exit_code == 0, result.output
+    assert [line.split('"tokens"')[0] for line in result.stdout.splitlines()] == ['{"text": "ab", '] * 2
+    assert_one_line_error(cli("tokenize", "--from", model, input=b"a\x00b\n"),
+                          "standard input: line 1 holds a NUL byte (byte offset 1)")
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("config.json", None, "not a tokenizer file: its kind is 'lstm'"),
+    ("other.json", '{"a": 1}', "not a tokenizer file: it names no kind"),
+    ("half.json", '{"kind": "char"}', "vocabulary JSON must be an object"),
+])
+def test_tokenize_from_a_file_that_is_not_a_tokenizer_names_that_file(cli, model, tmp_path, name, content, says):
+    path = model / name if content is None else tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    assert_one_line_error(cli("tokenize", "--from", path, "x"), f"{path}: {says}")
