@@ -369,8 +369,8 @@ def only_staged_files(folder: Path) -> bool:
             if not all(member.name.isdigit() and member.is_dir() and not member.is_symlink()
                        and only_staged_files(member) for member in entry.iterdir()):
                 return False
-        elif not (entry.is_file() and (entry.name in names or lmkit_temporary(entry, names))):
-            return False
+        elif not (lmkit_temporary(entry, names) or (entry.is_file() and entry.name in names)):
+            return False  # (save_last stages save_model, whose own staging folder a kill may leave inside)
     return True
 
 

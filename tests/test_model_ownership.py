@@ -173,7 +173,8 @@ def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_pa
               f"{TEMP_PREFIX}save.k1ll3d_d"]
     make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",  # mkdtemp's, mkstemp's names
                       killed[2]: b"{", f"{killed[3]}/members/0/{TEMP_PREFIX}config.json.k1ll3d_e": b"{",
-                      f"{killed[3]}/config.json": b"{}"})
+                      f"{killed[3]}/config.json": b"{}",
+                      f"{killed[1]}/{TEMP_PREFIX}save.k1ll3d_f/model.safetensors": b"half"})  # save_last stages save_model
     theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{",
               f"{TEMP_PREFIX}notes/a.txt": b"mine", f"{TEMP_PREFIX}mine.txt": b"mine",  # under the prefix, yet
               f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",  # not lmkit's
