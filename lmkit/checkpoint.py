@@ -202,15 +202,15 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
 
 
-def release_claim(directory: Path, remove_directory: bool) -> None:
-    """Undo a claim that nothing came of: remove the marker (and the folder, if asked) when nothing else is there."""
+def release_claim(directory: Path) -> None:
+    """Undo a claim that nothing came of: remove the marker when nothing else is there."""
     try:
         if {entry.name for entry in directory.iterdir()} == {MARKER_FILE}:
             (directory / MARKER_FILE).unlink()
-            if remove_directory:
-                directory.rmdir()
     except OSError:
         pass  # something appeared meanwhile: then it is in use, and stays
+
+
 @dataclass
 class SavedFields:
     """The keys of config.json that commands read besides the model's own settings, with their types."""

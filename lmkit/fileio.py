@@ -111,10 +111,59 @@ def not_a_file(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
 
 
+def make_folders(path: str | os.PathLike) -> list[Path]:
+    """Make `path` and every missing folder on the way, one step at a time, and return the folders this call
+    made, in the order made, so that exactly those can be removed again. Checking which folders exist
+    beforehand is not the same: `ghost/../mine` does not "exist" until ghost is made, and then is the user's
+    own `mine`. OSError as os.mkdir raises it (a file in the way, no permission)."""
+    path = Path(path)
+    current = Path(path.anchor) if path.anchor else Path(".")
+    made = []
+    for part in path.parts[1:] if path.anchor else path.parts:
+        current = current / part
+        if part in (".", ".."):
+            continue  # names a folder already reached
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if not current.is_dir():
+                what = "a symbolic link that leads nowhere" if current.is_symlink() else not_a_file(current) or "a file"
+                raise NotADirectoryError(errno.ENOTDIR, f"{current} is {what}, not a folder") from None
+            continue
+        made.append(current)
+    return made
+
+
+def remove_made_folders(made: list[Path]) -> None:
+    """Undo make_folders where nothing was written since: each folder it made, deepest first, while empty."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # something is in it now: it stays, and so do the folders above it
+
+
 def not_own_file(path: str | os.PathLike) -> str | None:
     """What stands at `path`, where lmkit keeps a file of its own (a cache), when it is not a regular file or
     nothing: "a symbolic link" (never followed there), "a directory", "a FIFO (named pipe)", ...; else None."""
     return "a symbolic link" if os.path.islink(path) else not_a_file(path)
+
+
+def stranger_below(base: Path, path: Path) -> tuple[Path, str] | None:
+    """The first thing on the way from `base` (a folder of lmkit's) down to `path`, where lmkit keeps a file of
+    its own, that lmkit did not put there: a symbolic link at any step (a link at `tokenizers/` would have the
+    cache written into the folder it names), a file where a folder goes, or at `path` whatever not_own_file
+    names. (where, what), or None when lmkit may read and write `path`."""
+    relative = Path(path).relative_to(base)
+    current = Path(base)
+    for part in relative.parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            return current, "a symbolic link"
+        if current.exists() and not current.is_dir():
+            return current, f"{not_a_file(current) or 'a file'} where lmkit keeps a folder"
+    what = not_own_file(path)
+    return (Path(path), what) if what is not None else None
 
 
 def write_target(path: str | os.PathLike) -> Path:

@@ -16,6 +16,7 @@ from typing import Callable
 
 from lmkit.checkpoint import LOCK_FILE, is_lock_file
 from lmkit.errors import CheckpointError, LmkitError
+from lmkit.fileio import not_own_file
 
 
 class FolderLock:
@@ -73,7 +74,7 @@ def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
         return  # no lock file (or a link, which taking the lock refuses): nothing holds the folder
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
+            raise planted(path)
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         raise busy(Path(folder)) from exc
@@ -84,8 +85,19 @@ def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
 def open_lock_file(path: Path):
     """FOLDER/.lock for reading and writing, created if absent; a link or non-file planted there is refused, not
     followed (truncating it would write through to whatever it names)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if not_own_file(path) is None:
+            raise
+        raise planted(path) from exc  # a link (O_NOFOLLOW's ELOOP) or a folder (EISDIR)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise CheckpointError(f"{path}: is not a regular file; lmkit keeps its lock there, remove it")
+        raise planted(path)
     return os.fdopen(fd, "r+")
+
+
+def planted(path: Path) -> CheckpointError:
+    """The error for a link, folder, FIFO or device standing where lmkit keeps its lock."""
+    what = not_own_file(path) or "not a regular file"
+    return CheckpointError(f"{path}: is {what}, not a regular file; lmkit keeps its lock there, remove it")

@@ -110,7 +110,8 @@ def test_a_fifo_planted_as_a_lock_is_refused_without_waiting(tmp_path):
     previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("opening the FIFO waited for a writer"))
     signal.alarm(10)
     try:
-        with pytest.raises(CheckpointError, match=r"\.lock: is not a regular file; lmkit keeps its lock there"):
+        says = r"\.lock: is a FIFO \(named pipe\), not a regular file; lmkit keeps its lock there"
+        with pytest.raises(CheckpointError, match=says):
             DirectoryLock.refuse_if_held(tmp_path)  # what --resume and report --suite ask before anything else
     finally:
         signal.alarm(0)
@@ -124,12 +125,15 @@ def model(tiny_en, tmp_path):
     return rnn_dir(tmp_path / "model", tiny_en, get_tokenizer(tiny_en, "char"))
 
 
-def test_standard_input_drops_a_bom_and_refuses_a_nul_byte_as_a_file_does(cli, model):
+def test_standard_input_is_read_as_a_file_is(cli, model):
     result = cli("tokenize", "--from", model, "--format", "json", input="\ufeffab\nab\n".encode())
     assert result.exit_code == 0, result.output
     assert [line.split('"tokens"')[0] for line in result.stdout.splitlines()] == ['{"text": "ab", '] * 2
     assert_one_line_error(cli("tokenize", "--from", model, input=b"a\x00b\n"),
                           "standard input: line 1 holds a NUL byte (byte offset 1)")
+    lines = cli("tokenize", "--from", model, "--format", "json", input=b"ab\rcd\r\nef")  # a lone CR ends a line
+    assert [line.split('"tokens"')[0] for line in lines.stdout.splitlines()] == [f'{{"text": "{t}", ' for t in
+                                                                                ("ab", "cd", "ef")]
 
 
 @pytest.mark.parametrize("name, content, says", [
@@ -142,3 +146,23 @@ def test_tokenize_from_a_file_that_is_not_a_tokenizer_names_that_file(cli, model
     if content is not None:
         path.write_text(content)
     assert_one_line_error(cli("tokenize", "--from", path, "x"), f"{path}: {says}")
+
+
+def test_a_link_at_a_cache_folder_is_refused_not_written_into(tiny_en, tmp_path):
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "valid")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "char.json").write_text('{"my": "settings"}')
+    for folder in (tiny_en.directory / "tokenizers", next(tiny_en.directory.glob("ids/*"))):
+        os.replace(folder, tmp_path / f"{folder.name}.moved")
+        folder.symlink_to(theirs)
+    with pytest.raises(TokenizerError, match=f"{tiny_en.directory / 'tokenizers'}: is a symbolic link where lmkit "
+                                             "caches this tokenizer"):
+        get_tokenizer(tiny_en, "char", rebuild=True)
+    with pytest.raises(CorpusError, match="is a symbolic link where lmkit caches the encoded valid split"):
+        encoded_split(tiny_en, tokenizer, "valid")
+    assert [p.name for p in theirs.iterdir()] == ["char.json"] and "settings" in (theirs / "char.json").read_text()

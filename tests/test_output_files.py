@@ -347,7 +347,9 @@ def test_reports_size_counts_only_the_models_own_files(model, tmp_path):
 @pytest.mark.parametrize("path, says", [
     (" ", "the path is only spaces"), ("\u3000", "the path is only spaces"),
     ("\u200b", "the path has no visible character"), ("\u2800", "the path has no visible character"),
-    ("\u3164/\u200b", "the path has no visible character"), ("\u0301", "the path has no visible character"),
+    ("\u3164/\u200b", "the name '\u3164' in the path has no visible character"),
+    ("\u0301", "the path has no visible character"), ("pl/ ", "the name ' ' in the path is only spaces"),
+    ("rz/\u200b", "the name '\\u200b' in the path has no visible character"),
     ("x\n", "the path holds a control character ('\\n')"), ("a\tb", "the path holds a control character")])
 def test_a_path_nobody_can_see_or_type_is_refused(cli, model, tmp_path, monkeypatch, path, says):
     monkeypatch.chdir(tmp_path)
@@ -385,3 +387,29 @@ def test_a_failed_report_leaves_no_folder_and_a_killed_ones_lock_is_no_obstacle(
     (mine / ".lock").write_text("my notes on locks\n")  # not a process number: the user's file
     assert_one_line_error(cli(*report(model, mine / "report.md")), f"--out {mine}: holds files")
     assert (mine / ".lock").read_text() == "my notes on locks\n"
+
+
+def test_a_report_removes_what_a_killed_report_left_and_nothing_else(cli, model, tmp_path):
+    out = tmp_path / "report"
+    assert cli(*report(model, out / "report.md")).exit_code == 0
+    left = [f"{TEMP_PREFIX}tokens.png.k1ll3d_a", f"{TEMP_PREFIX}report.json.k1ll3d_b"]  # atomic_write's names
+    theirs = [f"{TEMP_PREFIX}notes.txt.abcdefgh", f"{TEMP_PREFIX}report.md.mine"]
+    for name in left + theirs:
+        (out / name).write_text("x")
+    (out / f"{TEMP_PREFIX}report.html.abcdefgh").mkdir()  # a folder: not what atomic_write leaves
+    assert cli(*report(model, out / "report.md")).exit_code == 0
+    assert not any((out / name).exists() for name in left)
+    assert all((out / name).exists() for name in theirs) and (out / f"{TEMP_PREFIX}report.html.abcdefgh").is_dir()
+
+
+def test_a_failed_report_removes_only_the_folders_it_made(cli, model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mine").mkdir()  # empty, and the user's: `ghost/../mine` is it, once ghost is made
+    assert_one_line_error(cli("report", model, model, "--out", "ghost/../mine"), "is listed twice")
+    assert Path("mine").is_dir() and not Path("ghost").exists()
+    from lmkit.train.resume_state import DirectoryLock
+
+    with pytest.raises(RuntimeError):
+        with DirectoryLock(Path("ghost2/../mine")):  # as training holds it, then fails before it saves
+            raise RuntimeError("training failed")
+    assert Path("mine").is_dir() and list(Path("mine").iterdir()) == [] and not Path("ghost2").exists()

@@ -142,7 +142,9 @@ MIXED_SCRIPTS = {  # text -> the words jieba's cuts are mended into (it cut ever
     "cafe\u0301很好": ["cafe\u0301", "很", "好"],            # a combining accent stays on its letter
     "坏了1\ufe0f\u20e3号": ["坏", "了", "1\ufe0f\u20e3", "号"],  # a keycap is one symbol
     "iPhone手机 Windows 98": ["iPhone", "手机", "Windows", "98"],
-    "東京タワー": ["東京", "タ", "ワ", "ー"],                   # wide characters: jieba's cuts stand
+    "東京タワー": ["東京", "タ", "ワ", "ー"],                   # kana: jieba's cuts stand
+    "한국어English 좋아요": ["한국어English", "좋아요"],             # Korean is written with spaces
+    "１９９８年１月": ["１９９８", "年", "１", "月"],                 # full-width digits
 }
 
 
@@ -167,9 +169,11 @@ def test_a_jieba_tokenizer_saved_before_mending_loads_as_it_was_built():
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["привет", "naïve", "cafe\u0301", "1\ufe0f\u20e3", "\u0301", "我的", "手机", "iPhone",
-                                 "98", "，", ",", "東京", "タ", "👍🏽", "-", "a"]), max_size=10),
+                                 "98", "，", ",", "東京", "タ", "👍🏽", "-", "a", "한국어", "１９９８", "3.5%"]),
+                max_size=10),
        st.lists(st.sampled_from(["", " "]), min_size=10, max_size=10), st.booleans())
 def test_jieba_words_joined_split_back_into_the_same_words(parts, spaces, split_punct):
+    """Wherever a space decides (not between two Chinese words: see the next test)."""
     pytest.importorskip("jieba")
     tokenizer = jieba_tokenizer(split_punct)
     words = tokenizer.split("".join(part + space for part, space in zip(parts, spaces)))
@@ -179,3 +183,11 @@ def test_jieba_words_joined_split_back_into_the_same_words(parts, spaces, split_
 @functools.cache
 def jieba_tokenizer(split_punct: bool) -> WordTokenizer:
     return WordTokenizer.fit(["x"], segment="jieba", split_punct=split_punct)
+
+
+def test_two_chinese_words_join_as_chinese_is_written_and_read_back_as_jieba_cuts_them():
+    """The join is for reading: no space between Chinese words, so words cut other than jieba would cut them
+    come back as jieba's ("江 泽民" from segmented text is one word to jieba)."""
+    pytest.importorskip("jieba")
+    tokenizer = jieba_tokenizer(True)
+    assert tokenizer.join(["江", "泽民"]) == "江泽民" and tokenizer.split("江泽民") == ["江泽民"]

@@ -306,3 +306,19 @@ def test_beam_search_does_not_count_the_line_end_closing_the_prompt(table):
 def test_options_that_would_do_nothing_or_mislead_are_refused(table, options, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SamplingConfig(**options).validate(table.vocab)
+
+
+def test_a_backward_models_sample_is_turned_around_by_its_ids_not_cut_again(monkeypatch):
+    """Cutting the decoded text again would read another model's words: with punctuation split, "<unk>"
+    reads back as < unk >, and jieba cuts Chinese its own way."""
+    from types import SimpleNamespace
+
+    from lmkit.generate import sampling
+    from lmkit.text.tokenizers import WordTokenizer
+    from lmkit.text.vocab import EOS_ID, UNK_ID
+
+    tokenizer = WordTokenizer.fit(["the cat sat"])
+    ids = [tokenizer.vocab.id("sat"), UNK_ID, tokenizer.vocab.id("the"), EOS_ID, tokenizer.vocab.id("cat")]
+    monkeypatch.setattr(sampling, "sample", lambda model, prompt, config: [SimpleNamespace(ids=ids)])
+    assert sampling.sample_text(None, tokenizer, 5, seed=0, reverse=True) == "the <unk> sat\ncat"
+    assert sampling.id_lines([5, EOS_ID, EOS_ID, 6], EOS_ID) == [[5], [], [6]]

@@ -111,16 +111,9 @@ def display_text(tokenizer, text: str, primed: list[int], ids: list[int], backwa
     """What the reader sees: prompt then continuation, or for a backward model each line turned back around."""
     if not backward:
         return text + continuation_text(tokenizer, primed, ids)
-    eos = tokenizer.vocab.eos_id
-    lines, current = [], []
-    for i in [*primed, *ids]:
-        if i == eos:
-            lines.append(current)
-            current = []
-        else:
-            current.append(i)
-    lines.append(current)
-    return "\n".join(tokenizer.decode(line[::-1]) for line in lines)
+    from lmkit.generate.sampling import id_lines
+
+    return "\n".join(tokenizer.decode(line[::-1]) for line in id_lines([*primed, *ids], tokenizer.vocab.eos_id))
 
 
 def continuation_text(tokenizer, primed: list[int], ids: list[int]) -> str:

@@ -81,17 +81,19 @@ BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers an
 
 
 def refuse_empty(option: str, value) -> None:
-    """A path that is empty, draws as nothing, or holds a control character (a newline, a tab) is a slip: it
-    would make or read a file nobody can see or type (`--out ' '`, a pasted U+200B, `x` and a newline)."""
+    """A path that is empty, has a name in it that draws as nothing, or holds a control character (a newline,
+    a tab) is a slip: it would make or read a file nobody can see or type (`--out ' '`, `--per-line 'pl/ '`, a
+    pasted U+200B, `x` and a newline)."""
     if not isinstance(value, str):
         return
     if not value:
         raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
-    if not value.strip():
-        raise ConfigError(f"{option} {value!r}: the path is only spaces; name a file or folder")
-    named = value.replace("/", "")
-    if named and all(map(draws_nothing, named)):
-        raise ConfigError(f"{option} {value!r}: the path has no visible character; name a file or folder")
+    for name in filter(None, value.split("/")):
+        which = "the path" if name == value else f"the name {name!r} in the path"
+        if not name.strip():
+            raise ConfigError(f"{option} {value!r}: {which} is only spaces; name a file or folder")
+        if all(map(draws_nothing, name)):
+            raise ConfigError(f"{option} {value!r}: {which} has no visible character; name a file or folder")
     control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
     if control is not None:
         raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "

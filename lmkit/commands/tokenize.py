@@ -47,7 +47,8 @@ def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
 def _stdin_lines(limit: int = MAX_LINE_BYTES):
     """Lines of standard input, read as bytes up to `limit` at a time and decoded as UTF-8 here (whatever the
     stream's own error handler): input without newlines (`< /dev/zero`) is refused at the bound instead of
-    filling memory, and bytes that are not UTF-8 (or a NUL byte) are refused and a BOM dropped, as in files."""
+    filling memory, and bytes that are not UTF-8 (or a NUL byte) are refused, a BOM dropped and a lone CR read
+    as a line end, as in files."""
     stdin = sys.stdin.buffer
     number = 0
     while data := stdin.readline(limit + 1):
@@ -59,8 +60,10 @@ def _stdin_lines(limit: int = MAX_LINE_BYTES):
             raise CorpusError(f"standard input: line {number} holds a NUL byte (byte offset {data.index(0)}): it "
                               "looks like binary data, expected UTF-8 text")
         try:
-            line = data.decode("utf-8").rstrip("\r\n")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CorpusError(f"standard input: line {number} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at "
                               f"byte offset {exc.start})") from exc
-        yield line[1:] if number == 1 and line.startswith("\ufeff") else line  # a BOM is dropped, as from a file
+        text = text[1:] if number == 1 and text.startswith("\ufeff") else text  # a BOM is dropped, as from a file
+        text = text.removesuffix("\n").removesuffix("\r")
+        yield from text.split("\r")  # a lone CR ends a line too, as in files

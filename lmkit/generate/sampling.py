@@ -264,7 +264,19 @@ def sample_text(model, tokenizer, tokens: int, seed: int, reverse: bool) -> str:
     """`tokens` tokens sampled at temperature 0.8 from nothing, decoded; a backward model's lines turned around."""
     config = SamplingConfig(max_tokens=tokens, sentences=0, temperature=0.8, seed=seed)
     ids = sample(model, [], config)[0].ids
-    text = tokenizer.decode(ids)
-    if reverse:  # a backward model writes each line back to front
-        text = "\n".join(tokenizer.decode(list(reversed(tokenizer.encode(line)))) for line in text.split("\n"))
-    return text
+    if not reverse:
+        return tokenizer.decode(ids)
+    # a backward model writes each line back to front: turned around by its ids, not by cutting the decoded text
+    # again (a segmenter may cut "江泽民" other than the model's 江 泽民)
+    return "\n".join(tokenizer.decode(line[::-1]) for line in id_lines(ids, tokenizer.vocab.eos_id))
+
+
+def id_lines(ids: list[int], eos: int) -> list[list[int]]:
+    """Ids cut at each `eos` (dropped): [5, 6, eos, 7] -> [[5, 6], [7]]; a trailing eos leaves a last empty line."""
+    lines: list[list[int]] = [[]]
+    for i in ids:
+        if i == eos:
+            lines.append([])
+        else:
+            lines[-1].append(i)
+    return lines

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lmkit.checkpoint import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import FolderMarker, read_json
+from lmkit.fileio import FolderMarker, broken_link, make_folders, read_json, remove_made_folders
 from lmkit.folder_lock import FolderLock
 
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
@@ -28,6 +28,8 @@ def check_report_folder(directory: Path) -> None:
     from lmkit.fileio import check_output_file
     from lmkit.report.plots import PLOT_FILES
 
+    if directory.is_symlink() and not directory.exists():
+        raise ConfigError(f"--out {directory}: is {broken_link(directory)}; name a folder, or a link to one")
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: is not a folder; a report is a folder of files ({', '.join(REPORT_FILES)}, plots)")
     refuse_inside_lmkit_folder("--out", directory)
@@ -99,17 +101,34 @@ class ReportLock(FolderLock):
 
     def __init__(self, directory: Path):
         super().__init__(directory, report_busy)
-        self.made: list[Path] = []  # the folders that did not exist, deepest first
+        self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
 
     def __enter__(self) -> "ReportLock":
-        self.made = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
-        super().__enter__()
+        try:
+            self.made = make_folders(self.folder)
+        except OSError as exc:
+            raise ConfigError(f"--out {self.folder}: cannot make the folder ({exc.strerror or exc})") from exc
+        try:
+            super().__enter__()
+        except BaseException:
+            remove_made_folders(self.made)
+            raise
+        if is_report_folder(self.folder):
+            remove_stale_temporaries(self.folder)
         return self
 
     def __exit__(self, *exc) -> None:
         super().__exit__(*exc)
-        for folder in self.made:
-            try:
-                folder.rmdir()
-            except OSError:
-                return  # something was written there: it stays, and so do the folders above it
+        remove_made_folders(self.made)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """The temporary files of a report killed while writing (.lmkit-tmp.report.json.XXXXXXXX, ...), known by
+    name and kind: only the lock holder of a report folder lmkit made may call this."""
+    from lmkit.checkpoint import TEMPORARY_NAME
+    from lmkit.report.plots import PLOT_FILES
+
+    for entry in directory.iterdir():
+        match = TEMPORARY_NAME.fullmatch(entry.name)
+        if match and match.group(1) in REPORT_FILES + PLOT_FILES and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import atomic_write, not_own_file
+from lmkit.fileio import atomic_write, stranger_below
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import encode_file
 from lmkit.text.tokenizers import Tokenizer
@@ -33,10 +33,10 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
     tokenizer = tokenizer.reading(corpus)  # a segmented corpus is plain text to a character tokenizer built elsewhere
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
-    stranger = not_own_file(cache)
+    stranger = stranger_below(Path(corpus.directory), cache)
     if stranger is not None:
-        raise CorpusError(f"{cache}: is {stranger} where lmkit caches the encoded {split} split, and not lmkit's; "
-                          "move it away")
+        raise CorpusError(f"{stranger[0]}: is {stranger[1]} where lmkit caches the encoded {split} split, and not "
+                          "lmkit's; move it away")
     if not cache.exists():
         source = Path(corpus.path(split))
         if source.exists() and source.stat().st_size > large_bytes:

@@ -1,23 +1,27 @@
 """Chinese word segmentation with jieba, kept to the Chinese: `--tokenizer word --segment jieba`.
 
 jieba cuts Chinese text into words, but any letter outside ASCII it returns on
-its own ("привет" comes back as six pieces, "naïve" as three), a combining
+its own ("привет" comes back as six pieces, "naïve" as three, Korean and
+full-width digits one character at a time: "１９９８年" as `１ ９ ９ ８ 年`), a combining
 accent (e + U+0301) or a keycap's U+FE0F U+20E3 it cuts off the character they
 are drawn on, and a run of ASCII it sometimes cuts at a hyphen or dot ("a--b"
 is `a -- b`). `mend` glues such pieces back, so that jieba segments only the
 Chinese and a word is otherwise what it is between spaces (with --split-punct,
 lmkit.text.punctuation then cuts the punctuation off it, as for any word). Two
 pieces that touch in the text are one word when the characters either side of
-the cut are both narrow word characters (a letter, digit or mark whose East
-Asian width is not W or F), or both of the ASCII that jieba keeps in one run
-(letters, digits and + # & . _ % -), or when the second piece is drawn on the
-first (lmkit.text.punctuation.draws_on). Chinese, Japanese and Korean
-characters are wide, so jieba's cuts among them stand.
+the cut are both word characters of a script that is not Chinese (a letter,
+digit or mark other than a Chinese character or Japanese kana), or both of the
+ASCII that jieba keeps in one run (letters, digits and + # & . _ % -), or when
+the second piece is drawn on the first (lmkit.text.punctuation.draws_on).
+jieba's cuts among Chinese characters stand, and so do its cuts among kana,
+which no segmenter here knows better.
 
 `join` writes segmented words back as Chinese is written, with no space, except
 where the touching characters are such a pair: after `mend` that cut is never
 jieba's, so a space stood there ("Windows 98", "naïve idea"), and without it
-the two words would come back as one.
+the two words would come back as one. Between two Chinese words it writes no
+space, so text cut other than jieba would cut it ("江 泽民" read from segmented
+text) joins as "江泽民" and reads back as one word: the join is for reading.
 """
 from __future__ import annotations
 
@@ -42,16 +46,25 @@ def jieba_cut() -> Callable[[str], list[str]]:
     return jieba.lcut
 
 
-def is_narrow_word_char(char: str) -> bool:
-    """A letter, digit or mark of a script written with spaces between words (not CJK's wide characters)."""
+UNSPACED_SCRIPTS = ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F),  # kana, half-width katakana
+                    (0x3005, 0x3007), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),  # 々〆〇, Han
+                    (0x20000, 0x3FFFF))  # Han beyond the basic plane
+
+
+def is_word_char_of_another_script(char: str) -> bool:
+    """A letter, digit or mark that is neither a Chinese character nor Japanese kana (Latin, Cyrillic, Hangul,
+    full-width digits, ...)."""
+    code = ord(char)
     return ((char.isalnum() or unicodedata.category(char)[0] == "M")
-            and unicodedata.east_asian_width(char) not in ("W", "F"))
+            and not any(low <= code <= high for low, high in UNSPACED_SCRIPTS))
 
 
-def touch_inside_a_word(left: str, right: str) -> bool:
-    """Whether `left` and `right`, written together, are one word that no segmenter of Chinese should cut."""
-    return (draws_on(right) or (is_narrow_word_char(left[-1]) and is_narrow_word_char(right[0]))
-            or (left[-1] in JIEBA_RUN and right[0] in JIEBA_RUN))
+def touch_inside_a_word(left: str, right: str, marks_cut: bool = False) -> bool:
+    """Whether `left` and `right`, written together, are one word that no segmenter of Chinese should cut.
+    `marks_cut`: punctuation is cut off words afterwards anyway (--split-punct), so jieba's ASCII runs ("3.5%")
+    need not stay whole."""
+    return (draws_on(right) or (is_word_char_of_another_script(left[-1]) and is_word_char_of_another_script(right[0]))
+            or (not marks_cut and left[-1] in JIEBA_RUN and right[0] in JIEBA_RUN))
 
 
 def mend(pieces: list[str]) -> list[str]:
@@ -67,11 +80,12 @@ def mend(pieces: list[str]) -> list[str]:
     return words
 
 
-def join(words: list[str]) -> str:
-    """Segmented words -> text, as Chinese is written (see the module's docstring)."""
+def join(words: list[str], marks_cut: bool) -> str:
+    """Segmented words -> text, as Chinese is written (see the module's docstring); `marks_cut` as the words were
+    made (--split-punct: "3 . 5 %" is written "3.5%", since it is cut the same way again)."""
     out: list[str] = []
     for word in words:
-        if out and touch_inside_a_word(out[-1], word):
+        if out and touch_inside_a_word(out[-1], word, marks_cut):
             out.append(" ")
         out.append(word)
     return "".join(out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import LmkitError, MissingPackageError, TokenizerError
-from lmkit.fileio import not_own_file, read_json, write_json_atomic
+from lmkit.fileio import read_json, stranger_below, write_json_atomic
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.tokenizers import Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID
@@ -62,9 +62,10 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     options = corpus_options(corpus, kind, options)
     path = tokenizer_path(corpus, kind, options)
     resolved = resolve_options(kind, options)
-    stranger = not_own_file(path)
+    stranger = stranger_below(Path(corpus.directory), path)
     if stranger is not None:  # not a damaged cache that --force would rebuild: something lmkit did not put there
-        raise TokenizerError(f"{path}: is {stranger} where lmkit caches this tokenizer, and not lmkit's; move it away")
+        raise TokenizerError(f"{stranger[0]}: is {stranger[1]} where lmkit caches this tokenizer, and not lmkit's; "
+                             "move it away")
     if path.exists() and not rebuild:
         try:
             cached = load_tokenizer(path)

@@ -176,7 +176,7 @@ class WordTokenizer(Tokenizer):
 
     def join(self, pieces: list[str]) -> str:
         if self.segment is not None:  # jieba's words join as Chinese is written
-            return jieba_words.join(pieces) if self.mend_segments else plain_text(" ".join(pieces))
+            return jieba_words.join(pieces, self.split_punct) if self.mend_segments else plain_text(" ".join(pieces))
         return join_marks(pieces) if self.split_punct else " ".join(pieces)
 
     def options(self) -> dict:

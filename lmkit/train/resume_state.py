@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
-                              ModelWriteError, check_links_inside, claim_model_directory, first_foreign_entry,
-                              lmkit_temporary, load_model, read_names, release_claim, save_model)
+                              ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
+                              first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.folder_lock import FolderLock, refuse_if_held
-from lmkit.fileio import TEMP_PREFIX, fsync_dir, new_dir_mode, not_a_file
+from lmkit.fileio import TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, remove_made_folders
 from lmkit.input_files import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.state_check import check_trainer_state
@@ -161,22 +161,26 @@ class DirectoryLock(FolderLock):
     """The lock on DIR/.lock held while training writes into DIR (lmkit.folder_lock.FolderLock).
 
     DIR is first claimed as a model directory (a user's folder is refused
-    before anything is written). On release the claim is undone too (marker,
-    and DIR if this lock created it) when nothing else was written, so a run
-    that fails before training leaves no trace. While held, temporaries that a
+    before anything is written). On release the claim is undone too (the
+    marker, and the folders this lock made) when nothing else was written, so a
+    run that fails before training leaves no trace. While held, temporaries that a
     killed run left behind are removed.
     """
 
     def __init__(self, directory: Path):
         super().__init__(directory, busy)
         self.directory = Path(directory)
-        self.created_directory = False
+        self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
         self.claimed = False
 
     def __enter__(self) -> "DirectoryLock":
-        self.created_directory = not self.directory.exists()
-        self.claimed = claim_model_directory(self.directory, "--out")
+        check_model_directory(self.directory, "--out")  # a user's folder is refused before a folder is made
         try:
+            self.made = make_folders(self.directory)
+        except OSError as exc:
+            raise ModelWriteError(self.directory, exc.strerror or str(exc)) from exc
+        try:
+            self.claimed = claim_model_directory(self.directory, "--out")
             super().__enter__()
         except BaseException:
             self._release_claim()
@@ -196,7 +200,8 @@ class DirectoryLock(FolderLock):
 
     def _release_claim(self) -> None:
         if self.claimed:
-            release_claim(self.directory, remove_directory=self.created_directory)
+            release_claim(self.directory)
+        remove_made_folders(self.made)  # those this lock made, if nothing was written into them
 
 
 def remove_stale_temporaries(directory: Path) -> None:
