@@ -1,7 +1,7 @@
 """One writer per folder: flock(2) on FOLDER/.lock, held while a process writes into FOLDER.
 
 A model directory (lmkit.train.resume_state.DirectoryLock) and a report
-folder (lmkit.report.compare.ReportLock) are each written by one process at a
+folder (lmkit.report.folder.ReportLock) are each written by one process at a
 time; a second gets a one-line error naming the folder instead of
 interleaving its files with the first's. The kernel drops the lock when the
 holder dies, even on kill -9, so a killed run never leaves a folder busy.

@@ -72,8 +72,6 @@ def claim_report_folder(directory: Path) -> None:
         REPORT_MARKER.write(directory)
 
 
-
-
 def plots_written_before(directory: Path) -> dict[str, str]:
     """name -> sha256 of the plots the report.json already in `directory` says lmkit wrote there (only lmkit's
     plot names). Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json

@@ -19,7 +19,9 @@ which no segmenter here knows better.
 `join` writes segmented words back as Chinese is written, with no space, except
 where the touching characters are such a pair: after `mend` that cut is never
 jieba's, so a space stood there ("Windows 98", "naïve idea"), and without it
-the two words would come back as one. Between two Chinese words it writes no
+the two words would come back as one (with --split-punct only letters and
+digits count: "3 . 5 %" is written "3.5%", which is cut the same way again).
+Between two Chinese words it writes no
 space, so text cut other than jieba would cut it ("江 泽民" read from segmented
 text) joins as "江泽民" and reads back as one word: the join is for reading.
 """
@@ -31,7 +33,7 @@ from typing import Callable
 from lmkit.errors import MissingPackageError
 from lmkit.text.punctuation import draws_on
 
-JIEBA_RUN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")  # jieba never cuts these apart
+JIEBA_RUN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")  # ASCII jieba reads as words
 
 
 def jieba_cut() -> Callable[[str], list[str]]:
