@@ -134,8 +134,15 @@ def make_folders(path: str | os.PathLike) -> list[Path]:
     return made
 
 
-def remove_made_folders(made: list[Path]) -> None:
-    """Undo make_folders where nothing was written since: each folder it made, deepest first, while empty."""
+def remove_made_folders(made: list[Path], target: Path) -> None:
+    """Undo make_folders(target) when nothing was written into `target`: each folder it made, deepest first, while
+    empty. When `target` holds something, every folder stays, those only on its way too: the path as given
+    (ghost/../mine) must still name it for the messages and commands that follow."""
+    try:
+        if any(os.scandir(target)):
+            return
+    except OSError:
+        pass  # gone, or not a folder: nothing of the run's is in it
     for folder in reversed(made):
         try:
             folder.rmdir()

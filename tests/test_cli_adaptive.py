@@ -119,3 +119,15 @@ def test_report_without_the_options_has_no_adaptive_table(cli, models, tmp_path)
     result = cli("report", models["lstm"], "--sample-tokens", "0", "--out", tmp_path / "report")
     assert result.exit_code == 0, result.output
     assert "Adaptive" not in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
+
+def test_each_regime_is_measured_against_the_static_model_read_as_it_reads(cli, models):
+    """The regimes read the text as one stream; the static default's 16 rows restart the state 16 times, which
+    on a short text alone looked like a gain: a cache with lambda 0 (no cache at all) showed one."""
+    one_stream = eval_json(cli, models["lstm"], "--rows", "1")["models"][0]["evaluation"]
+    out = eval_json(cli, models["lstm"], "--cache", "50", "--cache-theta", "1", "--cache-lambda", "0", "--dynamic")
+    for regime in ("cache", "dynamic"):
+        assert out["adaptive"][regime]["static"]["bits_per_token"] == pytest.approx(one_stream["bits_per_token"])
+    assert out["adaptive"]["cache"]["evaluation"]["bits_per_token"] == pytest.approx(one_stream["bits_per_token"])
+    text = cli("eval", models["lstm"], "--cache", "50", "--cache-theta", "1", "--cache-lambda", "0").stdout
+    assert "(+0.0% against that static reading)" in text

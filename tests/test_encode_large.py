@@ -98,3 +98,73 @@ def test_invalid_utf8_is_a_corpus_error_naming_file_and_offset(tmp_path):
     with pytest.raises(CorpusError, match=r"train\.txt: not valid UTF-8 at byte offset 14"):
         encode_file(folder / "train.txt", CharTokenizer.fit(["ab"]), tmp_path / "x.npy", num_proc=1)
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_an_encoding_killed_midway_leaves_work_the_next_one_removes(tmp_path):
+    """What a kill -9 leaves (a work folder whose lock nobody holds) is removed; a folder another process is
+    encoding into now (its lock held), one without lmkit's lock file, and look-alikes of the user's stay."""
+    import fcntl
+    import os
+
+    from lmkit.text.encode_large import WORK_LOCK, remove_abandoned_work
+
+    def work(name: str, lock: bool = True):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "ids_00000_of_00002.arrow").write_bytes(b"x" * 100)
+        if lock:
+            (folder / WORK_LOCK).write_text("")
+        return folder
+
+    abandoned, busy = work(".encode-train-k1ll3d_a"), work(".encode-valid.reversed-busy_b12")
+    no_lock, theirs = work(".encode-test-n0l0ck_c", lock=False), work(".encode-train-mine")
+    held = os.open(busy / WORK_LOCK, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a live encoding holds it
+    try:
+        remove_abandoned_work(tmp_path)
+    finally:
+        os.close(held)
+    assert not abandoned.exists() and busy.is_dir() and no_lock.is_dir() and theirs.is_dir()
+
+
+def test_an_interruption_is_not_lost_behind_the_pools_own_error():
+    """datasets' pool clean-up raised its TimeoutError while handling lmkit's SIGTERM (or Ctrl-C): the
+    interruption is what lmkit must see, to end with one line and exit code 143 (130)."""
+    from lmkit.text.encode_large import interruption_behind
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise TimeoutError("pool")  # noqa: B904 - as the pool's clean-up raises it
+    except TimeoutError as exc:
+        assert isinstance(interruption_behind(exc), KeyboardInterrupt)
+    assert interruption_behind(ValueError("plain")) is None
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_process_the_map_forks_dies_with_lmkit_even_on_kill_9():
+    """Pool workers and the queue's manager sat waiting forever once lmkit was killed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = """
+import os, signal, sys, time
+import lmkit.text.encode_large as large
+large.map_parent = os.getpid()          # as encoded_rows sets it while the map forks
+child = os.fork()
+if child == 0:
+    time.sleep(60)                      # a worker waiting on its queue
+    os._exit(0)
+print(child, signal.getsignal(signal.SIGTERM), flush=True)
+time.sleep(0.5)
+os.kill(os.getpid(), signal.SIGKILL)    # lmkit killed with -9
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{child}") and open(f"/proc/{child}/stat").read().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the forked process outlived its parent"
+        time.sleep(0.1)

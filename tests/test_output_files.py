@@ -413,3 +413,6 @@ def test_a_failed_report_removes_only_the_folders_it_made(cli, model, tmp_path, 
         with DirectoryLock(Path("ghost2/../mine")):  # as training holds it, then fails before it saves
             raise RuntimeError("training failed")
     assert Path("mine").is_dir() and list(Path("mine").iterdir()) == [] and not Path("ghost2").exists()
+    Path("ours").mkdir()  # a run that succeeds: the folder on the way stays, so the path as given still names it
+    assert cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", "ghost3/../ours").exit_code == 0
+    assert Path("ghost3").is_dir() and cli("eval", "ghost3/../ours").exit_code == 0

@@ -154,11 +154,13 @@ def adaptive_lines(regime: dict) -> list[str]:
     if regime.get("mean_squares_from"):
         sources.append(f"gradient RMS from {regime['mean_squares_from']}")
     tuned = f" ({'; '.join(sources)})" if sources else ""
-    ev = regime["evaluation"]
+    ev, static = regime["evaluation"], regime["static"]
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"
+    change = 100 * (ev["bits_per_token"] / static["bits_per_token"] - 1) if static["bits_per_token"] else 0.0
     return [f"{regime['label']}: {chosen}{tuned}",
-            f"  perplexity          {shown(ev['perplexity'])}",
-            f"  bits/token          {ev['bits_per_token']:12.4f}",
+            f"  perplexity          {shown(ev['perplexity'])}   (static, read as one stream as this regime reads "
+            f"it: {shown(static['perplexity'], 0)})",
+            f"  bits/token          {ev['bits_per_token']:12.4f}   ({change:+.1f}% against that static reading)",
             f"  bits/char           {bpc:>12}"]
 
 

@@ -109,7 +109,7 @@ class ReportLock(FolderLock):
         try:
             super().__enter__()
         except BaseException:
-            remove_made_folders(self.made)
+            remove_made_folders(self.made, self.folder)
             raise
         if is_report_folder(self.folder):
             remove_stale_temporaries(self.folder)
@@ -117,7 +117,7 @@ class ReportLock(FolderLock):
 
     def __exit__(self, *exc) -> None:
         super().__exit__(*exc)
-        remove_made_folders(self.made)
+        remove_made_folders(self.made, self.folder)
 
 
 def remove_stale_temporaries(directory: Path) -> None:

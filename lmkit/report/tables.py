@@ -89,13 +89,14 @@ ADAPTIVE_HEADING = ("Adaptive evaluation (a separate regime: each model adapts t
 
 def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
     """The adaptive regimes' figures, a table apart from the static ones: they adapt to the test text they read."""
-    headers = ["model", "static test bits/char"]
+    headers = ["model", "static test bits/char, one stream"]  # as the regimes read it (lmkit.evaluate.adaptive)
     for regime in regimes:
         name = ADAPTIVE_NAMES[regime]
         headers += ([f"{name} test ppl"] if with_perplexity else []) + [f"{name} test bits/char", f"{name} settings"]
     lines = []
     for row in rows:
-        cells = [row.name, number(row.test["bits_per_char"], 4)]
+        static = next((figures.get("static") for figures in row.adaptive.values() if figures), None)
+        cells = [row.name, number(static["bits_per_char"], 4) if static else "n/a"]
         for regime in regimes:
             figures = row.adaptive.get(regime)
             ev = figures["evaluation"] if figures else None

@@ -24,10 +24,15 @@ per process.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import functools
 import json
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -43,6 +48,10 @@ WRITER_ROWS = 4                # rows a worker buffers before writing them to it
 SEARCH_BYTES = 1 << 16         # read size while looking for the next line end
 DEFAULT_NUM_PROC = 2
 STREAM_DTYPE = np.dtype("<i4")
+PR_SET_PDEATHSIG = 1           # prctl(2): the signal a process gets when its parent dies
+WORK_NAME = re.compile(r"\.encode-[a-z]+(\.reversed)?-[a-z0-9_]{8}")  # encode_file's work folders (mkdtemp's names)
+WORK_LOCK = ".lock"            # held by the process encoding into a work folder
+map_parent: int | None = None  # while encoded_rows maps: its process, which the forked workers see as their parent
 
 
 def default_num_proc() -> int:
@@ -97,6 +106,25 @@ def tokenizer_for(tokenizer_json: str) -> Tokenizer:
     return tokenizer_from_json(json.loads(tokenizer_json))
 
 
+def become_worker() -> None:
+    """In each process the map forks (its pool workers and the manager serving their queue): die with lmkit,
+    even on its kill -9 (Linux's parent-death signal; left alone they waited on their queue forever, holding
+    the work folder's lock), and leave SIGTERM and Ctrl-C to lmkit, which ends the pool on its way out (lmkit's
+    own SIGTERM handler, inherited, printed a traceback per worker)."""
+    parent = map_parent
+    if parent is None:
+        return  # a fork outside the map
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # lmkit died before the line above took effect
+        os._exit(1)
+
+
+os.register_at_fork(after_in_child=become_worker)
+
+
 def encode_range(example: dict, tokenizer_json: str, path: str, reverse: bool) -> dict:
     """datasets map function: one byte range -> its int32 id stream and the stream's length."""
     from lmkit.text.encode import encode_lines
@@ -113,15 +141,38 @@ def encode_file(path: Path, tokenizer: Tokenizer, target: Path, reverse: bool = 
     ranges = line_ranges(path, chunk_bytes)
     num_proc = min(num_proc or default_num_proc(), max(1, len(ranges)))
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_work(target.parent)
     work = Path(tempfile.mkdtemp(prefix=f".encode-{target.stem}-", dir=target.parent))
     try:
-        if not ranges:  # an empty split: an empty stream
-            write_npy(target, 0, [])
-            return
-        lengths, shard_files = encoded_rows(path, tokenizer, ranges, reverse, num_proc, work)
-        write_npy(target, int(sum(lengths)), arrow_rows(shard_files))
+        with open(work / WORK_LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # this folder is in use until the lock is let go, even on kill -9
+            if not ranges:  # an empty split: an empty stream
+                write_npy(target, 0, [])
+                return
+            lengths, shard_files = encoded_rows(path, tokenizer, ranges, reverse, num_proc, work)
+            write_npy(target, int(sum(lengths)), arrow_rows(shard_files))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_abandoned_work(folder: Path) -> None:
+    """The work folders of encodings killed before they finished (hundreds of MB of Arrow shards each), known by
+    encode_file's folder name and the lock file it keeps there, which no process holds any more. A folder whose
+    lock is held is another process's encoding now, and one without a lock file is not provably lmkit's."""
+    for entry in folder.iterdir():
+        if not WORK_NAME.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        try:
+            fd = os.open(entry / WORK_LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(entry, ignore_errors=True)
+        except BlockingIOError:
+            pass  # in use
+        finally:
+            os.close(fd)
 
 
 def encoded_rows(path: Path, tokenizer: Tokenizer, ranges: list[tuple[int, int]], reverse: bool,
@@ -132,15 +183,36 @@ def encoded_rows(path: Path, tokenizer: Tokenizer, ranges: list[tuple[int, int]]
     features = datasets.Features({"ids": datasets.List(datasets.Value("int32")), "length": datasets.Value("int64")})
     table = datasets.Dataset.from_dict({"start": [r[0] for r in ranges], "end": [r[1] for r in ranges]})
     tokenizer_json = json.dumps(tokenizer.to_json(), sort_keys=True, ensure_ascii=False)
-    with quiet_datasets():
-        encoded = table.map(
-            encode_range, fn_kwargs={"tokenizer_json": tokenizer_json, "path": str(path), "reverse": reverse},
-            remove_columns=["start", "end"], features=features, num_proc=num_proc if num_proc > 1 else None,
-            writer_batch_size=WRITER_ROWS, cache_file_name=str(work / "ids.arrow"),
-            load_from_cache_file=False, new_fingerprint=f"lmkit-encode-{os.getpid()}-{work.name}",
-        )
+    global map_parent
+    map_parent = os.getpid()
+    try:
+        with quiet_datasets():
+            encoded = table.map(
+                encode_range, fn_kwargs={"tokenizer_json": tokenizer_json, "path": str(path), "reverse": reverse},
+                remove_columns=["start", "end"], features=features, num_proc=num_proc if num_proc > 1 else None,
+                writer_batch_size=WRITER_ROWS, cache_file_name=str(work / "ids.arrow"),
+                load_from_cache_file=False, new_fingerprint=f"lmkit-encode-{os.getpid()}-{work.name}",
+            )
+    except Exception as exc:
+        interruption = interruption_behind(exc)
+        if interruption is not None:  # datasets' pool clean-up replaced Ctrl-C or SIGTERM by its own TimeoutError
+            raise interruption from None
+        raise
+    finally:
+        map_parent = None
     lengths = encoded.data.column("length").to_pylist()
     return lengths, [entry["filename"] for entry in encoded.cache_files]
+
+
+def interruption_behind(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt (or lmkit's Terminated: any BaseException that is not an Exception) that `exc` was
+    raised while handling, if any."""
+    seen = exc.__context__
+    while seen is not None:
+        if not isinstance(seen, Exception):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def arrow_rows(shard_files: Iterable[str]) -> Iterator[np.ndarray]:

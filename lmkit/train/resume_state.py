@@ -201,7 +201,7 @@ class DirectoryLock(FolderLock):
     def _release_claim(self) -> None:
         if self.claimed:
             release_claim(self.directory)
-        remove_made_folders(self.made)  # those this lock made, if nothing was written into them
+        remove_made_folders(self.made, self.directory)  # those this lock made, if nothing was written into them
 
 
 def remove_stale_temporaries(directory: Path) -> None:
