@@ -166,3 +166,16 @@ def test_a_link_at_a_cache_folder_is_refused_not_written_into(tiny_en, tmp_path)
     with pytest.raises(CorpusError, match="is a symbolic link where lmkit caches the encoded valid split"):
         encoded_split(tiny_en, tokenizer, "valid")
     assert [p.name for p in theirs.iterdir()] == ["char.json"] and "settings" in (theirs / "char.json").read_text()
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_stranger_at_the_tokenizers_coverage_stats_is_refused_by_name(tiny_en, tmp_path, kind):
+    from lmkit.text.tokenizer_cache import get_tokenizer, stats_path, tokenizer_path
+
+    outside = tmp_path / "mine.txt"
+    outside.write_text("precious\n")
+    stats = stats_path(tokenizer_path(tiny_en, "char", {}))
+    what = plant(stats, kind, outside)
+    with pytest.raises(TokenizerError, match=f"{stats}: is {what} where lmkit caches this tokenizer"):
+        get_tokenizer(tiny_en, "char", rebuild=True)
+    assert outside.read_text() == "precious\n"

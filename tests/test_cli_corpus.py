@@ -329,3 +329,38 @@ def test_hf_relative_folders_are_their_absolute_paths_and_a_missing_folder_is_re
     result = cli("corpus", "fetch", f"hf:{third}", f"hf:{missing}")
     assert_one_line_error(result, f"'hf:{missing}': {missing} is not a folder")
     assert "already cached" not in cli("corpus", "fetch", f"hf:{third}").stdout  # nothing was fetched before it
+
+
+def test_vocab_show_top_shows_as_many_as_asked_and_none_for_zero(cli, tmp_path):
+    """The cached coverage keeps the 50 most frequent tokens; --top 60 showed 50, --top 0 an empty line."""
+    from conftest import ENGLISH
+
+    text = tmp_path / "english.txt"
+    text.write_text(ENGLISH.read_text(encoding="utf-8") * 3, encoding="utf-8")
+    shown = cli("vocab", "show", "--train", text, "--tokenizer", "word", "--top", "60")
+    assert shown.exit_code == 0, shown.output
+    line = next(line for line in shown.stdout.splitlines() if line.startswith("most frequent in train"))
+    assert len(line.split("  ")[1:]) == 60
+    none = cli("vocab", "show", "--train", text, "--tokenizer", "word", "--top", "0")
+    assert none.exit_code == 0 and "most frequent" not in none.stdout
+
+
+@pytest.mark.parametrize("damage", ["missing", "link", "shorter"])
+def test_fetch_of_a_cached_corpus_it_cannot_read_says_so(cli, tmp_path, monkeypatch, damage):
+    """A cache whose train.txt was gone (or a link, or cut short) was reported as "already cached"."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dataset = hf_folder_of(tmp_path, "plain", ["the cat sat", "on the mat"] * 20)
+    fetched = cli("corpus", "fetch", f"hf:{dataset}")
+    assert fetched.exit_code == 0, fetched.output
+    train = next(p for p in (tmp_path / "corpora").rglob("train.txt"))
+    if damage == "link":
+        (tmp_path / "mine.txt").write_text("the cat\n")
+        train.unlink()
+        train.symlink_to(tmp_path / "mine.txt")
+    elif damage == "shorter":
+        train.write_bytes(train.read_bytes()[:-3])
+    else:
+        train.unlink()
+    says = {"missing": "is missing", "link": "is a symbolic link", "shorter": "bytes, but the manifest records"}
+    assert_one_line_error(cli("corpus", "fetch", f"hf:{dataset}"), f"{train}: ", says[damage],
+                          "the corpus cache is damaged")

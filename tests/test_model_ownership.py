@@ -428,3 +428,23 @@ def test_the_suite_checks_every_model_folder_before_it_replaces_any(tmp_path, ti
     with pytest.raises(ConfigError, match=f"{last / 'notes.txt'}: is not lmkit's"):
         run_suite(tiny_en, tokenizer, tmp_path / "out", SuiteConfig(budget_minutes=0.01))
     assert snapshot(models) == before and (first / "config.json").is_file()
+
+
+def test_suite_reuse_keeps_only_models_of_this_corpus_and_vocabulary(tmp_path, tiny_en, tiny_zh):
+    """--reuse kept any folder with a config.json: English models were scored on Chinese text and recorded
+    with commands naming the Chinese corpus."""
+    from lmkit.report.suite import SuiteConfig, ngram_plan, reusable
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lm_fixtures import ngram_dir
+
+    english, chinese = get_tokenizer(tiny_en, "char"), get_tokenizer(tiny_zh, "char")
+    plan = {m.name: m for m, _, _ in ngram_plan(tiny_en, SuiteConfig(), tmp_path / "models")}
+    kn = plan["2-gram Kneser-Ney"]
+    ngram_dir(kn.directory, tiny_en, english, order=2)
+    config = json.loads((kn.directory / "config.json").read_text())
+    config["train"] = {"command": kn.command}
+    (kn.directory / "config.json").write_text(json.dumps(config))
+    assert reusable(kn.directory, tiny_en, english, kn.command)
+    assert not reusable(kn.directory, tiny_zh, chinese, kn.command)      # another corpus and vocabulary
+    assert not reusable(kn.directory, tiny_en, english, kn.command.replace("--order 2", "--order 3"))
+    assert not reusable(tmp_path / "models" / "lstm", tiny_en, english)  # nothing trained there yet

@@ -145,6 +145,7 @@ MIXED_SCRIPTS = {  # text -> the words jieba's cuts are mended into (it cut ever
     "東京タワー": ["東京", "タ", "ワ", "ー"],                   # kana: jieba's cuts stand
     "한국어English 좋아요": ["한국어English", "좋아요"],             # Korean is written with spaces
     "１９９８年１月": ["１９９８", "年", "１", "月"],                 # full-width digits
+    "增长３．５％": ["增长", "３．５％"],                            # a full-width number, as 3.5% stays whole
 }
 
 

@@ -263,3 +263,10 @@ def test_a_huge_first_pass_score_is_written_in_exponent_form():
     from lmkit.commands.rescore_run import score_text
 
     assert score_text(-12.25) == "-12.250000" and score_text(1e308) == "1.000000e+308"
+
+
+def test_tuning_on_the_very_lists_being_measured_is_refused(cli, tmp_path):
+    """--dev-nbest naming the n-best list itself reported 5.36% -> 0.00%: the test set's own best."""
+    arpa, nbest, refs = word_lists(tmp_path)
+    assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", nbest, "--dev-refs", refs),
+                          f"--dev-nbest {nbest} is the n-best list being rescored")

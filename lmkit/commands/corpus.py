@@ -56,6 +56,8 @@ def fetch(names):
     for name in names:
         cached = (corpus_folder(root, name) / MANIFEST).exists()
         corpus = open_named(name)
+        if cached:
+            corpus.check_files()
         state = "already cached" if cached else "fetched"
         click.echo(f"{corpus.name}: {state} in {corpus.directory} "
                    f"({', '.join(f'{s} {corpus.num_chars(s):,} chars' for s in SPLITS)})")

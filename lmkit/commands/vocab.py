@@ -24,7 +24,7 @@ def command():
 @corpus_options
 @tokenizer_options
 @click.option("--force", is_flag=True, help="Rebuild even if this tokenizer is already cached.")
-@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show (0: none).")
 def build(corpus_spec, tokenizer_spec, force, top):
     """Build (or reuse) the tokenizer for a corpus and print its summary."""
     corpus = corpus_spec.open()
@@ -36,7 +36,7 @@ def build(corpus_spec, tokenizer_spec, force, top):
 @click.argument("path", required=False, type=PathGiven())
 @corpus_options
 @tokenizer_options
-@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show.")
+@click.option("--top", type=number(int, low=0, high=2**31), default=TOP_SHOWN, show_default=True, help="How many frequent tokens to show (0: none).")
 @click.pass_context
 def show(ctx, path, corpus_spec, tokenizer_spec, top):
     """Size, specials, most frequent tokens and valid/test OOV rate of a corpus's tokenizer (built from the
@@ -69,7 +69,7 @@ def load_or_build(corpus, tokenizer_spec, rebuild: bool = False):
 def summary_lines(tokenizer, file: Path | None, corpus, top: int, built_from: str | None = None) -> list[str]:
     """What `vocab show` prints; `built_from` names where a tokenizer given as PATH came from (its counts are not
     this corpus's)."""
-    from lmkit.text.tokenizer_cache import coverage
+    from lmkit.text.tokenizer_cache import TOP_TOKENS, coverage, split_coverage
 
     vocab = tokenizer.vocab
     specials = " ".join(f"{token}={vocab.id(token)}" for token in SPECIALS)
@@ -82,9 +82,12 @@ def summary_lines(tokenizer, file: Path | None, corpus, top: int, built_from: st
         return lines
     stats = coverage(corpus, tokenizer, file)
     frequent = stats["train"].get("top", [])[:top]
+    if top > TOP_TOKENS:  # more than the cached stats keep: counted again
+        frequent = split_coverage(tokenizer.reading(corpus), corpus.lines("train"), top)["top"]
     origin = f"coverage only: the tokenizer is {built_from}'s" if built_from else "built from train only"
     lines.append(f"corpus      {corpus.name} ({origin})")
-    lines.append("most frequent in train  " + "  ".join(f"{display_token(t)} {n:,}" for t, n in frequent))
+    if frequent:
+        lines.append("most frequent in train  " + "  ".join(f"{display_token(t)} {n:,}" for t, n in frequent))
     lines.append(f"{'split':<6} {'tokens':>12} {'<unk>':>10} {'OOV rate':>9}")
     for split in SPLITS:
         s = stats[split]

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from lmkit.config_json import from_json, json_repr
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import ConfigError, CorpusError
-from lmkit.fileio import fsync_dir, read_json, read_text, write_json_atomic
+from lmkit.fileio import fsync_dir, not_own_file, read_json, read_text, write_json_atomic
 from lmkit.input_files import open_regular
 from lmkit.paths import corpora_root
 
@@ -97,6 +97,20 @@ class Corpus:
                     raise CorpusError(f"{path}: line {number} is not valid UTF-8: the corpus cache is damaged; "
                                       f"{REBUILD.format(self.directory)}") from exc
                 yield line[:-1] if line.endswith("\n") else line
+
+    def check_files(self) -> None:
+        """CorpusError naming the first split file that is not what the manifest records (missing, a link or a
+        folder, another size), found by its status alone: a cache that cannot be read is not "already cached"."""
+        for split in SPLITS:
+            path = self.path(split)
+            stranger = not_own_file(path) or (None if path.exists() else "missing")
+            recorded = self.manifest["splits"][split].get("bytes")
+            if stranger is None and recorded is not None and path.stat().st_size != recorded:
+                stranger = f"{path.stat().st_size:,} bytes, but the manifest records {recorded:,}"
+            elif stranger is not None:
+                stranger = f"is {stranger}"
+            if stranger is not None:
+                raise CorpusError(f"{path}: {stranger}: the corpus cache is damaged; {REBUILD.format(self.directory)}")
 
     def text(self, split: str) -> str:
         return read_text(self.path(split))

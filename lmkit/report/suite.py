@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LOCK_FILE, check_model_directory, first_foreign_entry, read_config, read_names,
-                              save_model)
+                              save_model, vocab_record)
 from lmkit.errors import ConfigError
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
@@ -137,35 +137,49 @@ def fresh_directory(directory: Path) -> None:
         shutil.rmtree(directory)
 
 
-def planned_directories(models_dir: Path, config: SuiteConfig) -> list[Path]:
-    """The model folders the suite trains into, in order: the N-grams', then the recurrent models'."""
-    return ([models_dir / f"ngram-{smoothing}-{order}" for smoothing in config.smoothings for order in config.orders]
-            + [models_dir / cell for cell in config.cells])
+def ngram_plan(corpus, config: SuiteConfig, models_dir: Path) -> list[tuple[SuiteModel, int, str]]:
+    """The suite's N-grams in report order: each as a SuiteModel (its folder, the `lmkit train` command that
+    builds it), its order and its smoothing."""
+    plan = []
+    for smoothing in config.smoothings:
+        for order in config.orders:
+            directory = models_dir / f"ngram-{smoothing}-{order}"
+            flags = ["--model", "ngram", "--order", str(order), "--smoothing", smoothing]
+            flags += ["--k", f"{config.add_k:g}"] if smoothing == "add-k" else []
+            model = SuiteModel(ngram_name(order, smoothing), directory,
+                               train_command(corpus, config, directory, flags, seeded=False))
+            plan.append((model, order, smoothing))
+    return plan
+
+
+def reusable(directory: Path, corpus, tokenizer, command: str | None = None) -> bool:
+    """Whether --reuse keeps the model in `directory`: one trained on this corpus with this vocabulary (and, for
+    an N-gram, by the same command, so with the same k). Any other is trained again, not scored as if it were
+    this corpus's."""
+    if not (directory / CONFIG_FILE).exists():
+        return False
+    saved = read_config(directory)
+    same = saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
+    return same and (command is None or (saved.get("train") or {}).get("command") == command)
 
 
 def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: Callable[[str], None]) -> list[SuiteModel]:
     from lmkit.models.ngram.model import build_ngram
 
     train = np.asarray(encoded_split(corpus, tokenizer, "train"))
-    built = []
-    for smoothing in config.smoothings:
-        for order in config.orders:
-            directory = models_dir / f"ngram-{smoothing}-{order}"  # as planned_directories lists them
-            flags = ["--model", "ngram", "--order", str(order), "--smoothing", smoothing]
-            flags += ["--k", f"{config.add_k:g}"] if smoothing == "add-k" else []
-            command = train_command(corpus, config, directory, flags, seeded=False)
-            built.append(SuiteModel(ngram_name(order, smoothing), directory, command))
-            if config.reuse and (directory / CONFIG_FILE).exists():
-                continue
-            fresh_directory(directory)
-            say(f"counting {ngram_name(order, smoothing)}")
-            with DirectoryLock(directory):  # as `lmkit ngram` holds it: a concurrent `lmkit train --out` there is refused
-                started = time.monotonic()
-                model = build_ngram(train, tokenizer.vocab, order=order, smoothing=smoothing, k=config.add_k)
-                seconds = time.monotonic() - started
-                save_model(directory, model, tokenizer, {"corpus": corpus.name, "direction": "forward",
-                                                         "train": {"command": command, "seconds": seconds}})
-    return built
+    plan = ngram_plan(corpus, config, models_dir)
+    for model, order, smoothing in plan:
+        if config.reuse and reusable(model.directory, corpus, tokenizer, model.command):
+            continue
+        fresh_directory(model.directory)
+        say(f"counting {model.name}")
+        with DirectoryLock(model.directory):  # as `lmkit ngram` holds it: a concurrent `lmkit train --out` is refused
+            started = time.monotonic()
+            counted = build_ngram(train, tokenizer.vocab, order=order, smoothing=smoothing, k=config.add_k)
+            seconds = time.monotonic() - started
+            save_model(model.directory, counted, tokenizer, {"corpus": corpus.name, "direction": "forward",
+                                                              "train": {"command": model.command, "seconds": seconds}})
+    return [model for model, _, _ in plan]
 
 
 def timed_step_seconds(model, batch: torch.Tensor, bptt: int, repeats: int = 3) -> float:
@@ -238,14 +252,16 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     config.validate()
     models_dir = Path(out) / "models"
     refuse_planted_links(models_dir)
-    for directory in planned_directories(models_dir, config):  # every one before the first is replaced
-        if not (config.reuse and (directory / CONFIG_FILE).exists()):
+    planned = [(m.directory, m.command) for m, _, _ in ngram_plan(corpus, config, models_dir)]
+    planned += [(models_dir / cell, None) for cell in config.cells]
+    for directory, command in planned:  # every one before the first is replaced
+        if not (config.reuse and reusable(directory, corpus, tokenizer, command)):
             check_replaceable(directory)
     models = build_ngrams(corpus, tokenizer, models_dir, config, say)
     for cell in config.cells:
         directory = models_dir / cell
         name = CELL_NAMES[cell]
-        if config.reuse and (directory / CONFIG_FILE).exists():
+        if config.reuse and reusable(directory, corpus, tokenizer):
             models.append(SuiteModel(name, directory, (read_config(directory).get("train") or {}).get("command", "")))
             continue
         fresh_directory(directory)

@@ -11,7 +11,8 @@ lmkit.text.punctuation then cuts the punctuation off it, as for any word). Two
 pieces that touch in the text are one word when the characters either side of
 the cut are both word characters of a script that is not Chinese (a letter,
 digit or mark other than a Chinese character or Japanese kana), or both of the
-ASCII that jieba keeps in one run (letters, digits and + # & . _ % -), or when
+ASCII that jieba keeps in one run (letters, digits and + # & . _ % -, or their
+full-width forms, as Chinese text writes "３．５％"), or when
 the second piece is drawn on the first (lmkit.text.punctuation.draws_on).
 jieba's cuts among Chinese characters stand, and so do its cuts among kana,
 which no segmenter here knows better.
@@ -33,7 +34,8 @@ from typing import Callable
 from lmkit.errors import MissingPackageError
 from lmkit.text.punctuation import draws_on
 
-JIEBA_RUN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")  # ASCII jieba reads as words
+ASCII_RUN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-"  # ASCII jieba reads as words
+JIEBA_RUN = frozenset(ASCII_RUN + "".join(chr(ord(c) + 0xFEE0) for c in ASCII_RUN))  # and their full-width forms
 
 
 def jieba_cut() -> Callable[[str], list[str]]:

@@ -62,10 +62,11 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
     options = corpus_options(corpus, kind, options)
     path = tokenizer_path(corpus, kind, options)
     resolved = resolve_options(kind, options)
-    stranger = stranger_below(Path(corpus.directory), path)
-    if stranger is not None:  # not a damaged cache that --force would rebuild: something lmkit did not put there
-        raise TokenizerError(f"{stranger[0]}: is {stranger[1]} where lmkit caches this tokenizer, and not lmkit's; "
-                             "move it away")
+    for place in (path, stats_path(path)):  # the tokenizer and its coverage stats
+        stranger = stranger_below(Path(corpus.directory), place)
+        if stranger is not None:  # not a damaged cache that --force would rebuild: something lmkit did not put there
+            raise TokenizerError(f"{stranger[0]}: is {stranger[1]} where lmkit caches this tokenizer, and not "
+                                 "lmkit's; move it away")
     if path.exists() and not rebuild:
         try:
             cached = load_tokenizer(path)
