@@ -67,6 +67,7 @@ def test_tsv_reader_groups_by_utterance_and_flips_costs(tmp_path):
     ("u1-1 a b\n", "u1-1 -1\nu1-1 -3\n", "{scores}:2: 'u1-1' is scored twice"),
     ("u1-1 a b\nu1-1 a\n", "u1-1 -1\n", "{text}:2: hypothesis id 'u1-1' appears twice"),
     ("u1-1 a b\n", "u1-1\n", "{scores}:1: the score must be a number, got ''"),
+    ("u1-1\ta b\t-1\n", "u1-1 -1\n", "{text}:1: three tab-separated fields, as in a TSV n-best list"),
 ])
 def test_kaldi_reader_names_file_and_line(tmp_path, text, scores, message):
     paths = {"text": write(tmp_path / "text", text), "scores": write(tmp_path / "scores", scores)}

@@ -104,8 +104,11 @@ def read_kaldi(path: str | Path, scores_path: str | Path, costs: bool = False) -
     lists: NBest = {}
     seen: set[str] = set()
     for number, line in numbered_lines(path):
-        key, text = id_and_rest(line)
         where = f"{path}:{number}"
+        if line.count("\t") == 2:  # utt-id, hypothesis, score: a list that carries its own scores
+            raise NBestError(f"{where}: three tab-separated fields, as in a TSV n-best list, which carries its own "
+                             f"scores; a scores file ({scores_path}) goes only with Kaldi's `UTT-N hyp ...` text")
+        key, text = id_and_rest(line)
         if key in seen:
             raise NBestError(f"{where}: hypothesis id {key!r} appears twice")
         if key not in scores:
