@@ -345,7 +345,7 @@ def test_vocab_show_top_shows_as_many_as_asked_and_none_for_zero(cli, tmp_path):
     assert none.exit_code == 0 and "most frequent" not in none.stdout
 
 
-@pytest.mark.parametrize("damage", ["missing", "link", "shorter"])
+@pytest.mark.parametrize("damage", ["missing", "link", "shorter", "changed"])
 def test_fetch_of_a_cached_corpus_it_cannot_read_says_so(cli, tmp_path, monkeypatch, damage):
     """A cache whose train.txt was gone (or a link, or cut short) was reported as "already cached"."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -359,8 +359,11 @@ def test_fetch_of_a_cached_corpus_it_cannot_read_says_so(cli, tmp_path, monkeypa
         train.symlink_to(tmp_path / "mine.txt")
     elif damage == "shorter":
         train.write_bytes(train.read_bytes()[:-3])
+    elif damage == "changed":  # the same size, other text
+        train.write_bytes(train.read_bytes().replace(b"cat", b"dog"))
     else:
         train.unlink()
-    says = {"missing": "is missing", "link": "is a symbolic link", "shorter": "bytes, but the manifest records"}
+    says = {"missing": "is missing", "link": "is a symbolic link", "shorter": "bytes, but the manifest records",
+            "changed": "its sha256 is not the one the manifest records"}
     assert_one_line_error(cli("corpus", "fetch", f"hf:{dataset}"), f"{train}: ", says[damage],
                           "the corpus cache is damaged")

@@ -100,31 +100,42 @@ def test_invalid_utf8_is_a_corpus_error_naming_file_and_offset(tmp_path):
     assert not (tmp_path / "x.npy").exists()
 
 
-def test_an_encoding_killed_midway_leaves_work_the_next_one_removes(tmp_path):
-    """What a kill -9 leaves (a work folder whose lock nobody holds) is removed; a folder another process is
-    encoding into now (its lock held), one without lmkit's lock file, and look-alikes of the user's stay."""
+def test_an_encoding_killed_midway_leaves_what_the_next_one_removes(tmp_path, tiny_en):
+    """A kill -9 left a work folder of Arrow shards (151 MB) or a half-written array (279 MB) that no run removed.
+    The next encoding removes them where it encodes and in the corpus's other fingerprint folders nobody holds;
+    a folder another process is encoding into, one never locked, and look-alikes of the user's keep theirs."""
     import fcntl
     import os
 
-    from lmkit.text.encode_large import WORK_LOCK, remove_abandoned_work
+    from lmkit.text.id_cache import ENCODING_LOCK, encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
 
-    def work(name: str, lock: bool = True):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "ids_00000_of_00002.arrow").write_bytes(b"x" * 100)
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "train")
+    here = next(tiny_en.directory.glob("ids/*"))
+    killed = [".encode-valid-k1ll3d_a/ids_00000_of_00002.arrow", ".lmkit-tmp.valid.npy.k1ll3d_b"]
+    theirs = [".encode-valid-mine/notes.txt", ".lmkit-tmp.notes.txt.abcdefgh", "notes.txt"]
+
+    def plant(folder, names, lock=True):
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(b"x" * 100)
         if lock:
-            (folder / WORK_LOCK).write_text("")
+            (folder / ENCODING_LOCK).write_text("")
         return folder
 
-    abandoned, busy = work(".encode-train-k1ll3d_a"), work(".encode-valid.reversed-busy_b12")
-    no_lock, theirs = work(".encode-test-n0l0ck_c", lock=False), work(".encode-train-mine")
-    held = os.open(busy / WORK_LOCK, os.O_RDWR)
+    plant(here, killed + theirs)
+    free, busy = plant(here.parent / "f", killed), plant(here.parent / "b", killed)
+    never = plant(here.parent / "n", killed, lock=False)
+    held = os.open(busy / ENCODING_LOCK, os.O_RDWR)
     fcntl.flock(held, fcntl.LOCK_EX)  # as a live encoding holds it
     try:
-        remove_abandoned_work(tmp_path)
+        encoded_split(tiny_en, tokenizer, "valid")
     finally:
         os.close(held)
-    assert not abandoned.exists() and busy.is_dir() and no_lock.is_dir() and theirs.is_dir()
+    assert not any((folder / name).exists() for folder in (here, free) for name in killed)
+    assert all((folder / name).exists() for folder in (busy, never) for name in killed)
+    assert all((here / name).exists() for name in theirs)
 
 
 def test_an_interruption_is_not_lost_behind_the_pools_own_error():

@@ -448,3 +448,13 @@ def test_suite_reuse_keeps_only_models_of_this_corpus_and_vocabulary(tmp_path, t
     assert not reusable(kn.directory, tiny_zh, chinese, kn.command)      # another corpus and vocabulary
     assert not reusable(kn.directory, tiny_en, english, kn.command.replace("--order 2", "--order 3"))
     assert not reusable(tmp_path / "models" / "lstm", tiny_en, english)  # nothing trained there yet
+    from lmkit.report.suite import suite_model
+    from lm_fixtures import rnn_dir
+
+    lstm = rnn_dir(tmp_path / "models" / "lstm", tiny_en, english)  # a 16-unit LSTM, not the suite's 1 x 256
+    assert reusable(lstm, tiny_en, english) and not reusable(lstm, tiny_en, english, model=suite_model(SuiteConfig(),
+                                                                                                       "lstm"))
+    config = json.loads((lstm / "config.json").read_text())
+    assert reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})
+    (lstm / "config.json").write_text(json.dumps({**config, "direction": "backward"}))
+    assert not reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})

@@ -413,6 +413,21 @@ def test_a_failed_report_removes_only_the_folders_it_made(cli, model, tmp_path, 
         with DirectoryLock(Path("ghost2/../mine")):  # as training holds it, then fails before it saves
             raise RuntimeError("training failed")
     assert Path("mine").is_dir() and list(Path("mine").iterdir()) == [] and not Path("ghost2").exists()
-    Path("ours").mkdir()  # a run that succeeds: the folder on the way stays, so the path as given still names it
+    Path("ours").mkdir()  # the command line reads ghost3/../ours as ours: no folder is made on the way
     assert cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", "ghost3/../ours").exit_code == 0
-    assert Path("ghost3").is_dir() and cli("eval", "ghost3/../ours").exit_code == 0
+    assert not Path("ghost3").exists() and cli("eval", "ours").exit_code == 0
+
+
+def test_a_model_reached_through_a_folder_not_made_yet_is_not_replaced_without_overwrite(cli, tmp_path,
+                                                                                        monkeypatch):
+    """`--out ghost/../keep` saw nothing at ghost/../keep (ghost did not exist), then made ghost and trained over
+    the model in keep."""
+    monkeypatch.chdir(tmp_path)
+    from conftest import TINY_TRAIN
+
+    paths = TINY["en"]
+    args = ["train", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"], *TINY_TRAIN]
+    assert cli(*args, "--out", "keep").exit_code == 0
+    before = state(tmp_path / "keep")
+    assert_one_line_error(cli(*args, "--out", "ghost/../keep"), "--out keep already holds a model")
+    assert state(tmp_path / "keep") == before and not Path("ghost").exists()

@@ -270,4 +270,8 @@ def test_tuning_on_the_very_lists_being_measured_is_refused(cli, tmp_path):
     """--dev-nbest naming the n-best list itself reported 5.36% -> 0.00%: the test set's own best."""
     arpa, nbest, refs = word_lists(tmp_path)
     assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", nbest, "--dev-refs", refs),
-                          f"--dev-nbest {nbest} is the n-best list being rescored")
+                          f"--dev-nbest {nbest} holds the very lists being rescored")
+    copy = tmp_path / "copy.tsv"
+    copy.write_bytes(nbest.read_bytes())
+    assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", copy, "--dev-refs", refs),
+                          f"--dev-nbest {copy} holds the very lists being rescored")

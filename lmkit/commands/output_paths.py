@@ -34,7 +34,7 @@ class PathGiven(click.Path):
 
     def convert(self, value, param, ctx) -> Path:
         refuse_empty(option_name(param), value)
-        return super().convert(value, param, ctx)
+        return super().convert(without_missing_detours(value), param, ctx)
 
 
 class OutputFile(click.ParamType):
@@ -46,7 +46,7 @@ class OutputFile(click.ParamType):
 
         refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
-        path = Path(value)
+        path = Path(without_missing_detours(value))
         try:
             target = check_output_file(path)
         except WriteError as exc:
@@ -64,10 +64,28 @@ class ModelDirectory(click.ParamType):
 
         refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a folder")
-        path = Path(value)
+        path = Path(without_missing_detours(value))
         check_model_directory(path, option_name(param))
         refuse_inside_lmkit_folder(option_name(param), path)
         return path
+
+
+def without_missing_detours(value):
+    """`value` with each `NAME/..` whose NAME does not exist taken out: `ghost/../mine` is `mine`. The kernel
+    cannot resolve such a path until NAME is made, so every check saw nothing there, while the run, once it had
+    made NAME, wrote into `mine` (a model there was replaced without --overwrite, and ghost/ stayed behind).
+    Where NAME exists (or is a link), `..` stays the kernel's to resolve."""
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    path = Path(value)
+    kept: list[str] = []
+    for part in path.parts:
+        missing = kept and kept[-1] not in ("..", path.anchor) and not os.path.lexists(Path(*kept))
+        if part == ".." and missing:
+            kept.pop()
+        else:
+            kept.append(part)
+    return str(Path(*kept)) if kept else "."
 
 
 def refuse_dash(option: str, value, writes: str) -> None:

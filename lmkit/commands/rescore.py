@@ -1,6 +1,7 @@
 """`lmkit rescore MODEL NBEST`: rerank n-best lists with a language model, tuning its weight for error rate."""
 from __future__ import annotations
 
+import filecmp
 import os
 from pathlib import Path
 
@@ -92,8 +93,10 @@ def check_dev_files(files: dict) -> None:
 
 
 def refuse_tuning_on_the_lists_measured(dev: Path | None, nbest: Path) -> None:
-    if dev is not None and Path(dev).exists() and Path(nbest).exists() and os.path.samefile(dev, nbest):
-        raise ConfigError(f"--dev-nbest {dev} is the n-best list being rescored: tuned on the lists it is measured "
+    if dev is None or not (Path(dev).is_file() and Path(nbest).is_file()):
+        return
+    if os.path.samefile(dev, nbest) or filecmp.cmp(dev, nbest, shallow=False):  # the same file, or a copy of it
+        raise ConfigError(f"--dev-nbest {dev} holds the very lists being rescored: tuned on the lists it is measured "
                           "on, the error rate it reports says nothing; give a separate dev list, or leave "
                           "--dev-nbest out to tune on part of the lists themselves (--dev-fraction)")
 

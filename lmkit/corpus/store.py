@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.config_json import from_json, json_repr
+from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.fileio import fsync_dir, not_own_file, read_json, read_text, write_json_atomic
@@ -25,6 +26,7 @@ from lmkit.paths import corpora_root
 
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"
+HASHED_ON_FETCH_BYTES = 64 << 20  # `corpus fetch` checks a cached split's sha256 up to this size (a second or so)
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -100,15 +102,18 @@ class Corpus:
 
     def check_files(self) -> None:
         """CorpusError naming the first split file that is not what the manifest records (missing, a link or a
-        folder, another size), found by its status alone: a cache that cannot be read is not "already cached"."""
+        folder, another size, and up to HASHED_ON_FETCH_BYTES another sha256): a cache that cannot be read is
+        not "already cached"."""
         for split in SPLITS:
             path = self.path(split)
             stranger = not_own_file(path) or (None if path.exists() else "missing")
-            recorded = self.manifest["splits"][split].get("bytes")
-            if stranger is None and recorded is not None and path.stat().st_size != recorded:
-                stranger = f"{path.stat().st_size:,} bytes, but the manifest records {recorded:,}"
-            elif stranger is not None:
+            recorded = self.manifest["splits"][split]
+            if stranger is not None:
                 stranger = f"is {stranger}"
+            elif path.stat().st_size != recorded["bytes"]:
+                stranger = f"{path.stat().st_size:,} bytes, but the manifest records {recorded['bytes']:,}"
+            elif recorded["bytes"] <= HASHED_ON_FETCH_BYTES and sha256_file(path) != recorded["sha256"]:
+                stranger = "its sha256 is not the one the manifest records (its text was changed)"
             if stranger is not None:
                 raise CorpusError(f"{path}: {stranger}: the corpus cache is damaged; {REBUILD.format(self.directory)}")
 

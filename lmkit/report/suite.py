@@ -152,15 +152,28 @@ def ngram_plan(corpus, config: SuiteConfig, models_dir: Path) -> list[tuple[Suit
     return plan
 
 
-def reusable(directory: Path, corpus, tokenizer, command: str | None = None) -> bool:
-    """Whether --reuse keeps the model in `directory`: one trained on this corpus with this vocabulary (and, for
-    an N-gram, by the same command, so with the same k). Any other is trained again, not scored as if it were
-    this corpus's."""
+def reusable(directory: Path, corpus, tokenizer, command: str | None = None, model: dict | None = None) -> bool:
+    """Whether --reuse keeps the model in `directory`: a left-to-right model trained on this corpus with this
+    vocabulary, and the suite's own: for an N-gram, built by the same command (so with the same k); for a
+    recurrent model, of the suite's kind and shape (`model`, its config.json's "kind" and "model"). Any other
+    is trained again, not scored under the suite's name as if it were the suite's."""
     if not (directory / CONFIG_FILE).exists():
         return False
     saved = read_config(directory)
-    same = saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
-    return same and (command is None or (saved.get("train") or {}).get("command") == command)
+    same = (saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
+            and saved.get("direction", "forward") == "forward")
+    if command is not None:
+        same = same and (saved.get("train") or {}).get("command") == command
+    if model is not None:
+        same = same and {"kind": saved.get("kind"), "model": saved.get("model")} == model
+    return same
+
+
+def suite_model(config: SuiteConfig, cell: str) -> dict:
+    """What the config.json of the suite's `cell` model records of its kind and shape."""
+    from lmkit.models.neural.rnn import RNNLM
+
+    return RNNLM.config_of(config.model_config(cell))
 
 
 def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: Callable[[str], None]) -> list[SuiteModel]:
@@ -253,15 +266,16 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     models_dir = Path(out) / "models"
     refuse_planted_links(models_dir)
     planned = [(m.directory, m.command) for m, _, _ in ngram_plan(corpus, config, models_dir)]
-    planned += [(models_dir / cell, None) for cell in config.cells]
-    for directory, command in planned:  # every one before the first is replaced
-        if not (config.reuse and reusable(directory, corpus, tokenizer, command)):
+    planned = [(directory, {"command": command}) for directory, command in planned]
+    planned += [(models_dir / cell, {"model": suite_model(config, cell)}) for cell in config.cells]
+    for directory, own in planned:  # every one before the first is replaced
+        if not (config.reuse and reusable(directory, corpus, tokenizer, **own)):
             check_replaceable(directory)
     models = build_ngrams(corpus, tokenizer, models_dir, config, say)
     for cell in config.cells:
         directory = models_dir / cell
         name = CELL_NAMES[cell]
-        if config.reuse and reusable(directory, corpus, tokenizer):
+        if config.reuse and reusable(directory, corpus, tokenizer, model=suite_model(config, cell)):
             models.append(SuiteModel(name, directory, (read_config(directory).get("train") or {}).get("command", "")))
             continue
         fresh_directory(directory)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import functools
 import json
 import os
@@ -50,7 +49,6 @@ DEFAULT_NUM_PROC = 2
 STREAM_DTYPE = np.dtype("<i4")
 PR_SET_PDEATHSIG = 1           # prctl(2): the signal a process gets when its parent dies
 WORK_NAME = re.compile(r"\.encode-[a-z]+(\.reversed)?-[a-z0-9_]{8}")  # encode_file's work folders (mkdtemp's names)
-WORK_LOCK = ".lock"            # held by the process encoding into a work folder
 map_parent: int | None = None  # while encoded_rows maps: its process, which the forked workers see as their parent
 
 
@@ -141,38 +139,15 @@ def encode_file(path: Path, tokenizer: Tokenizer, target: Path, reverse: bool = 
     ranges = line_ranges(path, chunk_bytes)
     num_proc = min(num_proc or default_num_proc(), max(1, len(ranges)))
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_work(target.parent)
-    work = Path(tempfile.mkdtemp(prefix=f".encode-{target.stem}-", dir=target.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".encode-{target.stem}-", dir=target.parent))  # WORK_NAME
     try:
-        with open(work / WORK_LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # this folder is in use until the lock is let go, even on kill -9
-            if not ranges:  # an empty split: an empty stream
-                write_npy(target, 0, [])
-                return
-            lengths, shard_files = encoded_rows(path, tokenizer, ranges, reverse, num_proc, work)
-            write_npy(target, int(sum(lengths)), arrow_rows(shard_files))
+        if not ranges:  # an empty split: an empty stream
+            write_npy(target, 0, [])
+            return
+        lengths, shard_files = encoded_rows(path, tokenizer, ranges, reverse, num_proc, work)
+        write_npy(target, int(sum(lengths)), arrow_rows(shard_files))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def remove_abandoned_work(folder: Path) -> None:
-    """The work folders of encodings killed before they finished (hundreds of MB of Arrow shards each), known by
-    encode_file's folder name and the lock file it keeps there, which no process holds any more. A folder whose
-    lock is held is another process's encoding now, and one without a lock file is not provably lmkit's."""
-    for entry in folder.iterdir():
-        if not WORK_NAME.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
-            continue
-        try:
-            fd = os.open(entry / WORK_LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(entry, ignore_errors=True)
-        except BlockingIOError:
-            pass  # in use
-        finally:
-            os.close(fd)
 
 
 def encoded_rows(path: Path, tokenizer: Tokenizer, ranges: list[tuple[int, int]], reverse: bool,

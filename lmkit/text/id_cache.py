@@ -6,20 +6,34 @@
 Training never re-tokenizes. Split files above LARGE_SPLIT_BYTES are encoded
 by a multiprocess `datasets` map and streamed to disk (lmkit.text.encode_large),
 so memory does not grow with the corpus.
+
+One process encodes into a fingerprint's folder at a time: it holds the folder's
+`.lock` (a second waits, then finds the array made), and while it holds it,
+what an encoding killed there left behind (its work folder of Arrow shards, a
+half-written array under its temporary name) is removed. Any encoding also
+sweeps the corpus's other fingerprint folders that nobody holds.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import re
+import shutil
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import atomic_write, stranger_below
+from lmkit.fileio import TEMP_PREFIX, atomic_write, stranger_below
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
-from lmkit.text.encode_large import encode_file
+from lmkit.text.encode_large import WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
 
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
+ENCODING_LOCK = ".lock"       # held by the process encoding into a fingerprint's folder
+HALF_WRITTEN = re.compile(re.escape(TEMP_PREFIX) + r"[a-z]+(\.reversed)?\.npy\.[a-z0-9_]{8}")  # atomic_write's names
 
 
 def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False,
@@ -38,14 +52,65 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
         raise CorpusError(f"{stranger[0]}: is {stranger[1]} where lmkit caches the encoded {split} split, and not "
                           "lmkit's; move it away")
     if not cache.exists():
-        source = Path(corpus.path(split))
-        if source.exists() and source.stat().st_size > large_bytes:
-            encode_file(source, tokenizer, cache, reverse=reverse, num_proc=num_proc)
-        else:
-            stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
-            with atomic_write(cache, "wb") as handle:
-                np.save(handle, stream, allow_pickle=False)
+        with encoding_into(cache.parent):
+            if not cache.exists():  # another process may have made it while this one waited
+                encode_split(corpus, tokenizer, split, reverse, cache, large_bytes, num_proc)
     return load_ids(cache, len(tokenizer.vocab), split)
+
+
+def encode_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool, cache: Path, large_bytes: int,
+                 num_proc: int | None) -> None:
+    source = Path(corpus.path(split))
+    if source.exists() and source.stat().st_size > large_bytes:
+        encode_file(source, tokenizer, cache, reverse=reverse, num_proc=num_proc)
+    else:
+        stream = encode_lines(tokenizer, corpus.lines(split), reverse=reverse)
+        with atomic_write(cache, "wb") as handle:
+            np.save(handle, stream, allow_pickle=False)
+
+
+@contextlib.contextmanager
+def encoding_into(folder: Path) -> Iterator[None]:
+    """Hold `folder` (ids/<fingerprint>/) for one encoder, waiting for another that holds it; meanwhile remove
+    what killed encodings left there, and in the corpus's other fingerprint folders that nobody holds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        remove_leftovers(folder)
+        for other in folder.parent.iterdir():
+            if other != folder and other.is_dir() and not other.is_symlink():
+                sweep_if_free(other)
+        yield
+    finally:
+        os.close(fd)
+
+
+def sweep_if_free(folder: Path) -> None:
+    """remove_leftovers in another fingerprint's folder, if no process is encoding there (its lock is free)."""
+    try:
+        fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # never locked by this lmkit: what is there is not provably an encoding's
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        remove_leftovers(folder)
+    except BlockingIOError:
+        pass  # an encoding at work
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """In a fingerprint's folder held by this process: the work folders (Arrow shards, hundreds of MB) and
+    half-written arrays of encodings killed there, known by their exact names and kinds."""
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            continue
+        if WORK_NAME.fullmatch(entry.name) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif HALF_WRITTEN.fullmatch(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def load_ids(cache: Path, vocab_size: int, split: str) -> np.ndarray:

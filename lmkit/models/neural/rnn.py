@@ -165,7 +165,12 @@ class RNNLM(nn.Module):
 
     # --- persistence ----------------------------------------------------------
     def config(self) -> dict:
-        return {"kind": self.cfg.cell, "model": asdict(self.cfg)}
+        return self.config_of(self.cfg)
+
+    @staticmethod
+    def config_of(cfg: "RNNConfig") -> dict:
+        """What config.json records of a model of this shape: its kind and settings."""
+        return {"kind": cfg.cell, "model": asdict(cfg)}
 
     def save(self, directory: Path) -> None:
         from safetensors.torch import save
