@@ -179,3 +179,21 @@ os.kill(os.getpid(), signal.SIGKILL)    # lmkit killed with -9
     while os.path.exists(f"/proc/{child}") and open(f"/proc/{child}/stat").read().split()[2] != "Z":
         assert time.monotonic() < deadline, "the forked process outlived its parent"
         time.sleep(0.1)
+
+
+def test_an_encoding_waits_for_another_at_work_in_its_folder_and_says_so(tiny_en):
+    import fcntl
+    import os
+    import threading
+
+    from lmkit.text.id_cache import ENCODING_LOCK, encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "train")
+    folder = next(tiny_en.directory.glob("ids/*"))
+    held = os.open(folder / ENCODING_LOCK, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another process encoding there
+    threading.Timer(0.5, os.close, [held]).start()  # which finishes half a second later
+    with pytest.warns(UserWarning, match="another lmkit process is encoding this corpus with this tokenizer"):
+        assert len(encoded_split(tiny_en, tokenizer, "valid")) > 0

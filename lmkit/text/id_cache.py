@@ -20,6 +20,7 @@ import fcntl
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -76,7 +77,12 @@ def encoding_into(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # said, so that a wait behind a stopped process is not a silent hang
+            warnings.warn(f"{folder}: another lmkit process is encoding this corpus with this tokenizer; waiting "
+                          "for it to finish (its result is then used)", stacklevel=3)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         remove_leftovers(folder)
         for other in folder.parent.iterdir():
             if other != folder and other.is_dir() and not other.is_symlink():
