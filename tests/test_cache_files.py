@@ -179,3 +179,17 @@ def test_a_stranger_at_the_tokenizers_coverage_stats_is_refused_by_name(tiny_en,
     with pytest.raises(TokenizerError, match=f"{stats}: is {what} where lmkit caches this tokenizer"):
         get_tokenizer(tiny_en, "char", rebuild=True)
     assert outside.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_stranger_at_an_ids_folders_lock_is_refused_by_name(tiny_en, tmp_path, kind):
+    from lmkit.text.id_cache import ENCODING_LOCK, encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "train")
+    folder = next(tiny_en.directory.glob("ids/*"))
+    what = plant(folder / ENCODING_LOCK, kind, tmp_path / "mine.txt")
+    with pytest.raises(CorpusError, match=f"{folder / ENCODING_LOCK}: is {what} where lmkit keeps this folder's "
+                                          "encoding lock"):
+        encoded_split(tiny_en, tokenizer, "valid")

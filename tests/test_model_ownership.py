@@ -455,6 +455,9 @@ def test_suite_reuse_keeps_only_models_of_this_corpus_and_vocabulary(tmp_path, t
     assert reusable(lstm, tiny_en, english) and not reusable(lstm, tiny_en, english, model=suite_model(SuiteConfig(),
                                                                                                        "lstm"))
     config = json.loads((lstm / "config.json").read_text())
+    assert not reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})  # unfinished
+    config["train"] = {**config.get("train", {}), "stopped": "max_time"}
+    (lstm / "config.json").write_text(json.dumps(config))
     assert reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})
     (lstm / "config.json").write_text(json.dumps({**config, "direction": "backward"}))
     assert not reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})

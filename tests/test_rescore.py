@@ -275,3 +275,8 @@ def test_tuning_on_the_very_lists_being_measured_is_refused(cli, tmp_path):
     copy.write_bytes(nbest.read_bytes())
     assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", copy, "--dev-refs", refs),
                           f"--dev-nbest {copy} holds the very lists being rescored")
+    lines = nbest.read_text().splitlines()
+    reordered = tmp_path / "reordered.tsv"  # the same utterances, lines in another order and CRLF ends
+    reordered.write_bytes("".join(line + "\r\n" for line in reversed(lines)).encode())
+    assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", reordered, "--dev-refs", refs),
+                          f"--dev-nbest {reordered} holds", "of the lists being measured")

@@ -34,7 +34,8 @@ class PathGiven(click.Path):
 
     def convert(self, value, param, ctx) -> Path:
         refuse_empty(option_name(param), value)
-        return super().convert(without_missing_detours(value), param, ctx)
+        refuse_detours_through_nothing(option_name(param), value)
+        return super().convert(value, param, ctx)
 
 
 class OutputFile(click.ParamType):
@@ -46,7 +47,8 @@ class OutputFile(click.ParamType):
 
         refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
-        path = Path(without_missing_detours(value))
+        refuse_detours_through_nothing(option_name(param), value)
+        path = Path(value)
         try:
             target = check_output_file(path)
         except WriteError as exc:
@@ -64,28 +66,30 @@ class ModelDirectory(click.ParamType):
 
         refuse_empty(option_name(param), value)
         refuse_dash(option_name(param), value, "a folder")
-        path = Path(without_missing_detours(value))
+        refuse_detours_through_nothing(option_name(param), value)
+        path = Path(value)
         check_model_directory(path, option_name(param))
         refuse_inside_lmkit_folder(option_name(param), path)
         return path
 
 
-def without_missing_detours(value):
-    """`value` with each `NAME/..` whose NAME does not exist taken out: `ghost/../mine` is `mine`. The kernel
-    cannot resolve such a path until NAME is made, so every check saw nothing there, while the run, once it had
-    made NAME, wrote into `mine` (a model there was replaced without --overwrite, and ghost/ stayed behind).
-    Where NAME exists (or is a link), `..` stays the kernel's to resolve."""
+def refuse_detours_through_nothing(option: str, value) -> None:
+    """`NAME/..` where NAME is not a folder (missing, a file, a link that leads nowhere) is refused: the kernel
+    cannot resolve it, so every check saw nothing there, while a run that made NAME wrote past it (`--out
+    ghost/../keep` trained over the model in keep without --overwrite), and a typo (`dta/../test.txt`) would
+    quietly name another file. Where NAME is a folder, or a link to one, `..` is the kernel's to resolve."""
     if not isinstance(value, (str, os.PathLike)):
-        return value
+        return
     path = Path(value)
-    kept: list[str] = []
-    for part in path.parts:
-        missing = kept and kept[-1] not in ("..", path.anchor) and not os.path.lexists(Path(*kept))
-        if part == ".." and missing:
-            kept.pop()
-        else:
-            kept.append(part)
-    return str(Path(*kept)) if kept else "."
+    for depth, part in enumerate(path.parts):
+        if part != ".." or depth == 0:
+            continue
+        before = Path(*path.parts[:depth])
+        if path.parts[depth - 1] not in ("..", path.anchor) and not before.is_dir():
+            what = ("does not exist" if not os.path.lexists(before) else
+                    "is a symbolic link that leads nowhere" if before.is_symlink() else "is a file, not a folder")
+            raise ConfigError(f"{option} {value}: {before} {what}, so the {before}/.. in the path names nothing; "
+                              "write the path without it")
 
 
 def refuse_dash(option: str, value, writes: str) -> None:

@@ -125,6 +125,12 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
     refs = read_refs(files["refs"], lists) if files["refs"] is not None else None
     dev_lists = read_lists(files["dev_nbest"], files["dev_scores"], files["costs"]) if files["dev_nbest"] else None
     dev_refs = read_refs(files["dev_refs"], dev_lists) if dev_lists is not None else None
+    shared = sorted(u for u in set(dev_lists or ()) & set(lists) if refs is not None
+                    and sorted(h.text for h in dev_lists[u]) == sorted(h.text for h in lists[u]))
+    if shared:  # the same utterances (same id, same hypotheses): the list reordered, re-saved with CRLF, ...
+        raise ConfigError(f"--dev-nbest {files['dev_nbest']} holds {counted(len(shared), 'utterance')} of the lists "
+                          f"being measured ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): tuned on "
+                          "them, the error rate it reports says nothing; give a dev list of other utterances")
     members = open_members(model, mix, opener)
     scoring = {"device": select_device(flags["device"])}
     weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)

@@ -155,7 +155,8 @@ def ngram_plan(corpus, config: SuiteConfig, models_dir: Path) -> list[tuple[Suit
 def reusable(directory: Path, corpus, tokenizer, command: str | None = None, model: dict | None = None) -> bool:
     """Whether --reuse keeps the model in `directory`: a left-to-right model trained on this corpus with this
     vocabulary, and the suite's own: for an N-gram, built by the same command (so with the same k); for a
-    recurrent model, of the suite's kind and shape (`model`, its config.json's "kind" and "model"). Any other
+    recurrent model, of the suite's kind and shape (`model`, its config.json's "kind" and "model"), its training
+    finished. Any other
     is trained again, not scored under the suite's name as if it were the suite's."""
     if not (directory / CONFIG_FILE).exists():
         return False
@@ -164,8 +165,9 @@ def reusable(directory: Path, corpus, tokenizer, command: str | None = None, mod
             and saved.get("direction", "forward") == "forward")
     if command is not None:
         same = same and (saved.get("train") or {}).get("command") == command
-    if model is not None:
-        same = same and {"kind": saved.get("kind"), "model": saved.get("model")} == model
+    if model is not None:  # and its training finished: a run killed midway saved an early model, no "stopped"
+        same = (same and {"kind": saved.get("kind"), "model": saved.get("model")} == model
+                and (saved.get("train") or {}).get("stopped") is not None)
     return same
 
 

@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import TEMP_PREFIX, atomic_write, stranger_below
+from lmkit.fileio import TEMP_PREFIX, atomic_write, not_own_file, stranger_below
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
@@ -75,7 +75,15 @@ def encoding_into(folder: Path) -> Iterator[None]:
     """Hold `folder` (ids/<fingerprint>/) for one encoder, waiting for another that holds it; meanwhile remove
     what killed encodings left there, and in the corpus's other fingerprint folders that nobody holds."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    lock = folder / ENCODING_LOCK
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        stranger = not_own_file(lock)
+        if stranger is None:
+            raise
+        raise CorpusError(f"{lock}: is {stranger} where lmkit keeps this folder's encoding lock, and not lmkit's; "
+                          "move it away") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
