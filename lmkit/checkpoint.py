@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lmkit.config_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (JSON_MAX_BYTES, TEMP_PREFIX, FolderMarker, WriteError, fsync_dir, json_text,
+from lmkit.fileio import (JSON_MAX_BYTES, MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text,
                           not_a_file, read_json, write_json_atomic)
 from lmkit.input_files import read_bounded
 from lmkit.models import model_class
@@ -38,14 +38,13 @@ FORMAT = 1
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
-MARKER_FILE = ".lmkit-model"
+MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
 LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
-MARKER_TEXT = "lmkit model directory\n"  # what the marker holds; any other content is not lmkit's marker
-MODEL_MARKER = FolderMarker(MARKER_FILE, MARKER_TEXT)
+MARKER_TEXT = MODEL_MARKER.text  # what the marker holds; any other content is not lmkit's marker
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
 
 

@@ -366,3 +366,9 @@ class FolderMarker:
             os.close(fd)
         fsync_dir(path.parent)
         return True
+
+
+
+MODEL_MARKER = FolderMarker(".lmkit-model", "lmkit model directory\n")  # in every model directory lmkit makes
+REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # in every report folder lmkit makes
+LMKIT_MARKERS = (MODEL_MARKER, REPORT_MARKER)

@@ -184,3 +184,22 @@ def test_tokenize_reads_standard_input_line_by_line_within_a_bound(model_dir, da
 
     result = CliRunner().invoke(app, ["tokenize", "--from", str(model_dir)], input=data)
     assert_one_line_error(result, words)
+
+
+def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_in_it(tiny_en, tmp_path):
+    """`--train texts/` read a model directory inside it as text: its config.json, tokenizer.json, metrics.jsonl."""
+    from lm_fixtures import ngram_dir
+    from lmkit.corpus.text_files import list_text_files
+    from lmkit.fileio import REPORT_MARKER
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    shutil.copy(ENGLISH, folder / "a.txt")
+    ngram_dir(folder / "models" / "kn", tiny_en, get_tokenizer(tiny_en, "char"), order=2)
+    (folder / "report").mkdir()
+    REPORT_MARKER.write(folder / "report")
+    (folder / "report" / "report.md").write_text("# a report\n")
+    (folder / "mine").mkdir()  # a folder of the user's that merely holds a config.json: read as before
+    (folder / "mine" / "config.json").write_text('{"notes": "mine"}\n')
+    assert [p.relative_to(folder).as_posix() for p in list_text_files(folder)] == ["a.txt", "mine/config.json"]

@@ -162,7 +162,8 @@ def corpus_options(function=None, *, default: str | None = "shakespeare"):
                      help=f"Named corpus (see `lmkit corpus list`) or hf:NAME[:CONFIG]{shown}."),
         click.option("--train", "train", multiple=True, type=path, metavar="PATH",
                      help="Local UTF-8 text file or folder for training (repeatable); split 90/5/5 unless --valid/--test. "
-                          "A folder gives its text files, sorted, hidden ones (.name) left out."),
+                          "A folder gives its text files, sorted, hidden ones (.name) and lmkit's model directories and "
+                          "reports left out."),
         click.option("--valid", "valid", multiple=True, type=path, metavar="PATH", help="Validation text (with --train)."),
         click.option("--test", "test", multiple=True, type=path, metavar="PATH", help="Test text (with --train)."),
         click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import read_json, write_json_atomic
+from lmkit.fileio import LMKIT_MARKERS, read_json, write_json_atomic
 from lmkit.input_files import not_regular, open_regular
 
 
@@ -154,6 +154,8 @@ def list_text_files(path: str | Path) -> list[Path]:
     if not stat.S_ISDIR(mode):
         raise not_regular(path, mode, CorpusError)
     visible = sorted(p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    lmkits = lmkit_folders(path)  # a model directory or report inside: its config.json, metrics.jsonl are no text
+    visible = [p for p in visible if not any(folder == p or folder in p.parents for folder in lmkits)]
     files = [p for p in visible if p.is_file()]
     texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
     if not texts:
@@ -167,6 +169,12 @@ def list_text_files(path: str | Path) -> list[Path]:
                       f"{'is' if len(skipped) == 1 else 'are'} not text (empty, binary or not a regular file): "
                       f"{names}{more}", stacklevel=2)
     return texts
+
+
+def lmkit_folders(path: Path) -> list[Path]:
+    """The model directories and report folders lmkit made under `path` (known by their markers)."""
+    return [marker_file.parent for marker in LMKIT_MARKERS for marker_file in path.rglob(marker.name)
+            if marker.present(marker_file.parent)]
 
 
 def _starts_binary(path: Path) -> bool:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from lmkit.checkpoint import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import FolderMarker, broken_link, make_folders, read_json, remove_made_folders
+from lmkit.fileio import REPORT_MARKER, broken_link, make_folders, read_json, remove_made_folders
 from lmkit.folder_lock import FolderLock
 
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
-REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # how lmkit knows a report folder is its own
 
 
 def check_report_folder(directory: Path) -> None:
