@@ -1,10 +1,6 @@
 """`lmkit rescore MODEL NBEST`: rerank n-best lists with a language model, tuning its weight for error rate."""
 from __future__ import annotations
 
-import filecmp
-import os
-from pathlib import Path
-
 
 import click
 
@@ -70,7 +66,6 @@ def command(ctx, model, nbest, mix, device, opener, **options):
     files = {name: options.pop(name) for name in ("scores", "costs", "refs", "dev_nbest", "dev_scores", "dev_refs")}
     check_dev_files(files)
     refuse_unused(ctx, files, mix, options["weights"], options["tune"])
-    refuse_tuning_on_the_lists_measured(files["dev_nbest"], nbest)
     out = options.pop("out")
     if out is None and files["refs"] is None:  # nothing to measure: the reranked lists are the result
         out = STDOUT
@@ -90,15 +85,6 @@ def check_dev_files(files: dict) -> None:
         raise ConfigError("--dev-nbest and --dev-refs go together: give both, or neither")
     if files["dev_scores"] is not None and files["dev_nbest"] is None:
         raise ConfigError("--dev-scores is for a Kaldi --dev-nbest; give --dev-nbest too")
-
-
-def refuse_tuning_on_the_lists_measured(dev: Path | None, nbest: Path) -> None:
-    if dev is None or not (Path(dev).is_file() and Path(nbest).is_file()):
-        return
-    if os.path.samefile(dev, nbest) or filecmp.cmp(dev, nbest, shallow=False):  # the same file, or a copy of it
-        raise ConfigError(f"--dev-nbest {dev} holds the very lists being rescored: tuned on the lists it is measured "
-                          "on, the error rate it reports says nothing; give a separate dev list, or leave "
-                          "--dev-nbest out to tune on part of the lists themselves (--dev-fraction)")
 
 
 def refuse_unused(ctx: click.Context, files: dict, mix: str | None, weights: str, tune: bool) -> None:

@@ -153,9 +153,10 @@ def list_text_files(path: str | Path) -> list[Path]:
         return [path]
     if not stat.S_ISDIR(mode):
         raise not_regular(path, mode, CorpusError)
-    visible = sorted(p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts))
-    lmkits = lmkit_folders(path)  # a model directory or report inside: its config.json, metrics.jsonl are no text
-    visible = [p for p in visible if not any(folder == p or folder in p.parents for folder in lmkits)]
+    everything = sorted(path.rglob("*"))
+    lmkits = lmkit_folders(everything)  # a model directory or report inside: its config.json is no text
+    visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(path).parts)
+               and not any(folder == p or folder in p.parents for folder in lmkits)]
     files = [p for p in visible if p.is_file()]
     texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
     if not texts:
@@ -171,10 +172,10 @@ def list_text_files(path: str | Path) -> list[Path]:
     return texts
 
 
-def lmkit_folders(path: Path) -> list[Path]:
-    """The model directories and report folders lmkit made under `path` (known by their markers)."""
-    return [marker_file.parent for marker in LMKIT_MARKERS for marker_file in path.rglob(marker.name)
-            if marker.present(marker_file.parent)]
+def lmkit_folders(entries: list[Path]) -> list[Path]:
+    """The folders among `entries`' parents that lmkit made: model directories and reports, by their markers."""
+    markers = {marker.name: marker for marker in LMKIT_MARKERS}
+    return [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)]
 
 
 def _starts_binary(path: Path) -> bool:

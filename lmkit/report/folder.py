@@ -13,7 +13,7 @@ from pathlib import Path
 from lmkit.checkpoint import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
 from lmkit.fileio import REPORT_MARKER, broken_link, make_folders, read_json, remove_made_folders
-from lmkit.folder_lock import FolderLock
+from lmkit.train.folder_lock import FolderLock
 
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
 
@@ -92,7 +92,7 @@ def report_busy(directory: Path) -> ConfigError:
 
 
 class ReportLock(FolderLock):
-    """The report folder held by one process from its checks to its last file (OUT/.lock, lmkit.folder_lock).
+    """The report folder held by one process from its checks to its last file (OUT/.lock, lmkit.train.folder_lock).
     Folders this lock made are removed on release if nothing was written into them, so a report that fails
     leaves no trace."""
 

@@ -178,13 +178,14 @@ def suite_model(config: SuiteConfig, cell: str) -> dict:
     return RNNLM.config_of(config.model_config(cell))
 
 
-def build_ngrams(corpus, tokenizer, models_dir: Path, config: SuiteConfig, say: Callable[[str], None]) -> list[SuiteModel]:
+def build_ngrams(corpus, tokenizer, plan: list[tuple[SuiteModel, int, str]], kept: set[Path], config: SuiteConfig,
+                 say: Callable[[str], None]) -> list[SuiteModel]:
+    """Count the N-grams of `plan` (ngram_plan) but those in `kept` (--reuse); returns them in report order."""
     from lmkit.models.ngram.model import build_ngram
 
     train = np.asarray(encoded_split(corpus, tokenizer, "train"))
-    plan = ngram_plan(corpus, config, models_dir)
     for model, order, smoothing in plan:
-        if config.reuse and reusable(model.directory, corpus, tokenizer, model.command):
+        if model.directory in kept:
             continue
         fresh_directory(model.directory)
         say(f"counting {model.name}")
@@ -267,17 +268,18 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     config.validate()
     models_dir = Path(out) / "models"
     refuse_planted_links(models_dir)
-    planned = [(m.directory, m.command) for m, _, _ in ngram_plan(corpus, config, models_dir)]
-    planned = [(directory, {"command": command}) for directory, command in planned]
+    plan = ngram_plan(corpus, config, models_dir)
+    planned = [(m.directory, {"command": m.command}) for m, _, _ in plan]
     planned += [(models_dir / cell, {"model": suite_model(config, cell)}) for cell in config.cells]
-    for directory, own in planned:  # every one before the first is replaced
-        if not (config.reuse and reusable(directory, corpus, tokenizer, **own)):
+    kept = {directory for directory, own in planned if config.reuse and reusable(directory, corpus, tokenizer, **own)}
+    for directory, _ in planned:  # every one before the first is replaced
+        if directory not in kept:
             check_replaceable(directory)
-    models = build_ngrams(corpus, tokenizer, models_dir, config, say)
+    models = build_ngrams(corpus, tokenizer, plan, kept, config, say)
     for cell in config.cells:
         directory = models_dir / cell
         name = CELL_NAMES[cell]
-        if config.reuse and reusable(directory, corpus, tokenizer, model=suite_model(config, cell)):
+        if directory in kept:
             models.append(SuiteModel(name, directory, (read_config(directory).get("train") or {}).get("command", "")))
             continue
         fresh_directory(directory)

@@ -25,7 +25,7 @@ from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
                               first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.folder_lock import FolderLock, refuse_if_held
+from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, remove_made_folders
 from lmkit.input_files import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
@@ -158,7 +158,7 @@ def busy(directory: Path) -> ConfigError:
 
 
 class DirectoryLock(FolderLock):
-    """The lock on DIR/.lock held while training writes into DIR (lmkit.folder_lock.FolderLock).
+    """The lock on DIR/.lock held while training writes into DIR (lmkit.train.folder_lock.FolderLock).
 
     DIR is first claimed as a model directory (a user's folder is refused
     before anything is written). On release the claim is undone too (the
