@@ -127,7 +127,7 @@ def time_one(name: str, steps: int, precision: str) -> float:
     from lmkit.commands.train_models import MODEL_FAMILIES
     from lmkit.corpus.catalog import get_corpus
     from lmkit.models.neural.rnn import RNNConfig, RNNLM
-    from lmkit.settings import settings_dict
+    from lmkit.config.settings import settings_dict
     from lmkit.text.id_cache import encoded_split
     from lmkit.text.tokenizers import fit_tokenizer
     from lmkit.train.config import TrainConfig

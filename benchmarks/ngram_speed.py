@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from lmkit.runtime import apply_threads
+    from lmkit.config.machine import apply_threads
 
     args.threads = apply_threads(args.threads)  # the children get the count chosen here
     if args.child:

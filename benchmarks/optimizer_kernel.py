@@ -29,7 +29,7 @@ from machine import describe_machine
 
 from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
-from lmkit.runtime import apply_threads, resolve_precision
+from lmkit.config.machine import apply_threads, resolve_precision
 from lmkit.text.vocab import SPECIALS, Vocab
 from lmkit.train.optimizers import make_optimizer
 

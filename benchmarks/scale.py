@@ -270,7 +270,7 @@ def main() -> None:
         return
     import torch
 
-    from lmkit.runtime import apply_threads
+    from lmkit.config.machine import apply_threads
 
     args = parse_args()
     threads = apply_threads(args.threads)

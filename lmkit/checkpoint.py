@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lmkit.config_json import from_json
+from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import (JSON_MAX_BYTES, MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text,
                           not_a_file, read_json, write_json_atomic)
-from lmkit.input_files import read_bounded
+from lmkit.fileio import read_bounded
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
@@ -139,7 +139,7 @@ def lmkit_folder_holding(target: Path) -> str | None:
     """'the model directory D' or 'the corpus folder C' when `target` (a file to write) lies inside one (at any
     depth), else None."""
     from lmkit.corpus.store import MANIFEST
-    from lmkit.paths import corpora_root
+    from lmkit.config.folders import corpora_root
 
     cache = corpora_root().resolve()
     for folder in target.resolve().parents:
@@ -193,7 +193,7 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
         directory.mkdir(parents=True, exist_ok=True)
         return MODEL_MARKER.write(directory)
     except NotADirectoryError as exc:
-        from lmkit.paths import first_non_folder
+        from lmkit.config.folders import first_non_folder
 
         blocking = first_non_folder(directory)
         raise ModelWriteError(directory, f"{blocking} is a file, not a folder" if blocking else exc.strerror) from exc

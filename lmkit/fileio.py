@@ -1,4 +1,13 @@
-"""Safe file writing and strict text reading.
+"""Safe file writing, and reading only regular files, strictly.
+
+A path on the command line (--train, --prompt-file, eval --file, tokenize
+--from) or inside a model directory may name anything the file system
+holds: a FIFO, whose read waits for a writer that may never come; a device
+such as /dev/zero, which never ends; a folder. lmkit reads input only from
+regular files (or links to one), refuses anything else with one line before
+reading a byte (`open_regular`), and refuses a file it would read whole
+when it is larger than the caller's bound (`read_bounded`). Files too large
+for memory are streamed by their readers instead.
 
 Every file lmkit writes goes to a temporary name in the same folder, is
 fsynced and then renamed over the target, so a crash or a full disk leaves
@@ -21,10 +30,9 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, BinaryIO, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.input_files import read_bounded
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BINARY_SNIFF_BYTES = 8192
@@ -35,6 +43,61 @@ NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", 
 TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
 JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
 TMP_SUFFIX = ".tmp"  # atomic_write's temporaries: .<name>.<random>.tmp beside the target
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO (named pipe)", "a character device", ...)."""
+    return NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def not_regular(path, mode: int, error: type[LmkitError]) -> LmkitError:
+    return error(f"{path}: is {kind_of(mode)}, not a regular file; lmkit reads input only from regular files")
+
+
+def check_regular(path: str | os.PathLike, error: type[LmkitError] = LmkitError) -> os.stat_result:
+    """The status of `path` when it is a regular file (or a link to one); `error` naming it otherwise."""
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise error(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(status.st_mode):
+        raise not_regular(path, status.st_mode, error)
+    return status
+
+
+def open_regular(path: str | os.PathLike, error: type[LmkitError] = LmkitError) -> BinaryIO:
+    """`path` opened for binary reading, refusing anything but a regular file.
+
+    The file is checked before opening and again on the open descriptor, so a
+    FIFO put in its place meanwhile is refused too: it is opened non-blocking,
+    which returns at once where a plain open would wait for a writer.
+    """
+    check_regular(path, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise not_regular(path, mode, error)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(path: str | os.PathLike, max_bytes: int, error: type[LmkitError] = LmkitError,
+                 purpose: str = "into memory at once") -> bytes:
+    """The bytes of regular file `path`; `error` if it holds more than `max_bytes` (checked as it is read)."""
+    with open_regular(path, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read(size + 1) if size <= max_bytes else b""  # one byte more: a file that grew is seen
+        if len(data) > size:
+            data += handle.read(max_bytes + 1 - len(data))
+    if size > max_bytes or len(data) > max_bytes:
+        raise error(f"{path}: holds more than {max_bytes:,} bytes, the most lmkit reads {purpose}")
+    return data
 
 
 class WriteError(LmkitError):
@@ -108,7 +171,7 @@ def not_a_file(path: str | os.PathLike) -> str | None:
         mode = os.lstat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return None if stat.S_ISREG(mode) else NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+    return None if stat.S_ISREG(mode) else kind_of(mode)
 
 
 def make_folders(path: str | os.PathLike) -> list[Path]:
@@ -178,11 +241,11 @@ def write_target(path: str | os.PathLike) -> Path:
 
     NotAFileError when that is a directory, device, FIFO or socket (lmkit never replaces one)."""
     target = Path(os.path.realpath(path))
-    check_regular(Path(path), target)
+    check_replaceable(Path(path), target)
     return target
 
 
-def check_regular(path: Path, target: Path) -> None:
+def check_replaceable(path: Path, target: Path) -> None:
     what = not_a_file(target)
     if what is not None:
         raise NotAFileError(path, target, what)
@@ -229,7 +292,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        check_regular(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
+        check_replaceable(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
         os.replace(tmp, target)
         fsync_dir(target.parent)
     except OSError as exc:
@@ -284,7 +347,7 @@ def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = 
               purpose: str = "into memory at once") -> str:
     """Read a UTF-8 text file whole; binary, undecodable or larger than `max_bytes` raises CorpusError naming it.
 
-    Only regular files are read (lmkit.input_files). `errors="replace"` substitutes
+    Only regular files are read (`read_bounded`). `errors="replace"` substitutes
     U+FFFD for bad bytes instead of refusing. Line endings are normalised to "\\n".
     `purpose` ends the message of a file that is too large ("... the most lmkit reads as a prompt").
     """

@@ -100,9 +100,9 @@ def pretend_cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     """From now on torch's answers about the CPU are those of one with AVX2 and no bf16 units."""
     import torch
 
-    import lmkit.runtime
+    import lmkit.config.machine
 
-    monkeypatch.setattr(lmkit.runtime, "cpu_flags", lambda: NO_BF16_CPU)
+    monkeypatch.setattr(lmkit.config.machine, "cpu_flags", lambda: NO_BF16_CPU)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
 
 
@@ -110,7 +110,7 @@ def requires_bf16():
     """Skip a test of bf16 training where this CPU has no bf16 units, saying what it has instead."""
     import torch
 
-    from lmkit.runtime import bf16_support
+    from lmkit.config.machine import bf16_support
 
     support = bf16_support(torch.device("cpu"))
     return pytest.mark.skipif(not support.native, reason=f"bf16 needs bf16 units: {support.reason}")

@@ -58,7 +58,7 @@ def test_a_fifo_or_device_is_refused_before_reading(tmp_path):
 
     threading.Thread(target=write_nothing, daemon=True).start()
     try:
-        with pytest.raises(ArpaError, match="pipe.arpa: is a named pipe"):
+        with pytest.raises(ArpaError, match="pipe.arpa: is a FIFO \\(named pipe\\)"):
             read_arpa(fifo)
     finally:
         done.set()

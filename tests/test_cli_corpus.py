@@ -298,7 +298,7 @@ def test_dev_null_is_not_a_corpora_folder(cli, monkeypatch):
 @pytest.mark.parametrize("variable", ["LMKIT_CORPORA", "LMKIT_HOME"])
 def test_a_quoted_tilde_is_the_home_folder(cli, tmp_path, monkeypatch, variable):
     """LMKIT_HOME='~/lmk' made a folder named '~' in the current folder; it means $HOME/lmk, as a shell reads it."""
-    from lmkit.paths import corpora_root
+    from lmkit.config.folders import corpora_root
 
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     monkeypatch.chdir(tmp_path)

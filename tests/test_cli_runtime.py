@@ -48,7 +48,7 @@ def test_auto_trains_in_fp32_on_a_cpu_without_bf16_and_says_so(cli, tmp_path, cp
 
 
 def test_auto_is_the_default_and_follows_this_machine(cli, tmp_path):
-    from lmkit.runtime import bf16_support
+    from lmkit.config.machine import bf16_support
 
     expected = "bf16" if bf16_support(torch.device("cpu")).native else "fp32"
     result = train(cli, tmp_path / "m")

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import TINY, assert_one_line_error
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.settings import knobs
+from lmkit.config.settings import knobs
 from lmkit.train.config import DEFAULT_LR, TrainConfig
 from lmkit.train.presets import PRESETS, preset_values
 

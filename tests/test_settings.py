@@ -14,7 +14,7 @@ import pytest
 from lmkit.cli import COMMANDS, app
 from lmkit.commands.options import SettingType, number
 from lmkit.errors import ConfigError
-from lmkit.settings import check_settings, knobs, setting
+from lmkit.config.settings import check_settings, knobs, setting
 from conftest import assert_one_line_error
 
 

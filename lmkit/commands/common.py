@@ -101,7 +101,7 @@ def open_named(name: str, fetch: bool = True, encoding_errors: str = "strict"):
     from lmkit.corpus.catalog import get_corpus
     from lmkit.corpus.sources import CORPORA
     from lmkit.errors import CorpusError
-    from lmkit.paths import corpora_root
+    from lmkit.config.folders import corpora_root
 
     try:
         return get_corpus(name, fetch=False, encoding_errors=encoding_errors)
@@ -243,7 +243,7 @@ def threads_option(function):
 
     @functools.wraps(function)
     def wrapper(*args, threads, **kwargs):
-        from lmkit.runtime import apply_threads
+        from lmkit.config.machine import apply_threads
 
         apply_threads(threads)
         return function(*args, **kwargs)
@@ -311,6 +311,6 @@ direction_option = click.option(
 
 def check_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     """Beyond the number's own check: at most this machine's logical CPUs (a ConfigError, one line)."""
-    from lmkit.runtime import check_threads as check
+    from lmkit.config.machine import check_threads as check
 
     return value if value is None else check(value)

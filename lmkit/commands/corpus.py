@@ -20,7 +20,7 @@ def list_corpora():
     """Named corpora lmkit can fetch, and every corpus already cached."""
     from lmkit.corpus.catalog import scan_corpora
     from lmkit.corpus.sources import CORPORA
-    from lmkit.paths import folders_line
+    from lmkit.config.folders import folders_line
 
     found, damaged = scan_corpora()
     cached = {c.name: c for c in found}

@@ -23,7 +23,7 @@ from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files
 from lmkit.errors import ConfigError, LmkitError, counted
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
-from lmkit.paths import checkpoints_root, folders_line
+from lmkit.config.folders import checkpoints_root, folders_line
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
               "T": 1 << 40, "TB": 1 << 40}

@@ -1,4 +1,4 @@
-"""Click options generated from config dataclasses (lmkit.settings): one default, help and check each.
+"""Click options generated from config dataclasses (lmkit.config.settings): one default, help and check each.
 
     @click.command()
     @options_from(TrainConfig)                 # --epochs --max-steps --lr ... as TrainConfig declares them
@@ -18,7 +18,7 @@ from typing import Any, Callable
 import click
 
 from lmkit.errors import ConfigError
-from lmkit.settings import Knob, Setting, check_value, knobs
+from lmkit.config.settings import Knob, Setting, check_value, knobs
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}

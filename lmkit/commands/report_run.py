@@ -11,7 +11,7 @@ from lmkit.errors import ConfigError
 
 def tokenizer_flags(tokenizer_spec) -> list[str]:
     """The command-line flags that choose this tokenizer again: ['--tokenizer', 'word', '--no-split-punct']."""
-    from lmkit.settings import changed_flags
+    from lmkit.config.settings import changed_flags
     from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS
 
     return ["--tokenizer", tokenizer_spec.kind, *changed_flags(tuple(TOKENIZER_OPTIONS.values()), tokenizer_spec.options)]

@@ -13,7 +13,7 @@ from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
-from lmkit.settings import knobs
+from lmkit.config.settings import knobs
 from lmkit.text.vocab import Vocab
 from lmkit.train.config import TrainConfig
 

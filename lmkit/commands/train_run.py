@@ -25,7 +25,7 @@ from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.paths import checkpoints_root, folders_line
+from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
@@ -48,7 +48,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
 
         run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"])
         return 0
-    from lmkit.runtime import resolve_precision
+    from lmkit.config.machine import resolve_precision
     from lmkit.train.config import select_device
     from lmkit.train.distributed import World
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from lmkit.checkpoint import load_model, read_config
-from lmkit.paths import checkpoints_root
+from lmkit.config.folders import checkpoints_root
 from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
 from lmkit.text.id_cache import encoded_split

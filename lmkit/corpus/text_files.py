@@ -24,7 +24,7 @@ from typing import Iterator
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.fileio import LMKIT_MARKERS, read_json, write_json_atomic
-from lmkit.input_files import not_regular, open_regular
+from lmkit.fileio import not_regular, open_regular
 
 
 CHUNK_BYTES = 1 << 20

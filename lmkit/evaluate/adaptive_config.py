@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lmkit.settings import check_settings, setting
+from lmkit.config.settings import check_settings, setting
 
 THETA_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)              # cache flatness θ, tried on valid
 LAMBDA_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)   # cache weight λ, tried on valid

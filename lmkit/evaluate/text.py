@@ -98,7 +98,7 @@ def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADV
         return EvalText.from_split(get_corpus(name), split)
     except CorpusError as exc:
         from lmkit.corpus.sources import CORPORA
-        from lmkit.paths import corpora_root
+        from lmkit.config.folders import corpora_root
 
         if name in CORPORA or name.startswith("hf:") or (corpora_root() / name).exists():
             raise  # fetchable, or there and damaged: the corpus's own error says what is wrong

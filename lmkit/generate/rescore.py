@@ -23,7 +23,7 @@ import numpy as np
 from lmkit.evaluate.mix import mixed, member_scores
 from lmkit.evaluate.perplexity import line_scores
 from lmkit.evaluate.text import EvalText
-from lmkit.settings import setting
+from lmkit.config.settings import setting
 
 
 @dataclass(frozen=True)

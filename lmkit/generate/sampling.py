@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.settings import LARGEST_SEED, check_settings, setting
+from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
 NEG_INF = float("-inf")

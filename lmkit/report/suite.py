@@ -32,7 +32,7 @@ from lmkit.evaluate.perplexity import stream_nll
 from lmkit.fileio import write_json_atomic
 from lmkit.train.trainer import TrainCallbacks, Trainer, detach
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.settings import LARGEST_SEED, changed_flags, check_settings, setting
+from lmkit.config.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.train.config import TrainConfig
 from lmkit.train.optimizers import make_optimizer
 from lmkit.train.resume_state import DirectoryLock, check_last_folders

@@ -27,7 +27,7 @@ from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.fileio import TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, remove_made_folders
-from lmkit.input_files import open_regular
+from lmkit.fileio import open_regular
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.state_check import check_trainer_state
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from lmkit.config_json import from_json, json_repr
+from lmkit.config.from_json import from_json, json_repr
 from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 

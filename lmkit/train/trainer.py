@@ -32,7 +32,7 @@ from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
 from lmkit.models.base import is_cloze
-from lmkit.runtime import resolve_precision
+from lmkit.config.machine import resolve_precision
 from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
 from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule

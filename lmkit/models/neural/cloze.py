@@ -41,7 +41,7 @@ from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import load_checked, save_tensors
-from lmkit.settings import check_settings, same_setting, setting
+from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction

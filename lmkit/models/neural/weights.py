@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lmkit.errors import CheckpointError
-from lmkit.input_files import open_regular
+from lmkit.fileio import open_regular
 
 Shapes = dict[str, tuple[int, ...]]
 HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
-from lmkit.input_files import open_regular
+from lmkit.fileio import open_regular
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 

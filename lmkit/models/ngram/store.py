@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import CheckpointError
-from lmkit.input_files import open_regular
+from lmkit.fileio import open_regular
 from lmkit.models.ngram.tables import BackoffTables
 
 

@@ -1,4 +1,4 @@
-"""lmkit.runtime: the precision a device computes in, and the CPU threads a process may use."""
+"""lmkit.config.machine: the precision a device computes in, and the CPU threads a process may use."""
 from __future__ import annotations
 
 import os
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmkit import runtime
+from lmkit.config import machine
 from lmkit.errors import ConfigError
-from lmkit.runtime import Bf16Support, default_threads, resolve_precision
+from lmkit.config.machine import Bf16Support, default_threads, resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -22,7 +22,7 @@ def fake_hardware(monkeypatch, native: bool, reason: str = "the fake CPU") -> li
         asked.append(device)
         return Bf16Support(native, reason)
 
-    monkeypatch.setattr(runtime, "bf16_support", support)
+    monkeypatch.setattr(machine, "bf16_support", support)
     return asked
 
 
@@ -69,9 +69,9 @@ def test_unknown_precisions_are_refused(name):
     ({"avx512_bf16": True}, False, False, "has AVX512_BF16 but oneDNN will not use it"),
 ])
 def test_a_cpu_has_bf16_when_it_has_the_units_and_onednn_uses_them(monkeypatch, flags, onednn, native, words):
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"cpu_name": "Test CPU", **flags})
-    monkeypatch.setattr(runtime, "onednn_bf16", lambda: onednn)
-    support = runtime.bf16_support(CPU)
+    monkeypatch.setattr(machine, "cpu_flags", lambda: {"cpu_name": "Test CPU", **flags})
+    monkeypatch.setattr(machine, "onednn_bf16", lambda: onednn)
+    support = machine.bf16_support(CPU)
     assert support.native is native
     assert support.reason.startswith("this CPU (Test CPU, torch CPU capability ") and words in support.reason
 
@@ -86,7 +86,7 @@ def test_a_cuda_device_has_bf16_when_torch_says_it_is_native(monkeypatch, native
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Test GPU")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
-    support = runtime.bf16_support(torch.device("cuda"))
+    support = machine.bf16_support(torch.device("cuda"))
     assert support.native is native and asked == {"emulation": False}  # emulated bf16 does not count
     assert support.reason == f"CUDA device Test GPU has {'native' if native else 'no native'} bf16"
 
@@ -96,7 +96,7 @@ def test_other_devices_stay_in_fp32_under_auto():
 
 
 def test_the_real_cpu_query_answers_in_words():
-    support = runtime.bf16_support(CPU)
+    support = machine.bf16_support(CPU)
     assert support.reason.startswith("this CPU (") and torch.backends.cpu.get_cpu_capability() in support.reason
 
 
@@ -157,11 +157,11 @@ def test_a_bad_omp_num_threads_is_refused_in_one_line(tmp_path, omp):
 @pytest.mark.parametrize("threads", [0, -3, (os.cpu_count() or 1) + 1, 10**6])
 def test_thread_counts_outside_the_machine_are_refused(threads):
     with pytest.raises(ConfigError, match=rf"^--threads {threads}: must be from 1 to the \d+ logical CPUs"):
-        runtime.apply_threads(threads)
+        machine.apply_threads(threads)
 
 
 def test_apply_threads_sets_torch(monkeypatch):
-    assert runtime.apply_threads(1) == 1 and torch.get_num_threads() == 1
-    monkeypatch.setattr(runtime, "default_threads", lambda: 1)
+    assert machine.apply_threads(1) == 1 and torch.get_num_threads() == 1
+    monkeypatch.setattr(machine, "default_threads", lambda: 1)
     torch.set_num_threads(os.cpu_count() or 1)
-    assert runtime.apply_threads() == 1 and torch.get_num_threads() == 1
+    assert machine.apply_threads() == 1 and torch.get_num_threads() == 1

@@ -1,7 +1,7 @@
 """Input files that block, never end or are too big for memory, through the CLI: one line, before a byte is read.
 
 Every option that names a file to read (and every file a model directory holds) goes through
-lmkit.input_files: a FIFO, a device or a folder where a file is expected is refused by what it is.
+lmkit.fileio (`open_regular`, `read_bounded`): a FIFO, a device or a folder where a file is expected is refused by what it is.
 The device here is /dev/null (a character device like /dev/zero and /dev/urandom, but harmless if
 a regression read it). A FIFO gets a writer that closes at once, so a regression that opens the FIFO
 reads an empty file and fails the test instead of hanging it.
@@ -24,7 +24,7 @@ from lmkit.commands.generate import PROMPT_MAX_BYTES
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.train.resume_state import save_last
 
-KINDS = {"fifo": "is a named pipe (FIFO), not a regular file", "device": "is a character device, not a regular file",
+KINDS = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a regular file",
          "folder": "is a directory, not a regular file"}
 
 
