@@ -27,9 +27,9 @@ import torch
 
 from machine import describe_machine
 
+from lmkit.config.machine import apply_threads, resolve_precision
 from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
-from lmkit.config.machine import apply_threads, resolve_precision
 from lmkit.text.vocab import SPECIALS, Vocab
 from lmkit.train.optimizers import make_optimizer
 

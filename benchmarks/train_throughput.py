@@ -29,10 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lmkit.config.machine import DEFAULT_THREADS, apply_threads, bf16_support
 from lmkit.corpus.catalog import get_corpus
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
-from lmkit.config.machine import DEFAULT_THREADS, apply_threads, bf16_support
 from lmkit.text.id_cache import encoded_split
 from lmkit.text.tokenizers import fit_tokenizer
 from lmkit.train.config import TrainConfig

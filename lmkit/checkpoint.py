@@ -29,8 +29,7 @@ from pathlib import Path
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import (JSON_MAX_BYTES, MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text,
-                          not_a_file, read_json, write_json_atomic)
-from lmkit.fileio import read_bounded
+                          not_a_file, read_bounded, read_json, write_json_atomic)
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import click
 
-from lmkit.errors import LmkitError, printable
 from lmkit.config.machine import omp_threads
+from lmkit.errors import LmkitError, printable
 from lmkit.train.stop_signals import ignored
 
 PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's

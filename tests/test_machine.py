@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lmkit.config import machine
-from lmkit.errors import ConfigError
 from lmkit.config.machine import Bf16Support, default_threads, resolve_precision
+from lmkit.errors import ConfigError
 
 CPU = torch.device("cpu")
 

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from conftest import TINY, assert_one_line_error
-from lmkit.models.neural.rnn import RNNConfig
 from lmkit.config.settings import knobs
+from lmkit.models.neural.rnn import RNNConfig
 from lmkit.train.config import DEFAULT_LR, TrainConfig
 from lmkit.train.presets import PRESETS, preset_values
 

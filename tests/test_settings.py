@@ -13,8 +13,8 @@ import pytest
 
 from lmkit.cli import COMMANDS, app
 from lmkit.commands.options import SettingType, number
-from lmkit.errors import ConfigError
 from lmkit.config.settings import check_settings, knobs, setting
+from lmkit.errors import ConfigError
 from conftest import assert_one_line_error
 
 

@@ -5,8 +5,8 @@ import click
 
 from lmkit.commands.common import refuse_ignored, threads_option
 from lmkit.commands.options import number
-from lmkit.errors import ConfigError
 from lmkit.config.settings import LARGEST_SEED
+from lmkit.errors import ConfigError
 
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
 CHECK_ONLY = ("steps", "batch_size", "eps", "tolerance")  # the check's settings, which --norms never reads

@@ -20,10 +20,10 @@ import click
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, given_options, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
+from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.errors import ConfigError, LmkitError, counted
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
-from lmkit.config.folders import checkpoints_root, folders_line
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
               "T": 1 << 40, "TB": 1 << 40}

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import click
 
-from lmkit.errors import ConfigError
 from lmkit.config.settings import Knob, Setting, check_value, knobs
+from lmkit.errors import ConfigError
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Callable
 
 from lmkit.commands.options import config_from, options_for_other_models
+from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError
 from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
-from lmkit.config.settings import knobs
 from lmkit.text.vocab import Vocab
 from lmkit.train.config import TrainConfig
 

@@ -13,19 +13,19 @@ import torch
 
 from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
+from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_tokenizer,
                                           tokenizer_options_given)
-from lmkit.commands.progress import bars_wanted
 from lmkit.commands.train_fit import fit_shape_to_text, warn_if_nothing_is_rare, warn_if_valid_is_train
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
-from lmkit.text.id_cache import encoded_split
+from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.config.folders import checkpoints_root, folders_line
+from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir

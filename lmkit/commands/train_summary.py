@@ -6,14 +6,14 @@ from pathlib import Path
 import click
 
 from lmkit.checkpoint import load_model, read_config
-from lmkit.config.folders import checkpoints_root
 from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
-from lmkit.text.id_cache import encoded_split
+from lmkit.config.folders import checkpoints_root
 from lmkit.errors import LmkitError
 from lmkit.evaluate.perplexity import NLL, stream_nll
 from lmkit.generate.sampling import sample_text
 from lmkit.models.base import is_cloze
+from lmkit.text.id_cache import encoded_split
 
 
 def evaluate_splits(model, tokenizer, corpus, reverse: bool, splits=("valid", "test"),

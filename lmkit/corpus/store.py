@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from lmkit.config.folders import corpora_root
 from lmkit.config.from_json import from_json, json_repr
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import ConfigError, CorpusError
-from lmkit.fileio import fsync_dir, not_own_file, read_json, read_text, write_json_atomic
-from lmkit.fileio import open_regular
-from lmkit.config.folders import corpora_root
+from lmkit.fileio import fsync_dir, not_own_file, open_regular, read_json, read_text, write_json_atomic
 
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"

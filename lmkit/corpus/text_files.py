@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import LMKIT_MARKERS, read_json, write_json_atomic
-from lmkit.fileio import not_regular, open_regular
+from lmkit.fileio import LMKIT_MARKERS, not_regular, open_regular, read_json, write_json_atomic
 
 
 CHUNK_BYTES = 1 << 20

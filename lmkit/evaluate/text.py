@@ -17,11 +17,11 @@ import torch
 
 from lmkit.text.encode import encode_lines
 
-from lmkit.text.id_cache import encoded_split
-from lmkit.errors import ConfigError, CorpusError
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
+from lmkit.errors import ConfigError, CorpusError
 from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, perplexity_of, shown, summarize, token_logprobs
 from lmkit.fileio import atomic_write
+from lmkit.text.id_cache import encoded_split
 
 
 @dataclass

@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
+from lmkit.config.settings import setting
 from lmkit.evaluate.mix import mixed, member_scores
 from lmkit.evaluate.perplexity import line_scores
 from lmkit.evaluate.text import EvalText
-from lmkit.config.settings import setting
 
 
 @dataclass(frozen=True)

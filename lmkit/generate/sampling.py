@@ -26,8 +26,8 @@ from typing import Callable, Iterator
 
 import torch
 
-from lmkit.errors import ConfigError
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
+from lmkit.errors import ConfigError
 from lmkit.text.vocab import Vocab
 
 NEG_INF = float("-inf")

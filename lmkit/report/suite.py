@@ -25,17 +25,17 @@ import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LOCK_FILE, check_model_directory, first_foreign_entry, read_config, read_names,
                               save_model, vocab_record)
+from lmkit.config.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.errors import ConfigError
-from lmkit.text.batches import batchify, window
-from lmkit.text.id_cache import encoded_split
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.fileio import write_json_atomic
-from lmkit.train.trainer import TrainCallbacks, Trainer, detach
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.config.settings import LARGEST_SEED, changed_flags, check_settings, setting
+from lmkit.text.batches import batchify, window
+from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
 from lmkit.train.optimizers import make_optimizer
 from lmkit.train.resume_state import DirectoryLock, check_last_folders
+from lmkit.train.trainer import TrainCallbacks, Trainer, detach
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lmkit.errors import ConfigError, TokenizerError
 from lmkit.config.settings import Knob, check_settings, knobs, same_setting, setting
+from lmkit.errors import ConfigError, TokenizerError
 from lmkit.text.vocab import SPECIALS
 
 LARGEST_VOCAB = 2**24        # sentencepiece pieces

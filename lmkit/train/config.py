@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from lmkit.config.from_json import from_json
-from lmkit.errors import ConfigError
 from lmkit.config.machine import DEFAULT_PRECISION, PRECISIONS
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
+from lmkit.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adamw")
 ON_NAN = ("stop", "rollback")

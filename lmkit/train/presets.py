@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.config.settings import knobs
 from lmkit.train.config import TrainConfig
 
 # Merity et al. 2017's word-level AWD-LSTM with their Penn Treebank regularisers (dropouti 0.4, dropouth 0.25,

@@ -25,10 +25,10 @@ from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
                               first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model)
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.train.folder_lock import FolderLock, refuse_if_held
-from lmkit.fileio import TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, remove_made_folders
-from lmkit.fileio import open_regular
+from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
+                          remove_made_folders)
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
+from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
 
 LAST_STAGING_PREFIX = f"{TEMP_PREFIX}{LAST}."  # save_last's staging folders inside the model directory

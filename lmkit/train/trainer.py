@@ -22,24 +22,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmkit.models.base import HandWrittenGradients
 from lmkit.checkpoint import LAST, append_metrics, save_model
-from lmkit.train.averaging import WeightAverage, should_start_averaging
-from lmkit.train.cpu_memory import keep_freed_memory
-from lmkit.text.batches import batchify, count_windows, window_columns
-from lmkit.train.rare_tokens import once_seen, rare_to_unk
+from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
+from lmkit.models.base import HandWrittenGradients
 from lmkit.models.base import is_cloze
-from lmkit.config.machine import resolve_precision
-from lmkit.train.penalties import activation_penalty
-from lmkit.train.progress import Progress
-from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
+from lmkit.text.batches import batchify, count_windows, window_columns
+from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.config import TrainConfig, select_device
+from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.train.line_batches import LineBatches
 from lmkit.train.optimizers import load_optimizer_state, make_optimizer
+from lmkit.train.penalties import activation_penalty
+from lmkit.train.progress import Progress
+from lmkit.train.rare_tokens import once_seen, rare_to_unk
 from lmkit.train.resume_state import load_resume, save_last
+from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
 from lmkit.train.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
 

@@ -35,13 +35,13 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.neural.dropouts import word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import load_checked, save_tensors
-from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction

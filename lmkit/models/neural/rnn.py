@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from lmkit.config.from_json import from_json
+from lmkit.config.settings import check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
@@ -33,7 +34,6 @@ from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.neural.weights import check_shapes, load_weights
-from lmkit.config.settings import check_settings, setting
 from lmkit.text.vocab import Vocab
 
 TIED = "head.linear.weight"  # not stored when tied: it is embedding.weight

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from lmkit.config.from_json import from_json
+from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
@@ -36,7 +37,6 @@ from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_facto
 from lmkit.models.neural.rnn import LARGEST_WIDTH
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.neural.weights import load_weights
-from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.text.vocab import Vocab
 
 EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set

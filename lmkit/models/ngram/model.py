@@ -20,12 +20,12 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from lmkit.config.settings import setting
 from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
 from lmkit.models.ngram.tables import LN10, BackoffTables
-from lmkit.config.settings import setting
 from lmkit.text.vocab import BOS_ID, Vocab
 
 MAX_ORDER = 10
