@@ -20,7 +20,7 @@ import click
 
 from lmkit.config.machine import omp_threads
 from lmkit.errors import LmkitError, printable
-from lmkit.train.stop_signals import ignored
+from lmkit.train.stop_signals import exit_code, ignored
 
 PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's
 
@@ -78,8 +78,8 @@ class OneLineUsageError(click.ClickException):
 
 
 class Interrupted(LmkitFailure):
-    """Ctrl-C or SIGTERM: one line and exit code 130 or 143 (128 + the signal), as a shell reports a command
-    it stopped."""
+    """Ctrl-C, SIGTERM or SIGHUP: one line and exit code 130, 143 or 129 (128 + the signal), as a shell reports
+    a command it stopped."""
 
     exit_code = 130
 
@@ -89,8 +89,17 @@ class Interrupted(LmkitFailure):
 
 
 class Terminated(BaseException):
-    """SIGTERM outside training's safe points, raised like Ctrl-C's KeyboardInterrupt so that the `finally`
-    blocks on the way out (temporary files, locks) run; BaseException, so no `except Exception` keeps it."""
+    """SIGTERM or SIGHUP outside training's safe points, raised like Ctrl-C's KeyboardInterrupt so that the
+    `finally` blocks on the way out (temporary files, locks) run; BaseException, so no `except Exception`
+    keeps it."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signal.Signals(signum)
+
+
+# signal raised as Terminated -> what the one line says
+TERMINATING = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP: the terminal closed)"}
 
 
 # modules whose import runs C code that can swallow the exception a handler raises (torch's C start-up imports
@@ -99,10 +108,10 @@ SWALLOWING_IMPORTS = ("torch", "numpy")
 
 
 def raise_terminated(signum, frame) -> None:
-    if importing(SWALLOWING_IMPORTS):  # there, end as SIGTERM always did: at once, silently
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-    raise Terminated
+    if importing(SWALLOWING_IMPORTS):  # there, end as the signal's default does: at once, silently
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    raise Terminated(signum)
 
 
 def importing(names: tuple[str, ...]) -> bool:
@@ -121,8 +130,8 @@ class LazyGroup(click.Group):
             raise OneLineUsageError(exc) from exc
         except KeyboardInterrupt as exc:  # Ctrl-C where no command saves first (`lmkit train` does, and exits 130)
             raise Interrupted("interrupted (Ctrl-C)") from exc
-        except Terminated as exc:  # the same for SIGTERM: 128 + 15
-            raise Interrupted("terminated (SIGTERM)", exit_code=143) from exc
+        except Terminated as exc:  # the same for SIGTERM and SIGHUP: 128 + 15, 128 + 1
+            raise Interrupted(TERMINATING[exc.signum], exit_code=exit_code(exc.signum.name)) from exc
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
         except BrokenPipeError:  # `lmkit generate ... | head`: the reader has gone, so stop quietly
@@ -157,13 +166,14 @@ def app():
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
-    if ignored(signal.SIGTERM):
-        return run_app(argv)
-    signal.signal(signal.SIGTERM, raise_terminated)
+    handled = [signum for signum in TERMINATING if not ignored(signum)]  # one started ignored (nohup) stays so
+    for signum in handled:
+        signal.signal(signum, raise_terminated)
     try:
         run_app(argv)
     finally:  # the command is over: at exit (atexit callbacks, shutdown) nothing is left to report
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in handled:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def show_lmkit_warnings(message, category, filename, lineno, file=None, line=None,

@@ -1,5 +1,7 @@
 """Issue 17's first hour of a new user, through the CLI: where files go, where a resumed run starts,
 and a run that survives its stdout reader going away."""
+import errno
+import io
 import json
 import os
 import re
@@ -15,6 +17,7 @@ import pytest
 from conftest import TINY
 from faults.fault_helpers import interruptible
 from lmkit.train.config import TrainConfig
+from lmkit.train.resume_state import load_resume
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
@@ -54,6 +57,42 @@ def test_ctrl_c_after_the_stdout_reader_has_gone_still_saves_the_checkpoint(tmp_
     assert "SIGINT: saved a resumable checkpoint" in stderr, stderr
     assert (out / "last" / "trainer_state.pt").exists()
     assert process.returncode == 130  # stopped, not finished: `lmkit train ... && lmkit eval ...` stops too
+
+
+def test_a_closed_terminal_stops_training_as_sigterm_does_and_the_step_is_saved(tmp_path):
+    """The terminal (or the ssh connection) closes: SIGHUP arrives and every later write to it fails. Training
+    saves a resumable checkpoint at the next safe point and exits 129, as `--nproc` runs always did."""
+    out = tmp_path / "m"
+    args = ["train", *tiny_files(), *TINY_MODEL, "--eval-every", "1", "--max-time", "300", "--out", out]
+    process = lmkit_process(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible())
+    process.stdout.readline()  # the header: training has begun
+    process.stdout.close()
+    process.stderr.close()     # nobody reads either stream any more: the progress bars' writes fail too
+    seen = evaluations(out)
+    while process.poll() is None and evaluations(out) < seen + 2:
+        time.sleep(0.2)
+    assert process.poll() is None  # the broken writes did not end it
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=120) == 129
+    state = load_resume(out)[3]
+    assert state["step"] >= evaluations(out)  # saved at the step it stopped on, after the last evaluation
+
+
+def test_a_write_to_a_hung_up_terminal_stops_the_stream_not_the_run():
+    from lmkit.commands.output_guard import SurvivingStream
+
+    class HungUp(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    stream = SurvivingStream(HungUp())
+    assert stream.write("epoch 1") == 7 and stream.broken
+    with pytest.raises(OSError, match="No space"):  # a disk error is not a reader gone: it is said
+        SurvivingStream(Full()).write("epoch 1")
 
 
 def test_resume_says_where_it_picks_up(cli, tmp_path):

@@ -181,22 +181,26 @@ def test_ctrl_c_before_a_command_saves_anything_is_one_line_and_130(cli, monkeyp
     assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted (Ctrl-C)", result.output
 
 
-def test_sigterm_before_a_command_saves_anything_is_one_line_143_and_its_cleanup_runs(tmp_path):
-    """Outside training's safe points SIGTERM is raised like Ctrl-C, so `finally` blocks run on the way out."""
+@pytest.mark.parametrize("name,code,says", [("SIGTERM", 143, "terminated (SIGTERM)"),
+                                            ("SIGHUP", 129, "hung up (SIGHUP: the terminal closed)")])
+def test_a_stop_signal_before_a_command_saves_anything_is_one_line_and_its_cleanup_runs(tmp_path, name, code, says):
+    """Outside training's safe points SIGTERM and SIGHUP are raised like Ctrl-C, so `finally` blocks run on the
+    way out (a hang-up used to end `lmkit ngram --arpa` at once, leaving its temporary file beside the user's)."""
     cleaned = tmp_path / "cleaned"
     probe = ("import os, signal, sys, time\n"
+             f"signal.signal(signal.{name}, signal.SIG_DFL)\n"  # as a terminal starts a command (not nohup)
              "import lmkit.commands.train_run as train_run\n"
              "from lmkit.cli import main\n"
              "def terminated(*args, **kwargs):\n"
              "    try:\n"
-             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+             f"        os.kill(os.getpid(), signal.{name})\n"
              "        time.sleep(30)\n"
              "    finally:\n"
              f"        open({str(cleaned)!r}, 'w').close()\n"
              "train_run.run_training = terminated\n"
              "main(['train', '--max-steps', '1'])\n")
     result = subprocess.run([*PYTHON, probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 143 and result.stderr == "error: terminated (SIGTERM)\n", result.stderr
+    assert result.returncode == code and result.stderr == f"error: {says}\n", result.stderr
     assert cleaned.exists()
 
 

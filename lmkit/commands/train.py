@@ -65,10 +65,10 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
         from lmkit.commands.train_launch import launch
 
         sys.exit(launch(opts["nproc"], strip_option(sys.argv[1:] if ctx.parent else [], "--nproc")))
-    from lmkit.commands.stdout_guard import surviving_stdout
+    from lmkit.commands.output_guard import surviving_output
     from lmkit.commands.train_run import run_training
 
-    with surviving_stdout():  # `| tee log` and Ctrl-C: a reader gone must not cost the checkpoint
+    with surviving_output():  # `| tee log` and Ctrl-C, a closed terminal: a reader gone must not cost the checkpoint
         code = run_training(ctx, corpus_spec, tokenizer_spec, opts)
     from lmkit.train.distributed import job_size
 

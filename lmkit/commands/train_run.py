@@ -30,9 +30,7 @@ from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
-
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports a command it stopped
-
+from lmkit.train.stop_signals import exit_code
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
@@ -116,7 +114,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     if result.stopped.startswith("SIG"):
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
                    f"continue with: lmkit train --resume {directory}", err=True)
-        return EXIT_CODES[result.stopped]
+        return exit_code(result.stopped)
     click.echo(f"stopped: {result.stopped} after {counted(result.progress.step, 'step')}, "
                f"{counted(result.progress.tokens, 'token')}, {result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])

@@ -107,12 +107,13 @@ def tokenizer_for(tokenizer_json: str) -> Tokenizer:
 def become_worker() -> None:
     """In each process the map forks (its pool workers and the manager serving their queue): die with lmkit,
     even on its kill -9 (Linux's parent-death signal; left alone they waited on their queue forever, holding
-    the work folder's lock), and leave SIGTERM and Ctrl-C to lmkit, which ends the pool on its way out (lmkit's
+    the work folder's lock), and leave SIGTERM, SIGHUP and Ctrl-C to lmkit, which ends the pool on its way out (lmkit's
     own SIGTERM handler, inherited, printed a traceback per worker)."""
     parent = map_parent
     if parent is None:
         return  # a fork outside the map
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

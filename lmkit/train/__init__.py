@@ -5,6 +5,6 @@
     resume_state  what --resume needs, saved beside the model
     folder_lock   one writer per folder (flock on FOLDER/.lock): model directories, and report folders
     distributed   one process or DDP ranks
-    stop_signals  SIGINT/SIGTERM as a flag checked at a safe point
+    stop_signals  SIGINT/SIGTERM/SIGHUP as a flag checked at a safe point
     cpu_memory    keep freed CPU memory for reuse (glibc)
 """

@@ -1,8 +1,9 @@
-"""StopSignals: turn SIGINT / SIGTERM into a flag a loop checks at a safe point.
+"""StopSignals: turn SIGINT / SIGTERM / SIGHUP into a flag a loop checks at a safe point.
 
 A long-running loop (training) must not be cut in the middle of an optimizer
 step or a checkpoint write. Inside `with StopSignals() as stop:` the first
-SIGINT or SIGTERM only records its name in `stop.received`; the loop notices
+SIGINT, SIGTERM or SIGHUP (the terminal or the ssh connection closed) only
+records its name in `stop.received`; the loop notices
 after the current step, saves and returns. A second Ctrl-C raises
 KeyboardInterrupt at once, for a user who really wants out. A signal the process was
 started ignoring (SIGINT for `lmkit train ... &` in a script) stays ignored.
@@ -12,7 +13,12 @@ from __future__ import annotations
 import contextlib
 import signal
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the signals that stop lmkit as a user asks it to
+
+
+def exit_code(name: str) -> int:
+    """The exit code of a command stopped by signal `name` ("SIGTERM"): 128 + its number, as a shell reports it."""
+    return 128 + signal.Signals[name].value
 
 
 def ignored(signum: signal.Signals) -> bool:

@@ -58,7 +58,7 @@ class TrainCallbacks:
 class TrainResult:
     directory: Path
     progress: Progress
-    stopped: str                    # "done", "max_steps", "max_time", "early_stop", "SIGINT", "SIGTERM"
+    stopped: str                    # "done", "max_steps", "max_time", "early_stop", "SIGINT", "SIGTERM", "SIGHUP"
 
 
 class RolledBack(Exception):
@@ -66,7 +66,7 @@ class RolledBack(Exception):
 
 MAX_ROLLBACKS = 3
 POSITION_COLUMNS, POSITION_LINES = "columns", "line batches"  # what progress.column counts (trainer state "position")
-STOP_REASONS = (None, "max_steps", "max_time", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
+STOP_REASONS = (None, "max_steps", "max_time", "SIGHUP", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
 
 
 def detach(state):

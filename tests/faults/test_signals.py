@@ -1,4 +1,5 @@
-"""SIGINT and SIGTERM to a real `lmkit train`: a clean resumable checkpoint, exit code 130 / 143, one message."""
+"""SIGINT, SIGTERM and SIGHUP to a real `lmkit train`: a clean resumable checkpoint, exit code 130 / 143 / 129,
+one message."""
 from __future__ import annotations
 
 import signal
@@ -11,7 +12,7 @@ from lmkit.checkpoint import load_model
 from lmkit.train.resume_state import load_resume
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_saves_the_current_step_and_exits_with_a_message(tmp_path, shared_corpora, signum, code):
     out = tmp_path / "run"
     process = LmkitProcess(train_args(out, "--epochs", "30", "--eval-every", "40", "--save-every", "1000"),

@@ -1,16 +1,25 @@
-"""Keep a long run alive when its standard output goes away.
+"""Keep a long run alive when its output goes away.
 
 Under `lmkit train ... | tee log`, Ctrl-C reaches tee too; tee exits, and the
-next line lmkit prints fails with EPIPE. Progress lines are not worth a lost
-run: inside `surviving_stdout()`, the first broken write points the output at
-/dev/null and the run carries on to save its checkpoint (messages on stderr
-still arrive).
+next line lmkit prints fails with EPIPE. When the terminal itself closes
+(SIGHUP, which training takes as a request to save and stop), every write to
+it fails with EIO, progress bars on stderr included. Progress lines are not
+worth a lost run: inside `surviving_output()`, the first broken write to
+stdout or stderr points that stream at /dev/null and the run carries on to
+save its checkpoint (the other stream, if its reader is still there, still
+gets its messages).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
+
+
+def reader_gone(exc: OSError) -> bool:
+    """Whether a failed write means nobody reads any more: a closed pipe, or a terminal hung up (EIO)."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EIO
 
 
 class SurvivingStream:
@@ -35,7 +44,9 @@ class SurvivingStream:
     def _on_broken_pipe(self):
         try:
             yield
-        except BrokenPipeError:
+        except OSError as exc:
+            if not reader_gone(exc):
+                raise
             self.broken = True
             self._point_at_devnull()
 
@@ -51,11 +62,11 @@ class SurvivingStream:
 
 
 @contextlib.contextmanager
-def surviving_stdout():
-    """sys.stdout replaced by a SurvivingStream for the block."""
-    original = sys.stdout
-    sys.stdout = SurvivingStream(original)
+def surviving_output():
+    """sys.stdout and sys.stderr each replaced by a SurvivingStream for the block."""
+    original = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SurvivingStream(original[0]), SurvivingStream(original[1])
     try:
-        yield sys.stdout
+        yield
     finally:
-        sys.stdout = original
+        sys.stdout, sys.stderr = original
