@@ -16,6 +16,7 @@ without pickles, and torch files are read with weights_only=True.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -83,7 +84,7 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
         tokenizer.save(staging / TOKENIZER_FILE)
         model.save(staging)
         config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
-                  "vocab": vocab_record(model.vocab)}
+                  "vocab": vocab_record(model.vocab), "tokenizer": tokenizer_record(tokenizer)}
         write_json_atomic(staging / CONFIG_FILE, config)
         blocked = folder_in_the_way(staging, directory)
         if blocked is not None:  # before anything moves: a half-moved model would pair new weights with an old config
@@ -264,9 +265,30 @@ def vocab_record(vocab) -> dict:
     return {"size": len(vocab), "fingerprint": vocab.fingerprint()}
 
 
+def tokenizer_record(tokenizer: Tokenizer) -> dict:
+    """What config.json keeps of how the weights' text was cut into tokens: the tokenizer's kind, and a
+    fingerprint of its options (a sentencepiece model's are its whole model file)."""
+    options = json.dumps(tokenizer.options(), sort_keys=True, ensure_ascii=True)
+    return {"kind": tokenizer.kind, "options": hashlib.sha256(options.encode("ascii")).hexdigest()[:16]}
+
+
 def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
     """A tokenizer.json from another model (of the same vocabulary size, say) would make the weights read
-    every id as a different token: refuse it. Directories saved before the record was kept pass unchecked."""
+    every id as a different token, and one that cuts text otherwise (words where the model read characters,
+    the same tokens) would make every figure wrong: refuse both. Directories saved before a record was kept
+    pass unchecked on it."""
+    check_vocab_matches(directory, config, tokenizer)
+    saved, found = config.get("tokenizer"), tokenizer_record(tokenizer)
+    if saved is None or saved == found:
+        return
+    recorded = saved.get("kind") if isinstance(saved, dict) else None
+    how = (f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(recorded).strip()}"
+           if recorded != found["kind"] else f"its options differ from those {CONFIG_FILE} records")
+    raise CheckpointError(f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: {how}; "
+                          "put back the tokenizer.json saved with the model")
+
+
+def check_vocab_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
     saved = config.get("vocab")
     if saved is None:
         return

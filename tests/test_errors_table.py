@@ -139,6 +139,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "huge": edit_config(model__hidden_size=10**12),
         "nanweight": nan_weight,
         "othertokenizer": swap_two_tokens,
+        "wordtokenizer": read_as_words,
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)
@@ -159,6 +160,12 @@ def swap_two_tokens(directory: Path) -> None:
     tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
     tokens = tokenizer["vocab"]["tokens"]
     tokens[10], tokens[11] = tokens[11], tokens[10]
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+
+
+def read_as_words(directory: Path) -> None:
+    tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["kind"] = "word"  # the same tokens, but text cut into words
     (directory / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
 
 
