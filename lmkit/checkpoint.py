@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import stat
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -279,11 +281,15 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
     pass unchecked on it."""
     check_vocab_matches(directory, config, tokenizer)
     saved, found = config.get("tokenizer"), tokenizer_record(tokenizer)
-    if saved is None or saved == found:
+    if saved is None:  # (read_config has checked that it is an object)
         return
-    recorded = saved.get("kind") if isinstance(saved, dict) else None
-    how = (f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(recorded).strip()}"
-           if recorded != found["kind"] else f"its options differ from those {CONFIG_FILE} records")
+    if "options" not in saved:  # an N-gram saved before the record: its kind (and a description) only
+        found = {"kind": found["kind"]}
+        saved = {"kind": saved.get("kind")}
+    if saved == found:
+        return
+    how = (f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.get('kind')).strip()}"
+           if saved.get("kind") != found["kind"] else f"its options differ from those {CONFIG_FILE} records")
     raise CheckpointError(f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: {how}; "
                           "put back the tokenizer.json saved with the model")
 
@@ -457,17 +463,44 @@ def append_metrics(directory: str | Path, record: dict) -> None:
         handle.write(json_text(record) + "\n")
 
 
+# a metrics.jsonl key -> the least value a record may hold there: counts are integers, the measures finite
+# numbers or null (json_text writes a diverged run's infinite perplexity so); a cloze model's measures are
+# named valid_pseudo_*
+COUNTS = {"step": 0, "epoch": 0, "tokens": 0, "valid_tokens": 0, "test_tokens": 0}
+MEASURES = {"time": 0.0, "train_loss": 0.0, "lr": 0.0, "valid_oov_rate": 0.0, "test_oov_rate": 0.0,
+            **{f"{split}{kind}_{name}": floor for split in ("valid", "test") for kind in ("", "_pseudo")
+               for name, floor in (("nll", 0.0), ("ppl", 1.0), ("bpc", 0.0))}}
+
+
+def metrics_record(line: str) -> dict | None:
+    """The evaluation record on one line of metrics.jsonl, or None for a line that is not one."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict) or "step" not in record:
+        return None
+    for key, value in record.items():
+        if key in COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < COUNTS[key]:
+                return None
+        elif key in MEASURES and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < MEASURES[key]:
+                return None
+    return record
+
+
 def read_metrics(directory: str | Path) -> list[dict]:
-    """The records of metrics.jsonl; a line that is not a JSON object (cut short by a crash, damaged) is skipped."""
+    """The evaluation records of metrics.jsonl. A line that is not one (cut short by a crash, damaged or edited:
+    not a JSON object with a step, or a number of the wrong kind or out of range) is skipped, with a warning."""
     path = Path(directory) / METRICS_FILE
     if not path.exists():
         return []
-    records = []
-    for line in read_bounded(path, JSON_MAX_BYTES, CheckpointError).decode("utf-8", "replace").splitlines():
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    lines = read_bounded(path, JSON_MAX_BYTES, CheckpointError).decode("utf-8", "replace").splitlines()
+    records = [metrics_record(line) for line in lines]
+    skipped = [number for number, record in enumerate(records, 1) if record is None]
+    if skipped:
+        warnings.warn(f"{path}: skipped {len(skipped):,} of {len(lines):,} lines that are not evaluation records "
+                      f"(the first: line {skipped[0]:,}); the learning curve shows the rest")
+    return [record for record in records if record is not None]

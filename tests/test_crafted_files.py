@@ -134,6 +134,21 @@ def test_a_model_saved_before_the_tokenizer_was_recorded_still_loads(cli, copy):
     assert cli("eval", model, "--file", ENGLISH).exit_code == 0
 
 
+@pytest.mark.parametrize("record,says", [
+    ({"kind": "char", "describe": "characters"}, None),  # what `lmkit ngram` recorded before: kind only
+    ({"kind": "word", "describe": "words"}, 'it is a char tokenizer, where config.json records "word"'),
+    (5, "config.json: tokenizer must be an object or null, got 5"),
+])
+def test_the_tokenizer_record_of_an_older_n_gram_is_checked_by_its_kind(cli, copy, record, says):
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__("tokenizer", record))
+    result = cli("eval", model, "--file", ENGLISH)
+    if says is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert_one_line_error(result, says)
+
+
 def test_a_model_saved_before_the_vocabulary_was_recorded_still_loads(cli, copy):
     model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.pop("vocab"))
@@ -349,3 +364,20 @@ def test_ngram_tables_that_declare_more_than_they_hold_are_refused(cli, tmp_path
         for name in ("logp1", "logbo1"):
             archive.writestr(f"{name}.npy", npy((0,), "<f4"))
     assert_one_line_error(cli("generate", model), "model.ngram.npz: not a readable N-gram weights file", words)
+
+
+def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with_a_warning(tmp_path):
+    """A report drew an edited or damaged learning curve as it found it: {"step": "x"} as a point, a
+    perplexity of -3, and the model's train time from the garbage."""
+    from lmkit.checkpoint import read_metrics
+
+    good = {"step": 20, "tokens": 640, "time": 1.5, "valid_ppl": 40.2, "valid_bpc": 5.3, "train_loss": 3.9}
+    diverged = {"step": 40, "tokens": 1280, "time": 3.0, "valid_ppl": None}  # json_text's null for inf
+    cloze = {"step": 60, "valid_pseudo_ppl": 12.5}
+    lines = [json.dumps(good), "garbage", json.dumps({"step": "x"}), "[1, 2]", "\udcff\udcfe",
+             json.dumps({"step": 5, "valid_ppl": -3}), json.dumps({"step": True}), json.dumps({"time": 2.0}),
+             json.dumps({"step": 7, "tokens": 1.5}), json.dumps(diverged), json.dumps(cloze)]
+    (tmp_path / "metrics.jsonl").write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+    with pytest.warns(UserWarning, match=r"metrics.jsonl: skipped 8 of 11 lines that are not evaluation records "
+                                         r"\(the first: line 2\)"):
+        assert read_metrics(tmp_path) == [good, diverged, cloze]

@@ -115,7 +115,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     click.echo(f"built {config.order}-gram ({config.smoothing}) on {corpus.name} [{tokenizer.describe()}, vocab "
                f"{len(tokenizer.vocab):,}] from {counted(len(stream), 'token')} in {seconds:.2f}s: "
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
-    extra = {"corpus": corpus.name, "tokenizer": {"kind": tokenizer.kind, "describe": tokenizer.describe()},
+    extra = {"corpus": corpus.name,
              "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),
                        "build_seconds": round(seconds, 3)}, "runtime": {"threads": torch.get_num_threads()}}
     record = {"step": 0, "tokens": int(len(stream)), "time": round(seconds, 3)}
