@@ -16,6 +16,7 @@ without pickles, and torch files are read with weights_only=True.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -235,6 +236,9 @@ def read_config(directory: str | Path) -> dict:
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
+        if lock_state(directory) == "held":
+            raise CheckpointError(f"{directory}: another lmkit process is training into this directory and has not "
+                                  "saved a model yet; wait for its first validation")
         raise CheckpointError(f"{directory}: not a model directory (no {CONFIG_FILE}; was training interrupted before the first save?)")
     config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
     if config.get("format") != FORMAT:
@@ -415,6 +419,25 @@ def first_foreign_entry(directory: Path, names: frozenset[str]) -> Path | None:
                 or (entry.name == LOCK_FILE and not is_lock_file(entry))):
             return entry
     return None
+
+
+def lock_state(folder: Path) -> str:
+    """Whether a process writes into `folder` now: "held" (FOLDER/.lock locked: lmkit.train.folder_lock),
+    "free" (no lock file, or one nobody holds; a link there counts as none, as taking the lock refuses it), or
+    "planted" (a FIFO, folder or device stands there). Never waits, creates nothing."""
+    try:  # never waiting: opening a FIFO planted there would block until somebody wrote to it
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return "free"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "planted"
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return "free"
+    except BlockingIOError:
+        return "held"
+    finally:
+        os.close(fd)
 
 
 def is_lock_file(path: Path) -> bool:

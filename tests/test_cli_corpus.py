@@ -281,6 +281,21 @@ def test_a_folder_variable_naming_a_file_is_refused_by_name(cli, tmp_path, monke
     assert not (tmp_path / "gone").exists()
 
 
+@pytest.mark.parametrize("variable", ["LMKIT_CORPORA", "LMKIT_HOME"])
+@pytest.mark.parametrize("name,says", [("c\nd", "the path holds a control character ('\\n')"),
+                                       ("\u200b", "the path has no visible character"),
+                                       ("c/ /d", "the name ' ' in the path is only spaces")])
+def test_a_folder_variable_holding_an_unseen_name_is_refused_as_an_option_is(cli, tmp_path, monkeypatch, variable,
+                                                                           name, says):
+    """A newline in LMKIT_CORPORA was accepted: every header printed the folder over two lines, and the folder
+    was made with the newline in its name."""
+    monkeypatch.delenv("LMKIT_CORPORA")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, name)
+    assert_one_line_error(cli("corpus", "list"), f"{variable} {name!r}: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_corpora_folder_under_home_that_is_a_file_names_home(cli, tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()

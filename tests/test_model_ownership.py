@@ -461,3 +461,16 @@ def test_suite_reuse_keeps_only_models_of_this_corpus_and_vocabulary(tmp_path, t
     assert reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})
     (lstm / "config.json").write_text(json.dumps({**config, "direction": "backward"}))
     assert not reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})
+
+
+@pytest.mark.parametrize("command", [["eval"], ["generate"], ["report", "--out", "REPORT"]])
+def test_reading_a_model_folder_before_its_training_first_saved_says_so(cli, tmp_path, command):
+    """It said 'not a model directory (no config.json; was training interrupted before the first save?)' while
+    the run was alive and well, only not yet validated."""
+    from lmkit.train.resume_state import DirectoryLock
+
+    folder = tmp_path / "m"
+    with DirectoryLock(folder):  # as a run holds it from its start to its end
+        args = [str(tmp_path / "r") if arg == "REPORT" else arg for arg in command]
+        assert_one_line_error(cli(args[0], folder, *args[1:]), f"{folder}: another lmkit process is training into "
+                                                               "this directory and has not saved a model yet")

@@ -10,9 +10,10 @@ import click
 
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import number
-from lmkit.commands.output_paths import PathGiven, refuse_empty
+from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError
+from lmkit.fileio import check_path_text
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
@@ -60,7 +61,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     refuse_path_as_text(backward_dir if text is None else text)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, as_json, opener)
-    refuse_empty("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
+    check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
     left, right = split_blank(text, blank)
     first, second = opener.open_shared([forward_dir, backward_dir])
     for member in (first, second):
@@ -143,7 +144,8 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
         return None
     words = [c.strip() for c in re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)]
     if not all(words):
-        raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas")
+        raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "
+                          f"({' or '.join(map(repr, CANDIDATE_SEPARATORS))}; neither can be a filler itself)")
     ids = [tokenizer.encode_line(word) for word in words]
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:

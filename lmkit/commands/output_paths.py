@@ -18,12 +18,12 @@ lmkit.fileio.atomic_write); these checks make a bad path fail before the work, n
 from __future__ import annotations
 
 import os
-import unicodedata
 from pathlib import Path
 
 import click
 
 from lmkit.errors import ConfigError
+from lmkit.fileio import check_path_text
 
 
 class PathGiven(click.Path):
@@ -33,7 +33,7 @@ class PathGiven(click.Path):
         super().__init__(path_type=Path)
 
     def convert(self, value, param, ctx) -> Path:
-        refuse_empty(option_name(param), value)
+        check_path_text(option_name(param), value)
         refuse_detours_through_nothing(option_name(param), value)
         return super().convert(value, param, ctx)
 
@@ -45,7 +45,7 @@ class OutputFile(click.ParamType):
         from lmkit.checkpoint import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
 
-        refuse_empty(option_name(param), value)
+        check_path_text(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
         refuse_detours_through_nothing(option_name(param), value)
         path = Path(value)
@@ -64,7 +64,7 @@ class ModelDirectory(click.ParamType):
     def convert(self, value, param, ctx) -> Path:
         from lmkit.checkpoint import check_model_directory, refuse_inside_lmkit_folder
 
-        refuse_empty(option_name(param), value)
+        check_path_text(option_name(param), value)
         refuse_dash(option_name(param), value, "a folder")
         refuse_detours_through_nothing(option_name(param), value)
         path = Path(value)
@@ -97,34 +97,6 @@ def refuse_dash(option: str, value, writes: str) -> None:
     if str(value) == "-":
         raise ConfigError(f"{option} -: this option writes {writes}, not standard output; name the {writes[2:]} "
                           "(./- for one called '-')")
-
-
-BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers and the blank Braille cell: drawn as nothing
-
-
-def refuse_empty(option: str, value) -> None:
-    """A path that is empty, has a name in it that draws as nothing, or holds a control character (a newline,
-    a tab) is a slip: it would make or read a file nobody can see or type (`--out ' '`, `--per-line 'pl/ '`, a
-    pasted U+200B, `x` and a newline)."""
-    if not isinstance(value, str):
-        return
-    if not value:
-        raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
-    for name in filter(None, value.split("/")):
-        which = "the path" if name == value else f"the name {name!r} in the path"
-        if not name.strip():
-            raise ConfigError(f"{option} {value!r}: {which} is only spaces; name a file or folder")
-        if all(map(draws_nothing, name)):
-            raise ConfigError(f"{option} {value!r}: {which} has no visible character; name a file or folder")
-    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
-    if control is not None:
-        raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "
-                          "folder without one")
-
-
-def draws_nothing(char: str) -> bool:
-    """A space, control or format character (U+200B), a mark with nothing to sit on, or a blank filler letter."""
-    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Mn", "Me") or char in BLANK_LETTERS
 
 
 def option_name(param) -> str:

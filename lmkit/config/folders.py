@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from lmkit.errors import ConfigError
+from lmkit.fileio import check_path_text
 
 HOME_VARIABLE = "LMKIT_HOME"
 CORPORA_VARIABLE = "LMKIT_CORPORA"
@@ -52,7 +53,10 @@ def checked_folder(path: Path, setting: str | None = None, named: Path | None = 
 def setting_folder(variable: str) -> Path | None:
     """The folder environment variable `variable` names, `~` expanded, or None when it is unset or empty."""
     value = os.environ.get(variable)
-    return checked_folder(Path(os.path.expanduser(value)), f"{variable}={value}") if value else None
+    if not value:
+        return None
+    check_path_text(variable, value)
+    return checked_folder(Path(os.path.expanduser(value)), f"{variable}={value}")
 
 
 def lmkit_home() -> Path:

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from lmkit.checkpoint import LOCK_FILE, is_lock_file
+from lmkit.checkpoint import LOCK_FILE, is_lock_file, lock_state
 from lmkit.errors import CheckpointError, LmkitError
 from lmkit.fileio import not_own_file
 
@@ -67,19 +67,11 @@ class FolderLock:
 def refuse_if_held(folder: Path, busy: Callable[[Path], LmkitError]) -> None:
     """Raise `busy(folder)` now if a process holds FOLDER/.lock (before reading files it may be rewriting).
     Creates nothing."""
-    path = Path(folder) / LOCK_FILE
-    try:  # never waiting: opening a FIFO planted there would block until somebody wrote to it
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return  # no lock file (or a link, which taking the lock refuses): nothing holds the folder
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise planted(path)
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        raise busy(Path(folder)) from exc
-    finally:
-        os.close(fd)
+    state = lock_state(Path(folder))
+    if state == "planted":
+        raise planted(Path(folder) / LOCK_FILE)
+    if state == "held":
+        raise busy(Path(folder))
 
 
 def open_lock_file(path: Path):
