@@ -161,7 +161,7 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
     ngram = tmp_path / "ngram"
     assert cli(*ngram_args(ngram)).exit_code == 0
     unmark(ngram)
-    result = cli(*ngram_args(ngram, "--smoothing", "add-k"))
+    result = cli(*ngram_args(ngram, "--smoothing", "add-k", "--overwrite"))
     assert result.exit_code == 0, result.output
     assert load_model(ngram)[2]["smoothing"] == "add-k"
 
@@ -387,15 +387,34 @@ def test_an_ngram_rebuild_checks_metrics_jsonl_before_it_builds(cli, tmp_path, p
     (out / "metrics.jsonl").unlink()
     os.mkfifo(out / "metrics.jsonl") if plant == "fifo" else os.link(mine, out / "metrics.jsonl")
     before = snapshot(tmp_path)
-    assert_one_line_error(cli(*ngram_args(out, "--smoothing", "add-k")), f"{out / 'metrics.jsonl'}")  # no hang
+    assert_one_line_error(cli(*ngram_args(out, "--smoothing", "add-k", "--overwrite")),
+                          f"{out / 'metrics.jsonl'}")  # no hang
     assert snapshot(tmp_path) == before  # the model not replaced, the file as it was
 
 
 def test_an_ngram_rebuild_starts_its_learning_curve_afresh(cli, tmp_path):
     out = tmp_path / "n"
     assert cli(*ngram_args(out)).exit_code == 0
-    assert cli(*ngram_args(out, "--smoothing", "add-k")).exit_code == 0
+    assert cli(*ngram_args(out, "--smoothing", "add-k", "--overwrite")).exit_code == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["ngram", "train"])
+def test_another_ngram_replaces_the_one_in_out_only_with_overwrite(cli, tmp_path, command):
+    """`lmkit ngram --out D` replaced whatever N-gram D held (a pku98 5-gram by a tang300 3-gram) unasked, where
+    `lmkit train` asks for --overwrite. The same N-gram, rebuilt, is what was there: it needs none."""
+    out = tmp_path / "n"
+    args = (lambda *extra: ngram_args(out, *extra)) if command == "ngram" else \
+        (lambda *extra: ["train", "--model", "ngram", *ngram_args(out, *extra)[1:]])
+    assert cli(*args()).exit_code == 0
+    assert cli(*args()).exit_code == 0  # the same command again: rebuilt
+    before = snapshot(tmp_path)
+    for other in (["--order", "3"], ["--smoothing", "add-k"], ["--direction", "backward"]):
+        assert_one_line_error(cli(*args(*other)), f"--out {out} holds another N-gram (",
+                              "add --overwrite to replace it, or choose another --out")
+        assert snapshot(tmp_path) == before
+    assert cli(*args("--order", "3", "--overwrite")).exit_code == 0
+    assert load_model(out)[2]["order"] == 3
 
 
 def test_the_suite_leaves_a_model_folder_a_process_is_training_in(tmp_path, tiny_en):

@@ -49,16 +49,39 @@ def default_directory(corpus_name: str, tokenizer_kind: str, order: int, smoothi
     return checkpoints_root() / f"{corpus_name}-{tokenizer_kind}-{order}gram-{smoothing}{suffix}"
 
 
-def check_directory(directory: Path) -> None:
-    """An N-gram is rebuilt deterministically, so an old N-gram may be replaced; another model, or a folder
-    lmkit did not make, may not."""
+def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, direction: str,
+                    overwrite: bool = False) -> None:
+    """The same N-gram (corpus, tokenizer, vocabulary, order, smoothing, direction) is rebuilt deterministically,
+    so it may be replaced; another N-gram only with --overwrite, as `lmkit train` asks; another kind of model,
+    or a folder lmkit did not make, never."""
     from lmkit.checkpoint import check_model_directory, read_config
 
     check_model_directory(directory, "--out")
-    if (directory / "config.json").exists():
-        kind = read_config(directory).get("kind")
-        if kind != "ngram":
-            raise ConfigError(f"--out {directory} holds a model of kind {kind}, not an N-gram; choose another --out")
+    if not (directory / "config.json").exists():
+        return
+    saved = read_config(directory)
+    if saved.get("kind") != "ngram":
+        raise ConfigError(f"--out {directory} holds a model of kind {saved.get('kind')}, not an N-gram; choose "
+                          "another --out")
+    if overwrite or same_ngram(saved, corpus, tokenizer, config, direction):
+        return
+    order, smoothing = saved.get("order"), saved.get("smoothing")
+    raise ConfigError(f"--out {directory} holds another N-gram ({saved.get('corpus')}, {order}-gram {smoothing}, "
+                      f"{saved.get('direction', 'forward')}); add --overwrite to replace it, or choose another --out")
+
+
+def same_ngram(saved: dict, corpus, tokenizer, config: NGramConfig, direction: str) -> bool:
+    """Whether config.json `saved` is of the N-gram this command builds (what a rebuild would make again)."""
+    from lmkit.checkpoint import tokenizer_record, vocab_record
+
+    recorded_tokenizer = saved.get("tokenizer") or {}
+    return (saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
+            and recorded_tokenizer.get("kind") == tokenizer.kind
+            and recorded_tokenizer.get("options", tokenizer_record(tokenizer)["options"])
+            == tokenizer_record(tokenizer)["options"]
+            and saved.get("order") == config.order and saved.get("smoothing") == config.smoothing
+            and (config.smoothing != "add-k" or saved.get("k") == config.k)
+            and saved.get("direction", "forward") == direction)
 
 
 def build_with_warnings(stream, vocab, config: NGramConfig, direction: str, memory: int | None):
@@ -141,16 +164,20 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
 @click.option("--out", type=ModelDirectory(), default=None,
               help="Model directory: a new or empty folder, or one lmkit made "
                    "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace another N-gram saved in --out (the same N-gram is rebuilt without it; never another "
+                   "kind of model, or a folder lmkit did not make).")
 @threads_option
 @click.pass_context
-def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, **opts):
+def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, overwrite, **opts):
     """Build an N-gram model (add-k, Kneser-Ney) and write ARPA."""
     refuse_unused_k(given_options(ctx), opts["smoothing"], opts["k"])
-    run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory))
+    run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), direction, out, arpa, parse_memory(memory),
+              overwrite)
 
 
 def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, out: Path | None,
-              arpa: Path | None = None, memory: int | None = None) -> None:
+              arpa: Path | None = None, memory: int | None = None, overwrite: bool = False) -> None:
     """Build, score and save an N-gram model directory (`lmkit ngram`, `lmkit train --model ngram`)."""
     from lmkit.checkpoint import METRICS_FILE
     from lmkit.train.resume_state import DirectoryLock, check_save_places
@@ -158,7 +185,7 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     directory = out or default_directory(corpus.name, tokenizer.kind, config.order, config.smoothing, direction)
-    check_directory(directory)
+    check_directory(directory, corpus, tokenizer, config, direction, overwrite)
     refuse_overlap("--arpa", arpa, corpus_files(corpus_spec), writes_into=directory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import check_writable

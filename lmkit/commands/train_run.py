@@ -44,7 +44,8 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         from lmkit.commands.ngram import run_ngram
         from lmkit.models.ngram.model import NGramConfig
 
-        run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"])
+        run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"],
+                  overwrite=opts["overwrite"])
         return 0
     from lmkit.config.machine import resolve_precision
     from lmkit.train.config import select_device
