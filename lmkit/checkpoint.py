@@ -33,7 +33,7 @@ from pathlib import Path
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import (JSON_MAX_BYTES, MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text,
-                          not_a_file, read_bounded, read_json, write_json_atomic)
+                          not_a_file, read_bounded, read_json, write_json_atomic, write_text_atomic)
 from lmkit.models import model_class
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
@@ -228,6 +228,23 @@ class SavedFields:
     vocab: dict | None = None
 
 
+@dataclass
+class SavedTraining:
+    """The keys of config.json's "train" that commands read (a report's train time and command), with their types."""
+
+    command: str | None = None
+    seconds: float | None = None
+
+
+def check_training_record(train: dict | None) -> None:
+    """ConfigError naming the key when the "train" record's command or seconds is not what lmkit writes."""
+    if train is None:
+        return
+    seconds = from_json(SavedTraining, train, "train").seconds
+    if seconds is not None and not (finite_number(seconds) and seconds >= 0):
+        raise ConfigError(f"train.seconds must be a non-negative finite number, got {json_text(seconds).strip()[:60]}")
+
+
 def read_config(directory: str | Path) -> dict:
     """config.json of a model directory, its format and the types of SavedFields checked."""
     directory = Path(directory)
@@ -245,6 +262,7 @@ def read_config(directory: str | Path) -> dict:
         raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
     try:
         fields = from_json(SavedFields, config, "")
+        check_training_record(fields.train)
     except ConfigError as exc:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
     from lmkit.models import BOTH_WAYS, CLOZE_KINDS
@@ -287,8 +305,8 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
     saved, found = config.get("tokenizer"), tokenizer_record(tokenizer)
     if saved is None:  # (read_config has checked that it is an object)
         return
-    if "options" not in saved:  # an N-gram saved before the record: its kind (and a description) only
-        found = {"kind": found["kind"]}
+    if "options" not in saved and config.get("kind") == "ngram":  # an N-gram saved before the record: its kind
+        found = {"kind": found["kind"]}                              # (and a description) only
         saved = {"kind": saved.get("kind")}
     if saved == found:
         return
@@ -495,6 +513,17 @@ MEASURES = {"time": 0.0, "train_loss": 0.0, "lr": 0.0, "valid_oov_rate": 0.0, "t
                for name, floor in (("nll", 0.0), ("ppl", 1.0), ("bpc", 0.0))}}
 
 
+LARGEST_COUNT = 2**63  # a step or token count beyond int64 is not one a run made (nor one numpy can plot)
+
+
+def finite_number(value: int | float) -> bool:
+    """A finite number that is a float too (JSON's 10**400 is an int that no float holds)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def metrics_record(line: str) -> dict | None:
     """The evaluation record on one line of metrics.jsonl, or None for a line that is not one."""
     try:
@@ -505,13 +534,23 @@ def metrics_record(line: str) -> dict | None:
         return None
     for key, value in record.items():
         if key in COUNTS:
-            if isinstance(value, bool) or not isinstance(value, int) or value < COUNTS[key]:
+            if isinstance(value, bool) or not isinstance(value, int) or not COUNTS[key] <= value < LARGEST_COUNT:
                 return None
         elif key in MEASURES and value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite_number(value) \
                     or value < MEASURES[key]:
                 return None
     return record
+
+
+def replace_metrics(directory: str | Path, record: dict) -> None:
+    """metrics.jsonl replaced whole (atomically) by one line: a model rebuilt in place (`lmkit ngram`), whose old
+    learning curve must go only once the new model is saved."""
+    claim_model_directory(directory)
+    try:
+        write_text_atomic(Path(directory) / METRICS_FILE, json_text(record) + "\n")
+    except WriteError as exc:
+        raise CheckpointError(f"{Path(directory) / METRICS_FILE}: could not write the learning curve: {exc.reason}") from exc
 
 
 def read_metrics(directory: str | Path) -> list[dict]:

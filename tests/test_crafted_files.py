@@ -134,13 +134,18 @@ def test_a_model_saved_before_the_tokenizer_was_recorded_still_loads(cli, copy):
     assert cli("eval", model, "--file", ENGLISH).exit_code == 0
 
 
-@pytest.mark.parametrize("record,says", [
-    ({"kind": "char", "describe": "characters"}, None),  # what `lmkit ngram` recorded before: kind only
-    ({"kind": "word", "describe": "words"}, 'it is a char tokenizer, where config.json records "word"'),
-    (5, "config.json: tokenizer must be an object or null, got 5"),
+@pytest.mark.parametrize("kind,record,says", [
+    ("ngram", {"kind": "char", "describe": "characters"}, None),  # what `lmkit ngram` recorded before: kind only
+    ("ngram", {"kind": "word", "describe": "words"}, 'it is a char tokenizer, where config.json records "word"'),
+    ("lstm", {"kind": "char"}, "its options differ from those config.json records"),  # only N-grams had that form
+    ("lstm", 5, "config.json: tokenizer must be an object or null, got 5"),
 ])
-def test_the_tokenizer_record_of_an_older_n_gram_is_checked_by_its_kind(cli, copy, record, says):
-    model = copy("lstm")
+def test_the_tokenizer_record_of_an_older_n_gram_is_checked_by_its_kind(cli, copy, tmp_path, kind, record, says):
+    if kind == "ngram":
+        model = tmp_path / "ngram"
+        assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", model).exit_code == 0
+    else:
+        model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.__setitem__("tokenizer", record))
     result = cli("eval", model, "--file", ENGLISH)
     if says is None:
@@ -376,8 +381,21 @@ def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with
     cloze = {"step": 60, "valid_pseudo_ppl": 12.5}
     lines = [json.dumps(good), "garbage", json.dumps({"step": "x"}), "[1, 2]", "\udcff\udcfe",
              json.dumps({"step": 5, "valid_ppl": -3}), json.dumps({"step": True}), json.dumps({"time": 2.0}),
-             json.dumps({"step": 7, "tokens": 1.5}), json.dumps(diverged), json.dumps(cloze)]
+             json.dumps({"step": 7, "tokens": 1.5}), json.dumps({"step": 8, "tokens": 10**400}),
+             json.dumps({"step": 9, "time": 10**400}), json.dumps(diverged), json.dumps(cloze)]
     (tmp_path / "metrics.jsonl").write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
-    with pytest.warns(UserWarning, match=r"metrics.jsonl: skipped 8 of 11 lines that are not evaluation records "
+    with pytest.warns(UserWarning, match=r"metrics.jsonl: skipped 10 of 13 lines that are not evaluation records "
                                          r"\(the first: line 2\)"):
         assert read_metrics(tmp_path) == [good, diverged, cloze]
+
+
+@pytest.mark.parametrize("train,says", [({"seconds": "abc"}, 'train.seconds must be a number or null, got "abc"'),
+                                        ({"seconds": -1}, "train.seconds must be a non-negative finite number"),
+                                        ({"command": 5}, "train.command must be a string or null, got 5"),
+                                        ([1], "train must be an object or null, got [1]")])
+def test_a_damaged_training_record_in_config_json_is_named(cli, copy, tmp_path, train, says):
+    """eval and generate took these; report crashed on them (float('abc'), ' '.join of a number)."""
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__("train", train))
+    for command in (["eval", model, "--file", ENGLISH], ["report", model, "--out", tmp_path / "r"]):
+        assert_one_line_error(cli(*command), f"{model}/config.json: {says}")

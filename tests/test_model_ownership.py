@@ -493,3 +493,23 @@ def test_reading_a_model_folder_before_its_training_first_saved_says_so(cli, tmp
         args = [str(tmp_path / "r") if arg == "REPORT" else arg for arg in command]
         assert_one_line_error(cli(args[0], folder, *args[1:]), f"{folder}: another lmkit process is training into "
                                                                "this directory and has not saved a model yet")
+
+
+def test_an_ngram_rebuild_stopped_midway_keeps_the_old_models_learning_curve(cli, tmp_path, monkeypatch):
+    """The rebuild removed metrics.jsonl before counting; a SIGHUP during the count left the old model without
+    it. The old line now goes only when the new model is saved."""
+    import lmkit.commands.ngram as ngram_command
+
+    out = tmp_path / "n"
+    assert cli(*ngram_args(out)).exit_code == 0
+    before = snapshot(tmp_path)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ngram_command, "build_with_warnings", stopped)
+    assert cli(*ngram_args(out)).exit_code == 130
+    assert snapshot(tmp_path) == before
+    monkeypatch.undo()
+    assert cli(*ngram_args(out)).exit_code == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -168,6 +168,15 @@ def test_rescore_with_fixed_weight_reranks_and_writes_a_list_it_can_read_back(cl
     assert "first pass 50.00% -> rescored 50.00%" in result.output
 
 
+def test_an_error_rate_over_empty_references_is_no_number(cli, tmp_path):
+    """Every reference empty: the rate was shown over one phantom unit (500.00%, '5 errors in 1 character')."""
+    arpa, nbest, _ = word_lists(tmp_path)
+    refs = write(tmp_path / "empty-refs", "u1\nu2\n")
+    result = cli("rescore", arpa, nbest, "--refs", refs, "--no-tune", "--lm-weight", "1")
+    assert result.exit_code == 0, result.output
+    assert "WER on 2 utterances: none (their references hold no word); 4 -> 4 errors" in result.output
+
+
 def test_rescore_tunes_on_a_dev_list_in_kaldi_format_and_with_a_mix(cli, tmp_path):
     arpa, nbest, refs = word_lists(tmp_path)
     dev = write(tmp_path / "dev.txt", "d1-1 the the\nd1-2 the cat\n")

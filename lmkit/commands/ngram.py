@@ -125,7 +125,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     """Count and smooth the train split, score valid and test, and save the model directory."""
     import torch
 
-    from lmkit.checkpoint import append_metrics, save_model
+    from lmkit.checkpoint import replace_metrics, save_model
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"
@@ -147,7 +147,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
         click.echo(line)
         record.update(metrics or {})
     save_model(directory, model, tokenizer, {**extra, "valid": record})
-    append_metrics(directory, record)
+    replace_metrics(directory, record)  # the old model's line goes only now: a stop during the build keeps it
     weights = directory / "model.ngram.npz"
     click.echo(f"saved {directory} ({weights.stat().st_size / 2**20:.1f} MiB)")
     return model
@@ -179,7 +179,6 @@ def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, over
 def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, out: Path | None,
               arpa: Path | None = None, memory: int | None = None, overwrite: bool = False) -> None:
     """Build, score and save an N-gram model directory (`lmkit ngram`, `lmkit train --model ngram`)."""
-    from lmkit.checkpoint import METRICS_FILE
     from lmkit.train.resume_state import DirectoryLock, check_save_places
 
     corpus = corpus_spec.open()
@@ -193,7 +192,6 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
         check_writable(tokenizer.vocab, arpa)  # before the build, not after it
     with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
         check_save_places(directory)  # before the build: a user's folder, FIFO or link where a file of ours goes
-        (directory / METRICS_FILE).unlink(missing_ok=True)  # the model it held is rebuilt: its line goes with it
         model = build_and_save(directory, corpus, tokenizer, config, direction, memory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import write_arpa

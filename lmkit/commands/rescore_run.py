@@ -86,8 +86,11 @@ def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bo
     rows = np.arange(len(table.utterances))
     before, after = errs[rows, np.argmax(np.where(table.valid, table.first, -np.inf), axis=1)].sum(), \
         errs[rows, table.best(weight, bonus)].sum()
-    total = max(sum(len(units(refs[u], cer)) for u in table.utterances), 1)
+    total = sum(len(units(refs[u], cer)) for u in table.utterances)
     what, unit = ("CER", "character") if cer else ("WER", "word")
+    if total == 0:  # a rate over no reference unit is no number (it was shown over a phantom one: 500.00%)
+        return (f"{what} on {counted(len(rows), 'utterance')}: none (their references hold no {unit}); "
+                f"{int(before)} -> {int(after)} errors")
     return (f"{what} on {counted(len(rows), 'utterance')}: first pass {100 * before / total:.2f}% -> rescored "
             f"{100 * after / total:.2f}%  ({int(before)} -> {int(after)} errors in {counted(total, unit)})")
 

@@ -13,7 +13,8 @@ keeps what the user sees lmkit's own:
             launcher: each saves its checkpoint at the next step, as a single process does. A
             second signal to a process means "out now" (lmkit.train.stop_signals), so two
             deliveries, the terminal's and a forwarded one, must not happen. A hangup (the
-            terminal closed) or SIGQUIT is passed on as SIGTERM, and on Linux a launcher killed
+            terminal closed) is passed on as itself (each process takes it as it takes SIGTERM,
+            and the job exits 129), SIGQUIT as SIGTERM, and on Linux a launcher killed
             outright takes its processes with it (PR_SET_PDEATHSIG), so none trains on orphaned;
             the next launch removes the folder of ranks' stderr such a launcher left behind.
             After a signal, a process still running 5 s after rank 0 (which saves) has ended, or 60 s
@@ -45,7 +46,7 @@ import click
 from lmkit.train.stop_signals import ignored
 
 FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM,  # signal received -> signal passed on
-             signal.SIGHUP: signal.SIGTERM, signal.SIGQUIT: signal.SIGTERM}
+             signal.SIGHUP: signal.SIGHUP, signal.SIGQUIT: signal.SIGTERM}
 PR_SET_PDEATHSIG = 1
 RANK_LOGS = "lmkit-ranks-"  # + the launcher's pid + "-": its temporary folder of the ranks' stderr
 

@@ -112,7 +112,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         train_seconds=training_seconds(config, curve), valid=valid.to_dict(), test=test.to_dict(),
         test_text=test_text.label, test_digest=test_text.digest, curve=curve,
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
-        command=(config.get("train") or {}).get("command"),
+        command=printable((config.get("train") or {}).get("command") or "") or None,
         adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
         passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
     )
