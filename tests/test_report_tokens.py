@@ -91,12 +91,12 @@ def test_the_picture_falls_back_to_fonts_that_have_the_characters_and_warns_for_
         assert missing == ["中", "文"]  # this machine has no CJK font (matplotlib's Last Resort draws boxes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tokens_plot.draw_tokens_png(char_rows, None, tmp_path / "a.png")
+        tokens_plot.draw_tokens_png(char_rows, None, "a.png")
     assert not caught  # the tiny English text: every character has a glyph
     monkeypatch.setattr(tokens_plot, "font_families", lambda texts: (["monospace"], ["中", "文"]))
     with pytest.warns(UserWarning, match=r"b.png: no installed font has 2 of the text's characters \(中文\)"):
-        tokens_plot.draw_tokens_png(char_rows, None, tmp_path / "b.png")
-    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+        drawn = tokens_plot.draw_tokens_png(char_rows, None, "b.png")
+    assert drawn[:4] == b"\x89PNG"
 
 
 def test_a_report_rewritten_without_a_plot_removes_the_one_it_wrote_before(char_rows, tmp_path):  # noqa: F811
@@ -126,3 +126,20 @@ def test_a_plot_named_file_is_kept_unless_lmkit_can_show_it_wrote_it(char_rows, 
     first["curves"].write_bytes(first["bits_per_char"].read_bytes())  # a PNG in lmkit's folder, but not the one
     write_report(build_report([kn], "tiny-en (char)"), tmp_path / "out")    # lmkit wrote under that name
     assert first["curves"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_report_stopped_while_drawing_leaves_the_folder_as_it_was(char_rows, tmp_path, monkeypatch):  # noqa: F811
+    """A hangup while the token picture was drawn left the new bits_per_char.png beside the old tables."""
+    from lmkit.report import plots
+
+    out = tmp_path / "out"
+    write_report(build_report(char_rows, "tiny-en (char)"), out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "draw_tokens_png", stopped)  # drawn after the bar chart
+    with pytest.raises(KeyboardInterrupt):
+        write_report(build_report(char_rows[:1], "another title"), out)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

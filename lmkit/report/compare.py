@@ -12,6 +12,7 @@ not depend on how the text was cut into tokens.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
@@ -235,20 +236,25 @@ def build_report(rows: list[ModelReport], title: str, commands: list[str] | None
 
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
-    from lmkit.fileio import write_json_atomic, write_text_atomic
+    from lmkit.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
     from lmkit.report.html import render_html
     from lmkit.report.markdown import render_markdown
     from lmkit.report.plots import draw_plots
 
     directory = Path(directory)
+    drawn = draw_plots(report)  # everything is drawn and rendered before a file is written: a report stopped
+    written = {kind: directory / name for kind, (name, _) in drawn.items()}  # meanwhile changes nothing
+    files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
+    summary = {**report.to_json(), "plots": {kind: name for kind, (name, _) in drawn.items()},
+               "plot_sha256": {name: hashlib.sha256(data).hexdigest() for name, data in drawn.values()}}
+    markdown, page = render_markdown(report, written), render_html(report, {kind: data for kind, (_, data) in drawn.items()})
     earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
     claim_report_folder(directory)
-    written = draw_plots(report, directory)
-    files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
-    write_json_atomic(files["json"], {**report.to_json(), "plots": {k: p.name for k, p in written.items()},
-                                      "plot_sha256": {p.name: sha256_file(p) for p in written.values()}})
-    write_text_atomic(files["markdown"], render_markdown(report, written))
-    write_text_atomic(files["html"], render_html(report, written))
+    for name, data in drawn.values():
+        write_bytes_atomic(directory / name, data)
+    write_json_atomic(files["json"], summary)
+    write_text_atomic(files["markdown"], markdown)
+    write_text_atomic(files["html"], page)
     for name in set(earlier) - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
         stale = directory / name
         if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:

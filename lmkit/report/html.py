@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import html
-from pathlib import Path
 
 from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
 from lmkit.report.tokens import TOKENS_STYLE, contrast_pair, tokens_html
@@ -31,12 +30,13 @@ def html_table(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def embedded_image(path: Path, caption: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+def embedded_image(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
     return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
-def render_html(report, plots: dict[str, Path]) -> str:
+def render_html(report, plots: dict[str, bytes]) -> str:
+    """The page; `plots`: kind -> the PNG drawn (embedded, so the page does not depend on the files beside it)."""
     groups = report.groups
     parts = [f"<h1>lmkit report: {html.escape(report.title)}</h1>",
              html_table(model_table(report.rows, with_perplexity=len(groups) == 1))]

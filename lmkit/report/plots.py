@@ -4,16 +4,16 @@
     learning_curves.png  validation perplexity (bits/char when vocabularies differ) against tokens
                          seen and against wall-clock time, one line per trained model; the best
                          N-gram (counted, not trained: no curve) drawn as a dashed reference line
+
+Each is drawn into memory (PNG bytes); the report writes its files only once everything is drawn, so a
+report stopped while drawing (its slowest part) leaves the folder as it was.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from matplotlib.figure import Figure
 
-from lmkit.fileio import atomic_write
 from lmkit.report.tokens import contrast_pair
-from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png
+from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, png_bytes
 
 DPI = 120
 BITS_PER_CHAR_FILE = "bits_per_char.png"
@@ -21,20 +21,21 @@ CURVES_FILE = "learning_curves.png"
 PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE, TOKENS_FILE)
 
 
-def draw_plots(report, directory: Path) -> dict[str, Path]:
-    written = {}
+def draw_plots(report) -> dict[str, tuple[str, bytes]]:
+    """The report's plots, drawn: kind -> (file name, PNG bytes); a plot with nothing to show is left out."""
+    drawn = {}
     if any(r.test["bits_per_char"] is not None for r in report.rows):
-        written["bits_per_char"] = bits_per_char_chart(report.rows, directory / BITS_PER_CHAR_FILE)
-    curves = learning_curves(report, directory / CURVES_FILE)
+        drawn["bits_per_char"] = (BITS_PER_CHAR_FILE, bits_per_char_chart(report.rows))
+    curves = learning_curves(report)
     if curves is not None:
-        written["curves"] = curves
-    tokens = draw_tokens_png(report.rows, contrast_pair(report.rows), directory / TOKENS_FILE)
+        drawn["curves"] = (CURVES_FILE, curves)
+    tokens = draw_tokens_png(report.rows, contrast_pair(report.rows), TOKENS_FILE)
     if tokens is not None:
-        written["tokens"] = tokens
-    return written
+        drawn["tokens"] = (TOKENS_FILE, tokens)
+    return drawn
 
 
-def bits_per_char_chart(rows, path: Path) -> Path:
+def bits_per_char_chart(rows) -> bytes:
     rows = [r for r in rows if r.test["bits_per_char"] is not None]
     values = [r.test["bits_per_char"] for r in rows]
     figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)), dpi=DPI)
@@ -51,8 +52,7 @@ def bits_per_char_chart(rows, path: Path) -> Path:
     axes.set_xlabel("test bits per character (lower is better)")
     axes.set_title(f"{rows[0].test_text}: bits per character")
     figure.tight_layout()
-    save_png(figure, path)
-    return path
+    return png_bytes(figure)
 
 
 def curve_metric(report) -> tuple[str, str] | None:
@@ -75,7 +75,7 @@ def reference_value(rows, key: str) -> tuple[str, float] | None:
     return name, value
 
 
-def learning_curves(report, path: Path) -> Path | None:
+def learning_curves(report) -> bytes | None:
     trained = [r for r in report.rows if len(r.curve) >= 2]
     metric = curve_metric(report)
     if not trained or metric is None:
@@ -98,11 +98,4 @@ def learning_curves(report, path: Path) -> Path | None:
     panels[1].legend(fontsize=8)
     figure.suptitle(f"{report.title}: {label} during training")
     figure.tight_layout()
-    save_png(figure, path)
-    return path
-
-
-def save_png(figure: Figure, path: Path) -> None:
-    """Like every report file: written whole under a temporary name, never into a FIFO, device or folder."""
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png")
+    return png_bytes(figure)

@@ -4,7 +4,7 @@
     passage = passage_surprisal(tokenizer, test_text, scores, backward)    # [[(piece, bits), ...] per line]
     pair = contrast_pair(rows)                                             # (neural row, N-gram row) or None
     html = tokens_html(rows, pair)                                          # spans with title= tooltips
-    draw_tokens_png(rows, pair, path)                                       # the same as a picture
+    draw_tokens_png(rows, pair, name)                                       # the same as a picture (PNG bytes)
 
 The passage is the first lines of the test text up to PASSAGE_TOKENS tokens; the `</s>` ending each
 line is shown as ⏎. A backward model's surprisals are turned around to stand under their tokens.

@@ -5,15 +5,14 @@ their difference; characters laid out on a fixed grid (CJK characters two cells 
 """
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 import warnings
-from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from lmkit.fileio import atomic_write
 from lmkit.report.tokens import END_MARK, differences, diverging, heat, shown_piece, surprisal_scale
 
 TOKENS_FILE = "tokens.png"
@@ -88,14 +87,15 @@ def rgb(colour: str) -> tuple[float, float, float]:
     return r, g, b
 
 
-def draw_tokens_png(rows: list, pair, path: Path) -> Path | None:
+def draw_tokens_png(rows: list, pair, name: str) -> bytes | None:
+    """The tokens picture as PNG bytes (`name`: the file it is for, named in a warning), or None with no text."""
     drawn = [(title, layout(tokens)) for title, tokens in panels(rows, pair)]
     if not drawn:
         return None
     families, missing = font_families(text for _, placed in drawn for _, _, text, _ in placed)
     if missing:
         shown = "".join(missing[:MISSING_SHOWN]) + ("..." if len(missing) > MISSING_SHOWN else "")
-        warnings.warn(f"{path.name}: no installed font has {len(missing):,} of the text's characters ({shown}); "
+        warnings.warn(f"{name}: no installed font has {len(missing):,} of the text's characters ({shown}); "
                       "they are drawn as boxes (report.html shows them; installing a CJK font such as "
                       "Noto Sans CJK fixes the picture)", stacklevel=2)
     heights = [1.6 + max(r for r, *_ in placed) + 1 for _, placed in drawn]
@@ -114,6 +114,11 @@ def draw_tokens_png(rows: list, pair, path: Path) -> Path | None:
         top += height
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a glyph the font lacks (CJK without a CJK font) is drawn as a box
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png")
-    return path
+        return png_bytes(figure)
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure drawn as PNG, in memory (written with the report's other files, all at once)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
