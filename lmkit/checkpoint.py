@@ -302,18 +302,26 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
     the same tokens) would make every figure wrong: refuse both. Directories saved before a record was kept
     pass unchecked on it."""
     check_vocab_matches(directory, config, tokenizer)
+    how = tokenizer_difference(config, tokenizer)
+    if how is not None:
+        raise CheckpointError(f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: "
+                              f"{how}; put back the tokenizer.json saved with the model")
+
+
+def tokenizer_difference(config: dict, tokenizer: Tokenizer) -> str | None:
+    """How `tokenizer` cuts text otherwise than the one config.json records ("it is a word tokenizer, where ..."),
+    or None when it cuts it alike or nothing is recorded (read_config has checked that a record is an object)."""
     saved, found = config.get("tokenizer"), tokenizer_record(tokenizer)
-    if saved is None:  # (read_config has checked that it is an object)
-        return
+    if saved is None:
+        return None
     if "options" not in saved and config.get("kind") == "ngram":  # an N-gram saved before the record: its kind
         found = {"kind": found["kind"]}                              # (and a description) only
         saved = {"kind": saved.get("kind")}
     if saved == found:
-        return
-    how = (f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.get('kind')).strip()}"
-           if saved.get("kind") != found["kind"] else f"its options differ from those {CONFIG_FILE} records")
-    raise CheckpointError(f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: {how}; "
-                          "put back the tokenizer.json saved with the model")
+        return None
+    if saved.get("kind") != found["kind"]:
+        return f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.get('kind')).strip()}"
+    return f"its options differ from those {CONFIG_FILE} records"
 
 
 def check_vocab_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
@@ -511,8 +519,6 @@ COUNTS = {"step": 0, "epoch": 0, "tokens": 0, "valid_tokens": 0, "test_tokens": 
 MEASURES = {"time": 0.0, "train_loss": 0.0, "lr": 0.0, "valid_oov_rate": 0.0, "test_oov_rate": 0.0,
             **{f"{split}{kind}_{name}": floor for split in ("valid", "test") for kind in ("", "_pseudo")
                for name, floor in (("nll", 0.0), ("ppl", 1.0), ("bpc", 0.0))}}
-
-
 LARGEST_COUNT = 2**63  # a step or token count beyond int64 is not one a run made (nor one numpy can plot)
 
 

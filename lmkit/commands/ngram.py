@@ -72,13 +72,10 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
 
 def same_ngram(saved: dict, corpus, tokenizer, config: NGramConfig, direction: str) -> bool:
     """Whether config.json `saved` is of the N-gram this command builds (what a rebuild would make again)."""
-    from lmkit.checkpoint import tokenizer_record, vocab_record
+    from lmkit.checkpoint import tokenizer_difference, vocab_record
 
-    recorded_tokenizer = saved.get("tokenizer") or {}
     return (saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
-            and recorded_tokenizer.get("kind") == tokenizer.kind
-            and recorded_tokenizer.get("options", tokenizer_record(tokenizer)["options"])
-            == tokenizer_record(tokenizer)["options"]
+            and tokenizer_difference(saved, tokenizer) is None
             and saved.get("order") == config.order and saved.get("smoothing") == config.smoothing
             and (config.smoothing != "add-k" or saved.get("k") == config.k)
             and saved.get("direction", "forward") == direction)

@@ -31,17 +31,17 @@ class SurvivingStream:
 
     def write(self, text: str) -> int:
         if not self.broken:
-            with self._on_broken_pipe():
+            with self._on_reader_gone():
                 return self._stream.write(text)
         return len(text)
 
     def flush(self) -> None:
         if not self.broken:
-            with self._on_broken_pipe():
+            with self._on_reader_gone():
                 self._stream.flush()
 
     @contextlib.contextmanager
-    def _on_broken_pipe(self):
+    def _on_reader_gone(self):
         try:
             yield
         except OSError as exc:

@@ -244,14 +244,15 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     directory = Path(directory)
     drawn = draw_plots(report)  # everything is drawn and rendered before a file is written: a report stopped
     written = {kind: directory / name for kind, (name, _) in drawn.items()}  # meanwhile changes nothing
+    pngs = {kind: png for kind, (_, png) in drawn.items()}
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
-    summary = {**report.to_json(), "plots": {kind: name for kind, (name, _) in drawn.items()},
-               "plot_sha256": {name: hashlib.sha256(data).hexdigest() for name, data in drawn.values()}}
-    markdown, page = render_markdown(report, written), render_html(report, {kind: data for kind, (_, data) in drawn.items()})
+    summary = {**report.to_json(), "plots": {kind: path.name for kind, path in written.items()},
+               "plot_sha256": {written[kind].name: hashlib.sha256(png).hexdigest() for kind, png in pngs.items()}}
+    markdown, page = render_markdown(report, written), render_html(report, pngs)
     earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
     claim_report_folder(directory)
-    for name, data in drawn.values():
-        write_bytes_atomic(directory / name, data)
+    for kind, png in pngs.items():
+        write_bytes_atomic(written[kind], png)
     write_json_atomic(files["json"], summary)
     write_text_atomic(files["markdown"], markdown)
     write_text_atomic(files["html"], page)
