@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import append_metrics, save_model
+from lmkit.checkpoint import save_model
+from lmkit.learning_curve import append_metrics
 from lmkit.text.id_cache import encoded_split
 
 

@@ -374,7 +374,7 @@ def test_ngram_tables_that_declare_more_than_they_hold_are_refused(cli, tmp_path
 def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with_a_warning(tmp_path):
     """A report drew an edited or damaged learning curve as it found it: {"step": "x"} as a point, a
     perplexity of -3, and the model's train time from the garbage."""
-    from lmkit.checkpoint import read_metrics
+    from lmkit.learning_curve import read_metrics
 
     good = {"step": 20, "tokens": 640, "time": 1.5, "valid_ppl": 40.2, "valid_bpc": 5.3, "train_loss": 3.9}
     diverged = {"step": 40, "tokens": 1280, "time": 3.0, "valid_ppl": None}  # json_text's null for inf

@@ -181,7 +181,8 @@ def test_bad_train_config(tmp_path, data, field, value, message):
 
 
 def test_the_run_records_the_precision_and_threads_it_used(tmp_path, data, cpu_without_bf16):
-    from lmkit.checkpoint import read_config, read_metrics
+    from lmkit.checkpoint import read_config
+    from lmkit.learning_curve import read_metrics
 
     torch.set_num_threads(1)
     trainer = make_trainer(data, tmp_path, max_steps=4, eval_every=2)  # precision auto: fp32 on this CPU

@@ -122,7 +122,8 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     """Count and smooth the train split, score valid and test, and save the model directory."""
     import torch
 
-    from lmkit.checkpoint import replace_metrics, save_model
+    from lmkit.checkpoint import save_model
+    from lmkit.learning_curve import replace_metrics
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"

@@ -11,6 +11,7 @@ may add or drop settings).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 
@@ -69,3 +70,11 @@ def json_repr(value, limit: int = 60) -> str:
 
     text = json.dumps(value, ensure_ascii=False, default=repr)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def finite_number(value: int | float) -> bool:
+    """A finite number that is a float too (JSON's 10**400 is an int that no float holds)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

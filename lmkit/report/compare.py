@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lmkit.checkpoint import read_metrics
+from lmkit.learning_curve import read_metrics
 from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmkit.checkpoint import LAST, append_metrics, save_model
+from lmkit.checkpoint import LAST, save_model
+from lmkit.learning_curve import append_metrics
 from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record

@@ -1,0 +1,92 @@
+"""metrics.jsonl: a model directory's learning curve, one JSON line per evaluation.
+
+Training appends a line at each validation (append-only, so a crash loses at most
+the line being written); `lmkit ngram` writes its one line whole. Readers
+(`lmkit report`) take only lines that are evaluation records: a JSON object with
+a step, its counts integers that int64 holds, its measures finite numbers (or
+null, what a diverged run writes) no lower than they can be. A line cut short by a
+crash, damaged or edited, is skipped with one warning, so a bad line never
+becomes a point of the curve or a figure of the report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+from pathlib import Path
+
+from lmkit.checkpoint import METRICS_FILE, claim_model_directory
+from lmkit.config.from_json import finite_number
+from lmkit.errors import CheckpointError
+from lmkit.fileio import JSON_MAX_BYTES, WriteError, json_text, read_bounded, write_text_atomic
+
+
+def append_metrics(directory: str | Path, record: dict) -> None:
+    """Append one JSON line to metrics.jsonl (append-only, so a crash loses at most this line)."""
+    path = Path(directory) / METRICS_FILE
+    claim_model_directory(directory)
+    try:  # never through a link, nor waiting on a FIFO: appending would write into what they lead to
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: could not append to the learning curve: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:  # a hard link's other name is someone's file
+        os.close(fd)
+        raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
+    with open(fd, "a", encoding="utf-8") as handle:
+        handle.write(json_text(record) + "\n")
+
+
+# a metrics.jsonl key -> the least value a record may hold there: counts are integers, the measures finite
+# numbers or null (json_text writes a diverged run's infinite perplexity so); a cloze model's measures are
+# named valid_pseudo_*
+COUNTS = {"step": 0, "epoch": 0, "tokens": 0, "valid_tokens": 0, "test_tokens": 0}
+MEASURES = {"time": 0.0, "train_loss": 0.0, "lr": 0.0, "valid_oov_rate": 0.0, "test_oov_rate": 0.0,
+            **{f"{split}{kind}_{name}": floor for split in ("valid", "test") for kind in ("", "_pseudo")
+               for name, floor in (("nll", 0.0), ("ppl", 1.0), ("bpc", 0.0))}}
+LARGEST_COUNT = 2**63  # a step or token count beyond int64 is not one a run made (nor one numpy can plot)
+
+
+def metrics_record(line: str) -> dict | None:
+    """The evaluation record on one line of metrics.jsonl, or None for a line that is not one."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict) or "step" not in record:
+        return None
+    for key, value in record.items():
+        if key in COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or not COUNTS[key] <= value < LARGEST_COUNT:
+                return None
+        elif key in MEASURES and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite_number(value) \
+                    or value < MEASURES[key]:
+                return None
+    return record
+
+
+def replace_metrics(directory: str | Path, record: dict) -> None:
+    """metrics.jsonl replaced whole (atomically) by one line: a model rebuilt in place (`lmkit ngram`), whose old
+    learning curve must go only once the new model is saved."""
+    claim_model_directory(directory)
+    try:
+        write_text_atomic(Path(directory) / METRICS_FILE, json_text(record) + "\n")
+    except WriteError as exc:
+        raise CheckpointError(f"{Path(directory) / METRICS_FILE}: could not write the learning curve: {exc.reason}") from exc
+
+
+def read_metrics(directory: str | Path) -> list[dict]:
+    """The evaluation records of metrics.jsonl. A line that is not one (cut short by a crash, damaged or edited:
+    not a JSON object with a step, or a number of the wrong kind or out of range) is skipped, with a warning."""
+    path = Path(directory) / METRICS_FILE
+    if not path.exists():
+        return []
+    lines = read_bounded(path, JSON_MAX_BYTES, CheckpointError).decode("utf-8", "replace").splitlines()
+    records = [metrics_record(line) for line in lines]
+    skipped = [number for number, record in enumerate(records, 1) if record is None]
+    if skipped:
+        warnings.warn(f"{path}: skipped {len(skipped):,} of {len(lines):,} lines that are not evaluation records "
+                      f"(the first: line {skipped[0]:,}); the learning curve shows the rest")
+    return [record for record in records if record is not None]
