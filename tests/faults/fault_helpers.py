@@ -86,9 +86,18 @@ class LmkitProcess:
                 self.stepped.set()
 
     def wait_for_step(self) -> None:
-        if not self.stepped.wait(START_TIMEOUT):
-            self.popen.kill()
-            raise AssertionError(f"no training step within {START_TIMEOUT}s: {self.finish()[1][-2000:]}")
+        """Until the first training step is reported; AssertionError with the process's output if it exits
+        without one (a crash at start shows its traceback at once) or none comes within START_TIMEOUT."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.stepped.wait(0.2):
+            exited = self.popen.poll() is not None
+            if exited or time.monotonic() > deadline:
+                self.popen.kill()
+                code, out, err = self.finish()  # drains the output: a step printed just before the exit counts
+                if self.stepped.is_set():
+                    return
+                why = f"it exited with {code}" if exited else f"none within {START_TIMEOUT}s"
+                raise AssertionError(f"no training step ({why}): {(out + err)[-2000:]}")
 
     def signal(self, signum: int) -> None:
         self.popen.send_signal(signum)
