@@ -31,8 +31,9 @@ from pathlib import Path
 from lmkit.config.from_json import finite_number, from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text, not_a_file, read_json,
-                          write_json_atomic)
+                          write_json_atomic, write_text_atomic)
 from lmkit.models import model_class
+from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
 FORMAT = 1
@@ -65,13 +66,17 @@ class ModelWriteError(CheckpointError):
         self.reason = reason
 
 
-def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict | None = None) -> Path:
-    """Write tokenizer, weights and config.json into a staging folder, then rename them into `directory`.
+def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict | None = None,
+               files: dict[str, str] | None = None) -> Path:
+    """Write tokenizer, weights, `files` (name -> text: a model rebuilt whole brings its own metrics.jsonl) and
+    config.json into a staging folder, then rename them into `directory`.
 
     All the slow writing (and any disk-full error) happens while staging, so a
     failure leaves the previous model whole; config.json is renamed in last,
-    so its presence means 'complete'. `directory` must be new, empty or an lmkit
-    model directory (CheckpointError otherwise); other files in it are kept.
+    so its presence means 'complete', and a stop signal waits for the renames to
+    end, so a stopped save leaves the old model or the new one, never a mix.
+    `directory` must be new, empty or an lmkit model directory (CheckpointError
+    otherwise); other files in it are kept.
     """
     directory = Path(directory)
     if tokenizer.vocab != model.vocab:
@@ -84,13 +89,16 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
     try:
         tokenizer.save(staging / TOKENIZER_FILE)
         model.save(staging)
+        for name, text in (files or {}).items():
+            write_text_atomic(staging / name, text)
         config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
                   "vocab": vocab_record(model.vocab), "tokenizer": tokenizer_record(tokenizer)}
         write_json_atomic(staging / CONFIG_FILE, config)
         blocked = folder_in_the_way(staging, directory)
         if blocked is not None:  # before anything moves: a half-moved model would pair new weights with an old config
             raise ModelWriteError(directory, f"{blocked} is a directory where lmkit saves a file, and not lmkit's; move it")
-        move_into(staging, directory)
+        with held_back():
+            move_into(staging, directory)
         fsync_dir(directory)
     except WriteError as exc:
         raise ModelWriteError(directory, exc.reason) from exc
@@ -234,13 +242,41 @@ class SavedTraining:
     seconds: float | None = None
 
 
-def check_training_record(train: dict | None) -> None:
-    """ConfigError naming the key when the "train" record's command or seconds is not what lmkit writes."""
-    if train is None:
-        return
-    seconds = from_json(SavedTraining, train, "train").seconds
-    if seconds is not None and not (finite_number(seconds) and seconds >= 0):
-        raise ConfigError(f"train.seconds must be a non-negative finite number, got {json_text(seconds).strip()[:60]}")
+@dataclass
+class SavedVocab:
+    """config.json's "vocab": the vocabulary the weights were trained with (vocab_record)."""
+
+    size: int
+    fingerprint: str
+
+
+@dataclass
+class SavedTokenizer:
+    """config.json's "tokenizer": how the weights' text was cut (tokenizer_record); an N-gram saved before the
+    options were recorded has the kind only."""
+
+    kind: str
+    options: str | None = None
+
+
+LONGEST_SECONDS = 10**9  # a duration (train.seconds, a learning curve's time) beyond 31 years is not one a run took
+
+
+def plausible_seconds(value: int | float) -> bool:
+    return finite_number(value) and 0 <= value <= LONGEST_SECONDS
+
+
+def check_saved_records(fields: SavedFields) -> None:
+    """ConfigError naming the key when a record inside config.json is not of the form lmkit writes."""
+    if fields.vocab is not None:
+        from_json(SavedVocab, fields.vocab, "vocab")
+    if fields.tokenizer is not None:
+        from_json(SavedTokenizer, fields.tokenizer, "tokenizer")
+    if fields.train is not None:
+        seconds = from_json(SavedTraining, fields.train, "train").seconds
+        if seconds is not None and not plausible_seconds(seconds):
+            raise ConfigError(f"train.seconds must be a number of seconds from 0 to {LONGEST_SECONDS:.0e}, "
+                              f"got {json_text(seconds).strip()[:60]}")
 
 
 def read_config(directory: str | Path) -> dict:
@@ -260,7 +296,7 @@ def read_config(directory: str | Path) -> dict:
         raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
     try:
         fields = from_json(SavedFields, config, "")
-        check_training_record(fields.train)
+        check_saved_records(fields)
     except ConfigError as exc:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
     from lmkit.models import BOTH_WAYS, CLOZE_KINDS
@@ -309,34 +345,32 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
 def tokenizer_difference(config: dict, tokenizer: Tokenizer) -> str | None:
     """How `tokenizer` cuts text otherwise than the one config.json records ("it is a word tokenizer, where ..."),
     or None when it cuts it alike or nothing is recorded (read_config has checked that a record is an object)."""
-    saved, found = config.get("tokenizer"), tokenizer_record(tokenizer)
-    if saved is None:
+    if config.get("tokenizer") is None:
         return None
-    if "options" not in saved and config.get("kind") == "ngram":  # an N-gram saved before the record: its kind
-        found = {"kind": found["kind"]}                              # (and a description) only
-        saved = {"kind": saved.get("kind")}
-    if saved == found:
+    saved, found = from_json(SavedTokenizer, config["tokenizer"], "tokenizer"), tokenizer_record(tokenizer)
+    if saved.kind != found["kind"]:
+        return f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.kind).strip()}"
+    if saved.options is None and config.get("kind") == "ngram":  # an N-gram saved before the record: its kind only
         return None
-    if saved.get("kind") != found["kind"]:
-        return f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.get('kind')).strip()}"
-    return f"its options differ from those {CONFIG_FILE} records"
+    if saved.options != found["options"]:
+        return f"its options differ from those {CONFIG_FILE} records"
+    return None
 
 
 def check_vocab_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
-    saved = config.get("vocab")
-    if saved is None:
+    if config.get("vocab") is None:
         return
-    found = vocab_record(tokenizer.vocab)
-    if saved != found:
-        size, fingerprint = (saved.get("size"), saved.get("fingerprint")) if isinstance(saved, dict) else ("?", "?")
-        if fingerprint == found["fingerprint"]:  # the tokens are the recorded ones: the record's size was changed
-            raise CheckpointError(
-                f"{directory / CONFIG_FILE}: vocab.size is {json_text(size).strip()}, but the tokenizer.json whose "
-                f"vocabulary it fingerprints holds {found['size']} tokens; put back the {CONFIG_FILE} saved with the model")
+    saved, found = from_json(SavedVocab, config["vocab"], "vocab"), vocab_record(tokenizer.vocab)
+    if saved.fingerprint == found["fingerprint"] and saved.size != found["size"]:  # the record's size was changed
+        raise CheckpointError(
+            f"{directory / CONFIG_FILE}: vocab.size is {saved.size}, but the tokenizer.json whose vocabulary it "
+            f"fingerprints holds {found['size']} tokens; put back the {CONFIG_FILE} saved with the model")
+    if saved.fingerprint != found["fingerprint"]:
         raise CheckpointError(
             f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: its vocabulary "
             f"({found['size']} tokens, fingerprint {found['fingerprint']}) differs from the one {CONFIG_FILE} "
-            f"records ({size} tokens, fingerprint {fingerprint}); put back the tokenizer.json saved with the model")
+            f"records ({saved.size} tokens, fingerprint {json_text(saved.fingerprint).strip()[:40]}); put back the "
+            "tokenizer.json saved with the model")
 
 
 def load_model(directory: str | Path):

@@ -20,7 +20,7 @@ import click
 
 from lmkit.config.machine import omp_threads
 from lmkit.errors import LmkitError, printable
-from lmkit.train.stop_signals import exit_code, ignored
+from lmkit.stop_signals import exit_code, ignored
 
 PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's
 
@@ -171,9 +171,27 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signum, raise_terminated)
     try:
         run_app(argv)
+    except KeyboardInterrupt:  # Ctrl-C after the command returned, on click's way out: the same one line
+        stopped("interrupted (Ctrl-C)", 130)
+    except Terminated as exc:
+        stopped(TERMINATING[exc.signum], exit_code(exc.signum.name))
     finally:  # the command is over: at exit (atexit callbacks, shutdown) nothing is left to report
-        for signum in handled:
-            signal.signal(signum, signal.SIG_DFL)
+        left_to_default([signal.SIGINT, *handled] if not ignored(signal.SIGINT) else handled)
+
+
+def stopped(message: str, code: int) -> None:
+    with contextlib.suppress(OSError):  # a reader gone from stderr takes nothing from the exit code
+        sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(code)
+
+
+def left_to_default(signals: list[signal.Signals]) -> None:
+    """Each of `signals` back to what the system does with it (SIGINT: end the process, not KeyboardInterrupt),
+    blocked meanwhile, so one arriving now ends the process silently instead of raising into the exit."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    for signum in signals:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def show_lmkit_warnings(message, category, filename, lineno, file=None, line=None,

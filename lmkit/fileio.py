@@ -27,6 +27,7 @@ import math
 import os
 import re
 import stat
+import sys
 import tempfile
 import unicodedata
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Iterator
 
 from lmkit.errors import ConfigError, CorpusError, LmkitError
+from lmkit.stop_signals import held_back
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BINARY_SNIFF_BYTES = 8192
@@ -334,9 +336,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, follow_link: bool = False) -> None:
-    """Write UTF-8 text; a lone surrogate (a file name's undecodable byte) is written backslash-escaped."""
-    with atomic_write(path, "w", encoding="utf-8", follow_link=follow_link) as handle:
-        handle.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    with atomic_write(path, "wb", follow_link=follow_link) as handle:
+        handle.write(utf8_bytes(text))
+
+
+def utf8_bytes(text: str) -> bytes:
+    """`text` as UTF-8; a lone surrogate (a file name's undecodable byte) is written backslash-escaped."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def write_files_together(contents: dict[Path, bytes]) -> None:
+    """Several files written as atomic_write writes one, all of them staged before any is renamed into place,
+    and the renames done with the stop signals held back: a failure while staging (a full disk) leaves every
+    file as it was, a stop leaves them all new."""
+    with contextlib.ExitStack() as staged:
+        for path, data in contents.items():
+            staged.enter_context(atomic_write(path, "wb")).write(data)
+        with held_back():
+            staged.close()
 
 
 def finite(obj):
@@ -359,8 +376,13 @@ def json_text(obj, **options) -> str:
     return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def json_file_text(obj) -> str:
+    """A JSON file's text as lmkit writes them all: indented, keys sorted."""
+    return json_text(obj, indent=2, sort_keys=True) + "\n"
+
+
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    write_text_atomic(path, json_text(obj, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json_file_text(obj))
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -403,11 +425,21 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitErro
         raise error(f"{path}: {what} is {broken_link(path) if path.is_symlink() else 'missing'}")
     try:
         obj = json.loads(read_bounded(path, JSON_MAX_BYTES, error).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise error(f"{path}: {what} is not valid JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise error(f"{path}: {what} is not valid JSON ({json_problem(exc)})") from exc
     if not isinstance(obj, dict):
         raise error(f"{path}: {what} must hold a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def json_problem(exc: Exception) -> str:
+    """What was wrong with a JSON text that json.loads refused, in words about the text (Python's limit on
+    the digits of an integer otherwise speaks of sys.set_int_max_str_digits)."""
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError, OSError)):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"it holds an integer of more than {sys.get_int_max_str_digits():,} digits"
 
 
 def broken_link(path: Path) -> str:

@@ -1,25 +1,27 @@
 """metrics.jsonl: a model directory's learning curve, one JSON line per evaluation.
 
-Training appends a line at each validation (append-only, so a crash loses at most
-the line being written); `lmkit ngram` writes its one line whole. Readers
-(`lmkit report`) take only lines that are evaluation records: a JSON object with
-a step, its counts integers that int64 holds, its measures finite numbers (or
-null, what a diverged run writes) no lower than they can be. A line cut short by a
-crash, damaged or edited, is skipped with one warning, so a bad line never
-becomes a point of the curve or a figure of the report.
+Training appends a line at each validation (append-only, so a crash loses at
+most the line being written); `lmkit ngram` saves its one line with the model
+(checkpoint.save_model's `files`), so a rebuilt model never shows the old one's
+curve. Readers (`lmkit report`) take only lines that are evaluation records: a
+JSON object with a step, its counts integers that int64 holds, its measures
+finite numbers (or null, what a diverged run writes) in their range. A line cut
+short by a crash, damaged or edited, is skipped with one warning, so a bad line
+never becomes a point of the curve or a figure of the report.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import warnings
 from pathlib import Path
 
-from lmkit.checkpoint import METRICS_FILE, claim_model_directory
+from lmkit.checkpoint import LONGEST_SECONDS, METRICS_FILE, claim_model_directory
 from lmkit.config.from_json import finite_number
 from lmkit.errors import CheckpointError
-from lmkit.fileio import JSON_MAX_BYTES, WriteError, json_text, read_bounded, write_text_atomic
+from lmkit.fileio import JSON_MAX_BYTES, json_text, read_bounded
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:
@@ -35,15 +37,21 @@ def append_metrics(directory: str | Path, record: dict) -> None:
         os.close(fd)
         raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
     with open(fd, "a", encoding="utf-8") as handle:
-        handle.write(json_text(record) + "\n")
+        handle.write(curve_line(record))
 
 
-# a metrics.jsonl key -> the least value a record may hold there: counts are integers, the measures finite
-# numbers or null (json_text writes a diverged run's infinite perplexity so); a cloze model's measures are
-# named valid_pseudo_*
+def curve_line(record: dict) -> str:
+    """One evaluation record as its line of metrics.jsonl."""
+    return json_text(record) + "\n"
+
+
+# a metrics.jsonl key -> the least value a record may hold there (counts), or the range it must lie in
+# (measures): counts are integers, the measures finite numbers or null (json_text writes a diverged run's
+# infinite perplexity so); a cloze model's measures are named valid_pseudo_*
 COUNTS = {"step": 0, "epoch": 0, "tokens": 0, "valid_tokens": 0, "test_tokens": 0}
-MEASURES = {"time": 0.0, "train_loss": 0.0, "lr": 0.0, "valid_oov_rate": 0.0, "test_oov_rate": 0.0,
-            **{f"{split}{kind}_{name}": floor for split in ("valid", "test") for kind in ("", "_pseudo")
+MEASURES = {"time": (0.0, LONGEST_SECONDS), "train_loss": (0.0, math.inf), "lr": (0.0, math.inf),
+            "valid_oov_rate": (0.0, 1.0), "test_oov_rate": (0.0, 1.0),
+            **{f"{split}{kind}_{name}": (floor, math.inf) for split in ("valid", "test") for kind in ("", "_pseudo")
                for name, floor in (("nll", 0.0), ("ppl", 1.0), ("bpc", 0.0))}}
 LARGEST_COUNT = 2**63  # a step or token count beyond int64 is not one a run made (nor one numpy can plot)
 
@@ -52,7 +60,7 @@ def metrics_record(line: str) -> dict | None:
     """The evaluation record on one line of metrics.jsonl, or None for a line that is not one."""
     try:
         record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, nested too deeply, an integer of thousands of digits
         return None
     if not isinstance(record, dict) or "step" not in record:
         return None
@@ -61,20 +69,11 @@ def metrics_record(line: str) -> dict | None:
             if isinstance(value, bool) or not isinstance(value, int) or not COUNTS[key] <= value < LARGEST_COUNT:
                 return None
         elif key in MEASURES and value is not None:
+            low, high = MEASURES[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite_number(value) \
-                    or value < MEASURES[key]:
+                    or not low <= value <= high:
                 return None
     return record
-
-
-def replace_metrics(directory: str | Path, record: dict) -> None:
-    """metrics.jsonl replaced whole (atomically) by one line: a model rebuilt in place (`lmkit ngram`), whose old
-    learning curve must go only once the new model is saved."""
-    claim_model_directory(directory)
-    try:
-        write_text_atomic(Path(directory) / METRICS_FILE, json_text(record) + "\n")
-    except WriteError as exc:
-        raise CheckpointError(f"{Path(directory) / METRICS_FILE}: could not write the learning curve: {exc.reason}") from exc
 
 
 def read_metrics(directory: str | Path) -> list[dict]:

@@ -154,6 +154,36 @@ def test_the_tokenizer_record_of_an_older_n_gram_is_checked_by_its_kind(cli, cop
         assert_one_line_error(result, says)
 
 
+@pytest.mark.parametrize("key,record,says", [
+    ("vocab", lambda vocab: {**vocab, "size": str(vocab["size"])}, 'vocab.size must be an integer, got "45"'),
+    ("vocab", lambda vocab: {}, "vocab.size is missing"),  # said "(None tokens, fingerprint None)"
+    ("vocab", lambda vocab: {**vocab, "note": 1}, None),  # keys lmkit does not read are left alone, as elsewhere
+    ("tokenizer", lambda tokenizer: {}, "tokenizer.kind is missing"),  # said "config.json records null"
+    ("tokenizer", lambda tokenizer: {"options": tokenizer["options"]}, "tokenizer.kind is missing"),
+    ("tokenizer", lambda tokenizer: {**tokenizer, "kind": None}, "tokenizer.kind must be a string, got null"),
+])
+def test_a_damaged_vocabulary_or_tokenizer_record_in_config_json_is_named(cli, copy, key, record, says):
+    """An extra key made the vocabulary check say 'vocab.size is 2505, but ... holds 2505 tokens'."""
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__(key, record(config[key])))
+    result = cli("eval", model, "--file", ENGLISH)
+    if says is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert_one_line_error(result, f"{model}/config.json: {says}")
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json"])
+def test_an_integer_of_thousands_of_digits_in_a_model_file_is_one_line(cli, copy, name):
+    """Python refuses to read an integer of more than 4,300 digits with a ValueError that json.loads lets
+    through: a traceback speaking of sys.set_int_max_str_digits."""
+    model = copy("lstm")
+    path = model / name
+    path.write_text(path.read_text(encoding="utf-8").replace("{", '{"huge": ' + "9" * 5000 + ", ", 1), encoding="utf-8")
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"{path}: ", "is not valid JSON (it holds an integer of more than 4,300 digits)")
+
+
 def test_a_model_saved_before_the_vocabulary_was_recorded_still_loads(cli, copy):
     model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.pop("vocab"))
@@ -382,15 +412,19 @@ def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with
     lines = [json.dumps(good), "garbage", json.dumps({"step": "x"}), "[1, 2]", "\udcff\udcfe",
              json.dumps({"step": 5, "valid_ppl": -3}), json.dumps({"step": True}), json.dumps({"time": 2.0}),
              json.dumps({"step": 7, "tokens": 1.5}), json.dumps({"step": 8, "tokens": 10**400}),
-             json.dumps({"step": 9, "time": 10**400}), json.dumps(diverged), json.dumps(cloze)]
+             json.dumps({"step": 9, "time": 10**400}), json.dumps(diverged), json.dumps(cloze),
+             json.dumps({"step": 10, "time": 1e308}),  # a train time of 10**300 years in the report
+             json.dumps({"step": 11, "valid_oov_rate": 1.5}), '{"step": ' + "9" * 5000 + "}"]  # a traceback
+    # (Python's limit on the digits of an integer string, a ValueError json.loads lets through)
     (tmp_path / "metrics.jsonl").write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
-    with pytest.warns(UserWarning, match=r"metrics.jsonl: skipped 10 of 13 lines that are not evaluation records "
+    with pytest.warns(UserWarning, match=r"metrics.jsonl: skipped 13 of 16 lines that are not evaluation records "
                                          r"\(the first: line 2\)"):
         assert read_metrics(tmp_path) == [good, diverged, cloze]
 
 
 @pytest.mark.parametrize("train,says", [({"seconds": "abc"}, 'train.seconds must be a number or null, got "abc"'),
-                                        ({"seconds": -1}, "train.seconds must be a non-negative finite number"),
+                                        ({"seconds": -1}, "train.seconds must be a number of seconds from 0 to 1e+09, got -1"),
+                                        ({"seconds": 1e308}, "train.seconds must be a number of seconds from 0 to 1e+09"),
                                         ({"command": 5}, "train.command must be a string or null, got 5"),
                                         ([1], "train must be an object or null, got [1]")])
 def test_a_damaged_training_record_in_config_json_is_named(cli, copy, tmp_path, train, says):

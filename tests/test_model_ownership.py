@@ -513,3 +513,34 @@ def test_an_ngram_rebuild_stopped_midway_keeps_the_old_models_learning_curve(cli
     monkeypatch.undo()
     assert cli(*ngram_args(out)).exit_code == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_an_ngram_rebuild_stopped_while_its_files_move_in_is_the_new_model_whole(cli, tmp_path, monkeypatch, signame):
+    """The model's files and its learning curve were renamed into place in two steps, and a stop between them
+    left the new 3-gram's config.json beside the old 2-gram's metrics.jsonl (a report then showed the old model's
+    figures and train time for the new one). They now move in together, the stop acting once they have."""
+    import signal
+
+    from lmkit.cli import raise_terminated
+
+    out = tmp_path / "n"
+    assert cli(*ngram_args(out)).exit_code == 0
+    signum, replace = signal.Signals[signame], os.replace
+
+    def stop_on_the_first_rename(source, target):
+        if Path(target).parent == out:  # moving in (the files written into the staging folder before are not)
+            monkeypatch.setattr(os, "replace", replace)
+            os.kill(os.getpid(), signum)  # the command's handler, below, would raise it here
+        replace(source, target)
+
+    previous = signal.signal(signum, raise_terminated)  # as lmkit.cli.main installs it
+    try:
+        monkeypatch.setattr(os, "replace", stop_on_the_first_rename)
+        result = cli(*ngram_args(out, "--order", "3", "--overwrite"))
+    finally:
+        signal.signal(signum, previous)
+    assert result.exit_code == 128 + signum, result.output
+    config = json.loads((out / "config.json").read_text())
+    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert config["order"] == 3 and curve == [config["valid"]]

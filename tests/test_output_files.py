@@ -436,3 +436,37 @@ def test_a_path_through_what_is_not_a_folder_is_refused(cli, tmp_path, monkeypat
         assert_one_line_error(cli("eval", "keep", "--file", "notes.txt", "--per-line", path), says)
         assert_one_line_error(cli("eval", "keep", "--file", path), says)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpora", "dangling", "keep", "notes.txt"]
+
+
+def test_files_written_together_land_all_new_or_all_as_they_were(tmp_path, monkeypatch):
+    """A report's pages and plots: a stop while they are renamed into place acts once all are, and a failure
+    while they are written (here a folder where a file goes) leaves every one as it was."""
+    import signal
+
+    from lmkit.cli import Terminated, raise_terminated
+    from lmkit.fileio import WriteError, write_files_together
+
+    paths = [tmp_path / name for name in ("report.md", "report.json", "plot.png")]
+    for path in paths:
+        path.write_bytes(b"old")
+    replace = os.replace
+
+    def stop_on_the_first_rename(source, target):
+        monkeypatch.setattr(os, "replace", replace)
+        os.kill(os.getpid(), signal.SIGTERM)
+        replace(source, target)
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # as lmkit.cli.main installs it
+    try:
+        monkeypatch.setattr(os, "replace", stop_on_the_first_rename)
+        with pytest.raises(Terminated):
+            write_files_together({path: b"new" for path in paths})
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [path.read_bytes() for path in paths] == [b"new"] * 3
+
+    (tmp_path / "in-the-way").mkdir()
+    with pytest.raises(WriteError):
+        write_files_together({**{path: b"newer" for path in paths}, tmp_path / "in-the-way": b"x"})
+    assert [path.read_bytes() for path in paths] == [b"new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-the-way", "plot.png", "report.json", "report.md"]

@@ -112,7 +112,7 @@ def test_sigint_ignored_when_the_launcher_starts_stays_ignored_there_and_in_the_
     rank.chmod(0o755)
     probe = ("import signal, sys\n"
              "from lmkit.commands import train_launch\n"
-             "from lmkit.train.stop_signals import StopSignals\n"
+             "from lmkit.stop_signals import StopSignals\n"
              "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
              "with StopSignals():\n"
              "    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN\n"
@@ -199,9 +199,14 @@ def test_a_stop_signal_before_a_command_saves_anything_is_one_line_and_its_clean
              f"        open({str(cleaned)!r}, 'w').close()\n"
              "train_run.run_training = terminated\n"
              "main(['train', '--max-steps', '1'])\n")
+    assert_stopped_in_one_line(probe, code, says)
+    assert cleaned.exists()
+
+
+def assert_stopped_in_one_line(probe: str, code: int, says: str) -> None:
+    """Python code `probe` run in a new process ends with exit `code` and `error: {says}` alone on stderr."""
     result = subprocess.run([*PYTHON, probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == code and result.stderr == f"error: {says}\n", result.stderr
-    assert cleaned.exists()
 
 
 def test_a_collective_failing_for_a_gone_process_is_one_line_naming_the_cause():
@@ -271,16 +276,35 @@ def test_sigterm_while_an_ordinary_module_is_imported_is_the_one_line_error(tmp_
     assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 5
 
 
-def test_after_the_command_sigterm_is_left_to_its_default():
-    """At exit (atexit callbacks, interpreter shutdown) there is nothing to report: no traceback, no exit 0."""
+def test_after_the_command_the_stop_signals_are_left_to_their_defaults():
+    """At exit (atexit callbacks, interpreter shutdown) there is nothing to report: no traceback, no exit 0.
+    SIGINT too: Python's KeyboardInterrupt raised into the exit printed a traceback (Ctrl-C as a report ended)."""
     probe = ("import signal\n"
+             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as a terminal starts a command (not nohup, not &)
+             "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
              "from lmkit.cli import main\n"
              "try:\n"
              "    main(['--version'])\n"
              "except SystemExit:\n"
              "    pass\n"
-             "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n")
+             "assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == [signal.SIG_DFL] * 3\n")
     assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("raised,code,says", [("KeyboardInterrupt()", 130, "interrupted (Ctrl-C)"),
+                                              ("Terminated(signal.SIGHUP)", 129, "hung up (SIGHUP: the terminal closed)"),
+                                              ("Terminated(signal.SIGTERM)", 143, "terminated (SIGTERM)")])
+def test_a_stop_signal_after_the_command_returned_is_the_one_line_error(raised, code, says):
+    """A signal landing after the command's work, while click unwinds to main, is reported as one arriving during
+    it: one line and the signal's exit code (it was a KeyboardInterrupt traceback)."""
+    probe = ("import signal\n"
+             "import lmkit.cli as cli\n"
+             "from lmkit.cli import Terminated\n"
+             "def run_app(argv):\n"
+             f"    raise {raised}\n"
+             "cli.run_app = run_app\n"
+             "cli.main(['--version'])\n")
+    assert_stopped_in_one_line(probe, code, says)
 
 
 def test_rank_logs_a_killed_launcher_left_are_removed_and_nothing_else(tmp_path):

@@ -122,8 +122,8 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     """Count and smooth the train split, score valid and test, and save the model directory."""
     import torch
 
-    from lmkit.checkpoint import save_model
-    from lmkit.learning_curve import replace_metrics
+    from lmkit.checkpoint import METRICS_FILE, save_model
+    from lmkit.learning_curve import curve_line
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"
@@ -144,8 +144,8 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
         metrics, line = evaluate_split(model, corpus, tokenizer, split, reverse)
         click.echo(line)
         record.update(metrics or {})
-    save_model(directory, model, tokenizer, {**extra, "valid": record})
-    replace_metrics(directory, record)  # the old model's line goes only now: a stop during the build keeps it
+    # the learning curve is saved with the model: the old model's line goes only now, with the old model
+    save_model(directory, model, tokenizer, {**extra, "valid": record}, files={METRICS_FILE: curve_line(record)})
     weights = directory / "model.ngram.npz"
     click.echo(f"saved {directory} ({weights.stat().st_size / 2**20:.1f} MiB)")
     return model

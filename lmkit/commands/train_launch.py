@@ -11,7 +11,7 @@ keeps what the user sees lmkit's own:
   signals   the processes sit in a process group of their own, so Ctrl-C (which the terminal
             sends to the launcher's group) and SIGTERM reach each of them exactly once, from the
             launcher: each saves its checkpoint at the next step, as a single process does. A
-            second signal to a process means "out now" (lmkit.train.stop_signals), so two
+            second signal to a process means "out now" (lmkit.stop_signals), so two
             deliveries, the terminal's and a forwarded one, must not happen. A hangup (the
             terminal closed) is passed on as itself (each process takes it as it takes SIGTERM,
             and the job exits 129), SIGQUIT as SIGTERM, and on Linux a launcher killed
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.train.stop_signals import ignored
+from lmkit.stop_signals import ignored
 
 FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM,  # signal received -> signal passed on
              signal.SIGHUP: signal.SIGHUP, signal.SIGQUIT: signal.SIGTERM}

@@ -30,7 +30,7 @@ from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
-from lmkit.train.stop_signals import exit_code
+from lmkit.stop_signals import exit_code
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:

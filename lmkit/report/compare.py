@@ -236,7 +236,7 @@ def build_report(rows: list[ModelReport], title: str, commands: list[str] | None
 
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
-    from lmkit.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from lmkit.fileio import json_file_text, utf8_bytes, write_files_together
     from lmkit.report.html import render_html
     from lmkit.report.markdown import render_markdown
     from lmkit.report.plots import draw_plots
@@ -251,11 +251,9 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     markdown, page = render_markdown(report, written), render_html(report, pngs)
     earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
     claim_report_folder(directory)
-    for kind, png in pngs.items():
-        write_bytes_atomic(written[kind], png)
-    write_json_atomic(files["json"], summary)
-    write_text_atomic(files["markdown"], markdown)
-    write_text_atomic(files["html"], page)
+    write_files_together({**{written[kind]: png for kind, png in pngs.items()},
+                          files["json"]: utf8_bytes(json_file_text(summary)),
+                          files["markdown"]: utf8_bytes(markdown), files["html"]: utf8_bytes(page)})
     for name in set(earlier) - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
         stale = directory / name
         if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from lmkit.models.base import HandWrittenGradients
 from lmkit.errors import ConfigError, TrainingError
 from lmkit.text.batches import with_bos
-from lmkit.train.stop_signals import killed_by_sigterm
+from lmkit.stop_signals import killed_by_sigterm
 from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
 
 

@@ -41,7 +41,7 @@ from lmkit.train.progress import Progress
 from lmkit.train.rare_tokens import once_seen, rare_to_unk
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
-from lmkit.train.stop_signals import StopSignals
+from lmkit.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
 
 

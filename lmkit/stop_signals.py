@@ -1,16 +1,24 @@
-"""StopSignals: turn SIGINT / SIGTERM / SIGHUP into a flag a loop checks at a safe point.
+"""The signals that stop lmkit as a user asks it to (SIGINT, SIGTERM, SIGHUP), and when they act.
 
-A long-running loop (training) must not be cut in the middle of an optimizer
-step or a checkpoint write. Inside `with StopSignals() as stop:` the first
-SIGINT, SIGTERM or SIGHUP (the terminal or the ssh connection closed) only
-records its name in `stop.received`; the loop notices
-after the current step, saves and returns. A second Ctrl-C raises
-KeyboardInterrupt at once, for a user who really wants out. A signal the process was
-started ignoring (SIGINT for `lmkit train ... &` in a script) stays ignored.
+A command is stopped where it stands: the cli raises them (KeyboardInterrupt,
+Terminated), so `finally` blocks on the way out remove temporary files. Two
+kinds of code must not be cut in the middle:
+
+- a long-running loop (training): inside `with StopSignals() as stop:` the first
+  signal only records its name in `stop.received`; the loop notices after the
+  current step, saves and returns. A second Ctrl-C raises KeyboardInterrupt at
+  once, for a user who really wants out.
+- a few renames that must land together (a model's files, a report's):
+  inside `with held_back():` a signal waits until the block ends, then acts as
+  it would have.
+
+A signal the process was started ignoring (SIGINT for `lmkit train ... &` in a
+script, SIGHUP under nohup) stays ignored.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the signals that stop lmkit as a user asks it to
@@ -62,3 +70,14 @@ class StopSignals:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         return False
+
+
+@contextlib.contextmanager
+def held_back():
+    """A stop signal arriving inside the block acts as the block ends (on the handler the command had), so what
+    the block does (renames that must land together) is done whole. A block that fails ends the command anyway,
+    so then the signal is dropped. Off the main thread, signals act as they do."""
+    with StopSignals() as stop:
+        yield
+    if stop.received is not None:
+        os.kill(os.getpid(), signal.Signals[stop.received])
