@@ -74,7 +74,7 @@ class TrainConfig:
                            low=1, high=LARGEST_COUNT)
     clip: float | None = setting(1.0, "Max gradient norm (0 disables).", low=0, high=1e9)
     patience: int = setting(3, "Evaluations without improvement before stopping (under cosine or linear, only "
-                            "those in the budget's second half count; with --asgd: once averaging has started).",
+                            "those in the budget's last quarter count; with --asgd: once averaging has started).",
                             low=1, high=LARGEST_COUNT)
     eval_every: int | None = setting(800, "Steps between validations (and at each epoch end).", low=1, high=LARGEST_COUNT)
     save_every: int | None = setting(None, "Steps between resumable checkpoints besides each validation.",
