@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_one_line_error
 from faults.fault_helpers import interruptible
 from lmkit.commands import train_launch
 from lmkit.commands.train_launch import stopped_by_signal, wait
@@ -224,6 +225,22 @@ def test_a_collective_failing_for_a_gone_process_is_one_line_naming_the_cause():
             with world.peers_watched():
                 raise error
         assert caught.value is error
+
+
+def test_a_process_gone_before_training_starts_is_one_line_too(cli, monkeypatch):
+    """A SIGHUP to one process while DDP checked the model's weights across the job (before the first step)
+    gave process 0 a 38-line gloo traceback and exit 1: only training itself was watched."""
+    import lmkit.commands.train_run as train_run
+    from lmkit.train.distributed import World
+
+    def peer_gone(*args, **kwargs):
+        raise RuntimeError("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed "
+                           "by peer [127.0.0.1]:40843. This is typically caused by a remote worker crashing.")
+
+    monkeypatch.setattr(World, "from_env", classmethod(lambda cls, device_type="cpu": cls(rank=0, size=2)))
+    monkeypatch.setattr(train_run, "train_in_world", peer_gone)
+    assert_one_line_error(cli("train", "--max-steps", "1"), "process 0 of 2: another process of the job is gone "
+                                                          "(Connection closed by peer [127.0.0.1]:40843)")
 
 
 def test_sigterm_ends_a_process_still_waiting_for_the_others_to_join():

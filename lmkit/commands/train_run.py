@@ -21,16 +21,18 @@ from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
+from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
+from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
 from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
 from lmkit.train.trainer import Trainer
-from lmkit.stop_signals import exit_code
+
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
@@ -47,13 +49,19 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
         run_ngram(corpus_spec, tokenizer_spec, config_from(NGramConfig, opts), opts["direction"], opts["out"],
                   overwrite=opts["overwrite"])
         return 0
-    from lmkit.config.machine import resolve_precision
     from lmkit.train.config import select_device
     from lmkit.train.distributed import World
 
     device = select_device(opts["device"])
     resolve_precision(opts["precision"], device)  # refuse bf16 without bf16 units before fetching or building anything
     world = World.from_env(device.type)
+    with world.peers_watched():  # a collective failing for a process gone (before training too: DDP's checks)
+        return train_in_world(ctx, world, device, corpus_spec, tokenizer_spec, opts, preset)
+
+
+def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spec, opts: dict,
+                   preset: dict | None) -> int:
+    """run_training's part in the job's process group: prepare, train, save, and (process 0) test and print."""
     with world.main_first():
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
         reverse = extra.get("direction") == "backward"
@@ -104,8 +112,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
             if nothing_left:
                 click.echo(nothing_left, err=True)
         try:
-            with world.peers_watched():
-                result = trainer.run()
+            result = trainer.run()
         finally:
             printer.close()
     trainer = None  # its DDP wrapper is released while the process group it uses is still up

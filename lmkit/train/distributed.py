@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from lmkit.models.base import HandWrittenGradients
 from lmkit.errors import ConfigError, TrainingError
-from lmkit.text.batches import with_bos
-from lmkit.stop_signals import killed_by_sigterm
 from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
+from lmkit.models.base import HandWrittenGradients
+from lmkit.stop_signals import killed_by_sigterm
+from lmkit.text.batches import with_bos
 
 
 def lost_peer(exc: RuntimeError) -> bool:

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from lmkit.checkpoint import LAST, save_model
-from lmkit.learning_curve import append_metrics
 from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
-from lmkit.models.base import HandWrittenGradients
-from lmkit.models.base import is_cloze
+from lmkit.learning_curve import append_metrics
+from lmkit.models.base import HandWrittenGradients, is_cloze
+from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.config import TrainConfig, select_device
@@ -41,7 +41,6 @@ from lmkit.train.progress import Progress
 from lmkit.train.rare_tokens import once_seen, rare_to_unk
 from lmkit.train.resume_state import load_resume, save_last
 from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
-from lmkit.stop_signals import StopSignals
 from lmkit.train.window_lengths import WindowLengths
 
 
