@@ -344,7 +344,7 @@ def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer)
 
 def tokenizer_difference(config: dict, tokenizer: Tokenizer) -> str | None:
     """How `tokenizer` cuts text otherwise than the one config.json records ("it is a word tokenizer, where ..."),
-    or None when it cuts it alike or nothing is recorded (read_config has checked that a record is an object)."""
+    or None when it cuts it alike or nothing is recorded (read_config has checked the record's form)."""
     if config.get("tokenizer") is None:
         return None
     saved, found = from_json(SavedTokenizer, config["tokenizer"], "tokenizer"), tokenizer_record(tokenizer)

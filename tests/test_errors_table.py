@@ -110,6 +110,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     files["devlink"].symlink_to("/dev/null")  # refused before any write: no row writes to a device
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
+                "hugeint": b'{"kind": "char", "count": ' + b"9" * 5000 + b"}",
                 "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3, "oneline": b"word " * 2000,
                 "nbest": b"u1\tthe cat\t-2.0\nu1\tcat the\t-1.0\n", "badnbest": b"u1\tthe cat\t-2.0\nu1\tthe cat\n",
                 "infnbest": b"u1\tthe cat\tinf\n", "kaldi": b"u1-1 the cat\nu1-2 cat the\n", "kaldiscores": b"u1-1 -2\n",

@@ -16,7 +16,7 @@ Early stopping under a budget schedule counts only the evaluations of the budget
 higher, validation often stalls for a while and the decay still brings it down. The default run on
 Shakespeare characters stalled for 1,600 steps at 85% of the peak LR, and --patience 3 ended it at
 30% of its budget; counting from the second half, a run on a loaded CPU stalled after its first pass
-at 36-48% of the peak and was ended at 63%, its test bits/char worse than the 5-gram's
+at 48-30% of the peak LR and was ended at 63%, its test bits/char worse than the 5-gram's
 (benchmarks/RESULTS.md). The best validated model is the one saved, so training on costs time, never
 quality; a run that overfits is still stopped in its last quarter. The plateau rule counts every
 evaluation.
