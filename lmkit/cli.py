@@ -89,9 +89,9 @@ class Interrupted(LmkitFailure):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP outside training's safe points, raised like Ctrl-C's KeyboardInterrupt so that the
-    `finally` blocks on the way out (temporary files, locks) run; BaseException, so no `except Exception`
-    keeps it."""
+    """Ctrl-C, SIGTERM or SIGHUP outside training's safe points, raised so that the `finally` blocks on the way
+    out (temporary files, locks) run; BaseException, so no `except Exception` keeps it. Ctrl-C is raised as this
+    too, not as KeyboardInterrupt, which click turns into 'Aborted!' and exit 1 where it catches it."""
 
     def __init__(self, signum: int = signal.SIGTERM) -> None:
         super().__init__(signum)
@@ -99,7 +99,8 @@ class Terminated(BaseException):
 
 
 # signal raised as Terminated -> what the one line says
-TERMINATING = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP: the terminal closed)"}
+TERMINATING = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)",
+               signal.SIGHUP: "hung up (SIGHUP: the terminal closed)"}
 
 
 # modules whose import runs C code that can swallow the exception a handler raises (torch's C start-up imports
@@ -107,11 +108,27 @@ TERMINATING = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (
 SWALLOWING_IMPORTS = ("torch", "numpy")
 
 
-def raise_terminated(signum, frame) -> None:
-    if importing(SWALLOWING_IMPORTS):  # there, end as the signal's default does: at once, silently
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    raise Terminated(signum)
+class CommandStops:
+    """The handler of the stop signals around one command (training installs its own at its safe points).
+
+    The first raises Terminated. Any later one is only recorded: the first's clean-up, already under way,
+    runs to its end, and the one line and exit code are the first's. Once the command is `over`, a signal
+    is only recorded too, and `main` ends the process with it, as its default would, after the exit."""
+
+    def __init__(self) -> None:
+        self.first: signal.Signals | None = None
+        self.later: list[signal.Signals] = []
+        self.over = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.first is not None or self.over:
+            self.later.append(signal.Signals(signum))
+            return
+        self.first = signal.Signals(signum)
+        if importing(SWALLOWING_IMPORTS):  # there, end as the signal's default does: at once, silently
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        raise Terminated(signum)
 
 
 def importing(names: tuple[str, ...]) -> bool:
@@ -128,9 +145,9 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except click.UsageError as exc:
             raise OneLineUsageError(exc) from exc
-        except KeyboardInterrupt as exc:  # Ctrl-C where no command saves first (`lmkit train` does, and exits 130)
-            raise Interrupted("interrupted (Ctrl-C)") from exc
-        except Terminated as exc:  # the same for SIGTERM and SIGHUP: 128 + 15, 128 + 1
+        except KeyboardInterrupt as exc:  # a second Ctrl-C while training saves (lmkit.stop_signals.StopSignals)
+            raise Interrupted(TERMINATING[signal.SIGINT]) from exc
+        except Terminated as exc:  # a stop where no command saves first: 128 + 2, 128 + 15, 128 + 1
             raise Interrupted(TERMINATING[exc.signum], exit_code=exit_code(exc.signum.name)) from exc
         except LmkitError as exc:
             raise LmkitFailure(str(exc)) from exc
@@ -166,32 +183,29 @@ def app():
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lmkit`, `python -m lmkit`, `python cli.py`)."""
-    handled = [signum for signum in TERMINATING if not ignored(signum)]  # one started ignored (nohup) stays so
+    stops = CommandStops()
+    handled = [signum for signum in TERMINATING if not ignored(signum)]  # one started ignored (nohup, &) stays so
     for signum in handled:
-        signal.signal(signum, raise_terminated)
+        signal.signal(signum, stops)
     try:
-        run_app(argv)
-    except KeyboardInterrupt:  # Ctrl-C after the command returned, on click's way out: the same one line
-        stopped("interrupted (Ctrl-C)", 130)
-    except Terminated as exc:
-        stopped(TERMINATING[exc.signum], exit_code(exc.signum.name))
-    finally:  # the command is over: at exit (atexit callbacks, shutdown) nothing is left to report
-        left_to_default([signal.SIGINT, *handled] if not ignored(signal.SIGINT) else handled)
+        try:
+            run_app(argv)
+        finally:
+            stops.over = True  # from here a stop signal is only recorded
+    except (Terminated, KeyboardInterrupt) as exc:  # one that landed as click unwound, before the line above
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        stopped(TERMINATING[signum], exit_code(signum.name))
+    finally:  # at exit (atexit callbacks, shutdown) nothing is left to report: the signals' defaults again
+        for signum in handled:
+            signal.signal(signum, signal.SIG_DFL)
+        if stops.first is None and stops.later:  # one that came as the command ended: it ends the process now
+            os.kill(os.getpid(), stops.later[0])
 
 
 def stopped(message: str, code: int) -> None:
     with contextlib.suppress(OSError):  # a reader gone from stderr takes nothing from the exit code
         sys.stderr.write(f"error: {message}\n")
     raise SystemExit(code)
-
-
-def left_to_default(signals: list[signal.Signals]) -> None:
-    """Each of `signals` back to what the system does with it (SIGINT: end the process, not KeyboardInterrupt),
-    blocked meanwhile, so one arriving now ends the process silently instead of raising into the exit."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    for signum in signals:
-        signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def show_lmkit_warnings(message, category, filename, lineno, file=None, line=None,

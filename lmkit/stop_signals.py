@@ -1,8 +1,9 @@
 """The signals that stop lmkit as a user asks it to (SIGINT, SIGTERM, SIGHUP), and when they act.
 
-A command is stopped where it stands: the cli raises them (KeyboardInterrupt,
-Terminated), so `finally` blocks on the way out remove temporary files. Two
-kinds of code must not be cut in the middle:
+A command is stopped where it stands: the cli raises the first as Terminated
+(lmkit.cli.CommandStops), so `finally` blocks on the way out remove temporary
+files, and records any later one. Two kinds of code must not be cut in the
+middle:
 
 - a long-running loop (training): inside `with StopSignals() as stop:` the first
   signal only records its name in `stop.received`; the loop notices after the
@@ -50,14 +51,16 @@ def killed_by_sigterm():
 
 
 class StopSignals:
-    def __init__(self):
+    def __init__(self, second_ctrl_c_stops: bool = True):
         self.received: str | None = None
+        self.second_ctrl_c_stops = second_ctrl_c_stops
         self._previous: dict = {}
 
     def _handle(self, signum, frame) -> None:
-        if self.received == "SIGINT" and signum == signal.SIGINT:
+        if self.received == "SIGINT" and signum == signal.SIGINT and self.second_ctrl_c_stops:
             raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signal.Signals(signum).name
 
     def __enter__(self) -> "StopSignals":
         try:
@@ -75,9 +78,10 @@ class StopSignals:
 @contextlib.contextmanager
 def held_back():
     """A stop signal arriving inside the block acts as the block ends (on the handler the command had), so what
-    the block does (renames that must land together) is done whole. A block that fails ends the command anyway,
-    so then the signal is dropped. Off the main thread, signals act as they do."""
-    with StopSignals() as stop:
+    the block does (renames that must land together) is done whole: a second Ctrl-C too waits for it. A block
+    that fails ends the command anyway, so then the signal is dropped. Off the main thread, signals act as they
+    do."""
+    with StopSignals(second_ctrl_c_stops=False) as stop:
         yield
     if stop.received is not None:
         os.kill(os.getpid(), signal.Signals[stop.received])

@@ -522,7 +522,7 @@ def test_an_ngram_rebuild_stopped_while_its_files_move_in_is_the_new_model_whole
     figures and train time for the new one). They now move in together, the stop acting once they have."""
     import signal
 
-    from lmkit.cli import raise_terminated
+    from lmkit.cli import CommandStops
 
     out = tmp_path / "n"
     assert cli(*ngram_args(out)).exit_code == 0
@@ -534,7 +534,7 @@ def test_an_ngram_rebuild_stopped_while_its_files_move_in_is_the_new_model_whole
             os.kill(os.getpid(), signum)  # the command's handler, below, would raise it here
         replace(source, target)
 
-    previous = signal.signal(signum, raise_terminated)  # as lmkit.cli.main installs it
+    previous = signal.signal(signum, CommandStops())  # as lmkit.cli.main installs it
     try:
         monkeypatch.setattr(os, "replace", stop_on_the_first_rename)
         result = cli(*ngram_args(out, "--order", "3", "--overwrite"))

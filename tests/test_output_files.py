@@ -438,12 +438,14 @@ def test_a_path_through_what_is_not_a_folder_is_refused(cli, tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpora", "dangling", "keep", "notes.txt"]
 
 
-def test_files_written_together_land_all_new_or_all_as_they_were(tmp_path, monkeypatch):
-    """A report's pages and plots: a stop while they are renamed into place acts once all are, and a failure
-    while they are written (here a folder where a file goes) leaves every one as it was."""
+@pytest.mark.parametrize("sent", [["SIGTERM"], ["SIGINT", "SIGINT"], ["SIGHUP", "SIGTERM"]])
+def test_files_written_together_land_all_new_or_all_as_they_were(tmp_path, monkeypatch, sent):
+    """A report's pages and plots: a stop while they are renamed into place acts once all are (a second Ctrl-C
+    too: it raised at once, leaving report.html new beside the old report.md), and a failure while they are
+    written (here a folder where a file goes) leaves every one as it was."""
     import signal
 
-    from lmkit.cli import Terminated, raise_terminated
+    from lmkit.cli import CommandStops, Terminated
     from lmkit.fileio import WriteError, write_files_together
 
     paths = [tmp_path / name for name in ("report.md", "report.json", "plot.png")]
@@ -453,17 +455,21 @@ def test_files_written_together_land_all_new_or_all_as_they_were(tmp_path, monke
 
     def stop_on_the_first_rename(source, target):
         monkeypatch.setattr(os, "replace", replace)
-        os.kill(os.getpid(), signal.SIGTERM)
+        for name in sent:
+            os.kill(os.getpid(), signal.Signals[name])
         replace(source, target)
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)  # as lmkit.cli.main installs it
+    stops, names = CommandStops(), sorted(set(sent))
+    previous = {name: signal.signal(signal.Signals[name], stops) for name in names}  # as lmkit.cli.main does
     try:
         monkeypatch.setattr(os, "replace", stop_on_the_first_rename)
-        with pytest.raises(Terminated):
+        with pytest.raises(Terminated) as raised:
             write_files_together({path: b"new" for path in paths})
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for name, handler in previous.items():
+            signal.signal(signal.Signals[name], handler)
     assert [path.read_bytes() for path in paths] == [b"new"] * 3
+    assert raised.value.signum.name == sent[0]  # the first signal is the one acted on
 
     (tmp_path / "in-the-way").mkdir()
     with pytest.raises(WriteError):

@@ -249,9 +249,9 @@ def test_sigterm_ends_a_process_still_waiting_for_the_others_to_join():
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(train_launch.free_port()),
            "WORLD_SIZE": "2", "RANK": "0"}
     probe = ("import signal\n"
-             "from lmkit.cli import raise_terminated\n"
+             "from lmkit.cli import CommandStops\n"
              "from lmkit.train.distributed import World\n"
-             "signal.signal(signal.SIGTERM, raise_terminated)\n"
+             "signal.signal(signal.SIGTERM, CommandStops())\n"
              "World.from_env()\n")
     process = subprocess.Popen([*PYTHON, probe], env=env)
     time.sleep(3)  # imported torch, waiting for rank 1
@@ -268,9 +268,9 @@ def test_sigterm_while_a_module_is_imported_ends_the_process_as_sigterm_does(tmp
     (tmp_path / "numpy.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
                                        "time.sleep(5)\n")  # stands in for numpy, imported in this probe first
     probe = ("import signal, sys\n"
-             "from lmkit.cli import Terminated, raise_terminated\n"
+             "from lmkit.cli import CommandStops, Terminated\n"
              f"sys.path.insert(0, {str(tmp_path)!r})\n"
-             "signal.signal(signal.SIGTERM, raise_terminated)\n"
+             "signal.signal(signal.SIGTERM, CommandStops())\n"
              "try:\n"
              "    import numpy\n"
              "except Terminated:\n"
@@ -284,8 +284,8 @@ def test_sigterm_while_an_ordinary_module_is_imported_is_the_one_line_error(tmp_
                                              "time.sleep(5)\n")
     probe = ("import signal, sys\n"
              f"sys.path.insert(0, {str(tmp_path)!r})\n"
-             "from lmkit.cli import Terminated, raise_terminated\n"
-             "signal.signal(signal.SIGTERM, raise_terminated)\n"
+             "from lmkit.cli import CommandStops, Terminated\n"
+             "signal.signal(signal.SIGTERM, CommandStops())\n"
              "try:\n"
              "    import slow_module\n"
              "except Terminated:\n"
@@ -347,3 +347,56 @@ def test_rank_logs_a_killed_launcher_left_are_removed_and_nothing_else(tmp_path)
     remove_stale_rank_logs(tmp_path)
     assert not stale.exists() and not empty.exists()
     assert all(k.exists() and any(k.iterdir()) for k in kept) and (tmp_path / f"{RANK_LOGS}{gone.pid}-link").is_symlink()
+
+
+def test_ctrl_c_while_click_reads_the_arguments_is_the_one_line_error_not_aborted():
+    """Ctrl-C outside the command's own code (click parsing the arguments, or unwinding after the command) was a
+    KeyboardInterrupt, which click turns into 'Aborted!' and exit 1."""
+    probe = ("import os, signal, time\n"
+             "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as a terminal starts a command
+             "import lmkit.cli as cli\n"
+             "parse_args = cli.LazyGroup.parse_args\n"
+             "def interrupted(self, ctx, args):\n"
+             "    os.kill(os.getpid(), signal.SIGINT)\n"
+             "    time.sleep(5)\n"
+             "    return parse_args(self, ctx, args)\n"
+             "cli.LazyGroup.parse_args = interrupted\n"
+             "cli.main(['--version'])\n")
+    assert_stopped_in_one_line(probe, 130, "interrupted (Ctrl-C)")
+
+
+def test_a_second_stop_signal_waits_for_the_first_ones_clean_up_and_the_first_is_reported(tmp_path):
+    """SIGTERM and then SIGHUP 2 ms apart: the second raised into the first's clean-up (cutting it short), and
+    the process died by the second (exit 129) after printing the first's line."""
+    cleaned = tmp_path / "cleaned"
+    probe = ("import os, signal, time\n"
+             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+             "import lmkit.commands.train_run as train_run\n"
+             "from lmkit.cli import main\n"
+             "def stopped_twice(*args, **kwargs):\n"
+             "    try:\n"
+             "        os.kill(os.getpid(), signal.SIGTERM)\n"
+             "        time.sleep(30)\n"
+             "    finally:\n"
+             "        os.kill(os.getpid(), signal.SIGHUP)\n"
+             "        time.sleep(0.5)\n"  # the clean-up, under way when the second signal comes
+             f"        open({str(cleaned)!r}, 'w').close()\n"
+             "train_run.run_training = stopped_twice\n"
+             "main(['train', '--max-steps', '1'])\n")
+    assert_stopped_in_one_line(probe, 143, "terminated (SIGTERM)")
+    assert cleaned.exists()
+
+
+def test_command_stops_raise_the_first_signal_and_record_the_rest():
+    from lmkit.cli import CommandStops, Terminated
+
+    stops = CommandStops()
+    with pytest.raises(Terminated) as raised:
+        stops(signal.SIGHUP, None)
+    assert raised.value.signum == signal.SIGHUP
+    stops(signal.SIGTERM, None)  # recorded, not raised: the first one's clean-up goes on
+    assert (stops.first, stops.later) == (signal.SIGHUP, [signal.SIGTERM])
+    over = CommandStops()
+    over.over = True
+    over(signal.SIGINT, None)  # after the command: recorded, for main to end the process with once it has exited
+    assert (over.first, over.later) == (None, [signal.SIGINT])
