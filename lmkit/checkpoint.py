@@ -169,7 +169,7 @@ def is_lmkit_config(path: Path) -> bool:
         if not_a_file(path) is not None or not path.exists() or path.stat().st_size > MAX_CONFIG_BYTES:
             return False
         config = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deeply
         return False
     return (isinstance(config, dict) and isinstance(config.get("format"), int)
             and isinstance(config.get("lmkit"), str) and isinstance(config.get("kind"), str))
@@ -236,10 +236,12 @@ class SavedFields:
 
 @dataclass
 class SavedTraining:
-    """The keys of config.json's "train" that commands read (a report's train time and command), with their types."""
+    """The keys of config.json's "train" that commands read (a report's train time and command, the run's settings
+    that --resume compares options with), with their types."""
 
     command: str | None = None
     seconds: float | None = None
+    config: dict | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@ not write is refused by name, never written through, and a damaged cache is name
 traceback. Standard input is read as a file is (a BOM dropped, a NUL byte refused)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -193,3 +194,20 @@ def test_a_stranger_at_an_ids_folders_lock_is_refused_by_name(tiny_en, tmp_path,
     with pytest.raises(CorpusError, match=f"{folder / ENCODING_LOCK}: is {what} where lmkit keeps this folder's "
                                           "encoding lock"):
         encoded_split(tiny_en, tokenizer, "valid")
+
+
+@pytest.mark.parametrize("damage", [
+    {"train": {"tokens": 5, "unk": 9, "oov_rate": 7.5, "top": [["x", -4]]}},  # printed as 750.000% and 'x -4'
+    {"train": "x"},  # a traceback ('str' object has no attribute 'get')
+    {"test": {}},  # KeyError: 'tokens'
+    {"train": {"tokens": 10, "unk": 1, "oov_rate": 0.1, "top": 5}},  # TypeError: 'int' object is not subscriptable
+])
+def test_an_edited_coverage_cache_is_counted_again(tiny_en, damage):
+    from lmkit.text.tokenizer_cache import coverage, get_tokenizer, stats_path, tokenizer_path
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    cache = stats_path(tokenizer_path(tiny_en, "char", {}))
+    counted = coverage(tiny_en, tokenizer, tokenizer_path(tiny_en, "char", {}))
+    cache.write_text(json.dumps({**counted, **damage}))
+    assert coverage(tiny_en, tokenizer, tokenizer_path(tiny_en, "char", {})) == counted
+    assert json.loads(cache.read_text()) == counted  # and the cache rewritten

@@ -333,6 +333,18 @@ def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, d
     assert_one_line_error(result, f"{split}: ", words)
 
 
+@pytest.mark.parametrize("chars", [100, -5, 10**15])
+def test_a_manifests_character_count_that_is_not_its_texts_is_refused(copy, trained, monkeypatch, chars):
+    """bits/char divides by the manifest's count: an edited 100 printed 29.9 bits/char for 6.7 (and -5, 2989.7)."""
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
+    actual = json.loads((corpus / "manifest.json").read_text())["splits"]["valid"]["chars"]
+    edit_json(corpus / "manifest.json", lambda manifest: manifest["splits"]["valid"].__setitem__("chars", chars))
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    for command in (["ngram", "--corpus", "c", "--order", "2", "--out", corpus.parent.parent / "n"], ["corpus", "info", "c"]):
+        assert_one_line_error(run_cli(*command), f"{corpus}/manifest.json: records {chars:,} characters for the valid "
+                                                 f"split, but its text has {actual:,}: the corpus cache is damaged")
+
+
 @pytest.mark.parametrize("key,value,words", [
     ("corpus", 123, "config.json: corpus must be a string or null, got 123"),
     ("direction", "sideways", "config.json: direction must be one of forward, backward, got 'sideways'"),
@@ -426,6 +438,7 @@ def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with
                                         ({"seconds": -1}, "train.seconds must be a number of seconds from 0 to 1e+09, got -1"),
                                         ({"seconds": 1e308}, "train.seconds must be a number of seconds from 0 to 1e+09"),
                                         ({"command": 5}, "train.command must be a string or null, got 5"),
+                                        ({"config": "x"}, 'train.config must be an object or null, got "x"'),
                                         ([1], "train must be an object or null, got [1]")])
 def test_a_damaged_training_record_in_config_json_is_named(cli, copy, tmp_path, train, says):
     """eval and generate took these; report crashed on them (float('abc'), ' '.join of a number)."""
@@ -433,3 +446,21 @@ def test_a_damaged_training_record_in_config_json_is_named(cli, copy, tmp_path, 
     edit_json(model / "config.json", lambda config: config.__setitem__("train", train))
     for command in (["eval", model, "--file", ENGLISH], ["report", model, "--out", tmp_path / "r"]):
         assert_one_line_error(cli(*command), f"{model}/config.json: {says}")
+
+
+def test_a_damaged_training_record_of_the_run_to_resume_is_named(cli, copy):
+    """last/config.json's train.config as a string: --resume crashed reading the saved seed from it."""
+    model = copy("lstm")
+    edit_json(model / "last" / "config.json", lambda config: config["train"].__setitem__("config", "x"))
+    assert_one_line_error(cli("train", "--resume", model, "--max-steps", "3"),
+                          f"{model}/last/config.json: train.config must be an object or null, got \"x\"")
+
+
+def test_a_deeply_nested_config_json_in_an_out_folder_is_one_line(cli, tmp_path):
+    """Telling whether --out is lmkit's read its config.json with a RecursionError let through: a traceback."""
+    out = tmp_path / "deep"
+    out.mkdir()
+    (out / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = cli("ngram", "--train", ENGLISH, "--order", "2", "--out", out)
+    assert_one_line_error(result, f"{out}")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]

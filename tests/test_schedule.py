@@ -154,6 +154,17 @@ def test_early_stopping_under_a_budget_counts_only_the_last_quarter(tmp_path, da
     assert t.progress.bad_evals == stopped_at // 5 - 1  # --asgd's --nonmono still counts every evaluation
 
 
+def test_evaluations_counted_against_a_budget_since_grown_no_longer_count(tmp_path, data, monkeypatch):
+    """A run stopped early in its last quarter, resumed with twice the budget, stopped again at its first
+    evaluation (42% into the new budget): the two evaluations counted before still counted."""
+    record = LRs()
+    t = trainer(data, tmp_path, record, schedule="cosine", eval_every=5, max_steps=80, patience=2)
+    t.progress.best_valid, t.progress.stale_evals = 1.0, 2  # as resumed: no new best since, two counted
+    monkeypatch.setattr(t, "evaluate", lambda stream: SimpleNamespace(mean=3.0, perplexity=1.0, tokens=1))
+    result = t.run()
+    assert result.stopped == "early_stop" and max(record.lrs) == 65  # counted again from 60, 75% of 80
+
+
 def test_a_state_saved_before_the_rule_keeps_its_count_toward_patience(tmp_path, data):
     first = LRs(stop_after=12)
     assert trainer(data, tmp_path / "a", first, schedule="plateau", max_steps=40).run().stopped == "SIGINT"

@@ -7,7 +7,7 @@ import click
 
 from lmkit.commands.common import CORPUS_PARAMS, corpus_options, refuse_ignored
 from lmkit.corpus.split import SPLITS
-from lmkit.errors import ConfigError, counted
+from lmkit.errors import ConfigError, CorpusError, counted
 
 
 @click.group("corpus")
@@ -26,7 +26,7 @@ def list_corpora():
     cached = {c.name: c for c in found}
     width = max(len(name) for name in [*CORPORA, *cached, *damaged])
     for name, source in CORPORA.items():
-        state = f"cached, {cached[name].num_chars('train'):,} train chars" if name in cached else "not fetched"
+        state = train_chars(cached[name]) if name in cached else "not fetched"
         click.echo(f"{name:<{width}}  {source.description} [{damaged_state(damaged[name]) if name in damaged else state}]")
     for name, corpus in cached.items():
         if name not in CORPORA:
@@ -35,6 +35,14 @@ def list_corpora():
         if name not in CORPORA:
             click.echo(f"{name:<{width}}  [{damaged_state(why)}]")
     click.echo(f"({folders_line()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
+
+
+def train_chars(corpus) -> str:
+    """A cached corpus's state in the list: its train split's size, or why its cache is damaged."""
+    try:
+        return f"cached, {corpus.num_chars('train'):,} train chars"
+    except CorpusError as exc:
+        return damaged_state(str(exc))
 
 
 def damaged_state(why: str) -> str:
@@ -94,7 +102,8 @@ def info_lines(corpus) -> list[str]:
              f"  {'split':<6} {'lines':>10} {'chars':>12} {'bytes':>12} {'units':>7}  sha256"]
     for split in SPLITS:
         s = manifest["splits"][split]
-        lines.append(f"  {split:<6} {s['lines']:>10,} {s['chars']:>12,} {s['bytes']:>12,} {s['units']:>7,}  {s['sha256'][:16]}")
+        chars = corpus.num_chars(split)  # checked against the text: what bits/char divides by
+        lines.append(f"  {split:<6} {s['lines']:>10,} {chars:>12,} {s['bytes']:>12,} {s['units']:>7,}  {s['sha256'][:16]}")
     return lines
 
 

@@ -12,14 +12,14 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.config.folders import corpora_root
 from lmkit.config.from_json import from_json, json_repr
 from lmkit.corpus.fetch import sha256_file
-from lmkit.corpus.split import SPLITS
+from lmkit.corpus.split import SPLITS, unit_chars
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.fileio import fsync_dir, not_own_file, open_regular, read_json, read_text, write_json_atomic
 
@@ -65,6 +65,7 @@ class Corpus:
     name: str
     directory: Path
     manifest: dict
+    counted_chars: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # split -> its text's
 
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
@@ -124,8 +125,17 @@ class Corpus:
         return self.manifest["splits"][split]
 
     def num_chars(self, split: str) -> int:
-        """Characters of the split's text, newlines included (a segmented corpus's word spaces are not)."""
-        return int(self.split_stats(split)["chars"])
+        """Characters of the split's text, newlines included (a segmented corpus's word spaces are not): what
+        bits/char divides by, so counted from the text once and checked against the manifest's record (an
+        edited record made every bits/char figure wrong)."""
+        recorded = int(self.split_stats(split)["chars"])
+        if split not in self.counted_chars:
+            self.counted_chars[split] = sum(unit_chars([line], self.segmented) for line in self.lines(split))
+        if self.counted_chars[split] != recorded:
+            raise CorpusError(f"{self.directory / MANIFEST}: records {recorded:,} characters for the {split} split, "
+                              f"but its text has {self.counted_chars[split]:,}: the corpus cache is damaged; "
+                              f"{REBUILD.format(self.directory)}")
+        return recorded
 
     def num_lines(self, split: str) -> int:
         return int(self.split_stats(split)["lines"])

@@ -110,16 +110,32 @@ def split_coverage(tokenizer: Tokenizer, lines, top: int = 0) -> dict:
     return stats
 
 
+def split_coverage_holds(stats) -> bool:
+    """Whether `stats` is a split's coverage as split_coverage writes it: counts that are whole, unknowns among the
+    tokens, the rate their ratio, and the top tokens as [token, count] pairs."""
+    def count(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(stats, dict) or not (count(stats.get("tokens")) and count(stats.get("unk"))):
+        return False
+    tokens, unknown, rate = stats["tokens"], stats["unk"], stats.get("oov_rate")
+    top = stats.get("top", [])
+    return (unknown <= tokens and isinstance(rate, (int, float)) and not isinstance(rate, bool)
+            and abs(rate - (unknown / tokens if tokens else 0.0)) < 1e-9 and isinstance(top, list)
+            and all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and count(pair[1])
+                    for pair in top))
+
+
 def coverage(corpus, tokenizer: Tokenizer, tokenizer_file: Path | None = None) -> dict:
     """split -> coverage stats, cached beside the tokenizer file when one is given."""
     cache = stats_path(tokenizer_file) if tokenizer_file else None
     if cache is not None and cache.exists():
         try:
             stats = read_json(cache, "coverage stats")
-            if set(stats) == set(SPLITS):
+            if set(stats) == set(SPLITS) and all(split_coverage_holds(stats[split]) for split in SPLITS):
                 return stats
         except LmkitError:
-            pass
+            pass  # damaged or edited: counted again, and the cache rewritten
     tokenizer = tokenizer.reading(corpus)
     stats = {split: split_coverage(tokenizer, corpus.lines(split), TOP_TOKENS if split == "train" else 0)
              for split in SPLITS}

@@ -418,7 +418,9 @@ class Trainer:
                 save_model(self.directory, self.scored_model, self.tokenizer, {**self.extra, "valid": record})
         else:
             p.bad_evals += 1
-            p.stale_evals += counts_for_patience(self.cfg.schedule, fraction)
+            # before the budget's counted part: only a budget grown by --resume puts an evaluation there after
+            # counted ones, which were counted against the old budget and no longer count
+            p.stale_evals = p.stale_evals + 1 if counts_for_patience(self.cfg.schedule, fraction) else 0
             if self.cfg.schedule == "plateau":
                 p.lr_scale /= self.cfg.lr_decay
         p.history.append(record)
