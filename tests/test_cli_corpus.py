@@ -237,6 +237,20 @@ def test_hf_fetch_shows_no_datasets_progress_and_knows_what_is_cached(cli, tmp_p
     assert "already cached" in again.stdout and "fetched" not in again.stdout, again.output
 
 
+def test_an_hf_folder_whose_files_changed_is_fetched_afresh(cli, tmp_path, monkeypatch):
+    """The cache was keyed on the folder's path alone: after its files were edited every command still read
+    the text first fetched, and `corpus fetch` said 'already cached'."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dataset = hf_folder_of(tmp_path, "edited", ["the cat sat", "on the mat"])
+    assert cli("corpus", "fetch", f"hf:{dataset}").exit_code == 0
+    for path in dataset.iterdir():
+        path.write_text("床前明月光\n疑是地上霜\n举头望明月\n低头思故乡\n" * 3, encoding="utf-8")
+    again = cli("corpus", "fetch", f"hf:{dataset}")
+    assert "fetched" in again.stdout and "already cached" not in again.stdout, again.output
+    info = cli("corpus", "info", f"hf:{dataset}")
+    assert info.exit_code == 0 and "cat" not in cli("vocab", "show", "--corpus", f"hf:{dataset}").output, info.output
+
+
 def test_hf_folder_holding_another_dataset_is_refused(cli, tmp_path, monkeypatch, corpora_root):
     """A cached manifest whose source is another dataset does not stand in for the one asked for."""
     from lmkit.corpus.hf import hf_folder

@@ -9,9 +9,11 @@ like any other corpus. NAME may also be a local folder of .txt files, which
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -46,9 +48,23 @@ def readable_part(dataset: str, config: str | None) -> str:
 
 def hf_folder_name(dataset: str, config: str | None) -> str:
     """hf-<readable part>-<hash>: the hash of the exact dataset and config keeps names that read alike
-    (hf:a/b, hf:a-b, hf:a:b) in folders of their own."""
-    digest = hashlib.sha256(json.dumps([dataset, config]).encode()).hexdigest()[:10]
+    (hf:a/b, hf:a-b, hf:a:b) in folders of their own. A local folder's hash covers its files too, so a
+    folder whose files changed is fetched afresh, as --train PATH is keyed on its files' contents (the
+    first cache was used for the edited folder, silently)."""
+    key = [dataset, config] + ([folder_files(Path(dataset))] if dataset.startswith("/") else [])
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]
     return "-".join(part for part in ("hf", readable_part(dataset, config)[-60:].lstrip("-._"), digest) if part)
+
+
+def folder_files(folder: Path) -> list[list]:
+    """[relative path, bytes, modification time in ns] of every file under `folder`: what it holds, cheaply."""
+    files = []
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        with contextlib.suppress(OSError):  # gone or unreadable meanwhile: loading the folder will say so
+            info = path.stat()
+            if stat.S_ISREG(info.st_mode):
+                files.append([str(path.relative_to(folder)), info.st_size, info.st_mtime_ns])
+    return files
 
 
 def legacy_folder_name(dataset: str, config: str | None) -> str:
