@@ -187,18 +187,22 @@ def main(argv: list[str] | None = None) -> None:
     handled = [signum for signum in TERMINATING if not ignored(signum)]  # one started ignored (nohup, &) stays so
     for signum in handled:
         signal.signal(signum, stops)
+    ended = None  # the command's exit code, when it ended on its own
     try:
         try:
             run_app(argv)
+        except SystemExit as exc:
+            ended = exc.code
+            raise
         finally:
-            stops.over = True  # from here a stop signal is only recorded
+            stops.over = True  # from here, and through the exit, a stop signal is only recorded
     except (Terminated, KeyboardInterrupt) as exc:  # one that landed as click unwound, before the line above
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
         stopped(TERMINATING[signum], exit_code(signum.name))
-    finally:  # at exit (atexit callbacks, shutdown) nothing is left to report: the signals' defaults again
-        for signum in handled:
-            signal.signal(signum, signal.SIG_DFL)
-        if stops.first is None and stops.later:  # one that came as the command ended: it ends the process now
+    finally:
+        stopped_by_a_signal = stops.first is not None or ended in {exit_code(s.name) for s in TERMINATING}
+        if stops.later and not stopped_by_a_signal:  # one came as the command ended: it ends the process now,
+            signal.signal(stops.later[0], signal.SIG_DFL)  # as its default would (a chain `lmkit ... && ...` stops)
             os.kill(os.getpid(), stops.later[0])
 
 

@@ -211,3 +211,20 @@ def test_an_edited_coverage_cache_is_counted_again(tiny_en, damage):
     cache.write_text(json.dumps({**counted, **damage}))
     assert coverage(tiny_en, tokenizer, tokenizer_path(tiny_en, "char", {})) == counted
     assert json.loads(cache.read_text()) == counted  # and the cache rewritten
+
+
+def test_cached_ids_edited_to_other_tokens_are_refused(tiny_en):
+    """Every id of the cached test split set to one token (its type and shape kept) was scored as it was:
+    perplexity 1761 where the text gives 98."""
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    ids = encoded_split(tiny_en, tokenizer, "test")
+    cache = next(tiny_en.directory.glob("ids/*/test.npy"))
+    edited = np.array(ids)
+    edited[:] = 5
+    np.save(cache, edited)
+    with pytest.raises(CorpusError, match=f"{cache}: the cached ids of the test split are damaged \\(not one end of "
+                                          "line for each of its"):
+        encoded_split(tiny_en, tokenizer, "test")

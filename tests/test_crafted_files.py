@@ -333,16 +333,20 @@ def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, d
     assert_one_line_error(result, f"{split}: ", words)
 
 
-@pytest.mark.parametrize("chars", [100, -5, 10**15])
-def test_a_manifests_character_count_that_is_not_its_texts_is_refused(copy, trained, monkeypatch, chars):
-    """bits/char divides by the manifest's count: an edited 100 printed 29.9 bits/char for 6.7 (and -5, 2989.7)."""
+@pytest.mark.parametrize("key,what,value", [("chars", "characters", 100), ("chars", "characters", -5),
+                                            ("chars", "characters", 10**15), ("lines", "lines", 5)])
+def test_a_manifests_count_that_is_not_its_texts_is_refused(copy, trained, monkeypatch, key, what, value):
+    """bits/char divides by the manifest's count: an edited 100 printed 29.9 bits/char for 6.7 (and -5, 2989.7);
+    corpus info showed an edited line count as it found it."""
     corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
-    actual = json.loads((corpus / "manifest.json").read_text())["splits"]["valid"]["chars"]
-    edit_json(corpus / "manifest.json", lambda manifest: manifest["splits"]["valid"].__setitem__("chars", chars))
+    actual = json.loads((corpus / "manifest.json").read_text())["splits"]["valid"][key]
+    edit_json(corpus / "manifest.json", lambda manifest: manifest["splits"]["valid"].__setitem__(key, value))
     monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
-    for command in (["ngram", "--corpus", "c", "--order", "2", "--out", corpus.parent.parent / "n"], ["corpus", "info", "c"]):
-        assert_one_line_error(run_cli(*command), f"{corpus}/manifest.json: records {chars:,} characters for the valid "
-                                                 f"split, but its text has {actual:,}: the corpus cache is damaged")
+    says = (f"{corpus}/manifest.json: records {value:,} {what} for the valid split, but its text has {actual:,}: "
+            "the corpus cache is damaged")
+    assert_one_line_error(run_cli("corpus", "info", "c"), says)
+    if key == "chars":
+        assert_one_line_error(run_cli("ngram", "--corpus", "c", "--order", "2", "--out", corpus.parent.parent / "n"), says)
 
 
 @pytest.mark.parametrize("key,value,words", [

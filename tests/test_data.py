@@ -55,7 +55,7 @@ def test_encoded_split_is_cached_per_tokenizer_and_memory_mapped(tmp_path, monke
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "train.txt").write_text("abc\nba\n", encoding="utf-8")
-    corpus = Corpus("c", folder, {"format": 1})
+    corpus = Corpus("c", folder, {"format": 1, "splits": {"train": {"lines": 2}}})
     tokenizer = CharTokenizer.fit(["abc"])
     first = encoded_split(corpus, tokenizer, "train")
     assert isinstance(first, np.memmap)

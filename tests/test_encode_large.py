@@ -22,7 +22,8 @@ def make_corpus(folder, text=TEXT):
     """A Corpus over a hand-written train split (bytes exactly as given; nothing normalised)."""
     folder.mkdir(parents=True)
     (folder / "train.txt").write_bytes(text.encode("utf-8"))
-    return Corpus(folder.name, folder, {"format": 1})
+    lines = len(text.split("\n")) - text.endswith("\n") if text else 0  # what the manifest would record
+    return Corpus(folder.name, folder, {"format": 1, "splits": {"train": {"lines": lines}}})
 
 
 @pytest.fixture

@@ -293,19 +293,44 @@ def test_sigterm_while_an_ordinary_module_is_imported_is_the_one_line_error(tmp_
     assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 5
 
 
-def test_after_the_command_the_stop_signals_are_left_to_their_defaults():
-    """At exit (atexit callbacks, interpreter shutdown) there is nothing to report: no traceback, no exit 0.
-    SIGINT too: Python's KeyboardInterrupt raised into the exit printed a traceback (Ctrl-C as a report ended)."""
-    probe = ("import signal\n"
+def test_after_a_stop_the_exit_keeps_its_line_and_exit_code_whatever_comes_later():
+    """A command stopped by SIGTERM restored the signals' defaults as it exited, and a SIGHUP or Ctrl-C arriving
+    during the shutdown (0.05-0.5 s later) killed it: the line named SIGTERM, the exit code was the other's."""
+    probe = ("import os, signal, atexit, time\n"
              "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as a terminal starts a command (not nohup, not &)
              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+             "import lmkit.commands.train_run as train_run\n"
              "from lmkit.cli import main\n"
-             "try:\n"
-             "    main(['--version'])\n"
-             "except SystemExit:\n"
-             "    pass\n"
-             "assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == [signal.SIG_DFL] * 3\n")
-    assert subprocess.run([*PYTHON, probe], timeout=60).returncode == 0
+             "def stopped(*args, **kwargs):\n"
+             "    os.kill(os.getpid(), signal.SIGTERM)\n"
+             "    time.sleep(30)\n"
+             "def later():\n"  # at exit, after main has returned
+             "    os.kill(os.getpid(), signal.SIGHUP)\n"
+             "    os.kill(os.getpid(), signal.SIGINT)\n"
+             "    time.sleep(0.5)\n"
+             "atexit.register(later)\n"
+             "train_run.run_training = stopped\n"
+             "main(['train', '--max-steps', '1'])\n")
+    assert_stopped_in_one_line(probe, 143, "terminated (SIGTERM)")
+
+
+def test_a_stop_signal_as_a_command_ends_on_its_own_ends_the_process_with_it():
+    """Ctrl-C just as a report wrote its last file: no traceback (KeyboardInterrupt raised into the exit), and
+    the signal's own end, so a chain `lmkit ... && ...` stops there."""
+    probe = ("import os, signal\n"
+             "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+             "import lmkit.cli as cli\n"
+             "run_app = cli.run_app\n"
+             "def finishing(argv):\n"
+             "    try:\n"
+             "        run_app(argv)\n"
+             "    finally:\n"  # the command is done, on its way out of main
+             "        cli.signal.getsignal(signal.SIGINT).over = True\n"
+             "        os.kill(os.getpid(), signal.SIGINT)\n"
+             "cli.run_app = finishing\n"
+             "cli.main(['--version'])\n")
+    result = subprocess.run([*PYTHON, probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == -signal.SIGINT and result.stderr == "", result.stderr
 
 
 @pytest.mark.parametrize("raised,code,says", [("KeyboardInterrupt()", 130, "interrupted (Ctrl-C)"),

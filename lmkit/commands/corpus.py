@@ -102,8 +102,8 @@ def info_lines(corpus) -> list[str]:
              f"  {'split':<6} {'lines':>10} {'chars':>12} {'bytes':>12} {'units':>7}  sha256"]
     for split in SPLITS:
         s = manifest["splits"][split]
-        chars = corpus.num_chars(split)  # checked against the text: what bits/char divides by
-        lines.append(f"  {split:<6} {s['lines']:>10,} {chars:>12,} {s['bytes']:>12,} {s['units']:>7,}  {s['sha256'][:16]}")
+        text_lines, chars = corpus.num_lines(split), corpus.num_chars(split)  # checked against the text (and its size)
+        lines.append(f"  {split:<6} {text_lines:>10,} {chars:>12,} {s['bytes']:>12,} {s['units']:>7,}  {s['sha256'][:16]}")
     return lines
 
 

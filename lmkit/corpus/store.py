@@ -65,7 +65,7 @@ class Corpus:
     name: str
     directory: Path
     manifest: dict
-    counted_chars: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # split -> its text's
+    counted: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)  # split -> its text's counts
 
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
@@ -126,19 +126,25 @@ class Corpus:
 
     def num_chars(self, split: str) -> int:
         """Characters of the split's text, newlines included (a segmented corpus's word spaces are not): what
-        bits/char divides by, so counted from the text once and checked against the manifest's record (an
-        edited record made every bits/char figure wrong)."""
-        recorded = int(self.split_stats(split)["chars"])
-        if split not in self.counted_chars:
-            self.counted_chars[split] = sum(unit_chars([line], self.segmented) for line in self.lines(split))
-        if self.counted_chars[split] != recorded:
-            raise CorpusError(f"{self.directory / MANIFEST}: records {recorded:,} characters for the {split} split, "
-                              f"but its text has {self.counted_chars[split]:,}: the corpus cache is damaged; "
-                              f"{REBUILD.format(self.directory)}")
-        return recorded
+        bits/char divides by (an edited manifest record made every bits/char figure wrong)."""
+        return self.checked_count(split, "chars", "characters")
 
     def num_lines(self, split: str) -> int:
-        return int(self.split_stats(split)["lines"])
+        return self.checked_count(split, "lines", "lines")
+
+    def checked_count(self, split: str, key: str, what: str) -> int:
+        """The manifest's `key` count of `split`, checked against its text (counted once, with its size)."""
+        recorded = int(self.split_stats(split)[key])
+        if split not in self.counted:
+            lines = chars = 0
+            for line in self.lines(split):  # which checks the file's size against the manifest too
+                lines, chars = lines + 1, chars + unit_chars([line], self.segmented)
+            self.counted[split] = {"lines": lines, "chars": chars}
+        if self.counted[split][key] != recorded:
+            raise CorpusError(f"{self.directory / MANIFEST}: records {recorded:,} {what} for the {split} split, "
+                              f"but its text has {self.counted[split][key]:,}: the corpus cache is damaged; "
+                              f"{REBUILD.format(self.directory)}")
+        return recorded
 
     @property
     def description(self) -> str:
