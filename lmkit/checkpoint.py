@@ -1,6 +1,7 @@
 """Model directories: self-describing, safe to load, written atomically.
 
-    DIR/config.json      {"format": 1, "lmkit": version, "kind": ..., hyperparameters, "train": {...}}
+    DIR/config.json      {"format": 1, "lmkit": version, "kind": ..., hyperparameters, "train", "vocab" and
+                         "tokenizer" records (lmkit.saved_config)}
     DIR/tokenizer.json   tokenizer kind, options and vocabulary
     DIR/<weights>        whatever the model's own `save` writes (model.safetensors, model.ngram.npz, ...)
     DIR/metrics.jsonl    one JSON line per evaluation: the learning curve (lmkit.learning_curve)
@@ -17,28 +18,26 @@ without pickles, and torch files are read with weights_only=True.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lmkit.config.from_json import finite_number, from_json
+from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, json_text, not_a_file, read_json,
-                          write_json_atomic, write_text_atomic)
+from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, not_a_file, read_json, write_json_atomic,
+                          write_text_atomic)
 from lmkit.models import model_class
+from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
+                                 check_tokenizer_matches, tokenizer_record, vocab_record)
 from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
 FORMAT = 1
-CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.json"
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
@@ -219,68 +218,6 @@ def release_claim(directory: Path) -> None:
         pass  # something appeared meanwhile: then it is in use, and stays
 
 
-@dataclass
-class SavedFields:
-    """The keys of config.json that commands read besides the model's own settings, with their types."""
-
-    format: int
-    kind: str | None = None
-    corpus: str | None = None
-    direction: str = "forward"
-    model: dict | None = None
-    members: list | None = None
-    train: dict | None = None
-    tokenizer: dict | None = None
-    vocab: dict | None = None
-
-
-@dataclass
-class SavedTraining:
-    """The keys of config.json's "train" that commands read (a report's train time and command, the run's settings
-    that --resume compares options with), with their types."""
-
-    command: str | None = None
-    seconds: float | None = None
-    config: dict | None = None
-
-
-@dataclass
-class SavedVocab:
-    """config.json's "vocab": the vocabulary the weights were trained with (vocab_record)."""
-
-    size: int
-    fingerprint: str
-
-
-@dataclass
-class SavedTokenizer:
-    """config.json's "tokenizer": how the weights' text was cut (tokenizer_record); an N-gram saved before the
-    options were recorded has the kind only."""
-
-    kind: str
-    options: str | None = None
-
-
-LONGEST_SECONDS = 10**9  # a duration (train.seconds, a learning curve's time) beyond 31 years is not one a run took
-
-
-def plausible_seconds(value: int | float) -> bool:
-    return finite_number(value) and 0 <= value <= LONGEST_SECONDS
-
-
-def check_saved_records(fields: SavedFields) -> None:
-    """ConfigError naming the key when a record inside config.json is not of the form lmkit writes."""
-    if fields.vocab is not None:
-        from_json(SavedVocab, fields.vocab, "vocab")
-    if fields.tokenizer is not None:
-        from_json(SavedTokenizer, fields.tokenizer, "tokenizer")
-    if fields.train is not None:
-        seconds = from_json(SavedTraining, fields.train, "train").seconds
-        if seconds is not None and not plausible_seconds(seconds):
-            raise ConfigError(f"train.seconds must be a number of seconds from 0 to {LONGEST_SECONDS:.0e}, "
-                              f"got {json_text(seconds).strip()[:60]}")
-
-
 def read_config(directory: str | Path) -> dict:
     """config.json of a model directory, its format and the types of SavedFields checked."""
     directory = Path(directory)
@@ -318,61 +255,6 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
         return load_tokenizer(Path(directory) / TOKENIZER_FILE)
     except TokenizerError as exc:  # named by its file; a missing package (not a TokenizerError) passes as it is
         raise CheckpointError(str(exc)) from exc
-
-
-def vocab_record(vocab) -> dict:
-    """What config.json keeps of the vocabulary the weights were trained with: its size and fingerprint."""
-    return {"size": len(vocab), "fingerprint": vocab.fingerprint()}
-
-
-def tokenizer_record(tokenizer: Tokenizer) -> dict:
-    """What config.json keeps of how the weights' text was cut into tokens: the tokenizer's kind, and a
-    fingerprint of its options (a sentencepiece model's are its whole model file)."""
-    options = json.dumps(tokenizer.options(), sort_keys=True, ensure_ascii=True)
-    return {"kind": tokenizer.kind, "options": hashlib.sha256(options.encode("ascii")).hexdigest()[:16]}
-
-
-def check_tokenizer_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
-    """A tokenizer.json from another model (of the same vocabulary size, say) would make the weights read
-    every id as a different token, and one that cuts text otherwise (words where the model read characters,
-    the same tokens) would make every figure wrong: refuse both. Directories saved before a record was kept
-    pass unchecked on it."""
-    check_vocab_matches(directory, config, tokenizer)
-    how = tokenizer_difference(config, tokenizer)
-    if how is not None:
-        raise CheckpointError(f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: "
-                              f"{how}; put back the tokenizer.json saved with the model")
-
-
-def tokenizer_difference(config: dict, tokenizer: Tokenizer) -> str | None:
-    """How `tokenizer` cuts text otherwise than the one config.json records ("it is a word tokenizer, where ..."),
-    or None when it cuts it alike or nothing is recorded (read_config has checked the record's form)."""
-    if config.get("tokenizer") is None:
-        return None
-    saved, found = from_json(SavedTokenizer, config["tokenizer"], "tokenizer"), tokenizer_record(tokenizer)
-    if saved.kind != found["kind"]:
-        return f"it is a {found['kind']} tokenizer, where {CONFIG_FILE} records {json_text(saved.kind).strip()}"
-    if saved.options is None and config.get("kind") == "ngram":  # an N-gram saved before the record: its kind only
-        return None
-    if saved.options != found["options"]:
-        return f"its options differ from those {CONFIG_FILE} records"
-    return None
-
-
-def check_vocab_matches(directory: Path, config: dict, tokenizer: Tokenizer) -> None:
-    if config.get("vocab") is None:
-        return
-    saved, found = from_json(SavedVocab, config["vocab"], "vocab"), vocab_record(tokenizer.vocab)
-    if saved.fingerprint == found["fingerprint"] and saved.size != found["size"]:  # the record's size was changed
-        raise CheckpointError(
-            f"{directory / CONFIG_FILE}: vocab.size is {saved.size}, but the tokenizer.json whose vocabulary it "
-            f"fingerprints holds {found['size']} tokens; put back the {CONFIG_FILE} saved with the model")
-    if saved.fingerprint != found["fingerprint"]:
-        raise CheckpointError(
-            f"{directory / TOKENIZER_FILE}: not the tokenizer these weights were trained with: its vocabulary "
-            f"({found['size']} tokens, fingerprint {found['fingerprint']}) differs from the one {CONFIG_FILE} "
-            f"records ({saved.size} tokens, fingerprint {json_text(saved.fingerprint).strip()[:40]}); put back the "
-            "tokenizer.json saved with the model")
 
 
 def load_model(directory: str | Path):

@@ -22,7 +22,7 @@ STAGE_RANK = {
     "corpus": 1,
     "text": 2,
     "models": 3,
-    "checkpoint": 4, "learning_curve": 4, "model_source": 4,
+    "checkpoint": 4, "learning_curve": 4, "model_source": 4, "saved_config": 4,
     "evaluate": 5,
     "generate": 6, "train": 6,
     "report": 7,

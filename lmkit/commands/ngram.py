@@ -72,7 +72,7 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
 
 def same_ngram(saved: dict, corpus, tokenizer, config: NGramConfig, direction: str) -> bool:
     """Whether config.json `saved` is of the N-gram this command builds (what a rebuild would make again)."""
-    from lmkit.checkpoint import tokenizer_difference, vocab_record
+    from lmkit.saved_config import tokenizer_difference, vocab_record
 
     return (saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
             and tokenizer_difference(saved, tokenizer) is None
