@@ -201,8 +201,11 @@ def main(argv: list[str] | None = None) -> None:
         stopped(TERMINATING[signum], exit_code(signum.name))
     finally:
         stopped_by_a_signal = stops.first is not None or ended in {exit_code(s.name) for s in TERMINATING}
-        if stops.later and not stopped_by_a_signal:  # one came as the command ended: it ends the process now,
-            signal.signal(stops.later[0], signal.SIG_DFL)  # as its default would (a chain `lmkit ... && ...` stops)
+        if stopped_by_a_signal:  # its line and exit code stand: a later signal is ignored, through the shutdown too
+            for signum in handled:  # (which restores the default of a signal Python handles, not of one ignored)
+                signal.signal(signum, signal.SIG_IGN)
+        elif stops.later:  # one came as the command ended: it ends the process now, as its default would
+            signal.signal(stops.later[0], signal.SIG_DFL)  # (so a chain `lmkit ... && ...` stops there)
             os.kill(os.getpid(), stops.later[0])
 
 

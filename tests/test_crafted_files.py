@@ -338,15 +338,31 @@ def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, d
 def test_a_manifests_count_that_is_not_its_texts_is_refused(copy, trained, monkeypatch, key, what, value):
     """bits/char divides by the manifest's count: an edited 100 printed 29.9 bits/char for 6.7 (and -5, 2989.7);
     corpus info showed an edited line count as it found it."""
-    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), copy("lstm").parent / "corpora" / "c"))
+    model = copy("lstm")
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), model.parent / "corpora" / "c"))
     actual = json.loads((corpus / "manifest.json").read_text())["splits"]["valid"][key]
     edit_json(corpus / "manifest.json", lambda manifest: manifest["splits"]["valid"].__setitem__(key, value))
     monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
     says = (f"{corpus}/manifest.json: records {value:,} {what} for the valid split, but its text has {actual:,}: "
             "the corpus cache is damaged")
     assert_one_line_error(run_cli("corpus", "info", "c"), says)
-    if key == "chars":
-        assert_one_line_error(run_cli("ngram", "--corpus", "c", "--order", "2", "--out", corpus.parent.parent / "n"), says)
+    # eval, with the split's ids already cached (it read the record unchecked); ngram
+    assert_one_line_error(run_cli("eval", model, "--corpus", "c", "--split", "valid"), says)
+    assert_one_line_error(run_cli("ngram", "--corpus", "c", "--order", "2", "--out", corpus.parent.parent / "n"), says)
+
+
+def test_a_split_whose_text_changed_is_not_scored_from_its_old_ids(copy, trained, monkeypatch):
+    """A valid split edited without changing its size was scored from the ids cached before the edit."""
+    model = copy("lstm")
+    corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), model.parent / "corpora" / "c"))
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
+    assert run_cli("eval", model, "--corpus", "c", "--split", "valid").exit_code == 0  # its ids cached now
+    text = (corpus / "valid.txt").read_text(encoding="utf-8")
+    swapped = text.translate(str.maketrans("ae", "ea"))
+    assert swapped != text and len(swapped.encode()) == len(text.encode())
+    (corpus / "valid.txt").write_text(swapped, encoding="utf-8")
+    assert_one_line_error(run_cli("eval", model, "--corpus", "c", "--split", "valid"),
+                          f"{corpus}/valid.txt: its sha256 is not the one the manifest records (its text was changed)")
 
 
 @pytest.mark.parametrize("key,value,words", [

@@ -1,4 +1,6 @@
 """Token streams, their cache, and the TBPTT batches cut from them (lmkit.text.batches)."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,9 @@ def test_encoded_split_is_cached_per_tokenizer_and_memory_mapped(tmp_path, monke
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "train.txt").write_text("abc\nba\n", encoding="utf-8")
-    corpus = Corpus("c", folder, {"format": 1, "splits": {"train": {"lines": 2}}})
+    data = (folder / "train.txt").read_bytes()
+    stats = {"lines": 2, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    corpus = Corpus("c", folder, {"format": 1, "splits": {"train": stats}})
     tokenizer = CharTokenizer.fit(["abc"])
     first = encoded_split(corpus, tokenizer, "train")
     assert isinstance(first, np.memmap)

@@ -1,4 +1,5 @@
 """The bounded-memory encoder (lmkit.text.encode_large) writes exactly what the in-memory path writes."""
+import hashlib
 import io
 
 import numpy as np
@@ -21,9 +22,11 @@ TEXT = "\n".join(AWKWARD * 40) + "\nlast line without newline"
 def make_corpus(folder, text=TEXT):
     """A Corpus over a hand-written train split (bytes exactly as given; nothing normalised)."""
     folder.mkdir(parents=True)
-    (folder / "train.txt").write_bytes(text.encode("utf-8"))
+    data = text.encode("utf-8")
+    (folder / "train.txt").write_bytes(data)
     lines = len(text.split("\n")) - text.endswith("\n") if text else 0  # what the manifest would record
-    return Corpus(folder.name, folder, {"format": 1, "splits": {"train": {"lines": lines}}})
+    stats = {"lines": lines, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return Corpus(folder.name, folder, {"format": 1, "splits": {"train": stats}})
 
 
 @pytest.fixture

@@ -38,8 +38,11 @@ def list_corpora():
 
 
 def train_chars(corpus) -> str:
-    """A cached corpus's state in the list: its train split's size, or why its cache is damaged."""
+    """A cached corpus's state in the list: its train split's size, or why its cache is damaged (every split's
+    text is held to the manifest's counts)."""
     try:
+        for split in SPLITS:
+            corpus.num_lines(split), corpus.num_chars(split)
         return f"cached, {corpus.num_chars('train'):,} train chars"
     except CorpusError as exc:
         return damaged_state(str(exc))

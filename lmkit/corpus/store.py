@@ -101,21 +101,26 @@ class Corpus:
                 yield line[:-1] if line.endswith("\n") else line
 
     def check_files(self) -> None:
-        """CorpusError naming the first split file that is not what the manifest records (missing, a link or a
-        folder, another size, and up to HASHED_ON_FETCH_BYTES another sha256): a cache that cannot be read is
-        not "already cached"."""
+        """CorpusError naming the first split file that is not what the manifest records: a cache that cannot be
+        read is not "already cached"."""
         for split in SPLITS:
-            path = self.path(split)
-            stranger = not_own_file(path) or (None if path.exists() else "missing")
-            recorded = self.manifest["splits"][split]
-            if stranger is not None:
-                stranger = f"is {stranger}"
-            elif path.stat().st_size != recorded["bytes"]:
-                stranger = f"{path.stat().st_size:,} bytes, but the manifest records {recorded['bytes']:,}"
-            elif recorded["bytes"] <= HASHED_ON_FETCH_BYTES and sha256_file(path) != recorded["sha256"]:
-                stranger = "its sha256 is not the one the manifest records (its text was changed)"
-            if stranger is not None:
-                raise CorpusError(f"{path}: {stranger}: the corpus cache is damaged; {REBUILD.format(self.directory)}")
+            self.check_file(split)
+
+    def check_file(self, split: str) -> None:
+        """CorpusError when the split's file is not what the manifest records (missing, a link or a folder, another
+        size, and up to HASHED_ON_FETCH_BYTES another sha256): what was encoded and cached from it would be
+        another text's."""
+        path = self.path(split)
+        stranger = not_own_file(path) or (None if path.exists() else "missing")
+        recorded = self.manifest["splits"][split]
+        if stranger is not None:
+            stranger = f"is {stranger}"
+        elif path.stat().st_size != recorded["bytes"]:
+            stranger = f"{path.stat().st_size:,} bytes, but the manifest records {recorded['bytes']:,}"
+        elif recorded["bytes"] <= HASHED_ON_FETCH_BYTES and sha256_file(path) != recorded["sha256"]:
+            stranger = "its sha256 is not the one the manifest records (its text was changed)"
+        if stranger is not None:
+            raise CorpusError(f"{path}: {stranger}: the corpus cache is damaged; {REBUILD.format(self.directory)}")
 
     def text(self, split: str) -> str:
         return read_text(self.path(split))

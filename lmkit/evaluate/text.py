@@ -41,7 +41,7 @@ class EvalText:
     def from_split(cls, corpus, split: str) -> "EvalText":
         stats = corpus.split_stats(split)
         digest = stats.get("sha256") or f"{corpus.name}:{split}"
-        return cls(f"{corpus.name} {split}", digest, int(stats["chars"]), corpus=corpus, split=split)
+        return cls(f"{corpus.name} {split}", digest, corpus.num_chars(split), corpus=corpus, split=split)
 
     @classmethod
     def from_file(cls, path: str | Path, encoding_errors: str = "strict") -> "EvalText":

@@ -47,6 +47,7 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
     (lmkit.text.encode_large); a smaller one in memory. Both write the same array.
     """
     tokenizer = tokenizer.reading(corpus)  # a segmented corpus is plain text to a character tokenizer built elsewhere
+    corpus.check_file(split)  # the ids cached from the split are its text's only while the text is the manifest's
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
     stranger = stranger_below(Path(corpus.directory), cache)
@@ -57,7 +58,11 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
         with encoding_into(cache.parent):
             if not cache.exists():  # another process may have made it while this one waited
                 encode_split(corpus, tokenizer, split, reverse, cache, large_bytes, num_proc)
-    return load_ids(cache, len(tokenizer.vocab), split, lines=int(corpus.split_stats(split)["lines"]))
+    try:
+        return load_ids(cache, len(tokenizer.vocab), split, lines=int(corpus.split_stats(split)["lines"]))
+    except CorpusError:
+        corpus.num_lines(split)  # the manifest's line count, held to the text: when it is the one that is wrong
+        raise
 
 
 def encode_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool, cache: Path, large_bytes: int,
