@@ -299,3 +299,21 @@ def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text
     if warned:
         with_jieba = cli("vocab", "build", "--train", path, "--tokenizer", "word", "--segment", "jieba")
         assert with_jieba.exit_code == 0 and "--segment jieba" not in with_jieba.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["eval", "m", "--per-line"], "error: Option '--per-line' requires an argument. (see 'lmkit eval --help')"),
+    (["generate", "m", "--temperature"], "error: Option '--temperature' requires an argument. (see 'lmkit generate --help')"),
+    (["--nosuch"], "error: No such option '--nosuch'. (see 'lmkit --help')"),  # was click's usage block, 3 lines
+    (["corpus", "fetch"], "error: Missing argument 'NAME...'. (see 'lmkit corpus fetch --help')"),
+])
+def test_a_usage_error_is_one_line_naming_the_help_of_the_command_run(cli, args, says):
+    """An option missing its value pointed to `lmkit --help`: click's parser leaves its context out."""
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stderr == says + "\n", result.output
+
+
+@pytest.mark.parametrize("args", [[], ["corpus"], ["vocab"]])
+def test_a_group_alone_shows_its_help_not_an_error(cli, args):
+    result = cli(*args)
+    assert "Usage: lmkit" in result.output and "error:" not in result.output, result.output
