@@ -125,3 +125,10 @@ def test_command_norms_table():
 ])
 def test_command_refuses_the_other_modes_options(cli, arguments, message):
     assert_one_line_error(cli("gradcheck", *arguments), message)
+
+
+def test_norms_that_outgrow_float64_say_so_rather_than_nan(cli):
+    """--radius 1000 printed a ReLU column of nan from d = 0 on, unexplained."""
+    result = cli("gradcheck", "--norms", "--radius", "1000", "--distance", "200")
+    assert result.exit_code == 0 and "nan" not in result.output, result.output
+    assert "overflow" in result.output and "outgrew float64" in result.output

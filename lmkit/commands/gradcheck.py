@@ -1,6 +1,8 @@
 """`lmkit gradcheck`: check ScratchRNN's hand-written BPTT, or (--norms) watch gradients vanish and explode."""
 from __future__ import annotations
 
+import math
+
 import click
 
 from lmkit.commands.common import refuse_ignored, threads_option
@@ -31,9 +33,19 @@ def print_norms(curves, title: str) -> None:
     click.echo(f"{'d':>8} " + " ".join(f"{c.nonlinearity + ' ' + format(c.spectral_radius, 'g'):>10}" for c in curves))
     distance = len(curves[0].norms) - 1
     for d in (d for d in NORM_DISTANCES if d < distance):
-        click.echo(f"{d:>8} " + " ".join(f"{c.norms[d]:>10.2e}" for c in curves))
-    click.echo(f"{distance:>8} " + " ".join(f"{c.norms[-1]:>10.2e}" for c in curves))
-    click.echo(f"{'per step':>8} " + " ".join(f"{c.factor_per_step():>10.3f}" for c in curves))
+        click.echo(f"{d:>8} " + " ".join(shown(c.norms[d], ".2e") for c in curves))
+    click.echo(f"{distance:>8} " + " ".join(shown(c.norms[-1], ".2e") for c in curves))
+    click.echo(f"{'per step':>8} " + " ".join(shown(c.factor_per_step(), ".3f") for c in curves))
+    if any(not math.isfinite(n) for c in curves for n in c.norms):
+        click.echo(f"overflow: a network's states or gradients outgrew float64 ({OVERFLOW_WHY})")
+
+
+OVERFLOW_WHY = "with rho > 1 a ReLU network's states grow without bound going forward, as its gradients do going back"
+
+
+def shown(value: float, spec: str) -> str:
+    """A norm or factor in its column; `overflow` where float64 could not hold it (inf, or the nan inf makes)."""
+    return f"{format(value, spec):>10}" if math.isfinite(value) else f"{'overflow':>10}"
 
 
 def norms_title(sizes: dict) -> str:
