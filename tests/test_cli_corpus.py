@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -396,3 +398,22 @@ def test_fetch_of_a_cached_corpus_it_cannot_read_says_so(cli, tmp_path, monkeypa
             "changed": "its sha256 is not the one the manifest records"}
     assert_one_line_error(cli("corpus", "fetch", f"hf:{dataset}"), f"{train}: ", says[damage],
                           "the corpus cache is damaged")
+
+
+def test_a_hub_unreachable_is_the_one_error_line_without_the_librarys_retry_lines(tmp_path):
+    """Offline, huggingface_hub logged "'[Errno -2] ...' thrown while requesting HEAD ..." and "Retrying in 1s"
+    five times before lmkit's own line."""
+    probe = ("import datasets\n"
+             "from huggingface_hub.utils import logging as hub_logging\n"
+             "def unreachable(*args, **kwargs):\n"
+             "    hub_logging.get_logger('huggingface_hub.utils._http').warning(\n"
+             "        \"'[Errno -2] Name or service not known' thrown while requesting HEAD https://example.invalid/\")\n"
+             "    raise ConnectionError(\"Couldn't reach 'someone/texts' on the Hub (LocalEntryNotFoundError)\")\n"
+             "datasets.load_dataset = unreachable\n"
+             "from lmkit.cli import main\n"
+             "main(['corpus', 'fetch', 'hf:someone/texts'])\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "LMKIT_CORPORA": str(tmp_path)})
+    assert result.returncode == 1 and "thrown while requesting" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1] == ("error: could not load Hugging Face dataset 'someone/texts': Couldn't "
+                                              "reach 'someone/texts' on the Hub (LocalEntryNotFoundError)")

@@ -103,10 +103,12 @@ def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
 def load_hf(dataset: str, config: str | None, cache_dir: Path):
     import datasets
     from datasets.utils import logging as ds_logging
+    from huggingface_hub.utils import logging as hub_logging
 
     bars_were_on = not datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()  # no "Generating train split" bars: `lmkit corpus fetch` says what it does
     ds_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()  # its retries' "... thrown while requesting HEAD ...": the one error line says it
     try:
         return datasets.load_dataset(dataset, config, cache_dir=str(cache_dir))
     except Exception as exc:  # network, missing dataset, bad config: datasets raises many types
