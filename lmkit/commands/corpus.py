@@ -26,7 +26,7 @@ def list_corpora():
     cached = {c.name: c for c in found}
     width = max(len(name) for name in [*CORPORA, *cached, *damaged])
     for name, source in CORPORA.items():
-        state = train_chars(cached[name]) if name in cached else "not fetched"
+        state = cached_state(cached[name]) if name in cached else "not fetched"
         click.echo(f"{name:<{width}}  {source.description} [{damaged_state(damaged[name]) if name in damaged else state}]")
     for name, corpus in cached.items():
         if name not in CORPORA:
@@ -37,15 +37,16 @@ def list_corpora():
     click.echo(f"({folders_line()}; also: --corpus hf:NAME[:CONFIG], or --train PATH)")
 
 
-def train_chars(corpus) -> str:
+def cached_state(corpus) -> str:
     """A cached corpus's state in the list: its train split's size, or why its cache is damaged (every split's
-    text is held to the manifest's counts)."""
+    text is held to the manifest's line and character counts)."""
     try:
         for split in SPLITS:
-            corpus.num_lines(split), corpus.num_chars(split)
-        return f"cached, {corpus.num_chars('train'):,} train chars"
+            corpus.num_lines(split)
+            corpus.num_chars(split)
     except CorpusError as exc:
         return damaged_state(str(exc))
+    return f"cached, {corpus.num_chars('train'):,} train chars"
 
 
 def damaged_state(why: str) -> str:
