@@ -79,15 +79,32 @@ def test_a_damaged_id_cache_is_named_with_what_to_do(tiny_en, damage):
     tokenizer = get_tokenizer(tiny_en, "char")
     good = np.array(encoded_split(tiny_en, tokenizer, "valid"))  # a copy: the damage below rewrites the mapped file
     cache = next(tiny_en.directory.glob("ids/*/valid.npy"))
-    make, says = DAMAGED_IDS[damage]
-    make(cache)
+    DAMAGED_IDS[damage][0](cache)
     with pytest.raises(CorpusError) as caught:
         encoded_split(tiny_en, tokenizer, "valid")
     message = str(caught.value)
-    assert message.startswith(f"{cache}: the cached ids of the valid split are damaged (") and says in message
+    assert message.startswith(f"{cache}: the cached ids of the valid split are damaged (not the array lmkit wrote: ")
     assert message.endswith("delete the file, and lmkit encodes the split again") and "\n" not in message
     cache.unlink()
     assert np.array_equal(encoded_split(tiny_en, tokenizer, "valid"), good)  # as the message says
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_IDS))
+def test_an_array_too_large_to_hash_is_still_held_to_its_form(tiny_en, damage):
+    """Above HASHED_IDS_BYTES only the array's size is recorded; what it holds is then checked at each use."""
+    from lmkit.text.id_cache import encoded_split, load_ids
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "valid")
+    cache = next(tiny_en.directory.glob("ids/*/valid.npy"))
+    make, says = DAMAGED_IDS[damage]
+    make(cache)
+    with pytest.raises(CorpusError) as caught:
+        load_ids(cache, len(tokenizer.vocab), "valid")
+    message = str(caught.value)
+    assert message.startswith(f"{cache}: the cached ids of the valid split are damaged (") and says in message
+    assert message.endswith("delete the file, and lmkit encodes the split again") and "\n" not in message
 
 
 def test_an_id_cache_place_holding_a_link_is_refused_not_read(tiny_en, tmp_path):
@@ -215,8 +232,8 @@ def test_an_edited_coverage_cache_is_counted_again(tiny_en, damage):
 
 def test_cached_ids_edited_to_other_tokens_are_refused(tiny_en):
     """Every id of the cached test split set to one token (its type and shape kept) was scored as it was:
-    perplexity 1761 where the text gives 98."""
-    from lmkit.text.id_cache import encoded_split
+    perplexity 1761 where the text gives 98. Above HASHED_IDS_BYTES the form is all that is checked."""
+    from lmkit.text.id_cache import encoded_split, load_ids
     from lmkit.text.tokenizer_cache import get_tokenizer
 
     tokenizer = get_tokenizer(tiny_en, "char")
@@ -227,4 +244,96 @@ def test_cached_ids_edited_to_other_tokens_are_refused(tiny_en):
     np.save(cache, edited)
     with pytest.raises(CorpusError, match=f"{cache}: the cached ids of the test split are damaged \\(not one end of "
                                           "line for each of its"):
+        load_ids(cache, len(tokenizer.vocab), "test", lines=len(list(tiny_en.lines("test"))))
+
+
+def other_token(ids: np.ndarray) -> np.ndarray:
+    """Every id but the ends of lines set to the split's commonest other token: its shape, dtype and `</s>`s kept."""
+    from lmkit.text.vocab import EOS_ID
+
+    edited = np.array(ids)
+    values, counts = np.unique(edited[edited != EOS_ID], return_counts=True)
+    edited[edited != EOS_ID] = values[counts.argmax()]
+    return edited
+
+
+@pytest.mark.parametrize("edit", ["other tokens, ends of lines kept", "the backward stream", "shifted"])
+def test_cached_ids_are_used_only_as_lmkit_wrote_them(tiny_en, edit):
+    """Pass 20: ids edited keeping one `</s>` per line gave perplexity 130 for 635; a backward model's stream
+    copied over the forward one was scored as it."""
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lmkit.text.vocab import EOS_ID
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    good = np.array(encoded_split(tiny_en, tokenizer, "test"))
+    backward = np.array(encoded_split(tiny_en, tokenizer, "test", reverse=True))
+    cache = next(tiny_en.directory.glob("ids/*/test.npy"))
+    shifted = np.array(good)
+    shifted[good != EOS_ID] = np.roll(good[good != EOS_ID], 1)
+    np.save(cache, {"other tokens, ends of lines kept": other_token(good), "the backward stream": backward,
+                    "shifted": shifted}[edit])
+    with pytest.raises(CorpusError, match=f"{cache}: the cached ids of the test split are damaged \\(not the array "
+                                          "lmkit wrote: its sha256 is not the one test.npy.json records\\)"):
         encoded_split(tiny_en, tokenizer, "test")
+
+
+def test_ids_cached_from_a_text_since_changed_with_its_manifest_are_encoded_again(tiny_en):
+    """Pass 20: a split's text and the manifest's record of it changed together; the ids of the old text were
+    scored as the new one's."""
+    from lmkit.corpus.catalog import MANIFEST
+    from lmkit.corpus.fetch import sha256_file
+    from lmkit.corpus.store import Corpus
+    from lmkit.text.id_cache import encoded_split
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    before = np.array(encoded_split(tiny_en, tokenizer, "test"))
+    path = tiny_en.path("test")
+    path.write_text(path.read_text(encoding="utf-8").replace("a", "b"), encoding="utf-8")
+    manifest = json.loads((tiny_en.directory / MANIFEST).read_text())
+    manifest["splits"]["test"]["sha256"] = sha256_file(path)
+    (tiny_en.directory / MANIFEST).write_text(json.dumps(manifest))
+    changed = Corpus.open(tiny_en.directory)
+    after = np.array(encoded_split(changed, tokenizer, "test"))
+    assert not np.array_equal(after, before)
+    expected = np.concatenate([np.array(tokenizer.encode_line(line) + [tokenizer.vocab.eos_id])
+                               for line in changed.lines("test")])
+    assert np.array_equal(after, expected)
+
+
+@pytest.mark.parametrize("record", ["missing", "not JSON", "a field of the wrong type"])
+def test_an_array_without_a_readable_record_is_encoded_again(tiny_en, record):
+    """An array whose record is gone (written by an lmkit before records, or killed between the two writes) or
+    damaged is encoded again, and its record written."""
+    from lmkit.text.id_cache import encoded_split, record_path
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    good = np.array(encoded_split(tiny_en, tokenizer, "valid"))
+    cache = next(tiny_en.directory.glob("ids/*/valid.npy"))
+    written = record_path(cache).read_text()
+    if record == "missing":
+        record_path(cache).unlink()
+    else:
+        record_path(cache).write_text("{" if record == "not JSON" else written.replace('"ids_bytes": ', '"ids_bytes": "'
+                                                                                         ).replace(",\n", '",\n', 1))
+    np.save(cache, other_token(good))  # what it held is not trusted without its record
+    assert np.array_equal(encoded_split(tiny_en, tokenizer, "valid"), good)
+    assert record_path(cache).read_text() == written
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_stranger_at_an_ids_record_is_refused_by_name(tiny_en, tmp_path, kind):
+    from lmkit.text.id_cache import encoded_split, record_path
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    encoded_split(tiny_en, tokenizer, "valid")
+    record = record_path(next(tiny_en.directory.glob("ids/*/valid.npy")))
+    outside = tmp_path / "mine.txt"
+    outside.write_text("precious\n")
+    what = plant(record, kind, outside)
+    with pytest.raises(CorpusError, match=f"{record}: is {what} where lmkit caches the encoded valid split"):
+        encoded_split(tiny_en, tokenizer, "valid")
+    assert outside.read_text() == "precious\n"

@@ -2,10 +2,20 @@
 
     corpora/<name>/ids/<fingerprint>/<split>.npy            (memory-mapped when read back)
     corpora/<name>/ids/<fingerprint>/<split>.reversed.npy   (a backward model's stream)
+    corpora/<name>/ids/<fingerprint>/<split>[.reversed].npy.json   its record (IdsRecord)
 
 Training never re-tokenizes. Split files above LARGE_SPLIT_BYTES are encoded
 by a multiprocess `datasets` map and streamed to disk (lmkit.text.encode_large),
 so memory does not grow with the corpus.
+
+Each array's record names the text it was encoded from (the manifest's sha256
+and size of the split) and the array's own size and sha256. So ids are used
+only for the text they came from (after a split and its manifest were changed
+together, the stale array is encoded again), and only as they were written (ids
+edited in place, or a backward stream copied over a forward one, are refused as
+damaged). The record is removed before an array is written and written after
+it: an array without one, from a run killed between the two or from an lmkit
+before records, is encoded again.
 
 One process encodes into a fingerprint's folder at a time: it holds the folder's
 `.lock` (a second waits, then finds the array made), and while it holds it,
@@ -21,13 +31,17 @@ import os
 import re
 import shutil
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from lmkit.errors import CorpusError
-from lmkit.fileio import TEMP_PREFIX, atomic_write, not_own_file, stranger_below
+from lmkit.config.from_json import from_json
+from lmkit.corpus.fetch import sha256_file
+from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
+from lmkit.errors import CorpusError, LmkitError
+from lmkit.fileio import TEMP_PREFIX, atomic_write, not_own_file, read_json, stranger_below, write_json_atomic
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
@@ -35,7 +49,54 @@ from lmkit.text.vocab import EOS_ID
 
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
 ENCODING_LOCK = ".lock"       # held by the process encoding into a fingerprint's folder
-HALF_WRITTEN = re.compile(re.escape(TEMP_PREFIX) + r"[a-z]+(\.reversed)?\.npy\.[a-z0-9_]{8}")  # atomic_write's names
+HALF_WRITTEN = re.compile(re.escape(TEMP_PREFIX) + r"[a-z]+(\.reversed)?\.npy(\.json)?\.[a-z0-9_]{8}")  # atomic_write's
+HASHED_IDS_BYTES = HASHED_ON_FETCH_BYTES  # an array up to this size is held to its sha256 at each use, a larger one to
+                                         # its size: the bound a split's text is held to its manifest by
+
+
+@dataclass(frozen=True)
+class IdsRecord:
+    """What a cached array was encoded from, and what it was when written (<split>.npy.json)."""
+    text_sha256: str         # the split's text, as the manifest records it
+    text_bytes: int
+    ids_bytes: int           # the array's file
+    ids_sha256: str | None   # None above HASHED_IDS_BYTES
+
+    @classmethod
+    def written(cls, corpus, split: str, cache: Path) -> "IdsRecord":
+        size = cache.stat().st_size
+        text = corpus.split_stats(split)
+        return cls(str(text["sha256"]), int(text["bytes"]), size, sha256_file(cache) if size <= HASHED_IDS_BYTES else None)
+
+    def encodes(self, corpus, split: str) -> bool:
+        text = corpus.split_stats(split)
+        return (self.text_sha256, self.text_bytes) == (text["sha256"], text["bytes"])
+
+
+def record_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".json")
+
+
+def current_record(corpus, split: str, cache: Path) -> IdsRecord | None:
+    """The record of the array at `cache` when there is one, it can be read, and it names the split's text as the
+    manifest now records it; None when the split is to be encoded (again)."""
+    if not (cache.exists() and record_path(cache).exists()):
+        return None
+    try:
+        record = from_json(IdsRecord, read_json(record_path(cache), "cached ids record"), "")
+    except LmkitError:
+        return None  # damaged: lmkit's own record, written again with the array
+    return record if record.encodes(corpus, split) else None
+
+
+def check_as_recorded(cache: Path, record: IdsRecord, split: str) -> None:
+    """CorpusError naming `cache` when the array is not the one its record describes (edited, or swapped for
+    another split's or direction's)."""
+    size = cache.stat().st_size
+    if size != record.ids_bytes or (record.ids_sha256 is not None and sha256_file(cache) != record.ids_sha256):
+        raise CorpusError(f"{cache}: the cached ids of the {split} split are damaged (not the array lmkit wrote: its "
+                          f"{'size' if size != record.ids_bytes else 'sha256'} is not the one "
+                          f"{record_path(cache).name} records); delete the file, and lmkit encodes the split again")
 
 
 def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = False,
@@ -50,14 +111,21 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
     corpus.check_file(split)  # the ids cached from the split are its text's only while the text is the manifest's
     name = f"{split}.reversed.npy" if reverse else f"{split}.npy"
     cache = Path(corpus.directory) / "ids" / tokenizer_fingerprint(tokenizer) / name
-    stranger = stranger_below(Path(corpus.directory), cache)
-    if stranger is not None:
-        raise CorpusError(f"{stranger[0]}: is {stranger[1]} where lmkit caches the encoded {split} split, and not "
-                          "lmkit's; move it away")
-    if not cache.exists():
+    for path in (cache, record_path(cache)):
+        stranger = stranger_below(Path(corpus.directory), path)
+        if stranger is not None:
+            raise CorpusError(f"{stranger[0]}: is {stranger[1]} where lmkit caches the encoded {split} split, and "
+                              "not lmkit's; move it away")
+    record = current_record(corpus, split, cache)
+    if record is None:
         with encoding_into(cache.parent):
-            if not cache.exists():  # another process may have made it while this one waited
+            record = current_record(corpus, split, cache)  # another process may have made it while this one waited
+            if record is None:
+                record_path(cache).unlink(missing_ok=True)  # first: an array without its record is encoded again
                 encode_split(corpus, tokenizer, split, reverse, cache, large_bytes, num_proc)
+                record = IdsRecord.written(corpus, split, cache)
+                write_json_atomic(record_path(cache), asdict(record))
+    check_as_recorded(cache, record, split)
     try:
         return load_ids(cache, len(tokenizer.vocab), split, lines=int(corpus.split_stats(split)["lines"]))
     except CorpusError:
