@@ -32,6 +32,19 @@ def test_corpus_list_shows_a_damaged_corpus_and_why(cli, corpora_root, tiny_en):
     assert "damaged, will not open" in lines["tang300"] and "not fetched" not in lines["tang300"]
 
 
+def test_corpus_list_and_info_see_an_edit_that_kept_the_size(cli, tiny_en):
+    """Pass 20: one character changed for another of as many bytes; `corpus list` called the corpus cached and
+    `corpus info` printed the manifest's sha256 as the file's, while `eval` refused it."""
+    test = tiny_en.path("test")
+    text = test.read_text(encoding="utf-8")
+    test.write_text(text.replace("a", "e", 1), encoding="utf-8")
+    assert test.stat().st_size == len(text.encode("utf-8"))
+    lines = {line.split()[0]: line for line in cli("corpus", "list").output.splitlines()}
+    assert "damaged, will not open" in lines[tiny_en.name], lines[tiny_en.name]
+    assert "its sha256 is not the one the manifest records" in lines[tiny_en.name]
+    assert_one_line_error(cli("corpus", "info", tiny_en.name), f"{test}: its sha256 is not the one the manifest records")
+
+
 def test_corpus_info_of_local_text(cli):
     result = cli("corpus", "info", "--train", ENGLISH)
     assert result.exit_code == 0, result.output

@@ -6,11 +6,12 @@ import json
 import click
 
 from lmkit.commands.common import CORPUS_PARAMS, corpus_options, refuse_ignored
+from lmkit.commands.usage import UsageGroup
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import ConfigError, CorpusError, counted
 
 
-@click.group("corpus")
+@click.group("corpus", cls=UsageGroup)
 def command():
     """List, fetch and inspect corpora (cached under $LMKIT_CORPORA, else $LMKIT_HOME/corpora, else ./corpora)."""
 
@@ -30,7 +31,7 @@ def list_corpora():
         click.echo(f"{name:<{width}}  {source.description} [{damaged_state(damaged[name]) if name in damaged else state}]")
     for name, corpus in cached.items():
         if name not in CORPORA:
-            click.echo(f"{name:<{width}}  {corpus.description} [cached]")
+            click.echo(f"{name:<{width}}  {corpus.description} [{cached_state(corpus)}]")
     for name, why in damaged.items():
         if name not in CORPORA:
             click.echo(f"{name:<{width}}  [{damaged_state(why)}]")

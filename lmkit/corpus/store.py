@@ -138,11 +138,13 @@ class Corpus:
         return self.checked_count(split, "lines", "lines")
 
     def checked_count(self, split: str, key: str, what: str) -> int:
-        """The manifest's `key` count of `split`, checked against its text (counted once, with its size)."""
+        """The manifest's `key` count of `split`, checked against its text (counted once, after the text itself is
+        held to the manifest's size and sha256: `corpus list` missed an edit that kept the size)."""
         recorded = int(self.split_stats(split)[key])
         if split not in self.counted:
+            self.check_file(split)
             lines = chars = 0
-            for line in self.lines(split):  # which checks the file's size against the manifest too
+            for line in self.lines(split):
                 lines, chars = lines + 1, chars + unit_chars([line], self.segmented)
             self.counted[split] = {"lines": lines, "chars": chars}
         if self.counted[split][key] != recorded:
