@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from lmkit.commands.usage import UsageGroup
 from lmkit.config.machine import omp_threads
 from lmkit.errors import LmkitError, printable
 from lmkit.stop_signals import exit_code, ignored
@@ -62,20 +63,6 @@ def unencodable_escaped():
         for stream in streams:
             if not stream.closed:
                 stream.reconfigure(errors="strict")
-
-
-class OneLineUsageError(click.ClickException):
-    """A usage error (bad option value, unknown option) as one line, exit code 2 like click's own."""
-
-    exit_code = 2
-
-    def __init__(self, error: click.UsageError, command_path: str = "lmkit") -> None:
-        super().__init__(error.format_message())
-        # click's parser leaves the context out of some errors (an option missing its value): then the command run
-        self.command_path = error.ctx.command_path if error.ctx is not None else command_path
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.message} (see '{self.command_path} --help')", err=True)
 
 
 class Interrupted(LmkitFailure):
@@ -137,29 +124,13 @@ def importing(names: tuple[str, ...]) -> bool:
     return any(getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False) for name in names)
 
 
-HELP_FOR_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 on; 8.1 exits instead
-
-
-class LazyGroup(click.Group):
-    def parse_args(self, ctx, args):
-        try:
-            return super().parse_args(ctx, args)
-        except HELP_FOR_NO_ARGUMENTS:  # `lmkit` alone: the help, as click shows it
-            raise
-        except click.UsageError as exc:  # `lmkit --nosuch`: before any command runs, one line too
-            raise OneLineUsageError(exc) from exc
-
+class LazyGroup(UsageGroup):
     def invoke(self, ctx):
         try:
             with unencodable_escaped():
                 # before any command imports torch, whose OpenMP library prints its own line about a bad value
                 omp_threads(os.environ)
-                return super().invoke(ctx)
-        except HELP_FOR_NO_ARGUMENTS:  # `lmkit corpus` alone: its help, as click shows it
-            raise
-        except click.UsageError as exc:
-            running = " ".join([ctx.command_path, *([ctx.invoked_subcommand] if ctx.invoked_subcommand else [])])
-            raise OneLineUsageError(exc, running) from exc
+                return super().invoke(ctx)  # usage errors: one line (lmkit.commands.usage)
         except KeyboardInterrupt as exc:  # a second Ctrl-C while training saves (lmkit.stop_signals.StopSignals)
             raise Interrupted(TERMINATING[signal.SIGINT]) from exc
         except Terminated as exc:  # a stop where no command saves first: 128 + 2, 128 + 15, 128 + 1

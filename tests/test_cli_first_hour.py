@@ -306,6 +306,9 @@ def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text
     (["generate", "m", "--temperature"], "error: Option '--temperature' requires an argument. (see 'lmkit generate --help')"),
     (["--nosuch"], "error: No such option '--nosuch'. (see 'lmkit --help')"),  # was click's usage block, 3 lines
     (["corpus", "fetch"], "error: Missing argument 'NAME...'. (see 'lmkit corpus fetch --help')"),
+    # pass 20: in a group's command, the group was named ('lmkit vocab --help')
+    (["vocab", "build", "--tokenizer"], "error: Option '--tokenizer' requires an argument. (see 'lmkit vocab build --help')"),
+    (["corpus", "info", "--corpus"], "error: Option '--corpus' requires an argument. (see 'lmkit corpus info --help')"),
 ])
 def test_a_usage_error_is_one_line_naming_the_help_of_the_command_run(cli, args, says):
     """An option missing its value pointed to `lmkit --help`: click's parser leaves its context out."""

@@ -7,6 +7,7 @@ import click
 
 from lmkit.commands.common import corpus_options, display_token, refuse_ignored, tokenizer_from_path, tokenizer_options
 from lmkit.commands.options import number
+from lmkit.commands.usage import UsageGroup
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.split import SPLITS
 from lmkit.text.tokenizer_options import tokenizer_knobs
@@ -15,7 +16,7 @@ from lmkit.text.vocab import SPECIALS
 TOP_SHOWN = 20
 
 
-@click.group("vocab")
+@click.group("vocab", cls=UsageGroup)
 def command():
     """Build and show tokenizers and vocabularies (always from the train split only)."""
 

@@ -1,0 +1,42 @@
+"""Usage errors as one line naming the command run, for lmkit and for its command groups (`corpus`, `vocab`)."""
+from __future__ import annotations
+
+import click
+
+HELP_FOR_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 on; 8.1 exits instead
+
+
+class OneLineUsageError(click.ClickException):
+    """A usage error (bad option value, unknown option) as one line, exit code 2 like click's own."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError, command_path: str = "lmkit") -> None:
+        super().__init__(error.format_message())
+        # click's parser leaves the context out of some errors (an option missing its value): then the command run
+        self.command_path = error.ctx.command_path if error.ctx is not None else command_path
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message} (see '{self.command_path} --help')", err=True)
+
+
+class UsageGroup(click.Group):
+    """A group whose own options' and subcommands' usage errors are one line, naming the subcommand run (the
+    group alone, such as `lmkit corpus`, shows its help, as click does)."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except HELP_FOR_NO_ARGUMENTS:
+            raise
+        except click.UsageError as exc:  # `lmkit --nosuch`: before any command runs
+            raise OneLineUsageError(exc, ctx.command_path) from exc
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HELP_FOR_NO_ARGUMENTS:
+            raise
+        except click.UsageError as exc:
+            running = " ".join([ctx.command_path, *([ctx.invoked_subcommand] if ctx.invoked_subcommand else [])])
+            raise OneLineUsageError(exc, running) from exc
