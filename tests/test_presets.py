@@ -58,7 +58,7 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
 
 
 @pytest.mark.parametrize("extra, lr", [(["--tokenizer", "word"], 3e-3), (["--tokenizer", "word", "--lr", "0.02"], 0.02),
-                                       ([], 1e-2), (["--tokenizer", "word", "--optimizer", "sgd"], 20.0)])
+                                       ([], 6e-3), (["--tokenizer", "word", "--optimizer", "sgd"], 20.0)])
 def test_the_default_lr_follows_the_tokenizer_and_config_json_records_it(cli, tmp_path, extra, lr):
     result = train(cli, tmp_path / "m", *SMALL, *extra)
     assert result.exit_code == 0, result.output

@@ -130,7 +130,7 @@ def test_trainer_default_config_is_the_cli_default(cli):
         if knob.rules.cli and knob.name != "lr":
             assert getattr(config, knob.name) == params[knob.name].default, knob.name
     assert config.lr is None  # resolved for the tokenizer the run trains on, as `lmkit train` does
-    assert config.with_default_lr("char").lr == DEFAULT_LR["adamw"] == 1e-2
+    assert config.with_default_lr("char").lr == DEFAULT_LR["adamw"] == 6e-3
     assert config.with_default_lr("word").lr == config.with_default_lr("spm").lr == WORD_LEVEL_LR["adamw"] == 3e-3
     assert TrainConfig(optimizer="sgd").with_default_lr("word").lr == DEFAULT_LR["sgd"]
     assert TrainConfig(lr=0.5).with_default_lr("word").lr == 0.5
