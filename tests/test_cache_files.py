@@ -302,6 +302,50 @@ def test_ids_cached_from_a_text_since_changed_with_its_manifest_are_encoded_agai
     assert np.array_equal(after, expected)
 
 
+def test_an_edited_array_is_refused_though_its_record_says_no_sha256(tiny_en):
+    """Pass 21: an edited array whose record's sha256 was set to null was held to its size alone (perplexity 190
+    for 624); below HASHED_IDS_BYTES a record without one is not lmkit's, and the split is encoded again."""
+    from lmkit.text.id_cache import encoded_split, record_path
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    good = np.array(encoded_split(tiny_en, tokenizer, "test"))
+    cache = next(tiny_en.directory.glob("ids/*/test.npy"))
+    np.save(cache, other_token(good))
+    record = json.loads(record_path(cache).read_text())
+    record_path(cache).write_text(json.dumps({**record, "ids_sha256": None}))
+    assert np.array_equal(encoded_split(tiny_en, tokenizer, "test"), good)
+    assert json.loads(record_path(cache).read_text()) == record
+
+
+@pytest.mark.parametrize("source", ["the backward stream", "another split", "another tokenizer"])
+def test_an_array_copied_with_its_record_is_encoded_again(tiny_en, source):
+    """Pass 21: the backward stream, or another tokenizer's array, copied over the forward one together with its
+    record was scored as the split (perplexity 633 and 767 for 624): the record names its split, direction and
+    tokenizer."""
+    import shutil
+
+    from lmkit.text.id_cache import encoded_split, record_path
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    tokenizer = get_tokenizer(tiny_en, "char")
+    good = np.array(encoded_split(tiny_en, tokenizer, "test"))
+    cache = next(tiny_en.directory.glob("ids/*/test.npy"))
+    if source == "the backward stream":
+        encoded_split(tiny_en, tokenizer, "test", reverse=True)
+        copied = cache.with_name("test.reversed.npy")
+    elif source == "another split":
+        encoded_split(tiny_en, tokenizer, "valid")
+        copied = cache.with_name("valid.npy")
+    else:
+        other = get_tokenizer(tiny_en, "char", max_size=8)
+        encoded_split(tiny_en, other, "test")
+        copied = next(p for p in tiny_en.directory.glob("ids/*/test.npy") if p != cache)
+    shutil.copyfile(copied, cache)
+    shutil.copyfile(record_path(copied), record_path(cache))
+    assert np.array_equal(encoded_split(tiny_en, tokenizer, "test"), good)
+
+
 @pytest.mark.parametrize("record", ["missing", "not JSON", "a field of the wrong type"])
 def test_an_array_without_a_readable_record_is_encoded_again(tiny_en, record):
     """An array whose record is gone (written by an lmkit before records, or killed between the two writes) or

@@ -8,12 +8,13 @@ Training never re-tokenizes. Split files above LARGE_SPLIT_BYTES are encoded
 by a multiprocess `datasets` map and streamed to disk (lmkit.text.encode_large),
 so memory does not grow with the corpus.
 
-Each array's record names the text it was encoded from (the manifest's sha256
-and size of the split) and the array's own size and sha256. So ids are used
-only for the text they came from (after a split and its manifest were changed
-together, the stale array is encoded again), and only as they were written (ids
-edited in place, or a backward stream copied over a forward one, are refused as
-damaged). The record is removed before an array is written and written after
+Each array's record names what it encodes (split, direction, tokenizer, and the
+manifest's sha256 and size of the split's text) and the array's own size and
+sha256. So ids are used only for the text they came from (after a split and its
+manifest were changed together, the stale array is encoded again), and only as
+they were written: ids edited in place, or another array copied over this one,
+are refused as damaged; an array copied here with its record carries another
+place's record, and the split is encoded again. The record is removed before an array is written and written after
 it: an array without one, from a run killed between the two or from an lmkit
 before records, is encoded again.
 
@@ -57,36 +58,44 @@ HASHED_IDS_BYTES = HASHED_ON_FETCH_BYTES  # an array up to this size is held to 
 @dataclass(frozen=True)
 class IdsRecord:
     """What a cached array was encoded from, and what it was when written (<split>.npy.json)."""
+    split: str
+    reversed: bool           # a backward model's stream
+    tokenizer: str           # its fingerprint, the folder's name
     text_sha256: str         # the split's text, as the manifest records it
     text_bytes: int
     ids_bytes: int           # the array's file
     ids_sha256: str | None   # None above HASHED_IDS_BYTES
 
     @classmethod
-    def written(cls, corpus, split: str, cache: Path) -> "IdsRecord":
+    def written(cls, corpus, split: str, cache: Path, reverse: bool) -> "IdsRecord":
         size = cache.stat().st_size
         text = corpus.split_stats(split)
-        return cls(str(text["sha256"]), int(text["bytes"]), size, sha256_file(cache) if size <= HASHED_IDS_BYTES else None)
+        return cls(split, reverse, cache.parent.name, str(text["sha256"]), int(text["bytes"]), size,
+                   sha256_file(cache) if size <= HASHED_IDS_BYTES else None)
 
-    def encodes(self, corpus, split: str) -> bool:
+    def holds(self, corpus, split: str, cache: Path, reverse: bool) -> bool:
+        """Whether this is the record of the array at `cache` for the split's text as the manifest now records it
+        (not one copied there with another split's, direction's or tokenizer's array)."""
         text = corpus.split_stats(split)
-        return (self.text_sha256, self.text_bytes) == (text["sha256"], text["bytes"])
+        return ((self.split, self.reversed, self.tokenizer) == (split, reverse, cache.parent.name)
+                and (self.text_sha256, self.text_bytes) == (text["sha256"], text["bytes"])
+                and (self.ids_sha256 is not None or self.ids_bytes > HASHED_IDS_BYTES))
 
 
 def record_path(cache: Path) -> Path:
     return cache.with_name(cache.name + ".json")
 
 
-def current_record(corpus, split: str, cache: Path) -> IdsRecord | None:
-    """The record of the array at `cache` when there is one, it can be read, and it names the split's text as the
-    manifest now records it; None when the split is to be encoded (again)."""
+def current_record(corpus, split: str, cache: Path, reverse: bool) -> IdsRecord | None:
+    """The record of the array at `cache` when there is one, it can be read, and it is this array's record for the
+    split's text as the manifest now records it (IdsRecord.holds); None when the split is to be encoded (again)."""
     if not (cache.exists() and record_path(cache).exists()):
         return None
     try:
         record = from_json(IdsRecord, read_json(record_path(cache), "cached ids record"), "")
     except LmkitError:
         return None  # damaged: lmkit's own record, written again with the array
-    return record if record.encodes(corpus, split) else None
+    return record if record.holds(corpus, split, cache, reverse) else None
 
 
 def check_as_recorded(cache: Path, record: IdsRecord, split: str) -> None:
@@ -116,14 +125,14 @@ def encoded_split(corpus, tokenizer: Tokenizer, split: str, reverse: bool = Fals
         if stranger is not None:
             raise CorpusError(f"{stranger[0]}: is {stranger[1]} where lmkit caches the encoded {split} split, and "
                               "not lmkit's; move it away")
-    record = current_record(corpus, split, cache)
+    record = current_record(corpus, split, cache, reverse)
     if record is None:
         with encoding_into(cache.parent):
-            record = current_record(corpus, split, cache)  # another process may have made it while this one waited
+            record = current_record(corpus, split, cache, reverse)  # another process may have made it meanwhile
             if record is None:
                 record_path(cache).unlink(missing_ok=True)  # first: an array without its record is encoded again
                 encode_split(corpus, tokenizer, split, reverse, cache, large_bytes, num_proc)
-                record = IdsRecord.written(corpus, split, cache)
+                record = IdsRecord.written(corpus, split, cache, reverse)
                 write_json_atomic(record_path(cache), asdict(record))
     check_as_recorded(cache, record, split)
     try:
