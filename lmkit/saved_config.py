@@ -48,6 +48,7 @@ class SavedTraining:
     command: str | None = None
     seconds: float | None = None
     config: dict | None = None
+    texts: dict | None = None  # text_record: what --resume holds the corpus to
 
 
 @dataclass
@@ -85,6 +86,16 @@ def check_saved_records(fields: SavedFields) -> None:
         if seconds is not None and not plausible_seconds(seconds):
             raise ConfigError(f"train.seconds must be a number of seconds from 0 to {LONGEST_SECONDS:.0e}, "
                               f"got {json_text(seconds).strip()[:60]}")
+
+
+TRAINED_ON = ("train", "valid")  # the splits a run reads while it trains (its windows, its validations)
+
+
+def text_record(corpus) -> dict:
+    """What config.json's "train" keeps of the text a run read: each split's sha256, as the manifest records it
+    (a run resumed on a split changed since would read other text from its saved place, and compare
+    validations of two texts)."""
+    return {split: corpus.split_stats(split)["sha256"] for split in TRAINED_ON}
 
 
 def vocab_record(vocab) -> dict:

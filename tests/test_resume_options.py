@@ -5,6 +5,7 @@ saved weights on another text (--train); the same options repeated as first give
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -93,3 +94,24 @@ def test_resuming_a_run_at_its_saved_budget_says_nothing_is_left_to_train(cli, m
 def test_the_runs_own_seed_may_be_repeated_on_resume(cli, model):
     result = cli("train", "--resume", model, "--seed", "1234", "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+def test_a_run_is_not_resumed_on_a_split_changed_since(cli, model, tmp_path, monkeypatch, split):
+    """Pass 21: train.txt cut short, with the manifest made to match, was resumed from the saved place in the old
+    text without a word (and a changed valid split would compare validations of two texts)."""
+    import hashlib
+    import json
+
+    corpora = Path(shutil.copytree(os.environ["LMKIT_CORPORA"], tmp_path / "corpora"))
+    monkeypatch.setenv("LMKIT_CORPORA", str(corpora))
+    folder = corpora / json.loads((model / "config.json").read_text())["corpus"]  # others may lie beside it
+    text = (folder / f"{split}.txt").read_bytes().replace(b"e", b"a", 1)
+    (folder / f"{split}.txt").write_bytes(text)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["splits"][split]["sha256"] = hashlib.sha256(text).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), f"--resume {model}: the {split} split of corpus",
+                          "is not the text this run was trained on")
+    assert files(model) == before

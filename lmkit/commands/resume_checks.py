@@ -19,6 +19,7 @@ from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError, counted
 from lmkit.models import CLOZE_KINDS
+from lmkit.saved_config import text_record
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
 ABSENT = object()
@@ -102,6 +103,17 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
                           f"{name if corpus is None else corpus.name!r} ({options}); leave {options} out to continue "
                           "on its own corpus")
     return corpus
+
+
+def check_resume_texts(directory: Path, config: dict, corpus) -> None:
+    """ConfigError when a split the run read (saved_config.text_record) has changed since: its saved place in the
+    train split, and its best validation, belong to the old text. Runs saved before the record pass."""
+    saved = (config.get("train") or {}).get("texts") or {}
+    for split, digest in text_record(corpus).items():
+        if split in saved and saved[split] != digest:
+            raise ConfigError(f"--resume {directory}: the {split} split of corpus {corpus.name!r} is not the text "
+                              f"this run was trained on (its sha256 has changed since); train a new model into "
+                              "another --out")
 
 
 def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:

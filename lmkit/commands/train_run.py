@@ -14,8 +14,8 @@ import torch
 from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
-from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_tokenizer,
-                                          tokenizer_options_given)
+from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
+                                          check_resume_tokenizer, tokenizer_options_given)
 from lmkit.commands.train_fit import fit_shape_to_text, warn_if_nothing_is_rare, warn_if_valid_is_train
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
@@ -26,6 +26,7 @@ from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
+from lmkit.saved_config import text_record
 from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
@@ -81,7 +82,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         warn_if_nothing_is_rare(config, tokenizer, say)
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
-                      "parameters": count_parameters(model)}
+                      "parameters": count_parameters(model), "texts": text_record(corpus)}
     if preset is not None:
         extra["train"]["preset"] = preset
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model),
@@ -230,6 +231,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
         corpus = check_resume_corpus(ctx, directory, config, corpus_spec.open)
     else:
         corpus = reopen_corpus(config.get("corpus") or "shakespeare")
+    check_resume_texts(directory, config, corpus)
     if tokenizer_options_given(ctx):
         check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
     extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
