@@ -107,30 +107,36 @@ def test_invalid_utf8_is_a_corpus_error_naming_file_and_offset(tmp_path):
 def test_an_encoding_killed_midway_leaves_what_the_next_one_removes(tmp_path, tiny_en):
     """A kill -9 left a work folder of Arrow shards (151 MB) or a half-written array (279 MB) that no run removed.
     The next encoding removes them where it encodes and in the corpus's other fingerprint folders nobody holds;
-    a folder another process is encoding into, one never locked, and look-alikes of the user's keep theirs."""
+    a folder another process is encoding into, one never locked, one not named as a fingerprint, and look-alikes
+    of the user's keep theirs (pass 21: a user's folder named as a work folder, or holding a `.lock`, was
+    removed by its name alone; a work folder is now known by the marker lmkit writes first in it)."""
     import fcntl
     import os
 
+    from lmkit.text.encode_large import WORK_MARKER
     from lmkit.text.id_cache import ENCODING_LOCK, encoded_split
     from lmkit.text.tokenizer_cache import get_tokenizer
 
     tokenizer = get_tokenizer(tiny_en, "char")
     encoded_split(tiny_en, tokenizer, "train")
     here = next(tiny_en.directory.glob("ids/*"))
-    killed = [".encode-valid-k1ll3d_a/ids_00000_of_00002.arrow", ".lmkit-tmp.valid.npy.k1ll3d_b"]
-    theirs = [".encode-valid-mine/notes.txt", ".lmkit-tmp.notes.txt.abcdefgh", "notes.txt"]
+    work = ".encode-valid-k1ll3d_a"
+    killed = [f"{work}/ids_00000_of_00002.arrow", f"{work}/{WORK_MARKER.name}", ".lmkit-tmp.valid.npy.k1ll3d_b"]
+    theirs = [".encode-valid-mine/notes.txt", ".encode-valid-userdat1/keep.txt", ".lmkit-tmp.notes.txt.abcdefgh",
+              "notes.txt"]
 
     def plant(folder, names, lock=True):
         for name in names:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_bytes(b"x" * 100)
+            (folder / name).write_bytes(WORK_MARKER.text.encode() if name.endswith(WORK_MARKER.name) else b"x" * 100)
         if lock:
             (folder / ENCODING_LOCK).write_text("")
         return folder
 
     plant(here, killed + theirs)
-    free, busy = plant(here.parent / "f", killed), plant(here.parent / "b", killed)
-    never = plant(here.parent / "n", killed, lock=False)
+    free, busy = plant(here.parent / ("f" * 16), killed), plant(here.parent / ("b" * 16), killed)
+    never = plant(here.parent / ("0" * 16), killed, lock=False)
+    users = plant(here.parent / "userfolder", killed)
     held = os.open(busy / ENCODING_LOCK, os.O_RDWR)
     fcntl.flock(held, fcntl.LOCK_EX)  # as a live encoding holds it
     try:
@@ -138,7 +144,7 @@ def test_an_encoding_killed_midway_leaves_what_the_next_one_removes(tmp_path, ti
     finally:
         os.close(held)
     assert not any((folder / name).exists() for folder in (here, free) for name in killed)
-    assert all((folder / name).exists() for folder in (busy, never) for name in killed)
+    assert all((folder / name).exists() for folder in (busy, never, users) for name in killed)
     assert all((here / name).exists() for name in theirs)
 
 

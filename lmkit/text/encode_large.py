@@ -39,7 +39,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import atomic_write
+from lmkit.fileio import FolderMarker, atomic_write
 from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
 
 CHUNK_BYTES = 1 << 20          # bytes of text per map row
@@ -49,6 +49,8 @@ DEFAULT_NUM_PROC = 2
 STREAM_DTYPE = np.dtype("<i4")
 PR_SET_PDEATHSIG = 1           # prctl(2): the signal a process gets when its parent dies
 WORK_NAME = re.compile(r"\.encode-[a-z]+(\.reversed)?-[a-z0-9_]{8}")  # encode_file's work folders (mkdtemp's names)
+WORK_MARKER = FolderMarker(".lmkit-encoding", "lmkit encoding work folder\n")  # in each, written first: by it a
+                                                 # killed encoding's folder is known as lmkit's, not by its name alone
 map_parent: int | None = None  # while encoded_rows maps: its process, which the forked workers see as their parent
 
 
@@ -141,6 +143,7 @@ def encode_file(path: Path, tokenizer: Tokenizer, target: Path, reverse: bool = 
     num_proc = min(num_proc or default_num_proc(), max(1, len(ranges)))
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".encode-{target.stem}-", dir=target.parent))  # WORK_NAME
+    WORK_MARKER.write(work)
     try:
         if not ranges:  # an empty split: an empty stream
             write_npy(target, 0, [])

@@ -44,12 +44,13 @@ from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.fileio import TEMP_PREFIX, atomic_write, not_own_file, read_json, stranger_below, write_json_atomic
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
-from lmkit.text.encode_large import WORK_NAME, encode_file
+from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
 from lmkit.text.vocab import EOS_ID
 
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
 ENCODING_LOCK = ".lock"       # held by the process encoding into a fingerprint's folder
+FINGERPRINT = re.compile(r"[0-9a-f]{16}")  # a fingerprint folder's name (tokenizer_fingerprint); others are not swept
 HALF_WRITTEN = re.compile(re.escape(TEMP_PREFIX) + r"[a-z]+(\.reversed)?\.npy(\.json)?\.[a-z0-9_]{8}")  # atomic_write's
 HASHED_IDS_BYTES = HASHED_ON_FETCH_BYTES  # an array up to this size is held to its sha256 at each use, a larger one to
                                          # its size: the bound a split's text is held to its manifest by
@@ -176,7 +177,7 @@ def encoding_into(folder: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX)
         remove_leftovers(folder)
         for other in folder.parent.iterdir():
-            if other != folder and other.is_dir() and not other.is_symlink():
+            if other != folder and FINGERPRINT.fullmatch(other.name) and other.is_dir() and not other.is_symlink():
                 sweep_if_free(other)
         yield
     finally:
@@ -199,12 +200,13 @@ def sweep_if_free(folder: Path) -> None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """In a fingerprint's folder held by this process: the work folders (Arrow shards, hundreds of MB) and
-    half-written arrays of encodings killed there, known by their exact names and kinds."""
+    """In a fingerprint's folder held by this process: the work folders (Arrow shards, hundreds of MB) of
+    encodings killed there, known by their names and the marker lmkit writes first in each (a user's folder of
+    that name is kept), and their half-written arrays, known by their exact names and kinds."""
     for entry in folder.iterdir():
         if entry.is_symlink():
             continue
-        if WORK_NAME.fullmatch(entry.name) and entry.is_dir():
+        if WORK_NAME.fullmatch(entry.name) and entry.is_dir() and WORK_MARKER.present(entry):
             shutil.rmtree(entry, ignore_errors=True)
         elif HALF_WRITTEN.fullmatch(entry.name) and entry.is_file():
             entry.unlink(missing_ok=True)
