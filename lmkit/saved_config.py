@@ -1,7 +1,8 @@
 """What config.json records beside a model's own settings, the form of each record, and the checks that the
 files saved beside it are the ones it records.
 
-    "train"      the command, its settings and seconds (a report's train time; what --resume compares)
+    "train"      the command, its settings and seconds (a report's train time; what --resume compares), and the
+                 sha256 of the texts it read (what --resume holds the corpus to)
     "vocab"      {size, fingerprint} of the vocabulary the weights were trained with
     "tokenizer"  {kind, options fingerprint}: how the weights' text was cut into tokens
 

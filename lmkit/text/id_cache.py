@@ -14,9 +14,9 @@ sha256. So ids are used only for the text they came from (after a split and its
 manifest were changed together, the stale array is encoded again), and only as
 they were written: ids edited in place, or another array copied over this one,
 are refused as damaged; an array copied here with its record carries another
-place's record, and the split is encoded again. The record is removed before an array is written and written after
-it: an array without one, from a run killed between the two or from an lmkit
-before records, is encoded again.
+place's record, and the split is encoded again. The record is removed before an
+array is written and written after it: an array without one, from a run killed
+between the two or from an lmkit before records, is encoded again.
 
 One process encodes into a fingerprint's folder at a time: it holds the folder's
 `.lock` (a second waits, then finds the array made), and while it holds it,
