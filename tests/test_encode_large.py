@@ -8,7 +8,8 @@ import pytest
 from lmkit.corpus.catalog import Corpus
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.id_cache import encoded_split
-from lmkit.text.encode_large import encode_file, line_ranges, read_lines
+from lmkit.text import encode_large
+from lmkit.text.encode_large import encode_file, line_ranges, map_fingerprint, read_lines
 from lmkit.errors import CorpusError
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
@@ -56,6 +57,17 @@ def test_several_workers_write_the_in_memory_array_byte_for_byte(corpus, tokeniz
     assert len(line_ranges(corpus.path("train"), 500)) > 10  # many rows, two shards: order matters
     assert target.read_bytes() == npy_bytes(expected)
     assert [p.name for p in target.parent.iterdir()] == ["train.npy"]  # the work folder is gone
+
+
+@pytest.mark.parametrize("pid", [7, 4_194_304])  # Linux's largest pid_max: 7 digits
+def test_the_maps_fingerprint_passes_datasets_own_check_for_any_process_and_split(tmp_path, monkeypatch, pid):
+    """A 5-digit process id once made datasets refuse the backward train split's shards (65 characters of 64)."""
+    from datasets.fingerprint import validate_fingerprint
+    monkeypatch.setattr(encode_large.os, "getpid", lambda: pid)
+    work = tmp_path / "ids" / "0123456789abcdef" / ".encode-train.reversed-abcd_123"
+    fingerprint = map_fingerprint(work)
+    validate_fingerprint(fingerprint + "_99999_of_99999")  # raises over 64 characters or with a '/'
+    assert fingerprint != map_fingerprint(work.with_name(".encode-train-abcd_123"))  # each work folder its own
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
 import json
 import os
 import re
@@ -51,6 +52,7 @@ PR_SET_PDEATHSIG = 1           # prctl(2): the signal a process gets when its pa
 WORK_NAME = re.compile(r"\.encode-[a-z]+(\.reversed)?-[a-z0-9_]{8}")  # encode_file's work folders (mkdtemp's names)
 WORK_MARKER = FolderMarker(".lmkit-encoding", "lmkit encoding work folder\n")  # in each, written first: by it a
                                                  # killed encoding's folder is known as lmkit's, not by its name alone
+MAP_FINGERPRINT_HEX = 24  # hex digits of map_fingerprint's digest: 37 characters in all
 map_parent: int | None = None  # while encoded_rows maps: its process, which the forked workers see as their parent
 
 
@@ -170,7 +172,7 @@ def encoded_rows(path: Path, tokenizer: Tokenizer, ranges: list[tuple[int, int]]
                 encode_range, fn_kwargs={"tokenizer_json": tokenizer_json, "path": str(path), "reverse": reverse},
                 remove_columns=["start", "end"], features=features, num_proc=num_proc if num_proc > 1 else None,
                 writer_batch_size=WRITER_ROWS, cache_file_name=str(work / "ids.arrow"),
-                load_from_cache_file=False, new_fingerprint=f"lmkit-encode-{os.getpid()}-{work.name}",
+                load_from_cache_file=False, new_fingerprint=map_fingerprint(work),
             )
     except Exception as exc:
         interruption = interruption_behind(exc)
@@ -181,6 +183,13 @@ def encoded_rows(path: Path, tokenizer: Tokenizer, ranges: list[tuple[int, int]]
         map_parent = None
     lengths = encoded.data.column("length").to_pylist()
     return lengths, [entry["filename"] for entry in encoded.cache_files]
+
+
+def map_fingerprint(work: Path) -> str:
+    """The fingerprint `datasets` keeps for the map into `work`: this process's and folder's own, and of one length
+    (datasets refuses a shard's fingerprint, this one plus "_00000_of_00002", over 64 characters)."""
+    digest = hashlib.sha256(f"{os.getpid()}:{work}".encode()).hexdigest()
+    return f"lmkit-encode-{digest[:MAP_FINGERPRINT_HEX]}"
 
 
 def interruption_behind(exc: BaseException) -> BaseException | None:
