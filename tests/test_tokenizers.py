@@ -114,6 +114,17 @@ def test_spm_bad_options():
     assert "character_coverage" not in str(info.value)
 
 
+def test_spm_learns_from_paragraph_lines_and_says_when_every_line_is_too_long():
+    paragraphs = [" ".join(fixture_lines(CHINESE)[i:i + 100]) for i in range(0, 400, 100)]
+    assert min(len(p.encode("utf-8")) for p in paragraphs) > 4192  # past sentencepiece's own default limit
+    tokenizer = fit_tokenizer("spm", paragraphs, vocab_size=300)
+    assert UNK_ID not in tokenizer.encode_line(paragraphs[0][:40])
+    with pytest.raises(TokenizerError, match=r"at most 65,536 bytes, and every training line is longer "
+                                             r"\(the longest: 120,000 bytes\)") as info:
+        fit_tokenizer("spm", ["x" * 100_000, "句" * 40_000, ""], vocab_size=50)
+    assert "\n" not in str(info.value)
+
+
 def test_a_vocab_size_the_text_cannot_fill_is_said(cli, tmp_path):
     from conftest import CHINESE
 

@@ -246,10 +246,17 @@ class SentencePieceTokenizer(Tokenizer):
             raise TokenizerError(f"--vocab-size must exceed the {len(SPECIALS)} specials, got {vocab_size}")
         with tempfile.TemporaryDirectory() as tmp:
             text_path = Path(tmp) / "train.txt"
+            longest, fitting = 0, 0  # in UTF-8 bytes; lines sentencepiece will read
             with open(text_path, "w", encoding="utf-8") as handle:
                 for line in lines:
                     if line.strip():
                         handle.write(line + "\n")
+                        size = len(line.encode("utf-8"))
+                        longest, fitting = max(longest, size), fitting + (size <= SPM_MAX_LINE_BYTES)
+            if longest and not fitting:  # it skips longer lines, then fails on an empty sample
+                raise TokenizerError(f"sentencepiece learns from lines of at most {SPM_MAX_LINE_BYTES:,} bytes, and "
+                                     f"every training line is longer (the longest: {longest:,} bytes): break the "
+                                     "text into lines")
             prefix = str(Path(tmp) / "spm")
             try:
                 spm.SentencePieceTrainer.train(
@@ -261,6 +268,7 @@ class SentencePieceTokenizer(Tokenizer):
                     # keep the text exactly as written, so decode(encode(s)) == s: no NFKC, no space collapsing
                     normalization_rule_name="identity", remove_extra_whitespaces=False,
                     input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                    max_sentence_length=SPM_MAX_LINE_BYTES,
                 )
             except RuntimeError as exc:
                 reason = str(exc).strip().splitlines()[0].rsplit("] ", 1)[-1]
@@ -270,6 +278,7 @@ class SentencePieceTokenizer(Tokenizer):
             return cls(Path(prefix + ".model").read_bytes(), model_type)
 
 
+SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
 SPM_OPTION_NAMES = ((" or decrease character_coverage with --character_coverage option", ""),  # not an lmkit option
                     ("vocab_size", "--vocab-size"))
 
