@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from conftest import TINY, assert_one_line_error
 from lmkit.config.settings import knobs
@@ -57,12 +58,19 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
     assert config["optimizer"] == "adamw" and config["lr"] == DEFAULT_LR["adamw"]
 
 
-@pytest.mark.parametrize("extra, lr", [(["--tokenizer", "word"], 3e-3), (["--tokenizer", "word", "--lr", "0.02"], 0.02),
-                                       ([], 6e-3), (["--tokenizer", "word", "--optimizer", "sgd"], 20.0)])
-def test_the_default_lr_follows_the_tokenizer_and_config_json_records_it(cli, tmp_path, extra, lr):
+@pytest.mark.parametrize("extra, lr, decay", [
+    (["--tokenizer", "word"], 3e-3, 0.0), (["--tokenizer", "word", "--lr", "0.02"], 0.02, 0.0), ([], 6e-3, 0.1),
+    (["--weight-decay", "0"], 6e-3, 0.0), (["--optimizer", "sgd"], 20.0, 0.0),
+    (["--tokenizer", "word", "--optimizer", "sgd"], 20.0, 0.0),
+    (["--tokenizer", "word", "--weight-decay", "0.3"], 3e-3, 0.3),
+    (["--preset", "small-corpus", "--layers", "1"], 6e-3, 0.0)])
+def test_the_default_lr_and_decay_follow_the_tokenizer_and_config_json_records_them(cli, tmp_path, extra, lr, decay):
     result = train(cli, tmp_path / "m", *SMALL, *extra)
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]["lr"] == lr
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
+    assert (config["lr"], config["weight_decay"]) == (lr, decay)
+    last = torch.load(tmp_path / "m" / "last" / "trainer_state.pt", weights_only=True)  # what the optimizer used
+    assert {group["weight_decay"] for group in last["optimizer"]["param_groups"]} == {decay}
 
 
 @pytest.mark.parametrize("model", ["scratch-rnn", "ngram"])

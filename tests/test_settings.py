@@ -122,7 +122,7 @@ def test_tokenizer_options_check_numbers_in_python_as_on_the_command_line(kind, 
 
 
 def test_trainer_default_config_is_the_cli_default(cli):
-    from lmkit.train.config import DEFAULT_LR, WORD_LEVEL_LR, TrainConfig
+    from lmkit.train.config import CHAR_LEVEL_WEIGHT_DECAY, DEFAULT_LR, WORD_LEVEL_LR, TrainConfig
 
     params = {p.name: p for p in all_commands()["train"].params}
     config = TrainConfig()
@@ -130,10 +130,16 @@ def test_trainer_default_config_is_the_cli_default(cli):
         if knob.rules.cli and knob.name != "lr":
             assert getattr(config, knob.name) == params[knob.name].default, knob.name
     assert config.lr is None  # resolved for the tokenizer the run trains on, as `lmkit train` does
-    assert config.with_default_lr("char").lr == DEFAULT_LR["adamw"] == 6e-3
-    assert config.with_default_lr("word").lr == config.with_default_lr("spm").lr == WORD_LEVEL_LR["adamw"] == 3e-3
-    assert TrainConfig(optimizer="sgd").with_default_lr("word").lr == DEFAULT_LR["sgd"]
-    assert TrainConfig(lr=0.5).with_default_lr("word").lr == 0.5
+    assert config.with_tokenizer_defaults("char").lr == DEFAULT_LR["adamw"] == 6e-3
+    word, spm = config.with_tokenizer_defaults("word"), config.with_tokenizer_defaults("spm")
+    assert word.lr == spm.lr == WORD_LEVEL_LR["adamw"] == 3e-3
+    assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("word").lr == DEFAULT_LR["sgd"]
+    assert TrainConfig(lr=0.5).with_tokenizer_defaults("word").lr == 0.5
+    assert config.weight_decay is None  # likewise
+    assert config.with_tokenizer_defaults("char").weight_decay == CHAR_LEVEL_WEIGHT_DECAY["adamw"] == 0.1
+    assert word.weight_decay == spm.weight_decay == 0
+    assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("char").weight_decay == 0  # L2 in SGD: not measured
+    assert TrainConfig(weight_decay=0.0).with_tokenizer_defaults("char").weight_decay == 0
 
 
 @dataclass

@@ -69,7 +69,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
-    config = train_config(ctx, opts, saved=state.get("train_config") if state else None).with_default_lr(tokenizer.kind)
+    config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
+    config = config.with_tokenizer_defaults(tokenizer.kind)
     nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")

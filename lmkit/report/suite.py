@@ -74,7 +74,7 @@ class SuiteConfig:
 
     def train_config(self, seconds: float, eval_every: int, tokenizer_kind: str) -> TrainConfig:
         return TrainConfig(**self.train_changes, max_time=seconds, eval_every=eval_every, seed=self.seed,
-                           device=self.device).with_default_lr(tokenizer_kind)
+                           device=self.device).with_tokenizer_defaults(tokenizer_kind)
 
     def neural_seconds(self) -> float:
         return 60.0 * self.budget_minutes / max(len(self.cells), 1)

@@ -27,11 +27,22 @@ DEFAULT_LR = {"adamw": 6e-3, "sgd": 20.0}
 WORD_LEVEL_LR = {"adamw": 3e-3}
 
 
+# AdamW's decoupled weight decay on characters: the main job reads its text 3-5 times, and 0.1 beat none side by
+# side on valid and test, and 0.05, 0.2, 0.3 and 1.0 (benchmarks/RESULTS.md, "Weight decay on characters").
+# Word and subword vocabularies, and SGD's L2 penalty, were not measured with it: they keep none.
+CHAR_LEVEL_WEIGHT_DECAY = {"adamw": 0.1}
+
+
 def default_lr(optimizer: str, tokenizer_kind: str) -> float:
     """--lr's default: each optimizer's own, AdamW's smaller on word and subword vocabularies."""
     if tokenizer_kind != "char" and optimizer in WORD_LEVEL_LR:
         return WORD_LEVEL_LR[optimizer]
     return DEFAULT_LR[optimizer]
+
+
+def default_weight_decay(optimizer: str, tokenizer_kind: str) -> float:
+    """--weight-decay's default: AdamW's on characters, none otherwise."""
+    return CHAR_LEVEL_WEIGHT_DECAY.get(optimizer, 0.0) if tokenizer_kind == "char" else 0.0
 
 
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores
@@ -57,7 +68,8 @@ class TrainConfig:
     lr: float | None = setting(None, "Learning rate [default: " + ", ".join(
         f"{DEFAULT_LR[k]:g} for {k}" + (f" ({WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
         for k in DEFAULT_LR) + "].", low=0, low_open=True, high=1e6)
-    weight_decay: float = setting(0.0, "Weight decay (decoupled for adamw).", low=0, high=1e3)
+    weight_decay: float | None = setting(None, "Weight decay (decoupled for adamw) [default: " + ", ".join(
+        f"{v:g} for {k} on characters" for k, v in CHAR_LEVEL_WEIGHT_DECAY.items()) + ", else 0].", low=0, high=1e3)
     schedule: str = setting("cosine", "LR schedule: warm-up, then cosine or linear decay to 0 at the end of the budget "
                             "(--max-time, --max-steps or --epochs, whichever ends first); plateau: divide the LR by "
                             "--lr-decay when validation stops improving.", choices=SCHEDULES)
@@ -93,12 +105,12 @@ class TrainConfig:
                           "with half the LR.", choices=ON_NAN)
     keep_freed_memory: bool = setting(True, "On CPU, let glibc reuse freed memory (fewer page faults).", cli=False)
 
-    def with_default_lr(self, tokenizer_kind: str) -> "TrainConfig":
-        """This config with the LR resolved, if none was given, for its optimizer and the tokenizer's kind (char,
-        word, spm): resolved once, before training, so config.json records the number used."""
-        if self.lr is not None:
-            return self
-        return replace(self, lr=default_lr(self.optimizer, tokenizer_kind))
+    def with_tokenizer_defaults(self, tokenizer_kind: str) -> "TrainConfig":
+        """This config with the LR and weight decay resolved, where not given, for its optimizer and the tokenizer's
+        kind (char, word, spm): resolved once, before training, so config.json records the numbers used."""
+        lr = default_lr(self.optimizer, tokenizer_kind) if self.lr is None else self.lr
+        decay = default_weight_decay(self.optimizer, tokenizer_kind) if self.weight_decay is None else self.weight_decay
+        return replace(self, lr=lr, weight_decay=decay)
 
     def validate(self) -> None:
         check_settings(self)

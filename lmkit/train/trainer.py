@@ -84,7 +84,7 @@ class Trainer:
     def __init__(self, model, tokenizer, train_stream: np.ndarray, valid_stream: np.ndarray, config: TrainConfig,
                  directory: Path, extra: dict | None = None, callbacks: TrainCallbacks | None = None,
                  valid_chars: int | None = None, world=None):
-        config = config.with_default_lr(tokenizer.kind)
+        config = config.with_tokenizer_defaults(tokenizer.kind)
         config.validate()
         self.cfg = config
         from lmkit.train.distributed import World  # local import: keeps torch.distributed out of plain use
