@@ -5,11 +5,13 @@ saved weights on another text (--train); the same options repeated as first give
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import CHINESE, ENGLISH, TINY_TRAIN, assert_one_line_error, train_tiny
 
 RESUME = ["--max-steps", "3", "--quiet", "--sample-tokens", "0"]
@@ -94,6 +96,17 @@ def test_resuming_a_run_at_its_saved_budget_says_nothing_is_left_to_train(cli, m
 def test_the_runs_own_seed_may_be_repeated_on_resume(cli, model):
     result = cli("train", "--resume", model, "--seed", "1234", "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("args, decay", [([], 0.1), (["--weight-decay", "0.3"], 0.3), (["--weight-decay", "0"], 0.0)])
+def test_weight_decay_given_on_resume_is_the_one_trained_with_and_recorded(cli, model, args, decay):
+    """--weight-decay again on --resume was recorded in config.json while the optimizer kept the saved run's."""
+    result = cli("train", "--resume", model, *args, *RESUME)
+    assert result.exit_code == 0, result.output
+    assert json.loads((model / "config.json").read_text())["train"]["config"]["weight_decay"] == decay
+    state = torch.load(model / "last" / "trainer_state.pt", weights_only=True)
+    assert state["train_config"]["weight_decay"] == decay
+    assert {group["weight_decay"] for group in state["optimizer"]["param_groups"]} == {decay}
 
 
 @pytest.mark.parametrize("split", ["train", "valid"])
