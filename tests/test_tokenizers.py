@@ -114,15 +114,21 @@ def test_spm_bad_options():
     assert "character_coverage" not in str(info.value)
 
 
-def test_spm_learns_from_paragraph_lines_and_says_when_every_line_is_too_long():
+def test_spm_learns_from_paragraph_lines_and_refuses_a_text_mostly_in_lines_it_would_skip():
     paragraphs = [" ".join(fixture_lines(CHINESE)[i:i + 100]) for i in range(0, 400, 100)]
     assert min(len(p.encode("utf-8")) for p in paragraphs) > 4192  # past sentencepiece's own default limit
     tokenizer = fit_tokenizer("spm", paragraphs, vocab_size=300)
     assert UNK_ID not in tokenizer.encode_line(paragraphs[0][:40])
-    with pytest.raises(TokenizerError, match=r"at most 65,536 bytes, and every training line is longer "
-                                             r"\(the longest: 120,000 bytes\)") as info:
+    with pytest.raises(TokenizerError, match=r"at most 65,536 bytes, and 2 of the 2 training lines \(100% of the "
+                                             r"text\) are longer \(the longest: 120,000 bytes\)") as info:
         fit_tokenizer("spm", ["x" * 100_000, "句" * 40_000, ""], vocab_size=50)
     assert "\n" not in str(info.value)
+    mostly_long = ["句" * 22_000] * 30 + paragraphs  # 30 lines of 66,000 bytes: read, sentencepiece would skip them
+    with pytest.raises(TokenizerError, match=r"30 of the 34 training lines \(9\d% of the text\) are longer"):
+        fit_tokenizer("spm", mostly_long, vocab_size=300)
+    fit_tokenizer("spm", paragraphs * 8 + ["句" * 22_000], vocab_size=300)  # one long line among many: skipped
+    with pytest.raises(TokenizerError, match=r"1 of the 5 training lines \(77% of the text\) is longer"):
+        fit_tokenizer("spm", paragraphs + ["句" * 22_000], vocab_size=300)
 
 
 def test_a_vocab_size_the_text_cannot_fill_is_said(cli, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import tempfile
+from dataclasses import dataclass
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
@@ -246,17 +247,19 @@ class SentencePieceTokenizer(Tokenizer):
             raise TokenizerError(f"--vocab-size must exceed the {len(SPECIALS)} specials, got {vocab_size}")
         with tempfile.TemporaryDirectory() as tmp:
             text_path = Path(tmp) / "train.txt"
-            longest, fitting = 0, 0  # in UTF-8 bytes; lines sentencepiece will read
+            read, skipped = LineTally(), LineTally()  # lines sentencepiece reads, and those it skips unsaid
             with open(text_path, "w", encoding="utf-8") as handle:
                 for line in lines:
                     if line.strip():
                         handle.write(line + "\n")
                         size = len(line.encode("utf-8"))
-                        longest, fitting = max(longest, size), fitting + (size <= SPM_MAX_LINE_BYTES)
-            if longest and not fitting:  # it skips longer lines, then fails on an empty sample
+                        (read if size <= SPM_MAX_LINE_BYTES else skipped).add(size)
+            if skipped.bytes > read.bytes:  # it would learn from less than half of the text, or fail on none of it
+                share, verb = 100 * skipped.bytes / (skipped.bytes + read.bytes), "is" if skipped.lines == 1 else "are"
                 raise TokenizerError(f"sentencepiece learns from lines of at most {SPM_MAX_LINE_BYTES:,} bytes, and "
-                                     f"every training line is longer (the longest: {longest:,} bytes): break the "
-                                     "text into lines")
+                                     f"{skipped.lines:,} of the {skipped.lines + read.lines:,} training lines "
+                                     f"({share:.0f}% of the text) {verb} longer (the longest: {skipped.longest:,} "
+                                     "bytes): break the text into lines")
             prefix = str(Path(tmp) / "spm")
             try:
                 spm.SentencePieceTrainer.train(
@@ -276,6 +279,17 @@ class SentencePieceTokenizer(Tokenizer):
                     reason = reason.replace(theirs, ours)
                 raise TokenizerError(f"sentencepiece could not train with --vocab-size {vocab_size}: {reason}") from exc
             return cls(Path(prefix + ".model").read_bytes(), model_type)
+
+
+@dataclass
+class LineTally:
+    """Lines counted with their UTF-8 bytes: how many, how many bytes in all, the longest."""
+    lines: int = 0
+    bytes: int = 0
+    longest: int = 0
+
+    def add(self, size: int) -> None:
+        self.lines, self.bytes, self.longest = self.lines + 1, self.bytes + size, max(self.longest, size)
 
 
 SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
