@@ -109,6 +109,26 @@ def test_weight_decay_given_on_resume_is_the_one_trained_with_and_recorded(cli, 
     assert {group["weight_decay"] for group in state["optimizer"]["param_groups"]} == {decay}
 
 
+@pytest.mark.parametrize("edit", ["null", "missing"])
+def test_a_saved_config_without_its_decay_resumes_with_the_decay_its_optimizer_used(cli, model, edit):
+    """Filled in by today's character default (0.1) instead, without a word, before the fix."""
+    path = model / "last" / "trainer_state.pt"
+    state = torch.load(path, weights_only=True)
+    if edit == "null":
+        state["train_config"]["weight_decay"] = None
+    else:
+        del state["train_config"]["weight_decay"]
+    for group in state["optimizer"]["param_groups"]:
+        group["weight_decay"] = 0.05
+    torch.save(state, path)
+    result = cli("train", "--resume", model, *RESUME)
+    assert result.exit_code == 0, result.output
+    state = torch.load(path, weights_only=True)
+    assert state["train_config"]["weight_decay"] == 0.05
+    assert {group["weight_decay"] for group in state["optimizer"]["param_groups"]} == {0.05}
+    assert json.loads((model / "config.json").read_text())["train"]["config"]["weight_decay"] == 0.05
+
+
 @pytest.mark.parametrize("split", ["train", "valid"])
 def test_a_run_is_not_resumed_on_a_split_changed_since(cli, model, tmp_path, monkeypatch, split):
     """Pass 21: train.txt cut short, with the manifest made to match, was resumed from the saved place in the old

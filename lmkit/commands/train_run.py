@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -69,8 +70,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
-    config = train_config(ctx, opts, saved=state.get("train_config") if state else None)
-    config = config.with_tokenizer_defaults(tokenizer.kind)
+    config = train_config(ctx, opts, state).with_tokenizer_defaults(tokenizer.kind)
     nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
@@ -172,16 +172,22 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     return directory, corpus, tokenizer, model, None, extra
 
 
-def train_config(ctx: click.Context, opts: dict, saved: dict | None = None) -> TrainConfig:
-    """Options as given; on --resume, the saved run's settings for every option not given now."""
+def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> TrainConfig:
+    """Options as given; on --resume (the saved trainer `state`), the saved run's settings for every option not
+    given now."""
     config = config_from(TrainConfig, opts)
+    saved = state.get("train_config") if state else None
     if not saved:
         return config
     given = given_options(ctx)
     if "optimizer" in given and config.optimizer != saved.get("optimizer"):
         raise ConfigError(f"--optimizer {config.optimizer}: the run being resumed used {saved.get('optimizer')}")
     kept = {name: value for name, value in TrainConfig.from_dict(saved).to_dict().items() if name not in given}
-    return TrainConfig(**{**config.to_dict(), **kept})
+    config = TrainConfig(**{**config.to_dict(), **kept})
+    if config.weight_decay is None:  # a saved config without its decay (edited): not today's default, but the decay
+        group = state["optimizer"]["param_groups"][0]  # the saved optimizer trained with (state_check: one group)
+        config = replace(config, weight_decay=float(group.get("weight_decay", 0.0)))
+    return config
 
 
 def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
