@@ -114,6 +114,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         check_settings(self)
+        shrink = (self.lr or 0.0) * (self.weight_decay or 0.0)
+        if self.optimizer == "adamw" and shrink >= 1:  # at the schedule's peak LR; below it, the factor stays positive
+            raise ConfigError(f"--weight-decay {self.weight_decay:g} with --lr {self.lr:g}: AdamW multiplies every "
+                              f"weight by 1 - lr x weight decay = {1 - shrink:g} each step; keep lr x weight decay "
+                              "below 1")
 
     @property
     def time_limit(self) -> float | None:

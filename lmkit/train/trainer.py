@@ -375,7 +375,9 @@ class Trainer:
             raise RolledBack
         kept = f"the last good checkpoint in {where} is kept" if where.exists() else "no checkpoint had been saved yet"
         clip = "a smaller --clip" if self.cfg.clip else "--clip 1 (gradient clipping is off)"
-        raise TrainingError(f"step {step}: training loss is {loss_value}; stopped, {kept}. Try a lower --lr or {clip}")
+        decay = f", or a smaller --weight-decay (it is {self.cfg.weight_decay:g})" if self.cfg.weight_decay else ""
+        raise TrainingError(f"step {step}: training loss is {loss_value}; stopped, {kept}. Try a lower --lr or "
+                            f"{clip}{decay}")
 
     def _rollback(self) -> None:
         model, _, _, state = load_resume(self.directory)
