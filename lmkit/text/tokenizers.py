@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import tempfile
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
