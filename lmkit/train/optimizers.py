@@ -15,6 +15,7 @@ import torch
 
 FUSED_DEVICES = ("cpu", "cuda")
 KERNEL_KEYS = ("foreach", "fused", "capturable", "differentiable")  # how a group's update runs, not what it does
+CONFIGURED_KEYS = ("weight_decay",)  # what this run's config sets (--weight-decay again on --resume included)
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -28,6 +29,8 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0) -> t
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
     """`optimizer.load_state_dict(state)`, keeping the kernel `optimizer` was built with (KERNEL_KEYS) instead of
-    the saved state's: a run saved before the fused kernel, or on another device, resumes on this one's."""
-    chosen = {key: optimizer.defaults[key] for key in KERNEL_KEYS if key in optimizer.defaults}
+    the saved state's: a run saved before the fused kernel, or on another device, resumes on this one's; and
+    keeping the settings it was built with from the run's config (CONFIGURED_KEYS), which config.json records.
+    (The LR is not among them: the schedule sets it at every step.)"""
+    chosen = {key: optimizer.defaults[key] for key in KERNEL_KEYS + CONFIGURED_KEYS if key in optimizer.defaults}
     optimizer.load_state_dict({**state, "param_groups": [{**group, **chosen} for group in state["param_groups"]]})

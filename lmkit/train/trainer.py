@@ -150,8 +150,6 @@ class Trainer:
                                       f"an older lmkit): epoch {progress.epoch + 1} starts again")
         self._check_position(progress, source)
         load_optimizer_state(self.optimizer, state["optimizer"])
-        for group in self.optimizer.param_groups:  # the saved groups' decay is the saved run's; --weight-decay given
-            group["weight_decay"] = self.cfg.weight_decay  # again on --resume is this config's, as config.json says
         self.progress = progress
         if "lr_scale" not in saved and self.cfg.lr:  # saved before lr_scale: the plateau rule's LR was kept whole
             self.progress.lr_scale = saved.get("lr", self.cfg.lr) / self.cfg.lr
