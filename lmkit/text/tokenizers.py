@@ -248,12 +248,12 @@ class SentencePieceTokenizer(Tokenizer):
         with tempfile.TemporaryDirectory() as tmp:
             text_path = Path(tmp) / "train.txt"
             read, skipped = LineTally(), LineTally()  # lines sentencepiece reads, and those it skips unsaid
-            with open(text_path, "w", encoding="utf-8") as handle:
+            with open(text_path, "wb") as handle:
                 for line in lines:
                     if line.strip():
-                        handle.write(line + "\n")
-                        size = len(line.encode("utf-8"))
-                        (read if size <= SPM_MAX_LINE_BYTES else skipped).add(size)
+                        data = line.encode("utf-8")
+                        handle.write(data + b"\n")
+                        (read if len(data) <= SPM_MAX_LINE_BYTES else skipped).add(len(data))
             if skipped.bytes > read.bytes:  # it would learn from less than half of the text, or fail on none of it
                 share, verb = 100 * skipped.bytes / (skipped.bytes + read.bytes), "is" if skipped.lines == 1 else "are"
                 raise TokenizerError(f"sentencepiece learns from lines of at most {SPM_MAX_LINE_BYTES:,} bytes, and "
