@@ -59,8 +59,8 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
 
 
 @pytest.mark.parametrize("extra, lr, decay", [
-    (["--tokenizer", "word"], 3e-3, 0.0), (["--tokenizer", "word", "--lr", "0.02"], 0.02, 0.0), ([], 6e-3, 0.1),
-    (["--weight-decay", "0"], 6e-3, 0.0), (["--optimizer", "sgd"], 20.0, 0.0),
+    (["--tokenizer", "word"], 3e-3, 0.0), (["--tokenizer", "word", "--lr", "0.02"], 0.02, 0.0), ([], 1e-2, 0.1),
+    (["--weight-decay", "0"], 1e-2, 0.0), (["--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--weight-decay", "0.3"], 3e-3, 0.3),
     (["--preset", "small-corpus", "--layers", "1"], 6e-3, 0.0)])

@@ -130,7 +130,7 @@ def test_trainer_default_config_is_the_cli_default(cli):
         if knob.rules.cli and knob.name != "lr":
             assert getattr(config, knob.name) == params[knob.name].default, knob.name
     assert config.lr is None  # resolved for the tokenizer the run trains on, as `lmkit train` does
-    assert config.with_tokenizer_defaults("char").lr == DEFAULT_LR["adamw"] == 6e-3
+    assert config.with_tokenizer_defaults("char").lr == DEFAULT_LR["adamw"] == 1e-2
     word, spm = config.with_tokenizer_defaults("word"), config.with_tokenizer_defaults("spm")
     assert word.lr == spm.lr == WORD_LEVEL_LR["adamw"] == 3e-3
     assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("word").lr == DEFAULT_LR["sgd"]
