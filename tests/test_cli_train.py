@@ -121,3 +121,39 @@ def test_train_model_ngram_builds_the_same_model_as_lmkit_ngram(cli, tmp_path):
     assert cli("ngram", "--order", "3", *files, "--out", tmp_path / "b").exit_code == 0
     a, b = (json.loads((tmp_path / d / "config.json").read_text()) for d in "ab")
     assert a["kind"] == b["kind"] == "ngram" and a["valid"]["valid_ppl"] == b["valid"]["valid_ppl"]
+
+
+def saved_meanwhile(monkeypatch, module, name, source, out):
+    """Patch `module.name` (a step between the folder's first check and its lock) to copy the model `source` into
+    `out` first, as another lmkit saving there while this one prepared would."""
+    import shutil
+
+    real = getattr(module, name)
+
+    def copy_then_call(*args, **kwargs):
+        if not (out / "config.json").exists():
+            shutil.copytree(source, out, dirs_exist_ok=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, copy_then_call)
+
+
+def test_a_model_saved_into_out_while_train_prepares_is_not_overwritten(cli, tmp_path, monkeypatch):
+    import lmkit.commands.train_run as train_run
+
+    assert train(cli, tmp_path / "other", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    saved_meanwhile(monkeypatch, train_run, "encoded_split", tmp_path / "other", tmp_path / "m")
+    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2"), "already holds a model", "--resume")
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == (tmp_path / "other" / "model.safetensors").read_bytes()
+    assert (tmp_path / "m" / "metrics.jsonl").read_bytes() == (tmp_path / "other" / "metrics.jsonl").read_bytes()
+
+
+def test_a_model_saved_into_out_while_ngram_prepares_is_not_replaced(cli, tmp_path, monkeypatch):
+    import lmkit.commands.ngram as ngram
+
+    assert train(cli, tmp_path / "other", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    saved_meanwhile(monkeypatch, ngram, "refuse_overlap", tmp_path / "other", tmp_path / "m")
+    files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
+    assert_one_line_error(cli("ngram", *files, "--order", "2", "--out", tmp_path / "m"), "holds a model of kind lstm")
+    assert not (tmp_path / "m" / "model.ngram.npz").exists()
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == (tmp_path / "other" / "model.safetensors").read_bytes()

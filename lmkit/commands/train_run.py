@@ -91,6 +91,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                               max_time=config.time_limit, max_steps=config.max_steps)
     with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
         if world.is_main:  # before training, not at the first save: last/ and last.old/ are replaced whole
+            if state is None:
+                refuse_to_replace(directory, opts["overwrite"])  # saved into by another lmkit while this one prepared
             check_save_places(directory)
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
                           callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
@@ -141,7 +143,7 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
                           "give --preset only to a new run")
     if MODEL_FAMILIES[opts["model"]] is not RNNConfig:
         raise ConfigError(f"--preset {name} is for the lstm, gru, rnn_tanh and rnn_relu models, not --model {opts['model']}")
-    values = preset_values(name, given)
+    values = preset_values(name, given, opts.get("optimizer"))
     opts.update(values)
     if values.get("tie_weights") and opts["emb_size"] != opts["hidden_size"]:  # the preset's, not an option typed
         raise ConfigError(f"--preset {name} ties the embedding to the softmax (--tie-weights), which needs --emb-size "
@@ -194,9 +196,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
     """--out as given (refusing to replace a model unless --overwrite), else a fresh checkpoints/<name>[-N]."""
     if opts["out"] is not None:
         out = Path(opts["out"])
-        if (out / "config.json").exists() and not opts["overwrite"]:
-            raise ConfigError(f"--out {out} already holds a model; pass --resume {out} to continue it, "
-                              "--overwrite to replace it, or another --out")
+        refuse_to_replace(out, opts["overwrite"])
         return out
     suffix = "-backward" if opts["direction"] == "backward" else ""
     base = checkpoints_root() / f"{corpus_name}-{tokenizer_kind}-{opts['model']}{suffix}"
@@ -205,6 +205,14 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
+
+def refuse_to_replace(directory: Path, overwrite: bool) -> None:
+    """ConfigError if `directory` holds a model and --overwrite was not given: checked when the run's folder is
+    chosen, and again once its lock is held, since another lmkit may have saved there while this one prepared."""
+    if (directory / "config.json").exists() and not overwrite:
+        raise ConfigError(f"--out {directory} already holds a model; pass --resume {directory} to continue it, "
+                          "--overwrite to replace it, or another --out")
 
 
 def clear_previous_run(directory: Path) -> None:
