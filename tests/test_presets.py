@@ -31,7 +31,9 @@ def test_every_preset_names_real_options_with_values_they_accept(name):
 def test_options_given_override_the_preset_and_the_optimizer_takes_its_own_lr():
     values = preset_values("awd", {"dropout", "asgd"})
     assert "dropout" not in values and "asgd" not in values and values["lr"] == 30.0
-    assert "lr" not in preset_values("awd", {"optimizer"})
+    assert "lr" not in preset_values("awd", {"optimizer"}, "adamw")
+    assert preset_values("awd", {"optimizer"}, "sgd")["lr"] == PRESETS["awd"]["lr"]  # its own optimizer, given again
+    assert preset_values("awd-char", {"optimizer"}, "adamw")["lr"] == PRESETS["awd-char"]["lr"]
     assert preset_values("awd", {"optimizer", "lr"})["weight_drop"] == PRESETS["awd"]["weight_drop"] > 0
 
 
@@ -63,7 +65,8 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
     (["--weight-decay", "0"], 1e-2, 0.0), (["--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--weight-decay", "0.3"], 3e-3, 0.3),
-    (["--preset", "small-corpus", "--layers", "1"], 6e-3, 0.0)])
+    (["--preset", "small-corpus", "--layers", "1"], 6e-3, 0.0),
+    (["--preset", "small-corpus", "--optimizer", "adamw"], 6e-3, 0.0)])
 def test_the_default_lr_and_decay_follow_the_tokenizer_and_config_json_records_them(cli, tmp_path, extra, lr, decay):
     result = train(cli, tmp_path / "m", *SMALL, *extra)
     assert result.exit_code == 0, result.output

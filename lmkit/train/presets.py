@@ -57,12 +57,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_CLASSES = (TrainConfig, RNNConfig)
 
 
-def preset_values(name: str, given: set[str]) -> dict[str, Any]:
-    """The preset's settings that apply when the user gave the options `given` (field names)."""
+def preset_values(name: str, given: set[str], optimizer: str | None = None) -> dict[str, Any]:
+    """The preset's settings that apply when the user gave the options `given` (field names), `optimizer` among
+    them when --optimizer was given."""
     if name not in PRESETS:
         raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
     values = {key: value for key, value in PRESETS[name].items() if key not in given}
-    if "optimizer" in given and "lr" not in given:
+    own_optimizer = PRESETS[name].get("optimizer", TrainConfig().optimizer)
+    if "optimizer" in given and "lr" not in given and optimizer != own_optimizer:
         values.pop("lr", None)  # the preset's LR belongs to the preset's optimizer
     return values
 
