@@ -204,9 +204,10 @@ def stopped(message: str, code: int) -> None:
 def show_lmkit_warnings(message, category, filename, lineno, file=None, line=None,
                         library_show=warnings.showwarning) -> None:
     """lmkit's own warnings (warnings.warn anywhere in lmkit, deep in a report or a suite) as one line
-    `warning: ...` on stderr, as the commands print theirs; a library's keep Python's form."""
+    `warning: ...` on stderr, as the commands print theirs, escaped as errors are (a file name's newline would
+    break the line); a library's keep Python's form."""
     if Path(filename).resolve().is_relative_to(PACKAGE):
-        click.echo(f"warning: {message}", err=True)
+        click.echo(f"warning: {printable(str(message))}", err=True)
     else:
         library_show(message, category, filename, lineno, file, line)
 

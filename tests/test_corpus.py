@@ -197,3 +197,17 @@ def test_scans_of_big_files_are_remembered_until_they_change(tmp_path, monkeypat
     os.utime(path, ns=(1, 1))
     changed = corpus_io.scan_remembered(path, "strict", 1000, records, min_bytes=0)
     assert changed.sha256 != first.sha256 and len(calls) == 2
+
+
+def test_a_warning_naming_a_file_with_a_newline_prints_as_one_line(corpora_root, tmp_path, capsys):
+    from lmkit.cli import show_lmkit_warnings
+
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "b.txt").write_text("\n".join(f"b line {i}" for i in range(40)) + "\n", encoding="utf-8")
+    (folder / "image\nx.png").write_bytes(b"\x89PNG\x00\x00\x01")
+    with pytest.warns(UserWarning) as caught:
+        get_corpus(train=folder)
+    shown = caught[0]
+    show_lmkit_warnings(shown.message, shown.category, shown.filename, shown.lineno)
+    assert capsys.readouterr().err.endswith("not a regular file): image\\nx.png\n")
