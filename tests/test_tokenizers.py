@@ -129,6 +129,8 @@ def test_spm_learns_from_paragraph_lines_and_refuses_a_text_mostly_in_lines_it_w
     fit_tokenizer("spm", paragraphs * 8 + ["句" * 22_000], vocab_size=300)  # one long line among many: skipped
     with pytest.raises(TokenizerError, match=r"1 of the 5 training lines \(77% of the text\) is longer"):
         fit_tokenizer("spm", paragraphs + ["句" * 22_000], vocab_size=300)
+    with pytest.raises(TokenizerError, match=r"1 of the 11 training lines \(just over 50% of the text\) is longer"):
+        fit_tokenizer("spm", ["x" * 70_001] + ["y" * 7_000] * 10, vocab_size=50)  # 70,001 bytes skipped, 70,000 read
 
 
 def test_a_vocab_size_the_text_cannot_fill_is_said(cli, tmp_path):

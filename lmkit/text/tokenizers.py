@@ -256,9 +256,10 @@ class SentencePieceTokenizer(Tokenizer):
                         (read if len(data) <= SPM_MAX_LINE_BYTES else skipped).add(len(data))
             if skipped.bytes > read.bytes:  # it would learn from less than half of the text, or fail on none of it
                 share, verb = 100 * skipped.bytes / (skipped.bytes + read.bytes), "is" if skipped.lines == 1 else "are"
+                part = f"{share:.0f}%" if round(share) > 50 else "just over 50%"  # exactly half is accepted
                 raise TokenizerError(f"sentencepiece learns from lines of at most {SPM_MAX_LINE_BYTES:,} bytes, and "
                                      f"{skipped.lines:,} of the {skipped.lines + read.lines:,} training lines "
-                                     f"({share:.0f}% of the text) {verb} longer (the longest: {skipped.longest:,} "
+                                     f"({part} of the text) {verb} longer (the longest: {skipped.longest:,} "
                                      "bytes): break the text into lines")
             prefix = str(Path(tmp) / "spm")
             try:
