@@ -189,8 +189,9 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
 
         check_writable(tokenizer.vocab, arpa)  # before the build, not after it
     with DirectoryLock(directory):  # one writer at a time; temporaries a killed build left behind are removed
-        check_directory(directory, corpus, tokenizer, config, direction, overwrite)  # again: another lmkit may have
-        check_save_places(directory)                                                 # saved there meanwhile  # before the build: a user's folder, FIFO or link where a file of ours goes
+        # again under the lock: another lmkit may have saved a model here while this one prepared
+        check_directory(directory, corpus, tokenizer, config, direction, overwrite)
+        check_save_places(directory)  # before the build: a user's folder, FIFO or link where a file of ours goes
         model = build_and_save(directory, corpus, tokenizer, config, direction, memory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import write_arpa
