@@ -129,6 +129,40 @@ def test_a_saved_config_without_its_decay_resumes_with_the_decay_its_optimizer_u
     assert json.loads((model / "config.json").read_text())["train"]["config"]["weight_decay"] == 0.05
 
 
+def saved_with_lr_and_decay(model: Path, lr: float, decay: float) -> None:
+    """A run saved before lr x weight decay had to stay below 1 (the product was then accepted)."""
+    path = model / "last" / "trainer_state.pt"
+    state = torch.load(path, weights_only=True)
+    state["train_config"].update(lr=lr, weight_decay=decay)
+    for group in state["optimizer"]["param_groups"]:
+        group["weight_decay"] = decay
+    torch.save(state, path)
+    for config_path in (model / "config.json", model / "last" / "config.json"):
+        config = json.loads(config_path.read_text())
+        config["train"]["config"].update(lr=lr, weight_decay=decay)
+        config_path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("args", [["--weight-decay", "0.1"], ["--lr", "0.001"]])
+def test_an_old_run_whose_lr_times_decay_is_1_resumes_with_a_smaller_one_given(cli, model, args):
+    """Pass 24: the saved pair was checked before the options given again replaced it, so the state was called
+    damaged and no option could resume it."""
+    saved_with_lr_and_decay(model, 0.5, 2.0)
+    result = cli("train", "--resume", model, *args, *RESUME)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((model / "config.json").read_text())["train"]["config"]
+    assert saved["lr"] * saved["weight_decay"] < 1
+
+
+def test_an_old_run_whose_lr_times_decay_is_1_names_the_product_not_damage(cli, model):
+    saved_with_lr_and_decay(model, 0.5, 2.0)
+    before = files(model)
+    result = cli("train", "--resume", model, *RESUME)
+    assert_one_line_error(result, "--weight-decay 2 with --lr 0.5", "keep lr x weight decay below 1")
+    assert "damaged" not in result.output
+    assert files(model) == before
+
+
 @pytest.mark.parametrize("split", ["train", "valid"])
 def test_a_run_is_not_resumed_on_a_split_changed_since(cli, model, tmp_path, monkeypatch, split):
     """Pass 21: train.txt cut short, with the manifest made to match, was resumed from the saved place in the old

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from lmkit.config.from_json import from_json, json_repr
+from lmkit.config.settings import check_settings
 from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 
@@ -70,8 +71,8 @@ def check_train_config(saved: dict):
         settings = from_json(TrainConfig, saved, "train_config")
     except ConfigError as exc:
         raise StateProblem(str(exc)) from exc
-    try:
-        settings.validate()
+    try:  # each setting alone: how they combine (lr x weight decay) is checked once the options given now replace them
+        check_settings(settings)
     except ConfigError as exc:
         raise StateProblem(f"train_config: {exc}") from exc
     return settings
