@@ -109,15 +109,21 @@ def test_weight_decay_given_on_resume_is_the_one_trained_with_and_recorded(cli, 
     assert {group["weight_decay"] for group in state["optimizer"]["param_groups"]} == {decay}
 
 
+def without_setting(path: Path, name: str, edit: str) -> dict:
+    """The trainer state at `path` with train_config's `name` made null or removed (as by a hand edit)."""
+    state = torch.load(path, weights_only=True)
+    if edit == "null":
+        state["train_config"][name] = None
+    else:
+        del state["train_config"][name]
+    return state
+
+
 @pytest.mark.parametrize("edit", ["null", "missing"])
 def test_a_saved_config_without_its_decay_resumes_with_the_decay_its_optimizer_used(cli, model, edit):
     """Filled in by today's character default (0.1) instead, without a word, before the fix."""
     path = model / "last" / "trainer_state.pt"
-    state = torch.load(path, weights_only=True)
-    if edit == "null":
-        state["train_config"]["weight_decay"] = None
-    else:
-        del state["train_config"]["weight_decay"]
+    state = without_setting(path, "weight_decay", edit)
     for group in state["optimizer"]["param_groups"]:
         group["weight_decay"] = 0.05
     torch.save(state, path)
@@ -127,6 +133,20 @@ def test_a_saved_config_without_its_decay_resumes_with_the_decay_its_optimizer_u
     assert state["train_config"]["weight_decay"] == 0.05
     assert {group["weight_decay"] for group in state["optimizer"]["param_groups"]} == {0.05}
     assert json.loads((model / "config.json").read_text())["train"]["config"]["weight_decay"] == 0.05
+
+
+@pytest.mark.parametrize("edit", ["null", "missing"])
+def test_a_saved_config_without_its_lr_asks_for_it(cli, model, edit):
+    """Pass 24: resumed at today's default LR without a word; the saved state holds only the LR of the moment."""
+    path = model / "last" / "trainer_state.pt"
+    torch.save(without_setting(path, "lr", edit), path)
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), f"--resume {model}",
+                          "learning rate is missing", "give the --lr it was trained with")
+    assert files(model) == before
+    result = cli("train", "--resume", model, "--lr", "0.004", *RESUME)
+    assert result.exit_code == 0, result.output
+    assert json.loads((model / "config.json").read_text())["train"]["config"]["lr"] == 0.004
 
 
 def saved_with_lr_and_decay(model: Path, lr: float, decay: float) -> None:

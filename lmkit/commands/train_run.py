@@ -189,6 +189,9 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
     if config.weight_decay is None:  # a saved config without its decay (edited): not today's default, but the decay
         group = state["optimizer"]["param_groups"][0]  # the saved optimizer trained with (state_check: one group)
         config = replace(config, weight_decay=float(group.get("weight_decay", 0.0)))
+    if config.lr is None:  # edited out too, but the state keeps only the scheduled LR of the moment, not its peak
+        raise ConfigError(f"--resume {opts['resume']}: the saved run's learning rate is missing (its {STATE_FILE} "
+                          "has no train_config.lr); give the --lr it was trained with")
     return config
 
 
