@@ -1,11 +1,13 @@
 """Reports: fair comparisons only, every file written, the suite trains real model directories."""
 import json
+from pathlib import Path
 
 import pytest
 
 from lm_fixtures import ngram_dir, rnn_dir
 from lmkit.errors import VocabError
 from lmkit.report.compare import build_report, check_perplexity_comparable, describe_mixture, describe_model, write_report
+from lmkit.report.tables import best_rows
 from lmkit.text.tokenizer_cache import get_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
@@ -138,3 +140,22 @@ def test_report_records_the_tokenizer_options_as_flags():
     spec = TokenizerSpec("word", {"min_freq": 2, "split_punct": False, "lowercase": True})
     assert tokenizer_flags(spec) == ["--tokenizer", "word", "--min-freq", "2", "--no-split-punct", "--lowercase"]
     assert tokenizer_flags(TokenizerSpec("spm", {"model_type": "unigram"})) == ["--tokenizer", "spm", "--spm-type", "unigram"]
+
+
+def with_test(row, name=None, **figures):
+    return type(row)(**{**vars(row), "name": name or row.name, "test": {**row.test, **figures}})
+
+
+def test_a_model_with_oov_tokens_is_not_marked_best_over_models_that_score_every_character(char_rows):
+    """Adversarial pass: a word model with 36% OOV read the lowest bits/char (each unknown word one cheap <unk>)
+    and was marked best above the models that pay for every character."""
+    lstm, kn = char_rows
+    small_vocabulary = with_test(kn, "word, small vocabulary", bits_per_char=0.5 * min(lstm.test["bits_per_char"], kn.test["bits_per_char"]),
+                                 oov=40, oov_rate=0.36)
+    rows = [lstm, kn, small_vocabulary]
+    lowest_exact = min((0, 1), key=lambda i: rows[i].test["bits_per_char"])
+    assert best_rows(rows) == [lowest_exact]
+    everyone_oov = [with_test(lstm, oov=1), with_test(kn, oov=1), small_vocabulary]
+    assert best_rows(everyone_oov) == [2]  # all flattered alike: the lowest is marked
+    markdown = write_report(build_report(rows, "oov"), Path(kn.directory).parent / "out")["markdown"].read_text("utf-8")
+    assert f"| **{rows[lowest_exact].name}** |" in markdown and f"| **{small_vocabulary.name}** |" not in markdown

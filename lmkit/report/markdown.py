@@ -29,7 +29,8 @@ def render_markdown(report, plots: dict[str, Path]) -> str:
         out += [f"Test text: {first.test_text} ({chars:,} characters, sha256 {first.test_digest[:12]}…). "
                 "Perplexity = exp(NLL / predicted tokens), each line's `</s>` predicted, `<s>` never; "
                 "bits/char = NLL in bits / characters of the test text (newlines counted). "
-                "**Bold**: lowest bits/char.", ""]
+                "**Bold**: lowest bits/char among the models without OOV tokens, where any has none (an OOV "
+                "token scored as `<unk>` does not pay for spelling its word).", ""]
     out += markdown_table(model_table(report.rows, with_perplexity=len(groups) == 1)) + [""]
     if len(groups) > 1:
         for group in groups:

@@ -10,7 +10,7 @@ SAMPLE_CHARS = 48
 class Table:
     headers: list[str]
     rows: list[list[str]]
-    best: list[int]          # per row index: which rows hold the lowest test bits/char (marked in bold)
+    best: list[int]          # the rows marked in bold (best_rows)
 
 
 def human_count(n: int | None) -> str:
@@ -72,9 +72,18 @@ def model_table(rows, with_perplexity: bool) -> Table:
             cells += [number(valid), number(row.test["perplexity"]), number(row.test["perplexity_without_oov"])]
         cells += [number(row.test["bits_per_char"], 4), f"{100 * row.test['oov_rate']:.2f}%", excerpt(row.sample)]
         lines.append(cells)
-    scored = [r.test["bits_per_char"] for r in rows if r.test["bits_per_char"] is not None]
-    best = [i for i, r in enumerate(rows) if scored and r.test["bits_per_char"] == min(scored)]
-    return Table(headers, lines, best)
+    return Table(headers, lines, best_rows(rows))
+
+
+def best_rows(rows) -> list[int]:
+    """The rows with the lowest test bits/char among the models that score every character. A token outside a
+    model's vocabulary is scored as <unk>, which does not pay for spelling the word, so such a model reads lower
+    than it is; only when every model has OOV tokens do they all compete."""
+    scored = [(i, r.test["bits_per_char"]) for i, r in enumerate(rows) if r.test["bits_per_char"] is not None]
+    exact = [(i, bits) for i, bits in scored if not rows[i].test["oov"]]
+    candidates = exact or scored
+    lowest = min((bits for _, bits in candidates), default=None)
+    return [i for i, bits in candidates if bits == lowest]
 
 
 def group_title(group) -> str:
