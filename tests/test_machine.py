@@ -165,3 +165,21 @@ def test_apply_threads_sets_torch(monkeypatch):
     monkeypatch.setattr(machine, "default_threads", lambda: 1)
     torch.set_num_threads(os.cpu_count() or 1)
     assert machine.apply_threads() == 1 and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("flags, isa_limit, precision, on_amx", [
+    ({"avx512_bf16": True, "amx_bf16": True}, None, "bf16", True),
+    ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_AMX", "bf16", True),
+    ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_BF16", "bf16", False),  # oneDNN held below AMX
+    ({"avx512_bf16": True, "amx_bf16": True}, None, "fp32", False),               # --precision fp32
+    ({"avx512_bf16": True}, None, "bf16", False),                                  # bf16 units without AMX
+])
+def test_bf16_goes_to_amx_only_where_the_cpu_has_it_and_onednn_may_use_it(monkeypatch, flags, isa_limit, precision,
+                                                                          on_amx):
+    monkeypatch.setattr(machine, "cpu_flags", lambda: flags)
+    if isa_limit is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_limit)
+    assert machine.bf16_on_amx(CPU, machine.Precision(precision, "auto")) is on_amx
+    assert machine.bf16_on_amx(torch.device("cuda"), machine.Precision(precision, "auto")) is False

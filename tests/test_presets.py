@@ -76,6 +76,42 @@ def test_the_default_lr_and_decay_follow_the_tokenizer_and_config_json_records_t
     assert {group["weight_decay"] for group in last["optimizer"]["param_groups"]} == {decay}
 
 
+NO_BATCH = [arg for arg in SMALL if arg not in ("--batch-size", "4")]
+
+
+@pytest.mark.parametrize("on_amx, extra, batch, lr", [
+    (True, [], 32, 2e-2), (False, [], 16, 1e-2),  # characters: the AMX batch, and the LR that goes with it
+    (True, ["--batch-size", "8"], 8, 1e-2), (True, ["--lr", "0.005"], 32, 0.005),
+    (True, ["--tokenizer", "word"], 16, 3e-3), (True, ["--batch-size", "64", "--tokenizer", "word"], 64, 3e-3),
+    (False, ["--batch-size", "32"], 32, 2e-2),  # the LR follows the batch on any CPU
+    (True, ["--preset", "small-corpus", "--layers", "1"], 16, 6e-3)])  # a preset's batch is its own
+def test_the_default_batch_follows_the_machine_and_the_lr_follows_the_batch(cli, tmp_path, monkeypatch, on_amx, extra,
+                                                                            batch, lr):
+    import lmkit.commands.train_run
+
+    monkeypatch.setattr(lmkit.commands.train_run, "bf16_on_amx", lambda device, precision: on_amx)
+    result = train(cli, tmp_path / "m", *NO_BATCH, *extra)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
+    assert (config["batch_size"], config["lr"]) == (batch, lr)
+    last = torch.load(tmp_path / "m" / "last" / "trainer_state.pt", weights_only=True)
+    assert last["world"]["batch_size"] == batch and last["train_config"]["lr"] == lr
+    said = "note: using --batch-size 32, the default for characters in bf16 on AMX" in result.stderr
+    assert said is (on_amx and batch == 32 and "--batch-size" not in extra)
+
+
+def test_a_run_resumed_on_a_cpu_with_amx_keeps_the_batch_it_started_with(cli, tmp_path, monkeypatch):
+    import lmkit.commands.train_run
+
+    monkeypatch.setattr(lmkit.commands.train_run, "bf16_on_amx", lambda device, precision: False)
+    assert train(cli, tmp_path / "m", *NO_BATCH).exit_code == 0
+    monkeypatch.setattr(lmkit.commands.train_run, "bf16_on_amx", lambda device, precision: True)
+    result = cli("train", "--resume", tmp_path / "m", "--max-steps", "5", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
+    assert (config["batch_size"], config["lr"]) == (16, 1e-2) and "note: using --batch-size" not in result.stderr
+
+
 @pytest.mark.parametrize("model", ["scratch-rnn", "ngram"])
 def test_preset_is_refused_for_models_it_does_not_fit(cli, tmp_path, model):
     result = train(cli, tmp_path / "m", "--preset", "awd", "--model", model)  # refused before any training

@@ -122,7 +122,8 @@ def test_tokenizer_options_check_numbers_in_python_as_on_the_command_line(kind, 
 
 
 def test_trainer_default_config_is_the_cli_default(cli):
-    from lmkit.train.config import CHAR_LEVEL_WEIGHT_DECAY, DEFAULT_LR, WORD_LEVEL_LR, TrainConfig
+    from lmkit.train.config import (AMX_CHAR_BATCH_SIZE, CHAR_LEVEL_WEIGHT_DECAY, DEFAULT_LR, WIDE_BATCH_LR,
+                                    WORD_LEVEL_LR, TrainConfig)
 
     params = {p.name: p for p in all_commands()["train"].params}
     config = TrainConfig()
@@ -135,6 +136,9 @@ def test_trainer_default_config_is_the_cli_default(cli):
     assert word.lr == spm.lr == WORD_LEVEL_LR["adamw"] == 3e-3
     assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("word").lr == DEFAULT_LR["sgd"]
     assert TrainConfig(lr=0.5).with_tokenizer_defaults("word").lr == 0.5
+    wide = TrainConfig(batch_size=AMX_CHAR_BATCH_SIZE)  # lmkit train's batch for characters in bf16 on AMX
+    assert wide.with_tokenizer_defaults("char").lr == WIDE_BATCH_LR["adamw"] == 2e-2
+    assert wide.with_tokenizer_defaults("word").lr == WORD_LEVEL_LR["adamw"]
     assert config.weight_decay is None  # likewise
     assert config.with_tokenizer_defaults("char").weight_decay == CHAR_LEVEL_WEIGHT_DECAY["adamw"] == 0.1
     assert word.weight_decay == spm.weight_decay == 0

@@ -1,5 +1,7 @@
-"""Checks of the training text against the run's shape, said before training starts.
+"""The run's shape for this machine, and checks of the training text against it, said before training starts.
 
+- --batch-size's default where training runs in bf16 on AMX (characters: lmkit.train.config.default_batch_size),
+  when neither the user nor a --preset set it;
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
 - a default --batch-size the --nproc processes cannot share evenly: the nearest multiple below is used;
@@ -13,9 +15,21 @@ import dataclasses
 from typing import Callable
 
 from lmkit.corpus.fetch import sha256_file
+from lmkit.train.config import default_batch_size
 from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
 from lmkit.errors import counted
+
+
+def machine_batch(config, tokenizer_kind: str, on_amx: bool, chosen: set[str], say: Callable[[str], None]):
+    """`config` with this machine's --batch-size default for the tokenizer's kind (and `say` so where it is not the
+    plain one), unless the user or the preset set the batch (`chosen`)."""
+    batch_size = default_batch_size(tokenizer_kind, on_amx)
+    if "batch_size" in chosen or batch_size == config.batch_size:
+        return config
+    say(f"note: using --batch-size {batch_size}, the default for characters in bf16 on AMX (give it to choose "
+        "yourself)")
+    return dataclasses.replace(config, batch_size=batch_size)
 
 
 def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False,

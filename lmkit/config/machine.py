@@ -83,6 +83,14 @@ def cpu_bf16_support() -> Bf16Support:
     return Bf16Support(True, f"{cpu} has {units}")
 
 
+def bf16_on_amx(device, precision: Precision) -> bool:
+    """Whether a run's matmuls go to AMX tiles: bf16 on a CPU with AMX that ONEDNN_MAX_CPU_ISA does not hold below it."""
+    if device.type != "cpu" or precision.name != "bf16" or not cpu_flags().get("amx_bf16"):
+        return False
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return not limit or "AMX" in limit or limit in ("ALL", "DEFAULT")
+
+
 def onednn_bf16() -> bool:
     """Whether oneDNN will run bf16 here (ONEDNN_MAX_CPU_ISA can forbid it); True where torch has no oneDNN."""
     import torch

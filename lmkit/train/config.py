@@ -18,11 +18,27 @@ from lmkit.errors import ConfigError
 OPTIMIZERS = ("sgd", "adamw")
 ON_NAN = ("stop", "rollback")
 SCHEDULES = ("cosine", "linear", "plateau")  # lmkit.train.schedule
+# --batch-size's default: 16 x 128 was chosen on an AVX2 CPU's step costs (benchmarks/default_recipe.py). In bf16 on
+# AMX a batch of 32 reads 1.5 times the characters per second, and the main job at 32 (LR 2e-2) beat 16 on valid
+# and test; held to AVX2 (fp32) 32 reads about as many characters as 16 and did not gain (benchmarks/RESULTS.md,
+# "A batch of 32 where the CPU has AMX"). Words and subwords were not measured there: they keep 16.
+DEFAULT_BATCH_SIZE = 16
+AMX_CHAR_BATCH_SIZE = 32
+
+
+def default_batch_size(tokenizer_kind: str, on_amx: bool) -> int:
+    """--batch-size's default for a tokenizer's kind, where training runs in bf16 on AMX (`on_amx`) or not."""
+    return AMX_CHAR_BATCH_SIZE if on_amx and tokenizer_kind == "char" else DEFAULT_BATCH_SIZE
+
+
 # adamw on characters: the main job's. 1e-2 was chosen on budgets of about one pass (benchmarks/default_recipe.py);
 # without weight decay, 6e-3 was better on the 5-8k steps a CPU trains in its 480 s; with the decay (below), 1e-2
 # beat 6e-3 again side by side on valid and test, and 1.4e-2 was level with 1e-2 (benchmarks/RESULTS.md,
 # "The default LR with weight decay")
 DEFAULT_LR = {"adamw": 1e-2, "sgd": 20.0}
+# adamw on characters from a batch of 32 up: 2e-2 beat 1e-2 at batch 32 (benchmarks/default_recipe.py), and trained
+# the main job's best model at the AMX batch
+WIDE_BATCH_LR = {"adamw": 2e-2}
 # AdamW at 1e-2 trains word and subword vocabularies worse than at 3e-3 (valid perplexity, benchmarks/RESULTS.md:
 # pku98 words 1,967 at step 948 against 472 at step 800; Shakespeare words 716 against 639 after 480 s)
 WORD_LEVEL_LR = {"adamw": 3e-3}
@@ -35,10 +51,13 @@ WORD_LEVEL_LR = {"adamw": 3e-3}
 CHAR_LEVEL_WEIGHT_DECAY = {"adamw": 0.1}
 
 
-def default_lr(optimizer: str, tokenizer_kind: str) -> float:
-    """--lr's default: each optimizer's own, AdamW's smaller on word and subword vocabularies."""
+def default_lr(optimizer: str, tokenizer_kind: str, batch_size: int) -> float:
+    """--lr's default: each optimizer's own, AdamW's smaller on word and subword vocabularies and larger on
+    characters from a batch of AMX_CHAR_BATCH_SIZE up."""
     if tokenizer_kind != "char" and optimizer in WORD_LEVEL_LR:
         return WORD_LEVEL_LR[optimizer]
+    if batch_size >= AMX_CHAR_BATCH_SIZE and optimizer in WIDE_BATCH_LR:
+        return WIDE_BATCH_LR[optimizer]
     return DEFAULT_LR[optimizer]
 
 
@@ -61,14 +80,16 @@ class TrainConfig:
                                     low=1, high=LARGEST_COUNT)
     max_time: float | None = setting(DEFAULT_MAX_TIME, "Stop after this many seconds of training (the whole run, "
                                      "resumes included; 0: no time limit).", low=0, high=1e9)
-    batch_size: int = setting(16, "Parallel streams B (a bidirectional model: B x --bptt tokens of whole lines a "
-                                  "step).", low=1, high=2**20)
+    batch_size: int = setting(DEFAULT_BATCH_SIZE, "Parallel streams B (a bidirectional model: B x --bptt tokens of "
+                              f"whole lines a step); {AMX_CHAR_BATCH_SIZE} on characters where training runs in bf16 "
+                              "on AMX.", low=1, high=2**20)
     bptt: int = setting(128, "Tokens per truncated-BPTT window.", low=1, high=2**20)
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")
     optimizer: str = setting("adamw", "Optimizer.", choices=OPTIMIZERS)
     lr: float | None = setting(None, "Learning rate [default: " + ", ".join(
-        f"{DEFAULT_LR[k]:g} for {k}" + (f" ({WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
+        f"{DEFAULT_LR[k]:g} for {k}" + (f" ({WIDE_BATCH_LR[k]:g} on characters from --batch-size {AMX_CHAR_BATCH_SIZE}, "
+                                        f"{WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
         for k in DEFAULT_LR) + "].", low=0, low_open=True, high=1e6)
     weight_decay: float | None = setting(None, "Weight decay (decoupled for adamw) [default: " + ", ".join(
         f"{v:g} for {k} on characters" for k, v in CHAR_LEVEL_WEIGHT_DECAY.items()) + ", else 0].", low=0, high=1e3)
@@ -110,7 +131,7 @@ class TrainConfig:
     def with_tokenizer_defaults(self, tokenizer_kind: str) -> "TrainConfig":
         """This config with the LR and weight decay resolved, where not given, for its optimizer and the tokenizer's
         kind (char, word, spm): resolved once, before training, so config.json records the numbers used."""
-        lr = default_lr(self.optimizer, tokenizer_kind) if self.lr is None else self.lr
+        lr = default_lr(self.optimizer, tokenizer_kind, self.batch_size) if self.lr is None else self.lr
         decay = default_weight_decay(self.optimizer, tokenizer_kind) if self.weight_decay is None else self.weight_decay
         return replace(self, lr=lr, weight_decay=decay)
 
