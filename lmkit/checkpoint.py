@@ -260,8 +260,21 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
 def load_model(directory: str | Path):
     """(model, tokenizer, config) from a model directory; CheckpointError on anything missing or unsafe."""
     directory = Path(directory)
-    config = read_config(directory)
+    config = read_config(directory)  # its own word for a folder a run holds before its first save
     check_links_inside(directory)
+    try:
+        return read_model(directory, config)
+    except CheckpointError as exc:
+        if lock_state(directory) != "held":
+            raise
+        # a run replacing the model (--overwrite) may have renamed its new files in among the old while they were read
+        raise CheckpointError(f"{directory}: another lmkit process is writing this model (it holds {LOCK_FILE}), and "
+                              f"its files did not fit together as read ({exc}); read it again once that run is "
+                              "done") from exc
+
+
+def read_model(directory: Path, config: dict):
+    """load_model's reading of the tokenizer and the weights `config` describes."""
     tokenizer = load_tokenizer_from(directory)
     check_tokenizer_matches(directory, config, tokenizer)
     if config.get("kind") is None:

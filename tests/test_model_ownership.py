@@ -495,6 +495,24 @@ def test_reading_a_model_folder_before_its_training_first_saved_says_so(cli, tmp
                                                                "this directory and has not saved a model yet")
 
 
+def test_a_model_read_while_a_run_replaces_it_says_so(cli, tmp_path, tiny_en):
+    """Adversarial pass 24: `lmkit eval` racing `lmkit train --overwrite` into the same folder read the old
+    config.json with the new weights and blamed a shape, as if the folder were damaged."""
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lmkit.train.resume_state import DirectoryLock
+    from lm_fixtures import rnn_dir
+
+    folder = rnn_dir(tmp_path / "m", tiny_en, get_tokenizer(tiny_en, "char"))
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["hidden_size"] *= 2  # as the new run's config beside the old run's weights
+    (folder / "config.json").write_text(json.dumps(config))
+    alone = cli("eval", folder)
+    assert alone.exit_code == 1 and "another lmkit process" not in alone.stderr
+    with DirectoryLock(folder):
+        assert_one_line_error(cli("eval", folder), f"{folder}: another lmkit process is writing this model",
+                              "did not fit together as read", "read it again once that run is done")
+
+
 def test_an_ngram_rebuild_stopped_midway_keeps_the_old_models_learning_curve(cli, tmp_path, monkeypatch):
     """The rebuild removed metrics.jsonl before counting; a SIGHUP during the count left the old model without
     it. The old line now goes only when the new model is saved."""
