@@ -2,7 +2,11 @@
 
 This class is the one source of those defaults: `lmkit train`'s options are generated from
 it (lmkit.commands.options), so `Trainer(model, ..., TrainConfig())` trains what `lmkit train`
-trains, and --resume, the baseline suite and config.json read the same fields.
+trains, and --resume, the baseline suite and config.json read the same fields. Two defaults
+depend on the run: the LR and weight decay on the tokenizer (with_tokenizer_defaults, which the
+Trainer applies too), and the character batch on the machine (default_batch_size), which
+`lmkit train` applies where it chooses the run's shape (lmkit.commands.train_fit); a Trainer
+given TrainConfig() trains batch 16 everywhere.
 """
 from __future__ import annotations
 
