@@ -135,6 +135,12 @@ def is_model_directory(directory: str | Path) -> bool:
     return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", LAST, f"{LAST}.old"))
 
 
+def stopped_run(directory: Path) -> str | None:
+    """The resumable checkpoint a training run left in `directory` (last/, else last.old/), or None: a run stopped
+    before its first validation leaves one and no model beside it, and still resumes from it."""
+    return next((name for name in (LAST, f"{LAST}.old") if os.path.lexists(directory / name)), None)
+
+
 def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:
     """ConfigError when `path` (a file or folder to write; `target`, where its links lead) lies inside an lmkit
     model directory or cached corpus: lmkit would later replace or remove what it put there as its own."""

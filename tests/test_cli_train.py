@@ -81,6 +81,38 @@ def test_an_existing_model_is_not_overwritten(cli, tmp_path):
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
 
 
+def files_in(folder) -> dict:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
+    """Adversarial pass 25: a run stopped before its first validation leaves its marker and last/ but no model, and
+    a new `train` into the same --out replaced it without --overwrite (an `ngram` saved beside it, and the run's
+    --resume then mixed both models' files and learning curves)."""
+    import shutil
+
+    from lmkit.checkpoint import MARKER_FILE
+
+    out = tmp_path / "m"
+    assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    for entry in out.iterdir():  # as SIGTERM before the first validation leaves it
+        if entry.name not in (MARKER_FILE, "last"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    before = files_in(out)
+    assert_one_line_error(train(cli, out, "--max-steps", "2"), f"--out {out} holds a stopped run (last/",
+                          f"pass --resume {out} to continue it, --overwrite to replace it")
+    paths = TINY["en"]
+    assert_one_line_error(cli("ngram", "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"],
+                              "--order", "2", "--out", out), f"--out {out} holds a training run's resumable "
+                          "checkpoint (last/), not an N-gram")
+    assert files_in(out) == before
+    resumed = cli("train", "--resume", out, "--max-steps", "3", "--sample-tokens", "0", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert state(out)["progress"]["step"] == 3
+    assert train(cli, out, "--max-steps", "1", "--sample-tokens", "0", "--overwrite").exit_code == 0
+    assert state(out)["progress"]["step"] == 1
+
+
 @pytest.mark.parametrize("args,fragments,usage", [
     (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
     (["--bptt", "0"], ["--bptt must be at least 1"], True),

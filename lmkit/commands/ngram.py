@@ -54,9 +54,13 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
     """The same N-gram (corpus, tokenizer, vocabulary, order, smoothing, direction) is rebuilt deterministically,
     so it may be replaced; another N-gram only with --overwrite, as `lmkit train` asks; another kind of model,
     or a folder lmkit did not make, never."""
-    from lmkit.checkpoint import check_model_directory, read_config
+    from lmkit.checkpoint import check_model_directory, read_config, stopped_run
 
     check_model_directory(directory, "--out")
+    left = stopped_run(directory)
+    if left is not None:  # a neural run's, to be resumed: an N-gram saved beside it would mix with it
+        raise ConfigError(f"--out {directory} holds a training run's resumable checkpoint ({left}/), not an N-gram; "
+                          "choose another --out")
     if not (directory / "config.json").exists():
         return
     saved = read_config(directory)

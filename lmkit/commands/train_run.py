@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config
+from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config, stopped_run
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
@@ -214,11 +214,17 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
 
 
 def refuse_to_replace(directory: Path, overwrite: bool) -> None:
-    """ConfigError if `directory` holds a model and --overwrite was not given: checked when the run's folder is
-    chosen, and again once its lock is held, since another lmkit may have saved there while this one prepared."""
-    if (directory / "config.json").exists() and not overwrite:
+    """ConfigError if `directory` holds a model or a stopped run and --overwrite was not given: checked when the
+    run's folder is chosen, and again once its lock is held, since another lmkit may have saved there meanwhile."""
+    if overwrite:
+        return
+    if (directory / "config.json").exists():
         raise ConfigError(f"--out {directory} already holds a model; pass --resume {directory} to continue it, "
                           "--overwrite to replace it, or another --out")
+    left = stopped_run(directory)
+    if left is not None:
+        raise ConfigError(f"--out {directory} holds a stopped run ({left}/, stopped before it saved a model); pass "
+                          f"--resume {directory} to continue it, --overwrite to replace it, or another --out")
 
 
 def clear_previous_run(directory: Path) -> None:
