@@ -171,15 +171,21 @@ def test_apply_threads_sets_torch(monkeypatch):
     ({"avx512_bf16": True, "amx_bf16": True}, None, "bf16", True),
     ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_AMX", "bf16", True),
     ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_BF16", "bf16", False),  # oneDNN held below AMX
+    ({"avx512_bf16": True, "amx_bf16": True}, "avx512_core_bf16", "bf16", False),  # its names in any case
+    ({"avx512_bf16": True, "amx_bf16": True}, "DNNL:AVX512_CORE_BF16", "bf16", False),  # the older variable
+    ({"avx512_bf16": True, "amx_bf16": True}, "BOGUS", "bf16", True),  # a name oneDNN ignores: AMX still runs
     ({"avx512_bf16": True, "amx_bf16": True}, None, "fp32", False),               # --precision fp32
     ({"avx512_bf16": True}, None, "bf16", False),                                  # bf16 units without AMX
 ])
 def test_bf16_goes_to_amx_only_where_the_cpu_has_it_and_onednn_may_use_it(monkeypatch, flags, isa_limit, precision,
                                                                           on_amx):
+    """Adversarial pass 25: DNNL_MAX_CPU_ISA, oneDNN's older name for the limit, was not read, and a value oneDNN
+    ignores was taken as a limit below AMX."""
     monkeypatch.setattr(machine, "cpu_flags", lambda: flags)
-    if isa_limit is None:
-        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    else:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_limit)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    if isa_limit is not None:
+        name, value = isa_limit.split(":") if isa_limit.startswith("DNNL:") else ("ONEDNN", isa_limit)
+        monkeypatch.setenv(f"{name}_MAX_CPU_ISA", value)
     assert machine.bf16_on_amx(CPU, machine.Precision(precision, "auto")) is on_amx
     assert machine.bf16_on_amx(torch.device("cuda"), machine.Precision(precision, "auto")) is False

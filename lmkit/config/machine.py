@@ -77,22 +77,35 @@ def cpu_bf16_support() -> Bf16Support:
     if not units:
         return Bf16Support(False, f"{cpu} has no bf16 units (AVX512_BF16 or AMX)")
     if not onednn_bf16():
-        limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+        limit = onednn_isa_limit()
         return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it"
-                                  + (f" (ONEDNN_MAX_CPU_ISA={limit})" if limit else ""))
+                                  + (f" ({limit[0]}={limit[1]})" if limit else ""))
     return Bf16Support(True, f"{cpu} has {units}")
 
 
+# oneDNN's instruction-set limits below AMX (its cpu_isa names); any other value, or one it does not know (which it
+# ignores), leaves AMX in use
+ISAS_BELOW_AMX = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+                            "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"})
+
+
+def onednn_isa_limit() -> tuple[str, str] | None:
+    """(variable, value) of the instruction-set limit oneDNN reads: ONEDNN_MAX_CPU_ISA, else its older name
+    DNNL_MAX_CPU_ISA; None where neither is set."""
+    return next(((name, os.environ[name]) for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+                 if os.environ.get(name)), None)
+
+
 def bf16_on_amx(device, precision: Precision) -> bool:
-    """Whether a run's matmuls go to AMX tiles: bf16 on a CPU with AMX that ONEDNN_MAX_CPU_ISA does not hold below it."""
+    """Whether a run's matmuls go to AMX tiles: bf16 on a CPU with AMX that oneDNN is not held below it."""
     if device.type != "cpu" or precision.name != "bf16" or not cpu_flags().get("amx_bf16"):
         return False
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
-    return not limit or "AMX" in limit or limit in ("ALL", "DEFAULT")
+    limit = onednn_isa_limit()
+    return limit is None or limit[1].strip().upper() not in ISAS_BELOW_AMX
 
 
 def onednn_bf16() -> bool:
-    """Whether oneDNN will run bf16 here (ONEDNN_MAX_CPU_ISA can forbid it); True where torch has no oneDNN."""
+    """Whether oneDNN will run bf16 here (onednn_isa_limit can forbid it); True where torch has no oneDNN."""
     import torch
 
     query = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
