@@ -25,6 +25,9 @@ def test_printable_shows_undecodable_bytes_and_control_characters_escaped():
     assert printable("two\nlines\tand \x1b[31mred") == "two\\nlines\\tand \\x1b[31mred"
     assert printable("a\ud800b") == "a\\ud800b"
     assert printable("plain, 中文, café") == "plain, 中文, café"
+    # adversarial pass 25: Unicode's line separators and direction overrides were printed as they are
+    assert printable("x\u2028y\u2029z\x85") == "x\\u2028y\\u2029z\\x85"
+    assert printable("a\u202egnp.exe\u2066\u200f") == "a\\u202egnp.exe\\u2066\\u200f"
 
 
 def test_training_with_undecodable_bytes_in_train_and_out_names(cli, tmp_path, corpora_root):
