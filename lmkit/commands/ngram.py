@@ -57,11 +57,11 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
     from lmkit.checkpoint import check_model_directory, read_config, stopped_run
 
     check_model_directory(directory, "--out")
-    left = stopped_run(directory)
-    if left is not None:  # a neural run's, to be resumed: an N-gram saved beside it would mix with it
-        raise ConfigError(f"--out {directory} holds a training run's resumable checkpoint ({left}/), not an N-gram; "
-                          "choose another --out")
     if not (directory / "config.json").exists():
+        left = stopped_run(directory)
+        if left is not None:  # a neural run's, stopped before its first save: an N-gram beside it would mix with it
+            raise ConfigError(f"--out {directory} holds a training run's resumable checkpoint ({left}/), not an "
+                              "N-gram; choose another --out")
         return
     saved = read_config(directory)
     if saved.get("kind") != "ngram":
