@@ -133,8 +133,8 @@ class TrainConfig:
     keep_freed_memory: bool = setting(True, "On CPU, let glibc reuse freed memory (fewer page faults).", cli=False)
 
     def with_tokenizer_defaults(self, tokenizer_kind: str) -> "TrainConfig":
-        """This config with the LR and weight decay resolved, where not given, for its optimizer and the tokenizer's
-        kind (char, word, spm): resolved once, before training, so config.json records the numbers used."""
+        """This config with the LR and weight decay resolved, where not given, for its optimizer, its batch and the
+        tokenizer's kind (char, word, spm): resolved once, before training, so config.json records the numbers used."""
         lr = default_lr(self.optimizer, tokenizer_kind, self.batch_size) if self.lr is None else self.lr
         decay = default_weight_decay(self.optimizer, tokenizer_kind) if self.weight_decay is None else self.weight_decay
         return replace(self, lr=lr, weight_decay=decay)
