@@ -132,13 +132,16 @@ def move_into(source: Path, target: Path) -> None:
 def is_model_directory(directory: str | Path) -> bool:
     """True when lmkit can prove it made `directory`: its marker, or (from before the marker) an lmkit config.json."""
     directory = Path(directory)
-    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", LAST, f"{LAST}.old"))
+    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", LAST, f"{LAST}.old")
+                                        if not (directory / sub).is_symlink())  # a link proves nothing of this folder
 
 
 def stopped_run(directory: Path) -> str | None:
-    """The resumable checkpoint a training run left in `directory` (last/, else last.old/), or None: a run stopped
-    before its first validation leaves one and no model beside it, and still resumes from it."""
-    return next((name for name in (LAST, f"{LAST}.old") if os.path.lexists(directory / name)), None)
+    """The resumable checkpoint a training run left in `directory` (last/, else last.old/: a folder, not a link,
+    holding a trainer state), or None. A run stopped before its first validation leaves one and no model beside it,
+    and still resumes from it."""
+    return next((name for name in (LAST, f"{LAST}.old") if not (directory / name).is_symlink()
+                 and (directory / name / STATE_FILE).is_file()), None)
 
 
 def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = None) -> None:

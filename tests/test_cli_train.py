@@ -113,6 +113,45 @@ def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
     assert state(out)["progress"]["step"] == 1
 
 
+def test_a_users_folder_holding_a_link_named_last_is_not_taken_for_a_run(cli, tmp_path):
+    """Adversarial pass 26: a link `last` to another run's checkpoint made the user's folder look like lmkit's, and
+    a failed --overwrite left lmkit's marker in it (after which lmkit trained into it, beside the user's files)."""
+    from lmkit.checkpoint import is_model_directory
+
+    run = tmp_path / "run"
+    assert train(cli, run, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "last").symlink_to(run / "last")
+    assert not is_model_directory(users)
+    for extra in ([], ["--overwrite"]):
+        assert_one_line_error(train(cli, users, "--max-steps", "2", *extra), f"--out {users}",
+                              "is not an lmkit model directory")
+        assert sorted(p.name for p in users.iterdir()) == ["last"]
+
+
+def test_a_failed_first_save_does_not_promise_an_earlier_checkpoint(cli, tmp_path, monkeypatch):
+    """Adversarial pass 26: a disk-full first save said 'the previous checkpoint is intact' where there was none."""
+    import lmkit.train.resume_state as resume_state
+
+    def full(path, state):
+        raise OSError(27, "File too large")
+
+    out = tmp_path / "m"
+    monkeypatch.setattr(resume_state, "write_trainer_state", full)
+    result = train(cli, out, "--max-steps", "2", "--sample-tokens", "0")
+    assert_one_line_error(result, f"could not save the resumable checkpoint {out / 'last'}: File too large",
+                          "there is no earlier checkpoint to resume from")
+    assert "intact" not in result.stderr
+    assert_one_line_error(train(cli, out, "--max-steps", "2"), f"--out {out} already holds a model; --overwrite")
+    monkeypatch.undo()
+    assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0", "--overwrite").exit_code == 0
+    monkeypatch.setattr(resume_state, "write_trainer_state", full)
+    resumed = cli("train", "--resume", out, "--max-steps", "4", "--sample-tokens", "0", "--quiet")
+    assert_one_line_error(resumed, "File too large", "the previous checkpoint is intact")
+    assert state(out)["progress"]["step"] == 2
+
+
 @pytest.mark.parametrize("args,fragments,usage", [
     (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
     (["--bptt", "0"], ["--bptt must be at least 1"], True),

@@ -23,7 +23,7 @@ from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.config.machine import bf16_on_amx, resolve_precision
-from lmkit.errors import CheckpointError, ConfigError, counted
+from lmkit.errors import CheckpointError, ConfigError, counted, printable
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
@@ -110,7 +110,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
-                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {directory}")
+                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {printable(str(directory))}")
             processes = f"; {world.size} processes (--nproc or torchrun)" if world.distributed else ""
             click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}{processes}")
             click.echo(folders_line())
@@ -128,7 +128,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         leave_without_teardown(0)
     if result.stopped.startswith("SIG"):
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
-                   f"continue with: lmkit train --resume {directory}", err=True)
+                   f"continue with: lmkit train --resume {printable(str(directory))}", err=True)
         return exit_code(result.stopped)
     click.echo(f"stopped: {result.stopped} after {counted(result.progress.step, 'step')}, "
                f"{counted(result.progress.tokens, 'token')}, {result.progress.elapsed:.0f}s")
@@ -218,10 +218,11 @@ def refuse_to_replace(directory: Path, overwrite: bool) -> None:
     run's folder is chosen, and again once its lock is held, since another lmkit may have saved there meanwhile."""
     if overwrite:
         return
-    if (directory / "config.json").exists():
-        raise ConfigError(f"--out {directory} already holds a model; pass --resume {directory} to continue it, "
-                          "--overwrite to replace it, or another --out")
     left = stopped_run(directory)
+    if (directory / "config.json").exists():
+        resume = f"pass --resume {directory} to continue it, " if left is not None else ""
+        raise ConfigError(f"--out {directory} already holds a model; {resume}--overwrite to replace it, or another "
+                          "--out")
     if left is not None:
         raise ConfigError(f"--out {directory} holds a stopped run ({left}/, stopped before it saved a model); pass "
                           f"--resume {directory} to continue it, --overwrite to replace it, or another --out")
@@ -280,7 +281,7 @@ def reopen_corpus(name: str):
 def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
-    return (f"resuming {directory} at step {p.step:,}: epoch {p.epoch + 1}, window {trainer.windows_done():,} "
+    return (f"resuming {printable(str(directory))} at step {p.step:,}: epoch {p.epoch + 1}, window {trainer.windows_done():,} "
             f"of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s trained so far")
 
 

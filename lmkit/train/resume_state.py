@@ -23,7 +23,8 @@ import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
-                              first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model)
+                              first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model,
+                              stopped_run)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
                           remove_made_folders)
@@ -44,8 +45,8 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
         staging = Path(tempfile.mkdtemp(prefix=LAST_STAGING_PREFIX, dir=directory))
         os.chmod(staging, new_dir_mode())  # mkdtemp's folder is private; last/ is shared like the rest
     except OSError as exc:
-        raise CheckpointError(f"could not save the resumable checkpoint {last}: {exc.strerror or exc}; "
-                              "the previous checkpoint is intact") from exc
+        raise CheckpointError(f"could not save the resumable checkpoint {last}: {exc.strerror or exc}"
+                              f"{what_is_left(directory)}") from exc
     try:
         save_model(staging, model, tokenizer, extra)
         write_trainer_state(staging / STATE_FILE, trainer_state)
@@ -59,11 +60,19 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
         shutil.rmtree(old, ignore_errors=True)
     except (ModelWriteError, OSError) as exc:
         reason = exc.reason if isinstance(exc, ModelWriteError) else exc.strerror or str(exc)
-        raise CheckpointError(f"could not save the resumable checkpoint {last}: {reason}; "
-                              "the previous checkpoint is intact") from exc
+        raise CheckpointError(f"could not save the resumable checkpoint {last}: {reason}"
+                              f"{what_is_left(directory)}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return last
+
+
+def what_is_left(directory: Path) -> str:
+    """The end of a failed save's message: whether an earlier resumable checkpoint is there to resume from (none
+    before the first save, or after --overwrite cleared the old run's)."""
+    if stopped_run(directory) is None:
+        return "; there is no earlier checkpoint to resume from"
+    return "; the previous checkpoint is intact"
 
 
 def check_save_places(directory: Path) -> None:
@@ -92,9 +101,8 @@ def check_last_folders(directory: Path, saving: bool = False) -> None:
     for folder in (Path(directory) / LAST, Path(directory) / f"{LAST}.old"):
         entry = not_lmkits(folder)
         if entry is not None:
-            intact = "; the previous checkpoint is intact" if saving else ""
             raise CheckpointError(f"{entry}: is not lmkit's, and lmkit replaces {folder} whole when it saves the "
-                                  f"resumable checkpoint; move it out of there{intact}")
+                                  f"resumable checkpoint; move it out of there{what_is_left(directory) if saving else ''}")
 
 
 def not_lmkits(folder: Path) -> Path | None:
