@@ -174,6 +174,7 @@ def test_apply_threads_sets_torch(monkeypatch):
     ({"avx512_bf16": True, "amx_bf16": True}, "avx512_core_bf16", "bf16", False),  # its names in any case
     ({"avx512_bf16": True, "amx_bf16": True}, "DNNL:AVX512_CORE_BF16", "bf16", False),  # the older variable
     ({"avx512_bf16": True, "amx_bf16": True}, "BOGUS", "bf16", True),  # a name oneDNN ignores: AMX still runs
+    ({"avx512_bf16": True, "amx_bf16": True}, " AVX2", "bf16", True),  # so is one with spaces (pass 26)
     ({"avx512_bf16": True, "amx_bf16": True}, None, "fp32", False),               # --precision fp32
     ({"avx512_bf16": True}, None, "bf16", False),                                  # bf16 units without AMX
 ])

@@ -101,7 +101,7 @@ def bf16_on_amx(device, precision: Precision) -> bool:
     if device.type != "cpu" or precision.name != "bf16" or not cpu_flags().get("amx_bf16"):
         return False
     limit = onednn_isa_limit()
-    return limit is None or limit[1].strip().upper() not in ISAS_BELOW_AMX
+    return limit is None or limit[1].upper() not in ISAS_BELOW_AMX  # as oneDNN reads it: spaces make a name it ignores
 
 
 def onednn_bf16() -> bool:
