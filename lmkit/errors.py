@@ -8,7 +8,7 @@ import re
 # surrogateescape); no other lone surrogate is valid text either. Control characters (a newline in a
 # file name) would break the one line a message is, as would Unicode's line and paragraph separators; its
 # direction marks and overrides would make the rest of the line read in another order than it is written.
-UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 NAMED_CONTROLS = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 

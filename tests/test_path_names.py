@@ -27,7 +27,7 @@ def test_printable_shows_undecodable_bytes_and_control_characters_escaped():
     assert printable("plain, 中文, café") == "plain, 中文, café"
     # adversarial pass 25: Unicode's line separators and direction overrides were printed as they are
     assert printable("x\u2028y\u2029z\x85") == "x\\u2028y\\u2029z\\x85"
-    assert printable("a\u202egnp.exe\u2066\u200f") == "a\\u202egnp.exe\\u2066\\u200f"
+    assert printable("a\u202egnp.exe\u2066\u200f\u061c") == "a\\u202egnp.exe\\u2066\\u200f\\u061c"
 
 
 def test_training_with_undecodable_bytes_in_train_and_out_names(cli, tmp_path, corpora_root):
@@ -44,6 +44,21 @@ def test_training_with_undecodable_bytes_in_train_and_out_names(cli, tmp_path, c
     assert json.loads(evaluated.stdout)["text"] == str(train)
     info = cli("corpus", "info", "--train", train)
     assert info.exit_code == 0, info.output
+
+
+def test_the_lines_naming_a_model_folder_escape_line_separators_and_direction_overrides(cli, tmp_path, corpora_root):
+    """Adversarial pass 26: the run's header, summary, 'nothing left to train' and fill's direction warnings
+    printed a folder's U+2028 and U+202E raw, so one line showed as two, or read back to front."""
+    out = tmp_path / "m\u2028x\u202ey"
+    trained = cli("train", "--train", ENGLISH, *[a for a in TINY_TRAIN if a != "--quiet"], "--out", out)
+    resumed = cli("train", "--resume", out, "--quiet")  # its --max-steps 2 is spent: a warning
+    fill = cli("fill", out, out, "the _ end")  # a forward model as the backward one: a warning
+    for result in (trained, resumed, fill):
+        assert result.exit_code == 0, result.output
+        assert "\u2028" not in result.output and "\u202e" not in result.output
+    assert "m\\u2028x\\u202ey" in trained.stdout
+    assert "nothing left to train" in resumed.stderr and "m\\u2028x\\u202ey" in resumed.stderr
+    assert "but is used here as the backward model" in fill.stderr
 
 
 COMMANDS = {

@@ -12,7 +12,7 @@ from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, th
 from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.generate import warn_unknown
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, printable
 from lmkit.fileio import check_path_text
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 
@@ -165,4 +165,4 @@ def warn_direction(directory: Path, config: dict, expected: str) -> None:
     """A model trained the other way round is likely a mistake; an ARPA file does not say (direction None)."""
     direction = config.get("direction", "forward")
     if direction not in (expected, None):
-        click.echo(f"warning: {directory} was trained {direction}, but is used here as the {expected} model", err=True)
+        click.echo(f"warning: {printable(str(directory))} was trained {direction}, but is used here as the {expected} model", err=True)

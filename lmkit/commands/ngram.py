@@ -21,7 +21,7 @@ from lmkit.commands.common import corpus_options, direction_option, threads_opti
 from lmkit.commands.options import config_from, given_options, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
 from lmkit.config.folders import checkpoints_root, folders_line
-from lmkit.errors import ConfigError, LmkitError, counted
+from lmkit.errors import ConfigError, LmkitError, counted, printable
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 
@@ -203,6 +203,6 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
         write_arpa(model, arpa)
         click.echo(f"wrote {arpa} ({Path(arpa).stat().st_size / 2**20:.1f} MiB)")
         if direction == "backward":  # the format has no place to say so
-            click.echo(f"warning: {arpa} holds a backward model, its n-grams read right to left, and an ARPA file "
+            click.echo(f"warning: {printable(str(arpa))} holds a backward model, its n-grams read right to left, and an ARPA file "
                        "cannot say so: other tools (and lmkit eval or generate) read it left to right; lmkit fill "
-                       f"takes it as the backward model of a pair, and {directory} knows its direction", err=True)
+                       f"takes it as the backward model of a pair, and {printable(str(directory))} knows its direction", err=True)

@@ -17,7 +17,7 @@ import click
 
 from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
-from lmkit.errors import ConfigError, counted
+from lmkit.errors import ConfigError, counted, printable
 from lmkit.models import CLOZE_KINDS
 from lmkit.saved_config import text_record
 from lmkit.text.tokenizer_options import tokenizer_knobs
@@ -83,7 +83,7 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
         return None
     name, limit, where = spent[0]
     option = f"--{name.replace('_', '-')}"
-    return (f"warning: --resume {directory}: nothing left to train ({where}, its {option} {shown(limit)}); "
+    return (f"warning: --resume {printable(str(directory))}: nothing left to train ({where}, its {option} {shown(limit)}); "
             f"give a larger {option} to train on")
 
 

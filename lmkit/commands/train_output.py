@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from lmkit.commands.progress import make_bar
 from lmkit.train.trainer import TrainCallbacks
-from lmkit.errors import counted
+from lmkit.errors import counted, printable
 
 LN2 = math.log(2.0)
 # with a budget, tqdm's own estimate (the end of the epoch) gives way to the budget's time left, in the postfix
@@ -104,7 +104,7 @@ def format_seconds(seconds: float) -> str:
 
 def summary_lines(name: str, split_results: dict, chars: dict, baseline: tuple[str, float] | None) -> list[str]:
     """Lines like `valid  ppl 4.51  bits/token 2.17  bits/char 2.17` for each evaluated split."""
-    lines = [f"model: {name}"]
+    lines = [f"model: {printable(str(name))}"]
     for split, result in split_results.items():
         bpc = result.bits_per_char(chars[split]) if chars.get(split) else None
         text = f"  {split:<5}  ppl {result.perplexity:10.3f}  bits/token {result.bits_per_token:.4f}"

@@ -9,7 +9,7 @@ from lmkit.checkpoint import load_model, read_config
 from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
 from lmkit.config.folders import checkpoints_root
-from lmkit.errors import LmkitError
+from lmkit.errors import LmkitError, printable
 from lmkit.evaluate.perplexity import NLL, stream_nll
 from lmkit.generate.sampling import sample_text
 from lmkit.models.base import is_cloze
@@ -82,7 +82,7 @@ def print_cloze_summary(directory: Path, model, tokenizer, corpus) -> None:
     """A bidirectional model's valid/test pseudo-perplexity (no sample: it cannot generate left to right)."""
     from lmkit.evaluate.cloze import pseudo_nll
 
-    click.echo(f"model: {directory}  (bidirectional: pseudo-perplexity, exp of mean -log p(token | the rest of its line))")
+    click.echo(f"model: {printable(str(directory))}  (bidirectional: pseudo-perplexity, exp of mean -log p(token | the rest of its line))")
     for split in ("valid", "test"):
         result = pseudo_nll(model, encoded_split(corpus, tokenizer, split), device=next(model.parameters()).device)
         click.echo(f"  {split:<5}  pseudo-ppl {result.perplexity:10.3f}  pseudo bits/token {result.bits_per_token:.4f}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, printable
 from lmkit.fileio import check_path_text
 
 HOME_VARIABLE = "LMKIT_HOME"
@@ -84,4 +84,4 @@ def checkpoints_root() -> Path:
 
 def folders_line() -> str:
     """`folders: corpora ... checkpoints ...` with absolute paths, for a command's header."""
-    return f"folders: corpora {corpora_root().absolute()}  checkpoints {checkpoints_root().absolute()}"
+    return printable(f"folders: corpora {corpora_root().absolute()}  checkpoints {checkpoints_root().absolute()}")
