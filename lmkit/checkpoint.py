@@ -132,7 +132,8 @@ def move_into(source: Path, target: Path) -> None:
 def is_model_directory(directory: str | Path) -> bool:
     """True when lmkit can prove it made `directory`: its marker, or (from before the marker) an lmkit config.json."""
     directory = Path(directory)
-    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE) for sub in ("", LAST, f"{LAST}.old")
+    return has_marker(directory) or any(is_lmkit_config(directory / sub / CONFIG_FILE)
+                                        for sub in ("", LAST, f"{LAST}.old")
                                         if not (directory / sub).is_symlink())  # a link proves nothing of this folder
 
 

@@ -165,4 +165,5 @@ def warn_direction(directory: Path, config: dict, expected: str) -> None:
     """A model trained the other way round is likely a mistake; an ARPA file does not say (direction None)."""
     direction = config.get("direction", "forward")
     if direction not in (expected, None):
-        click.echo(f"warning: {printable(str(directory))} was trained {direction}, but is used here as the {expected} model", err=True)
+        click.echo(f"warning: {printable(str(directory))} was trained {direction}, but is used here as the {expected} "
+                   "model", err=True)

@@ -203,6 +203,7 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
         write_arpa(model, arpa)
         click.echo(f"wrote {arpa} ({Path(arpa).stat().st_size / 2**20:.1f} MiB)")
         if direction == "backward":  # the format has no place to say so
-            click.echo(f"warning: {printable(str(arpa))} holds a backward model, its n-grams read right to left, and an ARPA file "
-                       "cannot say so: other tools (and lmkit eval or generate) read it left to right; lmkit fill "
-                       f"takes it as the backward model of a pair, and {printable(str(directory))} knows its direction", err=True)
+            click.echo(f"warning: {printable(str(arpa))} holds a backward model, its n-grams read right to left, and "
+                       "an ARPA file cannot say so: other tools (and lmkit eval or generate) read it left to right; "
+                       f"lmkit fill takes it as the backward model of a pair, and {printable(str(directory))} knows "
+                       "its direction", err=True)

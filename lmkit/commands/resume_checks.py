@@ -83,8 +83,8 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
         return None
     name, limit, where = spent[0]
     option = f"--{name.replace('_', '-')}"
-    return (f"warning: --resume {printable(str(directory))}: nothing left to train ({where}, its {option} {shown(limit)}); "
-            f"give a larger {option} to train on")
+    return (f"warning: --resume {printable(str(directory))}: nothing left to train ({where}, its {option} "
+            f"{shown(limit)}); give a larger {option} to train on")
 
 
 def shown(value) -> str:

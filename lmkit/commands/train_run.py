@@ -110,7 +110,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:
             click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters) on {corpus.name} "
-                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> {printable(str(directory))}")
+                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> "
+                       f"{printable(str(directory))}")
             processes = f"; {world.size} processes (--nproc or torchrun)" if world.distributed else ""
             click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}{processes}")
             click.echo(folders_line())
@@ -281,7 +282,8 @@ def reopen_corpus(name: str):
 def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
-    return (f"resuming {printable(str(directory))} at step {p.step:,}: epoch {p.epoch + 1}, window {trainer.windows_done():,} "
+    return (f"resuming {printable(str(directory))} at step {p.step:,}: epoch {p.epoch + 1}, window "
+            f"{trainer.windows_done():,} "
             f"of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s trained so far")
 
 

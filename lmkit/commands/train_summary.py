@@ -82,7 +82,8 @@ def print_cloze_summary(directory: Path, model, tokenizer, corpus) -> None:
     """A bidirectional model's valid/test pseudo-perplexity (no sample: it cannot generate left to right)."""
     from lmkit.evaluate.cloze import pseudo_nll
 
-    click.echo(f"model: {printable(str(directory))}  (bidirectional: pseudo-perplexity, exp of mean -log p(token | the rest of its line))")
+    click.echo(f"model: {printable(str(directory))}  (bidirectional: pseudo-perplexity, exp of mean -log p(token | "
+               "the rest of its line))")
     for split in ("valid", "test"):
         result = pseudo_nll(model, encoded_split(corpus, tokenizer, split), device=next(model.parameters()).device)
         click.echo(f"  {split:<5}  pseudo-ppl {result.perplexity:10.3f}  pseudo bits/token {result.bits_per_token:.4f}")

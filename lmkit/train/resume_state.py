@@ -101,8 +101,9 @@ def check_last_folders(directory: Path, saving: bool = False) -> None:
     for folder in (Path(directory) / LAST, Path(directory) / f"{LAST}.old"):
         entry = not_lmkits(folder)
         if entry is not None:
+            left = what_is_left(directory) if saving else ""
             raise CheckpointError(f"{entry}: is not lmkit's, and lmkit replaces {folder} whole when it saves the "
-                                  f"resumable checkpoint; move it out of there{what_is_left(directory) if saving else ''}")
+                                  f"resumable checkpoint; move it out of there{left}")
 
 
 def not_lmkits(folder: Path) -> Path | None:
