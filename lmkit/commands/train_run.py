@@ -283,8 +283,8 @@ def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
     return (f"resuming {printable(str(directory))} at step {p.step:,}: epoch {p.epoch + 1}, window "
-            f"{trainer.windows_done():,} "
-            f"of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s trained so far")
+            f"{trainer.windows_done():,} of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s "
+            "trained so far")
 
 
 def count_parameters(model) -> int:
