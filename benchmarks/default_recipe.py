@@ -40,7 +40,7 @@ from pathlib import Path
 
 from lmkit.train.presets import option_names
 from lmkit.train.trainer import TrainCallbacks
-from machine import describe_machine, isa_env
+from machine import ISA_LIMITS, describe_machine, isa_env
 
 REFERENCE = "cosine-2x256"
 BASE = dict(hidden_size=256, layers=2, emb_size=64, batch_size=64, bptt=128, dropout=0.1, out_dropout=0.1)
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=RATIO",
                         help="a step cost measured before (--costs-only): that candidate is not timed again")
     parser.add_argument("--only", nargs="*", choices=sorted(CANDIDATES), help="candidates to run (default: all)")
-    parser.add_argument("--isa", default=None, choices=("AVX2",),
+    parser.add_argument("--isa", default=None, choices=tuple(ISA_LIMITS),
                         help="limit oneDNN, ATen and MKL to this instruction set (an AVX2-only CPU on this one)")
     parser.add_argument("--threads", type=int, default=None, help="--threads of every run (and OMP_NUM_THREADS)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),

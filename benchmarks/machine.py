@@ -1,4 +1,4 @@
-"""What every benchmark records about the machine it ran on, and the AVX2 emulation some of them offer.
+"""What every benchmark records about the machine it ran on, and the instruction-set emulation some of them offer.
 
     from machine import describe_machine, isa_env     # benchmarks run as scripts: benchmarks/ is on sys.path
 """
@@ -11,13 +11,19 @@ import sys
 from pathlib import Path
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones that decide lmkit's kernels and precision
+# --isa's choices: oneDNN's name for the limit -> (ATen's CPU capability, MKL's instruction set) under it
+ISA_LIMITS = {
+    "AVX2": ("avx2", "AVX2"),                      # an AVX2-only CPU: no bf16 units, so lmkit trains in fp32
+    "AVX512_CORE_BF16": ("avx512", "AVX512"),      # AVX-512 with bf16 units but no AMX (the AMD EPYC kind)
+}
 
 
 def isa_env(isa: str) -> dict[str, str]:
-    """Environment that keeps torch's three kernel sources to `isa`: oneDNN (LSTM, matmuls), ATen's own
-    vectorised kernels, and MKL's BLAS. Clock and caches stay this CPU's, so it emulates the instruction
-    set, not another machine."""
-    return {"ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": isa.lower(), "MKL_ENABLE_INSTRUCTIONS": isa}
+    """Environment that keeps torch's three kernel sources to `isa` (a key of ISA_LIMITS): oneDNN (LSTM,
+    matmuls), ATen's own vectorised kernels, and MKL's BLAS. Clock and caches stay this CPU's, so it
+    emulates the instruction set, not another machine."""
+    aten, mkl = ISA_LIMITS[isa]
+    return {"ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": aten, "MKL_ENABLE_INSTRUCTIONS": mkl}
 
 
 def describe_machine(env: dict) -> dict:

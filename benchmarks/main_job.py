@@ -4,6 +4,7 @@ character 5-gram Kneser-Ney baseline on the same split and dynamic evaluation of
     python benchmarks/main_job.py                 # this CPU as it is (bf16 where it has bf16 units)
     python benchmarks/main_job.py --isa AVX2      # oneDNN, ATen and MKL limited to AVX2: an AVX2-only CPU's
                                                   # instructions (and so fp32) on this CPU's clock and caches
+    python benchmarks/main_job.py --isa AVX512_CORE_BF16   # bf16 units without AMX, as on the AMD EPYC
 
 Runs in a fresh $LMKIT_HOME (so checkpoints/ starts empty) with the corpora of --corpora, so the
 Shakespeare fetch (about 6 s) is not timed unless the folder is empty. Steps, each a real CLI process
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe_machine, isa_env
+from machine import ISA_LIMITS, describe_machine, isa_env
 
 BITS_PER_CHAR = re.compile(r"^\s+(valid|test)\s+ppl\s+\S+\s+bits/token\s+\S+\s+bits/char\s+(\S+)", re.M)
 STOPPED = re.compile(r"stopped: (\S+) after ([\d,]+) steps, ([\d,]+) tokens")
@@ -54,7 +55,7 @@ def run(args: list[str], env: dict, cwd: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--isa", choices=("AVX2",), default=None, help="emulate an AVX2-only CPU's instruction set")
+    parser.add_argument("--isa", choices=tuple(ISA_LIMITS), default=None, help="emulate another CPU's instruction set (machine.ISA_LIMITS)")
     parser.add_argument("--corpora", type=Path, default=None,
                         help="corpora folder with shakespeare cached [default: $LMKIT_CORPORA, else ./corpora]")
     parser.add_argument("--train-option", action="append", default=[], metavar="OPTION",

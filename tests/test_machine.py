@@ -67,13 +67,24 @@ def test_unknown_precisions_are_refused(name):
     ({"amx_bf16": True, "amx_tile": True}, True, True, "has AMX"),
     ({"avx512_bf16": True, "amx_bf16": True}, True, True, "has AVX512_BF16+AMX"),
     ({"avx512_bf16": True}, False, False, "has AVX512_BF16 but oneDNN will not use it"),
+    ({"avx512_bf16": True, "amx_bf16": True, "limit": "AVX512_CORE_BF16"}, True, True,
+     "has AVX512_BF16+AMX, but oneDNN will not use AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)"),
+    ({"avx512_bf16": True, "amx_bf16": True, "limit": "BOGUS"}, True, True, "has AVX512_BF16+AMX"),  # ignored
 ])
 def test_a_cpu_has_bf16_when_it_has_the_units_and_onednn_uses_them(monkeypatch, flags, onednn, native, words):
+    """The line also says when oneDNN is held below AMX, which the AMX batch default depends on."""
+    flags = dict(flags)
+    limit = flags.pop("limit", None)
     monkeypatch.setattr(machine, "cpu_flags", lambda: {"cpu_name": "Test CPU", **flags})
     monkeypatch.setattr(machine, "onednn_bf16", lambda: onednn)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    if limit:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
     support = machine.bf16_support(CPU)
     assert support.native is native
     assert support.reason.startswith("this CPU (Test CPU, torch CPU capability ") and words in support.reason
+    assert ("will not use AMX" in support.reason) is ("will not use AMX" in words)
 
 
 @pytest.mark.parametrize("native", [True, False])

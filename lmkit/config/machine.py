@@ -76,10 +76,12 @@ def cpu_bf16_support() -> Bf16Support:
     units = "+".join(label for key, label in BF16_CPU_FLAGS.items() if flags.get(key))
     if not units:
         return Bf16Support(False, f"{cpu} has no bf16 units (AVX512_BF16 or AMX)")
+    limit = onednn_isa_limit()
+    held = f" ({limit[0]}={limit[1]})" if limit else ""
     if not onednn_bf16():
-        limit = onednn_isa_limit()
-        return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it"
-                                  + (f" ({limit[0]}={limit[1]})" if limit else ""))
+        return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it{held}")
+    if flags.get("amx_bf16") and held_below_amx(limit):
+        return Bf16Support(True, f"{cpu} has {units}, but oneDNN will not use AMX{held}")
     return Bf16Support(True, f"{cpu} has {units}")
 
 
@@ -100,8 +102,13 @@ def bf16_on_amx(device, precision: Precision) -> bool:
     """Whether a run's matmuls go to AMX tiles: bf16 on a CPU with AMX that oneDNN is not held below it."""
     if device.type != "cpu" or precision.name != "bf16" or not cpu_flags().get("amx_bf16"):
         return False
-    limit = onednn_isa_limit()
-    return limit is None or limit[1].upper() not in ISAS_BELOW_AMX  # as oneDNN reads it: spaces make a name it ignores
+    return not held_below_amx(onednn_isa_limit())
+
+
+def held_below_amx(limit: tuple[str, str] | None) -> bool:
+    """Whether onednn_isa_limit's (variable, value) keeps oneDNN off AMX: a name of ISAS_BELOW_AMX in any letter
+    case, read as oneDNN reads it (spaces make a name it ignores)."""
+    return limit is not None and limit[1].upper() in ISAS_BELOW_AMX
 
 
 def onednn_bf16() -> bool:
