@@ -14,6 +14,7 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones that deci
 # --isa's choices: oneDNN's name for the limit -> (ATen's CPU capability, MKL's instruction set) under it
 ISA_LIMITS = {
     "AVX2": ("avx2", "AVX2"),                      # an AVX2-only CPU: no bf16 units, so lmkit trains in fp32
+    "AVX512_CORE": ("avx512", "AVX512"),           # AVX-512 without bf16 units: fp32 too
     "AVX512_CORE_BF16": ("avx512", "AVX512"),      # AVX-512 with bf16 units but no AMX (the AMD EPYC kind)
 }
 
