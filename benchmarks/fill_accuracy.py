@@ -91,6 +91,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -122,7 +123,8 @@ def training_commands(work: Path, args) -> dict[str, list[str]]:
               *(["--max-size", str(args.max_size)] if args.max_size else []), "--threads", str(args.threads)]
     neural = [*tokens, "--softmax", args.softmax, "--quiet", "--sample-tokens", "0",
               "--dropout", str(args.dropout), "--out-dropout", str(args.dropout),
-              "--batch-size", str(args.batch_size), "--bptt", str(args.bptt)]
+              "--batch-size", str(args.batch_size), "--bptt", str(args.bptt),
+              *[word for option in args.train_option for word in shlex.split(option)]]
     commands = {}
     for direction, short in (("forward", "fwd"), ("backward", "bwd")):
         commands[f"ngram-{short}"] = ["ngram", *tokens, "--order", "5", "--direction", direction]
@@ -282,6 +284,9 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="Every neural model's dropout between layers and before the softmax (--dropout, --out-dropout).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every lmkit command and the scoring.")
+    parser.add_argument("--train-option", action="append", default=[], metavar="OPTION",
+                        help="Another `lmkit train` option for all three neural models (repeatable), e.g. "
+                             "--train-option='--epochs 400' where a small text's pass budget ends training first.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("checkpoints/fill-benchmark"))
     args = parser.parse_args()
@@ -300,7 +305,8 @@ def main() -> None:
     print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
           f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
           f"(spans); LSTMs {args.minutes:g} min each, BiLSTM {2 * args.minutes:g} min ({args.batch_size} x "
-          f"{args.bptt} tokens a step); dropout {args.dropout:g}")
+          f"{args.bptt} tokens a step); dropout {args.dropout:g}"
+          + "".join(f"; {option}" for option in args.train_option))
     print(f"{cpu_line()}; torch {torch.__version__}; threads {args.threads}; load average (1/5/15 min) before "
           f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
     print("parameters: " + ", ".join(f"{name} {parameters(model)}" for name, model in models.items() if "ngram" not in name))
