@@ -70,6 +70,10 @@ def test_unknown_precisions_are_refused(name):
     ({"avx512_bf16": True, "amx_bf16": True, "limit": "AVX512_CORE_BF16"}, True, True,
      "has AVX512_BF16+AMX, but oneDNN will not use AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)"),
     ({"avx512_bf16": True, "amx_bf16": True, "limit": "BOGUS"}, True, True, "has AVX512_BF16+AMX"),  # ignored
+    # pass 27: under these torch calls bf16 supported, but oneDNN emulates it, twice as slow as fp32
+    ({"avx512_bf16": True, "amx_bf16": True, "limit": "AVX512_CORE"}, True, False,
+     "has AVX512_BF16+AMX but oneDNN will not use it (ONEDNN_MAX_CPU_ISA=AVX512_CORE)"),
+    ({"avx512_bf16": True, "limit": "avx512_core_vnni"}, True, False, "has AVX512_BF16 but oneDNN will not use it"),
 ])
 def test_a_cpu_has_bf16_when_it_has_the_units_and_onednn_uses_them(monkeypatch, flags, onednn, native, words):
     """The line also says when oneDNN is held below AMX, which the AMX batch default depends on."""
@@ -182,6 +186,8 @@ def test_apply_threads_sets_torch(monkeypatch):
     ({"avx512_bf16": True, "amx_bf16": True}, None, "bf16", True),
     ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_AMX", "bf16", True),
     ({"avx512_bf16": True, "amx_bf16": True}, "AVX512_CORE_BF16", "bf16", False),  # oneDNN held below AMX
+    ({"avx512_bf16": True, "amx_bf16": True}, "AVX10_2_512", "bf16", False),  # pass 27: AVX 10.2 without AMX
+    ({"avx512_bf16": True, "amx_bf16": True}, "AVX10_2_512_AMX_2", "bf16", True),
     ({"avx512_bf16": True, "amx_bf16": True}, "avx512_core_bf16", "bf16", False),  # its names in any case
     ({"avx512_bf16": True, "amx_bf16": True}, "DNNL:AVX512_CORE_BF16", "bf16", False),  # the older variable
     ({"avx512_bf16": True, "amx_bf16": True}, "BOGUS", "bf16", True),  # a name oneDNN ignores: AMX still runs

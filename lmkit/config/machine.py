@@ -78,17 +78,18 @@ def cpu_bf16_support() -> Bf16Support:
         return Bf16Support(False, f"{cpu} has no bf16 units (AVX512_BF16 or AMX)")
     limit = onednn_isa_limit()
     held = f" ({limit[0]}={limit[1]})" if limit else ""
-    if not onednn_bf16():
+    if not onednn_bf16() or held_below(limit, ISAS_WITHOUT_BF16):
         return Bf16Support(False, f"{cpu} has {units} but oneDNN will not use it{held}")
-    if flags.get("amx_bf16") and held_below_amx(limit):
+    if flags.get("amx_bf16") and held_below(limit, ISAS_BELOW_AMX):
         return Bf16Support(True, f"{cpu} has {units}, but oneDNN will not use AMX{held}")
     return Bf16Support(True, f"{cpu} has {units}")
 
 
-# oneDNN's instruction-set limits below AMX (its cpu_isa names); any other value, or one it does not know (which it
-# ignores), leaves AMX in use
-ISAS_BELOW_AMX = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
-                            "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"})
+# oneDNN's instruction-set limits (its cpu_isa names) without bf16 dot products: under them oneDNN still takes bf16
+# (torch says it is supported) but emulates it, about twice as slow as fp32 (adversarial pass 27)
+ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
+# the limits below AMX; any other value, or one oneDNN does not know (which it ignores), leaves AMX in use
+ISAS_BELOW_AMX = ISAS_WITHOUT_BF16 | {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX10_2_512"}
 
 
 def onednn_isa_limit() -> tuple[str, str] | None:
@@ -102,13 +103,13 @@ def bf16_on_amx(device, precision: Precision) -> bool:
     """Whether a run's matmuls go to AMX tiles: bf16 on a CPU with AMX that oneDNN is not held below it."""
     if device.type != "cpu" or precision.name != "bf16" or not cpu_flags().get("amx_bf16"):
         return False
-    return not held_below_amx(onednn_isa_limit())
+    return not held_below(onednn_isa_limit(), ISAS_BELOW_AMX)
 
 
-def held_below_amx(limit: tuple[str, str] | None) -> bool:
-    """Whether onednn_isa_limit's (variable, value) keeps oneDNN off AMX: a name of ISAS_BELOW_AMX in any letter
-    case, read as oneDNN reads it (spaces make a name it ignores)."""
-    return limit is not None and limit[1].upper() in ISAS_BELOW_AMX
+def held_below(limit: tuple[str, str] | None, names: frozenset[str]) -> bool:
+    """Whether onednn_isa_limit's (variable, value) is one of `names` in any letter case, read as oneDNN reads it
+    (spaces make a name it ignores)."""
+    return limit is not None and limit[1].upper() in names
 
 
 def onednn_bf16() -> bool:
