@@ -110,6 +110,15 @@ def test_a_run_resumed_on_a_cpu_with_amx_keeps_the_batch_it_started_with(cli, tm
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
     assert (config["batch_size"], config["lr"]) == (16, 1e-2) and "note: using --batch-size" not in result.stderr
+    # adversarial pass 27: and it says so, once, where the machine's default differs
+    assert result.stderr.count("note: keeping --batch-size 16 and --lr 0.01, which this run began with (a new run "
+                               "here would take batch 32") == 1
+    again = cli("train", "--resume", tmp_path / "m", "--max-steps", "6", "--lr", "0.01", "--quiet", "--sample-tokens",
+                "0")
+    assert "note: keeping --batch-size 16, which" in again.stderr  # an LR given is not said to be kept
+    monkeypatch.setattr(lmkit.commands.train_run, "bf16_on_amx", lambda device, precision: False)
+    same = cli("train", "--resume", tmp_path / "m", "--max-steps", "7", "--quiet", "--sample-tokens", "0")
+    assert same.exit_code == 0 and "note: keeping" not in same.stderr  # this machine's default: nothing to say
 
 
 @pytest.mark.parametrize("model", ["scratch-rnn", "ngram"])

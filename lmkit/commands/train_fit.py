@@ -2,6 +2,7 @@
 
 - --batch-size's default where training runs in bf16 on AMX (characters: lmkit.train.config.default_batch_size),
   when neither the user nor a --preset set it;
+- on --resume, that the run keeps the batch (and LR) it began with where this machine's default differs;
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
 - a default --batch-size the --nproc processes cannot share evenly: the nearest multiple below is used;
@@ -30,6 +31,18 @@ def machine_batch(config, tokenizer_kind: str, on_amx: bool, chosen: set[str], s
     say(f"note: using --batch-size {batch_size}, the default for characters in bf16 on AMX (give it to choose "
         "yourself)")
     return dataclasses.replace(config, batch_size=batch_size)
+
+
+def note_kept_batch(config, tokenizer_kind: str, on_amx: bool, given: set[str], say: Callable[[str], None]) -> None:
+    """On --resume: `say` so when the run keeps a batch (and its LR) that this machine's default would not choose
+    for a new run (begun on AMX, resumed where bf16 does not run on it, or the other way round)."""
+    batch_size = default_batch_size(tokenizer_kind, on_amx)
+    machine_defaults = {default_batch_size(tokenizer_kind, amx) for amx in (False, True)}
+    if "batch_size" in given or batch_size == config.batch_size or config.batch_size not in machine_defaults:
+        return  # a batch fitted to a short text, or chosen, is no machine's default
+    lr = "" if "lr" in given else f" and --lr {config.lr:g}"
+    say(f"note: keeping --batch-size {config.batch_size}{lr}, which this run began with (a new run here would take "
+        f"batch {batch_size}; give the options to change them)")
 
 
 def fit_shape_to_text(config, tokens: int, chosen: set[str], say: Callable[[str], None], whole_lines: bool = False,

@@ -17,7 +17,8 @@ from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
                                           check_resume_tokenizer, tokenizer_options_given)
-from lmkit.commands.train_fit import fit_shape_to_text, machine_batch, warn_if_nothing_is_rare, warn_if_valid_is_train
+from lmkit.commands.train_fit import (fit_shape_to_text, machine_batch, note_kept_batch, warn_if_nothing_is_rare,
+                                      warn_if_valid_is_train)
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
@@ -74,10 +75,12 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
     nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
-    if state is None:  # a resumed run keeps its shape (its hidden state is laid out by it)
-        say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
+    say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
+    on_amx = bf16_on_amx(device, resolve_precision(config.precision, device))
+    if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
+        note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
+    else:
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
-        on_amx = bf16_on_amx(device, resolve_precision(config.precision, device))
         config = machine_batch(config, tokenizer.kind, on_amx, chosen, say)
         config = fit_shape_to_text(config, len(train_stream), chosen, say, whole_lines=is_cloze(model),
                                    processes=world.size)
