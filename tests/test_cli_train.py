@@ -223,7 +223,7 @@ def test_a_model_saved_into_out_while_ngram_prepares_is_not_replaced(cli, tmp_pa
     import lmkit.commands.ngram as ngram
 
     assert train(cli, tmp_path / "other", "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
-    saved_meanwhile(monkeypatch, ngram, "refuse_overlap", tmp_path / "other", tmp_path / "m")
+    saved_meanwhile(monkeypatch, ngram, "check_output", tmp_path / "other", tmp_path / "m")
     files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
     assert_one_line_error(cli("ngram", *files, "--order", "2", "--out", tmp_path / "m"), "holds a model of kind lstm")
     assert not (tmp_path / "m" / "model.ngram.npz").exists()

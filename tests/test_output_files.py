@@ -142,8 +142,15 @@ def report(model, path: Path) -> list:
     return ["report", model, "--out", path.parent, "--sample-tokens", "0"]
 
 
+def rescore(model, path: Path) -> list:
+    nbest = model.parent / "nbest.tsv"
+    nbest.write_text("u1\tthe cat\t-1.0\nu1\tthe the\t-1.2\n", encoding="utf-8")
+    return ["rescore", model, nbest, "--out", path]
+
+
 OUTPUTS = {  # option -> (the file it writes in a folder, its command line)
-    "--per-line": ("lines.tsv", per_line), "--arpa": ("model.arpa", arpa)}
+    "--per-line": ("lines.tsv", per_line), "--arpa": ("model.arpa", arpa), "rescore --out": ("out.tsv", rescore)}
+WRITTEN = {"--per-line": "line\t", "--arpa": "\\data\\", "rescore --out": "u1\t"}  # how each file begins
 
 
 @pytest.mark.parametrize("kind", NOT_FILES)
@@ -159,18 +166,48 @@ def test_every_user_named_output_refuses_what_is_not_a_regular_file(cli, model, 
     assert not (model.parent / "built").exists()  # --arpa is refused before the model is built
 
 
+@pytest.mark.parametrize("through_link", [False, True])
 @pytest.mark.parametrize("option", OUTPUTS)
-def test_every_user_named_output_writes_through_a_symbolic_link(cli, model, tmp_path, option):
+def test_a_file_already_at_a_user_named_output_is_replaced_only_with_overwrite(cli, model, tmp_path, option,
+                                                                               through_link):
+    """Adversarial pass 27: --arpa, rescore's --out (and --per-line) replaced a user's file, and the file a link
+    led to, without a word. lmkit cannot prove it wrote a file it finds there, so it asks for --overwrite, and
+    then writes through the link, which stays."""
     folder = tmp_path / "outputs"
     folder.mkdir()
-    (folder / "real.txt").write_text("old\n")
     name, command = OUTPUTS[option]
-    (folder / name).symlink_to("real.txt")
-    result = cli(*command(model, folder / name))
+    mine = folder / ("real.txt" if through_link else name)
+    mine.write_text("my thesis\n")
+    if through_link:
+        (folder / name).symlink_to("real.txt")
+    before = state(folder)
+    assert_one_line_error(cli(*command(model, folder / name)), f"{folder / name}: the file exists",
+                          "give --overwrite to replace it", *(["the link leads to"] if through_link else []))
+    assert state(folder) == before and mine.read_text() == "my thesis\n"
+    assert not (model.parent / "built").exists()  # --arpa is refused before the model is built
+    result = cli(*command(model, folder / name), "--overwrite")
     assert result.exit_code == 0, result.output
-    assert (folder / name).is_symlink() and os.readlink(folder / name) == "real.txt"
-    written = (folder / "real.txt").read_text(encoding="utf-8")
-    assert written.startswith({"--per-line": "line\t", "--arpa": "\\data\\", "report": "#"}[option]), written[:50]
+    if through_link:
+        assert (folder / name).is_symlink() and os.readlink(folder / name) == "real.txt"
+    written = mine.read_text(encoding="utf-8")
+    assert written.startswith(WRITTEN[option]), written[:50]
+
+
+@pytest.mark.parametrize("option", OUTPUTS)
+def test_a_new_file_is_written_without_overwrite(cli, model, tmp_path, option):
+    name, command = OUTPUTS[option]
+    result = cli(*command(model, tmp_path / name))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name).read_text(encoding="utf-8").startswith(WRITTEN[option])
+
+
+@pytest.mark.parametrize("command", [["eval", "MODEL", "--file", TINY["en"]["test"], "--overwrite"],
+                                     ["rescore", "MODEL", "NBEST", "--overwrite"],
+                                     ["rescore", "MODEL", "NBEST", "--out", "-", "--overwrite"]])
+def test_overwrite_without_a_file_to_replace_is_refused(cli, model, tmp_path, command):
+    nbest = rescore(model, tmp_path / "unused")[2]
+    line = [{"MODEL": model, "NBEST": nbest}.get(word, word) for word in command]
+    assert_one_line_error(cli(*line), "--overwrite would be ignored")
 
 
 def test_the_error_names_the_option_and_a_links_destination(cli, model, tmp_path):
@@ -288,7 +325,7 @@ def test_no_model_or_report_folder_goes_inside_a_model_directory_or_corpus(cli, 
                           f"is inside the corpus folder {cached.resolve()}")
 
 
-@pytest.mark.parametrize("option", OUTPUTS)
+@pytest.mark.parametrize("option", ["--per-line", "--arpa"])  # rescore's --out - is standard output
 def test_dash_is_not_quietly_a_file_named_dash(cli, model, tmp_path, monkeypatch, option):
     """`-` reads standard input elsewhere; an option that writes a file refuses it instead of making ./-."""
     monkeypatch.chdir(tmp_path)

@@ -8,7 +8,7 @@ from click.core import ParameterSource
 from lmkit.commands.common import corpus_options, flag, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
-from lmkit.commands.output_paths import OutputFile, PathGiven, corpus_files, refuse_overlap
+from lmkit.commands.output_paths import OutputFile, PathGiven, check_output, corpus_files
 from lmkit.errors import ConfigError, counted
 from lmkit.fileio import json_text
 
@@ -46,11 +46,13 @@ def scoring_options(f):
 @click.option("--per-line", type=OutputFile(), default=None, metavar="OUT.tsv",
               help="Write each line's log-probability, token and OOV counts to this TSV file (the static scores, "
                    "also under --cache or --dynamic).")
+@click.option("--overwrite", is_flag=True, help="Replace the file --per-line names, if there is one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @threads_option
 @click.pass_context
-def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, as_json, quiet, **opts):
+def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_line, overwrite, as_json, quiet,
+            **opts):
     """Evaluate MODEL on its corpus's test split (or --split, --corpus, --file).
 
     MODEL is a model directory or an ARPA file (KenLM's, SRILM's or lmkit's; plain,
@@ -76,10 +78,13 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         raise ConfigError("give --file or a corpus (--corpus/--train), not both")
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
-    refuse_overlap("--per-line", per_line,
-                   [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from])
+    check_output("--per-line", per_line,
+                 [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from],
+                 overwrite)
     if mix is None:
         refuse_ignored(ctx, ("weights",), "there is no --mix to weigh")
+    if per_line is None:
+        refuse_ignored(ctx, ("overwrite",), "there is no --per-line file to replace")
     adaptive = config_from(AdaptiveConfig, opts)
     refuse_unused_adaptive(ctx, adaptive)
     scoring = resolve_scoring({k: v for k, v in opts.items() if k not in vars(adaptive)})

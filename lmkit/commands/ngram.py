@@ -19,7 +19,7 @@ import click
 
 from lmkit.commands.common import corpus_options, direction_option, threads_option, tokenizer_options
 from lmkit.commands.options import config_from, given_options, options_from
-from lmkit.commands.output_paths import ModelDirectory, OutputFile, corpus_files, refuse_overlap
+from lmkit.commands.output_paths import ModelDirectory, OutputFile, check_output, corpus_files
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.errors import ConfigError, LmkitError, counted, printable
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
@@ -168,7 +168,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
                    "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
 @click.option("--overwrite", is_flag=True,
               help="Replace another N-gram saved in --out (the same N-gram is rebuilt without it; never another "
-                   "kind of model, or a folder lmkit did not make).")
+                   "kind of model, or a folder lmkit did not make), and the file at --arpa.")
 @threads_option
 @click.pass_context
 def command(ctx, corpus_spec, tokenizer_spec, direction, arpa, memory, out, overwrite, **opts):
@@ -187,7 +187,7 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
     tokenizer = tokenizer_spec.load(corpus)
     directory = out or default_directory(corpus.name, tokenizer.kind, config.order, config.smoothing, direction)
     check_directory(directory, corpus, tokenizer, config, direction, overwrite)
-    refuse_overlap("--arpa", arpa, corpus_files(corpus_spec), writes_into=directory)
+    check_output("--arpa", arpa, corpus_files(corpus_spec), overwrite, writes_into=directory)
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import check_writable
 

@@ -9,8 +9,10 @@
                                    model directory or a cached corpus's folder, whose files are lmkit's own (a
                                    model or corpus the file would break)
 
-and, once every option is read, `refuse_overlap`: an output file is never one of the files the same
-command reads (the same file, however it is reached), nor inside the model directory it writes.
+and, once every option is read, `check_output`: an output file is never one of the files the same
+command reads (the same file, however it is reached), nor inside the model directory it writes, and a file
+already there (or the file a link there leads to) is the user's until they say otherwise: it is replaced only
+with the command's --overwrite, since lmkit cannot prove it wrote it.
 
 The rules on what a path is hold again where the writing happens (lmkit.checkpoint.claim_model_directory,
 lmkit.fileio.atomic_write); these checks make a bad path fail before the work, naming its option.
@@ -111,15 +113,24 @@ def corpus_files(corpus_spec) -> list[Path]:
     return [*corpus_spec.train, *corpus_spec.valid, *corpus_spec.test]
 
 
-def refuse_overlap(option: str, output: Path | None, reads, writes_into: Path | None = None) -> None:
+def check_output(option: str, output: Path | None, reads, overwrite: bool, writes_into: Path | None = None) -> None:
     """ConfigError when the file `option` names is one the command reads (`reads`: paths, None skipped; the
-    same file however reached: links, hard links), or lies inside `writes_into`, the model directory the
-    command is writing."""
+    same file however reached: links, hard links), lies inside `writes_into`, the model directory the
+    command is writing, or already exists and `overwrite` was not given."""
     if output is None:
         return
     from lmkit.fileio import write_target
 
     target = write_target(output).resolve()
+    refuse_overlap(option, output, target, reads, writes_into)
+    if target.exists() and not overwrite:
+        through = f" (the file {target} the link leads to)" if Path(output).is_symlink() else ""
+        raise ConfigError(f"{option} {output}: the file exists{through}; give --overwrite to replace it, or name "
+                          "a new file")
+
+
+def refuse_overlap(option: str, output: Path, target: Path, reads, writes_into: Path | None) -> None:
+    """check_output's part about the command's own files; `target` is the file a write to `output` replaces."""
     for read in (Path(r) for r in reads if r is not None):
         if read.is_dir() and read.resolve() in target.parents:  # --train FOLDER reads every file in it
             raise ConfigError(f"{option} {output}: is inside {read}, which this command reads; write it somewhere else")

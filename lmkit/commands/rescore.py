@@ -6,7 +6,7 @@ import click
 
 from lmkit.commands.common import model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, options_from
-from lmkit.commands.output_paths import OutputFile, PathGiven, refuse_overlap
+from lmkit.commands.output_paths import OutputFile, PathGiven, check_output
 from lmkit.errors import ConfigError
 from lmkit.generate.rescore import RescoreConfig
 
@@ -36,6 +36,7 @@ class OutputOrStdout(OutputFile):
 @click.option("--out", type=OutputOrStdout(), default=None, metavar="FILE",
               help="Write the reranked lists here (utt-id, hypothesis, combined score; best first); '-': "
                    "standard output [default: standard output without --refs, else not written].")
+@click.option("--overwrite", is_flag=True, help="Replace the file --out names, if there is one.")
 @click.option("--mix", default=None, metavar="A,B", help="Rescore with the interpolation of these models instead of MODEL.")
 @click.option("--weights", default="auto", show_default=True,
               help="--mix weights: numbers like 0.3,0.7, or 'auto': EM on the dev references (equal without them).")
@@ -66,13 +67,15 @@ def command(ctx, model, nbest, mix, device, opener, **options):
     files = {name: options.pop(name) for name in ("scores", "costs", "refs", "dev_nbest", "dev_scores", "dev_refs")}
     check_dev_files(files)
     refuse_unused(ctx, files, mix, options["weights"], options["tune"])
-    out = options.pop("out")
+    out, overwrite = options.pop("out"), options.pop("overwrite")
     if out is None and files["refs"] is None:  # nothing to measure: the reranked lists are the result
         out = STDOUT
     to_stdout = out == STDOUT
-    refuse_overlap("--out", None if to_stdout else out,
-                   [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
-                    *(path for name, path in files.items() if name != "costs")])
+    if to_stdout:
+        refuse_ignored(ctx, ("overwrite",), "the reranked lists go to standard output, not to a file")
+    check_output("--out", None if to_stdout else out,
+                 [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
+                  *(path for name, path in files.items() if name != "costs")], overwrite)
     flags = {"cer": options.pop("cer"), "out": click.get_text_stream("stdout") if to_stdout else out,
              "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)
