@@ -152,6 +152,26 @@ def test_a_failed_first_save_does_not_promise_an_earlier_checkpoint(cli, tmp_pat
     assert state(out)["progress"]["step"] == 2
 
 
+def test_a_failed_overwrite_says_the_old_run_can_no_longer_be_resumed(cli, tmp_path, monkeypatch):
+    """Adversarial pass 27: a disk-full save of the best model in an --overwrite run said only that the model saved
+    before was intact, while --overwrite had already cleared that run's checkpoint and learning curve."""
+    import lmkit.checkpoint as checkpoint
+
+    out = tmp_path / "m"
+    assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
+    weights = (out / "model.safetensors").read_bytes()
+
+    def full(*args, **kwargs):
+        raise checkpoint.ModelWriteError(out, "File too large")
+
+    monkeypatch.setattr("lmkit.train.trainer.save_model", full)
+    result = train(cli, out, "--max-steps", "2", "--sample-tokens", "0", "--overwrite")
+    assert_one_line_error(result, f"could not save the model to {out}: File too large",
+                          "the model saved there before, if any, is intact; there is no earlier checkpoint to resume "
+                          "from")
+    assert (out / "model.safetensors").read_bytes() == weights
+
+
 @pytest.mark.parametrize("args,fragments,usage", [
     (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
     (["--bptt", "0"], ["--bptt must be at least 1"], True),

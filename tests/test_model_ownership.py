@@ -379,6 +379,21 @@ def test_metrics_jsonl_must_be_lmkits_before_training(cli, tmp_path, plant):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "config.json"])
+def test_a_link_where_lmkit_saves_a_file_is_the_users_and_stays(cli, tmp_path, name):
+    """Adversarial pass 27: `--overwrite` replaced a user's link at model.safetensors or tokenizer.json inside a
+    model folder with a regular file. lmkit's saves make no links, so one there is the user's: refused."""
+    run, mine = tmp_path / "run", tmp_path / "mine" / name
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    mine.parent.mkdir()
+    (run / name).rename(mine)
+    (run / name).symlink_to(mine)
+    before = snapshot(tmp_path)
+    assert_one_line_error(cli(*train_args(run, "--max-steps", "2", "--overwrite")), f"{run / name} is a symbolic link",
+                          "not lmkit's")
+    assert snapshot(tmp_path) == before and (run / name).is_symlink()
+
+
 @pytest.mark.parametrize("plant", ["fifo", "hard link"])
 def test_an_ngram_rebuild_checks_metrics_jsonl_before_it_builds(cli, tmp_path, plant):
     out, mine = tmp_path / "n", tmp_path / "mine.txt"

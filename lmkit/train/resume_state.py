@@ -80,11 +80,12 @@ def check_save_places(directory: Path) -> None:
     or anything of the user's in last/ or last.old/ (check_last_folders)."""
     for name in sorted(LAST_FILES - {STATE_FILE} | {METRICS_FILE}):
         path = Path(directory) / name
-        if path.is_symlink():  # replaced by a save, not written through; but metrics.jsonl is appended to
+        if path.is_symlink():  # lmkit's saves make no links: this one is the user's
             if name == METRICS_FILE:
                 raise CheckpointError(f"{path}: is a symbolic link, and lmkit appends its learning curve there "
                                       "(it would write into the file the link names); move it")
-            continue
+            raise CheckpointError(f"could not save the model to {directory}: {path} is a symbolic link where lmkit "
+                                  "saves a file, and not lmkit's (a save would replace the link); move it")
         if name == METRICS_FILE and path.is_file() and path.stat().st_nlink > 1:
             raise CheckpointError(f"{path}: is hard-linked to another name too, and lmkit appends its learning "
                                   "curve there (it would write into that file as well); move it")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmkit.checkpoint import LAST, save_model
+from lmkit.checkpoint import LAST, ModelWriteError, save_model
 from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
@@ -39,7 +39,7 @@ from lmkit.train.optimizers import load_optimizer_state, make_optimizer
 from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
 from lmkit.train.rare_tokens import once_seen, rare_to_unk
-from lmkit.train.resume_state import load_resume, save_last
+from lmkit.train.resume_state import load_resume, save_last, what_is_left
 from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
 from lmkit.train.window_lengths import WindowLengths
 
@@ -417,7 +417,7 @@ class Trainer:
         if improved:
             p.best_valid, p.bad_evals, p.stale_evals = result.mean, 0, 0
             if self.world.is_main:
-                save_model(self.directory, self.scored_model, self.tokenizer, {**self.extra, "valid": record})
+                self._save_best(record)
         else:
             p.bad_evals += 1
             # before the budget's counted part: only a budget grown by --resume puts an evaluation there after
@@ -442,6 +442,12 @@ class Trainer:
         evaluations = f"{self.cfg.nonmono} evaluation{'' if self.cfg.nonmono == 1 else 's'}"
         self.callbacks.on_message(f"step {p.step}: validation has not improved for {evaluations}; "
                                   "averaging the weights from here on (NT-ASGD)")
+
+    def _save_best(self, record: dict) -> None:
+        try:
+            save_model(self.directory, self.scored_model, self.tokenizer, {**self.extra, "valid": record})
+        except ModelWriteError as exc:  # say too whether a checkpoint is left to resume (--overwrite cleared the old)
+            raise CheckpointError(f"{exc}{what_is_left(self.directory)}") from exc
 
     def _save_last(self) -> None:
         state = self.trainer_state()
