@@ -71,7 +71,8 @@ def test_a_span_no_test_line_can_hold_is_refused(tiny_test_ids):
 
 def test_every_neural_model_trains_with_the_same_tokens_per_step_and_dropout(tmp_path):
     args = argparse.Namespace(minutes=2.0, corpus="pku98", tokenizer="word", min_freq=1, max_size=5000, threads=1,
-                              softmax="adaptive", dropout=0.25, batch_size=24, bptt=40)
+                              softmax="adaptive", dropout=0.25, batch_size=24, bptt=40,
+                              train_option=["--epochs 200", "--rare-unk=0.5"])
     commands = bench.training_commands(tmp_path, args)
 
     def option(name, flag):
@@ -82,6 +83,9 @@ def test_every_neural_model_trains_with_the_same_tokens_per_step_and_dropout(tmp
     assert option("bilstm", "--max-time") == "240" and option("lstm-fwd", "--max-time") == "120"
     assert option("bilstm", "--model") == "bilstm" and option("ngram-bwd", "--direction") == "backward"
     assert {option(name, "--out") for name in commands} == {str(tmp_path / name) for name in commands}
+    for name in ("lstm-fwd", "lstm-bwd", "bilstm"):  # --train-option reaches all three, split as a shell would
+        assert option(name, "--epochs") == "200" and "--rare-unk=0.5" in commands[name]
+    assert "--epochs" not in commands["ngram-fwd"]
 
 
 def test_span_lengths_are_sorted_without_repeats():
