@@ -18,7 +18,8 @@ AIMS = ["model", "arpa", "random", "arpa", "model", "arpa"]
 
 
 def ngram_args(out, arpa) -> list[str]:
-    return ["ngram", "--train", str(CHINESE), "--order", "6", "--out", str(out), "--arpa", str(arpa)]
+    """The same build each trial: --overwrite lets it replace the ARPA file an earlier trial finished."""
+    return ["ngram", "--train", str(CHINESE), "--order", "6", "--out", str(out), "--arpa", str(arpa), "--overwrite"]
 
 
 @pytest.mark.slow
