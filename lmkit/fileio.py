@@ -297,14 +297,16 @@ def check_output_file(path: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
-                 follow_link: bool = False) -> Iterator[IO]:
+                 follow_link: bool = False, replace: bool = True) -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; on success fsync and rename it into place.
 
     A symbolic link at `path` is written through only with `follow_link`, for a file
     the user named (--arpa, --per-line): the file it leads to is replaced and the
     link stays. Where lmkit keeps its own file (a cache, a model's or a report's
     file) a link is somebody else's, and is refused (OwnPathLinkError), never
-    followed. On any exception the temporary file is removed and `path` is
+    followed. Without `replace` the file is put in place only where none is, in one
+    step (put_new): one that appeared while lmkit wrote is kept, and a WriteError
+    says so. On any exception the temporary file is removed and `path` is
     untouched. OSError (disk full, permissions) becomes a WriteError naming the file.
     """
     path = Path(path)
@@ -325,7 +327,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
             handle.flush()
             os.fsync(handle.fileno())
         check_replaceable(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            put_new(path, tmp, target)
         fsync_dir(target.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -333,6 +338,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+APPEARED = "a file appeared there while lmkit worked; it is kept (give --overwrite to replace it)"
+
+
+def put_new(path: Path, tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target` only where no file is: a hard link made where the name is free, which the kernel
+    refuses when it is taken (a file the user made there while lmkit wrote), then `tmp` unlinked. A file system
+    without hard links gets a check just before the rename instead."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise WriteError(path, APPEARED) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise WriteError(path, APPEARED) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, follow_link: bool = False) -> None:

@@ -193,6 +193,45 @@ def test_a_file_already_at_a_user_named_output_is_replaced_only_with_overwrite(c
     assert written.startswith(WRITTEN[option]), written[:50]
 
 
+@pytest.mark.parametrize("through_link", [False, True])
+def test_a_file_made_while_lmkit_writes_is_kept_without_replace(tmp_path, through_link):
+    """Adversarial pass 28: a file the user made at the output path after the check, while lmkit wrote its
+    temporary, was replaced by the rename. Without `replace` the file goes in place only where none is."""
+    from lmkit.fileio import WriteError
+
+    path = tmp_path / ("link.tsv" if through_link else "out.tsv")
+    mine = tmp_path / "out.tsv"
+    if through_link:
+        path.symlink_to("out.tsv")  # dangling until the user's file appears
+    with pytest.raises(WriteError, match="a file appeared there while lmkit worked; it is kept"):
+        with atomic_write(path, "w", follow_link=True, replace=False) as handle:
+            handle.write("lmkit's\n")
+            mine.write_text("USERDATA\n")
+    assert mine.read_text() == "USERDATA\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    fresh = tmp_path / "fresh.tsv"
+    with atomic_write(fresh, "w", follow_link=True, replace=False) as handle:  # where nothing appears: written
+        handle.write("lmkit's\n")
+    assert fresh.read_text() == "lmkit's\n" and fresh.stat().st_nlink == 1  # the temporary's name is gone
+
+
+def test_eval_keeps_a_per_line_file_made_while_it_scores(cli, model, tmp_path, monkeypatch):
+    import lmkit.commands.evaluate_run as evaluate_run
+
+    out = tmp_path / "lines.tsv"
+    real = evaluate_run.score_text
+
+    def score_then_user_writes(*args, **kwargs):
+        scores = real(*args, **kwargs)
+        out.write_text("USERDATA\n")
+        return scores
+
+    monkeypatch.setattr(evaluate_run, "score_text", score_then_user_writes)
+    assert_one_line_error(cli(*per_line(model, out)), f"could not write {out}: a file appeared there while lmkit "
+                          "worked; it is kept (give --overwrite to replace it)")
+    assert out.read_text() == "USERDATA\n"
+
+
 @pytest.mark.parametrize("option", OUTPUTS)
 def test_a_new_file_is_written_without_overwrite(cli, model, tmp_path, option):
     name, command = OUTPUTS[option]

@@ -92,10 +92,11 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     with pass_bars("scoring", quiet) as bars:
         scoring["progress"] = bars
         if mix is not None:
-            result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring)
+            result = run_mix(mix, weights, split, file, corpus_spec, opener, per_line, scoring, overwrite)
         else:
             stream_options = [flag(ctx, name) for name in STREAM_OPTIONS if given(ctx, name)]
-            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive, stream_options)
+            result = run_eval(model_dir, split, file, corpus_spec, opener, per_line, scoring, adaptive, stream_options,
+                              overwrite)
     result["threads"] = torch.get_num_threads()  # as --threads set them: timings depend on it
     click.echo(json_text(result, indent=2) if as_json else format_result(result))  # an infinite perplexity: null
 

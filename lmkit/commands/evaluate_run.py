@@ -25,8 +25,9 @@ TUNING_ADVICE = ("the cache and dynamic evaluation tune on its valid split, and 
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
-             scoring: dict, adaptive=None, stream_options: list[str] = ()) -> dict:
-    """`stream_options`: the options given (as typed) that shape how a left-to-right model reads its stream."""
+             scoring: dict, adaptive=None, stream_options: list[str] = (), replace_per_line: bool = True) -> dict:
+    """`stream_options`: the options given (as typed) that shape how a left-to-right model reads its stream;
+    `replace_per_line`: --overwrite (without it a file that appears at --per-line meanwhile is kept)."""
     member = opener.open(model)
     if adaptive is not None and adaptive.any:
         check_support(member.model, member.config.get("kind"), adaptive)
@@ -38,7 +39,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
         return run_cloze_eval(member, text, per_line, scoring)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     if per_line is not None:
-        write_line_scores(per_line, scores)
+        write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
     result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
               "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
@@ -62,7 +63,7 @@ def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
 
 
 def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
-            scoring: dict) -> dict:
+            scoring: dict, replace_per_line: bool = True) -> dict:
     from lmkit.evaluate.mix import evaluate_mix, load_members, parse_weights
 
     parts = [part.strip() for part in mix.split(",")]
@@ -79,7 +80,7 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     tune_text = choose_text(corpus_spec, members[0], "valid", None) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     if per_line is not None:
-        write_line_scores(per_line, result.mixture)
+        write_line_scores(per_line, result.mixture, replace_per_line)
     entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}
                for m, s in zip(members, result.members)]
     mixture = {"weights": [float(w) for w in result.weights], "tuned_on": result.tuned_on,

@@ -200,7 +200,7 @@ def run_ngram(corpus_spec, tokenizer_spec, config: NGramConfig, direction: str, 
     if arpa is not None:
         from lmkit.models.ngram.arpa_write import write_arpa
 
-        write_arpa(model, arpa)
+        write_arpa(model, arpa, replace=overwrite)
         click.echo(f"wrote {arpa} ({Path(arpa).stat().st_size / 2**20:.1f} MiB)")
         if direction == "backward":  # the format has no place to say so
             click.echo(f"warning: {printable(str(arpa))} holds a backward model, its n-grams read right to left, and "

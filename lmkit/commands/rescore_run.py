@@ -109,14 +109,15 @@ def score_text(score: float) -> str:
     return f"{score:.6f}" if abs(score) < 1e15 else f"{score:.6e}"
 
 
-def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: float) -> None:
-    """To the file --out names (whole or not at all), or to a stream (standard output)."""
+def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: float, replace: bool = True) -> None:
+    """To the file --out names (whole or not at all; a file there kept without `replace`), or to a stream
+    (standard output)."""
     from lmkit.fileio import atomic_write
 
     if not isinstance(out, Path):
         out.writelines(reranked_rows(table, weight, bonus))
         return
-    with atomic_write(out, "w", encoding="utf-8", follow_link=True) as handle:
+    with atomic_write(out, "w", encoding="utf-8", follow_link=True, replace=replace) as handle:
         handle.writelines(reranked_rows(table, weight, bonus))
 
 
@@ -148,7 +149,7 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
     if measure is not None:
         lines.append(rate_line(measure, refs, count, flags["cer"], weight, bonus))
     if flags["out"] is not None:
-        write_reranked(flags["out"], table, weight, bonus)
+        write_reranked(flags["out"], table, weight, bonus, replace=flags["overwrite"])
         if isinstance(flags["out"], Path):
             lines.append(f"wrote {flags['out']}")
     return lines

@@ -130,11 +130,12 @@ def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: b
 PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"
 
 
-def write_line_scores(path: str | Path, scores: ModelScores) -> int:
+def write_line_scores(path: str | Path, scores: ModelScores, replace: bool = True) -> int:
     """One TSV row per line of the text: 1-based line number, predicted tokens (`</s>` included), OOVs,
-    log-probability in nats and in log10 (KenLM's unit), and the line's own perplexity. Returns the rows."""
+    log-probability in nats and in log10 (KenLM's unit), and the line's own perplexity. Returns the rows.
+    Without `replace`, a file there (made while the text was scored) is kept and WriteError raised."""
     lines = line_scores(scores.stream, scores.logp)
-    with atomic_write(path, "w", encoding="utf-8", follow_link=True) as handle:
+    with atomic_write(path, "w", encoding="utf-8", follow_link=True, replace=replace) as handle:
         handle.write(PER_LINE_HEADER)
         for number, (logprob, tokens, oov) in enumerate(zip(lines.logprob, lines.tokens, lines.oov), start=1):
             perplexity = perplexity_of(-logprob / max(tokens, 1))

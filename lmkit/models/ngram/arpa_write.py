@@ -29,13 +29,14 @@ OTHER_COMPRESSIONS = {".zst", ".zstd", ".lz4", ".lz", ".lzip", ".lzma", ".lzo", 
                       ".tlz", ".tzst"}
 
 
-def write_arpa(model, path: str | Path) -> Path:
-    """Write `model` as an ARPA file (compressed when the name ends in .gz, .bz2 or .xz); returns the path."""
+def write_arpa(model, path: str | Path, replace: bool = True) -> Path:
+    """Write `model` as an ARPA file (compressed when the name ends in .gz, .bz2 or .xz); returns the path.
+    Without `replace`, a file there (made while the model was written) is kept and WriteError raised."""
     tables, path = model.fitted(), Path(path)
     tokens = model.vocab.itos
     check_writable(model.vocab, path)
     sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
-    with atomic_write(path, "wb", follow_link=True) as raw:
+    with atomic_write(path, "wb", follow_link=True, replace=replace) as raw:
         compress = COMPRESSORS.get(path.suffix.lower())
         out = compress(raw) if compress else raw
         text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
