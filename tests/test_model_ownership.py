@@ -325,7 +325,7 @@ def test_a_users_folder_under_the_name_of_a_model_file_is_refused_not_removed(cl
     make_folder(out, {"tokenizer.json/notes.txt": b"mine\n"})
     before = snapshot(out)
     result = cli(*RUNS[run](out))
-    assert_one_line_error(result, f"{out / 'tokenizer.json'} is a directory where lmkit saves a file, and not lmkit's")
+    assert_one_line_error(result, f"{out / 'tokenizer.json'}: is a directory where lmkit saves a file, and not lmkit's")
     assert (out / "tokenizer.json" / "notes.txt").read_bytes() == b"mine\n"
     assert {k: v for k, v in snapshot(out).items() if not k.startswith("last")} == \
         {k: v for k, v in before.items() if not k.startswith("last")}
@@ -389,7 +389,7 @@ def test_a_link_where_lmkit_saves_a_file_is_the_users_and_stays(cli, tmp_path, n
     (run / name).rename(mine)
     (run / name).symlink_to(mine)
     before = snapshot(tmp_path)
-    assert_one_line_error(cli(*train_args(run, "--max-steps", "2", "--overwrite")), f"{run / name} is a symbolic link",
+    assert_one_line_error(cli(*train_args(run, "--max-steps", "2", "--overwrite")), f"{run / name}: is a symbolic link",
                           "not lmkit's")
     assert snapshot(tmp_path) == before and (run / name).is_symlink()
 

@@ -84,15 +84,14 @@ def check_save_places(directory: Path) -> None:
             if name == METRICS_FILE:
                 raise CheckpointError(f"{path}: is a symbolic link, and lmkit appends its learning curve there "
                                       "(it would write into the file the link names); move it")
-            raise CheckpointError(f"could not save the model to {directory}: {path} is a symbolic link where lmkit "
-                                  "saves a file, and not lmkit's (a save would replace the link); move it")
+            raise CheckpointError(f"{path}: is a symbolic link where lmkit saves a file, and not lmkit's (a save "
+                                  "would replace the link); move it")
         if name == METRICS_FILE and path.is_file() and path.stat().st_nlink > 1:
             raise CheckpointError(f"{path}: is hard-linked to another name too, and lmkit appends its learning "
                                   "curve there (it would write into that file as well); move it")
         what = not_a_file(path)
         if what is not None:  # a folder, FIFO or device of the user's
-            raise CheckpointError(f"could not save the model to {directory}: {path} is {what} where lmkit saves "
-                                  "a file, and not lmkit's; move it")
+            raise CheckpointError(f"{path}: is {what} where lmkit saves a file, and not lmkit's; move it")
     check_last_folders(directory)
 
 
