@@ -394,6 +394,22 @@ def test_a_link_where_lmkit_saves_a_file_is_the_users_and_stays(cli, tmp_path, n
     assert snapshot(tmp_path) == before and (run / name).is_symlink()
 
 
+@pytest.mark.parametrize("plant", ["link", "fifo", "folder"])
+def test_an_ngram_rebuild_keeps_what_the_user_put_at_its_weights_file(cli, tmp_path, plant):
+    """Adversarial pass 29: a link or FIFO of the user's at model.ngram.npz was replaced by a rebuild, where the
+    same at tokenizer.json was refused; a folder there was named as a failed save."""
+    out, mine = tmp_path / "n", tmp_path / "mine.txt"
+    assert cli(*ngram_args(out)).exit_code == 0
+    mine.write_text("my notes\n")
+    weights = out / "model.ngram.npz"
+    weights.unlink()
+    {"link": lambda: weights.symlink_to(mine), "fifo": lambda: os.mkfifo(weights), "folder": weights.mkdir}[plant]()
+    before = snapshot(tmp_path)
+    assert_one_line_error(cli(*ngram_args(out, "--smoothing", "add-k", "--overwrite")), f"{weights}: is ",
+                          "where lmkit saves a file, and not lmkit's")
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("plant", ["fifo", "hard link"])
 def test_an_ngram_rebuild_checks_metrics_jsonl_before_it_builds(cli, tmp_path, plant):
     out, mine = tmp_path / "n", tmp_path / "mine.txt"

@@ -29,6 +29,7 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
                           remove_made_folders)
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
+from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE  # lmkit ngram checks these places too
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
 
@@ -76,9 +77,10 @@ def what_is_left(directory: Path) -> str:
 
 
 def check_save_places(directory: Path) -> None:
-    """Before training into DIR: CheckpointError naming a folder of the user's where the best model's files go,
-    or anything of the user's in last/ or last.old/ (check_last_folders)."""
-    for name in sorted(LAST_FILES - {STATE_FILE} | {METRICS_FILE}):
+    """Before training or building into DIR: CheckpointError naming a folder, FIFO or link of the user's where
+    the best model's files go (an LSTM's or an N-gram's), or anything of the user's in last/ or last.old/
+    (check_last_folders)."""
+    for name in sorted(LAST_FILES - {STATE_FILE} | {METRICS_FILE, NGRAM_WEIGHTS_FILE}):
         path = Path(directory) / name
         if path.is_symlink():  # lmkit's saves make no links: this one is the user's
             if name == METRICS_FILE:
