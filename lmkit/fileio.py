@@ -326,6 +326,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if not replace and os.path.lexists(target):  # whatever it is (a file, link, folder), it is the user's
+            raise WriteError(path, APPEARED)
         check_replaceable(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
         if replace:
             os.replace(tmp, target)

@@ -215,21 +215,27 @@ def test_a_file_made_while_lmkit_writes_is_kept_without_replace(tmp_path, throug
     assert fresh.read_text() == "lmkit's\n" and fresh.stat().st_nlink == 1  # the temporary's name is gone
 
 
-def test_eval_keeps_a_per_line_file_made_while_it_scores(cli, model, tmp_path, monkeypatch):
-    import lmkit.commands.evaluate_run as evaluate_run
+@pytest.mark.parametrize("plant", ["file", "link"])
+def test_eval_keeps_a_per_line_file_made_while_it_scores(cli, model, tmp_path, monkeypatch, plant):
+    """Pass 29: a link that appeared was reported as a link loop; whatever appears is the user's, said so."""
+    import lmkit.evaluate.text as text
 
-    out = tmp_path / "lines.tsv"
-    real = evaluate_run.score_text
+    out, elsewhere = tmp_path / "lines.tsv", tmp_path / "victim.txt"
+    real = text.perplexity_of
 
-    def score_then_user_writes(*args, **kwargs):
-        scores = real(*args, **kwargs)
-        out.write_text("USERDATA\n")
-        return scores
+    def user_writes_meanwhile(*args):  # called for each row, as lmkit writes its temporary file
+        if not os.path.lexists(out):
+            if plant == "file":
+                out.write_text("USERDATA\n")
+            else:
+                elsewhere.write_text("USERDATA\n")
+                out.symlink_to(elsewhere)
+        return real(*args)
 
-    monkeypatch.setattr(evaluate_run, "score_text", score_then_user_writes)
+    monkeypatch.setattr(text, "perplexity_of", user_writes_meanwhile)
     assert_one_line_error(cli(*per_line(model, out)), f"could not write {out}: a file appeared there while lmkit "
                           "worked; it is kept (give --overwrite to replace it)")
-    assert out.read_text() == "USERDATA\n"
+    assert out.read_text() == "USERDATA\n" and out.is_symlink() is (plant == "link")
 
 
 @pytest.mark.parametrize("option", OUTPUTS)
