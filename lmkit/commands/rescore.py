@@ -76,8 +76,8 @@ def command(ctx, model, nbest, mix, device, opener, **options):
     check_output("--out", None if to_stdout else out,
                  [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
                   *(path for name, path in files.items() if name != "costs")], overwrite)
-    flags = {"cer": options.pop("cer"), "out": click.get_text_stream("stdout") if to_stdout else out, "overwrite": overwrite,
-             "weights": options.pop("weights"), "device": device}
+    flags = {"cer": options.pop("cer"), "out": click.get_text_stream("stdout") if to_stdout else out,
+             "overwrite": overwrite, "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)
     for line in run_rescore(model, mix, nbest, files, flags, config, opener):
         click.echo(line, err=to_stdout)  # stdout then carries only the reranked lists
