@@ -23,13 +23,12 @@ import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
-                              first_foreign_entry, lmkit_temporary, load_model, read_names, release_claim, save_model,
-                              stopped_run)
+                              first_foreign_entry, lmkit_temporary, load_model, model_names, read_names, release_claim,
+                              save_model, stopped_run)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
                           remove_made_folders)
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
-from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE  # lmkit ngram checks these places too
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
 
@@ -80,7 +79,9 @@ def check_save_places(directory: Path) -> None:
     """Before training or building into DIR: CheckpointError naming a folder, FIFO or link of the user's where
     the best model's files go (an LSTM's or an N-gram's), or anything of the user's in last/ or last.old/
     (check_last_folders)."""
-    for name in sorted(LAST_FILES - {STATE_FILE} | {METRICS_FILE, NGRAM_WEIGHTS_FILE}):
+    from lmkit.models.mix import MEMBERS_DIR  # a folder, and only an interpolation's: training writes none
+
+    for name in sorted(model_names() - {MEMBERS_DIR} | {MARKER_FILE, METRICS_FILE}):
         path = Path(directory) / name
         if path.is_symlink():  # lmkit's saves make no links: this one is the user's
             if name == METRICS_FILE:
