@@ -45,7 +45,6 @@ NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", 
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
 TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
 JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
-TMP_SUFFIX = ".tmp"  # atomic_write's temporaries: .<name>.<random>.tmp beside the target
 
 
 def kind_of(mode: int) -> str:
@@ -326,12 +325,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if not replace and os.path.lexists(target):  # whatever it is (a file, link, folder), it is the user's
-            raise WriteError(path, APPEARED)
-        check_replaceable(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
         if replace:
+            check_replaceable(path, target)  # again: it may have been swapped for a FIFO or folder while we wrote
             os.replace(tmp, target)
-        else:
+        else:  # anything there now (a file, link, folder, FIFO) is the user's
             put_new(path, tmp, target)
         fsync_dir(target.parent)
     except OSError as exc:
@@ -346,9 +343,9 @@ APPEARED = "a file appeared there while lmkit worked; it is kept (give --overwri
 
 
 def put_new(path: Path, tmp: Path, target: Path) -> None:
-    """Rename `tmp` to `target` only where no file is: a hard link made where the name is free, which the kernel
-    refuses when it is taken (a file the user made there while lmkit wrote), then `tmp` unlinked. A file system
-    without hard links gets a check just before the rename instead."""
+    """Rename `tmp` to `target` only where nothing is: a hard link made where the name is free, which the kernel
+    refuses when it is taken by anything (a file, link or folder the user made there while lmkit wrote), then
+    `tmp` unlinked. A file system without hard links gets a check just before the rename instead."""
     try:
         os.link(tmp, target)
     except FileExistsError:
