@@ -13,8 +13,8 @@ from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError, printable
-from lmkit.fileio import check_path_text
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
+from lmkit.path_text import check_path_text
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 
 from lmkit.errors import ConfigError
-from lmkit.fileio import check_path_text
+from lmkit.path_text import check_path_text
 
 
 class PathGiven(click.Path):

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from lmkit.errors import ConfigError, printable
-from lmkit.fileio import check_path_text
+from lmkit.path_text import check_path_text
 
 HOME_VARIABLE = "LMKIT_HOME"
 CORPORA_VARIABLE = "LMKIT_CORPORA"

@@ -1,0 +1,35 @@
+"""What the text of a path given to lmkit may hold: checked once, where the path comes in (lmkit.commands.output_paths
+for options and arguments, lmkit.config.folders for the environment's folders)."""
+from __future__ import annotations
+
+import unicodedata
+
+from lmkit.errors import ConfigError
+
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers and the blank Braille cell: drawn as nothing
+
+
+def check_path_text(option: str, value) -> None:
+    """A path that is empty, has a name in it that draws as nothing, or holds a control character (a newline,
+    a tab) is a slip: it would make or read a file nobody can see or type (`--out ' '`, `--per-line 'pl/ '`, a
+    pasted U+200B, `x` and a newline). `option` names where the path came from: an option, an argument, a
+    variable of the environment."""
+    if not isinstance(value, str):
+        return
+    if not value:
+        raise ConfigError(f"{option}: the path is empty (it would mean the current folder); name a file or folder")
+    for name in filter(None, value.split("/")):
+        which = "the path" if name == value else f"the name {name!r} in the path"
+        if not name.strip():
+            raise ConfigError(f"{option} {value!r}: {which} is only spaces; name a file or folder")
+        if all(map(draws_nothing, name)):
+            raise ConfigError(f"{option} {value!r}: {which} has no visible character; name a file or folder")
+    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "
+                          "folder without one")
+
+
+def draws_nothing(char: str) -> bool:
+    """A space, control or format character (U+200B), a mark with nothing to sit on, or a blank filler letter."""
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Mn", "Me") or char in BLANK_LETTERS
