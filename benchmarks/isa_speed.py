@@ -36,12 +36,14 @@ def child(batch: int, steps: int, threads: int, bf16: bool) -> float:
     """Characters per second of `steps` training steps of the default model at `batch` x BPTT."""
     import torch
 
+    from optimizer_kernel import vocab_of
+
     from lmkit.models.neural.rnn import RNNConfig, RNNLM
-    from lmkit.text.vocab import SPECIALS, Vocab
+    from lmkit.text.vocab import SPECIALS
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = RNNLM(Vocab([*SPECIALS, *(f"c{i}" for i in range(VOCAB - len(SPECIALS)))]), RNNConfig())
+    model = RNNLM(vocab_of(VOCAB), RNNConfig())
     ids = torch.randint(len(SPECIALS), VOCAB, (batch, BPTT + 1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
 
