@@ -140,10 +140,29 @@ def test_a_path_given_as_corpus_name(corpora_root, tmp_path, monkeypatch):
         get_corpus("notes.txt")
 
 
-def test_unsafe_corpus_name(corpora_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["../etc", "texts/notes.txt", "/nowhere/notes.txt"])
+def test_a_missing_path_given_as_corpus_name_points_to_train(corpora_root, tmp_path, monkeypatch, name):
+    """A user who types a file's path after --corpus hears that no file is there and that files go with --train,
+    not the rules of a corpus name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CorpusError, match=f"^--corpus '{name}': no such file, and a path is not a corpus name; "
+                                          "choose one of shakespeare, .* or give a text file with --train PATH$"):
+        get_corpus(name)
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t"])
+def test_an_empty_corpus_name_is_named_empty(corpora_root, tmp_path, monkeypatch, name):
+    """Path("") is the working folder: an empty name must not be taken for a path there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CorpusError, match="the name is empty"):
+        get_corpus(name)
+
+
+@pytest.mark.parametrize("name", [".hidden", "a b", "sha\x01ke", "x" * 101])
+def test_unsafe_corpus_name(corpora_root, tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CorpusError, match="1 to 100 ASCII letters, digits"):
-        get_corpus("../etc")
+        get_corpus(name)
 
 
 @pytest.mark.parametrize("kwargs, message", [

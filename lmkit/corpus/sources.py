@@ -13,6 +13,7 @@ Each records the licence its package states, in the manifest.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -168,11 +169,16 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
 
 def cached_corpus(root: Path, name: str) -> Corpus:
     """The corpus cached under root/name, for a name lmkit cannot fetch; CorpusError saying what names work."""
+    if not name.strip():  # Path("") is the working folder, which exists
+        raise CorpusError(f"corpus name {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
     if Path(name).exists() and not (root / name).exists():
         raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+    known = ", ".join(CORPORA)
+    if "/" in name or os.sep in name:
+        raise CorpusError(f"--corpus {name!r}: no such file, and a path is not a corpus name; choose one of {known}, "
+                          "hf:NAME[:CONFIG], or give a text file with --train PATH")
     if (root / check_name(name) / MANIFEST).exists():
         return Corpus.open(root / name)
-    known = ", ".join(CORPORA)
     raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")
 
 
