@@ -8,7 +8,8 @@ import torch
 
 from lmkit.checkpoint import load_model, save_model
 from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
-from lmkit.generate.cloze_fill import cloze_fill
+from lmkit.errors import ConfigError
+from lmkit.generate.cloze_fill import cloze_fill, framed
 from lmkit.models.neural.cloze import CLOZE_CELLS, JOINS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
 from lmkit.text.lines import cut_long_lines, frame_lines, line_batches, stream_lines
@@ -18,10 +19,12 @@ from lmkit.text.vocab import EOS_ID
 from test_fill import ONE_TOKEN
 
 
-def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int = 0, join: str = "layer") -> ClozeRNN:
+def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int = 0, join: str = "layer",
+         shared: bool = False) -> ClozeRNN:
     torch.manual_seed(seed)
     tokenizer = CharTokenizer.fit(["abcdefgh"[: vocab_size - 4]])
-    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=layers, dropout=0.0, out_dropout=0.0, join=join)
+    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=layers, dropout=0.0, out_dropout=0.0, join=join,
+                         shared_embedding=shared)
     model = ClozeRNN(tokenizer.vocab, config).eval()
     if join == "layer":  # a new join layer adds nothing yet (see below): give it weights, as training would
         torch.nn.init.normal_(model.join.write.weight, std=0.5)
@@ -38,8 +41,9 @@ def predictions(model, ids: list[int]) -> torch.Tensor:
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("join", JOINS)
-def test_changing_a_token_never_changes_its_own_prediction(kind, layers, join):
-    model = tiny(kind, layers=layers, join=join)
+@pytest.mark.parametrize("shared", [False, True])
+def test_changing_a_token_never_changes_its_own_prediction(kind, layers, join, shared):
+    model = tiny(kind, layers=layers, join=join, shared=shared)
     line = [4, 5, 6, 7, 8, 9, 10]
     before = predictions(model, line)
     for t in range(len(line)):
@@ -91,15 +95,18 @@ def test_a_new_join_layer_passes_the_states_through_unchanged():
     torch.testing.assert_close(model.join(states), states, rtol=0, atol=0)
 
 
-def test_a_model_saved_before_the_join_option_loads_as_the_sum_form(tmp_path):
-    model = tiny(join="sum")
+@pytest.mark.parametrize("option, value", [("join", "sum"), ("shared_embedding", False)])
+def test_a_model_saved_before_an_option_existed_loads_as_it_was_built(tmp_path, option, value):
+    """A config.json without the key was written before the option: the model then had what it now gets with
+    the value the option would have had, not the option's default today."""
+    model = tiny(join="sum", shared=False)
     save_model(tmp_path / "m", model, CharTokenizer.fit(["abcdefgh"]), {})
     config_path = tmp_path / "m" / "config.json"
     config = json.loads(config_path.read_text())
-    del config["model"]["join"]  # as written before --join existed
+    del config["model"][option]  # as written before the option existed
     config_path.write_text(json.dumps(config))
     loaded = load_model(tmp_path / "m")[0].eval()
-    assert loaded.cfg.join == "sum"
+    assert getattr(loaded.cfg, option) == value
     torch.testing.assert_close(predictions(loaded, [4, 5, 6]), predictions(model, [4, 5, 6]), rtol=0, atol=0)
 
 
@@ -119,13 +126,15 @@ def test_each_prediction_is_a_distribution():
 
 
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
-def test_save_and_load_give_identical_predictions(tmp_path, kind):
+@pytest.mark.parametrize("shared", [False, True])
+def test_save_and_load_give_identical_predictions(tmp_path, kind, shared):
     tokenizer = CharTokenizer.fit(["abcdefgh"])
     torch.manual_seed(3)
-    model = ClozeRNN(tokenizer.vocab, ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=2)).eval()
+    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=2, shared_embedding=shared)
+    model = ClozeRNN(tokenizer.vocab, config).eval()
     save_model(tmp_path / "m", model, tokenizer, {})
     loaded, _, config = load_model(tmp_path / "m")
-    assert config["kind"] == kind and isinstance(loaded, ClozeRNN)
+    assert config["kind"] == kind and isinstance(loaded, ClozeRNN) and loaded.cfg.shared_embedding is shared
     line = [4, 5, 6, 7]
     torch.testing.assert_close(predictions(loaded.eval(), line), predictions(model, line), rtol=0, atol=0)
 
@@ -245,8 +254,10 @@ def memorise(lines: list[str], seed: int = 0, mask_rate: float = 0.0) -> tuple[C
 
 @pytest.fixture(scope="module")
 def memorised():
-    """A BiLSTM that has learnt ONE_TOKEN by heart: only 买 fits both 我打算_ and _一部新手机."""
-    return memorise(ONE_TOKEN)
+    """A BiLSTM that has learnt ONE_TOKEN by heart: only 买 fits both 我打算_ and _一部新手机. It trains with
+    --mask-rate, as a model meant to fill blanks of several tokens should: they are filled from <unk> placeholders
+    (without, the default shared embedding read 我打算<unk><unk>部新手机 as 算.. for one seed in eight)."""
+    return memorise(ONE_TOKEN, mask_rate=0.15)
 
 
 def test_fill_with_one_model_ranks_the_token_that_fits_both_sides_first(memorised):
@@ -275,7 +286,36 @@ def test_single_token_fillers_score_as_whole_filled_sentences_would(memorised):
     fillers = cloze_fill(model, left, right)
     assert len(fillers) == len(tokenizer.vocab) - 4
     one_by_one = pseudo_loglik(model, left, right, [tuple(f.ids) for f in fillers])
-    np.testing.assert_allclose([f.total for f in fillers], one_by_one, atol=1e-5)
+    np.testing.assert_allclose([f.own for f in fillers], one_by_one, atol=1e-5)
+
+
+def test_the_likeliest_fillers_are_ranked_again_by_their_whole_filled_sentence(memorised):
+    """--rerank K: the K best by their own score come first, ranked by own + weight x the pseudo-log-likelihood of
+    the line's other tokens; at weight 1 that is the filled sentence's whole pseudo-log-likelihood."""
+    model, tokenizer = memorised
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机")
+    plain = cloze_fill(model, left, right, rerank=0)
+    assert all(f.context is None and f.total == f.own for f in plain)
+    whole = cloze_fill(model, left, right, rerank=5, context_weight=1.0)
+    reranked, rest = whole[:5], whole[5:]
+    assert {tuple(f.ids) for f in reranked} == {tuple(f.ids) for f in plain[:5]}
+    assert [f.ids for f in rest] == [f.ids for f in plain[5:]] and all(f.context is None for f in rest)
+    assert [f.total for f in reranked] == sorted((f.total for f in reranked), reverse=True)
+    for filler in reranked:
+        ids, lengths = framed(model, [[*left, *filler.ids, *right]])
+        with torch.no_grad():
+            sentence = float(model.eval().cloze_targets(ids, lengths).double().sum())
+        assert filler.total == pytest.approx(sentence, abs=1e-5)
+    half = cloze_fill(model, left, right, rerank=5, context_weight=0.5)[0]
+    assert half.total == pytest.approx(half.own + 0.5 * half.context)
+
+
+@pytest.mark.parametrize("options", [{"rerank": -1}, {"context_weight": -0.5}, {"context_weight": float("nan")},
+                                     {"context_weight": float("inf")}])
+def test_cloze_fill_refuses_a_bad_rerank_setting(memorised, options):
+    model, tokenizer = memorised
+    with pytest.raises(ConfigError, match="--rerank at least 0 and --context-weight a finite number"):
+        cloze_fill(model, tokenizer.encode_line("我"), tokenizer.encode_line("北京"), **options)
 
 
 # --- through the CLI ---------------------------------------------------------------------
@@ -370,7 +410,20 @@ def test_fill_takes_one_bidirectional_model(cli, bimodel):
     result = cli("fill", bimodel, "我_", "--top", "2", "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
-    assert [r["rank"] for r in rows] == [1, 2] and rows[0]["pseudo_loglik"] >= rows[1]["pseudo_loglik"]
+    assert [r["rank"] for r in rows] == [1, 2] and rows[0]["score"] >= rows[1]["score"]
+    assert all(r["score"] == pytest.approx(r["pseudo_loglik"] + 0.5 * r["context_loglik"], abs=1e-5) for r in rows)
+    plain = [json.loads(line) for line in cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "0").output.splitlines()]
+    assert all(r["context_loglik"] is None and r["score"] == r["pseudo_loglik"] for r in plain)
+    assert [r["pseudo_loglik"] for r in plain] == sorted((r["pseudo_loglik"] for r in plain), reverse=True)
+    table = cli("fill", bimodel, "我_", "--top", "2", "--rerank", "1")
+    assert table.exit_code == 0 and table.output.splitlines()[0].split()[:4] == ["rank", "score", "filler", "context"]
+    assert table.output.splitlines()[2].split()[3] == "-"  # rank 2 was not re-ranked
+
+
+def test_rerank_options_are_refused_with_two_models(cli, bimodel, tmp_path):
+    result = cli("fill", bimodel, bimodel, "我_", "--rerank", "5")
+    assert result.exit_code != 0
+    assert "two models score every filler by its whole sentence already: --rerank would be ignored" in result.output
 
 
 def test_training_warns_when_lines_are_longer_than_a_step(cli, tmp_path):
@@ -420,7 +473,7 @@ def test_mask_rate_reads_tokens_as_unk_in_training_only_and_still_targets_them()
 def test_weight_drop_and_word_dropout_draw_in_training_only_and_never_leak_the_token():
     eval_model = tiny(layers=2)
     config = ClozeConfig(emb_size=8, hidden_size=12, layers=2, dropout=0.0, out_dropout=0.0, weight_drop=0.5,
-                         word_dropout=0.3)
+                         word_dropout=0.3, shared_embedding=False)
     model = ClozeRNN(eval_model.vocab, config)
     model.load_state_dict(eval_model.state_dict())
     line = [4, 5, 6, 7, 8, 9, 10]
@@ -441,3 +494,19 @@ def test_weight_drop_and_word_dropout_draw_in_training_only_and_never_leak_the_t
     logp.sum().backward()
     recurrent = [w.grad for name, w in model.named_parameters() if "weight_hh" in name]
     assert len(recurrent) == 4 and all(g is not None and g.abs().sum() > 0 for g in recurrent)  # 2 directions x 2 layers
+
+
+def test_a_shared_embedding_is_one_table_that_both_directions_read_and_train():
+    """--shared-embedding: one word vector x_t for both readers, so a change to it reaches both sides' states;
+    the readers' own weights stay apart (U, W and U', W')."""
+    model = tiny("bilstm", shared=True).train()
+    separate = tiny("bilstm", shared=False)
+    table = model.embedding.weight
+    assert [n for n, _ in model.named_parameters() if "embedding" in n] == ["embedding.weight"]
+    assert separate.num_parameters() - model.num_parameters() == table.numel()
+    assert model.forward_reader["rnn"].weight_ih_l0 is not model.backward_reader["rnn"].weight_ih_l0
+    framed, lengths = frame_lines([np.asarray([4, 5, 6, 7, EOS_ID])])
+    model.features(framed, lengths)[:, 0].sum().backward()  # predicting t = 1: A_0 reads <s>, A'_2 reads x_2 ..
+    assert table.grad[framed[0, 0]].abs().sum() > 0        # through the forward reader
+    assert table.grad[framed[0, 3]].abs().sum() > 0        # through the backward reader
+    assert table.grad[framed[0, 1]].abs().sum() == 0       # never the predicted token itself

@@ -48,6 +48,7 @@ from lmkit.text.vocab import Vocab
 CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
 JOINS = ("sum", "layer")
 JOIN_BEFORE_OPTION = "sum"  # what a config.json saved before --join existed was built with
+SHARED_BEFORE_OPTION = False  # ... and before --shared-embedding: an embedding per direction
 
 
 @dataclass
@@ -68,6 +69,9 @@ class ClozeConfig:
     join: str = setting("layer", "How the two directions meet before the softmax: sum (the tutorials' "
                         "softmax(V A + V' A' + c)) or layer (a tanh layer over both states first).",
                         choices=JOINS)
+    shared_embedding: bool = setting(True, "One embedding table for both directions: the word vector x_t each "
+                                     "reads is the same, their input and recurrent weights (U, W and U', W') "
+                                     "stay separate. --no-shared-embedding gives each direction its own.")
     mask_rate: float = setting(0.0, "Training only: read this share of each line's tokens as <unk>, as the unfilled "
                                "places of a blank of several tokens are read when it is filled (their "
                                "predictions still target the true tokens).", low=0, high=1, high_open=True)
@@ -78,7 +82,8 @@ class ClozeConfig:
     @classmethod
     def from_dict(cls, obj: dict) -> "ClozeConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{"join": JOIN_BEFORE_OPTION, **{k: v for k, v in obj.items() if k in known}})
+        older = {"join": JOIN_BEFORE_OPTION, "shared_embedding": SHARED_BEFORE_OPTION}
+        return cls(**{**older, **{k: v for k, v in obj.items() if k in known}})
 
 
 def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
@@ -112,6 +117,7 @@ class ClozeRNN(nn.Module):
         super().__init__()
         config.validate()
         self.vocab, self.cfg, self.kind = vocab, config, config.kind
+        self.embedding = self._embedding() if config.shared_embedding else None  # x_t, read by both
         self.forward_reader = self._direction()   # U, W
         self.backward_reader = self._direction()  # U', W'
         self.emb_drop = nn.Dropout(config.emb_dropout)
@@ -121,18 +127,24 @@ class ClozeRNN(nn.Module):
         self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
         self.head = HEADS[config.softmax](both, len(vocab))                          # [V V'] J + c
 
+    def _embedding(self) -> nn.Embedding:
+        embedding = nn.Embedding(len(self.vocab), self.cfg.emb_size)
+        nn.init.uniform_(embedding.weight, -0.1, 0.1)
+        return embedding
+
     def _direction(self) -> nn.ModuleDict:
         cfg = self.cfg
         module, extra = CELLS[CLOZE_CELLS[cfg.kind]]
-        embedding = nn.Embedding(len(self.vocab), cfg.emb_size)
-        nn.init.uniform_(embedding.weight, -0.1, 0.1)
         rnn = module(cfg.emb_size, cfg.hidden_size, cfg.layers, batch_first=True,
                      dropout=cfg.dropout if cfg.layers > 1 else 0.0, **extra)
-        return nn.ModuleDict({"embedding": embedding, "rnn": rnn})
+        if cfg.shared_embedding:
+            return nn.ModuleDict({"rnn": rnn})
+        return nn.ModuleDict({"embedding": self._embedding(), "rnn": rnn})
 
     def _read(self, reader: nn.ModuleDict, ids: torch.Tensor) -> torch.Tensor:
         # ids (N, L) -> (N, L, H); each direction draws its own word and weight masks
-        x = self.emb_drop(word_dropout(reader["embedding"], ids, self.cfg.word_dropout, self.training))
+        embedding = self.embedding if self.embedding is not None else reader["embedding"]
+        x = self.emb_drop(word_dropout(embedding, ids, self.cfg.word_dropout, self.training))
         out, _ = run_layers(reader["rnn"], (), x, None, self.drops, self.training)
         return out
 
