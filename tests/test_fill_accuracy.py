@@ -132,3 +132,13 @@ def test_every_filler_ranks_a_memorised_span_first_and_misses_one_it_never_propo
     tallies = bench.score(models, cases, math.inf, size=200, beam=4)
     assert {name: tally.ranks for name, tally in tallies.items()} == {name: [0, math.inf] for name in tallies}
     assert [tallies["bilstm"].share(k) for k in (math.inf, 1, 5)] == ["50.0%"] * 3
+
+
+def test_the_rerank_weight_is_tried_at_every_setting_on_the_blanks_given(memorised_models):
+    models, tokenizer = memorised_models
+    ids = tokenizer.encode_line
+    known = [(ids("我打算"), ids("购"), ids("买一部新手机")), (ids("他有一部新"), ids("手"), ids("机"))]
+    unseen = [(ids("他"), ids("京"), ids("一部新手机"))]  # 京 never follows 他: no weight fills it
+    tuned = bench.tune_context_weight(models["bilstm"], known + unseen)
+    assert list(tuned) == list(bench.CONTEXT_WEIGHTS)
+    assert all(share == pytest.approx(2 / 3) for share in tuned.values())

@@ -13,6 +13,7 @@ from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.generate import warn_unknown
 from lmkit.errors import ConfigError, printable
+from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 from lmkit.path_text import check_path_text
 
@@ -33,11 +34,17 @@ CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input 
 @click.option("--blank", type=TEXT, default=DEFAULT_MARKER, show_default=True,
               help=f"The blank marker; a run of it is one blank. The default {DEFAULT_MARKER} also matches the "
                    f"full-width {FULL_WIDTH_MARKER}.")
+@click.option("--rerank", type=number(int, low=0, high=2**20), default=RERANK, show_default=True,
+              help="One bidirectional model: score its this many likeliest fillers again by the rest of their "
+                   "filled sentence (0: by the filler's own tokens alone).")
+@click.option("--context-weight", type=number(float, low=0, high=1e6), default=CONTEXT_WEIGHT, show_default=True,
+              help="One bidirectional model: the weight of the rest of the sentence in --rerank's score.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
 @threads_option
 @click.pass_context
-def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, as_json, opener):
+def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, rerank, context_weight,
+            as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -52,6 +59,9 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     off one cloze prediction at the blank; a blank of up to --max-len tokens is
     filled by iterating the cloze prediction left to right (unfilled places hold
     <unk>, the --beam best partial fillers are kept at each place), then rescored.
+    The --rerank best are then ranked first, by their own score plus --context-weight
+    times the pseudo-log-likelihood of the sentence's other tokens with the filler in
+    place: how well the rest of the line reads around it.
     """
     from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
@@ -60,8 +70,10 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     refuse_unused_search(ctx, candidates, max_len, beam)
     refuse_path_as_text(backward_dir if text is None else text)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
-        return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, as_json, opener)
+        return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
+                               context_weight, as_json, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
+    refuse_ignored(ctx, ("rerank", "context_weight"), "two models score every filler by its whole sentence already")
     left, right = split_blank(text, blank)
     first, second = opener.open_shared([forward_dir, backward_dir])
     for member in (first, second):
@@ -87,7 +99,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
-                    as_json: bool, opener) -> None:
+                    rerank: int, context_weight: float, as_json: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_fill
     from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
@@ -100,16 +112,20 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
     fillers = cloze_fill(member.model, tokenizer.encode_line(left), tokenizer.encode_line(right),
-                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
+                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam, rerank=rerank,
+                         context_weight=context_weight)
     for rank, filler in enumerate(fillers[:top], start=1):
         word = tokenizer.decode(filler.ids)
+        context = None if filler.context is None else round(filler.context, 6)
         if as_json:
             click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + word + right,
-                                   "pseudo_loglik": round(filler.total, 6), "ids": filler.ids}, ensure_ascii=False))
+                                   "score": round(filler.total, 6), "pseudo_loglik": round(filler.own, 6),
+                                   "context_loglik": context, "ids": filler.ids}, ensure_ascii=False))
             continue
         if rank == 1:
-            click.echo(f"{'rank':>4}  {'pseudo-log-lik':>14}  filler  sentence")
-        click.echo(f"{rank:>4}  {filler.total:>14.3f}  {word}  {left}[{word}]{right}")
+            click.echo(f"{'rank':>4}  {'score':>10}  {'filler':>10}  {'context':>10}  filler  sentence")
+        shown = "-" if context is None else f"{context:.3f}"
+        click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.own:>10.3f}  {shown:>10}  {word}  {left}[{word}]{right}")
 
 
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:

@@ -12,6 +12,18 @@ candidate given) is then scored by its pseudo-log-likelihood in the filled
 sentence, sum over its positions i of log p(c_i | the sentence without c_i),
 and ranked by it. Like a sentence's log-probability, a longer filler pays for
 each of its tokens.
+
+The cloze prediction at the blank reads the two sides as two summaries, the
+states A_{t-1} and A'_{t+1}; it does not ask how well the rest of the line
+reads with the filler in place. So the `rerank` likeliest fillers are scored
+again in their filled sentences: each gains `context_weight` times the
+pseudo-log-likelihood of the line's other tokens (every x_j outside the
+filler, </s> too, each given the filled sentence without x_j), and these
+come first, by that score; the rest follow by their own. At weight 1 the
+score is the whole filled sentence's pseudo-log-likelihood (Salazar et al.
+2020 score sentences with a masked LM this way); the default weight is the
+one measured best on the fill benchmark's valid blanks (benchmarks/RESULTS.md).
+`rerank=0` ranks by the filler's own tokens alone.
 """
 from __future__ import annotations
 
@@ -26,11 +38,21 @@ from lmkit.generate.sampling import NEG_INF, evaluating, model_device
 from lmkit.generate.beam import best_first
 from lmkit.text.lines import frame_lines
 
+RERANK = 20            # the likeliest fillers scored again by the rest of their filled sentence
+CONTEXT_WEIGHT = 0.5   # the weight of that rest's pseudo-log-likelihood (see the module docstring)
+
 
 @dataclass
 class ClozeFiller:
     ids: list[int]
-    total: float   # pseudo-log-likelihood of the filler's tokens in the filled sentence
+    own: float                     # pseudo-log-likelihood of the filler's tokens in the filled sentence
+    context: float | None = None   # ... of the line's other tokens, for a re-ranked filler
+    weight: float = 0.0            # CONTEXT_WEIGHT as ranked
+
+    @property
+    def total(self) -> float:
+        """What the filler is ranked by among the re-ranked (own + weight x context), or its own score."""
+        return self.own if self.context is None else self.own + self.weight * self.context
 
 
 def framed(model, sentences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,17 +67,26 @@ def blank_logprobs(model, sentences: list[list[int]], position: int) -> torch.Te
         return model.cloze_logprobs(ids, lengths)[:, position + 1].float()  # +1: `<s>` comes first
 
 
-def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  batch_size: int = 256) -> list[float]:
-    """Sum over each filler's positions of log p(c_i | the filled sentence without c_i)."""
-    totals: list[float] = []
+def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
+                  batch_size: int = 256) -> list[tuple[float, float]]:
+    """Each filler's (own, context) in its filled sentence: the sums of log p(x_j | the sentence without x_j)
+    over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted)."""
+    sums: list[tuple[float, float]] = []
     for first in range(0, len(fillers), batch_size):
         chunk = fillers[first : first + batch_size]
         ids, lengths = framed(model, [[*left, *c, *right] for c in chunk])
         with evaluating(model):
             logp = model.cloze_targets(ids, lengths).double()                    # (N, L-1): position t at t-1
-        totals += [float(logp[r, len(left) : len(left) + len(c)].sum()) for r, c in enumerate(chunk)]
-    return totals
+        for row, c in enumerate(chunk):
+            line = logp[row, : int(lengths[row]) - 1]                            # this sentence's predictions
+            own = float(line[len(left) : len(left) + len(c)].sum())
+            sums.append((own, float(line.sum()) - own))
+    return sums
+
+
+def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]]) -> list[float]:
+    """Sum over each filler's positions of log p(c_i | the filled sentence without c_i)."""
+    return [own for own, _ in filled_loglik(model, left, right, fillers)]
 
 
 def grow_span(model, left: list[int], right: list[int], length: int, width: int) -> list[list[int]]:
@@ -74,10 +105,13 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int)
 
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32) -> list[ClozeFiller]:
-    """Candidates (or the vocabulary's, and spans up to max_len) for the blank, best pseudo-log-likelihood first."""
-    if max_len < 1 or beam < 1:
-        raise ConfigError(f"--max-len and --beam must be at least 1, got {max_len} and {beam}")
+               max_len: int = 1, beam: int = 32, rerank: int = RERANK,
+               context_weight: float = CONTEXT_WEIGHT) -> list[ClozeFiller]:
+    """Candidates (or the vocabulary's, and spans up to max_len) for the blank, best first: the `rerank` best by
+    their own pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest."""
+    if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
+        raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
+                          f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
     if candidates is None:
         candidates = [[i] for i in fillable_ids(model.vocab)]
         for length in range(2, max_len + 1):
@@ -86,8 +120,12 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     if not unique:
         raise ConfigError("no candidate fillers to score")
     fillers = [ClozeFiller(list(c), t) for c, t in zip(unique, filler_scores(model, left, right, unique))]
-    fillers.sort(key=lambda f: f.total, reverse=True)
-    return fillers
+    fillers.sort(key=lambda f: f.own, reverse=True)
+    best, rest = fillers[:rerank], fillers[rerank:]
+    for filler, (_, context) in zip(best, filled_loglik(model, left, right, [tuple(f.ids) for f in best])):
+        filler.context, filler.weight = context, context_weight
+    best.sort(key=lambda f: f.total, reverse=True)
+    return best + rest
 
 
 def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]]) -> list[float]:
