@@ -339,6 +339,15 @@ def bimodel(tmp_path_factory):
     return folder / "bi"
 
 
+def test_a_new_bidirectional_model_shares_its_embedding_and_a_resume_may_not_split_it(cli, bimodel):
+    config = json.loads((bimodel / "config.json").read_text())
+    assert config["model"]["shared_embedding"] is True
+    result = cli("train", "--resume", bimodel, "--no-shared-embedding", "--max-steps", "6")
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
+    assert (f"--resume {bimodel}: the saved model has --shared-embedding, not --no-shared-embedding; leave "
+            "--no-shared-embedding out") in result.output
+
+
 def test_training_records_pseudo_measures_under_their_own_names(bimodel):
     records = [json.loads(line) for line in (bimodel / "metrics.jsonl").read_text().splitlines()]
     assert records and all("valid_pseudo_ppl" in r and "valid_ppl" not in r for r in records)

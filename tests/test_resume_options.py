@@ -39,7 +39,7 @@ CONTRADICTIONS = {
     "emb": (["--emb-size", "4"], "the saved model has --emb-size 8, not 4"),
     "layers": (["--layers", "2"], "the saved model has --layers 1, not 2"),
     "direction": (["--direction", "backward"], "the saved model has --direction forward, not backward"),
-    "tied": (["--tie-weights"], "the saved model has --tie-weights false, not true"),
+    "tied": (["--tie-weights"], "the saved model has --no-tie-weights, not --tie-weights; leave --tie-weights out"),
     "dropout": (["--dropout", "0.5"], "the saved model has --dropout 0.0, not 0.5"),
     "softmax": (["--softmax", "adaptive"], "the saved model has --softmax full, not adaptive"),
     "order": (["--order", "3"], "--order does not apply to the saved lstm model"),

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -259,11 +260,12 @@ def given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
 
-def flag(ctx: click.Context, name: str) -> str:
+def flag(ctx: click.Context, name: str, value: Any = None) -> str:
     """The option's spelling on the command line: "hidden_size" -> "--hidden-size"; an on/off flag given off
-    reads as the user typed it ("--no-lowercase")."""
+    reads as the user typed it ("--no-lowercase"), or as it would for `value` when that is given (a saved one)."""
     param = next(p for p in ctx.command.params if p.name == name)
-    if getattr(param, "secondary_opts", None) and ctx.params.get(name) is False:
+    on = ctx.params.get(name) if value is None else value
+    if getattr(param, "secondary_opts", None) and on is False:
         return param.secondary_opts[0]
     return param.opts[0]
 

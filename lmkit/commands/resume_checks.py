@@ -53,7 +53,9 @@ def check_resume_options(ctx: click.Context, directory: Path, config: dict) -> N
             raise ConfigError(f"--resume {directory}: {option} does not apply to the saved {config.get('kind')} "
                               f"model; leave it out")
         if not same(value, saved):
-            raise ConfigError(f"--resume {directory}: the saved model has {option} {shown(saved)}, not {shown(value)}; "
+            had = f"{flag(ctx, name, saved)}, not {option}" if isinstance(value, bool) else \
+                f"{option} {shown(saved)}, not {shown(value)}"
+            raise ConfigError(f"--resume {directory}: the saved model has {had}; "
                               f"leave {option} out to continue it, or train a new model into another --out")
     saved_seed = ((config.get("train") or {}).get("config") or {}).get("seed")
     if given(ctx, "seed") and ctx.params["seed"] != saved_seed:  # the first command's own seed may be repeated
