@@ -70,6 +70,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     refuse_unused_search(ctx, candidates, max_len, beam)
     refuse_path_as_text(backward_dir if text is None else text)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
+        if rerank == 0:
+            refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
                                context_weight, as_json, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
