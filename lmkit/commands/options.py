@@ -139,5 +139,5 @@ def options_for_other_models(cls: type, opts: dict, given: set[str], families: d
     for name in sorted(given - set(own)):
         owners = [family for family, other in families.items() if name in cli_knobs(other)]
         if owners:
-            option = cli_knobs(families[owners[0]])[name].option
+            option = cli_knobs(families[owners[0]])[name].spelled(opts.get(name))
             raise ConfigError(f"{option} does not apply to --model {chosen} (it is for {', '.join(owners)})")

@@ -57,7 +57,7 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
         training = [knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given]
         if training:
             first = min(training, key=lambda knob: knob.name)
-            raise ConfigError(f"{first.option} does not apply to --model ngram (it is for the models "
+            raise ConfigError(f"{first.spelled(opts.get(first.name))} does not apply to --model ngram (it is for the models "
                               "trained by gradient steps; an N-gram model is counted)")
     if MODEL_FAMILIES[name] is ClozeConfig and "direction" in given:  # forward too: it is not what it trains
         raise ConfigError(f"--direction {opts['direction']} does not apply to --model {name}: "

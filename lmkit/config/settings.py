@@ -67,6 +67,10 @@ class Knob:
     def option(self) -> str:
         return self.rules.option or "--" + self.name.replace("_", "-")
 
+    def spelled(self, value: Any) -> str:
+        """The option as typed for `value`: an on/off flag set off reads --no-NAME."""
+        return f"--no-{self.option[2:]}" if self.kind is bool and value is False else self.option
+
 
 def knobs(cls: type) -> list[Knob]:
     """The Setting fields of a config dataclass, in declaration order."""

@@ -1,7 +1,9 @@
 """ClozeRNN: the tutorials' bidirectional RNN, predicting each token of a line from both sides of it.
 
-Two recurrent stacks with no weight shared between them, one reading the line
-left to right, one right to left (`<s> x_1 .. x_n </s>` = x_0 .. x_{L-1}):
+Two recurrent stacks with no input or recurrent weight shared between them, one
+reading the line left to right, one right to left (`<s> x_1 .. x_n </s>` =
+x_0 .. x_{L-1}); both read the same word vectors x_t, rows of one embedding table
+(`--no-shared-embedding`: a table each):
 
     A_t  = f(U  x_t + W  A_{t-1})          # forward state: has read x_0 .. x_t       (B, L, H)
     A'_t = f(U' x_t + W' A'_{t+1})         # backward state: has read x_t .. x_{L-1}  (B, L, H)
