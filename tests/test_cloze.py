@@ -41,9 +41,9 @@ def predictions(model, ids: list[int]) -> torch.Tensor:
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("join", JOINS)
-@pytest.mark.parametrize("shared", [False, True])
-def test_changing_a_token_never_changes_its_own_prediction(kind, layers, join, shared):
-    model = tiny(kind, layers=layers, join=join, shared=shared)
+@pytest.mark.parametrize("one_table", [False, True])
+def test_changing_a_token_never_changes_its_own_prediction(kind, layers, join, one_table):
+    model = tiny(kind, layers=layers, join=join, shared=one_table)
     line = [4, 5, 6, 7, 8, 9, 10]
     before = predictions(model, line)
     for t in range(len(line)):
@@ -126,15 +126,15 @@ def test_each_prediction_is_a_distribution():
 
 
 @pytest.mark.parametrize("kind", sorted(CLOZE_CELLS))
-@pytest.mark.parametrize("shared", [False, True])
-def test_save_and_load_give_identical_predictions(tmp_path, kind, shared):
+@pytest.mark.parametrize("one_table", [False, True])
+def test_save_and_load_give_identical_predictions(tmp_path, kind, one_table):
     tokenizer = CharTokenizer.fit(["abcdefgh"])
     torch.manual_seed(3)
-    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=2, shared_embedding=shared)
+    config = ClozeConfig(kind=kind, emb_size=8, hidden_size=12, layers=2, shared_embedding=one_table)
     model = ClozeRNN(tokenizer.vocab, config).eval()
     save_model(tmp_path / "m", model, tokenizer, {})
     loaded, _, config = load_model(tmp_path / "m")
-    assert config["kind"] == kind and isinstance(loaded, ClozeRNN) and loaded.cfg.shared_embedding is shared
+    assert config["kind"] == kind and isinstance(loaded, ClozeRNN) and loaded.cfg.shared_embedding is one_table
     line = [4, 5, 6, 7]
     torch.testing.assert_close(predictions(loaded.eval(), line), predictions(model, line), rtol=0, atol=0)
 
@@ -420,13 +420,17 @@ def test_fill_takes_one_bidirectional_model(cli, bimodel):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [r["rank"] for r in rows] == [1, 2] and rows[0]["score"] >= rows[1]["score"]
-    assert all(r["score"] == pytest.approx(r["pseudo_loglik"] + 0.5 * r["context_loglik"], abs=1e-5) for r in rows)
+    assert all(r["score"] == pytest.approx(r["pseudo_loglik"] + 0.25 * r["context_loglik"], abs=1e-5) for r in rows)
     plain = [json.loads(line) for line in cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "0").output.splitlines()]
-    assert all(r["context_loglik"] is None and r["score"] == r["pseudo_loglik"] for r in plain)
+    assert all(r["context_loglik"] is None and r["score"] is None for r in plain)
     assert [r["pseudo_loglik"] for r in plain] == sorted((r["pseudo_loglik"] for r in plain), reverse=True)
     table = cli("fill", bimodel, "我_", "--top", "2", "--rerank", "1")
-    assert table.exit_code == 0 and table.output.splitlines()[0].split()[:4] == ["rank", "score", "filler", "context"]
-    assert table.output.splitlines()[2].split()[3] == "-"  # rank 2 was not re-ranked
+    assert table.exit_code == 0 and table.output.splitlines()[0].split() == ["rank", "score", "own", "context", "filler", "sentence"]
+    second = table.output.splitlines()[2].split()
+    assert second[1] == "-" and second[3] == "-" and float(second[2]) < 0  # rank 2 was not re-ranked: no score
+    tail = [json.loads(line) for line in cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "1").output.splitlines()]
+    assert tail[0]["score"] is not None and [r["score"] for r in tail[1:]] == [None, None]
+    assert tail[1]["pseudo_loglik"] >= tail[2]["pseudo_loglik"]
 
 
 def test_rerank_options_are_refused_with_two_models(cli, bimodel, tmp_path):

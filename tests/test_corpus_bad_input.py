@@ -133,11 +133,13 @@ def test_unknown_corpus_name(corpora_root):
         get_corpus("shakespear")
 
 
-def test_a_path_given_as_corpus_name(corpora_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("absolute", [False, True])
+def test_a_path_given_as_corpus_name(corpora_root, tmp_path, monkeypatch, absolute):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("text\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="for the text at notes.txt use --train notes.txt"):
-        get_corpus("notes.txt")
+    name = str(tmp_path / "notes.txt") if absolute else "notes.txt"  # root / an absolute path is that path
+    with pytest.raises(CorpusError, match=f"for the text at {name} use --train {name}$"):
+        get_corpus(name)
 
 
 @pytest.mark.parametrize("name", ["../etc", "texts/notes.txt", "/nowhere/notes.txt"])

@@ -69,6 +69,8 @@ def test_float_options_say_finite(cli, tmp_path, path, param):
     arguments = [str(tmp_path / "arg")] * sum(isinstance(p, click.Argument) for p in all_commands()[path].params)
     assert_one_line_error(cli(*path.split(), *arguments, param.opts[0], "nan"), "must be a finite number, got nan",
                           usage=True)
+    assert_one_line_error(cli(*path.split(), *arguments, param.opts[0], "-1e400"),  # overflows: the text is named
+                          "must be a finite number, got '-1e400', too large for a float", usage=True)
 
 
 def config_classes():

@@ -59,9 +59,10 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     off one cloze prediction at the blank; a blank of up to --max-len tokens is
     filled by iterating the cloze prediction left to right (unfilled places hold
     <unk>, the --beam best partial fillers are kept at each place), then rescored.
-    The --rerank best are then ranked first, by their own score plus --context-weight
-    times the pseudo-log-likelihood of the sentence's other tokens with the filler in
-    place: how well the rest of the line reads around it.
+    The --rerank best are then ranked first, by a score: their own plus --context-weight
+    times the pseudo-log-likelihood of the sentence's other tokens (and of its end,
+    </s>) with the filler in place, how well the rest of the line reads around it.
+    The fillers after them keep the order of their own score and show no score ("-").
     """
     from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
@@ -118,16 +119,17 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                          context_weight=context_weight)
     for rank, filler in enumerate(fillers[:top], start=1):
         word = tokenizer.decode(filler.ids)
-        context = None if filler.context is None else round(filler.context, 6)
+        reranked = filler.context is not None  # the others follow by their own score: they have no `score`
+        score, context = (round(filler.total, 6), round(filler.context, 6)) if reranked else (None, None)
         if as_json:
-            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + word + right,
-                                   "score": round(filler.total, 6), "pseudo_loglik": round(filler.own, 6),
-                                   "context_loglik": context, "ids": filler.ids}, ensure_ascii=False))
+            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + word + right, "score": score,
+                                   "pseudo_loglik": round(filler.own, 6), "context_loglik": context,
+                                   "ids": filler.ids}, ensure_ascii=False))
             continue
         if rank == 1:
-            click.echo(f"{'rank':>4}  {'score':>10}  {'filler':>10}  {'context':>10}  filler  sentence")
-        shown = "-" if context is None else f"{context:.3f}"
-        click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.own:>10.3f}  {shown:>10}  {word}  {left}[{word}]{right}")
+            click.echo(f"{'rank':>4}  {'score':>10}  {'own':>10}  {'context':>10}  filler  sentence")
+        shown = [f"{x:.3f}" if x is not None else "-" for x in (score, filler.own, context)]
+        click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  {left}[{word}]{right}")
 
 
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:

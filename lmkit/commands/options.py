@@ -13,6 +13,7 @@ default is None ("the chosen model's default") and the help lists each.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import click
@@ -61,9 +62,12 @@ def parse_text(knob: Knob, text: str, fail: Callable) -> Any:
     if not text.isascii() or "_" in text:
         fail(f"must be {what}, got {text!r}")
     try:
-        return int(text) if knob.kind is int else float(text)
+        value = int(text) if knob.kind is int else float(text)
     except ValueError:
         fail(f"must be {what}, got {text!r}")
+    if isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():  # 1e400 overflows to inf
+        fail(f"must be a finite number, got {text!r}, too large for a float")
+    return value
 
 
 def number(kind: type, **rules: Any) -> SettingType:
