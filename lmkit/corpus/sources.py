@@ -171,7 +171,7 @@ def cached_corpus(root: Path, name: str) -> Corpus:
     """The corpus cached under root/name, for a name lmkit cannot fetch; CorpusError saying what names work."""
     if not name.strip():  # Path("") is the working folder, which exists
         raise CorpusError(f"corpus name {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
-    if Path(name).exists() and not (root / name / MANIFEST).exists():  # root / "/abs" is "/abs" itself
+    if name.strip(".") and Path(name).exists() and not (root / name / MANIFEST).exists():  # root / "/abs" is "/abs"
         raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
     known = ", ".join(CORPORA)
     if "/" in name or os.sep in name:
