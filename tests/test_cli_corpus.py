@@ -204,8 +204,12 @@ def test_corpus_name_rule_is_stated_as_enforced(cli, name, corpora_root):
 
 
 @pytest.mark.parametrize("name", ["hf:a:b:c", "hf:x:", "hf:", "hf::c"])
-def test_malformed_hf_name_is_refused(cli, name, corpora_root):
-    assert_one_line_error(cli("corpus", "fetch", name), repr(name), "expected hf:NAME or hf:NAME:CONFIG")
+@pytest.mark.parametrize("command", [("corpus", "fetch"), ("train", "--max-steps", "1", "--corpus")])
+def test_malformed_hf_name_is_refused(cli, name, corpora_root, command):
+    """One line, and no "fetching hf: ..." announced before it."""
+    result = cli(*command, name)
+    assert_one_line_error(result, repr(name), "expected hf:NAME or hf:NAME:CONFIG")
+    assert "fetching" not in result.stderr
     assert not corpora_root.exists()
 
 

@@ -152,6 +152,19 @@ def test_a_missing_path_given_as_corpus_name_points_to_train(corpora_root, tmp_p
         get_corpus(name)
 
 
+@pytest.mark.parametrize("spelling", ["absolute", "absolute/", "relative"])
+def test_a_cached_corpus_folder_given_as_corpus_is_named_by_its_name(corpora_root, tmp_path, monkeypatch, spelling):
+    """root / an absolute path is that path: the folder of a cached corpus, given as a path, is told by its manifest,
+    never reported as missing."""
+    cached = get_corpus(train=ENGLISH)
+    folder = corpora_root / cached.name
+    monkeypatch.chdir(corpora_root.parent)
+    given = {"absolute": str(folder), "absolute/": f"{folder}/", "relative": f"{corpora_root.name}/{cached.name}"}[spelling]
+    with pytest.raises(CorpusError, match=f"^--corpus takes a corpus name; {given} holds the corpus cached as "
+                                          f"'{cached.name}': give --corpus {cached.name} with LMKIT_CORPORA="):
+        get_corpus(given)
+
+
 @pytest.mark.parametrize("name", ["", " ", "\t"])
 def test_an_empty_corpus_name_is_named_empty(corpora_root, tmp_path, monkeypatch, name):
     """Path("") is the working folder: an empty name must not be taken for a path there."""

@@ -202,3 +202,13 @@ def test_a_run_is_not_resumed_on_a_split_changed_since(cli, model, tmp_path, mon
     assert_one_line_error(cli("train", "--resume", model, *RESUME), f"--resume {model}: the {split} split of corpus",
                           "is not the text this run was trained on")
     assert files(model) == before
+
+
+@pytest.mark.parametrize("name, value", [("join", "sum"), ("shared_embedding", False)])
+def test_a_cloze_model_saved_before_an_option_is_compared_as_it_was_built(name, value):
+    """A resume compares a given --join or --(no-)shared-embedding with what the model was built with when its
+    config.json predates the option, instead of calling the option foreign to the model."""
+    from lmkit.commands.resume_checks import saved_value
+
+    assert saved_value({"kind": "bilstm", "model": {}}, name) == value
+    assert saved_value({"kind": "lstm", "model": {}}, name) is not value  # not a cloze model: absent

@@ -71,6 +71,8 @@ def test_float_options_say_finite(cli, tmp_path, path, param):
                           usage=True)
     assert_one_line_error(cli(*path.split(), *arguments, param.opts[0], "-1e400"),  # overflows: the text is named
                           "must be a finite number, got '-1e400', too large for a float", usage=True)
+    assert_one_line_error(cli(*path.split(), *arguments, param.opts[0], "-1e-400"),  # underflows to -0.0
+                          "must be a number a float can hold, got '-1e-400', which rounds to 0", usage=True)
 
 
 def config_classes():

@@ -109,6 +109,10 @@ def open_named(name: str, fetch: bool = True, encoding_errors: str = "strict"):
     except CorpusError:
         if not fetch or not (name in CORPORA or name.startswith("hf:")):
             raise
+    if name.startswith("hf:"):  # a malformed name is refused before a fetch is announced
+        from lmkit.corpus.hf import parse_hf_name
+
+        parse_hf_name(name)
     what = CORPORA[name].description if name in CORPORA else "a Hugging Face dataset"
     click.echo(f"fetching {name} ({what}) into {corpora_root().absolute()} ...", err=True)
     return get_corpus(name, fetch=True, encoding_errors=encoding_errors)

@@ -67,6 +67,8 @@ def parse_text(knob: Knob, text: str, fail: Callable) -> Any:
         fail(f"must be {what}, got {text!r}")
     if isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():  # 1e400 overflows to inf
         fail(f"must be a finite number, got {text!r}, too large for a float")
+    if value == 0 and any(digit in text.lower().partition("e")[0] for digit in "123456789"):  # 1e-400 -> 0.0
+        fail(f"must be a number a float can hold, got {text!r}, which rounds to 0")
     return value
 
 

@@ -19,6 +19,7 @@ from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError, counted, printable
 from lmkit.models import CLOZE_KINDS
+from lmkit.models.neural.cloze import BEFORE_OPTIONS
 from lmkit.saved_config import text_record
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
@@ -31,7 +32,8 @@ def saved_value(config: dict, name: str):
     if name == "direction":
         return config.get("direction", "forward")
     model = config.get("model")
-    return model.get(name, ABSENT) if isinstance(model, dict) else ABSENT
+    older = BEFORE_OPTIONS if config.get("kind") in CLOZE_KINDS else {}  # saved before the option: built so
+    return model.get(name, older.get(name, ABSENT)) if isinstance(model, dict) else ABSENT
 
 
 def same(value, saved) -> bool:

@@ -49,7 +49,7 @@ class ClozeFiller:
     ids: list[int]
     own: float                     # pseudo-log-likelihood of the filler's tokens in the filled sentence
     context: float | None = None   # ... of the line's other tokens, for a re-ranked filler
-    weight: float = 0.0            # CONTEXT_WEIGHT as ranked
+    weight: float = 0.0            # the context weight it was re-ranked with
 
     @property
     def total(self) -> float:

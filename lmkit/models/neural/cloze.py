@@ -49,8 +49,8 @@ from lmkit.text.vocab import Vocab
 # model name (config.json "kind") -> the recurrent cell of each direction
 CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
 JOINS = ("sum", "layer")
-JOIN_BEFORE_OPTION = "sum"  # what a config.json saved before --join existed was built with
-SHARED_BEFORE_OPTION = False  # ... and before --shared-embedding: an embedding per direction
+# what a config.json saved before each option existed was built with: the sum form, an embedding per direction
+BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False}
 
 
 @dataclass
@@ -84,8 +84,7 @@ class ClozeConfig:
     @classmethod
     def from_dict(cls, obj: dict) -> "ClozeConfig":
         known = {f.name for f in fields(cls)}
-        older = {"join": JOIN_BEFORE_OPTION, "shared_embedding": SHARED_BEFORE_OPTION}
-        return cls(**{**older, **{k: v for k, v in obj.items() if k in known}})
+        return cls(**{**BEFORE_OPTIONS, **{k: v for k, v in obj.items() if k in known}})
 
 
 def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
