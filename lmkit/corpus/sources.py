@@ -172,17 +172,16 @@ def cached_corpus(root: Path, name: str) -> Corpus:
     if not name.strip():  # Path("") is the working folder, which exists
         raise CorpusError(f"corpus name {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
     known = ", ".join(CORPORA)
-    if "/" in name or os.sep in name:  # a path, never a name
-        if (Path(name) / MANIFEST).exists():
-            folder = Path(name).absolute()
-            raise CorpusError(f"--corpus takes a corpus name; {name} holds the corpus cached as {folder.name!r}: "
-                              f"give --corpus {folder.name} with LMKIT_CORPORA={folder.parent}")
-        if Path(name).exists():
-            raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+    path = "/" in name or os.sep in name  # a path, never a name (root / an absolute path is the path itself)
+    if path and (Path(name) / MANIFEST).exists():
+        folder = Path(name).absolute()
+        raise CorpusError(f"--corpus takes a corpus name; {name} holds the corpus cached as {folder.name!r}: "
+                          f"give --corpus {folder.name} with LMKIT_CORPORA={folder.parent}")
+    if (path or name.strip(".") and not (root / name / MANIFEST).exists()) and Path(name).exists():
+        raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+    if path:
         raise CorpusError(f"--corpus {name!r}: no such file, and a path is not a corpus name; choose one of {known}, "
                           "hf:NAME[:CONFIG], or give a text file with --train PATH")
-    if name.strip(".") and Path(name).exists() and not (root / name / MANIFEST).exists():
-        raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
     if (root / check_name(name) / MANIFEST).exists():
         return Corpus.open(root / name)
     raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")

@@ -121,25 +121,29 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")
-    fillers = [ClozeFiller(list(c), t) for c, t in zip(unique, filler_scores(model, left, right, unique))]
-    fillers.sort(key=lambda f: f.own, reverse=True)
+    scores = filler_scores(model, left, right, unique)
+    fillers = sorted((ClozeFiller(list(c), scores[c][0]) for c in unique), key=lambda f: f.own, reverse=True)
     best, rest = fillers[:rerank], fillers[rerank:]
-    for filler, (_, context) in zip(best, filled_loglik(model, left, right, [tuple(f.ids) for f in best])):
-        filler.context, filler.weight = context, context_weight
+    unread = [tuple(f.ids) for f in best if scores[tuple(f.ids)][1] is None]  # a longer filler's came with its own
+    scores.update(zip(unread, filled_loglik(model, left, right, unread)))
+    for filler in best:
+        filler.context, filler.weight = scores[tuple(filler.ids)][1], context_weight
     best.sort(key=lambda f: f.total, reverse=True)
     return best + rest
 
 
-def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]]) -> list[float]:
-    """pseudo_loglik of each filler; the single-token ones all read off one cloze prediction at the blank.
+def filler_scores(model, left: list[int], right: list[int],
+                  fillers: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple[float, float | None]]:
+    """Each filler's (own, context) as filled_loglik gives them, the context left None where it was not read:
+    the single-token fillers' own scores all come off one cloze prediction at the blank.
 
     A one-token filler's pseudo-log-likelihood is log p(c | left, right): its own token is never read for its
     own prediction, so the whole vocabulary costs one pass, not one sentence per token."""
     singles = [c for c in fillers if len(c) == 1]
-    scores = {}
+    scores: dict[tuple[int, ...], tuple[float, float | None]] = {}
     if singles:
         row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left))[0].double().cpu()
-        scores = {c: float(row[c[0]]) for c in singles}
+        scores = {c: (float(row[c[0]]), None) for c in singles}
     longer = [c for c in fillers if len(c) > 1]
-    scores.update(zip(longer, pseudo_loglik(model, left, right, longer)))
-    return [scores[c] for c in fillers]
+    scores.update(zip(longer, filled_loglik(model, left, right, longer)))
+    return scores
