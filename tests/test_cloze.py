@@ -8,7 +8,7 @@ import torch
 
 from lmkit.checkpoint import load_model, save_model
 from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
-from lmkit.errors import ConfigError
+from lmkit.errors import CheckpointError, ConfigError
 from lmkit.generate.cloze_fill import cloze_fill, framed
 from lmkit.models.neural.cloze import CLOZE_CELLS, JOINS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
@@ -108,6 +108,38 @@ def test_a_model_saved_before_an_option_existed_loads_as_it_was_built(tmp_path, 
     loaded = load_model(tmp_path / "m")[0].eval()
     assert getattr(loaded.cfg, option) == value
     torch.testing.assert_close(predictions(loaded, [4, 5, 6]), predictions(model, [4, 5, 6]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("option, saved, edited", [("join", "layer", "sum"), ("join", "sum", "layer"),
+                                                   ("shared_embedding", True, False),
+                                                   ("shared_embedding", False, True)])
+def test_a_config_edited_to_the_other_form_is_named_not_the_weights_file(tmp_path, option, saved, edited):
+    """The weights of one form are those of another set of names: the setting that decides it is what is
+    wrong, so the error names config.json's key and the value the weights were saved with."""
+    form = {"join": "layer", "shared": False}
+    form["shared" if option == "shared_embedding" else option] = saved
+    model = tiny(**form)
+    save_model(tmp_path / "m", model, CharTokenizer.fit(["abcdefgh"]), {})
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"][option] = edited
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as error:
+        load_model(tmp_path / "m")
+    assert str(error.value) == (f'{tmp_path / "m" / "config.json"}: "{option}": {json.dumps(edited)} does not fit '
+                                f'model.safetensors, which holds the weights of "{option}": {json.dumps(saved)} '
+                                "(was config.json edited?)")
+
+
+def test_a_config_edited_to_another_size_names_the_weight_that_does_not_fit(tmp_path):
+    save_model(tmp_path / "m", tiny(), CharTokenizer.fit(["abcdefgh"]), {})
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["emb_size"] = 9
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: weight backward_reader\.embedding\.weight has shape "
+                                              r"\(12, 8\), the model expects \(12, 9\)"):
+        load_model(tmp_path / "m")
 
 
 def test_a_line_scores_the_same_alone_and_padded_beside_a_longer_one():

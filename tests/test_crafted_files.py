@@ -22,10 +22,12 @@ from safetensors.torch import load_file, save_file
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """A resumable char LSTM and a char scratch-rnn trained for 2 steps each (made once for the module)."""
+    """A resumable char LSTM, a char scratch-rnn and a char BiLSTM trained for 2 steps each (made once for the
+    module)."""
     folder = tmp_path_factory.mktemp("crafted")
     train_tiny(folder, "lstm")
     train_tiny(folder, "scratch", "--model", "scratch-rnn")
+    train_tiny(folder, "bilstm", "--model", "bilstm")
     return folder
 
 
@@ -73,6 +75,11 @@ def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy
     ("scratch", "hidden_size", 10**12, "--hidden-size must be at most 65536"),
     ("scratch", "hidden_size", 60_000, "model.safetensors: weight U has shape (16, 8), the model expects (60000, 8)"),
     ("scratch", "emb_size", 60_000, "model.safetensors: weight E has shape (45, 8), the model expects (45, 60000)"),
+    ("bilstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
+    ("bilstm", "hidden_size", 60_000, "model.safetensors: weight backward_reader.rnn.bias_hh_l0 has shape (64,), "
+                                      "the model expects (240000,)"),
+    ("bilstm", "emb_size", 60_000, "model.safetensors: weight backward_reader.rnn.weight_ih_l0 has shape (64, 8), "
+                                   "the model expects (64, 60000)"),
 ])
 def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, name, key, value, words):
     model = copy(name)

@@ -30,7 +30,8 @@ of similar length (lmkit.train.line_batches), every line of the training text on
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import json
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,7 +44,9 @@ from lmkit.models.neural.dropouts import word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
-from lmkit.models.neural.weight_files import load_checked, save_tensors
+from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
+from lmkit.models.neural.weights import Shapes, header_shapes, load_weights, planned_shapes
+from lmkit.fileio import open_regular
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction
@@ -51,6 +54,8 @@ CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "l
 JOINS = ("sum", "layer")
 # what a config.json saved before each option existed was built with: the sum form, an embedding per direction
 BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False}
+# the settings that decide which weights a model has (not only their sizes): each value's, for naming a misfit
+STRUCTURE = {"join": JOINS, "shared_embedding": (True, False)}
 
 
 @dataclass
@@ -214,9 +219,38 @@ class ClozeRNN(nn.Module):
 
     @classmethod
     def load(cls, directory: Path, config: dict, vocab: Vocab) -> "ClozeRNN":
+        directory = Path(directory)
+        where = directory / "config.json"
         try:
-            model = cls(vocab, ClozeConfig.from_dict({**(config.get("model") or {}), "kind": config.get("kind")}))
+            settings = ClozeConfig.from_dict({**(config.get("model") or {}), "kind": config.get("kind")})
         except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json: invalid model settings: {exc}") from exc
-        load_checked(model, Path(directory))
+            raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
+        expected = planned_shapes(lambda: cls(vocab, settings), where)
+        try:
+            tensors = load_weights(directory / WEIGHTS_FILE, expected)
+        except CheckpointError as exc:
+            raise structure_misfit(directory, vocab, settings, expected) or exc from None
+        model = cls(vocab, settings)
+        model.load_state_dict(tensors)
         return model
+
+
+def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expected: Shapes) -> CheckpointError | None:
+    """The error naming config.json's setting when the weights file holds the weights of that setting's other value
+    (a hand-edited "join" or "shared_embedding"); None when no one setting explains the misfit."""
+    path, where = directory / WEIGHTS_FILE, directory / "config.json"
+    try:
+        with open_regular(path, CheckpointError) as handle:
+            names = set(header_shapes(handle, path))
+    except CheckpointError:
+        return None
+    if names == set(expected):  # the names fit: a size or the file itself is wrong, as load_weights said
+        return None
+    for key, values in STRUCTURE.items():
+        for value in values:
+            other = replace(settings, **{key: value})
+            if value != getattr(settings, key) and set(planned_shapes(lambda: ClozeRNN(vocab, other), where)) == names:
+                return CheckpointError(f"{where}: \"{key}\": {json.dumps(getattr(settings, key))} does not fit "
+                                       f"{WEIGHTS_FILE}, which holds the weights of \"{key}\": {json.dumps(value)} "
+                                       "(was config.json edited?)")
+    return None

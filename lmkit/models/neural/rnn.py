@@ -33,7 +33,7 @@ from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_d
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
-from lmkit.models.neural.weights import check_shapes, load_weights
+from lmkit.models.neural.weights import check_shapes, load_weights, planned_shapes
 from lmkit.text.vocab import Vocab
 
 TIED = "head.linear.weight"  # not stored when tied: it is embedding.weight
@@ -185,13 +185,9 @@ class RNNLM(nn.Module):
         where = Path(directory) / "config.json"
         try:
             settings = RNNConfig.from_dict(config.get("model") or {})
-            with torch.device("meta"):  # the shapes config.json asks for, without allocating them
-                expected = {name: tuple(t.shape) for name, t in cls(vocab, settings).state_dict().items()}
         except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
-        except (RuntimeError, OverflowError, ValueError, TypeError) as exc:  # sizes no tensor can have
-            raise CheckpointError(f"{where}: invalid model settings: no model of this size can be built "
-                                  f"({str(exc).splitlines()[0]})") from exc
+        expected = planned_shapes(lambda: cls(vocab, settings), where)
         if settings.tie_weights:
             expected.pop(TIED)
         tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}))

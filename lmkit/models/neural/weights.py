@@ -10,14 +10,29 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from lmkit.errors import CheckpointError
+from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import open_regular
 
 Shapes = dict[str, tuple[int, ...]]
 HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header
+
+
+def planned_shapes(build: Callable[[], torch.nn.Module], where: Path) -> Shapes:
+    """The names and shapes of the weights `build()` makes, built on the meta device (nothing is allocated, so a
+    config.json asking for a huge model costs nothing); CheckpointError naming `where` (the config.json) for
+    settings no model can have."""
+    try:
+        with torch.device("meta"):
+            return {name: tuple(t.shape) for name, t in build().state_dict().items()}
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
+    except (RuntimeError, OverflowError, ValueError) as exc:  # sizes no tensor can have
+        raise CheckpointError(f"{where}: invalid model settings: no model of this size can be built "
+                              f"({str(exc).splitlines()[0]})") from exc
 
 
 def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = frozenset()) -> None:
