@@ -116,9 +116,7 @@ def test_a_model_saved_before_an_option_existed_loads_as_it_was_built(tmp_path, 
 def test_a_config_edited_to_the_other_form_is_named_not_the_weights_file(tmp_path, option, saved, edited):
     """The weights of one form are those of another set of names: the setting that decides it is what is
     wrong, so the error names config.json's key and the value the weights were saved with."""
-    form = {"join": "layer", "shared": False}
-    form["shared" if option == "shared_embedding" else option] = saved
-    model = tiny(**form)
+    model = tiny(join=saved if option == "join" else "layer", shared=saved if option == "shared_embedding" else False)
     save_model(tmp_path / "m", model, CharTokenizer.fit(["abcdefgh"]), {})
     config_path = tmp_path / "m" / "config.json"
     config = json.loads(config_path.read_text())

@@ -144,6 +144,10 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)
+    for name, change in {"sumjoin": edit_config(model__join="sum"),
+                         "biggerbimodel": edit_config(model__hidden_size=60_000)}.items():
+        files[name] = Path(shutil.copytree(files["bimodel"], root / name, ignore=shutil.ignore_patterns("last")))
+        change(files[name])
     files["badstate"] = Path(shutil.copytree(files["model"], root / "badstate"))
     bad_state(files["badstate"] / "last" / "trainer_state.pt")
     return {name: str(path) for name, path in files.items()}
