@@ -219,10 +219,27 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
 
 
-def release_claim(directory: Path) -> None:
-    """Undo a claim that nothing came of: remove the marker when nothing else is there."""
+def entry_stamps(directory: Path) -> dict[str, tuple[int, int]]:
+    """Each entry at the top of `directory` but the marker: its (inode, modification time). A run that writes
+    anything there changes them (a save renames its files and last/ into place, metrics.jsonl grows)."""
+    stamps = {}
     try:
-        if {entry.name for entry in directory.iterdir()} == {MARKER_FILE}:
+        for entry in directory.iterdir():
+            if entry.name != MARKER_FILE:
+                info = entry.lstat()
+                stamps[entry.name] = (info.st_ino, info.st_mtime_ns)
+    except OSError:
+        pass
+    return stamps
+
+
+def release_claim(directory: Path, before: dict[str, tuple[int, int]]) -> None:
+    """Undo a claim that nothing came of: remove the marker when `directory` holds what it held when it was
+    claimed (`before`, its entry_stamps then), and nothing more. A folder taken as lmkit's by an lmkit
+    config.json in it (a run from before the marker, or a last/ copied there) gets no marker from a command
+    that failed."""
+    try:
+        if (directory / MARKER_FILE).is_file() and entry_stamps(directory) == before:
             (directory / MARKER_FILE).unlink()
     except OSError:
         pass  # something appeared meanwhile: then it is in use, and stays

@@ -1,10 +1,12 @@
 """Bad input: each case is one CorpusError naming the file (and offset), and nothing cached is damaged."""
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ENGLISH
+from conftest import ENGLISH, assert_one_line_error
 
 from lmkit.corpus.catalog import get_corpus
 from lmkit.corpus.text_files import scan_text_file
@@ -160,9 +162,63 @@ def test_a_cached_corpus_folder_given_as_corpus_is_named_by_its_name(corpora_roo
     folder = corpora_root / cached.name
     monkeypatch.chdir(corpora_root.parent)
     given = {"absolute": str(folder), "absolute/": f"{folder}/", "relative": f"{corpora_root.name}/{cached.name}"}[spelling]
-    with pytest.raises(CorpusError, match=f"^--corpus takes a corpus name; {given} holds the corpus cached as "
-                                          f"'{cached.name}': give --corpus {cached.name} with LMKIT_CORPORA="):
+    with pytest.raises(CorpusError, match=f"^--corpus takes a corpus name; {given} is the folder of a cached corpus: "
+                                          f"give --corpus {cached.name} with LMKIT_CORPORA="):
         get_corpus(given)
+
+
+@pytest.mark.parametrize("command", ["fetch", "info"])
+@pytest.mark.parametrize("kind", ["file", "missing", "cached folder"])
+def test_a_path_given_as_the_corpus_commands_name_is_told_as_their_name(cli, corpora_root, tmp_path, monkeypatch,
+                                                                         command, kind):
+    """`lmkit corpus fetch|info NAME` take the name as an argument, not as --corpus: a path there is answered in
+    NAME's words, and fetch is never told to use an option it does not have."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("text\n", encoding="utf-8")
+    cached = get_corpus(train=ENGLISH)
+    name = {"file": "./notes.txt", "missing": "./nowhere.txt", "cached folder": str(corpora_root / cached.name)}[kind]
+    expected = {"file": "NAME takes a corpus name, and ./notes.txt is a path: a text file needs no fetching, give it "
+                        "to --train",
+                "missing": "NAME './nowhere.txt': no such file, and a path is not a corpus name",
+                "cached folder": f"NAME takes a corpus name; {name} is the folder of a cached corpus: give "
+                                 f"{cached.name} with LMKIT_CORPORA={corpora_root}"}[kind]
+    assert_one_line_error(cli("corpus", command, name), expected)
+
+
+def test_a_cached_corpus_folder_whose_name_is_no_corpus_name_is_not_advised_by_that_name(corpora_root, tmp_path,
+                                                                                         monkeypatch):
+    """A copy of a corpus folder renamed 唐诗: --corpus 唐诗 would be refused, so the advice is to rename it."""
+    cached = get_corpus(train=ENGLISH)
+    copy = tmp_path / "copies" / "唐诗"
+    shutil.copytree(corpora_root / cached.name, copy)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CorpusError, match="^--corpus takes a corpus name; copies/唐诗 is the folder of a cached corpus: "
+                                          "its folder name '唐诗' is not a corpus name .*: rename the folder, or give "
+                                          "its train.txt to --train$"):
+        get_corpus("copies/唐诗")
+
+
+@pytest.mark.parametrize("where", ["the corpus folder", "a folder above it", "a model directory"])
+def test_hf_given_a_folder_of_lmkits_is_refused_not_read_as_text(cli, corpora_root, tmp_path, where):
+    """`datasets` reads whatever a folder holds: a cached corpus's token-id sidecars became a corpus of hashes."""
+    cached = get_corpus(train=ENGLISH)
+    copies = tmp_path / "copies"
+    shutil.copytree(corpora_root / cached.name, copies / "poems")
+    (copies / "model").mkdir()
+    (copies / "model" / ".lmkit-model").write_text("lmkit model directory\n")
+    folder = {"the corpus folder": copies / "poems", "a folder above it": copies, "a model directory": copies / "model"}
+    given = folder[where]
+    if where == "a model directory":
+        shutil.rmtree(copies / "poems")
+    before = sorted(p.name for p in corpora_root.iterdir())
+    expected = {"the corpus folder": f"{given} is the folder of a corpus lmkit cached, not a folder of text files: "
+                                     f"give --corpus poems with LMKIT_CORPORA={copies}",
+                "a folder above it": f"{copies / 'poems'} is a folder of lmkit's (a cached corpus or a model directory)",
+                "a model directory": f"{copies / 'model'} is a folder of lmkit's"}[where]
+    assert_one_line_error(cli("corpus", "fetch", f"hf:{given}"), expected)
+    with pytest.raises(CorpusError, match=re.escape(expected)):
+        get_corpus(f"hf:{given}")
+    assert sorted(p.name for p in corpora_root.iterdir()) == before  # nothing fetched, nothing cached
 
 
 @pytest.mark.parametrize("name", ["", " ", "\t"])

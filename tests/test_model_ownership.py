@@ -282,6 +282,22 @@ def test_a_users_entry_in_last_is_refused_by_name_before_training(cli, tmp_path,
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_refused_run_adds_no_marker_to_a_users_folder_holding_a_copied_last(cli, tmp_path, action):
+    """A run's last/ copied into a folder of the user's makes that folder look like a model directory from
+    before the marker (an lmkit config.json in last/). A run refused there leaves the folder exactly as it was:
+    the marker it claimed the folder with is taken back, so the folder is not lmkit's from then on."""
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
+    user = make_folder(tmp_path / "user", {"notes.txt": b"mine\n"})
+    shutil.copytree(run / "last", user / "last")
+    (user / "last" / "mine.txt").write_bytes(b"3\n")
+    before = snapshot(user)
+    result = cli(*ACTIONS[action](user))
+    assert_one_line_error(result, "is not lmkit's, and lmkit replaces", "move it out of there")
+    assert snapshot(user) == before
+
+
 def test_a_users_file_put_into_last_during_the_run_stops_the_save_not_the_file(tmp_path, cli):
     from lmkit.train.resume_state import save_last
 

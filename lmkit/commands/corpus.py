@@ -86,9 +86,13 @@ def info(ctx, name, corpus_spec, as_json):
     if name is not None:
         from dataclasses import replace
 
+        from lmkit.corpus.catalog import corpora_root
+        from lmkit.corpus.sources import check_fetchable
+
         refuse_ignored(ctx, CORPUS_PARAMS, f"NAME {name} names the corpus")
         if not name.strip():
             raise ConfigError(f"NAME {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
+        check_fetchable(corpora_root(), name)  # a path is no NAME: said in NAME's words, not --corpus's
         corpus_spec = replace(corpus_spec, name=name)
     corpus = corpus_spec.open(fetch=False)
     if as_json:

@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, check_source, install_corpus
+from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_source, install_corpus
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
@@ -91,8 +91,30 @@ def hf_folder(root: Path, name: str) -> Path:
     return folder
 
 
+def check_local_folder(name: str, dataset: str) -> None:
+    """For hf:/PATH (a `dataset` starting with '/'): CorpusError unless PATH is a folder holding no folder of lmkit's.
+    `datasets` would read a cached corpus's token-id sidecars (JSON) or a model directory's files as the
+    dataset's text, and train on hashes."""
+    if not dataset.startswith("/"):
+        return
+    folder = Path(dataset)
+    if not folder.is_dir():
+        raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
+    if (folder / MANIFEST).is_file():
+        raise CorpusError(f"{name!r}: {dataset} is the folder of a corpus lmkit cached, not a folder of text "
+                          f"files: {cached_folder_advice(folder)}")
+    from lmkit.fileio import MODEL_MARKER
+
+    for mark in (MANIFEST, MODEL_MARKER.name):
+        found = next(iter(sorted(folder.rglob(mark))), None)
+        if found is not None:
+            raise CorpusError(f"{name!r}: {found.parent} is a folder of lmkit's (a cached corpus or a model "
+                              "directory), whose files are not text: give hf:/PATH a folder of text files only")
+
+
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
     dataset, config = parse_hf_name(name)
+    check_local_folder(name, dataset)
     folder = hf_folder(root, name)
     if not (folder / MANIFEST).exists() and not fetch:
         raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")

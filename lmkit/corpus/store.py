@@ -170,6 +170,17 @@ def check_name(name: str) -> str:
     return name
 
 
+def cached_folder_advice(folder: Path, given: str = "--corpus") -> str:
+    """How to name the corpus cached in `folder` (a path holding its manifest): by the folder's name, with its
+    parent as LMKIT_CORPORA, when that name is one a corpus may have. `given`: the option (or a command's NAME)
+    that takes the name."""
+    folder = folder.absolute()
+    if NAME_PATTERN.match(folder.name):
+        return f"give {given + ' ' if given.startswith('--') else ''}{folder.name} with LMKIT_CORPORA={folder.parent}"
+    return (f"its folder name {folder.name!r} is not a corpus name (1 to 100 ASCII letters, digits, '.', '_' and "
+            "'-', starting with a letter or digit): rename the folder, or give its train.txt to --train")
+
+
 def check_free(target: Path) -> None:
     """CorpusError unless `target` is absent or an empty folder: what is there without a manifest is not lmkit's."""
     if not (target.exists() or target.is_symlink()):
