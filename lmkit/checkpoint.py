@@ -268,8 +268,18 @@ def read_config(directory: str | Path) -> dict:
     from lmkit.models import BOTH_WAYS, CLOZE_KINDS
     from lmkit.models.ngram.model import DIRECTIONS
 
-    cloze = config.get("kind") in CLOZE_KINDS
+    if config.get("kind") is None:  # what the model is comes first: the other fields are read by it
+        raise CheckpointError(f"{directory / CONFIG_FILE}: it does not say which model it holds (no \"kind\")")
+    try:
+        model_class(config["kind"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
+    cloze = config["kind"] in CLOZE_KINDS
     directions = (BOTH_WAYS, "forward") if cloze else DIRECTIONS  # a cloze model's "forward": saved before "both"
+    if fields.direction == BOTH_WAYS and not cloze:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: \"kind\": {json.dumps(config['kind'])} does not fit "
+                              f"\"direction\": \"both\", which only a bidirectional model ({', '.join(CLOZE_KINDS)}) "
+                              "has (was config.json edited?)")
     if fields.direction not in directions:
         kind = f" for a {config['kind']} model" if cloze else ""
         raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(directions)}{kind}, "
@@ -301,16 +311,10 @@ def load_model(directory: str | Path):
 
 
 def read_model(directory: Path, config: dict):
-    """load_model's reading of the tokenizer and the weights `config` describes."""
+    """load_model's reading of the tokenizer and the weights `config` (as read_config checked it) describes."""
     tokenizer = load_tokenizer_from(directory)
     check_tokenizer_matches(directory, config, tokenizer)
-    if config.get("kind") is None:
-        raise CheckpointError(f"{directory / CONFIG_FILE}: it does not say which model it holds (no \"kind\")")
-    try:
-        cls = model_class(config["kind"])
-    except ConfigError as exc:
-        raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from exc
-    model = cls.load(directory, config, tokenizer.vocab)
+    model = model_class(config["kind"]).load(directory, config, tokenizer.vocab)  # the kind: checked by read_config
     return model, tokenizer, config
 
 

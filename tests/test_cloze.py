@@ -1,6 +1,7 @@
 """The bidirectional cloze models: no leak of x_t into its own prediction, both sides read, padding and
 save/load change nothing, training per whole line, and fill with one model."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,6 +128,53 @@ def test_a_config_edited_to_the_other_form_is_named_not_the_weights_file(tmp_pat
     assert str(error.value) == (f'{tmp_path / "m" / "config.json"}: "{option}": {json.dumps(edited)} does not fit '
                                 f'model.safetensors, which holds the weights of "{option}": {json.dumps(saved)} '
                                 "(was config.json edited?)")
+
+
+def edited_copy(tmp_path, model, change) -> Path:
+    """A saved copy of `model` whose config.json `change(config)` edited (its "direction" as `lmkit train` writes it)."""
+    save_model(tmp_path / "m", model, CharTokenizer.fit(["abcdefgh"]), {})
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["direction"] = "both"
+    change(config)
+    config_path.write_text(json.dumps(config))
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["model"].pop("join"), 'no "join" (read as "sum", as saved before it existed) does not fit '
+                                       'model.safetensors, which holds the weights of "join": "layer"'),
+    (lambda c: c["model"].update(join="sum", shared_embedding=True), '"join": "sum", "shared_embedding": true do not '
+                                                                     'fit model.safetensors, which holds the weights of '
+                                                                     '"join": "layer", "shared_embedding": false'),
+    (lambda c: c.update(model=None), '"model" holds no settings, and the defaults do not fit model.safetensors'),
+    (lambda c: c.update(kind="bigru"), '"kind": "bigru" and "model": {"kind": "bilstm"} differ'),
+    (lambda c: (c.update(kind="bigru"), c["model"].update(kind="bigru")),
+     '"kind": "bigru" does not fit model.safetensors, which holds weights saved by a model of kind "bilstm"'),
+    (lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit "direction": "both", which only a bidirectional '
+                                      'model (birnn, bigru, bilstm) has'),
+    (lambda c: c.pop("kind"), 'it does not say which model it holds (no "kind")'),
+    (lambda c: c.update(kind="xyz"), "unknown model kind 'xyz'"),
+], ids=["join deleted", "two keys", "model null", "kind", "both kinds", "a one-way kind", "no kind", "unknown kind"])
+def test_an_edited_config_is_named_by_the_key_that_was_edited(tmp_path, edit, words):
+    """What the user changed is what the error names: not the weights file, and not a key left as it was."""
+    with pytest.raises(CheckpointError) as error:
+        load_model(edited_copy(tmp_path, tiny(), edit))
+    assert str(error.value).startswith(f"{tmp_path / 'm' / 'config.json'}: {words}"), str(error.value)
+
+
+def test_an_edited_softmax_is_named_by_its_key(tmp_path):
+    """The softmax decides which weights there are, as the join does (a vocabulary of 1,100 lets both forms be)."""
+    tokenizer = CharTokenizer.fit(["".join(chr(0x4E00 + i) for i in range(1100))])
+    model = ClozeRNN(tokenizer.vocab, ClozeConfig(emb_size=8, hidden_size=12, layers=1, softmax="adaptive"))
+    save_model(tmp_path / "m", model, tokenizer, {})
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["softmax"] = "full"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match='"softmax": "full" does not fit model.safetensors, which holds the '
+                                              'weights of "softmax": "adaptive"'):
+        load_model(tmp_path / "m")
 
 
 def test_a_config_edited_to_another_size_names_the_weight_that_does_not_fit(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import sys
 import tarfile
@@ -201,10 +202,16 @@ def test_hf_dataset_with_its_own_splits(corpora_root, tmp_path):
     assert next(corpus.lines("valid")) == "validation 0"
 
 
-def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where, words", [("folder", "is not a folder (hf:/PATH reads a local folder of text files)"),
+                                          ("hub", "could not load Hugging Face dataset")])
+def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch, where, words):
+    """A missing local folder is told as such before `datasets` is asked; a dataset the hub (offline here) cannot
+    give is told in one line of what `datasets` said."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(CorpusError, match="could not load Hugging Face dataset") as info:
-        get_corpus(f"hf:{tmp_path / 'does-not-exist'}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    name = str(tmp_path / "does-not-exist") if where == "folder" else "no-such-owner/no-such-dataset"
+    with pytest.raises(CorpusError, match=re.escape(words)) as info:
+        get_corpus(f"hf:{name}")
     assert "\n" not in str(info.value)
 
 

@@ -87,6 +87,45 @@ def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, n
     assert_one_line_error(cli("eval", model, "--file", ENGLISH), words)
 
 
+@pytest.mark.parametrize("edit, words", [
+    ({"kind": "gru"}, '"kind": "gru" does not fit "model": {"cell": "lstm"}'),
+    ({"kind": "gru", "cell": "gru"}, '"kind": "gru" does not fit model.safetensors, which holds weights saved by a '
+                                     'model of kind "lstm"'),
+    ({"kind": "bilstm"}, '"kind": "bilstm" does not fit model.safetensors, which holds weights saved by a model of '
+                         'kind "lstm"'),
+])
+def test_an_edited_kind_is_refused_not_run_under_another_name(cli, copy, edit, words):
+    """The kind names the class and the label; the weights say which model they are: an LSTM relabelled gru had
+    scored as the LSTM it was, under the name [gru]."""
+    model = copy("lstm")
+
+    def change(config):
+        config["kind"] = edit["kind"]
+        if "cell" in edit:
+            config["model"]["cell"] = edit["cell"]
+
+    edit_json(model / "config.json", change)
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: {words}")
+
+
+@pytest.mark.parametrize("key, value, option, words", [
+    ("shared_embedding", "yes", ["--shared-embedding"], "invalid model settings: --shared-embedding must be true or "
+                                                        "false, got 'yes'"),
+    ("join", "sum", ["--join", "layer"], '"join": "sum" does not fit model.safetensors, which holds the weights of '
+                                         '"join": "layer"'),
+    ("hidden_size", "abc", ["--hidden-size", "16"], "invalid model settings: --hidden-size must be an integer"),
+])
+def test_resume_checks_an_edited_saved_config_before_comparing_options_with_it(cli, copy, key, value, option, words):
+    """--resume compared the options given with last/config.json before checking it: a user's right --join layer was
+    called wrong, and an invalid value was quoted back as the saved model's setting."""
+    model = copy("bilstm")
+    edit_json(model / "last" / "config.json", set_model_field(key, value))
+    before = {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
+    assert_one_line_error(cli("train", "--resume", model, *option, "--max-steps", "4"),
+                          f"{model}/last/config.json: {words}")
+    assert {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()} == before
+
+
 @pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_weights_that_are_not_finite_are_refused_naming_the_weight(cli, copy, name, weight, bad):

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import METRICS_FILE, check_links_inside, read_config, stopped_run
+from lmkit.checkpoint import METRICS_FILE, check_links_inside, load_model, stopped_run
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
@@ -241,10 +241,12 @@ def clear_previous_run(directory: Path) -> None:
 
 
 def saved_config(directory: Path) -> dict:
-    """config.json of the run --resume continues (links out of the directory refused before reading it)."""
+    """config.json of the run --resume continues (links out of the directory refused before reading it), once the
+    model it describes has loaded: the options are compared with settings known to be the saved model's, never
+    with a hand-edited value that its weights would refuse."""
     where = resume_dir(directory)
     check_links_inside(directory)
-    return read_config(where)
+    return load_model(where)[2]
 
 
 def resumed_directory(opts: dict) -> Path:

@@ -30,6 +30,7 @@ of similar length (lmkit.train.line_batches), every line of the training text on
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -55,7 +56,7 @@ JOINS = ("sum", "layer")
 # what a config.json saved before each option existed was built with: the sum form, an embedding per direction
 BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False}
 # the settings that decide which weights a model has (not only their sizes): each value's, for naming a misfit
-STRUCTURE = {"join": JOINS, "shared_embedding": (True, False)}
+STRUCTURE = {"join": JOINS, "shared_embedding": (True, False), "softmax": tuple(HEADS)}
 
 
 @dataclass
@@ -221,23 +222,29 @@ class ClozeRNN(nn.Module):
     def load(cls, directory: Path, config: dict, vocab: Vocab) -> "ClozeRNN":
         directory = Path(directory)
         where = directory / "config.json"
+        written = config.get("model") or {}
+        if written.get("kind", config.get("kind")) != config.get("kind"):  # which one built it? neither, refused
+            raise CheckpointError(f"{where}: \"kind\": {json.dumps(config.get('kind'))} and \"model\": "
+                                  f"{{\"kind\": {json.dumps(written.get('kind'))}}} differ (was config.json edited?)")
         try:
-            settings = ClozeConfig.from_dict({**(config.get("model") or {}), "kind": config.get("kind")})
+            settings = ClozeConfig.from_dict({**written, "kind": config.get("kind")})
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
         expected = planned_shapes(lambda: cls(vocab, settings), where)
         try:
-            tensors = load_weights(directory / WEIGHTS_FILE, expected)
+            tensors = load_weights(directory / WEIGHTS_FILE, expected, kind=settings.kind)
         except CheckpointError as exc:
-            raise structure_misfit(directory, vocab, settings, expected) or exc from None
+            raise structure_misfit(directory, vocab, settings, expected, written) or exc from None
         model = cls(vocab, settings)
         model.load_state_dict(tensors)
         return model
 
 
-def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expected: Shapes) -> CheckpointError | None:
-    """The error naming config.json's setting when the weights file holds the weights of that setting's other value
-    (a hand-edited "join" or "shared_embedding"); None when no one setting explains the misfit."""
+def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expected: Shapes,
+                     written: dict) -> CheckpointError | None:
+    """The error naming config.json's settings (STRUCTURE) when the weights file holds the weights of other values
+    of them (a hand-edited or deleted "join", "shared_embedding" or "softmax"); None when no such values explain
+    the misfit. `written`: config.json's "model" object as read, to tell a deleted key from an edited one."""
     path, where = directory / WEIGHTS_FILE, directory / "config.json"
     try:
         with open_regular(path, CheckpointError) as handle:
@@ -246,11 +253,22 @@ def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expec
         return None
     if names == set(expected):  # the names fit: a size or the file itself is wrong, as load_weights said
         return None
-    for key, values in STRUCTURE.items():
-        for value in values:
-            other = replace(settings, **{key: value})
-            if value != getattr(settings, key) and set(planned_shapes(lambda: ClozeRNN(vocab, other), where)) == names:
-                return CheckpointError(f"{where}: \"{key}\": {json.dumps(getattr(settings, key))} does not fit "
-                                       f"{WEIGHTS_FILE}, which holds the weights of \"{key}\": {json.dumps(value)} "
-                                       "(was config.json edited?)")
+    if not written:  # "model": null or {}: every setting read as its default
+        return CheckpointError(f"{where}: \"model\" holds no settings, and the defaults do not fit {WEIGHTS_FILE} "
+                               "(was config.json edited?)")
+    for values in itertools.product(*STRUCTURE.values()):
+        other = replace(settings, **dict(zip(STRUCTURE, values)))
+        try:
+            fits = set(planned_shapes(lambda: ClozeRNN(vocab, other), where)) == names
+        except CheckpointError:  # a form this vocabulary cannot have (an adaptive softmax under 1,000 types)
+            continue
+        if fits:
+            keys = [key for key in STRUCTURE if getattr(other, key) != getattr(settings, key)]
+            said = ", ".join(f"\"{key}\": {json.dumps(getattr(settings, key))}" if key in written else
+                             f"no \"{key}\" (read as {json.dumps(getattr(settings, key))}, as saved before it existed)"
+                             for key in keys)
+            held = ", ".join(f"\"{key}\": {json.dumps(getattr(other, key))}" for key in keys)
+            verb = "do" if len(keys) > 1 else "does"
+            return CheckpointError(f"{where}: {said} {verb} not fit {WEIGHTS_FILE}, which holds the weights of {held} "
+                                   "(was config.json edited?)")
     return None

@@ -18,6 +18,7 @@ and weight tying. All act in training mode only: eval mode runs the raw weights.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -187,10 +188,13 @@ class RNNLM(nn.Module):
             settings = RNNConfig.from_dict(config.get("model") or {})
         except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
+        if config.get("kind") != settings.cell:  # the kind names the class, the cell builds it: one model
+            raise CheckpointError(f"{where}: \"kind\": {json.dumps(config.get('kind'))} does not fit \"model\": "
+                                  f"{{\"cell\": {json.dumps(settings.cell)}}} (was config.json edited?)")
         expected = planned_shapes(lambda: cls(vocab, settings), where)
         if settings.tie_weights:
             expected.pop(TIED)
-        tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}))
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}), kind=settings.cell)
         model = cls(vocab, settings)
         model.load_state_dict(dict(sorted(tensors.items())), strict=False)
         return model

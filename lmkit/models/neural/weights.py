@@ -46,9 +46,11 @@ def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = fro
             raise CheckpointError(f"weight {name} has shape {tuple(found[name])}, the model expects {tuple(expected[name])}")
 
 
-def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset[str] = frozenset(),
+                 kind: str | None = None) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file; CheckpointError when missing, malformed, not finite, or (given
-    `expected` names and shapes) not the model's, which is checked from the header before reading a tensor."""
+    `expected` names and shapes) not the model's, which is checked from the header before reading a tensor;
+    or (given config.json's `kind`) saved by another kind of model, as the header's metadata says."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -57,6 +59,11 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
         raise CheckpointError(f"{path}: weights file is missing")
     with open_regular(path, CheckpointError) as handle:
         found = header_shapes(handle, path)  # the whole file is read only once the header accounts for all of it
+        saved = header_metadata(handle, path).get("kind")
+        if kind is not None and saved is not None and saved != kind:
+            raise CheckpointError(f"{path.parent / 'config.json'}: \"kind\": {json.dumps(kind)} does not fit "
+                                  f"{path.name}, which holds weights saved by a model of kind {json.dumps(saved)} (was config.json "
+                                  "edited?)")
         if expected is not None:
             try:
                 check_shapes(found, expected, optional)
@@ -71,6 +78,18 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
     for name, tensor in sorted(tensors.items()):
         check_finite(path, name, tensor)
     return tensors
+
+
+def header_metadata(handle, path: Path) -> dict[str, str]:
+    """The "__metadata__" strings of a safetensors header (lmkit writes the model's kind there), or {}; the
+    header is read again from the start (header_shapes has checked it)."""
+    handle.seek(0)
+    length = int.from_bytes(handle.read(8), "little")
+    try:
+        metadata = json.loads(handle.read(length)).get("__metadata__") or {}
+    except (ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def header_shapes(handle, path: Path) -> Shapes:
