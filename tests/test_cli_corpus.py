@@ -203,12 +203,17 @@ def test_corpus_name_rule_is_stated_as_enforced(cli, name, corpora_root):
     assert_one_line_error(cli("corpus", "info", name), repr(name), "ASCII letters", "starting with a letter or digit")
 
 
-@pytest.mark.parametrize("name", ["hf:a:b:c", "hf:x:", "hf:", "hf::c"])
+MALFORMED = "expected hf:NAME or hf:NAME:CONFIG"
+NOT_ON_THE_HUB = "not a Hugging Face dataset name"  # well formed for lmkit, but no name the hub has
+
+
+@pytest.mark.parametrize("name, words", [*[(name, MALFORMED) for name in ("hf:a:b:c", "hf:x:", "hf:", "hf::c")],
+                                         *[(name, NOT_ON_THE_HUB) for name in ("hf:唐诗", "hf:-a", "hf:a..b", "hf:a b")]])
 @pytest.mark.parametrize("command", [("corpus", "fetch"), ("train", "--max-steps", "1", "--corpus")])
-def test_malformed_hf_name_is_refused(cli, name, corpora_root, command):
+def test_malformed_hf_name_is_refused(cli, name, words, corpora_root, command):
     """One line, and no "fetching hf: ..." announced before it."""
     result = cli(*command, name)
-    assert_one_line_error(result, repr(name), "expected hf:NAME or hf:NAME:CONFIG")
+    assert_one_line_error(result, repr(name), words)
     assert "fetching" not in result.stderr
     assert not corpora_root.exists()
 

@@ -136,6 +136,7 @@ def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir)
     ("我打算一部新手机", (), ("no blank",)),
     ("我_算_一部", (), ("2 blanks",)),
     ("我打算_一部", ("--candidates", "买,,去"), ("empty entry",)),
+    ("我打算_一部", ("--candidates", "买\n去"), ("'买\\n去' holds a line break: give the fillers on one line",)),
 ])
 def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
     assert_one_line_error(cli("fill", forward_dir, backward_dir, text, *extra), *fragments)

@@ -141,6 +141,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "nanweight": nan_weight,
         "othertokenizer": swap_two_tokens,
         "wordtokenizer": read_as_words,
+        "relabelled": edit_config(kind="gru"),
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)

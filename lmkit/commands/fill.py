@@ -162,6 +162,9 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
     """
     if candidates is None:
         return None
+    if "".join(candidates.splitlines()) != candidates:  # a filler is a piece of one line, as the text is
+        raise ConfigError(f"--candidates {candidates!r} holds a line break: give the fillers on one line, separated "
+                          f"by {' or '.join(map(repr, CANDIDATE_SEPARATORS))}")
     words = [c.strip() for c in re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)]
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "

@@ -38,6 +38,13 @@ def parse_hf_name(name: str) -> tuple[str, str | None]:
     dataset = parts[0]
     if dataset.startswith("/") or Path(dataset).is_dir():  # a local folder, as `datasets` takes it: one cache
         dataset = str(Path(dataset).resolve())             # per folder, however the path was written
+    else:  # a hub name: the hub's own rule, before anything is announced or fetched
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(dataset)
+        except HFValidationError as exc:
+            raise CorpusError(f"{name!r}: not a Hugging Face dataset name ({str(exc).strip().splitlines()[0]})") from None
     return dataset, (parts[1] if len(parts) == 2 else None)
 
 
