@@ -127,7 +127,7 @@ def test_a_config_edited_to_the_other_form_is_named_not_the_weights_file(tmp_pat
         load_model(tmp_path / "m")
     assert str(error.value) == (f'{tmp_path / "m" / "config.json"}: "{option}": {json.dumps(edited)} does not fit '
                                 f'model.safetensors, which holds the weights of "{option}": {json.dumps(saved)} '
-                                "(was config.json edited?)")
+                                "(was config.json edited, or the weights file replaced?)")
 
 
 def edited_copy(tmp_path, model, change) -> Path:

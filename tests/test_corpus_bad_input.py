@@ -204,12 +204,12 @@ def test_hf_given_a_folder_of_lmkits_is_refused_not_read_as_text(cli, corpora_ro
     cached = get_corpus(train=ENGLISH)
     copies = tmp_path / "copies"
     shutil.copytree(corpora_root / cached.name, copies / "poems")
-    (copies / "model").mkdir()
-    (copies / "model" / ".lmkit-model").write_text("lmkit model directory\n")
     folder = {"the corpus folder": copies / "poems", "a folder above it": copies, "a model directory": copies / "model"}
     given = folder[where]
     if where == "a model directory":
         shutil.rmtree(copies / "poems")
+        (copies / "model").mkdir()
+        (copies / "model" / ".lmkit-model").write_text("lmkit model directory\n")
     before = sorted(p.name for p in corpora_root.iterdir())
     expected = {"the corpus folder": f"{given} is the folder of a corpus lmkit cached, not a folder of text files: "
                                      f"give --corpus poems with LMKIT_CORPORA={copies}",
@@ -219,6 +219,33 @@ def test_hf_given_a_folder_of_lmkits_is_refused_not_read_as_text(cli, corpora_ro
     with pytest.raises(CorpusError, match=re.escape(expected)):
         get_corpus(f"hf:{given}")
     assert sorted(p.name for p in corpora_root.iterdir()) == before  # nothing fetched, nothing cached
+
+
+@pytest.mark.parametrize("given", ["the corpus folder", "its ids folder"])
+def test_train_given_a_cached_corpus_folder_is_refused_not_read_as_one_text(corpora_root, tmp_path, given):
+    """Its three splits, its manifest and its token-id sidecars, read together as one text, had been trained on."""
+    cached = get_corpus(train=ENGLISH)
+    copy = Path(shutil.copytree(corpora_root / cached.name, tmp_path / "copies" / "poems"))
+    (copy / "ids").mkdir(exist_ok=True)
+    folder = copy if given == "the corpus folder" else copy / "ids"
+    where = "is" if folder == copy else f"lies inside {copy},"
+    with pytest.raises(CorpusError, match=re.escape(f"{folder}: {where} the folder of a corpus lmkit cached") +
+                       ".*" + re.escape(f"give --corpus poems with LMKIT_CORPORA={copy.parent}, or give one split "
+                                        "file to --train")):
+        get_corpus(train=folder)
+    assert get_corpus(train=copy / "train.txt").num_chars("train") > 0  # one split is a text like any other
+
+
+def test_a_cached_corpus_inside_a_folder_of_texts_is_left_out_and_a_users_manifest_is_not(corpora_root, tmp_path):
+    from lmkit.corpus.text_files import list_text_files
+
+    cached = get_corpus(train=ENGLISH)
+    folder = tmp_path / "texts"
+    shutil.copytree(corpora_root / cached.name, folder / "poems")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "manifest.json").write_text('{"my": "list"}\n')  # the user's: not a corpus manifest
+    (folder / "a.txt").write_text("some text\n")
+    assert [p.relative_to(folder).as_posix() for p in list_text_files(folder)] == ["a.txt", "mine/manifest.json"]
 
 
 @pytest.mark.parametrize("name", ["", " ", "\t"])

@@ -17,7 +17,9 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_source, install_corpus
+from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_source, enclosing_corpus_folder,
+                                install_corpus, is_corpus_folder)
+from lmkit.fileio import MODEL_MARKER
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
@@ -107,16 +109,16 @@ def check_local_folder(name: str, dataset: str) -> None:
     folder = Path(dataset)
     if not folder.is_dir():
         raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
-    if (folder / MANIFEST).is_file():
-        raise CorpusError(f"{name!r}: {dataset} is the folder of a corpus lmkit cached, not a folder of text "
-                          f"files: {cached_folder_advice(folder)}")
-    from lmkit.fileio import MODEL_MARKER
-
-    for mark in (MANIFEST, MODEL_MARKER.name):
-        found = next(iter(sorted(folder.rglob(mark))), None)
-        if found is not None:
-            raise CorpusError(f"{name!r}: {found.parent} is a folder of lmkit's (a cached corpus or a model "
-                              "directory), whose files are not text: give hf:/PATH a folder of text files only")
+    corpus = enclosing_corpus_folder(folder)
+    if corpus is not None:
+        where = "is" if corpus == folder else f"lies inside {corpus},"
+        raise CorpusError(f"{name!r}: {dataset} {where} the folder of a corpus lmkit cached, not a folder of text "
+                          f"files: {cached_folder_advice(corpus)}")
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        if (path.name == MANIFEST and is_corpus_folder(path.parent)) or (path.is_dir() and MODEL_MARKER.present(path)):
+            raise CorpusError(f"{name!r}: {path if path.is_dir() else path.parent} is a folder of lmkit's (a cached "
+                              "corpus or a model directory), whose files are not text: give hf:/PATH a folder of "
+                              "text files only")
 
 
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:

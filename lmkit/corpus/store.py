@@ -170,6 +170,24 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_corpus_folder(folder: Path) -> bool:
+    """Whether `folder` is the folder of a corpus lmkit cached: its manifest opens (a file of the user's that is
+    merely named manifest.json does not)."""
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        Corpus.open(folder)
+    except (CorpusError, OSError):
+        return False
+    return True
+
+
+def enclosing_corpus_folder(path: Path) -> Path | None:
+    """The cached corpus folder that `path` is, or lies inside; None when there is none."""
+    path = Path(path).absolute()
+    return next((folder for folder in (path, *path.parents) if is_corpus_folder(folder)), None)
+
+
 def cached_folder_advice(folder: Path, given: str = "--corpus") -> str:
     """How to name the corpus cached in `folder` (a path holding its manifest): by the folder's name, with its
     parent as LMKIT_CORPORA, when that name is one a corpus may have. `given`: the option (or a command's NAME)

@@ -152,8 +152,16 @@ def list_text_files(path: str | Path) -> list[Path]:
         return [path]
     if not stat.S_ISDIR(mode):
         raise not_regular(path, mode, CorpusError)
+    from lmkit.corpus.store import cached_folder_advice, enclosing_corpus_folder  # store reads text files too
+
+    corpus = enclosing_corpus_folder(path)  # a split file of a cached corpus is text; its folder is not one text
+    if corpus is not None:
+        where = "is" if corpus == path.absolute() else f"lies inside {corpus},"
+        raise CorpusError(f"{path}: {where} the folder of a corpus lmkit cached (its splits, manifest and token-id "
+                          f"caches together are not one text): {cached_folder_advice(corpus)}, or give one split "
+                          "file to --train")
     everything = sorted(path.rglob("*"))
-    lmkits = lmkit_folders(everything)  # a model directory or report inside: its config.json is no text
+    lmkits = lmkit_folders(everything)  # a model directory, report or cached corpus inside: its files are no text
     visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(path).parts)
                and not any(folder == p or folder in p.parents for folder in lmkits)]
     files = [p for p in visible if p.is_file()]
@@ -172,9 +180,13 @@ def list_text_files(path: str | Path) -> list[Path]:
 
 
 def lmkit_folders(entries: list[Path]) -> list[Path]:
-    """The folders among `entries`' parents that lmkit made: model directories and reports, by their markers."""
+    """The folders among `entries`' parents that lmkit made: model directories and reports, by their markers, and
+    cached corpora, by their manifests."""
+    from lmkit.corpus.store import MANIFEST, is_corpus_folder  # store reads text files too
+
     markers = {marker.name: marker for marker in LMKIT_MARKERS}
-    return [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)]
+    return [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)
+            or entry.name == MANIFEST and is_corpus_folder(entry.parent)]
 
 
 def _starts_binary(path: Path) -> bool:

@@ -46,7 +46,7 @@ from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
-from lmkit.models.neural.weights import Shapes, header_shapes, load_weights, planned_shapes
+from lmkit.models.neural.weights import EDITED, Shapes, header_shapes, load_weights, planned_shapes
 from lmkit.fileio import open_regular
 from lmkit.text.vocab import Vocab
 
@@ -255,7 +255,7 @@ def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expec
         return None
     if not written:  # "model": null or {}: every setting read as its default
         return CheckpointError(f"{where}: \"model\" holds no settings, and the defaults do not fit {WEIGHTS_FILE} "
-                               "(was config.json edited?)")
+                               f"{EDITED}")
     for values in itertools.product(*STRUCTURE.values()):
         other = replace(settings, **dict(zip(STRUCTURE, values)))
         try:
@@ -270,5 +270,5 @@ def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expec
             held = ", ".join(f"\"{key}\": {json.dumps(getattr(other, key))}" for key in keys)
             verb = "do" if len(keys) > 1 else "does"
             return CheckpointError(f"{where}: {said} {verb} not fit {WEIGHTS_FILE}, which holds the weights of {held} "
-                                   "(was config.json edited?)")
+                                   f"{EDITED}")
     return None

@@ -18,7 +18,8 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import open_regular
 
 Shapes = dict[str, tuple[int, ...]]
-HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header
+HEADER_MAX_BYTES = 100_000_000
+EDITED = "(was config.json edited, or the weights file replaced?)"  # what a config and its weights at odds suggest  # the safetensors format's own limit on its JSON header
 
 
 def planned_shapes(build: Callable[[], torch.nn.Module], where: Path) -> Shapes:
@@ -62,8 +63,7 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
         saved = header_metadata(handle, path).get("kind")
         if kind is not None and saved is not None and saved != kind:
             raise CheckpointError(f"{path.parent / 'config.json'}: \"kind\": {json.dumps(kind)} does not fit "
-                                  f"{path.name}, which holds weights saved by a model of kind {json.dumps(saved)} (was config.json "
-                                  "edited?)")
+                                  f"{path.name}, which holds weights saved by a model of kind {json.dumps(saved)} {EDITED}")
         if expected is not None:
             try:
                 check_shapes(found, expected, optional)
