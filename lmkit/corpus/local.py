@@ -12,7 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import Corpus, install_corpus
+from lmkit.corpus.store import Corpus, cached_folder_advice, enclosing_corpus_folder, install_corpus, is_corpus_folder
 from lmkit.corpus.text_files import TextFile, iter_lines, list_text_files, scan_remembered
 from lmkit.corpus.split import FRACTIONS, SHARES, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
@@ -34,12 +34,24 @@ def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[T
     """Every file behind one --train/--valid/--test option, scanned; an empty named file is an error."""
     scanned = []
     for path in as_paths(spec):
-        for file in list_text_files(path):
+        refuse_corpus_folder(path)
+        for file in list_text_files(path, is_corpus_folder):
             text_file = scan_remembered(file, errors, max_line_bytes, records)
             if text_file.size == 0:
                 raise CorpusError(f"{file}: file is empty")
             scanned.append(text_file)
     return scanned
+
+
+def refuse_corpus_folder(path: Path) -> None:
+    """CorpusError when the folder `path` is, or lies inside, a cached corpus's folder: its splits, manifest and
+    token-id caches together are not one text (a split file of it is, and passes)."""
+    corpus = enclosing_corpus_folder(path) if path.is_dir() else None
+    if corpus is not None:
+        where = "is" if corpus == path.absolute() else f"lies inside {corpus},"
+        raise CorpusError(f"{path}: {where} the folder of a corpus lmkit cached (its splits, manifest and token-id "
+                          f"caches together are not one text): {cached_folder_advice(corpus)}, or give one split "
+                          "file to --train")
 
 
 def corpus_name(inputs: dict[str, list[TextFile]], errors: str) -> str:

@@ -20,7 +20,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.fileio import LMKIT_MARKERS, not_regular, open_regular, read_json, write_json_atomic
@@ -139,8 +139,10 @@ def _check_line_lengths(path: Path, chunk: bytes, carried: int, line_number: int
     return lengths[-1], line_number + len(pieces) - 1
 
 
-def list_text_files(path: str | Path) -> list[Path]:
-    """The files behind one --train/--valid/--test PATH: a file, or every visible file under a folder (sorted)."""
+def list_text_files(path: str | Path, lmkit_folder: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The files behind one --train/--valid/--test PATH: a file, or every visible file under a folder (sorted)
+    outside lmkit's folders: model directories and reports (their markers), and those `lmkit_folder` tells
+    (cached corpora: lmkit.corpus.store.is_corpus_folder, which lives above this module)."""
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -152,16 +154,8 @@ def list_text_files(path: str | Path) -> list[Path]:
         return [path]
     if not stat.S_ISDIR(mode):
         raise not_regular(path, mode, CorpusError)
-    from lmkit.corpus.store import cached_folder_advice, enclosing_corpus_folder  # store reads text files too
-
-    corpus = enclosing_corpus_folder(path)  # a split file of a cached corpus is text; its folder is not one text
-    if corpus is not None:
-        where = "is" if corpus == path.absolute() else f"lies inside {corpus},"
-        raise CorpusError(f"{path}: {where} the folder of a corpus lmkit cached (its splits, manifest and token-id "
-                          f"caches together are not one text): {cached_folder_advice(corpus)}, or give one split "
-                          "file to --train")
     everything = sorted(path.rglob("*"))
-    lmkits = lmkit_folders(everything)  # a model directory, report or cached corpus inside: its files are no text
+    lmkits = lmkit_folders(everything, lmkit_folder)  # a model directory, report or cached corpus: no text
     visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(path).parts)
                and not any(folder == p or folder in p.parents for folder in lmkits)]
     files = [p for p in visible if p.is_file()]
@@ -179,14 +173,13 @@ def list_text_files(path: str | Path) -> list[Path]:
     return texts
 
 
-def lmkit_folders(entries: list[Path]) -> list[Path]:
-    """The folders among `entries`' parents that lmkit made: model directories and reports, by their markers, and
-    cached corpora, by their manifests."""
-    from lmkit.corpus.store import MANIFEST, is_corpus_folder  # store reads text files too
-
+def lmkit_folders(entries: list[Path], lmkit_folder: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The folders among `entries` and their parents that lmkit made: model directories and reports, by their
+    markers, and the folders `lmkit_folder` tells."""
     markers = {marker.name: marker for marker in LMKIT_MARKERS}
-    return [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)
-            or entry.name == MANIFEST and is_corpus_folder(entry.parent)]
+    marked = [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)]
+    told = [entry for entry in entries if lmkit_folder is not None and entry.is_dir() and lmkit_folder(entry)]
+    return marked + told
 
 
 def _starts_binary(path: Path) -> bool:
