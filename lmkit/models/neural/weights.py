@@ -18,8 +18,8 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import open_regular
 
 Shapes = dict[str, tuple[int, ...]]
-HEADER_MAX_BYTES = 100_000_000
-EDITED = "(was config.json edited, or the weights file replaced?)"  # what a config and its weights at odds suggest  # the safetensors format's own limit on its JSON header
+HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header
+EDITED = "(was config.json edited, or the weights file replaced?)"  # what a config and its weights at odds suggest
 
 
 def planned_shapes(build: Callable[[], torch.nn.Module], where: Path) -> Shapes:
@@ -59,8 +59,8 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
     if not path.exists():
         raise CheckpointError(f"{path}: weights file is missing")
     with open_regular(path, CheckpointError) as handle:
-        found = header_shapes(handle, path)  # the whole file is read only once the header accounts for all of it
-        saved = header_metadata(handle, path).get("kind")
+        found, metadata = read_header(handle, path)  # the whole file is read only once the header accounts for it all
+        saved = metadata.get("kind")
         if kind is not None and saved is not None and saved != kind:
             raise CheckpointError(f"{path.parent / 'config.json'}: \"kind\": {json.dumps(kind)} does not fit "
                                   f"{path.name}, which holds weights saved by a model of kind {json.dumps(saved)} {EDITED}")
@@ -80,21 +80,10 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
     return tensors
 
 
-def header_metadata(handle, path: Path) -> dict[str, str]:
-    """The "__metadata__" strings of a safetensors header (lmkit writes the model's kind there), or {}; the
-    header is read again from the start (header_shapes has checked it)."""
-    handle.seek(0)
-    length = int.from_bytes(handle.read(8), "little")
-    try:
-        metadata = json.loads(handle.read(length)).get("__metadata__") or {}
-    except (ValueError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def header_shapes(handle, path: Path) -> Shapes:
-    """Tensor names and shapes from a safetensors header (an 8-byte little-endian length, then that much JSON),
-    which must account for every byte of the file: a file padded to any size is refused before it is read."""
+def read_header(handle, path: Path) -> tuple[Shapes, dict]:
+    """Tensor names and shapes, and the "__metadata__" strings (lmkit writes the model's kind there; {} when
+    absent), from a safetensors header (an 8-byte little-endian length, then that much JSON), which must account
+    for every byte of the file: a file padded to any size is refused before it is read."""
     size = os.fstat(handle.fileno()).st_size
     length = int.from_bytes(handle.read(8), "little")
     try:
@@ -105,9 +94,16 @@ def header_shapes(handle, path: Path) -> Shapes:
         end = max((int(entry["data_offsets"][1]) for entry in entries.values()), default=0)
         if 8 + length + end != size:
             raise ValueError(f"the header describes {8 + length + end:,} bytes, the file has {size:,}")
-        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in entries.items()}
+        metadata = header.get("__metadata__") or {}
+        return ({name: tuple(int(n) for n in entry["shape"]) for name, entry in entries.items()},
+                metadata if isinstance(metadata, dict) else {})
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
+
+
+def header_shapes(handle, path: Path) -> Shapes:
+    """Tensor names and shapes from a safetensors header (read_header)."""
+    return read_header(handle, path)[0]
 
 
 def check_finite(path: Path, name: str, tensor: torch.Tensor) -> None:
