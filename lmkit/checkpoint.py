@@ -86,12 +86,12 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
     except OSError as exc:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
     try:
-        tokenizer.save(staging / TOKENIZER_FILE)
-        model.save(staging)
-        for name, text in (files or {}).items():
-            write_text_atomic(staging / name, text)
         config = {"format": FORMAT, "lmkit": lmkit_version(), **model.config(), **(extra or {}),
                   "vocab": vocab_record(model.vocab), "tokenizer": tokenizer_record(tokenizer)}
+        tokenizer.save(staging / TOKENIZER_FILE)
+        model.save(staging, config.get("direction"))  # the weights record what config.json says (saved_record)
+        for name, text in (files or {}).items():
+            write_text_atomic(staging / name, text)
         write_json_atomic(staging / CONFIG_FILE, config)
         blocked = folder_in_the_way(staging, directory)
         if blocked is not None:  # before anything moves: a half-moved model would pair new weights with an old config

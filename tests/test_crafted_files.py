@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ENGLISH, assert_one_line_error, run_cli, train_tiny
+from conftest import ENGLISH, TINY_TRAIN, assert_one_line_error, run_cli, train_tiny
 from safetensors.torch import load_file, save_file
 
 @pytest.fixture(scope="module")
@@ -71,15 +71,18 @@ def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy
     ("lstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
     ("lstm", "hidden_size", 10**24, "invalid model settings: --hidden-size must be at most 65536"),
     ("lstm", "emb_size", 10**12, "invalid model settings: --emb-size must be at most 65536"),
-    ("lstm", "hidden_size", 60_000, "model.safetensors: weight head.linear.weight has shape (45, 16), the model expects (45, 60000)"),
+    ("lstm", "hidden_size", 60_000, 'config.json: "hidden_size": 60000 does not fit model.safetensors, which holds the '
+                                    'weights of "hidden_size": 16'),
     ("scratch", "hidden_size", 10**12, "--hidden-size must be at most 65536"),
-    ("scratch", "hidden_size", 60_000, "model.safetensors: weight U has shape (16, 8), the model expects (60000, 8)"),
-    ("scratch", "emb_size", 60_000, "model.safetensors: weight E has shape (45, 8), the model expects (45, 60000)"),
+    ("scratch", "hidden_size", 60_000, '"hidden_size": 60000 does not fit model.safetensors, which holds the weights '
+                                       'of "hidden_size": 16'),
+    ("scratch", "emb_size", 60_000, '"emb_size": 60000 does not fit model.safetensors, which holds the weights of '
+                                    '"emb_size": 8'),
     ("bilstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
-    ("bilstm", "hidden_size", 60_000, "model.safetensors: weight backward_reader.rnn.bias_hh_l0 has shape (64,), "
-                                      "the model expects (240000,)"),
-    ("bilstm", "emb_size", 60_000, "model.safetensors: weight backward_reader.rnn.weight_ih_l0 has shape (64, 8), "
-                                   "the model expects (64, 60000)"),
+    ("bilstm", "hidden_size", 60_000, '"hidden_size": 60000 does not fit model.safetensors, which holds the weights '
+                                      'of "hidden_size": 16'),
+    ("bilstm", "emb_size", 60_000, '"emb_size": 60000 does not fit model.safetensors, which holds the weights of '
+                                   '"emb_size": 8'),
 ])
 def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, name, key, value, words):
     model = copy(name)
@@ -89,10 +92,11 @@ def test_huge_sizes_in_config_are_refused_before_the_model_is_built(cli, copy, n
 
 @pytest.mark.parametrize("edit, words", [
     ({"kind": "gru"}, '"kind": "gru" does not fit "model": {"cell": "lstm"}'),
-    ({"kind": "gru", "cell": "gru"}, '"kind": "gru" does not fit model.safetensors, which holds weights saved by a '
-                                     'model of kind "lstm"'),
-    ({"kind": "bilstm"}, '"kind": "bilstm" does not fit model.safetensors, which holds weights saved by a model of '
-                         'kind "lstm"'),
+    ({"kind": "gru", "cell": "gru"}, '"kind": "gru" does not fit model.safetensors, which holds the weights of '
+                                     '"kind": "lstm"'),
+    ({"kind": "bilstm"}, '"kind": "bilstm" does not fit model.safetensors, which holds the weights of "kind": "lstm"'),
+    ({"kind": "scratch-rnn"}, '"kind": "scratch-rnn" does not fit model.safetensors, which holds the weights of '
+                              '"kind": "lstm"'),
 ])
 def test_an_edited_kind_is_refused_not_run_under_another_name(cli, copy, edit, words):
     """The kind names the class and the label; the weights say which model they are: an LSTM relabelled gru had
@@ -124,6 +128,79 @@ def test_resume_checks_an_edited_saved_config_before_comparing_options_with_it(c
     assert_one_line_error(cli("train", "--resume", model, *option, "--max-steps", "4"),
                           f"{model}/last/config.json: {words}")
     assert {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()} == before
+
+
+@pytest.mark.parametrize("name, change, words", [
+    ("lstm", lambda c: c.update(direction="backward"), '"direction": "backward" does not fit model.safetensors, which '
+                                                        'holds the weights of "direction": "forward"'),
+    ("scratch", lambda c: c.update(direction="backward"), '"direction": "backward" does not fit model.safetensors'),
+    ("scratch", lambda c: c["model"].update(nonlinearity="relu"), '"nonlinearity": "relu" does not fit '
+                                                                  'model.safetensors, which holds the weights of '
+                                                                  '"nonlinearity": "tanh"'),
+    ("scratch", lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit model.safetensors, which holds the '
+                                                 'weights of "kind": "scratch-rnn"'),
+    ("lstm", lambda c: c["model"].update(layers=2, hidden_size=32),
+     '"hidden_size": 32, "layers": 2 do not fit model.safetensors, which holds the weights of "hidden_size": 16, '
+     '"layers": 1'),
+    ("lstm", lambda c: c["model"].pop("hidden_size"), 'no "hidden_size" (read as 256) does not fit '
+                                                      'model.safetensors, which holds the weights of "hidden_size": 16'),
+    ("lstm", lambda c: c.update(model=None), '"model" holds no settings, and the defaults do not fit model.safetensors'),
+    ("bilstm", lambda c: c.update(direction="forward"), '"direction": "forward" does not fit model.safetensors, which '
+                                                        'holds the weights of "direction": "both"'),
+    ("ngram", lambda c: c.update(direction="backward"), '"direction": "backward" does not fit model.ngram.npz, which '
+                                                        'holds the weights of "direction": "forward"'),
+    ("ngram", lambda c: c.update(order=1), '"order": 1 does not fit model.ngram.npz, which holds the weights of '
+                                           '"order": 2'),
+], ids=["lstm direction", "scratch direction", "nonlinearity", "scratch relabelled", "two keys", "deleted key",
+        "model null", "bilstm direction", "ngram direction", "ngram order"])
+def test_a_config_edited_against_its_weights_names_the_key(cli, copy, tmp_path, name, change, words):
+    """config.json is held against what the weights file records of the model that saved it: an edited "direction"
+    had run forward weights backward (and kept training them so on --resume), an edited nonlinearity had run tanh
+    weights as relu, and an edited size was blamed on the weights file. In last/ too, for --resume."""
+    if name == "ngram":
+        model = tmp_path / "ngram"
+        assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", model).exit_code == 0
+    else:
+        model = copy(name)
+    edit_json(model / "config.json", change)
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: {words}",
+                          "(was config.json edited, or the weights file replaced?)")
+    if (model / "last").is_dir():
+        edit_json(model / "last" / "config.json", change)
+        before = {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
+        assert_one_line_error(cli("train", "--resume", model, "--max-steps", "4"), f"{model}/last/config.json: {words}")
+        assert {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()} == before
+
+
+@pytest.mark.parametrize("record", ["[1", "[1, 2]", '{"a": ' * 100_000])
+def test_a_damaged_record_in_a_weights_file_is_refused_naming_the_file(cli, copy, record):
+    model = copy("lstm")
+    tensors = load_file(model / "model.safetensors")
+    save_file(tensors, model / "model.safetensors", metadata={"kind": "lstm", "architecture": record})
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"{model}/model.safetensors: its record of the model that saved it is damaged")
+
+
+@pytest.mark.parametrize("record", [np.array(5), np.array(["a", "b"]), np.array("[1"), np.array('{"kind": 1}')])
+def test_a_damaged_record_in_n_gram_tables_is_refused_naming_the_file(cli, tmp_path, record):
+    model = tmp_path / "ngram"
+    assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", model).exit_code == 0
+    with np.load(model / "model.ngram.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    np.savez(model / "model.ngram.npz", **{**arrays, "record": record})
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"{model}/model.ngram.npz: its record of the model that saved it is damaged")
+
+
+def test_weights_copied_in_from_another_direction_are_refused(cli, copy, tmp_path):
+    """A backward model's weights copied into a forward model's directory had scored as forward (exit 0)."""
+    backward = tmp_path / "backward"
+    result = cli("train", "--train", ENGLISH, *TINY_TRAIN, "--direction", "backward", "--out", backward)
+    assert result.exit_code == 0, result.output
+    model = copy("lstm")
+    shutil.copy(backward / "model.safetensors", model / "model.safetensors")
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: \"direction\": \"forward\" "
+                          'does not fit model.safetensors, which holds the weights of "direction": "backward"')
 
 
 @pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])

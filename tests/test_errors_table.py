@@ -142,6 +142,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
         "othertokenizer": swap_two_tokens,
         "wordtokenizer": read_as_words,
         "relabelled": edit_config(kind="gru"),
+        "redirected": edit_config(direction="backward"),
     }
     for name, change in variants.items():
         files[name] = damaged(root, name, change)

@@ -173,8 +173,15 @@ def test_damaged_weights_are_refused(english, tmp_path):
     model.save(tmp_path)
     with pytest.raises(CheckpointError, match="config.json: --order"):
         NGramLM.load(tmp_path, {**model.config(), "order": -1}, tokenizer.vocab)
-    with pytest.raises(CheckpointError, match="model.ngram.npz: order 2 arrays"):  # a bigram file read as a trigram
+    with pytest.raises(CheckpointError, match='config.json: "order": 3 does not fit model.ngram.npz, which holds the '
+                                              'weights of "order": 2'):  # a bigram file read as a trigram
         NGramLM.load(tmp_path, {**model.config(), "order": 3}, tokenizer.vocab)
+    with np.load(tmp_path / "model.ngram.npz") as data:  # as saved before the tables had a record
+        arrays = {name: data[name] for name in data.files if name != "record"}
+    np.savez(tmp_path / "model.ngram.npz", **arrays)
+    with pytest.raises(CheckpointError, match="model.ngram.npz: order 2 arrays"):
+        NGramLM.load(tmp_path, {**model.config(), "order": 3}, tokenizer.vocab)
+    assert NGramLM.load(tmp_path, model.config(), tokenizer.vocab).order == 2
     (tmp_path / "model.ngram.npz").write_bytes(b"not a zip file")
     with pytest.raises(CheckpointError, match="model.ngram.npz"):
         NGramLM.load(tmp_path, model.config(), tokenizer.vocab)

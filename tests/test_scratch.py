@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import safetensors.torch
 import torch
 
 from lmkit.models.base import HandWrittenGradients
@@ -221,6 +222,11 @@ def test_save_and_load_give_identical_scores(tokenizer, tmp_path):
 def test_load_refuses_weights_of_another_shape(tokenizer, tmp_path):
     ScratchRNN(tokenizer.vocab, ScratchConfig(hidden_size=7)).save(tmp_path)
     config = ScratchRNN(tokenizer.vocab, ScratchConfig(hidden_size=9)).config()
+    with pytest.raises(CheckpointError, match='"hidden_size": 9 does not fit model.safetensors, which holds the weights '
+                                              'of "hidden_size": 7'):
+        ScratchRNN.load(tmp_path, config, tokenizer.vocab)
+    tensors = safetensors.torch.load_file(tmp_path / "model.safetensors")
+    safetensors.torch.save_file(tensors, tmp_path / "model.safetensors")  # as saved before the weights had a record
     with pytest.raises(CheckpointError, match=r"weight U has shape \(7, 36\), the model expects \(9, 36\)"):
         ScratchRNN.load(tmp_path, config, tokenizer.vocab)
     (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")

@@ -3,9 +3,10 @@
 Classes are imported on first use, so loading an N-gram directory does not
 import the RNN code and vice versa. Every registered class provides
 
-    config() -> dict                              # JSON hyperparameters, "kind" included
-    save(directory: Path) -> None                 # its weight files, written atomically
-    load(directory: Path, config: dict, vocab)    # classmethod, the inverse
+    config() -> dict                               # JSON hyperparameters, "kind" included
+    save(directory: Path, direction=None) -> None  # its weight files, written atomically, recording what
+                                                   # saved them (lmkit.models.saved_record; None: its usual way)
+    load(directory: Path, config: dict, vocab)     # classmethod, the inverse; config.json held against that record
 """
 from __future__ import annotations
 

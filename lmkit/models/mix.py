@@ -149,11 +149,11 @@ class Interpolated:
         return {"kind": self.kind, "weights": [float(w) for w in self.weights],
                 "members": [m.config() for m in self.members]}
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, direction: str | None = None) -> None:
         for i, member in enumerate(self.members):
             folder = Path(directory) / MEMBERS_DIR / str(i)
             folder.mkdir(parents=True, exist_ok=True)
-            member.save(folder)
+            member.save(folder, direction)
             write_json_atomic(folder / "config.json", member.config())
 
     @classmethod
@@ -169,6 +169,7 @@ class Interpolated:
                 raise CheckpointError(f"{directory}/config.json: members[{i}] must be a model's settings (an object), "
                                       f"got {member_config!r}")
             folder = Path(directory) / MEMBERS_DIR / str(i)
+            member_config = {"direction": config.get("direction", "forward"), **member_config}  # the mix's, saved with it
             members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
         try:
             return cls(members, config.get("weights") or [])

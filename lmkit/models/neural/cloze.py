@@ -41,12 +41,14 @@ from torch import nn
 
 from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models import BOTH_WAYS
 from lmkit.models.neural.dropouts import word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
-from lmkit.models.neural.weights import EDITED, Shapes, header_shapes, load_weights, planned_shapes
+from lmkit.models.neural.weights import Shapes, load_weights, planned_shapes, read_header
+from lmkit.models.saved_record import EDITED, weights_record
 from lmkit.fileio import open_regular
 from lmkit.text.vocab import Vocab
 
@@ -62,6 +64,8 @@ STRUCTURE = {"join": JOINS, "shared_embedding": (True, False), "softmax": tuple(
 @dataclass
 class ClozeConfig:
     CLI_NAME: ClassVar[str] = "birnn/bigru/bilstm"
+    ARCHITECTURE: ClassVar[tuple[str, ...]] = ("emb_size", "hidden_size", "layers", "softmax", "join",
+                                               "shared_embedding")  # in its weights' record
 
     kind: str = setting("bilstm", "Bidirectional model.", choices=tuple(CLOZE_CELLS), cli=False)  # chosen by --model
     # the network's knobs mean what they mean for RNNLM: declared there once
@@ -215,8 +219,8 @@ class ClozeRNN(nn.Module):
     def config(self) -> dict:
         return {"kind": self.kind, "model": asdict(self.cfg)}
 
-    def save(self, directory: Path) -> None:
-        save_tensors(self, Path(directory), self.kind)
+    def save(self, directory: Path, direction: str | None = None) -> None:
+        save_tensors(self, Path(directory), weights_record(self.kind, direction or BOTH_WAYS, self.cfg))
 
     @classmethod
     def load(cls, directory: Path, config: dict, vocab: Vocab) -> "ClozeRNN":
@@ -232,7 +236,8 @@ class ClozeRNN(nn.Module):
             raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
         expected = planned_shapes(lambda: cls(vocab, settings), where)
         try:
-            tensors = load_weights(directory / WEIGHTS_FILE, expected, kind=settings.kind)
+            tensors = load_weights(directory / WEIGHTS_FILE, expected, written=written,
+                                   record=weights_record(settings.kind, config.get("direction", BOTH_WAYS), settings))
         except CheckpointError as exc:
             raise structure_misfit(directory, vocab, settings, expected, written) or exc from None
         model = cls(vocab, settings)
@@ -244,15 +249,18 @@ def structure_misfit(directory: Path, vocab: Vocab, settings: ClozeConfig, expec
                      written: dict) -> CheckpointError | None:
     """The error naming config.json's settings (STRUCTURE) when the weights file holds the weights of other values
     of them (a hand-edited or deleted "join", "shared_embedding" or "softmax"); None when no such values explain
-    the misfit. `written`: config.json's "model" object as read, to tell a deleted key from an edited one."""
+    the misfit, or when the file records what it was saved with (saved_record: its check has spoken). For files
+    saved before that record. `written`: config.json's "model" object as read, to tell a deleted key from an
+    edited one."""
     path, where = directory / WEIGHTS_FILE, directory / "config.json"
     try:
         with open_regular(path, CheckpointError) as handle:
-            names = set(header_shapes(handle, path))
+            shapes, metadata = read_header(handle, path)
     except CheckpointError:
         return None
-    if names == set(expected):  # the names fit: a size or the file itself is wrong, as load_weights said
-        return None
+    names = set(shapes)
+    if "architecture" in metadata or names == set(expected):  # the file's record spoke (saved_record), or the names
+        return None                                            # fit: a size or the file is wrong, as load_weights said
     if not written:  # "model": null or {}: every setting read as its default
         return CheckpointError(f"{where}: \"model\" holds no settings, and the defaults do not fit {WEIGHTS_FILE} "
                                f"{EDITED}")

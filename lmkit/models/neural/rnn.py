@@ -29,12 +29,12 @@ from torch import nn
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import write_bytes_atomic
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
-from lmkit.models.neural.weight_files import WEIGHTS_FILE
+from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import check_shapes, load_weights, planned_shapes
+from lmkit.models.saved_record import weights_record
 from lmkit.text.vocab import Vocab
 
 TIED = "head.linear.weight"  # not stored when tied: it is embedding.weight
@@ -55,6 +55,7 @@ LARGEST_DEPTH = 64
 @dataclass
 class RNNConfig:
     CLI_NAME: ClassVar[str] = "rnn_tanh/rnn_relu/gru/lstm"
+    ARCHITECTURE: ClassVar[tuple[str, ...]] = ("emb_size", "hidden_size", "layers", "tie_weights", "softmax")  # in its weights' record
 
     cell: str = setting("lstm", "Recurrent cell.", choices=tuple(CELLS), cli=False)  # chosen by --model
     emb_size: int = setting(64, "Embedding size.", low=1, high=LARGEST_WIDTH)
@@ -173,13 +174,9 @@ class RNNLM(nn.Module):
         """What config.json records of a model of this shape: its kind and settings."""
         return {"kind": cfg.cell, "model": asdict(cfg)}
 
-    def save(self, directory: Path) -> None:
-        from safetensors.torch import save
-
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        if self.cfg.tie_weights:
-            tensors.pop(TIED)  # the same tensor as embedding.weight
-        write_bytes_atomic(Path(directory) / WEIGHTS_FILE, save(tensors, metadata={"kind": self.kind}))
+    def save(self, directory: Path, direction: str | None = None) -> None:
+        tied = frozenset({TIED}) if self.cfg.tie_weights else frozenset()  # the same tensor as embedding.weight
+        save_tensors(self, Path(directory), weights_record(self.kind, direction or "forward", self.cfg), leave_out=tied)
 
     @classmethod
     def load(cls, directory: Path, config: dict, vocab: Vocab) -> "RNNLM":
@@ -194,7 +191,9 @@ class RNNLM(nn.Module):
         expected = planned_shapes(lambda: cls(vocab, settings), where)
         if settings.tie_weights:
             expected.pop(TIED)
-        tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}), kind=settings.cell)
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}),
+                               record=weights_record(settings.cell, config.get("direction", "forward"), settings),
+                               written=config.get("model") or {})
         model = cls(vocab, settings)
         model.load_state_dict(dict(sorted(tensors.items())), strict=False)
         return model

@@ -24,19 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import safetensors.torch
 import torch
 from torch import Tensor, nn
 
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import write_bytes_atomic
 from lmkit.models.base import StepScoring
 from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_factor, final_state, forward_pass, target_logprobs
 from lmkit.models.neural.rnn import LARGEST_WIDTH
-from lmkit.models.neural.weight_files import WEIGHTS_FILE
+from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import load_weights
+from lmkit.models.saved_record import weights_record
 from lmkit.text.vocab import Vocab
 
 EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set
@@ -45,6 +44,7 @@ EMBEDDING_INIT = 0.1  # E ~ U(-0.1, 0.1) unless init_scale is set
 @dataclass
 class ScratchConfig:
     CLI_NAME: ClassVar[str] = "scratch-rnn"
+    ARCHITECTURE: ClassVar[tuple[str, ...]] = ("hidden_size", "layers", "emb_size", "nonlinearity")  # in its weights' record
 
     hidden_size: int = setting(128, "Hidden units per layer.", low=1, high=LARGEST_WIDTH)
     layers: int = setting(1, "Stacked recurrent layers.", low=1, high=1, hint="the scratch-rnn has one layer")
@@ -150,9 +150,8 @@ class ScratchRNN(StepScoring, nn.Module):
     def config(self) -> dict:
         return {"kind": self.kind, "model": dataclasses.asdict(self.cfg)}
 
-    def save(self, directory: str | Path) -> None:
-        tensors = {name: p.detach().cpu().contiguous() for name, p in self.named_parameters()}
-        write_bytes_atomic(Path(directory) / WEIGHTS_FILE, safetensors.torch.save(tensors))
+    def save(self, directory: str | Path, direction: str | None = None) -> None:
+        save_tensors(self, Path(directory), weights_record(self.kind, direction or "forward", self.cfg))
 
     @classmethod
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "ScratchRNN":
@@ -162,7 +161,9 @@ class ScratchRNN(StepScoring, nn.Module):
             settings.validate()
         except ConfigError as exc:
             raise CheckpointError(f"{where}: invalid scratch-rnn settings: {exc}") from exc
-        tensors = load_weights(Path(directory) / WEIGHTS_FILE, parameter_shapes(len(vocab), settings))
+        tensors = load_weights(Path(directory) / WEIGHTS_FILE, parameter_shapes(len(vocab), settings),
+                               record=weights_record(cls.kind, config.get("direction", "forward"), settings),
+                               written=config.get("model") or {})
         model = cls(vocab, settings)
         with torch.no_grad():
             for name, param in model.named_parameters():

@@ -10,9 +10,10 @@ from lmkit.fileio import write_bytes_atomic
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_tensors(module: nn.Module, directory: Path, kind: str) -> None:
-    """Write `module`'s state dict atomically to directory/model.safetensors."""
+def save_tensors(module: nn.Module, directory: Path, record: dict[str, str], leave_out: frozenset[str] = frozenset()) -> None:
+    """Write `module`'s state dict (less the names in `leave_out`) atomically to directory/model.safetensors, with
+    `record` (weights_record: what saved them) in its header."""
     from safetensors.torch import save
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    write_bytes_atomic(directory / WEIGHTS_FILE, save(tensors, metadata={"kind": kind}))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if k not in leave_out}
+    write_bytes_atomic(directory / WEIGHTS_FILE, save(tensors, metadata=record))

@@ -1,7 +1,9 @@
 """Reading weight files: safetensors only, which holds tensors and never code.
 
-The tensors' names and shapes are read from the file's header and checked
-against what config.json describes before any tensor is read, so a config
+The file's header is read first. What it records of the model that saved it
+(weights_record: kind, direction, and the settings its weights follow) must
+agree with config.json, so a hand-edited key is named as such; then the
+tensors' names and shapes must be those config.json describes, so a config
 that asks for a huge model (or a file that does not fit it) is refused
 without allocating it; every tensor read must hold finite numbers only.
 """
@@ -16,10 +18,10 @@ import torch
 
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import open_regular
+from lmkit.models.saved_record import check_record
 
 Shapes = dict[str, tuple[int, ...]]
 HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its JSON header
-EDITED = "(was config.json edited, or the weights file replaced?)"  # what a config and its weights at odds suggest
 
 
 def planned_shapes(build: Callable[[], torch.nn.Module], where: Path) -> Shapes:
@@ -48,10 +50,11 @@ def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = fro
 
 
 def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset[str] = frozenset(),
-                 kind: str | None = None) -> dict[str, torch.Tensor]:
-    """Tensors from a safetensors file; CheckpointError when missing, malformed, not finite, or (given
-    `expected` names and shapes) not the model's, which is checked from the header before reading a tensor;
-    or (given config.json's `kind`) saved by another kind of model, as the header's metadata says."""
+                 record: dict[str, str] | None = None, written: dict | None = None) -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file; CheckpointError when missing, malformed, not finite, or saved by another
+    model than config.json describes (`record`: weights_record of config.json's kind, direction and settings, held
+    against the header's; `written`: config.json's "model" object, to tell a deleted key from an edited one), or
+    (given `expected` names and shapes) not the model's, all checked from the header before reading a tensor."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -60,10 +63,8 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
         raise CheckpointError(f"{path}: weights file is missing")
     with open_regular(path, CheckpointError) as handle:
         found, metadata = read_header(handle, path)  # the whole file is read only once the header accounts for it all
-        saved = metadata.get("kind")
-        if kind is not None and saved is not None and saved != kind:
-            raise CheckpointError(f"{path.parent / 'config.json'}: \"kind\": {json.dumps(kind)} does not fit "
-                                  f"{path.name}, which holds weights saved by a model of kind {json.dumps(saved)} {EDITED}")
+        if record is not None:
+            check_record(path, record, metadata, written or {})
         if expected is not None:
             try:
                 check_shapes(found, expected, optional)
@@ -99,11 +100,6 @@ def read_header(handle, path: Path) -> tuple[Shapes, dict]:
                 metadata if isinstance(metadata, dict) else {})
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
-
-
-def header_shapes(handle, path: Path) -> Shapes:
-    """Tensor names and shapes from a safetensors header (read_header)."""
-    return read_header(handle, path)[0]
 
 
 def check_finite(path: Path, name: str, tensor: torch.Tensor) -> None:

@@ -12,6 +12,7 @@ model.ngram.npz (plain arrays, no pickles) beside config.json.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
+from lmkit.models.ngram.store import RECORD, read_tables
 from lmkit.models.ngram.tables import LN10, BackoffTables
+from lmkit.models.saved_record import weights_record
 from lmkit.text.vocab import BOS_ID, Vocab
 
 MAX_ORDER = 10
@@ -57,6 +60,7 @@ class NGramLM:
     """An order-N backoff language model implementing the LanguageModel protocol (natural-log outputs)."""
 
     kind = "ngram"
+    ARCHITECTURE = ("order", "smoothing", "k")  # in its tables' record (saved_record)
 
     def __init__(self, vocab: Vocab, order: int = NGramConfig.order, smoothing: str = NGramConfig.smoothing,
                  k: float = NGramConfig.k, direction: str = "forward"):
@@ -163,9 +167,11 @@ class NGramLM:
         return {"kind": self.kind, "order": self.order, "smoothing": self.smoothing, "k": self.k,
                 "direction": self.direction, "ngrams": tables.sizes(), "weights": WEIGHTS_FILE, **self.details}
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, direction: str | None = None) -> None:
+        """Write the tables, and the record of what they are (saved_record), to model.ngram.npz; `direction`, which
+        a neural model is told, an N-gram knows (self.direction)."""
         tables = self.fitted()
-        arrays = {}
+        arrays = {RECORD: np.array(json.dumps(weights_record(self.kind, self.direction, self)))}
         for n in range(1, tables.order + 1):
             arrays[f"keys{n}"], arrays[f"logp{n}"], arrays[f"logbo{n}"] = tables.keys[n - 1], tables.logp[n - 1], tables.logbo[n - 1]
         with atomic_write(Path(directory) / WEIGHTS_FILE, "wb") as handle:
@@ -173,14 +179,13 @@ class NGramLM:
 
     @classmethod
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "NGramLM":
-        from lmkit.models.ngram.store import read_tables
-
         try:
             model = cls(vocab, order=config.get("order", 0), smoothing=config.get("smoothing", "kn"),
                         k=config.get("k", 1.0), direction=config.get("direction", "forward"))
         except ConfigError as exc:
             raise CheckpointError(f"{Path(directory) / 'config.json'}: {exc}") from exc
-        model.tables = read_tables(Path(directory) / WEIGHTS_FILE, model.order, len(vocab))
+        model.tables = read_tables(Path(directory) / WEIGHTS_FILE, model.order, len(vocab),
+                                   record=weights_record(cls.kind, model.direction, model), written=config)
         model.details = {key: config[key] for key in ("discounts", "source") if key in config}
         return model
 

@@ -1,10 +1,13 @@
 """Reading model.ngram.npz back, checked: a damaged or foreign file is a CheckpointError, never a wrong model.
 
 The file holds, per order n, `keys{n}` (int64, strictly increasing), `logp{n}`
-and `logbo{n}` (float32 log10), as written by NGramLM.save.
+and `logbo{n}` (float32 log10), as written by NGramLM.save, and `record`:
+the JSON of what the tables are (saved_record), which config.json must agree
+with (files saved before the record existed have none).
 """
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -12,10 +15,17 @@ import numpy as np
 
 from lmkit.errors import CheckpointError
 from lmkit.fileio import open_regular
+from lmkit.models.saved_record import check_record
 from lmkit.models.ngram.tables import BackoffTables
 
 
-def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
+RECORD = "record"  # the array holding the tables' weights_record, as JSON
+
+
+def read_tables(path: Path, order: int, vocab_size: int, record: dict[str, str] | None = None,
+                written: dict | None = None) -> BackoffTables:
+    """The tables of an `order`-gram model over `vocab_size` types; given `record` (weights_record of what
+    config.json says, `written` its object), the file's own record must agree (check_record)."""
     if not path.exists():
         raise CheckpointError(f"{path}: N-gram weights are missing")
     try:
@@ -26,6 +36,8 @@ def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
                 arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"{path}: not a readable N-gram weights file ({exc})") from exc
+    if record is not None and RECORD in arrays:  # files saved before the record existed have none
+        check_record(path, record, saved_record(path, arrays[RECORD]), written or {})
     keys, logp, logbo = [], [], []
     for n in range(1, order + 1):
         missing = [f"{name}{n}" for name in ("keys", "logp", "logbo") if f"{name}{n}" not in arrays]
@@ -36,6 +48,17 @@ def read_tables(path: Path, order: int, vocab_size: int) -> BackoffTables:
         logbo.append(arrays[f"logbo{n}"])
         check_order(path, n, order, vocab_size, keys, logp[-1], logbo[-1])
     return BackoffTables(vocab_size, keys, logp, logbo)
+
+
+def saved_record(path: Path, array: np.ndarray) -> dict:
+    """The record array's JSON object; CheckpointError when it is not one."""
+    try:
+        saved = json.loads(str(array[()])) if array.shape == () and array.dtype.kind == "U" else None
+    except (ValueError, RecursionError):
+        saved = None
+    if not isinstance(saved, dict) or not all(isinstance(value, str) for value in saved.values()):
+        raise CheckpointError(f"{path}: its record of the model that saved it is damaged")
+    return saved
 
 
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
