@@ -29,8 +29,8 @@ from pathlib import Path
 
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, not_a_file, read_json, write_json_atomic,
-                          write_text_atomic)
+from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, is_lmkit_config, not_a_file, read_json,
+                          write_json_atomic, write_text_atomic)
 from lmkit.models import model_class
 from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
                                  check_tokenizer_matches, tokenizer_record, vocab_record)
@@ -46,7 +46,6 @@ STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
 LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
 MARKER_TEXT = MODEL_MARKER.text  # what the marker holds; any other content is not lmkit's marker
-MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
 
 
 def lmkit_version() -> str:
@@ -172,18 +171,6 @@ def has_marker(directory: Path) -> bool:
     return MODEL_MARKER.present(directory)
 
 
-def is_lmkit_config(path: Path) -> bool:
-    """A regular file holding a JSON object with lmkit's "format", "lmkit" (its version) and "kind" fields."""
-    try:
-        if not_a_file(path) is not None or not path.exists() or path.stat().st_size > MAX_CONFIG_BYTES:
-            return False
-        config = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deeply
-        return False
-    return (isinstance(config, dict) and isinstance(config.get("format"), int)
-            and isinstance(config.get("lmkit"), str) and isinstance(config.get("kind"), str))
-
-
 def check_model_directory(directory: str | Path, option: str = "") -> None:
     """CheckpointError unless lmkit may write a model into `directory`: absent, empty, or an lmkit model
     directory. A user's folder is refused whatever the options (--overwrite replaces only lmkit's own)."""
@@ -233,14 +220,25 @@ def entry_stamps(directory: Path) -> dict[str, tuple[int, int]]:
     return stamps
 
 
-def release_claim(directory: Path, before: dict[str, tuple[int, int]]) -> None:
+def folder_times(directory: Path) -> tuple[int, int] | None:
+    """`directory`'s own (access, modification) times in ns, for release_claim to put back; None if unreadable."""
+    try:
+        info = directory.stat()
+    except OSError:
+        return None
+    return info.st_atime_ns, info.st_mtime_ns
+
+
+def release_claim(directory: Path, before: dict[str, tuple[int, int]], times: tuple[int, int] | None = None) -> None:
     """Undo a claim that nothing came of: remove the marker when `directory` holds what it held when it was
-    claimed (`before`, its entry_stamps then), and nothing more. A folder taken as lmkit's by an lmkit
-    config.json in it (a run from before the marker, or a last/ copied there) gets no marker from a command
-    that failed."""
+    claimed (`before`, its entry_stamps then), and nothing more, and give the folder back its times then
+    (`times`, folder_times). A folder taken as lmkit's by an lmkit config.json in it (a run from before the
+    marker, or a last/ copied there) keeps no trace of a command that failed, not even a newer mtime."""
     try:
         if (directory / MARKER_FILE).is_file() and entry_stamps(directory) == before:
             (directory / MARKER_FILE).unlink()
+            if times is not None:
+                os.utime(directory, ns=times, follow_symlinks=False)
     except OSError:
         pass  # something appeared meanwhile: then it is in use, and stays
 

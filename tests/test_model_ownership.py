@@ -282,20 +282,25 @@ def test_a_users_entry_in_last_is_refused_by_name_before_training(cli, tmp_path,
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("action", [*ACTIONS, "out"])
 def test_a_refused_run_adds_no_marker_to_a_users_folder_holding_a_copied_last(cli, tmp_path, action):
     """A run's last/ copied into a folder of the user's makes that folder look like a model directory from
     before the marker (an lmkit config.json in last/). A run refused there leaves the folder exactly as it was:
-    the marker it claimed the folder with is taken back, so the folder is not lmkit's from then on."""
+    the marker it claimed the folder with is taken back, so the folder is not lmkit's from then on, and the
+    folder's own modification time is given back (the marker and lock written and removed had changed it)."""
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
     user = make_folder(tmp_path / "user", {"notes.txt": b"mine\n"})
     shutil.copytree(run / "last", user / "last")
     (user / "last" / "mine.txt").write_bytes(b"3\n")
-    before = snapshot(user)
-    result = cli(*ACTIONS[action](user))
-    assert_one_line_error(result, "is not lmkit's, and lmkit replaces", "move it out of there")
+    os.utime(user, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))  # 2001: any change would show
+    before, mtime = snapshot(user), user.stat().st_mtime_ns
+    if action == "out":  # a new run into what looks like a stopped one
+        assert_one_line_error(cli(*train_args(user, "--max-steps", "2")), "holds a stopped run")
+    else:
+        assert_one_line_error(cli(*ACTIONS[action](user)), "is not lmkit's, and lmkit replaces", "move it out of there")
     assert snapshot(user) == before
+    assert user.stat().st_mtime_ns == mtime
 
 
 def test_a_users_file_put_into_last_during_the_run_stops_the_save_not_the_file(tmp_path, cli):

@@ -23,8 +23,8 @@ import torch
 
 from lmkit.checkpoint import (CONFIG_FILE, LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, TOKENIZER_FILE,
                               ModelWriteError, check_links_inside, check_model_directory, claim_model_directory,
-                              entry_stamps, first_foreign_entry, lmkit_temporary, load_model, model_names, read_names,
-                              release_claim, save_model, stopped_run)
+                              entry_stamps, first_foreign_entry, folder_times, lmkit_temporary, load_model, model_names,
+                              read_names, release_claim, save_model, stopped_run)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
                           remove_made_folders)
@@ -185,6 +185,7 @@ class DirectoryLock(FolderLock):
         self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
         self.claimed = False
         self.before: dict[str, tuple[int, int]] = {}  # the directory's entries when claimed (entry_stamps)
+        self.times: tuple[int, int] | None = None  # and its own times then (folder_times)
 
     def __enter__(self) -> "DirectoryLock":
         check_model_directory(self.directory, "--out")  # a user's folder is refused before a folder is made
@@ -193,7 +194,7 @@ class DirectoryLock(FolderLock):
         except OSError as exc:
             raise ModelWriteError(self.directory, exc.strerror or str(exc)) from exc
         try:
-            self.before = entry_stamps(self.directory)
+            self.before, self.times = entry_stamps(self.directory), folder_times(self.directory)
             self.claimed = claim_model_directory(self.directory, "--out")
             super().__enter__()
         except BaseException:
@@ -214,7 +215,7 @@ class DirectoryLock(FolderLock):
 
     def _release_claim(self) -> None:
         if self.claimed:
-            release_claim(self.directory, self.before)
+            release_claim(self.directory, self.before, self.times)
         remove_made_folders(self.made, self.directory)  # those this lock made, if nothing was written into them
 
 
