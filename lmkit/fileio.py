@@ -492,3 +492,18 @@ class FolderMarker:
 MODEL_MARKER = FolderMarker(".lmkit-model", "lmkit model directory\n")  # in every model directory lmkit makes
 REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # in every report folder lmkit makes
 LMKIT_MARKERS = (MODEL_MARKER, REPORT_MARKER)
+MODEL_CONFIG_FILE = "config.json"  # a model directory's description (lmkit.saved_config)
+MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
+
+
+def is_lmkit_config(path: Path) -> bool:
+    """A regular file holding a JSON object with lmkit's "format", "lmkit" (its version) and "kind" fields: a
+    model's config.json, which also marks a model directory made before the marker was."""
+    try:
+        if not_a_file(path) is not None or not path.exists() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return False
+        config = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deeply
+        return False
+    return (isinstance(config, dict) and isinstance(config.get("format"), int)
+            and isinstance(config.get("lmkit"), str) and isinstance(config.get("kind"), str))

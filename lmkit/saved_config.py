@@ -19,10 +19,10 @@ from pathlib import Path
 
 from lmkit.config.from_json import finite_number, from_json
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import json_text
+from lmkit.fileio import MODEL_CONFIG_FILE, json_text
 from lmkit.text.tokenizers import Tokenizer
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = MODEL_CONFIG_FILE
 TOKENIZER_FILE = "tokenizer.json"
 
 

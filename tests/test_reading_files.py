@@ -187,7 +187,8 @@ def test_tokenize_reads_standard_input_line_by_line_within_a_bound(model_dir, da
 
 
 def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_in_it(tiny_en, tmp_path):
-    """`--train texts/` read a model directory inside it as text: its config.json, tokenizer.json, metrics.jsonl."""
+    """`--train texts/` read a model directory inside it as text: its config.json, tokenizer.json, metrics.jsonl;
+    one from before the marker is told by its lmkit config.json."""
     from lm_fixtures import ngram_dir
     from lmkit.corpus.text_files import list_text_files
     from lmkit.fileio import REPORT_MARKER
@@ -202,4 +203,6 @@ def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_
     (folder / "report" / "report.md").write_text("# a report\n")
     (folder / "mine").mkdir()  # a folder of the user's that merely holds a config.json: read as before
     (folder / "mine" / "config.json").write_text('{"notes": "mine"}\n')
+    shutil.copytree(folder / "models" / "kn", folder / "old")  # a model directory from before the marker
+    (folder / "old" / ".lmkit-model").unlink()
     assert [p.relative_to(folder).as_posix() for p in list_text_files(folder)] == ["a.txt", "mine/config.json"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import LMKIT_MARKERS, not_regular, open_regular, read_json, write_json_atomic
+from lmkit.fileio import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config, not_regular, open_regular, read_json, write_json_atomic
 
 
 CHUNK_BYTES = 1 << 20
@@ -175,9 +175,11 @@ def list_text_files(path: str | Path, lmkit_folder: Callable[[Path], bool] | Non
 
 def lmkit_folders(entries: list[Path], lmkit_folder: Callable[[Path], bool] | None = None) -> list[Path]:
     """The folders among `entries` and their parents that lmkit made: model directories and reports, by their
-    markers, and the folders `lmkit_folder` tells."""
+    markers or (a model directory from before the marker) an lmkit config.json, and the folders `lmkit_folder`
+    tells."""
     markers = {marker.name: marker for marker in LMKIT_MARKERS}
-    marked = [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)]
+    marked = [entry.parent for entry in entries if entry.name in markers and markers[entry.name].present(entry.parent)
+              or entry.name == MODEL_CONFIG_FILE and is_lmkit_config(entry)]
     told = [entry for entry in entries if lmkit_folder is not None and entry.is_dir() and lmkit_folder(entry)]
     return marked + told
 
