@@ -306,7 +306,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="Rows of the LSTMs' windows.")
     parser.add_argument("--bptt", type=int, default=35,
                         help="The LSTMs' truncated-BPTT window; every model's step holds --batch-size x --bptt tokens.")
-    parser.add_argument("--dropout", type=float, default=0.0,
+    parser.add_argument("--dropout", type=float, default=0.1,  # benchmarks/RESULTS.md, eighteenth session
                         help="Every neural model's dropout between layers and before the softmax (--dropout, --out-dropout).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every lmkit command and the scoring.")
     parser.add_argument("--train-option", action="append", default=[], metavar="OPTION",
