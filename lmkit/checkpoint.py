@@ -24,14 +24,16 @@ import re
 import shutil
 import stat
 import tempfile
+import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, is_lmkit_config, not_a_file, read_json,
-                          write_json_atomic, write_text_atomic)
+from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, is_lmkit_config, not_a_file, open_regular,
+                          read_json, write_json_atomic, write_text_atomic)
 from lmkit.models import model_class
+from lmkit.models.saved_record import EDITED
 from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
                                  check_tokenizer_matches, tokenizer_record, vocab_record)
 from lmkit.stop_signals import held_back
@@ -41,6 +43,8 @@ FORMAT = 1
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
+MAX_RECORD_BYTES = 1 << 16  # one line of metrics.jsonl is far shorter
+MAX_TOKENIZER_BYTES = 1 << 28  # a tokenizer.json (a sentencepiece model inside) is far smaller
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
@@ -185,6 +189,53 @@ def check_model_directory(directory: str | Path, option: str = "") -> None:
         raise CheckpointError(f"{named}: holds files and is not an lmkit model directory (no {MARKER_FILE}, no lmkit "
                               f"{CONFIG_FILE}); lmkit writes only into a new or empty folder or a model directory it "
                               f"made: choose another {option or 'folder'}")
+    mine = users_file_at_the_top(directory) if directory.is_dir() else None
+    if mine is not None:
+        raise CheckpointError(f"{mine}: is not lmkit's, and lmkit saves its model there ({directory} is lmkit's only "
+                              f"by the {LAST}/ in it: it has no {MARKER_FILE} and no lmkit {CONFIG_FILE}); move it, or "
+                              f"choose another {option or 'folder'}")
+
+
+def users_file_at_the_top(directory: Path) -> Path | None:
+    """In a folder taken as lmkit's by an lmkit config.json in its last/ alone (a run from before the marker, or a
+    last/ copied into a folder of the user's), the first entry at its top under a name lmkit saves there: nothing
+    proves it lmkit's, and a save would replace it (a learning curve would be appended to it). None when the top
+    is proved lmkit's (its marker, or an lmkit config.json)."""
+    if has_marker(directory) or is_lmkit_config(directory / CONFIG_FILE):
+        return None
+    for name in sorted(model_names() | {METRICS_FILE}):
+        path = directory / name
+        if (path.exists() or path.is_symlink()) and not written_by_lmkit(path):
+            return path
+    return None
+
+
+def written_by_lmkit(path: Path) -> bool:
+    """Whether the file at `path`, under one of the names lmkit saves at a model directory's top, reads as lmkit
+    wrote it (a run killed inside its first save leaves these without a config.json): a learning curve's first
+    evaluation record, a tokenizer's kind and vocabulary, weights recording their kind, N-gram tables."""
+    from lmkit.models.neural.weight_files import WEIGHTS_FILE
+    from lmkit.models.neural.weights import read_header
+    from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
+
+    try:
+        if not_a_file(path) is not None or not path.exists():
+            return False
+        with open(path, "rb") as handle:
+            if path.name == METRICS_FILE:
+                record = json.loads(handle.readline(MAX_RECORD_BYTES))
+                return isinstance(record, dict) and type(record.get("step")) is int
+            if path.name == TOKENIZER_FILE:
+                saved = json.loads(handle.read(MAX_TOKENIZER_BYTES))
+                return isinstance(saved, dict) and isinstance(saved.get("kind"), str) and "vocab" in saved
+            if path.name == WEIGHTS_FILE:
+                return isinstance(read_header(handle, path)[1].get("kind"), str)
+            if path.name == NGRAM_WEIGHTS_FILE:
+                with zipfile.ZipFile(handle) as archive:
+                    return "keys1.npy" in archive.namelist()
+    except (OSError, ValueError, RecursionError, CheckpointError, zipfile.BadZipFile):
+        pass
+    return False
 
 
 def claim_model_directory(directory: str | Path, option: str = "") -> bool:
@@ -312,8 +363,34 @@ def read_model(directory: Path, config: dict):
     """load_model's reading of the tokenizer and the weights `config` (as read_config checked it) describes."""
     tokenizer = load_tokenizer_from(directory)
     check_tokenizer_matches(directory, config, tokenizer)
+    check_weights_kind(directory, config["kind"])
     model = model_class(config["kind"]).load(directory, config, tokenizer.vocab)  # the kind: checked by read_config
     return model, tokenizer, config
+
+
+def check_weights_kind(directory: Path, kind: str) -> None:
+    """CheckpointError naming config.json's "kind" when the directory holds, instead of the weights file that kind
+    reads, the other family's: an N-gram's tables where a neural model's weights go, or the reverse."""
+    from lmkit.models.mix import Interpolated
+    from lmkit.models.neural.weight_files import WEIGHTS_FILE
+    from lmkit.models.neural.weights import read_header
+    from lmkit.models.ngram.model import NGramLM, WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
+
+    if kind == Interpolated.kind:
+        return
+    own, other = (NGRAM_WEIGHTS_FILE, WEIGHTS_FILE) if kind == NGramLM.kind else (WEIGHTS_FILE, NGRAM_WEIGHTS_FILE)
+    if (directory / own).exists() or not (directory / other).is_file():
+        return
+    saved = NGramLM.kind if other == NGRAM_WEIGHTS_FILE else None
+    if saved is None:  # a neural model's weights record their kind
+        try:
+            with open_regular(directory / other, CheckpointError) as handle:
+                saved = read_header(handle, directory / other)[1].get("kind")
+        except CheckpointError:
+            pass
+    held = f"the weights of \"kind\": {json.dumps(saved)}" if isinstance(saved, str) else "a neural model's weights"
+    raise CheckpointError(f"{directory / CONFIG_FILE}: \"kind\": {json.dumps(kind)} does not fit {other}, which holds "
+                          f"{held} {EDITED}")
 
 
 def inside(directory: Path, name: str) -> Path:

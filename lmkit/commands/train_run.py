@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import METRICS_FILE, check_links_inside, load_model, stopped_run
+from lmkit.checkpoint import METRICS_FILE, check_links_inside, check_model_directory, load_model, stopped_run
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
@@ -220,6 +220,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
 def refuse_to_replace(directory: Path, overwrite: bool) -> None:
     """ConfigError if `directory` holds a model or a stopped run and --overwrite was not given: checked when the
     run's folder is chosen, and again once its lock is held, since another lmkit may have saved there meanwhile."""
+    check_model_directory(directory, "--out")  # a folder of the user's, or a file of the user's where a model goes
     if overwrite:
         return
     left = stopped_run(directory)
