@@ -151,8 +151,14 @@ def test_resume_checks_an_edited_saved_config_before_comparing_options_with_it(c
                                                         'holds the weights of "direction": "forward"'),
     ("ngram", lambda c: c.update(order=1), '"order": 1 does not fit model.ngram.npz, which holds the weights of '
                                            '"order": 2'),
+    ("ngram", lambda c: c.pop("order"), 'no "order": an N-gram\'s config.json names its order'),
+    ("lstm", lambda c: c.update(kind="ngram", order=3), '"kind": "ngram" does not fit model.safetensors, which holds '
+                                                        'the weights of "kind": "lstm"'),
+    ("ngram", lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit model.ngram.npz, which holds the weights '
+                                               'of "kind": "ngram"'),
 ], ids=["lstm direction", "scratch direction", "nonlinearity", "scratch relabelled", "two keys", "deleted key",
-        "model null", "bilstm direction", "ngram direction", "ngram order"])
+        "model null", "bilstm direction", "ngram direction", "ngram order", "ngram order deleted", "lstm to ngram",
+        "ngram to lstm"])
 def test_a_config_edited_against_its_weights_names_the_key(cli, copy, tmp_path, name, change, words):
     """config.json is held against what the weights file records of the model that saved it: an edited "direction"
     had run forward weights backward (and kept training them so on --resume), an edited nonlinearity had run tanh
@@ -164,7 +170,7 @@ def test_a_config_edited_against_its_weights_names_the_key(cli, copy, tmp_path, 
         model = copy(name)
     edit_json(model / "config.json", change)
     assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: {words}",
-                          "(was config.json edited, or the weights file replaced?)")
+                          "(was config.json edited")
     if (model / "last").is_dir():
         edit_json(model / "last" / "config.json", change)
         before = {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
@@ -201,6 +207,51 @@ def test_weights_copied_in_from_another_direction_are_refused(cli, copy, tmp_pat
     shutil.copy(backward / "model.safetensors", model / "model.safetensors")
     assert_one_line_error(cli("eval", model, "--file", ENGLISH), f"{model}/config.json: \"direction\": \"forward\" "
                           'does not fit model.safetensors, which holds the weights of "direction": "backward"')
+    edit_json(backward / "config.json", lambda config: config.pop("direction"))
+    assert_one_line_error(cli("eval", backward, "--file", ENGLISH), f"{backward}/config.json: no \"direction\" (read "
+                          'as "forward") does not fit model.safetensors, which holds the weights of "direction": "backward"')
+
+
+def rewrite_metadata(path: Path, change) -> None:
+    """Change a safetensors file's "__metadata__" as a crafted file would (any JSON, not only strings)."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    change(header["__metadata__"])
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length :])
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda m: m.update(architecture=5), "'architecture' is not a string"),
+    (lambda m: m.update(architecture={"hidden_size": 16}), "'architecture' is not a string"),
+    (lambda m: m.update(direction=5), "'direction' is not a string"),
+    (lambda m: m.update(architecture='{"hidden_size": 1e999}'), "'hidden_size' is Infinity"),
+    (lambda m: m.update(architecture='{"hidden_size": NaN}'), "NaN is not a number lmkit saves"),
+    (lambda m: m.update(architecture='{"hidden_size": "32"}'), "'hidden_size' is \"32\""),
+])
+def test_a_record_of_the_wrong_types_is_called_damaged_not_a_config_edit(cli, copy, change, what):
+    model = copy("lstm")
+    rewrite_metadata(model / "model.safetensors", change)
+    assert_one_line_error(cli("eval", model, "--file", ENGLISH),
+                          f"{model}/model.safetensors: its record of the model that saved it is damaged ({what}")
+
+
+def test_an_interpolated_models_member_settings_are_named_in_its_own_config(cli, copy, tmp_path):
+    """A mix reads its members' settings from its config.json's "members" list: an edit there had been blamed on
+    members/N/config.json, a file lmkit writes beside the weights but never reads."""
+    from lmkit.checkpoint import load_model, save_model
+    from lmkit.models.mix import Interpolated
+
+    ngram = tmp_path / "ngram"
+    assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", ngram).exit_code == 0
+    (lstm, tokenizer, _), (counted, _, _) = load_model(copy("lstm")), load_model(ngram)
+    mix = tmp_path / "mix"
+    save_model(mix, Interpolated([lstm, counted], [0.5, 0.5]), tokenizer, {"direction": "forward"})
+    edit_json(mix / "config.json", lambda config: config["members"][0]["model"].__setitem__("hidden_size", 32))
+    assert_one_line_error(cli("eval", mix, "--file", ENGLISH), f"{mix}/config.json: members[0]: \"hidden_size\": 32 "
+                          "does not fit model.safetensors, which holds the weights of \"hidden_size\": 16")
 
 
 @pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])

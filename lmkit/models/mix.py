@@ -170,7 +170,11 @@ class Interpolated:
                                       f"got {member_config!r}")
             folder = Path(directory) / MEMBERS_DIR / str(i)
             member_config = {"direction": config.get("direction", "forward"), **member_config}  # the mix's, saved with it
-            members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
+            try:
+                members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
+            except (CheckpointError, ConfigError) as exc:  # the settings read are this config.json's, not the folder's
+                said = str(exc).replace(f"{folder / 'config.json'}:", f"{Path(directory) / 'config.json'}: members[{i}]:")
+                raise CheckpointError(said) from exc
         try:
             return cls(members, config.get("weights") or [])
         except ConfigError as exc:

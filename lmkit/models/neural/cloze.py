@@ -236,7 +236,7 @@ class ClozeRNN(nn.Module):
             raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
         expected = planned_shapes(lambda: cls(vocab, settings), where)
         try:
-            tensors = load_weights(directory / WEIGHTS_FILE, expected, written=written,
+            tensors = load_weights(directory / WEIGHTS_FILE, expected, config=config,
                                    record=weights_record(settings.kind, config.get("direction", BOTH_WAYS), settings))
         except CheckpointError as exc:
             raise structure_misfit(directory, vocab, settings, expected, written) or exc from None

@@ -193,7 +193,7 @@ class RNNLM(nn.Module):
             expected.pop(TIED)
         tensors = load_weights(Path(directory) / WEIGHTS_FILE, expected, optional=frozenset({TIED}),
                                record=weights_record(settings.cell, config.get("direction", "forward"), settings),
-                               written=config.get("model") or {})
+                               config=config)
         model = cls(vocab, settings)
         model.load_state_dict(dict(sorted(tensors.items())), strict=False)
         return model

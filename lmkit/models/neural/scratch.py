@@ -163,7 +163,7 @@ class ScratchRNN(StepScoring, nn.Module):
             raise CheckpointError(f"{where}: invalid scratch-rnn settings: {exc}") from exc
         tensors = load_weights(Path(directory) / WEIGHTS_FILE, parameter_shapes(len(vocab), settings),
                                record=weights_record(cls.kind, config.get("direction", "forward"), settings),
-                               written=config.get("model") or {})
+                               config=config)
         model = cls(vocab, settings)
         with torch.no_grad():
             for name, param in model.named_parameters():

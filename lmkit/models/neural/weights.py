@@ -50,10 +50,10 @@ def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = fro
 
 
 def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset[str] = frozenset(),
-                 record: dict[str, str] | None = None, written: dict | None = None) -> dict[str, torch.Tensor]:
+                 record: dict[str, str] | None = None, config: dict | None = None) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file; CheckpointError when missing, malformed, not finite, or saved by another
     model than config.json describes (`record`: weights_record of config.json's kind, direction and settings, held
-    against the header's; `written`: config.json's "model" object, to tell a deleted key from an edited one), or
+    against the header's; `config`: config.json as read, to quote it), or
     (given `expected` names and shapes) not the model's, all checked from the header before reading a tensor."""
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -64,7 +64,7 @@ def load_weights(path: Path, expected: Shapes | None = None, optional: frozenset
     with open_regular(path, CheckpointError) as handle:
         found, metadata = read_header(handle, path)  # the whole file is read only once the header accounts for it all
         if record is not None:
-            check_record(path, record, metadata, written or {})
+            check_record(path, record, metadata, config or {})
         if expected is not None:
             try:
                 check_shapes(found, expected, optional)

@@ -179,13 +179,16 @@ class NGramLM:
 
     @classmethod
     def load(cls, directory: str | Path, config: dict, vocab: Vocab) -> "NGramLM":
+        if "order" not in config:  # every N-gram's config.json names its order: read as 0, it was called a bad option
+            raise CheckpointError(f"{Path(directory) / 'config.json'}: no \"order\": an N-gram's config.json names "
+                                  "its order (was config.json edited?)")
         try:
-            model = cls(vocab, order=config.get("order", 0), smoothing=config.get("smoothing", "kn"),
+            model = cls(vocab, order=config["order"], smoothing=config.get("smoothing", "kn"),
                         k=config.get("k", 1.0), direction=config.get("direction", "forward"))
         except ConfigError as exc:
             raise CheckpointError(f"{Path(directory) / 'config.json'}: {exc}") from exc
         model.tables = read_tables(Path(directory) / WEIGHTS_FILE, model.order, len(vocab),
-                                   record=weights_record(cls.kind, model.direction, model), written=config)
+                                   record=weights_record(cls.kind, model.direction, model), config=config)
         model.details = {key: config[key] for key in ("discounts", "source") if key in config}
         return model
 

@@ -23,9 +23,9 @@ RECORD = "record"  # the array holding the tables' weights_record, as JSON
 
 
 def read_tables(path: Path, order: int, vocab_size: int, record: dict[str, str] | None = None,
-                written: dict | None = None) -> BackoffTables:
+                config: dict | None = None) -> BackoffTables:
     """The tables of an `order`-gram model over `vocab_size` types; given `record` (weights_record of what
-    config.json says, `written` its object), the file's own record must agree (check_record)."""
+    config.json says, `config` as read), the file's own record must agree (check_record)."""
     if not path.exists():
         raise CheckpointError(f"{path}: N-gram weights are missing")
     try:
@@ -37,7 +37,7 @@ def read_tables(path: Path, order: int, vocab_size: int, record: dict[str, str] 
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"{path}: not a readable N-gram weights file ({exc})") from exc
     if record is not None and RECORD in arrays:  # files saved before the record existed have none
-        check_record(path, record, saved_record(path, arrays[RECORD]), written or {})
+        check_record(path, record, saved_record(path, arrays[RECORD]), config or {}, settings=None)
     keys, logp, logbo = [], [], []
     for n in range(1, order + 1):
         missing = [f"{name}{n}" for name in ("keys", "logp", "logbo") if f"{name}{n}" not in arrays]
