@@ -30,10 +30,10 @@ from pathlib import Path
 
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, is_lmkit_config, not_a_file, open_regular,
+from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, is_lmkit_config, not_a_file,
                           read_json, write_json_atomic, write_text_atomic)
 from lmkit.models import model_class
-from lmkit.models.saved_record import EDITED
+from lmkit.models.weights_kind import check_weights_kind
 from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
                                  check_tokenizer_matches, tokenizer_record, vocab_record)
 from lmkit.stop_signals import held_back
@@ -192,8 +192,8 @@ def check_model_directory(directory: str | Path, option: str = "") -> None:
     mine = users_file_at_the_top(directory) if directory.is_dir() else None
     if mine is not None:
         raise CheckpointError(f"{mine}: is not lmkit's, and lmkit saves its model there ({directory} is lmkit's only "
-                              f"by the {LAST}/ in it: it has no {MARKER_FILE} and no lmkit {CONFIG_FILE}); move it, or "
-                              f"choose another {option or 'folder'}")
+                              f"by the {LAST}/ or {LAST}.old/ in it: it has no {MARKER_FILE} of lmkit's and no lmkit "
+                              f"{CONFIG_FILE}); move it, or choose another {option or 'folder'}")
 
 
 def users_file_at_the_top(directory: Path) -> Path | None:
@@ -203,6 +203,8 @@ def users_file_at_the_top(directory: Path) -> Path | None:
     is proved lmkit's (its marker, or an lmkit config.json)."""
     if has_marker(directory) or is_lmkit_config(directory / CONFIG_FILE):
         return None
+    if (directory / MARKER_FILE).exists() or (directory / MARKER_FILE).is_symlink():  # not lmkit's: has_marker said
+        return directory / MARKER_FILE
     for name in sorted(model_names() | {METRICS_FILE}):
         path = directory / name
         if (path.exists() or path.is_symlink()) and not written_by_lmkit(path):
@@ -366,31 +368,6 @@ def read_model(directory: Path, config: dict):
     check_weights_kind(directory, config["kind"])
     model = model_class(config["kind"]).load(directory, config, tokenizer.vocab)  # the kind: checked by read_config
     return model, tokenizer, config
-
-
-def check_weights_kind(directory: Path, kind: str) -> None:
-    """CheckpointError naming config.json's "kind" when the directory holds, instead of the weights file that kind
-    reads, the other family's: an N-gram's tables where a neural model's weights go, or the reverse."""
-    from lmkit.models.mix import Interpolated
-    from lmkit.models.neural.weight_files import WEIGHTS_FILE
-    from lmkit.models.neural.weights import read_header
-    from lmkit.models.ngram.model import NGramLM, WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
-
-    if kind == Interpolated.kind:
-        return
-    own, other = (NGRAM_WEIGHTS_FILE, WEIGHTS_FILE) if kind == NGramLM.kind else (WEIGHTS_FILE, NGRAM_WEIGHTS_FILE)
-    if (directory / own).exists() or not (directory / other).is_file():
-        return
-    saved = NGramLM.kind if other == NGRAM_WEIGHTS_FILE else None
-    if saved is None:  # a neural model's weights record their kind
-        try:
-            with open_regular(directory / other, CheckpointError) as handle:
-                saved = read_header(handle, directory / other)[1].get("kind")
-        except CheckpointError:
-            pass
-    held = f"the weights of \"kind\": {json.dumps(saved)}" if isinstance(saved, str) else "a neural model's weights"
-    raise CheckpointError(f"{directory / CONFIG_FILE}: \"kind\": {json.dumps(kind)} does not fit {other}, which holds "
-                          f"{held} {EDITED}")
 
 
 def inside(directory: Path, name: str) -> Path:

@@ -238,20 +238,42 @@ def test_a_record_of_the_wrong_types_is_called_damaged_not_a_config_edit(cli, co
                           f"{model}/model.safetensors: its record of the model that saved it is damaged ({what}")
 
 
-def test_an_interpolated_models_member_settings_are_named_in_its_own_config(cli, copy, tmp_path):
-    """A mix reads its members' settings from its config.json's "members" list: an edit there had been blamed on
-    members/N/config.json, a file lmkit writes beside the weights but never reads."""
+@pytest.fixture
+def mixed(cli, copy, tmp_path):
+    """An interpolation of the tiny LSTM and a character bigram of the same text (weights 0.5 each)."""
     from lmkit.checkpoint import load_model, save_model
     from lmkit.models.mix import Interpolated
 
     ngram = tmp_path / "ngram"
     assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", ngram).exit_code == 0
     (lstm, tokenizer, _), (counted, _, _) = load_model(copy("lstm")), load_model(ngram)
-    mix = tmp_path / "mix"
-    save_model(mix, Interpolated([lstm, counted], [0.5, 0.5]), tokenizer, {"direction": "forward"})
-    edit_json(mix / "config.json", lambda config: config["members"][0]["model"].__setitem__("hidden_size", 32))
-    assert_one_line_error(cli("eval", mix, "--file", ENGLISH), f"{mix}/config.json: members[0]: \"hidden_size\": 32 "
-                          "does not fit model.safetensors, which holds the weights of \"hidden_size\": 16")
+    save_model(tmp_path / "mix", Interpolated([lstm, counted], [0.5, 0.5]), tokenizer, {"direction": "forward"})
+    return tmp_path / "mix"
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["members"][0]["model"].update(hidden_size=32),
+     'members[0]: "hidden_size": 32 does not fit model.safetensors, which holds the weights of "hidden_size": 16'),
+    (lambda c: c["members"][1].update(kind="lstm"),
+     'members[1]: "kind": "lstm" does not fit model.ngram.npz, which holds the weights of "kind": "ngram"'),
+    (lambda c: c["members"][0].update(kind="ngram"),
+     'members[0]: "kind": "ngram" does not fit model.safetensors, which holds the weights of "kind": "lstm"'),
+    (lambda c: c["members"].reverse(),
+     'members[0]: "kind": "ngram" does not fit model.safetensors, which holds the weights of "kind": "lstm"'),
+    (lambda c: c["members"][0].update(direction=5), 'members[0]: "direction" must be a string, got 5'),
+    (lambda c: c["members"][0].update(kind=5), 'members[0]: "kind" must be a model kind (a string), got 5'),
+    (lambda c: c["members"][1].update(kind="foo"), "members[1]: unknown model kind 'foo'"),
+    (lambda c: c.update(weights=["a", 0.5]), '--weights must be a list of numbers, got ["a", 0.5]'),
+    (lambda c: c.update(weights=1), "--weights must be a list of numbers, got 1"),
+    (lambda c: c.update(weights=[True, False]), "--weights must be a list of numbers, got [true, false]"),
+], ids=["size", "ngram relabelled", "lstm relabelled", "swapped", "direction", "kind a number", "unknown kind",
+        "weight a string", "weights a number", "weights booleans"])
+def test_an_interpolated_models_member_settings_are_named_in_its_own_config(cli, mixed, change, words):
+    """A mix reads its members' settings from its config.json's "members" list: an edit there had been blamed on
+    members/N/config.json (a file lmkit writes beside the weights but never reads) or on a missing weights file,
+    a damaged record, and weights of the wrong type had raised a traceback."""
+    edit_json(mixed / "config.json", change)
+    assert_one_line_error(cli("eval", mixed, "--file", ENGLISH), f"{mixed}/config.json: {words}")
 
 
 @pytest.mark.parametrize("name,weight", [("lstm", "head.linear.weight"), ("lstm", "rnn.weight_hh_l0"), ("scratch", "W")])

@@ -12,6 +12,7 @@ never decreases.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,7 @@ import torch
 from lmkit.errors import CheckpointError, ConfigError, VocabError
 from lmkit.fileio import write_json_atomic
 from lmkit.models.base import ReordersStreams
+from lmkit.models.weights_kind import check_weights_kind
 
 MEMBERS_DIR = "members"
 
@@ -40,6 +42,9 @@ def check_same_vocab(models: Sequence, names: Sequence[str] | None = None) -> No
 
 
 def check_weights(weights: Sequence[float], count: int) -> np.ndarray:
+    if not isinstance(weights, (list, tuple, np.ndarray)) or not all(
+            isinstance(w, (int, float, np.number)) and not isinstance(w, bool) for w in weights):
+        raise ConfigError(f"--weights must be a list of numbers, got {json.dumps(weights, default=str)}")
     weights = np.asarray([float(w) for w in weights], dtype=np.float64)
     if len(weights) != count:
         raise ConfigError(f"--weights: {count} models need {count} weights, got {len(weights)}")
@@ -170,10 +175,17 @@ class Interpolated:
                                       f"got {member_config!r}")
             folder = Path(directory) / MEMBERS_DIR / str(i)
             member_config = {"direction": config.get("direction", "forward"), **member_config}  # the mix's, saved with it
+            where = f"{Path(directory) / 'config.json'}: members[{i}]:"
             try:
-                members.append(model_class(str(member_config.get("kind"))).load(folder, member_config, vocab))
+                kind = member_config.get("kind")
+                if not isinstance(kind, str):
+                    raise ConfigError(f"\"kind\" must be a model kind (a string), got {json.dumps(kind)}")
+                check_weights_kind(folder, kind)
+                members.append(model_class(kind).load(folder, member_config, vocab))
             except (CheckpointError, ConfigError) as exc:  # the settings read are this config.json's, not the folder's
-                said = str(exc).replace(f"{folder / 'config.json'}:", f"{Path(directory) / 'config.json'}: members[{i}]:")
+                said = str(exc)
+                said = (said.replace(f"{folder / 'config.json'}:", where) if f"{folder / 'config.json'}:" in said
+                        else f"{where} {said}" if str(folder) not in said else said)
                 raise CheckpointError(said) from exc
         try:
             return cls(members, config.get("weights") or [])

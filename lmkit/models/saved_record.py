@@ -34,6 +34,10 @@ def check_record(path: Path, record: dict[str, str], metadata: dict, config: dic
     weights_record of what config.json says; `metadata`: the file's record; `config`: config.json as read, whose
     `settings` key holds the model's settings (None: they sit at its top, as an N-gram's do), to quote what it
     says and tell a deleted key from an edited one."""
+    for key in TOP_LEVEL:  # what config.json says must be a string: read_config checks a model's, not a mix member's
+        if not isinstance(record.get(key, ""), str):
+            raise CheckpointError(f"{path.parent / 'config.json'}: \"{key}\" must be a string, got "
+                                  f"{json.dumps(record[key], default=str)}")
     ours, saved = recorded(record, path), recorded(metadata, path)
     keys = [key for key in ours if key in saved and saved[key] != ours[key]]
     if not keys:
