@@ -203,8 +203,9 @@ def users_file_at_the_top(directory: Path) -> Path | None:
     is proved lmkit's (its marker, or an lmkit config.json)."""
     if has_marker(directory) or is_lmkit_config(directory / CONFIG_FILE):
         return None
-    if (directory / MARKER_FILE).exists() or (directory / MARKER_FILE).is_symlink():  # not lmkit's: has_marker said
-        return directory / MARKER_FILE
+    for name in (MARKER_FILE, LOCK_FILE):  # not lmkit's marker (has_marker said), and a lock nothing proves lmkit's
+        if (directory / name).exists() or (directory / name).is_symlink():
+            return directory / name
     for name in sorted(model_names() | {METRICS_FILE}):
         path = directory / name
         if (path.exists() or path.is_symlink()) and not written_by_lmkit(path):

@@ -156,9 +156,11 @@ def test_resume_checks_an_edited_saved_config_before_comparing_options_with_it(c
                                                         'the weights of "kind": "lstm"'),
     ("ngram", lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit model.ngram.npz, which holds the weights '
                                                'of "kind": "ngram"'),
+    ("lstm", lambda c: c.update(kind="interpolated"), '"kind": "interpolated" does not fit model.safetensors, which '
+                                                      'holds the weights of "kind": "lstm", not an interpolation'),
 ], ids=["lstm direction", "scratch direction", "nonlinearity", "scratch relabelled", "two keys", "deleted key",
         "model null", "bilstm direction", "ngram direction", "ngram order", "ngram order deleted", "lstm to ngram",
-        "ngram to lstm"])
+        "ngram to lstm", "lstm to interpolated"])
 def test_a_config_edited_against_its_weights_names_the_key(cli, copy, tmp_path, name, change, words):
     """config.json is held against what the weights file records of the model that saved it: an edited "direction"
     had run forward weights backward (and kept training them so on --resume), an edited nonlinearity had run tanh
@@ -266,8 +268,10 @@ def mixed(cli, copy, tmp_path):
     (lambda c: c.update(weights=["a", 0.5]), '--weights must be a list of numbers, got ["a", 0.5]'),
     (lambda c: c.update(weights=1), "--weights must be a list of numbers, got 1"),
     (lambda c: c.update(weights=[True, False]), "--weights must be a list of numbers, got [true, false]"),
+    (lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit members/, which holds the members of an '
+                                      'interpolated model'),
 ], ids=["size", "ngram relabelled", "lstm relabelled", "swapped", "direction", "kind a number", "unknown kind",
-        "weight a string", "weights a number", "weights booleans"])
+        "weight a string", "weights a number", "weights booleans", "mix relabelled"])
 def test_an_interpolated_models_member_settings_are_named_in_its_own_config(cli, mixed, change, words):
     """A mix reads its members' settings from its config.json's "members" list: an edit there had been blamed on
     members/N/config.json (a file lmkit writes beside the weights but never reads) or on a missing weights file,
@@ -587,6 +591,7 @@ def test_tokenizer_json_fields_of_the_wrong_type_are_named(cli, copy, change, wo
 
 def test_interpolated_members_that_are_not_settings_are_named(cli, copy):
     model = copy("lstm")
+    (model / "members").mkdir()  # else the kind is what does not fit (an LSTM's weights, no members/)
     edit_json(model / "config.json", lambda config: config.update(kind="interpolated", members=[1], weights=[1.0]))
     assert_one_line_error(cli("generate", model), "config.json: members[0] must be a model's settings (an object), got 1")
 

@@ -304,7 +304,8 @@ def test_a_refused_run_adds_no_marker_to_a_users_folder_holding_a_copied_last(cl
 
 
 @pytest.mark.parametrize("action", [*ACTIONS, "out"])
-@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "metrics.jsonl", MARKER_FILE])
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "metrics.jsonl", MARKER_FILE,
+                                  ".lock"])
 def test_a_users_file_beside_a_copied_last_is_refused_not_replaced(cli, tmp_path, action, name):
     """A folder that is lmkit's only by a last/ copied into it has nothing of lmkit's at its top: a file there under
     a name lmkit saves is the user's. --resume and --overwrite had replaced the user's config.json, weights and

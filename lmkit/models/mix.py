@@ -22,9 +22,8 @@ import torch
 from lmkit.errors import CheckpointError, ConfigError, VocabError
 from lmkit.fileio import write_json_atomic
 from lmkit.models.base import ReordersStreams
-from lmkit.models.weights_kind import check_weights_kind
+from lmkit.models.weights_kind import INTERPOLATED, MEMBERS_DIR, check_weights_kind
 
-MEMBERS_DIR = "members"
 
 
 def check_same_vocab(models: Sequence, names: Sequence[str] | None = None) -> None:
@@ -92,7 +91,7 @@ class Interpolated:
     The state is the tuple of the members' states.
     """
 
-    kind = "interpolated"
+    kind = INTERPOLATED
 
     def __init__(self, members: Sequence, weights: Sequence[float], names: Sequence[str] | None = None):
         if len(members) < 1:

@@ -19,22 +19,42 @@ from lmkit.models.ngram.model import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE, NGramLM
 from lmkit.models.saved_record import EDITED
 
 
+MEMBERS_DIR = "members"  # an interpolated model's members, one folder each (lmkit.models.mix)
+INTERPOLATED = "interpolated"
+
+
 def check_weights_kind(directory: Path, kind: str) -> None:
-    """CheckpointError naming config.json's "kind" when `directory` holds, instead of the weights file that kind
-    reads, the other family's (a kind that is neither family's, an interpolation, is not checked here)."""
-    neural = MODEL_KINDS.get(kind, "").startswith("lmkit.models.neural")
-    if kind != NGramLM.kind and not neural:
+    """CheckpointError naming config.json's "kind" when `directory` holds, instead of what that kind reads (its
+    weights file, or an interpolation's members/), another family's."""
+    where = Path(directory) / "config.json"
+    holds = {name: (directory / name).exists() for name in (WEIGHTS_FILE, NGRAM_WEIGHTS_FILE, MEMBERS_DIR)}
+    if kind == INTERPOLATED:
+        if not holds[MEMBERS_DIR] and (holds[WEIGHTS_FILE] or holds[NGRAM_WEIGHTS_FILE]):
+            other = WEIGHTS_FILE if holds[WEIGHTS_FILE] else NGRAM_WEIGHTS_FILE
+            raise CheckpointError(f"{where}: \"kind\": {json.dumps(kind)} does not fit {other}, which holds "
+                                  f"{held(directory, other)}, not an interpolation's {MEMBERS_DIR}/ {EDITED}")
+        return
+    if kind != NGramLM.kind and not MODEL_KINDS.get(kind, "").startswith("lmkit.models.neural"):
         return
     own, other = (NGRAM_WEIGHTS_FILE, WEIGHTS_FILE) if kind == NGramLM.kind else (WEIGHTS_FILE, NGRAM_WEIGHTS_FILE)
-    if (directory / own).exists() or not (directory / other).is_file():
+    if holds[own]:
         return
-    saved = NGramLM.kind if other == NGRAM_WEIGHTS_FILE else None
+    if not (directory / other).is_file():
+        if holds[MEMBERS_DIR]:
+            raise CheckpointError(f"{where}: \"kind\": {json.dumps(kind)} does not fit {MEMBERS_DIR}/, which holds "
+                                  f"the members of an interpolated model {EDITED}")
+        return
+    raise CheckpointError(f"{where}: \"kind\": {json.dumps(kind)} does not fit {other}, which holds "
+                          f"{held(directory, other)} {EDITED}")
+
+
+def held(directory: Path, name: str) -> str:
+    """What weights file `name` in `directory` holds, as its record says: 'the weights of "kind": ...'."""
+    saved = NGramLM.kind if name == NGRAM_WEIGHTS_FILE else None
     if saved is None:  # a neural model's weights record their kind
         try:
-            with open_regular(directory / other, CheckpointError) as handle:
-                saved = read_header(handle, directory / other)[1].get("kind")
+            with open_regular(directory / name, CheckpointError) as handle:
+                saved = read_header(handle, directory / name)[1].get("kind")
         except CheckpointError:
             pass
-    held = f"the weights of \"kind\": {json.dumps(saved)}" if isinstance(saved, str) else "a neural model's weights"
-    raise CheckpointError(f"{Path(directory) / 'config.json'}: \"kind\": {json.dumps(kind)} does not fit {other}, "
-                          f"which holds {held} {EDITED}")
+    return f"the weights of \"kind\": {json.dumps(saved)}" if isinstance(saved, str) else "a neural model's weights"
