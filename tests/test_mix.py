@@ -1,5 +1,6 @@
 """Interpolation: mixes probabilities, weight 1.0 is the model itself, EM finds the better weights."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from lmkit.text.encode import encode_lines
 from lmkit.errors import ConfigError, VocabError
 from lmkit.evaluate.perplexity import stream_logprobs
-from lmkit.models.mix import Interpolated, mix_logprobs, tune_weights
+from lmkit.models.mix import Interpolated, check_weights, mix_logprobs, tune_weights
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
@@ -122,3 +123,13 @@ def test_a_members_weights_linked_from_outside_are_refused(pair, tmp_path):
     weights.symlink_to(tmp_path / "elsewhere.safetensors")
     with pytest.raises(CheckpointError, match="members/0/model.safetensors: a symbolic link to .*outside the model"):
         load_model(tmp_path / "mix")
+
+
+@pytest.mark.parametrize("count, weights, words", [
+    (1, [0.5, 0.5], "--weights: 1 model needs 1 weight, got 2"),
+    (2, [1.0], "--weights: 2 models need 2 weights, got 1"),
+    (2, [0.5, "a"], '--weights must be a list of numbers, got [0.5, "a"]'),
+])
+def test_weights_that_do_not_fit_the_models_are_named(count, weights, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        check_weights(weights, count)

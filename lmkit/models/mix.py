@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from lmkit.errors import CheckpointError, ConfigError, VocabError
+from lmkit.errors import CheckpointError, ConfigError, VocabError, counted
 from lmkit.fileio import write_json_atomic
 from lmkit.models.base import ReordersStreams
 from lmkit.models.weights_kind import INTERPOLATED, MEMBERS_DIR, check_weights_kind
@@ -46,7 +46,8 @@ def check_weights(weights: Sequence[float], count: int) -> np.ndarray:
         raise ConfigError(f"--weights must be a list of numbers, got {json.dumps(weights, default=str)}")
     weights = np.asarray([float(w) for w in weights], dtype=np.float64)
     if len(weights) != count:
-        raise ConfigError(f"--weights: {count} models need {count} weights, got {len(weights)}")
+        raise ConfigError(f"--weights: {counted(count, 'model')} need{'s' if count == 1 else ''} "
+                          f"{counted(count, 'weight')}, got {len(weights)}")
     if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:
         raise ConfigError(f"--weights must be non-negative with a positive sum, got {weights.tolist()}")
     if abs(weights.sum() - 1.0) > 1e-6:
