@@ -43,7 +43,7 @@ FORMAT = 1
 STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
 MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
-MAX_RECORD_BYTES = 1 << 16  # one line of metrics.jsonl is far shorter
+MAX_METRICS_LINE_BYTES = 1 << 16  # one line of metrics.jsonl is far shorter
 MAX_TOKENIZER_BYTES = 1 << 28  # a tokenizer.json (a sentencepiece model inside) is far smaller
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
@@ -226,7 +226,7 @@ def written_by_lmkit(path: Path) -> bool:
             return False
         with open(path, "rb") as handle:
             if path.name == METRICS_FILE:
-                record = json.loads(handle.readline(MAX_RECORD_BYTES))
+                record = json.loads(handle.readline(MAX_METRICS_LINE_BYTES))
                 return isinstance(record, dict) and type(record.get("step")) is int
             if path.name == TOKENIZER_FILE:
                 saved = json.loads(handle.read(MAX_TOKENIZER_BYTES))

@@ -25,7 +25,6 @@ from lmkit.models.base import ReordersStreams
 from lmkit.models.weights_kind import INTERPOLATED, MEMBERS_DIR, check_weights_kind
 
 
-
 def check_same_vocab(models: Sequence, names: Sequence[str] | None = None) -> None:
     """VocabError unless every model shares the first one's vocabulary (probabilities over different
     token sets cannot be added, and their perplexities measure different things)."""
@@ -183,9 +182,11 @@ class Interpolated:
                 check_weights_kind(folder, kind)
                 members.append(model_class(kind).load(folder, member_config, vocab))
             except (CheckpointError, ConfigError) as exc:  # the settings read are this config.json's, not the folder's
-                said = str(exc)
-                said = (said.replace(f"{folder / 'config.json'}:", where) if f"{folder / 'config.json'}:" in said
-                        else f"{where} {said}" if str(folder) not in said else said)
+                said, member_file = str(exc), f"{folder / 'config.json'}:"
+                if member_file in said:  # the member's loader names the config.json of its folder, never read
+                    said = said.replace(member_file, where)
+                elif str(folder) not in said:  # a file of the member's folder keeps its own name
+                    said = f"{where} {said}"
                 raise CheckpointError(said) from exc
         try:
             return cls(members, config.get("weights") or [])
