@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import importlib
 
+from lmkit.config.machine import keep_compiled_kernels
+
+keep_compiled_kernels()  # before torch compiles a kernel (lmkit.config.machine)
+
 # public name -> module that defines it
 _EXPORTS = {
     "LmkitError": "lmkit.errors",

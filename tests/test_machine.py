@@ -207,3 +207,26 @@ def test_bf16_goes_to_amx_only_where_the_cpu_has_it_and_onednn_may_use_it(monkey
         monkeypatch.setenv(f"{name}_MAX_CPU_ISA", value)
     assert machine.bf16_on_amx(CPU, machine.Precision(precision, "auto")) is on_amx
     assert machine.bf16_on_amx(torch.device("cuda"), machine.Precision(precision, "auto")) is False
+
+
+def test_onednn_keeps_many_compiled_kernels_unless_the_environment_says_how_many():
+    environ: dict[str, str] = {}
+    machine.keep_compiled_kernels(environ)
+    assert environ == {machine.KERNEL_CACHE_VARIABLE: str(machine.KERNEL_CACHE)}
+    environ = {machine.KERNEL_CACHE_VARIABLE: "64"}  # the user's own setting stands
+    machine.keep_compiled_kernels(environ)
+    assert environ == {machine.KERNEL_CACHE_VARIABLE: "64"}
+
+
+@pytest.mark.parametrize("given, kept", [(None, str(machine.KERNEL_CACHE)), ("64", "64")])
+def test_importing_lmkit_sets_the_kernel_cache_before_torch_is_loaded(given, kept):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != machine.KERNEL_CACHE_VARIABLE}
+    if given is not None:
+        env[machine.KERNEL_CACHE_VARIABLE] = given
+    probe = (f"import os, sys, lmkit; print(os.environ.get({machine.KERNEL_CACHE_VARIABLE!r}), "
+             "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [kept, "False"]

@@ -6,6 +6,7 @@ Both are resolved here and nowhere else, so every command and the Python API agr
     resolve_precision("bf16", device)  -> Precision bf16, or a one-line ConfigError on hardware without it
     default_threads()                  -> CPUs this process may really use (affinity, cgroup quota, OMP_NUM_THREADS)
     apply_threads(None or N)           -> sets torch's intra-op threads and returns the count
+    keep_compiled_kernels()            -> lets oneDNN keep KERNEL_CACHE compiled kernels (once, at `import lmkit`)
 
 bf16 without bf16 units is emulated: on an AVX2 CPU its matmuls ran at 0.7 GFLOP/s against 100 for fp32,
 and oneDNN's LSTM refused bf16 outright. `bf16_support` is the one hardware query (tests monkeypatch it).
@@ -16,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, MutableMapping
 
 from lmkit.errors import ConfigError
 
@@ -147,6 +148,21 @@ def resolve_precision(requested: str, device, asked_by: str = "--precision bf16"
         raise ConfigError(f"{asked_by}: {support.reason}, so bf16 would be emulated (about 100x slower, "
                           "or refused by oneDNN); use --precision auto or fp32")
     return Precision("bf16" if support.native else "fp32", requested, support.reason)
+
+
+# oneDNN (torch's CPU kernels for bf16 matmuls and every LSTM) compiles a kernel for each shape it meets and
+# keeps the last 1,024. A bidirectional model trains on batches of whole lines: on pku98 about 130 batch shapes and
+# a thousand row counts at the softmax, 2,800 kernels an epoch. With 1,024 kept, each epoch compiled them all
+# again, and its second epoch ran 1.29x slower than with all kept (benchmarks/RESULTS.md, "oneDNN's kernel
+# cache"). Kept kernels are small: 2,800 of them added 12 MB to a 2.9 GB process.
+KERNEL_CACHE = 16384
+KERNEL_CACHE_VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+
+
+def keep_compiled_kernels(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Let oneDNN keep KERNEL_CACHE compiled kernels, unless the environment already says how many. oneDNN reads
+    the variable when it compiles its first kernel, so `import lmkit` sets it, before lmkit runs any."""
+    environ.setdefault(KERNEL_CACHE_VARIABLE, str(KERNEL_CACHE))
 
 
 def apply_threads(requested: int | None = DEFAULT_THREADS) -> int:
