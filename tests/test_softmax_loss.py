@@ -104,3 +104,49 @@ def test_scoring_without_gradients_gives_the_same_log_probabilities():
         scored = linear_target_logprobs(hidden, linear, targets)
     assert scored.grad_fn is None
     torch.testing.assert_close(scored, linear_target_logprobs(hidden, linear, targets).detach())
+
+
+def test_a_layer_without_a_bias_gets_the_gradient_of_finite_differences():
+    torch.manual_seed(0)
+    hidden = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(30, 5, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 30, (7,))
+    function = lambda h, w: LinearTargetLogProb.apply(h, w, None, targets, torch.float64)  # noqa: E731
+    assert torch.autograd.gradcheck(function, (hidden, weight))
+
+
+def adaptive_head(hidden_size: int = 24, vocab_size: int = 1500):
+    from lmkit.models.neural.heads import AdaptiveSoftmax
+
+    torch.manual_seed(0)
+    head = AdaptiveSoftmax(hidden_size, vocab_size)
+    ranks = torch.arange(1, vocab_size + 1, dtype=torch.float)
+    targets = torch.multinomial(1 / ranks, 3 * 40, replacement=True).view(3, 40)  # every cluster gets rows
+    out = torch.randn(3, 40, hidden_size, requires_grad=True)
+    return head, out, targets
+
+
+def test_the_adaptive_head_equals_torchs_module_in_fp32():
+    """lmkit computes the adaptive softmax itself on torch's weights: the same log-probabilities, gradients and
+    full distribution as nn.AdaptiveLogSoftmaxWithLoss."""
+    head, out, targets = adaptive_head()
+    assert {1, 2} <= set(torch.bucketize(targets.flatten(), torch.tensor(head.asm.cutoffs[:-1]), right=True).tolist())
+    ours = head.target_logprobs(out, targets)
+    theirs = head.asm(out.reshape(-1, out.shape[-1]), targets.reshape(-1)).output.view(targets.shape)
+    torch.testing.assert_close(ours, theirs)
+    weights = torch.rand(targets.shape)
+    for a, b in zip(torch.autograd.grad((ours * weights).sum(), [out, *head.parameters()]),
+                    torch.autograd.grad((theirs * weights).sum(), [out, *head.parameters()])):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(head.log_probs(out[0]), head.asm.log_prob(out[0]))
+
+
+def test_the_adaptive_head_under_bf16_autocast_runs_its_matmuls_in_bf16_and_returns_fp32():
+    head, out, targets = adaptive_head()
+    exact = head.target_logprobs(out, targets).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, full = head.target_logprobs(out, targets), head.log_probs(out[0])
+    assert ours.dtype == full.dtype == torch.float32
+    assert 0 < (ours - exact).abs().max() < 0.05  # bf16 logits: close, not equal
+    torch.testing.assert_close(full.exp().sum(-1), torch.ones(40), atol=1e-4, rtol=0)
+    torch.testing.assert_close(full.gather(1, targets[0, :, None])[:, 0], ours[0].detach(), atol=0.05, rtol=0)

@@ -45,19 +45,39 @@ def adaptive_cutoffs(vocab_size: int) -> list[int]:
 
 
 class AdaptiveSoftmax(nn.Module):
+    """log p(w) = log p_head(w) for the head's words; log p_head(cluster c) + log p_c(w) for a word of tail cluster c.
+
+    The weights are torch's nn.AdaptiveLogSoftmaxWithLoss (`asm`: `head` reads H, each tail cluster projects H to
+    H / 4^c and reads that); the computation is lmkit's, as for the full softmax: under bf16 autocast the matmuls
+    run in bf16 and every log-softmax in fp32 (torch's module would take all of it to fp32 or all to bf16), and
+    the loss goes through each layer's hand-written gradient (softmax_loss)."""
+
     def __init__(self, hidden_size: int, vocab_size: int):
         super().__init__()
         self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, adaptive_cutoffs(vocab_size), div_value=4.0)
 
     def target_logprobs(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        batch, steps, hidden = out.shape
-        with torch.autocast(out.device.type, enabled=False):
-            result = self.asm(out.reshape(-1, hidden).float(), targets.reshape(-1))
-        return result.output.view(batch, steps)
+        # out (B, T, H), targets (B, T) -> (B, T) fp32
+        asm, hidden, flat = self.asm, out.reshape(-1, out.shape[-1]), targets.reshape(-1)  # (N, H), (N,)
+        starts = torch.tensor(asm.cutoffs[:-1], device=flat.device)                          # each cluster's first id
+        cluster = torch.bucketize(flat, starts, right=True)                                   # (N,) 0: a head word
+        in_head = torch.where(cluster == 0, flat, asm.shortlist_size + cluster - 1)           # the word, or its cluster
+        logp = linear_target_logprobs(hidden, asm.head, in_head)                              # (N,)
+        for c, (tail, start) in enumerate(zip(asm.tail, starts.tolist()), start=1):
+            rows = (cluster == c).nonzero().squeeze(1)                                         # (n,)
+            if rows.numel():
+                projected = tail[0](hidden.index_select(0, rows))                             # (n, H / 4^c)
+                logp = logp.index_add(0, rows, linear_target_logprobs(projected, tail[1], flat[rows] - start))
+        return logp.view(targets.shape)
 
     def log_probs(self, out: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(out.device.type, enabled=False):
-            return self.asm.log_prob(out.float())
+        # out (B, H) -> (B, V) fp32
+        asm = self.asm
+        head = F.log_softmax(asm.head(out).float(), dim=-1)                       # (B, shortlist + clusters)
+        parts = [head[:, : asm.shortlist_size]]
+        for c, tail in enumerate(asm.tail):
+            parts.append(F.log_softmax(tail(out).float(), dim=-1) + head[:, asm.shortlist_size + c, None])
+        return torch.cat(parts, dim=1)
 
 
 HEADS: dict[str, type[nn.Module]] = {"full": FullSoftmax, "adaptive": AdaptiveSoftmax}

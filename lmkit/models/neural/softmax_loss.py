@@ -44,12 +44,16 @@ def target_logprobs_exact(logits: torch.Tensor, targets: torch.Tensor) -> torch.
 class LinearTargetLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, dtype):
-        # hidden (N, H), weight (V, H), bias (V,), targets (N,) -> log p(target) (N,), fp32 (fp64 for fp64)
-        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype)
-        hidden, weight, bias = hidden.to(dtype), weight.to(dtype), at_least_fp32(bias)
+        # hidden (N, H), weight (V, H), bias (V,) or None, targets (N,) -> log p(target) (N,), fp32 (fp64 for fp64)
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
         with torch.autocast(hidden.device.type, enabled=False):
             logits = hidden @ weight.t()                                         # (N, V)
-            logits = logits.add_(bias) if logits.dtype == bias.dtype else logits + bias  # fp32 either way
+            if bias is None:
+                logits = at_least_fp32(logits)
+            else:
+                bias = at_least_fp32(bias)
+                logits = logits.add_(bias) if logits.dtype == bias.dtype else logits + bias  # fp32 either way
             probs = torch.softmax(logits, dim=1)                                 # (N, V)
             logp = probs.gather(1, targets[:, None]).squeeze(1).log()            # (N,)
             underflow = ~torch.isfinite(logp)
@@ -81,12 +85,13 @@ class LinearTargetLogProb(torch.autograd.Function):
             grad_hidden = (grad_hidden if out_scale is None else grad_hidden * out_scale).to(hidden_dtype)
         if needs[1]:
             grad_weight = (grads.t() @ hidden).to(weight_dtype)                  # (V, H)
-        if needs[2]:
+        if needs[2]:  # never for a layer without a bias
             grad_bias = (grads.t() @ row_weights).to(bias_dtype)                 # (V,)
         return grad_hidden, grad_weight, grad_bias, None, None
 
 
 def linear_target_logprobs(hidden: torch.Tensor, linear: torch.nn.Linear, targets: torch.Tensor) -> torch.Tensor:
-    """(N, H) hidden states, (N,) targets -> (N,) fp32 log-probabilities of the targets under softmax(linear(hidden))."""
+    """(N, H) hidden states, (N,) targets -> (N,) fp32 log-probabilities of the targets under softmax(linear(hidden));
+    `linear` with or without a bias."""
     dtype = compute_dtype(hidden)
     return LinearTargetLogProb.apply(hidden, linear.weight, linear.bias, targets, dtype)
