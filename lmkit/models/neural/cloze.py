@@ -42,7 +42,7 @@ from torch import nn
 from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models import BOTH_WAYS
-from lmkit.models.neural.dropouts import word_dropout
+from lmkit.models.neural.dropouts import drop_words
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
@@ -152,19 +152,25 @@ class ClozeRNN(nn.Module):
             return nn.ModuleDict({"rnn": rnn})
         return nn.ModuleDict({"embedding": self._embedding(), "rnn": rnn})
 
-    def _read(self, reader: nn.ModuleDict, ids: torch.Tensor) -> torch.Tensor:
-        # ids (N, L) -> (N, L, H); each direction draws its own word and weight masks
-        embedding = self.embedding if self.embedding is not None else reader["embedding"]
-        x = self.emb_drop(word_dropout(embedding, ids, self.cfg.word_dropout, self.training))
+    def _read(self, reader: nn.ModuleDict, ids: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        # ids (N, L) and their word vectors (N, L, E) -> (N, L, H); each direction draws its own word and weight masks
+        x = self.emb_drop(drop_words(vectors, ids, len(self.vocab), self.cfg.word_dropout, self.training))
         out, _ = run_layers(reader["rnn"], (), x, None, self.drops, self.training)
         return out
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, L) framed lines -> what the softmax reads at the predicted positions t = 1 .. L-1:
         (N, L-1, 2H): [A_{t-1}; A'_{t+1}] (--join sum) or J_t (--join layer)."""
-        forward_states = self._read(self.forward_reader, ids)                      # A_t
         order = reversal_index(lengths, ids.shape[1])                                # (N, L)
-        backward = self._read(self.backward_reader, ids.gather(1, order))            # reversed in time
+        reversed_ids = ids.gather(1, order)
+        if self.embedding is not None:  # one table, looked up once: its backward pass runs once, not per direction
+            vectors = self.embedding(ids)                                            # (N, L, E)
+            reversed_vectors = vectors.gather(1, order[:, :, None].expand_as(vectors))
+        else:
+            vectors = self.forward_reader["embedding"](ids)
+            reversed_vectors = self.backward_reader["embedding"](reversed_ids)
+        forward_states = self._read(self.forward_reader, ids, vectors)               # A_t
+        backward = self._read(self.backward_reader, reversed_ids, reversed_vectors)  # reversed in time
         index = order[:, :, None].expand_as(backward)
         backward_states = backward.gather(1, index)                                  # A'_t, back in place
         inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]

@@ -35,11 +35,15 @@ def element_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 def word_dropout(embedding: torch.nn.Embedding, ids: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     # ids (B, T) -> (B, T, E): rows of the embedding matrix dropped for the whole call
-    vectors = embedding(ids)
+    return drop_words(embedding(ids), ids, embedding.num_embeddings, p, training)
+
+
+def drop_words(vectors: torch.Tensor, ids: torch.Tensor, vocab_size: int, p: float, training: bool) -> torch.Tensor:
+    # vectors (B, T, E) looked up for ids (B, T) -> (B, T, E), a dropped word type zero wherever it occurs
     if not training or p == 0.0:
         return vectors
-    rows = keep_mask((embedding.num_embeddings, 1), p, vectors)  # (V, 1): one draw per word type
-    return vectors * rows[ids]                                    # == F.embedding(ids, weight * rows)
+    rows = keep_mask((vocab_size, 1), p, vectors)  # (V, 1): one draw per word type
+    return vectors * rows[ids]                     # == F.embedding(ids, weight * rows)
 
 
 def drop_connect(weight: torch.Tensor, p: float) -> torch.Tensor:
