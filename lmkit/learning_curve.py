@@ -18,10 +18,11 @@ import stat
 import warnings
 from pathlib import Path
 
-from lmkit.checkpoint import METRICS_FILE, claim_model_directory
+from lmkit.checkpoint import claim_model_directory
 from lmkit.config.from_json import finite_number
 from lmkit.errors import CheckpointError
 from lmkit.fileio import JSON_MAX_BYTES, json_text, read_bounded
+from lmkit.model_folder import METRICS_FILE
 from lmkit.saved_config import LONGEST_SECONDS
 
 

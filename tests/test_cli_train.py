@@ -91,7 +91,7 @@ def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
     --resume then mixed both models' files and learning curves)."""
     import shutil
 
-    from lmkit.checkpoint import MARKER_FILE
+    from lmkit.model_folder import MARKER_FILE
 
     out = tmp_path / "m"
     assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
@@ -116,7 +116,7 @@ def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
 def test_a_users_folder_holding_a_link_named_last_is_not_taken_for_a_run(cli, tmp_path):
     """Adversarial pass 26: a link `last` to another run's checkpoint made the user's folder look like lmkit's, and
     a failed --overwrite left lmkit's marker in it (after which lmkit trained into it, beside the user's files)."""
-    from lmkit.checkpoint import is_model_directory
+    from lmkit.model_folder import is_model_directory
 
     run = tmp_path / "run"
     assert train(cli, run, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0

@@ -3,7 +3,8 @@
 Every `import` and `from ... import` of an lmkit module counts, including those inside
 functions (a lazy import is still a dependency). Stages, lowest first:
 
-    errors, fileio, path_text, config -> corpus -> text -> models -> checkpoint, model_source -> evaluate -> generate, train -> report
+    errors, fileio, path_text, config -> corpus -> text -> models -> checkpoint, model_folder, model_source -> evaluate
+    -> generate, train -> report
     -> commands -> cli
 
 A module may import its own stage and lower ones only.
@@ -22,7 +23,7 @@ STAGE_RANK = {
     "corpus": 1,
     "text": 2,
     "models": 3,
-    "checkpoint": 4, "learning_curve": 4, "model_source": 4, "saved_config": 4,
+    "checkpoint": 4, "learning_curve": 4, "model_folder": 4, "model_source": 4, "saved_config": 4,
     "evaluate": 5,
     "generate": 6, "train": 6,
     "report": 7,

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import ENGLISH, TINY, assert_one_line_error
 
-from lmkit.checkpoint import MARKER_FILE, MARKER_TEXT, is_model_directory, load_model, save_model
+from lmkit.checkpoint import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX
+from lmkit.model_folder import MARKER_FILE, MARKER_TEXT, is_model_directory
 from lmkit.train.resume_state import load_resume
 
 TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",

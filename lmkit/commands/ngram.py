@@ -54,7 +54,8 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
     """The same N-gram (corpus, tokenizer, vocabulary, order, smoothing, direction) is rebuilt deterministically,
     so it may be replaced; another N-gram only with --overwrite, as `lmkit train` asks; another kind of model,
     or a folder lmkit did not make, never."""
-    from lmkit.checkpoint import check_model_directory, read_config, stopped_run
+    from lmkit.checkpoint import read_config
+    from lmkit.model_folder import check_model_directory, stopped_run
 
     check_model_directory(directory, "--out")
     if not (directory / "config.json").exists():
@@ -126,8 +127,9 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     """Count and smooth the train split, score valid and test, and save the model directory."""
     import torch
 
-    from lmkit.checkpoint import METRICS_FILE, save_model
+    from lmkit.checkpoint import save_model
     from lmkit.learning_curve import curve_line
+    from lmkit.model_folder import METRICS_FILE
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"

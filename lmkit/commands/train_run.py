@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import METRICS_FILE, check_links_inside, check_model_directory, load_model, stopped_run
+from lmkit.checkpoint import check_links_inside, load_model
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
@@ -25,6 +25,7 @@ from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.config.machine import bf16_on_amx, resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, counted, printable
+from lmkit.model_folder import METRICS_FILE, check_model_directory, stopped_run
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
