@@ -115,3 +115,19 @@ def test_adaptive_softmax_is_a_proper_distribution_and_step_equals_score():
 def test_adaptive_softmax_needs_a_large_vocabulary(tokenizer):
     with pytest.raises(ConfigError, match="--softmax adaptive needs a vocabulary of at least 1000 types"):
         RNNLM(tokenizer.vocab, RNNConfig(softmax="adaptive"))
+
+
+@pytest.mark.parametrize("model", ["lstm", "bilstm"])
+def test_adaptive_softmax_needs_sixteen_features_to_read(model):
+    """Its last cluster reads a projection to 1/16 of the softmax's inputs: fewer would leave it none (a zero-width
+    layer, every word of that cluster equally likely). A BiLSTM's softmax reads both directions (2 x hidden)."""
+    from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+    from lmkit.text.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(1200)])
+    build = ((lambda h: RNNLM(vocab, RNNConfig(hidden_size=h, layers=1, softmax="adaptive"))) if model == "lstm"
+             else (lambda h: ClozeRNN(vocab, ClozeConfig(hidden_size=h // 2, layers=1, softmax="adaptive"))))
+    with pytest.raises(ConfigError, match=r"--softmax adaptive needs a softmax reading at least 16 features .* "
+                                          r"this model's reads 14 \(from --hidden-size\)"):
+        build(14)
+    assert build(16).head.asm.tail[1][0].out_features == 1

@@ -150,3 +150,24 @@ def test_the_adaptive_head_under_bf16_autocast_runs_its_matmuls_in_bf16_and_retu
     assert 0 < (ours - exact).abs().max() < 0.05  # bf16 logits: close, not equal
     torch.testing.assert_close(full.exp().sum(-1), torch.ones(40), atol=1e-4, rtol=0)
     torch.testing.assert_close(full.gather(1, targets[0, :, None])[:, 0], ours[0].detach(), atol=0.05, rtol=0)
+
+
+def test_the_adaptive_head_takes_strided_targets_without_a_warning():
+    """Targets that are a strided view (one row of a column-major window) must not make torch warn on the
+    user's terminal. In a fresh interpreter: torch warns once per process."""
+    import subprocess
+    import sys
+
+    probe = """
+import warnings, torch
+from lmkit.models.neural.heads import AdaptiveSoftmax
+head = AdaptiveSoftmax(16, 1200)
+targets = torch.randint(0, 1200, (40, 3)).t()[:1]  # (1, 40), stride 3 along the row
+assert not targets.reshape(-1).is_contiguous()
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    logp = head.target_logprobs(torch.randn(1, 40, 16), targets)
+assert logp.shape == (1, 40)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

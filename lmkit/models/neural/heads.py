@@ -16,6 +16,7 @@ from lmkit.errors import ConfigError
 from lmkit.models.neural.softmax_loss import linear_target_logprobs
 
 MIN_ADAPTIVE_VOCAB = 1000
+ADAPTIVE_DIV = 4  # each tail cluster reads a projection of the softmax's inputs to 1/4 of the one before
 
 
 class FullSoftmax(nn.Module):
@@ -54,11 +55,18 @@ class AdaptiveSoftmax(nn.Module):
 
     def __init__(self, hidden_size: int, vocab_size: int):
         super().__init__()
-        self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, adaptive_cutoffs(vocab_size), div_value=4.0)
+        cutoffs = adaptive_cutoffs(vocab_size)
+        fewest = ADAPTIVE_DIV ** len(cutoffs)  # the last cluster's projection keeps at least one feature
+        if hidden_size < fewest:
+            raise ConfigError(f"--softmax adaptive needs a softmax reading at least {fewest} features (its last cluster "
+                              f"reads 1/{fewest} of them), this model's reads {hidden_size} (from --hidden-size); raise "
+                              "--hidden-size or use --softmax full")
+        self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs, div_value=float(ADAPTIVE_DIV))
 
     def target_logprobs(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # out (B, T, H), targets (B, T) -> (B, T) fp32
-        asm, hidden, flat = self.asm, out.reshape(-1, out.shape[-1]), targets.reshape(-1)  # (N, H), (N,)
+        asm, hidden = self.asm, out.reshape(-1, out.shape[-1])                                 # (N, H)
+        flat = targets.reshape(-1).contiguous()  # (N,); a strided view would make bucketize warn and copy
         starts = torch.tensor(asm.cutoffs[:-1], device=flat.device)                          # each cluster's first id
         cluster = torch.bucketize(flat, starts, right=True)                                   # (N,) 0: a head word
         in_head = torch.where(cluster == 0, flat, asm.shortlist_size + cluster - 1)           # the word, or its cluster
