@@ -156,13 +156,15 @@ def resolve_precision(requested: str, device, asked_by: str = "--precision bf16"
 # again, and its second epoch ran 1.29x slower than with all kept (benchmarks/RESULTS.md, "oneDNN's kernel
 # cache"). Kept kernels are small: 2,800 of them added 12 MB to a 2.9 GB process.
 KERNEL_CACHE = 16384
-KERNEL_CACHE_VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")  # and its older name
 
 
 def keep_compiled_kernels(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Let oneDNN keep KERNEL_CACHE compiled kernels, unless the environment already says how many. oneDNN reads
-    the variable when it compiles its first kernel, so `import lmkit` sets it, before lmkit runs any."""
-    environ.setdefault(KERNEL_CACHE_VARIABLE, str(KERNEL_CACHE))
+    """Let oneDNN keep KERNEL_CACHE compiled kernels, unless the environment already says how many under either
+    of oneDNN's names (a value set under the older one would lose to ours). oneDNN reads the variable when it
+    compiles its first kernel, so `import lmkit` sets it, before lmkit runs any."""
+    if not any(name in environ for name in KERNEL_CACHE_VARIABLES):
+        environ[KERNEL_CACHE_VARIABLES[0]] = str(KERNEL_CACHE)
 
 
 def apply_threads(requested: int | None = DEFAULT_THREADS) -> int:
