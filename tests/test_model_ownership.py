@@ -310,14 +310,17 @@ def test_a_refused_run_adds_no_marker_to_a_users_folder_holding_a_copied_last(cl
 def test_a_users_file_beside_a_copied_last_is_refused_not_replaced(cli, tmp_path, action, name):
     """A folder that is lmkit's only by a last/ copied into it has nothing of lmkit's at its top: a file there under
     a name lmkit saves is the user's. --resume and --overwrite had replaced the user's config.json, weights and
-    tokenizer, and appended lmkit's learning curve to the user's metrics.jsonl (exit 0)."""
+    tokenizer, and appended lmkit's learning curve to the user's metrics.jsonl (exit 0). The message names the
+    option that named the folder."""
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
     user = make_folder(tmp_path / "user", {"notes.txt": b"mine\n", name: b'{"a": 1}\n'})
     shutil.copytree(run / "last", user / "last")
     before = snapshot(user)
     command = ACTIONS[action](user) if action in ACTIONS else train_args(user, "--max-steps", "2")
-    assert_one_line_error(cli(*command), f"{user / name}: is not lmkit's, and lmkit saves its model there")
+    named_by = "--resume" if action == "resume" else "--out"
+    assert_one_line_error(cli(*command), f"{user / name}: is not lmkit's, and lmkit saves its model there",
+                          f"move it, or choose another {named_by}")
     assert snapshot(user) == before
 
 

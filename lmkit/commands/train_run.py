@@ -96,7 +96,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
     printer = ProgressPrinter(enabled=not opts["quiet"] and world.is_main, pseudo=is_cloze(model),
                               bars=bars_wanted(opts["quiet"]) and world.is_main,
                               max_time=config.time_limit, max_steps=config.max_steps)
-    with DirectoryLock(directory) if world.is_main else contextlib.nullcontext():
+    named_by = "--resume" if opts["resume"] else "--out"
+    with DirectoryLock(directory, named_by) if world.is_main else contextlib.nullcontext():
         if world.is_main:  # before training, not at the first save: last/ and last.old/ are replaced whole
             if state is None:
                 refuse_to_replace(directory, opts["overwrite"])  # saved into by another lmkit while this one prepared

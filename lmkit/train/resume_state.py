@@ -180,23 +180,24 @@ class DirectoryLock(FolderLock):
     killed run left behind are removed.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, option: str = "--out"):
         super().__init__(directory, busy)
         self.directory = Path(directory)
+        self.option = option  # the option that named the directory, for the messages that refuse it
         self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
         self.claimed = False
         self.before: dict[str, tuple[int, int]] = {}  # the directory's entries when claimed (entry_stamps)
         self.times: tuple[int, int] | None = None  # and its own times then (folder_times)
 
     def __enter__(self) -> "DirectoryLock":
-        check_model_directory(self.directory, "--out")  # a user's folder is refused before a folder is made
+        check_model_directory(self.directory, self.option)  # a user's folder is refused before a folder is made
         try:
             self.made = make_folders(self.directory)
         except OSError as exc:
             raise ModelWriteError(self.directory, exc.strerror or str(exc)) from exc
         try:
             self.before, self.times = entry_stamps(self.directory), folder_times(self.directory)
-            self.claimed = claim_model_directory(self.directory, "--out")
+            self.claimed = claim_model_directory(self.directory, self.option)
             super().__enter__()
         except BaseException:
             self._release_claim()
