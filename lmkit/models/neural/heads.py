@@ -71,7 +71,7 @@ class AdaptiveSoftmax(nn.Module):
         cluster = torch.bucketize(flat, starts, right=True)                                   # (N,) 0: a head word
         in_head = torch.where(cluster == 0, flat, asm.shortlist_size + cluster - 1)           # the word, or its cluster
         logp = linear_target_logprobs(hidden, asm.head, in_head)                              # (N,)
-        for c, (tail, start) in enumerate(zip(asm.tail, starts.tolist()), start=1):
+        for c, (tail, start) in enumerate(zip(asm.tail, asm.cutoffs), start=1):  # cluster c's words: cutoffs[c-1]..
             rows = (cluster == c).nonzero().squeeze(1)                                         # (n,)
             if rows.numel():
                 projected = tail[0](hidden.index_select(0, rows))                             # (n, H / 4^c)
