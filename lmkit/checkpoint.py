@@ -26,8 +26,8 @@ from pathlib import Path
 
 from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import (MODEL_MARKER, TEMP_PREFIX, WriteError, fsync_dir, read_json, write_json_atomic,
-                          write_text_atomic)
+from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
+from lmkit.folder_markers import MODEL_MARKER
 from lmkit.model_folder import LOCK_FILE, check_model_directory, has_marker, lock_state, model_names, read_names
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind

@@ -22,7 +22,8 @@ import zipfile
 from pathlib import Path
 
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import MODEL_MARKER, TEMP_PREFIX, is_lmkit_config, not_a_file
+from lmkit.fileio import TEMP_PREFIX, not_a_file
+from lmkit.folder_markers import MODEL_MARKER, is_lmkit_config
 from lmkit.saved_config import CONFIG_FILE, TOKENIZER_FILE
 
 MARKER_FILE = MODEL_MARKER.name

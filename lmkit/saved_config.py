@@ -19,7 +19,8 @@ from pathlib import Path
 
 from lmkit.config.from_json import finite_number, from_json
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import MODEL_CONFIG_FILE, json_text
+from lmkit.fileio import json_text
+from lmkit.folder_markers import MODEL_CONFIG_FILE
 from lmkit.text.tokenizers import Tokenizer
 
 CONFIG_FILE = MODEL_CONFIG_FILE

@@ -3,8 +3,8 @@
 Every `import` and `from ... import` of an lmkit module counts, including those inside
 functions (a lazy import is still a dependency). Stages, lowest first:
 
-    errors, fileio, path_text, config -> corpus -> text -> models -> checkpoint, model_folder, model_source -> evaluate
-    -> generate, train -> report
+    errors, fileio, folder_markers, path_text, config -> corpus -> text -> models
+    -> checkpoint, model_folder, model_source -> evaluate -> generate, train -> report
     -> commands -> cli
 
 A module may import its own stage and lower ones only.
@@ -19,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lmkit"
 
 STAGE_RANK = {
-    "errors": 0, "fileio": 0, "path_text": 0, "config": 0, "stop_signals": 0,
+    "errors": 0, "fileio": 0, "folder_markers": 0, "path_text": 0, "config": 0, "stop_signals": 0,
     "corpus": 1,
     "text": 2,
     "models": 3,

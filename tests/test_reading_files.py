@@ -191,7 +191,7 @@ def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_
     one from before the marker is told by its lmkit config.json."""
     from lm_fixtures import ngram_dir
     from lmkit.corpus.text_files import list_text_files
-    from lmkit.fileio import REPORT_MARKER
+    from lmkit.folder_markers import REPORT_MARKER
     from lmkit.text.tokenizer_cache import get_tokenizer
 
     folder = tmp_path / "texts"

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config, not_regular, open_regular, read_json, write_json_atomic
+from lmkit.fileio import not_regular, open_regular, read_json, write_json_atomic
+from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
 CHUNK_BYTES = 1 << 20

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import REPORT_MARKER, broken_link, make_folders, read_json, remove_made_folders
+from lmkit.fileio import broken_link, make_folders, read_json, remove_made_folders
+from lmkit.folder_markers import REPORT_MARKER
 from lmkit.model_folder import LOCK_FILE, is_lock_file
 from lmkit.train.folder_lock import FolderLock
 
