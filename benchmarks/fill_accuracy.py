@@ -26,7 +26,8 @@ A filler is right at top-k when the whole span, all L tokens in order, is
 among its k best. The script prints top-1 and top-5 accuracy, one row per
 span length and filler (a markdown table, with the share of blanks whose span
 was among the filler's candidates at all, "proposed", and its scoring seconds
-per blank), with the CPU, torch, threads, the load average before training
+per blank), then the BiLSTM's top-1 lead over each pair with the standard error
+of that paired difference (`lead`), with the CPU, torch, threads, the load average before training
 and after scoring, and every model's parameter count.
 
 The blanks of each length are drawn with their own generator seeded --seed, so
@@ -95,6 +96,7 @@ Models already in --work are reused, so a second run only scores.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -227,6 +229,16 @@ class Tally:
         return f"{100 * sum(r < k for r in self.ranks) / max(len(self.ranks), 1):.1f}%"
 
 
+def lead(ours: Tally, theirs: Tally, k: int = 1) -> tuple[float, float]:
+    """Points by which `ours` top-k share exceeds `theirs` over the same blanks, and that difference's standard
+    error: both fillers ranked each blank, so the error is that of the mean of the per-blank differences
+    (-1, 0 or +1), far smaller than two shares' errors added."""
+    diffs = [(a < k) - (b < k) for a, b in zip(ours.ranks, theirs.ranks, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    variance = sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1)
+    return 100 * mean, 100 * math.sqrt(variance / len(diffs))
+
+
 def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: int,
           context_weight: float = CONTEXT_WEIGHT) -> dict[str, Tally]:
     """Each filler's Tally over `cases` (all of one length), blank by blank until `deadline`."""
@@ -315,6 +327,8 @@ def main() -> None:
     parser.add_argument("--tune-blanks", type=int, default=500,
                         help="Single-token blanks of the valid split that choose the BiLSTM's rerank weight.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ranks", type=Path, help="Also write each filler's rank of every blank's span to this JSON "
+                                                   "file (null: not among its candidates), by span length.")
     parser.add_argument("--work", type=Path, default=Path("checkpoints/fill-benchmark"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -350,6 +364,16 @@ def main() -> None:
             shares = " | ".join(tally.share(k) for k in (math.inf, 1, 5))
             per_blank = tally.seconds / max(len(tally.ranks), 1)
             print(f"| {length} | {name} | {len(tally.ranks)} | {shares} | {per_blank:.2f} |")
+    print("\n| span | BiLSTM, re-ranked, over | blanks | top-1 lead, points | standard error |\n|---|---|---|---|---|")
+    for length, by_filler in tallies.items():
+        for name in ("ngram", "lstm"):
+            if by_filler["bilstm"].ranks:
+                points, error = lead(by_filler["bilstm"], by_filler[name])
+                print(f"| {length} | {name} | {len(by_filler[name].ranks)} | {points:+.1f} | {error:.1f} |")
+    if args.ranks:
+        args.ranks.write_text(json.dumps({length: {name: [None if math.isinf(r) else r for r in tally.ranks]
+                                                   for name, tally in by_filler.items()}
+                                          for length, by_filler in tallies.items()}))
 
 
 if __name__ == "__main__":
