@@ -28,7 +28,8 @@ from lmkit.config.from_json import from_json
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
 from lmkit.folder_markers import MODEL_MARKER
-from lmkit.model_folder import LOCK_FILE, check_model_directory, has_marker, lock_state, model_names, read_names
+from lmkit.model_folder import (LOCK_FILE, SAVE_STAGING, check_model_directory, has_marker, lock_state, model_names,
+                                read_names)
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
 from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
@@ -37,7 +38,7 @@ from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
 FORMAT = 1
-STAGING_PREFIX = f"{TEMP_PREFIX}save."  # save_model's staging folders inside the model directory
+STAGING_PREFIX = f"{TEMP_PREFIX}{SAVE_STAGING}."  # save_model's staging folders inside the model directory
 
 
 def lmkit_version() -> str:

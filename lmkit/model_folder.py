@@ -31,6 +31,8 @@ METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 MAX_METRICS_LINE_BYTES = 1 << 16  # one line of metrics.jsonl is far shorter
 MAX_TOKENIZER_BYTES = 1 << 28  # a tokenizer.json (a sentencepiece model inside) is far smaller
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
+SAVE_STAGING = "save"  # save_model's staging folders are .lmkit-tmp.save.XXXXXXXX (lmkit.checkpoint.STAGING_PREFIX)
+STAGING_KINDS = (SAVE_STAGING, LAST)  # a staging folder's <what>: save_model's, and save_last's (.lmkit-tmp.last.*)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
 LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
@@ -200,7 +202,7 @@ def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
     match = TEMPORARY_NAME.fullmatch(entry.name)
     if match is None or entry.is_symlink():
         return False
-    if match.group(1) in ("save", LAST):
+    if match.group(1) in STAGING_KINDS:
         return entry.is_dir() and only_staged_files(entry)
     return match.group(1) in names and match.group(1) in written_whole() and entry.is_file()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -244,7 +245,9 @@ def test_rescore_without_refs_or_out_prints_the_reranked_lists_and_out_dash_is_s
     arpa, nbest, refs = word_lists(tmp_path)
     monkeypatch.chdir(tmp_path)
     for arguments in ([], ["--out", "-"], ["--refs", refs, "--no-tune", "--out", "-"]):
-        result = cli("rescore", arpa, nbest, "--lm-weight", "1", *arguments)
+        with warnings.catch_warnings():  # standard output is written without Click's get_text_stream (deprecated)
+            warnings.simplefilter("error", DeprecationWarning)
+            result = cli("rescore", arpa, nbest, "--lm-weight", "1", *arguments)
         assert result.exit_code == 0, result.output
         rows = [line.split("\t") for line in result.stdout.splitlines()]     # only the reranked lists
         assert [(u, text) for u, text, _ in rows] == [("u1", "the cat"), ("u1", "the the"), ("u2", "the cat"),
