@@ -104,6 +104,7 @@ def test_folder_input_reads_visible_text_files_in_order(corpora_root, tmp_path):
     assert sorted(lines) == sorted([f"a line {i}" for i in range(40)] + [f"b line {i}" for i in range(40)])
     inputs = [Path(f["path"]).name for f in corpus.manifest["source"]["inputs"]["train"]]
     assert inputs == ["b.txt", "a.txt"]  # sorted by path: "b.txt" < "sub/a.txt"
+    assert corpus.name.startswith("texts-")  # named after the folder given, not after the first file in it
 
 
 def test_line_endings_and_bom_are_normalised(corpora_root, tmp_path):

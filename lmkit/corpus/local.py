@@ -1,7 +1,7 @@
 """Local corpora: text files or folders given with --train [--valid --test].
 
-The corpus is named after the first input plus a short hash of every input's
-bytes and of how it is split, so the same files always reuse one cache
+The corpus is named after the first --train path as given (a file's stem, a
+folder's name) plus a short hash of every input's bytes and of how it is split, so the same files always reuse one cache
 folder and changed files get a new one.
 """
 from __future__ import annotations
@@ -53,9 +53,9 @@ def refuse_corpus_folder(path: Path) -> None:
                           f"text): {advice}, or give one split file to --train")
 
 
-def corpus_name(inputs: dict[str, list[TextFile]], errors: str) -> str:
-    first = inputs["train"][0].path
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", first.stem if first.is_file() else first.name).strip("-._")[:40]
+def corpus_name(first: Path, inputs: dict[str, list[TextFile]], errors: str) -> str:
+    """`first` (the first --train path) in a corpus name's characters, and the hash; "local" where none is left."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", first.stem if first.is_file() else first.resolve().name).strip("-._")[:40]
     digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}".encode())
     for split, files in inputs.items():
         digest.update(split.encode() + b"".join(f.sha256.encode() for f in files))
@@ -73,7 +73,7 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
     if valid is not None:
         inputs["valid"] = scan_inputs(valid, encoding_errors, max_line_bytes, records)
         inputs["test"] = scan_inputs(test, encoding_errors, max_line_bytes, records)
-    name = corpus_name(inputs, encoding_errors)
+    name = corpus_name(as_paths(train)[0], inputs, encoding_errors)
     cache_dir = root / HF_CACHE
 
     def blocks(files: list[TextFile], block_chars: int) -> Iterator[list[str]]:
