@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.config.from_json import from_json
+from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
 from lmkit.folder_markers import MODEL_MARKER
@@ -210,7 +211,8 @@ def read_model(directory: Path, config: dict):
     tokenizer = load_tokenizer_from(directory)
     check_tokenizer_matches(directory, config, tokenizer)
     check_weights_kind(directory, config["kind"])
-    model = model_class(config["kind"]).load(directory, config, tokenizer.vocab)  # the kind: checked by read_config
+    with read_from_file():  # a bad setting is named by its key in config.json ("hidden_size"), not by --hidden-size
+        model = model_class(config["kind"]).load(directory, config, tokenizer.vocab)  # the kind: checked by read_config
     return model, tokenizer, config
 
 

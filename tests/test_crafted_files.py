@@ -68,17 +68,17 @@ def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy
 
 
 @pytest.mark.parametrize("name,key,value,words", [
-    ("lstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
-    ("lstm", "hidden_size", 10**24, "invalid model settings: --hidden-size must be at most 65536"),
-    ("lstm", "emb_size", 10**12, "invalid model settings: --emb-size must be at most 65536"),
+    ("lstm", "hidden_size", 10**12, 'invalid model settings: "hidden_size" must be at most 65536'),
+    ("lstm", "hidden_size", 10**24, 'invalid model settings: "hidden_size" must be at most 65536'),
+    ("lstm", "emb_size", 10**12, 'invalid model settings: "emb_size" must be at most 65536'),
     ("lstm", "hidden_size", 60_000, 'config.json: "hidden_size": 60000 does not fit model.safetensors, which holds the '
                                     'weights of "hidden_size": 16'),
-    ("scratch", "hidden_size", 10**12, "--hidden-size must be at most 65536"),
+    ("scratch", "hidden_size", 10**12, '"hidden_size" must be at most 65536'),
     ("scratch", "hidden_size", 60_000, '"hidden_size": 60000 does not fit model.safetensors, which holds the weights '
                                        'of "hidden_size": 16'),
     ("scratch", "emb_size", 60_000, '"emb_size": 60000 does not fit model.safetensors, which holds the weights of '
                                     '"emb_size": 8'),
-    ("bilstm", "hidden_size", 10**12, "invalid model settings: --hidden-size must be at most 65536"),
+    ("bilstm", "hidden_size", 10**12, 'invalid model settings: "hidden_size" must be at most 65536'),
     ("bilstm", "hidden_size", 60_000, '"hidden_size": 60000 does not fit model.safetensors, which holds the weights '
                                       'of "hidden_size": 16'),
     ("bilstm", "emb_size", 60_000, '"emb_size": 60000 does not fit model.safetensors, which holds the weights of '
@@ -113,11 +113,11 @@ def test_an_edited_kind_is_refused_not_run_under_another_name(cli, copy, edit, w
 
 
 @pytest.mark.parametrize("key, value, option, words", [
-    ("shared_embedding", "yes", ["--shared-embedding"], "invalid model settings: --shared-embedding must be true or "
+    ("shared_embedding", "yes", ["--shared-embedding"], 'invalid model settings: "shared_embedding" must be true or '
                                                         "false, got 'yes'"),
     ("join", "sum", ["--join", "layer"], '"join": "sum" does not fit model.safetensors, which holds the weights of '
                                          '"join": "layer"'),
-    ("hidden_size", "abc", ["--hidden-size", "16"], "invalid model settings: --hidden-size must be an integer"),
+    ("hidden_size", "abc", ["--hidden-size", "16"], 'invalid model settings: "hidden_size" must be an integer'),
 ])
 def test_resume_checks_an_edited_saved_config_before_comparing_options_with_it(cli, copy, key, value, option, words):
     """--resume compared the options given with last/config.json before checking it: a user's right --join layer was
@@ -178,6 +178,23 @@ def test_a_config_edited_against_its_weights_names_the_key(cli, copy, tmp_path, 
         before = {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
         assert_one_line_error(cli("train", "--resume", model, "--max-steps", "4"), f"{model}/last/config.json: {words}")
         assert {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()} == before
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c.update(order=0), '"order" must be an integer in [1, 10], got 0'),
+    (lambda c: c.update(smoothing="xx"), '"smoothing" must be one of mle, add-k, kn'),
+    (lambda c: c.update(k=-1), '"k" must be a positive number, got -1'),
+], ids=["order", "smoothing", "k"])
+def test_an_edited_ngram_setting_is_named_by_its_key_not_by_the_option(cli, tmp_path, change, words):
+    """A value read from config.json was blamed on --order, an option the user never gave: the file is what to fix."""
+    model = tmp_path / "ngram"
+    assert cli("ngram", "--train", ENGLISH, "--order", "2", "--out", model).exit_code == 0
+    edit_json(model / "config.json", change)
+    result = cli("eval", model, "--file", ENGLISH)
+    assert_one_line_error(result, f"{model}/config.json: {words}")
+    assert "--" not in result.output.replace(str(model), "")
+    assert_one_line_error(cli("ngram", "--train", ENGLISH, "--order", "0", "--out", tmp_path / "x"),
+                          "--order must be at least 1, got 0", usage=True)  # typed on the command line: the option
 
 
 @pytest.mark.parametrize("record", ["[1", "[1, 2]", '{"a": ' * 100_000])
@@ -265,9 +282,9 @@ def mixed(cli, copy, tmp_path):
     (lambda c: c["members"][0].update(direction=5), 'members[0]: "direction" must be a string, got 5'),
     (lambda c: c["members"][0].update(kind=5), 'members[0]: "kind" must be a model kind (a string), got 5'),
     (lambda c: c["members"][1].update(kind="foo"), "members[1]: unknown model kind 'foo'"),
-    (lambda c: c.update(weights=["a", 0.5]), '--weights must be a list of numbers, got ["a", 0.5]'),
-    (lambda c: c.update(weights=1), "--weights must be a list of numbers, got 1"),
-    (lambda c: c.update(weights=[True, False]), "--weights must be a list of numbers, got [true, false]"),
+    (lambda c: c.update(weights=["a", 0.5]), '"weights" must be a list of numbers, got ["a", 0.5]'),
+    (lambda c: c.update(weights=1), '"weights" must be a list of numbers, got 1'),
+    (lambda c: c.update(weights=[True, False]), '"weights" must be a list of numbers, got [true, false]'),
     (lambda c: c.update(kind="lstm"), '"kind": "lstm" does not fit members/, which holds the members of an '
                                       'interpolated model'),
 ], ids=["size", "ngram relabelled", "lstm relabelled", "swapped", "direction", "kind a number", "unknown kind",

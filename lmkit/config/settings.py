@@ -12,12 +12,18 @@ Every knob a user can turn lives once, as a field of the config dataclass that o
 The command line's options are generated from these fields (lmkit.commands.options), so
 the CLI, the Python API, the baseline suite and --resume share one default, one help
 text and one check: a NaN, an infinity, a negative count, an absurd size or a value of
-the wrong type is refused with a message naming the option, however it came in.
+the wrong type is refused with a message naming the option, however it came in. While
+a saved config.json is read back (`read_from_file`), the message names the file's key
+instead ("hidden_size", not --hidden-size): the user then has a file to fix, not a
+command line.
 """
 from __future__ import annotations
 
+import json
 import math
 import typing
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -25,6 +31,23 @@ from lmkit.errors import ConfigError
 
 SETTING = "lmkit.setting"
 LARGEST_SEED = 2**63 - 1
+FROM_FILE = ContextVar("lmkit_settings_from_file", default=False)  # set by read_from_file
+
+
+@contextmanager
+def read_from_file():
+    """Within: settings come from a saved file, so a bad one's message names its key (`named`)."""
+    token = FROM_FILE.set(True)
+    try:
+        yield
+    finally:
+        FROM_FILE.reset(token)
+
+
+def named(option: str, key: str | None = None) -> str:
+    """How a message names a setting: its option (--max-size) on the command line; within `read_from_file`, its
+    JSON key in quotes ("max_size"; `key`, or the option's name with '_' for '-')."""
+    return json.dumps(key or option.removeprefix("--").replace("-", "_")) if FROM_FILE.get() else option
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,11 @@ class Knob:
     @property
     def option(self) -> str:
         return self.rules.option or "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """The option, or the config.json key while a file is read (`named`)."""
+        return named(self.option, self.name)
 
     def spelled(self, value: Any) -> str:
         """The option as typed for `value`: an on/off flag set off reads --no-NAME."""
@@ -121,33 +149,33 @@ def check_value(knob: Knob, value: Any) -> Any:
     if value is None:
         if knob.optional:
             return None
-        raise ConfigError(f"{knob.option} needs a value, got None")
+        raise ConfigError(f"{knob.label} needs a value, got None")
     if knob.kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{knob.option} must be true or false, got {value!r}")
+            raise ConfigError(f"{knob.label} must be true or false, got {value!r}")
         return value
     if knob.kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{knob.option} must be text, got {value!r}")
+            raise ConfigError(f"{knob.label} must be text, got {value!r}")
         if knob.rules.choices is not None and value not in knob.rules.choices:
-            raise ConfigError(f"{knob.option} must be one of {', '.join(knob.rules.choices)}, got {value!r}")
+            raise ConfigError(f"{knob.label} must be one of {', '.join(knob.rules.choices)}, got {value!r}")
         return value
     return check_number(knob, value)
 
 
 def check_number(knob: Knob, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{knob.option} must be {'an integer' if knob.kind is int else 'a number'}, got {value!r}")
+        raise ConfigError(f"{knob.label} must be {'an integer' if knob.kind is int else 'a number'}, got {value!r}")
     if knob.kind is int and not isinstance(value, int):
-        raise ConfigError(f"{knob.option} must be an integer, got {value!r}")
+        raise ConfigError(f"{knob.label} must be an integer, got {value!r}")
     if knob.kind is float:
         value = float(value)
         if not math.isfinite(value):
-            raise ConfigError(f"{knob.option} must be a finite number, got {value!r}")
+            raise ConfigError(f"{knob.label} must be a finite number, got {value!r}")
     bound = violated_bound(value, knob.rules)
     if bound is not None:
         hint = f"; {knob.rules.hint}" if knob.rules.hint else ""
-        raise ConfigError(f"{knob.option} must be {bound}, got {value!r}{hint}")
+        raise ConfigError(f"{knob.label} must be {bound}, got {value!r}{hint}")
     return value
 
 

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from lmkit.config.settings import named
 from lmkit.errors import CheckpointError, ConfigError, VocabError, counted
 from lmkit.fileio import write_json_atomic
 from lmkit.models.base import ReordersStreams
@@ -42,15 +43,15 @@ def check_same_vocab(models: Sequence, names: Sequence[str] | None = None) -> No
 def check_weights(weights: Sequence[float], count: int) -> np.ndarray:
     if not isinstance(weights, (list, tuple, np.ndarray)) or not all(
             isinstance(w, (int, float, np.number)) and not isinstance(w, bool) for w in weights):
-        raise ConfigError(f"--weights must be a list of numbers, got {json.dumps(weights, default=str)}")
+        raise ConfigError(f"{named('--weights')} must be a list of numbers, got {json.dumps(weights, default=str)}")
     weights = np.asarray([float(w) for w in weights], dtype=np.float64)
     if len(weights) != count:
-        raise ConfigError(f"--weights: {counted(count, 'model')} need{'s' if count == 1 else ''} "
+        raise ConfigError(f"{named('--weights')}: {counted(count, 'model')} need{'s' if count == 1 else ''} "
                           f"{counted(count, 'weight')}, got {len(weights)}")
     if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:
-        raise ConfigError(f"--weights must be non-negative with a positive sum, got {weights.tolist()}")
+        raise ConfigError(f"{named('--weights')} must be non-negative with a positive sum, got {weights.tolist()}")
     if abs(weights.sum() - 1.0) > 1e-6:
-        raise ConfigError(f"--weights must sum to 1, got {weights.tolist()} (sum {weights.sum():g})")
+        raise ConfigError(f"{named('--weights')} must sum to 1, got {weights.tolist()} (sum {weights.sum():g})")
     return weights
 
 

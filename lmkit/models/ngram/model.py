@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from lmkit.config.settings import setting
+from lmkit.config.settings import named, setting
 from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
@@ -201,13 +201,13 @@ def build_ngram(stream: np.ndarray, vocab: Vocab, order: int = NGramConfig.order
 
 def check_options(order, smoothing: str, k, direction: str) -> None:
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
-        raise ConfigError(f"--order must be an integer in [1, {MAX_ORDER}], got {order!r}")
+        raise ConfigError(f"{named('--order')} must be an integer in [1, {MAX_ORDER}], got {order!r}")
     if smoothing not in SMOOTHINGS and smoothing != IMPORTED:
-        raise ConfigError(f"--smoothing must be one of {', '.join(SMOOTHINGS)}, got {smoothing!r}")
+        raise ConfigError(f"{named('--smoothing')} must be one of {', '.join(SMOOTHINGS)}, got {smoothing!r}")
     if not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
-        raise ConfigError(f"--k must be a positive number, got {k!r}")
+        raise ConfigError(f"{named('--k')} must be a positive number, got {k!r}")
     if direction not in DIRECTIONS:
-        raise ConfigError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise ConfigError(f"{named('--direction')} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
 
 def check_finite(model: NGramLM, stream: np.ndarray, logp: np.ndarray) -> None:
