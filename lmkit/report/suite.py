@@ -156,8 +156,7 @@ def reusable(directory: Path, corpus, tokenizer, command: str | None = None, mod
     """Whether --reuse keeps the model in `directory`: a left-to-right model trained on this corpus with this
     vocabulary, and the suite's own: for an N-gram, built by the same command (so with the same k); for a
     recurrent model, of the suite's kind and shape (`model`, its config.json's "kind" and "model"), its training
-    finished. Any other
-    is trained again, not scored under the suite's name as if it were the suite's."""
+    finished. Any other is trained again, not scored under the suite's name as if it were the suite's."""
     if not (directory / CONFIG_FILE).exists():
         return False
     saved = read_config(directory)
