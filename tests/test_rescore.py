@@ -1,7 +1,10 @@
 """N-best rescoring: edit distance, the strict n-best readers, tuning, and `lmkit rescore` end to end."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -257,6 +260,21 @@ def test_rescore_without_refs_or_out_prints_the_reranked_lists_and_out_dash_is_s
     assert not (tmp_path / "-").exists()
     result = cli("rescore", arpa, nbest, "--refs", refs, "--no-tune")             # measuring: no list unless --out
     assert "rescored 0.00%" in result.stdout and "\t" not in result.output
+
+
+@pytest.mark.parametrize("environment", [{"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"},
+                                         {"PYTHONIOENCODING": "ascii"}], ids=["ascii locale", "ascii stdout"])
+def test_chinese_reranked_lists_reach_standard_output_as_utf8_where_the_terminal_says_ascii(tmp_path, environment):
+    """Written through sys.stdout they were a UnicodeEncodeError traceback in a real C locale, and \\uXXXX
+    escapes under PYTHONIOENCODING=ascii (exit 0, the hypotheses changed); generate's text was UTF-8 in both."""
+    arpa = tmp_path / "lm.arpa"
+    arpa.write_bytes(ARPA)
+    nbest = write(tmp_path / "nbest.tsv", "u1\t床前 明月光\t0\nu1\tthe cat\t-1\n")
+    env = {**os.environ, **environment}
+    done = subprocess.run([sys.executable, "-m", "lmkit", "rescore", str(arpa), str(nbest), "--lm-weight", "0"],
+                          env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+    assert done.stdout.decode("utf-8").splitlines() == ["u1\t床前 明月光\t0.000000", "u1\tthe cat\t-1.000000"]
 
 
 def test_mix_weights_are_tuned_only_on_references_that_are_not_measured():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-import sys
+from functools import partial
 
 import click
 
@@ -78,7 +78,7 @@ def command(ctx, model, nbest, mix, device, opener, **options):
     check_output("--out", None if to_stdout else out,
                  [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
                   *(path for name, path in files.items() if name != "costs")], overwrite)
-    flags = {"cer": options.pop("cer"), "out": sys.stdout if to_stdout else out,
+    flags = {"cer": options.pop("cer"), "out": partial(click.echo, nl=False) if to_stdout else out,
              "overwrite": overwrite, "weights": options.pop("weights"), "device": device}
     config = config_from(RescoreConfig, options)
     for line in run_rescore(model, mix, nbest, files, flags, config, opener):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import Callable
 
 import numpy as np
 
@@ -109,20 +109,22 @@ def score_text(score: float) -> str:
     return f"{score:.6f}" if abs(score) < 1e15 else f"{score:.6e}"
 
 
-def write_reranked(out: Path | TextIO, table: Candidates, weight: float, bonus: float, replace: bool = True) -> None:
-    """To the file --out names (whole or not at all; a file there kept without `replace`), or to a stream
-    (standard output)."""
+def write_reranked(out: Path | Callable[[str], None], table: Candidates, weight: float, bonus: float,
+                   replace: bool = True) -> None:
+    """To the file --out names (whole or not at all; a file there kept without `replace`), or row by row to a
+    writer (standard output's: click.echo, which writes UTF-8 where the locale says ASCII)."""
     from lmkit.fileio import atomic_write
 
     if not isinstance(out, Path):
-        out.writelines(reranked_rows(table, weight, bonus))
+        for row in reranked_rows(table, weight, bonus):
+            out(row)
         return
     with atomic_write(out, "w", encoding="utf-8", follow_link=True, replace=replace) as handle:
         handle.writelines(reranked_rows(table, weight, bonus))
 
 
 def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: RescoreConfig, opener) -> list[str]:
-    """Lines for the terminal; writes the reranked lists to flags["out"] (a file, a stream, or None: nowhere)."""
+    """Lines for the terminal; writes the reranked lists to flags["out"] (a file, a writer, or None: nowhere)."""
     from lmkit.train.config import select_device
 
     lists = read_lists(nbest, files["scores"], files["costs"])
