@@ -20,17 +20,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import TEMP_PREFIX, WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
+from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
 from lmkit.folder_markers import MODEL_MARKER
-from lmkit.model_folder import (LOCK_FILE, SAVE_STAGING, check_model_directory, has_marker, lock_state, model_names,
-                                read_names)
+from lmkit.model_folder import (LOCK_FILE, SAVE_STAGING, check_model_directory, has_marker, lock_state,
+                                make_staging_folder, model_names, read_names)
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
 from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
@@ -39,7 +38,6 @@ from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 
 FORMAT = 1
-STAGING_PREFIX = f"{TEMP_PREFIX}{SAVE_STAGING}."  # save_model's staging folders inside the model directory
 
 
 def lmkit_version() -> str:
@@ -75,7 +73,7 @@ def save_model(directory: str | Path, model, tokenizer: Tokenizer, extra: dict |
         raise CheckpointError(f"{directory}: the tokenizer's vocabulary differs from the model's")
     claim_model_directory(directory)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
+        staging = make_staging_folder(directory, SAVE_STAGING)
     except OSError as exc:
         raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
     try:

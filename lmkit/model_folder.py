@@ -13,11 +13,15 @@ device beside them is never replaced or removed: `first_foreign_entry` finds the
 """
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
+import secrets
 import stat
+import string
 import zipfile
 from pathlib import Path
 
@@ -31,8 +35,8 @@ METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
 MAX_METRICS_LINE_BYTES = 1 << 16  # one line of metrics.jsonl is far shorter
 MAX_TOKENIZER_BYTES = 1 << 28  # a tokenizer.json (a sentencepiece model inside) is far smaller
 LAST = "last"  # the resumable checkpoint of a training run (lmkit.train.resume_state)
-SAVE_STAGING = "save"  # save_model's staging folders are .lmkit-tmp.save.XXXXXXXX (lmkit.checkpoint.STAGING_PREFIX)
-STAGING_KINDS = (SAVE_STAGING, LAST)  # a staging folder's <what>: save_model's, and save_last's (.lmkit-tmp.last.*)
+SAVE_STAGING = "save"  # save_model's staging folders are .lmkit-tmp.save.<token>.<check> (make_staging_folder)
+STAGING_KINDS = (SAVE_STAGING, LAST)  # a staging folder's kind: save_model's, and save_last's (.lmkit-tmp.last.*)
 STATE_FILE = "trainer_state.pt"  # in it, beside the model's files
 LOCK_FILE = ".lock"  # held while a process writes into the directory (lmkit.train.resume_state.DirectoryLock)
 LOCK_BYTES = 24  # the most a process number and its newline take (Linux pids are at most 2**22)
@@ -191,20 +195,49 @@ def read_names() -> frozenset[str]:
     return model_names() | {MARKER_FILE, METRICS_FILE, STATE_FILE, LAST, f"{LAST}.old"}
 
 
-TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.[a-z0-9_]{8}")  # mkstemp's and mkdtemp's 8 characters
+TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.[a-z0-9_]{8}")  # mkstemp's 8 characters
+STAGING_NAME = re.compile(re.escape(TEMP_PREFIX) + f"({'|'.join(STAGING_KINDS)})" + r"\.([a-z0-9]{8})\.([0-9a-f]{8})")
+TOKEN_LETTERS = string.ascii_lowercase + string.digits
+
+
+def staging_check(kind: str, token: str) -> str:
+    """The 8 hex digits that end the name of a staging folder of `kind` after its random `token`. The name
+    proves the folder lmkit's from the moment mkdir makes it, before anything is written there: a user's folder
+    named like one (.lmkit-tmp.save.mybackup, or any other 8 characters) has no digits that fit."""
+    return hashlib.sha256(f"lmkit {kind} staging folder {token}".encode()).hexdigest()[:8]
+
+
+def make_staging_folder(directory: Path, kind: str, mode: int = 0o700) -> Path:
+    """A new empty folder `directory`/.lmkit-tmp.<kind>.<token>.<check> (kind: one of STAGING_KINDS) where a save
+    writes its files before renaming them into place; private, as mkdtemp's, unless `mode` says otherwise."""
+    for _ in range(100):
+        token = "".join(secrets.choice(TOKEN_LETTERS) for _ in range(8))
+        path = Path(directory) / f"{TEMP_PREFIX}{kind}.{token}.{staging_check(kind, token)}"
+        try:
+            os.mkdir(path, mode)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused name for a staging folder", str(directory))
+
+
+def is_staging_name(name: str) -> bool:
+    match = STAGING_NAME.fullmatch(name)
+    return match is not None and match.group(3) == staging_check(match.group(1), match.group(2))
 
 
 def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
     """Whether `entry` is a temporary lmkit makes in a model directory, by name, kind and content: a staging
-    folder (.lmkit-tmp.save.XXXXXXXX, .lmkit-tmp.last.XXXXXXXX) holding only staged files, or the temporary file of
-    one of `names` being written whole (.lmkit-tmp.<name>.XXXXXXXX, written_whole). Anything else under the prefix
-    is not provably lmkit's, and is left alone."""
-    match = TEMPORARY_NAME.fullmatch(entry.name)
-    if match is None or entry.is_symlink():
+    folder (`make_staging_folder`; its name proves it) holding only staged files, or the temporary file of one of
+    `names` being written whole (.lmkit-tmp.<name>.XXXXXXXX, written_whole). Anything else under the prefix is
+    not provably lmkit's, and is left alone: a user's .lmkit-tmp.save.mybackup holding a copy of the model's
+    files, say."""
+    if entry.is_symlink():
         return False
-    if match.group(1) in STAGING_KINDS:
+    if is_staging_name(entry.name):
         return entry.is_dir() and only_staged_files(entry)
-    return match.group(1) in names and match.group(1) in written_whole() and entry.is_file()
+    match = TEMPORARY_NAME.fullmatch(entry.name)
+    return match is not None and match.group(1) in names and match.group(1) in written_whole() and entry.is_file()
 
 
 def written_whole() -> frozenset[str]:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from conftest import ENGLISH, TINY, assert_one_line_error
 
 from lmkit.checkpoint import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import TEMP_PREFIX
-from lmkit.model_folder import MARKER_FILE, MARKER_TEXT, is_model_directory
+from lmkit.fileio import TEMP_PREFIX, new_dir_mode
+from lmkit.model_folder import (MARKER_FILE, MARKER_TEXT, is_model_directory, is_staging_name, make_staging_folder,
+                                staging_check)
 from lmkit.train.resume_state import load_resume
 
 TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",
@@ -167,19 +169,39 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
     assert load_model(ngram)[2]["smoothing"] == "add-k"
 
 
+def staging_name(kind: str, token: str) -> str:
+    """The name make_staging_folder gives a staging folder of `kind` with this random `token`."""
+    return f"{TEMP_PREFIX}{kind}.{token}.{staging_check(kind, token)}"
+
+
+def test_a_staging_folder_is_proved_lmkits_by_its_name_alone(tmp_path):
+    """From the moment mkdir makes it: a killed save's empty staging folder is lmkit's, a user's folder named like
+    one (mkdtemp's 8 characters, as the names were before) is not, whatever it holds."""
+    made = make_staging_folder(tmp_path, "save")
+    assert is_staging_name(made.name) and made.is_dir() and not any(made.iterdir())
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    shared = make_staging_folder(tmp_path, "last", mode=0o777)
+    assert is_staging_name(shared.name) and stat.S_IMODE(shared.stat().st_mode) == new_dir_mode()
+    wrong = made.name[:-1] + ("1" if made.name.endswith("0") else "0")
+    assert not any(map(is_staging_name, [f"{TEMP_PREFIX}save.mybackup", wrong, made.name.replace(".save.", ".notes.")]))
+
+
 def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_path):
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
-    killed = [f"{TEMP_PREFIX}save.k1ll3d_a", f"{TEMP_PREFIX}last.k1ll3d_b", f"{TEMP_PREFIX}config.json.k1ll3d_c",
-              f"{TEMP_PREFIX}save.k1ll3d_d"]
-    make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",  # mkdtemp's, mkstemp's names
+    killed = [staging_name("save", "k1ll3dax"), staging_name("last", "k1ll3dbx"), f"{TEMP_PREFIX}config.json.k1ll3d_c",
+              staging_name("save", "k1ll3ddx")]  # make_staging_folder's names, and mkstemp's
+    make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",
                       killed[2]: b"{", f"{killed[3]}/members/0/{TEMP_PREFIX}config.json.k1ll3d_e": b"{",
-                      f"{killed[3]}/config.json": b"{}",
-                      f"{killed[1]}/{TEMP_PREFIX}save.k1ll3d_f/model.safetensors": b"half"})  # save_last stages save_model
+                      f"{killed[3]}/config.json": b"{}",  # save_last stages save_model:
+                      f"{killed[1]}/{staging_name('save', 'k1ll3dfx')}/model.safetensors": b"half"})
     theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{",
               f"{TEMP_PREFIX}notes/a.txt": b"mine", f"{TEMP_PREFIX}mine.txt": b"mine",  # under the prefix, yet
               f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",  # not lmkit's
               f"{TEMP_PREFIX}save.mybackup/u.txt": b"mine",  # a staging folder's name holding what no save writes
+              f"{TEMP_PREFIX}save.backup01/config.json": b"{}",  # ... or a copy of the model's files: the user's
+              f"{TEMP_PREFIX}save.backup01/model.safetensors": b"mine", f"{TEMP_PREFIX}last.emptydir/": b"",
+              f"{staging_name('save', 'abcdefgh')[:-8]}00000000/model.safetensors": b"mine",  # digits that do not fit
               f"{TEMP_PREFIX}save.snapshot/{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",
               f"{TEMP_PREFIX}metrics.jsonl.abcdefgh": b"mine"}  # metrics.jsonl is appended to, never staged
     make_folder(run, theirs)

@@ -8,7 +8,7 @@ from conftest import TINY, assert_one_line_error
 from lmkit.checkpoint import claim_model_directory, load_model
 from lmkit.learning_curve import read_metrics
 from lmkit.fileio import TEMP_PREFIX
-from lmkit.model_folder import MARKER_FILE
+from lmkit.model_folder import MARKER_FILE, staging_check
 from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures
@@ -110,8 +110,9 @@ def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cl
         busy = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert_one_line_error(busy, str(out), "another lmkit process")
     claim_model_directory(out)  # a build killed while saving leaves its claimed directory, with its temporaries
-    (out / f"{TEMP_PREFIX}save.k1ll3d_a").mkdir()  # mkdtemp's and mkstemp's names: 8 random characters
-    (out / f"{TEMP_PREFIX}save.k1ll3d_a" / "model.ngram.npz").write_bytes(b"half")
+    staging = out / f"{TEMP_PREFIX}save.k1ll3dax.{staging_check('save', 'k1ll3dax')}"  # make_staging_folder's name
+    staging.mkdir()
+    (staging / "model.ngram.npz").write_bytes(b"half")
     (out / f"{TEMP_PREFIX}config.json.k1ll3d_b").write_text("{")
     result = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert result.exit_code == 0, result.output

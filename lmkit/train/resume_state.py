@@ -16,7 +16,6 @@ import io
 import os
 import pickle
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,16 +23,14 @@ import torch
 from lmkit.checkpoint import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside, claim_model_directory,
                               load_model, save_model)
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import (TEMP_PREFIX, fsync_dir, make_folders, new_dir_mode, not_a_file, open_regular,
-                          remove_made_folders)
+from lmkit.fileio import fsync_dir, make_folders, not_a_file, open_regular, remove_made_folders
 from lmkit.model_folder import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, check_model_directory,
-                                entry_stamps, first_foreign_entry, folder_times, lmkit_temporary, model_names,
-                                read_names, release_claim, stopped_run)
+                                entry_stamps, first_foreign_entry, folder_times, lmkit_temporary,
+                                make_staging_folder, model_names, read_names, release_claim, stopped_run)
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
 
-LAST_STAGING_PREFIX = f"{TEMP_PREFIX}{LAST}."  # save_last's staging folders inside the model directory
 LAST_FILES = frozenset({CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, STATE_FILE, MARKER_FILE})  # what save_last writes
 
 
@@ -43,8 +40,7 @@ def save_last(directory: Path, model, tokenizer, trainer_state: dict, extra: dic
     last, old = directory / LAST, directory / f"{LAST}.old"
     claim_model_directory(directory)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=LAST_STAGING_PREFIX, dir=directory))
-        os.chmod(staging, new_dir_mode())  # mkdtemp's folder is private; last/ is shared like the rest
+        staging = make_staging_folder(directory, LAST, mode=0o777)  # shared like the rest, as mkdir makes folders
     except OSError as exc:
         raise CheckpointError(f"could not save the resumable checkpoint {last}: {exc.strerror or exc}"
                               f"{what_is_left(directory)}") from exc
