@@ -176,7 +176,7 @@ def read_config(directory: str | Path) -> dict:
                               "has (was config.json edited?)")
     if fields.direction not in directions:
         kind = f" for a {config['kind']} model" if cloze else ""
-        raise CheckpointError(f"{directory / CONFIG_FILE}: direction must be one of {', '.join(directions)}{kind}, "
+        raise CheckpointError(f"{directory / CONFIG_FILE}: \"direction\" must be one of {', '.join(directions)}{kind}, "
                               f"got {fields.direction!r}")
     return config
 

@@ -452,7 +452,7 @@ def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((older / "config.json").read_text())["direction"] == "both"
     (older / "config.json").write_text(json.dumps({**config, "direction": "backward"}))
-    assert_one_line_error(cli("eval", older), "direction must be one of both, forward for a bigru model, got 'backward'")
+    assert_one_line_error(cli("eval", older), '"direction" must be one of both, forward for a bigru model, got \'backward\'')
 
 
 def test_eval_reports_pseudo_perplexity_and_no_perplexity(cli, bimodel):

@@ -390,6 +390,21 @@ def test_a_damaged_vocabulary_or_tokenizer_record_in_config_json_is_named(cli, c
         assert_one_line_error(result, f"{model}/config.json: {says}")
 
 
+@pytest.mark.parametrize("corpus", ["../../etc", "/etc/passwd", "..", "a/b", "诗集"])
+@pytest.mark.parametrize("command", [("eval",), ("train", "--max-steps", "4", "--quiet", "--resume")])
+def test_a_corpus_in_config_json_that_is_no_corpus_name_is_refused_naming_the_file(cli, copy, corpus, command):
+    """A path there was reported as a --corpus option the user never typed ('--corpus takes a corpus name; for
+    the text at ... use --train'), with no word of the file it came from."""
+    model = copy("lstm")
+    for config in (model / "config.json", model / "last" / "config.json"):
+        edit_json(config, lambda c: c.update(corpus=corpus))
+    before = {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
+    result = cli(*command, model)
+    assert_one_line_error(result, "config.json: \"corpus\": ", "is not a corpus name")
+    assert "--corpus" not in result.output and "--train" not in result.output
+    assert {p: p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()} == before
+
+
 @pytest.mark.parametrize("name", ["config.json", "tokenizer.json"])
 def test_an_integer_of_thousands_of_digits_in_a_model_file_is_one_line(cli, copy, name):
     """Python refuses to read an integer of more than 4,300 digits with a ValueError that json.loads lets
@@ -584,7 +599,7 @@ def test_a_split_whose_text_changed_is_not_scored_from_its_old_ids(copy, trained
 
 @pytest.mark.parametrize("key,value,words", [
     ("corpus", 123, "config.json: corpus must be a string or null, got 123"),
-    ("direction", "sideways", "config.json: direction must be one of forward, backward, got 'sideways'"),
+    ("direction", "sideways", 'config.json: "direction" must be one of forward, backward, got \'sideways\''),
     ("train", "fast", 'config.json: train must be an object or null, got "fast"'),
     ("vocab", 45, "config.json: vocab must be an object or null, got 45"),
 ])

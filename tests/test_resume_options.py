@@ -177,10 +177,22 @@ def test_an_old_run_whose_lr_times_decay_is_1_resumes_with_a_smaller_one_given(c
 def test_an_old_run_whose_lr_times_decay_is_1_names_the_product_not_damage(cli, model):
     saved_with_lr_and_decay(model, 0.5, 2.0)
     before = files(model)
-    result = cli("train", "--resume", model, *RESUME)
-    assert_one_line_error(result, "--weight-decay 2 with --lr 0.5", "keep lr x weight decay below 1")
+    result = cli("train", "--resume", model, *RESUME)  # neither option typed: both are named as saved (pass 40)
+    assert_one_line_error(result, f"--resume {model}: the saved \"weight_decay\" 2 with the saved \"lr\" 0.5 (its "
+                                  "trainer_state.pt)", "keep lr x weight decay below 1", "give --lr or --weight-decay")
     assert "damaged" not in result.output
+    result = cli("train", "--resume", model, "--weight-decay", "4", *RESUME)
+    assert_one_line_error(result, "--weight-decay 4 with the saved \"lr\" 0.5", "keep lr x weight decay below 1")
     assert files(model) == before
+
+
+def test_a_saved_training_setting_out_of_range_is_named_by_its_key(cli, model):
+    path = model / "last" / "trainer_state.pt"
+    state = torch.load(path, weights_only=True)
+    state["train_config"]["bptt"] = 0
+    torch.save(state, path)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), f"{path}: damaged trainer state: train_config: "
+                          "\"bptt\" must be at least 1, got 0")
 
 
 @pytest.mark.parametrize("split", ["train", "valid"])

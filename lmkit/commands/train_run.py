@@ -201,6 +201,12 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
     if config.lr is None:  # edited out too, but the state keeps only the scheduled LR of the moment, not its peak
         raise ConfigError(f"--resume {opts['resume']}: the saved run's learning rate is missing (its {STATE_FILE} "
                           "has no train_config.lr); give the --lr it was trained with")
+    problem = config.decay_problem()
+    if problem is not None and not {"lr", "weight_decay"} <= given:  # one of them, or both, as the run saved them
+        said = {name: f"--{name.replace('_', '-')} {getattr(config, name):g}" if name in given else
+                f"the saved \"{name}\" {getattr(config, name):g}" for name in ("lr", "weight_decay")}
+        raise ConfigError(f"--resume {opts['resume']}: {said['weight_decay']} with {said['lr']} (its {STATE_FILE}): "
+                          f"{problem}; give --lr or --weight-decay")
     return config
 
 

@@ -7,6 +7,7 @@ folder and changed files get a new one.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from itertools import chain
 from pathlib import Path
@@ -55,7 +56,8 @@ def refuse_corpus_folder(path: Path) -> None:
 
 def corpus_name(first: Path, inputs: dict[str, list[TextFile]], errors: str) -> str:
     """`first` (the first --train path) in a corpus name's characters, and the hash; "local" where none is left."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", first.stem if first.is_file() else first.resolve().name).strip("-._")[:40]
+    given = first.stem if first.is_file() else Path(os.path.abspath(first)).name  # a link's own name, '.' spelt out
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", given).strip("-._")[:40]
     digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}".encode())
     for split, files in inputs.items():
         digest.update(split.encode() + b"".join(f.sha256.encode() for f in files))

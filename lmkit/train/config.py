@@ -141,11 +141,18 @@ class TrainConfig:
 
     def validate(self) -> None:
         check_settings(self)
+        problem = self.decay_problem()
+        if problem is not None:
+            raise ConfigError(f"--weight-decay {self.weight_decay:g} with --lr {self.lr:g}: {problem}")
+
+    def decay_problem(self) -> str | None:
+        """What is wrong with this LR and weight decay together, or None: AdamW's decay must shrink every weight
+        by a factor above 0 (at the schedule's peak LR; below it, the factor stays positive)."""
         shrink = (self.lr or 0.0) * (self.weight_decay or 0.0)
-        if self.optimizer == "adamw" and shrink >= 1:  # at the schedule's peak LR; below it, the factor stays positive
-            raise ConfigError(f"--weight-decay {self.weight_decay:g} with --lr {self.lr:g}: AdamW multiplies every "
-                              f"weight by 1 - lr x weight decay = {1 - shrink:g} each step; keep lr x weight decay "
-                              "below 1")
+        if self.optimizer == "adamw" and shrink >= 1:
+            return (f"AdamW multiplies every weight by 1 - lr x weight decay = {1 - shrink:g} each step; keep lr x "
+                    "weight decay below 1")
+        return None
 
     @property
     def time_limit(self) -> float | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from lmkit.config.from_json import from_json, json_repr
-from lmkit.config.settings import check_settings
+from lmkit.config.settings import check_settings, read_from_file
 from lmkit.errors import CheckpointError, ConfigError, counted
 from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 
@@ -72,7 +72,8 @@ def check_train_config(saved: dict):
     except ConfigError as exc:
         raise StateProblem(str(exc)) from exc
     try:  # each setting alone: how they combine (lr x weight decay) is checked once the options given now replace them
-        check_settings(settings)
+        with read_from_file():  # named by its key: "bptt", not --bptt
+            check_settings(settings)
     except ConfigError as exc:
         raise StateProblem(f"train_config: {exc}") from exc
     return settings
