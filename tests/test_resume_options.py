@@ -178,8 +178,8 @@ def test_an_old_run_whose_lr_times_decay_is_1_names_the_product_not_damage(cli, 
     saved_with_lr_and_decay(model, 0.5, 2.0)
     before = files(model)
     result = cli("train", "--resume", model, *RESUME)  # neither option typed: both are named as saved (pass 40)
-    assert_one_line_error(result, f"--resume {model}: the saved \"weight_decay\" 2 with the saved \"lr\" 0.5 (its "
-                                  "trainer_state.pt)", "keep lr x weight decay below 1", "give --lr or --weight-decay")
+    assert_one_line_error(result, f"--resume {model} (its trainer_state.pt): the saved \"weight_decay\" 2 with the "
+                                  "saved \"lr\" 0.5", "keep lr x weight decay below 1", "give --lr or --weight-decay")
     assert "damaged" not in result.output
     result = cli("train", "--resume", model, "--weight-decay", "4", *RESUME)
     assert_one_line_error(result, "--weight-decay 4 with the saved \"lr\" 0.5", "keep lr x weight decay below 1")
@@ -224,3 +224,34 @@ def test_a_cloze_model_saved_before_an_option_is_compared_as_it_was_built(name, 
 
     assert saved_value({"kind": "bilstm", "model": {}}, name) == value
     assert saved_value({"kind": "lstm", "model": {}}, name) is not value  # not a cloze model: absent
+
+
+@pytest.mark.parametrize("device, words", [("tpu", "is not a device name"),
+                                           ("cuda:9", "CUDA is not available on this machine")])
+def test_a_saved_device_this_machine_lacks_is_named_as_saved_and_another_resumes(cli, model, device, words):
+    """A run saved on a GPU and resumed without one was told '--device cuda:9: ...', an option nobody typed."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = model / "last" / "trainer_state.pt"
+    state = torch.load(path, weights_only=True)
+    state["train_config"]["device"] = device
+    torch.save(state, path)
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), f"--resume {model} (its trainer_state.pt): the "
+                          f"saved \"device\" '{device}'", words, "give --device to resume on another")
+    assert files(model) == before
+    result = cli("train", "--resume", model, "--device", "cpu", *RESUME)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("corpus, words", [(None, "names no corpus to resume on; give --corpus NAME or --train PATH"),
+                                           ("", "names no corpus to resume on"),
+                                           ("TANG300", "names the corpus it was trained on: unknown corpus 'TANG300'")])
+def test_a_resumed_runs_corpus_missing_or_unknown_is_named_as_its_config_says(cli, model, corpus, words):
+    """null or "" fell back to shakespeare (then called 'changed since'), an unknown name read as a --corpus."""
+    edit = json.loads((model / "last" / "config.json").read_text())
+    (model / "last" / "config.json").write_text(json.dumps({**edit, "corpus": corpus}))
+    before = files(model)
+    result = cli("train", "--resume", model, *RESUME)
+    assert_one_line_error(result, f"--resume {model}: its config.json {words}")
+    assert "changed since" not in result.output and files(model) == before

@@ -24,7 +24,7 @@ from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.config.machine import bf16_on_amx, resolve_precision
-from lmkit.errors import CheckpointError, ConfigError, counted, printable
+from lmkit.errors import CheckpointError, ConfigError, CorpusError, counted, printable
 from lmkit.model_folder import METRICS_FILE, check_model_directory, stopped_run
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
@@ -201,12 +201,20 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
     if config.lr is None:  # edited out too, but the state keeps only the scheduled LR of the moment, not its peak
         raise ConfigError(f"--resume {opts['resume']}: the saved run's learning rate is missing (its {STATE_FILE} "
                           "has no train_config.lr); give the --lr it was trained with")
+    saved_in = f"--resume {opts['resume']} (its {STATE_FILE})"
     problem = config.decay_problem()
     if problem is not None and not {"lr", "weight_decay"} <= given:  # one of them, or both, as the run saved them
         said = {name: f"--{name.replace('_', '-')} {getattr(config, name):g}" if name in given else
                 f"the saved \"{name}\" {getattr(config, name):g}" for name in ("lr", "weight_decay")}
-        raise ConfigError(f"--resume {opts['resume']}: {said['weight_decay']} with {said['lr']} (its {STATE_FILE}): "
-                          f"{problem}; give --lr or --weight-decay")
+        raise ConfigError(f"{saved_in}: {said['weight_decay']} with {said['lr']}: {problem}; give --lr or "
+                          "--weight-decay")
+    if "device" not in given:  # a run saved on a GPU, resumed on a machine without one
+        from lmkit.train.config import select_device
+
+        try:
+            select_device(config.device, said=f"{saved_in}: the saved \"device\" {config.device!r}")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; give --device to resume on another") from exc
     return config
 
 
@@ -273,7 +281,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     if corpus_spec.given:
         corpus = check_resume_corpus(ctx, directory, config, corpus_spec.open)
     else:
-        corpus = reopen_corpus(config.get("corpus") or "shakespeare")
+        corpus = reopen_corpus(directory, config.get("corpus"))
     check_resume_texts(directory, config, corpus)
     if tokenizer_options_given(ctx):
         check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
@@ -283,14 +291,21 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
     return directory, corpus, tokenizer, model, state, extra
 
 
-def reopen_corpus(name: str):
-    """The corpus a model was trained on: its cached folder, or a named corpus fetched again."""
+def reopen_corpus(directory: Path, name: str | None):
+    """The corpus the run in `directory` was trained on (its config.json's "corpus", `name`): its cached folder,
+    or a named corpus fetched again; CorpusError naming the run where there is none."""
     from lmkit.corpus.catalog import Corpus, corpora_root, get_corpus
 
+    if not name:
+        raise CorpusError(f"--resume {directory}: its config.json names no corpus to resume on; give --corpus NAME "
+                          "or --train PATH")
     cached = corpora_root() / name
     if (cached / "manifest.json").exists():
         return Corpus.open(cached)
-    return get_corpus(name, fetch=True)
+    try:
+        return get_corpus(name, fetch=True)
+    except CorpusError as exc:
+        raise CorpusError(f"--resume {directory}: its config.json names the corpus it was trained on: {exc}") from exc
 
 
 def resume_line(directory: Path, trainer) -> str:

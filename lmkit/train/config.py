@@ -170,8 +170,9 @@ class TrainConfig:
         return from_json(cls, obj, where)
 
 
-def select_device(name: str) -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an explicit name must be available."""
+def select_device(name: str, said: str | None = None) -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; an explicit name must be available. `said`: how an error names
+    the value (by default `--device NAME`)."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -181,9 +182,11 @@ def select_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"--device {name!r} is not a device name (try auto, cpu, cuda, cuda:1, mps)") from exc
+        said = said or f"--device {name!r}"
+        raise ConfigError(f"{said} is not a device name (try auto, cpu, cuda, cuda:1, mps)") from exc
+    said = said or f"--device {name}"
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+        raise ConfigError(f"{said}: CUDA is not available on this machine")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"--device {name}: MPS is not available on this machine")
+        raise ConfigError(f"{said}: MPS is not available on this machine")
     return device
