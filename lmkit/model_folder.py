@@ -222,6 +222,7 @@ def make_staging_folder(directory: Path, kind: str, mode: int = 0o700) -> Path:
 
 
 def is_staging_name(name: str) -> bool:
+    """Whether `name` is one make_staging_folder gives: its kind and token, and the check that fits them."""
     match = STAGING_NAME.fullmatch(name)
     return match is not None and match.group(3) == staging_check(match.group(1), match.group(2))
 

@@ -1,8 +1,8 @@
 """Local corpora: text files or folders given with --train [--valid --test].
 
 The corpus is named after the first --train path as given (a file's stem, a
-folder's name) plus a short hash of every input's bytes and of how it is split, so the same files always reuse one cache
-folder and changed files get a new one.
+folder's name) plus a short hash of every input's bytes and of how it is split,
+so the same files always reuse one cache folder and changed files get a new one.
 """
 from __future__ import annotations
 
