@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmkit.config.from_json import finite_number, from_json
-from lmkit.corpus.store import NAME_PATTERN
+from lmkit.corpus.store import NAME_PATTERN, NAME_RULE
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import json_text
 from lmkit.folder_markers import MODEL_CONFIG_FILE
@@ -81,8 +81,8 @@ def plausible_seconds(value: int | float) -> bool:
 def check_saved_records(fields: SavedFields) -> None:
     """ConfigError naming the key when a record inside config.json is not of the form lmkit writes."""
     if fields.corpus and not fields.corpus.startswith("hf:") and not NAME_PATTERN.match(fields.corpus):
-        raise ConfigError(f"\"corpus\": {json_text(fields.corpus).strip()[:120]} is not a corpus name (1 to 100 "
-                          "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; or hf:NAME)")
+        raise ConfigError(f"\"corpus\": {json_text(fields.corpus).strip()[:120]} is not a corpus name ({NAME_RULE}; "
+                          "or hf:NAME)")
     if fields.vocab is not None:
         from_json(SavedVocab, fields.vocab, "vocab")
     if fields.tokenizer is not None:

@@ -28,6 +28,7 @@ REBUILD = "remove the folder {} and run again to rebuild it"
 HASHED_ON_FETCH_BYTES = 64 << 20  # `corpus fetch` checks a cached split's sha256 up to this size (a second or so)
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RULE = "1 to 100 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"  # NAME_PATTERN in words
 
 
 @dataclass
@@ -165,8 +166,7 @@ class Corpus:
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
-        raise CorpusError(f"corpus name {name!r}: a corpus name is 1 to 100 ASCII letters, digits, '.', '_' and '-', "
-                          "starting with a letter or digit")
+        raise CorpusError(f"corpus name {name!r}: a corpus name is {NAME_RULE}")
     return name
 
 
@@ -200,8 +200,8 @@ def cached_folder_advice(folder: Path, given: str = "--corpus") -> str:
     folder = folder.absolute()
     if NAME_PATTERN.match(folder.name):
         return f"give {given + ' ' if given.startswith('--') else ''}{folder.name} with LMKIT_CORPORA={folder.parent}"
-    return (f"its folder name {folder.name!r} is not a corpus name (1 to 100 ASCII letters, digits, '.', '_' and "
-            "'-', starting with a letter or digit): rename the folder, or give its train.txt to --train")
+    return (f"its folder name {folder.name!r} is not a corpus name ({NAME_RULE}): rename the folder, or give its "
+            "train.txt to --train")
 
 
 def check_free(target: Path) -> None:
