@@ -111,7 +111,7 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, grow_span
 from lmkit.generate.fill import fill_blank, fillable_ids, vocabulary_fillers

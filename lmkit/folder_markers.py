@@ -1,6 +1,6 @@
 """The small files by which lmkit proves it made a folder, so that it may write, clean up and replace there.
 
-    .lmkit-model    in every model directory lmkit makes (lmkit.model_folder builds its rules on it)
+    .lmkit-model    in every model directory lmkit makes (lmkit.checkpoint.ownership builds its rules on it)
     .lmkit-report   in every report folder lmkit makes (lmkit.report.folder)
     config.json     an lmkit config.json also proves a model directory made before the marker existed
 
@@ -60,7 +60,7 @@ class FolderMarker:
 MODEL_MARKER = FolderMarker(".lmkit-model", "lmkit model directory\n")  # in every model directory lmkit makes
 REPORT_MARKER = FolderMarker(".lmkit-report", "lmkit report folder\n")  # in every report folder lmkit makes
 LMKIT_MARKERS = (MODEL_MARKER, REPORT_MARKER)
-MODEL_CONFIG_FILE = "config.json"  # a model directory's description (lmkit.saved_config)
+MODEL_CONFIG_FILE = "config.json"  # a model directory's description (lmkit.checkpoint.saved_config)
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is not one lmkit wrote
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import save_model
-from lmkit.learning_curve import append_metrics
+from lmkit.checkpoint.learning_curve import append_metrics
+from lmkit.checkpoint.save_load import save_model
 from lmkit.text.id_cache import encoded_split
 
 

@@ -3,7 +3,7 @@ each exact across --resume."""
 import pytest
 import torch
 
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.errors import ConfigError
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN

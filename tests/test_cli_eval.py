@@ -5,8 +5,8 @@ import pytest
 
 from conftest import TINY, assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
+from lmkit.checkpoint.save_load import load_model
 from lmkit.evaluate.text import EvalText, score_text
-from lmkit.checkpoint import load_model
 from lmkit.text.tokenizer_cache import get_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error
-from lmkit.checkpoint import save_model
+from lmkit.checkpoint.save_load import save_model
 from lmkit.commands.generate import continuation_text, echo_sample
 from lmkit.generate.sampling import Sample
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
@@ -171,8 +171,8 @@ def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_p
 
 
 def ngram_dirs(tmp_path, lines):
-    from lmkit.text.encode import encode_lines
     from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.encode import encode_lines
 
     tokenizer = CharTokenizer.fit(lines)
     options = {"order": 3, "smoothing": "add-k", "k": 0.1}

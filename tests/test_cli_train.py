@@ -36,7 +36,7 @@ def test_bf16_precision_trains_and_saves_an_fp32_model_from_the_cli(cli, tmp_pat
     assert "precision bf16;" in result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["train"]["config"]["precision"] == "bf16" and config["runtime"]["precision"] == "bf16"
-    from lmkit.checkpoint import load_model
+    from lmkit.checkpoint.save_load import load_model
 
     model, _, _ = load_model(tmp_path / "m")
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # autocast: the weights stay fp32
@@ -91,7 +91,7 @@ def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
     --resume then mixed both models' files and learning curves)."""
     import shutil
 
-    from lmkit.model_folder import MARKER_FILE
+    from lmkit.checkpoint.ownership import MARKER_FILE
 
     out = tmp_path / "m"
     assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
@@ -116,7 +116,7 @@ def test_a_run_stopped_before_its_first_save_is_not_replaced(cli, tmp_path):
 def test_a_users_folder_holding_a_link_named_last_is_not_taken_for_a_run(cli, tmp_path):
     """Adversarial pass 26: a link `last` to another run's checkpoint made the user's folder look like lmkit's, and
     a failed --overwrite left lmkit's marker in it (after which lmkit trained into it, beside the user's files)."""
-    from lmkit.model_folder import is_model_directory
+    from lmkit.checkpoint.ownership import is_model_directory
 
     run = tmp_path / "run"
     assert train(cli, run, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0
@@ -155,7 +155,7 @@ def test_a_failed_first_save_does_not_promise_an_earlier_checkpoint(cli, tmp_pat
 def test_a_failed_overwrite_says_the_old_run_can_no_longer_be_resumed(cli, tmp_path, monkeypatch):
     """Adversarial pass 27: a disk-full save of the best model in an --overwrite run said only that the model saved
     before was intact, while --overwrite had already cleared that run's checkpoint and learning curve."""
-    import lmkit.checkpoint as checkpoint
+    import lmkit.checkpoint.save_load as checkpoint
 
     out = tmp_path / "m"
     assert train(cli, out, "--max-steps", "2", "--sample-tokens", "0").exit_code == 0

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.checkpoint import load_model, save_model
-from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
+from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.evaluate.cloze import cloze_token_logprobs, pseudo_nll
 from lmkit.generate.cloze_fill import cloze_fill, framed
 from lmkit.models.neural.cloze import CLOZE_CELLS, JOINS, ClozeConfig, ClozeRNN
 from lmkit.text.encode import encode_lines
 from lmkit.text.lines import cut_long_lines, frame_lines, line_batches, stream_lines
-from lmkit.train.line_batches import LineBatches
 from lmkit.text.tokenizers import CharTokenizer
 from lmkit.text.vocab import EOS_ID
+from lmkit.train.line_batches import LineBatches
 from test_fill import ONE_TOKEN
 
 

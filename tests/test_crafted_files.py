@@ -260,7 +260,7 @@ def test_a_record_of_the_wrong_types_is_called_damaged_not_a_config_edit(cli, co
 @pytest.fixture
 def mixed(cli, copy, tmp_path):
     """An interpolation of the tiny LSTM and a character bigram of the same text (weights 0.5 each)."""
-    from lmkit.checkpoint import load_model, save_model
+    from lmkit.checkpoint.save_load import load_model, save_model
     from lmkit.models.mix import Interpolated
 
     ngram = tmp_path / "ngram"
@@ -500,7 +500,7 @@ def test_a_trainer_state_with_wrong_fields_is_refused_naming_the_key(cli, copy, 
      "average.module.embedding.weight holds NaN or infinite values"),
 ])
 def test_a_damaged_running_average_is_refused(cli, copy, damage, words):
-    from lmkit.checkpoint import load_model
+    from lmkit.checkpoint.save_load import load_model
 
     model = copy("lstm")
     weights = load_model(model / "last")[0].state_dict()
@@ -669,7 +669,7 @@ def test_ngram_tables_that_declare_more_than_they_hold_are_refused(cli, tmp_path
 def test_lines_of_metrics_jsonl_that_are_not_evaluation_records_are_skipped_with_a_warning(tmp_path):
     """A report drew an edited or damaged learning curve as it found it: {"step": "x"} as a point, a
     perplexity of -3, and the model's train time from the garbage."""
-    from lmkit.learning_curve import read_metrics
+    from lmkit.checkpoint.learning_curve import read_metrics
 
     good = {"step": 20, "tokens": 640, "time": 1.5, "valid_ppl": 40.2, "valid_bpc": 5.3, "train_loss": 3.9}
     diverged = {"step": 40, "tokens": 1280, "time": 3.0, "valid_ppl": None}  # json_text's null for inf

@@ -3,8 +3,8 @@
 Every `import` and `from ... import` of an lmkit module counts, including those inside
 functions (a lazy import is still a dependency). Stages, lowest first:
 
-    errors, fileio, folder_markers, path_text, config -> corpus -> text -> models
-    -> checkpoint, model_folder, model_source -> evaluate -> generate, train -> report
+    errors, fileio, folder_markers, stop_signals, config -> corpus -> text -> models
+    -> checkpoint -> evaluate -> generate, train -> report
     -> commands -> cli
 
 A module may import its own stage and lower ones only.
@@ -12,6 +12,7 @@ A module may import its own stage and lower ones only.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lmkit"
 
 STAGE_RANK = {
-    "errors": 0, "fileio": 0, "folder_markers": 0, "path_text": 0, "config": 0, "stop_signals": 0,
+    "errors": 0, "fileio": 0, "folder_markers": 0, "config": 0, "stop_signals": 0,
     "corpus": 1,
     "text": 2,
     "models": 3,
-    "checkpoint": 4, "learning_curve": 4, "model_folder": 4, "model_source": 4, "saved_config": 4,
+    "checkpoint": 4,
     "evaluate": 5,
     "generate": 6, "train": 6,
     "report": 7,
@@ -88,6 +89,27 @@ def test_every_top_level_name_is_a_known_stage():
     names = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
              if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.name != "__init__.py"}
     assert names <= set(STAGE_RANK), f"unknown top-level modules or packages: {sorted(names - set(STAGE_RANK))}"
+
+
+def unnamed_members(package: Path) -> list[str]:
+    """The modules and subpackages of `package` its docstring never names: a stage's index must list them all."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) or ""
+    members = {path.stem for path in package.glob("*.py") if path.name != "__init__.py"}
+    members |= {path.name for path in package.iterdir() if (path / "__init__.py").exists()}
+    return sorted(name for name in members if not re.search(rf"(?<![\w.]){name}(?!\w)", doc))
+
+
+@pytest.mark.parametrize("package", sorted(path.parent.relative_to(PACKAGE).as_posix()
+                                           for path in PACKAGE.glob("*/**/__init__.py")))
+def test_every_stage_package_names_its_modules(package):
+    assert unnamed_members(PACKAGE / package) == []
+
+
+def test_an_unnamed_module_is_found(tmp_path):
+    (tmp_path / "__init__.py").write_text('"""Stage: x.\n\n    listed  what it does; lmkit.other.hidden is not this one\n"""\n')
+    for name in ("listed", "hidden", "quiet"):
+        (tmp_path / f"{name}.py").write_text("")
+    assert unnamed_members(tmp_path) == ["hidden", "quiet"]
 
 
 def test_no_import_cycles():

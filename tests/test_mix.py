@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lmkit.text.encode import encode_lines
 from lmkit.errors import ConfigError, VocabError
 from lmkit.evaluate.perplexity import stream_logprobs
 from lmkit.models.mix import Interpolated, check_weights, mix_logprobs, tune_weights
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.encode import encode_lines
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 LINES = ["the cat sat", "a dog ran far", "the dog sat"]
@@ -99,7 +99,7 @@ def test_em_never_does_worse_than_either_model_alone():
 
 
 def test_an_interpolated_model_directory_reloads_with_the_same_scores(pair, tmp_path):
-    from lmkit.checkpoint import load_model, save_model
+    from lmkit.checkpoint.save_load import load_model, save_model
 
     tokenizer = WordTokenizer.fit(LINES)
     mix = Interpolated(list(pair), [0.4, 0.6])
@@ -113,7 +113,7 @@ def test_an_interpolated_model_directory_reloads_with_the_same_scores(pair, tmp_
 
 def test_a_members_weights_linked_from_outside_are_refused(pair, tmp_path):
     """members/ is read whole, so a link out of it is refused as one at the top is."""
-    from lmkit.checkpoint import load_model, save_model
+    from lmkit.checkpoint.save_load import load_model, save_model
     from lmkit.errors import CheckpointError
 
     tokenizer = WordTokenizer.fit(LINES)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import TINY, assert_one_line_error
-from lmkit.checkpoint import claim_model_directory, load_model
-from lmkit.learning_curve import read_metrics
+from lmkit.checkpoint.learning_curve import read_metrics
+from lmkit.checkpoint.ownership import MARKER_FILE, staging_check
+from lmkit.checkpoint.save_load import claim_model_directory, load_model
 from lmkit.fileio import TEMP_PREFIX
-from lmkit.model_folder import MARKER_FILE, staging_check
 from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures

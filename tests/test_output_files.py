@@ -269,7 +269,7 @@ def test_a_report_folder_that_is_a_file_is_refused(cli, model, tmp_path):
 
 
 def test_library_callers_get_the_same_refusal(model, tmp_path):
-    from lmkit.checkpoint import load_model
+    from lmkit.checkpoint.save_load import load_model
     from lmkit.models.ngram.arpa_write import write_arpa
 
     make_fifo(tmp_path / "model.arpa")
@@ -417,7 +417,7 @@ def test_an_empty_item_in_a_mix_is_refused_not_skipped(cli, model, tmp_path):
 
 
 def test_reports_size_counts_only_the_models_own_files(model, tmp_path):
-    from lmkit.model_source import open_model
+    from lmkit.checkpoint.model_source import open_model
 
     before = open_model(model).disk_bytes()
     (tmp_path / "big.bin").write_bytes(bytes(1 << 20))

@@ -19,7 +19,7 @@ import pytest
 from conftest import ENGLISH, TINY, assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
 
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.commands.generate import PROMPT_MAX_BYTES
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.train.resume_state import save_last

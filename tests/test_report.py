@@ -80,8 +80,8 @@ def test_a_mixture_row_with_tuned_weights(char_rows, tiny_en):
 
 
 def test_the_suite_trains_model_directories_within_its_budget(tiny_en, tmp_path):
-    from lmkit.checkpoint import read_config
-    from lmkit.learning_curve import read_metrics
+    from lmkit.checkpoint.learning_curve import read_metrics
+    from lmkit.checkpoint.save_load import read_config
     from lmkit.report.suite import SuiteConfig, run_suite
 
     config = SuiteConfig(budget_minutes=0.04, orders=(1, 2), cells=("gru",), tokenizer_flags=["--tokenizer", "char"],

@@ -26,7 +26,7 @@ def test_the_passage_holds_each_tokens_bits_in_reading_order(tiny_en, tmp_path):
     assert all(line[-1][0] == END_MARK for line in member.passage)
     shown = sum(len(line) for line in member.passage)
     assert shown >= PASSAGE_TOKENS and shown - len(member.passage[-1]) < PASSAGE_TOKENS  # whole lines, no more
-    from lmkit.model_source import open_model
+    from lmkit.checkpoint.model_source import open_model
 
     loaded = open_model(tmp_path / "kn")
     scores = score_text(loaded.model, loaded.tokenizer, loaded.config, text)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lmkit.checkpoint import load_model, save_model
+from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.neural.rnn import CELLS, RNNConfig, RNNLM
 from lmkit.text.tokenizers import fit_tokenizer

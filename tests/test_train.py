@@ -5,13 +5,13 @@ import pytest
 import torch
 from conftest import requires_bf16
 
-from lmkit.text.encode import encode_lines
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
+from lmkit.text.encode import encode_lines
 from lmkit.text.tokenizers import fit_tokenizer
-from lmkit.train.trainer import Trainer
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import DirectoryLock, load_resume
+from lmkit.train.trainer import Trainer
 
 LINES = [f"the cat {i % 7} sat on the mat {i % 5}" if i % 4 else "春眠不觉晓，处处闻啼鸟。" for i in range(200)]
 
@@ -181,8 +181,8 @@ def test_bad_train_config(tmp_path, data, field, value, message):
 
 
 def test_the_run_records_the_precision_and_threads_it_used(tmp_path, data, cpu_without_bf16):
-    from lmkit.checkpoint import read_config
-    from lmkit.learning_curve import read_metrics
+    from lmkit.checkpoint.learning_curve import read_metrics
+    from lmkit.checkpoint.save_load import read_config
 
     torch.set_num_threads(1)
     trainer = make_trainer(data, tmp_path, max_steps=4, eval_every=2)  # precision auto: fp32 on this CPU

@@ -18,7 +18,7 @@ import torch
 from conftest import ENGLISH, assert_one_line_error
 from lm_fixtures import ngram_dir, rnn_dir
 
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.train.resume_state import save_last
 
 

@@ -99,10 +99,10 @@ class CorpusSpec:
 
 def open_named(name: str, fetch: bool = True, encoding_errors: str = "strict"):
     """A named corpus; a fetch says on stderr what it fetches and where to, before it starts."""
+    from lmkit.config.folders import corpora_root
     from lmkit.corpus.catalog import get_corpus
     from lmkit.corpus.sources import CORPORA
     from lmkit.errors import CorpusError
-    from lmkit.config.folders import corpora_root
 
     try:
         return get_corpus(name, fetch=False, encoding_errors=encoding_errors)
@@ -199,8 +199,8 @@ def tokenizer_options(function=None, *, default: str = "char"):
 
 @dataclass(frozen=True)
 class ModelOpener:
-    """Opens the models a command is given, model directories or ARPA files (lmkit.model_source), with the
-    tokenizer of --tokenizer-from for the ARPA files."""
+    """Opens the models a command is given, model directories or ARPA files (lmkit.checkpoint.model_source), with
+    the tokenizer of --tokenizer-from for the ARPA files."""
 
     tokenizer_from: Path | None = None
 
@@ -212,19 +212,19 @@ class ModelOpener:
         return f"--tokenizer-from {self.tokenizer_from}"
 
     def open(self, path: Path):
-        from lmkit.model_source import open_model
+        from lmkit.checkpoint.model_source import open_model
 
         return open_model(path, self.tokenizer(), self.source)
 
     def open_shared(self, paths: list[Path]):
-        """Models that must share one vocabulary (a fill pair): see lmkit.model_source.open_models."""
-        from lmkit.model_source import open_models
+        """Models that must share one vocabulary (a fill pair): see lmkit.checkpoint.model_source.open_models."""
+        from lmkit.checkpoint.model_source import open_models
 
         return open_models(paths, self.tokenizer(), self.source)
 
     def open_each(self, paths: list[Path]):
         """Models used each on its own, opened one at a time (a report)."""
-        from lmkit.model_source import open_each
+        from lmkit.checkpoint.model_source import open_each
 
         return open_each(paths, self.tokenizer(), self.source)
 
@@ -288,7 +288,7 @@ def ignored_options(options: list[str], reason: str) -> ConfigError:
 
 def tokenizer_from_path(path: Path):
     """A tokenizer from a tokenizer.json file or a model directory holding one."""
-    from lmkit.checkpoint import TOKENIZER_FILE, check_links_inside
+    from lmkit.checkpoint.save_load import TOKENIZER_FILE, check_links_inside
     from lmkit.errors import TokenizerError
     from lmkit.text.tokenizers import load_tokenizer
 

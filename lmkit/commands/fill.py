@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
+from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
-from lmkit.commands.generate import warn_unknown
+from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError, printable
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
-from lmkit.path_text import check_path_text
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 

@@ -54,8 +54,8 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
     """The same N-gram (corpus, tokenizer, vocabulary, order, smoothing, direction) is rebuilt deterministically,
     so it may be replaced; another N-gram only with --overwrite, as `lmkit train` asks; another kind of model,
     or a folder lmkit did not make, never."""
-    from lmkit.checkpoint import read_config
-    from lmkit.model_folder import check_model_directory, stopped_run
+    from lmkit.checkpoint.ownership import check_model_directory, stopped_run
+    from lmkit.checkpoint.save_load import read_config
 
     check_model_directory(directory, "--out")
     if not (directory / "config.json").exists():
@@ -77,7 +77,7 @@ def check_directory(directory: Path, corpus, tokenizer, config: NGramConfig, dir
 
 def same_ngram(saved: dict, corpus, tokenizer, config: NGramConfig, direction: str) -> bool:
     """Whether config.json `saved` is of the N-gram this command builds (what a rebuild would make again)."""
-    from lmkit.saved_config import tokenizer_difference, vocab_record
+    from lmkit.checkpoint.saved_config import tokenizer_difference, vocab_record
 
     return (saved.get("corpus") == corpus.name and saved.get("vocab") == vocab_record(tokenizer.vocab)
             and tokenizer_difference(saved, tokenizer) is None
@@ -101,9 +101,9 @@ def build_with_warnings(stream, vocab, config: NGramConfig, direction: str, memo
 
 def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple[dict | None, str]:
     """(metrics or None, one line for the terminal)."""
-    from lmkit.text.id_cache import encoded_split
     from lmkit.evaluate.perplexity import summarize
     from lmkit.models.ngram.model import check_finite
+    from lmkit.text.id_cache import encoded_split
 
     stream = encoded_split(corpus, tokenizer, split, reverse)
     if len(stream) == 0:
@@ -127,9 +127,9 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     """Count and smooth the train split, score valid and test, and save the model directory."""
     import torch
 
-    from lmkit.checkpoint import save_model
-    from lmkit.learning_curve import curve_line
-    from lmkit.model_folder import METRICS_FILE
+    from lmkit.checkpoint.learning_curve import curve_line
+    from lmkit.checkpoint.ownership import METRICS_FILE
+    from lmkit.checkpoint.save_load import save_model
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"

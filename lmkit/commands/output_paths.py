@@ -24,8 +24,8 @@ from pathlib import Path
 
 import click
 
+from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError
-from lmkit.path_text import check_path_text
 
 
 class PathGiven(click.Path):
@@ -44,8 +44,8 @@ class OutputFile(click.ParamType):
     name = "file"
 
     def convert(self, value, param, ctx) -> Path:
+        from lmkit.checkpoint.ownership import refuse_inside_lmkit_folder
         from lmkit.fileio import WriteError, check_output_file
-        from lmkit.model_folder import refuse_inside_lmkit_folder
 
         check_path_text(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
@@ -64,7 +64,7 @@ class ModelDirectory(click.ParamType):
     name = "directory"
 
     def convert(self, value, param, ctx) -> Path:
-        from lmkit.model_folder import check_model_directory, refuse_inside_lmkit_folder
+        from lmkit.checkpoint.ownership import check_model_directory, refuse_inside_lmkit_folder
 
         check_path_text(option_name(param), value)
         refuse_dash(option_name(param), value, "a folder")

@@ -20,7 +20,7 @@ def tokenizer_flags(tokenizer_spec) -> list[str]:
 def default_out(corpus, tokenizer_kind: str | None, model_dirs: list[Path]) -> Path:
     if corpus is not None:
         return Path("reports") / f"{corpus.name}-{tokenizer_kind or 'models'}"
-    from lmkit.checkpoint import read_config
+    from lmkit.checkpoint.save_load import read_config
 
     first = Path(model_dirs[0])
     name = (read_config(first).get("corpus") if first.is_dir() else None) or "models"  # an ARPA file names no corpus
@@ -58,7 +58,7 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
 
 def refuse_cloze_models(model_dirs: list[Path]) -> None:
     """A bidirectional model has no perplexity to put in the report's columns: refused before any work."""
-    from lmkit.checkpoint import read_config
+    from lmkit.checkpoint.save_load import read_config
     from lmkit.models.neural.cloze import CLOZE_CELLS
 
     for directory in map(Path, model_dirs):

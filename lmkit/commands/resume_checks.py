@@ -15,12 +15,12 @@ from pathlib import Path
 
 import click
 
+from lmkit.checkpoint.saved_config import text_record
 from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
 from lmkit.errors import ConfigError, counted, printable
 from lmkit.models import CLOZE_KINDS
 from lmkit.models.neural.cloze import BEFORE_OPTIONS
-from lmkit.saved_config import text_record
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
 ABSENT = object()
@@ -110,8 +110,9 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
 
 
 def check_resume_texts(directory: Path, config: dict, corpus) -> None:
-    """ConfigError when a split the run read (saved_config.text_record) has changed since: its saved place in the
-    train split, and its best validation, belong to the old text. Runs saved before the record pass."""
+    """ConfigError when a split the run read (lmkit.checkpoint.saved_config.text_record) has changed since: its
+    saved place in the train split, and its best validation, belong to the old text. Runs saved before the record
+    pass."""
     saved = (config.get("train") or {}).get("texts") or {}
     for split, digest in text_record(corpus).items():
         if split in saved and saved[split] != digest:

@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 import torch
 
-from lmkit.checkpoint import check_links_inside, load_model
+from lmkit.checkpoint.ownership import METRICS_FILE, check_model_directory, stopped_run
+from lmkit.checkpoint.save_load import check_links_inside, load_model
+from lmkit.checkpoint.saved_config import text_record
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
@@ -25,11 +27,9 @@ from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.config.machine import bf16_on_amx, resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, CorpusError, counted, printable
-from lmkit.model_folder import METRICS_FILE, check_model_directory, stopped_run
 from lmkit.models import BOTH_WAYS
 from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
-from lmkit.saved_config import text_record
 from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.checkpoint import load_model, read_config
+from lmkit.checkpoint.save_load import load_model, read_config
 from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
 from lmkit.config.folders import checkpoints_root

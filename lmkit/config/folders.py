@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError, printable
-from lmkit.path_text import check_path_text
 
 HOME_VARIABLE = "LMKIT_HOME"
 CORPORA_VARIABLE = "LMKIT_CORPORA"

@@ -3,4 +3,10 @@
     perplexity  total NLL (nats) and token count -> perplexity, bits/token, bits/char
     text        what a model is evaluated on (a split or a file) and evaluating a model directory on it
     mix         interpolations of model directories, weights tuned on held-out text
+    cloze       pseudo-perplexity of a bidirectional (cloze) model, never mixed with perplexities
+
+The adaptive regimes, reported apart because they learn from the test text already scored:
+    cache            the neural cache (Grave et al. 2016), a pointer over the model's recent hidden states
+    dynamic          dynamic evaluation (Krause et al. 2018), gradient steps on each scored segment
+    adaptive_config  their options; adaptive: tuning them on valid, then scoring test
 """

@@ -12,10 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
+from lmkit.checkpoint.model_source import GIVEN, LoadedModel, open_models
 from lmkit.errors import ConfigError
-from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.evaluate.perplexity import summarize
-from lmkit.model_source import GIVEN, LoadedModel, open_models
+from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
 
 

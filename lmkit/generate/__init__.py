@@ -3,6 +3,6 @@
     sampling  greedy, temperature, top-k, top-p; SamplingConfig
     beam      beam search (and reordering any model's state rows)
     decode    the one entry point choosing between them
-    fill      fill-in-the-blank with a forward and a backward model
+    fill      fill-in-the-blank with a forward and a backward model; cloze_fill: with one bidirectional model
     nbest, error_rate, rescore   n-best lists read strictly, WER/CER, reranking with a tuned LM weight
 """

@@ -1,4 +1,9 @@
-"""Model registry: one place maps a `kind` name (as written in config.json) to its class.
+"""Stage: the models, and their registry: one place maps a `kind` name (as written in config.json) to its class.
+
+    base          the LanguageModel protocol (init_state, step, score) every model implements
+    neural        recurrent models (torch) and the hand-written Elman RNN; ngram: N-gram models, ARPA in and out
+    mix           linear interpolation of any LanguageModels over one vocabulary
+    saved_record  what a weights file records of the model that saved it; weights_kind: which family's file it is
 
 Classes are imported on first use, so loading an N-gram directory does not
 import the RNN code and vice versa. Every registered class provides

@@ -20,11 +20,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lmkit.learning_curve import read_metrics
+from lmkit.checkpoint.learning_curve import read_metrics
+from lmkit.checkpoint.model_source import LoadedModel, open_model
 from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, printable
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
-from lmkit.model_source import LoadedModel, open_model
 from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
 from lmkit.report.tokens import passage_surprisal
 
@@ -217,7 +217,7 @@ def environment() -> dict:
     import numpy
     import torch
 
-    from lmkit.checkpoint import lmkit_version
+    from lmkit.checkpoint.save_load import lmkit_version
 
     return {
         "lmkit": lmkit_version(), "python": sys.version.split()[0], "torch": torch.__version__,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
 from lmkit.fileio import broken_link, make_folders, read_json, remove_made_folders
 from lmkit.folder_markers import REPORT_MARKER
-from lmkit.model_folder import LOCK_FILE, is_lock_file
 from lmkit.train.folder_lock import FolderLock
 
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
@@ -24,8 +24,8 @@ def check_report_folder(directory: Path) -> None:
     marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
     WriteError naming the first that is not). A user's folder is never written into, nor a link planted
     where a report file goes followed out of it."""
+    from lmkit.checkpoint.ownership import refuse_inside_lmkit_folder
     from lmkit.fileio import check_output_file
-    from lmkit.model_folder import refuse_inside_lmkit_folder
     from lmkit.report.plots import PLOT_FILES
 
     if directory.is_symlink() and not directory.exists():
@@ -123,7 +123,7 @@ class ReportLock(FolderLock):
 def remove_stale_temporaries(directory: Path) -> None:
     """The temporary files of a report killed while writing (.lmkit-tmp.report.json.XXXXXXXX, ...), known by
     name and kind: only the lock holder of a report folder lmkit made may call this."""
-    from lmkit.model_folder import TEMPORARY_NAME
+    from lmkit.checkpoint.ownership import TEMPORARY_NAME
     from lmkit.report.plots import PLOT_FILES
 
     for entry in directory.iterdir():

@@ -23,12 +23,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lmkit.checkpoint import CONFIG_FILE, read_config, save_model, vocab_record
+from lmkit.checkpoint.ownership import LOCK_FILE, check_model_directory, first_foreign_entry, read_names
+from lmkit.checkpoint.save_load import CONFIG_FILE, read_config, save_model, vocab_record
 from lmkit.config.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.fileio import write_json_atomic
-from lmkit.model_folder import LOCK_FILE, check_model_directory, first_foreign_entry, read_names
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split

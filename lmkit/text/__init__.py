@@ -1,6 +1,10 @@
 """Stage 2, text to ids: tokenizers, the vocabulary, id streams and the batches cut from them.
 
     tokenizers       char | word (+ jieba) | sentencepiece; the only place text is cut into tokens
+    tokenizer_options  what each tokenizer kind takes when fitted: one default, help and check each
+    punctuation      a whitespace word cut into word pieces and punctuation marks, and joined back
+    unsegmented      is this Chinese (or Japanese) text without spaces? jieba_words: segmenting it with jieba
+    lines            whole lines of an id stream, framed for a bidirectional (cloze) model
     vocab            <pad> <unk> <s> </s> and the token <-> id mapping every model shares
     tokenizer_cache  tokenizers cached beside their corpus, and their coverage of valid/test
     encode           lines -> one int32 stream (each line's ids, then </s>)

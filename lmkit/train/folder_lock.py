@@ -14,9 +14,9 @@ import stat
 from pathlib import Path
 from typing import Callable
 
+from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file, lock_state
 from lmkit.errors import CheckpointError, LmkitError
 from lmkit.fileio import not_own_file
-from lmkit.model_folder import LOCK_FILE, is_lock_file, lock_state
 
 
 class FolderLock:

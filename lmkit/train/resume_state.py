@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from lmkit.checkpoint import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside, claim_model_directory,
-                              load_model, save_model)
+from lmkit.checkpoint.ownership import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, check_model_directory,
+                                        entry_stamps, first_foreign_entry, folder_times, lmkit_temporary,
+                                        make_staging_folder, model_names, read_names, release_claim, stopped_run)
+from lmkit.checkpoint.save_load import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
+                                        claim_model_directory, load_model, save_model)
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import fsync_dir, make_folders, not_a_file, open_regular, remove_made_folders
-from lmkit.model_folder import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FILE, STATE_FILE, check_model_directory,
-                                entry_stamps, first_foreign_entry, folder_times, lmkit_temporary,
-                                make_staging_folder, model_names, read_names, release_claim, stopped_run)
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
@@ -107,7 +107,7 @@ def check_last_folders(directory: Path, saving: bool = False) -> None:
 
 
 def not_lmkits(folder: Path) -> Path | None:
-    """The first entry of `folder` that save_last did not write (lmkit.model_folder.first_foreign_entry with
+    """The first entry of `folder` that save_last did not write (lmkit.checkpoint.ownership.first_foreign_entry with
     LAST_FILES: no folder and no other name), or `folder` itself when it is a link or not a folder; None when lmkit
     may replace `folder` whole."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
@@ -219,7 +219,7 @@ class DirectoryLock(FolderLock):
 
 def remove_stale_temporaries(directory: Path) -> None:
     """Staging folders and temporary files of a process killed while saving, known by name and kind
-    (lmkit.model_folder.lmkit_temporary; only the lock holder of a claimed model directory may call this)."""
+    (lmkit.checkpoint.ownership.lmkit_temporary; only the lock holder of a claimed model directory may call this)."""
     names = read_names()
     for entry in directory.iterdir():
         if not lmkit_temporary(entry, names):

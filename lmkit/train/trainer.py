@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmkit.checkpoint import ModelWriteError, save_model
+from lmkit.checkpoint.learning_curve import append_metrics
+from lmkit.checkpoint.ownership import LAST
+from lmkit.checkpoint.save_load import ModelWriteError, save_model
 from lmkit.config.machine import resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
-from lmkit.learning_curve import append_metrics
-from lmkit.model_folder import LAST
 from lmkit.models.base import HandWrittenGradients, is_cloze
 from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns

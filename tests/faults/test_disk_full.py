@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from faults.fault_helpers import process_env, run_lmkit, snapshot, temporaries, train_args
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.train.resume_state import load_resume
 
 FIRST = ["--max-steps", "20", "--save-every", "5", "--eval-every", "10", "--epochs", "5"]

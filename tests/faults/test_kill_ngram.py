@@ -11,7 +11,7 @@ import time
 import pytest
 
 from faults.fault_helpers import CHINESE, LmkitProcess, kill_9, run_lmkit, temporaries, wait_until
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.models.ngram.arpa import read_arpa
 
 AIMS = ["model", "arpa", "random", "arpa", "model", "arpa"]

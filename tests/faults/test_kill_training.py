@@ -14,7 +14,7 @@ import time
 import pytest
 
 from faults.fault_helpers import LmkitProcess, kill_9, run_lmkit, temporaries, train_args, wait_for_saving
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.errors import CheckpointError
 from lmkit.train.resume_state import load_resume
 

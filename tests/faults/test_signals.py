@@ -8,7 +8,7 @@ import time
 import pytest
 
 from faults.fault_helpers import LmkitProcess, temporaries, train_args, wait_for_saving, wait_until
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.train.resume_state import load_resume
 
 

@@ -2,6 +2,8 @@
 
     rnn           RNNLM: embedding -> stacked rnn_tanh | rnn_relu | gru | lstm -> softmax
     heads         output layers (full, adaptive softmax)
+    recurrence    the stacked recurrent layers on torch's fused kernels; dropouts: AWD-LSTM's weight drop, locked
+                  and embedding dropout
     softmax_loss  log p(target) of a linear softmax with a hand-written gradient
     cloze         ClozeRNN: the bidirectional birnn | bigru | bilstm, each token predicted from both sides
     scratch       ScratchRNN: the Elman RNN with its forward pass and BPTT by hand (elman_bptt)

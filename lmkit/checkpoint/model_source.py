@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lmkit.checkpoint import load_model
+from lmkit.checkpoint.save_load import load_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.text.tokenizers import Tokenizer, WordTokenizer
 
@@ -51,7 +51,7 @@ class LoadedModel:
 
     def disk_bytes(self) -> int:
         """The model's own files: the ARPA file, or lmkit.checkpoint.model_bytes of a directory."""
-        from lmkit.checkpoint import model_bytes
+        from lmkit.checkpoint.save_load import model_bytes
 
         return self.path.stat().st_size if self.path.is_file() else model_bytes(self.path)
 

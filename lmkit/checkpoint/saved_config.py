@@ -6,7 +6,7 @@ files saved beside it are the ones it records.
     "vocab"      {size, fingerprint} of the vocabulary the weights were trained with
     "tokenizer"  {kind, options fingerprint}: how the weights' text was cut into tokens
 
-read_config (lmkit.checkpoint) reads every record through `from_json`, so a
+read_config (lmkit.checkpoint.save_load) reads every record through `from_json`, so a
 damaged or edited record is one error naming its key; the tokenizer.json beside
 the weights is then held to the vocab and tokenizer records before a model loads.
 """

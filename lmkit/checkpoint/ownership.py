@@ -2,7 +2,7 @@
 
 A folder is an lmkit model directory when lmkit can prove it made it:
 
-    DIR/.lmkit-model     the marker, written when lmkit claims a new or empty folder (lmkit.checkpoint)
+    DIR/.lmkit-model     the marker, written when lmkit claims a new or empty folder (lmkit.checkpoint.save_load)
     DIR/config.json      or an lmkit config.json at its top, or in last/ or last.old/ (a run from before the marker)
 
 and where only last/ proves it, each file at its top under a name lmkit saves must read as lmkit wrote it
@@ -25,10 +25,10 @@ import string
 import zipfile
 from pathlib import Path
 
+from lmkit.checkpoint.saved_config import CONFIG_FILE, TOKENIZER_FILE
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, not_a_file
 from lmkit.folder_markers import MODEL_MARKER, is_lmkit_config
-from lmkit.saved_config import CONFIG_FILE, TOKENIZER_FILE
 
 MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
@@ -70,8 +70,8 @@ def refuse_inside_lmkit_folder(option: str, path: Path, target: Path | None = No
 def lmkit_folder_holding(target: Path) -> str | None:
     """'the model directory D' or 'the corpus folder C' when `target` (a file to write) lies inside one (at any
     depth), else None."""
-    from lmkit.corpus.store import MANIFEST
     from lmkit.config.folders import corpora_root
+    from lmkit.corpus.store import MANIFEST
 
     cache = corpora_root().resolve()
     for folder in target.resolve().parents:

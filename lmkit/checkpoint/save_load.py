@@ -1,16 +1,16 @@
 """Model directories: self-describing, safe to load, written atomically.
 
     DIR/config.json      {"format": 1, "lmkit": version, "kind": ..., hyperparameters, "train", "vocab" and
-                         "tokenizer" records (lmkit.saved_config)}
+                         "tokenizer" records (lmkit.checkpoint.saved_config)}
     DIR/tokenizer.json   tokenizer kind, options and vocabulary
     DIR/<weights>        whatever the model's own `save` writes (model.safetensors, model.ngram.npz, ...)
-    DIR/metrics.jsonl    one JSON line per evaluation: the learning curve (lmkit.learning_curve)
+    DIR/metrics.jsonl    one JSON line per evaluation: the learning curve (lmkit.checkpoint.learning_curve)
     DIR/last/            the latest state, with trainer_state.pt, for --resume (training only)
     DIR/.lmkit-model     the marker: lmkit made this folder, so it may write, clean up and replace here
 
 config.json is written last: a directory with a config.json is complete.
 lmkit writes only into a folder it can prove is its own model directory
-(lmkit.model_folder: the marker, or an lmkit config.json from before the
+(lmkit.checkpoint.ownership: the marker, or an lmkit config.json from before the
 marker existed); a new or empty folder becomes one when claimed here.
 Nothing here unpickles code: weights come from safetensors or numpy files
 without pickles, and torch files are read with weights_only=True.
@@ -23,17 +23,17 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from lmkit.checkpoint.ownership import (LOCK_FILE, SAVE_STAGING, check_model_directory, has_marker, lock_state,
+                                        make_staging_folder, model_names, read_names)
+from lmkit.checkpoint.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
+                                           check_tokenizer_matches, tokenizer_record, vocab_record)
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
 from lmkit.folder_markers import MODEL_MARKER
-from lmkit.model_folder import (LOCK_FILE, SAVE_STAGING, check_model_directory, has_marker, lock_state,
-                                make_staging_folder, model_names, read_names)
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
-from lmkit.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFields, check_saved_records,
-                                 check_tokenizer_matches, tokenizer_record, vocab_record)
 from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
 

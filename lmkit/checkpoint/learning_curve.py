@@ -2,7 +2,7 @@
 
 Training appends a line at each validation (append-only, so a crash loses at
 most the line being written); `lmkit ngram` saves its one line with the model
-(checkpoint.save_model's `files`), so a rebuilt model never shows the old one's
+(save_load.save_model's `files`), so a rebuilt model never shows the old one's
 curve. Readers (`lmkit report`) take only lines that are evaluation records: a
 JSON object with a step, its counts integers that int64 holds, its measures
 finite numbers (or null, what a diverged run writes) in their range. A line cut
@@ -18,12 +18,12 @@ import stat
 import warnings
 from pathlib import Path
 
-from lmkit.checkpoint import claim_model_directory
+from lmkit.checkpoint.ownership import METRICS_FILE
+from lmkit.checkpoint.save_load import claim_model_directory
+from lmkit.checkpoint.saved_config import LONGEST_SECONDS
 from lmkit.config.from_json import finite_number
 from lmkit.errors import CheckpointError
 from lmkit.fileio import JSON_MAX_BYTES, json_text, read_bounded
-from lmkit.model_folder import METRICS_FILE
-from lmkit.saved_config import LONGEST_SECONDS
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:
