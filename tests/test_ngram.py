@@ -1,5 +1,6 @@
 """NGramLM on small hand-checked fixtures: counts, formulas, the LanguageModel contract, persistence, bad options."""
 import math
+import re
 import warnings
 
 import numpy as np
@@ -94,9 +95,25 @@ def test_kn_falls_back_to_default_discounts_with_a_warning(tiny):
 
 def test_huge_k_is_the_uniform_model(english):
     tokenizer, stream = english
-    model = build_ngram(stream, tokenizer.vocab, 3, smoothing="add-k", k=1e12)
+    model = build_ngram(stream, tokenizer.vocab, 3, smoothing="add-k", k=1e6)  # the largest k NGramConfig allows
     test = encode_lines(tokenizer, ENGLISH[10:])
     assert model.perplexity(test) == pytest.approx(len(tokenizer.vocab) - 2, rel=1e-6)  # all but <pad>, <s>
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"order": 0}, "--order must be at least 1, got 0"),
+    ({"order": 11}, "--order must be at most 10, got 11"),
+    ({"order": 2.0}, "--order must be an integer, got 2.0"),
+    ({"smoothing": "witten-bell"}, "--smoothing must be one of mle, add-k, kn, got 'witten-bell'"),
+    ({"k": 2e6}, "--k must be at most 1000000, got 2000000.0"),
+    ({"k": 0}, "--k must be > 0, got 0.0"),
+    ({"direction": "both"}, "--direction must be one of forward, backward, got 'both'"),
+])
+def test_the_python_api_holds_the_options_bounds(english, options, words):
+    """NGramLM checks its settings by NGramConfig's declarations, the ones `lmkit ngram` checks its options by."""
+    tokenizer, _ = english
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        NGramLM(tokenizer.vocab, **options)
 
 
 @pytest.mark.parametrize("smoothing", SMOOTHINGS)

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from lmkit.config.settings import named, setting
+from lmkit.config.settings import check_value, knobs, named, setting
 from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
@@ -200,12 +200,13 @@ def build_ngram(stream: np.ndarray, vocab: Vocab, order: int = NGramConfig.order
 
 
 def check_options(order, smoothing: str, k, direction: str) -> None:
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
-        raise ConfigError(f"{named('--order')} must be an integer in [1, {MAX_ORDER}], got {order!r}")
-    if smoothing not in SMOOTHINGS and smoothing != IMPORTED:
-        raise ConfigError(f"{named('--smoothing')} must be one of {', '.join(SMOOTHINGS)}, got {smoothing!r}")
-    if not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
-        raise ConfigError(f"{named('--k')} must be a positive number, got {k!r}")
+    """The settings NGramConfig declares, held to their declarations (one source of their bounds); a model read from
+    an ARPA file has the smoothing IMPORTED, which no option asks for."""
+    knob = {knob.name: knob for knob in knobs(NGramConfig)}
+    check_value(knob["order"], int(order) if isinstance(order, np.integer) else order)
+    if smoothing != IMPORTED:
+        check_value(knob["smoothing"], smoothing)
+    check_value(knob["k"], k)
     if direction not in DIRECTIONS:
         raise ConfigError(f"{named('--direction')} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
