@@ -32,6 +32,12 @@ def printable(text: str) -> str:
     return UNPRINTABLE.sub(escape, text)
 
 
+def first_line(exc: BaseException) -> str:
+    """What another library's exception says, in one line for lmkit's message: its first line that is not blank,
+    or its type's name when it says nothing (torch's EOFError on an empty file)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 class LmkitError(Exception):
     """Base class: the CLI turns these into `error: <message>` and exit code 1."""
 

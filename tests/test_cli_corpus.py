@@ -188,7 +188,7 @@ def test_corpus_info_refuses_options_its_name_makes_meaningless(cli):
     assert_one_line_error(cli("corpus", "info", "pku98", "--train", ENGLISH), "--train")
     for command in (("corpus", "info"), ("vocab", "show"), ("train",), ("eval", "model")):
         assert_one_line_error(cli(*command, "--corpus", "pku98", "--encoding-errors", "replace"),
-                              "--encoding-errors replace applies to text read with --train or --file")
+                              "--encoding-errors replace applies only to files read with --train or --file")
 
 
 def test_corpus_info_with_train_still_takes_encoding_errors(cli):

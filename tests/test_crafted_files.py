@@ -477,10 +477,48 @@ TRAINER_STATES = {
     "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
     "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
-                             "progress.column 1000000000000 is past the"),
+                             "progress.column 1000000000000 is past the 4759 columns of an epoch of this training "
+                             "split at a batch size of 4"),
     "averaging before it began": (lambda s: s["progress"].__setitem__("averaging_since", 10**9),
                                   "progress.averaging_since must be between 0 and progress.step"),
 }
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "unreadable trainer state: not the zip file torch.save writes"),  # torch's EOFError says nothing
+    (b"garbage!!", "unreadable trainer state: not the zip file torch.save writes"),
+    (b"[1, 2]", "unreadable trainer state: not the zip file torch.save writes"),
+    (None, "unreadable trainer state: not the zip file torch.save writes"),  # cut short: its zip directory lost
+])
+def test_a_trainer_state_that_is_no_torch_file_is_called_damaged(cli, copy, content, words):
+    model = copy("lstm")
+    state = model / "last" / "trainer_state.pt"
+    state.write_bytes(state.read_bytes()[:300] if content is None else content)
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{state}: {words}")
+    assert "possibly code" not in result.output
+
+
+def test_an_empty_zip_for_a_trainer_state_is_called_damaged_in_torchs_words(cli, copy):
+    """A zip that torch cannot read (its EOFError or RuntimeError may say nothing): one line all the same."""
+    import zipfile
+
+    model = copy("lstm")
+    state = model / "last" / "trainer_state.pt"
+    with zipfile.ZipFile(state, "w") as archive:
+        archive.writestr("x/data.pkl", b"")
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{state}: unreadable trainer state, cut short or damaged (")
+
+
+@pytest.mark.parametrize("missing", [["trainer_state.pt"], ["config.json"], ["trainer_state.pt", "config.json"]])
+def test_a_resume_names_the_files_its_last_folder_lacks(cli, copy, missing):
+    model = copy("lstm")
+    for name in missing:
+        (model / "last" / name).unlink()
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    listed = " and ".join(f"last/{name}" for name in missing)
+    assert_one_line_error(result, f"no resumable state ({listed} {'is' if len(missing) == 1 else 'are'} missing)")
 
 
 @pytest.mark.parametrize("case", TRAINER_STATES)

@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import temporary_name
 
 from lmkit.corpus.catalog import Corpus
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
@@ -133,9 +134,9 @@ def test_an_encoding_killed_midway_leaves_what_the_next_one_removes(tmp_path, ti
     encoded_split(tiny_en, tokenizer, "train")
     here = next(tiny_en.directory.glob("ids/*"))
     work = ".encode-valid-k1ll3d_a"
-    killed = [f"{work}/ids_00000_of_00002.arrow", f"{work}/{WORK_MARKER.name}", ".lmkit-tmp.valid.npy.k1ll3d_b"]
+    killed = [f"{work}/ids_00000_of_00002.arrow", f"{work}/{WORK_MARKER.name}", temporary_name("valid.npy", "k1ll3dbx")]
     theirs = [".encode-valid-mine/notes.txt", ".encode-valid-userdat1/keep.txt", ".lmkit-tmp.notes.txt.abcdefgh",
-              "notes.txt"]
+              "notes.txt", ".lmkit-tmp.valid.npy.abcdefgh"]  # the last: an older lmkit's name, or a user's
 
     def plant(folder, names, lock=True):
         for name in names:

@@ -15,10 +15,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import ENGLISH, TINY, assert_one_line_error
+from conftest import ENGLISH, TINY, assert_one_line_error, temporary_name
 
 from lmkit.checkpoint.ownership import (MARKER_FILE, MARKER_TEXT, is_model_directory, is_staging_name,
-                                        make_staging_folder, staging_check)
+                                        make_staging_folder)
 from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import TEMP_PREFIX, new_dir_mode
@@ -169,11 +169,6 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
     assert load_model(ngram)[2]["smoothing"] == "add-k"
 
 
-def staging_name(kind: str, token: str) -> str:
-    """The name make_staging_folder gives a staging folder of `kind` with this random `token`."""
-    return f"{TEMP_PREFIX}{kind}.{token}.{staging_check(kind, token)}"
-
-
 def test_a_staging_folder_is_proved_lmkits_by_its_name_alone(tmp_path):
     """From the moment mkdir makes it: a killed save's empty staging folder is lmkit's, a user's folder named like
     one (mkdtemp's 8 characters, as the names were before) is not, whatever it holds."""
@@ -189,21 +184,24 @@ def test_a_staging_folder_is_proved_lmkits_by_its_name_alone(tmp_path):
 def test_in_its_own_directory_lmkit_removes_only_its_own_temporaries(cli, tmp_path):
     run = tmp_path / "run"
     assert cli(*train_args(run, "--max-steps", "2")).exit_code == 0
-    killed = [staging_name("save", "k1ll3dax"), staging_name("last", "k1ll3dbx"), f"{TEMP_PREFIX}config.json.k1ll3d_c",
-              staging_name("save", "k1ll3ddx")]  # make_staging_folder's names, and mkstemp's
+    killed = [temporary_name("save", "k1ll3dax"), temporary_name("last", "k1ll3dbx"), temporary_name("config.json", "k1ll3dcx"),
+              temporary_name("save", "k1ll3ddx")]  # make_staging_folder's names, and atomic_write's
     make_folder(run, {f"{killed[0]}/model.safetensors": b"half", f"{killed[1]}/": b"",
-                      killed[2]: b"{", f"{killed[3]}/members/0/{TEMP_PREFIX}config.json.k1ll3d_e": b"{",
+                      killed[2]: b"{", f"{killed[3]}/members/0/{temporary_name('config.json', 'k1ll3dex')}": b"{",
                       f"{killed[3]}/config.json": b"{}",  # save_last stages save_model:
-                      f"{killed[1]}/{staging_name('save', 'k1ll3dfx')}/model.safetensors": b"half"})
+                      f"{killed[1]}/{temporary_name('save', 'k1ll3dfx')}/model.safetensors": b"half"})
     theirs = {".draft.tmp": b"1\n", ".save.x/f": b"2\n", ".last.x/": b"", ".config.json.1234.tmp": b"{",
               f"{TEMP_PREFIX}notes/a.txt": b"mine", f"{TEMP_PREFIX}mine.txt": b"mine",  # under the prefix, yet
               f"{TEMP_PREFIX}save.x/f": b"mine", f"{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",  # not lmkit's
               f"{TEMP_PREFIX}save.mybackup/u.txt": b"mine",  # a staging folder's name holding what no save writes
               f"{TEMP_PREFIX}save.backup01/config.json": b"{}",  # ... or a copy of the model's files: the user's
               f"{TEMP_PREFIX}save.backup01/model.safetensors": b"mine", f"{TEMP_PREFIX}last.emptydir/": b"",
-              f"{staging_name('save', 'abcdefgh')[:-8]}00000000/model.safetensors": b"mine",  # digits that do not fit
+              f"{temporary_name('save', 'abcdefgh')[:-8]}00000000/model.safetensors": b"mine",  # digits that do not fit
               f"{TEMP_PREFIX}save.snapshot/{TEMP_PREFIX}notes.txt.abcdefgh": b"mine",
-              f"{TEMP_PREFIX}metrics.jsonl.abcdefgh": b"mine"}  # metrics.jsonl is appended to, never staged
+              f"{TEMP_PREFIX}config.json.abcdefgh": b"mine",  # an older lmkit's temporary name (mkstemp's): no check
+              f"{TEMP_PREFIX}model.safetensors.zz_zz_zz": b"mine",
+              f"{temporary_name('config.json', 'abcdefgh')[:-8]}00000000": b"mine",  # digits that do not fit
+              temporary_name("metrics.jsonl", "abcdefgh"): b"mine"}  # metrics.jsonl is appended to, never staged
     make_folder(run, theirs)
     result = cli("train", "--resume", run, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
     assert result.exit_code == 0, result.output

@@ -4,11 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY, assert_one_line_error
+from conftest import TINY, assert_one_line_error, temporary_name
 from lmkit.checkpoint.learning_curve import read_metrics
-from lmkit.checkpoint.ownership import MARKER_FILE, staging_check
+from lmkit.checkpoint.ownership import MARKER_FILE
 from lmkit.checkpoint.save_load import claim_model_directory, load_model
-from lmkit.fileio import TEMP_PREFIX
 from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures
@@ -110,10 +109,10 @@ def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cl
         busy = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert_one_line_error(busy, str(out), "another lmkit process")
     claim_model_directory(out)  # a build killed while saving leaves its claimed directory, with its temporaries
-    staging = out / f"{TEMP_PREFIX}save.k1ll3dax.{staging_check('save', 'k1ll3dax')}"  # make_staging_folder's name
+    staging = out / temporary_name("save", "k1ll3dax")  # make_staging_folder's name
     staging.mkdir()
     (staging / "model.ngram.npz").write_bytes(b"half")
-    (out / f"{TEMP_PREFIX}config.json.k1ll3d_b").write_text("{")
+    (out / temporary_name("config.json", "k1ll3dbx")).write_text("{")  # atomic_write's
     result = cli(*tiny_args("--tokenizer", "char", "--order", "3", "--out", out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.json", "metrics.jsonl", "model.ngram.npz",

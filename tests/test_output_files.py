@@ -15,9 +15,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import TINY, assert_one_line_error
+from conftest import TINY, assert_one_line_error, temporary_name
 
-from lmkit.fileio import TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, write_text_atomic
+from lmkit.fileio import (TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, temporary_of,
+                          write_text_atomic)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 
@@ -471,11 +472,27 @@ def test_a_failed_report_leaves_no_folder_and_a_killed_ones_lock_is_no_obstacle(
     assert (mine / ".lock").read_text() == "my notes on locks\n"
 
 
+def test_a_temporary_file_is_proved_lmkits_by_its_name(tmp_path):
+    """atomic_write's temporary names carry a check of their random token: lmkit can tell its own leftovers, and
+    a user's file named like one (any 8 characters after the name, as mkstemp's were) is never taken for one."""
+    target = tmp_path / "报告.json"
+    with atomic_write(target) as handle:
+        handle.write(b"{}")
+        (temporary,) = [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+        assert temporary_of(temporary.name) == target.name
+    assert target.read_bytes() == b"{}" and [p.name for p in tmp_path.iterdir()] == [target.name]
+    wrong = temporary.name[:-1] + ("1" if temporary.name.endswith("0") else "0")
+    assert temporary_of(temporary_name("report.json", "k1ll3dax")) == "report.json"
+    for name in (wrong, f"{TEMP_PREFIX}report.json.abcdefgh", f"{TEMP_PREFIX}report.json.k1ll3d_a.00000000", "x.json"):
+        assert temporary_of(name) is None, name
+
+
 def test_a_report_removes_what_a_killed_report_left_and_nothing_else(cli, model, tmp_path):
     out = tmp_path / "report"
     assert cli(*report(model, out / "report.md")).exit_code == 0
-    left = [f"{TEMP_PREFIX}tokens.png.k1ll3d_a", f"{TEMP_PREFIX}report.json.k1ll3d_b"]  # atomic_write's names
-    theirs = [f"{TEMP_PREFIX}notes.txt.abcdefgh", f"{TEMP_PREFIX}report.md.mine"]
+    left = [temporary_name("tokens.png", "k1ll3dax"), temporary_name("report.json", "k1ll3dbx")]  # atomic_write's
+    theirs = [f"{TEMP_PREFIX}notes.txt.abcdefgh", f"{TEMP_PREFIX}report.md.mine", temporary_name("notes.txt", "abcdefgh"),
+              f"{TEMP_PREFIX}report.json.abcdefgh"]  # an older lmkit's name (mkstemp's), or a user's: no check
     for name in left + theirs:
         (out / name).write_text("x")
     (out / f"{TEMP_PREFIX}report.html.abcdefgh").mkdir()  # a folder: not what atomic_write leaves

@@ -13,21 +13,17 @@ device beside them is never replaced or removed: `first_foreign_entry` finds the
 """
 from __future__ import annotations
 
-import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
-import secrets
 import stat
-import string
 import zipfile
 from pathlib import Path
 
 from lmkit.checkpoint.saved_config import CONFIG_FILE, TOKENIZER_FILE
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import TEMP_PREFIX, not_a_file
+from lmkit.fileio import make_temporary, not_a_file, temporary_of
 from lmkit.folder_markers import MODEL_MARKER, is_lmkit_config
 
 MARKER_FILE = MODEL_MARKER.name
@@ -195,50 +191,34 @@ def read_names() -> frozenset[str]:
     return model_names() | {MARKER_FILE, METRICS_FILE, STATE_FILE, LAST, f"{LAST}.old"}
 
 
-TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.[a-z0-9_]{8}")  # mkstemp's 8 characters
-STAGING_NAME = re.compile(re.escape(TEMP_PREFIX) + f"({'|'.join(STAGING_KINDS)})" + r"\.([a-z0-9]{8})\.([0-9a-f]{8})")
-TOKEN_LETTERS = string.ascii_lowercase + string.digits
-
-
-def staging_check(kind: str, token: str) -> str:
-    """The 8 hex digits that end the name of a staging folder of `kind` after its random `token`. The name
-    proves the folder lmkit's from the moment mkdir makes it, before anything is written there: a user's folder
-    named like one (.lmkit-tmp.save.mybackup, or any other 8 characters) has no digits that fit."""
-    return hashlib.sha256(f"lmkit {kind} staging folder {token}".encode()).hexdigest()[:8]
-
-
 def make_staging_folder(directory: Path, kind: str, mode: int = 0o700) -> Path:
     """A new empty folder `directory`/.lmkit-tmp.<kind>.<token>.<check> (kind: one of STAGING_KINDS) where a save
-    writes its files before renaming them into place; private, as mkdtemp's, unless `mode` says otherwise."""
-    for _ in range(100):
-        token = "".join(secrets.choice(TOKEN_LETTERS) for _ in range(8))
-        path = Path(directory) / f"{TEMP_PREFIX}{kind}.{token}.{staging_check(kind, token)}"
-        try:
-            os.mkdir(path, mode)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no unused name for a staging folder", str(directory))
+    writes its files before renaming them into place; private unless `mode` says otherwise. Its name proves it
+    lmkit's (lmkit.fileio.make_temporary)."""
+    def make_folder(path: Path) -> Path:
+        os.mkdir(path, mode)
+        return path
+
+    return make_temporary(Path(directory), kind, make_folder)
 
 
 def is_staging_name(name: str) -> bool:
-    """Whether `name` is one make_staging_folder gives: its kind and token, and the check that fits them."""
-    match = STAGING_NAME.fullmatch(name)
-    return match is not None and match.group(3) == staging_check(match.group(1), match.group(2))
+    """Whether `name` is one make_staging_folder gives: a staging kind, its token, and the check that fits them."""
+    return temporary_of(name) in STAGING_KINDS
 
 
 def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
     """Whether `entry` is a temporary lmkit makes in a model directory, by name, kind and content: a staging
-    folder (`make_staging_folder`; its name proves it) holding only staged files, or the temporary file of one of
-    `names` being written whole (.lmkit-tmp.<name>.XXXXXXXX, written_whole). Anything else under the prefix is
-    not provably lmkit's, and is left alone: a user's .lmkit-tmp.save.mybackup holding a copy of the model's
-    files, say."""
+    folder (`make_staging_folder`) holding only staged files, or the temporary file of one of `names` being
+    written whole (written_whole), each named as lmkit.fileio.make_temporary names them: the name proves it.
+    Anything else under the prefix is not provably lmkit's, and is left alone: a user's .lmkit-tmp.save.mybackup
+    holding a copy of the model's files, or their .lmkit-tmp.config.json.abcdefgh, say."""
     if entry.is_symlink():
         return False
-    if is_staging_name(entry.name):
+    what = temporary_of(entry.name)
+    if what in STAGING_KINDS:
         return entry.is_dir() and only_staged_files(entry)
-    match = TEMPORARY_NAME.fullmatch(entry.name)
-    return match is not None and match.group(1) in names and match.group(1) in written_whole() and entry.is_file()
+    return what is not None and what in names and what in written_whole() and entry.is_file()
 
 
 def written_whole() -> frozenset[str]:

@@ -75,8 +75,9 @@ class CorpusSpec:
             raise ConfigError(f"{' and '.join(alone)} need{'s' if len(alone) == 1 else ''} --train: --valid and "
                               "--test are the held-out parts of a --train text")
         if self.encoding_errors != "strict" and not (self.train or self.file_given):
-            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies to text read with --train or "
-                              "--file (a named corpus is stored as UTF-8 by lmkit); drop it")
+            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies only to files read with --train "
+                              "or --file (a named corpus is stored as UTF-8 by lmkit; arguments and standard input "
+                              "must be UTF-8); drop it")
 
     @property
     def given(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Iterator
 from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_corpus, install_corpus, is_corpus_folder
 from lmkit.corpus.text_files import lmkit_folders
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
-from lmkit.errors import CorpusError
+from lmkit.errors import CorpusError, first_line
 
 HF_CACHE = ".hf-cache"
 SPLIT_ALIASES = {"train": ("train",), "valid": ("validation", "valid", "dev"), "test": ("test",)}
@@ -45,7 +45,7 @@ def parse_hf_name(name: str) -> tuple[str, str | None]:
         try:
             validate_repo_id(dataset)
         except HFValidationError as exc:
-            raise CorpusError(f"{name!r}: not a Hugging Face dataset name ({str(exc).strip().splitlines()[0]})") from None
+            raise CorpusError(f"{name!r}: not a Hugging Face dataset name ({first_line(exc)})") from None
     return dataset, (parts[1] if len(parts) == 2 else None)
 
 
@@ -140,8 +140,7 @@ def load_hf(dataset: str, config: str | None, cache_dir: Path):
     try:
         return datasets.load_dataset(dataset, config, cache_dir=str(cache_dir))
     except Exception as exc:  # network, missing dataset, bad config: datasets raises many types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorpusError(f"could not load Hugging Face dataset {dataset!r}: {first_line}") from exc
+        raise CorpusError(f"could not load Hugging Face dataset {dataset!r}: {first_line(exc)}") from exc
     finally:
         if bars_were_on:
             datasets.utils.enable_progress_bars()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import broken_link, make_folders, read_json, remove_made_folders
+from lmkit.fileio import broken_link, make_folders, read_json, remove_made_folders, temporary_of
 from lmkit.folder_markers import REPORT_MARKER
 from lmkit.train.folder_lock import FolderLock
 
@@ -121,12 +121,12 @@ class ReportLock(FolderLock):
 
 
 def remove_stale_temporaries(directory: Path) -> None:
-    """The temporary files of a report killed while writing (.lmkit-tmp.report.json.XXXXXXXX, ...), known by
-    name and kind: only the lock holder of a report folder lmkit made may call this."""
-    from lmkit.checkpoint.ownership import TEMPORARY_NAME
+    """The temporary files of a report killed while writing (.lmkit-tmp.report.json.<token>.<check>, ...), proved
+    lmkit's by their names (lmkit.fileio.temporary_of): only the lock holder of a report folder lmkit made may
+    call this."""
     from lmkit.report.plots import PLOT_FILES
 
     for entry in directory.iterdir():
-        match = TEMPORARY_NAME.fullmatch(entry.name)
-        if match and match.group(1) in REPORT_FILES + PLOT_FILES and entry.is_file() and not entry.is_symlink():
+        what = temporary_of(entry.name)
+        if what in REPORT_FILES + PLOT_FILES and entry.is_file() and not entry.is_symlink():
             entry.unlink(missing_ok=True)

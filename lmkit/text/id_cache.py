@@ -42,7 +42,7 @@ from lmkit.config.from_json import from_json
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import TEMP_PREFIX, atomic_write, not_own_file, read_json, stranger_below, write_json_atomic
+from lmkit.fileio import atomic_write, not_own_file, read_json, stranger_below, temporary_of, write_json_atomic
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
@@ -51,7 +51,7 @@ from lmkit.text.vocab import EOS_ID
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
 ENCODING_LOCK = ".lock"       # held by the process encoding into a fingerprint's folder
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")  # a fingerprint folder's name (tokenizer_fingerprint); others are not swept
-HALF_WRITTEN = re.compile(re.escape(TEMP_PREFIX) + r"[a-z]+(\.reversed)?\.npy(\.json)?\.[a-z0-9_]{8}")  # atomic_write's
+HALF_WRITTEN = re.compile(r"[a-z]+(\.reversed)?\.npy(\.json)?")  # the files atomic_write leaves temporaries of here
 HASHED_IDS_BYTES = HASHED_ON_FETCH_BYTES  # an array up to this size is held to its sha256 at each use, a larger one to
                                          # its size: the bound a split's text is held to its manifest by
 
@@ -208,7 +208,7 @@ def remove_leftovers(folder: Path) -> None:
             continue
         if WORK_NAME.fullmatch(entry.name) and entry.is_dir() and WORK_MARKER.present(entry):
             shutil.rmtree(entry, ignore_errors=True)
-        elif HALF_WRITTEN.fullmatch(entry.name) and entry.is_file():
+        elif HALF_WRITTEN.fullmatch(temporary_of(entry.name) or "") and entry.is_file() and not entry.is_symlink():
             entry.unlink(missing_ok=True)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
-from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, printable
+from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_line, printable
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
@@ -275,7 +275,7 @@ class SentencePieceTokenizer(Tokenizer):
                     max_sentence_length=SPM_MAX_LINE_BYTES,
                 )
             except RuntimeError as exc:
-                reason = str(exc).strip().splitlines()[0].rsplit("] ", 1)[-1]
+                reason = first_line(exc).rsplit("] ", 1)[-1]
                 for theirs, ours in SPM_OPTION_NAMES:  # its advice in the names of lmkit's options
                     reason = reason.replace(theirs, ours)
                 raise TokenizerError(f"sentencepiece could not train with --vocab-size {vocab_size}: {reason}") from exc

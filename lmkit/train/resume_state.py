@@ -16,6 +16,7 @@ import io
 import os
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from lmkit.checkpoint.ownership import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FI
                                         make_staging_folder, model_names, read_names, release_claim, stopped_run)
 from lmkit.checkpoint.save_load import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
                                         claim_model_directory, load_model, save_model)
-from lmkit.errors import CheckpointError, ConfigError
+from lmkit.errors import CheckpointError, ConfigError, first_line
 from lmkit.fileio import fsync_dir, make_folders, not_a_file, open_regular, remove_made_folders
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
@@ -128,11 +129,13 @@ def resume_dir(directory: Path) -> Path:
     """The folder holding the resumable state for DIR (DIR/last, DIR/last.old, or DIR itself)."""
     directory = Path(directory)
     for candidate in (directory / LAST, directory / f"{LAST}.old", directory):
-        if (candidate / STATE_FILE).exists() and (candidate / "config.json").exists():
+        if (candidate / STATE_FILE).exists() and (candidate / CONFIG_FILE).exists():
             return candidate
     if not directory.exists():
         raise CheckpointError(f"--resume {directory}: no such directory")
-    raise CheckpointError(f"--resume {directory}: no resumable state ({LAST}/{STATE_FILE} is missing)")
+    missing = [f"{LAST}/{name}" for name in (STATE_FILE, CONFIG_FILE) if not (directory / LAST / name).exists()]
+    raise CheckpointError(f"--resume {directory}: no resumable state ({' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} missing)")
 
 
 def load_resume(directory: Path):
@@ -146,14 +149,19 @@ def load_resume(directory: Path):
 
 
 def load_trainer_state(path: Path) -> dict:
+    damaged = f"{path}: unreadable trainer state, cut short or damaged"
     try:
         with open_regular(path, CheckpointError) as handle:
+            if not zipfile.is_zipfile(handle):  # torch.save's format; a file cut short has lost its zip directory
+                raise CheckpointError(f"{path}: unreadable trainer state: not the zip file torch.save writes (cut "
+                                      "short, damaged, or written by something else)")
+            handle.seek(0)
             state = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                               "(possibly code); only weights_only files are accepted") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable trainer state, cut short or damaged ({str(exc).splitlines()[0]})") from exc
+        raise CheckpointError(f"{damaged} ({first_line(exc)})") from exc
     if not isinstance(state, dict) or "step" not in state:
         raise CheckpointError(f"{path}: not an lmkit trainer state")
     return state

@@ -179,8 +179,8 @@ class Trainer:
         if progress.column > self.epoch_end:
             unit = POSITION_LINES if self.lines is not None else POSITION_COLUMNS
             raise CheckpointError(f"{source}: damaged trainer state: progress.column {progress.column} is past the "
-                                  f"{self.epoch_end} {unit} of an epoch of this training split at --batch-size "
-                                  f"{self.cfg.batch_size}; resume from another copy, or start a new run")
+                                  f"{self.epoch_end} {unit} of an epoch of this training split at a batch size "
+                                  f"of {self.cfg.batch_size}; resume from another copy, or start a new run")
 
     def _restore_hidden(self, state: dict) -> None:
         hidden = state.get("hidden")

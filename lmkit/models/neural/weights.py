@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from lmkit.errors import CheckpointError, ConfigError
+from lmkit.errors import CheckpointError, ConfigError, first_line
 from lmkit.fileio import open_regular
 from lmkit.models.saved_record import check_record
 
@@ -35,7 +35,7 @@ def planned_shapes(build: Callable[[], torch.nn.Module], where: Path) -> Shapes:
         raise CheckpointError(f"{where}: invalid model settings: {exc}") from exc
     except (RuntimeError, OverflowError, ValueError) as exc:  # sizes no tensor can have
         raise CheckpointError(f"{where}: invalid model settings: no model of this size can be built "
-                              f"({str(exc).splitlines()[0]})") from exc
+                              f"({first_line(exc)})") from exc
 
 
 def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = frozenset()) -> None:
