@@ -32,10 +32,18 @@ def printable(text: str) -> str:
     return UNPRINTABLE.sub(escape, text)
 
 
-def first_line(exc: BaseException) -> str:
-    """What another library's exception says, in one line for lmkit's message: its first line that is not blank,
-    or its type's name when it says nothing (torch's EOFError on an empty file)."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+TORCH_PLEA = "(Could this error message be improved?"  # torch asks users to report its messages to it
+
+
+def first_line(exc: BaseException, longest: int = 160) -> str:
+    """What another library's exception says, in one line for lmkit's message: its first line that is not blank
+    (or its type's name when it says nothing: torch's EOFError on an empty file), without torch's plea to report
+    the message to it, and only its first sentence when the line runs on (torch's paragraphs of advice)."""
+    line = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    line = line.split(TORCH_PLEA)[0].strip() or type(exc).__name__
+    if len(line) > longest and ". " in line[:longest]:
+        line = line[: line.index(". ") + 1]
+    return line
 
 
 class LmkitError(Exception):

@@ -43,6 +43,7 @@ BINARY_SNIFF_BYTES = 8192
 TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<token>.<check>
 TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.([a-z0-9]{8})\.([0-9a-f]{8})")
 TOKEN_LETTERS = string.ascii_lowercase + string.digits
+NAME_MAX_BYTES = 255  # the longest file name (in bytes) Linux's file systems take
 NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
@@ -71,7 +72,11 @@ Made = TypeVar("Made")
 
 def make_temporary(directory: Path, what: str, make: Callable[[Path], Made]) -> Made:
     """`make` (which must fail with FileExistsError where anything is) at a new name
-    `directory`/.lmkit-tmp.<what>.<token>.<check> (temporary_of reads it back)."""
+    `directory`/.lmkit-tmp.<what>.<token>.<check> (temporary_of reads it back). A `what` too long to fit in a
+    file name with the rest is cut short: a user's output may have any name its file system takes."""
+    room = NAME_MAX_BYTES - len(TEMP_PREFIX) - len(".12345678.12345678")
+    while len(os.fsencode(what)) > room:
+        what = what[:-1]
     for _ in range(100):
         token = "".join(secrets.choice(TOKEN_LETTERS) for _ in range(8))
         try:

@@ -479,6 +479,11 @@ TRAINER_STATES = {
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
                              "progress.column 1000000000000 is past the 4759 columns of an epoch of this training "
                              "split at a batch size of 4"),
+    "rng zeroed": (lambda s: s["rng"].zero_(), "rng is not a state torch's generator can take (Invalid mt19937 state)"),
+    "sparse moments": (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", s["optimizer"]["state"][0]["exp_avg"].to_sparse()),
+                       "optimizer.state[0].exp_avg must be a dense CPU tensor, got a torch.sparse_coo tensor on cpu"),
+    "meta hidden": (lambda s: s["hidden"].__setitem__(0, torch.empty(s["hidden"][0].shape, device="meta")),
+                    "hidden[0] must be a dense CPU tensor, got a torch.strided tensor on meta"),
     "averaging before it began": (lambda s: s["progress"].__setitem__("averaging_since", 10**9),
                                   "progress.averaging_since must be between 0 and progress.step"),
 }
@@ -497,6 +502,21 @@ def test_a_trainer_state_that_is_no_torch_file_is_called_damaged(cli, copy, cont
     result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
     assert_one_line_error(result, f"{state}: {words}")
     assert "possibly code" not in result.output
+
+
+def test_a_damaged_pickle_inside_a_trainer_state_is_not_called_code(cli, copy):
+    import zipfile
+
+    model = copy("lstm")
+    state = model / "last" / "trainer_state.pt"
+    with zipfile.ZipFile(state) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(state, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, b"\x80\x02garbage" if name.endswith("data.pkl") else data)
+    result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
+    assert_one_line_error(result, f"{state}: unreadable trainer state, cut short or damaged (its pickle stream is "
+                                  "not one torch.save writes)")
 
 
 def test_an_empty_zip_for_a_trainer_state_is_called_damaged_in_torchs_words(cli, copy):
@@ -547,6 +567,14 @@ def test_a_damaged_running_average_is_refused(cli, copy, damage, words):
     state_change(lambda s: s.__setitem__("average", average))(model)
     result = cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0")
     assert_one_line_error(result, f"{model}/last/trainer_state.pt: damaged trainer state: {words}")
+
+
+def test_a_generator_state_saved_as_a_strided_view_resumes(cli, copy):
+    """The same bytes, not laid out contiguously (torch.save keeps a view's strides): they are the state all the same."""
+    model = copy("lstm")
+    state_change(lambda s: s.__setitem__("rng", torch.stack([s["rng"], s["rng"]], 1)[:, 0]))(model)
+    result = cli("train", "--resume", model, "--max-steps", "3", "--quiet", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
 
 
 def test_the_untouched_trainer_state_resumes(cli, copy):

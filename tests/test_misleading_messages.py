@@ -92,3 +92,18 @@ def test_lmkits_own_python_warnings_are_one_warning_line_and_a_librarys_keep_the
     show_lmkit_warnings("deprecated", DeprecationWarning, "/usr/lib/python3/site-packages/torch/x.py", 1,
                         library_show=lambda *args: shown_before.append(args))
     assert capsys.readouterr().err == "" and shown_before[0][0] == "deprecated"
+
+
+@pytest.mark.parametrize("raised, said", [
+    (EOFError(), "EOFError"),  # torch on an empty file: nothing to quote
+    (RuntimeError("\n  \nfirst\nsecond"), "first"),
+    (RuntimeError('Expected hasRecord("version") to be true, but got false.  (Could this error message be improved?  '
+                  "If so, please report an enhancement request to PyTorch.)"), 'Expected hasRecord("version") to be true, but got false.'),
+    (RuntimeError("PytorchStreamReader failed locating file data/3: file not found. This is an internal miniz error. "
+                  "If you are seeing this error, there is a high likelihood that your checkpoint file is corrupted."),
+     "PytorchStreamReader failed locating file data/3: file not found."),
+])
+def test_another_librarys_exception_is_quoted_in_one_short_line(raised, said):
+    from lmkit.errors import first_line
+
+    assert first_line(raised) == said

@@ -487,6 +487,18 @@ def test_a_temporary_file_is_proved_lmkits_by_its_name(tmp_path):
         assert temporary_of(name) is None, name
 
 
+@pytest.mark.parametrize("name", ["诗" * 83 + "ab.tsv", "a" * 251 + ".tsv"])
+def test_an_output_name_as_long_as_the_file_system_takes_is_written(tmp_path, name):
+    """The temporary's name adds 29 bytes to the target's: cut short where it would not fit (255 bytes)."""
+    target = tmp_path / name
+    assert len(os.fsencode(name)) == 255
+    with atomic_write(target) as handle:
+        handle.write(b"x\n")
+        (temporary,) = [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+        assert len(os.fsencode(temporary.name)) <= 255 and name.startswith(temporary_of(temporary.name))
+    assert target.read_bytes() == b"x\n" and [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_a_report_removes_what_a_killed_report_left_and_nothing_else(cli, model, tmp_path):
     out = tmp_path / "report"
     assert cli(*report(model, out / "report.md")).exit_code == 0

@@ -147,6 +147,37 @@ def test_corrupt_sentencepiece_model_in_tokenizer_json_is_one_line(cli, model_di
     assert_one_line_error(cli("generate", model_dir, "--max-tokens", "3"), "tokenizer.json")
 
 
+@pytest.fixture(scope="module")
+def spm_files(tmp_path_factory):
+    """Two sentencepiece tokenizer.json files of different sizes, fitted on the English fixture."""
+    from lmkit.text.tokenizers import fit_tokenizer
+
+    lines = ENGLISH.read_text(encoding="utf-8").splitlines()
+    folder = tmp_path_factory.mktemp("spm")
+    for size in (120, 150):
+        fit_tokenizer("spm", lines, vocab_size=size).save(folder / f"{size}.json")
+    return folder
+
+
+def test_an_empty_sentencepiece_model_is_named(cli, spm_files, tmp_path):
+    saved = json.loads((spm_files / "120.json").read_text())
+    saved["options"]["model"] = ""
+    (tmp_path / "tokenizer.json").write_text(json.dumps(saved))
+    result = cli("tokenize", "--from", tmp_path / "tokenizer.json", "the cat")
+    assert_one_line_error(result, f"{tmp_path / 'tokenizer.json'}: the spm model is empty")
+    assert "tokenizer.json: tokenizer.json" not in result.output
+
+
+def test_a_sentencepiece_model_and_a_vocabulary_that_disagree_are_refused(cli, spm_files, tmp_path):
+    """Another tokenizer's model under this file's vocabulary: tokenize --from would print ids the list contradicts."""
+    saved = json.loads((spm_files / "150.json").read_text())
+    saved["options"]["model"] = json.loads((spm_files / "120.json").read_text())["options"]["model"]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(saved))
+    result = cli("tokenize", "--from", tmp_path / "tokenizer.json", "the cat")
+    assert_one_line_error(result, "tokenizer.json: its vocabulary (150 tokens) is not its spm model's pieces (120)")
+    assert cli("tokenize", "--from", spm_files / "150.json", "the cat").exit_code == 0
+
+
 # --- corpus downloads -------------------------------------------------------------------------------------------
 
 def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:

@@ -226,12 +226,18 @@ class SentencePieceTokenizer(Tokenizer):
         try:
             proto = base64.b64decode(options["model"], validate=True)
         except (KeyError, ValueError, TypeError) as exc:
-            raise TokenizerError("tokenizer.json: the spm model is missing or not base64") from exc
+            raise TokenizerError("the spm model is missing or not base64") from exc
+        if not proto:  # refused before sentencepiece logs its own complaint to stderr
+            raise TokenizerError("the spm model is empty")
         try:
-            return cls(proto, options.get("model_type", "bpe"))
+            tokenizer = cls(proto, options.get("model_type", "bpe"))
         except RuntimeError as exc:  # sentencepiece's parse failure
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-            raise TokenizerError(f"tokenizer.json: the spm model is not a valid sentencepiece model ({reason})") from exc
+            raise TokenizerError(f"the spm model is not a valid sentencepiece model ({first_line(exc)})") from exc
+        listed = (obj.get("vocab") or {}).get("tokens") if isinstance(obj.get("vocab"), dict) else None
+        if listed is not None and listed != tokenizer.vocab.itos:  # one was changed without the other
+            raise TokenizerError(f"its vocabulary ({len(listed):,} tokens) is not its spm model's pieces "
+                                 f"({len(tokenizer.vocab):,}): the file was edited or damaged")
+        return tokenizer
 
     def describe(self) -> str:
         return f"spm({self.model_type}, vocab_size={len(self.vocab)})"

@@ -158,6 +158,8 @@ def load_trainer_state(path: Path) -> dict:
             handle.seek(0)
             state = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):  # weights_only names the import it refuses; any other failure is damage
+            raise CheckpointError(f"{damaged} (its pickle stream is not one torch.save writes)") from exc
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
                               "(possibly code); only weights_only files are accepted") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:

@@ -17,7 +17,7 @@ import torch
 
 from lmkit.config.from_json import from_json, json_repr
 from lmkit.config.settings import check_settings, read_from_file
-from lmkit.errors import CheckpointError, ConfigError, counted
+from lmkit.errors import CheckpointError, ConfigError, counted, first_line
 from lmkit.train.optimizers import KERNEL_KEYS, make_optimizer
 
 
@@ -42,6 +42,7 @@ def check_trainer_state(path: Path, state, model) -> None:
     try:
         if not isinstance(state, dict):
             raise StateProblem(f"holds {type(state).__name__}, not a dictionary of training state")
+        dense_tensors(state)
         settings = check_train_config(entry(state, "train_config", dict))
         check_progress(entry(state, "progress", dict))
         check_rng(entry(state, "rng", torch.Tensor))
@@ -112,6 +113,31 @@ def check_rng(rng: torch.Tensor) -> None:
     if rng.dtype != expected.dtype or rng.shape != expected.shape:
         raise StateProblem(f"rng must be a {tuple(expected.shape)} {expected.dtype} tensor (torch's CPU generator "
                            f"state), got a {tuple(rng.shape)} {rng.dtype} tensor")
+    check_generator_state("rng", rng)
+
+
+def check_generator_state(key: str, saved: torch.Tensor) -> None:
+    """A generator's byte state of the right shape may still hold bytes no generator has (a block of zeros from a
+    damaged disk): tried on a generator of its own, so the run's is never touched."""
+    try:
+        torch.Generator().set_state(saved.contiguous())
+    except RuntimeError as exc:
+        raise StateProblem(f"{key} is not a state torch's generator can take ({first_line(exc)})") from exc
+
+
+def dense_tensors(value, where: str = "") -> None:
+    """Every tensor anywhere in the state on the CPU and dense, as torch.save wrote lmkit's: a sparse or meta
+    tensor (an edited file) would fail in the checks' arithmetic, not in a message."""
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided or value.device.type != "cpu":
+            raise StateProblem(f"{where or 'the state'} must be a dense CPU tensor, got a {value.layout} tensor on "
+                               f"{value.device}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            dense_tensors(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            dense_tensors(item, f"{where}[{index}]")
 
 
 def unique_parameters(model) -> list[torch.nn.Parameter]:
@@ -211,6 +237,7 @@ def check_window_rng(saved) -> None:
     if not isinstance(saved, torch.Tensor) or saved.dtype != expected.dtype or saved.shape != expected.shape:
         raise StateProblem(f"window_rng must be a {tuple(expected.shape)} {expected.dtype} tensor (a generator's "
                            f"state), got {described(saved)}")
+    check_generator_state("window_rng", saved)
 
 
 def check_average(saved, model) -> None:

@@ -156,7 +156,7 @@ class Trainer:
             self.progress.lr_scale = saved.get("lr", self.cfg.lr) / self.cfg.lr
         if lr is not None:
             self.cfg.lr, self.progress.lr_scale = lr, 1.0
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].contiguous())
         if self.lengths is not None and state.get("window_rng") is not None:
             self.lengths.set_state(state["window_rng"])
         self.average = None

@@ -33,4 +33,4 @@ class WindowLengths:
         return self.generator.get_state()
 
     def set_state(self, state: torch.Tensor) -> None:
-        self.generator.set_state(state)
+        self.generator.set_state(state.contiguous())

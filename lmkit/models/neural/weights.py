@@ -43,7 +43,8 @@ def check_shapes(found: Shapes, expected: Shapes, optional: frozenset[str] = fro
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected) - optional)
     if missing or unexpected:
-        raise CheckpointError(f"weights do not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        misfits = [f"{what} {names[:3]}" for what, names in (("missing", missing), ("unexpected", unexpected)) if names]
+        raise CheckpointError(f"weights do not fit this model: {', '.join(misfits)}")
     for name in sorted(set(found) & set(expected)):
         if tuple(found[name]) != tuple(expected[name]):
             raise CheckpointError(f"weight {name} has shape {tuple(found[name])}, the model expects {tuple(expected[name])}")
