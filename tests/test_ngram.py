@@ -107,6 +107,7 @@ def test_huge_k_is_the_uniform_model(english):
     ({"smoothing": "witten-bell"}, "--smoothing must be one of mle, add-k, kn, got 'witten-bell'"),
     ({"k": 2e6}, "--k must be at most 1000000, got 2000000.0"),
     ({"k": 0}, "--k must be > 0, got 0.0"),
+    ({"k": np.float32(-1)}, "--k must be > 0, got -1.0"),  # numpy's numbers as Python's
     ({"direction": "both"}, "--direction must be one of forward, backward, got 'both'"),
 ])
 def test_the_python_api_holds_the_options_bounds(english, options, words):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from lmkit.checkpoint.saved_config import LONGEST_SECONDS, plausible_seconds
 from lmkit.config.from_json import from_json, json_repr
 from lmkit.config.settings import check_settings, read_from_file
 from lmkit.errors import CheckpointError, ConfigError, counted, first_line
@@ -97,8 +98,8 @@ def check_progress(progress: dict) -> None:
         raise StateProblem(f"progress.lr must be a number at least 0, got {saved.lr}")
     if not (math.isfinite(saved.lr_scale) and saved.lr_scale > 0):
         raise StateProblem(f"progress.lr_scale must be a positive number, got {saved.lr_scale}")
-    if not (math.isfinite(saved.elapsed) and saved.elapsed >= 0):
-        raise StateProblem(f"progress.elapsed must be seconds at least 0, got {saved.elapsed}")
+    if not plausible_seconds(saved.elapsed):  # 1e300 seconds is not a time a run trained for
+        raise StateProblem(f"progress.elapsed must be seconds from 0 to {LONGEST_SECONDS:.0e}, got {saved.elapsed}")
     if math.isnan(saved.best_valid) or saved.best_valid == -math.inf:  # +inf: nothing validated yet
         raise StateProblem(f"progress.best_valid must be a loss or inf, got {saved.best_valid}")
     if saved.averaging_since is not None and not 0 <= saved.averaging_since <= saved.step:

@@ -206,7 +206,7 @@ def check_options(order, smoothing: str, k, direction: str) -> None:
     check_value(knob["order"], int(order) if isinstance(order, np.integer) else order)
     if smoothing != IMPORTED:
         check_value(knob["smoothing"], smoothing)
-    check_value(knob["k"], k)
+    check_value(knob["k"], float(k) if isinstance(k, np.floating) else k)
     if direction not in DIRECTIONS:
         raise ConfigError(f"{named('--direction')} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
