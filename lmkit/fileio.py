@@ -58,6 +58,11 @@ def name_check(what: str, token: str) -> str:
     return hashlib.sha256(f"lmkit temporary {what} {token}".encode()).hexdigest()[:8]
 
 
+def temporary_name(what: str, token: str) -> str:
+    """.lmkit-tmp.<what>.<token>.<check>: the name of the temporary of `what` with this random `token`."""
+    return f"{TEMP_PREFIX}{what}.{token}.{name_check(what, token)}"
+
+
 def temporary_of(name: str) -> str | None:
     """What a name `make_temporary` gave stands for (the file it will replace, a staging folder's kind), or None
     for any other name."""
@@ -80,7 +85,7 @@ def make_temporary(directory: Path, what: str, make: Callable[[Path], Made]) -> 
     for _ in range(100):
         token = "".join(secrets.choice(TOKEN_LETTERS) for _ in range(8))
         try:
-            return make(Path(directory) / f"{TEMP_PREFIX}{what}.{token}.{name_check(what, token)}")
+            return make(Path(directory) / temporary_name(what, token))
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, f"no unused temporary name for {what}", str(directory))

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from lmkit.fileio import TEMP_PREFIX, name_check
-
 FIXTURES = Path(__file__).resolve().parent.parent / "corpora" / "fixtures"
 ENGLISH = FIXTURES / "english.txt"      # ~450 lines, paragraphs split by blank lines
 CHINESE = FIXTURES / "chinese.txt"      # ~470 lines of simplified Chinese, same shape
@@ -71,12 +69,6 @@ def train_tiny(folder: Path, name: str, *extra: str) -> Path:
         result = run_cli("train", "--train", ENGLISH, *TINY_TRAIN, *extra, "--out", folder / name)
     assert result.exit_code == 0, result.output
     return folder / name
-
-
-def temporary_name(what: str, token: str) -> str:
-    """The name lmkit.fileio.make_temporary gives the temporary of `what` (a file's name, a staging folder's kind)
-    with this random `token` (8 lowercase letters and digits): one lmkit can prove its own."""
-    return f"{TEMP_PREFIX}{what}.{token}.{name_check(what, token)}"
 
 
 def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) -> None:

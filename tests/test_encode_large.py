@@ -4,7 +4,6 @@ import io
 
 import numpy as np
 import pytest
-from conftest import temporary_name
 
 from lmkit.corpus.catalog import Corpus
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
@@ -12,6 +11,7 @@ from lmkit.text.id_cache import encoded_split
 from lmkit.text import encode_large
 from lmkit.text.encode_large import encode_file, line_ranges, map_fingerprint, read_lines
 from lmkit.errors import CorpusError
+from lmkit.fileio import temporary_name
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 # Lines that a careless reader would cut differently: "\r", form feed, U+2028, NEL, a BOM,
@@ -136,7 +136,8 @@ def test_an_encoding_killed_midway_leaves_what_the_next_one_removes(tmp_path, ti
     work = ".encode-valid-k1ll3d_a"
     killed = [f"{work}/ids_00000_of_00002.arrow", f"{work}/{WORK_MARKER.name}", temporary_name("valid.npy", "k1ll3dbx")]
     theirs = [".encode-valid-mine/notes.txt", ".encode-valid-userdat1/keep.txt", ".lmkit-tmp.notes.txt.abcdefgh",
-              "notes.txt", ".lmkit-tmp.valid.npy.abcdefgh"]  # the last: an older lmkit's name, or a user's
+              "notes.txt", ".lmkit-tmp.valid.npy.abcdefgh",  # an older lmkit's name, or a user's
+              temporary_name("notes.npy", "abcdefgh")]  # lmkit's scheme, but no file lmkit writes there
 
     def plant(folder, names, lock=True):
         for name in names:

@@ -15,9 +15,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import TINY, assert_one_line_error, temporary_name
+from conftest import TINY, assert_one_line_error
 
-from lmkit.fileio import (TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, temporary_of,
+from lmkit.fileio import (TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, temporary_name, temporary_of,
                           write_text_atomic)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts

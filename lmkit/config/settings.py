@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import typing
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -164,6 +165,10 @@ def check_value(knob: Knob, value: Any) -> Any:
 
 
 def check_number(knob: Knob, value: Any) -> int | float:
+    if isinstance(value, numbers.Integral) and not isinstance(value, (int, bool)):
+        value = int(value)  # numpy's integers and floats (np.int64(3), np.float32(0.5)) as Python's
+    elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{knob.label} must be {'an integer' if knob.kind is int else 'a number'}, got {value!r}")
     if knob.kind is int and not isinstance(value, int):

@@ -39,6 +39,7 @@ from typing import Iterator
 import numpy as np
 
 from lmkit.config.from_json import from_json
+from lmkit.corpus.split import SPLITS
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
@@ -51,7 +52,7 @@ from lmkit.text.vocab import EOS_ID
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
 ENCODING_LOCK = ".lock"       # held by the process encoding into a fingerprint's folder
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")  # a fingerprint folder's name (tokenizer_fingerprint); others are not swept
-HALF_WRITTEN = re.compile(r"[a-z]+(\.reversed)?\.npy(\.json)?")  # the files atomic_write leaves temporaries of here
+HALF_WRITTEN = re.compile(rf"({'|'.join(SPLITS)})(\.reversed)?\.npy(\.json)?")  # what atomic_write writes here
 HASHED_IDS_BYTES = HASHED_ON_FETCH_BYTES  # an array up to this size is held to its sha256 at each use, a larger one to
                                          # its size: the bound a split's text is held to its manifest by
 

@@ -10,7 +10,7 @@ combining marks and variation selectors, an emoji's skin tone, a flag's second
 regional indicator or its tag characters, and a zero-width joiner with the emoji
 it joins ("👨‍👩‍👧" and "🇨🇳" are one token each, not five and two).
 
-Joining (the detokenization rule). Tokens are joined with one space, except:
+Joining (the detokenization rule). Tokens are joined with one space, but for these:
 - no space before a closing mark (categories Pe, Pf, and Po such as , . ! ? ; :)
   and none after an opening mark (Ps, Pi, and ¿ ¡);
 - a straight quote (" or ') opens at its odd occurrences in the line and closes at

@@ -233,7 +233,8 @@ class SentencePieceTokenizer(Tokenizer):
             tokenizer = cls(proto, options.get("model_type", "bpe"))
         except RuntimeError as exc:  # sentencepiece's parse failure
             raise TokenizerError(f"the spm model is not a valid sentencepiece model ({first_line(exc)})") from exc
-        listed = (obj.get("vocab") or {}).get("tokens") if isinstance(obj.get("vocab"), dict) else None
+        vocab = obj.get("vocab")
+        listed = vocab.get("tokens") if isinstance(vocab, dict) else None
         if listed is not None and listed != tokenizer.vocab.itos:  # one was changed without the other
             raise TokenizerError(f"its vocabulary ({len(listed):,} tokens) is not its spm model's pieces "
                                  f"({len(tokenizer.vocab):,}): the file was edited or damaged")

@@ -203,10 +203,10 @@ def check_options(order, smoothing: str, k, direction: str) -> None:
     """The settings NGramConfig declares, held to their declarations (one source of their bounds); a model read from
     an ARPA file has the smoothing IMPORTED, which no option asks for."""
     knob = {knob.name: knob for knob in knobs(NGramConfig)}
-    check_value(knob["order"], int(order) if isinstance(order, np.integer) else order)
+    check_value(knob["order"], order)
     if smoothing != IMPORTED:
         check_value(knob["smoothing"], smoothing)
-    check_value(knob["k"], float(k) if isinstance(k, np.floating) else k)
+    check_value(knob["k"], k)
     if direction not in DIRECTIONS:
         raise ConfigError(f"{named('--direction')} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
