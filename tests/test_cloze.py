@@ -432,6 +432,23 @@ def test_training_records_pseudo_measures_under_their_own_names(bimodel):
     assert json.loads((bimodel / "config.json").read_text())["kind"] == "bigru"
 
 
+def saved_before_both(directory) -> None:
+    """`directory` as lmkit saved a bidirectional model before its config.json said "both": "direction": "forward"
+    in both config.json files (the best model's and last/'s), and weights files that record no direction (the
+    record came later)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    for folder in (directory, directory / "last"):
+        path = folder / "model.safetensors"
+        with safe_open(path, "pt") as weights:
+            metadata = {key: value for key, value in (weights.metadata() or {}).items() if key != "direction"}
+            tensors = {name: weights.get_tensor(name) for name in weights.keys()}
+        save_file(tensors, path, metadata=metadata)
+        saved = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**saved, "direction": "forward"}))
+
+
 def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(cli, bimodel, tmp_path, monkeypatch):
     import shutil
     from conftest import TINY, assert_one_line_error
@@ -441,7 +458,7 @@ def test_the_config_says_both_directions_and_an_older_forward_one_still_resumes(
     older = tmp_path / "older"
     shutil.copytree(bimodel, older)
     config = json.loads((older / "config.json").read_text())
-    (older / "config.json").write_text(json.dumps({**config, "direction": "forward"}))  # as saved before the fix
+    saved_before_both(older)
     refused = cli("train", "--resume", older, "--max-steps", "5", "--direction", "backward")
     assert_one_line_error(refused, f"--resume {older}: --direction backward does not apply to the saved bigru model")
     refused = cli("train", "--resume", older, "--max-steps", "5", "--direction", "forward")

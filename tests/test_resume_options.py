@@ -249,9 +249,86 @@ def test_a_saved_device_this_machine_lacks_is_named_as_saved_and_another_resumes
                                            ("TANG300", "names the corpus it was trained on: unknown corpus 'TANG300'")])
 def test_a_resumed_runs_corpus_missing_or_unknown_is_named_as_its_config_says(cli, model, corpus, words):
     """null or "" fell back to shakespeare (then called 'changed since'), an unknown name read as a --corpus."""
-    edit = json.loads((model / "last" / "config.json").read_text())
-    (model / "last" / "config.json").write_text(json.dumps({**edit, "corpus": corpus}))
+    for path in (model / "last" / "config.json", model / "config.json"):  # the run's two config.json agree
+        edit = json.loads(path.read_text())
+        path.write_text(json.dumps({**edit, "corpus": corpus}))
     before = files(model)
     result = cli("train", "--resume", model, *RESUME)
     assert_one_line_error(result, f"--resume {model}: its config.json {words}")
     assert "changed since" not in result.output and files(model) == before
+
+
+@pytest.fixture(scope="module")
+def trained_cloze(tmp_path_factory) -> Path:
+    return train_tiny(tmp_path_factory.mktemp("resume-cloze"), "bilstm", "--model", "bilstm")
+
+
+def edited_best(model: Path, edit) -> None:
+    """The top-level config.json (the best model's) edited; last/, the resumable state, left as saved."""
+    config = json.loads((model / "config.json").read_text())
+    edit(config)
+    (model / "config.json").write_text(json.dumps(config))
+
+
+BEST_MODEL_EDITS = {  # what is edited in the best model's config.json: the file named, and the words
+    "direction": (lambda c: c.update(direction="backward"), "config.json", "\"direction\": \"backward\" does not fit"),
+    "corpus": (lambda c: c.update(corpus="tang300"), "config.json", "\"corpus\" is \"tang300\", but"),
+    "texts": (lambda c: c["train"]["texts"].update(train="0" * 64), "config.json", "\"train.texts.train\" is \"000"),
+    "seed": (lambda c: c["train"]["config"].update(seed=7), "config.json", "\"train.config.seed\" is 7, but"),
+    "setting": (lambda c: c["model"].update(word_dropout=0.3), "config.json",
+                "\"model.word_dropout\" is 0.3, but"),
+    "hidden size": (lambda c: c["model"].update(hidden_size=64), "config.json", "does not fit model.safetensors"),
+    "kind": (lambda c: c.update(kind="gru"), "config.json", "\"kind\": \"gru\""),
+    "tokenizer": (lambda c: c["tokenizer"].update(kind="word"), "tokenizer.json", "not the tokenizer these weights"),
+}
+
+
+@pytest.mark.parametrize("case", BEST_MODEL_EDITS)
+@pytest.mark.parametrize("cloze", [False, True], ids=["lstm", "bilstm"])
+def test_a_best_model_that_is_not_the_resumed_runs_is_refused_before_training(cli, trained, trained_cloze, tmp_path,
+                                                                               monkeypatch, case, cloze):
+    """Pass 44: a resume trained, rewrote last/ and metrics.jsonl, then refused the edited top-level config.json (or,
+    for a left-to-right model, replaced it without a word); fill and eval refuse it at once."""
+    source = trained_cloze if cloze else trained
+    monkeypatch.setenv("LMKIT_CORPORA", str(source.parent / "corpora"))
+    model = Path(shutil.copytree(source, tmp_path / "run"))
+    edit, named, words = BEST_MODEL_EDITS[case]
+    if cloze and case == "direction":  # the weights say which way a cloze model reads
+        edit, words = (lambda c: c.update(direction="forward")), "\"direction\": \"forward\" does not fit"
+    edited_best(model, edit)
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), str(model / named), words)
+    assert files(model) == before
+
+
+def test_a_record_the_resumable_state_lacks_and_the_best_model_has_is_refused(cli, model):
+    """Pass 45: train.texts deleted from last/config.json alone let a resume train on a corpus changed since, and
+    the best model's record of the old text was then replaced. The state is saved at least as late as the best
+    model, so it records all the best model records."""
+    path = model / "last" / "config.json"
+    config = json.loads(path.read_text())
+    del config["train"]["texts"]
+    path.write_text(json.dumps(config))
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model, *RESUME), f"{model / 'config.json'}: \"train.texts.train\" "
+                          f"is \"", f"but {path} (the same run's resumable state) has none")
+    assert files(model) == before
+
+
+def test_a_best_model_of_the_same_run_saved_before_a_setting_was_recorded_resumes(cli, model):
+    """The "model" objects are compared on the settings both record: a later lmkit may record more."""
+    edited_best(model, lambda c: c["model"].pop("word_dropout"))
+    result = cli("train", "--resume", model, *RESUME)
+    assert result.exit_code == 0, result.output
+
+
+def test_resuming_last_old_while_last_holds_a_later_state_is_refused(cli, model):
+    """Pass 45: `--resume DIR/last.old` resumed DIR/last without a word, and the save then removed last.old/."""
+    shutil.copytree(model / "last", model / "last.old")
+    before = files(model)
+    assert_one_line_error(cli("train", "--resume", model / "last.old", *RESUME), f"--resume {model / 'last.old'}: "
+                          f"{model / 'last'} holds a later resumable state of the same run", f"give --resume {model}")
+    assert files(model) == before
+    shutil.rmtree(model / "last")  # as a run killed between its two renames leaves it
+    result = cli("train", "--resume", model / "last.old", *RESUME)
+    assert result.exit_code == 0, result.output

@@ -104,6 +104,16 @@ def text_record(corpus) -> dict:
     return {split: corpus.split_stats(split)["sha256"] for split in TRAINED_ON}
 
 
+def changed_split(config: dict, corpus) -> str | None:
+    """The first split of `corpus` whose sha256 is not the one `config` ("train"'s text_record) says the model
+    was trained on, or None (runs saved before the record pass)."""
+    saved = (config.get("train") or {}).get("texts") or {}
+    if not isinstance(saved, dict) or not saved:
+        return None
+    return next((split for split, digest in text_record(corpus).items() if split in saved and saved[split] != digest),
+                None)
+
+
 def vocab_record(vocab) -> dict:
     """What config.json keeps of the vocabulary the weights were trained with: its size and fingerprint."""
     return {"size": len(vocab), "fingerprint": vocab.fingerprint()}

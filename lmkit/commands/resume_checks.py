@@ -11,15 +11,16 @@ is fine, so repeating the original command with --resume works.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from lmkit.checkpoint.saved_config import text_record
+from lmkit.checkpoint.saved_config import CONFIG_FILE, changed_split
 from lmkit.commands.common import CORPUS_PARAMS, flag, given, ignored_options
 from lmkit.commands.train_models import MODEL_PARAMS  # their saved values are in config.json's "model" object
-from lmkit.errors import ConfigError, counted, printable
-from lmkit.models import CLOZE_KINDS
+from lmkit.errors import CheckpointError, ConfigError, counted, printable
+from lmkit.models import BOTH_WAYS, CLOZE_KINDS
 from lmkit.models.neural.cloze import BEFORE_OPTIONS
 from lmkit.text.tokenizer_options import tokenizer_knobs
 
@@ -109,16 +110,74 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
     return corpus
 
 
+WHAT_THE_MODEL_IS = ("kind", "direction", "model", "tokenizer", "vocab", "corpus")  # fixed for the whole of a run
+
+
+def model_identity(config: dict) -> dict:
+    """What a run's config.json says that no later save of the same run may change: WHAT_THE_MODEL_IS, the hashes
+    of the texts it trains on and its seed (a cloze model's "forward": saved before bidirectional models said
+    "both")."""
+    identity = {key: config.get(key) for key in WHAT_THE_MODEL_IS}
+    if identity["kind"] in CLOZE_KINDS and identity["direction"] in (None, "forward"):
+        identity["direction"] = BOTH_WAYS
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    identity["train.texts"] = train.get("texts")
+    identity["train.config.seed"] = (train.get("config") or {}).get("seed") if isinstance(train.get("config"), dict) \
+        else None
+    return identity
+
+
+def first_difference(key: str, best, resumed):
+    """(dotted key, the best model's value, the resumable state's) where they first differ, or None. The resumable
+    state is saved at least as late as the best model, so it records all the best model records (a later lmkit
+    may record more): only a value of the best model's that the state lacks or says otherwise differs."""
+    if best in (None, "", {}):
+        return None
+    if isinstance(best, dict):
+        others = resumed if isinstance(resumed, dict) else {}
+        return next((found for name in sorted(best)
+                     if (found := first_difference(f"{key}.{name}", best[name], others.get(name))) is not None), None)
+    return None if best == resumed else (key, best, resumed)
+
+
+def check_best_model(directory: Path, where: Path, resumed: dict) -> None:
+    """CheckpointError, before a step is trained, when DIR's best model (DIR/config.json, loaded as fill and eval
+    load it) does not describe the model of the resumable state in `where` (`resumed`, its config.json): the
+    resume rewrites last/ and may replace the best model, so an edited or swapped file is named first."""
+    from lmkit.checkpoint.ownership import check_model_directory
+    from lmkit.checkpoint.save_load import load_model
+
+    check_model_directory(directory, "--resume")  # a config.json of the user's beside a copied last/ is named as such
+    best_file, resumed_file = Path(directory) / CONFIG_FILE, Path(where) / CONFIG_FILE
+    if Path(where).resolve() == Path(directory).resolve() or not best_file.exists():
+        return
+    best, state = model_identity(load_model(directory)[2]), model_identity(resumed)
+    for key in best:
+        found = first_difference(key, best[key], state[key])
+        if found is not None:
+            name, value, other = found
+            raise CheckpointError(f"{best_file}: \"{name}\" is {shown_json(value)}, but {resumed_file} (the same "
+                                  f"run's resumable state) has {shown_json(other)} (was a config.json edited, or a "
+                                  "model copied in from another run?); --resume continues one run: put its files "
+                                  "back, or train a new model into another --out")
+
+
+def shown_json(value) -> str:
+    if value is None:
+        return "none"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def check_resume_texts(directory: Path, config: dict, corpus) -> None:
     """ConfigError when a split the run read (lmkit.checkpoint.saved_config.text_record) has changed since: its
     saved place in the train split, and its best validation, belong to the old text. Runs saved before the record
     pass."""
-    saved = (config.get("train") or {}).get("texts") or {}
-    for split, digest in text_record(corpus).items():
-        if split in saved and saved[split] != digest:
-            raise ConfigError(f"--resume {directory}: the {split} split of corpus {corpus.name!r} is not the text "
-                              f"this run was trained on (its sha256 has changed since); train a new model into "
-                              "another --out")
+    split = changed_split(config, corpus)
+    if split is not None:
+        raise ConfigError(f"--resume {directory}: the {split} split of corpus {corpus.name!r} is not the text "
+                          f"this run was trained on (its sha256 has changed since); train a new model into "
+                          "another --out")
 
 
 def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:

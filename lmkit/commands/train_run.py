@@ -14,11 +14,11 @@ import torch
 
 from lmkit.checkpoint.ownership import METRICS_FILE, check_model_directory, stopped_run
 from lmkit.checkpoint.save_load import check_links_inside, load_model
-from lmkit.checkpoint.saved_config import text_record
+from lmkit.checkpoint.saved_config import CONFIG_FILE, text_record
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
-from lmkit.commands.resume_checks import (budget_left, check_resume_corpus, check_resume_options, check_resume_texts,
-                                          check_resume_tokenizer, tokenizer_options_given)
+from lmkit.commands.resume_checks import (budget_left, check_best_model, check_resume_corpus, check_resume_options,
+                                          check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
 from lmkit.commands.train_fit import (fit_shape_to_text, machine_batch, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
@@ -263,13 +263,22 @@ def saved_config(directory: Path) -> dict:
     with a hand-edited value that its weights would refuse."""
     where = resume_dir(directory)
     check_links_inside(directory)
-    return load_model(where)[2]
+    config = load_model(where)[2]
+    check_best_model(directory, where, config)
+    return config
 
 
 def resumed_directory(opts: dict) -> Path:
-    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old)."""
-    directory = Path(opts["resume"])
-    return directory.parent if directory.name in (LAST, f"{LAST}.old") else directory
+    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old). A resume continues the latest
+    state of DIR: DIR/last.old while DIR/last holds one, later, is refused rather than passed over."""
+    given = Path(opts["resume"])
+    if given.name not in (LAST, f"{LAST}.old"):
+        return given
+    directory = given.parent
+    if given.name == f"{LAST}.old" and all((directory / LAST / name).is_file() for name in (STATE_FILE, CONFIG_FILE)):
+        raise ConfigError(f"--resume {given}: {directory / LAST} holds a later resumable state of the same run, and "
+                          f"--resume continues the latest; give --resume {directory}")
+    return directory
 
 
 def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
