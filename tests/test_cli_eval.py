@@ -116,11 +116,43 @@ def test_a_model_whose_local_corpus_is_not_in_the_corpora_folder_is_told_so(cli,
     config = json.loads((moved / "config.json").read_text())
     (moved / "config.json").write_text(json.dumps({**config, "corpus": "notes-0123abcd"}))
     assert_one_line_error(cli("eval", moved), f"{moved} was trained on the corpus 'notes-0123abcd', which is not in",
-                          "pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)")
+                          "pass --corpus NAME, --train PATH or --file PATH")
     text = tmp_path / "text.txt"
     text.write_text("the cat sat on the mat\n", encoding="utf-8")
     assert_one_line_error(cli("eval", moved, "--file", text, "--cache", "8"),
                           "the cache and dynamic evaluation tune on its valid split")
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
+def test_a_corpus_the_model_was_not_trained_on_is_refused_where_config_json_names_it(cli, models, tiny_en, tiny_zh,
+                                                                                       tmp_path, command):
+    """Pass 44: an edited "corpus" was taken at its word and the model scored on another corpus, though config.json
+    keeps the sha256 of the texts it was trained on."""
+    import shutil
+
+    from lmkit.checkpoint.saved_config import text_record
+
+    edited = tmp_path / "edited"
+    shutil.copytree(models["lstm"], edited)
+    config = json.loads((edited / "config.json").read_text())
+    config["train"]["texts"] = text_record(tiny_en)
+    (edited / "config.json").write_text(json.dumps(config))
+    assert cli("eval", edited).exit_code == 0  # its own corpus, the texts recorded: scored
+    (edited / "config.json").write_text(json.dumps({**config, "corpus": tiny_zh.name}))
+    extra = ("--out", tmp_path / "report") if command == "report" else ()
+    assert_one_line_error(cli(command, edited, *extra), f"{edited}/config.json: \"corpus\": '{tiny_zh.name}' is not the "
+                          "text this model was trained on (the sha256 of its train split")
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_ngram_built_from_a_corpus_records_its_texts_and_an_edited_corpus_is_refused(cli, tiny_en, tiny_zh, tmp_path):
+    """Pass 45: `lmkit ngram` kept no record of the texts it counted, so an edited "corpus" was scored, exit 0."""
+    built = tmp_path / "kn"
+    assert cli("ngram", "--corpus", tiny_en.name, "--order", "2", "--out", built).exit_code == 0
+    config = json.loads((built / "config.json").read_text())
+    assert set(config["train"]["texts"]) == {"train", "valid"}
+    (built / "config.json").write_text(json.dumps({**config, "corpus": tiny_zh.name}))
+    assert_one_line_error(cli("eval", built), f"{built}/config.json: \"corpus\": '{tiny_zh.name}' is not the text")
 
 
 def test_report_names_the_model_listed_twice(cli, models, tmp_path):

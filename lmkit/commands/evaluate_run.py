@@ -10,7 +10,11 @@ from lmkit.models.base import is_cloze
 from lmkit.evaluate.text import SPLIT_ADVICE, EvalText, default_text, score_text, write_line_scores
 
 
-def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str = SPLIT_ADVICE) -> EvalText:
+EVAL_ADVICE = "pass --corpus NAME, --train PATH or --file PATH"  # lmkit eval's ways to name the text it scores
+MIX_TUNING_ADVICE = f"--weights auto tunes the weights on its valid split: {SPLIT_ADVICE}, or give --weights"
+
+
+def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str = EVAL_ADVICE) -> EvalText:
     """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
     if file is not None:
         return EvalText.from_file(file, corpus_spec.encoding_errors)
@@ -77,7 +81,7 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     for member in members:
         member.require_left_to_right("cannot be interpolated: its pseudo-probabilities do not form a language model")
     text = choose_text(corpus_spec, members[0], split, file)
-    tune_text = choose_text(corpus_spec, members[0], "valid", None) if chosen == "auto" else None
+    tune_text = choose_text(corpus_spec, members[0], "valid", None, MIX_TUNING_ADVICE) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     if per_line is not None:
         write_line_scores(per_line, result.mixture, replace_per_line)

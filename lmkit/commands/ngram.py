@@ -130,6 +130,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     from lmkit.checkpoint.learning_curve import curve_line
     from lmkit.checkpoint.ownership import METRICS_FILE
     from lmkit.checkpoint.save_load import save_model
+    from lmkit.checkpoint.saved_config import text_record
     from lmkit.text.id_cache import encoded_split
 
     reverse = direction == "backward"
@@ -144,7 +145,8 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
                + " / ".join(f"{n:,}" for n in sizes) + " n-grams")
     extra = {"corpus": corpus.name,
              "train": {"command": shlex.join(["lmkit", *sys.argv[1:]]), "tokens": int(len(stream)),
-                       "build_seconds": round(seconds, 3)}, "runtime": {"threads": torch.get_num_threads()}}
+                       "build_seconds": round(seconds, 3), "texts": text_record(corpus)},
+             "runtime": {"threads": torch.get_num_threads()}}
     record = {"step": 0, "tokens": int(len(stream)), "time": round(seconds, 3)}
     for split in ("valid", "test"):
         metrics, line = evaluate_split(model, corpus, tokenizer, split, reverse)

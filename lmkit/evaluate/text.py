@@ -18,7 +18,8 @@ import torch
 from lmkit.text.encode import encode_lines
 
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
-from lmkit.errors import ConfigError, CorpusError
+from lmkit.checkpoint.saved_config import changed_split
+from lmkit.errors import CheckpointError, ConfigError, CorpusError
 from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, perplexity_of, shown, summarize, token_logprobs
 from lmkit.fileio import atomic_write
 from lmkit.text.id_cache import encoded_split
@@ -82,7 +83,7 @@ def is_backward(config: dict) -> bool:
     return config.get("direction") == "backward"
 
 
-SPLIT_ADVICE = "pass --corpus NAME or --train PATH (or, to lmkit eval, --file PATH)"
+SPLIT_ADVICE = "pass --corpus NAME or --train PATH"  # what names a text where no --file is taken (lmkit report)
 
 
 def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADVICE) -> EvalText:
@@ -95,7 +96,7 @@ def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADV
         what = f"{source}/config.json names" if Path(source).is_dir() else f"{source} is an ARPA file, which names"
         raise ConfigError(f"{what} no corpus; {advice}")
     try:
-        return EvalText.from_split(get_corpus(name), split)
+        corpus = get_corpus(name)
     except CorpusError as exc:
         from lmkit.corpus.sources import CORPORA
         from lmkit.config.folders import corpora_root
@@ -104,6 +105,12 @@ def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADV
             raise  # fetchable, or there and damaged: the corpus's own error says what is wrong
         raise CorpusError(f"{source} was trained on the corpus {name!r}, which is not in {corpora_root().absolute()} (a corpus "
                           f"made by --train lives in the corpora folder it was trained with); {advice}") from exc
+    changed = changed_split(config, corpus)
+    if changed is not None:  # the corpus is config.json's word, and config.json keeps the trained texts' hashes
+        raise CheckpointError(f"{source}/config.json: \"corpus\": {name!r} is not the text this model was trained "
+                              f"on (the sha256 of its {changed} split is not the one \"train\" records: was "
+                              f"config.json edited, or the corpus changed since?); {advice}")
+    return EvalText.from_split(corpus, split)
 
 
 @dataclass
