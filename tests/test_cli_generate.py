@@ -261,3 +261,41 @@ def test_fill_refuses_a_model_directory_given_as_the_text(cli, forward_dir, char
 def test_fill_text_too_long_for_a_path_is_still_a_sentence(cli, forward_dir, backward_dir):
     result = cli("fill", forward_dir, backward_dir, "我打算_一部" + "新手机" * 200, "--candidates", "买")
     assert result.exit_code == 0, result.output
+
+
+WORD_LINES = ["the king of the land", "go to the king", "the king sat on the mat"] * 3
+
+
+@pytest.mark.parametrize("form", ["pair", "cloze"])
+def test_fill_shows_a_blank_touching_words_as_the_sentence_it_scored(cli, tmp_path, form):
+    """Pass 44: `the king_to` was scored as `the king X to` and shown as `the kingXto` (one unknown word to lmkit)."""
+    from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+    from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.encode import encode_lines
+
+    tokenizer = WordTokenizer.fit(WORD_LINES)
+    if form == "pair":
+        options = {"order": 3, "smoothing": "add-k", "k": 0.1}
+        models = [save_model(tmp_path / name, build_ngram(encode_lines(tokenizer, WORD_LINES, reverse=name == "bwd"),
+                                                          tokenizer.vocab, direction=direction, **options), tokenizer)
+                  for name, direction in (("fwd", "forward"), ("bwd", "backward"))]
+    else:
+        torch.manual_seed(0)
+        models = [save_model(tmp_path / "bi", ClozeRNN(tokenizer.vocab, ClozeConfig(emb_size=8, hidden_size=8, layers=1)),
+                             tokenizer, {"direction": "both"})]
+    glued, spaced = (records(cli("fill", *models, text, "--json", "--top", "3")) for text in ("the king_to", "the king _ to"))
+    assert [row["sentence"] for row in glued] == [f"the king {row['filler']} to" for row in glued]
+    assert [(row["sentence"], row["ids"]) for row in glued] == [(row["sentence"], row["ids"]) for row in spaced]
+    table = cli("fill", *models, "the king_to", "--top", "1")
+    assert table.stdout.splitlines()[1].endswith(f"the king [{glued[0]['filler']}] to"), table.stdout
+
+
+def test_a_lone_carriage_return_ends_a_line_of_a_prompt_as_in_a_file(cli, forward_dir, tmp_path):
+    """Pass 45: `--prompt` and `lmkit tokenize TEXT` read "a\\rb" as one line, files and stdin as two."""
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_bytes("我打算\r去".encode())
+    runs = [records(cli("generate", forward_dir, *source, "--greedy", "--max-tokens", "2", "--json"))
+            for source in (("--prompt", "我打算\r去"), ("--prompt", "我打算\n去"), ("--prompt-file", prompt_file))]
+    assert runs[0] == runs[1] == runs[2]
+    assert cli("tokenize", "--from", forward_dir, "我打算\r去").stdout == cli("tokenize", "--from", forward_dir,
+                                                                         input="我打算\r去").stdout

@@ -118,8 +118,7 @@ def test_same_code_runs_on_rnn_models():
     ("a _ b", "\n", "--blank must be a non-empty marker on one line"),
     ("我打算\n_一部", "_", "holds a line break: give one sentence on one line"),
     ("a _ b\r\nc", "_", "holds a line break"),
-    ("a _ b\u2028c", "_", "holds a line break"),
-    ("a _ b\x85", "_", "holds a line break"),
+    ("a _ b\rc", "_", "holds a line break"),
     # a marker run that would leave part of a marker behind as text
     ("中午___师", "__", "--blank '__' in '中午___师': the blank would be '__' and leave '_' behind as text"),
     ("ababa", "aba", "the blank would be 'aba' and leave 'ba' behind as text"),
@@ -128,6 +127,87 @@ def test_same_code_runs_on_rnn_models():
 def test_bad_blanks(text, marker, message):
     with pytest.raises(ConfigError, match=message):
         split_blank(text, marker)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
+def test_separators_that_training_keeps_inside_a_line_are_inside_the_sentence(separator, tmp_path):
+    """Only \n and \r end a line of a training text (tests/test_corpus.py); fill reads a sentence the same way."""
+    from lmkit.corpus.text_files import stream_lines
+
+    path = tmp_path / "line.txt"
+    path.write_text(f"a{separator}b _ c\n", encoding="utf-8")
+    assert [line.rstrip("\n") for line in stream_lines(path)] == [f"a{separator}b _ c"]
+    assert split_blank(f"a{separator}b _ c") == (f"a{separator}b ", " c")
+
+
+def words_of(lines):
+    from lmkit.text.tokenizers import WordTokenizer
+
+    return WordTokenizer.fit(lines, min_freq=1)
+
+
+@pytest.mark.parametrize("text, filler, shown", [
+    ("the king_to", "of", "the king of to"),        # scored as four words, shown as four words
+    ("the king _ to", "of", "the king of to"),      # spaced as typed: nothing added
+    ("_king", "the", "the king"),
+    ("the king_", "of", "the king of"),
+    ("the kingg_to", "of", "the kingg of to"),     # an unknown word is a word apart too
+    ("the king_,", "of", "the king of,"),          # punctuation keeps to its word, as the tokenizer writes it
+])
+def test_a_blank_touching_words_is_shown_as_the_sentence_scored(text, filler, shown):
+    from lmkit.generate.fill import filler_gaps
+
+    tokenizer = words_of(["the king of the land ,", "go to the king"])
+    left, right = split_blank(text)
+    ids = tokenizer.encode_line(filler)
+    before, after = filler_gaps(tokenizer, left, filler, ids, right)
+    sentence = left + before + filler + after + right
+    assert sentence == shown
+    assert tokenizer.encode_line(sentence) == [*tokenizer.encode_line(left), *ids, *tokenizer.encode_line(right)]
+
+
+def test_chinese_words_are_shown_without_spaces():
+    from lmkit.generate.fill import filler_gaps
+
+    pytest.importorskip("jieba")
+    from lmkit.text.tokenizers import WordTokenizer
+
+    tokenizer = WordTokenizer.fit(["我的手机坏了，我打算买一部新手机。"], min_freq=1, segment="jieba")
+    left, right = split_blank("我的手机坏了，我打算_一部新手机。")
+    assert filler_gaps(tokenizer, left, "买", tokenizer.encode_line("买"), right) == ("", "")
+
+
+def shown_reads_as_scored(tokenizer, text, filler):
+    from lmkit.generate.fill import filler_gaps
+
+    left, right = split_blank(text)
+    ids = tokenizer.encode_line(filler)
+    before, after = filler_gaps(tokenizer, left, filler, ids, right)
+    shown = left + before + filler + after + right
+    return shown, tokenizer.encode_line(shown) == [*tokenizer.encode_line(left), *ids, *tokenizer.encode_line(right)]
+
+
+def test_sentencepiece_and_jieba_fillers_are_shown_as_they_were_scored():
+    """Pass 45: a sentencepiece filler was shown glued (`the kingwentto`, read as ▁king w ent t o, scored as
+    ▁king ▁went ▁t o), and a jieba one merged into its neighbour (春风明月 reads 春风 明月; scored 春风 明 月)."""
+    pytest.importorskip("jieba")
+    from lmkit.text.tokenizers import SentencePieceTokenizer, WordTokenizer
+
+    words = "the king of to a queen and castle was in by red blue green sword horse said went".split()
+    lines = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) for i in range(300)]
+    pieces = SentencePieceTokenizer.fit(lines, vocab_size=60)
+    assert shown_reads_as_scored(pieces, "the king_to the castle", "went") == ("the king went to the castle", True)
+    chinese = WordTokenizer.fit(["春风明月光", "春风 明 月"] * 3, min_freq=1, segment="jieba")
+    shown, read = shown_reads_as_scored(chinese, "春风明_", "月")
+    assert read and (shown == "春风明月" or shown == "春风明 月")
+
+
+def test_characters_and_their_spaces_are_shown_as_typed():
+    from lmkit.generate.fill import filler_gaps
+
+    tokenizer = CharTokenizer.fit(["我打算买一部新手机", "a b"])
+    for left, right in [("我打算", "一部"), ("a", "b"), ("a ", " b")]:
+        assert filler_gaps(tokenizer, left, "买", tokenizer.encode_line("买"), right) == ("", "")
 
 
 def test_a_run_of_markers_is_one_blank_and_the_marker_can_change():

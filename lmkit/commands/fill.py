@@ -14,6 +14,7 @@ from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
 from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError, printable
+from lmkit.fileio import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 
@@ -64,7 +65,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     </s>) with the filler in place, how well the rest of the line reads around it.
     The fillers after them keep the order of their own score and show no score ("-").
     """
-    from lmkit.generate.fill import check_pair, fill_blank, split_blank
+    from lmkit.generate.fill import check_pair, fill_blank, filler_gaps, split_blank
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -90,21 +91,23 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
     for rank, filler in enumerate(fillers[:top], start=1):
         word = tokenizer.decode(filler.ids)
+        before, after = filler_gaps(tokenizer, left, word, filler.ids, right)
         if as_json:
-            record = {"rank": rank, "filler": word, "sentence": left + word + right, "total": round(filler.total, 6),
-                      "forward": round(filler.forward, 6), "backward": round(filler.backward, 6), "ids": filler.ids}
+            record = {"rank": rank, "filler": word, "sentence": left + before + word + after + right,
+                      "total": round(filler.total, 6), "forward": round(filler.forward, 6),
+                      "backward": round(filler.backward, 6), "ids": filler.ids}
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
         if rank == 1:
             click.echo(f"{'rank':>4}  {'total':>10}  {'forward':>10}  {'backward':>10}  filler  sentence")
         click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.forward:>10.3f}  {filler.backward:>10.3f}  "
-                   f"{word}  {left}[{word}]{right}")
+                   f"{word}  {left}{before}[{word}]{after}{right}")
 
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
                     rerank: int, context_weight: float, as_json: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_fill
-    from lmkit.generate.fill import split_blank
+    from lmkit.generate.fill import filler_gaps, split_blank
     from lmkit.models.base import is_cloze
 
     left, right = split_blank(text, blank)
@@ -119,17 +122,19 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                          context_weight=context_weight)
     for rank, filler in enumerate(fillers[:top], start=1):
         word = tokenizer.decode(filler.ids)
+        before, after = filler_gaps(tokenizer, left, word, filler.ids, right)
         reranked = filler.context is not None  # the others follow by their own score: they have no `score`
         score, context = (round(filler.total, 6), round(filler.context, 6)) if reranked else (None, None)
         if as_json:
-            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + word + right, "score": score,
-                                   "pseudo_loglik": round(filler.own, 6), "context_loglik": context,
+            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + before + word + after + right,
+                                   "score": score, "pseudo_loglik": round(filler.own, 6), "context_loglik": context,
                                    "ids": filler.ids}, ensure_ascii=False))
             continue
         if rank == 1:
             click.echo(f"{'rank':>4}  {'score':>10}  {'own':>10}  {'context':>10}  filler  sentence")
         shown = [f"{x:.3f}" if x is not None else "-" for x in (score, filler.own, context)]
-        click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  {left}[{word}]{right}")
+        click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  "
+                   f"{left}{before}[{word}]{after}{right}")
 
 
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:
@@ -162,7 +167,7 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
     """
     if candidates is None:
         return None
-    if "".join(candidates.splitlines()) != candidates:  # a filler is a piece of one line, as the text is
+    if holds_line_end(candidates):  # a filler is a piece of one line, as the text is
         raise ConfigError(f"--candidates {candidates!r} holds a line break: give the fillers on one line, separated "
                           f"by {' or '.join(map(repr, CANDIDATE_SEPARATORS))}")
     words = [c.strip() for c in re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)]

@@ -21,7 +21,7 @@ from lmkit.commands.options import options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
-from lmkit.fileio import read_text
+from lmkit.fileio import read_text, unix_newlines
 
 PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
 
@@ -77,7 +77,7 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
             raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")
     elif prompt is not None and not prompt:
         raise ConfigError("--prompt is empty; give some text, or leave --prompt out to start a fresh sentence")
-    return prompt
+    return None if prompt is None else unix_newlines(prompt)  # a lone "\r" ends a line, as in a --prompt-file
 
 
 def warn_unknown(tokenizer, texts: list[str], what: str) -> None:

@@ -11,6 +11,7 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
+from lmkit.fileio import text_lines
 from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import EOS_ID
 
@@ -31,7 +32,7 @@ def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
     if source:
         refuse_ignored(ctx, (*CORPUS_PARAMS, "tokenizer", *tokenizer_knobs()), f"--from {source} gives the tokenizer")
     tokenizer = tokenizer_from_path(source) if source else tokenizer_spec.load(corpus_spec.open())
-    lines = [line for text in texts for line in text.split("\n")] if texts else _stdin_lines()
+    lines = [line for text in texts for line in text_lines(text)] if texts else _stdin_lines()
     for line in lines:
         ids = tokenizer.encode_line(line) + [EOS_ID]
         tokens = [tokenizer.vocab.token(i) for i in ids]

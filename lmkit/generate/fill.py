@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.fileio import holds_line_end
 from lmkit.evaluate.perplexity import line_logprobs
 from lmkit.generate.beam import best_first, state_selector
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
@@ -52,9 +53,9 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
 
     The default marker `_` also matches the full-width `＿`. A marker whose occurrences overlap in the text
     (`--blank __` in `a___b`) is refused: the blank would leave part of a marker behind as text."""
-    if not marker or "".join(marker.splitlines()) != marker:
+    if not marker or holds_line_end(marker):
         raise ConfigError(f"--blank must be a non-empty marker on one line, such as _, got {marker!r}")
-    if "".join(text.splitlines()) != text:  # \n, \r and Unicode's other line breaks (U+2028, U+0085, ...)
+    if holds_line_end(text):  # a training text would be two lines there (U+2028 and the like stay in a line)
         raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
                           "sentence of its own)")
     markers = (DEFAULT_MARKER, FULL_WIDTH_MARKER) if marker == DEFAULT_MARKER else (marker,)
@@ -74,6 +75,23 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
         raise ConfigError(f"--blank {marker!r} in {text!r}: the blank would be {run.group()!r} and leave {left_over!r} "
                           "behind as text; mark the gap with whole markers, or choose another marker with --blank")
     return text[: run.start()], text[run.end() :]
+
+
+def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -> tuple[str, str]:
+    """What to show before and after `filler` (the text of `ids`) put in the blank between `left` and `right`, so
+    that the shown sentence reads, to the model's own tokenizer, as the one scored: `left`'s tokens, then `ids`,
+    then `right`'s (each part is cut apart from the others). Nothing where the text reads so as typed; otherwise a
+    space where the blank touches the text, on the side or sides that make it read so (`the king_to` is scored,
+    and shown, as `the king of to`; jieba's `春风明_` filled with 月 as `春风明 月`, three words, not 春风 明月).
+    Nothing where no spacing reads as scored."""
+    scored = [*tokenizer.encode_line(left), *ids, *tokenizer.encode_line(right)]
+    touching_left = bool(left) and not left[-1].isspace() and not filler[:1].isspace()
+    touching_right = bool(right) and not right[0].isspace() and not filler[-1:].isspace()
+    tries = [("", ""), (" " * touching_left, ""), ("", " " * touching_right), (" " * touching_left, " " * touching_right)]
+    for before, after in dict.fromkeys(tries):  # in order, each once
+        if tokenizer.encode_line(left + before + filler + after + right) == scored:
+            return before, after
+    return "", ""
 
 
 def check_pair(forward, backward) -> None:
