@@ -132,3 +132,21 @@ def test_norms_that_outgrow_float64_say_so_rather_than_nan(cli):
     result = cli("gradcheck", "--norms", "--radius", "1000", "--distance", "200")
     assert result.exit_code == 0 and "nan" not in result.output, result.output
     assert "overflow" in result.output and "outgrew float64" in result.output
+
+
+@pytest.mark.parametrize("eps", ["1e-300", "1e-17", "2.2e-16"])
+@pytest.mark.parametrize("bidirectional", [(), ("--bidirectional",)])
+def test_a_step_float64_cannot_resolve_is_a_bad_option_not_a_failed_check(cli, eps, bidirectional):
+    """Pass 44: --eps 1e-300 left every weight where it was, every numeric gradient 0, and 'FAILED: 44 of 44'."""
+    assert_one_line_error(cli("gradcheck", "--eps", eps, *bidirectional), f"--eps {float(eps)!r} is below float64's "
+                          "spacing near 1 (2.220446049250313e-16)", "measure rounding, not the gradient",
+                          "give a step from 2.220446049250313e-16 to 1 (default 1e-05)")
+    assert cli("gradcheck", "--eps", "2.220446049250313e-16", "--steps", "2").exit_code == 1  # checked, and failed
+
+
+def test_a_check_failed_at_a_step_far_from_the_default_names_the_step(cli):
+    result = cli("gradcheck", "--eps", "1e-10", "--steps", "3")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().endswith("(with --eps 1e-10: the finite differences' own error, rounding of order "
+                                          "1e-16/eps and truncation of order eps^2, is least near 1e-05)")
+    assert "--eps" not in CliRunner().invoke(command, ["--tolerance", "1e-13", "--steps", "3"]).output

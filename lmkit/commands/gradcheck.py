@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import click
 
@@ -13,6 +14,8 @@ from lmkit.errors import ConfigError
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
 CHECK_ONLY = ("steps", "batch_size", "eps", "tolerance")  # the check's settings, which --norms never reads
 NORMS_ONLY = ("distance", "radii")
+DEFAULT_EPS = 1e-5  # the centred difference's truncation (eps^2) and rounding (1e-16 / eps) errors both near 1e-11
+SMALLEST_EPS = sys.float_info.epsilon  # float64's spacing near 1: a smaller step is lost added to the check's weights
 
 
 def print_checks(results, tolerance: float, title: str) -> int:
@@ -62,7 +65,8 @@ def norms_title(sizes: dict) -> str:
 @click.option("--vocab-size", type=number(int, low=5, high=4096), default=None, help="Vocabulary size, specials included [check: 7, --norms: 20].")
 @click.option("--steps", type=number(int, low=1, high=10_000), default=6, show_default=True, help="Time steps of the check.")
 @click.option("--batch-size", type=number(int, low=1, high=4096), default=2, show_default=True, help="Sequences in the check.")
-@click.option("--eps", type=number(float, low=0, low_open=True, high=1), default=1e-5, show_default=True, help="Finite-difference step.")
+@click.option("--eps", type=number(float, low=0, low_open=True, high=1), default=DEFAULT_EPS, show_default=True,
+              help="Finite-difference step.")
 @click.option("--tolerance", type=number(float, low=0, low_open=True, high=1), default=1e-5, show_default=True,
               help="Largest relative error that passes.")
 @click.option("--distance", type=number(int, low=1, high=10_000), default=30, show_default=True, help="--norms: steps back from the loss.")
@@ -92,6 +96,11 @@ def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, toleran
         print_norms(curves, norms_title(sizes))
         return
     refuse_ignored(ctx, NORMS_ONLY, "there is no --norms")
+    if eps < SMALLEST_EPS:
+        raise ConfigError(f"--eps {eps!r} is below float64's spacing near 1 ({SMALLEST_EPS!r}): the check's weights, "
+                          f"of order 1, move by it a float64 step or not at all, so its finite differences would "
+                          f"measure rounding, not the gradient; give a step from {SMALLEST_EPS!r} to 1 (default "
+                          f"{DEFAULT_EPS:g})")
     sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
     cases, check = gradcheck.default_cases(), gradcheck.check_case
     if bidirectional:
@@ -102,6 +111,9 @@ def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, toleran
     failures = print_checks(results, tolerance, f"max relative error of {which} gradients, float64, eps={eps:g}, "
                                                 f"B={batch_size} T={steps} H={sizes['hidden_size']} K={sizes['vocab_size']}")
     if failures:
-        click.echo(f"FAILED: {failures} of {len(results)} errors exceed {tolerance:g}", err=True)
+        own = "" if eps == DEFAULT_EPS else (f" (with --eps {eps:g}: the finite differences' own error, rounding of "
+                                             f"order 1e-16/eps and truncation of order eps^2, is least near "
+                                             f"{DEFAULT_EPS:g})")
+        click.echo(f"FAILED: {failures} of {len(results)} errors exceed {tolerance:g}{own}", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"ok: all {len(results)} errors are below {tolerance:g}")
