@@ -53,8 +53,22 @@ def test_text_output_labels_each_regime_and_prints_what_it_chose(cli, models):
     out = result.stdout
     assert "neural cache (adapts to the test text it has read): size 30, theta" in out
     assert "dynamic evaluation (adapts to the test text it has read): lr" in out
-    assert "(tuned on " in out and " valid; gradient RMS from " in out and " train)" in out
+    assert "(theta and lambda tuned on " in out and "(lr tuned on " in out
+    assert " valid; gradient RMS from " in out and " train)" in out
     assert out.index("perplexity") < out.index("neural cache")  # the static block comes first, on its own
+
+
+def test_a_cache_of_a_million_is_shown_in_full_and_lambda_0_tunes_nothing(cli, models):
+    """Pass 44: `size 1.04858e+06`; and with --cache-lambda 0 (the static model) the line said both were tuned."""
+    result = cli("eval", models["lstm"], "--cache", "1048576", "--tune-tokens", "50")
+    assert result.exit_code == 0, result.output
+    assert "size 1048576, theta " in result.stdout and "(theta and lambda tuned on " in result.stdout
+    result = cli("eval", models["lstm"], "--cache", "100", "--cache-lambda", "0", "--tune-tokens", "50")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.startswith("neural cache"))
+    assert line.endswith(": size 100, lambda 0"), line  # nothing tuned, no theta: it changes nothing at lambda 0
+    cache = eval_json(cli, models["lstm"], "--cache", "100", "--cache-theta", "0.5", "--tune-tokens", "50")["adaptive"]
+    assert cache["cache"]["tuned"] == ["lambda"] and cache["cache"]["theta"] == 0.5
 
 
 def test_dynamic_and_cache_leave_the_model_files_untouched(cli, models):
@@ -113,6 +127,16 @@ def test_report_gives_the_regimes_a_table_of_their_own(cli, models, tmp_path):
     assert "neural cache test bits/char" in adaptive and "not supported by this model" in adaptive
     assert "Adaptive evaluation" in (out / "report.html").read_text(encoding="utf-8")
     assert "Adaptive evaluation" in result.stdout
+
+
+def test_report_says_which_settings_of_each_regime_were_tuned(cli, models, tmp_path):
+    """Pass 45: the heading said the settings were tuned on valid whatever was given, and the row did not say."""
+    out = tmp_path / "report"
+    result = cli("report", models["lstm"], "--cache", "20", "--cache-lambda", "0.1", "--dynamic", "--dynamic-lr",
+                 "0.001", "--tune-tokens", "300", "--sample-tokens", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "lambda 0.1; theta tuned |" in markdown and "segment 32; none tuned |" in markdown
 
 
 def test_report_without_the_options_has_no_adaptive_table(cli, models, tmp_path):

@@ -152,11 +152,11 @@ def format_result(result: dict) -> str:
 
 def adaptive_lines(regime: dict) -> list[str]:
     """A regime's own block, apart from the static figures, with the settings it chose and where it tuned them."""
-    from lmkit.evaluate.adaptive import chosen_settings
+    from lmkit.evaluate.adaptive import chosen_settings, tuning_source
     from lmkit.evaluate.perplexity import shown
 
     chosen = chosen_settings(regime)
-    sources = [f"tuned on {regime['tuned_on']}"] if regime.get("tuned_on") else []
+    sources = [tuning_source(regime)] if tuning_source(regime) else []
     if regime.get("mean_squares_from"):
         sources.append(f"gradient RMS from {regime['mean_squares_from']}")
     tuned = f" ({'; '.join(sources)})" if sources else ""

@@ -28,8 +28,16 @@ SETTING_KEYS = ("size", "theta", "lambda", "lr", "decay", "segment")
 
 
 def chosen_settings(figures: dict) -> str:
-    """What a regime used, for people: "size 100, theta 0.3, lambda 0.1"."""
-    return ", ".join(f"{k} {figures[k]:g}" for k in SETTING_KEYS if k in figures)
+    """What a regime used, for people: "size 100, theta 0.3, lambda 0.1" (counts in full, unset ones left out)."""
+    return ", ".join(f"{k} {figures[k]}" if isinstance(figures[k], int) else f"{k} {figures[k]:g}"
+                     for k in SETTING_KEYS if figures.get(k) is not None)
+
+
+def tuning_source(figures: dict) -> str | None:
+    """Which of a regime's settings were tuned, and on what: "theta and lambda tuned on tang300 valid"."""
+    if not figures.get("tuned_on"):
+        return None
+    return f"{' and '.join(figures.get('tuned') or ())} tuned on {figures['tuned_on']}".lstrip()
 
 
 def check_support(model, kind: str | None, options: AdaptiveConfig) -> None:
@@ -48,15 +56,17 @@ def supported(model, options: AdaptiveConfig) -> AdaptiveConfig:
 def run_cache(model, streams: dict, text: EvalText, tune_label: str | None, options: AdaptiveConfig,
               rows: int, window: int, device) -> dict:
     theta, lam = options.cache_theta, options.cache_lambda
-    tuned = theta is None or lam is None
+    # a given lambda 0 is the static model: the cache's theta changes nothing, and is neither tuned nor shown
+    tuned = [name for name, value in (("theta", theta), ("lambda", lam)) if value is None and lam != 0]
     if tuned:
         tune = neural_cache.read_pointers(model, streams["tune"], 1, window, device)
         theta, lam = neural_cache.tune_cache(tune, options.cache, [theta] if theta else THETA_GRID,
                                              [lam] if lam is not None else LAMBDA_GRID)
     test = neural_cache.read_pointers(model, streams["test"], 1, window, device)
-    logp = neural_cache.mix_logp(test.model_logp, neural_cache.cache_probs(test, theta, options.cache), lam)
+    p_cache = neural_cache.cache_probs(test, theta, options.cache) if lam else 0.0
+    logp = neural_cache.mix_logp(test.model_logp, p_cache, lam)
     return {"label": CACHE_LABEL, "size": options.cache, "theta": theta, "lambda": lam,
-            "tuned_on": tune_label if tuned else None,
+            "tuned": tuned, "tuned_on": tune_label if tuned else None,
             "evaluation": summarize(streams["test"], logp, text.chars).to_dict()}
 
 
@@ -68,7 +78,8 @@ def run_dynamic(model, streams: dict, text: EvalText, labels: dict, options: Ada
         lr = dynamic_eval.tune_dynamic_lr(model, streams["tune"], ms, decay, segment, DYNAMIC_LR_GRID, device)
     logp = dynamic_eval.dynamic_logprobs(model, streams["test"], ms, lr, decay, segment, device)
     return {"label": DYNAMIC_LABEL, "lr": lr, "decay": decay, "segment": segment,
-            "mean_squares_from": labels["grads"], "tuned_on": labels["tune"] if options.dynamic_lr is None else None,
+            "mean_squares_from": labels["grads"], "tuned": ["lr"] if options.dynamic_lr is None else [],
+            "tuned_on": labels["tune"] if options.dynamic_lr is None else None,
             "evaluation": summarize(streams["test"], logp, text.chars).to_dict()}
 
 

@@ -93,7 +93,7 @@ def group_title(group) -> str:
 
 ADAPTIVE_NAMES = {"cache": "neural cache", "dynamic": "dynamic eval"}
 ADAPTIVE_HEADING = ("Adaptive evaluation (a separate regime: each model adapts to the test text it has already "
-                    "read, never to text ahead; settings tuned on the valid split)")
+                    "read, never to text ahead; each row's settings say which were tuned, on the valid split)")
 
 
 def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
@@ -116,9 +116,14 @@ def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
 
 
 def regime_settings(figures: dict | None) -> str:
+    """What a regime used, and which of its settings were tuned ("size 100, theta 0.3, lambda 0.1; theta and lambda
+    tuned"); the text they were tuned on is the heading's."""
     from lmkit.evaluate.adaptive import chosen_settings
 
-    return chosen_settings(figures) if figures else "not supported by this model"
+    if not figures:
+        return "not supported by this model"
+    tuned = figures.get("tuned")
+    return chosen_settings(figures) + (f"; {' and '.join(tuned)} tuned" if tuned else "; none tuned")
 
 
 def adaptive_regimes(rows) -> list[str]:
