@@ -332,3 +332,34 @@ def test_resuming_last_old_while_last_holds_a_later_state_is_refused(cli, model)
     shutil.rmtree(model / "last")  # as a run killed between its two renames leaves it
     result = cli("train", "--resume", model / "last.old", *RESUME)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("how", ["dot", "link", "copy"])
+def test_a_resumable_state_named_otherwise_than_last_is_never_taken_for_a_whole_run(cli, model, tmp_path, monkeypatch,
+                                                                                     how):
+    """Pass 46: `cd DIR/last && lmkit train --resume .` (or a link to DIR/last) read last/ as a run directory of its
+    own, saved the best model over the state's weights and config.json, and nested a last/ inside it."""
+    if how == "dot":
+        monkeypatch.chdir(model / "last")
+        named = "."
+    elif how == "link":
+        named = tmp_path / "alias"
+        named.symlink_to(model / "last", target_is_directory=True)
+    else:  # a last/ copied out of its run: nothing else to resume it by
+        named = Path(shutil.copytree(model / "last", tmp_path / "copied"))
+    before = files(model)
+    result = cli("train", "--resume", named, *RESUME)
+    if how == "dot":  # the folder a save replaces whole would be the working directory
+        assert_one_line_error(result, "--resume .: the working directory is inside", "run lmkit from outside it")
+        assert_one_line_error(cli("train", "--resume", "..", *RESUME), "--resume ..: the working directory is inside")
+        assert files(model) == before
+        return
+    if how == "copy":
+        assert_one_line_error(result, f"--resume {named}: holds a resumable state itself (trainer_state.pt)",
+                              "give the run's directory, the folder that holds last/")
+        assert files(model) == before and sorted(p.name for p in named.iterdir()) == sorted(
+            p.name for p in (model / "last").iterdir())
+        return
+    assert result.exit_code == 0, result.output  # read as the run it belongs to
+    assert not (model / "last" / "last").exists() and (model / "config.json").exists()
+    assert cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0").exit_code == 0

@@ -149,7 +149,7 @@ def check_best_model(directory: Path, where: Path, resumed: dict) -> None:
 
     check_model_directory(directory, "--resume")  # a config.json of the user's beside a copied last/ is named as such
     best_file, resumed_file = Path(directory) / CONFIG_FILE, Path(where) / CONFIG_FILE
-    if Path(where).resolve() == Path(directory).resolve() or not best_file.exists():
+    if not best_file.exists():
         return
     best, state = model_identity(load_model(directory)[2]), model_identity(resumed)
     for key in best:

@@ -269,15 +269,20 @@ def saved_config(directory: Path) -> dict:
 
 
 def resumed_directory(opts: dict) -> Path:
-    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old). A resume continues the latest
-    state of DIR: DIR/last.old while DIR/last holds one, later, is refused rather than passed over."""
+    """The model directory --resume names (given as DIR, DIR/last or DIR/last.old, by any name: `.` or a link may
+    name last/ too). A resume continues the latest state of DIR: DIR/last.old while DIR/last holds one, later, is
+    refused rather than passed over; so is a working directory inside the folders each save replaces whole."""
     given = Path(opts["resume"])
-    if given.name not in (LAST, f"{LAST}.old"):
-        return given
-    directory = given.parent
-    if given.name == f"{LAST}.old" and all((directory / LAST / name).is_file() for name in (STATE_FILE, CONFIG_FILE)):
-        raise ConfigError(f"--resume {given}: {directory / LAST} holds a later resumable state of the same run, and "
+    named = given if given.name in (LAST, f"{LAST}.old") else given.resolve()
+    directory = named.parent if named.name in (LAST, f"{LAST}.old") else given
+    if named.name == f"{LAST}.old" and all((directory / LAST / name).is_file() for name in (STATE_FILE, CONFIG_FILE)):
+        raise ConfigError(f"--resume {named}: {directory / LAST} holds a later resumable state of the same run, and "
                           f"--resume continues the latest; give --resume {directory}")
+    here = Path.cwd()
+    for folder in (directory / LAST, directory / f"{LAST}.old"):
+        if here == folder.resolve() or folder.resolve() in here.parents:
+            raise ConfigError(f"--resume {given}: the working directory is inside {folder}, which each save of the "
+                              f"run replaces whole; run lmkit from outside it (--resume {directory.resolve()})")
     return directory
 
 

@@ -126,13 +126,18 @@ def write_trainer_state(path: Path, trainer_state: dict) -> None:
 
 
 def resume_dir(directory: Path) -> Path:
-    """The folder holding the resumable state for DIR (DIR/last, DIR/last.old, or DIR itself)."""
+    """The folder holding the resumable state for DIR: DIR/last, else DIR/last.old (a run killed between the two
+    renames of a save)."""
     directory = Path(directory)
-    for candidate in (directory / LAST, directory / f"{LAST}.old", directory):
+    for candidate in (directory / LAST, directory / f"{LAST}.old"):
         if (candidate / STATE_FILE).exists() and (candidate / CONFIG_FILE).exists():
             return candidate
     if not directory.exists():
         raise CheckpointError(f"--resume {directory}: no such directory")
+    if (directory / STATE_FILE).exists():  # a last/ under another name: the run's best model would be saved over it
+        raise CheckpointError(f"--resume {directory}: holds a resumable state itself ({STATE_FILE}), as a run's "
+                              f"{LAST}/ does; lmkit saves the run's best model beside {LAST}/, and here would save "
+                              f"it over the state: give the run's directory, the folder that holds {LAST}/")
     missing = [f"{LAST}/{name}" for name in (STATE_FILE, CONFIG_FILE) if not (directory / LAST / name).exists()]
     raise CheckpointError(f"--resume {directory}: no resumable state ({' and '.join(missing)} "
                           f"{'is' if len(missing) == 1 else 'are'} missing)")
