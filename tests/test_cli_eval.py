@@ -153,6 +153,10 @@ def test_an_ngram_built_from_a_corpus_records_its_texts_and_an_edited_corpus_is_
     assert set(config["train"]["texts"]) == {"train", "valid"}
     (built / "config.json").write_text(json.dumps({**config, "corpus": tiny_zh.name}))
     assert_one_line_error(cli("eval", built), f"{built}/config.json: \"corpus\": '{tiny_zh.name}' is not the text")
+    config["train"]["texts"]["train"] = None  # a damaged record is named as such, not as a changed text (pass 46)
+    (built / "config.json").write_text(json.dumps(config))
+    assert_one_line_error(cli("eval", built), f"{built}/config.json: train.texts.train must be a sha256 in hex (64 "
+                          "digits 0-9a-f), got null")
 
 
 def test_report_names_the_model_listed_twice(cli, models, tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,12 +89,17 @@ def check_saved_records(fields: SavedFields) -> None:
     if fields.tokenizer is not None:
         from_json(SavedTokenizer, fields.tokenizer, "tokenizer")
     if fields.train is not None:
-        seconds = from_json(SavedTraining, fields.train, "train").seconds
-        if seconds is not None and not plausible_seconds(seconds):
+        training = from_json(SavedTraining, fields.train, "train")
+        if training.seconds is not None and not plausible_seconds(training.seconds):
             raise ConfigError(f"train.seconds must be a number of seconds from 0 to {LONGEST_SECONDS:.0e}, "
-                              f"got {json_text(seconds).strip()[:60]}")
+                              f"got {json_text(training.seconds).strip()[:60]}")
+        for split, digest in (training.texts or {}).items():  # text_record's: a split's sha256 in hex
+            if not (isinstance(digest, str) and SHA256_HEX.fullmatch(digest)):
+                raise ConfigError(f"train.texts.{split} must be a sha256 in hex (64 digits 0-9a-f), got "
+                                  f"{json_text(digest).strip()[:80]}")
 
 
+SHA256_HEX = re.compile("[0-9a-f]{64}")
 TRAINED_ON = ("train", "valid")  # the splits a run reads while it trains (its windows, its validations)
 
 
