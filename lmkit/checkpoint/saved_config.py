@@ -79,6 +79,9 @@ def plausible_seconds(value: int | float) -> bool:
     return finite_number(value) and 0 <= value <= LONGEST_SECONDS
 
 
+SHA256_HEX = re.compile("[0-9a-f]{64}")  # how text_record writes a split's digest
+
+
 def check_saved_records(fields: SavedFields) -> None:
     """ConfigError naming the key when a record inside config.json is not of the form lmkit writes."""
     if fields.corpus and not fields.corpus.startswith("hf:") and not NAME_PATTERN.match(fields.corpus):
@@ -99,7 +102,6 @@ def check_saved_records(fields: SavedFields) -> None:
                                   f"{json_text(digest).strip()[:80]}")
 
 
-SHA256_HEX = re.compile("[0-9a-f]{64}")
 TRAINED_ON = ("train", "valid")  # the splits a run reads while it trains (its windows, its validations)
 
 

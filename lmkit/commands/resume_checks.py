@@ -121,9 +121,8 @@ def model_identity(config: dict) -> dict:
     if identity["kind"] in CLOZE_KINDS and identity["direction"] in (None, "forward"):
         identity["direction"] = BOTH_WAYS
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
-    identity["train.texts"] = train.get("texts")
-    identity["train.config.seed"] = (train.get("config") or {}).get("seed") if isinstance(train.get("config"), dict) \
-        else None
+    settings = train.get("config") if isinstance(train.get("config"), dict) else {}
+    identity["train.texts"], identity["train.config.seed"] = train.get("texts"), settings.get("seed")
     return identity
 
 
