@@ -363,3 +363,24 @@ def test_a_resumable_state_named_otherwise_than_last_is_never_taken_for_a_whole_
     assert result.exit_code == 0, result.output  # read as the run it belongs to
     assert not (model / "last" / "last").exists() and (model / "config.json").exists()
     assert cli("train", "--resume", model, "--max-steps", "4", "--quiet", "--sample-tokens", "0").exit_code == 0
+
+
+@pytest.mark.parametrize("overwrite", [(), ("--overwrite",)])
+def test_a_new_run_from_inside_a_runs_last_folder_is_refused_before_anything_is_removed(cli, model, monkeypatch,
+                                                                                        overwrite):
+    """Pass 47: `cd R/last && lmkit train --out .. --overwrite` removed R's last/ and metrics.jsonl (the working
+    directory with them), then failed with 'No such file or directory' and saved nothing."""
+    monkeypatch.chdir(model / "last")
+    before = files(model)
+    assert_one_line_error(cli("train", "--train", ENGLISH, *TINY_TRAIN, "--out", "..", *overwrite),
+                          "--out ..: the working directory is inside", "run lmkit from outside it")
+    assert files(model) == before
+
+
+@pytest.mark.parametrize("name", ["last", "last.old", "last/"])
+def test_a_run_directory_named_like_a_resumable_state_is_refused(cli, tmp_path, name):
+    """Pass 47: a run trained into proj/last could not be resumed by any of its names (each read as proj's)."""
+    out = tmp_path / "proj" / name
+    assert_one_line_error(cli("train", "--train", ENGLISH, *TINY_TRAIN, "--out", out), "are the names of a run's "
+                          "resumable state inside its directory", "name the run's directory otherwise")
+    assert not (tmp_path / "proj").exists()

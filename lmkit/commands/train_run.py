@@ -34,7 +34,8 @@ from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
 from lmkit.train.presets import option_names, preset_values
-from lmkit.train.resume_state import LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume, resume_dir
+from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume,
+                                      refuse_state_name, refuse_working_directory_inside, resume_dir)
 from lmkit.train.trainer import Trainer
 
 
@@ -222,6 +223,8 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
     """--out as given (refusing to replace a model unless --overwrite), else a fresh checkpoints/<name>[-N]."""
     if opts["out"] is not None:
         out = Path(opts["out"])
+        refuse_state_name(out, f"--out {out}")
+        refuse_working_directory_inside(out, f"--out {out}")
         refuse_to_replace(out, opts["overwrite"])
         return out
     suffix = "-backward" if opts["direction"] == "backward" else ""
@@ -278,11 +281,7 @@ def resumed_directory(opts: dict) -> Path:
     if named.name == f"{LAST}.old" and all((directory / LAST / name).is_file() for name in (STATE_FILE, CONFIG_FILE)):
         raise ConfigError(f"--resume {named}: {directory / LAST} holds a later resumable state of the same run, and "
                           f"--resume continues the latest; give --resume {directory}")
-    here = Path.cwd()
-    for folder in (directory / LAST, directory / f"{LAST}.old"):
-        if here == folder.resolve() or folder.resolve() in here.parents:
-            raise ConfigError(f"--resume {given}: the working directory is inside {folder}, which each save of the "
-                              f"run replaces whole; run lmkit from outside it (--resume {directory.resolve()})")
+    refuse_working_directory_inside(directory, f"--resume {given}")
     return directory
 
 

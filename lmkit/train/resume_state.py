@@ -125,6 +125,27 @@ def write_trainer_state(path: Path, trainer_state: dict) -> None:
         os.fsync(handle.fileno())
 
 
+def refuse_working_directory_inside(directory: Path, named: str) -> None:
+    """ConfigError when the working directory is inside DIR/last or DIR/last.old (`named`: the option and path
+    that named DIR): each save of the run, and --overwrite, replaces those folders whole, and the run would lose
+    its working directory midway (having removed the old state, and before saving a new one)."""
+    here = Path.cwd()
+    for folder in (Path(directory) / LAST, Path(directory) / f"{LAST}.old"):
+        if here == folder.resolve() or folder.resolve() in here.parents:
+            raise ConfigError(f"{named}: the working directory is inside {folder}, which each save of the run "
+                              f"replaces whole; run lmkit from outside it (the run: {Path(directory).resolve()})")
+
+
+def refuse_state_name(directory: Path, named: str) -> None:
+    """ConfigError when a new run's directory would be named like a run's resumable state (last, last.old): a
+    --resume of it would be read as one of its parent folder's."""
+    name = Path(directory).resolve().name if Path(directory).name in ("", ".", "..") else Path(directory).name
+    if name in (LAST, f"{LAST}.old"):
+        raise ConfigError(f"{named}: {LAST}/ and {LAST}.old/ are the names of a run's resumable state inside its "
+                          f"directory, and --resume would read this run as its parent folder's; name the run's "
+                          "directory otherwise")
+
+
 def resume_dir(directory: Path) -> Path:
     """The folder holding the resumable state for DIR: DIR/last, else DIR/last.old (a run killed between the two
     renames of a save)."""
