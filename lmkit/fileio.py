@@ -37,6 +37,7 @@ from typing import IO, BinaryIO, Callable, Iterator, TypeVar
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.stop_signals import held_back
+from lmkit.line_ends import unix_newlines
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BINARY_SNIFF_BYTES = 8192
@@ -461,24 +462,6 @@ def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = 
     if text.startswith("\ufeff"):
         text = text[1:]
     return unix_newlines(text)
-
-
-LINE_ENDS = "\r\n"  # what ends a line for lmkit's readers (\n, \r, and \r\n as one); U+2028, \v, \f stay in it
-
-
-def unix_newlines(text: str) -> str:
-    """`text` with each line ended by "\n" alone (LINE_ENDS: "\r\n" and a lone "\r" end lines too)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def text_lines(text: str) -> list[str]:
-    """The lines of `text` as lmkit's readers cut a file into lines (LINE_ENDS), without their ends."""
-    return unix_newlines(text).split("\n")
-
-
-def holds_line_end(text: str) -> bool:
-    """Whether `text` would be read as more than one line by lmkit's text readers (LINE_ENDS)."""
-    return any(end in text for end in LINE_ENDS)
 
 
 def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitError] = LmkitError) -> dict:

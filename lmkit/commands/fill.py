@@ -14,7 +14,7 @@ from lmkit.commands.options import number
 from lmkit.commands.output_paths import PathGiven
 from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError, printable
-from lmkit.fileio import holds_line_end
+from lmkit.line_ends import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 

@@ -21,7 +21,8 @@ from lmkit.commands.options import options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
-from lmkit.fileio import read_text, unix_newlines
+from lmkit.fileio import read_text
+from lmkit.line_ends import unix_newlines
 
 PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
 

@@ -11,7 +11,7 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
-from lmkit.fileio import text_lines
+from lmkit.line_ends import text_lines
 from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import EOS_ID
 

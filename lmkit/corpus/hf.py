@@ -21,6 +21,7 @@ from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_cor
 from lmkit.corpus.text_files import lmkit_folders
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError, first_line
+from lmkit.line_ends import text_lines
 
 HF_CACHE = ".hf-cache"
 SPLIT_ALIASES = {"train": ("train",), "valid": ("validation", "valid", "dev"), "test": ("test",)}
@@ -159,7 +160,7 @@ def row_units(table, column: str) -> Iterator[list[str]]:
     """Each row's text as one unit, cut at newlines, read BATCH_ROWS rows at a time."""
     for batch in table.iter(batch_size=BATCH_ROWS):
         for text in batch[column]:
-            yield (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            yield text_lines(text or "")
 
 
 def build_hf(dataset: str, config: str | None, cache_dir: Path, work: Path, name: str) -> dict:

