@@ -65,7 +65,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     </s>) with the filler in place, how well the rest of the line reads around it.
     The fillers after them keep the order of their own score and show no score ("-").
     """
-    from lmkit.generate.fill import check_pair, fill_blank, filler_gaps, split_blank
+    from lmkit.generate.fill import check_pair, fill_blank, split_blank
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -90,8 +90,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
     for rank, filler in enumerate(fillers[:top], start=1):
-        word = tokenizer.decode(filler.ids)
-        before, after = filler_gaps(tokenizer, left, word, filler.ids, right)
+        word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
         if as_json:
             record = {"rank": rank, "filler": word, "sentence": left + before + word + after + right,
                       "total": round(filler.total, 6), "forward": round(filler.forward, 6),
@@ -107,7 +106,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
                     rerank: int, context_weight: float, as_json: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_fill
-    from lmkit.generate.fill import filler_gaps, split_blank
+    from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
 
     left, right = split_blank(text, blank)
@@ -121,8 +120,7 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                          candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam, rerank=rerank,
                          context_weight=context_weight)
     for rank, filler in enumerate(fillers[:top], start=1):
-        word = tokenizer.decode(filler.ids)
-        before, after = filler_gaps(tokenizer, left, word, filler.ids, right)
+        word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
         reranked = filler.context is not None  # the others follow by their own score: they have no `score`
         score, context = (round(filler.total, 6), round(filler.context, 6)) if reranked else (None, None)
         if as_json:
@@ -135,6 +133,14 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
         shown = [f"{x:.3f}" if x is not None else "-" for x in (score, filler.own, context)]
         click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  "
                    f"{left}{before}[{word}]{after}{right}")
+
+
+def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str]]:
+    """A filler's text, and what to show before and after it in the blank (lmkit.generate.fill.filler_gaps)."""
+    from lmkit.generate.fill import filler_gaps
+
+    word = tokenizer.decode(ids)
+    return word, filler_gaps(tokenizer, left, word, ids, right)
 
 
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:
