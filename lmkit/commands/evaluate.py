@@ -156,7 +156,7 @@ def adaptive_lines(regime: dict) -> list[str]:
     from lmkit.evaluate.perplexity import shown
 
     chosen = chosen_settings(regime)
-    sources = [tuning_source(regime)] if tuning_source(regime) else []
+    sources = [source for source in (tuning_source(regime),) if source]
     if regime.get("mean_squares_from"):
         sources.append(f"gradient RMS from {regime['mean_squares_from']}")
     tuned = f" ({'; '.join(sources)})" if sources else ""
