@@ -7,6 +7,7 @@ import torch
 from conftest import assert_one_line_error
 from lmkit.checkpoint.save_load import save_model
 from lmkit.commands.generate import continuation_text, echo_sample
+from lmkit.generate.fill import split_blank
 from lmkit.generate.sampling import Sample
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
@@ -125,6 +126,25 @@ def test_fill_prints_both_scores(cli, forward_dir, backward_dir):
     table = cli("fill", forward_dir, backward_dir, "我打算_一部新手机", "--max-len", "2", "--top", "5")
     assert table.exit_code == 0, table.output
     assert len(table.stdout.splitlines()) == 6 and table.stdout.startswith("rank")
+
+
+@pytest.mark.parametrize("text, candidate", [("白日依山_，黄河入海流。", "尽"), ("the king _ to the castle", "went")])
+def test_fill_with_sentencepiece_scores_the_sentence_as_it_reads(cli, tmp_path, text, candidate):
+    """Pass 46: each side of the blank was encoded as a line of its own, so sentencepiece's line-start `▁` was
+    scored where the sentence has none (`... 山 | 尽 | ▁ ， 黄 河`). The forward score is now that of the whole
+    filled sentence's pieces."""
+    from lmkit.checkpoint.save_load import load_model
+    from lmkit.generate.fill import sentence_logprobs
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
+    lines = ["白日依山尽，黄河入海流。", "欲穷千里目，更上一层楼。", "the king went to the castle", "a queen said"] * 30
+    pieces = SentencePieceTokenizer.fit(lines, vocab_size=60)
+    forward, backward = rnn_dir(tmp_path / "f", pieces), rnn_dir(tmp_path / "b", pieces, direction="backward")
+    row, = records(cli("fill", forward, backward, text, "--candidates", candidate, "--json"))
+    sentence = text.replace("_", candidate)
+    assert row["sentence"] == sentence and row["ids"] == pieces.encode_around(*split_blank(text), [candidate])[1][0]
+    model = load_model(forward)[0]
+    assert row["forward"] == pytest.approx(sentence_logprobs(model, [pieces.encode_line(sentence)])[0], abs=1e-4)
 
 
 def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir):

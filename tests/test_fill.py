@@ -177,29 +177,68 @@ def test_chinese_words_are_shown_without_spaces():
     assert filler_gaps(tokenizer, left, "买", tokenizer.encode_line("买"), right) == ("", "")
 
 
-def shown_reads_as_scored(tokenizer, text, filler):
+def shown_reads_as_scored(tokenizer, text, filler, ids=None):
+    """The sentence fill shows for `filler` (its ids: those it reads as in the blank, unless given) in the blank of
+    `text`, and whether it reads, to the tokenizer, as the tokens scored."""
     from lmkit.generate.fill import filler_gaps
 
     left, right = split_blank(text)
-    ids = tokenizer.encode_line(filler)
+    left_ids, (filler_ids,), right_ids = tokenizer.encode_around(left, right, [filler])
+    ids = filler_ids if ids is None else ids
     before, after = filler_gaps(tokenizer, left, filler, ids, right)
     shown = left + before + filler + after + right
-    return shown, tokenizer.encode_line(shown) == [*tokenizer.encode_line(left), *ids, *tokenizer.encode_line(right)]
+    return shown, tokenizer.encode_line(shown) == [*left_ids, *ids, *right_ids]
+
+
+def spm_words():
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
+    words = "the king of to a queen and castle was in by red blue green sword horse said went".split()
+    lines = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) for i in range(300)]
+    return SentencePieceTokenizer.fit(lines + ["白日依山尽，黄河入海流。", "欲穷千里目，更上一层楼。"] * 20, vocab_size=90)
 
 
 def test_sentencepiece_and_jieba_fillers_are_shown_as_they_were_scored():
     """Pass 45: a sentencepiece filler was shown glued (`the kingwentto`, read as ▁king w ent t o, scored as
     ▁king ▁went ▁t o), and a jieba one merged into its neighbour (春风明月 reads 春风 明月; scored 春风 明 月)."""
     pytest.importorskip("jieba")
-    from lmkit.text.tokenizers import SentencePieceTokenizer, WordTokenizer
+    from lmkit.text.tokenizers import WordTokenizer
 
-    words = "the king of to a queen and castle was in by red blue green sword horse said went".split()
-    lines = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) for i in range(300)]
-    pieces = SentencePieceTokenizer.fit(lines, vocab_size=60)
-    assert shown_reads_as_scored(pieces, "the king_to the castle", "went") == ("the king went to the castle", True)
+    pieces = spm_words()
+    went = pieces.encode_line("went")  # the vocabulary's word-start piece, chosen by a model in a glued blank
+    shown, read = shown_reads_as_scored(pieces, "the king_to the castle", "went", went)
+    assert read and shown.startswith("the king went")
     chinese = WordTokenizer.fit(["春风明月光", "春风 明 月"] * 3, min_freq=1, segment="jieba")
     shown, read = shown_reads_as_scored(chinese, "春风明_", "月")
     assert read and (shown == "春风明月" or shown == "春风明 月")
+
+
+@pytest.mark.parametrize("text, filler", [
+    ("the king _ to the castle", "went"), ("_ king went", "the"), ("the king went _", "to"),
+    ("白日依山_，黄河入海流。", "尽"), ("_日依山尽，", "白"), ("欲穷千里目，_", "更上一层楼。"), ("the king _，黄河", "went"),
+])
+def test_sentencepiece_reads_the_context_and_a_typed_filler_as_the_filled_sentence(text, filler):
+    """Pass 46: the two sides of the blank were encoded apart, each with sentencepiece's line-start `▁`, so
+    `the king _ to` was scored as ▁the ▁king ▁ | of | ▁ ▁to and `白日依山_，黄河` as ... 山 | 尽 | ▁ ， 黄 河."""
+    pieces = spm_words()
+    left, right = split_blank(text)
+    left_ids, (filler_ids,), right_ids = pieces.encode_around(left, right, [filler])
+    assert [*left_ids, *filler_ids, *right_ids] == pieces.encode_line(left + filler + right)
+    assert shown_reads_as_scored(pieces, text, filler) == (left + filler + right, True)
+
+
+def test_sentencepiece_reads_a_blank_between_words_as_the_whole_line_does():
+    """Every gap at a space, in every line of a text: the parts, encoded as they read beside the filler, are the
+    whole line's pieces (a space belongs to the piece after it; only the line's first part starts with `▁`)."""
+    pieces = spm_words()
+    for line in ["the king of to a queen", "red blue  green", "said went 白日依山尽 horse", " a queen "]:
+        words = line.split(" ")
+        for k, filler in enumerate(words):
+            left, right = " ".join(words[:k]) + " " * (k > 0), " " * (k < len(words) - 1) + " ".join(words[k + 1:])
+            if not filler:
+                continue
+            left_ids, (filler_ids,), right_ids = pieces.encode_around(left, right, [filler])
+            assert [*left_ids, *filler_ids, *right_ids] == pieces.encode_line(line), (line, k)
 
 
 def test_characters_and_their_spaces_are_shown_as_typed():

@@ -53,6 +53,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     trained with `lmkit train --direction backward`, or an N-gram built on
     reversed lines). Both parts are printed. FORWARD and BACKWARD are model directories or
     ARPA files (an ARPA file beside a directory shares its tokenizer unless --tokenizer-from).
+    The sentence is read as typed: with a sentencepiece model a filler typed with no space
+    beside it continues the word there ("the king _ to" has a word in the blank, "un_ed" part of one).
 
     With one bidirectional model (`lmkit train --model bilstm`, bigru or birnn),
     each filler is scored by its pseudo-log-likelihood: the sum over its tokens of
@@ -87,8 +89,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
-    fillers = fill_blank(forward, backward, tokenizer.encode_line(left), tokenizer.encode_line(right),
-                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam)
+    left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
+    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam)
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
         if as_json:
@@ -116,8 +118,8 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
-    fillers = cloze_fill(member.model, tokenizer.encode_line(left), tokenizer.encode_line(right),
-                         candidate_ids(tokenizer, candidates), max_len=max_len, beam=beam, rerank=rerank,
+    left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
+    fillers = cloze_fill(member.model, left_ids, right_ids, given_ids, max_len=max_len, beam=beam, rerank=rerank,
                          context_weight=context_weight)
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
@@ -165,14 +167,17 @@ def refuse_path_as_text(text: str) -> None:
                           "them (lmkit fill FORWARD BACKWARD TEXT)")
 
 
-def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
-    """Ids of each candidate (separated by `,` or `，`), or None for the vocabulary.
+def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None
+                           ) -> tuple[list[int], list[list[int]] | None, list[int]]:
+    """Ids of the text before the blank, of each candidate (separated by `,` or `，`; None for the vocabulary) and of
+    the text after it, each as it reads in the filled sentence (Tokenizer.encode_around).
 
     A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
     words would become one row (and <unk>, standing for every unknown word, often ranks first).
     """
     if candidates is None:
-        return None
+        left_ids, _, right_ids = tokenizer.encode_around(left, right)
+        return left_ids, None, right_ids
     if holds_line_end(candidates):  # a filler is a piece of one line, as the text is
         raise ConfigError(f"--candidates {candidates!r} holds a line break: give the fillers on one line, separated "
                           f"by {' or '.join(map(repr, CANDIDATE_SEPARATORS))}")
@@ -180,7 +185,7 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "
                           f"({' or '.join(map(repr, CANDIDATE_SEPARATORS))}; neither can be a filler itself)")
-    ids = [tokenizer.encode_line(word) for word in words]
+    left_ids, ids, right_ids = tokenizer.encode_around(left, right, words)
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:
         one = len(unknown) == 1
@@ -192,7 +197,7 @@ def candidate_ids(tokenizer, candidates: str | None) -> list[list[int]] | None:
         twin = first.setdefault(tuple(word_ids), word)
         if twin != word:
             raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens in this vocabulary; give one of them")
-    return ids
+    return left_ids, ids, right_ids
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:

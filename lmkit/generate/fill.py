@@ -80,11 +80,12 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
 def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -> tuple[str, str]:
     """What to show before and after `filler` (the text of `ids`) put in the blank between `left` and `right`, so
     that the shown sentence reads, to the model's own tokenizer, as the one scored: `left`'s tokens, then `ids`,
-    then `right`'s (each part is cut apart from the others). Nothing where the text reads so as typed; otherwise a
+    then `right`'s (each as it reads beside the filler: Tokenizer.encode_around). Nothing where the text reads so as typed; otherwise a
     space where the blank touches the text, on the side or sides that make it read so (`the king_to` is scored,
     and shown, as `the king of to`; jieba's `春风明_` filled with 月 as `春风明 月`, three words, not 春风 明月).
     Nothing where no spacing reads as scored."""
-    scored = [*tokenizer.encode_line(left), *ids, *tokenizer.encode_line(right)]
+    left_ids, _, right_ids = tokenizer.encode_around(left, right)
+    scored = [*left_ids, *ids, *right_ids]
     touching_left = bool(left) and not left[-1].isspace() and not filler[:1].isspace()
     touching_right = bool(right) and not right[0].isspace() and not filler[-1:].isspace()
     tries = [("", ""), (" " * touching_left, ""), ("", " " * touching_right), (" " * touching_left, " " * touching_right)]

@@ -40,6 +40,12 @@ class Tokenizer:
     def encode_line(self, line: str) -> list[int]:
         return self.vocab.encode(self.split(line))
 
+    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> tuple[list[int], list[list[int]], list[int]]:
+        """Ids of the text before and after a gap in one line, and of each of `fillers` put in it, each part as it
+        reads in the filled line `left + filler + right` with no token across the gap's edges. Words and characters
+        read the same wherever they stand: each part is encoded on its own."""
+        return self.encode_line(left), [self.encode_line(filler) for filler in fillers], self.encode_line(right)
+
     def reading(self, corpus) -> "Tokenizer":
         """This tokenizer as it reads the lines of `corpus` (a corpus split, not typed text)."""
         return self
@@ -205,6 +211,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.model_proto = model_proto
         self.model_type = model_type
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        self._continuing = None  # the same model without its dummy prefix, built when first needed
         pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         super().__init__(Vocab(pieces))
 
@@ -213,6 +220,25 @@ class SentencePieceTokenizer(Tokenizer):
 
     def encode_line(self, line: str) -> list[int]:
         return self.sp.encode(line)
+
+    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> tuple[list[int], list[list[int]], list[int]]:
+        """Sentencepiece writes a space as `▁` at the start of the piece after it, and starts a line with one (its
+        dummy prefix). So the spaces that end `left` belong to the filler, and only the part that starts the line
+        gets the prefix: `the king _ to` is `▁the ▁king | ▁of | ▁to`, `白日依山_，黄河` is `▁ 白 日 依 山 | 尽 | ， 黄 河`
+        (encoded apart, each part would add a `▁` of its own)."""
+        head = left.rstrip(" ")
+        space = left[len(head):]
+        filler_start = self.encode_line if not head else self._continued
+        return ((self.encode_line(head) if head else []), [filler_start(space + filler) for filler in fillers],
+                self._continued(right))
+
+    def _continued(self, text: str) -> list[int]:
+        """Ids of `text` where it continues a line: without the `▁` that would start one."""
+        if self._continuing is None:
+            import sentencepiece as spm
+
+            self._continuing = spm.SentencePieceProcessor(model_proto=self.model_proto + NO_DUMMY_PREFIX)
+        return self._continuing.encode(text)
 
     def join(self, pieces: list[str]) -> str:
         return self.sp.decode_pieces(pieces)
@@ -300,6 +326,9 @@ class LineTally:
         self.lines, self.bytes, self.longest = self.lines + 1, self.bytes + size, max(self.longest, size)
 
 
+# A ModelProto field appended to a model's bytes: normalizer_spec (field 3) holding add_dummy_prefix (its field 3)
+# = false. Protobuf merges a message field that appears twice, so this one setting changes and the rest stay.
+NO_DUMMY_PREFIX = bytes([3 << 3 | 2, 2, 3 << 3 | 0, 0])
 SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
 SPM_OPTION_NAMES = ((" or decrease character_coverage with --character_coverage option", ""),  # not an lmkit option
                     ("vocab_size", "--vocab-size"))
