@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import click
 
@@ -10,12 +9,12 @@ from lmkit.commands.common import refuse_ignored, threads_option
 from lmkit.commands.options import number
 from lmkit.config.settings import LARGEST_SEED
 from lmkit.errors import ConfigError
+from lmkit.models.neural.gradcheck_sizes import (CHECK, CHECK_EPS, CHECK_STEPS, CHECK_TOLERANCE, NORMS,
+                                                 NORMS_DISTANCE, NORMS_RADII, SMALLEST_EPS)
 
 NORM_DISTANCES = (0, 1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100)
 CHECK_ONLY = ("steps", "batch_size", "eps", "tolerance")  # the check's settings, which --norms never reads
 NORMS_ONLY = ("distance", "radii")
-DEFAULT_EPS = 1e-5  # the centred difference's truncation (eps^2) and rounding (1e-16 / eps) errors both near 1e-11
-SMALLEST_EPS = sys.float_info.epsilon  # float64's spacing near 1: a smaller step is lost added to the check's weights
 
 
 def print_checks(results, tolerance: float, title: str) -> int:
@@ -61,17 +60,18 @@ def norms_title(sizes: dict) -> str:
 
 @click.command("gradcheck")
 @click.option("--norms", is_flag=True, help="Show how ||dL/ds_k|| shrinks or grows with distance instead of checking.")
-@click.option("--hidden-size", type=number(int, low=1, high=4096), default=None, help="Hidden units [check: 5, --norms: 32].")
-@click.option("--vocab-size", type=number(int, low=5, high=4096), default=None, help="Vocabulary size, specials included [check: 7, --norms: 20].")
-@click.option("--steps", type=number(int, low=1, high=10_000), default=6, show_default=True, help="Time steps of the check.")
-@click.option("--batch-size", type=number(int, low=1, high=4096), default=2, show_default=True, help="Sequences in the check.")
-@click.option("--eps", type=number(float, low=0, low_open=True, high=1), default=DEFAULT_EPS, show_default=True,
+@click.option("--hidden-size", type=number(int, low=1, high=4096), default=None, help=f"Hidden units [check: {CHECK.hidden_size}, --norms: {NORMS.hidden_size}].")
+@click.option("--vocab-size", type=number(int, low=5, high=4096), default=None, help=f"Vocabulary size, specials included [check: {CHECK.vocab_size}, --norms: {NORMS.vocab_size}].")
+@click.option("--steps", type=number(int, low=1, high=10_000), default=CHECK_STEPS, show_default=True, help="Time steps of the check.")
+@click.option("--batch-size", type=number(int, low=1, high=4096), default=CHECK.batch_size, show_default=True, help="Sequences in the check.")
+@click.option("--eps", type=number(float, low=0, low_open=True, high=1), default=CHECK_EPS, show_default=True,
               help="Finite-difference step.")
-@click.option("--tolerance", type=number(float, low=0, low_open=True, high=1), default=1e-5, show_default=True,
+@click.option("--tolerance", type=number(float, low=0, low_open=True, high=1), default=CHECK_TOLERANCE, show_default=True,
               help="Largest relative error that passes.")
-@click.option("--distance", type=number(int, low=1, high=10_000), default=30, show_default=True, help="--norms: steps back from the loss.")
+@click.option("--distance", type=number(int, low=1, high=10_000), default=NORMS_DISTANCE, show_default=True,
+              help="--norms: steps back from the loss.")
 @click.option("--radius", "radii", type=number(float, low=0, low_open=True, high=1e6), multiple=True,
-              default=(0.5, 1.0, 1.5, 3.0), show_default=True, help="--norms: spectral radii of W (repeat the option).")
+              default=NORMS_RADII, show_default=True, help="--norms: spectral radii of W (repeat the option).")
 @click.option("--seed", type=number(int, low=0, high=LARGEST_SEED), default=0, show_default=True, help="Seed of the random instance.")
 @click.option("--bidirectional", is_flag=True,
               help="Check the bidirectional Elman RNN's BPTT (both directions, the primed weights U' W' b' V').")
@@ -91,7 +91,7 @@ def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, toleran
         raise ConfigError("--norms and --bidirectional do not go together: --norms watches the one-directional RNN")
     if norms:
         refuse_ignored(ctx, CHECK_ONLY, "--norms measures gradient norms and checks nothing")
-        sizes = {"hidden_size": hidden_size or 32, "vocab_size": vocab_size or 20}
+        sizes = {"hidden_size": hidden_size or NORMS.hidden_size, "vocab_size": vocab_size or NORMS.vocab_size}
         curves = [gradcheck.gradient_norms(f, r, distance=distance, seed=seed, **sizes) for f in ("tanh", "relu") for r in radii]
         print_norms(curves, norms_title(sizes))
         return
@@ -100,8 +100,8 @@ def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, toleran
         raise ConfigError(f"--eps {eps!r} is below float64's spacing near 1 ({SMALLEST_EPS!r}): the check's weights, "
                           f"of order 1, move by it a float64 step or not at all, so its finite differences would "
                           f"measure rounding, not the gradient; give a step from {SMALLEST_EPS!r} to 1 (default "
-                          f"{DEFAULT_EPS:g})")
-    sizes = {"hidden_size": hidden_size or 5, "vocab_size": vocab_size or 7}
+                          f"{CHECK_EPS:g})")
+    sizes = {"hidden_size": hidden_size or CHECK.hidden_size, "vocab_size": vocab_size or CHECK.vocab_size}
     cases, check = gradcheck.default_cases(), gradcheck.check_case
     if bidirectional:
         cases, check = gradcheck.bidirectional_cases(), gradcheck.check_bidirectional
@@ -111,9 +111,9 @@ def command(ctx, norms, hidden_size, vocab_size, steps, batch_size, eps, toleran
     failures = print_checks(results, tolerance, f"max relative error of {which} gradients, float64, eps={eps:g}, "
                                                 f"B={batch_size} T={steps} H={sizes['hidden_size']} K={sizes['vocab_size']}")
     if failures:
-        own = "" if eps == DEFAULT_EPS else (f" (with --eps {eps:g}: the finite differences' own error, rounding of "
+        own = "" if eps == CHECK_EPS else (f" (with --eps {eps:g}: the finite differences' own error, rounding of "
                                              f"order 1e-16/eps and truncation of order eps^2, is least near "
-                                             f"{DEFAULT_EPS:g})")
+                                             f"{CHECK_EPS:g})")
         click.echo(f"FAILED: {failures} of {len(results)} errors exceed {tolerance:g}{own}", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"ok: all {len(results)} errors are below {tolerance:g}")

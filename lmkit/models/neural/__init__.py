@@ -9,5 +9,6 @@
     scratch       ScratchRNN: the Elman RNN with its forward pass and BPTT by hand (elman_bptt)
     elman_bibptt  the bidirectional Elman RNN's forward pass and BPTT in both directions, by hand
     gradcheck     BPTT against finite differences and autograd; vanishing/exploding norms
+                  (gradcheck_sizes: their default sizes, read by the CLI without torch)
     weights       safetensors reading; weight_files: a module's weights saved and loaded, checked
 """

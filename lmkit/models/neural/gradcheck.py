@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from lmkit.models.neural.elman_bptt import Params, bptt, forward_pass, target_logprobs
+from lmkit.models.neural.gradcheck_sizes import CHECK, CHECK_EPS, CHECK_STEPS, NORMS, NORMS_DISTANCE
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.text.vocab import SPECIALS, Vocab
 
@@ -125,8 +126,9 @@ def autograd_gradients(params: Params, loss_of_params) -> Params:
     return {name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads)}
 
 
-def check_case(case: CheckCase, *, vocab_size: int = 7, hidden_size: int = 5, batch_size: int = 2,
-               steps: int = 6, eps: float = 1e-5, seed: int = 0) -> list[ParamCheck]:
+def check_case(case: CheckCase, *, vocab_size: int = CHECK.vocab_size, hidden_size: int = CHECK.hidden_size,
+               batch_size: int = CHECK.batch_size, steps: int = CHECK_STEPS, eps: float = CHECK_EPS,
+               seed: int = 0) -> list[ParamCheck]:
     """Compare BPTT with finite differences and autograd on one small random float64 instance."""
     config = ScratchConfig(hidden_size=hidden_size, emb_size=case.emb_size, nonlinearity=case.nonlinearity,
                            bptt_truncate=case.truncate, init_scale=0.8, seed=seed)
@@ -158,8 +160,9 @@ def matrix_with_spectral_radius(size: int, radius: float, generator: torch.Gener
     return matrix * (radius / torch.linalg.eigvals(matrix).abs().max())
 
 
-def gradient_norms(nonlinearity: str, spectral_radius: float, *, distance: int = 30, hidden_size: int = 32,
-                   vocab_size: int = 20, batch_size: int = 16, seed: int = 0) -> NormCurve:
+def gradient_norms(nonlinearity: str, spectral_radius: float, *, distance: int = NORMS_DISTANCE,
+                   hidden_size: int = NORMS.hidden_size, vocab_size: int = NORMS.vocab_size,
+                   batch_size: int = NORMS.batch_size, seed: int = 0) -> NormCurve:
     """||dL/ds_{T-1-d}|| for d = 0 .. distance, where L is the loss of the last step only."""
     config = ScratchConfig(hidden_size=hidden_size, nonlinearity=nonlinearity, init_scale=0.5, seed=seed)
     model = ScratchRNN(small_vocab(vocab_size), config).double()
@@ -183,8 +186,9 @@ def bidirectional_cases() -> list[CheckCase]:
     return [CheckCase(f, emb) for f, emb in itertools.product(("tanh", "relu"), (None, 3))]
 
 
-def check_bidirectional(case: CheckCase, *, vocab_size: int = 7, hidden_size: int = 5, batch_size: int = 2,
-                        steps: int = 6, eps: float = 1e-5, seed: int = 0) -> list[ParamCheck]:
+def check_bidirectional(case: CheckCase, *, vocab_size: int = CHECK.vocab_size, hidden_size: int = CHECK.hidden_size,
+                        batch_size: int = CHECK.batch_size, steps: int = CHECK_STEPS, eps: float = CHECK_EPS,
+                        seed: int = 0) -> list[ParamCheck]:
     """bi_bptt against finite differences and autograd on random float64 weights and lines of `steps` tokens."""
     from lmkit.models.neural.elman_bibptt import bi_bptt, bi_forward, bi_loss, parameter_shapes
 
