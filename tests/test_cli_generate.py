@@ -128,23 +128,66 @@ def test_fill_prints_both_scores(cli, forward_dir, backward_dir):
     assert len(table.stdout.splitlines()) == 6 and table.stdout.startswith("rank")
 
 
-@pytest.mark.parametrize("text, candidate", [("白日依山_，黄河入海流。", "尽"), ("the king _ to the castle", "went")])
-def test_fill_with_sentencepiece_scores_the_sentence_as_it_reads(cli, tmp_path, text, candidate):
-    """Pass 46: each side of the blank was encoded as a line of its own, so sentencepiece's line-start `▁` was
-    scored where the sentence has none (`... 山 | 尽 | ▁ ， 黄 河`). The forward score is now that of the whole
-    filled sentence's pieces."""
-    from lmkit.checkpoint.save_load import load_model
-    from lmkit.generate.fill import sentence_logprobs
+def spm_pair(tmp_path):
     from lmkit.text.tokenizers import SentencePieceTokenizer
 
     lines = ["白日依山尽，黄河入海流。", "欲穷千里目，更上一层楼。", "the king went to the castle", "a queen said"] * 30
     pieces = SentencePieceTokenizer.fit(lines, vocab_size=60)
-    forward, backward = rnn_dir(tmp_path / "f", pieces), rnn_dir(tmp_path / "b", pieces, direction="backward")
-    row, = records(cli("fill", forward, backward, text, "--candidates", candidate, "--json"))
-    sentence = text.replace("_", candidate)
-    assert row["sentence"] == sentence and row["ids"] == pieces.encode_around(*split_blank(text), [candidate])[1][0]
+    return pieces, rnn_dir(tmp_path / "f", pieces), rnn_dir(tmp_path / "b", pieces, direction="backward")
+
+
+def scored_as_shown(forward, pieces, rows) -> None:
+    """Each row that reads as scored: its forward score is that of its sentence encoded as one line."""
+    from lmkit.checkpoint.save_load import load_model
+    from lmkit.generate.fill import sentence_logprobs
+
     model = load_model(forward)[0]
-    assert row["forward"] == pytest.approx(sentence_logprobs(model, [pieces.encode_line(sentence)])[0], abs=1e-4)
+    read = [row for row in rows if row["reads_as_scored"]]
+    expected = sentence_logprobs(model, [pieces.encode_line(row["sentence"]) for row in read])
+    assert [row["forward"] for row in read] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("text, candidate, sentence", [
+    ("白日依山_，黄河入海流。", "尽", "白日依山尽，黄河入海流。"),
+    ("the king _ to the castle", "went", "the king went to the castle"),
+    ("the king  _ to the castle", "went", "the king  went to the castle"),  # pass 48: shown with four spaces
+    (" _ king", "the", " the king"),
+    ("the king \u2581_ to", "went", "the king \u2581went to"),  # a typed ▁ reads as a space
+])
+def test_fill_with_sentencepiece_scores_the_sentence_as_it_reads(cli, tmp_path, text, candidate, sentence):
+    """Pass 46: each side of the blank was encoded as a line of its own, so sentencepiece's line-start `▁` was
+    scored where the sentence has none (`... 山 | 尽 | ▁ ， 黄 河`). The forward score is now that of the whole
+    filled sentence's pieces, shown as typed."""
+    pieces, forward, backward = spm_pair(tmp_path)
+    row, = records(cli("fill", forward, backward, text, "--candidates", candidate, "--json"))
+    assert row["sentence"] == sentence and row["reads_as_scored"]
+    assert row["ids"] == pieces.encode_around(*split_blank(text), [candidate])[1][0]
+    scored_as_shown(forward, pieces, [row])
+
+
+@pytest.mark.parametrize("text", ["the king _ to the castle", "_ king went", "the king  _", "白日依山_，黄河入海流。"])
+def test_fill_from_the_vocabulary_with_sentencepiece_scores_what_it_shows(cli, tmp_path, text):
+    """Pass 48: after a typed space, pieces that continue a word (`s`) were scored glued to the word before
+    (`the kings to`) and shown apart (`the king s to`), and crowded the top of the list. A filler now begins a
+    word exactly where the text has a space before the blank or the line starts there."""
+    pieces, forward, backward = spm_pair(tmp_path)
+    rows = records(cli("fill", forward, backward, text, "--top", "40", "--max-len", "2", "--json"))
+    assert len(rows) == 40 and all(row["reads_as_scored"] for row in rows if len(row["ids"]) == 1)
+    starts_word = text.startswith("_") or " _" in text
+    assert all(pieces.vocab.token(row["ids"][0]).startswith("\u2581") == starts_word for row in rows)
+    scored_as_shown(forward, pieces, rows)
+
+
+def test_fill_marks_a_sentence_that_reads_as_other_pieces_than_those_scored(cli, tmp_path):
+    """`the ki_g` filled with `n` is scored `▁k i | n | g`; written out, `king` reads `▁k in g`. Shown as typed,
+    marked, with a footnote (the pair may be right, but the sentence cannot say what was scored)."""
+    _, forward, backward = spm_pair(tmp_path)
+    row, = records(cli("fill", forward, backward, "the ki_g went", "--candidates", "n", "--json"))
+    assert row["sentence"] == "the king went" and row["reads_as_scored"] is False
+    table = cli("fill", forward, backward, "the ki_g went", "--candidates", "n,in")
+    lines = table.stdout.splitlines()
+    assert table.exit_code == 0 and len(lines) == 4 and lines[-1].startswith("* scored cut at the blank's edges")
+    assert sum(line.endswith("  *") for line in lines) == 1
 
 
 def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir):

@@ -355,6 +355,17 @@ def test_fill_with_one_model_grows_longer_fillers_and_ranks_candidates(memorised
     assert tokenizer.decode(ranked[0].ids) == "买一"
 
 
+def test_fill_with_one_model_begins_every_filler_with_a_token_it_may_begin_with(memorised):
+    """A tokenizer may allow only some first tokens (sentencepiece after a space: pieces that begin a word); the
+    vocabulary's fillers, one token or grown left to right, all begin with one of them."""
+    model, tokenizer = memorised
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("部新手机")
+    starts = {tokenizer.vocab.stoi[c] for c in "去有"}
+    fillers = cloze_fill(model, left, right, max_len=2, beam=4, starts=starts)
+    assert fillers and all(f.ids[0] in starts for f in fillers)
+    assert {len(f.ids) for f in fillers} == {1, 2} and "买一" not in [tokenizer.decode(f.ids) for f in fillers]
+
+
 def test_single_token_fillers_score_as_whole_filled_sentences_would(memorised):
     """The vocabulary's one-token fillers are read off one cloze row; each equals its own sentence's score."""
     from lmkit.generate.cloze_fill import pseudo_loglik

@@ -1,4 +1,6 @@
 """Fill in the blank: a planted answer that only fits both sides is ranked first."""
+import base64
+
 import pytest
 import torch
 
@@ -185,9 +187,11 @@ def shown_reads_as_scored(tokenizer, text, filler, ids=None):
     left, right = split_blank(text)
     left_ids, (filler_ids,), right_ids = tokenizer.encode_around(left, right, [filler])
     ids = filler_ids if ids is None else ids
-    before, after = filler_gaps(tokenizer, left, filler, ids, right)
+    gaps = filler_gaps(tokenizer, left, filler, ids, right)
+    before, after = gaps or ("", "")
     shown = left + before + filler + after + right
-    return shown, tokenizer.encode_line(shown) == [*left_ids, *ids, *right_ids]
+    assert (gaps is not None) == (tokenizer.encode_line(shown) == [*left_ids, *ids, *right_ids])
+    return shown, gaps is not None
 
 
 def spm_words():
@@ -227,18 +231,53 @@ def test_sentencepiece_reads_the_context_and_a_typed_filler_as_the_filled_senten
     assert shown_reads_as_scored(pieces, text, filler) == (left + filler + right, True)
 
 
-def test_sentencepiece_reads_a_blank_between_words_as_the_whole_line_does():
+COLLAPSED_SPACES = bytes([3 << 3 | 2, 2, 4 << 3 | 0, 1])  # normalizer_spec.remove_extra_whitespaces = true
+
+
+@pytest.mark.parametrize("collapsed", [False, True], ids=["spaces kept", "spaces collapsed"])
+def test_sentencepiece_reads_a_blank_between_words_as_the_whole_line_does(collapsed):
     """Every gap at a space, in every line of a text: the parts, encoded as they read beside the filler, are the
-    whole line's pieces (a space belongs to the piece after it; only the line's first part starts with `▁`)."""
+    whole line's pieces (a space belongs to the piece after it; only the line's first part starts with `▁`). Also
+    for a model that collapses spaces (sentencepiece's default; lmkit's keep them as typed): pass 48."""
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
     pieces = spm_words()
-    for line in ["the king of to a queen", "red blue  green", "said went 白日依山尽 horse", " a queen "]:
-        words = line.split(" ")
+    if collapsed:
+        pieces = SentencePieceTokenizer(pieces.model_proto + COLLAPSED_SPACES)
+        assert pieces.encode_line("a  queen ") == pieces.encode_line("a queen")
+    typed_mark = [] if collapsed else ["a \u2581queen"]  # a typed ▁ reads as a space (collapsed models differ there)
+    for line in ["the king of to a queen", "red blue  green", "said went 白日依山尽 horse", " a queen ", *typed_mark]:
+        words = line.replace("\u2581", " ").split(" ")
         for k, filler in enumerate(words):
-            left, right = " ".join(words[:k]) + " " * (k > 0), " " * (k < len(words) - 1) + " ".join(words[k + 1:])
+            before = len(" ".join(words[:k])) + (k > 0)  # where the filler starts in `line`
+            left, right = line[:before], line[before + len(filler):]
             if not filler:
                 continue
             left_ids, (filler_ids,), right_ids = pieces.encode_around(left, right, [filler])
             assert [*left_ids, *filler_ids, *right_ids] == pieces.encode_line(line), (line, k)
+            assert filler_ids[0] in pieces.filler_starts(left)
+
+
+def test_sentencepiece_fillers_begin_a_word_after_a_space_and_continue_one_elsewhere():
+    pieces = spm_words()
+    word_starts = pieces.filler_starts("the king ")
+    assert word_starts == pieces.filler_starts("") == pieces.filler_starts("the king\u2581")
+    assert {pieces.vocab.token(i)[0] for i in word_starts} == {"\u2581"}
+    assert word_starts.isdisjoint(pieces.filler_starts("白日依山")) and pieces.filler_starts("the king") == (
+        pieces.filler_starts("白日依山"))
+    assert CharTokenizer.fit(["ab"]).filler_starts("a ") is None  # words and characters: any token
+
+
+def test_a_sentencepiece_model_with_a_piece_that_is_not_utf8_is_refused_in_one_line():
+    """Pass 48: one byte changed inside a piece's text gave a UnicodeDecodeError traceback."""
+    from lmkit.errors import TokenizerError
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
+    proto = spm_words().model_proto
+    damaged = proto.replace("黄".encode(), "黄".encode()[:2] + b" ", 1)
+    assert damaged != proto
+    with pytest.raises(TokenizerError, match="not a valid sentencepiece model"):
+        SentencePieceTokenizer.from_json({"options": {"model": base64.b64encode(damaged).decode("ascii")}})
 
 
 def test_characters_and_their_spaces_are_shown_as_typed():

@@ -19,6 +19,7 @@ from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
+MARK = "  *"  # after a sentence that, written out, reads as other tokens than those scored (explain_mark)
 
 
 @click.command("fill")
@@ -53,8 +54,10 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     trained with `lmkit train --direction backward`, or an N-gram built on
     reversed lines). Both parts are printed. FORWARD and BACKWARD are model directories or
     ARPA files (an ARPA file beside a directory shares its tokenizer unless --tokenizer-from).
-    The sentence is read as typed: with a sentencepiece model a filler typed with no space
-    beside it continues the word there ("the king _ to" has a word in the blank, "un_ed" part of one).
+    The sentence is read as typed: with a sentencepiece model a filler after a space (or at the
+    line's start) begins a word, and one with no space before it continues the word there
+    ("the king _ to" has a word in the blank, "un_ed" part of one). A sentence marked * was
+    scored cut at the blank's edges: written out in one piece, it reads as other tokens.
 
     With one bidirectional model (`lmkit train --model bilstm`, bigru or birnn),
     each filler is scored by its pseudo-log-likelihood: the sum over its tokens of
@@ -90,19 +93,23 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
     left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
-    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam)
+    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam,
+                         starts=tokenizer.filler_starts(left))
+    marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
-        word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
+        word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
         if as_json:
             record = {"rank": rank, "filler": word, "sentence": left + before + word + after + right,
-                      "total": round(filler.total, 6), "forward": round(filler.forward, 6),
+                      "reads_as_scored": reads, "total": round(filler.total, 6), "forward": round(filler.forward, 6),
                       "backward": round(filler.backward, 6), "ids": filler.ids}
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
         if rank == 1:
             click.echo(f"{'rank':>4}  {'total':>10}  {'forward':>10}  {'backward':>10}  filler  sentence")
         click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.forward:>10.3f}  {filler.backward:>10.3f}  "
-                   f"{word}  {left}{before}[{word}]{after}{right}")
+                   f"{word}  {left}{before}[{word}]{after}{right}{MARK * (not reads)}")
+        marked |= not reads
+    explain_mark(marked)
 
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
@@ -120,29 +127,41 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     warn_unknown(tokenizer, [left, right], "context")
     left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
     fillers = cloze_fill(member.model, left_ids, right_ids, given_ids, max_len=max_len, beam=beam, rerank=rerank,
-                         context_weight=context_weight)
+                         context_weight=context_weight, starts=tokenizer.filler_starts(left))
+    marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
-        word, (before, after) = shown_filler(tokenizer, left, filler.ids, right)
+        word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
         reranked = filler.context is not None  # the others follow by their own score: they have no `score`
         score, context = (round(filler.total, 6), round(filler.context, 6)) if reranked else (None, None)
         if as_json:
             click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + before + word + after + right,
-                                   "score": score, "pseudo_loglik": round(filler.own, 6), "context_loglik": context,
-                                   "ids": filler.ids}, ensure_ascii=False))
+                                   "reads_as_scored": reads, "score": score, "pseudo_loglik": round(filler.own, 6),
+                                   "context_loglik": context, "ids": filler.ids}, ensure_ascii=False))
             continue
         if rank == 1:
             click.echo(f"{'rank':>4}  {'score':>10}  {'own':>10}  {'context':>10}  filler  sentence")
         shown = [f"{x:.3f}" if x is not None else "-" for x in (score, filler.own, context)]
         click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  "
-                   f"{left}{before}[{word}]{after}{right}")
+                   f"{left}{before}[{word}]{after}{right}{MARK * (not reads)}")
+        marked |= not reads
+    explain_mark(marked)
 
 
-def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str]]:
-    """A filler's text, and what to show before and after it in the blank (lmkit.generate.fill.filler_gaps)."""
+def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str], bool]:
+    """A filler's text, what to show before and after it in the blank (lmkit.generate.fill.filler_gaps), and whether
+    the sentence so shown reads as the tokens scored (if not, it is shown as typed)."""
     from lmkit.generate.fill import filler_gaps
 
     word = tokenizer.decode(ids)
-    return word, filler_gaps(tokenizer, left, word, ids, right)
+    gaps = filler_gaps(tokenizer, left, word, ids, right)
+    return word, gaps or ("", ""), gaps is not None
+
+
+def explain_mark(marked: bool) -> None:
+    """The table's footnote to MARK, under it where a row has one."""
+    if marked:
+        click.echo(f"{MARK.strip()} scored cut at the blank's edges: written out in one piece, this sentence reads as "
+                   "other tokens (one runs across an edge)")
 
 
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:

@@ -29,13 +29,14 @@ benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.generate.fill import fillable_ids
+from lmkit.generate.fill import barred_ids, fillable_ids
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device
 from lmkit.generate.beam import best_first
 from lmkit.text.lines import frame_lines
@@ -91,15 +92,17 @@ def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
     return [own for own, _ in filled_loglik(model, left, right, fillers)]
 
 
-def grow_span(model, left: list[int], right: list[int], length: int, width: int) -> list[list[int]]:
-    """The `width` best fillers of exactly `length` tokens, chosen position by position left to right."""
-    banned = torch.tensor(sorted(set(range(len(model.vocab))) - set(fillable_ids(model.vocab))))
+def grow_span(model, left: list[int], right: list[int], length: int, width: int,
+              starts: Collection[int] | None = None) -> list[list[int]]:
+    """The `width` best fillers of exactly `length` tokens, chosen position by position left to right, the first
+    one of `starts` (None: any)."""
+    banned, banned_first = barred_ids(model.vocab), barred_ids(model.vocab, starts)
     unknown = model.vocab.unk_id
     hyps, scores = [[]], torch.zeros(1)
     for i in range(length):
         sentences = [[*left, *h, *[unknown] * (length - i), *right] for h in hyps]
         logp = blank_logprobs(model, sentences, len(left) + i).cpu()             # (K, V)
-        totals = scores[:, None] + logp.index_fill(1, banned, NEG_INF)
+        totals = scores[:, None] + logp.index_fill(1, banned_first if i == 0 else banned, NEG_INF)
         flat = best_first(totals.view(-1), min(width, int(torch.isfinite(totals).sum())))
         scores = totals.view(-1)[flat]
         hyps = [[*hyps[int(k)], int(v)] for k, v in zip(flat // len(model.vocab), flat % len(model.vocab))]
@@ -107,17 +110,18 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int)
 
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32, rerank: int = RERANK,
-               context_weight: float = CONTEXT_WEIGHT) -> list[ClozeFiller]:
-    """Candidates (or the vocabulary's, and spans up to max_len) for the blank, best first: the `rerank` best by
-    their own pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest."""
+               max_len: int = 1, beam: int = 32, rerank: int = RERANK, context_weight: float = CONTEXT_WEIGHT,
+               starts: Collection[int] | None = None) -> list[ClozeFiller]:
+    """Candidates (or the vocabulary's, and spans up to max_len, each beginning with one of `starts` where given:
+    the tokenizer's filler_starts) for the blank, best first: the `rerank` best by their own
+    pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
         raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
                           f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
     if candidates is None:
-        candidates = [[i] for i in fillable_ids(model.vocab)]
+        candidates = [[i] for i in fillable_ids(model.vocab, starts)]
         for length in range(2, max_len + 1):
-            candidates += grow_span(model, left, right, length, beam)
+            candidates += grow_span(model, left, right, length, beam, starts)
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")

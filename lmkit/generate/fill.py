@@ -22,6 +22,7 @@ widening `beam` trades time for recall.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,13 +78,14 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
     return text[: run.start()], text[run.end() :]
 
 
-def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -> tuple[str, str]:
+def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -> tuple[str, str] | None:
     """What to show before and after `filler` (the text of `ids`) put in the blank between `left` and `right`, so
     that the shown sentence reads, to the model's own tokenizer, as the one scored: `left`'s tokens, then `ids`,
-    then `right`'s (each as it reads beside the filler: Tokenizer.encode_around). Nothing where the text reads so as typed; otherwise a
-    space where the blank touches the text, on the side or sides that make it read so (`the king_to` is scored,
-    and shown, as `the king of to`; jieba's `春风明_` filled with 月 as `春风明 月`, three words, not 春风 明月).
-    Nothing where no spacing reads as scored."""
+    then `right`'s (each as it reads beside the filler: Tokenizer.encode_around). Nothing where the text reads so
+    as typed; otherwise a space where the blank touches the text, on the side or sides that make it read so (`the
+    king_to` is scored, and shown, as `the king of to`; jieba's `春风明_` filled with 月 as `春风明 月`, three words,
+    not 春风 明月). None where no spacing reads as scored: written out, the sentence would be cut into other tokens
+    across the blank's edges (a sentencepiece `白日依山 | 尽` that reads as one piece `白日依山尽`)."""
     left_ids, _, right_ids = tokenizer.encode_around(left, right)
     scored = [*left_ids, *ids, *right_ids]
     touching_left = bool(left) and not left[-1].isspace() and not filler[:1].isspace()
@@ -92,7 +94,7 @@ def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -
     for before, after in dict.fromkeys(tries):  # in order, each once
         if tokenizer.encode_line(left + before + filler + after + right) == scored:
             return before, after
-    return "", ""
+    return None
 
 
 def check_pair(forward, backward) -> None:
@@ -106,15 +108,17 @@ def check_pair(forward, backward) -> None:
 
 
 def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32, batch_size: int = 256) -> list[Filler]:
-    """Candidates (or the vocabulary's) for the blank between `left` and `right` ids, best total first."""
+               max_len: int = 1, beam: int = 32, batch_size: int = 256, starts: Collection[int] | None = None
+               ) -> list[Filler]:
+    """Candidates (or the vocabulary's, each beginning with one of `starts` where given: the tokenizer's
+    filler_starts) for the blank between `left` and `right` ids, best total first."""
     check_pair(forward, backward)
     if max_len < 1:
         raise ConfigError(f"--max-len must be at least 1, got {max_len}")
     if beam < 1:
         raise ConfigError(f"--beam must be at least 1, got {beam}")
     if candidates is None:
-        candidates = vocabulary_fillers(forward, backward, left, right, max_len, beam)
+        candidates = vocabulary_fillers(forward, backward, left, right, max_len, beam, starts)
     candidates = list(dict.fromkeys(tuple(c) for c in candidates if c))  # unique, order kept
     if not candidates:
         raise ConfigError("no candidate fillers to score")
@@ -126,25 +130,35 @@ def fill_blank(forward, backward, left: list[int], right: list[int], candidates:
     return fillers
 
 
-def fillable_ids(vocab) -> list[int]:
-    """Every id but the four specials: a filler is made of ordinary tokens."""
+def fillable_ids(vocab, starts: Collection[int] | None = None) -> list[int]:
+    """Every id but the four specials: a filler is made of ordinary tokens; with `starts`, only those in it."""
     specials = {vocab.pad_id, vocab.unk_id, vocab.bos_id, vocab.eos_id}
-    return [i for i in range(len(vocab)) if i not in specials]
+    return [i for i in range(len(vocab)) if i not in specials and (starts is None or i in starts)]
 
 
-def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int) -> list[list[int]]:
-    """All single tokens, plus 2..max_len-token fillers proposed by a beam from each side."""
-    fillers = [[i] for i in fillable_ids(forward.vocab)]
+def barred_ids(vocab, starts: Collection[int] | None = None) -> torch.Tensor:
+    """(n,) the ids that fillable_ids leaves out, for a search to bar."""
+    return torch.tensor(sorted(set(range(len(vocab))) - set(fillable_ids(vocab, starts))), dtype=torch.long)
+
+
+def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int,
+                       starts: Collection[int] | None = None) -> list[list[int]]:
+    """All single tokens, plus 2..max_len-token fillers proposed by a beam from each side; each begins with one
+    of `starts` (None: any)."""
+    fillers = [[i] for i in fillable_ids(forward.vocab, starts)]
     if max_len > 1:
-        fillers += grow_fillers(forward, left, max_len, beam)
-        fillers += [f[::-1] for f in grow_fillers(backward, right[::-1], max_len, beam)]
+        fillers += grow_fillers(forward, left, max_len, beam, starts)
+        backward_grown = (f[::-1] for f in grow_fillers(backward, right[::-1], max_len, beam))  # ends with its first
+        fillers += [f for f in backward_grown if starts is None or f[0] in starts]
     return fillers
 
 
-def grow_fillers(model, context: list[int], max_len: int, width: int) -> list[list[int]]:
-    """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search)."""
+def grow_fillers(model, context: list[int], max_len: int, width: int,
+                 starts: Collection[int] | None = None) -> list[list[int]]:
+    """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search), their first
+    token one of `starts` (None: any)."""
     vocab = model.vocab
-    banned = torch.tensor(sorted(set(range(len(vocab))) - set(fillable_ids(vocab))))
+    banned, banned_first = barred_ids(vocab), barred_ids(vocab, starts)
     select_state = state_selector(model)
     found: list[list[int]] = []
     with evaluating(model):
@@ -152,7 +166,8 @@ def grow_fillers(model, context: list[int], max_len: int, width: int) -> list[li
         scores = torch.zeros(1, device=logp.device)
         fillers = torch.zeros(1, 0, dtype=torch.long, device=logp.device)
         for length in range(1, max_len + 1):
-            totals = scores[:, None] + logp.index_fill(1, banned.to(logp.device), NEG_INF)  # (K, V)
+            barred = banned_first if length == 1 else banned
+            totals = scores[:, None] + logp.index_fill(1, barred.to(logp.device), NEG_INF)  # (K, V)
             count = min(width, int(torch.isfinite(totals).sum()))
             flat = best_first(totals.view(-1), count)
             scores = totals.view(-1)[flat]

@@ -46,6 +46,10 @@ class Tokenizer:
         read the same wherever they stand: each part is encoded on its own."""
         return self.encode_line(left), [self.encode_line(filler) for filler in fillers], self.encode_line(right)
 
+    def filler_starts(self, left: str) -> frozenset[int] | None:
+        """The ids a filler may begin with in a gap after `left`, where its tokens must read as typed (None: any)."""
+        return None
+
     def reading(self, corpus) -> "Tokenizer":
         """This tokenizer as it reads the lines of `corpus` (a corpus split, not typed text)."""
         return self
@@ -212,6 +216,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.model_type = model_type
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
         self._continuing = None  # the same model without its dummy prefix, built when first needed
+        self._word_starts = self._inside_words = None  # the pieces that begin with `▁`, and the others (ids)
         pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         super().__init__(Vocab(pieces))
 
@@ -223,14 +228,33 @@ class SentencePieceTokenizer(Tokenizer):
 
     def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> tuple[list[int], list[list[int]], list[int]]:
         """Sentencepiece writes a space as `▁` at the start of the piece after it, and starts a line with one (its
-        dummy prefix). So the spaces that end `left` belong to the filler, and only the part that starts the line
-        gets the prefix: `the king _ to` is `▁the ▁king | ▁of | ▁to`, `白日依山_，黄河` is `▁ 白 日 依 山 | 尽 | ， 黄 河`
-        (encoded apart, each part would add a `▁` of its own)."""
-        head = left.rstrip(" ")
-        space = left[len(head):]
-        filler_start = self.encode_line if not head else self._continued
-        return ((self.encode_line(head) if head else []), [filler_start(space + filler) for filler in fillers],
-                self._continued(right))
+        dummy prefix). So a filler after a space, or at the line's start, begins a word: that `▁` is its first
+        piece's, not the text's before it. Elsewhere a filler continues the word before it, and only the part
+        that starts the line gets the prefix: `the king _ to` is `▁the ▁king | ▁of | ▁to`, `白日依山_，黄河` is
+        `▁ 白 日 依 山 | 尽 | ， 黄 河` (encoded apart, each part would add a `▁` of its own)."""
+        if self.starts_word(left):
+            # the last piece of a text ending in a space is that space's bare `▁`; with spaces collapsed there is none
+            left_ids = self.encode_line(left)[:-1] if left and self._spaces_kept() else self.encode_line(left)
+            start = self.encode_line  # its dummy prefix is the `▁` of that space
+        else:
+            left_ids, start = self.encode_line(left), self._continued
+        # after collapsed spaces `right` begins a word: the dummy prefix gives it the `▁` they leave
+        right_begins_word = right.startswith(SPACE_SIGNS) and not self._spaces_kept()
+        right_ids = (self.encode_line if right_begins_word else self._continued)(right)
+        return left_ids, [start(filler) for filler in fillers], right_ids
+
+    def starts_word(self, left: str) -> bool:
+        """Whether a filler after `left` begins a word: `left` is empty or ends in a space (or a typed `▁`)."""
+        return not left or left.endswith(SPACE_SIGNS)
+
+    def filler_starts(self, left: str) -> frozenset[int]:
+        """The pieces a filler's first may be: those starting with `▁` where it begins a word, the others where it
+        continues one (`the king _` is filled by `▁of`, never by `s`, which would be scored as `kings`)."""
+        if self._word_starts is None:
+            pieces = enumerate(self.vocab.itos)
+            self._word_starts = frozenset(i for i, piece in pieces if piece.startswith(WORD_MARK))
+            self._inside_words = frozenset(range(len(self.vocab))) - self._word_starts
+        return self._word_starts if self.starts_word(left) else self._inside_words
 
     def _continued(self, text: str) -> list[int]:
         """Ids of `text` where it continues a line: without the `▁` that would start one."""
@@ -239,6 +263,11 @@ class SentencePieceTokenizer(Tokenizer):
 
             self._continuing = spm.SentencePieceProcessor(model_proto=self.model_proto + NO_DUMMY_PREFIX)
         return self._continuing.encode(text)
+
+    def _spaces_kept(self) -> bool:
+        """Whether this model reads spaces as typed (lmkit's), or collapses them (sentencepiece's default, a
+        tokenizer made elsewhere): a lone space is then no piece at all."""
+        return bool(self.sp.encode(" "))
 
     def join(self, pieces: list[str]) -> str:
         return self.sp.decode_pieces(pieces)
@@ -257,7 +286,7 @@ class SentencePieceTokenizer(Tokenizer):
             raise TokenizerError("the spm model is empty")
         try:
             tokenizer = cls(proto, options.get("model_type", "bpe"))
-        except RuntimeError as exc:  # sentencepiece's parse failure
+        except (RuntimeError, UnicodeDecodeError) as exc:  # sentencepiece's parse failure; a piece that is not UTF-8
             raise TokenizerError(f"the spm model is not a valid sentencepiece model ({first_line(exc)})") from exc
         vocab = obj.get("vocab")
         listed = vocab.get("tokens") if isinstance(vocab, dict) else None
@@ -329,6 +358,8 @@ class LineTally:
 # A ModelProto field appended to a model's bytes: normalizer_spec (field 3) holding add_dummy_prefix (its field 3)
 # = false. Protobuf merges a message field that appears twice, so this one setting changes and the rest stay.
 NO_DUMMY_PREFIX = bytes([3 << 3 | 2, 2, 3 << 3 | 0, 0])
+WORD_MARK = "\u2581"  # ▁: how sentencepiece writes a space, at the start of the piece after it
+SPACE_SIGNS = (" ", WORD_MARK)  # what ends a text before a word: a space, or a typed ▁ (which reads as one)
 SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
 SPM_OPTION_NAMES = ((" or decrease character_coverage with --character_coverage option", ""),  # not an lmkit option
                     ("vocab_size", "--vocab-size"))

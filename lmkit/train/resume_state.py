@@ -195,8 +195,6 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
-
-
 def busy(directory: Path) -> ConfigError:
     return ConfigError(f"{directory}: another lmkit process is training into this directory (it holds {LOCK_FILE}); "
                        "choose another --out or wait for it")
