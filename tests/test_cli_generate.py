@@ -165,14 +165,38 @@ def test_fill_with_sentencepiece_scores_the_sentence_as_it_reads(cli, tmp_path, 
     scored_as_shown(forward, pieces, [row])
 
 
+def spm_bilstm(tmp_path, pieces):
+    from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+
+    torch.manual_seed(0)
+    model = ClozeRNN(pieces.vocab, ClozeConfig(emb_size=8, hidden_size=12, layers=1, dropout=0.0, out_dropout=0.0))
+    return save_model(tmp_path / "bi", model, pieces, {})
+
+
+@pytest.mark.parametrize("text", ["the king _ to the castle", "_ king went", "the king  _", "白日依山_，黄河入海流。"])
+def test_fill_with_one_sentencepiece_bilstm_proposes_what_reads(cli, tmp_path, text):
+    """The one-model form proposes the vocabulary's fillers by the same rules: each begins a word where the text
+    has a space before the blank, and reads as its own pieces."""
+    pieces, _, _ = spm_pair(tmp_path)
+    rows = records(cli("fill", spm_bilstm(tmp_path, pieces), text, "--top", "40", "--max-len", "2", "--json"))
+    assert len(rows) == 40 and all(row["filler"].strip() and row["reads_as_scored"] for row in rows)
+    starts_word = text.startswith("_") or " _" in text
+    assert all(pieces.vocab.token(row["ids"][0]).startswith("\u2581") == starts_word for row in rows)
+    left, right = split_blank(text)
+    for row in rows:
+        assert pieces.encode_around(left, right, [row["filler"]])[1][0] == row["ids"]
+
+
 @pytest.mark.parametrize("text", ["the king _ to the castle", "_ king went", "the king  _", "白日依山_，黄河入海流。"])
 def test_fill_from_the_vocabulary_with_sentencepiece_scores_what_it_shows(cli, tmp_path, text):
     """Pass 48: after a typed space, pieces that continue a word (`s`) were scored glued to the word before
     (`the kings to`) and shown apart (`the king s to`), and crowded the top of the list. A filler now begins a
-    word exactly where the text has a space before the blank or the line starts there."""
+    word exactly where the text has a space before the blank or the line starts there, and a filler of several
+    pieces is kept only where its text reads as them (`▁ k` is written `k`, which reads `▁k`)."""
     pieces, forward, backward = spm_pair(tmp_path)
     rows = records(cli("fill", forward, backward, text, "--top", "40", "--max-len", "2", "--json"))
-    assert len(rows) == 40 and all(row["reads_as_scored"] for row in rows if len(row["ids"]) == 1)
+    assert len(rows) == 40 and all(row["reads_as_scored"] for row in rows)
+    assert all(row["filler"].strip() for row in rows)  # a bare ▁ after a space writes nothing: not a filler
     starts_word = text.startswith("_") or " _" in text
     assert all(pieces.vocab.token(row["ids"][0]).startswith("\u2581") == starts_word for row in rows)
     scored_as_shown(forward, pieces, rows)

@@ -70,7 +70,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     </s>) with the filler in place, how well the rest of the line reads around it.
     The fillers after them keep the order of their own score and show no score ("-").
     """
-    from lmkit.generate.fill import check_pair, fill_blank, split_blank
+    from lmkit.generate.fill import check_pair, fill_blank, split_blank, vocabulary_fillers
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -93,8 +93,10 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
     left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
-    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam,
-                         starts=tokenizer.filler_starts(left))
+    if given_ids is None:
+        proposed = vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam, tokenizer.filler_starts(left))
+        given_ids = readable(tokenizer, left, right, proposed)
+    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -114,7 +116,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
                     rerank: int, context_weight: float, as_json: bool, opener) -> None:
-    from lmkit.generate.cloze_fill import cloze_fill
+    from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
     from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
 
@@ -126,8 +128,11 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
     left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
+    if given_ids is None:
+        proposed = cloze_candidates(member.model, left_ids, right_ids, max_len, beam, tokenizer.filler_starts(left))
+        given_ids = readable(tokenizer, left, right, proposed)
     fillers = cloze_fill(member.model, left_ids, right_ids, given_ids, max_len=max_len, beam=beam, rerank=rerank,
-                         context_weight=context_weight, starts=tokenizer.filler_starts(left))
+                         context_weight=context_weight)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -145,6 +150,16 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                    f"{left}{before}[{word}]{after}{right}{MARK * (not reads)}")
         marked |= not reads
     explain_mark(marked)
+
+
+def readable(tokenizer, left: str, right: str, proposed: list[list[int]]) -> list[list[int]]:
+    """The vocabulary's fillers that read, written in the blank, as their own tokens (Tokenizer.readable_fillers);
+    one error where none does."""
+    kept = tokenizer.readable_fillers(left, right, proposed)
+    if not kept:
+        raise ConfigError(f"no filler in the vocabulary reads, written between {left!r} and {right!r}, as the tokens "
+                          "it is made of; give --candidates")
+    return kept
 
 
 def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str], bool]:

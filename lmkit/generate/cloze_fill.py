@@ -109,19 +109,26 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int,
     return hyps
 
 
+def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1, beam: int = 32,
+                     starts: Collection[int] | None = None) -> list[list[int]]:
+    """The vocabulary's fillers for the blank: every single token, and the --beam best spans of each length up to
+    max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts)."""
+    candidates = [[i] for i in fillable_ids(model.vocab, starts)]
+    for length in range(2, max_len + 1):
+        candidates += grow_span(model, left, right, length, beam, starts)
+    return candidates
+
+
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32, rerank: int = RERANK, context_weight: float = CONTEXT_WEIGHT,
-               starts: Collection[int] | None = None) -> list[ClozeFiller]:
-    """Candidates (or the vocabulary's, and spans up to max_len, each beginning with one of `starts` where given:
-    the tokenizer's filler_starts) for the blank, best first: the `rerank` best by their own
+               max_len: int = 1, beam: int = 32, rerank: int = RERANK,
+               context_weight: float = CONTEXT_WEIGHT) -> list[ClozeFiller]:
+    """Candidates (or the vocabulary's: cloze_candidates) for the blank, best first: the `rerank` best by their own
     pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
         raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
                           f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
     if candidates is None:
-        candidates = [[i] for i in fillable_ids(model.vocab, starts)]
-        for length in range(2, max_len + 1):
-            candidates += grow_span(model, left, right, length, beam, starts)
+        candidates = cloze_candidates(model, left, right, max_len, beam)
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")

@@ -108,17 +108,16 @@ def check_pair(forward, backward) -> None:
 
 
 def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32, batch_size: int = 256, starts: Collection[int] | None = None
-               ) -> list[Filler]:
-    """Candidates (or the vocabulary's, each beginning with one of `starts` where given: the tokenizer's
-    filler_starts) for the blank between `left` and `right` ids, best total first."""
+               max_len: int = 1, beam: int = 32, batch_size: int = 256) -> list[Filler]:
+    """Candidates (or the vocabulary's: vocabulary_fillers) for the blank between `left` and `right` ids, best
+    total first."""
     check_pair(forward, backward)
     if max_len < 1:
         raise ConfigError(f"--max-len must be at least 1, got {max_len}")
     if beam < 1:
         raise ConfigError(f"--beam must be at least 1, got {beam}")
     if candidates is None:
-        candidates = vocabulary_fillers(forward, backward, left, right, max_len, beam, starts)
+        candidates = vocabulary_fillers(forward, backward, left, right, max_len, beam)
     candidates = list(dict.fromkeys(tuple(c) for c in candidates if c))  # unique, order kept
     if not candidates:
         raise ConfigError("no candidate fillers to score")

@@ -50,6 +50,11 @@ class Tokenizer:
         """The ids a filler may begin with in a gap after `left`, where its tokens must read as typed (None: any)."""
         return None
 
+    def readable_fillers(self, left: str, right: str, fillers: list[list[int]]) -> list[list[int]]:
+        """Those of `fillers` (ids) whose text, written in the gap between `left` and `right`, reads as their own
+        tokens. Words and characters always do."""
+        return fillers
+
     def reading(self, corpus) -> "Tokenizer":
         """This tokenizer as it reads the lines of `corpus` (a corpus split, not typed text)."""
         return self
@@ -255,6 +260,12 @@ class SentencePieceTokenizer(Tokenizer):
             self._word_starts = frozenset(i for i, piece in pieces if piece.startswith(WORD_MARK))
             self._inside_words = frozenset(range(len(self.vocab))) - self._word_starts
         return self._word_starts if self.starts_word(left) else self._inside_words
+
+    def readable_fillers(self, left: str, right: str, fillers: list[list[int]]) -> list[list[int]]:
+        """Pieces can spell one text in several ways, and a filler's text reads as one of them: `▁ k` is written
+        `k`, read `▁k`; a bare `▁` after a space writes nothing. Only the fillers spelt as their text reads stay."""
+        _, readings, _ = self.encode_around(left, right, [self.decode(ids) for ids in fillers])
+        return [ids for ids, reading in zip(fillers, readings) if list(ids) == reading]
 
     def _continued(self, text: str) -> list[int]:
         """Ids of `text` where it continues a line: without the `▁` that would start one."""
