@@ -252,6 +252,26 @@ def test_fill_refuses_two_candidates_that_are_the_same_tokens(cli, tmp_path):
     assert_one_line_error(result, "--candidates 'Cat' and 'cat' are the same tokens in this vocabulary")
 
 
+def test_fill_refuses_a_candidate_that_is_only_space_to_the_tokenizer(cli, tmp_path):
+    """Pass 49: `--candidates ▁` (a typed sentencepiece space) was ranked as a filler that writes nothing, and on a
+    model that collapses spaces it encoded to no token and ended in "no candidate fillers to score"."""
+    _, forward, backward = spm_pair(tmp_path)
+    for candidates in ("\u2581", "king,\u2581\u2581"):
+        blank = candidates.split(",")[-1]
+        assert_one_line_error(cli("fill", forward, backward, "the _ went", "--candidates", candidates),
+                              f"--candidates {blank!r} is only space to this model's tokenizer")
+
+
+def test_fill_refuses_two_models_that_read_text_differently(cli, tmp_path):
+    """Pass 49: a pair whose tokenizers share a vocabulary but not their settings was accepted, and the first one's
+    reading was used for both."""
+    words = WordTokenizer.fit(["the cat sat", "a dog sat"])
+    lowered = WordTokenizer(words.vocab, lowercase=True)
+    forward, backward = rnn_dir(tmp_path / "f", words), rnn_dir(tmp_path / "b", lowered, direction="backward")
+    assert_one_line_error(cli("fill", forward, backward, "the _ sat"), "have one vocabulary but read text differently",
+                          "lowercase=True")
+
+
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):
     other = rnn_dir(tmp_path / "other", CharTokenizer.fit(["完全不同的字"]), direction="backward")
     assert_one_line_error(cli("fill", forward_dir, other, "我打算_一部"), "different vocabularies")

@@ -232,29 +232,48 @@ def test_sentencepiece_reads_the_context_and_a_typed_filler_as_the_filled_senten
 
 
 COLLAPSED_SPACES = bytes([3 << 3 | 2, 2, 4 << 3 | 0, 1])  # normalizer_spec.remove_extra_whitespaces = true
+SPM_LINES = ["the king of to a queen", "red blue  green", "said went 白日依山尽 horse", " a queen ", "a \u2581queen",
+             "a\u3000queen\tsaid\u00a0went", "the  \u2581 king"]
 
 
-@pytest.mark.parametrize("collapsed", [False, True], ids=["spaces kept", "spaces collapsed"])
-def test_sentencepiece_reads_a_blank_between_words_as_the_whole_line_does(collapsed):
-    """Every gap at a space, in every line of a text: the parts, encoded as they read beside the filler, are the
-    whole line's pieces (a space belongs to the piece after it; only the line's first part starts with `▁`). Also
-    for a model that collapses spaces (sentencepiece's default; lmkit's keep them as typed): pass 48."""
+def sentencepiece_made_elsewhere():
+    """A model trained by sentencepiece's own defaults, as a tokenizer made outside lmkit is: NFKC (a tab, a
+    full-width or no-break space read as a space) and spaces collapsed."""
+    import io
+
+    import sentencepiece as spm
     from lmkit.text.tokenizers import SentencePieceTokenizer
 
-    pieces = spm_words()
-    if collapsed:
+    words = "the king of to a queen and castle was in by red blue green sword horse said went".split()
+    lines = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) for i in range(300)]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines + ["白日依山尽，黄河入海流。"] * 20), model_writer=model,
+                                   vocab_size=90, hard_vocab_limit=False, minloglevel=2, unk_id=1, bos_id=2,
+                                   eos_id=3, pad_id=0)
+    return SentencePieceTokenizer(model.getvalue())
+
+
+@pytest.mark.parametrize("variant", ["lmkit's", "spaces collapsed", "made elsewhere"])
+def test_sentencepiece_reads_a_blank_between_words_as_the_whole_line_does(variant):
+    """Every gap at a space, in every line of a text: the parts, encoded as they read beside the filler, are the
+    whole line's pieces (a space belongs to the piece after it; only the line's first part starts with `▁`). Also
+    for models whose normalizer collapses spaces or reads other characters as spaces (passes 48 and 49); what is a
+    space is each model's own to say."""
+    import re
+
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
+    pieces = sentencepiece_made_elsewhere() if variant == "made elsewhere" else spm_words()
+    spaces = " \u2581\t\u3000\u00a0" if variant == "made elsewhere" else " \u2581"
+    if variant == "spaces collapsed":
         pieces = SentencePieceTokenizer(pieces.model_proto + COLLAPSED_SPACES)
+    if variant != "lmkit's":
         assert pieces.encode_line("a  queen ") == pieces.encode_line("a queen")
-    typed_mark = [] if collapsed else ["a \u2581queen"]  # a typed ▁ reads as a space (collapsed models differ there)
-    for line in ["the king of to a queen", "red blue  green", "said went 白日依山尽 horse", " a queen ", *typed_mark]:
-        words = line.replace("\u2581", " ").split(" ")
-        for k, filler in enumerate(words):
-            before = len(" ".join(words[:k])) + (k > 0)  # where the filler starts in `line`
-            left, right = line[:before], line[before + len(filler):]
-            if not filler:
-                continue
+    for line in SPM_LINES:
+        for word in re.finditer(f"[^{spaces}]+", line):
+            left, filler, right = line[:word.start()], word.group(), line[word.end():]
             left_ids, (filler_ids,), right_ids = pieces.encode_around(left, right, [filler])
-            assert [*left_ids, *filler_ids, *right_ids] == pieces.encode_line(line), (line, k)
+            assert [*left_ids, *filler_ids, *right_ids] == pieces.encode_line(line), (variant, line, filler)
             assert filler_ids[0] in pieces.filler_starts(left)
 
 

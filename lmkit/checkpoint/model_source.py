@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from lmkit.checkpoint.save_load import load_model
-from lmkit.errors import CheckpointError, ConfigError
+from lmkit.errors import CheckpointError, ConfigError, printable
 from lmkit.text.tokenizers import Tokenizer, WordTokenizer
 
 TOKENIZER_OPTION = "--tokenizer-from"  # how a user gives an ARPA file its tokenizer, named in messages
@@ -75,6 +75,12 @@ def open_models(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,
     check_tokenizer_use(paths, tokenizer)
     directories = {p: open_model(p) for p in paths if p.is_dir()}
     first = next(iter(directories.values()), None)
+    for other in directories.values():  # different vocabularies are the caller's to name (a pair's, a mix's)
+        same_vocab = other.tokenizer.vocab == first.tokenizer.vocab
+        if same_vocab and (other.tokenizer.kind, other.tokenizer.options()) != (first.tokenizer.kind, first.tokenizer.options()):
+            raise ConfigError(f"{printable(other.name)} and {printable(first.name)} have one vocabulary but read text "
+                              f"differently ({other.tokenizer.describe()} with other settings than "
+                              f"{first.tokenizer.describe()}): use models trained with the same tokenizer")
     if tokenizer is None and first is not None:
         tokenizer = first.tokenizer
         tokenizer_source = f"the tokenizer of {first.name}, which ARPA files beside it share; " \

@@ -226,6 +226,10 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
         raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary ("
                           f"{'it' if one else 'each'} would be scored as <unk>{'' if one else ', alike'}); drop "
                           f"{'it' if one else 'them'}, or use a model trained on text that has {'it' if one else 'them'}")
+    blank = [word for word, word_ids in zip(words, ids) if not tokenizer.decode(word_ids).strip()]
+    if blank:  # a typed `▁` is a space to sentencepiece; a model that collapses spaces reads it as nothing
+        raise ConfigError(f"--candidates {blank[0]!r} is only space to this model's tokenizer (no text to put in the "
+                          "blank); drop it")
     first = {}
     for word, word_ids in zip(words, ids):
         twin = first.setdefault(tuple(word_ids), word)

@@ -236,21 +236,24 @@ class SentencePieceTokenizer(Tokenizer):
         dummy prefix). So a filler after a space, or at the line's start, begins a word: that `▁` is its first
         piece's, not the text's before it. Elsewhere a filler continues the word before it, and only the part
         that starts the line gets the prefix: `the king _ to` is `▁the ▁king | ▁of | ▁to`, `白日依山_，黄河` is
-        `▁ 白 日 依 山 | 尽 | ， 黄 河` (encoded apart, each part would add a `▁` of its own)."""
-        if self.starts_word(left):
-            # the last piece of a text ending in a space is that space's bare `▁`; with spaces collapsed there is none
-            left_ids = self.encode_line(left)[:-1] if left and self._spaces_kept() else self.encode_line(left)
-            start = self.encode_line  # its dummy prefix is the `▁` of that space
+        `▁ 白 日 依 山 | 尽 | ， 黄 河` (encoded apart, each part would add a `▁` of its own). What is a space, and
+        how many `▁` it leaves, is the model's own normalizer's to say: each side is read beside a probe letter
+        standing for the filler, as the whole line reads, and the probe's pieces are then cut off."""
+        probe_pieces = len(self.encode_line(PROBE))  # `▁x`: what the probe is at the start of a word
+        if self.starts_word(left):  # no piece crosses the `▁` before the probe: the line's pieces up to it are left's
+            left_ids, start = self.encode_line(left + PROBE)[:-probe_pieces], self.encode_line
         else:
             left_ids, start = self.encode_line(left), self._continued
-        # after collapsed spaces `right` begins a word: the dummy prefix gives it the `▁` they leave
-        right_begins_word = right.startswith(SPACE_SIGNS) and not self._spaces_kept()
-        right_ids = (self.encode_line if right_begins_word else self._continued)(right)
+        if self.sp.normalize(PROBE + right).startswith(WORD_MARK + PROBE + WORD_MARK):  # `right` begins a word
+            right_ids = self.encode_line(PROBE + right)[probe_pieces:]
+        else:
+            right_ids = self._continued(right)
         return left_ids, [start(filler) for filler in fillers], right_ids
 
     def starts_word(self, left: str) -> bool:
-        """Whether a filler after `left` begins a word: `left` is empty or ends in a space (or a typed `▁`)."""
-        return not left or left.endswith(SPACE_SIGNS)
+        """Whether a filler after `left` begins a word: the model reads the line up to it as ending in a space (or
+        the line starts there)."""
+        return self.sp.normalize(left + PROBE).endswith(WORD_MARK + PROBE)
 
     def filler_starts(self, left: str) -> frozenset[int]:
         """The pieces a filler's first may be: those starting with `▁` where it begins a word, the others where it
@@ -274,11 +277,6 @@ class SentencePieceTokenizer(Tokenizer):
 
             self._continuing = spm.SentencePieceProcessor(model_proto=self.model_proto + NO_DUMMY_PREFIX)
         return self._continuing.encode(text)
-
-    def _spaces_kept(self) -> bool:
-        """Whether this model reads spaces as typed (lmkit's), or collapses them (sentencepiece's default, a
-        tokenizer made elsewhere): a lone space is then no piece at all."""
-        return bool(self.sp.encode(" "))
 
     def join(self, pieces: list[str]) -> str:
         return self.sp.decode_pieces(pieces)
@@ -370,7 +368,7 @@ class LineTally:
 # = false. Protobuf merges a message field that appears twice, so this one setting changes and the rest stay.
 NO_DUMMY_PREFIX = bytes([3 << 3 | 2, 2, 3 << 3 | 0, 0])
 WORD_MARK = "\u2581"  # ▁: how sentencepiece writes a space, at the start of the piece after it
-SPACE_SIGNS = (" ", WORD_MARK)  # what ends a text before a word: a space, or a typed ▁ (which reads as one)
+PROBE = "x"  # a letter every normalizer keeps as it is, standing for a filler while its neighbours are read
 SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
 SPM_OPTION_NAMES = ((" or decrease character_coverage with --character_coverage option", ""),  # not an lmkit option
                     ("vocab_size", "--vocab-size"))
