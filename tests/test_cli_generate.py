@@ -262,6 +262,16 @@ def test_fill_refuses_a_candidate_that_is_only_space_to_the_tokenizer(cli, tmp_p
                               f"--candidates {blank!r} is only space to this model's tokenizer")
 
 
+@pytest.mark.parametrize("candidate", ["\u2581of", "of\u2581", "went,king\u2581"])
+def test_fill_refuses_a_candidate_with_a_space_at_its_edge_to_the_tokenizer(cli, tmp_path, candidate):
+    """Pass 50: `of▁` before a glued `to` was scored `▁of ▁ | to`, though typed it reads `▁of | ▁to`: a space at a
+    filler's edge decides how the text beside it reads, so it goes in TEXT, around the blank."""
+    _, forward, backward = spm_pair(tmp_path)
+    spaced = candidate.split(",")[-1]
+    assert_one_line_error(cli("fill", forward, backward, "the king _to", "--candidates", candidate),
+                          f"--candidates {spaced!r} begins or ends with a space to this model's tokenizer")
+
+
 def test_fill_refuses_two_models_that_read_text_differently(cli, tmp_path):
     """Pass 49: a pair whose tokenizers share a vocabulary but not their settings was accepted, and the first one's
     reading was used for both."""
@@ -270,6 +280,28 @@ def test_fill_refuses_two_models_that_read_text_differently(cli, tmp_path):
     forward, backward = rnn_dir(tmp_path / "f", words), rnn_dir(tmp_path / "b", lowered, direction="backward")
     assert_one_line_error(cli("fill", forward, backward, "the _ sat"), "have one vocabulary but read text differently",
                           "lowercase=True")
+    from lmkit.checkpoint.model_source import open_models
+    from lmkit.errors import ConfigError
+
+    from lmkit.models.ngram.arpa_write import write_arpa
+    from lmkit.models.ngram.model import build_ngram
+    from lmkit.text.encode import encode_lines
+
+    arpa = write_arpa(build_ngram(encode_lines(words, ["the cat sat"] * 3), words.vocab, order=2, smoothing="add-k"),
+                      tmp_path / "n.arpa")
+    with pytest.raises(ConfigError, match="f and --tokenizer-from b have one vocabulary but read text differently"):
+        open_models([forward, arpa], lowered, "--tokenizer-from b")  # pass 50: a tokenizer given for ARPA files too
+
+
+def test_sentencepiece_models_trained_apart_on_one_text_read_alike(cli, tmp_path):
+    """Pass 50: two trainings of one tokenizer differ in the file names sentencepiece records, not in reading."""
+    from lmkit.text.tokenizers import SentencePieceTokenizer
+
+    lines = ["the king went to the castle", "a queen said"] * 40
+    first, second = (SentencePieceTokenizer.fit(lines, vocab_size=40) for _ in range(2))
+    assert first.model_proto != second.model_proto and first.reads_like(second)
+    forward, backward = rnn_dir(tmp_path / "f", first), rnn_dir(tmp_path / "b", second, direction="backward")
+    assert cli("fill", forward, backward, "the _ went", "--candidates", "king").exit_code == 0
 
 
 def test_fill_refuses_models_with_different_vocabularies(cli, forward_dir, tmp_path):

@@ -75,17 +75,26 @@ def open_models(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,
     check_tokenizer_use(paths, tokenizer)
     directories = {p: open_model(p) for p in paths if p.is_dir()}
     first = next(iter(directories.values()), None)
-    for other in directories.values():  # different vocabularies are the caller's to name (a pair's, a mix's)
-        same_vocab = other.tokenizer.vocab == first.tokenizer.vocab
-        if same_vocab and (other.tokenizer.kind, other.tokenizer.options()) != (first.tokenizer.kind, first.tokenizer.options()):
-            raise ConfigError(f"{printable(other.name)} and {printable(first.name)} have one vocabulary but read text "
-                              f"differently ({other.tokenizer.describe()} with other settings than "
-                              f"{first.tokenizer.describe()}): use models trained with the same tokenizer")
+    readers = [(tokenizer_source, tokenizer)] if tokenizer is not None else []
+    check_one_reading(readers + [(loaded.name, loaded.tokenizer) for loaded in directories.values()])
     if tokenizer is None and first is not None:
         tokenizer = first.tokenizer
         tokenizer_source = f"the tokenizer of {first.name}, which ARPA files beside it share; " \
                            f"{TOKENIZER_OPTION} chooses another"
     return [directories.get(p) or open_arpa(p, tokenizer, tokenizer_source) for p in paths]
+
+
+def check_one_reading(readers: list[tuple[str, Tokenizer]]) -> None:
+    """Models whose ids must mean the same tokens must also cut text into them alike: one vocabulary read two ways
+    would score each model on a reading not its own. (Different vocabularies are the caller's to name.)"""
+    if not readers:
+        return
+    first_name, first = readers[0]
+    for name, other in readers[1:]:
+        if other.vocab == first.vocab and not other.reads_like(first):
+            raise ConfigError(f"{printable(name)} and {printable(first_name)} have one vocabulary but read text "
+                              f"differently ({other.describe()}, {first.describe()}: their settings or models differ): "
+                              "use models trained with the same tokenizer")
 
 
 def open_each(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,

@@ -1,6 +1,7 @@
 """Stage 2, text to ids: tokenizers, the vocabulary, id streams and the batches cut from them.
 
     tokenizers       char | word (+ jieba) | sentencepiece; the only place text is cut into tokens
+    spm_proto        the few fields of sentencepiece's model file lmkit reads or sets, in protobuf's wire format
     tokenizer_options  what each tokenizer kind takes when fitted: one default, help and check each
     punctuation      a whitespace word cut into word pieces and punctuation marks, and joined back
     unsegmented      is this Chinese (or Japanese) text without spaces? jieba_words: segmenting it with jieba

@@ -18,6 +18,7 @@ from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
+from lmkit.text.spm_proto import NO_DUMMY_PREFIX, without_file_names
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -54,6 +55,14 @@ class Tokenizer:
         """Those of `fillers` (ids) whose text, written in the gap between `left` and `right`, reads as their own
         tokens. Words and characters always do."""
         return fillers
+
+    def space_at_edge(self, text: str) -> bool:
+        """Whether this tokenizer reads `text` as beginning or ending with a space."""
+        return text != text.strip()
+
+    def reads_like(self, other: "Tokenizer") -> bool:
+        """Whether `other` cuts every text into the same tokens (its vocabulary aside): the same kind and settings."""
+        return type(other) is type(self) and other.options() == self.options()
 
     def reading(self, corpus) -> "Tokenizer":
         """This tokenizer as it reads the lines of `corpus` (a corpus split, not typed text)."""
@@ -264,6 +273,16 @@ class SentencePieceTokenizer(Tokenizer):
             self._inside_words = frozenset(range(len(self.vocab))) - self._word_starts
         return self._word_starts if self.starts_word(left) else self._inside_words
 
+    def space_at_edge(self, text: str) -> bool:
+        """Also a typed `▁`, and what the model's normalizer reads as a space (NFKC: a no-break space)."""
+        probed = self.sp.normalize(PROBE + text + PROBE)
+        return probed.startswith(WORD_MARK + PROBE + WORD_MARK) or probed.endswith(WORD_MARK + PROBE)
+
+    def reads_like(self, other: Tokenizer) -> bool:
+        """The same sentencepiece model, the names of the files each was trained from aside."""
+        return (type(other) is type(self) and other.model_type == self.model_type
+                and without_file_names(other.model_proto) == without_file_names(self.model_proto))
+
     def readable_fillers(self, left: str, right: str, fillers: list[list[int]]) -> list[list[int]]:
         """Pieces can spell one text in several ways, and a filler's text reads as one of them: `▁ k` is written
         `k`, read `▁k`; a bare `▁` after a space writes nothing. Only the fillers spelt as their text reads stay."""
@@ -364,9 +383,6 @@ class LineTally:
         self.lines, self.bytes, self.longest = self.lines + 1, self.bytes + size, max(self.longest, size)
 
 
-# A ModelProto field appended to a model's bytes: normalizer_spec (field 3) holding add_dummy_prefix (its field 3)
-# = false. Protobuf merges a message field that appears twice, so this one setting changes and the rest stay.
-NO_DUMMY_PREFIX = bytes([3 << 3 | 2, 2, 3 << 3 | 0, 0])
 WORD_MARK = "\u2581"  # ▁: how sentencepiece writes a space, at the start of the piece after it
 PROBE = "x"  # a letter every normalizer keeps as it is, standing for a filler while its neighbours are read
 SPM_MAX_LINE_BYTES = 65_536  # sentencepiece's default is 4,192: a paragraph per line would be skipped whole
