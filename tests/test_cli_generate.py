@@ -262,7 +262,7 @@ def test_fill_refuses_a_candidate_that_is_only_space_to_the_tokenizer(cli, tmp_p
                               f"--candidates {blank!r} is only space to this model's tokenizer")
 
 
-@pytest.mark.parametrize("candidate", ["\u2581of", "of\u2581", "went,king\u2581"])
+@pytest.mark.parametrize("candidate", ["\u2581went", "went\u2581", "went,king\u2581"])
 def test_fill_refuses_a_candidate_with_a_space_at_its_edge_to_the_tokenizer(cli, tmp_path, candidate):
     """Pass 50: `of▁` before a glued `to` was scored `▁of ▁ | to`, though typed it reads `▁of | ▁to`: a space at a
     filler's edge decides how the text beside it reads, so it goes in TEXT, around the blank."""

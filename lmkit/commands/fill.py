@@ -219,10 +219,6 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "
                           f"({' or '.join(map(repr, CANDIDATE_SEPARATORS))}; neither can be a filler itself)")
-    spaced = [word for word in words if tokenizer.space_at_edge(word)]
-    if spaced:  # a space at a filler's edge is the blank's: where it goes decides how both sides read
-        raise ConfigError(f"--candidates {spaced[0]!r} begins or ends with a space to this model's tokenizer "
-                          "(sentencepiece writes one as \u2581): put the spaces in TEXT, around the blank")
     left_ids, ids, right_ids = tokenizer.encode_around(left, right, words)
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:
@@ -234,6 +230,10 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
     if blank:  # a typed `▁` is a space to sentencepiece; a model that collapses spaces reads it as nothing
         raise ConfigError(f"--candidates {blank[0]!r} is only space to this model's tokenizer (no text to put in the "
                           "blank); drop it")
+    spaced = [word for word in words if tokenizer.space_at_edge(word)]
+    if spaced:  # a space at a filler's edge is the blank's: where it goes decides how both sides read
+        raise ConfigError(f"--candidates {spaced[0]!r} begins or ends with a space to this model's tokenizer "
+                          "(sentencepiece writes one as \u2581): put the spaces in TEXT, around the blank")
     first = {}
     for word, word_ids in zip(words, ids):
         twin = first.setdefault(tuple(word_ids), word)
