@@ -92,9 +92,10 @@ def check_one_reading(readers: list[tuple[str, Tokenizer]]) -> None:
     first_name, first = readers[0]
     for name, other in readers[1:]:
         if other.vocab == first.vocab and not other.reads_like(first):
+            seen = (f"{other.describe()} against {first.describe()}" if other.describe() != first.describe() else
+                    f"both {first.describe()}, but scored, normalized or set up to encode differently")
             raise ConfigError(f"{printable(name)} and {printable(first_name)} have one vocabulary but read text "
-                              f"differently ({other.describe()}, {first.describe()}: their settings or models differ): "
-                              "use models trained with the same tokenizer")
+                              f"differently ({seen}): use models trained with the same tokenizer")
 
 
 def open_each(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,

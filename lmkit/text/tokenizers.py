@@ -18,7 +18,7 @@ from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_
 from lmkit.fileio import read_json, write_json_atomic
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
-from lmkit.text.spm_proto import NO_DUMMY_PREFIX, without_file_names
+from lmkit.text.spm_proto import NO_DUMMY_PREFIX, reading_part
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
@@ -279,9 +279,13 @@ class SentencePieceTokenizer(Tokenizer):
         return probed.startswith(WORD_MARK + PROBE + WORD_MARK) or probed.endswith(WORD_MARK + PROBE)
 
     def reads_like(self, other: Tokenizer) -> bool:
-        """The same sentencepiece model, the names of the files each was trained from aside."""
-        return (type(other) is type(self) and other.model_type == self.model_type
-                and without_file_names(other.model_proto) == without_file_names(self.model_proto))
+        """The same pieces, normalizer and encoding settings: how each model was trained aside (spm_proto)."""
+        if type(other) is not type(self) or other.model_type != self.model_type:
+            return False
+        try:
+            return reading_part(other.model_proto) == reading_part(self.model_proto)
+        except ValueError:  # a part sentencepiece skips and lmkit cannot read: only the same bytes are the same
+            return other.model_proto == self.model_proto
 
     def readable_fillers(self, left: str, right: str, fillers: list[list[int]]) -> list[list[int]]:
         """Pieces can spell one text in several ways, and a filler's text reads as one of them: `▁ k` is written
