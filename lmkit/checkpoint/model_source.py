@@ -93,7 +93,7 @@ def check_one_reading(readers: list[tuple[str, Tokenizer]]) -> None:
     for name, other in readers[1:]:
         if other.vocab == first.vocab and not other.reads_like(first):
             seen = (f"{other.describe()} against {first.describe()}" if other.describe() != first.describe() else
-                    f"both {first.describe()}, but scored, normalized or set up to encode differently")
+                    f"both {first.describe()}, but their model files differ in pieces, normalizer or encoding settings")
             raise ConfigError(f"{printable(name)} and {printable(first_name)} have one vocabulary but read text "
                               f"differently ({seen}): use models trained with the same tokenizer")
 
