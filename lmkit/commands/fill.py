@@ -94,7 +94,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_unknown(tokenizer, [left, right], "context")
     left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
     if given_ids is None:
-        proposed = vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam, tokenizer.filler_starts(left))
+        starts = tokenizer.filler_starts(left)
+        proposed = vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam, starts)
         given_ids = readable(tokenizer, left, right, proposed)
     fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam)
     marked = False

@@ -22,6 +22,8 @@ from lmkit.text.spm_proto import NO_DUMMY_PREFIX, reading_part
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
+Around = tuple[list[int], list[list[int]], list[int]]  # ids of the text before a gap, of each filler, of the text after
+
 
 class Tokenizer:
     """Base class: subclasses define `kind`, `split(line)` and `join(pieces)`."""
@@ -41,7 +43,7 @@ class Tokenizer:
     def encode_line(self, line: str) -> list[int]:
         return self.vocab.encode(self.split(line))
 
-    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> tuple[list[int], list[list[int]], list[int]]:
+    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> Around:
         """Ids of the text before and after a gap in one line, and of each of `fillers` put in it, each part as it
         reads in the filled line `left + filler + right` with no token across the gap's edges. Words and characters
         read the same wherever they stand: each part is encoded on its own."""
@@ -240,7 +242,7 @@ class SentencePieceTokenizer(Tokenizer):
     def encode_line(self, line: str) -> list[int]:
         return self.sp.encode(line)
 
-    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> tuple[list[int], list[list[int]], list[int]]:
+    def encode_around(self, left: str, right: str, fillers: Iterable[str] = ()) -> Around:
         """Sentencepiece writes a space as `▁` at the start of the piece after it, and starts a line with one (its
         dummy prefix). So a filler after a space, or at the line's start, begins a word: that `▁` is its first
         piece's, not the text's before it. Elsewhere a filler continues the word before it, and only the part
