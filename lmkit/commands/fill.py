@@ -216,7 +216,11 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
     if holds_line_end(candidates):  # a filler is a piece of one line, as the text is
         raise ConfigError(f"--candidates {candidates!r} holds a line break: give the fillers on one line, separated "
                           f"by {' or '.join(map(repr, CANDIDATE_SEPARATORS))}")
-    words = [c.strip() for c in re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)]
+    entries = re.split(f"[{CANDIDATE_SEPARATORS}]", candidates)
+    words = [entry.strip() for entry in entries]
+    spaces = [entry for entry, word in zip(entries, words) if entry and not word]
+    if spaces:  # a space, a tab, a full-width space typed as a filler
+        raise ConfigError(f"--candidates {spaces[0]!r} is only space (no text to put in the blank); drop it")
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "
                           f"({' or '.join(map(repr, CANDIDATE_SEPARATORS))}; neither can be a filler itself)")
