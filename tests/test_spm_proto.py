@@ -47,6 +47,7 @@ def test_parts_sentencepiece_skips_are_read_past_or_compared_whole(pieces):
     grouped = SentencePieceTokenizer(pieces.model_proto + group)
     assert grouped.encode_line("the king") == pieces.encode_line("the king") and grouped.reads_like(pieces)
     assert [n for n, _, _ in fields(group)] == [128]
-    for broken in (bytes([0x83, 0x08, 0x08, 0x01]), bytes([0x0a, 0x05, 0x01])):  # a group, a string cut short
+    for broken in (bytes([0x83, 0x08, 0x08, 0x01]), bytes([0x0a, 0x05, 0x01]), bytes([0x0a, 0x85])):  # a group, a
+        # string cut short, a string's length cut short
         with pytest.raises(ValueError):
             reading_part(broken)

@@ -30,9 +30,11 @@ def varint(value: int) -> bytes:
 
 
 def read_varint(data: bytes, at: int) -> tuple[int, int]:
-    """(the varint at `at`, where the next field starts)."""
+    """(the varint at `at`, where the next field starts); ValueError where `data` ends inside it."""
     value = shift = 0
     while True:
+        if at >= len(data):
+            raise ValueError("the message ends inside a varint")
         byte = data[at]
         value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
         if byte < 0x80:
@@ -59,20 +61,14 @@ def fields(message: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
 
 def read_key(message: bytes, at: int) -> tuple[int, int, int]:
     """(field number, wire type, where its value starts) of the key at `at`."""
-    try:
-        key, at = read_varint(message, at)
-    except IndexError:
-        raise ValueError("the message ends inside a key") from None
+    key, at = read_varint(message, at)
     return key >> 3, key & 7, at
 
 
 def skip(message: bytes, at: int, number: int, wire: int) -> int:
     """Where the field after the value at `at` starts (a value that is not length-delimited)."""
     if wire == 0:
-        try:
-            return read_varint(message, at)[1]
-        except IndexError:
-            raise ValueError("the message ends inside a varint") from None
+        return read_varint(message, at)[1]
     if wire in (1, 5):  # 64-bit, 32-bit
         return at + (8 if wire == 1 else 4)
     if wire == START_GROUP:  # an old-style group: fields up to its end key
