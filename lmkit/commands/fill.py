@@ -92,12 +92,11 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
-    left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
-    if given_ids is None:
-        starts = tokenizer.filler_starts(left)
-        proposed = vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam, starts)
-        given_ids = readable(tokenizer, left, right, proposed)
-    fillers = fill_blank(forward, backward, left_ids, right_ids, given_ids, max_len=max_len, beam=beam)
+    left_ids, to_rank, right_ids = blank_and_fillers(
+        tokenizer, left, right, candidates,
+        lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam,
+                                                               starts))
+    fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -128,11 +127,10 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
-    left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
-    if given_ids is None:
-        proposed = cloze_candidates(member.model, left_ids, right_ids, max_len, beam, tokenizer.filler_starts(left))
-        given_ids = readable(tokenizer, left, right, proposed)
-    fillers = cloze_fill(member.model, left_ids, right_ids, given_ids, max_len=max_len, beam=beam, rerank=rerank,
+    left_ids, to_rank, right_ids = blank_and_fillers(
+        tokenizer, left, right, candidates,
+        lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam, starts))
+    fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
                          context_weight=context_weight)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
@@ -153,14 +151,19 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     explain_mark(marked)
 
 
-def readable(tokenizer, left: str, right: str, proposed: list[list[int]]) -> list[list[int]]:
-    """The vocabulary's fillers that read, written in the blank, as their own tokens (Tokenizer.readable_fillers);
-    one error where none does."""
-    kept = tokenizer.readable_fillers(left, right, proposed)
+def blank_and_fillers(tokenizer, left: str, right: str, candidates: str | None, propose
+                      ) -> tuple[list[int], list[list[int]], list[int]]:
+    """(ids of the text before the blank, the fillers to rank, ids of the text after it): --candidates as typed, else
+    those `propose(left_ids, right_ids, starts)` finds in the vocabulary (each beginning with one of the tokenizer's
+    filler_starts) that read, written in the blank, as their own tokens (Tokenizer.readable_fillers)."""
+    left_ids, given_ids, right_ids = context_and_candidates(tokenizer, left, right, candidates)
+    if given_ids is not None:
+        return left_ids, given_ids, right_ids
+    kept = tokenizer.readable_fillers(left, right, propose(left_ids, right_ids, tokenizer.filler_starts(left)))
     if not kept:
         raise ConfigError(f"no filler in the vocabulary reads, written between {left!r} and {right!r}, as the tokens "
                           "it is made of; give --candidates")
-    return kept
+    return left_ids, kept, right_ids
 
 
 def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str], bool]:
