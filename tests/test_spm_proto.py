@@ -51,3 +51,57 @@ def test_parts_sentencepiece_skips_are_read_past_or_compared_whole(pieces):
         # string cut short, a string's length cut short
         with pytest.raises(ValueError):
             reading_part(broken)
+
+
+def split_parts(model: bytes) -> dict[int, list[bytes]]:
+    parts: dict[int, list[bytes]] = {}
+    for number, written, _ in fields(model):
+        parts.setdefault(number, []).append(written)
+    return parts
+
+
+def without_trainer_setting(model: bytes, number: int) -> bytes:
+    """`model` with TrainerSpec field `number` left out (the other parts as they were, in the same order)."""
+    return b"".join(field(2, b"".join(w for n, w, _ in fields(payload) if n != number)) if part == 2 else written
+                    for part, written, payload in fields(model))
+
+
+def test_a_default_written_out_or_the_parts_in_another_order_read_alike(pieces):
+    """Pass 52: a model file writing out a default (add_dummy_prefix = true, byte_fallback = false, pad_id = -1 as a
+    ten-byte varint, a piece's type NORMAL, an enum value proto2 sets aside) or holding its normalizer before its pieces was refused beside one that
+    does not, though both cut every text alike. Values are compared as sentencepiece reads them."""
+    model = without_trainer_setting(pieces.model_proto, 43)  # lmkit's models have pad_id 0: here, the default -1
+    parts = split_parts(model)
+    minus_one = varint((1 << 64) - 1)  # int32 -1 as protobuf writes it
+    alike = {
+        "add_dummy_prefix written": model + field(3, varint(3 << 3) + varint(1)),
+        "byte_fallback written": model + field(2, varint(35 << 3) + varint(0)),
+        "pad_id -1 written": model + field(2, varint(43 << 3) + minus_one),
+        "model_type 7 (none such: protobuf keeps the type before)": model + field(2, varint(3 << 3) + varint(7)),
+        "normalizer first": b"".join(parts[3] + [w for n in sorted(parts) if n != 3 for w in parts[n]]),
+        "a piece's type written": model + field(1, field(1, "zz".encode()) + bytes([2 << 3 | 5]) + bytes(4) +
+                                                varint(3 << 3) + varint(1)),
+    }
+    plain = model + field(1, field(1, "zz".encode()) + bytes([2 << 3 | 5]) + bytes(4))
+    for name, variant in alike.items():
+        base = plain if name == "a piece's type written" else model
+        assert SentencePieceTokenizer(variant).encode_line("the king 白日") == \
+            SentencePieceTokenizer(base).encode_line("the king 白日"), name
+        assert SentencePieceTokenizer(variant).reads_like(SentencePieceTokenizer(base)), name
+        assert reading_part(variant) == reading_part(base), name
+
+
+def test_a_setting_changed_by_a_later_copy_of_its_part_is_read_as_changed(pieces):
+    """Protobuf merges a part written twice, the later value of a setting winning: compared after the merge."""
+    model = pieces.model_proto
+    off_then_on = model + NO_DUMMY_PREFIX + field(3, varint(3 << 3) + varint(1))
+    assert reading_part(off_then_on) == reading_part(model)
+    assert reading_part(model + NO_DUMMY_PREFIX) != reading_part(model)
+    assert reading_part(model + field(2, varint(43 << 3) + varint(7))) != reading_part(model)  # pad_id 7
+    assert reading_part(model + field(3, bytes([7 << 3 | 0, 1]))) != reading_part(model)  # a normalizer field lmkit
+    # does not know is compared as written
+
+
+def test_a_field_written_with_another_wire_type_is_not_read_as_its_value(pieces):
+    with pytest.raises(ValueError):
+        reading_part(pieces.model_proto + field(3, field(3, b"\x01")))  # add_dummy_prefix length-delimited

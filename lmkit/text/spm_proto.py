@@ -9,13 +9,11 @@ with protobuf's wire format directly (sentencepiece ships no parser for it witho
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
+from dataclasses import dataclass, field as declared
 
 PIECES, TRAINER_SPEC, NORMALIZER_SPEC, DENORMALIZER_SPEC = 1, 2, 3, 5
-# TrainerSpec's settings that act when a text is encoded: model_type, treat_whitespace_as_suffix,
-# allow_whitespace_only_pieces, the control and user-defined symbols, byte_fallback, the unk, bos, eos and pad ids.
-# The rest steered the training only (the split_* settings shaped the pieces it made: the pieces are compared).
-READING_SETTINGS = {3, 24, 26, 30, 31, 35, 40, 41, 42, 43}
 ADD_DUMMY_PREFIX = 3    # NormalizerSpec's
 LENGTH_DELIMITED, START_GROUP, END_GROUP = 2, 3, 4  # wire types
 
@@ -96,14 +94,104 @@ def field(number: int, payload: bytes) -> bytes:
 NO_DUMMY_PREFIX = field(NORMALIZER_SPEC, varint(ADD_DUMMY_PREFIX << 3 | 0) + varint(0))
 
 
-def reading_part(model: bytes) -> bytes:
+@dataclass(frozen=True)
+class Field:
+    """One field of a message as sentencepiece_model.proto declares it."""
+    kind: str                    # "int" (int32 or enum), "bool", "bytes" (string or bytes), "float" or "message"
+    default: object = None       # what an absent field reads as
+    repeated: bool = False
+    fields: dict[int, "Field"] = declared(default_factory=dict)  # a message's own (kind "message")
+    values: range | None = None  # an enum's: protobuf reads any other value as an unknown field, not as this one
+
+
+# ModelProto.SentencePiece: piece, score, type (NORMAL = 1)
+PIECE = {1: Field("bytes", b""), 2: Field("float", 0.0), 3: Field("int", 1, values=range(1, 7))}
+# NormalizerSpec: name, precompiled_charsmap, add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces,
+# normalization_rule_tsv
+NORMALIZER = {1: Field("bytes", b""), 2: Field("bytes", b""), 3: Field("bool", True), 4: Field("bool", True),
+              5: Field("bool", True), 6: Field("bytes", b"")}
+# TrainerSpec's settings that act when a text is encoded: model_type (UNIGRAM = 1), treat_whitespace_as_suffix,
+# allow_whitespace_only_pieces, the control and user-defined symbols, byte_fallback, the unk, bos, eos and pad ids.
+# The rest steered the training only (the split_* settings shaped the pieces it made: the pieces are compared).
+READING_SETTINGS = {3: Field("int", 1, values=range(1, 5)), 24: Field("bool", False), 26: Field("bool", False),
+                    30: Field("bytes", repeated=True), 31: Field("bytes", repeated=True), 35: Field("bool", False),
+                    40: Field("int", 0), 41: Field("int", 1), 42: Field("int", 2), 43: Field("int", -1)}
+# ModelProto's parts that decide a reading; its other parts (self-test data) do not
+READING = {PIECES: Field("message", repeated=True, fields=PIECE),
+           TRAINER_SPEC: Field("message", fields=READING_SETTINGS),
+           NORMALIZER_SPEC: Field("message", fields=NORMALIZER), DENORMALIZER_SPEC: Field("message", fields=NORMALIZER)}
+KEEPS_UNKNOWN = (PIECE, NORMALIZER)  # fields these may gain are compared as written; the trainer's others are not
+
+
+def value(declared_as: Field, number: int, written: bytes, payload: bytes | None):
+    """A field's value as read (a message: its fields, unmerged); ValueError where the wire type does not fit."""
+    wire = read_key(written, 0)[1]
+    if declared_as.kind in ("bytes", "message") and wire == LENGTH_DELIMITED:
+        return payload if declared_as.kind == "bytes" else read_message(payload, declared_as.fields)
+    if declared_as.kind == "float" and wire == 5:
+        return struct.unpack("<f", written[-4:])[0]
+    if declared_as.kind in ("int", "bool") and wire == 0:
+        number_read = read_varint(written, read_key(written, 0)[2])[0]
+        if declared_as.kind == "bool":
+            return number_read != 0
+        number_read &= 0xFFFFFFFF  # an int32 is written as a 64-bit two's complement varint; it keeps its low 32 bits
+        return number_read - (1 << 32) if number_read >= 1 << 31 else number_read
+    raise ValueError(f"field {number} is written with wire type {wire}, not as a {declared_as.kind}")
+
+
+def read_message(message: bytes, declared: dict[int, Field]) -> dict:
+    """The fields of `message` that `declared` names, merged as protobuf merges them (a scalar written twice: the
+    last; a repeated field: each; a message field: one, merged), and under key None its other fields as written
+    where the message keeps them (KEEPS_UNKNOWN)."""
+    read: dict = {}
+    for number, written, payload in fields(message):
+        declared_as = declared.get(number)
+        if declared_as is None:
+            if declared in KEEPS_UNKNOWN:
+                read.setdefault(None, []).append(written)
+            continue
+        got = value(declared_as, number, written, payload)
+        if declared_as.values is not None and got not in declared_as.values:  # an enum's unknown value: the field
+            continue                                                           # reads as before it
+        if declared_as.repeated:
+            read.setdefault(number, []).append(got)
+        elif declared_as.kind == "message" and number in read:
+            read[number] = merged(read[number], got, declared_as.fields)
+        else:
+            read[number] = got
+    return read
+
+
+def merged(first: dict, second: dict, declared: dict[int, Field]) -> dict:
+    out = dict(first)
+    for number, got in second.items():
+        declared_as = declared.get(number)
+        if number is None or declared_as.repeated:
+            out[number] = out.get(number, []) + got
+        elif declared_as.kind == "message" and number in out:
+            out[number] = merged(out[number], got, declared_as.fields)
+        else:
+            out[number] = got
+    return out
+
+
+def settled(read: dict, declared: dict[int, Field]) -> tuple:
+    """A message as read, every declared field filled in with its default: equal for equal meanings."""
+    out = []
+    for number, declared_as in sorted(declared.items()):
+        if declared_as.kind == "message":
+            got = read.get(number, [] if declared_as.repeated else {})
+            got = tuple(settled(one, declared_as.fields) for one in got) if declared_as.repeated else \
+                settled(got, declared_as.fields)
+        else:
+            got = tuple(read.get(number, ())) if declared_as.repeated else read.get(number, declared_as.default)
+        out.append(got)
+    return (*out, tuple(read.get(None, ())))
+
+
+def reading_part(model: bytes) -> tuple:
     """What of `model` decides how a text is cut into pieces: the pieces, the normalizer and denormalizer, and the
-    trainer's READING_SETTINGS. Two trainings on the same text differ only elsewhere (the files they read, a newer
-    lmkit's training limits). ValueError where `model` is not a well-formed message."""
-    kept, settings = [], []
-    for number, written, payload in fields(model):
-        if number == TRAINER_SPEC and payload is not None:  # a message written twice is one, merged
-            settings += [w for n, w, _ in fields(payload) if n in READING_SETTINGS]
-        elif number in (PIECES, NORMALIZER_SPEC, DENORMALIZER_SPEC):
-            kept.append(written)
-    return b"".join(kept) + field(TRAINER_SPEC, b"".join(settings))
+    trainer's READING_SETTINGS, each field read as sentencepiece reads it (a default written out or left out, a
+    part written twice, the parts in any order). Two trainings on the same text differ only elsewhere (the files
+    they read, a newer lmkit's training limits). ValueError where `model` is not a well-formed message."""
+    return settled(read_message(model, READING), READING)
