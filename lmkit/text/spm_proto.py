@@ -9,7 +9,6 @@ with protobuf's wire format directly (sentencepiece ships no parser for it witho
 """
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field as declared
 
@@ -101,11 +100,13 @@ class Field:
     default: object = None       # what an absent field reads as
     repeated: bool = False
     fields: dict[int, "Field"] = declared(default_factory=dict)  # a message's own (kind "message")
+    keeps_unknown: bool = False  # a message's: the fields it does not declare are compared as written
     values: range | None = None  # an enum's: protobuf reads any other value as an unknown field, not as this one
 
 
 # ModelProto.SentencePiece: piece, score, type (NORMAL = 1)
-PIECE = {1: Field("bytes", b""), 2: Field("float", 0.0), 3: Field("int", 1, values=range(1, 7))}
+PIECE = {1: Field("bytes", b""), 2: Field("float", bytes(4)), 3: Field("int", 1, values=range(1, 7))}  # a float:
+# its four bytes as written (NaN is NaN)
 # NormalizerSpec: name, precompiled_charsmap, add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces,
 # normalization_rule_tsv
 NORMALIZER = {1: Field("bytes", b""), 2: Field("bytes", b""), 3: Field("bool", True), 4: Field("bool", True),
@@ -117,19 +118,22 @@ READING_SETTINGS = {3: Field("int", 1, values=range(1, 5)), 24: Field("bool", Fa
                     30: Field("bytes", repeated=True), 31: Field("bytes", repeated=True), 35: Field("bool", False),
                     40: Field("int", 0), 41: Field("int", 1), 42: Field("int", 2), 43: Field("int", -1)}
 # ModelProto's parts that decide a reading; its other parts (self-test data) do not
-READING = {PIECES: Field("message", repeated=True, fields=PIECE),
+# ModelProto's parts that decide a reading (its other parts, the self-test data, do not); the fields a piece or a
+# normalizer may gain in a later sentencepiece are compared as written, the trainer's other settings not at all
+READING = {PIECES: Field("message", repeated=True, fields=PIECE, keeps_unknown=True),
            TRAINER_SPEC: Field("message", fields=READING_SETTINGS),
-           NORMALIZER_SPEC: Field("message", fields=NORMALIZER), DENORMALIZER_SPEC: Field("message", fields=NORMALIZER)}
-KEEPS_UNKNOWN = (PIECE, NORMALIZER)  # fields these may gain are compared as written; the trainer's others are not
+           NORMALIZER_SPEC: Field("message", fields=NORMALIZER, keeps_unknown=True),
+           DENORMALIZER_SPEC: Field("message", fields=NORMALIZER, keeps_unknown=True)}
+MODEL = Field("message", fields=READING)  # ModelProto, as far as a reading goes
 
 
 def value(declared_as: Field, number: int, written: bytes, payload: bytes | None):
     """A field's value as read (a message: its fields, unmerged); ValueError where the wire type does not fit."""
     wire = read_key(written, 0)[1]
     if declared_as.kind in ("bytes", "message") and wire == LENGTH_DELIMITED:
-        return payload if declared_as.kind == "bytes" else read_message(payload, declared_as.fields)
+        return payload if declared_as.kind == "bytes" else read_message(payload, declared_as)
     if declared_as.kind == "float" and wire == 5:
-        return struct.unpack("<f", written[-4:])[0]
+        return written[-4:]
     if declared_as.kind in ("int", "bool") and wire == 0:
         number_read = read_varint(written, read_key(written, 0)[2])[0]
         if declared_as.kind == "bool":
@@ -139,40 +143,34 @@ def value(declared_as: Field, number: int, written: bytes, payload: bytes | None
     raise ValueError(f"field {number} is written with wire type {wire}, not as a {declared_as.kind}")
 
 
-def read_message(message: bytes, declared: dict[int, Field]) -> dict:
-    """The fields of `message` that `declared` names, merged as protobuf merges them (a scalar written twice: the
-    last; a repeated field: each; a message field: one, merged), and under key None its other fields as written
-    where the message keeps them (KEEPS_UNKNOWN)."""
+def read_message(message: bytes, kind: Field) -> dict:
+    """The fields of `message` that its `kind` declares, merged as protobuf merges them (merge_field), and under
+    key None its other fields as written where it keeps them."""
     read: dict = {}
     for number, written, payload in fields(message):
-        declared_as = declared.get(number)
+        declared_as = kind.fields.get(number)
         if declared_as is None:
-            if declared in KEEPS_UNKNOWN:
-                read.setdefault(None, []).append(written)
+            if kind.keeps_unknown:
+                merge_field(read, None, [written], kind.fields)
             continue
         got = value(declared_as, number, written, payload)
         if declared_as.values is not None and got not in declared_as.values:  # an enum's unknown value: the field
             continue                                                           # reads as before it
-        if declared_as.repeated:
-            read.setdefault(number, []).append(got)
-        elif declared_as.kind == "message" and number in read:
-            read[number] = merged(read[number], got, declared_as.fields)
-        else:
-            read[number] = got
+        merge_field(read, number, [got] if declared_as.repeated else got, kind.fields)
     return read
 
 
-def merged(first: dict, second: dict, declared: dict[int, Field]) -> dict:
-    out = dict(first)
-    for number, got in second.items():
-        declared_as = declared.get(number)
-        if number is None or declared_as.repeated:
-            out[number] = out.get(number, []) + got
-        elif declared_as.kind == "message" and number in out:
-            out[number] = merged(out[number], got, declared_as.fields)
-        else:
-            out[number] = got
-    return out
+def merge_field(read: dict, number: int | None, got, declared: dict[int, Field]) -> None:
+    """Fold field `number`'s value `got` (a list where repeated) into a message as read so far, as protobuf does
+    when a field comes again: a scalar, the last; a repeated field, each; a message field, one, merged."""
+    declared_as = declared.get(number)
+    if number is None or declared_as.repeated:
+        read.setdefault(number, []).extend(got)
+    elif declared_as.kind == "message" and number in read:
+        for inner, inner_got in got.items():
+            merge_field(read[number], inner, inner_got, declared_as.fields)
+    else:
+        read[number] = got
 
 
 def settled(read: dict, declared: dict[int, Field]) -> tuple:
@@ -194,4 +192,4 @@ def reading_part(model: bytes) -> tuple:
     trainer's READING_SETTINGS, each field read as sentencepiece reads it (a default written out or left out, a
     part written twice, the parts in any order). Two trainings on the same text differ only elsewhere (the files
     they read, a newer lmkit's training limits). ValueError where `model` is not a well-formed message."""
-    return settled(read_message(model, READING), READING)
+    return settled(read_message(model, MODEL), READING)
