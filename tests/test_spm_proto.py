@@ -2,7 +2,7 @@
 sentencepiece tokenizers read text alike (passes 50 and 51)."""
 import pytest
 
-from lmkit.text.spm_proto import NO_DUMMY_PREFIX, field, fields, reading_part, varint
+from lmkit.text.spm_proto import NO_DUMMY_PREFIX, field, fields, read_varint, reading_part, varint
 from lmkit.text.tokenizers import SentencePieceTokenizer
 
 LINES = ["the king went to the castle 1998", "a queen said", "白日依山尽，黄河入海流。"] * 40
@@ -105,3 +105,26 @@ def test_a_setting_changed_by_a_later_copy_of_its_part_is_read_as_changed(pieces
 def test_a_field_written_with_another_wire_type_is_not_read_as_its_value(pieces):
     with pytest.raises(ValueError):
         reading_part(pieces.model_proto + field(3, field(3, b"\x01")))  # add_dummy_prefix length-delimited
+
+
+def test_a_varint_keeps_its_low_64_bits_as_protobuf_does(pieces):
+    """Pass 53: a bool written as ten bytes with bits past the 64th (80 .. 80 02, 2^64) reads false to protobuf and
+    sentencepiece, but read true here, so a model with add_dummy_prefix off was taken to read like one with it on."""
+    beyond = bytes([0x80] * 9 + [0x02])  # 2^64: zero in 64 bits
+    assert read_varint(beyond, 0) == (0, 10) and read_varint(bytes([0xFF] * 9 + [0x01]), 0) == ((1 << 64) - 1, 10)
+    with pytest.raises(ValueError, match="longer than ten bytes"):
+        read_varint(bytes([0x80] * 10 + [0x00]), 0)
+    model = pieces.model_proto
+    off = SentencePieceTokenizer(model + field(3, varint(3 << 3) + beyond))  # add_dummy_prefix = 2^64: false
+    assert off.split("queen") != pieces.split("queen")
+    assert reading_part(model + NO_DUMMY_PREFIX) == reading_part(model + field(3, varint(3 << 3) + beyond))
+    assert not off.reads_like(pieces)
+
+
+def test_how_unk_decodes_is_compared(pieces):
+    """Pass 53: unk_surface (TrainerSpec 44) changes what lmkit's decode writes for <unk>."""
+    surfaced = SentencePieceTokenizer(pieces.model_proto + field(2, field(44, b"ZZ")))
+    unk = pieces.vocab.unk_id
+    assert surfaced.decode([unk]) != pieces.decode([unk]) and not surfaced.reads_like(pieces)
+    written_out = SentencePieceTokenizer(pieces.model_proto + field(2, field(44, " \u2047 ".encode())))
+    assert written_out.reads_like(pieces)  # the default written out

@@ -27,15 +27,19 @@ def varint(value: int) -> bytes:
 
 
 def read_varint(data: bytes, at: int) -> tuple[int, int]:
-    """(the varint at `at`, where the next field starts); ValueError where `data` ends inside it."""
+    """(the varint at `at`, where the next field starts), its low 64 bits as protobuf keeps them (the tenth byte's
+    higher bits are dropped: 80 .. 80 02 reads 0); ValueError where `data` ends inside it or it runs past ten
+    bytes, which protobuf refuses."""
     value = shift = 0
     while True:
         if at >= len(data):
             raise ValueError("the message ends inside a varint")
+        if shift == 70:
+            raise ValueError("a varint longer than ten bytes")
         byte = data[at]
         value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
         if byte < 0x80:
-            return value, at
+            return value & 0xFFFF_FFFF_FFFF_FFFF, at
 
 
 def fields(message: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
@@ -112,11 +116,13 @@ PIECE = {1: Field("bytes", b""), 2: Field("float", bytes(4)), 3: Field("int", 1,
 NORMALIZER = {1: Field("bytes", b""), 2: Field("bytes", b""), 3: Field("bool", True), 4: Field("bool", True),
               5: Field("bool", True), 6: Field("bytes", b"")}
 # TrainerSpec's settings that act when a text is encoded: model_type (UNIGRAM = 1), treat_whitespace_as_suffix,
-# allow_whitespace_only_pieces, the control and user-defined symbols, byte_fallback, the unk, bos, eos and pad ids.
-# The rest steered the training only (the split_* settings shaped the pieces it made: the pieces are compared).
+# allow_whitespace_only_pieces, the control and user-defined symbols, byte_fallback, the unk, bos, eos and pad ids,
+# and unk_surface (how <unk> decodes). The rest steered the training only (the split_* settings shaped the pieces
+# it made: the pieces are compared).
 READING_SETTINGS = {3: Field("int", 1, values=range(1, 5)), 24: Field("bool", False), 26: Field("bool", False),
                     30: Field("bytes", repeated=True), 31: Field("bytes", repeated=True), 35: Field("bool", False),
-                    40: Field("int", 0), 41: Field("int", 1), 42: Field("int", 2), 43: Field("int", -1)}
+                    40: Field("int", 0), 41: Field("int", 1), 42: Field("int", 2), 43: Field("int", -1),
+                    44: Field("bytes", " \u2047 ".encode())}
 # ModelProto's parts that decide a reading; its other parts (self-test data) do not
 # ModelProto's parts that decide a reading (its other parts, the self-test data, do not); the fields a piece or a
 # normalizer may gain in a later sentencepiece are compared as written, the trainer's other settings not at all
