@@ -105,6 +105,19 @@ def test_resume_says_where_it_picks_up(cli, tmp_path):
     assert f"{tokens:,} tokens" in result.output
 
 
+def test_resume_names_a_bidirectional_models_line_batches_and_a_finished_run(cli, tmp_path):
+    """Pass 53: a bidirectional model's epoch counts line batches, not windows, and a run resumed after its last
+    epoch was said to be in the epoch after it."""
+    args = [*tiny_files(), *TINY_MODEL, "--model", "bilstm", "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m"]
+    assert cli("train", *args, "--max-steps", "2").exit_code == 0
+    resume = ["train", "--resume", tmp_path / "m", "--quiet", "--sample-tokens", "0"]
+    result = cli(*resume, "--epochs", "1", "--max-steps", "1000")
+    assert result.exit_code == 0, result.output
+    assert f"resuming {tmp_path / 'm'} at step 2: epoch 1, line batch 2 of " in result.output
+    again = cli(*resume)  # nothing left: said, and the model evaluated
+    assert again.exit_code == 0 and ": epoch 1 of 1 done, " in again.output and "epoch 2" not in again.output
+
+
 @pytest.mark.parametrize("corpora_variable", [False, True])
 def test_lmkit_home_holds_corpora_and_checkpoints_and_every_header_names_them(cli, tmp_path, monkeypatch,
                                                                               corpora_variable):

@@ -324,9 +324,13 @@ def reopen_corpus(directory: Path, name: str | None):
 def resume_line(directory: Path, trainer) -> str:
     """Where a resumed run picks up: step, epoch (and how far into it), tokens seen, time spent."""
     p = trainer.progress
-    return (f"resuming {printable(str(directory))} at step {p.step:,}: epoch {p.epoch + 1}, window "
-            f"{trainer.windows_done():,} of {trainer.windows:,}, {counted(p.tokens, 'token')} and {p.elapsed:.0f}s "
-            "trained so far")
+    if p.epoch >= trainer.cfg.epochs:  # a finished run: there is no next epoch to be in
+        where = f"epoch {p.epoch:,} of {trainer.cfg.epochs:,} done"
+    else:
+        unit = "line batch" if trainer.lines is not None else "window"  # what a bidirectional model's epoch counts
+        where = f"epoch {p.epoch + 1}, {unit} {trainer.windows_done():,} of {trainer.windows:,}"
+    return (f"resuming {printable(str(directory))} at step {p.step:,}: {where}, {counted(p.tokens, 'token')} and "
+            f"{p.elapsed:.0f}s trained so far")
 
 
 def count_parameters(model) -> int:
