@@ -61,8 +61,12 @@ def fields(message: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
 
 
 def read_key(message: bytes, at: int) -> tuple[int, int, int]:
-    """(field number, wire type, where its value starts) of the key at `at`."""
+    """(field number, wire type, where its value starts) of the key at `at`. ValueError for a key past 32 bits:
+    protobuf reads a key as 32 bits, so such a key may name a field that decides the reading (a normalizer_spec
+    behind bits a 64-bit reading sees as another field number)."""
     key, at = read_varint(message, at)
+    if key >= 1 << 32:
+        raise ValueError("a field key past 32 bits")
     return key >> 3, key & 7, at
 
 
@@ -117,13 +121,13 @@ NORMALIZER = {1: Field("bytes", b""), 2: Field("bytes", b""), 3: Field("bool", T
               5: Field("bool", True), 6: Field("bytes", b"")}
 # TrainerSpec's settings that act when a text is encoded: model_type (UNIGRAM = 1), treat_whitespace_as_suffix,
 # allow_whitespace_only_pieces, the control and user-defined symbols, byte_fallback, the unk, bos, eos and pad ids,
-# and unk_surface (how <unk> decodes). The rest steered the training only (the split_* settings shaped the pieces
-# it made: the pieces are compared).
+# unk_surface (how <unk> decodes) and the special pieces' names (sentencepiece finds their ids by them). The rest
+# steered the training only (the split_* settings shaped the pieces it made: the pieces are compared).
 READING_SETTINGS = {3: Field("int", 1, values=range(1, 5)), 24: Field("bool", False), 26: Field("bool", False),
                     30: Field("bytes", repeated=True), 31: Field("bytes", repeated=True), 35: Field("bool", False),
                     40: Field("int", 0), 41: Field("int", 1), 42: Field("int", 2), 43: Field("int", -1),
-                    44: Field("bytes", " \u2047 ".encode())}
-# ModelProto's parts that decide a reading; its other parts (self-test data) do not
+                    44: Field("bytes", " \u2047 ".encode()), 45: Field("bytes", b"<unk>"), 46: Field("bytes", b"<s>"),
+                    47: Field("bytes", b"</s>"), 48: Field("bytes", b"<pad>")}
 # ModelProto's parts that decide a reading (its other parts, the self-test data, do not); the fields a piece or a
 # normalizer may gain in a later sentencepiece are compared as written, the trainer's other settings not at all
 READING = {PIECES: Field("message", repeated=True, fields=PIECE, keeps_unknown=True),
