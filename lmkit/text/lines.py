@@ -43,28 +43,35 @@ def cut_long_lines(lines: list[np.ndarray], longest: int) -> list[np.ndarray]:
     return pieces
 
 
-# a batch of at least this many lines holds a multiple of it: oneDNN's bf16 LSTM runs 8k rows faster per token than
-# 8k +- 1..3, up to 2.3x (61 rows against 64; benchmarks/RESULTS.md, "Line batches in multiples of 8 rows")
-ROW_MULTIPLE = 8
+# a batch of ROUNDED_FROM lines or more holds a multiple of ROW_MULTIPLE: with AMX, oneDNN's bf16 LSTM runs such row
+# counts up to 1.6x faster per token than their neighbours (62 rows against 64), and rounding fewer rows loses
+# speed (11 rows to 8: 0.8x); without AMX it is even (benchmarks/RESULTS.md, "Line batches in multiples of 8 rows")
+ROW_MULTIPLE, ROUNDED_FROM = 8, 24
+
+
+def batch_rows(width: int, tokens: int) -> int:
+    """How many lines framing into `width` ids a batch of about `tokens` ids holds: tokens // width (at least
+    one), rounded to the nearest multiple of ROW_MULTIPLE (halves down) once that is ROUNDED_FROM or more, so at
+    most 32/29 of `tokens` (29 rows become 32)."""
+    rows = max(1, tokens // width)
+    if rows < ROUNDED_FROM:
+        return rows
+    return (rows + ROW_MULTIPLE // 2 - 1) // ROW_MULTIPLE * ROW_MULTIPLE
 
 
 def line_batches(lines: list[np.ndarray], tokens: int) -> list[list[int]]:
     """Indices of lines grouped into batches of similar length, each framing into about `tokens` ids.
 
     Lines are taken longest first; a batch framed as (N, L) costs N x L ids (L = its longest line plus
-    `<s>`), so it takes the N = tokens // L lines that fit, rounded to the nearest multiple of ROW_MULTIPLE
-    (halves down) where N is at least that: at most 16/13 of `tokens` (N = 13 becomes 16). Neighbours in
-    length share a batch and little padding is run over; a batch of short lines holds many, one of long lines
-    few. A line framing into more than `tokens` ids gets a batch of its own (cut_long_lines keeps them from
-    growing without bound).
+    `<s>`), so it takes the N = batch_rows(L, tokens) lines that fit. Neighbours in length share a batch and
+    little padding is run over; a batch of short lines holds many, one of long lines few. A line framing into
+    more than `tokens` ids gets a batch of its own (cut_long_lines keeps them from growing without bound).
     """
     order = sorted(range(len(lines)), key=lambda i: len(lines[i]), reverse=True)
     batches: list[list[int]] = []
     at = 0
     while at < len(order):
-        rows = max(1, tokens // (len(lines[order[at]]) + 1))
-        if rows >= ROW_MULTIPLE:
-            rows = (rows + ROW_MULTIPLE // 2 - 1) // ROW_MULTIPLE * ROW_MULTIPLE
+        rows = batch_rows(len(lines[order[at]]) + 1, tokens)
         batches.append(order[at : at + rows])
         at += rows
     return batches

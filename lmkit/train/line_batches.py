@@ -7,7 +7,7 @@ Here instead every line is trained on once an epoch:
 
     lines    cut into pieces of at most B x T - 1 tokens (a step's memory stays bounded)
     batches  lines of similar length together, each framing into about B x T ids (--batch-size x --bptt),
-             in multiples of 8 rows (lmkit.text.lines.line_batches)
+             in multiples of 8 rows from 24 on (lmkit.text.lines.batch_rows)
     order    the batches shuffled afresh each epoch, from --seed and the epoch number (a resumed run
              and every DDP rank draw the same order)
     ranks    under DDP each rank takes every size-th line of a batch
