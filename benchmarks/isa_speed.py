@@ -24,11 +24,10 @@ import subprocess
 import sys
 import time
 
-from machine import describe_machine, isa_env
+from machine import describe_machine, isa_env, runs_here
 
 SETTINGS = [("AVX2", "fp32"), ("AVX512_CORE", "fp32"), ("AVX512_CORE_BF16", "fp32"), ("AVX512_CORE_BF16", "bf16"),
             (None, "fp32"), (None, "bf16")]
-NEEDS = {"AVX512_CORE": "avx512f", "AVX512_CORE_BF16": "avx512_bf16"}  # the CPU flag a limit needs to mean anything
 VOCAB, BPTT, WARMUP = 86, 128, 5
 
 
@@ -84,12 +83,10 @@ def main() -> None:
         return
     info = describe_machine(dict(os.environ))
     print(json.dumps(info), flush=True)
-    flags = info.get("flags", {})
     print(f"| oneDNN held to | precision | {' | '.join(f'batch {b} x {BPTT}, characters/s' for b in args.batches)} |")
     print("|---|---|" + "---|" * len(args.batches))
     for isa, precision in SETTINGS:
-        has_bf16 = flags.get("avx512_bf16") or flags.get("amx_bf16")
-        if isa in NEEDS and not flags.get(NEEDS[isa]) or precision == "bf16" and not has_bf16:
+        if not runs_here(info, isa, precision):
             continue
         speeds = [measure(isa, precision, batch, args) for batch in args.batches]
         print(f"| {isa or 'none'} | {precision} | {' | '.join(f'{speed:,.0f}' for speed in speeds)} |", flush=True)

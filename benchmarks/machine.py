@@ -19,6 +19,16 @@ ISA_LIMITS = {
 }
 
 
+NEEDS = {"AVX512_CORE": "avx512f", "AVX512_CORE_BF16": "avx512_bf16"}  # the CPU flag a limit needs to mean anything
+
+
+def runs_here(info: dict, isa: str | None, precision: str) -> bool:
+    """Whether this CPU (describe_machine's `info`) has what the limit `isa` (None: none) and `precision` need."""
+    flags = info.get("flags", {})
+    has_bf16 = flags.get("avx512_bf16") or flags.get("amx_bf16")
+    return not (isa in NEEDS and not flags.get(NEEDS[isa]) or precision == "bf16" and not has_bf16)
+
+
 def isa_env(isa: str) -> dict[str, str]:
     """Environment that keeps torch's three kernel sources to `isa` (a key of ISA_LIMITS): oneDNN (LSTM,
     matmuls), ATen's own vectorised kernels, and MKL's BLAS. Clock and caches stay this CPU's, so it
