@@ -47,6 +47,7 @@ def cut_long_lines(lines: list[np.ndarray], longest: int) -> list[np.ndarray]:
 # counts up to 1.6x faster per token than their neighbours (62 rows against 64), and rounding fewer rows loses
 # speed (11 rows to 8: 0.8x); without AMX it is even (benchmarks/RESULTS.md, "Line batches in multiples of 8 rows")
 ROW_MULTIPLE, ROUNDED_FROM = 8, 24
+BATCH_RULE = [ROW_MULTIPLE, ROUNDED_FROM]  # what a trainer state records of it ("line_rows")
 
 
 def batch_rows(width: int, tokens: int) -> int:

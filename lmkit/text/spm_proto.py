@@ -139,13 +139,13 @@ MODEL = Field("message", fields=READING)  # ModelProto, as far as a reading goes
 
 def value(declared_as: Field, number: int, written: bytes, payload: bytes | None):
     """A field's value as read (a message: its fields, unmerged); ValueError where the wire type does not fit."""
-    wire = read_key(written, 0)[1]
+    _, wire, start = read_key(written, 0)
     if declared_as.kind in ("bytes", "message") and wire == LENGTH_DELIMITED:
         return payload if declared_as.kind == "bytes" else read_message(payload, declared_as)
     if declared_as.kind == "float" and wire == 5:
         return written[-4:]
     if declared_as.kind in ("int", "bool") and wire == 0:
-        number_read = read_varint(written, read_key(written, 0)[2])[0]
+        number_read = read_varint(written, start)[0]
         if declared_as.kind == "bool":
             return number_read != 0
         number_read &= 0xFFFFFFFF  # an int32 is written as a 64-bit two's complement varint; it keeps its low 32 bits

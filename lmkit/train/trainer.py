@@ -32,7 +32,7 @@ from lmkit.evaluate.perplexity import NLL
 from lmkit.models.base import HandWrittenGradients, is_cloze
 from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns
-from lmkit.text.lines import ROUNDED_FROM, ROW_MULTIPLE
+from lmkit.text.lines import BATCH_RULE
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.config import TrainConfig, select_device
 from lmkit.train.cpu_memory import keep_freed_memory
@@ -170,7 +170,7 @@ class Trainer:
         """Whether a saved cloze run's batch index points into the batches this run builds."""
         saved = state.get("train_config") or {}
         return (state.get("position") == POSITION_LINES and saved.get("batch_size") == self.cfg.batch_size
-                and saved.get("bptt") == self.cfg.bptt and state.get("line_rows") == [ROW_MULTIPLE, ROUNDED_FROM])
+                and saved.get("bptt") == self.cfg.bptt and state.get("line_rows") == BATCH_RULE)
 
     def _check_position(self, progress: Progress, source: str) -> None:
         """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
@@ -202,7 +202,7 @@ class Trainer:
                 "average": self.average.state_dict() if self.average is not None else None,
                 "hidden": hidden, "world": self.world.layout(self.cfg.batch_size), "train_config": self.cfg.to_dict(),
                 "position": POSITION_LINES if self.lines is not None else POSITION_COLUMNS,
-                "line_rows": [ROW_MULTIPLE, ROUNDED_FROM] if self.lines is not None else None}  # the line batches' rule
+                "line_rows": list(BATCH_RULE) if self.lines is not None else None}  # the line batches' rule
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> TrainResult:
