@@ -27,7 +27,9 @@ among its k best. The script prints top-1 and top-5 accuracy, one row per
 span length and filler (a markdown table, with the share of blanks whose span
 was among the filler's candidates at all, "proposed", and its scoring seconds
 per blank), then the BiLSTM's top-1 lead over each pair with the standard error
-of that paired difference (`lead`), with the CPU, torch, threads, the load average before training
+of that paired difference (`lead`), each filler's top-1 by the frequency band of
+the span's rarest token (`frequency_bands`: the adaptive softmax's head and
+clusters, for vocabularies of 1,000 types and more), with the CPU, torch, threads, the load average before training
 and after scoring, and every model's parameter count.
 
 The blanks of each length are drawn with their own generator seeded --seed, so
@@ -116,6 +118,7 @@ from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, grow_span
 from lmkit.generate.fill import fill_blank, fillable_ids, vocabulary_fillers
 from lmkit.generate.sampling import evaluating, prime
+from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
 SIZES = ["--layers", "2", "--hidden-size", "256"]
 LSTM = ["--model", "lstm", *SIZES, "--emb-size", "128"]
@@ -259,6 +262,26 @@ def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: in
     return tallies
 
 
+def frequency_bands(vocab_size: int) -> list[tuple[str, int, int]]:
+    """(name, first id, end id) of each of the adaptive softmax's clusters: the vocabulary is sorted by frequency, so
+    these are bands of frequent to rare words, and the neural fillers' softmax treats each apart. None below
+    MIN_ADAPTIVE_VOCAB types."""
+    if vocab_size < MIN_ADAPTIVE_VOCAB:
+        return []
+    bounds = [0, *adaptive_cutoffs(vocab_size), vocab_size]
+    names = ["head", *(f"cluster {c}" for c in range(1, len(bounds) - 1))]
+    return [(f"{name}, ids {lo:,}-{end - 1:,}", lo, end) for name, lo, end in zip(names, bounds, bounds[1:])]
+
+
+def band_shares(tally: Tally, cases: list[Blank], bands: list[tuple[str, int, int]]) -> list[str]:
+    """The filler's top-1 share among the scored blanks whose span's rarest token (its highest id) is in each band."""
+    shares = []
+    for _, lo, end in bands:
+        ranks = [rank for rank, (_, span, _) in zip(tally.ranks, cases) if lo <= max(span) < end]
+        shares.append(f"{100 * sum(r < 1 for r in ranks) / len(ranks):.1f}% of {len(ranks)}" if ranks else "-")
+    return shares
+
+
 def cpu_line() -> str:
     model, flags = platform.processor() or platform.machine(), set()
     try:
@@ -342,11 +365,11 @@ def main() -> None:
     tuned = tune_context_weight(models["bilstm"], valid)
     weight = max(tuned, key=lambda w: (tuned[w], -w))  # ties: the smaller weight
     lines = encoded_test_split(args.corpus, tokenizer)
-    tallies = {}
+    tallies, cases = {}, {}
     for length in args.span_lengths:
-        cases = blanks(lines, tokenizer.vocab.unk_id, length, args.blanks, args.seed)
-        tallies[length] = score(models, cases, time.monotonic() + args.score_minutes * 60, args.shortlist, args.beam,
-                                weight)
+        cases[length] = blanks(lines, tokenizer.vocab.unk_id, length, args.blanks, args.seed)
+        tallies[length] = score(models, cases[length], time.monotonic() + args.score_minutes * 60, args.shortlist,
+                                args.beam, weight)
     load_after = os.getloadavg()
     print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
           f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
@@ -364,6 +387,13 @@ def main() -> None:
             shares = " | ".join(tally.share(k) for k in (math.inf, 1, 5))
             per_blank = tally.seconds / max(len(tally.ranks), 1)
             print(f"| {length} | {name} | {len(tally.ranks)} | {shares} | {per_blank:.2f} |")
+    bands = frequency_bands(len(tokenizer.vocab))
+    if bands:
+        print("\n| span | filler | " + " | ".join(f"top-1, {name}" for name, _, _ in bands) + " |\n|---|---|"
+              + "---|" * len(bands))
+        for length, by_filler in tallies.items():
+            for name, tally in by_filler.items():
+                print(f"| {length} | {name} | " + " | ".join(band_shares(tally, cases[length], bands)) + " |")
     print("\n| span | BiLSTM, re-ranked, over | blanks | top-1 lead, points | standard error |\n|---|---|---|---|---|")
     for length, by_filler in tallies.items():
         for name in ("ngram", "lstm"):

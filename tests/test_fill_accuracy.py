@@ -142,3 +142,19 @@ def test_the_rerank_weight_is_tried_at_every_setting_on_the_blanks_given(memoris
     tuned = bench.tune_context_weight(models["bilstm"], known + unseen)
     assert list(tuned) == list(bench.CONTEXT_WEIGHTS)
     assert all(share == pytest.approx(2 / 3) for share in tuned.values())
+
+
+def test_frequency_bands_are_the_adaptive_softmax_clusters_and_cover_the_vocabulary():
+    bands = bench.frequency_bands(20000)
+    assert [(lo, end) for _, lo, end in bands] == [(0, 1000), (1000, 4000), (4000, 20000)]
+    assert [name for name, _, _ in bands] == ["head, ids 0-999", "cluster 1, ids 1,000-3,999",
+                                              "cluster 2, ids 4,000-19,999"]
+    assert bench.frequency_bands(999) == []  # no adaptive softmax below 1,000 types: no bands to name
+
+
+def test_a_span_counts_in_the_band_of_its_rarest_token():
+    bands = [("frequent", 0, 10), ("rare", 10, 100)]
+    cases = [([5], [4], [6]), ([5], [4, 50], [6]), ([5], [60], [6]), ([5], [7], [6])]
+    tally = bench.Tally(ranks=[0, 0, math.inf, 3])  # right, right, never proposed, fourth
+    assert bench.band_shares(tally, cases, bands) == ["50.0% of 2", "50.0% of 2"]
+    assert bench.band_shares(bench.Tally(ranks=[0]), cases, bands) == ["100.0% of 1", "-"]  # cut short by a deadline
