@@ -26,10 +26,11 @@ A filler is right at top-k when the whole span, all L tokens in order, is
 among its k best. The script prints top-1 and top-5 accuracy, one row per
 span length and filler (a markdown table, with the share of blanks whose span
 was among the filler's candidates at all, "proposed", and its scoring seconds
-per blank), then the BiLSTM's top-1 lead over each pair with the standard error
-of that paired difference (`lead`), each filler's top-1 by the frequency band of
-the span's rarest token (`frequency_bands`: the adaptive softmax's head and
-clusters, for vocabularies of 1,000 types and more), with the CPU, torch, threads, the load average before training
+per blank), then each filler's top-1 by the frequency band of the span's
+rarest token (`frequency_bands`: cut where the adaptive softmax cuts its head
+and clusters, for vocabularies of 1,000 types and more), then the BiLSTM's
+top-1 lead over each pair with the standard error of that paired difference
+(`lead`), with the CPU, torch, threads, the load average before training
 and after scoring, and every model's parameter count.
 
 The blanks of each length are drawn with their own generator seeded --seed, so
@@ -263,9 +264,9 @@ def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: in
 
 
 def frequency_bands(vocab_size: int) -> list[tuple[str, int, int]]:
-    """(name, first id, end id) of each of the adaptive softmax's clusters: the vocabulary is sorted by frequency, so
-    these are bands of frequent to rare words, and the neural fillers' softmax treats each apart. None below
-    MIN_ADAPTIVE_VOCAB types."""
+    """(name, first id, end id) of bands of frequent to rare words (the vocabulary is sorted by frequency), cut where
+    the adaptive softmax cuts its head and clusters: under --softmax adaptive the neural fillers' softmax treats each
+    band apart, under full they are frequency bands all the same. None below MIN_ADAPTIVE_VOCAB types."""
     if vocab_size < MIN_ADAPTIVE_VOCAB:
         return []
     bounds = [0, *adaptive_cutoffs(vocab_size), vocab_size]
@@ -363,7 +364,9 @@ def main() -> None:
     models, tokenizer = {name: model for name, (model, _, _) in loaded.items()}, loaded["bilstm"][1]
     valid = blanks(encoded_test_split(args.corpus, tokenizer, "valid"), tokenizer.vocab.unk_id, 1, args.tune_blanks,
                    args.seed)
+    tune_start = time.perf_counter()
     tuned = tune_context_weight(models["bilstm"], valid)
+    tune_seconds = time.perf_counter() - tune_start
     weight = max(tuned, key=lambda w: (tuned[w], -w))  # ties: the smaller weight
     lines = encoded_test_split(args.corpus, tokenizer)
     tallies, cases = {}, {}
@@ -381,7 +384,8 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
     print("parameters: " + ", ".join(f"{name} {parameters(model)}" for name, model in models.items() if "ngram" not in name))
     print(f"BiLSTM rerank ({RERANK} best), valid top-1 by context weight ({len(valid)} blanks): "
-          + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items()) + f"; chosen {weight:g}")
+          + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
+          + f"; chosen {weight:g} ({tune_seconds:.0f} s)")
     print("| span | filler | blanks | proposed | top-1 | top-5 | s / blank |\n|---|---|---|---|---|---|---|")
     for length, by_filler in tallies.items():
         for name, tally in by_filler.items():
