@@ -279,7 +279,7 @@ def band_shares(tally: Tally, cases: list[Blank], bands: list[tuple[str, int, in
     shares = []
     for _, lo, end in bands:
         ranks = [rank for rank, (_, span, _) in zip(tally.ranks, cases) if lo <= max(span) < end]
-        shares.append(f"{100 * sum(r < 1 for r in ranks) / len(ranks):.1f}% of {len(ranks)}" if ranks else "-")
+        shares.append(f"{Tally(ranks).share(1)} of {len(ranks)}" if ranks else "-")
     return shares
 
 
