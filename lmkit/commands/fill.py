@@ -10,15 +10,18 @@ import click
 
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.generate import warn_unknown
-from lmkit.commands.options import number
+from lmkit.commands.options import number, options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.config.path_text import check_path_text
+from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError, printable
 from lmkit.line_ends import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
+from lmkit.generate.memory import MemorySettings
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
+MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory-neighbours, ..
 MARK = "  *"  # after a sentence that, written out, reads as other tokens than those scored (explain_mark)
 
 
@@ -41,12 +44,19 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
                    "filled sentence (0: by the filler's own tokens alone).")
 @click.option("--context-weight", type=number(float, low=0, high=1e6), default=CONTEXT_WEIGHT, show_default=True,
               help="One bidirectional model: the weight of the rest of the sentence in --rerank's score.")
+@click.option("--memory", is_flag=True,
+              help="One bidirectional model: read the filler's own places with a nearest-neighbour memory too, of the "
+                   "train split of the corpus the model was trained on (built on each call, held in RAM: about 2 GB "
+                   "a million tokens at --hidden-size 256).")
+@click.option("--memory-file", type=PathGiven(), default=None,
+              help="A memory of this UTF-8 text file's lines instead of the model's train split (implies --memory).")
+@options_from(MemorySettings)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
 @threads_option
 @click.pass_context
 def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, rerank, context_weight,
-            as_json, opener):
+            memory, memory_file, neighbours, temperature, weight, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -69,6 +79,13 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     times the pseudo-log-likelihood of the sentence's other tokens (and of its end,
     </s>) with the filler in place, how well the rest of the line reads around it.
     The fillers after them keep the order of their own score and show no score ("-").
+
+    With --memory (or --memory-file), a bidirectional model also remembers a text: the
+    features its softmax reads at every place of it, and the token there. At each of a
+    filler's places, the --memory-neighbours remembered places nearest in features vote for
+    their tokens, and their distribution gets --memory-weight of the prediction there
+    (Khandelwal et al.'s kNN-LM). The model's own text brings back the contexts of words
+    too rare for the network to have learnt; another text adapts the filler to it.
     """
     from lmkit.generate.fill import check_pair, fill_blank, split_blank, vocabulary_fillers
 
@@ -79,10 +96,16 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
+        if not (memory or memory_file):
+            refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
+        remembered = (memory_file, MemorySettings(neighbours, temperature, weight)) if memory or memory_file else None
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
-                               context_weight, as_json, opener)
+                               context_weight, remembered, as_json, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
     refuse_ignored(ctx, ("rerank", "context_weight"), "two models score every filler by its whole sentence already")
+    refuse_ignored(ctx, ("memory", "memory_file", *MEMORY_SETTINGS),
+                   "a memory holds what one bidirectional model's softmax reads (lmkit fill BIMODEL TEXT), and two "
+                   "models are given")
     left, right = split_blank(text, blank)
     first, second = opener.open_shared([forward_dir, backward_dir])
     for member in (first, second):
@@ -115,7 +138,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
-                    rerank: int, context_weight: float, as_json: bool, opener) -> None:
+                    rerank: int, context_weight: float, remembered: tuple[Path | None, MemorySettings] | None,
+                    as_json: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
     from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
@@ -127,11 +151,13 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
+    memory = None if remembered is None else build_memory(member, *remembered)
     left_ids, to_rank, right_ids = blank_and_fillers(
         tokenizer, left, right, candidates,
-        lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam, starts))
+        lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam, starts,
+                                                             memory))
     fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
-                         context_weight=context_weight)
+                         context_weight=context_weight, memory=memory)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -149,6 +175,20 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
                    f"{left}{before}[{word}]{after}{right}{MARK * (not reads)}")
         marked |= not reads
     explain_mark(marked)
+
+
+def build_memory(member, file: Path | None, settings: MemorySettings):
+    """The memory of --memory-file, else of the train split of the corpus the model was trained on; stderr says what
+    it reads and how large it came out."""
+    from lmkit.evaluate.text import EvalText, default_text
+    from lmkit.generate.memory import ClozeMemory
+
+    text = (EvalText.from_file(file) if file is not None else
+            default_text(member.config, member.path, "train", "give --memory-file PATH"))
+    click.echo(f"remembering {printable(text.label)} ...", err=True)
+    memory = ClozeMemory.build(member.model, (member.tokenizer.encode_line(line) for line in text.lines()), settings)
+    click.echo(f"remembered {len(memory):,} places", err=True)
+    return memory
 
 
 def blank_and_fillers(tokenizer, left: str, right: str, candidates: str | None, propose

@@ -39,6 +39,7 @@ from lmkit.errors import ConfigError
 from lmkit.generate.fill import barred_ids, fillable_ids
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device
 from lmkit.generate.beam import best_first
+from lmkit.generate.memory import ClozeMemory
 from lmkit.text.lines import frame_lines
 
 RERANK = 20            # the likeliest fillers scored again by the rest of their filled sentence
@@ -63,28 +64,49 @@ def framed(model, sentences: list[list[int]]) -> tuple[torch.Tensor, torch.Tenso
     return frame_lines([np.asarray([*s, eos], dtype=np.int64) for s in sentences], model_device(model))
 
 
-def blank_logprobs(model, sentences: list[list[int]], position: int) -> torch.Tensor:
-    """(N, V) log p(token at `position` of each sentence | the rest of it)."""
+def blank_logprobs(model, sentences: list[list[int]], position: int, memory: ClozeMemory | None = None
+                   ) -> torch.Tensor:
+    """(N, V) log p(token at `position` of each sentence | the rest of it), mixed with `memory`'s where given."""
     ids, lengths = framed(model, sentences)
     with evaluating(model):
-        return model.cloze_logprobs(ids, lengths)[:, position + 1].float()  # +1: `<s>` comes first
+        if memory is None:
+            return model.cloze_logprobs(ids, lengths)[:, position + 1].float()  # +1: `<s>` comes first
+        feats = model.features(ids, lengths)[:, position]                        # (N, D): predicts position + 1
+        return memory.mix(feats, model.head.log_probs(feats)).float()
 
 
 def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  batch_size: int = 256) -> list[tuple[float, float]]:
+                  batch_size: int = 256, memory: ClozeMemory | None = None) -> list[tuple[float, float]]:
     """Each filler's (own, context) in its filled sentence: the sums of log p(x_j | the sentence without x_j)
-    over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted)."""
+    over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted).
+    With a `memory`, the filler's positions are read with it too (lmkit.generate.memory), the others not."""
     sums: list[tuple[float, float]] = []
     for first in range(0, len(fillers), batch_size):
         chunk = fillers[first : first + batch_size]
         ids, lengths = framed(model, [[*left, *c, *right] for c in chunk])
         with evaluating(model):
-            logp = model.cloze_targets(ids, lengths).double()                    # (N, L-1): position t at t-1
+            if memory is None:
+                logp = model.cloze_targets(ids, lengths).double()                # (N, L-1): position t at t-1
+            else:
+                logp = remembered_targets(model, memory, ids, lengths, len(left), [len(c) for c in chunk])
         for row, c in enumerate(chunk):
             line = logp[row, : int(lengths[row]) - 1]                            # this sentence's predictions
             own = float(line[len(left) : len(left) + len(c)].sum())
             sums.append((own, float(line.sum()) - own))
     return sums
+
+
+def remembered_targets(model, memory: ClozeMemory, ids: torch.Tensor, lengths: torch.Tensor, start: int,
+                       spans: list[int]) -> torch.Tensor:
+    """cloze_targets (N, L-1) of framed lines, the `spans[i]` places of line i from token `start` on mixed with
+    `memory`'s prediction there."""
+    feats = model.features(ids, lengths)                                         # (N, L-1, D)
+    logp = model.head.target_logprobs(feats, ids[:, 1:]).double().cpu()          # (N, L-1)
+    rows = torch.tensor([row for row, span in enumerate(spans) for _ in range(span)], dtype=torch.long)
+    places = torch.tensor([start + i for span in spans for i in range(span)], dtype=torch.long)
+    if len(rows):
+        logp[rows, places] = memory.mix_targets(feats[rows, places], logp[rows, places], ids[rows, places + 1])
+    return logp
 
 
 def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]]) -> list[float]:
@@ -93,15 +115,15 @@ def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
 
 
 def grow_span(model, left: list[int], right: list[int], length: int, width: int,
-              starts: Collection[int] | None = None) -> list[list[int]]:
+              starts: Collection[int] | None = None, memory: ClozeMemory | None = None) -> list[list[int]]:
     """The `width` best fillers of exactly `length` tokens, chosen position by position left to right, the first
-    one of `starts` (None: any)."""
+    one of `starts` (None: any); each prediction mixed with `memory`'s where given."""
     banned, banned_first = barred_ids(model.vocab), barred_ids(model.vocab, starts)
     unknown = model.vocab.unk_id
     hyps, scores = [[]], torch.zeros(1)
     for i in range(length):
         sentences = [[*left, *h, *[unknown] * (length - i), *right] for h in hyps]
-        logp = blank_logprobs(model, sentences, len(left) + i).cpu()             # (K, V)
+        logp = blank_logprobs(model, sentences, len(left) + i, memory).cpu()          # (K, V)
         totals = scores[:, None] + logp.index_fill(1, banned_first if i == 0 else banned, NEG_INF)
         flat = best_first(totals.view(-1), min(width, int(torch.isfinite(totals).sum())))
         scores = totals.view(-1)[flat]
@@ -110,41 +132,43 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int,
 
 
 def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1, beam: int = 32,
-                     starts: Collection[int] | None = None) -> list[list[int]]:
+                     starts: Collection[int] | None = None, memory: ClozeMemory | None = None) -> list[list[int]]:
     """The vocabulary's fillers for the blank: every single token, and the --beam best spans of each length up to
     max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts)."""
     candidates = [[i] for i in fillable_ids(model.vocab, starts)]
     for length in range(2, max_len + 1):
-        candidates += grow_span(model, left, right, length, beam, starts)
+        candidates += grow_span(model, left, right, length, beam, starts, memory)
     return candidates
 
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
                max_len: int = 1, beam: int = 32, rerank: int = RERANK,
-               context_weight: float = CONTEXT_WEIGHT) -> list[ClozeFiller]:
+               context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None) -> list[ClozeFiller]:
     """Candidates (or the vocabulary's: cloze_candidates) for the blank, best first: the `rerank` best by their own
-    pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest."""
+    pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest. A `memory`
+    is read at the filler's own places (lmkit.generate.memory)."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
         raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
                           f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
     if candidates is None:
-        candidates = cloze_candidates(model, left, right, max_len, beam)
+        candidates = cloze_candidates(model, left, right, max_len, beam, memory=memory)
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")
-    scores = filler_scores(model, left, right, unique)
+    scores = filler_scores(model, left, right, unique, memory)
     fillers = sorted((ClozeFiller(list(c), scores[c][0]) for c in unique), key=lambda f: f.own, reverse=True)
     best, rest = fillers[:rerank], fillers[rerank:]
     unread = [tuple(f.ids) for f in best if scores[tuple(f.ids)][1] is None]  # a longer filler's came with its own
-    scores.update(zip(unread, filled_loglik(model, left, right, unread)))
+    for filler, (_, context) in zip(unread, filled_loglik(model, left, right, unread)):
+        scores[filler] = (scores[filler][0], context)  # the own score read off the blank's row (with any memory)
     for filler in best:
         filler.context, filler.weight = scores[tuple(filler.ids)][1], context_weight
     best.sort(key=lambda f: f.total, reverse=True)
     return best + rest
 
 
-def filler_scores(model, left: list[int], right: list[int],
-                  fillers: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple[float, float | None]]:
+def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
+                  memory: ClozeMemory | None = None) -> dict[tuple[int, ...], tuple[float, float | None]]:
     """Each filler's (own, context) as filled_loglik gives them, the context left None where it was not read:
     the single-token fillers' own scores all come off one cloze prediction at the blank.
 
@@ -153,8 +177,8 @@ def filler_scores(model, left: list[int], right: list[int],
     singles = [c for c in fillers if len(c) == 1]
     scores: dict[tuple[int, ...], tuple[float, float | None]] = {}
     if singles:
-        row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left))[0].double().cpu()
+        row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left), memory)[0].double().cpu()
         scores = {c: (float(row[c[0]]), None) for c in singles}
     longer = [c for c in fillers if len(c) > 1]
-    scores.update(zip(longer, filled_loglik(model, left, right, longer)))
+    scores.update(zip(longer, filled_loglik(model, left, right, longer, memory=memory)))
     return scores

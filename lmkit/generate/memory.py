@@ -1,0 +1,154 @@
+"""A nearest-neighbour memory of a text for a cloze model: Khandelwal et al.'s kNN-LM (2020), read at the blank.
+
+A cloze model's softmax reads one vector at each position of a line: the features of everything around it
+(ClozeRNN.features, the join of A_{t-1} and A'_{t+1}). The memory keeps that vector for every position of a
+text, with the token that stood there. At a blank, the `neighbours` stored vectors nearest the blank's
+(squared Euclidean distance d) vote for their tokens, each with weight exp(-d / temperature), normalised to
+p_memory, and the blank's distribution becomes
+
+    p(w) = weight * p_memory(w) + (1 - weight) * p_model(w).
+
+The network compresses its training text into its weights and forgets the exact contexts of rare words; the
+memory keeps them, as an N-gram model's counts do, but finds them by what the network makes of the context,
+not by its last few tokens. Built from the model's own training text it needs no training, and it never
+changes the model. It is read where a filler's own tokens are scored (the cloze prediction at the blank, each
+place of a longer filler); the rest of the line is scored by the model alone.
+
+It lives in memory: 4 x 2H bytes a position, about 2 GB for pku98's million training words at H = 256, and
+each blank costs one pass over all of it (a matrix product).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmkit.config.settings import check_settings, setting
+from lmkit.errors import ConfigError
+from lmkit.generate.sampling import evaluating, model_device
+from lmkit.text.lines import frame_lines
+
+QUERY_ROWS = 32  # blanks compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """How the memory is read (defaults: the best on the fill benchmark's valid blanks of pku98 and Shakespeare
+    together; benchmarks/RESULTS.md, "Fill in the blank", twenty-seventh session)."""
+
+    neighbours: int = setting(64, "How many remembered positions nearest the blank vote for their tokens.",
+                              low=1, high=2**20, option="--memory-neighbours")
+    temperature: float = setting(10.0, "Each neighbour's vote is exp(-squared distance / this): lower, and the "
+                                 "nearest count for more.", low=0, low_open=True, option="--memory-temperature")
+    weight: float = setting(0.5, "The memory's share of the blank's distribution (the model has the rest).",
+                            low=0, high=1, low_open=True, high_open=True, option="--memory-weight")
+
+    def __post_init__(self):
+        check_settings(self)
+
+
+class ClozeMemory:
+    """The features (M, D) a cloze model's softmax reads at M positions of a text, and the tokens there (M,)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, vocab_size: int,
+                 settings: MemorySettings = MemorySettings()):
+        if keys.ndim != 2 or values.shape != keys.shape[:1]:
+            raise ValueError(f"keys (M, D) and values (M,) expected, got {tuple(keys.shape)} and {tuple(values.shape)}")
+        if len(values) == 0:
+            raise ConfigError("the memory's text has no tokens to remember")
+        self.keys = keys.float()                                  # (M, D)
+        self.key_norms = (self.keys * self.keys).sum(1)           # (M,) |k|^2, for d = |q|^2 - 2 q.k + |k|^2
+        self.values = values.long()                               # (M,)
+        self.vocab_size = vocab_size
+        self.settings = settings
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def build(cls, model, lines: Iterable[list[int]], settings: MemorySettings = MemorySettings(),
+              batch_lines: int = 64) -> "ClozeMemory":
+        """Remember every position of `lines` (token ids, no `<s>`/`</s>`): its features, and the token there (the
+        line's `</s>` included, as the model predicts it too)."""
+        require_features(model)
+        eos = model.vocab.eos_id
+        ordered = sorted((ids for ids in lines if ids), key=len)  # lines of like length share a batch: less padding
+        keys, values = [], []
+        with evaluating(model), torch.inference_mode():
+            for first in range(0, len(ordered), batch_lines):
+                rows = [np.asarray([*ids, eos], dtype=np.int64) for ids in ordered[first:first + batch_lines]]
+                ids, lengths = frame_lines(rows, model_device(model))                 # (N, L) `<s> .. </s>`, (N,)
+                feats = model.features(ids, lengths).float().cpu()                   # (N, L-1, D)
+                if not keys:  # the first batch shows the width D
+                    check_room(sum(len(line) + 1 for line in ordered), feats.shape[-1])
+                inside = torch.arange(ids.shape[1] - 1)[None, :] < (lengths.cpu() - 1)[:, None]
+                keys.append(feats[inside])                                            # (n, D)
+                values.append(ids.cpu()[:, 1:][inside])                               # (n,)
+        if not keys:
+            raise ConfigError("the memory's text has no tokens to remember")
+        return cls(torch.cat(keys), torch.cat(values), len(model.vocab), settings)
+
+    def nearest(self, queries: torch.Tensor, neighbours: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D) features -> the squared distances (B, k) to the k = min(neighbours, M) nearest stored features,
+        nearest first, and their positions (B, k); `neighbours` None: the settings'."""
+        k = min(neighbours or self.settings.neighbours, len(self))
+        distances, positions = [], []
+        buffer = torch.empty(min(QUERY_ROWS, len(queries)), len(self))  # reused: a fresh one each time faults in pages
+        for first in range(0, len(queries), QUERY_ROWS):
+            q = queries[first:first + QUERY_ROWS].float().cpu()                        # (b, D)
+            d = torch.addmm(self.key_norms[None, :], q, self.keys.T, alpha=-2, out=buffer[:len(q)])  # (b, M)
+            d += (q * q).sum(1, keepdim=True)                                          # |q|^2 - 2 q.k + |k|^2
+            top = d.topk(k, largest=False)
+            distances.append(top.values.clamp_min(0)); positions.append(top.indices)
+        return torch.cat(distances), torch.cat(positions)
+
+    def votes(self, distances: torch.Tensor, temperature: float) -> torch.Tensor:
+        """(B, k) squared distances of neighbours -> each one's share of p_memory (B, k), each row summing to 1."""
+        return torch.softmax(-distances.double() / temperature, dim=1)
+
+    def probabilities(self, distances: torch.Tensor, positions: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Neighbours (B, k) as `nearest` gives them -> p_memory (B, V): each token's share of their votes."""
+        shares = self.votes(distances, temperature)
+        return torch.zeros(len(shares), self.vocab_size, dtype=torch.double).scatter_add_(1, self.values[positions],
+                                                                                         shares)
+
+    def mix(self, queries: torch.Tensor, model_logp: torch.Tensor) -> torch.Tensor:
+        """(B, D) features and the model's (B, V) log-probabilities there -> (B, V) log p of the mixture."""
+        memory_p = self.probabilities(*self.nearest(queries), self.settings.temperature)
+        return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+
+    def mix_targets(self, queries: torch.Tensor, model_logp: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, D) features, the model's (B,) log p of the (B,) target tokens -> (B,) log p of the mixture."""
+        distances, positions = self.nearest(queries)
+        shares = self.votes(distances, self.settings.temperature)                     # (B, k)
+        memory_p = (shares * (self.values[positions] == targets.cpu()[:, None])).sum(1)  # (B,)
+        return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+
+
+def blend(memory_p: torch.Tensor, model_logp: torch.Tensor, weight: float) -> torch.Tensor:
+    """log(weight x p_memory + (1 - weight) x p_model), from p_memory and log p_model of the same shape."""
+    return torch.logaddexp(memory_p.log() + math.log(weight), model_logp + math.log1p(-weight))
+
+
+def check_room(positions: int, width: int) -> None:
+    """ConfigError before a memory of `positions` features `width` wide is built in more RAM than is free (where the
+    system says how much is: Linux)."""
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return
+    needed = positions * (width + 2) * 4 * 2  # keys and their norms in fp32, the values; x2: the pieces before joining
+    if needed > free:
+        raise ConfigError(f"a memory of {positions:,} positions needs about {needed / 2**30:.1f} GiB, and "
+                          f"{free / 2**30:.1f} GiB is free: remember a shorter text")
+
+
+def require_features(model) -> None:
+    """The memory stores what the softmax reads: a model without `features` and `head` has nothing to store."""
+    if not (hasattr(model, "features") and hasattr(model, "head")):
+        raise ConfigError(f"a {type(model).__name__} does not expose the features its softmax reads: a memory needs "
+                          "a bidirectional model trained by lmkit train --model bilstm, bigru or birnn")
