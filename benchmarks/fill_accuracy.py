@@ -21,6 +21,13 @@ fillers of L tokens for each blank:
                   the filled sentence at a weight chosen on --tune-blanks blanks
                   of the valid split (`cloze_fill`'s rerank); the row
                   "bilstm, no rerank" is the cloze prediction alone
+    (d) bilstm + memory
+                  (c) with the BiLSTM also reading a nearest-neighbour
+                  memory of the train split at the filler's places
+                  (lmkit.generate.memory, `lmkit fill --memory`): its
+                  neighbours, temperature and weight chosen on the same
+                  valid blanks over MEMORY_GRID (the cloze prediction
+                  alone), then its rerank weight; --no-memory leaves it out
 
 A filler is right at top-k when the whole span, all L tokens in order, is
 among its k best. The script prints top-1 and top-5 accuracy, one row per
@@ -30,7 +37,7 @@ per blank), then each filler's top-1 by the frequency band of the span's
 rarest token (`frequency_bands`: cut where the adaptive softmax cuts its head
 and clusters, for vocabularies of 1,000 types and more), then the BiLSTM's
 top-1 lead over each pair with the standard error of that paired difference
-(`lead`), with the CPU, torch, threads, the load average before training
+(`lead`; the memory filler's over the pairs and over (c)), with the CPU, torch, threads, the load average before training
 and after scoring, and every model's parameter count.
 
 The blanks of each length are drawn with their own generator seeded --seed, so
@@ -62,6 +69,11 @@ What is held equal, so that the comparison is fair:
               read windows of --batch-size rows of --bptt tokens, the BiLSTM batches
               of whole lines of about as many tokens (lmkit.train.line_batches).
   dropout     the same --dropout between layers and before the softmax, for all three.
+
+What is not: (d) holds a memory of the train split beside the BiLSTM's
+weights (2H floats a training token, no training), as the 5-gram pair holds
+its counts of that text. The LSTM pair gets none: lmkit's memory is built
+for cloze models only.
 
 The two-model fillers score whole sentences, one per candidate, which over
 a word vocabulary costs minutes per blank on one thread. With --shortlist K
@@ -116,8 +128,9 @@ import torch
 
 from lmkit.checkpoint.save_load import load_model
 from lmkit.corpus.catalog import get_corpus
-from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, grow_span
+from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, framed, grow_span
 from lmkit.generate.fill import fill_blank, fillable_ids, vocabulary_fillers
+from lmkit.generate.memory import ClozeMemory, MemorySettings, blend
 from lmkit.generate.sampling import evaluating, prime
 from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
@@ -126,6 +139,11 @@ LSTM = ["--model", "lstm", *SIZES, "--emb-size", "128"]
 # one shared embedding (see "parameters" above); --mask-rate: blanks of several tokens are filled from <unk>s
 BILSTM = ["--model", "bilstm", *SIZES, "--emb-size", "240", "--mask-rate", "0.15"]
 CONTEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # tried on the valid split's blanks for the BiLSTM's rerank
+MEMORY_FILLER = "bilstm + memory"
+LEADS = (("bilstm", "ngram"), ("bilstm", "lstm"), (MEMORY_FILLER, "ngram"), (MEMORY_FILLER, "lstm"),
+         (MEMORY_FILLER, "bilstm"))  # (filler, over): the leads printed
+MEMORY_GRID = {"neighbours": (16, 64, 256, 1024), "temperature": (1.0, 3.0, 10.0, 30.0, 100.0),
+               "weight": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)}  # tried on the valid split's blanks for the memory
 
 
 def lmkit(*args: str) -> None:
@@ -204,22 +222,48 @@ def pair_fillers(forward, backward, left: list[int], right: list[int], length: i
 
 
 def cloze_fillers(model, left: list[int], right: list[int], length: int, beam: int, rerank: int = RERANK,
-                  context_weight: float = CONTEXT_WEIGHT) -> list[list[int]]:
+                  context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None) -> list[list[int]]:
     """The BiLSTM's `length`-token fillers, best first: its whole vocabulary, or its beam's spans."""
-    candidates = None if length == 1 else grow_span(model, left, right, length, beam)
-    return [f.ids for f in cloze_fill(model, left, right, candidates, rerank=rerank, context_weight=context_weight)]
+    candidates = None if length == 1 else grow_span(model, left, right, length, beam, memory=memory)
+    return [f.ids for f in cloze_fill(model, left, right, candidates, rerank=rerank, context_weight=context_weight,
+                                      memory=memory)]
 
 
-def tune_context_weight(model, cases: list[Blank]) -> dict[float, float]:
+def tune_context_weight(model, cases: list[Blank], memory: ClozeMemory | None = None) -> dict[float, float]:
     """Single-token top-1 of the BiLSTM's rerank at each of CONTEXT_WEIGHTS on `cases` (blanks of the valid split):
     one pass, as each of the RERANK best keeps its own and its context's pseudo-log-likelihood."""
     hits = dict.fromkeys(CONTEXT_WEIGHTS, 0)
     with torch.inference_mode():
         for left, span, right in cases:
-            best = cloze_fill(model, left, right, rerank=RERANK)[:RERANK]
+            best = cloze_fill(model, left, right, rerank=RERANK, memory=memory)[:RERANK]
             for weight in CONTEXT_WEIGHTS:
                 hits[weight] += max(best, key=lambda f: f.own + weight * f.context).ids == span
     return {weight: hit / max(len(cases), 1) for weight, hit in hits.items()}
+
+
+def tune_memory(model, memory: ClozeMemory, cases: list[Blank], batch: int = 64) -> dict[MemorySettings, float]:
+    """Single-token top-1 of the BiLSTM's cloze prediction mixed with `memory` (no rerank) on `cases` (blanks of the
+    valid split) at every setting of MEMORY_GRID: the neighbours are searched once, at the grid's most."""
+    feats, logps = [], []
+    with evaluating(model), torch.inference_mode():
+        for first in range(0, len(cases), batch):
+            chunk = cases[first:first + batch]
+            ids, lengths = framed(model, [[*left, model.vocab.unk_id, *right] for left, _, right in chunk])
+            at = torch.tensor([len(left) for left, _, _ in chunk])
+            blank = model.features(ids, lengths)[torch.arange(len(chunk)), at]                  # (b, D)
+            feats.append(blank.float()); logps.append(model.head.log_probs(blank).double())     # (b, V)
+        distances, positions = memory.nearest(torch.cat(feats), max(MEMORY_GRID["neighbours"]))
+    model_logp, truth = torch.cat(logps), torch.tensor([span[0] for _, span, _ in cases])
+    barred = torch.ones(model_logp.shape[1], dtype=torch.bool)
+    barred[torch.tensor(fillable_ids(model.vocab))] = False
+    shares = {}
+    for neighbours in MEMORY_GRID["neighbours"]:
+        for temperature in MEMORY_GRID["temperature"]:
+            memory_p = memory.probabilities(distances[:, :neighbours], positions[:, :neighbours], temperature)
+            for weight in MEMORY_GRID["weight"]:
+                best = blend(memory_p, model_logp, weight).masked_fill(barred, -math.inf).argmax(1)
+                shares[MemorySettings(neighbours, temperature, weight)] = float((best == truth).double().mean())
+    return shares
 
 
 @dataclass
@@ -244,12 +288,17 @@ def lead(ours: Tally, theirs: Tally, k: int = 1) -> tuple[float, float]:
 
 
 def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: int,
-          context_weight: float = CONTEXT_WEIGHT) -> dict[str, Tally]:
-    """Each filler's Tally over `cases` (all of one length), blank by blank until `deadline`."""
+          context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None,
+          memory_context_weight: float = CONTEXT_WEIGHT) -> dict[str, Tally]:
+    """Each filler's Tally over `cases` (all of one length), blank by blank until `deadline`; with a `memory`, also
+    the BiLSTM's reading it (re-ranked at `memory_context_weight`)."""
     rankers = {"ngram": partial(pair_fillers, models["ngram-fwd"], models["ngram-bwd"], size=size, beam=beam),
                "lstm": partial(pair_fillers, models["lstm-fwd"], models["lstm-bwd"], size=size, beam=beam),
                "bilstm": partial(cloze_fillers, models["bilstm"], beam=beam, context_weight=context_weight),
                "bilstm, no rerank": partial(cloze_fillers, models["bilstm"], beam=beam, rerank=0)}
+    if memory is not None:
+        rankers[MEMORY_FILLER] = partial(cloze_fillers, models["bilstm"], beam=beam,
+                                         context_weight=memory_context_weight, memory=memory)
     tallies = {name: Tally() for name in rankers}
     for left, span, right in cases:
         if time.monotonic() > deadline:
@@ -319,6 +368,26 @@ def at_least_one(text: str) -> int:
     return int(text)
 
 
+def tuned_memory(model, args, tokenizer, valid: list[Blank]) -> tuple[ClozeMemory, float, str]:
+    """The BiLSTM's memory of the train split, read as is best on the valid blanks (tune_memory), the rerank weight
+    best with it (tune_context_weight), and a line saying what was chosen from what."""
+    start = time.perf_counter()
+    memory = ClozeMemory.build(model, encoded_test_split(args.corpus, tokenizer, "train"))
+    grid = tune_memory(model, memory, valid)
+    memory.settings = max(grid, key=grid.get)  # ties: the first in MEMORY_GRID's order
+    tuned = tune_context_weight(model, valid, memory)
+    weight = max(tuned, key=lambda w: (tuned[w], -w))
+    chosen, default = memory.settings, MemorySettings()
+    at_default = f"{100 * grid[default]:.1f}%" if default in grid else "not tried"
+    report = (f"memory of the train split: {len(memory):,} places; valid top-1 of the cloze prediction with it "
+              f"({len(valid)} blanks): {100 * grid[chosen]:.1f}% at the best of {len(grid)} settings (neighbours "
+              f"{chosen.neighbours}, temperature {chosen.temperature:g}, weight {chosen.weight:g}), {at_default} "
+              f"at lmkit's defaults ({default.neighbours}, {default.temperature:g}, {default.weight:g}); rerank with it, by "
+              "context weight: " + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
+              + f"; chosen {weight:g} ({time.perf_counter() - start:.0f} s in all)")
+    return memory, weight, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="tang300")
@@ -351,6 +420,9 @@ def main() -> None:
     parser.add_argument("--tune-blanks", type=int, default=2000,  # benchmarks/RESULTS.md, twenty-sixth session
                         help="Single-token blanks of the valid split that choose the BiLSTM's rerank weight. 500 chose "
                              "another weight than 2,000 on pku98, one 0.7 points worse on the test blanks.")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also rank with the BiLSTM reading a nearest-neighbour memory of the train split (%(default)s;"
+                             " about 2 GB a million tokens), its settings and rerank weight chosen on the valid blanks.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ranks", type=Path, help="Also write each filler's rank of every blank's span to this JSON "
                                                    "file (null: not among its candidates), by span length.")
@@ -368,12 +440,14 @@ def main() -> None:
     tuned = tune_context_weight(models["bilstm"], valid)
     tune_seconds = time.perf_counter() - tune_start
     weight = max(tuned, key=lambda w: (tuned[w], -w))  # ties: the smaller weight
+    memory, memory_weight, memory_report = tuned_memory(models["bilstm"], args, tokenizer, valid) if args.memory else (
+        None, CONTEXT_WEIGHT, None)
     lines = encoded_test_split(args.corpus, tokenizer)
     tallies, cases = {}, {}
     for length in args.span_lengths:
         cases[length] = blanks(lines, tokenizer.vocab.unk_id, length, args.blanks, args.seed)
         tallies[length] = score(models, cases[length], time.monotonic() + args.score_minutes * 60, args.shortlist,
-                                args.beam, weight)
+                                args.beam, weight, memory, memory_weight)
     load_after = os.getloadavg()
     print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
           f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
@@ -386,6 +460,8 @@ def main() -> None:
     print(f"BiLSTM rerank ({RERANK} best), valid top-1 by context weight ({len(valid)} blanks): "
           + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
           + f"; chosen {weight:g} ({tune_seconds:.0f} s)")
+    if memory_report:
+        print(memory_report)
     print("| span | filler | blanks | proposed | top-1 | top-5 | s / blank |\n|---|---|---|---|---|---|---|")
     for length, by_filler in tallies.items():
         for name, tally in by_filler.items():
@@ -399,12 +475,12 @@ def main() -> None:
         for length, by_filler in tallies.items():
             for name, tally in by_filler.items():
                 print(f"| {length} | {name} | " + " | ".join(band_shares(tally, cases[length], bands)) + " |")
-    print("\n| span | BiLSTM, re-ranked, over | blanks | top-1 lead, points | standard error |\n|---|---|---|---|---|")
+    print("\n| span | filler | over | blanks | top-1 lead, points | standard error |\n|---|---|---|---|---|---|")
     for length, by_filler in tallies.items():
-        for name in ("ngram", "lstm"):
-            if by_filler["bilstm"].ranks:
-                points, error = lead(by_filler["bilstm"], by_filler[name])
-                print(f"| {length} | {name} | {len(by_filler[name].ranks)} | {points:+.1f} | {error:.1f} |")
+        for ours, theirs in LEADS:
+            if ours in by_filler and by_filler[ours].ranks:
+                points, error = lead(by_filler[ours], by_filler[theirs])
+                print(f"| {length} | {ours} | {theirs} | {len(by_filler[theirs].ranks)} | {points:+.1f} | {error:.1f} |")
     if args.ranks:
         args.ranks.write_text(json.dumps({length: {name: [None if math.isinf(r) else r for r in tally.ranks]
                                                    for name, tally in by_filler.items()}

@@ -158,3 +158,32 @@ def test_a_span_counts_in_the_band_of_its_rarest_token():
     tally = bench.Tally(ranks=[0, 0, math.inf, 3])  # right, right, never proposed, fourth
     assert bench.band_shares(tally, cases, bands) == ["50.0% of 2", "50.0% of 2"]
     assert bench.band_shares(bench.Tally(ranks=[0]), cases, bands) == ["100.0% of 1", "-"]  # cut short by a deadline
+
+
+def test_the_memory_filler_ranks_a_remembered_span_first_and_misses_one_never_proposed(memorised_models):
+    from lmkit.generate.memory import ClozeMemory
+
+    models, tokenizer = memorised_models
+    ids = tokenizer.encode_line
+    memory = ClozeMemory.build(models["bilstm"], [ids(line) for line in TWO_TOKENS])
+    cases = [(ids("我打算"), ids("购买"), ids("一部新手机")), (ids("我打算"), ids("京京"), ids("一部新手机"))]
+    tallies = bench.score(models, cases, math.inf, size=200, beam=4, memory=memory)
+    assert tallies[bench.MEMORY_FILLER].ranks == [0, math.inf]
+    assert set(tallies) == {"ngram", "lstm", "bilstm", "bilstm, no rerank", bench.MEMORY_FILLER}
+
+
+def test_the_memory_is_tuned_at_every_setting_and_decides_where_it_weighs_most(memorised_models):
+    """A memory of 我打算去一部新手机 holds the blank's very context with 去, which the model never saw there."""
+    from lmkit.generate.memory import ClozeMemory, MemorySettings
+
+    models, tokenizer = memorised_models
+    ids = tokenizer.encode_line
+    memory = ClozeMemory.build(models["bilstm"], [ids("我打算去一部新手机"), *(ids(line) for line in TWO_TOKENS)])
+    shares = bench.tune_memory(models["bilstm"], memory, [(ids("我打算"), ids("去"), ids("一部新手机"))])
+    grid = bench.MEMORY_GRID
+    assert len(shares) == len(grid["neighbours"]) * len(grid["temperature"]) * len(grid["weight"])
+    assert set(shares.values()) <= {0.0, 1.0}
+    assert shares[MemorySettings(16, 1.0, 0.8)] == 1.0
+    assert bench.tune_context_weight(models["bilstm"], [(ids("我打算"), ids("去"), ids("一部新手机"))],
+                                     ClozeMemory(memory.keys, memory.values, memory.vocab_size,
+                                                 MemorySettings(16, 1.0, 0.8)))[0.0] == 1.0
