@@ -30,6 +30,7 @@ import torch
 from lmkit.config.settings import check_settings, setting
 from lmkit.errors import ConfigError
 from lmkit.generate.sampling import evaluating, model_device
+from lmkit.report.tables import human_bytes
 from lmkit.text.lines import frame_lines
 
 QUERY_ROWS = 32  # blanks compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
@@ -143,8 +144,8 @@ def check_room(positions: int, width: int) -> None:
         return
     needed = positions * (width + 2) * 4 * 2  # keys and their norms in fp32, the values; x2: the pieces before joining
     if needed > free:
-        raise ConfigError(f"a memory of {positions:,} positions needs about {needed / 2**30:.1f} GiB, and "
-                          f"{free / 2**30:.1f} GiB is free: remember a shorter text")
+        raise ConfigError(f"a memory of {positions:,} positions needs about {human_bytes(needed)}, and "
+                          f"{human_bytes(free)} is free: remember a shorter text")
 
 
 def require_features(model) -> None:
