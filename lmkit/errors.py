@@ -12,6 +12,14 @@ UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u20
 NAMED_CONTROLS = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
+def human_bytes(n: int) -> str:
+    """A size as people read it: 3.61 KiB, 2.02 GiB, 512 B."""
+    for size, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= size:
+            return f"{n / size:.3g} {suffix}"
+    return f"{n} B"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """`counted(1, "token")` is '1 token', `counted(2048, "token")` '2,048 tokens'; `plural` where adding an s
     is wrong."""

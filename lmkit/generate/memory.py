@@ -28,9 +28,8 @@ import numpy as np
 import torch
 
 from lmkit.config.settings import check_settings, setting
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, human_bytes
 from lmkit.generate.sampling import evaluating, model_device
-from lmkit.report.tables import human_bytes
 from lmkit.text.lines import frame_lines
 
 QUERY_ROWS = 32  # blanks compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
@@ -45,7 +44,8 @@ class MemorySettings:
     neighbours: int = setting(64, "How many remembered positions nearest the blank vote for their tokens.",
                               low=1, high=2**20, option="--memory-neighbours")
     temperature: float = setting(10.0, "Each neighbour's vote is exp(-squared distance / this): lower, and the "
-                                 "nearest count for more.", low=0, low_open=True, option="--memory-temperature")
+                                 "nearest count for more.", low=0, low_open=True, high=1e6,
+                                 option="--memory-temperature")
     weight: float = setting(0.5, "The memory's share of the blank's distribution (the model has the rest).",
                             low=0, high=1, low_open=True, high_open=True, option="--memory-weight")
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lmkit.errors import human_bytes
+
 SAMPLE_CHARS = 48
 
 
@@ -20,13 +22,6 @@ def human_count(n: int | None) -> str:
         if n >= size:
             return f"{n / size:.3g}{suffix}"
     return str(n)
-
-
-def human_bytes(n: int) -> str:
-    for size, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= size:
-            return f"{n / size:.3g} {suffix}"
-    return f"{n} B"
 
 
 def human_seconds(seconds: float | None) -> str:
