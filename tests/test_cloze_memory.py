@@ -114,7 +114,8 @@ def test_longer_fillers_read_the_memory_at_each_of_their_places(memorised):
 @pytest.mark.parametrize("settings, words", [
     ({"neighbours": 0}, "--memory-neighbours must be at least 1, got 0"),
     ({"neighbours": 2.5}, "--memory-neighbours must be an integer, got 2.5"),
-    ({"temperature": 0.0}, "--memory-temperature must be > 0, got 0.0"),
+    ({"temperature": 0.0}, "--memory-temperature must be at least 0.001, got 0.0"),
+    ({"temperature": 1e-320}, "--memory-temperature must be at least 0.001, got 1e-320"),  # -d / T would overflow
     ({"temperature": float("nan")}, "--memory-temperature must be a finite number, got nan"),
     ({"temperature": float("inf")}, "--memory-temperature must be a finite number, got inf"),
     ({"weight": 0.0}, "--memory-weight must be > 0, got 0.0"),
@@ -200,7 +201,8 @@ def test_a_memory_is_refused_with_two_models_and_for_a_missing_file(cli, bimodel
     ("--memory-weight", "1", "--memory-weight must be < 1, got 1.0"),
     ("--memory-weight", "nan", "--memory-weight must be a finite number, got nan"),
     ("--memory-neighbours", "0", "--memory-neighbours must be at least 1, got 0"),
-    ("--memory-temperature", "-1", "--memory-temperature must be > 0, got -1.0"),
+    ("--memory-temperature", "-1", "--memory-temperature must be at least 0.001, got -1.0"),
+    ("--memory-temperature", "1e-320", "--memory-temperature must be at least 0.001, got 1e-320"),
 ])
 def test_bad_memory_values_are_refused_by_option(cli, bimodel, option, value, words):
     from conftest import assert_one_line_error
@@ -217,3 +219,16 @@ def test_a_memory_larger_than_the_free_ram_is_refused_before_it_is_built(memoris
     with pytest.raises(ConfigError, match=r"^a memory of 7 positions needs about 3\.61 KiB, and 0 B is free: "
                                           "remember a shorter text$"):
         ClozeMemory.build(model, [tokenizer.encode_line("我打算去北京")])
+
+
+def test_a_memory_file_that_is_not_utf8_is_refused_or_read_with_replacements(cli, bimodel, tmp_path):
+    from conftest import assert_one_line_error
+
+    text = tmp_path / "latin1.txt"
+    text.write_bytes("老船夫在港旁边 caf\u00e9\n".encode("utf-8").replace("\u00e9".encode("utf-8"), b"\xe9"))
+    assert_one_line_error(cli("fill", bimodel, "我_", "--memory-file", text),
+                          f"{text}: not valid UTF-8 at byte offset", "pass --encoding-errors replace")
+    replaced = cli("fill", bimodel, "我_", "--memory-file", text, "--encoding-errors", "replace", "--top", "1")
+    assert replaced.exit_code == 0, replaced.output
+    assert_one_line_error(cli("fill", bimodel, "我_", "--memory", "--encoding-errors", "replace"),
+                          "it says how --memory-file is read, and there is none: --encoding-errors would be ignored")

@@ -46,17 +46,19 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
               help="One bidirectional model: the weight of the rest of the sentence in --rerank's score.")
 @click.option("--memory", is_flag=True,
               help="One bidirectional model: read the filler's own places with a nearest-neighbour memory too, of the "
-                   "train split of the corpus the model was trained on (built on each call, held in RAM: about 2 GB "
-                   "a million tokens at --hidden-size 256).")
+                   "train split of the corpus the model was trained on (fetched first if it is not cached, as lmkit "
+                   "eval does; built on each call, held in RAM: about 2 GB a million tokens at --hidden-size 256).")
 @click.option("--memory-file", type=PathGiven(), default=None,
               help="A memory of this UTF-8 text file's lines instead of the model's train split (implies --memory).")
+@click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+              help="On bytes of --memory-file that are not UTF-8: stop with an error, or replace them with U+FFFD.")
 @options_from(MemorySettings)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @model_options
 @threads_option
 @click.pass_context
 def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, rerank, context_weight,
-            memory, memory_file, neighbours, temperature, weight, as_json, opener):
+            memory, memory_file, encoding_errors, neighbours, temperature, weight, as_json, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -93,12 +95,15 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         raise ConfigError(f"--top must be at least 1, got {top}")
     refuse_unused_search(ctx, candidates, max_len, beam)
     refuse_path_as_text(backward_dir if text is None else text)
+    if memory_file is None:
+        refuse_ignored(ctx, ("encoding_errors",), "it says how --memory-file is read, and there is none")
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
         if not (memory or memory_file):
             refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
-        remembered = (memory_file, MemorySettings(neighbours, temperature, weight)) if memory or memory_file else None
+        settings = MemorySettings(neighbours, temperature, weight)
+        remembered = (memory_file, encoding_errors, settings) if memory or memory_file else None
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
                                context_weight, remembered, as_json, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
@@ -138,7 +143,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
-                    rerank: int, context_weight: float, remembered: tuple[Path | None, MemorySettings] | None,
+                    rerank: int, context_weight: float, remembered: tuple[Path | None, str, MemorySettings] | None,
                     as_json: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
     from lmkit.generate.fill import split_blank
@@ -177,13 +182,13 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     explain_mark(marked)
 
 
-def build_memory(member, file: Path | None, settings: MemorySettings):
-    """The memory of --memory-file, else of the train split of the corpus the model was trained on; stderr says what
-    it reads and how large it came out."""
+def build_memory(member, file: Path | None, encoding_errors: str, settings: MemorySettings):
+    """The memory of --memory-file (read with --encoding-errors), else of the train split of the corpus the model was
+    trained on; stderr says what it reads and how large it came out."""
     from lmkit.evaluate.text import EvalText, default_text
     from lmkit.generate.memory import ClozeMemory
 
-    text = (EvalText.from_file(file) if file is not None else
+    text = (EvalText.from_file(file, encoding_errors) if file is not None else
             default_text(member.config, member.path, "train", "give --memory-file PATH"))
     click.echo(f"remembering {printable(text.label)} ...", err=True)
     memory = ClozeMemory.build(member.model, (member.tokenizer.encode_line(line) for line in text.lines()), settings)

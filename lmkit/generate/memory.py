@@ -15,7 +15,8 @@ changes the model. It is read where a filler's own tokens are scored (the cloze 
 place of a longer filler); the rest of the line is scored by the model alone.
 
 It lives in memory: 4 x 2H bytes a position, about 2 GB for pku98's million training words at H = 256, and
-each blank costs one pass over all of it (a matrix product).
+each place it is read at costs a pass over all of it (a matrix product): one for a single-token blank, one a
+place of every kept filler for longer ones.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class MemorySettings:
     neighbours: int = setting(64, "How many remembered positions nearest the blank vote for their tokens.",
                               low=1, high=2**20, option="--memory-neighbours")
     temperature: float = setting(10.0, "Each neighbour's vote is exp(-squared distance / this): lower, and the "
-                                 "nearest count for more.", low=0, low_open=True, high=1e6,
+                                 "nearest count for more.", low=1e-3, high=1e6,
                                  option="--memory-temperature")
     weight: float = setting(0.5, "The memory's share of the blank's distribution (the model has the rest).",
                             low=0, high=1, low_open=True, high_open=True, option="--memory-weight")
@@ -63,7 +64,7 @@ class ClozeMemory:
         if len(values) == 0:
             raise ConfigError("the memory's text has no tokens to remember")
         self.keys = keys.float()                                  # (M, D)
-        self.key_norms = (self.keys * self.keys).sum(1)           # (M,) |k|^2, for d = |q|^2 - 2 q.k + |k|^2
+        self.key_norms = torch.linalg.vector_norm(self.keys, dim=1).square()  # (M,) |k|^2: no (M, D) temporary
         self.values = values.long()                               # (M,)
         self.vocab_size = vocab_size
         self.settings = settings
@@ -92,7 +93,9 @@ class ClozeMemory:
                 values.append(ids.cpu()[:, 1:][inside])                               # (n,)
         if not keys:
             raise ConfigError("the memory's text has no tokens to remember")
-        return cls(torch.cat(keys), torch.cat(values), len(model.vocab), settings)
+        joined = torch.cat(keys)
+        del keys[:]  # the pieces go before the norms are taken: two copies of the keys at most (check_room)
+        return cls(joined, torch.cat(values), len(model.vocab), settings)
 
     def nearest(self, queries: torch.Tensor, neighbours: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D) features -> the squared distances (B, k) to the k = min(neighbours, M) nearest stored features,
