@@ -71,6 +71,18 @@ def train_tiny(folder: Path, name: str, *extra: str) -> Path:
     return folder / name
 
 
+def train_zh(out: Path, *options) -> Result:
+    """`lmkit train` on the tiny Chinese fixture's three splits with `options` into `out`, its corpus cached beside it
+    (out.parent/corpora); asserts that it succeeded. For module-scoped fixtures."""
+    zh = TINY["zh"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMKIT_CORPORA", str(out.parent / "corpora"))
+        result = run_cli("train", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], *options,
+                         "--out", out)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def assert_one_line_error(result: Result, *fragments: str, usage: bool = False) -> None:
     """A user error: exit code 1 (2 for a usage error: a bad option value, refused while the command line is
     parsed), stderr ending in one `error: ...` line naming every fragment, no traceback.

@@ -423,20 +423,11 @@ def test_cloze_fill_refuses_a_bad_rerank_setting(memorised, options):
 # --- through the CLI ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bimodel(tmp_path_factory):
-    from conftest import TINY
-    from click.testing import CliRunner
-    from lmkit.cli import app
+    from conftest import train_zh
 
     folder = tmp_path_factory.mktemp("bi")
-    zh = TINY["zh"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LMKIT_CORPORA", str(folder / "corpora"))
-        result = CliRunner().invoke(app, ["train", "--model", "bigru", "--train", str(zh["train"]), "--valid",
-                                          str(zh["valid"]), "--test", str(zh["test"]), "--hidden-size", "16",
-                                          "--emb-size", "8", "--layers", "2", "--batch-size", "4", "--bptt", "64",
-                                          "--max-steps", "4", "--eval-every", "2", "--sample-tokens", "0",
-                                          "--out", str(folder / "bi")])
-    assert result.exit_code == 0, result.output
+    result = train_zh(folder / "bi", "--model", "bigru", "--hidden-size", "16", "--emb-size", "8", "--layers", "2",
+                      "--batch-size", "4", "--bptt", "64", "--max-steps", "4", "--eval-every", "2", "--sample-tokens", "0")
     assert "valid pseudo-ppl" in result.output and "valid ppl" not in result.output
     return folder / "bi"
 

@@ -1,4 +1,5 @@
-"""The nearest-neighbour memory of a text for a cloze model (lmkit.generate.memory) and fill's use of it."""
+"""The nearest-neighbour memory of a text for a cloze model (lmkit.generate.memory) and fill's use of it (a pair's
+memories: test_pair_memory.py)."""
 from __future__ import annotations
 
 import math
@@ -9,22 +10,22 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.generate.cloze_fill import cloze_fill, filled_loglik, framed
-from lmkit.generate.memory import ClozeMemory, MemorySettings
+from lmkit.generate.memory import NeighbourMemory, MemorySettings
 from test_cloze import bimodel, memorised  # noqa: F401  fixtures: a bigru trained by the CLI; a BiLSTM knowing ONE_TOKEN
 from test_fill import ONE_TOKEN
 
 
-def random_memory(positions: int = 500, width: int = 6, vocab_size: int = 9, seed: int = 0, **settings) -> ClozeMemory:
+def random_memory(positions: int = 500, width: int = 6, vocab_size: int = 9, seed: int = 0, **settings) -> NeighbourMemory:
     generator = torch.Generator().manual_seed(seed)
     keys = torch.randn(positions, width, generator=generator)
     values = torch.randint(0, vocab_size, (positions,), generator=generator)
-    return ClozeMemory(keys, values, vocab_size, MemorySettings(**settings))
+    return NeighbourMemory(keys, values, vocab_size, MemorySettings(**settings))
 
 
 def test_the_memory_holds_every_position_of_its_text_with_the_features_the_softmax_reads_there(memorised):
     model, tokenizer = memorised
     lines = [tokenizer.encode_line(text) for text in ("我打算去北京", "他有一部新手机", "")]  # an empty line: nothing
-    memory = ClozeMemory.build(model, lines, batch_lines=1)
+    memory = NeighbourMemory.build(model, lines, batch_lines=1)
     assert len(memory) == 6 + 1 + 7 + 1  # each token and each line's </s>
     expected_keys, expected_values = [], []
     for ids in lines[:2]:
@@ -35,7 +36,7 @@ def test_the_memory_holds_every_position_of_its_text_with_the_features_the_softm
     # batch_lines=1 and sorted by length: the shorter line comes first
     assert memory.values.tolist() == expected_values
     torch.testing.assert_close(memory.keys, torch.cat(expected_keys).float())
-    batched = ClozeMemory.build(model, lines)  # both lines in one padded batch: the same positions
+    batched = NeighbourMemory.build(model, lines)  # both lines in one padded batch: the same positions
     torch.testing.assert_close(batched.keys, memory.keys, atol=1e-5, rtol=1e-5)
     assert batched.values.tolist() == memory.values.tolist()
 
@@ -79,7 +80,7 @@ def test_a_memory_of_another_text_brings_its_filler_for_the_same_context_first(m
     left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机")
     assert tokenizer.decode(cloze_fill(model, left, right)[0].ids) == "买"
     before = {name: value.clone() for name, value in model.state_dict().items()}
-    memory = ClozeMemory.build(model, [tokenizer.encode_line("我打算去一部新手机")],
+    memory = NeighbourMemory.build(model, [tokenizer.encode_line("我打算去一部新手机")],
                                MemorySettings(neighbours=1, weight=0.9))
     remembered = cloze_fill(model, left, right, memory=memory)
     assert tokenizer.decode(remembered[0].ids) == "去"
@@ -90,7 +91,7 @@ def test_with_a_memory_single_token_fillers_still_score_as_their_filled_sentence
     """The one cloze row at the blank and the filled sentences read the memory at the same place alike."""
     model, tokenizer = memorised
     left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机")
-    memory = ClozeMemory.build(model, [tokenizer.encode_line(text) for text in ONE_TOKEN], MemorySettings(weight=0.5))
+    memory = NeighbourMemory.build(model, [tokenizer.encode_line(text) for text in ONE_TOKEN], MemorySettings(weight=0.5))
     fillers = cloze_fill(model, left, right, rerank=3, memory=memory)
     one_by_one = filled_loglik(model, left, right, [tuple(f.ids) for f in fillers], memory=memory)
     np.testing.assert_allclose([f.own for f in fillers], [own for own, _ in one_by_one], atol=1e-5)
@@ -102,7 +103,7 @@ def test_with_a_memory_single_token_fillers_still_score_as_their_filled_sentence
 def test_longer_fillers_read_the_memory_at_each_of_their_places(memorised):
     model, tokenizer = memorised
     left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("部新手机")
-    memory = ClozeMemory.build(model, [tokenizer.encode_line("我打算去有部新手机")], MemorySettings(neighbours=1, weight=0.9))
+    memory = NeighbourMemory.build(model, [tokenizer.encode_line("我打算去有部新手机")], MemorySettings(neighbours=1, weight=0.9))
     def best_pair(**options) -> str:
         fillers = cloze_fill(model, left, right, max_len=2, beam=4, rerank=0, **options)
         return tokenizer.decode(next(f.ids for f in fillers if len(f.ids) == 2))
@@ -130,13 +131,13 @@ def test_bad_memory_settings_are_refused_by_name(settings, words):
 def test_a_memory_of_no_text_and_one_for_a_model_without_features_are_refused(memorised):
     model, _ = memorised
     with pytest.raises(ConfigError, match="the memory's text has no tokens to remember"):
-        ClozeMemory.build(model, [[], []])
+        NeighbourMemory.build(model, [[], []])
 
     class LeftToRight(torch.nn.Module):
         pass
 
-    with pytest.raises(ConfigError, match="a LeftToRight does not expose the features its softmax reads"):
-        ClozeMemory.build(LeftToRight(), [[1, 2]])
+    with pytest.raises(ConfigError, match=r"the model \(LeftToRight\) does not expose the features its softmax reads"):
+        NeighbourMemory.build(LeftToRight(), [[1, 2]])
 
 
 # --- through the CLI ---------------------------------------------------------------------
@@ -156,14 +157,14 @@ def test_fill_reads_a_memory_of_the_models_own_train_split_or_of_a_file(cli, bim
     plain = rows(cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "0"))
     own = cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "0", "--memory", "--memory-weight", "0.9")
     remembered = rows(own)
-    assert "remembering " in own.stderr and " train ..." in own.stderr
+    assert "remembering " in own.stderr and f" train for {bimodel} ..." in own.stderr
     train_tokens = sum(len(line) + 1 for line in TINY["zh"]["train"].read_text(encoding="utf-8").splitlines() if line)
     assert f"remembered {train_tokens:,} places" in own.stderr  # a character model: every character, every line's end
     assert [r["pseudo_loglik"] for r in remembered] != [r["pseudo_loglik"] for r in plain]
     from_file = cli("fill", bimodel, "我_", "--top", "3", "--json", "--rerank", "0", "--memory-file",
                     TINY["zh"]["train"], "--memory-weight", "0.9")
     assert [r["pseudo_loglik"] for r in rows(from_file)] == pytest.approx([r["pseudo_loglik"] for r in remembered])
-    assert f"remembering {TINY['zh']['train']} ..." in from_file.stderr
+    assert f"remembering {TINY['zh']['train']} for {bimodel} ..." in from_file.stderr
 
 
 def test_a_memory_of_one_line_fills_the_same_context_with_its_token(cli, bimodel, tmp_path):
@@ -186,12 +187,9 @@ def test_memory_settings_without_a_memory_are_refused(cli, bimodel, args, words)
     assert_one_line_error(cli("fill", bimodel, "我_", *args), words)
 
 
-def test_a_memory_is_refused_with_two_models_and_for_a_missing_file(cli, bimodel, tmp_path):
+def test_a_memory_is_refused_for_a_missing_file_or_a_folder(cli, bimodel, tmp_path):
     from conftest import assert_one_line_error
 
-    assert_one_line_error(cli("fill", bimodel, bimodel, "我_", "--memory"),
-                          "a memory holds what one bidirectional model's softmax reads (lmkit fill BIMODEL TEXT), "
-                          "and two models are given: --memory would be ignored; drop it")
     assert_one_line_error(cli("fill", bimodel, "我_", "--memory-file", tmp_path / "none.txt"),
                           str(tmp_path / "none.txt"))
     assert_one_line_error(cli("fill", bimodel, "我_", "--memory-file", tmp_path), str(tmp_path))
@@ -218,7 +216,7 @@ def test_a_memory_larger_than_the_free_ram_is_refused_before_it_is_built(memoris
     monkeypatch.setattr(os, "sysconf", lambda name: 0 if name == "SC_AVPHYS_PAGES" else page)
     with pytest.raises(ConfigError, match=r"^a memory of 7 positions needs about 3\.61 KiB, and 0 B is free: "
                                           "remember a shorter text$"):
-        ClozeMemory.build(model, [tokenizer.encode_line("我打算去北京")])
+        NeighbourMemory.build(model, [tokenizer.encode_line("我打算去北京")])
 
 
 def test_a_memory_file_that_is_not_utf8_is_refused_or_read_with_replacements(cli, bimodel, tmp_path):

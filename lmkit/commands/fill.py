@@ -45,9 +45,10 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
 @click.option("--context-weight", type=number(float, low=0, high=1e6), default=CONTEXT_WEIGHT, show_default=True,
               help="One bidirectional model: the weight of the rest of the sentence in --rerank's score.")
 @click.option("--memory", is_flag=True,
-              help="One bidirectional model: read the filler's own places with a nearest-neighbour memory too, of the "
-                   "train split of the corpus the model was trained on (fetched first if it is not cached, as lmkit "
-                   "eval does; built on each call, held in RAM: about 2 GB a million tokens at --hidden-size 256).")
+              help="Read the filler's own places with a nearest-neighbour memory too: each model's of the train split "
+                   "of the corpus it was trained on (fetched first if it is not cached, as lmkit eval does; built on "
+                   "each call, held in RAM: about 1 GB a million tokens a model at --hidden-size 256, 2 GB for a "
+                   "bidirectional one). Neural models only.")
 @click.option("--memory-file", type=PathGiven(), default=None,
               help="A memory of this UTF-8 text file's lines instead of the model's train split (implies --memory).")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
@@ -87,7 +88,10 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     filler's places, the --memory-neighbours remembered places nearest in features vote for
     their tokens, and their distribution gets --memory-weight of the prediction there
     (Khandelwal et al.'s kNN-LM). The model's own text brings back the contexts of words
-    too rare for the network to have learnt; another text adapts the filler to it.
+    too rare for the network to have learnt; another text adapts the filler to it. Two
+    neural models each remember their own text the same way (a backward model its lines
+    reversed) and read it where they predict the filler's tokens, each in its direction;
+    the beams that propose longer fillers do not read it.
     """
     from lmkit.generate.fill import check_pair, fill_blank, split_blank, vocabulary_fillers
 
@@ -97,20 +101,17 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     refuse_path_as_text(backward_dir if text is None else text)
     if memory_file is None:
         refuse_ignored(ctx, ("encoding_errors",), "it says how --memory-file is read, and there is none")
+    if not (memory or memory_file):
+        refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
+    remembered = ((memory_file, encoding_errors, MemorySettings(neighbours, temperature, weight))
+                  if memory or memory_file else None)
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
-        if not (memory or memory_file):
-            refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
-        settings = MemorySettings(neighbours, temperature, weight)
-        remembered = (memory_file, encoding_errors, settings) if memory or memory_file else None
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
                                context_weight, remembered, as_json, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
     refuse_ignored(ctx, ("rerank", "context_weight"), "two models score every filler by its whole sentence already")
-    refuse_ignored(ctx, ("memory", "memory_file", *MEMORY_SETTINGS),
-                   "a memory holds what one bidirectional model's softmax reads (lmkit fill BIMODEL TEXT), and two "
-                   "models are given")
     left, right = split_blank(text, blank)
     first, second = opener.open_shared([forward_dir, backward_dir])
     for member in (first, second):
@@ -120,11 +121,13 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
+    memories = None if remembered is None else tuple(build_memory(member, *remembered) for member in (first, second))
     left_ids, to_rank, right_ids = blank_and_fillers(
         tokenizer, left, right, candidates,
         lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam,
                                                                starts))
-    fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam)
+    fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
+                         memories=memories)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -183,15 +186,18 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
 
 
 def build_memory(member, file: Path | None, encoding_errors: str, settings: MemorySettings):
-    """The memory of --memory-file (read with --encoding-errors), else of the train split of the corpus the model was
-    trained on; stderr says what it reads and how large it came out."""
-    from lmkit.evaluate.text import EvalText, default_text
-    from lmkit.generate.memory import ClozeMemory
+    """The model's memory of --memory-file (read with --encoding-errors), else of the train split of the corpus it
+    was trained on, each line reversed for a backward model; stderr says what it reads and how large it came out."""
+    from lmkit.evaluate.text import EvalText, default_text, is_backward
+    from lmkit.generate.memory import NeighbourMemory, require_features
 
+    require_features(member.model, printable(str(member.path)))  # before a corpus is fetched or a file read for it
     text = (EvalText.from_file(file, encoding_errors) if file is not None else
             default_text(member.config, member.path, "train", "give --memory-file PATH"))
-    click.echo(f"remembering {printable(text.label)} ...", err=True)
-    memory = ClozeMemory.build(member.model, (member.tokenizer.encode_line(line) for line in text.lines()), settings)
+    click.echo(f"remembering {printable(text.label)} for {printable(str(member.path))} ...", err=True)
+    step = -1 if is_backward(member.config) else 1  # the model reads each line in its direction
+    lines = (member.tokenizer.encode_line(line)[::step] for line in text.lines())
+    memory = NeighbourMemory.build(member.model, lines, settings)
     click.echo(f"remembered {len(memory):,} places", err=True)
     return memory
 

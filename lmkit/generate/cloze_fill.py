@@ -39,7 +39,7 @@ from lmkit.errors import ConfigError
 from lmkit.generate.fill import barred_ids, fillable_ids
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device
 from lmkit.generate.beam import best_first
-from lmkit.generate.memory import ClozeMemory
+from lmkit.generate.memory import NeighbourMemory
 from lmkit.text.lines import frame_lines
 
 RERANK = 20            # the likeliest fillers scored again by the rest of their filled sentence
@@ -64,7 +64,7 @@ def framed(model, sentences: list[list[int]]) -> tuple[torch.Tensor, torch.Tenso
     return frame_lines([np.asarray([*s, eos], dtype=np.int64) for s in sentences], model_device(model))
 
 
-def blank_logprobs(model, sentences: list[list[int]], position: int, memory: ClozeMemory | None = None
+def blank_logprobs(model, sentences: list[list[int]], position: int, memory: NeighbourMemory | None = None
                    ) -> torch.Tensor:
     """(N, V) log p(token at `position` of each sentence | the rest of it), mixed with `memory`'s where given."""
     ids, lengths = framed(model, sentences)
@@ -76,7 +76,7 @@ def blank_logprobs(model, sentences: list[list[int]], position: int, memory: Clo
 
 
 def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  batch_size: int = 256, memory: ClozeMemory | None = None) -> list[tuple[float, float]]:
+                  batch_size: int = 256, memory: NeighbourMemory | None = None) -> list[tuple[float, float]]:
     """Each filler's (own, context) in its filled sentence: the sums of log p(x_j | the sentence without x_j)
     over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted).
     With a `memory`, the filler's positions are read with it too (lmkit.generate.memory), the others not."""
@@ -96,7 +96,7 @@ def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
     return sums
 
 
-def remembered_targets(model, memory: ClozeMemory, ids: torch.Tensor, lengths: torch.Tensor, start: int,
+def remembered_targets(model, memory: NeighbourMemory, ids: torch.Tensor, lengths: torch.Tensor, start: int,
                        spans: list[int]) -> torch.Tensor:
     """cloze_targets (N, L-1) of framed lines, the `spans[i]` places of line i from token `start` on mixed with
     `memory`'s prediction there."""
@@ -115,7 +115,7 @@ def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
 
 
 def grow_span(model, left: list[int], right: list[int], length: int, width: int,
-              starts: Collection[int] | None = None, memory: ClozeMemory | None = None) -> list[list[int]]:
+              starts: Collection[int] | None = None, memory: NeighbourMemory | None = None) -> list[list[int]]:
     """The `width` best fillers of exactly `length` tokens, chosen position by position left to right, the first
     one of `starts` (None: any); each prediction mixed with `memory`'s where given."""
     banned, banned_first = barred_ids(model.vocab), barred_ids(model.vocab, starts)
@@ -132,7 +132,7 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int,
 
 
 def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1, beam: int = 32,
-                     starts: Collection[int] | None = None, memory: ClozeMemory | None = None) -> list[list[int]]:
+                     starts: Collection[int] | None = None, memory: NeighbourMemory | None = None) -> list[list[int]]:
     """The vocabulary's fillers for the blank: every single token, and the --beam best spans of each length up to
     max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts)."""
     candidates = [[i] for i in fillable_ids(model.vocab, starts)]
@@ -143,7 +143,7 @@ def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1,
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
                max_len: int = 1, beam: int = 32, rerank: int = RERANK,
-               context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None) -> list[ClozeFiller]:
+               context_weight: float = CONTEXT_WEIGHT, memory: NeighbourMemory | None = None) -> list[ClozeFiller]:
     """Candidates (or the vocabulary's: cloze_candidates) for the blank, best first: the `rerank` best by their own
     pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest. A `memory`
     is read at the filler's own places (lmkit.generate.memory)."""
@@ -168,7 +168,7 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
 
 
 def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  memory: ClozeMemory | None = None) -> dict[tuple[int, ...], tuple[float, float | None]]:
+                  memory: NeighbourMemory | None = None) -> dict[tuple[int, ...], tuple[float, float | None]]:
     """Each filler's (own, context) as filled_loglik gives them, the context left None where it was not read:
     the single-token fillers' own scores all come off one cloze prediction at the blank.
 

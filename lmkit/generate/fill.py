@@ -18,6 +18,14 @@ and one with the backward model reading the right context; the union is then
 rescored with both models on the complete sentence. The beams only propose,
 so a filler that both directions like but neither beam reaches is missed;
 widening `beam` trades time for recall.
+
+With a memory for each model (lmkit.generate.memory, the kNN-LM proper), each
+direction's prediction of the filler's own tokens, log p(c_i | what comes
+before it in that direction), is mixed with its memory's (memory_gains); the
+rest of each sentence, and the beams, are the models' alone. A single-token
+filler's place is the same for every candidate (after `<s> left` forward,
+after `<s> reversed(right)` backward), so the whole vocabulary costs one
+search of each memory.
 """
 from __future__ import annotations
 
@@ -32,7 +40,9 @@ from lmkit.errors import ConfigError
 from lmkit.line_ends import holds_line_end
 from lmkit.evaluate.perplexity import line_logprobs
 from lmkit.generate.beam import best_first, state_selector
+from lmkit.generate.memory import NeighbourMemory, line_features
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
+from lmkit.text.lines import frame_lines
 
 DEFAULT_MARKER = "_"
 FULL_WIDTH_MARKER = "＿"  # what a Chinese input method types for _: the default marker stands for either
@@ -41,7 +51,7 @@ FULL_WIDTH_MARKER = "＿"  # what a Chinese input method types for _: the defaul
 @dataclass
 class Filler:
     ids: list[int]
-    forward: float   # log p of the filled sentence under the forward model
+    forward: float   # log p of the filled sentence under the forward model (its memory read at the filler's places)
     backward: float  # ... and of its reversal under the backward model
 
     @property
@@ -108,9 +118,11 @@ def check_pair(forward, backward) -> None:
 
 
 def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
-               max_len: int = 1, beam: int = 32, batch_size: int = 256) -> list[Filler]:
+               max_len: int = 1, beam: int = 32, batch_size: int = 256,
+               memories: tuple[NeighbourMemory, NeighbourMemory] | None = None) -> list[Filler]:
     """Candidates (or the vocabulary's: vocabulary_fillers) for the blank between `left` and `right` ids, best
-    total first."""
+    total first; with `memories` (the forward model's, the backward model's), each model reads its own at the
+    filler's places (memory_gains)."""
     check_pair(forward, backward)
     if max_len < 1:
         raise ConfigError(f"--max-len must be at least 1, got {max_len}")
@@ -124,6 +136,10 @@ def fill_blank(forward, backward, left: list[int], right: list[int], candidates:
     sentences = [[*left, *c, *right] for c in candidates]
     ahead = sentence_logprobs(forward, sentences, batch_size)
     behind = sentence_logprobs(backward, [s[::-1] for s in sentences], batch_size)
+    if memories is not None:
+        ahead = [a + g for a, g in zip(ahead, memory_gains(forward, memories[0], left, candidates))]
+        behind = [b + g for b, g in zip(behind, memory_gains(backward, memories[1], right[::-1],
+                                                              [c[::-1] for c in candidates]))]
     fillers = [Filler(list(c), f, b) for c, f, b in zip(candidates, ahead, behind)]
     fillers.sort(key=lambda f: (f.total, f.forward), reverse=True)
     return fillers
@@ -187,3 +203,38 @@ def sentence_logprobs(model, sentences: list[list[int]], batch_size: int = 256) 
     with evaluating(model):
         logp = line_logprobs(model, stream, batch_lines=batch_size, device=model_device(model))  # (N,)
     return np.add.reduceat(logp, starts).tolist()
+
+
+def memory_gains(model, memory: NeighbourMemory, context: list[int], fillers: list[tuple[int, ...]],
+                 rows: int = 64) -> list[float]:
+    """What reading `memory` adds to each filler's sentence log p under a left-to-right `model` that reads
+    `<s> context` first: the sum over the filler's places i of log p_mixed(c_i | <s> context c_<i) minus the
+    model's own log p there. Fillers that begin alike share the places they agree on: one search of the memory
+    for each distinct prefix c_<i (one for all single tokens), `rows` prefixes at a time."""
+    prefixes = list(dict.fromkeys(f[:i] for f in fillers for i in range(len(f))))
+    wanted: dict[tuple[int, ...], set[int]] = {prefix: set() for prefix in prefixes}
+    for f in fillers:
+        for i in range(len(f)):
+            wanted[f[:i]].add(f[i])
+    gain: dict[tuple[tuple[int, ...], int], float] = {}
+    for first in range(0, len(prefixes), rows):
+        chunk = prefixes[first : first + rows]
+        model_logp, mixed = remembered_rows(model, memory, context, chunk)              # (b, V) each
+        for row, prefix in enumerate(chunk):
+            for token in wanted[prefix]:
+                gain[prefix, token] = float(mixed[row, token] - model_logp[row, token])
+    return [sum(gain[f[:i], f[i]] for i in range(len(f))) for f in fillers]
+
+
+def remembered_rows(model, memory: NeighbourMemory, context: list[int], prefixes: list[tuple[int, ...]]
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U, V) log p of the token after `<s> context prefix` for each of U prefixes: the left-to-right model's own,
+    and its mixture with `memory`'s prediction there (lmkit.generate.memory)."""
+    eos = model.vocab.eos_id  # a stand-in for the token predicted: the features before it do not read it
+    lines = [np.asarray([*context, *prefix, eos], dtype=np.int64) for prefix in prefixes]
+    ids, lengths = frame_lines(lines, model_device(model))                               # (U, L), (U,)
+    with evaluating(model), torch.inference_mode():
+        places = torch.tensor([len(context) + len(prefix) for prefix in prefixes], device=ids.device)
+        feats = line_features(model, ids, lengths)[torch.arange(len(prefixes), device=ids.device), places]  # (U, D)
+        model_logp = model.head.log_probs(feats).double().cpu()                            # (U, V)
+    return model_logp, memory.mix(feats, model_logp)

@@ -1,22 +1,24 @@
-"""A nearest-neighbour memory of a text for a cloze model: Khandelwal et al.'s kNN-LM (2020), read at the blank.
+"""A nearest-neighbour memory of a text: Khandelwal et al.'s kNN-LM (2020), read where a filler's tokens are scored.
 
-A cloze model's softmax reads one vector at each position of a line: the features of everything around it
-(ClozeRNN.features, the join of A_{t-1} and A'_{t+1}). The memory keeps that vector for every position of a
-text, with the token that stood there. At a blank, the `neighbours` stored vectors nearest the blank's
+A neural model's softmax reads one vector at each position of a line: for a left-to-right model the top layer's
+output s_t after the tokens before it (RNNLM.hidden_states), for a cloze model the features of everything around
+it (ClozeRNN.features, the join of A_{t-1} and A'_{t+1}). The memory keeps that vector for every position of a
+text, with the token that stood there. Where it is read, the `neighbours` stored vectors nearest the model's
 (squared Euclidean distance d) vote for their tokens, each with weight exp(-d / temperature), normalised to
-p_memory, and the blank's distribution becomes
+p_memory, and the model's distribution there becomes
 
     p(w) = weight * p_memory(w) + (1 - weight) * p_model(w).
 
 The network compresses its training text into its weights and forgets the exact contexts of rare words; the
 memory keeps them, as an N-gram model's counts do, but finds them by what the network makes of the context,
 not by its last few tokens. Built from the model's own training text it needs no training, and it never
-changes the model. It is read where a filler's own tokens are scored (the cloze prediction at the blank, each
-place of a longer filler); the rest of the line is scored by the model alone.
+changes the model. Filling a blank, it is read where the filler's own tokens are predicted: a cloze model's
+prediction at the blank, or each model of a forward/backward pair at the filler's places in its direction
+(lmkit.generate.fill.memory_gains); the rest of the line is scored by the model alone.
 
-It lives in memory: 4 x 2H bytes a position, about 2 GB for pku98's million training words at H = 256, and
-each place it is read at costs a pass over all of it (a matrix product): one for a single-token blank, one a
-place of every kept filler for longer ones.
+It lives in memory: 4 x D bytes a position (D = 2H for a cloze model, H for a left-to-right one), about 2 GB
+for pku98's million training words with a BiLSTM at H = 256, and each place it is read at costs a pass over
+all of it (a matrix product).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from lmkit.errors import ConfigError, human_bytes
 from lmkit.generate.sampling import evaluating, model_device
 from lmkit.text.lines import frame_lines
 
-QUERY_ROWS = 32  # blanks compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
+QUERY_ROWS = 32  # places compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,21 @@ class MemorySettings:
     blanks and within 0.1 point of the best on pku98's (benchmarks/RESULTS.md, "Fill in the blank", twenty-seventh
     session)."""
 
-    neighbours: int = setting(64, "How many remembered positions nearest the blank vote for their tokens.",
+    neighbours: int = setting(64, "How many remembered positions nearest the place read vote for their tokens.",
                               low=1, high=2**20, option="--memory-neighbours")
     temperature: float = setting(10.0, "Each neighbour's vote is exp(-squared distance / this): lower, and the "
                                  "nearest count for more.", low=1e-3, high=1e6,
                                  option="--memory-temperature")
-    weight: float = setting(0.5, "The memory's share of the blank's distribution (the model has the rest).",
+    weight: float = setting(0.5, "The memory's share of the prediction where it is read (the model has the rest).",
                             low=0, high=1, low_open=True, high_open=True, option="--memory-weight")
 
     def __post_init__(self):
         check_settings(self)
 
 
-class ClozeMemory:
-    """The features (M, D) a cloze model's softmax reads at M positions of a text, and the tokens there (M,)."""
+class NeighbourMemory:
+    """The features (M, D) a model's softmax reads at M positions of a text (line_features), and the tokens there
+    (M,)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, vocab_size: int,
                  settings: MemorySettings = MemorySettings()):
@@ -74,9 +77,9 @@ class ClozeMemory:
 
     @classmethod
     def build(cls, model, lines: Iterable[list[int]], settings: MemorySettings = MemorySettings(),
-              batch_lines: int = 64) -> "ClozeMemory":
-        """Remember every position of `lines` (token ids, no `<s>`/`</s>`): its features, and the token there (the
-        line's `</s>` included, as the model predicts it too)."""
+              batch_lines: int = 64) -> "NeighbourMemory":
+        """Remember every position of `lines` (token ids, no `<s>`/`</s>`; a backward model's reversed, as it reads
+        them): its features, and the token there (the line's `</s>` included, as the model predicts it too)."""
         require_features(model)
         eos = model.vocab.eos_id
         ordered = sorted((ids for ids in lines if ids), key=len)  # lines of like length share a batch: less padding
@@ -85,7 +88,7 @@ class ClozeMemory:
             for first in range(0, len(ordered), batch_lines):
                 rows = [np.asarray([*ids, eos], dtype=np.int64) for ids in ordered[first:first + batch_lines]]
                 ids, lengths = frame_lines(rows, model_device(model))                 # (N, L) `<s> .. </s>`, (N,)
-                feats = model.features(ids, lengths).float().cpu()                   # (N, L-1, D)
+                feats = line_features(model, ids, lengths).float().cpu()             # (N, L-1, D)
                 if not keys:  # the first batch shows the width D
                     check_room(sum(len(line) + 1 for line in ordered), feats.shape[-1])
                 inside = torch.arange(ids.shape[1] - 1)[None, :] < (lengths.cpu() - 1)[:, None]
@@ -152,8 +155,18 @@ def check_room(positions: int, width: int) -> None:
                           f"{human_bytes(free)} is free: remember a shorter text")
 
 
-def require_features(model) -> None:
-    """The memory stores what the softmax reads: a model without `features` and `head` has nothing to store."""
-    if not (hasattr(model, "features") and hasattr(model, "head")):
-        raise ConfigError(f"a {type(model).__name__} does not expose the features its softmax reads: a memory needs "
-                          "a bidirectional model trained by lmkit train --model bilstm, bigru or birnn")
+def line_features(model, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Framed lines (N, L) `<s> .. </s> <pad>..` and their lengths (N,) -> what the softmax reads (N, L-1, D) where it
+    predicts ids[:, 1:]: a cloze model's features of both sides, a left-to-right model's top-layer outputs after the
+    tokens before (padding comes after a line's end, so it changes none of them)."""
+    if hasattr(model, "features"):
+        return model.features(ids, lengths)
+    return model.hidden_states(ids[:, :-1], model.init_state(len(ids)))[0]
+
+
+def require_features(model, name: str = "the model") -> None:
+    """The memory stores what the softmax reads: a model without features (an N-gram model's counts, the scratch
+    RNN) has nothing to store. `name` says which model in the error."""
+    if not ((hasattr(model, "features") or hasattr(model, "hidden_states")) and hasattr(model, "head")):
+        raise ConfigError(f"{name} ({type(model).__name__}) does not expose the features its softmax reads: a memory "
+                          "needs a neural model trained by lmkit train (--model lstm, gru, rnn, bilstm, bigru or birnn)")
