@@ -28,6 +28,19 @@ fillers of L tokens for each blank:
                   neighbours, temperature and weight chosen on the same
                   valid blanks over MEMORY_GRID (the cloze prediction
                   alone), then its rerank weight; --no-memory leaves it out
+    (e) lstm + memory
+                  (b) with each LSTM reading its own memory of the train
+                  split (the backward one's lines reversed) where it
+                  predicts the filler's tokens (`lmkit fill FWD BWD
+                  --memory`, lmkit.generate.fill.memory_gains), and the
+                  shortlist taken from those mixed predictions: the
+                  settings, one for both memories, chosen over MEMORY_GRID on
+                  the same valid blanks by the sum of the two mixed
+                  predictions at the blank alone (forward after the left
+                  side, backward after the right), as (d)'s are by the cloze
+                  prediction alone; then its weight again, by the pair's
+                  whole scoring on --pair-tune-blanks of them, as (d)'s rerank
+                  weight is; --no-memory leaves it out too
 
 A filler is right at top-k when the whole span, all L tokens in order, is
 among its k best. The script prints top-1 and top-5 accuracy, one row per
@@ -72,8 +85,13 @@ What is held equal, so that the comparison is fair:
 
 What is not: (d) holds a memory of the train split beside the BiLSTM's
 weights (2H floats a training token, no training), as the 5-gram pair holds
-its counts of that text. The LSTM pair gets none: lmkit's memory is built
-for cloze models only.
+its counts of that text; (e) gives the LSTM pair the same, each LSTM H floats
+a training token (2H for the pair). (b) and (c) hold none.
+
+--fillers runs some of the fillers only (the blanks do not depend on which);
+--ranks writes each one's rank of every blank, so runs of different fillers
+on the same blanks can be compared blank by blank afterwards
+(benchmarks/fill_leads.py).
 
 The two-model fillers score whole sentences, one per candidate, which over
 a word vocabulary costs minutes per blank on one thread. With --shortlist K
@@ -129,8 +147,9 @@ import torch
 from lmkit.checkpoint.save_load import load_model
 from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, framed, grow_span
-from lmkit.generate.fill import fill_blank, fillable_ids, vocabulary_fillers
-from lmkit.generate.memory import ClozeMemory, MemorySettings, blend
+from lmkit.generate.fill import fill_blank, fillable_ids, remembered_rows, vocabulary_fillers
+from lmkit.generate.memory import MemorySettings, NeighbourMemory, blend, line_features
+from lmkit.text.lines import frame_lines
 from lmkit.generate.sampling import evaluating, prime
 from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
@@ -139,9 +158,11 @@ LSTM = ["--model", "lstm", *SIZES, "--emb-size", "128"]
 # one shared embedding (see "parameters" above); --mask-rate: blanks of several tokens are filled from <unk>s
 BILSTM = ["--model", "bilstm", *SIZES, "--emb-size", "240", "--mask-rate", "0.15"]
 CONTEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # tried on the valid split's blanks for the BiLSTM's rerank
-MEMORY_FILLER = "bilstm + memory"
+MEMORY_FILLER, PAIR_MEMORY_FILLER = "bilstm + memory", "lstm + memory"
+FILLERS = ("ngram", "lstm", "bilstm", "bilstm, no rerank", MEMORY_FILLER, PAIR_MEMORY_FILLER)
 LEADS = (("bilstm", "ngram"), ("bilstm", "lstm"), (MEMORY_FILLER, "ngram"), (MEMORY_FILLER, "lstm"),
-         (MEMORY_FILLER, "bilstm"))  # (filler, over): the leads printed
+         (MEMORY_FILLER, "bilstm"), (MEMORY_FILLER, PAIR_MEMORY_FILLER), (PAIR_MEMORY_FILLER, "lstm"),
+         (PAIR_MEMORY_FILLER, "ngram"))  # (filler, over): the leads printed, where both ran
 MEMORY_GRID = {"neighbours": (16, 64, 256, 1024), "temperature": (1.0, 3.0, 10.0, 30.0, 100.0),
                "weight": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)}  # tried on the valid split's blanks for the memory
 
@@ -198,38 +219,45 @@ def blanks(lines: list[list[int]], unk_id: int, length: int, count: int, seed: i
     return chosen
 
 
-def shortlist(forward, backward, left: list[int], right: list[int], size: int) -> list[list[int]] | None:
-    """The union of each direction's `size` likeliest tokens at the blank, or None (the whole vocabulary) for 0."""
+def shortlist(forward, backward, left: list[int], right: list[int], size: int,
+              memories: tuple[NeighbourMemory, NeighbourMemory] | None = None) -> list[list[int]] | None:
+    """The union of each direction's `size` likeliest tokens at the blank (each mixed with its memory, where given),
+    or None (the whole vocabulary) for 0."""
     if size <= 0:
         return None
     allowed = torch.tensor(fillable_ids(forward.vocab))
     found: set[int] = set()
-    for model, context in ((forward, left), (backward, right[::-1])):
-        with evaluating(model):
-            logp = prime(model, context, 1)[0][0].float().cpu()[allowed]
+    for model, context, memory in ((forward, left, memories and memories[0]), (backward, right[::-1],
+                                                                                memories and memories[1])):
+        if memory is None:
+            with evaluating(model):
+                logp = prime(model, context, 1)[0][0].float().cpu()[allowed]
+        else:
+            logp = remembered_rows(model, memory, context, [()])[1][0][allowed]
         found.update(allowed[logp.topk(min(size, len(allowed))).indices].tolist())
     return [[i] for i in sorted(found)]
 
 
-def pair_fillers(forward, backward, left: list[int], right: list[int], length: int, size: int,
-                 beam: int) -> list[list[int]]:
-    """A two-model filler's `length`-token fillers, best first: the single-token shortlist, or both beams' spans."""
+def pair_fillers(forward, backward, left: list[int], right: list[int], length: int, size: int, beam: int,
+                 memories: tuple[NeighbourMemory, NeighbourMemory] | None = None) -> list[list[int]]:
+    """A two-model filler's `length`-token fillers, best first: the single-token shortlist, or both beams' spans;
+    each model reading its memory at the filler's places where `memories` are given."""
     if length == 1:
-        candidates = shortlist(forward, backward, left, right, size)
+        candidates = shortlist(forward, backward, left, right, size, memories)
     else:  # the beams also propose the shorter spans and the vocabulary's single tokens: not this blank's length
         candidates = [c for c in vocabulary_fillers(forward, backward, left, right, length, beam) if len(c) == length]
-    return [f.ids for f in fill_blank(forward, backward, left, right, candidates)]
+    return [f.ids for f in fill_blank(forward, backward, left, right, candidates, memories=memories)]
 
 
 def cloze_fillers(model, left: list[int], right: list[int], length: int, beam: int, rerank: int = RERANK,
-                  context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None) -> list[list[int]]:
+                  context_weight: float = CONTEXT_WEIGHT, memory: NeighbourMemory | None = None) -> list[list[int]]:
     """The BiLSTM's `length`-token fillers, best first: its whole vocabulary, or its beam's spans."""
     candidates = None if length == 1 else grow_span(model, left, right, length, beam, memory=memory)
     return [f.ids for f in cloze_fill(model, left, right, candidates, rerank=rerank, context_weight=context_weight,
                                       memory=memory)]
 
 
-def tune_context_weight(model, cases: list[Blank], memory: ClozeMemory | None = None) -> dict[float, float]:
+def tune_context_weight(model, cases: list[Blank], memory: NeighbourMemory | None = None) -> dict[float, float]:
     """Single-token top-1 of the BiLSTM's rerank at each of CONTEXT_WEIGHTS on `cases` (blanks of the valid split):
     one pass, as each of the RERANK best keeps its own and its context's pseudo-log-likelihood."""
     hits = dict.fromkeys(CONTEXT_WEIGHTS, 0)
@@ -241,9 +269,8 @@ def tune_context_weight(model, cases: list[Blank], memory: ClozeMemory | None = 
     return {weight: hit / max(len(cases), 1) for weight, hit in hits.items()}
 
 
-def tune_memory(model, memory: ClozeMemory, cases: list[Blank], batch: int = 64) -> dict[MemorySettings, float]:
-    """Single-token top-1 of the BiLSTM's cloze prediction mixed with `memory` (no rerank) on `cases` (blanks of the
-    valid split) at every setting of MEMORY_GRID: the neighbours are searched once, at the grid's most."""
+def cloze_rows(model, cases: list[Blank], batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """The BiLSTM's features at each blank (N, D) and its log-probabilities there (N, V)."""
     feats, logps = [], []
     with evaluating(model), torch.inference_mode():
         for first in range(0, len(cases), batch):
@@ -252,18 +279,61 @@ def tune_memory(model, memory: ClozeMemory, cases: list[Blank], batch: int = 64)
             at = torch.tensor([len(left) for left, _, _ in chunk])
             blank = model.features(ids, lengths)[torch.arange(len(chunk)), at]                  # (b, D)
             feats.append(blank.float()); logps.append(model.head.log_probs(blank).double())     # (b, V)
-        distances, positions = memory.nearest(torch.cat(feats), max(MEMORY_GRID["neighbours"]))
-    model_logp, truth = torch.cat(logps), torch.tensor([span[0] for _, span, _ in cases])
-    barred = torch.ones(model_logp.shape[1], dtype=torch.bool)
-    barred[torch.tensor(fillable_ids(model.vocab))] = False
+    return torch.cat(feats), torch.cat(logps)
+
+
+def next_rows(model, contexts: list[list[int]], batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A left-to-right model's output after `<s> context` (N, D) and its log-probabilities of the next token (N, V)."""
+    eos = model.vocab.eos_id  # a stand-in for the token predicted
+    feats, logps = [], []
+    with evaluating(model), torch.inference_mode():
+        for first in range(0, len(contexts), batch):
+            chunk = contexts[first:first + batch]
+            ids, lengths = frame_lines([torch.tensor([*context, eos]).numpy() for context in chunk])
+            at = torch.tensor([len(context) for context in chunk])
+            after = line_features(model, ids, lengths)[torch.arange(len(chunk)), at]           # (b, D)
+            feats.append(after.float()); logps.append(model.head.log_probs(after).double())     # (b, V)
+    return torch.cat(feats), torch.cat(logps)
+
+
+def grid_top1(readings: list[tuple[NeighbourMemory, torch.Tensor, torch.Tensor]], truth: torch.Tensor,
+              fillable: list[int]) -> tuple[float, dict[MemorySettings, float]]:
+    """Top-1 over the fillable ids of the sum of the readings' (memory, features (N, D), model log-probabilities
+    (N, V)) model log-probabilities alone, and of their mixtures at every setting of MEMORY_GRID; the neighbours are
+    searched once, at the grid's most."""
+    searched = [(memory, *memory.nearest(feats, max(MEMORY_GRID["neighbours"])), logp)
+                for memory, feats, logp in readings]
+    barred = torch.ones(readings[0][2].shape[1], dtype=torch.bool)
+    barred[torch.tensor(fillable)] = False
+    alone = sum(logp for *_, logp in readings).masked_fill(barred, -math.inf).argmax(1)
     shares = {}
     for neighbours in MEMORY_GRID["neighbours"]:
         for temperature in MEMORY_GRID["temperature"]:
-            memory_p = memory.probabilities(distances[:, :neighbours], positions[:, :neighbours], temperature)
+            memory_ps = [memory.probabilities(distances[:, :neighbours], positions[:, :neighbours], temperature)
+                         for memory, distances, positions, _ in searched]
             for weight in MEMORY_GRID["weight"]:
-                best = blend(memory_p, model_logp, weight).masked_fill(barred, -math.inf).argmax(1)
+                total = sum(blend(memory_p, logp, weight) for memory_p, (*_, logp) in zip(memory_ps, searched))
+                best = total.masked_fill(barred, -math.inf).argmax(1)
                 shares[MemorySettings(neighbours, temperature, weight)] = float((best == truth).double().mean())
-    return shares
+    return float((alone == truth).double().mean()), shares
+
+
+def tune_memory(model, memory: NeighbourMemory, cases: list[Blank]) -> dict[MemorySettings, float]:
+    """Single-token top-1 of the BiLSTM's cloze prediction mixed with `memory` (no rerank) on `cases` (blanks of the
+    valid split) at every setting of MEMORY_GRID."""
+    truth = torch.tensor([span[0] for _, span, _ in cases])
+    return grid_top1([(memory, *cloze_rows(model, cases))], truth, fillable_ids(model.vocab))[1]
+
+
+def tune_pair_memory(forward, backward, memories: tuple[NeighbourMemory, NeighbourMemory],
+                     cases: list[Blank]) -> tuple[float, dict[MemorySettings, float]]:
+    """Single-token top-1 on `cases` (blanks of the valid split) of the two LSTMs' predictions at the blank alone,
+    log p_fwd(c | <s> left) + log p_bwd(c | <s> reversed right): without their memories, and with each mixed with its
+    own at every setting of MEMORY_GRID (one for both), what the pair's memories change of its scores."""
+    truth = torch.tensor([span[0] for _, span, _ in cases])
+    readings = [(memories[0], *next_rows(forward, [left for left, _, _ in cases])),
+                (memories[1], *next_rows(backward, [right[::-1] for _, _, right in cases]))]
+    return grid_top1(readings, truth, fillable_ids(forward.vocab))
 
 
 @dataclass
@@ -287,18 +357,21 @@ def lead(ours: Tally, theirs: Tally, k: int = 1) -> tuple[float, float]:
     return 100 * mean, 100 * math.sqrt(variance / len(diffs))
 
 
-def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: int,
-          context_weight: float = CONTEXT_WEIGHT, memory: ClozeMemory | None = None,
-          memory_context_weight: float = CONTEXT_WEIGHT) -> dict[str, Tally]:
-    """Each filler's Tally over `cases` (all of one length), blank by blank until `deadline`; with a `memory`, also
-    the BiLSTM's reading it (re-ranked at `memory_context_weight`)."""
+def score(models: dict, cases: list[Blank], deadline: float, size: int, beam: int, fillers: list[str],
+          context_weight: float = CONTEXT_WEIGHT, memory: NeighbourMemory | None = None,
+          memory_context_weight: float = CONTEXT_WEIGHT,
+          pair_memories: tuple[NeighbourMemory, NeighbourMemory] | None = None) -> dict[str, Tally]:
+    """The Tally of each of `fillers` (FILLERS' names) over `cases` (all of one length), blank by blank until
+    `deadline`; the BiLSTM's `memory` read re-ranked at `memory_context_weight`, the LSTMs' `pair_memories`."""
     rankers = {"ngram": partial(pair_fillers, models["ngram-fwd"], models["ngram-bwd"], size=size, beam=beam),
                "lstm": partial(pair_fillers, models["lstm-fwd"], models["lstm-bwd"], size=size, beam=beam),
                "bilstm": partial(cloze_fillers, models["bilstm"], beam=beam, context_weight=context_weight),
-               "bilstm, no rerank": partial(cloze_fillers, models["bilstm"], beam=beam, rerank=0)}
-    if memory is not None:
-        rankers[MEMORY_FILLER] = partial(cloze_fillers, models["bilstm"], beam=beam,
-                                         context_weight=memory_context_weight, memory=memory)
+               "bilstm, no rerank": partial(cloze_fillers, models["bilstm"], beam=beam, rerank=0),
+               MEMORY_FILLER: partial(cloze_fillers, models["bilstm"], beam=beam,
+                                      context_weight=memory_context_weight, memory=memory),
+               PAIR_MEMORY_FILLER: partial(pair_fillers, models["lstm-fwd"], models["lstm-bwd"], size=size, beam=beam,
+                                           memories=pair_memories)}
+    rankers = {name: ranker for name, ranker in rankers.items() if name in fillers}
     tallies = {name: Tally() for name in rankers}
     for left, span, right in cases:
         if time.monotonic() > deadline:
@@ -368,11 +441,11 @@ def at_least_one(text: str) -> int:
     return int(text)
 
 
-def tuned_memory(model, args, tokenizer, valid: list[Blank]) -> tuple[ClozeMemory, float, str]:
+def tuned_memory(model, args, tokenizer, valid: list[Blank]) -> tuple[NeighbourMemory, float, str]:
     """The BiLSTM's memory of the train split, read as is best on the valid blanks (tune_memory), the rerank weight
     best with it (tune_context_weight), and a line saying what was chosen from what."""
     start = time.perf_counter()
-    memory = ClozeMemory.build(model, encoded_test_split(args.corpus, tokenizer, "train"))
+    memory = NeighbourMemory.build(model, encoded_test_split(args.corpus, tokenizer, "train"))
     grid = tune_memory(model, memory, valid)
     memory.settings = max(grid, key=grid.get)  # ties: the first in MEMORY_GRID's order
     tuned = tune_context_weight(model, valid, memory)
@@ -386,6 +459,69 @@ def tuned_memory(model, args, tokenizer, valid: list[Blank]) -> tuple[ClozeMemor
               "context weight: " + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
               + f"; chosen {weight:g} ({time.perf_counter() - start:.0f} s in all)")
     return memory, weight, report
+
+
+def tune_pair_weight(forward, backward, memories: tuple[NeighbourMemory, NeighbourMemory], cases: list[Blank],
+                     size: int) -> dict[float, float]:
+    """Single-token top-1 on `cases` of the pair's whole scoring with its memories (pair_fillers: the shortlist of
+    `size` from the mixed predictions, the sentences, the fillers' places mixed) at each of MEMORY_GRID's weights,
+    the memories' other settings as they are: each blank's sentences are scored once, for the union of the weights'
+    shortlists, and each weight ranks its own shortlist."""
+    allowed = torch.tensor(fillable_ids(forward.vocab))
+    hits = dict.fromkeys(MEMORY_GRID["weight"], 0)
+    for left, span, right in cases:
+        rows = []
+        for model, memory, context in ((forward, memories[0], left), (backward, memories[1], right[::-1])):
+            feats, logp = next_rows(model, [context])                                        # (1, D), (1, V)
+            rows.append((memory, *memory.nearest(feats), logp))
+        mixed = {}  # weight -> (V,) log p_fwd + log p_bwd at the blank, each mixed; and its shortlist
+        for weight in MEMORY_GRID["weight"]:
+            gains, listed = torch.zeros(len(forward.vocab), dtype=torch.double), set()
+            for memory, distances, positions, logp in rows:
+                blended = blend(memory.probabilities(distances, positions, memory.settings.temperature), logp, weight)[0]
+                gains += blended - logp[0]
+                listed.update(allowed[blended[allowed].topk(min(size, len(allowed))).indices].tolist())
+            mixed[weight] = (gains, sorted(listed))
+        union = sorted(set().union(*(listed for _, listed in mixed.values())))
+        base = {f.ids[0]: f.total for f in fill_blank(forward, backward, left, right, [[c] for c in union])}
+        for weight, (gains, listed) in mixed.items():
+            hits[weight] += max(listed, key=lambda c: base[c] + float(gains[c])) == span[0]
+    return {weight: hit / max(len(cases), 1) for weight, hit in hits.items()}
+
+
+def tuned_pair_memories(forward, backward, args, tokenizer, valid: list[Blank]
+                        ) -> tuple[tuple[NeighbourMemory, NeighbourMemory], str]:
+    """Each LSTM's memory of the train split (the backward one's lines reversed), read as is best on the valid blanks
+    (tune_pair_memory), and a line saying what was chosen from what."""
+    start = time.perf_counter()
+    train = encoded_test_split(args.corpus, tokenizer, "train")
+    memories = (NeighbourMemory.build(forward, train), NeighbourMemory.build(backward, [ids[::-1] for ids in train]))
+    alone, grid = tune_pair_memory(forward, backward, memories, valid)
+    chosen, default = max(grid, key=grid.get), MemorySettings()  # ties: the first in MEMORY_GRID's order
+    for memory in memories:
+        memory.settings = chosen
+    weights = tune_pair_weight(forward, backward, memories, valid[:args.pair_tune_blanks], args.shortlist)
+    weight = max(weights, key=lambda w: (weights[w], -w))  # ties: the smaller weight
+    for memory in memories:
+        memory.settings = MemorySettings(chosen.neighbours, chosen.temperature, weight)
+    report = (f"the LSTMs' memories of the train split: {len(memories[0]):,} places each; valid top-1 of their two "
+              f"predictions at the blank ({len(valid)} blanks): {100 * alone:.1f}% without, "
+              f"{100 * grid[chosen]:.1f}% with them at the best of {len(grid)} settings (neighbours {chosen.neighbours}, "
+              f"temperature {chosen.temperature:g}, weight {chosen.weight:g}), "
+              f"{100 * grid[default]:.1f}% at lmkit's defaults; the pair's whole scoring with them, by weight "
+              f"({min(len(valid), args.pair_tune_blanks)} blanks): "
+              + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in weights.items())
+              + f"; chosen {weight:g} ({time.perf_counter() - start:.0f} s in all)")
+    return memories, report
+
+
+def chosen_fillers(text: str) -> list[str]:
+    """--fillers: comma-separated names of FILLERS."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FILLERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"expected names among {', '.join(FILLERS)}, got {text!r}")
+    return [name for name in FILLERS if name in names]
 
 
 def main() -> None:
@@ -421,8 +557,13 @@ def main() -> None:
                         help="Single-token blanks of the valid split that choose the BiLSTM's rerank weight. 500 chose "
                              "another weight than 2,000 on pku98, one 0.7 points worse on the test blanks.")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="Also rank with the BiLSTM reading a nearest-neighbour memory of the train split (%(default)s;"
-                             " about 2 GB a million tokens), its settings and rerank weight chosen on the valid blanks.")
+                        help="Also rank with the BiLSTM and with the LSTM pair reading nearest-neighbour memories of the "
+                             "train split (%%(default)s; about 2 GB a million tokens for each), their settings chosen on "
+                             "the valid blanks.")
+    parser.add_argument("--pair-tune-blanks", type=int, default=2000,
+                        help="Of the --tune-blanks, how many choose the LSTM pair's memory weight by its whole scoring.")
+    parser.add_argument("--fillers", type=chosen_fillers, default=list(FILLERS),
+                        help="Comma-separated fillers to run, of: " + ", ".join(FILLERS) + " (default: all).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ranks", type=Path, help="Also write each filler's rank of every blank's span to this JSON "
                                                    "file (null: not among its candidates), by span length.")
@@ -436,18 +577,21 @@ def main() -> None:
     models, tokenizer = {name: model for name, (model, _, _) in loaded.items()}, loaded["bilstm"][1]
     valid = blanks(encoded_test_split(args.corpus, tokenizer, "valid"), tokenizer.vocab.unk_id, 1, args.tune_blanks,
                    args.seed)
+    fillers = [name for name in args.fillers if args.memory or name not in (MEMORY_FILLER, PAIR_MEMORY_FILLER)]
     tune_start = time.perf_counter()
-    tuned = tune_context_weight(models["bilstm"], valid)
+    tuned = tune_context_weight(models["bilstm"], valid) if "bilstm" in fillers else {}
     tune_seconds = time.perf_counter() - tune_start
-    weight = max(tuned, key=lambda w: (tuned[w], -w))  # ties: the smaller weight
-    memory, memory_weight, memory_report = tuned_memory(models["bilstm"], args, tokenizer, valid) if args.memory else (
-        None, CONTEXT_WEIGHT, None)
+    weight = max(tuned, key=lambda w: (tuned[w], -w)) if tuned else CONTEXT_WEIGHT  # ties: the smaller weight
+    memory, memory_weight, memory_report = (tuned_memory(models["bilstm"], args, tokenizer, valid)
+                                            if MEMORY_FILLER in fillers else (None, CONTEXT_WEIGHT, None))
+    pair_memories, pair_report = (tuned_pair_memories(models["lstm-fwd"], models["lstm-bwd"], args, tokenizer, valid)
+                                  if PAIR_MEMORY_FILLER in fillers else (None, None))
     lines = encoded_test_split(args.corpus, tokenizer)
     tallies, cases = {}, {}
     for length in args.span_lengths:
         cases[length] = blanks(lines, tokenizer.vocab.unk_id, length, args.blanks, args.seed)
         tallies[length] = score(models, cases[length], time.monotonic() + args.score_minutes * 60, args.shortlist,
-                                args.beam, weight, memory, memory_weight)
+                                args.beam, fillers, weight, memory, memory_weight, pair_memories)
     load_after = os.getloadavg()
     print(f"{args.corpus} {args.tokenizer} (vocabulary {len(tokenizer.vocab)}): up to {args.blanks} blanks of each "
           f"span length, seed {args.seed}, shortlist {args.shortlist or 'none'} (one token), beam {args.beam} "
@@ -457,11 +601,13 @@ def main() -> None:
     print(f"{cpu_line()}; torch {torch.__version__}; threads {args.threads}; load average (1/5/15 min) before "
           f"{' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
     print("parameters: " + ", ".join(f"{name} {parameters(model)}" for name, model in models.items() if "ngram" not in name))
-    print(f"BiLSTM rerank ({RERANK} best), valid top-1 by context weight ({len(valid)} blanks): "
-          + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
-          + f"; chosen {weight:g} ({tune_seconds:.0f} s)")
-    if memory_report:
-        print(memory_report)
+    if tuned:
+        print(f"BiLSTM rerank ({RERANK} best), valid top-1 by context weight ({len(valid)} blanks): "
+              + ", ".join(f"{w:g}: {100 * share:.1f}%" for w, share in tuned.items())
+              + f"; chosen {weight:g} ({tune_seconds:.0f} s)")
+    for report in (memory_report, pair_report):
+        if report:
+            print(report)
     print("| span | filler | blanks | proposed | top-1 | top-5 | s / blank |\n|---|---|---|---|---|---|---|")
     for length, by_filler in tallies.items():
         for name, tally in by_filler.items():
@@ -478,7 +624,7 @@ def main() -> None:
     print("\n| span | filler | over | blanks | top-1 lead, points | standard error |\n|---|---|---|---|---|---|")
     for length, by_filler in tallies.items():
         for ours, theirs in LEADS:
-            if ours in by_filler and by_filler[ours].ranks:
+            if ours in by_filler and theirs in by_filler and by_filler[ours].ranks:
                 points, error = lead(by_filler[ours], by_filler[theirs])
                 print(f"| {length} | {ours} | {theirs} | {len(by_filler[theirs].ranks)} | {points:+.1f} | {error:.1f} |")
     if args.ranks:

@@ -129,7 +129,7 @@ def test_every_filler_ranks_a_memorised_span_first_and_misses_one_it_never_propo
     ids = tokenizer.encode_line
     never = ids("京" * len(span))  # no line has it: no beam proposes it
     cases = [(ids(left), ids(span), ids(right)), (ids(left), never, ids(right))]
-    tallies = bench.score(models, cases, math.inf, size=200, beam=4)
+    tallies = bench.score(models, cases, math.inf, size=200, beam=4, fillers=list(bench.FILLERS[:4]))
     assert {name: tally.ranks for name, tally in tallies.items()} == {name: [0, math.inf] for name in tallies}
     assert [tallies["bilstm"].share(k) for k in (math.inf, 1, 5)] == ["50.0%"] * 3
 
@@ -161,29 +161,129 @@ def test_a_span_counts_in_the_band_of_its_rarest_token():
 
 
 def test_the_memory_filler_ranks_a_remembered_span_first_and_misses_one_never_proposed(memorised_models):
-    from lmkit.generate.memory import ClozeMemory
+    from lmkit.generate.memory import NeighbourMemory
 
     models, tokenizer = memorised_models
     ids = tokenizer.encode_line
-    memory = ClozeMemory.build(models["bilstm"], [ids(line) for line in TWO_TOKENS])
+    memory = NeighbourMemory.build(models["bilstm"], [ids(line) for line in TWO_TOKENS])
     cases = [(ids("我打算"), ids("购买"), ids("一部新手机")), (ids("我打算"), ids("京京"), ids("一部新手机"))]
-    tallies = bench.score(models, cases, math.inf, size=200, beam=4, memory=memory)
+    tallies = bench.score(models, cases, math.inf, size=200, beam=4, fillers=list(bench.FILLERS[:5]), memory=memory)
     assert tallies[bench.MEMORY_FILLER].ranks == [0, math.inf]
     assert set(tallies) == {"ngram", "lstm", "bilstm", "bilstm, no rerank", bench.MEMORY_FILLER}
 
 
 def test_the_memory_is_tuned_at_every_setting_and_decides_where_it_weighs_most(memorised_models):
     """A memory of 我打算去一部新手机 holds the blank's very context with 去, which the model never saw there."""
-    from lmkit.generate.memory import ClozeMemory, MemorySettings
+    from lmkit.generate.memory import NeighbourMemory, MemorySettings
 
     models, tokenizer = memorised_models
     ids = tokenizer.encode_line
-    memory = ClozeMemory.build(models["bilstm"], [ids("我打算去一部新手机"), *(ids(line) for line in TWO_TOKENS)])
+    memory = NeighbourMemory.build(models["bilstm"], [ids("我打算去一部新手机"), *(ids(line) for line in TWO_TOKENS)])
     shares = bench.tune_memory(models["bilstm"], memory, [(ids("我打算"), ids("去"), ids("一部新手机"))])
     grid = bench.MEMORY_GRID
     assert len(shares) == len(grid["neighbours"]) * len(grid["temperature"]) * len(grid["weight"])
     assert set(shares.values()) <= {0.0, 1.0}
     assert shares[MemorySettings(16, 1.0, 0.8)] == 1.0
     assert bench.tune_context_weight(models["bilstm"], [(ids("我打算"), ids("去"), ids("一部新手机"))],
-                                     ClozeMemory(memory.keys, memory.values, memory.vocab_size,
+                                     NeighbourMemory(memory.keys, memory.values, memory.vocab_size,
                                                  MemorySettings(16, 1.0, 0.8)))[0.0] == 1.0
+
+
+def memorise_lm(tokenizer, lines: list[str], backward: bool = False, steps: int = 150):
+    """A small character LSTM language model (eval mode) that has learnt `lines` by heart (each reversed: backward)."""
+    import torch
+    from lmkit.models.neural.rnn import RNNConfig, RNNLM
+    from lmkit.text.lines import frame_lines, stream_lines
+
+    torch.manual_seed(0)
+    model = RNNLM(tokenizer.vocab, RNNConfig(cell="lstm", emb_size=16, hidden_size=32, layers=1))
+    ids, lengths = frame_lines(stream_lines(encode_lines(tokenizer, lines, reverse=backward)))
+    inside = torch.arange(ids.shape[1] - 1)[None, :] < (lengths - 1)[:, None]            # (N, L-1): not padding
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(steps):
+        loss = -(model.score(ids) * inside).sum() / inside.sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def lstm_pair_models(memorised_models):
+    """memorised_models with the pair of count bigrams replaced by a pair of LSTMs that know TWO_TOKENS by heart."""
+    models, tokenizer = memorised_models
+    pair_of = {"lstm-fwd": memorise_lm(tokenizer, TWO_TOKENS), "lstm-bwd": memorise_lm(tokenizer, TWO_TOKENS, True)}
+    return {**models, **pair_of}, tokenizer
+
+
+def pair_memories(models, tokenizer, lines, settings=None):
+    from lmkit.generate.memory import MemorySettings, NeighbourMemory
+
+    encoded = [tokenizer.encode_line(line) for line in lines]
+    settings = settings or MemorySettings()
+    return (NeighbourMemory.build(models["lstm-fwd"], encoded, settings),
+            NeighbourMemory.build(models["lstm-bwd"], [ids[::-1] for ids in encoded], settings))
+
+
+def test_the_pair_memory_filler_ranks_a_remembered_span_first_and_misses_one_never_proposed(lstm_pair_models):
+    models, tokenizer = lstm_pair_models
+    ids = tokenizer.encode_line
+    memories = pair_memories(models, tokenizer, TWO_TOKENS)
+    cases = [(ids("我打算"), ids("购买"), ids("一部新手机")), (ids("我打算"), ids("京京"), ids("一部新手机")),
+             (ids("他"), ids("有"), ids("一部新手机"))]
+    tallies = bench.score(models, cases, math.inf, size=200, beam=4, fillers=["lstm", bench.PAIR_MEMORY_FILLER],
+                          pair_memories=memories)
+    assert set(tallies) == {"lstm", bench.PAIR_MEMORY_FILLER}
+    assert tallies[bench.PAIR_MEMORY_FILLER].ranks == [0, math.inf, 0]
+
+
+def test_the_pairs_memories_are_tuned_at_every_setting_and_decide_where_they_weigh_most(lstm_pair_models):
+    """Memories of 我打算去一部新手机 hold the blank's very contexts with 去, which neither LSTM saw there."""
+    from lmkit.generate.memory import MemorySettings
+
+    models, tokenizer = lstm_pair_models
+    ids = tokenizer.encode_line
+    memories = pair_memories(models, tokenizer, ["我打算去一部新手机", *TWO_TOKENS])
+    cases = [(ids("我打算"), ids("去"), ids("一部新手机"))]
+    alone, shares = bench.tune_pair_memory(models["lstm-fwd"], models["lstm-bwd"], memories, cases)
+    grid = bench.MEMORY_GRID
+    assert alone == 0.0 and len(shares) == len(grid["neighbours"]) * len(grid["temperature"]) * len(grid["weight"])
+    assert shares[MemorySettings(16, 1.0, 0.8)] == 1.0
+    # each weight's share is what the filler itself gets at that weight, for a pair trained for a few steps only,
+    # which the memory overrules at some weights and not at others (on this fixture: 去 first from weight 0.3 on)
+    weak = {"lstm-fwd": memorise_lm(tokenizer, TWO_TOKENS, steps=10),
+            "lstm-bwd": memorise_lm(tokenizer, TWO_TOKENS, backward=True, steps=10)}
+    memories = pair_memories(weak, tokenizer, ["我打算去一部新手机", *TWO_TOKENS], MemorySettings(16, 1.0, 0.5))
+    cases += [(ids("他"), ids("有"), ids("一部新手机")), (ids("我打算去"), ids("一"), ids("部新手机"))]
+    weights = bench.tune_pair_weight(weak["lstm-fwd"], weak["lstm-bwd"], memories, cases, size=3)
+    assert list(weights) == list(grid["weight"])
+    for weight, share in weights.items():
+        for memory in memories:
+            memory.settings = MemorySettings(16, 1.0, weight)
+        firsts = [bench.pair_fillers(weak["lstm-fwd"], weak["lstm-bwd"], left, right, 1, 3, 4, memories)[0]
+                  for left, _, right in cases]
+        assert share == sum(first == span for first, (_, span, _) in zip(firsts, cases)) / len(cases)
+    assert bench.chosen_fillers("ngram, lstm + memory") == ["ngram", bench.PAIR_MEMORY_FILLER]
+    with pytest.raises(argparse.ArgumentTypeError, match="expected names among ngram, lstm"):
+        bench.chosen_fillers("ngram,transformer")
+
+
+def test_ranks_of_separate_runs_merge_only_where_they_rank_the_same_blanks_alike(tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(Path(bench.__file__).parent))  # fill_leads imports fill_accuracy, its neighbour
+    import fill_leads
+
+    first, second, other = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    first.write_text(json.dumps({"1": {"ngram": [0, 3, None, 0], "bilstm": [0, 0, 1, 0]}}))
+    second.write_text(json.dumps({"1": {"ngram": [0, 3, None], "lstm + memory": [1, 0, 0]}}))  # stopped earlier
+    other.write_text(json.dumps({"1": {"ngram": [0, 2]}}))
+    runs = fill_leads.merged([first, second])
+    assert runs["1"]["ngram"] == [0, 3, math.inf, 0] and runs["1"]["lstm + memory"] == [1, 0, 0]
+    monkeypatch.setattr(sys, "argv", ["fill_leads.py", str(first), str(second)])
+    fill_leads.main()
+    out = capsys.readouterr().out
+    assert "the first 3 blanks" in out and "| lstm + memory | 66.7% | 100.0% |" in out
+    assert "| lstm + memory | ngram | +33.3 |" in out and "| bilstm | ngram | +33.3 |" in out
+    with pytest.raises(SystemExit, match="the filler 'ngram' ranks span length 1's blanks differently"):
+        fill_leads.merged([first, other])
