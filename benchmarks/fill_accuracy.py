@@ -301,7 +301,7 @@ def grid_top1(readings: list[tuple[NeighbourMemory, torch.Tensor, torch.Tensor]]
     """Top-1 over the fillable ids of the sum of the readings' (memory, features (N, D), model log-probabilities
     (N, V)) model log-probabilities alone, and of their mixtures at every setting of MEMORY_GRID; the neighbours are
     searched once, at the grid's most."""
-    searched = [(memory, *memory.nearest(feats, max(MEMORY_GRID["neighbours"])), logp)
+    searched = [(memory, memory.nearest(feats, max(MEMORY_GRID["neighbours"])), logp)
                 for memory, feats, logp in readings]
     barred = torch.ones(readings[0][2].shape[1], dtype=torch.bool)
     barred[torch.tensor(fillable)] = False
@@ -309,8 +309,7 @@ def grid_top1(readings: list[tuple[NeighbourMemory, torch.Tensor, torch.Tensor]]
     shares = {}
     for neighbours in MEMORY_GRID["neighbours"]:
         for temperature in MEMORY_GRID["temperature"]:
-            memory_ps = [memory.probabilities(distances[:, :neighbours], positions[:, :neighbours], temperature)
-                         for memory, distances, positions, _ in searched]
+            memory_ps = [memory.probabilities(near.first(neighbours), temperature) for memory, near, _ in searched]
             for weight in MEMORY_GRID["weight"]:
                 total = sum(blend(memory_p, logp, weight) for memory_p, (*_, logp) in zip(memory_ps, searched))
                 best = total.masked_fill(barred, -math.inf).argmax(1)
@@ -473,12 +472,12 @@ def tune_pair_weight(forward, backward, memories: tuple[NeighbourMemory, Neighbo
         rows = []
         for model, memory, context in ((forward, memories[0], left), (backward, memories[1], right[::-1])):
             feats, logp = next_rows(model, [context])                                        # (1, D), (1, V)
-            rows.append((memory, *memory.nearest(feats), logp))
+            rows.append((memory, memory.nearest(feats), logp))
         mixed = {}  # weight -> (V,) log p_fwd + log p_bwd at the blank, each mixed; and its shortlist
         for weight in MEMORY_GRID["weight"]:
             gains, listed = torch.zeros(len(forward.vocab), dtype=torch.double), set()
-            for memory, distances, positions, logp in rows:
-                blended = blend(memory.probabilities(distances, positions, memory.settings.temperature), logp, weight)[0]
+            for memory, near, logp in rows:
+                blended = blend(memory.probabilities(near, memory.settings.temperature), logp, weight)[0]
                 gains += blended - logp[0]
                 listed.update(allowed[blended[allowed].topk(min(size, len(allowed))).indices].tolist())
             mixed[weight] = (gains, sorted(listed))

@@ -44,16 +44,16 @@ def test_the_memory_holds_every_position_of_its_text_with_the_features_the_softm
 def test_the_nearest_neighbours_are_those_a_brute_force_search_finds():
     memory = random_memory(neighbours=7)
     queries = torch.randn(40, 6, generator=torch.Generator().manual_seed(1))  # more than one block of QUERY_ROWS
-    distances, positions = memory.nearest(queries)
+    near = memory.nearest(queries)
     truth = torch.cdist(queries, memory.keys).pow(2).topk(7, largest=False)
-    torch.testing.assert_close(distances, truth.values, atol=1e-4, rtol=1e-4)
-    assert torch.equal(positions, truth.indices)
+    torch.testing.assert_close(near.distances, truth.values, atol=1e-4, rtol=1e-4)
+    assert torch.equal(near.positions, truth.indices) and near.beyond == {}
 
 
 def test_fewer_positions_than_neighbours_vote_all_of_them():
     memory = random_memory(positions=3, neighbours=50)
-    distances, positions = memory.nearest(torch.zeros(2, 6))
-    assert distances.shape == (2, 3) and sorted(positions[0].tolist()) == [0, 1, 2]
+    near = memory.nearest(torch.zeros(2, 6))
+    assert near.distances.shape == (2, 3) and sorted(near.positions[0].tolist()) == [0, 1, 2] and near.beyond == {}
 
 
 def test_the_mixture_is_the_weighted_sum_of_the_two_distributions():
@@ -61,10 +61,10 @@ def test_the_mixture_is_the_weighted_sum_of_the_two_distributions():
     queries = torch.randn(4, 6, generator=torch.Generator().manual_seed(2))
     model_logp = torch.log_softmax(torch.randn(4, 9, generator=torch.Generator().manual_seed(3)), dim=1)
     mixed = memory.mix(queries, model_logp)
-    distances, positions = memory.nearest(queries)
+    near = memory.nearest(queries)
     for row in range(4):
         votes = torch.zeros(9, dtype=torch.double)
-        for d, p in zip(distances[row].double(), positions[row]):
+        for d, p in zip(near.distances[row].double(), near.positions[row]):
             votes[memory.values[p]] += math.exp(-d / 2.0)
         expected = 0.3 * votes / votes.sum() + 0.7 * model_logp[row].double().exp()
         torch.testing.assert_close(mixed[row].exp(), expected)
@@ -72,6 +72,49 @@ def test_the_mixture_is_the_weighted_sum_of_the_two_distributions():
     targets = torch.tensor([0, 3, 8, 5])
     torch.testing.assert_close(memory.mix_targets(queries, model_logp[torch.arange(4), targets], targets),
                                mixed[torch.arange(4), targets])
+
+
+def tied_memory(**settings) -> NeighbourMemory:
+    """Places 0-9 at one point (tokens 1 x 3, 2 x 7), place 10 nearer the origin (token 4), 11 far (token 5)."""
+    keys = torch.cat([torch.ones(10, 2), torch.full((1, 2), 0.5), torch.full((1, 2), 9.0)])
+    values = torch.tensor([1, 2, 2, 1, 2, 2, 1, 2, 2, 2, 4, 5])
+    return NeighbourMemory(keys, values, 6, MemorySettings(**settings))
+
+
+@pytest.mark.parametrize("order", ["as built", "reversed"])
+def test_places_tied_at_the_last_neighbours_distance_share_its_votes_evenly_wherever_they_are(order):
+    """Every line's first place holds one and the same output for a left-to-right model: which of them the search
+    returns must not decide the vote. Three slots are left for ten equally near places, 30% of them token 1."""
+    memory = tied_memory(neighbours=4, temperature=1.0, weight=0.5)
+    if order == "reversed":  # the same text stored the other way round: another choice of tied places to return
+        memory = NeighbourMemory(memory.keys.flip(0), memory.values.flip(0), 6, memory.settings)
+    near = memory.nearest(torch.zeros(1, 2))
+    assert len(near.beyond[0]) == 7 and near.distances[0].tolist() == pytest.approx([0.5, 2, 2, 2])
+    near_vote, tied_vote = (math.exp(-float(near.distances[0, 0])),  # place 10, and the three tied slots together
+                            3 * math.exp(-float(near.distances[0, -1])))
+    total = near_vote + tied_vote
+    expected = torch.tensor([0, 0.3 * tied_vote, 0.7 * tied_vote, 0, near_vote, 0], dtype=torch.double) / total
+    torch.testing.assert_close(memory.probabilities(near, 1.0)[0], expected)
+    model_logp = torch.full((1, 6), -math.log(6))
+    mixed = memory.mix(torch.zeros(1, 2), model_logp)
+    torch.testing.assert_close(mixed[0].exp(), 0.5 * expected + 0.5 / 6)
+    for token in range(6):
+        torch.testing.assert_close(memory.mix_targets(torch.zeros(1, 2), model_logp[:, token], torch.tensor([token])),
+                                   mixed[:, token])
+
+
+def test_fewer_neighbours_of_a_search_keep_the_places_tied_at_their_own_last_distance():
+    memory = tied_memory()
+    wide = memory.nearest(torch.zeros(1, 2), neighbours=11)
+    assert wide.beyond == {}  # all ten tied places fit
+    for k in (2, 4, 10, 11):
+        narrow, direct = wide.first(k), memory.nearest(torch.zeros(1, 2), neighbours=k)
+        assert torch.equal(narrow.distances, direct.distances)
+        assert sorted(narrow.positions[0].tolist() + narrow.beyond.get(0, torch.tensor([], dtype=torch.long)).tolist()) \
+            == sorted(direct.positions[0].tolist() + direct.beyond.get(0, torch.tensor([], dtype=torch.long)).tolist())
+        torch.testing.assert_close(memory.probabilities(narrow, 1.0), memory.probabilities(direct, 1.0))
+    few = memory.nearest(torch.zeros(1, 2), neighbours=3)
+    assert len(few.first(2).beyond[0]) == 9 and len(few.first(1).beyond) == 0
 
 
 def test_a_memory_of_another_text_brings_its_filler_for_the_same_context_first(memorised):

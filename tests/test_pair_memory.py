@@ -94,6 +94,22 @@ def test_the_gains_of_fillers_that_share_a_prefix_read_it_once_and_no_filler_gai
     assert memory_gains(forward, memory, [], [()]) == [0.0] and len(gains) == 5
 
 
+def test_at_a_lines_start_every_remembered_line_votes_for_its_first_token_alike():
+    """Nothing read yet: the forward model's output there is one and the same for every line of its memory, twenty
+    places equally near for 3 neighbours; 16 lines begin with 我 and 4 with 他, so the memory says 0.8 and 0.2,
+    which no choice of 3 of the places could say."""
+    tokenizer, forward, _ = untrained_pair()
+    lines = [tokenizer.encode_line(text) for text in ["我打算去北京"] * 16 + ["他有一部新手机"] * 4]
+    memory = NeighbourMemory.build(forward, lines, MemorySettings(neighbours=3, weight=0.5))
+    first = [tokenizer.vocab.id("我"), tokenizer.vocab.id("他")]
+    with torch.no_grad():
+        model_p = forward.head.log_probs(outputs(forward, [])[0]).exp()             # (V,) after <s>
+    gains = memory_gains(forward, memory, [], [(first[0],), (first[1],), (tokenizer.vocab.id("京"),)])
+    expected = [math.log(0.5 * share + 0.5 * float(model_p[t])) - math.log(float(model_p[t]))
+                for share, t in zip((0.8, 0.2), first)]
+    assert gains[:2] == pytest.approx(expected, abs=1e-6) and gains[2] == pytest.approx(math.log(0.5), abs=1e-6)
+
+
 def test_a_memory_of_one_line_brings_its_filler_first_for_a_pair():
     """Each model's one remembered place with this very context holds 买: with one neighbour and most of the weight the
     memory overrules models that have never seen it."""
@@ -175,3 +191,16 @@ def test_a_memory_for_an_ngram_pair_is_refused_naming_the_model(cli, tmp_path):
     assert_one_line_error(cli("fill", tmp_path / "forward", tmp_path / "backward", "我_", "--memory"),
                           f"{tmp_path / 'forward'} (", "does not expose the features its softmax reads: a memory "
                           "needs a neural model trained by lmkit train")
+
+
+def test_an_ngram_backward_model_is_refused_before_the_forward_models_memory_is_built(cli, lstm_pair, tmp_path):
+    from conftest import TINY, assert_one_line_error
+
+    zh = TINY["zh"]  # the three splits, as the LSTMs had them: one vocabulary
+    built = cli("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "3",
+                "--direction", "backward", "--out", tmp_path / "ngram")
+    assert built.exit_code == 0, built.output
+    for memory in (["--memory"], ["--memory-file", tmp_path / "missing.txt"]):  # nothing is read for the LSTM first
+        result = cli("fill", lstm_pair / "forward", tmp_path / "ngram", "我_", *memory)
+        assert_one_line_error(result, f"{tmp_path / 'ngram'} (NGramLM) does not expose the features")
+        assert "remembering" not in result.stderr

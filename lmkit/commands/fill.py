@@ -94,6 +94,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     the beams that propose longer fillers do not read it.
     """
     from lmkit.generate.fill import check_pair, fill_blank, split_blank, vocabulary_fillers
+    from lmkit.generate.memory import require_features
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -121,7 +122,11 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(backward_dir, second.config, "backward")
     warn_unknown(tokenizer, [left, right], "context")
-    memories = None if remembered is None else tuple(build_memory(member, *remembered) for member in (first, second))
+    memories = None
+    if remembered is not None:
+        for member in (first, second):  # both refused before either memory's text is fetched or read
+            require_features(member.model, printable(str(member.path)))
+        memories = tuple(build_memory(member, *remembered) for member in (first, second))
     left_ids, to_rank, right_ids = blank_and_fillers(
         tokenizer, left, right, candidates,
         lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam,

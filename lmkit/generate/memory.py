@@ -9,6 +9,10 @@ p_memory, and the model's distribution there becomes
 
     p(w) = weight * p_memory(w) + (1 - weight) * p_model(w).
 
+Where more places than fit are exactly as near as the k-th (to a left-to-right model every line's first place
+looks the same: nothing is read yet), they all share the votes of the slots they tie for, evenly: the vote is
+the text's (the share of lines that begin with w), not the search's choice among equals.
+
 The network compresses its training text into its weights and forgets the exact contexts of rare words; the
 memory keeps them, as an N-gram model's counts do, but finds them by what the network makes of the context,
 not by its last few tokens. Built from the model's own training text it needs no training, and it never
@@ -79,7 +83,8 @@ class NeighbourMemory:
     def build(cls, model, lines: Iterable[list[int]], settings: MemorySettings = MemorySettings(),
               batch_lines: int = 64) -> "NeighbourMemory":
         """Remember every position of `lines` (token ids, no `<s>`/`</s>`; a backward model's reversed, as it reads
-        them): its features, and the token there (the line's `</s>` included, as the model predicts it too)."""
+        them): its features, and the token there (the line's `</s>` included, as the model predicts it too). An empty
+        line has no token to remember and is left out."""
         require_features(model)
         eos = model.vocab.eos_id
         ordered = sorted((ids for ids in lines if ids), key=len)  # lines of like length share a batch: less padding
@@ -100,41 +105,91 @@ class NeighbourMemory:
         del keys[:]  # the pieces go before the norms are taken: two copies of the keys at most (check_room)
         return cls(joined, torch.cat(values), len(model.vocab), settings)
 
-    def nearest(self, queries: torch.Tensor, neighbours: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, D) features -> the squared distances (B, k) to the k = min(neighbours, M) nearest stored features,
-        nearest first, and their positions (B, k); `neighbours` None: the settings'."""
+    def nearest(self, queries: torch.Tensor, neighbours: int | None = None) -> "Neighbours":
+        """(B, D) features -> their k = min(neighbours, M) nearest stored features (`neighbours` None: the settings'),
+        with every place tied with the k-th that did not fit (Neighbours.beyond)."""
         k = min(neighbours or self.settings.neighbours, len(self))
-        distances, positions = [], []
+        distances, positions, beyond = [], [], {}
         buffer = torch.empty(min(QUERY_ROWS, len(queries)), len(self))  # reused: a fresh one each time faults in pages
         for first in range(0, len(queries), QUERY_ROWS):
             q = queries[first:first + QUERY_ROWS].float().cpu()                        # (b, D)
             d = torch.addmm(self.key_norms[None, :], q, self.keys.T, alpha=-2, out=buffer[:len(q)])  # (b, M)
             d += (q * q).sum(1, keepdim=True)                                          # |q|^2 - 2 q.k + |k|^2
+            d.clamp_min_(0)                                                            # rounding below 0 is 0
             top = d.topk(k, largest=False)
-            distances.append(top.values.clamp_min(0)); positions.append(top.indices)
-        return torch.cat(distances), torch.cat(positions)
+            last = top.values[:, -1:]                                                  # (b, 1) the k-th distance
+            tied = (d == last).sum(1) > (top.values == last).sum(1)                    # (b,) more such places than fit
+            for row in tied.nonzero().flatten().tolist():
+                at = (d[row] == last[row]).nonzero().flatten()
+                beyond[first + row] = at[~torch.isin(at, top.indices[row])]
+            distances.append(top.values); positions.append(top.indices)
+        return Neighbours(torch.cat(distances), torch.cat(positions), beyond)
 
     def votes(self, distances: torch.Tensor, temperature: float) -> torch.Tensor:
         """(B, k) squared distances of neighbours -> each one's share of p_memory (B, k), each row summing to 1."""
         return torch.softmax(-distances.double() / temperature, dim=1)
 
-    def probabilities(self, distances: torch.Tensor, positions: torch.Tensor, temperature: float) -> torch.Tensor:
-        """Neighbours (B, k) as `nearest` gives them -> p_memory (B, V): each token's share of their votes."""
-        shares = self.votes(distances, temperature)
-        return torch.zeros(len(shares), self.vocab_size, dtype=torch.double).scatter_add_(1, self.values[positions],
-                                                                                         shares)
+    def tied_votes(self, near: "Neighbours", temperature: float) -> tuple[torch.Tensor, dict[int, tuple[torch.Tensor, float]]]:
+        """Each neighbour's share (B, k), those tied at the k-th distance of a row with places beyond left out (0), and
+        for such a row the tokens of all its places at that distance (n,) and the share each of them gets: the left
+        out shares' sum, spread evenly (which of equally near places vote is nobody's choice)."""
+        shares = self.votes(near.distances, temperature)
+        spread = {}
+        for row, outside in near.beyond.items():
+            at_last = near.distances[row] == near.distances[row, -1]                   # (k,) the tied slots
+            tokens = self.values[torch.cat([near.positions[row, at_last], outside])]
+            spread[row] = (tokens, float(shares[row, at_last].sum()) / len(tokens))
+            shares[row, at_last] = 0.0
+        return shares, spread
+
+    def probabilities(self, near: "Neighbours", temperature: float) -> torch.Tensor:
+        """Neighbours (B rows) as `nearest` gives them -> p_memory (B, V): each token's share of their votes."""
+        shares, spread = self.tied_votes(near, temperature)
+        memory_p = torch.zeros(len(shares), self.vocab_size, dtype=torch.double)
+        memory_p.scatter_add_(1, self.values[near.positions], shares)
+        for row, (tokens, share) in spread.items():
+            memory_p[row].index_add_(0, tokens, torch.full((len(tokens),), share, dtype=torch.double))
+        return memory_p
 
     def mix(self, queries: torch.Tensor, model_logp: torch.Tensor) -> torch.Tensor:
         """(B, D) features and the model's (B, V) log-probabilities there -> (B, V) log p of the mixture."""
-        memory_p = self.probabilities(*self.nearest(queries), self.settings.temperature)
+        memory_p = self.probabilities(self.nearest(queries), self.settings.temperature)
         return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
 
     def mix_targets(self, queries: torch.Tensor, model_logp: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """(B, D) features, the model's (B,) log p of the (B,) target tokens -> (B,) log p of the mixture."""
-        distances, positions = self.nearest(queries)
-        shares = self.votes(distances, self.settings.temperature)                     # (B, k)
-        memory_p = (shares * (self.values[positions] == targets.cpu()[:, None])).sum(1)  # (B,)
+        near, targets = self.nearest(queries), targets.cpu()
+        shares, spread = self.tied_votes(near, self.settings.temperature)             # (B, k)
+        memory_p = (shares * (self.values[near.positions] == targets[:, None])).sum(1)  # (B,)
+        for row, (tokens, share) in spread.items():
+            memory_p[row] += share * int((tokens == targets[row]).sum())
         return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+
+
+@dataclass
+class Neighbours:
+    """The k nearest stored places of B queries: squared distances (B, k), nearest first, and positions (B, k). Where
+    more places than fit are at a row's k-th distance, exactly (the first place of every line, for a left-to-right
+    model: nothing read yet), `beyond` holds that row's others, and they share the votes of the tied slots
+    (NeighbourMemory.tied_votes), so the memory's vote does not depend on which of them the search returned."""
+
+    distances: torch.Tensor
+    positions: torch.Tensor
+    beyond: dict[int, torch.Tensor]
+
+    def first(self, k: int) -> "Neighbours":
+        """The k nearest of these (k at most their number), with the places tied at the new k-th distance beyond it:
+        all of them are among these, or beyond these (where the k-th distance is also the last)."""
+        distances, positions = self.distances[:, :k], self.positions[:, :k]
+        last = distances[:, -1:]
+        beyond = {}
+        for row in ((self.distances[:, k:] == last).any(1) | (last[:, 0] == self.distances[:, -1])).nonzero().flatten().tolist():
+            outside = self.positions[row, k:][self.distances[row, k:] == last[row]]
+            if row in self.beyond and bool(last[row] == self.distances[row, -1]):
+                outside = torch.cat([outside, self.beyond[row]])
+            if len(outside):
+                beyond[row] = outside
+        return Neighbours(distances, positions, beyond)
 
 
 def blend(memory_p: torch.Tensor, model_logp: torch.Tensor, weight: float) -> torch.Tensor:
