@@ -254,10 +254,10 @@ def test_bad_memory_values_are_refused_by_option(cli, bimodel, option, value, wo
 def test_a_memory_larger_than_the_free_ram_is_refused_before_it_is_built(memorised, monkeypatch):
     import os
 
-    model, tokenizer = memorised  # features 2 x 32 wide: 7 x (64 + 2) x 4 bytes, twice over
+    model, tokenizer = memorised  # features 2 x 32 wide: 7 x (64 x 4 + 4 + 8) bytes, twice over
     page = os.sysconf("SC_PAGE_SIZE")
     monkeypatch.setattr(os, "sysconf", lambda name: 0 if name == "SC_AVPHYS_PAGES" else page)
-    with pytest.raises(ConfigError, match=r"^a memory of 7 positions needs about 3\.61 KiB, and 0 B is free: "
+    with pytest.raises(ConfigError, match=r"^a memory of 7 positions needs about 3\.66 KiB, and 0 B is free: "
                                           "remember a shorter text$"):
         NeighbourMemory.build(model, [tokenizer.encode_line("我打算去北京")])
 

@@ -204,7 +204,7 @@ def check_room(positions: int, width: int) -> None:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return
-    needed = positions * (width + 2) * 4 * 2  # keys and their norms in fp32, the values; x2: the pieces before joining
+    needed = positions * (4 * width + 4 + 8) * 2  # fp32 keys and norms, int64 values; x2: the pieces before joining
     if needed > free:
         raise ConfigError(f"a memory of {positions:,} positions needs about {human_bytes(needed)}, and "
                           f"{human_bytes(free)} is free: remember a shorter text")
