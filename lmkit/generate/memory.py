@@ -44,9 +44,10 @@ QUERY_ROWS = 32  # places compared with the whole memory at once: a (QUERY_ROWS,
 
 @dataclass(frozen=True)
 class MemorySettings:
-    """How the memory is read. The defaults are the best of the fill benchmark's 140 settings on Shakespeare's valid
-    blanks and within 0.1 point of the best on pku98's (benchmarks/RESULTS.md, "Fill in the blank", twenty-seventh
-    session)."""
+    """How the memory is read. The defaults are a BiLSTM's: the best of the fill benchmark's 140 settings on
+    Shakespeare's valid blanks and within 0.1 point of the best on pku98's (benchmarks/RESULTS.md, "Fill in the
+    blank", twenty-seventh session). A forward/backward LSTM pair did best with more neighbours at temperature 1
+    (1024 on pku98, 256 on Shakespeare; twenty-eighth session)."""
 
     neighbours: int = setting(64, "How many remembered positions nearest the place read vote for their tokens.",
                               low=1, high=2**20, option="--memory-neighbours")
