@@ -147,9 +147,9 @@ import torch
 from lmkit.checkpoint.save_load import load_model
 from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, framed, grow_span
-from lmkit.generate.fill import fill_blank, fillable_ids, remembered_rows, vocabulary_fillers
-from lmkit.generate.memory import MemorySettings, NeighbourMemory, blend, line_features
-from lmkit.text.lines import frame_lines
+from lmkit.generate.fill import (fill_blank, fillable_ids, next_token_rows, remembered_rows,
+                                 vocabulary_fillers)
+from lmkit.generate.memory import MemorySettings, NeighbourMemory, blend
 from lmkit.generate.sampling import evaluating, prime
 from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
@@ -284,16 +284,8 @@ def cloze_rows(model, cases: list[Blank], batch: int = 64) -> tuple[torch.Tensor
 
 def next_rows(model, contexts: list[list[int]], batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """A left-to-right model's output after `<s> context` (N, D) and its log-probabilities of the next token (N, V)."""
-    eos = model.vocab.eos_id  # a stand-in for the token predicted
-    feats, logps = [], []
-    with evaluating(model), torch.inference_mode():
-        for first in range(0, len(contexts), batch):
-            chunk = contexts[first:first + batch]
-            ids, lengths = frame_lines([torch.tensor([*context, eos]).numpy() for context in chunk])
-            at = torch.tensor([len(context) for context in chunk])
-            after = line_features(model, ids, lengths)[torch.arange(len(chunk)), at]           # (b, D)
-            feats.append(after.float()); logps.append(model.head.log_probs(after).double())     # (b, V)
-    return torch.cat(feats), torch.cat(logps)
+    rows = [next_token_rows(model, contexts[first:first + batch]) for first in range(0, len(contexts), batch)]
+    return torch.cat([feats.float() for feats, _ in rows]), torch.cat([logp for _, logp in rows])
 
 
 def grid_top1(readings: list[tuple[NeighbourMemory, torch.Tensor, torch.Tensor]], truth: torch.Tensor,

@@ -192,11 +192,11 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
 
 def build_memory(member, file: Path | None, encoding_errors: str, settings: MemorySettings):
     """The model's memory of --memory-file (read with --encoding-errors), else of the train split of the corpus it
-    was trained on, each line reversed for a backward model; stderr says what it reads and how large it came out."""
+    was trained on, each line reversed for a backward model; stderr says what it reads and how large it came out.
+    The caller has refused a model without features (require_features) before any text is read."""
     from lmkit.evaluate.text import EvalText, default_text, is_backward
-    from lmkit.generate.memory import NeighbourMemory, require_features
+    from lmkit.generate.memory import NeighbourMemory
 
-    require_features(member.model, printable(str(member.path)))  # before a corpus is fetched or a file read for it
     text = (EvalText.from_file(file, encoding_errors) if file is not None else
             default_text(member.config, member.path, "train", "give --memory-file PATH"))
     click.echo(f"remembering {printable(text.label)} for {printable(str(member.path))} ...", err=True)

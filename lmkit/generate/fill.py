@@ -230,11 +230,17 @@ def remembered_rows(model, memory: NeighbourMemory, context: list[int], prefixes
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, V) log p of the token after `<s> context prefix` for each of U prefixes: the left-to-right model's own,
     and its mixture with `memory`'s prediction there (lmkit.generate.memory)."""
-    eos = model.vocab.eos_id  # a stand-in for the token predicted: the features before it do not read it
-    lines = [np.asarray([*context, *prefix, eos], dtype=np.int64) for prefix in prefixes]
-    ids, lengths = frame_lines(lines, model_device(model))                               # (U, L), (U,)
-    with evaluating(model), torch.inference_mode():
-        places = torch.tensor([len(context) + len(prefix) for prefix in prefixes], device=ids.device)
-        feats = line_features(model, ids, lengths)[torch.arange(len(prefixes), device=ids.device), places]  # (U, D)
-        model_logp = model.head.log_probs(feats).double().cpu()                            # (U, V)
+    feats, model_logp = next_token_rows(model, [[*context, *prefix] for prefix in prefixes])
     return model_logp, memory.mix(feats, model_logp)
+
+
+def next_token_rows(model, contexts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A left-to-right model's output after `<s> context` for each of N contexts (N, D), what its softmax reads
+    there, and its log-probabilities of the next token (N, V)."""
+    eos = model.vocab.eos_id  # a stand-in for the token predicted: the output before it does not read it
+    ids, lengths = frame_lines([np.asarray([*context, eos], dtype=np.int64) for context in contexts],
+                               model_device(model))                                         # (N, L), (N,)
+    with evaluating(model), torch.inference_mode():
+        places = torch.tensor([len(context) for context in contexts], device=ids.device)
+        feats = line_features(model, ids, lengths)[torch.arange(len(contexts), device=ids.device), places]  # (N, D)
+        return feats, model.head.log_probs(feats).double().cpu()
