@@ -633,3 +633,15 @@ def test_a_shared_embedding_is_one_table_that_both_directions_read_and_train():
     assert table.grad[framed[0, 0]].abs().sum() > 0        # through the forward reader
     assert table.grad[framed[0, 3]].abs().sum() > 0        # through the backward reader
     assert table.grad[framed[0, 1]].abs().sum() == 0       # never the predicted token itself
+
+
+def test_the_prediction_at_one_place_is_that_place_of_every_prediction():
+    model = tiny()
+    ids, lengths = frame_lines([np.asarray([7, 8, 9, 10, 11, 4, 5, EOS_ID]), np.asarray([4, 5, 6, EOS_ID])])
+    with torch.no_grad():
+        every = model.cloze_logprobs(ids, lengths)                                   # (2, L, V)
+        for at in range(1, ids.shape[1]):
+            torch.testing.assert_close(model.cloze_logprobs(ids, lengths, at=at), every[:, at], rtol=0, atol=1e-6)
+        for outside in (0, ids.shape[1]):
+            with pytest.raises(ValueError, match=f"at must be a predicted position, 1 .. {ids.shape[1] - 1}, got {outside}"):
+                model.cloze_logprobs(ids, lengths, at=outside)

@@ -70,7 +70,7 @@ def blank_logprobs(model, sentences: list[list[int]], position: int, memory: Nei
     ids, lengths = framed(model, sentences)
     with evaluating(model):
         if memory is None:
-            return model.cloze_logprobs(ids, lengths)[:, position + 1].float()  # +1: `<s>` comes first
+            return model.cloze_logprobs(ids, lengths, at=position + 1).float()  # +1: `<s>` comes first
         feats = model.features(ids, lengths)[:, position]                        # (N, D): predicts position + 1
         return memory.mix(feats, model.head.log_probs(feats)).float()
 

@@ -95,7 +95,8 @@ class ClozeModel(Protocol):
     kind: str
     cloze: bool  # True
 
-    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor: ...
+    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None,
+                       at: int | None = None) -> torch.Tensor: ...  # (N, L, V); with `at`, that position's (N, V)
 
 
 def is_cloze(model) -> bool:

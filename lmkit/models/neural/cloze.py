@@ -179,14 +179,21 @@ class ClozeRNN(nn.Module):
         return self.join(self.out_drop(torch.cat([forward_states[:, :-1], after], dim=2)))
 
     # --- the cloze protocol -----------------------------------------------------------
-    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, L) framed lines `<s> .. </s>` -> (N, L, V) log p(x_t | every other token of its line).
+    def cloze_logprobs(self, ids: torch.Tensor, lengths: torch.Tensor | None = None,
+                       at: int | None = None) -> torch.Tensor:
+        """(N, L) framed lines `<s> .. </s>` -> (N, L, V) log p(x_t | every other token of its line); with `at`
+        (1 .. L-1), only that position's (N, V): the softmax is read there alone, not at every place.
 
         Position 0 (`<s>`) and the padding past each length are not predictions: they hold zeros.
         """
         if lengths is None:
             lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
         feats = self.features(ids, lengths)                                           # (N, L-1, 2H)
+        if at is not None:
+            if not 1 <= at < ids.shape[1]:
+                raise ValueError(f"at must be a predicted position, 1 .. {ids.shape[1] - 1}, got {at}")
+            logp = self.head.log_probs(feats[:, at - 1])                              # (N, V)
+            return logp * (at < lengths)[:, None].to(logp.dtype)                     # past a line's end: zeros
         logp = self.head.log_probs(feats.reshape(-1, feats.shape[-1])).view(*feats.shape[:2], -1)
         logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)               # (N, L, V)
         inside = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
