@@ -212,6 +212,47 @@ def test_eval_shows_a_bar_on_a_terminal_and_none_with_quiet(tmp_path, ngram_mode
     assert code == 0 and "scoring" not in terminal
 
 
+@pytest.mark.parametrize("form", ["pair", "bidirectional"])
+def test_fill_shows_its_search_and_scoring_on_a_terminal_and_nothing_with_quiet(tmp_path, ngram_model, form):
+    if form == "pair":
+        models = [ngram_model, ngram_model]
+    else:
+        done = subprocess.run([sys.executable, "-m", "lmkit", "train", *tiny_files(), *TINY_MODEL, "--model", "bilstm",
+                               "--tokenizer", "word", "--max-steps", "2", "--quiet", "--sample-tokens", "0",
+                               "--out", str(tmp_path / "bi")], cwd=tmp_path, capture_output=True, text=True,
+                              env=lmkit_env(tmp_path))
+        assert done.returncode == 0, done.stderr
+        models = [tmp_path / "bi"]
+    args = ["fill", *models, "the _ of", "--max-len", "3", "--beam", "4", "--top", "3"]
+    code, shown, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0, terminal
+    assert "proposing fillers" in terminal and "step" in terminal and "scoring fillers" in terminal, terminal
+    code, quiet, terminal = run_with_terminal_stderr([*args, "--quiet"], tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "fillers" not in terminal, terminal
+    assert quiet == shown and quiet.count("\n") == 4  # the header and three fillers, the bars on stderr alone
+
+
+def test_fill_reports_its_search_steps_and_scored_fillers_through_callbacks():
+    from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
+    from lmkit.generate.fill import fill_blank, vocabulary_fillers
+    from test_cloze import tiny
+    from test_fill import pair
+
+    tokenizer, forward, backward = pair(["abcd", "acbd", "badc"])
+    left, right = tokenizer.encode_line("a"), tokenizer.encode_line("d")
+    cloze = tiny()
+    for propose, score in ((lambda p: vocabulary_fillers(forward, backward, left, right, 3, 4, progress=p),
+                            lambda found, p: fill_blank(forward, backward, left, right, found, progress=p)),
+                           (lambda p: cloze_candidates(cloze, [4], [5], 4, 3, progress=p),
+                            lambda found, p: cloze_fill(cloze, [4], [5], found, progress=p))):
+        steps, scored = [], []
+        found = propose(lambda d, t: steps.append((d, t)))
+        score(found, lambda d, t: scored.append((d, t)))
+        for heard in (steps, scored):
+            assert heard[0][0] == 0 and heard[-1][0] == heard[-1][1] > 0, heard
+            assert [d for d, _ in heard] == sorted(d for d, _ in heard) and len({t for _, t in heard}) == 1, heard
+
+
 def test_library_passes_report_progress_through_a_callback(tiny_en):
     """Library code prints nothing: it reports (done, total) per pass, ending at the tokens it scored."""
     from lmkit.evaluate.perplexity import token_logprobs

@@ -12,6 +12,7 @@ from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, th
 from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import number, options_from
 from lmkit.commands.output_paths import PathGiven
+from lmkit.commands.progress import pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError, printable
@@ -55,11 +56,13 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
               help="On bytes of --memory-file that are not UTF-8: stop with an error, or replace them with U+FFFD.")
 @options_from(MemorySettings)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
+@click.option("--quiet", is_flag=True, help="No progress bars for a long search (there are none either when stderr "
+                                            "is not a terminal).")
 @model_options
 @threads_option
 @click.pass_context
 def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, rerank, context_weight,
-            memory, memory_file, encoding_errors, neighbours, temperature, weight, as_json, opener):
+            memory, memory_file, encoding_errors, neighbours, temperature, weight, as_json, quiet, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -110,7 +113,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
         return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
-                               context_weight, remembered, as_json, opener)
+                               context_weight, remembered, as_json, quiet, opener)
     check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
     refuse_ignored(ctx, ("rerank", "context_weight"), "two models score every filler by its whole sentence already")
     left, right = split_blank(text, blank)
@@ -127,12 +130,14 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         for member in (first, second):  # both refused before either memory's text is fetched or read
             require_features(member.model, printable(str(member.path)))
         memories = tuple(build_memory(member, *remembered) for member in (first, second))
-    left_ids, to_rank, right_ids = blank_and_fillers(
-        tokenizer, left, right, candidates,
-        lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam,
-                                                               starts))
-    fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
-                         memories=memories)
+    with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as scoring:
+        left_ids, to_rank, right_ids = blank_and_fillers(
+            tokenizer, left, right, candidates,
+            lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
+                                                                   beam, starts, proposing))
+        proposing.close()
+        fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
+                             memories=memories, progress=scoring)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -152,7 +157,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 
 def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
                     rerank: int, context_weight: float, remembered: tuple[Path | None, str, MemorySettings] | None,
-                    as_json: bool, opener) -> None:
+                    as_json: bool, quiet: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
     from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
@@ -165,12 +170,15 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     tokenizer = member.tokenizer
     warn_unknown(tokenizer, [left, right], "context")
     memory = None if remembered is None else build_memory(member, *remembered)
-    left_ids, to_rank, right_ids = blank_and_fillers(
-        tokenizer, left, right, candidates,
-        lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam, starts,
-                                                             memory))
-    fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
-                         context_weight=context_weight, memory=memory)
+    with pass_bars("proposing fillers", quiet, "step") as proposing, \
+            pass_bars("scoring fillers", quiet, "filler") as scoring:
+        left_ids, to_rank, right_ids = blank_and_fillers(
+            tokenizer, left, right, candidates,
+            lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
+                                                                 starts, memory, proposing))
+        proposing.close()
+        fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
+                             context_weight=context_weight, memory=memory, progress=scoring)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)

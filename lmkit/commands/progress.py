@@ -42,8 +42,8 @@ def make_bar(total: float | None, desc: str, unit: str, initial: int = 0, delay:
 class PassBars:
     """A `progress(done, total)` callback drawing one bar per pass (a pass begins when `done` drops back to 0)."""
 
-    def __init__(self, desc: str, enabled: bool):
-        self.desc, self.enabled = desc, enabled
+    def __init__(self, desc: str, enabled: bool, unit: str = "tok"):
+        self.desc, self.enabled, self.unit = desc, enabled, unit
         self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -51,7 +51,7 @@ class PassBars:
             return
         if self.bar is None or done < self.bar.n or done == 0:
             self.close()
-            self.bar = make_bar(total, self.desc, "tok")
+            self.bar = make_bar(total, self.desc, self.unit)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -66,6 +66,6 @@ class PassBars:
         self.close()
 
 
-def pass_bars(desc: str, quiet: bool = False) -> PassBars:
-    """The progress callback a command hands to the library for its passes over data."""
-    return PassBars(desc, bars_wanted(quiet))
+def pass_bars(desc: str, quiet: bool = False, unit: str = "tok") -> PassBars:
+    """The progress callback a command hands to the library for its passes over data (`unit`: what it counts)."""
+    return PassBars(desc, bars_wanted(quiet), unit)

@@ -55,6 +55,14 @@ def tally(progress: Progress | None, total: int) -> Callable[[int], None]:
     return add
 
 
+def part_of(progress: Progress | None, part: int, parts: int) -> Progress | None:
+    """The callback for a pass that is the `part`-th (from 0) of `parts` passes of equal length, reporting them to
+    `progress` as one pass (the forward and the backward model's scoring of the same sentences)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(part * total + done, parts * total)
+
+
 LARGEST_EXPONENT = math.log(sys.float_info.max)  # exp of a larger mean NLL overflows a float
 
 

@@ -29,13 +29,14 @@ benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
+from lmkit.evaluate.perplexity import Progress, tally
 from lmkit.generate.fill import barred_ids, fillable_ids
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device
 from lmkit.generate.beam import best_first
@@ -76,11 +77,14 @@ def blank_logprobs(model, sentences: list[list[int]], position: int, memory: Nei
 
 
 def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  batch_size: int = 256, memory: NeighbourMemory | None = None) -> list[tuple[float, float]]:
+                  batch_size: int = 256, memory: NeighbourMemory | None = None,
+                  progress: Progress | None = None) -> list[tuple[float, float]]:
     """Each filler's (own, context) in its filled sentence: the sums of log p(x_j | the sentence without x_j)
     over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted).
-    With a `memory`, the filler's positions are read with it too (lmkit.generate.memory), the others not."""
+    With a `memory`, the filler's positions are read with it too (lmkit.generate.memory), the others not.
+    `progress(done, total)`: the fillers scored."""
     sums: list[tuple[float, float]] = []
+    scored = tally(progress, len(fillers))
     for first in range(0, len(fillers), batch_size):
         chunk = fillers[first : first + batch_size]
         ids, lengths = framed(model, [[*left, *c, *right] for c in chunk])
@@ -93,6 +97,7 @@ def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
             line = logp[row, : int(lengths[row]) - 1]                            # this sentence's predictions
             own = float(line[len(left) : len(left) + len(c)].sum())
             sums.append((own, float(line.sum()) - own))
+        scored(len(chunk))
     return sums
 
 
@@ -115,9 +120,11 @@ def pseudo_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
 
 
 def grow_span(model, left: list[int], right: list[int], length: int, width: int,
-              starts: Collection[int] | None = None, memory: NeighbourMemory | None = None) -> list[list[int]]:
+              starts: Collection[int] | None = None, memory: NeighbourMemory | None = None,
+              step_done: Callable[[int], None] | None = None) -> list[list[int]]:
     """The `width` best fillers of exactly `length` tokens, chosen position by position left to right, the first
-    one of `starts` (None: any); each prediction mixed with `memory`'s where given."""
+    one of `starts` (None: any); each prediction mixed with `memory`'s where given. `step_done(1)` after each
+    position (tally's counter)."""
     banned, banned_first = barred_ids(model.vocab), barred_ids(model.vocab, starts)
     unknown = model.vocab.unk_id
     hyps, scores = [[]], torch.zeros(1)
@@ -128,25 +135,32 @@ def grow_span(model, left: list[int], right: list[int], length: int, width: int,
         flat = best_first(totals.view(-1), min(width, int(torch.isfinite(totals).sum())))
         scores = totals.view(-1)[flat]
         hyps = [[*hyps[int(k)], int(v)] for k, v in zip(flat // len(model.vocab), flat % len(model.vocab))]
+        if step_done is not None:
+            step_done(1)
     return hyps
 
 
 def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1, beam: int = 32,
-                     starts: Collection[int] | None = None, memory: NeighbourMemory | None = None) -> list[list[int]]:
+                     starts: Collection[int] | None = None, memory: NeighbourMemory | None = None,
+                     progress: Progress | None = None) -> list[list[int]]:
     """The vocabulary's fillers for the blank: every single token, and the --beam best spans of each length up to
-    max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts)."""
+    max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts).
+    `progress(done, total)`: the cloze predictions made, one a place of each span length."""
     candidates = [[i] for i in fillable_ids(model.vocab, starts)]
+    step_done = tally(progress, sum(range(2, max_len + 1))) if max_len > 1 else None
     for length in range(2, max_len + 1):
-        candidates += grow_span(model, left, right, length, beam, starts, memory)
+        candidates += grow_span(model, left, right, length, beam, starts, memory, step_done)
     return candidates
 
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
                max_len: int = 1, beam: int = 32, rerank: int = RERANK,
-               context_weight: float = CONTEXT_WEIGHT, memory: NeighbourMemory | None = None) -> list[ClozeFiller]:
+               context_weight: float = CONTEXT_WEIGHT, memory: NeighbourMemory | None = None,
+               progress: Progress | None = None) -> list[ClozeFiller]:
     """Candidates (or the vocabulary's: cloze_candidates) for the blank, best first: the `rerank` best by their own
     pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest. A `memory`
-    is read at the filler's own places (lmkit.generate.memory)."""
+    is read at the filler's own places (lmkit.generate.memory). `progress(done, total)`: the fillers of more than
+    one token scored (the single tokens all come off one prediction)."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
         raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
                           f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
@@ -155,7 +169,7 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     unique = list(dict.fromkeys(tuple(c) for c in candidates if c))
     if not unique:
         raise ConfigError("no candidate fillers to score")
-    scores = filler_scores(model, left, right, unique, memory)
+    scores = filler_scores(model, left, right, unique, memory, progress)
     fillers = sorted((ClozeFiller(list(c), scores[c][0]) for c in unique), key=lambda f: f.own, reverse=True)
     best, rest = fillers[:rerank], fillers[rerank:]
     unread = [tuple(f.ids) for f in best if scores[tuple(f.ids)][1] is None]  # a longer filler's came with its own
@@ -168,7 +182,8 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
 
 
 def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[int, ...]],
-                  memory: NeighbourMemory | None = None) -> dict[tuple[int, ...], tuple[float, float | None]]:
+                  memory: NeighbourMemory | None = None, progress: Progress | None = None
+                  ) -> dict[tuple[int, ...], tuple[float, float | None]]:
     """Each filler's (own, context) as filled_loglik gives them, the context left None where it was not read:
     the single-token fillers' own scores all come off one cloze prediction at the blank.
 
@@ -180,5 +195,5 @@ def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[
         row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left), memory)[0].double().cpu()
         scores = {c: (float(row[c[0]]), None) for c in singles}
     longer = [c for c in fillers if len(c) > 1]
-    scores.update(zip(longer, filled_loglik(model, left, right, longer, memory=memory)))
+    scores.update(zip(longer, filled_loglik(model, left, right, longer, memory=memory, progress=progress)))
     return scores

@@ -38,7 +38,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.line_ends import holds_line_end
-from lmkit.evaluate.perplexity import line_logprobs
+from lmkit.evaluate.perplexity import Progress, line_logprobs, part_of, tally
 from lmkit.generate.beam import best_first, state_selector
 from lmkit.generate.memory import NeighbourMemory, line_features
 from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
@@ -119,10 +119,12 @@ def check_pair(forward, backward) -> None:
 
 def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
                max_len: int = 1, beam: int = 32, batch_size: int = 256,
-               memories: tuple[NeighbourMemory, NeighbourMemory] | None = None) -> list[Filler]:
+               memories: tuple[NeighbourMemory, NeighbourMemory] | None = None,
+               progress: Progress | None = None) -> list[Filler]:
     """Candidates (or the vocabulary's: vocabulary_fillers) for the blank between `left` and `right` ids, best
     total first; with `memories` (the forward model's, the backward model's), each model reads its own at the
-    filler's places (memory_gains)."""
+    filler's places (memory_gains). `progress(done, total)`: the tokens of the sentences scored, both directions
+    as one pass."""
     check_pair(forward, backward)
     if max_len < 1:
         raise ConfigError(f"--max-len must be at least 1, got {max_len}")
@@ -134,8 +136,8 @@ def fill_blank(forward, backward, left: list[int], right: list[int], candidates:
     if not candidates:
         raise ConfigError("no candidate fillers to score")
     sentences = [[*left, *c, *right] for c in candidates]
-    ahead = sentence_logprobs(forward, sentences, batch_size)
-    behind = sentence_logprobs(backward, [s[::-1] for s in sentences], batch_size)
+    ahead = sentence_logprobs(forward, sentences, batch_size, part_of(progress, 0, 2))
+    behind = sentence_logprobs(backward, [s[::-1] for s in sentences], batch_size, part_of(progress, 1, 2))
     if memories is not None:
         ahead = [a + g for a, g in zip(ahead, memory_gains(forward, memories[0], left, candidates))]
         behind = [b + g for b, g in zip(behind, memory_gains(backward, memories[1], right[::-1],
@@ -157,25 +159,27 @@ def barred_ids(vocab, starts: Collection[int] | None = None) -> torch.Tensor:
 
 
 def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int,
-                       starts: Collection[int] | None = None) -> list[list[int]]:
+                       starts: Collection[int] | None = None, progress: Progress | None = None) -> list[list[int]]:
     """All single tokens, plus 2..max_len-token fillers proposed by a beam from each side; each begins with one
-    of `starts` (None: any)."""
+    of `starts` (None: any). `progress(done, total)`: the beams' steps, both sides as one pass."""
     fillers = [[i] for i in fillable_ids(forward.vocab, starts)]
     if max_len > 1:
-        fillers += grow_fillers(forward, left, max_len, beam, starts)
-        backward_grown = (f[::-1] for f in grow_fillers(backward, right[::-1], max_len, beam))  # ends with its first
+        fillers += grow_fillers(forward, left, max_len, beam, starts, part_of(progress, 0, 2))
+        backward_grown = (f[::-1] for f in grow_fillers(backward, right[::-1], max_len, beam,  # ends with its first
+                                                        progress=part_of(progress, 1, 2)))
         fillers += [f for f in backward_grown if starts is None or f[0] in starts]
     return fillers
 
 
 def grow_fillers(model, context: list[int], max_len: int, width: int,
-                 starts: Collection[int] | None = None) -> list[list[int]]:
+                 starts: Collection[int] | None = None, progress: Progress | None = None) -> list[list[int]]:
     """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search), their first
-    token one of `starts` (None: any)."""
+    token one of `starts` (None: any); `progress(length, max_len)` after each length."""
     vocab = model.vocab
     banned, banned_first = barred_ids(vocab), barred_ids(vocab, starts)
     select_state = state_selector(model)
     found: list[list[int]] = []
+    step_done = tally(progress, max_len)
     with evaluating(model):
         logp, state = prime(model, context, 1)                          # (1, V)
         scores = torch.zeros(1, device=logp.device)
@@ -192,16 +196,20 @@ def grow_fillers(model, context: list[int], max_len: int, width: int,
                 found += fillers.tolist()
             if length < max_len and count:
                 logp, state = model.step(ids, select_state(state, parents))
+            step_done(1)
     return found
 
 
-def sentence_logprobs(model, sentences: list[list[int]], batch_size: int = 256) -> list[float]:
-    """log p(<s> s </s>) of each sentence: the lines of one stream, scored `batch_size` lines at a time."""
+def sentence_logprobs(model, sentences: list[list[int]], batch_size: int = 256,
+                      progress: Progress | None = None) -> list[float]:
+    """log p(<s> s </s>) of each sentence: the lines of one stream, scored `batch_size` lines at a time
+    (`progress(done, total)`: their tokens)."""
     eos = model.vocab.eos_id
     stream = np.asarray([t for s in sentences for t in (*s, eos)], dtype=np.int64)
     starts = np.cumsum([0] + [len(s) + 1 for s in sentences[:-1]])
     with evaluating(model):
-        logp = line_logprobs(model, stream, batch_lines=batch_size, device=model_device(model))  # (N,)
+        logp = line_logprobs(model, stream, batch_lines=batch_size, device=model_device(model),
+                             progress=progress)  # (N,)
     return np.add.reduceat(logp, starts).tolist()
 
 
