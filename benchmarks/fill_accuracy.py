@@ -138,7 +138,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -149,7 +149,7 @@ from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, framed, grow_span
 from lmkit.generate.fill import (fill_blank, fillable_ids, next_token_rows, remembered_rows,
                                  vocabulary_fillers)
-from lmkit.generate.memory import MemorySettings, NeighbourMemory, blend
+from lmkit.generate.memory import MemorySettings, NeighbourMemory, PairMemorySettings, blend
 from lmkit.generate.sampling import evaluating, prime
 from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
@@ -488,7 +488,8 @@ def tuned_pair_memories(forward, backward, args, tokenizer, valid: list[Blank]
     train = encoded_test_split(args.corpus, tokenizer, "train")
     memories = (NeighbourMemory.build(forward, train), NeighbourMemory.build(backward, [ids[::-1] for ids in train]))
     alone, grid = tune_pair_memory(forward, backward, memories, valid)
-    chosen, default = max(grid, key=grid.get), MemorySettings()  # ties: the first in MEMORY_GRID's order
+    chosen = max(grid, key=grid.get)  # ties: the first in MEMORY_GRID's order
+    default = MemorySettings(**asdict(PairMemorySettings()))  # the grid's keys are plain MemorySettings
     for memory in memories:
         memory.settings = chosen
     weights = tune_pair_weight(forward, backward, memories, valid[:args.pair_tune_blanks], args.shortlist)

@@ -163,6 +163,20 @@ def test_fill_with_two_models_reads_each_ones_memory_of_its_own_train_split(cli,
     assert [r["forward"] for r in rows(result)] != [r["forward"] for r in plain]
 
 
+def test_a_pair_reads_its_memories_with_the_pairs_defaults_and_a_given_setting_changes_only_itself(cli, lstm_pair,
+                                                                                                       monkeypatch):
+    from lmkit.generate.memory import PairMemorySettings
+
+    monkeypatch.setenv("LMKIT_CORPORA", str(lstm_pair / "corpora"))
+    pair = PairMemorySettings()
+    spelled = lambda settings: ["--memory-neighbours", str(settings.neighbours), "--memory-temperature",
+                                str(settings.temperature), "--memory-weight", str(settings.weight)]
+    fill = lambda *options: rows(cli("fill", lstm_pair / "forward", lstm_pair / "backward", "我_", "--json", "--top",
+                                     "5", "--memory", *options))
+    assert fill() == fill(*spelled(pair)) != fill(*spelled(MemorySettings()))
+    assert fill("--memory-weight", "0.9") == fill(*spelled(PairMemorySettings(weight=0.9))) != fill()
+
+
 def test_a_backward_model_remembers_each_line_of_a_file_reversed(lstm_pair, tmp_path):
     from lmkit.checkpoint.save_load import load_model
     from lmkit.commands.fill import build_memory

@@ -10,7 +10,7 @@ import click
 
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.generate import warn_unknown
-from lmkit.commands.options import number, options_from
+from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.progress import pass_bars
 from lmkit.config.path_text import check_path_text
@@ -19,7 +19,7 @@ from lmkit.errors import ConfigError, printable
 from lmkit.line_ends import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
-from lmkit.generate.memory import MemorySettings
+from lmkit.generate.memory import MemorySettings, PairMemorySettings
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory-neighbours, ..
@@ -54,7 +54,7 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
               help="A memory of this UTF-8 text file's lines instead of the model's train split (implies --memory).")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="On bytes of --memory-file that are not UTF-8: stop with an error, or replace them with U+FFFD.")
-@options_from(MemorySettings)
+@options_from(MemorySettings, PairMemorySettings, union=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @click.option("--quiet", is_flag=True, help="No progress bars for a long search (there are none either when stderr "
                                             "is not a terminal).")
@@ -107,8 +107,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         refuse_ignored(ctx, ("encoding_errors",), "it says how --memory-file is read, and there is none")
     if not (memory or memory_file):
         refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
-    remembered = ((memory_file, encoding_errors, MemorySettings(neighbours, temperature, weight))
-                  if memory or memory_file else None)
+    settings = config_from(MemorySettings if text is None else PairMemorySettings, ctx.params)  # each form's defaults
+    remembered = (memory_file, encoding_errors, settings) if memory or memory_file else None
     if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")

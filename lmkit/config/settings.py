@@ -71,10 +71,11 @@ def setting(default: Any, help: str, **rules: Any) -> Any:
     return field(default=default, metadata={SETTING: Setting(help, **rules)})
 
 
-def same_setting(owner: type, name: str) -> Any:
-    """A field declared like `owner`'s field `name` (its default, help and bounds), for a config that shares it."""
+def same_setting(owner: type, name: str, default: Any = MISSING) -> Any:
+    """A field declared like `owner`'s field `name` (its default, help and bounds), for a config that shares it;
+    `default` given: the same setting with another default, for a config used where that one does better."""
     source = owner.__dataclass_fields__[name]
-    return field(default=source.default, metadata=dict(source.metadata))
+    return field(default=source.default if default is MISSING else default, metadata=dict(source.metadata))
 
 
 @dataclass(frozen=True)

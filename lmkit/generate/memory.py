@@ -30,11 +30,12 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from lmkit.config.settings import check_settings, setting
+from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import ConfigError, human_bytes
 from lmkit.generate.sampling import evaluating, model_device
 from lmkit.text.lines import frame_lines
@@ -46,8 +47,9 @@ QUERY_ROWS = 32  # places compared with the whole memory at once: a (QUERY_ROWS,
 class MemorySettings:
     """How the memory is read. The defaults are a BiLSTM's: the best of the fill benchmark's 140 settings on
     Shakespeare's valid blanks and within 0.1 point of the best on pku98's (benchmarks/RESULTS.md, "Fill in the
-    blank", twenty-seventh session). A forward/backward LSTM pair did best with more neighbours at temperature 1
-    (1024 on pku98, 256 on Shakespeare; twenty-eighth session)."""
+    blank", twenty-seventh session). A forward/backward pair has its own (PairMemorySettings)."""
+
+    CLI_NAME: ClassVar[str] = "one bidirectional model"
 
     neighbours: int = setting(64, "How many remembered positions nearest the place read vote for their tokens.",
                               low=1, high=2**20, option="--memory-neighbours")
@@ -59,6 +61,21 @@ class MemorySettings:
 
     def __post_init__(self):
         check_settings(self)
+
+
+@dataclass(frozen=True)
+class PairMemorySettings(MemorySettings):
+    """The defaults of a forward/backward pair's memories (`lmkit fill FWD BWD --memory`). An LSTM's output is
+    half the BiLSTM's features' width, and its neighbours are nearer: at the BiLSTM's temperature 10 their votes
+    are nearly even. Temperature 1 did best on both corpora of the fill benchmark, by the pair's two predictions
+    at the blank (pku98 36.1-37.1% against 33.6% at the BiLSTM's defaults, 2,000 valid blanks) and by its whole
+    scoring (pku98 45.6% against 43.2%, 500 of them); the pair's weight did best at 0.6-0.8, 256 neighbours as well
+    as 64 or 1024 (benchmarks/RESULTS.md, "Fill in the blank", twenty-eighth and twenty-ninth sessions)."""
+
+    CLI_NAME: ClassVar[str] = "a FORWARD BACKWARD pair"
+    neighbours: int = same_setting(MemorySettings, "neighbours", default=256)
+    temperature: float = same_setting(MemorySettings, "temperature", default=1.0)
+    weight: float = same_setting(MemorySettings, "weight", default=0.6)
 
 
 class NeighbourMemory:
