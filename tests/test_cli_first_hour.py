@@ -227,6 +227,9 @@ def test_fill_shows_its_search_and_scoring_on_a_terminal_and_nothing_with_quiet(
     code, shown, terminal = run_with_terminal_stderr(args, tmp_path, LMKIT_PROGRESS_DELAY="0")
     assert code == 0, terminal
     assert "proposing fillers" in terminal and "step" in terminal and "scoring fillers" in terminal, terminal
+    assert ("re-ranking" in terminal) == (form == "bidirectional"), terminal
+    code, _, terminal = run_with_terminal_stderr(args[:args.index("--max-len")], tmp_path, LMKIT_PROGRESS_DELAY="0")
+    assert code == 0 and "proposing" not in terminal and " 0filler" not in terminal, terminal
     code, quiet, terminal = run_with_terminal_stderr([*args, "--quiet"], tmp_path, LMKIT_PROGRESS_DELAY="0")
     assert code == 0 and "fillers" not in terminal, terminal
     assert quiet == shown and quiet.count("\n") == 4  # the header and three fillers, the bars on stderr alone
@@ -238,19 +241,30 @@ def test_fill_reports_its_search_steps_and_scored_fillers_through_callbacks():
     from test_cloze import tiny
     from test_fill import pair
 
+    def passes(run) -> list[list[tuple[int, int]]]:
+        heard: dict[str, list] = {}
+        run(lambda name: lambda done, total: heard.setdefault(name, []).append((done, total)))
+        for name, reports in heard.items():  # each from 0 up to its one total, never back
+            assert reports[0][0] == 0 and reports[-1][0] == reports[-1][1] > 0, (name, reports)
+            assert [d for d, _ in reports] == sorted(d for d, _ in reports) and len({t for _, t in reports}) == 1
+        return heard
+
     tokenizer, forward, backward = pair(["abcd", "acbd", "badc"])
     left, right = tokenizer.encode_line("a"), tokenizer.encode_line("d")
-    cloze = tiny()
-    for propose, score in ((lambda p: vocabulary_fillers(forward, backward, left, right, 3, 4, progress=p),
-                            lambda found, p: fill_blank(forward, backward, left, right, found, progress=p)),
-                           (lambda p: cloze_candidates(cloze, [4], [5], 4, 3, progress=p),
-                            lambda found, p: cloze_fill(cloze, [4], [5], found, progress=p))):
-        steps, scored = [], []
-        found = propose(lambda d, t: steps.append((d, t)))
-        score(found, lambda d, t: scored.append((d, t)))
-        for heard in (steps, scored):
-            assert heard[0][0] == 0 and heard[-1][0] == heard[-1][1] > 0, heard
-            assert [d for d, _ in heard] == sorted(d for d, _ in heard) and len({t for _, t in heard}) == 1, heard
+    found = []
+    heard = passes(lambda on: found.extend(vocabulary_fillers(forward, backward, left, right, 3, 4, progress=on("steps"))))
+    heard |= passes(lambda on: fill_blank(forward, backward, left, right, found, progress=on("scored")))
+    assert set(heard) == {"steps", "scored"} and heard["steps"][-1] == (6, 6)  # 3 lengths a side
+
+    cloze, found, ranked = tiny(), [], []
+    heard = passes(lambda on: found.extend(cloze_candidates(cloze, [4], [5], 4, 3, progress=on("steps"))))
+    heard |= passes(lambda on: ranked.extend(cloze_fill(cloze, [4], [5], found, progress=on("scored"),
+                                                        rerank_progress=on("again"))))
+    singles = len([f for f in found if len(f) == 1])
+    assert heard["steps"][-1] == (9, 9)  # the places of spans of 2, 3 and 4
+    assert heard["scored"][-1] == (len(found) - singles,) * 2  # the single tokens come off one prediction
+    reread = len([f for f in ranked[:20] if len(f.ids) == 1])  # --rerank's 20 best: a longer one's context is read
+    assert heard["again"][-1] == (reread, reread) and 0 < reread < 20
 
 
 def test_library_passes_report_progress_through_a_callback(tiny_en):

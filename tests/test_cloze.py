@@ -642,6 +642,6 @@ def test_the_prediction_at_one_place_is_that_place_of_every_prediction():
         every = model.cloze_logprobs(ids, lengths)                                   # (2, L, V)
         for at in range(1, ids.shape[1]):
             torch.testing.assert_close(model.cloze_logprobs(ids, lengths, at=at), every[:, at], rtol=0, atol=1e-6)
-        for outside in (0, ids.shape[1]):
+        for outside in (0, ids.shape[1], True, 1.5):
             with pytest.raises(ValueError, match=f"at must be a predicted position, 1 .. {ids.shape[1] - 1}, got {outside}"):
                 model.cloze_logprobs(ids, lengths, at=outside)

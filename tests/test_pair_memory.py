@@ -82,6 +82,18 @@ def test_a_pairs_scores_with_memories_are_its_sentences_with_the_fillers_places_
                                                                  range(len(right), len(right) + k)), abs=1e-4)
 
 
+def test_a_pair_reports_its_memories_searches_as_one_pass_of_both_directions_distinct_prefixes():
+    tokenizer, forward, backward = untrained_pair()
+    lines = [tokenizer.encode_line(text) for text in ONE_TOKEN[::3]]
+    memories = (NeighbourMemory.build(forward, lines), NeighbourMemory.build(backward, [ids[::-1] for ids in lines]))
+    candidates = [tokenizer.encode_line(text) for text in ["去北京", "去北", "买", "有一"]]
+    heard = []
+    fill_blank(forward, backward, tokenizer.encode_line("我"), tokenizer.encode_line("手机"), candidates,
+               memories=memories, memory_progress=lambda done, total: heard.append((done, total)))
+    # forward: (), 去, 去北, 有 -- backward, each filler reversed: (), 京, 京北, 北, 一
+    assert heard[0] == (0, 9) and heard[-1] == (9, 9) and [d for d, _ in heard] == sorted(d for d, _ in heard)
+
+
 def test_the_gains_of_fillers_that_share_a_prefix_read_it_once_and_no_filler_gains_nothing():
     tokenizer, forward, _ = untrained_pair()
     memory = NeighbourMemory.build(forward, [tokenizer.encode_line(text) for text in ONE_TOKEN])

@@ -130,14 +130,15 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         for member in (first, second):  # both refused before either memory's text is fetched or read
             require_features(member.model, printable(str(member.path)))
         memories = tuple(build_memory(member, *remembered) for member in (first, second))
-    with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as scoring:
+    with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as scoring, \
+            pass_bars("reading memories", quiet, "search") as reading:
         left_ids, to_rank, right_ids = blank_and_fillers(
             tokenizer, left, right, candidates,
             lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
                                                                    beam, starts, proposing))
         proposing.close()
         fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
-                             memories=memories, progress=scoring)
+                             memories=memories, progress=scoring, memory_progress=reading)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
@@ -171,14 +172,14 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
     warn_unknown(tokenizer, [left, right], "context")
     memory = None if remembered is None else build_memory(member, *remembered)
     with pass_bars("proposing fillers", quiet, "step") as proposing, \
-            pass_bars("scoring fillers", quiet, "filler") as scoring:
+            pass_bars("scoring fillers", quiet, "filler") as scoring, pass_bars("re-ranking", quiet, "filler") as again:
         left_ids, to_rank, right_ids = blank_and_fillers(
             tokenizer, left, right, candidates,
             lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
                                                                  starts, memory, proposing))
         proposing.close()
         fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
-                             context_weight=context_weight, memory=memory, progress=scoring)
+                             context_weight=context_weight, memory=memory, progress=scoring, rerank_progress=again)
     marked = False
     for rank, filler in enumerate(fillers[:top], start=1):
         word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)

@@ -40,7 +40,8 @@ def make_bar(total: float | None, desc: str, unit: str, initial: int = 0, delay:
 
 
 class PassBars:
-    """A `progress(done, total)` callback drawing one bar per pass (a pass begins when `done` drops back to 0)."""
+    """A `progress(done, total)` callback drawing one bar per pass (a pass begins when `done` drops back to 0 and
+    ends when it reaches `total`)."""
 
     def __init__(self, desc: str, enabled: bool, unit: str = "tok"):
         self.desc, self.enabled, self.unit = desc, enabled, unit
@@ -53,6 +54,8 @@ class PassBars:
             self.close()
             self.bar = make_bar(total, self.desc, self.unit)
         self.bar.update(done - self.bar.n)
+        if done >= total:  # the pass is over: its bar goes, and the next stage's stands alone
+            self.close()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -30,7 +30,7 @@ search of each memory.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,11 +120,11 @@ def check_pair(forward, backward) -> None:
 def fill_blank(forward, backward, left: list[int], right: list[int], candidates: list[list[int]] | None = None,
                max_len: int = 1, beam: int = 32, batch_size: int = 256,
                memories: tuple[NeighbourMemory, NeighbourMemory] | None = None,
-               progress: Progress | None = None) -> list[Filler]:
+               progress: Progress | None = None, memory_progress: Progress | None = None) -> list[Filler]:
     """Candidates (or the vocabulary's: vocabulary_fillers) for the blank between `left` and `right` ids, best
     total first; with `memories` (the forward model's, the backward model's), each model reads its own at the
     filler's places (memory_gains). `progress(done, total)`: the tokens of the sentences scored, both directions
-    as one pass."""
+    as one pass; `memory_progress`: the memories' searches, both as one pass."""
     check_pair(forward, backward)
     if max_len < 1:
         raise ConfigError(f"--max-len must be at least 1, got {max_len}")
@@ -139,9 +139,11 @@ def fill_blank(forward, backward, left: list[int], right: list[int], candidates:
     ahead = sentence_logprobs(forward, sentences, batch_size, part_of(progress, 0, 2))
     behind = sentence_logprobs(backward, [s[::-1] for s in sentences], batch_size, part_of(progress, 1, 2))
     if memories is not None:
-        ahead = [a + g for a, g in zip(ahead, memory_gains(forward, memories[0], left, candidates))]
-        behind = [b + g for b, g in zip(behind, memory_gains(backward, memories[1], right[::-1],
-                                                              [c[::-1] for c in candidates]))]
+        reversed_fillers = [c[::-1] for c in candidates]
+        searched = tally(memory_progress, len(distinct_prefixes(candidates)) + len(distinct_prefixes(reversed_fillers)))
+        ahead = [a + g for a, g in zip(ahead, memory_gains(forward, memories[0], left, candidates, searched=searched))]
+        behind = [b + g for b, g in zip(behind, memory_gains(backward, memories[1], right[::-1], reversed_fillers,
+                                                              searched=searched))]
     fillers = [Filler(list(c), f, b) for c, f, b in zip(candidates, ahead, behind)]
     fillers.sort(key=lambda f: (f.total, f.forward), reverse=True)
     return fillers
@@ -214,12 +216,13 @@ def sentence_logprobs(model, sentences: list[list[int]], batch_size: int = 256,
 
 
 def memory_gains(model, memory: NeighbourMemory, context: list[int], fillers: list[tuple[int, ...]],
-                 rows: int = 64) -> list[float]:
+                 rows: int = 64, searched: Callable[[int], None] | None = None) -> list[float]:
     """What reading `memory` adds to each filler's sentence log p under a left-to-right `model` that reads
     `<s> context` first: the sum over the filler's places i of log p_mixed(c_i | <s> context c_<i) minus the
     model's own log p there. Fillers that begin alike share the places they agree on: one search of the memory
-    for each distinct prefix c_<i (one for all single tokens), `rows` prefixes at a time."""
-    prefixes = list(dict.fromkeys(f[:i] for f in fillers for i in range(len(f))))
+    for each distinct prefix c_<i (one for all single tokens; distinct_prefixes), `rows` prefixes at a time, and
+    `searched(n)` after each n."""
+    prefixes = distinct_prefixes(fillers)
     wanted: dict[tuple[int, ...], set[int]] = {prefix: set() for prefix in prefixes}
     for f in fillers:
         for i in range(len(f)):
@@ -231,7 +234,14 @@ def memory_gains(model, memory: NeighbourMemory, context: list[int], fillers: li
         for row, prefix in enumerate(chunk):
             for token in wanted[prefix]:
                 gain[prefix, token] = float(mixed[row, token] - model_logp[row, token])
+        if searched is not None:
+            searched(len(chunk))
     return [sum(gain[f[:i], f[i]] for i in range(len(f))) for f in fillers]
+
+
+def distinct_prefixes(fillers: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """Each context a filler's tokens are predicted after, c_<i for every place i of every filler, once."""
+    return list(dict.fromkeys(f[:i] for f in fillers for i in range(len(f))))
 
 
 def remembered_rows(model, memory: NeighbourMemory, context: list[int], prefixes: list[tuple[int, ...]]

@@ -190,7 +190,7 @@ class ClozeRNN(nn.Module):
             lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
         feats = self.features(ids, lengths)                                           # (N, L-1, 2H)
         if at is not None:
-            if not 1 <= at < ids.shape[1]:
+            if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at < ids.shape[1]:
                 raise ValueError(f"at must be a predicted position, 1 .. {ids.shape[1] - 1}, got {at}")
             logp = self.head.log_probs(feats[:, at - 1])                              # (N, V)
             return logp * (at < lengths)[:, None].to(logp.dtype)                     # past a line's end: zeros
