@@ -136,7 +136,6 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
             tokenizer, left, right, candidates,
             lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
                                                                    beam, starts, proposing))
-        proposing.close()
         fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
                              memories=memories, progress=scoring, memory_progress=reading)
     marked = False
@@ -177,7 +176,6 @@ def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: 
             tokenizer, left, right, candidates,
             lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
                                                                  starts, memory, proposing))
-        proposing.close()
         fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
                              context_weight=context_weight, memory=memory, progress=scoring, rerank_progress=again)
     marked = False
