@@ -41,14 +41,14 @@ def make_bar(total: float | None, desc: str, unit: str, initial: int = 0, delay:
 
 class PassBars:
     """A `progress(done, total)` callback drawing one bar per pass (a pass begins when `done` drops back to 0 and
-    ends when it reaches `total`)."""
+    ends when it reaches `total`; a pass of total 0 draws none)."""
 
     def __init__(self, desc: str, enabled: bool, unit: str = "tok"):
         self.desc, self.enabled, self.unit = desc, enabled, unit
         self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or total == 0:  # a pass with nothing to do shows nothing
             return
         if self.bar is None or done < self.bar.n or done == 0:
             self.close()

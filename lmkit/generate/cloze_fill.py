@@ -147,7 +147,7 @@ def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1,
     max_len (grow_span); each begins with one of `starts` (None: any; a tokenizer's filler_starts).
     `progress(done, total)`: the cloze predictions made, one a place of each span length."""
     candidates = [[i] for i in fillable_ids(model.vocab, starts)]
-    step_done = tally(progress, sum(range(2, max_len + 1))) if max_len > 1 else None
+    step_done = tally(progress, sum(range(2, max_len + 1)))
     for length in range(2, max_len + 1):
         candidates += grow_span(model, left, right, length, beam, starts, memory, step_done)
     return candidates
@@ -161,7 +161,7 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest. A `memory`
     is read at the filler's own places (lmkit.generate.memory). `progress(done, total)`: the fillers of more than
     one token scored (the single tokens all come off one prediction); `rerank_progress`: the fillers whose
-    sentences the re-ranking reads (passes with nothing to do report nothing)."""
+    sentences the re-ranking reads."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):
         raise ConfigError(f"--max-len and --beam must be at least 1, --rerank at least 0 and --context-weight a "
                           f"finite number >= 0, got {max_len}, {beam}, {rerank} and {context_weight}")
@@ -174,8 +174,7 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
     fillers = sorted((ClozeFiller(list(c), scores[c][0]) for c in unique), key=lambda f: f.own, reverse=True)
     best, rest = fillers[:rerank], fillers[rerank:]
     unread = [tuple(f.ids) for f in best if scores[tuple(f.ids)][1] is None]  # a longer filler's came with its own
-    for filler, (_, context) in zip(unread, filled_loglik(model, left, right, unread,
-                                                          progress=rerank_progress if unread else None)):
+    for filler, (_, context) in zip(unread, filled_loglik(model, left, right, unread, progress=rerank_progress)):
         scores[filler] = (scores[filler][0], context)  # the own score read off the blank's row (with any memory)
     for filler in best:
         filler.context, filler.weight = scores[tuple(filler.ids)][1], context_weight
@@ -197,6 +196,5 @@ def filler_scores(model, left: list[int], right: list[int], fillers: list[tuple[
         row = blank_logprobs(model, [[*left, model.vocab.unk_id, *right]], len(left), memory)[0].double().cpu()
         scores = {c: (float(row[c[0]]), None) for c in singles}
     longer = [c for c in fillers if len(c) > 1]
-    scores.update(zip(longer, filled_loglik(model, left, right, longer, memory=memory,
-                                            progress=progress if longer else None)))
+    scores.update(zip(longer, filled_loglik(model, left, right, longer, memory=memory, progress=progress)))
     return scores

@@ -176,7 +176,7 @@ def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int,
 def grow_fillers(model, context: list[int], max_len: int, width: int,
                  starts: Collection[int] | None = None, progress: Progress | None = None) -> list[list[int]]:
     """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search), their first
-    token one of `starts` (None: any); `progress(length, max_len)` after each length."""
+    token one of `starts` (None: any); `progress(done, max_len)` from 0, and after each length."""
     vocab = model.vocab
     banned, banned_first = barred_ids(vocab), barred_ids(vocab, starts)
     select_state = state_selector(model)
