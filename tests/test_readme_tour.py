@@ -167,6 +167,7 @@ def make_tour_files(folder: Path) -> None:
     shutil.copytree(FIXTURES, folder / "corpora" / "fixtures")  # the Where-models-differ block reads it there
     shutil.copy(ENGLISH, folder / "my.txt")
     shutil.copy(TINY["en"]["test"], folder / "test.txt")
+    (folder / "blanks.txt").write_text("床前明_光\n\n疑是地上_\n", encoding="utf-8")
     prepare = folder.parent / "prepare"  # a KenLM stand-in: whitespace words, so `eval --file` reads them
     prepare.mkdir()
     done = lmkit(["ngram", "--train", TINY["en"]["train"], "--tokenizer", "word", "--no-split-punct", "--order", "3",
@@ -217,6 +218,8 @@ CHECKS = {
     "lmkit ngram --corpus shakespeare --tokenizer word --order 5 --smoothing kn --arpa shakespeare5.arpa":
         made("shakespeare5.arpa", "checkpoints/shakespeare-word-5gram-kn/config.json"),
     'lmkit fill checkpoints/tang300-char-bilstm "床前明_光"': shows("床前明["),
+    "lmkit fill checkpoints/tang300-char-bilstm --text-file blanks.txt --memory": shows(
+        "line 1: 床前明_光", "床前明[", "line 3: 疑是地上_", "疑是地上["),
     "lmkit eval checkpoints/tang300-char-bilstm": shows("pseudo-perplexity"),
     "lmkit eval kenlm.arpa.gz --file test.txt": shows("bits/token", "text: test.txt"),
     "lmkit rescore checkpoints/shakespeare-word-5gram-kn nbest.tsv --refs refs.txt --out reranked.tsv":

@@ -7,6 +7,7 @@
     train_models   model name -> config class and builder; train_fit: the run's shape for this machine;
                    train_launch: --nproc N processes; train_output, train_summary: what training prints;
                    resume_checks: options that contradict a --resume'd model
+    fill_texts     the sentences lmkit fill fills (TEXT or the lines of --text-file); fill_output: its tables
     common         options several commands share (corpus, tokenizer, models); options: options generated from
                    the config dataclasses; output_paths: the paths a user names, checked as they are read;
                    output_guard: a long run outlives its closed output; progress: tqdm bars on stderr;

@@ -2,8 +2,8 @@
 with a forward and a backward model, or with one bidirectional (cloze) model."""
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -12,6 +12,8 @@ from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, th
 from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import PathGiven
+from lmkit.commands.fill_output import FillTables
+from lmkit.commands.fill_texts import BlankText, texts_to_fill
 from lmkit.commands.progress import pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
@@ -23,12 +25,11 @@ from lmkit.generate.memory import MemorySettings, PairMemorySettings
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory-neighbours, ..
-MARK = "  *"  # after a sentence that, written out, reads as other tokens than those scored (explain_mark)
 
 
 @click.command("fill")
 @click.argument("forward_dir", metavar="FORWARD|BIMODEL", type=PathGiven())
-@click.argument("backward_dir", metavar="BACKWARD|TEXT", type=TEXT)
+@click.argument("backward_dir", metavar="BACKWARD|TEXT", type=TEXT, required=False)
 @click.argument("text", type=TEXT, required=False)
 @click.option("--candidates", type=TEXT, default=None,
               help="Fillers to rank, separated by commas (, or the full-width ，) [default: the vocabulary, "
@@ -55,6 +56,10 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="On bytes of --memory-file that are not UTF-8: stop with an error, or replace them with U+FFFD.")
 @options_from(MemorySettings, PairMemorySettings, union=True)
+@click.option("--text-file", type=PathGiven(), default=None,
+              help="Fill the blank of each line of this UTF-8 file instead of TEXT (empty lines are skipped): the "
+                   "models, and their memories, are read once for all of them. Each line's fillers follow a "
+                   "`line N: sentence` heading (with --json each object has \"line\": N).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")
 @click.option("--quiet", is_flag=True, help="No progress bars for a long search (there are none either when stderr "
                                             "is not a terminal).")
@@ -62,7 +67,7 @@ MARK = "  *"  # after a sentence that, written out, reads as other tokens than t
 @threads_option
 @click.pass_context
 def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top, blank, rerank, context_weight,
-            memory, memory_file, encoding_errors, neighbours, temperature, weight, as_json, quiet, opener):
+            memory, memory_file, encoding_errors, neighbours, temperature, weight, text_file, as_json, quiet, opener):
     """Fill the one blank in TEXT, e.g. "我的手机坏了，我打算_一部新手机".
 
     With two models, every candidate is scored by the whole sentence: log p under the forward
@@ -95,106 +100,101 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     neural models each remember their own text the same way (a backward model its lines
     reversed) and read it where they predict the filler's tokens, each in its direction;
     the beams that propose longer fillers do not read it.
+
+    With --text-file, each line of the file is a sentence with one blank (lmkit fill BIMODEL
+    --text-file F, or FORWARD BACKWARD --text-file F): every line is checked first, then filled in
+    turn with the models and memories read once.
     """
-    from lmkit.generate.fill import check_pair, fill_blank, split_blank, vocabulary_fillers
+    from lmkit.generate.fill import check_pair, fill_blank, vocabulary_fillers
     from lmkit.generate.memory import require_features
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     refuse_unused_search(ctx, candidates, max_len, beam)
-    refuse_path_as_text(backward_dir if text is None else text)
+    if text_file is None:
+        if backward_dir is None:
+            raise click.UsageError("Missing argument 'BACKWARD|TEXT': give the sentence to fill (or --text-file F)")
+        sentence, pair_dir = (backward_dir, None) if text is None else (text, backward_dir)
+        refuse_path_as_text(sentence)
+    else:
+        sentence, pair_dir = text, backward_dir  # TEXT beside --text-file is refused by texts_to_fill
+        if text is None and backward_dir is not None and path_kind(backward_dir) is None:
+            raise ConfigError(f"BACKWARD {backward_dir!r}: no such model directory or ARPA file (with --text-file the "
+                              "sentences come from the file: give BIMODEL or FORWARD BACKWARD, no TEXT)")
     if memory_file is None:
         refuse_ignored(ctx, ("encoding_errors",), "it says how --memory-file is read, and there is none")
     if not (memory or memory_file):
         refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
-    settings = config_from(MemorySettings if text is None else PairMemorySettings, ctx.params)  # each form's defaults
+    form = MemorySettings if pair_dir is None else PairMemorySettings  # each form has its own defaults
+    settings = config_from(form, ctx.params)
     remembered = (memory_file, encoding_errors, settings) if memory or memory_file else None
-    if text is None:  # the one-model form: lmkit fill BIMODEL TEXT
+    tables = FillTables(top, as_json)
+    if pair_dir is None:  # the one-model form: lmkit fill BIMODEL TEXT
         if rerank == 0:
             refuse_ignored(ctx, ("context_weight",), "--rerank 0 ranks each filler by its own tokens alone")
-        return fill_with_cloze(forward_dir, backward_dir, candidates, max_len, beam, top, blank, rerank,
-                               context_weight, remembered, as_json, quiet, opener)
-    check_path_text("BACKWARD", backward_dir)  # the two-model form: the second argument is a path after all
+        return fill_with_cloze(forward_dir, texts_to_fill(sentence, text_file, blank), candidates, max_len, beam,
+                               rerank, context_weight, remembered, tables, quiet, opener)
+    check_path_text("BACKWARD", pair_dir)  # the two-model form: the second argument is a path after all
     refuse_ignored(ctx, ("rerank", "context_weight"), "two models score every filler by its whole sentence already")
-    left, right = split_blank(text, blank)
-    first, second = opener.open_shared([forward_dir, backward_dir])
+    texts = texts_to_fill(sentence, text_file, blank)
+    first, second = opener.open_shared([forward_dir, pair_dir])
     for member in (first, second):
         member.require_left_to_right("cannot be one of a FORWARD BACKWARD pair: give it alone, lmkit fill MODEL TEXT")
     forward, backward, tokenizer = first.model, second.model, first.tokenizer
     check_pair(forward, backward)
     warn_direction(forward_dir, first.config, "forward")
-    warn_direction(backward_dir, second.config, "backward")
-    warn_unknown(tokenizer, [left, right], "context")
+    warn_direction(pair_dir, second.config, "backward")
     memories = None
     if remembered is not None:
         for member in (first, second):  # both refused before either memory's text is fetched or read
             require_features(member.model, printable(str(member.path)))
         memories = tuple(build_memory(member, *remembered) for member in (first, second))
-    with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as scoring, \
-            pass_bars("reading memories", quiet, "search") as reading:
-        left_ids, to_rank, right_ids = blank_and_fillers(
-            tokenizer, left, right, candidates,
-            lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
-                                                                   beam, starts, proposing))
-        fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
-                             memories=memories, progress=scoring, memory_progress=reading)
-    marked = False
-    for rank, filler in enumerate(fillers[:top], start=1):
-        word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
-        if as_json:
-            record = {"rank": rank, "filler": word, "sentence": left + before + word + after + right,
-                      "reads_as_scored": reads, "total": round(filler.total, 6), "forward": round(filler.forward, 6),
-                      "backward": round(filler.backward, 6), "ids": filler.ids}
-            click.echo(json.dumps(record, ensure_ascii=False))
-            continue
-        if rank == 1:
-            click.echo(f"{'rank':>4}  {'total':>10}  {'forward':>10}  {'backward':>10}  filler  sentence")
-        click.echo(f"{rank:>4}  {filler.total:>10.3f}  {filler.forward:>10.3f}  {filler.backward:>10.3f}  "
-                   f"{word}  {left}{before}[{word}]{after}{right}{MARK * (not reads)}")
-        marked |= not reads
-    explain_mark(marked)
+    for text in texts_in_turn(texts, quiet):
+        with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as \
+                scoring, pass_bars("reading memories", quiet, "search") as reading, text.naming():
+            warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+            left_ids, to_rank, right_ids = blank_and_fillers(
+                tokenizer, text.left, text.right, candidates,
+                lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
+                                                                       beam, starts, proposing))
+            fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
+                                 memories=memories, progress=scoring, memory_progress=reading)
+        tables.pair(text, fillers, tokenizer)
 
 
-def fill_with_cloze(model_dir: Path, text: str, candidates, max_len: int, beam: int, top: int, blank: str,
-                    rerank: int, context_weight: float, remembered: tuple[Path | None, str, MemorySettings] | None,
-                    as_json: bool, quiet: bool, opener) -> None:
+def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len: int, beam: int, rerank: int,
+                    context_weight: float, remembered: tuple[Path | None, str, MemorySettings] | None,
+                    tables: FillTables, quiet: bool, opener) -> None:
     from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
-    from lmkit.generate.fill import split_blank
     from lmkit.models.base import is_cloze
 
-    left, right = split_blank(text, blank)
     member = opener.open(model_dir)
     if not is_cloze(member.model):
         raise ConfigError(f"{model_dir} is a left-to-right model ({member.config.get('kind')}); fill with one model "
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
     tokenizer = member.tokenizer
-    warn_unknown(tokenizer, [left, right], "context")
     memory = None if remembered is None else build_memory(member, *remembered)
-    with pass_bars("proposing fillers", quiet, "step") as proposing, \
-            pass_bars("scoring fillers", quiet, "filler") as scoring, pass_bars("re-ranking", quiet, "filler") as again:
-        left_ids, to_rank, right_ids = blank_and_fillers(
-            tokenizer, left, right, candidates,
-            lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
-                                                                 starts, memory, proposing))
-        fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
-                             context_weight=context_weight, memory=memory, progress=scoring, rerank_progress=again)
-    marked = False
-    for rank, filler in enumerate(fillers[:top], start=1):
-        word, (before, after), reads = shown_filler(tokenizer, left, filler.ids, right)
-        reranked = filler.context is not None  # the others follow by their own score: they have no `score`
-        score, context = (round(filler.total, 6), round(filler.context, 6)) if reranked else (None, None)
-        if as_json:
-            click.echo(json.dumps({"rank": rank, "filler": word, "sentence": left + before + word + after + right,
-                                   "reads_as_scored": reads, "score": score, "pseudo_loglik": round(filler.own, 6),
-                                   "context_loglik": context, "ids": filler.ids}, ensure_ascii=False))
-            continue
-        if rank == 1:
-            click.echo(f"{'rank':>4}  {'score':>10}  {'own':>10}  {'context':>10}  filler  sentence")
-        shown = [f"{x:.3f}" if x is not None else "-" for x in (score, filler.own, context)]
-        click.echo(f"{rank:>4}  {shown[0]:>10}  {shown[1]:>10}  {shown[2]:>10}  {word}  "
-                   f"{left}{before}[{word}]{after}{right}{MARK * (not reads)}")
-        marked |= not reads
-    explain_mark(marked)
+    for text in texts_in_turn(texts, quiet):
+        with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet, "filler") \
+                as scoring, pass_bars("re-ranking", quiet, "filler") as again, text.naming():
+            warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+            left_ids, to_rank, right_ids = blank_and_fillers(
+                tokenizer, text.left, text.right, candidates,
+                lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
+                                                                     starts, memory, proposing))
+            fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
+                                 rerank=rerank, context_weight=context_weight, memory=memory, progress=scoring,
+                                 rerank_progress=again)
+        tables.cloze(text, fillers, tokenizer)
+
+
+def texts_in_turn(texts: list[BlankText], quiet: bool) -> Iterator[BlankText]:
+    """The sentences to fill, one after the other, with a bar over them where there are several (--text-file)."""
+    with pass_bars("sentences", quiet or len(texts) == 1, "sentence") as filled:
+        for done, text in enumerate(texts):
+            filled(done, len(texts))
+            yield text
+        filled(len(texts), len(texts))
 
 
 def build_memory(member, file: Path | None, encoding_errors: str, settings: MemorySettings):
@@ -229,23 +229,6 @@ def blank_and_fillers(tokenizer, left: str, right: str, candidates: str | None, 
     return left_ids, kept, right_ids
 
 
-def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str], bool]:
-    """A filler's text, what to show before and after it in the blank (lmkit.generate.fill.filler_gaps), and whether
-    the sentence so shown reads as the tokens scored (if not, it is shown as typed)."""
-    from lmkit.generate.fill import filler_gaps
-
-    word = tokenizer.decode(ids)
-    gaps = filler_gaps(tokenizer, left, word, ids, right)
-    return word, gaps or ("", ""), gaps is not None
-
-
-def explain_mark(marked: bool) -> None:
-    """The table's footnote to MARK, under it where a row has one."""
-    if marked:
-        click.echo(f"{MARK.strip()} scored cut at the blank's edges: written out in one piece, this sentence reads as "
-                   "other tokens (one runs across an edge)")
-
-
 def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: int, beam: int) -> None:
     """--max-len and --beam shape the search for fillers in the vocabulary: refused where nothing is searched."""
     if candidates is not None:
@@ -258,14 +241,22 @@ def refuse_unused_search(ctx: click.Context, candidates: str | None, max_len: in
 def refuse_path_as_text(text: str) -> None:
     """TEXT that names a file or directory here is a model given where the sentence goes (`lmkit fill BIMODEL FWD`
     would fill `FWD`'s name), not a sentence to fill."""
-    try:
-        kind = "directory" if Path(text).is_dir() else "file" if Path(text).exists() else None
-    except (OSError, ValueError):  # a name too long for a path, a NUL: a sentence, not a path
-        kind = None
-    if text and kind is not None:  # Path("") is the current directory
+    kind = path_kind(text)
+    if kind is not None:
         raise ConfigError(f"TEXT {text!r} names an existing {kind}, not a sentence with a blank: a bidirectional model "
                           "fills alone (lmkit fill BIMODEL TEXT), two left-to-right models need the sentence after "
                           "them (lmkit fill FORWARD BACKWARD TEXT)")
+
+
+def path_kind(text: str) -> str | None:
+    """"directory" or "file" where `text` names an existing one here, else None (a name too long for a path, a NUL,
+    the empty text: a sentence, not a path)."""
+    if not text:  # Path("") is the current directory
+        return None
+    try:
+        return "directory" if Path(text).is_dir() else "file" if Path(text).exists() else None
+    except (OSError, ValueError):
+        return None
 
 
 def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None

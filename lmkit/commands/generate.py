@@ -81,8 +81,9 @@ def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     return None if prompt is None else unix_newlines(prompt)  # a lone "\r" ends a line, as in a --prompt-file
 
 
-def warn_unknown(tokenizer, texts: list[str], what: str) -> None:
-    """One line on stderr naming the tokens of `texts` that are not in the vocabulary (they read as <unk>).
+def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "") -> None:
+    """One line on stderr naming the tokens of `texts` that are not in the vocabulary (they read as <unk>), after
+    `where` (which line of a file they are on).
 
     Each text, and each line of it, is tokenized on its own, as it is encoded for the model: fill's two sides
     of the blank are two texts (joined, `ba_ker` would read as one word that is never scored)."""
@@ -96,7 +97,7 @@ def warn_unknown(tokenizer, texts: list[str], what: str) -> None:
         distinct = dict.fromkeys(unknown)
         shown = ", ".join(display_token(t, quoted=True) for t in distinct)
         times = f" ({len(unknown):,} times)" if len(unknown) > len(distinct) else ""
-        click.echo(f"warning: {counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
+        click.echo(f"warning: {where}{counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
                    f"{shown}", err=True)
 
 

@@ -64,8 +64,7 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
 
     The default marker `_` also matches the full-width `＿`. A marker whose occurrences overlap in the text
     (`--blank __` in `a___b`) is refused: the blank would leave part of a marker behind as text."""
-    if not marker or holds_line_end(marker):
-        raise ConfigError(f"--blank must be a non-empty marker on one line, such as _, got {marker!r}")
+    check_marker(marker)
     if holds_line_end(text):  # a training text would be two lines there (U+2028 and the like stay in a line)
         raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
                           "sentence of its own)")
@@ -86,6 +85,12 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
         raise ConfigError(f"--blank {marker!r} in {text!r}: the blank would be {run.group()!r} and leave {left_over!r} "
                           "behind as text; mark the gap with whole markers, or choose another marker with --blank")
     return text[: run.start()], text[run.end() :]
+
+
+def check_marker(marker: str) -> None:
+    """--blank must be something to find on a line."""
+    if not marker or holds_line_end(marker):
+        raise ConfigError(f"--blank must be a non-empty marker on one line, such as _, got {marker!r}")
 
 
 def filler_gaps(tokenizer, left: str, filler: str, ids: list[int], right: str) -> tuple[str, str] | None:

@@ -1,0 +1,124 @@
+"""`lmkit fill --text-file F`: every line of F a sentence with a blank, filled with the models (and memories) read
+once, each line's fillers the same as the one-sentence command's."""
+import json
+
+import pytest
+import torch
+
+from conftest import assert_one_line_error
+from lmkit.checkpoint.save_load import save_model
+from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+from lmkit.text.tokenizers import CharTokenizer
+from test_cli_generate import LINES, rnn_dir
+
+SENTENCES = ["我打算_一部新手机", "他有一部_手机", "我打算去_京"]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    chars = CharTokenizer.fit(LINES)
+    return rnn_dir(tmp_path / "fwd", chars), rnn_dir(tmp_path / "bwd", chars, direction="backward", seed=1)
+
+
+@pytest.fixture
+def bimodel(tmp_path):
+    chars = CharTokenizer.fit(LINES)
+    torch.manual_seed(0)
+    model = ClozeRNN(chars.vocab, ClozeConfig(kind="bilstm", emb_size=8, hidden_size=12, layers=2)).eval()
+    torch.nn.init.normal_(model.join.write.weight, std=0.5)  # a new join layer passes states through: give it weights
+    return save_model(tmp_path / "bi", model, chars, {})
+
+
+def models(form, pair, bimodel) -> tuple:
+    return pair if form == "pair" else (bimodel,)
+
+
+def sentences_file(tmp_path, text: str):
+    path = tmp_path / "sentences.txt"
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def records(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("form", ["pair", "bimodel"])
+def test_each_line_gets_the_fillers_the_sentence_alone_gets_under_its_line_number(cli, tmp_path, pair, bimodel, form):
+    given = models(form, pair, bimodel)
+    # empty and space-only lines part groups and are skipped; a CRLF file reads as an LF one
+    path = sentences_file(tmp_path, f"{SENTENCES[0]}\r\n\r\n  \r\n{SENTENCES[1]}\r\n{SENTENCES[2]}")
+    together = records(cli("fill", *given, "--text-file", path, "--top", "3", "--json"))
+    assert sorted({row["line"] for row in together}) == [1, 4, 5]
+    for line, sentence in zip([1, 4, 5], SENTENCES):
+        alone = records(cli("fill", *given, sentence, "--top", "3", "--json"))
+        assert [{k: v for k, v in row.items() if k != "line"} for row in together if row["line"] == line] == alone
+        assert "line" not in alone[0]
+
+
+@pytest.mark.parametrize("form", ["pair", "bimodel"])
+def test_the_table_of_each_line_follows_a_heading_that_names_it(cli, tmp_path, pair, bimodel, form):
+    given = models(form, pair, bimodel)
+    path = sentences_file(tmp_path, f"{SENTENCES[0]}\n\n{SENTENCES[1]}\n")
+    result = cli("fill", *given, "--text-file", path, "--top", "2")
+    assert result.exit_code == 0, result.output
+    blocks = result.stdout.split("\n\n")
+    assert len(blocks) == 2
+    for block, (line, sentence) in zip(blocks, [(1, SENTENCES[0]), (3, SENTENCES[1])]):
+        heading, header, *rows = block.strip("\n").split("\n")
+        assert heading == f"line {line}: {sentence}" and header.split()[0] == "rank" and len(rows) == 2
+        assert rows == cli("fill", *given, sentence, "--top", "2").stdout.strip("\n").split("\n")[1:]
+
+
+def test_a_memory_is_built_once_for_every_line(cli, tmp_path, bimodel):
+    memory_text = tmp_path / "memory.txt"
+    memory_text.write_text("我打算买一部新手机\n", encoding="utf-8")
+    path = sentences_file(tmp_path, "\n".join(SENTENCES))
+    result = cli("fill", bimodel, "--text-file", path, "--memory-file", memory_text, "--json")
+    assert {row["line"] for row in records(result)} == {1, 2, 3}
+    assert result.stderr.count("remembering ") == 1
+
+
+@pytest.mark.parametrize("content, fragments", [
+    ("我打算_一部\n\n他有一部手机\n", ("line 3:", "no blank in '他有一部手机'")),
+    ("我_\n我_打_算\n", ("line 2:", "2 blanks '_' in '我_打_算'")),
+    ("\n \n\u3000\n", ("has no sentence to fill",)),
+    ("", ("has no sentence to fill",)),
+])
+@pytest.mark.parametrize("form", ["pair", "bimodel"])
+def test_a_bad_line_is_refused_by_its_number_before_anything_is_printed(cli, tmp_path, pair, bimodel, form, content,
+                                                                       fragments):
+    path = sentences_file(tmp_path, content)
+    result = cli("fill", *models(form, pair, bimodel), "--text-file", path)
+    assert_one_line_error(result, f"--text-file {path}", *fragments)
+    assert result.stdout == ""
+
+
+def test_a_bad_file_is_refused_by_name(cli, tmp_path, bimodel):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe_\n")
+    assert_one_line_error(cli("fill", bimodel, "--text-file", binary), f"--text-file {binary}", "not valid UTF-8")
+    assert_one_line_error(cli("fill", bimodel, "--text-file", tmp_path / "none.txt"), "none.txt", "no such file")
+    assert_one_line_error(cli("fill", bimodel, "--text-file", tmp_path), str(tmp_path), "is a directory")
+
+
+def test_text_and_a_text_file_together_are_refused(cli, tmp_path, pair, bimodel):
+    path = sentences_file(tmp_path, SENTENCES[0])
+    assert_one_line_error(cli("fill", *pair, SENTENCES[1], "--text-file", path), "either TEXT or --text-file")
+    # one model and a sentence: the sentence would be read as the pair's BACKWARD model
+    assert_one_line_error(cli("fill", bimodel, SENTENCES[1], "--text-file", path),
+                          f"BACKWARD {SENTENCES[1]!r}: no such model directory", "no TEXT")
+
+
+def test_a_model_alone_without_text_is_a_usage_error(cli, bimodel):
+    assert_one_line_error(cli("fill", bimodel), "Missing argument 'BACKWARD|TEXT'", "--text-file", usage=True)
+
+
+def test_an_error_while_a_line_is_filled_and_a_warning_name_that_line(cli, tmp_path, pair):
+    path = sentences_file(tmp_path, f"{SENTENCES[0]}\n我在_坐")
+    warned = cli("fill", *pair, "--text-file", path, "--json")
+    assert f"warning: --text-file {path} line 2: 2 context tokens not in the vocabulary" in warned.stderr
+    assert "line 1:" not in warned.stderr and {row["line"] for row in records(warned)} == {1, 2}
+    refused = cli("fill", *pair, "--text-file", path, "--candidates", "买,飞")
+    assert_one_line_error(refused, f"--text-file {path} line 1: --candidates '飞': not in the vocabulary")
