@@ -24,7 +24,7 @@ fillers of L tokens for each blank:
     (d) bilstm + memory
                   (c) with the BiLSTM also reading a nearest-neighbour
                   memory of the train split at the filler's places
-                  (lmkit.generate.memory, `lmkit fill --memory`): its
+                  (lmkit.evaluate.memory, `lmkit fill --memory`): its
                   neighbours, temperature and weight chosen on the same
                   valid blanks over MEMORY_GRID (the cloze prediction
                   alone), then its rerank weight; --no-memory leaves it out
@@ -149,8 +149,9 @@ from lmkit.corpus.catalog import get_corpus
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK, cloze_fill, framed, grow_span
 from lmkit.generate.fill import (fill_blank, fillable_ids, next_token_rows, remembered_rows,
                                  vocabulary_fillers)
-from lmkit.generate.memory import MemorySettings, NeighbourMemory, PairMemorySettings, blend
-from lmkit.generate.sampling import evaluating, prime
+from lmkit.evaluate.memory import MemorySettings, NeighbourMemory, PairMemorySettings, blend
+from lmkit.generate.sampling import prime
+from lmkit.models.base import evaluating
 from lmkit.models.neural.heads import MIN_ADAPTIVE_VOCAB, adaptive_cutoffs
 
 SIZES = ["--layers", "2", "--hidden-size", "256"]

@@ -23,7 +23,8 @@ import time
 import torch
 
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
-from lmkit.generate.sampling import SamplingConfig, banned_ids, choose_next, evaluating, make_generator, sample
+from lmkit.generate.sampling import SamplingConfig, banned_ids, choose_next, make_generator, sample
+from lmkit.models.base import evaluating
 from lmkit.text.vocab import SPECIALS, Vocab
 
 

@@ -40,6 +40,15 @@ def printable(text: str) -> str:
     return UNPRINTABLE.sub(escape, text)
 
 
+def excerpt(text: str, longest: int = 120) -> str:
+    """`text` cut in the middle to at most about `longest` characters, for a message that quotes a line read from a
+    file (which, unlike an argument, may run to megabytes)."""
+    if len(text) <= longest:
+        return text
+    half = longest // 2
+    return f"{text[:half]} ... [{len(text) - 2 * half:,} characters] ... {text[-half:]}"
+
+
 TORCH_PLEA = "(Could this error message be improved?"  # torch asks users to report its messages to it
 
 

@@ -1,4 +1,4 @@
-"""The nearest-neighbour memory of a text for a cloze model (lmkit.generate.memory) and fill's use of it (a pair's
+"""The nearest-neighbour memory of a text for a cloze model (lmkit.evaluate.memory) and fill's use of it (a pair's
 memories: test_pair_memory.py)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.generate.cloze_fill import cloze_fill, filled_loglik, framed
-from lmkit.generate.memory import NeighbourMemory, MemorySettings
+from lmkit.evaluate.memory import NeighbourMemory, MemorySettings
 from test_cloze import bimodel, memorised  # noqa: F401  fixtures: a bigru trained by the CLI; a BiLSTM knowing ONE_TOKEN
 from test_fill import ONE_TOKEN
 

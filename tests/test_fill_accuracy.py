@@ -161,7 +161,7 @@ def test_a_span_counts_in_the_band_of_its_rarest_token():
 
 
 def test_the_memory_filler_ranks_a_remembered_span_first_and_misses_one_never_proposed(memorised_models):
-    from lmkit.generate.memory import NeighbourMemory
+    from lmkit.evaluate.memory import NeighbourMemory
 
     models, tokenizer = memorised_models
     ids = tokenizer.encode_line
@@ -174,7 +174,7 @@ def test_the_memory_filler_ranks_a_remembered_span_first_and_misses_one_never_pr
 
 def test_the_memory_is_tuned_at_every_setting_and_decides_where_it_weighs_most(memorised_models):
     """A memory of 我打算去一部新手机 holds the blank's very context with 去, which the model never saw there."""
-    from lmkit.generate.memory import NeighbourMemory, MemorySettings
+    from lmkit.evaluate.memory import NeighbourMemory, MemorySettings
 
     models, tokenizer = memorised_models
     ids = tokenizer.encode_line
@@ -217,7 +217,7 @@ def lstm_pair_models(memorised_models):
 
 
 def pair_memories(models, tokenizer, lines, settings=None):
-    from lmkit.generate.memory import MemorySettings, NeighbourMemory
+    from lmkit.evaluate.memory import MemorySettings, NeighbourMemory
 
     encoded = [tokenizer.encode_line(line) for line in lines]
     settings = settings or MemorySettings()
@@ -239,7 +239,7 @@ def test_the_pair_memory_filler_ranks_a_remembered_span_first_and_misses_one_nev
 
 def test_the_pairs_memories_are_tuned_at_every_setting_and_decide_where_they_weigh_most(lstm_pair_models):
     """Memories of 我打算去一部新手机 hold the blank's very contexts with 去, which neither LSTM saw there."""
-    from lmkit.generate.memory import MemorySettings
+    from lmkit.evaluate.memory import MemorySettings
 
     models, tokenizer = lstm_pair_models
     ids = tokenizer.encode_line

@@ -122,3 +122,50 @@ def test_an_error_while_a_line_is_filled_and_a_warning_name_that_line(cli, tmp_p
     assert "line 1:" not in warned.stderr and {row["line"] for row in records(warned)} == {1, 2}
     refused = cli("fill", *pair, "--text-file", path, "--candidates", "买,飞")
     assert_one_line_error(refused, f"--text-file {path} line 1: --candidates '飞': not in the vocabulary")
+
+
+def test_a_line_no_vocabulary_filler_fits_is_skipped_and_counted_the_others_filled(cli, tmp_path, pair, monkeypatch):
+    """Pass 60: such a line stopped the run, the lines after it never filled."""
+    from lmkit.text.tokenizers import Tokenizer
+
+    fits = Tokenizer.readable_fillers
+    monkeypatch.setattr(Tokenizer, "readable_fillers",
+                        lambda self, left, right, ids: [] if left.startswith("他") else fits(self, left, right, ids))
+    path = sentences_file(tmp_path, "\n".join(SENTENCES))
+    result = cli("fill", *pair, "--text-file", path, "--json")
+    assert {json.loads(line)["line"] for line in result.stdout.splitlines()} == {1, 3}
+    warning, = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+    assert warning.startswith(f"warning: --text-file {path} line 2: no filler in the vocabulary reads")
+    assert warning.endswith("; line skipped")
+    assert_one_line_error(result, f"--text-file {path}: 1 line of 3 could not be filled (each named above)")
+    alone = cli("fill", *pair, SENTENCES[1])  # one sentence: the error itself, no count
+    assert_one_line_error(alone, "no filler in the vocabulary reads")
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (b"\xe6\x88\x91_\n\xe6\x88\xff_\n", ("line 2: not valid UTF-8 at byte offset 5 (byte 0xe6)",)),
+    (b"\xe6\x88\x91_\n" * 3000 + b"a\x00_ b\n", ("line 3001: holds a NUL byte",)),
+])
+def test_bytes_that_are_not_text_are_refused_by_their_line_wherever_they_are(cli, tmp_path, bimodel, content,
+                                                                             fragments):
+    path = tmp_path / "sentences.txt"
+    path.write_bytes(content)
+    result = cli("fill", bimodel, "--text-file", path)
+    assert_one_line_error(result, f"--text-file {path} ", *fragments)
+    assert result.stdout == ""
+
+
+def test_an_error_quotes_a_long_line_cut_short(cli, tmp_path, bimodel):
+    path = sentences_file(tmp_path, "我打算_一部\n" + "很" * 200_000 + "\n")
+    result = cli("fill", bimodel, "--text-file", path)
+    assert_one_line_error(result, "line 2: no blank in '很很", "[199,880 characters]")
+    assert len(result.stderr) < 400
+
+
+def test_slips_in_the_candidates_list_are_refused_before_any_model_is_read(cli, tmp_path):
+    path = sentences_file(tmp_path, SENTENCES[0])
+    missing = tmp_path / "no-such-model"
+    for candidates in ("买,,去", "买, ,去"):
+        result = cli("fill", missing, "--text-file", path, "--candidates", candidates)
+        assert_one_line_error(result, "--candidates")
+        assert "line 1" not in result.stderr and "no-such-model" not in result.stderr

@@ -1,4 +1,4 @@
-"""A nearest-neighbour memory for each model of a forward/backward pair (lmkit.generate.memory, the kNN-LM proper)
+"""A nearest-neighbour memory for each model of a forward/backward pair (lmkit.evaluate.memory, the kNN-LM proper)
 and `lmkit fill FORWARD BACKWARD TEXT --memory`."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.generate.fill import fill_blank, memory_gains
-from lmkit.generate.memory import MemorySettings, NeighbourMemory
+from lmkit.evaluate.memory import MemorySettings, NeighbourMemory
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.tokenizers import CharTokenizer
 from test_fill import ONE_TOKEN, pair as count_pair
@@ -177,7 +177,7 @@ def test_fill_with_two_models_reads_each_ones_memory_of_its_own_train_split(cli,
 
 def test_a_pair_reads_its_memories_with_the_pairs_defaults_and_a_given_setting_changes_only_itself(cli, lstm_pair,
                                                                                                        monkeypatch):
-    from lmkit.generate.memory import PairMemorySettings
+    from lmkit.evaluate.memory import PairMemorySettings
 
     monkeypatch.setenv("LMKIT_CORPORA", str(lstm_pair / "corpora"))
     pair = PairMemorySettings()

@@ -3,7 +3,7 @@ with a forward and a backward model, or with one bidirectional (cloze) model."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,15 +13,15 @@ from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.fill_output import FillTables
-from lmkit.commands.fill_texts import BlankText, texts_to_fill
-from lmkit.commands.progress import pass_bars
+from lmkit.commands.fill_texts import BlankText, UnfillableBlank, texts_to_fill, unfillable
+from lmkit.commands.progress import bars_cleared, pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
-from lmkit.errors import ConfigError, printable
+from lmkit.errors import ConfigError, counted, printable
 from lmkit.line_ends import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
-from lmkit.generate.memory import MemorySettings, PairMemorySettings
+from lmkit.evaluate.memory import MemorySettings, PairMemorySettings
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory-neighbours, ..
@@ -106,11 +106,13 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     turn with the models and memories read once.
     """
     from lmkit.generate.fill import check_pair, fill_blank, vocabulary_fillers
-    from lmkit.generate.memory import require_features
+    from lmkit.evaluate.memory import require_features
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     refuse_unused_search(ctx, candidates, max_len, beam)
+    if candidates is not None:
+        candidate_words(candidates)  # the list's own slips, before any model or text is read
     if text_file is None:
         if backward_dir is None:
             raise click.UsageError("Missing argument 'BACKWARD|TEXT': give the sentence to fill (or --text-file F)")
@@ -139,7 +141,8 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     texts = texts_to_fill(sentence, text_file, blank)
     first, second = opener.open_shared([forward_dir, pair_dir])
     for member in (first, second):
-        member.require_left_to_right("cannot be one of a FORWARD BACKWARD pair: give it alone, lmkit fill MODEL TEXT")
+        member.require_left_to_right("cannot be one of a FORWARD BACKWARD pair: give it alone, lmkit fill MODEL TEXT "
+                                     "(or --text-file)")
     forward, backward, tokenizer = first.model, second.model, first.tokenizer
     check_pair(forward, backward)
     warn_direction(forward_dir, first.config, "forward")
@@ -149,17 +152,17 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         for member in (first, second):  # both refused before either memory's text is fetched or read
             require_features(member.model, printable(str(member.path)))
         memories = tuple(build_memory(member, *remembered) for member in (first, second))
-    for text in texts_in_turn(texts, quiet):
+    def fill(text: BlankText):
         with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as \
-                scoring, pass_bars("reading memories", quiet, "search") as reading, text.naming():
-            warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+                scoring, pass_bars("reading memories", quiet, "search") as reading:
             left_ids, to_rank, right_ids = blank_and_fillers(
                 tokenizer, text.left, text.right, candidates,
                 lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
                                                                        beam, starts, proposing))
-            fillers = fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
-                                 memories=memories, progress=scoring, memory_progress=reading)
-        tables.pair(text, fillers, tokenizer)
+            return fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
+                              memories=memories, progress=scoring, memory_progress=reading)
+
+    fill_each(texts, tokenizer, fill, tables.pair, quiet)
 
 
 def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len: int, beam: int, rerank: int,
@@ -171,30 +174,49 @@ def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len
     member = opener.open(model_dir)
     if not is_cloze(member.model):
         raise ConfigError(f"{model_dir} is a left-to-right model ({member.config.get('kind')}); fill with one model "
-                          "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT")
+                          "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT (or --text-file)")
     tokenizer = member.tokenizer
     memory = None if remembered is None else build_memory(member, *remembered)
-    for text in texts_in_turn(texts, quiet):
+    def fill(text: BlankText):
         with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet, "filler") \
-                as scoring, pass_bars("re-ranking", quiet, "filler") as again, text.naming():
-            warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+                as scoring, pass_bars("re-ranking", quiet, "filler") as again:
             left_ids, to_rank, right_ids = blank_and_fillers(
                 tokenizer, text.left, text.right, candidates,
                 lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
                                                                      starts, memory, proposing))
-            fillers = cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
-                                 rerank=rerank, context_weight=context_weight, memory=memory, progress=scoring,
-                                 rerank_progress=again)
-        tables.cloze(text, fillers, tokenizer)
+            return cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
+                              context_weight=context_weight, memory=memory, progress=scoring, rerank_progress=again)
+
+    fill_each(texts, tokenizer, fill, tables.cloze, quiet)
 
 
-def texts_in_turn(texts: list[BlankText], quiet: bool) -> Iterator[BlankText]:
-    """The sentences to fill, one after the other, with a bar over them where there are several (--text-file)."""
-    with pass_bars("sentences", quiet or len(texts) == 1, "sentence") as filled:
+def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], list], show, quiet: bool) -> None:
+    """Fill the sentences in turn (`fill(text)` -> its fillers, best first) and show each one's fillers as soon as
+    they are ranked (`show(text, fillers, tokenizer)`), with a bar over the sentences where there are several
+    (--text-file), wiped while anything is written. A line of --text-file that no vocabulary filler fits is skipped
+    with a warning, and the run ends in an error that counts them; any other error stops it, naming its line."""
+    skipped = 0
+    with pass_bars("sentences", quiet or len(texts) == 1, "sentence") as sentences:
         for done, text in enumerate(texts):
-            filled(done, len(texts))
-            yield text
-        filled(len(texts), len(texts))
+            sentences(done, len(texts))
+            try:
+                with text.naming():
+                    with bars_cleared():
+                        warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+                    fillers = fill(text)
+            except UnfillableBlank as error:
+                if text.file is None:
+                    raise
+                with bars_cleared():
+                    click.echo(f"warning: {error}; line skipped", err=True)
+                skipped += 1
+                continue
+            with bars_cleared():
+                show(text, fillers, tokenizer)
+        sentences(len(texts), len(texts))
+    if skipped:
+        raise ConfigError(f"--text-file {printable(str(texts[0].file))}: {counted(skipped, 'line')} of {len(texts):,} "
+                          "could not be filled (each named above); the others were")
 
 
 def build_memory(member, file: Path | None, encoding_errors: str, settings: MemorySettings):
@@ -202,7 +224,7 @@ def build_memory(member, file: Path | None, encoding_errors: str, settings: Memo
     was trained on, each line reversed for a backward model; stderr says what it reads and how large it came out.
     The caller has refused a model without features (require_features) before any text is read."""
     from lmkit.evaluate.text import EvalText, default_text, is_backward
-    from lmkit.generate.memory import NeighbourMemory
+    from lmkit.evaluate.memory import NeighbourMemory
 
     text = (EvalText.from_file(file, encoding_errors) if file is not None else
             default_text(member.config, member.path, "train", "give --memory-file PATH"))
@@ -224,8 +246,7 @@ def blank_and_fillers(tokenizer, left: str, right: str, candidates: str | None, 
         return left_ids, given_ids, right_ids
     kept = tokenizer.readable_fillers(left, right, propose(left_ids, right_ids, tokenizer.filler_starts(left)))
     if not kept:
-        raise ConfigError(f"no filler in the vocabulary reads, written between {left!r} and {right!r}, as the tokens "
-                          "it is made of; give --candidates")
+        raise unfillable(left, right)
     return left_ids, kept, right_ids
 
 
@@ -245,7 +266,7 @@ def refuse_path_as_text(text: str) -> None:
     if kind is not None:
         raise ConfigError(f"TEXT {text!r} names an existing {kind}, not a sentence with a blank: a bidirectional model "
                           "fills alone (lmkit fill BIMODEL TEXT), two left-to-right models need the sentence after "
-                          "them (lmkit fill FORWARD BACKWARD TEXT)")
+                          "them (lmkit fill FORWARD BACKWARD TEXT), or give the sentences with --text-file F")
 
 
 def path_kind(text: str) -> str | None:
@@ -259,17 +280,9 @@ def path_kind(text: str) -> str | None:
         return None
 
 
-def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None
-                           ) -> tuple[list[int], list[list[int]] | None, list[int]]:
-    """Ids of the text before the blank, of each candidate (separated by `,` or `，`; None for the vocabulary) and of
-    the text after it, each as it reads in the filled sentence (Tokenizer.encode_around).
-
-    A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
-    words would become one row (and <unk>, standing for every unknown word, often ranks first).
-    """
-    if candidates is None:
-        left_ids, _, right_ids = tokenizer.encode_around(left, right)
-        return left_ids, None, right_ids
+def candidate_words(candidates: str) -> list[str]:
+    """The fillers --candidates lists, as typed: refused (before any model is read) where one is empty or only space,
+    or where the list runs over a line break."""
     if holds_line_end(candidates):  # a filler is a piece of one line, as the text is
         raise ConfigError(f"--candidates {candidates!r} holds a line break: give the fillers on one line, separated "
                           f"by {' or '.join(map(repr, CANDIDATE_SEPARATORS))}")
@@ -281,6 +294,21 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
     if not all(words):
         raise ConfigError(f"--candidates {candidates!r} has an empty entry; separate fillers with single commas "
                           f"({' or '.join(map(repr, CANDIDATE_SEPARATORS))}; neither can be a filler itself)")
+    return words
+
+
+def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None
+                           ) -> tuple[list[int], list[list[int]] | None, list[int]]:
+    """Ids of the text before the blank, of each candidate (separated by `,` or `，`; None for the vocabulary) and of
+    the text after it, each as it reads in the filled sentence (Tokenizer.encode_around).
+
+    A candidate with a token outside the vocabulary is refused: it would be scored as <unk>, so two unknown
+    words would become one row (and <unk>, standing for every unknown word, often ranks first).
+    """
+    if candidates is None:
+        left_ids, _, right_ids = tokenizer.encode_around(left, right)
+        return left_ids, None, right_ids
+    words = candidate_words(candidates)
     left_ids, ids, right_ids = tokenizer.encode_around(left, right, words)
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:

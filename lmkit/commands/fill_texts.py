@@ -1,5 +1,5 @@
 """The sentences `lmkit fill` fills: TEXT, or each line of --text-file, every one checked for its one blank before
-any model is read (so a slip on line 900 costs no model load and prints no part of the answers)."""
+any model is read (a slip on line 900 costs no model load and prints no answer)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,11 +7,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.fileio import read_text
+from lmkit.errors import ConfigError, LmkitError, excerpt, printable
+from lmkit.fileio import read_bounded
 from lmkit.generate.fill import check_marker, split_blank
+from lmkit.line_ends import unix_newlines
 
 TEXT_FILE_MAX_BYTES = 16 << 20  # --text-file is read whole: sentences to fill, each one searched and scored in turn
+
+
+class UnfillableBlank(ConfigError):
+    """No filler of the vocabulary reads, in this sentence's blank, as the tokens it is made of. A line of
+    --text-file that raises it is skipped, and the others are filled."""
 
 
 @dataclass(frozen=True)
@@ -28,17 +34,21 @@ class BlankText:
     @property
     def where(self) -> str:
         """What an error or warning about this sentence begins with: nothing for TEXT, its file and line else."""
-        return "" if self.file is None else f"--text-file {printable(str(self.file))} line {self.line}: "
+        return "" if self.file is None else file_line(self.file, self.line)
 
     @contextmanager
     def naming(self) -> Iterator[None]:
-        """A ConfigError raised while this sentence is filled names its line of --text-file."""
+        """A ConfigError raised while this sentence is filled names its line of --text-file (and keeps its kind)."""
         try:
             yield
         except ConfigError as error:
             if self.file is None:
                 raise
-            raise ConfigError(f"{self.where}{error}") from None
+            raise type(error)(f"{self.where}{error}") from None
+
+
+def file_line(file: Path, line: int) -> str:
+    return f"--text-file {printable(str(file))} line {line}: "
 
 
 def texts_to_fill(text: str | None, text_file: Path | None, marker: str) -> list[BlankText]:
@@ -49,12 +59,8 @@ def texts_to_fill(text: str | None, text_file: Path | None, marker: str) -> list
     if text is not None:
         raise ConfigError("give either TEXT or --text-file, not both")
     check_marker(marker)
-    try:
-        lines = read_text(text_file, max_bytes=TEXT_FILE_MAX_BYTES, purpose="as sentences to fill").split("\n")
-    except LmkitError as error:
-        raise ConfigError(f"--text-file {error}") from None
     texts = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(text_file_lines(text_file), start=1):
         if line.strip():
             with BlankText(line, "", "", text_file, number).naming():
                 texts.append(BlankText(line, *split_blank(line, marker), text_file, number))
@@ -62,3 +68,28 @@ def texts_to_fill(text: str | None, text_file: Path | None, marker: str) -> list
         raise ConfigError(f"--text-file {printable(str(text_file))} has no sentence to fill: give one sentence with "
                           "a blank on each line")
     return texts
+
+
+def text_file_lines(path: Path) -> list[str]:
+    """The lines of --text-file, read whole (at most TEXT_FILE_MAX_BYTES): UTF-8 (a BOM dropped), any line end; bytes
+    that are not UTF-8 and NUL bytes (binary data, wherever they are) are refused naming their line."""
+    try:
+        data = read_bounded(path, TEXT_FILE_MAX_BYTES, ConfigError, "as sentences to fill")
+    except LmkitError as error:
+        raise ConfigError(f"--text-file {error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{file_line(path, line)}not valid UTF-8 at byte offset {exc.start} (byte "
+                          f"0x{data[exc.start]:02x}); save the file as UTF-8") from None
+    lines = unix_newlines(text.removeprefix("\ufeff")).split("\n")
+    nul = next((number for number, line in enumerate(lines, start=1) if "\0" in line), None)
+    if nul is not None:
+        raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the file looks binary, expected UTF-8 text")
+    return lines
+
+
+def unfillable(left: str, right: str) -> UnfillableBlank:
+    return UnfillableBlank(f"no filler in the vocabulary reads, written between {excerpt(left, 60)!r} and "
+                           f"{excerpt(right, 60)!r}, as the tokens it is made of; give --candidates")

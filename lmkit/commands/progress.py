@@ -9,8 +9,10 @@ $LMKIT_PROGRESS=always draws bars to a pipe too.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 from tqdm import tqdm
 
@@ -67,6 +69,14 @@ class PassBars:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def bars_cleared() -> Iterator[None]:
+    """The bars on stderr wiped while a command writes lines among them (a table to stdout on the same terminal, a
+    warning), and drawn again after; a bar still within its delay stays undrawn."""
+    with tqdm.external_write_mode(file=sys.stderr):
+        yield
 
 
 def pass_bars(desc: str, quiet: bool = False, unit: str = "tok") -> PassBars:

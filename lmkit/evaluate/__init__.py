@@ -5,8 +5,11 @@
     mix         interpolations of model directories, weights tuned on held-out text
     cloze       pseudo-perplexity of a bidirectional (cloze) model, never mixed with perplexities
 
-The adaptive regimes, reported apart because they learn from the test text already scored:
+The regimes beyond the static model, each reported apart: two learn from the test text already scored, one
+reads a memory of the train text:
     cache            the neural cache (Grave et al. 2016), a pointer over the model's recent hidden states
     dynamic          dynamic evaluation (Krause et al. 2018), gradient steps on each scored segment
+    memory           a nearest-neighbour memory of a text (Khandelwal et al.'s kNN-LM), read by lmkit eval and
+                     report (--memory) and by lmkit fill where it scores a filler
     adaptive_config  their options; adaptive: tuning them on valid, then scoring test
 """

@@ -4,6 +4,6 @@
     beam      beam search (and reordering any model's state rows)
     decode    the one entry point choosing between them
     fill      fill-in-the-blank with a forward and a backward model; cloze_fill: with one bidirectional model
-    memory    a nearest-neighbour memory of a text (kNN-LM) for a neural model, read where it fills a blank
+              (either may read a memory of a text at the filler's places: lmkit.evaluate.memory)
     nbest, error_rate, rescore   n-best lists read strictly, WER/CER, reranking with a tuned LM weight
 """

@@ -13,9 +13,8 @@ from typing import Callable
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.generate.sampling import (NEG_INF, PER_TOKEN, Sample, SamplingConfig, banned_ids, evaluating, model_device, prime,
-                                     step_kernels)
-from lmkit.models.base import ReordersStreams
+from lmkit.generate.sampling import NEG_INF, PER_TOKEN, Sample, SamplingConfig, banned_ids, prime, step_kernels
+from lmkit.models.base import ReordersStreams, evaluating, model_device
 
 
 def state_selector(model) -> Callable:

@@ -38,9 +38,10 @@ import torch
 from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import Progress, tally
 from lmkit.generate.fill import barred_ids, fillable_ids
-from lmkit.generate.sampling import NEG_INF, evaluating, model_device
+from lmkit.generate.sampling import NEG_INF
+from lmkit.models.base import evaluating, model_device
 from lmkit.generate.beam import best_first
-from lmkit.generate.memory import NeighbourMemory
+from lmkit.evaluate.memory import NeighbourMemory
 from lmkit.text.lines import frame_lines
 
 RERANK = 20            # the likeliest fillers scored again by the rest of their filled sentence
@@ -81,7 +82,7 @@ def filled_loglik(model, left: list[int], right: list[int], fillers: list[tuple[
                   progress: Progress | None = None) -> list[tuple[float, float]]:
     """Each filler's (own, context) in its filled sentence: the sums of log p(x_j | the sentence without x_j)
     over the filler's positions, and over the line's other tokens (`</s>` included, `<s>` is never predicted).
-    With a `memory`, the filler's positions are read with it too (lmkit.generate.memory), the others not.
+    With a `memory`, the filler's positions are read with it too (lmkit.evaluate.memory), the others not.
     `progress(done, total)`: the fillers scored."""
     sums: list[tuple[float, float]] = []
     scored = tally(progress, len(fillers))
@@ -159,7 +160,7 @@ def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[i
                progress: Progress | None = None, rerank_progress: Progress | None = None) -> list[ClozeFiller]:
     """Candidates (or the vocabulary's: cloze_candidates) for the blank, best first: the `rerank` best by their own
     pseudo-log-likelihood ranked again with their sentence's (the module docstring), then the rest. A `memory`
-    is read at the filler's own places (lmkit.generate.memory). `progress(done, total)`: the fillers of more than
+    is read at the filler's own places (lmkit.evaluate.memory). `progress(done, total)`: the fillers of more than
     one token scored (the single tokens all come off one prediction); `rerank_progress`: the fillers whose
     sentences the re-ranking reads."""
     if max_len < 1 or beam < 1 or rerank < 0 or not 0 <= context_weight < float("inf"):

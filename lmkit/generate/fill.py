@@ -19,7 +19,7 @@ rescored with both models on the complete sentence. The beams only propose,
 so a filler that both directions like but neither beam reaches is missed;
 widening `beam` trades time for recall.
 
-With a memory for each model (lmkit.generate.memory, the kNN-LM proper), each
+With a memory for each model (lmkit.evaluate.memory, the kNN-LM proper), each
 direction's prediction of the filler's own tokens, log p(c_i | what comes
 before it in that direction), is mixed with its memory's (memory_gains); the
 rest of each sentence, and the beams, are the models' alone. A single-token
@@ -36,12 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, excerpt
 from lmkit.line_ends import holds_line_end
 from lmkit.evaluate.perplexity import Progress, line_logprobs, part_of, tally
 from lmkit.generate.beam import best_first, state_selector
-from lmkit.generate.memory import NeighbourMemory, line_features
-from lmkit.generate.sampling import NEG_INF, evaluating, model_device, prime
+from lmkit.evaluate.memory import NeighbourMemory, line_features
+from lmkit.generate.sampling import NEG_INF, prime
+from lmkit.models.base import evaluating, model_device
 from lmkit.text.lines import frame_lines
 
 DEFAULT_MARKER = "_"
@@ -66,24 +67,25 @@ def split_blank(text: str, marker: str = DEFAULT_MARKER) -> tuple[str, str]:
     (`--blank __` in `a___b`) is refused: the blank would leave part of a marker behind as text."""
     check_marker(marker)
     if holds_line_end(text):  # a training text would be two lines there (U+2028 and the like stay in a line)
-        raise ConfigError(f"{text!r} holds a line break: give one sentence on one line (lmkit reads each line as a "
-                          "sentence of its own)")
+        raise ConfigError(f"{excerpt(text)!r} holds a line break: give one sentence on one line (lmkit reads each line "
+                          "as a sentence of its own)")
     markers = (DEFAULT_MARKER, FULL_WIDTH_MARKER) if marker == DEFAULT_MARKER else (marker,)
     one = "|".join(map(re.escape, markers))
     runs = list(re.finditer(f"(?:{one})+", text))
     if not runs:
         named = f"{marker!r} (or {FULL_WIDTH_MARKER!r})" if marker == DEFAULT_MARKER else repr(marker)
-        raise ConfigError(f"no blank in {text!r}: mark the gap to fill with {named}")
+        raise ConfigError(f"no blank in {excerpt(text)!r}: mark the gap to fill with {named}")
     if len(runs) > 1:
-        raise ConfigError(f"{len(runs)} blanks {marker!r} in {text!r}: mark exactly one gap (or choose another marker with --blank)")
+        raise ConfigError(f"{len(runs)} blanks {marker!r} in {excerpt(text)!r}: mark exactly one gap (or choose another marker with --blank)")
     run = runs[0]
     # the run ends inside another occurrence of the marker (`__` in `___`): that occurrence's tail would stay as text
     crossing = [m.start() for m in re.finditer(f"(?={re.escape(marker)})", text)
                 if m.start() < run.end() < m.start() + len(marker)]
     if crossing:
         left_over = text[run.end() : crossing[0] + len(marker)]
-        raise ConfigError(f"--blank {marker!r} in {text!r}: the blank would be {run.group()!r} and leave {left_over!r} "
-                          "behind as text; mark the gap with whole markers, or choose another marker with --blank")
+        raise ConfigError(f"--blank {marker!r} in {excerpt(text)!r}: the blank would be {run.group()!r} and leave "
+                          f"{left_over!r} behind as text; mark the gap with whole markers, or choose another marker "
+                          "with --blank")
     return text[: run.start()], text[run.end() :]
 
 
@@ -252,7 +254,7 @@ def distinct_prefixes(fillers: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
 def remembered_rows(model, memory: NeighbourMemory, context: list[int], prefixes: list[tuple[int, ...]]
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, V) log p of the token after `<s> context prefix` for each of U prefixes: the left-to-right model's own,
-    and its mixture with `memory`'s prediction there (lmkit.generate.memory)."""
+    and its mixture with `memory`'s prediction there (lmkit.evaluate.memory)."""
     feats, model_logp = next_token_rows(model, [[*context, *prefix] for prefix in prefixes])
     return model_logp, memory.mix(feats, model_logp)
 

@@ -28,6 +28,7 @@ import torch
 
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import ConfigError
+from lmkit.models.base import evaluating, model_device
 from lmkit.text.vocab import Vocab
 
 NEG_INF = float("-inf")
@@ -111,20 +112,6 @@ def banned_ids(vocab: Vocab, allow_unk: bool = False, device=None) -> torch.Tens
     return torch.tensor([vocab.pad_id, vocab.bos_id] + ([] if allow_unk else [vocab.unk_id]), device=device)
 
 
-@contextlib.contextmanager
-def evaluating(model) -> Iterator[None]:
-    """Eval mode (no dropout) and no autograd for the duration; the training flag is restored."""
-    was_training = bool(getattr(model, "training", False))
-    if was_training:
-        model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        if was_training:
-            model.train()
-
-
 # Below this many streams, stepping an RNN on CPU is faster without oneDNN and on one thread:
 # oneDNN's RNN kernels cost ~0.5 ms of setup per call, several times a whole 2x256 LSTM step on
 # the plain kernels at batch 1, and a second thread only adds waiting to such small products
@@ -146,12 +133,6 @@ def step_kernels(model, batch_size: int) -> Iterator[None]:
         if small:
             torch.backends.mkldnn.enabled = onednn
             torch.set_num_threads(threads)
-
-
-def model_device(model) -> torch.device:
-    parameters = getattr(model, "parameters", None)
-    first = next(iter(parameters()), None) if callable(parameters) else None
-    return first.device if first is not None else torch.device("cpu")
 
 
 def prime(model, prompt_ids: list[int], batch_size: int):

@@ -22,6 +22,8 @@ Optional capabilities are declared here too, as protocols a model either has or 
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -102,3 +104,24 @@ class ClozeModel(Protocol):
 def is_cloze(model) -> bool:
     """True for a bidirectional cloze model (the ClozeModel capability)."""
     return bool(getattr(model, "cloze", False))
+
+
+@contextlib.contextmanager
+def evaluating(model) -> Iterator[None]:
+    """Eval mode (no dropout) and no autograd for the duration; the training flag is restored."""
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def model_device(model) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any: an N-gram model)."""
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return first.device if first is not None else torch.device("cpu")

@@ -37,7 +37,8 @@ import torch
 
 from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import ConfigError, human_bytes
-from lmkit.generate.sampling import evaluating, model_device
+from lmkit.evaluate.perplexity import Progress
+from lmkit.models.base import evaluating, model_device
 from lmkit.text.lines import frame_lines
 
 QUERY_ROWS = 32  # places compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
@@ -124,9 +125,11 @@ class NeighbourMemory:
         del keys[:]  # the pieces go before the norms are taken: two copies of the keys at most (check_room)
         return cls(joined, torch.cat(values), len(model.vocab), settings)
 
-    def nearest(self, queries: torch.Tensor, neighbours: int | None = None) -> "Neighbours":
+    def nearest(self, queries: torch.Tensor, neighbours: int | None = None, progress: Progress | None = None
+                ) -> "Neighbours":
         """(B, D) features -> their k = min(neighbours, M) nearest stored features (`neighbours` None: the settings'),
-        with every place tied with the k-th that did not fit (Neighbours.beyond)."""
+        with every place tied with the k-th that did not fit (Neighbours.beyond). `progress(done, B)` after each
+        block of queries."""
         k = min(neighbours or self.settings.neighbours, len(self))
         distances, positions, beyond = [], [], {}
         buffer = torch.empty(min(QUERY_ROWS, len(queries)), len(self))  # reused: a fresh one each time faults in pages
@@ -142,6 +145,8 @@ class NeighbourMemory:
                 at = (d[row] == last[row]).nonzero().flatten()
                 beyond[first + row] = at[~torch.isin(at, top.indices[row])]
             distances.append(top.values); positions.append(top.indices)
+            if progress is not None:
+                progress(first + len(q), len(queries))
         return Neighbours(torch.cat(distances), torch.cat(positions), beyond)
 
     def votes(self, distances: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -177,12 +182,18 @@ class NeighbourMemory:
 
     def mix_targets(self, queries: torch.Tensor, model_logp: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """(B, D) features, the model's (B,) log p of the (B,) target tokens -> (B,) log p of the mixture."""
-        near, targets = self.nearest(queries), targets.cpu()
-        shares, spread = self.tied_votes(near, self.settings.temperature)             # (B, k)
+        memory_p = self.target_probs(self.nearest(queries), targets, self.settings.temperature)
+        return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+
+    def target_probs(self, near: "Neighbours", targets: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Neighbours of B places and the (B,) tokens that came there -> (B,) p_memory of each (0 where no
+        neighbour holds it): nothing of vocabulary size is built."""
+        targets = targets.cpu()
+        shares, spread = self.tied_votes(near, temperature)                           # (B, k)
         memory_p = (shares * (self.values[near.positions] == targets[:, None])).sum(1)  # (B,)
         for row, (tokens, share) in spread.items():
             memory_p[row] += share * int((tokens == targets[row]).sum())
-        return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+        return memory_p
 
 
 @dataclass
@@ -227,6 +238,13 @@ def check_room(positions: int, width: int) -> None:
     if needed > free:
         raise ConfigError(f"a memory of {positions:,} positions needs about {human_bytes(needed)}, and "
                           f"{human_bytes(free)} is free: remember a shorter text")
+
+
+def feature_width(model) -> int:
+    """D, the width of what the model's softmax reads (line_features), from one place of an empty line."""
+    ids = torch.tensor([[model.vocab.bos_id, model.vocab.eos_id]], device=model_device(model))
+    with evaluating(model):
+        return int(line_features(model, ids, torch.tensor([2], device=ids.device)).shape[-1])
 
 
 def line_features(model, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
