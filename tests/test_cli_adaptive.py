@@ -122,7 +122,7 @@ def test_report_gives_the_regimes_a_table_of_their_own(cli, models, tmp_path):
         assert rows["lstm"]["adaptive"][regime]["evaluation"]["bits_per_char"] == pytest.approx(
             static["adaptive"][regime]["evaluation"]["bits_per_char"])
     markdown = (out / "report.md").read_text(encoding="utf-8")
-    main, adaptive = markdown.split("### Adaptive evaluation (a separate regime", 1)
+    main, adaptive = markdown.split("### Adaptive evaluation (separate regimes", 1)
     assert "neural cache" not in main and "dynamic eval" not in main
     assert "neural cache test bits/char" in adaptive and "not supported by this model" in adaptive
     assert "Adaptive evaluation" in (out / "report.html").read_text(encoding="utf-8")

@@ -120,7 +120,7 @@ def test_a_model_whose_local_corpus_is_not_in_the_corpora_folder_is_told_so(cli,
     text = tmp_path / "text.txt"
     text.write_text("the cat sat on the mat\n", encoding="utf-8")
     assert_one_line_error(cli("eval", moved, "--file", text, "--cache", "8"),
-                          "the cache and dynamic evaluation tune on its valid split")
+                          "the cache, dynamic evaluation and the memory tune on its valid split")
 
 
 @pytest.mark.parametrize("command", ["eval", "report"])

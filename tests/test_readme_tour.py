@@ -49,7 +49,7 @@ SMALL = {
     "train --resume": {"--max-steps": "6"},  # a resumed run continues past the 3 steps it has made
     "report --suite": {"--budget-minutes": "0.05"},
     **{f"{command} {regime}": {"--tune-tokens": "300"} for command in ("eval", "report")
-       for regime in ("--cache", "--dynamic")},
+       for regime in ("--cache", "--dynamic", "--memory")},
 }
 # Values replaced only where the README gives the option (adding it elsewhere would change the command).
 SMALLER = {"--vocab-size": "300",

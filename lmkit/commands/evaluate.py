@@ -66,6 +66,10 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     --cache N and --dynamic add evaluations in a separate regime that adapts to the
     test text it has already read (never to text ahead): the neural cache and
     dynamic evaluation, tuned on the valid split, reported apart from the above.
+    --memory adds another, the kNN-LM: at each prediction the places of the train
+    split nearest in the model's features vote for the tokens that came there
+    (settings tuned on valid; it holds 4 x H bytes per train token in RAM and
+    searches all of them per test token: minutes for a million-token corpus).
     """
     import torch
 
@@ -105,12 +109,12 @@ def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
     """The adaptive regimes read one model's text in order: refused with --mix and --reset-per-line."""
     if not adaptive.any:
         return
-    wanted = " and ".join(flag for flag, on in (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic))
-                          if on)
+    asked = (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic), ("--memory", adaptive.memory))
+    wanted = " and ".join(flag for flag, on in asked if on)
     if mix is not None:
         raise ConfigError(f"{wanted} evaluates one MODEL, not a --mix")
     if scoring["reset_per_line"]:
-        raise ConfigError(f"{wanted} reads the text in order, adapting as it goes; it cannot be combined "
+        raise ConfigError(f"{wanted} reads the text in order as one stream; it cannot be combined "
                           "with --reset-per-line")
 
 
@@ -120,8 +124,10 @@ def refuse_unused_adaptive(ctx: click.Context, adaptive: AdaptiveConfig) -> None
         refuse_ignored(ctx, ("cache_theta", "cache_lambda"), "there is no --cache N")
     if not adaptive.dynamic:
         refuse_ignored(ctx, ("dynamic_lr", "dynamic_decay", "dynamic_segment"), "there is no --dynamic")
+    if not adaptive.memory:
+        refuse_ignored(ctx, ("memory_neighbours", "memory_temperature", "memory_weight"), "there is no --memory")
     if not adaptive.any:
-        refuse_ignored(ctx, ("tune_tokens",), "there is no --cache N or --dynamic to tune")
+        refuse_ignored(ctx, ("tune_tokens",), "there is no --cache N, --dynamic or --memory to tune")
 
 
 def resolve_scoring(scoring: dict) -> dict:
@@ -159,6 +165,8 @@ def adaptive_lines(regime: dict) -> list[str]:
     sources = [source for source in (tuning_source(regime),) if source]
     if regime.get("mean_squares_from"):
         sources.append(f"gradient RMS from {regime['mean_squares_from']}")
+    if regime.get("remembered"):
+        sources.append(f"remembers {regime['remembered']}: {regime['places']:,} places")
     tuned = f" ({'; '.join(sources)})" if sources else ""
     ev, static = regime["evaluation"], regime["static"]
     bpc = f"{ev['bits_per_char']:.4f}" if ev["bits_per_char"] is not None else "n/a"

@@ -23,9 +23,9 @@ def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str 
     return default_text(member.config, member.path, split, advice)
 
 
-TUNING_ADVICE = ("the cache and dynamic evaluation tune on its valid split, and dynamic evaluation measures gradients "
-                 "on its train split: pass --corpus NAME or --train PATH (the cache alone: or give --cache-theta and "
-                 "--cache-lambda)")
+TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "
+                 "gradients on its train split and the memory remembers it: pass --corpus NAME or --train PATH (the "
+                 "cache alone: or give --cache-theta and --cache-lambda)")
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
@@ -49,7 +49,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
               "reset_per_line": scoring["reset_per_line"], "per_line": str(per_line) if per_line else None}
     if adaptive is not None and adaptive.any:
         result["adaptive"] = evaluate_adaptive(member, text, lambda split: choose_text(corpus_spec, member, split, None, TUNING_ADVICE),
-                                               adaptive, scoring["rows"], scoring["window"], scoring["device"])
+                                               adaptive, scoring["rows"], scoring["window"], scoring["device"],
+                                               scoring.get("progress"))
     return result
 
 

@@ -86,13 +86,14 @@ def group_title(group) -> str:
     return f"{first.tokenizer}, vocabulary of {first.vocab_size:,} tokens, tested on {first.test_text}"
 
 
-ADAPTIVE_NAMES = {"cache": "neural cache", "dynamic": "dynamic eval"}
-ADAPTIVE_HEADING = ("Adaptive evaluation (a separate regime: each model adapts to the test text it has already "
-                    "read, never to text ahead; each row's settings say which were tuned, on the valid split)")
+ADAPTIVE_NAMES = {"cache": "neural cache", "dynamic": "dynamic eval", "memory": "kNN memory"}
+ADAPTIVE_HEADING = ("Adaptive evaluation (separate regimes: the neural cache and dynamic eval adapt to the test text "
+                    "already read, never to text ahead; the kNN memory reads the train text at every prediction; "
+                    "each row's settings say which were tuned, on the valid split)")
 
 
 def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
-    """The adaptive regimes' figures, a table apart from the static ones: they adapt to the test text they read."""
+    """The adaptive regimes' figures, a table apart from the static ones: they read more than the model."""
     headers = ["model", "static test bits/char, one stream"]  # as the regimes read it (lmkit.evaluate.adaptive)
     for regime in regimes:
         name = ADAPTIVE_NAMES[regime]
@@ -113,12 +114,11 @@ def adaptive_table(rows, regimes: list[str], with_perplexity: bool) -> Table:
 def regime_settings(figures: dict | None) -> str:
     """What a regime used, and which of its settings were tuned ("size 100, theta 0.3, lambda 0.1; theta and lambda
     tuned"); the text they were tuned on is the heading's."""
-    from lmkit.evaluate.adaptive import chosen_settings
+    from lmkit.evaluate.adaptive import chosen_settings, tuned_names
 
     if not figures:
         return "not supported by this model"
-    tuned = figures.get("tuned")
-    return chosen_settings(figures) + (f"; {' and '.join(tuned)} tuned" if tuned else "; none tuned")
+    return chosen_settings(figures) + (f"; {tuned_names(figures)} tuned" if figures.get("tuned") else "; none tuned")
 
 
 def adaptive_regimes(rows) -> list[str]:
