@@ -45,9 +45,23 @@ def test_the_nearest_neighbours_are_those_a_brute_force_search_finds():
     memory = random_memory(neighbours=7)
     queries = torch.randn(40, 6, generator=torch.Generator().manual_seed(1))  # more than one block of QUERY_ROWS
     near = memory.nearest(queries)
-    truth = torch.cdist(queries, memory.keys).pow(2).topk(7, largest=False)
-    torch.testing.assert_close(near.distances, truth.values, atol=1e-4, rtol=1e-4)
+    truth = torch.cdist(queries.double(), memory.keys.double()).pow(2).topk(7, largest=False)
+    torch.testing.assert_close(near.distances, truth.values, atol=1e-12, rtol=1e-12)
     assert torch.equal(near.positions, truth.indices) and near.beyond == {}
+
+
+def test_near_places_far_from_the_origin_are_told_apart_exactly():
+    """Pass 61: |q|^2 - 2 q.k + |k|^2 in float32 cancels for places that lie close together far from the origin
+    (distances of 1e-14 came out as 3e-6), so the wrong neighbours voted and false ties shared votes."""
+    generator = torch.Generator().manual_seed(2)
+    keys = 30 + 1e-3 * torch.randn(400, 16, generator=generator)                  # |k|^2 about 14,400
+    memory = NeighbourMemory(keys, torch.arange(400) % 9, 9, MemorySettings(neighbours=3))
+    queries = keys[[5, 77, 300]] + 1e-6 * torch.randn(3, 16, generator=generator)
+    near = memory.nearest(queries)
+    truth = torch.cdist(queries.double(), keys.double()).pow(2).topk(3, largest=False)
+    assert near.positions[:, 0].tolist() == [5, 77, 300] and torch.equal(near.positions, truth.indices)
+    torch.testing.assert_close(near.distances, truth.values, atol=1e-15, rtol=1e-9)
+    assert near.beyond == {}
 
 
 def test_fewer_positions_than_neighbours_vote_all_of_them():

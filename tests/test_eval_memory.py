@@ -70,7 +70,7 @@ def test_given_settings_score_each_token_as_a_brute_force_search_does(cli, model
     train = pointers(models["lstm"], tiny_en, "train", 16)  # the train split read as the static evaluation reads
     test = pointers(models["lstm"], tiny_en, "test", 1)     # the test split as one stream, as every regime reads it
     assert memory["places"] == len(train.targets) and memory["tuned"] == [] and memory["tuned_on"] is None
-    assert memory["remembered"].endswith(" train") and memory["neighbours"] == neighbours
+    assert memory["remembered"].endswith(" train") and memory["neighbours"] == min(neighbours, memory["places"])
     expected = brute_force_logp(train.hidden, train.targets, test.hidden, test.targets, test.model_logp,
                                 min(neighbours, len(train.targets)), temperature, weight)
     assert memory["evaluation"]["nll"] == pytest.approx(-expected.sum(), rel=1e-6)
@@ -93,15 +93,20 @@ def test_settings_left_out_are_the_grid_point_best_on_valid(cli, models, tiny_en
     assert (memory["neighbours"], memory["temperature"], memory["weight"]) == (*min(nll, key=nll.get), 0.4)
 
 
-def test_a_memory_of_the_test_text_itself_finds_each_token(cli, models):
-    """Remembering the very text it scores, the memory finds near each place its own twin (not at distance 0: the
-    memory's reading begins each of its 16 pieces, about a line here, from a fresh state, where the test is read as
-    one stream), and the perplexity falls by far."""
-    test = str(TINY["en"]["test"])
-    out = eval_json(cli, models["lstm"], "--train", test, "--valid", str(TINY["en"]["valid"]), "--test", test,
+def test_a_memory_that_holds_the_test_text_finds_each_token_and_one_that_is_it_is_refused(cli, models, tmp_path):
+    """Remembering a text that holds the one it scores, the memory finds near each place its own twin (not at
+    distance 0: the memory's reading begins each of its 16 pieces from a fresh state, where the test is read as one
+    stream), and the perplexity falls by far. The very text it scores is refused (pass 61: it was reported as a
+    gain of 65%)."""
+    test, valid = str(TINY["en"]["test"]), str(TINY["en"]["valid"])
+    holding = tmp_path / "holding.txt"
+    holding.write_bytes(TINY["en"]["valid"].read_bytes() + TINY["en"]["test"].read_bytes())
+    out = eval_json(cli, models["lstm"], "--train", holding, "--valid", valid, "--test", test,
                     "--memory", "--memory-neighbours", "4", "--memory-temperature", "0.01", "--memory-weight", "0.9")
     memory = out["adaptive"]["memory"]
-    assert memory["evaluation"]["perplexity"] < memory["static"]["perplexity"] / 10  # 2.8 against 60 when written
+    assert memory["evaluation"]["perplexity"] < memory["static"]["perplexity"] / 5
+    assert_one_line_error(cli("eval", models["lstm"], "--memory", "--split", "train"),
+                          "--memory would remember ", " train, the very text it scores")
 
 
 def test_the_model_files_are_untouched_and_the_text_output_names_what_it_remembers(cli, models):
@@ -147,3 +152,18 @@ def test_report_gives_the_memory_its_column_beside_the_other_regimes(cli, models
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "kNN memory test bits/char" in markdown and "temperature and weight tuned" in markdown
     assert math.isfinite(alone["evaluation"]["perplexity"])
+
+
+def test_a_file_is_scored_with_a_memory_of_the_corpus_named_beside_it(cli, models, tiny_en, tmp_path):
+    """Pass 61: with --file and the model's corpus gone, the advice said to pass --corpus or --train, which --file
+    then refused. A corpus now goes with --file where a regime tunes on it and remembers it."""
+    scored = tmp_path / "scored.txt"
+    scored.write_bytes(TINY["en"]["test"].read_bytes())
+    settings = ("--memory-neighbours", "8", "--memory-temperature", "1", "--memory-weight", "0.3")
+    with_file = eval_json(cli, models["lstm"], "--file", scored, "--train", str(TINY["en"]["train"]), "--valid",
+                          str(TINY["en"]["valid"]), "--test", str(TINY["en"]["test"]), "--memory", *settings)
+    as_split = eval_json(cli, models["lstm"], "--memory", *settings)
+    assert with_file["adaptive"]["memory"]["evaluation"]["nll"] == pytest.approx(
+        as_split["adaptive"]["memory"]["evaluation"]["nll"])
+    assert_one_line_error(cli("eval", models["lstm"], "--file", scored, "--train", str(TINY["en"]["train"])),
+                          "give --file or a corpus (--corpus/--train), not both")

@@ -25,7 +25,7 @@ def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str 
 
 TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "
                  "gradients on its train split and the memory remembers it: pass --corpus NAME or --train PATH (the "
-                 "cache alone: or give --cache-theta and --cache-lambda)")
+                 "cache alone: or give --cache-theta and --cache-lambda); with --file, --corpus or --train names it")
 
 
 def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,

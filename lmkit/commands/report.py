@@ -39,8 +39,9 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
     own tokenizer; without it, each on the corpus it was trained on. Models with different
     vocabularies never share a perplexity column: bits per character compares them.
 
-    --cache N and --dynamic add a table apart from these: each model (that can) evaluated
-    with the neural cache and dynamic evaluation, which adapt to the test text already read.
+    --cache N, --dynamic and --memory add a table apart from these: each model (that can)
+    evaluated with the neural cache and dynamic evaluation, which adapt to the test text
+    already read, and with a memory of its train split (the kNN-LM).
     """
     from lmkit.commands.report_run import run_report
 

@@ -106,20 +106,22 @@ def run_memory(model, streams: dict, text: EvalText, labels: dict, options: Adap
     """The kNN-LM: every place of the train split remembered (the features the softmax reads there, read as the
     static evaluation reads a text, and the token that came), each test token's prediction mixed with the vote of
     the places nearest its own features. Settings not given are tuned on the valid text: one search at the largest
-    number of neighbours, then every grid point from it."""
+    number of neighbours, then every grid point from it. More neighbours than places means all of them."""
     neighbour_memory.check_room(len(streams["train"]), neighbour_memory.feature_width(model))
     remembered = neural_cache.read_pointers(model, streams["train"], MEMORY_ROWS, window, device)
     memory = neighbour_memory.NeighbourMemory(remembered.hidden, remembered.targets, len(model.vocab))
     del remembered
-    chosen = {"neighbours": options.memory_neighbours, "temperature": options.memory_temperature,
-              "weight": options.memory_weight}
-    tuned = [name for name, value in chosen.items() if value is None]
+    given = {"neighbours": options.memory_neighbours, "temperature": options.memory_temperature,
+             "weight": options.memory_weight}
+    tuned = [name for name, value in given.items() if value is None]
+    chosen = given
     if tuned:
         tune = neural_cache.read_pointers(model, streams["tune"], 1, window, device)
-        chosen = tune_memory(memory, tune, chosen, progress)
+        chosen = tune_memory(memory, tune, given, progress)
+    chosen["neighbours"] = min(chosen["neighbours"], len(memory))
     test = neural_cache.read_pointers(model, streams["test"], 1, window, device)
-    near = memory.nearest(test.hidden, chosen["neighbours"], progress)
-    memory_p = memory.target_probs(near, test.targets, chosen["temperature"])
+    setting = (chosen["neighbours"], chosen["temperature"])
+    memory_p = memory.target_prob_table(test.hidden, test.targets, [setting], progress)[setting]
     logp = neighbour_memory.blend(memory_p, torch.from_numpy(test.model_logp), chosen["weight"]).numpy()
     return {"label": MEMORY_LABEL, **chosen, "remembered": labels["train"], "places": len(memory), "tuned": tuned,
             "tuned_on": labels["tune"] if tuned else None,
@@ -127,20 +129,20 @@ def run_memory(model, streams: dict, text: EvalText, labels: dict, options: Adap
 
 
 def tune_memory(memory, tune: neural_cache.Pointers, given: dict, progress: Progress | None) -> dict:
-    """The memory's settings of the grid (those given held) with the lowest NLL on the valid text's pointers."""
+    """The memory's settings of the grid (those given held) with the lowest NLL on the valid text's pointers; of
+    numbers of neighbours that reach every place, only the smallest is tried (they are all the same)."""
     grid = {"neighbours": MEMORY_NEIGHBOURS_GRID, "temperature": MEMORY_TEMPERATURE_GRID, "weight": MEMORY_WEIGHT_GRID}
     tried = {name: [value] if value is not None else grid[name] for name, value in given.items()}
-    searched = memory.nearest(tune.hidden, max(tried["neighbours"]), progress)
+    tried["neighbours"] = sorted({min(neighbours, len(memory)) for neighbours in tried["neighbours"]})
+    settings = [(neighbours, temperature) for neighbours in tried["neighbours"] for temperature in tried["temperature"]]
+    table = memory.target_prob_table(tune.hidden, tune.targets, settings, progress)
     model_logp = torch.from_numpy(tune.model_logp)
     best = (math.inf, None)
-    for neighbours in tried["neighbours"]:
-        near = searched.first(min(neighbours, searched.distances.shape[1]))
-        for temperature in tried["temperature"]:
-            memory_p = memory.target_probs(near, tune.targets, temperature)
-            for weight in tried["weight"]:
-                nll = -float(neighbour_memory.blend(memory_p, model_logp, weight).sum())
-                if nll < best[0]:
-                    best = (nll, {"neighbours": neighbours, "temperature": temperature, "weight": weight})
+    for (neighbours, temperature), memory_p in table.items():
+        for weight in tried["weight"]:
+            nll = -float(neighbour_memory.blend(memory_p, model_logp, weight).sum())
+            if nll < best[0]:
+                best = (nll, {"neighbours": neighbours, "temperature": temperature, "weight": weight})
     return best[1]
 
 
@@ -169,6 +171,9 @@ def evaluate_adaptive(member, text: EvalText, split_text: Callable[[str], EvalTe
         streams["tune"], labels["tune"] = ids(tune)[: options.tune_tokens], tune.label
     if options.dynamic or options.memory:
         train = split_text("train")
+        if options.memory and train.digest == text.digest:
+            raise ConfigError(f"--memory would remember {train.label}, the very text it scores (every token would "
+                              "find itself): score another split or file")
         streams["train"], labels["train"] = ids(train), train.label
         streams["grads"], labels["grads"] = spread_sample(streams["train"], options.tune_tokens), train.label
     result = {}

@@ -42,6 +42,7 @@ from lmkit.models.base import evaluating, model_device
 from lmkit.text.lines import frame_lines
 
 QUERY_ROWS = 32  # places compared with the whole memory at once: a (QUERY_ROWS, positions) distance matrix
+HELD_NEIGHBOURS = 1 << 24  # at most about this many neighbours (16 bytes each) held at once by target_prob_table
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ class NeighbourMemory:
             raise ConfigError("the memory's text has no tokens to remember")
         self.keys = keys.float()                                  # (M, D)
         self.key_norms = torch.linalg.vector_norm(self.keys, dim=1).square()  # (M,) |k|^2: no (M, D) temporary
+        # |q|^2 - 2 q.k + |k|^2 in float32 is off by at most about (D + 4) eps (|q| + |k|)^2 (it cancels for near
+        # places); `nearest` takes every place within twice that of the k-th and measures those exactly
+        self.rounding = (keys.shape[1] + 4) * torch.finfo(torch.float32).eps
+        self.longest_key = float(self.key_norms.max().sqrt())
         self.values = values.long()                               # (M,)
         self.vocab_size = vocab_size
         self.settings = settings
@@ -128,8 +133,9 @@ class NeighbourMemory:
     def nearest(self, queries: torch.Tensor, neighbours: int | None = None, progress: Progress | None = None
                 ) -> "Neighbours":
         """(B, D) features -> their k = min(neighbours, M) nearest stored features (`neighbours` None: the settings'),
-        with every place tied with the k-th that did not fit (Neighbours.beyond). `progress(done, B)` after each
-        block of queries."""
+        at their exact squared distances (float64), with every place tied with the k-th that did not fit
+        (Neighbours.beyond). A fast float32 pass over all places finds the candidates: the k nearest by it, and every
+        place its rounding could have put behind them. `progress(done, B)` after each block of queries."""
         k = min(neighbours or self.settings.neighbours, len(self))
         distances, positions, beyond = [], [], {}
         buffer = torch.empty(min(QUERY_ROWS, len(queries)), len(self))  # reused: a fresh one each time faults in pages
@@ -137,17 +143,20 @@ class NeighbourMemory:
             q = queries[first:first + QUERY_ROWS].float().cpu()                        # (b, D)
             d = torch.addmm(self.key_norms[None, :], q, self.keys.T, alpha=-2, out=buffer[:len(q)])  # (b, M)
             d += (q * q).sum(1, keepdim=True)                                          # |q|^2 - 2 q.k + |k|^2
-            d.clamp_min_(0)                                                            # rounding below 0 is 0
-            top = d.topk(k, largest=False)
-            last = top.values[:, -1:]                                                  # (b, 1) the k-th distance
-            tied = (d == last).sum(1) > (top.values == last).sum(1)                    # (b,) more such places than fit
-            for row in tied.nonzero().flatten().tolist():
-                at = (d[row] == last[row]).nonzero().flatten()
-                beyond[first + row] = at[~torch.isin(at, top.indices[row])]
-            distances.append(top.values); positions.append(top.indices)
+            reach = d.topk(k, largest=False).values[:, -1:]                            # (b, 1) the fast k-th distance
+            reach += 2 * self.rounding * (q.norm(dim=1, keepdim=True) + self.longest_key) ** 2
+            for row, candidates in enumerate(d <= reach):
+                at = candidates.nonzero().flatten()                                    # (C,) C >= k, in place order
+                exact = (self.keys[at].double() - q[row].double()).square().sum(1)     # (C,)
+                order = exact.argsort(stable=True)
+                last = exact[order[k - 1]]
+                outside = at[order[k:]][exact[order[k:]] == last]
+                if len(outside):
+                    beyond[first + row] = outside
+                distances.append(exact[order[:k]]); positions.append(at[order[:k]])
             if progress is not None:
                 progress(first + len(q), len(queries))
-        return Neighbours(torch.cat(distances), torch.cat(positions), beyond)
+        return Neighbours(torch.stack(distances), torch.stack(positions), beyond)
 
     def votes(self, distances: torch.Tensor, temperature: float) -> torch.Tensor:
         """(B, k) squared distances of neighbours -> each one's share of p_memory (B, k), each row summing to 1."""
@@ -184,6 +193,24 @@ class NeighbourMemory:
         """(B, D) features, the model's (B,) log p of the (B,) target tokens -> (B,) log p of the mixture."""
         memory_p = self.target_probs(self.nearest(queries), targets, self.settings.temperature)
         return blend(memory_p, model_logp.double().cpu(), self.settings.weight)
+
+    def target_prob_table(self, queries: torch.Tensor, targets: torch.Tensor, settings: list[tuple[int, float]],
+                          progress: Progress | None = None) -> dict[tuple[int, float], torch.Tensor]:
+        """(B, D) features and the (B,) tokens that came there -> for each (neighbours, temperature) of `settings`, the
+        (B,) p_memory of each token: one search at the most neighbours asked for, block by block, so that about
+        HELD_NEIGHBOURS neighbours are held at once however long the text and however many the neighbours."""
+        largest = min(max(neighbours for neighbours, _ in settings), len(self))
+        block = max(1, HELD_NEIGHBOURS // largest)
+        table = {setting: torch.empty(len(queries), dtype=torch.double) for setting in settings}
+        for first in range(0, len(queries), block):
+            rows = slice(first, first + block)
+            near = self.nearest(queries[rows], largest)
+            for neighbours, temperature in settings:
+                table[neighbours, temperature][rows] = self.target_probs(
+                    near.first(min(neighbours, largest)), targets[rows], temperature)
+            if progress is not None:
+                progress(min(first + block, len(queries)), len(queries))
+        return table
 
     def target_probs(self, near: "Neighbours", targets: torch.Tensor, temperature: float) -> torch.Tensor:
         """Neighbours of B places and the (B,) tokens that came there -> (B,) p_memory of each (0 where no
