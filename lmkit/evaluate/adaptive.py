@@ -9,8 +9,8 @@ times, which on a short text alone looks like a gain of several percent.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 import math
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -175,7 +175,8 @@ def evaluate_adaptive(member, text: EvalText, split_text: Callable[[str], EvalTe
             raise ConfigError(f"--memory would remember {train.label}, the very text it scores (every token would "
                               "find itself): score another split or file")
         streams["train"], labels["train"] = ids(train), train.label
-        streams["grads"], labels["grads"] = spread_sample(streams["train"], options.tune_tokens), train.label
+        if options.dynamic:
+            streams["grads"], labels["grads"] = spread_sample(streams["train"], options.tune_tokens), train.label
     result = {}
     if options.cache is not None:
         result["cache"] = run_cache(member.model, streams, text, labels["tune"], options, rows, window, device)

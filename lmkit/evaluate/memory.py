@@ -1,4 +1,5 @@
-"""A nearest-neighbour memory of a text: Khandelwal et al.'s kNN-LM (2020), read where a filler's tokens are scored.
+"""A nearest-neighbour memory of a text: Khandelwal et al.'s kNN-LM (2020), read where lmkit fill scores a filler's
+tokens, and at every token of a text lmkit eval --memory scores.
 
 A neural model's softmax reads one vector at each position of a line: for a left-to-right model the top layer's
 output s_t after the tokens before it (RNNLM.hidden_states), for a cloze model the features of everything around
@@ -18,11 +19,12 @@ memory keeps them, as an N-gram model's counts do, but finds them by what the ne
 not by its last few tokens. Built from the model's own training text it needs no training, and it never
 changes the model. Filling a blank, it is read where the filler's own tokens are predicted: a cloze model's
 prediction at the blank, or each model of a forward/backward pair at the filler's places in its direction
-(lmkit.generate.fill.memory_gains); the rest of the line is scored by the model alone.
+(lmkit.generate.fill.memory_gains); the rest of the line is scored by the model alone. Scoring a text, it is read
+at every token, and its figures are a regime of their own (lmkit.evaluate.adaptive.run_memory).
 
 It lives in memory: 4 x D bytes a position (D = 2H for a cloze model, H for a left-to-right one), about 2 GB
 for pku98's million training words with a BiLSTM at H = 256, and each place it is read at costs a pass over
-all of it (a matrix product).
+all of it (a float32 matrix product that finds candidates, then those measured exactly: NeighbourMemory.nearest).
 """
 from __future__ import annotations
 
