@@ -13,11 +13,11 @@ from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.commands.fill_output import FillTables
-from lmkit.commands.fill_texts import BlankText, UnfillableBlank, texts_to_fill, unfillable
+from lmkit.commands.fill_texts import BlankText, UnfillableBlank, texts_to_fill
 from lmkit.commands.progress import bars_cleared, pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
-from lmkit.errors import ConfigError, counted, printable
+from lmkit.errors import ConfigError, counted, excerpt, printable
 from lmkit.line_ends import holds_line_end
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
@@ -246,7 +246,8 @@ def blank_and_fillers(tokenizer, left: str, right: str, candidates: str | None, 
         return left_ids, given_ids, right_ids
     kept = tokenizer.readable_fillers(left, right, propose(left_ids, right_ids, tokenizer.filler_starts(left)))
     if not kept:
-        raise unfillable(left, right)
+        raise UnfillableBlank(f"no filler in the vocabulary reads, written between {excerpt(left, 60)!r} and "
+                              f"{excerpt(right, 60)!r}, as the tokens it is made of; give --candidates")
     return left_ids, kept, right_ids
 
 

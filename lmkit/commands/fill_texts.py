@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmkit.errors import ConfigError, LmkitError, excerpt, printable
+from lmkit.errors import ConfigError, LmkitError, printable
 from lmkit.fileio import read_bounded
 from lmkit.generate.fill import check_marker, split_blank
 from lmkit.line_ends import unix_newlines
@@ -62,8 +62,10 @@ def texts_to_fill(text: str | None, text_file: Path | None, marker: str) -> list
     texts = []
     for number, line in enumerate(text_file_lines(text_file), start=1):
         if line.strip():
-            with BlankText(line, "", "", text_file, number).naming():
+            try:
                 texts.append(BlankText(line, *split_blank(line, marker), text_file, number))
+            except ConfigError as error:
+                raise ConfigError(f"{file_line(text_file, number)}{error}") from None
     if not texts:
         raise ConfigError(f"--text-file {printable(str(text_file))} has no sentence to fill: give one sentence with "
                           "a blank on each line")
@@ -89,7 +91,3 @@ def text_file_lines(path: Path) -> list[str]:
         raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the file looks binary, expected UTF-8 text")
     return lines
 
-
-def unfillable(left: str, right: str) -> UnfillableBlank:
-    return UnfillableBlank(f"no filler in the vocabulary reads, written between {excerpt(left, 60)!r} and "
-                           f"{excerpt(right, 60)!r}, as the tokens it is made of; give --candidates")
