@@ -139,6 +139,20 @@ def test_report_says_which_settings_of_each_regime_were_tuned(cli, models, tmp_p
     assert "lambda 0.1; theta tuned |" in markdown and "segment 32; none tuned |" in markdown
 
 
+def test_report_says_so_when_no_model_can_run_a_regime_asked_for(cli, models, tmp_path):
+    """An N-gram model alone with --cache, --dynamic and --memory printed no table and no word of why."""
+    out = tmp_path / "report"
+    result = cli("report", models["kn"], "--cache", "20", "--dynamic", "--memory", "--sample-tokens", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    for option in ("--cache", "--dynamic", "--memory"):
+        note = f"{option} was asked for, but no model in this report can run it: it needs a left-to-right"
+        assert note in result.stdout and note in (out / "report.md").read_text(encoding="utf-8")
+    assert "Adaptive evaluation" not in result.stdout
+    ran = cli("report", models["lstm"], models["kn"], "--cache", "20", "--cache-theta", "1", "--cache-lambda", "0.1",
+              "--sample-tokens", "0", "--out", tmp_path / "both")
+    assert ran.exit_code == 0 and "was asked for" not in ran.stdout  # one model ran it: its table says the rest
+
+
 def test_report_without_the_options_has_no_adaptive_table(cli, models, tmp_path):
     result = cli("report", models["lstm"], "--sample-tokens", "0", "--out", tmp_path / "report")
     assert result.exit_code == 0, result.output

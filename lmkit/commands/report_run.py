@@ -116,7 +116,7 @@ def write_report_files(model_dirs: list[Path], given: list, corpus, tokenizer_sp
     if corpus is None and len({r.test_text for r in rows}) == 1:
         title = rows[0].test_text
     commands += [r.command for r in rows if r.command and r.command not in commands]
-    report = build_report(rows, title, commands)
+    report = build_report(rows, title, commands, adaptive.asked() if adaptive is not None else [])
     written = write_report(report, out)
     table = model_table(report.rows, with_perplexity=len(report.groups) == 1)
     lines = markdown_table(table) + [""]

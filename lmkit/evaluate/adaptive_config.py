@@ -21,6 +21,13 @@ MEMORY_TEMPERATURE_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # memory: vot
 MEMORY_WEIGHT_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)     # memory: its share of the prediction, tried on valid
 RMS_FLOOR = 0.2   # dynamic evaluation's ε as a fraction of the mean RMS gradient (lmkit.evaluate.dynamic)
 
+# each regime's key in the figures -> (the option that asks for it, the models that can run it)
+REGIMES = {
+    "cache": ("--cache", "a left-to-right neural model (lstm, gru, rnn_tanh, rnn_relu)"),
+    "dynamic": ("--dynamic", "a left-to-right model trained by gradients (lstm, gru, rnn_tanh, rnn_relu, scratch-rnn)"),
+    "memory": ("--memory", "a left-to-right neural model (lstm, gru, rnn_tanh, rnn_relu)"),
+}
+
 
 @dataclass
 class AdaptiveConfig:
@@ -54,7 +61,12 @@ class AdaptiveConfig:
 
     @property
     def any(self) -> bool:
-        return self.cache is not None or self.dynamic or self.memory
+        return bool(self.asked())
+
+    def asked(self) -> list[str]:
+        """The regimes asked for, by their keys in REGIMES and in the figures."""
+        on = {"cache": self.cache is not None, "dynamic": self.dynamic, "memory": self.memory}
+        return [regime for regime in REGIMES if on[regime]]
 
     def needs_tuning(self) -> bool:
         cache_tuning = self.cache is not None and (self.cache_theta is None or self.cache_lambda is None)

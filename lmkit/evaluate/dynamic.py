@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.evaluate.adaptive_config import RMS_FLOOR
+from lmkit.evaluate.adaptive_config import REGIMES, RMS_FLOOR
 from lmkit.models.base import is_cloze
 from lmkit.text.batches import with_bos
 
@@ -46,8 +46,7 @@ def supports_dynamic(model) -> bool:
 
 def require_dynamic_support(model, kind: str | None) -> None:
     if not supports_dynamic(model):
-        raise ConfigError(f"--dynamic needs a left-to-right model trained by gradients (lstm, gru, rnn_tanh, rnn_relu, "
-                          f"scratch-rnn); this model's kind is {kind or type(model).__name__}")
+        raise ConfigError(f"--dynamic needs {REGIMES['dynamic'][1]}; this model's kind is {kind or type(model).__name__}")
 
 
 def detach_state(state):

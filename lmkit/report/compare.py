@@ -193,6 +193,15 @@ def fairness_notes(rows: list[ModelReport]) -> list[str]:
     return notes
 
 
+def unrun_regime_notes(rows: list[ModelReport], asked: list[str]) -> list[str]:
+    """A note for each regime asked for (AdaptiveConfig.asked) that no model of the report could run: its table
+    column would otherwise be missing with nothing said."""
+    from lmkit.evaluate.adaptive_config import REGIMES
+
+    return [f"{REGIMES[regime][0]} was asked for, but no model in this report can run it: it needs {REGIMES[regime][1]}."
+            for regime in asked if not any(regime in row.adaptive for row in rows)]
+
+
 # --- the whole report ------------------------------------------------------------------------
 @dataclass
 class Report:
@@ -227,10 +236,12 @@ def environment() -> dict:
     }
 
 
-def build_report(rows: list[ModelReport], title: str, commands: list[str] | None = None) -> Report:
+def build_report(rows: list[ModelReport], title: str, commands: list[str] | None = None,
+                 asked_regimes: list[str] = ()) -> Report:
     if not rows:
         raise VocabError("a report needs at least one model")
-    return Report(title=title, rows=rows, notes=fairness_notes(rows), commands=list(commands or []),
+    notes = fairness_notes(rows) + unrun_regime_notes(rows, list(asked_regimes))
+    return Report(title=title, rows=rows, notes=notes, commands=list(commands or []),
                   environment=environment(), created=time.strftime("%Y-%m-%d %H:%M:%S %z"))
 
 
