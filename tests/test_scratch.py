@@ -14,6 +14,7 @@ from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.neural.elman_bptt import bptt, forward_pass
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.text.tokenizers import CharTokenizer
+from lmkit.text.vocab import BOS_ID, EOS_ID
 
 TEXT = [
     "the cat sat on the mat",
@@ -41,7 +42,7 @@ def random_batch(vocab_size: int, batch: int = 3, steps: int = 7, seed: int = 0)
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randint(0, vocab_size, (batch, steps), generator=g)
     targets = torch.randint(0, vocab_size, (batch, steps), generator=g)
-    return inputs, targets, g
+    return inputs.masked_fill(inputs == BOS_ID, EOS_ID), targets, g  # as in training windows: no <s> is read
 
 
 class TorchReference(nn.Module):

@@ -9,7 +9,9 @@ reports are written once against this protocol:
     score_targets(inputs, targets, st) -> ((B, T) log p(targets | inputs so far), state)
 
 All log-probabilities are natural logs. A sentence starts by feeding `<s>`;
-`</s>` ends it. `score_targets` is `score` with a state carried in and out,
+`</s>` ends it. A left-to-right network trains on the stream of its lines, where
+each line follows the `</s>` of the one before and `<s>` never comes, so it reads
+a `<s>` as that `</s>` (line_start_read_as_end): the line start it has learnt. `score_targets` is `score` with a state carried in and out,
 so a long stream can be scored window by window (evaluation, TBPTT).
 
 Optional capabilities are declared here too, as protocols a model either has or not
@@ -28,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from lmkit.text.vocab import Vocab
+from lmkit.text.vocab import BOS_ID, EOS_ID, Vocab
 
 State = Any
 
@@ -118,6 +120,17 @@ def evaluating(model) -> Iterator[None]:
     finally:
         if was_training:
             model.train()
+
+
+def line_start_read_as_end(inputs: torch.Tensor) -> torch.Tensor:
+    """(B, T) input ids with `<s>` replaced by `</s>`, for a network trained on a stream of lines (TBPTT windows).
+
+    Such a network has only ever read a line's start as the token after the `</s>` of the line before: `<s>` is
+    in no training window, and its input vector is the one it was initialised with. Read as `<s>`, a prompt, a
+    line scored alone (--reset-per-line, fill, rescore) or a sample began from that untrained vector: a word
+    LSTM of Shakespeare scored its test lines one by one at perplexity 167.6, and at 85.8 reading `</s>`
+    (benchmarks/RESULTS.md, "A line's start"). An N-gram model keeps `<s>`: it counts its lines from it."""
+    return inputs.masked_fill(inputs == BOS_ID, EOS_ID)
 
 
 def model_device(model) -> torch.device:

@@ -29,6 +29,7 @@ from torch import nn
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.base import line_start_read_as_end
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
 from lmkit.models.neural.heads import HEADS
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
@@ -129,6 +130,7 @@ class RNNLM(nn.Module):
 
     def top_outputs(self, inputs: torch.Tensor, state):
         # inputs: (B, T) -> top-layer outputs s_t (B, T, H), the same after output dropout, state
+        inputs = line_start_read_as_end(inputs)  # the line start it trained on (lmkit.models.base)
         x = word_dropout(self.embedding, inputs, self.cfg.word_dropout, self.training)  # (B, T, E)
         x = self._dropout(x, self.cfg.emb_dropout)
         out, state = run_layers(self.rnn, self.shells, x, state, self.drops, self.training)  # (B, T, H)

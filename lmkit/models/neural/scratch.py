@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.models.base import StepScoring
+from lmkit.models.base import StepScoring, line_start_read_as_end
 from lmkit.models.neural.elman_bptt import ACTIVATIONS, Params, bptt, clip_factor, final_state, forward_pass, target_logprobs
 from lmkit.models.neural.rnn import LARGEST_WIDTH
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
@@ -112,7 +112,7 @@ class ScratchRNN(StepScoring, nn.Module):
 
     def forward(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """score_targets that autograd can follow (for checks; training uses loss_and_grads)."""
-        trace = forward_pass(self.params(), inputs, state[0], self.cfg.nonlinearity)
+        trace = forward_pass(self.params(), line_start_read_as_end(inputs), state[0], self.cfg.nonlinearity)
         return target_logprobs(trace, targets), final_state(trace, state[0])[None]
 
     @torch.no_grad()
@@ -121,14 +121,14 @@ class ScratchRNN(StepScoring, nn.Module):
 
     @torch.no_grad()
     def step(self, ids: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        trace = forward_pass(self.params(), ids[:, None], state[0], self.cfg.nonlinearity)
+        trace = forward_pass(self.params(), line_start_read_as_end(ids[:, None]), state[0], self.cfg.nonlinearity)
         return trace.logp[:, 0], trace.s[:, 0][None]  # (B, K), (1, B, H)
 
     @torch.no_grad()
     def loss_and_grads(self, inputs: Tensor, targets: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """Mean loss per token of one window, with every `param.grad` overwritten by hand-written BPTT."""
         params = self.params()
-        trace = forward_pass(params, inputs, state[0], self.cfg.nonlinearity)
+        trace = forward_pass(params, inputs, state[0], self.cfg.nonlinearity)  # training windows hold no <s>
         weights = torch.full(targets.shape, 1.0 / max(1, targets.numel()), dtype=trace.s.dtype, device=trace.s.device)
         loss = -(target_logprobs(trace, targets) * weights).sum()
         grads, _ = bptt(params, trace, targets, weights, self.cfg.nonlinearity, self.cfg.bptt_truncate)
