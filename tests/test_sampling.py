@@ -322,3 +322,20 @@ def test_a_backward_models_sample_is_turned_around_by_its_ids_not_cut_again(monk
     monkeypatch.setattr(sampling, "sample", lambda model, prompt, config: [SimpleNamespace(ids=ids)])
     assert sampling.sample_text(None, tokenizer, 5, seed=0, reverse=True) == "the <unk> sat\ncat"
     assert sampling.id_lines([5, EOS_ID, EOS_ID, 6], EOS_ID) == [[5], [], [6]]
+
+
+def test_beam_search_waits_for_a_likely_hypothesis_still_going():
+    """First-hour pass, session 51: the search stopped at its K-th complete hypothesis, so short, unlikely lines
+    that end early beat the likely long one still going (a 5-gram: greedy's whole poem at log p -0.13, beam 3
+    a line at -6.65). Here b </s> and b d </s> (0.2 each) complete before a e f g </s> (0.6) does."""
+    tokens = ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "d", "e", "f", "g"]
+    model = TableLM(Vocab(tokens), {"<s>": {"a": 0.6, "b": 0.4}, "a": {"e": 1.0}, "e": {"f": 1.0},
+                                    "f": {"g": 1.0}, "g": {"</s>": 1.0}, "b": {"</s>": 0.5, "d": 0.5},
+                                    "d": {"</s>": 1.0}, "</s>": {"a": 1.0}})
+    (greedy,) = sample(model, [], SamplingConfig(greedy=True))
+    assert words(model, greedy.ids) == "a e f g </s>"
+    for penalty in (0.0, 1.0):
+        beams = beam_search(model, [], SamplingConfig(beam=2, length_penalty=penalty))
+        assert [words(model, b.ids) for b in beams][0] == "a e f g </s>", penalty
+        assert beams[0].total == pytest.approx(math.log(0.6))
+        assert beams[1].total == pytest.approx(math.log(0.2))

@@ -82,13 +82,29 @@ def best_first(scores: torch.Tensor, count: int) -> torch.Tensor:
     return chosen[scores[chosen].sort(descending=True, stable=True).indices]
 
 
+def still_in_reach(totals: torch.Tensor, length: int, finished: list[Sample], width: int, alpha: float) -> bool:
+    """Whether a hypothesis still going, with these (n,) total log-probs over `length` tokens, may yet be among the
+    `width` best: fewer than `width` have ended (a hypothesis cut at max_tokens has not), or one scores above the width-th of them as far as it has gone
+    (total / length ** alpha). More tokens only lower a total, so at alpha 0 this is exact: no hypothesis that
+    stops is better than the complete ones. At alpha > 0 a very likely ending could still raise a mean, which
+    this does not wait for (as the usual early stop of beam search). Stopping at the K-th completion instead
+    returned worse text than greedy: short, unlikely lines complete first while the likely one is still going."""
+    ended = sorted((sample.score for sample in finished if sample.finished), reverse=True)
+    if len(ended) < width:
+        return True
+    kth = ended[width - 1]
+    return bool(totals.max() / length ** alpha > kth)
+
+
 def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sample]:
     """The `config.beam` best continuations, best first, by total log-prob / length ** length_penalty.
 
     A hypothesis is complete when it emits the `</s>` ending its config.sentences-th sentence (a
     line of generated text, as in sampling) or at max_tokens. Of each step's 2K best candidates,
     those ranked within the top K may complete and the best K others go on (so beam 1 is exactly
-    greedy); the search stops once K are complete.
+    greedy); the search stops once K have ended and no hypothesis still going scores, as far as it
+    has gone, above the K-th of them (still_in_reach). Ended hypotheses come first, best first, then
+    any cut at max_tokens.
     """
     config.validate(model.vocab)
     width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
@@ -109,10 +125,10 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
             rank = torch.arange(count, device=flat.device)
             finished += candidates.samples(rank[(rank < width) & complete], ends, penalty)
             going = rank[~complete][:width]
-            if len(finished) >= width or len(going) == 0:
+            if len(going) == 0 or not still_in_reach(candidates.scores[going], step + 1, finished, width, penalty):
                 break
             beams = candidates.take(going, width)
             state = select_state(state, beams.parents)
             logp, state = model.step(beams.ids[:, -1], state)
-    finished.sort(key=lambda s: s.score, reverse=True)
+    finished.sort(key=lambda s: (s.finished, s.score), reverse=True)  # cut at max_tokens: after every ended one
     return finished[:width]
