@@ -429,3 +429,14 @@ def test_command_stops_raise_the_first_signal_and_record_the_rest():
     over.over = True
     over(signal.SIGINT, None)  # after the command: recorded, for main to end the process with once it has exited
     assert (over.first, over.later) == (None, [signal.SIGINT])
+
+
+def test_the_resume_hint_after_a_signal_is_a_command_a_shell_reads_as_printed():
+    """First-hour pass, session 51: `--resume my models/英文 lstm` was printed unquoted, and pasted it failed."""
+    import shlex
+
+    from lmkit.commands.train_run import resume_command
+
+    hint = resume_command(Path("my models/英文 lstm"))
+    assert shlex.split(hint) == ["lmkit", "train", "--resume", "my models/英文 lstm"]
+    assert resume_command(Path("runs/plain")) == "lmkit train --resume runs/plain"

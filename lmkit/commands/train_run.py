@@ -135,7 +135,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         leave_without_teardown(0)
     if result.stopped.startswith("SIG"):
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
-                   f"continue with: lmkit train --resume {printable(str(directory))}", err=True)
+                   f"continue with: {resume_command(directory)}", err=True)
         return exit_code(result.stopped)
     click.echo(f"stopped: {result.stopped} after {counted(result.progress.step, 'step')}, "
                f"{counted(result.progress.tokens, 'token')}, {result.progress.elapsed:.0f}s")
@@ -346,3 +346,8 @@ def leave_without_teardown(code: int) -> None:
     sys.stderr.flush()
     os._exit(code)
 
+
+def resume_command(directory: Path) -> str:
+    """The command that continues a run in `directory`, quoted as a shell reads it (a path with spaces is one
+    argument), printable whatever bytes the name holds."""
+    return printable(shlex.join(["lmkit", "train", "--resume", str(directory)]))
