@@ -159,3 +159,20 @@ def test_a_model_with_oov_tokens_is_not_marked_best_over_models_that_score_every
     assert best_rows(everyone_oov) == [2]  # all flattered alike: the lowest is marked
     markdown = write_report(build_report(rows, "oov"), Path(kn.directory).parent / "out")["markdown"].read_text("utf-8")
     assert f"| **{rows[lowest_exact].name}** |" in markdown and f"| **{small_vocabulary.name}** |" not in markdown
+
+
+@pytest.mark.parametrize("low, high", [(1.2, 1.45), (13.0, 40.0), (100.0, 2000.0)])
+def test_the_log_axis_of_the_curves_is_labelled_in_plain_numbers(low, high):
+    """Mathtext labels (1.4×10^0) looked for STIX fonts, and every report printed 21 findfont lines to stderr."""
+    from matplotlib.figure import Figure
+
+    from lmkit.report.plots import plain_log_scale, png_bytes
+
+    figure = Figure()
+    axes = figure.add_subplot()
+    axes.plot([1, 2, 3], [low, (low + high) / 2, high])
+    plain_log_scale(axes)
+    png_bytes(figure)
+    labels = [t.get_text() for minor in (False, True) for t in axes.get_yticklabels(minor=minor) if t.get_text()]
+    assert labels and not any("$" in label or "times" in label for label in labels), labels
+    assert all(float(label) > 0 for label in labels)

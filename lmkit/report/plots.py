@@ -11,6 +11,7 @@ report stopped while drawing (its slowest part) leaves the folder as it was.
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from lmkit.report.tokens import contrast_pair
 from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, png_bytes
@@ -55,6 +56,14 @@ def bits_per_char_chart(rows) -> bytes:
     return png_bytes(figure)
 
 
+def plain_log_scale(axes) -> None:
+    """A log y axis labelled in plain numbers (1.25, 300): matplotlib's own labels are mathtext (1.4×10^0), which
+    looks for the STIX fonts and printed a findfont line for each one missing to every report's stderr."""
+    axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    axes.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def curve_metric(report) -> tuple[str, str] | None:
     """Which validation number to plot: perplexity when comparable, else bits/char (if every curve has it)."""
     if len(report.groups) == 1:
@@ -93,7 +102,7 @@ def learning_curves(report) -> bytes | None:
         axes.set_xlabel(x_label)
         axes.grid(alpha=0.3)
     if key == "valid_ppl":
-        panels[0].set_yscale("log")
+        plain_log_scale(panels[0])
     panels[0].set_ylabel(label)
     panels[1].legend(fontsize=8)
     figure.suptitle(f"{report.title}: {label} during training")
