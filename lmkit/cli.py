@@ -21,7 +21,7 @@ import click
 from lmkit.commands.usage import UsageGroup
 from lmkit.config.machine import omp_threads
 from lmkit.errors import LmkitError, printable
-from lmkit.stop_signals import exit_code, ignored
+from lmkit.stop_signals import Terminated, exit_code, ignored
 
 PACKAGE = Path(__file__).resolve().parent  # whose warnings are lmkit's
 
@@ -74,16 +74,6 @@ class Interrupted(LmkitFailure):
     def __init__(self, message: str, exit_code: int = 130) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-class Terminated(BaseException):
-    """Ctrl-C, SIGTERM or SIGHUP outside training's safe points, raised so that the `finally` blocks on the way
-    out (temporary files, locks) run; BaseException, so no `except Exception` keeps it. Ctrl-C is raised as this
-    too, not as KeyboardInterrupt, which click turns into 'Aborted!' and exit 1 where it catches it."""
-
-    def __init__(self, signum: int = signal.SIGTERM) -> None:
-        super().__init__(signum)
-        self.signum = signal.Signals(signum)
 
 
 # signal raised as Terminated -> what the one line says

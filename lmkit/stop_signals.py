@@ -50,6 +50,19 @@ def killed_by_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
+class Terminated(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP outside training's safe points, raised so that the `finally` blocks on the way
+    out (temporary files, locks) run; BaseException, so no `except Exception` keeps it. Ctrl-C is raised as this
+    too, not as KeyboardInterrupt, which click turns into 'Aborted!' and exit 1 where it catches it. The cli
+    ends the command with one line and 128 + the signal's number (lmkit.cli.LazyGroup). A command that trains
+    more than one model raises it after a model's training stopped for a signal: the user stopped the command,
+    not only that model."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signal.Signals(signum)
+
+
 class StopSignals:
     def __init__(self, second_ctrl_c_stops: bool = True):
         self.received: str | None = None

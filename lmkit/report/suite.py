@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import shlex
 import shutil
+import signal
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import stream_nll
 from lmkit.fileio import write_json_atomic
 from lmkit.models.neural.rnn import RNNConfig
+from lmkit.stop_signals import Terminated
 from lmkit.text.batches import batchify, window
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
@@ -255,6 +257,8 @@ def train_neural(corpus, tokenizer, cell: str, directory: Path, config: SuiteCon
     trainer = Trainer(model, tokenizer, train, valid, train_config, directory, extra=extra, callbacks=callbacks,
                       valid_chars=corpus.num_chars("valid"))
     result = trainer.run()  # validates once more when the time is up, so config.json holds the best model
+    if result.stopped.startswith("SIG"):  # the whole report was stopped: no more models, no report written, and
+        raise Terminated(signal.Signals[result.stopped])  # no "stopped" in config.json, so --reuse trains it again
     saved = read_config(directory)
     saved["train"] = {**saved.get("train", {}), "seconds": result.progress.elapsed, "stopped": result.stopped}
     write_json_atomic(directory / CONFIG_FILE, saved)
