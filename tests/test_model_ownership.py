@@ -169,6 +169,20 @@ def test_a_model_directory_from_before_the_marker_is_still_resumed_overwritten_a
     assert load_model(ngram)[2]["smoothing"] == "add-k"
 
 
+def test_overwrite_replaces_a_model_only_with_one_of_its_own_family(cli, tmp_path):
+    """First-hour pass, session 51: `lmkit train --overwrite` onto an N-gram's folder left model.ngram.npz beside
+    the new model.safetensors; `lmkit ngram --overwrite` already refused a recurrent model's folder."""
+    ngram = tmp_path / "ngram"
+    assert cli(*ngram_args(ngram)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in ngram.iterdir() if p.is_file()}
+    result = cli(*train_args(ngram, "--max-steps", "1", "--overwrite"))
+    assert_one_line_error(result, f"--out {ngram} holds a model of kind ngram, not a recurrent one")
+    assert {p.name: p.read_bytes() for p in ngram.iterdir() if p.is_file()} == before
+    run = tmp_path / "run"
+    assert cli(*train_args(run, "--max-steps", "1")).exit_code == 0
+    assert_one_line_error(cli(*ngram_args(run, "--overwrite")), f"--out {run} holds a model of kind lstm, not an N-gram")
+
+
 def test_a_staging_folder_is_proved_lmkits_by_its_name_alone(tmp_path):
     """From the moment mkdir makes it: a killed save's empty staging folder is lmkit's, a user's folder named like
     one (mkdtemp's 8 characters, as the names were before) is not, whatever it holds."""

@@ -241,6 +241,7 @@ def refuse_to_replace(directory: Path, overwrite: bool) -> None:
     run's folder is chosen, and again once its lock is held, since another lmkit may have saved there meanwhile."""
     check_model_directory(directory, "--out")  # a folder of the user's, or a file of the user's where a model goes
     if overwrite:
+        refuse_other_family(directory)
         return
     left = stopped_run(directory)
     if (directory / "config.json").exists():
@@ -250,6 +251,25 @@ def refuse_to_replace(directory: Path, overwrite: bool) -> None:
     if left is not None:
         raise ConfigError(f"--out {directory} holds a stopped run ({left}/, stopped before it saved a model); pass "
                           f"--resume {directory} to continue it, --overwrite to replace it, or another --out")
+
+
+def refuse_other_family(directory: Path) -> None:
+    """ConfigError if `directory` holds an N-gram or an interpolation: a recurrent model's save replaces its own
+    files, and would leave model.ngram.npz or members/ beside them (`lmkit ngram --overwrite` refuses a recurrent
+    model's folder likewise)."""
+    from lmkit.checkpoint.save_load import read_config
+    from lmkit.models.ngram.model import NGramLM
+    from lmkit.models.weights_kind import INTERPOLATED
+
+    if not (directory / CONFIG_FILE).exists():
+        return
+    try:
+        kind = read_config(directory).get("kind")
+    except CheckpointError:  # unreadable: the save replaces it, and --overwrite asked for that
+        return
+    if kind in (NGramLM.kind, INTERPOLATED):
+        raise ConfigError(f"--out {directory} holds a model of kind {kind}, not a recurrent one, and --overwrite "
+                          "replaces only a model of the same family; choose another --out")
 
 
 def clear_previous_run(directory: Path) -> None:
