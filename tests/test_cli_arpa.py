@@ -182,3 +182,16 @@ def test_report_row_of_an_arpa_file_equals_its_directory_row(cli, built, tmp_pat
 def test_an_arpa_file_without_a_text_says_what_to_pass(cli):
     result = cli("eval", KENLM / "order2.arpa.gz")
     assert_one_line_error(result, "is an ARPA file, which names no corpus;", "--corpus NAME", "--file PATH")
+
+
+def test_a_character_arpa_file_read_as_words_warns_that_the_text_is_mostly_unknown(cli, built):
+    """First-hour pass, session 51: a Chinese character model's ARPA file scored its text as one word a line, at
+    50% <unk>, with no word said."""
+    test = TINY["zh"]["test"]
+    words = cli("eval", built / "zh2.arpa.bz2", "--file", test)
+    assert words.exit_code == 0, words.output
+    assert "% of the " in words.stderr and "outside" in words.stderr and "--tokenizer-from" in words.stderr
+    chars = cli("eval", built / "zh2.arpa.bz2", "--file", test, "--tokenizer-from", built / "zh2")
+    assert chars.exit_code == 0 and "warning" not in chars.stderr
+    en = cli("eval", built / "kn3.arpa", "--file", TINY["en"]["test"])
+    assert en.exit_code == 0 and "warning" not in en.stderr

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from lmkit.commands.common import ignored_options
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
@@ -42,6 +44,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
+    warn_if_mostly_unknown(member, scores.evaluation, text)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
@@ -52,6 +55,21 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
                                                adaptive, scoring["rows"], scoring["window"], scoring["device"],
                                                scoring.get("progress"))
     return result
+
+
+MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
+
+
+def warn_if_mostly_unknown(member, evaluation, text: EvalText) -> None:
+    """A warning when so many of the text's tokens are outside the model's vocabulary that its figures mean little
+    (each is scored as <unk>); for an ARPA file, whose text is read as whitespace words unless --tokenizer-from says
+    otherwise, the likely cause: a character model's ARPA file read Chinese lines as one word each, 50% <unk>."""
+    if evaluation.oov_rate < MOSTLY_UNKNOWN:
+        return
+    hint = (" (an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
+            "pieces, pass --tokenizer-from with its model directory or tokenizer.json)") if member.config.get("arpa") else ""
+    click.echo(f"warning: {100 * evaluation.oov_rate:.1f}% of the {evaluation.total.tokens:,} tokens of {text.label} are "
+               f"outside {member.name}'s vocabulary and scored as <unk>{hint}", err=True)
 
 
 def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
