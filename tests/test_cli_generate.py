@@ -438,3 +438,12 @@ def test_a_lone_carriage_return_ends_a_line_of_a_prompt_as_in_a_file(cli, forwar
     assert runs[0] == runs[1] == runs[2]
     assert cli("tokenize", "--from", forward_dir, "我打算\r去").stdout == cli("tokenize", "--from", forward_dir,
                                                                          input="我打算\r去").stdout
+
+
+def test_fill_refuses_a_pair_given_the_other_way_round(cli, forward_dir, backward_dir):
+    """First-hour pass, session 51: BACKWARD FORWARD in that order only warned, twice, and ranked fillers anyway."""
+    result = cli("fill", backward_dir, forward_dir, "我打算_一部新手机")
+    assert_one_line_error(result, f"FORWARD {backward_dir} was trained backward and BACKWARD {forward_dir} forward: "
+                                  "give them the other way round")
+    one_way = cli("fill", forward_dir, forward_dir, "我打算_一部新手机", "--candidates", "买,去")  # one used the other way
+    assert one_way.exit_code == 0 and "but is used here as the backward model" in one_way.stderr

@@ -145,6 +145,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
                                      "(or --text-file)")
     forward, backward, tokenizer = first.model, second.model, first.tokenizer
     check_pair(forward, backward)
+    refuse_swapped_pair(forward_dir, pair_dir, first.config, second.config)
     warn_direction(forward_dir, first.config, "forward")
     warn_direction(pair_dir, second.config, "backward")
     memories = None
@@ -331,6 +332,15 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
         if twin != word:
             raise ConfigError(f"--candidates {twin!r} and {word!r} are the same tokens in this vocabulary; give one of them")
     return left_ids, ids, right_ids
+
+
+def refuse_swapped_pair(forward_dir: Path, backward_dir: Path, forward_config: dict, backward_config: dict) -> None:
+    """ConfigError when FORWARD was trained backward and BACKWARD forward: the pair given the other way round, whose
+    every sentence would be scored backwards by each (one model used the other way alone is only warned of)."""
+    if forward_config.get("direction") == "backward" and backward_config.get("direction", "forward") == "forward":
+        raise ConfigError(f"FORWARD {printable(str(forward_dir))} was trained backward and BACKWARD "
+                          f"{printable(str(backward_dir))} forward: give them the other way round, the forward model "
+                          "first")
 
 
 def warn_direction(directory: Path, config: dict, expected: str) -> None:
