@@ -147,8 +147,20 @@ def test_the_train_header_names_the_folders(cli, tmp_path, monkeypatch):
                  "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
     assert "folders: corpora " in result.output and "checkpoints " in result.output
-    # and where it looked for the 5-gram it would compare with (a model built elsewhere is not searched for)
-    assert f"(no character 5-gram baseline with this vocabulary in {tmp_path / 'home' / 'checkpoints'} yet: `lmkit ngram" in result.output
+    # and where it looked for the 5-gram it would compare with: beside the model, and in the checkpoints folder
+    assert (f"(no character 5-gram baseline with this vocabulary in {tmp_path} or {tmp_path / 'home' / 'checkpoints'} "
+            "yet: `lmkit ngram") in result.output
+
+
+def test_the_baseline_built_beside_the_model_is_found(cli, tmp_path, monkeypatch):
+    """First-hour pass, session 51: the README's own pair (ngram --out checkpoints/english-char-kn, then train --out
+    checkpoints/english-char-lstm) run from a folder other than $LMKIT_HOME said no baseline had been built."""
+    monkeypatch.setenv("LMKIT_HOME", str(tmp_path / "home"))
+    assert cli("ngram", *tiny_files(), "--tokenizer", "char", "--order", "5", "--out", tmp_path / "runs" / "kn").exit_code == 0
+    result = cli("train", *tiny_files(), *TINY_MODEL, "--quiet", "--sample-tokens", "0", "--max-steps", "1",
+                 "--out", tmp_path / "runs" / "lstm")
+    assert result.exit_code == 0, result.output
+    assert f"  baseline {tmp_path / 'runs' / 'kn'}: valid bits/char " in result.output
 
 
 def test_the_baseline_is_the_first_5_gram_with_this_vocabulary_and_a_broken_one_is_passed_over(cli, tmp_path,

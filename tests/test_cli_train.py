@@ -53,7 +53,8 @@ def test_resume_keeps_the_saved_settings(cli, tmp_path):
 
 def test_a_run_stopped_on_the_last_window_of_an_epoch_resumes(cli, tmp_path):
     """The last window of an epoch is shorter than --bptt: the saved position is the epoch's end, not past it."""
-    assert train(cli, tmp_path / "one", "--epochs", "1", "--sample-tokens", "0").exit_code == 0
+    one = train(cli, tmp_path / "one", "--epochs", "1", "--sample-tokens", "0")
+    assert one.exit_code == 0 and "stopped: done, 1 epoch (--epochs) after " in one.stdout  # which limit ended it
     windows = state(tmp_path / "one")["progress"]["step"]  # the windows of one epoch
     assert train(cli, tmp_path / "m", "--max-steps", str(windows), "--sample-tokens", "0").exit_code == 0
     result = cli("train", "--resume", tmp_path / "m", "--max-steps", str(windows + 3), "--sample-tokens", "0")

@@ -46,10 +46,10 @@ def find_baselines(corpus_name: str, tokenizer_kind: str, root: Path | None = No
     return found
 
 
-def baseline_figure(corpus, tokenizer) -> tuple[str, float] | None:
-    """(where, valid bits/char) of the first of find_baselines with this model's vocabulary that loads; one
-    that is damaged or has another vocabulary is passed over (it is not this run's to report on)."""
-    for where in find_baselines(corpus.name, tokenizer.kind):
+def baseline_figure(corpus, tokenizer, roots: list[Path]) -> tuple[str, float] | None:
+    """(where, valid bits/char) of the first of find_baselines in `roots` with this model's vocabulary that loads;
+    one that is damaged or has another vocabulary is passed over (it is not this run's to report on)."""
+    for where in (found for root in roots for found in find_baselines(corpus.name, tokenizer.kind, root)):
         try:
             model, base_tokenizer, _ = load_model(where)
         except LmkitError:
@@ -67,11 +67,14 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet:
     reverse = config.get("direction") == "backward"
     results = evaluate_splits(model.eval(), tokenizer, corpus, reverse, quiet=quiet)
     chars = {split: corpus.num_chars(split) for split in results}
-    baseline = baseline_figure(corpus, tokenizer) if tokenizer.kind == "char" and not reverse else None
+    # beside the model (its --out's folder) and in the checkpoints folder, where `lmkit ngram` saves by default
+    roots = list(dict.fromkeys([Path(directory).absolute().parent, checkpoints_root().absolute()]))
+    baseline = baseline_figure(corpus, tokenizer, roots) if tokenizer.kind == "char" and not reverse else None
     for line in summary_lines(str(directory), results, chars, baseline):
         click.echo(line)
     if baseline is None and tokenizer.kind == "char" and not reverse:
-        click.echo(f"  (no character 5-gram baseline with this vocabulary in {checkpoints_root()} yet: `lmkit ngram "
+        where = " or ".join(str(root) for root in roots)
+        click.echo(f"  (no character 5-gram baseline with this vocabulary in {where} yet: `lmkit ngram "
                    f"--corpus {corpus.name} --tokenizer char --order 5`, with this run's tokenizer options, builds one)")
     if sample_tokens > 0:
         click.echo("sample:")
