@@ -441,6 +441,20 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
+# the byte-order marks of UTF-32 and UTF-16 (the longer first: UTF-32LE's begins as UTF-16LE's does)
+WIDE_UNICODE_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def binary_file_error(path, head: bytes, nul_at: str) -> str:
+    """Why a file with a NUL byte (`nul_at`: where) is not read as text: UTF-16 or UTF-32 text, as Windows
+    Notepad saves "Unicode", is said to be that, with what to do; anything else looks binary."""
+    for mark, encoding in WIDE_UNICODE_MARKS:
+        if head.startswith(mark):
+            return f"{path}: is {encoding} text (it begins with a {encoding} byte-order mark), expected UTF-8: save it as UTF-8"
+    return f"{path}: looks like a binary file (NUL byte {nul_at}), expected UTF-8 text"
+
+
 def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,
               purpose: str = "into memory at once") -> str:
     """Read a UTF-8 text file whole; binary, undecodable or larger than `max_bytes` raises CorpusError naming it.
@@ -451,7 +465,7 @@ def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = 
     """
     data = read_bounded(path, max_bytes, CorpusError, purpose)
     if looks_binary(data[:BINARY_SNIFF_BYTES]):
-        raise CorpusError(f"{path}: looks like a binary file (NUL byte in the first {BINARY_SNIFF_BYTES} bytes), expected UTF-8 text")
+        raise CorpusError(binary_file_error(path, data, f"in the first {BINARY_SNIFF_BYTES} bytes"))
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:

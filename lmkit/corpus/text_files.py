@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import not_regular, open_regular, read_json, write_json_atomic
+from lmkit.fileio import binary_file_error, not_regular, open_regular, read_json, write_json_atomic
 from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
@@ -113,7 +113,7 @@ def scan_remembered(path: Path, errors: str, max_line_bytes: int, records: Path,
 def _check_not_binary(path: Path, chunk: bytes, offset: int) -> None:
     nul = chunk.find(b"\x00")
     if nul >= 0:
-        raise CorpusError(f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), expected UTF-8 text")
+        raise CorpusError(binary_file_error(path, chunk if offset == 0 else b"", f"at byte offset {offset + nul}"))
 
 
 def _check_decodes(path: Path, decoder, chunk: bytes, offset: int, final: bool = False) -> None:
