@@ -300,8 +300,12 @@ def check_replaceable(path: Path, target: Path) -> None:
 
 def check_output_file(path: str | os.PathLike) -> Path:
     """Before long work, WriteError unless a file can be written at the user-named `path`: not a directory,
-    device, FIFO or socket (nor a link to one), in a folder that exists or can be made, and may be written."""
+    device, FIFO or socket (nor a link to one), in a folder that exists or can be made (a link's, only one that
+    exists), and may be written."""
     target = write_target(path)
+    if Path(path).is_symlink() and not target.parent.is_dir():
+        raise WriteError(Path(path), f"it is a symbolic link to {target}, in a folder that does not exist (lmkit makes "
+                                     "the folders of a path it is given, never where a link leads)")
     folder = next(parent for parent in target.parents if parent.exists())
     if not folder.is_dir():
         raise WriteError(Path(path), f"{folder} is a file, not a folder")

@@ -101,13 +101,14 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
     """The files a row may name, made under `root`; placeholder -> path."""
     root.mkdir()
     files = {"missing": root / "missing.txt", "out": root / "out", "emptydir": root / "emptydir",
-             "userdir": root / "userdir", "fifo": root / "fifo", "devlink": root / "devlink"}
+             "userdir": root / "userdir", "fifo": root / "fifo", "devlink": root / "devlink", "deadlink": root / "deadlink"}
     files["emptydir"].mkdir()
     for name, data in {".draft.tmp": b"1\n", ".save.x/f": b"2\n", "last/mine.txt": b"3\n", "notes.txt": b"4\n"}.items():
         (files["userdir"] / name).parent.mkdir(parents=True, exist_ok=True)
         (files["userdir"] / name).write_bytes(data)
     os.mkfifo(files["fifo"])
     files["devlink"].symlink_to("/dev/null")  # refused before any write: no row writes to a device
+    files["deadlink"].symlink_to(root / "nowhere" / "x.arpa")  # a link into a folder that does not exist
     contents = {"empty": b"", "blank": b"\n\n  \n", "binary": b"text\x00\x01\x02 more\n", "text": ENGLISH.read_bytes(), "zh": CHINESE.read_bytes(),
                 "latin1": "caf\u00e9 au lait\n".encode("latin-1") * 40, "notjson": b"{ this is not json",
                 "hugeint": b'{"kind": "char", "count": ' + b"9" * 5000 + b"}",
