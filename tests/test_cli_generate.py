@@ -214,11 +214,6 @@ def test_fill_marks_a_sentence_that_reads_as_other_pieces_than_those_scored(cli,
     assert sum(line.endswith("  *") for line in lines) == 1
 
 
-def test_fill_warns_when_directions_look_swapped(cli, forward_dir, backward_dir):
-    result = cli("fill", backward_dir, forward_dir, "我打算_一部新手机", "--candidates", "买")
-    assert result.exit_code == 0 and result.stderr.count("warning:") == 2
-
-
 @pytest.mark.parametrize("text, extra, fragments", [
     ("我打算一部新手机", (), ("no blank",)),
     ("我_算_一部", (), ("2 blanks",)),
