@@ -21,7 +21,9 @@ def scoring_options(f):
         click.option("--reset-per-line", is_flag=True,
                      help="Score every line on its own from <s> and a fresh state (sentence-level scoring)."),
         click.option("--rows", type=number(int, low=1, high=2**20), default=16, show_default=True,
-                     help="Pieces of the text scored in parallel (state carried within each)."),
+                     help="Pieces of the text scored in parallel (state carried within each; each piece begins at a line "
+                          "start with nothing read, so on a short text more pieces cost a little context: --rows 1 "
+                          "reads it as one stream)."),
         click.option("--window", type=number(int, low=1, high=2**24), default=256, show_default=True, help="Tokens per forward call."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     ]
