@@ -141,12 +141,13 @@ class TokenizerSpec:
 
 
 def warn_if_unsegmented(corpus) -> None:
-    """Whitespace words on Chinese written without spaces are whole lines: say so, and what to use."""
+    """Whitespace words on Chinese written without spaces are whole clauses or lines: say so, and what to use."""
     from lmkit.text.unsegmented import looks_unsegmented
 
     if not getattr(corpus, "segmented", False) and looks_unsegmented(corpus.lines("train")):
         click.echo(f"warning: most lines of {corpus.name}'s train split are long runs of Chinese (or Japanese) "
-                   "text with no spaces, so --tokenizer word makes each whole line one token; "
+                   "text with no spaces, so --tokenizer word makes each run of it between spaces and punctuation one "
+                   "token (a clause or a whole line); "
                    "add --segment jieba to cut it into words, or use --tokenizer char", err=True)
 
 

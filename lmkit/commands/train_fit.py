@@ -92,6 +92,7 @@ def warn_if_valid_is_train(corpus, say: Callable[[str], None]) -> None:
 def warn_if_nothing_is_rare(config, tokenizer, say: Callable[[str], None]) -> None:
     if config.rare_unk and not once_seen(tokenizer.vocab).any():
         why = ("a sentencepiece vocabulary records no counts" if tokenizer.kind == "spm"
-               else "--min-freq above 1 already trains the rarest as <unk>")
+               else "every token the vocabulary keeps was seen at least twice: the text repeats itself, or --min-freq "
+                    "above 1 already trains the rarest as <unk>")
         say(f"warning: --rare-unk {config.rare_unk:g} has nothing to replace: no token of the vocabulary was seen "
             f"exactly once in the training text ({why})")
