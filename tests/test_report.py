@@ -209,3 +209,11 @@ def test_ctrl_c_while_the_suite_trains_stops_the_whole_report(tiny_en, tmp_path)
     gru = tmp_path / "models" / "gru"
     assert not (gru / "config.json").exists() or "stopped" not in read_config(gru).get("train", {})
     assert not reusable(gru, tiny_en, chars, model=suite_model(config, "gru"))  # --reuse trains it again
+
+
+def test_a_report_folder_given_as_a_model_is_named_as_one(cli, char_rows, tmp_path):
+    """First-hour pass, session 51: `lmkit eval REPORT_FOLDER` asked whether training was interrupted."""
+    write_report(build_report(char_rows, "tiny-en (char)"), tmp_path / "out")
+    result = cli("eval", tmp_path / "out")
+    assert result.exit_code != 0 and "is an lmkit report folder, not a model directory" in result.output
+    assert "Traceback" not in result.output

@@ -31,7 +31,7 @@ from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
 from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
-from lmkit.folder_markers import MODEL_MARKER
+from lmkit.folder_markers import MODEL_MARKER, REPORT_MARKER
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
 from lmkit.stop_signals import held_back
@@ -150,6 +150,9 @@ def read_config(directory: str | Path) -> dict:
         if lock_state(directory) == "held":
             raise CheckpointError(f"{directory}: another lmkit process is training into this directory and has not "
                                   "saved a model yet; wait for its first validation")
+        if REPORT_MARKER.present(directory):
+            raise CheckpointError(f"{directory}: is an lmkit report folder, not a model directory (its models are in "
+                                  f"{directory / 'models'} when a --suite trained them)")
         raise CheckpointError(f"{directory}: not a model directory (no {CONFIG_FILE}; was training interrupted before the first save?)")
     config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
     if config.get("format") != FORMAT:
