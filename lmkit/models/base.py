@@ -11,8 +11,9 @@ reports are written once against this protocol:
 All log-probabilities are natural logs. A sentence starts by feeding `<s>`;
 `</s>` ends it. A left-to-right network trains on the stream of its lines, where
 each line follows the `</s>` of the one before and `<s>` never comes, so it reads
-a `<s>` as that `</s>` (line_start_read_as_end): the line start it has learnt. `score_targets` is `score` with a state carried in and out,
-so a long stream can be scored window by window (evaluation, TBPTT).
+a `<s>` as that `</s>` (line_start_read_as_end): the line start it has learnt.
+`score_targets` is `score` with a state carried in and out, so a long stream can
+be scored window by window (evaluation, TBPTT).
 
 Optional capabilities are declared here too, as protocols a model either has or not
 (`isinstance(model, ReordersStreams)`), so no caller probes a model with getattr:
