@@ -310,3 +310,15 @@ def test_tuning_on_the_very_lists_being_measured_is_refused(cli, tmp_path):
     reordered.write_bytes("".join(line + "\r\n" for line in reversed(lines)).encode())
     assert_one_line_error(cli("rescore", arpa, nbest, "--refs", refs, "--dev-nbest", reordered, "--dev-refs", refs),
                           f"--dev-nbest {reordered} holds", "of the lists being measured")
+
+
+def test_rescore_warns_when_the_hypotheses_are_mostly_outside_the_vocabulary(cli, tmp_path):
+    """First-hour pass, session 51: a model of another text scored the lists almost all as <unk>, silently."""
+    arpa, nbest, refs = word_lists(tmp_path)
+    known = cli("rescore", arpa, nbest, "--refs", refs, "--no-tune", "--lm-weight", "1")
+    assert known.exit_code == 0 and "warning" not in known.stderr
+    strange = write(tmp_path / "strange.tsv", "u1\tdog runs\t-1.0\nu1\tdog ran\t-1.2\nu2\tcat sat\t-0.5\n")
+    result = cli("rescore", arpa, strange, "--lm-weight", "1")
+    assert result.exit_code == 0, result.output
+    assert f"of the 6 tokens of the hypotheses of {strange} are outside" in result.stderr
+    assert "--tokenizer-from" in result.stderr  # an ARPA file: read as whitespace words

@@ -44,7 +44,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
-    warn_if_mostly_unknown(member, scores.evaluation, text)
+    warn_if_mostly_unknown(member, scores.evaluation.oov, scores.evaluation.total.tokens, text.label)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
@@ -60,16 +60,16 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
 MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
 
 
-def warn_if_mostly_unknown(member, evaluation, text: EvalText) -> None:
-    """A warning when so many of the text's tokens are outside the model's vocabulary that its figures mean little
+def warn_if_mostly_unknown(member, unknown: int, tokens: int, what: str) -> None:
+    """A warning when so many of `what`'s tokens are outside the model's vocabulary that its figures mean little
     (each is scored as <unk>); for an ARPA file, whose text is read as whitespace words unless --tokenizer-from says
     otherwise, the likely cause: a character model's ARPA file read Chinese lines as one word each, 50% <unk>."""
-    if evaluation.oov_rate < MOSTLY_UNKNOWN:
+    if not tokens or unknown / tokens < MOSTLY_UNKNOWN:
         return
     hint = (" (an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
             "pieces, pass --tokenizer-from with its model directory or tokenizer.json)") if member.config.get("arpa") else ""
-    click.echo(f"warning: {100 * evaluation.oov_rate:.1f}% of the {evaluation.total.tokens:,} tokens of {text.label} are "
-               f"outside {member.name}'s vocabulary and scored as <unk>{hint}", err=True)
+    click.echo(f"warning: {100 * unknown / tokens:.1f}% of the {tokens:,} tokens of {what} are outside {member.name}'s "
+               f"vocabulary and scored as <unk>{hint}", err=True)
 
 
 def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:

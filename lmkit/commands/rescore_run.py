@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from lmkit.commands.evaluate_run import warn_if_mostly_unknown
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
@@ -138,6 +139,10 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
                           f"being measured ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): tuned on "
                           "them, the error rate it reports says nothing; give a dev list of other utterances")
     members = open_members(model, mix, opener)
+    for member in members:  # a model of another text or tokenizer reads the hypotheses as mostly <unk>
+        ids = [i for text in all_texts(lists) for i in member.tokenizer.encode_line(text)]
+        unknown = sum(i == member.tokenizer.vocab.unk_id for i in ids)
+        warn_if_mostly_unknown(member, unknown, len(ids), f"the hypotheses of {nbest}")
     scoring = {"device": select_device(flags["device"])}
     weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)
     table = scored(lists, members, weights, scoring)
