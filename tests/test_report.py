@@ -178,7 +178,7 @@ def test_the_log_axis_of_the_curves_is_labelled_in_plain_numbers(low, high):
     assert all(float(label) > 0 for label in labels)
 
 
-def test_ctrl_c_while_the_suite_trains_stops_the_whole_report(tiny_en, tmp_path):
+def test_a_stop_signal_while_the_suite_trains_stops_the_whole_report(tiny_en, tmp_path):
     """First-hour pass, session 51: Ctrl-C stopped only the model in training; the next trained, and the report
     was written with the cut-short model as if finished, exit 0. And --reuse kept that model."""
     import os
@@ -189,23 +189,27 @@ def test_ctrl_c_while_the_suite_trains_stops_the_whole_report(tiny_en, tmp_path)
     from lmkit.stop_signals import Terminated
     from lmkit.train.trainer import TrainCallbacks
 
-    class CtrlC(TrainCallbacks):
+    class Stop(TrainCallbacks):  # SIGTERM: a background job (CI under nohup ... &) ignores SIGINT, and lmkit then too
         def on_step(self, info):
-            os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends; the trainer saves and stops
+            os.kill(os.getpid(), signal.SIGTERM)  # the trainer saves and stops, as for Ctrl-C
 
     started = []
 
     def callbacks(name):
         started.append(name)
-        return CtrlC()
+        return Stop()
 
     config = SuiteConfig(budget_minutes=0.1, orders=(1,), cells=("gru", "lstm"), tokenizer_flags=["--tokenizer", "char"],
                          model_changes={"layers": 1, "hidden_size": 16, "emb_size": 8},
                          train_changes={"batch_size": 4, "bptt": 16, "epochs": 1000})
     chars = get_tokenizer(tiny_en, "char")
-    with pytest.raises(Terminated) as stopped:
-        run_suite(tiny_en, chars, tmp_path, config, callbacks=callbacks)
-    assert stopped.value.signum == signal.SIGINT and len(started) == 1  # the LSTM never started
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not ignored, whatever started the tests
+    try:
+        with pytest.raises(Terminated) as stopped:
+            run_suite(tiny_en, chars, tmp_path, config, callbacks=callbacks)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.signum == signal.SIGTERM and len(started) == 1  # the LSTM never started
     gru = tmp_path / "models" / "gru"
     assert not (gru / "config.json").exists() or "stopped" not in read_config(gru).get("train", {})
     assert not reusable(gru, tiny_en, chars, model=suite_model(config, "gru"))  # --reuse trains it again
