@@ -195,3 +195,6 @@ def test_a_character_arpa_file_read_as_words_warns_that_the_text_is_mostly_unkno
     assert chars.exit_code == 0 and "warning" not in chars.stderr
     en = cli("eval", built / "kn3.arpa", "--file", TINY["en"]["test"])
     assert en.exit_code == 0 and "warning" not in en.stderr
+    mixed = cli("eval", "--mix", f"{built / 'zh2.arpa.bz2'},{built / 'zh2.arpa.bz2'}", "--weights", "0.5,0.5",
+                "--file", test)  # adversarial pass 63: --mix said nothing
+    assert mixed.exit_code == 0 and mixed.stderr.count("are outside") == 2 and "--tokenizer-from" in mixed.stderr

@@ -83,6 +83,18 @@ def test_rows_change_where_the_state_starts_but_count_every_token_once(words):
         assert np.isfinite(logp).all()
 
 
+def test_rows_begin_only_at_line_starts_so_a_one_line_text_is_one_row(words):
+    """Adversarial pass 63: a one-line text was cut mid-line at the default 16 rows, each piece from nothing read,
+    so eval scored it otherwise than --rows 1, --reset-per-line, fill and rescore (an N-gram too)."""
+    model = small_rnn(words.vocab)
+    one = stream_of(words, [" ".join(LINES)])                                 # every word on one line
+    alone = line_logprobs(model, one, batch_lines=2, window=3)
+    for rows in (1, 2, 16):
+        assert np.allclose(stream_logprobs(model, one, rows=rows, window=3), alone, atol=1e-5)
+    two = stream_of(words, LINES[:2])
+    assert np.allclose(stream_logprobs(model, two, rows=16, window=3), line_logprobs(model, two, window=3), atol=1e-5)
+
+
 def test_reset_per_line_scores_each_line_alone(words):
     model = small_rnn(words.vocab)
     stream = stream_of(words, LINES)

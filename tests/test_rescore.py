@@ -320,5 +320,5 @@ def test_rescore_warns_when_the_hypotheses_are_mostly_outside_the_vocabulary(cli
     strange = write(tmp_path / "strange.tsv", "u1\tdog runs\t-1.0\nu1\tdog ran\t-1.2\nu2\tcat sat\t-0.5\n")
     result = cli("rescore", arpa, strange, "--lm-weight", "1")
     assert result.exit_code == 0, result.output
-    assert f"of the 6 tokens of the hypotheses of {strange} are outside" in result.stderr
+    assert f"of the 9 tokens of the hypotheses of {strange} are outside" in result.stderr  # each </s> counted, as eval counts
     assert "--tokenizer-from" in result.stderr  # an ARPA file: read as whitespace words

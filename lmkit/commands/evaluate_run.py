@@ -102,6 +102,8 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     text = choose_text(corpus_spec, members[0], split, file)
     tune_text = choose_text(corpus_spec, members[0], "valid", None, MIX_TUNING_ADVICE) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
+    for member, scores in zip(members, result.members):  # one vocabulary: each says so for its own files
+        warn_if_mostly_unknown(member, scores.evaluation.oov, scores.evaluation.total.tokens, text.label)
     if per_line is not None:
         write_line_scores(per_line, result.mixture, replace_per_line)
     entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}

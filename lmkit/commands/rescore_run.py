@@ -139,10 +139,11 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
                           f"being measured ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): tuned on "
                           "them, the error rate it reports says nothing; give a dev list of other utterances")
     members = open_members(model, mix, opener)
+    texts = all_texts(lists)
     for member in members:  # a model of another text or tokenizer reads the hypotheses as mostly <unk>
-        ids = [i for text in all_texts(lists) for i in member.tokenizer.encode_line(text)]
-        unknown = sum(i == member.tokenizer.vocab.unk_id for i in ids)
-        warn_if_mostly_unknown(member, unknown, len(ids), f"the hypotheses of {nbest}")
+        ids = [i for text in texts for i in member.tokenizer.encode_line(text)]
+        unknown = sum(i == member.tokenizer.vocab.unk_id for i in ids)  # out of every token scored, each </s> too,
+        warn_if_mostly_unknown(member, unknown, len(ids) + len(texts), f"the hypotheses of {nbest}")  # as eval counts
     scoring = {"device": select_device(flags["device"])}
     weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)
     table = scored(lists, members, weights, scoring)

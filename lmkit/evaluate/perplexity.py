@@ -191,18 +191,21 @@ def line_scores(stream: np.ndarray, logp: np.ndarray) -> LineScores:
 
 # --- scoring ---------------------------------------------------------------------------
 def row_cuts(stream: np.ndarray, rows: int) -> list[int]:
-    """Start positions of up to `rows` pieces of a stream, each at a line start where possible.
+    """Start positions of up to `rows` pieces of a stream, each at a line start: fewer pieces where the text has
+    fewer lines (one for a text of one line, however long).
 
     A piece starting right after a `</s>` (or at the leading `<s>`) begins a sentence,
-    so an N-gram scores it exactly as in one long pass.
+    so an N-gram scores it exactly as in one long pass, and a network as it reads a line alone.
+    A piece cut inside a line would begin mid-sentence from nothing read: a one-line text scored
+    otherwise at --rows 16 than at --rows 1, and otherwise than fill and rescore score it.
     """
     predictions = len(stream) - 1
     wanted = [k * predictions // rows for k in range(1, rows)]
     ends = np.flatnonzero(np.asarray(stream[:-1]) == EOS_ID)
-    if len(ends):
-        picks = ends[np.clip(np.searchsorted(ends, wanted), 0, len(ends) - 1)]
-        wanted = [int(p) for p in picks]
-    return sorted({0, *(w for w in wanted if 0 < w < predictions)})
+    if not len(ends):
+        return [0]
+    picks = ends[np.clip(np.searchsorted(ends, wanted), 0, len(ends) - 1)]
+    return sorted({0, *(int(p) for p in picks if 0 < p < predictions)})
 
 
 def stream_rows(stream: np.ndarray, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
