@@ -86,9 +86,11 @@ def still_in_reach(totals: torch.Tensor, length: int, finished: list[Sample], wi
     """Whether a hypothesis still going, with these (n,) total log-probs over `length` tokens, may yet be among the
     `width` best: fewer than `width` have ended (one cut at max_tokens has not), or one scores above the width-th
     of them as far as it has gone (total / length ** alpha). More tokens only lower a total, so at alpha 0 this is
-    exact: no hypothesis that stops is better than the complete ones. At alpha > 0 a very likely ending could still raise a mean, which
-    this does not wait for (as the usual early stop of beam search). Stopping at the K-th completion instead
-    returned worse text than greedy: short, unlikely lines complete first while the likely one is still going."""
+    exact: no hypothesis that stops is better than the complete ones. At alpha > 0 a very likely ending could
+    still raise a mean, which this does not wait for (as the usual early stop of beam search). Stopping at the
+    K-th completion instead returned worse text than greedy: short, unlikely lines complete first while the
+    likely one is still going. (A wider beam can still prune greedy's path before it ends: beam search is not
+    monotone in its width.)"""
     ended = sorted((sample.score for sample in finished if sample.finished), reverse=True)
     if len(ended) < width:
         return True
