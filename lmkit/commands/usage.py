@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+TAKES_TRAIN = ("train", "ngram", "report")  # the commands whose text to learn from is --train PATH, not an argument
 HELP_FOR_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 on; 8.1 exits instead
 
 
@@ -17,7 +18,13 @@ class OneLineUsageError(click.ClickException):
         self.command_path = error.ctx.command_path if error.ctx is not None else command_path
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.message} (see '{self.command_path} --help')", err=True)
+        click.echo(f"error: {self.message}{self.hint()} (see '{self.command_path} --help')", err=True)
+
+    def hint(self) -> str:
+        """A newcomer's likely meaning: `lmkit train my.txt` names its text as an argument, where --train takes it."""
+        if "unexpected extra argument" in self.message and self.command_path.split()[-1] in TAKES_TRAIN:
+            return "; a text file to train on is given as --train PATH"
+        return ""
 
 
 class UsageGroup(click.Group):
