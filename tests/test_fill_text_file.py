@@ -169,3 +169,11 @@ def test_slips_in_the_candidates_list_are_refused_before_any_model_is_read(cli, 
         result = cli("fill", missing, "--text-file", path, "--candidates", candidates)
         assert_one_line_error(result, "--candidates")
         assert "line 1" not in result.stderr and "no-such-model" not in result.stderr
+
+
+def test_a_score_that_rounds_to_zero_is_shown_without_a_sign():
+    """First-hour pass, session 51: fill printed -0.000 beside 0.000."""
+    from lmkit.commands.fill_output import score_cell
+
+    assert score_cell(-0.0001) == score_cell(0.0) == score_cell(-0.0) == "     0.000"
+    assert score_cell(-1.23456) == "    -1.235" and score_cell(None) == "         -"

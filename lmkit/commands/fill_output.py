@@ -58,7 +58,7 @@ class FillTables:
                 continue
             if rank == 1:
                 click.echo(f"{'rank':>4}  " + "  ".join(f"{name:>10}" for name in columns) + "  filler  sentence")
-            shown = "  ".join(f"{x:>10.3f}" if x is not None else f"{'-':>10}" for x in cells(filler))
+            shown = "  ".join(score_cell(x) for x in cells(filler))
             click.echo(f"{rank:>4}  {shown}  {word}  "
                        f"{text.left}{before}[{word}]{after}{text.right}{MARK * (not reads)}")
             marked |= not reads
@@ -75,3 +75,11 @@ def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str,
     word = tokenizer.decode(ids)
     gaps = filler_gaps(tokenizer, left, word, ids, right)
     return word, gaps or ("", ""), gaps is not None
+
+
+def score_cell(value: float | None) -> str:
+    """A score as the table shows it, 10 wide: 3 decimals, '-' for none, and 0.000 for a value that rounds to
+    it from below (not -0.000)."""
+    if value is None:
+        return f"{'-':>10}"
+    return f"{value if round(value, 3) != 0 else 0.0:>10.3f}"
