@@ -322,3 +322,19 @@ def check_threads(ctx: click.Context, param: click.Parameter, value: int | None)
     from lmkit.config.machine import check_threads as check
 
     return value if value is None else check(value)
+
+
+MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
+
+
+def warn_if_mostly_unknown(member, evaluation, what: str) -> None:
+    """A warning when so many of `what`'s tokens (its Evaluation by `member`: eval's text, rescore's hypotheses)
+    are outside the model's vocabulary that its figures mean little (each is scored as <unk>); for an ARPA file, whose text is read as whitespace words unless --tokenizer-from says
+    otherwise, the likely cause: a character model's ARPA file read Chinese lines as one word each, 50% <unk>."""
+    unknown, tokens = evaluation.oov, evaluation.total.tokens
+    if not tokens or unknown / tokens < MOSTLY_UNKNOWN:
+        return
+    hint = (" (an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
+            "pieces, pass --tokenizer-from with its model directory or tokenizer.json)") if member.config.get("arpa") else ""
+    click.echo(f"warning: {100 * unknown / tokens:.1f}% of the {tokens:,} tokens of {what} are outside {member.name}'s "
+               f"vocabulary and scored as <unk>{hint}", err=True)

@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from lmkit.commands.common import corpus_options, flag, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
-from lmkit.evaluate.adaptive_config import AdaptiveConfig
+from lmkit.evaluate.adaptive_config import REGIMES, AdaptiveConfig
 from lmkit.commands.output_paths import OutputFile, PathGiven, check_output, corpus_files
 from lmkit.errors import ConfigError, counted
 from lmkit.fileio import json_text
@@ -115,8 +115,7 @@ def check_adaptive(adaptive: AdaptiveConfig, mix, scoring: dict) -> None:
     """The adaptive regimes read one model's text in order: refused with --mix and --reset-per-line."""
     if not adaptive.any:
         return
-    asked = (("--cache", adaptive.cache is not None), ("--dynamic", adaptive.dynamic), ("--memory", adaptive.memory))
-    wanted = " and ".join(flag for flag, on in asked if on)
+    wanted = " and ".join(REGIMES[regime][0] for regime in adaptive.asked())
     if mix is not None:
         raise ConfigError(f"{wanted} evaluates one MODEL, not a --mix")
     if scoring["reset_per_line"]:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
-from lmkit.commands.common import ignored_options
+from lmkit.commands.common import ignored_options, warn_if_mostly_unknown
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.models.base import is_cloze
@@ -44,7 +42,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)
     scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
-    warn_if_mostly_unknown(member, scores.evaluation.oov, scores.evaluation.total.tokens, text.label)
+    warn_if_mostly_unknown(member, scores.evaluation, text.label)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
@@ -55,21 +53,6 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
                                                adaptive, scoring["rows"], scoring["window"], scoring["device"],
                                                scoring.get("progress"))
     return result
-
-
-MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
-
-
-def warn_if_mostly_unknown(member, unknown: int, tokens: int, what: str) -> None:
-    """A warning when so many of `what`'s tokens are outside the model's vocabulary that its figures mean little
-    (each is scored as <unk>); for an ARPA file, whose text is read as whitespace words unless --tokenizer-from says
-    otherwise, the likely cause: a character model's ARPA file read Chinese lines as one word each, 50% <unk>."""
-    if not tokens or unknown / tokens < MOSTLY_UNKNOWN:
-        return
-    hint = (" (an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
-            "pieces, pass --tokenizer-from with its model directory or tokenizer.json)") if member.config.get("arpa") else ""
-    click.echo(f"warning: {100 * unknown / tokens:.1f}% of the {tokens:,} tokens of {what} are outside {member.name}'s "
-               f"vocabulary and scored as <unk>{hint}", err=True)
 
 
 def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
@@ -103,7 +86,7 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     tune_text = choose_text(corpus_spec, members[0], "valid", None, MIX_TUNING_ADVICE) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     for member, scores in zip(members, result.members):  # one vocabulary: each says so for its own files
-        warn_if_mostly_unknown(member, scores.evaluation.oov, scores.evaluation.total.tokens, text.label)
+        warn_if_mostly_unknown(member, scores.evaluation, text.label)
     if per_line is not None:
         write_line_scores(per_line, result.mixture, replace_per_line)
     entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from lmkit.commands.evaluate_run import warn_if_mostly_unknown
+from lmkit.commands.common import warn_if_mostly_unknown
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
@@ -60,8 +60,12 @@ def tuning_sentences(lists: dict, refs: dict | None, dev_refs: dict | None, conf
     return [refs[u] for u, tunes in zip(lists, chosen) if tunes]
 
 
-def scored(lists: dict, members: list, weights: list[float], scoring: dict) -> Candidates:
-    lm, tokens = lm_scores(members, weights, all_texts(lists), **scoring)
+def scored(lists: dict, members: list, weights: list[float], scoring: dict, source: Path) -> Candidates:
+    """The lists of `source` scored; a warning where a member reads them as mostly <unk> (a model of another text
+    or tokenizer), counted as lmkit eval counts."""
+    lm, tokens, evaluations = lm_scores(members, weights, all_texts(lists), **scoring)
+    for member, evaluation in zip(members, evaluations):
+        warn_if_mostly_unknown(member, evaluation, f"the hypotheses of {source}")
     return Candidates.build(lists, lm, tokens)
 
 
@@ -139,15 +143,11 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
                           f"being measured ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): tuned on "
                           "them, the error rate it reports says nothing; give a dev list of other utterances")
     members = open_members(model, mix, opener)
-    texts = all_texts(lists)
-    for member in members:  # a model of another text or tokenizer reads the hypotheses as mostly <unk>
-        ids = [i for text in texts for i in member.tokenizer.encode_line(text)]
-        unknown = sum(i == member.tokenizer.vocab.unk_id for i in ids)  # out of every token scored, each </s> too,
-        warn_if_mostly_unknown(member, unknown, len(ids) + len(texts), f"the hypotheses of {nbest}")  # as eval counts
     scoring = {"device": select_device(flags["device"])}
     weights = mix_weights(members, flags["weights"], tuning_sentences(lists, refs, dev_refs, config), scoring)
-    table = scored(lists, members, weights, scoring)
-    dev = (scored(dev_lists, members, weights, scoring), dev_refs, str(files["dev_nbest"])) if dev_lists else None
+    table = scored(lists, members, weights, scoring, nbest)
+    dev = ((scored(dev_lists, members, weights, scoring, files["dev_nbest"]), dev_refs, str(files["dev_nbest"]))
+           if dev_lists else None)
     count = partial(errors, cer=flags["cer"])
     weight, bonus, measure, tuned_on = tune_and_measure(table, refs, dev, count, config)
     names = ", ".join(f"{m.name} x {w:.3f}" for m, w in zip(members, weights)) if mix else members[0].name

@@ -1,7 +1,8 @@
 """N-best rescoring: first-pass score + weight x LM log-probability + bonus x tokens, the weights tuned for error rate.
 
     config = RescoreConfig()
-    table = Candidates.build(lists, lm_scores(members, mix_weights, texts))   # (U, K) arrays, padded
+    lm, tokens, _ = lm_scores(members, mix_weights, texts)                      # (H,) each
+    table = Candidates.build(lists, lm, tokens)                                 # (U, K) arrays, padded
     weight, bonus = tune(table, refs_errors, config)                            # grid search on a dev set
     best = table.best(weight, bonus)                                            # (U,) index of each winner
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from lmkit.config.settings import setting
 from lmkit.evaluate.mix import mixed, member_scores
-from lmkit.evaluate.perplexity import line_scores
+from lmkit.evaluate.perplexity import Evaluation, line_scores
 from lmkit.evaluate.text import EvalText
 
 
@@ -86,15 +87,18 @@ def all_texts(lists: dict) -> list[str]:
     return [h.text for hypotheses in lists.values() for h in hypotheses]
 
 
-def lm_scores(members: Sequence, weights: Sequence[float], texts: list[str], **scoring) -> tuple[np.ndarray, np.ndarray]:
+def lm_scores(members: Sequence, weights: Sequence[float], texts: list[str], **scoring
+              ) -> tuple[np.ndarray, np.ndarray, list[Evaluation]]:
     """(H,) log-probability in nats and (H,) tokens of each text as a sentence of its own, under one model
-    (`members` of one) or the interpolation of several with `weights`."""
+    (`members` of one) or the interpolation of several with `weights`; and each member's Evaluation of the texts
+    (its OOVs counted as lmkit eval counts them)."""
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
     text = EvalText("n-best hypotheses", digest, sum(len(t) + 1 for t in texts), file_lines=texts)
     scores = member_scores(list(members), text, reset_per_line=True, **scoring)
     chosen = scores[0] if len(scores) == 1 else mixed(scores, weights, text)
     lines = line_scores(chosen.stream, chosen.logp)
-    return np.asarray(lines.logprob, dtype=np.float64), np.asarray(lines.tokens, dtype=np.float64) - 1
+    return (np.asarray(lines.logprob, dtype=np.float64), np.asarray(lines.tokens, dtype=np.float64) - 1,
+            [member.evaluation for member in scores])
 
 
 def dev_rows(utterances: list[str], fraction: float) -> np.ndarray:
