@@ -467,14 +467,29 @@ def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = 
     U+FFFD for bad bytes instead of refusing. Line endings are normalised to "\\n".
     `purpose` ends the message of a file that is too large ("... the most lmkit reads as a prompt").
     """
-    data = read_bounded(path, max_bytes, CorpusError, purpose)
+    return decode_text(read_bounded(path, max_bytes, CorpusError, purpose), path, errors)
+
+
+def read_standard_input(max_bytes: int, purpose: str, errors: str = "strict") -> str:
+    """Standard input read whole as UTF-8 text, as read_text reads a file: CorpusError naming "standard input"
+    where it holds more than `max_bytes` (checked as it is read, so `< /dev/zero` ends at the bound) or is not
+    text."""
+    data = sys.stdin.buffer.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CorpusError(f"standard input: holds more than {max_bytes:,} bytes, the most lmkit reads {purpose}")
+    return decode_text(data, "standard input", errors)
+
+
+def decode_text(data: bytes, name, errors: str = "strict") -> str:
+    """The UTF-8 text of `data`, read from `name` (a path, "standard input"), a BOM dropped and line ends made "\\n";
+    CorpusError naming it where the bytes look binary or (with `errors="strict"`) are not UTF-8."""
     if looks_binary(data[:BINARY_SNIFF_BYTES]):
-        raise CorpusError(binary_file_error(path, data, f"in the first {BINARY_SNIFF_BYTES} bytes"))
+        raise CorpusError(binary_file_error(name, data, f"in the first {BINARY_SNIFF_BYTES} bytes"))
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
         raise CorpusError(
-            f"{path}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
+            f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
             "save the file as UTF-8"
         ) from exc
     if text.startswith("\ufeff"):

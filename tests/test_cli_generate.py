@@ -1,6 +1,8 @@
 """`lmkit generate` and `lmkit fill` end to end on small model directories."""
 import json
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -85,6 +87,28 @@ def test_prompt_file(cli, forward_dir, tmp_path):
     assert result.exit_code == 0 and result.stdout.startswith("他有")
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     assert_one_line_error(cli("generate", forward_dir, "--prompt-file", tmp_path / "empty.txt"), "empty.txt is empty")
+
+
+def test_prompt_file_dash_reads_standard_input(cli, forward_dir, tmp_path, monkeypatch):
+    args = ("--greedy", "--max-tokens", "4", "--json")
+    (tmp_path / "prompt.txt").write_text("他有\n", encoding="utf-8")
+    from_file = records(cli("generate", forward_dir, "--prompt-file", tmp_path / "prompt.txt", *args))
+    assert records(cli("generate", forward_dir, "--prompt-file", "-", *args, input="他有\n")) == from_file
+    monkeypatch.chdir(tmp_path)
+    Path("-").write_text("他有\n", encoding="utf-8")  # ./- is a file called '-', not standard input
+    assert records(cli("generate", forward_dir, "--prompt-file", "./-", *args, input="我")) == from_file
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "standard input (--prompt-file -) is empty; leave the option out"),
+    (b"\n", "standard input (--prompt-file -) is empty"),
+    ("caf\u00e9\n".encode("latin-1"), "standard input: not valid UTF-8 at byte offset 3 (byte 0xe9)"),
+    (b"\x00" * 10, "standard input: looks like a binary file"),
+    ("他".encode() * 30, "standard input: holds more than 64 bytes, the most lmkit reads as a prompt"),
+], ids=["empty", "newline", "latin1", "nul", "large"])
+def test_bad_standard_input_prompt(cli, forward_dir, monkeypatch, data, message):
+    monkeypatch.setattr("lmkit.commands.generate.PROMPT_MAX_BYTES", 64)
+    assert_one_line_error(cli("generate", forward_dir, "--prompt-file", "-", input=data), message)
 
 
 def test_backward_model_writes_the_line_ending_in_the_prompt(cli, backward_dir):

@@ -18,10 +18,10 @@ import click
 
 from lmkit.commands.common import TEXT, display_token, model_options, threads_option
 from lmkit.commands.options import options_from
-from lmkit.commands.output_paths import PathGiven
+from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
-from lmkit.fileio import read_text
+from lmkit.fileio import read_standard_input, read_text
 from lmkit.line_ends import unix_newlines
 
 PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
@@ -30,7 +30,8 @@ PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the mo
 @click.command("generate")
 @click.argument("model_dir", metavar="MODEL", type=PathGiven())
 @click.option("--prompt", type=TEXT, default=None, help="Text the continuation follows (newlines end sentences).")
-@click.option("--prompt-file", type=PathGiven(), default=None, help="Read the prompt from a UTF-8 file.")
+@click.option("--prompt-file", type=PathOrStdin(), default=None,
+              help=f"Read the prompt from a UTF-8 file ({STDIN}: from standard input).")
 @options_from(SamplingConfig)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: text (prompt included), generated tokens, ids, log-probs, total.")
 @model_options
@@ -67,15 +68,18 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
                         textless=all(i == tokenizer.vocab.eos_id for i in out.ids))
 
 
-def read_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
+def read_prompt(prompt: str | None, prompt_file: Path | str | None) -> str | None:
     """The prompt text, or None to start a fresh sentence; empty prompts are refused rather than ignored."""
     if prompt is not None and prompt_file is not None:
         raise ConfigError("give either --prompt or --prompt-file, not both")
     if prompt_file is not None:
-        prompt = read_text(prompt_file, max_bytes=PROMPT_MAX_BYTES, purpose="as a prompt")
+        from_stdin = prompt_file == STDIN
+        prompt = (read_standard_input(PROMPT_MAX_BYTES, "as a prompt") if from_stdin
+                  else read_text(prompt_file, max_bytes=PROMPT_MAX_BYTES, purpose="as a prompt"))
         prompt = prompt[:-1] if prompt.endswith("\n") else prompt
         if not prompt:
-            raise ConfigError(f"--prompt-file {prompt_file} is empty; leave the option out to start a fresh sentence")
+            where = "standard input (--prompt-file -)" if from_stdin else f"--prompt-file {prompt_file}"
+            raise ConfigError(f"{where} is empty; leave the option out to start a fresh sentence")
     elif prompt is not None and not prompt:
         raise ConfigError("--prompt is empty; give some text, or leave --prompt out to start a fresh sentence")
     return None if prompt is None else unix_newlines(prompt)  # a lone "\r" ends a line, as in a --prompt-file

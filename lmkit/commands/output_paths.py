@@ -2,6 +2,7 @@
 
     any path                       PathGiven: click's Path, but never an empty string, which Path('') would
                                    quietly make '.', the current folder (`--train ""` trained on its files)
+    generate's --prompt-file       PathOrStdin: a PathGiven, or `-` for standard input (./- names a file called '-')
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
                                    with or without --overwrite), and not inside another one or a cached corpus
     --per-line FILE, --arpa FILE,  OutputFile: a regular file or a symbolic link to one, in a folder that can be
@@ -38,6 +39,16 @@ class PathGiven(click.Path):
         check_path_text(option_name(param), value)
         refuse_detours_through_nothing(option_name(param), value)
         return super().convert(value, param, ctx)
+
+
+STDIN = "-"
+
+
+class PathOrStdin(PathGiven):
+    """A path to read, or STDIN (the string "-", never a Path: ./- converts to Path("-"), a file called '-')."""
+
+    def convert(self, value, param, ctx) -> Path | str:
+        return STDIN if value == STDIN else super().convert(value, param, ctx)
 
 
 class OutputFile(click.ParamType):
