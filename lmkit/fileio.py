@@ -32,6 +32,7 @@ import secrets
 import stat
 import string
 import sys
+import unicodedata
 from pathlib import Path
 from typing import IO, BinaryIO, Callable, Iterator, TypeVar
 
@@ -456,7 +457,34 @@ def binary_file_error(path, head: bytes, nul_at: str) -> str:
     for mark, encoding in WIDE_UNICODE_MARKS:
         if head.startswith(mark):
             return f"{path}: is {encoding} text (it begins with a {encoding} byte-order mark), expected UTF-8: save it as UTF-8"
+    encoding = unmarked_wide_unicode(head[:BINARY_SNIFF_BYTES])
+    if encoding is not None:
+        return (f"{path}: looks like {encoding} text without a byte-order mark (NUL byte {nul_at}), expected UTF-8: "
+                "save it as UTF-8")
     return f"{path}: looks like a binary file (NUL byte {nul_at}), expected UTF-8 text"
+
+
+# what text holds besides letters, marks, numbers, punctuation, symbols and spaces: tab, LF, CR
+TEXT_CONTROLS = frozenset("\t\n\r")
+
+
+def unmarked_wide_unicode(head: bytes) -> str | None:
+    """"UTF-16LE" (or BE, UTF-32LE, BE) where the bytes read in that encoding as lines of nothing but text: a line
+    end, and no NUL, no other control character, no surrogate, private-use or unassigned code point. Latin text in
+    UTF-16 has a NUL in every other byte; binary data with NULs in it reads as some of those (NUL itself, from two
+    zero bytes), and a few bytes of it that happen to read as letters hold no line end."""
+    for encoding, unit in (("UTF-32LE", 4), ("UTF-32BE", 4), ("UTF-16LE", 2), ("UTF-16BE", 2)):
+        whole = head[: len(head) - len(head) % unit]
+        try:
+            text = whole.decode(encoding.lower(), errors="strict")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(whole) - 2 * unit:  # not just a character cut at the sniff's end
+                continue
+            text = whole[: exc.start].decode(encoding.lower())
+        if ("\n" in text or "\r" in text) and all(c in TEXT_CONTROLS or unicodedata.category(c)[0] in "LMNPSZ"
+                                                for c in text):
+            return encoding
+    return None
 
 
 def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,

@@ -11,6 +11,7 @@ from conftest import ENGLISH, assert_one_line_error
 from lmkit.corpus.catalog import get_corpus
 from lmkit.corpus.text_files import scan_text_file
 from lmkit.errors import CorpusError
+from lmkit.fileio import BINARY_SNIFF_BYTES, unmarked_wide_unicode
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -65,6 +66,23 @@ def test_replace_is_opt_in(corpora_root, tmp_path):
     text = "".join(corpus.text(s) for s in ("train", "valid", "test"))
     assert text.count("\ufffd") == 40
     assert corpus.manifest["encoding_errors"] == "replace"
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16LE", "UTF-16BE", "UTF-32LE", "UTF-32BE"])
+def test_unmarked_wide_unicode_is_named(encoding):
+    text = "My phone broke; 我的手机坏了。\r\n" * 400  # beyond the 8 KB sniffed: a character cut at its end
+    assert unmarked_wide_unicode(text.encode(encoding)[:BINARY_SNIFF_BYTES - 1]) == encoding
+
+
+@pytest.mark.parametrize("data", [
+    b"text\x00\x01\x02 more\n",              # reads as CJK letters and a space in UTF-16LE, but holds no line end
+    b"text at first\n" + bytes(range(256)),    # control characters in every reading
+    bytes(4096),                               # NULs in every reading
+    bytes(range(256)) * 40,
+    "one line, no end".encode("utf-16-le"),    # text, but nothing says it is: still called binary
+])
+def test_binary_data_is_not_taken_for_unmarked_wide_unicode(data):
+    assert unmarked_wide_unicode(data) is None
 
 
 def test_unknown_encoding_errors_value(corpora_root):

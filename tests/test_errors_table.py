@@ -115,7 +115,8 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
                 "spaced": b"a b c\n" * 200, "crlf": b"one line\r\n" * 3, "oneline": b"word " * 2000,
                 "nbest": b"u1\tthe cat\t-2.0\nu1\tcat the\t-1.0\n", "badnbest": b"u1\tthe cat\t-2.0\nu1\tthe cat\n",
                 "infnbest": b"u1\tthe cat\tinf\n", "kaldi": b"u1-1 the cat\nu1-2 cat the\n", "kaldiscores": b"u1-1 -2\n",
-                "refs": b"u2 the cat\n", "utf16": "我的手机坏了。\n".encode("utf-16") * 20}
+                "refs": b"u2 the cat\n", "utf16": "我的手机坏了。\n".encode("utf-16") * 20,
+                "utf16le": "My phone broke.\r\n".encode("utf-16-le") * 20}
     arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
                   "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
                   "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
