@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -87,6 +88,17 @@ def test_vocab_build_kinds(cli, options):
     result = cli("vocab", "build", "--train", ENGLISH, *options)
     assert result.exit_code == 0, result.output
     assert "OOV rate" in result.output
+
+
+@pytest.mark.parametrize("options, asked", [([], "--vocab-size 8,000 (the default)"),
+                                            (["--vocab-size", "5000"], "--vocab-size 5,000:")])
+def test_a_smaller_sentencepiece_vocabulary_than_asked_is_said(cli, options, asked):
+    result = cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "spm", *options)
+    assert result.exit_code == 0, result.output
+    size = int(re.search(r"vocab size +(\d+)", result.stdout).group(1))
+    assert size < 5000 and result.stderr.count("warning") == 1
+    assert f"warning: {asked}" in result.stderr and f"gave only {size} pieces (specials included)" in result.stderr
+    assert "warning" not in cli("vocab", "build", "--train", ENGLISH, "--tokenizer", "spm", "--vocab-size", "150").stderr
 
 
 def test_vocab_build_word_jieba(cli):

@@ -127,14 +127,15 @@ class TokenizerSpec:
     options: dict = field(default_factory=dict)
 
     def load(self, corpus, rebuild: bool = False):
-        from lmkit.text.tokenizer_cache import get_tokenizer
+        from lmkit.text.tokenizer_cache import get_tokenizer, option_defaults
 
         if self.kind == "word" and not self.options.get("segment"):
             warn_if_unsegmented(corpus)
         tokenizer = get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
-        asked = self.options.get("vocab_size")
+        asked = self.options.get("vocab_size", option_defaults(self.kind).get("vocab_size"))
         if asked is not None and len(tokenizer.vocab) < asked:  # sentencepiece stops where the text has no more pieces
-            click.echo(f"warning: --vocab-size {asked:,}: the train split of {corpus.name} gave only "
+            default = "" if "vocab_size" in self.options else " (the default)"
+            click.echo(f"warning: --vocab-size {asked:,}{default}: the train split of {corpus.name} gave only "
                        f"{counted(len(tokenizer.vocab), 'piece')} (specials included); that is the vocabulary used",
                        err=True)
         return tokenizer
