@@ -221,3 +221,17 @@ def test_a_report_folder_given_as_a_model_is_named_as_one(cli, char_rows, tmp_pa
     result = cli("eval", tmp_path / "out")
     assert result.exit_code != 0 and "is an lmkit report folder, not a model directory" in result.output
     assert "Traceback" not in result.output
+
+
+def test_no_model_is_marked_best_across_different_test_texts(char_rows):
+    """First-hour pass: models tested on different texts were bolded by their bits/char, beside the note that
+    those are not comparable."""
+    lstm, kn = char_rows
+    elsewhere = type(kn)(**{**vars(kn), "name": "kn, other text", "test_digest": "0" * 64, "test_text": "other.txt"})
+    rows = [lstm, kn, elsewhere]
+    assert best_rows(rows) == []
+    report = build_report(rows, "texts")
+    markdown = write_report(report, Path(kn.directory).parent / "texts")["markdown"].read_text("utf-8")
+    assert "**" not in markdown.split("\n### ")[0].split("| model |", 1)[1].split("\n\n")[0]  # the main table
+    assert "Bits per character are not comparable either" in markdown
+    assert best_rows([lstm, kn]) != []  # the same models on one text still compete

@@ -73,7 +73,10 @@ def model_table(rows, with_perplexity: bool) -> Table:
 def best_rows(rows) -> list[int]:
     """The rows with the lowest test bits/char among the models that score every character. A token outside a
     model's vocabulary is scored as <unk>, which does not pay for spelling the word, so such a model reads lower
-    than it is; only when every model has OOV tokens do they all compete."""
+    than it is; only when every model has OOV tokens do they all compete. None where the models were tested on
+    different texts: their bits/char are not comparable."""
+    if len({r.test_digest for r in rows}) > 1:
+        return []
     scored = [(i, r.test["bits_per_char"]) for i, r in enumerate(rows) if r.test["bits_per_char"] is not None]
     exact = [(i, bits) for i, bits in scored if not rows[i].test["oov"]]
     candidates = exact or scored
