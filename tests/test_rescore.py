@@ -193,6 +193,21 @@ def test_rescore_tunes_on_a_dev_list_in_kaldi_format_and_with_a_mix(cli, tmp_pat
         assert f"(tuned on {dev})" in result.output and "rescored 0.00%" in result.output
 
 
+def test_tuning_on_a_fraction_says_how_many_it_tuned_on_and_measured_on(cli, tmp_path):
+    """First-hour pass: it said "tuned on 6 held-out utterances", of the ones it tuned on, which are the ones not
+    held out from tuning."""
+    arpa, _, _ = word_lists(tmp_path)
+    ids = [f"u{i}" for i in range(12)]
+    nbest = write(tmp_path / "many.tsv", "".join(f"{u}\tthe the\t-1.0\n{u}\tthe cat\t-1.2\n" for u in ids))
+    refs = write(tmp_path / "many.refs", "".join(f"{u} the cat\n" for u in ids))
+    tuned = int(dev_rows(ids, 0.5).sum())
+    result = cli("rescore", arpa, nbest, "--refs", refs, "--dev-fraction", "0.5")
+    assert result.exit_code == 0, result.output
+    assert (f"(tuned on {tuned} of the 12 utterances (--dev-fraction 0.5); the error rate below is on the other "
+            f"{12 - tuned})") in result.output
+    assert f"WER on {12 - tuned} utterances" in result.output and "held-out" not in result.output
+
+
 def test_rescore_a_model_directory_by_character_error_rate(cli, tmp_path):
     zh = TINY["zh"]
     model = tmp_path / "zh2"

@@ -83,7 +83,9 @@ def tune_and_measure(table, refs, dev, count, config: RescoreConfig):
                           "give another fraction or --dev-nbest/--dev-refs")
     tune_table = table.subset(np.flatnonzero(chosen))
     weight, bonus = tune(tune_table, error_table(tune_table, refs, count), config)
-    return weight, bonus, table.subset(np.flatnonzero(~chosen)), counted(int(chosen.sum()), "held-out utterance")
+    tuned_on = (f"{int(chosen.sum()):,} of the {counted(len(chosen), 'utterance')} (--dev-fraction "
+                f"{config.dev_fraction:g}); the error rate below is on the other {int((~chosen).sum()):,}")
+    return weight, bonus, table.subset(np.flatnonzero(~chosen)), tuned_on
 
 
 def rate_line(table: Candidates, refs: dict, count, cer: bool, weight: float, bonus: float) -> str:
