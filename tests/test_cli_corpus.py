@@ -158,6 +158,27 @@ def test_tokenize_text_and_stdin(cli):
     assert rows[1]["tokens"] == ["<unk>", "<unk>", "</s>"] and rows[1]["ids"] == [1, 1, 3]
 
 
+def test_tokenize_puts_each_id_under_its_token(cli):
+    """First-hour pass: tokens and ids were joined by single spaces, so on Chinese text (two columns a character)
+    and past the first id of two digits, an id stood under another token."""
+    from lmkit.text.display_width import display_width
+
+    result = cli("tokenize", "--train", TINY["zh"]["train"], "老船夫问：“你要去哪里？”")
+    assert result.exit_code == 0, result.output
+    tokens, ids = result.output.splitlines()
+
+    def starts(line: str) -> list[int]:  # the terminal column at which each field begins
+        columns, column, previous = [], 0, " "
+        for char in line:
+            if char != " " and previous == " ":
+                columns.append(column)
+            column, previous = column + display_width(char), char
+        return columns
+
+    assert len(tokens.split()) == len(ids.split()) == 14 and starts(tokens) == starts(ids)
+    assert tokens == tokens.rstrip() and ids == ids.rstrip()
+
+
 @pytest.mark.parametrize("make, fragments", [
     (lambda d: d / "missing.txt", ["missing.txt: no such file"]),
     (lambda d: write(d / "empty.txt", b""), ["empty.txt: file is empty"]),

@@ -232,7 +232,7 @@ def test_tokenize_follows_a_link_to_a_tokenizer_file_and_names_a_loop(cli, tmp_p
     assert built.exit_code == 0, built.output
     saved = next(Path(line.split("(")[-1].rstrip(")")) for line in built.output.splitlines() if line.startswith("tokenizer"))
     (tmp_path / "link.json").symlink_to(saved)
-    assert cli("tokenize", "--from", tmp_path / "link.json", "abc").output.startswith("a b c </s>")
+    assert cli("tokenize", "--from", tmp_path / "link.json", "abc").output.split("\n")[0].split() == ["a", "b", "c", "</s>"]
     (tmp_path / "loop.json").symlink_to("loop.json")
     assert_one_line_error(cli("tokenize", "--from", tmp_path / "loop.json", "abc"),
                           f"{tmp_path / 'loop.json'}: tokenizer file is a symbolic link that cannot be followed (a loop)")

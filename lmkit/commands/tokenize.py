@@ -12,6 +12,7 @@ from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
 from lmkit.line_ends import text_lines
+from lmkit.text.display_width import display_width
 from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import EOS_ID
 
@@ -39,10 +40,21 @@ def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
         if fmt == "json":
             click.echo(json.dumps({"text": line, "tokens": tokens, "ids": ids}, ensure_ascii=False))
             continue
+        shown, numbers = [display_token(t) for t in tokens], [str(i) for i in ids]
+        if fmt == "both":  # each id under its token
+            shown, numbers = aligned(shown, numbers)
         if fmt in ("both", "tokens"):
-            click.echo(" ".join(display_token(t) for t in tokens))
+            click.echo(" ".join(shown).rstrip())
         if fmt in ("both", "ids"):
-            click.echo(" ".join(str(i) for i in ids))
+            click.echo(" ".join(numbers).rstrip())
+
+
+def aligned(tokens: list[str], ids: list[str]) -> tuple[list[str], list[str]]:
+    """Tokens and ids each padded to the wider of the two, in terminal columns (a Chinese character takes two),
+    so that joined by spaces each id stands under its token."""
+    widths = [max(display_width(token), len(number)) for token, number in zip(tokens, ids)]
+    return ([token + " " * (width - display_width(token)) for token, width in zip(tokens, widths)],
+            [number.ljust(width) for number, width in zip(ids, widths)])
 
 
 def _stdin_lines(limit: int = MAX_LINE_BYTES):

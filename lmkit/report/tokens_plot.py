@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 import warnings
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from lmkit.report.tokens import END_MARK, differences, diverging, heat, shown_piece, surprisal_scale
+from lmkit.text.display_width import display_width
 
 TOKENS_FILE = "tokens.png"
 COLUMNS = 100
@@ -25,7 +25,8 @@ PLACEHOLDER_FONT = re.compile(r"last ?resort", re.IGNORECASE)  # matplotlib ship
 
 
 def cells(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    """Grid columns of a token: its display width, at least one (a token of a lone combining mark gets a cell)."""
+    return max(1, display_width(text))
 
 
 def layout(tokens: list[tuple[str, str]]) -> list[tuple[int, int, str, str]]:

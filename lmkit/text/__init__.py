@@ -4,6 +4,7 @@
     spm_proto        the few fields of sentencepiece's model file lmkit reads or sets, in protobuf's wire format
     tokenizer_options  what each tokenizer kind takes when fitted: one default, help and check each
     punctuation      a whitespace word cut into word pieces and punctuation marks, and joined back
+    display_width    the terminal columns text takes (a Chinese character two), to line tokens up
     unsegmented      is this Chinese (or Japanese) text without spaces? jieba_words: segmenting it with jieba
     lines            whole lines of an id stream, framed for a bidirectional (cloze) model
     vocab            <pad> <unk> <s> </s> and the token <-> id mapping every model shares
