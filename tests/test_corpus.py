@@ -107,6 +107,19 @@ def test_folder_input_reads_visible_text_files_in_order(corpora_root, tmp_path):
     assert corpus.name.startswith("texts-")  # named after the folder given, not after the first file in it
 
 
+def test_a_local_corpus_records_where_its_files_are_from_anywhere(corpora_root, tmp_path, monkeypatch, cli):
+    """First-hour pass: `lmkit corpus list` showed `local text: small.txt`, the path as typed in another folder."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "small.txt").write_bytes(ENGLISH.read_bytes())
+    monkeypatch.chdir(tmp_path / "work")
+    corpus = get_corpus(train="small.txt")
+    here = str(tmp_path / "work" / "small.txt")
+    assert corpus.manifest["description"] == f"local text: {here}"
+    assert [f["path"] for f in corpus.manifest["source"]["inputs"]["train"]] == [here]
+    monkeypatch.chdir(tmp_path)
+    assert f"local text: {here} [cached" in cli("corpus", "list").stdout
+
+
 def test_line_endings_and_bom_are_normalised(corpora_root, tmp_path):
     path = tmp_path / "crlf.txt"
     body = "".join(f"line {i}\r\n" for i in range(30)) + "old mac\rend"

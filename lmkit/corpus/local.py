@@ -94,7 +94,7 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
             splits = write_given_splits({s: blocks(inputs[s], 1 << 16) for s in SPLITS}, work, names)
             method = "as given by --train/--valid/--test"
         return {
-            "description": f"local text: {what}",
+            "description": "local text: " + ", ".join(str(p.absolute()) for p in as_paths(train)),  # from anywhere
             "source": {"kind": "local", "inputs": {s: [f.describe() for f in fs] for s, fs in inputs.items()}},
             "split_method": method,
             "encoding_errors": encoding_errors,

@@ -59,7 +59,7 @@ class TextFile:
     sha256: str
 
     def describe(self) -> dict:
-        return {"path": str(self.path), "bytes": self.size, "sha256": self.sha256}
+        return {"path": str(self.path.absolute()), "bytes": self.size, "sha256": self.sha256}  # read from anywhere
 
 
 def check_encoding_errors(errors: str) -> str:
