@@ -579,7 +579,7 @@ def test_suite_reuse_keeps_only_models_of_this_corpus_and_vocabulary(tmp_path, t
 
     lstm = rnn_dir(tmp_path / "models" / "lstm", tiny_en, english)  # a 16-unit LSTM, not the suite's 1 x 256
     assert reusable(lstm, tiny_en, english) and not reusable(lstm, tiny_en, english, model=suite_model(SuiteConfig(),
-                                                                                                       "lstm"))
+                                                                                                       "lstm", len(english.vocab)))
     config = json.loads((lstm / "config.json").read_text())
     assert not reusable(lstm, tiny_en, english, model={"kind": config["kind"], "model": config["model"]})  # unfinished
     config["train"] = {**config.get("train", {}), "stopped": "max_time"}

@@ -212,7 +212,7 @@ def test_a_stop_signal_while_the_suite_trains_stops_the_whole_report(tiny_en, tm
     assert stopped.value.signum == signal.SIGTERM and len(started) == 1  # the LSTM never started
     gru = tmp_path / "models" / "gru"
     assert not (gru / "config.json").exists() or "stopped" not in read_config(gru).get("train", {})
-    assert not reusable(gru, tiny_en, chars, model=suite_model(config, "gru"))  # --reuse trains it again
+    assert not reusable(gru, tiny_en, chars, model=suite_model(config, "gru", len(chars.vocab)))  # --reuse trains it again
 
 
 def test_a_report_folder_given_as_a_model_is_named_as_one(cli, char_rows, tmp_path):

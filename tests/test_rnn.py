@@ -1,11 +1,13 @@
 """RNNLM: the protocol (step == score), weight tying, save/load, and that each cell learns."""
+import json
+
 import pytest
 import torch
 
 from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.neural.rnn import CELLS, RNNConfig, RNNLM
-from lmkit.text.tokenizers import fit_tokenizer
+from lmkit.text.tokenizers import WordTokenizer, fit_tokenizer
 
 LINES = ["我的手机坏了", "我打算买一部新手机", "the cat sat on the mat", "a dog ran"]
 
@@ -131,3 +133,39 @@ def test_adaptive_softmax_needs_sixteen_features_to_read(model):
                                           r"this model's reads 14 \(from --hidden-size\)"):
         build(14)
     assert build(16).head.asm.tail[1][0].out_features == 1
+
+
+@pytest.mark.parametrize("types, options, head", [
+    (10_000, {}, "adaptive"),                               # a word vocabulary: the full softmax is most of the work
+    (9_999, {}, "full"),                                    # characters, Chinese ones included
+    (10_000, {"tie_weights": True, "emb_size": 256}, "full"),  # one output matrix, the embedding's
+    (10_000, {"hidden_size": 15}, "full"),                  # too few features for its last cluster
+    (1_200, {"softmax": "adaptive"}, "adaptive"),           # asked: as asked
+    (20_000, {"softmax": "full"}, "full"),
+])
+def test_softmax_auto_is_adaptive_for_large_vocabularies_and_recorded_as_built(tmp_path, types, options, head):
+    from lmkit.models.neural.cloze import ClozeConfig, ClozeRNN
+    from lmkit.text.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(types - len(SPECIALS))])
+    model = RNNLM(vocab, RNNConfig(layers=1, **{"emb_size": 8, **options}))
+    assert model.cfg.softmax == head and type(model.head).__name__ == f"{head.capitalize()}Softmax"
+    save_model(tmp_path / "m", model, WordTokenizer(vocab))
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model"]["softmax"] == head
+    assert load_model(tmp_path / "m")[0].cfg.softmax == head
+    if "tie_weights" not in options:  # a BiLSTM's softmax reads both directions: the same rule on 2 x hidden
+        cloze = ClozeRNN(vocab, ClozeConfig(layers=1, emb_size=8, **{"hidden_size": 8, **options}))
+        auto = "adaptive" if types >= 10_000 and 2 * cloze.cfg.hidden_size >= 16 else "full"
+        assert cloze.cfg.softmax == options.get("softmax", auto)
+
+
+def test_a_model_saved_before_softmax_existed_loads_with_the_full_one(tmp_path):
+    from lmkit.text.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(10_000)])
+    save_model(tmp_path / "m", RNNLM(vocab, RNNConfig(layers=1, emb_size=8, hidden_size=16, softmax="full")),
+               WordTokenizer(vocab))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    del config["model"]["softmax"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    assert load_model(tmp_path / "m")[0].cfg.softmax == "full"  # not auto's adaptive, which its weights do not fit

@@ -45,8 +45,8 @@ def same(value, saved) -> bool:
 def check_resume_options(ctx: click.Context, directory: Path, config: dict) -> None:
     """ConfigError for an option given now that contradicts the model saved in `directory`."""
     for name in ("model", "direction", *MODEL_PARAMS):
-        if not given(ctx, name):
-            continue
+        if not given(ctx, name) or (name == "softmax" and ctx.params[name] == "auto"):  # auto: the one it was built
+            continue                                                                     # with, full or adaptive
         value, saved = ctx.params[name], saved_value(config, name)
         option = flag(ctx, name)
         if name == "direction" and config.get("kind") in CLOZE_KINDS:  # forward too: it is not what it trains

@@ -172,11 +172,11 @@ def reusable(directory: Path, corpus, tokenizer, command: str | None = None, mod
     return same
 
 
-def suite_model(config: SuiteConfig, cell: str) -> dict:
-    """What the config.json of the suite's `cell` model records of its kind and shape."""
+def suite_model(config: SuiteConfig, cell: str, vocab_size: int) -> dict:
+    """What the config.json of the suite's `cell` model over `vocab_size` types records of its kind and shape."""
     from lmkit.models.neural.rnn import RNNLM
 
-    return RNNLM.config_of(config.model_config(cell))
+    return RNNLM.config_of(config.model_config(cell).for_vocabulary(vocab_size))
 
 
 def build_ngrams(corpus, tokenizer, plan: list[tuple[SuiteModel, int, str]], kept: set[Path], config: SuiteConfig,
@@ -273,7 +273,7 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
     refuse_planted_links(models_dir)
     plan = ngram_plan(corpus, config, models_dir)
     planned = [(m.directory, {"command": m.command}) for m, _, _ in plan]
-    planned += [(models_dir / cell, {"model": suite_model(config, cell)}) for cell in config.cells]
+    planned += [(models_dir / cell, {"model": suite_model(config, cell, len(tokenizer.vocab))}) for cell in config.cells]
     kept = {directory for directory, own in planned if config.reuse and reusable(directory, corpus, tokenizer, **own)}
     for directory, _ in planned:  # every one before the first is replaced
         if directory not in kept:

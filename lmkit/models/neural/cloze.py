@@ -43,7 +43,7 @@ from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models import BOTH_WAYS
 from lmkit.models.neural.dropouts import drop_words
-from lmkit.models.neural.heads import HEADS
+from lmkit.models.neural.heads import HEADS, resolved_softmax
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
@@ -56,7 +56,7 @@ from lmkit.text.vocab import Vocab
 CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
 JOINS = ("sum", "layer")
 # what a config.json saved before each option existed was built with: the sum form, an embedding per direction
-BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False}
+BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False, "softmax": "full"}
 # the settings that decide which weights a model has (not only their sizes): each value's, for naming a misfit
 STRUCTURE = {"join": JOINS, "shared_embedding": (True, False), "softmax": tuple(HEADS)}
 
@@ -90,6 +90,10 @@ class ClozeConfig:
 
     def validate(self) -> None:
         check_settings(self)
+
+    def for_vocabulary(self, vocab_size: int) -> "ClozeConfig":
+        """This config with --softmax auto resolved for a vocabulary of `vocab_size` types (RNNConfig's rule)."""
+        return replace(self, softmax=resolved_softmax(self.softmax, vocab_size, 2 * self.hidden_size))  # [V V'] reads both
 
     @classmethod
     def from_dict(cls, obj: dict) -> "ClozeConfig":
@@ -127,6 +131,7 @@ class ClozeRNN(nn.Module):
     def __init__(self, vocab: Vocab, config: ClozeConfig):
         super().__init__()
         config.validate()
+        config = config.for_vocabulary(len(vocab))
         self.vocab, self.cfg, self.kind = vocab, config, config.kind
         self.embedding = self._embedding() if config.shared_embedding else None  # x_t, read by both
         self.forward_reader = self._direction()   # U, W

@@ -17,6 +17,23 @@ from lmkit.models.neural.softmax_loss import linear_target_logprobs
 
 MIN_ADAPTIVE_VOCAB = 1000
 ADAPTIVE_DIV = 4  # each tail cluster reads a projection of the softmax's inputs to 1/4 of the one before
+ADAPTIVE_CLUSTERS = 2  # tail clusters after the head (adaptive_cutoffs)
+# --softmax auto: adaptive from this many types up. A full softmax over a word vocabulary (pku98's 50,756, Shakespeare's
+# 30,876) is nearly all of a 2 x 256 LSTM's work: the adaptive one trained 12 times the tokens in the same 480 s
+# (benchmarks/RESULTS.md, "Word models by default"). Character vocabularies (Chinese ones included: a few thousand)
+# stay below it and keep the full softmax, whose figures the baselines were measured with.
+AUTO_ADAPTIVE_VOCAB = 10_000
+SOFTMAX_CHOICES = ("auto", "full", "adaptive")
+
+
+def resolved_softmax(asked: str, vocab_size: int, features: int, tied: bool = False) -> str:
+    """The head a model of `vocab_size` types whose softmax reads `features` gets for --softmax `asked`: auto is
+    adaptive from AUTO_ADAPTIVE_VOCAB types up, unless the weights are tied (the adaptive softmax has no single
+    output matrix) or too few features would be left to its last cluster; full or adaptive as asked."""
+    if asked != "auto":
+        return asked
+    fits = vocab_size >= AUTO_ADAPTIVE_VOCAB and features >= ADAPTIVE_DIV ** ADAPTIVE_CLUSTERS and not tied
+    return "adaptive" if fits else "full"
 
 
 class FullSoftmax(nn.Module):
@@ -42,7 +59,7 @@ def adaptive_cutoffs(vocab_size: int) -> list[int]:
     if vocab_size < MIN_ADAPTIVE_VOCAB:
         raise ConfigError(f"--softmax adaptive needs a vocabulary of at least {MIN_ADAPTIVE_VOCAB} types, "
                           f"this one has {vocab_size}; use --softmax full")
-    return [round(vocab_size * 0.05), round(vocab_size * 0.2)]
+    return [round(vocab_size * 0.05), round(vocab_size * 0.2)]  # ADAPTIVE_CLUSTERS tail clusters
 
 
 class AdaptiveSoftmax(nn.Module):

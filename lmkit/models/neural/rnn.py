@@ -19,7 +19,7 @@ and weight tying. All act in training mode only: eval mode runs the raw weights.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +31,7 @@ from lmkit.config.settings import check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.base import line_start_read_as_end
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
-from lmkit.models.neural.heads import HEADS
+from lmkit.models.neural.heads import AUTO_ADAPTIVE_VOCAB, HEADS, SOFTMAX_CHOICES, resolved_softmax
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import check_shapes, load_weights, planned_shapes
@@ -72,12 +72,13 @@ class RNNConfig:
     weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, drawn once per training step (weight drop).",
                                  low=0, high=1, high_open=True)
     tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
-    softmax: str = setting("full", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types).",
-                           choices=tuple(HEADS))
+    softmax: str = setting("auto", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types); "
+                           f"auto: adaptive from {AUTO_ADAPTIVE_VOCAB:,} types up (full with --tie-weights), full below.",
+                           choices=SOFTMAX_CHOICES)
 
     def validate(self) -> None:
         check_settings(self)
-        if self.tie_weights and self.softmax != "full":
+        if self.tie_weights and self.softmax == "adaptive":
             raise ConfigError("--tie-weights needs --softmax full: the adaptive softmax has no single output matrix")
         if self.tie_weights and self.emb_size != self.hidden_size:
             raise ConfigError(
@@ -85,9 +86,17 @@ class RNNConfig:
                 "the embedding matrix doubles as the softmax weights"
             )
 
+    def for_vocabulary(self, vocab_size: int) -> "RNNConfig":
+        """This config with --softmax auto resolved for a vocabulary of `vocab_size` types: what the model is built
+        with and config.json records."""
+        return replace(self, softmax=resolved_softmax(self.softmax, vocab_size, self.hidden_size, self.tie_weights))
+
     @classmethod
     def from_dict(cls, obj: dict, where: str = "model") -> "RNNConfig":
-        """From config.json's "model" object: each value's type checked (naming `where` and the key), unknown keys ignored."""
+        """From config.json's "model" object: each value's type checked (naming `where` and the key), unknown keys
+        ignored; a config saved before --softmax existed was built with the full softmax."""
+        if isinstance(obj, dict) and "softmax" not in obj:
+            obj = {**obj, "softmax": "full"}
         return from_json(cls, obj, where)
 
 
@@ -99,6 +108,7 @@ class RNNLM(nn.Module):
     def __init__(self, vocab: Vocab, config: RNNConfig):
         super().__init__()
         config.validate()
+        config = config.for_vocabulary(len(vocab))
         self.vocab = vocab
         self.cfg = config
         self.kind = config.cell
