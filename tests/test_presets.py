@@ -61,7 +61,8 @@ def test_preset_with_another_optimizer_uses_that_optimizers_lr(cli, tmp_path):
 
 
 @pytest.mark.parametrize("extra, lr, decay", [
-    (["--tokenizer", "word"], 3e-3, 0.0), (["--tokenizer", "word", "--lr", "0.02"], 0.02, 0.0), ([], 1e-2, 0.1),
+    (["--tokenizer", "word"], 3e-3, 0.1), (["--tokenizer", "word", "--lr", "0.02"], 0.02, 0.1), ([], 1e-2, 0.1),
+    (["--tokenizer", "word", "--weight-decay", "0"], 3e-3, 0.0),
     (["--weight-decay", "0"], 1e-2, 0.0), (["--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--optimizer", "sgd"], 20.0, 0.0),
     (["--tokenizer", "word", "--weight-decay", "0.3"], 3e-3, 0.3),
@@ -82,7 +83,8 @@ NO_BATCH = [arg for arg in SMALL if arg not in ("--batch-size", "4")]
 @pytest.mark.parametrize("on_amx, extra, batch, lr", [
     (True, [], 32, 2e-2), (False, [], 16, 1e-2),  # characters: the AMX batch, and the LR that goes with it
     (True, ["--batch-size", "8"], 8, 1e-2), (True, ["--lr", "0.005"], 32, 0.005),
-    (True, ["--tokenizer", "word"], 16, 3e-3), (True, ["--batch-size", "64", "--tokenizer", "word"], 64, 3e-3),
+    (True, ["--tokenizer", "word"], 32, 3e-3), (False, ["--tokenizer", "word"], 32, 3e-3),  # words: 32 everywhere
+    (True, ["--batch-size", "64", "--tokenizer", "word"], 64, 3e-3),
     (False, ["--batch-size", "32"], 32, 2e-2),  # the LR follows the batch on any CPU
     (True, ["--preset", "small-corpus", "--layers", "1"], 16, 6e-3)])  # a preset's batch is its own
 def test_the_default_batch_follows_the_machine_and_the_lr_follows_the_batch(cli, tmp_path, monkeypatch, on_amx, extra,
@@ -97,7 +99,8 @@ def test_the_default_batch_follows_the_machine_and_the_lr_follows_the_batch(cli,
     last = torch.load(tmp_path / "m" / "last" / "trainer_state.pt", weights_only=True)
     assert last["world"]["batch_size"] == batch and last["train_config"]["lr"] == lr
     said = "note: using --batch-size 32, the default for characters in bf16 on AMX" in result.stderr
-    assert said is (on_amx and batch == 32 and "--batch-size" not in extra)
+    assert said is (on_amx and batch == 32 and "--batch-size" not in extra and "word" not in extra)
+    assert last["train_config"]["bptt"] == 16  # SMALL's, given
 
 
 def test_a_run_resumed_on_a_cpu_with_amx_keeps_the_batch_it_started_with(cli, tmp_path, monkeypatch):
@@ -134,3 +137,17 @@ def test_preset_is_refused_on_resume(cli, tmp_path):
     result = cli("train", "--resume", tmp_path / "m", "--preset", "awd-char", "--quiet")
     assert_one_line_error(result, "--preset awd-char: --resume continues with the settings the run was started with")
     assert (tmp_path / "m" / "last" / "trainer_state.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind, on_amx, chosen, shape, noted", [
+    ("word", False, set(), (32, 35), False), ("spm", True, set(), (32, 35), False),   # --help names it
+    ("word", False, {"bptt"}, (32, 128), False), ("word", True, {"batch_size", "bptt"}, (16, 128), False),
+    ("char", True, set(), (32, 128), True), ("char", False, set(), (16, 128), False),  # the machine chose: said
+    ("char", True, {"batch_size"}, (16, 128), False)])
+def test_the_default_shape_follows_the_tokenizer_and_the_machine(kind, on_amx, chosen, shape, noted):
+    from lmkit.commands.train_fit import default_run_shape
+    from lmkit.train.config import TrainConfig
+
+    said = []
+    config = default_run_shape(TrainConfig(), kind, on_amx, chosen, said.append)
+    assert (config.batch_size, config.bptt) == shape and bool(said) is noted

@@ -127,7 +127,7 @@ def test_tokenizer_options_check_numbers_in_python_as_on_the_command_line(kind, 
 
 def test_trainer_default_config_is_the_cli_default(cli):
     from lmkit.train.config import (AMX_CHAR_BATCH_SIZE, CHAR_LEVEL_WEIGHT_DECAY, DEFAULT_LR, WIDE_BATCH_LR,
-                                    WORD_LEVEL_LR, TrainConfig)
+                                    WORD_LEVEL_LR, WORD_LEVEL_WEIGHT_DECAY, TrainConfig)
 
     params = {p.name: p for p in all_commands()["train"].params}
     config = TrainConfig()
@@ -145,7 +145,8 @@ def test_trainer_default_config_is_the_cli_default(cli):
     assert wide.with_tokenizer_defaults("word").lr == WORD_LEVEL_LR["adamw"]
     assert config.weight_decay is None  # likewise
     assert config.with_tokenizer_defaults("char").weight_decay == CHAR_LEVEL_WEIGHT_DECAY["adamw"] == 0.1
-    assert word.weight_decay == spm.weight_decay == 0
+    assert word.weight_decay == spm.weight_decay == WORD_LEVEL_WEIGHT_DECAY["adamw"] == 0.1
+    assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("word").weight_decay == 0
     assert TrainConfig(optimizer="sgd").with_tokenizer_defaults("char").weight_decay == 0  # L2 in SGD: not measured
     assert TrainConfig(weight_decay=0.0).with_tokenizer_defaults("char").weight_decay == 0
 

@@ -1,7 +1,7 @@
 """The run's shape for this machine, and checks of the training text against it, said before training starts.
 
-- --batch-size's default where training runs in bf16 on AMX (characters: lmkit.train.config.default_batch_size),
-  when neither the user nor a --preset set it;
+- --batch-size's and --bptt's defaults for the tokenizer's kind and the machine (lmkit.train.config.default_shape:
+  characters in bf16 on AMX, words and subwords), each where neither the user nor a --preset set it;
 - on --resume, that the run keeps the batch (and LR) it began with where this machine's default differs;
 - a text too short for --batch-size x --bptt (a step or two per epoch): the shape is made to fit
   when neither the user nor a --preset set either, otherwise a smaller one is suggested;
@@ -16,28 +16,30 @@ import dataclasses
 from typing import Callable
 
 from lmkit.corpus.fetch import sha256_file
-from lmkit.train.config import default_batch_size
+from lmkit.train.config import default_shape
 from lmkit.train.rare_tokens import once_seen
 from lmkit.train.small_data import MIN_STEPS_PER_EPOCH, fitted_shape, steps_per_epoch
 from lmkit.errors import counted
 
 
-def machine_batch(config, tokenizer_kind: str, on_amx: bool, chosen: set[str], say: Callable[[str], None]):
-    """`config` with this machine's --batch-size default for the tokenizer's kind (and `say` so where it is not the
-    plain one), unless the user or the preset set the batch (`chosen`)."""
-    batch_size = default_batch_size(tokenizer_kind, on_amx)
-    if "batch_size" in chosen or batch_size == config.batch_size:
-        return config
-    say(f"note: using --batch-size {batch_size}, the default for characters in bf16 on AMX (give it to choose "
-        "yourself)")
-    return dataclasses.replace(config, batch_size=batch_size)
+def default_run_shape(config, tokenizer_kind: str, on_amx: bool, chosen: set[str], say: Callable[[str], None]):
+    """`config` with the --batch-size and --bptt defaults for the tokenizer's kind on this machine, each unless the
+    user or the preset set it (`chosen`); `say` so where the machine chose (characters on AMX): --help names the
+    words' and subwords' shape, but cannot know the machine."""
+    batch_size, bptt = default_shape(tokenizer_kind, on_amx)
+    changes = {name: value for name, value in (("batch_size", batch_size), ("bptt", bptt))
+               if name not in chosen and getattr(config, name) != value}
+    if changes and tokenizer_kind == "char":
+        say(f"note: using --batch-size {batch_size}, the default for characters in bf16 on AMX (give it to choose "
+            "yourself)")
+    return dataclasses.replace(config, **changes)
 
 
 def note_kept_batch(config, tokenizer_kind: str, on_amx: bool, given: set[str], say: Callable[[str], None]) -> None:
     """On --resume: `say` so when the run keeps a batch (and its LR) that this machine's default would not choose
     for a new run (begun on AMX, resumed where bf16 does not run on it, or the other way round)."""
-    batch_size = default_batch_size(tokenizer_kind, on_amx)
-    machine_defaults = {default_batch_size(tokenizer_kind, amx) for amx in (False, True)}
+    batch_size = default_shape(tokenizer_kind, on_amx)[0]
+    machine_defaults = {default_shape(tokenizer_kind, amx)[0] for amx in (False, True)}
     if "batch_size" in given or batch_size == config.batch_size or config.batch_size not in machine_defaults:
         return  # a batch fitted to a short text, or chosen, is no machine's default
     lr = "" if "lr" in given else f" and --lr {config.lr:g}"

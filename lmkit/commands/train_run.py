@@ -19,7 +19,7 @@ from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_best_model, check_resume_corpus, check_resume_options,
                                           check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
-from lmkit.commands.train_fit import (fit_shape_to_text, machine_batch, note_kept_batch, warn_if_nothing_is_rare,
+from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
 from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
 from lmkit.commands.train_output import ProgressPrinter
@@ -83,7 +83,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
     else:
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
-        config = machine_batch(config, tokenizer.kind, on_amx, chosen, say)
+        config = default_run_shape(config, tokenizer.kind, on_amx, chosen, say)
         config = fit_shape_to_text(config, len(train_stream), chosen, say, whole_lines=is_cloze(model),
                                    processes=world.size)
         warn_if_valid_is_train(corpus, say)

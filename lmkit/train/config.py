@@ -4,9 +4,9 @@ This class is the one source of those defaults: `lmkit train`'s options are gene
 it (lmkit.commands.options), so `Trainer(model, ..., TrainConfig())` trains what `lmkit train`
 trains, and --resume, the baseline suite and config.json read the same fields. Two defaults
 depend on the run: the LR and weight decay on the tokenizer (with_tokenizer_defaults, which the
-Trainer applies too), and the character batch on the machine (default_batch_size), which
-`lmkit train` applies where it chooses the run's shape (lmkit.commands.train_fit); a Trainer
-given TrainConfig() trains batch 16 everywhere.
+Trainer applies too), and the batch and window on the tokenizer and the machine (default_shape),
+which `lmkit train` applies where it chooses the run's shape (lmkit.commands.train_fit); a Trainer
+given TrainConfig() trains 16 x 128 everywhere.
 """
 from __future__ import annotations
 
@@ -25,14 +25,22 @@ SCHEDULES = ("cosine", "linear", "plateau")  # lmkit.train.schedule
 # --batch-size's default: 16 x 128 was chosen on an AVX2 CPU's step costs (benchmarks/default_recipe.py). In bf16 on
 # AMX a batch of 32 reads 1.5 times the characters per second, and the main job at 32 (LR 2e-2) beat 16 on valid
 # and test; held to AVX2 (fp32) 32 reads about as many characters as 16 and did not gain (benchmarks/RESULTS.md,
-# "A batch of 32 where the CPU has AMX"). Words and subwords were not measured there: they keep 16.
+# "A batch of 32 where the CPU has AMX").
 DEFAULT_BATCH_SIZE = 16
 AMX_CHAR_BATCH_SIZE = 32
+DEFAULT_BPTT = 128
+# Word and subword models: 32 windows of 35 tokens (the shape of Zaremba et al. and pytorch/examples) beat 16 x 128
+# side by side on pku98 words, test perplexity 335.7 against 404.8 in 480 s (benchmarks/RESULTS.md, "Word models by
+# default"): about as many tokens, but 1.7 times the steps.
+WORD_LEVEL_SHAPE = (32, 35)
 
 
-def default_batch_size(tokenizer_kind: str, on_amx: bool) -> int:
-    """--batch-size's default for a tokenizer's kind, where training runs in bf16 on AMX (`on_amx`) or not."""
-    return AMX_CHAR_BATCH_SIZE if on_amx and tokenizer_kind == "char" else DEFAULT_BATCH_SIZE
+def default_shape(tokenizer_kind: str, on_amx: bool) -> tuple[int, int]:
+    """(--batch-size, --bptt) by default for a tokenizer's kind, where training runs in bf16 on AMX (`on_amx`) or
+    not: TrainConfig's own (16 x 128) but for characters on AMX and for words and subwords."""
+    if tokenizer_kind != "char":
+        return WORD_LEVEL_SHAPE
+    return AMX_CHAR_BATCH_SIZE if on_amx else DEFAULT_BATCH_SIZE, DEFAULT_BPTT
 
 
 # adamw on characters: the main job's. 1e-2 was chosen on budgets of about one pass (benchmarks/default_recipe.py);
@@ -50,9 +58,11 @@ WORD_LEVEL_LR = {"adamw": 3e-3}
 
 # AdamW's decoupled weight decay on characters: the main job reads its text 3-6 times, and 0.1 beat none side by
 # side on valid and test; 0.3 and 1.0 lost, and 0.05 and 0.2 were level with each other (benchmarks/RESULTS.md,
-# "Weight decay on characters"). Word and subword vocabularies, and SGD's L2 penalty, were not measured with it:
-# they keep none.
+# "Weight decay on characters"). SGD's L2 penalty was not measured with it: it keeps none.
 CHAR_LEVEL_WEIGHT_DECAY = {"adamw": 0.1}
+# On words and subwords without it, a 2 x 256 LSTM over pku98's 50,756 words stalled at test perplexity 2,530 in
+# 480 s; with 0.1, 399.1 (dropout 0.1 alone: 409.8; both: 378.3; benchmarks/RESULTS.md, "Word models by default").
+WORD_LEVEL_WEIGHT_DECAY = {"adamw": 0.1}
 
 
 def default_lr(optimizer: str, tokenizer_kind: str, batch_size: int) -> float:
@@ -66,8 +76,9 @@ def default_lr(optimizer: str, tokenizer_kind: str, batch_size: int) -> float:
 
 
 def default_weight_decay(optimizer: str, tokenizer_kind: str) -> float:
-    """--weight-decay's default: AdamW's on characters, none otherwise."""
-    return CHAR_LEVEL_WEIGHT_DECAY.get(optimizer, 0.0) if tokenizer_kind == "char" else 0.0
+    """--weight-decay's default: AdamW's on characters, and on words and subwords; none for SGD."""
+    levels = CHAR_LEVEL_WEIGHT_DECAY if tokenizer_kind == "char" else WORD_LEVEL_WEIGHT_DECAY
+    return levels.get(optimizer, 0.0)
 
 
 # The main job: `lmkit train` alone trains a character LSTM on Shakespeare in under 10 minutes on 2 CPU cores
@@ -86,8 +97,9 @@ class TrainConfig:
                                      "resumes included; 0: no time limit).", low=0, high=1e9)
     batch_size: int = setting(DEFAULT_BATCH_SIZE, "Parallel streams B (a bidirectional model: B x --bptt tokens of "
                               f"whole lines a step); {AMX_CHAR_BATCH_SIZE} on characters where training runs in bf16 "
-                              "on AMX.", low=1, high=2**20)
-    bptt: int = setting(128, "Tokens per truncated-BPTT window.", low=1, high=2**20)
+                              f"on AMX, {WORD_LEVEL_SHAPE[0]} on words and subwords.", low=1, high=2**20)
+    bptt: int = setting(DEFAULT_BPTT, f"Tokens per truncated-BPTT window; {WORD_LEVEL_SHAPE[1]} on words and subwords.",
+                        low=1, high=2**20)
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")
     optimizer: str = setting("adamw", "Optimizer.", choices=OPTIMIZERS)
@@ -96,7 +108,8 @@ class TrainConfig:
                                         f"{WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
         for k in DEFAULT_LR) + "].", low=0, low_open=True, high=1e6)
     weight_decay: float | None = setting(None, "Weight decay (decoupled for adamw) [default: " + ", ".join(
-        f"{v:g} for {k} on characters" for k, v in CHAR_LEVEL_WEIGHT_DECAY.items()) + ", else 0].", low=0, high=1e3)
+        f"{CHAR_LEVEL_WEIGHT_DECAY[k]:g} for {k} on characters, {WORD_LEVEL_WEIGHT_DECAY[k]:g} on words and subwords"
+        for k in CHAR_LEVEL_WEIGHT_DECAY) + ", else 0].", low=0, high=1e3)
     schedule: str = setting("cosine", "LR schedule: warm-up, then cosine or linear decay to 0 at the end of the budget "
                             "(--max-time, --max-steps or --epochs, whichever ends first); plateau: divide the LR by "
                             "--lr-decay when validation stops improving.", choices=SCHEDULES)
