@@ -151,3 +151,18 @@ def test_the_default_shape_follows_the_tokenizer_and_the_machine(kind, on_amx, c
     said = []
     config = default_run_shape(TrainConfig(), kind, on_amx, chosen, said.append)
     assert (config.batch_size, config.bptt) == shape and bool(said) is noted
+
+
+@pytest.mark.parametrize("extra, dropout, out_dropout", [
+    (["--tokenizer", "word"], 0.1, 0.1), (["--tokenizer", "spm", "--vocab-size", "300"], 0.1, 0.1),
+    ([], 0.0, 0.0),                                                     # characters: the main job's recipe, none
+    (["--tokenizer", "word", "--dropout", "0.3"], 0.3, 0.1),            # given: as given
+    (["--tokenizer", "word", "--out-dropout", "0"], 0.1, 0.0),
+    (["--tokenizer", "word", "--layers", "1"], 0.0, 0.1),               # nothing stacked to drop between
+    (["--tokenizer", "word", "--model", "bilstm"], 0.1, 0.1),
+    (["--tokenizer", "word", "--preset", "small-corpus", "--layers", "2"], 0.1, 0.6)])  # its out-dropout: the preset's
+def test_words_and_subwords_train_with_dropout_by_default(cli, tmp_path, extra, dropout, out_dropout):
+    result = train(cli, tmp_path / "m", *SMALL, *extra)
+    assert result.exit_code == 0, result.output
+    model = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert (model["dropout"], model["out_dropout"]) == (dropout, out_dropout)

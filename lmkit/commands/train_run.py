@@ -21,7 +21,7 @@ from lmkit.commands.resume_checks import (budget_left, check_best_model, check_r
                                           check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
-from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options
+from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options, with_word_level_dropout
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
@@ -68,7 +68,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                    preset: dict | None) -> int:
     """run_training's part in the job's process group: prepare, train, save, and (process 0) test and print."""
     with world.main_first():
-        directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts)
+        chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's settings are choices too
+        directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen)
         reverse = extra.get("direction") == "backward"
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
@@ -82,7 +83,6 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
     if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
     else:
-        chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's shape is a choice too
         config = default_run_shape(config, tokenizer.kind, on_amx, chosen, say)
         config = fit_shape_to_text(config, len(train_stream), chosen, say, whole_lines=is_cloze(model),
                                    processes=world.size)
@@ -172,13 +172,15 @@ def warn_cut_lines(cut: int, longest: int, config) -> None:
                err=True)
 
 
-def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
-    """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run."""
+def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str]):
+    """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run;
+    `chosen`: the options the user or the preset set."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
+    opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     directory = output_directory(opts, corpus.name, tokenizer.kind)
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}

@@ -62,9 +62,11 @@ class RNNConfig:
     emb_size: int = setting(64, "Embedding size.", low=1, high=LARGEST_WIDTH)
     hidden_size: int = setting(256, "Hidden units per layer.", low=1, high=LARGEST_WIDTH)
     layers: int = setting(2, "Stacked recurrent layers (a deep RNN).", low=1, high=LARGEST_DEPTH)
-    dropout: float = setting(0.0, "Dropout between stacked layers.", low=0, high=1, high_open=True)
+    dropout: float = setting(0.0, "Dropout between stacked layers; 0.1 on words and subwords.", low=0, high=1,
+                             high_open=True)
     emb_dropout: float = setting(0.0, "Dropout on the embedded inputs.", low=0, high=1, high_open=True)
-    out_dropout: float = setting(0.0, "Dropout before the softmax.", low=0, high=1, high_open=True)
+    out_dropout: float = setting(0.0, "Dropout before the softmax; 0.1 on words and subwords.", low=0, high=1,
+                                 high_open=True)
     locked_dropout: bool = setting(False, "Variational dropout: --emb-dropout, --dropout and --out-dropout draw one "
                                    "mask per sequence, the same at every time step.")
     word_dropout: float = setting(0.0, "Drop whole words: rows of the embedding matrix, drawn once per training step.",
