@@ -51,6 +51,7 @@ NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", 
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
 TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
 JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
+STDIN_NAME = "standard input"   # how messages name it, where they would name a file
 
 
 def name_check(what: str, token: str) -> str:
@@ -502,10 +503,17 @@ def read_standard_input(max_bytes: int, purpose: str, errors: str = "strict") ->
     """Standard input read whole as UTF-8 text, as read_text reads a file: CorpusError naming "standard input"
     where it holds more than `max_bytes` (checked as it is read, so `< /dev/zero` ends at the bound) or is not
     text."""
-    data = sys.stdin.buffer.read(max_bytes + 1)
+    data = standard_input().read(max_bytes + 1)
     if len(data) > max_bytes:
         raise CorpusError(f"standard input: holds more than {max_bytes:,} bytes, the most lmkit reads {purpose}")
-    return decode_text(data, "standard input", errors)
+    return decode_text(data, STDIN_NAME, errors)
+
+
+def standard_input() -> BinaryIO:
+    """Standard input's bytes; CorpusError where the process has none (started with it closed: `<&-`)."""
+    if sys.stdin is None:
+        raise CorpusError("standard input is closed; give the text through a pipe or a file")
+    return sys.stdin.buffer
 
 
 def decode_text(data: bytes, name, errors: str = "strict") -> str:
@@ -516,10 +524,8 @@ def decode_text(data: bytes, name, errors: str = "strict") -> str:
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
-            "save the file as UTF-8"
-        ) from exc
+        raise CorpusError(f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
+                          + ("give UTF-8 text" if name == STDIN_NAME else "save the file as UTF-8")) from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     return unix_newlines(text)

@@ -102,7 +102,7 @@ def test_prompt_file_dash_reads_standard_input(cli, forward_dir, tmp_path, monke
 @pytest.mark.parametrize("data, message", [
     (b"", "standard input (--prompt-file -) is empty; leave the option out"),
     (b"\n", "standard input (--prompt-file -) is empty"),
-    ("caf\u00e9\n".encode("latin-1"), "standard input: not valid UTF-8 at byte offset 3 (byte 0xe9)"),
+    ("caf\u00e9\n".encode("latin-1"), "standard input: not valid UTF-8 at byte offset 3 (byte 0xe9); give UTF-8 text"),
     ("他有\n".encode("utf-16-le"), "standard input: looks like UTF-16LE text without a byte-order mark"),
     (b"\x00" * 10, "standard input: looks like a binary file"),
     ("他".encode() * 30, "standard input: holds more than 64 bytes, the most lmkit reads as a prompt"),
@@ -110,6 +110,18 @@ def test_prompt_file_dash_reads_standard_input(cli, forward_dir, tmp_path, monke
 def test_bad_standard_input_prompt(cli, forward_dir, monkeypatch, data, message):
     monkeypatch.setattr("lmkit.commands.generate.PROMPT_MAX_BYTES", 64)
     assert_one_line_error(cli("generate", forward_dir, "--prompt-file", "-", input=data), message)
+
+
+def test_a_closed_standard_input_is_said_in_one_line(forward_dir, corpora_root):
+    """Adversarial pass 64: `--prompt-file - <&-` (and tokenize reading standard input) ended in a traceback."""
+    import subprocess
+    import sys
+
+    for args in (["generate", str(forward_dir), "--prompt-file", "-"], ["tokenize", "--from", str(forward_dir)]):
+        command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "lmkit", *args]) + " <&-"
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip() == "error: standard input is closed; give the text through a pipe or a file"
 
 
 def test_backward_model_writes_the_line_ending_in_the_prompt(cli, backward_dir):

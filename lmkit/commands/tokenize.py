@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -11,6 +10,7 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
+from lmkit.fileio import standard_input
 from lmkit.line_ends import text_lines
 from lmkit.text.display_width import display_width
 from lmkit.text.tokenizer_options import tokenizer_knobs
@@ -62,7 +62,7 @@ def _stdin_lines(limit: int = MAX_LINE_BYTES):
     stream's own error handler): input without newlines (`< /dev/zero`) is refused at the bound instead of
     filling memory, and bytes that are not UTF-8 (or a NUL byte) are refused, a BOM dropped and a lone CR read
     as a line end, as in files."""
-    stdin = sys.stdin.buffer
+    stdin = standard_input()
     number = 0
     while data := stdin.readline(limit + 1):
         number += 1
