@@ -235,3 +235,15 @@ def test_no_model_is_marked_best_across_different_test_texts(char_rows):
     assert "**" not in markdown.split("\n### ")[0].split("| model |", 1)[1].split("\n\n")[0]  # the main table
     assert "Bits per character are not comparable either" in markdown
     assert best_rows([lstm, kn]) != []  # the same models on one text still compete
+
+
+def test_the_suite_records_the_batch_lmkit_train_would_choose_otherwise():
+    """Adversarial pass 64: a word suite's recorded command gave no --batch-size, and `lmkit train` run with it
+    trains words at 32 (characters on AMX too) where the suite trained 16."""
+    from lmkit.report.suite import SuiteConfig, neural_flags
+
+    flags = neural_flags("lstm", SuiteConfig(), eval_every=50, seconds=60)
+    assert flags.count("--batch-size") == 1 and flags[flags.index("--batch-size") + 1] == "16"
+    assert flags[flags.index("--bptt") + 1] == "64"
+    given = neural_flags("gru", SuiteConfig(train_changes={"batch_size": 4, "bptt": 16}), eval_every=5, seconds=6)
+    assert given.count("--batch-size") == 1 and given[given.index("--batch-size") + 1] == "4"

@@ -231,8 +231,12 @@ def eval_interval(model, train: np.ndarray, valid: np.ndarray, config: SuiteConf
 
 
 def neural_flags(cell: str, config: SuiteConfig, eval_every: int, seconds: float) -> list[str]:
-    """The `lmkit train` options that train what the suite trains (only what differs from the defaults)."""
-    changes = {**config.model_changes, **config.train_changes, "max_time": round(seconds), "eval_every": eval_every}
+    """The `lmkit train` options that train what the suite trains: what differs from the defaults, and the batch,
+    which `lmkit train` would choose by the tokenizer and the machine (lmkit.train.config.default_shape) where the
+    suite trains TrainConfig's own."""
+    batch = TrainConfig(**config.train_changes).batch_size
+    changes = {**config.model_changes, "batch_size": batch, **config.train_changes, "max_time": round(seconds),
+               "eval_every": eval_every}
     return ["--model", cell, *changed_flags((RNNConfig, TrainConfig), changes)]
 
 
