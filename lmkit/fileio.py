@@ -452,12 +452,22 @@ WIDE_UNICODE_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UT
                       (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 
-def binary_file_error(path, head: bytes, nul_at: str) -> str:
-    """Why a file with a NUL byte (`nul_at`: where) is not read as text: UTF-16 or UTF-32 text, as Windows
-    Notepad saves "Unicode", is said to be that, with what to do; anything else looks binary."""
+def marked_wide_unicode(path, head: bytes) -> str | None:
+    """Why a file beginning with `head` is not read as UTF-8 where it begins with a UTF-16 or UTF-32 byte-order mark
+    (Windows Notepad's "Unicode"), with what to do; None otherwise. Said wherever such a file is refused: for a NUL
+    byte (English text) or for bytes that are not UTF-8 (Chinese text may hold no NUL)."""
     for mark, encoding in WIDE_UNICODE_MARKS:
         if head.startswith(mark):
             return f"{path}: is {encoding} text (it begins with a {encoding} byte-order mark), expected UTF-8: save it as UTF-8"
+    return None
+
+
+def binary_file_error(path, head: bytes, nul_at: str) -> str:
+    """Why a file with a NUL byte (`nul_at`: where) is not read as text: UTF-16 or UTF-32 text, with or without its
+    byte-order mark, is said to be that, with what to do; anything else looks binary."""
+    marked = marked_wide_unicode(path, head)
+    if marked is not None:
+        return marked
     encoding = unmarked_wide_unicode(head[:BINARY_SNIFF_BYTES])
     if encoding is not None:
         return (f"{path}: looks like {encoding} text without a byte-order mark (NUL byte {nul_at}), expected UTF-8: "
@@ -465,15 +475,18 @@ def binary_file_error(path, head: bytes, nul_at: str) -> str:
     return f"{path}: looks like a binary file (NUL byte {nul_at}), expected UTF-8 text"
 
 
-# what text holds besides letters, marks, numbers, punctuation, symbols and spaces: tab, LF, CR
-TEXT_CONTROLS = frozenset("\t\n\r")
+# what text holds besides letters, marks, numbers, punctuation, symbols, spaces and format characters (a zero-width
+# joiner, a soft hyphen): tab, the line ends, vertical tab and form feed
+TEXT_CONTROLS = frozenset("\t\n\r\v\f\x85")
+WIDE_TEXT_UNITS = 16       # fewer characters than this are too few to tell text from binary data by
+ODD_CHARACTER_SHARE = 0.01  # private-use or unassigned characters (or other controls) text may hold, at most
 
 
 def unmarked_wide_unicode(head: bytes) -> str | None:
-    """"UTF-16LE" (or BE, UTF-32LE, BE) where the bytes read in that encoding as lines of nothing but text: a line
-    end, and no NUL, no other control character, no surrogate, private-use or unassigned code point. Latin text in
-    UTF-16 has a NUL in every other byte; binary data with NULs in it reads as some of those (NUL itself, from two
-    zero bytes), and a few bytes of it that happen to read as letters hold no line end."""
+    """"UTF-16LE" (or BE, UTF-32LE, BE) where the bytes read in that encoding as lines of text: at least
+    WIDE_TEXT_UNITS characters, a line end, no NUL, and at most ODD_CHARACTER_SHARE of them private-use, unassigned
+    or control characters. Latin text in UTF-16 has a NUL in every other byte; binary data with NULs in it reads
+    as NULs (two zero bytes) or controls, and a few bytes of it that happen to read as letters hold no line end."""
     for encoding, unit in (("UTF-32LE", 4), ("UTF-32BE", 4), ("UTF-16LE", 2), ("UTF-16BE", 2)):
         whole = head[: len(head) - len(head) % unit]
         try:
@@ -482,10 +495,17 @@ def unmarked_wide_unicode(head: bytes) -> str | None:
             if exc.start < len(whole) - 2 * unit:  # not just a character cut at the sniff's end
                 continue
             text = whole[: exc.start].decode(encoding.lower())
-        if ("\n" in text or "\r" in text) and all(c in TEXT_CONTROLS or unicodedata.category(c)[0] in "LMNPSZ"
-                                                for c in text):
+        if len(text) < WIDE_TEXT_UNITS or "\x00" in text or not ("\n" in text or "\r" in text):
+            continue
+        odd = sum(1 for c in text if c not in TEXT_CONTROLS and unicodedata.category(c) not in TEXT_CATEGORIES)
+        if odd <= ODD_CHARACTER_SHARE * len(text):
             return encoding
     return None
+
+
+TEXT_CATEGORIES = frozenset(f"{major}{minor}" for major, minors in (("L", "ultmo"), ("M", "nce"), ("N", "dlo"),
+                                                                     ("P", "cdseifo"), ("S", "mcko"), ("Z", "slp"))
+                            for minor in minors) | {"Cf"}
 
 
 def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,
@@ -524,7 +544,8 @@ def decode_text(data: bytes, name, errors: str = "strict") -> str:
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
+        raise CorpusError(marked_wide_unicode(name, data) or
+                          f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
                           + ("give UTF-8 text" if name == STDIN_NAME else "save the file as UTF-8")) from exc
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -103,10 +103,11 @@ def test_prompt_file_dash_reads_standard_input(cli, forward_dir, tmp_path, monke
     (b"", "standard input (--prompt-file -) is empty; leave the option out"),
     (b"\n", "standard input (--prompt-file -) is empty"),
     ("caf\u00e9\n".encode("latin-1"), "standard input: not valid UTF-8 at byte offset 3 (byte 0xe9); give UTF-8 text"),
-    ("他有\n".encode("utf-16-le"), "standard input: looks like UTF-16LE text without a byte-order mark"),
+    ("他有\n".encode("utf-16-le") * 8, "standard input: looks like UTF-16LE text without a byte-order mark"),
+    ("今天天气很好".encode("utf-16"), "standard input: is UTF-16 text (it begins with a UTF-16 byte-order mark)"),
     (b"\x00" * 10, "standard input: looks like a binary file"),
     ("他".encode() * 30, "standard input: holds more than 64 bytes, the most lmkit reads as a prompt"),
-], ids=["empty", "newline", "latin1", "utf16le", "nul", "large"])
+], ids=["empty", "newline", "latin1", "utf16le", "utf16 no nul", "nul", "large"])
 def test_bad_standard_input_prompt(cli, forward_dir, monkeypatch, data, message):
     monkeypatch.setattr("lmkit.commands.generate.PROMPT_MAX_BYTES", 64)
     assert_one_line_error(cli("generate", forward_dir, "--prompt-file", "-", input=data), message)

@@ -80,9 +80,34 @@ def test_unmarked_wide_unicode_is_named(encoding):
     bytes(4096),                               # NULs in every reading
     bytes(range(256)) * 40,
     "one line, no end".encode("utf-16-le"),    # text, but nothing says it is: still called binary
+    b"\x4e\x4b\x0a\x00\x30\x75",                 # adversarial pass 64: 3 letters and a line end in UTF-16LE,
+    b"".join(v.to_bytes(2, "little") for v in [1000, 2000, 10, 3000, 20000]),  # too few to tell by
+    ("\ue000\ue001 private use\n" * 4).encode("utf-16-le"),  # more than 1% private-use characters
 ])
 def test_binary_data_is_not_taken_for_unmarked_wide_unicode(data):
     assert unmarked_wide_unicode(data) is None
+
+
+@pytest.mark.parametrize("text", [
+    "Family 👨\u200d👩\u200d👧, soft\u00adhyphen, \u200fright-to-left mark\n",  # format characters (Cf)
+    "page one\fpage two\vtab\x85next line\r\n",                               # form feed, VT, NEL
+    "中文" + "字" * 150 + "\ue000\n",                                           # a private-use character in 150
+])
+def test_text_with_format_characters_or_a_rare_private_use_one_is_named(text):
+    """Adversarial pass 64: such UTF-16 text was called a binary file."""
+    assert unmarked_wide_unicode((text * 3).encode("utf-16-le")) == "UTF-16LE"
+
+
+def test_wide_unicode_with_its_mark_and_no_nul_byte_is_named(cli, tmp_path):
+    """Adversarial pass 64: Chinese UTF-16 holds no NUL byte, so its byte-order mark was read as bytes that are not
+    UTF-8 ("not valid UTF-8 at byte offset 0")."""
+    path = tmp_path / "zh.txt"
+    path.write_bytes("今天天气很好".encode("utf-16"))
+    assert b"\x00" not in path.read_bytes()
+    said = f"{path}: is UTF-16 text (it begins with a UTF-16 byte-order mark), expected UTF-8: save it as UTF-8"
+    assert_one_line_error(cli("train", "--train", path, "--out", tmp_path / "m"), said)
+    assert_one_line_error(cli("corpus", "info", "--train", path), said)
+    assert not (tmp_path / "m").exists()
 
 
 def test_unknown_encoding_errors_value(corpora_root):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import binary_file_error, not_regular, open_regular, read_json, write_json_atomic
+from lmkit.fileio import binary_file_error, marked_wide_unicode, not_regular, open_regular, read_json, write_json_atomic
 from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
@@ -122,9 +122,9 @@ def _check_decodes(path: Path, decoder, chunk: bytes, offset: int, final: bool =
         decoder.decode(chunk, final)
     except UnicodeDecodeError as exc:
         where = offset - pending + exc.start
-        raise CorpusError(
-            f"{path}: not valid UTF-8 at byte offset {where}; fix the file or pass --encoding-errors replace"
-        ) from exc
+        raise CorpusError((marked_wide_unicode(path, chunk) if offset == 0 else None) or
+                          f"{path}: not valid UTF-8 at byte offset {where}; fix the file or pass --encoding-errors "
+                          "replace") from exc
 
 
 def _check_line_lengths(path: Path, chunk: bytes, carried: int, line_number: int, limit: int) -> tuple[int, int]:
