@@ -108,8 +108,9 @@ class TrainConfig:
                                         f"{WORD_LEVEL_LR[k]:g} on words and subwords)" if k in WORD_LEVEL_LR else "")
         for k in DEFAULT_LR) + "].", low=0, low_open=True, high=1e6)
     weight_decay: float | None = setting(None, "Weight decay (decoupled for adamw) [default: " + ", ".join(
-        f"{CHAR_LEVEL_WEIGHT_DECAY[k]:g} for {k} on characters, {WORD_LEVEL_WEIGHT_DECAY[k]:g} on words and subwords"
-        for k in CHAR_LEVEL_WEIGHT_DECAY) + ", else 0].", low=0, high=1e3)
+        f"{CHAR_LEVEL_WEIGHT_DECAY[k]:g} with {k} on characters, {WORD_LEVEL_WEIGHT_DECAY[k]:g} on words and subwords"
+        for k in CHAR_LEVEL_WEIGHT_DECAY) + "; 0 with " + ", ".join(o for o in OPTIMIZERS if o not in
+                                                                   CHAR_LEVEL_WEIGHT_DECAY) + "].", low=0, high=1e3)
     schedule: str = setting("cosine", "LR schedule: warm-up, then cosine or linear decay to 0 at the end of the budget "
                             "(--max-time, --max-steps or --epochs, whichever ends first); plateau: divide the LR by "
                             "--lr-decay when validation stops improving.", choices=SCHEDULES)
@@ -164,7 +165,7 @@ class TrainConfig:
         shrink = (self.lr or 0.0) * (self.weight_decay or 0.0)
         if self.optimizer == "adamw" and shrink >= 1:
             return (f"AdamW multiplies every weight by 1 - lr x weight decay = {1 - shrink:g} each step; keep lr x "
-                    "weight decay below 1")
+                    "weight decay below 1 (the decay is 0.1 by default; --weight-decay 0 turns it off)")
         return None
 
     @property

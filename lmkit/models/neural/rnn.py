@@ -31,7 +31,8 @@ from lmkit.config.settings import check_settings, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models.base import line_start_read_as_end
 from lmkit.models.neural.dropouts import element_dropout, locked_dropout, word_dropout
-from lmkit.models.neural.heads import AUTO_ADAPTIVE_VOCAB, HEADS, SOFTMAX_CHOICES, resolved_softmax
+from lmkit.models.neural.heads import (ADAPTIVE_CLUSTERS, ADAPTIVE_DIV, AUTO_ADAPTIVE_VOCAB, HEADS, SOFTMAX_CHOICES,
+                                      resolved_softmax)
 from lmkit.models.neural.recurrence import RecurrentDrops, layer_shells, run_layers
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import check_shapes, load_weights, planned_shapes
@@ -75,7 +76,8 @@ class RNNConfig:
                                  low=0, high=1, high_open=True)
     tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
     softmax: str = setting("auto", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types); "
-                           f"auto: adaptive from {AUTO_ADAPTIVE_VOCAB:,} types up (full with --tie-weights), full below.",
+                           f"auto: adaptive from {AUTO_ADAPTIVE_VOCAB:,} types up, full below (and with --tie-weights or a softmax "
+                           f"reading fewer than {ADAPTIVE_DIV ** ADAPTIVE_CLUSTERS} features).",
                            choices=SOFTMAX_CHOICES)
 
     def validate(self) -> None:
