@@ -98,6 +98,18 @@ def test_text_with_format_characters_or_a_rare_private_use_one_is_named(text):
     assert unmarked_wide_unicode((text * 3).encode("utf-16-le")) == "UTF-16LE"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_file_in_a_folder_of_texts_is_named_not_left_out_as_binary(cli, tmp_path, encoding):
+    """Adversarial pass 64: it was left out with a warning that called it binary, and the rest trained on."""
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(ENGLISH.read_bytes())
+    (folder / "b.txt").write_bytes("My phone broke.\r\n".encode(encoding) * 30)
+    (folder / "c.bin").write_bytes(bytes(range(256)) * 4)  # binary data beside them is still left out
+    result = cli("corpus", "info", "--train", folder)
+    assert_one_line_error(result, f"{folder / 'b.txt'}: ", "UTF-16", "save it as UTF-8")
+
+
 def test_wide_unicode_with_its_mark_and_no_nul_byte_is_named(cli, tmp_path):
     """Adversarial pass 64: Chinese UTF-16 holds no NUL byte, so its byte-order mark was read as bytes that are not
     UTF-8 ("not valid UTF-8 at byte offset 0")."""

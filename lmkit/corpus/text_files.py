@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import binary_file_error, marked_wide_unicode, not_regular, open_regular, read_json, write_json_atomic
+from lmkit.fileio import (BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, not_regular, open_regular,
+                          read_json, unmarked_wide_unicode, write_json_atomic)
 from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
@@ -186,8 +187,16 @@ def lmkit_folders(entries: list[Path], lmkit_folder: Callable[[Path], bool] | No
 
 
 def _starts_binary(path: Path) -> bool:
+    """Whether a folder's file holds a NUL byte in its first 8 KB, so is left out as binary data; CorpusError where
+    those bytes are UTF-16 or UTF-32 text: text to train on, in an encoding lmkit does not read (a Latin-1 file
+    in the folder is refused the same way, when it is read)."""
     with open(path, "rb") as handle:
-        return b"\x00" in handle.read(8192)
+        head = handle.read(BINARY_SNIFF_BYTES)
+    if b"\x00" not in head:
+        return False
+    if marked_wide_unicode(path, head) is not None or unmarked_wide_unicode(head) is not None:
+        raise CorpusError(binary_file_error(path, head, f"in the first {BINARY_SNIFF_BYTES} bytes"))
+    return True
 
 
 def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = LARGE_FILE_BYTES,
