@@ -158,6 +158,16 @@ def test_tokenize_text_and_stdin(cli):
     assert rows[1]["tokens"] == ["<unk>", "<unk>", "</s>"] and rows[1]["ids"] == [1, 1, 3]
 
 
+@pytest.mark.parametrize("encoding, said", [
+    ("utf-16", "standard input: is UTF-16 text (it begins with a UTF-16 byte-order mark)"),
+    ("utf-16-le", "standard input: looks like UTF-16LE text without a byte-order mark"),
+    ("utf-16-be", "standard input: looks like UTF-16BE text without a byte-order mark")])
+def test_tokenize_names_utf16_piped_in(cli, encoding, said):
+    """Adversarial pass 64: UTF-16 piped into tokenize was called binary data."""
+    piped = ("My phone broke, so I plan to buy a new one.\n" * 3).encode(encoding)
+    assert_one_line_error(cli("tokenize", "--train", ENGLISH, input=piped), said, "save it as UTF-8")
+
+
 def test_tokenize_puts_each_id_under_its_token(cli):
     """First-hour pass: tokens and ids were joined by single spaces, so on Chinese text (two columns a character)
     and past the first id of two digits, an id stood under another token."""

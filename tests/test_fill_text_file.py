@@ -97,8 +97,13 @@ def test_a_bad_line_is_refused_by_its_number_before_anything_is_printed(cli, tmp
 
 def test_a_bad_file_is_refused_by_name(cli, tmp_path, bimodel):
     binary = tmp_path / "binary.txt"
-    binary.write_bytes(b"\xff\xfe_\n")
+    binary.write_bytes(b"caf\xe9 _\n")
     assert_one_line_error(cli("fill", bimodel, "--text-file", binary), f"--text-file {binary}", "not valid UTF-8")
+    for encoding, said in (("utf-16", "is UTF-16 text (it begins with a UTF-16 byte-order mark)"),
+                           ("utf-16-le", "looks like UTF-16LE text without a byte-order mark")):  # adversarial pass 64
+        binary.write_bytes("我的手机坏了，我打算_一部新手机。\r\n".encode(encoding) * 4)
+        assert_one_line_error(cli("fill", bimodel, "--text-file", binary), f"--text-file {binary}: {said}",
+                              "save it as UTF-8")
     assert_one_line_error(cli("fill", bimodel, "--text-file", tmp_path / "none.txt"), "none.txt", "no such file")
     assert_one_line_error(cli("fill", bimodel, "--text-file", tmp_path), str(tmp_path), "is a directory")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.fileio import read_bounded
+from lmkit.fileio import BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, read_bounded, unmarked_wide_unicode
 from lmkit.generate.fill import check_marker, split_blank
 from lmkit.line_ends import unix_newlines
 
@@ -79,6 +79,9 @@ def text_file_lines(path: Path) -> list[str]:
         data = read_bounded(path, TEXT_FILE_MAX_BYTES, ConfigError, "as sentences to fill")
     except LmkitError as error:
         raise ConfigError(f"--text-file {error}") from None
+    head = data[:BINARY_SNIFF_BYTES]
+    if marked_wide_unicode(path, head) or (b"\0" in head and unmarked_wide_unicode(head)):  # Windows' "Unicode"
+        raise ConfigError(f"--text-file {binary_file_error(path, head, f'in the first {BINARY_SNIFF_BYTES} bytes')}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
