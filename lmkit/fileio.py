@@ -480,6 +480,10 @@ def binary_file_error(path, head: bytes, nul_at: str) -> str:
 TEXT_CONTROLS = frozenset("\t\n\r\v\f\x85")
 WIDE_TEXT_UNITS = 16       # fewer characters than this are too few to tell text from binary data by
 ODD_CHARACTER_SHARE = 0.01  # private-use or unassigned characters (or other controls) text may hold, at most
+# Unicode's general categories of text: letters, marks, numbers, punctuation, symbols, separators, and format (Cf)
+TEXT_CATEGORIES = frozenset(f"{major}{minor}" for major, minors in (("L", "ultmo"), ("M", "nce"), ("N", "dlo"),
+                                                                     ("P", "cdseifo"), ("S", "mcko"), ("Z", "slp"))
+                            for minor in minors) | {"Cf"}
 
 
 def unmarked_wide_unicode(head: bytes) -> str | None:
@@ -502,10 +506,6 @@ def unmarked_wide_unicode(head: bytes) -> str | None:
             return encoding
     return None
 
-
-TEXT_CATEGORIES = frozenset(f"{major}{minor}" for major, minors in (("L", "ultmo"), ("M", "nce"), ("N", "dlo"),
-                                                                     ("P", "cdseifo"), ("S", "mcko"), ("Z", "slp"))
-                            for minor in minors) | {"Cf"}
 
 
 def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,
