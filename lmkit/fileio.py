@@ -7,7 +7,8 @@ such as /dev/zero, which never ends; a folder. lmkit reads input only from
 regular files (or links to one), refuses anything else with one line before
 reading a byte (`open_regular`), and refuses a file it would read whole
 when it is larger than the caller's bound (`read_bounded`). Files too large
-for memory are streamed by their readers instead.
+for memory are streamed by their readers instead. What the bytes are as text
+(UTF-8, UTF-16 or UTF-32, binary data) is lmkit.text_bytes's to say.
 
 Every file lmkit writes goes to a temporary name in the same folder, is
 fsynced and then renamed over the target, so a crash or a full disk leaves
@@ -32,16 +33,14 @@ import secrets
 import stat
 import string
 import sys
-import unicodedata
 from pathlib import Path
 from typing import IO, BinaryIO, Callable, Iterator, TypeVar
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.stop_signals import held_back
-from lmkit.line_ends import unix_newlines
+from lmkit.text_bytes import STDIN_NAME, decode_text
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-BINARY_SNIFF_BYTES = 8192
 TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<token>.<check>
 TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.([a-z0-9]{8})\.([0-9a-f]{8})")
 TOKEN_LETTERS = string.ascii_lowercase + string.digits
@@ -51,7 +50,6 @@ NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", 
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
 TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
 JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
-STDIN_NAME = "standard input"   # how messages name it, where they would name a file
 
 
 def name_check(what: str, token: str) -> str:
@@ -442,72 +440,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         handle.write(data)
 
 
-def looks_binary(head: bytes) -> bool:
-    """A NUL byte in the first few KB marks a file as binary (as git and grep do)."""
-    return b"\x00" in head
-
-
-# the byte-order marks of UTF-32 and UTF-16 (the longer first: UTF-32LE's begins as UTF-16LE's does)
-WIDE_UNICODE_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
-
-
-def marked_wide_unicode(path, head: bytes) -> str | None:
-    """Why a file beginning with `head` is not read as UTF-8 where it begins with a UTF-16 or UTF-32 byte-order mark
-    (Windows Notepad's "Unicode"), with what to do; None otherwise. Said wherever such a file is refused: for a NUL
-    byte (English text) or for bytes that are not UTF-8 (Chinese text may hold no NUL)."""
-    for mark, encoding in WIDE_UNICODE_MARKS:
-        if head.startswith(mark):
-            return f"{path}: is {encoding} text (it begins with a {encoding} byte-order mark), expected UTF-8: save it as UTF-8"
-    return None
-
-
-def binary_file_error(path, head: bytes, nul_at: str) -> str:
-    """Why a file with a NUL byte (`nul_at`: where) is not read as text: UTF-16 or UTF-32 text, with or without its
-    byte-order mark, is said to be that, with what to do; anything else looks binary."""
-    marked = marked_wide_unicode(path, head)
-    if marked is not None:
-        return marked
-    encoding = unmarked_wide_unicode(head[:BINARY_SNIFF_BYTES])
-    if encoding is not None:
-        return (f"{path}: looks like {encoding} text without a byte-order mark (NUL byte {nul_at}), expected UTF-8: "
-                "save it as UTF-8")
-    return f"{path}: looks like a binary file (NUL byte {nul_at}), expected UTF-8 text"
-
-
-# what text holds besides letters, marks, numbers, punctuation, symbols, spaces and format characters (a zero-width
-# joiner, a soft hyphen): tab, the line ends, vertical tab and form feed
-TEXT_CONTROLS = frozenset("\t\n\r\v\f\x85")
-WIDE_TEXT_UNITS = 16       # fewer characters than this are too few to tell text from binary data by
-ODD_CHARACTER_SHARE = 0.01  # private-use or unassigned characters (or other controls) text may hold, at most
-# Unicode's general categories of text: letters, marks, numbers, punctuation, symbols, separators, and format (Cf)
-TEXT_CATEGORIES = frozenset(f"{major}{minor}" for major, minors in (("L", "ultmo"), ("M", "nce"), ("N", "dlo"),
-                                                                     ("P", "cdseifo"), ("S", "mcko"), ("Z", "slp"))
-                            for minor in minors) | {"Cf"}
-
-
-def unmarked_wide_unicode(head: bytes) -> str | None:
-    """"UTF-16LE" (or BE, UTF-32LE, BE) where the bytes read in that encoding as lines of text: at least
-    WIDE_TEXT_UNITS characters, a line end, no NUL, and at most ODD_CHARACTER_SHARE of them private-use, unassigned
-    or control characters. Latin text in UTF-16 has a NUL in every other byte; binary data with NULs in it reads
-    as NULs (two zero bytes) or controls, and a few bytes of it that happen to read as letters hold no line end."""
-    for encoding, unit in (("UTF-32LE", 4), ("UTF-32BE", 4), ("UTF-16LE", 2), ("UTF-16BE", 2)):
-        whole = head[: len(head) - len(head) % unit]
-        try:
-            text = whole.decode(encoding.lower(), errors="strict")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(whole) - 2 * unit:  # not just a character cut at the sniff's end
-                continue
-            text = whole[: exc.start].decode(encoding.lower())
-        if len(text) < WIDE_TEXT_UNITS or "\x00" in text or not ("\n" in text or "\r" in text):
-            continue
-        odd = sum(1 for c in text if c not in TEXT_CONTROLS and unicodedata.category(c) not in TEXT_CATEGORIES)
-        if odd <= ODD_CHARACTER_SHARE * len(text):
-            return encoding
-    return None
-
-
-
 def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = TEXT_IN_MEMORY_BYTES,
               purpose: str = "into memory at once") -> str:
     """Read a UTF-8 text file whole; binary, undecodable or larger than `max_bytes` raises CorpusError naming it.
@@ -534,22 +466,6 @@ def standard_input() -> BinaryIO:
     if sys.stdin is None:
         raise CorpusError("standard input is closed; give the text through a pipe or a file")
     return sys.stdin.buffer
-
-
-def decode_text(data: bytes, name, errors: str = "strict") -> str:
-    """The UTF-8 text of `data`, read from `name` (a path, "standard input"), a BOM dropped and line ends made "\\n";
-    CorpusError naming it where the bytes look binary or (with `errors="strict"`) are not UTF-8."""
-    if looks_binary(data[:BINARY_SNIFF_BYTES]):
-        raise CorpusError(binary_file_error(name, data, f"in the first {BINARY_SNIFF_BYTES} bytes"))
-    try:
-        text = data.decode("utf-8", errors=errors)
-    except UnicodeDecodeError as exc:
-        raise CorpusError(marked_wide_unicode(name, data) or
-                          f"{name}: not valid UTF-8 at byte offset {exc.start} (byte 0x{data[exc.start]:02x}); "
-                          + ("give UTF-8 text" if name == STDIN_NAME else "save the file as UTF-8")) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return unix_newlines(text)
 
 
 def read_json(path: str | os.PathLike, what: str = "file", error: type[LmkitError] = LmkitError) -> dict:

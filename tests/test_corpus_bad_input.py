@@ -11,7 +11,7 @@ from conftest import ENGLISH, assert_one_line_error
 from lmkit.corpus.catalog import get_corpus
 from lmkit.corpus.text_files import scan_text_file
 from lmkit.errors import CorpusError
-from lmkit.fileio import BINARY_SNIFF_BYTES, unmarked_wide_unicode
+from lmkit.text_bytes import BINARY_SNIFF_BYTES, unmarked_wide_unicode
 
 
 def write(path: Path, data: bytes) -> Path:

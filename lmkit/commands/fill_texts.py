@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.fileio import BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, read_bounded, unmarked_wide_unicode
+from lmkit.fileio import read_bounded
+from lmkit.text_bytes import BINARY_SNIFF_BYTES, wide_unicode_error
 from lmkit.generate.fill import check_marker, split_blank
 from lmkit.line_ends import unix_newlines
 
@@ -79,9 +80,9 @@ def text_file_lines(path: Path) -> list[str]:
         data = read_bounded(path, TEXT_FILE_MAX_BYTES, ConfigError, "as sentences to fill")
     except LmkitError as error:
         raise ConfigError(f"--text-file {error}") from None
-    head = data[:BINARY_SNIFF_BYTES]
-    if marked_wide_unicode(path, head) or (b"\0" in head and unmarked_wide_unicode(head)):  # Windows' "Unicode"
-        raise ConfigError(f"--text-file {binary_file_error(path, head, f'in the first {BINARY_SNIFF_BYTES} bytes')}")
+    wide = wide_unicode_error(path, data[:BINARY_SNIFF_BYTES], f"in the first {BINARY_SNIFF_BYTES} bytes")
+    if wide is not None:  # Windows' "Unicode"
+        raise ConfigError(f"--text-file {wide}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -10,8 +10,8 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
-from lmkit.fileio import (STDIN_NAME, binary_file_error, marked_wide_unicode, standard_input,
-                          unmarked_wide_unicode)
+from lmkit.fileio import standard_input
+from lmkit.text_bytes import STDIN_NAME, wide_unicode_error
 from lmkit.line_ends import text_lines
 from lmkit.text.display_width import display_width
 from lmkit.text.tokenizer_options import tokenizer_knobs
@@ -71,9 +71,7 @@ def _stdin_lines(limit: int = MAX_LINE_BYTES):
             raise CorpusError(f"standard input: line {number} is longer than {limit:,} bytes; "
                               "lmkit reads text line by line, so break the text into lines")
         whole_end = data + b"\x00" if data.endswith(b"\n") else data  # UTF-16LE's "\n\0": the 0 began line 2
-        wide = number == 1 and (marked_wide_unicode(STDIN_NAME, data) or
-                                (b"\x00" in data and unmarked_wide_unicode(whole_end) and
-                                 binary_file_error(STDIN_NAME, whole_end, f"at byte offset {data.index(0)}")))
+        wide = number == 1 and wide_unicode_error(STDIN_NAME, whole_end, f"at byte offset {data.find(0)}")
         if wide:  # Windows' "Unicode" piped in, named as a file of it is
             raise CorpusError(wide)
         if b"\x00" in data:  # as a file with a NUL byte is refused

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import (BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, not_regular, open_regular,
-                          read_json, unmarked_wide_unicode, write_json_atomic)
+from lmkit.fileio import not_regular, open_regular, read_json, write_json_atomic
+from lmkit.text_bytes import BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, wide_unicode_error
 from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
@@ -192,11 +192,10 @@ def _starts_binary(path: Path) -> bool:
     in the folder is refused the same way, when it is read)."""
     with open(path, "rb") as handle:
         head = handle.read(BINARY_SNIFF_BYTES)
-    if b"\x00" not in head:
-        return False
-    if marked_wide_unicode(path, head) is not None or unmarked_wide_unicode(head) is not None:
-        raise CorpusError(binary_file_error(path, head, f"in the first {BINARY_SNIFF_BYTES} bytes"))
-    return True
+    wide = wide_unicode_error(path, head, f"in the first {BINARY_SNIFF_BYTES} bytes")
+    if wide is not None:
+        raise CorpusError(wide)
+    return b"\x00" in head
 
 
 def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = LARGE_FILE_BYTES,
