@@ -330,8 +330,9 @@ MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with 
 
 def warn_if_mostly_unknown(member, evaluation, what: str) -> None:
     """A warning when so many of `what`'s tokens (its Evaluation by `member`: eval's text, rescore's hypotheses)
-    are outside the model's vocabulary that its figures mean little (each is scored as <unk>); for an ARPA file, whose text is read as whitespace words unless --tokenizer-from says
-    otherwise, the likely cause: a character model's ARPA file read Chinese lines as one word each, 50% <unk>."""
+    are outside the model's vocabulary that its figures mean little (each is scored as <unk>); for an ARPA file,
+    whose text is read as whitespace words unless --tokenizer-from says otherwise, the likely cause: a character
+    model's ARPA file read Chinese lines as one word each, 50% <unk>."""
     unknown, tokens = evaluation.oov, evaluation.total.tokens
     if not tokens or unknown / tokens < MOSTLY_UNKNOWN:
         return
