@@ -166,3 +166,38 @@ def test_words_and_subwords_train_with_dropout_by_default(cli, tmp_path, extra, 
     assert result.exit_code == 0, result.output
     model = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
     assert (model["dropout"], model["out_dropout"]) == (dropout, out_dropout)
+
+
+RUN = ["--batch-size", "4", "--bptt", "16", "--max-steps", "2", "--sample-tokens", "0"]
+
+
+@pytest.mark.parametrize("extra, shape, noted", [
+    ([], (1, 384), True),                                              # the machine chose: said
+    (["--hidden-size", "32"], (2, 32), False), (["--layers", "3"], (3, 256), False),  # given: the general default
+    (["--emb-size", "32", "--tie-weights", "--hidden-size", "32"], (2, 32), False),
+    (["--dropout", "0.2"], (2, 256), False),                           # a dropout between layers wants two
+    (["--model", "gru"], (2, 256), False),                             # measured on the LSTM only
+    (["--tokenizer", "word"], (2, 256), False),
+    (["--preset", "small-corpus"], (1, 192), False)])                  # a preset's model is its own
+def test_a_character_lstm_in_fp32_on_a_cpu_is_one_layer_of_384(cli, tmp_path, extra, shape, noted):
+    result = train(cli, tmp_path / "m", *RUN, "--precision", "fp32", *extra)
+    assert result.exit_code == 0, result.output
+    model = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert (model["layers"], model["hidden_size"]) == shape
+    said = "note: using --layers 1 --hidden-size 384, the default for a character LSTM trained in fp32 on a CPU"
+    assert (said in result.stderr) is noted
+
+
+@pytest.mark.parametrize("kind, fp32_on_cpu, model, chosen, changed", [
+    ("char", True, "lstm", set(), True), ("char", False, "lstm", set(), False),   # bf16 keeps 2 x 256
+    ("char", True, "lstm", {"lr", "batch_size"}, True), ("char", True, "lstm", {"softmax"}, False),
+    ("spm", True, "lstm", set(), False), ("char", True, "rnn_tanh", set(), False)])
+def test_the_fp32_character_model_is_chosen_only_where_nothing_shapes_the_network(kind, fp32_on_cpu, model, chosen,
+                                                                                  changed):
+    from lmkit.commands.train_models import FP32_CPU_CHAR_MODEL, with_fp32_cpu_char_model
+
+    said = []
+    opts = {"model": model, "layers": 2, "hidden_size": 256}
+    result = with_fp32_cpu_char_model(opts, kind, fp32_on_cpu, chosen, said.append)
+    assert (result == {**opts, **FP32_CPU_CHAR_MODEL}) is changed and (result == opts) is not changed
+    assert len(said) == changed

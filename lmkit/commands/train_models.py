@@ -16,6 +16,7 @@ from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 from lmkit.text.vocab import Vocab
 from lmkit.train.config import TrainConfig
+from lmkit.train.presets import option_names
 
 MODEL_FAMILIES: dict[str, type] = {
     "lstm": RNNConfig,
@@ -83,6 +84,28 @@ def with_word_level_dropout(opts: dict, tokenizer_kind: str, chosen: set[str]) -
     changes = {name: value for name, value in WORD_LEVEL_DROPOUT.items()
                if name in takes and name not in chosen and not (name == "dropout" and opts.get("layers") == 1)}
     return {**opts, **changes}
+
+
+# A character LSTM trained in fp32 on a CPU (no bf16 units, or --precision fp32): one layer of 384. On a real
+# 2-core AVX2-only AMD EPYC, in the main job's 480 s, it read 11.4M characters against 2 x 256's 9.3M and tested at
+# 1.9250 bits/char against 1.9800 (valid 2.0806 against 2.1292); one core each, side by side, one layer of 320, 384
+# and 512 all beat 2 x 256 (benchmarks/RESULTS.md, "One layer of 384 on a real AVX2-only CPU"). bf16 trains 2 x 256
+# two to four times faster, and keeps it: it was not measured there.
+FP32_CPU_CHAR_MODEL = {"layers": 1, "hidden_size": 384}
+# the options that shape an RNNConfig's network: where the user or a preset set one, the machine chooses none
+SHAPING = (*RNNConfig.ARCHITECTURE, "dropout")
+
+
+def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool, chosen: set[str],
+                             say: Callable[[str], None]) -> dict:
+    """`opts` with FP32_CPU_CHAR_MODEL for a character LSTM trained in fp32 on a CPU (`fp32_on_cpu`), unless the
+    user or a preset set any option that shapes the network (`chosen`); `say` so, since --help cannot know the
+    machine."""
+    if tokenizer_kind != "char" or not fp32_on_cpu or opts["model"] != "lstm" or chosen & set(SHAPING):
+        return opts
+    say(f"note: using {option_names(FP32_CPU_CHAR_MODEL)}, the default for a character LSTM trained in fp32 on a "
+        "CPU (give --layers or --hidden-size to choose yourself)")
+    return {**opts, **FP32_CPU_CHAR_MODEL}
 
 
 def build_model(name: str, vocab: Vocab, opts: dict, seed: int):

@@ -8,6 +8,7 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import click
 import torch
@@ -21,7 +22,8 @@ from lmkit.commands.resume_checks import (budget_left, check_best_model, check_r
                                           check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
-from lmkit.commands.train_models import MODEL_FAMILIES, build_model, check_model_options, with_word_level_dropout
+from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, with_fp32_cpu_char_model,
+                                         with_word_level_dropout)
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
@@ -67,9 +69,12 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
 def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spec, opts: dict,
                    preset: dict | None) -> int:
     """run_training's part in the job's process group: prepare, train, save, and (process 0) test and print."""
+    say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
+    fp32_on_cpu = device.type == "cpu" and resolve_precision(opts["precision"], device).name == "fp32"
     with world.main_first():
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's settings are choices too
-        directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen)
+        directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen,
+                                                                        fp32_on_cpu, say)
         reverse = extra.get("direction") == "backward"
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
@@ -78,7 +83,6 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
     nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
-    say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
     on_amx = bf16_on_amx(device, resolve_precision(config.precision, device))
     if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
@@ -172,15 +176,18 @@ def warn_cut_lines(cut: int, longest: int, config) -> None:
                err=True)
 
 
-def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str]):
+def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str], fp32_on_cpu: bool,
+                say: Callable[[str], None]):
     """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run;
-    `chosen`: the options the user or the preset set."""
+    `chosen`: the options the user or the preset set; `fp32_on_cpu`: whether a new run trains in fp32 on a CPU
+    (the machine's default model, said by `say`)."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
     opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
+    opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     directory = output_directory(opts, corpus.name, tokenizer.kind)
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
