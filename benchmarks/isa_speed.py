@@ -1,8 +1,9 @@
-"""Characters per second of the default model's training step under each instruction-set limit and precision.
+"""Characters per second of the 2 x 256 character LSTM's training step under each instruction-set limit and precision.
 
     OMP_NUM_THREADS=1 python benchmarks/isa_speed.py [--threads 1] [--steps 30] [--batches 16 32]
 
-The default `lmkit train` model (character LSTM 2 x 256, embedding 64, vocabulary 86, bptt 128) trains whole
+The 2 x 256 character LSTM (embedding 64, vocabulary 86, bptt 128; `lmkit train`'s default where it trains in
+bf16, while in fp32 on a CPU the default is one layer of 384, lmkit.commands.train_models) trains whole
 steps (forward, under bf16 autocast for bf16; backward; clipping; fused AdamW) on random characters, in a child
 process per setting, with oneDNN, ATen and MKL held to each limit of machine.ISA_LIMITS and with none:
 
