@@ -92,20 +92,23 @@ def with_word_level_dropout(opts: dict, tokenizer_kind: str, chosen: set[str]) -
 # and 512 all beat 2 x 256 (benchmarks/RESULTS.md, "One layer of 384 on a real AVX2-only CPU"). bf16 trains 2 x 256
 # two to four times faster, and keeps it: it was not measured there.
 FP32_CPU_CHAR_MODEL = {"layers": 1, "hidden_size": 384}
-# the options that shape an RNNConfig's network: where the user or a preset set one, the machine chooses none
-SHAPING = (*RNNConfig.ARCHITECTURE, "dropout")
 
 
 def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool, chosen: set[str],
                              say: Callable[[str], None]) -> dict:
-    """`opts` with FP32_CPU_CHAR_MODEL for a character LSTM trained in fp32 on a CPU (`fp32_on_cpu`), unless the
-    user or a preset set any option that shapes the network (`chosen`); `say` so, since --help cannot know the
-    machine."""
-    if tokenizer_kind != "char" or not fp32_on_cpu or opts["model"] != "lstm" or chosen & set(SHAPING):
+    """`opts` with FP32_CPU_CHAR_MODEL for a character LSTM trained in fp32 on a CPU (`fp32_on_cpu`), each of
+    --layers and --hidden-size where the user did not set it (`chosen`); --layers stays as it is under a dropout
+    between layers, and both under a --preset, whose model is its own. `say` what was chosen, since --help cannot
+    know the machine."""
+    if tokenizer_kind != "char" or not fp32_on_cpu or opts["model"] != "lstm" or opts.get("preset"):
         return opts
-    say(f"note: using {option_names(FP32_CPU_CHAR_MODEL)}, the default for a character LSTM trained in fp32 on a "
-        "CPU (give --layers or --hidden-size to choose yourself)")
-    return {**opts, **FP32_CPU_CHAR_MODEL}
+    changes = {name: value for name, value in FP32_CPU_CHAR_MODEL.items()
+               if name not in chosen and not (name == "layers" and opts.get("dropout"))}
+    if changes:
+        say(f"note: using {option_names(changes)}, the default for a character LSTM trained in fp32 on a CPU (give "
+            f"{' or '.join(option_names({name: value}).split()[0] for name, value in changes.items())} to choose "
+            "yourself)")
+    return {**opts, **changes}
 
 
 def build_model(name: str, vocab: Vocab, opts: dict, seed: int):

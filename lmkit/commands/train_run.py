@@ -186,10 +186,10 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
+    directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
     opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
-    directory = output_directory(opts, corpus.name, tokenizer.kind)
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
 
