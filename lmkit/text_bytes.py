@@ -38,7 +38,7 @@ def wide_unicode_error(path, head: bytes, nul_at: str) -> str | None:
     mark, or without one where `head` holds a NUL byte (`nul_at`: where) and reads as lines of text in one of them;
     None otherwise. The one test every reader applies, whatever else it refuses the bytes for."""
     marked = marked_wide_unicode(path, head)
-    if marked is not None or b"\x00" not in head:
+    if marked is not None or not looks_binary(head):
         return marked
     encoding = unmarked_wide_unicode(head[:BINARY_SNIFF_BYTES])
     if encoding is None:
@@ -91,8 +91,9 @@ def unmarked_wide_unicode(head: bytes) -> str | None:
 def decode_text(data: bytes, name, errors: str = "strict") -> str:
     """The UTF-8 text of `data`, read from `name` (a path, "standard input"), a BOM dropped and line ends made "\\n";
     CorpusError naming it where the bytes look binary or (with `errors="strict"`) are not UTF-8."""
-    if looks_binary(data[:BINARY_SNIFF_BYTES]):
-        raise CorpusError(binary_file_error(name, data, f"in the first {BINARY_SNIFF_BYTES} bytes"))
+    head = data[:BINARY_SNIFF_BYTES]
+    if looks_binary(head):
+        raise CorpusError(binary_file_error(name, head, f"in the first {BINARY_SNIFF_BYTES} bytes"))
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:

@@ -105,9 +105,9 @@ def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool,
     changes = {name: value for name, value in FP32_CPU_CHAR_MODEL.items()
                if name not in chosen and not (name == "layers" and opts.get("dropout"))}
     if changes:
+        spelled = {knob.name: knob.option for knob in knobs(RNNConfig)}
         say(f"note: using {option_names(changes)}, the default for a character LSTM trained in fp32 on a CPU (give "
-            f"{' or '.join(option_names({name: value}).split()[0] for name, value in changes.items())} to choose "
-            "yourself)")
+            f"{' or '.join(spelled[name] for name in changes)} to choose yourself)")
     return {**opts, **changes}
 
 

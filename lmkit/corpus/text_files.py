@@ -24,7 +24,8 @@ from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.fileio import not_regular, open_regular, read_json, write_json_atomic
-from lmkit.text_bytes import BINARY_SNIFF_BYTES, binary_file_error, marked_wide_unicode, wide_unicode_error
+from lmkit.text_bytes import (BINARY_SNIFF_BYTES, binary_file_error, looks_binary, marked_wide_unicode,
+                              wide_unicode_error)
 from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
@@ -195,7 +196,7 @@ def _starts_binary(path: Path) -> bool:
     wide = wide_unicode_error(path, head, f"in the first {BINARY_SNIFF_BYTES} bytes")
     if wide is not None:
         raise CorpusError(wide)
-    return b"\x00" in head
+    return looks_binary(head)
 
 
 def iter_lines(text_file: TextFile, errors: str = "strict", large_bytes: int = LARGE_FILE_BYTES,
