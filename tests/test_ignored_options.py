@@ -70,3 +70,16 @@ def test_an_on_off_flag_given_off_is_named_as_typed(cli, model):
     assert_one_line_error(cli("tokenize", "--from", model, "--no-lowercase", "abc"),
                           "--no-lowercase would be ignored")
     assert_one_line_error(cli("tokenize", "--from", model, "--lowercase", "abc"), "--lowercase would be ignored")
+
+
+def test_locked_dropout_with_nothing_to_shape_is_refused(cli, tmp_path):
+    args = ["train", "--train", ENGLISH, "--model", "lstm", "--out", tmp_path / "out", "--locked-dropout"]
+    for extra in ([], ["--emb-dropout", "0", "--out-dropout", "0"], ["--layers", "2", "--dropout", "0"]):
+        assert_one_line_error(cli(*args, *extra), "--locked-dropout would change nothing: it makes --emb-dropout, "
+                                                  "--dropout (between stacked layers) and --out-dropout draw one mask")
+        assert not (tmp_path / "out").exists()
+    tiny = ["--max-steps", "1", "--sample-tokens", "0", "--hidden-size", "8", "--emb-size", "4", "--quiet"]
+    for shaped in (["--emb-dropout", "0.1"], ["--layers", "2", "--dropout", "0.2"], ["--out-dropout", "0.3"],
+                   ["--tokenizer", "word"]):  # words drop between layers and before the softmax by default
+        kept = cli(*args, *shaped, *tiny, "--overwrite")
+        assert kept.exit_code == 0, kept.output

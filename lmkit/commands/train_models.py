@@ -111,6 +111,20 @@ def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool,
     return {**opts, **changes}
 
 
+def refuse_idle_locked_dropout(opts: dict, given: set[str]) -> None:
+    """ConfigError for --locked-dropout given where no dropout it shapes drops anything (checked once the word
+    defaults have applied): it changes how --emb-dropout, --dropout and --out-dropout draw their masks, and alone
+    it would train exactly the model without it."""
+    if "locked_dropout" not in given or not opts.get("locked_dropout"):
+        return
+    config = config_from(RNNConfig, opts)  # the only family with the option (check_model_options refuses it for others)
+    between = config.dropout if config.layers > 1 else 0.0
+    if not (config.emb_dropout or between or config.out_dropout):
+        raise ConfigError("--locked-dropout would change nothing: it makes --emb-dropout, --dropout (between stacked "
+                          "layers) and --out-dropout draw one mask per sequence, and none of them drops anything here; "
+                          "give one of them a rate, e.g. --out-dropout 0.2")
+
+
 def build_model(name: str, vocab: Vocab, opts: dict, seed: int):
     if len(vocab) <= 4:
         raise ConfigError("the vocabulary holds only the special tokens: the training text is empty or every "

@@ -22,8 +22,8 @@ from lmkit.commands.resume_checks import (budget_left, check_best_model, check_r
                                           check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
-from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, with_fp32_cpu_char_model,
-                                         with_word_level_dropout)
+from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, refuse_idle_locked_dropout,
+                                         with_fp32_cpu_char_model, with_word_level_dropout)
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.config.folders import checkpoints_root, folders_line
@@ -189,6 +189,7 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
     opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
+    refuse_idle_locked_dropout(opts, given_options(ctx))
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
