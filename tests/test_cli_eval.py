@@ -193,3 +193,31 @@ def test_eval_file_takes_encoding_errors_as_its_advice_says(cli, models, tmp_pat
     replaced = cli("eval", models["kn"], "--file", text, "--encoding-errors", "replace", "--json")
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(replaced.stdout)["models"][0]["evaluation"]["tokens"] > 0
+
+
+def test_standard_input_scores_as_the_same_text_in_a_file(cli, models):
+    text = TINY["en"]["test"].read_bytes()
+    for model in (models["lstm"], models["kn"]):
+        by_file = run_json(cli, model, "--file", TINY["en"]["test"])
+        result = cli("eval", model, "--file", "-", "--json", input=text)
+        assert result.exit_code == 0, result.output
+        piped = json.loads(result.stdout)
+        assert piped["models"][0]["evaluation"] == by_file["models"][0]["evaluation"]
+        assert (piped["text"], piped["text_sha256"]) == ("standard input", by_file["text_sha256"])
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "standard input: is empty; pipe in the text to score"),
+    (b"\n \n\t\n", "standard input: no text, only blank or whitespace-only lines"),
+    (b"ab\xffcd\n", "standard input: not valid UTF-8"),
+    (b"ab\x00cd\n", "standard input: looks like a binary file"),
+])
+def test_bad_standard_input_is_refused_in_one_line(cli, models, content, fragment):
+    assert_one_line_error(cli("eval", models["lstm"], "--file", "-", input=content), fragment)
+
+
+def test_standard_input_keeps_the_per_line_file_check(cli, models, tmp_path):
+    out = tmp_path / "lines.tsv"
+    result = cli("eval", models["kn"], "--file", "-", "--per-line", out, input=TINY["en"]["test"].read_bytes())
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) - 1 == len(TINY["en"]["test"].read_text(encoding="utf-8").splitlines())

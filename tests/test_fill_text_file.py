@@ -182,3 +182,30 @@ def test_a_score_that_rounds_to_zero_is_shown_without_a_sign():
 
     assert score_cell(-0.0001) == score_cell(0.0) == score_cell(-0.0) == "     0.000"
     assert score_cell(-1.23456) == "    -1.235" and score_cell(None) == "         -"
+
+
+@pytest.mark.parametrize("form", ["pair", "bimodel"])
+def test_standard_input_is_read_as_a_text_file_is(cli, tmp_path, pair, bimodel, form):
+    given = models(form, pair, bimodel)
+    text = f"{SENTENCES[0]}\n\n{SENTENCES[2]}\r\n"
+    from_file = records(cli("fill", *given, "--text-file", sentences_file(tmp_path, text), "--top", "2", "--json"))
+    assert records(cli("fill", *given, "--text-file", "-", "--top", "2", "--json", input=text.encode())) == from_file
+    assert {row["line"] for row in from_file} == {1, 3}
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (b"", ("--text-file - has no sentence to fill",)),
+    ("我打算一部\n".encode(), ("--text-file - line 1: no blank in '我打算一部'",)),
+    (b"\xe6\x88\x91_\n\xe6\x88\xff_\n", ("--text-file - line 2: not valid UTF-8 at byte offset 5", "give UTF-8 text")),
+    ("\ufeff我_".encode("utf-16-le"), ("--text-file standard input: is UTF-16 text",)),
+])
+def test_bad_standard_input_is_refused_in_one_line(cli, bimodel, content, fragments):
+    result = cli("fill", bimodel, "--text-file", "-", input=content)
+    assert_one_line_error(result, *fragments)
+    assert result.stdout == ""
+
+
+def test_standard_input_larger_than_the_bound_is_refused_as_it_is_read(cli, bimodel, monkeypatch):
+    monkeypatch.setattr("lmkit.commands.fill_texts.TEXT_FILE_MAX_BYTES", 10)
+    assert_one_line_error(cli("fill", bimodel, "--text-file", "-", input="我打算_一部新手机\n".encode()),
+                          "--text-file -: standard input holds more than 10 bytes, the most lmkit reads as sentences")

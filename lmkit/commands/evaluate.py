@@ -8,7 +8,7 @@ from click.core import ParameterSource
 from lmkit.commands.common import corpus_options, flag, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import REGIMES, AdaptiveConfig
-from lmkit.commands.output_paths import OutputFile, PathGiven, check_output, corpus_files
+from lmkit.commands.output_paths import STDIN, OutputFile, PathGiven, PathOrStdin, check_output, corpus_files
 from lmkit.errors import ConfigError, counted
 from lmkit.fileio import json_text
 
@@ -36,7 +36,8 @@ def scoring_options(f):
 @click.argument("model_dir", metavar="[MODEL]", required=False, type=PathGiven())
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True,
               help="Which split of the corpus to score.")
-@click.option("--file", "file", type=PathGiven(), default=None, help="Score this UTF-8 text file instead.")
+@click.option("--file", "file", type=PathOrStdin(), default=None,
+              help=f"Score this UTF-8 text file instead ({STDIN}: standard input, read whole).")
 @corpus_options(default=None)
 @click.option("--mix", default=None, metavar="A,B",
               help="Interpolate these models (directories or ARPA files; same vocabulary) instead of scoring MODEL.")
@@ -86,7 +87,7 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
     check_output("--per-line", per_line,
-                 [model_dir, file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from],
+                 [model_dir, None if file == STDIN else file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec), opener.tokenizer_from],
                  overwrite)
     if mix is None:
         refuse_ignored(ctx, ("weights",), "there is no --mix to weigh")

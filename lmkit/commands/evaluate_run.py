@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmkit.commands.common import ignored_options, warn_if_mostly_unknown
+from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.models.base import is_cloze
@@ -14,8 +15,10 @@ EVAL_ADVICE = "pass --corpus NAME, --train PATH or --file PATH"  # lmkit eval's 
 MIX_TUNING_ADVICE = f"--weights auto tunes the weights on its valid split: {SPLIT_ADVICE}, or give --weights"
 
 
-def choose_text(corpus_spec, member, split: str, file: Path | None, advice: str = EVAL_ADVICE) -> EvalText:
-    """--file, else the split of --corpus/--train, else the split of the corpus the model was trained on."""
+def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice: str = EVAL_ADVICE) -> EvalText:
+    """--file (STDIN: standard input), else the split of --corpus/--train, else the split of the corpus the model was trained on."""
+    if file == STDIN:
+        return EvalText.from_standard_input(corpus_spec.encoding_errors)
     if file is not None:
         return EvalText.from_file(file, corpus_spec.encoding_errors)
     if corpus_spec.given:

@@ -11,7 +11,7 @@ import click
 from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import config_from, number, options_from
-from lmkit.commands.output_paths import PathGiven
+from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
 from lmkit.commands.fill_output import FillTables
 from lmkit.commands.fill_texts import BlankText, UnfillableBlank, texts_to_fill
 from lmkit.commands.progress import bars_cleared, pass_bars
@@ -56,8 +56,9 @@ MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="On bytes of --memory-file that are not UTF-8: stop with an error, or replace them with U+FFFD.")
 @options_from(MemorySettings, PairMemorySettings, union=True)
-@click.option("--text-file", type=PathGiven(), default=None,
-              help="Fill the blank of each line of this UTF-8 file instead of TEXT (empty lines are skipped): the "
+@click.option("--text-file", type=PathOrStdin(), default=None,
+              help=f"Fill the blank of each line of this UTF-8 file ({STDIN}: standard input) instead of TEXT (empty "
+                   "lines are skipped): the "
                    "models, and their memories, are read once for all of them. Each line's fillers follow a "
                    "`line N: sentence` heading (with --json each object has \"line\": N).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per filler.")

@@ -21,8 +21,9 @@ from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lin
 from lmkit.checkpoint.saved_config import changed_split
 from lmkit.errors import CheckpointError, ConfigError, CorpusError
 from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, perplexity_of, shown, summarize, token_logprobs
-from lmkit.fileio import atomic_write
+from lmkit.fileio import TEXT_IN_MEMORY_BYTES, atomic_write, read_standard_input
 from lmkit.text.id_cache import encoded_split
+from lmkit.text_bytes import STDIN_NAME
 
 
 @dataclass
@@ -60,6 +61,21 @@ class EvalText:
         if not shows:  # as `lmkit train` refuses it: a perplexity of line ends alone measures nothing
             raise CorpusError(f"{path}: {NO_TEXT}")
         return cls(str(path), digest.hexdigest(), chars, file_path=path, encoding_errors=encoding_errors)
+
+    @classmethod
+    def from_standard_input(cls, encoding_errors: str = "strict") -> "EvalText":
+        """Standard input (`--file -`), read whole into memory: at most TEXT_IN_MEMORY_BYTES, checked as for a file."""
+        text = read_standard_input(TEXT_IN_MEMORY_BYTES, "as a text to score (save a larger one to a file)",
+                                   encoding_errors)
+        lines = text.split("\n")
+        if lines and not lines[-1]:
+            lines.pop()  # the final line end ends the last line; it starts no empty one
+        if not lines:
+            raise CorpusError(f"{STDIN_NAME}: is empty; pipe in the text to score")
+        if not any(printed(line) for line in lines):
+            raise CorpusError(f"{STDIN_NAME}: {NO_TEXT}")
+        digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
+        return cls(STDIN_NAME, digest, sum(len(line) + 1 for line in lines), file_lines=lines)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
