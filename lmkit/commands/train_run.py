@@ -35,7 +35,7 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
-from lmkit.train.presets import option_names, preset_values
+from lmkit.train.presets import large_vocabulary_values, option_names, preset_values
 from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume,
                                       refuse_state_name, refuse_working_directory_inside, resume_dir)
 from lmkit.train.trainer import Trainer
@@ -74,7 +74,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
     with world.main_first():
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's settings are choices too
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen,
-                                                                        fp32_on_cpu, say)
+                                                                        fp32_on_cpu, say, preset)
         reverse = extra.get("direction") == "backward"
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
@@ -167,6 +167,22 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
     return {"name": name, "settings": values}
 
 
+def with_preset_vocabulary(opts: dict, preset: dict | None, vocab_size: int, given: set[str],
+                           say: Callable[[str], None]) -> dict:
+    """`opts` with the preset's settings for a vocabulary of `vocab_size` types (LARGE_VOCABULARY), added to the
+    preset's record too, so that the preset line and config.json show what was trained; `say` why."""
+    if preset is None:
+        return opts
+    hidden_size = config_from(RNNConfig, opts).hidden_size
+    values = large_vocabulary_values(preset["name"], vocab_size, hidden_size, given)
+    if not values:
+        return opts
+    preset["settings"].update(values)
+    say(f"note: --preset {preset['name']} on a vocabulary of {vocab_size:,} types trains {option_names(values)}: a tied "
+        "full softmax over so many is most of each step (give --tie-weights or --softmax to choose yourself)")
+    return {**opts, **values}
+
+
 def warn_cut_lines(cut: int, longest: int, config) -> None:
     """A bidirectional model's step holds at most --batch-size x --bptt ids, `<s>` included: longer lines are cut."""
     lines = f"{cut:,} line of the training text is" if cut == 1 else f"{cut:,} lines of the training text are"
@@ -177,16 +193,18 @@ def warn_cut_lines(cut: int, longest: int, config) -> None:
 
 
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str], fp32_on_cpu: bool,
-                say: Callable[[str], None]):
+                say: Callable[[str], None], preset: dict | None = None):
     """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run;
     `chosen`: the options the user or the preset set; `fp32_on_cpu`: whether a new run trains in fp32 on a CPU
-    (the machine's default model, said by `say`)."""
+    (the machine's default model, said by `say`); `preset`: apply_preset's record, whose settings gain those it
+    has for a large vocabulary."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
     directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
+    opts = with_preset_vocabulary(opts, preset, len(tokenizer.vocab), given_options(ctx), say)
     opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
     refuse_idle_locked_dropout(opts, given_options(ctx))

@@ -11,6 +11,7 @@ from typing import Any
 
 from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError
+from lmkit.models.neural.heads import resolved_softmax
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.train.config import TrainConfig
 
@@ -54,6 +55,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# A preset's settings for a vocabulary large enough that --softmax auto would choose the adaptive softmax, where
+# the preset's own tied full softmax is most of each step. `--preset awd` on Shakespeare's 30,876 words, 30 minutes
+# on one thread of a 2-core AVX2-only AMD EPYC (fp32), side by side: tied and full, 814 steps (1.1M tokens) to valid
+# perplexity 208.1, worse than the word 5-gram; untied and adaptive, 2,679 steps (3.7M tokens) to valid 127.4, test
+# 136.9 (benchmarks/RESULTS.md, "The AWD preset's softmax on a CPU"). awd-paper keeps the paper's tied softmax.
+LARGE_VOCABULARY: dict[str, dict[str, Any]] = {"awd": {"tie_weights": False, "softmax": "adaptive"}}
+
 PRESET_CLASSES = (TrainConfig, RNNConfig)
 
 
@@ -67,6 +75,16 @@ def preset_values(name: str, given: set[str], optimizer: str | None = None) -> d
     if "optimizer" in given and "lr" not in given and optimizer != own_optimizer:
         values.pop("lr", None)  # the preset's LR belongs to the preset's optimizer
     return values
+
+
+def large_vocabulary_values(name: str | None, vocab_size: int, hidden_size: int, given: set[str]) -> dict[str, Any]:
+    """Preset `name`'s LARGE_VOCABULARY settings for a vocabulary of `vocab_size` types read by a softmax of
+    `hidden_size` features, where --softmax auto would choose the adaptive softmax there and the user chose neither
+    --tie-weights nor --softmax (`given`: field names); {} otherwise."""
+    values = LARGE_VOCABULARY.get(name or "", {})
+    if not values or given & {"tie_weights", "softmax"}:
+        return {}
+    return values if resolved_softmax("auto", vocab_size, hidden_size) == "adaptive" else {}
 
 
 def option_names(values: dict[str, Any]) -> str:
