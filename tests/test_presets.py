@@ -210,3 +210,49 @@ def test_the_fp32_character_model_fills_in_what_the_user_left_out(kind, fp32_on_
     opts = {"model": "lstm", "layers": 2, "hidden_size": 256, "dropout": 0.0, "preset": None, **extra}
     assert with_fp32_cpu_char_model(opts, kind, fp32_on_cpu, chosen, said.append) == {**opts, **changes}
     assert len(said) == bool(changes)
+
+
+def test_awd_on_a_large_vocabulary_takes_the_adaptive_softmax_untied_unless_the_head_is_chosen():
+    from lmkit.models.neural.heads import AUTO_ADAPTIVE_VOCAB
+    from lmkit.train.presets import large_vocabulary_values
+
+    untied = {"tie_weights": False, "softmax": "adaptive"}
+    assert large_vocabulary_values("awd", 30_876, 400, set()) == untied
+    assert large_vocabulary_values("awd", AUTO_ADAPTIVE_VOCAB, 16, {"dropout"}) == untied
+    assert large_vocabulary_values("awd", AUTO_ADAPTIVE_VOCAB - 1, 400, set()) == {}  # a full softmax is cheap there
+    assert large_vocabulary_values("awd", 30_876, 8, set()) == {}  # too few features for its last cluster
+    for given in ({"tie_weights"}, {"softmax"}):
+        assert large_vocabulary_values("awd", 30_876, 400, given) == {}
+    for name in ("awd-paper", "awd-char", "small-corpus", None):
+        assert large_vocabulary_values(name, 30_876, 400, set()) == {}
+
+
+@pytest.fixture(scope="module")
+def many_words(tmp_path_factory):
+    """A text of 10,400 word types (each twice), enough for --softmax auto to choose the adaptive softmax."""
+    folder = tmp_path_factory.mktemp("many_words")
+    words = [f"w{n}" for n in range(10_400)]
+    lines = [" ".join(words[i:i + 13]) for i in range(0, len(words), 13)]
+    (folder / "train.txt").write_text("\n".join(lines * 2) + "\n", encoding="utf-8")
+    (folder / "valid.txt").write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
+    return folder
+
+
+WORD_SMALL = ["--tokenizer", "word", "--hidden-size", "16", "--emb-size", "16", "--layers", "1", "--batch-size", "4",
+              "--bptt", "8", "--max-steps", "2", "--sample-tokens", "0", "--quiet", "--preset", "awd"]
+
+
+@pytest.mark.parametrize("given, tied, softmax", [([], False, "adaptive"), (["--tie-weights"], True, "full"),
+                                                  (["--softmax", "full"], True, "full")])
+def test_awd_preset_line_note_and_config_show_the_head_a_large_vocabulary_trains(cli, tmp_path, many_words, given,
+                                                                                 tied, softmax):
+    result = cli("train", "--train", many_words / "train.txt", "--valid", many_words / "valid.txt",
+                 "--test", many_words / "valid.txt", "--out", tmp_path / "m", *WORD_SMALL, *given)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["model"]["tie_weights"], config["model"]["softmax"]) == (tied, softmax)
+    preset_line = next(line for line in result.stdout.splitlines() if line.startswith("preset awd:"))
+    noted = "note: --preset awd on a vocabulary of 10,404 types trains --no-tie-weights --softmax adaptive"
+    assert (noted in result.stderr) == (not tied)
+    assert ("--no-tie-weights" in preset_line and "--softmax adaptive" in preset_line) == (not tied)
+    assert (config["train"]["preset"]["settings"].get("softmax") == "adaptive") == (not tied)

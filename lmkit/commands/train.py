@@ -30,7 +30,8 @@ def run_options(f):
         click.option("--resume", type=PathGiven(), default=None, help="Continue a run from its model directory."),
         click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
                      help="A named bundle of settings (awd: Merity et al.'s word-level AWD-LSTM with dropouts for a "
-                          "CPU's few passes; awd-paper: with their own; awd-char: their character-level "
+                          "CPU's few passes, and on 10,000+ types an untied adaptive softmax; awd-paper: with their "
+                          "own, tied; awd-char: their character-level "
                           "regularisers; small-corpus: a small tied LSTM with strong dropout, "
                           "AR/TAR and --rare-unk, for corpora of tens of thousands of tokens); options given override its values."),
         click.option("--nproc", type=number(int, low=1, high=1024), default=None,
