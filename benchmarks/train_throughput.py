@@ -3,24 +3,28 @@
 Model (the classic medium-small word LM): 2-layer LSTM, 200 embedding / 200 hidden, vocabulary 10,000,
 bptt 35, batch 20, dropout 0.2, SGD lr 20, gradient clipping 0.25.
 
-    python benchmarks/train_throughput.py [--steps 1400] [--corpus shakespeare] [--threads N] [--awd]
+    python benchmarks/train_throughput.py [--steps 700] [--rounds 3] [--corpus shakespeare] [--threads N] [--awd]
 
-Prints the threads used, tokens/s for (a) the reference loop fp32, (b) lmkit fp32, (c) lmkit bf16 (only
-where the CPU has bf16 units), their ratios, the validation perplexity of each after the same tokens,
-and the machine's fp32/bf16 matmul GFLOP/s.
-lmkit's trainer tells glibc to keep freed memory (lmkit/train/cpu_memory.py), which the textbook loop
-does not do. The reference runs first, in the process as Python starts it; at the end it runs
-again for --recheck steps in the process lmkit has tuned, so the share of the gain that comes from
-the allocator alone is printed too.
+Each run trains --steps steps in a fresh process, so none inherits another's allocator or oneDNN state, and the
+runs take turns: every round runs each loop once, each round starting one loop later, since a machine's own speed
+drifts (a shared cloud CPU's fp32 matmul rate moved from 124 to 176 GFLOP/s within 40 minutes) and a figure near
+1.0x is otherwise decided by when each loop ran. The loops: (a) the reference fp32, (b) the reference again with
+the allocator setting lmkit's trainer makes (glibc keeps freed memory: lmkit/train/cpu_memory.py), to show what
+share of any gain is that setting alone, (c) lmkit fp32, (d) lmkit bf16 (only where the CPU has bf16 units), and
+with --awd lmkit with the AWD-LSTM regularisers. Printed: each round's tokens/s and ratios, the median ratio over
+the rounds, the validation perplexity of each loop after its steps (seeded: the same in every round), and the
+machine's fp32/bf16 matmul GFLOP/s.
 
-The default 1,400 steps (980k tokens) is about one epoch of Shakespeare: after 300 steps the
-perplexity of one run still moves by +-10% with the smallest numeric change, too much to compare
-precisions within 2%.
+After 300 steps the perplexity of one run still moves by +-10% with the smallest numeric change, so comparing
+precisions within 2% needs about an epoch of Shakespeare (--steps 1400, 980k tokens); the default 700 times the
+loops, not the precisions.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
+import statistics
 import tempfile
 import time
 
@@ -36,6 +40,7 @@ from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.id_cache import encoded_split
 from lmkit.text.tokenizers import fit_tokenizer
 from lmkit.train.config import TrainConfig
+from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.train.trainer import TrainCallbacks, Trainer
 
 VOCAB, EMB, HIDDEN, LAYERS, BPTT, BATCH, DROPOUT, LR, CLIP = 10_000, 200, 200, 2, 35, 20, 0.2, 20.0, 0.25
@@ -138,15 +143,19 @@ def lmkit_run(tokenizer, stream, valid, steps: int, precision: str, awd: bool = 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1400)
+    parser.add_argument("--steps", type=int, default=700, help="training steps of each run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of runs, each loop once a round")
     parser.add_argument("--corpus", default="shakespeare")
-    parser.add_argument("--recheck", type=int, default=400, help="steps of the reference re-run after lmkit's runs")
     parser.add_argument("--awd", action="store_true",
                         help="also train with the AWD-LSTM regularisers (weight drop, locked and word dropout, AR/TAR) "
                              "and print what they cost in throughput")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="torch threads [default: what this process may use, as lmkit's commands choose]")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.steps < 20 or args.rounds < 1:
+        parser.error(f"--steps must be at least 20 (the first 5 are not timed) and --rounds at least 1, "
+                     f"got {args.steps} and {args.rounds}")
+    return args
 
 
 def print_machine(threads: int, bf16) -> None:
@@ -157,35 +166,83 @@ def print_machine(threads: int, bf16) -> None:
     print(f"matmul 1024^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {bf16_rate:.1f} GFLOP/s")
 
 
+def loops(bf16_native: bool, awd: bool) -> list[str]:
+    """The loops each round runs: 'reference', 'reference+allocator', then lmkit's as 'PRECISION[+awd]'."""
+    precisions = ["fp32", "bf16"] if bf16_native else ["fp32"]
+    return ["reference", "reference+allocator", *precisions, *(f"{p}+awd" for p in precisions if awd)]
+
+
+def load_stream(corpus_name: str):
+    corpus = get_corpus(corpus_name)
+    tokenizer = fit_tokenizer("word", corpus.lines("train"), max_size=VOCAB)
+    stream = encoded_split(corpus, tokenizer, "train")
+    valid = np.asarray(encoded_split(corpus, tokenizer, "valid"))[:100_000]
+    return tokenizer, stream, valid
+
+
+def one_run(loop: str, corpus_name: str, steps: int, threads: int) -> tuple[float, float]:
+    """(tokens/s, valid perplexity) of one loop, run in a process of its own (the pool's fresh worker)."""
+    apply_threads(threads)
+    tokenizer, stream, valid = load_stream(corpus_name)
+    if loop.startswith("reference"):
+        if loop == "reference+allocator":
+            keep_freed_memory()
+        rate, reference = reference_run(stream, steps)
+        model = as_rnnlm(reference, tokenizer.vocab)
+    else:
+        precision, _, extra = loop.partition("+")
+        rate, model = lmkit_run(tokenizer, stream, valid, steps, precision, awd=extra == "awd")
+    with torch.no_grad():
+        return rate, stream_nll(model.eval(), valid).perplexity
+
+
+def fresh_run(loop: str, args: argparse.Namespace, threads: int) -> tuple[float, float]:
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(one_run, (loop, args.corpus, args.steps, threads))
+
+
 def main() -> None:
     args = parse_args()
     threads = apply_threads(args.threads)
     bf16 = bf16_support(torch.device("cpu"))
-    corpus = get_corpus(args.corpus)
-    tokenizer = fit_tokenizer("word", corpus.lines("train"), max_size=VOCAB)
-    stream = encoded_split(corpus, tokenizer, "train")
-    valid = np.asarray(encoded_split(corpus, tokenizer, "valid"))[:100_000]
+    tokenizer, stream, _ = load_stream(args.corpus)
     print_machine(threads, bf16)
-    print(f"stream: {args.corpus} words, vocabulary {len(tokenizer.vocab)}, {len(stream):,} tokens; {args.steps} steps each")
+    print(f"stream: {args.corpus} words, vocabulary {len(tokenizer.vocab)}, {len(stream):,} tokens; "
+          f"{args.steps} steps a run, {args.rounds} rounds, each run in a fresh process")
+    names = loops(bf16.native, args.awd)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    ppl: dict[str, set[float]] = {name: set() for name in names}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            rate, perplexity = fresh_run(name, args, threads)
+            rates[name].append(rate)
+            ppl[name].add(round(perplexity, 2))
+        print(f"round {r + 1} ({' -> '.join(order)}): "
+              + ", ".join(f"{name} {rates[name][-1]:,.0f}" for name in names) + " tokens/s; "
+              + ", ".join(f"{name} {rates[name][-1] / rates['reference'][-1]:.2f}x" for name in names[1:]))
+        if not bf16.native and r == 0:
+            print("lmkit bf16: not run: bf16 is not native here (see the bf16 line above)")
 
-    ref_rate, ref_model = reference_run(stream, args.steps)
-    runs = {p: lmkit_run(tokenizer, stream, valid, args.steps, p) for p in ("fp32", "bf16") if p == "fp32" or bf16.native}
-    awd_runs = {p: lmkit_run(tokenizer, stream, valid, args.steps, p, awd=True)[0] for p in runs if args.awd}
-    tuned_rate, _ = reference_run(stream, min(args.recheck, args.steps))
-    models = {"reference": as_rnnlm(ref_model, tokenizer.vocab), **{p: model for p, (_, model) in runs.items()}}
-    with torch.no_grad():
-        ppl = {name: stream_nll(m.eval(), valid).perplexity for name, m in models.items()}
-    print(f"reference fp32 : {ref_rate:9,.0f} tokens/s                              valid ppl {ppl['reference']:.2f}")
-    for p, (rate, _) in runs.items():
-        versus = f"  ({100 * (ppl[p] / ppl['fp32'] - 1):+.2f}% vs fp32)" if p != "fp32" else ""
-        print(f"lmkit {p}     : {rate:9,.0f} tokens/s   ratio to reference {rate / ref_rate:.2f}x   valid ppl {ppl[p]:.2f}{versus}")
-    if not bf16.native:
-        print("lmkit bf16     : not run: bf16 is not native here (see the bf16 line above)")
-    for p, rate in awd_runs.items():
-        print(f"lmkit {p} + AWD regularisers ({', '.join(f'{k}={v}' for k, v in {**AWD_MODEL, **AWD_TRAIN}.items())}): "
-              f"{rate:,.0f} tokens/s, {rate / runs[p][0]:.2f}x of lmkit {p} (cost {100 * (1 - rate / runs[p][0]):.1f}%)")
-    print(f"reference fp32, re-run after lmkit set the allocator ({min(args.recheck, args.steps)} steps): {tuned_rate:,.0f} tokens/s;"
-          + ",".join(f" lmkit {p} {rate / tuned_rate:.2f}x" for p, (rate, _) in runs.items()) + " of it")
+    def median_ratio(name: str, over: str) -> float:
+        return statistics.median(a / b for a, b in zip(rates[name], rates[over]))
+
+    print(f"median over {args.rounds} rounds of each round's ratio to the reference (same round):")
+    for name in names:
+        seen = ", ".join(f"{value:.2f}" for value in sorted(ppl[name]))
+        print(f"  {name:20s} {statistics.median(rates[name]):9,.0f} tokens/s (median)   "
+              f"{median_ratio(name, 'reference'):.2f}x   valid ppl {seen}"
+              + ("   (differs between rounds)" if len(ppl[name]) > 1 else ""))
+    for name in names:
+        if name.endswith("+awd"):
+            plain = name.removesuffix("+awd")
+            ratio = median_ratio(name, plain)
+            print(f"AWD regularisers ({', '.join(f'{k}={v}' for k, v in {**AWD_MODEL, **AWD_TRAIN}.items())}) on lmkit "
+                  f"{plain}: {ratio:.2f}x of it, a cost of {100 * (1 - ratio):.1f}% (median of the rounds)")
+    for name in names:
+        if not name.startswith("reference"):
+            print(f"lmkit {name} against the reference with lmkit's allocator setting: "
+                  f"{median_ratio(name, 'reference+allocator'):.2f}x")
 
 
 if __name__ == "__main__":

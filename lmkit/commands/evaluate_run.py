@@ -16,7 +16,8 @@ MIX_TUNING_ADVICE = f"--weights auto tunes the weights on its valid split: {SPLI
 
 
 def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice: str = EVAL_ADVICE) -> EvalText:
-    """--file (STDIN: standard input), else the split of --corpus/--train, else the split of the corpus the model was trained on."""
+    """--file (STDIN: standard input), else the split of --corpus/--train, else the split of the corpus the model
+    was trained on."""
     if file == STDIN:
         return EvalText.from_standard_input(corpus_spec.encoding_errors)
     if file is not None:

@@ -91,8 +91,9 @@ def text_file_lines(path: Path | str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        advice = "give UTF-8 text" if path == STDIN else "save the file as UTF-8"
         raise ConfigError(f"{file_line(path, line)}not valid UTF-8 at byte offset {exc.start} (byte "
-                          f"0x{data[exc.start]:02x}); {'give UTF-8 text' if path == STDIN else 'save the file as UTF-8'}") from None
+                          f"0x{data[exc.start]:02x}); {advice}") from None
     lines = unix_newlines(text.removeprefix("\ufeff")).split("\n")
     nul = next((number for number, line in enumerate(lines, start=1) if "\0" in line), None)
     if nul is not None:
@@ -100,12 +101,11 @@ def text_file_lines(path: Path | str) -> list[str]:
     return lines
 
 
-
 def sentences_from_standard_input() -> bytes:
     """`--text-file -`: standard input's bytes, bounded as a file's are (checked as they are read, so `< /dev/zero`
     ends at the bound)."""
     data = standard_input().read(TEXT_FILE_MAX_BYTES + 1)
     if len(data) > TEXT_FILE_MAX_BYTES:
-        raise ConfigError(f"{STDIN}: standard input holds more than {TEXT_FILE_MAX_BYTES:,} bytes, the most lmkit reads "
-                          "as sentences to fill")
+        raise ConfigError(f"{STDIN}: standard input holds more than {TEXT_FILE_MAX_BYTES:,} bytes, the most lmkit "
+                          "reads as sentences to fill")
     return data

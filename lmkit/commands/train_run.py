@@ -178,8 +178,8 @@ def with_preset_vocabulary(opts: dict, preset: dict | None, vocab_size: int, giv
     if not values:
         return opts
     preset["settings"].update(values)
-    say(f"note: --preset {preset['name']} on a vocabulary of {vocab_size:,} types trains {option_names(values)}: a tied "
-        "full softmax over so many is most of each step (give --tie-weights or --softmax to choose yourself)")
+    say(f"note: --preset {preset['name']} on a vocabulary of {vocab_size:,} types trains {option_names(values)}: a "
+        "tied full softmax over so many is most of each step (give --tie-weights or --softmax to choose yourself)")
     return {**opts, **values}
 
 
