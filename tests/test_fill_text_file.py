@@ -197,7 +197,7 @@ def test_standard_input_is_read_as_a_text_file_is(cli, tmp_path, pair, bimodel, 
     (b"", ("--text-file - has no sentence to fill",)),
     ("我打算一部\n".encode(), ("--text-file - line 1: no blank in '我打算一部'",)),
     (b"\xe6\x88\x91_\n\xe6\x88\xff_\n", ("--text-file - line 2: not valid UTF-8 at byte offset 5", "give UTF-8 text")),
-    ("\ufeff我_".encode("utf-16-le"), ("--text-file standard input: is UTF-16 text",)),
+    ("\ufeff我_".encode("utf-16-le"), ("--text-file -: standard input: is UTF-16 text",)),
 ])
 def test_bad_standard_input_is_refused_in_one_line(cli, bimodel, content, fragments):
     result = cli("fill", bimodel, "--text-file", "-", input=content)

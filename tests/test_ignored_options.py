@@ -78,8 +78,19 @@ def test_locked_dropout_with_nothing_to_shape_is_refused(cli, tmp_path):
         assert_one_line_error(cli(*args, *extra), "--locked-dropout would change nothing: it makes --emb-dropout, "
                                                   "--dropout (between stacked layers) and --out-dropout draw one mask")
         assert not (tmp_path / "out").exists()
+    words = cli(*args, "--tokenizer", "word", "--emb-dropout", "0", "--out-dropout", "0", "--layers", "1")
+    assert_one_line_error(words, "--locked-dropout would change nothing")
+    assert words.stderr.count("\n") == 1  # refused before any tokenizer is trained or note printed
     tiny = ["--max-steps", "1", "--sample-tokens", "0", "--hidden-size", "8", "--emb-size", "4", "--quiet"]
     for shaped in (["--emb-dropout", "0.1"], ["--layers", "2", "--dropout", "0.2"], ["--out-dropout", "0.3"],
                    ["--tokenizer", "word"]):  # words drop between layers and before the softmax by default
         kept = cli(*args, *shaped, *tiny, "--overwrite")
         assert kept.exit_code == 0, kept.output
+
+
+@pytest.mark.parametrize("args, name", [(["eval", "-"], "MODEL"), (["eval", "M", "--tokenizer-from", "-"], "--tokenizer-from"),
+                                        (["train", "--train", "-"], "--train"),
+                                        (["fill", "M", "--memory-file", "-", "a_b"], "--memory-file")])
+def test_a_dash_where_a_path_is_read_is_not_taken_for_a_file_called_dash(cli, tmp_path, args, name):
+    assert_one_line_error(cli(*args), f"{name} -: takes a path here, not standard input; name the file or folder "
+                                      "(./- for one called '-')")

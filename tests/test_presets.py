@@ -243,7 +243,9 @@ WORD_SMALL = ["--tokenizer", "word", "--hidden-size", "16", "--emb-size", "16", 
 
 
 @pytest.mark.parametrize("given, tied, softmax", [([], False, "adaptive"), (["--tie-weights"], True, "full"),
-                                                  (["--softmax", "full"], True, "full")])
+                                                  (["--softmax", "full"], True, "full"),
+                                                  (["--softmax", "auto"], False, "adaptive"),  # the default, said
+                                                  (["--emb-size", "8"], False, "adaptive")])  # no tie: sizes free
 def test_awd_preset_line_note_and_config_show_the_head_a_large_vocabulary_trains(cli, tmp_path, many_words, given,
                                                                                  tied, softmax):
     result = cli("train", "--train", many_words / "train.txt", "--valid", many_words / "valid.txt",
@@ -253,6 +255,25 @@ def test_awd_preset_line_note_and_config_show_the_head_a_large_vocabulary_trains
     assert (config["model"]["tie_weights"], config["model"]["softmax"]) == (tied, softmax)
     preset_line = next(line for line in result.stdout.splitlines() if line.startswith("preset awd:"))
     noted = "note: --preset awd on a vocabulary of 10,404 types trains --no-tie-weights --softmax adaptive"
+    if given[:1] == ["--emb-size"]:
+        assert config["model"]["emb_size"] == 8
     assert (noted in result.stderr) == (not tied)
     assert ("--no-tie-weights" in preset_line and "--softmax adaptive" in preset_line) == (not tied)
     assert (config["train"]["preset"]["settings"].get("softmax") == "adaptive") == (not tied)
+
+
+def test_awd_preset_with_the_adaptive_softmax_asked_for_unties_it(cli, tmp_path, many_words):
+    result = cli("train", "--train", many_words / "train.txt", "--out", tmp_path / "m", *WORD_SMALL, "--max-size", "2000",
+                 "--softmax", "adaptive")  # 2,004 types: --softmax auto would keep the full one, and the tie
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["model"]["tie_weights"], config["model"]["softmax"]) == (False, "adaptive")
+    assert config["train"]["preset"]["settings"]["tie_weights"] is False and "note:" not in result.stderr
+
+
+def test_awd_preset_tie_with_unequal_sizes_is_refused_where_it_ties(cli, tmp_path, many_words):
+    result = cli("train", "--train", many_words / "train.txt", "--out", tmp_path / "m", *WORD_SMALL, "--max-size", "2000",
+                 "--emb-size", "8")
+    assert_one_line_error(result, "--preset awd ties the embedding to the softmax (--tie-weights), which needs --emb-size "
+                                  "equal to --hidden-size (got 8 and 16)")
+    assert not (tmp_path / "m").exists()

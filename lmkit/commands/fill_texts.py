@@ -78,15 +78,16 @@ def text_file_lines(path: Path | str) -> list[str]:
     """The lines of --text-file (or of standard input, for STDIN), read whole (at most TEXT_FILE_MAX_BYTES): UTF-8
     (a BOM dropped), any line end; bytes that are not UTF-8 and NUL bytes (binary data, wherever they are) are refused
     naming their line."""
+    option = f"--text-file {STDIN}:" if path == STDIN else "--text-file"  # a file's messages begin with its name
     try:
         data = (sentences_from_standard_input() if path == STDIN else
                 read_bounded(path, TEXT_FILE_MAX_BYTES, ConfigError, "as sentences to fill"))
     except LmkitError as error:
-        raise ConfigError(f"--text-file {error}") from None
+        raise ConfigError(f"{option} {error}") from None
     wide = wide_unicode_error(STDIN_NAME if path == STDIN else path, data[:BINARY_SNIFF_BYTES],
                               f"in the first {BINARY_SNIFF_BYTES} bytes")
     if wide is not None:  # Windows' "Unicode"
-        raise ConfigError(f"--text-file {wide}")
+        raise ConfigError(f"{option} {wide}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -97,7 +98,8 @@ def text_file_lines(path: Path | str) -> list[str]:
     lines = unix_newlines(text.removeprefix("\ufeff")).split("\n")
     nul = next((number for number, line in enumerate(lines, start=1) if "\0" in line), None)
     if nul is not None:
-        raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the file looks binary, expected UTF-8 text")
+        raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the {'input' if path == STDIN else 'file'} looks "
+                          "binary, expected UTF-8 text")
     return lines
 
 
@@ -106,6 +108,6 @@ def sentences_from_standard_input() -> bytes:
     ends at the bound)."""
     data = standard_input().read(TEXT_FILE_MAX_BYTES + 1)
     if len(data) > TEXT_FILE_MAX_BYTES:
-        raise ConfigError(f"{STDIN}: standard input holds more than {TEXT_FILE_MAX_BYTES:,} bytes, the most lmkit "
-                          "reads as sentences to fill")
+        raise ConfigError(f"standard input holds more than {TEXT_FILE_MAX_BYTES:,} bytes, the most lmkit reads as "
+                          "sentences to fill")
     return data

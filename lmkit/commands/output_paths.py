@@ -1,7 +1,8 @@
 """Click types for the paths a user names, checked as the command line is read.
 
     any path                       PathGiven: click's Path, but never an empty string, which Path('') would
-                                   quietly make '.', the current folder (`--train ""` trained on its files)
+                                   quietly make '.', the current folder (`--train ""` trained on its files), nor
+                                   `-`, which would be read as a file of that name where the user meant a pipe
     generate's --prompt-file       PathOrStdin: a PathGiven, or `-` for standard input (./- names a file called '-')
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
                                    with or without --overwrite), and not inside another one or a cached corpus
@@ -32,11 +33,18 @@ from lmkit.errors import ConfigError
 class PathGiven(click.Path):
     """A path to read, or a folder: see the module docstring."""
 
-    def __init__(self):
+    def __init__(self, writes: str | None = None):
+        """`writes`: "a folder" where the path is one the command writes (report's --out)."""
         super().__init__(path_type=Path)
+        self.writes = writes
 
     def convert(self, value, param, ctx) -> Path:
         check_path_text(option_name(param), value)
+        if self.writes is not None:
+            refuse_dash(option_name(param), value, self.writes)
+        if value == STDIN:  # PathOrStdin takes it before this; anywhere else it would be a file called '-'
+            raise ConfigError(f"{option_name(param)} -: takes a path here, not standard input; name the file or "
+                              "folder (./- for one called '-')")
         refuse_detours_through_nothing(option_name(param), value)
         return super().convert(value, param, ctx)
 

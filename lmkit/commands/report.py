@@ -10,7 +10,7 @@ import click
 from lmkit.commands.common import corpus_options, model_options, refuse_ignored, threads_option, tokenizer_options
 from lmkit.commands.evaluate import refuse_unused_adaptive
 from lmkit.commands.options import config_from, number, options_from
-from lmkit.commands.output_paths import PathGiven, refuse_dash
+from lmkit.commands.output_paths import PathGiven
 from lmkit.evaluate.adaptive_config import AdaptiveConfig
 from lmkit.errors import ConfigError
 from lmkit.report.suite import SUITE_ONLY, SuiteConfig
@@ -24,7 +24,7 @@ from lmkit.text.tokenizer_options import tokenizer_knobs
 @click.option("--suite", type=click.Choice(["baseline"]), default=None,
               help="Train the standard set first: 1- to 5-gram add-k and Kneser-Ney, Elman RNN, GRU and LSTM.")
 @options_from(SuiteConfig)
-@click.option("--out", type=PathGiven(), default=None,
+@click.option("--out", type=PathGiven(writes="a folder"), default=None,
               help="Output folder [default: reports/<corpus>-<tokenizer>].")
 @click.option("--sample-tokens", type=number(int, low=0, high=2**20), default=80, show_default=True, help="Length of each model's sample (0: none).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -45,8 +45,6 @@ def command(ctx, model_dirs, corpus_spec, tokenizer_spec, suite, out, sample_tok
     """
     from lmkit.commands.report_run import run_report
 
-    if out is not None:
-        refuse_dash("--out", out, "a folder")
     if not model_dirs and suite is None:
         raise ConfigError("nothing to report: give MODELs, or --suite baseline with --corpus NAME")
     if suite is not None and not corpus_spec.given:

@@ -159,12 +159,22 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
     if MODEL_FAMILIES[opts["model"]] is not RNNConfig:
         raise ConfigError(f"--preset {name} is for the lstm, gru, rnn_tanh and rnn_relu models, not --model {opts['model']}")
     values = preset_values(name, given, opts.get("optimizer"))
+    if values.get("tie_weights") and opts.get("softmax") == "adaptive":  # asked for: it has no one matrix to tie
+        values["tie_weights"] = False
     opts.update(values)
-    if values.get("tie_weights") and opts["emb_size"] != opts["hidden_size"]:  # the preset's, not an option typed
-        raise ConfigError(f"--preset {name} ties the embedding to the softmax (--tie-weights), which needs --emb-size "
-                          f"equal to --hidden-size (got {opts['emb_size']} and {opts['hidden_size']}); give equal sizes, "
-                          "or --no-tie-weights")
     return {"name": name, "settings": values}
+
+
+def refuse_preset_tie(opts: dict, preset: dict | None) -> None:
+    """ConfigError where the preset ties the embedding to the softmax (its setting, not an option typed, and kept
+    for this vocabulary: with_preset_vocabulary) and the sizes given differ."""
+    if preset is None or not preset["settings"].get("tie_weights"):
+        return
+    config = config_from(RNNConfig, opts)
+    if config.emb_size != config.hidden_size:
+        raise ConfigError(f"--preset {preset['name']} ties the embedding to the softmax (--tie-weights), which needs "
+                          f"--emb-size equal to --hidden-size (got {config.emb_size} and {config.hidden_size}); give "
+                          "equal sizes, or --no-tie-weights")
 
 
 def with_preset_vocabulary(opts: dict, preset: dict | None, vocab_size: int, given: set[str],
@@ -173,8 +183,9 @@ def with_preset_vocabulary(opts: dict, preset: dict | None, vocab_size: int, giv
     preset's record too, so that the preset line and config.json show what was trained; `say` why."""
     if preset is None:
         return opts
-    hidden_size = config_from(RNNConfig, opts).hidden_size
-    values = large_vocabulary_values(preset["name"], vocab_size, hidden_size, given)
+    config = config_from(RNNConfig, opts)
+    head_given = given & {"tie_weights"} | ({"softmax"} if config.softmax != "auto" else set())  # auto chooses nothing
+    values = large_vocabulary_values(preset["name"], vocab_size, config.hidden_size, head_given)
     if not values:
         return opts
     preset["settings"].update(values)
@@ -200,14 +211,16 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     has for a large vocabulary."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
+    # before any text is read or tokenizer trained: the word-level dropouts it counts on depend on the kind alone
+    refuse_idle_locked_dropout(with_word_level_dropout(opts, tokenizer_spec.kind, chosen), given_options(ctx))
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
     directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
     opts = with_preset_vocabulary(opts, preset, len(tokenizer.vocab), given_options(ctx), say)
+    refuse_preset_tie(opts, preset)
     opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
-    refuse_idle_locked_dropout(opts, given_options(ctx))
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
