@@ -453,12 +453,17 @@ def read_text(path: str | os.PathLike, errors: str = "strict", max_bytes: int = 
 
 def read_standard_input(max_bytes: int, purpose: str, errors: str = "strict") -> str:
     """Standard input read whole as UTF-8 text, as read_text reads a file: CorpusError naming "standard input"
-    where it holds more than `max_bytes` (checked as it is read, so `< /dev/zero` ends at the bound) or is not
-    text."""
+    where it holds more than `max_bytes` or is not text."""
+    return decode_text(standard_input_bytes(max_bytes, purpose), STDIN_NAME, errors)
+
+
+def standard_input_bytes(max_bytes: int, purpose: str, error: type[LmkitError] = CorpusError) -> bytes:
+    """Standard input's bytes, as read_bounded reads a file's: `error` where it holds more than `max_bytes` (checked
+    as it is read, so `< /dev/zero` ends at the bound); `purpose` ends the message ("as a prompt")."""
     data = standard_input().read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise CorpusError(f"standard input: holds more than {max_bytes:,} bytes, the most lmkit reads {purpose}")
-    return decode_text(data, STDIN_NAME, errors)
+        raise error(f"{STDIN_NAME}: holds more than {max_bytes:,} bytes, the most lmkit reads {purpose}")
+    return data
 
 
 def standard_input() -> BinaryIO:

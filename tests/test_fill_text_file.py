@@ -208,4 +208,4 @@ def test_bad_standard_input_is_refused_in_one_line(cli, bimodel, content, fragme
 def test_standard_input_larger_than_the_bound_is_refused_as_it_is_read(cli, bimodel, monkeypatch):
     monkeypatch.setattr("lmkit.commands.fill_texts.TEXT_FILE_MAX_BYTES", 10)
     assert_one_line_error(cli("fill", bimodel, "--text-file", "-", input="我打算_一部新手机\n".encode()),
-                          "--text-file -: standard input holds more than 10 bytes, the most lmkit reads as sentences")
+                          "--text-file -: standard input: holds more than 10 bytes, the most lmkit reads as sentences")

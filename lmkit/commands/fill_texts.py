@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.fileio import read_bounded, standard_input
+from lmkit.fileio import read_bounded, standard_input_bytes
 from lmkit.text_bytes import BINARY_SNIFF_BYTES, STDIN_NAME, wide_unicode_error
 from lmkit.generate.fill import check_marker, split_blank
 from lmkit.line_ends import unix_newlines
@@ -78,13 +78,14 @@ def text_file_lines(path: Path | str) -> list[str]:
     """The lines of --text-file (or of standard input, for STDIN), read whole (at most TEXT_FILE_MAX_BYTES): UTF-8
     (a BOM dropped), any line end; bytes that are not UTF-8 and NUL bytes (binary data, wherever they are) are refused
     naming their line."""
-    option = f"--text-file {STDIN}:" if path == STDIN else "--text-file"  # a file's messages begin with its name
+    from_stdin = path == STDIN
+    option = f"--text-file {STDIN}:" if from_stdin else "--text-file"  # a file's messages begin with its name
     try:
-        data = (sentences_from_standard_input() if path == STDIN else
-                read_bounded(path, TEXT_FILE_MAX_BYTES, ConfigError, "as sentences to fill"))
+        bound = {"max_bytes": TEXT_FILE_MAX_BYTES, "error": ConfigError, "purpose": "as sentences to fill"}
+        data = standard_input_bytes(**bound) if from_stdin else read_bounded(path, **bound)
     except LmkitError as error:
         raise ConfigError(f"{option} {error}") from None
-    wide = wide_unicode_error(STDIN_NAME if path == STDIN else path, data[:BINARY_SNIFF_BYTES],
+    wide = wide_unicode_error(STDIN_NAME if from_stdin else path, data[:BINARY_SNIFF_BYTES],
                               f"in the first {BINARY_SNIFF_BYTES} bytes")
     if wide is not None:  # Windows' "Unicode"
         raise ConfigError(f"{option} {wide}")
@@ -92,22 +93,12 @@ def text_file_lines(path: Path | str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        advice = "give UTF-8 text" if path == STDIN else "save the file as UTF-8"
+        advice = "give UTF-8 text" if from_stdin else "save the file as UTF-8"
         raise ConfigError(f"{file_line(path, line)}not valid UTF-8 at byte offset {exc.start} (byte "
                           f"0x{data[exc.start]:02x}); {advice}") from None
     lines = unix_newlines(text.removeprefix("\ufeff")).split("\n")
     nul = next((number for number, line in enumerate(lines, start=1) if "\0" in line), None)
     if nul is not None:
-        raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the {'input' if path == STDIN else 'file'} looks "
+        raise ConfigError(f"{file_line(path, nul)}holds a NUL byte: the {'input' if from_stdin else 'file'} looks "
                           "binary, expected UTF-8 text")
     return lines
-
-
-def sentences_from_standard_input() -> bytes:
-    """`--text-file -`: standard input's bytes, bounded as a file's are (checked as they are read, so `< /dev/zero`
-    ends at the bound)."""
-    data = standard_input().read(TEXT_FILE_MAX_BYTES + 1)
-    if len(data) > TEXT_FILE_MAX_BYTES:
-        raise ConfigError(f"standard input holds more than {TEXT_FILE_MAX_BYTES:,} bytes, the most lmkit reads as "
-                          "sentences to fill")
-    return data

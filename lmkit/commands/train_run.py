@@ -184,8 +184,8 @@ def with_preset_vocabulary(opts: dict, preset: dict | None, vocab_size: int, giv
     if preset is None:
         return opts
     config = config_from(RNNConfig, opts)
-    head_given = given & {"tie_weights"} | ({"softmax"} if config.softmax != "auto" else set())  # auto chooses nothing
-    values = large_vocabulary_values(preset["name"], vocab_size, config.hidden_size, head_given)
+    chose = given if config.softmax != "auto" else given - {"softmax"}  # --softmax auto, said aloud, chooses nothing
+    values = large_vocabulary_values(preset["name"], vocab_size, config.hidden_size, chose)
     if not values:
         return opts
     preset["settings"].update(values)
@@ -211,15 +211,15 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     has for a large vocabulary."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
-    # before any text is read or tokenizer trained: the word-level dropouts it counts on depend on the kind alone
-    refuse_idle_locked_dropout(with_word_level_dropout(opts, tokenizer_spec.kind, chosen), given_options(ctx))
+    given = given_options(ctx)
+    opts = with_word_level_dropout(opts, tokenizer_spec.kind, chosen)  # the kind alone decides them
+    refuse_idle_locked_dropout(opts, given)  # before any text is read or tokenizer trained
     corpus = corpus_spec.open()
     tokenizer = tokenizer_spec.load(corpus)
     torch.manual_seed(opts["seed"])  # the initial weights follow --seed too
     directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
-    opts = with_preset_vocabulary(opts, preset, len(tokenizer.vocab), given_options(ctx), say)
+    opts = with_preset_vocabulary(opts, preset, len(tokenizer.vocab), given, say)
     refuse_preset_tie(opts, preset)
-    opts = with_word_level_dropout(opts, tokenizer.kind, chosen)
     opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}

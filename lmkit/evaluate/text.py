@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -50,17 +50,8 @@ class EvalText:
         """A text file, checked and then read line by line (never whole), so its size is not bounded by memory."""
         path = Path(path)
         scan_text_file(path, encoding_errors)  # a regular file of UTF-8 text, without a NUL byte or an endless line
-        digest, chars, count, shows = hashlib.sha256(), 0, 0, False
-        for line in stream_lines(path, encoding_errors):
-            digest.update((line + "\n").encode("utf-8"))
-            chars += len(line) + 1  # a missing final newline still ends a line
-            count += 1
-            shows = shows or printed(line)
-        if not count:
-            raise CorpusError(f"{path}: file is empty")
-        if not shows:  # as `lmkit train` refuses it: a perplexity of line ends alone measures nothing
-            raise CorpusError(f"{path}: {NO_TEXT}")
-        return cls(str(path), digest.hexdigest(), chars, file_path=path, encoding_errors=encoding_errors)
+        digest, chars = text_digest(stream_lines(path, encoding_errors), path, "file is empty")
+        return cls(str(path), digest, chars, file_path=path, encoding_errors=encoding_errors)
 
     @classmethod
     def from_standard_input(cls, encoding_errors: str = "strict") -> "EvalText":
@@ -70,12 +61,8 @@ class EvalText:
         lines = text.split("\n")
         if lines and not lines[-1]:
             lines.pop()  # the final line end ends the last line; it starts no empty one
-        if not lines:
-            raise CorpusError(f"{STDIN_NAME}: is empty; pipe in the text to score")
-        if not any(printed(line) for line in lines):
-            raise CorpusError(f"{STDIN_NAME}: {NO_TEXT}")
-        digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
-        return cls(STDIN_NAME, digest, sum(len(line) + 1 for line in lines), file_lines=lines)
+        digest, chars = text_digest(lines, STDIN_NAME, "is empty; pipe in the text to score")
+        return cls(STDIN_NAME, digest, chars, file_lines=lines)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
@@ -93,6 +80,23 @@ class EvalText:
         if self.corpus is not None:
             return np.asarray(encoded_split(self.corpus, tokenizer, self.split, reverse))
         return encode_lines(tokenizer, self.lines(), reverse=reverse)
+
+
+def text_digest(lines: Iterable[str], name: str | Path, empty: str) -> tuple[str, int]:
+    """(sha256, characters) of the `lines` of text `name`, each with its line end (a missing final newline still ends
+    a line); CorpusError naming it, saying `empty` where there are none, and where none holds text: a perplexity of line ends alone measures
+    nothing, and `lmkit train` refuses such a text too."""
+    digest, chars, count, shows = hashlib.sha256(), 0, 0, False
+    for line in lines:
+        digest.update((line + "\n").encode("utf-8"))
+        chars += len(line) + 1
+        count += 1
+        shows = shows or printed(line)
+    if not count:
+        raise CorpusError(f"{name}: {empty}")
+    if not shows:
+        raise CorpusError(f"{name}: {NO_TEXT}")
+    return digest.hexdigest(), chars
 
 
 def is_backward(config: dict) -> bool:
