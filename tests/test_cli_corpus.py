@@ -16,7 +16,7 @@ import lmkit.corpus.fetch as corpus_fetch
 def test_corpus_list_names_the_recipes(cli):
     result = cli("corpus", "list")
     assert result.exit_code == 0, result.output
-    for name in ("shakespeare", "tang300", "song100", "pku98", "zh-reviews"):
+    for name in ("shakespeare", "fortunes", "tang300", "song100", "pku98", "zh-reviews"):
         assert name in result.output
     assert "not fetched" in result.output
 

@@ -186,7 +186,7 @@ def test_a_given_split_of_whitespace_names_its_option_and_file(corpora_root, tmp
 
 
 def test_unknown_corpus_name(corpora_root):
-    with pytest.raises(CorpusError, match="unknown corpus 'shakespear'; choose one of shakespeare, tang300, song100"):
+    with pytest.raises(CorpusError, match="unknown corpus 'shakespear'; choose one of shakespeare, fortunes, tang300, song100"):
         get_corpus("shakespear")
 
 

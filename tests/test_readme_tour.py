@@ -112,6 +112,7 @@ def segmented(line: str) -> str:
 
 FIXTURE_UNITS = {
     "shakespeare": lambda: paragraphs(ENGLISH),
+    "fortunes": lambda: paragraphs(ENGLISH),
     "tang300": lambda: TANG_POEMS + paragraphs(CHINESE),
     "pku98": lambda: [[segmented(line) for line in unit] for unit in paragraphs(CHINESE)],
     "zh-reviews": lambda: [[line] for line in CHINESE.read_text(encoding="utf-8").splitlines() if line],
@@ -216,6 +217,7 @@ def made(*paths: str):
 
 CHECKS = {
     "lmkit corpus fetch tang300": shows("tang300: already cached"),
+    "lmkit corpus fetch fortunes": shows("fortunes: already cached"),
     "lmkit corpus fetch pku98 zh-reviews": shows("pku98: already cached", "zh-reviews: already cached"),
     "lmkit corpus info shakespeare": shows("shakespeare", "test fixture"),
     "lmkit vocab show --corpus shakespeare --tokenizer word":

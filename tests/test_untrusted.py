@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ENGLISH, assert_one_line_error
+from debian_package import crafted_deb
 from lm_fixtures import ngram_dir, rnn_dir
 
 from lmkit.checkpoint.save_load import load_model
@@ -179,31 +180,6 @@ def test_a_sentencepiece_model_and_a_vocabulary_that_disagree_are_refused(cli, s
 
 
 # --- corpus downloads -------------------------------------------------------------------------------------------
-
-def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buffer.getvalue()
-
-
-def ar_archive(members: list[tuple[str, bytes]]) -> bytes:
-    """A Debian package is an ar archive of debian-binary, control.tar.gz and data.tar.gz."""
-    out = b"!<arch>\n"
-    for name, data in members:
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode() + data + b"\n" * (len(data) % 2)
-    return out
-
-
-def crafted_deb(member: tarfile.TarInfo, data: bytes | None) -> bytes:
-    control = tarfile.TarInfo("./control")
-    fields = b"Package: fortunes-zh\nVersion: 9.9\nArchitecture: all\nMaintainer: a <a@b.c>\nDescription: d\n"
-    return ar_archive([("debian-binary", b"2.0\n"), ("control.tar.gz", tar_gz([(control, fields)])),
-                       ("data.tar.gz", tar_gz([(member, data)]))])
-
 
 def link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)

