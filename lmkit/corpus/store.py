@@ -227,6 +227,17 @@ def check_source(corpus: Corpus, source: dict | None) -> Corpus:
     return corpus
 
 
+def check_named(corpus: Corpus, name: str) -> Corpus:
+    """`corpus`, unless its manifest names another corpus: a folder copied or renamed to a registered corpus's
+    name holds that other corpus's text, which must not be read as the registered one's. (A cached text renamed
+    to a name of the user's own is still that text, and is read.)"""
+    recorded = corpus.manifest.get("name", name)
+    if recorded != name:
+        raise CorpusError(f"{corpus.directory}: holds the corpus {recorded!r}, not {name!r} (its manifest says so); "
+                          f"{REBUILD.format(corpus.directory)}")
+    return corpus
+
+
 def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source: dict | None = None) -> Corpus:
     """Run `build(folder) -> manifest` in a temporary folder, then rename it to root/name in one step.
 
