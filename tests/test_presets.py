@@ -214,12 +214,13 @@ def test_the_fp32_character_model_fills_in_what_the_user_left_out(kind, fp32_on_
 
 def test_awd_on_a_large_vocabulary_takes_the_adaptive_softmax_untied_unless_the_head_is_chosen():
     from lmkit.models.neural.heads import AUTO_ADAPTIVE_VOCAB
-    from lmkit.train.presets import large_vocabulary_values
+    from lmkit.train.presets import LARGE_VOCABULARY_TYPES, large_vocabulary_values
 
     untied = {"tie_weights": False, "softmax": "adaptive"}
     assert large_vocabulary_values("awd", 30_876, 400, set()) == untied
-    assert large_vocabulary_values("awd", AUTO_ADAPTIVE_VOCAB, 16, {"dropout"}) == untied
-    assert large_vocabulary_values("awd", AUTO_ADAPTIVE_VOCAB - 1, 400, set()) == {}  # a full softmax is cheap there
+    assert large_vocabulary_values("awd", LARGE_VOCABULARY_TYPES, 16, {"dropout"}) == untied
+    assert large_vocabulary_values("awd", LARGE_VOCABULARY_TYPES - 1, 400, set()) == {}  # its tied softmax is cheap there
+    assert AUTO_ADAPTIVE_VOCAB < LARGE_VOCABULARY_TYPES  # where auto goes adaptive, the preset may still tie
     assert large_vocabulary_values("awd", 30_876, 8, set()) == {}  # too few features for its last cluster
     for given in ({"tie_weights"}, {"softmax"}):
         assert large_vocabulary_values("awd", 30_876, 400, given) == {}

@@ -6,6 +6,7 @@ import torch
 
 from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.models.neural.heads import AUTO_ADAPTIVE_VOCAB
 from lmkit.models.neural.rnn import CELLS, RNNConfig, RNNLM
 from lmkit.text.tokenizers import WordTokenizer, fit_tokenizer
 
@@ -137,7 +138,8 @@ def test_adaptive_softmax_needs_sixteen_features_to_read(model):
 
 @pytest.mark.parametrize("types, options, head", [
     (10_000, {}, "adaptive"),                               # a word vocabulary: the full softmax is most of the work
-    (9_999, {}, "full"),                                    # characters, Chinese ones included
+    (4_000, {}, "adaptive"),                                # modern Chinese characters, subwords: most of it too
+    (3_999, {}, "full"),                                    # English characters, a small Chinese corpus's
     (10_000, {"tie_weights": True, "emb_size": 256}, "full"),  # one output matrix, the embedding's
     (10_000, {"hidden_size": 15}, "full"),                  # too few features for its last cluster
     (1_200, {"softmax": "adaptive"}, "adaptive"),           # asked: as asked
@@ -155,7 +157,7 @@ def test_softmax_auto_is_adaptive_for_large_vocabularies_and_recorded_as_built(t
     assert load_model(tmp_path / "m")[0].cfg.softmax == head
     if "tie_weights" not in options:  # a BiLSTM's softmax reads both directions: the same rule on 2 x hidden
         cloze = ClozeRNN(vocab, ClozeConfig(layers=1, emb_size=8, **{"hidden_size": 8, **options}))
-        auto = "adaptive" if types >= 10_000 and 2 * cloze.cfg.hidden_size >= 16 else "full"
+        auto = "adaptive" if types >= AUTO_ADAPTIVE_VOCAB and 2 * cloze.cfg.hidden_size >= 16 else "full"
         assert cloze.cfg.softmax == options.get("softmax", auto)
 
 

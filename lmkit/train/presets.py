@@ -61,6 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # perplexity 208.1, worse than the word 5-gram; untied and adaptive, 2,679 steps (3.7M tokens) to valid 127.4, test
 # 136.9 (benchmarks/RESULTS.md, "The AWD preset's softmax on a CPU"). awd-paper keeps the paper's tied softmax.
 LARGE_VOCABULARY: dict[str, dict[str, Any]] = {"awd": {"tie_weights": False, "softmax": "adaptive"}}
+LARGE_VOCABULARY_TYPES = 10_000  # measured at 30,876; below it the tied softmax is not most of the preset's step
 
 PRESET_CLASSES = (TrainConfig, RNNConfig)
 
@@ -78,11 +79,11 @@ def preset_values(name: str, given: set[str], optimizer: str | None = None) -> d
 
 
 def large_vocabulary_values(name: str | None, vocab_size: int, hidden_size: int, given: set[str]) -> dict[str, Any]:
-    """Preset `name`'s LARGE_VOCABULARY settings for a vocabulary of `vocab_size` types read by a softmax of
-    `hidden_size` features, where --softmax auto would choose the adaptive softmax there and the user chose neither
-    --tie-weights nor --softmax (`given`: field names); {} otherwise."""
+    """Preset `name`'s LARGE_VOCABULARY settings for a vocabulary of LARGE_VOCABULARY_TYPES or more read by a
+    softmax of `hidden_size` features, where --softmax auto would choose the adaptive softmax there and the user
+    chose neither --tie-weights nor --softmax (`given`: field names); {} otherwise."""
     values = LARGE_VOCABULARY.get(name or "", {})
-    if not values or given & {"tie_weights", "softmax"}:
+    if not values or given & {"tie_weights", "softmax"} or vocab_size < LARGE_VOCABULARY_TYPES:
         return {}
     return values if resolved_softmax("auto", vocab_size, hidden_size) == "adaptive" else {}
 

@@ -77,7 +77,7 @@ class RNNConfig:
     weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, drawn once per training step (weight drop).",
                                  low=0, high=1, high_open=True)
     tie_weights: bool = setting(False, "Share the embedding matrix with the softmax weights (needs emb = hidden size).")
-    softmax: str = setting("auto", "adaptive: frequency-clustered softmax for large word vocabularies (1000+ types); "
+    softmax: str = setting("auto", "adaptive: frequency-clustered softmax for large vocabularies (1000+ types); "
                            f"auto: adaptive from {AUTO_ADAPTIVE_VOCAB:,} types up, full below (and with --tie-weights or a softmax "
                            f"reading fewer than {ADAPTIVE_DIV ** ADAPTIVE_CLUSTERS} features).",
                            choices=SOFTMAX_CHOICES)
