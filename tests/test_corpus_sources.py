@@ -15,8 +15,8 @@ from debian_package import debian_package
 import lmkit.corpus.fetch as corpus_fetch
 import lmkit.corpus.sources as sources
 from lmkit.corpus.catalog import get_corpus
-from lmkit.corpus.sources import (CORPORA, NamedCorpus, is_english_fortune_file, parse_fortunes, strip_gutenberg,
-                                  repaired_mojibake, tidy_lines, without_overstrikes)
+from lmkit.corpus.fortunes import is_english_fortune_file, parse_fortunes, repaired_mojibake, without_overstrikes
+from lmkit.corpus.sources import CORPORA, NamedCorpus, strip_gutenberg, tidy_lines
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import CorpusError
 

