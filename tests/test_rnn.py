@@ -130,8 +130,9 @@ def test_adaptive_softmax_needs_sixteen_features_to_read(model):
     vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(1200)])
     build = ((lambda h: RNNLM(vocab, RNNConfig(hidden_size=h, layers=1, softmax="adaptive"))) if model == "lstm"
              else (lambda h: ClozeRNN(vocab, ClozeConfig(hidden_size=h // 2, layers=1, softmax="adaptive"))))
+    source = r"--hidden-size" if model == "lstm" else r"2 x --hidden-size 7, one per direction"
     with pytest.raises(ConfigError, match=r"--softmax adaptive needs a softmax reading at least 16 features .* "
-                                          r"this model's reads 14 \(from --hidden-size\)"):
+                                          rf"this model's reads 14 \(from {source}\)"):
         build(14)
     assert build(16).head.asm.tail[1][0].out_features == 1
 

@@ -290,7 +290,7 @@ def run_suite(corpus, tokenizer, out: Path, config: SuiteConfig, say: Callable[[
             models.append(SuiteModel(name, directory, (read_config(directory).get("train") or {}).get("command", "")))
             continue
         fresh_directory(directory)
-        say(f"training {name} for up to {config.neural_seconds() / 60:.1f} minutes")
+        say(f"training {name} for up to {config.neural_seconds() / 60:.3g} minutes")
         with DirectoryLock(directory):  # as `lmkit train` holds it
             command = train_neural(corpus, tokenizer, cell, directory, config, callbacks(name) if callbacks else None)
         models.append(SuiteModel(name, directory, command))

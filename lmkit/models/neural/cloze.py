@@ -43,7 +43,7 @@ from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models import BOTH_WAYS
 from lmkit.models.neural.dropouts import drop_words
-from lmkit.models.neural.heads import HEADS, resolved_softmax
+from lmkit.models.neural.heads import HEADS, AdaptiveSoftmax, resolved_softmax
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
@@ -141,7 +141,9 @@ class ClozeRNN(nn.Module):
         self.out_drop = nn.Dropout(config.out_dropout)
         both = 2 * config.hidden_size
         self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
-        self.head = HEADS[config.softmax](both, len(vocab))                          # [V V'] J + c
+        from_both = {"features_from": f"2 x --hidden-size {config.hidden_size}, one per direction"}
+        self.head = (AdaptiveSoftmax(both, len(vocab), **from_both) if config.softmax == "adaptive"
+                     else HEADS[config.softmax](both, len(vocab)))                   # [V V'] J + c
 
     def _embedding(self) -> nn.Embedding:
         embedding = nn.Embedding(len(self.vocab), self.cfg.emb_size)

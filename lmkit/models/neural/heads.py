@@ -22,8 +22,8 @@ ADAPTIVE_CLUSTERS = 2  # tail clusters after the head (adaptive_cutoffs)
 # 30,876) is nearly all of a 2 x 256 LSTM's work: the adaptive one trained 12 times the tokens in the same 480 s
 # (benchmarks/RESULTS.md, "Word models by default"). Chinese characters and subwords are in the same regime: on one
 # thread of an AVX2-only CPU (fp32), 480 s side by side, the adaptive softmax read 2.5-2.9 times the tokens and
-# ended 5-8% lower in test bits/char on zh-reviews' 4,545 and pku98's 4,632 characters and on Shakespeare's 8,000
-# subwords; on tang300's 2,505 characters the two came out level (RESULTS.md, "Held-out corpora"), so below
+# ended 4.7-7.6% lower in test bits/char on zh-reviews' 4,545 and pku98's 4,632 characters and on Shakespeare's
+# 8,000 subwords; on tang300's 2,505 characters the two came out level (RESULTS.md, "Held-out corpora"), so below
 # 4,000 types (English characters, small Chinese corpora) the full softmax stays.
 AUTO_ADAPTIVE_VOCAB = 4_000
 SOFTMAX_CHOICES = ("auto", "full", "adaptive")
@@ -73,14 +73,15 @@ class AdaptiveSoftmax(nn.Module):
     run in bf16 and every log-softmax in fp32 (torch's module would take all of it to fp32 or all to bf16), and
     the loss goes through each layer's hand-written gradient (softmax_loss)."""
 
-    def __init__(self, hidden_size: int, vocab_size: int):
+    def __init__(self, hidden_size: int, vocab_size: int, features_from: str = "--hidden-size"):
+        """`features_from`: where the `hidden_size` features the softmax reads come from, for the error."""
         super().__init__()
         cutoffs = adaptive_cutoffs(vocab_size)
         fewest = ADAPTIVE_DIV ** len(cutoffs)  # the last cluster's projection keeps at least one feature
         if hidden_size < fewest:
             raise ConfigError(f"--softmax adaptive needs a softmax reading at least {fewest} features (its last cluster "
-                              f"reads 1/{fewest} of them), this model's reads {hidden_size} (from --hidden-size); raise "
-                              "--hidden-size or use --softmax full")
+                              f"reads 1/{fewest} of them), this model's reads {hidden_size} (from {features_from}); "
+                              "raise --hidden-size or use --softmax full")
         self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs, div_value=float(ADAPTIVE_DIV))
 
     def target_logprobs(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
