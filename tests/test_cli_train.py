@@ -27,6 +27,8 @@ def test_train_writes_a_model_directory_and_prints_the_summary(cli, tmp_path):
     assert config["kind"] == "lstm" and config["train"]["parameters"] > 0 and "valid_ppl" in config["valid"]
     curve = [json.loads(line)["valid_ppl"] for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert len(curve) >= 3 and curve[-1] < curve[0]
+    # --softmax auto chooses by the vocabulary's size, so the training line says what it chose
+    assert f"training lstm ({config['train']['parameters']:,} parameters, {config['model']['softmax']} softmax) on" in result.output
 
 
 @requires_bf16()
