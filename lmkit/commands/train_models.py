@@ -113,8 +113,8 @@ def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool,
 
 def refuse_idle_locked_dropout(opts: dict, given: set[str]) -> None:
     """ConfigError for --locked-dropout given where no dropout it shapes drops anything (`opts` with the word-level
-    dropouts, with_word_level_dropout, applied): it changes how --emb-dropout, --dropout and --out-dropout draw their masks, and alone
-    it would train exactly the model without it."""
+    dropouts, with_word_level_dropout, applied): it changes how --emb-dropout, --dropout and --out-dropout draw
+    their masks, and alone it would train exactly the model without it."""
     if "locked_dropout" not in given or not opts.get("locked_dropout"):
         return
     config = config_from(RNNConfig, opts)  # the only family with the option (check_model_options refuses it for others)

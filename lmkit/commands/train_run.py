@@ -41,12 +41,12 @@ from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, check_sav
 from lmkit.train.trainer import Trainer
 
 
-
 def softmax_words(model) -> str:
     """", adaptive softmax" or ", full softmax" for a model with a softmax head (--softmax auto chooses by the
     vocabulary's size, so the training line says what it chose); "" for one without."""
     softmax = getattr(getattr(model, "cfg", None), "softmax", None)
     return f", {softmax} softmax" if softmax in ("full", "adaptive") else ""
+
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
     if opts["resume"]:
@@ -126,8 +126,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         if world.is_main and preset is not None:
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:
-            click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters{softmax_words(model)}) on {corpus.name} "
-                       f"[{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> "
+            click.echo(f"training {model.kind} ({extra['train']['parameters']:,} parameters{softmax_words(model)}) on "
+                       f"{corpus.name} [{tokenizer.describe()}, vocab {len(tokenizer.vocab)}] on {trainer.device} -> "
                        f"{printable(str(directory))}")
             processes = f"; {world.size} processes (--nproc or torchrun)" if world.distributed else ""
             click.echo(f"precision {trainer.precision.describe()}; threads {trainer.runtime()['threads']}{processes}")

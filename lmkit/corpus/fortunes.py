@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, sha256_file
 from lmkit.errors import CorpusError
+from lmkit.line_ends import text_lines
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")  # a UTF-8 lead byte and a continuation byte read as Latin-1
@@ -28,7 +29,7 @@ NOT_PROSE = frozenset({"ascii-art"})  # fortunes' pictures drawn in characters
 def parse_fortunes(text: str) -> Iterator[list[str]]:
     """Poems of a fortune file: ANSI colours and `%` separators removed; title, author and verse lines kept."""
     poem: list[str] = []
-    for line in ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")).split("\n"):
+    for line in text_lines(ANSI_ESCAPE.sub("", text)):
         line = line.strip()
         if line == "%":
             if poem:
@@ -107,12 +108,13 @@ def english_fortunes_units(downloads: Path) -> tuple[dict, Iterator[list[str]]]:
     files = deb_members(deb, is_english_fortune_file)
     if not files:
         raise CorpusError(f"{deb}: holds no cookie files under {FORTUNE_FOLDER}")
+    by_file = {PurePosixPath(name).name: (name, data) for name, data in files.items()}  # computers, cookie, ...
     source = {"kind": "apt", "package": "fortunes", "file": deb.name, "sha256": sha256_file(deb),
-              "members": sorted(package_path(PurePosixPath(name)).name for name in files)}
+              "members": sorted(by_file)}
 
     def units() -> Iterator[list[str]]:
-        for name in sorted(files, key=lambda name: package_path(PurePosixPath(name)).name):
-            text = without_overstrikes(decode_member(files[name], name)).replace("\x07", "")
+        for _, (name, data) in sorted(by_file.items()):
+            text = without_overstrikes(decode_member(data, name)).replace("\x07", "")
             yield from ([repaired_mojibake(line) for line in fortune] for fortune in parse_fortunes(text))
 
     return source, units()

@@ -84,8 +84,8 @@ class EvalText:
 
 def text_digest(lines: Iterable[str], name: str | Path, empty: str) -> tuple[str, int]:
     """(sha256, characters) of the `lines` of text `name`, each with its line end (a missing final newline still ends
-    a line); CorpusError naming it, saying `empty` where there are none, and where none holds text: a perplexity of line ends alone measures
-    nothing, and `lmkit train` refuses such a text too."""
+    a line); CorpusError naming it, saying `empty` where there are none, and where none holds text: a perplexity of
+    line ends alone measures nothing, and `lmkit train` refuses such a text too."""
     digest, chars, count, shows = hashlib.sha256(), 0, 0, False
     for line in lines:
         digest.update((line + "\n").encode("utf-8"))

@@ -43,7 +43,7 @@ from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
 from lmkit.models import BOTH_WAYS
 from lmkit.models.neural.dropouts import drop_words
-from lmkit.models.neural.heads import HEADS, AdaptiveSoftmax, resolved_softmax
+from lmkit.models.neural.heads import HEADS, check_adaptive_features, resolved_softmax
 from lmkit.models.neural.recurrence import RecurrentDrops, run_layers
 from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
@@ -90,6 +90,8 @@ class ClozeConfig:
 
     def validate(self) -> None:
         check_settings(self)
+        if self.softmax == "adaptive":  # its softmax reads both directions: say so where too few features are left
+            check_adaptive_features(2 * self.hidden_size, f"2 x --hidden-size {self.hidden_size}, one per direction")
 
     def for_vocabulary(self, vocab_size: int) -> "ClozeConfig":
         """This config with --softmax auto resolved for a vocabulary of `vocab_size` types (RNNConfig's rule)."""
@@ -141,9 +143,7 @@ class ClozeRNN(nn.Module):
         self.out_drop = nn.Dropout(config.out_dropout)
         both = 2 * config.hidden_size
         self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
-        from_both = {"features_from": f"2 x --hidden-size {config.hidden_size}, one per direction"}
-        self.head = (AdaptiveSoftmax(both, len(vocab), **from_both) if config.softmax == "adaptive"
-                     else HEADS[config.softmax](both, len(vocab)))                   # [V V'] J + c
+        self.head = HEADS[config.softmax](both, len(vocab))                          # [V V'] J + c
 
     def _embedding(self) -> nn.Embedding:
         embedding = nn.Embedding(len(self.vocab), self.cfg.emb_size)

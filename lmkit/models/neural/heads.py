@@ -57,6 +57,16 @@ class FullSoftmax(nn.Module):
         return F.log_softmax(self.linear(out).float(), dim=-1)
 
 
+def check_adaptive_features(features: int, source: str = "--hidden-size") -> None:
+    """ConfigError where an adaptive softmax would read too few `features` for its last cluster's projection to keep
+    one; `source` says where they come from (a BiLSTM's softmax reads 2 x --hidden-size)."""
+    fewest = ADAPTIVE_DIV ** ADAPTIVE_CLUSTERS
+    if features < fewest:
+        raise ConfigError(f"--softmax adaptive needs a softmax reading at least {fewest} features (its last cluster "
+                          f"reads 1/{fewest} of them), this model's reads {features} (from {source}); raise "
+                          "--hidden-size or use --softmax full")
+
+
 def adaptive_cutoffs(vocab_size: int) -> list[int]:
     """Head of the ~5% most frequent types, then clusters up to 20% and the rest."""
     if vocab_size < MIN_ADAPTIVE_VOCAB:
@@ -73,15 +83,10 @@ class AdaptiveSoftmax(nn.Module):
     run in bf16 and every log-softmax in fp32 (torch's module would take all of it to fp32 or all to bf16), and
     the loss goes through each layer's hand-written gradient (softmax_loss)."""
 
-    def __init__(self, hidden_size: int, vocab_size: int, features_from: str = "--hidden-size"):
-        """`features_from`: where the `hidden_size` features the softmax reads come from, for the error."""
+    def __init__(self, hidden_size: int, vocab_size: int):
         super().__init__()
         cutoffs = adaptive_cutoffs(vocab_size)
-        fewest = ADAPTIVE_DIV ** len(cutoffs)  # the last cluster's projection keeps at least one feature
-        if hidden_size < fewest:
-            raise ConfigError(f"--softmax adaptive needs a softmax reading at least {fewest} features (its last cluster "
-                              f"reads 1/{fewest} of them), this model's reads {hidden_size} (from {features_from}); "
-                              "raise --hidden-size or use --softmax full")
+        check_adaptive_features(hidden_size)
         self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs, div_value=float(ADAPTIVE_DIV))
 
     def target_logprobs(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
