@@ -509,8 +509,13 @@ def tuned_pair_memories(forward, backward, args, tokenizer, valid: list[Blank]
 
 
 def chosen_fillers(text: str) -> list[str]:
-    """--fillers: comma-separated names of FILLERS."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    """--fillers: comma-separated names of FILLERS ("bilstm, no rerank" holds a comma of its own)."""
+    names: list[str] = []
+    for piece in (piece.strip() for piece in text.split(",")):
+        if names and f"{names[-1]}, {piece}" in FILLERS:
+            names[-1] = f"{names[-1]}, {piece}"
+        elif piece:
+            names.append(piece)
     unknown = [name for name in names if name not in FILLERS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"expected names among {', '.join(FILLERS)}, got {text!r}")

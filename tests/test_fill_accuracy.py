@@ -264,6 +264,8 @@ def test_the_pairs_memories_are_tuned_at_every_setting_and_decide_where_they_wei
                   for left, _, right in cases]
         assert share == sum(first == span for first, (_, span, _) in zip(firsts, cases)) / len(cases)
     assert bench.chosen_fillers("ngram, lstm + memory") == ["ngram", bench.PAIR_MEMORY_FILLER]
+    assert bench.chosen_fillers("lstm,bilstm, no rerank") == ["lstm", "bilstm, no rerank"]  # the name's own comma
+    assert bench.chosen_fillers("bilstm, no rerank,bilstm") == ["bilstm", "bilstm, no rerank"]
     with pytest.raises(argparse.ArgumentTypeError, match="expected names among ngram, lstm"):
         bench.chosen_fillers("ngram,transformer")
 
