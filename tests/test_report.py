@@ -155,10 +155,28 @@ def test_a_model_with_oov_tokens_is_not_marked_best_over_models_that_score_every
     rows = [lstm, kn, small_vocabulary]
     lowest_exact = min((0, 1), key=lambda i: rows[i].test["bits_per_char"])
     assert best_rows(rows) == [lowest_exact]
-    everyone_oov = [with_test(lstm, oov=1), with_test(kn, oov=1), small_vocabulary]
+    some_oov = with_test(small_vocabulary, oov_rate=0.19)
+    everyone_oov = [with_test(lstm, oov=1), with_test(kn, oov=1), some_oov]
     assert best_rows(everyone_oov) == [2]  # all flattered alike: the lowest is marked
+    mostly_oov = [with_test(lstm, oov=1), with_test(kn, oov=1), small_vocabulary]
+    assert best_rows(mostly_oov) == [lowest_exact]  # 36% <unk>: its figures mean little, whatever the others'
     markdown = write_report(build_report(rows, "oov"), Path(kn.directory).parent / "out")["markdown"].read_text("utf-8")
     assert f"| **{rows[lowest_exact].name}** |" in markdown and f"| **{small_vocabulary.name}** |" not in markdown
+    assert ("- word, small vocabulary: 36.0% of its test tokens are outside its vocabulary, so its figures mean little "
+            "and it is not marked best (was it trained on another text, or with another tokenizer?).") in markdown
+
+
+def test_an_arpa_file_read_as_words_is_named_with_the_tokenizer_to_give(char_rows):
+    """Adversarial pass 69: a character model's ARPA file, read as whitespace words, scored a Chinese text as 36%
+    <unk> and was marked best, with no word of why; lmkit eval warned of the same model."""
+    lstm, kn = char_rows
+    misread = type(kn)(**{**vars(with_test(kn, "kn.arpa", bits_per_char=0.1, oov=19, oov_rate=0.358)),
+                          "reads_arpa_words": True})
+    notes = build_report([lstm, misread], "arpa").notes
+    assert best_rows([lstm, misread]) == [0]
+    assert ("kn.arpa: 35.8% of its test tokens are outside its vocabulary, so its figures mean little and it is not "
+            "marked best (an ARPA file's text is read as whitespace-separated words: for a model of characters or "
+            "subword pieces, pass --tokenizer-from with its model directory or tokenizer.json).") in notes
 
 
 @pytest.mark.parametrize("low, high", [(1.2, 1.45), (13.0, 40.0), (100.0, 2000.0)])

@@ -89,7 +89,7 @@ def test_kaldi_ids_group_by_the_part_before_the_hypothesis_number(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("", "file is empty"), ("\n  \n", "file is empty"),
+    ("", "file is empty"), ("\n  \n", "no text, only blank or whitespace-only lines"),
     ("u1 a\nu1 b\n", "utterance 'u1' has two references"),
     ("u2 a\n", "utterance 'u1' has no reference"),
 ])
@@ -337,3 +337,38 @@ def test_rescore_warns_when_the_hypotheses_are_mostly_outside_the_vocabulary(cli
     assert result.exit_code == 0, result.output
     assert f"of the 9 tokens of the hypotheses of {strange} are outside" in result.stderr  # each </s> counted, as eval counts
     assert "--tokenizer-from" in result.stderr  # an ARPA file: read as whitespace words
+
+
+@pytest.fixture
+def word_bigrams(cli, tmp_path):
+    """A word bigram model directory of the tiny English text and its ARPA file; an mle one beside them."""
+    en = TINY["en"]
+    common = ["--train", en["train"], "--valid", en["valid"], "--test", en["test"], "--tokenizer", "word", "--order", "2"]
+    made = cli("ngram", *common, "--out", tmp_path / "kn", "--arpa", tmp_path / "kn.arpa")
+    assert made.exit_code == 0, made.output
+    made = cli("ngram", *common, "--smoothing", "mle", "--out", tmp_path / "mle")
+    assert made.exit_code == 0, made.output
+    return tmp_path / "kn", tmp_path / "kn.arpa", tmp_path / "mle"
+
+
+def test_the_arpa_hint_is_given_only_where_no_tokenizer_was(cli, tmp_path, word_bigrams):
+    """Adversarial pass 69: `--tokenizer-from` was advised to a user who had given it."""
+    directory, arpa, _ = word_bigrams
+    strange = write(tmp_path / "strange.tsv", "u1\tzzz qqq\t-1.0\nu1\tqqq zzz\t-1.2\n")
+    given = cli("rescore", arpa, strange, "--lm-weight", "1", "--tokenizer-from", directory)
+    assert given.exit_code == 0, given.output
+    assert f"are outside {arpa}'s vocabulary and scored as <unk>\n" in given.stderr and "--tokenizer-from" not in given.stderr
+    alone = cli("rescore", arpa, strange, "--lm-weight", "1")
+    assert "--tokenizer-from" in alone.stderr
+
+
+def test_a_hypothesis_an_mle_model_cannot_score_is_named_by_its_line(cli, tmp_path, word_bigrams):
+    """Adversarial pass 69: the error said "token 1 (line 1) ... perplexity is infinite", naming neither the file,
+    the hypothesis, the token nor the model, and rescoring has no perplexity."""
+    _, _, mle = word_bigrams
+    seen = next(line for line in TINY["en"]["train"].read_text(encoding="utf-8").splitlines() if line.strip())
+    word = seen.split()[0]
+    nbest = write(tmp_path / "nbest.tsv", f"u1\t{seen.strip()}\t-1.0\nu2\t{word} {word} {word}\t-2.0\n")
+    result = cli("rescore", mle, nbest, "--lm-weight", "1")
+    assert_one_line_error(result, f"{nbest}:2 (utterance u2), token ", f": has probability zero under {mle}, so the "
+                          "hypothesis cannot be scored (", "an unsmoothed (mle) N-gram cannot score unseen events")

@@ -27,6 +27,8 @@ from lmkit.text.tokenizers import Tokenizer, WordTokenizer
 
 TOKENIZER_OPTION = "--tokenizer-from"  # how a user gives an ARPA file its tokenizer, named in messages
 GIVEN = "the tokenizer given"  # where a tokenizer came from, when the caller does not say
+ARPA_WORDS_ADVICE = (f"an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
+                     f"pieces, pass {TOKENIZER_OPTION} with its model directory or tokenizer.json")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class LoadedModel:
     model: object
     tokenizer: Tokenizer
     config: dict        # config.json, or for an ARPA file what it would say (no corpus, direction None)
+    reads_arpa_words: bool = False  # an ARPA file given no tokenizer: its text is read as whitespace words
 
     @property
     def path(self) -> Path:
@@ -116,7 +119,8 @@ def open_arpa(path: Path, tokenizer: Tokenizer | None, tokenizer_source: str) ->
         model = read_arpa(path, tokenizer.vocab if tokenizer is not None else None)
     except VocabMismatch as exc:
         raise VocabMismatch(f"{exc} (the vocabulary of {tokenizer_source})") from exc
-    return LoadedModel(str(path), model, tokenizer or WordTokenizer(model.vocab), arpa_config(model, path))
+    return LoadedModel(str(path), model, tokenizer or WordTokenizer(model.vocab), arpa_config(model, path),
+                       reads_arpa_words=tokenizer is None)
 
 
 def arpa_config(model, path: Path) -> dict:

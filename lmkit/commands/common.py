@@ -301,6 +301,12 @@ def tokenizer_from_path(path: Path):
     file = path / TOKENIZER_FILE if path.is_dir() else path
     if not file.exists() and not file.is_symlink():  # a broken link is the JSON reader's to describe
         raise TokenizerError(f"{file}: no such tokenizer file")
+    if file.name != TOKENIZER_FILE and (file.parent / TOKENIZER_FILE).is_file():
+        raise TokenizerError(f"{file}: is a file of the model directory {file.parent}, not its tokenizer; give "
+                             f"{file.parent} (or {file.parent / TOKENIZER_FILE})")
+    if ".arpa" in file.name.lower():  # what lmkit ngram --arpa writes, compressed or not
+        raise TokenizerError(f"{file}: is an ARPA file, which holds no tokenizer; give the model directory it was "
+                             f"written from (or its {TOKENIZER_FILE})")
     return load_tokenizer(file)
 
 
@@ -325,18 +331,15 @@ def check_threads(ctx: click.Context, param: click.Parameter, value: int | None)
     return value if value is None else check(value)
 
 
-MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
-
-
 def warn_if_mostly_unknown(member, evaluation, what: str) -> None:
     """A warning when so many of `what`'s tokens (its Evaluation by `member`: eval's text, rescore's hypotheses)
     are outside the model's vocabulary that its figures mean little (each is scored as <unk>); for an ARPA file,
     whose text is read as whitespace words unless --tokenizer-from says otherwise, the likely cause: a character
     model's ARPA file read Chinese lines as one word each, 50% <unk>."""
-    unknown, tokens = evaluation.oov, evaluation.total.tokens
-    if not tokens or unknown / tokens < MOSTLY_UNKNOWN:
+    from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
+
+    if not evaluation.mostly_unknown:
         return
-    hint = (" (an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
-            "pieces, pass --tokenizer-from with its model directory or tokenizer.json)") if member.config.get("arpa") else ""
-    click.echo(f"warning: {100 * unknown / tokens:.1f}% of the {tokens:,} tokens of {what} are outside {member.name}'s "
-               f"vocabulary and scored as <unk>{hint}", err=True)
+    hint = f" ({ARPA_WORDS_ADVICE})" if member.reads_arpa_words else ""
+    click.echo(f"warning: {100 * evaluation.oov_rate:.1f}% of the {evaluation.total.tokens:,} tokens of {what} are "
+               f"outside {member.name}'s vocabulary and scored as <unk>{hint}", err=True)

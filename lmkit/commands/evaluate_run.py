@@ -7,6 +7,7 @@ from lmkit.commands.common import ignored_options, warn_if_mostly_unknown
 from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
+from lmkit.evaluate.perplexity import scored_by
 from lmkit.models.base import is_cloze
 from lmkit.evaluate.text import SPLIT_ADVICE, EvalText, default_text, score_text, write_line_scores
 
@@ -45,7 +46,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     text = choose_text(corpus_spec, member, split, file)
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)
-    scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
+    with scored_by(member.name):
+        scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     warn_if_mostly_unknown(member, scores.evaluation, text.label)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)

@@ -21,7 +21,7 @@ from lmkit.commands.common import corpus_options, direction_option, threads_opti
 from lmkit.commands.options import config_from, given_options, options_from
 from lmkit.commands.output_paths import ModelDirectory, OutputFile, check_output, corpus_files
 from lmkit.config.folders import checkpoints_root, folders_line
-from lmkit.errors import ConfigError, LmkitError, counted, printable
+from lmkit.errors import ConfigError, counted, printable
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 
@@ -101,8 +101,7 @@ def build_with_warnings(stream, vocab, config: NGramConfig, direction: str, memo
 
 def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple[dict | None, str]:
     """(metrics or None, one line for the terminal)."""
-    from lmkit.evaluate.perplexity import summarize
-    from lmkit.models.ngram.model import check_finite
+    from lmkit.evaluate.perplexity import UnscorableToken, summarize
     from lmkit.text.id_cache import encoded_split
 
     stream = encoded_split(corpus, tokenizer, split, reverse)
@@ -110,10 +109,9 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
         return None, f"{split}: empty"
     logp = model.score_stream(stream)
     try:
-        check_finite(model, stream, logp)
-    except LmkitError as exc:
+        result = summarize(stream, logp, corpus.num_chars(split), model.vocab)
+    except UnscorableToken as exc:
         return None, f"{split}: {exc}"
-    result = summarize(stream, logp, chars=corpus.num_chars(split))
     metrics = {f"{split}_nll": result.total.mean, f"{split}_ppl": result.total.perplexity,
                f"{split}_tokens": result.total.tokens, f"{split}_oov_rate": result.oov_rate}
     line = f"{split}: perplexity {result.total.perplexity:.4f}"

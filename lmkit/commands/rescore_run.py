@@ -9,6 +9,7 @@ import numpy as np
 
 from lmkit.commands.common import warn_if_mostly_unknown
 from lmkit.errors import ConfigError, counted
+from lmkit.evaluate.perplexity import UnscorableToken
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
 from lmkit.generate.rescore import Candidates, RescoreConfig, all_texts, dev_rows, error_table, lm_scores, tune
@@ -63,7 +64,12 @@ def tuning_sentences(lists: dict, refs: dict | None, dev_refs: dict | None, conf
 def scored(lists: dict, members: list, weights: list[float], scoring: dict, source: Path) -> Candidates:
     """The lists of `source` scored; a warning where a member reads them as mostly <unk> (a model of another text
     or tokenizer), counted as lmkit eval counts."""
-    lm, tokens, evaluations = lm_scores(members, weights, all_texts(lists), **scoring)
+    try:
+        lm, tokens, evaluations = lm_scores(members, weights, all_texts(lists), **scoring)
+    except UnscorableToken as exc:  # its line is the place of a hypothesis among all of them
+        hypothesis = [h for hypotheses in lists.values() for h in hypotheses][exc.where.line - 1]
+        raise exc.located(what=f"{hypothesis.where} (utterance {hypothesis.utterance})", line=None,
+                          consequence="so the hypothesis cannot be scored") from None
     for member, evaluation in zip(members, evaluations):
         warn_if_mostly_unknown(member, evaluation, f"the hypotheses of {source}")
     return Candidates.build(lists, lm, tokens)

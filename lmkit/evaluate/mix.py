@@ -14,7 +14,7 @@ import numpy as np
 
 from lmkit.checkpoint.model_source import GIVEN, LoadedModel, open_models
 from lmkit.errors import ConfigError
-from lmkit.evaluate.perplexity import summarize
+from lmkit.evaluate.perplexity import scored_by, summarize
 from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
 
@@ -40,7 +40,10 @@ def load_members(paths: Sequence[str | Path], tokenizer=None, tokenizer_source: 
 
 
 def member_scores(members: list[LoadedModel], text: EvalText, **scoring) -> list[ModelScores]:
-    scores = [score_text(m.model, m.tokenizer, m.config, text, **scoring) for m in members]
+    scores = []
+    for m in members:
+        with scored_by(m.name):
+            scores.append(score_text(m.model, m.tokenizer, m.config, text, **scoring))
     for member, score in zip(members[1:], scores[1:]):
         if not np.array_equal(score.stream, scores[0].stream):
             raise ConfigError(f"--mix: {member.name} tokenizes {text.label} differently from {members[0].name} "
@@ -66,7 +69,7 @@ def evaluate_mix(members: Sequence[LoadedModel], weights: str | Sequence[float],
 def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText) -> ModelScores:
     """The mixture's scores on `text`, from its members' scores on the same text."""
     logp = mix_logprobs([s.logp for s in scores], weights)
-    return ModelScores(summarize(scores[0].stream, logp, text.chars), scores[0].stream, logp)
+    return ModelScores(summarize(scores[0].stream, logp, text.chars, what=text.label), scores[0].stream, logp)
 
 
 def parse_weights(value: str) -> str | list[float]:

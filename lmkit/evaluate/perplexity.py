@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
-from typing import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from lmkit.errors import LmkitError, counted
 from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LN2 = math.log(2.0)
+MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
 
 # progress(done, total): tokens scored so far in this pass, of total; each pass starts again from 0.
 # Library code only reports; the CLI draws (lmkit.commands.progress).
@@ -120,6 +122,11 @@ class Evaluation:
         return self.oov / max(self.total.tokens, 1)
 
     @property
+    def mostly_unknown(self) -> bool:
+        """So many tokens outside the model's vocabulary (each scored as <unk>) that the figures mean little."""
+        return self.total.tokens > 0 and self.oov_rate >= MOSTLY_UNKNOWN
+
+    @property
     def bits_per_char(self) -> float | None:
         return None if not self.chars else self.total.bits_per_char(self.chars)
 
@@ -132,26 +139,78 @@ class Evaluation:
         }
 
 
-def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None) -> Evaluation:
+@dataclass(frozen=True)
+class Unscorable:
+    """Where a model first gives a token no finite log-probability: line `line` (1-based; None where `what` names the
+    line itself) of `what`, the
+    `column`-th token of that line (as the model reads it: a backward model reads each line from its end), `token`
+    itself where the vocabulary is known, and `count` such tokens in all; `nan` when the model computes NaN (its
+    numbers overflow) rather than probability zero (an unsmoothed N-gram's unseen event)."""
+
+    line: int | None
+    column: int
+    token: str | None
+    count: int
+    nan: bool
+    what: str | None = None
+    model: str = "this model"
+    consequence: str = "so its perplexity is infinite"
+
+    def message(self) -> str:
+        where = self.what if self.line is None else f"{self.what} line {self.line}" if self.what else f"line {self.line}"
+        token = f"token {self.column}" + (f" ({self.token!r})" if self.token is not None else "")
+        many = counted(self.count, "such token")
+        if self.nan:
+            return (f"{where}, {token}: gets no probability from {self.model}: it computes NaN ({many}), so its "
+                    "numbers overflow; the model cannot be evaluated")
+        return (f"{where}, {token}: has probability zero under {self.model}, {self.consequence} ({many}); an "
+                "unsmoothed (mle) N-gram cannot score unseen events: use --smoothing kn or add-k")
+
+
+class UnscorableToken(LmkitError):
+    """A token some model gives no finite log-probability (`where`, an Unscorable); the callers that know the model's
+    name, or what the text's lines are, say so with `located`."""
+
+    def __init__(self, where: Unscorable):
+        super().__init__(where.message())
+        self.where = where
+
+    def located(self, **known) -> "UnscorableToken":
+        """The same error with Unscorable's fields in `known` (model, what, line, consequence) filled in."""
+        return UnscorableToken(replace(self.where, **known))
+
+
+@contextmanager
+def scored_by(model: str) -> Iterator[None]:
+    """An UnscorableToken raised inside names `model` (a model directory or ARPA file, as the user gave it)."""
+    try:
+        yield
+    except UnscorableToken as exc:
+        raise exc.located(model=model) from None
+
+
+def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str | None = None) -> None:
+    """UnscorableToken naming the first token of `stream` (N,) whose log-probability in `logp` (N,) is NaN, else
+    the first that is -inf; nothing when every one is finite."""
+    stream = np.asarray(stream)
+    for nan, bad in ((True, np.flatnonzero(np.isnan(logp))), (False, np.flatnonzero(~np.isfinite(logp)))):
+        if len(bad):
+            at = int(bad[0])
+            ends = np.flatnonzero(stream[:at] == EOS_ID)
+            start = int(ends[-1]) + 1 if len(ends) else 0
+            token = vocab.token(int(stream[at])) if vocab is not None else None
+            raise UnscorableToken(Unscorable(len(ends) + 1, at - start + 1, token, len(bad), nan, what))
+
+
+def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None, vocab=None,
+              what: str | None = None) -> Evaluation:
     """Totals from a stream's ids (N,) and the log-probability of each (N,).
 
-    A token the model gives probability zero makes perplexity infinite: refused, naming where.
+    A token the model gives probability zero makes perplexity infinite: refused, naming where (check_scorable;
+    `vocab` and `what`, the text's label, name the token and the text).
     """
     stream = np.asarray(stream)
-    undefined = np.flatnonzero(np.isnan(logp))
-    if len(undefined):
-        where = int(undefined[0])
-        line = int((stream[:where] == EOS_ID).sum()) + 1
-        raise LmkitError(f"token {where + 1} (line {line}) gets no probability from this model: it computes NaN "
-                         f"({counted(len(undefined), 'such token')}), so its numbers overflow; the model cannot be "
-                         "evaluated")
-    zero = np.flatnonzero(~np.isfinite(logp))
-    if len(zero):
-        where = int(zero[0])
-        line = int((stream[:where] == EOS_ID).sum()) + 1
-        raise LmkitError(f"token {where + 1} (line {line}) has probability zero under this model, so perplexity "
-                         f"is infinite ({counted(len(zero), 'such token')}); an unsmoothed (mle) N-gram cannot "
-                         "score unseen events: use --smoothing kn or add-k")
+    check_scorable(stream, logp, vocab, what)
     known = stream != UNK_ID
     return Evaluation(
         total=NLL(-float(logp.sum()), len(stream)),

@@ -151,7 +151,7 @@ def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: b
         model.to(device)
     logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device,
                           progress=progress)
-    return ModelScores(summarize(stream, logp, text.chars), stream, logp)
+    return ModelScores(summarize(stream, logp, text.chars, tokenizer.vocab, text.label), stream, logp)
 
 
 PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmkit.corpus.text_files import NO_TEXT
 from lmkit.errors import LmkitError
 from lmkit.fileio import read_text
 
@@ -35,10 +36,11 @@ NBest = dict  # utterance id -> list[Hypothesis], in file order
 
 
 def numbered_lines(path: Path) -> list[tuple[int, str]]:
-    """The file's non-blank lines with their 1-based numbers; an empty file is refused."""
-    lines = [(n, line) for n, line in enumerate(read_text(path).split("\n"), start=1) if line.strip()]
+    """The file's non-blank lines with their 1-based numbers; a file without one is refused."""
+    text = read_text(path)
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if not lines:
-        raise NBestError(f"{path}: file is empty")
+        raise NBestError(f"{path}: {NO_TEXT if text else 'file is empty'}")
     return lines
 
 

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmkit.checkpoint.learning_curve import read_metrics
-from lmkit.checkpoint.model_source import LoadedModel, open_model
+from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE, LoadedModel, open_model
 from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, printable
+from lmkit.evaluate.perplexity import MOSTLY_UNKNOWN, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
 from lmkit.report.tokens import passage_surprisal
@@ -53,6 +54,12 @@ class ModelReport:
     command: str | None = None
     adaptive: dict = field(default_factory=dict)      # regime -> its test figures (lmkit.evaluate.adaptive)
     passage: list = field(default_factory=list)       # the test text's first lines as [[piece, bits], ...] per line
+    reads_arpa_words: bool = False                    # an ARPA file given no tokenizer (LoadedModel's)
+
+    @property
+    def mostly_unknown(self) -> bool:
+        """So much of the test text outside the vocabulary that the row's figures mean little (Evaluation's)."""
+        return self.test["tokens"] > 0 and self.test["oov_rate"] >= MOSTLY_UNKNOWN
 
 
 def parameter_count(model) -> int | None:
@@ -102,8 +109,9 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
     member = source if isinstance(source, LoadedModel) else open_model(source)
     model, tokenizer, config, directory = member.model, member.tokenizer, member.config, member.path
     valid_text, test_text = model_texts(config, directory, corpus)
-    valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
-    test_scores = score_text(model, tokenizer, config, test_text, **scoring)
+    with scored_by(member.name):
+        valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
+        test_scores = score_text(model, tokenizer, config, test_text, **scoring)
     test = test_scores.evaluation
     curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in history(member)]
     return ModelReport(
@@ -116,6 +124,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         command=printable((config.get("train") or {}).get("command") or "") or None,
         adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
         passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
+        reads_arpa_words=member.reads_arpa_words,
     )
 
 
@@ -190,6 +199,12 @@ def fairness_notes(rows: list[ModelReport]) -> list[str]:
     if any(r.test["oov"] for r in rows):
         notes.append("OOV tokens are scored as <unk>, which pools every unknown token into one and flatters models "
                      "with small vocabularies; the perplexity without OOVs leaves those predictions out (as KenLM does).")
+    for row in rows:
+        if row.mostly_unknown:
+            notes.append(f"{row.name}: {100 * row.test['oov_rate']:.1f}% of its test tokens are outside its vocabulary, "
+                         "so its figures mean little and it is not marked best"
+                         + (f" ({ARPA_WORDS_ADVICE})." if row.reads_arpa_words else
+                            " (was it trained on another text, or with another tokenizer?)."))
     return notes
 
 

@@ -13,7 +13,6 @@ model.ngram.npz (plain arrays, no pickles) beside config.json.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from lmkit.config.settings import check_value, knobs, named, setting
-from lmkit.errors import CheckpointError, ConfigError, LmkitError, counted
+from lmkit.errors import CheckpointError, ConfigError
 from lmkit.fileio import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
@@ -155,12 +154,6 @@ class NGramLM:
         """(N,) natural log p of every token of an id stream, each line scored after `<s>` (KenLM's bos/eos)."""
         return self.full_scores(stream)[0] * LN10
 
-    def perplexity(self, stream: np.ndarray) -> float:
-        """exp(-mean log p) over the stream's tokens (`</s>` counted, `<s>` not); refuses zero probabilities."""
-        logp = self.score_stream(stream)
-        check_finite(self, stream, logp)
-        return math.exp(-float(logp.sum()) / max(len(logp), 1))
-
     # --- persistence ------------------------------------------------------------------
     def config(self) -> dict:
         tables = self.fitted()
@@ -209,20 +202,6 @@ def check_options(order, smoothing: str, k, direction: str) -> None:
     check_value(knob["k"], k)
     if direction not in DIRECTIONS:
         raise ConfigError(f"{named('--direction')} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-
-
-def check_finite(model: NGramLM, stream: np.ndarray, logp: np.ndarray) -> None:
-    """Perplexity is undefined when a token has probability zero: say which token and why."""
-    bad = np.flatnonzero(~np.isfinite(logp))
-    if not len(bad):
-        return
-    where = int(bad[0])
-    token = model.vocab.token(int(stream[where]))
-    line = int((np.asarray(stream[:where]) == model.vocab.eos_id).sum()) + 1
-    why = ("MLE gives probability 0 to anything not seen after its context"
-           if model.smoothing == "mle" else "the model gives it probability 0")
-    raise LmkitError(f"perplexity is infinite: token {token!r} (line {line}, {counted(len(bad), 'such token')} in "
-                     f"all) has probability 0 ({why}); use --smoothing kn or add-k")
 
 
 def as_numpy(tensor) -> np.ndarray:
