@@ -265,15 +265,18 @@ def test_bad_fill_input(cli, forward_dir, backward_dir, text, extra, fragments):
 def test_bad_fill_numbers_are_refused_while_parsing(cli, forward_dir, backward_dir):
     result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--max-len", "0")
     assert_one_line_error(result, "--max-len must be at least 1", usage=True)
-@pytest.mark.parametrize("candidates, unknown", [
-    ("猫,狗", "'猫', '狗'"),        # two unknown words would have been one <unk> row, ranked first
-    ("买,猫", "'猫'"),
-    ("买猫,去", "'买猫'"),          # one unknown character makes the candidate unknown
-    ("去,<unk>", "'<unk>'"),
+
+
+@pytest.mark.parametrize("candidates, unknown, one", [
+    ("猫,狗", "'猫', '狗'", False),        # two unknown words would have been one <unk> row, ranked first
+    ("买,猫", "'猫'", True),
+    ("买猫,去", "'买猫' (its '猫')", True),  # one unknown character makes the candidate unknown, and is named
+    ("猫狗,去", "'猫狗' (its '猫', '狗')", True),
+    ("去,<unk>", "'<unk>' (its '<', 'u', 'k', '>')", True),  # characters, as this model reads it
 ])
-def test_fill_refuses_candidates_outside_the_vocabulary_naming_them(cli, forward_dir, backward_dir, candidates, unknown):
+def test_fill_refuses_candidates_outside_the_vocabulary_naming_them(cli, forward_dir, backward_dir, candidates, unknown,
+                                                                     one):
     result = cli("fill", forward_dir, backward_dir, "我打算_一部", "--candidates", candidates)
-    one = "," not in unknown
     assert_one_line_error(result, f"--candidates {unknown}: not in the vocabulary "
                           + ("(it would be scored as <unk>); drop it" if one else "(each would be scored as <unk>, alike)"))
 

@@ -300,6 +300,13 @@ def candidate_words(candidates: str) -> list[str]:
     return words
 
 
+def unknown_parts(tokenizer, word: str) -> str:
+    """`word` quoted, and where it is several tokens those of them outside the vocabulary: "'old man' (its 'man')"."""
+    pieces = tokenizer.split(word)
+    outside = [piece for piece in pieces if piece not in tokenizer.vocab.stoi]
+    return repr(word) + (f" (its {', '.join(map(repr, outside))})" if len(pieces) > 1 and outside else "")
+
+
 def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None
                            ) -> tuple[list[int], list[list[int]] | None, list[int]]:
     """Ids of the text before the blank, of each candidate (separated by `,` or `，`; None for the vocabulary) and of
@@ -316,7 +323,7 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
     unknown = [word for word, word_ids in zip(words, ids) if tokenizer.vocab.unk_id in word_ids]
     if unknown:
         one = len(unknown) == 1
-        raise ConfigError(f"--candidates {', '.join(map(repr, unknown))}: not in the vocabulary ("
+        raise ConfigError(f"--candidates {', '.join(unknown_parts(tokenizer, word) for word in unknown)}: not in the vocabulary ("
                           f"{'it' if one else 'each'} would be scored as <unk>{'' if one else ', alike'}); drop "
                           f"{'it' if one else 'them'}, or use a model trained on text that has {'it' if one else 'them'}")
     blank = [word for word, word_ids in zip(words, ids) if not tokenizer.decode(word_ids).strip()]
