@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import stat
 from pathlib import Path
@@ -331,6 +332,13 @@ def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
     assert_one_line_error(cli(*report(model, made / "report.md")), "report.json there is a symbolic link")
     assert (tmp_path / "other.txt").read_text() == "other"
     (made / "report.json").unlink()
+    (made / "tokens.png").unlink()
+    (made / "tokens.png").mkdir()  # a folder of the user's by a plot's name: neither replaced nor called writable
+    (made / "tokens.png" / "mine.txt").write_text("mine")
+    assert_one_line_error(cli(*report(model, made / "report.md")), f"--out {made}: tokens.png there is a directory, "
+                          "not a file lmkit wrote, and lmkit will not replace it; remove it or choose another --out")
+    assert (made / "tokens.png" / "mine.txt").read_text() == "mine"
+    shutil.rmtree(made / "tokens.png")
     (made / ".lmkit-report").unlink()  # a report folder from before the marker: its report.json is lmkit's
     assert cli(*report(model, made / "report.md")).exit_code != 0  # no marker and no report.json: not provably lmkit's
     assert cli(*report(model, tmp_path / "again" / "report.md")).exit_code == 0

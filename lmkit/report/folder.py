@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import broken_link, make_folders, read_json, remove_made_folders, temporary_of
+from lmkit.fileio import broken_link, kind_of, make_folders, read_json, remove_made_folders, temporary_of
 from lmkit.folder_markers import REPORT_MARKER
 from lmkit.train.folder_lock import FolderLock
 
@@ -38,10 +38,14 @@ def check_report_folder(directory: Path) -> None:
                           f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
                           "made: choose another --out")
     for name in REPORT_FILES + PLOT_FILES:
-        if (directory / name).is_symlink():
+        path = directory / name
+        if path.is_symlink():
             raise ConfigError(f"--out {directory}: {name} there is a symbolic link, which lmkit does not make and "
                               "will not write through; remove it or choose another --out")
-        check_output_file(directory / name)
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"--out {directory}: {name} there is {kind_of(path.stat().st_mode)}, not a file lmkit "
+                              "wrote, and lmkit will not replace it; remove it or choose another --out")
+        check_output_file(path)
 
 
 def is_lock_entry(entry: Path) -> bool:
