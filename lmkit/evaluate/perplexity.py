@@ -142,10 +142,9 @@ class Evaluation:
 @dataclass(frozen=True)
 class Unscorable:
     """Where a model first gives a token no finite log-probability: line `line` (1-based; None where `what` names the
-    line itself) of `what`, the
-    `column`-th token of that line (as the model reads it: a backward model reads each line from its end), `token`
-    itself where the vocabulary is known, and `count` such tokens in all; `nan` when the model computes NaN (its
-    numbers overflow) rather than probability zero (an unsmoothed N-gram's unseen event)."""
+    line itself) of `what`, the `column`-th token of that line (as the model reads it: a backward model reads each
+    line from its end), `token` itself where the vocabulary is known, and `count` such tokens in all; `nan` when the
+    model computes NaN (its numbers overflow) rather than probability zero (an unsmoothed N-gram's unseen event)."""
 
     line: int | None
     column: int
