@@ -155,7 +155,7 @@ def test_standard_input_is_read_as_a_file_is(cli, model):
 
 
 @pytest.mark.parametrize("name, content, says", [
-    ("config.json", None, "not a tokenizer file: its kind is 'lstm'"),
+    ("config.json", None, "is a file of the model directory {model}, not its tokenizer; give {model}"),  # pass 69
     ("other.json", '{"a": 1}', "not a tokenizer file: it names no kind"),
     ("half.json", '{"kind": "char"}', "vocabulary JSON must be an object"),
 ])
@@ -163,7 +163,7 @@ def test_tokenize_from_a_file_that_is_not_a_tokenizer_names_that_file(cli, model
     path = model / name if content is None else tmp_path / name
     if content is not None:
         path.write_text(content)
-    assert_one_line_error(cli("tokenize", "--from", path, "x"), f"{path}: {says}")
+    assert_one_line_error(cli("tokenize", "--from", path, "x"), f"{path}: {says.format(model=model)}")
 
 
 def test_a_link_at_a_cache_folder_is_refused_not_written_into(tiny_en, tmp_path):
