@@ -12,7 +12,8 @@ from lmkit.errors import ConfigError, counted
 from lmkit.evaluate.perplexity import UnscorableToken
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
-from lmkit.generate.rescore import Candidates, RescoreConfig, all_texts, dev_rows, error_table, lm_scores, tune
+from lmkit.generate.rescore import (Candidates, RescoreConfig, all_hypotheses, all_texts, dev_rows, error_table,
+                                   lm_scores, tune)
 
 
 def read_lists(nbest: Path, scores: Path | None, costs: bool) -> dict:
@@ -67,7 +68,7 @@ def scored(lists: dict, members: list, weights: list[float], scoring: dict, sour
     try:
         lm, tokens, evaluations = lm_scores(members, weights, all_texts(lists), **scoring)
     except UnscorableToken as exc:  # its line is the place of a hypothesis among all of them
-        hypothesis = [h for hypotheses in lists.values() for h in hypotheses][exc.where.line - 1]
+        hypothesis = all_hypotheses(lists)[exc.where.line - 1]
         raise exc.located(what=f"{hypothesis.where} (utterance {hypothesis.utterance})", line=None,
                           consequence="so the hypothesis cannot be scored") from None
     for member, evaluation in zip(members, evaluations):

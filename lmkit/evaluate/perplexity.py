@@ -37,6 +37,11 @@ from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 LN2 = math.log(2.0)
 MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
 
+
+def mostly_unknown(tokens: int, oov_rate: float) -> bool:
+    """So many of `tokens` outside the model's vocabulary (each scored as <unk>) that the figures mean little."""
+    return tokens > 0 and oov_rate >= MOSTLY_UNKNOWN
+
 # progress(done, total): tokens scored so far in this pass, of total; each pass starts again from 0.
 # Library code only reports; the CLI draws (lmkit.commands.progress).
 Progress = Callable[[int, int], None]
@@ -123,8 +128,7 @@ class Evaluation:
 
     @property
     def mostly_unknown(self) -> bool:
-        """So many tokens outside the model's vocabulary (each scored as <unk>) that the figures mean little."""
-        return self.total.tokens > 0 and self.oov_rate >= MOSTLY_UNKNOWN
+        return mostly_unknown(self.total.tokens, self.oov_rate)
 
     @property
     def bits_per_char(self) -> float | None:

@@ -83,8 +83,13 @@ class Candidates:
                           self.lm[rows], self.tokens[rows], self.valid[rows])
 
 
+def all_hypotheses(lists: dict) -> list:
+    """Every utterance's hypotheses, in the lists' order: the order lm_scores scores `all_texts` in."""
+    return [h for hypotheses in lists.values() for h in hypotheses]
+
+
 def all_texts(lists: dict) -> list[str]:
-    return [h.text for hypotheses in lists.values() for h in hypotheses]
+    return [h.text for h in all_hypotheses(lists)]
 
 
 def lm_scores(members: Sequence, weights: Sequence[float], texts: list[str], **scoring

@@ -24,7 +24,7 @@ from lmkit.checkpoint.learning_curve import read_metrics
 from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE, LoadedModel, open_model
 from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, printable
-from lmkit.evaluate.perplexity import MOSTLY_UNKNOWN, scored_by
+from lmkit.evaluate.perplexity import mostly_unknown, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
 from lmkit.report.tokens import passage_surprisal
@@ -59,7 +59,7 @@ class ModelReport:
     @property
     def mostly_unknown(self) -> bool:
         """So much of the test text outside the vocabulary that the row's figures mean little (Evaluation's)."""
-        return self.test["tokens"] > 0 and self.test["oov_rate"] >= MOSTLY_UNKNOWN
+        return mostly_unknown(self.test["tokens"], self.test["oov_rate"])
 
 
 def parameter_count(model) -> int | None:
