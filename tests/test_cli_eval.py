@@ -1,6 +1,8 @@
 """`lmkit eval` from the command line: numbers, per-line scores, files, mixes and one-line errors."""
 import json
+import math
 
+import numpy as np
 import pytest
 
 from conftest import TINY, assert_one_line_error
@@ -76,6 +78,37 @@ def test_mix_auto_tunes_weights_on_validation_and_beats_the_worse_model(cli, mod
     assert sum(out["mixture"]["weights"]) == pytest.approx(1.0)
     worst = max(m["evaluation"]["perplexity"] for m in out["models"])
     assert out["mixture"]["evaluation"]["perplexity"] < worst
+
+
+def test_an_unsmoothed_member_is_mixed_where_the_others_give_its_unseen_tokens_probability(cli, models, tiny_en,
+                                                                                         tmp_path):
+    """The interpolation of an mle N-gram with a smoothed model is finite (classic Jelinek-Mercer smoothing): the
+    member alone has an infinite perplexity, said as such, and the mixture is each token's weighted sum."""
+    mle = ngram_dir(tmp_path / "mle", tiny_en, get_tokenizer(tiny_en, "char"), order=4, smoothing="mle")
+    out = run_json(cli, "--mix", f"{mle},{models['kn']}", "--weights", "0.3,0.7")
+    unsmoothed, smoothed = (m["evaluation"] for m in out["models"])
+    assert unsmoothed["perplexity"] is None and unsmoothed["nll"] is None  # infinite: JSON null
+    assert 0 < unsmoothed["zero_probability"] < unsmoothed["tokens"] and smoothed["zero_probability"] == 0
+    mixture = out["mixture"]["evaluation"]
+    assert mixture["zero_probability"] == 0 and math.isfinite(mixture["perplexity"])
+    text = EvalText.from_split(tiny_en, "test")
+    members = [load_model(path) for path in (mle, models["kn"])]
+    logps = [score_text(m, tok, cfg, text, zero_allowed=True).logp for m, tok, cfg in members]
+    expected = -np.logaddexp(np.log(0.3) + logps[0], np.log(0.7) + logps[1]).sum()
+    assert mixture["nll"] == pytest.approx(expected, rel=1e-6)
+    tuned = run_json(cli, "--mix", f"{mle},{models['kn']}")["mixture"]  # EM over the tokens the mle model scores too
+    assert 0 < tuned["weights"][0] < 1 and math.isfinite(tuned["evaluation"]["perplexity"])
+    shown = cli("eval", "--mix", f"{mle},{models['kn']}", "--weights", "0.3,0.7")
+    assert shown.exit_code == 0, shown.output
+    assert f"  probability zero    {unsmoothed['zero_probability']:12,}   tokens" in shown.stdout
+
+
+def test_a_mixture_that_gives_a_token_probability_zero_is_refused_naming_it(cli, models, tiny_en, tmp_path):
+    mle = ngram_dir(tmp_path / "mle", tiny_en, get_tokenizer(tiny_en, "char"), order=4, smoothing="mle")
+    result = cli("eval", "--mix", f"{mle},{models['kn']}", "--weights", "1,0")
+    assert_one_line_error(result, " test line ", "): has probability zero under the mixture of ",
+                          f"{mle}, {models['kn']} (weights 1, 0), so its perplexity is infinite (",
+                          "an unsmoothed (mle) N-gram cannot score unseen events")
 
 
 def test_mixing_different_vocabularies_is_refused(cli, models):

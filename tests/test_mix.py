@@ -89,6 +89,19 @@ def test_em_recovers_the_mixture_that_generated_the_data():
     assert weights == pytest.approx([0.3, 0.7], abs=0.02)
 
 
+def test_em_weighs_a_member_of_probability_zero_by_the_tokens_it_scores_and_leaves_out_those_none_scores():
+    """An unsmoothed member (-inf on its unseen tokens) keeps a weight below one; a token every member gives
+    probability zero changes nothing (its likelihood is -inf at every weight)."""
+    rng = np.random.default_rng(2)
+    smooth = np.log(rng.uniform(0.05, 1, 400))
+    sharp = np.where(rng.uniform(size=400) < 0.2, -np.inf, np.log(rng.uniform(0.3, 1, 400)))
+    weights = tune_weights([sharp, smooth])
+    assert 0 < weights[0] < 1 and np.isfinite(mix_logprobs([sharp, smooth], weights)).all()
+    with_dead = tune_weights([np.append(sharp, -np.inf), np.append(smooth, -np.inf)])
+    assert with_dead == pytest.approx(weights)
+    assert tune_weights([np.full(3, -np.inf), np.full(3, -np.inf)]) == pytest.approx([0.5, 0.5])
+
+
 def test_em_never_does_worse_than_either_model_alone():
     rng = np.random.default_rng(1)
     a, b = np.log(rng.uniform(0.05, 1, 500)), np.log(rng.uniform(0.05, 1, 500))

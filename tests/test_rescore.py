@@ -362,6 +362,21 @@ def test_the_arpa_hint_is_given_only_where_no_tokenizer_was(cli, tmp_path, word_
     assert "--tokenizer-from" in alone.stderr
 
 
+def test_a_mix_rescores_with_an_mle_member_and_names_the_hypothesis_no_member_scores(cli, tmp_path, word_bigrams):
+    """The mle model's unseen bigrams get the KN member's probability; a hypothesis of a word outside both is
+    still <unk>, which both score; with the KN member weighed zero the mle one's unseen bigram is named."""
+    kn, _, mle = word_bigrams
+    seen = next(line for line in TINY["en"]["train"].read_text(encoding="utf-8").splitlines() if line.strip())
+    word = seen.split()[0]
+    nbest = write(tmp_path / "nbest.tsv", f"u1\t{seen.strip()}\t-1.0\nu2\t{word} {word} {word}\t-2.0\n")
+    mixed = cli("rescore", "--mix", f"{mle},{kn}", "--weights", "0.5,0.5", nbest, "--lm-weight", "1")
+    assert mixed.exit_code == 0, mixed.output
+    assert [line.split("\t")[0] for line in mixed.stdout.splitlines()] == ["u1", "u2"]
+    alone = cli("rescore", "--mix", f"{mle},{kn}", "--weights", "1,0", nbest, "--lm-weight", "1")
+    assert_one_line_error(alone, f"{nbest}:2 (utterance u2), token ", f": has probability zero under the mixture of "
+                          f"{mle}, {kn} (weights 1, 0), so the hypothesis cannot be scored (")
+
+
 def test_a_hypothesis_an_mle_model_cannot_score_is_named_by_its_line(cli, tmp_path, word_bigrams):
     """Adversarial pass 69: the error said "token 1 (line 1) ... perplexity is infinite", naming neither the file,
     the hypothesis, the token nor the model, and rescoring has no perplexity."""

@@ -199,7 +199,8 @@ def metric_lines(ev: dict) -> list[str]:
         f"  bits/token          {ev['bits_per_token']:12.4f}",
         f"  bits/char           {bpc:>12}   ({ev['chars']:,} chars)" if ev["chars"] else f"  bits/char  {bpc}",
         f"  NLL (nats)          {ev['nll']:12.2f}",
-    ]
+    ] + ([f"  probability zero    {ev['zero_probability']:12,}   tokens (an unsmoothed model's unseen events; "
+          "the mixture scores them)"] if ev.get("zero_probability") else [])
 
 
 def pseudo_metric_lines(ev: dict) -> list[str]:

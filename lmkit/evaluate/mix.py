@@ -40,10 +40,12 @@ def load_members(paths: Sequence[str | Path], tokenizer=None, tokenizer_source: 
 
 
 def member_scores(members: list[LoadedModel], text: EvalText, **scoring) -> list[ModelScores]:
+    """Each member's scores on `text`. Of several, one may give a token probability zero (an unsmoothed N-gram):
+    the mixture is refused only where every member weighed does (`mixed`)."""
     scores = []
     for m in members:
         with scored_by(m.name):
-            scores.append(score_text(m.model, m.tokenizer, m.config, text, **scoring))
+            scores.append(score_text(m.model, m.tokenizer, m.config, text, zero_allowed=len(members) > 1, **scoring))
     for member, score in zip(members[1:], scores[1:]):
         if not np.array_equal(score.stream, scores[0].stream):
             raise ConfigError(f"--mix: {member.name} tokenizes {text.label} differently from {members[0].name} "
@@ -63,13 +65,18 @@ def evaluate_mix(members: Sequence[LoadedModel], weights: str | Sequence[float],
     else:
         chosen, tuned_on = check_weights(weights, len(members)), None
     scores = member_scores(members, text, **scoring)
-    return MixResult([m.name for m in members], chosen, tuned_on, scores, mixed(scores, chosen, text))
+    names = [m.name for m in members]
+    return MixResult(names, chosen, tuned_on, scores, mixed(scores, chosen, text, names, members[0].tokenizer.vocab))
 
 
-def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText) -> ModelScores:
-    """The mixture's scores on `text`, from its members' scores on the same text."""
+def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText, names: Sequence[str],
+          vocab=None) -> ModelScores:
+    """The mixture's scores on `text`, from its members' scores on the same text (members `names`, their one
+    `vocab`): a token every member of positive weight gives probability zero is refused, naming the mixture."""
     logp = mix_logprobs([s.logp for s in scores], weights)
-    return ModelScores(summarize(scores[0].stream, logp, text.chars, what=text.label), scores[0].stream, logp)
+    with scored_by(f"the mixture of {', '.join(names)} (weights {', '.join(f'{w:g}' for w in weights)})"):
+        summary = summarize(scores[0].stream, logp, text.chars, vocab, text.label)
+    return ModelScores(summary, scores[0].stream, logp)
 
 
 def parse_weights(value: str) -> str | list[float]:

@@ -117,6 +117,7 @@ class Evaluation:
     known: NLL
     chars: int | None = None
     lines: int = 0
+    zero_probability: int = 0  # tokens given probability zero (a mixture's unsmoothed member): the totals are inf
 
     @property
     def oov(self) -> int:
@@ -140,6 +141,7 @@ class Evaluation:
             "perplexity": self.total.perplexity, "bits_per_token": self.total.bits_per_token,
             "bits_per_char": self.bits_per_char, "oov": self.oov, "oov_rate": self.oov_rate,
             "perplexity_without_oov": self.known.perplexity, "tokens_without_oov": self.known.tokens,
+            "zero_probability": self.zero_probability,
         }
 
 
@@ -192,11 +194,15 @@ def scored_by(model: str) -> Iterator[None]:
         raise exc.located(model=model) from None
 
 
-def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str | None = None) -> None:
+def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str | None = None,
+                   zero_allowed: bool = False) -> None:
     """UnscorableToken naming the first token of `stream` (N,) whose log-probability in `logp` (N,) is NaN, else
-    the first that is -inf; nothing when every one is finite."""
+    the first that is -inf (unless `zero_allowed`); nothing when every one is finite."""
     stream = np.asarray(stream)
-    for nan, bad in ((True, np.flatnonzero(np.isnan(logp))), (False, np.flatnonzero(~np.isfinite(logp)))):
+    checks = [(True, np.flatnonzero(np.isnan(logp)))]
+    if not zero_allowed:
+        checks.append((False, np.flatnonzero(~np.isfinite(logp))))
+    for nan, bad in checks:
         if len(bad):
             at = int(bad[0])
             ends = np.flatnonzero(stream[:at] == EOS_ID)
@@ -206,20 +212,23 @@ def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str |
 
 
 def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None, vocab=None,
-              what: str | None = None) -> Evaluation:
+              what: str | None = None, zero_allowed: bool = False) -> Evaluation:
     """Totals from a stream's ids (N,) and the log-probability of each (N,).
 
     A token the model gives probability zero makes perplexity infinite: refused, naming where (check_scorable;
-    `vocab` and `what`, the text's label, name the token and the text).
+    `vocab` and `what`, the text's label, name the token and the text), unless `zero_allowed` (a member of a
+    mixture, whose other members may give the token probability): then such tokens are counted and the totals are
+    infinite. NaN is refused either way.
     """
     stream = np.asarray(stream)
-    check_scorable(stream, logp, vocab, what)
+    check_scorable(stream, logp, vocab, what, zero_allowed)
     known = stream != UNK_ID
     return Evaluation(
         total=NLL(-float(logp.sum()), len(stream)),
         known=NLL(-float(logp[known].sum()), int(known.sum())),
         chars=chars,
         lines=int((stream == EOS_ID).sum()),
+        zero_probability=int(np.isneginf(logp).sum()),
     )
 
 

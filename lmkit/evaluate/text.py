@@ -144,14 +144,15 @@ class ModelScores:
 
 def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: bool = False,
                rows: int = 16, window: int = 256, device: str | torch.device = "cpu",
-               progress: Progress | None = None) -> ModelScores:
-    """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line)."""
+               progress: Progress | None = None, zero_allowed: bool = False) -> ModelScores:
+    """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line); tokens of
+    probability zero refused unless `zero_allowed` (a member of a mixture: summarize)."""
     stream = text.stream(tokenizer, reverse=is_backward(config))
     if isinstance(model, torch.nn.Module):
         model.to(device)
     logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device,
                           progress=progress)
-    return ModelScores(summarize(stream, logp, text.chars, tokenizer.vocab, text.label), stream, logp)
+    return ModelScores(summarize(stream, logp, text.chars, tokenizer.vocab, text.label, zero_allowed), stream, logp)
 
 
 PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"

@@ -100,7 +100,8 @@ def lm_scores(members: Sequence, weights: Sequence[float], texts: list[str], **s
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
     text = EvalText("n-best hypotheses", digest, sum(len(t) + 1 for t in texts), file_lines=texts)
     scores = member_scores(list(members), text, reset_per_line=True, **scoring)
-    chosen = scores[0] if len(scores) == 1 else mixed(scores, weights, text)
+    chosen = scores[0] if len(scores) == 1 else mixed(scores, weights, text, [m.name for m in members],
+                                                     members[0].tokenizer.vocab)
     lines = line_scores(chosen.stream, chosen.logp)
     return (np.asarray(lines.logprob, dtype=np.float64), np.asarray(lines.tokens, dtype=np.float64) - 1,
             [member.evaluation for member in scores])

@@ -65,19 +65,23 @@ def mix_logprobs(logps: Sequence[np.ndarray], weights: Sequence[float]) -> np.nd
 def tune_weights(logps: Sequence[np.ndarray], iterations: int = 200, tolerance: float = 1e-9) -> np.ndarray:
     """EM for the interpolation weights that maximise the likelihood of held-out tokens.
 
-    `logps` holds each model's log-probability of every held-out token (M arrays of shape (N,)).
+    `logps` holds each model's log-probability of every held-out token (M arrays of shape (N,)); a member may give
+    some tokens probability zero (-inf: an unsmoothed N-gram), and tokens every member does are left out.
     Stops when the mean log-likelihood gains less than `tolerance` nats per token.
     """
     table = np.stack([np.asarray(lp, dtype=np.float64) for lp in logps])  # (M, N)
+    scorable = np.isfinite(table).any(axis=0)  # a token no member can score (probability zero in each) weighs nothing
+    if not scorable.any():
+        return np.full(len(table), 1.0 / len(table))
     weights = np.full(len(table), 1.0 / len(table))
     previous = -np.inf
     for _ in range(iterations):
         with np.errstate(divide="ignore"):
             joint = table + np.log(weights)[:, None]                         # (M, N)
         total = np.logaddexp.reduce(joint, axis=0)                           # (N,)
-        current = float(total.mean())
+        current = float(total[scorable].mean())
         with np.errstate(invalid="ignore"):
-            responsibility = np.nan_to_num(np.exp(joint - total))            # (M, N)
+            responsibility = np.nan_to_num(np.exp(joint[:, scorable] - total[scorable]))  # (M, n)
         weights = responsibility.mean(axis=1)
         weights /= weights.sum()
         if current - previous < tolerance:

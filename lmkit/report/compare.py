@@ -146,8 +146,9 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
     valid_text, test_text = model_texts(members[0].config, Path(directories[0]), corpus)
     valid_scores = member_scores(members, valid_text, **scoring)
     weights = tune_weights([s.logp for s in valid_scores])
-    valid = mixed(valid_scores, weights, valid_text).evaluation
-    test_scores = mixed(member_scores(members, test_text, **scoring), weights, test_text)
+    valid = mixed(valid_scores, weights, valid_text, names, members[0].tokenizer.vocab).evaluation
+    test_scores = mixed(member_scores(members, test_text, **scoring), weights, test_text, names,
+                        members[0].tokenizer.vocab)
     test = test_scores.evaluation
     model = Interpolated([m.model for m in members], weights)
     counts = [parameter_count(m.model) for m in members]
