@@ -16,80 +16,33 @@ either the old file or the new one, never half of either.
 
 What may be replaced: a regular file, or (through a symbolic link) the regular
 file the link leads to. A directory, device, FIFO or socket is never replaced
-or written to. Every temporary name is TEMP_PREFIX, what it stands for, a random
-token and a check of the two (`temporary_name`), so lmkit can prove its own
-leftovers from their names alone, and never takes a user's file for one.
+or written to. Every temporary name proves itself lmkit's, and a killed writer's
+temporary file is removed by the next write of its target (lmkit.temporary_names).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import math
 import os
 import re
-import secrets
 import stat
-import string
 import sys
 from pathlib import Path
-from typing import IO, BinaryIO, Callable, Iterator, TypeVar
+from typing import IO, BinaryIO, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
 from lmkit.stop_signals import held_back
+from lmkit.temporary_names import hold, make_temporary, reclaim_dead
 from lmkit.text_bytes import STDIN_NAME, decode_text
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<token>.<check>
-TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.([a-z0-9]{8})\.([0-9a-f]{8})")
-TOKEN_LETTERS = string.ascii_lowercase + string.digits
-NAME_MAX_BYTES = 255  # the longest file name (in bytes) Linux's file systems take
 NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
                stat.S_IFLNK: "a symbolic link that cannot be followed (a loop)"}
 TEXT_IN_MEMORY_BYTES = 64 << 20  # read_text's bound: a larger text is streamed (lmkit.corpus.text_files), not read whole
 JSON_MAX_BYTES = 256 << 20       # config.json, tokenizer.json, manifests: far beyond any lmkit writes
-
-
-def name_check(what: str, token: str) -> str:
-    """The 8 hex digits that end a temporary name after its random token. They prove the file or folder lmkit's
-    from the moment it is made, before anything is written there: a user's file or folder named like one
-    (.lmkit-tmp.config.json.abcdefgh, .lmkit-tmp.save.mybackup) has no digits that fit."""
-    return hashlib.sha256(f"lmkit temporary {what} {token}".encode()).hexdigest()[:8]
-
-
-def temporary_name(what: str, token: str) -> str:
-    """.lmkit-tmp.<what>.<token>.<check>: the name of the temporary of `what` with this random `token`."""
-    return f"{TEMP_PREFIX}{what}.{token}.{name_check(what, token)}"
-
-
-def temporary_of(name: str) -> str | None:
-    """What a name `make_temporary` gave stands for (the file it will replace, a staging folder's kind), or None
-    for any other name."""
-    match = TEMPORARY_NAME.fullmatch(name)
-    if match is None or match.group(3) != name_check(match.group(1), match.group(2)):
-        return None
-    return match.group(1)
-
-
-Made = TypeVar("Made")
-
-
-def make_temporary(directory: Path, what: str, make: Callable[[Path], Made]) -> Made:
-    """`make` (which must fail with FileExistsError where anything is) at a new name
-    `directory`/.lmkit-tmp.<what>.<token>.<check> (temporary_of reads it back). A `what` too long to fit in a
-    file name with the rest is cut short: a user's output may have any name its file system takes."""
-    room = NAME_MAX_BYTES - len(TEMP_PREFIX) - len(".12345678.12345678")
-    while len(os.fsencode(what)) > room:
-        what = what[:-1]
-    for _ in range(100):
-        token = "".join(secrets.choice(TOKEN_LETTERS) for _ in range(8))
-        try:
-            return make(Path(directory) / temporary_name(what, token))
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, f"no unused temporary name for {what}", str(directory))
 
 
 def kind_of(mode: int) -> str:
@@ -340,7 +293,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     target = write_target(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        reclaim_dead(target.parent, target.name)  # a killed writer's half of this file, proven by name and lock
         fd, tmp = make_temporary(target.parent, target.name, private_file)
+        hold(fd)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from exc
     try:

@@ -13,13 +13,16 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import TINY, assert_one_line_error
 
-from lmkit.fileio import (TEMP_PREFIX, NotAFileError, OwnPathLinkError, atomic_write, temporary_name, temporary_of,
-                          write_text_atomic)
+from lmkit.fileio import NotAFileError, OwnPathLinkError, atomic_write, write_text_atomic
+from lmkit.temporary_names import TEMP_PREFIX, temporary_name, temporary_of
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 
@@ -493,6 +496,82 @@ def test_a_temporary_file_is_proved_lmkits_by_its_name(tmp_path):
     assert temporary_of(temporary_name("report.json", "k1ll3dax")) == "report.json"
     for name in (wrong, f"{TEMP_PREFIX}report.json.abcdefgh", f"{TEMP_PREFIX}report.json.k1ll3d_a.00000000", "x.json"):
         assert temporary_of(name) is None, name
+
+
+WRITER = """
+import sys, time
+from lmkit.fileio import atomic_write
+with atomic_write(sys.argv[1], follow_link=True) as handle:
+    handle.write(b"half of it")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def writer_midway(target: Path) -> subprocess.Popen:
+    """A process inside atomic_write of `target`, its temporary file made and written to, waiting."""
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "writing\n"
+    return process
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+def aged(path: Path) -> None:
+    os.utime(path, (time.time() - 60, time.time() - 60))  # past FRESH_SECONDS: a writer had time to lock it
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_and_a_live_ones_is_kept(tmp_path):
+    """kill -9 inside atomic_write (`lmkit ngram --arpa big.arpa` killed while writing) left its temporary file
+    beside the output for good. Its name proves it lmkit's, and its lock, let go when the process died, proves
+    the writer gone: the next write of that file removes it. A live writer's holds its lock and stays."""
+    target = tmp_path / "模型.arpa"
+    target.write_bytes(b"the old file")
+    killed = writer_midway(target)
+    (left,) = temporaries(tmp_path)
+    killed.kill()
+    killed.wait()
+    live = writer_midway(target)
+    try:
+        (theirs,) = [path for path in temporaries(tmp_path) if path != left]
+        for path in (left, theirs):
+            aged(path)
+        user = tmp_path / f"{TEMP_PREFIX}模型.arpa.abcdefgh"  # named like one, but no check: the user's
+        user.write_bytes(b"mine")
+        aged(user)
+        assert target.read_bytes() == b"the old file"  # the killed write left the old file whole
+        with atomic_write(target) as handle:
+            handle.write(b"the new file")
+        assert target.read_bytes() == b"the new file"
+        assert not left.exists() and theirs.read_bytes() == b"half of it" and user.read_bytes() == b"mine"
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_dead_writers_name_is_reclaimed_only_for_a_regular_file_of_the_same_target(tmp_path):
+    target = tmp_path / "out.txt"
+    other = tmp_path / temporary_name("notes.txt", "k1ll3dax")        # lmkit's, but of another file
+    folder = tmp_path / temporary_name("out.txt", "k1ll3dbx")        # a folder by such a name
+    link = tmp_path / temporary_name("out.txt", "k1ll3dcx")          # a link by such a name, to the user's file
+    fresh = tmp_path / temporary_name("out.txt", "k1ll3ddx")         # made a moment ago: its writer may not have
+    dead = tmp_path / temporary_name("out.txt", "k1ll3dex")          # locked it yet
+    (tmp_path / "mine.txt").write_text("mine")
+    other.write_text("x")
+    folder.mkdir()
+    link.symlink_to(tmp_path / "mine.txt")
+    fresh.write_text("x")
+    dead.write_text("x")
+    for path in (other, folder, dead):
+        aged(path)
+    with atomic_write(target) as handle:
+        handle.write(b"new")
+    assert not dead.exists()
+    assert other.exists() and folder.is_dir() and link.is_symlink() and fresh.exists()
+    assert (tmp_path / "mine.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("name", ["诗" * 83 + "ab.tsv", "a" * 251 + ".tsv"])

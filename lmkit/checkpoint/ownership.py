@@ -23,7 +23,8 @@ from pathlib import Path
 
 from lmkit.checkpoint.saved_config import CONFIG_FILE, TOKENIZER_FILE
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import make_temporary, not_a_file, temporary_of
+from lmkit.fileio import not_a_file
+from lmkit.temporary_names import make_temporary, temporary_of
 from lmkit.folder_markers import MODEL_MARKER, is_lmkit_config
 
 MARKER_FILE = MODEL_MARKER.name
@@ -194,7 +195,7 @@ def read_names() -> frozenset[str]:
 def make_staging_folder(directory: Path, kind: str, mode: int = 0o700) -> Path:
     """A new empty folder `directory`/.lmkit-tmp.<kind>.<token>.<check> (kind: one of STAGING_KINDS) where a save
     writes its files before renaming them into place; private unless `mode` says otherwise. Its name proves it
-    lmkit's (lmkit.fileio.make_temporary)."""
+    lmkit's (lmkit.temporary_names.make_temporary)."""
     def make_folder(path: Path) -> Path:
         os.mkdir(path, mode)
         return path
@@ -210,7 +211,7 @@ def is_staging_name(name: str) -> bool:
 def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
     """Whether `entry` is a temporary lmkit makes in a model directory, by name, kind and content: a staging
     folder (`make_staging_folder`) holding only staged files, or the temporary file of one of `names` being
-    written whole (written_whole), each named as lmkit.fileio.make_temporary names them: the name proves it.
+    written whole (written_whole), each named as lmkit.temporary_names.make_temporary names them: the name proves it.
     Anything else under the prefix is not provably lmkit's, and is left alone: a user's .lmkit-tmp.save.mybackup
     holding a copy of the model's files, or their .lmkit-tmp.config.json.abcdefgh, say."""
     if entry.is_symlink():

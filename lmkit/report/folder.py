@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import broken_link, kind_of, make_folders, read_json, remove_made_folders, temporary_of
+from lmkit.fileio import broken_link, kind_of, make_folders, read_json, remove_made_folders
+from lmkit.temporary_names import temporary_of
 from lmkit.folder_markers import REPORT_MARKER
 from lmkit.train.folder_lock import FolderLock
 
@@ -126,7 +127,7 @@ class ReportLock(FolderLock):
 
 def remove_stale_temporaries(directory: Path) -> None:
     """The temporary files of a report killed while writing (.lmkit-tmp.report.json.<token>.<check>, ...), proved
-    lmkit's by their names (lmkit.fileio.temporary_of): only the lock holder of a report folder lmkit made may
+    lmkit's by their names (lmkit.temporary_names.temporary_of): only the lock holder of a report folder lmkit made may
     call this."""
     from lmkit.report.plots import PLOT_FILES
 

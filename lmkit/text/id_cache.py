@@ -43,7 +43,8 @@ from lmkit.corpus.split import SPLITS
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import atomic_write, not_own_file, read_json, stranger_below, temporary_of, write_json_atomic
+from lmkit.fileio import atomic_write, not_own_file, read_json, stranger_below, write_json_atomic
+from lmkit.temporary_names import temporary_of
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
