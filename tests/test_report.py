@@ -179,6 +179,28 @@ def test_an_arpa_file_read_as_words_is_named_with_the_tokenizer_to_give(char_row
             "subword pieces, pass --tokenizer-from with its model directory or tokenizer.json).") in notes
 
 
+def test_an_unsmoothed_model_is_a_row_of_infinite_figures_never_best_and_drawn_in_no_chart(char_rows, tiny_en,
+                                                                                           tmp_path):
+    """A report of add-k, Kneser-Ney and an unsmoothed (mle) N-gram, the textbook comparison, stopped at the mle
+    model's first unseen event with an error; its row now says infinity, and a note says why."""
+    lstm, kn = char_rows
+    mle = describe_model(ngram_dir(tmp_path / "mle", tiny_en, get_tokenizer(tiny_en, "char"), order=4,
+                                   smoothing="mle"), tiny_en, name="MLE 4-gram", sample_tokens=10)
+    assert 0 < mle.zero_probability < mle.test["tokens"] and mle.test["perplexity"] == float("inf")
+    assert mle.passage == [] and mle.sample  # no token view of infinite surprisals; a sample all the same
+    rows = [mle, lstm, kn]
+    assert best_rows([with_test(mle, bits_per_char=0.01), lstm, kn]) == [1 + i for i in best_rows([lstm, kn])]
+    assert best_rows([mle]) == []
+    written = write_report(build_report(rows, "mle"), tmp_path / "out")
+    markdown = written["markdown"].read_text("utf-8")
+    assert "| MLE 4-gram |" in markdown and "| inf | inf | inf | inf |" in markdown
+    assert (f"- MLE 4-gram: {mle.zero_probability:,} test tokens have probability zero under it (an unsmoothed "
+            "N-gram's unseen events), so its perplexity is infinite and it is not marked best") in markdown
+    data = json.loads(written["json"].read_text(encoding="utf-8"))
+    assert data["rows"][0]["test"]["perplexity"] is None  # JSON has no infinity
+    assert data["rows"][0]["test"]["zero_probability"] == mle.zero_probability
+
+
 @pytest.mark.parametrize("low, high", [(1.2, 1.45), (13.0, 40.0), (100.0, 2000.0)])
 def test_the_log_axis_of_the_curves_is_labelled_in_plain_numbers(low, high):
     """Mathtext labels (1.4×10^0) looked for STIX fonts, and every report printed 21 findfont lines to stderr."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from lmkit.checkpoint.learning_curve import read_metrics
 from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE, LoadedModel, open_model
 from lmkit.corpus.fetch import sha256_file
-from lmkit.errors import VocabError, printable
+from lmkit.errors import VocabError, counted, printable
 from lmkit.evaluate.perplexity import mostly_unknown, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
 from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
@@ -60,6 +60,12 @@ class ModelReport:
     def mostly_unknown(self) -> bool:
         """So much of the test text outside the vocabulary that the row's figures mean little (Evaluation's)."""
         return mostly_unknown(self.test["tokens"], self.test["oov_rate"])
+
+    @property
+    def zero_probability(self) -> int:
+        """Test tokens the model gives probability zero (an unsmoothed N-gram's unseen events): its figures are
+        infinite, drawn in no chart and never marked best."""
+        return self.test.get("zero_probability", 0)
 
 
 def parameter_count(model) -> int | None:
@@ -109,9 +115,9 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
     member = source if isinstance(source, LoadedModel) else open_model(source)
     model, tokenizer, config, directory = member.model, member.tokenizer, member.config, member.path
     valid_text, test_text = model_texts(config, directory, corpus)
-    with scored_by(member.name):
-        valid = score_text(model, tokenizer, config, valid_text, **scoring).evaluation
-        test_scores = score_text(model, tokenizer, config, test_text, **scoring)
+    with scored_by(member.name):  # an unsmoothed model's unseen events: a row of infinite figures, and a note
+        valid = score_text(model, tokenizer, config, valid_text, zero_allowed=True, **scoring).evaluation
+        test_scores = score_text(model, tokenizer, config, test_text, zero_allowed=True, **scoring)
     test = test_scores.evaluation
     curve = [{k: r[k] for k in CURVE_KEYS if k in r} for r in history(member)]
     return ModelReport(
@@ -123,7 +129,8 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         sample=model_sample(model, tokenizer, sample_tokens, seed, is_backward(config)),
         command=printable((config.get("train") or {}).get("command") or "") or None,
         adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
-        passage=passage_surprisal(tokenizer, test_text, test_scores, is_backward(config)),
+        passage=[] if test.zero_probability else passage_surprisal(tokenizer, test_text, test_scores,
+                                                                    is_backward(config)),
         reads_arpa_words=member.reads_arpa_words,
     )
 
@@ -201,6 +208,11 @@ def fairness_notes(rows: list[ModelReport]) -> list[str]:
         notes.append("OOV tokens are scored as <unk>, which pools every unknown token into one and flatters models "
                      "with small vocabularies; the perplexity without OOVs leaves those predictions out (as KenLM does).")
     for row in rows:
+        if row.zero_probability:
+            verb = "has" if row.zero_probability == 1 else "have"
+            notes.append(f"{row.name}: {counted(row.zero_probability, 'test token')} {verb} probability zero under it "
+                         "(an unsmoothed N-gram's unseen events), so its perplexity is infinite and it is not marked "
+                         "best; add-k or Kneser-Ney smoothing, or a mix with a smoothed model, gives them probability.")
         if row.mostly_unknown:
             notes.append(f"{row.name}: {100 * row.test['oov_rate']:.1f}% of its test tokens are outside its vocabulary, "
                          "so its figures mean little and it is not marked best"

@@ -25,7 +25,7 @@ PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE, TOKENS_FILE)
 def draw_plots(report) -> dict[str, tuple[str, bytes]]:
     """The report's plots, drawn: kind -> (file name, PNG bytes); a plot with nothing to show is left out."""
     drawn = {}
-    if any(r.test["bits_per_char"] is not None for r in report.rows):
+    if charted(report.rows):
         drawn["bits_per_char"] = (BITS_PER_CHAR_FILE, bits_per_char_chart(report.rows))
     curves = learning_curves(report)
     if curves is not None:
@@ -36,8 +36,13 @@ def draw_plots(report) -> dict[str, tuple[str, bytes]]:
     return drawn
 
 
+def charted(rows) -> list:
+    """The rows with a finite test bits/char to draw (not one of infinite figures: ModelReport.zero_probability)."""
+    return [r for r in rows if r.test["bits_per_char"] is not None and not r.zero_probability]
+
+
 def bits_per_char_chart(rows) -> bytes:
-    rows = [r for r in rows if r.test["bits_per_char"] is not None]
+    rows = charted(rows)
     values = [r.test["bits_per_char"] for r in rows]
     figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)), dpi=DPI)
     axes = figure.add_subplot()

@@ -74,12 +74,12 @@ def best_rows(rows) -> list[int]:
     """The rows with the lowest test bits/char among the models that score every character. A token outside a
     model's vocabulary is scored as <unk>, which does not pay for spelling the word, so such a model reads lower
     than it is; only when every model has OOV tokens do they all compete, and never one with most of the text
-    outside its vocabulary (ModelReport.mostly_unknown). None where the models were tested on different texts:
+    outside its vocabulary (ModelReport.mostly_unknown) or one that gives test tokens probability zero. None where the models were tested on different texts:
     their bits/char are not comparable."""
     if len({r.test_digest for r in rows}) > 1:
         return []
     scored = [(i, r.test["bits_per_char"]) for i, r in enumerate(rows)
-              if r.test["bits_per_char"] is not None and not r.mostly_unknown]
+              if r.test["bits_per_char"] is not None and not r.mostly_unknown and not r.zero_probability]
     exact = [(i, bits) for i, bits in scored if not rows[i].test["oov"]]
     candidates = exact or scored
     lowest = min((bits for _, bits in candidates), default=None)
