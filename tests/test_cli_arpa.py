@@ -153,6 +153,18 @@ def test_mix_with_an_arpa_file_equals_the_mix_of_directories(cli, built):
     assert math.isfinite(with_arpa["mixture"]["evaluation"]["perplexity"])
 
 
+def test_a_mix_takes_its_corpus_from_whichever_member_names_one(cli, built, monkeypatch):
+    """Adversarial pass 70: `--mix kn3,kn3.arpa` scored kn3's corpus and `--mix kn3.arpa,kn3` was refused: an ARPA
+    file names no corpus, and only the first member was asked."""
+    monkeypatch.setenv("LMKIT_CORPORA", str(built / "corpora"))
+    first = evaluate(cli, "--mix", f"{built / 'kn3'},{built / 'addk2.arpa.gz'}", "--weights", "0.7,0.3")
+    second = evaluate(cli, "--mix", f"{built / 'addk2.arpa.gz'},{built / 'kn3'}", "--weights", "0.3,0.7")
+    assert second["text"] == first["text"] and second["text"].endswith("test")
+    same_numbers(second["mixture"]["evaluation"], first["mixture"]["evaluation"])
+    tuned = evaluate(cli, "--mix", f"{built / 'addk2.arpa.gz'},{built / 'kn3'}")
+    assert tuned["mixture"]["tuned_on"].endswith("valid")
+
+
 def test_fill_with_arpa_files_ranks_as_with_directories(cli, built):
     text = "The village _ watched a paper kite"
     from_dirs = cli("fill", built / "kn3", built / "back3", text, "--json", "--top", "5")

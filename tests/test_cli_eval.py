@@ -108,7 +108,43 @@ def test_a_mixture_that_gives_a_token_probability_zero_is_refused_naming_it(cli,
     result = cli("eval", "--mix", f"{mle},{models['kn']}", "--weights", "1,0")
     assert_one_line_error(result, " test line ", "): has probability zero under the mixture of ",
                           f"{mle}, {models['kn']} (weights 1, 0), so its perplexity is infinite (",
-                          "an unsmoothed (mle) N-gram cannot score unseen events")
+                          "every member given weight gives it none: give weight to a member that scores it (--weights)")
+    alone = cli("eval", mle)  # the advice fits the model: eval has no --smoothing
+    assert_one_line_error(alone, "an unsmoothed (mle) N-gram cannot score unseen events: build it with `lmkit ngram "
+                          "--smoothing kn` (or add-k), or mix a smoothed model in (--mix)")
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_a_token_of_probability_zero_is_placed_as_the_line_is_written_in_either_direction(cli, tmp_path, direction):
+    """Adversarial pass 70: a backward model's zero-probability token was counted from the line's end (`X`, the
+    13th character, was called token 1)."""
+    en = TINY["en"]
+    made = cli("ngram", "--train", en["train"], "--valid", en["valid"], "--test", en["test"], "--order", "2",
+               "--smoothing", "mle", "--direction", direction, "--out", tmp_path / "mle")
+    assert made.exit_code == 0, made.output
+    seen = next(line for line in en["train"].read_text(encoding="utf-8").splitlines() if len(line) > 12)[:12]
+    text = tmp_path / "one.txt"
+    text.write_text(f"{seen}☃\n", encoding="utf-8")  # ☃ is outside the vocabulary: <unk>, never seen in training
+    result = cli("eval", tmp_path / "mle", "--file", text)
+    assert_one_line_error(result, f"{text} line 1, token 13 ('<unk>'): has probability zero under {tmp_path / 'mle'}")
+
+
+def test_fill_with_unsmoothed_models_that_score_every_filler_zero_says_the_order_means_nothing(cli, tmp_path):
+    """Adversarial pass 70: every filler scored -inf, ranked in vocabulary order without a word, and --json wrote
+    -Infinity, which JSON readers refuse."""
+    en = TINY["en"]
+    common = ["--train", en["train"], "--valid", en["valid"], "--test", en["test"], "--order", "2", "--smoothing", "mle"]
+    for direction in ("forward", "backward"):
+        made = cli("ngram", *common, "--direction", direction, "--out", tmp_path / direction)
+        assert made.exit_code == 0, made.output
+    text = "☃☃_☃☃"  # unknown characters around the blank: contexts an unsmoothed model never saw
+    shown = cli("fill", tmp_path / "forward", tmp_path / "backward", text, "--top", "3")
+    assert shown.exit_code == 0, shown.output
+    assert ("warning: every filler has probability zero under these models (an unsmoothed N-gram's unseen contexts), "
+            "so their order means nothing; use smoothed models") in shown.stderr
+    as_json = cli("fill", tmp_path / "forward", tmp_path / "backward", text, "--top", "3", "--json")
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(rows) == 3 and all(row["total"] is None for row in rows) and "Infinity" not in as_json.stdout
 
 
 def test_mixing_different_vocabularies_is_refused(cli, models):

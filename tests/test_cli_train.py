@@ -175,6 +175,16 @@ def test_a_failed_overwrite_says_the_old_run_can_no_longer_be_resumed(cli, tmp_p
     assert (out / "model.safetensors").read_bytes() == weights
 
 
+def test_an_out_below_a_file_is_refused_before_training_as_an_out_to_choose_again(cli, tmp_path):
+    """Adversarial pass 70: `--out pf/sub`, pf a file, said "could not save the model to pf/sub: ...; the model
+    saved there before, if any, is intact", as if a run had trained and failed at its save."""
+    (tmp_path / "pf").write_text("the user's file\n")
+    result = train(cli, tmp_path / "pf" / "sub", "--max-steps", "2")
+    assert_one_line_error(result, f"--out {tmp_path / 'pf' / 'sub'}: {tmp_path / 'pf'} is a file, not a folder; "
+                          "choose another --out")
+    assert "saved there before" not in result.output and (tmp_path / "pf").read_text() == "the user's file\n"
+
+
 @pytest.mark.parametrize("args,fragments,usage", [
     (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
     (["--bptt", "0"], ["--bptt must be at least 1"], True),

@@ -40,6 +40,30 @@ def test_directory_without_text(corpora_root, tmp_path):
         get_corpus(train=folder)
 
 
+def test_a_folder_of_lmkits_corpora_alone_says_they_are_left_out(corpora_root, tmp_path):
+    """Adversarial pass 70: `--train $LMKIT_CORPORA` said the folder "holds no text files" while it held many,
+    inside the cached corpora lmkit leaves out."""
+    get_corpus(train=ENGLISH)  # a cached corpus in the corpora folder
+    with pytest.raises(CorpusError, match=re.escape(f"{corpora_root}: the directory holds no text files outside lmkit's "
+                                                    "model directories, reports and cached corpora, which are left out")):
+        get_corpus(train=corpora_root)
+
+
+def test_a_file_reached_twice_is_refused_not_counted_double(corpora_root, tmp_path):
+    """Adversarial pass 70: `--train zh.txt --train zh.txt` trained on the text twice, without a word."""
+    with pytest.raises(CorpusError, match=re.escape(f"{ENGLISH}: is given twice (by its name, or inside a folder also "
+                                                    "given), so its text would count twice; give each file once")):
+        get_corpus(train=[ENGLISH, ENGLISH])
+    folder = tmp_path / "texts"
+    text = write(folder / "a.txt", "一行中文\n".encode() * 50)
+    (folder / "b.txt").symlink_to(text)
+    with pytest.raises(CorpusError, match=re.escape(f"{folder / 'b.txt'}: is the same file as {text}")):
+        get_corpus(train=folder)
+    with pytest.raises(CorpusError, match="a.txt: is given twice"):
+        get_corpus(train=[folder / "a.txt", tmp_path / "texts"])
+    assert not list(corpora_root.glob("*/manifest.json"))  # refused before a corpus was made
+
+
 def test_non_utf8_names_file_and_byte_offset(corpora_root, tmp_path):
     path = write(tmp_path / "latin1.txt", "naïve café\n".encode("latin-1"))
     with pytest.raises(CorpusError, match=r"latin1.txt: not valid UTF-8 at byte offset 2;.*--encoding-errors replace"):

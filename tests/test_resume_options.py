@@ -246,7 +246,7 @@ def test_a_saved_device_this_machine_lacks_is_named_as_saved_and_another_resumes
 
 @pytest.mark.parametrize("corpus, words", [(None, "names no corpus to resume on; give --corpus NAME or --train PATH"),
                                            ("", "names no corpus to resume on"),
-                                           ("TANG300", "names the corpus it was trained on: unknown corpus 'TANG300'")])
+                                           ("TANG300", "names the corpus it was trained on, 'TANG300', which is not in ")])
 def test_a_resumed_runs_corpus_missing_or_unknown_is_named_as_its_config_says(cli, model, corpus, words):
     """null or "" fell back to shakespeare (then called 'changed since'), an unknown name read as a --corpus."""
     for path in (model / "last" / "config.json", model / "config.json"):  # the run's two config.json agree
@@ -256,6 +256,22 @@ def test_a_resumed_runs_corpus_missing_or_unknown_is_named_as_its_config_says(cl
     result = cli("train", "--resume", model, *RESUME)
     assert_one_line_error(result, f"--resume {model}: its config.json {words}")
     assert "changed since" not in result.output and files(model) == before
+
+
+def test_a_run_whose_local_corpus_left_the_corpora_folder_is_told_to_give_its_text_again(cli, model, tmp_path,
+                                                                                        monkeypatch):
+    """Adversarial pass 70: the error named the corpus 'english-...' unknown and listed the named corpora to choose
+    from; choosing one was then refused as not the run's corpus. Giving --train the same text resumes."""
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "elsewhere"))  # the cache moved, or another corpora folder
+    before = files(model)
+    result = cli("train", "--resume", model, *RESUME)
+    assert_one_line_error(result, f"--resume {model}: its config.json names the corpus it was trained on, 'english-",
+                          "which is not in "
+                          f"{tmp_path / 'elsewhere'} (a corpus made by --train lives in the corpora folder it was "
+                          "trained with); give --train with the same text again, or set LMKIT_CORPORA to that folder")
+    assert "choose one of" not in result.output and files(model) == before
+    resumed = cli("train", "--resume", model, "--train", ENGLISH, *RESUME)
+    assert resumed.exit_code == 0, resumed.output
 
 
 @pytest.fixture(scope="module")

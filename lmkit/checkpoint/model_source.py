@@ -52,6 +52,17 @@ class LoadedModel:
         if is_cloze(self.model):
             raise ConfigError(f"{self.name} is a bidirectional cloze model ({self.config.get('kind')}); it {use}")
 
+    @property
+    def zero_probability_advice(self) -> str:
+        """What would score a token this model gives probability zero (lmkit.evaluate.perplexity.scored_by)."""
+        if self.path.is_file():
+            return ("its ARPA file gives it log10 probability -99 or less (zero), or no entry its backoff reaches: "
+                    "score the text with a smoothed model, or mix one in (--mix)")
+        if self.config.get("smoothing") == "mle":
+            return ("an unsmoothed (mle) N-gram cannot score unseen events: build it with `lmkit ngram --smoothing kn` "
+                    "(or add-k), or mix a smoothed model in (--mix)")
+        return "it gives that token no probability at all: mix in a model that does (--mix)"
+
     def disk_bytes(self) -> int:
         """The model's own files: the ARPA file, or lmkit.checkpoint.model_bytes of a directory."""
         from lmkit.checkpoint.save_load import model_bytes

@@ -152,7 +152,9 @@ def format_result(result: dict) -> str:
     for entry in result["models"]:
         lines += [f"{entry['name']}  [{entry['kind']}]"] + metric_lines(entry["evaluation"])
     if "mixture" in result:
-        weights = ", ".join(f"{w:.4f}" for w in result["mixture"]["weights"])
+        from lmkit.evaluate.mix import shown_weight
+
+        weights = ", ".join(map(shown_weight, result["mixture"]["weights"]))
         tuned = f" (tuned by EM on {result['mixture']['tuned_on']})" if result["mixture"]["tuned_on"] else ""
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
     for regime in result.get("adaptive", {}).values():

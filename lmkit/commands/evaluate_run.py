@@ -46,7 +46,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     text = choose_text(corpus_spec, member, split, file)
     if is_cloze(member.model):
         return run_cloze_eval(member, text, per_line, scoring)
-    with scored_by(member.name):
+    with scored_by(member.name, member.zero_probability_advice):
         scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     warn_if_mostly_unknown(member, scores.evaluation, text.label)
     if per_line is not None:
@@ -76,20 +76,16 @@ def run_cloze_eval(member, text, per_line: Path | None, scoring: dict) -> dict:
 
 def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, opener, per_line: Path | None,
             scoring: dict, replace_per_line: bool = True) -> dict:
-    from lmkit.evaluate.mix import evaluate_mix, load_members, parse_weights
+    from lmkit.evaluate.mix import evaluate_mix, load_members, mix_paths, parse_weights
 
-    parts = [part.strip() for part in mix.split(",")]
-    paths = [Path(part) for part in parts if part]
-    if len(paths) >= 2 and "" in parts:  # `a,,b` was read as `a,b`: an item left out, or a typo
-        raise ConfigError(f"--mix {mix!r}: an empty model path among its commas; name every model")
-    if len(paths) < 2:
-        raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}")
+    paths = mix_paths(mix)
     chosen = parse_weights(weights)
     members = load_members(paths, opener.tokenizer(), opener.source)
     for member in members:
         member.require_left_to_right("cannot be interpolated: its pseudo-probabilities do not form a language model")
-    text = choose_text(corpus_spec, members[0], split, file)
-    tune_text = choose_text(corpus_spec, members[0], "valid", None, MIX_TUNING_ADVICE) if chosen == "auto" else None
+    named = next((m for m in members if m.config.get("corpus")), members[0])  # an ARPA file names none: any order
+    text = choose_text(corpus_spec, named, split, file)
+    tune_text = choose_text(corpus_spec, named, "valid", None, MIX_TUNING_ADVICE) if chosen == "auto" else None
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     for member, scores in zip(members, result.members):  # one vocabulary: each says so for its own files
         warn_if_mostly_unknown(member, scores.evaluation, text.label)

@@ -2,11 +2,12 @@
 --text-file) or as one JSON object per filler, each filler shown in its sentence as it will read."""
 from __future__ import annotations
 
-import json
+import math
 
 import click
 
 from lmkit.commands.fill_texts import BlankText
+from lmkit.fileio import json_text
 
 MARK = "  *"  # after a sentence that, written out, reads as other tokens than those scored (footnote)
 PAIR_COLUMNS = ("total", "forward", "backward")
@@ -52,9 +53,8 @@ class FillTables:
             sentence = text.left + before + word + after + text.right
             if self.as_json:
                 where = {} if text.file is None else {"line": text.line}
-                click.echo(json.dumps({**where, "rank": rank, "filler": word, "sentence": sentence,
-                                       "reads_as_scored": reads, **record(filler), "ids": filler.ids},
-                                      ensure_ascii=False))
+                click.echo(json_text({**where, "rank": rank, "filler": word, "sentence": sentence,
+                                      "reads_as_scored": reads, **record(filler), "ids": filler.ids}))
                 continue
             if rank == 1:
                 click.echo(f"{'rank':>4}  " + "  ".join(f"{name:>10}" for name in columns) + "  filler  sentence")
@@ -65,6 +65,10 @@ class FillTables:
         if marked:
             click.echo(f"{MARK.strip()} scored cut at the blank's edges: written out in one piece, this sentence "
                        "reads as other tokens (one runs across an edge)")
+        if fillers and all(filler.total == -math.inf for filler in fillers):
+            where = "" if text.file is None else f"line {text.line}: "
+            click.echo(f"warning: {where}every filler has probability zero under these models (an unsmoothed "
+                       "N-gram's unseen contexts), so their order means nothing; use smoothed models", err=True)
 
 
 def shown_filler(tokenizer, left: str, ids: list[int], right: str) -> tuple[str, tuple[str, str], bool]:

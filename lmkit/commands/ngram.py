@@ -109,7 +109,7 @@ def evaluate_split(model, corpus, tokenizer, split: str, reverse: bool) -> tuple
         return None, f"{split}: empty"
     logp = model.score_stream(stream)
     try:
-        result = summarize(stream, logp, corpus.num_chars(split), model.vocab)
+        result = summarize(stream, logp, corpus.num_chars(split), model.vocab, backward=reverse)
     except UnscorableToken as exc:
         return None, f"{split}: {exc}"
     metrics = {f"{split}_nll": result.total.mean, f"{split}_ppl": result.total.perplexity,

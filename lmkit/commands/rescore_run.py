@@ -25,9 +25,9 @@ def open_members(model, mix: str | None, opener) -> list:
     if mix is None:
         members = [opener.open(model)]
     else:
-        from lmkit.evaluate.mix import load_members
+        from lmkit.evaluate.mix import load_members, mix_paths
 
-        members = load_members([Path(p.strip()) for p in mix.split(",") if p.strip()], opener.tokenizer(), opener.source)
+        members = load_members(mix_paths(mix), opener.tokenizer(), opener.source)
     for member in members:
         member.require_left_to_right("cannot rescore: its pseudo-probabilities are not a sentence's probability")
     return members
@@ -159,7 +159,9 @@ def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: Resco
            if dev_lists else None)
     count = partial(errors, cer=flags["cer"])
     weight, bonus, measure, tuned_on = tune_and_measure(table, refs, dev, count, config)
-    names = ", ".join(f"{m.name} x {w:.3f}" for m, w in zip(members, weights)) if mix else members[0].name
+    from lmkit.evaluate.mix import shown_weight
+
+    names = ", ".join(f"{m.name} x {shown_weight(w)}" for m, w in zip(members, weights)) if mix else members[0].name
     lines = [f"model: {names}", f"n-best: {counted(sum(len(h) for h in lists.values()), 'hypothesis', 'hypotheses')} of "
              f"{counted(len(lists), 'utterance')}",
              f"LM weight {weight:.4g}, length bonus {bonus:.4g}" + (f" (tuned on {tuned_on})" if tuned_on else "")]

@@ -376,7 +376,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
 def reopen_corpus(directory: Path, name: str | None):
     """The corpus the run in `directory` was trained on (its config.json's "corpus", `name`): its cached folder,
     or a named corpus fetched again; CorpusError naming the run where there is none."""
-    from lmkit.corpus.catalog import Corpus, corpora_root, get_corpus
+    from lmkit.corpus.catalog import Corpus, corpora_root, get_corpus, missing_local_corpus
 
     if not name:
         raise CorpusError(f"--resume {directory}: its config.json names no corpus to resume on; give --corpus NAME "
@@ -384,6 +384,10 @@ def reopen_corpus(directory: Path, name: str | None):
     cached = corpora_root() / name
     if (cached / "manifest.json").exists():
         return Corpus.open(cached)
+    missing = missing_local_corpus(name)
+    if missing is not None:  # no fetch brings it back, and no other corpus will do (check_resume_corpus)
+        raise CorpusError(f"--resume {directory}: its config.json names the corpus it was trained on, {missing}; give "
+                          "--train with the same text again, or set LMKIT_CORPORA to that folder")
     try:
         return get_corpus(name, fetch=True)
     except CorpusError as exc:

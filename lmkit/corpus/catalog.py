@@ -51,6 +51,18 @@ def get_corpus(name: str | None = None, *, train=None, valid=None, test=None, ro
     return named_corpus(root, name, fetch=fetch)
 
 
+def missing_local_corpus(name: str, root=None) -> str | None:
+    """Why the corpus `name`, which a model's config.json names, cannot be had ("'NAME', which is not in ..."): a
+    local one (made by --train)
+    that is not in the corpora folder, and which no fetch brings back; None for a named or hf: corpus, or one
+    that is there (whose own errors say what is wrong with it)."""
+    root = corpora_root(root)
+    if name in CORPORA or name.startswith("hf:") or (root / name).exists():
+        return None
+    return (f"{name!r}, which is not in {root.absolute()} (a corpus made by --train lives in the corpora folder it "
+            "was trained with)")
+
+
 def cached_corpora(root=None) -> list[Corpus]:
     """Every complete corpus under the root, by name."""
     return scan_corpora(root)[0]

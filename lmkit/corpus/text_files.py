@@ -164,7 +164,9 @@ def list_text_files(path: str | Path, lmkit_folder: Callable[[Path], bool] | Non
     files = [p for p in visible if p.is_file()]
     texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
     if not texts:
-        raise CorpusError(f"{path}: the directory holds no text files")
+        left = (" outside lmkit's model directories, reports and cached corpora, which are left out"
+                if lmkits else "")
+        raise CorpusError(f"{path}: the directory holds no text files{left}")
     kept = set(texts)
     skipped = [p for p in visible if p not in kept and not p.is_dir()]
     if skipped:  # an image or a link to a device beside the texts: left out, and said so

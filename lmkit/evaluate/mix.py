@@ -14,7 +14,7 @@ import numpy as np
 
 from lmkit.checkpoint.model_source import GIVEN, LoadedModel, open_models
 from lmkit.errors import ConfigError
-from lmkit.evaluate.perplexity import scored_by, summarize
+from lmkit.evaluate.perplexity import MIXTURE_ADVICE, scored_by, summarize
 from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
 
@@ -44,7 +44,7 @@ def member_scores(members: list[LoadedModel], text: EvalText, **scoring) -> list
     the mixture is refused only where every member weighed does (`mixed`)."""
     scores = []
     for m in members:
-        with scored_by(m.name):
+        with scored_by(m.name, m.zero_probability_advice):
             scores.append(score_text(m.model, m.tokenizer, m.config, text, zero_allowed=len(members) > 1, **scoring))
     for member, score in zip(members[1:], scores[1:]):
         if not np.array_equal(score.stream, scores[0].stream):
@@ -74,16 +74,45 @@ def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText, n
     """The mixture's scores on `text`, from its members' scores on the same text (members `names`, their one
     `vocab`): a token every member of positive weight gives probability zero is refused, naming the mixture."""
     logp = mix_logprobs([s.logp for s in scores], weights)
-    with scored_by(f"the mixture of {', '.join(names)} (weights {', '.join(f'{w:g}' for w in weights)})"):
-        summary = summarize(scores[0].stream, logp, text.chars, vocab, text.label)
-    return ModelScores(summary, scores[0].stream, logp)
+    with scored_by(f"the mixture of {', '.join(names)} (weights {', '.join(map(shown_weight, weights))})",
+                   MIXTURE_ADVICE):
+        summary = summarize(scores[0].stream, logp, text.chars, vocab, text.label, backward=scores[0].backward)
+    return ModelScores(summary, scores[0].stream, logp, scores[0].backward)
+
+
+FULL_WIDTH_COMMA = "，"
+
+
+def comma_hint(value: str) -> str:
+    """What to add to a refusal of a comma-separated option value typed with full-width commas."""
+    return f" (separate them with ',', not the full-width '{FULL_WIDTH_COMMA}')" if FULL_WIDTH_COMMA in value else ""
+
+
+def shown_weight(weight: float) -> str:
+    """A mixture weight for people: 6 significant digits, so that a small weight never reads as 0 (1e-06)."""
+    return f"{weight:.6g}"
+
+
+def mix_paths(mix: str) -> list[Path]:
+    """--mix's model paths: two or more, separated by commas, none empty."""
+    parts = [part.strip() for part in mix.split(",")]
+    paths = [Path(part) for part in parts if part]
+    if len(paths) >= 2 and "" in parts:  # `a,,b` was read as `a,b`: an item left out, or a typo
+        raise ConfigError(f"--mix {mix!r}: an empty model path among its commas; name every model")
+    if len(paths) < 2:
+        raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}{comma_hint(mix)}")
+    return paths
 
 
 def parse_weights(value: str) -> str | list[float]:
-    """'auto' or comma-separated numbers."""
+    """'auto' or comma-separated numbers: plain ASCII ones (Python's float() also takes '1_0' for 10, and other
+    scripts' digits, which nobody types as a weight)."""
     if value.strip() == "auto":
         return "auto"
+    refused = ConfigError(f"--weights must be 'auto' or numbers separated by commas, got {value!r}{comma_hint(value)}")
+    if not value.isascii() or "_" in value:
+        raise refused
     try:
         return [float(part) for part in value.split(",")]
     except ValueError as exc:
-        raise ConfigError(f"--weights must be 'auto' or numbers separated by commas, got {value!r}") from exc
+        raise refused from exc

@@ -145,11 +145,15 @@ class Evaluation:
         }
 
 
+SMOOTHING_ADVICE = "an unsmoothed (mle) N-gram cannot score unseen events: use --smoothing kn or add-k"
+MIXTURE_ADVICE = "every member given weight gives it none: give weight to a member that scores it (--weights)"
+
+
 @dataclass(frozen=True)
 class Unscorable:
     """Where a model first gives a token no finite log-probability: line `line` (1-based; None where `what` names the
-    line itself) of `what`, the `column`-th token of that line (as the model reads it: a backward model reads each
-    line from its end), `token` itself where the vocabulary is known, and `count` such tokens in all; `nan` when the
+    line itself) of `what`, the `column`-th token of that line (counted as the line is written, also for a backward
+    model, which reads it from its end), `token` itself where the vocabulary is known, and `count` such tokens in all; `nan` when the
     model computes NaN (its numbers overflow) rather than probability zero (an unsmoothed N-gram's unseen event)."""
 
     line: int | None
@@ -160,6 +164,7 @@ class Unscorable:
     what: str | None = None
     model: str = "this model"
     consequence: str = "so its perplexity is infinite"
+    advice: str = SMOOTHING_ADVICE  # lmkit ngram's; a caller that knows the model says what fits it (scored_by)
 
     def message(self) -> str:
         where = self.what if self.line is None else f"{self.what} line {self.line}" if self.what else f"line {self.line}"
@@ -168,8 +173,7 @@ class Unscorable:
         if self.nan:
             return (f"{where}, {token}: gets no probability from {self.model}: it computes NaN ({many}), so its "
                     "numbers overflow; the model cannot be evaluated")
-        return (f"{where}, {token}: has probability zero under {self.model}, {self.consequence} ({many}); an "
-                "unsmoothed (mle) N-gram cannot score unseen events: use --smoothing kn or add-k")
+        return f"{where}, {token}: has probability zero under {self.model}, {self.consequence} ({many}); {self.advice}"
 
 
 class UnscorableToken(LmkitError):
@@ -186,18 +190,20 @@ class UnscorableToken(LmkitError):
 
 
 @contextmanager
-def scored_by(model: str) -> Iterator[None]:
-    """An UnscorableToken raised inside names `model` (a model directory or ARPA file, as the user gave it)."""
+def scored_by(model: str, advice: str | None = None) -> Iterator[None]:
+    """An UnscorableToken raised inside names `model` (a model directory or ARPA file, as the user gave it), and
+    gives `advice` (what would score the token) where given."""
     try:
         yield
     except UnscorableToken as exc:
-        raise exc.located(model=model) from None
+        raise exc.located(model=model, **({"advice": advice} if advice else {})) from None
 
 
 def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str | None = None,
-                   zero_allowed: bool = False) -> None:
+                   zero_allowed: bool = False, backward: bool = False) -> None:
     """UnscorableToken naming the first token of `stream` (N,) whose log-probability in `logp` (N,) is NaN, else
-    the first that is -inf (unless `zero_allowed`); nothing when every one is finite."""
+    the first that is -inf (unless `zero_allowed`); nothing when every one is finite. Its place is counted in the
+    line as written, also where a `backward` model's stream holds each line reversed (its `</s>` still last)."""
     stream = np.asarray(stream)
     checks = [(True, np.flatnonzero(np.isnan(logp)))]
     if not zero_allowed:
@@ -207,21 +213,26 @@ def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str |
             at = int(bad[0])
             ends = np.flatnonzero(stream[:at] == EOS_ID)
             start = int(ends[-1]) + 1 if len(ends) else 0
+            column = at - start + 1
+            if backward:
+                after = np.flatnonzero(stream[at:] == EOS_ID)
+                words = (at + int(after[0]) if len(after) else len(stream)) - start  # the line's tokens, `</s>` apart
+                column = words - column + 1 if column <= words else column
             token = vocab.token(int(stream[at])) if vocab is not None else None
-            raise UnscorableToken(Unscorable(len(ends) + 1, at - start + 1, token, len(bad), nan, what))
+            raise UnscorableToken(Unscorable(len(ends) + 1, column, token, len(bad), nan, what))
 
 
 def summarize(stream: np.ndarray, logp: np.ndarray, chars: int | None = None, vocab=None,
-              what: str | None = None, zero_allowed: bool = False) -> Evaluation:
+              what: str | None = None, zero_allowed: bool = False, backward: bool = False) -> Evaluation:
     """Totals from a stream's ids (N,) and the log-probability of each (N,).
 
     A token the model gives probability zero makes perplexity infinite: refused, naming where (check_scorable;
     `vocab` and `what`, the text's label, name the token and the text), unless `zero_allowed` (a member of a
     mixture, whose other members may give the token probability): then such tokens are counted and the totals are
-    infinite. NaN is refused either way.
+    infinite. NaN is refused either way. `backward`: the stream is a backward model's (check_scorable).
     """
     stream = np.asarray(stream)
-    check_scorable(stream, logp, vocab, what, zero_allowed)
+    check_scorable(stream, logp, vocab, what, zero_allowed, backward)
     known = stream != UNK_ID
     return Evaluation(
         total=NLL(-float(logp.sum()), len(stream)),

@@ -109,7 +109,7 @@ SPLIT_ADVICE = "pass --corpus NAME or --train PATH"  # what names a text where n
 def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADVICE) -> EvalText:
     """The split of the corpus a model was trained on (config.json's "corpus"; an ARPA file names none);
     `advice` ends the error when that corpus is not there."""
-    from lmkit.corpus.catalog import get_corpus
+    from lmkit.corpus.catalog import get_corpus, missing_local_corpus
 
     name = config.get("corpus")
     if not name:
@@ -118,13 +118,10 @@ def default_text(config: dict, source: Path, split: str, advice: str = SPLIT_ADV
     try:
         corpus = get_corpus(name)
     except CorpusError as exc:
-        from lmkit.corpus.sources import CORPORA
-        from lmkit.config.folders import corpora_root
-
-        if name in CORPORA or name.startswith("hf:") or (corpora_root() / name).exists():
+        missing = missing_local_corpus(name)
+        if missing is None:
             raise  # fetchable, or there and damaged: the corpus's own error says what is wrong
-        raise CorpusError(f"{source} was trained on the corpus {name!r}, which is not in {corpora_root().absolute()} (a corpus "
-                          f"made by --train lives in the corpora folder it was trained with); {advice}") from exc
+        raise CorpusError(f"{source} was trained on the corpus {missing}; {advice}") from exc
     changed = changed_split(config, corpus)
     if changed is not None:  # the corpus is config.json's word, and config.json keeps the trained texts' hashes
         raise CheckpointError(f"{source}/config.json: \"corpus\": {name!r} is not the text this model was trained "
@@ -140,6 +137,7 @@ class ModelScores:
     evaluation: Evaluation
     stream: np.ndarray      # (N,) token ids, as the model's tokenizer encoded the text
     logp: np.ndarray        # (N,) natural-log probability of each
+    backward: bool = False  # the stream holds each line reversed (a backward model's)
 
 
 def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: bool = False,
@@ -147,12 +145,14 @@ def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: b
                progress: Progress | None = None, zero_allowed: bool = False) -> ModelScores:
     """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line); tokens of
     probability zero refused unless `zero_allowed` (a member of a mixture: summarize)."""
-    stream = text.stream(tokenizer, reverse=is_backward(config))
+    backward = is_backward(config)
+    stream = text.stream(tokenizer, reverse=backward)
     if isinstance(model, torch.nn.Module):
         model.to(device)
     logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device,
                           progress=progress)
-    return ModelScores(summarize(stream, logp, text.chars, tokenizer.vocab, text.label, zero_allowed), stream, logp)
+    evaluation = summarize(stream, logp, text.chars, tokenizer.vocab, text.label, zero_allowed, backward)
+    return ModelScores(evaluation, stream, logp, backward)
 
 
 PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"

@@ -224,7 +224,10 @@ class DirectoryLock(FolderLock):
         try:
             self.made = make_folders(self.directory)
         except OSError as exc:
-            raise ModelWriteError(self.directory, exc.strerror or str(exc)) from exc
+            reason = exc.strerror or str(exc)
+            if self.option:  # before any work, nothing saved: what to give instead, not what was kept
+                raise CheckpointError(f"{self.option} {self.directory}: {reason}; choose another {self.option}") from exc
+            raise ModelWriteError(self.directory, reason) from exc
         try:
             self.before, self.times = entry_stamps(self.directory), folder_times(self.directory)
             self.claimed = claim_model_directory(self.directory, self.option)
