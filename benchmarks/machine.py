@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones that decide lmkit's kernels and precision
@@ -37,10 +38,34 @@ def isa_env(isa: str) -> dict[str, str]:
     return {"ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": aten, "MKL_ENABLE_INSTRUCTIONS": mkl}
 
 
+def cores_busy_elsewhere(seconds: float = 1.0) -> float:
+    """How many cores' worth of CPU the machine's other processes used over the last `seconds`: load a benchmark
+    will share, which the load average shows late. `nice` does not keep it off: where the kernel groups
+    processes by session (/proc/sys/kernel/sched_autogroup_enabled), a tester's `nice -n 19` commands in another
+    session took 62% of a core from a training at nice 0 (thirty-seventh session)."""
+    def cpu_ticks() -> dict[int, int]:
+        ticks = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # from field 3 (state) on
+                    ticks[int(entry.name)] = int(fields[11]) + int(fields[12])       # utime + stime
+                except (OSError, IndexError, ValueError):
+                    continue
+        return ticks
+    before = cpu_ticks()
+    time.sleep(seconds)
+    after = cpu_ticks()
+    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())  # a process begun meanwhile: all of it
+    return round(used / os.sysconf("SC_CLK_TCK") / seconds, 2)
+
+
 def describe_machine(env: dict) -> dict:
     """CPU model and flags, cores, Python, torch's version, threads and CPU capability as a child process with
-    `env` sees them, the instruction-set limits in `env`, and the 1/5/15-minute load averages."""
+    `env` sees them, the instruction-set limits in `env`, the 1/5/15-minute load averages, and the cores other
+    processes keep busy now (cores_busy_elsewhere)."""
     info = {"python": sys.version.split()[0], "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cores_busy_elsewhere": cores_busy_elsewhere(),
             "cores": os.cpu_count(), "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS"),
             **{key: env.get(key) for key in isa_env("AVX2")}}
     try:
