@@ -165,6 +165,20 @@ def test_a_mix_takes_its_corpus_from_whichever_member_names_one(cli, built, monk
     assert tuned["mixture"]["tuned_on"].endswith("valid")
 
 
+def test_an_unsmoothed_char_arpa_file_read_as_words_is_told_about_the_tokenizer_first(cli, tmp_path, monkeypatch):
+    """Adversarial pass 71: a character mle model's ARPA file, given no tokenizer, read a Chinese line as one word,
+    and the error advised smoothing; the kn file's --tokenizer-from warning was never reached."""
+    zh = TINY["zh"]
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))
+    made = cli("ngram", "--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--order", "2",
+               "--smoothing", "mle", "--out", tmp_path / "m", "--arpa", tmp_path / "m.arpa")
+    assert made.exit_code == 0, made.output
+    result = cli("eval", tmp_path / "m.arpa", "--file", zh["test"])
+    assert_one_line_error(result, "an ARPA file's text is read as whitespace-separated words: for a model of "
+                          "characters or subword pieces, pass --tokenizer-from with its model directory or "
+                          "tokenizer.json (none was given); if it is a word model, its ARPA file gives it")
+
+
 def test_fill_with_arpa_files_ranks_as_with_directories(cli, built):
     text = "The village _ watched a paper kite"
     from_dirs = cli("fill", built / "kn3", built / "back3", text, "--json", "--top", "5")

@@ -109,6 +109,10 @@ def test_a_mixture_that_gives_a_token_probability_zero_is_refused_naming_it(cli,
     assert_one_line_error(result, " test line ", "): has probability zero under the mixture of ",
                           f"{mle}, {models['kn']} (weights 1, 0), so its perplexity is infinite (",
                           "every member given weight gives it none: give weight to a member that scores it (--weights)")
+    mle2 = ngram_dir(tmp_path / "mle2", tiny_en, get_tokenizer(tiny_en, "char"), order=2, smoothing="mle")
+    neither = cli("eval", "--mix", f"{mle},{mle2}")  # no weights could help: say what would
+    assert_one_line_error(neither, "has probability zero under the mixture of ", "no member of the mixture scores it: "
+                          "add a smoothed model to --mix")
     alone = cli("eval", mle)  # the advice fits the model: eval has no --smoothing
     assert_one_line_error(alone, "an unsmoothed (mle) N-gram cannot score unseen events: build it with `lmkit ngram "
                           "--smoothing kn` (or add-k), or mix a smoothed model in (--mix)")
@@ -126,7 +130,8 @@ def test_a_token_of_probability_zero_is_placed_as_the_line_is_written_in_either_
     text = tmp_path / "one.txt"
     text.write_text(f"{seen}☃\n", encoding="utf-8")  # ☃ is outside the vocabulary: <unk>, never seen in training
     result = cli("eval", tmp_path / "mle", "--file", text)
-    assert_one_line_error(result, f"{text} line 1, token 13 ('<unk>'): has probability zero under {tmp_path / 'mle'}")
+    assert_one_line_error(result, f"{text} line 1, token 13 ('<unk>', written '☃'): has probability zero under "
+                          f"{tmp_path / 'mle'}")
 
 
 def test_fill_with_unsmoothed_models_that_score_every_filler_zero_says_the_order_means_nothing(cli, tmp_path):
@@ -157,6 +162,8 @@ def test_mixing_different_vocabularies_is_refused(cli, models):
     (("nowhere",), "nowhere"),
     (("--mix", "a"), "at least two"),
     (("--mix", "a,b", "--weights", "x"), "--weights"),
+    (("--mix", "a，b,c"), "--mix: a，b: no such model directory or ARPA file (separate them with ',', not the "
+                         "full-width '，')"),
     (("a", "--weights", "0.3,0.7"), "there is no --mix to weigh: --weights would be ignored"),
 ])
 def test_bad_invocations_give_one_line_errors(cli, models, args, fragment):

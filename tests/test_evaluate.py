@@ -206,6 +206,24 @@ def test_a_zero_probability_token_is_refused_not_reported_as_a_huge_perplexity()
         summarize(stream, logp)
 
 
+def test_a_backward_models_zero_probability_token_is_placed_as_the_line_is_written():
+    """A backward stream holds each line reversed, `</s>` last: token k of the reversed line is token n - k + 1 of
+    the written one, and its `</s>` (read after the line's first token) stands at the line's start (adversarial
+    passes 70 and 71: counted from the end, and `</s>` put past the line)."""
+    import numpy as np
+    import pytest
+
+    from lmkit.errors import LmkitError
+    from lmkit.evaluate.perplexity import summarize
+
+    stream = np.array([5, 6, 3, 7, 8, 9, 3])  # line 2 written 9 8 7, read backward as 7 8 9 </s>
+    for bad, place in ((3, "token 3"), (5, "token 1"), (6, "the line's start")):
+        logp = np.zeros(len(stream))
+        logp[bad] = -np.inf
+        with pytest.raises(LmkitError, match=rf"^line 2, {place}: has probability zero"):
+            summarize(stream, logp, backward=True)
+
+
 def test_a_huge_perplexity_is_true_or_inf_and_printed_with_an_exponent():
     """A diverged model (706 nats a token, as dynamic evaluation at a reckless LR gives) was shown as exp(700)."""
     import math

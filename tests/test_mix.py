@@ -79,6 +79,15 @@ def test_bad_weights_are_refused(pair, weights):
         Interpolated(list(pair), weights)
 
 
+def test_weights_that_are_not_finite_are_named_so_and_minus_zero_is_zero():
+    """Adversarial pass 71: nan and inf were refused as not "non-negative with a positive sum", and -0 was
+    printed as a weight of -0."""
+    with pytest.raises(ConfigError, match=re.escape("must be finite numbers, got [nan, 1.0]")):
+        check_weights([float("nan"), 1.0], 2)
+    weights = check_weights([-0.0, 1.0], 2)
+    assert not np.signbit(weights).any()
+
+
 def test_em_recovers_the_mixture_that_generated_the_data():
     rng = np.random.default_rng(0)
     # two "models" of a 2-symbol source; the data really is a 0.3/0.7 mixture of them

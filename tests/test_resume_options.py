@@ -270,6 +270,13 @@ def test_a_run_whose_local_corpus_left_the_corpora_folder_is_told_to_give_its_te
                           f"{tmp_path / 'elsewhere'} (a corpus made by --train lives in the corpora folder it was "
                           "trained with); give --train with the same text again, or set LMKIT_CORPORA to that folder")
     assert "choose one of" not in result.output and files(model) == before
+    renamed = tmp_path / "same.txt"
+    renamed.write_bytes(ENGLISH.read_bytes())  # the same text under another name: another corpus name
+    result = cli("train", "--resume", model, "--train", renamed, *RESUME)
+    assert_one_line_error(result, "that one is no longer in the corpora folder, and a corpus made by --train is named "
+                          "after its first file as well as its text: give --train the file(s) it was made from, under "
+                          "the same names")
+    assert "leave --train" not in result.output and files(model) == before
     resumed = cli("train", "--resume", model, "--train", ENGLISH, *RESUME)
     assert resumed.exit_code == 0, resumed.output
 

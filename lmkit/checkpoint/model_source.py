@@ -56,8 +56,9 @@ class LoadedModel:
     def zero_probability_advice(self) -> str:
         """What would score a token this model gives probability zero (lmkit.evaluate.perplexity.scored_by)."""
         if self.path.is_file():
-            return ("its ARPA file gives it log10 probability -99 or less (zero), or no entry its backoff reaches: "
-                    "score the text with a smoothed model, or mix one in (--mix)")
+            misread = f"{ARPA_WORDS_ADVICE} (none was given); if it is a word model, " if self.reads_arpa_words else ""
+            return (f"{misread}its ARPA file gives it log10 probability -99 or less (zero), or no entry its backoff "
+                    "reaches: score the text with a smoothed model, or mix one in (--mix)")
         if self.config.get("smoothing") == "mle":
             return ("an unsmoothed (mle) N-gram cannot score unseen events: build it with `lmkit ngram --smoothing kn` "
                     "(or add-k), or mix a smoothed model in (--mix)")

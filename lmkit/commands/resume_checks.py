@@ -103,10 +103,14 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
     name = ctx.params.get("corpus")
     corpus = None if name is not None and name != saved and not ctx.params.get("train") else open_corpus()
     if saved is not None and (corpus is None or corpus.name != saved):
+        from lmkit.corpus.catalog import missing_local_corpus
+
         options = " ".join(flag(ctx, name) for name in CORPUS_PARAMS if given(ctx, name))
+        advice = (f"leave {options} out to continue on its own corpus" if missing_local_corpus(saved) is None else
+                  "that one is no longer in the corpora folder, and a corpus made by --train is named after its "
+                  "first file as well as its text: give --train the file(s) it was made from, under the same names")
         raise ConfigError(f"--resume {directory}: the saved model was trained on corpus {saved!r}, not "
-                          f"{name if corpus is None else corpus.name!r} ({options}); leave {options} out to continue "
-                          "on its own corpus")
+                          f"{name if corpus is None else corpus.name!r} ({options}); {advice}")
     return corpus
 
 

@@ -35,15 +35,17 @@ def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[T
     """Every file behind one --train/--valid/--test option, scanned; an empty named file is an error, and so is one
     file reached twice (given twice, inside a folder also given, or through a link beside it): its text would
     count double."""
-    scanned, seen = [], {}
+    scanned, seen = [], {}  # (device, inode) -> (the file, the path given that reached it)
     for path in as_paths(spec):
         refuse_corpus_folder(path)
         for file in list_text_files(path, is_corpus_folder):
             facts = file.stat()
-            first = seen.setdefault((facts.st_dev, facts.st_ino), file)
+            first, given = seen.setdefault((facts.st_dev, facts.st_ino), (file, path))
             if first is not file:
-                same = ("is given twice (by its name, or inside a folder also given)" if first == file else
-                        f"is the same file as {first}")
+                def how(via: Path) -> str:
+                    return "by its name" if via == file else f"inside {via}"
+                twice = "is given twice" if given == path else f"is given twice ({how(given)}, and {how(path)})"
+                same = twice if first == file else f"is the same file as {first}"
                 raise CorpusError(f"{file}: {same}, so its text would count twice; give each file once")
             text_file = scan_remembered(file, errors, max_line_bytes, records)
             if text_file.size == 0:

@@ -14,7 +14,7 @@ import numpy as np
 
 from lmkit.checkpoint.model_source import GIVEN, LoadedModel, open_models
 from lmkit.errors import ConfigError
-from lmkit.evaluate.perplexity import MIXTURE_ADVICE, scored_by, summarize
+from lmkit.evaluate.perplexity import MIXTURE_ADVICE, NO_MEMBER_ADVICE, scored_by, summarize
 from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
 from lmkit.models.mix import check_same_vocab, check_weights, mix_logprobs, tune_weights
 
@@ -74,8 +74,10 @@ def mixed(scores: list[ModelScores], weights: Sequence[float], text: EvalText, n
     """The mixture's scores on `text`, from its members' scores on the same text (members `names`, their one
     `vocab`): a token every member of positive weight gives probability zero is refused, naming the mixture."""
     logp = mix_logprobs([s.logp for s in scores], weights)
+    zero = np.flatnonzero(np.isneginf(logp))
+    none_scores = len(zero) and all(np.isneginf(s.logp[zero[0]]) for s in scores)  # weights cannot help there
     with scored_by(f"the mixture of {', '.join(names)} (weights {', '.join(map(shown_weight, weights))})",
-                   MIXTURE_ADVICE):
+                   NO_MEMBER_ADVICE if none_scores else MIXTURE_ADVICE):
         summary = summarize(scores[0].stream, logp, text.chars, vocab, text.label, backward=scores[0].backward)
     return ModelScores(summary, scores[0].stream, logp, scores[0].backward)
 
@@ -101,6 +103,9 @@ def mix_paths(mix: str) -> list[Path]:
         raise ConfigError(f"--mix {mix!r}: an empty model path among its commas; name every model")
     if len(paths) < 2:
         raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}{comma_hint(mix)}")
+    for path in paths:
+        if FULL_WIDTH_COMMA in str(path) and not path.exists():
+            raise ConfigError(f"--mix: {path}: no such model directory or ARPA file{comma_hint(str(path))}")
     return paths
 
 

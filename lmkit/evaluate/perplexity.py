@@ -147,14 +147,16 @@ class Evaluation:
 
 SMOOTHING_ADVICE = "an unsmoothed (mle) N-gram cannot score unseen events: use --smoothing kn or add-k"
 MIXTURE_ADVICE = "every member given weight gives it none: give weight to a member that scores it (--weights)"
+NO_MEMBER_ADVICE = "no member of the mixture scores it: add a smoothed model to --mix"
 
 
 @dataclass(frozen=True)
 class Unscorable:
     """Where a model first gives a token no finite log-probability: line `line` (1-based; None where `what` names the
     line itself) of `what`, the `column`-th token of that line (counted as the line is written, also for a backward
-    model, which reads it from its end), `token` itself where the vocabulary is known, and `count` such tokens in all; `nan` when the
-    model computes NaN (its numbers overflow) rather than probability zero (an unsmoothed N-gram's unseen event)."""
+    model, which reads it from its end; 0: a backward model's `</s>`, at the line's start), `token` itself where the
+    vocabulary is known, and `count` such tokens in all; `nan` when the model computes NaN (its numbers overflow)
+    rather than probability zero (an unsmoothed N-gram's unseen event)."""
 
     line: int | None
     column: int
@@ -165,10 +167,14 @@ class Unscorable:
     model: str = "this model"
     consequence: str = "so its perplexity is infinite"
     advice: str = SMOOTHING_ADVICE  # lmkit ngram's; a caller that knows the model says what fits it (scored_by)
+    written: str | None = None      # the token as the text writes it, where it is outside the vocabulary (`<unk>`)
 
     def message(self) -> str:
         where = self.what if self.line is None else f"{self.what} line {self.line}" if self.what else f"line {self.line}"
-        token = f"token {self.column}" + (f" ({self.token!r})" if self.token is not None else "")
+        place = "the line's start" if self.column == 0 else f"token {self.column}"  # a backward model's `</s>`
+        said = [repr(self.token)] if self.token is not None else []
+        said += [f"written {self.written!r}"] if self.written is not None else []
+        token = place + (f" ({', '.join(said)})" if said else "")
         many = counted(self.count, "such token")
         if self.nan:
             return (f"{where}, {token}: gets no probability from {self.model}: it computes NaN ({many}), so its "
@@ -214,10 +220,10 @@ def check_scorable(stream: np.ndarray, logp: np.ndarray, vocab=None, what: str |
             ends = np.flatnonzero(stream[:at] == EOS_ID)
             start = int(ends[-1]) + 1 if len(ends) else 0
             column = at - start + 1
-            if backward:
+            if backward:  # its `</s>` comes after reading the line back to its start: the start is where it stands
                 after = np.flatnonzero(stream[at:] == EOS_ID)
                 words = (at + int(after[0]) if len(after) else len(stream)) - start  # the line's tokens, `</s>` apart
-                column = words - column + 1 if column <= words else column
+                column = words - column + 1 if column <= words else 0
             token = vocab.token(int(stream[at])) if vocab is not None else None
             raise UnscorableToken(Unscorable(len(ends) + 1, column, token, len(bad), nan, what))
 

@@ -8,6 +8,7 @@ digest tells whether two evaluations saw the same text.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -20,9 +21,11 @@ from lmkit.text.encode import encode_lines
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
 from lmkit.checkpoint.saved_config import changed_split
 from lmkit.errors import CheckpointError, ConfigError, CorpusError
-from lmkit.evaluate.perplexity import Evaluation, Progress, line_scores, perplexity_of, shown, summarize, token_logprobs
+from lmkit.evaluate.perplexity import (Evaluation, Progress, UnscorableToken, line_scores, perplexity_of, shown,
+                                      summarize, token_logprobs)
 from lmkit.fileio import TEXT_IN_MEMORY_BYTES, atomic_write, read_standard_input
 from lmkit.text.id_cache import encoded_split
+from lmkit.text.vocab import UNK_ID
 from lmkit.text_bytes import STDIN_NAME
 
 
@@ -151,8 +154,27 @@ def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: b
         model.to(device)
     logp = token_logprobs(model, stream, reset_per_line=reset_per_line, rows=rows, window=window, device=device,
                           progress=progress)
-    evaluation = summarize(stream, logp, text.chars, tokenizer.vocab, text.label, zero_allowed, backward)
+    try:
+        evaluation = summarize(stream, logp, text.chars, tokenizer.vocab, text.label, zero_allowed, backward)
+    except UnscorableToken as exc:
+        raise with_written_token(exc, text, tokenizer) from None
     return ModelScores(evaluation, stream, logp, backward)
+
+
+def with_written_token(exc: UnscorableToken, text: EvalText, tokenizer) -> UnscorableToken:
+    """`exc` with the token as `text` writes it where the model read `<unk>` (a character outside the vocabulary
+    could not be found by that name); unchanged where the line's pieces are not its ids one for one."""
+    where = exc.where
+    if where.token != tokenizer.vocab.token(UNK_ID) or where.line is None or where.column < 1:
+        return exc
+    line = next(itertools.islice(text.lines(), where.line - 1, None), None)
+    reader = text.reader(tokenizer)
+    if line is None:
+        return exc
+    pieces = reader.split(line)
+    if len(pieces) != len(reader.encode_line(line)) or where.column > len(pieces):
+        return exc
+    return exc.located(written=pieces[where.column - 1])
 
 
 PER_LINE_HEADER = "line\ttokens\toov\tlogprob\tlog10prob\tperplexity\n"

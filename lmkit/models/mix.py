@@ -44,11 +44,13 @@ def check_weights(weights: Sequence[float], count: int) -> np.ndarray:
     if not isinstance(weights, (list, tuple, np.ndarray)) or not all(
             isinstance(w, (int, float, np.number)) and not isinstance(w, bool) for w in weights):
         raise ConfigError(f"{named('--weights')} must be a list of numbers, got {json.dumps(weights, default=str)}")
-    weights = np.asarray([float(w) for w in weights], dtype=np.float64)
+    weights = np.asarray([float(w) for w in weights], dtype=np.float64) + 0.0  # -0 is 0
     if len(weights) != count:
         raise ConfigError(f"{named('--weights')}: {counted(count, 'model')} need{'s' if count == 1 else ''} "
                           f"{counted(count, 'weight')}, got {len(weights)}")
-    if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:
+    if not np.isfinite(weights).all():
+        raise ConfigError(f"{named('--weights')} must be finite numbers, got {weights.tolist()}")
+    if (weights < 0).any() or weights.sum() <= 0:
         raise ConfigError(f"{named('--weights')} must be non-negative with a positive sum, got {weights.tolist()}")
     if abs(weights.sum() - 1.0) > 1e-6:
         raise ConfigError(f"{named('--weights')} must sum to 1, got {weights.tolist()} (sum {weights.sum():g})")
