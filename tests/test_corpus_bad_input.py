@@ -64,6 +64,17 @@ def test_a_file_reached_twice_is_refused_not_counted_double(corpora_root, tmp_pa
     assert not list(corpora_root.glob("*/manifest.json"))  # refused before a corpus was made
 
 
+def test_held_out_text_that_is_also_trained_on_is_warned_of(corpora_root, tmp_path):
+    """Adversarial pass 71: `--train a.txt --valid a.txt` reported OOV 0% and a flattering perplexity, silently. A
+    copy under another name is the same text (its sha256)."""
+    copy = write(tmp_path / "副本.txt", ENGLISH.read_bytes())
+    other = write(tmp_path / "other.txt", "another text entirely\n".encode() * 20)
+    with pytest.warns(UserWarning, match=re.escape(f"--valid {copy}: has the same text as --train {ENGLISH}, so the "
+                                                   "valid figures measure text the model was trained on")):
+        corpus = get_corpus(train=ENGLISH, valid=copy, test=other)
+    assert corpus.num_chars("valid") > 0  # a warning, not a refusal: the user may mean it
+
+
 def test_non_utf8_names_file_and_byte_offset(corpora_root, tmp_path):
     path = write(tmp_path / "latin1.txt", "naïve café\n".encode("latin-1"))
     with pytest.raises(CorpusError, match=r"latin1.txt: not valid UTF-8 at byte offset 2;.*--encoding-errors replace"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from itertools import chain
 from pathlib import Path
 from typing import Iterator
@@ -54,6 +55,17 @@ def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[T
     return scanned
 
 
+def warn_held_out_trained_on(inputs: dict[str, list[TextFile]]) -> None:
+    """A warning for each --valid or --test file whose text (its sha256) is also a --train file's: its figures then
+    measure text the model was trained on (an unsmoothed N-gram reads no unseen event, OOV 0%)."""
+    trained = {f.sha256: f.path for f in inputs["train"]}
+    for split in ("valid", "test"):
+        for held_out in inputs[split]:
+            if held_out.sha256 in trained:
+                warnings.warn(f"--{split} {held_out.path}: has the same text as --train {trained[held_out.sha256]}, so "
+                              f"the {split} figures measure text the model was trained on", stacklevel=2)
+
+
 def refuse_corpus_folder(path: Path) -> None:
     """CorpusError when the folder `path` is, or lies inside, a cached corpus's folder: its splits, manifest and
     token-id caches together are not one text (a split file of it is, and passes)."""
@@ -85,6 +97,7 @@ def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: s
     if valid is not None:
         inputs["valid"] = scan_inputs(valid, encoding_errors, max_line_bytes, records)
         inputs["test"] = scan_inputs(test, encoding_errors, max_line_bytes, records)
+        warn_held_out_trained_on(inputs)
     name = corpus_name(as_paths(train)[0], inputs, encoding_errors)
     cache_dir = root / HF_CACHE
 
