@@ -53,9 +53,8 @@ def get_corpus(name: str | None = None, *, train=None, valid=None, test=None, ro
 
 def missing_local_corpus(name: str, root=None) -> str | None:
     """Why the corpus `name`, which a model's config.json names, cannot be had ("'NAME', which is not in ..."): a
-    local one (made by --train)
-    that is not in the corpora folder, and which no fetch brings back; None for a named or hf: corpus, or one
-    that is there (whose own errors say what is wrong with it)."""
+    local one (made by --train) that is not in the corpora folder, and which no fetch brings back; None for a
+    named or hf: corpus, or one that is there (whose own errors say what is wrong with it)."""
     root = corpora_root(root)
     if name in CORPORA or name.startswith("hf:") or (root / name).exists():
         return None

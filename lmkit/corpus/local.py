@@ -43,16 +43,26 @@ def scan_inputs(spec, errors: str, max_line_bytes: int, records: Path) -> list[T
             facts = file.stat()
             first, given = seen.setdefault((facts.st_dev, facts.st_ino), (file, path))
             if first is not file:
-                def how(via: Path) -> str:
-                    return "by its name" if via == file else f"inside {via}"
-                twice = "is given twice" if given == path else f"is given twice ({how(given)}, and {how(path)})"
-                same = twice if first == file else f"is the same file as {first}"
-                raise CorpusError(f"{file}: {same}, so its text would count twice; give each file once")
+                raise CorpusError(f"{file}: {reached_twice(file, first, given, path)}, so its text would count twice; "
+                                  "give each file once")
             text_file = scan_remembered(file, errors, max_line_bytes, records)
             if text_file.size == 0:
                 raise CorpusError(f"{file}: file is empty")
             scanned.append(text_file)
     return scanned
+
+
+def reached_twice(file: Path, first: Path, first_given: Path, given: Path) -> str:
+    """How `file`, reached through the option path `given`, is a file already read (as `first`, through
+    `first_given`): the same path again, or another name for the same file (a link)."""
+    if first != file:
+        return f"is the same file as {first}"
+    if first_given == given:
+        return "is given twice"
+
+    def how(via: Path) -> str:
+        return "by its name" if via == file else f"inside {via}"
+    return f"is given twice ({how(first_given)}, and {how(given)})"
 
 
 def warn_held_out_trained_on(inputs: dict[str, list[TextFile]]) -> None:

@@ -168,9 +168,9 @@ def with_written_token(exc: UnscorableToken, text: EvalText, tokenizer) -> Unsco
     if where.token != tokenizer.vocab.token(UNK_ID) or where.line is None or where.column < 1:
         return exc
     line = next(itertools.islice(text.lines(), where.line - 1, None), None)
-    reader = text.reader(tokenizer)
     if line is None:
         return exc
+    reader = text.reader(tokenizer)
     pieces = reader.split(line)
     if len(pieces) != len(reader.encode_line(line)) or where.column > len(pieces):
         return exc
