@@ -261,7 +261,8 @@ def test_a_resumed_runs_corpus_missing_or_unknown_is_named_as_its_config_says(cl
 def test_a_run_whose_local_corpus_left_the_corpora_folder_is_told_to_give_its_text_again(cli, model, tmp_path,
                                                                                         monkeypatch):
     """Adversarial pass 70: the error named the corpus 'english-...' unknown and listed the named corpora to choose
-    from; choosing one was then refused as not the run's corpus. Giving --train the same text resumes."""
+    from; choosing one was then refused as not the run's corpus. Giving --train the same text resumes, under any
+    file name (a local corpus is named after its first file, but only its text and split make it the same)."""
     monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "elsewhere"))  # the cache moved, or another corpora folder
     before = files(model)
     result = cli("train", "--resume", model, *RESUME)
@@ -270,14 +271,20 @@ def test_a_run_whose_local_corpus_left_the_corpora_folder_is_told_to_give_its_te
                           f"{tmp_path / 'elsewhere'} (a corpus made by --train lives in the corpora folder it was "
                           "trained with); give --train with the same text again, or set LMKIT_CORPORA to that folder")
     assert "choose one of" not in result.output and files(model) == before
-    renamed = tmp_path / "same.txt"
-    renamed.write_bytes(ENGLISH.read_bytes())  # the same text under another name: another corpus name
-    result = cli("train", "--resume", model, "--train", renamed, *RESUME)
-    assert_one_line_error(result, "that one is no longer in the corpora folder, and a corpus made by --train is named "
-                          "after its first file as well as its text: give --train the file(s) it was made from, under "
-                          "the same names")
+    other = tmp_path / "other.txt"
+    other.write_bytes(ENGLISH.read_bytes() + b"one more line\n")  # other text: another corpus
+    result = cli("train", "--resume", model, "--train", other, *RESUME)
+    assert_one_line_error(result, "that one is no longer in the corpora folder: give --train the file(s) it was made "
+                          "from (the same text, split the same way)")
     assert "leave --train" not in result.output and files(model) == before
-    resumed = cli("train", "--resume", model, "--train", ENGLISH, *RESUME)
+    saved_corpus = json.loads((model / "config.json").read_text())["corpus"]
+    renamed = tmp_path / "same.txt"
+    renamed.write_bytes(ENGLISH.read_bytes())  # the same text under another name: another corpus name, same text
+    resumed = cli("train", "--resume", model, "--train", renamed, *RESUME)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((model / "config.json").read_text())["corpus"] == saved_corpus  # the run keeps its name
+    assert json.loads((model / "last" / "config.json").read_text())["corpus"] == saved_corpus
+    resumed = cli("train", "--resume", model, "--train", ENGLISH, "--max-steps", "4", *RESUME[2:])
     assert resumed.exit_code == 0, resumed.output
 
 

@@ -98,17 +98,22 @@ def shown(value) -> str:
 
 def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_corpus):
     """The corpus given now (`open_corpus()`), which must be the one the model was trained on; a named corpus
-    is compared by name before it is fetched, local files by the content hash in their corpus's name."""
+    is compared by name before it is fetched, local files by the content hash in their corpus's name (the same
+    text under another first file's name is the same corpus: the run's config.json keeps the name it was saved
+    with)."""
+    from lmkit.corpus.local import same_text_renamed
+
     saved = config.get("corpus")
     name = ctx.params.get("corpus")
     corpus = None if name is not None and name != saved and not ctx.params.get("train") else open_corpus()
-    if saved is not None and (corpus is None or corpus.name != saved):
+    if saved is not None and (corpus is None or corpus.name != saved) and not (
+            corpus is not None and same_text_renamed(saved, corpus)):
         from lmkit.corpus.catalog import missing_local_corpus
 
         options = " ".join(flag(ctx, name) for name in CORPUS_PARAMS if given(ctx, name))
         advice = (f"leave {options} out to continue on its own corpus" if missing_local_corpus(saved) is None else
-                  "that one is no longer in the corpora folder, and a corpus made by --train is named after its "
-                  "first file as well as its text: give --train the file(s) it was made from, under the same names")
+                  "that one is no longer in the corpora folder: give --train the file(s) it was made from (the "
+                  "same text, split the same way)")
         raise ConfigError(f"--resume {directory}: the saved model was trained on corpus {saved!r}, not "
                           f"{name if corpus is None else corpus.name!r} ({options}); {advice}")
     return corpus

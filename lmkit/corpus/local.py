@@ -96,6 +96,17 @@ def corpus_name(first: Path, inputs: dict[str, list[TextFile]], errors: str) -> 
     return f"{stem or 'local'}-{digest.hexdigest()[:8]}"
 
 
+LOCAL_NAME = re.compile(r"-(?P<text>[0-9a-f]{8})$")  # corpus_name's tail: the hash of the inputs' bytes and split
+
+
+def same_text_renamed(saved: str, corpus: Corpus) -> bool:
+    """Whether `corpus`, made by --train, holds the text of the local corpus named `saved` under another first
+    file's name: the two names differ only in the stem (corpus_name hashes the bytes and the split, never a name)."""
+    held, now = LOCAL_NAME.search(saved), LOCAL_NAME.search(corpus.name)
+    return (corpus.manifest.get("source", {}).get("kind") == "local" and held is not None and now is not None
+            and held["text"] == now["text"])
+
+
 def local_corpus(root: Path, train, valid=None, test=None, *, encoding_errors: str = "strict",
                  max_line_bytes: int, large_file_bytes: int) -> Corpus:
     if (valid is None) != (test is None):
