@@ -29,6 +29,8 @@ def tiny(kind: str = "bilstm", vocab_size: int = 12, layers: int = 2, seed: int 
     model = ClozeRNN(tokenizer.vocab, config).eval()
     if join == "layer":  # a new join layer adds nothing yet (see below): give it weights, as training would
         torch.nn.init.normal_(model.join.write.weight, std=0.5)
+    if join == "project":  # its default init shrinks what far tokens change below the tests' tolerance
+        torch.nn.init.normal_(model.join.read.weight, std=0.5)
     return model
 
 
@@ -81,12 +83,28 @@ def test_the_join_layer_lets_the_two_sides_interact_where_the_sum_cannot():
         logp = [model.head.log_probs(model.join(torch.cat([left, right])[None]))[0] for right in rights]
         return logp[1] - logp[0]
 
-    for join, interacts in (("sum", False), ("layer", True)):
+    for join, interacts in (("sum", False), ("layer", True), ("project", True)):
         model = tiny(join=join)
         with torch.no_grad():
             change = effect_of_the_right_side(model, lefts[0]) - effect_of_the_right_side(model, lefts[1])
         change = change - change.mean()  # the normaliser's change is one constant across the vocabulary
         assert bool(change.abs().max() > 1e-2) is interacts, (join, change)
+
+
+def test_the_projection_join_gives_the_softmax_one_directions_width():
+    """--join project: the softmax reads H features, not 2H, so it costs what one direction's softmax does."""
+    model = tiny(join="project", layers=1)
+    ids = torch.tensor([[2, 4, 5, 6, 3]])
+    assert model.features(ids, torch.tensor([5])).shape == (1, 4, 12)            # (N, L-1, H)
+    assert model.head.linear.in_features == 12 and model.join.read.in_features == 24
+    logp = predictions(model, [4, 5, 6])
+    torch.testing.assert_close(logp[1:].exp().sum(-1), torch.ones(4))
+
+
+def test_a_projection_too_narrow_for_the_adaptive_softmax_names_the_hidden_size():
+    with pytest.raises(ConfigError, match="--hidden-size 8"):
+        ClozeConfig(hidden_size=8, join="project", softmax="adaptive").validate()
+    ClozeConfig(hidden_size=8, join="layer", softmax="adaptive").validate()  # 2 x 8 features: enough
 
 
 def test_a_new_join_layer_passes_the_states_through_unchanged():
@@ -112,6 +130,7 @@ def test_a_model_saved_before_an_option_existed_loads_as_it_was_built(tmp_path, 
 
 
 @pytest.mark.parametrize("option, saved, edited", [("join", "layer", "sum"), ("join", "sum", "layer"),
+                                                   ("join", "project", "layer"), ("join", "layer", "project"),
                                                    ("shared_embedding", True, False),
                                                    ("shared_embedding", False, True)])
 def test_a_config_edited_to_the_other_form_is_named_not_the_weights_file(tmp_path, option, saved, edited):

@@ -20,7 +20,13 @@ layer reading both states, so the two sides meet before the output:
     y_t  = softmax([V V'] J_t + c)
 
 (context2vec, Melamud et al. 2016, also joins the two sides of a BiLSTM with a hidden
-layer). `--layers` stacks each direction on its own: torch's
+layer). `--join project` makes that layer the only way through, H wide, so the softmax
+reads H features where the other two read 2H, and costs what one direction's does:
+
+    P_t  = tanh(M S_t + m)                            # (B, L-1, H)
+    y_t  = softmax(V P_t + c)
+
+`--layers` stacks each direction on its own: torch's
 bidirectional=True would feed both directions of layer 1 to layer 2, and the forward
 state at t-1 would then have seen x_t through the backward half.
 
@@ -54,7 +60,7 @@ from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction
 CLOZE_CELLS: dict[str, str] = {"birnn": "rnn_tanh", "bigru": "gru", "bilstm": "lstm"}
-JOINS = ("sum", "layer")
+JOINS = ("sum", "layer", "project")
 # what a config.json saved before each option existed was built with: the sum form, an embedding per direction
 BEFORE_OPTIONS = {"join": "sum", "shared_embedding": False, "softmax": "full"}
 # the settings that decide which weights a model has (not only their sizes): each value's, for naming a misfit
@@ -79,8 +85,9 @@ class ClozeConfig:
     weight_drop: float = same_setting(RNNConfig, "weight_drop")
     softmax: str = same_setting(RNNConfig, "softmax")
     join: str = setting("layer", "How the two directions meet before the softmax: sum (the tutorials' "
-                        "softmax(V A + V' A' + c)) or layer (a tanh layer over both states first).",
-                        choices=JOINS)
+                        "softmax(V A + V' A' + c)), layer (a tanh layer over both states added first) or "
+                        "project (the softmax reads only a tanh layer of --hidden-size units over both "
+                        "states: half the softmax's work).", choices=JOINS)
     shared_embedding: bool = setting(True, "One embedding table for both directions: the word vector x_t each "
                                      "reads is the same, their input and recurrent weights (U, W and U', W') "
                                      "stay separate. --no-shared-embedding gives each direction its own.")
@@ -88,14 +95,20 @@ class ClozeConfig:
                                "places of a blank of several tokens are read when it is filled (their "
                                "predictions still target the true tokens).", low=0, high=1, high_open=True)
 
+    @property
+    def features(self) -> int:
+        """What the softmax reads at each position: both directions' states (2H), or their projection (H)."""
+        return self.hidden_size if self.join == "project" else 2 * self.hidden_size
+
     def validate(self) -> None:
         check_settings(self)
-        if self.softmax == "adaptive":  # its softmax reads both directions: say so where too few features are left
-            check_adaptive_features(2 * self.hidden_size, f"2 x --hidden-size {self.hidden_size}, one per direction")
+        if self.softmax == "adaptive":  # say where too few features are left for its tails
+            check_adaptive_features(self.features, f"--hidden-size {self.hidden_size}" if self.join == "project"
+                                    else f"2 x --hidden-size {self.hidden_size}, one per direction")
 
     def for_vocabulary(self, vocab_size: int) -> "ClozeConfig":
         """This config with --softmax auto resolved for a vocabulary of `vocab_size` types (RNNConfig's rule)."""
-        return replace(self, softmax=resolved_softmax(self.softmax, vocab_size, 2 * self.hidden_size))  # [V V'] reads both
+        return replace(self, softmax=resolved_softmax(self.softmax, vocab_size, self.features))
 
     @classmethod
     def from_dict(cls, obj: dict) -> "ClozeConfig":
@@ -125,6 +138,20 @@ class JoinLayer(nn.Module):
         return states + self.write(torch.tanh(self.read(states)))
 
 
+class Projection(nn.Module):
+    """S = [A; A'] -> tanh(M S + m): one hidden layer over both sides, all the softmax reads."""
+
+    def __init__(self, size: int, hidden: int):
+        super().__init__()
+        self.read = nn.Linear(size, hidden)               # M, m
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:  # (..., 2H) -> (..., H)
+        return torch.tanh(self.read(states))
+
+
+JOIN_MODULES = {"sum": lambda size, hidden: nn.Identity(), "layer": JoinLayer, "project": Projection}
+
+
 class ClozeRNN(nn.Module):
     """Bidirectional recurrent cloze model (see the module docstring)."""
 
@@ -141,9 +168,8 @@ class ClozeRNN(nn.Module):
         self.emb_drop = nn.Dropout(config.emb_dropout)
         self.drops = RecurrentDrops(weight=config.weight_drop)  # DropConnect on each direction's W (W')
         self.out_drop = nn.Dropout(config.out_dropout)
-        both = 2 * config.hidden_size
-        self.join = JoinLayer(both, config.hidden_size) if config.join == "layer" else nn.Identity()
-        self.head = HEADS[config.softmax](both, len(vocab))                          # [V V'] J + c
+        self.join = JOIN_MODULES[config.join](2 * config.hidden_size, config.hidden_size)
+        self.head = HEADS[config.softmax](config.features, len(vocab))               # [V V'] J + c, or V P + c
 
     def _embedding(self) -> nn.Embedding:
         embedding = nn.Embedding(len(self.vocab), self.cfg.emb_size)
@@ -167,7 +193,7 @@ class ClozeRNN(nn.Module):
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, L) framed lines -> what the softmax reads at the predicted positions t = 1 .. L-1:
-        (N, L-1, 2H): [A_{t-1}; A'_{t+1}] (--join sum) or J_t (--join layer)."""
+        (N, L-1, 2H): [A_{t-1}; A'_{t+1}] (--join sum) or J_t (--join layer); (N, L-1, H): P_t (--join project)."""
         order = reversal_index(lengths, ids.shape[1])                                # (N, L)
         reversed_ids = ids.gather(1, order)
         if self.embedding is not None:  # one table, looked up once: its backward pass runs once, not per direction
