@@ -281,14 +281,36 @@ def lines_with_text(model, ids):
     return sum(1 for previous, i in zip([eos, *ids], ids) if i == eos and previous != eos)
 
 
-def test_beam_search_counts_sentences_as_sampling_does_an_empty_line_is_none():
+def test_sampling_may_write_empty_lines_and_counts_none_as_a_sentence():
     model = TableLM(Vocab(TOKENS), EMPTY_LINES)
+    outs = sample(model, [], SamplingConfig(sentences=2, max_tokens=40, num_samples=20, seed=0))
+    assert any("</s> </s>" in words(model, out.ids) for out in outs)  # the model's own choice, drawn
+    assert all(lines_with_text(model, out.ids) == 2 for out in outs if out.finished)
+
+
+def test_greedy_and_beam_search_write_no_empty_line_where_the_model_prefers_one():
+    """Adversarial pass 72: on a play's model (blank lines between speeches) `</s>` is the likeliest token at a
+    line's start, and after an empty line the model reads a line's start again: greedy decoding and beam search,
+    which take the best, wrote nothing but line ends to --max-tokens. At a line's start they take the best
+    token but `</s>`."""
+    model = TableLM(Vocab(TOKENS), {**EMPTY_LINES, "<s>": {"</s>": 0.9, "a": 0.1}})
+    (greedy,) = sample(model, [], SamplingConfig(greedy=True, sentences=2, max_tokens=10))
+    assert words(model, greedy.ids) == "a </s> a </s>" and greedy.finished
     hyps = beam_search(model, [], SamplingConfig(beam=2, sentences=2, max_tokens=10, length_penalty=0.0))
-    assert [words(model, h.ids) for h in hyps] == ["a </s> a </s>", "a </s> </s> a </s>"]
-    assert all(h.finished and lines_with_text(model, h.ids) == 2 for h in hyps)
-    (greedy,) = sample(model, [], SamplingConfig(greedy=True, sentences=2, max_tokens=6))
-    (beam,) = beam_search(model, [], SamplingConfig(beam=1, sentences=2, max_tokens=6))
-    assert beam.ids == greedy.ids and not beam.finished  # both run on through empty lines to --max-tokens
+    assert words(model, hyps[0].ids) == "a </s> a </s>"
+    assert all("</s> </s>" not in words(model, h.ids) and not h.ids[0] == model.vocab.eos_id for h in hyps)
+    (beam,) = beam_search(model, [], SamplingConfig(beam=1, sentences=2, max_tokens=10))
+    assert beam.ids == greedy.ids  # beam 1 is still greedy
+    prompt = [model.vocab.id("a"), model.vocab.eos_id]  # a prompt ending a line: the next token starts one
+    (after,) = sample(model, prompt, SamplingConfig(greedy=True, sentences=1, max_tokens=10))
+    assert words(model, after.ids) == "a </s>"
+
+
+def test_greedy_still_ends_a_line_where_nothing_else_can_follow():
+    model = TableLM(Vocab(TOKENS), {"<s>": {"</s>": 1.0}, "</s>": {"</s>": 1.0}})
+    (greedy,) = sample(model, [], SamplingConfig(greedy=True, max_tokens=3))
+    (beam,) = beam_search(model, [], SamplingConfig(beam=2, max_tokens=3))
+    assert words(model, greedy.ids) == words(model, beam.ids) == "</s> </s> </s>"  # never <pad> or <unk>
 
 
 def test_beam_search_does_not_count_the_line_end_closing_the_prompt(table):

@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.generate.sampling import NEG_INF, PER_TOKEN, Sample, SamplingConfig, banned_ids, prime, step_kernels
+from lmkit.generate.sampling import (NEG_INF, PER_TOKEN, Sample, SamplingConfig, banned_ids, no_empty_line, prime,
+                                     starts_line, step_kernels)
 from lmkit.models.base import ReordersStreams, evaluating, model_device
 
 
@@ -106,7 +107,7 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
     those ranked within the top K may complete and the best K others go on (so beam 1 is exactly
     greedy); the search stops once K have ended and no hypothesis still going scores, as far as it
     has gone, above the K-th of them (still_in_reach). Ended hypotheses come first, best first, then
-    any cut at max_tokens.
+    any cut at max_tokens. As greedy decoding, it writes no empty line (sampling.no_empty_line).
     """
     config.validate(model.vocab)
     width, eos, size = config.beam, model.vocab.eos_id, len(model.vocab)
@@ -118,7 +119,9 @@ def beam_search(model, prompt_ids: list[int], config: SamplingConfig) -> list[Sa
         logp, state = prime(model, prompt_ids, width)
         beams = Beams.start(width, logp.device)
         for step in range(config.max_tokens):
-            totals = beams.scores[:, None] + logp.index_fill(1, banned, NEG_INF)
+            line_start = (beams.ids[:, -1] == eos if beams.ids.shape[1] else
+                          torch.full((width,), starts_line(prompt_ids, eos), device=logp.device))  # (K,)
+            totals = beams.scores[:, None] + no_empty_line(logp.index_fill(1, banned, NEG_INF), line_start, eos)
             count = min(2 * width, int(torch.isfinite(totals).sum()))
             flat = best_first(totals.view(-1), count)           # (2K,)
             candidates = beams.extend(flat // size, flat % size, logp, eos)

@@ -46,15 +46,18 @@ class SamplingConfig:
                              "0 = keep going to --max-tokens.",
                              low=0, high=LARGEST_LENGTH)
     num_samples: int = setting(1, "Samples drawn together in one batch.", low=1, high=4096)
-    greedy: bool = setting(False, "Always take the most likely token.")
-    temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1]; "
-                                        "near 0 approaches --greedy.", low=1e-3, high=1e3,
+    greedy: bool = setting(False, "Always take the most likely token; at a line's start, the most likely but the "
+                           "line end (an empty line is read as a line start again, and repeats).")
+    temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1; 0.001 to "
+                                        "1000]; near 0 approaches --greedy.", low=1e-3, high=1e3,
                                         hint="near 0, use --greedy for the most likely token; at 1000 the draw is "
                                              "already almost uniform")
     top_k: int | None = setting(None, "Sample only among the k most likely tokens.", low=1, high=2**31)
     top_p: float | None = setting(None, "Sample only from the smallest set of tokens whose probability reaches p.",
                                   low=0, low_open=True, high=1)
-    beam: int | None = setting(None, "Beam search with N beams; prints the N best.", low=1, high=4096)
+    beam: int | None = setting(None, "Beam search with N beams; prints the N best: those that reached --sentences, "
+                               "best first, then any cut at --max-tokens. Like --greedy it writes no empty line.",
+                               low=1, high=4096)
     length_penalty: float | None = setting(None, "Beam: rank by log-prob / length^this (0 = total log-prob, "
                                            "1 = per token) [default: 1].", low=0, high=100)
     allow_unk: bool = setting(False, "Let <unk> be generated.")
@@ -148,6 +151,25 @@ def prime(model, prompt_ids: list[int], batch_size: int):
     return model.step(ids[:, -1].contiguous(), state)
 
 
+def starts_line(prompt_ids: list[int], eos: int) -> bool:
+    """Whether the first generated token begins a line: no prompt, or one that ends with a line end."""
+    return not prompt_ids or prompt_ids[-1] == eos
+
+
+def no_empty_line(scores: torch.Tensor, line_start: torch.Tensor, eos: int) -> torch.Tensor:
+    """(B, V) scores with `</s>` out of reach in the rows at a line's start (`line_start`, (B,)) that can take
+    another token. For the decoders that take the best token (--greedy, --beam): after an empty line the model
+    reads a line's start again and prefers `</s>` again, so a model of text with blank lines (a play) wrote
+    nothing but line ends up to --max-tokens. Sampling draws, and keeps the model's choice."""
+    others = torch.isfinite(scores.index_fill(1, torch.tensor([eos], device=scores.device), NEG_INF)).any(dim=1)
+    ban = line_start & others                                          # (B,)
+    if not bool(ban.any()):
+        return scores
+    scores = scores.clone()
+    scores[:, eos] = scores[:, eos].masked_fill(ban, NEG_INF)
+    return scores
+
+
 def keep_top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     """(B, V) scores with all but the k highest of each row set to -inf (ties with the k-th kept)."""
     if k >= scores.shape[-1]:
@@ -213,10 +235,13 @@ def sample(model, prompt_ids: list[int], config: SamplingConfig, on_token: OnTok
         sentences = torch.zeros(count, dtype=torch.long, device=logp.device)
         wrote = torch.zeros(count, dtype=torch.bool, device=logp.device)  # generated text on the current line
         columns, logp_columns, active_columns = [], [], []
+        line_start = torch.full((count,), starts_line(prompt_ids, eos), device=logp.device)
         for position in range(config.max_tokens):
             if position:
                 logp, state = model.step(ids, state)  # the one step each new token costs
-            ids = choose_next(logp, config, banned, generator)  # (B,)
+            ids = choose_next(no_empty_line(logp, line_start, eos) if config.greedy else logp, config, banned,
+                              generator)  # (B,)
+            line_start = ids == eos
             active = ~done
             columns.append(ids)
             logp_columns.append(logp.gather(1, ids[:, None])[:, 0])
