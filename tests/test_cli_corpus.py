@@ -156,6 +156,8 @@ def test_tokenize_text_and_stdin(cli):
     rows = [json.loads(line) for line in piped.output.splitlines()]
     assert [row["text"] for row in rows] == ["老船夫", "龙虎"]
     assert rows[1]["tokens"] == ["<unk>", "<unk>", "</s>"] and rows[1]["ids"] == [1, 1, 3]
+    dashed = cli(*args, "--format", "json", "老", "-", "龙", input="老船夫\n")  # adversarial pass 72: "-" was a text
+    assert [json.loads(line)["text"] for line in dashed.output.splitlines()] == ["老", "老船夫", "龙"]
 
 
 @pytest.mark.parametrize("encoding, said", [
@@ -229,9 +231,11 @@ def test_corpus_info_refuses_options_its_name_makes_meaningless(cli):
     assert_one_line_error(cli("corpus", "info", "pku98", "--corpus", "shakespeare"), "NAME pku98", "--corpus")
     assert_one_line_error(cli("corpus", "info", "pku98", "--encoding-errors", "replace"), "--encoding-errors")
     assert_one_line_error(cli("corpus", "info", "pku98", "--train", ENGLISH), "--train")
-    for command in (("corpus", "info"), ("vocab", "show"), ("train",), ("eval", "model")):
-        assert_one_line_error(cli(*command, "--corpus", "pku98", "--encoding-errors", "replace"),
-                              "--encoding-errors replace applies only to files read with --train or --file")
+    for command in (("corpus", "info"), ("vocab", "show"), ("train",), ("tokenize",)):  # no --file to name
+        result = cli(*command, "--corpus", "pku98", "--encoding-errors", "replace")
+        assert_one_line_error(result, "--encoding-errors replace applies only to files read with --train (a named")
+    assert_one_line_error(cli("eval", "model", "--corpus", "pku98", "--encoding-errors", "replace"),
+                          "--encoding-errors replace applies only to files read with --train or --file")
 
 
 def test_corpus_info_with_train_still_takes_encoding_errors(cli):

@@ -75,9 +75,11 @@ class CorpusSpec:
             raise ConfigError(f"{' and '.join(alone)} need{'s' if len(alone) == 1 else ''} --train: --valid and "
                               "--test are the held-out parts of a --train text")
         if self.encoding_errors != "strict" and not (self.train or self.file_given):
-            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies only to files read with --train "
-                              "or --file (a named corpus is stored as UTF-8 by lmkit; arguments and standard input "
-                              "must be UTF-8); drop it")
+            context = click.get_current_context(silent=True)  # only `lmkit eval` reads a --file
+            file_option = context is not None and any(param.name == "file" for param in context.command.params)
+            raise ConfigError(f"--encoding-errors {self.encoding_errors} applies only to files read with --train"
+                              f"{' or --file' if file_option else ''} (a named corpus is stored as UTF-8 by lmkit; "
+                              "arguments and standard input must be UTF-8); drop it")
 
     @property
     def given(self) -> bool:

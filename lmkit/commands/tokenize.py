@@ -27,15 +27,14 @@ from lmkit.text.vocab import EOS_ID
 @click.option("--format", "fmt", type=click.Choice(["both", "tokens", "ids", "json"]), default="both", show_default=True)
 @click.pass_context
 def command(ctx, texts, source, corpus_spec, tokenizer_spec, fmt):
-    """Print the tokens and ids of each line of TEXT (or of standard input); each line ends in </s>.
+    """Print the tokens and ids of each line of TEXT (-, or no TEXT: standard input); each line ends in </s>.
 
-    Tokens shown as <unk> are not in the vocabulary.
+    Tokens shown as <unk> are not in the vocabulary. A text that is only "-" is piped in: `echo - | lmkit tokenize`.
     """
     if source:
         refuse_ignored(ctx, (*CORPUS_PARAMS, "tokenizer", *tokenizer_knobs()), f"--from {source} gives the tokenizer")
     tokenizer = tokenizer_from_path(source) if source else tokenizer_spec.load(corpus_spec.open())
-    lines = [line for text in texts for line in text_lines(text)] if texts else _stdin_lines()
-    for line in lines:
+    for line in given_lines(texts or ("-",)):
         ids = tokenizer.encode_line(line) + [EOS_ID]
         tokens = [tokenizer.vocab.token(i) for i in ids]
         if fmt == "json":
@@ -56,6 +55,13 @@ def aligned(tokens: list[str], ids: list[str]) -> tuple[list[str], list[str]]:
     widths = [max(display_width(token), len(number)) for token, number in zip(tokens, ids)]
     return ([token + " " * (width - display_width(token)) for token, width in zip(tokens, widths)],
             [number.ljust(width) for number, width in zip(ids, widths)])
+
+
+def given_lines(texts):
+    """The lines of each TEXT argument, standard input's in place of a "-" (as every command that reads text reads
+    it: eval --file -, fill --text-file -)."""
+    for text in texts:
+        yield from _stdin_lines() if text == "-" else text_lines(text)
 
 
 def _stdin_lines(limit: int = MAX_LINE_BYTES):
