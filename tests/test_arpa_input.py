@@ -71,3 +71,13 @@ def test_a_line_that_never_ends_is_refused_after_the_bound(tmp_path):
     path.write_bytes(HEADER.format(count=4).encode() + b"-1.0\t" + b"a" * (MAX_LINE_BYTES + 10))
     with pytest.raises(ArpaError, match=f"long.arpa:5: line longer than {MAX_LINE_BYTES:,} bytes: not an ARPA file"):
         read_arpa(path)
+
+
+def test_a_byte_order_mark_before_the_header_is_read_as_an_editor_wrote_it(tmp_path):
+    """Adversarial pass 72: an ARPA file saved as "UTF-8 with BOM" was called no ARPA file at all; every other
+    text lmkit reads drops the mark."""
+    path = arpa(tmp_path)
+    plain = read_arpa(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    model = read_arpa(path)
+    assert model.vocab == plain.vocab and model.tables.logp[0].tolist() == plain.tables.logp[0].tolist()

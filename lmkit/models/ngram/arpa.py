@@ -125,6 +125,8 @@ class ArpaLines:
             start = block.rfind(b"\n", 0, exc.start) + 1
             raise self.error(f"not valid UTF-8 (byte {exc.start - start} of the line)",
                              number + block.count(b"\n", 0, exc.start)) from exc
+        if number == 1:  # a BOM (an editor's "UTF-8 with signature") is not text, as in every text file lmkit reads
+            text = text.removeprefix("\ufeff")
         lines = text.split("\n")
         return [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
