@@ -242,6 +242,13 @@ def write_target(path: str | os.PathLike) -> Path:
     NotAFileError when that is a directory, device, FIFO or socket (lmkit never replaces one)."""
     target = Path(os.path.realpath(path))
     check_replaceable(Path(path), target)
+    if os.path.islink(path) and not os.path.lexists(target):  # /dev/stdout on a pipe: /proc's link to "pipe:[N]",
+        try:                                                   # a name nowhere, though the link reaches the pipe
+            mode = os.stat(path).st_mode
+        except OSError:
+            return target
+        if not stat.S_ISREG(mode):
+            raise NotAFileError(Path(path), target, kind_of(mode))
     return target
 
 

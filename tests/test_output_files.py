@@ -283,6 +283,22 @@ def test_library_callers_get_the_same_refusal(model, tmp_path):
     assert stat.S_ISFIFO((tmp_path / "model.arpa").lstat().st_mode)
 
 
+def test_standard_output_on_a_pipe_is_named_as_a_pipe(tmp_path):
+    """Adversarial pass 72: `--out /dev/stdout | cat` said "could not write /dev/stdout: No such file or directory":
+    /proc's link to a pipe resolves to the name "pipe:[N]", which is nowhere."""
+    from lmkit.fileio import check_output_file
+
+    read_end, write_end = os.pipe()
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{write_end}")  # as /dev/stdout leads to /proc/self/fd/1
+        with pytest.raises(NotAFileError, match=r"stdout: leads to .*pipe:\[\d+\], a FIFO \(named pipe\), not a regular"):
+            check_output_file(link)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def test_an_output_file_is_never_one_the_command_reads(cli, model, tmp_path):
     text = tmp_path / "text.txt"
     text.write_text(TINY["en"]["test"].read_text())
@@ -329,6 +345,14 @@ def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
     made = tmp_path / "made"
     assert cli(*report(model, made / "report.md")).exit_code == 0
     assert (made / ".lmkit-report").is_file() and cli(*report(model, made / "report.md")).exit_code == 0  # again
+    written = (made / "report.md").read_bytes()
+    (made / "report.md").write_bytes(written + "我的笔记\n".encode())  # adversarial pass 72: an edit was replaced
+    assert_one_line_error(cli(*report(model, made / "report.md")), f"--out {made}: report.md there has changed since "
+                          "lmkit wrote it (its sha256 is not the one report.json records), and lmkit does not replace "
+                          "an edited file; move it away or choose another --out")
+    assert (made / "report.md").read_bytes() == written + "我的笔记\n".encode()
+    (made / "report.md").write_bytes(written)  # as lmkit wrote it: lmkit's again
+    assert cli(*report(model, made / "report.md")).exit_code == 0
     (tmp_path / "other.txt").write_text("other")
     (made / "report.json").unlink()
     (made / "report.json").symlink_to(tmp_path / "other.txt")

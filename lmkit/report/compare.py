@@ -26,7 +26,7 @@ from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, counted, printable
 from lmkit.evaluate.perplexity import mostly_unknown, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
-from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, plots_written_before
+from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, written_before
 from lmkit.report.tokens import passage_surprisal
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
@@ -285,15 +285,18 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     written = {kind: directory / name for kind, (name, _) in drawn.items()}  # meanwhile changes nothing
     pngs = {kind: png for kind, (_, png) in drawn.items()}
     files = {kind: directory / name for kind, name in zip(("json", "markdown", "html"), REPORT_FILES)}
+    markdown, page = utf8_bytes(render_markdown(report, written)), utf8_bytes(render_html(report, pngs))
     summary = {**report.to_json(), "plots": {kind: path.name for kind, path in written.items()},
-               "plot_sha256": {written[kind].name: hashlib.sha256(png).hexdigest() for kind, png in pngs.items()}}
-    markdown, page = render_markdown(report, written), render_html(report, pngs)
-    earlier = plots_written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
+               "plot_sha256": {written[kind].name: hashlib.sha256(png).hexdigest() for kind, png in pngs.items()},
+               "file_sha256": {files[kind].name: hashlib.sha256(data).hexdigest()  # an edit is then seen as one
+                               for kind, data in (("markdown", markdown), ("html", page))}}
+    earlier = written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
     claim_report_folder(directory)
     write_files_together({**{written[kind]: png for kind, png in pngs.items()},
                           files["json"]: utf8_bytes(json_file_text(summary)),
-                          files["markdown"]: utf8_bytes(markdown), files["html"]: utf8_bytes(page)})
-    for name in set(earlier) - {p.name for p in written.values()}:  # a plot this report has not: nothing links to it
+                          files["markdown"]: markdown, files["html"]: page})
+    kept = {p.name for p in [*written.values(), *files.values()]}
+    for name in set(earlier) - kept:  # a plot this report has not: nothing links to it
         stale = directory / name
         if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:
             stale.unlink()  # the very file lmkit wrote, by its hash; anything else under that name is the user's

@@ -38,6 +38,11 @@ def check_report_folder(directory: Path) -> None:
         raise ConfigError(f"--out {directory}: holds files and is not an lmkit report folder (no {REPORT_MARKER.name}, "
                           f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
                           "made: choose another --out")
+    edited = edited_since_written(directory) if directory.is_dir() and REPORT_MARKER.present(directory) else None
+    if edited is not None:
+        raise ConfigError(f"--out {directory}: {edited} there has changed since lmkit wrote it (its sha256 is not the "
+                          f"one {REPORT_FILES[0]} records), and lmkit does not replace an edited file; move it away or "
+                          "choose another --out")
     for name in REPORT_FILES + PLOT_FILES:
         path = directory / name
         if path.is_symlink():
@@ -77,19 +82,36 @@ def claim_report_folder(directory: Path) -> None:
         REPORT_MARKER.write(directory)
 
 
-def plots_written_before(directory: Path) -> dict[str, str]:
-    """name -> sha256 of the plots the report.json already in `directory` says lmkit wrote there (only lmkit's
-    plot names). Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's report.json
-    alone may hold the user's own files under those names."""
+def written_before(directory: Path) -> dict[str, str]:
+    """name -> sha256 of the files the report.json already in `directory` says lmkit wrote there: its plots
+    ("plot_sha256") and its report.md and report.html ("file_sha256"; an older report.json has only the plots'),
+    only under lmkit's names. Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's
+    report.json alone may hold the user's own files under those names."""
     from lmkit.report.plots import PLOT_FILES
 
     try:
-        hashes = read_json(directory / REPORT_FILES[0], "report").get("plot_sha256")
+        report = read_json(directory / REPORT_FILES[0], "report")
     except LmkitError:
         return {}
-    if not isinstance(hashes, dict):
-        return {}
-    return {name: digest for name, digest in hashes.items() if name in PLOT_FILES and isinstance(digest, str)}
+    found = {}
+    for key, names in (("plot_sha256", PLOT_FILES), ("file_sha256", REPORT_FILES[1:])):
+        hashes = report.get(key) if isinstance(report, dict) else None
+        if isinstance(hashes, dict):
+            found.update({name: digest for name, digest in hashes.items() if name in names and isinstance(digest, str)})
+    return found
+
+
+def edited_since_written(directory: Path) -> str | None:
+    """The first file of a report lmkit wrote in `directory` whose bytes are no longer those it recorded (a
+    report.md the user edited): lmkit replaces only what it can prove it wrote. None when all are as written,
+    gone, or written before the record."""
+    from lmkit.corpus.fetch import sha256_file
+
+    for name, digest in written_before(directory).items():
+        path = directory / name
+        if path.is_file() and not path.is_symlink() and sha256_file(path) != digest:
+            return name
+    return None
 
 
 def report_busy(directory: Path) -> ConfigError:
