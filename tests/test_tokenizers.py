@@ -158,6 +158,20 @@ def test_tokenizer_from_json_rejects_unknown_kind():
         tokenizer_from_json({"kind": "bytes"})
 
 
+@pytest.mark.parametrize("kind, options", [("char", {}), ("word", {}), ("spm", {"vocab_size": 120})])
+def test_an_option_the_kind_does_not_take_is_named_with_those_it_takes(kind, options):
+    """Adversarial pass 72: a hand-edited option was named through Python's "__init__() got an unexpected keyword
+    argument"."""
+    saved = fit_tokenizer(kind, fixture_lines(ENGLISH), **options).to_json()
+    saved["options"] = {**saved["options"], "lowercase " if kind == "word" else "lowercase": True}
+    takes = {"char": "segmented", "word": "lowercase, segment, split_punct, mend_segments",
+             "spm": "model, model_type"}[kind]
+    with pytest.raises(TokenizerError) as error:
+        tokenizer_from_json(saved)
+    assert str(error.value).startswith(f"tokenizer.json has options that {kind!r} does not take: ")
+    assert str(error.value).endswith(f" (it takes {takes})") and "__init__" not in str(error.value)
+
+
 def test_unknown_kind():
     with pytest.raises(TokenizerError, match="unknown tokenizer 'bpe'; choose one of char, word, spm"):
         fit_tokenizer("bpe", ["a"])

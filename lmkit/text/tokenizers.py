@@ -7,6 +7,7 @@ sentence: `encode` turns it into `</s>` and `decode` turns `</s>` back into
 from __future__ import annotations
 
 import base64
+import inspect
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -416,8 +417,16 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     if kind not in TOKENIZERS:
         named = f"its kind is {printable(repr(kind))}" if kind is not None else "it names no kind"
         raise TokenizerError(f"not a tokenizer file: {named} (a tokenizer's is one of {', '.join(TOKENIZERS)})")
-    if not isinstance(obj.get("options") or {}, dict):
+    options = obj.get("options") or {}
+    if not isinstance(options, dict):
         raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
+    parameters = inspect.signature(TOKENIZERS[kind].__init__).parameters  # spm's model_proto is saved as "model"
+    taken = ["model" if name == "model_proto" else name for name in parameters if name not in ("self", "vocab")]
+    unknown = [name for name in options if name not in taken]
+    if unknown:  # named here: the constructor's TypeError would speak of Python's keyword arguments
+        raise TokenizerError(f"tokenizer.json has options that {kind!r} does not take: "
+                             f"{', '.join(printable(repr(name)) for name in unknown)} (it takes "
+                             f"{', '.join(taken) or 'none'})")
     try:
         return TOKENIZERS[kind].from_json(obj)
     except TypeError as exc:
