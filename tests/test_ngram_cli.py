@@ -79,7 +79,7 @@ def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
     (["--smoothing", "add-k", "--k", "0"], ["--k must be > 0"], True),
     (["--memory", "lots"], ["--memory", "'lots'"], False),
     (["--memory", "1"], ["--memory 1: at least 64KB is needed to count a run of 1,000 tokens"], False),
-    (["--memory", "2XB"], ["--memory must be a size such as 512MB or 2GB, got '2XB'"], False),
+    (["--memory", "2XB"], ["--memory must be a size such as 512MB, 2GB or 2GiB, got '2XB'"], False),
     (["--k", "0.5"], ["--k 0.5 does not apply to --smoothing kn"], False),
 ])
 def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments, usage):

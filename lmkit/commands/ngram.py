@@ -25,17 +25,17 @@ from lmkit.errors import ConfigError, counted, printable
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 
-SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
-              "T": 1 << 40, "TB": 1 << 40}
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}  # a trailing B or iB changes nothing
 
 
 def parse_memory(text: str | None) -> int | None:
-    """'512MB', '2G', '1000000' -> bytes; None stays None (count in memory)."""
+    """'512MB', '2G', '64KiB', '1000000' -> bytes (K, M, G, T in 1,024s, as `free -h` and KenLM's -S read them);
+    None stays None (count in memory)."""
     if text is None:
         return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", text.upper())
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"--memory must be a size such as 512MB or 2GB, got {text!r}")
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*", text.upper())
+    if not match or float(match.group(1)) <= 0 or (match.group(3) == "IB" and not match.group(2)):
+        raise ConfigError(f"--memory must be a size such as 512MB, 2GB or 2GiB, got {text!r}")
     size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
     smallest = MIN_CHUNK_TOKENS * BYTES_PER_TOKEN  # the counter's smallest sorted run
     if size < smallest:
