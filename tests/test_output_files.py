@@ -8,6 +8,7 @@ write.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -348,9 +349,22 @@ def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
     written = (made / "report.md").read_bytes()
     (made / "report.md").write_bytes(written + "我的笔记\n".encode())  # adversarial pass 72: an edit was replaced
     assert_one_line_error(cli(*report(model, made / "report.md")), f"--out {made}: report.md there has changed since "
-                          "lmkit wrote it (its sha256 is not the one report.json records), and lmkit does not replace "
-                          "an edited file; move it away or choose another --out")
+                          "lmkit wrote it (its sha256 is not the one report.json records); lmkit replaces only a file "
+                          "it can show it wrote: move it away or choose another --out")
     assert (made / "report.md").read_bytes() == written + "我的笔记\n".encode()
+    record = json.loads((made / "report.json").read_text())
+    for damage in ("dropped", "removed", "garbled"):  # adversarial pass 73: no record is no proof either
+        if damage == "dropped":
+            (made / "report.json").write_text(json.dumps({k: v for k, v in record.items() if k != "file_sha256"}))
+        elif damage == "removed":
+            (made / "report.json").unlink()
+        else:
+            (made / "report.json").write_text("{bad")
+        assert_one_line_error(cli(*report(model, made / "report.md")), f"--out {made}: report.md there is not "
+                              "recorded in report.json (an older lmkit's report, or report.json removed or edited), so "
+                              "lmkit cannot tell it from a file of yours")
+        assert (made / "report.md").read_bytes() == written + "我的笔记\n".encode()
+    (made / "report.json").write_text(json.dumps(record))
     (made / "report.md").write_bytes(written)  # as lmkit wrote it: lmkit's again
     assert cli(*report(model, made / "report.md")).exit_code == 0
     (tmp_path / "other.txt").write_text("other")

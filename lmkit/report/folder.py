@@ -23,8 +23,9 @@ REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots 
 def check_report_folder(directory: Path) -> None:
     """Before any work: the report's folder is new, empty or one lmkit made (REPORT_MARKER, or from before the
     marker an lmkit report.json), and each file it will write there a regular file or absent (ConfigError or
-    WriteError naming the first that is not). A user's folder is never written into, nor a link planted
-    where a report file goes followed out of it."""
+    WriteError naming the first that is not), and each of those files there one whose bytes report.json records
+    (unproven_file). A user's folder is never written into, a file the user edited never replaced, nor a link
+    planted where a report file goes followed out of it."""
     from lmkit.checkpoint.ownership import refuse_inside_lmkit_folder
     from lmkit.fileio import check_output_file
     from lmkit.report.plots import PLOT_FILES
@@ -38,11 +39,6 @@ def check_report_folder(directory: Path) -> None:
         raise ConfigError(f"--out {directory}: holds files and is not an lmkit report folder (no {REPORT_MARKER.name}, "
                           f"no lmkit report.json); lmkit writes a report only into a new or empty folder or one it "
                           "made: choose another --out")
-    edited = edited_since_written(directory) if directory.is_dir() and REPORT_MARKER.present(directory) else None
-    if edited is not None:
-        raise ConfigError(f"--out {directory}: {edited} there has changed since lmkit wrote it (its sha256 is not the "
-                          f"one {REPORT_FILES[0]} records), and lmkit does not replace an edited file; move it away or "
-                          "choose another --out")
     for name in REPORT_FILES + PLOT_FILES:
         path = directory / name
         if path.is_symlink():
@@ -52,6 +48,11 @@ def check_report_folder(directory: Path) -> None:
             raise ConfigError(f"--out {directory}: {name} there is {kind_of(path.stat().st_mode)}, not a file lmkit "
                               "wrote, and lmkit will not replace it; remove it or choose another --out")
         check_output_file(path)
+    unproven = unproven_file(directory) if directory.is_dir() and is_report_folder(directory) else None
+    if unproven is not None:
+        name, why = unproven
+        raise ConfigError(f"--out {directory}: {name} there {why}; lmkit replaces only a file it can show it wrote: "
+                          "move it away or choose another --out")
 
 
 def is_lock_entry(entry: Path) -> bool:
@@ -85,8 +86,7 @@ def claim_report_folder(directory: Path) -> None:
 def written_before(directory: Path) -> dict[str, str]:
     """name -> sha256 of the files the report.json already in `directory` says lmkit wrote there: its plots
     ("plot_sha256") and its report.md and report.html ("file_sha256"; an older report.json has only the plots'),
-    only under lmkit's names. Asked only of a folder with lmkit's marker: a folder accepted for an older lmkit's
-    report.json alone may hold the user's own files under those names."""
+    only under lmkit's names: {} where report.json is missing or not an object."""
     from lmkit.report.plots import PLOT_FILES
 
     try:
@@ -101,16 +101,24 @@ def written_before(directory: Path) -> dict[str, str]:
     return found
 
 
-def edited_since_written(directory: Path) -> str | None:
-    """The first file of a report lmkit wrote in `directory` whose bytes are no longer those it recorded (a
-    report.md the user edited): lmkit replaces only what it can prove it wrote. None when all are as written,
-    gone, or written before the record."""
+def unproven_file(directory: Path) -> tuple[str, str] | None:
+    """(name, why) of the first file under a name a report writes (report.md, report.html, a plot) whose bytes
+    lmkit cannot show it wrote: recorded in report.json with other bytes (a report.md the user edited), or not
+    recorded at all (by an older lmkit, or report.json removed, damaged or edited), which is no proof either.
+    None when every such file is as lmkit wrote it, or absent."""
     from lmkit.corpus.fetch import sha256_file
+    from lmkit.report.plots import PLOT_FILES
 
-    for name, digest in written_before(directory).items():
+    recorded = written_before(directory)
+    for name in REPORT_FILES[1:] + PLOT_FILES:
         path = directory / name
-        if path.is_file() and not path.is_symlink() and sha256_file(path) != digest:
-            return name
+        if not path.is_file() or path.is_symlink():  # absent, or refused by name in check_report_folder
+            continue
+        if name not in recorded:
+            return name, (f"is not recorded in {REPORT_FILES[0]} (an older lmkit's report, or {REPORT_FILES[0]} "
+                          "removed or edited), so lmkit cannot tell it from a file of yours")
+        if sha256_file(path) != recorded[name]:
+            return name, f"has changed since lmkit wrote it (its sha256 is not the one {REPORT_FILES[0]} records)"
     return None
 
 
