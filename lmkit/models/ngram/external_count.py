@@ -14,13 +14,14 @@ neighbours, which chunks cannot add up), so the result is identical.
 """
 from __future__ import annotations
 
+import resource
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, human_bytes
 from lmkit.models.ngram.count import NGramCounts, OrderCounts, check_key_range, count_ngrams, group_keys
 from lmkit.models.ngram.tables import find_sorted, word_rows
 from lmkit.text.vocab import BOS_ID, EOS_ID
@@ -28,6 +29,7 @@ from lmkit.text.vocab import BOS_ID, EOS_ID
 BYTES_PER_TOKEN = 64      # peak working set of count_ngrams per token of a chunk, measured
 MIN_CHUNK_TOKENS = 1000
 MERGE_BLOCK_ROWS = 1 << 18  # rows read from each run per merge step
+FILE_MARGIN = 64  # open files left to the rest of the process while runs merge
 
 
 def chunk_bounds(stream: np.ndarray, chunk_tokens: int) -> Iterator[tuple[int, int]]:
@@ -104,6 +106,30 @@ def merge_order(runs: list[tuple[Path, Path]], lower: list[np.ndarray], vocab_si
     return np.concatenate(keys_out), np.concatenate(counts_out).astype(np.int64)
 
 
+def runs_held_at_once() -> tuple[int, int | None]:
+    """(sorted runs one merge may hold open, the process's open-file limit or None): each run holds two files
+    (rows, counts) open as memory maps, and FILE_MARGIN are left to the rest of the process."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30, None
+    return max(1, (soft - FILE_MARGIN) // 2), soft
+
+
+def check_runs_fit(tokens: int, chunk_tokens: int, memory: int | None) -> None:
+    """ConfigError, before any run is written, where `tokens` counted in chunks of `chunk_tokens` make more
+    sorted runs than one merge may hold open (the merge failed with a bare "Too many open files"), naming the
+    --memory that would do."""
+    runs = -(-tokens // chunk_tokens)
+    held, limit = runs_held_at_once()
+    if runs <= held:
+        return
+    needed = -(-tokens // held) * BYTES_PER_TOKEN
+    asked = f"--memory {human_bytes(memory)}" if memory else f"chunks of {chunk_tokens:,} tokens"
+    raise ConfigError(f"{asked}: counting {tokens:,} tokens in chunks of {chunk_tokens:,} makes {runs:,} sorted runs, "
+                      f"more than one merge may hold open ({held:,} with this process's limit of {limit:,} open "
+                      f"files, `ulimit -n`); give --memory {human_bytes(needed)} or more")
+
+
 def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memory: int | None = None,
                           workdir: str | Path | None = None, chunk_tokens: int | None = None,
                           block_rows: int | None = None) -> NGramCounts:
@@ -115,6 +141,7 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
         chunk_tokens = max(MIN_CHUNK_TOKENS, int(memory) // BYTES_PER_TOKEN)
     if chunk_tokens < 1:
         raise ConfigError(f"chunk size must be at least 1 token, got {chunk_tokens}")
+    check_runs_fit(len(stream), chunk_tokens, memory)
     block_rows = block_rows or max(1, chunk_tokens // 4)
     with tempfile.TemporaryDirectory(prefix="lmkit-ngram-runs-", dir=workdir) as folder:
         unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, Path(folder))
