@@ -80,6 +80,7 @@ def test_kn_discount_fallback_is_one_warning_line(cli, tmp_path):
     (["--memory", "lots"], ["--memory", "'lots'"], False),
     (["--memory", "1"], ["--memory 1: at least 64KB is needed to count a run of 1,000 tokens"], False),
     (["--memory", "2XB"], ["--memory must be a size such as 512MB, 2GB or 2GiB, got '2XB'"], False),
+    (["--memory", "６４MiB"], ["--memory must be a size such as 512MB, 2GB or 2GiB, got '６４MiB'"], False),
     (["--k", "0.5"], ["--k 0.5 does not apply to --smoothing kn"], False),
 ])
 def test_bad_options_are_one_line_errors(cli, tmp_path, extra, fragments, usage):
@@ -122,3 +123,13 @@ def test_a_second_writer_is_refused_and_a_killed_builds_leftovers_are_removed(cl
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "config.json", "metrics.jsonl", "model.ngram.npz",
                                                      "tokenizer.json"]
+
+
+@pytest.mark.parametrize("text, size", [("512MB", 512 << 20), ("2G", 2 << 30), ("64KiB", 64 << 10), ("64kib", 64 << 10),
+                                        (".5G", 512 << 20), ("0.5GiB", 512 << 20), ("1PiB", 1 << 50),
+                                        (" 3 mb ", 3 << 20), ("1000000", 1000000)])
+def test_memory_sizes_count_in_1024s_with_or_without_b_or_ib(text, size):
+    """Adversarial passes 72 and 73: 64KiB, .5G and 1P were refused as no size at all."""
+    from lmkit.commands.ngram import parse_memory
+
+    assert parse_memory(text) == size

@@ -25,7 +25,7 @@ from lmkit.errors import ConfigError, counted, printable
 from lmkit.models.ngram.external_count import BYTES_PER_TOKEN, MIN_CHUNK_TOKENS
 from lmkit.models.ngram.model import NGramConfig, refuse_unused_k
 
-SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}  # a trailing B or iB changes nothing
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}  # a trailing B or iB: the same
 
 
 def parse_memory(text: str | None) -> int | None:
@@ -33,7 +33,7 @@ def parse_memory(text: str | None) -> int | None:
     None stays None (count in memory)."""
     if text is None:
         return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*", text.upper())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(I?B)?\s*", text.upper(), flags=re.ASCII)
     if not match or float(match.group(1)) <= 0 or (match.group(3) == "IB" and not match.group(2)):
         raise ConfigError(f"--memory must be a size such as 512MB, 2GB or 2GiB, got {text!r}")
     size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
@@ -164,7 +164,8 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
 @direction_option
 @click.option("--arpa", type=OutputFile(), default=None, help="Also write the model as an ARPA file (.gz, .bz2 or .xz to compress).")
 @click.option("--memory", default=None, metavar="SIZE",
-              help="Count on disk in sorted runs using about this much memory (e.g. 1GB), for corpora larger than RAM.")
+              help="Count on disk in sorted runs using about this much memory (e.g. 1GB or 512MiB: K, M, G, T, P "
+                   "count in 1,024s, with or without B or iB), for corpora larger than RAM.")
 @click.option("--out", type=ModelDirectory(), default=None,
               help="Model directory: a new or empty folder, or one lmkit made "
                    "[default: checkpoints/<corpus>-<tokenizer>-<order>gram-<smoothing>].")
