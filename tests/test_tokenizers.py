@@ -168,7 +168,7 @@ def test_an_option_the_kind_does_not_take_is_named_with_those_it_takes(kind, opt
              "spm": "model, model_type"}[kind]
     with pytest.raises(TokenizerError) as error:
         tokenizer_from_json(saved)
-    assert str(error.value).startswith(f"tokenizer.json has options that {kind!r} does not take: ")
+    assert str(error.value).startswith(f"its options include ones the {kind!r} tokenizer does not take: ")
     assert str(error.value).endswith(f" (it takes {takes})") and "__init__" not in str(error.value)
 
 

@@ -49,7 +49,7 @@ class SamplingConfig:
     greedy: bool = setting(False, "Always take the most likely token; at a line's start, the most likely but the "
                            "line end (an empty line is read as a line start again, and repeats).")
     temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1; 0.001 to "
-                                        "1000]; near 0 approaches --greedy.", low=1e-3, high=1e3,
+                                        "1000]; near 0 nearly always the most likely token.", low=1e-3, high=1e3,
                                         hint="near 0, use --greedy for the most likely token; at 1000 the draw is "
                                              "already almost uniform")
     top_k: int | None = setting(None, "Sample only among the k most likely tokens.", low=1, high=2**31)

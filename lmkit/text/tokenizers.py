@@ -424,7 +424,7 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     taken = ["model" if name == "model_proto" else name for name in parameters if name not in ("self", "vocab")]
     unknown = [name for name in options if name not in taken]
     if unknown:  # named here: the constructor's TypeError would speak of Python's keyword arguments
-        raise TokenizerError(f"tokenizer.json has options that {kind!r} does not take: "
+        raise TokenizerError(f"its options include ones the {kind!r} tokenizer does not take: "
                              f"{', '.join(printable(repr(name)) for name in unknown)} (it takes "
                              f"{', '.join(taken) or 'none'})")
     try:
