@@ -81,3 +81,15 @@ def test_a_byte_order_mark_before_the_header_is_read_as_an_editor_wrote_it(tmp_p
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     model = read_arpa(path)
     assert model.vocab == plain.vocab and model.tables.logp[0].tolist() == plain.tables.logp[0].tolist()
+
+
+@pytest.mark.parametrize("encoding, said", [
+    ("utf-16", "is UTF-16 text (it begins with a UTF-16 byte-order mark)"),
+    ("utf-16-le", "looks like UTF-16LE text without a byte-order mark")])
+def test_utf16_arpa_text_is_named_as_such(tmp_path, encoding, said):
+    """Adversarial pass 73: a UTF-16 ARPA file was "not valid UTF-8 (byte 0 of the line)", or no ARPA file at all."""
+    path = arpa(tmp_path)
+    path.write_bytes(path.read_text(encoding="utf-8").encode(encoding))
+    with pytest.raises(ArpaError) as error:
+        read_arpa(path)
+    assert str(error.value).startswith(f"{path}: {said}") and str(error.value).endswith("save it as UTF-8")

@@ -33,6 +33,7 @@ from lmkit.errors import ArpaError
 from lmkit.fileio import open_regular
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
+from lmkit.text_bytes import wide_unicode_error
 
 LOG_ZERO = -99.0
 LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a number: ~308 (sums stay finite in float32)
@@ -119,6 +120,9 @@ class ArpaLines:
 
     def decode(self, block: bytes, number: int) -> list[str]:
         """The lines of `block` (newline-separated bytes), the first being line `number`."""
+        wide = number == 1 and wide_unicode_error(self.path, block, f"at byte offset {block.find(0)}")
+        if wide:  # UTF-16 (Windows' "Unicode") or UTF-32 text, named as every other reader names it
+            raise ArpaError(wide)
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
