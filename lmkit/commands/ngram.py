@@ -29,7 +29,7 @@ SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P"
 
 
 def parse_memory(text: str | None) -> int | None:
-    """'512MB', '2G', '64KiB', '1000000' -> bytes (K, M, G, T in 1,024s, as `free -h` and KenLM's -S read them);
+    """'512MB', '2G', '64KiB', '1000000' -> bytes (K, M, G, T, P in 1,024s, as `free -h` and KenLM's -S read them);
     None stays None (count in memory)."""
     if text is None:
         return None

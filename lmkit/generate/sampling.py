@@ -161,10 +161,10 @@ def no_empty_line(scores: torch.Tensor, line_start: torch.Tensor, eos: int) -> t
     another token. For the decoders that take the best token (--greedy, --beam): after an empty line the model
     reads a line's start again and prefers `</s>` again, so a model of text with blank lines (a play) wrote
     nothing but line ends up to --max-tokens. Sampling draws, and keeps the model's choice."""
-    others = torch.isfinite(scores.index_fill(1, torch.tensor([eos], device=scores.device), NEG_INF)).any(dim=1)
-    ban = line_start & others                                          # (B,)
-    if not bool(ban.any()):
+    if not bool(line_start.any()):  # most steps: nothing to do, no copy of the scores
         return scores
+    finite = torch.isfinite(scores)                                                    # (B, V)
+    ban = line_start & (finite.sum(dim=1) > finite[:, eos].long())  # (B,): a token other than </s> can follow
     scores = scores.clone()
     scores[:, eos] = scores[:, eos].masked_fill(ban, NEG_INF)
     return scores
