@@ -132,7 +132,7 @@ class LazyGroup(UsageGroup):
             raise SystemExit(0)
         except OSError as exc:  # a disk or permission problem outside our own checks
             # lmkit's own file writes name their file (WriteError): a full disk with no file named is the output's
-            unnamed = "standard output: " if exc.errno == errno.ENOSPC else ""
+            unnamed = "standard output: " if exc.errno in (errno.ENOSPC, errno.EBADF) else ""
             where = f"{exc.filename}: " if exc.filename else unnamed
             raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc
 
@@ -202,9 +202,23 @@ def show_lmkit_warnings(message, category, filename, lineno, file=None, line=Non
         library_show(message, category, filename, lineno, file, line)
 
 
+class ClosedOutput(io.TextIOBase):
+    """Standard output when the process started without one (`lmkit generate M >&-`), where Python leaves
+    sys.stdout None and every print would vanish with exit code 0: the first write fails as a write to a closed
+    descriptor does, so the command stops with one line and exit code 1 instead of losing its output."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "closed (the shell's >&-), so nothing could be printed")
+
+
 def run_app(argv: list[str] | None) -> None:
     """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
     warnings.showwarning = show_lmkit_warnings
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
     try:
         app.main(args=argv, prog_name="lmkit")
     except BrokenPipeError:  # `lmkit --help | head`: the reader has gone

@@ -80,6 +80,20 @@ def test_a_full_disk_under_standard_output_is_named_as_such(tmp_path):
         assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n", args
 
 
+def test_a_closed_standard_output_is_an_error_not_lost_output(tmp_path):
+    """`lmkit ... >&-`: Python starts with sys.stdout None, and every print vanished with exit code 0."""
+    import subprocess
+
+    text = tmp_path / "zh.txt"
+    text.write_text("我 昨天 上学 迟到 了\n" * 200, encoding="utf-8")
+    for args in (["corpus", "list"], ["--help"], ["tokenize", "--train", str(text), "--tokenizer", "char", "我 昨天"]):
+        done = subprocess.run([sys.executable, "-m", "lmkit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)},
+                              preexec_fn=lambda: os.close(1))
+        assert done.returncode == 1, args
+        assert done.stderr == "error: standard output: closed (the shell's >&-), so nothing could be printed\n", args
+
+
 def test_lmkits_own_python_warnings_are_one_warning_line_and_a_librarys_keep_their_form(capsys):
     """`report --suite` builds N-grams deep inside the report: their Kneser-Ney warning printed Python's
     source path and code line; it is `warning: ...` as `lmkit ngram` prints it."""
