@@ -682,6 +682,8 @@ def test_config_fields_every_command_reads_are_checked(cli, copy, key, value, wo
     (lambda t: t["vocab"].__setitem__("counts", 5), "'counts' must list a count"),
     (lambda t: t["vocab"].__setitem__("counts", [1, 2]), "for each of the 45 tokens"),
     (lambda t: t.__setitem__("options", [1]), "tokenizer options must be an object, got [1]"),
+    (lambda t: t.__setitem__("options", []), "tokenizer options must be an object, got []"),  # was read as none
+    (lambda t: t.__setitem__("options", None), "tokenizer options must be an object, got null"),
 ])
 def test_tokenizer_json_fields_of_the_wrong_type_are_named(cli, copy, change, words):
     model = copy("lstm")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -417,9 +418,9 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
     if kind not in TOKENIZERS:
         named = f"its kind is {printable(repr(kind))}" if kind is not None else "it names no kind"
         raise TokenizerError(f"not a tokenizer file: {named} (a tokenizer's is one of {', '.join(TOKENIZERS)})")
-    options = obj.get("options") or {}
+    options = obj.get("options", {})  # left out: no options; present, it must be an object (not [], "", null)
     if not isinstance(options, dict):
-        raise TokenizerError(f"tokenizer options must be an object, got {obj['options']!r}")
+        raise TokenizerError(f"tokenizer options must be an object, got {printable(json.dumps(options))}")
     parameters = inspect.signature(TOKENIZERS[kind].__init__).parameters  # spm's model_proto is saved as "model"
     taken = ["model" if name == "model_proto" else name for name in parameters if name not in ("self", "vocab")]
     unknown = [name for name in options if name not in taken]
