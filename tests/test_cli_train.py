@@ -261,3 +261,4 @@ def test_a_model_saved_into_out_while_ngram_prepares_is_not_replaced(cli, tmp_pa
     assert_one_line_error(cli("ngram", *files, "--order", "2", "--out", tmp_path / "m"), "holds a model of kind lstm")
     assert not (tmp_path / "m" / "model.ngram.npz").exists()
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == (tmp_path / "other" / "model.safetensors").read_bytes()
+

@@ -94,3 +94,45 @@ def test_locked_dropout_with_nothing_to_shape_is_refused(cli, tmp_path):
 def test_a_dash_where_a_path_is_read_is_not_taken_for_a_file_called_dash(cli, tmp_path, args, name):
     assert_one_line_error(cli(*args), f"{name} -: takes a path here, not standard input; name the file or folder "
                                       "(./- for one called '-')")
+
+
+TINY_RUN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--quiet"]
+
+
+def train(cli, out, *extra):
+    return cli("train", "--train", ENGLISH, *TINY_RUN, "--out", out, *extra)
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--lr-decay", "2"], ["the LR schedule is cosine", "--lr-decay would be ignored; drop it"]),
+    (["--schedule", "linear", "--lr-decay", "2"], ["the LR schedule is linear", "--lr-decay would be ignored"]),
+    (["--schedule", "plateau", "--warmup", "0.1"], ["--schedule plateau has no warm-up", "--warmup would be ignored"]),
+    (["--nonmono", "3"], ["there is no --asgd", "--nonmono would be ignored; drop it"]),
+    (["--model", "bilstm", "--sample-tokens", "20"], ["--model bilstm is bidirectional and cannot write text left to "
+                                                     "right", "--sample-tokens would be ignored"]),
+])
+def test_a_training_option_the_run_would_never_read_is_refused_before_any_work(cli, tmp_path, args, fragments):
+    assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--schedule", "plateau", "--lr-decay", "2"], ["--schedule", "plateau", "--warmup", "0"],
+    ["--asgd", "--nonmono", "3"], ["--model", "bilstm", "--sample-tokens", "0"], ["--schedule", "linear", "--warmup", "0.1"],
+])
+def test_the_same_options_where_the_run_reads_them_are_taken(cli, tmp_path, args):
+    assert train(cli, tmp_path / "m", "--max-steps", "2", "--sample-tokens", "0", *args).exit_code == 0
+
+
+def test_a_resume_reads_the_saved_schedule_and_asgd_where_none_is_given_again(cli, tmp_path):
+    plateau, cosine = tmp_path / "plateau", tmp_path / "cosine"
+    assert train(cli, plateau, "--max-steps", "2", "--sample-tokens", "0", "--schedule", "plateau").exit_code == 0
+    assert train(cli, cosine, "--max-steps", "2", "--sample-tokens", "0", "--asgd").exit_code == 0
+    # the saved plateau reads --lr-decay; the saved cosine does not, nor --warmup under a plateau given now
+    assert cli("train", "--resume", plateau, "--lr-decay", "2", "--max-steps", "3", "--quiet").exit_code == 0
+    assert_one_line_error(cli("train", "--resume", cosine, "--lr-decay", "2", "--max-steps", "3"),
+                          "the LR schedule is cosine", "--lr-decay would be ignored")
+    assert_one_line_error(cli("train", "--resume", plateau, "--warmup", "0.1", "--max-steps", "4"),
+                          "--schedule plateau has no warm-up")
+    assert cli("train", "--resume", cosine, "--nonmono", "2", "--max-steps", "3", "--quiet").exit_code == 0  # saved --asgd
+    assert_one_line_error(cli("train", "--resume", plateau, "--nonmono", "2", "--max-steps", "4"), "there is no --asgd")

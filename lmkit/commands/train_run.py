@@ -26,6 +26,7 @@ from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_mode
                                          with_fp32_cpu_char_model, with_word_level_dropout)
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
+from lmkit.commands.train_unread import refuse_unread_options
 from lmkit.config.folders import checkpoints_root, folders_line
 from lmkit.config.machine import bf16_on_amx, resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, CorpusError, counted, printable
@@ -49,13 +50,17 @@ def softmax_words(model) -> str:
 
 
 def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) -> int:
+    saved = None
     if opts["resume"]:
         directory = resumed_directory(opts)
         DirectoryLock.refuse_if_held(directory)
-        check_resume_options(ctx, directory, saved_config(directory))
+        saved = saved_config(directory)
+        check_resume_options(ctx, directory, saved)
     else:
         check_model_options(opts["model"], opts, given_options(ctx))
     preset = apply_preset(opts, given_options(ctx))
+    if opts["model"] != "ngram":
+        refuse_unread_options(ctx, opts, saved)
     if opts["model"] == "ngram":
         from lmkit.commands.ngram import run_ngram
         from lmkit.models.ngram.model import NGramConfig
