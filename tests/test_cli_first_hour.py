@@ -389,6 +389,12 @@ def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text
     # pass 20: in a group's command, the group was named ('lmkit vocab --help')
     (["vocab", "build", "--tokenizer"], "error: Option '--tokenizer' requires an argument. (see 'lmkit vocab build --help')"),
     (["corpus", "info", "--corpus"], "error: Option '--corpus' requires an argument. (see 'lmkit corpus info --help')"),
+    # pass 74: a mistyped command got no suggestion, where a mistyped option gets click's
+    (["trian"], "error: No such command 'trian'. Did you mean 'train'? (see 'lmkit --help')"),
+    (["evaluate"], "error: No such command 'evaluate'. Did you mean 'eval'? (see 'lmkit --help')"),
+    (["TRAIN"], "error: No such command 'TRAIN'. Did you mean 'train'? (see 'lmkit --help')"),
+    (["corpus", "fetc"], "error: No such command 'fetc'. Did you mean 'fetch'? (see 'lmkit corpus --help')"),
+    (["xyz"], "error: No such command 'xyz'. (see 'lmkit --help')"),
 ])
 def test_a_usage_error_is_one_line_naming_the_help_of_the_command_run(cli, args, says):
     """An option missing its value pointed to `lmkit --help`: click's parser leaves its context out."""

@@ -1,6 +1,8 @@
 """Usage errors as one line naming the command run, for lmkit and for its command groups (`corpus`, `vocab`)."""
 from __future__ import annotations
 
+import difflib
+
 import click
 
 TAKES_TRAIN = ("train", "ngram", "report")  # the commands whose text to learn from is --train PATH, not an argument
@@ -38,6 +40,17 @@ class UsageGroup(click.Group):
             raise
         except click.UsageError as exc:  # `lmkit --nosuch`: before any command runs
             raise OneLineUsageError(exc, ctx.command_path) from exc
+
+    def resolve_command(self, ctx, args):
+        """click's "No such command", with the closest command named as click names the closest option."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            typed = args[0] if args else ""
+            close = difflib.get_close_matches(typed.lower(), self.list_commands(ctx), n=1, cutoff=0.6)
+            if not close or not exc.message.startswith("No such command"):
+                raise
+            raise click.UsageError(f"{exc.message} Did you mean {close[0]!r}?", ctx) from exc
 
     def invoke(self, ctx):
         try:
