@@ -9,8 +9,9 @@ quoted '~/lmk' would otherwise make a folder named `~`). A variable naming a
 file, or a path through one, is refused naming the variable: the folders are
 made on first use, and mkdir's "File exists" would not say which setting is wrong.
 
-Every command prints the folders it resolved (`folders_line`), so a run started
-from another folder does not silently begin a second cache there.
+`lmkit train`, `lmkit ngram` and `lmkit corpus list` print the folders they
+resolved (`folders_line`), and a fetch names the folder it fetches into, so a
+command started from another folder does not silently begin a second cache there.
 """
 from __future__ import annotations
 
