@@ -53,7 +53,7 @@ def run_training(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict) ->
     saved = None
     if opts["resume"]:
         directory = resumed_directory(opts)
-        DirectoryLock.refuse_if_held(directory)
+        DirectoryLock.refuse_if_held(directory, "--resume")
         saved = saved_config(directory)
         check_resume_options(ctx, directory, saved)
     else:

@@ -195,9 +195,11 @@ def load_trainer_state(path: Path) -> dict:
     return state
 
 
-def busy(directory: Path) -> ConfigError:
+def busy(directory: Path, option: str = "--out") -> ConfigError:
+    """The error for a directory another process trains into, with what to do for the option that named it."""
+    instead = "wait for it to stop, then resume" if option == "--resume" else f"choose another {option} or wait for it"
     return ConfigError(f"{directory}: another lmkit process is training into this directory (it holds {LOCK_FILE}); "
-                       "choose another --out or wait for it")
+                       f"{instead}")
 
 
 class DirectoryLock(FolderLock):
@@ -211,7 +213,7 @@ class DirectoryLock(FolderLock):
     """
 
     def __init__(self, directory: Path, option: str = "--out"):
-        super().__init__(directory, busy)
+        super().__init__(directory, lambda folder: busy(folder, option or "--out"))
         self.directory = Path(directory)
         self.option = option  # the option that named the directory, for the messages that refuse it
         self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
@@ -239,10 +241,10 @@ class DirectoryLock(FolderLock):
         return self
 
     @staticmethod
-    def refuse_if_held(directory: Path) -> None:
+    def refuse_if_held(directory: Path, option: str = "--out") -> None:
         """The busy-directory error now, if a process holds DIR/.lock: before a resume reads the files that
         process is rewriting (it saw a checkpoint half-replaced and blamed the files). Creates nothing."""
-        refuse_if_held(directory, busy)
+        refuse_if_held(directory, lambda folder: busy(folder, option))
 
     def __exit__(self, *exc) -> None:
         super().__exit__(*exc)

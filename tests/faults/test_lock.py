@@ -7,7 +7,8 @@ import signal
 from faults.fault_helpers import LmkitProcess, run_lmkit, train_args, wait_until
 from lmkit.train.resume_state import load_resume
 
-REFUSAL = "is training into this directory (it holds .lock); choose another --out or wait for it"
+REFUSAL = "is training into this directory (it holds .lock); "
+INSTEAD = {"--out": "choose another --out or wait for it", "--resume": "wait for it to stop, then resume"}  # pass 74
 
 
 def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, shared_corpora):
@@ -16,9 +17,11 @@ def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, shared_corpora)
                          shared_corpora, tmp_path)
     first.wait_for_step()
     assert wait_until((out / "metrics.jsonl").exists, first)
-    for second in (train_args(out, "--epochs", "50", "--overwrite"), train_args(out, fresh=False)):
+    for option, second in (("--out", train_args(out, "--epochs", "50", "--overwrite")),
+                           ("--resume", train_args(out, fresh=False))):
         code, stdout, stderr = run_lmkit(second, shared_corpora, tmp_path)
-        assert code == 1 and f"error: {out}: another lmkit process {REFUSAL}" in stderr, (code, stderr[-1500:])
+        said = f"error: {out}: another lmkit process {REFUSAL}{INSTEAD[option]}\n"
+        assert code == 1 and stderr.endswith(said), (code, stderr[-1500:])
         assert "Traceback" not in stderr and "training lstm" not in stdout
         assert first.popen.poll() is None, "the first run must still be going"
     first.signal(signal.SIGTERM)
