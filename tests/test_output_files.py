@@ -492,6 +492,20 @@ def test_a_path_nobody_can_see_or_type_is_refused(cli, model, tmp_path, monkeypa
     assert state(tmp_path) == before
 
 
+@pytest.mark.parametrize("path, says", [
+    ("a" * 256, "the name 'aaaaaaaaaaaaaaaaaaaa...' in the path is 256 bytes long, more than the 255"),
+    ("sub/" + "日" * 90 + ".txt", "the name '日日日日日日日日日日日日日日日日日日日日...' in the path is 274 bytes long"),
+])
+def test_a_name_longer_than_the_file_system_takes_is_refused_naming_the_option(cli, model, tmp_path, monkeypatch,
+                                                                                 path, says):
+    """pass 74: open(2)'s bare "File name too long" named the path but not the option."""
+    monkeypatch.chdir(tmp_path)
+    before = state(tmp_path)
+    assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", path), f"--out: {says}")
+    assert_one_line_error(cli(*per_line(model, Path(path))), f"--per-line: {says}")
+    assert state(tmp_path) == before
+
+
 def test_a_report_folder_is_written_by_one_report_at_a_time(cli, model, tmp_path):
     from lmkit.report.folder import ReportLock
 

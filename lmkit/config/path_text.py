@@ -2,7 +2,9 @@
 for options and arguments, lmkit.config.folders for the environment's folders)."""
 from __future__ import annotations
 
+import os
 import unicodedata
+from pathlib import Path
 
 from lmkit.errors import ConfigError
 
@@ -28,6 +30,30 @@ def check_path_text(option: str, value) -> None:
     if control is not None:
         raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "
                           "folder without one")
+    limit = name_limit(value)
+    too_long = next(((name, size) for name, size in name_sizes(value) if size > limit), None)
+    if too_long is not None:  # else open(2)'s bare "File name too long", naming the path but not the option
+        name, size = too_long
+        shown = name if len(name) <= 24 else f"{name[:20]}..."
+        raise ConfigError(f"{option}: the name {shown!r} in the path is {size:,} bytes long, more than the "
+                          f"{limit:,} a file name may have here; choose a shorter one")
+
+
+def name_sizes(value: str) -> list[tuple[str, int]]:
+    """Each name in the path and its length in bytes as the file system stores it."""
+    return [(name, len(os.fsencode(name))) for name in value.split("/") if name]
+
+
+def name_limit(value: str) -> int:
+    """The longest file name, in bytes, that the file system the path leads into takes (255 where it cannot be
+    asked: the limit of Linux's file systems)."""
+    where = Path(value).absolute()
+    while not os.path.exists(where) and where != where.parent:  # (False for a name too long, where Path raises)
+        where = where.parent
+    try:
+        return os.pathconf(where, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def draws_nothing(char: str) -> bool:
