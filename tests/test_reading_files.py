@@ -76,6 +76,7 @@ INPUT_OPTIONS = {
     "vocab show": lambda p, m, out: ["vocab", "show", p],
 }
 FOLDERS_ALLOWED = {"--train", "--valid", "tokenize --from", "vocab show"}  # a folder means something there
+STDIN_TAKEN = {"--prompt-file", "eval --file"}  # a pipe there is pointed to `-` (pass 74)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -86,7 +87,12 @@ def test_an_input_that_is_not_a_regular_file_is_refused(cli, model_dir, tmp_path
     path = special(kind, tmp_path / "input")
     with unblocked(path) if kind == "fifo" else nullcontext():
         result = cli(*INPUT_OPTIONS[option](path, model_dir, tmp_path / "out"))
-    assert_one_line_error(result, f"{path}: {KINDS[kind]}")
+    if kind == "fifo" and option in STDIN_TAKEN:
+        flag = option.split()[-1]
+        assert_one_line_error(result, f"{flag} {path}: is a FIFO (named pipe, or the shell's <(...)), which lmkit "
+                                      f"does not read as a file; give {flag} - and pipe the text to standard input")
+    else:
+        assert_one_line_error(result, f"{path}: {KINDS[kind]}")
     assert not (tmp_path / "out").exists()
 
 

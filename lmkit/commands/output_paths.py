@@ -3,7 +3,8 @@
     any path                       PathGiven: click's Path, but never an empty string, which Path('') would
                                    quietly make '.', the current folder (`--train ""` trained on its files), nor
                                    `-`, which would be read as a file of that name where the user meant a pipe
-    generate's --prompt-file       PathOrStdin: a PathGiven, or `-` for standard input (./- names a file called '-')
+    --prompt-file, --file,         PathOrStdin: a PathGiven, or `-` for standard input (./- names a file called '-');
+    --text-file                    a pipe named as a file (the shell's <(...)) is pointed to `-`
     --out DIR of train and ngram   ModelDirectory: new, empty, or a model directory lmkit made (never a user's folder,
                                    with or without --overwrite), and not inside another one or a cached corpus
     --per-line FILE, --arpa FILE,  OutputFile: a regular file or a symbolic link to one, in a folder that can be
@@ -22,6 +23,7 @@ lmkit.fileio.atomic_write); these checks make a bad path fail before the work, n
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import click
@@ -56,7 +58,21 @@ class PathOrStdin(PathGiven):
     """A path to read, or STDIN (the string "-", never a Path: ./- converts to Path("-"), a file called '-')."""
 
     def convert(self, value, param, ctx) -> Path | str:
-        return STDIN if value == STDIN else super().convert(value, param, ctx)
+        if value == STDIN:
+            return STDIN
+        path = super().convert(value, param, ctx)
+        if is_pipe(path):  # refused where any file is opened (lmkit.fileio); here the option has a way to take it
+            option = option_name(param)
+            raise ConfigError(f"{option} {value}: is a FIFO (named pipe, or the shell's <(...)), which lmkit does not "
+                              f"read as a file; give {option} - and pipe the text to standard input instead")
+        return path
+
+
+def is_pipe(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # missing or unreadable: said where it is opened
+        return False
 
 
 class OutputFile(click.ParamType):
