@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import assert_one_line_error
+from conftest import TINY, assert_one_line_error
 from lmkit.checkpoint.save_load import save_model
 from lmkit.commands.generate import continuation_text, echo_sample
 from lmkit.generate.fill import split_blank
@@ -417,6 +417,25 @@ def test_fill_warns_about_exactly_the_context_tokens_scored_as_unk(cli, tmp_path
     assert result.stderr == "warning: 2 context tokens not in the vocabulary read as <unk>: 'ca', 't'\n"
     twice = cli("fill", forward, backward, "the ca_ca sat", "--candidates", "dog")  # one token, read twice
     assert twice.stderr == "warning: 1 context token not in the vocabulary read as <unk> (2 times): 'ca'\n"
+
+
+def test_unknown_context_of_a_character_arpa_file_read_as_words_names_tokenizer_from(cli, tmp_path):
+    """pass 74: a character model's ARPA pair read 床前 as one unknown word and filled the blank from <unk>."""
+    zh = TINY["zh"]
+    files = ["--train", zh["train"], "--valid", zh["valid"], "--test", zh["test"], "--tokenizer", "char", "--order", "3"]
+    for direction in ("forward", "backward"):
+        built = cli("ngram", *files, "--direction", direction, "--out", tmp_path / direction,
+                    "--arpa", tmp_path / f"{direction}.arpa")
+        assert built.exit_code == 0, built.output
+    advice = ("(an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
+              "pieces, pass --tokenizer-from with its model directory or tokenizer.json)")
+    arpa_pair = [tmp_path / "forward.arpa", tmp_path / "backward.arpa"]
+    filled = cli("fill", *arpa_pair, "我的_子", "--candidates", "帽")
+    assert filled.exit_code == 0 and filled.stderr.endswith(f"1 context token not in the vocabulary read as <unk>: '我的' {advice}\n"), filled.stderr
+    generated = cli("generate", arpa_pair[0], "--prompt", "我的", "--max-tokens", "2")
+    assert generated.exit_code == 0 and generated.stderr.endswith(f"read as <unk>: '我的' {advice}\n"), generated.stderr
+    told = cli("fill", *arpa_pair, "我的_子", "--candidates", "帽", "--tokenizer-from", tmp_path / "forward")
+    assert told.exit_code == 0 and "<unk>" not in told.stderr, told.stderr
 
 
 def test_fill_reads_full_width_commas_and_blanks(cli, forward_dir, backward_dir):

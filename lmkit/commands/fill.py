@@ -164,7 +164,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
             return fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
                               memories=memories, progress=scoring, memory_progress=reading)
 
-    fill_each(texts, tokenizer, fill, tables.pair, quiet)
+    fill_each(texts, tokenizer, fill, tables.pair, quiet, member=first)
 
 
 def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len: int, beam: int, rerank: int,
@@ -192,7 +192,8 @@ def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len
     fill_each(texts, tokenizer, fill, tables.cloze, quiet)
 
 
-def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], list], show, quiet: bool) -> None:
+def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], list], show, quiet: bool,
+              member=None) -> None:
     """Fill the sentences in turn (`fill(text)` -> its fillers, best first) and show each one's fillers as soon as
     they are ranked (`show(text, fillers, tokenizer)`), with a bar over the sentences where there are several
     (--text-file), wiped while anything is written. A line of --text-file that no vocabulary filler fits is skipped
@@ -204,7 +205,7 @@ def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], lis
             try:
                 with text.naming():
                     with bars_cleared():
-                        warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where)
+                        warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where, member=member)
                     fillers = fill(text)
             except UnfillableBlank as error:
                 if text.file is None:

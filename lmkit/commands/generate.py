@@ -49,7 +49,7 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
     if config.draws and config.seed is None:  # drawn here, so --json can report the seed that repeats the samples
         config = dataclasses.replace(config, seed=secrets.randbelow(2**31))
     backward = model_config.get("direction", "forward") == "backward"
-    warn_unknown(tokenizer, [text or ""], "prompt")
+    warn_unknown(tokenizer, [text or ""], "prompt", member=member)
     primed = prompt_ids(tokenizer, text or "", backward)
     streaming = not (as_json or backward or config.beam or config.num_samples > 1)
     writer = TextStream(tokenizer, primed, write=lambda piece: click.echo(piece, nl=False)) if streaming else None
@@ -85,9 +85,10 @@ def read_prompt(prompt: str | None, prompt_file: Path | str | None) -> str | Non
     return None if prompt is None else unix_newlines(prompt)  # a lone "\r" ends a line, as in a --prompt-file
 
 
-def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "") -> None:
+def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member=None) -> None:
     """One line on stderr naming the tokens of `texts` that are not in the vocabulary (they read as <unk>), after
-    `where` (which line of a file they are on).
+    `where` (which line of a file they are on); for an ARPA file read as whitespace words (`member`, the model
+    opened), the likely cause and its option: a character model's file reads 床前 as one unknown word.
 
     Each text, and each line of it, is tokenized on its own, as it is encoded for the model: fill's two sides
     of the blank are two texts (joined, `ba_ker` would read as one word that is never scored)."""
@@ -101,8 +102,11 @@ def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "") -> Non
         distinct = dict.fromkeys(unknown)
         shown = ", ".join(display_token(t, quoted=True) for t in distinct)
         times = f" ({len(unknown):,} times)" if len(unknown) > len(distinct) else ""
+        from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
+
+        advice = f" ({ARPA_WORDS_ADVICE})" if member is not None and member.reads_arpa_words else ""
         click.echo(f"warning: {where}{counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
-                   f"{shown}", err=True)
+                   f"{shown}{advice}", err=True)
 
 
 def prompt_ids(tokenizer, text: str, backward: bool) -> list[int]:
