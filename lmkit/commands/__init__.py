@@ -6,7 +6,8 @@
                    the body of a longer command, kept apart from its options
     train_models   model name -> config class and builder; train_fit: the run's shape for this machine;
                    train_launch: --nproc N processes; train_output, train_summary: what training prints;
-                   resume_checks: options that contradict a --resume'd model
+                   resume_checks: options that contradict a --resume'd model; train_unread: training options
+                   the run would never read
     fill_texts     the sentences lmkit fill fills (TEXT or the lines of --text-file); fill_output: its tables
     common         options several commands share (corpus, tokenizer, models); options: options generated from
                    the config dataclasses; output_paths: the paths a user names, checked as they are read;
