@@ -414,3 +414,23 @@ def test_a_run_directory_named_like_a_resumable_state_is_refused(cli, tmp_path, 
     assert_one_line_error(cli("train", "--train", ENGLISH, *TINY_TRAIN, "--out", out), "are the names of a run's "
                           "resumable state inside its directory", "name the run's directory otherwise")
     assert not (tmp_path / "proj").exists()
+
+
+@pytest.mark.parametrize("progress, patience, asgd, warned", [
+    ({"stale_evals": 3}, 3, False, True),                              # patience used up: the next stale one stops it
+    ({"stale_evals": 3}, 5, False, False),                             # a larger --patience given now: trains on
+    ({"stale_evals": 1}, 3, False, False),                             # stopped by its budget, not early
+    ({"stale_evals": 4, "averaging_since": None}, 3, True, False),     # --asgd: no stop before averaging starts
+    ({"stale_evals": 4, "averaging_since": 120}, 3, True, True),
+])
+def test_a_resumed_run_that_stopped_early_is_told_it_will_stop_again(progress, patience, asgd, warned):
+    """pass 74: resuming an early-stopped run trained to its next evaluation and stopped again, without a word."""
+    from lmkit.commands.resume_checks import stopped_early
+    from lmkit.train.config import TrainConfig
+
+    said = stopped_early(Path("run"), progress, TrainConfig(patience=patience, asgd=asgd))
+    assert (said is not None) == warned
+    if warned:
+        assert said == (f"warning: --resume run: the run stopped early, after {progress['stale_evals']} evaluations "
+                        f"without a better validation (its --patience {patience}); the next one without a new best "
+                        "stops it again: give a larger --patience to train on")

@@ -85,11 +85,22 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
             raise ConfigError(f"--resume {directory}: {flag(ctx, name)} {shown(ctx.params[name])} counts the whole "
                               f"run, and {where}; give more to train on")
     if not spent:
-        return None
+        return stopped_early(directory, progress, config)
     name, limit, where = spent[0]
     option = f"--{name.replace('_', '-')}"
     return (f"warning: --resume {printable(str(directory))}: nothing left to train ({where}, its {option} "
             f"{shown(limit)}); give a larger {option} to train on")
+
+
+def stopped_early(directory: Path, progress: dict, config) -> str | None:
+    """The warning for a resumed run that early stopping ended and would end again at its next evaluation without
+    a new best (its --patience used up, and with --asgd its averaging begun), or None."""
+    stale = progress.get("stale_evals", 0)
+    if stale < config.patience or (config.asgd and progress.get("averaging_since") is None):
+        return None
+    return (f"warning: --resume {printable(str(directory))}: the run stopped early, after "
+            f"{counted(stale, 'evaluation')} without a better validation (its --patience {config.patience}); the next "
+            "one without a new best stops it again: give a larger --patience to train on")
 
 
 def shown(value) -> str:
