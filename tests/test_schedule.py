@@ -32,8 +32,6 @@ class LRs(TrainCallbacks):
 
     def on_step(self, info):
         self.lrs[info["step"]] = info["lr"]
-        if self.clock is not None:
-            self.clock.now += 10.0  # every step takes 10 fake seconds
         if info["step"] == self.stop_after:
             self.trainer.stop.received = "SIGINT"
 
@@ -46,6 +44,14 @@ def trainer(data, directory, callbacks, **settings):
                             "eval_every": 1000, "precision": "fp32", **settings})
     t = Trainer(model, tok, train, valid, config, directory, callbacks=callbacks)
     callbacks.trainer = t
+    if callbacks.clock is not None:  # every step takes 10 fake seconds, inside the step as a real one's do
+        step = t._train_step
+
+        def timed_step(*args, **kwargs):
+            callbacks.clock.now += 10.0
+            return step(*args, **kwargs)
+
+        t._train_step = timed_step
     return t
 
 
@@ -174,3 +180,17 @@ def test_a_state_saved_before_the_rule_keeps_its_count_toward_patience(tmp_path,
     resumed = trainer(data, tmp_path / "a", LRs(), schedule="plateau", max_steps=40)
     resumed.restore(state)
     assert resumed.progress.stale_evals == 2
+
+
+def test_a_run_its_steps_end_repeats_exactly_under_the_default_time_budget(tmp_path, data):
+    """pass 74: the same --seed and --max-steps gave other weights each time, because the first step's LR was
+    keyed to the seconds the setup took; time now counts as of each step's end, from exactly 0."""
+    runs = []
+    for name in ("a", "b"):
+        record = LRs()
+        t = trainer(data, tmp_path / name, record, max_steps=5, max_time=480.0, warmup=0.02)
+        t.run()
+        runs.append((record.lrs, {key: value.clone() for key, value in t.model.state_dict().items()}))
+    (lrs_a, weights_a), (lrs_b, weights_b) = runs
+    assert lrs_a == lrs_b and lrs_a[1] == 0.0  # step 1 starts the warm-up at 0
+    assert all(torch.equal(weights_a[key], weights_b[key]) for key in weights_a)

@@ -309,10 +309,12 @@ class Trainer:
         return budget_lr(lr, self.budget_used(), cfg.schedule, cfg.warmup)
 
     def budget_used(self) -> float:
-        """The fraction of the budget used before the next window (lmkit.train.schedule), the same on every rank."""
+        """The fraction of the budget used before the next window (lmkit.train.schedule), the same on every rank.
+        Time counts as of the last step's end (p.elapsed), so a run starts at exactly 0 whatever its setup took,
+        and one that --max-steps or --epochs ends before time can weigh in repeats exactly under its --seed."""
         p, cfg = self.progress, self.cfg
         epochs_done = p.epoch + p.column / max(1, self.epoch_end)
-        fraction = budget_fraction(p.step, self._elapsed(), epochs_done, cfg.max_steps, cfg.time_limit, cfg.epochs)
+        fraction = budget_fraction(p.step, p.elapsed, epochs_done, cfg.max_steps, cfg.time_limit, cfg.epochs)
         return self.world.mean(fraction) if cfg.time_limit else fraction  # each rank's clock differs a little
 
     def _set_lr(self, lr: float) -> None:
