@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import importlib
 import io
 import os
@@ -214,11 +215,40 @@ class ClosedOutput(io.TextIOBase):
         raise OSError(errno.EBADF, "closed (the shell's >&-), so nothing could be printed")
 
 
+def writable(fd: int) -> bool:
+    """Whether descriptor `fd` is open for writing (`>&-` closes it; a launcher may leave a read-only file there)."""
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        return False
+
+
+def guard_closed_streams() -> None:
+    """Standard output or error that the process started without (`lmkit ... >&-`, `2>&-`).
+
+    A closed descriptor is taken by /dev/null at once, so that no file lmkit opens later (a checkpoint) lands on
+    descriptor 1 or 2, where a library's stray print would write into it. Output then fails on its first write
+    (ClosedOutput: the command's result would be lost); errors and progress go nowhere, and the exit code still
+    tells how the command ended."""
+    closed = {fd: not writable(fd) for fd in (1, 2)}
+    for fd in (fd for fd, gone in closed.items() if gone):
+        try:
+            os.fstat(fd)  # open, but read-only: not ours to replace
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if closed[1]:
+        sys.stdout = ClosedOutput()
+    if closed[2]:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # the process's stderr until it ends
+
+
 def run_app(argv: list[str] | None) -> None:
     """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
     warnings.showwarning = show_lmkit_warnings
-    if sys.stdout is None:
-        sys.stdout = ClosedOutput()
+    guard_closed_streams()
     try:
         app.main(args=argv, prog_name="lmkit")
     except BrokenPipeError:  # `lmkit --help | head`: the reader has gone

@@ -94,6 +94,22 @@ def test_a_closed_standard_output_is_an_error_not_lost_output(tmp_path):
         assert done.stderr == "error: standard output: closed (the shell's >&-), so nothing could be printed\n", args
 
 
+def test_a_closed_standard_error_loses_the_progress_not_the_run(tmp_path):
+    """pass 75: under `2>&-` train, eval and fill asked sys.stderr (None) for its terminal and ended with exit code 1
+    and no word; the run now trains and saves, its notes and bars going nowhere."""
+    import subprocess
+
+    text = tmp_path / "zh.txt"
+    text.write_text("我 昨天 上学 迟到 了\n" * 200, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "lmkit", "train", "--train", str(text), "--hidden-size", "8",
+                           "--emb-size", "4", "--max-steps", "2", "--sample-tokens", "0", "--out", str(tmp_path / "m")],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          env={**os.environ, "LMKIT_CORPORA": str(tmp_path / "corpora"), "LMKIT_PROGRESS": "always"},
+                          preexec_fn=lambda: os.close(2))
+    assert done.returncode == 0 and "stopped: max_steps after 2 steps" in done.stdout
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
 def test_lmkits_own_python_warnings_are_one_warning_line_and_a_librarys_keep_their_form(capsys):
     """`report --suite` builds N-grams deep inside the report: their Kneser-Ney warning printed Python's
     source path and code line; it is `warning: ...` as `lmkit ngram` prints it."""
