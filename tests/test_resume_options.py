@@ -416,21 +416,29 @@ def test_a_run_directory_named_like_a_resumable_state_is_refused(cli, tmp_path, 
     assert not (tmp_path / "proj").exists()
 
 
-@pytest.mark.parametrize("progress, patience, asgd, warned", [
-    ({"stale_evals": 3}, 3, False, True),                              # patience used up: the next stale one stops it
-    ({"stale_evals": 3}, 5, False, False),                             # a larger --patience given now: trains on
-    ({"stale_evals": 1}, 3, False, False),                             # stopped by its budget, not early
-    ({"stale_evals": 4, "averaging_since": None}, 3, True, False),     # --asgd: no stop before averaging starts
-    ({"stale_evals": 4, "averaging_since": 120}, 3, True, True),
+@pytest.mark.parametrize("progress, saved, given, warned", [
+    ({"stale_evals": 3}, {"patience": 3}, None, True),                   # its patience used up: it stopped early
+    ({"stale_evals": 3}, {"patience": 3}, 5, False),                     # a larger --patience given now: trains on
+    ({"stale_evals": 3}, {"patience": 3}, 2, True),                      # a smaller one: it may stop again
+    ({"stale_evals": 2}, {"patience": 4}, 2, False),                     # pass 75: its budget ended it, not patience
+    ({"bad_evals": 3}, {"patience": 3}, None, True),                     # saved before stale_evals: every one counted
+    ({"stale_evals": 4, "averaging_since": None}, {"patience": 3, "asgd": True}, None, False),  # no stop before
+    ({"stale_evals": 4, "averaging_since": 120}, {"patience": 3, "asgd": True}, None, True),    # averaging starts
 ])
-def test_a_resumed_run_that_stopped_early_is_told_it_will_stop_again(progress, patience, asgd, warned):
+def test_a_resumed_run_that_stopped_early_is_told_it_may_stop_again(progress, saved, given, warned):
     """pass 74: resuming an early-stopped run trained to its next evaluation and stopped again, without a word."""
-    from lmkit.commands.resume_checks import stopped_early
-    from lmkit.train.config import TrainConfig
+    import click
 
-    said = stopped_early(Path("run"), progress, TrainConfig(patience=patience, asgd=asgd))
+    from lmkit.commands.resume_checks import stopped_early
+    from lmkit.commands.train import command
+
+    args = ["--resume", "run"] + (["--patience", str(given)] if given is not None else [])
+    with click.Context(command) as ctx:
+        command.parse_args(ctx, args)
+        said = stopped_early(ctx, Path("run"), {"progress": progress, "train_config": saved})
     assert (said is not None) == warned
     if warned:
-        assert said == (f"warning: --resume run: the run stopped early, after {progress['stale_evals']} evaluations "
-                        f"without a better validation (its --patience {patience}); the next one without a new best "
-                        "stops it again: give a larger --patience to train on")
+        stale = progress.get("stale_evals", progress.get("bad_evals"))
+        assert said == (f"warning: --resume run: the run stopped early, its validation no better in its last {stale} "
+                        f"evaluations (--patience {saved['patience']}); resumed as it is, it may stop again at its next "
+                        "evaluation: give a larger --patience to train on")

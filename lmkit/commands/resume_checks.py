@@ -85,22 +85,29 @@ def budget_left(ctx: click.Context, directory: Path, progress: dict, config) -> 
             raise ConfigError(f"--resume {directory}: {flag(ctx, name)} {shown(ctx.params[name])} counts the whole "
                               f"run, and {where}; give more to train on")
     if not spent:
-        return stopped_early(directory, progress, config)
+        return None
     name, limit, where = spent[0]
     option = f"--{name.replace('_', '-')}"
     return (f"warning: --resume {printable(str(directory))}: nothing left to train ({where}, its {option} "
             f"{shown(limit)}); give a larger {option} to train on")
 
 
-def stopped_early(directory: Path, progress: dict, config) -> str | None:
-    """The warning for a resumed run that early stopping ended and would end again at its next evaluation without
-    a new best (its --patience used up, and with --asgd its averaging begun), or None."""
-    stale = progress.get("stale_evals", 0)
-    if stale < config.patience or (config.asgd and progress.get("averaging_since") is None):
+def stopped_early(ctx: click.Context, directory: Path, state: dict) -> str | None:
+    """The warning for a resumed run that early stopping ended (its saved count of evaluations without a new best
+    had reached its saved --patience, and under --asgd its averaging had begun), unless --patience is given now
+    above that count; else None."""
+    progress, saved = state.get("progress") or {}, state.get("train_config") or {}
+    stale = progress.get("stale_evals", progress.get("bad_evals", 0))  # before stale_evals, every evaluation counted
+    patience = saved.get("patience")
+    if not isinstance(patience, int) or not isinstance(stale, int) or stale < patience:
         return None
-    return (f"warning: --resume {printable(str(directory))}: the run stopped early, after "
-            f"{counted(stale, 'evaluation')} without a better validation (its --patience {config.patience}); the next "
-            "one without a new best stops it again: give a larger --patience to train on")
+    if saved.get("asgd") and progress.get("averaging_since") is None:
+        return None
+    if given(ctx, "patience") and ctx.params["patience"] > stale:
+        return None
+    return (f"warning: --resume {printable(str(directory))}: the run stopped early, its validation no better in its "
+            f"last {counted(stale, 'evaluation')} (--patience {patience}); resumed as it is, it may stop again at its "
+            "next evaluation: give a larger --patience to train on")
 
 
 def shown(value) -> str:

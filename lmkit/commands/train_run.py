@@ -19,7 +19,8 @@ from lmkit.checkpoint.saved_config import CONFIG_FILE, text_record
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_best_model, check_resume_corpus, check_resume_options,
-                                          check_resume_texts, check_resume_tokenizer, tokenizer_options_given)
+                                          check_resume_texts, check_resume_tokenizer, stopped_early,
+                                          tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
 from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, refuse_idle_locked_dropout,
@@ -92,7 +93,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
     directory = world.broadcast(directory)  # rank 0 named it; the others must agree even if the folder now exists
     config = train_config(ctx, opts, state)
-    nothing_left = budget_left(ctx, directory, state.get("progress") or {}, config) if state else None
+    nothing_left = (budget_left(ctx, directory, state.get("progress") or {}, config)
+                    or stopped_early(ctx, directory, state)) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     on_amx = bf16_on_amx(device, resolve_precision(config.precision, device))
