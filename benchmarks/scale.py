@@ -197,7 +197,8 @@ def softmax_part(args, work: Path) -> None:
         config = TrainConfig(epochs=1, max_steps=args.softmax_steps, batch_size=32, bptt=35, lr=3e-3, clip=1.0,
                              eval_every=args.softmax_steps + 1, device="cpu", seed=0)
         clock = StepClock()
-        result = Trainer(model, tokenizer, train, valid, config, work / f"softmax-{softmax}", callbacks=clock).run()
+        result = Trainer(model, tokenizer, train, valid, config, work / f"softmax-{softmax}", callbacks=clock,
+                         overwrite=True).run()  # the benchmark's own folder: a second run replaces the first
         rate = (len(clock.times) - 1 - warm) * 32 * 35 / (clock.times[-1] - clock.times[warm])
         record = result.progress.history[-1]
         rows.append([softmax, f"{model.num_parameters():,}", f"{rate:,.0f}", f"{record['tokens']:,}", f"{record['valid_ppl']:.1f}"])

@@ -1,4 +1,5 @@
 """Trainer: learning, exact resume, seeds, NaN handling, locks and unsafe trainer state."""
+import json
 import math
 
 import pytest
@@ -28,8 +29,9 @@ def make_trainer(data, directory, **overrides):
     model = RNNLM(tok.vocab, RNNConfig(cell="lstm", emb_size=16, hidden_size=24, layers=1, out_dropout=0.2))
     settings = dict(epochs=2, batch_size=4, bptt=16, lr=5e-3, seed=7, schedule="plateau")  # constant LR: the
     # learning figures below were set for it; the budget schedules have tests of their own
+    overwrite = overrides.pop("overwrite", False)
     settings.update(overrides)
-    return Trainer(model, tok, train, valid, TrainConfig(**settings), directory)
+    return Trainer(model, tok, train, valid, TrainConfig(**settings), directory, overwrite=overwrite)
 
 
 def test_validation_perplexity_falls_and_best_and_last_are_kept(tmp_path, data):
@@ -77,6 +79,20 @@ def test_same_seed_same_losses(tmp_path, data):
     runs = [make_trainer(data, tmp_path / str(i), epochs=1).run().progress for i in range(2)]
     curves = [[(r["train_loss"], r["valid_nll"]) for r in run.history] for run in runs]
     assert runs[0].last_loss == runs[1].last_loss and curves[0] == curves[1]
+
+
+def test_a_fresh_run_into_a_saved_one_is_refused_unless_told_to_replace_it(tmp_path, data):
+    """pass 75: the README's Python example run twice replaced the model and appended a second learning curve to
+    the first one's metrics.jsonl."""
+    first = make_trainer(data, tmp_path / "m", epochs=1).run().progress
+    curve = (tmp_path / "m" / "metrics.jsonl").read_text()
+    with pytest.raises(CheckpointError, match="holds a run saved before .*; pass overwrite=True to replace it"):
+        make_trainer(data, tmp_path / "m", epochs=1).run()
+    assert (tmp_path / "m" / "metrics.jsonl").read_text() == curve
+    again = make_trainer(data, tmp_path / "m", epochs=1, overwrite=True).run().progress
+    steps = [json.loads(line)["step"] for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == len(curve.splitlines()) and steps == sorted(set(steps))  # one curve, not appended
+    assert again.last_loss == first.last_loss
 
 
 class Exploding(RNNLM):

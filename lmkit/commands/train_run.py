@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Callable
 import click
 import torch
 
-from lmkit.checkpoint.ownership import METRICS_FILE, check_model_directory, stopped_run
+from lmkit.checkpoint.ownership import check_model_directory, stopped_run
 from lmkit.checkpoint.save_load import check_links_inside, load_model
 from lmkit.checkpoint.saved_config import CONFIG_FILE, text_record
 from lmkit.commands.options import config_from, given_options
@@ -122,11 +121,10 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                 refuse_to_replace(directory, opts["overwrite"])  # saved into by another lmkit while this one prepared
             check_save_places(directory)
         trainer = Trainer(model, tokenizer, train_stream, valid_stream, config, directory, extra=extra,
-                          callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world)
+                          callbacks=printer, valid_chars=corpus.num_chars("valid"), world=world,
+                          overwrite=opts["overwrite"] and state is None)  # a bad option deletes nothing: run() clears
         if trainer.lines is not None and trainer.lines.cut and world.is_main:
             warn_cut_lines(trainer.lines.cut, trainer.lines.longest, config)
-        if opts["overwrite"] and state is None and world.is_main:  # after Trainer's checks: a bad option deletes nothing
-            clear_previous_run(directory)
         if state is not None:
             trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None,  # --lr again replaces the decayed one
                             source=str(resume_dir(directory) / STATE_FILE))
@@ -326,14 +324,6 @@ def refuse_other_family(directory: Path) -> None:
     if kind in (NGramLM.kind, INTERPOLATED):
         raise ConfigError(f"--out {directory} holds a model of kind {kind}, not a recurrent one, and --overwrite "
                           "replaces only a model of the same family; choose another --out")
-
-
-def clear_previous_run(directory: Path) -> None:
-    """--overwrite: the old learning curve and resume state must not mix with the new run's (last.old/ too, which
-    --resume would fall back to); check_save_places has proved both hold only lmkit's files."""
-    (directory / METRICS_FILE).unlink(missing_ok=True)
-    for folder in (LAST, f"{LAST}.old"):
-        shutil.rmtree(directory / folder, ignore_errors=True)
 
 
 def saved_config(directory: Path) -> dict:

@@ -73,6 +73,22 @@ def what_is_left(directory: Path) -> str:
     return "; the previous checkpoint is intact"
 
 
+def holds_previous_run(directory: Path) -> bool:
+    """Whether DIR holds what an earlier run saved: a model (config.json), a learning curve or a resumable state."""
+    directory = Path(directory)
+    return (directory / CONFIG_FILE).exists() or (directory / METRICS_FILE).exists() or stopped_run(directory) is not None
+
+
+def clear_previous_run(directory: Path) -> None:
+    """A fresh run replacing an earlier one (--overwrite, Trainer(overwrite=True)): the old learning curve and resume
+    state must not mix with the new run's (last.old/ too, which --resume would fall back to); the model's own files
+    are replaced by its first save. check_save_places proves first that both hold only lmkit's files."""
+    check_save_places(directory)
+    (Path(directory) / METRICS_FILE).unlink(missing_ok=True)
+    for folder in (LAST, f"{LAST}.old"):
+        shutil.rmtree(Path(directory) / folder, ignore_errors=True)
+
+
 def check_save_places(directory: Path) -> None:
     """Before training or building into DIR: CheckpointError naming a folder, FIFO or link of the user's where
     the best model's files go (an LSTM's or an N-gram's), or anything of the user's in last/ or last.old/

@@ -41,7 +41,7 @@ from lmkit.train.optimizers import load_optimizer_state, make_optimizer
 from lmkit.train.penalties import activation_penalty
 from lmkit.train.progress import Progress
 from lmkit.train.rare_tokens import once_seen, rare_to_unk
-from lmkit.train.resume_state import load_resume, save_last, what_is_left
+from lmkit.train.resume_state import clear_previous_run, holds_previous_run, load_resume, save_last, what_is_left
 from lmkit.train.schedule import budget_fraction, budget_lr, counts_for_patience, is_budget_schedule
 from lmkit.train.window_lengths import WindowLengths
 
@@ -85,7 +85,11 @@ def state_to_list(state) -> list:
 class Trainer:
     def __init__(self, model, tokenizer, train_stream: np.ndarray, valid_stream: np.ndarray, config: TrainConfig,
                  directory: Path, extra: dict | None = None, callbacks: TrainCallbacks | None = None,
-                 valid_chars: int | None = None, world=None):
+                 valid_chars: int | None = None, world=None, overwrite: bool = False):
+        """`overwrite`: a fresh run may replace the run saved in `directory` before (its model, learning curve and
+        resumable state); without it run() refuses such a directory, as `lmkit train` without --overwrite does.
+        The initial weights are the model's as given: seed torch (torch.manual_seed(config.seed)) before building
+        it, as `lmkit train` does, for a run that repeats."""
         config = config.with_tokenizer_defaults(tokenizer.kind)
         config.validate()
         self.cfg = config
@@ -100,6 +104,7 @@ class Trainer:
             keep_freed_memory()
         self.tokenizer = tokenizer
         self.directory = Path(directory)
+        self.overwrite, self.restored = overwrite, False
         self.extra = {**(extra or {}), "runtime": self.runtime()}
         self.callbacks = callbacks or TrainCallbacks()
         self.valid_stream = valid_stream
@@ -141,6 +146,7 @@ class Trainer:
     def restore(self, state: dict, lr: float | None = None, source: str = "the trainer state") -> None:
         """Continue exactly where a saved trainer state stopped (same or different world size); `lr` given
         replaces the configured LR and forgets the decays and halvings so far. `source` names the state in errors."""
+        self.restored = True
         known = Progress.__dataclass_fields__
         saved = state["progress"]
         progress = Progress(**{k: v for k, v in saved.items() if k in known})
@@ -206,6 +212,8 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> TrainResult:
+        if self.world.is_main and not self.restored:
+            self._start_afresh()
         self._clock_start = time.monotonic() - self.progress.elapsed  # the budget counts the whole run's time
         stopped = "done"
         with self.stop:
@@ -221,6 +229,17 @@ class Trainer:
         else:
             self._save_last()
         return TrainResult(self.directory, self.progress, stopped)
+
+    def _start_afresh(self) -> None:
+        """A new run into a directory that holds an earlier one: its curve and state cleared with `overwrite`, else
+        refused (run twice, a script would replace the model and append a second curve to the first)."""
+        if not holds_previous_run(self.directory):
+            return
+        if not self.overwrite:
+            raise CheckpointError(f"{self.directory}: holds a run saved before (its model, learning curve or resumable "
+                                  "state); pass overwrite=True to replace it, or restore its state (load_resume) to "
+                                  "continue it")
+        clear_previous_run(self.directory)
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._clock_start
