@@ -684,6 +684,9 @@ def test_config_fields_every_command_reads_are_checked(cli, copy, key, value, wo
     (lambda t: t.__setitem__("options", [1]), "tokenizer options must be an object, got [1]"),
     (lambda t: t.__setitem__("options", []), "tokenizer options must be an object, got []"),  # was read as none
     (lambda t: t.__setitem__("options", None), "tokenizer options must be an object, got null"),
+    (lambda t: t.__setitem__("options", "床前"), 'tokenizer options must be an object, got "床前"'),  # not \u5e8a
+    (lambda t: t.__setitem__("options", {"segmented": "false"}), 'segmented must be true or false, got "false"'),
+    (lambda t: t.__setitem__("options", {"segmented": 1}), "segmented must be true or false, got 1"),
 ])
 def test_tokenizer_json_fields_of_the_wrong_type_are_named(cli, copy, change, words):
     model = copy("lstm")

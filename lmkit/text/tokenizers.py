@@ -121,6 +121,14 @@ class Tokenizer:
         return f"{self.kind}({opts})" if opts else self.kind
 
 
+def require_flags(**flags) -> None:
+    """TokenizerError naming an on/off option that is not true or false (tokenizer.json's "lowercase": "false" read
+    as truthy lowercased every text)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TokenizerError(f"{name} must be true or false, got {printable(json.dumps(value, ensure_ascii=False))}")
+
+
 class CharTokenizer(Tokenizer):
     """One token per Unicode code point (Chinese characters, emoji, combining marks alike).
 
@@ -132,6 +140,7 @@ class CharTokenizer(Tokenizer):
 
     def __init__(self, vocab: Vocab, segmented: bool = False):
         super().__init__(vocab)
+        require_flags(segmented=segmented)
         self.segmented = segmented
 
     def split(self, line: str) -> list[str]:
@@ -174,10 +183,8 @@ class WordTokenizer(Tokenizer):
                  mend_segments: bool = False):
         super().__init__(vocab)
         if segment not in (None, "jieba"):
-            raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba' or none")
-        for name, value in (("split_punct", split_punct), ("mend_segments", mend_segments)):
-            if not isinstance(value, bool):
-                raise TokenizerError(f"{name} must be true or false, got {value!r}")
+            raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba', or none (null in tokenizer.json)")
+        require_flags(lowercase=lowercase, split_punct=split_punct, mend_segments=mend_segments)
         self.lowercase = lowercase
         self.segment = segment
         self.split_punct = split_punct
@@ -420,7 +427,8 @@ def tokenizer_from_json(obj: dict) -> Tokenizer:
         raise TokenizerError(f"not a tokenizer file: {named} (a tokenizer's is one of {', '.join(TOKENIZERS)})")
     options = obj.get("options", {})  # left out: no options; present, it must be an object (not [], "", null)
     if not isinstance(options, dict):
-        raise TokenizerError(f"tokenizer options must be an object, got {printable(json.dumps(options))}")
+        raise TokenizerError(f"tokenizer options must be an object, got "
+                             f"{printable(json.dumps(options, ensure_ascii=False))}")
     parameters = inspect.signature(TOKENIZERS[kind].__init__).parameters  # spm's model_proto is saved as "model"
     taken = ["model" if name == "model_proto" else name for name in parameters if name not in ("self", "vocab")]
     unknown = [name for name in options if name not in taken]
