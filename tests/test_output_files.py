@@ -495,6 +495,7 @@ def test_a_path_nobody_can_see_or_type_is_refused(cli, model, tmp_path, monkeypa
 @pytest.mark.parametrize("path, says", [
     ("a" * 256, "the name 'aaaaaaaaaaaaaaaaaaaa...' in the path is 256 bytes long, more than the 255"),
     ("sub/" + "日" * 90 + ".txt", "the name '日日日日日日日日日日日日日日日日日日日日...' in the path is 274 bytes long"),
+    ("/".join(["d" * 250] * 17) + "/x", "the path is 4,268 bytes long, more than the 4,095 a path may have here"),  # 75
 ])
 def test_a_name_longer_than_the_file_system_takes_is_refused_naming_the_option(cli, model, tmp_path, monkeypatch,
                                                                                  path, says):
@@ -504,6 +505,16 @@ def test_a_name_longer_than_the_file_system_takes_is_refused_naming_the_option(c
     assert_one_line_error(cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", path), f"--out: {says}")
     assert_one_line_error(cli(*per_line(model, Path(path))), f"--per-line: {says}")
     assert state(tmp_path) == before
+
+
+def test_a_corpus_or_mix_name_too_long_for_a_file_is_named_by_its_own_rule(cli, model, tmp_path, monkeypatch):
+    """pass 75: a 256-byte --corpus name reached open(2) under the corpora folder (corpora/NAME/manifest.json: File
+    name too long), and a --mix path was not checked as other paths are."""
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))
+    for name in ("e" * 256, "床" * 86):
+        assert_one_line_error(cli("eval", model, "--corpus", name), f"corpus name {name!r}: a corpus name is 1 to 100")
+    assert_one_line_error(cli("eval", "--mix", f"{model},{'床' * 86}", "--file", TINY["en"]["test"]),
+                          "--mix: the name '床床床床床床床床床床床床床床床床床床床床...' in the path is 258 bytes long")
 
 
 def test_a_report_folder_is_written_by_one_report_at_a_time(cli, model, tmp_path):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import stat
 from pathlib import Path
 from typing import Iterator
 
+from lmkit.config.path_text import check_path_text
 from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_corpus, install_corpus, is_corpus_folder
 from lmkit.corpus.text_files import lmkit_folders
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
@@ -38,7 +40,8 @@ def parse_hf_name(name: str) -> tuple[str, str | None]:
         raise CorpusError(f"{name!r}: expected hf:NAME or hf:NAME:CONFIG, neither part empty nor holding ':' "
                           "(a NAME starting with '/' is a folder and takes no CONFIG)")
     dataset = parts[0]
-    if dataset.startswith("/") or Path(dataset).is_dir():  # a local folder, as `datasets` takes it: one cache
+    if dataset.startswith("/") or os.path.isdir(dataset):  # a local folder, as `datasets` takes it: one cache
+        check_path_text(name, dataset)  # (os.path.isdir: a name too long for a file is no folder, not an error)
         dataset = str(Path(dataset).resolve())             # per folder, however the path was written
     else:  # a hub name: the hub's own rule, before anything is announced or fetched
         from huggingface_hub.utils import HFValidationError, validate_repo_id

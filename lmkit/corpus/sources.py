@@ -155,7 +155,8 @@ def cached_corpus(root: Path, name: str, given: str = "--corpus") -> Corpus:
     if path and is_corpus_folder(Path(name)):
         raise CorpusError(f"{given} takes a corpus name; {name} is the folder of a cached corpus: "
                           f"{cached_folder_advice(Path(name), given)}")
-    if (path or name.strip(".") and not (root / name / MANIFEST).exists()) and Path(name).exists():
+    # os.path.exists, not Path.exists: a name longer than a file name may be is no file, and is named by check_name
+    if (path or name.strip(".") and not os.path.exists(root / name / MANIFEST)) and os.path.exists(name):
         raise CorpusError(f"{given} takes a corpus name; for the text at {name} use --train {name}" if option else
                           f"{given} takes a corpus name, and {name} is a path: a text file needs no fetching, "
                           f"give it to --train")

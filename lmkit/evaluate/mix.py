@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from lmkit.checkpoint.model_source import GIVEN, LoadedModel, open_models
+from lmkit.config.path_text import check_path_text
 from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import MIXTURE_ADVICE, NO_MEMBER_ADVICE, scored_by, summarize
 from lmkit.evaluate.text import EvalText, ModelScores, is_backward, score_text
@@ -104,6 +105,7 @@ def mix_paths(mix: str) -> list[Path]:
     if len(paths) < 2:
         raise ConfigError(f"--mix needs at least two models separated by commas, got {mix!r}{comma_hint(mix)}")
     for path in paths:
+        check_path_text("--mix", str(path))  # as every path option's text is checked (lmkit.commands.output_paths)
         if FULL_WIDTH_COMMA in str(path) and not path.exists():
             raise ConfigError(f"--mix: {path}: no such model directory or ARPA file{comma_hint(str(path))}")
     return paths
