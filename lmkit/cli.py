@@ -203,18 +203,6 @@ def show_lmkit_warnings(message, category, filename, lineno, file=None, line=Non
         library_show(message, category, filename, lineno, file, line)
 
 
-class ClosedOutput(io.TextIOBase):
-    """Standard output when the process started without one (`lmkit generate M >&-`), where Python leaves
-    sys.stdout None and every print would vanish with exit code 0: the first write fails as a write to a closed
-    descriptor does, so the command stops with one line and exit code 1 instead of losing its output."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, "closed (the shell's >&-), so nothing could be printed")
-
-
 def writable(fd: int) -> bool:
     """Whether descriptor `fd` is open for writing (`>&-` closes it; a launcher may leave a read-only file there)."""
     try:
@@ -223,13 +211,12 @@ def writable(fd: int) -> bool:
         return False
 
 
-def guard_closed_streams() -> None:
-    """Standard output or error that the process started without (`lmkit ... >&-`, `2>&-`).
-
-    A closed descriptor is taken by /dev/null at once, so that no file lmkit opens later (a checkpoint) lands on
-    descriptor 1 or 2, where a library's stray print would write into it. Output then fails on its first write
-    (ClosedOutput: the command's result would be lost); errors and progress go nowhere, and the exit code still
-    tells how the command ended."""
+def guard_closed_streams() -> bool:
+    """Whether standard output is missing (`lmkit ... >&-`: Python leaves sys.stdout None, and every print would
+    vanish with exit code 0). A missing standard error (`2>&-`) becomes /dev/null: progress, warnings and errors
+    go nowhere, and the exit code still tells how the command ended. A closed descriptor is taken by /dev/null at
+    once, so that no file lmkit opens later (a checkpoint) lands on descriptor 1 or 2, where a library's stray
+    print would write into it."""
     closed = {fd: not writable(fd) for fd in (1, 2)}
     for fd in (fd for fd, gone in closed.items() if gone):
         try:
@@ -239,16 +226,17 @@ def guard_closed_streams() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-    if closed[1]:
-        sys.stdout = ClosedOutput()
     if closed[2]:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # the process's stderr until it ends
+    return closed[1]
 
 
 def run_app(argv: list[str] | None) -> None:
     """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
     warnings.showwarning = show_lmkit_warnings
-    guard_closed_streams()
+    if guard_closed_streams():  # refused before any work: a command that writes files first would write them, then fail
+        click.echo("error: standard output: closed (the shell's >&-), so nothing could be printed", err=True)
+        raise SystemExit(1)
     try:
         app.main(args=argv, prog_name="lmkit")
     except BrokenPipeError:  # `lmkit --help | head`: the reader has gone

@@ -86,12 +86,15 @@ def test_a_closed_standard_output_is_an_error_not_lost_output(tmp_path):
 
     text = tmp_path / "zh.txt"
     text.write_text("我 昨天 上学 迟到 了\n" * 200, encoding="utf-8")
-    for args in (["corpus", "list"], ["--help"], ["tokenize", "--train", str(text), "--tokenizer", "char", "我 昨天"]):
+    arpa = tmp_path / "m.arpa"  # pass 75: a command that writes its file before it prints wrote it, then failed
+    for args in (["corpus", "list"], ["--help"], ["tokenize", "--train", str(text), "--tokenizer", "char", "我 昨天"],
+                 ["ngram", "--train", str(text), "--order", "2", "--out", str(tmp_path / "m"), "--arpa", str(arpa)]):
         done = subprocess.run([sys.executable, "-m", "lmkit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, env={**os.environ, "LMKIT_CORPORA": str(tmp_path)},
                               preexec_fn=lambda: os.close(1))
         assert done.returncode == 1, args
         assert done.stderr == "error: standard output: closed (the shell's >&-), so nothing could be printed\n", args
+    assert not arpa.exists() and not (tmp_path / "m").exists()
 
 
 def test_a_closed_standard_error_loses_the_progress_not_the_run(tmp_path):
