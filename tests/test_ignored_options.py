@@ -31,6 +31,15 @@ def test_train_refuses_options_the_chosen_model_does_not_read(cli, tmp_path, mod
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("option", [["--sample-tokens", "20"], ["--quiet"]])
+def test_train_model_ngram_refuses_the_run_options_of_a_trained_model(cli, tmp_path, option):
+    """pass 75: accepted and dropped without a word; `lmkit ngram` has neither, and an N-gram prints no sample."""
+    result = cli("train", "--train", ENGLISH, "--model", "ngram", "--order", "2", *option, "--out", tmp_path / "out")
+    assert_one_line_error(result, f"{option[0]} does not apply to --model ngram (an N-gram model is counted, with no "
+                                  "progress bar and no sample at the end)")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("args,ignored", [
     (["--tokenizer", "word"], "--tokenizer"),
     (["--min-freq", "2", "--lowercase"], "--min-freq --lowercase"),

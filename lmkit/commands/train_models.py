@@ -55,6 +55,10 @@ def check_model_options(name: str, opts: dict, given: set[str]) -> None:
     options_for_other_models(MODEL_FAMILIES[name], opts, given, MODEL_FAMILIES, name)
     if MODEL_FAMILIES[name] is NGramConfig:
         refuse_unused_k(given, opts["smoothing"], opts["k"])
+        for option in ("sample_tokens", "quiet"):  # run options of a trained model: `lmkit ngram` has neither
+            if option in given and opts.get(option):
+                raise ConfigError(f"--{option.replace('_', '-')} does not apply to --model ngram (an N-gram model is "
+                                  "counted, with no progress bar and no sample at the end)")
         training = [knob for knob in knobs(TrainConfig) if knob.rules.cli and knob.name in given]
         if training:
             first = min(training, key=lambda knob: knob.name)
