@@ -13,6 +13,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
+from lmkit.report.tables import best_rows
 from lmkit.report.tokens import contrast_pair
 from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, png_bytes
 
@@ -42,12 +43,14 @@ def charted(rows) -> list:
 
 
 def bits_per_char_chart(rows) -> bytes:
+    """Bars of test bits/char, the table's best in green: never a model flattered by tokens outside its vocabulary
+    (tables.best_rows), which the lowest bar can be."""
+    best = {id(rows[i]) for i in best_rows(rows)}
     rows = charted(rows)
     values = [r.test["bits_per_char"] for r in rows]
     figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)), dpi=DPI)
     axes = figure.add_subplot()
-    best = min(values)
-    colors = ["#2a7f62" if v == best else "#5b7db1" for v in values]
+    colors = ["#2a7f62" if id(r) in best else "#5b7db1" for r in rows]
     positions = range(len(rows))
     axes.barh(list(positions), values, color=colors)
     axes.set_yticks(list(positions), [r.name for r in rows])
