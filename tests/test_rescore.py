@@ -225,6 +225,11 @@ def test_rescore_a_model_directory_by_character_error_rate(cli, tmp_path):
     assert result.exit_code == 0, result.output
     before, after = map(float, re.search(r"first pass ([\d.]+)% -> rescored ([\d.]+)%", result.output).groups())
     assert before > 0 and after < before / 2, result.output
+    assert "without spaces" not in result.stderr
+    as_words = cli("rescore", model, nbest, "--refs", ref_file, "--no-tune")  # pass 75: WER, each line one word
+    assert as_words.exit_code == 0 and as_words.stderr.endswith(
+        f"warning: {ref_file}: the references are Chinese or Japanese without spaces, so WER would count each line as "
+        "one word; give --cer to count characters\n"), as_words.stderr
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -5,10 +5,11 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import click
 import numpy as np
 
 from lmkit.commands.common import warn_if_mostly_unknown
-from lmkit.errors import ConfigError, counted
+from lmkit.errors import ConfigError, counted, printable
 from lmkit.evaluate.perplexity import UnscorableToken
 from lmkit.generate.error_rate import errors, units
 from lmkit.generate.nbest import read_kaldi, read_refs, read_tsv
@@ -137,12 +138,26 @@ def write_reranked(out: Path | Callable[[str], None], table: Candidates, weight:
         handle.writelines(reranked_rows(table, weight, bonus))
 
 
+def warn_if_words_are_lines(path: Path, refs: dict[str, str]) -> None:
+    """A warning where the references are Chinese (or Japanese) written without spaces: WER counts words between
+    spaces, so each whole line would be one word, and --cer is the measure there."""
+    from lmkit.text.unsegmented import is_cjk
+
+    text = "".join(refs.values())
+    words = sum(len(line.split()) for line in refs.values())
+    if sum(map(is_cjk, text)) * 2 > len(text) and words < 2 * len(refs):  # mostly CJK, under two words a line
+        click.echo(f"warning: {printable(str(path))}: the references are Chinese or Japanese without spaces, so WER "
+                   "would count each line as one word; give --cer to count characters", err=True)
+
+
 def run_rescore(model, mix, nbest: Path, files: dict, flags: dict, config: RescoreConfig, opener) -> list[str]:
     """Lines for the terminal; writes the reranked lists to flags["out"] (a file, a writer, or None: nowhere)."""
     from lmkit.train.config import select_device
 
     lists = read_lists(nbest, files["scores"], files["costs"])
     refs = read_refs(files["refs"], lists) if files["refs"] is not None else None
+    if refs is not None and not flags["cer"]:
+        warn_if_words_are_lines(files["refs"], refs)
     dev_lists = read_lists(files["dev_nbest"], files["dev_scores"], files["costs"]) if files["dev_nbest"] else None
     dev_refs = read_refs(files["dev_refs"], dev_lists) if dev_lists is not None else None
     shared = sorted(u for u in set(dev_lists or ()) & set(lists) if refs is not None
