@@ -211,6 +211,16 @@ def test_resume_refuses_a_directory_without_state_or_with_another_tokenizer(cli,
                           "trained with the 'char' tokenizer")
 
 
+def test_resume_of_a_file_or_an_ngram_says_what_it_is_not_that_files_are_missing(cli, tmp_path):
+    """pass 75: both said "no resumable state (last/trainer_state.pt and last/config.json are missing)"."""
+    files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
+    built = cli("ngram", *files, "--order", "2", "--out", tmp_path / "ng", "--arpa", tmp_path / "ng.arpa")
+    assert built.exit_code == 0, built.output
+    assert_one_line_error(cli("train", "--resume", tmp_path / "ng.arpa"), "is a file, not a model directory")
+    assert_one_line_error(cli("train", "--resume", tmp_path / "ng"), "holds an N-gram model or an interpolation, "
+                          "which is counted or mixed, not trained step by step, so there is no run to continue")
+
+
 def test_scratch_rnn_and_backward_direction_train_from_the_cli(cli, tmp_path):
     result = train(cli, tmp_path / "s", "--model", "scratch-rnn", "--direction", "backward",
                    "--max-steps", "20", "--sample-tokens", "20")

@@ -29,6 +29,7 @@ from lmkit.checkpoint.save_load import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteE
 from lmkit.errors import CheckpointError, ConfigError, first_line
 from lmkit.fileio import fsync_dir, make_folders, not_a_file, open_regular, remove_made_folders
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
+from lmkit.models.weights_kind import MEMBERS_DIR, NGRAM_WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
 
@@ -171,6 +172,12 @@ def resume_dir(directory: Path) -> Path:
             return candidate
     if not directory.exists():
         raise CheckpointError(f"--resume {directory}: no such directory")
+    if not directory.is_dir():  # an ARPA file, a model's weights: pass 75 read it as a folder whose last/ was lost
+        raise CheckpointError(f"--resume {directory}: is a file, not a model directory; give the folder a training "
+                              "run saved into")
+    if (directory / NGRAM_WEIGHTS_FILE).exists() or (directory / MEMBERS_DIR).is_dir():
+        raise CheckpointError(f"--resume {directory}: holds an N-gram model or an interpolation, which is counted or "
+                              "mixed, not trained step by step, so there is no run to continue")
     if (directory / STATE_FILE).exists():  # a last/ under another name: the run's best model would be saved over it
         raise CheckpointError(f"--resume {directory}: holds a resumable state itself ({STATE_FILE}), as a run's "
                               f"{LAST}/ does; lmkit saves the run's best model beside {LAST}/, and here would save "
