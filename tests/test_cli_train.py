@@ -214,8 +214,9 @@ def test_resume_refuses_a_directory_without_state_or_with_another_tokenizer(cli,
 def test_resume_of_a_file_or_an_ngram_says_what_it_is_not_that_files_are_missing(cli, tmp_path):
     """pass 75: both said "no resumable state (last/trainer_state.pt and last/config.json are missing)"."""
     files = ["--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test", TINY["en"]["test"]]
-    built = cli("ngram", *files, "--order", "2", "--out", tmp_path / "ng", "--arpa", tmp_path / "ng.arpa")
+    built = cli("ngram", *files, "--order", "2", "--out", tmp_path / "ng")
     assert built.exit_code == 0, built.output
+    (tmp_path / "ng.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\t<unk>\n\n\\end\\\n")
     assert_one_line_error(cli("train", "--resume", tmp_path / "ng.arpa"), "is a file, not a model directory")
     assert_one_line_error(cli("train", "--resume", tmp_path / "ng"), "holds an N-gram model or an interpolation, "
                           "which is counted or mixed, not trained step by step, so there is no run to continue")
