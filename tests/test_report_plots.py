@@ -39,3 +39,24 @@ def test_models_on_different_texts_have_no_green_bar(monkeypatch):
     rows = [row("a", 2.0), row("b", 1.9)]
     rows[1].test_digest = "other"
     assert drawn_colours(rows, monkeypatch) == [OTHER, OTHER]
+
+
+def test_model_names_no_font_can_draw_are_warned_about_once(monkeypatch):
+    """pass 75: Chinese model names were drawn as boxes in bits_per_char.png without a word (only tokens.png warned),
+    and matplotlib's own line per missing glyph is not repeated beside lmkit's."""
+    import warnings
+
+    from lmkit.report import plots, tokens_plot
+
+    monkeypatch.setattr(tokens_plot, "font_families", lambda texts: (["monospace"], ["唐", "诗"]))
+    report = SimpleNamespace(rows=[row("唐诗-lstm", 2.31), row("tang-ng", 2.20)], title="tang300")
+    monkeypatch.setattr(plots, "learning_curves", lambda report: None)
+    monkeypatch.setattr(plots, "contrast_pair", lambda rows: None)
+    monkeypatch.setattr(plots, "draw_tokens_png", lambda *args: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = plots.draw_plots(report)
+    assert drawn["bits_per_char"][1].startswith(b"\x89PNG")
+    assert [str(w.message) for w in caught] == [
+        "bits_per_char.png: no installed font has 2 of the text's characters (唐诗); they are drawn as boxes "
+        "(report.html shows them; installing a CJK font such as Noto Sans CJK fixes the picture)"]

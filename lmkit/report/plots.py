@@ -10,12 +10,14 @@ report stopped while drawing (its slowest part) leaves the folder as it was.
 """
 from __future__ import annotations
 
+import warnings
+
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from lmkit.report.tables import best_rows
 from lmkit.report.tokens import contrast_pair
-from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, png_bytes
+from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, fonts_for, png_bytes
 
 DPI = 120
 BITS_PER_CHAR_FILE = "bits_per_char.png"
@@ -25,6 +27,12 @@ PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE, TOKENS_FILE)
 
 def draw_plots(report) -> dict[str, tuple[str, bytes]]:
     """The report's plots, drawn: kind -> (file name, PNG bytes); a plot with nothing to show is left out."""
+    with warnings.catch_warnings():  # matplotlib's line per missing glyph, wherever text is measured: fonts_for
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")  # names them once a picture
+        return drawn_plots(report)
+
+
+def drawn_plots(report) -> dict[str, tuple[str, bytes]]:
     drawn = {}
     if charted(report.rows):
         drawn["bits_per_char"] = (BITS_PER_CHAR_FILE, bits_per_char_chart(report.rows))
@@ -53,13 +61,14 @@ def bits_per_char_chart(rows) -> bytes:
     colors = ["#2a7f62" if id(r) in best else "#5b7db1" for r in rows]
     positions = range(len(rows))
     axes.barh(list(positions), values, color=colors)
-    axes.set_yticks(list(positions), [r.name for r in rows])
+    families = fonts_for([r.name for r in rows] + [rows[0].test_text], BITS_PER_CHAR_FILE)  # 唐诗-lstm, not boxes
+    axes.set_yticks(list(positions), [r.name for r in rows], fontfamily=families)
     axes.invert_yaxis()  # first model on top, as in the table
     for y, value in zip(positions, values):
         axes.text(value, y, f" {value:.3f}", va="center", fontsize=8)
     axes.set_xlim(0, max(values) * 1.15)
     axes.set_xlabel("test bits per character (lower is better)")
-    axes.set_title(f"{rows[0].test_text}: bits per character")
+    axes.set_title(f"{rows[0].test_text}: bits per character", fontfamily=families)
     figure.tight_layout()
     return png_bytes(figure)
 
@@ -101,6 +110,8 @@ def learning_curves(report) -> bytes | None:
     figure = Figure(figsize=(11, 4.2), dpi=DPI)
     panels = figure.subplots(1, 2, sharey=True)
     reference = reference_value(report.rows, key)
+    families = fonts_for([r.name for r in trained] + [report.title] + ([reference[0]] if reference else []),
+                         CURVES_FILE)
     for axes, x_key, x_label in ((panels[0], "tokens", "training tokens seen"), (panels[1], "time", "wall-clock seconds")):
         for row in trained:
             points = [p for p in row.curve if x_key in p and key in p]
@@ -112,7 +123,7 @@ def learning_curves(report) -> bytes | None:
     if key == "valid_ppl":
         plain_log_scale(panels[0])
     panels[0].set_ylabel(label)
-    panels[1].legend(fontsize=8)
-    figure.suptitle(f"{report.title}: {label} during training")
+    panels[1].legend(prop={"size": 8, "family": families})
+    figure.suptitle(f"{report.title}: {label} during training", fontfamily=families)
     figure.tight_layout()
     return png_bytes(figure)

@@ -83,6 +83,18 @@ def font_families(texts) -> tuple[list[str], list[str]]:
     return families, sorted(chr(c) for c in missing)
 
 
+def fonts_for(texts: list[str], name: str) -> list[str]:
+    """The font families that draw `texts` in the picture `name` (font_families), with a warning naming the
+    characters no installed font has: every picture that shows the user's text (tokens, model names) says so."""
+    families, missing = font_families(texts)
+    if missing:
+        shown = "".join(missing[:MISSING_SHOWN]) + ("..." if len(missing) > MISSING_SHOWN else "")
+        warnings.warn(f"{name}: no installed font has {len(missing):,} of the text's characters ({shown}); "
+                      "they are drawn as boxes (report.html shows them; installing a CJK font such as "
+                      "Noto Sans CJK fixes the picture)", stacklevel=3)
+    return families
+
+
 def rgb(colour: str) -> tuple[float, float, float]:
     r, g, b = (int(v) / 255 for v in colour[4:-1].split(","))
     return r, g, b
@@ -93,12 +105,7 @@ def draw_tokens_png(rows: list, pair, name: str) -> bytes | None:
     drawn = [(title, layout(tokens)) for title, tokens in panels(rows, pair)]
     if not drawn:
         return None
-    families, missing = font_families(text for _, placed in drawn for _, _, text, _ in placed)
-    if missing:
-        shown = "".join(missing[:MISSING_SHOWN]) + ("..." if len(missing) > MISSING_SHOWN else "")
-        warnings.warn(f"{name}: no installed font has {len(missing):,} of the text's characters ({shown}); "
-                      "they are drawn as boxes (report.html shows them; installing a CJK font such as "
-                      "Noto Sans CJK fixes the picture)", stacklevel=2)
+    families = fonts_for([text for _, placed in drawn for _, _, text, _ in placed], name)
     heights = [1.6 + max(r for r, *_ in placed) + 1 for _, placed in drawn]
     figure = Figure(figsize=(COLUMNS * INCHES_PER_COLUMN + 0.4, INCHES_PER_ROW * sum(heights)), dpi=DPI)
     top = 0.0
@@ -113,9 +120,7 @@ def draw_tokens_png(rows: list, pair, name: str) -> bytes | None:
             axes.text(column, row + 0.5, text, fontsize=9.5, family=families, va="center",
                       color="#999999" if text == END_MARK else "#222222")
         top += height
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a glyph the font lacks (CJK without a CJK font) is drawn as a box
-        return png_bytes(figure)
+    return png_bytes(figure)
 
 
 def png_bytes(figure: Figure) -> bytes:
