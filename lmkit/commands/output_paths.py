@@ -60,19 +60,26 @@ class PathOrStdin(PathGiven):
     def convert(self, value, param, ctx) -> Path | str:
         if value == STDIN:
             return STDIN
+        from lmkit.fileio import kind_of
+
         path = super().convert(value, param, ctx)
-        if is_pipe(path):  # refused where any file is opened (lmkit.fileio); here the option has a way to take it
-            option = option_name(param)
+        mode = mode_of(path)  # refused again where any file is opened (lmkit.fileio); here, naming the option
+        option = option_name(param)
+        if mode is not None and stat.S_ISFIFO(mode):  # and this option has a way to take a pipe
             raise ConfigError(f"{option} {value}: is a FIFO (named pipe, or the shell's <(...)), which lmkit does not "
                               f"read as a file; give {option} - and pipe the text to standard input instead")
+        if mode is not None and not stat.S_ISREG(mode):
+            raise ConfigError(f"{option} {value}: is {kind_of(mode)}, not a regular file; lmkit reads input only "
+                              "from regular files")
         return path
 
 
-def is_pipe(path: Path) -> bool:
+def mode_of(path: Path) -> int | None:
+    """The mode of what `path` leads to, or None where nothing is there (said where it is opened)."""
     try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:  # missing or unreadable: said where it is opened
-        return False
+        return os.stat(path).st_mode
+    except OSError:
+        return None
 
 
 class OutputFile(click.ParamType):
