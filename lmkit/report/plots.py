@@ -10,14 +10,12 @@ report stopped while drawing (its slowest part) leaves the folder as it was.
 """
 from __future__ import annotations
 
-import warnings
-
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from lmkit.report.tables import best_rows
 from lmkit.report.tokens import contrast_pair
-from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, fonts_for, png_bytes
+from lmkit.report.tokens_plot import TOKENS_FILE, draw_tokens_png, fonts_for, glyph_lines_left_out, png_bytes
 
 DPI = 120
 BITS_PER_CHAR_FILE = "bits_per_char.png"
@@ -27,8 +25,7 @@ PLOT_FILES = (BITS_PER_CHAR_FILE, CURVES_FILE, TOKENS_FILE)
 
 def draw_plots(report) -> dict[str, tuple[str, bytes]]:
     """The report's plots, drawn: kind -> (file name, PNG bytes); a plot with nothing to show is left out."""
-    with warnings.catch_warnings():  # matplotlib's line per missing glyph, wherever text is measured: fonts_for
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")  # names them once a picture
+    with glyph_lines_left_out():  # tight_layout measures the charts' text too
         return drawn_plots(report)
 
 
