@@ -133,7 +133,7 @@ class LazyGroup(UsageGroup):
             raise SystemExit(0)
         except OSError as exc:  # a disk or permission problem outside our own checks
             # lmkit's own file writes name their file (WriteError): a full disk with no file named is the output's
-            unnamed = "standard output: " if exc.errno in (errno.ENOSPC, errno.EBADF) else ""
+            unnamed = "standard output: " if exc.errno == errno.ENOSPC else ""
             where = f"{exc.filename}: " if exc.filename else unnamed
             raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc
 

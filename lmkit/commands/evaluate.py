@@ -86,13 +86,11 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
         raise ConfigError("give one MODEL (a model directory or an ARPA file), or --mix A,B (not both)")
     if file is not None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
         raise ConfigError(f"--split {split} chooses a split of a corpus; --file {file} is scored whole: drop one")
-    if mix is not None:  # its paths checked as every path option's are, before any is looked at
-        from lmkit.evaluate.mix import mix_paths
-
-        mix_paths(mix)
     read_file = None if file == STDIN else file
+    from lmkit.evaluate.mix import mix_paths  # its paths' text checked as every path option's is
+
     check_output("--per-line", per_line,
-                 [model_dir, read_file, *(mix.split(",") if mix else ()), *corpus_files(corpus_spec),
+                 [model_dir, read_file, *(mix_paths(mix) if mix else ()), *corpus_files(corpus_spec),
                   opener.tokenizer_from],
                  overwrite)
     if mix is None:

@@ -75,12 +75,10 @@ def command(ctx, model, nbest, mix, device, opener, **options):
     to_stdout = out == STDOUT
     if to_stdout:
         refuse_ignored(ctx, ("overwrite",), "the reranked lists go to standard output, not to a file")
-    if mix is not None:  # its paths checked as every path option's are, before any is looked at
-        from lmkit.evaluate.mix import mix_paths
+    from lmkit.evaluate.mix import mix_paths  # its paths' text checked as every path option's is
 
-        mix_paths(mix)
     check_output("--out", None if to_stdout else out,
-                 [model, nbest, *(mix.split(",") if mix else ()), opener.tokenizer_from,
+                 [model, nbest, *(mix_paths(mix) if mix else ()), opener.tokenizer_from,
                   *(path for name, path in files.items() if name != "costs")], overwrite)
     flags = {"cer": options.pop("cer"), "out": partial(click.echo, nl=False) if to_stdout else out,
              "overwrite": overwrite, "weights": options.pop("weights"), "device": device}

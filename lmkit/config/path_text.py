@@ -30,13 +30,16 @@ def check_path_text(option: str, value) -> None:
     if control is not None:
         raise ConfigError(f"{option} {value!r}: the path holds a control character ({control!r}); name a file or "
                           "folder without one")
-    whole, longest = len(os.fsencode(value)), path_limit(value)  # as given: open(2) measures the text it is passed
-    if whole >= longest:  # else open(2)'s bare "File name too long" again, for a path of many short names
+    where = nearest_folder(value)
+    # else open(2)'s bare "File name too long", naming the path but not the option; measured as given, as open(2)
+    # measures the text it is passed
+    whole, longest = len(os.fsencode(value)), limit_at(where, "PC_PATH_MAX", 4096)
+    if whole >= longest:
         raise ConfigError(f"{option}: the path is {whole:,} bytes long, more than the {longest - 1:,} a path may have "
                           "here; choose a shorter one")
-    limit = name_limit(value)
+    limit = limit_at(where, "PC_NAME_MAX", 255)  # 255: the limit of Linux's file systems
     too_long = next(((name, size) for name, size in name_sizes(value) if size > limit), None)
-    if too_long is not None:  # else open(2)'s bare "File name too long", naming the path but not the option
+    if too_long is not None:
         name, size = too_long
         shown = name if len(name) <= 24 else f"{name[:20]}..."
         raise ConfigError(f"{option}: the name {shown!r} in the path is {size:,} bytes long, more than the "
@@ -48,23 +51,17 @@ def name_sizes(value: str) -> list[tuple[str, int]]:
     return [(name, len(os.fsencode(name))) for name in value.split("/") if name]
 
 
-def path_limit(value: str) -> int:
-    """PATH_MAX of the file system the path leads into: the bytes of a whole path, its closing NUL counted (4096
-    where it cannot be asked)."""
-    return limit_here(value, "PC_PATH_MAX", 4096)
-
-
-def name_limit(value: str) -> int:
-    """The longest file name, in bytes, that the file system the path leads into takes (255 where it cannot be
-    asked: the limit of Linux's file systems)."""
-    return limit_here(value, "PC_NAME_MAX", 255)
-
-
-def limit_here(value: str, name: str, otherwise: int) -> int:
-    """os.pathconf's `name` for the nearest folder of the path that exists (`otherwise` where it cannot say)."""
+def nearest_folder(value: str) -> Path:
+    """The nearest of the path and the folders above it that exists: the file system it leads into."""
     where = Path(value).absolute()
     while not os.path.exists(where) and where != where.parent:  # (False for a name too long, where Path raises)
         where = where.parent
+    return where
+
+
+def limit_at(where: Path, name: str, otherwise: int) -> int:
+    """os.pathconf's `name` (PC_PATH_MAX: a whole path's bytes, its closing NUL counted; PC_NAME_MAX: a file
+    name's) at `where`, or `otherwise` where it cannot say."""
     try:
         return os.pathconf(where, name)
     except (OSError, ValueError):
