@@ -1,9 +1,10 @@
-"""Characters per second of the 2 x 256 character LSTM's training step under each instruction-set limit and precision.
+"""Characters per second of a character LSTM's training step under each instruction-set limit and precision.
 
     OMP_NUM_THREADS=1 python benchmarks/isa_speed.py [--threads 1] [--steps 30] [--batches 16 32]
+                                                     [--layers 2] [--hidden-size 256]
 
-The 2 x 256 character LSTM (embedding 64, vocabulary 86, bptt 128; `lmkit train`'s default where it trains in
-bf16, while in fp32 on a CPU the default is one layer of 384, lmkit.commands.train_models) trains whole
+A character LSTM (embedding 64, vocabulary 86, bptt 128; 2 x 256 unless --layers and --hidden-size say otherwise;
+`lmkit train`'s default model on each kind of CPU is in lmkit.commands.train_models) trains whole
 steps (forward, under bf16 autocast for bf16; backward; clipping; fused AdamW) on random characters, in a child
 process per setting, with oneDNN, ATen and MKL held to each limit of machine.ISA_LIMITS and with none:
 
@@ -27,23 +28,25 @@ import time
 
 from machine import describe_machine, isa_env, runs_here
 
+from lmkit.models.neural.rnn import RNNConfig
+
 SETTINGS = [("AVX2", "fp32"), ("AVX512_CORE", "fp32"), ("AVX512_CORE_BF16", "fp32"), ("AVX512_CORE_BF16", "bf16"),
             (None, "fp32"), (None, "bf16")]
 VOCAB, BPTT, WARMUP = 86, 128, 5
 
 
-def child(batch: int, steps: int, threads: int, bf16: bool) -> float:
-    """Characters per second of `steps` training steps of the default model at `batch` x BPTT."""
+def child(batch: int, steps: int, threads: int, bf16: bool, layers: int, hidden_size: int) -> float:
+    """Characters per second of `steps` training steps of a `layers` x `hidden_size` model at `batch` x BPTT."""
     import torch
 
     from optimizer_kernel import vocab_of
 
-    from lmkit.models.neural.rnn import RNNConfig, RNNLM
+    from lmkit.models.neural.rnn import RNNLM
     from lmkit.text.vocab import SPECIALS
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = RNNLM(vocab_of(VOCAB), RNNConfig())
+    model = RNNLM(vocab_of(VOCAB), RNNConfig(layers=layers, hidden_size=hidden_size))
     ids = torch.randint(len(SPECIALS), VOCAB, (batch, BPTT + 1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
 
@@ -67,7 +70,7 @@ def measure(isa: str | None, precision: str, batch: int, args) -> float:
     env = dict(os.environ)
     if isa is not None:
         env.update(isa_env(isa))
-    command = [sys.executable, __file__, "--child", json.dumps([batch, args.steps, args.threads, precision == "bf16"])]
+    command = [sys.executable, __file__, "--child", json.dumps([batch, args.steps, args.threads, precision == "bf16", args.layers, args.hidden_size])]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
 
@@ -77,6 +80,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per setting and batch")
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--layers", type=int, default=RNNConfig.layers, help="the model's stacked layers")
+    parser.add_argument("--hidden-size", type=int, default=RNNConfig.hidden_size, help="the model's state width")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -84,6 +89,7 @@ def main() -> None:
         return
     info = describe_machine(dict(os.environ))
     print(json.dumps(info), flush=True)
+    print(f"model: {args.layers} x {args.hidden_size} character LSTM, {args.threads} thread(s), {args.steps} steps timed")
     print(f"| oneDNN held to | precision | {' | '.join(f'batch {b} x {BPTT}, characters/s' for b in args.batches)} |")
     print("|---|---|" + "---|" * len(args.batches))
     for isa, precision in SETTINGS:

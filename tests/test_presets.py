@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import TINY, assert_one_line_error
+from lmkit.commands.train_models import CPU_CHAR_MODEL_NOTE as NOTE
 from lmkit.config.settings import knobs
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.train.config import DEFAULT_LR, TrainConfig
@@ -169,7 +170,6 @@ def test_words_and_subwords_train_with_dropout_by_default(cli, tmp_path, extra, 
 
 
 RUN = ["--batch-size", "4", "--bptt", "16", "--max-steps", "2", "--sample-tokens", "0", "--device", "cpu"]
-NOTE = "the default for a character LSTM trained in fp32 on a CPU"
 
 
 @pytest.mark.parametrize("extra, shape, noted", [
@@ -182,12 +182,26 @@ NOTE = "the default for a character LSTM trained in fp32 on a CPU"
     (["--model", "gru"], (2, 256), None),                              # measured on the LSTM only
     (["--tokenizer", "word"], (2, 256), None),
     (["--preset", "small-corpus"], (1, 192), None)])                   # a preset's model is its own
-def test_a_character_lstm_in_fp32_on_a_cpu_is_one_layer_of_384(cli, tmp_path, extra, shape, noted):
+def test_a_character_lstm_on_a_cpu_without_amx_is_one_layer_of_384(cli, tmp_path, extra, shape, noted):
     result = train(cli, tmp_path / "m", *RUN, "--precision", "fp32", *extra)
     assert result.exit_code == 0, result.output
     model = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
     assert (model["layers"], model["hidden_size"]) == shape
     assert (f"note: using {noted}, {NOTE}" in result.stderr) if noted else NOTE not in result.stderr
+
+
+@pytest.mark.parametrize("on_amx, shape", [(False, (1, 384)), (True, (2, 256))])
+def test_bf16_keeps_two_layers_of_256_only_on_amx(cli, tmp_path, monkeypatch, on_amx, shape):
+    """The machine's answer reaches the model: bf16 on AVX512_BF16 alone trains one layer of 384 (measured on an AMD
+    EPYC), on AMX two of 256. bf16_on_amx itself is tested in test_machine."""
+    import lmkit.commands.train_run as train_run
+
+    monkeypatch.setattr(train_run, "bf16_on_amx", lambda device, precision: on_amx)
+    result = train(cli, tmp_path / "m", *RUN)
+    assert result.exit_code == 0, result.output
+    model = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert (model["layers"], model["hidden_size"]) == shape
+    assert (NOTE in result.stderr) is not on_amx
 
 
 def test_a_refused_output_folder_says_nothing_of_the_model(cli, tmp_path):
@@ -196,19 +210,19 @@ def test_a_refused_output_folder_says_nothing_of_the_model(cli, tmp_path):
     assert_one_line_error(result, f"--out {tmp_path / 'm'} already holds a model")
 
 
-@pytest.mark.parametrize("kind, fp32_on_cpu, extra, chosen, changes", [
+@pytest.mark.parametrize("kind, cpu_without_amx, extra, chosen, changes", [
     ("char", True, {}, set(), {"layers": 1, "hidden_size": 384}),
-    ("char", False, {}, set(), {}),                                                   # bf16 keeps 2 x 256
+    ("char", False, {}, set(), {}),                                            # bf16 on AMX keeps 2 x 256
     ("char", True, {}, {"lr", "batch_size", "softmax"}, {"layers": 1, "hidden_size": 384}),
     ("char", True, {"dropout": 0.1}, {"dropout"}, {"hidden_size": 384}),
     ("char", True, {"preset": "awd-char"}, set(), {}),
     ("spm", True, {}, set(), {}), ("char", True, {"model": "rnn_tanh"}, set(), {})])
-def test_the_fp32_character_model_fills_in_what_the_user_left_out(kind, fp32_on_cpu, extra, chosen, changes):
-    from lmkit.commands.train_models import with_fp32_cpu_char_model
+def test_the_cpu_character_model_fills_in_what_the_user_left_out(kind, cpu_without_amx, extra, chosen, changes):
+    from lmkit.commands.train_models import with_cpu_char_model
 
     said = []
     opts = {"model": "lstm", "layers": 2, "hidden_size": 256, "dropout": 0.0, "preset": None, **extra}
-    assert with_fp32_cpu_char_model(opts, kind, fp32_on_cpu, chosen, said.append) == {**opts, **changes}
+    assert with_cpu_char_model(opts, kind, cpu_without_amx, chosen, said.append) == {**opts, **changes}
     assert len(said) == bool(changes)
 
 

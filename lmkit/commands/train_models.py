@@ -90,27 +90,30 @@ def with_word_level_dropout(opts: dict, tokenizer_kind: str, chosen: set[str]) -
     return {**opts, **changes}
 
 
-# A character LSTM trained in fp32 on a CPU (no bf16 units, or --precision fp32): one layer of 384. On a real
-# 2-core AVX2-only AMD EPYC, in the main job's 480 s, it read 11.4M characters against 2 x 256's 9.3M and tested at
-# 1.9250 bits/char against 1.9800 (valid 2.0806 against 2.1292); one core each, side by side, one layer of 320, 384
-# and 512 all beat 2 x 256 (benchmarks/RESULTS.md, "One layer of 384 on a real AVX2-only CPU"). bf16 trains 2 x 256
-# two to four times faster, and keeps it: it was not measured there.
-FP32_CPU_CHAR_MODEL = {"layers": 1, "hidden_size": 384}
+# A character LSTM trained on a CPU without AMX (fp32, or bf16 on AVX512_BF16 units alone): one layer of 384. In the
+# main job's 480 s, on 2-core AMD EPYCs (benchmarks/RESULTS.md, "One layer of 384 on a real AVX2-only CPU" and "One
+# layer of 384 in bf16 without AMX"):
+#   AVX2 only, fp32:      11.4M characters against 2 x 256's 9.3M, test 1.9250 bits/char against 1.9800;
+#   AVX512_BF16, bf16:    25.5M characters against 20.0M, test 1.8645 against 1.8977 (valid 2.0398 against 2.0651).
+# Its recurrence is one matmul a step, which bf16 runs 1.9 times as fast as fp32 there (2 x 256: 1.35 times). On AMX,
+# where bf16 reads 3-5 times the characters, 2 x 256 at batch 32 stays: one layer was not measured there.
+CPU_CHAR_MODEL = {"layers": 1, "hidden_size": 384}
+CPU_CHAR_MODEL_NOTE = "the default for a character LSTM trained on a CPU without AMX"
 
 
-def with_fp32_cpu_char_model(opts: dict, tokenizer_kind: str, fp32_on_cpu: bool, chosen: set[str],
-                             say: Callable[[str], None]) -> dict:
-    """`opts` with FP32_CPU_CHAR_MODEL for a character LSTM trained in fp32 on a CPU (`fp32_on_cpu`), each of
-    --layers and --hidden-size where the user did not set it (`chosen`); --layers stays as it is under a dropout
-    between layers, and both under a --preset, whose model is its own. `say` what was chosen, since --help cannot
-    know the machine."""
-    if tokenizer_kind != "char" or not fp32_on_cpu or opts["model"] != "lstm" or opts.get("preset"):
+def with_cpu_char_model(opts: dict, tokenizer_kind: str, cpu_without_amx: bool, chosen: set[str],
+                        say: Callable[[str], None]) -> dict:
+    """`opts` with CPU_CHAR_MODEL for a character LSTM trained on a CPU and not in bf16 on AMX (`cpu_without_amx`),
+    each of --layers and --hidden-size where the user did not set it (`chosen`); --layers stays as it is under a
+    dropout between layers, and both under a --preset, whose model is its own. `say` what was chosen, since --help
+    cannot know the machine."""
+    if tokenizer_kind != "char" or not cpu_without_amx or opts["model"] != "lstm" or opts.get("preset"):
         return opts
-    changes = {name: value for name, value in FP32_CPU_CHAR_MODEL.items()
+    changes = {name: value for name, value in CPU_CHAR_MODEL.items()
                if name not in chosen and not (name == "layers" and opts.get("dropout"))}
     if changes:
         spelled = {knob.name: knob.option for knob in knobs(RNNConfig)}
-        say(f"note: using {option_names(changes)}, the default for a character LSTM trained in fp32 on a CPU (give "
+        say(f"note: using {option_names(changes)}, {CPU_CHAR_MODEL_NOTE} (give "
             f"{' or '.join(spelled[name] for name in changes)} to choose yourself)")
     return {**opts, **changes}
 

@@ -23,7 +23,7 @@ from lmkit.commands.resume_checks import (budget_left, check_best_model, check_r
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_train)
 from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, refuse_idle_locked_dropout,
-                                         with_fp32_cpu_char_model, with_word_level_dropout)
+                                         with_cpu_char_model, with_word_level_dropout)
 from lmkit.commands.train_output import ProgressPrinter
 from lmkit.commands.train_summary import print_summary
 from lmkit.commands.train_unread import refuse_unread_options
@@ -82,11 +82,11 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                    preset: dict | None) -> int:
     """run_training's part in the job's process group: prepare, train, save, and (process 0) test and print."""
     say = (lambda text: click.echo(text, err=True)) if world.is_main else (lambda text: None)
-    fp32_on_cpu = device.type == "cpu" and resolve_precision(opts["precision"], device).name == "fp32"
+    cpu_without_amx = device.type == "cpu" and not bf16_on_amx(device, resolve_precision(opts["precision"], device))
     with world.main_first():
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's settings are choices too
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen,
-                                                                        fp32_on_cpu, say, preset)
+                                                                        cpu_without_amx, say, preset)
         reverse = extra.get("direction") == "backward"
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
@@ -215,11 +215,11 @@ def warn_cut_lines(cut: int, longest: int, config) -> None:
                err=True)
 
 
-def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str], fp32_on_cpu: bool,
-                say: Callable[[str], None], preset: dict | None = None):
+def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str],
+                cpu_without_amx: bool, say: Callable[[str], None], preset: dict | None = None):
     """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run;
-    `chosen`: the options the user or the preset set; `fp32_on_cpu`: whether a new run trains in fp32 on a CPU
-    (the machine's default model, said by `say`); `preset`: apply_preset's record, whose settings gain those it
+    `chosen`: the options the user or the preset set; `cpu_without_amx`: whether a new run trains on a CPU
+    and not in bf16 on AMX (the machine's default model, said by `say`); `preset`: apply_preset's record, whose settings gain those it
     has for a large vocabulary."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
@@ -232,7 +232,7 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     directory = output_directory(opts, corpus.name, tokenizer.kind)  # refused there before any note on the model
     opts = with_preset_vocabulary(opts, preset, len(tokenizer.vocab), given, say)
     refuse_preset_tie(opts, preset)
-    opts = with_fp32_cpu_char_model(opts, tokenizer.kind, fp32_on_cpu, chosen, say)
+    opts = with_cpu_char_model(opts, tokenizer.kind, cpu_without_amx, chosen, say)
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
