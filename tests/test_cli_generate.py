@@ -436,6 +436,10 @@ def test_unknown_context_of_a_character_arpa_file_read_as_words_names_tokenizer_
     assert generated.exit_code == 0 and generated.stderr.endswith(f"read as <unk>: '我的' {advice}\n"), generated.stderr
     told = cli("fill", *arpa_pair, "我的_子", "--candidates", "帽", "--tokenizer-from", tmp_path / "forward")
     assert told.exit_code == 0 and "<unk>" not in told.stderr, told.stderr
+    (tmp_path / "blanks.txt").write_text("我的_子\n你的_子\n", encoding="utf-8")
+    lines = cli("fill", *arpa_pair, "--text-file", tmp_path / "blanks.txt", "--candidates", "帽")
+    assert lines.exit_code == 0 and lines.stderr.count("<unk>") == 2, lines.stderr  # each line's unknown tokens,
+    assert lines.stderr.count("--tokenizer-from") == 1, lines.stderr                  # the advice once (pass 75)
 
 
 def test_fill_reads_full_width_commas_and_blanks(cli, forward_dir, backward_dir):

@@ -198,14 +198,15 @@ def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], lis
     they are ranked (`show(text, fillers, tokenizer)`), with a bar over the sentences where there are several
     (--text-file), wiped while anything is written. A line of --text-file that no vocabulary filler fits is skipped
     with a warning, and the run ends in an error that counts them; any other error stops it, naming its line."""
-    skipped = 0
+    skipped, advised = 0, False
     with pass_bars("sentences", quiet or len(texts) == 1, "sentence") as sentences:
         for done, text in enumerate(texts):
             sentences(done, len(texts))
             try:
                 with text.naming():
-                    with bars_cleared():
-                        warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where, member=member)
+                    with bars_cleared():  # the advice on an ARPA file read as words once, not on every line
+                        advised |= warn_unknown(tokenizer, [text.left, text.right], "context", where=text.where,
+                                                member=None if advised else member)
                     fillers = fill(text)
             except UnfillableBlank as error:
                 if text.file is None:

@@ -85,10 +85,11 @@ def read_prompt(prompt: str | None, prompt_file: Path | str | None) -> str | Non
     return None if prompt is None else unix_newlines(prompt)  # a lone "\r" ends a line, as in a --prompt-file
 
 
-def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member=None) -> None:
+def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member=None) -> bool:
     """One line on stderr naming the tokens of `texts` that are not in the vocabulary (they read as <unk>), after
     `where` (which line of a file they are on); for an ARPA file read as whitespace words (`member`, the model
-    opened), the likely cause and its option: a character model's file reads 床前 as one unknown word.
+    opened), the likely cause and its option: a character model's file reads 床前 as one unknown word. Whether
+    that advice was given (a caller warning line after line gives it once).
 
     Each text, and each line of it, is tokenized on its own, as it is encoded for the model: fill's two sides
     of the blank are two texts (joined, `ba_ker` would read as one word that is never scored)."""
@@ -107,6 +108,8 @@ def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member
         advice = f" ({ARPA_WORDS_ADVICE})" if member is not None and member.reads_arpa_words else ""
         click.echo(f"warning: {where}{counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
                    f"{shown}{advice}", err=True)
+        return bool(advice)
+    return False
 
 
 def prompt_ids(tokenizer, text: str, backward: bool) -> list[int]:
