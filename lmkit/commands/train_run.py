@@ -218,9 +218,9 @@ def warn_cut_lines(cut: int, longest: int, config) -> None:
 def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, chosen: set[str],
                 cpu_without_amx: bool, say: Callable[[str], None], preset: dict | None = None):
     """(directory, corpus, tokenizer, model, trainer state or None, config extras) for a new or resumed run;
-    `chosen`: the options the user or the preset set; `cpu_without_amx`: whether a new run trains on a CPU
-    and not in bf16 on AMX (the machine's default model, said by `say`); `preset`: apply_preset's record, whose settings gain those it
-    has for a large vocabulary."""
+    `chosen`: the options the user or the preset set; `cpu_without_amx`: whether a new run trains on a CPU and not
+    in bf16 on AMX (the machine's default model, said by `say`); `preset`: apply_preset's record, whose settings gain
+    those it has for a large vocabulary."""
     if opts["resume"]:
         return resume_run(ctx, corpus_spec, tokenizer_spec, opts)
     given = given_options(ctx)
