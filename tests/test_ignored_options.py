@@ -1,7 +1,10 @@
 """Options that the rest of the command line makes meaningless are refused, not ignored without a word."""
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 from conftest import ENGLISH, assert_one_line_error
 from lm_fixtures import rnn_dir
 
@@ -123,6 +126,31 @@ def train(cli, out, *extra):
 def test_a_training_option_the_run_would_never_read_is_refused_before_any_work(cli, tmp_path, args, fragments):
     assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments)
     assert not (tmp_path / "m").exists()
+
+
+def test_the_scratch_rnn_refuses_bf16_and_trains_and_records_fp32_under_auto(cli, tmp_path, monkeypatch):
+    """Pass 76: its hand-written BPTT ran in fp32 while the run, config.json and metrics.jsonl said bf16."""
+    from lmkit.config.machine import Precision
+    from lmkit.errors import ConfigError
+    from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
+    from lmkit.text.vocab import Vocab
+    from lmkit.train import trainer
+
+    scratch = ["--train", ENGLISH, "--model", "scratch-rnn", "--hidden-size", "8", "--batch-size", "4", "--bptt", "8",
+               "--max-steps", "2", "--sample-tokens", "0", "--quiet"]
+    assert_one_line_error(cli("train", *scratch, "--precision", "bf16", "--out", tmp_path / "b"),
+                          "--model scratch-rnn computes its hand-written BPTT in fp32 under any --precision",
+                          "--precision would be ignored")
+    assert not (tmp_path / "b").exists()
+    monkeypatch.setattr(trainer, "resolve_precision", lambda requested, device: Precision("bf16", requested, "bf16 units"))
+    assert cli("train", *scratch, "--out", tmp_path / "a").exit_code == 0  # auto, on a CPU that "has bf16 units"
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["runtime"]["precision"] == "fp32"
+    model = ScratchRNN(Vocab.build({"a": 1, "b": 1}), ScratchConfig(hidden_size=4))
+    chosen = trainer.training_precision("auto", torch.device("cpu"), model)
+    assert chosen.name == "fp32" and "hand-written BPTT" in chosen.describe()
+    with pytest.raises(ConfigError, match="the scratch RNN cannot train in bf16"):
+        trainer.training_precision("bf16", torch.device("cpu"), model)
 
 
 @pytest.mark.parametrize("args", [

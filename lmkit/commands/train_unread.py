@@ -2,10 +2,11 @@
 
 An option given is a choice the user expects to matter. Under the settings
 the run trains with (a preset's among them, and on --resume the saved run's
-for every option not given again), four never do: --lr-decay outside
---schedule plateau, --warmup under it, --nonmono without --asgd, and a
-sample (--sample-tokens) from a bidirectional model, which cannot write text
-left to right. Each is refused as every other command refuses an option it
+for every option not given again), five never do: --lr-decay outside
+--schedule plateau, --warmup under it, --nonmono without --asgd, a sample
+(--sample-tokens) from a bidirectional model, which cannot write text left
+to right, and --precision bf16 for the scratch RNN, whose hand-written BPTT
+computes in fp32. Each is refused as every other command refuses an option it
 would ignore (lmkit.commands.common.ignored_options).
 """
 from __future__ import annotations
@@ -42,6 +43,8 @@ def refuse_unread_options(ctx: click.Context, opts: dict, saved: dict | None = N
     if kind in CLOZE_KINDS and given(ctx, "sample_tokens") and opts["sample_tokens"] > 0:
         refuse("sample_tokens", f"--model {kind} is bidirectional and cannot write text left to right, so no sample "
                                 "is printed")
+    if kind == "scratch-rnn" and given(ctx, "precision") and opts["precision"] == "bf16":
+        refuse("precision", "--model scratch-rnn computes its hand-written BPTT in fp32 under any --precision")
 
 
 def saved_settings(saved: dict | None) -> dict | None:

@@ -25,7 +25,7 @@ import torch
 from lmkit.checkpoint.learning_curve import append_metrics
 from lmkit.checkpoint.ownership import LAST
 from lmkit.checkpoint.save_load import ModelWriteError, save_model
-from lmkit.config.machine import resolve_precision
+from lmkit.config.machine import Precision, resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
@@ -82,6 +82,23 @@ def state_to_list(state) -> list:
     return [state] if isinstance(state, torch.Tensor) else [s.cpu() for s in state]
 
 
+
+HAND_WRITTEN_FP32 = "its hand-written BPTT computes in fp32"
+
+
+def training_precision(requested: str, device, model) -> Precision:
+    """resolve_precision for training `model`: a model that fills its own gradients (HandWrittenGradients, the
+    scratch RNN) computes them in fp32 whatever autocast says, so auto gives fp32 there and says why, and an
+    explicit bf16 is refused (the run and its records would say bf16 of an fp32 run)."""
+    precision = resolve_precision(requested, device)
+    if not isinstance(model, HandWrittenGradients) or precision.name == "fp32":
+        return precision
+    if requested == "bf16":
+        raise ConfigError(f"--precision bf16: the scratch RNN cannot train in bf16 ({HAND_WRITTEN_FP32}); use "
+                          "--precision auto or fp32")
+    return Precision("fp32", requested, f"the scratch RNN: {HAND_WRITTEN_FP32}")
+
+
 class Trainer:
     def __init__(self, model, tokenizer, train_stream: np.ndarray, valid_stream: np.ndarray, config: TrainConfig,
                  directory: Path, extra: dict | None = None, callbacks: TrainCallbacks | None = None,
@@ -97,7 +114,7 @@ class Trainer:
 
         self.world = world or World.single()
         self.device = self.world.local_device(select_device(config.device))
-        self.precision = resolve_precision(config.precision, self.device)  # before anything is moved or written
+        self.precision = training_precision(config.precision, self.device, model)  # before anything is moved or written
         self.model = model.to(self.device)
         check_model_takes(model, config)
         if config.keep_freed_memory and self.device.type == "cpu":
