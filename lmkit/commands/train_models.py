@@ -90,15 +90,15 @@ def with_word_level_dropout(opts: dict, tokenizer_kind: str, chosen: set[str]) -
     return {**opts, **changes}
 
 
-# A character LSTM trained on a CPU without AMX (fp32, or bf16 on AVX512_BF16 units alone): one layer of 384. In the
-# main job's 480 s, on 2-core AMD EPYCs (benchmarks/RESULTS.md, "One layer of 384 on a real AVX2-only CPU" and "One
-# layer of 384 in bf16 without AMX"):
+# A character LSTM trained on a CPU, unless in bf16 on AMX (so in fp32, or in bf16 on AVX512_BF16 units alone): one
+# layer of 384. In the main job's 480 s, on 2-core AMD EPYCs (benchmarks/RESULTS.md, "One layer of 384 on a real
+# AVX2-only CPU" and "One layer of 384 in bf16 without AMX"):
 #   AVX2 only, fp32:      11.4M characters against 2 x 256's 9.3M, test 1.9250 bits/char against 1.9800;
 #   AVX512_BF16, bf16:    25.5M characters against 20.0M, test 1.8645 against 1.8977 (valid 2.0398 against 2.0651).
 # Its recurrence is one matmul a step, which bf16 runs 1.9 times as fast as fp32 there (2 x 256: 1.35 times). On AMX,
 # where bf16 reads 3-5 times the characters, 2 x 256 at batch 32 stays: one layer was not measured there.
 CPU_CHAR_MODEL = {"layers": 1, "hidden_size": 384}
-CPU_CHAR_MODEL_NOTE = "the default for a character LSTM trained on a CPU without AMX"
+CPU_CHAR_MODEL_NOTE = "the default for a character LSTM trained on a CPU, unless in bf16 on AMX"
 
 
 def with_cpu_char_model(opts: dict, tokenizer_kind: str, cpu_without_amx: bool, chosen: set[str],

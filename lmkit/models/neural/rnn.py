@@ -61,10 +61,10 @@ class RNNConfig:
 
     cell: str = setting("lstm", "Recurrent cell.", choices=tuple(CELLS), cli=False)  # chosen by --model
     emb_size: int = setting(64, "Embedding size.", low=1, high=LARGEST_WIDTH)
-    hidden_size: int = setting(256, "Hidden units per layer; 384 for a character LSTM trained on a CPU without AMX.",
-                               low=1, high=LARGEST_WIDTH)
-    layers: int = setting(2, "Stacked recurrent layers (a deep RNN); 1 for a character LSTM trained on a CPU "
-                          "without AMX, unless --dropout is given.", low=1, high=LARGEST_DEPTH)
+    hidden_size: int = setting(256, "Hidden units per layer; 384 for a character LSTM trained on a CPU, unless in "
+                               "bf16 on AMX.", low=1, high=LARGEST_WIDTH)
+    layers: int = setting(2, "Stacked recurrent layers (a deep RNN); 1 for a character LSTM trained on a CPU, "
+                          "unless in bf16 on AMX or with --dropout.", low=1, high=LARGEST_DEPTH)
     dropout: float = setting(0.0, "Dropout between stacked layers; 0.1 on words and subwords.", low=0, high=1,
                              high_open=True)
     emb_dropout: float = setting(0.0, "Dropout on the embedded inputs.", low=0, high=1, high_open=True)
