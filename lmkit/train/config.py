@@ -140,8 +140,10 @@ class TrainConfig:
     precision: str = setting(DEFAULT_PRECISION, "bf16: matmuls in bf16 (softmax and loss in fp32); auto: bf16 where the "
                              "device has bf16 units (AVX512_BF16, AMX, or a CUDA GPU with bf16), else fp32.",
                              choices=PRECISIONS)
-    seed: int = setting(1234, "Seed of the initial weights, dropout and batch order: a run repeats "
-                       "exactly unless --max-time is what ends it (its LR schedule then follows the clock).", low=0, high=LARGEST_SEED)
+    seed: int = setting(1234, "Seed of the initial weights, dropout and batch order. A run repeats exactly while "
+                        "its steps stay ahead of the clock: the LR schedule follows whichever of --max-steps and "
+                        "--max-time is further along, so with --max-time 0 a --max-steps run always repeats.",
+                        low=0, high=LARGEST_SEED)
     compile: bool = setting(False, "torch.compile the model.")
     on_nan: str = setting("stop", "On a NaN/inf loss: stop keeping the last good checkpoint, or roll back to it "
                           "with half the LR.", choices=ON_NAN)

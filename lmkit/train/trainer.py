@@ -347,7 +347,7 @@ class Trainer:
     def budget_used(self) -> float:
         """The fraction of the budget used before the next window (lmkit.train.schedule), the same on every rank.
         Time counts as of the last step's end (p.elapsed), so a run starts at exactly 0 whatever its setup took,
-        and one that --max-steps or --epochs ends before time can weigh in repeats exactly under its --seed."""
+        and one whose steps or epochs stay ahead of the clock repeats exactly under its --seed."""
         p, cfg = self.progress, self.cfg
         epochs_done = p.epoch + p.column / max(1, self.epoch_end)
         fraction = budget_fraction(p.step, p.elapsed, epochs_done, cfg.max_steps, cfg.time_limit, cfg.epochs)
