@@ -37,6 +37,27 @@ def test_rows_hold_the_numbers_of_one_definition(char_rows, tiny_en):
     assert lstm.sample and lstm.command == "lmkit train --model lstm"
 
 
+def test_each_row_says_what_was_trained_which_its_command_may_not(char_rows, tiny_en, tmp_path):
+    """Pass 76: the report showed `lmkit train --train x.txt` for a model whose shape and precision the machine chose
+    (one layer of 384 in bf16 here, 2 x 256 on an AMX CPU), and nothing else told two such runs apart."""
+    from lmkit.report.compare import architecture
+
+    lstm, kn = char_rows
+    config = json.loads((Path(lstm.directory) / "config.json").read_text(encoding="utf-8"))
+    shape = f"lstm {config['model']['layers']} x {config['model']['hidden_size']}"
+    assert lstm.architecture in (shape, f"{shape}, {(config.get('runtime') or {}).get('precision')}")
+    assert kn.architecture == f"{json.loads((Path(kn.directory) / 'config.json').read_text())['order']}-gram kn"
+    assert architecture({"kind": "bilstm", "model": {"layers": 2, "hidden_size": 256},
+                         "runtime": {"precision": "bf16", "threads": 2}}) == "bilstm 2 x 256, bf16"
+    assert architecture({"kind": "scratch-rnn", "model": {"hidden_size": 64}}) == "scratch-rnn 1 x 64"
+    assert architecture({"kind": "lstm", "model": "damaged"}) == "lstm"
+    write_report(build_report(char_rows, "tiny"), tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert f"| {lstm.architecture}; " in markdown and f"| {kn.architecture}; " in markdown
+    data = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert [row["architecture"] for row in data["rows"]] == [lstm.architecture, kn.architecture]
+
+
 def test_models_with_different_vocabularies_never_share_a_perplexity_column(char_rows, word_row, tmp_path):
     check_perplexity_comparable(char_rows)  # same vocabulary, same text: fine
     with pytest.raises(VocabError, match="different vocabularies"):

@@ -55,6 +55,7 @@ class ModelReport:
     adaptive: dict = field(default_factory=dict)      # regime -> its test figures (lmkit.evaluate.adaptive)
     passage: list = field(default_factory=list)       # the test text's first lines as [[piece, bits], ...] per line
     reads_arpa_words: bool = False                    # an ARPA file given no tokenizer (LoadedModel's)
+    architecture: str = ""                            # what was trained, e.g. "lstm 1 x 384, bf16" (architecture())
 
     @property
     def mostly_unknown(self) -> bool:
@@ -66,6 +67,22 @@ class ModelReport:
         """Test tokens the model gives probability zero (an unsmoothed N-gram's unseen events): its figures are
         infinite, drawn in no chart and never marked best."""
         return self.test.get("zero_probability", 0)
+
+
+def architecture(config: dict) -> str:
+    """What a model's config.json says was trained, in a few words: "lstm 1 x 384, bf16" (the precision its last
+    training session ran in), "5-gram kn"; its kind alone where it records no shape. The train command a report
+    shows leaves out what the machine chose (the shape, the precision), so the table says it."""
+    kind = str(config.get("kind") or "")
+    if "order" in config:
+        return f"{config['order']}-gram {config.get('smoothing') or ''}".strip()
+    model = config.get("model")
+    if not isinstance(model, dict) or "hidden_size" not in model:
+        return kind
+    runtime = config.get("runtime")
+    precision = runtime.get("precision") if isinstance(runtime, dict) else None
+    shape = f"{kind} {model.get('layers') or 1} x {model['hidden_size']}"
+    return f"{shape}, {precision}" if precision else shape
 
 
 def parameter_count(model) -> int | None:
@@ -131,7 +148,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
         passage=[] if test.zero_probability else passage_surprisal(tokenizer, test_text, test_scores,
                                                                     is_backward(config)),
-        reads_arpa_words=member.reads_arpa_words,
+        reads_arpa_words=member.reads_arpa_words, architecture=architecture(config),
     )
 
 
@@ -171,6 +188,7 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
         valid=valid.to_dict(), test=test.to_dict(), test_text=test_text.label, test_digest=test_text.digest,
         sample=model_sample(model, members[0].tokenizer, sample_tokens, seed, is_backward(members[0].config)),
         command=f"lmkit eval --mix {','.join(map(str, directories))} --weights auto",
+        architecture=" + ".join(architecture(m.config) for m in members),
         passage=passage_surprisal(members[0].tokenizer, test_text, test_scores, is_backward(members[0].config)),
     )
 

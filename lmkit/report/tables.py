@@ -49,13 +49,15 @@ def excerpt(text: str, limit: int = SAMPLE_CHARS) -> str:
 
 
 def size_cell(row) -> str:
+    """"lstm 1 x 384, bf16; 730k params, 2.9 MiB": the architecture (if known), the weights, the bytes on disk."""
     disk = human_bytes(row.disk_bytes)
-    return f"{human_count(row.parameters)} params, {disk}" if row.parameters else disk
+    size = f"{human_count(row.parameters)} params, {disk}" if row.parameters else disk
+    return f"{row.architecture}; {size}" if row.architecture else size
 
 
 def model_table(rows, with_perplexity: bool) -> Table:
     """One line per model; perplexity columns only when `with_perplexity` (rows already known comparable)."""
-    headers = ["model", "tokenizer (V)", "params / size", "train time"]
+    headers = ["model", "tokenizer (V)", "architecture; params, size", "train time"]
     if with_perplexity:
         headers += ["valid ppl", "test ppl", "test ppl w/o OOV"]
     headers += ["test bits/char", "OOV rate", "sample"]
