@@ -134,7 +134,7 @@ def test_the_scratch_rnn_refuses_bf16_and_trains_and_records_fp32_under_auto(cli
     from lmkit.errors import ConfigError
     from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
     from lmkit.text.vocab import Vocab
-    from lmkit.train import trainer
+    from lmkit.train import config as train_config
 
     scratch = ["--train", ENGLISH, "--model", "scratch-rnn", "--hidden-size", "8", "--batch-size", "4", "--bptt", "8",
                "--max-steps", "2", "--sample-tokens", "0", "--quiet"]
@@ -142,15 +142,16 @@ def test_the_scratch_rnn_refuses_bf16_and_trains_and_records_fp32_under_auto(cli
                           "--model scratch-rnn computes its hand-written BPTT in fp32 under any --precision",
                           "--precision would be ignored")
     assert not (tmp_path / "b").exists()
-    monkeypatch.setattr(trainer, "resolve_precision", lambda requested, device: Precision("bf16", requested, "bf16 units"))
+    monkeypatch.setattr(train_config, "resolve_precision",
+                        lambda requested, device: Precision("bf16", requested, "bf16 units"))
     assert cli("train", *scratch, "--out", tmp_path / "a").exit_code == 0  # auto, on a CPU that "has bf16 units"
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert config["runtime"]["precision"] == "fp32"
     model = ScratchRNN(Vocab.build({"a": 1, "b": 1}), ScratchConfig(hidden_size=4))
-    chosen = trainer.training_precision("auto", torch.device("cpu"), model)
+    chosen = train_config.training_precision("auto", torch.device("cpu"), model)
     assert chosen.name == "fp32" and "hand-written BPTT" in chosen.describe()
     with pytest.raises(ConfigError, match="the scratch RNN cannot train in bf16"):
-        trainer.training_precision("bf16", torch.device("cpu"), model)
+        train_config.training_precision("bf16", torch.device("cpu"), model)
 
 
 @pytest.mark.parametrize("args", [

@@ -6,7 +6,9 @@ trains, and --resume, the baseline suite and config.json read the same fields. T
 depend on the run: the LR and weight decay on the tokenizer (with_tokenizer_defaults, which the
 Trainer applies too), and the batch and window on the tokenizer and the machine (default_shape),
 which `lmkit train` applies where it chooses the run's shape (lmkit.commands.train_fit); a Trainer
-given TrainConfig() trains 16 x 128 everywhere.
+given TrainConfig() trains 16 x 128 everywhere. Where and in what a run computes follow from
+--device and --precision here too: select_device, and training_precision (fp32 for a model that
+writes its own gradients, whatever auto would choose).
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from lmkit.config.from_json import from_json
-from lmkit.config.machine import DEFAULT_PRECISION, PRECISIONS
+from lmkit.config.machine import DEFAULT_PRECISION, PRECISIONS, Precision, resolve_precision
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import ConfigError
+from lmkit.models.base import HandWrittenGradients
 
 OPTIMIZERS = ("sgd", "adamw")
 ON_NAN = ("stop", "rollback")
@@ -207,3 +210,19 @@ def select_device(name: str, said: str | None = None) -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError(f"{said}: MPS is not available on this machine")
     return device
+
+
+HAND_WRITTEN_FP32 = "its hand-written BPTT computes in fp32"
+
+
+def training_precision(requested: str, device, model) -> Precision:
+    """resolve_precision for training `model`: a model that fills its own gradients (HandWrittenGradients, the
+    scratch RNN) computes them in fp32 whatever autocast says, so auto gives fp32 there and says why, and an
+    explicit bf16 is refused (the run and its records would say bf16 of an fp32 run)."""
+    precision = resolve_precision(requested, device)
+    if not isinstance(model, HandWrittenGradients) or precision.name == "fp32":
+        return precision
+    if requested == "bf16":
+        raise ConfigError(f"--precision bf16: the scratch RNN cannot train in bf16 ({HAND_WRITTEN_FP32}); use "
+                          "--precision auto or fp32")
+    return Precision("fp32", requested, f"the scratch RNN: {HAND_WRITTEN_FP32}")

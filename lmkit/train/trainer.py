@@ -25,7 +25,6 @@ import torch
 from lmkit.checkpoint.learning_curve import append_metrics
 from lmkit.checkpoint.ownership import LAST
 from lmkit.checkpoint.save_load import ModelWriteError, save_model
-from lmkit.config.machine import Precision, resolve_precision
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.evaluate.cloze import pseudo_nll, pseudo_record
 from lmkit.evaluate.perplexity import NLL
@@ -34,7 +33,7 @@ from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns
 from lmkit.text.lines import BATCH_RULE
 from lmkit.train.averaging import WeightAverage, should_start_averaging
-from lmkit.train.config import TrainConfig, select_device
+from lmkit.train.config import TrainConfig, select_device, training_precision
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.train.line_batches import LineBatches
 from lmkit.train.optimizers import load_optimizer_state, make_optimizer
@@ -80,23 +79,6 @@ def detach(state):
 
 def state_to_list(state) -> list:
     return [state] if isinstance(state, torch.Tensor) else [s.cpu() for s in state]
-
-
-
-HAND_WRITTEN_FP32 = "its hand-written BPTT computes in fp32"
-
-
-def training_precision(requested: str, device, model) -> Precision:
-    """resolve_precision for training `model`: a model that fills its own gradients (HandWrittenGradients, the
-    scratch RNN) computes them in fp32 whatever autocast says, so auto gives fp32 there and says why, and an
-    explicit bf16 is refused (the run and its records would say bf16 of an fp32 run)."""
-    precision = resolve_precision(requested, device)
-    if not isinstance(model, HandWrittenGradients) or precision.name == "fp32":
-        return precision
-    if requested == "bf16":
-        raise ConfigError(f"--precision bf16: the scratch RNN cannot train in bf16 ({HAND_WRITTEN_FP32}); use "
-                          "--precision auto or fp32")
-    return Precision("fp32", requested, f"the scratch RNN: {HAND_WRITTEN_FP32}")
 
 
 class Trainer:
