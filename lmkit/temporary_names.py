@@ -42,7 +42,9 @@ def name_check(what: str, token: str) -> str:
     """The 8 hex digits that end a temporary name after its random token. They prove the file or folder lmkit's
     from the moment it is made, before anything is written there: a user's file or folder named like one
     (.lmkit-tmp.config.json.abcdefgh, .lmkit-tmp.save.mybackup) has no digits that fit."""
-    return hashlib.sha256(f"lmkit temporary {what} {token}".encode()).hexdigest()[:8]
+    # os.fsencode: a name read from the file system or typed in a non-UTF-8 locale holds its undecodable bytes
+    # as lone surrogates, which str.encode refuses; fsencode gives back the bytes the file system holds
+    return hashlib.sha256(b"lmkit temporary " + os.fsencode(what) + b" " + token.encode()).hexdigest()[:8]
 
 
 def temporary_name(what: str, token: str) -> str:

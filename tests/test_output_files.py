@@ -252,6 +252,19 @@ def test_a_new_file_is_written_without_overwrite(cli, model, tmp_path, option):
     assert (tmp_path / name).read_text(encoding="utf-8").startswith(WRITTEN[option])
 
 
+@pytest.mark.parametrize("option", OUTPUTS)
+def test_a_name_with_a_byte_that_is_not_utf8_is_written(cli, model, tmp_path, option):
+    """pass 77: Linux takes any byte but / and NUL in a name; Python holds an undecodable one as a lone surrogate,
+    which the temporary name's check could not encode (a traceback, after --arpa's model was already built)."""
+    name, command = OUTPUTS[option]
+    target = tmp_path / os.fsdecode(b"bad\xff" + name.encode())
+    result = cli(*command(model, target))
+    assert result.exit_code == 0, result.output
+    assert os.fsencode(target.name) in os.listdir(os.fsencode(tmp_path))
+    assert target.read_text(encoding="utf-8").startswith(WRITTEN[option])
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".lmkit-tmp.")]
+
+
 @pytest.mark.parametrize("command", [["eval", "MODEL", "--file", TINY["en"]["test"], "--overwrite"],
                                      ["rescore", "MODEL", "NBEST", "--overwrite"],
                                      ["rescore", "MODEL", "NBEST", "--out", "-", "--overwrite"]])
