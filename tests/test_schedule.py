@@ -160,6 +160,24 @@ def test_early_stopping_under_a_budget_counts_only_the_last_quarter(tmp_path, da
     assert t.progress.bad_evals == stopped_at // 5 - 1  # --asgd's --nonmono still counts every evaluation
 
 
+@pytest.mark.parametrize("budget,eval_every,scores,stopped", [
+    ({"epochs": 2}, 1000, [3.0, 3.5], "done"),                    # out at the last epoch's end
+    ({"max_steps": 21}, 7, [3.0, 2.9, 3.5], "max_steps"),         # out at --max-steps
+    ({"max_steps": 28}, 7, [3.0, 2.9, 3.5, 3.5], "early_stop"),   # out a validation before the budget's end
+])
+def test_patience_running_out_where_the_budget_ends_is_no_early_stop(tmp_path, data, monkeypatch, budget, eval_every,
+                                                                     scores, stopped):
+    """Patience (1) runs out at the last validation: where that is where the budget ends anyway, the whole budget
+    ran and the run says so; a step before it, the run stopped early."""
+    record = LRs()
+    t = trainer(data, tmp_path, record, schedule="plateau", eval_every=eval_every, patience=1, **budget)
+    means = iter(scores)
+    monkeypatch.setattr(t, "evaluate", lambda stream: SimpleNamespace(mean=next(means), perplexity=1.0, tokens=1))
+    result = t.run()
+    assert result.stopped == stopped
+    assert max(record.lrs) == (2 * t.windows if "epochs" in budget else 21)
+
+
 def test_evaluations_counted_against_a_budget_since_grown_no_longer_count(tmp_path, data, monkeypatch):
     """A run stopped early in its last quarter, resumed with twice the budget, stopped again at its first
     evaluation (42% into the new budget): the two evaluations counted before still counted."""

@@ -263,11 +263,13 @@ class Trainer:
             p.elapsed = self._elapsed()
             self.callbacks.on_step({"step": p.step, "epoch": p.epoch, "loss": loss, "tokens": p.tokens,
                                     "elapsed": p.elapsed, "lr": p.lr, "window_tokens": tokens})
-            if cfg.eval_every and p.step % cfg.eval_every == 0 and self._evaluate():
-                return "early_stop"
-            elif cfg.save_every and p.step % cfg.save_every == 0:
+            validating = bool(cfg.eval_every) and p.step % cfg.eval_every == 0
+            patience_ran_out = validating and self._evaluate()
+            if not validating and cfg.save_every and p.step % cfg.save_every == 0:
                 self._save_last()
-            reason = self._should_stop()
+            # a budget that ends at this very step names the stop: patience running out there stops nothing
+            last_window = p.epoch + 1 >= cfg.epochs and p.column >= self.epoch_end
+            reason = self._should_stop() or ("early_stop" if patience_ran_out and not last_window else None)
             if reason:
                 return reason
         p.epoch += 1
@@ -276,7 +278,8 @@ class Trainer:
         self.callbacks.on_epoch_end(p.epoch)
         if self._evaluated_now():  # --eval-every just validated this very step
             return "done"
-        return "early_stop" if self._evaluate() else "done"
+        # patience running out at the last epoch's end stops nothing: the --epochs budget ended there anyway
+        return "early_stop" if self._evaluate() and p.epoch < cfg.epochs else "done"
 
     def _next_window(self) -> tuple[torch.Tensor, torch.Tensor, int, int, int]:
         """(inputs, targets, length, advance, tokens) of the next step: a stream window's (B, T) inputs and
