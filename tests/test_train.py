@@ -75,6 +75,26 @@ def test_resume_mid_epoch_carries_hidden_state_and_position(tmp_path, data):
     assert resumed.run().progress.last_loss == pytest.approx(straight.progress.last_loss, abs=1e-6)
 
 
+def test_a_resume_drops_the_curves_rows_a_killed_run_wrote_after_its_saved_state(tmp_path, data):
+    """pass 77: kill -9 between a validation's curve row and its resumable state left that row, and the resumed
+    run wrote the step again: metrics.jsonl (and the report's plot) showed two timelines."""
+    straight = make_trainer(data, tmp_path / "a", epochs=1, eval_every=5, max_steps=20).run()
+    make_trainer(data, tmp_path / "b", epochs=1, eval_every=5, max_steps=10).run()
+    curve = tmp_path / "b" / "metrics.jsonl"
+    lost = {**json.loads(curve.read_text().splitlines()[-1]), "step": 15, "valid_nll": 9.0}  # the killed run's
+    curve.write_text(curve.read_text() + json.dumps(lost) + "\n" + "not a record\n")
+    resumed = make_trainer(data, tmp_path / "b", epochs=1, eval_every=5, max_steps=20)
+    model, _, _, state = load_resume(tmp_path / "b")
+    resumed.model.load_state_dict(model.state_dict())
+    resumed.restore(state)
+    resumed.run()
+    lines = curve.read_text().splitlines()
+    assert "not a record" in lines  # not lmkit's to judge: the reader skips it with a warning, as before
+    records = [json.loads(line) for line in lines if line != "not a record"]
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert [r["valid_nll"] for r in records] == pytest.approx([r["valid_nll"] for r in straight.progress.history])
+
+
 def test_same_seed_same_losses(tmp_path, data):
     runs = [make_trainer(data, tmp_path / str(i), epochs=1).run().progress for i in range(2)]
     curves = [[(r["train_loss"], r["valid_nll"]) for r in run.history] for run in runs]

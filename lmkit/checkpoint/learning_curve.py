@@ -1,7 +1,9 @@
 """metrics.jsonl: a model directory's learning curve, one JSON line per evaluation.
 
 Training appends a line at each validation (append-only, so a crash loses at
-most the line being written); `lmkit ngram` saves its one line with the model
+most the line being written); a resumed run first drops the lines of steps after
+the state it resumes, which a run killed before saving that state wrote from a
+timeline now discarded (drop_metrics_after); `lmkit ngram` saves its one line with the model
 (save_load.save_model's `files`), so a rebuilt model never shows the old one's
 curve. Readers (`lmkit report`) take only lines that are evaluation records: a
 JSON object with a step, its counts integers that int64 holds, its measures
@@ -23,7 +25,7 @@ from lmkit.checkpoint.save_load import claim_model_directory
 from lmkit.checkpoint.saved_config import LONGEST_SECONDS
 from lmkit.config.from_json import finite_number
 from lmkit.errors import CheckpointError
-from lmkit.fileio import JSON_MAX_BYTES, json_text, read_bounded
+from lmkit.fileio import JSON_MAX_BYTES, json_text, read_bounded, write_bytes_atomic
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:
@@ -40,6 +42,24 @@ def append_metrics(directory: str | Path, record: dict) -> None:
         raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
     with open(fd, "a", encoding="utf-8") as handle:
         handle.write(curve_line(record))
+
+
+def drop_metrics_after(directory: str | Path, step: int) -> int:
+    """Drop the learning curve's records of steps after `step`, the step a resumed run's saved state was taken at:
+    a run killed later (kill -9, a power cut) appended them from a timeline the resume discards and trains again,
+    so the curve shows one run. Lines that are not evaluation records stay as they are. Returns how many went."""
+    path = Path(directory) / METRICS_FILE
+    if not path.exists():
+        return 0
+    lines = read_bounded(path, JSON_MAX_BYTES, CheckpointError).splitlines(keepends=True)
+    kept = [line for line in lines if (record := metrics_record(line.decode("utf-8", "replace"))) is None
+            or record["step"] <= step]
+    if len(kept) == len(lines):
+        return 0
+    if path.is_symlink() or not path.is_file() or path.stat().st_nlink > 1:  # someone's file: never rewritten
+        raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
+    write_bytes_atomic(path, b"".join(kept))  # a WriteError names the file, and the curve stays as it was
+    return len(lines) - len(kept)
 
 
 def curve_line(record: dict) -> str:

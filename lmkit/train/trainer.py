@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmkit.checkpoint.learning_curve import append_metrics
+from lmkit.checkpoint.learning_curve import append_metrics, drop_metrics_after
 from lmkit.checkpoint.ownership import LAST
 from lmkit.checkpoint.save_load import ModelWriteError, save_model
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
@@ -213,6 +213,8 @@ class Trainer:
     def run(self) -> TrainResult:
         if self.world.is_main and not self.restored:
             self._start_afresh()
+        elif self.world.is_main:  # resumed: a killed run's later evaluations are not this run's
+            drop_metrics_after(self.directory, self.progress.step)
         self._clock_start = time.monotonic() - self.progress.elapsed  # the budget counts the whole run's time
         stopped = "done"
         with self.stop:
