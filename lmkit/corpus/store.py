@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,6 +20,7 @@ from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS, unit_chars
 from lmkit.errors import ConfigError, CorpusError
 from lmkit.fileio import fsync_dir, not_own_file, open_regular, read_json, read_text, write_json_atomic
+from lmkit.temporary_names import held_folder
 
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"
@@ -250,19 +249,16 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source:
         return check_source(Corpus.open(target), source)
     check_free(target)
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     try:
-        manifest = {"format": FORMAT, "name": name, **build(work)}
-        write_json_atomic(work / MANIFEST, manifest)
-        os.chmod(work, 0o755)  # mkdtemp made it private; a corpus folder is as readable as any other
-        if (target / MANIFEST).exists():  # another process finished the same corpus first
-            return check_source(Corpus.open(target), source)
-        check_free(target)
-        os.replace(work, target)  # rename(2) replaces an empty folder in the same step
-        fsync_dir(root)
+        with held_folder(root, f"corpus-{name}") as work:  # removed after, unless renamed into place
+            manifest = {"format": FORMAT, "name": name, **build(work)}
+            write_json_atomic(work / MANIFEST, manifest)
+            os.chmod(work, 0o755)  # made private; a corpus folder is as readable as any other
+            if (target / MANIFEST).exists():  # another process finished the same corpus first
+                return check_source(Corpus.open(target), source)
+            check_free(target)
+            os.replace(work, target)  # rename(2) replaces an empty folder in the same step
+            fsync_dir(root)
     except OSError as exc:
         raise CorpusError(f"{target}: could not write the corpus ({exc.strerror or exc}); nothing was cached") from exc
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
     return Corpus.open(target)
