@@ -103,30 +103,43 @@ def reclaim_dead(directory: Path, target: str) -> list[Path]:
     writer's. Only regular files whose name proves them lmkit's temporary of `target` are looked at; a folder,
     link or FIFO under such a name is left, as is every file whose lock is held or cannot be tried. Returns the
     paths removed."""
-    what, removed = fitted(target), []
+    def remove_file(path: Path, opened: os.stat_result) -> bool:
+        if not stat.S_ISREG(opened.st_mode):
+            return False
+        os.unlink(path)
+        return True
+
+    return reclaim(directory, target, os.O_RDONLY, remove_file)
+
+
+def reclaim(directory: Path, what: str, flags: int, remove: Callable[[Path, os.stat_result], bool]) -> list[Path]:
+    """For each entry of `directory` whose name proves it lmkit's temporary of `what`, opened with `flags` (never
+    through a link), not modified in the last FRESH_SECONDS, whose lock this process could take (so no live
+    process holds it) and still the very one opened: `remove(path, its stat)`, which says whether it removed it.
+    Returns the paths removed."""
+    what, removed = fitted(what), []
     try:
-        entries = [entry for entry in os.scandir(directory) if entry.name.startswith(TEMP_PREFIX)]
+        names = [entry.name for entry in os.scandir(directory) if entry.name.startswith(TEMP_PREFIX)]
     except OSError:
         return removed
-    for entry in entries:
-        if temporary_of(entry.name) != what:
+    for name in names:
+        if temporary_of(name) != what:
             continue
-        path = Path(directory) / entry.name
+        path = Path(directory) / name
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:  # a link (ELOOP), gone already, or not ours to open
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # a link (ELOOP), the wrong kind (ENOTDIR), gone already, or not ours to open
             continue
         try:
             opened = os.fstat(fd)
-            if not stat.S_ISREG(opened.st_mode) or time.time() - opened.st_mtime < FRESH_SECONDS:
+            if time.time() - opened.st_mtime < FRESH_SECONDS:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # held: a live writer's (or no locks here: nothing can be proven dead)
+            except OSError:  # held: a live process's (or no locks here: nothing can be proven dead)
                 continue
             there = os.stat(path, follow_symlinks=False)
-            if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino):  # the very file locked
-                os.unlink(path)
+            if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino) and remove(path, opened):
                 removed.append(path)
         except OSError:
             continue
@@ -168,35 +181,10 @@ def reclaim_dead_folders(directory: Path, what: str) -> list[Path]:
     download's or corpus build's. Only a folder whose name proves it lmkit's temporary of `what`, holding nothing
     but regular files, is removed; a link, a file, a folder with a folder or link inside, one whose lock is held
     or cannot be tried, and one younger than FRESH_SECONDS stay. Returns the paths removed."""
-    what, removed = fitted(what), []
-    try:
-        entries = [entry.name for entry in os.scandir(directory) if entry.name.startswith(TEMP_PREFIX)]
-    except OSError:
-        return removed
-    for name in entries:
-        if temporary_of(name) != what:
-            continue
-        path = Path(directory) / name
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:  # a link (ELOOP), a file (ENOTDIR), gone already
-            continue
-        try:
-            opened = os.fstat(fd)
-            if time.time() - opened.st_mtime < FRESH_SECONDS:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # held: a live process's (or no locks here: nothing can be proven dead)
-                continue
-            there = os.stat(path, follow_symlinks=False)
-            inside = list(os.scandir(path))
-            if (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino) \
-                    and all(entry.is_file(follow_symlinks=False) for entry in inside):
-                shutil.rmtree(path)
-                removed.append(path)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return removed
+    def remove_folder(path: Path, opened: os.stat_result) -> bool:
+        if not all(entry.is_file(follow_symlinks=False) for entry in os.scandir(path)):
+            return False
+        shutil.rmtree(path)
+        return True
+
+    return reclaim(directory, what, os.O_RDONLY | os.O_DIRECTORY, remove_folder)
