@@ -270,7 +270,7 @@ def check_output_file(path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise WriteError(Path(path), f"{folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise WriteError(Path(path), f"cannot write in {folder} (permission denied)")
+        raise WriteError(Path(path), f"cannot write in {folder} (writing there is not permitted)")
     return target
 
 

@@ -185,6 +185,23 @@ def test_an_out_below_a_file_is_refused_before_training_as_an_out_to_choose_agai
     assert "saved there before" not in result.output and (tmp_path / "pf").read_text() == "the user's file\n"
 
 
+def test_an_out_folder_that_cannot_be_made_lmkits_is_refused_as_an_out_to_choose_again(cli, tmp_path, monkeypatch):
+    """pass 77: an existing folder nothing may be written in (chattr +i) said "could not save the model to imm:
+    Operation not permitted; the model saved there before, if any, is intact" before anything was trained."""
+    import errno
+
+    from lmkit.checkpoint.ownership import MODEL_MARKER
+
+    def refused(directory):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(type(MODEL_MARKER), "write", lambda self, directory: refused(directory))
+    (tmp_path / "imm").mkdir()
+    result = train(cli, tmp_path / "imm", "--max-steps", "2")
+    assert_one_line_error(result, f"--out {tmp_path / 'imm'}: Operation not permitted; choose another --out")
+    assert "saved there before" not in result.output and list((tmp_path / "imm").iterdir()) == []
+
+
 @pytest.mark.parametrize("args,fragments,usage", [
     (["--tie-weights", "--emb-size", "8", "--hidden-size", "16"], ["--tie-weights needs --emb-size equal to --hidden-size"], False),
     (["--bptt", "0"], ["--bptt must be at least 1"], True),

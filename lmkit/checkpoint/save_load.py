@@ -130,13 +130,16 @@ def claim_model_directory(directory: str | Path, option: str = "") -> bool:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         return MODEL_MARKER.write(directory)
-    except NotADirectoryError as exc:
-        from lmkit.config.folders import first_non_folder
-
-        blocking = first_non_folder(directory)
-        raise ModelWriteError(directory, f"{blocking} is a file, not a folder" if blocking else exc.strerror) from exc
     except OSError as exc:
-        raise ModelWriteError(directory, exc.strerror or str(exc)) from exc
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, NotADirectoryError):
+            from lmkit.config.folders import first_non_folder
+
+            blocking = first_non_folder(directory)
+            reason = f"{blocking} is a file, not a folder" if blocking else reason
+        if option:  # named by the user before any work: nothing was saved, so what to give instead
+            raise CheckpointError(f"{option} {directory}: {reason}; choose another {option}") from exc
+        raise ModelWriteError(directory, reason) from exc
 
 
 def read_config(directory: str | Path) -> dict:
