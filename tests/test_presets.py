@@ -104,6 +104,23 @@ def test_the_default_batch_follows_the_machine_and_the_lr_follows_the_batch(cli,
     assert last["train_config"]["bptt"] == 16  # SMALL's, given
 
 
+def test_the_scratch_rnn_takes_no_amx_batch_since_it_trains_in_fp32(cli, tmp_path, monkeypatch):
+    """Note 60: on AMX `--precision auto` gave the scratch RNN the bf16 character batch (32), read before the
+    Trainer turned its precision to fp32; its batch is the fp32 one (16), as on any CPU."""
+    import lmkit.commands.train_run
+    import lmkit.train.config
+    from lmkit.config.machine import Precision
+
+    monkeypatch.setattr(lmkit.train.config, "resolve_precision",  # a CPU with bf16 units, whatever this one has
+                        lambda requested, device, **kw: Precision("bf16" if requested != "fp32" else "fp32", requested))
+    monkeypatch.setattr(lmkit.commands.train_run, "bf16_on_amx", lambda device, precision: precision.name == "bf16")
+    result = cli("train", "--train", TINY["en"]["train"], "--model", "scratch-rnn", "--hidden-size", "8",
+                 "--max-steps", "2", "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m", "--bptt", "8")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["config"]
+    assert config["batch_size"] == 16 and "note: using --batch-size 32" not in result.stderr
+
+
 def test_a_run_resumed_on_a_cpu_with_amx_keeps_the_batch_it_started_with(cli, tmp_path, monkeypatch):
     import lmkit.commands.train_run
 

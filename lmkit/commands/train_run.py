@@ -35,7 +35,7 @@ from lmkit.models.base import is_cloze
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
-from lmkit.train.config import TrainConfig
+from lmkit.train.config import TrainConfig, training_precision
 from lmkit.train.presets import large_vocabulary_values, option_names, preset_values
 from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume,
                                       refuse_state_name, refuse_working_directory_inside, resume_dir)
@@ -96,7 +96,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                     or stopped_early(ctx, directory, state)) if state else None
     if state and "precision" not in given_options(ctx):  # a saved auto chooses again here; a saved bf16 needs bf16
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
-    on_amx = bf16_on_amx(device, resolve_precision(config.precision, device))
+    on_amx = bf16_on_amx(device, training_precision(config.precision, device, model))  # the scratch RNN's is fp32
     if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
     else:
