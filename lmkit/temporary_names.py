@@ -182,8 +182,9 @@ def reclaim_dead_folders(directory: Path, what: str) -> list[Path]:
     but regular files, is removed; a link, a file, a folder with a folder or link inside, one whose lock is held
     or cannot be tried, and one younger than FRESH_SECONDS stay. Returns the paths removed."""
     def remove_folder(path: Path, opened: os.stat_result) -> bool:
-        if not all(entry.is_file(follow_symlinks=False) for entry in os.scandir(path)):
-            return False
+        with os.scandir(path) as entries:
+            if not all(entry.is_file(follow_symlinks=False) for entry in entries):
+                return False
         shutil.rmtree(path)
         return True
 
