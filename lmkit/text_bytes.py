@@ -91,9 +91,10 @@ def unmarked_wide_unicode(head: bytes) -> str | None:
 def decode_text(data: bytes, name, errors: str = "strict") -> str:
     """The UTF-8 text of `data`, read from `name` (a path, "standard input"), a BOM dropped and line ends made "\\n";
     CorpusError naming it where the bytes look binary or (with `errors="strict"`) are not UTF-8."""
-    head = data[:BINARY_SNIFF_BYTES]
-    if looks_binary(head):
-        raise CorpusError(binary_file_error(name, head, f"in the first {BINARY_SNIFF_BYTES} bytes"))
+    nul = data.find(b"\x00")  # anywhere: the whole text is here, and a NUL past a sniff's end is no character either
+    if nul >= 0:
+        where = f"in the first {BINARY_SNIFF_BYTES} bytes" if nul < BINARY_SNIFF_BYTES else f"at byte offset {nul}"
+        raise CorpusError(binary_file_error(name, data[:BINARY_SNIFF_BYTES], where))
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:

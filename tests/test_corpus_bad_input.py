@@ -162,6 +162,19 @@ def test_unknown_encoding_errors_value(corpora_root):
         get_corpus(train=ENGLISH, encoding_errors="ignore")
 
 
+@pytest.mark.parametrize("offset", [9, BINARY_SNIFF_BYTES + 791])
+def test_a_nul_anywhere_in_a_text_read_whole_is_refused(tmp_path, offset):
+    """pass 78: the readers of whole texts (an n-best list, a prompt file) looked for a NUL in the first 8 KB only,
+    so rescore scored one past it as part of a hypothesis, and generate read it as an unknown token."""
+    from lmkit.fileio import read_text
+
+    data = (b"the boat " * 2000)[:offset] + b"\x00the boat\n"
+    path = write(tmp_path / "nbest.tsv", data)
+    where = "in the first 8192 bytes" if offset < BINARY_SNIFF_BYTES else f"at byte offset {offset}"
+    with pytest.raises(CorpusError, match=re.escape(f"nbest.tsv: looks like a binary file (NUL byte {where})")):
+        read_text(path)
+
+
 def test_binary_file(corpora_root, tmp_path):
     path = write(tmp_path / "model.bin", b"text at first\n" + bytes(range(256)))
     with pytest.raises(CorpusError, match=r"model.bin: looks like a binary file \(NUL byte at byte offset 14\)"):
