@@ -127,9 +127,20 @@ def test_temperature_reshapes_the_distribution(table, temperature):
 def test_sample_log_probs_match_score_and_each_token_costs_one_step(table):
     prompt = [4, 5]  # "a b"
     outs = sample(table, prompt, SamplingConfig(num_samples=3, sentences=0, max_tokens=12, seed=11))
-    # prompt: <s> a through score_targets (2 steps for this model), b through step; then one step per token
-    assert table.steps == [3] * (2 + 1 + 11)
+    # prompt: <s> a through score_targets (2 steps for this model), b through step, read once for all three
+    # samples (pass 78: B copies of a long prompt took memory in proportion); then one step of 3 streams a token
+    assert table.steps == [1] * (2 + 1) + [3] * 11
     for out in outs:
+        assert out.logprobs == pytest.approx(score_of(table, prompt, out.ids), abs=1e-6)
+
+
+def test_a_prompt_read_in_windows_samples_as_one_read_whole(table, monkeypatch):
+    prompt = [4, 5, 4, 5, 4]
+    whole = sample(table, prompt, SamplingConfig(num_samples=2, sentences=0, max_tokens=6, seed=3))
+    monkeypatch.setattr("lmkit.generate.sampling.PRIME_WINDOW", 2)
+    windowed = sample(table, prompt, SamplingConfig(num_samples=2, sentences=0, max_tokens=6, seed=3))
+    assert [out.ids for out in windowed] == [out.ids for out in whole]
+    for out in windowed:
         assert out.logprobs == pytest.approx(score_of(table, prompt, out.ids), abs=1e-6)
 
 

@@ -138,17 +138,22 @@ def step_kernels(model, batch_size: int) -> Iterator[None]:
             torch.set_num_threads(threads)
 
 
-def prime(model, prompt_ids: list[int], batch_size: int):
-    """Feed `<s> prompt` to `batch_size` identical streams -> (log-probs (B, V) of the next token, state).
+PRIME_WINDOW = 256  # prompt tokens read a pass, as eval reads a text in windows
 
-    All but the last token go through `score_targets` in one pass; the last through `step`.
-    """
+
+def prime(model, prompt_ids: list[int], batch_size: int):
+    """Feed `<s> prompt` once -> (log-probs (B, V) of the next token, state), copied to `batch_size` identical
+    streams: all but the last token through `score_targets`, PRIME_WINDOW at a time with the state carried, the
+    last through `step`. So its memory grows with neither the prompt's length times the streams nor the prompt."""
     device = model_device(model)
-    ids = torch.tensor([model.vocab.bos_id, *prompt_ids], device=device).expand(batch_size, -1)  # (B, T)
-    state = model.init_state(batch_size)
-    if ids.shape[1] > 1:
-        _, state = model.score_targets(ids[:, :-1], ids[:, 1:], state)
-    return model.step(ids[:, -1].contiguous(), state)
+    ids = torch.tensor([model.vocab.bos_id, *prompt_ids], device=device)[None]  # (1, T)
+    state = model.init_state(1)
+    for start in range(0, ids.shape[1] - 1, PRIME_WINDOW):
+        stop = min(start + PRIME_WINDOW, ids.shape[1] - 1)
+        _, state = model.score_targets(ids[:, start:stop], ids[:, start + 1 : stop + 1], state)
+    logp, state = model.step(ids[:, -1], state)                                 # (1, V)
+    copies = torch.zeros(batch_size, dtype=torch.long, device=device)
+    return logp.expand(batch_size, -1).contiguous(), model.select_state(state, copies)
 
 
 def starts_line(prompt_ids: list[int], eos: int) -> bool:
