@@ -49,6 +49,16 @@ def test_eval_text_output_names_every_measure(cli, models):
         assert words in result.stdout
 
 
+def test_an_ngram_is_said_to_read_each_line_from_its_start_however_the_stream_is_cut(cli, models):
+    """pass 78: an N-gram's result said "state carried", yet its history begins at each line's <s>: its figures
+    are the same with --reset-per-line, --rows 1 or --window 3, which the line and the options' help now say."""
+    outputs = [cli("eval", models["kn"], *args, "--threads", "1")
+               for args in ([], ["--reset-per-line"], ["--rows", "1"], ["--window", "3"])]
+    assert len({out.stdout.split("text:")[0] for out in outputs}) == 1  # the same figures every way
+    assert all("(each line from <s>, as an N-gram reads; threads 1)" in out.stdout for out in outputs)
+    assert "(state carried; threads 1)" in cli("eval", models["lstm"], "--threads", "1").stdout
+
+
 def test_per_line_scores_add_up_to_the_total(cli, models, tmp_path):
     out = run_json(cli, models["kn"], "--per-line", tmp_path / "lines.tsv", "--reset-per-line")
     rows = [r.split("\t") for r in (tmp_path / "lines.tsv").read_text(encoding="utf-8").splitlines()]

@@ -19,11 +19,12 @@ STREAM_OPTIONS = ("reset_per_line", "rows", "window")  # how a left-to-right mod
 def scoring_options(f):
     options = [
         click.option("--reset-per-line", is_flag=True,
-                     help="Score every line on its own from <s> and a fresh state (sentence-level scoring)."),
+                     help="Score every line on its own from <s> and a fresh state (sentence-level scoring; an "
+                          "N-gram reads each line from <s> either way, so its figures do not change)."),
         click.option("--rows", type=number(int, low=1, high=2**20), default=16, show_default=True,
                      help="Pieces of the text scored in parallel (state carried within each; each piece begins at a line "
                           "start with nothing read, so on a short text more pieces cost a little context: --rows 1 "
-                          "reads it as one stream)."),
+                          "reads it as one stream; an N-gram's figures are the same at any --rows or --window)."),
         click.option("--window", type=number(int, low=1, high=2**24), default=256, show_default=True, help="Tokens per forward call."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     ]
@@ -161,7 +162,10 @@ def format_result(result: dict) -> str:
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
     for regime in result.get("adaptive", {}).values():
         lines += adaptive_lines(regime)
-    carried = "each line alone" if result["reset_per_line"] else "state carried"
+    if all(entry["kind"] == "ngram" for entry in result["models"]):  # its history begins at each line's <s>
+        carried = "each line from <s>, as an N-gram reads"
+    else:
+        carried = "each line alone" if result["reset_per_line"] else "state carried"
     lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")
