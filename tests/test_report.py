@@ -60,7 +60,7 @@ def test_each_row_says_what_was_trained_which_its_command_may_not(char_rows, tin
 
 def test_models_with_different_vocabularies_never_share_a_perplexity_column(char_rows, word_row, tmp_path):
     check_perplexity_comparable(char_rows)  # same vocabulary, same text: fine
-    with pytest.raises(VocabError, match="different vocabularies"):
+    with pytest.raises(VocabError, match="different tokenizers or vocabularies"):
         check_perplexity_comparable(char_rows + [word_row])
     report = build_report(char_rows + [word_row], "mixed")
     assert len(report.groups) == 2
@@ -70,6 +70,18 @@ def test_models_with_different_vocabularies_never_share_a_perplexity_column(char
     main_table = markdown.split("\n\n")[2]
     assert "test bits/char" in main_table and "test ppl" not in main_table  # bits/char compares all three
     assert markdown.count("### Perplexity:") == 2  # one perplexity table per vocabulary
+
+
+def test_the_same_ids_read_by_another_tokenizer_never_share_a_perplexity_column(char_rows):
+    """pass 78: an ARPA file read as words beside the character model whose vocabulary it held (tang300's 2,505
+    types) shared its perplexity column: 2,032.9 over 263 words beside 155.4 over 1,491 characters."""
+    lstm, kn = char_rows
+    as_words = type(kn)(**{**vars(kn), "name": "ARPA as words", "tokenizer": "word(lowercase=False, split_punct=False)"})
+    assert as_words.vocab_fingerprint == lstm.vocab_fingerprint
+    with pytest.raises(VocabError, match=r"different tokenizers or vocabularies \(char.* V=\d+, word\("):
+        check_perplexity_comparable([lstm, as_words])
+    assert [[row.name for row in group] for group in build_report([lstm, kn, as_words], "mixed").groups] == \
+        [["LSTM", "KN 3-gram"], ["ARPA as words"]]
 
 
 def test_different_test_texts_are_refused_too(char_rows):

@@ -50,7 +50,7 @@ def best_mixture(rows: list, corpus, shared: dict) -> list:
         return min(candidates, key=lambda r: r.valid["nll"], default=None)
 
     neural = best([r for r in rows if r.kind != "ngram" and r.valid])
-    ngram = best([r for r in rows if r.kind == "ngram" and r.valid and r.vocab_fingerprint == getattr(neural, "vocab_fingerprint", None)])
+    ngram = best([r for r in rows if r.kind == "ngram" and r.valid and r.token_unit == getattr(neural, "token_unit", None)])
     if neural is None or ngram is None:
         return []
     return [describe_mixture([Path(neural.directory), Path(ngram.directory)], [neural.name, ngram.name], corpus, **shared)]

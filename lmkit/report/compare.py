@@ -58,6 +58,12 @@ class ModelReport:
     architecture: str = ""                            # what was trained, e.g. "lstm 1 x 384, bf16" (architecture())
 
     @property
+    def token_unit(self) -> tuple[str, str]:
+        """What its perplexity averages over: its tokenizer and vocabulary (the same ids cut from the text by another
+        tokenizer, an ARPA file's words against a character model's characters, are other tokens)."""
+        return self.tokenizer, self.vocab_fingerprint
+
+    @property
     def mostly_unknown(self) -> bool:
         """So much of the test text outside the vocabulary that the row's figures mean little (Evaluation's)."""
         return mostly_unknown(self.test["tokens"], self.test["oov_rate"])
@@ -195,10 +201,11 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
 
 # --- fairness --------------------------------------------------------------------------------
 def comparable_groups(rows: list[ModelReport]) -> list[list[ModelReport]]:
-    """Rows that may share a perplexity column: same vocabulary and same test text, in first-seen order."""
-    groups: dict[tuple[str, str], list[ModelReport]] = {}
+    """Rows that may share a perplexity column: same tokens (tokenizer and vocabulary) and same test text, in
+    first-seen order."""
+    groups: dict[tuple, list[ModelReport]] = {}
     for row in rows:
-        groups.setdefault((row.vocab_fingerprint, row.test_digest), []).append(row)
+        groups.setdefault((row.token_unit, row.test_digest), []).append(row)
     return list(groups.values())
 
 
@@ -207,10 +214,10 @@ def check_perplexity_comparable(rows: list[ModelReport]) -> None:
     if len({r.test_digest for r in rows}) > 1:
         texts = ", ".join(sorted({r.test_text for r in rows}))
         raise VocabError(f"the models were tested on different texts ({texts}): their perplexities are not comparable")
-    if len({r.vocab_fingerprint for r in rows}) > 1:
+    if len({r.token_unit for r in rows}) > 1:
         kinds = ", ".join(sorted({f"{r.tokenizer} V={r.vocab_size}" for r in rows}))
         raise VocabError(
-            f"the models use different vocabularies ({kinds}): perplexity averages over tokens, and their tokens differ; "
+            f"the models use different tokenizers or vocabularies ({kinds}): perplexity averages over tokens, and their tokens differ; "
             "compare bits per character of the same test text instead")
 
 

@@ -49,7 +49,7 @@ def contrast_pair(rows: list) -> tuple | None:
     neural = best([r for r in rows if r.kind not in ("ngram", "interpolated") and r.passage])
     if neural is None:
         return None
-    ngram = best([r for r in rows if r.kind == "ngram" and r.passage and r.vocab_fingerprint == neural.vocab_fingerprint
+    ngram = best([r for r in rows if r.kind == "ngram" and r.passage and r.token_unit == neural.token_unit
                   and r.test_digest == neural.test_digest])
     return (neural, ngram) if ngram is not None else None
 
