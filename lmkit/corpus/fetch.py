@@ -67,19 +67,23 @@ def is_cached(path: Path) -> bool:
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def die_with_parent() -> None:
-    """In a child process, before it runs its program: have the kernel kill it when lmkit dies (Linux's
-    PR_SET_PDEATHSIG), so a download does not run on after a kill -9 of lmkit into a folder nobody holds."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def die_with_parent() -> Callable[[], None] | None:
+    """For subprocess's preexec_fn: have the kernel kill the child when lmkit dies (Linux's PR_SET_PDEATHSIG), so
+    a download does not run on after a kill -9 of lmkit into a folder nobody holds; None elsewhere. prctl is
+    looked up here, in lmkit, so the child between fork and exec only calls it (an import there could wait for
+    a lock another thread of lmkit's held at the fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = ctypes.CDLL(None).prctl
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run(command: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     try:
         result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent)
+                                preexec_fn=die_with_parent())
     except OSError as exc:
         raise CorpusError(f"{what}: cannot run {command[0]} ({exc.strerror or exc})") from exc
     return result
