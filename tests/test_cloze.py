@@ -664,3 +664,20 @@ def test_the_prediction_at_one_place_is_that_place_of_every_prediction():
         for outside in (0, ids.shape[1], True, 1.5):
             with pytest.raises(ValueError, match=f"at must be a predicted position, 1 .. {ids.shape[1] - 1}, got {outside}"):
                 model.cloze_logprobs(ids, lengths, at=outside)
+
+
+@pytest.mark.parametrize("max_len, beam", [(1, 8), (3, 4), (4, 3)])
+def test_the_search_size_known_before_the_search_bounds_what_it_reads(memorised, monkeypatch, max_len, beam):
+    from lmkit.generate.cloze_fill import cloze_search_size
+
+    model, tokenizer = memorised
+    read = []
+    for method in ("cloze_logprobs", "cloze_targets"):  # the two ways the fill reads framed sentences
+        reads = getattr(model, method)
+        monkeypatch.setattr(model, method, lambda ids, lengths, *a, _reads=reads, **k:
+                            read.append(int(lengths.sum())) or _reads(ids, lengths, *a, **k))
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("部新手机")
+    fillers = cloze_fill(model, left, right, max_len=max_len, beam=beam, rerank=0)
+    size = cloze_search_size(len(tokenizer.vocab), len(left) + len(right), max_len, beam)
+    assert len(fillers) <= size.fillers
+    assert sum(read) <= size.tokens < 1.5 * sum(read)

@@ -337,3 +337,28 @@ def test_the_default_marker_also_matches_the_full_width_blank():
     assert split_blank("中午____师", "__") == ("中午", "师")  # whole markers, however they overlap inside the run
     with pytest.raises(ConfigError, match=r"no blank in '中午师': mark the gap to fill with '_' \(or '＿'\)"):
         split_blank("中午师")
+
+
+class Counting(CountBigram):
+    """A bigram that counts the tokens it reads: every step of every stream."""
+
+    read = 0
+
+    def step(self, ids, state):
+        Counting.read += len(ids)
+        return super().step(ids, state)
+
+
+@pytest.mark.parametrize("max_len, beam", [(1, 32), (3, 4), (5, 2)])
+def test_the_search_size_known_before_the_search_bounds_what_it_reads(max_len, beam):
+    from lmkit.generate.fill import pair_search_size
+
+    tokenizer = CharTokenizer.fit(TWO_TOKENS)
+    forward, backward = Counting(tokenizer, TWO_TOKENS), Counting(tokenizer, TWO_TOKENS, backward=True)
+    left, right = tokenizer.encode_line("我打算"), tokenizer.encode_line("一部新手机")
+    Counting.read = 0
+    fillers = fill_blank(forward, backward, left, right, max_len=max_len, beam=beam, batch_size=1)  # no padding
+    size = pair_search_size(len(tokenizer.vocab), len(left) + len(right), max_len, beam)
+    assert len(fillers) <= size.fillers
+    # an upper bound, and a near one: fillers that both beams propose, scored once, are what it leaves apart
+    assert Counting.read <= size.tokens < 1.5 * Counting.read

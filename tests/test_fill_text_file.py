@@ -1,6 +1,7 @@
 """`lmkit fill --text-file F`: every line of F a sentence with a blank, filled with the models (and memories) read
 once, each line's fillers the same as the one-sentence command's."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -209,3 +210,23 @@ def test_standard_input_larger_than_the_bound_is_refused_as_it_is_read(cli, bimo
     monkeypatch.setattr("lmkit.commands.fill_texts.TEXT_FILE_MAX_BYTES", 10)
     assert_one_line_error(cli("fill", bimodel, "--text-file", "-", input="我打算_一部新手机\n".encode()),
                           "--text-file -: standard input: holds more than 10 bytes, the most lmkit reads as sentences")
+
+
+@pytest.mark.parametrize("form", ["pair", "bimodel"])
+def test_a_large_search_is_announced_once_before_it_runs_and_a_small_one_not(cli, tmp_path, pair, bimodel, form,
+                                                                           monkeypatch):
+    """A wide --beam over a long --max-len is a long wait with no bar off a terminal: stderr says its size first,
+    once for the whole --text-file; a search below LARGE_SEARCH_TOKENS says nothing."""
+    given, path = models(form, pair, bimodel), sentences_file(tmp_path, "\n".join(SENTENCES))
+    search = ("--text-file", path, "--max-len", "3", "--beam", "2", "--top", "1")
+    assert "note:" not in cli("fill", *given, *search).stderr
+    monkeypatch.setattr("lmkit.commands.fill.LARGE_SEARCH_TOKENS", 10)
+    notes = [line for line in cli("fill", *given, *search).stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "--max-len 3 --beam 2 ranks up to" in notes[0] and "million tokens" in notes[0]
+
+
+def test_the_readme_gives_the_size_of_search_that_is_announced():
+    from lmkit.commands.fill import LARGE_SEARCH_TOKENS
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert f"a search that will read more than {LARGE_SEARCH_TOKENS / 1e6:g} million tokens says so" in readme

@@ -14,7 +14,7 @@ from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
 from lmkit.commands.fill_output import FillTables
 from lmkit.commands.fill_texts import BlankText, UnfillableBlank, texts_to_fill
-from lmkit.commands.progress import bars_cleared, pass_bars
+from lmkit.commands.progress import ALWAYS_VARIABLE, bars_cleared, pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError, counted, excerpt, printable
@@ -25,6 +25,7 @@ from lmkit.evaluate.memory import MemorySettings, PairMemorySettings
 
 CANDIDATE_SEPARATORS = ",，"  # the full-width comma too: what a Chinese input method types
 MEMORY_SETTINGS = tuple(knob.name for knob in knobs(MemorySettings))  # --memory-neighbours, ..
+LARGE_SEARCH_TOKENS = 5_000_000  # a search of the vocabulary reading more tokens than this is announced first
 
 
 @click.command("fill")
@@ -106,7 +107,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
     --text-file F, or FORWARD BACKWARD --text-file F): every line is checked first, then filled in
     turn with the models and memories read once.
     """
-    from lmkit.generate.fill import check_pair, fill_blank, vocabulary_fillers
+    from lmkit.generate.fill import check_pair, fill_blank, pair_search_size, vocabulary_fillers
     from lmkit.evaluate.memory import require_features
 
     if top < 1:
@@ -154,13 +155,14 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
         for member in (first, second):  # both refused before either memory's text is fetched or read
             require_features(member.model, printable(str(member.path)))
         memories = tuple(build_memory(member, *remembered) for member in (first, second))
+    announce = search_note(pair_search_size, len(forward.vocab), max_len, beam)
     def fill(text: BlankText):
         with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet) as \
                 scoring, pass_bars("reading memories", quiet, "search") as reading:
-            left_ids, to_rank, right_ids = blank_and_fillers(
-                tokenizer, text.left, text.right, candidates,
-                lambda left_ids, right_ids, starts: vocabulary_fillers(forward, backward, left_ids, right_ids, max_len,
-                                                                       beam, starts, proposing))
+            def propose(left_ids, right_ids, starts):
+                announce(left_ids, right_ids)
+                return vocabulary_fillers(forward, backward, left_ids, right_ids, max_len, beam, starts, proposing)
+            left_ids, to_rank, right_ids = blank_and_fillers(tokenizer, text.left, text.right, candidates, propose)
             return fill_blank(forward, backward, left_ids, right_ids, to_rank, max_len=max_len, beam=beam,
                               memories=memories, progress=scoring, memory_progress=reading)
 
@@ -170,7 +172,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
 def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len: int, beam: int, rerank: int,
                     context_weight: float, remembered: tuple[Path | None, str, MemorySettings] | None,
                     tables: FillTables, quiet: bool, opener) -> None:
-    from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill
+    from lmkit.generate.cloze_fill import cloze_candidates, cloze_fill, cloze_search_size
     from lmkit.models.base import is_cloze
 
     member = opener.open(model_dir)
@@ -179,17 +181,38 @@ def fill_with_cloze(model_dir: Path, texts: list[BlankText], candidates, max_len
                           "needs a bidirectional one (--model bilstm, bigru or birnn), or give FORWARD BACKWARD TEXT (or --text-file)")
     tokenizer = member.tokenizer
     memory = None if remembered is None else build_memory(member, *remembered)
+    announce = search_note(cloze_search_size, len(member.model.vocab), max_len, beam)
     def fill(text: BlankText):
         with pass_bars("proposing fillers", quiet, "step") as proposing, pass_bars("scoring fillers", quiet, "filler") \
                 as scoring, pass_bars("re-ranking", quiet, "filler") as again:
-            left_ids, to_rank, right_ids = blank_and_fillers(
-                tokenizer, text.left, text.right, candidates,
-                lambda left_ids, right_ids, starts: cloze_candidates(member.model, left_ids, right_ids, max_len, beam,
-                                                                     starts, memory, proposing))
+            def propose(left_ids, right_ids, starts):
+                announce(left_ids, right_ids)
+                return cloze_candidates(member.model, left_ids, right_ids, max_len, beam, starts, memory, proposing)
+            left_ids, to_rank, right_ids = blank_and_fillers(tokenizer, text.left, text.right, candidates, propose)
             return cloze_fill(member.model, left_ids, right_ids, to_rank, max_len=max_len, beam=beam, rerank=rerank,
                               context_weight=context_weight, memory=memory, progress=scoring, rerank_progress=again)
 
     fill_each(texts, tokenizer, fill, tables.cloze, quiet)
+
+
+def search_note(size_of: Callable, vocab_size: int, max_len: int, beam: int) -> Callable[[list[int], list[int]], None]:
+    """`note(left_ids, right_ids)`, called before each search of the vocabulary: the first search whose size
+    (`size_of(vocab_size, context, max_len, beam)`, a SearchSize) reads more than LARGE_SEARCH_TOKENS tokens is
+    announced on stderr with what it costs, once a run, so that a wide search is not a silent wait off a terminal."""
+    said = False
+
+    def note(left_ids: list[int], right_ids: list[int]) -> None:
+        nonlocal said
+        size = size_of(vocab_size, len(left_ids) + len(right_ids), max_len, beam)
+        if said or size.tokens <= LARGE_SEARCH_TOKENS:
+            return
+        said = True
+        with bars_cleared():
+            click.echo(f"note: --max-len {max_len} --beam {beam} ranks up to {size.fillers:,} fillers for a blank, "
+                       f"reading about {size.tokens / 1e6:,.1f} million tokens to propose and score them: this can "
+                       "take many minutes (a narrower --beam or a shorter --max-len is quicker; progress shows on a "
+                       f"terminal, or in a log with {ALWAYS_VARIABLE}=always)", err=True)
+    return note
 
 
 def fill_each(texts: list[BlankText], tokenizer, fill: Callable[[BlankText], list], show, quiet: bool,

@@ -37,7 +37,7 @@ import torch
 
 from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import Progress, tally
-from lmkit.generate.fill import barred_ids, fillable_ids
+from lmkit.generate.fill import SearchSize, barred_ids, fillable_ids
 from lmkit.generate.sampling import NEG_INF
 from lmkit.models.base import evaluating, model_device
 from lmkit.generate.beam import best_first
@@ -152,6 +152,17 @@ def cloze_candidates(model, left: list[int], right: list[int], max_len: int = 1,
     for length in range(2, max_len + 1):
         candidates += grow_span(model, left, right, length, beam, starts, memory, step_done)
     return candidates
+
+
+def cloze_search_size(vocab_size: int, context: int, max_len: int, beam: int) -> SearchSize:
+    """The size of cloze_candidates then cloze_fill for a blank between `context` tokens (both sides together): a
+    span of k tokens takes k predictions, each over `beam` filled sentences of context + k + 2 tokens (`<s>`,
+    `</s>`), and each of its `beam` fillers is then read once more in its sentence to score it; the single tokens
+    all come off one prediction."""
+    sentence = lambda k: context + k + 2
+    proposing = sum(k * beam * sentence(k) for k in range(2, max_len + 1))
+    scoring = sentence(1) + sum(beam * sentence(k) for k in range(2, max_len + 1))
+    return SearchSize(vocab_size - 4 + beam * (max_len - 1), proposing + scoring)
 
 
 def cloze_fill(model, left: list[int], right: list[int], candidates: list[list[int]] | None = None,

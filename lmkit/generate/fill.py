@@ -180,6 +180,27 @@ def vocabulary_fillers(forward, backward, left, right, max_len: int, beam: int,
     return fillers
 
 
+@dataclass(frozen=True)
+class SearchSize:
+    """What a search of the vocabulary for fillers costs, known before it runs: at most `fillers` fillers ranked,
+    and about `tokens` tokens the models read to propose and score them (the bound a wide --beam over a long
+    --max-len makes large: each of its fillers is scored in a whole sentence)."""
+
+    fillers: int
+    tokens: int
+
+
+def pair_search_size(vocab_size: int, context: int, max_len: int, beam: int) -> SearchSize:
+    """The size of vocabulary_fillers then fill_blank for a blank between `context` tokens (both sides together):
+    each beam reads its side and one token per place for each of its `beam` rows; every filler of k tokens is then
+    read in its sentence (context + k + `</s>`) by both models."""
+    singles = vocab_size - 4  # fillable_ids: every id but the four specials
+    lengths = range(2, max_len + 1)  # each side's beam keeps `beam` fillers of each
+    proposing = 2 * (context + beam * len(lengths)) if lengths else 0
+    scoring = 2 * (singles * (context + 2) + 2 * beam * sum(context + k + 1 for k in lengths))
+    return SearchSize(singles + 2 * beam * len(lengths), proposing + scoring)
+
+
 def grow_fillers(model, context: list[int], max_len: int, width: int,
                  starts: Collection[int] | None = None, progress: Progress | None = None) -> list[list[int]]:
     """The `width` likeliest continuations of `<s> context` of each length 2..max_len (a beam search), their first
