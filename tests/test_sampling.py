@@ -137,7 +137,7 @@ def test_sample_log_probs_match_score_and_each_token_costs_one_step(table):
 def test_a_prompt_read_in_windows_samples_as_one_read_whole(table, monkeypatch):
     prompt = [4, 5, 4, 5, 4]
     whole = sample(table, prompt, SamplingConfig(num_samples=2, sentences=0, max_tokens=6, seed=3))
-    monkeypatch.setattr("lmkit.generate.sampling.PRIME_WINDOW", 2)
+    monkeypatch.setattr("lmkit.generate.sampling.WINDOW", 2)
     windowed = sample(table, prompt, SamplingConfig(num_samples=2, sentences=0, max_tokens=6, seed=3))
     assert [out.ids for out in windowed] == [out.ids for out in whole]
     for out in windowed:

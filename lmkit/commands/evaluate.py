@@ -10,6 +10,7 @@ from lmkit.commands.options import config_from, number, options_from
 from lmkit.evaluate.adaptive_config import REGIMES, AdaptiveConfig
 from lmkit.commands.output_paths import STDIN, OutputFile, PathGiven, PathOrStdin, check_output, corpus_files
 from lmkit.errors import ConfigError, counted
+from lmkit.evaluate.perplexity import ROWS, WINDOW
 from lmkit.fileio import json_text
 
 
@@ -21,11 +22,11 @@ def scoring_options(f):
         click.option("--reset-per-line", is_flag=True,
                      help="Score every line on its own from <s> and a fresh state (sentence-level scoring; an "
                           "N-gram reads each line from <s> either way, so its figures do not change)."),
-        click.option("--rows", type=number(int, low=1, high=2**20), default=16, show_default=True,
+        click.option("--rows", type=number(int, low=1, high=2**20), default=ROWS, show_default=True,
                      help="Pieces of the text scored in parallel (state carried within each; each piece begins at a line "
                           "start with nothing read, so on a short text more pieces cost a little context: --rows 1 "
                           "reads it as one stream; an N-gram's figures are the same at any --rows or --window)."),
-        click.option("--window", type=number(int, low=1, high=2**24), default=256, show_default=True, help="Tokens per forward call."),
+        click.option("--window", type=number(int, low=1, high=2**24), default=WINDOW, show_default=True, help="Tokens per forward call."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     ]
     for option in reversed(options):

@@ -21,14 +21,14 @@ from lmkit.evaluate import dynamic as dynamic_eval
 from lmkit.evaluate import memory as neighbour_memory
 from lmkit.evaluate.adaptive_config import (DYNAMIC_LR_GRID, LAMBDA_GRID, MEMORY_NEIGHBOURS_GRID,
                                             MEMORY_TEMPERATURE_GRID, MEMORY_WEIGHT_GRID, THETA_GRID, AdaptiveConfig)
-from lmkit.evaluate.perplexity import Progress, stream_logprobs, summarize
+from lmkit.evaluate.perplexity import ROWS, WINDOW, Progress, stream_logprobs, summarize
 from lmkit.errors import ConfigError
 from lmkit.evaluate.text import EvalText, is_backward
 
 CACHE_LABEL = "neural cache (adapts to the test text it has read)"
 DYNAMIC_LABEL = "dynamic evaluation (adapts to the test text it has read)"
 MEMORY_LABEL = "kNN-LM memory (reads the train text at every prediction, not the test text)"
-MEMORY_ROWS = 16  # the train split is read as one stream in this many pieces, as the static evaluation reads a text
+MEMORY_ROWS = ROWS  # the train split is read as one stream in this many pieces, as the static evaluation reads a text
 
 
 SETTING_KEYS = ("size", "theta", "lambda", "lr", "decay", "segment", "neighbours", "temperature", "weight")
@@ -147,7 +147,7 @@ def tune_memory(memory, tune: neural_cache.Pointers, given: dict, progress: Prog
 
 
 def evaluate_adaptive(member, text: EvalText, split_text: Callable[[str], EvalText], options: AdaptiveConfig,
-                      rows: int = 16, window: int = 256, device="cpu", progress: Progress | None = None) -> dict:
+                      rows: int = ROWS, window: int = WINDOW, device="cpu", progress: Progress | None = None) -> dict:
     """{"cache": {...}, "dynamic": {...}, "memory": {...}} for the regimes `options` asks for (refused first where
     unsupported). `progress(done, total)`: the memory's searches, one pass each.
 

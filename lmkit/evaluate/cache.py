@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lmkit.errors import ConfigError
-from lmkit.evaluate.perplexity import stream_rows
+from lmkit.evaluate.perplexity import ROWS, WINDOW, stream_rows
 from lmkit.text.batches import with_bos
 
 QUERY_CHUNK = 512  # positions whose cache scores are computed together (memory: chunk x (chunk + N))
@@ -46,7 +46,7 @@ def require_cache_support(model, kind: str | None) -> None:
 
 
 @torch.inference_mode()
-def read_pointers(model, stream: np.ndarray, rows: int = 16, window: int = 256, device="cpu") -> Pointers:
+def read_pointers(model, stream: np.ndarray, rows: int = ROWS, window: int = WINDOW, device="cpu") -> Pointers:
     """One static pass: hidden states and model log-probabilities of every token, in stream order."""
     model.eval()
     inputs, targets, mask = (t.to(device) for t in stream_rows(with_bos(stream), rows))

@@ -35,6 +35,8 @@ from lmkit.errors import LmkitError, counted
 from lmkit.text.vocab import BOS_ID, EOS_ID, UNK_ID
 
 LN2 = math.log(2.0)
+ROWS = 16      # pieces of a text read side by side, each with its state carried from its start (eval --rows)
+WINDOW = 256   # tokens of each piece one forward call reads, the state carried to the next (eval --window)
 MOSTLY_UNKNOWN = 0.2  # a share of <unk> tokens that says the text is read with the wrong tokenizer, or is not the model's
 
 
@@ -332,7 +334,7 @@ def score_padded(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch
     return torch.cat(pieces, dim=1)
 
 
-def stream_nll(model, stream: np.ndarray, rows: int = 16, window: int = 256, device: str | torch.device = "cpu",
+def stream_nll(model, stream: np.ndarray, rows: int = ROWS, window: int = WINDOW, device: str | torch.device = "cpu",
                progress: Progress | None = None) -> NLL:
     """NLL of a split's id stream, state carried from window to window along each of `rows` pieces."""
     stream = with_bos(stream)
@@ -341,7 +343,7 @@ def stream_nll(model, stream: np.ndarray, rows: int = 16, window: int = 256, dev
     return NLL(-float(logp.sum()), int(mask.sum()))
 
 
-def stream_logprobs(model, stream: np.ndarray, rows: int = 16, window: int = 256,
+def stream_logprobs(model, stream: np.ndarray, rows: int = ROWS, window: int = WINDOW,
                     device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probability of each token of the stream, scored in order with the state carried."""
     if len(stream) == 0:
@@ -375,7 +377,7 @@ def line_batches(stream: np.ndarray, batch_lines: int):
         yield positions, inputs, targets, mask
 
 
-def line_logprobs(model, stream: np.ndarray, batch_lines: int = 64, window: int = 256,
+def line_logprobs(model, stream: np.ndarray, batch_lines: int = 64, window: int = WINDOW,
                   device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probability of each token, every line scored on its own from `<s>` and a fresh state."""
     out = np.zeros(len(stream))
@@ -387,7 +389,7 @@ def line_logprobs(model, stream: np.ndarray, batch_lines: int = 64, window: int 
     return out
 
 
-def token_logprobs(model, stream: np.ndarray, reset_per_line: bool = False, rows: int = 16, window: int = 256,
+def token_logprobs(model, stream: np.ndarray, reset_per_line: bool = False, rows: int = ROWS, window: int = WINDOW,
                    device: str | torch.device = "cpu", progress: Progress | None = None) -> np.ndarray:
     """(N,) log-probabilities of a stream's tokens, in evaluation mode (no dropout)."""
     if hasattr(model, "eval"):

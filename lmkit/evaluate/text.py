@@ -21,7 +21,7 @@ from lmkit.text.encode import encode_lines
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
 from lmkit.checkpoint.saved_config import changed_split
 from lmkit.errors import CheckpointError, ConfigError, CorpusError
-from lmkit.evaluate.perplexity import (Evaluation, Progress, UnscorableToken, line_scores, perplexity_of, shown,
+from lmkit.evaluate.perplexity import (ROWS, WINDOW, Evaluation, Progress, UnscorableToken, line_scores, perplexity_of, shown,
                                       summarize, token_logprobs)
 from lmkit.fileio import TEXT_IN_MEMORY_BYTES, atomic_write, read_standard_input
 from lmkit.text.id_cache import encoded_split
@@ -144,7 +144,7 @@ class ModelScores:
 
 
 def score_text(model, tokenizer, config: dict, text: EvalText, reset_per_line: bool = False,
-               rows: int = 16, window: int = 256, device: str | torch.device = "cpu",
+               rows: int = ROWS, window: int = WINDOW, device: str | torch.device = "cpu",
                progress: Progress | None = None, zero_allowed: bool = False) -> ModelScores:
     """Evaluate a loaded model on `text` (the whole text in order, state carried, unless reset_per_line); tokens of
     probability zero refused unless `zero_allowed` (a member of a mixture: summarize)."""

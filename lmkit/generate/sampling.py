@@ -28,6 +28,7 @@ import torch
 
 from lmkit.config.settings import LARGEST_SEED, check_settings, setting
 from lmkit.errors import ConfigError
+from lmkit.evaluate.perplexity import WINDOW
 from lmkit.models.base import evaluating, model_device
 from lmkit.text.vocab import Vocab
 
@@ -138,18 +139,15 @@ def step_kernels(model, batch_size: int) -> Iterator[None]:
             torch.set_num_threads(threads)
 
 
-PRIME_WINDOW = 256  # prompt tokens read a pass, as eval reads a text in windows
-
-
 def prime(model, prompt_ids: list[int], batch_size: int):
     """Feed `<s> prompt` once -> (log-probs (B, V) of the next token, state), copied to `batch_size` identical
-    streams: all but the last token through `score_targets`, PRIME_WINDOW at a time with the state carried, the
+    streams: all but the last token through `score_targets`, WINDOW at a time (as eval reads a text) with the state carried, the
     last through `step`. So its memory grows with neither the prompt's length times the streams nor the prompt."""
     device = model_device(model)
     ids = torch.tensor([model.vocab.bos_id, *prompt_ids], device=device)[None]  # (1, T)
     state = model.init_state(1)
-    for start in range(0, ids.shape[1] - 1, PRIME_WINDOW):
-        stop = min(start + PRIME_WINDOW, ids.shape[1] - 1)
+    for start in range(0, ids.shape[1] - 1, WINDOW):
+        stop = min(start + WINDOW, ids.shape[1] - 1)
         _, state = model.score_targets(ids[:, start:stop], ids[:, start + 1 : stop + 1], state)
     logp, state = model.step(ids[:, -1], state)                                 # (1, V)
     copies = torch.zeros(batch_size, dtype=torch.long, device=device)

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from lmkit.errors import ConfigError, TrainingError
-from lmkit.evaluate.perplexity import NLL, score_padded, stream_rows
+from lmkit.evaluate.perplexity import NLL, WINDOW, score_padded, stream_rows
 from lmkit.models.base import HandWrittenGradients
 from lmkit.stop_signals import killed_by_sigterm
 from lmkit.text.batches import with_bos
@@ -134,7 +134,7 @@ class World:
         dist.all_gather(parts, local.contiguous())
         return torch.cat(parts, dim=0)
 
-    def stream_nll(self, model, stream: np.ndarray, rows: int, window: int = 256, device="cpu") -> NLL:
+    def stream_nll(self, model, stream: np.ndarray, rows: int, window: int = WINDOW, device="cpu") -> NLL:
         """NLL of an evaluation stream: the same rows as one process would score, shared out among ranks
         (each rank scores every size-th row), summed over ranks: identical to the single-process figure."""
         inputs, targets, mask = stream_rows(with_bos(stream), rows)  # (R, L) each
