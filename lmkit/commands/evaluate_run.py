@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from lmkit.commands.common import ignored_options, warn_if_mostly_unknown
 from lmkit.commands.output_paths import STDIN
-from lmkit.errors import ConfigError
+from lmkit.errors import ConfigError, printable
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.evaluate.perplexity import scored_by
 from lmkit.models.base import is_cloze
-from lmkit.evaluate.text import SPLIT_ADVICE, EvalText, default_text, score_text, write_line_scores
+from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, score_text, segmented_reading,
+                                 write_line_scores)
 
 
 EVAL_ADVICE = "pass --corpus NAME, --train PATH or --file PATH"  # lmkit eval's ways to name the text it scores
@@ -19,13 +22,26 @@ MIX_TUNING_ADVICE = f"--weights auto tunes the weights on its valid split: {SPLI
 def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice: str = EVAL_ADVICE) -> EvalText:
     """--file (STDIN: standard input), else the split of --corpus/--train, else the split of the corpus the model
     was trained on."""
-    if file == STDIN:
-        return EvalText.from_standard_input(corpus_spec.encoding_errors)
     if file is not None:
-        return EvalText.from_file(file, corpus_spec.encoding_errors)
+        text = (EvalText.from_standard_input(corpus_spec.encoding_errors) if file == STDIN else
+                EvalText.from_file(file, corpus_spec.encoding_errors))
+        return read_as_the_model_reads(text, member)
     if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
     return default_text(member.config, member.path, split, advice)
+
+
+def read_as_the_model_reads(text: EvalText, member) -> EvalText:
+    """A file or standard input scored by a model that reads word-segmented text (segmented_reading) counts its
+    characters as a segmented corpus's split does, its spaces between words left out, and says so: the same text
+    given as pku98's test split and as a file then has one bits/char."""
+    why = segmented_reading(member.config, member.tokenizer)
+    if why is None:
+        return text
+    click.echo(f"note: {printable(text.label)} is read as word-segmented text ({why}): bits/char counts the "
+               "characters of its plain text, not the spaces between its words, as for a segmented corpus's splits",
+               err=True)
+    return text.read_as_segmented()
 
 
 TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "

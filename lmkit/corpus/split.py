@@ -58,7 +58,7 @@ def line_blocks(lines: Iterable[str], block_chars: int) -> Iterator[list[str]]:
         yield block
 
 
-def unit_chars(lines: list[str], segmented: bool = False) -> int:
+def unit_chars(lines: Iterable[str], segmented: bool = False) -> int:
     """Characters of a unit, one newline per line; a segmented unit counts its plain text (lmkit.corpus.segmented)."""
     return sum(len(plain_text(line) if segmented else line) + 1 for line in lines)
 

@@ -3,13 +3,15 @@
 Every model encodes the text with its own tokenizer (reversing each line
 for a backward model); the character count and the digest belong to the
 text itself, so bits/char compares models with different tokenizers and the
-digest tells whether two evaluations saw the same text.
+digest tells whether two evaluations saw the same text. A word-segmented text
+(a segmented corpus's split, or a file read as one: EvalText.read_as_segmented)
+counts the characters of its plain text, its spaces between words markup.
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -18,6 +20,7 @@ import torch
 
 from lmkit.text.encode import encode_lines
 
+from lmkit.corpus.split import unit_chars
 from lmkit.corpus.text_files import NO_TEXT, printed, scan_text_file, stream_lines
 from lmkit.checkpoint.saved_config import changed_split
 from lmkit.errors import CheckpointError, ConfigError, CorpusError
@@ -41,6 +44,7 @@ class EvalText:
     file_path: Path | None = None
     file_lines: list[str] | None = field(default=None, repr=False)  # a text made in memory (n-best hypotheses)
     encoding_errors: str = "strict"  # how the bytes of file_path that are not UTF-8 are read
+    segmented: bool = False  # a file or standard input read as word-segmented text (read_as_segmented)
 
     @classmethod
     def from_split(cls, corpus, split: str) -> "EvalText":
@@ -66,6 +70,13 @@ class EvalText:
             lines.pop()  # the final line end ends the last line; it starts no empty one
         digest, chars = text_digest(lines, STDIN_NAME, "is empty; pipe in the text to score")
         return cls(STDIN_NAME, digest, chars, file_lines=lines)
+
+    def read_as_segmented(self) -> "EvalText":
+        """This file (or standard input) as the split of a word-segmented corpus is read: its characters counted in
+        its plain text (lmkit.corpus.segmented), the spaces between its words markup; the digest is the text's."""
+        if self.corpus is not None or self.segmented:
+            return self
+        return replace(self, chars=unit_chars(self.lines(), segmented=True), segmented=True)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
@@ -100,6 +111,20 @@ def text_digest(lines: Iterable[str], name: str | Path, empty: str) -> tuple[str
     if not shows:
         raise CorpusError(f"{name}: {NO_TEXT}")
     return digest.hexdigest(), chars
+
+
+def segmented_reading(config: dict, tokenizer) -> str | None:
+    """Why a model reads the texts it scores as word-segmented text, the spaces between words markup and not
+    characters (lmkit.corpus.segmented): it was trained on a segmented corpus (pku98), or its character tokenizer
+    reads text so; None where neither holds."""
+    from lmkit.corpus.sources import CORPORA
+
+    named = CORPORA.get(config.get("corpus") or "")
+    if named is not None and named.segmented:
+        return f"the model was trained on {named.name}, word-segmented text"
+    if getattr(tokenizer, "segmented", False):
+        return "the model's character tokenizer reads it as the plain text its words spell"
+    return None
 
 
 def is_backward(config: dict) -> bool:
