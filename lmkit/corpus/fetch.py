@@ -22,9 +22,11 @@ from typing import IO, Callable, Iterator
 from lmkit.errors import CorpusError
 from lmkit.fileio import broken_link, kind_of
 from lmkit.temporary_names import held_folder
+from lmkit.waiting_lock import turn
 
 MAX_MEMBER_BYTES = 64 << 20
 MOVE_AWAY = "lmkit will not read or replace it: move it away and fetch again"
+APT_LOCK = ".lmkit-apt.lock"  # in the apt folder of the downloads: held while one process works with its lists
 
 
 def sha256_file(path: Path) -> str:
@@ -121,31 +123,45 @@ def pip_download_sdist(requirement: str, downloads: Path, sha256: str) -> Path:
 
 def apt_download_deb(package: str, downloads: Path) -> Path:
     """The .deb of a Debian package, via `apt-get download` with private package lists; nothing is installed.
-    A .deb already in `downloads` is read, whatever its version; several are refused, as lmkit keeps one."""
-    cached = sorted(path for path in download_folder(downloads).glob(f"{package}_*.deb") if is_cached(path))
-    if len(cached) > 1:
-        raise CorpusError(f"{downloads}: holds {len(cached)} packages of {package} ({', '.join(p.name for p in cached)}); "
-                          "lmkit downloads one and reads the one it finds: move the others away")
-    if cached:
-        return cached[0]
+    A .deb already in `downloads` is read, whatever its version; several are refused, as lmkit keeps one. One lmkit
+    process at a time works with the private lists (apt's own lock is off there, as they are lmkit's): two fetches
+    at once corrupted them; a second waits and then reads the .deb the first downloaded."""
+    cached = cached_deb(package, downloads)
+    if cached is not None:
+        return cached
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise CorpusError(f"this corpus comes from Debian's {package} package, but {tool} is not available here; "
                               "pass a text file of your own with --train PATH")
-    options = _apt_options(download_folder(downloads, make=True) / "apt")
-    with held_folder(downloads, f"apt-{package}") as tmp:
-        result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=tmp)
-        if result.returncode != 0:  # the private lists may be empty or stale: refresh them once
-            update = _run(["apt-get", *options, "update"], "apt-get update")
-            if update.returncode != 0:
-                raise CorpusError(f"apt-get update failed: {_last_line(update.stderr)}")
+    apt_dir = download_folder(downloads, make=True) / "apt"
+    options = _apt_options(apt_dir)
+    with turn(apt_dir / APT_LOCK, "the lock of its apt-get downloads",
+              f"{apt_dir}: another lmkit process is downloading with apt-get; waiting for it to finish"):
+        cached = cached_deb(package, downloads)  # what the process waited for may have downloaded it
+        if cached is not None:
+            return cached
+        with held_folder(downloads, f"apt-{package}") as tmp:
             result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=tmp)
-        debs = sorted(tmp.glob(f"{package}_*.deb"))
-        if result.returncode != 0 or not debs:
-            raise CorpusError(f"apt-get could not download {package}: {_last_line(result.stderr)}")
-        target = downloads / debs[-1].name
-        os.replace(debs[-1], target)
+            if result.returncode != 0:  # the private lists may be empty or stale: refresh them once
+                update = _run(["apt-get", *options, "update"], "apt-get update")
+                if update.returncode != 0:
+                    raise CorpusError(f"apt-get update failed: {_last_line(update.stderr)}")
+                result = _run(["apt-get", *options, "download", package], "apt-get download", cwd=tmp)
+            debs = sorted(tmp.glob(f"{package}_*.deb"))
+            if result.returncode != 0 or not debs:
+                raise CorpusError(f"apt-get could not download {package}: {_last_line(result.stderr)}")
+            target = downloads / debs[-1].name
+            os.replace(debs[-1], target)
     return target
+
+
+def cached_deb(package: str, downloads: Path) -> Path | None:
+    """The .deb of `package` already downloaded into `downloads`, if any; several are refused."""
+    cached = sorted(path for path in download_folder(downloads).glob(f"{package}_*.deb") if is_cached(path))
+    if len(cached) > 1:
+        raise CorpusError(f"{downloads}: holds {len(cached)} packages of {package} ({', '.join(p.name for p in cached)}); "
+                          "lmkit downloads one and reads the one it finds: move the others away")
+    return cached[0] if cached else None
 
 
 def _apt_options(apt_dir: Path) -> list[str]:

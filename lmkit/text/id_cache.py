@@ -31,7 +31,6 @@ import fcntl
 import os
 import re
 import shutil
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -43,11 +42,12 @@ from lmkit.corpus.split import SPLITS
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import atomic_write, not_own_file, read_json, stranger_below, write_json_atomic
+from lmkit.fileio import atomic_write, read_json, stranger_below, write_json_atomic
 from lmkit.temporary_names import temporary_of
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
+from lmkit.waiting_lock import turn
 from lmkit.text.vocab import EOS_ID
 
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes
@@ -161,29 +161,14 @@ def encoding_into(folder: Path) -> Iterator[None]:
     """Hold `folder` (ids/<fingerprint>/) for one encoder, waiting for another that holds it; meanwhile remove
     what killed encodings left there, and in the corpus's other fingerprint folders that nobody holds."""
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / ENCODING_LOCK
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
-    except OSError as exc:
-        stranger = not_own_file(lock)
-        if stranger is None:
-            raise
-        raise CorpusError(f"{lock}: is {stranger} where lmkit keeps this folder's encoding lock, and not lmkit's; "
-                          "move it away") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # said, so that a wait behind a stopped process is not a silent hang
-            warnings.warn(f"{folder}: another lmkit process is encoding this corpus with this tokenizer; waiting "
-                          "for it to finish (its result is then used)", stacklevel=3)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(folder / ENCODING_LOCK, "this folder's encoding lock",
+              f"{folder}: another lmkit process is encoding this corpus with this tokenizer; waiting for it to finish "
+              "(its result is then used)"):
         remove_leftovers(folder)
         for other in folder.parent.iterdir():
             if other != folder and FINGERPRINT.fullmatch(other.name) and other.is_dir() and not other.is_symlink():
                 sweep_if_free(other)
         yield
-    finally:
-        os.close(fd)
 
 
 def sweep_if_free(folder: Path) -> None:
