@@ -621,6 +621,33 @@ def test_a_model_read_while_a_run_replaces_it_says_so(cli, tmp_path, tiny_en):
                               "did not fit together as read", "read it again once that run is done")
 
 
+def test_a_model_replaced_while_it_was_read_says_so_after_the_writer_let_go(cli, tmp_path, tiny_en, monkeypatch):
+    """Adversarial pass 79: a load racing `ngram --overwrite` read files of two saves and blamed an edit ("was
+    config.json edited?") when the writer had already let its lock go. A model whose files changed during the
+    read says so; one that did not change keeps its own error."""
+    import lmkit.checkpoint.save_load as save_load
+    from lmkit.text.tokenizer_cache import get_tokenizer
+    from lm_fixtures import rnn_dir
+
+    folder = rnn_dir(tmp_path / "m", tiny_en, get_tokenizer(tiny_en, "char"))
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["hidden_size"] *= 2  # as the new save's config beside the old save's weights
+    (folder / "config.json").write_text(json.dumps(config))
+    alone = cli("eval", folder)
+    assert alone.exit_code == 1 and "replaced while" not in alone.stderr and "hidden_size" in alone.stderr
+    reading = save_load.read_model
+
+    def replaced_midway(directory, read_config):  # the other save renames its weights in, then lets go
+        weights, fresh = directory / "model.safetensors", directory / "fresh"
+        fresh.write_bytes(weights.read_bytes())
+        os.replace(fresh, weights)
+        return reading(directory, read_config)
+
+    monkeypatch.setattr(save_load, "read_model", replaced_midway)
+    assert_one_line_error(cli("eval", folder), f"{folder}: its files were replaced while they were read, by another "
+                          "lmkit process saving a model there", "read it again")
+
+
 def test_an_ngram_rebuild_stopped_midway_keeps_the_old_models_learning_curve(cli, tmp_path, monkeypatch):
     """The rebuild removed metrics.jsonl before counting; a SIGHUP during the count left the old model without
     it. The old line now goes only when the new model is saved."""

@@ -197,17 +197,36 @@ def load_tokenizer_from(directory: str | Path) -> Tokenizer:
 def load_model(directory: str | Path):
     """(model, tokenizer, config) from a model directory; CheckpointError on anything missing or unsafe."""
     directory = Path(directory)
+    before = file_identities(directory)
     config = read_config(directory)  # its own word for a folder a run holds before its first save
     check_links_inside(directory)
     try:
         return read_model(directory, config)
     except CheckpointError as exc:
-        if lock_state(directory) != "held":
-            raise
         # a run replacing the model (--overwrite) may have renamed its new files in among the old while they were read
-        raise CheckpointError(f"{directory}: another lmkit process is writing this model (it holds {LOCK_FILE}), and "
-                              f"its files did not fit together as read ({exc}); read it again once that run is "
-                              "done") from exc
+        if lock_state(directory) == "held":
+            raise CheckpointError(f"{directory}: another lmkit process is writing this model (it holds {LOCK_FILE}), "
+                                  f"and its files did not fit together as read ({exc}); read it again once that run "
+                                  "is done") from exc
+        if file_identities(directory) != before:  # ... and be done by now, its lock let go
+            raise CheckpointError(f"{directory}: its files were replaced while they were read, by another lmkit "
+                                  f"process saving a model there, and did not fit together as read ({exc}); read it "
+                                  "again") from exc
+        raise
+
+
+def file_identities(directory: Path) -> dict[str, tuple[int, int, int] | None]:
+    """(inode, size, modification time) of each of the model's own entries (model_names), None where absent: a save
+    renames new files into place, so a model replaced while it was read shows a change here."""
+    identities = {}
+    for name in sorted(model_names()):
+        try:
+            facts = os.lstat(directory / name)
+        except FileNotFoundError:
+            identities[name] = None
+        else:
+            identities[name] = (facts.st_ino, facts.st_size, facts.st_mtime_ns)
+    return identities
 
 
 def read_model(directory: Path, config: dict):
