@@ -648,6 +648,29 @@ def test_a_model_replaced_while_it_was_read_says_so_after_the_writer_let_go(cli,
                           "lmkit process saving a model there", "read it again")
 
 
+@pytest.mark.parametrize("command", [["eval"], ["generate", "--max-tokens", "5"], ["report", "--out", "REPORT"]])
+def test_a_model_read_while_a_run_still_writes_there_is_said_to_be_the_one_saved_so_far(cli, tmp_path, monkeypatch,
+                                                                                         command):
+    """Adversarial pass 79: `report` of a run still training printed its figures as any finished run's. They are
+    its last validation's: a warning says so and names the step; without a run at work nothing is said."""
+    from conftest import train_tiny
+    from lmkit.train.resume_state import DirectoryLock
+
+    folder = train_tiny(tmp_path, "m")
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))  # where it cached its corpus
+    step = json.loads((folder / "config.json").read_text())["valid"]["step"]
+    args = [str(tmp_path / "r") if arg == "REPORT" else arg for arg in command]
+    quiet = cli(args[0], folder, *args[1:])
+    assert quiet.exit_code == 0, quiet.output
+    assert "another lmkit process" not in quiet.stderr
+    args = [str(tmp_path / "r2") if arg == "REPORT" else arg for arg in command]
+    with DirectoryLock(folder):  # as a run holds it from its start to its end
+        busy = cli(args[0], folder, *args[1:])
+    assert busy.exit_code == 0, busy.output
+    assert (f"{folder}: another lmkit process is writing into this directory (it holds .lock): this is the model "
+            f"saved there at step {step:,}, not what that run will end with") in busy.stderr
+
+
 def test_an_ngram_rebuild_stopped_midway_keeps_the_old_models_learning_curve(cli, tmp_path, monkeypatch):
     """The rebuild removed metrics.jsonl before counting; a SIGHUP during the count left the old model without
     it. The old line now goes only when the new model is saved."""

@@ -17,10 +17,12 @@ config's direction is None, and the file is used as the command uses it.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from lmkit.checkpoint.ownership import LOCK_FILE, lock_state
 from lmkit.checkpoint.save_load import load_model
 from lmkit.errors import CheckpointError, ConfigError, printable
 from lmkit.text.tokenizers import Tokenizer, WordTokenizer
@@ -78,8 +80,22 @@ def open_model(path: str | Path, tokenizer: Tokenizer | None = None,
     path = Path(path)
     check_tokenizer_use([path], tokenizer)
     if path.is_dir():
-        return LoadedModel(str(path), *load_model(path))
+        loaded = LoadedModel(str(path), *load_model(path))
+        warn_if_still_written(path, loaded.config)
+        return loaded
     return open_arpa(path, tokenizer, tokenizer_source)
+
+
+def warn_if_still_written(directory: Path, config: dict) -> None:
+    """A model read while another lmkit process writes into its directory (a run training on, an N-gram rebuilt
+    with --overwrite) is what was saved there so far: a warning says so, so that its figures are not taken for the
+    run's final ones."""
+    if lock_state(directory) != "held":
+        return
+    step = (config.get("valid") or {}).get("step")
+    saved = f"at step {step:,}" if isinstance(step, int) and not isinstance(step, bool) else "so far"
+    warnings.warn(f"{printable(str(directory))}: another lmkit process is writing into this directory (it holds "
+                  f"{LOCK_FILE}): this is the model saved there {saved}, not what that run will end with")
 
 
 def open_models(paths: Sequence[str | Path], tokenizer: Tokenizer | None = None,
