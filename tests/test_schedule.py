@@ -60,7 +60,10 @@ def test_the_budget_curve():
     assert budget_lr(1.0, 0.5, "cosine", 0.0) == pytest.approx(0.5)
     assert budget_lr(1.0, 1.0, "cosine", 0.0) == pytest.approx(0.0)
     assert budget_lr(1.0, 0.25, "linear", 0.0) == pytest.approx(0.75)
-    assert budget_lr(1.0, 0.05, "linear", 0.1) == pytest.approx(0.5 * 0.95)  # half way up the warm-up
+    assert budget_lr(1.0, 0.05, "linear", 0.1) == pytest.approx(0.5)  # half way up the warm-up
+    assert budget_lr(1.0, 0.5, "cosine", 0.5) == pytest.approx(1.0)   # the warm-up ends at the LR itself
+    assert budget_lr(1.0, 0.75, "linear", 0.5) == pytest.approx(0.5)  # ... and the decay has the rest
+    assert budget_lr(1.0, 1.0, "cosine", 0.9) == pytest.approx(0.0)
     assert budget_fraction(10, 30.0, 0.5, 40, 60.0, 2) == 0.5    # the time budget is the first to run out
     assert budget_fraction(30, 30.0, 0.5, 40, None, 2) == 0.75   # no time budget: the steps
     assert budget_fraction(30, 30.0, 0.5, None, None, 2) == 0.25  # neither: the epochs

@@ -3,9 +3,10 @@
 A budget schedule (cosine or linear) keys the LR to the fraction f of the budget used so far:
 
     f = max(step / max_steps, elapsed / max_time, epochs done / epochs)   (the budgets that are set; epochs always)
-    lr(f) = lr * min(1, f / warmup) * decay(f)      decay = (1 + cos(pi f)) / 2   or   1 - f
+    lr(f) = lr * f / warmup                        while f < warmup
+            lr * decay((f - warmup) / (1 - warmup)) after it, decay(g) = (1 + cos(pi g)) / 2   or   1 - g
 
-so the LR rises over the first `warmup` of the budget and reaches 0 where the first budget to
+so the LR rises over the first `warmup` of the budget to --lr, then decays to 0 where the first budget to
 run out ends: by time under --max-time, by steps under --max-steps, by passes over the data
 otherwise. f is computed from the run's progress (steps, seconds and data position, all saved
 for --resume), so a resumed run continues the same curve. The plateau rule instead divides the
@@ -43,9 +44,12 @@ def budget_fraction(step: int, elapsed: float, epochs_done: float, max_steps: in
 
 
 def budget_lr(lr: float, fraction: float, shape: str, warmup: float) -> float:
-    """The LR at `fraction` of the budget: linear warm-up over `warmup`, then the decay `shape` to 0."""
-    rise = min(1.0, fraction / warmup) if warmup > 0 else 1.0
-    return lr * rise * BUDGET_SHAPES[shape](fraction)
+    """The LR at `fraction` of the budget: a linear warm-up over `warmup` to `lr`, then the decay `shape` over the
+    rest, to 0. (Before adversarial pass 80 the decay also ran during the warm-up,
+    so the LR never reached `lr`: 0.52 of it at --warmup 0.5; 0.999 at the default 0.02.)"""
+    if fraction < warmup:
+        return lr * fraction / warmup
+    return lr * BUDGET_SHAPES[shape]((fraction - warmup) / (1.0 - warmup))
 
 
 def is_budget_schedule(name: str) -> bool:
