@@ -63,7 +63,7 @@ def test_a_cache_of_a_million_is_shown_in_full_and_lambda_0_tunes_nothing(cli, m
     result = cli("eval", models["lstm"], "--cache", "1048576", "--tune-tokens", "50")
     assert result.exit_code == 0, result.output
     assert "size 1048576, theta " in result.stdout and "(theta and lambda tuned on " in result.stdout
-    result = cli("eval", models["lstm"], "--cache", "100", "--cache-lambda", "0", "--tune-tokens", "50")
+    result = cli("eval", models["lstm"], "--cache", "100", "--cache-lambda", "0")
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if line.startswith("neural cache"))
     assert line.endswith(": size 100, lambda 0"), line  # nothing tuned, no theta: it changes nothing at lambda 0
@@ -96,6 +96,19 @@ def test_models_without_the_capability_are_refused_naming_their_kind(cli, models
 ])
 def test_regimes_that_cannot_combine_are_refused(cli, models, args, fragments):
     assert_one_line_error(cli("eval", models["lstm"], *args), *fragments)
+
+
+@pytest.mark.parametrize("args, regimes", [
+    (["--cache", "10", "--cache-theta", "0.3", "--cache-lambda", "0.1"], "--cache"),
+    (["--cache", "10", "--cache-lambda", "0"], "--cache"),
+    (["--memory", "--memory-neighbours", "8", "--memory-temperature", "2", "--memory-weight", "0.3"], "--memory"),
+])
+def test_tune_tokens_is_refused_where_every_setting_is_given(cli, models, args, regimes):
+    """Pass 80: --tune-tokens was accepted and changed nothing where no regime had anything left to tune (dynamic
+    evaluation reads it for its mean squared gradients too, so it is kept there)."""
+    assert_one_line_error(cli("eval", models["lstm"], *args, "--tune-tokens", "100"),
+                          f"every setting of {regimes} is given, so nothing is tuned: --tune-tokens would be ignored")
+    assert cli("eval", models["lstm"], "--dynamic", "--dynamic-lr", "0.01", "--tune-tokens", "300").exit_code == 0
 
 
 def test_a_mix_is_refused(cli, models):

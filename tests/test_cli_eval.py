@@ -57,6 +57,8 @@ def test_an_ngram_is_said_to_read_each_line_from_its_start_however_the_stream_is
     assert len({out.stdout.split("text:")[0] for out in outputs}) == 1  # the same figures every way
     assert all("(each line from <s>, as an N-gram reads; threads 1)" in out.stdout for out in outputs)
     assert "(state carried; threads 1)" in cli("eval", models["lstm"], "--threads", "1").stdout
+    mixed = cli("eval", "--mix", f"{models['lstm']},{models['kn']}", "--weights", "0.5,0.5", "--threads", "1")
+    assert "(state carried; the N-gram reads each line from <s>; threads 1)" in mixed.stdout  # pass 80
 
 
 def test_per_line_scores_add_up_to_the_total(cli, models, tmp_path):

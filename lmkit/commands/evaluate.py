@@ -140,6 +140,9 @@ def refuse_unused_adaptive(ctx: click.Context, adaptive: AdaptiveConfig) -> None
         refuse_ignored(ctx, ("memory_neighbours", "memory_temperature", "memory_weight"), "there is no --memory")
     if not adaptive.any:
         refuse_ignored(ctx, ("tune_tokens",), "there is no --cache N, --dynamic or --memory to tune")
+    elif not adaptive.dynamic and not adaptive.needs_tuning():  # dynamic evaluation reads it for its gradients too
+        wanted = " and ".join(REGIMES[regime][0] for regime in adaptive.asked())
+        refuse_ignored(ctx, ("tune_tokens",), f"every setting of {wanted} is given, so nothing is tuned")
 
 
 def resolve_scoring(scoring: dict) -> dict:
@@ -163,10 +166,13 @@ def format_result(result: dict) -> str:
         lines += [f"interpolated, weights {weights}{tuned}"] + metric_lines(result["mixture"]["evaluation"])
     for regime in result.get("adaptive", {}).values():
         lines += adaptive_lines(regime)
-    if all(entry["kind"] == "ngram" for entry in result["models"]):  # its history begins at each line's <s>
+    ngrams = [entry["kind"] == "ngram" for entry in result["models"]]  # an N-gram's history begins at each line's <s>
+    if all(ngrams):
         carried = "each line from <s>, as an N-gram reads"
+    elif result["reset_per_line"]:
+        carried = "each line alone"
     else:
-        carried = "each line alone" if result["reset_per_line"] else "state carried"
+        carried = "state carried" + ("; the N-gram reads each line from <s>" if any(ngrams) else "")
     lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")
     if result.get("per_line"):
         lines.append(f"per-line scores: {result['per_line']}")

@@ -69,6 +69,7 @@ class AdaptiveConfig:
         return [regime for regime in REGIMES if on[regime]]
 
     def needs_tuning(self) -> bool:
-        cache_tuning = self.cache is not None and (self.cache_theta is None or self.cache_lambda is None)
+        cache_tuning = (self.cache is not None and self.cache_lambda != 0  # at λ 0 the cache is off: θ is moot
+                        and (self.cache_theta is None or self.cache_lambda is None))
         memory_tuning = self.memory and None in (self.memory_neighbours, self.memory_temperature, self.memory_weight)
         return cache_tuning or (self.dynamic and self.dynamic_lr is None) or memory_tuning
