@@ -35,8 +35,11 @@ class RescoreConfig:
     max_weight: float = setting(20.0, "Tuning: the largest LM weight tried.", low=0, low_open=True, high=1e6)
     weight_steps: int = setting(31, "Tuning: LM weights tried (0 and a geometric grid up to --max-weight).",
                                 low=2, high=1000)
-    max_bonus: float = setting(2.0, "Tuning: largest per-token bonus tried, in nats of LM score.", low=0, high=100)
-    bonus_steps: int = setting(9, "Tuning: bonuses tried, evenly from -max to +max (1: no bonus).", low=1, high=1000)
+    max_bonus: float = setting(2.0, "Tuning: largest per-token bonus tried, in nats of LM score, so in the total "
+                               "score up to this times the LM weight (the length bonus printed is that product).",
+                               low=0, high=100)
+    bonus_steps: int = setting(9, "Tuning: bonuses tried, evenly from -max to +max nats of LM score (1: no bonus).",
+                               low=1, high=1000)
     dev_fraction: float = setting(0.5, "Without --dev-nbest: this fraction of the utterances (chosen by a hash of "
                                   "their ids) tunes, the rest measure.", low=0, low_open=True, high=1, high_open=True)
 
