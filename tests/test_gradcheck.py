@@ -122,6 +122,8 @@ def test_command_norms_table():
     (["--norms", "--steps", "3", "--eps", "1e-4"],
      "--norms measures gradient norms and checks nothing: --steps --eps would be ignored; drop them"),
     (["--norms", "--tolerance", "1e-3", "--batch-size", "3"], "--batch-size --tolerance would be ignored"),
+    # pass 80: it printed T=1 and checked lines of two tokens
+    (["--bidirectional", "--steps", "1"], "--steps 1 with --bidirectional: a line of one token has no other token"),
 ])
 def test_command_refuses_the_other_modes_options(cli, arguments, message):
     assert_one_line_error(cli("gradcheck", *arguments), message)

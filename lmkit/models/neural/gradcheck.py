@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lmkit.errors import ConfigError
 from lmkit.models.neural.elman_bptt import Params, bptt, forward_pass, target_logprobs
 from lmkit.models.neural.gradcheck_sizes import CHECK, CHECK_EPS, CHECK_STEPS, NORMS, NORMS_DISTANCE
 from lmkit.models.neural.scratch import ScratchConfig, ScratchRNN
@@ -192,10 +193,13 @@ def check_bidirectional(case: CheckCase, *, vocab_size: int = CHECK.vocab_size, 
     """bi_bptt against finite differences and autograd on random float64 weights and lines of `steps` tokens."""
     from lmkit.models.neural.elman_bibptt import bi_bptt, bi_forward, bi_loss, parameter_shapes
 
+    if steps < 2:
+        raise ConfigError(f"--steps {steps} with --bidirectional: a line of one token has no other token to predict it "
+                          "from; give --steps 2 or more")
     generator = torch.Generator().manual_seed(seed)
     params = {name: (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * 0.8
               for name, shape in parameter_shapes(vocab_size, hidden_size, case.emb_size).items()}
-    ids = torch.randint(0, vocab_size, (batch_size, max(steps, 2)), generator=generator)
+    ids = torch.randint(0, vocab_size, (batch_size, steps), generator=generator)
     weights = torch.full((batch_size, ids.shape[1] - 1), 1.0 / ids[:, 1:].numel(), dtype=torch.float64)
     by_hand = bi_bptt(params, bi_forward(params, ids, case.nonlinearity), ids, weights, case.nonlinearity)
 
