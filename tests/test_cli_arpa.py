@@ -137,6 +137,13 @@ def test_eval_of_an_arpa_file_equals_eval_of_its_directory(cli, built):
     same_numbers(arpa, directory)
 
 
+def test_the_counts_said_and_saved_are_those_the_arpa_file_lists(built):
+    """Pass 80: config.json (and the build's summary line) counted <pad> among the 1-grams, one more than the file."""
+    header = [line for line in (built / "kn3.arpa").read_text(encoding="utf-8").splitlines()[:5] if "=" in line]
+    listed = [int(line.split("=")[1]) for line in header]
+    assert json.loads((built / "kn3" / "config.json").read_text())["ngrams"] == listed
+
+
 def test_a_char_arpa_file_scores_with_the_tokenizer_given(cli, built):
     test = TINY["zh"]["test"]
     directory = evaluate(cli, built / "zh2", "--file", test)["models"][0]["evaluation"]

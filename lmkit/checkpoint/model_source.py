@@ -153,7 +153,7 @@ def open_arpa(path: Path, tokenizer: Tokenizer | None, tokenizer_source: str) ->
 
 def arpa_config(model, path: Path) -> dict:
     """What a model directory's config.json would say of an ARPA file's model."""
-    return {"kind": model.kind, "order": model.order, "smoothing": model.smoothing, "ngrams": model.tables.sizes(),
+    return {"kind": model.kind, "order": model.order, "smoothing": model.smoothing, "ngrams": model.ngram_counts(),
             "arpa": str(path), "direction": None}
 
 

@@ -136,7 +136,7 @@ def build_and_save(directory: Path, corpus, tokenizer, config: NGramConfig, dire
     model, seconds, messages = build_with_warnings(stream, tokenizer.vocab, config, direction, memory)
     for message in messages:
         click.echo(f"warning: {message}", err=True)
-    sizes = model.fitted().sizes()
+    sizes = model.ngram_counts()
     click.echo(folders_line())
     click.echo(f"built {config.order}-gram ({config.smoothing}) on {corpus.name} [{tokenizer.describe()}, vocab "
                f"{len(tokenizer.vocab):,}] from {counted(len(stream), 'token')} in {seconds:.2f}s: "

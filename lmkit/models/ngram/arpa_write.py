@@ -35,7 +35,7 @@ def write_arpa(model, path: str | Path, replace: bool = True) -> Path:
     tables, path = model.fitted(), Path(path)
     tokens = model.vocab.itos
     check_writable(model.vocab, path)
-    sizes = [len(tokens) - 1] + tables.sizes()[1:]  # <pad> is not a word of the model
+    sizes = model.ngram_counts()  # <pad> is not a word of the model
     with atomic_write(path, "wb", follow_link=True, replace=replace) as raw:
         compress = COMPRESSORS.get(path.suffix.lower())
         out = compress(raw) if compress else raw

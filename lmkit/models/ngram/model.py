@@ -154,11 +154,15 @@ class NGramLM:
         """(N,) natural log p of every token of an id stream, each line scored after `<s>` (KenLM's bos/eos)."""
         return self.full_scores(stream)[0] * LN10
 
+    def ngram_counts(self) -> list[int]:
+        """The n-grams of each order, as the ARPA file lists them: the 1-grams are the vocabulary's words but <pad>,
+        which the model never reads nor predicts (its tables keep a row for every id)."""
+        return [len(self.vocab) - 1] + self.fitted().sizes()[1:]
+
     # --- persistence ------------------------------------------------------------------
     def config(self) -> dict:
-        tables = self.fitted()
         return {"kind": self.kind, "order": self.order, "smoothing": self.smoothing, "k": self.k,
-                "direction": self.direction, "ngrams": tables.sizes(), "weights": WEIGHTS_FILE, **self.details}
+                "direction": self.direction, "ngrams": self.ngram_counts(), "weights": WEIGHTS_FILE, **self.details}
 
     def save(self, directory: str | Path, direction: str | None = None) -> None:
         """Write the tables, and the record of what they are (saved_record), to model.ngram.npz; `direction`, which
