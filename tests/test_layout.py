@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lmkit"
 
 STAGE_RANK = {
     "errors": 0, "fileio": 0, "temporary_names": 0, "text_bytes": 0, "folder_markers": 0, "config": 0, "stop_signals": 0, "line_ends": 0,
+    "waiting_lock": 0,
     "corpus": 1,
     "text": 2,
     "models": 3,
