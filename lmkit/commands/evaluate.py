@@ -64,8 +64,9 @@ def command(ctx, model_dir, split, file, corpus_spec, mix, weights, opener, per_
     .gz, .bz2 or .xz), which names no corpus: give it --file or --corpus.
 
     Perplexity = exp(NLL / predicted tokens), each line's </s> predicted and <s> never;
-    bits/char divides the NLL in bits by the text's characters (newlines counted), so
-    char, word and subword models compare on the same text. Unknown tokens score as <unk>;
+    bits/char divides the NLL in bits by the text's characters (one newline counted for
+    every line, the last one's too where the file has no final newline, as its </s> is
+    predicted), so char, word and subword models compare on the same text. Unknown tokens score as <unk>;
     the perplexity without OOVs leaves them out, as KenLM does.
 
     --cache N and --dynamic add evaluations in a separate regime that adapts to the
