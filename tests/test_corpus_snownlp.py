@@ -267,8 +267,10 @@ def test_the_test_split_given_as_a_file_has_the_split_s_bits_per_character(cli, 
     spaced = tmp_path / "spaced.txt"
     spaced.write_text("我 昨天 上学\n" * 12, encoding="utf-8")
     other = tmp_path / "other"
-    built = cli("ngram", "--train", spaced, "--valid", spaced, "--test", spaced, "--tokenizer", "char", "--order", "2",
-                "--out", other)
+    held_out = tmp_path / "held-out.txt"
+    held_out.write_text("你 明天 上学\n" * 12, encoding="utf-8")
+    built = cli("ngram", "--train", spaced, "--valid", held_out, "--test", held_out, "--tokenizer", "char", "--order",
+                "2", "--out", other)
     assert built.exit_code == 0, built.output
     plain = cli("eval", other, "--file", spaced, "--json")
     assert "word-segmented" not in plain.stderr
