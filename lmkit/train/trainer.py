@@ -155,6 +155,7 @@ class Trainer:
             progress.column = 0  # its batch index would point into other batches: the epoch starts again
             self.callbacks.on_message(f"the line batches differ from the saved run's (--batch-size x --bptt, or "
                                       f"an older lmkit): epoch {progress.epoch + 1} starts again")
+        self._move_to_batch(progress, (state.get("world") or {}).get("batch_size"))
         self._check_position(progress, source)
         load_optimizer_state(self.optimizer, state["optimizer"])
         self.progress = progress
@@ -176,6 +177,19 @@ class Trainer:
         saved = state.get("train_config") or {}
         return (state.get("position") == POSITION_LINES and saved.get("batch_size") == self.cfg.batch_size
                 and saved.get("bptt") == self.cfg.bptt and state.get("line_rows") == BATCH_RULE)
+
+    def _move_to_batch(self, progress: Progress, saved_batch) -> None:
+        """A stream run resumed at another --batch-size: the stream is laid out in that many rows, so a column of
+        the saved layout is another place in this one. The share of the epoch read is kept (column x rows tokens),
+        and the hidden state starts afresh (its rows were the saved layout's); both are said."""
+        if self.lines is not None or not isinstance(saved_batch, int) or saved_batch == self.cfg.batch_size:
+            return
+        if progress.column:
+            progress.column = min(self.epoch_end, progress.column * saved_batch // self.cfg.batch_size)
+        self.callbacks.on_message(f"--batch-size {self.cfg.batch_size} where the run had {saved_batch}: the text is "
+                                  f"laid out in {self.cfg.batch_size} rows now, so epoch {progress.epoch + 1} goes on "
+                                  f"from the same share of it ({progress.column / max(self.epoch_end, 1):.0%}) with "
+                                  "the hidden state started afresh")
 
     def _check_position(self, progress: Progress, source: str) -> None:
         """A saved position must lie inside this run's data: past the end it was saved on other data (or edited).
