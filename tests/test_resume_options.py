@@ -442,3 +442,52 @@ def test_a_resumed_run_that_stopped_early_is_told_it_may_stop_again(progress, sa
         assert said == (f"warning: --resume run: the run stopped early, its validation no better in its last {stale} "
                         f"evaluations (--patience {saved['patience']}); resumed as it is, it may stop again at its next "
                         "evaluation: give a larger --patience to train on")
+
+
+@pytest.mark.parametrize("batch_size", ["8", "2"])
+def test_another_batch_size_on_resume_goes_on_from_the_same_share_of_the_epoch(cli, model, batch_size):
+    """Pass 81: a larger batch was refused as a 'damaged trainer state' (its column past the new rows' end), and a
+    smaller one went on from a third of the epoch where two thirds had been read, both without a word."""
+    state = torch.load(model / "last" / "trainer_state.pt", weights_only=False)
+    column, saved_batch = state["progress"]["column"], state["world"]["batch_size"]
+    result = cli("train", "--resume", model, "--batch-size", batch_size, "--max-steps", "3")
+    assert result.exit_code == 0, result.output
+    assert f"--batch-size {batch_size} where the run had {saved_batch}: the text is laid out in {batch_size} rows" \
+           in result.output and "with the hidden state started afresh" in result.output
+    resumed = torch.load(model / "last" / "trainer_state.pt", weights_only=False)["progress"]
+    read_before, read_after = column * saved_batch, resumed["column"] * int(batch_size)
+    assert resumed["epoch"] == state["progress"]["epoch"] and read_after >= read_before  # on from where it was
+
+
+@pytest.mark.parametrize("given, lr, said", [([], 0.25, False), (["--lr", "0.01"], 0.25, False),
+                                             (["--lr", "0.004"], 1.0, True)])
+def test_a_repeated_lr_keeps_the_plateau_rules_decays_and_a_new_one_says_it_restarts(cli, tmp_path, monkeypatch,
+                                                                                     given, lr, said):
+    """Pass 81: repeating the first command's --lr on resume set the LR back to it, throwing the plateau rule's
+    decays away without a word."""
+    folder = train_tiny(tmp_path, "plateau", "--schedule", "plateau", "--lr", "0.01", "--eval-every", "1")
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))
+    path = folder / "last" / "trainer_state.pt"
+    state = torch.load(path, weights_only=False)
+    state["progress"]["lr_scale"] = 0.25  # as two halvings would leave it
+    torch.save(state, path)
+    result = cli("train", "--resume", folder, *given, "--max-steps", "3", "--eval-every", "1")
+    assert result.exit_code == 0, result.output
+    last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+    peak = 0.004 if given[-1:] == ["0.004"] else 0.01
+    assert last["step"] == 3 and last["lr"] == pytest.approx(peak * lr)
+    assert ("note: --lr 0.004 starts the plateau rule again from that LR; the run had decayed its --lr 0.01 to "
+            "0.0025" in result.output) == said
+
+
+@pytest.mark.parametrize("started, given", [([], "--asgd"), (["--asgd"], "--no-asgd")])
+def test_averaging_cannot_be_switched_on_resume(cli, tmp_path, monkeypatch, started, given):
+    """Pass 81: --no-asgd on resume was accepted, averaging went on, and config.json said it was off."""
+    folder = train_tiny(tmp_path, "m", "--optimizer", "sgd", *started)
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))
+    before = files(folder)
+    had = "--asgd" if started else "--no-asgd"
+    assert_one_line_error(cli("train", "--resume", folder, given, *RESUME), f"the run was started with {had}",
+                          f"not {given}; leave {given} out to continue it")
+    assert files(folder) == before
+    assert cli("train", "--resume", folder, had, *RESUME).exit_code == 0  # the same again is fine

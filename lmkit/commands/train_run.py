@@ -126,8 +126,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         if trainer.lines is not None and trainer.lines.cut and world.is_main:
             warn_cut_lines(trainer.lines.cut, trainer.lines.longest, config)
         if state is not None:
-            trainer.restore(state, lr=config.lr if "lr" in given_options(ctx) else None,  # --lr again replaces the decayed one
-                            source=str(resume_dir(directory) / STATE_FILE))
+            new_lr = lr_replaced(ctx, state, config)
+            trainer.restore(state, lr=new_lr, source=str(resume_dir(directory) / STATE_FILE))
         if world.is_main and preset is not None:
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
         if world.is_main:
@@ -248,6 +248,11 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
     given = given_options(ctx)
     if "optimizer" in given and config.optimizer != saved.get("optimizer"):
         raise ConfigError(f"--optimizer {config.optimizer}: the run being resumed used {saved.get('optimizer')}")
+    if "asgd" in given and config.asgd != bool(saved.get("asgd")):  # its average is part of the saved state
+        had, now = ("--asgd", "--no-asgd") if saved.get("asgd") else ("--no-asgd", "--asgd")
+        raise ConfigError(f"--resume {opts['resume']}: the run was started with {had} (the weights it averages, or "
+                          f"not, are part of its saved state), not {now}; leave {now} out to continue it, or train "
+                          "a new model into another --out")
     kept = {name: value for name, value in TrainConfig.from_dict(saved).to_dict().items() if name not in given}
     config = TrainConfig(**{**config.to_dict(), **kept})
     if config.weight_decay is None:  # a saved config without its decay (edited): not today's default, but the decay
@@ -271,6 +276,21 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
         except ConfigError as exc:
             raise ConfigError(f"{exc}; give --device to resume on another") from exc
     return config
+
+
+def lr_replaced(ctx: click.Context, state: dict, config: TrainConfig) -> float | None:
+    """The --lr a resumed run starts again from, or None where it goes on with the saved run's (a repeated --lr
+    equal to the saved one included: repeating the first command must not undo the plateau rule's decays). A new
+    --lr under --schedule plateau forgets those decays, and a note says from what LR."""
+    saved = (state.get("train_config") or {}).get("lr")
+    if "lr" not in given_options(ctx) or config.lr == saved:
+        return None
+    scale = (state.get("progress") or {}).get("lr_scale", 1.0)
+    if config.schedule == "plateau" and isinstance(saved, (int, float)) and isinstance(scale, (int, float)) \
+            and scale != 1.0:
+        click.echo(f"note: --lr {config.lr:g} starts the plateau rule again from that LR; the run had decayed its "
+                   f"--lr {saved:g} to {saved * scale:.3g} (leave --lr out to go on from there)")
+    return config.lr
 
 
 def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
