@@ -365,6 +365,20 @@ def test_valid_equal_to_train_is_warned_about(cli, tmp_path, valid):
     assert ("validation text is the same as the training text" in result.stderr) == (valid != "other text")
 
 
+@pytest.mark.parametrize("max_size, warned", [("10", True), ("300", False)])
+def test_a_vocabulary_that_leaves_most_of_the_valid_split_unknown_is_warned_about(cli, tmp_path, max_size, warned):
+    """Pass 81: --max-size 10 on words trained to a valid perplexity of 6.2 over text two thirds <unk>, and only
+    `lmkit eval` said so."""
+    result = cli("train", "--train", TINY["en"]["train"], "--valid", TINY["en"]["valid"], "--test",
+                 TINY["en"]["test"], "--tokenizer", "word", "--max-size", max_size, *TINY_MODEL, "--max-steps", "1",
+                 "--quiet", "--sample-tokens", "0", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "tokens of the valid split are outside the vocabulary" in line]
+    assert bool(said) == warned
+    if warned:
+        assert said[0].startswith("warning: ") and f"{max_size} tokens) and read as <unk>" in said[0]
+
+
 @pytest.mark.parametrize("text,warned", [
     ("床前明月光，疑是地上霜。举头望明月，低头思故乡。\n", True),        # Chinese without spaces
     ("今天 天气 很 好 ， 我们 去 公园 散步 吧 。\n", False),               # segmented with spaces

@@ -21,7 +21,7 @@ from lmkit.commands.resume_checks import (budget_left, check_best_model, check_r
                                           check_resume_texts, check_resume_tokenizer, stopped_early,
                                           tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
-                                      warn_if_valid_is_train)
+                                      warn_if_valid_is_mostly_unknown, warn_if_valid_is_train)
 from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, refuse_idle_locked_dropout,
                                          with_cpu_char_model, with_word_level_dropout)
 from lmkit.commands.train_output import ProgressPrinter
@@ -105,6 +105,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
                                    processes=world.size)
         warn_if_valid_is_train(corpus, say)
         warn_if_nothing_is_rare(config, tokenizer, say)
+        warn_if_valid_is_mostly_unknown(valid_stream, tokenizer, say)
     config = config.with_tokenizer_defaults(tokenizer.kind)  # the LR follows the batch the run trains with
     extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
