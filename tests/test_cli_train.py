@@ -290,3 +290,13 @@ def test_a_model_saved_into_out_while_ngram_prepares_is_not_replaced(cli, tmp_pa
     assert not (tmp_path / "m" / "model.ngram.npz").exists()
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == (tmp_path / "other" / "model.safetensors").read_bytes()
 
+
+
+def test_an_early_stop_names_the_patience_that_ran_out(cli, tmp_path):
+    """Pass 81: 'stopped: early_stop after 416 steps' did not say that --patience ended it, as 'done' names
+    --epochs. An LR of 1e-30 leaves every validation where the first was: no new best."""
+    result = train(cli, tmp_path / "m", "--schedule", "plateau", "--patience", "1", "--eval-every", "1", "--lr",
+                   "1e-30", "--precision", "fp32", "--sample-tokens", "0")
+    assert result.exit_code == 0, result.output
+    assert "stopped: early_stop (--patience 1 ran out: 1 counted evaluation without a new best) after 2 steps" \
+           in result.stdout

@@ -154,7 +154,10 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         click.echo(f"{result.stopped}: saved a resumable checkpoint at step {result.progress.step}; "
                    f"continue with: {resume_command(directory)}", err=True)
         return exit_code(result.stopped)
-    reason = f"done, {counted(config.epochs, 'epoch')} (--epochs)" if result.stopped == "done" else result.stopped
+    reasons = {"done": f"done, {counted(config.epochs, 'epoch')} (--epochs)",
+               "early_stop": f"early_stop (--patience {config.patience} ran out: "
+                             f"{counted(config.patience, 'counted evaluation')} without a new best)"}
+    reason = reasons.get(result.stopped, result.stopped)
     click.echo(f"stopped: {reason} after {counted(result.progress.step, 'step')}, "
                f"{counted(result.progress.tokens, 'token')}, {result.progress.elapsed:.0f}s")
     print_summary(directory, corpus, opts["sample_tokens"], opts["seed"], quiet=opts["quiet"])

@@ -48,9 +48,8 @@ class Vocab:
         if max_size is not None:
             kept = kept[: max_size - len(SPECIALS)]
         if not kept:
-            raise VocabError(
-                f"no token reaches min_freq={min_freq}: the vocabulary would hold only the specials"
-            )
+            raise VocabError(f"--min-freq {min_freq}: no token of the training text occurs that often, so the "
+                             "vocabulary would hold only the specials; give a smaller --min-freq")
         return cls(list(SPECIALS) + [t for t, _ in kept], {t: c for t, c in kept})
 
     @classmethod
