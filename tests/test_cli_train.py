@@ -208,7 +208,7 @@ def test_an_out_folder_that_cannot_be_made_lmkits_is_refused_as_an_out_to_choose
     (["--batch-size", "5000"], ["too few for --batch-size 5000"], False),
     (["--model", "scratch-rnn", "--layers", "2"], ["--layers must be at most 1", "one layer"], False),
     (["--model", "lstm", "--nonlinearity", "relu"], ["--nonlinearity does not apply to --model lstm"], False),
-    (["--min-freq", "100000"], ["min_freq"], False),
+    (["--min-freq", "100000"], ["--min-freq 100000: no token of the training text occurs that often"], False),
 ])
 def test_bad_training_options(cli, tmp_path, args, fragments, usage):
     assert_one_line_error(train(cli, tmp_path / "m", "--max-steps", "2", *args), *fragments, usage=usage)

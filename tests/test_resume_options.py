@@ -46,7 +46,8 @@ CONTRADICTIONS = {
     "nonlinearity": (["--nonlinearity", "relu"], "--nonlinearity does not apply to the saved lstm model"),
     "train": (["--train", CHINESE], "the saved model was trained on corpus 'english-"),
     "corpus": (["--corpus", "tang300"], "trained on corpus 'english-"),
-    "max-size": (["--max-size", "10"], "the saved tokenizer is char with 45 tokens, not char with 10 (--max-size)"),
+    "max-size": (["--max-size", "10"], "the saved tokenizer, char, has 45 tokens, and --max-size with --min-freq and "
+                                       "--max-size as given or at their defaults builds 10"),
     "out": (["--out", "elsewhere"], "continues the run in"),
     "overwrite": (["--overwrite"], "--overwrite starts a new run and --resume continues one"),
 }
@@ -491,3 +492,22 @@ def test_averaging_cannot_be_switched_on_resume(cli, tmp_path, monkeypatch, star
                           f"not {given}; leave {given} out to continue it")
     assert files(folder) == before
     assert cli("train", "--resume", folder, had, *RESUME).exit_code == 0  # the same again is fine
+
+
+def test_tokenizer_options_on_resume_are_compared_with_the_saved_tokenizer_not_the_default_kind(cli, tmp_path,
+                                                                                                monkeypatch):
+    """Pass 81: with a saved word tokenizer, a repeated --lowercase was refused as not applying to --tokenizer char,
+    a repeated --min-freq was compared with a character tokenizer, and `--tokenizer word --min-freq 2` blamed
+    --min-freq where --lowercase was the option left out."""
+    folder = train_tiny(tmp_path, "w", "--tokenizer", "word", "--lowercase", "--min-freq", "5")  # 149 words, not 152
+    monkeypatch.setenv("LMKIT_CORPORA", str(tmp_path / "corpora"))
+    repeats = (["--min-freq", "5"], ["--tokenizer", "word", "--min-freq", "5"], ["--lowercase", "--min-freq", "5"])
+    for steps, repeated in enumerate(repeats, start=3):
+        resumed = cli("train", "--resume", folder, *repeated, "--max-steps", str(steps), "--quiet",
+                      "--sample-tokens", "0")
+        assert resumed.exit_code == 0, (repeated, resumed.output)
+    assert_one_line_error(cli("train", "--resume", folder, "--lowercase", "--max-steps", "9"),
+                          "--lowercase with --min-freq and --max-size as given or at their defaults builds",
+                          "give the --min-freq and --max-size the run was trained with")
+    assert_one_line_error(cli("train", "--resume", folder, "--no-lowercase", "--min-freq", "5", "--max-steps", "9"),
+                          "not word(lowercase=False", "(--no-lowercase); leave --no-lowercase out")

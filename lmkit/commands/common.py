@@ -127,6 +127,7 @@ class TokenizerSpec:
 
     kind: str = "char"
     options: dict = field(default_factory=dict)
+    explicit_kind: bool = False  # --tokenizer given (else `kind` is the command's default)
 
     def load(self, corpus, rebuild: bool = False):
         from lmkit.text.tokenizer_cache import get_tokenizer, option_defaults
@@ -194,7 +195,8 @@ def tokenizer_options(function=None, *, default: str = "char"):
     def wrapper(*args, tokenizer, **kwargs):
         given = given_options(click.get_current_context())
         values = {name: kwargs.pop(name) for name in tokenizer_knobs()}
-        spec = TokenizerSpec(tokenizer, {name: value for name, value in values.items() if name in given})
+        spec = TokenizerSpec(tokenizer, {name: value for name, value in values.items() if name in given},
+                             explicit_kind="tokenizer" in given)
         return function(*args, tokenizer_spec=spec, **kwargs)
 
     wrapper = options_from(*TOKENIZER_OPTIONS.values(), union=True)(wrapper)

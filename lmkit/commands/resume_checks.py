@@ -207,12 +207,39 @@ def check_resume_texts(directory: Path, config: dict, corpus) -> None:
 
 
 def check_resume_tokenizer(ctx: click.Context, directory: Path, tokenizer, rebuilt) -> None:
-    """Tokenizer options given now must rebuild the saved tokenizer (`rebuilt`: what they give on the corpus)."""
-    if rebuilt.vocab != tokenizer.vocab or rebuilt.options() != tokenizer.options():
-        options = " ".join(flag(ctx, name) for name in tokenizer_knobs() if given(ctx, name))
-        raise ConfigError(f"--resume {directory}: the saved tokenizer is {tokenizer.describe()} with "
-                          f"{len(tokenizer.vocab)} tokens, not {rebuilt.describe()} with {len(rebuilt.vocab)} "
-                          f"({options}); leave {options} out to continue with the saved one")
+    """Tokenizer options given now must rebuild the saved tokenizer (`rebuilt`: what they give on the corpus, the
+    saved tokenizer's recorded options filling in those not given: saved_reading). Where only the vocabulary
+    differs, the options that size it (--min-freq, --max-size), which no tokenizer records, are the likely cause."""
+    if rebuilt.vocab == tokenizer.vocab and rebuilt.options() == tokenizer.options():
+        return
+    options = " ".join(flag(ctx, name) for name in tokenizer_knobs() if given(ctx, name))
+    if rebuilt.options() == tokenizer.options():
+        raise ConfigError(f"--resume {directory}: the saved tokenizer, {tokenizer.describe()}, has "
+                          f"{len(tokenizer.vocab)} tokens, and {options} with --min-freq and --max-size as given or at "
+                          f"their defaults builds {len(rebuilt.vocab)}; give the --min-freq and --max-size the run "
+                          f"was trained with, or leave {options} out to continue with the saved one")
+    recorded = tokenizer.options()
+    differing = " ".join(flag(ctx, name) for name in tokenizer_knobs()
+                         if given(ctx, name) and name in recorded and ctx.params[name] != recorded[name]) or options
+    raise ConfigError(f"--resume {directory}: the saved tokenizer is {tokenizer.describe()} with "
+                      f"{len(tokenizer.vocab)} tokens, not {rebuilt.describe()} with {len(rebuilt.vocab)} "
+                      f"({differing}); leave {differing} out to continue with the saved one")
+
+
+def saved_reading(tokenizer, spec):
+    """The tokenizer options given with --resume (`spec`), filled in from the saved `tokenizer`: its kind where
+    --tokenizer is not given, and the options it records (--lowercase, --segment, ...) where they are not; so a
+    repeated option is compared with the saved tokenizer, not with another kind's defaults. (--min-freq and
+    --max-size are not recorded: the vocabulary is, and the rebuilt one is compared with it.)"""
+    from lmkit.commands.common import TokenizerSpec
+    from lmkit.text.tokenizer_options import knobs, options_class
+
+    kind = spec.kind if spec.explicit_kind else tokenizer.kind
+    if kind != tokenizer.kind:
+        return spec
+    own = {knob.name for knob in knobs(options_class(kind))}
+    recorded = {name: value for name, value in tokenizer.options().items() if name in own}
+    return TokenizerSpec(kind, {**recorded, **spec.options})
 
 
 def tokenizer_options_given(ctx: click.Context) -> bool:

@@ -18,7 +18,7 @@ from lmkit.checkpoint.saved_config import CONFIG_FILE, text_record
 from lmkit.commands.options import config_from, given_options
 from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_best_model, check_resume_corpus, check_resume_options,
-                                          check_resume_texts, check_resume_tokenizer, stopped_early,
+                                          check_resume_texts, check_resume_tokenizer, saved_reading, stopped_early,
                                           tokenizer_options_given)
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_mostly_unknown, warn_if_valid_is_train)
@@ -387,7 +387,7 @@ def resume_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict):
         corpus = reopen_corpus(directory, config.get("corpus"))
     check_resume_texts(directory, config, corpus)
     if tokenizer_options_given(ctx):
-        check_resume_tokenizer(ctx, directory, tokenizer, tokenizer_spec.load(corpus))
+        check_resume_tokenizer(ctx, directory, tokenizer, saved_reading(tokenizer, tokenizer_spec).load(corpus))
     extra = {k: config[k] for k in ("corpus", "direction", "train") if k in config}
     if is_cloze(model):
         extra["direction"] = BOTH_WAYS  # saved as "forward" before bidirectional models said so
