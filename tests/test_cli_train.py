@@ -300,3 +300,15 @@ def test_an_early_stop_names_the_patience_that_ran_out(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "stopped: early_stop (--patience 1 ran out: 1 counted evaluation without a new best) after 2 steps" \
            in result.stdout
+
+
+def test_a_validation_on_an_epochs_last_window_counts_that_epoch_done(cli, tmp_path):
+    """Pass 81: metrics.jsonl said "epoch": 1 after two whole epochs when an --eval-every validation fell on the
+    last window (the epoch's end then validates no more). "epoch" counts the epochs read whole."""
+    one = train(cli, tmp_path / "one", "--epochs", "1", "--sample-tokens", "0", "--quiet")
+    assert one.exit_code == 0, one.output
+    windows = state(tmp_path / "one")["progress"]["step"]
+    two = train(cli, tmp_path / "two", "--epochs", "2", "--eval-every", str(windows), "--sample-tokens", "0", "--quiet")
+    assert two.exit_code == 0, two.output
+    records = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["epoch"]) for r in records] == [(windows, 1), (2 * windows, 2)]

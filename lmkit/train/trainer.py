@@ -445,7 +445,8 @@ class Trainer:
         True when patience ran out."""
         p = self.progress
         result = self.evaluate(self.valid_stream)
-        record = {"step": p.step, "epoch": p.epoch, "tokens": p.tokens, "time": round(p.elapsed, 3),
+        done = p.epoch + (p.column >= self.epoch_end)  # epochs read whole: a validation on an epoch's last window
+        record = {"step": p.step, "epoch": done, "tokens": p.tokens, "time": round(p.elapsed, 3),  # counts it
                   "train_loss": p.last_loss, "valid_nll": result.mean, "valid_ppl": result.perplexity,
                   "valid_tokens": result.tokens, "lr": p.lr, **self.runtime()}
         if self.valid_chars:
