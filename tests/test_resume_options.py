@@ -478,7 +478,7 @@ def test_a_repeated_lr_keeps_the_plateau_rules_decays_and_a_new_one_says_it_rest
     peak = 0.004 if given[-1:] == ["0.004"] else 0.01
     assert last["step"] == 3 and last["lr"] == pytest.approx(peak * lr)
     assert ("note: --lr 0.004 starts the plateau rule again from that LR; the run had decayed its --lr 0.01 to "
-            "0.0025" in result.output) == said
+            "0.0025" in result.stderr) == said
 
 
 @pytest.mark.parametrize("started, given", [([], "--asgd"), (["--asgd"], "--no-asgd")])

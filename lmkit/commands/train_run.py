@@ -127,7 +127,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         if trainer.lines is not None and trainer.lines.cut and world.is_main:
             warn_cut_lines(trainer.lines.cut, trainer.lines.longest, config)
         if state is not None:
-            new_lr = lr_replaced(ctx, state, config)
+            new_lr = lr_replaced(ctx, state, config, say)
             trainer.restore(state, lr=new_lr, source=str(resume_dir(directory) / STATE_FILE))
         if world.is_main and preset is not None:
             click.echo(f"preset {preset['name']}: {option_names(preset['settings'])}")
@@ -282,7 +282,7 @@ def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> T
     return config
 
 
-def lr_replaced(ctx: click.Context, state: dict, config: TrainConfig) -> float | None:
+def lr_replaced(ctx: click.Context, state: dict, config: TrainConfig, say: Callable[[str], None]) -> float | None:
     """The --lr a resumed run starts again from, or None where it goes on with the saved run's (a repeated --lr
     equal to the saved one included: repeating the first command must not undo the plateau rule's decays). A new
     --lr under --schedule plateau forgets those decays, and a note says from what LR."""
@@ -292,8 +292,8 @@ def lr_replaced(ctx: click.Context, state: dict, config: TrainConfig) -> float |
     scale = (state.get("progress") or {}).get("lr_scale", 1.0)
     if config.schedule == "plateau" and isinstance(saved, (int, float)) and isinstance(scale, (int, float)) \
             and scale != 1.0:
-        click.echo(f"note: --lr {config.lr:g} starts the plateau rule again from that LR; the run had decayed its "
-                   f"--lr {saved:g} to {saved * scale:.3g} (leave --lr out to go on from there)")
+        say(f"note: --lr {config.lr:g} starts the plateau rule again from that LR; the run had decayed its --lr "
+            f"{saved:g} to {saved * scale:.3g} (leave --lr out to go on from there)")
     return config.lr
 
 
