@@ -306,8 +306,23 @@ def test_no_model_is_marked_best_across_different_test_texts(char_rows):
     report = build_report(rows, "texts")
     markdown = write_report(report, Path(kn.directory).parent / "texts")["markdown"].read_text("utf-8")
     assert "**" not in markdown.split("\n### ")[0].split("| model |", 1)[1].split("\n\n")[0]  # the main table
-    assert "Bits per character are not comparable either" in markdown
+    # pass 82: the note said each model saw a different text where two of the three shared one
+    assert (f"Bits per character compare only models tested on the same text: {kn.test_text}: {lstm.name}, "
+            f"{kn.name}; other.txt: kn, other text.") in markdown
     assert best_rows([lstm, kn]) != []  # the same models on one text still compete
+
+
+def test_the_plots_keep_models_of_other_texts_apart(char_rows):
+    """Pass 82: bits_per_char.png was titled with one text's name over bars of two texts, and the learning curves'
+    'best N-gram' line of one corpus sat under another corpus's curves."""
+    from lmkit.report.plots import reference_value
+
+    lstm, kn = char_rows
+    elsewhere = type(lstm)(**{**vars(lstm), "name": "lstm, other text", "test_digest": "0" * 64,
+                              "test_text": "other.txt"})
+    key = "valid_bpc" if "valid_bpc" in lstm.curve[-1] else "valid_ppl"
+    assert reference_value([lstm, kn], key) is not None  # one corpus: the N-gram is their reference
+    assert reference_value([lstm, kn, elsewhere], key) is None  # a curve of another text: no one reference
 
 
 def test_the_suite_records_the_batch_lmkit_train_would_choose_otherwise():

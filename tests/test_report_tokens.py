@@ -143,3 +143,29 @@ def test_a_report_stopped_while_drawing_leaves_the_folder_as_it_was(char_rows, t
     with pytest.raises(KeyboardInterrupt):
         write_report(build_report(char_rows[:1], "another title"), out)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("first_bits, said", [(1.0, "spends 2.0 bits fewer than it"), (5.0, "spends 6.0 bits more than it")])
+def test_the_difference_summary_says_which_model_spends_more_bits(first_bits, said):
+    """Pass 82: '(-318.5 bits over the passage)' read as a saving where the first model paid 318.5 bits more."""
+    from types import SimpleNamespace
+
+    from lmkit.report.tokens import difference_summary
+
+    first = SimpleNamespace(name="lstm", passage=[[("a", first_bits), ("b", first_bits)]])
+    second = SimpleNamespace(name="kn", passage=[[("a", 3.0), ("b", 1.0)]])
+    summary = difference_summary((first, second))
+    assert summary.startswith(f"lstm gives {int(first_bits < 3)} of the 2 tokens a higher probability than kn")
+    assert summary.endswith(f"over the passage {said}.")
+
+
+def test_the_token_view_pairs_models_that_read_in_one_direction(char_rows):  # noqa: F811
+    """Pass 82: a backward LSTM, the best neural model by NLL, was coloured against a forward N-gram: p(x_t | the
+    text after it) against p(x_t | the text before it), token by token."""
+    lstm, kn = char_rows
+    backward = type(lstm)(**{**vars(lstm), "name": "lstm-backward", "backward": True,
+                             "test": {**lstm.test, "nll": lstm.test["nll"] / 2}})
+    assert contrast_pair([kn, backward, lstm]) == (lstm, kn)
+    assert contrast_pair([kn, backward]) is None
+    backward_kn = type(kn)(**{**vars(kn), "name": "kn-backward", "backward": True})
+    assert contrast_pair([kn, backward, lstm, backward_kn]) == (backward, backward_kn)

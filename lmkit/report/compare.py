@@ -56,6 +56,7 @@ class ModelReport:
     passage: list = field(default_factory=list)       # the test text's first lines as [[piece, bits], ...] per line
     reads_arpa_words: bool = False                    # an ARPA file given no tokenizer (LoadedModel's)
     architecture: str = ""                            # what was trained, e.g. "lstm 1 x 384, bf16" (architecture())
+    backward: bool = False                            # reads each line right to left (its passage: p(x_t | after))
 
     @property
     def token_unit(self) -> tuple[str, str]:
@@ -154,7 +155,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         adaptive=adaptive_figures(member, corpus, test_text, adaptive, scoring),
         passage=[] if test.zero_probability else passage_surprisal(tokenizer, test_text, test_scores,
                                                                     is_backward(config)),
-        reads_arpa_words=member.reads_arpa_words, architecture=architecture(config),
+        reads_arpa_words=member.reads_arpa_words, architecture=architecture(config), backward=is_backward(config),
     )
 
 
@@ -196,6 +197,7 @@ def describe_mixture(directories: list[Path], names: list[str], corpus=None, sam
         command=f"lmkit eval --mix {','.join(map(str, directories))} --weights auto",
         architecture=" + ".join(architecture(m.config) for m in members),
         passage=passage_surprisal(members[0].tokenizer, test_text, test_scores, is_backward(members[0].config)),
+        backward=is_backward(members[0].config),
     )
 
 
@@ -228,7 +230,11 @@ def fairness_notes(rows: list[ModelReport]) -> list[str]:
     except VocabError as exc:
         notes.append(f"One perplexity column is refused: {exc}.")
     if len({r.test_digest for r in rows}) > 1:
-        notes.append("Bits per character are not comparable either: each model saw a different test text.")
+        shared: dict[str, tuple[str, list[str]]] = {}
+        for row in rows:
+            shared.setdefault(row.test_digest, (row.test_text, []))[1].append(row.name)
+        notes.append("Bits per character compare only models tested on the same text: "
+                     + "; ".join(f"{text}: {', '.join(names)}" for text, names in shared.values()) + ".")
     if any(r.test["oov"] for r in rows):
         notes.append("OOV tokens are scored as <unk>, which pools every unknown token into one and flatters models "
                      "with small vocabularies; the perplexity without OOVs leaves those predictions out (as KenLM does).")

@@ -53,19 +53,23 @@ def bits_per_char_chart(rows) -> bytes:
     best = {id(rows[i]) for i in best_rows(rows)}
     rows = charted(rows)
     values = [r.test["bits_per_char"] for r in rows]
+    one_text = len({r.test_digest for r in rows}) == 1  # else each bar names its text: bars of two texts differ
+    names = [r.name if one_text else f"{r.name} ({r.test_text})" for r in rows]  # in the text as much as the model
     figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)), dpi=DPI)
     axes = figure.add_subplot()
     colors = ["#2a7f62" if id(r) in best else "#5b7db1" for r in rows]
     positions = range(len(rows))
     axes.barh(list(positions), values, color=colors)
-    families = fonts_for([r.name for r in rows] + [rows[0].test_text], BITS_PER_CHAR_FILE)  # 唐诗-lstm, not boxes
-    axes.set_yticks(list(positions), [r.name for r in rows], fontfamily=families)
+    families = fonts_for(names + [rows[0].test_text], BITS_PER_CHAR_FILE)  # 唐诗-lstm, not boxes
+    axes.set_yticks(list(positions), names, fontfamily=families)
     axes.invert_yaxis()  # first model on top, as in the table
     for y, value in zip(positions, values):
         axes.text(value, y, f" {value:.3f}", va="center", fontsize=8)
     axes.set_xlim(0, max(values) * 1.15)
     axes.set_xlabel("test bits per character (lower is better)")
-    axes.set_title(f"{rows[0].test_text}: bits per character", fontfamily=families)
+    title = (f"{rows[0].test_text}: bits per character" if one_text else
+             "bits per character, each model on the test text named beside it (compare only within one text)")
+    axes.set_title(title, fontfamily=families)
     figure.tight_layout()
     return png_bytes(figure)
 
@@ -89,9 +93,13 @@ def curve_metric(report) -> tuple[str, str] | None:
 
 
 def reference_value(rows, key: str) -> tuple[str, float] | None:
-    """The best N-gram (it has no learning curve), as a horizontal reference line."""
+    """The best N-gram (it has no learning curve), as a horizontal reference line: only where every curve drawn
+    was validated on the text it was (the same corpus, so the same test text), or it would sit among the curves of
+    another text."""
     field = {"valid_ppl": "perplexity", "valid_bpc": "bits_per_char"}[key]
-    flat = [(r.valid[field], r.name) for r in rows if r.kind == "ngram" and r.valid and r.valid.get(field) is not None]
+    texts = {r.test_digest for r in rows if len(r.curve) >= 2}
+    flat = [(r.valid[field], r.name) for r in rows if r.kind == "ngram" and r.valid and r.valid.get(field) is not None
+            and texts == {r.test_digest}]
     if not flat:
         return None
     value, name = min(flat)

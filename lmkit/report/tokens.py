@@ -42,16 +42,20 @@ def passage_surprisal(tokenizer, text, scores, backward: bool = False) -> list[l
 
 
 def contrast_pair(rows: list) -> tuple | None:
-    """The best neural model and the best N-gram (lowest test NLL) sharing a vocabulary and a test text."""
+    """The best neural model and the best N-gram (lowest test NLL) sharing a vocabulary, a test text and a direction:
+    a token of a backward model is predicted from the text after it, and coloured against an N-gram's prediction
+    from the text before it, it would not say where either is surprised by the same thing."""
     def best(candidates):
         return min(candidates, key=lambda r: r.test["nll"], default=None)
 
-    neural = best([r for r in rows if r.kind not in ("ngram", "interpolated") and r.passage])
-    if neural is None:
-        return None
-    ngram = best([r for r in rows if r.kind == "ngram" and r.passage and r.token_unit == neural.token_unit
-                  and r.test_digest == neural.test_digest])
-    return (neural, ngram) if ngram is not None else None
+    neural = sorted((r for r in rows if r.kind not in ("ngram", "interpolated") and r.passage),
+                    key=lambda r: r.test["nll"])
+    for model in neural:
+        ngram = best([r for r in rows if r.kind == "ngram" and r.passage and r.token_unit == model.token_unit
+                      and r.test_digest == model.test_digest and r.backward == model.backward])
+        if ngram is not None:
+            return model, ngram
+    return None
 
 
 def differences(pair) -> list[list[tuple[str, float, float, float]]]:
@@ -114,8 +118,9 @@ def difference_summary(pair) -> str:
     first, second = pair
     deltas = [delta for line in differences(pair) for *_, delta in line]
     wins = sum(d > 0 for d in deltas)
-    return (f"{first.name} gives {wins} of the {len(deltas)} tokens a higher probability than {second.name} "
-            f"({sum(deltas):+.1f} bits over the passage).")
+    saved = sum(deltas)  # bits the second spends beyond the first: > 0 where the first spends fewer
+    return (f"{first.name} gives {wins} of the {len(deltas)} tokens a higher probability than {second.name}, and over "
+            f"the passage spends {abs(saved):.1f} bits {'fewer' if saved >= 0 else 'more'} than it.")
 
 
 TOKENS_STYLE = """
