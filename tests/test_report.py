@@ -1,4 +1,5 @@
 """Reports: fair comparisons only, every file written, the suite trains real model directories."""
+import html
 import json
 from pathlib import Path
 
@@ -103,6 +104,11 @@ def test_report_files(char_rows, tmp_path):
     assert (tmp_path / "out" / "bits_per_char.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = written["markdown"].read_text(encoding="utf-8")
     assert "| **KN 3-gram** |" in markdown  # the lowest bits/char is marked
+    # pass 82: the page left out what report.md says first: the text scored, and what the marked row means
+    said = f"Test text: {char_rows[0].test_text} ({char_rows[0].test['chars']:,} characters, sha256"
+    assert said in markdown and "**Marked best** (bold): lowest bits/char among" in markdown
+    assert html.escape(said) in page and '<span class="best">Marked best</span> (highlighted): lowest' in page
+    assert "<code>&lt;/s&gt;</code> predicted" in page
 
 
 def test_a_mixture_row_with_tuned_weights(char_rows, tiny_en):

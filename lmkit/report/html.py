@@ -4,7 +4,8 @@ from __future__ import annotations
 import base64
 import html
 
-from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tables import (ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table,
+                                 test_text_note)
 from lmkit.report.tokens import TOKENS_STYLE, contrast_pair, tokens_html
 
 STYLE = """
@@ -12,7 +13,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; co
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 th { background: #f2f2f2; }
-tr.best td { font-weight: bold; background: #eef7f2; }
+tr.best td, span.best { font-weight: bold; background: #eef7f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; padding: 0.6em; white-space: pre-wrap; }
 img { max-width: 100%; }
@@ -38,8 +39,12 @@ def embedded_image(png: bytes, caption: str) -> str:
 def render_html(report, plots: dict[str, bytes]) -> str:
     """The page; `plots`: kind -> the PNG drawn (embedded, so the page does not depend on the files beside it)."""
     groups = report.groups
-    parts = [f"<h1>lmkit report: {html.escape(report.title)}</h1>",
-             html_table(model_table(report.rows, with_perplexity=len(groups) == 1))]
+    parts = [f"<h1>lmkit report: {html.escape(report.title)}</h1>"]
+    note = test_text_note(report.rows)
+    if note is not None:
+        marks = {"": "{}", "code": "<code>{}</code>", "best": '<span class="best">{}</span> (highlighted)'}
+        parts.append("<p>" + "".join(marks[style].format(html.escape(text)) for style, text in note) + "</p>")
+    parts.append(html_table(model_table(report.rows, with_perplexity=len(groups) == 1)))
     if len(groups) > 1:
         for group in groups:
             parts += [f"<h3>Perplexity: {html.escape(group_title(group))}</h3>", html_table(model_table(group, True))]

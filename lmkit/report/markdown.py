@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmkit.report.tables import ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table
+from lmkit.report.tables import (ADAPTIVE_HEADING, Table, adaptive_regimes, adaptive_table, group_title, model_table,
+                                 test_text_note)
 from lmkit.report.tokens import contrast_pair, difference_summary
 
 
@@ -22,15 +23,11 @@ def markdown_table(table: Table) -> list[str]:
 
 def render_markdown(report, plots: dict[str, Path]) -> str:
     groups = report.groups
-    first = report.rows[0]
     out = [f"# lmkit report: {report.title}", ""]
-    if len({r.test_digest for r in report.rows}) == 1:
-        chars = first.test["chars"]
-        out += [f"Test text: {first.test_text} ({chars:,} characters, sha256 {first.test_digest[:12]}…). "
-                "Perplexity = exp(NLL / predicted tokens), each line's `</s>` predicted, `<s>` never; "
-                "bits/char = NLL in bits / characters of the test text (newlines counted). "
-                "**Bold**: lowest bits/char among the models without OOV tokens, where any has none (an OOV "
-                "token scored as `<unk>` does not pay for spelling its word).", ""]
+    note = test_text_note(report.rows)
+    if note is not None:
+        marks = {"": "{}", "code": "`{}`", "best": "**{}** (bold)"}
+        out += ["".join(marks[style].format(text) for style, text in note), ""]
     out += markdown_table(model_table(report.rows, with_perplexity=len(groups) == 1)) + [""]
     if len(groups) > 1:
         for group in groups:

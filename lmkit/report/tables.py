@@ -131,3 +131,19 @@ def regime_settings(figures: dict | None) -> str:
 def adaptive_regimes(rows) -> list[str]:
     """The regimes some row was evaluated in, in a fixed order."""
     return [regime for regime in ADAPTIVE_NAMES if any(regime in row.adaptive for row in rows)]
+
+
+def test_text_note(rows) -> list[tuple[str, str]] | None:
+    """What report.md and report.html say first where every model read one test text: the text, the figures'
+    definitions and what the best row's mark means, as (style, text) pieces, style "" (plain), "code" or "best"
+    (each page writes them its own way). None where the models read different texts (the notes say which)."""
+    if len({r.test_digest for r in rows}) != 1:
+        return None
+    first = rows[0]
+    return [("", f"Test text: {first.test_text} ({first.test['chars']:,} characters, sha256 {first.test_digest[:12]}…). "
+                 "Perplexity = exp(NLL / predicted tokens), each line's "), ("code", "</s>"),
+            ("", " predicted, "), ("code", "<s>"),
+            ("", " never; bits/char = NLL in bits / characters of the test text (newlines counted). "),
+            ("best", "Marked best"), ("", ": lowest bits/char among the models without OOV tokens, where any has none (an "
+                                         "OOV token scored as "), ("code", "<unk>"),
+            ("", " does not pay for spelling its word).")]
