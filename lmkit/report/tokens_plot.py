@@ -52,8 +52,8 @@ def panels(rows: list, pair) -> list[tuple[str, list[tuple[str, str]]]]:
             [(shown_piece(p, r.tokenizer), heat(b, scale)) for line in r.passage for p, b in line]) for r in shown]
     if pair is not None:
         first, second = pair
-        out.append((f"{first.name} vs {second.name}: green {first.name} better, purple {second.name} better",
-                    [(shown_piece(p, first.tokenizer), diverging(d, scale / 2))
+        out.append((f"{first.name} vs {second.name}: green the first better, purple the second",  # each name once:
+                    [(shown_piece(p, first.tokenizer), diverging(d, scale / 2))  # long names ran off the edge
                      for line in differences(pair) for p, _, _, d in line]))
     return out
 
