@@ -31,10 +31,26 @@ def test_assigner_keeps_shares_on_many_units():
     assert counts == {"train": 900, "valid": 50, "test": 50}
 
 
-def test_line_blocks_end_at_blank_lines_and_size():
+def test_line_blocks_end_at_their_size_or_at_a_blank_line_past_half_of_it():
     lines = ["aa", "bb", "", "cc", "dddd", "ee", "ff"]
-    assert list(line_blocks(lines, 100)) == [["aa", "bb", ""], ["cc", "dddd", "ee", "ff"]]
-    assert list(line_blocks(lines, 6)) == [["aa", "bb"], [""], ["cc", "dddd"], ["ee", "ff"]]
+    assert list(line_blocks(lines, 100)) == [lines]  # the blank line comes before half of 100
+    assert list(line_blocks(lines, 6)) == [["aa", "bb"], ["", "cc", "dddd"], ["ee", "ff"]]  # never a blank alone
+    assert list(line_blocks(["aaaa", "", "b"], 8)) == [["aaaa", ""], ["b"]]
+
+
+def test_blank_lines_are_dealt_with_the_text_after_them(tmp_path):
+    """Pass 83: a blank line dealt as a unit of its own went, as the smallest unit, to a split furthest behind:
+    valid and test came out 78% blank lines where train had 27%."""
+    from lmkit.corpus.split import write_split_units
+
+    units = [["text one", ""], [""], ["", ""], ["text two"], ["text three"], [""]] * 40
+    stats = write_split_units(units, tmp_path, "units")
+    for split in ("train", "valid", "test"):
+        lines = (tmp_path / f"{split}.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        assert stats[split]["lines"] == len(lines) and any(lines), split
+    # the units with text, the blanks before each within it; the blank line after the last text is written after it
+    assert sum(stats[split]["units"] for split in stats) == 3 * 40 + 1
+    assert sum(stats[split]["lines"] for split in stats) == sum(map(len, units))  # every line kept
 
 
 def test_block_size_aims_for_hundreds_of_blocks():
