@@ -241,3 +241,17 @@ def test_a_warning_naming_a_file_with_a_newline_prints_as_one_line(corpora_root,
     shown = caught[0]
     show_lmkit_warnings(shown.message, shown.category, shown.filename, shown.lineno)
     assert capsys.readouterr().err.endswith("not a regular file): image\\nx.png\n")
+
+
+def test_a_split_edited_by_hand_is_refused_by_the_tokenizer_commands_too(cli, corpora_root, tmp_path):
+    """Pass 83: a train split changed in place (same size) was refused by corpus info and ngram, but vocab build
+    fitted the edited text and tokenize read it."""
+    text = tmp_path / "t.txt"
+    text.write_text("".join(f"line {i} of the text\n" for i in range(200)), encoding="utf-8")
+    assert cli("corpus", "info", "--train", text).exit_code == 0
+    (folder,) = [p for p in corpora_root.iterdir() if p.name.startswith("t-")]
+    train = folder / "train.txt"
+    train.write_text(train.read_text(encoding="utf-8").replace("line", "lime", 1), encoding="utf-8")
+    for command in (["vocab", "build", "--train", text], ["tokenize", "--train", text, "lime"]):
+        result = cli(*command)
+        assert result.exit_code == 1 and "its sha256 is not the one the manifest records" in result.output, command
