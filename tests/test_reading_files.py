@@ -22,6 +22,7 @@ from lm_fixtures import ngram_dir, rnn_dir
 from lmkit.checkpoint.save_load import load_model
 from lmkit.commands.generate import PROMPT_MAX_BYTES
 from lmkit.corpus.text_files import MAX_LINE_BYTES
+from lmkit.errors import CorpusError
 from lmkit.train.resume_state import save_last
 
 KINDS = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a regular file",
@@ -214,3 +215,23 @@ def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_
     shutil.copytree(folder / "models" / "kn", folder / "old")  # a model directory from before the marker
     (folder / "old" / ".lmkit-model").unlink()
     assert [p.relative_to(folder).as_posix() for p in list_text_files(folder)] == ["a.txt", "mine/config.json"]
+
+
+def test_a_link_to_a_folder_inside_a_train_folder_is_named_not_skipped_in_silence(tmp_path):
+    """Pass 83: a folder of text linked inside a --train folder was left out without a word (a linked file is
+    read, a linked folder given to the option itself too); it is not followed, and said so."""
+    from lmkit.corpus.text_files import list_text_files
+
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "a.txt").write_text("text\n", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.txt").write_text("more text\n", encoding="utf-8")
+    (tmp_path / "own" / "more").symlink_to(tmp_path / "elsewhere")
+    with pytest.warns(UserWarning, match=r"own: left out 1 link to a folder, which lmkit does not follow inside a "
+                                         r"folder it reads: more \(give such a folder to the option itself"):
+        assert list_text_files(tmp_path / "own") == [tmp_path / "own" / "a.txt"]
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "more").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(CorpusError, match=r"only: the directory holds no text files; links to folders inside it are "
+                                          r"not followed \(more\)"):
+        list_text_files(tmp_path / "only")

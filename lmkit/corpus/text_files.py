@@ -163,10 +163,19 @@ def list_text_files(path: str | Path, lmkit_folder: Callable[[Path], bool] | Non
                and not any(folder == p or folder in p.parents for folder in lmkits)]
     files = [p for p in visible if p.is_file()]
     texts = [p for p in files if p.stat().st_size > 0 and not _starts_binary(p)]
+    linked = [p for p in visible if p.is_symlink() and p.is_dir()]  # not followed: a link may lead back up
     if not texts:
         left = (" outside lmkit's model directories, reports and cached corpora, which are left out"
                 if lmkits else "")
-        raise CorpusError(f"{path}: the directory holds no text files{left}")
+        links = (f"; links to folders inside it are not followed ({', '.join(str(p.relative_to(path)) for p in linked)}"
+                 "): give such a folder to the option itself" if linked else "")
+        raise CorpusError(f"{path}: the directory holds no text files{left}{links}")
+    if linked:  # a folder of the user's text, skipped without a word, would train on part of it (pass 83)
+        names = ", ".join(str(p.relative_to(path)) for p in linked[:SKIPPED_SHOWN])
+        more = f" and {len(linked) - SKIPPED_SHOWN:,} more" if len(linked) > SKIPPED_SHOWN else ""
+        warnings.warn(f"{path}: left out {len(linked):,} link{'' if len(linked) == 1 else 's'} to a folder, which "
+                      f"lmkit does not follow inside a folder it reads: {names}{more} (give such a folder to the option "
+                      "itself, beside this one)", stacklevel=2)
     kept = set(texts)
     skipped = [p for p in visible if p not in kept and not p.is_dir()]
     if skipped:  # an image or a link to a device beside the texts: left out, and said so
