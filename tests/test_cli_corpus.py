@@ -33,6 +33,18 @@ def test_corpus_list_shows_a_damaged_corpus_and_why(cli, corpora_root, tiny_en):
     assert "damaged, will not open" in lines["tang300"] and "not fetched" not in lines["tang300"]
 
 
+def test_a_named_corpus_folder_without_its_manifest_is_named_not_called_unfetched(cli, corpora_root):
+    """Pass 83: with its manifest.json removed, `corpus info song100` said 'not fetched yet; run lmkit corpus fetch
+    song100', and that fetch refused the folder lmkit would not replace."""
+    folder = corpora_root / "song100"
+    folder.mkdir(parents=True)
+    (folder / "train.txt").write_text("a poem\n", encoding="utf-8")
+    for command in (["corpus", "info", "song100"], ["vocab", "show", "--corpus", "song100"]):
+        assert_one_line_error(cli(*command), f"{folder}: already exists and is not a corpus lmkit fetched (no "
+                                             "manifest.json)", "move it away")
+    assert (folder / "train.txt").read_text(encoding="utf-8") == "a poem\n"
+
+
 def test_corpus_list_and_info_see_an_edit_that_kept_the_size(cli, tiny_en):
     """Pass 20: one character changed for another of as many bytes; `corpus list` called the corpus cached and
     `corpus info` printed the manifest's sha256 as the file's, while `eval` refused it."""

