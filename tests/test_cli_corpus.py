@@ -498,3 +498,12 @@ def test_a_hub_unreachable_is_the_one_error_line_without_the_librarys_retry_line
     assert result.returncode == 1 and "thrown while requesting" not in result.stderr, result.stderr
     assert result.stderr.splitlines()[-1] == ("error: could not load Hugging Face dataset 'someone/texts': Couldn't "
                                               "reach 'someone/texts' on the Hub (LocalEntryNotFoundError)")
+
+
+def test_corpus_info_without_a_corpus_and_vocab_show_of_a_corpus_folder_say_what_to_give(cli, corpora_root, tiny_en):
+    """Pass 83: `corpus info` alone named only --corpus and --train, not its NAME; `vocab show CORPUS_FOLDER` said only
+    that the folder's tokenizer.json was missing."""
+    assert_one_line_error(cli("corpus", "info"), "no corpus given: name one (lmkit corpus info NAME, or --corpus "
+                                                 "NAME) or pass --train PATH")
+    assert_one_line_error(cli("vocab", "show", tiny_en.directory), f"{tiny_en.directory}: is the folder of a cached "
+                          f"corpus, not a tokenizer or a model directory; give --corpus {tiny_en.name}")

@@ -304,6 +304,11 @@ def tokenizer_from_path(path: Path):
         check_links_inside(path)  # as loading the model would: its tokenizer.json may not lead out of it
     file = path / TOKENIZER_FILE if path.is_dir() else path
     if not file.exists() and not file.is_symlink():  # a broken link is the JSON reader's to describe
+        from lmkit.corpus.store import is_corpus_folder
+
+        if path.is_dir() and is_corpus_folder(path):  # pass 83: it said only that tokenizer.json was missing
+            raise TokenizerError(f"{path}: is the folder of a cached corpus, not a tokenizer or a model directory; "
+                                 f"give --corpus {path.name} for its tokenizers")
         raise TokenizerError(f"{file}: no such tokenizer file")
     if file.name != TOKENIZER_FILE and (file.parent / TOKENIZER_FILE).is_file():
         raise TokenizerError(f"{file}: is a file of the model directory {file.parent}, not its tokenizer; give "

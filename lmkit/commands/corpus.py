@@ -94,6 +94,8 @@ def info(ctx, name, corpus_spec, as_json):
             raise ConfigError(f"NAME {name!r}: the name is empty; name a corpus (`lmkit corpus list`)")
         check_fetchable(corpora_root(), name)  # a path is no NAME: said in NAME's words, not --corpus's
         corpus_spec = replace(corpus_spec, name=name)
+    elif not corpus_spec.given:  # the spec's own words name only its options
+        raise ConfigError("no corpus given: name one (lmkit corpus info NAME, or --corpus NAME) or pass --train PATH")
     corpus = corpus_spec.open(fetch=False)
     if as_json:
         click.echo(json.dumps(corpus.manifest, indent=2, ensure_ascii=False, sort_keys=True))
