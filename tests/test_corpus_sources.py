@@ -344,6 +344,33 @@ def test_hf_dataset_with_its_own_splits(corpora_root, tmp_path):
     assert next(corpus.lines("valid")) == "validation 0"
 
 
+@pytest.mark.parametrize("files, words", [
+    ({"a.md": b"x\n"}, "holds no .txt file, and hf:/PATH reads a folder's .txt files"),
+    ({"a.txt": b"fine\n", "b.txt": b"caf\xe9\n"}, "b.txt: not valid UTF-8 at byte offset 3; fix the file, or give "
+                                                 "--train"),
+])
+def test_a_local_hf_folder_that_datasets_would_misread_is_named_first(corpora_root, tmp_path, files, words):
+    """Pass 83: a folder of .md files got datasets' 'No task.toml or instruction.md files found', and a Latin-1 .txt
+    'An error occurred while generating the dataset', naming neither the file nor the problem."""
+    folder = tmp_path / "h"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    with pytest.raises(CorpusError, match=re.escape(words)):
+        get_corpus(f"hf:{folder}")
+
+
+def test_a_local_hf_folder_says_which_files_it_leaves_out_and_the_root_is_refused(corpora_root, tmp_path):
+    folder = tmp_path / "h"
+    folder.mkdir()
+    (folder / "train.txt").write_bytes(CHINESE.read_bytes())
+    (folder / "notes.md").write_text("a note\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"reads the folder's .txt files only, and leaves out 1 other file: notes.md"):
+        get_corpus(f"hf:{folder}")
+    with pytest.raises(CorpusError, match="is the root of the file system: name the folder of your text"):
+        get_corpus("hf:/")  # it walked the whole file system for 14 s
+
+
 @pytest.mark.parametrize("where, words", [("folder", "is not a folder (hf:/PATH reads a local folder of text files)"),
                                           ("hub", "could not load Hugging Face dataset")])
 def test_hf_missing_dataset_is_one_line(corpora_root, tmp_path, monkeypatch, where, words):

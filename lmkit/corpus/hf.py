@@ -15,12 +15,13 @@ import json
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Iterator
 
 from lmkit.config.path_text import check_path_text
 from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_corpus, install_corpus, is_corpus_folder
-from lmkit.corpus.text_files import lmkit_folders
+from lmkit.corpus.text_files import lmkit_folders, scan_text_file
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError, first_line
 from lmkit.line_ends import text_lines
@@ -112,6 +113,8 @@ def check_local_folder(name: str, dataset: str) -> None:
     folder = Path(dataset)
     if not folder.is_dir():
         raise CorpusError(f"{name!r}: {dataset} is not a folder (hf:/PATH reads a local folder of text files)")
+    if folder == Path(folder.anchor):  # it walked the whole file system for 14 s, then named a /proc entry
+        raise CorpusError(f"{name!r}: {dataset} is the root of the file system: name the folder of your text")
     cached = inside_cached_corpus(folder)
     if cached is not None:
         said, advice = cached
@@ -120,6 +123,32 @@ def check_local_folder(name: str, dataset: str) -> None:
     if lmkits:
         raise CorpusError(f"{name!r}: {lmkits[0]} is a folder of lmkit's (a cached corpus or a model directory), "
                           "whose files are not text: give hf:/PATH a folder of text files only")
+
+
+def check_text_files(name: str, folder: Path) -> None:
+    """The files `datasets` reads in a local folder are its .txt files (its text loader): CorpusError where there is
+    none (`datasets` chose another loader for a folder of .md files and said 'No task.toml or instruction.md files
+    found') or where one is not UTF-8 text (it said only 'An error occurred while generating the dataset'), naming
+    the file and the byte as --train does. (pass 83)"""
+    visible = [p for p in sorted(folder.rglob("*"))
+               if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    texts = [p for p in visible if p.suffix == ".txt"]
+    if not texts:
+        raise CorpusError(f"{name!r}: {folder} holds no .txt file, and hf:/PATH reads a folder's .txt files "
+                          f"(Hugging Face's text loader); give --train {folder} for text files of other names")
+    for path in texts:
+        try:
+            scan_text_file(path)
+        except CorpusError as exc:
+            problem = str(exc).split("; ")[0]  # its advice names --encoding-errors, which hf:/PATH does not take
+            raise CorpusError(f"{name!r}: {problem}; fix the file, or give --train {folder} with --encoding-errors "
+                              "replace (hf:/PATH reads UTF-8 text only)") from None
+    others = [p for p in visible if p.suffix != ".txt"]
+    if others:
+        shown = ", ".join(str(p.relative_to(folder)) for p in others[:5]) + (" ..." if len(others) > 5 else "")
+        warnings.warn(f"{name}: reads the folder's .txt files only, and leaves out {len(others):,} other "
+                      f"file{'' if len(others) == 1 else 's'}: {shown} (--train {folder} reads every text file)",
+                      stacklevel=2)
 
 
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:
@@ -167,6 +196,8 @@ def row_units(table, column: str) -> Iterator[list[str]]:
 
 
 def build_hf(dataset: str, config: str | None, cache_dir: Path, work: Path, name: str) -> dict:
+    if dataset.startswith("/"):  # a local folder, read once here: what `datasets` would make of it
+        check_text_files(name, Path(dataset))
     tables = load_hf(dataset, config, cache_dir)
     found = {split: next((tables[a] for a in aliases if a in tables), None) for split, aliases in SPLIT_ALIASES.items()}
     if found["train"] is None:
