@@ -213,6 +213,17 @@ def remove_made_folders(made: list[Path], target: Path) -> None:
             return  # something is in it now: it stays, and so do the folders above it
 
 
+def path_identity(path: str | os.PathLike) -> tuple[int, int, int, int] | None:
+    """(inode, size, modification and status-change times) of what stands at `path`, not followed; None where
+    nothing does. Equal before and after means untouched meanwhile: lmkit replaces a file by renaming a new one
+    into place (a new inode), and an edit in place moves the change times."""
+    try:
+        facts = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return facts.st_ino, facts.st_size, facts.st_mtime_ns, facts.st_ctime_ns
+
+
 def not_own_file(path: str | os.PathLike) -> str | None:
     """What stands at `path`, where lmkit keeps a file of its own (a cache), when it is not a regular file or
     nothing: "a symbolic link" (never followed there), "a directory", "a FIFO (named pipe)", ...; else None."""

@@ -255,3 +255,23 @@ def test_a_split_edited_by_hand_is_refused_by_the_tokenizer_commands_too(cli, co
     for command in (["vocab", "build", "--train", text], ["tokenize", "--train", text, "lime"]):
         result = cli(*command)
         assert result.exit_code == 1 and "its sha256 is not the one the manifest records" in result.output, command
+
+
+def test_a_split_checked_once_is_not_hashed_again_until_it_is_touched(tiny_en, monkeypatch):
+    """A run checks each split when it builds its tokenizer and again when it encodes it: one hash, while the file is
+    as it was; an edit in place (the same size) is seen again."""
+    import lmkit.corpus.store as store
+
+    hashed = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda path: hashed.append(path) or real(path))
+    corpus = store.Corpus.open(tiny_en.directory)
+    corpus.check_file("test")
+    corpus.check_file("test")
+    assert len(hashed) == 1
+    path = corpus.path("test")
+    data = path.read_bytes()
+    path.write_bytes(data[:-2] + (b"x" if data[-2:-1] != b"x" else b"y") + data[-1:])
+    with pytest.raises(CorpusError, match="its sha256 is not the one the manifest records"):
+        corpus.check_file("test")
+    path.write_bytes(data)

@@ -30,7 +30,7 @@ from lmkit.checkpoint.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFie
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.fileio import WriteError, fsync_dir, read_json, write_json_atomic, write_text_atomic
+from lmkit.fileio import WriteError, fsync_dir, path_identity, read_json, write_json_atomic, write_text_atomic
 from lmkit.folder_markers import MODEL_MARKER, REPORT_MARKER
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
@@ -215,18 +215,10 @@ def load_model(directory: str | Path):
         raise
 
 
-def file_identities(directory: Path) -> dict[str, tuple[int, int, int] | None]:
-    """(inode, size, modification time) of each of the model's own entries (model_names), None where absent: a save
-    renames new files into place, so a model replaced while it was read shows a change here."""
-    identities = {}
-    for name in sorted(model_names()):
-        try:
-            facts = os.lstat(directory / name)
-        except FileNotFoundError:
-            identities[name] = None
-        else:
-            identities[name] = (facts.st_ino, facts.st_size, facts.st_mtime_ns)
-    return identities
+def file_identities(directory: Path) -> dict[str, tuple | None]:
+    """path_identity of each of the model's own entries (model_names): a save renames new files into place, so a
+    model replaced while it was read shows a change here."""
+    return {name: path_identity(directory / name) for name in sorted(model_names())}
 
 
 def read_model(directory: Path, config: dict):

@@ -23,25 +23,23 @@ def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice
     """--file (STDIN: standard input), else the split of --corpus/--train, else the split of the corpus the model
     was trained on."""
     if file is not None:
-        text = (EvalText.from_standard_input(corpus_spec.encoding_errors) if file == STDIN else
-                EvalText.from_file(file, corpus_spec.encoding_errors))
-        return read_as_the_model_reads(text, member)
+        segmented = reads_segmented(member, "standard input" if file == STDIN else str(file))
+        return (EvalText.from_standard_input(corpus_spec.encoding_errors, segmented) if file == STDIN else
+                EvalText.from_file(file, corpus_spec.encoding_errors, segmented))
     if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
     return default_text(member.config, member.path, split, advice)
 
 
-def read_as_the_model_reads(text: EvalText, member) -> EvalText:
-    """A file or standard input scored by a model that reads word-segmented text (segmented_reading) counts its
-    characters as a segmented corpus's split does, its spaces between words left out, and says so: the same text
-    given as pku98's test split and as a file then has one bits/char."""
+def reads_segmented(member, label: str) -> bool:
+    """Whether a file or standard input (`label`) scored by `member` is read as word-segmented text, its characters
+    counted as a segmented corpus's split counts them, its spaces between words left out (segmented_reading), so
+    that the same text given as pku98's test split and as a file has one bits/char; a note says so."""
     why = segmented_reading(member.config, member.tokenizer)
-    if why is None:
-        return text
-    click.echo(f"note: {printable(text.label)} is read as word-segmented text ({why}): bits/char counts the "
-               "characters of its plain text, not the spaces between its words, as for a segmented corpus's splits",
-               err=True)
-    return text.read_as_segmented()
+    if why is not None:
+        click.echo(f"note: {printable(label)} is read as word-segmented text ({why}): bits/char counts the characters "
+                   "of its plain text, not the spaces between its words, as for a segmented corpus's splits", err=True)
+    return why is not None
 
 
 TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from lmkit.config.path_text import check_path_text
 from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_corpus, install_corpus, is_corpus_folder
-from lmkit.corpus.text_files import lmkit_folders, scan_text_file
+from lmkit.corpus.text_files import lmkit_folders, named_few, scan_text_file
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError, first_line
 from lmkit.line_ends import text_lines
@@ -145,10 +145,9 @@ def check_text_files(name: str, folder: Path) -> None:
                               "replace (hf:/PATH reads UTF-8 text only)") from None
     others = [p for p in visible if p.suffix != ".txt"]
     if others:
-        shown = ", ".join(str(p.relative_to(folder)) for p in others[:5]) + (" ..." if len(others) > 5 else "")
         warnings.warn(f"{name}: reads the folder's .txt files only, and leaves out {len(others):,} other "
-                      f"file{'' if len(others) == 1 else 's'}: {shown} (--train {folder} reads every text file)",
-                      stacklevel=2)
+                      f"file{'' if len(others) == 1 else 's'}: {named_few(others, folder)} (--train {folder} reads "
+                      "every text file)", stacklevel=2)
 
 
 def hf_corpus(root: Path, name: str, fetch: bool = True) -> Corpus:

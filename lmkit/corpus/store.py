@@ -19,7 +19,7 @@ from lmkit.config.from_json import from_json, json_repr
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS, unit_chars
 from lmkit.errors import ConfigError, CorpusError
-from lmkit.fileio import fsync_dir, not_own_file, open_regular, read_json, read_text, write_json_atomic
+from lmkit.fileio import fsync_dir, not_own_file, open_regular, path_identity, read_json, read_text, write_json_atomic
 from lmkit.temporary_names import held_folder
 
 MANIFEST = "manifest.json"
@@ -66,6 +66,7 @@ class Corpus:
     directory: Path
     manifest: dict
     counted: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)  # split -> its text's counts
+    checked: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)  # split -> the file checked
 
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
@@ -109,8 +110,13 @@ class Corpus:
     def check_file(self, split: str) -> None:
         """CorpusError when the split's file is not what the manifest records (missing, a link or a folder, another
         size, and up to HASHED_ON_FETCH_BYTES another sha256): what was encoded and cached from it would be
-        another text's."""
+        another text's. A file checked already by this Corpus and not touched since (the same inode, size and
+        change times) is not hashed again: a run checks each split when it builds its tokenizer and again when it
+        encodes the split."""
         path = self.path(split)
+        seen = path_identity(path)
+        if seen is not None and self.checked.get(split) == seen:
+            return
         stranger = not_own_file(path) or (None if path.exists() else "missing")
         recorded = self.manifest["splits"][split]
         if stranger is not None:
@@ -121,6 +127,8 @@ class Corpus:
             stranger = "its sha256 is not the one the manifest records (its text was changed)"
         if stranger is not None:
             raise CorpusError(f"{path}: {stranger}: the corpus cache is damaged; {REBUILD.format(self.directory)}")
+        if seen is not None:
+            self.checked[split] = seen
 
     def text(self, split: str) -> str:
         return read_text(self.path(split))

@@ -167,24 +167,26 @@ def list_text_files(path: str | Path, lmkit_folder: Callable[[Path], bool] | Non
     if not texts:
         left = (" outside lmkit's model directories, reports and cached corpora, which are left out"
                 if lmkits else "")
-        links = (f"; links to folders inside it are not followed ({', '.join(str(p.relative_to(path)) for p in linked)}"
-                 "): give such a folder to the option itself" if linked else "")
+        links = (f"; links to folders inside it are not followed ({named_few(linked, path)}): give such a folder to "
+                 "the option itself" if linked else "")
         raise CorpusError(f"{path}: the directory holds no text files{left}{links}")
     if linked:  # a folder of the user's text, skipped without a word, would train on part of it (pass 83)
-        names = ", ".join(str(p.relative_to(path)) for p in linked[:SKIPPED_SHOWN])
-        more = f" and {len(linked) - SKIPPED_SHOWN:,} more" if len(linked) > SKIPPED_SHOWN else ""
         warnings.warn(f"{path}: left out {len(linked):,} link{'' if len(linked) == 1 else 's'} to a folder, which "
-                      f"lmkit does not follow inside a folder it reads: {names}{more} (give such a folder to the option "
-                      "itself, beside this one)", stacklevel=2)
+                      f"lmkit does not follow inside a folder it reads: {named_few(linked, path)} (give such a folder "
+                      "to the option itself, beside this one)", stacklevel=2)
     kept = set(texts)
     skipped = [p for p in visible if p not in kept and not p.is_dir()]
     if skipped:  # an image or a link to a device beside the texts: left out, and said so
-        names = ", ".join(str(p.relative_to(path)) for p in skipped[:SKIPPED_SHOWN])
-        more = f" and {len(skipped) - SKIPPED_SHOWN:,} more" if len(skipped) > SKIPPED_SHOWN else ""
         warnings.warn(f"{path}: left out {len(skipped):,} file{'' if len(skipped) == 1 else 's'} that "
                       f"{'is' if len(skipped) == 1 else 'are'} not text (empty, binary or not a regular file): "
-                      f"{names}{more}", stacklevel=2)
+                      f"{named_few(skipped, path)}", stacklevel=2)
     return texts
+
+
+def named_few(paths: list[Path], folder: Path) -> str:
+    """The first SKIPPED_SHOWN of `paths`, relative to `folder`, and how many more: what a "left out" line names."""
+    more = f" and {len(paths) - SKIPPED_SHOWN:,} more" if len(paths) > SKIPPED_SHOWN else ""
+    return ", ".join(str(p.relative_to(folder)) for p in paths[:SKIPPED_SHOWN]) + more
 
 
 def lmkit_folders(entries: list[Path], lmkit_folder: Callable[[Path], bool] | None = None) -> list[Path]:

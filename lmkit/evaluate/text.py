@@ -4,14 +4,14 @@ Every model encodes the text with its own tokenizer (reversing each line
 for a backward model); the character count and the digest belong to the
 text itself, so bits/char compares models with different tokenizers and the
 digest tells whether two evaluations saw the same text. A word-segmented text
-(a segmented corpus's split, or a file read as one: EvalText.read_as_segmented)
+(a segmented corpus's split, or a file read as one: `segmented` of from_file)
 counts the characters of its plain text, its spaces between words markup.
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -44,7 +44,6 @@ class EvalText:
     file_path: Path | None = None
     file_lines: list[str] | None = field(default=None, repr=False)  # a text made in memory (n-best hypotheses)
     encoding_errors: str = "strict"  # how the bytes of file_path that are not UTF-8 are read
-    segmented: bool = False  # a file or standard input read as word-segmented text (read_as_segmented)
 
     @classmethod
     def from_split(cls, corpus, split: str) -> "EvalText":
@@ -53,30 +52,24 @@ class EvalText:
         return cls(f"{corpus.name} {split}", digest, corpus.num_chars(split), corpus=corpus, split=split)
 
     @classmethod
-    def from_file(cls, path: str | Path, encoding_errors: str = "strict") -> "EvalText":
-        """A text file, checked and then read line by line (never whole), so its size is not bounded by memory."""
+    def from_file(cls, path: str | Path, encoding_errors: str = "strict", segmented: bool = False) -> "EvalText":
+        """A text file, checked and then read line by line (never whole), so its size is not bounded by memory;
+        `segmented`: read as word-segmented text (text_digest)."""
         path = Path(path)
         scan_text_file(path, encoding_errors)  # a regular file of UTF-8 text, without a NUL byte or an endless line
-        digest, chars = text_digest(stream_lines(path, encoding_errors), path, "file is empty")
+        digest, chars = text_digest(stream_lines(path, encoding_errors), path, "file is empty", segmented)
         return cls(str(path), digest, chars, file_path=path, encoding_errors=encoding_errors)
 
     @classmethod
-    def from_standard_input(cls, encoding_errors: str = "strict") -> "EvalText":
+    def from_standard_input(cls, encoding_errors: str = "strict", segmented: bool = False) -> "EvalText":
         """Standard input (`--file -`), read whole into memory: at most TEXT_IN_MEMORY_BYTES, checked as for a file."""
         text = read_standard_input(TEXT_IN_MEMORY_BYTES, "as a text to score (save a larger one to a file)",
                                    encoding_errors)
         lines = text.split("\n")
         if lines and not lines[-1]:
             lines.pop()  # the final line end ends the last line; it starts no empty one
-        digest, chars = text_digest(lines, STDIN_NAME, "is empty; pipe in the text to score")
+        digest, chars = text_digest(lines, STDIN_NAME, "is empty; pipe in the text to score", segmented)
         return cls(STDIN_NAME, digest, chars, file_lines=lines)
-
-    def read_as_segmented(self) -> "EvalText":
-        """This file (or standard input) as the split of a word-segmented corpus is read: its characters counted in
-        its plain text (lmkit.corpus.segmented), the spaces between its words markup; the digest is the text's."""
-        if self.corpus is not None or self.segmented:
-            return self
-        return replace(self, chars=unit_chars(self.lines(), segmented=True), segmented=True)
 
     def lines(self) -> Iterator[str]:
         if self.corpus is not None:
@@ -96,14 +89,15 @@ class EvalText:
         return encode_lines(tokenizer, self.lines(), reverse=reverse)
 
 
-def text_digest(lines: Iterable[str], name: str | Path, empty: str) -> tuple[str, int]:
+def text_digest(lines: Iterable[str], name: str | Path, empty: str, segmented: bool = False) -> tuple[str, int]:
     """(sha256, characters) of the `lines` of text `name`, each with its line end (a missing final newline still ends
-    a line); CorpusError naming it, saying `empty` where there are none, and where none holds text: a perplexity of
-    line ends alone measures nothing, and `lmkit train` refuses such a text too."""
+    a line; `segmented`: word-segmented text, whose characters are those of its plain text, as a segmented corpus's
+    splits count them); CorpusError naming it, saying `empty` where there are none, and where none holds text: a
+    perplexity of line ends alone measures nothing, and `lmkit train` refuses such a text too."""
     digest, chars, count, shows = hashlib.sha256(), 0, 0, False
     for line in lines:
         digest.update((line + "\n").encode("utf-8"))
-        chars += len(line) + 1
+        chars += unit_chars([line], segmented)
         count += 1
         shows = shows or printed(line)
     if not count:

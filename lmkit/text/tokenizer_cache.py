@@ -59,8 +59,7 @@ def tokenizer_path(corpus, kind: str, options: dict) -> Path:
 
 def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokenizer:
     """The cached tokenizer for (corpus, kind, options), or one built from the train split and cached."""
-    if hasattr(corpus, "check_files"):  # a hand-edited split is refused here as by corpus info, ngram and train
-        corpus.check_files()            # (vocab build had fitted the edited text, tokenize read it: pass 83)
+    corpus.check_files()  # a hand-edited split is refused here as by corpus info, ngram and train (pass 83)
     options = corpus_options(corpus, kind, options)
     path = tokenizer_path(corpus, kind, options)
     resolved = resolve_options(kind, options)
