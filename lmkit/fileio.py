@@ -121,7 +121,12 @@ class NotAFileError(WriteError):
     """The output's place holds a directory, device, FIFO or socket, which lmkit never writes or replaces."""
 
     def __init__(self, path: Path, target: Path, what: str):
-        where = f"leads to {target}, {what}" if os.path.islink(path) else f"is {what}"
+        if not os.path.islink(path):
+            where = f"is {what}"
+        elif os.path.lexists(target):
+            where = f"leads to {target}, {what}"
+        else:  # /dev/stdout on a pipe: /proc's link names "pipe:[N]", which is no path to show
+            where = f"leads to {what}"
         LmkitError.__init__(self, f"{path}: {where}, not a regular file; lmkit writes output only to a regular file "
                                   "(or through a symbolic link to one)")
         self.path, self.reason = path, f"it {where}"
