@@ -1,5 +1,6 @@
 """`lmkit generate` and `lmkit fill` end to end on small model directories."""
 import json
+import re
 
 from pathlib import Path
 
@@ -8,9 +9,9 @@ import torch
 
 from conftest import TINY, assert_one_line_error
 from lmkit.checkpoint.save_load import save_model
-from lmkit.commands.generate import continuation_text, echo_sample
+from lmkit.commands.generate import continuation_text, echo_sample, sample_header
 from lmkit.generate.fill import split_blank
-from lmkit.generate.sampling import Sample
+from lmkit.generate.sampling import Sample, SamplingConfig
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
@@ -385,8 +386,10 @@ def test_high_temperature_is_not_told_to_use_greedy(cli, forward_dir):
 
 
 def test_a_hypothesis_of_line_ends_alone_says_so(capsys):
-    echo_sample("", Sample([3], [-2.5], score=-2.5, finished=False), beam=True, gap=False, textless=True)
-    echo_sample("ab", Sample([4, 5], [-1.0, -1.0], score=-1.0), beam=True, gap=False, textless=False)
+    beam = SamplingConfig(beam=2)
+    for index, (shown, out) in enumerate([("", Sample([3], [-2.5], score=-2.5, finished=False)),
+                                          ("ab", Sample([4, 5], [-1.0, -1.0], score=-1.0))]):
+        echo_sample(shown, out, header=sample_header(out, index, beam), gap=False, textless=not shown)
     assert capsys.readouterr().out.splitlines() == [
         "# score -2.5000  log p -2.5000  tokens 1  (no text: 1 line end only)", "",
         "# score -1.0000  log p -2.0000  tokens 2", "ab"]
@@ -506,3 +509,18 @@ def test_fill_refuses_a_pair_given_the_other_way_round(cli, forward_dir, backwar
                                   "give them the other way round")
     one_way = cli("fill", forward_dir, forward_dir, "我打算_一部新手机", "--candidates", "买,去")  # one used the other way
     assert one_way.exit_code == 0 and "but is used here as the backward model" in one_way.stderr
+
+
+def test_several_samples_can_be_told_apart_though_one_holds_blank_lines(cli, forward_dir):
+    """Adversarial pass 80: samples were parted by a blank line alone, which a sample of several lines may hold."""
+    options = ("--prompt", "他\n\n我", "--num-samples", "4", "--sentences", "3", "--max-tokens", "30", "--seed", "5")
+    shown = cli("generate", forward_dir, *options).stdout
+    rows = records(cli("generate", forward_dir, *options, "--json"))
+    assert all("\n\n" in row["text"] for row in rows)  # the prompt's blank line is in each
+    headers = [line for line in shown.splitlines() if line.startswith("# sample")]
+    assert headers == [f"# sample {k} of 4  log p {row['total']:.4f}  tokens {len(row['ids'])}"
+                       for k, row in enumerate(rows, start=1)]
+    bodies = re.split(r"(?:\n\n)?# sample \d of 4 [^\n]*\n", shown)[1:]
+    assert [body.rstrip("\n") for body in bodies] == [row["text"].rstrip("\n") for row in rows]
+    single = cli("generate", forward_dir, "--max-tokens", "10", "--seed", "5").stdout
+    assert "# sample" not in single

@@ -64,7 +64,7 @@ def command(model_dir, prompt, prompt_file, as_json, opener, **options):
         if as_json:
             click.echo(json.dumps(sample_record(tokenizer, text, shown, out, config.seed), ensure_ascii=False))
         else:
-            echo_sample(shown, out, beam=config.beam is not None, gap=index > 0 and config.sentences != 1,
+            echo_sample(shown, out, header=sample_header(out, index, config), gap=index > 0 and config.sentences != 1,
                         textless=all(i == tokenizer.vocab.eos_id for i in out.ids))
 
 
@@ -174,13 +174,24 @@ class TextStream:
             self.write("\n")
 
 
-def echo_sample(shown: str, out, beam: bool, gap: bool, textless: bool) -> None:
-    """One sample or hypothesis; a hypothesis of line ends alone says so, or it would read as a stray blank line."""
+def sample_header(out, index: int, config) -> str | None:
+    """The line above a beam hypothesis, or above each of several samples: a sample may hold blank lines of its own,
+    so without it the printed samples could not be told apart. One sample alone is printed bare."""
+    if config.beam is not None:
+        return f"# score {out.score:.4f}  log p {out.total:.4f}  tokens {len(out.ids)}"
+    if config.num_samples > 1:
+        return f"# sample {index + 1} of {config.num_samples}  log p {out.total:.4f}  tokens {len(out.ids)}"
+    return None
+
+
+def echo_sample(shown: str, out, header: str | None, gap: bool, textless: bool) -> None:
+    """One sample or hypothesis under its header; one of line ends alone says so, or it would read as a stray blank
+    line."""
     if gap:
         click.echo()
-    if beam:
+    if header is not None:
         note = f"  (no text: {counted(len(out.ids), 'line end')} only)" if textless else ""
-        click.echo(f"# score {out.score:.4f}  log p {out.total:.4f}  tokens {len(out.ids)}{note}")
+        click.echo(header + note)
     click.echo(shown[:-1] if shown.endswith("\n") else shown)
 
 

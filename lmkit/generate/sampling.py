@@ -46,7 +46,7 @@ class SamplingConfig:
                              "generated text; the end of the prompt's own line or an empty line does not count); "
                              "0 = keep going to --max-tokens.",
                              low=0, high=LARGEST_LENGTH)
-    num_samples: int = setting(1, "Samples drawn together in one batch.", low=1, high=4096)
+    num_samples: int = setting(1, "Samples drawn together in one batch, each printed under a '# sample K of N' line.", low=1, high=4096)
     greedy: bool = setting(False, "Always take the most likely token; at a line's start, the most likely but the "
                            "line end (an empty line is read as a line start again, and repeats).")
     temperature: float | None = setting(None, "Divide log-probs by this before sampling [default: 1; 0.001 to "
