@@ -177,7 +177,7 @@ LATIN1 = os.fsdecode("café".encode("latin-1"))  # as Python hands over argv byt
 def test_text_arguments_that_are_not_utf8_are_refused(cli, model_dir, command, where):
     result = cli(*command(model_dir))
     assert result.exit_code == 2, result.output  # a usage error, like any invalid option value
-    assert f"Invalid value for '{where}': not valid UTF-8 (byte 0xe9 at character 3)" in result.output
+    assert f"Invalid value for '{where}': not valid UTF-8 (byte 0xe9 after 3 characters)" in result.output
 
 
 @pytest.mark.parametrize("data,words", [

@@ -35,9 +35,10 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of ar
 
 
 def undecodable(text: str) -> str | None:
-    """Why `text` (from argv or stdin) is not UTF-8, or None: "byte 0xe9 at character 3"."""
+    """Why `text` (from argv or stdin) is not UTF-8, or None: "byte 0xe9 after 3 characters" (counting from 0,
+    "at character 3" was read as the third, where the byte comes fourth)."""
     bad = UNDECODABLE.search(text)
-    return None if bad is None else f"byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()}"
+    return None if bad is None else f"byte 0x{ord(bad.group()) - 0xDC00:02x} after {counted(bad.start(), 'character')}"
 
 
 class Utf8Text(click.ParamType):
