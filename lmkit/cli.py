@@ -7,7 +7,6 @@ one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import importlib
 import io
@@ -132,9 +131,8 @@ class LazyGroup(UsageGroup):
             sys.stderr.close()
             raise SystemExit(0)
         except OSError as exc:  # a disk or permission problem outside our own checks
-            # lmkit's own file writes name their file (WriteError): a full disk with no file named is the output's
-            unnamed = "standard output: " if exc.errno == errno.ENOSPC else ""
-            where = f"{exc.filename}: " if exc.filename else unnamed
+            # lmkit's own file writes name their file (WriteError), and standard output's name it (WholeWrites)
+            where = f"{exc.filename}: " if exc.filename else ""
             raise LmkitFailure(f"{where}{exc.strerror or exc}") from exc
 
     def list_commands(self, ctx):
@@ -231,12 +229,66 @@ def guard_closed_streams() -> bool:
     return closed[1]
 
 
+class WholeWrites(io.RawIOBase):
+    """Descriptor 1 written to the last byte. Where the disk fills or a file-size limit (`ulimit -f`) is reached in
+    the middle of a write, the kernel writes a part and says so; Python's buffered stream then went on as if all
+    had been written (`generate --json > out` left 4,096 bytes of a 41,010-byte line and exited 0). Here a short
+    write is followed by another of the rest, whose error is raised, naming standard output. Once one write has
+    failed (and been said), later ones are dropped: the flush at the process's exit would fail again."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self._fd = fd
+        self._failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view) and not self._failed:
+            try:
+                done += os.write(self._fd, view[done:])
+            except OSError as exc:
+                self._failed = True
+                if isinstance(exc, BrokenPipeError):  # the reader has gone: stopped quietly where it is caught
+                    raise
+                raise OSError(exc.errno, exc.strerror, STANDARD_OUTPUT) from exc
+        return len(view)
+
+
+STANDARD_OUTPUT = "standard output"
+
+
+def whole_standard_output() -> None:
+    """sys.stdout, where it is the process's own, rebuilt over WholeWrites, its encoding and buffering kept."""
+    stream = sys.stdout
+    if stream is not sys.__stdout__ or not isinstance(stream, io.TextIOWrapper):
+        return  # a test's captured output, or a caller's own stream
+    try:
+        if stream.fileno() != 1:
+            return
+    except (OSError, ValueError):
+        return
+    stream.flush()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(WholeWrites(1)), encoding=stream.encoding, errors=stream.errors,
+                                  line_buffering=stream.line_buffering, write_through=stream.write_through)
+
+
 def run_app(argv: list[str] | None) -> None:
     """The click app; output that fails outside a command (`lmkit --help > /dev/full`) is one line too."""
     warnings.showwarning = show_lmkit_warnings
     if guard_closed_streams():  # refused before any work: a command that writes files first would write them, then fail
         click.echo("error: standard output: closed (the shell's >&-), so nothing could be printed", err=True)
         raise SystemExit(1)
+    whole_standard_output()
     try:
         app.main(args=argv, prog_name="lmkit")
     except BrokenPipeError:  # `lmkit --help | head`: the reader has gone

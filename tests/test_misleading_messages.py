@@ -80,6 +80,31 @@ def test_a_full_disk_under_standard_output_is_named_as_such(tmp_path):
         assert done.returncode == 1 and done.stderr == "error: standard output: No space left on device\n", args
 
 
+def test_output_cut_short_by_a_file_size_limit_is_an_error(tmp_path):
+    """Pass 84: where a long line's write stopped part-way (a disk filling, `ulimit -f`), Python's stream went on
+    as if all were written: `generate --json > out` left 4,096 bytes of a 41,010-byte line and exited 0."""
+    import resource
+    import subprocess
+
+    text = tmp_path / "zh.txt"
+    text.write_text("我 昨天 上学 迟到 了\n" * 200, encoding="utf-8")
+    out = tmp_path / "out.txt"
+    limit = 4096
+
+    def file_size_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    line = "我昨天上学迟到了" * 2000  # one write of about 50 KB
+    command = [sys.executable, "-m", "lmkit", "tokenize", "--train", str(text), "--tokenizer", "char", line]
+    env = {**os.environ, "LMKIT_CORPORA": str(tmp_path)}
+    subprocess.run(command, stdout=subprocess.DEVNULL, env=env, check=True)  # the split cached, under no limit
+    with open(out, "w") as stdout:
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True, preexec_fn=file_size_limit,
+                              env=env)
+    assert out.stat().st_size == limit
+    assert done.returncode == 1 and done.stderr == "error: standard output: File too large\n"
+
+
 def test_a_closed_standard_output_is_an_error_not_lost_output(tmp_path):
     """`lmkit ... >&-`: Python starts with sys.stdout None, and every print vanished with exit code 0."""
     import subprocess

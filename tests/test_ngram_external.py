@@ -50,6 +50,33 @@ def test_on_disk_counts_equal_in_memory_counts(text, tmp_path, order):
     assert list(tmp_path.iterdir()) == []  # the runs are removed
 
 
+def test_a_killed_counts_runs_are_removed_by_the_next_count_and_a_live_ones_stay(text, tmp_path):
+    """Pass 84: `ngram --memory` killed with -9 left its folder of sorted runs in the temporary folder for good (19
+    and 66 MB on Shakespeare's words; gigabytes on the corpora --memory is for)."""
+    import fcntl
+    import os
+    import time
+
+    from lmkit.models.ngram.external_count import RUNS_FOLDER
+    from lmkit.temporary_names import make_temporary
+
+    tokenizer, stream, _ = text
+    dead = make_temporary(tmp_path, RUNS_FOLDER, lambda path: (path.mkdir(), path)[1])
+    live = make_temporary(tmp_path, RUNS_FOLDER, lambda path: (path.mkdir(), path)[1])
+    for folder in (dead, live):
+        (folder / "run0.order2.rows.npy").write_bytes(b"half a run")
+        os.utime(folder, (time.time() - 60, time.time() - 60))
+    user = tmp_path / "lmkit-ngram-runs-mine"  # named like the runs folders of old, by a user: not lmkit's to remove
+    user.mkdir()
+    holder = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a process still counting holds it
+    try:
+        count_ngrams_external(stream, len(tokenizer.vocab), 3, workdir=tmp_path, chunk_tokens=300)
+    finally:
+        os.close(holder)
+    assert sorted(tmp_path.iterdir()) == sorted([live, user])
+
+
 def test_merge_reads_runs_in_small_blocks(tmp_path):
     rng = np.random.default_rng(0)
     runs, expected = [], {}

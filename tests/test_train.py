@@ -95,6 +95,20 @@ def test_a_resume_drops_the_curves_rows_a_killed_run_wrote_after_its_saved_state
     assert [r["valid_nll"] for r in records] == pytest.approx([r["valid_nll"] for r in straight.progress.history])
 
 
+def test_a_record_cut_short_stays_a_line_of_its_own_and_the_next_is_whole(tmp_path, data):
+    """Pass 84: a run stopped by a full disk mid-record left metrics.jsonl without its last newline, and the resumed
+    run's first record was glued onto the cut one, so the reader skipped both."""
+    from lmkit.checkpoint.learning_curve import append_metrics, read_metrics
+
+    make_trainer(data, tmp_path / "m", epochs=1, eval_every=5, max_steps=10).run()
+    curve = tmp_path / "m" / "metrics.jsonl"
+    curve.write_text(curve.read_text() + '{"step": 15, "valid_n')  # cut short
+    append_metrics(tmp_path / "m", {"step": 20, "tokens": 1, "time": 1.0, "valid_nll": 2.0})
+    assert curve.read_text().endswith('{"step": 15, "valid_n\n{"step": 20, "tokens": 1, "time": 1.0, "valid_nll": 2.0}\n')
+    with pytest.warns(UserWarning, match="skipped 1 of 4 lines"):
+        assert [r["step"] for r in read_metrics(tmp_path / "m")] == [5, 10, 20]
+
+
 def test_same_seed_same_losses(tmp_path, data):
     runs = [make_trainer(data, tmp_path / str(i), epochs=1).run().progress for i in range(2)]
     curves = [[(r["train_loss"], r["valid_nll"]) for r in run.history] for run in runs]

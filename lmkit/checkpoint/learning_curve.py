@@ -1,7 +1,7 @@
 """metrics.jsonl: a model directory's learning curve, one JSON line per evaluation.
 
 Training appends a line at each validation (append-only, so a crash loses at
-most the line being written); a resumed run first drops the lines of steps after
+most the line being written, and the next line starts after a line cut short); a resumed run first drops the lines of steps after
 the state it resumes, which a run killed before saving that state wrote from a
 timeline now discarded (drop_metrics_after); `lmkit ngram` saves its one line with the model
 (save_load.save_model's `files`), so a rebuilt model never shows the old one's
@@ -33,15 +33,20 @@ def append_metrics(directory: str | Path, record: dict) -> None:
     path = Path(directory) / METRICS_FILE
     claim_model_directory(directory)
     try:  # never through a link, nor waiting on a FIFO: appending would write into what they lead to
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as exc:
         raise CheckpointError(f"{path}: could not append to the learning curve: {exc.strerror or exc}") from exc
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:  # a hard link's other name is someone's file
         os.close(fd)
         raise CheckpointError(f"{path}: is not lmkit's learning curve (not a regular file of its own); move it")
-    with open(fd, "a", encoding="utf-8") as handle:
-        handle.write(curve_line(record))
+    with open(fd, "ab") as handle:  # read-write: pread sees how the curve ends
+        try:  # a record cut short (a full disk, a kill) stays a line of its own, which readers skip, and this
+            cut = info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n"  # one starts on the next
+            handle.write((("\n" if cut else "") + curve_line(record)).encode("utf-8"))
+            handle.flush()
+        except OSError as exc:
+            raise CheckpointError(f"{path}: could not append to the learning curve: {exc.strerror or exc}") from exc
 
 
 def drop_metrics_after(directory: str | Path, step: int) -> int:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Iterable
 from lmkit.corpus.segmented import plain_text
 from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_line, printable
 from lmkit.fileio import read_json, write_json_atomic
+from lmkit.temporary_names import held_folder
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
 from lmkit.text.spm_proto import NO_DUMMY_PREFIX, reading_part
@@ -229,6 +230,9 @@ class WordTokenizer(Tokenizer):
                    chosen.split_punct, chosen.mend_segments)
 
 
+SPM_FOLDER = "spm-train"  # the temporary folder sentencepiece trains in (lmkit.temporary_names.held_folder)
+
+
 class SentencePieceTokenizer(Tokenizer):
     """SentencePiece BPE or unigram pieces; the trained model travels inside tokenizer.json."""
 
@@ -350,15 +354,20 @@ class SentencePieceTokenizer(Tokenizer):
         vocab_size, model_type = chosen.vocab_size, chosen.model_type
         if vocab_size <= len(SPECIALS):
             raise TokenizerError(f"--vocab-size must exceed the {len(SPECIALS)} specials, got {vocab_size}")
-        with tempfile.TemporaryDirectory() as tmp:
-            text_path = Path(tmp) / "train.txt"
+        # held while sentencepiece trains, so a later fit removes the copy of the text a killed one left
+        with held_folder(Path(tempfile.gettempdir()), SPM_FOLDER) as tmp:
+            text_path = tmp / "train.txt"
             read, skipped = LineTally(), LineTally()  # lines sentencepiece reads, and those it skips unsaid
-            with open(text_path, "wb") as handle:
-                for line in lines:
-                    if line.strip():
-                        data = line.encode("utf-8")
-                        handle.write(data + b"\n")
-                        (read if len(data) <= SPM_MAX_LINE_BYTES else skipped).add(len(data))
+            try:
+                with open(text_path, "wb") as handle:
+                    for line in lines:
+                        if line.strip():
+                            data = line.encode("utf-8")
+                            handle.write(data + b"\n")
+                            (read if len(data) <= SPM_MAX_LINE_BYTES else skipped).add(len(data))
+            except OSError as exc:
+                raise TokenizerError(f"{tmp.parent}: could not write the copy of the training text sentencepiece "
+                                     f"reads: {exc.strerror or exc}; point TMPDIR at a folder with room") from exc
             if skipped.bytes > read.bytes:  # it would learn from less than half of the text, or fail on none of it
                 share, verb = 100 * skipped.bytes / (skipped.bytes + read.bytes), "is" if skipped.lines == 1 else "are"
                 part = f"{share:.0f}%" if round(share) > 50 else "just over 50%"  # exactly half is accepted

@@ -21,9 +21,10 @@ from typing import Iterator
 
 import numpy as np
 
-from lmkit.errors import ConfigError, human_bytes
+from lmkit.errors import ConfigError, LmkitError, human_bytes
 from lmkit.models.ngram.count import NGramCounts, OrderCounts, check_key_range, count_ngrams, group_keys
 from lmkit.models.ngram.tables import find_sorted, word_rows
+from lmkit.temporary_names import held_folder
 from lmkit.text.vocab import BOS_ID, EOS_ID
 
 BYTES_PER_TOKEN = 64      # peak working set of count_ngrams per token of a chunk, measured
@@ -143,8 +144,14 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
         raise ConfigError(f"chunk size must be at least 1 token, got {chunk_tokens}")
     check_runs_fit(len(stream), chunk_tokens, memory)
     block_rows = block_rows or max(1, chunk_tokens // 4)
-    with tempfile.TemporaryDirectory(prefix="lmkit-ngram-runs-", dir=workdir) as folder:
-        unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, Path(folder))
+    # held while it counts, so a later run removes the folder of one killed meanwhile (lmkit.temporary_names)
+    with held_folder(Path(workdir or tempfile.gettempdir()), RUNS_FOLDER) as folder:
+        try:
+            unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, folder)
+        except OSError as exc:  # numpy's own words for a full disk: "36102 requested and 28640 written"
+            reason = exc.strerror or f"the disk may be full ({exc})"
+            raise LmkitError(f"{folder.parent}: could not write the sorted runs of --memory's counting there: {reason}; "
+                             "point TMPDIR at a folder with room") from exc
         keys = np.arange(vocab_size, dtype=np.int64)
         orders = [OrderCounts(keys, unigrams, np.zeros(0, np.int64), keys == BOS_ID)]
         for k in range(2, order + 1):
@@ -152,6 +159,9 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
             merged, raw = merge_order(runs[k], [o.keys for o in orders], vocab_size, block_rows)
             orders.append(linked(merged, raw, orders, vocab_size))
     return NGramCounts(vocab_size, orders)
+
+
+RUNS_FOLDER = "ngram-runs"
 
 
 def linked(keys: np.ndarray, raw: np.ndarray, lower: list[OrderCounts], vocab_size: int) -> OrderCounts:
