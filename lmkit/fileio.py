@@ -376,7 +376,8 @@ def utf8_bytes(text: str) -> bytes:
 def write_files_together(contents: dict[Path, bytes]) -> None:
     """Several files written as atomic_write writes one, all of them staged before any is renamed into place,
     and the renames done with the stop signals held back: a failure while staging (a full disk) leaves every
-    file as it was, a stop leaves them all new."""
+    file as it was, a stop leaves them all new. The renames go in the reverse of `contents`' order (the last
+    file first); a kill -9 among them leaves the files not yet renamed as they were."""
     with contextlib.ExitStack() as staged:
         for path, data in contents.items():
             staged.enter_context(atomic_write(path, "wb")).write(data)

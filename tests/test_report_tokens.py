@@ -1,6 +1,7 @@
 """The report's token view: per-token surprisal of a test passage, the difference of two models, in HTML and PNG."""
 import math
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,6 +109,36 @@ def test_a_report_rewritten_without_a_plot_removes_the_one_it_wrote_before(char_
     second = write_report(build_report([kn], "tiny-en (char)"), out)
     assert "curves" not in second and not first["curves"].exists()
     assert (out / "notes.png").read_bytes() == b"the user's" and second["bits_per_char"].exists()
+
+
+@pytest.mark.parametrize("renamed", [1, 2, 3])
+def test_a_report_stopped_between_its_renames_is_written_again(char_rows, tmp_path, monkeypatch, renamed):  # noqa: F811
+    """Pass 84: kill -9 after report.json's rename and before the rest left report.md, report.html or a plot of
+    the report before, which the new report.json did not record, and every later report into that folder was
+    refused ("has changed since lmkit wrote it")."""
+    import os
+
+    from lmkit import fileio
+    from lmkit.report.folder import check_report_folder
+
+    out = tmp_path / "out"
+    write_report(build_report(char_rows, "tiny-en (char)"), out)
+    renames, real_replace = [], os.replace
+
+    def stopped_after_some(source, target):
+        if len(renames) == renamed:
+            raise KeyboardInterrupt  # as a kill would end it there: the files renamed so far stay renamed
+        renames.append(Path(target).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(fileio.os, "replace", stopped_after_some)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(build_report(char_rows[::-1], "tiny-en (char), again"), out)
+    monkeypatch.setattr(fileio.os, "replace", real_replace)
+    assert renames[0] == "report.json"  # first, so no file is ever newer than the record that proves it
+    check_report_folder(out)  # no refusal: each file there is the old report's or the new one's
+    third = write_report(build_report(char_rows, "tiny-en (char), third"), out)
+    assert "third" in third["markdown"].read_text(encoding="utf-8")
 
 
 def test_a_plot_named_file_is_kept_unless_lmkit_can_show_it_wrote_it(char_rows, tmp_path):  # noqa: F811

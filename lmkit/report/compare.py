@@ -26,7 +26,7 @@ from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, counted, printable
 from lmkit.evaluate.perplexity import mostly_unknown, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
-from lmkit.report.folder import REPORT_FILES, REPORT_MARKER, claim_report_folder, written_before
+from lmkit.report.folder import REPLACED, REPORT_FILES, REPORT_MARKER, claim_report_folder, written_before
 from lmkit.report.tokens import passage_surprisal
 
 CURVE_KEYS = ("step", "tokens", "time", "valid_ppl", "valid_bpc")
@@ -304,6 +304,15 @@ def build_report(rows: list[ModelReport], title: str, commands: list[str] | None
                   environment=environment(), created=time.strftime("%Y-%m-%d %H:%M:%S %z"))
 
 
+def own_file_digest(path: Path, earlier: dict[str, set[str]]) -> str | None:
+    """The sha256 of the regular file at `path` where it is one `earlier` (folder.written_before) records, else
+    None."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    digest = sha256_file(path)
+    return digest if digest in earlier.get(path.name, ()) else None
+
+
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
     from lmkit.fileio import json_file_text, utf8_bytes, write_files_together
@@ -322,13 +331,16 @@ def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
                "file_sha256": {files[kind].name: hashlib.sha256(data).hexdigest()  # an edit is then seen as one
                                for kind, data in (("markdown", markdown), ("html", page))}}
     earlier = written_before(directory) if REPORT_MARKER.present(directory) else {}  # marked: lmkit's own
+    # the files replaced, as they are now (check_report_folder proved each lmkit's): a report killed between its
+    # renames leaves some of them beside the new report.json, which must still prove them lmkit's
+    summary[REPLACED] = {name: digest for name in earlier if (digest := own_file_digest(directory / name, earlier))}
     claim_report_folder(directory)
+    # renamed in the reverse order (write_files_together): report.json first, so no file is ever newer than it
     write_files_together({**{written[kind]: png for kind, png in pngs.items()},
-                          files["json"]: utf8_bytes(json_file_text(summary)),
-                          files["markdown"]: markdown, files["html"]: page})
+                          files["markdown"]: markdown, files["html"]: page,
+                          files["json"]: utf8_bytes(json_file_text(summary))})
     kept = {p.name for p in [*written.values(), *files.values()]}
     for name in set(earlier) - kept:  # a plot this report has not: nothing links to it
-        stale = directory / name
-        if stale.is_file() and not stale.is_symlink() and sha256_file(stale) == earlier[name]:
-            stale.unlink()  # the very file lmkit wrote, by its hash; anything else under that name is the user's
+        if own_file_digest(directory / name, earlier):
+            (directory / name).unlink()  # the very file lmkit wrote, by its hash; anything else there is the user's
     return {**written, **files}

@@ -83,22 +83,29 @@ def claim_report_folder(directory: Path) -> None:
         REPORT_MARKER.write(directory)
 
 
-def written_before(directory: Path) -> dict[str, str]:
-    """name -> sha256 of the files the report.json already in `directory` says lmkit wrote there: its plots
-    ("plot_sha256") and its report.md and report.html ("file_sha256"; an older report.json has only the plots'),
-    only under lmkit's names: {} where report.json is missing or not an object."""
+def written_before(directory: Path) -> dict[str, set[str]]:
+    """name -> the sha256s a file lmkit wrote there may have, by the report.json already in `directory`: its plots'
+    ("plot_sha256") and its report.md's and report.html's ("file_sha256"; an older report.json has only the
+    plots'), and those of the files it replaced ("replaced_sha256"), which stay where a report is killed between
+    renaming its report.json into place and the rest (write_files_together renames report.json first). Only
+    lmkit's names; {} where report.json is missing or not an object."""
     from lmkit.report.plots import PLOT_FILES
 
     try:
         report = read_json(directory / REPORT_FILES[0], "report")
     except LmkitError:
         return {}
-    found = {}
-    for key, names in (("plot_sha256", PLOT_FILES), ("file_sha256", REPORT_FILES[1:])):
+    found: dict[str, set[str]] = {}
+    for key in ("plot_sha256", "file_sha256", REPLACED):
         hashes = report.get(key) if isinstance(report, dict) else None
         if isinstance(hashes, dict):
-            found.update({name: digest for name, digest in hashes.items() if name in names and isinstance(digest, str)})
+            for name, digest in hashes.items():
+                if name in REPORT_FILES[1:] + PLOT_FILES and isinstance(digest, str):
+                    found.setdefault(name, set()).add(digest)
     return found
+
+
+REPLACED = "replaced_sha256"  # report.json's record of the files it replaced, as lmkit had written them
 
 
 def unproven_file(directory: Path) -> tuple[str, str] | None:
@@ -117,7 +124,7 @@ def unproven_file(directory: Path) -> tuple[str, str] | None:
         if name not in recorded:
             return name, (f"is not recorded in {REPORT_FILES[0]} (an older lmkit's report, or {REPORT_FILES[0]} "
                           "removed or edited), so lmkit cannot tell it from a file of yours")
-        if sha256_file(path) != recorded[name]:
+        if sha256_file(path) not in recorded[name]:
             return name, f"has changed since lmkit wrote it (its sha256 is not the one {REPORT_FILES[0]} records)"
     return None
 
