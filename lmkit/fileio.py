@@ -257,6 +257,8 @@ def write_target(path: str | os.PathLike) -> Path:
 
     NotAFileError when that is a directory, device, FIFO or socket (lmkit never replaces one)."""
     target = Path(os.path.realpath(path))
+    if os.path.islink(path):
+        refuse_link_through_nothing(Path(path))
     check_replaceable(Path(path), target)
     if os.path.islink(path) and not os.path.lexists(target):  # /dev/stdout on a pipe: /proc's link to "pipe:[N]",
         try:                                                   # a name nowhere, though the link reaches the pipe
@@ -266,6 +268,24 @@ def write_target(path: str | os.PathLike) -> Path:
         if not stat.S_ISREG(mode):
             raise NotAFileError(Path(path), target, kind_of(mode))
     return target
+
+
+def refuse_link_through_nothing(path: Path) -> None:
+    """WriteError where the symbolic link `path` leads through a folder that is not there and then `..` (a link to
+    /data/gone/../out.arpa): realpath reads the `..` as text and names /data/out.arpa, a file the link does not
+    reach, since the kernel cannot pass through a folder that is missing. Followed as the kernel follows it."""
+    end = str(path)
+    for _ in range(LINK_HOPS):
+        if not os.path.islink(end):
+            break
+        end = os.path.join(os.path.dirname(end), os.readlink(end))  # not normalised: the kernel's reading
+    folder = os.path.dirname(end) or "."
+    if not os.path.isdir(folder):
+        raise WriteError(path, f"it is a symbolic link to {os.readlink(path)}, which leads nowhere: {folder} is not a "
+                               "folder that can be reached")
+
+
+LINK_HOPS = 40  # Linux's limit on the links one path may go through (ELOOP past it)
 
 
 def check_replaceable(path: Path, target: Path) -> None:

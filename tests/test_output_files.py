@@ -313,6 +313,24 @@ def test_standard_output_on_a_pipe_is_named_as_a_pipe(tmp_path):
         os.close(write_end)
 
 
+def test_a_link_through_a_missing_folder_and_dotdot_is_refused_not_resolved_as_text(cli, model, tmp_path):
+    """Pass 84: a link to DIR/gone/../out.tsv was read as DIR/out.tsv, which lmkit wrote, though the link leads
+    nowhere (the kernel cannot pass through gone); the next run said the file the link leads to existed."""
+    text = tmp_path / "text.txt"
+    text.write_text(TINY["en"]["test"].read_text())
+    link = tmp_path / "scores.tsv"
+    link.symlink_to(tmp_path / "gone" / ".." / "out.tsv")
+    assert_one_line_error(cli("eval", model, "--file", text, "--per-line", link),
+                          f"--per-line {link}: it is a symbolic link to {tmp_path}/gone/../out.tsv, which leads "
+                          f"nowhere: {tmp_path}/gone/.. is not a folder that can be reached")
+    assert not (tmp_path / "out.tsv").exists()
+    (tmp_path / "there").mkdir()  # through a folder that is there, `..` is the kernel's to follow
+    link.unlink()
+    link.symlink_to(tmp_path / "there" / ".." / "out.tsv")
+    assert cli("eval", model, "--file", text, "--per-line", link).exit_code == 0
+    assert (tmp_path / "out.tsv").read_text() == link.read_text() != ""
+
+
 def test_an_output_file_is_never_one_the_command_reads(cli, model, tmp_path):
     text = tmp_path / "text.txt"
     text.write_text(TINY["en"]["test"].read_text())
@@ -368,7 +386,8 @@ def test_a_report_goes_only_into_a_folder_lmkit_made(cli, model, tmp_path):
     record = json.loads((made / "report.json").read_text())
     for damage in ("dropped", "removed", "garbled"):  # adversarial pass 73: no record is no proof either
         if damage == "dropped":
-            (made / "report.json").write_text(json.dumps({k: v for k, v in record.items() if k != "file_sha256"}))
+            (made / "report.json").write_text(json.dumps({k: v for k, v in record.items()
+                                                          if k not in ("file_sha256", "replaced_sha256")}))
         elif damage == "removed":
             (made / "report.json").unlink()
         else:
