@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import requires_bf16
+from conftest import assert_one_line_error, requires_bf16
 
 from lmkit.errors import CheckpointError, ConfigError, TrainingError
 from lmkit.models.neural.rnn import RNNConfig, RNNLM
@@ -210,6 +210,10 @@ def test_resume_into_a_busy_directory_names_the_busy_run_not_the_files_it_is_rew
     with DirectoryLock(out):
         result = cli("train", "--resume", out)
     assert result.exit_code == 1 and "another lmkit process is training into this directory" in result.output
+    with DirectoryLock(out):  # pass 84: a fresh run into it said "pass --resume", which the lock then refused
+        result = cli("train", *args)
+    assert_one_line_error(result, f"{out}: another lmkit process is training into this directory (it holds .lock); "
+                          "choose another --out or wait for it")
     assert DirectoryLock.refuse_if_held(out) is None  # released: free again, and nothing was created
     assert not (tmp_path / "elsewhere" / ".lock").exists()
     DirectoryLock.refuse_if_held(tmp_path / "elsewhere")

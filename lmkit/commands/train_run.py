@@ -36,8 +36,9 @@ from lmkit.models.neural.rnn import RNNConfig
 from lmkit.stop_signals import exit_code
 from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig, training_precision
+from lmkit.train.folder_lock import refuse_if_held
 from lmkit.train.presets import large_vocabulary_values, option_names, preset_values
-from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, check_save_places, load_resume,
+from lmkit.train.resume_state import (LAST, STATE_FILE, DirectoryLock, busy, check_save_places, load_resume,
                                       refuse_state_name, refuse_working_directory_inside, resume_dir)
 from lmkit.train.trainer import Trainer
 
@@ -303,6 +304,7 @@ def output_directory(opts: dict, corpus_name: str, tokenizer_kind: str) -> Path:
         out = Path(opts["out"])
         refuse_state_name(out, f"--out {out}")
         refuse_working_directory_inside(out, f"--out {out}")
+        refuse_if_held(out, busy)  # before refuse_to_replace's "pass --resume", which that run's lock refuses too
         refuse_to_replace(out, opts["overwrite"])
         return out
     suffix = "-backward" if opts["direction"] == "backward" else ""
