@@ -264,6 +264,14 @@ def test_the_test_split_given_as_a_file_has_the_split_s_bits_per_character(cli, 
         assert read["text_sha256"] == split["text_sha256"]
         assert read["models"][0]["evaluation"] == split["models"][0]["evaluation"]
         assert said.count("note:") == 1 and "read as word-segmented text (the model was trained on pku98" in said
+        assert "no spaces" not in said
+    from lmkit.corpus.segmented import plain_text
+
+    unspaced = tmp_path / "unspaced.txt"  # pass 85: a word model read it as whole clauses, at "2.38 bits/char"
+    unspaced.write_text("".join(plain_text(line) + "\n" for line in test_file.read_text("utf-8").splitlines()), "utf-8")
+    _, said = evaluated("--file", unspaced)
+    warned = f"warning: most lines of {unspaced} are long runs of Chinese (or Japanese) with no spaces, which this word"
+    assert (warned in said) == (tokenizer == "word")
     spaced = tmp_path / "spaced.txt"
     spaced.write_text("我 昨天 上学\n" * 12, encoding="utf-8")
     other = tmp_path / "other"
