@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from click.core import ParameterSource
 from lmkit.commands.options import given_options, number, options_from
 from lmkit.commands.output_paths import PathGiven
 from lmkit.errors import ConfigError, counted
+from lmkit.text.normal_forms import escaped, needs_escapes
 from lmkit.text.tokenizer_options import TOKENIZER_OPTIONS, tokenizer_knobs
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # how Python hands over bytes of argv and stdin that are not UTF-8
@@ -321,10 +321,11 @@ def tokenizer_from_path(path: Path):
 
 
 def display_token(token: str, quoted: bool = False) -> str:
-    """A token as the terminal should show it: spaces and control characters made visible (repr), a leading
-    combining mark as \\uXXXX (alone it would sit on the character before it); quoted always when `quoted`."""
-    if token[:1] and unicodedata.category(token[0]).startswith("M"):
-        return "'" + "".join(f"\\u{ord(c):04x}" if unicodedata.category(c).startswith("M") else c for c in token) + "'"
+    """A token as the terminal should show it: spaces and control characters made visible (repr), combining
+    marks as \\uXXXX where the token would print as another (lmkit.text.normal_forms: a leading mark, or a token
+    not in NFC such as cafe + U+0301); quoted always when `quoted`."""
+    if needs_escapes(token):
+        return escaped(token)
     plain = token.isprintable() and not any(c.isspace() for c in token)
     return repr(token) if quoted or not plain else token
 

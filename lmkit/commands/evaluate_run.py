@@ -7,10 +7,11 @@ import click
 
 from lmkit.commands.common import ignored_options, warn_if_mostly_unknown
 from lmkit.commands.output_paths import STDIN
-from lmkit.errors import ConfigError, printable
+from lmkit.errors import ConfigError, counted, printable
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.evaluate.perplexity import scored_by
 from lmkit.models.base import is_cloze
+from lmkit.text.normal_forms import better_form, form_advice
 from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, score_text, segmented_reading,
                                  write_line_scores)
 
@@ -29,6 +30,7 @@ def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice
                 EvalText.from_file(file, corpus_spec.encoding_errors, segmented))
         if segmented:
             warn_if_not_segmented(member, text, label)
+        warn_if_another_form_reads_better(member, text, label)
         return text
     if corpus_spec.given:
         return EvalText.from_split(corpus_spec.open(), split)
@@ -57,6 +59,16 @@ def warn_if_not_segmented(member, text: EvalText, label: str) -> None:
                    "spaces, which this word model reads as one token each (its corpus parts words by spaces), mostly "
                    "<unk>: these figures cannot be compared with its corpus's; give the text segmented, words "
                    "parted by spaces", err=True)
+
+
+def warn_if_another_form_reads_better(member, text: EvalText, label: str) -> None:
+    """A text written in another Unicode form than the model's training text (é as e + U+0301) reads some
+    characters as <unk>, at a cost to its figures nothing else names (pass 85: 9.4% unknown, 19% more bits/char
+    than the same text in NFC). Where NFC or NFKC would read fewer of them, say so."""
+    found = better_form(member.tokenizer, text.lines())
+    if found is not None:
+        click.echo(f"warning: {printable(label)}: {counted(found[1], 'token')} of its first lines read as "
+                   f"<unk>{form_advice(found)}", err=True)
 
 
 TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "

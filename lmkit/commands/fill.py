@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lmkit.commands.common import TEXT, given, model_options, refuse_ignored, threads_option
+from lmkit.commands.common import TEXT, display_token, given, model_options, refuse_ignored, threads_option
 from lmkit.commands.generate import warn_unknown
 from lmkit.commands.options import config_from, number, options_from
 from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
@@ -19,6 +19,7 @@ from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError, counted, excerpt, printable
 from lmkit.line_ends import holds_line_end
+from lmkit.text.normal_forms import better_form, form_advice
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER
 from lmkit.evaluate.memory import MemorySettings, PairMemorySettings
@@ -329,7 +330,8 @@ def unknown_parts(tokenizer, word: str) -> str:
     """`word` quoted, and where it is several tokens those of them outside the vocabulary: "'old man' (its 'man')"."""
     pieces = tokenizer.split(word)
     outside = [piece for piece in pieces if piece not in tokenizer.vocab.stoi]
-    return repr(word) + (f" (its {', '.join(map(repr, outside))})" if len(pieces) > 1 and outside else "")
+    return display_token(word, quoted=True) + (f" (its {', '.join(display_token(p, quoted=True) for p in outside)})"
+                                               if len(pieces) > 1 and outside else "")
 
 
 def context_and_candidates(tokenizer, left: str, right: str, candidates: str | None
@@ -350,7 +352,8 @@ def context_and_candidates(tokenizer, left: str, right: str, candidates: str | N
         one = len(unknown) == 1
         raise ConfigError(f"--candidates {', '.join(unknown_parts(tokenizer, word) for word in unknown)}: not in the vocabulary ("
                           f"{'it' if one else 'each'} would be scored as <unk>{'' if one else ', alike'}); drop "
-                          f"{'it' if one else 'them'}, or use a model trained on text that has {'it' if one else 'them'}")
+                          f"{'it' if one else 'them'}, or use a model trained on text that has {'it' if one else 'them'}"
+                          f"{form_advice(better_form(tokenizer, unknown))}")
     blank = [word for word, word_ids in zip(words, ids) if not tokenizer.decode(word_ids).strip()]
     if blank:  # a typed `▁` is a space to sentencepiece; a model that collapses spaces reads it as nothing
         raise ConfigError(f"--candidates {blank[0]!r} is only space to this model's tokenizer (no text to put in the "

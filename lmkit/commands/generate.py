@@ -23,6 +23,7 @@ from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
 from lmkit.fileio import read_standard_input, read_text
 from lmkit.line_ends import unix_newlines
+from lmkit.text.normal_forms import better_form, form_advice
 
 PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token
 
@@ -106,8 +107,9 @@ def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member
         from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
 
         advice = f" ({ARPA_WORDS_ADVICE})" if member is not None and member.reads_arpa_words else ""
+        form = form_advice(better_form(tokenizer, [line for text in texts for line in text.split("\n")]))
         click.echo(f"warning: {where}{counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
-                   f"{shown}{advice}", err=True)
+                   f"{shown}{advice}{form}", err=True)
         return bool(advice)
     return False
 
