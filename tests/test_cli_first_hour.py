@@ -395,6 +395,17 @@ def test_word_tokens_on_unsegmented_chinese_are_warned_about(cli, tmp_path, text
         assert with_jieba.exit_code == 0 and "--segment jieba" not in with_jieba.stderr
 
 
+def test_word_tokens_on_thai_are_warned_about_with_advice_that_fits_it(cli, tmp_path):
+    """Pass 85: Thai, written without spaces, made every line one token (valid and test 50% <unk>) with no word,
+    where the same in Chinese was warned about."""
+    path = tmp_path / "thai.txt"
+    path.write_text("ภาษาไทยเขียนติดกันโดยไม่มีช่องว่างระหว่างคำ\nวันนี้อากาศดีมากเราไปเดินเล่นกัน\n" * 40, encoding="utf-8")
+    result = cli("vocab", "build", "--train", path, "--tokenizer", "word")
+    assert result.exit_code == 0, result.output
+    assert ("long runs of Thai, Lao, Khmer or Burmese text with no spaces" in result.stderr
+            and "use --tokenizer char or --tokenizer spm (--segment jieba cuts only Chinese)" in result.stderr)
+
+
 @pytest.mark.parametrize("args,says", [
     (["eval", "m", "--per-line"], "error: Option '--per-line' requires an argument. (see 'lmkit eval --help')"),
     (["generate", "m", "--temperature"], "error: Option '--temperature' requires an argument. (see 'lmkit generate --help')"),

@@ -146,14 +146,17 @@ class TokenizerSpec:
 
 
 def warn_if_unsegmented(corpus) -> None:
-    """Whitespace words on Chinese written without spaces are whole clauses or lines: say so, and what to use."""
-    from lmkit.text.unsegmented import looks_unsegmented
+    """Whitespace words on text written without spaces (Chinese, Thai) are whole clauses or lines: say so, and
+    what to use."""
+    from lmkit.text.unsegmented import CHINESE, unspaced_script
 
-    if not getattr(corpus, "segmented", False) and looks_unsegmented(corpus.lines("train")):
-        click.echo(f"warning: most lines of {corpus.name}'s train split are long runs of Chinese (or Japanese) "
-                   "text with no spaces, so --tokenizer word makes each run of it between spaces and punctuation one "
-                   "token (a clause or a whole line); "
-                   "add --segment jieba to cut it into words, or use --tokenizer char", err=True)
+    script = None if getattr(corpus, "segmented", False) else unspaced_script(corpus.lines("train"))
+    if script is not None:
+        advice = ("add --segment jieba to cut it into words, or use --tokenizer char" if script == CHINESE else
+                  "use --tokenizer char or --tokenizer spm (--segment jieba cuts only Chinese)")
+        click.echo(f"warning: most lines of {corpus.name}'s train split are long runs of {script} text with no "
+                   "spaces, so --tokenizer word makes each run of it between spaces and punctuation one token (a "
+                   f"clause or a whole line); {advice}", err=True)
 
 
 def corpus_options(function=None, *, default: str | None = "shakespeare"):
