@@ -216,6 +216,7 @@ def test_corpus_too_small_to_split(corpora_root, tmp_path):
                                    "\u0301\u0301\n\x01\x1b\x7f\n".encode() * 50,  # marks alone, controls
                                    "\u3164\uffa0\n\u115f\u1160\u2800\U0001d159\n".encode() * 50],  # drawn blank
                          ids=["spaces", "wide-spaces", "zero-width", "marks-and-controls", "blank-glyphs"])
+@pytest.mark.filterwarnings("ignore:.*byte-order marks")  # said of the zero-width lines' U+FEFF, rightly
 def test_only_blank_lines_is_no_text(corpora_root, tmp_path, blank):
     path = write(tmp_path / "blank.txt", blank)
     with pytest.raises(CorpusError, match="blank.txt: no text, only blank or whitespace-only lines$"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import shutil
 import threading
 from contextlib import contextmanager, nullcontext
@@ -235,3 +236,24 @@ def test_a_link_to_a_folder_inside_a_train_folder_is_named_not_skipped_in_silenc
     with pytest.raises(CorpusError, match=r"only: the directory holds no text files; links to folders inside it are "
                                           r"not followed \(more\)"):
         list_text_files(tmp_path / "only")
+
+
+@pytest.mark.parametrize("chunk", [3, 5, 64 * 1024])
+def test_byte_order_marks_inside_a_file_are_kept_and_said(tmp_path, monkeypatch, chunk):
+    """Pass 85: `cat a.txt b.txt`, b.txt starting with a BOM, put U+FEFF at a line's start: read as a character
+    (a vocabulary entry '\\ufeff我的手机坏了') with no word. Kept, as text is read as written, and warned about
+    once a file, with the line of the first; one cut between two chunks of the scan counts too."""
+    from lmkit.corpus import text_files
+
+    monkeypatch.setattr(text_files, "CHUNK_BYTES", chunk)
+    path = tmp_path / "joined.txt"
+    path.write_bytes("\ufeffone\r\ntwo\n".encode() + "\ufeffthree\nfour \ufeff\n".encode())
+    with pytest.warns(UserWarning, match=r"joined.txt: 2 byte-order marks \(U\+FEFF\) inside the text, the first "
+                                         r"on line 3, as where files are joined with cat"):
+        text_files.scan_text_file(path)
+    assert list(text_files.stream_lines(path)) == ["one", "two", "\ufeffthree", "four \ufeff"]
+    alone = tmp_path / "alone.txt"
+    alone.write_bytes("\ufeffone\ntwo\n".encode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text_files.scan_text_file(alone)  # the one at the start is dropped, as every reader drops it: nothing said

@@ -77,18 +77,54 @@ def scan_text_file(path: Path, errors: str = "strict", max_line_bytes: int = MAX
     digest = hashlib.sha256()
     offset = line_bytes = 0
     line_number = 1
+    marks = StrayByteOrderMarks()
     try:
         with open_regular(path, CorpusError) as handle:
             while chunk := handle.read(CHUNK_BYTES):
                 _check_not_binary(path, chunk, offset)
                 _check_decodes(path, decoder, chunk, offset)
+                marks.look(chunk, offset, line_number)
                 line_bytes, line_number = _check_line_lengths(path, chunk, line_bytes, line_number, max_line_bytes)
                 digest.update(chunk)
                 offset += len(chunk)
             _check_decodes(path, decoder, b"", offset, final=True)
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    marks.warn(path)
     return TextFile(path, offset, digest.hexdigest())
+
+
+BYTE_ORDER_MARK = "\ufeff".encode("utf-8")
+
+
+class StrayByteOrderMarks:
+    """Byte-order marks past a file's first byte, where joining files with `cat` puts the second file's: the one
+    at the start is dropped as every reader drops it; these are text, a character the model reads (as
+    <unk> where it never saw one). lmkit keeps them, as it keeps all text as written, and says so once a file."""
+
+    def __init__(self):
+        self.count, self.first_line, self.tail = 0, None, b""
+
+    def look(self, chunk: bytes, offset: int, line_number: int) -> None:
+        """Count the marks in `chunk` (at byte `offset` of the file, its first line `line_number`), one cut
+        between two chunks included."""
+        data, start = self.tail + chunk, offset - len(self.tail)
+        found = data.find(BYTE_ORDER_MARK)
+        while found >= 0:
+            if start + found > 0:
+                if self.first_line is None:
+                    before = data[:found].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                    self.first_line = line_number - self.tail.count(b"\n") + before.count(b"\n")
+                self.count += 1
+            found = data.find(BYTE_ORDER_MARK, found + len(BYTE_ORDER_MARK))
+        self.tail = chunk[-(len(BYTE_ORDER_MARK) - 1):]
+
+    def warn(self, path: Path) -> None:
+        if self.count:
+            marks = "a byte-order mark (U+FEFF)" if self.count == 1 else f"{self.count:,} byte-order marks (U+FEFF)"
+            warnings.warn(f"{path}: {marks} inside the text, the first on line {self.first_line:,}, as where files "
+                          "are joined with cat: lmkit reads each as a character of its line (only one at the file's "
+                          "start is dropped); remove them to read the text without", stacklevel=3)
 
 
 def scan_remembered(path: Path, errors: str, max_line_bytes: int, records: Path,
