@@ -130,6 +130,13 @@ def test_how_unk_decodes_is_compared(pieces):
     assert written_out.reads_like(pieces)  # the default written out
 
 
+def test_unknown_pieces_decode_as_unk_as_the_other_tokenizers_write_them(pieces):
+    """Pass 85: an unknown piece came back as " ⁇ ", where character and word models write <unk>."""
+    unk = pieces.vocab.unk_id
+    assert pieces.decode([unk]) == "<unk>"
+    assert pieces.decode(pieces.encode("the 中 queen")) == "the <unk> queen"
+
+
 def test_a_key_past_32_bits_is_not_read_as_another_field(pieces):
     """Pass 54: protobuf reads a key as 32 bits, so a five-byte key with bit 32 set is normalizer_spec to
     sentencepiece but was field 2^29 + 3 here, skipped, and a hidden add_dummy_prefix = false passed as reading

@@ -230,6 +230,8 @@ class WordTokenizer(Tokenizer):
                    chosen.split_punct, chosen.mend_segments)
 
 
+UNK_PIECE = "<unk>"
+SPM_UNK_SURFACE = " \u2047 "  # how sentencepiece writes an unknown piece (its trainer's unk_surface, never set here)
 SPM_FOLDER = "spm-train"  # the temporary folder sentencepiece trains in (lmkit.temporary_names.held_folder)
 
 
@@ -317,7 +319,12 @@ class SentencePieceTokenizer(Tokenizer):
         return self._continuing.encode(text)
 
     def join(self, pieces: list[str]) -> str:
-        return self.sp.decode_pieces(pieces)
+        """The text of `pieces`; <unk> written so, as the other tokenizers write it, where sentencepiece writes
+        " ⁇ " (unless a piece of the text itself holds a ⁇, which could then not be told from it)."""
+        text = self.sp.decode_pieces(pieces)
+        if UNK_PIECE in pieces and not any(SPM_UNK_SURFACE.strip() in piece for piece in pieces if piece != UNK_PIECE):
+            text = text.replace(SPM_UNK_SURFACE, UNK_PIECE)
+        return text
 
     def options(self) -> dict:
         return {"model_type": self.model_type, "model": base64.b64encode(self.model_proto).decode("ascii")}
