@@ -162,10 +162,27 @@ def test_jieba_cuts_inside_words_of_other_scripts_are_mended(text):
 def test_a_jieba_tokenizer_saved_before_mending_loads_as_it_was_built():
     pytest.importorskip("jieba")
     saved = WordTokenizer.fit(["привет 你好"], segment="jieba").to_json()
-    assert saved["options"]["mend_segments"] is True
-    del saved["options"]["mend_segments"]  # as an lmkit from before wrote it
+    assert saved["options"]["mend_segments"] is True and saved["options"]["whole_words"] is True
+    del saved["options"]["whole_words"]  # as an lmkit from before whole words wrote it: mended, It's cut
+    mended = tokenizer_from_json(saved)
+    assert mended.split("привет It's") == ["привет", "It", "'", "s"]
+    del saved["options"]["mend_segments"]  # as an lmkit from before mending wrote it
     old = tokenizer_from_json(saved)
     assert old.split("привет") == list("привет") and old.join(["a", "b"]) == "a b"
+
+
+@pytest.mark.parametrize("split_punct", [True, False])
+def test_jieba_leaves_text_outside_chinese_as_the_whitespace_tokenizer_reads_it(split_punct):
+    """Pass 85: jieba cut It's and don't apart, and cut the comma off phone, under --no-split-punct, where the docs
+    promise that a word outside Chinese is what it is between spaces."""
+    pytest.importorskip("jieba")
+    spaced = WordTokenizer.fit(["x"], split_punct=split_punct)
+    jieba = jieba_tokenizer(split_punct)
+    for text in ("It's my phone, don't touch it.", "l’homme (naïve) “quoted” e-mail U.S. 3.5%"):
+        assert jieba.split(text) == spaced.split(text)
+        assert jieba.join(jieba.split(text)) == spaced.join(spaced.split(text))
+    assert jieba.split("手机坏了，It's broken") == ["手机", "坏", "了", "，", "It's", "broken"] if split_punct else \
+        ["手机", "坏", "了", "，It's", "broken"]
 
 
 @settings(max_examples=200, deadline=None)

@@ -164,7 +164,7 @@ def test_an_option_the_kind_does_not_take_is_named_with_those_it_takes(kind, opt
     argument"."""
     saved = fit_tokenizer(kind, fixture_lines(ENGLISH), **options).to_json()
     saved["options"] = {**saved["options"], "lowercase " if kind == "word" else "lowercase": True}
-    takes = {"char": "segmented", "word": "lowercase, segment, split_punct, mend_segments",
+    takes = {"char": "segmented", "word": "lowercase, segment, split_punct, mend_segments, whole_words",
              "spm": "model, model_type"}[kind]
     with pytest.raises(TokenizerError) as error:
         tokenizer_from_json(saved)

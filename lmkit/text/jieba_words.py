@@ -17,6 +17,12 @@ the second piece is drawn on the first (lmkit.text.punctuation.draws_on).
 jieba's cuts among Chinese characters stand, and so do its cuts among kana,
 which no segmenter here knows better.
 
+A tokenizer fitted now reads whole words (`whole_words`): every run of text outside Chinese and Japanese
+(`touch_outside_chinese`) is glued back as it stood, so "It's", "don't" and, under --no-split-punct, "phone,"
+are what the whitespace tokenizer makes of them, and `join_whole_words` writes such runs back as it writes
+words. The narrower rule above, which left jieba's cuts at an apostrophe or a comma, is kept for a
+tokenizer.json saved before whole words (its options have no "whole_words"), which reads as it was built.
+
 `join` writes segmented words back as Chinese is written, with no space, except
 where the touching characters are such a pair: after `mend` that cut is never
 jieba's, so a space stood there ("Windows 98", "naïve idea"), and without it
@@ -71,17 +77,40 @@ def touch_inside_a_word(left: str, right: str, marks_cut: bool = False) -> bool:
             or (not marks_cut and left[-1] in JIEBA_RUN and right[0] in JIEBA_RUN))
 
 
-def mend(pieces: list[str]) -> list[str]:
-    """jieba's pieces of one text with its cuts inside non-Chinese words undone (see the module's docstring);
-    whitespace pieces stay where they are, so words on either side of a space are never glued."""
+def touch_outside_chinese(left: str, right: str) -> bool:
+    """Whether `left` and `right`, written together, are one run of text outside Chinese and Japanese (or a mark
+    drawn on the character before it): a whole-words tokenizer leaves such a run as it is between spaces."""
+    return draws_on(right) or (not is_unspaced(left[-1]) and not is_unspaced(right[0]))
+
+
+def is_unspaced(char: str) -> bool:
+    """A Chinese character or Japanese kana: the scripts jieba's cuts stand in."""
+    return any(low <= ord(char) <= high for low, high in UNSPACED_SCRIPTS)
+
+
+def mend(pieces: list[str], touch: Callable[[str, str], bool] = touch_inside_a_word) -> list[str]:
+    """jieba's pieces of one text with its cuts undone where `touch` says two pieces are one word (see the module's
+    docstring); whitespace pieces stay where they are, so words on either side of a space are never glued."""
     words: list[str] = []
     for piece in pieces:
-        if words and piece and not words[-1][-1].isspace() and not piece[0].isspace() \
-                and touch_inside_a_word(words[-1], piece):
+        if words and piece and not words[-1][-1].isspace() and not piece[0].isspace() and touch(words[-1], piece):
             words[-1] += piece
         else:
             words.append(piece)
     return words
+
+
+def join_whole_words(words: list[str], join_spaced: Callable[[list[str]], str]) -> str:
+    """Words of a whole-words tokenizer -> text: those that touch outside Chinese (touch_outside_chinese) joined
+    as the whitespace tokenizer joins words (`join_spaced`), and those groups written against the Chinese either
+    side without a space."""
+    groups: list[list[str]] = []
+    for word in words:
+        if groups and touch_outside_chinese(groups[-1][-1], word):
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+    return "".join(join_spaced(group) for group in groups)
 
 
 def join(words: list[str], marks_cut: bool) -> str:

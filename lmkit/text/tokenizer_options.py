@@ -45,6 +45,9 @@ class WordOptions:
                                       "whitespace words.")
     mend_segments: bool = setting(True, "Undo jieba's cuts inside words of other scripts (lmkit.text.jieba_words).",
                                   cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
+    whole_words: bool = setting(True, "With jieba, text outside Chinese and Japanese stays as it is between spaces "
+                                "(It's, phone,), as the whitespace tokenizer reads it (lmkit.text.jieba_words).",
+                                cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
 
 
 @dataclass(frozen=True)

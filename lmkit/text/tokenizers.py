@@ -181,15 +181,17 @@ class WordTokenizer(Tokenizer):
     kind = "word"
 
     def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None, split_punct: bool = False,
-                 mend_segments: bool = False):
+                 mend_segments: bool = False, whole_words: bool = False):
         super().__init__(vocab)
         if segment not in (None, "jieba"):
             raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba', or none (null in tokenizer.json)")
-        require_flags(lowercase=lowercase, split_punct=split_punct, mend_segments=mend_segments)
+        require_flags(lowercase=lowercase, split_punct=split_punct, mend_segments=mend_segments,
+                      whole_words=whole_words)
         self.lowercase = lowercase
         self.segment = segment
         self.split_punct = split_punct
         self.mend_segments = mend_segments
+        self.whole_words = whole_words
         self._cut = jieba_words.jieba_cut() if segment == "jieba" else None
 
     def split(self, line: str) -> list[str]:
@@ -204,6 +206,8 @@ class WordTokenizer(Tokenizer):
 
     def _segment(self, text: str) -> list[str]:
         pieces = self._cut(text)
+        if self.whole_words:
+            return jieba_words.mend(pieces, jieba_words.touch_outside_chinese)
         return jieba_words.mend(pieces) if self.mend_segments else pieces
 
     def encode_line(self, line: str) -> list[int]:
@@ -212,12 +216,15 @@ class WordTokenizer(Tokenizer):
         return [UNK_ID if word in SPECIALS else get(word, UNK_ID) for word in self.split(line)]
 
     def join(self, pieces: list[str]) -> str:
+        if self.segment is not None and self.whole_words:  # Chinese as it is written, the rest as between spaces
+            return jieba_words.join_whole_words(pieces, join_marks if self.split_punct else " ".join)
         if self.segment is not None:  # jieba's words join as Chinese is written
             return jieba_words.join(pieces, self.split_punct) if self.mend_segments else plain_text(" ".join(pieces))
         return join_marks(pieces) if self.split_punct else " ".join(pieces)
 
     def options(self) -> dict:
-        mended = {"mend_segments": self.mend_segments} if self.segment is not None else {}  # only jieba's are mended
+        mended = ({"mend_segments": self.mend_segments, "whole_words": self.whole_words}  # only jieba's are mended
+                  if self.segment is not None else {})
         return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct, **mended}
 
     @classmethod
@@ -225,9 +232,9 @@ class WordTokenizer(Tokenizer):
         """Words of `lines`; `options` are fields of WordOptions (lmkit.text.tokenizer_options), checked."""
         chosen = checked_options(cls.kind, options)
         probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct,
-                    mend_segments=chosen.mend_segments)
+                    mend_segments=chosen.mend_segments, whole_words=chosen.whole_words)
         return cls(Vocab.build(probe.count(lines), chosen.min_freq, chosen.max_size), chosen.lowercase, chosen.segment,
-                   chosen.split_punct, chosen.mend_segments)
+                   chosen.split_punct, chosen.mend_segments, chosen.whole_words)
 
 
 UNK_PIECE = "<unk>"
