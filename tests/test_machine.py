@@ -231,3 +231,17 @@ def test_importing_lmkit_sets_the_kernel_cache_before_torch_is_loaded(given, kep
     probe = f"import os, sys, lmkit; print(os.environ.get({variable!r}), 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == [kept, "False"]
+
+
+@pytest.mark.parametrize("name", ["meta", "xla", "xla:0", "xpu", "hpu", "lazy", "mkldnn", "privateuseone"])
+def test_a_device_type_lmkit_does_not_run_on_is_one_line(name):
+    """Pass 87: torch knows these names, so they passed, and failed later with a traceback (autocast's 'unknown
+    device type', 'Torch not compiled with XPU enabled', a dispatcher dump for lazy)."""
+    from lmkit.errors import ConfigError
+    from lmkit.train.config import select_device
+
+    with pytest.raises(ConfigError, match=rf"^--device {name}: lmkit runs on cpu, cuda, mps \(or auto, which picks "
+                                          rf"one\); not on {name.split(':')[0]}$"):
+        select_device(name)
+    with pytest.raises(ConfigError, match=r"^--device cpu:1: the CPU takes no index"):
+        select_device("cpu:1")  # torch ignores the index, and the records said cpu:1

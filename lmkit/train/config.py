@@ -190,6 +190,9 @@ class TrainConfig:
         return from_json(cls, obj, where)
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def select_device(name: str, said: str | None = None) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; an explicit name must be available. `said`: how an error names
     the value (by default `--device NAME`)."""
@@ -205,6 +208,11 @@ def select_device(name: str, said: str | None = None) -> torch.device:
         said = said or f"--device {name!r}"
         raise ConfigError(f"{said} is not a device name (try auto, cpu, cuda, cuda:1, mps)") from exc
     said = said or f"--device {name}"
+    if device.type not in DEVICE_TYPES:  # torch knows xla, xpu, meta, ...: each failed later with a traceback
+        raise ConfigError(f"{said}: lmkit runs on {', '.join(DEVICE_TYPES)} (or auto, which picks one); not on "
+                          f"{device.type}")
+    if device.type == "cpu" and device.index is not None:  # torch ignores it, and the records would show it
+        raise ConfigError(f"{said}: the CPU takes no index (--threads sets how many cores); give cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{said}: CUDA is not available on this machine")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
