@@ -440,3 +440,20 @@ def test_the_resume_hint_after_a_signal_is_a_command_a_shell_reads_as_printed():
     hint = resume_command(Path("my models/英文 lstm"))
     assert shlex.split(hint) == ["lmkit", "train", "--resume", "my models/英文 lstm"]
     assert resume_command(Path("runs/plain")) == "lmkit train --resume runs/plain"
+
+
+def test_the_processes_share_the_cores_and_run_this_lmkit(monkeypatch):
+    """Pass 87: OMP_NUM_THREADS was 1 for any --nproc (--nproc 1 trained on half of a 2-core machine), and the
+    processes ran `python -m lmkit`, which from a checkout run as `python cli.py` found no lmkit, or another one."""
+    import lmkit
+    from lmkit.commands import train_launch
+    from lmkit.config import machine
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setattr(machine, "default_threads", lambda: 4)
+    assert [train_launch.process_environment(n)["OMP_NUM_THREADS"] for n in (1, 2, 3, 8)] == ["4", "2", "1", "1"]
+    here = str(Path(lmkit.__file__).resolve().parent.parent)
+    assert train_launch.process_environment(2)["PYTHONPATH"].split(os.pathsep) == [here, "/elsewhere"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's, kept
+    assert train_launch.process_environment(2)["OMP_NUM_THREADS"] == "3"

@@ -64,8 +64,7 @@ def free_port() -> int:
 def launch(nproc: int, args: list[str]) -> int:
     """Run `lmkit ARGS` as `nproc` processes of one DistributedDataParallel job; their exit code."""
     command = [sys.executable, "-m", "lmkit", *args]
-    shared = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MASTER_ADDR": "127.0.0.1",
-              "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
+    shared = process_environment(nproc)
     remove_stale_rank_logs(Path(tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=f"{RANK_LOGS}{os.getpid()}-") as logs:
         processes, stderr_files = [], {}
@@ -98,6 +97,26 @@ def launch(nproc: int, args: list[str]) -> int:
         if received:
             return stopped_by_signal(processes, FORWARDED[received[0]])
         return shell_code(failed[0] if 0 in failed else next(iter(failed.values()), 0))
+
+
+def process_environment(nproc: int) -> dict[str, str]:
+    """The environment every process starts in (its RANK and LOCAL_RANK added): torch.distributed's variables, the
+    cores this process may use shared out among them (OMP_NUM_THREADS, unless set: it was 1 for any --nproc, so
+    --nproc 1 trained on half of a 2-core machine), and this lmkit first on PYTHONPATH."""
+    from lmkit.config.machine import default_threads
+
+    threads = os.environ.get("OMP_NUM_THREADS", str(max(1, default_threads() // nproc)))
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MASTER_ADDR": "127.0.0.1", "PYTHONPATH": own_path(),
+            "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
+
+
+def own_path() -> str:
+    """PYTHONPATH for the processes, the folder this lmkit is imported from first: `python cli.py` from a checkout
+    started `python -m lmkit` processes that found no lmkit, or another installed version, from another folder."""
+    import lmkit
+
+    here = str(Path(lmkit.__file__).resolve().parent.parent)
+    return os.pathsep.join([here, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != here)])
 
 
 def remove_stale_rank_logs(folder: Path) -> None:
