@@ -457,3 +457,21 @@ def test_the_processes_share_the_cores_and_run_this_lmkit(monkeypatch):
     assert train_launch.process_environment(2)["PYTHONPATH"].split(os.pathsep) == [here, "/elsewhere"]
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's, kept
     assert train_launch.process_environment(2)["OMP_NUM_THREADS"] == "3"
+
+
+def test_what_the_options_alone_refuse_is_refused_before_any_process_starts(cli, monkeypatch, tmp_path, capsys):
+    """Pass 87: --nproc 12 started twelve processes, each importing torch (30 s, 1.6 GB), to say that its batch did
+    not divide; an unknown --device ended in each process's traceback."""
+    from conftest import TINY, assert_one_line_error
+    from lmkit.commands import train_launch
+
+    monkeypatch.setattr(train_launch, "launch", lambda *args: pytest.fail("a process was started"))
+    args = ("train", "--train", TINY["en"]["train"], "--max-steps", "1", "--out", tmp_path / "m", "--nproc", "2")
+    assert_one_line_error(cli(*args, "--batch-size", "7"), "--batch-size 7 must be divisible by the 2 processes: "
+                          "give --batch-size 6 or 8")
+    assert_one_line_error(cli(*args, "--device", "xla"), "--device xla: lmkit runs on cpu, cuda, mps")
+    from lmkit.config import machine
+
+    monkeypatch.setattr(machine, "default_threads", lambda environ=None: 2)
+    train_launch.check_job(3, "cpu", None)
+    assert "warning: --nproc 3: this process may use 2 CPUs" in capsys.readouterr().err

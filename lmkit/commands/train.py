@@ -63,8 +63,11 @@ def command(ctx, corpus_spec, tokenizer_spec, **opts):
         if opts["model"] == "ngram":
             raise ConfigError(f"--nproc {opts['nproc']} does not apply to --model ngram: an N-gram model is counted "
                               "in one process")
-        from lmkit.commands.train_launch import launch
+        from lmkit.commands.options import given_options
+        from lmkit.commands.train_launch import check_job, launch
 
+        given = given_options(ctx)
+        check_job(opts["nproc"], opts["device"], opts["batch_size"] if "batch_size" in given else None)
         sys.exit(launch(opts["nproc"], strip_option(sys.argv[1:] if ctx.parent else [], "--nproc")))
     from lmkit.commands.output_guard import surviving_output
     from lmkit.commands.train_run import run_training

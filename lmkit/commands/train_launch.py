@@ -99,6 +99,24 @@ def launch(nproc: int, args: list[str]) -> int:
         return shell_code(failed[0] if 0 in failed else next(iter(failed.values()), 0))
 
 
+def check_job(nproc: int, device_name: str, batch_size: int | None) -> None:
+    """What the options alone can refuse, before any process starts (each imports torch: --nproc 12 took 30 s and
+    1.6 GB to say its batch did not divide): the device and a --batch-size given that the processes cannot
+    share; and a warning for a CPU job of more processes than the CPUs it may use."""
+    from lmkit.config.machine import default_threads
+    from lmkit.train.config import select_device
+    from lmkit.train.distributed import undividable_batch
+
+    if select_device(device_name).type == "cpu":
+        cpus = default_threads({})  # affinity and cgroup quota; OMP_NUM_THREADS is the threads of each process
+        if nproc > cpus:
+            click.echo(f"warning: --nproc {nproc}: this process may use {cpus} CPU{'s' if cpus > 1 else ''} (its "
+                       "affinity and CPU quota); processes beyond them take turns on them, slower than "
+                       f"--nproc {cpus}", err=True)
+    if batch_size is not None and batch_size % nproc:
+        raise undividable_batch(batch_size, nproc)
+
+
 def process_environment(nproc: int) -> dict[str, str]:
     """The environment every process starts in (its RANK and LOCAL_RANK added): torch.distributed's variables, the
     cores this process may use shared out among them (OMP_NUM_THREADS, unless set: it was 1 for any --nproc, so

@@ -119,10 +119,7 @@ class World:
         if not self.distributed:
             return batch
         if batch.shape[0] % self.size:
-            size, lower = batch.shape[0], batch.shape[0] // self.size * self.size
-            choices = f"{lower} or {lower + self.size}" if lower else f"{self.size}"
-            raise ConfigError(f"--batch-size {size} must be divisible by the {self.size} processes: give "
-                              f"--batch-size {choices}")
+            raise undividable_batch(batch.shape[0], self.size)
         share = batch.shape[0] // self.size
         return batch[self.rank * share : (self.rank + 1) * share]
 
@@ -178,3 +175,10 @@ class World:
         tensor = torch.tensor([result.nll, float(result.tokens)], dtype=torch.float64)
         dist.all_reduce(tensor)
         return NLL(float(tensor[0]), int(tensor[1]))
+
+
+def undividable_batch(size: int, processes: int) -> ConfigError:
+    """The error for a batch of `size` rows that `processes` cannot share evenly, with the sizes near it that do."""
+    lower = size // processes * processes
+    choices = f"{lower} or {lower + processes}" if lower else f"{processes}"
+    return ConfigError(f"--batch-size {size} must be divisible by the {processes} processes: give --batch-size {choices}")
