@@ -42,6 +42,11 @@ def test_two_processes_match_one_and_write_one_checkpoint(workdir):
     assert sorted(p.name for p in workdir.iterdir()) == ["corpora", "ddp", "single", "t.txt"]
     assert sorted(p.name for p in (workdir / "ddp").iterdir() if not p.name.startswith(".")) == \
         ["config.json", "last", "metrics.jsonl", "model.safetensors", "tokenizer.json"]
+    import json  # pass 87: config.json said one process and recorded the command without --nproc
+
+    records = {name: json.loads((workdir / name / "config.json").read_text()) for name in ("single", "ddp")}
+    assert records["ddp"]["runtime"]["processes"] == 2 and records["single"]["runtime"]["processes"] == 1
+    assert records["ddp"]["train"]["command"].endswith("--out ddp --nproc 2")
 
 
 @pytest.mark.slow

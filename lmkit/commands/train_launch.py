@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -125,7 +126,11 @@ def process_environment(nproc: int) -> dict[str, str]:
 
     threads = os.environ.get("OMP_NUM_THREADS", str(max(1, default_threads() // nproc)))
     return {**os.environ, "OMP_NUM_THREADS": threads, "MASTER_ADDR": "127.0.0.1", "PYTHONPATH": own_path(),
-            "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)}
+            "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc),
+            LAUNCHED_AS: shlex.join(["lmkit", *sys.argv[1:]])}  # the command as typed, --nproc in it, for the record
+
+
+LAUNCHED_AS = "LMKIT_LAUNCHED_AS"  # what the processes of --nproc record as the run's command
 
 
 def own_path() -> str:

@@ -20,6 +20,7 @@ from lmkit.commands.progress import bars_wanted
 from lmkit.commands.resume_checks import (budget_left, check_best_model, check_resume_corpus, check_resume_options,
                                           check_resume_texts, check_resume_tokenizer, saved_reading, stopped_early,
                                           tokenizer_options_given)
+from lmkit.commands.train_launch import LAUNCHED_AS
 from lmkit.commands.train_fit import (default_run_shape, fit_shape_to_text, note_kept_batch, warn_if_nothing_is_rare,
                                       warn_if_valid_is_mostly_unknown, warn_if_valid_is_train)
 from lmkit.commands.train_models import (MODEL_FAMILIES, build_model, check_model_options, refuse_idle_locked_dropout,
@@ -108,7 +109,8 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         warn_if_nothing_is_rare(config, tokenizer, say)
         warn_if_valid_is_mostly_unknown(valid_stream, tokenizer, say)
     config = config.with_tokenizer_defaults(tokenizer.kind)  # the LR follows the batch the run trains with
-    extra["train"] = {**extra.get("train", {}), "command": shlex.join(["lmkit", *sys.argv[1:]]),
+    typed = os.environ.get(LAUNCHED_AS) or shlex.join(["lmkit", *sys.argv[1:]])  # --nproc's processes: as typed
+    extra["train"] = {**extra.get("train", {}), "command": typed,
                       "tokenizer": tokenizer.describe(), "config": config.to_dict(),
                       "parameters": count_parameters(model), "texts": text_record(corpus)}
     if preset is not None:

@@ -330,7 +330,8 @@ class Trainer:
 
     def runtime(self) -> dict:
         """What this machine gave the run (config.json and each metrics line record it; a resume may differ)."""
-        return {"precision": self.precision.name, "threads": torch.get_num_threads(), "device": str(self.device)}
+        return {"precision": self.precision.name, "threads": torch.get_num_threads(), "device": str(self.device),
+                "processes": self.world.size}
 
     # --- the learning rate ----------------------------------------------------------
     def _apply_lr(self, length: int) -> None:
