@@ -257,3 +257,18 @@ def test_byte_order_marks_inside_a_file_are_kept_and_said(tmp_path, monkeypatch,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         text_files.scan_text_file(alone)  # the one at the start is dropped, as every reader drops it: nothing said
+
+
+def test_utf8_text_on_the_command_line_of_a_c_locale_is_read_as_utf8(tmp_path):
+    """Pass 87: under LC_ALL=C with UTF-8 mode off, Python hands argv's bytes over undecoded, and a correct UTF-8
+    --prompt was called 'not valid UTF-8'."""
+    import subprocess
+    import sys
+
+    text = tmp_path / "zh.txt"
+    text.write_text("我 昨天 上学 迟到 了\n" * 200, encoding="utf-8")
+    env = {**os.environ, "PYTHONUTF8": "0", "LC_ALL": "C", "LMKIT_CORPORA": str(tmp_path / "corpora")}
+    done = subprocess.run([sys.executable, "-m", "lmkit", "tokenize", "--train", str(text), "--tokenizer", "char",
+                           "--format", "tokens", "我昨天"], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode("utf-8") == "我 昨 天 </s>\n"

@@ -17,6 +17,7 @@ two arguments instead of twelve and every command spells the options alike.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,10 @@ class Utf8Text(click.ParamType):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and (why := undecodable(value)):
-            self.fail(f"not valid UTF-8 ({why}); lmkit reads UTF-8 text", param, ctx)
+            try:  # a locale that is not UTF-8 (LC_ALL=C, PYTHONUTF8=0) hands over UTF-8 bytes undecoded
+                return os.fsencode(value).decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail(f"not valid UTF-8 ({why}); lmkit reads UTF-8 text", param, ctx)
         return value
 
 
