@@ -399,3 +399,22 @@ def test_a_split_dealt_only_blank_lines_says_so_rather_than_too_small(tmp_path):
         with pytest.raises(CorpusError, match=r"^t.txt: the valid split would get only blank or whitespace-only lines "
                                               r"\(2 of 53\); give more text, or pass --valid and --test$"):
             files.finish("t.txt")
+
+
+def test_a_corpus_folder_that_cannot_be_made_is_named_with_the_remedy(tmp_path, monkeypatch):
+    """Pass 87: in a folder that cannot be written, the default ./corpora failed as 'corpora: Operation not
+    permitted', naming neither where nor what to set."""
+    from lmkit.corpus.store import install_corpus
+
+    root = tmp_path / "corpora"
+    real_mkdir = Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self == root:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(CorpusError, match=rf"^{root}: cannot make the corpus folder \(Operation not permitted\); "
+                                          "set LMKIT_CORPORA \\(or LMKIT_HOME\\) to a folder that can be written$"):
+        install_corpus(root, "name", lambda work: pytest.fail("built"))

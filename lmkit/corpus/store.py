@@ -256,7 +256,11 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source:
     if (target / MANIFEST).exists():
         return check_source(Corpus.open(target), source)
     check_free(target)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # said as "corpora: Operation not permitted", naming neither the place nor the remedy
+        raise CorpusError(f"{root.absolute()}: cannot make the corpus folder ({exc.strerror or exc}); set "
+                          "LMKIT_CORPORA (or LMKIT_HOME) to a folder that can be written") from exc
     try:
         with held_folder(root, f"corpus-{name}") as work:  # removed after, unless renamed into place
             manifest = {"format": FORMAT, "name": name, **build(work)}
