@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from conftest import TINY, assert_one_line_error
 from faults.fault_helpers import interruptible
 from lmkit.train.config import TrainConfig
 from lmkit.train.resume_state import load_resume
@@ -431,3 +431,20 @@ def test_a_usage_error_is_one_line_naming_the_help_of_the_command_run(cli, args,
 def test_a_group_alone_shows_its_help_not_an_error(cli, args):
     result = cli(*args)
     assert "Usage: lmkit" in result.output and "error:" not in result.output, result.output
+
+
+def test_a_model_path_missing_here_but_under_lmkit_home_says_where_it_is(cli, tmp_path, monkeypatch):
+    """Pass 86: with $LMKIT_HOME set, the README's checkpoints/NAME failed from another folder as 'no such model
+    directory', though training had printed the home's checkpoints folder."""
+    home = tmp_path / "home"
+    model = home / "checkpoints" / "m"
+    assert cli("ngram", "--train", TINY["en"]["train"], "--order", "2", "--out", model).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("LMKIT_HOME", str(home))
+    hint = f"(but {model} is there: $LMKIT_HOME moves where lmkit writes and finds by name"
+    assert_one_line_error(cli("eval", "checkpoints/m"), "checkpoints/m: no such model directory or ARPA file", hint)
+    assert_one_line_error(cli("train", "--resume", "checkpoints/m"), "--resume checkpoints/m: no such directory", hint)
+    monkeypatch.delenv("LMKIT_HOME")
+    assert "LMKIT_HOME" not in cli("eval", "checkpoints/m").output

@@ -26,6 +26,7 @@ from lmkit.checkpoint.ownership import LOCK_FILE, lock_state
 from lmkit.checkpoint.save_load import load_model
 from lmkit.errors import CheckpointError, ConfigError, printable
 from lmkit.text.tokenizers import Tokenizer, WordTokenizer
+from lmkit.config.folders import home_hint
 
 TOKENIZER_OPTION = "--tokenizer-from"  # how a user gives an ARPA file its tokenizer, named in messages
 GIVEN = "the tokenizer given"  # where a tokenizer came from, when the caller does not say
@@ -142,7 +143,7 @@ def open_arpa(path: Path, tokenizer: Tokenizer | None, tokenizer_source: str) ->
     from lmkit.models.ngram.arpa import VocabMismatch, read_arpa
 
     if not path.exists():
-        raise CheckpointError(f"{path}: no such model directory or ARPA file")
+        raise CheckpointError(f"{path}: no such model directory or ARPA file{home_hint(path)}")
     try:
         model = read_arpa(path, tokenizer.vocab if tokenizer is not None else None)
     except VocabMismatch as exc:

@@ -36,6 +36,7 @@ from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
 from lmkit.stop_signals import held_back
 from lmkit.text.tokenizers import Tokenizer, load_tokenizer
+from lmkit.config.folders import home_hint
 
 FORMAT = 1
 
@@ -148,7 +149,7 @@ def read_config(directory: str | Path) -> dict:
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"{directory}: is a file, not a model directory")
     if not directory.is_dir():
-        raise CheckpointError(f"{directory}: no such model directory")
+        raise CheckpointError(f"{directory}: no such model directory{home_hint(directory)}")
     if not (directory / CONFIG_FILE).exists():
         if lock_state(directory) == "held":
             raise CheckpointError(f"{directory}: another lmkit process is training into this directory and has not "

@@ -71,6 +71,19 @@ def home_folder(name: str) -> Path:
     return checked_folder(home / name, f"{HOME_VARIABLE}={value}" if value else None, home)
 
 
+def home_hint(path: str | os.PathLike) -> str:
+    """Where a relative model path given is missing here but there under $LMKIT_HOME (the README's
+    checkpoints/NAME, run from another folder): ' (but $LMKIT_HOME/... is there: ...)', else ''."""
+    path, value = Path(path), os.environ.get(HOME_VARIABLE)
+    if not value or path.is_absolute():
+        return ""
+    there = Path(value) / path
+    if not there.exists():
+        return ""
+    return (f" (but {printable(str(there))} is there: $LMKIT_HOME moves where lmkit writes and finds by name, "
+            "while a path given is read from the current folder; give that one)")
+
+
 def corpora_root(root: str | os.PathLike | None = None) -> Path:
     """The folder holding all corpora: `root`, else $LMKIT_CORPORA, else <home>/corpora."""
     if root:

@@ -32,6 +32,7 @@ from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.weights_kind import MEMBERS_DIR, NGRAM_WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
 from lmkit.train.state_check import check_trainer_state
+from lmkit.config.folders import home_hint
 
 LAST_FILES = frozenset({CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, STATE_FILE, MARKER_FILE})  # what save_last writes
 
@@ -171,7 +172,7 @@ def resume_dir(directory: Path) -> Path:
         if (candidate / STATE_FILE).exists() and (candidate / CONFIG_FILE).exists():
             return candidate
     if not directory.exists():
-        raise CheckpointError(f"--resume {directory}: no such directory")
+        raise CheckpointError(f"--resume {directory}: no such directory{home_hint(directory)}")
     if not directory.is_dir():  # an ARPA file, a model's weights: pass 75 read it as a folder whose last/ was lost
         raise CheckpointError(f"--resume {directory}: is a file, not a model directory; give the folder a training "
                               "run saved into")
