@@ -242,7 +242,7 @@ def test_the_run_records_the_precision_and_threads_it_used(tmp_path, data, cpu_w
     trainer = make_trainer(data, tmp_path, max_steps=4, eval_every=2)  # precision auto: fp32 on this CPU
     assert trainer.precision.describe().startswith("fp32 (auto: this CPU (test CPU with AVX2 only")
     trainer.run()
-    assert read_config(tmp_path)["runtime"] == {"precision": "fp32", "threads": 1, "device": "cpu"}
+    assert read_config(tmp_path)["runtime"] == {"precision": "fp32", "threads": 1, "device": "cpu", "processes": 1}
     assert [(r["precision"], r["threads"]) for r in read_metrics(tmp_path)] == [("fp32", 1), ("fp32", 1)]
 
 
