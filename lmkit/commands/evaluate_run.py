@@ -10,9 +10,10 @@ from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError, counted, printable
 from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.evaluate.perplexity import scored_by
+from lmkit.evaluate.fresh_start import fresh_start_warning, text_fresh_start
 from lmkit.models.base import is_cloze
 from lmkit.text.normal_forms import better_form, form_advice
-from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, score_text, segmented_reading,
+from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, is_backward, score_text, segmented_reading,
                                  write_line_scores)
 
 
@@ -92,6 +93,10 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     with scored_by(member.name, member.zero_probability_advice):
         scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     warn_if_mostly_unknown(member, scores.evaluation, text.label)
+    said = fresh_start_warning(text_fresh_start(member.model, text.reader(member.tokenizer), text.lines(),
+                                                is_backward(member.config)), printable(text.label))
+    if said is not None:
+        click.echo(said, err=True)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
@@ -132,6 +137,10 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     for member, scores in zip(members, result.members):  # one vocabulary: each says so for its own files
         warn_if_mostly_unknown(member, scores.evaluation, text.label)
+    said = fresh_start_warning(text_fresh_start(member.model, text.reader(member.tokenizer), text.lines(),
+                                                is_backward(member.config)), printable(text.label))
+    if said is not None:
+        click.echo(said, err=True)
     if per_line is not None:
         write_line_scores(per_line, result.mixture, replace_per_line)
     entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}

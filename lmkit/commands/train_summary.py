@@ -10,6 +10,7 @@ from lmkit.commands.progress import pass_bars
 from lmkit.commands.train_output import summary_lines
 from lmkit.config.folders import checkpoints_root
 from lmkit.errors import LmkitError, printable
+from lmkit.evaluate.fresh_start import fresh_start_cost, fresh_start_warning
 from lmkit.evaluate.perplexity import NLL, stream_nll
 from lmkit.generate.sampling import sample_text
 from lmkit.models.base import is_cloze
@@ -72,6 +73,10 @@ def print_summary(directory: Path, corpus, sample_tokens: int, seed: int, quiet:
     baseline = baseline_figure(corpus, tokenizer, roots) if tokenizer.kind == "char" and not reverse else None
     for line in summary_lines(str(directory), results, chars, baseline):
         click.echo(line)
+    said = fresh_start_warning(fresh_start_cost(model, encoded_split(corpus, tokenizer, "valid", reverse)),
+                               "the valid split")
+    if said is not None:
+        click.echo(said, err=True)
     if baseline is None and tokenizer.kind == "char" and not reverse:
         where = " or ".join(str(root) for root in roots)
         click.echo(f"  (no character 5-gram baseline with this vocabulary in {where} yet: `lmkit ngram "

@@ -4,6 +4,7 @@
     text        what a model is evaluated on (a split or a file) and evaluating a model directory on it
     mix         interpolations of model directories, weights tuned on held-out text
     cloze       pseudo-perplexity of a bidirectional (cloze) model, never mixed with perplexities
+    fresh_start does a network read well from a fresh line start, as every reading of a text begins?
 
 The regimes beyond the static model, each reported apart: two learn from the test text already scored, one
 reads a memory of the train text:
