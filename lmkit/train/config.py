@@ -105,6 +105,8 @@ class TrainConfig:
                         low=1, high=2**20)
     variable_bptt: bool = setting(False, "Draw each window's length around --bptt (normal, sd 5; around bptt/2 one time "
                                   "in 20) and scale its LR by length/bptt (AWD-LSTM).")
+    line_start_resets: bool = setting(True, "A row whose window begins at a line end starts it from the zero state, "
+                                      "as every reading from nothing (eval, generate, fill) starts a line.")
     optimizer: str = setting("adamw", "Optimizer.", choices=OPTIMIZERS)
     lr: float | None = setting(None, "Learning rate [default: " + ", ".join(
         f"{DEFAULT_LR[k]:g} for {k}" + (f" ({WIDE_BATCH_LR[k]:g} on characters from --batch-size {AMX_CHAR_BATCH_SIZE}, "

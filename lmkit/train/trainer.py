@@ -32,6 +32,7 @@ from lmkit.models.base import HandWrittenGradients, is_cloze
 from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns
 from lmkit.text.lines import BATCH_RULE
+from lmkit.text.vocab import EOS_ID
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.config import TrainConfig, select_device, training_precision
 from lmkit.train.cpu_memory import keep_freed_memory
@@ -75,6 +76,19 @@ def detach(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     return tuple(detach(s) for s in state)
+
+
+def fresh_at_line_starts(state, inputs: torch.Tensor):
+    """`state` with the rows whose window begins with a line end (`</s>`, inputs (B, T)) at the zero state: the
+    start every reading from nothing begins with (lmkit.evaluate.fresh_start), which rows carrying their state
+    from window to window never saw, so that a short run could latch there for good (pass 86). State tensors
+    hold the rows in dimension 1 (L, B, H)."""
+    starts = inputs[:, 0] == EOS_ID  # (B,)
+    if state is None or not bool(starts.any()):
+        return state
+    if isinstance(state, torch.Tensor):
+        return state.masked_fill(starts.to(state.device)[None, :, None], 0)
+    return tuple(fresh_at_line_starts(part, inputs) for part in state)
 
 
 def state_to_list(state) -> list:
@@ -367,6 +381,8 @@ class Trainer:
 
     def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, tokens: int) -> float:
         self.optimizer.zero_grad(set_to_none=True)
+        if self.lines is None and self.cfg.line_start_resets:
+            self.hidden = fresh_at_line_starts(self.hidden, inputs)
         if isinstance(self.model, HandWrittenGradients):  # ScratchRNN: hand-written BPTT fills .grad
             loss, self.hidden = self.model.loss_and_grads(inputs, targets, self.hidden)
             objective = loss
