@@ -12,6 +12,7 @@ writes its own gradients, whatever auto would choose).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -205,7 +206,9 @@ def select_device(name: str, said: str | None = None) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        device = torch.device(name)
+        with warnings.catch_warnings():  # torch's own line about a name it deprecates (mkldnn): refused below anyway
+            warnings.simplefilter("ignore")
+            device = torch.device(name)
     except RuntimeError as exc:
         said = said or f"--device {name!r}"
         raise ConfigError(f"{said} is not a device name (try auto, cpu, cuda, cuda:1, mps)") from exc
