@@ -47,7 +47,7 @@ def test_training_rows_that_begin_a_window_at_a_line_end_start_it_from_zero():
     """The start every reading from nothing begins with, zero state and a line end, shown to the network in
     training: rows carrying their state never saw it, and 1 of 12 short runs latched there (pass 86)."""
     from lmkit.text.vocab import EOS_ID
-    from lmkit.train.trainer import fresh_at_line_starts
+    from lmkit.train.hidden_state import fresh_at_line_starts
 
     h, c = torch.ones(2, 3, 4), torch.full((2, 3, 4), 2.0)  # (L, B, H)
     inputs = torch.tensor([[5, 6], [EOS_ID, 7], [8, EOS_ID]])  # row 1 begins at a line end; row 2 only ends one
@@ -56,3 +56,19 @@ def test_training_rows_that_begin_a_window_at_a_line_end_start_it_from_zero():
     assert torch.equal(new_h[:, [0, 2]], h[:, [0, 2]]) and torch.equal(new_c[:, [0, 2]], c[:, [0, 2]])
     assert fresh_at_line_starts(h, inputs)[:, 1].abs().sum() == 0  # a GRU's or Elman's one tensor
     assert fresh_at_line_starts(None, inputs) is None
+
+
+def test_eval_names_each_network_it_warns_about(monkeypatch, capsys):
+    """A mix's fresh-start warning looked at its last member alone and called it 'this model'."""
+    from types import SimpleNamespace
+
+    from lmkit.commands import evaluate_run
+
+    tokenizer = CharTokenizer.fit(["abc de"])
+    text = SimpleNamespace(label="notes.txt", reader=lambda t: t, lines=lambda: iter(["abc de"] * 3))
+    for name, model in (("m/latching", Latching()), ("m/steady", Steady())):
+        member = SimpleNamespace(model=model, tokenizer=tokenizer, config={}, name=name)
+        evaluate_run.warn_if_fresh_start_latches(member, text)
+    said = capsys.readouterr().err
+    assert said.count("warning:") == 1
+    assert "as eval, generate and fill read a text, m/latching scores the first 2,000 tokens of notes.txt" in said

@@ -72,6 +72,15 @@ def warn_if_another_form_reads_better(member, text: EvalText, label: str) -> Non
                    f"<unk>{form_advice(found)}", err=True)
 
 
+def warn_if_fresh_start_latches(member, text: EvalText) -> None:
+    """A network that falls into a state its training never reached when read from a line start (lmkit.evaluate.
+    fresh_start), named with the text's first tokens it was measured on."""
+    found = text_fresh_start(member.model, text.reader(member.tokenizer), text.lines(), is_backward(member.config))
+    said = fresh_start_warning(found, printable(text.label), printable(member.name))
+    if said is not None:
+        click.echo(said, err=True)
+
+
 TUNING_ADVICE = ("the cache, dynamic evaluation and the memory tune on its valid split, dynamic evaluation measures "
                  "gradients on its train split and the memory remembers it: pass --corpus NAME or --train PATH (the "
                  "cache alone: or give --cache-theta and --cache-lambda); with --file, --corpus or --train names it")
@@ -93,10 +102,7 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
     with scored_by(member.name, member.zero_probability_advice):
         scores = score_text(member.model, member.tokenizer, member.config, text, **scoring)
     warn_if_mostly_unknown(member, scores.evaluation, text.label)
-    said = fresh_start_warning(text_fresh_start(member.model, text.reader(member.tokenizer), text.lines(),
-                                                is_backward(member.config)), printable(text.label))
-    if said is not None:
-        click.echo(said, err=True)
+    warn_if_fresh_start_latches(member, text)
     if per_line is not None:
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
@@ -137,10 +143,7 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     result = evaluate_mix(members, chosen, text, tune_text, **scoring)
     for member, scores in zip(members, result.members):  # one vocabulary: each says so for its own files
         warn_if_mostly_unknown(member, scores.evaluation, text.label)
-    said = fresh_start_warning(text_fresh_start(member.model, text.reader(member.tokenizer), text.lines(),
-                                                is_backward(member.config)), printable(text.label))
-    if said is not None:
-        click.echo(said, err=True)
+        warn_if_fresh_start_latches(member, text)
     if per_line is not None:
         write_line_scores(per_line, result.mixture, replace_per_line)
     entries = [{"name": m.name, "kind": m.config.get("kind"), "evaluation": s.evaluation.to_dict()}

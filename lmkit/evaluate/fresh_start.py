@@ -2,11 +2,12 @@
 
 Every reading of a text from nothing (an evaluation's first row, `generate`, `fill`, `rescore`) starts a network
 from its zero state on a line start, read as the `</s>` before it (lmkit.models.base). Training never starts
-there: its windows carry the state along each row, and a row starts from zero on whatever character it begins
-with. A short run may leave a network that, from that one start, falls into a state it never leaves (pass 86:
-after 50 or 100 steps, 10.3 nats a character for the rest of the text where the same weights read it at 3.1
-from its own first character; 2 of the 10 short runs tried). `fresh_start_cost` measures it on the first tokens
-of a text, so that a run can say so instead of reporting a perplexity above the vocabulary's size.
+there unless told to (lmkit.train.hidden_state.fresh_at_line_starts, the default since pass 86): its windows
+carry the state along each row. Trained without it, a short run may leave a network that, from that one start,
+falls into a state it never leaves (pass 86: 10.3 nats a character for the rest of the text where the same
+weights read it at 3.1 from its own first character; 1 of 12 runs of 50-150 steps). `fresh_start_cost`
+measures it on the first tokens of a text, so that a run can say so instead of reporting a perplexity above the
+vocabulary's size.
 """
 from __future__ import annotations
 
@@ -62,11 +63,11 @@ def text_fresh_start(model, tokenizer, lines, reverse: bool = False, device: str
     return fresh_start_cost(model, encode_lines(tokenizer, first, reverse=reverse), device)
 
 
-def fresh_start_warning(found: FreshStart | None, what: str) -> str | None:
-    """The warning line for a troubled fresh start of `what` (a split, a file), or None."""
+def fresh_start_warning(found: FreshStart | None, what: str, who: str = "this model") -> str | None:
+    """The warning line for a troubled fresh start of model `who` on `what` (a split, a file), or None."""
     if found is None or not found.troubled:
         return None
-    return (f"warning: read from a line start, as eval, generate and fill read a text, this model scores the first "
+    return (f"warning: read from a line start, as eval, generate and fill read a text, {who} scores the first "
             f"{TOKENS:,} tokens of {what} at {found.from_line_start:.2f} nats each, and at {found.from_text:.2f} "
             "read from the text's own first token: from that start it falls into a state its training never "
             "reached, which inflates its perplexity and spoils its samples (seen after short runs); train it "

@@ -37,7 +37,8 @@ from lmkit.text.id_cache import encoded_split
 from lmkit.train.config import TrainConfig
 from lmkit.train.optimizers import make_optimizer
 from lmkit.train.resume_state import DirectoryLock, check_last_folders
-from lmkit.train.trainer import TrainCallbacks, Trainer, detach
+from lmkit.train.hidden_state import detach
+from lmkit.train.trainer import TrainCallbacks, Trainer
 
 CELL_NAMES = {"rnn_tanh": "Elman RNN", "rnn_relu": "Elman RNN (relu)", "gru": "GRU", "lstm": "LSTM"}
 SMOOTHING_NAMES = {"add-k": "add-k", "kn": "Kneser-Ney", "mle": "MLE"}

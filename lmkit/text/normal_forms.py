@@ -21,7 +21,7 @@ HANGUL_JAMO = (0x1100, 0x11FF)  # NFD's pieces of a Korean syllable
 def needs_escapes(token: str) -> bool:
     """Whether `token` would print as another token does: it is not in NFC (cafe + U+0301 prints as café), or it
     starts with a combining mark (which would sit on the character printed before it)."""
-    return not unicodedata.is_normalized("NFC", token) or (token[:1] and unicodedata.category(token[0]).startswith("M"))
+    return not unicodedata.is_normalized("NFC", token) or (bool(token) and unicodedata.category(token[0]).startswith("M"))
 
 
 def escaped(token: str) -> str:

@@ -3,6 +3,7 @@
     config        TrainConfig: every knob of the loop, with its default and its check
     presets       named bundles of settings (`--preset awd`), the one table of them
     trainer       Trainer: truncated BPTT over a continuous token stream
+    hidden_state  the state carried from window to window: detached at the edge, zeroed at a row's line start
     line_batches  what a cloze (bidirectional) model trains on instead: whole lines, batched
     small_data    a batch and window that fit the training text
     window_lengths  variable-length BPTT windows (AWD-LSTM)

@@ -32,9 +32,9 @@ from lmkit.models.base import HandWrittenGradients, is_cloze
 from lmkit.stop_signals import StopSignals
 from lmkit.text.batches import batchify, count_windows, window_columns
 from lmkit.text.lines import BATCH_RULE
-from lmkit.text.vocab import EOS_ID
 from lmkit.train.averaging import WeightAverage, should_start_averaging
 from lmkit.train.config import TrainConfig, select_device, training_precision
+from lmkit.train.hidden_state import detach, fresh_at_line_starts, state_to_list
 from lmkit.train.cpu_memory import keep_freed_memory
 from lmkit.train.line_batches import LineBatches
 from lmkit.train.optimizers import load_optimizer_state, make_optimizer
@@ -69,30 +69,6 @@ class RolledBack(Exception):
 MAX_ROLLBACKS = 3
 POSITION_COLUMNS, POSITION_LINES = "columns", "line batches"  # what progress.column counts (trainer state "position")
 STOP_REASONS = (None, "max_steps", "max_time", "SIGHUP", "SIGTERM", "SIGINT")  # later ones win when ranks disagree
-
-
-def detach(state):
-    """Cut the graph behind a hidden state (tensor or tuple of tensors): the TBPTT window edge."""
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    return tuple(detach(s) for s in state)
-
-
-def fresh_at_line_starts(state, inputs: torch.Tensor):
-    """`state` with the rows whose window begins with a line end (`</s>`, inputs (B, T)) at the zero state: the
-    start every reading from nothing begins with (lmkit.evaluate.fresh_start), which rows carrying their state
-    from window to window never saw, so that a short run could latch there for good (pass 86). State tensors
-    hold the rows in dimension 1 (L, B, H)."""
-    starts = inputs[:, 0] == EOS_ID  # (B,)
-    if state is None or not bool(starts.any()):
-        return state
-    if isinstance(state, torch.Tensor):
-        return state.masked_fill(starts.to(state.device)[None, :, None], 0)
-    return tuple(fresh_at_line_starts(part, inputs) for part in state)
-
-
-def state_to_list(state) -> list:
-    return [state] if isinstance(state, torch.Tensor) else [s.cpu() for s in state]
 
 
 class Trainer:
