@@ -31,6 +31,37 @@ def test_assigner_keeps_shares_on_many_units():
     assert counts == {"train": 900, "valid": 50, "test": 50}
 
 
+def test_assigner_chooses_a_split_blind_to_the_unit_s_own_size():
+    """Corpus format 2. Counted before the choice, a unit's own size chose its split: short units fitted the small
+    splits' deficits, so zh-reviews' valid and test reviews averaged 38 characters against train's 83."""
+    import copy
+    import random
+
+    rng = random.Random(0)
+    assigner = SplitAssigner()
+    for _ in range(500):
+        short, long = copy.deepcopy(assigner), copy.deepcopy(assigner)
+        assert short.assign(1) == long.assign(10_000)
+        assigner.assign(rng.randint(1, 400))
+
+
+def test_held_out_units_are_as_long_as_train_units_on_average():
+    import random
+    from collections import defaultdict
+
+    rng = random.Random(1)
+    sizes = [1 + int(rng.lognormvariate(4, 1)) for _ in range(20_000)]  # reviews-like: mostly short, a long tail
+    assigner = SplitAssigner()
+    dealt = defaultdict(list)
+    for size in sizes:
+        dealt[assigner.assign(size)].append(size)
+    mean = {split: sum(units) / len(units) for split, units in dealt.items()}
+    share = {split: sum(units) / sum(sizes) for split, units in dealt.items()}
+    for split in ("valid", "test"):
+        assert 0.85 < mean[split] / mean["train"] < 1.15, mean
+        assert abs(share[split] - 0.05) < 0.002, share
+
+
 def test_line_blocks_end_at_their_size_or_at_a_blank_line_past_half_of_it():
     lines = ["aa", "bb", "", "cc", "dddd", "ee", "ff"]
     assert list(line_blocks(lines, 100)) == [lines]  # the blank line comes before half of 100
@@ -208,6 +239,43 @@ def test_corpus_open_refuses_other_formats(tiny_en):
     (tiny_en.directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(CorpusError, match="format 99"):
         Corpus.open(tiny_en.directory)
+
+
+def test_a_corpus_split_before_format_2_is_read_as_dealt_with_a_note_saying_so(corpora_root, cli):
+    """Models trained on a format-1 corpus record its splits' hashes: it is read as it was dealt, and named as
+    dealt by the size-biased rule wherever a command opens it by name, with the remedy."""
+    import json
+
+    corpus = get_corpus(train=ENGLISH)
+    assert corpus.manifest["format"] == 2 and corpus.size_biased_split() is None
+    old_folder = corpora_root / "english-old"
+    old_folder.mkdir()
+    for split in SPLITS:
+        old_folder.joinpath(f"{split}.txt").write_bytes(corpus.path(split).read_bytes())
+    old_manifest = dict(corpus.manifest, format=1, name="english-old")
+    (old_folder / MANIFEST).write_text(json.dumps(old_manifest), encoding="utf-8")
+    old = Corpus.open(old_folder)
+    assert list(old.lines("test")) == list(corpus.lines("test"))
+    note = old.size_biased_split()
+    assert note.startswith("english-old was split by an lmkit before corpus format 2, whose rule dealt the shorter "
+                           "units to valid and test (their units average ")
+    assert note.endswith("--train with the same files now splits them afresh, into a folder of another name")
+    listed = {line.split()[0]: line for line in cli("corpus", "list").output.splitlines()}
+    assert "split before format 2" in listed["english-old"] and "split before" not in listed[corpus.name]
+    info = cli("corpus", "info", "english-old")
+    assert info.exit_code == 0 and info.stderr == f"note: {note}\n"
+    old_manifest["source"] = {"kind": "apt"}  # a named corpus keeps its folder's name: it is split afresh by hand
+    (old_folder / MANIFEST).write_text(json.dumps(old_manifest), encoding="utf-8")
+    assert Corpus.open(old_folder).size_biased_split().endswith(
+        f"to split it afresh, remove the folder {old_folder} and run again (models trained on this split then read "
+        "it only through --file)")
+
+
+def test_a_corpus_of_given_splits_is_no_biased_deal_whatever_its_format(tiny_en):
+    import json
+
+    (tiny_en.directory / MANIFEST).write_text(json.dumps(dict(tiny_en.manifest, format=1)), encoding="utf-8")
+    assert Corpus.open(tiny_en.directory).size_biased_split() is None
 
 
 def test_scans_of_big_files_are_remembered_until_they_change(tmp_path, monkeypatch):

@@ -479,7 +479,7 @@ TRAINER_STATES = {
     "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
     "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
-                             "progress.column 1000000000000 is past the 4753 columns of an epoch of this training "
+                             "progress.column 1000000000000 is past the 4755 columns of an epoch of this training "
                              "split at a batch size of 4"),
     "rng zeroed": (lambda s: s["rng"].zero_(), "rng is not a state torch's generator can take (Invalid mt19937 state)"),
     "sparse moments": (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", s["optimizer"]["state"][0]["exp_avg"].to_sparse()),

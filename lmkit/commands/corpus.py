@@ -47,7 +47,8 @@ def cached_state(corpus) -> str:
             corpus.num_chars(split)
     except CorpusError as exc:
         return damaged_state(str(exc))
-    return f"cached, {corpus.num_chars('train'):,} train chars"
+    biased = " (split before format 2: `lmkit corpus info NAME` says more)" if corpus.size_biased_split() else ""
+    return f"cached, {corpus.num_chars('train'):,} train chars{biased}"
 
 
 def damaged_state(why: str) -> str:

@@ -90,7 +90,8 @@ def corpus_name(first: Path, inputs: dict[str, list[TextFile]], errors: str) -> 
     """`first` (the first --train path) in a corpus name's characters, and the hash; "local" where none is left."""
     given = first.stem if first.is_file() else Path(os.path.abspath(first)).name  # a link's own name, '.' spelt out
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", given).strip("-._")[:40]
-    digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}".encode())
+    dealt = "" if "valid" in inputs else " dealt blind to size"  # SplitAssigner's rule since corpus format 2
+    digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}{dealt}".encode())
     for split, files in inputs.items():
         digest.update(split.encode() + b"".join(f.sha256.encode() for f in files))
     return f"{stem or 'local'}-{digest.hexdigest()[:8]}"

@@ -25,7 +25,8 @@ from lmkit.temporary_names import held_folder
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"
 HASHED_ON_FETCH_BYTES = 64 << 20  # `corpus fetch` checks a cached split's sha256 up to this size (a second or so)
-FORMAT = 1
+FORMAT = 2  # 2: units dealt to splits by a rule blind to each unit's own size (lmkit.corpus.split.SplitAssigner)
+SIZE_BIASED_FORMATS = (1,)  # still read, as dealt: the models trained on them name them and record their hashes
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 NAME_RULE = "1 to 100 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"  # NAME_PATTERN in words
 
@@ -71,8 +72,9 @@ class Corpus:
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
         manifest = read_json(directory / MANIFEST, "corpus manifest", CorpusError)
-        if manifest.get("format") != FORMAT:
-            raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; fetch again")
+        if manifest.get("format") not in (FORMAT, *SIZE_BIASED_FORMATS):
+            raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; "
+                              f"{REBUILD.format(directory)}")
         check_manifest(directory, manifest)
         return cls(directory.name, directory, manifest)
 
@@ -160,6 +162,23 @@ class Corpus:
                               f"but its text has {self.counted[split][key]:,}: the corpus cache is damaged; "
                               f"{REBUILD.format(self.directory)}")
         return recorded
+
+    def size_biased_split(self) -> str | None:
+        """Why this corpus's splits are not a fair sample, where they were dealt by the rule before format 2 (which
+        gave valid and test the shorter units), with the remedy; None for a split dealt since, or given."""
+        splits = self.manifest["splits"]
+        if self.manifest.get("format") not in SIZE_BIASED_FORMATS or splits["train"]["units"] <= 1 or \
+                str(self.manifest.get("split_method", "")).startswith("as given"):
+            return None
+        mean = {split: splits[split]["chars"] / max(1, splits[split]["units"]) for split in SPLITS}
+        if self.manifest.get("source", {}).get("kind") == "local":  # corpus_name hashes the rule: a new folder
+            remedy = "--train with the same files now splits them afresh, into a folder of another name"
+        else:
+            remedy = (f"to split it afresh, remove the folder {self.directory} and run again (models trained on this "
+                      "split then read it only through --file)")
+        return (f"{self.name} was split by an lmkit before corpus format 2, whose rule dealt the shorter units to "
+                f"valid and test (their units average {mean['valid']:,.0f} and {mean['test']:,.0f} characters, "
+                f"train's {mean['train']:,.0f}); {remedy}")
 
     @property
     def description(self) -> str:
