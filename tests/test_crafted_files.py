@@ -479,7 +479,7 @@ TRAINER_STATES = {
     "history": (lambda s: s["progress"].__setitem__("history", ["x"]), "progress.history must list evaluation records"),
     "not a dict": (lambda s: s["progress"].clear() or s.__setitem__("progress", [1]), "progress must be dict, got [1]"),
     "column past the data": (lambda s: s["progress"].__setitem__("column", 10**12),
-                             "progress.column 1000000000000 is past the 4755 columns of an epoch of this training "
+                             "progress.column 1000000000000 is past the 4759 columns of an epoch of this training "
                              "split at a batch size of 4"),
     "rng zeroed": (lambda s: s["rng"].zero_(), "rng is not a state torch's generator can take (Invalid mt19937 state)"),
     "sparse moments": (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", s["optimizer"]["state"][0]["exp_avg"].to_sparse()),
@@ -636,10 +636,11 @@ def test_a_damaged_split_file_is_refused_when_read(copy, trained, monkeypatch, d
 
 
 @pytest.mark.parametrize("key,what,value", [("chars", "characters", 100), ("chars", "characters", -5),
-                                            ("chars", "characters", 10**15), ("lines", "lines", 5)])
+                                            ("chars", "characters", 10**15), ("lines", "lines", 40)])
 def test_a_manifests_count_that_is_not_its_texts_is_refused(copy, trained, monkeypatch, key, what, value):
     """bits/char divides by the manifest's count: an edited 100 printed 29.9 bits/char for 6.7 (and -5, 2989.7);
-    corpus info showed an edited line count as it found it."""
+    corpus info showed an edited line count as it found it. (A count no text can have, -5 characters, is refused
+    as soon as the manifest is read.)"""
     model = copy("lstm")
     corpus = Path(shutil.copytree(corpus_of(trained / "lstm", trained / "corpora"), model.parent / "corpora" / "c"))
     actual = json.loads((corpus / "manifest.json").read_text())["splits"]["valid"][key]
@@ -647,6 +648,8 @@ def test_a_manifests_count_that_is_not_its_texts_is_refused(copy, trained, monke
     monkeypatch.setenv("LMKIT_CORPORA", str(corpus.parent))
     says = (f"{corpus}/manifest.json: records {value:,} {what} for the valid split, but its text has {actual:,}: "
             "the corpus cache is damaged")
+    if value < 0:
+        says = f"{corpus}/manifest.json: damaged corpus manifest: splits.valid.{key} must be 0 or more, got {value}"
     assert_one_line_error(run_cli("corpus", "info", "c"), says)
     # eval, with the split's ids already cached (it read the record unchecked); ngram
     assert_one_line_error(run_cli("eval", model, "--corpus", "c", "--split", "valid"), says)

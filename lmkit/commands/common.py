@@ -113,14 +113,10 @@ def open_named(name: str, fetch: bool = True, encoding_errors: str = "strict"):
     from lmkit.errors import CorpusError
 
     try:
-        corpus = get_corpus(name, fetch=False, encoding_errors=encoding_errors)
+        return get_corpus(name, fetch=False, encoding_errors=encoding_errors)
     except CorpusError:
         if not fetch or not (name in CORPORA or name.startswith("hf:")):
             raise
-    else:
-        if (biased := corpus.size_biased_split()) is not None:
-            click.echo(f"note: {biased}", err=True)
-        return corpus
     if name.startswith("hf:"):  # a malformed name is refused before a fetch is announced
         from lmkit.corpus.hf import parse_hf_name
 

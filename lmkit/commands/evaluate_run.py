@@ -13,8 +13,8 @@ from lmkit.evaluate.perplexity import scored_by
 from lmkit.evaluate.fresh_start import fresh_start_warning, text_fresh_start
 from lmkit.models.base import is_cloze
 from lmkit.text.normal_forms import better_form, form_advice
-from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, is_backward, score_text, segmented_reading,
-                                 write_line_scores)
+from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, is_backward, model_split_text, score_text,
+                                 segmented_reading, write_line_scores)
 
 
 EVAL_ADVICE = "pass --corpus NAME, --train PATH or --file PATH"  # lmkit eval's ways to name the text it scores
@@ -34,7 +34,7 @@ def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice
         warn_if_another_form_reads_better(member, text, label)
         return text
     if corpus_spec.given:
-        return EvalText.from_split(corpus_spec.open(), split)
+        return model_split_text(member.config, member.path, corpus_spec.open(), split)
     return default_text(member.config, member.path, split, advice)
 
 

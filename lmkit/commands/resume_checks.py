@@ -119,7 +119,7 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
     is compared by name before it is fetched, local files by the content hash in their corpus's name (the same
     text under another first file's name is the same corpus: the run's config.json keeps the name it was saved
     with)."""
-    from lmkit.corpus.local import same_text_renamed
+    from lmkit.corpus.local import same_text_renamed, split_before_format_2
 
     saved = config.get("corpus")
     name = ctx.params.get("corpus")
@@ -129,9 +129,15 @@ def check_resume_corpus(ctx: click.Context, directory: Path, config: dict, open_
         from lmkit.corpus.catalog import missing_local_corpus
 
         options = " ".join(flag(ctx, name) for name in CORPUS_PARAMS if given(ctx, name))
-        advice = (f"leave {options} out to continue on its own corpus" if missing_local_corpus(saved) is None else
-                  "that one is no longer in the corpora folder: give --train the file(s) it was made from (the "
-                  "same text, split the same way)")
+        if missing_local_corpus(saved) is None:
+            advice = f"leave {options} out to continue on its own corpus"
+        elif corpus is not None and split_before_format_2(saved, corpus):  # pass 88: the advice below looped
+            advice = (f"{saved!r} held these files as split before corpus format 2, which this lmkit splits otherwise, "
+                      "and it is no longer in the corpora folder: put that folder back (or set LMKIT_CORPORA to the "
+                      "folder holding it) to resume, or train a new model")
+        else:
+            advice = ("that one is no longer in the corpora folder: give --train the file(s) it was made from (the "
+                      "same text, split the same way)")
         raise ConfigError(f"--resume {directory}: the saved model was trained on corpus {saved!r}, not "
                           f"{name if corpus is None else corpus.name!r} ({options}); {advice}")
     return corpus

@@ -90,14 +90,42 @@ def corpus_name(first: Path, inputs: dict[str, list[TextFile]], errors: str) -> 
     """`first` (the first --train path) in a corpus name's characters, and the hash; "local" where none is left."""
     given = first.stem if first.is_file() else Path(os.path.abspath(first)).name  # a link's own name, '.' spelt out
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", given).strip("-._")[:40]
-    dealt = "" if "valid" in inputs else " dealt blind to size"  # SplitAssigner's rule since corpus format 2
+    hashes = {split: [f.sha256 for f in files] for split, files in inputs.items()}
+    return f"{stem or 'local'}-{inputs_hash(hashes, errors, blind_deal='valid' not in inputs)}"
+
+
+def inputs_hash(hashes: dict[str, list[str]], errors: str, blind_deal: bool) -> str:
+    """corpus_name's tail: 8 hex digits of the inputs' sha256 by split, the encoding errors, and for a text lmkit
+    splits, the rule it deals units by (SplitAssigner's since corpus format 2: the same files split by the rule
+    before are another corpus, whose folder the models trained on it name)."""
+    dealt = " dealt blind to size" if blind_deal else ""
     digest = hashlib.sha256(f"local-v1 {errors} {sorted(FRACTIONS.items())}{dealt}".encode())
-    for split, files in inputs.items():
-        digest.update(split.encode() + b"".join(f.sha256.encode() for f in files))
-    return f"{stem or 'local'}-{digest.hexdigest()[:8]}"
+    for split, files in hashes.items():
+        digest.update(split.encode() + "".join(files).encode())
+    return digest.hexdigest()[:8]
 
 
 LOCAL_NAME = re.compile(r"-(?P<text>[0-9a-f]{8})$")  # corpus_name's tail: the hash of the inputs' bytes and split
+
+
+def hash_before_format_2(corpus: Corpus) -> str | None:
+    """The name tail that `corpus`, split by lmkit from --train files, had when the rule before corpus format 2
+    dealt them (inputs_hash); None for any other corpus, or a manifest without what the hash needs."""
+    source, errors = corpus.manifest.get("source", {}), corpus.manifest.get("encoding_errors", "strict")
+    inputs = source.get("inputs") if source.get("kind") == "local" else None
+    if not isinstance(inputs, dict) or set(inputs) != {"train"} or not isinstance(errors, str):
+        return None
+    try:
+        return inputs_hash({"train": [str(f["sha256"]) for f in inputs["train"]]}, errors, blind_deal=False)
+    except (TypeError, KeyError):
+        return None
+
+
+def split_before_format_2(saved: str, corpus: Corpus) -> bool:
+    """Whether the local corpus named `saved` (a model's config.json's) held the --train files of `corpus`, split
+    by the rule before corpus format 2: the same text, other splits."""
+    held = LOCAL_NAME.search(saved)
+    return held is not None and held["text"] == hash_before_format_2(corpus)
 
 
 def same_text_renamed(saved: str, corpus: Corpus) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,6 +28,7 @@ REBUILD = "remove the folder {} and run again to rebuild it"
 HASHED_ON_FETCH_BYTES = 64 << 20  # `corpus fetch` checks a cached split's sha256 up to this size (a second or so)
 FORMAT = 2  # 2: units dealt to splits by a rule blind to each unit's own size (lmkit.corpus.split.SplitAssigner)
 SIZE_BIASED_FORMATS = (1,)  # still read, as dealt: the models trained on them name them and record their hashes
+BIASED_BELOW = 0.8  # a format-1 corpus is named as biased where valid's or test's mean unit is under this of train's
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 NAME_RULE = "1 to 100 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"  # NAME_PATTERN in words
 
@@ -42,6 +44,23 @@ class SplitStats:
     sha256: str
 
 
+def check_format(directory: Path, manifest: dict) -> None:
+    """CorpusError unless the manifest's "format" is one this lmkit reads: FORMAT, or one of SIZE_BIASED_FORMATS."""
+    where, rebuild = directory / MANIFEST, REBUILD.format(directory)
+    readable = " and ".join(map(str, sorted({*SIZE_BIASED_FORMATS, FORMAT})))
+    if "format" not in manifest:
+        raise CorpusError(f"{where}: has no \"format\", so it is no corpus manifest lmkit wrote; {rebuild}")
+    found = manifest["format"]
+    if type(found) is not int:  # neither true nor 1.0 is a format
+        raise CorpusError(f"{where}: damaged corpus manifest: \"format\" must be a whole number, got "
+                          f"{json_repr(found)}; {rebuild}")
+    if found > FORMAT:
+        raise CorpusError(f"{where}: corpus format {found} was written by a newer lmkit (this one reads formats "
+                          f"{readable}): use that lmkit, or {rebuild}")
+    if found != FORMAT and found not in SIZE_BIASED_FORMATS:
+        raise CorpusError(f"{where}: corpus format {found} is not one this lmkit reads ({readable}); {rebuild}")
+
+
 def check_manifest(directory: Path, manifest: dict) -> None:
     """CorpusError naming the key when a manifest lacks a field or holds one of the wrong type."""
     try:
@@ -49,7 +68,13 @@ def check_manifest(directory: Path, manifest: dict) -> None:
         if not isinstance(splits, dict):
             raise ConfigError(f"splits must be an object, got {json_repr(splits)}")
         for split in SPLITS:
-            from_json(SplitStats, splits.get(split), f"splits.{split}")
+            stats = from_json(SplitStats, splits.get(split), f"splits.{split}")
+            for key in ("lines", "chars", "bytes"):
+                if getattr(stats, key) < 0:
+                    raise ConfigError(f"splits.{split}.{key} must be 0 or more, got {getattr(stats, key)}")
+            if not (stats.lines > 0) <= stats.units <= stats.lines:  # a unit is one line or more, and text has one
+                raise ConfigError(f"splits.{split}.units must be from {min(1, stats.lines)} to its {stats.lines:,} "
+                                  f"lines, got {stats.units}")
         for key in ("description", "name", "split_method"):
             if not isinstance(manifest.get(key, ""), str):
                 raise ConfigError(f"{key} must be a string, got {json_repr(manifest[key])}")
@@ -72,11 +97,13 @@ class Corpus:
     @classmethod
     def open(cls, directory: Path) -> "Corpus":
         manifest = read_json(directory / MANIFEST, "corpus manifest", CorpusError)
-        if manifest.get("format") not in (FORMAT, *SIZE_BIASED_FORMATS):
-            raise CorpusError(f"{directory / MANIFEST}: format {manifest.get('format')!r} is not {FORMAT}; "
-                              f"{REBUILD.format(directory)}")
+        check_format(directory, manifest)
         check_manifest(directory, manifest)
-        return cls(directory.name, directory, manifest)
+        corpus = cls(directory.name, directory, manifest)
+        biased = corpus.size_biased_split()
+        if biased is not None:
+            warnings.warn(biased)  # once a process: every command that reads the corpus says it, however it opens it
+        return corpus
 
     def path(self, split: str) -> Path:
         if split not in SPLITS:
@@ -167,10 +194,12 @@ class Corpus:
         """Why this corpus's splits are not a fair sample, where they were dealt by the rule before format 2 (which
         gave valid and test the shorter units), with the remedy; None for a split dealt since, or given."""
         splits = self.manifest["splits"]
-        if self.manifest.get("format") not in SIZE_BIASED_FORMATS or splits["train"]["units"] <= 1 or \
-                str(self.manifest.get("split_method", "")).startswith("as given"):
+        dealt = "furthest below its share" in str(self.manifest.get("split_method", ""))  # SHARES, not given splits
+        if self.manifest.get("format") not in SIZE_BIASED_FORMATS or not dealt:
             return None
         mean = {split: splits[split]["chars"] / max(1, splits[split]["units"]) for split in SPLITS}
+        if min(mean["valid"], mean["test"]) >= BIASED_BELOW * mean["train"]:
+            return None  # dealt so, but its units came out alike (blocks of lines of one size, say)
         if self.manifest.get("source", {}).get("kind") == "local":  # corpus_name hashes the rule: a new folder
             remedy = "--train with the same files now splits them afresh, into a folder of another name"
         else:

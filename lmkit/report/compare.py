@@ -25,7 +25,7 @@ from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE, LoadedModel, open_m
 from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, counted, printable
 from lmkit.evaluate.perplexity import mostly_unknown, scored_by
-from lmkit.evaluate.text import EvalText, default_text, is_backward, score_text
+from lmkit.evaluate.text import EvalText, default_text, is_backward, model_split_text, score_text
 from lmkit.report.folder import REPLACED, REPORT_FILES, REPORT_MARKER, claim_report_folder, written_before
 from lmkit.report.tokens import passage_surprisal
 
@@ -108,7 +108,9 @@ def training_seconds(config: dict, curve: list[dict]) -> float | None:
 
 def split_text(config: dict, directory: Path, corpus, split: str) -> EvalText:
     """A split of `corpus`, else of the corpus the model was trained on."""
-    return EvalText.from_split(corpus, split) if corpus is not None else default_text(config, directory, split)
+    if corpus is None:
+        return default_text(config, directory, split)
+    return model_split_text(config, directory, corpus, split)
 
 
 def model_texts(config: dict, directory: Path, corpus) -> tuple[EvalText, EvalText]:
