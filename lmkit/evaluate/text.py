@@ -158,11 +158,12 @@ def model_split_text(config: dict, source: Path, corpus, split: str) -> EvalText
     if name and (name == corpus.name or split_before_format_2(name, corpus)):
         changed = changed_split(config, corpus) if name == corpus.name else "train"
         if changed is not None:
-            again = "" if name == corpus.name else f" (the same files, now split as {corpus.name!r})"
-            raise CheckpointError(f"{source} was trained on the corpus {name!r}, but its {changed} split{again} is "
-                                  "not the text the model read in training (config.json's \"train\" records its "
-                                  "sha256): the corpus was split afresh or changed since, so its held-out text may "
-                                  "be text the model was trained on; score other text with --file")
+            again = "" if name == corpus.name else f" in {corpus.name!r}, the same files split afresh,"
+            raise CheckpointError(f"{source}/config.json: \"corpus\": {name!r} is not the text this model was "
+                                  f"trained on (the sha256 of its {changed} split{again} is not the one \"train\" "
+                                  "records: was config.json edited, or the corpus split afresh or changed since?), "
+                                  "and its held-out text may be text the model was trained on; score other text "
+                                  "with --file")
     return EvalText.from_split(corpus, split)
 
 
