@@ -40,7 +40,7 @@ from machine import ISA_LIMITS, describe_machine, isa_env
 from lmkit.corpus.sources import DEFAULT_CORPUS
 
 BITS_PER_CHAR = re.compile(r"^\s+(valid|test)\s+ppl\s+\S+\s+bits/token\s+\S+\s+bits/char\s+(\S+)", re.M)
-STOPPED = re.compile(r"stopped: (\S+) after ([\d,]+) steps, ([\d,]+) tokens")
+STOPPED = re.compile(r"stopped: (\S+)(?: \(.*\))? after ([\d,]+) steps, ([\d,]+) tokens")  # early_stop says why
 NGRAM_TEST = re.compile(r"^test: perplexity \S+\s+bits/char (\S+)", re.M)
 EVAL_BPC = re.compile(r"^\s+bits/char\s+(\S+)", re.M)  # the static figure first, then the dynamic one
 PRECISION = re.compile(r"^precision (.*)$", re.M)
