@@ -182,8 +182,9 @@ def test_an_unsmoothed_char_arpa_file_read_as_words_is_told_about_the_tokenizer_
     assert made.exit_code == 0, made.output
     result = cli("eval", tmp_path / "m.arpa", "--file", zh["test"])
     assert_one_line_error(result, "an ARPA file's text is read as whitespace-separated words: for a model of "
-                          "characters or subword pieces, pass --tokenizer-from with its model directory or "
-                          "tokenizer.json (none was given); if it is a word model, its ARPA file gives it")
+                          "characters, subword pieces or words split from their punctuation (lmkit's word default), "
+                          "pass --tokenizer-from with its model directory or tokenizer.json (none was given); if it "
+                          "is a word model, its ARPA file gives it")
 
 
 def test_fill_with_arpa_files_ranks_as_with_directories(cli, built):

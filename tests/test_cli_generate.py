@@ -430,8 +430,9 @@ def test_unknown_context_of_a_character_arpa_file_read_as_words_names_tokenizer_
         built = cli("ngram", *files, "--direction", direction, "--out", tmp_path / direction,
                     "--arpa", tmp_path / f"{direction}.arpa")
         assert built.exit_code == 0, built.output
-    advice = ("(an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
-              "pieces, pass --tokenizer-from with its model directory or tokenizer.json)")
+    advice = ("(an ARPA file's text is read as whitespace-separated words: for a model of characters, subword "
+              "pieces or words split from their punctuation (lmkit's word default), pass --tokenizer-from with its "
+              "model directory or tokenizer.json)")
     arpa_pair = [tmp_path / "forward.arpa", tmp_path / "backward.arpa"]
     filled = cli("fill", *arpa_pair, "我的_子", "--candidates", "帽")
     assert filled.exit_code == 0 and filled.stderr.endswith(f"1 context token not in the vocabulary read as <unk>: '我的' {advice}\n"), filled.stderr

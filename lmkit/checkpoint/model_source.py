@@ -30,8 +30,9 @@ from lmkit.config.folders import home_hint
 
 TOKENIZER_OPTION = "--tokenizer-from"  # how a user gives an ARPA file its tokenizer, named in messages
 GIVEN = "the tokenizer given"  # where a tokenizer came from, when the caller does not say
-ARPA_WORDS_ADVICE = (f"an ARPA file's text is read as whitespace-separated words: for a model of characters or subword "
-                     f"pieces, pass {TOKENIZER_OPTION} with its model directory or tokenizer.json")
+ARPA_WORDS_ADVICE = (f"an ARPA file's text is read as whitespace-separated words: for a model of characters, subword "
+                     "pieces or words split from their punctuation (lmkit's word default), pass "
+                     f"{TOKENIZER_OPTION} with its model directory or tokenizer.json")
 
 
 @dataclass

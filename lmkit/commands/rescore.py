@@ -52,7 +52,7 @@ def command(ctx, model, nbest, mix, device, opener, **options):
 
     NBEST is a TSV file (utterance id, hypothesis, first-pass log-score) or, with --scores,
     Kaldi's n-best text. Each hypothesis gets first-pass score + weight x LM log-probability
-    (nats, scored as a sentence) + bonus x its LM tokens. With --refs the weight and bonus
+    (nats, scored as a sentence) + bonus x its LM tokens (its </s> not counted). With --refs the weight and bonus
     are tuned for the lowest error rate: on --dev-nbest/--dev-refs when given, else on a
     --dev-fraction of the utterances (by a hash of their ids), the error rate before/after
     being reported on the others. The reranked lists go to --out, or to standard output

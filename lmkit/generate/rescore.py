@@ -30,7 +30,7 @@ from lmkit.evaluate.text import EvalText
 @dataclass(frozen=True)
 class RescoreConfig:
     lm_weight: float = setting(1.0, "Weight of the LM log-probability (nats) when not tuned.", low=0, high=1e6)
-    length_bonus: float = setting(0.0, "Score added per LM token when not tuned.", low=-1e6, high=1e6)
+    length_bonus: float = setting(0.0, "Score added per LM token (a sentence's </s> not counted) when not tuned.", low=-1e6, high=1e6)
     tune: bool = setting(True, "With references: tune the weight and bonus on the dev set for the lowest error rate.")
     max_weight: float = setting(20.0, "Tuning: the largest LM weight tried.", low=0, low_open=True, high=1e6)
     weight_steps: int = setting(31, "Tuning: LM weights tried (0 and a geometric grid up to --max-weight).",
