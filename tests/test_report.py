@@ -214,8 +214,9 @@ def test_an_arpa_file_read_as_words_is_named_with_the_tokenizer_to_give(char_row
     notes = build_report([lstm, misread], "arpa").notes
     assert best_rows([lstm, misread]) == [0]
     assert ("kn.arpa: 35.8% of its test tokens are outside its vocabulary, so its figures mean little and it is not "
-            "marked best (an ARPA file's text is read as whitespace-separated words: for a model of characters or "
-            "subword pieces, pass --tokenizer-from with its model directory or tokenizer.json).") in notes
+            "marked best (an ARPA file's text is read as whitespace-separated words: for a model of characters, "
+            "subword pieces or words split from their punctuation (lmkit's word default), pass --tokenizer-from with "
+            "its model directory or tokenizer.json).") in notes
 
 
 def test_an_unsmoothed_model_is_a_row_of_infinite_figures_never_best_and_drawn_in_no_chart(char_rows, tiny_en,
