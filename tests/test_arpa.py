@@ -130,6 +130,27 @@ def test_words_may_hold_whitespace_other_than_spaces_and_tabs(tmp_path):
     assert log10_sentence(model, ["a\u3000b"]) == pytest.approx(-0.3 - 0.1 - 0.2, abs=1e-6)
 
 
+CLOSED = PRUNED.replace("-1.0\t<unk>\t0\n", "").replace("ngram 1=4", "ngram 1=3")  # SRILM's default: no <unk>
+
+
+def test_a_closed_vocabulary_reads_with_the_unk_kenlm_substitutes(tmp_path):
+    """pass 89: a file without <unk> was refused where KenLM loads it, giving <unk> log10 -100 (its
+    'Substituting log10 probability -100'); lmkit now reads it so, and scores every sentence as KenLM does."""
+    model = read_arpa(write(tmp_path, CLOSED))
+    assert model.vocab.itos == ["<pad>", "<unk>", "<s>", "</s>", "a"]
+    assert model.details["closed_vocabulary"] is True
+    assert log10_sentence(model, ["a", "a"]) == pytest.approx(-1.01, abs=1e-6)  # its own words: as before
+    # "a zebra": p(a | <s>) -0.3, p(<unk> | <s> a) = bo(<s> a) -0.1 + bo(a) -0.2 + -100, p(</s> | <unk>) = -0.5:
+    # kenlm.Model(CLOSED).score("a zebra") gave -101.1 (0.3.0)
+    assert log10_sentence(model, ["a", "zebra"]) == pytest.approx(-101.1, abs=1e-5)
+    assert "closed_vocabulary" not in read_arpa(write(tmp_path, PRUNED)).details
+    # KenLM refuses the pruned 3-gram; its 2-grams alone it loads: p(<unk> | a) = bo(a) -0.2 + -100
+    bigram = write(tmp_path, CLOSED.replace("ngram 3=1\n", "").replace("\\3-grams:\n-0.01\ta a </s>\n\n", "").replace("a\t-0.1", "a"), "2.arpa")
+    assert log10_sentence(read_arpa(bigram), ["a", "zebra"]) == pytest.approx(-101.0, abs=1e-5)
+    kenlm = pytest.importorskip("kenlm", reason="the kenlm Python module is not installed")
+    assert kenlm.Model(str(bigram)).score("a zebra", bos=True, eos=True) == pytest.approx(-101.0, abs=1e-5)
+
+
 def test_a_given_vocabulary_must_match_the_file(tmp_path):
     path = write(tmp_path, PRUNED)
     with pytest.raises(ArpaError, match="'b' is not a 1-gram"):
@@ -145,7 +166,6 @@ BAD = {
     "backoff": (lambda t: t.replace("a\t-0.2", "a\tnan"), r":10: backoff 'nan' is not a finite"),
     "positive": (lambda t: t.replace("-0.5\t</s>", "0.5\t</s>"), r":9: log10 probability 0.5 is above 0"),
     "fields": (lambda t: t.replace("-0.2\ta </s>", "-0.2\ta </s> x y"), r":14: a 2-gram line needs"),
-    "no unk": (lambda t: t.replace("-1.0\t<unk>\t0\n", "").replace("ngram 1=4", "ngram 1=3"), r"1-grams lack <unk>"),
     "no eos": (lambda t: t.replace("-0.5\t</s>\t0\n", "-0.5\tb\t0\n"), r"1-grams lack </s>"),
     "duplicate 1-gram": (lambda t: t.replace("-0.5\t</s>\t0", "-0.5\ta\t0"), r":10: duplicate 1-gram 'a' \(first at line 9\)"),
     "duplicate 2-gram": (lambda t: t.replace("-0.2\ta </s>", "-0.2\t<s> a"), r":14: duplicate 2-gram \(first listed at line 13\)"),

@@ -232,3 +232,25 @@ def test_a_character_arpa_file_read_as_words_warns_that_the_text_is_mostly_unkno
     mixed = cli("eval", "--mix", f"{built / 'zh2.arpa.bz2'},{built / 'zh2.arpa.bz2'}", "--weights", "0.5,0.5",
                 "--file", test)  # adversarial pass 63: --mix said nothing
     assert mixed.exit_code == 0 and mixed.stderr.count("are outside") == 2 and "--tokenizer-from" in mixed.stderr
+
+
+def test_a_closed_vocabulary_file_scores_as_kenlm_does_and_says_what_its_unknown_words_cost(cli, tmp_path):
+    """pass 89: an ARPA file without <unk> (SRILM's default) was refused; KenLM loads it, giving each word outside
+    it log10 -100. lmkit now scores it so, and warns, for the perplexity counts those words."""
+    closed = tmp_path / "closed.arpa"
+    closed.write_text("\\data\\\nngram 1=4\nngram 2=2\n\n\\1-grams:\n-0.5\t<s>\t-0.3\n-0.4\t</s>\n-0.3\ta\t-0.2\n"
+                      "-0.6\tb\t-0.1\n\n\\2-grams:\n-0.2\t<s> a\n-0.1\ta b\n\n\\end\\\n", encoding="utf-8")
+    text = tmp_path / "text.txt"
+    text.write_text("a b\na zz\n", encoding="utf-8")
+    result = cli("eval", closed, "--file", text, "--json")
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)["models"][0]["evaluation"]
+    # kenlm.Model(closed).score: "a b" -0.2 -0.1 -0.5 (bo(b) -0.1 + p(</s>) -0.4), "a zz" -0.2 -100.2 -0.4
+    assert ours["tokens"] == 6 and ours["oov"] == 1
+    assert ours["perplexity"] == pytest.approx(10 ** (101.6 / 6), rel=1e-4)
+    assert ours["perplexity_without_oov"] == pytest.approx(10 ** (1.4 / 5), rel=1e-4)
+    assert (f"warning: {closed} lists no <unk> (a closed vocabulary): 1 token of {text} is outside it, each "
+            "given log10 probability -100 as KenLM gives it; the perplexity w/o OOV leaves it out") in result.stderr
+    known = tmp_path / "known.txt"
+    known.write_text("a b\nb\n", encoding="utf-8")
+    assert "warning" not in cli("eval", closed, "--file", known).stderr  # no word outside it: nothing to say

@@ -56,9 +56,27 @@ def test_an_ngram_is_said_to_read_each_line_from_its_start_however_the_stream_is
                for args in ([], ["--reset-per-line"], ["--rows", "1"], ["--window", "3"])]
     assert len({out.stdout.split("text:")[0] for out in outputs}) == 1  # the same figures every way
     assert all("(each line from <s>, as an N-gram reads; threads 1)" in out.stdout for out in outputs)
-    assert "(state carried; threads 1)" in cli("eval", models["lstm"], "--threads", "1").stdout
-    mixed = cli("eval", "--mix", f"{models['lstm']},{models['kn']}", "--weights", "0.5,0.5", "--threads", "1")
+    assert "(state carried; threads 1)" in cli("eval", models["lstm"], "--threads", "1", "--rows", "4").stdout
+    mixed = cli("eval", "--mix", f"{models['lstm']},{models['kn']}", "--weights", "0.5,0.5", "--threads", "1",
+                "--rows", "4")  # the split's 12 lines: 4 pieces carry the state (16 would read each alone)
     assert "(state carried; the N-gram reads each line from <s>; threads 1)" in mixed.stdout  # pass 80
+
+
+def test_a_text_of_fewer_lines_than_rows_is_said_to_be_read_line_by_line(cli, models, tmp_path):
+    """pass 89: a text of 3 lines at --rows 16 is cut into 3 pieces, each line read from a fresh state, yet was
+    labelled "state carried"; --rows 1 does carry it, and the figures differ accordingly."""
+    text = tmp_path / "three.txt"
+    text.write_text("the cat sat.\nthe dog ran.\na bird sang.\n", encoding="utf-8")
+    alone = cli("eval", models["lstm"], "--file", text, "--threads", "1")
+    assert alone.exit_code == 0, alone.output
+    assert ("(each line alone: 3 lines, no more than --rows, each read as a piece of its own; --rows 1 carries the "
+            "state; threads 1)") in alone.stdout
+    assert alone.stdout.split("text:")[0] == cli("eval", models["lstm"], "--file", text, "--threads", "1",
+                                                   "--reset-per-line").stdout.split("text:")[0]
+    carried = cli("eval", models["lstm"], "--file", text, "--threads", "1", "--rows", "1")
+    assert "(state carried; threads 1)" in carried.stdout
+    assert carried.stdout.split("text:")[0] != alone.stdout.split("text:")[0]
+    assert json.loads(cli("eval", models["lstm"], "--file", text, "--json").stdout)["lines_alone"] == 3
 
 
 def test_per_line_scores_add_up_to_the_total(cli, models, tmp_path):

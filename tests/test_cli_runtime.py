@@ -98,7 +98,7 @@ def test_threads_are_applied_printed_and_recorded(cli, tmp_path):
     assert config["runtime"]["threads"] == 1 and {r["threads"] for r in metrics} == {1}
     evaluation = json.loads(cli("eval", tmp_path / "m", "--threads", "1", "--json").output)
     assert evaluation["threads"] == 1
-    assert "(state carried; threads 1)" in cli("eval", tmp_path / "m", "--threads", "1").output
+    assert "(state carried; threads 1)" in cli("eval", tmp_path / "m", "--threads", "1", "--rows", "4").output
 
 
 def test_the_default_thread_count_comes_from_the_environment(cli, tmp_path, monkeypatch):

@@ -121,7 +121,7 @@ def case_folder(root: Path, models: Path) -> dict[str, str]:
                 "refs": b"u2 the cat\n", "utf16": "我的手机坏了。\n".encode("utf-16") * 20,
                 "utf16le": "My phone broke.\r\n".encode("utf-16-le") * 20}
     arpa_files = {"arpa": ARPA, "cutarpa": ARPA[: ARPA.index(b"-0.1\tcat")], "arpagz": gzip.compress(ARPA)[:-12],
-                  "arpaxz": lzma.compress(ARPA)[:-24], "nounk": ARPA.replace(b"-1.0\t<unk>\t0\n", b"").replace(b"1=5", b"1=4"),
+                  "arpaxz": lzma.compress(ARPA)[:-24], "noend": ARPA.replace(b"-0.7\t</s>\t0\n", b"").replace(b"1=5", b"1=4"),
                   "kenlmbin": b"mmap lm http://kheafield.com/code format version 5\n\x00\x00\x01"}
     for name, data in arpa_files.items():
         files[name] = root / f"{name}.arpa{'.' + name[-2:] if name in ('arpagz', 'arpaxz') else ''}"

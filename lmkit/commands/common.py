@@ -358,7 +358,15 @@ def warn_if_mostly_unknown(member, evaluation, what: str) -> None:
     whose text is read as whitespace words unless --tokenizer-from says otherwise, the likely cause: a character
     model's ARPA file read Chinese lines as one word each, 50% <unk>."""
     from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
+    from lmkit.models.ngram.arpa import UNKNOWN_MISSING
 
+    details = getattr(member.model, "details", {})
+    if evaluation.oov and details.get("closed_vocabulary"):  # its <unk> a substitute: every OOV costs ~230 nats
+        one = evaluation.oov == 1
+        click.echo(f"warning: {member.name} lists no <unk> (a closed vocabulary): {counted(evaluation.oov, 'token')} "
+                   f"of {what} {'is' if one else 'are'} outside it, each given log10 probability {UNKNOWN_MISSING:g} "
+                   f"as KenLM gives it; the perplexity w/o OOV leaves {'it' if one else 'them'} out", err=True)
+        return
     if not evaluation.mostly_unknown:
         return
     hint = f" ({ARPA_WORDS_ADVICE})" if member.reads_arpa_words else ""

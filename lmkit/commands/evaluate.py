@@ -172,6 +172,9 @@ def format_result(result: dict) -> str:
         carried = "each line from <s>, as an N-gram reads"
     elif result["reset_per_line"]:
         carried = "each line alone"
+    elif result.get("lines_alone"):
+        carried = (f"each line alone: {counted(result['lines_alone'], 'line')}, no more than --rows, each "
+                   "read as a piece of its own; --rows 1 carries the state")
     else:
         carried = "state carried" + ("; the N-gram reads each line from <s>" if any(ngrams) else "")
     lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")

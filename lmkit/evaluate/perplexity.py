@@ -298,6 +298,15 @@ def row_cuts(stream: np.ndarray, rows: int) -> list[int]:
     return sorted({0, *(int(p) for p in picks if 0 < p < predictions)})
 
 
+def lines_read_alone(stream: np.ndarray, rows: int) -> int:
+    """How many lines of an id stream (`</s>`-ended, no `<s>`) `rows` pieces read each from a fresh state with
+    nothing carried in: all of them where the pieces are as many as the lines (a text of fewer lines than --rows),
+    else 0 (the state carried along each piece, across its line ends)."""
+    lines = int(np.count_nonzero(np.asarray(stream) == EOS_ID))
+    pieces = len(row_cuts(with_bos(stream), max(1, rows)))
+    return lines if lines > 1 and pieces == lines else 0
+
+
 def stream_rows(stream: np.ndarray, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cut a `<s>`-prefixed stream into contiguous pieces that together predict every token once.
 

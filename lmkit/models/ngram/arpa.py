@@ -10,10 +10,13 @@
     \\end\\
 
 Reading is strict: a truncated file, counts that disagree with \\data\\,
-non-numeric fields, a missing `<s>`/`</s>`/`<unk>` or a duplicate n-gram is an
+non-numeric fields, a missing `<s>`/`</s>` or a duplicate n-gram is an
 ArpaError naming the file and line, never a silently different model (writing:
 lmkit/models/ngram/arpa_write.py). A
-log10 probability of -99 or less means "never" (SRILM's and KenLM's zero).
+log10 probability of -99 or less means "never" (SRILM's and KenLM's zero). A file
+without `<unk>` has a closed vocabulary (SRILM writes one unless told -unk): it is
+read with `<unk>` at log10 probability -100, the value KenLM substitutes, so it
+scores every text, its own words or not, as KenLM does.
 Files compressed with gzip, bzip2 or xz are read as such, told apart by their
 first bytes (not their names); writing compresses by the name's suffix.
 """
@@ -36,10 +39,11 @@ from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 from lmkit.text_bytes import wide_unicode_error
 
 LOG_ZERO = -99.0
+UNKNOWN_MISSING = -100.0  # log10 p of the <unk> a closed-vocabulary file lacks: KenLM's substitute, kept finite
 LOG_MAX = float(np.log10(np.finfo(np.float64).max))  # 10**value must be a number: ~308 (sums stay finite in float32)
 SEPARATORS = re.compile(r"[ \t]+")
 OTHER_WHITESPACE = re.compile(r"[^\S \t]")  # whitespace that str.split() cuts at but ARPA does not
-REQUIRED = (BOS, EOS, UNK)
+REQUIRED = (BOS, EOS)  # <unk> may be missing: a closed vocabulary (close_vocabulary)
 COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))  # magic bytes -> opener
 DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 KENLM_BINARY = b"mmap lm "  # how KenLM's build_binary output begins
@@ -274,9 +278,24 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None):
     finally:
         if collecting:
             gc.enable()
+    closed = close_vocabulary(sections[0])
     vocab = vocab_for(path, sections[0], vocab)
     tables = tables_from_entries(path, sections, vocab)
-    return NGramLM.from_tables(vocab, tables, source=str(path))
+    return NGramLM.from_tables(vocab, tables, source=str(path), **({"closed_vocabulary": True} if closed else {}))
+
+
+def close_vocabulary(unigrams: tuple) -> bool:
+    """Give 1-grams that lack `<unk>` one at log10 UNKNOWN_MISSING (finite: not read as "never", it bypasses
+    the parser's LOG_ZERO rule), no backoff, listed where the section begins; True when they lacked it. KenLM
+    reads such a file the same way."""
+    words, probs, backoffs, numbers = unigrams
+    if any(word == UNK for (word,) in words):
+        return False
+    words.append([UNK])
+    probs.append(UNKNOWN_MISSING)
+    backoffs.append(0.0)
+    numbers.append(numbers[0] - 1 if numbers else 1)
+    return True
 
 
 def vocab_for(path: Path, unigrams: tuple, vocab: Vocab | None) -> Vocab:
@@ -292,7 +311,7 @@ def vocab_for(path: Path, unigrams: tuple, vocab: Vocab | None) -> Vocab:
     missing = [w for w in REQUIRED if w not in seen]
     if missing:
         raise ArpaError(f"{path}:{numbers[0] - 1 if numbers else 1}: the 1-grams lack {', '.join(missing)} "
-                        "(every ARPA model needs <s>, </s> and <unk>)")
+                        "(every ARPA model needs <s> and </s>)")
     if vocab is None:
         return Vocab(list(SPECIALS) + [w for w in seen if w not in SPECIALS])
     foreign = [w for w in seen if w not in vocab.stoi]
