@@ -1,4 +1,5 @@
 """`lmkit eval` from the command line: numbers, per-line scores, files, mixes and one-line errors."""
+import hashlib
 import json
 import math
 
@@ -327,3 +328,15 @@ def test_standard_input_keeps_the_per_line_file_check(cli, models, tmp_path):
     result = cli("eval", models["kn"], "--file", "-", "--per-line", out, input=TINY["en"]["test"].read_bytes())
     assert result.exit_code == 0, result.output
     assert len(out.read_text(encoding="utf-8").splitlines()) - 1 == len(TINY["en"]["test"].read_text(encoding="utf-8").splitlines())
+
+
+def test_the_text_hash_is_of_the_text_as_read_not_of_the_file_bytes(cli, models, tmp_path):
+    """pass 89: eval --json's text_sha256, now documented in --help: the SHA-256 of the lines as read, each ended
+    by \\n, so a file with a BOM, CRLF line ends and no last newline hashes as the plain one does."""
+    plain, windows = tmp_path / "plain.txt", tmp_path / "windows.txt"
+    plain.write_bytes("the cat sat.\nthe dog ran.\n".encode("utf-8"))
+    windows.write_bytes("\ufeffthe cat sat.\r\nthe dog ran.".encode("utf-8"))
+    digests = {json.loads(cli("eval", models["kn"], "--file", path, "--json").stdout)["text_sha256"]
+               for path in (plain, windows)}
+    assert digests == {hashlib.sha256(plain.read_bytes()).hexdigest()}
+    assert "text_sha256 is the SHA-256 of the text as lmkit read it" in " ".join(cli("eval", "--help").stdout.split())

@@ -52,7 +52,12 @@ def scoring_options(f):
               help="Write each line's log-probability, token and OOV counts to this TSV file (the static scores, "
                    "also under --cache, --dynamic or --memory).")
 @click.option("--overwrite", is_flag=True, help="Replace the file --per-line names, if there is one.")
-@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the numbers as JSON. Its text_sha256 is the SHA-256 of the text as lmkit read it, in UTF-8, "
+                   "every line ended by \\n (a BOM, CRLF, CR and a missing last newline read as lmkit reads them), not of "
+                   "the file's bytes; "
+                   "lines_alone counts the lines read each from a fresh state where the text has no more lines than "
+                   "--rows.")
 @click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @threads_option
 @click.pass_context
