@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from lmkit.commands.usage import UsageGroup
+from lmkit.commands.progress import check_progress_variables
 from lmkit.config.machine import omp_threads
 from lmkit.errors import LmkitError, printable
 from lmkit.stop_signals import Terminated, exit_code, ignored
@@ -120,6 +121,7 @@ class LazyGroup(UsageGroup):
             with unencodable_escaped():
                 # before any command imports torch, whose OpenMP library prints its own line about a bad value
                 omp_threads(os.environ)
+                check_progress_variables(os.environ)
                 return super().invoke(ctx)  # usage errors: one line (lmkit.commands.usage)
         except KeyboardInterrupt as exc:  # a second Ctrl-C while training saves (lmkit.stop_signals.StopSignals)
             raise Interrupted(TERMINATING[signal.SIGINT]) from exc

@@ -109,6 +109,27 @@ def test_the_default_thread_count_comes_from_the_environment(cli, tmp_path, monk
     assert "; threads 1\n" in result.output and records(tmp_path / "m")[0]["runtime"]["threads"] == 1
 
 
+@pytest.mark.parametrize("variable, value, words", [
+    ("LMKIT_PROGRESS", "1", "the one value lmkit reads is 'always'"),
+    ("LMKIT_PROGRESS", "Always", "the one value lmkit reads is 'always'"),
+    ("LMKIT_PROGRESS_DELAY", "-1", "is not a number of seconds, 0 or more"),
+    ("LMKIT_PROGRESS_DELAY", "nan", "is not a number of seconds, 0 or more"),
+    ("LMKIT_PROGRESS_DELAY", "2s", "is not a number of seconds, 0 or more"),
+])
+def test_a_progress_variable_lmkit_would_not_read_is_one_line(cli, monkeypatch, variable, value, words):
+    """pass 87: LMKIT_PROGRESS=1 drew no bars and said nothing; a bad delay fell back to the default unseen."""
+    monkeypatch.setenv(variable, value)
+    assert_one_line_error(cli("gradcheck"), f"{variable}={value!r}", words)
+
+
+@pytest.mark.parametrize("settings", [{"LMKIT_PROGRESS": "", "LMKIT_PROGRESS_DELAY": ""},
+                                      {"LMKIT_PROGRESS": "always", "LMKIT_PROGRESS_DELAY": "0.5"}])
+def test_progress_variables_lmkit_reads_run_the_command(cli, monkeypatch, settings):
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    assert cli("gradcheck").exit_code == 0
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "1,x", "2,0", "1,", "99999999999999999999"])
 def test_a_bad_omp_num_threads_is_one_line(cli, monkeypatch, value):
     monkeypatch.setenv("OMP_NUM_THREADS", value)

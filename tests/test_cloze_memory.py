@@ -286,4 +286,4 @@ def test_a_memory_file_that_is_not_utf8_is_refused_or_read_with_replacements(cli
     replaced = cli("fill", bimodel, "我_", "--memory-file", text, "--encoding-errors", "replace", "--top", "1")
     assert replaced.exit_code == 0, replaced.output
     assert_one_line_error(cli("fill", bimodel, "我_", "--memory", "--encoding-errors", "replace"),
-                          "it says how --memory-file is read, and there is none: --encoding-errors would be ignored")
+                          "--encoding-errors says how --memory-file is read, and none is given: --encoding-errors would be ignored")

@@ -44,6 +44,7 @@ def test_preset_is_printed_saved_and_overridden_on_the_command_line(cli, tmp_pat
     printed = next(line for line in result.output.splitlines() if line.startswith("preset awd:"))
     assert f"--weight-drop {PRESETS['awd']['weight_drop']:g}" in printed and "--locked-dropout" in printed
     assert "--dropout " not in printed
+    assert "--nonmono" not in printed and "--asgd" not in printed  # --no-asgd: nothing for --nonmono to start
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["train"]["preset"]["name"] == "awd"
     assert "hidden_size" not in config["train"]["preset"]["settings"]  # given on the command line

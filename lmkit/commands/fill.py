@@ -127,7 +127,7 @@ def command(ctx, forward_dir, backward_dir, text, candidates, max_len, beam, top
             raise ConfigError(f"BACKWARD {backward_dir!r}: no such model directory or ARPA file (with --text-file the "
                               "sentences come from the file: give BIMODEL or FORWARD BACKWARD, no TEXT)")
     if memory_file is None:
-        refuse_ignored(ctx, ("encoding_errors",), "it says how --memory-file is read, and there is none")
+        refuse_ignored(ctx, ("encoding_errors",), "--encoding-errors says how --memory-file is read, and none is given")
     if not (memory or memory_file):
         refuse_ignored(ctx, MEMORY_SETTINGS, "neither --memory nor --memory-file is given, so no memory is read")
     form = MemorySettings if pair_dir is None else PairMemorySettings  # each form has its own defaults

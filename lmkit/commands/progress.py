@@ -10,23 +10,48 @@ $LMKIT_PROGRESS=always draws bars to a pipe too.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from lmkit.errors import ConfigError
+
 DELAY_SECONDS = 2.0
 DELAY_VARIABLE = "LMKIT_PROGRESS_DELAY"
 ALWAYS_VARIABLE = "LMKIT_PROGRESS"
 
 
-def bar_delay() -> float:
-    """Seconds a pass runs before its bar shows: $LMKIT_PROGRESS_DELAY, else DELAY_SECONDS."""
+def check_progress_variables(environ) -> None:
+    """ConfigError for a value of $LMKIT_PROGRESS or $LMKIT_PROGRESS_DELAY that lmkit would not read (they were
+    ignored silently: LMKIT_PROGRESS=1 drew no bars and said nothing); empty counts as unset. lmkit.cli checks
+    them once, before any command runs."""
+    shown = environ.get(ALWAYS_VARIABLE) or "always"
+    if shown != "always":
+        raise ConfigError(f"{ALWAYS_VARIABLE}={shown!r}: the one value lmkit reads is 'always' (progress bars on "
+                          "stderr even where it is not a terminal); unset it for bars on a terminal only")
+    delay = environ.get(DELAY_VARIABLE) or ""
+    if delay and delay_seconds(delay) is None:
+        raise ConfigError(f"{DELAY_VARIABLE}={delay!r} is not a number of seconds, 0 or more (how long a pass runs "
+                          f"before its progress bar shows); unset it for the default {DELAY_SECONDS:g}")
+
+
+def delay_seconds(text: str) -> float | None:
+    """`text` as seconds of delay, or None where it is not a finite number of at least 0."""
     try:
-        return max(0.0, float(os.environ.get(DELAY_VARIABLE, DELAY_SECONDS)))
+        seconds = float(text)
     except ValueError:
-        return DELAY_SECONDS
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def bar_delay() -> float:
+    """Seconds a pass runs before its bar shows: $LMKIT_PROGRESS_DELAY (checked: check_progress_variables), else
+    DELAY_SECONDS."""
+    seconds = delay_seconds(os.environ.get(DELAY_VARIABLE) or "")
+    return DELAY_SECONDS if seconds is None else seconds
 
 
 def bars_wanted(quiet: bool) -> bool:

@@ -180,6 +180,8 @@ def apply_preset(opts: dict, given: set[str]) -> dict | None:
     values = preset_values(name, given, opts.get("optimizer"))
     if values.get("tie_weights") and opts.get("softmax") == "adaptive":  # asked for: it has no one matrix to tie
         values["tie_weights"] = False
+    if "asgd" in given and not opts.get("asgd"):  # --no-asgd: no averaging for --nonmono to start (note 63)
+        values.pop("nonmono", None)
     opts.update(values)
     return {"name": name, "settings": values}
 
