@@ -151,6 +151,21 @@ def test_a_refused_option_under_nproc_is_one_line_said_once(tmp_path):
     assert "Traceback" not in stderr + stdout and not (tmp_path / "m").exists()
 
 
+def test_a_resumed_batch_the_processes_cannot_share_names_the_saved_batch_not_an_option_never_given(tmp_path):
+    """Pass 87 F8: a run whose batch (15) the processes of --nproc 2 cannot share was refused as '--batch-size 15
+    must be divisible', an option never typed; it now names the saved batch and both ways on."""
+    (tmp_path / "t.txt").write_text("one two three four five six\n" * 400, encoding="utf-8")
+    first = subprocess.run([sys.executable, "-m", "lmkit", "train", "--train", "t.txt", "--batch-size", "15",
+                            "--max-steps", "1", "--hidden-size", "16", "--emb-size", "8", "--out", "m", "--quiet"],
+                           cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    process = lmkit_launch(tmp_path, "--resume", "m", "--max-steps", "2")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert stderr == ("error: --resume m: the run trains batches of 15 rows, which 2 processes cannot share evenly: "
+                      "resume with --nproc 1, 3, 5, 15 (a count that divides it), or give --batch-size 14 or 16\n")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_a_signal_under_nproc_saves_once_and_exits_with_its_code(tmp_path, signum, code):

@@ -100,6 +100,7 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     on_amx = bf16_on_amx(device, training_precision(config.precision, device, model))  # the scratch RNN's is fp32
     if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
+        refuse_unshared_saved_batch(config.batch_size, world.size, given_options(ctx), directory)
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
     else:
         config = default_run_shape(config, tokenizer.kind, on_amx, chosen, say)
@@ -245,6 +246,20 @@ def prepare_run(ctx: click.Context, corpus_spec, tokenizer_spec, opts: dict, cho
     model = build_model(opts["model"], tokenizer.vocab, opts, seed=opts["seed"])
     extra = {"corpus": corpus.name, "direction": BOTH_WAYS if is_cloze(model) else opts["direction"], "train": {}}
     return directory, corpus, tokenizer, model, None, extra
+
+
+def refuse_unshared_saved_batch(batch_size: int, processes: int, given: set[str], directory: Path) -> None:
+    """ConfigError where a resumed run's saved batch, which the user did not give now, cannot be shared by this
+    job's processes; it names the saved batch and the process counts that share it (pass 87 F8: a batch lmkit chose
+    for 3 processes, resumed with --nproc 2, was refused as a '--batch-size 15' never typed)."""
+    if "batch_size" in given or batch_size % processes == 0:
+        return
+    lower = batch_size // processes * processes
+    sizes = f"{lower} or {lower + processes}" if lower else f"{processes}"
+    counts = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+    raise ConfigError(f"--resume {directory}: the run trains batches of {batch_size} rows, which {processes} processes "
+                      f"cannot share evenly: resume with --nproc {', '.join(map(str, counts[:6]))} (a count that divides "
+                      f"it), or give --batch-size {sizes}")
 
 
 def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> TrainConfig:
