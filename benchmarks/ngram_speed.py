@@ -92,7 +92,7 @@ def encode_files(train: Path, test: Path, cache: Path) -> tuple[Path, Path, dict
 
 # --- child processes ---------------------------------------------------------------------------------
 def child_build(args) -> dict:
-    from lmkit.fileio import read_json
+    from lmkit.file_reading import read_json
     from lmkit.models.ngram.model import NGramLM
     from lmkit.text.tokenizers import tokenizer_from_json
 
@@ -114,7 +114,7 @@ def child_build(args) -> dict:
 
 def child_score(args) -> dict:
     from lmkit.evaluate.perplexity import stream_logprobs
-    from lmkit.fileio import read_json
+    from lmkit.file_reading import read_json
     from lmkit.models.ngram.model import NGramLM
     from lmkit.text.tokenizers import tokenizer_from_json
 

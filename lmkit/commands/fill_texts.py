@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.fileio import read_bounded, standard_input_bytes
+from lmkit.file_reading import read_bounded, standard_input_bytes
 from lmkit.text_bytes import BINARY_SNIFF_BYTES, STDIN_NAME, wide_unicode_error
 from lmkit.generate.fill import check_marker, split_blank
 from lmkit.line_ends import unix_newlines

@@ -21,7 +21,7 @@ from lmkit.commands.options import options_from
 from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
 from lmkit.errors import ConfigError, counted
 from lmkit.generate.sampling import SamplingConfig
-from lmkit.fileio import read_standard_input, read_text
+from lmkit.file_reading import read_standard_input, read_text
 from lmkit.line_ends import unix_newlines
 from lmkit.text.normal_forms import better_form, form_advice
 

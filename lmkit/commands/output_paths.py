@@ -60,7 +60,7 @@ class PathOrStdin(PathGiven):
     def convert(self, value, param, ctx) -> Path | str:
         if value == STDIN:
             return STDIN
-        from lmkit.fileio import kind_of
+        from lmkit.file_reading import kind_of
 
         path = super().convert(value, param, ctx)
         mode = mode_of(path)  # refused again where any file is opened (lmkit.fileio); here, naming the option

@@ -10,7 +10,7 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
-from lmkit.fileio import standard_input
+from lmkit.file_reading import standard_input
 from lmkit.text_bytes import STDIN_NAME, wide_unicode_error
 from lmkit.line_ends import text_lines
 from lmkit.text.display_width import display_width

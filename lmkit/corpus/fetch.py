@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import broken_link, kind_of
+from lmkit.file_reading import broken_link, kind_of
 from lmkit.temporary_names import held_folder
 from lmkit.waiting_lock import turn
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.fileio import broken_link, kind_of, make_folders, read_json, remove_made_folders
+from lmkit.file_reading import broken_link, kind_of, read_json
+from lmkit.fileio import make_folders, remove_made_folders
 from lmkit.temporary_names import temporary_of
 from lmkit.folder_markers import REPORT_MARKER
 from lmkit.train.folder_lock import FolderLock

@@ -42,7 +42,8 @@ from lmkit.corpus.split import SPLITS
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.fileio import atomic_write, read_json, stranger_below, write_json_atomic
+from lmkit.file_reading import read_json
+from lmkit.fileio import atomic_write, stranger_below, write_json_atomic
 from lmkit.temporary_names import temporary_of
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file

@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
 from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_line, printable
-from lmkit.fileio import read_json, write_json_atomic
+from lmkit.file_reading import read_json
+from lmkit.fileio import write_json_atomic
 from lmkit.temporary_names import held_folder
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs

@@ -27,7 +27,8 @@ from lmkit.checkpoint.ownership import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FI
 from lmkit.checkpoint.save_load import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
                                         claim_model_directory, load_model, save_model)
 from lmkit.errors import CheckpointError, ConfigError, first_line
-from lmkit.fileio import fsync_dir, make_folders, not_a_file, open_regular, remove_made_folders
+from lmkit.file_reading import open_regular
+from lmkit.fileio import fsync_dir, make_folders, not_a_file, remove_made_folders
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.weights_kind import MEMBERS_DIR, NGRAM_WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held

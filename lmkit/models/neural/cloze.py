@@ -55,7 +55,7 @@ from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import Shapes, load_weights, planned_shapes, read_header
 from lmkit.models.saved_record import EDITED, weights_record
-from lmkit.fileio import open_regular
+from lmkit.file_reading import open_regular
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
-from lmkit.fileio import open_regular
+from lmkit.file_reading import open_regular
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 from lmkit.text_bytes import wide_unicode_error
