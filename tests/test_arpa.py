@@ -166,6 +166,8 @@ BAD = {
     "backoff": (lambda t: t.replace("a\t-0.2", "a\tnan"), r":10: backoff 'nan' is not a finite"),
     "positive": (lambda t: t.replace("-0.5\t</s>", "0.5\t</s>"), r":9: log10 probability 0.5 is above 0"),
     "fields": (lambda t: t.replace("-0.2\ta </s>", "-0.2\ta </s> x y"), r":14: a 2-gram line needs"),
+    "blank line inside": (lambda t: t.replace("-0.5\t</s>\t0\n", "-0.5\t</s>\t0\n\n"),  # pass 90: said "truncated?"
+                          r":10: \\1-grams: a blank line after 3 of its 4 entries, and more entries after it"),
     "no eos": (lambda t: t.replace("-0.5\t</s>\t0\n", "-0.5\tb\t0\n"), r"1-grams lack </s>"),
     "duplicate 1-gram": (lambda t: t.replace("-0.5\t</s>\t0", "-0.5\ta\t0"), r":10: duplicate 1-gram 'a' \(first at line 9\)"),
     "duplicate 2-gram": (lambda t: t.replace("-0.2\ta </s>", "-0.2\t<s> a"), r":14: duplicate 2-gram \(first listed at line 13\)"),

@@ -251,6 +251,20 @@ def test_a_closed_vocabulary_file_scores_as_kenlm_does_and_says_what_its_unknown
     assert ours["perplexity_without_oov"] == pytest.approx(10 ** (1.4 / 5), rel=1e-4)
     assert (f"warning: {closed} lists no <unk> (a closed vocabulary): 1 token of {text} is outside it, each "
             "given log10 probability -100 as KenLM gives it; the perplexity w/o OOV leaves it out") in result.stderr
+    unknown = tmp_path / "unknown.txt"  # pass 90: mostly outside it, so the --tokenizer-from advice is due too
+    unknown.write_text("zz yy\nxx\n", encoding="utf-8")
+    warned = cli("eval", closed, "--file", unknown).stderr
+    assert "3 tokens of" in warned and "are outside it" in warned and "pass --tokenizer-from" in warned
+    nbest = tmp_path / "nbest.tsv"  # rescore prints no perplexity: its warning names none
+    nbest.write_text("u1\ta zz\t-1\nu1\ta b\t-2\n", encoding="utf-8")
+    rescored = cli("rescore", closed, nbest)
+    assert rescored.exit_code == 0, rescored.output
+    assert "1 token of the hypotheses of" in rescored.stderr and "w/o OOV" not in rescored.stderr
+    report = cli("report", closed, "--train", text, "--valid", text, "--test", text, "--out", tmp_path / "rep")
+    assert report.exit_code == 0, report.output
+    notes = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert ("closed.arpa lists no <unk> (an ARPA file of a closed vocabulary): its 1 OOV test token costs log10 "
+            "probability -100") in notes and "flatters" not in notes
     known = tmp_path / "known.txt"
     known.write_text("a b\nb\n", encoding="utf-8")
     assert "warning" not in cli("eval", closed, "--file", known).stderr  # no word outside it: nothing to say

@@ -352,21 +352,23 @@ def check_threads(ctx: click.Context, param: click.Parameter, value: int | None)
     return value if value is None else check(value)
 
 
-def warn_if_mostly_unknown(member, evaluation, what: str) -> None:
+def warn_if_mostly_unknown(member, evaluation, what: str, left_out_by: str = "the perplexity w/o OOV") -> None:
     """A warning when so many of `what`'s tokens (its Evaluation by `member`: eval's text, rescore's hypotheses)
     are outside the model's vocabulary that its figures mean little (each is scored as <unk>); for an ARPA file,
     whose text is read as whitespace words unless --tokenizer-from says otherwise, the likely cause: a character
-    model's ARPA file read Chinese lines as one word each, 50% <unk>."""
+    model's ARPA file read Chinese lines as one word each, 50% <unk>. An ARPA file without <unk> (a closed
+    vocabulary) gives each such token log10 -100, which a warning of its own names, beside that one, whatever
+    their number; `left_out_by`: the figure that leaves them out, or None where the output has none."""
     from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
     from lmkit.models.ngram.arpa import UNKNOWN_MISSING
 
     details = getattr(member.model, "details", {})
     if evaluation.oov and details.get("closed_vocabulary"):  # its <unk> a substitute: every OOV costs ~230 nats
         one = evaluation.oov == 1
+        left_out = f"; {left_out_by} leaves {'it' if one else 'them'} out" if left_out_by else ""
         click.echo(f"warning: {member.name} lists no <unk> (a closed vocabulary): {counted(evaluation.oov, 'token')} "
                    f"of {what} {'is' if one else 'are'} outside it, each given log10 probability {UNKNOWN_MISSING:g} "
-                   f"as KenLM gives it; the perplexity w/o OOV leaves {'it' if one else 'them'} out", err=True)
-        return
+                   f"as KenLM gives it{left_out}", err=True)
     if not evaluation.mostly_unknown:
         return
     hint = f" ({ARPA_WORDS_ADVICE})" if member.reads_arpa_words else ""

@@ -73,7 +73,7 @@ def scored(lists: dict, members: list, weights: list[float], scoring: dict, sour
         raise exc.located(what=f"{hypothesis.where} (utterance {hypothesis.utterance})", line=None,
                           consequence="so the hypothesis cannot be scored") from None
     for member, evaluation in zip(members, evaluations):
-        warn_if_mostly_unknown(member, evaluation, f"the hypotheses of {source}")
+        warn_if_mostly_unknown(member, evaluation, f"the hypotheses of {source}", left_out_by=None)  # in its scores
     return Candidates.build(lists, lm, tokens)
 
 

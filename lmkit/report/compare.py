@@ -26,6 +26,7 @@ from lmkit.corpus.fetch import sha256_file
 from lmkit.errors import VocabError, counted, printable
 from lmkit.evaluate.perplexity import mostly_unknown, scored_by
 from lmkit.evaluate.text import EvalText, default_text, is_backward, model_split_text, score_text
+from lmkit.models.ngram.arpa import UNKNOWN_MISSING
 from lmkit.report.folder import REPLACED, REPORT_FILES, REPORT_MARKER, claim_report_folder, written_before
 from lmkit.report.tokens import passage_surprisal
 
@@ -57,6 +58,7 @@ class ModelReport:
     reads_arpa_words: bool = False                    # an ARPA file given no tokenizer (LoadedModel's)
     architecture: str = ""                            # what was trained, e.g. "lstm 1 x 384, bf16" (architecture())
     backward: bool = False                            # reads each line right to left (its passage: p(x_t | after))
+    closed_vocabulary: bool = False                   # an ARPA file without <unk>: each OOV costs log10 -100
 
     @property
     def token_unit(self) -> tuple[str, str]:
@@ -158,6 +160,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         passage=[] if test.zero_probability else passage_surprisal(tokenizer, test_text, test_scores,
                                                                     is_backward(config)),
         reads_arpa_words=member.reads_arpa_words, architecture=architecture(config), backward=is_backward(config),
+        closed_vocabulary=bool(getattr(model, "details", {}).get("closed_vocabulary")),
     )
 
 
@@ -237,10 +240,16 @@ def fairness_notes(rows: list[ModelReport]) -> list[str]:
             shared.setdefault(row.test_digest, (row.test_text, []))[1].append(row.name)
         notes.append("Bits per character compare only models tested on the same text: "
                      + "; ".join(f"{text}: {', '.join(names)}" for text, names in shared.values()) + ".")
-    if any(r.test["oov"] for r in rows):
+    if any(r.test["oov"] and not r.closed_vocabulary for r in rows):
         notes.append("OOV tokens are scored as <unk>, which pools every unknown token into one and flatters models "
                      "with small vocabularies; the perplexity without OOVs leaves those predictions out (as KenLM does).")
     for row in rows:
+        if row.closed_vocabulary and row.test["oov"]:
+            each = "costs" if row.test["oov"] == 1 else "each cost"
+            notes.append(f"{row.name} lists no <unk> (an ARPA file of a closed vocabulary): its "
+                         f"{counted(row.test['oov'], 'OOV test token')} {each} log10 probability {UNKNOWN_MISSING:g}, as "
+                         "KenLM gives it, which its perplexity and bits count in full; compare its perplexity without "
+                         "OOVs.")
         if row.zero_probability:
             verb = "has" if row.zero_probability == 1 else "have"
             notes.append(f"{row.name}: {counted(row.zero_probability, 'test token')} {verb} probability zero under it "

@@ -13,7 +13,10 @@ Reading is strict: a truncated file, counts that disagree with \\data\\,
 non-numeric fields, a missing `<s>`/`</s>` or a duplicate n-gram is an
 ArpaError naming the file and line, never a silently different model (writing:
 lmkit/models/ngram/arpa_write.py). A
-log10 probability of -99 or less means "never" (SRILM's and KenLM's zero). A file
+log10 probability of -99 or less means "never": SRILM writes log10 0 so, and lmkit
+writes -inf so. KenLM reads such an entry as the finite number written (pass 90): where
+a text needs one, KenLM scores it near -100 and lmkit refuses the probability zero,
+naming the token; every other score is the same. A file
 without `<unk>` has a closed vocabulary (SRILM writes one unless told -unk): it is
 read with `<unk>` at log10 probability -100, the value KenLM substitutes, so it
 scores every text, its own words or not, as KenLM does.
@@ -202,6 +205,12 @@ def read_section(lines: ArpaLines, n: int, expected: int) -> tuple[list, list, l
     after = lines.next()
     if len(body) < expected:
         count = len(body)
+        if after is not None and not after.strip():  # a blank line inside the section? (KenLM reads past one)
+            resumed = lines.next_nonblank()
+            if resumed is not None and not resumed.startswith("\\"):
+                raise lines.error(f"\\{n}-grams: a blank line after {count:,} of its {expected:,} entries, and more "
+                                  "entries after it: lmkit reads a blank line as a section's end; remove it",
+                                  first + count)
         where = f"line {first + count} ends the section" if after is not None else "the file ends"
         raise lines.error(f"\\{n}-grams: lists {count:,} entries but \\data\\ says {expected:,} ({where}; truncated?)",
                           first + count)
