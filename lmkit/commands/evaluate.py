@@ -56,8 +56,8 @@ def scoring_options(f):
               help="Print the numbers as JSON. Its text_sha256 is the SHA-256 of the text as lmkit read it, in UTF-8, "
                    "every line ended by \\n (a BOM, CRLF, CR and a missing last newline read as lmkit reads them), not of "
                    "the file's bytes; "
-                   "lines_alone counts the lines read each from a fresh state where the text has no more lines than "
-                   "--rows.")
+                   "state_carried is false where every line was read from a fresh state: under --reset-per-line, by "
+                   "an N-gram, or where each line of a short text is a piece of its own (--rows).")
 @click.option("--quiet", is_flag=True, help="No progress bar (there is none either when stderr is not a terminal).")
 @threads_option
 @click.pass_context
@@ -177,9 +177,9 @@ def format_result(result: dict) -> str:
         carried = "each line from <s>, as an N-gram reads"
     elif result["reset_per_line"]:
         carried = "each line alone"
-    elif result.get("lines_alone"):
-        carried = (f"each line alone: {counted(result['lines_alone'], 'line')}, no more than --rows, each "
-                   "read as a piece of its own; --rows 1 carries the state")
+    elif result.get("state_carried") is False:  # a short text: each of its lines a piece of --rows
+        count = result["models"][0]["evaluation"]["lines"]
+        carried = f"each line alone: its {count:,} lines are {count:,} pieces (--rows); --rows 1 carries the state"
     else:
         carried = "state carried" + ("; the N-gram reads each line from <s>" if any(ngrams) else "")
     lines.append(f"text: {result['text']}  ({carried}; threads {result['threads']})")

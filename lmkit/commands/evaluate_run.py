@@ -107,7 +107,8 @@ def run_eval(model: Path, split: str, file: Path | None, corpus_spec, opener, pe
         write_line_scores(per_line, scores, replace_per_line)
     entry = {"name": member.name, "kind": member.config.get("kind"), "evaluation": scores.evaluation.to_dict()}
     result = {"models": [entry], "text": text.label, "text_sha256": text.digest,
-              "reset_per_line": scoring["reset_per_line"], "lines_alone": lines_alone(scores.stream, scoring),
+              "reset_per_line": scoring["reset_per_line"],
+              "state_carried": state_carried([member], scores.stream, scoring),
               "per_line": str(per_line) if per_line else None}
     if adaptive is not None and adaptive.any:
         result["adaptive"] = evaluate_adaptive(member, text, lambda split: choose_text(corpus_spec, member, split, None, TUNING_ADVICE),
@@ -152,13 +153,18 @@ def run_mix(mix: str, weights: str, split: str, file: Path | None, corpus_spec, 
     mixture = {"weights": [float(w) for w in result.weights], "tuned_on": result.tuned_on,
                "evaluation": result.mixture.evaluation.to_dict()}
     return {"models": entries, "mixture": mixture, "text": text.label, "text_sha256": text.digest,
-            "reset_per_line": scoring["reset_per_line"], "lines_alone": lines_alone(result.members[0].stream, scoring),
+            "reset_per_line": scoring["reset_per_line"],
+            "state_carried": state_carried(members, result.members[0].stream, scoring),
             "per_line": str(per_line) if per_line else None}
 
 
-def lines_alone(stream, scoring: dict) -> int:
-    """Lines the stream reading scored each from a fresh state: all of a text of fewer lines than --rows, which
-    the result must not call "state carried" (pass 89); 0 under --reset-per-line, which says so itself."""
+def state_carried(members, stream, scoring: dict) -> bool:
+    """Whether a network among `members` read the text with its state carried across a line end: not under
+    --reset-per-line, not where the text's pieces (--rows) are its lines, each read from a fresh state (a short
+    text: pass 89 found 3 lines at --rows 16 labelled "state carried"), and never for N-grams alone, whose history
+    begins at each line's <s>."""
     from lmkit.evaluate.perplexity import lines_read_alone
 
-    return 0 if scoring["reset_per_line"] else lines_read_alone(stream, scoring["rows"])
+    if scoring["reset_per_line"] or all(m.config.get("kind") == "ngram" for m in members):
+        return False
+    return not lines_read_alone(stream, scoring["rows"])
