@@ -115,13 +115,23 @@ def importing(names: tuple[str, ...]) -> bool:
     return any(getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False) for name in names)
 
 
+def asks_for_help(ctx: click.Context) -> bool:
+    """Whether the command line after `lmkit` holds a help option (`lmkit train --help`): the group sees it
+    before the command parses it, and the command then prints its help and exits, running nothing."""
+    protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args  # click 8.2 renamed it
+    words = [*protected, *ctx.args]
+    return any(word in ctx.help_option_names for word in words)
+
+
 class LazyGroup(UsageGroup):
     def invoke(self, ctx):
         try:
             with unencodable_escaped():
-                # before any command imports torch, whose OpenMP library prints its own line about a bad value
-                omp_threads(os.environ)
-                check_progress_variables(os.environ)
+                # before any command imports torch, whose OpenMP library prints its own line about a bad value;
+                # not for a command's --help, which reads neither (pass 90: a bad value hid the help that names them)
+                if not asks_for_help(ctx):
+                    omp_threads(os.environ)
+                    check_progress_variables(os.environ)
                 return super().invoke(ctx)  # usage errors: one line (lmkit.commands.usage)
         except KeyboardInterrupt as exc:  # a second Ctrl-C while training saves (lmkit.stop_signals.StopSignals)
             raise Interrupted(TERMINATING[signal.SIGINT]) from exc

@@ -123,11 +123,21 @@ def test_a_progress_variable_lmkit_would_not_read_is_one_line(cli, monkeypatch, 
 
 
 @pytest.mark.parametrize("settings", [{"LMKIT_PROGRESS": "", "LMKIT_PROGRESS_DELAY": ""},
-                                      {"LMKIT_PROGRESS": "always", "LMKIT_PROGRESS_DELAY": "0.5"}])
+                                      {"LMKIT_PROGRESS": "always", "LMKIT_PROGRESS_DELAY": "0.5"},
+                                      {"LMKIT_PROGRESS_DELAY": "inf"}])
 def test_progress_variables_lmkit_reads_run_the_command(cli, monkeypatch, settings):
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     assert cli("gradcheck").exit_code == 0
+
+
+@pytest.mark.parametrize("variable, value", [("LMKIT_PROGRESS", "x"), ("LMKIT_PROGRESS_DELAY", "-1")])
+@pytest.mark.parametrize("command", ["eval", "gradcheck"])
+def test_a_bad_variable_does_not_hide_a_commands_help(cli, monkeypatch, variable, value, command):
+    """pass 90: `lmkit eval --help` under a bad LMKIT_PROGRESS printed the error, not the help that names it."""
+    monkeypatch.setenv(variable, value)
+    shown = cli(command, "--help")
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"Usage: lmkit {command}")
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "1,x", "2,0", "1,", "99999999999999999999"])

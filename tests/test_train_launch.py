@@ -162,8 +162,13 @@ def test_a_resumed_batch_the_processes_cannot_share_names_the_saved_batch_not_an
     process = lmkit_launch(tmp_path, "--resume", "m", "--max-steps", "2")
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 1
+    from lmkit.config.machine import default_threads
+
+    cpus = default_threads({})  # the counts offered are those this machine can run side by side
+    counts = ", ".join(str(n) for n in (1, 3, 5, 15) if n <= cpus)
     assert stderr == ("error: --resume m: the run trains batches of 15 rows, which 2 processes cannot share evenly: "
-                      "resume with --nproc 1, 3, 5, 15 (a count that divides it), or give --batch-size 14 or 16\n")
+                      f"resume with --nproc {counts} (a count that divides it, of the {cpus} CPU{'s' * (cpus > 1)} "
+                      "here), or give --batch-size 14 or 16\n")
 
 
 @pytest.mark.slow

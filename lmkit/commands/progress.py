@@ -39,12 +39,12 @@ def check_progress_variables(environ) -> None:
 
 
 def delay_seconds(text: str) -> float | None:
-    """`text` as seconds of delay, or None where it is not a finite number of at least 0."""
+    """`text` as seconds of delay, or None where it is not a number of at least 0 (`inf`: no bar ever shows)."""
     try:
         seconds = float(text)
     except ValueError:
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return None if math.isnan(seconds) or seconds < 0 else seconds
 
 
 def bar_delay() -> float:

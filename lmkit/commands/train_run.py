@@ -89,6 +89,9 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         chosen = given_options(ctx) | set(preset["settings"] if preset else ())  # a preset's settings are choices too
         directory, corpus, tokenizer, model, state, extra = prepare_run(ctx, corpus_spec, tokenizer_spec, opts, chosen,
                                                                         cpu_without_amx, say, preset)
+        if state is not None:  # in rank 0's turn: the others, waiting for it, learn it is gone and say nothing
+            refuse_unshared_saved_batch(train_config(ctx, opts, state).batch_size, world.size, given_options(ctx),
+                                        directory)
         reverse = extra.get("direction") == "backward"
         train_stream = encoded_split(corpus, tokenizer, "train", reverse)
         valid_stream = encoded_split(corpus, tokenizer, "valid", reverse)
@@ -100,7 +103,6 @@ def train_in_world(ctx: click.Context, world, device, corpus_spec, tokenizer_spe
         resolve_precision(config.precision, device, asked_by=f"--resume {directory} (saved with --precision bf16)")
     on_amx = bf16_on_amx(device, training_precision(config.precision, device, model))  # the scratch RNN's is fp32
     if state is not None:  # a resumed run keeps its shape (its hidden state is laid out by it)
-        refuse_unshared_saved_batch(config.batch_size, world.size, given_options(ctx), directory)
         note_kept_batch(config, tokenizer.kind, on_amx, given_options(ctx), say)
     else:
         config = default_run_shape(config, tokenizer.kind, on_amx, chosen, say)
@@ -252,14 +254,17 @@ def refuse_unshared_saved_batch(batch_size: int, processes: int, given: set[str]
     """ConfigError where a resumed run's saved batch, which the user did not give now, cannot be shared by this
     job's processes; it names the saved batch and the process counts that share it (pass 87 F8: a batch lmkit chose
     for 3 processes, resumed with --nproc 2, was refused as a '--batch-size 15' never typed)."""
+    from lmkit.config.machine import default_threads
+
     if "batch_size" in given or batch_size % processes == 0:
         return
     lower = batch_size // processes * processes
     sizes = f"{lower} or {lower + processes}" if lower else f"{processes}"
-    counts = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+    cpus = default_threads({})  # affinity and CPU quota: a process's OMP_NUM_THREADS is its share of them
+    counts = [n for n in range(1, min(batch_size, cpus) + 1) if batch_size % n == 0]  # 1 always
     raise ConfigError(f"--resume {directory}: the run trains batches of {batch_size} rows, which {processes} processes "
-                      f"cannot share evenly: resume with --nproc {', '.join(map(str, counts[:6]))} (a count that divides "
-                      f"it), or give --batch-size {sizes}")
+                      f"cannot share evenly: resume with --nproc {', '.join(map(str, counts))} (a count that divides "
+                      f"it, of the {counted(cpus, 'CPU')} here), or give --batch-size {sizes}")
 
 
 def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> TrainConfig:
