@@ -265,6 +265,11 @@ def test_a_closed_vocabulary_file_scores_as_kenlm_does_and_says_what_its_unknown
     notes = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     assert ("closed.arpa lists no <unk> (an ARPA file of a closed vocabulary): its 1 OOV test token costs log10 "
             "probability -100") in notes and "flatters" not in notes
+    prompted = cli("generate", closed, "--prompt", "a zz", "--max-tokens", "3", "--seed", "1")
+    assert prompted.exit_code == 0, prompted.output
+    assert ("read as <unk>: 'zz'" in prompted.stderr
+            and "closed.arpa lists no <unk> (a closed vocabulary): it gives <unk> log10 probability -100, as KenLM "
+                "does" in prompted.stderr)
     known = tmp_path / "known.txt"
     known.write_text("a b\nb\n", encoding="utf-8")
     assert "warning" not in cli("eval", closed, "--file", known).stderr  # no word outside it: nothing to say

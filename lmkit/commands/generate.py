@@ -108,8 +108,14 @@ def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member
 
         advice = f" ({ARPA_WORDS_ADVICE})" if member is not None and member.reads_arpa_words else ""
         form = form_advice(better_form(tokenizer, [line for text in texts for line in text.split("\n")]))
+        closed = ""
+        if member is not None and getattr(member.model, "details", {}).get("closed_vocabulary"):  # pass 90
+            from lmkit.models.ngram.arpa import UNKNOWN_MISSING
+
+            closed = (f"; {member.name} lists no <unk> (a closed vocabulary): it gives <unk> log10 probability "
+                      f"{UNKNOWN_MISSING:g}, as KenLM does")
         click.echo(f"warning: {where}{counted(len(distinct), what + ' token')} not in the vocabulary read as <unk>{times}: "
-                   f"{shown}{advice}{form}", err=True)
+                   f"{shown}{advice}{form}{closed}", err=True)
         return bool(advice)
     return False
 
