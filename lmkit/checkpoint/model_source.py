@@ -49,6 +49,12 @@ class LoadedModel:
     def path(self) -> Path:
         return Path(self.name)
 
+    @property
+    def closed_vocabulary(self) -> bool:
+        """An ARPA file without <unk> (lmkit.models.ngram.arpa.close_vocabulary): each unknown token costs it
+        log10 UNKNOWN_MISSING."""
+        return bool(getattr(self.model, "details", {}).get("closed_vocabulary"))
+
     def require_left_to_right(self, use: str) -> None:
         """ConfigError when this is a bidirectional cloze model, which has no left-to-right probabilities."""
         from lmkit.models.base import is_cloze

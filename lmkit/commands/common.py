@@ -362,8 +362,7 @@ def warn_if_mostly_unknown(member, evaluation, what: str, left_out_by: str = "th
     from lmkit.checkpoint.model_source import ARPA_WORDS_ADVICE
     from lmkit.models.ngram.arpa import UNKNOWN_MISSING
 
-    details = getattr(member.model, "details", {})
-    if evaluation.oov and details.get("closed_vocabulary"):  # its <unk> a substitute: every OOV costs ~230 nats
+    if evaluation.oov and member.closed_vocabulary:  # its <unk> a substitute: every OOV costs ~230 nats
         one = evaluation.oov == 1
         left_out = f"; {left_out_by} leaves {'it' if one else 'them'} out" if left_out_by else ""
         click.echo(f"warning: {member.name} lists no <unk> (a closed vocabulary): {counted(evaluation.oov, 'token')} "

@@ -163,8 +163,8 @@ def state_carried(members, stream, scoring: dict) -> bool:
     --reset-per-line, not where the text's pieces (--rows) are its lines, each read from a fresh state (a short
     text: pass 89 found 3 lines at --rows 16 labelled "state carried"), and never for N-grams alone, whose history
     begins at each line's <s>."""
-    from lmkit.evaluate.perplexity import lines_read_alone
+    from lmkit.evaluate.perplexity import each_line_alone
 
     if scoring["reset_per_line"] or all(m.config.get("kind") == "ngram" for m in members):
         return False
-    return not lines_read_alone(stream, scoring["rows"])
+    return not each_line_alone(stream, scoring["rows"])

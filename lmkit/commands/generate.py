@@ -109,7 +109,7 @@ def warn_unknown(tokenizer, texts: list[str], what: str, where: str = "", member
         advice = f" ({ARPA_WORDS_ADVICE})" if member is not None and member.reads_arpa_words else ""
         form = form_advice(better_form(tokenizer, [line for text in texts for line in text.split("\n")]))
         closed = ""
-        if member is not None and getattr(member.model, "details", {}).get("closed_vocabulary"):  # pass 90
+        if member is not None and member.closed_vocabulary:  # pass 90
             from lmkit.models.ngram.arpa import UNKNOWN_MISSING
 
             closed = (f"; {member.name} lists no <unk> (a closed vocabulary): it gives <unk> log10 probability "

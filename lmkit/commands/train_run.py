@@ -255,16 +255,16 @@ def refuse_unshared_saved_batch(batch_size: int, processes: int, given: set[str]
     job's processes; it names the saved batch and the process counts that share it (pass 87 F8: a batch lmkit chose
     for 3 processes, resumed with --nproc 2, was refused as a '--batch-size 15' never typed)."""
     from lmkit.config.machine import default_threads
+    from lmkit.train.distributed import shared_sizes
 
     if "batch_size" in given or batch_size % processes == 0:
         return
-    lower = batch_size // processes * processes
-    sizes = f"{lower} or {lower + processes}" if lower else f"{processes}"
     cpus = default_threads({})  # affinity and CPU quota: a process's OMP_NUM_THREADS is its share of them
     counts = [n for n in range(1, min(batch_size, cpus) + 1) if batch_size % n == 0]  # 1 always
     raise ConfigError(f"--resume {directory}: the run trains batches of {batch_size} rows, which {processes} processes "
                       f"cannot share evenly: resume with --nproc {', '.join(map(str, counts))} (a count that divides "
-                      f"it, of the {counted(cpus, 'CPU')} here), or give --batch-size {sizes}")
+                      f"it, of the {counted(cpus, 'CPU')} here), or give --batch-size "
+                      f"{shared_sizes(batch_size, processes)}")
 
 
 def train_config(ctx: click.Context, opts: dict, state: dict | None = None) -> TrainConfig:

@@ -298,13 +298,12 @@ def row_cuts(stream: np.ndarray, rows: int) -> list[int]:
     return sorted({0, *(int(p) for p in picks if 0 < p < predictions)})
 
 
-def lines_read_alone(stream: np.ndarray, rows: int) -> int:
-    """How many lines of an id stream (`</s>`-ended, no `<s>`) `rows` pieces read each from a fresh state with
-    nothing carried in: all of them where the pieces are as many as the lines (a text of fewer lines than --rows),
-    else 0 (the state carried along each piece, across its line ends)."""
+def each_line_alone(stream: np.ndarray, rows: int) -> bool:
+    """Whether `rows` pieces of an id stream (`</s>`-ended, no `<s>`) read each of its lines (two or more) from a
+    fresh state, the pieces being as many as the lines (a short text); else the state is carried along each piece,
+    across its line ends."""
     lines = int(np.count_nonzero(np.asarray(stream) == EOS_ID))
-    pieces = len(row_cuts(with_bos(stream), max(1, rows)))
-    return lines if lines > 1 and pieces == lines else 0
+    return lines > 1 and len(row_cuts(with_bos(stream), max(1, rows))) == lines
 
 
 def stream_rows(stream: np.ndarray, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

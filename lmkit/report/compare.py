@@ -160,7 +160,7 @@ def describe_model(source: str | Path | LoadedModel, corpus=None, name: str | No
         passage=[] if test.zero_probability else passage_surprisal(tokenizer, test_text, test_scores,
                                                                     is_backward(config)),
         reads_arpa_words=member.reads_arpa_words, architecture=architecture(config), backward=is_backward(config),
-        closed_vocabulary=bool(getattr(model, "details", {}).get("closed_vocabulary")),
+        closed_vocabulary=member.closed_vocabulary,
     )
 
 

@@ -177,8 +177,13 @@ class World:
         return NLL(float(tensor[0]), int(tensor[1]))
 
 
+def shared_sizes(size: int, processes: int) -> str:
+    """The batch sizes nearest `size` that `processes` share evenly, in words ("14 or 16")."""
+    lower = size // processes * processes
+    return f"{lower} or {lower + processes}" if lower else f"{processes}"
+
+
 def undividable_batch(size: int, processes: int) -> ConfigError:
     """The error for a batch of `size` rows that `processes` cannot share evenly, with the sizes near it that do."""
-    lower = size // processes * processes
-    choices = f"{lower} or {lower + processes}" if lower else f"{processes}"
-    return ConfigError(f"--batch-size {size} must be divisible by the {processes} processes: give --batch-size {choices}")
+    return ConfigError(f"--batch-size {size} must be divisible by the {processes} processes: give --batch-size "
+                       f"{shared_sizes(size, processes)}")
