@@ -273,3 +273,28 @@ def test_a_closed_vocabulary_file_scores_as_kenlm_does_and_says_what_its_unknown
     known = tmp_path / "known.txt"
     known.write_text("a b\nb\n", encoding="utf-8")
     assert "warning" not in cli("eval", closed, "--file", known).stderr  # no word outside it: nothing to say
+
+
+def test_penn_treebank_unknown_marks_read_alike_by_the_model_and_its_arpa_file(cli, tmp_path):
+    """A text that writes rare words as `<unk>` (Penn Treebank, WikiText): the word tokenizer's default
+    (punctuation split) and the ARPA file's whitespace words both read each as one unknown word."""
+    import random
+
+    chooser = random.Random(3)
+    words = "the a cat dog sat ran on mat , . N shares rose fell <unk> <unk> <unk>".split()
+    for split, count in (("train", 300), ("valid", 30), ("test", 30)):
+        (tmp_path / f"{split}.txt").write_text("".join(
+            " ".join(chooser.choice(words) for _ in range(chooser.randint(3, 12))) + "\n" for _ in range(count)))
+    built = cli("ngram", "--train", tmp_path / "train.txt", "--valid", tmp_path / "valid.txt", "--test",
+                tmp_path / "test.txt", "--tokenizer", "word", "--order", "3", "--out", tmp_path / "model",
+                "--arpa", tmp_path / "model.arpa")
+    assert built.exit_code == 0, built.output
+    test = (tmp_path / "test.txt").read_text().splitlines()
+    unknown = sum(line.split().count("<unk>") for line in test)
+    for model in ("model", "model.arpa"):
+        evaluation = evaluate(cli, tmp_path / model, "--file", tmp_path / "test.txt")["models"][0]["evaluation"]
+        assert evaluation["tokens"] == sum(len(line.split()) + 1 for line in test)  # the words and each line's </s>
+        assert evaluation["oov"] == unknown
+        if model == "model":
+            first = evaluation["perplexity"]
+    assert evaluation["perplexity"] == pytest.approx(first, rel=1e-6)

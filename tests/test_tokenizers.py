@@ -61,8 +61,36 @@ def test_word_literal_specials_are_unknown_words():
     tokenizer = WordTokenizer.fit(["a <s> b </s> c"], split_punct=False)
     assert tokenizer.encode_line("a <s> b </s> c") == [tokenizer.vocab.id("a"), UNK_ID, tokenizer.vocab.id("b"),
                                                        UNK_ID, tokenizer.vocab.id("c")]
-    split = WordTokenizer.fit(["a <s> b </s> c"])  # punctuation split: "<s>" is the three tokens < s >
-    assert not {BOS_ID, EOS_ID} & set(split.encode_line("a <s> b </s> c"))
+    split = WordTokenizer.fit(["a <s> b </s> c"])  # punctuation split keeps a whole-word special whole
+    assert split.encode_line("a <s> b </s> c") == tokenizer.encode_line("a <s> b </s> c")
+
+
+@pytest.mark.parametrize("options", [{}, {"split_punct": False}, {"lowercase": True}, {"segment": "jieba"}])
+def test_word_penn_treebank_unknown_marks_are_unknown_words(options):
+    """Penn Treebank's text (and WikiText's) writes a rare word as `<unk>`: one unknown word, never `< unk >`."""
+    lines = ["the <unk> said n shares", "<unk> <unk> rose , <unk>", "a cat"]
+    tokenizer = WordTokenizer.fit(lines, **options)
+    assert not {"<", ">", "unk"} & set(tokenizer.vocab.itos)
+    word = tokenizer.vocab.id
+    assert tokenizer.encode_line("the <unk> said n shares") == [word("the"), UNK_ID, word("said"), word("n"),
+                                                                word("shares")]
+    assert tokenizer.encode_line("<unk> <unk> rose , <unk>") == [UNK_ID, UNK_ID, word("rose"), word(","), UNK_ID]
+
+
+def test_a_word_tokenizer_saved_before_whole_specials_loads_as_it_was_built():
+    saved = WordTokenizer.fit(["the <unk> said , a"]).to_json()
+    assert saved["options"]["whole_specials"] is True
+    assert "whole_specials" not in WordTokenizer.fit(["a"], split_punct=False).to_json()["options"]  # nothing to cut
+    del saved["options"]["whole_specials"]  # as an lmkit from before it wrote it: the marks of <unk> cut off
+    assert tokenizer_from_json(saved).split("the <unk> said") == ["the", "<", "unk", ">", "said"]
+    assert tokenizer_from_json({**saved, "options": {**saved["options"], "whole_specials": True}}).split(
+        "the <unk> said") == ["the", "<unk>", "said"]
+
+
+def test_word_special_glued_to_a_word_is_cut_at_its_marks():
+    tokenizer = WordTokenizer.fit(["x<unk> (<s>) a"])
+    assert tokenizer.split("x<unk> (<s>) a") == ["x", "<", "unk", ">", "(", "<", "s", ">", ")", "a"]
+    assert WordTokenizer.fit(["a"], lowercase=True).split("<UNK> b") == ["<unk>", "b"]
 
 
 def test_word_jieba_segments_chinese():
@@ -164,7 +192,7 @@ def test_an_option_the_kind_does_not_take_is_named_with_those_it_takes(kind, opt
     argument"."""
     saved = fit_tokenizer(kind, fixture_lines(ENGLISH), **options).to_json()
     saved["options"] = {**saved["options"], "lowercase " if kind == "word" else "lowercase": True}
-    takes = {"char": "segmented", "word": "lowercase, segment, split_punct, mend_segments, whole_words",
+    takes = {"char": "segmented", "word": "lowercase, segment, split_punct, mend_segments, whole_words, whole_specials",
              "spm": "model, model_type"}[kind]
     with pytest.raises(TokenizerError) as error:
         tokenizer_from_json(saved)

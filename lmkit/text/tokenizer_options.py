@@ -41,13 +41,17 @@ class WordOptions:
     max_size: int | None = same_setting(CharOptions, "max_size")
     lowercase: bool = setting(False, "Lowercase before counting.")
     segment: str | None = setting(None, "Cut Chinese into words with jieba.", choices=("jieba",))
-    split_punct: bool = setting(True, "Cut punctuation off words (\"Hello,\" -> Hello ,); --no-split-punct keeps "
+    split_punct: bool = setting(True, "Cut punctuation off words (\"Hello,\" -> Hello ,; a word spelled <unk>, as "
+                                      "Penn Treebank marks rare words, stays whole); --no-split-punct keeps "
                                       "whitespace words.")
     mend_segments: bool = setting(True, "Undo jieba's cuts inside words of other scripts (lmkit.text.jieba_words).",
                                   cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
     whole_words: bool = setting(True, "With jieba, text outside Chinese and Japanese stays as it is between spaces "
                                 "(It's, phone,), as the whitespace tokenizer reads it (lmkit.text.jieba_words).",
                                 cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
+    whole_specials: bool = setting(True, "A whitespace word spelled like a special (<unk>, as Penn Treebank marks rare "
+                                   "words) stays whole where jieba or the punctuation split would cut it.",
+                                   cli=False)  # False only in a tokenizer.json from before it (loaded as it was built)
 
 
 @dataclass(frozen=True)

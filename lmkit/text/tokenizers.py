@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
 from lmkit.text.spm_proto import NO_DUMMY_PREFIX, reading_part
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+
+SPECIAL_WORD = re.compile("(?<!\\S)(" + "|".join(map(re.escape, SPECIALS)) + ")(?!\\S)")  # a special as a whole word
 
 Around = tuple[list[int], list[list[int]], list[int]]  # ids of the text before a gap, of each filler, of the text after
 
@@ -177,29 +180,40 @@ class WordTokenizer(Tokenizer):
     (lmkit.text.punctuation: "Hello," is `Hello ,`) and joins tokens back by that
     module's detokenization rule. `split_punct=False` keeps whitespace words; a
     tokenizer.json saved before the option existed loads that way, as it was built.
+    `whole_specials=True` (the default when fitting) keeps a whitespace word spelled like a special whole where
+    jieba or the punctuation split would cut it: Penn Treebank's and WikiText's `<unk>` is one unknown word.
     """
 
     kind = "word"
 
     def __init__(self, vocab: Vocab, lowercase: bool = False, segment: str | None = None, split_punct: bool = False,
-                 mend_segments: bool = False, whole_words: bool = False):
+                 mend_segments: bool = False, whole_words: bool = False, whole_specials: bool = False):
         super().__init__(vocab)
         if segment not in (None, "jieba"):
             raise TokenizerError(f"unknown word segmenter {segment!r}; choose 'jieba', or none (null in tokenizer.json)")
         require_flags(lowercase=lowercase, split_punct=split_punct, mend_segments=mend_segments,
-                      whole_words=whole_words)
+                      whole_words=whole_words, whole_specials=whole_specials)
         self.lowercase = lowercase
         self.segment = segment
         self.split_punct = split_punct
         self.mend_segments = mend_segments
         self.whole_words = whole_words
+        self.whole_specials = whole_specials
         self._cut = jieba_words.jieba_cut() if segment == "jieba" else None
 
     def split(self, line: str) -> list[str]:
+        """The words of `line`. Under whole_specials a whitespace word spelled like a special ("<unk>", as Penn
+        Treebank's text marks a rare word) is kept whole, never cut by jieba or at its marks."""
         if self.lowercase:
             line = line.lower()
-        words = line.split() if self._cut is None else [
-            word for piece, symbol in symbol_runs(line)  # jieba would cut an emoji sequence apart
+        if not self.whole_specials:
+            return self._words(line)
+        parts = SPECIAL_WORD.split(line)  # [text, special, text, special, ..., text]
+        return [word for i, part in enumerate(parts) for word in ([part] if i % 2 else self._words(part))]
+
+    def _words(self, text: str) -> list[str]:
+        words = text.split() if self._cut is None else [
+            word for piece, symbol in symbol_runs(text)  # jieba would cut an emoji sequence apart
             for word in ([piece] if symbol else self._segment(piece)) if not word.isspace()]
         if not self.split_punct:
             return words
@@ -226,16 +240,18 @@ class WordTokenizer(Tokenizer):
     def options(self) -> dict:
         mended = ({"mend_segments": self.mend_segments, "whole_words": self.whole_words}  # only jieba's are mended
                   if self.segment is not None else {})
-        return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct, **mended}
+        cut = {"whole_specials": self.whole_specials} if self.split_punct or self.segment is not None else {}
+        return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct, **mended, **cut}
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "WordTokenizer":
         """Words of `lines`; `options` are fields of WordOptions (lmkit.text.tokenizer_options), checked."""
         chosen = checked_options(cls.kind, options)
         probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct,
-                    mend_segments=chosen.mend_segments, whole_words=chosen.whole_words)
+                    mend_segments=chosen.mend_segments, whole_words=chosen.whole_words,
+                    whole_specials=chosen.whole_specials)
         return cls(Vocab.build(probe.count(lines), chosen.min_freq, chosen.max_size), chosen.lowercase, chosen.segment,
-                   chosen.split_punct, chosen.mend_segments, chosen.whole_words)
+                   chosen.split_punct, chosen.mend_segments, chosen.whole_words, chosen.whole_specials)
 
 
 UNK_PIECE = "<unk>"
