@@ -202,3 +202,17 @@ def test_a_run_saved_here_resumes_on_an_avx2_only_cpu_in_fp32(cli, tmp_path, cor
     assert resumed.returncode == 0, resumed.stderr
     assert "precision fp32 (auto: this CPU (" in resumed.stdout
     assert records(tmp_path / "m")[1][-1]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("threads,warned", [(1, False), (2, True)])
+def test_threads_beyond_what_the_process_may_run_on_are_named(cli, monkeypatch, threads, warned):
+    """Note 63: `taskset -c 0 lmkit ... --threads 2` ran two threads on one CPU without a word."""
+    import lmkit.config.machine as machine
+
+    monkeypatch.setattr(machine, "affinity_cpus", lambda: 1)
+    monkeypatch.setattr(machine, "cgroup_cpu_quota", lambda root=None: None)
+    result = cli("gradcheck", "--threads", str(threads))
+    assert result.exit_code == 0, result.output
+    warning = "warning: --threads 2: this process may run on 1 CPU at once"
+    assert (warning in result.stderr) is warned
+    assert result.stderr.count("warning:") == int(warned)

@@ -346,10 +346,19 @@ direction_option = click.option(
 
 
 def check_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    """Beyond the number's own check: at most this machine's logical CPUs (a ConfigError, one line)."""
-    from lmkit.config.machine import check_threads as check
+    """Beyond the number's own check: at most this machine's logical CPUs (a ConfigError, one line); a warning
+    where that is more than this process may run on (taskset, a container's CPU quota): its threads take turns."""
+    from lmkit.config.machine import check_threads as check, usable_cpus
 
-    return value if value is None else check(value)
+    if value is None:
+        return None
+    check(value)
+    usable = usable_cpus()
+    if value > usable:
+        click.echo(f"warning: --threads {value}: this process may run on {counted(usable, 'CPU')} at once (its CPU "
+                   "affinity or its cgroup's CPU quota), so its threads will take turns there; without --threads lmkit "
+                   "uses what it may", err=True)
+    return value
 
 
 def warn_if_mostly_unknown(member, evaluation, what: str, left_out_by: str = "the perplexity w/o OOV") -> None:

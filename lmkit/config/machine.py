@@ -190,13 +190,16 @@ def check_threads(threads: int) -> int:
 def default_threads(environ: Mapping[str, str] | None = None, root: Path = CGROUP_ROOT) -> int:
     """CPUs this process may really use: its CPU affinity, capped by the cgroup's CPU quota and OMP_NUM_THREADS."""
     environ = os.environ if environ is None else environ
+    omp = omp_threads(environ)
+    return usable_cpus(root) if omp is None else min(usable_cpus(root), omp)
+
+
+def usable_cpus(root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may run on at once: its CPU affinity, capped by the cgroup's CPU quota."""
     limits = [affinity_cpus()]
     quota = cgroup_cpu_quota(root)
     if quota is not None:
         limits.append(max(1, math.floor(quota)))  # 1.5 CPUs of time: a second thread would wait half the time
-    omp = omp_threads(environ)
-    if omp is not None:
-        limits.append(omp)
     return min(limits)
 
 
