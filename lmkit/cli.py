@@ -20,7 +20,7 @@ import click
 
 from lmkit.commands.usage import UsageGroup
 from lmkit.commands.progress import check_progress_variables
-from lmkit.config.machine import omp_threads
+from lmkit.config.machine import mkl_threads, omp_threads
 from lmkit.errors import LmkitError, printable
 from lmkit.stop_signals import Terminated, exit_code, ignored
 
@@ -131,6 +131,7 @@ class LazyGroup(UsageGroup):
                 # not for a command's --help, which reads neither (pass 90: a bad value hid the help that names them)
                 if not asks_for_help(ctx):
                     omp_threads(os.environ)
+                    mkl_threads(os.environ)
                     check_progress_variables(os.environ)
                 return super().invoke(ctx)  # usage errors: one line (lmkit.commands.usage)
         except KeyboardInterrupt as exc:  # a second Ctrl-C while training saves (lmkit.stop_signals.StopSignals)

@@ -146,6 +146,13 @@ def test_a_bad_omp_num_threads_is_one_line(cli, monkeypatch, value):
     assert_one_line_error(cli("gradcheck"), "OMP_NUM_THREADS=", "is not a positive whole number", "--threads N")
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "2,1"])
+def test_a_bad_mkl_num_threads_is_one_line_and_spares_help(cli, monkeypatch, value):
+    monkeypatch.setenv("MKL_NUM_THREADS", value)
+    assert_one_line_error(cli("gradcheck"), "MKL_NUM_THREADS=", "is not a positive whole number", "--threads N")
+    assert cli("gradcheck", "--help").exit_code == 0
+
+
 def test_a_bad_omp_num_threads_is_refused_before_torch_loads_its_openmp_library(tmp_path):
     # in a fresh process: libgomp, loaded with torch, would print its own line about the value first
     env = {**os.environ, "OMP_NUM_THREADS": "abc"}

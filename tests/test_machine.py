@@ -158,6 +158,21 @@ def test_omp_num_threads_caps_the_default(tmp_path, eight_cpus, omp, expected):
     assert default_threads(environ={"OMP_NUM_THREADS": omp}, root=root) == expected
 
 
+@pytest.mark.parametrize("mkl,omp,expected", [("1", None, 1), (" 3 ", None, 3), ("16", None, 4), ("", None, 4),
+                                              ("3", "2", 2), ("2", "3", 2)])
+def test_mkl_num_threads_caps_the_default_as_torch_reads_it(tmp_path, eight_cpus, mkl, omp, expected):
+    """torch starts with MKL's thread count (MKL_NUM_THREADS=1: one thread); lmkit's default set it back to all."""
+    root = fake_cgroup(tmp_path, "0::/", {"cpu.max": "400000 100000"})
+    environ = {"MKL_NUM_THREADS": mkl, **({"OMP_NUM_THREADS": omp} if omp else {})}
+    assert default_threads(environ=environ, root=root) == expected
+
+
+@pytest.mark.parametrize("mkl", ["0", "-1", "abc", " ", "2,1", "1.5", "٣", "99999999999999999999"])
+def test_a_value_mkl_would_misread_is_refused_in_one_line(tmp_path, mkl):
+    with pytest.raises(ConfigError, match="MKL_NUM_THREADS=.* is not a positive whole number"):
+        default_threads(environ={"MKL_NUM_THREADS": mkl}, root=tmp_path)
+
+
 def test_affinity_alone_sets_the_default_without_cgroups(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 5}, raising=False)
     assert default_threads(environ={}, root=tmp_path) == 2  # no /proc here: no cgroup limit read

@@ -273,7 +273,7 @@ def threads_option(function):
 
     return click.option("--threads", type=number(int, low=1, high=4096), default=None, callback=check_threads, metavar="N",
                         help="CPU threads for torch [default: the CPUs this process may use: its CPU affinity, "
-                             "cgroup quota and OMP_NUM_THREADS].")(wrapper)
+                             "cgroup quota, OMP_NUM_THREADS and MKL_NUM_THREADS].")(wrapper)
 CORPUS_PARAMS = ("corpus", "train", "valid", "test", "encoding_errors")  # the click parameters of corpus_options
 
 

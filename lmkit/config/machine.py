@@ -4,7 +4,7 @@ Both are resolved here and nowhere else, so every command and the Python API agr
 
     resolve_precision("auto", device)  -> Precision bf16 where the device has bf16 units, else fp32
     resolve_precision("bf16", device)  -> Precision bf16, or a one-line ConfigError on hardware without it
-    default_threads()                  -> CPUs this process may really use (affinity, cgroup quota, OMP_NUM_THREADS)
+    default_threads()                  -> CPUs this process may really use (affinity, cgroup quota, OMP_/MKL_NUM_THREADS)
     apply_threads(None or N)           -> sets torch's intra-op threads and returns the count
     keep_compiled_kernels()            -> lets oneDNN keep KERNEL_CACHE compiled kernels (once, at `import lmkit`)
 
@@ -188,10 +188,11 @@ def check_threads(threads: int) -> int:
 
 
 def default_threads(environ: Mapping[str, str] | None = None, root: Path = CGROUP_ROOT) -> int:
-    """CPUs this process may really use: its CPU affinity, capped by the cgroup's CPU quota and OMP_NUM_THREADS."""
+    """CPUs this process may really use: its CPU affinity, capped by the cgroup's CPU quota, OMP_NUM_THREADS and
+    MKL_NUM_THREADS."""
     environ = os.environ if environ is None else environ
-    omp = omp_threads(environ)
-    return usable_cpus(root) if omp is None else min(usable_cpus(root), omp)
+    caps = [cap for cap in (omp_threads(environ), mkl_threads(environ)) if cap is not None]
+    return min([usable_cpus(root), *caps])
 
 
 def usable_cpus(root: Path = CGROUP_ROOT) -> int:
@@ -222,6 +223,20 @@ def omp_threads(environ: Mapping[str, str]) -> int | None:
                           f"them, each at most {LARGEST_OMP_THREADS:,}); set it to one or unset it (--threads N "
                           "chooses lmkit's threads, but the OpenMP library reads it too)")
     return int(levels[0])
+
+
+def mkl_threads(environ: Mapping[str, str]) -> int | None:
+    """MKL_NUM_THREADS's thread count, None when unset or empty. torch starts with as many threads as MKL would
+    use, so the default honours it as it honours OMP_NUM_THREADS. A value MKL would misread is refused: MKL reads
+    "abc", " " and "2,1" as 1 and "0" as unset, without a word."""
+    value = environ.get("MKL_NUM_THREADS")
+    if not value:
+        return None
+    if not (value.strip().isascii() and value.strip().isdigit() and 1 <= int(value) <= LARGEST_OMP_THREADS):
+        raise ConfigError(f"MKL_NUM_THREADS={value!r} is not a positive whole number (at most "
+                          f"{LARGEST_OMP_THREADS:,}); set it to one or unset it (--threads N chooses lmkit's threads, "
+                          "but the MKL library reads it too)")
+    return int(value)
 
 
 def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
