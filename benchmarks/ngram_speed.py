@@ -92,7 +92,7 @@ def encode_files(train: Path, test: Path, cache: Path) -> tuple[Path, Path, dict
 
 # --- child processes ---------------------------------------------------------------------------------
 def child_build(args) -> dict:
-    from lmkit.file_reading import read_json
+    from lmkit.files.reading import read_json
     from lmkit.models.ngram.model import NGramLM
     from lmkit.text.tokenizers import tokenizer_from_json
 
@@ -105,7 +105,7 @@ def child_build(args) -> dict:
     result = {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before,
               "tokens": int(len(stream)), "ngrams": model.fitted().sizes()}
     if args.save:
-        from lmkit.fileio import write_json_atomic
+        from lmkit.files.writing import write_json_atomic
 
         model.save(Path(args.save))
         write_json_atomic(Path(args.save) / "config.json", model.config())
@@ -114,7 +114,7 @@ def child_build(args) -> dict:
 
 def child_score(args) -> dict:
     from lmkit.evaluate.perplexity import stream_logprobs
-    from lmkit.file_reading import read_json
+    from lmkit.files.reading import read_json
     from lmkit.models.ngram.model import NGramLM
     from lmkit.text.tokenizers import tokenizer_from_json
 

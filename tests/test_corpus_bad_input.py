@@ -11,7 +11,7 @@ from conftest import ENGLISH, assert_one_line_error
 from lmkit.corpus.catalog import get_corpus
 from lmkit.corpus.text_files import scan_text_file
 from lmkit.errors import CorpusError
-from lmkit.text_bytes import BINARY_SNIFF_BYTES, unmarked_wide_unicode
+from lmkit.files.text_bytes import BINARY_SNIFF_BYTES, unmarked_wide_unicode
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -166,7 +166,7 @@ def test_unknown_encoding_errors_value(corpora_root):
 def test_a_nul_anywhere_in_a_text_read_whole_is_refused(tmp_path, offset):
     """pass 78: the readers of whole texts (an n-best list, a prompt file) looked for a NUL in the first 8 KB only,
     so rescore scored one past it as part of a hypothesis, and generate read it as an unknown token."""
-    from lmkit.file_reading import read_text
+    from lmkit.files.reading import read_text
 
     data = (b"the boat " * 2000)[:offset] + b"\x00the boat\n"
     path = write(tmp_path / "nbest.tsv", data)

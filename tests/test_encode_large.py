@@ -11,7 +11,7 @@ from lmkit.text.id_cache import encoded_split
 from lmkit.text import encode_large
 from lmkit.text.encode_large import encode_file, line_ranges, map_fingerprint, read_lines
 from lmkit.errors import CorpusError
-from lmkit.temporary_names import temporary_name
+from lmkit.files.temporary_names import temporary_name
 from lmkit.text.tokenizers import CharTokenizer, WordTokenizer
 
 # Lines that a careless reader would cut differently: "\r", form feed, U+2028, NEL, a BOM,

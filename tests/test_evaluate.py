@@ -241,7 +241,7 @@ def test_json_outputs_write_an_infinite_perplexity_as_null():
     import json
     import math
 
-    from lmkit.json_text import json_text
+    from lmkit.files.json_text import json_text
 
     text = json_text({"perplexity": math.inf, "rows": [1.5, math.nan, {"x": -math.inf}], "n": 3})
     assert json.loads(text) == {"perplexity": None, "rows": [1.5, None, {"x": None}], "n": 3}

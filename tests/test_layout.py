@@ -3,7 +3,7 @@
 Every `import` and `from ... import` of an lmkit module counts, including those inside
 functions (a lazy import is still a dependency). Stages, lowest first:
 
-    errors, fileio, file_reading, json_text, folder_markers, stop_signals, config -> corpus -> text -> models
+    errors, files, stop_signals, config -> corpus -> text -> models
     -> checkpoint -> evaluate -> generate, train -> report
     -> commands -> cli
 
@@ -20,8 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lmkit"
 
 STAGE_RANK = {
-    "errors": 0, "fileio": 0, "file_reading": 0, "json_text": 0, "temporary_names": 0, "text_bytes": 0, "folder_markers": 0, "config": 0, "stop_signals": 0, "line_ends": 0,
-    "waiting_lock": 0,
+    "errors": 0, "files": 0, "stop_signals": 0, "config": 0,
     "corpus": 1,
     "text": 2,
     "models": 3,

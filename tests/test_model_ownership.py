@@ -23,8 +23,8 @@ from lmkit.checkpoint.ownership import (MARKER_FILE, MARKER_TEXT, is_model_direc
                                         make_staging_folder)
 from lmkit.checkpoint.save_load import load_model, save_model
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import new_dir_mode
-from lmkit.temporary_names import TEMP_PREFIX, temporary_name
+from lmkit.files.temporary_names import TEMP_PREFIX, temporary_name
+from lmkit.files.writing import new_dir_mode
 from lmkit.train.resume_state import load_resume
 
 TINY_TRAIN = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16",

@@ -9,7 +9,7 @@ from conftest import TINY, assert_one_line_error
 from lmkit.checkpoint.learning_curve import read_metrics
 from lmkit.checkpoint.ownership import MARKER_FILE
 from lmkit.checkpoint.save_load import claim_model_directory, load_model
-from lmkit.temporary_names import temporary_name
+from lmkit.files.temporary_names import temporary_name
 from lmkit.models.ngram.arpa import read_arpa
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures

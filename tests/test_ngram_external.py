@@ -58,7 +58,7 @@ def test_a_killed_counts_runs_are_removed_by_the_next_count_and_a_live_ones_stay
     import time
 
     from lmkit.models.ngram.external_count import RUNS_FOLDER
-    from lmkit.temporary_names import make_temporary
+    from lmkit.files.temporary_names import make_temporary
 
     tokenizer, stream, _ = text
     dead = make_temporary(tmp_path, RUNS_FOLDER, lambda path: (path.mkdir(), path)[1])

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import TINY, assert_one_line_error
 
-from lmkit.fileio import NotAFileError, OwnPathLinkError, atomic_write, write_text_atomic
-from lmkit.temporary_names import TEMP_PREFIX, temporary_name, temporary_of
+from lmkit.files.temporary_names import TEMP_PREFIX, temporary_name, temporary_of
+from lmkit.files.writing import NotAFileError, OwnPathLinkError, atomic_write, write_text_atomic
 
 pytestmark = pytest.mark.filterwarnings("ignore:Kneser-Ney discounts")  # tiny fixtures, default discounts
 
@@ -203,7 +203,7 @@ def test_a_file_already_at_a_user_named_output_is_replaced_only_with_overwrite(c
 def test_a_file_made_while_lmkit_writes_is_kept_without_replace(tmp_path, through_link):
     """Adversarial pass 28: a file the user made at the output path after the check, while lmkit wrote its
     temporary, was replaced by the rename. Without `replace` the file goes in place only where none is."""
-    from lmkit.fileio import WriteError
+    from lmkit.files.writing import WriteError
 
     path = tmp_path / ("link.tsv" if through_link else "out.tsv")
     mine = tmp_path / "out.tsv"
@@ -300,7 +300,7 @@ def test_library_callers_get_the_same_refusal(model, tmp_path):
 def test_standard_output_on_a_pipe_is_named_as_a_pipe(tmp_path):
     """Adversarial pass 72: `--out /dev/stdout | cat` said "could not write /dev/stdout: No such file or directory":
     /proc's link to a pipe resolves to the name "pipe:[N]", which is nowhere, and is not shown as a path."""
-    from lmkit.fileio import check_output_file
+    from lmkit.files.writing import check_output_file
 
     read_end, write_end = os.pipe()
     try:
@@ -595,7 +595,7 @@ def test_a_temporary_file_is_proved_lmkits_by_its_name(tmp_path):
 
 WRITER = """
 import sys, time
-from lmkit.fileio import atomic_write
+from lmkit.files.writing import atomic_write
 with atomic_write(sys.argv[1], follow_link=True) as handle:
     handle.write(b"half of it")
     handle.flush()
@@ -739,7 +739,7 @@ def test_files_written_together_land_all_new_or_all_as_they_were(tmp_path, monke
     import signal
 
     from lmkit.cli import CommandStops, Terminated
-    from lmkit.fileio import WriteError, write_files_together
+    from lmkit.files.writing import WriteError, write_files_together
 
     paths = [tmp_path / name for name in ("report.md", "report.json", "plot.png")]
     for path in paths:

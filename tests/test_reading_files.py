@@ -1,7 +1,7 @@
 """Input files that block, never end or are too big for memory, through the CLI: one line, before a byte is read.
 
 Every option that names a file to read (and every file a model directory holds) goes through
-lmkit.fileio (`open_regular`, `read_bounded`): a FIFO, a device or a folder where a file is expected is refused by what it is.
+lmkit.files.reading (`open_regular`, `read_bounded`): a FIFO, a device or a folder where a file is expected is refused by what it is.
 The device here is /dev/null (a character device like /dev/zero and /dev/urandom, but harmless if
 a regression read it). A FIFO gets a writer that closes at once, so a regression that opens the FIFO
 reads an empty file and fails the test instead of hanging it.
@@ -201,7 +201,7 @@ def test_a_train_folder_leaves_out_the_model_directories_and_reports_lmkit_made_
     one from before the marker is told by its lmkit config.json."""
     from lm_fixtures import ngram_dir
     from lmkit.corpus.text_files import list_text_files
-    from lmkit.folder_markers import REPORT_MARKER
+    from lmkit.files.folder_markers import REPORT_MARKER
     from lmkit.text.tokenizer_cache import get_tokenizer
 
     folder = tmp_path / "texts"

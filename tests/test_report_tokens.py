@@ -118,7 +118,7 @@ def test_a_report_stopped_between_its_renames_is_written_again(char_rows, tmp_pa
     refused ("has changed since lmkit wrote it")."""
     import os
 
-    from lmkit import fileio
+    from lmkit.files import writing
     from lmkit.report.folder import check_report_folder
 
     out = tmp_path / "out"
@@ -131,10 +131,10 @@ def test_a_report_stopped_between_its_renames_is_written_again(char_rows, tmp_pa
         renames.append(Path(target).name)
         real_replace(source, target)
 
-    monkeypatch.setattr(fileio.os, "replace", stopped_after_some)
+    monkeypatch.setattr(writing.os, "replace", stopped_after_some)
     with pytest.raises(KeyboardInterrupt):
         write_report(build_report(char_rows[::-1], "tiny-en (char), again"), out)
-    monkeypatch.setattr(fileio.os, "replace", real_replace)
+    monkeypatch.setattr(writing.os, "replace", real_replace)
     assert renames[0] == "report.json"  # first, so no file is ever newer than the record that proves it
     check_report_folder(out)  # no refusal: each file there is the old report's or the new one's
     third = write_report(build_report(char_rows, "tiny-en (char), third"), out)

@@ -25,9 +25,9 @@ from lmkit.checkpoint.save_load import claim_model_directory
 from lmkit.checkpoint.saved_config import LONGEST_SECONDS
 from lmkit.config.from_json import finite_number
 from lmkit.errors import CheckpointError
-from lmkit.file_reading import JSON_MAX_BYTES, read_bounded
-from lmkit.fileio import write_bytes_atomic
-from lmkit.json_text import json_text
+from lmkit.files.json_text import json_text
+from lmkit.files.reading import JSON_MAX_BYTES, read_bounded
+from lmkit.files.writing import write_bytes_atomic
 
 
 def append_metrics(directory: str | Path, record: dict) -> None:

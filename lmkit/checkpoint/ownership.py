@@ -23,9 +23,9 @@ from pathlib import Path
 
 from lmkit.checkpoint.saved_config import CONFIG_FILE, TOKENIZER_FILE
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import not_a_file
-from lmkit.temporary_names import make_temporary, temporary_of
-from lmkit.folder_markers import MODEL_MARKER, is_lmkit_config
+from lmkit.files.folder_markers import MODEL_MARKER, is_lmkit_config
+from lmkit.files.temporary_names import make_temporary, temporary_of
+from lmkit.files.writing import not_a_file
 
 MARKER_FILE = MODEL_MARKER.name
 METRICS_FILE = "metrics.jsonl"  # one JSON line per evaluation, appended
@@ -195,7 +195,7 @@ def read_names() -> frozenset[str]:
 def make_staging_folder(directory: Path, kind: str, mode: int = 0o700) -> Path:
     """A new empty folder `directory`/.lmkit-tmp.<kind>.<token>.<check> (kind: one of STAGING_KINDS) where a save
     writes its files before renaming them into place; private unless `mode` says otherwise. Its name proves it
-    lmkit's (lmkit.temporary_names.make_temporary)."""
+    lmkit's (lmkit.files.temporary_names.make_temporary)."""
     def make_folder(path: Path) -> Path:
         os.mkdir(path, mode)
         return path
@@ -211,7 +211,7 @@ def is_staging_name(name: str) -> bool:
 def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
     """Whether `entry` is a temporary lmkit makes in a model directory, by name, kind and content: a staging
     folder (`make_staging_folder`) holding only staged files, or the temporary file of one of `names` being
-    written whole (written_whole), each named as lmkit.temporary_names.make_temporary names them: the name proves it.
+    written whole (written_whole), each named as lmkit.files.temporary_names.make_temporary names them: the name proves it.
     Anything else under the prefix is not provably lmkit's, and is left alone: a user's .lmkit-tmp.save.mybackup
     holding a copy of the model's files, or their .lmkit-tmp.config.json.abcdefgh, say."""
     if entry.is_symlink():
@@ -223,7 +223,7 @@ def lmkit_temporary(entry: Path, names: frozenset[str]) -> bool:
 
 
 def written_whole() -> frozenset[str]:
-    """The files lmkit writes under a temporary name and renames into place (lmkit.fileio.atomic_write): the model's
+    """The files lmkit writes under a temporary name and renames into place (lmkit.files.writing.atomic_write): the model's
     own files, never metrics.jsonl (appended to), the marker (one write) or trainer_state.pt (inside staging)."""
     from lmkit.models.mix import MEMBERS_DIR
 

@@ -30,9 +30,9 @@ from lmkit.checkpoint.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFie
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
-from lmkit.file_reading import read_json
-from lmkit.fileio import WriteError, fsync_dir, path_identity, write_json_atomic, write_text_atomic
-from lmkit.folder_markers import MODEL_MARKER, REPORT_MARKER
+from lmkit.files.reading import read_json
+from lmkit.files.writing import WriteError, fsync_dir, path_identity, write_json_atomic, write_text_atomic
+from lmkit.files.folder_markers import MODEL_MARKER, REPORT_MARKER
 from lmkit.models import model_class
 from lmkit.models.weights_kind import check_weights_kind
 from lmkit.stop_signals import held_back

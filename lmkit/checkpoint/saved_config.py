@@ -21,8 +21,8 @@ from pathlib import Path
 from lmkit.config.from_json import finite_number, from_json
 from lmkit.corpus.store import NAME_PATTERN, NAME_RULE
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.json_text import json_text
-from lmkit.folder_markers import MODEL_CONFIG_FILE
+from lmkit.files.folder_markers import MODEL_CONFIG_FILE
+from lmkit.files.json_text import json_text
 from lmkit.text.tokenizers import Tokenizer
 
 CONFIG_FILE = MODEL_CONFIG_FILE

@@ -11,7 +11,7 @@ from lmkit.evaluate.adaptive_config import REGIMES, AdaptiveConfig
 from lmkit.commands.output_paths import STDIN, OutputFile, PathGiven, PathOrStdin, check_output, corpus_files
 from lmkit.errors import ConfigError, counted
 from lmkit.evaluate.perplexity import ROWS, WINDOW
-from lmkit.json_text import json_text
+from lmkit.files.json_text import json_text
 
 
 STREAM_OPTIONS = ("reset_per_line", "rows", "window")  # how a left-to-right model reads the text as one stream

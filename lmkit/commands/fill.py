@@ -18,7 +18,7 @@ from lmkit.commands.progress import ALWAYS_VARIABLE, bars_cleared, pass_bars
 from lmkit.config.path_text import check_path_text
 from lmkit.config.settings import knobs
 from lmkit.errors import ConfigError, counted, excerpt, printable
-from lmkit.line_ends import holds_line_end
+from lmkit.files.line_ends import holds_line_end
 from lmkit.text.normal_forms import better_form, form_advice
 from lmkit.generate.cloze_fill import CONTEXT_WEIGHT, RERANK
 from lmkit.generate.fill import DEFAULT_MARKER, FULL_WIDTH_MARKER

@@ -7,7 +7,7 @@ import math
 import click
 
 from lmkit.commands.fill_texts import BlankText
-from lmkit.json_text import json_text
+from lmkit.files.json_text import json_text
 
 MARK = "  *"  # after a sentence that, written out, reads as other tokens than those scored (footnote)
 PAIR_COLUMNS = ("total", "forward", "backward")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from lmkit.commands.output_paths import STDIN
 from lmkit.errors import ConfigError, LmkitError, printable
-from lmkit.file_reading import read_bounded, standard_input_bytes
-from lmkit.text_bytes import BINARY_SNIFF_BYTES, STDIN_NAME, wide_unicode_error
+from lmkit.files.line_ends import unix_newlines
+from lmkit.files.reading import read_bounded, standard_input_bytes
+from lmkit.files.text_bytes import BINARY_SNIFF_BYTES, STDIN_NAME, wide_unicode_error
 from lmkit.generate.fill import check_marker, split_blank
-from lmkit.line_ends import unix_newlines
 
 TEXT_FILE_MAX_BYTES = 16 << 20  # --text-file is read whole: sentences to fill, each one searched and scored in turn
 

@@ -20,9 +20,9 @@ from lmkit.commands.common import TEXT, display_token, model_options, threads_op
 from lmkit.commands.options import options_from
 from lmkit.commands.output_paths import STDIN, PathGiven, PathOrStdin
 from lmkit.errors import ConfigError, counted
+from lmkit.files.line_ends import unix_newlines
+from lmkit.files.reading import read_standard_input, read_text
 from lmkit.generate.sampling import SamplingConfig
-from lmkit.file_reading import read_standard_input, read_text
-from lmkit.line_ends import unix_newlines
 from lmkit.text.normal_forms import better_form, form_advice
 
 PROMPT_MAX_BYTES = 1 << 20  # --prompt-file is read whole and fed through the model token by token

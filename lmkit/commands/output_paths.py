@@ -18,7 +18,7 @@ already there (or the file a link there leads to) is the user's until they say o
 with the command's --overwrite, since lmkit cannot prove it wrote it.
 
 The rules on what a path is hold again where the writing happens (lmkit.checkpoint.claim_model_directory,
-lmkit.fileio.atomic_write); these checks make a bad path fail before the work, naming its option.
+lmkit.files.writing.atomic_write); these checks make a bad path fail before the work, naming its option.
 """
 from __future__ import annotations
 
@@ -60,10 +60,10 @@ class PathOrStdin(PathGiven):
     def convert(self, value, param, ctx) -> Path | str:
         if value == STDIN:
             return STDIN
-        from lmkit.file_reading import kind_of
+        from lmkit.files.reading import kind_of
 
         path = super().convert(value, param, ctx)
-        mode = mode_of(path)  # refused again where any file is opened (lmkit.fileio); here, naming the option
+        mode = mode_of(path)  # refused again where any file is opened (lmkit.files.writing); here, naming the option
         option = option_name(param)
         if mode is not None and stat.S_ISFIFO(mode):  # and this option has a way to take a pipe
             raise ConfigError(f"{option} {value}: is a FIFO (named pipe, or the shell's <(...)), which lmkit does not "
@@ -87,7 +87,7 @@ class OutputFile(click.ParamType):
 
     def convert(self, value, param, ctx) -> Path:
         from lmkit.checkpoint.ownership import refuse_inside_lmkit_folder
-        from lmkit.fileio import WriteError, check_output_file
+        from lmkit.files.writing import WriteError, check_output_file
 
         check_path_text(option_name(param), value)
         refuse_dash(option_name(param), value, "a file")
@@ -161,7 +161,7 @@ def check_output(option: str, output: Path | None, reads, overwrite: bool, write
     command is writing, or already exists and `overwrite` was not given."""
     if output is None:
         return
-    from lmkit.fileio import write_target
+    from lmkit.files.writing import write_target
 
     target = write_target(output).resolve()
     refuse_overlap(option, output, target, reads, writes_into)

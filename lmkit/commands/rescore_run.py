@@ -128,7 +128,7 @@ def write_reranked(out: Path | Callable[[str], None], table: Candidates, weight:
                    replace: bool = True) -> None:
     """To the file --out names (whole or not at all; a file there kept without `replace`), or row by row to a
     writer (standard output's: click.echo, which writes UTF-8 where the locale says ASCII)."""
-    from lmkit.fileio import atomic_write
+    from lmkit.files.writing import atomic_write
 
     if not isinstance(out, Path):
         for row in reranked_rows(table, weight, bonus):

@@ -10,9 +10,9 @@ from lmkit.commands.common import (CORPUS_PARAMS, TEXT, corpus_options, display_
 from lmkit.commands.output_paths import PathGiven
 from lmkit.corpus.text_files import MAX_LINE_BYTES
 from lmkit.errors import CorpusError
-from lmkit.file_reading import standard_input
-from lmkit.text_bytes import STDIN_NAME, wide_unicode_error
-from lmkit.line_ends import text_lines
+from lmkit.files.line_ends import text_lines
+from lmkit.files.reading import standard_input
+from lmkit.files.text_bytes import STDIN_NAME, wide_unicode_error
 from lmkit.text.display_width import display_width
 from lmkit.text.tokenizer_options import tokenizer_knobs
 from lmkit.text.vocab import EOS_ID

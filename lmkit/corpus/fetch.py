@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 from lmkit.errors import CorpusError
-from lmkit.file_reading import broken_link, kind_of
-from lmkit.temporary_names import held_folder
-from lmkit.waiting_lock import turn
+from lmkit.files.reading import broken_link, kind_of
+from lmkit.files.temporary_names import held_folder
+from lmkit.files.waiting_lock import turn
 
 MAX_MEMBER_BYTES = 64 << 20
 MOVE_AWAY = "lmkit will not read or replace it: move it away and fetch again"

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from lmkit.corpus.fetch import apt_download_deb, deb_members, decode_member, sha256_file
 from lmkit.errors import CorpusError
-from lmkit.line_ends import text_lines
+from lmkit.files.line_ends import text_lines
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")  # a UTF-8 lead byte and a continuation byte read as Latin-1

@@ -24,7 +24,7 @@ from lmkit.corpus.store import MANIFEST, Corpus, check_source, inside_cached_cor
 from lmkit.corpus.text_files import lmkit_folders, named_few, scan_text_file
 from lmkit.corpus.split import SHARES, write_given_splits, write_split_units
 from lmkit.errors import CorpusError, first_line
-from lmkit.line_ends import text_lines
+from lmkit.files.line_ends import text_lines
 
 HF_CACHE = ".hf-cache"
 SPLIT_ALIASES = {"train": ("train",), "valid": ("validation", "valid", "dev"), "test": ("test",)}

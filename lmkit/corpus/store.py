@@ -20,9 +20,9 @@ from lmkit.config.from_json import from_json, json_repr
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS, unit_chars
 from lmkit.errors import ConfigError, CorpusError
-from lmkit.file_reading import open_regular, read_json, read_text
-from lmkit.fileio import fsync_dir, not_own_file, path_identity, write_json_atomic
-from lmkit.temporary_names import held_folder
+from lmkit.files.reading import open_regular, read_json, read_text
+from lmkit.files.temporary_names import held_folder
+from lmkit.files.writing import fsync_dir, not_own_file, path_identity, write_json_atomic
 
 MANIFEST = "manifest.json"
 REBUILD = "remove the folder {} and run again to rebuild it"

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.file_reading import not_regular, open_regular, read_json
-from lmkit.fileio import write_json_atomic
-from lmkit.text_bytes import (BINARY_SNIFF_BYTES, binary_file_error, looks_binary, marked_wide_unicode,
+from lmkit.files.reading import not_regular, open_regular, read_json
+from lmkit.files.writing import write_json_atomic
+from lmkit.files.text_bytes import (BINARY_SNIFF_BYTES, binary_file_error, looks_binary, marked_wide_unicode,
                               wide_unicode_error)
-from lmkit.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
+from lmkit.files.folder_markers import LMKIT_MARKERS, MODEL_CONFIG_FILE, is_lmkit_config
 
 
 CHUNK_BYTES = 1 << 20

@@ -26,11 +26,11 @@ from lmkit.checkpoint.saved_config import changed_split
 from lmkit.errors import CheckpointError, ConfigError, CorpusError
 from lmkit.evaluate.perplexity import (ROWS, WINDOW, Evaluation, Progress, UnscorableToken, line_scores, perplexity_of, shown,
                                       summarize, token_logprobs)
-from lmkit.file_reading import TEXT_IN_MEMORY_BYTES, read_standard_input
-from lmkit.fileio import atomic_write
+from lmkit.files.reading import TEXT_IN_MEMORY_BYTES, read_standard_input
+from lmkit.files.text_bytes import STDIN_NAME
+from lmkit.files.writing import atomic_write
 from lmkit.text.id_cache import encoded_split
 from lmkit.text.vocab import UNK_ID
-from lmkit.text_bytes import STDIN_NAME
 
 
 @dataclass

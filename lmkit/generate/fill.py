@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lmkit.errors import ConfigError, excerpt
-from lmkit.line_ends import holds_line_end
+from lmkit.files.line_ends import holds_line_end
 from lmkit.evaluate.perplexity import Progress, line_logprobs, part_of, tally
 from lmkit.generate.beam import best_first, state_selector
 from lmkit.evaluate.memory import NeighbourMemory, line_features

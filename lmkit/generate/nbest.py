@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lmkit.corpus.text_files import NO_TEXT
 from lmkit.errors import LmkitError
-from lmkit.file_reading import read_text
+from lmkit.files.reading import read_text
 
 
 class NBestError(LmkitError):

@@ -21,7 +21,7 @@ import torch
 
 from lmkit.config.settings import named
 from lmkit.errors import CheckpointError, ConfigError, VocabError, counted
-from lmkit.fileio import write_json_atomic
+from lmkit.files.writing import write_json_atomic
 from lmkit.models.base import ReordersStreams
 from lmkit.models.weights_kind import INTERPOLATED, MEMBERS_DIR, check_weights_kind
 

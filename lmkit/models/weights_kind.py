@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from lmkit.errors import CheckpointError
-from lmkit.file_reading import open_regular
+from lmkit.files.reading import open_regular
 from lmkit.models import MODEL_KINDS
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.neural.weights import read_header

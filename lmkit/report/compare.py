@@ -326,8 +326,8 @@ def own_file_digest(path: Path, earlier: dict[str, set[str]]) -> str | None:
 
 def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """report.md, report.json, report.html and the PNG plots in `directory`; returns what was written."""
-    from lmkit.fileio import utf8_bytes, write_files_together
-    from lmkit.json_text import json_file_text
+    from lmkit.files.writing import utf8_bytes, write_files_together
+    from lmkit.files.json_text import json_file_text
     from lmkit.report.html import render_html
     from lmkit.report.markdown import render_markdown
     from lmkit.report.plots import draw_plots

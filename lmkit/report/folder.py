@@ -12,10 +12,10 @@ from pathlib import Path
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file
 from lmkit.errors import ConfigError, LmkitError
-from lmkit.file_reading import broken_link, kind_of, read_json
-from lmkit.fileio import make_folders, remove_made_folders
-from lmkit.temporary_names import temporary_of
-from lmkit.folder_markers import REPORT_MARKER
+from lmkit.files.folder_markers import REPORT_MARKER
+from lmkit.files.reading import broken_link, kind_of, read_json
+from lmkit.files.temporary_names import temporary_of
+from lmkit.files.writing import make_folders, remove_made_folders
 from lmkit.train.folder_lock import FolderLock
 
 REPORT_FILES = ("report.json", "report.md", "report.html")  # besides the plots (report_plots.PLOT_FILES)
@@ -28,7 +28,7 @@ def check_report_folder(directory: Path) -> None:
     (unproven_file). A user's folder is never written into, a file the user edited never replaced, nor a link
     planted where a report file goes followed out of it."""
     from lmkit.checkpoint.ownership import refuse_inside_lmkit_folder
-    from lmkit.fileio import check_output_file
+    from lmkit.files.writing import check_output_file
     from lmkit.report.plots import PLOT_FILES
 
     if directory.is_symlink() and not directory.exists():
@@ -142,7 +142,7 @@ class ReportLock(FolderLock):
 
     def __init__(self, directory: Path):
         super().__init__(directory, report_busy)
-        self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
+        self.made: list[Path] = []  # the folders this lock made (lmkit.files.writing.make_folders)
 
     def __enter__(self) -> "ReportLock":
         try:
@@ -165,7 +165,7 @@ class ReportLock(FolderLock):
 
 def remove_stale_temporaries(directory: Path) -> None:
     """The temporary files of a report killed while writing (.lmkit-tmp.report.json.<token>.<check>, ...), proved
-    lmkit's by their names (lmkit.temporary_names.temporary_of): only the lock holder of a report folder lmkit made may
+    lmkit's by their names (lmkit.files.temporary_names.temporary_of): only the lock holder of a report folder lmkit made may
     call this."""
     from lmkit.report.plots import PLOT_FILES
 

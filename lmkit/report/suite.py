@@ -29,7 +29,7 @@ from lmkit.checkpoint.save_load import CONFIG_FILE, read_config, save_model, voc
 from lmkit.config.settings import LARGEST_SEED, changed_flags, check_settings, setting
 from lmkit.errors import ConfigError
 from lmkit.evaluate.perplexity import stream_nll
-from lmkit.fileio import write_json_atomic
+from lmkit.files.writing import write_json_atomic
 from lmkit.models.neural.rnn import RNNConfig
 from lmkit.stop_signals import Terminated
 from lmkit.text.batches import batchify, window

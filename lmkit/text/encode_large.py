@@ -40,8 +40,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import atomic_write
-from lmkit.folder_markers import FolderMarker
+from lmkit.files.folder_markers import FolderMarker
+from lmkit.files.writing import atomic_write
 from lmkit.text.tokenizers import Tokenizer, tokenizer_from_json
 
 CHUNK_BYTES = 1 << 20          # bytes of text per map row

@@ -42,13 +42,13 @@ from lmkit.corpus.split import SPLITS
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.store import HASHED_ON_FETCH_BYTES
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.file_reading import read_json
-from lmkit.fileio import atomic_write, stranger_below, write_json_atomic
-from lmkit.temporary_names import temporary_of
+from lmkit.files.reading import read_json
+from lmkit.files.writing import atomic_write, stranger_below, write_json_atomic
+from lmkit.files.temporary_names import temporary_of
 from lmkit.text.encode import encode_lines, tokenizer_fingerprint
 from lmkit.text.encode_large import WORK_MARKER, WORK_NAME, encode_file
 from lmkit.text.tokenizers import Tokenizer
-from lmkit.waiting_lock import turn
+from lmkit.files.waiting_lock import turn
 from lmkit.text.vocab import EOS_ID
 
 LARGE_SPLIT_BYTES = 64 << 20  # split files above this are encoded in bounded memory, in several processes

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lmkit.corpus.split import SPLITS
 from lmkit.errors import LmkitError, MissingPackageError, TokenizerError
-from lmkit.file_reading import read_json
-from lmkit.fileio import stranger_below, write_json_atomic
+from lmkit.files.reading import read_json
+from lmkit.files.writing import stranger_below, write_json_atomic
 from lmkit.text.tokenizer_options import checked_options, options_class
 from lmkit.text.tokenizers import Tokenizer, fit_tokenizer, load_tokenizer
 from lmkit.text.vocab import EOS_ID, UNK_ID

@@ -18,9 +18,9 @@ from typing import Any, ClassVar, Iterable
 
 from lmkit.corpus.segmented import plain_text
 from lmkit.errors import LmkitError, MissingPackageError, TokenizerError, first_line, printable
-from lmkit.file_reading import read_json
-from lmkit.fileio import write_json_atomic
-from lmkit.temporary_names import held_folder
+from lmkit.files.reading import read_json
+from lmkit.files.temporary_names import held_folder
+from lmkit.files.writing import write_json_atomic
 from lmkit.text import jieba_words
 from lmkit.text.punctuation import join_marks, split_marks, symbol_runs
 from lmkit.text.spm_proto import NO_DUMMY_PREFIX, reading_part
@@ -256,7 +256,7 @@ class WordTokenizer(Tokenizer):
 
 UNK_PIECE = "<unk>"
 SPM_UNK_SURFACE = " \u2047 "  # how sentencepiece writes an unknown piece (its trainer's unk_surface, never set here)
-SPM_FOLDER = "spm-train"  # the temporary folder sentencepiece trains in (lmkit.temporary_names.held_folder)
+SPM_FOLDER = "spm-train"  # the temporary folder sentencepiece trains in (lmkit.files.temporary_names.held_folder)
 
 
 class SentencePieceTokenizer(Tokenizer):

@@ -16,7 +16,7 @@ from typing import Callable
 
 from lmkit.checkpoint.ownership import LOCK_FILE, is_lock_file, lock_state
 from lmkit.errors import CheckpointError, LmkitError
-from lmkit.fileio import not_own_file
+from lmkit.files.writing import not_own_file
 
 
 class FolderLock:

@@ -27,8 +27,8 @@ from lmkit.checkpoint.ownership import (LAST, LOCK_FILE, MARKER_FILE, METRICS_FI
 from lmkit.checkpoint.save_load import (CONFIG_FILE, TOKENIZER_FILE, ModelWriteError, check_links_inside,
                                         claim_model_directory, load_model, save_model)
 from lmkit.errors import CheckpointError, ConfigError, first_line
-from lmkit.file_reading import open_regular
-from lmkit.fileio import fsync_dir, make_folders, not_a_file, remove_made_folders
+from lmkit.files.reading import open_regular
+from lmkit.files.writing import fsync_dir, make_folders, not_a_file, remove_made_folders
 from lmkit.models.neural.weight_files import WEIGHTS_FILE
 from lmkit.models.weights_kind import MEMBERS_DIR, NGRAM_WEIGHTS_FILE
 from lmkit.train.folder_lock import FolderLock, refuse_if_held
@@ -241,7 +241,7 @@ class DirectoryLock(FolderLock):
         super().__init__(directory, lambda folder: busy(folder, option or "--out"))
         self.directory = Path(directory)
         self.option = option  # the option that named the directory, for the messages that refuse it
-        self.made: list[Path] = []  # the folders this lock made (lmkit.fileio.make_folders)
+        self.made: list[Path] = []  # the folders this lock made (lmkit.files.writing.make_folders)
         self.claimed = False
         self.before: dict[str, tuple[int, int]] = {}  # the directory's entries when claimed (entry_stamps)
         self.times: tuple[int, int] | None = None  # and its own times then (folder_times)

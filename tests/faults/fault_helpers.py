@@ -23,7 +23,7 @@ CHINESE = REPO / "corpora" / "fixtures" / "chinese.txt"
 TINY_MODEL = ["--hidden-size", "16", "--emb-size", "8", "--layers", "1", "--batch-size", "4", "--bptt", "16"]
 STEP_LINE = re.compile(r"epoch (\d+):.*?\|\s*(\d+)/(\d+) \[.*loss ")  # a tqdm line drawn after a finished step
 START_TIMEOUT = 120.0  # seconds to the first step (Python + torch start-up on a busy machine)
-TEMPORARY = re.compile(r"^\.lmkit-tmp\.")  # staging folders and temporary files (lmkit.temporary_names.TEMP_PREFIX)
+TEMPORARY = re.compile(r"^\.lmkit-tmp\.")  # staging folders and temporary files (lmkit.files.temporary_names.TEMP_PREFIX)
 
 
 def train_args(out: Path, *extra: str, fresh: bool = True) -> list[str]:

@@ -47,6 +47,7 @@ from torch import nn
 
 from lmkit.config.settings import check_settings, same_setting, setting
 from lmkit.errors import CheckpointError, ConfigError
+from lmkit.files.reading import open_regular
 from lmkit.models import BOTH_WAYS
 from lmkit.models.neural.dropouts import drop_words
 from lmkit.models.neural.heads import HEADS, check_adaptive_features, resolved_softmax
@@ -55,7 +56,6 @@ from lmkit.models.neural.rnn import CELLS, RNNConfig
 from lmkit.models.neural.weight_files import WEIGHTS_FILE, save_tensors
 from lmkit.models.neural.weights import Shapes, load_weights, planned_shapes, read_header
 from lmkit.models.saved_record import EDITED, weights_record
-from lmkit.file_reading import open_regular
 from lmkit.text.vocab import Vocab
 
 # model name (config.json "kind") -> the recurrent cell of each direction

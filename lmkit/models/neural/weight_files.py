@@ -5,7 +5,7 @@ from pathlib import Path
 
 from torch import nn
 
-from lmkit.fileio import write_bytes_atomic
+from lmkit.files.writing import write_bytes_atomic
 
 WEIGHTS_FILE = "model.safetensors"
 

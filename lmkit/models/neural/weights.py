@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from lmkit.errors import CheckpointError, ConfigError, first_line
-from lmkit.file_reading import open_regular
+from lmkit.files.reading import open_regular
 from lmkit.models.saved_record import check_record
 
 Shapes = dict[str, tuple[int, ...]]

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError
-from lmkit.file_reading import open_regular
+from lmkit.files.reading import open_regular
+from lmkit.files.text_bytes import wide_unicode_error
 from lmkit.models.ngram.listed import tables_from_entries
 from lmkit.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
-from lmkit.text_bytes import wide_unicode_error
 
 LOG_ZERO = -99.0
 UNKNOWN_MISSING = -100.0  # log10 p of the <unk> a closed-vocabulary file lacks: KenLM's substitute, kept finite

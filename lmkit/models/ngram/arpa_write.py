@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import ArpaError, counted
-from lmkit.fileio import atomic_write, check_output_file
+from lmkit.files.writing import atomic_write, check_output_file
 from lmkit.text.vocab import Vocab
 
 SEPARATOR_CHARS = " \t\n\r\x0b\x0c\x00"  # characters a token written to ARPA must not hold

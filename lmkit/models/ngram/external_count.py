@@ -22,9 +22,9 @@ from typing import Iterator
 import numpy as np
 
 from lmkit.errors import ConfigError, LmkitError, human_bytes
+from lmkit.files.temporary_names import held_folder
 from lmkit.models.ngram.count import NGramCounts, OrderCounts, check_key_range, count_ngrams, group_keys
 from lmkit.models.ngram.tables import find_sorted, word_rows
-from lmkit.temporary_names import held_folder
 from lmkit.text.vocab import BOS_ID, EOS_ID
 
 BYTES_PER_TOKEN = 64      # peak working set of count_ngrams per token of a chunk, measured
@@ -144,7 +144,7 @@ def count_ngrams_external(stream: np.ndarray, vocab_size: int, order: int, memor
         raise ConfigError(f"chunk size must be at least 1 token, got {chunk_tokens}")
     check_runs_fit(len(stream), chunk_tokens, memory)
     block_rows = block_rows or max(1, chunk_tokens // 4)
-    # held while it counts, so a later run removes the folder of one killed meanwhile (lmkit.temporary_names)
+    # held while it counts, so a later run removes the folder of one killed meanwhile (lmkit.files.temporary_names)
     with held_folder(Path(workdir or tempfile.gettempdir()), RUNS_FOLDER) as folder:
         try:
             unigrams, runs = write_runs(stream, vocab_size, order, chunk_tokens, folder)

@@ -22,7 +22,7 @@ import torch
 
 from lmkit.config.settings import check_value, knobs, named, setting
 from lmkit.errors import CheckpointError, ConfigError
-from lmkit.fileio import atomic_write
+from lmkit.files.writing import atomic_write
 from lmkit.models.ngram.count import count_ngrams
 from lmkit.models.ngram.smoothing import SMOOTHINGS, predictable_size, smoothing_function
 from lmkit.models.ngram.store import RECORD, read_tables

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lmkit.errors import CheckpointError
-from lmkit.file_reading import open_regular
+from lmkit.files.reading import open_regular
 from lmkit.models.saved_record import check_record
 from lmkit.models.ngram.tables import BackoffTables
 

@@ -5,8 +5,8 @@ or the new one, never half of either.
 What may be replaced: a regular file, or (through a symbolic link) the regular
 file the link leads to. A directory, device, FIFO or socket is never replaced
 or written to. Every temporary name proves itself lmkit's, and a killed writer's
-temporary file is removed by the next write of its target (lmkit.temporary_names).
-Reading input is lmkit.file_reading's; the JSON lmkit writes, lmkit.json_text's.
+temporary file is removed by the next write of its target (lmkit.files.temporary_names).
+Reading input is lmkit.files.reading's; the JSON lmkit writes, lmkit.files.json_text's.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from lmkit.errors import LmkitError
-from lmkit.file_reading import kind_of
-from lmkit.json_text import json_file_text
+from lmkit.files.json_text import json_file_text
+from lmkit.files.reading import kind_of
+from lmkit.files.temporary_names import hold, make_temporary, reclaim_dead
 from lmkit.stop_signals import held_back
-from lmkit.temporary_names import hold, make_temporary, reclaim_dead
 
 
 class WriteError(LmkitError):

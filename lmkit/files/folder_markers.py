@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmkit.fileio import fsync_dir, new_file_mode, not_a_file
+from lmkit.files.writing import fsync_dir, new_file_mode, not_a_file
 
 
 @dataclass(frozen=True)

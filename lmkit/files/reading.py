@@ -9,7 +9,7 @@ reading a byte (`open_regular`), and refuses a file it would read whole
 when it is larger than the caller's bound (`read_bounded`); standard input
 is read to the same bounds. Files too large for memory are streamed by their
 readers instead. What the bytes are as text (UTF-8, UTF-16 or UTF-32, binary
-data) is lmkit.text_bytes's to say. Writing is lmkit.fileio's.
+data) is lmkit.files.text_bytes's to say. Writing is lmkit.files.writing's.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lmkit.errors import CorpusError, LmkitError
-from lmkit.text_bytes import STDIN_NAME, decode_text
+from lmkit.files.text_bytes import STDIN_NAME, decode_text
 
 NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",

@@ -1,13 +1,13 @@
 """What a file's bytes are as text: UTF-8 (decoded strictly, a BOM dropped, line ends made "\\n"), UTF-16 or
 UTF-32 with or without a byte-order mark (Windows Notepad's "Unicode", named so the user can save it as UTF-8), or
-binary data (a NUL byte, as git and grep tell). lmkit.fileio reads the bytes; this module says what they are.
+binary data (a NUL byte, as git and grep tell). lmkit.files.reading reads the bytes; this module says what they are.
 """
 from __future__ import annotations
 
 import unicodedata
 
 from lmkit.errors import CorpusError
-from lmkit.line_ends import unix_newlines
+from lmkit.files.line_ends import unix_newlines
 
 BINARY_SNIFF_BYTES = 8192
 STDIN_NAME = "standard input"   # how messages name it, where they would name a file

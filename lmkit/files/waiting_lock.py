@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lmkit.errors import CorpusError
-from lmkit.fileio import not_own_file
+from lmkit.files.writing import not_own_file
 
 
 @contextlib.contextmanager
