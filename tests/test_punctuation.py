@@ -107,6 +107,33 @@ def test_cache_keys_and_a_stale_cache_is_rebuilt(tiny_en):
     assert load_tokenizer(path).split_punct is True
 
 
+def test_a_cache_from_before_whole_specials_is_rebuilt_and_a_whitespace_one_kept(tiny_en):
+    path = tokenizer_path(tiny_en, "word", {})
+    old = get_tokenizer(tiny_en, "word").to_json()
+    del old["options"]["whole_specials"]
+    path.write_text(json.dumps(old), encoding="utf-8")  # a cache file from before whole-word specials
+    assert get_tokenizer(tiny_en, "word").whole_specials is True
+    assert load_tokenizer(path).whole_specials is True
+    plain = tokenizer_path(tiny_en, "word", {"split_punct": False})
+    kept = get_tokenizer(tiny_en, "word", split_punct=False).to_json()
+    assert "whole_specials" not in kept["options"]  # whitespace words: nothing cuts a special
+    plain.write_text(json.dumps({**kept, "vocab": {**kept["vocab"], "counts": {}}}), encoding="utf-8")
+    assert get_tokenizer(tiny_en, "word", split_punct=False).vocab.counts == {}  # the cache file, not rebuilt
+
+
+def test_a_model_saved_before_whole_specials_still_matches_its_config_record():
+    """Pass 91: config.json fingerprints the tokenizer's options; a word model saved by the lmkit before
+    whole_specials (options without the key) was refused as "not the tokenizer these weights were trained with"."""
+    import hashlib
+
+    from lmkit.checkpoint.saved_config import tokenizer_record
+
+    old = WordTokenizer.fit(["Hi, you."]).to_json()
+    del old["options"]["whole_specials"]
+    before = json.dumps({"lowercase": False, "segment": None, "split_punct": True}, sort_keys=True)
+    assert tokenizer_record(tokenizer_from_json(old))["options"] == hashlib.sha256(before.encode()).hexdigest()[:16]
+
+
 def test_cli_tokenize_splits_punctuation_unless_told_not_to(cli, tmp_path):
     train = tmp_path / "train.txt"
     train.write_text("Hello, world. Don't go!\n我的手机坏了，他说。\n" * 30, encoding="utf-8")

@@ -87,9 +87,10 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
 
 def is_current(tokenizer: Tokenizer, resolved: dict) -> bool:
     """False for a cache file an older lmkit wrote under the same key with other behaviour (a word tokenizer
-    from before punctuation splitting): its recorded options disagree with what was asked, so it is rebuilt."""
-    recorded = tokenizer.options()
-    return all(recorded[name] == value for name, value in resolved.items() if name in recorded)
+    from before punctuation splitting, or before whole-word specials): it records other options than one fitted
+    now would, so it is rebuilt."""
+    recorded = {name: value for name, value in tokenizer.options().items() if name != "model"}
+    return recorded == type(tokenizer).recorded_options(**resolved)
 
 
 def stats_path(tokenizer_file: Path) -> Path:

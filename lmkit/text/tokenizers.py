@@ -121,6 +121,12 @@ class Tokenizer:
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, self.to_json())
 
+    @classmethod
+    def recorded_options(cls, **options: Any) -> dict:
+        """The options() that a tokenizer fitted with `options` (as fit takes them) records, but for a trained
+        model's file: what a cached tokenizer must record to cut text as one fitted now would."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.options().items() if k != "model")
         return f"{self.kind}({opts})" if opts else self.kind
@@ -164,6 +170,10 @@ class CharTokenizer(Tokenizer):
         if self.segmented or not getattr(corpus, "segmented", False):
             return self
         return CharTokenizer(self.vocab, segmented=True)
+
+    @classmethod
+    def recorded_options(cls, **options: Any) -> dict:
+        return cls(_EMPTY, checked_options(cls.kind, options).segmented).options()
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "CharTokenizer":
@@ -240,18 +250,25 @@ class WordTokenizer(Tokenizer):
     def options(self) -> dict:
         mended = ({"mend_segments": self.mend_segments, "whole_words": self.whole_words}  # only jieba's are mended
                   if self.segment is not None else {})
-        cut = {"whole_specials": self.whole_specials} if self.split_punct or self.segment is not None else {}
+        cut = {"whole_specials": True} if self.whole_specials and (self.split_punct or self.segment is not None) else {}
         return {"lowercase": self.lowercase, "segment": self.segment, "split_punct": self.split_punct, **mended, **cut}
+
+    @classmethod
+    def recorded_options(cls, **options: Any) -> dict:
+        return cls.cutting(checked_options(cls.kind, options)).options()
+
+    @classmethod
+    def cutting(cls, chosen, vocab: Vocab | None = None) -> "WordTokenizer":
+        """A tokenizer that cuts text as `chosen` (WordOptions) says, over `vocab` (none: only for cutting)."""
+        return cls(_EMPTY if vocab is None else vocab, lowercase=chosen.lowercase, segment=chosen.segment,
+                   split_punct=chosen.split_punct, mend_segments=chosen.mend_segments, whole_words=chosen.whole_words,
+                   whole_specials=chosen.whole_specials)
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "WordTokenizer":
         """Words of `lines`; `options` are fields of WordOptions (lmkit.text.tokenizer_options), checked."""
         chosen = checked_options(cls.kind, options)
-        probe = cls(_EMPTY, lowercase=chosen.lowercase, segment=chosen.segment, split_punct=chosen.split_punct,
-                    mend_segments=chosen.mend_segments, whole_words=chosen.whole_words,
-                    whole_specials=chosen.whole_specials)
-        return cls(Vocab.build(probe.count(lines), chosen.min_freq, chosen.max_size), chosen.lowercase, chosen.segment,
-                   chosen.split_punct, chosen.mend_segments, chosen.whole_words, chosen.whole_specials)
+        return cls.cutting(chosen, Vocab.build(cls.cutting(chosen).count(lines), chosen.min_freq, chosen.max_size))
 
 
 UNK_PIECE = "<unk>"
@@ -375,6 +392,10 @@ class SentencePieceTokenizer(Tokenizer):
 
     def describe(self) -> str:
         return f"spm({self.model_type}, vocab_size={len(self.vocab)})"
+
+    @classmethod
+    def recorded_options(cls, **options: Any) -> dict:
+        return {"model_type": checked_options(cls.kind, options).model_type}  # and the trained model, its own
 
     @classmethod
     def fit(cls, lines: Iterable[str], **options: Any) -> "SentencePieceTokenizer":
