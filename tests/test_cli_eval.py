@@ -2,6 +2,8 @@
 import hashlib
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +277,18 @@ def test_report_names_the_model_listed_twice(cli, models, tmp_path):
                           f"{models['kn']} is listed twice; give each model once")
 
 
+@pytest.mark.parametrize("spelling", ["absolute", "dots", "link"])
+def test_report_refuses_one_model_spelled_twice(cli, models, tmp_path, spelling):
+    """Pass 91: `m/gru /abs/m/gru` (or `m/../m/gru`, or a link to it) made two rows of one model, labelled alike."""
+    model = Path(os.path.relpath(models["kn"]))
+    other = {"absolute": model.absolute(), "dots": model / ".." / model.name, "link": tmp_path / "link"}[spelling]
+    if spelling == "link":
+        other.symlink_to(model.absolute(), target_is_directory=True)
+    assert_one_line_error(cli("report", model, other, "--out", tmp_path / "r"),
+                          f"{model} and {other} are one model (the same folder); give each model once")
+    assert not (tmp_path / "r").exists()
+
+
 def test_report_tells_apart_models_whose_folders_share_a_name(cli, models, tmp_path):
     import shutil
 
@@ -294,6 +308,7 @@ def test_distinct_labels_add_parent_folders_only_where_names_clash():
     assert distinct_labels([Path("d1/m"), Path("d2/m"), Path("x/kn")]) == ["d1/m", "d2/m", "kn"]
     assert distinct_labels([Path("a/b/m"), Path("c/b/m")]) == ["a/b/m", "c/b/m"]
     assert distinct_labels([Path("x/lstm")], taken={"lstm"}) == ["x/lstm"]
+    assert distinct_labels([Path("x/../d1/m"), Path("d2/m")]) == ["d1/m", "d2/m"]  # `..` read, not shown
 
 
 def test_eval_file_takes_encoding_errors_as_its_advice_says(cli, models, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import click
@@ -101,10 +102,7 @@ def write_report_files(model_dirs: list[Path], given: list, corpus, tokenizer_sp
         trained, tokenizer = train_suite(corpus, tokenizer_spec, options, out)
         commands += [m.command for m in trained]
         title = f"{corpus.name} ({tokenizer.describe()})"
-    listed = [str(m.directory) for m in trained] + [str(Path(d)) for d in model_dirs]
-    twice = next((name for i, name in enumerate(listed) if name in listed[:i]), None)
-    if twice is not None:
-        raise ConfigError(f"{twice} is listed twice; give each model once")
+    refuse_one_model_twice([Path(m.directory) for m in trained] + [Path(d) for d in model_dirs])
     shared = {"sample_tokens": options["sample_tokens"], "seed": options["seed"], "device": select_device(options["device"])}
     adaptive = options.get("adaptive")
     rows = [describe_model(m.directory, corpus, name=m.name, adaptive=adaptive, **shared) for m in trained]
@@ -127,13 +125,31 @@ def write_report_files(model_dirs: list[Path], given: list, corpus, tokenizer_sp
     return written, "\n".join(lines + [f"- {n}" for n in report.notes])
 
 
+def refuse_one_model_twice(paths: list[Path]) -> None:
+    """Two rows of one model are refused, however it is spelled: `m`, `./m/`, `d/../m`, an absolute path, a link."""
+    seen: dict[tuple, Path] = {}
+    for path in paths:
+        try:
+            status = path.stat()
+            identity: tuple = (status.st_dev, status.st_ino)  # the folder or file itself, through links
+        except OSError:
+            identity = (os.path.normpath(path.absolute()),)
+        if identity in seen:
+            first = seen[identity]
+            if str(first) == str(path):
+                raise ConfigError(f"{path} is listed twice; give each model once")
+            raise ConfigError(f"{first} and {path} are one model (the same {'folder' if path.is_dir() else 'file'}); "
+                              "give each model once")
+        seen[identity] = path
+
+
 def distinct_labels(paths: list[Path], taken: set[str] = frozenset()) -> list[str]:
     """Each model's row label: its folder or file name, with as many parent folders as tell it apart from the
-    others' (d1/m and d2/m, not m twice)."""
-    parts = [p.absolute().parts for p in paths]
+    others' (d1/m and d2/m, not m twice), read from the path as typed (`..` resolved, links kept)."""
+    parts = [Path(os.path.normpath(p.absolute())).parts for p in paths]
     depth = [1] * len(paths)
     while True:
-        labels = ["/".join(part[-n:]) for part, n in zip(parts, depth)]
+        labels = [str(Path(*part[-n:])) for part, n in zip(parts, depth)]
         clashes = [i for i, label in enumerate(labels)
                    if (label in taken or labels.count(label) > 1) and depth[i] < len(parts[i])]  # a longer one exists
         if not clashes:
