@@ -33,6 +33,35 @@ def test_corpus_list_shows_a_damaged_corpus_and_why(cli, corpora_root, tiny_en):
     assert "damaged, will not open" in lines["tang300"] and "not fetched" not in lines["tang300"]
 
 
+@pytest.mark.parametrize("how", ["copy", "link"])
+def test_corpus_list_calls_another_corpus_under_a_registered_name_damaged(cli, corpora_root, tiny_en, how):
+    """Pass 91: tang300 and song100's folders swapped (or tang300 a link to another corpus) were listed as cached,
+    each with the other's size, where every command that reads them refuses them."""
+    import shutil
+
+    folder = corpora_root / "tang300"
+    if how == "copy":
+        shutil.copytree(tiny_en.directory, folder)
+    else:
+        folder.symlink_to(tiny_en.directory, target_is_directory=True)
+    result = cli("corpus", "list")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("tang300 "))
+    assert f"damaged, will not open: {folder}: holds the corpus '{tiny_en.name}', not 'tang300'" in line
+    assert "move it away" in line and "remove the folder" not in line
+    assert_one_line_error(cli("corpus", "info", "tang300"), f"holds the corpus '{tiny_en.name}', not 'tang300'")
+    assert tiny_en.text("train")  # nothing of the corpus it holds was touched
+
+
+def test_a_manifest_lmkit_did_not_write_is_advised_away_not_removed(cli, corpora_root):
+    """Pass 91: a folder whose manifest.json is another tool's ({"foo": 1}) was to be removed; lmkit did not make it."""
+    folder = corpora_root / "song100"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"foo": 1}')
+    assert_one_line_error(cli("corpus", "info", "song100"), f"{folder}/manifest.json: has no \"format\"",
+                          f"lmkit did not make {folder}; move it away")
+
+
 def test_a_named_corpus_folder_without_its_manifest_is_named_not_called_unfetched(cli, corpora_root):
     """Pass 83: with its manifest.json removed, `corpus info song100` said 'not fetched yet; run lmkit corpus fetch
     song100', and that fetch refused the folder lmkit would not replace."""

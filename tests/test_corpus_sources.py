@@ -253,7 +253,7 @@ def test_another_corpus_under_a_registered_name_is_refused(corpora_root, fake_re
     """A cached corpus copied to a registered corpus's folder is not read as that corpus; a copy under a name of
     the user's own is the same text, and is read."""
     shutil.copytree(tiny_en.directory, corpora_root / "fixture")
-    with pytest.raises(CorpusError, match=rf"fixture: holds the corpus '{tiny_en.name}', not 'fixture' .*remove the folder"):
+    with pytest.raises(CorpusError, match=rf"fixture: holds the corpus '{tiny_en.name}', not 'fixture' .*move it away \(or rename it '{tiny_en.name}'\) and run again to fetch 'fixture'"):
         get_corpus("fixture")
     assert not fake_registry  # nothing fetched over it
     shutil.copytree(tiny_en.directory, corpora_root / "my-copy")

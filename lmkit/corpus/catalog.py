@@ -20,7 +20,7 @@ from lmkit.corpus.text_files import LARGE_FILE_BYTES, MAX_LINE_BYTES, check_enco
 from lmkit.corpus.local import local_corpus
 from lmkit.corpus.sources import CORPORA, DEFAULT_CORPUS, named_corpus
 from lmkit.corpus.split import SPLITS
-from lmkit.corpus.store import MANIFEST, Corpus, corpora_root, install_corpus
+from lmkit.corpus.store import MANIFEST, Corpus, check_named, corpora_root, install_corpus
 from lmkit.errors import CorpusError
 
 __all__ = ["CORPORA", "DEFAULT_CORPUS", "MANIFEST", "SPLITS", "Corpus", "cached_corpora", "corpora_root", "scan_corpora",
@@ -68,7 +68,9 @@ def cached_corpora(root=None) -> list[Corpus]:
 
 
 def scan_corpora(root=None) -> tuple[list[Corpus], dict[str, str]]:
-    """The corpora under the root that open, by name, and the folders with a manifest that do not: name -> why."""
+    """The corpora under the root that open, by name, and the folders with a manifest that do not: name -> why.
+    A folder under a registered corpus's name that holds another corpus (swapped, copied, a link) does not open:
+    every command that reads it by that name refuses it."""
     root = corpora_root(root)
     if not root.is_dir():
         return [], {}
@@ -76,7 +78,8 @@ def scan_corpora(root=None) -> tuple[list[Corpus], dict[str, str]]:
     for folder in sorted(root.iterdir()):
         if folder.is_dir() and not folder.name.startswith(".") and (folder / MANIFEST).exists():
             try:
-                found.append(Corpus.open(folder))
+                corpus = Corpus.open(folder)
+                found.append(check_named(corpus, folder.name) if folder.name in CORPORA else corpus)
             except CorpusError as error:
                 damaged[folder.name] = str(error)
     return found, damaged

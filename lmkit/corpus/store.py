@@ -50,7 +50,8 @@ def check_format(directory: Path, manifest: dict) -> None:
     where, rebuild = directory / MANIFEST, REBUILD.format(directory)
     readable = " and ".join(map(str, sorted({*SIZE_BIASED_FORMATS, FORMAT})))
     if "format" not in manifest:
-        raise CorpusError(f"{where}: has no \"format\", so it is no corpus manifest lmkit wrote; {rebuild}")
+        raise CorpusError(f"{where}: has no \"format\", so it is no corpus manifest lmkit wrote: lmkit did not make "
+                          f"{directory}; move it away, or set LMKIT_CORPORA to another folder")
     found = manifest["format"]
     if type(found) is not int:  # neither true nor 1.0 is a format
         raise CorpusError(f"{where}: damaged corpus manifest: \"format\" must be a whole number, got "
@@ -290,7 +291,7 @@ def check_named(corpus: Corpus, name: str) -> Corpus:
     recorded = corpus.manifest.get("name", name)
     if recorded != name:
         raise CorpusError(f"{corpus.directory}: holds the corpus {recorded!r}, not {name!r} (its manifest says so); "
-                          f"{REBUILD.format(corpus.directory)}")
+                          f"move it away (or rename it {recorded!r}) and run again to fetch {name!r}")
     return corpus
 
 
