@@ -186,6 +186,22 @@ def test_a_link_at_a_cache_folder_is_refused_not_written_into(tiny_en, tmp_path)
     assert [p.name for p in theirs.iterdir()] == ["char.json"] and "settings" in (theirs / "char.json").read_text()
 
 
+def test_a_file_in_place_of_a_cache_folder_is_named_so(tiny_en):
+    from lmkit.text.tokenizer_cache import get_tokenizer
+
+    get_tokenizer(tiny_en, "char")
+    folder = tiny_en.directory / "tokenizers"
+    for child in folder.iterdir():
+        child.unlink()
+    folder.rmdir()
+    folder.write_text("mine\n")
+    with pytest.raises(TokenizerError) as error:
+        get_tokenizer(tiny_en, "char")
+    assert str(error.value) == (f"{folder}: is a file in place of a folder where lmkit caches this tokenizer, and "
+                                "not lmkit's; move it away")
+    assert folder.read_text() == "mine\n"
+
+
 @pytest.mark.parametrize("kind", ["link", "folder"])
 def test_a_stranger_at_the_tokenizers_coverage_stats_is_refused_by_name(tiny_en, tmp_path, kind):
     from lmkit.text.tokenizer_cache import get_tokenizer, stats_path, tokenizer_path

@@ -267,6 +267,20 @@ def test_damaged_cache_is_reported(tiny_en):
     assert len(get_tokenizer(tiny_en, "char", rebuild=True).vocab) > 4
 
 
+def test_a_damaged_cache_names_the_command_that_rebuilds_it(cli, tiny_en):
+    """Pass 91: the advice was `lmkit vocab build --force`, which builds the default corpus's default tokenizer."""
+    options = {"min_freq": 2, "split_punct": False}
+    get_tokenizer(tiny_en, "word", **options)
+    tokenizer_path(tiny_en, "word", options).write_text("{not json", encoding="utf-8")
+    with pytest.raises(TokenizerError) as error:
+        get_tokenizer(tiny_en, "word", **options)
+    advice = f"lmkit vocab build --corpus {tiny_en.name} --tokenizer word --min-freq 2 --no-split-punct --force"
+    assert str(error.value).endswith(f"rebuild it with `{advice}`")
+    rebuilt = cli(*advice.split()[1:])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert get_tokenizer(tiny_en, "word", **options).vocab.counts
+
+
 def test_tokenize_follows_a_link_to_a_tokenizer_file_and_names_a_loop(cli, tmp_path):
     from conftest import ENGLISH, assert_one_line_error
 

@@ -171,7 +171,7 @@ def stranger_below(base: Path, path: Path) -> tuple[Path, str] | None:
         if current.is_symlink():
             return current, "a symbolic link"
         if current.exists() and not current.is_dir():
-            return current, f"{not_a_file(current) or 'a file'} where lmkit keeps a folder"
+            return current, f"{not_a_file(current) or 'a file'} in place of a folder"
     what = not_own_file(path)
     return (Path(path), what) if what is not None else None
 

@@ -76,13 +76,25 @@ def get_tokenizer(corpus, kind: str, rebuild: bool = False, **options) -> Tokeni
             raise  # the file is fine; what it needs is not installed
         except LmkitError as exc:
             reason = str(exc).removeprefix(f"{path}: ")
-            raise TokenizerError(f"{path}: cached tokenizer is damaged ({reason}); rebuild it with `lmkit vocab build --force`") from exc
+            raise TokenizerError(f"{path}: cached tokenizer is damaged ({reason}); rebuild it with "
+                                 f"`{rebuild_command(corpus, kind, options)}`") from exc
         if is_current(cached, resolved):
             return cached
     tokenizer = fit_tokenizer(kind, corpus.lines("train"), **resolved)
     tokenizer.save(path)
     stats_path(path).unlink(missing_ok=True)
     return tokenizer
+
+
+def rebuild_command(corpus, kind: str, options: dict) -> str:
+    """The `lmkit vocab build ... --force` that rebuilds this cached tokenizer: its corpus, kind and options."""
+    from lmkit.config.settings import changed_flags, knobs
+
+    defaults = option_defaults(kind)
+    typed = {knob.name for knob in knobs(options_class(kind)) if knob.rules.cli}  # not what the corpus implies
+    changed = {k: v for k, v in resolve_options(kind, options).items() if k in typed and v != defaults[k]}
+    flags = changed_flags((options_class(kind),), changed)
+    return " ".join(["lmkit vocab build --corpus", corpus.name, "--tokenizer", kind, *flags, "--force"])
 
 
 def is_current(tokenizer: Tokenizer, resolved: dict) -> bool:
