@@ -61,6 +61,19 @@ def test_config_fields_of_the_wrong_type_are_named(cli, copy, key, value, words)
     assert_one_line_error(cli("generate", model, "--max-tokens", "3"), f"{model}/config.json: invalid model settings: {words}")
 
 
+@pytest.mark.parametrize("value,words", [
+    ("1", '"format" must be a whole number, got "1" (this lmkit reads format 1)'),
+    (1.0, '"format" must be a whole number, got 1.0 (this lmkit reads format 1)'),
+    (True, '"format" must be a whole number, got true (this lmkit reads format 1)'),
+    (7, "format 7 is not one this lmkit reads (1)"),
+])
+def test_a_config_format_of_another_type_or_number_is_named_as_such(cli, copy, value, words):
+    """Pass 91: "format": "1" was refused as "format '1' is not one this lmkit reads (1)"."""
+    model = copy("lstm")
+    edit_json(model / "config.json", lambda config: config.__setitem__("format", value))
+    assert_one_line_error(cli("eval", model), f"{model}/config.json: {words}")
+
+
 def test_a_config_that_is_not_an_object_where_one_is_expected_is_named(cli, copy):
     model = copy("lstm")
     edit_json(model / "config.json", lambda config: config.__setitem__("model", [16]))

@@ -30,6 +30,7 @@ from lmkit.checkpoint.saved_config import (CONFIG_FILE, TOKENIZER_FILE, SavedFie
 from lmkit.config.from_json import from_json
 from lmkit.config.settings import read_from_file
 from lmkit.errors import CheckpointError, ConfigError, TokenizerError
+from lmkit.files.json_text import json_text
 from lmkit.files.reading import read_json
 from lmkit.files.writing import WriteError, fsync_dir, path_identity, write_json_atomic, write_text_atomic
 from lmkit.files.folder_markers import MODEL_MARKER, REPORT_MARKER
@@ -160,8 +161,12 @@ def read_config(directory: str | Path) -> dict:
                                   f"{directory / 'models'} when a --suite trained them)")
         raise CheckpointError(f"{directory}: not a model directory (no {CONFIG_FILE}; was training interrupted before the first save?)")
     config = read_json(directory / CONFIG_FILE, "model config", CheckpointError)
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{directory / CONFIG_FILE}: format {config.get('format')!r} is not one this lmkit reads ({FORMAT})")
+    found = config.get("format")
+    if type(found) is not int:  # "1", 1.0 and true are no format, though "1" looks like this lmkit's
+        raise CheckpointError(f"{directory / CONFIG_FILE}: \"format\" must be a whole number, got "
+                              f"{json_text(found).strip()[:40]} (this lmkit reads format {FORMAT})")
+    if found != FORMAT:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: format {found} is not one this lmkit reads ({FORMAT})")
     try:
         fields = from_json(SavedFields, config, "")
         check_saved_records(fields)
