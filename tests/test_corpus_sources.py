@@ -232,6 +232,25 @@ def fake_registry(monkeypatch):
     return builds
 
 
+@pytest.mark.parametrize("where", ["corpus", "inside corpus", "model"])
+def test_no_corpus_is_fetched_into_a_corpus_or_model_folder(fake_registry, tiny_en, tmp_path, where):
+    """Pass 91: LMKIT_CORPORA set inside a cached corpus (or a model directory) had a corpus and its .downloads
+    fetched there without a word."""
+    from lmkit.files.folder_markers import MODEL_MARKER
+
+    if where == "model":
+        (tmp_path / "model").mkdir()
+        MODEL_MARKER.write(tmp_path / "model")
+        root = tmp_path / "model" / "corpora"
+    else:
+        root = tiny_en.directory / ("ids" if where == "inside corpus" else "")
+    before = sorted(p.name for p in root.parent.rglob("*"))
+    with pytest.raises(CorpusError, match=rf"{root.absolute()}: the corpora folder (is|lies inside) .*a corpus is not "
+                                          "fetched into it: set LMKIT_CORPORA"):
+        sources.named_corpus(root, "fixture")
+    assert not fake_registry and sorted(p.name for p in root.parent.rglob("*")) == before
+
+
 def test_named_fetch_is_idempotent(corpora_root, fake_registry):
     first = get_corpus("fixture")
     second = get_corpus("fixture")

@@ -20,6 +20,7 @@ from lmkit.config.from_json import from_json, json_repr
 from lmkit.corpus.fetch import sha256_file
 from lmkit.corpus.split import SPLITS, unit_chars
 from lmkit.errors import ConfigError, CorpusError
+from lmkit.files.folder_markers import MODEL_MARKER
 from lmkit.files.reading import open_regular, read_json, read_text
 from lmkit.files.temporary_names import held_folder
 from lmkit.files.writing import fsync_dir, not_own_file, path_identity, write_json_atomic
@@ -295,6 +296,21 @@ def check_named(corpus: Corpus, name: str) -> Corpus:
     return corpus
 
 
+def check_corpora_root(root: Path) -> None:
+    """CorpusError when the corpora folder is, or lies inside, a corpus's or a model's folder (LMKIT_CORPORA set
+    one level too deep, or at a model directory): a corpus fetched there would lie inside a folder lmkit made
+    for something else."""
+    absolute = root.absolute()
+    inside = inside_cached_corpus(absolute)
+    model = next((folder for folder in (absolute, *absolute.parents) if MODEL_MARKER.present(folder)), None)
+    if inside is None and model is None:
+        return
+    where = inside[0] if inside is not None else (
+        "is an lmkit model directory" if model == absolute else f"lies inside {model}, an lmkit model directory")
+    raise CorpusError(f"{absolute}: the corpora folder {where}; a corpus is not fetched into it: set LMKIT_CORPORA "
+                      "(or LMKIT_HOME) to a folder of corpora")
+
+
 def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source: dict | None = None) -> Corpus:
     """Run `build(folder) -> manifest` in a temporary folder, then rename it to root/name in one step.
 
@@ -305,6 +321,7 @@ def install_corpus(root: Path, name: str, build: Callable[[Path], dict], source:
     target = root / check_name(name)
     if (target / MANIFEST).exists():
         return check_source(Corpus.open(target), source)
+    check_corpora_root(root)
     check_free(target)
     try:
         root.mkdir(parents=True, exist_ok=True)
