@@ -359,3 +359,19 @@ def test_the_text_hash_is_of_the_text_as_read_not_of_the_file_bytes(cli, models,
                for path in (plain, windows)}
     assert digests == {hashlib.sha256(plain.read_bytes()).hexdigest()}
     assert "text_sha256 is the SHA-256 of the text as lmkit read it" in " ".join(cli("eval", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("model", ["word", "kn"])
+def test_lines_that_spell_their_own_start_or_end_are_warned_about_once(cli, models, tmp_path, model):
+    """The tutorials write a sentence as 「我 昨天 上学 迟到 了 </s>」; lmkit ends every line itself, so a typed </s>
+    is read as text. Said once, for a model of words or of characters, with the figures still given."""
+    typed, plain = tmp_path / "typed.txt", tmp_path / "plain.txt"
+    typed.write_text("the cat sat </s>\n<s> a dog ran\nno marks here\n", encoding="utf-8")
+    plain.write_text("the cat sat\na </s> inside a line is no mark\n", encoding="utf-8")
+    result = cli("eval", models[model], "--file", typed, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("begin with <s> or end with </s>") == 1
+    assert f"{typed}: 2 of its 3 lines begin with <s> or end with </s> as typed" in result.stderr
+    assert json.loads(result.stdout)["models"][0]["evaluation"]["perplexity"] > 0
+    quiet = cli("eval", models[model], "--file", plain)
+    assert quiet.exit_code == 0 and "as typed" not in quiet.stderr

@@ -12,7 +12,7 @@ from lmkit.evaluate.adaptive import check_support, evaluate_adaptive
 from lmkit.evaluate.perplexity import scored_by
 from lmkit.evaluate.fresh_start import fresh_start_warning, text_fresh_start
 from lmkit.models.base import is_cloze
-from lmkit.text.normal_forms import better_form, form_advice
+from lmkit.text.normal_forms import LINES_LOOKED_AT, better_form, form_advice
 from lmkit.evaluate.text import (SPLIT_ADVICE, EvalText, default_text, is_backward, model_split_text, score_text,
                                  segmented_reading, write_line_scores)
 
@@ -32,6 +32,7 @@ def choose_text(corpus_spec, member, split: str, file: Path | str | None, advice
         if segmented:
             warn_if_not_segmented(member, text, label)
         warn_if_another_form_reads_better(member, text, label)
+        warn_if_lines_spell_their_marks(text, label)
         return text
     if corpus_spec.given:
         return model_split_text(member.config, member.path, corpus_spec.open(), split)
@@ -70,6 +71,19 @@ def warn_if_another_form_reads_better(member, text: EvalText, label: str) -> Non
     if found is not None:
         click.echo(f"warning: {printable(label)}: {counted(found[1], 'token')} of its first lines read as "
                    f"<unk>{form_advice(found)}", err=True)
+
+
+def warn_if_lines_spell_their_marks(text: EvalText, label: str) -> None:
+    """Lines typed as the tutorials write them, ending in </s> (or beginning with <s>): read as text, said once."""
+    from lmkit.text.written_marks import written_line_marks
+
+    looked_at, marked = written_line_marks(text.lines())
+    if marked:
+        lines = counted(looked_at, "line") if looked_at < LINES_LOOKED_AT else f"first {looked_at:,} lines"
+        verbs = "begins with <s> or ends" if marked == 1 else "begin with <s> or end"
+        click.echo(f"warning: {printable(label)}: {marked:,} of its {lines} {verbs} with </s> as typed; lmkit "
+                   f"begins and ends every line itself and reads {'it' if marked == 1 else 'these'} as text (a word "
+                   "model's <unk>), not as a line's start or end: remove them", err=True)
 
 
 def warn_if_fresh_start_latches(member, text: EvalText) -> None:
