@@ -7,6 +7,7 @@
     display_width    the terminal columns text takes (a Chinese character two), to line tokens up
     unsegmented      is this Chinese (or Japanese) text without spaces? jieba_words: segmenting it with jieba
     normal_forms     text read as written; which Unicode form (NFC, NFKC) would read a text's unknown tokens
+    written_marks    lines typed with their own <s> or </s>, which lmkit reads as text, not as a line's start or end
     lines            whole lines of an id stream, framed for a bidirectional (cloze) model
     vocab            <pad> <unk> <s> </s> and the token <-> id mapping every model shares
     tokenizer_cache  tokenizers cached beside their corpus, and their coverage of valid/test
