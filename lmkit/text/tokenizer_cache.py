@@ -39,9 +39,14 @@ def resolve_options(kind: str, options: dict) -> dict:
     return asdict(checked_options(kind, options))
 
 
-def tokenizer_key(kind: str, options: dict) -> str:
+def changed_options(kind: str, options: dict) -> dict:
+    """Those of `kind`'s options (defaults filled in) that differ from their defaults."""
     defaults = option_defaults(kind)
-    changed = {k: v for k, v in resolve_options(kind, options).items() if v != defaults[k]}
+    return {k: v for k, v in resolve_options(kind, options).items() if v != defaults[k]}
+
+
+def tokenizer_key(kind: str, options: dict) -> str:
+    changed = changed_options(kind, options)
     parts = [f"{k}={json.dumps(v).strip(chr(34)).lower()}" for k, v in sorted(changed.items())]
     return "-".join([kind, *parts])
 
@@ -90,9 +95,8 @@ def rebuild_command(corpus, kind: str, options: dict) -> str:
     """The `lmkit vocab build ... --force` that rebuilds this cached tokenizer: its corpus, kind and options."""
     from lmkit.config.settings import changed_flags, knobs
 
-    defaults = option_defaults(kind)
     typed = {knob.name for knob in knobs(options_class(kind)) if knob.rules.cli}  # not what the corpus implies
-    changed = {k: v for k, v in resolve_options(kind, options).items() if k in typed and v != defaults[k]}
+    changed = {k: v for k, v in changed_options(kind, options).items() if k in typed}
     flags = changed_flags((options_class(kind),), changed)
     return " ".join(["lmkit vocab build --corpus", corpus.name, "--tokenizer", kind, *flags, "--force"])
 
